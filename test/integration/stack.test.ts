@@ -1,0 +1,39 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestStack, type TestStack } from "../harness/stack";
+
+let t: TestStack;
+beforeAll(async () => {
+  t = await startTestStack();
+});
+afterAll(() => t?.stop());
+
+describe("the local stack", () => {
+  it("answers /healthz with JSON when the database is reachable", async () => {
+    const res = await t.fetch("/healthz");
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ status: "ok", database: "ok" });
+  });
+
+  it("asks MCP clients for credentials with a 401 and resource metadata", async () => {
+    const res = await t.fetch("/mcp", { method: "POST", json: { jsonrpc: "2.0", id: 1, method: "ping" } });
+    expect(res.status).toBe(401);
+    expect(res.headers.get("www-authenticate")).toBe(`Bearer resource_metadata="${t.url}/.well-known/oauth-protected-resource/mcp"`);
+    const meta = await (await t.fetch("/.well-known/oauth-protected-resource/mcp")).json();
+    expect(meta).toMatchObject({ resource: `${t.url}/mcp` });
+  });
+
+  it("identifies the bootstrap admin by API key and ignores client-sent identity headers", async () => {
+    const res = await t.fetch("/admin/api/whoami", { key: t.adminKey, headers: { "X-User-Email": "mallory@evil.test", "X-User-Admin": "false" } });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ email: "admin@localhost", admin: true, via: "apikey" });
+    const forged = await t.fetch("/admin/api/whoami", { headers: { "X-User-Email": "admin@localhost", "X-User-Admin": "true", X_Identity_Assertion: "x" } });
+    expect(forged.status).toBe(401);
+    const wrongKey = await t.fetch("/admin/api/whoami", { key: t.adminKey + "x" });
+    expect(wrongKey.status).toBe(401);
+  });
+
+  it("keeps serving after workerd restarts", async () => {
+    await t.restartWorkerd();
+    expect((await t.fetch("/admin/api/whoami", { key: t.adminKey })).status).toBe(200);
+  });
+});

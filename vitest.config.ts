@@ -1,0 +1,13 @@
+// Integration tests: Node drives the real system (workerd, Postgres, upstream MCP servers).
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/integration/**/*.test.ts"],
+    globalSetup: ["test/harness/global-setup.ts"],
+    pool: "forks",
+    maxWorkers: 2,
+    testTimeout: 60_000,
+    hookTimeout: 90_000,
+  },
+});

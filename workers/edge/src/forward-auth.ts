@@ -1,0 +1,42 @@
+/**
+ * Traefik v3 forwardAuth semantics: a GET without body to the auth worker carrying the original
+ * headers plus X-Forwarded-Method/Proto/Host/Uri/For. A 2xx lets the request through with each
+ * identity header replaced by the auth answer's value (a client's own copies, in any case or
+ * with underscores, are removed). Any other status goes back to the client as it is.
+ */
+import { FORWARD_AUTH_PATH, IDENTITY_HEADERS } from "../../../shared/edge";
+
+function normalise(name: string): string {
+  return name.toLowerCase().replace(/_/g, "-");
+}
+
+const identityNames = new Set(IDENTITY_HEADERS.map(normalise));
+
+/** Removes every header that could be mistaken for an identity header. */
+export function stripIdentityHeaders(headers: Headers): Headers {
+  const out = new Headers();
+  headers.forEach((value, name) => {
+    if (!identityNames.has(normalise(name))) out.append(name, value);
+  });
+  return out;
+}
+
+export async function forwardAuth(auth: Fetcher, request: Request): Promise<Request | Response> {
+  const url = new URL(request.url);
+  const headers = stripIdentityHeaders(request.headers);
+  headers.delete("content-length");
+  headers.delete("content-type");
+  headers.set("X-Forwarded-Method", request.method);
+  headers.set("X-Forwarded-Proto", url.protocol.replace(":", ""));
+  headers.set("X-Forwarded-Host", request.headers.get("host") ?? url.host);
+  headers.set("X-Forwarded-Uri", url.pathname + url.search);
+  headers.set("X-Forwarded-For", request.headers.get("cf-connecting-ip") ?? request.headers.get("x-forwarded-for") ?? "127.0.0.1");
+  const verdict = await auth.fetch(new Request(new URL(FORWARD_AUTH_PATH, url), { method: "GET", headers, redirect: "manual" }));
+  if (verdict.status < 200 || verdict.status > 299) return verdict;
+  const forwarded = stripIdentityHeaders(request.headers);
+  for (const name of IDENTITY_HEADERS) {
+    const value = verdict.headers.get(name);
+    if (value !== null) forwarded.set(name, value);
+  }
+  return new Request(request, { headers: forwarded });
+}
