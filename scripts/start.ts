@@ -14,6 +14,7 @@ try {
     host: process.env.HOST ?? "127.0.0.1",
     databaseUrl: process.env.DATABASE_URL || undefined,
     demo,
+    dataDir: process.env.DATA_DIR || undefined,
     adminEmail: process.env.ADMIN_EMAIL,
     adminApiKey: process.env.ADMIN_API_KEY || undefined,
     log: say,

@@ -7,7 +7,8 @@ import { existsSync, readdirSync, rmSync } from "node:fs";
 import { resolve } from "node:path";
 import { ROOT, WORKER_NAMES, workerSpec, type Name } from "./workers";
 
-export const DIST = resolve(ROOT, "dist");
+/** Where bundles and workerd configs go. Default dist/; MCPGW_DIST overrides (tests use a temporary one). */
+export const DIST = process.env.MCPGW_DIST ? resolve(process.env.MCPGW_DIST) : resolve(ROOT, "dist");
 
 function run(cmd: string, args: string[]): Promise<{ code: number; output: string }> {
   return new Promise((res) => {

@@ -7,9 +7,6 @@ import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
-import { buildAll } from "../../scripts/lib/build";
-import { checkDatabase, startEmbedded } from "../../scripts/lib/database";
-import { writeWorkerdConfigs } from "../../scripts/lib/workerd-config";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -18,7 +15,12 @@ declare module "vitest" {
   }
 }
 
+// Each test run bundles into its own folder, so parallel runs never rebuild under each other.
+// Set before the build modules load (they read it at import time).
+process.env.MCPGW_DIST ??= mkdtempSync(join(tmpdir(), "mcpgw-dist-"));
+
 export default async function setup(project: TestProject) {
+  const { checkDatabase, startEmbedded } = await import("../../scripts/lib/database");
   let stop = async () => {};
   let url = process.env.DATABASE_URL;
   if (url) {
@@ -35,7 +37,13 @@ export default async function setup(project: TestProject) {
   }
   project.provide("databaseUrl", url);
   project.provide("embeddedDatabase", !process.env.DATABASE_URL);
+  const { buildAll } = await import("../../scripts/lib/build");
+  const { writeWorkerdConfigs } = await import("../../scripts/lib/workerd-config");
   await buildAll();
   writeWorkerdConfigs();
-  return stop;
+  const dist = process.env.MCPGW_DIST!;
+  return async () => {
+    await stop();
+    rmSync(dist, { recursive: true, force: true });
+  };
 }
