@@ -1,0 +1,108 @@
+/**
+ * `npm start` as a user runs it: the real script as a child process, its output read line by line.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { freePort } from "../../scripts/lib/ports";
+import { createTestDatabase } from "../harness/db";
+
+const ROOT = resolve(import.meta.dirname, "../..");
+const children: ChildProcess[] = [];
+afterAll(() => children.forEach((c) => c.kill("SIGKILL")));
+
+function start(env: Record<string, string>) {
+  const child = spawn(process.execPath, ["--import", "tsx", "scripts/start.ts"], { cwd: ROOT, env: { ...process.env, DATABASE_URL: "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  children.push(child);
+  let out = "";
+  child.stdout!.on("data", (d) => (out += d));
+  child.stderr!.on("data", (d) => (out += d));
+  const exited = new Promise<number>((r) => child.on("exit", (code) => r(code ?? -1)));
+  const waitFor = (re: RegExp, ms = 60_000) =>
+    new Promise<RegExpMatchArray>((res, rej) => {
+      const t0 = Date.now();
+      const tick = () => {
+        const m = out.match(re);
+        if (m) return res(m);
+        if (child.exitCode !== null) return rej(new Error(`exited ${child.exitCode}:\n${out}`));
+        if (Date.now() - t0 > ms) return rej(new Error(`timeout waiting for ${re}:\n${out}`));
+        setTimeout(tick, 100);
+      };
+      tick();
+    });
+  return { child, exited, waitFor, output: () => out };
+}
+
+function errorLines(out: string) {
+  return out.split("\n").filter((l) => l.includes("error"));
+}
+
+describe("npm start", () => {
+  it("says in one line when the port is taken", async () => {
+    const port = await freePort();
+    const blocker = createServer().listen(port, "127.0.0.1");
+    try {
+      const s = start({ PORT: String(port), DEMO: "0", DATABASE_URL: "postgres://postgres@127.0.0.1:1/none" });
+      expect(await s.exited).toBe(1);
+      expect(errorLines(s.output())).toEqual([`[start] error: port ${port} is already in use; stop what runs there or start with PORT=<another port>`]);
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it("says in one line when DATABASE_URL does not reach Postgres", async () => {
+    const s = start({ PORT: String(await freePort()), DEMO: "0", DATABASE_URL: "postgres://postgres:secretpw@127.0.0.1:1/none" });
+    expect(await s.exited).toBe(1);
+    const lines = errorLines(s.output());
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/cannot reach Postgres at postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:1\/none.*Check DATABASE_URL/);
+    expect(s.output()).not.toContain("secretpw");
+  });
+
+  it("says in one line which migration failed", async () => {
+    const db = await createTestDatabase({ migrate: false });
+    try {
+      await db.sql`CREATE TABLE tenants (nonsense int)`;
+      const s = start({ PORT: String(await freePort()), DEMO: "0", DATABASE_URL: db.url });
+      expect(await s.exited).toBe(1);
+      expect(errorLines(s.output())).toEqual([expect.stringMatching(/^\[start\] error: migration 0001_initial\.sql failed: relation "tenants" already exists$/)]);
+    } finally {
+      await db.drop();
+    }
+  });
+
+  it("starts with the embedded Postgres, prints ready and a key once, keeps data across restarts, stops everything on Ctrl-C", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "mcpgw-start-"));
+    chmodSync(dataDir, 0o755);
+    try {
+      const port = String(await freePort());
+      const first = start({ PORT: port, DEMO: "0", DATA_DIR: dataDir });
+      await first.waitFor(/ready in [\d.]+ s at http:\/\/localhost:\d+/);
+      const [, key] = (await first.waitFor(/generated admin API key \(shown once, store it now\): (\S+)/)) as unknown as [string, string];
+      const url = `http://127.0.0.1:${port}`;
+      const health = await fetch(`${url}/healthz`);
+      expect(health.status).toBe(200);
+      expect(await health.json()).toMatchObject({ status: "ok" });
+      expect((await fetch(`${url}/admin/api/whoami`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(200);
+      first.child.kill("SIGINT");
+      expect(await first.exited).toBe(0);
+      await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+
+      const second = start({ PORT: port, DEMO: "0", DATA_DIR: dataDir });
+      await second.waitFor(/ready in/);
+      expect(second.output()).not.toContain("generated admin API key");
+      expect((await fetch(`${url}/admin/api/whoami`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(200);
+      second.child.kill("SIGINT");
+      expect(await second.exited).toBe(0);
+      // nothing it started is left running (the embedded Postgres names its data folder)
+      const { execFileSync } = await import("node:child_process");
+      const left = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" }).split("\n").filter((l) => l.includes(dataDir));
+      expect(left).toEqual([]);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
