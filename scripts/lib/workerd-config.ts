@@ -6,7 +6,9 @@
  * - `dist/workerd/<name>.capnp`: one worker per process, its socket on WORKER_PORTS, other
  *   workers reached over HTTP at `<name>:<port>` - what each container runs.
  * Every variable is bound with `fromEnvironment`; ports are overridden at run time with
- * `--socket-addr http=<host:port>`.
+ * `--socket-addr http=<host:port>`, and the address of another worker with
+ * `--external-addr <name>-remote=<host:port>` (the tests run the container configs that way,
+ * unchanged, on loopback).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -66,11 +68,28 @@ ${consts.join("\n\n")}
 `;
 }
 
-/** One worker alone, as a container runs it; other workers are reached over the network. */
+/** Port the edge listens on when it runs alone (a Traefik-less container, or the tests' stand-in). */
+export const EDGE_CONTAINER_PORT = 8080;
+
+/** Port a worker's container config listens on: shared/edge.ts WORKER_PORTS, 8080 for the edge. */
+export function containerPort(name: Name): number {
+  return name === "edge" ? EDGE_CONTAINER_PORT : WORKER_PORTS[name];
+}
+
+/** Name of the `external` service through which a container reaches another worker. */
+export function remoteService(target: Name): string {
+  return `${target}-remote`;
+}
+
+/**
+ * One worker alone, as a container runs it: its socket `http` on `*:<containerPort>`, every
+ * other worker it binds reached over HTTP at `<name>:<port>` (the compose service name), all
+ * variables `fromEnvironment`.
+ */
 export function containerConfig(w: WorkerSpec): string {
   const targets = [...new Set(Object.values(w.services))];
-  const externals = targets.map((t) => `(name = ${q(`${t}-remote`)}, external = (address = ${q(`${t}:${WORKER_PORTS[t as keyof typeof WORKER_PORTS]}`)}, http = ()))`);
-  const port = w.name === "edge" ? 8080 : WORKER_PORTS[w.name as keyof typeof WORKER_PORTS];
+  const externals = targets.map((t) => `(name = ${q(remoteService(t))}, external = (address = ${q(`${t}:${containerPort(t)}`)}, http = ()))`);
+  const port = containerPort(w.name);
   return `${HEADER}
 const config :Workerd.Config = (
   services = [
@@ -81,7 +100,7 @@ const config :Workerd.Config = (
   ],
 );
 
-const worker :Workerd.Worker = ${workerBlock(w, (t) => `${t}-remote`)};
+const worker :Workerd.Worker = ${workerBlock(w, remoteService)};
 `;
 }
 
