@@ -3,7 +3,7 @@
  * Postgres (given or embedded) -> migrations -> demo upstreams and data -> bootstrap admin ->
  * worker bundles -> one workerd process running the edge and the four workers.
  */
-import { existsSync } from "node:fs";
+import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { createSql } from "../../shared/db";
 import { buildAll } from "./build";
@@ -11,12 +11,13 @@ import { openDatabase, StartupError, type Database } from "./database";
 import { migrate, MigrationError } from "./migrate";
 import { assertPortFree, freePort } from "./ports";
 import type { Managed } from "./processes";
+import { startLocalIdp, DEMO_USERS, type DemoUser, type LocalIdp } from "./oidc";
 import { localSecrets } from "./secrets";
 import { bootstrapAdmin, seedDemo } from "./seed";
 import { startDemoUpstreams, type Upstream } from "./upstreams";
 import { startWorkerd } from "./workerd";
-import { WORKERD_DIR, writeWorkerdConfigs } from "./workerd-config";
-import { ROOT } from "./workers";
+import { localConfig, WORKERD_DIR, writeWorkerdConfigs } from "./workerd-config";
+import { allWorkers, ROOT } from "./workers";
 
 export interface StackOptions {
   /** Public port; 0 picks a free one. Default 8000. */
@@ -40,6 +41,18 @@ export interface StackOptions {
   log?: (line: string) => void;
   /** Echo workerd's output. */
   echo?: boolean;
+  /**
+   * Run the local OIDC provider (scripts/lib/oidc.ts) and point the auth worker at it. Default true
+   * unless OIDC_ISSUER is set (in `env` or the process environment): then that provider is used.
+   */
+  localIdp?: boolean;
+  /** Users of the local OIDC provider in addition to the demo users. */
+  idpUsers?: DemoUser[];
+  /**
+   * Tests only: also serve the catalog worker's internal routes on this loopback port (0 picks a
+   * free one), through an extra workerd socket. Never used by `npm start`.
+   */
+  internalPort?: number;
 }
 
 export interface Stack {
@@ -54,6 +67,10 @@ export interface Stack {
   workerd: Managed;
   /** Variables the workers were started with (secrets included; for tests). */
   workerEnv: Record<string, string>;
+  /** The local OIDC provider, when it runs. */
+  idp: LocalIdp | null;
+  /** Base URL of the catalog's internal socket when `internalPort` was given. */
+  internalUrl?: string;
   /** Restarts the workerd process (same port and settings). */
   restartWorkerd(): Promise<void>;
   stop(): Promise<void>;
@@ -109,13 +126,31 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       writeWorkerdConfigs();
     }
     const url = `http://${host === "0.0.0.0" || host === "127.0.0.1" ? "localhost" : host}:${port}`;
+    let idp: LocalIdp | null = null;
+    if ((opts.localIdp ?? true) && !(opts.env?.OIDC_ISSUER ?? process.env.OIDC_ISSUER)) {
+      idp = await startLocalIdp({ publicUrl: opts.env?.PUBLIC_URL ?? url, users: [...DEMO_USERS, ...(opts.idpUsers ?? [])] });
+      const started = idp;
+      cleanups.push(() => started.stop());
+      log(`identity provider: ${idp.issuer} (local; demo users ${DEMO_USERS.map((u) => `${u.email}/${u.password}`).join(", ")})`);
+    }
     const workerEnv: Record<string, string> = {
       DATABASE_URL: db.url,
       PUBLIC_URL: url,
+      ...(idp?.env ?? {}),
       ...localSecrets(resolve(dataDir, "secrets.json")),
       ...opts.env,
     };
-    let workerd = await startWorkerd({ port, host, env: workerEnv, echo: opts.echo });
+    let workerdOpts: Parameters<typeof startWorkerd>[0] = { port, host, env: workerEnv, echo: opts.echo };
+    let internalUrl: string | undefined;
+    if (opts.internalPort !== undefined) {
+      const internalPort = opts.internalPort === 0 ? await freePort() : opts.internalPort;
+      const config = resolve(WORKERD_DIR, `local-internal-${process.pid}-${internalPort}.capnp`);
+      writeFileSync(config, localConfig(allWorkers(), ["catalog"]));
+      cleanups.push(async () => rmSync(config, { force: true }));
+      workerdOpts = { ...workerdOpts, config, extraSockets: { catalog: internalPort } };
+      internalUrl = `http://127.0.0.1:${internalPort}`;
+    }
+    let workerd = await startWorkerd(workerdOpts);
     cleanups.push(() => workerd.stop());
     const stack: Stack = {
       url,
@@ -129,9 +164,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         return workerd;
       },
       workerEnv,
+      idp,
+      internalUrl,
       async restartWorkerd() {
         await workerd.stop();
-        workerd = await startWorkerd({ port, host, env: workerEnv, echo: opts.echo });
+        workerd = await startWorkerd(workerdOpts);
       },
       stop: stopAll,
     };

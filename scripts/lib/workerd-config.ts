@@ -50,8 +50,11 @@ using Workerd = import "/workerd/workerd.capnp";
 
 const NETWORK = `(name = "internet", network = (allow = ["public", "private"], tlsOptions = (trustBrowserCas = true)))`;
 
-/** All workers in one process; the edge listens on socket `http`. */
-export function localConfig(workers = allWorkers()): string {
+/**
+ * All workers in one process; the edge listens on socket `http`. `internalSockets` (tests only)
+ * adds one more socket per named worker (socket name = worker name), to reach internal routes.
+ */
+export function localConfig(workers = allWorkers(), internalSockets: Name[] = []): string {
   const services = workers.map((w) => `(name = ${q(w.name)}, worker = .${w.name}Worker)`);
   const consts = workers.map((w) => `const ${w.name}Worker :Workerd.Worker = ${workerBlock(w, (t) => t)};`);
   return `${HEADER}
@@ -60,7 +63,7 @@ const config :Workerd.Config = (
     ${[...services, NETWORK].join(",\n    ")}
   ],
   sockets = [
-    (name = "http", address = "127.0.0.1:8000", http = (), service = "edge")
+    ${[`(name = "http", address = "127.0.0.1:8000", http = (), service = "edge")`, ...internalSockets.map((n) => `(name = ${q(n)}, address = "127.0.0.1:0", http = (), service = ${q(n)})`)].join(",\n    ")}
   ],
 );
 

@@ -10,10 +10,21 @@ export const WORKERD_BIN = resolve(ROOT, "node_modules/.bin/workerd");
  * Starts `workerd serve <config>` with `env` as the workers' variables and the `http` socket
  * bound to host:port. Resolves when the socket accepts connections.
  */
-export async function startWorkerd(opts: { config?: string; port: number; host?: string; env: Record<string, string>; name?: string; echo?: boolean }): Promise<Managed> {
+export async function startWorkerd(opts: {
+  config?: string;
+  port: number;
+  host?: string;
+  env: Record<string, string>;
+  name?: string;
+  echo?: boolean;
+  /** More sockets of the config to bind on 127.0.0.1: socket name -> port (tests' internal sockets). */
+  extraSockets?: Record<string, number>;
+}): Promise<Managed> {
   const host = opts.host ?? "127.0.0.1";
   const config = opts.config ?? resolve(WORKERD_DIR, "local.capnp");
-  const proc = startProcess(opts.name ?? "workerd", WORKERD_BIN, ["serve", config, "--socket-addr", `http=${host}:${opts.port}`, "--verbose"], { env: opts.env, echo: opts.echo });
+  const extra = Object.entries(opts.extraSockets ?? {}).flatMap(([name, port]) => ["--socket-addr", `${name}=127.0.0.1:${port}`]);
+  const proc = startProcess(opts.name ?? "workerd", WORKERD_BIN, ["serve", config, "--socket-addr", `http=${host}:${opts.port}`, ...extra, "--verbose"], { env: opts.env, echo: opts.echo });
   await waitForPort(opts.port, proc, 20_000, host === "0.0.0.0" ? "127.0.0.1" : host);
+  for (const port of Object.values(opts.extraSockets ?? {})) await waitForPort(port, proc, 20_000, "127.0.0.1");
   return proc;
 }

@@ -1,28 +1,23 @@
 /**
  * Isolate-memory cache of each user's access, keyed by email and tagged with the catalog version
- * it was read at. The version (one row, bumped by triggers on every grant change) is re-read at
- * most every CATALOG_VERSION_TTL_MS, so a change is in force well within the 2 s the contract
- * promises, and a warm request costs at most one tiny query.
+ * it was read at (see version.ts): a grant change bumps the version, and the next request after
+ * the version check reloads that user's access.
  */
 import type { Sql } from "../../../shared/db";
-import { catalogVersion, loadAccess, type Access } from "../../../shared/repos/access.repo";
+import { loadAccess, type Access } from "../../../shared/repos/access.repo";
+import { currentVersion } from "./version";
 
 const entries = new Map<string, Access>();
-let known = { version: -1, checkedAt: 0 };
 const MAX_ENTRIES = 10_000;
 
+/** The user's access at the current catalog version. */
 export async function cachedAccess(sql: () => Sql, email: string, ttlMs: number): Promise<Access> {
-  const now = Date.now();
-  if (now - known.checkedAt > ttlMs) {
-    const version = await catalogVersion(sql());
-    if (version !== known.version) entries.clear();
-    known = { version, checkedAt: now };
-  }
-  const key = email.toLowerCase();
+  const version = await currentVersion(sql, ttlMs);
+  const key = email.trim().toLowerCase();
   const hit = entries.get(key);
-  if (hit && hit.version === known.version) return hit;
+  if (hit && hit.version >= version) return hit;
   const access = await loadAccess(sql(), key);
   if (entries.size >= MAX_ENTRIES) entries.delete(entries.keys().next().value!);
-  if (access.version === known.version) entries.set(key, access);
+  entries.set(key, access);
   return access;
 }

@@ -5,5 +5,9 @@ export const CatalogEnv = z.object({
   DATABASE_URL: DatabaseUrl,
   /** How long a cached catalog version is trusted before Postgres is asked again (ms). Default 500. */
   CATALOG_VERSION_TTL_MS: z.coerce.number().int().min(0).max(2000).default(500),
+  /** Age after which a server's snapshot is refreshed in the background (seconds). Default 300. */
+  CATALOG_REFRESH_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
+  /** Bound on listing one upstream (initialize + every list), per request and overall (ms). Default 10000. */
+  UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
 });
 export type CatalogEnv = z.infer<typeof CatalogEnv>;

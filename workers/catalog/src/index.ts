@@ -1,11 +1,16 @@
-/** Catalog worker: who may use what, answered from an isolate cache backed by Postgres. */
+/**
+ * Catalog worker: who may use what, and what each upstream offers - answered from isolate caches
+ * (version-checked against Postgres) over snapshots it refreshes from the upstreams. Internal
+ * only: reached through service bindings, never routed by the public edge.
+ */
 import { Hono } from "hono";
-import { createSql, withLazySql } from "../../../shared/db";
+import { createSql } from "../../../shared/db";
 import { readEnv } from "../../../shared/env";
 import { onError } from "../../../shared/http";
 import { catalogVersion } from "../../../shared/repos/access.repo";
-import { cachedAccess } from "./access.cache";
+import { registerCatalogRoutes } from "./catalog.routes";
 import { CatalogEnv } from "./env";
+import { registerRefreshRoutes } from "./refresh.routes";
 
 const app = new Hono<{ Bindings: Record<string, unknown> }>();
 app.onError(onError);
@@ -23,11 +28,8 @@ app.get("/healthz", async (c) => {
   }
 });
 
-app.get("/internal/access/:email", async (c) => {
-  const env = readEnv(CatalogEnv, c.env);
-  const access = await withLazySql(env.DATABASE_URL, c.executionCtx, (sql) => cachedAccess(sql, c.req.param("email"), env.CATALOG_VERSION_TTL_MS));
-  return c.json(access);
-});
+registerCatalogRoutes(app);
+registerRefreshRoutes(app);
 
 app.notFound((c) => c.json({ error: "not_found", message: `no route for ${c.req.path}` }, 404));
 

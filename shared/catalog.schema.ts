@@ -1,0 +1,108 @@
+/**
+ * The catalog worker's internal API shapes (JSON over the `CATALOG` service binding), shared so
+ * the mcp and admin workers type what they read without importing another worker.
+ *
+ *   GET  /internal/catalog/:email                  -> UserCatalog
+ *   GET  /internal/catalog/:email/servers/:server  -> CatalogServer | 404 {error:"not_found"}
+ *   GET  /internal/status                          -> { servers: ServerHealth[] }
+ *   POST /internal/refresh/:server                 -> ServerHealth | 404 {error:"not_found"}
+ *   POST /internal/refresh                         -> { servers: ServerHealth[] }
+ *
+ * Items (`tools`, `prompts`, `resources`, `resourceTemplates`) are the upstream's own objects,
+ * exactly as it listed them (MCP `Tool`, `Prompt`, `Resource`, `ResourceTemplate`).
+ */
+
+/** An upstream item as listed: at least a name (tools, prompts) or uri/uriTemplate (resources). */
+export type McpItem = Record<string, unknown> & { name?: string; uri?: string; uriTemplate?: string };
+
+export type ItemKind = "tool" | "prompt" | "resource" | "resource_template";
+
+/** A name the aggregated `/mcp` endpoint cannot expose (see shared/naming.ts). */
+export interface NameConflict {
+  kind: "tool" | "prompt";
+  /** The upstream name left out of `/mcp` (still reachable by its own name on `/mcp/<server>`). */
+  name: string;
+  /** The `<server>__<name>` form it would have had. */
+  exposedName: string;
+  /** The other upstream names that map to the same exposed name. */
+  conflictsWith: string[];
+}
+
+/** Health of one upstream as the catalog last saw it. */
+export interface CatalogStatus {
+  /** Whether the last refresh succeeded. False also before the first refresh finished. */
+  ok: boolean;
+  /** Why the last refresh failed (null when ok). */
+  error: string | null;
+  /** ISO time of the last refresh attempt, null when never refreshed. */
+  refreshedAt: string | null;
+  /** ISO time of the last successful refresh. */
+  lastOkAt: string | null;
+  /**
+   * True when the items may not reflect the upstream now: the last refresh failed (items are
+   * those of `lastOkAt`, or none), or the snapshot is older than CATALOG_REFRESH_SECONDS.
+   */
+  stale: boolean;
+  latencyMs: number | null;
+  /** Tools/prompts left out of the aggregated `/mcp` names, computed over all of the server's items. */
+  nameConflicts: NameConflict[];
+}
+
+/** One server a user may use, with what its upstream offers (tools filtered per user). */
+export interface CatalogServer {
+  id: string;
+  tenant: string;
+  url: string;
+  transport: "streamable-http" | "sse";
+  /** Secret headers to inject upstream. Internal only: never route this API publicly. */
+  headers: Record<string, string>;
+  /** The group -> tenant links granting this server to the user (empty for admins by role). */
+  grants: { group: string; tenant: string }[];
+  status: CatalogStatus;
+  serverInfo: Record<string, unknown> | null;
+  capabilities: Record<string, unknown> | null;
+  instructions: string | null;
+  protocolVersion: string | null;
+  /** Only the tools the user's groups allow (admins: all). */
+  tools: McpItem[];
+  /** Visible whenever the server is visible (tool rules do not apply to prompts). */
+  prompts: McpItem[];
+  /** Visible whenever the server is visible. */
+  resources: McpItem[];
+  /** Visible whenever the server is visible. */
+  resourceTemplates: McpItem[];
+}
+
+/** Everything one user may use. An unknown user or one without grants gets `servers: []`. */
+export interface UserCatalog {
+  email: string;
+  /** Whether the user exists (a users row). */
+  known: boolean;
+  isAdmin: boolean;
+  groups: string[];
+  /** catalog_state.version the answer was built at. */
+  version: number;
+  servers: CatalogServer[];
+}
+
+/** One server's health for the admin view (every server, enabled or not). */
+export interface ServerHealth {
+  id: string;
+  tenant: string;
+  url: string;
+  transport: "streamable-http" | "sse";
+  enabled: boolean;
+  ok: boolean | null;
+  error: string | null;
+  protocolVersion: string | null;
+  serverInfo: Record<string, unknown> | null;
+  capabilities: Record<string, unknown> | null;
+  instructions: string | null;
+  toolCount: number;
+  counts: { tools: number; prompts: number; resources: number; resourceTemplates: number };
+  latencyMs: number | null;
+  refreshedAt: string | null;
+  lastOkAt: string | null;
+  stale: boolean;
+  nameConflicts: NameConflict[];
+}

@@ -1,0 +1,285 @@
+/**
+ * Upstream snapshots (server_items), health (server_status) and the history of item changes
+ * (item_changes). Written by the catalog worker after listing an upstream, read by its caches.
+ *
+ * server_items has a statement-level trigger that bumps catalog_state.version, so a refresh
+ * issues statements against it only when something changed; a change of health (ok/error,
+ * capabilities, ...) bumps the version explicitly. An unchanged refresh leaves the version alone,
+ * so caches stay warm.
+ */
+import type postgres from "postgres";
+import { sha256Hex } from "../crypto";
+import type { ItemKind, McpItem } from "../catalog.schema";
+import type { Sql, TxSql } from "../db";
+import { ServerRow } from "../schemas";
+
+export const ITEM_KINDS: readonly ItemKind[] = ["tool", "prompt", "resource", "resource_template"];
+
+/** The key of an item within its kind: name (tools, prompts), uri, or uriTemplate. */
+export function itemKey(kind: ItemKind, item: McpItem): string | undefined {
+  const v = kind === "resource" ? item.uri : kind === "resource_template" ? item.uriTemplate : item.name;
+  return typeof v === "string" ? v : undefined;
+}
+
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value && typeof value === "object") {
+    return Object.fromEntries(
+      Object.keys(value as object)
+        .sort()
+        .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
+    );
+  }
+  return value;
+}
+
+/** SHA-256 (hex) of an item's canonical JSON (keys sorted), so key order never counts as a change. */
+export function itemHash(item: unknown): Promise<string> {
+  return sha256Hex(JSON.stringify(canonical(item)));
+}
+
+export interface StatusRow {
+  server_id: string;
+  ok: boolean;
+  error: string | null;
+  protocol_version: string | null;
+  server_info: Record<string, unknown> | null;
+  capabilities: Record<string, unknown> | null;
+  instructions: string | null;
+  tool_count: number;
+  latency_ms: number | null;
+  refreshed_at: Date;
+  last_ok_at: Date | null;
+}
+
+export type ItemsByKind = Record<ItemKind, McpItem[]>;
+
+export interface Snapshot {
+  /** catalog_state.version read before the data (so a later change always shows as newer). */
+  version: number;
+  status: Map<string, StatusRow>;
+  items: Map<string, ItemsByKind>;
+}
+
+const emptyItems = (): ItemsByKind => ({ tool: [], prompt: [], resource: [], resource_template: [] });
+
+function toStatus(r: Record<string, unknown>): StatusRow {
+  return {
+    server_id: String(r.server_id),
+    ok: Boolean(r.ok),
+    error: (r.error as string | null) ?? null,
+    protocol_version: (r.protocol_version as string | null) ?? null,
+    server_info: (r.server_info as Record<string, unknown> | null) ?? null,
+    capabilities: (r.capabilities as Record<string, unknown> | null) ?? null,
+    instructions: (r.instructions as string | null) ?? null,
+    tool_count: Number(r.tool_count ?? 0),
+    latency_ms: r.latency_ms == null ? null : Number(r.latency_ms),
+    refreshed_at: new Date(r.refreshed_at as string | Date),
+    last_ok_at: r.last_ok_at == null ? null : new Date(r.last_ok_at as string | Date),
+  };
+}
+
+/** Every server's status and items (in the upstream's order), read in one repeatable-read snapshot. */
+export async function loadSnapshot(sql: Sql): Promise<Snapshot> {
+  return (await sql.begin("isolation level repeatable read read only", async (tx) => {
+    const [state] = await tx`SELECT version FROM catalog_state`;
+    const statusRows = await tx`SELECT * FROM server_status`;
+    const itemRows = await tx`SELECT server_id, kind, name, definition FROM server_items ORDER BY server_id, kind, position, name`;
+    const status = new Map(statusRows.map((r) => [String(r.server_id), toStatus(r)]));
+    const items = new Map<string, ItemsByKind>();
+    for (const r of itemRows) {
+      const id = String(r.server_id);
+      let byKind = items.get(id);
+      if (!byKind) items.set(id, (byKind = emptyItems()));
+      byKind[r.kind as ItemKind]?.push(r.definition as McpItem);
+    }
+    return { version: Number(state?.version ?? 0), status, items };
+  })) as Snapshot;
+}
+
+/** What listing an upstream gave. */
+export type RefreshResult =
+  | {
+      ok: true;
+      items: ItemsByKind;
+      protocolVersion: string | null;
+      serverInfo: Record<string, unknown> | null;
+      capabilities: Record<string, unknown> | null;
+      instructions: string | null;
+      latencyMs: number;
+    }
+  | { ok: false; error: string; latencyMs: number };
+
+export interface WriteOptions {
+  /**
+   * servers.updated_at as read before listing. When the row changed since (new url, headers, ...),
+   * the listing describes an outdated configuration and nothing is written (`superseded`).
+   */
+  expectUpdatedAt?: Date;
+}
+
+export type WriteOutcome = { superseded: false; status: StatusRow; changes: ItemChange[] } | { superseded: true } | null;
+
+export interface ItemChange {
+  kind: ItemKind;
+  name: string;
+  change: "added" | "removed" | "changed";
+  before: McpItem | null;
+  after: McpItem | null;
+}
+
+const json = (sql: Sql | TxSql, v: unknown) => sql.json(v as postgres.JSONValue);
+
+/**
+ * Stores one refresh in a single transaction (serialised per server by an advisory lock): the
+ * items diffed against the stored ones (added/removed/changed rows written to item_changes, only
+ * changed rows touched), and the server's status. A failed refresh keeps the previous items and
+ * the last good initialize data. Returns null when the server no longer exists.
+ */
+export async function writeRefresh(sql: Sql, serverId: string, result: RefreshResult, opts: WriteOptions = {}): Promise<WriteOutcome> {
+  // hash outside the transaction (async crypto, no reason to hold the lock for it)
+  const fresh = new Map<string, { kind: ItemKind; name: string; definition: McpItem; hash: string; position: number }>();
+  if (result.ok) {
+    for (const kind of ITEM_KINDS) {
+      let position = 0;
+      for (const definition of result.items[kind]) {
+        const name = itemKey(kind, definition);
+        if (name === undefined || fresh.has(`${kind}\u0000${name}`)) continue;
+        fresh.set(`${kind}\u0000${name}`, { kind, name, definition, hash: await itemHash(definition), position: position++ });
+      }
+    }
+  }
+  return (await sql.begin(async (tx) => {
+    await tx`SELECT pg_advisory_xact_lock(hashtext(${"mcpgw-catalog-refresh:" + serverId}))`;
+    const [server] = await tx`SELECT updated_at FROM servers WHERE id = ${serverId}`;
+    if (!server) return null;
+    if (opts.expectUpdatedAt && new Date(server.updated_at as string).getTime() !== opts.expectUpdatedAt.getTime()) return { superseded: true };
+    const [prevRow] = await tx`SELECT * FROM server_status WHERE server_id = ${serverId}`;
+    const prev = prevRow ? toStatus(prevRow) : null;
+    const changes: ItemChange[] = [];
+    let itemsTouched = false;
+    if (result.ok) {
+      const stored = await tx`SELECT kind, name, definition, hash, position FROM server_items WHERE server_id = ${serverId}`;
+      const old = new Map(stored.map((r) => [`${r.kind}\u0000${r.name}`, r]));
+      const upserts: { kind: string; name: string; definition: McpItem; hash: string; position: number }[] = [];
+      const removed: { kind: string; name: string }[] = [];
+      for (const [key, item] of fresh) {
+        const o = old.get(key);
+        if (!o) {
+          upserts.push(item);
+          changes.push({ kind: item.kind, name: item.name, change: "added", before: null, after: item.definition });
+        } else if (o.hash !== item.hash) {
+          upserts.push(item);
+          changes.push({ kind: item.kind, name: item.name, change: "changed", before: o.definition as McpItem, after: item.definition });
+        } else if (Number(o.position) !== item.position) {
+          upserts.push(item); // reordered only: no change record
+        }
+      }
+      for (const [key, o] of old) {
+        if (fresh.has(key)) continue;
+        removed.push({ kind: String(o.kind), name: String(o.name) });
+        changes.push({ kind: o.kind as ItemKind, name: String(o.name), change: "removed", before: o.definition as McpItem, after: null });
+      }
+      if (removed.length) {
+        await tx`DELETE FROM server_items WHERE server_id = ${serverId} AND (kind, name) IN (
+                   SELECT r.kind, r.name FROM jsonb_to_recordset(${json(tx, removed)}) AS r(kind text, name text))`;
+      }
+      if (upserts.length) {
+        await tx`INSERT INTO server_items (server_id, kind, name, definition, hash, position)
+                 SELECT ${serverId}, r.kind, r.name, r.definition, r.hash, r.position
+                 FROM jsonb_to_recordset(${json(tx, upserts)}) AS r(kind text, name text, definition jsonb, hash text, position integer)
+                 ON CONFLICT (server_id, kind, name) DO UPDATE
+                   SET definition = EXCLUDED.definition, hash = EXCLUDED.hash, position = EXCLUDED.position, updated_at = now()`;
+      }
+      if (changes.length) {
+        await tx`INSERT INTO item_changes (server_id, kind, name, change, before, after)
+                 SELECT ${serverId}, r.kind, r.name, r.change, r.before, r.after
+                 FROM jsonb_to_recordset(${json(tx, changes)}) AS r(kind text, name text, change text, before jsonb, after jsonb)`;
+      }
+      itemsTouched = removed.length > 0 || upserts.length > 0;
+      const toolCount = [...fresh.values()].filter((i) => i.kind === "tool").length;
+      const [row] = await tx`
+        INSERT INTO server_status (server_id, ok, error, protocol_version, server_info, capabilities, instructions, tool_count, latency_ms, refreshed_at, last_ok_at)
+        VALUES (${serverId}, true, NULL, ${result.protocolVersion}, ${json(tx, result.serverInfo)}, ${json(tx, result.capabilities)}, ${result.instructions},
+                ${toolCount}, ${result.latencyMs}, now(), now())
+        ON CONFLICT (server_id) DO UPDATE SET ok = true, error = NULL, protocol_version = EXCLUDED.protocol_version,
+          server_info = EXCLUDED.server_info, capabilities = EXCLUDED.capabilities, instructions = EXCLUDED.instructions,
+          tool_count = EXCLUDED.tool_count, latency_ms = EXCLUDED.latency_ms, refreshed_at = now(), last_ok_at = now()
+        RETURNING *`;
+      const status = toStatus(row!);
+      if (!itemsTouched && (healthChanged(prev, status) || resolvesChange(prev, server))) await tx`UPDATE catalog_state SET version = version + 1, changed_at = now()`;
+      return { superseded: false, status, changes };
+    }
+    const [row] = await tx`
+      INSERT INTO server_status (server_id, ok, error, latency_ms, refreshed_at)
+      VALUES (${serverId}, false, ${result.error}, ${result.latencyMs}, now())
+      ON CONFLICT (server_id) DO UPDATE SET ok = false, error = EXCLUDED.error, latency_ms = EXCLUDED.latency_ms, refreshed_at = now()
+      RETURNING *`;
+    const status = toStatus(row!);
+    if (healthChanged(prev, status) || resolvesChange(prev, server)) await tx`UPDATE catalog_state SET version = version + 1, changed_at = now()`;
+    return { superseded: false, status, changes };
+  })) as WriteOutcome;
+}
+
+/** The previous snapshot predates a change of the server row: caches must see the new one. */
+function resolvesChange(prev: StatusRow | null, server: Record<string, unknown>): boolean {
+  return !prev || prev.refreshed_at.getTime() < new Date(server.updated_at as string).getTime();
+}
+
+function healthChanged(a: StatusRow | null, b: StatusRow): boolean {
+  if (!a) return true;
+  const same = (x: unknown, y: unknown) => JSON.stringify(x) === JSON.stringify(y);
+  return (
+    a.ok !== b.ok ||
+    a.error !== b.error ||
+    a.protocol_version !== b.protocol_version ||
+    a.instructions !== b.instructions ||
+    !same(a.server_info, b.server_info) ||
+    !same(a.capabilities, b.capabilities)
+  );
+}
+
+/**
+ * Claims a due refresh of one server across isolates and replicas: moves its refreshed_at to now
+ * when it is older than `olderThanSeconds`, and says whether this caller won. The winner then
+ * refreshes; everyone else keeps serving the snapshot they have. A server changed since its
+ * snapshot is never claimed here (its next use refreshes it inline).
+ */
+export async function claimRefresh(sql: Sql, serverId: string, olderThanSeconds: number): Promise<boolean> {
+  const rows = await sql`
+    UPDATE server_status SET refreshed_at = now()
+    WHERE server_id = ${serverId} AND refreshed_at < now() - make_interval(secs => ${olderThanSeconds})
+      AND refreshed_at >= (SELECT updated_at FROM servers WHERE id = ${serverId})
+    RETURNING 1`;
+  return rows.length > 0;
+}
+
+/** Item changes, newest first (the admin "tool changes" view). */
+export async function listItemChanges(sql: Sql, opts: { server?: string; limit?: number } = {}): Promise<(ItemChange & { id: number; at: Date; server_id: string })[]> {
+  const limit = Math.min(Math.max(opts.limit ?? 100, 1), 1000);
+  const rows = opts.server
+    ? await sql`SELECT * FROM item_changes WHERE server_id = ${opts.server} ORDER BY at DESC, id DESC LIMIT ${limit}`
+    : await sql`SELECT * FROM item_changes ORDER BY at DESC, id DESC LIMIT ${limit}`;
+  return rows.map((r) => ({
+    id: Number(r.id),
+    at: new Date(r.at as string),
+    server_id: String(r.server_id),
+    kind: r.kind as ItemKind,
+    name: String(r.name),
+    change: r.change as ItemChange["change"],
+    before: (r.before as McpItem | null) ?? null,
+    after: (r.after as McpItem | null) ?? null,
+  }));
+}
+
+/** Every server row (enabled or not), by id. */
+export async function listServers(sql: Sql): Promise<ServerRow[]> {
+  const rows = await sql`SELECT * FROM servers ORDER BY id`;
+  return rows.map((r) => ServerRow.parse(r));
+}
+
+/** One server row, or null. */
+export async function loadServer(sql: Sql, id: string): Promise<ServerRow | null> {
+  const [row] = await sql`SELECT * FROM servers WHERE id = ${id}`;
+  return row ? ServerRow.parse(row) : null;
+}

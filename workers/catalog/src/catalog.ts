@@ -1,0 +1,111 @@
+/**
+ * A user's catalog: the servers their access grants (access.cache), each with its snapshot
+ * (snapshot.cache) and only the tools the granting groups' rules allow (`toolAllowed`; admins
+ * and `mcp-admin` members see all). Prompts, resources and resource templates are visible
+ * whenever the server is: tool rules name tools only.
+ *
+ * Servers without a snapshot, or changed since theirs, are refreshed inline before answering;
+ * old snapshots are served and refreshed in the background.
+ */
+import type { CatalogServer, CatalogStatus, UserCatalog } from "../../../shared/catalog.schema";
+import type { Sql } from "../../../shared/db";
+import { toolAllowed, type Access, type AccessServer } from "../../../shared/repos/access.repo";
+import type { Snapshot } from "../../../shared/repos/catalog.repo";
+import { cachedAccess } from "./access.cache";
+import type { CatalogEnv } from "./env";
+import { refreshInBackground, refreshNeed, refreshServers } from "./refresh";
+import { cachedSnapshot, nameConflicts } from "./snapshot.cache";
+import { currentVersion } from "./version";
+
+export interface CatalogContext {
+  env: CatalogEnv;
+  ctx: ExecutionContext;
+  sql: () => Sql;
+}
+
+function statusOf(entry: AccessServer, snap: Snapshot, refreshSeconds: number, now: number): CatalogStatus {
+  const s = snap.status.get(entry.server.id);
+  const items = snap.items.get(entry.server.id);
+  const old = !s || now - s.refreshed_at.getTime() > refreshSeconds * 1000;
+  return {
+    ok: s?.ok ?? false,
+    error: s ? s.error : "not refreshed yet",
+    refreshedAt: s ? s.refreshed_at.toISOString() : null,
+    lastOkAt: s?.last_ok_at ? s.last_ok_at.toISOString() : null,
+    stale: !s?.ok || old,
+    latencyMs: s?.latency_ms ?? null,
+    nameConflicts: nameConflicts(entry.server.id, items),
+  };
+}
+
+/** One server entry as the user sees it. */
+export function serverEntry(access: Access, entry: AccessServer, snap: Snapshot, refreshSeconds: number, now = Date.now()): CatalogServer {
+  const { server } = entry;
+  const s = snap.status.get(server.id);
+  const items = snap.items.get(server.id);
+  return {
+    id: server.id,
+    tenant: server.tenant_id,
+    url: server.url,
+    transport: server.transport,
+    headers: server.headers,
+    grants: entry.grants,
+    status: statusOf(entry, snap, refreshSeconds, now),
+    serverInfo: s?.server_info ?? null,
+    capabilities: s?.capabilities ?? null,
+    instructions: s?.instructions ?? null,
+    protocolVersion: s?.protocol_version ?? null,
+    tools: (items?.tool ?? []).filter((t) => typeof t.name === "string" && toolAllowed(access, entry, t.name)),
+    prompts: items?.prompt ?? [],
+    resources: items?.resource ?? [],
+    resourceTemplates: items?.resource_template ?? [],
+  };
+}
+
+/**
+ * The access and snapshot for `email`, with inline refreshes done for the visible servers that
+ * need them (only `only` when given) and background refreshes scheduled for old ones.
+ */
+export async function loadForUser(c: CatalogContext, email: string, only?: string): Promise<{ access: Access; snap: Snapshot }> {
+  const ttl = c.env.CATALOG_VERSION_TTL_MS;
+  let access = await cachedAccess(c.sql, email, ttl);
+  let snap = await cachedSnapshot(c.sql, await currentVersion(c.sql, ttl));
+  const visible = access.servers.filter((e) => only === undefined || e.server.id === only);
+  const now = Date.now();
+  const inline = visible.filter((e) => {
+    const need = refreshNeed(e.server, snap.status.get(e.server.id), c.env.CATALOG_REFRESH_SECONDS, now);
+    return need === "missing" || need === "changed";
+  });
+  const old = visible.filter((e) => refreshNeed(e.server, snap.status.get(e.server.id), c.env.CATALOG_REFRESH_SECONDS, now) === "old");
+  if (old.length) {
+    refreshInBackground(c.ctx, c.env.DATABASE_URL, old.map((e) => e.server), { timeoutMs: c.env.UPSTREAM_TIMEOUT_MS, refreshSeconds: c.env.CATALOG_REFRESH_SECONDS });
+  }
+  if (inline.length) {
+    await refreshServers(c.sql(), inline.map((e) => e.server), c.env.UPSTREAM_TIMEOUT_MS);
+    // refreshServer forgot the version: read it again, with what the refresh wrote
+    access = await cachedAccess(c.sql, email, ttl);
+    snap = await cachedSnapshot(c.sql, await currentVersion(c.sql, ttl));
+  }
+  return { access, snap };
+}
+
+/** The user's whole catalog. */
+export async function userCatalog(c: CatalogContext, email: string): Promise<UserCatalog> {
+  const { access, snap } = await loadForUser(c, email);
+  const now = Date.now();
+  return {
+    email: access.email,
+    known: access.known,
+    isAdmin: access.isAdmin,
+    groups: access.groups,
+    version: Math.max(access.version, snap.version),
+    servers: access.servers.map((e) => serverEntry(access, e, snap, c.env.CATALOG_REFRESH_SECONDS, now)),
+  };
+}
+
+/** One server of the user's catalog, or null when the user may not use it (or it does not exist). */
+export async function userServer(c: CatalogContext, email: string, serverId: string): Promise<CatalogServer | null> {
+  const { access, snap } = await loadForUser(c, email, serverId);
+  const entry = access.servers.find((e) => e.server.id === serverId);
+  return entry ? serverEntry(access, entry, snap, c.env.CATALOG_REFRESH_SECONDS) : null;
+}

@@ -1,0 +1,92 @@
+/**
+ * Refresh and health (internal; the admin worker and the mcp worker call these):
+ *   POST /internal/refresh/:server  -> ServerHealth after refreshing now; 404 {error:"not_found"}
+ *   POST /internal/refresh          -> { servers: ServerHealth[] } after refreshing every enabled server
+ *   GET  /internal/status           -> { servers: ServerHealth[] } every server, enabled or not
+ * The mcp worker calls the first on an upstream's `notifications/*\/list_changed`.
+ */
+import type { Hono } from "hono";
+import type { ServerHealth } from "../../../shared/catalog.schema";
+import { withSql, type Sql } from "../../../shared/db";
+import { readEnv } from "../../../shared/env";
+import { listServers, loadServer, type Snapshot } from "../../../shared/repos/catalog.repo";
+import type { ServerRow } from "../../../shared/schemas";
+import { CatalogEnv } from "./env";
+import { refreshServer, refreshServers } from "./refresh";
+import { cachedSnapshot, nameConflicts } from "./snapshot.cache";
+import { currentVersion } from "./version";
+
+type App = Hono<{ Bindings: Record<string, unknown> }>;
+
+/** One server's health from a snapshot. */
+export function healthOf(server: ServerRow, snap: Snapshot, refreshSeconds: number, now = Date.now()): ServerHealth {
+  const s = snap.status.get(server.id);
+  const items = snap.items.get(server.id);
+  return {
+    id: server.id,
+    tenant: server.tenant_id,
+    url: server.url,
+    transport: server.transport,
+    enabled: server.enabled,
+    ok: s ? s.ok : null,
+    error: s?.error ?? null,
+    protocolVersion: s?.protocol_version ?? null,
+    serverInfo: s?.server_info ?? null,
+    capabilities: s?.capabilities ?? null,
+    instructions: s?.instructions ?? null,
+    toolCount: s?.tool_count ?? 0,
+    counts: {
+      tools: items?.tool.length ?? 0,
+      prompts: items?.prompt.length ?? 0,
+      resources: items?.resource.length ?? 0,
+      resourceTemplates: items?.resource_template.length ?? 0,
+    },
+    latencyMs: s?.latency_ms ?? null,
+    refreshedAt: s ? s.refreshed_at.toISOString() : null,
+    lastOkAt: s?.last_ok_at ? s.last_ok_at.toISOString() : null,
+    stale: !s?.ok || now - s.refreshed_at.getTime() > refreshSeconds * 1000,
+    nameConflicts: nameConflicts(server.id, items),
+  };
+}
+
+async function freshSnapshot(sql: Sql, ttlMs: number): Promise<Snapshot> {
+  return cachedSnapshot(() => sql, await currentVersion(() => sql, ttlMs));
+}
+
+export function registerRefreshRoutes(app: App): void {
+  app.post("/internal/refresh/:server", async (c) => {
+    const env = readEnv(CatalogEnv, c.env);
+    const id = c.req.param("server");
+    const health = await withSql(env.DATABASE_URL, c.executionCtx, async (sql) => {
+      let server = await loadServer(sql, id);
+      if (!server) return null;
+      // a change racing the listing supersedes it: list once more with the new row
+      if ((await refreshServer(sql, server, env.UPSTREAM_TIMEOUT_MS)) === null && (server = await loadServer(sql, id))) {
+        await refreshServer(sql, server, env.UPSTREAM_TIMEOUT_MS);
+      }
+      if (!server) return null;
+      return healthOf(server, await freshSnapshot(sql, env.CATALOG_VERSION_TTL_MS), env.CATALOG_REFRESH_SECONDS);
+    });
+    return health ? c.json(health) : c.json({ error: "not_found" }, 404);
+  });
+
+  app.post("/internal/refresh", async (c) => {
+    const env = readEnv(CatalogEnv, c.env);
+    const servers = await withSql(env.DATABASE_URL, c.executionCtx, async (sql) => {
+      const rows = await listServers(sql);
+      await refreshServers(sql, rows.filter((s) => s.enabled), env.UPSTREAM_TIMEOUT_MS);
+      const snap = await freshSnapshot(sql, env.CATALOG_VERSION_TTL_MS);
+      return rows.map((s) => healthOf(s, snap, env.CATALOG_REFRESH_SECONDS));
+    });
+    return c.json({ servers });
+  });
+
+  app.get("/internal/status", async (c) => {
+    const env = readEnv(CatalogEnv, c.env);
+    const servers = await withSql(env.DATABASE_URL, c.executionCtx, async (sql) => {
+      const [rows, snap] = await Promise.all([listServers(sql), freshSnapshot(sql, env.CATALOG_VERSION_TTL_MS)]);
+      return rows.map((s) => healthOf(s, snap, env.CATALOG_REFRESH_SECONDS));
+    });
+    return c.json({ servers });
+  });
+}

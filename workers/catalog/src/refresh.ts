@@ -1,0 +1,89 @@
+/**
+ * When and how servers are refreshed:
+ * - no snapshot yet, or the server row changed since its snapshot (servers.updated_at newer than
+ *   server_status.refreshed_at): refreshed inline by the request that finds it (bounded by
+ *   UPSTREAM_TIMEOUT_MS);
+ * - snapshot older than CATALOG_REFRESH_SECONDS: served as is, refreshed in the background
+ *   (`ctx.waitUntil`), one claimant across isolates and replicas (claimRefresh);
+ * - `POST /internal/refresh[/:server]`: now.
+ * Servers are refreshed concurrently; one slow upstream never holds up the others.
+ */
+import { withSql, type Sql } from "../../../shared/db";
+import { log } from "../../../shared/log";
+import { claimRefresh, writeRefresh, type StatusRow } from "../../../shared/repos/catalog.repo";
+import type { ServerRow } from "../../../shared/schemas";
+import { patchStatus } from "./snapshot.cache";
+import { listUpstream } from "./upstream";
+import { forgetVersion } from "./version";
+
+export interface RefreshSettings {
+  timeoutMs: number;
+  refreshSeconds: number;
+}
+
+/** Why a server needs a refresh now, or null. */
+export function refreshNeed(server: ServerRow, status: StatusRow | undefined, refreshSeconds: number, now = Date.now()): "missing" | "changed" | "old" | null {
+  if (!status) return "missing";
+  if (server.updated_at.getTime() > status.refreshed_at.getTime()) return "changed";
+  if (now - status.refreshed_at.getTime() > refreshSeconds * 1000) return "old";
+  return null;
+}
+
+/**
+ * Lists one upstream and stores the result. Returns the new status, or null when the server was
+ * deleted or changed while it was being listed (its next use refreshes it again).
+ */
+export async function refreshServer(sql: Sql, server: ServerRow, timeoutMs: number): Promise<StatusRow | null> {
+  const result = await listUpstream(server, timeoutMs);
+  const out = await writeRefresh(sql, server.id, result, { expectUpdatedAt: server.updated_at });
+  forgetVersion();
+  if (!out || out.superseded) {
+    log.info("catalog refresh superseded", { server: server.id });
+    return null;
+  }
+  if (!result.ok) {
+    log.warn("upstream refresh failed", { server: server.id, error: result.error, latencyMs: result.latencyMs });
+  } else if (out.changes.length) {
+    const count = (c: string) => out.changes.filter((x) => x.change === c).length;
+    log.info("upstream items changed", { server: server.id, added: count("added"), removed: count("removed"), changed: count("changed") });
+  }
+  patchStatus(out.status);
+  return out.status;
+}
+
+/** Refreshes several servers concurrently; a failure of one never affects the others. */
+export async function refreshServers(sql: Sql, servers: ServerRow[], timeoutMs: number): Promise<Map<string, StatusRow | null>> {
+  const results = await Promise.all(
+    servers.map(async (s) => {
+      try {
+        return [s.id, await refreshServer(sql, s, timeoutMs)] as const;
+      } catch (err) {
+        log.error("catalog refresh error", { server: s.id, message: String((err as Error)?.message ?? err) });
+        return [s.id, null] as const;
+      }
+    }),
+  );
+  return new Map(results);
+}
+
+/** Per isolate: when a background refresh of a server was last attempted (ms). */
+const attempted = new Map<string, number>();
+
+/**
+ * Schedules background refreshes of old snapshots in `ctx.waitUntil`, at most one attempt per
+ * server per isolate per CATALOG_REFRESH_SECONDS; across isolates the claim in Postgres decides
+ * who refreshes.
+ */
+export function refreshInBackground(ctx: ExecutionContext, databaseUrl: string, servers: ServerRow[], settings: RefreshSettings): void {
+  const now = Date.now();
+  const due = servers.filter((s) => now - (attempted.get(s.id) ?? 0) > settings.refreshSeconds * 1000);
+  if (!due.length) return;
+  for (const s of due) attempted.set(s.id, now);
+  ctx.waitUntil(
+    withSql(databaseUrl, ctx, async (sql) => {
+      const claimed: ServerRow[] = [];
+      for (const s of due) if (await claimRefresh(sql, s.id, settings.refreshSeconds)) claimed.push(s);
+      if (claimed.length) await refreshServers(sql, claimed, settings.timeoutMs);
+    }).catch((err) => log.warn("background refresh failed", { message: String((err as Error)?.message ?? err) })),
+  );
+}
