@@ -4,6 +4,18 @@ import { DatabaseUrl, IdentitySecret } from "../../../shared/env";
 export const McpEnv = z.object({
   DATABASE_URL: DatabaseUrl,
   IDENTITY_SECRET: IdentitySecret,
+  /** The gateway's public origin; a browser `Origin` equal to it is allowed. */
   PUBLIC_URL: z.string().url().optional(),
+  /** Key material for the encrypted, user-bound `Mcp-Session-Id` tokens and relayed request ids. */
+  SESSION_SECRET: z.string().min(32, "must be at least 32 characters"),
+  /** Further allowed browser origins, comma-separated (e.g. an Open WebUI origin). Default none. */
+  ALLOWED_ORIGINS: z
+    .string()
+    .optional()
+    .transform((s) => (s ?? "").split(",").map((o) => o.trim().replace(/\/+$/, "")).filter(Boolean)),
+  /** Per upstream request: time to the response headers, and the longest silence on a stream (ms). Default 30000. */
+  UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
+  /** Items per page of tools/list, prompts/list, resources/list, resources/templates/list. Default 100. */
+  MCP_PAGE_SIZE: z.coerce.number().int().min(1).max(1000).default(100),
 });
 export type McpEnv = z.infer<typeof McpEnv>;

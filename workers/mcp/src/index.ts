@@ -1,13 +1,15 @@
-/** MCP worker: the gateway endpoint at /mcp and /mcp/<server>. */
+/** MCP worker: the gateway endpoint at /mcp and /mcp/<server> (see mcp.routes.ts). */
 import { Hono } from "hono";
+import type { Identity } from "../../../shared/identity";
 import { onError } from "../../../shared/http";
 import { requireIdentity } from "../../../shared/middleware/identity";
+import { registerMcpRoutes } from "./mcp.routes";
 
-const app = new Hono<{ Bindings: Record<string, unknown> }>();
+const app = new Hono<{ Bindings: Record<string, unknown>; Variables: { identity: Identity } }>();
 app.onError(onError);
 app.use("/mcp/*", requireIdentity({ secret: (env) => env.IDENTITY_SECRET }));
 app.use("/mcp", requireIdentity({ secret: (env) => env.IDENTITY_SECRET }));
-app.all("/mcp", (c) => c.json({ jsonrpc: "2.0", id: null, error: { code: -32601, message: "MCP endpoint not implemented yet" } }, 501));
+registerMcpRoutes(app);
 app.notFound((c) => c.json({ error: "not_found", message: `no route for ${c.req.path}` }, 404));
 
 export default app;

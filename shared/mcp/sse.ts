@@ -1,0 +1,63 @@
+/**
+ * Server-Sent Events, both ways: a streaming parser for upstream `text/event-stream` bodies (event
+ * by event, nothing buffered beyond the current event) and the encoder for what the gateway sends.
+ */
+
+export interface SseEvent {
+  event: string;
+  data: string;
+  id?: string;
+}
+
+/** Yields each event of an SSE body as soon as its terminating blank line arrives. */
+export async function* parseSse(body: ReadableStream<Uint8Array>, signal?: AbortSignal): AsyncGenerator<SseEvent> {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  let data: string[] = [];
+  let event = "";
+  let id: string | undefined;
+  const onAbort = () => reader.cancel().catch(() => {});
+  signal?.addEventListener("abort", onAbort);
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += value;
+      let nl: number;
+      while ((nl = buf.search(/\r\n|\r|\n/)) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + (buf[nl] === "\r" && buf[nl + 1] === "\n" ? 2 : 1));
+        if (line === "") {
+          if (data.length) yield { event: event || "message", data: data.join("\n"), ...(id !== undefined ? { id } : {}) };
+          data = [];
+          event = "";
+          continue;
+        }
+        if (line.startsWith(":")) continue;
+        const colon = line.indexOf(":");
+        const field = colon < 0 ? line : line.slice(0, colon);
+        let val = colon < 0 ? "" : line.slice(colon + 1);
+        if (val.startsWith(" ")) val = val.slice(1);
+        if (field === "data") data.push(val);
+        else if (field === "event") event = val;
+        else if (field === "id") id = val;
+      }
+    }
+    if (data.length) yield { event: event || "message", data: data.join("\n"), ...(id !== undefined ? { id } : {}) };
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+    reader.releaseLock();
+  }
+}
+
+const enc = new TextEncoder();
+
+/** Encodes one JSON-RPC message as an SSE `message` event. */
+export function sseMessage(message: unknown, id?: string): Uint8Array {
+  return enc.encode(`${id ? `id: ${id}\n` : ""}event: message\ndata: ${JSON.stringify(message)}\n\n`);
+}
+
+/** An SSE comment line (keeps idle connections open through proxies). */
+export function sseComment(text = "keep-alive"): Uint8Array {
+  return enc.encode(`: ${text}\n\n`);
+}

@@ -1,0 +1,348 @@
+/**
+ * One MCP request of one downstream session, answered as the gateway: list methods from the
+ * user's catalog (no upstream contact), everything naming a tool, prompt or resource checked
+ * against that catalog again and then forwarded to the right upstream session, and the
+ * upstream's notifications and server-to-client requests relayed back as they arrive.
+ *
+ * A hidden item and a missing one take the same path (the lookup only knows visible items), so
+ * they fail with the same error under every spelling.
+ */
+import type { Sql } from "../../../shared/db";
+import type { Identity } from "../../../shared/identity";
+import { log } from "../../../shared/log";
+import {
+  errorResponse,
+  INVALID_PARAMS,
+  isRequest,
+  isResponse,
+  METHOD_NOT_FOUND,
+  RESOURCE_NOT_FOUND,
+  resultResponse,
+  UPSTREAM_ERROR,
+  type JsonRpcMessage,
+  type JsonRpcNotification,
+  type JsonRpcRequest,
+  type JsonRpcResponse,
+} from "../../../shared/mcp/jsonrpc";
+import { recordToolCall } from "./audit";
+import { requestRefresh, type CatalogServer, type UserCatalog } from "./catalog.client";
+import type { McpEnv } from "./env";
+import { namedItems } from "./names";
+import { listPage } from "./pagination";
+import { findResourceServer, findTemplateServer } from "./resources";
+import { sealRelayedId, type SessionState } from "./session.token";
+import { initializeUpstream, postToUpstream, upstreamFetch, UpstreamFailure } from "./upstream.client";
+import { findUpstreamSession, forgetCached, listUpstreamSessions, saveUpstreamSession, type UpstreamSession } from "./upstream-sessions.repo";
+
+/** Server-to-client requests and the client capability each needs. */
+const NEEDS_CAPABILITY: Record<string, string> = {
+  "sampling/createMessage": "sampling",
+  "elicitation/create": "elicitation",
+  "roots/list": "roots",
+};
+
+/** Methods forwarded unchanged on `/mcp/<server>` only (they name no tool, prompt or resource). */
+const SINGLE_SERVER_PASSTHROUGH = new Set(["tasks/get", "tasks/result", "tasks/list", "tasks/cancel"]);
+
+export interface GatewayDeps {
+  env: McpEnv;
+  catalogBinding: Fetcher;
+  identity: Identity;
+  state: SessionState;
+  catalog: UserCatalog;
+  sql: () => Sql;
+  /** Registers work to finish after the response (audit, notifications to upstreams). */
+  later: (p: Promise<unknown>) => void;
+  /** Aborted when the client goes away. */
+  signal: AbortSignal;
+}
+
+export class Gateway {
+  constructor(private readonly d: GatewayDeps) {}
+
+  private get scope() {
+    return this.d.state.scope;
+  }
+
+  /** The servers this endpoint shows: all of the user's on /mcp, the one on /mcp/<server>. */
+  visibleServers(): CatalogServer[] {
+    return this.scope === "*" ? this.d.catalog.servers : this.d.catalog.servers.filter((s) => s.id === this.scope);
+  }
+
+  private server(id: string): CatalogServer | undefined {
+    return this.visibleServers().find((s) => s.id === id);
+  }
+
+  /** Answers one request; yields relayed notifications/requests first, its response last. */
+  async *handle(req: JsonRpcRequest): AsyncGenerator<JsonRpcMessage> {
+    const p = req.params ?? {};
+    switch (req.method) {
+      case "ping":
+        yield resultResponse(req.id, {});
+        return;
+      case "tools/list":
+        yield this.list(req, "tools");
+        return;
+      case "prompts/list":
+        yield this.list(req, "prompts");
+        return;
+      case "resources/list":
+        yield this.list(req, "resources");
+        return;
+      case "resources/templates/list":
+        yield this.list(req, "resourceTemplates");
+        return;
+      case "tools/call":
+        yield* this.callTool(req);
+        return;
+      case "prompts/get": {
+        const name = p.name;
+        if (typeof name !== "string") return yield errorResponse(req.id, INVALID_PARAMS, "params.name must be a string");
+        const hit = namedItems(this.d.catalog, this.scope, "prompts").get(name);
+        if (!hit) return yield errorResponse(req.id, INVALID_PARAMS, `Prompt ${name} not found`);
+        yield* this.forward(hit.server, { ...req, params: { ...p, name: hit.upstreamName } });
+        return;
+      }
+      case "resources/read":
+      case "resources/subscribe":
+      case "resources/unsubscribe": {
+        const uri = p.uri;
+        if (typeof uri !== "string") return yield errorResponse(req.id, INVALID_PARAMS, "params.uri must be a string");
+        const server = findResourceServer(this.visibleServers(), uri);
+        if (!server) return yield errorResponse(req.id, RESOURCE_NOT_FOUND, "Resource not found", { uri });
+        yield* this.forward(server, req);
+        return;
+      }
+      case "completion/complete":
+        yield* this.complete(req);
+        return;
+      case "logging/setLevel":
+        yield* this.setLevel(req);
+        return;
+      default:
+        if (this.scope !== "*" && SINGLE_SERVER_PASSTHROUGH.has(req.method)) {
+          const server = this.server(this.scope);
+          if (server) {
+            yield* this.forward(server, req);
+            return;
+          }
+        }
+        yield errorResponse(req.id, METHOD_NOT_FOUND, `Method not found: ${req.method}`);
+    }
+  }
+
+  private list(req: JsonRpcRequest, kind: "tools" | "prompts" | "resources" | "resourceTemplates"): JsonRpcResponse {
+    let items: Record<string, unknown>[];
+    if (kind === "tools" || kind === "prompts") {
+      items = [...namedItems(this.d.catalog, this.scope, kind).values()].map((n) => ({ ...n.item, name: n.name }));
+    } else {
+      items = this.visibleServers().flatMap((s) => s[kind]);
+    }
+    const key = kind === "resourceTemplates" ? "resourceTemplates" : kind;
+    const page = listPage(items, req.params?.cursor, this.d.env.MCP_PAGE_SIZE);
+    if (!page) return errorResponse(req.id, INVALID_PARAMS, "Invalid cursor");
+    return resultResponse(req.id, { [key]: page.items, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) });
+  }
+
+  private async *callTool(req: JsonRpcRequest): AsyncGenerator<JsonRpcMessage> {
+    const p = req.params ?? {};
+    const started = Date.now();
+    const name = p.name;
+    if (typeof name !== "string") return yield errorResponse(req.id, INVALID_PARAMS, "params.name must be a string");
+    const hit = namedItems(this.d.catalog, this.scope, "tools").get(name);
+    if (!hit) {
+      this.audit(this.scope === "*" ? null : this.scope, name, "denied", started);
+      return yield errorResponse(req.id, INVALID_PARAMS, `Unknown tool: ${name}`);
+    }
+    let outcome: "ok" | "error" = "error";
+    try {
+      for await (const m of this.forward(hit.server, { ...req, params: { ...p, name: hit.upstreamName } })) {
+        if (isResponse(m) && m.id === req.id) outcome = m.error || m.result?.isError === true ? "error" : "ok";
+        yield m;
+      }
+    } finally {
+      this.audit(hit.server.id, hit.upstreamName, outcome, started);
+    }
+  }
+
+  private audit(server: string | null, tool: string, outcome: "ok" | "error" | "denied", started: number) {
+    this.d.later(recordToolCall(this.d.sql, { actor: this.d.identity.email, server, tool, outcome, durationMs: Date.now() - started }));
+  }
+
+  private async *complete(req: JsonRpcRequest): AsyncGenerator<JsonRpcMessage> {
+    const p = req.params ?? {};
+    const ref = p.ref as Record<string, unknown> | undefined;
+    if (!ref || typeof ref !== "object") return yield errorResponse(req.id, INVALID_PARAMS, "params.ref must be an object");
+    if (ref.type === "ref/prompt") {
+      const name = ref.name;
+      if (typeof name !== "string") return yield errorResponse(req.id, INVALID_PARAMS, "params.ref.name must be a string");
+      const hit = namedItems(this.d.catalog, this.scope, "prompts").get(name);
+      if (!hit) return yield errorResponse(req.id, INVALID_PARAMS, `Prompt ${name} not found`);
+      yield* this.forward(hit.server, { ...req, params: { ...p, ref: { ...ref, name: hit.upstreamName } } });
+      return;
+    }
+    if (ref.type === "ref/resource") {
+      const uri = ref.uri;
+      if (typeof uri !== "string") return yield errorResponse(req.id, INVALID_PARAMS, "params.ref.uri must be a string");
+      const server = findTemplateServer(this.visibleServers(), uri);
+      if (!server) return yield errorResponse(req.id, INVALID_PARAMS, `Resource template ${uri} not found`);
+      yield* this.forward(server, req);
+      return;
+    }
+    yield errorResponse(req.id, INVALID_PARAMS, "params.ref.type must be ref/prompt or ref/resource");
+  }
+
+  private async *setLevel(req: JsonRpcRequest): AsyncGenerator<JsonRpcMessage> {
+    const targets = this.visibleServers().filter((s) => this.scope !== "*" || s.capabilities?.logging !== undefined);
+    if (this.scope !== "*" && targets[0]) {
+      yield* this.forward(targets[0], req);
+      return;
+    }
+    // aggregate: every server that logs gets the level; the client gets one answer
+    const failures: string[] = [];
+    await Promise.all(
+      targets.map(async (s) => {
+        for await (const m of this.forward(s, req)) if (isResponse(m) && m.error) failures.push(`${s.id}: ${m.error.message}`);
+      }),
+    );
+    if (failures.length) log.warn("logging/setLevel failed on some upstreams", { failures });
+    yield resultResponse(req.id, {});
+  }
+
+  /** The upstream session of this downstream session on `server`, opened on first use. */
+  private async upstreamSession(server: CatalogServer): Promise<UpstreamSession> {
+    return (await findUpstreamSession(this.d.sql, this.d.state.sid, server.id)) ?? this.openUpstream(server);
+  }
+
+  private async openUpstream(server: CatalogServer): Promise<UpstreamSession> {
+    if (server.transport !== "streamable-http") throw new UpstreamFailure(server.id, `upstream ${server.id} uses the ${server.transport} transport, which the gateway does not forward yet`);
+    const opened = await initializeUpstream(
+      server,
+      { version: this.d.state.v, capabilities: this.d.state.caps, clientInfo: this.d.state.info },
+      this.d.env.UPSTREAM_TIMEOUT_MS,
+    );
+    const s = { server: server.id, usid: opened.usid, version: opened.version };
+    await saveUpstreamSession(this.d.sql, this.d.state.sid, this.d.identity.email, s);
+    return s;
+  }
+
+  /** After the upstream said 404: another replica may have re-opened it already; else open anew. */
+  private async reopenUpstream(server: CatalogServer, stale: UpstreamSession): Promise<UpstreamSession> {
+    forgetCached(this.d.state.sid, server.id);
+    const fresh = await findUpstreamSession(this.d.sql, this.d.state.sid, server.id, true);
+    if (fresh && fresh.usid !== stale.usid) return fresh;
+    log.info("upstream session expired; opening a new one", { server: server.id });
+    return this.openUpstream(server);
+  }
+
+  /**
+   * Forwards a request to an upstream and relays what comes back, message by message: the
+   * response to `req` last, notifications and server-to-client requests as they arrive.
+   */
+  async *forward(server: CatalogServer, req: JsonRpcRequest): AsyncGenerator<JsonRpcMessage> {
+    const timeout = this.d.env.UPSTREAM_TIMEOUT_MS;
+    try {
+      let us = await this.upstreamSession(server);
+      for (let attempt = 0; ; attempt++) {
+        const ex = await upstreamFetch(server, { method: "POST", body: req, usid: us.usid, version: us.version }, timeout, this.d.signal);
+        if (ex.res.status === 404 && us.usid && attempt === 0) {
+          await ex.res.body?.cancel().catch(() => {});
+          us = await this.reopenUpstream(server, us);
+          continue;
+        }
+        if (!ex.res.ok) {
+          await ex.res.body?.cancel().catch(() => {});
+          log.warn("upstream refused a request", { server: server.id, method: req.method, status: ex.res.status });
+          yield errorResponse(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: HTTP ${ex.res.status}`);
+          return;
+        }
+        for await (const m of ex.messages()) {
+          if (isResponse(m)) {
+            if (m.id === req.id) {
+              ex.abort("done");
+              yield m;
+              return;
+            }
+            continue;
+          }
+          const out = isRequest(m) ? await this.relayRequest(server, us, m) : this.relayNotification(server, m as JsonRpcNotification);
+          if (out) yield out;
+        }
+        if (this.d.signal.aborted) return;
+        yield errorResponse(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: it closed the stream without answering`);
+        return;
+      }
+    } catch (err) {
+      if (!(err instanceof UpstreamFailure)) throw err;
+      log.warn("upstream failure", { server: server.id, method: req.method, message: err.message });
+      yield errorResponse(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: ${err.message}`);
+    }
+  }
+
+  /** Streams an upstream's standalone GET stream (server-initiated messages) for `/mcp/<server>`. */
+  async openStandaloneStream(server: CatalogServer, lastEventId: string | null): Promise<{ status: number; messages?: AsyncGenerator<JsonRpcMessage> }> {
+    let us = await this.upstreamSession(server);
+    for (let attempt = 0; ; attempt++) {
+      const ex = await upstreamFetch(server, { method: "GET", usid: us.usid, version: us.version, lastEventId, idleTimeout: false }, this.d.env.UPSTREAM_TIMEOUT_MS, this.d.signal);
+      if (ex.res.status === 404 && us.usid && attempt === 0) {
+        await ex.res.body?.cancel().catch(() => {});
+        us = await this.reopenUpstream(server, us);
+        continue;
+      }
+      if (!ex.res.ok || !(ex.res.headers.get("content-type") ?? "").includes("text/event-stream")) {
+        await ex.res.body?.cancel().catch(() => {});
+        return { status: ex.res.status === 409 ? 409 : 405 };
+      }
+      const self = this;
+      const session = us;
+      async function* relay(): AsyncGenerator<JsonRpcMessage> {
+        try {
+          for await (const m of ex.messages()) {
+            if (isResponse(m)) continue;
+            const out = isRequest(m) ? await self.relayRequest(server, session, m) : self.relayNotification(server, m as JsonRpcNotification);
+            if (out) yield out;
+          }
+        } catch (err) {
+          if (!(err instanceof UpstreamFailure)) throw err;
+          log.info("upstream GET stream ended", { server: server.id, message: err.message });
+        }
+      }
+      return { status: 200, messages: relay() };
+    }
+  }
+
+  /**
+   * A server-to-client request: sent on with an id that seals where it came from, or - when the
+   * client did not declare the capability it needs - refused to the upstream, never sent on.
+   */
+  private async relayRequest(server: CatalogServer, us: UpstreamSession, m: JsonRpcRequest): Promise<JsonRpcMessage | null> {
+    const need = NEEDS_CAPABILITY[m.method] ?? (m.method.startsWith("tasks/") ? "tasks" : undefined);
+    if (need && this.d.state.caps[need] === undefined) {
+      log.info("server-to-client request refused: client lacks the capability", { server: server.id, method: m.method, capability: need });
+      this.d.later(postToUpstream(server, errorResponse(m.id, METHOD_NOT_FOUND, `Client does not support ${m.method}`), us.usid, us.version, this.d.env.UPSTREAM_TIMEOUT_MS));
+      return null;
+    }
+    const id = await sealRelayedId(this.d.env.SESSION_SECRET, { sid: this.d.state.sid, email: this.d.identity.email, server: server.id, usid: us.usid, uv: us.version, id: m.id });
+    return { ...m, id };
+  }
+
+  /** A notification from an upstream: list changes trigger a catalog refresh; all are passed on. */
+  private relayNotification(server: CatalogServer, m: JsonRpcNotification): JsonRpcMessage | null {
+    if (/^notifications\/(tools|prompts|resources)\/list_changed$/.test(m.method)) {
+      this.d.later(requestRefresh(this.d.catalogBinding, server.id));
+    }
+    return m;
+  }
+
+  /** Sends a client notification (cancellation, roots change) to the upstream sessions it concerns. */
+  async notifyUpstreams(m: JsonRpcNotification): Promise<void> {
+    if (m.method !== "notifications/cancelled" && m.method !== "notifications/roots/list_changed") return;
+    const sessions = await listUpstreamSessions(this.d.sql, this.d.state.sid);
+    await Promise.all(
+      sessions.map(async (us) => {
+        const server = this.server(us.server);
+        if (server) await postToUpstream(server, m, us.usid, us.version, this.d.env.UPSTREAM_TIMEOUT_MS);
+      }),
+    );
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * Names on an endpoint: upstream names on `/mcp/<server>`, `<server>__<name>` on `/mcp`
+ * (shared/naming.ts, which also refuses collisions visibly). The lookup is built only from the
+ * items the caller can see, so a hidden or unknown name resolves to nothing under any spelling.
+ */
+import { listAggregated } from "../../../shared/naming";
+import type { CatalogServer, UserCatalog } from "./catalog.client";
+
+export interface NamedItem {
+  server: CatalogServer;
+  /** The item as the upstream listed it. */
+  item: Record<string, unknown>;
+  /** Its name upstream. */
+  upstreamName: string;
+  /** Its name on this endpoint. */
+  name: string;
+}
+
+/** The visible tools or prompts of an endpoint (scope: a server id, or "*" for `/mcp`) by name. */
+export function namedItems(catalog: UserCatalog, scope: string, kind: "tools" | "prompts"): Map<string, NamedItem> {
+  const out = new Map<string, NamedItem>();
+  if (scope === "*") {
+    const byId = new Map(catalog.servers.map((s) => [s.id, s]));
+    for (const a of listAggregated(catalog as never, kind === "tools" ? "tool" : "prompt")) {
+      out.set(a.name, { server: byId.get(a.server)!, item: a.item, upstreamName: a.upstreamName, name: a.name });
+    }
+    return out;
+  }
+  const server = catalog.servers.find((s) => s.id === scope);
+  for (const item of server?.[kind] ?? []) {
+    if (typeof item.name === "string" && !out.has(item.name)) out.set(item.name, { server: server!, item, upstreamName: item.name, name: item.name });
+  }
+  return out;
+}

@@ -1,0 +1,141 @@
+/**
+ * Encrypted, user-bound tokens that carry MCP session state on the wire instead of in memory:
+ * the downstream `Mcp-Session-Id` and the ids of server-to-client requests relayed to a client.
+ * AES-256-GCM with a key derived (HKDF-SHA-256) from SESSION_SECRET; each kind of token has its
+ * own additional data, so one can never be replayed as the other. Any replica with the same
+ * secret reads them; a tampered, foreign or other-user token simply fails to open.
+ */
+import { z } from "zod";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+const keys = new Map<string, Promise<CryptoKey>>();
+
+function key(secret: string): Promise<CryptoKey> {
+  let k = keys.get(secret);
+  if (!k) {
+    k = crypto.subtle
+      .importKey("raw", enc.encode(secret), "HKDF", false, ["deriveKey"])
+      .then((base) =>
+        crypto.subtle.deriveKey(
+          { name: "HKDF", hash: "SHA-256", salt: enc.encode("mcp-gateway"), info: enc.encode("mcp-session-token-v1") },
+          base,
+          { name: "AES-GCM", length: 256 },
+          false,
+          ["encrypt", "decrypt"],
+        ),
+      );
+    keys.set(secret, k);
+  }
+  return k;
+}
+
+function b64url(bytes: Uint8Array): string {
+  let s = "";
+  for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function unb64url(text: string): Uint8Array | null {
+  if (!/^[A-Za-z0-9_-]+$/.test(text)) return null;
+  try {
+    const bin = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+    return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * `deterministic` derives the IV from the payload (SHA-256 of secret, purpose and payload), so the
+ * same payload always yields the same token - needed where the client must recognise a value it
+ * saw before (a relayed request id named again by a later cancellation).
+ */
+async function seal(secret: string, purpose: string, payload: unknown, deterministic = false): Promise<string> {
+  const plain = enc.encode(JSON.stringify(payload));
+  const iv = deterministic
+    ? new Uint8Array(await crypto.subtle.digest("SHA-256", enc.encode(`${secret}\u0000${purpose}\u0000${JSON.stringify(payload)}`))).slice(0, 12)
+    : crypto.getRandomValues(new Uint8Array(12));
+  const ct = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: enc.encode(purpose) }, await key(secret), plain));
+  const out = new Uint8Array(iv.length + ct.length);
+  out.set(iv);
+  out.set(ct, iv.length);
+  return b64url(out);
+}
+
+async function open(secret: string, purpose: string, token: string): Promise<unknown> {
+  const raw = unb64url(token);
+  if (!raw || raw.length < 12 + 16) return null;
+  try {
+    const pt = await crypto.subtle.decrypt({ name: "AES-GCM", iv: raw.slice(0, 12), additionalData: enc.encode(purpose) }, await key(secret), raw.slice(12));
+    return JSON.parse(dec.decode(pt));
+  } catch {
+    return null;
+  }
+}
+
+/** What a downstream session needs, carried inside its `Mcp-Session-Id`. */
+export const SessionState = z.object({
+  /** Random session id (the key of the upstream-session rows). */
+  sid: z.string(),
+  /** Owner; a token presented by anyone else is unknown (404). */
+  email: z.string(),
+  /** The endpoint it was opened on: a server id, or "*" for the aggregate /mcp. */
+  scope: z.string(),
+  /** Negotiated protocol version. */
+  v: z.string(),
+  /** The client's declared capabilities (decides which server-to-client requests it may get). */
+  caps: z.record(z.string(), z.unknown()),
+  /** The client's clientInfo, passed on when upstream sessions are opened. */
+  info: z.record(z.string(), z.unknown()).optional(),
+  /** Issued at (epoch seconds). */
+  iat: z.number(),
+});
+export type SessionState = z.infer<typeof SessionState>;
+
+/** Prefix of session tokens (lets operators recognise them in logs). */
+const SESSION_PREFIX = "mcpgw1.";
+
+/** Encrypts a session into an `Mcp-Session-Id` value (visible ASCII only, as the spec requires). */
+export async function sealSession(secret: string, state: SessionState): Promise<string> {
+  return SESSION_PREFIX + (await seal(secret, "mcp-session", state));
+}
+
+/** Opens an `Mcp-Session-Id`; null when forged, damaged or made with another secret. */
+export async function openSession(secret: string, token: string): Promise<SessionState | null> {
+  if (!token.startsWith(SESSION_PREFIX) || token.length > 8192) return null;
+  const parsed = SessionState.safeParse(await open(secret, "mcp-session", token.slice(SESSION_PREFIX.length)));
+  return parsed.success ? parsed.data : null;
+}
+
+/** Where a relayed server-to-client request came from, carried inside the id the client sees. */
+export const RelayedId = z.object({
+  /** Downstream session id and owner it was issued to. */
+  sid: z.string(),
+  email: z.string(),
+  /** Upstream server, its session id (null for a stateless upstream), and the upstream's own id. */
+  server: z.string(),
+  usid: z.string().nullable(),
+  uv: z.string(),
+  id: z.union([z.string(), z.number()]),
+});
+export type RelayedId = z.infer<typeof RelayedId>;
+
+const RELAY_PREFIX = "mcpgw-req.";
+
+/** Wraps an upstream request id for the client. */
+export async function sealRelayedId(secret: string, r: RelayedId): Promise<string> {
+  return RELAY_PREFIX + (await seal(secret, "mcp-relayed-id", { sid: r.sid, email: r.email, server: r.server, usid: r.usid, uv: r.uv, id: r.id }, true));
+}
+
+/** Whether an id looks like one the gateway issued (then it must open, or the message is refused). */
+export function isRelayedId(id: unknown): id is string {
+  return typeof id === "string" && id.startsWith(RELAY_PREFIX);
+}
+
+/** Opens a relayed id; null when forged or damaged. */
+export async function openRelayedId(secret: string, token: string): Promise<RelayedId | null> {
+  if (!isRelayedId(token) || token.length > 8192) return null;
+  const parsed = RelayedId.safeParse(await open(secret, "mcp-relayed-id", token.slice(RELAY_PREFIX.length)));
+  return parsed.success ? parsed.data : null;
+}

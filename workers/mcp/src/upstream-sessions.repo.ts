@@ -1,0 +1,72 @@
+/**
+ * Upstream sessions of downstream sessions, and ended downstream sessions, in Postgres (migration
+ * 0006) behind a small isolate cache - so any replica continues a session any other one began.
+ */
+import type { Sql } from "../../../shared/db";
+
+export interface UpstreamSession {
+  server: string;
+  /** The upstream's Mcp-Session-Id; null for a stateless upstream. */
+  usid: string | null;
+  version: string;
+}
+
+const cache = new Map<string, UpstreamSession>();
+const MAX_CACHE = 5_000;
+const k = (sid: string, server: string) => `${sid}\u0000${server}`;
+
+/** The upstream session of `sid` on `server`: from the isolate cache, else Postgres. */
+export async function findUpstreamSession(sql: () => Sql, sid: string, server: string, fresh = false): Promise<UpstreamSession | null> {
+  if (!fresh) {
+    const hit = cache.get(k(sid, server));
+    if (hit) return hit;
+  }
+  const [row] = await sql()`SELECT upstream_session_id, protocol_version FROM mcp_upstream_sessions WHERE session_id = ${sid} AND server_id = ${server}`;
+  if (!row) {
+    cache.delete(k(sid, server));
+    return null;
+  }
+  const found = { server, usid: (row.upstream_session_id as string | null) ?? null, version: String(row.protocol_version) };
+  remember(sid, found);
+  return found;
+}
+
+function remember(sid: string, s: UpstreamSession) {
+  if (cache.size >= MAX_CACHE) cache.delete(cache.keys().next().value!);
+  cache.set(k(sid, s.server), s);
+}
+
+/** Records (or replaces) the upstream session of `sid` on a server. */
+export async function saveUpstreamSession(sql: () => Sql, sid: string, email: string, s: UpstreamSession): Promise<void> {
+  await sql()`
+    INSERT INTO mcp_upstream_sessions (session_id, server_id, email, upstream_session_id, protocol_version)
+    VALUES (${sid}, ${s.server}, ${email}, ${s.usid}, ${s.version})
+    ON CONFLICT (session_id, server_id) DO UPDATE
+      SET upstream_session_id = EXCLUDED.upstream_session_id, protocol_version = EXCLUDED.protocol_version, created_at = now()`;
+  remember(sid, s);
+}
+
+/** Forgets the cached copy (after the upstream said 404). */
+export function forgetCached(sid: string, server: string): void {
+  cache.delete(k(sid, server));
+}
+
+/** Every upstream session a downstream session opened (for cancellation fan-out and DELETE). */
+export async function listUpstreamSessions(sql: () => Sql, sid: string): Promise<UpstreamSession[]> {
+  const rows = await sql()`SELECT server_id, upstream_session_id, protocol_version FROM mcp_upstream_sessions WHERE session_id = ${sid} ORDER BY server_id`;
+  return rows.map((r) => ({ server: String(r.server_id), usid: (r.upstream_session_id as string | null) ?? null, version: String(r.protocol_version) }));
+}
+
+/** Whether the client ended this session (DELETE). */
+export async function isSessionEnded(sql: () => Sql, sid: string): Promise<boolean> {
+  const [row] = await sql()`SELECT 1 AS ended FROM mcp_ended_sessions WHERE session_id = ${sid}`;
+  return Boolean(row);
+}
+
+/** Marks a session ended and drops its upstream sessions' rows; returns those upstream sessions. */
+export async function endSession(sql: () => Sql, sid: string, email: string): Promise<UpstreamSession[]> {
+  const rows = await sql()`DELETE FROM mcp_upstream_sessions WHERE session_id = ${sid} RETURNING server_id, upstream_session_id, protocol_version`;
+  await sql()`INSERT INTO mcp_ended_sessions (session_id, email) VALUES (${sid}, ${email}) ON CONFLICT DO NOTHING`;
+  for (const r of rows) cache.delete(k(sid, String(r.server_id)));
+  return rows.map((r) => ({ server: String(r.server_id), usid: (r.upstream_session_id as string | null) ?? null, version: String(r.protocol_version) }));
+}

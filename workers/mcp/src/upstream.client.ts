@@ -1,0 +1,206 @@
+/**
+ * A raw, fetch-based MCP Streamable HTTP client for talking to upstreams as a proxy: it sends
+ * messages as they are, injects the server's stored headers (never the client's credentials),
+ * applies a timeout to each request and to each silence on a stream, and hands back the
+ * upstream's messages one by one as they arrive.
+ */
+import { classify, type JsonRpcMessage } from "../../../shared/mcp/jsonrpc";
+import { parseSse } from "../../../shared/mcp/sse";
+import type { CatalogServer } from "./catalog.client";
+
+/** Why an upstream exchange failed, in words fit for a JSON-RPC error message. */
+export class UpstreamFailure extends Error {
+  constructor(
+    readonly server: string,
+    message: string,
+    /** HTTP status when the upstream answered one. */
+    readonly status?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** Headers the gateway controls; a stored secret header may not override them. */
+const PROTOCOL_HEADERS = new Set(["content-type", "accept", "mcp-session-id", "mcp-protocol-version", "last-event-id", "content-length", "host"]);
+
+export interface UpstreamRequest {
+  method: "POST" | "GET" | "DELETE";
+  body?: unknown;
+  usid?: string | null;
+  version?: string | null;
+  lastEventId?: string | null;
+  /** Whether a silent stream times out (default true; false for the long-lived GET stream). */
+  idleTimeout?: boolean;
+}
+
+export interface UpstreamExchange {
+  res: Response;
+  /** Aborts the exchange (and its stream). */
+  abort: (reason?: string) => void;
+  /** Messages of the answer as they arrive (JSON body or SSE stream); the idle timeout applies between them. */
+  messages: () => AsyncGenerator<JsonRpcMessage>;
+}
+
+/**
+ * Sends one HTTP request to an upstream. Resolves once the response headers arrive (or rejects
+ * with {@link UpstreamFailure} on timeout / network error). `signal` ends it early (client gone).
+ */
+export async function upstreamFetch(server: CatalogServer, req: UpstreamRequest, timeoutMs: number, signal?: AbortSignal): Promise<UpstreamExchange> {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(server.headers ?? {})) {
+    if (!PROTOCOL_HEADERS.has(name.toLowerCase())) headers.set(name, value);
+  }
+  headers.set("accept", req.method === "GET" ? "text/event-stream" : "application/json, text/event-stream");
+  if (req.body !== undefined) headers.set("content-type", "application/json");
+  if (req.usid) headers.set("mcp-session-id", req.usid);
+  if (req.version) headers.set("mcp-protocol-version", req.version);
+  if (req.lastEventId) headers.set("last-event-id", req.lastEventId);
+
+  const controller = new AbortController();
+  let reason = "";
+  const abort = (why = "aborted") => {
+    reason ||= why;
+    controller.abort();
+  };
+  const onClientAbort = () => abort("client disconnected");
+  signal?.addEventListener("abort", onClientAbort);
+  let timer: ReturnType<typeof setTimeout> | undefined = setTimeout(() => abort(`no answer within ${timeoutMs} ms`), timeoutMs);
+  const stopTimer = () => {
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+  };
+  let res: Response;
+  try {
+    res = await fetch(server.url, {
+      method: req.method,
+      headers,
+      body: req.body === undefined ? undefined : JSON.stringify(req.body),
+      signal: controller.signal,
+      redirect: "manual",
+    });
+  } catch (err) {
+    stopTimer();
+    signal?.removeEventListener("abort", onClientAbort);
+    throw new UpstreamFailure(server.id, reason ? `upstream ${server.id}: ${reason}` : `upstream ${server.id} unreachable: ${String((err as Error)?.message ?? err)}`);
+  }
+  stopTimer();
+
+  async function* messages(): AsyncGenerator<JsonRpcMessage> {
+    const type = (res.headers.get("content-type") ?? "").toLowerCase();
+    const arm = () => {
+      stopTimer();
+      if (req.idleTimeout === false) return;
+      timer = setTimeout(() => abort(`silent for ${timeoutMs} ms`), timeoutMs);
+    };
+    try {
+      if (!res.body) return;
+      if (type.includes("text/event-stream")) {
+        arm();
+        try {
+          for await (const ev of parseSse(res.body, controller.signal)) {
+            arm();
+            if (ev.event !== "message" || !ev.data.trim()) continue;
+            const parsed = decode(server.id, ev.data);
+            for (const m of parsed) yield m;
+          }
+        } catch (err) {
+          if (reason) throw new UpstreamFailure(server.id, `upstream ${server.id}: ${reason}`);
+          throw new UpstreamFailure(server.id, `upstream ${server.id} stream broke: ${String((err as Error)?.message ?? err)}`);
+        }
+        if (reason && reason !== "client disconnected") throw new UpstreamFailure(server.id, `upstream ${server.id}: ${reason}`);
+        return;
+      }
+      if (type.includes("application/json")) {
+        arm();
+        let text: string;
+        try {
+          text = await res.text();
+        } catch {
+          throw new UpstreamFailure(server.id, `upstream ${server.id}: ${reason || "body unreadable"}`);
+        }
+        for (const m of decode(server.id, text)) yield m;
+        return;
+      }
+      await res.body.cancel().catch(() => {});
+      throw new UpstreamFailure(server.id, `upstream ${server.id} answered with content-type "${type || "none"}", not MCP`, res.status);
+    } finally {
+      stopTimer();
+      signal?.removeEventListener("abort", onClientAbort);
+    }
+  }
+
+  return { res, abort, messages };
+}
+
+function decode(server: string, text: string): JsonRpcMessage[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new UpstreamFailure(server, `upstream ${server} sent something that is not JSON`);
+  }
+  const list = Array.isArray(value) ? value : [value];
+  const out: JsonRpcMessage[] = [];
+  for (const v of list) {
+    const c = classify(v);
+    if (c.kind === "invalid") throw new UpstreamFailure(server, `upstream ${server} sent an invalid JSON-RPC message (${c.reason})`);
+    out.push(c.message);
+  }
+  return out;
+}
+
+/**
+ * Opens an upstream session: initialize (with the client's version, capabilities and info, so the
+ * upstream offers what it would offer that client directly), then notifications/initialized.
+ */
+export async function initializeUpstream(
+  server: CatalogServer,
+  opts: { version: string; capabilities: Record<string, unknown>; clientInfo?: Record<string, unknown> },
+  timeoutMs: number,
+): Promise<{ usid: string | null; version: string }> {
+  const id = `mcpgw-init-${crypto.randomUUID()}`;
+  const ex = await upstreamFetch(
+    server,
+    {
+      method: "POST",
+      body: {
+        jsonrpc: "2.0",
+        id,
+        method: "initialize",
+        params: { protocolVersion: opts.version, capabilities: opts.capabilities, clientInfo: opts.clientInfo ?? { name: "mcp-gateway", version: "0.1.0" } },
+      },
+    },
+    timeoutMs,
+  );
+  if (!ex.res.ok) {
+    await ex.res.body?.cancel().catch(() => {});
+    throw new UpstreamFailure(server.id, `upstream ${server.id} refused initialize (HTTP ${ex.res.status})`, ex.res.status);
+  }
+  let result: Record<string, unknown> | undefined;
+  for await (const m of ex.messages()) {
+    if ("id" in m && m.id === id && !("method" in m)) {
+      if (m.error) throw new UpstreamFailure(server.id, `upstream ${server.id} refused initialize: ${m.error.message}`);
+      result = m.result;
+      break;
+    }
+  }
+  ex.abort("done");
+  if (!result) throw new UpstreamFailure(server.id, `upstream ${server.id} did not answer initialize`);
+  const usid = ex.res.headers.get("mcp-session-id");
+  const version = typeof result.protocolVersion === "string" ? result.protocolVersion : opts.version;
+  const note = await upstreamFetch(server, { method: "POST", body: { jsonrpc: "2.0", method: "notifications/initialized" }, usid, version }, timeoutMs);
+  await note.res.body?.cancel().catch(() => {});
+  if (!note.res.ok) throw new UpstreamFailure(server.id, `upstream ${server.id} refused notifications/initialized (HTTP ${note.res.status})`, note.res.status);
+  return { usid, version };
+}
+
+/** Posts a notification or a response to an upstream (expects 202); never throws. */
+export async function postToUpstream(server: CatalogServer, message: unknown, usid: string | null, version: string, timeoutMs: number): Promise<number> {
+  try {
+    const ex = await upstreamFetch(server, { method: "POST", body: message, usid, version }, timeoutMs);
+    await ex.res.body?.cancel().catch(() => {});
+    return ex.res.status;
+  } catch {
+    return 0;
+  }
+}
