@@ -11,6 +11,7 @@ import { openDatabase, StartupError, type Database } from "./database";
 import { migrate, MigrationError } from "./migrate";
 import { assertPortFree, freePort } from "./ports";
 import type { Managed } from "./processes";
+import { startLocalIdp, DEMO_USERS, type DemoUser, type LocalIdp } from "./oidc";
 import { localSecrets } from "./secrets";
 import { bootstrapAdmin, seedDemo } from "./seed";
 import { startDemoUpstreams, type Upstream } from "./upstreams";
@@ -41,6 +42,13 @@ export interface StackOptions {
   /** Echo workerd's output. */
   echo?: boolean;
   /**
+   * Run the local OIDC provider (scripts/lib/oidc.ts) and point the auth worker at it. Default true
+   * unless OIDC_ISSUER is set (in `env` or the process environment): then that provider is used.
+   */
+  localIdp?: boolean;
+  /** Users of the local OIDC provider in addition to the demo users. */
+  idpUsers?: DemoUser[];
+  /**
    * Tests only: also serve the catalog worker's internal routes on this loopback port (0 picks a
    * free one), through an extra workerd socket. Never used by `npm start`.
    */
@@ -59,6 +67,8 @@ export interface Stack {
   workerd: Managed;
   /** Variables the workers were started with (secrets included; for tests). */
   workerEnv: Record<string, string>;
+  /** The local OIDC provider, when it runs. */
+  idp: LocalIdp | null;
   /** Base URL of the catalog's internal socket when `internalPort` was given. */
   internalUrl?: string;
   /** Restarts the workerd process (same port and settings). */
@@ -116,9 +126,17 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       writeWorkerdConfigs();
     }
     const url = `http://${host === "0.0.0.0" || host === "127.0.0.1" ? "localhost" : host}:${port}`;
+    let idp: LocalIdp | null = null;
+    if ((opts.localIdp ?? true) && !(opts.env?.OIDC_ISSUER ?? process.env.OIDC_ISSUER)) {
+      idp = await startLocalIdp({ publicUrl: opts.env?.PUBLIC_URL ?? url, users: [...DEMO_USERS, ...(opts.idpUsers ?? [])] });
+      const started = idp;
+      cleanups.push(() => started.stop());
+      log(`identity provider: ${idp.issuer} (local; demo users ${DEMO_USERS.map((u) => `${u.email}/${u.password}`).join(", ")})`);
+    }
     const workerEnv: Record<string, string> = {
       DATABASE_URL: db.url,
       PUBLIC_URL: url,
+      ...(idp?.env ?? {}),
       ...localSecrets(resolve(dataDir, "secrets.json")),
       ...opts.env,
     };
@@ -146,6 +164,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         return workerd;
       },
       workerEnv,
+      idp,
       internalUrl,
       async restartWorkerd() {
         await workerd.stop();

@@ -13,6 +13,7 @@ import { randomToken } from "../../shared/crypto";
 import { generateApiKey, insertApiKey } from "../../shared/repos/apikeys.repo";
 import { startStack, type Stack, type StackOptions } from "../../scripts/lib/stack";
 import { createTestDatabase, type TestDatabase } from "./db";
+import { browserLogin, type LoginResult } from "./login";
 
 export interface TestStack extends Stack {
   db: TestDatabase;
@@ -21,6 +22,11 @@ export interface TestStack extends Stack {
   fetch(path: string, init?: RequestInit & { key?: string; json?: unknown }): Promise<Response>;
   /** Creates (or updates) a user with groups and returns a fresh API key for them. */
   userKey(email: string, opts?: { groups?: string[]; admin?: boolean }): Promise<string>;
+  /**
+   * Logs a user of the local OIDC provider in through the real browser flow (over HTTP) and
+   * returns the session cookie (`cookie`: a ready Cookie header). Password: the demo user's.
+   */
+  login(email: string, opts?: { password?: string; rd?: string }): Promise<LoginResult>;
 }
 
 export async function startTestStack(opts: Omit<StackOptions, "databaseUrl" | "port" | "build"> = {}): Promise<TestStack> {
@@ -58,6 +64,11 @@ export async function startTestStack(opts: Omit<StackOptions, "databaseUrl" | "p
     const k = await generateApiKey();
     await insertApiKey(sql, email.toLowerCase(), "test", k);
     return k.key;
+  };
+  t.login = async (email, o = {}) => {
+    const user = stack.idp?.users.find((u) => u.email === email.toLowerCase());
+    if (!stack.idp) throw new Error("the local OIDC provider is not running in this stack");
+    return browserLogin(stack.url, email, o.password ?? user?.password ?? "", { rd: o.rd });
   };
   const stop = stack.stop;
   t.stop = async () => {

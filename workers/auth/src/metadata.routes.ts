@@ -1,20 +1,44 @@
-/** RFC 9728 protected-resource metadata for MCP clients that do OAuth. */
+/**
+ * OAuth discovery for MCP clients that do OAuth:
+ * - `/.well-known/oauth-protected-resource[/<path>]` (RFC 9728): the resource `<origin>/<path>`
+ *   (default `/mcp`), the configured OIDC provider as authorization server, the scopes;
+ * - `/.well-known/oauth-authorization-server` (RFC 8414, for clients of the 2025-03-26 revision
+ *   that look on the resource's origin): the provider's own metadata, passed through.
+ */
 import type { Hono } from "hono";
+import { readEnv } from "../../../shared/env";
+import { AuthEnv } from "./env";
+import { oidcConfig } from "./oidc.client";
+import { publicOrigin } from "./session";
 
-export function registerMetadataRoutes(app: Hono<{ Bindings: Record<string, unknown> }>) {
-  app.get("/.well-known/oauth-protected-resource/*", (c) => metadata(c.req.url, c.env));
-  app.get("/.well-known/oauth-protected-resource", (c) => metadata(c.req.url, c.env));
-}
+type App = Hono<{ Bindings: Record<string, unknown> }>;
 
-function metadata(reqUrl: string, env: Record<string, unknown>): Response {
-  const url = new URL(reqUrl);
-  const origin = typeof env.PUBLIC_URL === "string" ? env.PUBLIC_URL.replace(/\/$/, "") : url.origin;
-  const suffix = url.pathname.replace(/^\/\.well-known\/oauth-protected-resource/, "") || "/mcp";
-  const issuer = typeof env.OIDC_ISSUER === "string" ? [env.OIDC_ISSUER] : [];
-  return Response.json({
-    resource: origin + suffix,
-    authorization_servers: issuer,
-    bearer_methods_supported: ["header"],
-    resource_name: "MCP gateway",
+export function registerMetadataRoutes(app: App) {
+  const metadata = (c: { req: { url: string; raw: Request }; env: Record<string, unknown> }) => {
+    const env = readEnv(AuthEnv, c.env);
+    const url = new URL(c.req.url);
+    const origin = publicOrigin(env, c.req.raw.headers, c.req.url);
+    const suffix = url.pathname.replace(/^\/\.well-known\/oauth-protected-resource/, "").replace(/\/+$/, "") || "/mcp";
+    const cfg = oidcConfig(env);
+    return Response.json(
+      {
+        resource: origin + suffix,
+        authorization_servers: cfg ? [cfg.issuer] : [],
+        scopes_supported: cfg ? cfg.scopes.split(/\s+/).filter(Boolean) : [],
+        bearer_methods_supported: ["header"],
+        resource_name: "MCP gateway",
+      },
+      { headers: { "cache-control": "public, max-age=300", "access-control-allow-origin": "*" } },
+    );
+  };
+  app.get("/.well-known/oauth-protected-resource", (c) => metadata(c));
+  app.get("/.well-known/oauth-protected-resource/*", (c) => metadata(c));
+
+  app.get("/.well-known/oauth-authorization-server", async (c) => {
+    const cfg = oidcConfig(readEnv(AuthEnv, c.env));
+    if (!cfg) return c.json({ error: "not_found", message: "no authorization server is configured" }, 404);
+    const res = await fetch(`${cfg.issuer}/.well-known/openid-configuration`).catch(() => null);
+    if (!res?.ok) return c.json({ error: "idp_unreachable", message: "the identity provider's metadata is unavailable" }, 502);
+    return new Response(res.body, { headers: { "content-type": "application/json", "access-control-allow-origin": "*" } });
   });
 }

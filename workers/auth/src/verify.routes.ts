@@ -1,57 +1,90 @@
 /**
- * The forwardAuth endpoint. Identifies the caller from its credentials and answers 200 with the
- * identity headers and a signed assertion, 401 with `WWW-Authenticate` for API/MCP clients, or a
- * redirect to the login page for browsers.
+ * The forwardAuth endpoint (Traefik v3 semantics): reads the original request from
+ * X-Forwarded-Method/Proto/Host/Uri, identifies the caller (credentials.ts: session cookie, then
+ * bearer API key / IdP JWT / Open WebUI token / Open WebUI forwarded headers) and answers
+ * - 200 with X-User-Email, X-User-Groups, X-User-Admin and the signed X-Identity-Assertion;
+ * - 302 to `/auth/login` (or `/auth/refresh` when the session's tokens are due) for a browser
+ *   navigation without valid credentials, never for `/mcp`;
+ * - 401 with `WWW-Authenticate: Bearer resource_metadata=...` for API and MCP clients.
  */
-import type { Hono } from "hono";
-import { withSql } from "../../../shared/db";
-import { signAssertion, type Identity } from "../../../shared/identity";
-import { findKeyOwner, touchApiKey } from "../../../shared/repos/apikeys.repo";
-import { userGroups } from "../../../shared/repos/users.repo";
+import type { Context, Hono } from "hono";
+import { withLazySql } from "../../../shared/db";
 import { readEnv } from "../../../shared/env";
+import { signAssertion, type Identity } from "../../../shared/identity";
+import { bearerToken, identifyBearer, identifySession } from "./credentials";
 import { AuthEnv } from "./env";
+import { publicOrigin, readSession } from "./session";
 
-function publicOrigin(env: AuthEnv, headers: Headers, fallback: string): string {
-  if (env.PUBLIC_URL) return env.PUBLIC_URL.replace(/\/$/, "");
+type App = Hono<{ Bindings: Record<string, unknown> }>;
+
+/** Whether the forwarded request is a browser navigation that may be redirected to the login. */
+function isBrowserNavigation(headers: Headers, uri: string): boolean {
+  const accept = headers.get("accept") ?? "";
+  const path = uri.split("?")[0]!;
+  return accept.includes("text/html") && !(path === "/mcp" || path.startsWith("/mcp/"));
+}
+
+/** The original request's absolute URL, from the forwarded headers. */
+function originalUrl(headers: Headers, origin: string, uri: string): string {
   const host = headers.get("x-forwarded-host");
-  const proto = headers.get("x-forwarded-proto") ?? "http";
-  return host ? `${proto}://${host}` : new URL(fallback).origin;
+  const proto = headers.get("x-forwarded-proto");
+  return host && proto ? `${proto}://${host}${uri}` : `${origin}${uri}`;
 }
 
-function bearer(headers: Headers): string | null {
-  const h = headers.get("authorization");
-  const m = h?.match(/^Bearer\s+(\S+)$/i);
-  return m ? m[1]! : null;
+/** Identifies the caller of a request; used by /auth/verify and /auth/me. */
+export async function identify(
+  c: Context<{ Bindings: Record<string, unknown> }>,
+  env: AuthEnv,
+  origin: string,
+  uri: string,
+): Promise<{ identity: Identity | null; hadToken: boolean; refreshDue: boolean }> {
+  const headers = c.req.raw.headers;
+  const session = await readSession(env, headers.get("cookie"));
+  const token = bearerToken(headers);
+  return withLazySql(env.DATABASE_URL, c.executionCtx, async (sql) => {
+    if (session) {
+      const identity = await identifySession(sql, session);
+      if (identity) return { identity, hadToken: !!token, refreshDue: session.refreshAt <= Math.floor(Date.now() / 1000) };
+    }
+    if (token) {
+      const identity = await identifyBearer(env, sql, c.executionCtx, token, headers, origin, uri.split("?")[0]!);
+      return { identity, hadToken: true, refreshDue: false };
+    }
+    return { identity: null, hadToken: false, refreshDue: false };
+  });
 }
 
-export function registerVerifyRoutes(app: Hono<{ Bindings: Record<string, unknown> }>) {
+export function registerVerifyRoutes(app: App) {
   app.get("/auth/verify", async (c) => {
     const env = readEnv(AuthEnv, c.env);
-    const origin = publicOrigin(env, c.req.raw.headers, c.req.url);
+    const headers = c.req.raw.headers;
+    const origin = publicOrigin(env, headers, c.req.url);
     const uri = c.req.header("x-forwarded-uri") ?? "/";
-    const token = bearer(c.req.raw.headers);
-    let identity: Identity | null = null;
-    if (token) {
-      identity = await withSql(env.DATABASE_URL, c.executionCtx, async (sql) => {
-        const owner = await findKeyOwner(sql, token);
-        if (!owner) return null;
-        c.executionCtx.waitUntil(touchApiKey(sql, owner.keyId).catch(() => {}));
-        return { email: owner.email, groups: await userGroups(sql, owner.email), admin: owner.isAdmin, via: "apikey" };
-      });
+    const method = (c.req.header("x-forwarded-method") ?? "GET").toUpperCase();
+    const { identity, hadToken, refreshDue } = await identify(c, env, origin, uri);
+    const navigation = isBrowserNavigation(headers, uri) && (method === "GET" || method === "HEAD");
+    if (identity && refreshDue && navigation && identity.via === "session") {
+      // the IdP tokens behind the session are due: refresh (or log in again) and come back
+      return c.redirect(`${origin}/auth/refresh?rd=${encodeURIComponent(originalUrl(headers, origin, uri))}`, 302);
     }
     if (!identity) {
-      const accept = c.req.header("accept") ?? "";
-      if (!token && accept.includes("text/html") && !uri.startsWith("/mcp")) {
-        return c.redirect(`${origin}/auth/login?rd=${encodeURIComponent(uri)}`, 302);
+      if (!hadToken && isBrowserNavigation(headers, uri)) {
+        return c.redirect(`${origin}/auth/login?rd=${encodeURIComponent(originalUrl(headers, origin, uri))}`, 302);
       }
-      const resource = uri.startsWith("/mcp") ? uri.split("?")[0]! : "";
-      c.header("WWW-Authenticate", `Bearer resource_metadata="${origin}/.well-known/oauth-protected-resource${resource}"${token ? ', error="invalid_token"' : ""}`);
-      return c.json({ error: token ? "invalid_token" : "unauthenticated", message: token ? "the credential is not valid" : "credentials required: Authorization: Bearer <API key or token>" }, 401);
+      const path = uri.split("?")[0]!.replace(/\/+$/, "");
+      c.header("WWW-Authenticate", `Bearer resource_metadata="${origin}/.well-known/oauth-protected-resource${path}"${hadToken ? ', error="invalid_token"' : ""}`);
+      return c.json(
+        hadToken
+          ? { error: "invalid_token", message: "the credential is not valid" }
+          : { error: "unauthenticated", message: "credentials required: Authorization: Bearer <API key or token>, or log in at /auth/login" },
+        401,
+      );
     }
     c.header("X-User-Email", identity.email);
     c.header("X-User-Groups", identity.groups.join(","));
     c.header("X-User-Admin", String(identity.admin));
     c.header("X-Identity-Assertion", await signAssertion(identity, env.IDENTITY_SECRET));
+    c.header("Cache-Control", "no-store");
     return c.body(null, 200);
   });
 }

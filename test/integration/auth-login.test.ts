@@ -1,0 +1,106 @@
+/**
+ * Browser login through the real stack: the local OIDC provider (oidc-provider), the auth worker
+ * under workerd, the edge's forwardAuth and Postgres. Driven over HTTP with manual redirects.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestStack, type TestStack } from "../harness/stack";
+import { CookieJar, loginUntilCallback, step } from "../harness/login";
+
+let t: TestStack;
+
+/** Asks the auth worker the forwardAuth question the edge asks for `uri`. */
+function verify(headers: Record<string, string>, uri = "/admin/api/tenants") {
+  return t.fetch("/auth/verify", {
+    headers: { "x-forwarded-method": "GET", "x-forwarded-proto": "http", "x-forwarded-host": new URL(t.url).host, "x-forwarded-uri": uri, ...headers },
+  });
+}
+
+beforeAll(async () => {
+  t = await startTestStack({ idpUsers: [{ email: "newcomer@example.com", name: "New Comer", password: "pw-newcomer", groups: ["MCP-Admin", "/Team-A", "not a group!"] }] });
+  await t.userKey("joelalama@google.com", { groups: ["google-users"] });
+});
+afterAll(() => t?.stop());
+
+describe("browser login", () => {
+  it("logs in, identifies the session at forwardAuth, answers /auth/me, and logs out", async () => {
+    const login = await t.login("joelalama@google.com", { rd: "/admin/api/tenants" });
+    expect(login.location).toBe(`${t.url}/admin/api/tenants`);
+    const ok = await t.fetch("/admin/api/tenants", { headers: { cookie: login.cookie } });
+    expect(ok.status).not.toBe(401);
+    // the auth worker itself is not public: ask it as the edge does, through a route
+    const me = await t.fetch("/auth/me", { headers: { cookie: login.cookie } });
+    expect(me.status).toBe(200);
+    expect(await me.json()).toMatchObject({ email: "joelalama@google.com", groups: ["google-users"], admin: false, via: "session" });
+    const [row] = await t.db.sql`SELECT last_login_at FROM users WHERE email = 'joelalama@google.com'`;
+    expect(row!.last_login_at).not.toBeNull();
+
+    const out = await step(login.jar, `${t.url}/auth/logout`);
+    expect(out.status).toBe(302);
+    expect(out.headers.get("location")).toMatch(new RegExp(`^${t.idp!.issuer}/session/end\\?`));
+    expect(login.jar.get(t.url, "mcpgw_session")).toBeUndefined();
+    // the old cookie no longer works, even replayed by hand
+    const after = await t.fetch("/auth/me", { headers: { cookie: login.cookie } });
+    expect(after.status).toBe(401);
+  });
+
+  it("creates the user on first login and merges the IdP's groups (mcp-admin makes an admin)", async () => {
+    const login = await t.login("newcomer@example.com");
+    expect(login.location).toBe(`${t.url}/`);
+    const me = await (await t.fetch("/auth/me", { headers: { cookie: login.cookie } })).json();
+    expect(me).toMatchObject({ email: "newcomer@example.com", groups: ["mcp-admin", "team-a"], admin: true });
+    const [row] = await t.db.sql`SELECT display_name, is_admin FROM users WHERE email = 'newcomer@example.com'`;
+    expect(row).toMatchObject({ display_name: "New Comer", is_admin: false });
+  });
+
+  it("refuses a replayed state", async () => {
+    const jar = new CookieJar();
+    const callback = await loginUntilCallback(t.url, "miketest@microsoft.com", "demo", { jar });
+    const name = `mcpgw_login_${new URL(callback).searchParams.get("state")!.slice(0, 16)}`;
+    const stateCookie = `${name}=${jar.get(t.url, name)}`;
+    const first = await fetch(callback, { headers: { cookie: stateCookie }, redirect: "manual" });
+    expect(first.status).toBe(302);
+    // the same callback again, with the genuine state cookie the browser had
+    const replay = await fetch(callback, { headers: { cookie: stateCookie }, redirect: "manual" });
+    expect(replay.status).toBe(400);
+    expect(await replay.json()).toMatchObject({ error: "invalid_state", message: "this login state was already used" });
+  });
+
+  it("refuses a callback whose state does not match its cookie", async () => {
+    const jar = new CookieJar();
+    const callback = await loginUntilCallback(t.url, "miketest@microsoft.com", "demo", { jar });
+    const url = new URL(callback);
+    const state = url.searchParams.get("state")!;
+    url.searchParams.set("state", state.slice(0, 16) + "A".repeat(state.length - 16));
+    const res = await step(jar, url.toString());
+    expect(res.status).toBe(400);
+  });
+
+  it("refuses return addresses to other hosts", async () => {
+    for (const rd of ["https://evil.example/", "//evil.example/x", "/\\evil.example", "\\\\evil.example", "javascript:alert(1)", `http://${new URL(t.url).host}.evil.example/`]) {
+      const res = await t.fetch(`/auth/login?rd=${encodeURIComponent(rd)}`);
+      expect(res.status, rd).toBe(400);
+    }
+    const ok = await t.fetch(`/auth/login?rd=${encodeURIComponent(`${t.url}/admin`)}`);
+    expect(ok.status).toBe(302);
+  });
+
+  it("refuses a tampered session cookie", async () => {
+    const login = await t.login("miketest@microsoft.com");
+    const value = login.cookie.slice("mcpgw_session=".length);
+    const i = Math.floor(value.length / 2);
+    const flipped = value.slice(0, i) + (value[i] === "A" ? "B" : "A") + value.slice(i + 1);
+    const res = await t.fetch("/admin/api/tenants", { headers: { cookie: `mcpgw_session=${flipped}`, accept: "application/json" } });
+    expect(res.status).toBe(401);
+    const genuine = await t.fetch("/auth/me", { headers: { cookie: login.cookie } });
+    expect(genuine.status).toBe(200);
+  });
+
+  it("sends browsers without a session to the login, never MCP clients", async () => {
+    const page = await t.fetch("/admin", { headers: { accept: "text/html" } });
+    expect(page.status).toBe(302);
+    expect(page.headers.get("location")).toBe(`${t.url}/auth/login?rd=${encodeURIComponent(`${t.url}/admin`)}`);
+    const mcp = await t.fetch("/mcp", { method: "POST", headers: { accept: "text/html, application/json, text/event-stream", "content-type": "application/json" }, body: "{}" });
+    expect(mcp.status).toBe(401);
+    expect(mcp.headers.get("www-authenticate")).toBe(`Bearer resource_metadata="${t.url}/.well-known/oauth-protected-resource/mcp"`);
+  });
+});

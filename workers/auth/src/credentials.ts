@@ -1,0 +1,149 @@
+/**
+ * Who is calling: each credential the gateway accepts, tried in a fixed order, mapped to a user.
+ *
+ * 1. the browser session cookie;
+ * 2. `Authorization: Bearer`:
+ *    a. a project API key (`mcpgw_...`);
+ *    b. a JWT from the OIDC provider (JWKS, issuer, audience = OIDC_AUDIENCE or the client id or
+ *       the MCP resource URL, expiry, asymmetric algorithms only) - Open WebUI's `system_oauth`;
+ *    c. an Open WebUI session token (HS256 JWT with claim `id`): checked with WEBUI_SECRET_KEY when
+ *       set, and introspected at `<OWUI_URL>/api/v1/auths/` for the email (cached 60 s);
+ *    d. the OWUI_SERVICE_KEY together with `X-OpenWebUI-User-Email` (only with OWUI_FORWARDED_HEADERS=1).
+ * Groups are the user's groups in Postgres plus the IdP's; admins are users.is_admin or members
+ * of `mcp-admin`.
+ */
+import { decodeJwt, decodeProtectedHeader, jwtVerify } from "jose";
+import type { Sql } from "../../../shared/db";
+import { sha256Hex, timingSafeEqual } from "../../../shared/crypto";
+import type { Identity } from "../../../shared/identity";
+import { API_KEY_PREFIX, findKeyOwner, touchApiKey } from "../../../shared/repos/apikeys.repo";
+import { ensureUserFacts, userFacts, type UserFacts } from "../../../shared/repos/sessions.repo";
+import { ADMIN_GROUP } from "../../../shared/schemas";
+import type { AuthEnv } from "./env";
+import { emailFromClaims, groupsFromClaims, oidcConfig, verifyProviderJwt } from "./oidc.client";
+import type { Session } from "./session";
+
+interface WaitUntil {
+  waitUntil(p: Promise<unknown>): void;
+}
+
+/** The outcome: an identity, or why not (`none`: no credential at all; `invalid`: a bad one). */
+export type Verdict = { identity: Identity; session?: Session } | { identity: null; reason: "none" | "invalid" };
+
+/** Merges Postgres facts with the IdP's groups into the identity the workers receive. */
+export function toIdentity(facts: UserFacts, idpGroups: string[], via: string): Identity {
+  const groups = [...new Set([...facts.groups, ...idpGroups.map((g) => g.toLowerCase())])].sort();
+  return { email: facts.email, groups, admin: facts.isAdmin || groups.includes(ADMIN_GROUP), via };
+}
+
+/** The bearer token of an Authorization header, or null. */
+export function bearerToken(headers: Headers): string | null {
+  const m = headers.get("authorization")?.match(/^Bearer\s+(\S+)\s*$/i);
+  return m ? m[1]! : null;
+}
+
+// ---- Open WebUI introspection cache (isolate memory) ----
+
+const OWUI_CACHE_MS = 60_000;
+const OWUI_CACHE_MAX = 2000;
+const owuiCache = new Map<string, { at: number; user: { email: string; name: string } | null }>();
+
+/** Asks Open WebUI who a token belongs to (`GET <OWUI_URL>/api/v1/auths/`); cached 60 s. */
+export async function introspectOpenWebUI(owuiUrl: string, token: string): Promise<{ email: string; name: string } | null> {
+  const key = await sha256Hex(`${owuiUrl}\0${token}`);
+  const hit = owuiCache.get(key);
+  if (hit && Date.now() - hit.at < OWUI_CACHE_MS) return hit.user;
+  let user: { email: string; name: string } | null = null;
+  let cacheable = true;
+  try {
+    const res = await fetch(`${owuiUrl.replace(/\/$/, "")}/api/v1/auths/`, { headers: { authorization: `Bearer ${token}`, accept: "application/json" } });
+    if (res.ok) {
+      const body = (await res.json().catch(() => null)) as { email?: unknown; name?: unknown } | null;
+      const email = typeof body?.email === "string" && /^[^\s@]+@[^\s@]+$/.test(body.email) ? body.email.toLowerCase() : null;
+      if (email) user = { email, name: typeof body?.name === "string" ? body.name : "" };
+    } else if (res.status >= 500) cacheable = false;
+  } catch {
+    cacheable = false; // Open WebUI unreachable: do not remember a refusal
+  }
+  if (cacheable) {
+    if (owuiCache.size >= OWUI_CACHE_MAX) owuiCache.delete(owuiCache.keys().next().value!);
+    owuiCache.set(key, { at: Date.now(), user });
+  }
+  return user;
+}
+
+function looksLikeJwt(token: string): boolean {
+  return /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token);
+}
+
+/** Audiences an IdP bearer token may carry for a request to `path` on `origin`. */
+export function acceptedAudiences(env: AuthEnv, origin: string, path: string): string[] {
+  const out = new Set<string>(env.OIDC_AUDIENCE.length ? env.OIDC_AUDIENCE : env.OIDC_CLIENT_ID ? [env.OIDC_CLIENT_ID] : []);
+  out.add(`${origin}/mcp`);
+  if (path.startsWith("/mcp/")) out.add(`${origin}${path.split("?")[0]!.replace(/\/+$/, "")}`);
+  return [...out];
+}
+
+/**
+ * Identifies a bearer token (steps 2a-2d). `sql` opens the request's database client lazily.
+ * Returns null when the token is not valid.
+ */
+export async function identifyBearer(env: AuthEnv, sql: () => Sql, ctx: WaitUntil, token: string, headers: Headers, origin: string, path: string): Promise<Identity | null> {
+  // (a) the project's API keys
+  if (token.startsWith(API_KEY_PREFIX)) {
+    const owner = await findKeyOwner(sql(), token);
+    if (!owner) return null;
+    ctx.waitUntil(touchApiKey(sql(), owner.keyId).catch(() => {}));
+    const facts = await userFacts(sql(), owner.email);
+    return facts ? toIdentity(facts, [], "apikey") : null;
+  }
+  if (looksLikeJwt(token)) {
+    let header: ReturnType<typeof decodeProtectedHeader>;
+    let claims: ReturnType<typeof decodeJwt>;
+    try {
+      header = decodeProtectedHeader(token);
+      claims = decodeJwt(token);
+    } catch {
+      return null;
+    }
+    // (b) a token from the identity provider
+    const cfg = oidcConfig(env);
+    if (cfg && typeof claims.iss === "string" && claims.iss.replace(/\/$/, "") === cfg.issuer) {
+      const verified = await verifyProviderJwt(cfg, token, acceptedAudiences(env, origin, path));
+      if (!verified) return null;
+      const email = emailFromClaims(verified);
+      if (!email) return null;
+      const facts = await ensureUserFacts(sql(), email, typeof verified.name === "string" ? verified.name : "");
+      return toIdentity(facts, groupsFromClaims(verified, cfg.groupsClaim), "oidc-bearer");
+    }
+    // (c) an Open WebUI session token
+    if (header.alg === "HS256" && typeof claims.id === "string" && claims.iss === undefined && (env.WEBUI_SECRET_KEY || env.OWUI_URL)) {
+      if (env.WEBUI_SECRET_KEY) {
+        try {
+          await jwtVerify(token, new TextEncoder().encode(env.WEBUI_SECRET_KEY), { algorithms: ["HS256"], requiredClaims: ["id"] });
+        } catch {
+          return null;
+        }
+      }
+      if (!env.OWUI_URL) return null; // the token names only an Open WebUI user id; the email comes from Open WebUI
+      const user = await introspectOpenWebUI(env.OWUI_URL, token);
+      if (!user) return null;
+      const facts = await ensureUserFacts(sql(), user.email, user.name);
+      return toIdentity(facts, [], "owui-session");
+    }
+  }
+  // (d) Open WebUI's forwarded user headers, vouched for by the service key
+  if (env.OWUI_FORWARDED_HEADERS && env.OWUI_SERVICE_KEY && timingSafeEqual(token, env.OWUI_SERVICE_KEY)) {
+    const email = headers.get("x-openwebui-user-email")?.trim().toLowerCase();
+    if (!email || !/^[^\s@,]+@[^\s@,]+$/.test(email) || email.length > 254) return null;
+    const facts = await ensureUserFacts(sql(), email, headers.get("x-openwebui-user-name") ?? "");
+    return toIdentity(facts, [], "owui-headers");
+  }
+  return null;
+}
+
+/** Identifies a browser session (step 1): the user must still exist and the session not be revoked. */
+export async function identifySession(sql: () => Sql, session: Session): Promise<Identity | null> {
+  const facts = await userFacts(sql(), session.email, session.sid);
+  return facts ? toIdentity(facts, session.groups, "session") : null;
+}
