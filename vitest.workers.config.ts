@@ -10,6 +10,6 @@ export default defineConfig({
     }),
   ],
   test: {
-    include: ["test/unit/**/*.test.ts"],
+    include: ["test/unit/**/*.test.ts", "shared/middleware/**/*.test.ts"],
   },
 });

@@ -21,3 +21,24 @@ export function onError(err: Error, c: Context): Response {
   log.error("unhandled", { path: c.req.path, message: String(err?.message ?? err) });
   return c.json({ error: "internal", message: "internal error" }, 500);
 }
+
+/** True for the MCP endpoint's paths (`/mcp`, `/mcp/<server>...`), whose errors are JSON-RPC. */
+export function isMcpPath(path: string): boolean {
+  return path === "/mcp" || path.startsWith("/mcp/");
+}
+
+/** JSON-RPC error code of an HTTP-level refusal on an MCP path. */
+function jsonRpcCode(status: number): number {
+  // -32600 Invalid Request for a request the edge will not read; -32000 (server error) otherwise
+  return status === 413 || status === 415 || status === 431 || status === 400 ? -32600 : -32000;
+}
+
+/**
+ * A refusal as JSON: `{"error": code, "message": ...}`, or on an MCP path a JSON-RPC error
+ * response `{"jsonrpc": "2.0", "id": null, "error": {"code", "message", "data": {"error": code}}}`
+ * with the same HTTP status. Used by the edge's limits (413, 415, 429, 431) and by any worker.
+ */
+export function errorResponse(path: string, status: number, error: string, message: string, headers: Record<string, string> = {}): Response {
+  const body = isMcpPath(path) ? { jsonrpc: "2.0", id: null, error: { code: jsonRpcCode(status), message, data: { error } } } : { error, message };
+  return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", ...headers } });
+}

@@ -2,11 +2,15 @@
  * Edge worker: the public origin. Does what Traefik does in production - routes by path and runs
  * the forwardAuth step - so `npm start` and a Cloudflare deployment behave like the Traefik setup.
  * Routes and identity header names come from shared/edge.ts, the same source the Traefik files
- * are checked against.
+ * are checked against. In front of every worker it applies the request limits and security
+ * headers (./limits.ts, shared/middleware/*).
  */
 import { Hono } from "hono";
 import { forwardAuth } from "./forward-auth";
-import { FORWARD_AUTH_PATH, matchRoute, type WorkerName } from "../../../shared/edge";
+import { requestLimits, userRateLimit } from "./limits";
+import { FORWARD_AUTH_PATH, matchRoute, type Route, type WorkerName } from "../../../shared/edge";
+import { errorResponse, onError } from "../../../shared/http";
+import { securityHeaders } from "../../../shared/middleware/security-headers";
 
 export interface Env {
   AUTH: Fetcher;
@@ -15,7 +19,18 @@ export interface Env {
   ADMIN: Fetcher;
 }
 
-const app = new Hono<{ Bindings: Env }>();
+interface Variables {
+  route: Route;
+  /** The request as forwarded (identity headers set by the forwardAuth step). */
+  forwarded: Request;
+  /** The authenticated user's e-mail, the rate limit's subject. */
+  user: string | undefined;
+}
+
+const app = new Hono<{ Bindings: Env; Variables: Variables }>();
+app.onError(onError);
+app.use("*", securityHeaders());
+app.use("*", ...requestLimits);
 
 function binding(env: Env, worker: WorkerName): Fetcher {
   return { auth: env.AUTH, catalog: env.CATALOG, mcp: env.MCP, admin: env.ADMIN }[worker];
@@ -28,18 +43,26 @@ app.get("/healthz", async (c) => {
 
 app.get("/", (c) => c.redirect("/admin", 302));
 
-app.all("*", async (c) => {
-  const url = new URL(c.req.url);
-  const route = matchRoute(url.pathname);
-  // The forwardAuth endpoint is internal: Traefik calls it, clients do not.
-  if (!route || url.pathname === FORWARD_AUTH_PATH) return c.json({ error: "not_found", message: `no route for ${url.pathname}` }, 404);
-  let request = c.req.raw;
-  if (route.forwardAuth) {
-    const outcome = await forwardAuth(c.env.AUTH, request);
-    if (outcome instanceof Response) return outcome;
-    request = outcome;
-  }
-  return binding(c.env, route.worker).fetch(request);
-});
+app.all(
+  "*",
+  async function routeAndAuthenticate(c, next) {
+    const url = new URL(c.req.url);
+    const route = matchRoute(url.pathname);
+    // The forwardAuth endpoint is internal: Traefik calls it, clients do not.
+    if (!route || url.pathname === FORWARD_AUTH_PATH) return errorResponse(url.pathname, 404, "not_found", "no route for this path");
+    c.set("route", route);
+    let request = c.req.raw;
+    if (route.forwardAuth) {
+      const outcome = await forwardAuth(c.env.AUTH, request);
+      if (outcome instanceof Response) return outcome;
+      request = outcome;
+      c.set("user", request.headers.get("X-User-Email") ?? undefined);
+    }
+    c.set("forwarded", request);
+    await next();
+  },
+  userRateLimit,
+  (c) => binding(c.env, c.get("route").worker).fetch(c.get("forwarded")),
+);
 
 export default app;

@@ -1,0 +1,155 @@
+/**
+ * Hono middleware: per-subject (per-user) rate limit over fixed one-minute windows that holds
+ * across replicas (several workerd processes, several machines) sharing one Postgres.
+ *
+ * Design (the hot path costs no I/O):
+ * - Each isolate counts admitted requests per subject in memory (`pending`) and remembers the
+ *   global count of the window it last read from Postgres (`global`). A request is refused when
+ *   `global + pending` reaches the limit - a pure memory check.
+ * - Counts are flushed in batches: one upsert for all subjects (shared/repos/ratelimit.repo.ts,
+ *   table rate_limit_counters) that returns the global counts. A flush runs in the background
+ *   (`waitUntil`) at most `syncMs` after a request was admitted, and inline - before admitting -
+ *   when this isolate's global count for the subject is older than `syncMs` or the subject is
+ *   past `nearFraction` of its limit, so the last requests of a window are decided on a fresh
+ *   global count. Cost: at most one round trip per active subject per isolate per `syncMs`,
+ *   plus one per request in the last `1 - nearFraction` of a subject's budget.
+ * - Overshoot across replicas is bounded by what the other replicas admitted below
+ *   `nearFraction` within the last `syncMs`. Counts only grow within a window, so a refusal
+ *   never needs the database.
+ * - Postgres unreachable: the limit falls back to each isolate's own counts (fails open to a
+ *   per-replica limit; the gateway keeps serving); unflushed counts are kept for the next try,
+ *   and inline flushes pause for 5 s so requests do not each wait for a dead database.
+ *
+ * A refused request gets 429 with `Retry-After` (seconds to the window's end) and a JSON body,
+ * a JSON-RPC error on MCP paths.
+ */
+import type { Context, MiddlewareHandler } from "hono";
+import { createSql, type Sql } from "../../db";
+import { errorResponse } from "../../http";
+import { log } from "../../log";
+import { addCounts, type CounterDelta } from "../../repos/ratelimit.repo";
+
+export const WINDOW_MS = 60_000;
+
+interface Entry {
+  window: number;
+  /** Admitted here, not yet flushed. */
+  pending: number;
+  /** Global count of the window as last read (includes what this isolate flushed). */
+  global: number;
+  /** When `global` was read (ms; 0 = never). */
+  readAt: number;
+}
+
+/** The per-isolate counters (one per limiter); exported for tests. */
+export class WindowCounters {
+  readonly entries = new Map<string, Entry>();
+  scheduled = false;
+  /** No inline flush before this time (set after a failed flush). */
+  backoffUntil = 0;
+  private lastWarn = 0;
+
+  entry(subject: string, now: number): Entry {
+    const window = now - (now % WINDOW_MS);
+    let e = this.entries.get(subject);
+    if (!e || e.window !== window) {
+      e = { window, pending: 0, global: 0, readAt: 0 };
+      this.entries.set(subject, e);
+    }
+    return e;
+  }
+
+  /**
+   * Sends every pending count (and, for `refresh`, a zero delta to read its global count) in one
+   * batch and updates the global counts. On failure the counts stay pending.
+   */
+  async flush(open: () => Sql, refresh: string[] = [], now = Date.now()): Promise<void> {
+    const window = now - (now % WINDOW_MS);
+    const taken: { subject: string; entry: Entry; delta: number }[] = [];
+    for (const [subject, e] of this.entries) {
+      if (e.window < window && e.pending === 0) {
+        this.entries.delete(subject);
+        continue;
+      }
+      if (e.pending > 0 || refresh.includes(subject)) {
+        taken.push({ subject, entry: e, delta: e.pending });
+        e.pending = 0;
+      }
+    }
+    if (taken.length === 0) return;
+    const deltas: CounterDelta[] = taken.map((t) => ({ subject: t.subject, windowStart: t.entry.window, delta: t.delta }));
+    const sql = open();
+    try {
+      const counts = await addCounts(sql, deltas);
+      for (const t of taken) {
+        const n = counts.get(`${t.subject}\n${t.entry.window}`);
+        if (n !== undefined) t.entry.global = Math.max(t.entry.global + t.delta, n);
+        t.entry.readAt = now;
+      }
+    } catch (err) {
+      for (const t of taken) t.entry.pending += t.delta;
+      this.backoffUntil = now + 5000;
+      if (now - this.lastWarn > 10_000) {
+        this.lastWarn = now;
+        log.warn("rate limit counters not shared", { message: String((err as Error)?.message ?? err) });
+      }
+    } finally {
+      await sql.end({ timeout: 2 }).catch(() => {});
+    }
+  }
+}
+
+export interface RateLimitOptions {
+  /** Requests per subject per minute; 0 turns the limit off. */
+  limit: (c: Context) => number;
+  /** Who is counted; null skips the limit (e.g. an unauthenticated request). */
+  subject: (c: Context) => string | null;
+  /** Postgres shared by the replicas; undefined keeps the limit per isolate. */
+  databaseUrl?: (c: Context) => string | undefined;
+  /** Longest time an admitted request stays unflushed (ms). Default 1000. */
+  syncMs?: number | ((c: Context) => number);
+  /** Fraction of the limit past which each request is decided on a fresh global count. Default 0.8. */
+  nearFraction?: number;
+  /** The counters; default a new set per middleware instance (per isolate). */
+  counters?: WindowCounters;
+}
+
+/** Returns the `rateLimit` middleware. */
+export function rateLimit(opts: RateLimitOptions): MiddlewareHandler {
+  const counters = opts.counters ?? new WindowCounters();
+  const near = opts.nearFraction ?? 0.8;
+  return async function rateLimitMiddleware(c, next) {
+    const limit = opts.limit(c);
+    const subject = limit > 0 ? opts.subject(c) : null;
+    if (subject === null) return next();
+    const url = opts.databaseUrl?.(c);
+    const open = url ? () => createSql(url, { connectTimeout: 2 }) : null;
+    const syncMs = typeof opts.syncMs === "function" ? opts.syncMs(c) : (opts.syncMs ?? 1000);
+    const now = Date.now();
+    let e = counters.entry(subject, now);
+    const estimate = e.global + e.pending + 1;
+    if (open && estimate <= limit && now >= counters.backoffUntil && (now - e.readAt > syncMs || estimate > limit * near)) {
+      await counters.flush(open, [subject], now);
+      e = counters.entry(subject, now);
+    }
+    if (e.global + e.pending + 1 > limit) {
+      const retry = Math.max(1, Math.ceil((e.window + WINDOW_MS - now) / 1000));
+      return errorResponse(c.req.path, 429, "rate_limited", `rate limit of ${limit} requests per minute reached; retry after ${retry} s`, { "Retry-After": String(retry) });
+    }
+    e.pending++;
+    if (open && !counters.scheduled) {
+      counters.scheduled = true;
+      c.executionCtx.waitUntil(
+        new Promise((r) => setTimeout(r, syncMs))
+          .then(() => {
+            counters.scheduled = false;
+            return counters.flush(open);
+          })
+          .catch(() => {
+            counters.scheduled = false;
+          }),
+      );
+    }
+    await next();
+  };
+}
