@@ -61,6 +61,8 @@ export interface LocalIdp {
   /** Variables for the auth worker. */
   env: { OIDC_ISSUER: string; OIDC_CLIENT_ID: string; OIDC_CLIENT_SECRET: string };
   provider: Provider;
+  /** The provider's private signing key (JWK), for tests that mint tokens it could have issued. */
+  signingKey: Record<string, unknown>;
   stop(): Promise<void>;
 }
 
@@ -248,6 +250,7 @@ export async function startLocalIdp(opts: LocalIdpOptions): Promise<LocalIdp> {
     users,
     env: { OIDC_ISSUER: issuer, OIDC_CLIENT_ID: GATEWAY_CLIENT_ID, OIDC_CLIENT_SECRET: clientSecret },
     provider,
+    signingKey: jwk,
     stop: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

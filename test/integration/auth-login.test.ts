@@ -8,13 +8,6 @@ import { CookieJar, loginUntilCallback, step } from "../harness/login";
 
 let t: TestStack;
 
-/** Asks the auth worker the forwardAuth question the edge asks for `uri`. */
-function verify(headers: Record<string, string>, uri = "/admin/api/tenants") {
-  return t.fetch("/auth/verify", {
-    headers: { "x-forwarded-method": "GET", "x-forwarded-proto": "http", "x-forwarded-host": new URL(t.url).host, "x-forwarded-uri": uri, ...headers },
-  });
-}
-
 beforeAll(async () => {
   t = await startTestStack({ idpUsers: [{ email: "newcomer@example.com", name: "New Comer", password: "pw-newcomer", groups: ["MCP-Admin", "/Team-A", "not a group!"] }] });
   await t.userKey("joelalama@google.com", { groups: ["google-users"] });
@@ -25,9 +18,11 @@ describe("browser login", () => {
   it("logs in, identifies the session at forwardAuth, answers /auth/me, and logs out", async () => {
     const login = await t.login("joelalama@google.com", { rd: "/admin/api/tenants" });
     expect(login.location).toBe(`${t.url}/admin/api/tenants`);
-    const ok = await t.fetch("/admin/api/tenants", { headers: { cookie: login.cookie } });
-    expect(ok.status).not.toBe(401);
-    // the auth worker itself is not public: ask it as the edge does, through a route
+    // through the edge's forwardAuth step: the admin worker echoes the signed identity
+    const who = await t.fetch("/admin/api/whoami", { headers: { cookie: login.cookie } });
+    expect(who.status).toBe(200);
+    expect(await who.json()).toMatchObject({ email: "joelalama@google.com", groups: ["google-users"], admin: false, via: "session" });
+    expect((await t.fetch("/admin/api/tenants", { headers: { cookie: login.cookie, accept: "application/json" } })).status).toBe(403);
     const me = await t.fetch("/auth/me", { headers: { cookie: login.cookie } });
     expect(me.status).toBe(200);
     expect(await me.json()).toMatchObject({ email: "joelalama@google.com", groups: ["google-users"], admin: false, via: "session" });
@@ -39,7 +34,7 @@ describe("browser login", () => {
     expect(out.headers.get("location")).toMatch(new RegExp(`^${t.idp!.issuer}/session/end\\?`));
     expect(login.jar.get(t.url, "mcpgw_session")).toBeUndefined();
     // the old cookie no longer works, even replayed by hand
-    const after = await t.fetch("/auth/me", { headers: { cookie: login.cookie } });
+    const after = await t.fetch("/admin/api/whoami", { headers: { cookie: login.cookie, accept: "application/json" } });
     expect(after.status).toBe(401);
   });
 
@@ -48,6 +43,7 @@ describe("browser login", () => {
     expect(login.location).toBe(`${t.url}/`);
     const me = await (await t.fetch("/auth/me", { headers: { cookie: login.cookie } })).json();
     expect(me).toMatchObject({ email: "newcomer@example.com", groups: ["mcp-admin", "team-a"], admin: true });
+    expect((await t.fetch("/admin/api/tenants", { headers: { cookie: login.cookie, accept: "application/json" } })).status).toBe(200);
     const [row] = await t.db.sql`SELECT display_name, is_admin FROM users WHERE email = 'newcomer@example.com'`;
     expect(row).toMatchObject({ display_name: "New Comer", is_admin: false });
   });
