@@ -28,9 +28,17 @@ const MAX_PAGES = 100;
 
 class Deadline extends Error {}
 
+/**
+ * The catalog lists as a fully capable client: some servers (server-everything among them) offer
+ * tools that need sampling, elicitation or roots only to clients that declare them, and the
+ * gateway forwards those requests to clients that do. Nothing is ever asked of this client
+ * while it only lists.
+ */
+const LISTING_CAPABILITIES = { sampling: {}, elicitation: { form: {}, url: {} }, roots: { listChanged: true } };
+
 function newClient(): Client {
   // Ajv (the SDK's default validator) generates code, which workerd forbids.
-  return new Client(CLIENT_INFO, { capabilities: {}, jsonSchemaValidator: new CfWorkerJsonSchemaValidator() });
+  return new Client(CLIENT_INFO, { capabilities: LISTING_CAPABILITIES, jsonSchemaValidator: new CfWorkerJsonSchemaValidator() });
 }
 
 function transportFor(kind: "streamable-http" | "sse", target: UpstreamTarget): Transport {

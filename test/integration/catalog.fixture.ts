@@ -1,0 +1,88 @@
+/**
+ * Upstreams for the catalog tests that the npm servers cannot play:
+ * - a tiny MCP server (the SDK's own `Server` over Streamable HTTP, stateless) whose tools the
+ *   test changes at will, which records the headers it receives;
+ * - a "hanging" upstream that accepts connections and never answers;
+ * - an address where nothing listens.
+ */
+import { createServer, type IncomingMessage, type Server as HttpServer } from "node:http";
+import { createServer as createTcpServer, type Socket } from "node:net";
+import { Server } from "@modelcontextprotocol/sdk/server/index.js";
+import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import { ListPromptsRequestSchema, ListToolsRequestSchema, type Prompt, type Tool } from "@modelcontextprotocol/sdk/types.js";
+import { freePort } from "../../scripts/lib/ports";
+
+export interface TinyUpstream {
+  url: string;
+  tools: Tool[];
+  prompts: Prompt[];
+  /** Request headers of every HTTP request received (lower-case names). */
+  seen: IncomingMessage["headers"][];
+  stop(): Promise<void>;
+}
+
+/** A tool definition with a given name and description. */
+export const tool = (name: string, description = `${name} tool`): Tool => ({ name, description, inputSchema: { type: "object", properties: {} } });
+
+async function readBody(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  for await (const c of req) chunks.push(c as Buffer);
+  const text = Buffer.concat(chunks).toString("utf8");
+  return text ? JSON.parse(text) : undefined;
+}
+
+/** Starts a tiny MCP server listing `tools` (and `prompts` when non-empty); change them any time. */
+export async function startTinyUpstream(tools: Tool[], prompts: Prompt[] = []): Promise<TinyUpstream> {
+  const port = await freePort();
+  const up: TinyUpstream = { url: `http://127.0.0.1:${port}/mcp`, tools, prompts, seen: [], stop: async () => {} };
+  const http: HttpServer = createServer(async (req, res) => {
+    up.seen.push(req.headers);
+    try {
+      const capabilities = up.prompts.length ? { tools: {}, prompts: {} } : { tools: {} };
+      const server = new Server({ name: "tiny", version: "1.0.0" }, { capabilities, instructions: "tiny test upstream" });
+      server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: up.tools }));
+      if (up.prompts.length) server.setRequestHandler(ListPromptsRequestSchema, async () => ({ prompts: up.prompts }));
+      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+      res.on("close", () => {
+        void transport.close();
+        void server.close();
+      });
+      await server.connect(transport);
+      await transport.handleRequest(req, res, req.method === "POST" ? await readBody(req) : undefined);
+    } catch (err) {
+      if (!res.headersSent) res.writeHead(500).end(String(err));
+    }
+  });
+  await new Promise<void>((r) => http.listen(port, "127.0.0.1", () => r()));
+  up.stop = () =>
+    new Promise<void>((r) => {
+      http.close(() => r());
+      http.closeAllConnections();
+    });
+  return up;
+}
+
+/** A TCP server that accepts connections and never answers. */
+export async function startHangingUpstream(): Promise<{ url: string; stop(): Promise<void> }> {
+  const port = await freePort();
+  const sockets = new Set<Socket>();
+  const srv = createTcpServer((s) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+    s.on("error", () => {});
+  });
+  await new Promise<void>((r) => srv.listen(port, "127.0.0.1", () => r()));
+  return {
+    url: `http://127.0.0.1:${port}/mcp`,
+    stop: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        srv.close(() => r());
+      }),
+  };
+}
+
+/** A loopback URL where nothing listens. */
+export async function deadUrl(): Promise<string> {
+  return `http://127.0.0.1:${await freePort()}/mcp`;
+}
