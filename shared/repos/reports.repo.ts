@@ -1,0 +1,83 @@
+/**
+ * Usage reports from the audit log's `tool_call` rows (written by the mcp worker: actor = email,
+ * server_id, tool, outcome ok|error|denied, duration_ms): calls over time buckets and per
+ * user / tenant / server / tool, with error rates and p50/p95 latency.
+ */
+import type { Db } from "./audit.repo";
+
+export type Bucket = "minute" | "hour" | "day";
+export type Dimension = "user" | "tenant" | "server" | "tool";
+
+export interface UsageFilter {
+  since: Date;
+  until: Date;
+  bucket: Bucket;
+  user?: string;
+  tenant?: string;
+  server?: string;
+  tool?: string;
+}
+
+export interface UsageStats {
+  calls: number;
+  errors: number;
+  denied: number;
+  /** errors / calls, 0 when no calls. */
+  errorRate: number;
+  p50Ms: number | null;
+  p95Ms: number | null;
+}
+
+export interface UsageReport {
+  since: Date;
+  until: Date;
+  bucket: Bucket;
+  totals: UsageStats;
+  series: (UsageStats & { at: Date })[];
+  by: Record<Dimension, (UsageStats & { key: string })[]>;
+}
+
+function stats(r: Record<string, unknown>): UsageStats {
+  const calls = Number(r.calls ?? 0);
+  const errors = Number(r.errors ?? 0);
+  return {
+    calls,
+    errors,
+    denied: Number(r.denied ?? 0),
+    errorRate: calls ? errors / calls : 0,
+    p50Ms: r.p50 == null ? null : Math.round(Number(r.p50)),
+    p95Ms: r.p95 == null ? null : Math.round(Number(r.p95)),
+  };
+}
+
+/** Builds the usage report for a window. Tool calls of deleted servers count under tenant "(deleted)". */
+export async function usageReport(db: Db, f: UsageFilter): Promise<UsageReport> {
+  const base = db`
+    SELECT a.at, lower(a.actor) AS usr, COALESCE(s.tenant_id, '(deleted)') AS tenant, COALESCE(a.server_id, '') AS server,
+           COALESCE(a.tool, '') AS tool, a.outcome, a.duration_ms
+    FROM audit_log a LEFT JOIN servers s ON s.id = a.server_id
+    WHERE a.kind = 'tool_call' AND a.at >= ${f.since} AND a.at < ${f.until}
+      AND (${f.user?.toLowerCase() ?? null}::text IS NULL OR lower(a.actor) = ${f.user?.toLowerCase() ?? null})
+      AND (${f.server ?? null}::text IS NULL OR a.server_id = ${f.server ?? null})
+      AND (${f.tool ?? null}::text IS NULL OR a.tool = ${f.tool ?? null})
+      AND (${f.tenant ?? null}::text IS NULL OR s.tenant_id = ${f.tenant ?? null})`;
+  const agg = db`count(*) AS calls, count(*) FILTER (WHERE outcome = 'error') AS errors, count(*) FILTER (WHERE outcome = 'denied') AS denied,
+    percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms) AS p50, percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms) AS p95`;
+  const [totals, series, byUser, byTenant, byServer, byTool] = await Promise.all([
+    db`SELECT ${agg} FROM (${base}) x`,
+    db`SELECT date_trunc(${f.bucket}, at) AS at, ${agg} FROM (${base}) x GROUP BY 1 ORDER BY 1`,
+    db`SELECT usr AS key, ${agg} FROM (${base}) x GROUP BY 1 ORDER BY calls DESC, key LIMIT 50`,
+    db`SELECT tenant AS key, ${agg} FROM (${base}) x GROUP BY 1 ORDER BY calls DESC, key LIMIT 50`,
+    db`SELECT server AS key, ${agg} FROM (${base}) x GROUP BY 1 ORDER BY calls DESC, key LIMIT 50`,
+    db`SELECT server || '__' || tool AS key, ${agg} FROM (${base}) x GROUP BY 1 ORDER BY calls DESC, key LIMIT 50`,
+  ]);
+  const keyed = (rows: Record<string, unknown>[]) => rows.map((r) => ({ key: String(r.key), ...stats(r) }));
+  return {
+    since: f.since,
+    until: f.until,
+    bucket: f.bucket,
+    totals: stats(totals[0] ?? {}),
+    series: series.map((r) => ({ at: new Date(r.at as string), ...stats(r) })),
+    by: { user: keyed(byUser), tenant: keyed(byTenant), server: keyed(byServer), tool: keyed(byTool) },
+  };
+}

@@ -1,0 +1,168 @@
+/**
+ * Upstream servers. Their `headers` are secrets injected upstream: this module returns only the
+ * header names (`headerNames`), never the values, except through {@link getServerHeaders}.
+ */
+import type { Db } from "./audit.repo";
+
+export interface Server {
+  id: string;
+  tenant: string;
+  url: string;
+  transport: "streamable-http" | "sse";
+  enabled: boolean;
+  description: string;
+  /** Names of the stored secret headers; their values are never returned. */
+  headerNames: string[];
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface ServerInput {
+  tenant: string;
+  url: string;
+  transport: "streamable-http" | "sse";
+  enabled: boolean;
+  description: string;
+  /** New secret headers; undefined keeps the stored ones. */
+  headers?: Record<string, string>;
+}
+
+function toServer(r: Record<string, unknown>): Server {
+  return {
+    id: String(r.id),
+    tenant: String(r.tenant_id),
+    url: String(r.url),
+    transport: r.transport as Server["transport"],
+    enabled: Boolean(r.enabled),
+    description: String(r.description ?? ""),
+    headerNames: ((r.header_names as string[] | null) ?? []).slice().sort(),
+    createdAt: new Date(r.created_at as string),
+    updatedAt: new Date(r.updated_at as string),
+  };
+}
+
+/** Every server (optionally of one tenant), by id, without header values. */
+export async function listServers(db: Db, tenant?: string): Promise<Server[]> {
+  const rows = await db`
+    SELECT id, tenant_id, url, transport, enabled, description, created_at, updated_at,
+           COALESCE((SELECT jsonb_agg(k) FROM jsonb_object_keys(headers) k), '[]'::jsonb) AS header_names
+    FROM servers WHERE (${tenant ?? null}::text IS NULL OR tenant_id = ${tenant ?? null}) ORDER BY id`;
+  return rows.map(toServer);
+}
+
+/** One server without header values, or null. */
+export async function getServer(db: Db, id: string, lock = false): Promise<Server | null> {
+  const rows = lock
+    ? await db`SELECT id, tenant_id, url, transport, enabled, description, created_at, updated_at,
+                 COALESCE((SELECT jsonb_agg(k) FROM jsonb_object_keys(headers) k), '[]'::jsonb) AS header_names
+               FROM servers WHERE id = ${id} FOR UPDATE`
+    : await db`SELECT id, tenant_id, url, transport, enabled, description, created_at, updated_at,
+                 COALESCE((SELECT jsonb_agg(k) FROM jsonb_object_keys(headers) k), '[]'::jsonb) AS header_names
+               FROM servers WHERE id = ${id}`;
+  return rows[0] ? toServer(rows[0]) : null;
+}
+
+/** Creates or replaces a server; `headers` undefined keeps the stored secret headers. */
+export async function upsertServer(db: Db, id: string, s: ServerInput): Promise<void> {
+  const headers = s.headers === undefined ? null : db.json(s.headers);
+  await db`
+    INSERT INTO servers (id, tenant_id, url, transport, headers, enabled, description)
+    VALUES (${id}, ${s.tenant}, ${s.url}, ${s.transport}, COALESCE(${headers}::jsonb, '{}'::jsonb), ${s.enabled}, ${s.description})
+    ON CONFLICT (id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, url = EXCLUDED.url, transport = EXCLUDED.transport,
+      headers = COALESCE(${headers}::jsonb, servers.headers), enabled = EXCLUDED.enabled, description = EXCLUDED.description, updated_at = now()
+    WHERE (servers.tenant_id, servers.url, servers.transport, servers.enabled, servers.description, servers.headers)
+      IS DISTINCT FROM (EXCLUDED.tenant_id, EXCLUDED.url, EXCLUDED.transport, EXCLUDED.enabled, EXCLUDED.description, COALESCE(${headers}::jsonb, servers.headers))`;
+}
+
+/** Whether the stored secret headers equal `headers` (lets the audit say "headers changed" without values). */
+export async function headersEqual(db: Db, id: string, headers: Record<string, string>): Promise<boolean> {
+  const [row] = await db`SELECT headers = ${db.json(headers)}::jsonb AS same FROM servers WHERE id = ${id}`;
+  return Boolean(row?.same);
+}
+
+/** Deletes a server (its rules, snapshots and status go with it). */
+export async function deleteServer(db: Db, id: string): Promise<boolean> {
+  const rows = await db`DELETE FROM servers WHERE id = ${id} RETURNING id`;
+  return rows.length > 0;
+}
+
+export interface ServerHealth {
+  server: string;
+  tenant: string;
+  enabled: boolean;
+  /** null: never refreshed by the catalog. */
+  ok: boolean | null;
+  error: string | null;
+  toolCount: number;
+  latencyMs: number | null;
+  protocolVersion: string | null;
+  serverInfo: unknown;
+  refreshedAt: Date | null;
+  lastOkAt: Date | null;
+}
+
+/** Every server with its last known status (server_status, filled by the catalog worker). */
+export async function listServerHealth(db: Db): Promise<ServerHealth[]> {
+  const rows = await db`
+    SELECT s.id, s.tenant_id, s.enabled, st.ok, st.error, st.tool_count, st.latency_ms, st.protocol_version,
+           st.server_info, st.refreshed_at, st.last_ok_at
+    FROM servers s LEFT JOIN server_status st ON st.server_id = s.id ORDER BY s.id`;
+  return rows.map((r) => ({
+    server: String(r.id),
+    tenant: String(r.tenant_id),
+    enabled: Boolean(r.enabled),
+    ok: r.ok == null ? null : Boolean(r.ok),
+    error: (r.error as string | null) ?? null,
+    toolCount: Number(r.tool_count ?? 0),
+    latencyMs: r.latency_ms == null ? null : Number(r.latency_ms),
+    protocolVersion: (r.protocol_version as string | null) ?? null,
+    serverInfo: r.server_info ?? null,
+    refreshedAt: r.refreshed_at ? new Date(r.refreshed_at as string) : null,
+    lastOkAt: r.last_ok_at ? new Date(r.last_ok_at as string) : null,
+  }));
+}
+
+/** Tool names per server from the catalog's snapshot (server_items). */
+export async function toolNamesByServer(db: Db, servers?: string[]): Promise<Map<string, string[]>> {
+  const rows = servers
+    ? await db`SELECT server_id, name FROM server_items WHERE kind = 'tool' AND server_id IN (SELECT jsonb_array_elements_text(${db.json(servers)})) ORDER BY server_id, name`
+    : await db`SELECT server_id, name FROM server_items WHERE kind = 'tool' ORDER BY server_id, name`;
+  const out = new Map<string, string[]>();
+  for (const r of rows) {
+    const list = out.get(String(r.server_id)) ?? [];
+    list.push(String(r.name));
+    out.set(String(r.server_id), list);
+  }
+  return out;
+}
+
+export interface ItemChange {
+  id: number;
+  at: Date;
+  server: string;
+  kind: string;
+  name: string;
+  change: "added" | "removed" | "changed";
+  before: unknown;
+  after: unknown;
+}
+
+/** The history of upstream item changes (item_changes), newest first. */
+export async function listItemChanges(db: Db, f: { server?: string; since?: Date; limit?: number } = {}): Promise<ItemChange[]> {
+  const limit = Math.min(Math.max(f.limit ?? 100, 1), 1000);
+  const rows = await db`
+    SELECT id, at, server_id, kind, name, change, before, after FROM item_changes
+    WHERE (${f.server ?? null}::text IS NULL OR server_id = ${f.server ?? null})
+      AND (${f.since ?? null}::timestamptz IS NULL OR at >= ${f.since ?? null})
+    ORDER BY at DESC, id DESC LIMIT ${limit}`;
+  return rows.map((r) => ({
+    id: Number(r.id),
+    at: new Date(r.at as string),
+    server: String(r.server_id),
+    kind: String(r.kind),
+    name: String(r.name),
+    change: r.change as ItemChange["change"],
+    before: r.before ?? null,
+    after: r.after ?? null,
+  }));
+}

@@ -1,0 +1,58 @@
+/**
+ * Guards for everything under /admin: admins only (the `admin` claim of the identity assertion,
+ * or membership of the mcp-admin group, as MCP treats them), and an Origin check on every
+ * unsafe method against DNS rebinding and cross-site posts. The UI adds a CSRF token (csrf.ts).
+ */
+import type { Context, MiddlewareHandler } from "hono";
+import { readEnv } from "../../../shared/env";
+import type { Identity } from "../../../shared/identity";
+import { ADMIN_GROUP } from "../../../shared/schemas";
+import { AdminEnv } from "./env";
+import type { AdminApp } from "./app";
+import { forbiddenPage } from "./ui/pages.errors";
+
+/** Whether an identity may administer the gateway. */
+export function isAdmin(identity: Identity): boolean {
+  return identity.admin || identity.groups.includes(ADMIN_GROUP);
+}
+
+const isApi = (c: Context) => c.req.path === "/admin/api" || c.req.path.startsWith("/admin/api/");
+
+/** 403 for non-admins: JSON on the API, an HTML page in the UI. */
+export function requireAdmin(): MiddlewareHandler<AdminApp> {
+  return async function requireAdminMiddleware(c, next) {
+    const identity = c.get("identity");
+    if (isAdmin(identity)) return next();
+    if (isApi(c)) return c.json({ error: "forbidden", message: "administrators only" }, 403);
+    return c.html(forbiddenPage(identity.email), 403);
+  };
+}
+
+/** Origins a state-changing request may come from: PUBLIC_URL and the request's own origin. */
+export function allowedOrigins(c: Context): string[] {
+  const env = readEnv(AdminEnv, c.env);
+  const own = new URL(c.req.url).origin;
+  return env.PUBLIC_URL ? [new URL(env.PUBLIC_URL).origin, own] : [own];
+}
+
+/**
+ * Refuses unsafe requests whose `Origin` (or, without one, `Referer`) is another site, and
+ * cross-site requests flagged by `Sec-Fetch-Site`. Requests without any of these headers (curl,
+ * scripts with an API key) pass; forms additionally need the CSRF token.
+ */
+export function originCheck(): MiddlewareHandler<AdminApp> {
+  return async function originCheckMiddleware(c, next) {
+    if (/^(GET|HEAD|OPTIONS)$/.test(c.req.method)) return next();
+    const allowed = allowedOrigins(c);
+    const origin = c.req.header("origin");
+    const referer = c.req.header("referer");
+    const site = c.req.header("sec-fetch-site");
+    let ok = true;
+    if (origin !== undefined) ok = allowed.includes(origin);
+    else if (referer) ok = allowed.some((o) => referer === o || referer.startsWith(o + "/"));
+    if (site && !["same-origin", "none"].includes(site)) ok = false;
+    if (ok) return next();
+    if (isApi(c)) return c.json({ error: "forbidden", message: "cross-origin request refused" }, 403);
+    return c.html(forbiddenPage(c.get("identity")?.email ?? "", "The request came from another site and was refused."), 403);
+  };
+}

@@ -1,0 +1,201 @@
+/**
+ * Every admin change, shared by the REST API and the UI: validate references, apply the change
+ * and write its audit_log row (kind 'admin_change', before/after without secrets) in ONE
+ * transaction. A change that fails writes nothing. A PUT that changes nothing writes no audit row.
+ * The catalog_state triggers bump the version, so MCP sees the change within its TTL.
+ */
+import type { z } from "zod";
+import type { Sql, TxSql } from "../../../shared/db";
+import { generateApiKey, insertApiKey, listApiKeys, revokeApiKey } from "../../../shared/repos/apikeys.repo";
+import { insertAdminChange, type Db } from "../../../shared/repos/audit.repo";
+import { deleteTenant, getTenant, upsertTenant, type Tenant } from "../../../shared/repos/tenants.repo";
+import { deleteServer, getServer, headersEqual, upsertServer, type Server } from "../../../shared/repos/servers.repo";
+import { deleteGroup, getGroup, missingGroups, missingServers, missingTenants, upsertGroup, type Group } from "../../../shared/repos/groups.repo";
+import { deleteUser, getAdminUser, upsertUser, type AdminUser } from "../../../shared/repos/admin-users.repo";
+import { ADMIN_GROUP, type ApiKeyRow } from "../../../shared/schemas";
+import type { GroupBody, KeyBody, ServerBody, TenantBody, UserBody } from "./api.schema";
+import { ApiError, fromPostgres } from "./errors";
+
+export interface Saved<T> {
+  /** true when the PUT created the item (201), false when it replaced one (200). */
+  created: boolean;
+  item: T;
+}
+
+type Snapshot = Record<string, unknown> | null;
+
+/** Runs `fn` in a transaction and writes the audit row when before and after differ. */
+async function change<T>(
+  sql: Sql,
+  actor: string,
+  target: string,
+  fn: (tx: TxSql) => Promise<{ action: string; before: Snapshot; after: Snapshot; result: T; extra?: Record<string, unknown> }>,
+): Promise<T> {
+  try {
+    return (await sql.begin(async (tx) => {
+      const r = await fn(tx);
+      const changed = JSON.stringify(r.before) !== JSON.stringify(r.after) || r.extra?.headersChanged === true || r.action.startsWith("key.");
+      if (changed) await insertAdminChange(tx, { actor, action: r.action, target, detail: { before: r.before, after: r.after, ...r.extra } });
+      return r.result;
+    })) as T;
+  } catch (err) {
+    throw fromPostgres(err) ?? err;
+  }
+}
+
+function tenantSnap(t: Tenant | null): Snapshot {
+  return t && { name: t.name };
+}
+function serverSnap(s: Server | null): Snapshot {
+  return s && { tenant: s.tenant, url: s.url, transport: s.transport, enabled: s.enabled, description: s.description, headerNames: s.headerNames };
+}
+function groupSnap(g: Group | null): Snapshot {
+  return g && { description: g.description, tenants: g.tenants, tools: g.tools };
+}
+function userSnap(u: AdminUser | null): Snapshot {
+  return u && { name: u.name, admin: u.admin, groups: u.groups };
+}
+
+const uniq = <T>(xs: T[]) => [...new Set(xs)];
+
+export async function putTenant(sql: Sql, actor: string, id: string, body: z.infer<typeof TenantBody>): Promise<Saved<Tenant>> {
+  return change(sql, actor, `tenant:${id}`, async (tx) => {
+    const before = await getTenant(tx, id, true);
+    await upsertTenant(tx, id, body.name);
+    const after = (await getTenant(tx, id))!;
+    return { action: before ? "tenant.update" : "tenant.create", before: tenantSnap(before), after: tenantSnap(after), result: { created: !before, item: after } };
+  });
+}
+
+export async function removeTenant(sql: Sql, actor: string, id: string): Promise<void> {
+  await change(sql, actor, `tenant:${id}`, async (tx) => {
+    const before = await getTenant(tx, id, true);
+    if (!before) throw new ApiError(404, "not_found", `no tenant ${id}`);
+    if (before.servers.length) throw new ApiError(409, "conflict", `tenant ${id} still has servers (${before.servers.join(", ")}); delete or move them first`);
+    await deleteTenant(tx, id);
+    return { action: "tenant.delete", before: tenantSnap(before), after: null, result: undefined };
+  });
+}
+
+export async function putServer(sql: Sql, actor: string, id: string, body: z.infer<typeof ServerBody>): Promise<Saved<Server>> {
+  return change(sql, actor, `server:${id}`, async (tx) => {
+    if ((await missingTenants(tx, [body.tenant])).length) throw new ApiError(400, "invalid_request", `tenant: no tenant ${body.tenant}`, "tenant");
+    const before = await getServer(tx, id, true);
+    const headersChanged = body.headers !== undefined && !(before && (await headersEqual(tx, id, body.headers)));
+    await upsertServer(tx, id, { ...body });
+    const after = (await getServer(tx, id))!;
+    return {
+      action: before ? "server.update" : "server.create",
+      before: serverSnap(before),
+      after: serverSnap(after),
+      extra: { headersChanged },
+      result: { created: !before, item: after },
+    };
+  });
+}
+
+export async function removeServer(sql: Sql, actor: string, id: string): Promise<void> {
+  await change(sql, actor, `server:${id}`, async (tx) => {
+    const before = await getServer(tx, id, true);
+    if (!before) throw new ApiError(404, "not_found", `no server ${id}`);
+    await deleteServer(tx, id);
+    return { action: "server.delete", before: serverSnap(before), after: null, result: undefined };
+  });
+}
+
+export async function putGroup(sql: Sql, actor: string, name: string, body: z.infer<typeof GroupBody>): Promise<Saved<Group>> {
+  const tenants = uniq(body.tenants).sort();
+  const tools = Object.fromEntries(
+    Object.entries(body.tools)
+      .map(([s, r]) => [s, { allow: uniq(r.allow).sort(), deny: uniq(r.deny).sort() }] as const)
+      .filter(([, r]) => r.allow.length + r.deny.length > 0)
+      .sort(([a], [b]) => a.localeCompare(b)),
+  );
+  return change(sql, actor, `group:${name}`, async (tx) => {
+    const badTenants = await missingTenants(tx, tenants);
+    if (badTenants.length) throw new ApiError(400, "invalid_request", `tenants: no tenant ${badTenants.join(", ")}`, "tenants");
+    const badServers = await missingServers(tx, Object.keys(tools));
+    if (badServers.length) throw new ApiError(400, "invalid_request", `tools.${badServers[0]}: no server ${badServers[0]}`, `tools.${badServers[0]}`);
+    const before = await getGroup(tx, name, true);
+    await upsertGroup(tx, name, { description: body.description, tenants, tools });
+    const after = (await getGroup(tx, name))!;
+    return { action: before ? "group.update" : "group.create", before: groupSnap(before), after: groupSnap(after), result: { created: !before, item: after } };
+  });
+}
+
+export async function removeGroup(sql: Sql, actor: string, name: string): Promise<void> {
+  await change(sql, actor, `group:${name}`, async (tx) => {
+    const before = await getGroup(tx, name, true);
+    if (!before) throw new ApiError(404, "not_found", `no group ${name}`);
+    await deleteGroup(tx, name);
+    return { action: "group.delete", before: { ...groupSnap(before), members: before.members }, after: null, result: undefined };
+  });
+}
+
+/** An admin may not take their own admin rights away (nobody could give them back in the UI). */
+function guardSelf(actor: string, email: string, stillAdmin: boolean, field: string) {
+  if (actor.toLowerCase() === email && !stillAdmin) throw new ApiError(400, "invalid_request", `${field}: you cannot remove your own admin rights`, field);
+}
+
+export async function putUser(sql: Sql, actor: string, email: string, body: z.infer<typeof UserBody>): Promise<Saved<AdminUser>> {
+  const groups = uniq(body.groups).sort();
+  guardSelf(actor, email, body.admin || groups.includes(ADMIN_GROUP), "admin");
+  return change(sql, actor, `user:${email}`, async (tx) => {
+    const bad = await missingGroups(tx, groups);
+    if (bad.length) throw new ApiError(400, "invalid_request", `groups: no group ${bad.join(", ")}`, "groups");
+    const before = await getAdminUser(tx, email, true);
+    await upsertUser(tx, email, { groups, admin: body.admin, name: body.name });
+    const after = (await getAdminUser(tx, email))!;
+    return { action: before ? "user.update" : "user.create", before: userSnap(before), after: userSnap(after), result: { created: !before, item: after } };
+  });
+}
+
+export async function removeUser(sql: Sql, actor: string, email: string): Promise<void> {
+  guardSelf(actor, email, false, "email");
+  await change(sql, actor, `user:${email}`, async (tx) => {
+    const before = await getAdminUser(tx, email, true);
+    if (!before) throw new ApiError(404, "not_found", `no user ${email}`);
+    await deleteUser(tx, email);
+    return { action: "user.delete", before: userSnap(before), after: null, result: undefined };
+  });
+}
+
+export interface IssuedKey {
+  id: string;
+  key: string;
+  name: string;
+  expiresAt: Date | null;
+}
+
+// apikeys.repo.ts types its client as Sql; a transaction runs the same tagged templates.
+const asSql = (db: Db) => db as unknown as Sql;
+
+export async function issueKey(sql: Sql, actor: string, email: string, body: z.infer<typeof KeyBody>): Promise<IssuedKey> {
+  return change(sql, actor, `user:${email}`, async (tx) => {
+    if (!(await getAdminUser(tx, email, true))) throw new ApiError(404, "not_found", `no user ${email}`);
+    const k = await generateApiKey();
+    const expiresAt = body.expiresInDays ? new Date(Date.now() + body.expiresInDays * 86_400_000) : null;
+    const row = await insertApiKey(asSql(tx), email, body.name, k, expiresAt);
+    return {
+      action: "key.issue",
+      before: null,
+      after: { id: row.id, name: row.name, prefix: row.prefix, expiresAt: row.expires_at },
+      result: { id: row.id, key: k.key, name: row.name, expiresAt: row.expires_at },
+    };
+  });
+}
+
+export async function revokeKey(sql: Sql, actor: string, email: string, id: string): Promise<void> {
+  await change(sql, actor, `user:${email}`, async (tx) => {
+    const keys = await listApiKeys(asSql(tx), email);
+    const key = keys.find((k) => k.id === id);
+    if (!key || key.revoked_at) throw new ApiError(404, "not_found", `no live key ${id} for ${email}`);
+    await revokeApiKey(asSql(tx), email, id);
+    return { action: "key.revoke", before: { id, name: key.name, prefix: key.prefix }, after: null, result: undefined };
+  });
+}
+
+/** The API's view of a key row (never the hash). */
+export function keyOut(k: ApiKeyRow) {
+  return { id: k.id, name: k.name, prefix: k.prefix, createdAt: k.created_at, lastUsedAt: k.last_used_at, revokedAt: k.revoked_at, expiresAt: k.expires_at };
+}

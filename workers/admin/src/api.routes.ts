@@ -1,0 +1,204 @@
+/**
+ * The admin REST API at /admin/api (CONTRACT.md): tenants, servers, groups, users, API keys,
+ * access explanation, audit log, upstream health, tool changes and usage reports. JSON only;
+ * every 4xx `{error, message, field?}`.
+ */
+import type { Context } from "hono";
+import type { z } from "zod";
+import { withSql, type Sql } from "../../../shared/db";
+import { readEnv } from "../../../shared/env";
+import { listApiKeys } from "../../../shared/repos/apikeys.repo";
+import { listAudit } from "../../../shared/repos/audit.repo";
+import { getTenant, listTenants } from "../../../shared/repos/tenants.repo";
+import { getServer, listItemChanges, listServerHealth, listServers } from "../../../shared/repos/servers.repo";
+import { getGroup, listGroups } from "../../../shared/repos/groups.repo";
+import { getAdminUser, listUsers } from "../../../shared/repos/admin-users.repo";
+import { usageReport } from "../../../shared/repos/reports.repo";
+import { log } from "../../../shared/log";
+import * as S from "./api.schema";
+import * as svc from "./admin.service";
+import { explainAccess } from "./access.explain";
+import { ApiError, parseOr400 } from "./errors";
+import { AdminEnv } from "./env";
+import type { AdminApp, AdminHono } from "./app";
+import { openApiDocument } from "./openapi";
+import { referencePage } from "./ui/pages.reference";
+
+type C = Context<AdminApp>;
+
+/** Runs `fn` with a per-request Postgres client. */
+export function db<T>(c: C, fn: (sql: Sql) => Promise<T>): Promise<T> {
+  return withSql(readEnv(AdminEnv, c.env).DATABASE_URL, c.executionCtx, fn);
+}
+
+async function body(c: C): Promise<unknown> {
+  const text = await c.req.text();
+  if (!text.trim()) return {};
+  if (!/^application\/(.+\+)?json\b/i.test(c.req.header("content-type") ?? "")) {
+    throw new ApiError(400, "invalid_request", "(body): Content-Type must be application/json", "(body)");
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ApiError(400, "invalid_request", "(body): not valid JSON", "(body)");
+  }
+}
+
+const param = {
+  id: (c: C) => parseOr400(S.Slug, c.req.param("id"), "id"),
+  name: (c: C) => parseOr400(S.GroupName, c.req.param("name"), "name"),
+  email: (c: C) => parseOr400(S.Email, c.req.param("email"), "email"),
+  keyId: (c: C) => parseOr400(S.Slug, c.req.param("keyId"), "keyId"),
+};
+
+function query<Q extends z.ZodType>(c: C, schema: Q): z.infer<Q> {
+  const raw = Object.fromEntries(Object.entries(c.req.query()).filter(([, v]) => v !== ""));
+  return parseOr400(schema, raw);
+}
+
+function notFound(what: string): never {
+  throw new ApiError(404, "not_found", `no ${what}`);
+}
+
+/** Asks the catalog to re-list a server after a change, after the response; failures are ignored. */
+export function refreshServer(c: C, id: string): void {
+  const catalog = c.env.CATALOG;
+  if (!catalog || typeof (catalog as Fetcher).fetch !== "function") return;
+  const p = (catalog as Fetcher)
+    .fetch(new Request(`http://catalog/internal/refresh/${encodeURIComponent(id)}`, { method: "POST" }))
+    .then((r) => r.body?.cancel())
+    .catch((err: unknown) => log.warn("catalog refresh failed", { server: id, message: String((err as Error)?.message ?? err) }));
+  c.executionCtx.waitUntil(p);
+}
+
+/** Mounts the REST API. */
+export function registerApiRoutes(app: AdminHono) {
+  const actor = (c: C) => c.get("identity").email.toLowerCase();
+
+  app.get("/admin/api", (c) => c.redirect("/admin/api/docs", 302));
+  app.get("/admin/api/openapi.json", (c) => c.json(openApiDocument(readEnv(AdminEnv, c.env).PUBLIC_URL)));
+  app.get("/admin/api/docs", (c) => c.html(referencePage(c.get("cspNonce") ?? "", c.get("identity").email)));
+
+  // tenants
+  app.get("/admin/api/tenants", async (c) => c.json({ tenants: await db(c, listTenants) }));
+  app.get("/admin/api/tenants/:id", async (c) => {
+    const id = param.id(c);
+    return c.json((await db(c, (sql) => getTenant(sql, id))) ?? notFound(`tenant ${id}`));
+  });
+  app.put("/admin/api/tenants/:id", async (c) => {
+    const id = param.id(c);
+    const input = parseOr400(S.TenantBody, await body(c));
+    const r = await db(c, (sql) => svc.putTenant(sql, actor(c), id, input));
+    return c.json(r.item, r.created ? 201 : 200);
+  });
+  app.delete("/admin/api/tenants/:id", async (c) => {
+    const id = param.id(c);
+    await db(c, (sql) => svc.removeTenant(sql, actor(c), id));
+    return c.body(null, 204);
+  });
+
+  // servers
+  app.get("/admin/api/servers", async (c) => c.json({ servers: await db(c, (sql) => listServers(sql)) }));
+  app.get("/admin/api/servers/:id", async (c) => {
+    const id = param.id(c);
+    return c.json((await db(c, (sql) => getServer(sql, id))) ?? notFound(`server ${id}`));
+  });
+  app.put("/admin/api/servers/:id", async (c) => {
+    const id = param.id(c);
+    const input = parseOr400(S.ServerBody, await body(c));
+    const r = await db(c, (sql) => svc.putServer(sql, actor(c), id, input));
+    refreshServer(c, id);
+    return c.json(r.item, r.created ? 201 : 200);
+  });
+  app.delete("/admin/api/servers/:id", async (c) => {
+    const id = param.id(c);
+    await db(c, (sql) => svc.removeServer(sql, actor(c), id));
+    return c.body(null, 204);
+  });
+
+  // groups
+  app.get("/admin/api/groups", async (c) => c.json({ groups: await db(c, listGroups) }));
+  app.get("/admin/api/groups/:name", async (c) => {
+    const name = param.name(c);
+    return c.json((await db(c, (sql) => getGroup(sql, name))) ?? notFound(`group ${name}`));
+  });
+  app.put("/admin/api/groups/:name", async (c) => {
+    const name = param.name(c);
+    const input = parseOr400(S.GroupBody, await body(c));
+    const r = await db(c, (sql) => svc.putGroup(sql, actor(c), name, input));
+    return c.json(r.item, r.created ? 201 : 200);
+  });
+  app.delete("/admin/api/groups/:name", async (c) => {
+    const name = param.name(c);
+    await db(c, (sql) => svc.removeGroup(sql, actor(c), name));
+    return c.body(null, 204);
+  });
+
+  // users and keys
+  app.get("/admin/api/users", async (c) => c.json({ users: await db(c, listUsers) }));
+  app.get("/admin/api/users/:email", async (c) => {
+    const email = param.email(c);
+    const user = await db(c, async (sql) => {
+      const u = await getAdminUser(sql, email);
+      return u && { ...u, keys: (await listApiKeys(sql, email)).map(svc.keyOut) };
+    });
+    return c.json(user ?? notFound(`user ${email}`));
+  });
+  app.put("/admin/api/users/:email", async (c) => {
+    const email = param.email(c);
+    const input = parseOr400(S.UserBody, await body(c));
+    const r = await db(c, (sql) => svc.putUser(sql, actor(c), email, input));
+    return c.json(r.item, r.created ? 201 : 200);
+  });
+  app.delete("/admin/api/users/:email", async (c) => {
+    const email = param.email(c);
+    await db(c, (sql) => svc.removeUser(sql, actor(c), email));
+    return c.body(null, 204);
+  });
+  app.get("/admin/api/users/:email/keys", async (c) => {
+    const email = param.email(c);
+    const keys = await db(c, async (sql) => ((await getAdminUser(sql, email)) ? (await listApiKeys(sql, email)).map(svc.keyOut) : null));
+    return c.json({ keys: keys ?? notFound(`user ${email}`) });
+  });
+  app.post("/admin/api/users/:email/keys", async (c) => {
+    const email = param.email(c);
+    const input = parseOr400(S.KeyBody, await body(c));
+    const issued = await db(c, (sql) => svc.issueKey(sql, actor(c), email, input));
+    c.header("Cache-Control", "no-store");
+    return c.json(issued, 201);
+  });
+  app.delete("/admin/api/users/:email/keys/:keyId", async (c) => {
+    const email = param.email(c);
+    const id = param.keyId(c);
+    await db(c, (sql) => svc.revokeKey(sql, actor(c), email, id));
+    return c.body(null, 204);
+  });
+
+  // read-only views
+  app.get("/admin/api/access/:email", async (c) => {
+    const email = param.email(c);
+    const q = query(c, S.AccessQuery);
+    return c.json(await db(c, (sql) => explainAccess(sql, email, q.tool)));
+  });
+  app.get("/admin/api/audit", async (c) => {
+    const q = query(c, S.AuditQuery);
+    return c.json({ entries: await db(c, (sql) => listAudit(sql, q)) });
+  });
+  app.get("/admin/api/health", async (c) => c.json({ servers: await db(c, listServerHealth) }));
+  app.get("/admin/api/changes", async (c) => {
+    const q = query(c, S.ChangesQuery);
+    return c.json({ changes: await db(c, (sql) => listItemChanges(sql, q)) });
+  });
+  app.get("/admin/api/reports/usage", async (c) => {
+    const q = query(c, S.UsageQuery);
+    return c.json(await db(c, (sql) => usageReport(sql, usageWindow(q))));
+  });
+}
+
+/** Fills the usage window's defaults: the last 24 hours. */
+export function usageWindow(q: z.infer<typeof S.UsageQuery>) {
+  const until = q.until ?? new Date();
+  const since = q.since ?? new Date(until.getTime() - 86_400_000);
+  if (since >= until) throw new ApiError(400, "invalid_request", "since: must be before until", "since");
+  return { ...q, since, until };
+}

@@ -1,0 +1,238 @@
+/**
+ * The admin API's request and response shapes. These zod schemas validate requests, type the
+ * handlers and generate the OpenAPI document (openapi.ts): one source for all three.
+ */
+import { z } from "zod";
+import { GroupName, HeaderMap, Slug, UpstreamUrl } from "../../../shared/schemas";
+
+const ToolPattern = z.string().trim().min(1).max(128).regex(/^[^\s]+$/, "must be a tool name or a glob with *, without spaces");
+
+export const TenantBody = z
+  .object({ name: z.string().trim().min(1, "must not be empty").max(200) })
+  .meta({ id: "TenantInput", description: "A tenant: the unit groups are granted." });
+
+export const ServerBody = z
+  .object({
+    tenant: Slug.describe("id of the tenant the server belongs to"),
+    url: UpstreamUrl.describe("the upstream MCP endpoint (Streamable HTTP or SSE)"),
+    headers: HeaderMap.optional().describe("secret headers injected upstream; write-only. Omitted: the stored headers are kept; {}: cleared"),
+    enabled: z.boolean().default(true),
+    transport: z.enum(["streamable-http", "sse"]).default("streamable-http"),
+    description: z.string().max(500).default(""),
+  })
+  .meta({ id: "ServerInput" });
+
+export const ToolRulesBody = z
+  .object({
+    allow: z.array(ToolPattern).max(200).default([]).describe("when non-empty, only these tools (globs with *) of the server are visible through the group"),
+    deny: z.array(ToolPattern).max(200).default([]).describe("tools (globs with *) never visible through the group"),
+  })
+  .meta({ id: "ToolRules" });
+
+export const GroupBody = z
+  .object({
+    tenants: z.array(Slug).max(500).describe("tenants the group grants"),
+    tools: z.record(Slug, ToolRulesBody).default({}).describe("per server id: tool rules"),
+    description: z.string().max(500).default(""),
+  })
+  .meta({ id: "GroupInput" });
+
+export const UserBody = z
+  .object({
+    groups: z.array(GroupName).max(500),
+    admin: z.boolean().default(false),
+    name: z.string().trim().max(200).optional().describe("display name; omitted keeps the stored one"),
+  })
+  .meta({ id: "UserInput" });
+
+export const KeyBody = z
+  .object({
+    name: z.string().trim().min(1, "must not be empty").max(100).default("api key"),
+    expiresInDays: z.number().int().min(1).max(3650).optional(),
+  })
+  .meta({ id: "KeyInput" });
+
+const IsoDate = z.iso.datetime();
+
+export const AuditQuery = z.object({
+  kind: z.enum(["tool_call", "admin_change", "auth"]).optional(),
+  actor: z.string().max(254).optional(),
+  server: Slug.optional(),
+  action: z.string().max(100).optional(),
+  since: z.coerce.date().optional(),
+  until: z.coerce.date().optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  before: z.coerce.number().int().min(1).optional(),
+});
+
+export const ChangesQuery = z.object({
+  server: Slug.optional(),
+  since: z.coerce.date().optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
+export const UsageQuery = z.object({
+  since: z.coerce.date().optional().describe("default: 24 hours ago"),
+  until: z.coerce.date().optional().describe("default: now"),
+  bucket: z.enum(["minute", "hour", "day"]).default("hour"),
+  user: z.string().max(254).optional(),
+  tenant: Slug.optional(),
+  server: Slug.optional(),
+  tool: z.string().max(128).optional(),
+});
+
+export const AccessQuery = z.object({ tool: z.string().max(200).optional() });
+
+// ---- responses (documentation only: the handlers build these shapes from the repositories)
+
+export const ErrorOut = z
+  .object({ error: z.string(), message: z.string(), field: z.string().optional() })
+  .meta({ id: "Error", description: "Every 4xx: error code, message, and for 400 the field at fault." });
+
+export const TenantOut = z.object({ id: z.string(), name: z.string(), servers: z.array(z.string()), createdAt: IsoDate, updatedAt: IsoDate }).meta({ id: "Tenant" });
+
+export const ServerOut = z
+  .object({
+    id: z.string(),
+    tenant: z.string(),
+    url: z.string(),
+    transport: z.enum(["streamable-http", "sse"]),
+    enabled: z.boolean(),
+    description: z.string(),
+    headerNames: z.array(z.string()).describe("names of the stored secret headers; values are never returned"),
+    createdAt: IsoDate,
+    updatedAt: IsoDate,
+  })
+  .meta({ id: "Server" });
+
+export const GroupOut = z
+  .object({
+    name: z.string(),
+    description: z.string(),
+    tenants: z.array(z.string()),
+    tools: z.record(z.string(), z.object({ allow: z.array(z.string()), deny: z.array(z.string()) })),
+    members: z.array(z.string()),
+    createdAt: IsoDate,
+  })
+  .meta({ id: "Group" });
+
+export const KeyOut = z
+  .object({ id: z.string(), name: z.string(), prefix: z.string(), createdAt: IsoDate, lastUsedAt: IsoDate.nullable(), revokedAt: IsoDate.nullable(), expiresAt: IsoDate.nullable() })
+  .meta({ id: "ApiKey" });
+
+export const KeyCreatedOut = z
+  .object({ id: z.string(), key: z.string().describe("the API key; shown this once, only its hash is stored"), name: z.string(), expiresAt: IsoDate.nullable() })
+  .meta({ id: "ApiKeyCreated" });
+
+export const UserOut = z
+  .object({
+    email: z.string(),
+    name: z.string(),
+    admin: z.boolean(),
+    groups: z.array(z.string()),
+    activeKeys: z.number(),
+    keys: z.array(KeyOut).optional().describe("on GET of one user"),
+    createdAt: IsoDate,
+    lastLoginAt: IsoDate.nullable(),
+  })
+  .meta({ id: "User" });
+
+const Grant = z.object({ group: z.string(), tenant: z.string() });
+
+export const AccessOut = z
+  .object({
+    email: z.string(),
+    known: z.boolean(),
+    admin: z.boolean(),
+    adminVia: z.string().nullable().describe("why the user is an admin: 'admin flag' or 'group mcp-admin'"),
+    groups: z.array(z.string()),
+    servers: z.array(
+      z.object({
+        id: z.string(),
+        tenant: z.string(),
+        grants: z.array(Grant),
+        chains: z.array(z.string()).describe("user -> group -> tenant -> server"),
+        tools: z.array(z.object({ name: z.string(), qualified: z.string(), via: z.array(Grant), chains: z.array(z.string()) })),
+        hiddenTools: z.array(z.object({ name: z.string(), reason: z.string() })),
+      }),
+    ),
+    hiddenServers: z.array(z.object({ id: z.string(), tenant: z.string(), reason: z.string() })),
+    tool: z
+      .object({ query: z.string(), matches: z.array(z.object({ server: z.string(), name: z.string(), visible: z.boolean(), reason: z.string(), chains: z.array(z.string()) })) })
+      .optional()
+      .describe("with ?tool=: why that tool is or is not visible"),
+  })
+  .meta({ id: "Access" });
+
+export const AuditOut = z
+  .object({
+    entries: z.array(
+      z.object({
+        id: z.number(),
+        at: IsoDate,
+        kind: z.string(),
+        actor: z.string(),
+        action: z.string(),
+        target: z.string(),
+        server: z.string().nullable(),
+        tool: z.string().nullable(),
+        outcome: z.string(),
+        durationMs: z.number().nullable(),
+        detail: z.unknown(),
+      }),
+    ),
+  })
+  .meta({ id: "AuditLog" });
+
+export const HealthOut = z
+  .object({
+    servers: z.array(
+      z.object({
+        server: z.string(),
+        tenant: z.string(),
+        enabled: z.boolean(),
+        ok: z.boolean().nullable().describe("null: not refreshed yet"),
+        error: z.string().nullable(),
+        toolCount: z.number(),
+        latencyMs: z.number().nullable(),
+        protocolVersion: z.string().nullable(),
+        serverInfo: z.unknown(),
+        refreshedAt: IsoDate.nullable(),
+        lastOkAt: IsoDate.nullable(),
+      }),
+    ),
+  })
+  .meta({ id: "Health" });
+
+export const ChangesOut = z
+  .object({
+    changes: z.array(
+      z.object({ id: z.number(), at: IsoDate, server: z.string(), kind: z.string(), name: z.string(), change: z.enum(["added", "removed", "changed"]), before: z.unknown(), after: z.unknown() }),
+    ),
+  })
+  .meta({ id: "ItemChanges" });
+
+const Stats = { calls: z.number(), errors: z.number(), denied: z.number(), errorRate: z.number(), p50Ms: z.number().nullable(), p95Ms: z.number().nullable() };
+const Keyed = z.array(z.object({ key: z.string(), ...Stats }));
+export const UsageOut = z
+  .object({
+    since: IsoDate,
+    until: IsoDate,
+    bucket: z.enum(["minute", "hour", "day"]),
+    totals: z.object(Stats),
+    series: z.array(z.object({ at: IsoDate, ...Stats })),
+    by: z.object({ user: Keyed, tenant: Keyed, server: Keyed, tool: Keyed }),
+  })
+  .meta({ id: "UsageReport" });
+
+/**
+ * Emails in admin paths. Looser than shared `Email` (z.email wants a dotted domain) so that
+ * addresses like the default bootstrap admin `admin@localhost` can be managed too.
+ */
+export const Email = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .pipe(z.string().max(254).regex(/^[^@\s\/]+@[^@\s\/]+$/, "must be an email address"));
+
+export { GroupName, Slug };

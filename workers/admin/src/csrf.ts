@@ -1,0 +1,66 @@
+/**
+ * CSRF protection for the UI's forms: a signed double-submit token bound to the identity.
+ * A random nonce lives in an HttpOnly, SameSite=Strict cookie; each form carries
+ * `nonce.HMAC(IDENTITY_SECRET, "admin-csrf|" + email + "|" + nonce)`. A post is accepted only
+ * when the form's nonce equals the cookie's and the MAC matches the caller's identity, on top of
+ * the Origin check (admin.middleware.ts).
+ */
+import type { Context, MiddlewareHandler } from "hono";
+import { getCookie, setCookie } from "hono/cookie";
+import { randomToken, timingSafeEqual } from "../../../shared/crypto";
+import { readEnv } from "../../../shared/env";
+import { AdminEnv } from "./env";
+import type { AdminApp } from "./app";
+import { forbiddenPage } from "./ui/pages.errors";
+
+export const CSRF_COOKIE = "admin_csrf";
+export const CSRF_FIELD = "_csrf";
+const enc = new TextEncoder();
+
+async function mac(secret: string, email: string, nonce: string): Promise<string> {
+  const key = await crypto.subtle.importKey("raw", enc.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const sig = new Uint8Array(await crypto.subtle.sign("HMAC", key, enc.encode(`admin-csrf|${email.toLowerCase()}|${nonce}`)));
+  let s = "";
+  for (const b of sig) s += String.fromCharCode(b);
+  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+const NONCE = /^[A-Za-z0-9_-]{22,64}$/;
+
+/** The token for this request's forms; sets the nonce cookie when missing. */
+export async function issueCsrfToken(c: Context<AdminApp>): Promise<string> {
+  const env = readEnv(AdminEnv, c.env);
+  let nonce = getCookie(c, CSRF_COOKIE);
+  if (!nonce || !NONCE.test(nonce)) {
+    nonce = randomToken(24);
+    setCookie(c, CSRF_COOKIE, nonce, { path: "/admin", httpOnly: true, sameSite: "Strict", secure: new URL(c.req.url).protocol === "https:" });
+  }
+  return `${nonce}.${await mac(env.IDENTITY_SECRET, c.get("identity").email, nonce)}`;
+}
+
+/** Whether a submitted token is valid for this caller and cookie. */
+export async function verifyCsrfToken(c: Context<AdminApp>, token: unknown): Promise<boolean> {
+  if (typeof token !== "string") return false;
+  const [nonce, sig] = token.split(".");
+  const cookie = getCookie(c, CSRF_COOKIE);
+  if (!nonce || !sig || !cookie || !NONCE.test(nonce) || !timingSafeEqual(nonce, cookie)) return false;
+  const env = readEnv(AdminEnv, c.env);
+  return timingSafeEqual(sig, await mac(env.IDENTITY_SECRET, c.get("identity").email, nonce));
+}
+
+/** UI middleware: issues a token for pages, requires a valid one on every form post. */
+export function csrfProtection(): MiddlewareHandler<AdminApp> {
+  return async function csrfMiddleware(c, next) {
+    if (/^(GET|HEAD)$/.test(c.req.method)) {
+      c.set("csrfToken", await issueCsrfToken(c));
+      return next();
+    }
+    const type = c.req.header("content-type") ?? "";
+    const form = /^(application\/x-www-form-urlencoded|multipart\/form-data)/i.test(type) ? await c.req.parseBody({ all: true }) : {};
+    if (!(await verifyCsrfToken(c, form[CSRF_FIELD]))) {
+      return c.html(forbiddenPage(c.get("identity").email, "The form had expired or did not come from this site. Reload the page and try again."), 403);
+    }
+    c.set("csrfToken", await issueCsrfToken(c));
+    return next();
+  };
+}

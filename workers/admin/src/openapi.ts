@@ -1,0 +1,111 @@
+/**
+ * The OpenAPI 3.1 document of the admin API, generated from the zod schemas in api.schema.ts
+ * (`z.toJSONSchema`), so validation and documentation cannot drift apart.
+ */
+import { z } from "zod";
+import * as S from "./api.schema";
+
+interface Op {
+  method: "get" | "put" | "post" | "delete";
+  path: string;
+  summary: string;
+  tag: string;
+  body?: z.ZodType;
+  query?: z.ZodObject;
+  ok: { status: number; schema?: z.ZodType; description: string };
+}
+
+const P = { id: "{id}", name: "{name}", email: "{email}", keyId: "{keyId}" };
+
+/** Every operation the API serves (api.routes.ts mounts the same paths). */
+export const OPERATIONS: Op[] = [
+  { method: "get", path: "/admin/api/tenants", summary: "List tenants", tag: "tenants", ok: { status: 200, schema: z.object({ tenants: z.array(S.TenantOut) }), description: "every tenant" } },
+  { method: "get", path: `/admin/api/tenants/${P.id}`, summary: "Get a tenant", tag: "tenants", ok: { status: 200, schema: S.TenantOut, description: "the tenant" } },
+  { method: "put", path: `/admin/api/tenants/${P.id}`, summary: "Create or replace a tenant", tag: "tenants", body: S.TenantBody, ok: { status: 200, schema: S.TenantOut, description: "replaced (201 when created)" } },
+  { method: "delete", path: `/admin/api/tenants/${P.id}`, summary: "Delete a tenant (409 while it has servers)", tag: "tenants", ok: { status: 204, description: "deleted" } },
+  { method: "get", path: "/admin/api/servers", summary: "List servers (secret header values never returned)", tag: "servers", ok: { status: 200, schema: z.object({ servers: z.array(S.ServerOut) }), description: "every server" } },
+  { method: "get", path: `/admin/api/servers/${P.id}`, summary: "Get a server", tag: "servers", ok: { status: 200, schema: S.ServerOut, description: "the server" } },
+  { method: "put", path: `/admin/api/servers/${P.id}`, summary: "Create or replace a server; the catalog re-lists it", tag: "servers", body: S.ServerBody, ok: { status: 200, schema: S.ServerOut, description: "replaced (201 when created)" } },
+  { method: "delete", path: `/admin/api/servers/${P.id}`, summary: "Delete a server", tag: "servers", ok: { status: 204, description: "deleted" } },
+  { method: "get", path: "/admin/api/groups", summary: "List groups", tag: "groups", ok: { status: 200, schema: z.object({ groups: z.array(S.GroupOut) }), description: "every group" } },
+  { method: "get", path: `/admin/api/groups/${P.name}`, summary: "Get a group", tag: "groups", ok: { status: 200, schema: S.GroupOut, description: "the group" } },
+  { method: "put", path: `/admin/api/groups/${P.name}`, summary: "Create or replace a group: its tenants and tool rules", tag: "groups", body: S.GroupBody, ok: { status: 200, schema: S.GroupOut, description: "replaced (201 when created)" } },
+  { method: "delete", path: `/admin/api/groups/${P.name}`, summary: "Delete a group", tag: "groups", ok: { status: 204, description: "deleted" } },
+  { method: "get", path: "/admin/api/users", summary: "List users", tag: "users", ok: { status: 200, schema: z.object({ users: z.array(S.UserOut) }), description: "every user" } },
+  { method: "get", path: `/admin/api/users/${P.email}`, summary: "Get a user with their keys", tag: "users", ok: { status: 200, schema: S.UserOut, description: "the user" } },
+  { method: "put", path: `/admin/api/users/${P.email}`, summary: "Create or replace a user: groups and admin flag", tag: "users", body: S.UserBody, ok: { status: 200, schema: S.UserOut, description: "replaced (201 when created)" } },
+  { method: "delete", path: `/admin/api/users/${P.email}`, summary: "Delete a user and their keys", tag: "users", ok: { status: 204, description: "deleted" } },
+  { method: "get", path: `/admin/api/users/${P.email}/keys`, summary: "List a user's API keys (never the keys themselves)", tag: "keys", ok: { status: 200, schema: z.object({ keys: z.array(S.KeyOut) }), description: "the keys" } },
+  { method: "post", path: `/admin/api/users/${P.email}/keys`, summary: "Issue an API key; the key is shown this once", tag: "keys", body: S.KeyBody, ok: { status: 201, schema: S.KeyCreatedOut, description: "the new key" } },
+  { method: "delete", path: `/admin/api/users/${P.email}/keys/${P.keyId}`, summary: "Revoke an API key", tag: "keys", ok: { status: 204, description: "revoked" } },
+  { method: "get", path: `/admin/api/access/${P.email}`, summary: "Effective access: each visible server and tool with the user -> group -> tenant -> server chain", tag: "access", query: S.AccessQuery, ok: { status: 200, schema: S.AccessOut, description: "the explanation" } },
+  { method: "get", path: "/admin/api/audit", summary: "The audit log, newest first", tag: "reports", query: S.AuditQuery, ok: { status: 200, schema: S.AuditOut, description: "audit entries" } },
+  { method: "get", path: "/admin/api/health", summary: "Upstream health as the catalog last saw it", tag: "reports", ok: { status: 200, schema: S.HealthOut, description: "per server" } },
+  { method: "get", path: "/admin/api/changes", summary: "Changes of upstream tools, prompts and resources", tag: "reports", query: S.ChangesQuery, ok: { status: 200, schema: S.ChangesOut, description: "changes, newest first" } },
+  { method: "get", path: "/admin/api/reports/usage", summary: "Tool calls over time and per user, tenant, server and tool; error rate and p50/p95 latency", tag: "reports", query: S.UsageQuery, ok: { status: 200, schema: S.UsageOut, description: "the report" } },
+];
+
+const jsonSchema = (s: z.ZodType) => z.toJSONSchema(s, { io: "input", target: "draft-2020-12", unrepresentable: "any", reused: "inline" }) as Record<string, unknown>;
+
+/** Turns a schema into a self-contained JSON schema (its $defs lifted into components). */
+function component(s: z.ZodType, components: Record<string, unknown>): Record<string, unknown> {
+  const { $schema: _ignored, $defs, ...rest } = jsonSchema(s) as { $schema?: string; $defs?: Record<string, unknown> } & Record<string, unknown>;
+  for (const [k, v] of Object.entries($defs ?? {})) components[k] = v;
+  return JSON.parse(JSON.stringify(rest).replaceAll('"#/$defs/', '"#/components/schemas/'));
+}
+
+let cached: Record<string, unknown> | undefined;
+
+/** The OpenAPI document; `server` is the public origin when known. */
+export function openApiDocument(server?: string): Record<string, unknown> {
+  if (!cached) {
+    const components: Record<string, unknown> = {};
+    const errorRef = component(S.ErrorOut, components);
+    const paths: Record<string, Record<string, unknown>> = {};
+    for (const op of OPERATIONS) {
+      const params = [...op.path.matchAll(/\{(\w+)\}/g)].map((m) => ({
+        name: m[1],
+        in: "path",
+        required: true,
+        schema: m[1] === "email" ? { type: "string", format: "email" } : { type: "string", pattern: "^[a-z0-9][a-z0-9-]{0,31}$" },
+      }));
+      const queryParams = op.query
+        ? Object.entries(op.query.shape).map(([name, s]) => {
+            const schema = component(s as z.ZodType, components);
+            return { name, in: "query", required: false, schema, ...(schema.description ? { description: schema.description } : {}) };
+          })
+        : [];
+      const errors: Record<string, unknown> = {
+        "401": { description: "no valid credentials", content: { "application/json": { schema: errorRef } } },
+        "403": { description: "not an administrator, or a cross-site request", content: { "application/json": { schema: errorRef } } },
+      };
+      if (op.body || op.query || params.length) errors["400"] = { description: "invalid input; `field` names it", content: { "application/json": { schema: errorRef } } };
+      if (params.length) errors["404"] = { description: "unknown id", content: { "application/json": { schema: errorRef } } };
+      if (op.method === "delete" || op.method === "put") errors["409"] = { description: "conflicts with dependent rows", content: { "application/json": { schema: errorRef } } };
+      const ok: Record<string, unknown> = { description: op.ok.description };
+      if (op.ok.schema) ok.content = { "application/json": { schema: component(op.ok.schema, components) } };
+      const responses: Record<string, unknown> = { [String(op.ok.status)]: ok, ...errors };
+      if (op.method === "put") responses["201"] = { ...ok, description: "created" };
+      (paths[op.path] ??= {})[op.method] = {
+        summary: op.summary,
+        tags: [op.tag],
+        operationId: `${op.method}${op.path.replace(/^\/admin\/api/, "").replace(/\{(\w+)\}/g, "By-$1").replace(/[^A-Za-z0-9]+(.)?/g, (_, ch: string | undefined) => (ch ? ch.toUpperCase() : ""))}`,
+        parameters: [...params, ...queryParams],
+        ...(op.body ? { requestBody: { required: true, content: { "application/json": { schema: component(op.body, components) } } } } : {}),
+        responses,
+      };
+    }
+    cached = {
+      openapi: "3.1.0",
+      info: {
+        title: "MCP gateway admin API",
+        version: "1.0.0",
+        description: "Tenants, servers, groups, users and API keys of the MCP gateway. PUT creates (201) or replaces (200) and is idempotent. Server `headers` are write-only secrets. Changes reach MCP within 2 s.",
+      },
+      components: { schemas: components, securitySchemes: { apiKey: { type: "http", scheme: "bearer", description: "an admin's API key" }, session: { type: "apiKey", in: "cookie", name: "session", description: "an admin's browser session" } } },
+      security: [{ apiKey: [] }, { session: [] }],
+      paths,
+    };
+  }
+  return server ? { ...cached, servers: [{ url: server.replace(/\/$/, "") }] } : cached;
+}

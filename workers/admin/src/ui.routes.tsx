@@ -1,0 +1,323 @@
+/**
+ * The admin UI at /admin: server-rendered pages (Hono JSX) and their form posts. Every post
+ * passes the Origin check and the CSRF token (csrf.ts), then goes through the same service
+ * functions and zod schemas as the REST API, so the UI can do nothing the API could not.
+ */
+import type { Context } from "hono";
+import type { z } from "zod";
+import { listApiKeys } from "../../../shared/repos/apikeys.repo";
+import { listAudit } from "../../../shared/repos/audit.repo";
+import { listTenants } from "../../../shared/repos/tenants.repo";
+import { getServer, listItemChanges, listServerHealth, listServers } from "../../../shared/repos/servers.repo";
+import { getGroup, listGroups } from "../../../shared/repos/groups.repo";
+import { getAdminUser, listUsers } from "../../../shared/repos/admin-users.repo";
+import { usageReport } from "../../../shared/repos/reports.repo";
+import * as S from "./api.schema";
+import * as svc from "./admin.service";
+import { explainAccess } from "./access.explain";
+import { db, refreshServer, usageWindow } from "./api.routes";
+import { ApiError, parseOr400 } from "./errors";
+import type { AdminApp, AdminHono } from "./app";
+import { GroupsPage, ServersPage, TenantsPage, UserPage, UsersPage, rulesText, type PageBase } from "./ui/pages.manage";
+import { AccessPage, AuditPage, ChangesPage, HealthPage, OverviewPage, ReportsPage } from "./ui/pages.insight";
+import { notFoundPage } from "./ui/pages.errors";
+
+type C = Context<AdminApp>;
+type Form = Record<string, string | File | (string | File)[]>;
+
+function base(c: C, error?: string | null): PageBase {
+  return { email: c.get("identity").email, token: c.get("csrfToken") ?? "", ok: c.req.query("ok") ?? null, error: error ?? null };
+}
+
+const actor = (c: C) => c.get("identity").email.toLowerCase();
+const text = (f: Form, k: string) => (typeof f[k] === "string" ? (f[k] as string).trim() : "");
+const many = (f: Form, k: string) => (Array.isArray(f[k]) ? (f[k] as unknown[]) : f[k] === undefined ? [] : [f[k]]).filter((x): x is string => typeof x === "string" && x !== "");
+const checked = (f: Form, k: string) => f[k] === "on";
+
+async function form(c: C): Promise<Form> {
+  return (await c.req.parseBody({ all: true })) as Form;
+}
+
+/** Redirect after a successful post (303: the browser follows with GET). */
+function done(c: C, to: string, ok: string) {
+  return c.redirect(`${to}${to.includes("?") ? "&" : "?"}ok=${encodeURIComponent(ok)}`, 303);
+}
+
+/** Runs a form action; an ApiError re-renders the page through `fail` with its message. */
+async function attempt(c: C, action: () => Promise<Response>, fail: (message: string) => Promise<Response>): Promise<Response> {
+  try {
+    return await action();
+  } catch (err) {
+    if (err instanceof ApiError) return fail(err.message);
+    throw err;
+  }
+}
+
+/** `Name: value` lines to a header map; an empty text means "keep the stored headers". */
+function parseHeaders(t: string): Record<string, string> | undefined {
+  const lines = t.split(/\r?\n/).filter((l) => l.trim());
+  if (!lines.length) return undefined;
+  const out: Record<string, string> = {};
+  for (const [i, l] of lines.entries()) {
+    const at = l.indexOf(":");
+    if (at <= 0) throw new ApiError(400, "invalid_request", `headers: line ${i + 1} is not "Name: value"`, "headers");
+    out[l.slice(0, at).trim()] = l.slice(at + 1).trim();
+  }
+  return out;
+}
+
+/** `server allow|deny pattern` lines to the API's `tools` object. */
+function parseRules(t: string): Record<string, { allow: string[]; deny: string[] }> {
+  const out: Record<string, { allow: string[]; deny: string[] }> = {};
+  for (const [i, l] of t.split(/\r?\n/).entries()) {
+    const parts = l.trim().split(/\s+/).filter(Boolean);
+    if (!parts.length) continue;
+    const [server, effect, tool] = parts;
+    if (parts.length !== 3 || (effect !== "allow" && effect !== "deny")) throw new ApiError(400, "invalid_request", `tools: line ${i + 1} must be "server allow|deny tool"`, "tools");
+    const r = (out[server!] ??= { allow: [], deny: [] });
+    r[effect].push(tool!);
+  }
+  return out;
+}
+
+/** Mounts the UI pages and their form handlers. */
+export function registerUiRoutes(app: AdminHono) {
+  // ---- overview
+  app.get("/admin", async (c) => {
+    const data = await db(c, async (sql) => {
+      const [counts] = await sql`SELECT (SELECT count(*) FROM tenants) AS tenants, (SELECT count(*) FROM servers) AS servers,
+        (SELECT count(*) FROM groups) AS groups, (SELECT count(*) FROM users) AS users`;
+      return { counts: Object.fromEntries(Object.entries(counts ?? {}).map(([k, v]) => [k, Number(v)])), health: await listServerHealth(sql), recent: await listAudit(sql, { kind: "admin_change", limit: 10 }) };
+    });
+    return c.html(<OverviewPage {...base(c)} {...data} />);
+  });
+  app.get("/admin/", (c) => c.redirect("/admin", 301));
+
+  // ---- tenants
+  const tenantsPage = async (c: C, values: Record<string, string>, editing: boolean, error?: string) => {
+    const tenants = await db(c, listTenants);
+    return c.html(<TenantsPage {...base(c, error)} tenants={tenants} values={values} editing={editing} />, error ? 400 : 200);
+  };
+  app.get("/admin/tenants", async (c) => {
+    const edit = c.req.query("edit");
+    if (!edit) return tenantsPage(c, {}, false);
+    const t = (await db(c, listTenants)).find((x) => x.id === edit);
+    if (!t) return c.html(notFoundPage(c.get("identity").email, `No tenant ${edit}.`), 404);
+    return tenantsPage(c, { id: t.id, name: t.name }, true);
+  });
+  app.post("/admin/tenants", async (c) => {
+    const f = await form(c);
+    const values = { id: text(f, "id"), name: text(f, "name") };
+    return attempt(
+      c,
+      async () => {
+        const id = parseOr400(S.Slug, values.id, "id");
+        const r = await db(c, (sql) => svc.putTenant(sql, actor(c), id, parseOr400(S.TenantBody, { name: values.name })));
+        return done(c, "/admin/tenants", `Tenant ${id} ${r.created ? "created" : "saved"}.`);
+      },
+      (msg) => tenantsPage(c, values, false, msg),
+    );
+  });
+  app.post("/admin/tenants/:id/delete", async (c) => {
+    const id = c.req.param("id");
+    return attempt(
+      c,
+      async () => {
+        await db(c, (sql) => svc.removeTenant(sql, actor(c), parseOr400(S.Slug, id, "id")));
+        return done(c, "/admin/tenants", `Tenant ${id} deleted.`);
+      },
+      (msg) => tenantsPage(c, {}, false, msg),
+    );
+  });
+
+  // ---- servers
+  const serversPage = async (c: C, values: Record<string, string | boolean>, editId: string | null, error?: string) => {
+    const [servers, tenants] = await db(c, (sql) => Promise.all([listServers(sql), listTenants(sql)]));
+    const editing = editId ? (servers.find((s) => s.id === editId) ?? null) : null;
+    return c.html(<ServersPage {...base(c, error)} servers={servers} tenants={tenants} values={values} editing={editing} />, error ? 400 : 200);
+  };
+  app.get("/admin/servers", async (c) => {
+    const edit = c.req.query("edit");
+    if (!edit) return serversPage(c, { enabled: true }, null);
+    const s = await db(c, (sql) => getServer(sql, edit));
+    if (!s) return c.html(notFoundPage(c.get("identity").email, `No server ${edit}.`), 404);
+    return serversPage(c, { id: s.id, tenant: s.tenant, url: s.url, transport: s.transport, enabled: s.enabled, description: s.description }, s.id);
+  });
+  app.post("/admin/servers", async (c) => {
+    const f = await form(c);
+    const values = { id: text(f, "id"), tenant: text(f, "tenant"), url: text(f, "url"), transport: text(f, "transport") || "streamable-http", enabled: checked(f, "enabled"), description: text(f, "description") };
+    const existing = values.id ? await db(c, (sql) => getServer(sql, values.id)).catch(() => null) : null;
+    return attempt(
+      c,
+      async () => {
+        const id = parseOr400(S.Slug, values.id, "id");
+        const headers = checked(f, "clearHeaders") ? {} : parseHeaders(typeof f.headers === "string" ? f.headers : "");
+        const input = parseOr400(S.ServerBody, { ...values, id: undefined, headers });
+        const r = await db(c, (sql) => svc.putServer(sql, actor(c), id, input));
+        refreshServer(c, id);
+        return done(c, "/admin/servers", `Server ${id} ${r.created ? "created" : "saved"}.`);
+      },
+      (msg) => serversPage(c, values, existing?.id ?? null, msg),
+    );
+  });
+  app.post("/admin/servers/:id/delete", async (c) => {
+    const id = c.req.param("id");
+    return attempt(
+      c,
+      async () => {
+        await db(c, (sql) => svc.removeServer(sql, actor(c), parseOr400(S.Slug, id, "id")));
+        return done(c, "/admin/servers", `Server ${id} deleted.`);
+      },
+      (msg) => serversPage(c, { enabled: true }, null, msg),
+    );
+  });
+  app.post("/admin/servers/:id/refresh", async (c) => {
+    const id = parseOr400(S.Slug, c.req.param("id"), "id");
+    refreshServer(c, id);
+    return done(c, "/admin/health", `Asked the catalog to re-list ${id}.`);
+  });
+
+  // ---- groups
+  const groupsPage = async (c: C, values: Record<string, string | string[]>, editing: boolean, error?: string) => {
+    const [groups, tenants, servers] = await db(c, (sql) => Promise.all([listGroups(sql), listTenants(sql), listServers(sql)]));
+    return c.html(<GroupsPage {...base(c, error)} groups={groups} tenants={tenants} servers={servers} values={values} editing={editing} />, error ? 400 : 200);
+  };
+  app.get("/admin/groups", async (c) => {
+    const edit = c.req.query("edit");
+    if (!edit) return groupsPage(c, {}, false);
+    const g = await db(c, (sql) => getGroup(sql, edit.toLowerCase()));
+    if (!g) return c.html(notFoundPage(c.get("identity").email, `No group ${edit}.`), 404);
+    return groupsPage(c, { name: g.name, description: g.description, tenants: g.tenants, rules: rulesText(g.tools) }, true);
+  });
+  app.post("/admin/groups", async (c) => {
+    const f = await form(c);
+    const values = { name: text(f, "name"), description: text(f, "description"), tenants: many(f, "tenants"), rules: typeof f.rules === "string" ? f.rules : "" };
+    return attempt(
+      c,
+      async () => {
+        const name = parseOr400(S.GroupName, values.name, "name");
+        const input = parseOr400(S.GroupBody, { tenants: values.tenants, description: values.description, tools: parseRules(values.rules) });
+        const r = await db(c, (sql) => svc.putGroup(sql, actor(c), name, input));
+        return done(c, "/admin/groups", `Group ${name} ${r.created ? "created" : "saved"}.`);
+      },
+      (msg) => groupsPage(c, values, false, msg),
+    );
+  });
+  app.post("/admin/groups/:name/delete", async (c) => {
+    const name = c.req.param("name");
+    return attempt(
+      c,
+      async () => {
+        await db(c, (sql) => svc.removeGroup(sql, actor(c), parseOr400(S.GroupName, name, "name")));
+        return done(c, "/admin/groups", `Group ${name} deleted.`);
+      },
+      (msg) => groupsPage(c, {}, false, msg),
+    );
+  });
+
+  // ---- users and keys
+  const usersPage = async (c: C, values: Record<string, string | string[] | boolean>, error?: string) => {
+    const [users, groups] = await db(c, (sql) => Promise.all([listUsers(sql), listGroups(sql)]));
+    return c.html(<UsersPage {...base(c, error)} users={users} groups={groups} values={values} />, error ? 400 : 200);
+  };
+  const userPage = async (c: C, email: string, opts: { error?: string; newKey?: { id: string; key: string; name: string } } = {}) => {
+    const data = await db(c, async (sql) => {
+      const user = await getAdminUser(sql, email);
+      return user && { user, keys: await listApiKeys(sql, email), groups: await listGroups(sql) };
+    });
+    if (!data) return c.html(notFoundPage(c.get("identity").email, `No user ${email}.`), 404);
+    const values = { email: data.user.email, name: data.user.name, groups: data.user.groups, admin: data.user.admin };
+    if (opts.newKey) c.header("Cache-Control", "no-store");
+    return c.html(<UserPage {...base(c, opts.error)} {...data} values={values} newKey={opts.newKey} />, opts.error ? 400 : opts.newKey ? 201 : 200);
+  };
+  app.get("/admin/users", (c) => usersPage(c, {}));
+  app.get("/admin/users/:email", async (c) => {
+    const r = S.Email.safeParse(c.req.param("email"));
+    if (!r.success) return c.html(notFoundPage(c.get("identity").email, "Not an email address."), 404);
+    return userPage(c, r.data);
+  });
+  app.post("/admin/users", async (c) => {
+    const f = await form(c);
+    const values = { email: text(f, "email"), name: text(f, "name"), groups: many(f, "groups"), admin: checked(f, "admin") };
+    return attempt(
+      c,
+      async () => {
+        const email = parseOr400(S.Email, values.email, "email");
+        const input = parseOr400(S.UserBody, { groups: values.groups, admin: values.admin, name: values.name });
+        const r = await db(c, (sql) => svc.putUser(sql, actor(c), email, input));
+        return done(c, `/admin/users/${encodeURIComponent(email)}`, `User ${email} ${r.created ? "created" : "saved"}.`);
+      },
+      (msg) => usersPage(c, values, msg),
+    );
+  });
+  app.post("/admin/users/:email/delete", async (c) => {
+    const email = parseOr400(S.Email, c.req.param("email"), "email");
+    return attempt(
+      c,
+      async () => {
+        await db(c, (sql) => svc.removeUser(sql, actor(c), email));
+        return done(c, "/admin/users", `User ${email} deleted.`);
+      },
+      (msg) => userPage(c, email, { error: msg }),
+    );
+  });
+  app.post("/admin/users/:email/keys", async (c) => {
+    const email = parseOr400(S.Email, c.req.param("email"), "email");
+    const f = await form(c);
+    return attempt(
+      c,
+      async () => {
+        const input = parseOr400(S.KeyBody, { name: text(f, "name") || undefined });
+        const issued = await db(c, (sql) => svc.issueKey(sql, actor(c), email, input));
+        return userPage(c, email, { newKey: issued });
+      },
+      (msg) => userPage(c, email, { error: msg }),
+    );
+  });
+  app.post("/admin/users/:email/keys/:keyId/revoke", async (c) => {
+    const email = parseOr400(S.Email, c.req.param("email"), "email");
+    const id = c.req.param("keyId");
+    return attempt(
+      c,
+      async () => {
+        await db(c, (sql) => svc.revokeKey(sql, actor(c), email, parseOr400(S.Slug, id, "keyId")));
+        return done(c, `/admin/users/${encodeURIComponent(email)}`, `Key ${id} revoked.`);
+      },
+      (msg) => userPage(c, email, { error: msg }),
+    );
+  });
+
+  // ---- access explorer, health, changes, audit, usage
+  app.get("/admin/access", async (c) => {
+    const q = { email: (c.req.query("email") ?? "").trim(), tool: (c.req.query("tool") ?? "").trim() };
+    const email = q.email ? S.Email.safeParse(q.email) : null;
+    const error = email && !email.success ? "email: must be an email address" : null;
+    const [users, result] = await db(c, (sql) =>
+      Promise.all([listUsers(sql), email?.success ? explainAccess(sql, email.data, q.tool || undefined) : Promise.resolve(null)]),
+    );
+    return c.html(<AccessPage {...base(c, error)} users={users} query={q} result={result} />, error ? 400 : 200);
+  });
+  app.get("/admin/health", async (c) => c.html(<HealthPage {...base(c)} health={await db(c, listServerHealth)} />));
+  app.get("/admin/changes", async (c) => {
+    const server = c.req.query("server") ?? "";
+    const r = S.ChangesQuery.safeParse(server ? { server } : {});
+    const [changes, servers] = await db(c, (sql) => Promise.all([listItemChanges(sql, r.success ? r.data : {}), listServers(sql)]));
+    return c.html(<ChangesPage {...base(c, r.success ? null : "server: invalid")} changes={changes} server={server} servers={servers.map((s) => s.id)} />);
+  });
+  app.get("/admin/audit", async (c) => {
+    const filter = Object.fromEntries(Object.entries(c.req.query()).filter(([k, v]) => v !== "" && ["kind", "actor", "server", "since", "until"].includes(k)));
+    const utc = (v?: string) => (v && /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d)?$/.test(v) ? `${v}Z` : v);
+    const r = S.AuditQuery.safeParse({ ...filter, since: utc(filter.since), until: utc(filter.until) });
+    const error = r.success ? null : `${String(r.error.issues[0]?.path[0] ?? "filter")}: ${r.error.issues[0]?.message}`;
+    const entries = await db(c, (sql) => listAudit(sql, r.success ? r.data : { limit: 100 }));
+    return c.html(<AuditPage {...base(c, error)} entries={entries} filter={filter} />, error ? 400 : 200);
+  });
+  app.get("/admin/reports", async (c) => {
+    const ranges: Record<string, [number, z.infer<typeof S.UsageQuery>["bucket"]]> = { "1h": [3_600_000, "minute"], "24h": [86_400_000, "hour"], "7d": [7 * 86_400_000, "day"], "30d": [30 * 86_400_000, "day"] };
+    const range = (c.req.query("range") ?? "24h") in ranges ? (c.req.query("range") ?? "24h") : "24h";
+    const [span, bucket] = ranges[range]!;
+    const until = new Date();
+    const report = await db(c, (sql) => usageReport(sql, usageWindow({ since: new Date(until.getTime() - span), until, bucket })));
+    return c.html(<ReportsPage {...base(c)} report={report} range={range} />);
+  });
+}
