@@ -38,8 +38,8 @@ interface Container {
 const running: Container[] = [];
 
 /** Starts `workerd serve dist/workerd/<name>.capnp` like the container's CMD, on loopback. */
-async function runContainerConfig(name: Name, env: Record<string, string>, peers: Partial<Record<Name, Container>>): Promise<Container> {
-  const port = await freePort();
+async function runContainerConfig(name: Name, env: Record<string, string>, peers: Partial<Record<Name, Container>>, fixedPort?: number): Promise<Container> {
+  const port = fixedPort ?? (await freePort());
   const args = ["serve", resolve(WORKERD_DIR, `${name}.capnp`), "--socket-addr", `http=127.0.0.1:${port}`];
   for (const target of new Set(Object.values(workerSpec(name).services))) {
     const peer = peers[target];
@@ -112,14 +112,7 @@ beforeAll(async () => {
   ]);
   w = { catalog, auth, mcp, admin } as Record<Name, Container>;
   // The edge's container config on the public port: the Traefik stand-in.
-  const edgeArgs = ["serve", resolve(WORKERD_DIR, "edge.capnp"), "--socket-addr", `http=127.0.0.1:${edgePort}`];
-  for (const t of ["auth", "catalog", "mcp", "admin"] as const) edgeArgs.push("--external-addr", `${remoteService(t)}=127.0.0.1:${w[t].port}`);
-  const child = spawn(WORKERD_BIN, edgeArgs, { env: {}, stdio: ["ignore", "pipe", "pipe"] });
-  const output: string[] = [];
-  child.stderr!.on("data", (d) => output.push(String(d)));
-  w.edge = { name: "edge", port: edgePort, url: publicUrl, child, output };
-  running.push(w.edge);
-  await waitForPort(edgePort, undefined, 20_000);
+  w.edge = await runContainerConfig("edge", envFor("edge", values), w, edgePort);
 });
 
 afterAll(async () => {

