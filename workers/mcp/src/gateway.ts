@@ -44,6 +44,21 @@ const NEEDS_CAPABILITY: Record<string, string> = {
 /** Methods forwarded unchanged on `/mcp/<server>` only (they name no tool, prompt or resource). */
 const SINGLE_SERVER_PASSTHROUGH = new Set(["tasks/get", "tasks/result", "tasks/list", "tasks/cancel"]);
 
+/**
+ * Whether an upstream's answer means it no longer knows our session: 404 (the spec), or 400 whose
+ * body speaks of the session (what several SDK-based servers, server-everything among them,
+ * answer). Consumes the body in those cases. A 400 was not processed, so re-sending is safe.
+ */
+async function sessionLost(res: Response): Promise<boolean> {
+  if (res.status === 404) {
+    await res.body?.cancel().catch(() => {});
+    return true;
+  }
+  if (res.status !== 400) return false;
+  const text = await res.text().catch(() => "");
+  return /session/i.test(text.slice(0, 2000));
+}
+
 export interface GatewayDeps {
   env: McpEnv;
   catalogBinding: Fetcher;
@@ -245,8 +260,7 @@ export class Gateway {
       let us = await this.upstreamSession(server);
       for (let attempt = 0; ; attempt++) {
         const ex = await upstreamFetch(server, { method: "POST", body: req, usid: us.usid, version: us.version }, timeout, this.d.signal);
-        if (ex.res.status === 404 && us.usid && attempt === 0) {
-          await ex.res.body?.cancel().catch(() => {});
+        if (us.usid && attempt === 0 && (await sessionLost(ex.res))) {
           us = await this.reopenUpstream(server, us);
           continue;
         }
@@ -284,8 +298,7 @@ export class Gateway {
     let us = await this.upstreamSession(server);
     for (let attempt = 0; ; attempt++) {
       const ex = await upstreamFetch(server, { method: "GET", usid: us.usid, version: us.version, lastEventId, idleTimeout: false }, this.d.env.UPSTREAM_TIMEOUT_MS, this.d.signal);
-      if (ex.res.status === 404 && us.usid && attempt === 0) {
-        await ex.res.body?.cancel().catch(() => {});
+      if (us.usid && attempt === 0 && (await sessionLost(ex.res))) {
         us = await this.reopenUpstream(server, us);
         continue;
       }
