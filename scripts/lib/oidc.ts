@@ -146,6 +146,7 @@ export async function startLocalIdp(opts: LocalIdpOptions): Promise<LocalIdp> {
     conformIdTokenClaims: false,
     // like Keycloak: a refresh token for every code grant of a client allowed to refresh
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed("refresh_token"),
+    rotateRefreshToken: true,
     extraTokenClaims: async (_ctx, token) => {
       if (!("resourceServer" in token) || !token.resourceServer) return undefined;
       const u = byEmail.get(String((token as { accountId?: string }).accountId ?? "").toLowerCase());
