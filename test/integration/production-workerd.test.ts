@@ -15,6 +15,8 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { randomToken } from "../../shared/crypto";
 import { IDENTITY_HEADERS, WORKER_PORTS } from "../../shared/edge";
 import { generateApiKey, insertApiKey } from "../../shared/repos/apikeys.repo";
@@ -202,5 +204,52 @@ describe("the per-container workerd configs", () => {
     const res = await fetch(`${publicUrl}/admin/api/whoami`, { headers: { authorization: `Bearer ${aliceKey}`, "X-User-Email": "mallory@evil.test" } });
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ email: "alice@acme.test", admin: false });
+  });
+
+  it("serve the full flow for an MCP client: edge -> auth -> mcp -> catalog -> upstream, on real Postgres", async () => {
+    const transport = new StreamableHTTPClientTransport(new URL(`${publicUrl}/mcp`), { requestInit: { headers: { authorization: `Bearer ${aliceKey}` } } });
+    const client = new Client({ name: "production-test", version: "1" });
+    await client.connect(transport);
+    try {
+      const { tools } = await client.listTools();
+      expect(tools.map((t) => t.name)).toContain("everything__echo");
+      const result = await client.callTool({ name: "everything__echo", arguments: { message: "through every container" } });
+      expect(JSON.stringify(result.content)).toContain("through every container");
+    } finally {
+      await transport.terminateSession().catch(() => {});
+      await client.close();
+    }
+  });
+
+  it("keep a session across replicas: initialized through one mcp process, used through another", async () => {
+    // a second mcp replica (same config, same variables) behind a second edge
+    const mcp2 = await runContainerConfig("mcp", envFor("mcp", values), { catalog: w.catalog });
+    const edge2 = await runContainerConfig("edge", envFor("edge", values), { ...w, mcp: mcp2 });
+    const headers = { authorization: `Bearer ${aliceKey}`, "content-type": "application/json", accept: "application/json, text/event-stream" };
+    const rpc = async (base: string, body: unknown, extra: Record<string, string> = {}) => {
+      const res = await fetch(`${base}/mcp`, { method: "POST", headers: { ...headers, ...extra }, body: JSON.stringify(body) });
+      const text = await res.text();
+      const data = text.trimStart().startsWith("{") ? text : (text.split("\n").find((l) => l.startsWith("data: ")) ?? "data: null").slice(6);
+      return { res, json: JSON.parse(data) };
+    };
+    const init = await rpc(publicUrl, { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "replicas", version: "1" } } });
+    expect(init.res.status).toBe(200);
+    const session = init.res.headers.get("mcp-session-id")!;
+    expect(session).toBeTruthy();
+    const sessionHeaders = { "mcp-session-id": session, "mcp-protocol-version": "2025-06-18" };
+    expect((await fetch(`${edge2.url}/mcp`, { method: "POST", headers: { ...headers, ...sessionHeaders }, body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }) })).status).toBe(202);
+    const call = await rpc(edge2.url, { jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "everything__echo", arguments: { message: "other replica" } } }, sessionHeaders);
+    expect(call.res.status).toBe(200);
+    expect(JSON.stringify(call.json.result)).toContain("other replica");
+    // the first replica gone, the session still works on the second
+    await stop(w.mcp);
+    const again = await rpc(edge2.url, { jsonrpc: "2.0", id: 3, method: "tools/list", params: {} }, sessionHeaders);
+    expect(again.json.result.tools.map((t: { name: string }) => t.name)).toContain("everything__echo");
+    // another user's key cannot ride on alice's session
+    const k = await generateApiKey();
+    await db.sql`INSERT INTO users (email) VALUES ('bob@acme.test') ON CONFLICT DO NOTHING`;
+    await insertApiKey(db.sql, "bob@acme.test", "test", k);
+    const stolen = await fetch(`${edge2.url}/mcp`, { method: "POST", headers: { ...headers, authorization: `Bearer ${k.key}`, ...sessionHeaders }, body: JSON.stringify({ jsonrpc: "2.0", id: 4, method: "tools/list", params: {} }) });
+    expect(stolen.status).toBe(404);
   });
 });
