@@ -12,7 +12,7 @@ import { withSql, type Sql } from "../../../shared/db";
 import { log } from "../../../shared/log";
 import { claimRefresh, writeRefresh, type StatusRow } from "../../../shared/repos/catalog.repo";
 import type { ServerRow } from "../../../shared/schemas";
-import { patchStatus } from "./snapshot.cache";
+import { nameConflicts, patchStatus } from "./snapshot.cache";
 import { listUpstream } from "./upstream";
 import { forgetVersion } from "./version";
 
@@ -43,9 +43,14 @@ export async function refreshServer(sql: Sql, server: ServerRow, timeoutMs: numb
   }
   if (!result.ok) {
     log.warn("upstream refresh failed", { server: server.id, error: result.error, latencyMs: result.latencyMs });
-  } else if (out.changes.length) {
-    const count = (c: string) => out.changes.filter((x) => x.change === c).length;
-    log.info("upstream items changed", { server: server.id, added: count("added"), removed: count("removed"), changed: count("changed") });
+  } else {
+    if (out.changes.length) {
+      const count = (c: string) => out.changes.filter((x) => x.change === c).length;
+      log.info("upstream items changed", { server: server.id, added: count("added"), removed: count("removed"), changed: count("changed") });
+    }
+    for (const c of nameConflicts(server.id, result.items)) {
+      log.warn("name left out of /mcp: collides with another after shortening", { server: server.id, kind: c.kind, name: c.name, exposedName: c.exposedName, conflictsWith: c.conflictsWith });
+    }
   }
   patchStatus(out.status);
   return out.status;
