@@ -58,8 +58,19 @@ export async function fetchUserCatalog(catalog: Fetcher, email: string): Promise
   return parsed.data;
 }
 
-/** Asks the catalog to re-list an upstream now (after it announced a list change). Never throws. */
+const lastRefresh = new Map<string, number>();
+/** At most one refresh request per server and isolate in this window (ms). */
+const REFRESH_DEBOUNCE_MS = 5_000;
+
+/**
+ * Asks the catalog to re-list an upstream now (after it announced a list change). Debounced per
+ * isolate: a new upstream session typically announces changes right after it opens. Never throws.
+ */
 export async function requestRefresh(catalog: Fetcher, server: string): Promise<void> {
+  const now = Date.now();
+  if (now - (lastRefresh.get(server) ?? 0) < REFRESH_DEBOUNCE_MS) return;
+  lastRefresh.set(server, now);
+  if (lastRefresh.size > 1000) lastRefresh.clear();
   try {
     const res = await catalog.fetch(`${base()}/internal/refresh/${encodeURIComponent(server)}`, { method: "POST" });
     await res.body?.cancel();

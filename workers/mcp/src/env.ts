@@ -17,5 +17,7 @@ export const McpEnv = z.object({
   UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
   /** Items per page of tools/list, prompts/list, resources/list, resources/templates/list. Default 100. */
   MCP_PAGE_SIZE: z.coerce.number().int().min(1).max(1000).default(100),
+  /** A session older than this is unknown (404; clients re-initialize), and its rows are purged (s). Default 7 days. */
+  MCP_SESSION_MAX_AGE_SECONDS: z.coerce.number().int().min(60).max(90 * 86_400).default(7 * 86_400),
 });
 export type McpEnv = z.infer<typeof McpEnv>;

@@ -30,7 +30,7 @@ import { Gateway } from "./gateway";
 import { initializeResult } from "./initialize";
 import { openRelayedId, openSession, sealSession, type SessionState } from "./session.token";
 import { postToUpstream } from "./upstream.client";
-import { endSession, isSessionEnded } from "./upstream-sessions.repo";
+import { endSession, isSessionEnded, purgeOldSessions } from "./upstream-sessions.repo";
 
 type Env = { Bindings: Record<string, unknown>; Variables: { identity: Identity } };
 type Ctx = Context<Env>;
@@ -171,7 +171,8 @@ async function session(c: Ctx, x: Exchange): Promise<SessionState | Response> {
   const token = c.req.header(SESSION_HEADER);
   if (!token) return httpError(400, INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required");
   const state = await openSession(x.env.SESSION_SECRET, token);
-  if (!state || state.email !== x.identity.email.toLowerCase() || state.scope !== x.scope) {
+  const expired = state !== null && Date.now() / 1000 - state.iat > x.env.MCP_SESSION_MAX_AGE_SECONDS;
+  if (!state || expired || state.email !== x.identity.email.toLowerCase() || state.scope !== x.scope) {
     return httpError(404, INVALID_REQUEST, "Session not found");
   }
   const version = c.req.header("mcp-protocol-version");
@@ -268,6 +269,8 @@ async function initialize(x: Exchange, catalog: UserCatalog, req: JsonRpcRequest
   if (catalog.servers.length === 0) {
     log.warn("user mapped to no MCP server", { email: x.identity.email, known: catalog.known, groups: catalog.groups });
   }
+  // now and then, forget sessions past their age (no timer needed, any replica does it)
+  if (Math.random() < 0.01) x.later(purgeOldSessions(x.db.get, x.env.MCP_SESSION_MAX_AGE_SECONDS));
   log.info("mcp session opened", { email: x.identity.email, scope: x.scope, version, servers: catalog.servers.length });
   return new Response(JSON.stringify(resultResponse(req.id, result)), {
     status: 200,

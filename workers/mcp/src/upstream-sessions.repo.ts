@@ -70,3 +70,9 @@ export async function endSession(sql: () => Sql, sid: string, email: string): Pr
   for (const r of rows) cache.delete(k(sid, String(r.server_id)));
   return rows.map((r) => ({ server: String(r.server_id), usid: (r.upstream_session_id as string | null) ?? null, version: String(r.protocol_version) }));
 }
+
+/** Deletes upstream-session rows and ended-session marks older than `maxAgeSeconds`. */
+export async function purgeOldSessions(sql: () => Sql, maxAgeSeconds: number): Promise<void> {
+  await sql()`DELETE FROM mcp_upstream_sessions WHERE created_at < now() - make_interval(secs => ${maxAgeSeconds})`;
+  await sql()`DELETE FROM mcp_ended_sessions WHERE ended_at < now() - make_interval(secs => ${maxAgeSeconds})`;
+}

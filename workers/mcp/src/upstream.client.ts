@@ -126,6 +126,8 @@ export async function upstreamFetch(server: CatalogServer, req: UpstreamRequest,
     } finally {
       stopTimer();
       signal?.removeEventListener("abort", onClientAbort);
+      // whether read to the end or abandoned (client gone, answer found): release the connection
+      abort("closed");
     }
   }
 

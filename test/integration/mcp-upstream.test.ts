@@ -1,0 +1,90 @@
+// What the upstream receives: the server's stored headers, never the client's credentials or
+// identity headers; messages as the client sent them (tool name aside); cancellations routed to it.
+// A recording HTTP relay sits between the gateway and a real server-everything to observe this
+// (it forwards every byte unchanged; nothing is mocked).
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from "node:http";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../../scripts/lib/ports";
+import { gatewayClient, startMcpFixture, type McpFixture } from "./mcp.fixture";
+
+interface Seen {
+  method: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+let f: McpFixture;
+let relay: Server;
+const seen: Seen[] = [];
+
+beforeAll(async () => {
+  f = await startMcpFixture();
+  const target = new URL(f.alpha.url);
+  const port = await freePort();
+  relay = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks);
+      seen.push({ method: req.method!, headers: req.headers, body: body.toString() });
+      const up = httpRequest({ host: target.hostname, port: target.port, path: target.pathname, method: req.method, headers: { ...req.headers, host: target.host } }, (r) => {
+        res.writeHead(r.statusCode!, r.headers);
+        r.pipe(res);
+      });
+      up.on("error", () => res.destroy());
+      res.on("close", () => up.destroy());
+      up.end(body);
+    });
+  });
+  await new Promise<void>((r) => relay.listen(port, "127.0.0.1", r));
+  await f.t.db.sql`INSERT INTO servers (id, tenant_id, url, headers) VALUES
+    ('gamma', 'acme', ${`http://127.0.0.1:${port}/mcp`}, ${f.t.db.sql.json({ Authorization: "Bearer gamma-own-credential", "X-Upstream-Secret": "gamma-secret" })})`;
+});
+afterAll(async () => {
+  relay?.close();
+  await f?.stop();
+});
+
+describe("the upstream side", () => {
+  it("injects the server's stored headers and never the client's credentials", async () => {
+    const { client } = await gatewayClient(f.t.url, "/mcp", f.alice);
+    seen.length = 0;
+    const r = await client.callTool({ name: "gamma__echo", arguments: { message: "secret-free" } });
+    expect(r.content).toEqual([{ type: "text", text: "Echo: secret-free" }]);
+    const posts = seen.filter((s) => s.method === "POST");
+    expect(posts.map((p) => JSON.parse(p.body).method)).toEqual(["initialize", "notifications/initialized", "tools/call"]);
+    for (const p of posts) {
+      expect(p.headers.authorization).toBe("Bearer gamma-own-credential");
+      expect(p.headers["x-upstream-secret"]).toBe("gamma-secret");
+      const all = JSON.stringify(p.headers).toLowerCase();
+      expect(all).not.toContain(f.alice.toLowerCase());
+      expect(all).not.toContain("x-identity-assertion");
+      expect(all).not.toContain("x-user-email");
+      expect(all).not.toContain("cookie");
+    }
+    // the message reaches the upstream as sent, under the upstream's own tool name
+    const call = JSON.parse(posts[2]!.body);
+    expect(call.params).toEqual({ name: "echo", arguments: { message: "secret-free" } });
+    await client.close();
+  });
+
+  it("forwards a client's cancellation to the upstream that runs the request", async () => {
+    const { client } = await gatewayClient(f.t.url, "/mcp", f.alice);
+    await client.callTool({ name: "gamma__echo", arguments: { message: "warm up" } });
+    seen.length = 0;
+    const ctl = new AbortController();
+    const running = client.callTool({ name: "gamma__trigger-long-running-operation", arguments: { duration: 4, steps: 4 } }, undefined, {
+      signal: ctl.signal,
+      onprogress: () => ctl.abort("changed my mind"),
+    });
+    await expect(running).rejects.toThrow();
+    await expect
+      .poll(() => seen.map((s) => (s.body ? JSON.parse(s.body) : {})).find((m) => m.method === "notifications/cancelled"), { timeout: 5000 })
+      .toBeDefined();
+    const msgs = seen.map((s) => (s.body ? JSON.parse(s.body) : {}));
+    const call = msgs.find((m) => m.method === "tools/call");
+    const cancel = msgs.find((m) => m.method === "notifications/cancelled");
+    expect(cancel.params.requestId).toBe(call.id);
+    await client.close();
+  });
+});
