@@ -1,0 +1,221 @@
+/**
+ * The admin UI in headless Chromium (Debian `chromium` driven by playwright-core) against the
+ * real stack: real OIDC login at the local identity provider, real workerd, Postgres, catalog and
+ * demo upstream MCP servers. An admin creates a tenant, a server with a secret header, a group
+ * and a user, issues and revokes a key, and watches the user's access change in the explorer; a
+ * non-admin is refused; forms without a CSRF token or from another origin are refused.
+ * Screenshots of every page go to test/artifacts/ (gitignored).
+ */
+import { mkdirSync } from "node:fs";
+import { resolve } from "node:path";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestStack, type TestStack } from "../harness/stack";
+
+const ARTIFACTS = resolve(__dirname, "../artifacts");
+const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"];
+
+let t: TestStack;
+let browser: Browser;
+let admin: BrowserContext;
+let page: Page;
+let upstreamUrl: string;
+
+async function shot(p: Page, name: string) {
+  await p.screenshot({ path: resolve(ARTIFACTS, `admin-${name}.png`), fullPage: true });
+}
+
+/** Logs in through the gateway's real login page and the local OIDC provider's form. */
+async function login(ctx: BrowserContext, email: string, password: string, path = "/admin"): Promise<Page> {
+  const p = await ctx.newPage();
+  await p.goto(`${t.url}${path}`);
+  await p.waitForSelector("form#login");
+  await p.fill("input[name=email]", email);
+  await p.fill("input[name=password]", password);
+  await Promise.all([p.waitForURL((u) => u.href.startsWith(t.url)), p.click("form#login button[type=submit]")]);
+  return p;
+}
+
+/** Submits the form holding `selector` and waits for the next page. */
+async function submit(p: Page, button: string) {
+  await Promise.all([p.waitForLoadState("load"), p.waitForNavigation(), p.click(button)]);
+}
+
+beforeAll(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  t = await startTestStack({ demo: true });
+  upstreamUrl = t.upstreams.find((u) => u.id === "everything")!.url;
+  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: ARGS });
+  admin = await browser.newContext({ viewport: { width: 1366, height: 800 } });
+  page = await login(admin, "admin@localhost", "admin");
+}, 180_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await t?.stop();
+});
+
+describe("admin UI", () => {
+  it("shows the overview after the OIDC login", async () => {
+    expect(new URL(page.url()).pathname).toBe("/admin");
+    await expect(page.textContent("header .who")).resolves.toContain("admin@localhost");
+    await expect(page.textContent("main")).resolves.toContain("Recent admin changes");
+    await shot(page, "overview");
+  });
+
+  it("explains that an unknown user sees nothing yet", async () => {
+    await page.goto(`${t.url}/admin/access?email=carol@example.com`);
+    await expect(page.textContent("#visible-servers")).resolves.toContain("No visible servers");
+    await shot(page, "access-before");
+  });
+
+  it("creates a tenant", async () => {
+    await page.goto(`${t.url}/admin/tenants`);
+    await page.fill("#t-id", "acme");
+    await page.fill("#t-name", "Acme <Corp> & Co");
+    await submit(page, "form[action='/admin/tenants'] button[type=submit]");
+    await expect(page.textContent("[role=status]")).resolves.toContain("Tenant acme created");
+    // escaped, not interpreted
+    await expect(page.textContent("main table")).resolves.toContain("Acme <Corp> & Co");
+    await shot(page, "tenants");
+  });
+
+  it("creates a server with a write-only secret header", async () => {
+    await page.goto(`${t.url}/admin/servers`);
+    await page.fill("#s-id", "acme-tools");
+    await page.selectOption("#s-tenant", "acme");
+    await page.fill("#s-url", upstreamUrl);
+    await page.fill("#s-headers", "X-Upstream-Token: s3cret-upstream-token");
+    await submit(page, "form[action='/admin/servers'] button[type=submit]");
+    await expect(page.textContent("[role=status]")).resolves.toContain("Server acme-tools created");
+    const html = await page.content();
+    expect(html).toContain("X-Upstream-Token");
+    expect(html).not.toContain("s3cret-upstream-token");
+    await page.goto(`${t.url}/admin/servers?edit=acme-tools`);
+    expect(await page.content()).not.toContain("s3cret-upstream-token");
+    const [row] = await t.db.sql`SELECT headers FROM servers WHERE id = 'acme-tools'`;
+    expect(row!.headers).toEqual({ "X-Upstream-Token": "s3cret-upstream-token" });
+    await shot(page, "servers");
+  });
+
+  it("creates a group granting the tenant, with a tool rule", async () => {
+    await page.goto(`${t.url}/admin/groups`);
+    await page.fill("#g-name", "acme-eng");
+    await page.check("input[name=tenants][value=acme]");
+    await page.fill("#g-rules", "acme-tools deny echo");
+    await submit(page, "form[action='/admin/groups'] button[type=submit]");
+    await expect(page.textContent("[role=status]")).resolves.toContain("Group acme-eng created");
+    await shot(page, "groups");
+  });
+
+  it("reports a bad rule line naming the field", async () => {
+    await page.goto(`${t.url}/admin/groups`);
+    await page.fill("#g-name", "broken");
+    await page.fill("#g-rules", "acme-tools permit echo");
+    await submit(page, "form[action='/admin/groups'] button[type=submit]");
+    await expect(page.textContent("[role=alert]")).resolves.toContain("tools: line 1");
+    expect(await t.db.sql`SELECT name FROM groups WHERE name = 'broken'`).toHaveLength(0);
+  });
+
+  it("onboards a user into the group", async () => {
+    await page.goto(`${t.url}/admin/users`);
+    await page.fill("#u-email", "Carol@Example.com");
+    await page.fill("#u-name", "Carol");
+    await page.check("input[name=groups][value=acme-eng]");
+    await submit(page, "form[action='/admin/users'] button[type=submit]");
+    expect(new URL(page.url()).pathname).toBe("/admin/users/carol%40example.com");
+    await expect(page.textContent("[role=status]")).resolves.toContain("User carol@example.com created");
+    await shot(page, "users");
+  });
+
+  it("issues a key shown once, which works, and revokes it", async () => {
+    await page.fill("#k-name", "laptop");
+    await submit(page, "form[action$='/keys'] button[type=submit]");
+    const key = (await page.textContent("[data-testid=new-key]"))!.trim();
+    expect(key).toMatch(/^mcpgw_/);
+    await shot(page, "user-key");
+    const who = await t.fetch("/admin/api/whoami", { key });
+    expect(await who.json()).toMatchObject({ email: "carol@example.com", admin: false });
+    // reloading the user page does not show the key again
+    await page.goto(`${t.url}/admin/users/carol%40example.com`);
+    expect(await page.content()).not.toContain(key);
+    await submit(page, "form[action*='/revoke'] button[type=submit]");
+    await expect(page.textContent("[role=status]")).resolves.toContain("revoked");
+    expect((await t.fetch("/admin/api/whoami", { key })).status).toBe(401);
+  });
+
+  it("shows the user's new access, with the chain and the hidden tool, in the explorer", async () => {
+    // the catalog lists the new server after the save (asked by the admin worker); poll until it has
+    let text = "";
+    for (let i = 0; i < 60; i++) {
+      await page.goto(`${t.url}/admin/access?email=carol%40example.com`);
+      text = (await page.textContent("#visible-servers")) ?? "";
+      if (text.includes('denies "echo"')) break;
+      await page.waitForTimeout(500);
+    }
+    expect(text).toContain("carol@example.com -> group acme-eng -> tenant acme -> server acme-tools");
+    expect(text).toMatch(/echo[\s\S]*group acme-eng denies "echo"/);
+    await shot(page, "access-after");
+    await page.goto(`${t.url}/admin/access?email=carol%40example.com&tool=acme-tools__echo`);
+    await expect(page.textContent("#tool-verdict")).resolves.toContain("not visible");
+    await expect(page.textContent("#tool-verdict")).resolves.toContain('denies "echo"');
+    await shot(page, "access-tool");
+  });
+
+  it("shows health, tool changes, audit log, usage and the API reference", async () => {
+    await page.goto(`${t.url}/admin/health`);
+    await expect(page.textContent("main")).resolves.toContain("acme-tools");
+    await shot(page, "health");
+    // a changed tool definition, as the catalog records it, shown as a diff
+    await t.db.sql`INSERT INTO item_changes (server_id, kind, name, change, before, after)
+      VALUES ('acme-tools', 'tool', 'echo', 'changed', ${t.db.sql.json({ name: "echo", description: "Echoes back" })}, ${t.db.sql.json({ name: "echo", description: "Echoes back the input" })})`;
+    await page.goto(`${t.url}/admin/changes?server=acme-tools`);
+    await expect(page.textContent(".diff .del")).resolves.toContain('"description": "Echoes back"');
+    await expect(page.textContent(".diff .add")).resolves.toContain('"description": "Echoes back the input"');
+    await shot(page, "changes");
+    await page.goto(`${t.url}/admin/audit?kind=admin_change&actor=admin%40localhost`);
+    const audit = (await page.textContent("main table"))!;
+    for (const action of ["tenant.create", "server.create", "group.create", "user.create", "key.issue", "key.revoke"]) expect(audit).toContain(action);
+    expect(await page.content()).not.toContain("s3cret-upstream-token");
+    await shot(page, "audit");
+    for (const [actor, outcome, ms] of [["carol@example.com", "ok", 12], ["carol@example.com", "error", 80], ["joelalama@google.com", "ok", 25]] as const) {
+      await t.db.sql`INSERT INTO audit_log (kind, actor, action, server_id, tool, outcome, duration_ms) VALUES ('tool_call', ${actor}, 'tools/call', 'acme-tools', 'add', ${outcome}, ${ms})`;
+    }
+    await page.goto(`${t.url}/admin/reports?range=1h`);
+    expect(await page.locator("svg[aria-label='tool calls over time'] rect").count()).toBeGreaterThan(3);
+    await expect(page.textContent("main")).resolves.toContain("carol@example.com");
+    await shot(page, "reports");
+    await page.goto(`${t.url}/admin/api/docs`);
+    await page.fill("section[id='get-/admin/api/tenants/{id}'] input[name=id]", "acme");
+    await page.click("section[id='get-/admin/api/tenants/{id}'] button");
+    await page.waitForFunction(`document.querySelector("section[id='get-/admin/api/tenants/{id}'] pre.out")?.textContent?.startsWith("200")`);
+    await expect(page.textContent("section[id='get-/admin/api/tenants/{id}'] pre.out")).resolves.toContain('"name": "Acme <Corp> & Co"');
+    await shot(page, "api-docs");
+  });
+
+  it("refuses form posts without a valid CSRF token or from another origin", async () => {
+    const noToken = await admin.request.post(`${t.url}/admin/tenants`, { form: { id: "forged", name: "Forged" }, headers: { Origin: t.url } });
+    expect(noToken.status()).toBe(403);
+    await page.goto(`${t.url}/admin/tenants`);
+    const token = await page.inputValue("form[action='/admin/tenants'] input[name=_csrf]");
+    const crossSite = await admin.request.post(`${t.url}/admin/tenants`, { form: { _csrf: token, id: "forged", name: "Forged" }, headers: { Origin: "https://evil.example" } });
+    expect(crossSite.status()).toBe(403);
+    const otherUsersToken = await admin.request.post(`${t.url}/admin/tenants`, { form: { _csrf: token.replace(/.$/, (ch) => (ch === "A" ? "B" : "A")), id: "forged", name: "Forged" }, headers: { Origin: t.url } });
+    expect(otherUsersToken.status()).toBe(403);
+    expect(await t.db.sql`SELECT id FROM tenants WHERE id = 'forged'`).toHaveLength(0);
+    // the same token from this origin works
+    const ok = await admin.request.post(`${t.url}/admin/tenants`, { form: { _csrf: token, id: "forged", name: "Now allowed" }, headers: { Origin: t.url }, maxRedirects: 0 });
+    expect(ok.status()).toBe(303);
+  });
+
+  it("refuses a non-admin with a 403 page", async () => {
+    const ctx = await browser.newContext({ viewport: { width: 1366, height: 600 } });
+    const p = await login(ctx, "joelalama@google.com", "demo");
+    const res = await p.goto(`${t.url}/admin/tenants`);
+    expect(res!.status()).toBe(403);
+    await expect(p.textContent("main")).resolves.toContain("403");
+    expect(await p.content()).not.toContain("Acme");
+    await shot(p, "forbidden");
+    await ctx.close();
+  });
+});
