@@ -43,6 +43,8 @@ export async function* parseSse(body: ReadableStream<Uint8Array>, signal?: Abort
         else if (field === "id") id = val;
       }
     }
+    // lenient at the end: a last event without its blank line (or its line break) still counts
+    if (buf.startsWith("data:")) data.push(buf.slice(5).replace(/^ /, ""));
     if (data.length) yield { event: event || "message", data: data.join("\n"), ...(id !== undefined ? { id } : {}) };
   } finally {
     signal?.removeEventListener("abort", onAbort);
