@@ -31,12 +31,12 @@ async function whoami(init: { key?: string; headers?: Record<string, string> } =
 }
 
 /** An access token from the local IdP for the Open WebUI client, through its real login and token endpoint. */
-async function idpTokens(email: string, password: string, params: Record<string, string> = {}) {
-  const redirectUri = "http://localhost/callback";
+async function idpTokens(email: string, password: string, params: Record<string, string> = {}, client = { id: OPEN_WEBUI_CLIENT_ID, secret: OPEN_WEBUI_DEMO_SECRET, redirectUri: "http://localhost/callback" }) {
+  const redirectUri = client.redirectUri;
   const verifier = base64url.encode(randomBytes(32));
   const challenge = base64url.encode(createHash("sha256").update(verifier).digest());
   const auth = new URL(`${t.idp!.issuer}/auth`);
-  for (const [k, v] of Object.entries({ client_id: OPEN_WEBUI_CLIENT_ID, response_type: "code", redirect_uri: redirectUri, scope: "openid email profile", state: "s".repeat(20), nonce: "n".repeat(20), code_challenge: challenge, code_challenge_method: "S256", ...params })) auth.searchParams.set(k, v);
+  for (const [k, v] of Object.entries({ client_id: client.id, response_type: "code", redirect_uri: redirectUri, scope: "openid email profile", state: "s".repeat(20), nonce: "n".repeat(20), code_challenge: challenge, code_challenge_method: "S256", ...params })) auth.searchParams.set(k, v);
   const jar = new CookieJar();
   let url = auth.toString();
   let init: RequestInit = {};
@@ -56,7 +56,7 @@ async function idpTokens(email: string, password: string, params: Record<string,
   }
   const res = await fetch(`${t.idp!.issuer}/token`, {
     method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Basic ${Buffer.from(`${OPEN_WEBUI_CLIENT_ID}:${OPEN_WEBUI_DEMO_SECRET}`).toString("base64")}` },
+    headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Basic ${Buffer.from(`${client.id}:${client.secret}`).toString("base64")}` },
     body: new URLSearchParams({ grant_type: "authorization_code", code: code!, redirect_uri: redirectUri, code_verifier: verifier }),
   });
   expect(res.status).toBe(200);
@@ -140,6 +140,23 @@ describe("IdP bearer tokens (Open WebUI system_oauth, OAuth 2.1 clients)", () =>
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({ email: "admin@localhost", admin: true, via: "oidc-bearer" });
     expect(r.body!.groups).toContain("mcp-admin");
+  });
+
+  it("an OAuth 2.1 client found through the resource metadata registers, logs in and is accepted (RFC 9728, 7591, 8707)", async () => {
+    const challenge = await t.fetch("/mcp", { method: "POST", headers: { "content-type": "application/json", accept: "application/json, text/event-stream" }, body: "{}" });
+    const metaUrl = challenge.headers.get("www-authenticate")!.match(/resource_metadata="([^"]+)"/)![1]!;
+    const meta = (await (await fetch(metaUrl)).json()) as { resource: string; authorization_servers: string[] };
+    expect(meta.resource).toBe(`${t.url}/mcp`);
+    const as = (await (await fetch(`${meta.authorization_servers[0]}/.well-known/openid-configuration`)).json()) as { registration_endpoint: string };
+    const reg = await fetch(as.registration_endpoint, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ redirect_uris: ["http://127.0.0.1:33418/callback"], client_name: "MCP Inspector", grant_types: ["authorization_code", "refresh_token"] }) });
+    expect(reg.status).toBe(201);
+    const registered = (await reg.json()) as { client_id: string; client_secret: string };
+    const { access_token } = await idpTokens("joelalama@google.com", "demo", { resource: meta.resource }, { id: registered.client_id, secret: registered.client_secret, redirectUri: "http://127.0.0.1:33418/callback" });
+    const r = await whoami({ key: access_token });
+    expect(r.body).toMatchObject({ email: "joelalama@google.com", via: "oidc-bearer" });
+    // the same kind of token for another resource is refused at the gateway
+    const other = await idpSigned({ aud: `${t.url}/elsewhere` });
+    expect((await whoami({ key: other })).status).toBe(401);
   });
 
   it("creates a user it has not seen, without privileges", async () => {
