@@ -535,3 +535,46 @@ describe("the Dockerfile", () => {
     }
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+
+describe("docs/deploy.md commands", () => {
+  const doc = read("docs/deploy.md");
+
+  it("the documented secret commands make values the workers accept", async () => {
+    const { IdentitySecret, DatabaseUrl } = await import("../../shared/env");
+    expect(doc).toContain("openssl rand -base64 48");
+    expect(doc).toContain("openssl rand -hex 32");
+    const secret = execSync("openssl rand -base64 48", { encoding: "utf8" }).trim();
+    expect(IdentitySecret.safeParse(secret).success).toBe(true);
+    const password = execSync("openssl rand -hex 32", { encoding: "utf8" }).trim();
+    const url = `postgres://mcpgw:${password}@postgres:5432/mcpgw`;
+    expect(DatabaseUrl.safeParse(url).success).toBe(true);
+    expect(new URL(url).password).toBe(password); // nothing in it needs escaping
+  });
+
+  it("the documented backup and restore commands round-trip the database", async () => {
+    const dump = doc.match(/pg_dump -U mcpgw -d mcpgw (--format=custom) >/);
+    const restore = doc.match(/pg_restore -U mcpgw -d mcpgw ([^<]+?) </);
+    expect(dump && restore).toBeTruthy();
+    const source = await createTestDatabase();
+    const target = await createTestDatabase({ migrate: false });
+    const dir = mkdtempSync(join(tmpdir(), "mcpgw-backup-"));
+    try {
+      await source.sql`INSERT INTO tenants (id, name) VALUES ('backup-check', 'Backup check')`;
+      const file = join(dir, "mcpgw.dump");
+      execSync(`pg_dump -d '${source.url}' ${dump![1]} > ${file}`, { stdio: "pipe" });
+      execSync(`pg_restore -d '${target.url}' ${restore![1]} < ${file}`, { stdio: "pipe" });
+      const [t] = await target.sql`SELECT name FROM tenants WHERE id = 'backup-check'`;
+      expect(t?.name).toBe("Backup check");
+      const [m] = await target.sql`SELECT count(*)::int AS n FROM schema_migrations`;
+      expect(m?.n).toBe(migrationFiles().length);
+      // restoring again over the same database works too (--clean --if-exists)
+      execSync(`pg_restore -d '${target.url}' ${restore![1]} < ${file}`, { stdio: "pipe" });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await source.drop();
+      await target.drop();
+    }
+  });
+});
