@@ -4,7 +4,11 @@
 // (it forwards every byte unchanged; nothing is mocked).
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { resolve } from "node:path";
+import { CreateMessageRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { freePort } from "../../scripts/lib/ports";
+import { startProcess, waitForPort, type Managed } from "../../scripts/lib/processes";
+import { ROOT } from "../../scripts/lib/workers";
 import { gatewayClient, startMcpFixture, type McpFixture } from "./mcp.fixture";
 
 interface Seen {
@@ -15,6 +19,7 @@ interface Seen {
 
 let f: McpFixture;
 let relay: Server;
+let legacy: Managed | undefined;
 const seen: Seen[] = [];
 
 beforeAll(async () => {
@@ -37,11 +42,17 @@ beforeAll(async () => {
     });
   });
   await new Promise<void>((r) => relay.listen(port, "127.0.0.1", r));
+  // server-everything on the legacy HTTP+SSE transport
+  const legacyPort = await freePort();
+  legacy = startProcess("everything-sse", process.execPath, [resolve(ROOT, "node_modules/@modelcontextprotocol/server-everything/dist/index.js"), "sse"], { env: { PORT: String(legacyPort) } });
+  await waitForPort(legacyPort, legacy);
+  await f.t.db.sql`INSERT INTO servers (id, tenant_id, url, transport) VALUES ('delta', 'acme', ${`http://127.0.0.1:${legacyPort}/sse`}, 'sse')`;
   await f.t.db.sql`INSERT INTO servers (id, tenant_id, url, headers) VALUES
     ('gamma', 'acme', ${`http://127.0.0.1:${port}/mcp`}, ${f.t.db.sql.json({ Authorization: "Bearer gamma-own-credential", "X-Upstream-Secret": "gamma-secret" })})`;
 });
 afterAll(async () => {
   relay?.close();
+  await legacy?.stop();
   await f?.stop();
 });
 
@@ -85,6 +96,19 @@ describe("the upstream side", () => {
     const call = msgs.find((m) => m.method === "tools/call");
     const cancel = msgs.find((m) => m.method === "notifications/cancelled");
     expect(cancel.params.requestId).toBe(call.id);
+    await client.close();
+  });
+
+  it("forwards to a legacy HTTP+SSE upstream, server-to-client requests included", async () => {
+    const { client } = await gatewayClient(f.t.url, "/mcp/delta", f.alice, { sampling: {} });
+    client.setRequestHandler(CreateMessageRequestSchema, async () => ({ role: "assistant", model: "legacy-model", content: { type: "text", text: "from the client" } }));
+    expect((await client.listTools()).tools.map((t) => t.name)).toContain("echo");
+    expect((await client.callTool({ name: "echo", arguments: { message: "old transport" } })).content).toEqual([{ type: "text", text: "Echo: old transport" }]);
+    const progress: number[] = [];
+    await client.callTool({ name: "trigger-long-running-operation", arguments: { duration: 0.3, steps: 3 } }, undefined, { onprogress: (p) => progress.push(p.progress) });
+    expect(progress).toEqual([1, 2, 3]);
+    const sampled = await client.callTool({ name: "trigger-sampling-request", arguments: { prompt: "p", maxTokens: 5 } });
+    expect(JSON.stringify(sampled.content)).toContain("legacy-model");
     await client.close();
   });
 });

@@ -25,6 +25,7 @@ import {
   type JsonRpcResponse,
 } from "../../../shared/mcp/jsonrpc";
 import { recordToolCall } from "./audit";
+import { forwardLegacy, LEGACY_VERSION_MARK, postLegacy } from "./legacy-sse.client";
 import { requestRefresh, type CatalogServer, type UserCatalog } from "./catalog.client";
 import type { McpEnv } from "./env";
 import { namedItems } from "./names";
@@ -230,7 +231,6 @@ export class Gateway {
   }
 
   private async openUpstream(server: CatalogServer): Promise<UpstreamSession> {
-    if (server.transport !== "streamable-http") throw new UpstreamFailure(server.id, `upstream ${server.id} uses the ${server.transport} transport, which the gateway does not forward yet`);
     const opened = await initializeUpstream(
       server,
       { version: this.d.state.v, capabilities: this.d.state.caps, clientInfo: this.d.state.info },
@@ -257,6 +257,16 @@ export class Gateway {
   async *forward(server: CatalogServer, req: JsonRpcRequest): AsyncGenerator<JsonRpcMessage> {
     const timeout = this.d.env.UPSTREAM_TIMEOUT_MS;
     try {
+      if (server.transport === "sse") {
+        yield* forwardLegacy(server, req, {
+          capabilities: this.d.state.caps,
+          clientInfo: this.d.state.info,
+          timeoutMs: timeout,
+          signal: this.d.signal,
+          relay: (endpoint, m) => this.relayRequest(server, { server: server.id, usid: endpoint, version: LEGACY_VERSION_MARK }, m),
+        });
+        return;
+      }
       let us = await this.upstreamSession(server);
       for (let attempt = 0; ; attempt++) {
         const ex = await upstreamFetch(server, { method: "POST", body: req, usid: us.usid, version: us.version }, timeout, this.d.signal);
@@ -295,6 +305,8 @@ export class Gateway {
 
   /** Streams an upstream's standalone GET stream (server-initiated messages) for `/mcp/<server>`. */
   async openStandaloneStream(server: CatalogServer, lastEventId: string | null): Promise<{ status: number; messages?: AsyncGenerator<JsonRpcMessage> }> {
+    // a legacy upstream's sessions last one request; there is no stream to continue
+    if (server.transport === "sse") return { status: 405 };
     let us = await this.upstreamSession(server);
     for (let attempt = 0; ; attempt++) {
       const ex = await upstreamFetch(server, { method: "GET", usid: us.usid, version: us.version, lastEventId, idleTimeout: false }, this.d.env.UPSTREAM_TIMEOUT_MS, this.d.signal);
@@ -332,7 +344,12 @@ export class Gateway {
     const need = NEEDS_CAPABILITY[m.method] ?? (m.method.startsWith("tasks/") ? "tasks" : undefined);
     if (need && this.d.state.caps[need] === undefined) {
       log.info("server-to-client request refused: client lacks the capability", { server: server.id, method: m.method, capability: need });
-      this.d.later(postToUpstream(server, errorResponse(m.id, METHOD_NOT_FOUND, `Client does not support ${m.method}`), us.usid, us.version, this.d.env.UPSTREAM_TIMEOUT_MS));
+      const refusal = errorResponse(m.id, METHOD_NOT_FOUND, `Client does not support ${m.method}`);
+      this.d.later(
+        us.version === LEGACY_VERSION_MARK && us.usid
+          ? postLegacy(server, us.usid, refusal, this.d.env.UPSTREAM_TIMEOUT_MS)
+          : postToUpstream(server, refusal, us.usid, us.version, this.d.env.UPSTREAM_TIMEOUT_MS),
+      );
       return null;
     }
     const id = await sealRelayedId(this.d.env.SESSION_SECRET, { sid: this.d.state.sid, email: this.d.identity.email, server: server.id, usid: us.usid, uv: us.version, id: m.id });

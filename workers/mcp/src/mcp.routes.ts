@@ -28,6 +28,7 @@ import { CatalogUnavailable, fetchUserCatalog, type UserCatalog } from "./catalo
 import { McpEnv } from "./env";
 import { Gateway } from "./gateway";
 import { initializeResult } from "./initialize";
+import { LEGACY_VERSION_MARK, postLegacy } from "./legacy-sse.client";
 import { openRelayedId, openSession, sealSession, type SessionState } from "./session.token";
 import { postToUpstream } from "./upstream.client";
 import { endSession, isSessionEnded, purgeOldSessions } from "./upstream-sessions.repo";
@@ -287,7 +288,8 @@ async function relayResponse(x: Exchange, state: SessionState, catalog: UserCata
   }
   const server = catalog.servers.find((s) => s.id === r.server && (x.scope === "*" || s.id === x.scope));
   if (!server) return false;
-  x.later(postToUpstream(server, { ...m, id: r.id }, r.usid, r.uv, x.env.UPSTREAM_TIMEOUT_MS));
+  const answer = { ...m, id: r.id };
+  x.later(r.uv === LEGACY_VERSION_MARK && r.usid ? postLegacy(server, r.usid, answer, x.env.UPSTREAM_TIMEOUT_MS) : postToUpstream(server, answer, r.usid, r.uv, x.env.UPSTREAM_TIMEOUT_MS));
   return true;
 }
 

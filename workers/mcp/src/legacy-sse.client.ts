@@ -1,0 +1,133 @@
+/**
+ * Forwarding to an upstream on the legacy HTTP+SSE transport (protocol 2024-11-05): the session
+ * lives as long as its GET event stream, which a stateless worker cannot keep between requests.
+ * So each forwarded request runs in a session of its own: open the stream, learn the message
+ * endpoint, initialize (with the client's capabilities), post the request, relay what arrives
+ * until its response, close. Upstream state (subscriptions, log level) does not carry over
+ * between requests; server-to-client requests made while the request runs are answered by posting
+ * to that session's endpoint, which the relayed id carries.
+ */
+import { classify, type JsonRpcMessage, type JsonRpcRequest } from "../../../shared/mcp/jsonrpc";
+import { parseSse, type SseEvent } from "../../../shared/mcp/sse";
+import type { CatalogServer } from "./catalog.client";
+import { UpstreamFailure } from "./upstream.client";
+
+/** Marks relayed ids whose `usid` is a legacy message endpoint URL. */
+export const LEGACY_VERSION_MARK = "legacy-sse";
+
+function headersFor(server: CatalogServer, extra: Record<string, string>): Headers {
+  const h = new Headers();
+  for (const [k, v] of Object.entries(server.headers ?? {})) if (!/^(content-type|accept|content-length|host|mcp-session-id|mcp-protocol-version)$/i.test(k)) h.set(k, v);
+  for (const [k, v] of Object.entries(extra)) h.set(k, v);
+  return h;
+}
+
+/** Posts one message to a legacy session's endpoint; resolves with the HTTP status (0 on network failure). */
+export async function postLegacy(server: CatalogServer, endpoint: string, message: unknown, timeoutMs: number): Promise<number> {
+  // the endpoint must stay on the upstream's origin (it came from the upstream's own stream)
+  if (new URL(endpoint).origin !== new URL(server.url).origin) return 0;
+  try {
+    const res = await fetch(endpoint, { method: "POST", headers: headersFor(server, { "content-type": "application/json" }), body: JSON.stringify(message), signal: AbortSignal.timeout(timeoutMs) });
+    await res.body?.cancel().catch(() => {});
+    return res.status;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Runs `req` in a fresh legacy session and yields the upstream's messages for it (the response
+ * last). `relay` turns server-to-client requests into what the client gets (or null).
+ */
+export async function* forwardLegacy(
+  server: CatalogServer,
+  req: JsonRpcRequest,
+  opts: {
+    capabilities: Record<string, unknown>;
+    clientInfo?: Record<string, unknown>;
+    timeoutMs: number;
+    signal: AbortSignal;
+    relay: (endpoint: string, m: JsonRpcRequest) => Promise<JsonRpcMessage | null>;
+  },
+): AsyncGenerator<JsonRpcMessage> {
+  const ctl = new AbortController();
+  let reason = "";
+  const abort = (why: string) => {
+    reason ||= why;
+    ctl.abort();
+  };
+  const onClient = () => abort("client disconnected");
+  opts.signal.addEventListener("abort", onClient);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const arm = () => {
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(() => abort(`silent for ${opts.timeoutMs} ms`), opts.timeoutMs);
+  };
+  try {
+    arm();
+    let res: Response;
+    try {
+      res = await fetch(server.url, { headers: headersFor(server, { accept: "text/event-stream" }), signal: ctl.signal });
+    } catch (err) {
+      throw new UpstreamFailure(server.id, reason ? `upstream ${server.id}: ${reason}` : `upstream ${server.id} unreachable: ${String((err as Error)?.message ?? err)}`);
+    }
+    if (!res.ok || !res.body || !(res.headers.get("content-type") ?? "").includes("text/event-stream")) {
+      await res.body?.cancel().catch(() => {});
+      throw new UpstreamFailure(server.id, `upstream ${server.id} refused its SSE stream (HTTP ${res.status})`, res.status);
+    }
+    const events: AsyncGenerator<SseEvent> = parseSse(res.body, ctl.signal);
+    const next = async (): Promise<SseEvent> => {
+      const r = await events.next().catch(() => ({ done: true as const, value: undefined }));
+      if (r.done) throw new UpstreamFailure(server.id, `upstream ${server.id}: ${reason || "stream ended early"}`);
+      arm();
+      return r.value;
+    };
+    let first = await next();
+    while (first.event !== "endpoint") first = await next();
+    const endpoint = new URL(first.data.trim(), server.url).toString();
+    const post = async (m: unknown) => {
+      const status = await postLegacy(server, endpoint, m, opts.timeoutMs);
+      if (status < 200 || status > 299) throw new UpstreamFailure(server.id, `upstream ${server.id} refused a message (HTTP ${status || "unreachable"})`, status);
+    };
+    const initId = `mcpgw-init-${crypto.randomUUID()}`;
+    await post({ jsonrpc: "2.0", id: initId, method: "initialize", params: { protocolVersion: "2024-11-05", capabilities: opts.capabilities, clientInfo: opts.clientInfo ?? { name: "mcp-gateway", version: "0.1.0" } } });
+    for (;;) {
+      const ev = await next();
+      if (ev.event !== "message") continue;
+      const c = classify(safeJson(ev.data));
+      if (c.kind === "response" && c.message.id === initId) {
+        if (c.message.error) throw new UpstreamFailure(server.id, `upstream ${server.id} refused initialize: ${c.message.error.message}`);
+        break;
+      }
+    }
+    await post({ jsonrpc: "2.0", method: "notifications/initialized" });
+    await post(req);
+    for (;;) {
+      const ev = await next();
+      if (ev.event !== "message") continue;
+      const c = classify(safeJson(ev.data));
+      if (c.kind === "invalid") throw new UpstreamFailure(server.id, `upstream ${server.id} sent an invalid JSON-RPC message (${c.reason})`);
+      if (c.kind === "response") {
+        if (c.message.id === req.id) {
+          yield c.message;
+          return;
+        }
+        continue;
+      }
+      const out = c.kind === "request" ? await opts.relay(endpoint, c.message) : c.message;
+      if (out) yield out;
+    }
+  } finally {
+    if (timer) clearTimeout(timer);
+    opts.signal.removeEventListener("abort", onClient);
+    abort("done");
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
