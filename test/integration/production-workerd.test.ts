@@ -192,9 +192,9 @@ describe("the per-container workerd configs", () => {
     const headers = { "content-type": "application/json", accept: "application/json, text/event-stream" };
     // what Traefik forwards after a 2xx: the request plus the auth answer's identity headers
     const through = await fetch(`${w.mcp.url}/mcp`, { method: "POST", headers: { ...headers, authorization: `Bearer ${aliceKey}`, ...identity }, body: JSON.stringify(init) });
-    expect(through.status).not.toBe(401);
-    // the mcp worker answered as the MCP endpoint (a JSON-RPC body), not as an auth failure
-    expect((await through.text()).includes('"jsonrpc"')).toBe(true);
+    expect(through.status).toBe(200);
+    expect(through.headers.get("mcp-session-id")).toBeTruthy();
+    expect(await through.text()).toContain('"protocolVersion":"2025-06-18"');
     // without the signed assertion the mcp worker refuses, whatever the plain headers claim
     const forged = await fetch(`${w.mcp.url}/mcp`, { method: "POST", headers: { ...headers, "X-User-Email": "alice@acme.test", "X-User-Admin": "true" }, body: JSON.stringify(init) });
     expect(forged.status).toBe(401);
