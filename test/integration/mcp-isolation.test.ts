@@ -79,6 +79,17 @@ describe("isolation between tenants", () => {
     }
   });
 
+  it("enforces a revoked grant on the next call of an open session, within 2 seconds", async () => {
+    const dave = await f.t.userKey("dave@acme.test", { groups: ["acme-users"] });
+    const { client } = await gatewayClient(f.t.url, "/mcp", dave);
+    expect((await client.callTool({ name: "alpha__echo", arguments: { message: "still mine" } })).content).toEqual([{ type: "text", text: "Echo: still mine" }]);
+    await f.t.db.sql`DELETE FROM user_group_membership WHERE user_email = 'dave@acme.test'`;
+    await new Promise((r) => setTimeout(r, 2000));
+    await expect(client.callTool({ name: "alpha__echo", arguments: { message: "gone" } })).rejects.toThrow(/Unknown tool: alpha__echo/);
+    expect((await client.listTools()).tools).toEqual([]);
+    await client.close();
+  });
+
   it("explains to a user mapped to nothing why the lists are empty", async () => {
     const { client } = await gatewayClient(f.t.url, "/mcp", f.nobody);
     expect(client.getInstructions()).toMatch(/No MCP servers are available to nobody@acme\.test: your account belongs to no group/);

@@ -57,6 +57,21 @@ afterAll(async () => {
 });
 
 describe("the upstream side", () => {
+  it("answers an Open WebUI-style turn's initialize and tools/list without contacting any upstream", async () => {
+    const warm = await gatewayClient(f.t.url, "/mcp", f.alice);
+    await warm.client.listTools(); // the catalog has its snapshots
+    await warm.client.close();
+    seen.length = 0;
+    for (let turn = 0; turn < 3; turn++) {
+      const { client, transport } = await gatewayClient(f.t.url, "/mcp", f.alice);
+      const tools = (await client.listTools()).tools.map((t) => t.name);
+      expect(tools).toContain("gamma__echo");
+      await transport.terminateSession();
+      await client.close();
+    }
+    expect(seen).toEqual([]);
+  });
+
   it("injects the server's stored headers and never the client's credentials", async () => {
     const { client } = await gatewayClient(f.t.url, "/mcp", f.alice);
     seen.length = 0;
