@@ -7,6 +7,8 @@ export interface Managed {
   child: ChildProcess;
   /** Last lines of output, for error messages. */
   tail(): string;
+  /** All output so far (stdout and stderr, the newest 50,000 lines), e.g. to search logs for secrets. */
+  output(): string;
   stop(): Promise<void>;
 }
 
@@ -22,11 +24,14 @@ export function startProcess(name: string, cmd: string, args: string[], opts: { 
   running.add(child);
   child.once("exit", () => running.delete(child));
   const lines: string[] = [];
+  const all: string[] = [];
   const keep = (d: Buffer) => {
     for (const line of d.toString().split("\n")) {
       if (!line.trim()) continue;
       lines.push(line);
       if (lines.length > 200) lines.shift();
+      all.push(line);
+      if (all.length > 60_000) all.splice(0, 10_000);
       if (opts.echo) process.stderr.write(`[${name}] ${line}\n`);
     }
   };
@@ -36,6 +41,7 @@ export function startProcess(name: string, cmd: string, args: string[], opts: { 
     name,
     child,
     tail: () => lines.slice(-10).join("\n"),
+    output: () => all.slice(-50_000).join("\n"),
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolve();

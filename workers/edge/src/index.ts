@@ -10,6 +10,7 @@ import { forwardAuth } from "./forward-auth";
 import { requestLimits, userRateLimit } from "./limits";
 import { FORWARD_AUTH_PATH, matchRoute, type Route, type WorkerName } from "../../../shared/edge";
 import { errorResponse, onError } from "../../../shared/http";
+import { jsonRpcErrors } from "../../../shared/middleware/jsonrpc-errors";
 import { securityHeaders } from "../../../shared/middleware/security-headers";
 
 export interface Env {
@@ -30,6 +31,7 @@ interface Variables {
 const app = new Hono<{ Bindings: Env; Variables: Variables }>();
 app.onError(onError);
 app.use("*", securityHeaders());
+app.use("*", jsonRpcErrors());
 app.use("*", ...requestLimits);
 
 function binding(env: Env, worker: WorkerName): Fetcher {
