@@ -254,24 +254,6 @@ export async function claimRefresh(sql: Sql, serverId: string, olderThanSeconds:
   return rows.length > 0;
 }
 
-/** Item changes, newest first (the admin "tool changes" view). */
-export async function listItemChanges(sql: Sql, opts: { server?: string; limit?: number } = {}): Promise<(ItemChange & { id: number; at: Date; server_id: string })[]> {
-  const limit = Math.min(Math.max(opts.limit ?? 100, 1), 1000);
-  const rows = opts.server
-    ? await sql`SELECT * FROM item_changes WHERE server_id = ${opts.server} ORDER BY at DESC, id DESC LIMIT ${limit}`
-    : await sql`SELECT * FROM item_changes ORDER BY at DESC, id DESC LIMIT ${limit}`;
-  return rows.map((r) => ({
-    id: Number(r.id),
-    at: new Date(r.at as string),
-    server_id: String(r.server_id),
-    kind: r.kind as ItemKind,
-    name: String(r.name),
-    change: r.change as ItemChange["change"],
-    before: (r.before as McpItem | null) ?? null,
-    after: (r.after as McpItem | null) ?? null,
-  }));
-}
-
 /** Every server row (enabled or not), by id. */
 export async function listServers(sql: Sql): Promise<ServerRow[]> {
   const rows = await sql`SELECT * FROM servers ORDER BY id`;

@@ -105,6 +105,19 @@ describe("refresh policy", () => {
     expect((await internal("/internal/refresh/nope", { method: "POST" })).body).toEqual({ error: "not_found" });
   });
 
+  it("refreshes only what is due on POST /internal/refresh?due=1 (the timer's job)", async () => {
+    await internal("/internal/refresh", { method: "POST" });
+    const fresh = await internal<{ refreshed: number }>("/internal/refresh?due=1", { method: "POST" });
+    expect(fresh.body.refreshed).toBe(0);
+    tiny.tools = [tool("one"), tool("two"), tool("three")];
+    await sleep(2500);
+    const due = await internal<{ refreshed: number; servers: ServerHealth[] }>("/internal/refresh?due=1", { method: "POST" });
+    expect(due.body.refreshed).toBe(4); // every enabled server's snapshot is now older than 2 s
+    expect(due.body.servers.find((s) => s.id === "tiny")).toMatchObject({ ok: true, counts: { tools: 3 } });
+    tiny.tools = [tool("one"), tool("two")];
+    await internal("/internal/refresh/tiny", { method: "POST" });
+  });
+
   it("refreshes a re-enabled server on its next use", async () => {
     await t.db.sql`UPDATE servers SET enabled = true WHERE id = 'off'`;
     await sleep(700);

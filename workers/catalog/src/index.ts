@@ -4,12 +4,13 @@
  * only: reached through service bindings, never routed by the public edge.
  */
 import { Hono } from "hono";
-import { createSql } from "../../../shared/db";
+import { createSql, withSql } from "../../../shared/db";
 import { readEnv } from "../../../shared/env";
 import { onError } from "../../../shared/http";
 import { catalogVersion } from "../../../shared/repos/access.repo";
 import { registerCatalogRoutes } from "./catalog.routes";
 import { CatalogEnv } from "./env";
+import { refreshDue } from "./refresh";
 import { registerRefreshRoutes } from "./refresh.routes";
 
 const app = new Hono<{ Bindings: Record<string, unknown> }>();
@@ -33,4 +34,10 @@ registerRefreshRoutes(app);
 
 app.notFound((c) => c.json({ error: "not_found", message: `no route for ${c.req.path}` }, 404));
 
-export default app;
+/** The timer: re-list due upstreams (Cron Trigger in wrangler.toml; Cloudflare runs it). */
+async function scheduled(_controller: ScheduledController, bindings: Record<string, unknown>, ctx: ExecutionContext): Promise<void> {
+  const env = readEnv(CatalogEnv, bindings);
+  await withSql(env.DATABASE_URL, ctx, (sql) => refreshDue(sql, { timeoutMs: env.UPSTREAM_TIMEOUT_MS, refreshSeconds: env.CATALOG_REFRESH_SECONDS }));
+}
+
+export default { fetch: app.fetch, scheduled };

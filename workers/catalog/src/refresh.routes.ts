@@ -1,7 +1,8 @@
 /**
  * Refresh and health (internal; the admin worker and the mcp worker call these):
  *   POST /internal/refresh/:server  -> ServerHealth after refreshing now; 404 {error:"not_found"}
- *   POST /internal/refresh          -> { servers: ServerHealth[] } after refreshing every enabled server
+ *   POST /internal/refresh          -> { refreshed, servers: ServerHealth[] } after refreshing every enabled
+ *                                      server (`?due=1`: only those due, as the Cron Trigger does)
  *   GET  /internal/status           -> { servers: ServerHealth[] } every server, enabled or not
  * The mcp worker calls the first on an upstream's `notifications/*\/list_changed`.
  */
@@ -12,7 +13,7 @@ import { readEnv } from "../../../shared/env";
 import { listServers, loadServer, type Snapshot } from "../../../shared/repos/catalog.repo";
 import type { ServerRow } from "../../../shared/schemas";
 import { CatalogEnv } from "./env";
-import { refreshServer, refreshServers } from "./refresh";
+import { refreshDue, refreshServer, refreshServers } from "./refresh";
 import { cachedSnapshot, nameConflicts } from "./snapshot.cache";
 import { currentVersion } from "./version";
 
@@ -72,13 +73,20 @@ export function registerRefreshRoutes(app: App): void {
 
   app.post("/internal/refresh", async (c) => {
     const env = readEnv(CatalogEnv, c.env);
-    const servers = await withSql(env.DATABASE_URL, c.executionCtx, async (sql) => {
-      const rows = await listServers(sql);
-      await refreshServers(sql, rows.filter((s) => s.enabled), env.UPSTREAM_TIMEOUT_MS);
-      const snap = await freshSnapshot(sql, env.CATALOG_VERSION_TTL_MS);
-      return rows.map((s) => healthOf(s, snap, env.CATALOG_REFRESH_SECONDS));
+    const dueOnly = c.req.query("due") === "1";
+    const out = await withSql(env.DATABASE_URL, c.executionCtx, async (sql) => {
+      let refreshed: number;
+      if (dueOnly) {
+        refreshed = await refreshDue(sql, { timeoutMs: env.UPSTREAM_TIMEOUT_MS, refreshSeconds: env.CATALOG_REFRESH_SECONDS });
+      } else {
+        const enabled = (await listServers(sql)).filter((s) => s.enabled);
+        await refreshServers(sql, enabled, env.UPSTREAM_TIMEOUT_MS);
+        refreshed = enabled.length;
+      }
+      const [rows, snap] = [await listServers(sql), await freshSnapshot(sql, env.CATALOG_VERSION_TTL_MS)];
+      return { refreshed, servers: rows.map((s) => healthOf(s, snap, env.CATALOG_REFRESH_SECONDS)) };
     });
-    return c.json({ servers });
+    return c.json(out);
   });
 
   app.get("/internal/status", async (c) => {

@@ -5,12 +5,14 @@
  *   UPSTREAM_TIMEOUT_MS);
  * - snapshot older than CATALOG_REFRESH_SECONDS: served as is, refreshed in the background
  *   (`ctx.waitUntil`), one claimant across isolates and replicas (claimRefresh);
- * - `POST /internal/refresh[/:server]`: now.
+ * - `POST /internal/refresh[/:server]`: now;
+ * - a Cron Trigger (wrangler.toml; on Cloudflare) runs {@link refreshDue} so lists stay fresh
+ *   without traffic.
  * Servers are refreshed concurrently; one slow upstream never holds up the others.
  */
 import { withSql, type Sql } from "../../../shared/db";
 import { log } from "../../../shared/log";
-import { claimRefresh, writeRefresh, type StatusRow } from "../../../shared/repos/catalog.repo";
+import { claimRefresh, listServers, loadSnapshot, writeRefresh, type StatusRow } from "../../../shared/repos/catalog.repo";
 import type { ServerRow } from "../../../shared/schemas";
 import { nameConflicts, patchStatus } from "./snapshot.cache";
 import { listUpstream } from "./upstream";
@@ -91,4 +93,19 @@ export function refreshInBackground(ctx: ExecutionContext, databaseUrl: string, 
       if (claimed.length) await refreshServers(sql, claimed, settings.timeoutMs);
     }).catch((err) => log.warn("background refresh failed", { message: String((err as Error)?.message ?? err) })),
   );
+}
+
+/**
+ * Refreshes every enabled server that needs it (no snapshot, changed row, or older than
+ * CATALOG_REFRESH_SECONDS, the last claimed across replicas): the catalog's timer (Cron Trigger).
+ */
+export async function refreshDue(sql: Sql, settings: RefreshSettings): Promise<number> {
+  const [servers, snap] = await Promise.all([listServers(sql), loadSnapshot(sql)]);
+  const due: ServerRow[] = [];
+  for (const s of servers.filter((x) => x.enabled)) {
+    const need = refreshNeed(s, snap.status.get(s.id), settings.refreshSeconds);
+    if (need === "missing" || need === "changed" || (need === "old" && (await claimRefresh(sql, s.id, settings.refreshSeconds)))) due.push(s);
+  }
+  if (due.length) await refreshServers(sql, due, settings.timeoutMs);
+  return due.length;
 }
