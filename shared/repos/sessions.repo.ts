@@ -10,6 +10,8 @@ export interface UserFacts {
   displayName: string;
   isAdmin: boolean;
   groups: string[];
+  /** The memberships among `groups` that came from the IdP (source 'idp'). */
+  idpGroups: string[];
 }
 
 /**
@@ -33,12 +35,13 @@ export async function userFacts(sql: Sql, email: string, sid?: string): Promise<
   const rows = await sql`
     SELECT u.email, u.display_name, u.is_admin,
            COALESCE((SELECT jsonb_agg(m.group_name ORDER BY m.group_name) FROM user_group_membership m WHERE m.user_email = u.email), '[]'::jsonb) AS groups,
+           COALESCE((SELECT jsonb_agg(m.group_name ORDER BY m.group_name) FROM user_group_membership m WHERE m.user_email = u.email AND m.source = 'idp'), '[]'::jsonb) AS idp_groups,
            ${sid ?? null}::text IS NOT NULL AND EXISTS (SELECT 1 FROM auth_revoked_sessions r WHERE r.sid = ${sid ?? null}::text) AS revoked
     FROM users u WHERE u.email = ${email.toLowerCase()}`;
   const r = rows[0];
   if (!r || r.revoked) return null;
-  const groups = typeof r.groups === "string" ? JSON.parse(r.groups) : r.groups;
-  return { email: String(r.email), displayName: String(r.display_name), isAdmin: Boolean(r.is_admin), groups: (groups as unknown[]).map(String) };
+  const list = (v: unknown) => ((typeof v === "string" ? JSON.parse(v) : v) as unknown[]).map(String);
+  return { email: String(r.email), displayName: String(r.display_name), isAdmin: Boolean(r.is_admin), groups: list(r.groups), idpGroups: list(r.idp_groups) };
 }
 
 /** Creates the user on first login, records the login time; returns the user's facts. */
@@ -56,4 +59,35 @@ export async function ensureUserFacts(sql: Sql, email: string, displayName = "")
   if (known) return known;
   await sql`INSERT INTO users (email, display_name) VALUES (${email.toLowerCase()}, ${displayName}) ON CONFLICT (email) DO NOTHING`;
   return (await userFacts(sql, email))!;
+}
+
+/**
+ * Makes the user's IdP-sourced memberships match the IdP's groups: adds a membership (source
+ * 'idp') for each IdP group the gateway knows (the built-in `mcp-admin` is created when named) and
+ * the user is not yet in, removes IdP-sourced ones the IdP no longer names. Admin-set memberships
+ * are never touched. Writes only when something changes (every write bumps the catalog version).
+ * Returns the facts after the change.
+ */
+export async function syncIdpGroups(sql: Sql, facts: UserFacts, idpGroups: string[], adminGroup: string): Promise<UserFacts> {
+  const wanted = new Set(idpGroups.map((g) => g.toLowerCase()));
+  const remove = facts.idpGroups.filter((g) => !wanted.has(g));
+  const candidates = [...wanted].filter((g) => !facts.groups.includes(g));
+  if (!remove.length && !candidates.length) return facts;
+  let add: string[] = [];
+  if (candidates.length) {
+    if (candidates.includes(adminGroup)) await sql`INSERT INTO groups (name, description) VALUES (${adminGroup}, 'Administrators: see every server') ON CONFLICT DO NOTHING`;
+    const known = await sql`SELECT name FROM groups WHERE name IN (SELECT jsonb_array_elements_text(${sql.json(candidates)}))`;
+    add = known.map((r) => String(r.name));
+  }
+  if (!remove.length && !add.length) return facts;
+  await sql.begin(async (tx) => {
+    if (remove.length) {
+      await tx`DELETE FROM user_group_membership WHERE user_email = ${facts.email} AND source = 'idp' AND group_name IN (SELECT jsonb_array_elements_text(${tx.json(remove)}))`;
+    }
+    if (add.length) {
+      await tx`INSERT INTO user_group_membership (user_email, group_name, source)
+               SELECT ${facts.email}, g, 'idp' FROM jsonb_array_elements_text(${tx.json(add)}) AS g ON CONFLICT DO NOTHING`;
+    }
+  });
+  return (await userFacts(sql, facts.email)) ?? facts;
 }

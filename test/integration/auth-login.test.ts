@@ -49,6 +49,24 @@ describe("browser login", () => {
     expect(row).toMatchObject({ display_name: "New Comer", is_admin: false });
   });
 
+  it("keeps IdP-sourced memberships of known groups in Postgres, in step with the IdP", async () => {
+    await t.db.sql`INSERT INTO groups (name) VALUES ('team-b') ON CONFLICT DO NOTHING`;
+    await t.userKey("miketest@microsoft.com", { groups: ["microsoft-users"] }); // set by an admin
+    const mike = t.idp!.users.find((u) => u.email === "miketest@microsoft.com")!;
+    const before = mike.groups;
+    const rows = () => t.db.sql`SELECT group_name, source FROM user_group_membership WHERE user_email = 'miketest@microsoft.com' ORDER BY group_name`;
+    try {
+      mike.groups = ["microsoft-users", "Team-B", "unknown-group"];
+      await t.login("miketest@microsoft.com");
+      expect(await rows()).toEqual([{ group_name: "microsoft-users", source: "admin" }, { group_name: "team-b", source: "idp" }]);
+      mike.groups = [];
+      await t.login("miketest@microsoft.com");
+      expect(await rows()).toEqual([{ group_name: "microsoft-users", source: "admin" }]);
+    } finally {
+      mike.groups = before;
+    }
+  });
+
   it("refuses a replayed state", async () => {
     const jar = new CookieJar();
     const callback = await loginUntilCallback(t.url, "miketest@microsoft.com", "demo", { jar });

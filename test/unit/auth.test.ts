@@ -81,7 +81,7 @@ describe("claims", () => {
     expect(acceptedAudiences(env, origin, "/mcp/everything")).toEqual(["mcp-gateway", "https://gw.example.com/mcp", "https://gw.example.com/mcp/everything"]);
   });
   it("admins: users.is_admin or the mcp-admin group from either side", () => {
-    const facts = { email: "a@b.c", displayName: "", isAdmin: false, groups: ["x"] };
+    const facts = { email: "a@b.c", displayName: "", isAdmin: false, groups: ["x"], idpGroups: [] };
     expect(toIdentity(facts, ["MCP-ADMIN"], "session").admin).toBe(true);
     expect(toIdentity(facts, [], "session").admin).toBe(false);
     expect(toIdentity({ ...facts, isAdmin: true }, [], "session").admin).toBe(true);

@@ -17,7 +17,7 @@ import type { Sql } from "../../../shared/db";
 import { sha256Hex, timingSafeEqual } from "../../../shared/crypto";
 import type { Identity } from "../../../shared/identity";
 import { API_KEY_PREFIX, findKeyOwner, touchApiKey } from "../../../shared/repos/apikeys.repo";
-import { ensureUserFacts, userFacts, type UserFacts } from "../../../shared/repos/sessions.repo";
+import { ensureUserFacts, syncIdpGroups, userFacts, type UserFacts } from "../../../shared/repos/sessions.repo";
 import { ADMIN_GROUP } from "../../../shared/schemas";
 import type { AuthEnv } from "./env";
 import { emailFromClaims, groupsFromClaims, oidcConfig, verifyProviderJwt } from "./oidc.client";
@@ -113,8 +113,9 @@ export async function identifyBearer(env: AuthEnv, sql: () => Sql, ctx: WaitUnti
       if (!verified) return null;
       const email = emailFromClaims(verified);
       if (!email) return null;
-      const facts = await ensureUserFacts(sql(), email, typeof verified.name === "string" ? verified.name : "");
-      return toIdentity(facts, groupsFromClaims(verified, cfg.groupsClaim), "oidc-bearer");
+      const idpGroups = groupsFromClaims(verified, cfg.groupsClaim);
+      const facts = await syncIdpGroups(sql(), await ensureUserFacts(sql(), email, typeof verified.name === "string" ? verified.name : ""), idpGroups, ADMIN_GROUP);
+      return toIdentity(facts, idpGroups, "oidc-bearer");
     }
     // (c) an Open WebUI session token
     if (header.alg === "HS256" && typeof claims.id === "string" && claims.iss === undefined && (env.WEBUI_SECRET_KEY || env.OWUI_URL)) {

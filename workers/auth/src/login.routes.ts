@@ -16,7 +16,8 @@ import { createSql, withSql } from "../../../shared/db";
 import { randomToken, sha256Hex, timingSafeEqual } from "../../../shared/crypto";
 import { readEnv } from "../../../shared/env";
 import { log } from "../../../shared/log";
-import { consumeLoginState, recordLogin, revokeSession } from "../../../shared/repos/sessions.repo";
+import { consumeLoginState, recordLogin, revokeSession, syncIdpGroups, userFacts } from "../../../shared/repos/sessions.repo";
+import { ADMIN_GROUP } from "../../../shared/schemas";
 import { readCookie, clearCookie, seal, setCookie, unseal } from "./cookie";
 import { toIdentity } from "./credentials";
 import { AuthEnv } from "./env";
@@ -147,7 +148,7 @@ export function registerLoginRoutes(app: App) {
     }
     if (!session) return c.json({ error: "login_failed", message: "the identity provider's ID token is not valid or names no email" }, 401);
     const s = session;
-    const facts = await withSql(env.DATABASE_URL, c.executionCtx, (sql) => recordLogin(sql, s.email, s.name));
+    const facts = await withSql(env.DATABASE_URL, c.executionCtx, async (sql) => syncIdpGroups(sql, await recordLogin(sql, s.email, s.name), s.groups, ADMIN_GROUP));
     log.info("login", { email: s.email, admin: toIdentity(facts, s.groups, "session").admin });
     c.header("Set-Cookie", await sessionCookie(env, origin, s), { append: true });
     c.header("Cache-Control", "no-store");
@@ -162,6 +163,11 @@ export function registerLoginRoutes(app: App) {
     const current = await readSession(env, c.req.header("cookie"));
     const renewed = current ? await refreshSession(env, cfg, current) : null;
     if (!renewed) return c.redirect(`${origin}/auth/login?rd=${encodeURIComponent(rd)}`, 302);
+    const known = await withSql(env.DATABASE_URL, c.executionCtx, async (sql) => {
+      const facts = await userFacts(sql, renewed.email, renewed.sid);
+      return facts ? !!(await syncIdpGroups(sql, facts, renewed.groups, ADMIN_GROUP)) : false;
+    });
+    if (!known) return c.redirect(`${origin}/auth/login?rd=${encodeURIComponent(rd)}`, 302);
     c.header("Set-Cookie", await sessionCookie(env, origin, renewed), { append: true });
     c.header("Cache-Control", "no-store");
     return c.redirect(rd, 302);
