@@ -183,6 +183,25 @@ describe("compose files", () => {
     }
   });
 
+  it("production: a worker that others reach through a workerd external has a fixed address", () => {
+    // workerd looks an external service's host name up once, at start (PromisedNetworkAddress),
+    // so a recreated target with a new address would be unreachable until its callers restart.
+    for (const file of [FILES.hetzner, FILES.localTest]) {
+      const c = loadCompose(file);
+      const targets = new Set(workerServices(c).flatMap(([name]) => Object.values(workerSpec(name as Name).services)));
+      expect(targets.size, file).toBeGreaterThan(0);
+      for (const t of targets) {
+        const nets = c.services[t]!.networks as Record<string, { ipv4_address?: string }>;
+        const shared = Object.entries(nets).filter(([, n]) => n?.ipv4_address);
+        expect(shared.length, `${file}: ${t} has a fixed address`).toBe(1);
+        const [net, { ipv4_address }] = shared[0]!;
+        const subnet = c.networks![net].ipam.config[0].subnet as string;
+        expect(ipv4_address!.split(".").slice(0, 3).join("."), `${file}: ${t} address in ${subnet}`).toBe(subnet.split(".").slice(0, 3).join("."));
+        expect(c.services[t]!.deploy?.replicas ?? 1).toBe(1);
+      }
+    }
+  });
+
   it("the local test of production has the production file's workers and variables", () => {
     const prod = loadCompose(FILES.hetzner);
     const local = loadCompose(FILES.localTest);
