@@ -50,6 +50,21 @@ function stats(r: Record<string, unknown>): UsageStats {
   };
 }
 
+const STEP: Record<Bucket, number> = { minute: 60_000, hour: 3_600_000, day: 86_400_000 };
+
+/** Every bucket of the window (UTC), empty ones as zeros, so charts show time to scale. */
+function fillBuckets(f: UsageFilter, rows: (UsageStats & { at: Date })[]): (UsageStats & { at: Date })[] {
+  const step = STEP[f.bucket];
+  const first = Math.floor(f.since.getTime() / step) * step;
+  if ((f.until.getTime() - first) / step > 1500) return rows;
+  const byAt = new Map(rows.map((r) => [r.at.getTime(), r]));
+  const out: (UsageStats & { at: Date })[] = [];
+  for (let at = first; at < f.until.getTime(); at += step) {
+    out.push(byAt.get(at) ?? { at: new Date(at), calls: 0, errors: 0, denied: 0, errorRate: 0, p50Ms: null, p95Ms: null });
+  }
+  return out;
+}
+
 /** Builds the usage report for a window. Tool calls of deleted servers count under tenant "(deleted)". */
 export async function usageReport(db: Db, f: UsageFilter): Promise<UsageReport> {
   const base = db`
@@ -65,7 +80,7 @@ export async function usageReport(db: Db, f: UsageFilter): Promise<UsageReport> 
     percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms) AS p50, percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms) AS p95`;
   const [totals, series, byUser, byTenant, byServer, byTool] = await Promise.all([
     db`SELECT ${agg} FROM (${base}) x`,
-    db`SELECT date_trunc(${f.bucket}, at) AS at, ${agg} FROM (${base}) x GROUP BY 1 ORDER BY 1`,
+    db`SELECT date_trunc(${f.bucket}, at, 'UTC') AS at, ${agg} FROM (${base}) x GROUP BY 1 ORDER BY 1`,
     db`SELECT usr AS key, ${agg} FROM (${base}) x GROUP BY 1 ORDER BY calls DESC, key LIMIT 50`,
     db`SELECT tenant AS key, ${agg} FROM (${base}) x GROUP BY 1 ORDER BY calls DESC, key LIMIT 50`,
     db`SELECT server AS key, ${agg} FROM (${base}) x GROUP BY 1 ORDER BY calls DESC, key LIMIT 50`,
@@ -77,7 +92,7 @@ export async function usageReport(db: Db, f: UsageFilter): Promise<UsageReport> 
     until: f.until,
     bucket: f.bucket,
     totals: stats(totals[0] ?? {}),
-    series: series.map((r) => ({ at: new Date(r.at as string), ...stats(r) })),
+    series: fillBuckets(f, series.map((r) => ({ at: new Date(r.at as string), ...stats(r) }))),
     by: { user: keyed(byUser), tenant: keyed(byTenant), server: keyed(byServer), tool: keyed(byTool) },
   };
 }

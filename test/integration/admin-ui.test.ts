@@ -188,7 +188,8 @@ describe("admin UI", () => {
     await page.goto(`${t.url}/admin/api/docs`);
     await page.fill("section[id='get-/admin/api/tenants/{id}'] input[name=id]", "acme");
     await page.click("section[id='get-/admin/api/tenants/{id}'] button");
-    await page.waitForFunction(`document.querySelector("section[id='get-/admin/api/tenants/{id}'] pre.out")?.textContent?.startsWith("200")`);
+    // a function, not a string: the page's CSP forbids eval
+    await page.waitForFunction((sel) => (globalThis as any).document.querySelector(sel)?.textContent?.startsWith("200"), "section[id='get-/admin/api/tenants/{id}'] pre.out");
     await expect(page.textContent("section[id='get-/admin/api/tenants/{id}'] pre.out")).resolves.toContain('"name": "Acme <Corp> & Co"');
     await shot(page, "api-docs");
   });

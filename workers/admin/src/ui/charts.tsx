@@ -17,13 +17,13 @@ function label(d: Date, bucket: UsageReport["bucket"]): string {
 /** Stacked bars of calls per time bucket (ok / error / denied). */
 export function CallsChart(props: { report: UsageReport }) {
   const { series, bucket } = props.report;
-  const W = 760, H = 220, L = 44, B = 30, T = 10;
+  const W = 1100, H = 220, L = 44, B = 30, T = 10;
   const max = niceMax(Math.max(0, ...series.map((s) => s.calls)));
   const bw = series.length ? Math.max(2, Math.min(40, (W - L - 10) / series.length - 2)) : 0;
   const y = (v: number) => T + (H - T - B) * (1 - v / max);
   const every = Math.max(1, Math.ceil(series.length / 10));
   return (
-    <svg viewBox={`0 0 ${W} ${H}`} width="100%" role="img" aria-label="tool calls over time">
+    <svg viewBox={`0 0 ${W} ${H}`} width={W} class="chart" role="img" aria-label="tool calls over time">
       {[0, 0.5, 1].map((f) => (
         <g>
           <line x1={L} x2={W - 5} y1={y(max * f)} y2={y(max * f)} stroke="#e3e7ee" />
@@ -56,13 +56,13 @@ export function CallsChart(props: { report: UsageReport }) {
 /** p50 and p95 latency per time bucket as two lines. */
 export function LatencyChart(props: { report: UsageReport }) {
   const pts = props.report.series.filter((s) => s.p50Ms !== null);
-  const W = 760, H = 180, L = 54, B = 26, T = 10;
+  const W = 1100, H = 180, L = 54, B = 26, T = 10;
   const max = niceMax(Math.max(0, ...pts.map((s) => s.p95Ms ?? 0)));
   const x = (i: number) => L + (pts.length <= 1 ? (W - L - 10) / 2 : (i * (W - L - 10)) / (pts.length - 1));
   const y = (v: number) => T + (H - T - B) * (1 - v / max);
   const path = (k: "p50Ms" | "p95Ms") => pts.map((s, i) => `${i ? "L" : "M"}${x(i).toFixed(1)},${y(s[k] ?? 0).toFixed(1)}`).join(" ");
   return (
-    <svg viewBox={`0 0 ${W} ${H}`} width="100%" role="img" aria-label="latency over time">
+    <svg viewBox={`0 0 ${W} ${H}`} width={W} class="chart" role="img" aria-label="latency over time">
       {[0, 0.5, 1].map((f) => (
         <g>
           <line x1={L} x2={W - 5} y1={y(max * f)} y2={y(max * f)} stroke="#e3e7ee" />
@@ -89,11 +89,11 @@ export function LatencyChart(props: { report: UsageReport }) {
 /** Horizontal bars: calls per key (user, tenant, server or tool), error share in red. */
 export function BarsChart(props: { rows: (UsageStats & { key: string })[]; title: string }) {
   const rows = props.rows.slice(0, 10);
-  const W = 420, row = 22, L = 150, H = Math.max(1, rows.length) * row + 8;
+  const W = 540, row = 22, L = 170, H = Math.max(1, rows.length) * row + 8;
   const max = Math.max(1, ...rows.map((r) => r.calls));
   const w = (v: number) => ((W - L - 50) * v) / max;
   return (
-    <svg viewBox={`0 0 ${W} ${H}`} width="100%" role="img" aria-label={props.title}>
+    <svg viewBox={`0 0 ${W} ${H}`} width={W} class="chart" role="img" aria-label={props.title}>
       {rows.map((r, i) => (
         <g transform={`translate(0,${i * row + 4})`}>
           <title>{`${r.key}: ${r.calls} calls, ${(r.errorRate * 100).toFixed(1)}% errors, p50 ${r.p50Ms ?? "—"} ms, p95 ${r.p95Ms ?? "—"} ms`}</title>

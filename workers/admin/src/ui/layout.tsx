@@ -1,5 +1,6 @@
 /** The admin UI's page frame: navigation, styles and small shared components. No scripts. */
 import type { Child } from "hono/jsx";
+import { raw } from "hono/html";
 import { CSRF_FIELD } from "../csrf";
 
 const CSS = `
@@ -21,16 +22,16 @@ textarea{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12.5px;min-
 .check{display:inline-flex;align-items:center;gap:5px;font-weight:400;margin:3px 12px 3px 0}
 button,.button{display:inline-block;padding:6px 13px;border-radius:5px;border:1px solid #2f5bd3;background:#2f5bd3;color:#fff;font:inherit;cursor:pointer;text-decoration:none}
 button.secondary{background:#fff;color:#2f5bd3}button.danger{background:#fff;border-color:#c2413b;color:#c2413b}
-form.inline{display:inline}.row{display:flex;gap:10px;flex-wrap:wrap;align-items:end}.row>div{flex:1;min-width:140px}
+form.inline{display:inline}td.actions{white-space:nowrap}td.actions button{padding:3px 9px;font-size:12.5px}.row{display:flex;gap:10px;flex-wrap:wrap;align-items:end}.row>div{flex:1;min-width:140px}
 .flash{padding:10px 14px;border-radius:6px;margin-bottom:14px;background:#e6f4ea;border:1px solid #b7dfc2}
 .error{background:#fdecea;border:1px solid #f1b8b4}.muted{color:#6b7384}.small{font-size:12px}
 .pill{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;background:#eef1f6;margin:1px 3px 1px 0}
 .ok{background:#e2f3e6;color:#1d6b34}.bad{background:#fbe3e1;color:#a1302a}.warn{background:#fff2d6;color:#7a5600}
 code,pre{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12.5px}pre{background:#f6f8fa;border:1px solid #e3e7ee;padding:8px;border-radius:5px;overflow:auto;max-height:360px;margin:4px 0}
 .key{font-size:15px;padding:10px;background:#fffbe6;border:1px dashed #caa400;word-break:break-all}
-.chain{font-family:ui-monospace,Menlo,monospace;font-size:12.5px}.diff .add{background:#e6ffec;display:block}.diff .del{background:#ffebe9;display:block}
-.stats{display:flex;gap:14px;flex-wrap:wrap}.stat{background:#fff;border:1px solid #dde2ea;border-radius:8px;padding:10px 16px;min-width:130px}.stat b{display:block;font-size:22px}
-svg text{font:11px system-ui,sans-serif;fill:#475066}
+.change{border-top:1px solid #e7eaf0;padding:8px 0}.change h3{margin:4px 0;font-weight:500}.chain{font-family:ui-monospace,Menlo,monospace;font-size:12.5px}.diff .add{background:#e6ffec;display:block}.diff .del{background:#ffebe9;display:block}
+.stats{display:flex;gap:14px;flex-wrap:wrap}.stat{text-decoration:none;color:inherit;background:#fff;border:1px solid #dde2ea;border-radius:8px;padding:10px 16px;min-width:130px}.stat b{display:block;font-size:22px}
+svg.chart{max-width:100%;height:auto;display:block}.grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:18px}td code{white-space:nowrap}svg text{font:11px system-ui,sans-serif;fill:#475066}
 `;
 
 const NAV: [string, string][] = [
@@ -49,12 +50,15 @@ const NAV: [string, string][] = [
 
 export function Layout(props: { title: string; email: string; active?: string; nav?: boolean; children?: Child }) {
   return (
+    <>
+    {raw("<!doctype html>")}
     <html lang="en">
       <head>
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>{props.title} · MCP gateway admin</title>
-        <style>{CSS}</style>
+        {/* a constant, not data: raw so that quotes in the CSS stay quotes */}
+        <style>{raw(CSS)}</style>
       </head>
       <body>
         <header>
@@ -73,6 +77,7 @@ export function Layout(props: { title: string; email: string; active?: string; n
         <main>{props.children}</main>
       </body>
     </html>
+    </>
   );
 }
 

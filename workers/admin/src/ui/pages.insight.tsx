@@ -187,16 +187,28 @@ export function ChangesPage(p: PageBase & { changes: ItemChange[]; server: strin
           <div style="flex:0"><button type="submit">Filter</button></div>
         </form>
       </section>
-      {p.changes.map((ch) => (
-        <section class="card">
-          <h3>
-            <span class={`pill ${ch.change === "added" ? "ok" : ch.change === "removed" ? "bad" : "warn"}`}>{ch.change}</span> {ch.kind} <code>{ch.server}__{ch.name}</code>{" "}
-            <span class="muted small">{when(ch.at)}</span>
-          </h3>
-          <Diff before={ch.before} after={ch.after} />
-        </section>
-      ))}
-      {p.changes.length === 0 && <section class="card muted">No changes recorded.</section>}
+      <section class="card">
+        <p class="muted small">
+          {p.changes.length} change{p.changes.length === 1 ? "" : "s"}, newest first. Changed definitions show a diff; added and removed items show their definition on request.
+        </p>
+        {p.changes.map((ch) => (
+          <div class="change">
+            <h3>
+              <span class={`pill ${ch.change === "added" ? "ok" : ch.change === "removed" ? "bad" : "warn"}`}>{ch.change}</span> {ch.kind} <code>{ch.server}__{ch.name}</code>{" "}
+              <span class="muted small">{when(ch.at)}</span>
+            </h3>
+            {ch.change === "changed" ? (
+              <Diff before={ch.before} after={ch.after} />
+            ) : (
+              <details>
+                <summary class="small">definition</summary>
+                <pre>{canonicalJson(ch.change === "added" ? ch.after : ch.before)}</pre>
+              </details>
+            )}
+          </div>
+        ))}
+        {p.changes.length === 0 && <p class="muted">No changes recorded.</p>}
+      </section>
     </Layout>
   );
 }
@@ -279,11 +291,9 @@ export function ReportsPage(p: PageBase & { report: UsageReport; range: string }
           <div class="stat"><span class="muted">p95</span><b>{r.totals.p95Ms ?? "—"} ms</b></div>
         </div>
       </section>
-      <div class="grid">
-        <section class="card"><h3>Calls over time</h3><CallsChart report={r} /></section>
-        <section class="card"><h3>Latency</h3><LatencyChart report={r} /></section>
-      </div>
-      <div class="grid">
+      <section class="card"><h3>Calls over time</h3><CallsChart report={r} /></section>
+      <section class="card"><h3>Latency (p50 / p95)</h3><LatencyChart report={r} /></section>
+      <div class="grid2">
         {DIMENSIONS.map(([d, title]) => (
           <section class="card">
             <h3>{title}</h3>

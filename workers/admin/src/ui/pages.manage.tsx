@@ -32,7 +32,7 @@ export function TenantsPage(p: PageBase & { tenants: Tenant[]; values: Values; e
                   <td><code>{t.id}</code></td>
                   <td>{t.name}</td>
                   <td>{t.servers.map((s) => <a class="pill" href={`/admin/servers?edit=${encodeURIComponent(s)}`}>{s}</a>)}</td>
-                  <td>
+                  <td class="actions">
                     <a href={`/admin/tenants?edit=${encodeURIComponent(t.id)}`}>edit</a>{" "}
                     <PostButton action={`/admin/tenants/${encodeURIComponent(t.id)}/delete`} token={p.token} label="Delete" kind="danger" />
                   </td>
@@ -76,7 +76,7 @@ export function ServersPage(p: PageBase & { servers: Server[]; tenants: Tenant[]
                   <td class="small"><code>{s.url}</code></td>
                   <td>{s.headerNames.length ? s.headerNames.map((h) => <span class="pill">{h}: ••••</span>) : <span class="muted">none</span>}</td>
                   <td>{s.enabled ? <span class="pill ok">enabled</span> : <span class="pill warn">disabled</span>}</td>
-                  <td>
+                  <td class="actions">
                     <a href={`/admin/servers?edit=${encodeURIComponent(s.id)}`}>edit</a>{" "}
                     <PostButton action={`/admin/servers/${encodeURIComponent(s.id)}/delete`} token={p.token} label="Delete" kind="danger" />
                   </td>
@@ -157,7 +157,7 @@ export function GroupsPage(p: PageBase & { groups: Group[]; tenants: Tenant[]; s
                   <td>{g.tenants.map((t) => <span class="pill">{t}</span>)}</td>
                   <td class="small">{rulesText(g.tools) ? <pre>{rulesText(g.tools)}</pre> : <span class="muted">all tools</span>}</td>
                   <td class="num">{g.members.length}</td>
-                  <td>
+                  <td class="actions">
                     <a href={`/admin/groups?edit=${encodeURIComponent(g.name)}`}>edit</a>{" "}
                     <PostButton action={`/admin/groups/${encodeURIComponent(g.name)}/delete`} token={p.token} label="Delete" kind="danger" />
                   </td>
@@ -275,7 +275,7 @@ export function UserPage(p: PageBase & { user: AdminUser; keys: ApiKeyRow[]; gro
                   <td class="small">{when(k.created_at)}</td>
                   <td class="small">{when(k.last_used_at)}</td>
                   <td>{k.revoked_at ? <span class="pill bad">revoked {when(k.revoked_at)}</span> : k.expires_at && k.expires_at < new Date() ? <span class="pill warn">expired</span> : <span class="pill ok">live</span>}</td>
-                  <td>{!k.revoked_at && <PostButton action={`/admin/users/${enc}/keys/${encodeURIComponent(k.id)}/revoke`} token={p.token} label="Revoke" kind="danger" />}</td>
+                  <td class="actions">{!k.revoked_at && <PostButton action={`/admin/users/${enc}/keys/${encodeURIComponent(k.id)}/revoke`} token={p.token} label="Revoke" kind="danger" />}</td>
                 </tr>
               ))}
               {p.keys.length === 0 && <tr><td colspan={7} class="muted">No keys.</td></tr>}
