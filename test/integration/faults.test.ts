@@ -1,0 +1,209 @@
+/**
+ * Faults on the real stack: an upstream that is down, too slow, answering garbage or cutting its
+ * stream; Postgres unreachable; workerd restarted in the middle of a client's session.
+ *
+ * The misbehaving upstream is a real server-everything behind a small HTTP proxy in this file
+ * that can be switched into each failure mode (no real MCP server misbehaves on demand). The
+ * unreachable Postgres is a TCP proxy in front of the real one that the test stops and restarts.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createServer as createHttpServer, request as httpRequest, type Server } from "node:http";
+import { createServer as createTcpServer, connect, type Socket, type Server as TcpServer } from "node:net";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { startEverything, type Upstream } from "../../scripts/lib/upstreams";
+import { freePort } from "../../scripts/lib/ports";
+import { startTestStack, type TestStack } from "../harness/stack";
+import { gatewayClient } from "./mcp.fixture";
+
+type Mode = "pass" | "slow" | "garbage" | "cut";
+const TIMEOUT_MS = 1500;
+
+/** An HTTP proxy in front of `target` whose failure mode the test sets; `down()` stops listening. */
+async function faultProxy(target: string) {
+  const t = new URL(target);
+  const port = await freePort();
+  let mode: Mode = "pass";
+  const sockets = new Set<Socket>();
+  const forward = (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse) => {
+    const up = httpRequest({ host: t.hostname, port: t.port, path: req.url, method: req.method, headers: { ...req.headers, host: t.host } }, (ur) => {
+      res.writeHead(ur.statusCode ?? 502, ur.headers);
+      ur.pipe(res);
+    });
+    up.on("error", () => res.destroy());
+    req.pipe(up);
+  };
+  const handler = (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse) => {
+    if (mode === "pass") return forward(req, res);
+    if (mode === "slow") return void setTimeout(() => forward(req, res), TIMEOUT_MS * 3);
+    req.resume();
+    if (mode === "garbage") {
+      res.writeHead(200, { "content-type": "application/json" });
+      return void res.end("<html>502 from a confused upstream</html>{{{");
+    }
+    // cut: a stream that starts an answer and dies in the middle of it
+    res.writeHead(200, { "content-type": "text/event-stream" });
+    res.write('event: message\ndata: {"jsonrpc":"2.0","id":');
+    setTimeout(() => res.socket?.destroy(), 50);
+  };
+  let server: Server | null = null;
+  const up = () =>
+    new Promise<void>((resolve) => {
+      server = createHttpServer(handler);
+      server.on("connection", (s) => (sockets.add(s), s.on("close", () => sockets.delete(s))));
+      server.listen(port, "127.0.0.1", () => resolve());
+    });
+  await up();
+  return {
+    url: `http://127.0.0.1:${port}${t.pathname}`,
+    set(m: Mode) {
+      mode = m;
+    },
+    async down() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+      server = null;
+    },
+    up,
+    stop: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+    },
+  };
+}
+
+/** A TCP proxy (for Postgres) that can be cut off and brought back on the same port. */
+async function tcpProxy(host: string, targetPort: number) {
+  const port = await freePort();
+  const sockets = new Set<Socket>();
+  let server: TcpServer | null = null;
+  const start = () =>
+    new Promise<void>((resolve) => {
+      server = createTcpServer((client) => {
+        const upstream = connect(targetPort, host);
+        for (const s of [client, upstream]) {
+          sockets.add(s);
+          s.on("close", () => sockets.delete(s));
+          s.on("error", () => {});
+        }
+        client.pipe(upstream).pipe(client);
+        client.on("close", () => upstream.destroy());
+        upstream.on("close", () => client.destroy());
+      });
+      server.listen(port, "127.0.0.1", () => resolve());
+    });
+  const stop = async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+    server = null;
+  };
+  await start();
+  return { port, start, stop };
+}
+
+let t: TestStack;
+let good: Upstream;
+let backend: Upstream;
+let flaky: Awaited<ReturnType<typeof faultProxy>>;
+let alice: string;
+
+beforeAll(async () => {
+  [good, backend] = await Promise.all([startEverything("good"), startEverything("flaky-backend")]);
+  flaky = await faultProxy(backend.url);
+  t = await startTestStack({ env: { UPSTREAM_TIMEOUT_MS: String(TIMEOUT_MS), RATE_LIMIT_PER_MINUTE: "100000" } });
+  const sql = t.db.sql;
+  await sql`INSERT INTO tenants (id, name) VALUES ('acme', 'Acme')`;
+  await sql`INSERT INTO servers (id, tenant_id, url, headers) VALUES ('good', 'acme', ${good.url}, ${sql.json({})}), ('flaky', 'acme', ${flaky.url}, ${sql.json({})})`;
+  await sql`INSERT INTO groups (name) VALUES ('acme-users')`;
+  await sql`INSERT INTO group_tenant_mapping (group_name, tenant_id) VALUES ('acme-users', 'acme')`;
+  alice = await t.userKey("alice@acme.test", { groups: ["acme-users"] });
+});
+afterAll(async () => {
+  await t?.stop();
+  await flaky?.stop();
+  await Promise.all([good?.proc.stop(), backend?.proc.stop()]);
+});
+
+const echo = (c: Client, server: string, message: string) => c.callTool({ name: `${server}__echo`, arguments: { message } });
+const text = (r: unknown) => JSON.stringify((r as { content?: unknown }).content ?? r);
+
+describe("a broken upstream", () => {
+  let client: Client;
+  beforeAll(async () => {
+    client = (await gatewayClient(t.url, "/mcp", alice)).client;
+    const names = (await client.listTools()).tools.map((x) => x.name);
+    expect(names).toContain("good__echo");
+    expect(names).toContain("flaky__echo");
+    expect(text(await echo(client, "flaky", "warm-up"))).toContain("warm-up");
+  });
+  afterAll(() => client?.close());
+
+  for (const mode of ["down", "slow", "garbage", "cut"] as const) {
+    it(`${mode}: the other server's tools stay listed and callable, the broken one fails clearly, then recovers`, async () => {
+      if (mode === "down") await flaky.down();
+      else flaky.set(mode);
+      try {
+        const names = (await client.listTools()).tools.map((x) => x.name);
+        expect(names).toContain("good__echo");
+        expect(text(await echo(client, "good", `during ${mode}`))).toContain(`during ${mode}`);
+        const failed = await echo(client, "flaky", "x").then(
+          (r) => `result: ${text(r)}`,
+          (e: Error) => `error: ${e.message}`,
+        );
+        // the failure names the server and does not pretend to be a tool result
+        expect(failed).toMatch(/^error: .*Upstream flaky failed/);
+        expect(t.workerd.output()).toMatch(/"server":"flaky"/);
+      } finally {
+        if (mode === "down") await flaky.up();
+        flaky.set("pass");
+      }
+      expect(text(await echo(client, "flaky", `after ${mode}`))).toContain(`after ${mode}`);
+      expect(text(await echo(client, "good", `after ${mode}`))).toContain(`after ${mode}`);
+    });
+  }
+});
+
+describe("a workerd restart in the middle of a session", () => {
+  it("lets the client go on with the same session", async () => {
+    const { client, transport } = await gatewayClient(t.url, "/mcp", alice);
+    expect(text(await echo(client, "good", "before"))).toContain("before");
+    const session = transport.sessionId;
+    await t.restartWorkerd();
+    expect(text(await echo(client, "good", "after restart"))).toContain("after restart");
+    expect(text(await echo(client, "flaky", "after restart"))).toContain("after restart");
+    expect((await client.listTools()).tools.length).toBeGreaterThan(0);
+    expect(transport.sessionId).toBe(session);
+    await client.close();
+  });
+});
+
+describe("Postgres unreachable", () => {
+  it("turns /healthz to 503 JSON while it is away and back to 200 when it returns", async () => {
+    const direct = new URL(t.databaseUrl);
+    const proxy = await tcpProxy(direct.hostname, Number(direct.port || 5432));
+    const viaProxy = new URL(t.databaseUrl);
+    viaProxy.hostname = "127.0.0.1";
+    viaProxy.port = String(proxy.port);
+    const original = t.workerEnv.DATABASE_URL!;
+    t.workerEnv.DATABASE_URL = viaProxy.toString();
+    try {
+      await t.restartWorkerd();
+      expect((await t.fetch("/healthz")).status).toBe(200);
+      await proxy.stop();
+      const down = await t.fetch("/healthz");
+      expect(down.status).toBe(503);
+      expect(await down.json()).toMatchObject({ status: "unavailable" });
+      // API calls fail with JSON (never a stack trace or an HTML page) while it is away
+      const api = await t.fetch("/admin/api/whoami", { key: t.adminKey });
+      expect(api.status).toBeGreaterThanOrEqual(400);
+      expect(api.headers.get("content-type")).toContain("json");
+      await proxy.start();
+      expect((await t.fetch("/healthz")).status).toBe(200);
+      expect((await t.fetch("/admin/api/whoami", { key: t.adminKey })).status).toBe(200);
+      expect(t.workerd.child.exitCode).toBeNull();
+    } finally {
+      t.workerEnv.DATABASE_URL = original;
+      await proxy.stop();
+      await t.restartWorkerd();
+    }
+  });
+});
