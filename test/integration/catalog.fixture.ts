@@ -16,6 +16,8 @@ export interface TinyUpstream {
   url: string;
   tools: Tool[];
   prompts: Prompt[];
+  /** When set, requests without this `X-Upstream-Secret` get 401. */
+  requireSecret?: string;
   /** Request headers of every HTTP request received (lower-case names). */
   seen: IncomingMessage["headers"][];
   stop(): Promise<void>;
@@ -37,6 +39,10 @@ export async function startTinyUpstream(tools: Tool[], prompts: Prompt[] = []): 
   const up: TinyUpstream = { url: `http://127.0.0.1:${port}/mcp`, tools, prompts, seen: [], stop: async () => {} };
   const http: HttpServer = createServer(async (req, res) => {
     up.seen.push(req.headers);
+    if (up.requireSecret && req.headers["x-upstream-secret"] !== up.requireSecret) {
+      res.writeHead(401, { "content-type": "application/json" }).end(JSON.stringify({ error: "unauthorized" }));
+      return;
+    }
     try {
       const capabilities = up.prompts.length ? { tools: {}, prompts: {} } : { tools: {} };
       const server = new Server({ name: "tiny", version: "1.0.0" }, { capabilities, instructions: "tiny test upstream" });

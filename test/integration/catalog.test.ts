@@ -102,10 +102,21 @@ describe("snapshots", () => {
     expect(rows.map((r) => r.name)).toEqual(names(s.tools));
   });
 
-  it("injects the server's stored secret headers upstream", async () => {
-    await refresh("tiny");
-    expect(tiny.seen.length).toBeGreaterThan(0);
-    expect(tiny.seen.every((h) => h["x-upstream-secret"] === "tiny-secret")).toBe(true);
+  it("injects the server's stored secret headers upstream, and says so clearly when they are refused", async () => {
+    tiny.requireSecret = "tiny-secret";
+    try {
+      expect((await refresh("tiny")).body).toMatchObject({ ok: true });
+      expect(tiny.seen.length).toBeGreaterThan(0);
+      expect(tiny.seen.every((h) => h["x-upstream-secret"] === "tiny-secret")).toBe(true);
+      tiny.requireSecret = "rotated-secret";
+      const h = await refresh("tiny");
+      expect(h.body).toMatchObject({ ok: false, counts: { tools: 2 } });
+      expect(h.body.error).toMatch(/^HTTP 401 from upstream/);
+      expect(h.body.error).not.toContain("tiny-secret");
+    } finally {
+      tiny.requireSecret = undefined;
+    }
+    expect((await refresh("tiny")).body).toMatchObject({ ok: true });
   });
 
   it("reports a down upstream with ok=false and a clear error, and still lists the others", async () => {

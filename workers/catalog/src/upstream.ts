@@ -146,7 +146,12 @@ export async function listUpstream(target: UpstreamTarget, timeoutMs: number): P
       return await listWith("streamable-http", target, timeoutMs, closers);
     } catch (err) {
       if (!isHttp4xx(err)) throw err;
-      return listWith("sse", target, timeoutMs, closers);
+      try {
+        return await listWith("sse", target, timeoutMs, closers);
+      } catch (sseErr) {
+        // report both: the Streamable HTTP answer (often the real cause, e.g. 401) first
+        throw new Error(`${describeError(err, timeoutMs)}; HTTP+SSE fallback: ${describeError(sseErr, timeoutMs)}`);
+      }
     }
   })();
   work.catch(() => {}); // a late failure after the deadline is not unhandled
