@@ -147,12 +147,19 @@ export class Gateway {
     }
   }
 
+  /**
+   * A list from the catalog. On `/mcp`, servers whose last refresh failed drop out of lists (with
+   * a warning) so one broken upstream does not offer tools that cannot work; their items stay
+   * callable, so a call gets the upstream's error rather than "unknown".
+   */
   private list(req: JsonRpcRequest, kind: "tools" | "prompts" | "resources" | "resourceTemplates"): JsonRpcResponse {
+    const failing = new Set(this.scope === "*" ? this.d.catalog.servers.filter((s) => s.status?.ok === false).map((s) => s.id) : []);
+    if (failing.size && !req.params?.cursor) log.warn("servers left out of a list: their upstream is failing", { kind, servers: [...failing] });
     let items: Record<string, unknown>[];
     if (kind === "tools" || kind === "prompts") {
-      items = [...namedItems(this.d.catalog, this.scope, kind).values()].map((n) => ({ ...n.item, name: n.name }));
+      items = [...namedItems(this.d.catalog, this.scope, kind).values()].filter((n) => !failing.has(n.server.id)).map((n) => ({ ...n.item, name: n.name }));
     } else {
-      items = this.visibleServers().flatMap((s) => s[kind]);
+      items = this.visibleServers().filter((s) => !failing.has(s.id)).flatMap((s) => s[kind]);
     }
     const key = kind === "resourceTemplates" ? "resourceTemplates" : kind;
     const page = listPage(items, req.params?.cursor, this.d.env.MCP_PAGE_SIZE);

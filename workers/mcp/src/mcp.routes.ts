@@ -30,7 +30,7 @@ import { Gateway } from "./gateway";
 import { initializeResult } from "./initialize";
 import { LEGACY_VERSION_MARK, postLegacy } from "./legacy-sse.client";
 import { openRelayedId, openSession, sealSession, type SessionState } from "./session.token";
-import { postToUpstream } from "./upstream.client";
+import { postToUpstream, upstreamFetch } from "./upstream.client";
 import { endSession, isSessionEnded, purgeOldSessions } from "./upstream-sessions.repo";
 
 type Env = { Bindings: Record<string, unknown>; Variables: { identity: Identity } };
@@ -158,7 +158,6 @@ async function route(c: Ctx, env: McpEnv, scope: string, identity: Identity, db:
 }
 
 async function deleteUpstream(server: UserCatalog["servers"][number], usid: string, version: string, timeoutMs: number) {
-  const { upstreamFetch } = await import("./upstream.client");
   try {
     const ex = await upstreamFetch(server, { method: "DELETE", usid, version }, timeoutMs);
     await ex.res.body?.cancel().catch(() => {});
