@@ -242,16 +242,20 @@ function healthChanged(a: StatusRow | null, b: StatusRow): boolean {
 /**
  * Claims a due refresh of one server across isolates and replicas: moves its refreshed_at to now
  * when it is older than `olderThanSeconds`, and says whether this caller won. The winner then
- * refreshes; everyone else keeps serving the snapshot they have. A server changed since its
- * snapshot is never claimed here (its next use refreshes it inline).
+ * refreshes; everyone else keeps serving what they have, and gets the current status row (so a
+ * refresh done elsewhere shows without a version bump). A server changed since its snapshot is
+ * never claimed here (its next use refreshes it inline).
  */
-export async function claimRefresh(sql: Sql, serverId: string, olderThanSeconds: number): Promise<boolean> {
+export async function claimRefresh(sql: Sql, serverId: string, olderThanSeconds: number): Promise<{ claimed: boolean; status: StatusRow | null }> {
   const rows = await sql`
-    UPDATE server_status SET refreshed_at = now()
-    WHERE server_id = ${serverId} AND refreshed_at < now() - make_interval(secs => ${olderThanSeconds})
-      AND refreshed_at >= (SELECT updated_at FROM servers WHERE id = ${serverId})
-    RETURNING 1`;
-  return rows.length > 0;
+    WITH claimed AS (
+      UPDATE server_status SET refreshed_at = now()
+      WHERE server_id = ${serverId} AND refreshed_at < now() - make_interval(secs => ${olderThanSeconds})
+        AND refreshed_at >= (SELECT updated_at FROM servers WHERE id = ${serverId})
+      RETURNING server_id)
+    SELECT st.*, EXISTS (SELECT 1 FROM claimed) AS claimed FROM server_status st WHERE st.server_id = ${serverId}`;
+  const row = rows[0];
+  return { claimed: Boolean(row?.claimed), status: row ? toStatus(row) : null };
 }
 
 /** Every server row (enabled or not), by id. */

@@ -89,7 +89,11 @@ export function refreshInBackground(ctx: ExecutionContext, databaseUrl: string, 
   ctx.waitUntil(
     withSql(databaseUrl, ctx, async (sql) => {
       const claimed: ServerRow[] = [];
-      for (const s of due) if (await claimRefresh(sql, s.id, settings.refreshSeconds)) claimed.push(s);
+      for (const s of due) {
+        const claim = await claimRefresh(sql, s.id, settings.refreshSeconds);
+        if (claim.claimed) claimed.push(s);
+        else if (claim.status) patchStatus(claim.status); // refreshed elsewhere: show it here too
+      }
       if (claimed.length) await refreshServers(sql, claimed, settings.timeoutMs);
     }).catch((err) => log.warn("background refresh failed", { message: String((err as Error)?.message ?? err) })),
   );
@@ -104,7 +108,7 @@ export async function refreshDue(sql: Sql, settings: RefreshSettings): Promise<n
   const due: ServerRow[] = [];
   for (const s of servers.filter((x) => x.enabled)) {
     const need = refreshNeed(s, snap.status.get(s.id), settings.refreshSeconds);
-    if (need === "missing" || need === "changed" || (need === "old" && (await claimRefresh(sql, s.id, settings.refreshSeconds)))) due.push(s);
+    if (need === "missing" || need === "changed" || (need === "old" && (await claimRefresh(sql, s.id, settings.refreshSeconds)).claimed)) due.push(s);
   }
   if (due.length) await refreshServers(sql, due, settings.timeoutMs);
   return due.length;
