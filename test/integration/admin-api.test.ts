@@ -165,6 +165,17 @@ describe("groups and users", () => {
     expect((await api("/users/bob@example.com")).status).toBe(404);
     expect((await api("/users/bob@example.com", { method: "DELETE" })).status).toBe(404);
   });
+  it("leaves memberships from the identity provider alone", async () => {
+    await put("/groups/idp-team", { tenants: [] });
+    await put("/users/dave@example.com", { groups: ["acme-eng"] });
+    await t.db.sql`INSERT INTO user_group_membership (user_email, group_name, source) VALUES ('dave@example.com', 'idp-team', 'idp')`;
+    expect(await (await api("/users/dave@example.com")).json()).toMatchObject({ groups: ["acme-eng", "idp-team"], idpGroups: ["idp-team"] });
+    const res = await put("/users/dave@example.com", { groups: [] });
+    expect(await res.json()).toMatchObject({ groups: ["idp-team"], idpGroups: ["idp-team"] });
+    // listing an IdP group makes it admin-managed
+    expect(await (await put("/users/dave@example.com", { groups: ["idp-team"] })).json()).toMatchObject({ groups: ["idp-team"], idpGroups: [] });
+    expect((await api("/users/dave@example.com", { method: "DELETE" })).status).toBe(204);
+  });
   it("deletes groups and users", async () => {
     await put("/groups/tmp", { tenants: [] });
     await put("/users/tmp@example.com", { groups: ["tmp"] });

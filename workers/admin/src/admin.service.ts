@@ -53,7 +53,7 @@ function groupSnap(g: Group | null): Snapshot {
   return g && { description: g.description, tenants: g.tenants, tools: g.tools };
 }
 function userSnap(u: AdminUser | null): Snapshot {
-  return u && { name: u.name, admin: u.admin, groups: u.groups };
+  return u && { name: u.name, admin: u.admin, groups: u.groups, idpGroups: u.idpGroups };
 }
 
 const uniq = <T>(xs: T[]) => [...new Set(xs)];
@@ -139,11 +139,11 @@ function guardSelf(actor: string, email: string, stillAdmin: boolean, field: str
 
 export async function putUser(sql: Sql, actor: string, email: string, body: z.infer<typeof UserBody>): Promise<Saved<AdminUser>> {
   const groups = uniq(body.groups).sort();
-  guardSelf(actor, email, body.admin || groups.includes(ADMIN_GROUP), "admin");
   return change(sql, actor, `user:${email}`, async (tx) => {
     const bad = await missingGroups(tx, groups);
     if (bad.length) throw new ApiError(400, "invalid_request", `groups: no group ${bad.join(", ")}`, "groups");
     const before = await getAdminUser(tx, email, true);
+    guardSelf(actor, email, body.admin || groups.includes(ADMIN_GROUP) || Boolean(before?.idpGroups.includes(ADMIN_GROUP)), "admin");
     await upsertUser(tx, email, { groups, admin: body.admin, name: body.name });
     const after = (await getAdminUser(tx, email))!;
     return { action: before ? "user.update" : "user.create", before: userSnap(before), after: userSnap(after), result: { created: !before, item: after } };

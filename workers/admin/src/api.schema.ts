@@ -39,7 +39,7 @@ export const GroupBody = z
 
 export const UserBody = z
   .object({
-    groups: z.array(GroupName).max(500),
+    groups: z.array(GroupName).max(500).describe("the admin-managed groups; memberships from the identity provider (idpGroups) are left alone"),
     admin: z.boolean().default(false),
     name: z.string().trim().max(200).optional().describe("display name; omitted keeps the stored one"),
   })
@@ -129,7 +129,8 @@ export const UserOut = z
     email: z.string(),
     name: z.string(),
     admin: z.boolean(),
-    groups: z.array(z.string()),
+    groups: z.array(z.string()).describe("every membership"),
+    idpGroups: z.array(z.string()).describe("memberships the identity provider manages (synced at login)"),
     activeKeys: z.number(),
     keys: z.array(KeyOut).optional().describe("on GET of one user"),
     createdAt: IsoDate,

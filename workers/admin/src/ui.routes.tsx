@@ -226,7 +226,8 @@ export function registerUiRoutes(app: AdminHono) {
       return user && { user, keys: await listApiKeys(sql, email), groups: await listGroups(sql) };
     });
     if (!data) return c.html(notFoundPage(c.get("identity").email, `No user ${email}.`), 404);
-    const values = { email: data.user.email, name: data.user.name, groups: data.user.groups, admin: data.user.admin };
+    // the form edits the admin-managed memberships; the IdP's are shown beside it
+    const values = { email: data.user.email, name: data.user.name, groups: data.user.groups.filter((g) => !data.user.idpGroups.includes(g)), admin: data.user.admin };
     if (opts.newKey) c.header("Cache-Control", "no-store");
     return c.html(<UserPage {...base(c, opts.error)} {...data} values={values} newKey={opts.newKey} />, opts.error ? 400 : opts.newKey ? 201 : 200);
   };

@@ -213,6 +213,17 @@ export function ChangesPage(p: PageBase & { changes: ItemChange[]; server: strin
   );
 }
 
+/** One line saying what an admin change did: the fields that changed, or created / deleted. */
+function summary(e: AuditEntry): string {
+  const d = (e.detail ?? {}) as { before?: Record<string, unknown> | null; after?: Record<string, unknown> | null; headersChanged?: boolean };
+  if (e.kind !== "admin_change" || !("before" in d || "after" in d)) return "show";
+  if (!d.before && d.after) return e.action.startsWith("key.") ? `key ${String(d.after.name ?? "")}` : "created";
+  if (d.before && !d.after) return e.action.startsWith("key.") ? `key ${String(d.before.name ?? "")}` : "deleted";
+  const keys = Object.keys({ ...d.before, ...d.after }).filter((k) => JSON.stringify(d.before?.[k]) !== JSON.stringify(d.after?.[k]));
+  if (d.headersChanged && !keys.includes("headerNames")) keys.push("secret headers");
+  return keys.length ? `changed ${keys.join(", ")}` : "show";
+}
+
 function AuditTable(props: { entries: AuditEntry[] }) {
   return (
     <table>
@@ -226,7 +237,7 @@ function AuditTable(props: { entries: AuditEntry[] }) {
             <td><code>{e.action}</code></td>
             <td class="small">{e.target || (e.server ? `${e.server}__${e.tool ?? ""}` : "")}</td>
             <td>{e.outcome === "ok" ? <span class="pill ok">ok</span> : <span class="pill bad">{e.outcome}</span>}{e.durationMs !== null ? <span class="small muted"> {e.durationMs} ms</span> : ""}</td>
-            <td>{e.detail && Object.keys(e.detail as object).length ? <details><summary class="small">show</summary><pre>{JSON.stringify(e.detail, null, 2)}</pre></details> : ""}</td>
+            <td>{e.detail && Object.keys(e.detail as object).length ? <details><summary class="small">{summary(e)}</summary><pre>{JSON.stringify(e.detail, null, 2)}</pre></details> : ""}</td>
           </tr>
         ))}
         {props.entries.length === 0 && <tr><td colspan={7} class="muted">Nothing recorded.</td></tr>}

@@ -292,6 +292,11 @@ export function UserPage(p: PageBase & { user: AdminUser; keys: ApiKeyRow[]; gro
         </section>
         <section class="card">
           <h2>Edit user</h2>
+          {p.user.idpGroups.length > 0 && (
+            <p class="small">
+              From the identity provider (synced at each login): {p.user.idpGroups.map((g) => <span class="pill">{g}</span>)}
+            </p>
+          )}
           <UserForm token={p.token} groups={p.groups} values={p.values} editing={true} />
           <h3>Delete</h3>
           <PostButton action={`/admin/users/${enc}/delete`} token={p.token} label="Delete user and keys" kind="danger" />
