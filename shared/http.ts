@@ -5,7 +5,19 @@ import { EnvError } from "./env";
 import { isConnectionError } from "./db";
 import { log } from "./log";
 
-/** Hono `onError`: 4xx from HTTPException as JSON, 503 when Postgres is unreachable, else 500 JSON. */
+/** Postgres error codes (SQLSTATE class 22, data exceptions) caused by a value in the request. */
+const INPUT_ERRORS: Record<string, string> = {
+  "22021": "a text value contains a character that cannot be stored (e.g. NUL, \\u0000)",
+  "22P05": "a text value contains a character that cannot be stored (e.g. NUL, \\u0000)",
+  "22001": "a text value is too long",
+  "22003": "a number is out of range",
+};
+
+/**
+ * Hono `onError`: 4xx from HTTPException as JSON, 400 when Postgres refuses a value from the
+ * request (SQLSTATE 22021 NUL/invalid character, 22001 too long, 22003 out of range), 503 when
+ * Postgres is unreachable, else 500 JSON. Never a stack trace.
+ */
 export function onError(err: Error, c: Context): Response {
   if (err instanceof HTTPException) {
     return c.json({ error: "bad_request", message: err.message }, err.status);
@@ -13,6 +25,13 @@ export function onError(err: Error, c: Context): Response {
   if (err instanceof EnvError) {
     log.error("config", { message: err.message });
     return c.json({ error: "misconfigured", message: "the service is misconfigured; see its log" }, 500);
+  }
+  const pgCode = (err as { code?: unknown }).code;
+  if (typeof pgCode === "string" && pgCode in INPUT_ERRORS) {
+    // Postgres refused a value the request carried (e.g. a NUL character in a text field): the
+    // client's fault, answered like any other invalid input
+    log.warn("input refused by the database", { path: c.req.path, code: pgCode });
+    return c.json({ error: "bad_request", message: INPUT_ERRORS[pgCode]! }, 400);
   }
   if (isConnectionError(err)) {
     log.warn("database unavailable", { path: c.req.path, message: String((err as Error).message) });
