@@ -51,10 +51,11 @@ describe("sessions without session state in memory", () => {
     expect((await echo(f.t.url, init2.session!, "four")).body.result.content[0].text).toBe("Echo: four");
     // another user's token is refused on either process
     expect((await echo(other, init.session!, "x", "/mcp", f.bob)).status).toBe(404);
-    // a session ended on one process is ended on the other
+    // a session ended on one process is ended on the other (each isolate looks every second)
     const del = await fetch(other + "/mcp", { method: "DELETE", headers: { authorization: `Bearer ${f.alice}`, "mcp-session-id": init.session! } });
     expect(del.status).toBe(204);
-    expect((await echo(f.t.url, init.session!, "five", "/mcp")).status).toBe(404);
+    expect((await echo(other, init.session!, "five", "/mcp")).status).toBe(404);
+    await expect.poll(async () => (await echo(f.t.url, init.session!, "six", "/mcp")).status, { timeout: 3000, interval: 300 }).toBe(404);
   });
 
   it("re-opens an upstream session the upstream forgot, transparently", async () => {

@@ -189,7 +189,7 @@ export class Gateway {
   }
 
   private audit(server: string | null, tool: string, outcome: "ok" | "error" | "denied", started: number) {
-    this.d.later(recordToolCall(this.d.sql, { actor: this.d.identity.email, server, tool, outcome, durationMs: Date.now() - started }));
+    this.d.later(recordToolCall(this.d.env.DATABASE_URL, { actor: this.d.identity.email, server, tool, outcome, durationMs: Date.now() - started }));
   }
 
   private async *complete(req: JsonRpcRequest): AsyncGenerator<JsonRpcMessage> {

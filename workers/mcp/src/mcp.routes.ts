@@ -179,7 +179,7 @@ async function session(c: Ctx, x: Exchange): Promise<SessionState | Response> {
   if (version !== undefined && (!isSupportedVersion(version) || version !== state.v)) {
     return httpError(400, INVALID_REQUEST, `Bad Request: unsupported MCP-Protocol-Version ${version} (this session uses ${state.v})`);
   }
-  if (await isSessionEnded(x.db.get, state.sid)) return httpError(404, INVALID_REQUEST, "Session not found");
+  if (await isSessionEnded(x.db.get, state.sid, state.iat)) return httpError(404, INVALID_REQUEST, "Session not found");
   return state;
 }
 

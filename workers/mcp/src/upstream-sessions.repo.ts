@@ -57,10 +57,45 @@ export async function listUpstreamSessions(sql: () => Sql, sid: string): Promise
   return rows.map((r) => ({ server: String(r.server_id), usid: (r.upstream_session_id as string | null) ?? null, version: String(r.protocol_version) }));
 }
 
-/** Whether the client ended this session (DELETE). */
-export async function isSessionEnded(sql: () => Sql, sid: string): Promise<boolean> {
-  const [row] = await sql()`SELECT 1 AS ended FROM mcp_ended_sessions WHERE session_id = ${sid}`;
-  return Boolean(row);
+/** Sessions known to be ended, and sessions confirmed open by a query of their own (isolate memory). */
+const endedIds = new Set<string>();
+const confirmedOpen = new Set<string>();
+/** How often an isolate looks for sessions other replicas ended (ms). */
+const ENDED_POLL_MS = 1000;
+let poll = { dbTime: null as string | null, at: 0, coveredSince: Number.POSITIVE_INFINITY };
+
+function remembered(set: Set<string>, id: string, max: number) {
+  if (set.size >= max) set.delete(set.values().next().value!);
+  set.add(id);
+}
+
+/**
+ * Whether the client ended this session (DELETE), without a query per request: each isolate
+ * polls for newly ended sessions at most every second (so a DELETE on another replica is in
+ * force within about a second), and asks about one session directly only when it was issued
+ * before this isolate began polling.
+ * @param issuedAt the session's `iat` (epoch seconds)
+ */
+export async function isSessionEnded(sql: () => Sql, sid: string, issuedAt: number): Promise<boolean> {
+  if (endedIds.has(sid)) return true;
+  const now = Date.now();
+  if (now - poll.at >= ENDED_POLL_MS) {
+    const [row] = await sql()`
+      SELECT now()::text AS t, coalesce(json_agg(session_id), '[]'::json) AS ids FROM mcp_ended_sessions
+      WHERE ended_at >= coalesce(${poll.dbTime}::timestamptz, now()) - interval '2 seconds'`;
+    for (const id of (row?.ids as string[] | undefined) ?? []) remembered(endedIds, id, 100_000);
+    poll = { dbTime: String(row!.t), at: now, coveredSince: Math.min(poll.coveredSince, now - 2000) };
+    if (endedIds.has(sid)) return true;
+  }
+  // ended after this isolate began polling: the polls saw it
+  if (issuedAt * 1000 > poll.coveredSince + 5000 || confirmedOpen.has(sid)) return false;
+  const [hit] = await sql()`SELECT 1 AS ended FROM mcp_ended_sessions WHERE session_id = ${sid}`;
+  if (hit) {
+    remembered(endedIds, sid, 100_000);
+    return true;
+  }
+  remembered(confirmedOpen, sid, 10_000);
+  return false;
 }
 
 /** Marks a session ended and drops its upstream sessions' rows; returns those upstream sessions. */
@@ -68,6 +103,7 @@ export async function endSession(sql: () => Sql, sid: string, email: string): Pr
   const rows = await sql()`DELETE FROM mcp_upstream_sessions WHERE session_id = ${sid} RETURNING server_id, upstream_session_id, protocol_version`;
   await sql()`INSERT INTO mcp_ended_sessions (session_id, email) VALUES (${sid}, ${email}) ON CONFLICT DO NOTHING`;
   for (const r of rows) cache.delete(k(sid, String(r.server_id)));
+  remembered(endedIds, sid, 100_000);
   return rows.map((r) => ({ server: String(r.server_id), usid: (r.upstream_session_id as string | null) ?? null, version: String(r.protocol_version) }));
 }
 
