@@ -9,6 +9,8 @@
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestStack, type TestStack } from "../harness/stack";
 
@@ -20,6 +22,21 @@ let browser: Browser;
 let admin: BrowserContext;
 let page: Page;
 let upstreamUrl: string;
+
+/** Every tool name a user sees at /mcp, through a real MCP SDK client with the user's key. */
+async function mcpTools(key: string): Promise<string[]> {
+  const client = new Client({ name: "admin-ui-test", version: "1.0.0" });
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${t.url}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${key}` } } }));
+  const names: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await client.listTools(cursor ? { cursor } : {});
+    names.push(...page.tools.map((x) => x.name));
+    cursor = page.nextCursor;
+  } while (cursor);
+  await client.close();
+  return names;
+}
 
 async function shot(p: Page, name: string) {
   await p.screenshot({ path: resolve(ARTIFACTS, `admin-${name}.png`), fullPage: true });
@@ -160,6 +177,24 @@ describe("admin UI", () => {
     await expect(page.textContent("#tool-verdict")).resolves.toContain("not visible");
     await expect(page.textContent("#tool-verdict")).resolves.toContain('denies "echo"');
     await shot(page, "access-tool");
+  });
+
+  it("changes what an MCP client sees within 2 s of a save in the UI", async () => {
+    const issued = await t.fetch("/admin/api/users/carol@example.com/keys", { method: "POST", key: t.adminKey, json: { name: "mcp" } });
+    const { key } = (await issued.json()) as { key: string };
+    const before = await mcpTools(key);
+    expect(before).toContain("acme-tools__get-sum");
+    expect(before).not.toContain("acme-tools__echo");
+    // lift the deny rule
+    await page.goto(`${t.url}/admin/groups?edit=acme-eng`);
+    expect(await page.inputValue("#g-rules")).toBe("acme-tools deny echo");
+    await page.fill("#g-rules", "");
+    await submit(page, "form[action='/admin/groups'] button[type=submit]");
+    await expect(page.textContent("[role=status]")).resolves.toContain("Group acme-eng saved");
+    const answered = Date.now();
+    // the contract: in force for every MCP request that starts 2 s after the answer
+    await new Promise((r) => setTimeout(r, Math.max(0, answered + 2000 - Date.now())));
+    expect(await mcpTools(key)).toContain("acme-tools__echo");
   });
 
   it("shows health, tool changes, audit log, usage and the API reference", async () => {
