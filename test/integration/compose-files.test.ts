@@ -25,6 +25,7 @@ import { migrationFiles } from "../../scripts/lib/migrate";
 import { containerPort } from "../../scripts/lib/workerd-config";
 import { ROOT, WORKER_NAMES, workerSpec, type Name } from "../../scripts/lib/workers";
 import { createTestDatabase } from "../harness/db";
+import { DYNAMIC_FILES, loadDynamicConfig, pickRouter, renderTemplate } from "./traefik-standin";
 
 const read = (p: string) => readFileSync(resolve(ROOT, p), "utf8");
 
@@ -321,42 +322,13 @@ describe("compose files", () => {
 
 // ---------------------------------------------------------------------------------------------
 
-/** Traefik's file-provider templating, for the only function the files use: {{ env "NAME" }}. */
-function renderTemplate(text: string, env: Record<string, string>): string {
-  return text.replace(/\{\{\s*env\s+"([A-Z0-9_]+)"\s*\}\}/g, (_, n: string) => {
-    if (env[n] === undefined) throw new Error(`template needs ${n}`);
-    return env[n]!;
-  });
-}
-
 const HOSTS = { GATEWAY_HOST: "gw.example.test", CHAT_HOST: "chat.example.test" };
 
 function dynamicConfig() {
-  const files = ["traefik/dynamic/middlewares.yml", "traefik/dynamic/routers.yml"];
-  const http: { routers: Record<string, any>; middlewares: Record<string, any>; services: Record<string, any> } = { routers: {}, middlewares: {}, services: {} };
-  for (const f of files) {
-    const doc = parseYaml(renderTemplate(read(f), HOSTS)) as { http: typeof http };
-    for (const k of ["routers", "middlewares", "services"] as const) Object.assign(http[k], doc.http[k] ?? {});
-  }
-  return { files, http };
+  return { files: DYNAMIC_FILES, http: loadDynamicConfig(HOSTS) as { routers: Record<string, any>; middlewares: Record<string, any>; services: Record<string, any> } };
 }
 
-/** Evaluates a Traefik v3 rule made of Host, Path, PathPrefix, &&, || and parentheses. */
-function ruleMatches(rule: string, host: string, path: string): boolean {
-  const js = rule
-    .replace(/Host\(`([^`]*)`\)/g, (_, h: string) => JSON.stringify(h === host))
-    .replace(/PathPrefix\(`([^`]*)`\)/g, (_, p: string) => JSON.stringify(path.startsWith(p)))
-    .replace(/Path\(`([^`]*)`\)/g, (_, p: string) => JSON.stringify(path === p));
-  if (!/^[\s()&|!truefalse]*$/.test(js)) throw new Error(`rule uses more than Host/Path/PathPrefix: ${rule}`);
-  return Function(`return (${js});`)() as boolean;
-}
-
-/** The router Traefik picks: the matching one with the highest priority (default: rule length). */
-function route(routers: Record<string, any>, host: string, path: string): [string, any] | undefined {
-  return Object.entries(routers)
-    .filter(([, r]) => ruleMatches(r.rule, host, path))
-    .sort(([, a], [, b]) => (b.priority ?? b.rule.length) - (a.priority ?? a.rule.length))[0];
-}
+const route = (routers: Record<string, any>, host: string, path: string) => pickRouter(routers, host, path) as [string, any] | undefined;
 
 describe("Traefik files", () => {
   it("the static files validate against the Traefik v3 schema (ours; unknown keys fail)", () => {

@@ -28,6 +28,7 @@ import { WORKERD_BIN } from "../../scripts/lib/workerd";
 import { containerPort, remoteService, WORKERD_DIR } from "../../scripts/lib/workerd-config";
 import { ROOT, workerSpec, type Name } from "../../scripts/lib/workers";
 import { createTestDatabase, type TestDatabase } from "../harness/db";
+import { startTraefikStandIn, type StandIn } from "./traefik-standin";
 
 interface Container {
   name: Name;
@@ -232,24 +233,80 @@ describe("the per-container workerd configs", () => {
       const data = text.trimStart().startsWith("{") ? text : (text.split("\n").find((l) => l.startsWith("data: ")) ?? "data: null").slice(6);
       return { res, json: JSON.parse(data) };
     };
-    const init = await rpc(publicUrl, { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "replicas", version: "1" } } });
+    const init = await rpc(edge2.url, { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "replicas", version: "1" } } });
     expect(init.res.status).toBe(200);
     const session = init.res.headers.get("mcp-session-id")!;
     expect(session).toBeTruthy();
     const sessionHeaders = { "mcp-session-id": session, "mcp-protocol-version": "2025-06-18" };
-    expect((await fetch(`${edge2.url}/mcp`, { method: "POST", headers: { ...headers, ...sessionHeaders }, body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }) })).status).toBe(202);
-    const call = await rpc(edge2.url, { jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "everything__echo", arguments: { message: "other replica" } } }, sessionHeaders);
+    expect((await fetch(`${publicUrl}/mcp`, { method: "POST", headers: { ...headers, ...sessionHeaders }, body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }) })).status).toBe(202);
+    const call = await rpc(publicUrl, { jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "everything__echo", arguments: { message: "other replica" } } }, sessionHeaders);
     expect(call.res.status).toBe(200);
     expect(JSON.stringify(call.json.result)).toContain("other replica");
-    // the first replica gone, the session still works on the second
-    await stop(w.mcp);
-    const again = await rpc(edge2.url, { jsonrpc: "2.0", id: 3, method: "tools/list", params: {} }, sessionHeaders);
+    // the replica that opened the session gone, the session still works on the other one
+    await stop(mcp2);
+    await stop(edge2);
+    const again = await rpc(publicUrl, { jsonrpc: "2.0", id: 3, method: "tools/list", params: {} }, sessionHeaders);
     expect(again.json.result.tools.map((t: { name: string }) => t.name)).toContain("everything__echo");
     // another user's key cannot ride on alice's session
     const k = await generateApiKey();
     await db.sql`INSERT INTO users (email) VALUES ('bob@acme.test') ON CONFLICT DO NOTHING`;
     await insertApiKey(db.sql, "bob@acme.test", "test", k);
-    const stolen = await fetch(`${edge2.url}/mcp`, { method: "POST", headers: { ...headers, authorization: `Bearer ${k.key}`, ...sessionHeaders }, body: JSON.stringify({ jsonrpc: "2.0", id: 4, method: "tools/list", params: {} }) });
+    const stolen = await fetch(`${publicUrl}/mcp`, { method: "POST", headers: { ...headers, authorization: `Bearer ${k.key}`, ...sessionHeaders }, body: JSON.stringify({ jsonrpc: "2.0", id: 4, method: "tools/list", params: {} }) });
     expect(stolen.status).toBe(404);
   });
 });
+
+describe("behind a Traefik stand-in built from traefik/dynamic/*.yml", () => {
+  let traefik: StandIn;
+  beforeAll(async () => {
+    const ports: Record<string, number> = { auth: w.auth.port, catalog: w.catalog.port, mcp: w.mcp.port, admin: w.admin.port };
+    traefik = await startTraefikStandIn({ GATEWAY_HOST: "127.0.0.1", CHAT_HOST: "chat.invalid" }, (url) => {
+      const u = new URL(url);
+      const port = ports[u.hostname];
+      if (!port || Number(u.port) !== WORKER_PORTS[u.hostname as keyof typeof WORKER_PORTS]) throw new Error(`unexpected address ${url}`);
+      return `http://127.0.0.1:${port}${u.pathname === "/" ? "" : u.pathname}`;
+    });
+  });
+  afterAll(() => traefik?.close());
+
+  it("asks for credentials on /mcp, hides the forwardAuth endpoint, answers health and redirects /", async () => {
+    const res = await fetch(`${traefik.url}/mcp`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    expect(res.status).toBe(401);
+    expect(res.headers.get("www-authenticate")).toContain("resource_metadata=");
+    const verify = await fetch(`${traefik.url}/auth/verify`, { headers: { authorization: `Bearer ${aliceKey}` } });
+    expect(verify.status).toBe(404);
+    expect(verify.headers.get("x-user-email")).toBeNull();
+    const health = await fetch(`${traefik.url}/healthz`);
+    expect(health.status).toBe(200);
+    expect(health.headers.get("strict-transport-security")).toMatch(/^max-age=\d+/);
+    const root = await fetch(`${traefik.url}/`, { redirect: "manual" });
+    expect(root.status).toBe(302);
+    expect(root.headers.get("location")).toBe(`https://${new URL(traefik.url).host}/admin`);
+  });
+
+  it("carries an MCP client through forwardAuth to the mcp worker and the upstream", async () => {
+    const transport = new StreamableHTTPClientTransport(new URL(`${traefik.url}/mcp`), { requestInit: { headers: { authorization: `Bearer ${aliceKey}` } } });
+    const client = new Client({ name: "behind-traefik", version: "1" });
+    await client.connect(transport);
+    try {
+      const { tools } = await client.listTools();
+      expect(tools.map((t) => t.name)).toContain("everything__echo");
+      const result = await client.callTool({ name: "everything__echo", arguments: { message: "via traefik's rules" } });
+      expect(JSON.stringify(result.content)).toContain("via traefik's rules");
+    } finally {
+      await transport.terminateSession().catch(() => {});
+      await client.close();
+    }
+  });
+
+  it("replaces client-sent identity headers and drops their aliases", async () => {
+    const res = await fetch(`${traefik.url}/admin/api/whoami`, {
+      headers: { authorization: `Bearer ${aliceKey}`, "X-User-Email": "mallory@evil.test", X_User_Admin: "true", "X.User.Email": "mallory@evil.test" },
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ email: "alice@acme.test", admin: false });
+    const forged = await fetch(`${traefik.url}/admin/api/whoami`, { headers: { "X-User-Email": "alice@acme.test", "X-User-Admin": "true", X_Identity_Assertion: "x" } });
+    expect(forged.status).toBe(401);
+  });
+});
+
