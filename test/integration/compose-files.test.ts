@@ -136,7 +136,8 @@ describe("compose files", () => {
       expect(WORKER_NAMES).toContain(name);
       const spec = workerSpec(name as Name);
       expect(s.environment.WORKER).toBe(name);
-      expect(Object.keys(s.environment).filter((k) => k !== "WORKER").sort(), name).toEqual([...spec.vars].sort());
+      const hint = `${file}: the ${name} service must list exactly the variables of workers/${name}/src/env.ts (a new variable goes into the three compose files and .env.hetzner.example)`;
+      expect(Object.keys(s.environment).filter((k) => k !== "WORKER").sort(), hint).toEqual([...spec.vars].sort());
       expect(s.healthcheck.test).toEqual(["CMD", "/app/healthcheck.sh"]);
       const deps = s.depends_on as Record<string, { condition: string }>;
       if (spec.vars.includes("DATABASE_URL")) expect(deps.migrate?.condition, name).toBe("service_completed_successfully");
