@@ -11,6 +11,7 @@ import { aggregatedName } from "../../shared/naming";
 import { startBridged, startEverything, type Upstream } from "../../scripts/lib/upstreams";
 import { ROOT } from "../../scripts/lib/workers";
 import { startTestStack, type TestStack } from "../harness/stack";
+import type { Tool } from "@modelcontextprotocol/sdk/types.js";
 import { deadUrl, startTinyUpstream, tool, type TinyUpstream } from "./catalog.fixture";
 
 let t: TestStack;
@@ -208,7 +209,8 @@ describe("who sees what", () => {
 describe("changes", () => {
   it("records added, removed and changed items, and serves the new definitions", async () => {
     await refresh("tiny");
-    tiny.tools = [tool("alpha", "alpha, now with a new description"), tool("delta")];
+    // delta carries a field the SDK does not know: the catalog keeps items exactly as listed
+    tiny.tools = [tool("alpha", "alpha, now with a new description"), { ...tool("delta"), "x-vendor": { tier: 2, tags: ["a", "b"] } } as Tool];
     const h = await refresh("tiny");
     expect(h.status).toBe(200);
     expect(h.body).toMatchObject({ id: "tiny", ok: true, counts: { tools: 2 } });
@@ -216,7 +218,7 @@ describe("changes", () => {
     const byName = Object.fromEntries(rows.map((r) => [r.name, r]));
     expect(byName.alpha).toMatchObject({ kind: "tool", change: "changed", before: { description: "alpha tool" }, after: { description: "alpha, now with a new description" } });
     expect(byName.beta).toMatchObject({ change: "removed", after: null });
-    expect(byName.delta).toMatchObject({ change: "added", before: null, after: { name: "delta" } });
+    expect(byName.delta).toMatchObject({ change: "added", before: null, after: { name: "delta", "x-vendor": { tier: 2 } } });
     const s = serverOf(await catalog("lab@lab.test"), "tiny")!;
     expect(s.tools).toEqual(tiny.tools);
   });

@@ -11,6 +11,7 @@ import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontex
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { CfWorkerJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/cfworker";
+import { z } from "zod";
 import type { McpItem } from "../../../shared/catalog.schema";
 import type { ItemsByKind, RefreshResult } from "../../../shared/repos/catalog.repo";
 
@@ -27,6 +28,12 @@ const CLIENT_INFO = { name: "mcp-gateway-catalog", version: "0.1.0" };
 const MAX_PAGES = 100;
 
 class Deadline extends Error {}
+
+type ListMethod = "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list";
+const LIST_KEYS = { "tools/list": "tools", "prompts/list": "prompts", "resources/list": "resources", "resources/templates/list": "resourceTemplates" } as const;
+const Items = z.array(z.record(z.string(), z.unknown())).optional();
+/** A page of any list: the items kept whole (unknown fields included), the cursor checked. */
+const ListPage = z.looseObject({ tools: Items, prompts: Items, resources: Items, resourceTemplates: Items, nextCursor: z.string().optional() });
 
 /**
  * The catalog lists as a fully capable client: some servers (server-everything among them) offer
@@ -108,11 +115,14 @@ async function listWith(kind: "streamable-http" | "sse", target: UpstreamTarget,
   const opts = { timeout: timeoutMs };
   await client.connect(transport, opts);
   const caps = (client.getServerCapabilities() ?? {}) as Record<string, unknown>;
+  // Raw requests with loose result schemas: the SDK's own list helpers drop fields they do not
+  // know (vendor extensions, newer spec fields), and items are stored exactly as listed.
+  const list = (method: ListMethod) => listAll((cursor) => client.request({ method, params: cursor ? { cursor } : {} }, ListPage, opts), (p) => p[LIST_KEYS[method]] ?? []);
   const [tool, prompt, resource, resource_template] = await Promise.all([
-    caps.tools ? listAll((cursor) => client.listTools(cursor ? { cursor } : undefined, opts), (p) => p.tools) : [],
-    caps.prompts ? optional(listAll((cursor) => client.listPrompts(cursor ? { cursor } : undefined, opts), (p) => p.prompts)) : [],
-    caps.resources ? optional(listAll((cursor) => client.listResources(cursor ? { cursor } : undefined, opts), (p) => p.resources)) : [],
-    caps.resources ? optional(listAll((cursor) => client.listResourceTemplates(cursor ? { cursor } : undefined, opts), (p) => p.resourceTemplates)) : [],
+    caps.tools ? list("tools/list") : [],
+    caps.prompts ? optional(list("prompts/list")) : [],
+    caps.resources ? optional(list("resources/list")) : [],
+    caps.resources ? optional(list("resources/templates/list")) : [],
   ]);
   const items: ItemsByKind = { tool, prompt, resource, resource_template };
   return {
