@@ -97,6 +97,61 @@ async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
   return new URLSearchParams(Buffer.concat(chunks).toString("utf8"));
 }
 
+/**
+ * In-memory storage for the provider (sessions, grants, codes, tokens), per process. The local
+ * provider is for one machine; its state going with the process is intended (tokens it issued
+ * stop working at restart, the gateway's own session cookie then logs in again).
+ */
+class MemoryAdapter {
+  private static store = new Map<string, { payload: Record<string, any>; exp: number | null }>();
+  constructor(private readonly model: string) {}
+  private key(id: string) {
+    return `${this.model}:${id}`;
+  }
+  private get(key: string) {
+    const hit = MemoryAdapter.store.get(key);
+    if (!hit) return undefined;
+    if (hit.exp !== null && hit.exp <= Date.now()) {
+      MemoryAdapter.store.delete(key);
+      return undefined;
+    }
+    return hit.payload;
+  }
+  async upsert(id: string, payload: Record<string, any>, expiresIn?: number) {
+    MemoryAdapter.store.set(this.key(id), { payload, exp: expiresIn ? Date.now() + expiresIn * 1000 : null });
+    if (payload.grantId) {
+      const grantKey = `grant:${payload.grantId}`;
+      const list = (MemoryAdapter.store.get(grantKey)?.payload.keys as string[] | undefined) ?? [];
+      MemoryAdapter.store.set(grantKey, { payload: { keys: [...list, this.key(id)] }, exp: null });
+    }
+    if (payload.userCode) MemoryAdapter.store.set(`userCode:${payload.userCode}`, { payload: { id }, exp: null });
+    if (payload.uid) MemoryAdapter.store.set(`uid:${this.model}:${payload.uid}`, { payload: { id }, exp: null });
+  }
+  async find(id: string) {
+    return this.get(this.key(id));
+  }
+  async findByUserCode(userCode: string) {
+    const ref = this.get(`userCode:${userCode}`);
+    return ref ? this.find(String(ref.id)) : undefined;
+  }
+  async findByUid(uid: string) {
+    const ref = this.get(`uid:${this.model}:${uid}`);
+    return ref ? this.find(String(ref.id)) : undefined;
+  }
+  async consume(id: string) {
+    const hit = this.get(this.key(id));
+    if (hit) hit.consumed = Math.floor(Date.now() / 1000);
+  }
+  async destroy(id: string) {
+    MemoryAdapter.store.delete(this.key(id));
+  }
+  async revokeByGrantId(grantId: string) {
+    const grantKey = `grant:${grantId}`;
+    for (const k of (MemoryAdapter.store.get(grantKey)?.payload.keys as string[] | undefined) ?? []) MemoryAdapter.store.delete(k);
+    MemoryAdapter.store.delete(grantKey);
+  }
+}
+
 /** Starts the local OIDC provider. */
 export async function startLocalIdp(opts: LocalIdpOptions): Promise<LocalIdp> {
   const users = opts.users ?? DEMO_USERS;
@@ -113,6 +168,7 @@ export async function startLocalIdp(opts: LocalIdpOptions): Promise<LocalIdp> {
   const isMcpResource = (r: string) => r === resource || r.startsWith(resource + "/");
 
   const configuration: Configuration = {
+    adapter: MemoryAdapter as any,
     clients: [
       {
         client_id: GATEWAY_CLIENT_ID,
