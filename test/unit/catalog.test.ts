@@ -1,0 +1,84 @@
+import { describe, expect, it } from "vitest";
+import type { Access, AccessServer } from "../../shared/repos/access.repo";
+import type { Snapshot, StatusRow } from "../../shared/repos/catalog.repo";
+import type { ServerRow } from "../../shared/schemas";
+import { serverEntry } from "../../workers/catalog/src/catalog";
+import { refreshNeed } from "../../workers/catalog/src/refresh";
+
+const t0 = new Date("2026-01-01T00:00:00Z");
+const server = (over: Partial<ServerRow> = {}): ServerRow => ({
+  id: "gh",
+  tenant_id: "acme",
+  url: "http://up/mcp",
+  transport: "streamable-http",
+  headers: { Authorization: "Bearer upstream" },
+  enabled: true,
+  description: "",
+  created_at: t0,
+  updated_at: t0,
+  ...over,
+});
+const status = (over: Partial<StatusRow> = {}): StatusRow => ({
+  server_id: "gh",
+  ok: true,
+  error: null,
+  protocol_version: "2025-11-25",
+  server_info: { name: "gh", version: "1" },
+  capabilities: { tools: {} },
+  instructions: null,
+  tool_count: 3,
+  latency_ms: 5,
+  refreshed_at: new Date(t0.getTime() + 1000),
+  last_ok_at: new Date(t0.getTime() + 1000),
+  ...over,
+});
+
+describe("refresh policy", () => {
+  const now = t0.getTime() + 10_000;
+  it("refreshes inline what has no snapshot or changed since, in the background what is old", () => {
+    expect(refreshNeed(server(), undefined, 300, now)).toBe("missing");
+    expect(refreshNeed(server({ updated_at: new Date(t0.getTime() + 2000) }), status(), 300, now)).toBe("changed");
+    expect(refreshNeed(server(), status(), 5, now)).toBe("old");
+    expect(refreshNeed(server(), status(), 300, now)).toBeNull();
+  });
+});
+
+describe("a user's server entry", () => {
+  const snap: Snapshot = {
+    version: 7,
+    status: new Map([["gh", status()]]),
+    items: new Map([
+      [
+        "gh",
+        {
+          tool: [{ name: "read_issue" }, { name: "delete_repo" }, { name: "repo.list" }, { name: "gh__x" }],
+          prompt: [{ name: "triage" }],
+          resource: [{ uri: "gh://a" }],
+          resource_template: [{ uriTemplate: "gh://{id}" }],
+        },
+      ],
+    ]),
+  };
+  const entry: AccessServer = { server: server(), grants: [{ group: "devs", tenant: "acme" }], rules: [{ group_name: "devs", server_id: "gh", tool: "delete_*", effect: "deny" }] };
+  const user = { isAdmin: false } as Access;
+
+  it("filters tools by the rules and keeps prompts, resources and templates", () => {
+    const e = serverEntry(user, entry, snap, 300, t0.getTime() + 2000);
+    expect(e.tools.map((x) => x.name)).toEqual(["read_issue", "repo.list", "gh__x"]);
+    expect(e).toMatchObject({ id: "gh", tenant: "acme", headers: { Authorization: "Bearer upstream" }, protocolVersion: "2025-11-25" });
+    expect(e.prompts).toHaveLength(1);
+    expect(e.resources).toHaveLength(1);
+    expect(e.resourceTemplates).toHaveLength(1);
+    expect(e.status).toMatchObject({ ok: true, stale: false, nameConflicts: [] });
+    expect(serverEntry({ isAdmin: true } as Access, entry, snap, 300).tools).toHaveLength(4);
+  });
+
+  it("flags failing and old snapshots as stale, and a server never listed as not refreshed yet", () => {
+    const failing: Snapshot = { ...snap, status: new Map([["gh", status({ ok: false, error: "timed out after 10000 ms" })]]) };
+    expect(serverEntry(user, entry, failing, 300, t0.getTime() + 2000).status).toMatchObject({ ok: false, stale: true, error: "timed out after 10000 ms" });
+    expect(serverEntry(user, entry, snap, 1, t0.getTime() + 5000).status.stale).toBe(true);
+    const none: Snapshot = { version: 1, status: new Map(), items: new Map() };
+    expect(serverEntry(user, entry, none, 300).status).toMatchObject({ ok: false, error: "not refreshed yet", refreshedAt: null, stale: true });
+    expect(serverEntry(user, entry, none, 300).tools).toEqual([]);
+  });
+});
