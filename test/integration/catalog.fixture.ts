@@ -16,6 +16,8 @@ export interface TinyUpstream {
   url: string;
   tools: Tool[];
   prompts: Prompt[];
+  /** When set, tools/list answers pages of this many tools, linked by `nextCursor`. */
+  pageSize?: number;
   /** When set, requests without this `X-Upstream-Secret` get 401. */
   requireSecret?: string;
   /** Request headers of every HTTP request received (lower-case names). */
@@ -46,7 +48,12 @@ export async function startTinyUpstream(tools: Tool[], prompts: Prompt[] = []): 
     try {
       const capabilities = up.prompts.length ? { tools: {}, prompts: {} } : { tools: {} };
       const server = new Server({ name: "tiny", version: "1.0.0" }, { capabilities, instructions: "tiny test upstream" });
-      server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: up.tools }));
+      server.setRequestHandler(ListToolsRequestSchema, async (request) => {
+        if (!up.pageSize) return { tools: up.tools };
+        const start = Number(request.params?.cursor ?? 0);
+        const end = start + up.pageSize;
+        return { tools: up.tools.slice(start, end), ...(end < up.tools.length ? { nextCursor: String(end) } : {}) };
+      });
       if (up.prompts.length) server.setRequestHandler(ListPromptsRequestSchema, async () => ({ prompts: up.prompts }));
       const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
       res.on("close", () => {

@@ -223,6 +223,20 @@ describe("changes", () => {
     expect(s.tools).toEqual(tiny.tools);
   });
 
+  it("follows tools/list pages to the end, keeping the order", async () => {
+    const before = tiny.tools;
+    tiny.tools = ["p1", "p2", "p3", "p4", "p5"].map((n) => tool(n));
+    tiny.pageSize = 2;
+    try {
+      expect((await refresh("tiny")).body).toMatchObject({ ok: true, counts: { tools: 5 } });
+      expect(names(serverOf(await catalog("lab@lab.test"), "tiny")!.tools)).toEqual(["p1", "p2", "p3", "p4", "p5"]);
+    } finally {
+      tiny.pageSize = undefined;
+      tiny.tools = before;
+    }
+    expect((await refresh("tiny")).body).toMatchObject({ ok: true, counts: { tools: before.length } });
+  });
+
   it("does not rewrite anything (nor move the version) when nothing changed", async () => {
     await refresh("tiny");
     const state = async () => (await t.db.sql`SELECT (SELECT version FROM catalog_state) AS version, (SELECT count(*)::int FROM item_changes) AS changes`)[0];
