@@ -92,6 +92,7 @@ describe("admin UI", () => {
     await page.fill("#t-name", "Acme <Corp> & Co");
     await submit(page, "form[action='/admin/tenants'] button[type=submit]");
     await expect(page.textContent("[role=status]")).resolves.toContain("Tenant acme created");
+    expect(page.url()).toBe(`${t.url}/admin/tenants`); // the message is not reflected from the URL
     // escaped, not interpreted
     await expect(page.textContent("main table")).resolves.toContain("Acme <Corp> & Co");
     await shot(page, "tenants");
@@ -227,6 +228,12 @@ describe("admin UI", () => {
     await page.waitForFunction((sel) => (globalThis as any).document.querySelector(sel)?.textContent?.startsWith("200"), "section[id='get-/admin/api/tenants/{id}'] pre.out");
     await expect(page.textContent("section[id='get-/admin/api/tenants/{id}'] pre.out")).resolves.toContain('"name": "Acme <Corp> & Co"');
     await shot(page, "api-docs");
+  });
+
+  it("answers unknown pages with an HTML 404", async () => {
+    const res = await page.goto(`${t.url}/admin/no-such-page`);
+    expect(res!.status()).toBe(404);
+    await expect(page.textContent("main")).resolves.toContain("No page /admin/no-such-page");
   });
 
   it("refuses form posts without a valid CSRF token or from another origin", async () => {

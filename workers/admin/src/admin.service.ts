@@ -58,6 +58,7 @@ function userSnap(u: AdminUser | null): Snapshot {
 
 const uniq = <T>(xs: T[]) => [...new Set(xs)];
 
+/** Creates or replaces tenant `id`. */
 export async function putTenant(sql: Sql, actor: string, id: string, body: z.infer<typeof TenantBody>): Promise<Saved<Tenant>> {
   return change(sql, actor, `tenant:${id}`, async (tx) => {
     const before = await getTenant(tx, id, true);
@@ -67,6 +68,7 @@ export async function putTenant(sql: Sql, actor: string, id: string, body: z.inf
   });
 }
 
+/** Deletes tenant `id`: 404 when unknown, 409 while it has servers. */
 export async function removeTenant(sql: Sql, actor: string, id: string): Promise<void> {
   await change(sql, actor, `tenant:${id}`, async (tx) => {
     const before = await getTenant(tx, id, true);
@@ -77,6 +79,7 @@ export async function removeTenant(sql: Sql, actor: string, id: string): Promise
   });
 }
 
+/** Creates or replaces server `id`; 400 naming `tenant` when that tenant does not exist. Headers: see ServerInput. */
 export async function putServer(sql: Sql, actor: string, id: string, body: z.infer<typeof ServerBody>): Promise<Saved<Server>> {
   return change(sql, actor, `server:${id}`, async (tx) => {
     if ((await missingTenants(tx, [body.tenant])).length) throw new ApiError(400, "invalid_request", `tenant: no tenant ${body.tenant}`, "tenant");
@@ -94,6 +97,7 @@ export async function putServer(sql: Sql, actor: string, id: string, body: z.inf
   });
 }
 
+/** Deletes server `id` (404 when unknown). */
 export async function removeServer(sql: Sql, actor: string, id: string): Promise<void> {
   await change(sql, actor, `server:${id}`, async (tx) => {
     const before = await getServer(tx, id, true);
@@ -103,6 +107,7 @@ export async function removeServer(sql: Sql, actor: string, id: string): Promise
   });
 }
 
+/** Creates or replaces group `name` with exactly these tenants and tool rules (unknown tenants/servers: 400). */
 export async function putGroup(sql: Sql, actor: string, name: string, body: z.infer<typeof GroupBody>): Promise<Saved<Group>> {
   const tenants = uniq(body.tenants).sort();
   const tools = Object.fromEntries(
@@ -123,6 +128,7 @@ export async function putGroup(sql: Sql, actor: string, name: string, body: z.in
   });
 }
 
+/** Deletes group `name` (404 when unknown); its memberships, mappings and rules go with it. */
 export async function removeGroup(sql: Sql, actor: string, name: string): Promise<void> {
   await change(sql, actor, `group:${name}`, async (tx) => {
     const before = await getGroup(tx, name, true);
@@ -137,6 +143,7 @@ function guardSelf(actor: string, email: string, stillAdmin: boolean, field: str
   if (actor.toLowerCase() === email && !stillAdmin) throw new ApiError(400, "invalid_request", `${field}: you cannot remove your own admin rights`, field);
 }
 
+/** Creates or replaces user `email`: admin flag and admin-managed groups (unknown groups: 400). */
 export async function putUser(sql: Sql, actor: string, email: string, body: z.infer<typeof UserBody>): Promise<Saved<AdminUser>> {
   const groups = uniq(body.groups).sort();
   return change(sql, actor, `user:${email}`, async (tx) => {
@@ -150,6 +157,7 @@ export async function putUser(sql: Sql, actor: string, email: string, body: z.in
   });
 }
 
+/** Deletes user `email` and their keys (404 when unknown; never the caller themselves). */
 export async function removeUser(sql: Sql, actor: string, email: string): Promise<void> {
   guardSelf(actor, email, false, "email");
   await change(sql, actor, `user:${email}`, async (tx) => {
@@ -170,6 +178,7 @@ export interface IssuedKey {
 // apikeys.repo.ts types its client as Sql; a transaction runs the same tagged templates.
 const asSql = (db: Db) => db as unknown as Sql;
 
+/** Issues an API key for `email` (404 when unknown); the result holds the key, shown this once. */
 export async function issueKey(sql: Sql, actor: string, email: string, body: z.infer<typeof KeyBody>): Promise<IssuedKey> {
   return change(sql, actor, `user:${email}`, async (tx) => {
     if (!(await getAdminUser(tx, email, true))) throw new ApiError(404, "not_found", `no user ${email}`);
@@ -185,6 +194,7 @@ export async function issueKey(sql: Sql, actor: string, email: string, body: z.i
   });
 }
 
+/** Revokes key `id` of `email` (404 when there is no such live key). */
 export async function revokeKey(sql: Sql, actor: string, email: string, id: string): Promise<void> {
   await change(sql, actor, `user:${email}`, async (tx) => {
     const keys = await listApiKeys(asSql(tx), email);

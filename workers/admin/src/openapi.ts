@@ -102,7 +102,7 @@ export function openApiDocument(server?: string): Record<string, unknown> {
         version: "1.0.0",
         description: "Tenants, servers, groups, users and API keys of the MCP gateway. PUT creates (201) or replaces (200) and is idempotent. Server `headers` are write-only secrets. Changes reach MCP within 2 s.",
       },
-      components: { schemas: components, securitySchemes: { apiKey: { type: "http", scheme: "bearer", description: "an admin's API key" }, session: { type: "apiKey", in: "cookie", name: "session", description: "an admin's browser session" } } },
+      components: { schemas: components, securitySchemes: { apiKey: { type: "http", scheme: "bearer", description: "an admin's API key" }, session: { type: "apiKey", in: "cookie", name: "mcpgw_session", description: "an admin's browser session (set by the login at /auth/login)" } } },
       security: [{ apiKey: [] }, { session: [] }],
       paths,
     };

@@ -4,6 +4,7 @@
  * functions and zod schemas as the REST API, so the UI can do nothing the API could not.
  */
 import type { Context } from "hono";
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { z } from "zod";
 import { listApiKeys } from "../../../shared/repos/apikeys.repo";
 import { listAudit } from "../../../shared/repos/audit.repo";
@@ -25,8 +26,19 @@ import { notFoundPage } from "./ui/pages.errors";
 type C = Context<AdminApp>;
 type Form = Record<string, string | File | (string | File)[]>;
 
+const FLASH_COOKIE = "admin_flash";
+
+/** The page basics; takes (and clears) the flash message a redirect left in a cookie. */
 function base(c: C, error?: string | null): PageBase {
-  return { email: c.get("identity").email, token: c.get("csrfToken") ?? "", ok: c.req.query("ok") ?? null, error: error ?? null };
+  const flash = getCookie(c, FLASH_COOKIE);
+  if (flash !== undefined) deleteCookie(c, FLASH_COOKIE, { path: "/admin" });
+  let ok: string | null = null;
+  try {
+    ok = flash ? decodeURIComponent(flash).slice(0, 300) : null;
+  } catch {
+    ok = null;
+  }
+  return { email: c.get("identity").email, token: c.get("csrfToken") ?? "", ok, error: error ?? null };
 }
 
 const actor = (c: C) => c.get("identity").email.toLowerCase();
@@ -38,9 +50,10 @@ async function form(c: C): Promise<Form> {
   return (await c.req.parseBody({ all: true })) as Form;
 }
 
-/** Redirect after a successful post (303: the browser follows with GET). */
+/** Redirect after a successful post (303: the browser follows with GET); the message rides in a short-lived cookie, not the URL. */
 function done(c: C, to: string, ok: string) {
-  return c.redirect(`${to}${to.includes("?") ? "&" : "?"}ok=${encodeURIComponent(ok)}`, 303);
+  setCookie(c, FLASH_COOKIE, encodeURIComponent(ok), { path: "/admin", httpOnly: true, sameSite: "Strict", maxAge: 60, secure: new URL(c.req.url).protocol === "https:" });
+  return c.redirect(to, 303);
 }
 
 /** Runs a form action; an ApiError re-renders the page through `fail` with its message. */
@@ -82,6 +95,13 @@ function parseRules(t: string): Record<string, { allow: string[]; deny: string[]
 
 /** Mounts the UI pages and their form handlers. */
 export function registerUiRoutes(app: AdminHono) {
+  // any other /admin page: an HTML 404 (the API keeps its JSON 404)
+  app.get("/admin/*", async (c, next) => {
+    await next();
+    if (c.res.status === 404 && !c.req.path.startsWith("/admin/api") && c.res.headers.get("content-type")?.includes("application/json")) {
+      c.res = await c.html(notFoundPage(c.get("identity").email, `No page ${c.req.path}.`), 404);
+    }
+  });
   // ---- overview
   app.get("/admin", async (c) => {
     const data = await db(c, async (sql) => {
