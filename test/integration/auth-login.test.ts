@@ -15,6 +15,23 @@ beforeAll(async () => {
 });
 afterAll(() => t?.stop());
 
+/** Follows a login from /auth/login with a browser's jar: "silent" when the provider still knows the user, "form" when it asks for the password. */
+async function loginOutcome(jar: CookieJar): Promise<"silent" | "form"> {
+  let url = `${t.url}/auth/login`;
+  for (let i = 0; i < 15; i++) {
+    if (url.startsWith(`${t.url}/auth/callback`)) return "silent";
+    const res = await step(jar, url);
+    const loc = res.headers.get("location");
+    if (loc) {
+      url = new URL(loc, url).toString();
+      continue;
+    }
+    if ((await res.text()).includes('id="login"')) return "form";
+    throw new Error(`login stopped at ${url} with ${res.status}`);
+  }
+  throw new Error("no outcome");
+}
+
 describe("browser login", () => {
   it("logs in, identifies the session at forwardAuth, answers /auth/me, and logs out", async () => {
     const login = await t.login("joelalama@google.com", { rd: "/admin/api/tenants" });
@@ -30,10 +47,21 @@ describe("browser login", () => {
     const [row] = await t.db.sql`SELECT last_login_at FROM users WHERE email = 'joelalama@google.com'`;
     expect(row!.last_login_at).not.toBeNull();
 
+    expect(await loginOutcome(login.jar)).toBe("silent"); // the provider still knows the browser
+
     const out = await step(login.jar, `${t.url}/auth/logout`);
     expect(out.status).toBe(302);
-    expect(out.headers.get("location")).toMatch(new RegExp(`^${t.idp!.issuer}/session/end\\?`));
+    const endSession = out.headers.get("location")!;
+    expect(endSession).toMatch(new RegExp(`^${t.idp!.issuer}/session/end\\?`));
     expect(login.jar.get(t.url, "mcpgw_session")).toBeUndefined();
+    // RP-initiated logout at the provider: its confirmation form (auto-submitted in a browser)
+    const confirm = await (await step(login.jar, endSession)).text();
+    const action = confirm.match(/<form[^>]*action="([^"]+)"/)![1]!;
+    const xsrf = confirm.match(/name="xsrf" value="([^"]+)"/)![1]!;
+    const done = await step(login.jar, new URL(action, endSession).toString(), { method: "POST", body: new URLSearchParams({ xsrf, logout: "yes" }).toString(), headers: { "content-type": "application/x-www-form-urlencoded" } });
+    expect(done.status).toBe(303);
+    expect(done.headers.get("location")).toMatch(new RegExp(`^${t.url}/auth/logged-out`));
+    expect(await loginOutcome(login.jar)).toBe("form"); // signed out at the provider too
     // the old cookie no longer works, even replayed by hand
     const after = await t.fetch("/admin/api/whoami", { headers: { cookie: login.cookie, accept: "application/json" } });
     expect(after.status).toBe(401);
