@@ -1,5 +1,6 @@
 // Tenants never see or reach each other's items, under any spelling; the Streamable HTTP rules
 // (sessions, Origin, versions, JSON-RPC errors, batches) hold. Real upstreams and workerd.
+import { request as httpRequest } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { gatewayClient, rawInitialize, rawPost, startMcpFixture, type McpFixture } from "./mcp.fixture";
 
@@ -127,6 +128,27 @@ describe("Streamable HTTP rules", () => {
     expect(bad.status).toBe(403);
     const own = await rawPost(f.t.url, "/mcp", f.alice, init, { origin: new URL(f.t.url).origin });
     expect(own.status).toBe(200);
+  });
+
+  it("refuses a foreign Host (DNS rebinding) with 403", async () => {
+    const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "x", version: "1" } } });
+    const send = (host: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = httpRequest(
+          { host: "127.0.0.1", port: f.t.port, path: "/mcp", method: "POST", headers: { host, authorization: `Bearer ${f.alice}`, "content-type": "application/json", accept: "application/json, text/event-stream", "content-length": Buffer.byteLength(body) } },
+          (res) => {
+            let text = "";
+            res.on("data", (d) => (text += d));
+            res.on("end", () => resolve({ status: res.statusCode!, body: text }));
+          },
+        );
+        req.on("error", reject);
+        req.end(body);
+      });
+    const evil = await send(`rebound.evil.example:${f.t.port}`);
+    expect(evil.status).toBe(403);
+    expect(JSON.parse(evil.body).error.message).toBe("Forbidden: Host not allowed");
+    expect((await send(`localhost:${f.t.port}`)).status).toBe(200);
   });
 
   it("negotiates 2025-03-26, 2025-06-18 and 2025-11-25, and checks MCP-Protocol-Version", async () => {

@@ -13,6 +13,11 @@ export const McpEnv = z.object({
     .string()
     .optional()
     .transform((s) => (s ?? "").split(",").map((o) => o.trim().replace(/\/+$/, "")).filter(Boolean)),
+  /** Further allowed `Host` values (host or host:port), comma-separated, besides PUBLIC_URL's host and loopback. Default none. */
+  ALLOWED_HOSTS: z
+    .string()
+    .optional()
+    .transform((s) => (s ?? "").split(",").map((h) => h.trim().toLowerCase()).filter(Boolean)),
   /** Per upstream request: time to the response headers, and the longest silence on a stream (ms). Default 30000. */
   UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
   /** Items per page of tools/list, prompts/list, resources/list, resources/templates/list. Default 100. */

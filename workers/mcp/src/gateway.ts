@@ -271,6 +271,7 @@ export class Gateway {
           timeoutMs: timeout,
           signal: this.d.signal,
           relay: (endpoint, m) => this.relayRequest(server, { server: server.id, usid: endpoint, version: LEGACY_VERSION_MARK }, m),
+          notify: (endpoint, m) => this.relayNotification(server, { server: server.id, usid: endpoint, version: LEGACY_VERSION_MARK }, m),
         });
         return;
       }
@@ -296,7 +297,7 @@ export class Gateway {
             }
             continue;
           }
-          const out = isRequest(m) ? await this.relayRequest(server, us, m) : this.relayNotification(server, m as JsonRpcNotification);
+          const out = isRequest(m) ? await this.relayRequest(server, us, m) : await this.relayNotification(server, us, m as JsonRpcNotification);
           if (out) yield out;
         }
         if (this.d.signal.aborted) return;
@@ -331,7 +332,7 @@ export class Gateway {
         try {
           for await (const m of ex.messages()) {
             if (isResponse(m)) continue;
-            const out = isRequest(m) ? await self.relayRequest(server, session, m) : self.relayNotification(server, m as JsonRpcNotification);
+            const out = isRequest(m) ? await self.relayRequest(server, session, m) : await self.relayNotification(server, session, m as JsonRpcNotification);
             if (out) yield out;
           }
         } catch (err) {
@@ -363,10 +364,19 @@ export class Gateway {
     return { ...m, id };
   }
 
-  /** A notification from an upstream: list changes trigger a catalog refresh; all are passed on. */
-  private relayNotification(server: CatalogServer, m: JsonRpcNotification): JsonRpcMessage | null {
+  /**
+   * A notification from an upstream: list changes trigger a catalog refresh; a cancellation of one
+   * of the upstream's own requests names it by the id the client saw (the sealed ids are
+   * deterministic); all are passed on.
+   */
+  private async relayNotification(server: CatalogServer, us: UpstreamSession, m: JsonRpcNotification): Promise<JsonRpcMessage | null> {
     if (/^notifications\/(tools|prompts|resources)\/list_changed$/.test(m.method)) {
       this.d.later(requestRefresh(this.d.catalogBinding, server.id));
+    }
+    const requestId = m.params?.requestId;
+    if (m.method === "notifications/cancelled" && (typeof requestId === "string" || typeof requestId === "number")) {
+      const id = await sealRelayedId(this.d.env.SESSION_SECRET, { sid: this.d.state.sid, email: this.d.identity.email, server: server.id, usid: us.usid, uv: us.version, id: requestId });
+      return { ...m, params: { ...m.params, requestId: id } };
     }
     return m;
   }

@@ -7,7 +7,7 @@
  * between requests; server-to-client requests made while the request runs are answered by posting
  * to that session's endpoint, which the relayed id carries.
  */
-import { classify, type JsonRpcMessage, type JsonRpcRequest } from "../../../shared/mcp/jsonrpc";
+import { classify, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest } from "../../../shared/mcp/jsonrpc";
 import { parseSse, type SseEvent } from "../../../shared/mcp/sse";
 import type { CatalogServer } from "./catalog.client";
 import { UpstreamFailure } from "./upstream.client";
@@ -48,6 +48,7 @@ export async function* forwardLegacy(
     timeoutMs: number;
     signal: AbortSignal;
     relay: (endpoint: string, m: JsonRpcRequest) => Promise<JsonRpcMessage | null>;
+    notify: (endpoint: string, m: JsonRpcNotification) => Promise<JsonRpcMessage | null>;
   },
 ): AsyncGenerator<JsonRpcMessage> {
   const ctl = new AbortController();
@@ -114,7 +115,7 @@ export async function* forwardLegacy(
         }
         continue;
       }
-      const out = c.kind === "request" ? await opts.relay(endpoint, c.message) : c.message;
+      const out = c.kind === "request" ? await opts.relay(endpoint, c.message) : await opts.notify(endpoint, c.message);
       if (out) yield out;
     }
   } finally {

@@ -69,11 +69,29 @@ function originAllowed(c: Ctx, env: McpEnv): boolean {
   return env.ALLOWED_ORIGINS.includes(o);
 }
 
+const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
+
+/**
+ * DNS-rebinding guard: with PUBLIC_URL set, the Host must be its host, one of ALLOWED_HOSTS, or a
+ * loopback name (which a rebinding attacker's page cannot send: it would carry its own domain).
+ */
+function hostAllowed(c: Ctx, env: McpEnv): boolean {
+  if (!env.PUBLIC_URL) return true;
+  const url = new URL(c.req.url);
+  const host = url.host.toLowerCase();
+  const pub = new URL(env.PUBLIC_URL);
+  return host === pub.host.toLowerCase() || LOOPBACK.has(url.hostname.toLowerCase()) || env.ALLOWED_HOSTS.includes(host) || env.ALLOWED_HOSTS.includes(url.hostname.toLowerCase());
+}
+
 async function handle(c: Ctx): Promise<Response> {
   const env = readEnv(McpEnv, c.env);
   if (!originAllowed(c, env)) {
     log.warn("request with a foreign Origin refused", { origin: c.req.header("origin") });
     return httpError(403, INVALID_REQUEST, "Forbidden: Origin not allowed");
+  }
+  if (!hostAllowed(c, env)) {
+    log.warn("request for a foreign Host refused", { host: new URL(c.req.url).host });
+    return httpError(403, INVALID_REQUEST, "Forbidden: Host not allowed");
   }
   const scope = c.req.param("server") ?? "*";
   if (scope !== "*" && !SERVER_ID.test(scope)) return httpError(403, INVALID_REQUEST, `Forbidden: you may not use server ${scope}`);
