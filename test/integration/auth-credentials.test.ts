@@ -265,4 +265,14 @@ describe("defaults", () => {
     expect((await whoami({ key: token })).body).toMatchObject({ email: "miketest@microsoft.com", via: "owui-session" });
     expect((await whoami({ key: await owuiToken("unknown", "open-webui-own-secret-we-do-not-know") })).status).toBe(401);
   });
+
+  it("an unreachable identity provider gives 503 for its tokens, while API keys keep working", async () => {
+    const token = await idpSigned({ aud: `${t.url}/mcp` });
+    await t.idp!.stop();
+    await t.restartWorkerd(); // forget the cached discovery document
+    const r = await whoami({ key: token });
+    expect(r.status).toBe(503);
+    expect(r.body).toMatchObject({ error: "idp_unreachable" });
+    expect((await whoami({ key: t.adminKey })).status).toBe(200);
+  });
 });

@@ -12,6 +12,7 @@ import { withLazySql } from "../../../shared/db";
 import { readEnv } from "../../../shared/env";
 import { signAssertion, type Identity } from "../../../shared/identity";
 import { bearerToken, identifyBearer, identifySession } from "./credentials";
+import { OidcError } from "./oidc.client";
 import { AuthEnv } from "./env";
 import { publicOrigin, readSession } from "./session";
 
@@ -61,7 +62,15 @@ export function registerVerifyRoutes(app: App) {
     const origin = publicOrigin(env, headers, c.req.url);
     const uri = c.req.header("x-forwarded-uri") ?? "/";
     const method = (c.req.header("x-forwarded-method") ?? "GET").toUpperCase();
-    const { identity, hadToken, refreshDue } = await identify(c, env, origin, uri);
+    let verdict: Awaited<ReturnType<typeof identify>>;
+    try {
+      verdict = await identify(c, env, origin, uri);
+    } catch (err) {
+      // the identity provider could not be asked (discovery down): say so, do not guess
+      if (err instanceof OidcError) return c.json({ error: err.code, message: err.message }, 503);
+      throw err;
+    }
+    const { identity, hadToken, refreshDue } = verdict;
     const navigation = isBrowserNavigation(headers, uri) && (method === "GET" || method === "HEAD");
     if (identity && refreshDue && navigation && identity.via === "session") {
       // the IdP tokens behind the session are due: refresh (or log in again) and come back
