@@ -228,6 +228,7 @@ describe("admin UI", () => {
     await page.waitForFunction((sel) => (globalThis as any).document.querySelector(sel)?.textContent?.startsWith("200"), "section[id='get-/admin/api/tenants/{id}'] pre.out");
     await expect(page.textContent("section[id='get-/admin/api/tenants/{id}'] pre.out")).resolves.toContain('"name": "Acme <Corp> & Co"');
     await shot(page, "api-docs");
+    await page.locator("section[id='get-/admin/api/tenants/{id}']").screenshot({ path: resolve(ARTIFACTS, "admin-api-docs-try.png") });
   });
 
   it("answers unknown pages with an HTML 404", async () => {

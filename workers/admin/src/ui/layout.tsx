@@ -31,7 +31,7 @@ code,pre{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12.5px}pre{
 .key{font-size:15px;padding:10px;background:#fffbe6;border:1px dashed #caa400;word-break:break-all}
 .change{border-top:1px solid #e7eaf0;padding:8px 0}.change h3{margin:4px 0;font-weight:500}.chain{font-family:ui-monospace,Menlo,monospace;font-size:12.5px}.diff .add{background:#e6ffec;display:block}.diff .del{background:#ffebe9;display:block}
 .stats{display:flex;gap:14px;flex-wrap:wrap}.stat{text-decoration:none;color:inherit;background:#fff;border:1px solid #dde2ea;border-radius:8px;padding:10px 16px;min-width:130px}.stat b{display:block;font-size:22px}
-svg.chart{max-width:100%;height:auto;display:block}.grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:18px}td code{white-space:nowrap}svg text{font:11px system-ui,sans-serif;fill:#475066}
+pre.out:empty{display:none}svg.chart{max-width:100%;height:auto;display:block}.grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:18px}td code{white-space:nowrap}svg text{font:11px system-ui,sans-serif;fill:#475066}
 `;
 
 const NAV: [string, string][] = [
