@@ -8,14 +8,15 @@
  *   `global + pending` reaches the limit - a pure memory check.
  * - Counts are flushed in batches: one upsert for all subjects (shared/repos/ratelimit.repo.ts,
  *   table rate_limit_counters) that returns the global counts. A flush runs in the background
- *   (`waitUntil`) at most `syncMs` after a request was admitted, and inline - before admitting -
- *   when this isolate's global count for the subject is older than `syncMs` or the subject is
- *   past `nearFraction` of its limit, so the last requests of a window are decided on a fresh
- *   global count. Cost: at most one round trip per active subject per isolate per `syncMs`,
- *   plus one per request in the last `1 - nearFraction` of a subject's budget.
- * - Overshoot across replicas is bounded by what the other replicas admitted below
- *   `nearFraction` within the last `syncMs`. Counts only grow within a window, so a refusal
- *   never needs the database.
+ *   (`waitUntil`) at most `syncMs` after a request was admitted. It runs inline - before
+ *   admitting - only for a subject's first request in the window on this isolate, for a subject
+ *   past half its budget whose global count is older than `syncMs`, and for every request past
+ *   `nearFraction` of the budget, so the last requests of a window are decided on a fresh count.
+ * - Hot-path cost: no I/O for a subject below half its budget, apart from one round trip per
+ *   subject per isolate per window (its first request).
+ * - Overshoot across replicas is bounded by what the other replicas admitted within the last
+ *   `syncMs` while below half the budget, plus their unflushed counts. Counts only grow within
+ *   a window, so a refusal never needs the database.
  * - Postgres unreachable: the limit falls back to each isolate's own counts (fails open to a
  *   per-replica limit; the gateway keeps serving); unflushed counts are kept for the next try,
  *   and inline flushes pause for 5 s so requests do not each wait for a dead database.
@@ -128,7 +129,9 @@ export function rateLimit(opts: RateLimitOptions): MiddlewareHandler {
     const now = Date.now();
     let e = counters.entry(subject, now);
     const estimate = e.global + e.pending + 1;
-    if (open && estimate <= limit && now >= counters.backoffUntil && (now - e.readAt > syncMs || estimate > limit * near)) {
+    const stale = now - e.readAt > syncMs;
+    const fresh = e.readAt === 0 || (estimate > limit / 2 && stale) || estimate > limit * near;
+    if (open && estimate <= limit && now >= counters.backoffUntil && fresh) {
       await counters.flush(open, [subject], now);
       e = counters.entry(subject, now);
     }
