@@ -197,6 +197,9 @@ describe("API keys", () => {
     const listed = await (await api("/users/alice@example.com/keys")).text();
     expect(listed).toContain(id);
     expect(listed).not.toContain(key);
+    const one = await api(`/users/alice@example.com/keys/${id}`);
+    expect(await one.json()).toMatchObject({ id, name: "laptop", revokedAt: null });
+    expect((await api("/users/alice@example.com/keys/unknown")).status).toBe(404);
     expect(JSON.stringify(await auditRows("user:alice@example.com"))).not.toContain(key);
     expect((await api(`/users/alice@example.com/keys/${id}`, { method: "DELETE" })).status).toBe(204);
     expect((await t.fetch("/admin/api/whoami", { key })).status).toBe(401);

@@ -160,6 +160,12 @@ export function registerApiRoutes(app: AdminHono) {
     const keys = await db(c, async (sql) => ((await getAdminUser(sql, email)) ? (await listApiKeys(sql, email)).map(svc.keyOut) : null));
     return c.json({ keys: keys ?? notFound(`user ${email}`) });
   });
+  app.get("/admin/api/users/:email/keys/:keyId", async (c) => {
+    const email = param.email(c);
+    const id = param.keyId(c);
+    const key = await db(c, async (sql) => (await listApiKeys(sql, email)).find((k) => k.id === id));
+    return c.json(key ? svc.keyOut(key) : notFound(`key ${id} of ${email}`));
+  });
   app.post("/admin/api/users/:email/keys", async (c) => {
     const email = param.email(c);
     const input = parseOr400(S.KeyBody, await body(c));

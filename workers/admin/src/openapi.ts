@@ -37,6 +37,7 @@ export const OPERATIONS: Op[] = [
   { method: "delete", path: `/admin/api/users/${P.email}`, summary: "Delete a user and their keys", tag: "users", ok: { status: 204, description: "deleted" } },
   { method: "get", path: `/admin/api/users/${P.email}/keys`, summary: "List a user's API keys (never the keys themselves)", tag: "keys", ok: { status: 200, schema: z.object({ keys: z.array(S.KeyOut) }), description: "the keys" } },
   { method: "post", path: `/admin/api/users/${P.email}/keys`, summary: "Issue an API key; the key is shown this once", tag: "keys", body: S.KeyBody, ok: { status: 201, schema: S.KeyCreatedOut, description: "the new key" } },
+  { method: "get", path: `/admin/api/users/${P.email}/keys/${P.keyId}`, summary: "Get one API key's metadata (never the key)", tag: "keys", ok: { status: 200, schema: S.KeyOut, description: "the key's metadata" } },
   { method: "delete", path: `/admin/api/users/${P.email}/keys/${P.keyId}`, summary: "Revoke an API key", tag: "keys", ok: { status: 204, description: "revoked" } },
   { method: "get", path: `/admin/api/access/${P.email}`, summary: "Effective access: each visible server and tool with the user -> group -> tenant -> server chain", tag: "access", query: S.AccessQuery, ok: { status: 200, schema: S.AccessOut, description: "the explanation" } },
   { method: "get", path: "/admin/api/audit", summary: "The audit log, newest first", tag: "reports", query: S.AuditQuery, ok: { status: 200, schema: S.AuditOut, description: "audit entries" } },
