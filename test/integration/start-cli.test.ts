@@ -11,17 +11,22 @@ import { freePort } from "../../scripts/lib/ports";
 import { createTestDatabase } from "../harness/db";
 
 const ROOT = resolve(import.meta.dirname, "../..");
+// `npm start` bundles the workers; it must not rebuild the bundles the other test files run from.
+const ownDist = mkdtempSync(join(tmpdir(), "mcpgw-start-dist-"));
 const children: ChildProcess[] = [];
-afterAll(() => children.forEach((c) => c.kill("SIGKILL")));
+afterAll(() => {
+  children.forEach((c) => c.kill("SIGKILL"));
+  rmSync(ownDist, { recursive: true, force: true });
+});
 
 function start(env: Record<string, string>) {
-  const child = spawn(process.execPath, ["--import", "tsx", "scripts/start.ts"], { cwd: ROOT, env: { ...process.env, DATABASE_URL: "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", "scripts/start.ts"], { cwd: ROOT, env: { ...process.env, DATABASE_URL: "", MCPGW_DIST: ownDist, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   children.push(child);
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
   const exited = new Promise<number>((r) => child.on("exit", (code) => r(code ?? -1)));
-  const waitFor = (re: RegExp, ms = 60_000) =>
+  const waitFor = (re: RegExp, ms = 90_000) =>
     new Promise<RegExpMatchArray>((res, rej) => {
       const t0 = Date.now();
       const tick = () => {
@@ -104,5 +109,5 @@ describe("npm start", () => {
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }
-  });
+  }, 180_000);
 });
