@@ -91,6 +91,38 @@ describe("isolation between tenants", () => {
     await client.close();
   });
 
+  it("routes a client's answer to a relayed request back only for the session it was issued to", async () => {
+    const erin = await f.t.userKey("erin@acme.test", { groups: ["acme-users"] });
+    const init = await rawInitialize(f.t.url, "/mcp/alpha", f.alice, "2025-06-18", { roots: {} });
+    const ctl = new AbortController();
+    const stream = await fetch(f.t.url + "/mcp/alpha", { headers: { authorization: `Bearer ${f.alice}`, accept: "text/event-stream", "mcp-session-id": init.session!, "mcp-protocol-version": "2025-06-18" }, signal: ctl.signal });
+    expect(stream.status).toBe(200);
+    // the upstream asks for roots shortly after its session opens
+    const reader = stream.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let buf = "";
+    let request: any;
+    while (!request) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += value;
+      for (const line of buf.split("\n")) if (line.startsWith("data:") && line.includes('"roots/list"')) request = JSON.parse(line.slice(5));
+    }
+    expect(request.method).toBe("roots/list");
+    expect(String(request.id)).toMatch(/^mcpgw-req\./);
+    const answer = { jsonrpc: "2.0", id: request.id, result: { roots: [] } };
+    // another user (same tenant, own session) cannot answer it; a tampered id is refused too
+    const other = await rawInitialize(f.t.url, "/mcp/alpha", erin);
+    expect((await rawPost(f.t.url, "/mcp/alpha", erin, answer, { "mcp-session-id": other.session! })).status).toBe(400);
+    const tampered = { ...answer, id: String(request.id).slice(0, -2) + (String(request.id).endsWith("AA") ? "BB" : "AA") };
+    expect((await rawPost(f.t.url, "/mcp/alpha", f.alice, tampered, { "mcp-session-id": init.session! })).status).toBe(400);
+    // another session of the same user cannot either
+    const second = await rawInitialize(f.t.url, "/mcp/alpha", f.alice, "2025-06-18", { roots: {} });
+    expect((await rawPost(f.t.url, "/mcp/alpha", f.alice, answer, { "mcp-session-id": second.session! })).status).toBe(400);
+    // its own session can
+    expect((await rawPost(f.t.url, "/mcp/alpha", f.alice, answer, { "mcp-session-id": init.session! })).status).toBe(202);
+    ctl.abort();
+  });
+
   it("explains to a user mapped to nothing why the lists are empty", async () => {
     const { client } = await gatewayClient(f.t.url, "/mcp", f.nobody);
     expect(client.getInstructions()).toMatch(/No MCP servers are available to nobody@acme\.test: your account belongs to no group/);
