@@ -35,6 +35,12 @@ export function allowedOrigins(c: Context): string[] {
   return env.PUBLIC_URL ? [new URL(env.PUBLIC_URL).origin, own] : [own];
 }
 
+/** Whether cookies must be `Secure`: the public origin (PUBLIC_URL, else the request) is https. */
+export function secureOrigin(c: Context): boolean {
+  const env = readEnv(AdminEnv, c.env);
+  return (env.PUBLIC_URL ?? c.req.url).startsWith("https:");
+}
+
 /**
  * Refuses unsafe requests whose `Origin` (or, without one, `Referer`) is another site, and
  * cross-site requests flagged by `Sec-Fetch-Site`. Requests without any of these headers (curl,

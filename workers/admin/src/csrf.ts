@@ -12,6 +12,7 @@ import { readEnv } from "../../../shared/env";
 import { AdminEnv } from "./env";
 import type { AdminApp } from "./app";
 import { forbiddenPage } from "./ui/pages.errors";
+import { secureOrigin } from "./admin.middleware";
 
 export const CSRF_COOKIE = "admin_csrf";
 export const CSRF_FIELD = "_csrf";
@@ -33,7 +34,7 @@ export async function issueCsrfToken(c: Context<AdminApp>): Promise<string> {
   let nonce = getCookie(c, CSRF_COOKIE);
   if (!nonce || !NONCE.test(nonce)) {
     nonce = randomToken(24);
-    setCookie(c, CSRF_COOKIE, nonce, { path: "/admin", httpOnly: true, sameSite: "Strict", secure: new URL(c.req.url).protocol === "https:" });
+    setCookie(c, CSRF_COOKIE, nonce, { path: "/admin", httpOnly: true, sameSite: "Strict", secure: secureOrigin(c) });
   }
   return `${nonce}.${await mac(env.IDENTITY_SECRET, c.get("identity").email, nonce)}`;
 }

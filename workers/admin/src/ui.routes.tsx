@@ -22,6 +22,7 @@ import type { AdminApp, AdminHono } from "./app";
 import { GroupsPage, ServersPage, TenantsPage, UserPage, UsersPage, rulesText, type PageBase } from "./ui/pages.manage";
 import { AccessPage, AuditPage, ChangesPage, HealthPage, OverviewPage, ReportsPage } from "./ui/pages.insight";
 import { notFoundPage } from "./ui/pages.errors";
+import { secureOrigin } from "./admin.middleware";
 
 type C = Context<AdminApp>;
 type Form = Record<string, string | File | (string | File)[]>;
@@ -52,7 +53,7 @@ async function form(c: C): Promise<Form> {
 
 /** Redirect after a successful post (303: the browser follows with GET); the message rides in a short-lived cookie, not the URL. */
 function done(c: C, to: string, ok: string) {
-  setCookie(c, FLASH_COOKIE, encodeURIComponent(ok), { path: "/admin", httpOnly: true, sameSite: "Strict", maxAge: 60, secure: new URL(c.req.url).protocol === "https:" });
+  setCookie(c, FLASH_COOKIE, encodeURIComponent(ok), { path: "/admin", httpOnly: true, sameSite: "Strict", maxAge: 60, secure: secureOrigin(c) });
   return c.redirect(to, 303);
 }
 
