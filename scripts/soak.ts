@@ -6,7 +6,8 @@
  * /proc to show they stay flat.
  *
  *   npm run soak -- --minutes 5 --clients 50 --tenants 10
- *   (DATABASE_URL set: that Postgres; unset: an embedded one in a temporary folder)
+ *   (DATABASE_URL set: a fresh database `mcpgw_soak_*` on that server, dropped afterwards;
+ *   unset: an embedded Postgres in a temporary folder)
  *
  * Exit code 1 on any error, isolation violation, or resource growth past the thresholds.
  * `runSoak` is also used by test/integration/soak.test.ts (the short form in `npm test`).
@@ -237,20 +238,42 @@ async function main() {
   const upstreamCount = arg("upstreams", 2);
   const say = (l: string) => console.log(`[soak] ${l}`);
   const dataDir = mkdtempSync(join(tmpdir(), "mcpgw-soak-"));
+  const { createSql } = await import("../shared/db");
+  // never seed into the given database itself: a fresh one on the same server, dropped at the end
+  let databaseUrl: string | undefined;
+  let dropDatabase = async () => {};
+  if (process.env.DATABASE_URL) {
+    const server = new URL(process.env.DATABASE_URL);
+    const name = `mcpgw_soak_${Date.now().toString(36)}`;
+    const admin = createSql(server.toString());
+    await admin.unsafe(`CREATE DATABASE ${name}`);
+    await admin.end();
+    const u = new URL(server);
+    u.pathname = `/${name}`;
+    databaseUrl = u.toString();
+    dropDatabase = async () => {
+      const a = createSql(server.toString());
+      await a.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {});
+      await a.end();
+    };
+  }
   const upstreams = await Promise.all(Array.from({ length: upstreamCount }, (_, i) => startEverything(`soak-up${i}`)));
   say(`upstreams: ${upstreams.map((u) => u.url).join(", ")}`);
   const stack = await startStack({
     port: 0,
     demo: false,
-    databaseUrl: process.env.DATABASE_URL || undefined,
+    databaseUrl,
     dataDir,
     log: say,
     // the limit stays on (its code runs) but high enough for one user's back-to-back turns
     env: { RATE_LIMIT_PER_MINUTE: "1000000" },
+  }).catch(async (err) => {
+    await Promise.all(upstreams.map((u) => u.proc.stop()));
+    await dropDatabase();
+    throw err;
   });
   let code = 0;
   try {
-    const { createSql } = await import("../shared/db");
     const sql = createSql(stack.databaseUrl, { max: 2 });
     const seeded = await seedSoak(sql, upstreams.map((u) => u.url), tenants, Math.max(1, Math.ceil(clients / tenants)));
     await sql.end();
@@ -261,6 +284,7 @@ async function main() {
   } finally {
     await stack.stop();
     await Promise.all(upstreams.map((u) => u.proc.stop()));
+    await dropDatabase();
     rmSync(dataDir, { recursive: true, force: true });
   }
   process.exit(code);
