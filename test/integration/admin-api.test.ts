@@ -162,6 +162,7 @@ describe("groups and users", () => {
     await expect400(await put("/users/bob@example.com", { groups: ["ghost"] }), "groups");
     await expect400(await put("/users/bob@example.com", { groups: [], admin: "no" }), "admin");
     await expect400(await put("/users/admin@localhost", { groups: [] }), "admin");
+    await expect400(await api("/users/ADMIN@localhost", { method: "DELETE" }), "email");
     expect((await api("/users/bob@example.com")).status).toBe(404);
     expect((await api("/users/bob@example.com", { method: "DELETE" })).status).toBe(404);
   });
