@@ -58,6 +58,28 @@ export async function fetchUserCatalog(catalog: Fetcher, email: string): Promise
   return parsed.data;
 }
 
+/**
+ * The part of the user's catalog about one server, as a catalog with that server only (or none
+ * when the user may not use it): what a request naming one server needs, without transferring
+ * every other server's items. Throws {@link CatalogUnavailable}.
+ */
+export async function fetchUserServer(catalog: Fetcher, email: string, server: string): Promise<UserCatalog> {
+  let res: Response;
+  try {
+    res = await catalog.fetch(`${base()}/internal/catalog/${encodeURIComponent(email)}/servers/${encodeURIComponent(server)}`);
+  } catch (err) {
+    throw new CatalogUnavailable(`catalog unreachable: ${String((err as Error).message ?? err)}`);
+  }
+  if (res.status === 404 || res.status === 400) {
+    await res.body?.cancel().catch(() => {});
+    return { email, known: true, isAdmin: false, groups: [], servers: [] };
+  }
+  if (!res.ok) throw new CatalogUnavailable(`catalog answered ${res.status}`);
+  const parsed = CatalogServer.safeParse(await res.json().catch(() => null));
+  if (!parsed.success) throw new CatalogUnavailable(`catalog answer malformed: ${parsed.error.issues[0]?.message}`);
+  return { email, known: true, isAdmin: false, groups: [], servers: [parsed.data] };
+}
+
 const lastRefresh = new Map<string, number>();
 /** At most one refresh request per server and isolate in this window (ms). */
 const REFRESH_DEBOUNCE_MS = 5_000;

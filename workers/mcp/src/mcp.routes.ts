@@ -24,7 +24,8 @@ import {
 } from "../../../shared/mcp/jsonrpc";
 import { sseComment, sseMessage } from "../../../shared/mcp/sse";
 import { allowsBatches, isSupportedVersion, negotiateVersion } from "../../../shared/mcp/versions";
-import { CatalogUnavailable, fetchUserCatalog, type UserCatalog } from "./catalog.client";
+import { serverOfName } from "../../../shared/naming";
+import { CatalogUnavailable, fetchUserCatalog, fetchUserServer, type UserCatalog } from "./catalog.client";
 import { McpEnv } from "./env";
 import { Gateway } from "./gateway";
 import { initializeResult } from "./initialize";
@@ -134,20 +135,22 @@ async function route(c: Ctx, env: McpEnv, scope: string, identity: Identity, db:
   const x: Exchange = { env, scope, identity, db, later, streams };
   const catalogBinding = c.env.CATALOG as Fetcher;
 
-  // The catalog decides first whether the endpoint exists for this caller at all.
-  let catalog: UserCatalog;
+  // The catalog decides first whether the endpoint exists for this caller at all. On /mcp a
+  // POST loads it once it knows what the message needs (one server's part for a call).
+  const load = (server?: string) => (server ? fetchUserServer(catalogBinding, identity.email, server) : fetchUserCatalog(catalogBinding, identity.email));
+  let catalog: UserCatalog | null = null;
   try {
-    catalog = await fetchUserCatalog(catalogBinding, identity.email);
+    if (scope !== "*" || c.req.method !== "POST") catalog = await load(scope === "*" ? undefined : scope);
+    if (catalog && scope !== "*" && !catalog.servers.some((s) => s.id === scope)) {
+      return httpError(403, INVALID_REQUEST, `Forbidden: you may not use server ${scope}`);
+    }
+    if (c.req.method === "POST") return await post(c, x, catalog, load, catalogBinding);
   } catch (err) {
     if (!(err instanceof CatalogUnavailable)) throw err;
     log.error("catalog unavailable", { message: err.message });
     return httpError(503, INTERNAL_ERROR, "The gateway's catalog is unavailable; try again shortly");
   }
-  if (scope !== "*" && !catalog.servers.some((s) => s.id === scope)) {
-    return httpError(403, INVALID_REQUEST, `Forbidden: you may not use server ${scope}`);
-  }
-
-  if (c.req.method === "POST") return post(c, x, catalog, catalogBinding);
+  if (!catalog) throw new Error("unreachable: catalog not loaded");
 
   const state = await session(c, x);
   if (state instanceof Response) return state;
@@ -207,7 +210,18 @@ function accepts(c: Ctx): { json: boolean; sse: boolean } {
   return { json: a.includes("application/json") || a.includes("application/*"), sse: a.includes("text/event-stream") };
 }
 
-async function post(c: Ctx, x: Exchange, catalog: UserCatalog, catalogBinding: Fetcher): Promise<Response> {
+/** The one server a lone aggregate-endpoint message names (a call or get by `<server>__<name>`), if any. */
+function namedServer(items: ReturnType<typeof classify>[]): string | null | undefined {
+  if (items.length !== 1) return undefined;
+  const m = items[0]!;
+  if (m.kind !== "request" || (m.message.method !== "tools/call" && m.message.method !== "prompts/get")) return undefined;
+  const name = m.message.params?.name;
+  if (typeof name !== "string") return undefined;
+  const server = serverOfName(name);
+  return server && SERVER_ID.test(server) ? server : null;
+}
+
+async function post(c: Ctx, x: Exchange, preloaded: UserCatalog | null, load: (server?: string) => Promise<UserCatalog>, catalogBinding: Fetcher): Promise<Response> {
   const accept = accepts(c);
   if (!accept.json && !accept.sse) return httpError(406, INVALID_REQUEST, "Not Acceptable: accept application/json and/or text/event-stream");
   let body: unknown;
@@ -225,11 +239,18 @@ async function post(c: Ctx, x: Exchange, catalog: UserCatalog, catalogBinding: F
   const init = classified.find((m) => m.kind === "request" && m.message.method === "initialize");
   if (init && init.kind === "request") {
     if (batch) return httpError(400, INVALID_REQUEST, "Invalid Request: initialize must not be part of a batch");
-    return initialize(x, catalog, init.message);
+    return initialize(x, preloaded ?? (await load()), init.message);
   }
 
   const state = await session(c, x);
   if (state instanceof Response) return state;
+  // a call by prefixed name needs only that server's part of the catalog (a name with no
+  // server part resolves to nothing in any catalog)
+  let catalog = preloaded;
+  if (!catalog) {
+    const only = namedServer(classified);
+    catalog = only === null ? { email: x.identity.email, known: true, isAdmin: false, groups: [], servers: [] } : await load(only);
+  }
   if (batch && !allowsBatches(state.v as never)) return httpError(400, INVALID_REQUEST, `Invalid Request: JSON-RPC batches are not part of protocol ${state.v}`);
 
   const gw = new Gateway({ env: x.env, catalogBinding, identity: x.identity, state, catalog, sql: x.db.get, later: x.later, signal: c.req.raw.signal });
