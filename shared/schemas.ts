@@ -13,12 +13,15 @@ export const GroupName = z
   .string()
   .transform((s) => s.toLowerCase())
   .pipe(Slug);
-/** Emails are case-insensitive and stored lower-case. */
+/**
+ * Emails are case-insensitive and stored lower-case. Deliberately looser than RFC-strict
+ * validators: local domains such as `admin@localhost` (the default bootstrap admin) are valid.
+ */
 export const Email = z
   .string()
   .trim()
   .toLowerCase()
-  .pipe(z.email("must be an email address").max(254));
+  .pipe(z.string().max(254).regex(/^[^\s@]+@[^\s@]+$/, "must be an email address"));
 
 /** The group that grants every server, kept from the old stack. */
 export const ADMIN_GROUP = "mcp-admin";
