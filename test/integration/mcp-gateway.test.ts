@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { CreateMessageRequestSchema, ElicitRequestSchema, ListRootsRequestSchema, LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
-import { directClient, gatewayClient, startMcpFixture, type McpFixture } from "./mcp.fixture";
+import { directClient, gatewayClient, rawInitialize, rawPost, startMcpFixture, type McpFixture } from "./mcp.fixture";
 
 // The capabilities the catalog lists upstreams with (conditional tools such as
 // trigger-sampling-request exist only for clients that declare them).
@@ -152,6 +152,15 @@ describe("/mcp/<server> is the upstream, as the user may see it", () => {
     expect(text).toContain("User provided the requested information");
     expect(text).toContain("- Name: Ada Lovelace");
     await client.close();
+  });
+
+  it("refuses server-to-client requests upstream when the client takes JSON answers only", async () => {
+    const init = await rawInitialize(f.t.url, "/mcp/alpha", f.alice, "2025-06-18", { sampling: {} });
+    const r = await rawPost(f.t.url, "/mcp/alpha", f.alice, { jsonrpc: "2.0", id: 11, method: "tools/call", params: { name: "trigger-sampling-request", arguments: { prompt: "p" } } }, { "mcp-session-id": init.session!, accept: "application/json" });
+    expect(r.headers.get("content-type")).toContain("application/json");
+    expect(r.body.id).toBe(11);
+    expect(r.body.result.isError).toBe(true);
+    expect(JSON.stringify(r.body.result.content)).toContain("sampling/createMessage");
   });
 
   it("never sends a client a request it did not declare the capability for", async () => {

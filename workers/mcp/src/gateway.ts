@@ -71,6 +71,8 @@ export interface GatewayDeps {
   later: (p: Promise<unknown>) => void;
   /** Aborted when the client goes away. */
   signal: AbortSignal;
+  /** False when the answer is plain JSON: then server-to-client requests cannot reach the client. Default true. */
+  canRelay?: boolean;
 }
 
 export class Gateway {
@@ -350,8 +352,9 @@ export class Gateway {
    */
   private async relayRequest(server: CatalogServer, us: UpstreamSession, m: JsonRpcRequest): Promise<JsonRpcMessage | null> {
     const need = NEEDS_CAPABILITY[m.method] ?? (m.method.startsWith("tasks/") ? "tasks" : undefined);
-    if (need && this.d.state.caps[need] === undefined) {
-      log.info("server-to-client request refused: client lacks the capability", { server: server.id, method: m.method, capability: need });
+    const unreachable = this.d.canRelay === false;
+    if (unreachable || (need && this.d.state.caps[need] === undefined)) {
+      log.info("server-to-client request refused", { server: server.id, method: m.method, reason: unreachable ? "the client takes JSON answers only" : `client lacks the ${need} capability` });
       const refusal = errorResponse(m.id, METHOD_NOT_FOUND, `Client does not support ${m.method}`);
       this.d.later(
         us.version === LEGACY_VERSION_MARK && us.usid

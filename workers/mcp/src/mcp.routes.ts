@@ -253,7 +253,9 @@ async function post(c: Ctx, x: Exchange, preloaded: UserCatalog | null, load: (s
   }
   if (batch && !allowsBatches(state.v as never)) return httpError(400, INVALID_REQUEST, `Invalid Request: JSON-RPC batches are not part of protocol ${state.v}`);
 
-  const gw = new Gateway({ env: x.env, catalogBinding, identity: x.identity, state, catalog, sql: x.db.get, later: x.later, signal: c.req.raw.signal });
+  const requestsIn = classified.filter((m) => m.kind === "request").map((m) => (m as { message: JsonRpcRequest }).message);
+  const asSse = accept.sse && (!accept.json || needsStream(requestsIn));
+  const gw = new Gateway({ env: x.env, catalogBinding, identity: x.identity, state, catalog, sql: x.db.get, later: x.later, signal: c.req.raw.signal, canRelay: asSse });
   const immediate: JsonRpcResponse[] = [];
   const requests: JsonRpcRequest[] = [];
   let refused = 0;
@@ -273,7 +275,7 @@ async function post(c: Ctx, x: Exchange, preloaded: UserCatalog | null, load: (s
   const merged = merge(streams, immediate);
   // Answer as SSE when the client takes it (notifications and relayed requests can flow);
   // JSON otherwise, keeping only the responses.
-  if (accept.sse && (!accept.json || needsStream(requests))) return sseResponse(merged, x, { keepAlive: false });
+  if (asSse) return sseResponse(merged, x, { keepAlive: false });
   const responses: JsonRpcResponse[] = [];
   for await (const m of merged) if (!("method" in m)) responses.push(m as JsonRpcResponse);
   return jsonAnswer(batch ? responses : responses[0]!);
