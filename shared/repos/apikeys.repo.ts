@@ -12,6 +12,8 @@ export interface KeyOwner {
   keyId: string;
   email: string;
   isAdmin: boolean;
+  /** When the key stops working (null: never). */
+  expiresAt: Date | null;
 }
 
 /** Generates a new key; returns the id, the full key (shown once) and its hash. */
@@ -35,12 +37,12 @@ export async function findKeyOwner(sql: Sql, presented: string): Promise<KeyOwne
   if (!presented.startsWith(API_KEY_PREFIX) || presented.length > 200) return null;
   const hash = await sha256Hex(presented);
   const rows = await sql`
-    SELECT k.id, k.user_email, u.is_admin
+    SELECT k.id, k.user_email, u.is_admin, k.expires_at
     FROM api_keys k JOIN users u ON u.email = k.user_email
     WHERE k.key_hash = ${hash} AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())`;
   const r = rows[0];
   if (!r) return null;
-  return { keyId: String(r.id), email: String(r.user_email), isAdmin: Boolean(r.is_admin) };
+  return { keyId: String(r.id), email: String(r.user_email), isAdmin: Boolean(r.is_admin), expiresAt: r.expires_at ? new Date(r.expires_at as string) : null };
 }
 
 /** Records the key's last use (called after the response, through waitUntil). */

@@ -35,7 +35,11 @@ export async function startTestStack(opts: Omit<StackOptions, "databaseUrl" | "p
   const adminKey = `mcpgw_testadmin_${randomToken(24)}`;
   let stack: Stack;
   try {
-    stack = await startStack({ demo: false, adminApiKey: adminKey, ...opts, port: 0, build: false, databaseUrl: db.url, dataDir });
+    // IDENTITY_VERSION_TTL_MS=0: the auth worker checks the catalog version on every request, so
+    // tests that change a grant and ask again at once see it (production default: 500 ms, within
+    // the CONTRACT's 2 s; test/integration/perf-identity-cache.test.ts runs with the default)
+    const env = { IDENTITY_VERSION_TTL_MS: "0", ...opts.env };
+    stack = await startStack({ demo: false, adminApiKey: adminKey, ...opts, env, port: 0, build: false, databaseUrl: db.url, dataDir });
   } catch (err) {
     await db.drop();
     throw err;

@@ -10,16 +10,18 @@
  *       set, and introspected at `<OWUI_URL>/api/v1/auths/` for the email (cached 60 s);
  *    d. the OWUI_SERVICE_KEY together with `X-OpenWebUI-User-Email` (only with OWUI_FORWARDED_HEADERS=1).
  * Groups are the user's groups in Postgres plus the IdP's; admins are users.is_admin or members
- * of `mcp-admin`.
+ * of `mcp-admin`. Bearer identities are cached in isolate memory against the catalog version
+ * (identity.cache.ts), so a warm request does not touch Postgres.
  */
 import { decodeJwt, decodeProtectedHeader, jwtVerify } from "jose";
 import type { Sql } from "../../../shared/db";
 import { sha256Hex, timingSafeEqual } from "../../../shared/crypto";
 import type { Identity } from "../../../shared/identity";
-import { API_KEY_PREFIX, findKeyOwner, touchApiKey } from "../../../shared/repos/apikeys.repo";
+import { API_KEY_PREFIX, findKeyOwner } from "../../../shared/repos/apikeys.repo";
 import { ensureUserFacts, syncIdpGroups, userFacts, type UserFacts } from "../../../shared/repos/sessions.repo";
 import { ADMIN_GROUP } from "../../../shared/schemas";
 import type { AuthEnv } from "./env";
+import { cachedIdentity, touchKeyLater } from "./identity.cache";
 import { emailFromClaims, groupsFromClaims, oidcConfig, verifyProviderJwt } from "./oidc.client";
 import type { Session } from "./session";
 
@@ -91,11 +93,16 @@ export function acceptedAudiences(env: AuthEnv, origin: string, path: string): s
 export async function identifyBearer(env: AuthEnv, sql: () => Sql, ctx: WaitUntil, token: string, headers: Headers, origin: string, path: string): Promise<Identity | null> {
   // (a) the project's API keys
   if (token.startsWith(API_KEY_PREFIX)) {
-    const owner = await findKeyOwner(sql(), token);
-    if (!owner) return null;
-    ctx.waitUntil(touchApiKey(sql(), owner.keyId).catch(() => {}));
-    const facts = await userFacts(sql(), owner.email);
-    return facts ? toIdentity(facts, [], "apikey") : null;
+    if (token.length > 200) return null;
+    const found = await cachedIdentity(env, sql, ctx, `apikey\0${token}`, async () => {
+      const owner = await findKeyOwner(sql(), token);
+      if (!owner) return null;
+      const facts = await userFacts(sql(), owner.email);
+      return facts ? { identity: toIdentity(facts, [], "apikey"), keyId: owner.keyId, until: owner.expiresAt?.getTime() } : null;
+    });
+    if (!found) return null;
+    if (found.keyId) touchKeyLater(env, ctx, found.keyId);
+    return found.identity;
   }
   if (looksLikeJwt(token)) {
     let header: ReturnType<typeof decodeProtectedHeader>;
@@ -109,13 +116,18 @@ export async function identifyBearer(env: AuthEnv, sql: () => Sql, ctx: WaitUnti
     // (b) a token from the identity provider
     const cfg = oidcConfig(env);
     if (cfg && typeof claims.iss === "string" && claims.iss.replace(/\/$/, "") === cfg.issuer) {
-      const verified = await verifyProviderJwt(cfg, token, acceptedAudiences(env, origin, path));
-      if (!verified) return null;
-      const email = emailFromClaims(verified);
-      if (!email) return null;
-      const idpGroups = groupsFromClaims(verified, cfg.groupsClaim);
-      const facts = await syncIdpGroups(sql(), await ensureUserFacts(sql(), email, typeof verified.name === "string" ? verified.name : ""), idpGroups, ADMIN_GROUP);
-      return toIdentity(facts, idpGroups, "oidc-bearer");
+      const audiences = acceptedAudiences(env, origin, path);
+      // cached per token and accepted audiences, never past the token's expiry
+      const found = await cachedIdentity(env, sql, ctx, `oidc\0${audiences.join(" ")}\0${token}`, async () => {
+        const verified = await verifyProviderJwt(cfg, token, audiences);
+        if (!verified) return null;
+        const email = emailFromClaims(verified);
+        if (!email) return null;
+        const idpGroups = groupsFromClaims(verified, cfg.groupsClaim);
+        const facts = await syncIdpGroups(sql(), await ensureUserFacts(sql(), email, typeof verified.name === "string" ? verified.name : ""), idpGroups, ADMIN_GROUP);
+        return { identity: toIdentity(facts, idpGroups, "oidc-bearer"), until: typeof verified.exp === "number" ? verified.exp * 1000 : Date.now() + 60_000 };
+      });
+      return found?.identity ?? null;
     }
     // (c) an Open WebUI session token
     if (header.alg === "HS256" && typeof claims.id === "string" && claims.iss === undefined && (env.WEBUI_SECRET_KEY || env.OWUI_URL)) {
@@ -127,18 +139,26 @@ export async function identifyBearer(env: AuthEnv, sql: () => Sql, ctx: WaitUnti
         }
       }
       if (!env.OWUI_URL) return null; // the token names only an Open WebUI user id; the email comes from Open WebUI
-      const user = await introspectOpenWebUI(env.OWUI_URL, token);
-      if (!user) return null;
-      const facts = await ensureUserFacts(sql(), user.email, user.name);
-      return toIdentity(facts, [], "owui-session");
+      const owuiUrl = env.OWUI_URL;
+      // cached as long as the introspection answer (60 s)
+      const found = await cachedIdentity(env, sql, ctx, `owui\0${owuiUrl}\0${token}`, async () => {
+        const user = await introspectOpenWebUI(owuiUrl, token);
+        if (!user) return null;
+        const facts = await ensureUserFacts(sql(), user.email, user.name);
+        return { identity: toIdentity(facts, [], "owui-session"), until: Date.now() + OWUI_CACHE_MS };
+      });
+      return found?.identity ?? null;
     }
   }
   // (d) Open WebUI's forwarded user headers, vouched for by the service key
   if (env.OWUI_FORWARDED_HEADERS && env.OWUI_SERVICE_KEY && timingSafeEqual(token, env.OWUI_SERVICE_KEY)) {
     const email = headers.get("x-openwebui-user-email")?.trim().toLowerCase();
     if (!email || !/^[^\s@,]+@[^\s@,]+$/.test(email) || email.length > 254) return null;
-    const facts = await ensureUserFacts(sql(), email, headers.get("x-openwebui-user-name") ?? "");
-    return toIdentity(facts, [], "owui-headers");
+    const name = headers.get("x-openwebui-user-name") ?? "";
+    const found = await cachedIdentity(env, sql, ctx, `owui-headers\0${email}\0${name}`, async () => ({
+      identity: toIdentity(await ensureUserFacts(sql(), email, name), [], "owui-headers"),
+    }));
+    return found?.identity ?? null;
   }
   return null;
 }

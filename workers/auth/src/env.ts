@@ -38,6 +38,16 @@ export const AuthEnv = z.object({
   OWUI_FORWARDED_HEADERS: BoolFlag,
   /** The service key Open WebUI sends as `Authorization: Bearer` when forwarding user headers. */
   OWUI_SERVICE_KEY: z.string().min(24, "must be at least 24 characters").optional(),
+  /**
+   * How long (ms) an isolate trusts its last read of the catalog version before checking again
+   * (in the background; inline past 1.5 s). Cached identities are dropped when it moves. Default 500.
+   */
+  IDENTITY_VERSION_TTL_MS: z.coerce.number().int().min(0).max(1500).optional().default(500),
+  /**
+   * While Postgres is unreachable, identities cached before keep working this many seconds after
+   * the last successful version check; then requests fail closed with 503. Default 60; 0 = fail at once.
+   */
+  STALE_IDENTITY_MAX_SECONDS: z.coerce.number().int().min(0).optional().default(60),
 });
 export type AuthEnv = z.infer<typeof AuthEnv>;
 

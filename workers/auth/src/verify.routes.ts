@@ -13,6 +13,7 @@ import { readEnv } from "../../../shared/env";
 import { signAssertion, type Identity } from "../../../shared/identity";
 import { bearerToken, identifyBearer, identifySession } from "./credentials";
 import { OidcError } from "./oidc.client";
+import { IdentityUnavailable } from "./identity.cache";
 import { AuthEnv } from "./env";
 import { publicOrigin, readSession } from "./session";
 
@@ -68,6 +69,11 @@ export function registerVerifyRoutes(app: App) {
     } catch (err) {
       // the identity provider could not be asked (discovery down): say so, do not guess
       if (err instanceof OidcError) return c.json({ error: err.code, message: err.message }, 503);
+      // Postgres unreachable and the credential not verified recently enough: fail closed
+      if (err instanceof IdentityUnavailable) {
+        c.header("Retry-After", "5");
+        return c.json({ error: "identity_unavailable", message: err.message }, 503);
+      }
       throw err;
     }
     const { identity, hadToken, refreshDue } = verdict;
