@@ -275,6 +275,19 @@ describe("compose files", () => {
     }
   });
 
+  it("the mcp worker accepts the Host that Open WebUI's connection sends (DNS-rebinding guard)", () => {
+    const env = { GATEWAY_HOST: "gw.example.test", CHAT_HOST: "chat.example.test" };
+    for (const file of Object.values(FILES)) {
+      const c = loadCompose(file);
+      const [conn] = JSON.parse(interpolate(c.services["open-webui"]!.environment.TOOL_SERVER_CONNECTIONS, env));
+      const target = new URL(conn.url);
+      const mcpEnv = c.services.mcp!.environment as Record<string, string>;
+      const publicHost = new URL(interpolate(mcpEnv.PUBLIC_URL!, env)).host;
+      const allowed = interpolate(mcpEnv.ALLOWED_HOSTS ?? "", env).split(",").map((h) => h.trim()).filter(Boolean);
+      expect(target.host === publicHost || allowed.includes(target.host) || allowed.includes(target.hostname), `${file}: Host ${target.host}`).toBe(true);
+    }
+  });
+
   it("the upstream MCP servers are stdio servers bridged to Streamable HTTP by supergateway", () => {
     const c = loadCompose(FILES.hetzner);
     for (const name of ["files", "github"]) {
