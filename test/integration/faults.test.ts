@@ -123,6 +123,16 @@ afterAll(async () => {
   await Promise.all([good?.proc.stop(), backend?.proc.stop()]);
 });
 
+/** Retries `fn` until it returns a value (not null), for at most ~15 s. */
+async function poll<T>(fn: () => Promise<T | null>): Promise<T> {
+  for (let i = 0; i < 60; i++) {
+    const v = await fn();
+    if (v !== null) return v;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error("condition not reached within 15 s");
+}
+
 const echo = (c: Client, server: string, message: string) => c.callTool({ name: `${server}__echo`, arguments: { message } });
 const text = (r: unknown) => JSON.stringify((r as { content?: unknown }).content ?? r);
 
@@ -177,7 +187,7 @@ describe("a workerd restart in the middle of a session", () => {
 });
 
 describe("Postgres unreachable", () => {
-  it("turns /healthz to 503 JSON while it is away and back to 200 when it returns", async () => {
+  it("turns /healthz to 503 JSON while it is away, MCP calls then fail closed with a clear error, all back when it returns", async () => {
     const direct = new URL(t.databaseUrl);
     const proxy = await tcpProxy(direct.hostname, Number(direct.port || 5432));
     const viaProxy = new URL(t.databaseUrl);
@@ -188,6 +198,8 @@ describe("Postgres unreachable", () => {
     try {
       await t.restartWorkerd();
       expect((await t.fetch("/healthz")).status).toBe(200);
+      const { client } = await gatewayClient(t.url, "/mcp", alice);
+      expect(text(await echo(client, "good", "db up"))).toContain("db up");
       await proxy.stop();
       const down = await t.fetch("/healthz");
       expect(down.status).toBe(503);
@@ -196,9 +208,15 @@ describe("Postgres unreachable", () => {
       const api = await t.fetch("/admin/api/whoami", { key: t.adminKey });
       expect(api.status).toBeGreaterThanOrEqual(400);
       expect(api.headers.get("content-type")).toContain("json");
+      // an MCP session may go on briefly from cached identity and catalog, then fails closed
+      // with a clear JSON-RPC error (never hangs, never a result made up)
+      const failure = await poll(() => echo(client, "good", "db down").then(() => null, (e: Error) => e.message));
+      expect(failure).toMatch(/database is unreachable|unavailable/i);
       await proxy.start();
       expect((await t.fetch("/healthz")).status).toBe(200);
       expect((await t.fetch("/admin/api/whoami", { key: t.adminKey })).status).toBe(200);
+      expect(text(await poll(() => echo(client, "good", "db back").catch(() => null)))).toContain("db back");
+      await client.close();
       expect(t.workerd.child.exitCode).toBeNull();
     } finally {
       t.workerEnv.DATABASE_URL = original;
