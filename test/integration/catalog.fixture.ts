@@ -36,8 +36,8 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
 }
 
 /** Starts a tiny MCP server listing `tools` (and `prompts` when non-empty); change them any time. */
-export async function startTinyUpstream(tools: Tool[], prompts: Prompt[] = []): Promise<TinyUpstream> {
-  const port = await freePort();
+export async function startTinyUpstream(tools: Tool[], prompts: Prompt[] = [], port?: number): Promise<TinyUpstream> {
+  port ??= await freePort();
   const up: TinyUpstream = { url: `http://127.0.0.1:${port}/mcp`, tools, prompts, seen: [], stop: async () => {} };
   const http: HttpServer = createServer(async (req, res) => {
     up.seen.push(req.headers);

@@ -255,6 +255,26 @@ describe("changes", () => {
     await t.db.sql`UPDATE servers SET url = ${tiny.url} WHERE id = 'tiny'`;
   });
 
+  it("retries a failed listing in the background soon (not after CATALOG_REFRESH_SECONDS)", async () => {
+    const url = await deadUrl();
+    await t.db.sql`INSERT INTO servers (id, tenant_id, url) VALUES ('late', 'lab', ${url})`;
+    await sleep(700); // past CATALOG_VERSION_TTL_MS
+    expect(serverOf(await catalog("lab@lab.test"), "late")!.status.ok).toBe(false);
+    const late = await startTinyUpstream([tool("finally")], [], Number(new URL(url).port));
+    try {
+      let s = serverOf(await catalog("lab@lab.test"), "late")!;
+      for (let i = 0; i < 60 && !s.status.ok; i++) {
+        await sleep(500);
+        s = serverOf(await catalog("lab@lab.test"), "late")!;
+      }
+      expect(s.status).toMatchObject({ ok: true, error: null });
+      expect(names(s.tools)).toEqual(["finally"]);
+    } finally {
+      await t.db.sql`DELETE FROM servers WHERE id = 'late'`;
+      await late.stop();
+    }
+  });
+
   it("keeps a failing server's previous items, flagged stale", async () => {
     await t.db.sql`UPDATE servers SET url = ${tiny.url} WHERE id = 'tiny'`;
     await refresh("tiny");

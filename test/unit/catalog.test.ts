@@ -3,7 +3,7 @@ import type { Access, AccessServer } from "../../shared/repos/access.repo";
 import type { Snapshot, StatusRow } from "../../shared/repos/catalog.repo";
 import type { ServerRow } from "../../shared/schemas";
 import { serverEntry } from "../../workers/catalog/src/catalog";
-import { refreshNeed } from "../../workers/catalog/src/refresh";
+import { FAILED_RETRY_SECONDS, refreshNeed } from "../../workers/catalog/src/refresh";
 
 const t0 = new Date("2026-01-01T00:00:00Z");
 const server = (over: Partial<ServerRow> = {}): ServerRow => ({
@@ -40,6 +40,10 @@ describe("refresh policy", () => {
     expect(refreshNeed(server({ updated_at: new Date(t0.getTime() + 2000) }), status(), 300, now)).toBe("changed");
     expect(refreshNeed(server(), status(), 5, now)).toBe("old");
     expect(refreshNeed(server(), status(), 300, now)).toBeNull();
+    // a failed listing is retried sooner than a good one is refreshed
+    expect(refreshNeed(server(), status({ ok: false }), 300, now)).toBeNull();
+    expect(refreshNeed(server(), status({ ok: false }), 300, now + FAILED_RETRY_SECONDS * 1000)).toBe("old");
+    expect(refreshNeed(server(), status(), 300, now + FAILED_RETRY_SECONDS * 1000)).toBeNull();
   });
 });
 

@@ -13,7 +13,7 @@ import { toolAllowed, type Access, type AccessServer } from "../../../shared/rep
 import type { Snapshot } from "../../../shared/repos/catalog.repo";
 import { cachedAccess } from "./access.cache";
 import type { CatalogEnv } from "./env";
-import { refreshInBackground, refreshNeed, refreshServers } from "./refresh";
+import { maxAgeSeconds, refreshInBackground, refreshNeed, refreshServers } from "./refresh";
 import { cachedSnapshot, nameConflicts } from "./snapshot.cache";
 import { currentVersion } from "./version";
 
@@ -78,7 +78,8 @@ export async function loadForUser(c: CatalogContext, email: string, only?: strin
   });
   const old = visible.filter((e) => refreshNeed(e.server, snap.status.get(e.server.id), c.env.CATALOG_REFRESH_SECONDS, now) === "old");
   if (old.length) {
-    refreshInBackground(c.ctx, c.env.DATABASE_URL, old.map((e) => e.server), { timeoutMs: c.env.UPSTREAM_TIMEOUT_MS, refreshSeconds: c.env.CATALOG_REFRESH_SECONDS });
+    const due = old.map((e) => ({ server: e.server, maxAgeSeconds: maxAgeSeconds(snap.status.get(e.server.id), c.env.CATALOG_REFRESH_SECONDS) }));
+    refreshInBackground(c.ctx, c.env.DATABASE_URL, due, { timeoutMs: c.env.UPSTREAM_TIMEOUT_MS, refreshSeconds: c.env.CATALOG_REFRESH_SECONDS });
   }
   if (inline.length) {
     await refreshServers(c.sql(), inline.map((e) => e.server), c.env.UPSTREAM_TIMEOUT_MS);

@@ -3,8 +3,9 @@
  * - no snapshot yet, or the server row changed since its snapshot (servers.updated_at newer than
  *   server_status.refreshed_at): refreshed inline by the request that finds it (bounded by
  *   UPSTREAM_TIMEOUT_MS);
- * - snapshot older than CATALOG_REFRESH_SECONDS: served as is, refreshed in the background
- *   (`ctx.waitUntil`), one claimant across isolates and replicas (claimRefresh);
+ * - snapshot older than CATALOG_REFRESH_SECONDS (FAILED_RETRY_SECONDS after a failed listing):
+ *   served as is, refreshed in the background (`ctx.waitUntil`), one claimant across isolates and
+ *   replicas (claimRefresh);
  * - `POST /internal/refresh[/:server]`: now;
  * - a Cron Trigger (wrangler.toml; on Cloudflare) runs {@link refreshDue} so lists stay fresh
  *   without traffic.
@@ -23,11 +24,19 @@ export interface RefreshSettings {
   refreshSeconds: number;
 }
 
+/** A failed listing is retried (in the background) after this long, not CATALOG_REFRESH_SECONDS. */
+export const FAILED_RETRY_SECONDS = 10;
+
+/** How old a snapshot may get before it is refreshed: shorter after a failure. */
+export function maxAgeSeconds(status: StatusRow | undefined, refreshSeconds: number): number {
+  return status && !status.ok ? Math.min(refreshSeconds, FAILED_RETRY_SECONDS) : refreshSeconds;
+}
+
 /** Why a server needs a refresh now, or null. */
 export function refreshNeed(server: ServerRow, status: StatusRow | undefined, refreshSeconds: number, now = Date.now()): "missing" | "changed" | "old" | null {
   if (!status) return "missing";
   if (server.updated_at.getTime() > status.refreshed_at.getTime()) return "changed";
-  if (now - status.refreshed_at.getTime() > refreshSeconds * 1000) return "old";
+  if (now - status.refreshed_at.getTime() > maxAgeSeconds(status, refreshSeconds) * 1000) return "old";
   return null;
 }
 
@@ -81,16 +90,16 @@ const attempted = new Map<string, number>();
  * server per isolate per CATALOG_REFRESH_SECONDS; across isolates the claim in Postgres decides
  * who refreshes.
  */
-export function refreshInBackground(ctx: ExecutionContext, databaseUrl: string, servers: ServerRow[], settings: RefreshSettings): void {
+export function refreshInBackground(ctx: ExecutionContext, databaseUrl: string, servers: { server: ServerRow; maxAgeSeconds: number }[], settings: RefreshSettings): void {
   const now = Date.now();
-  const due = servers.filter((s) => now - (attempted.get(s.id) ?? 0) > settings.refreshSeconds * 1000);
+  const due = servers.filter((s) => now - (attempted.get(s.server.id) ?? 0) > s.maxAgeSeconds * 1000);
   if (!due.length) return;
-  for (const s of due) attempted.set(s.id, now);
+  for (const s of due) attempted.set(s.server.id, now);
   ctx.waitUntil(
     withSql(databaseUrl, ctx, async (sql) => {
       const claimed: ServerRow[] = [];
-      for (const s of due) {
-        const claim = await claimRefresh(sql, s.id, settings.refreshSeconds);
+      for (const { server: s, maxAgeSeconds } of due) {
+        const claim = await claimRefresh(sql, s.id, maxAgeSeconds);
         if (claim.claimed) claimed.push(s);
         else if (claim.status) patchStatus(claim.status); // refreshed elsewhere: show it here too
       }
@@ -107,8 +116,9 @@ export async function refreshDue(sql: Sql, settings: RefreshSettings): Promise<n
   const [servers, snap] = await Promise.all([listServers(sql), loadSnapshot(sql)]);
   const due: ServerRow[] = [];
   for (const s of servers.filter((x) => x.enabled)) {
-    const need = refreshNeed(s, snap.status.get(s.id), settings.refreshSeconds);
-    if (need === "missing" || need === "changed" || (need === "old" && (await claimRefresh(sql, s.id, settings.refreshSeconds)).claimed)) due.push(s);
+    const status = snap.status.get(s.id);
+    const need = refreshNeed(s, status, settings.refreshSeconds);
+    if (need === "missing" || need === "changed" || (need === "old" && (await claimRefresh(sql, s.id, maxAgeSeconds(status, settings.refreshSeconds))).claimed)) due.push(s);
   }
   if (due.length) await refreshServers(sql, due, settings.timeoutMs);
   return due.length;
