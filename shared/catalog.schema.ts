@@ -6,7 +6,8 @@
  *   GET  /internal/catalog/:email/servers/:server  -> CatalogServer | 404 {error:"not_found"}
  *   GET  /internal/status                          -> { servers: ServerHealth[] }
  *   POST /internal/refresh/:server                 -> ServerHealth | 404 {error:"not_found"}
- *   POST /internal/refresh                         -> { servers: ServerHealth[] }
+ *   POST /internal/refresh[?due=1]                 -> { refreshed: number, servers: ServerHealth[] }
+ *                                                    (all enabled servers; `due=1`: only those due)
  *
  * Items (`tools`, `prompts`, `resources`, `resourceTemplates`) are the upstream's own objects,
  * exactly as it listed them (MCP `Tool`, `Prompt`, `Resource`, `ResourceTemplate`).
