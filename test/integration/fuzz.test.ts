@@ -138,6 +138,25 @@ function hostileBody(r: Rng): Buffer {
   }
 }
 
+/** An admin API body of roughly the right shape, with hostile values in its fields. */
+function shapedAdminBody(r: Rng): Record<string, unknown> {
+  const str = () => r.pick([randomString(r), randomString(r, 400), "a\u0000b", "x".repeat(r.pick([199, 200, 201, 501, 5000]))]);
+  return {
+    name: str(),
+    description: str(),
+    tenant: r.pick(["acme", "globex", str()]),
+    url: r.pick(["http://127.0.0.1:1/x", "javascript:alert(1)", "file:///etc/passwd", "http://[::1]:0/", `http://127.0.0.1:1/${pct(randomString(r))}`, str()]),
+    headers: r.pick([{}, { "X-K": str() }, { "bad name": "v" }, { "X-K": "a\r\nInjected: 1" }, randomJson(r)]),
+    enabled: r.pick([true, false, "yes", null]),
+    transport: r.pick(["streamable-http", "sse", "stdio", 1]),
+    groups: r.pick([[], ["acme-users"], [str()], "acme-users"]),
+    tenants: r.pick([["acme"], "acme", [1], [str()]]),
+    tools: r.pick([{}, { alpha: { allow: [str()], deny: ["*"] } }, { [str()]: {} }, []]),
+    admin: r.pick([true, false, "yes", null]),
+    expiresInDays: r.pick([1, 0, -1, 1e9, "7", 3.5]),
+  };
+}
+
 const CONTENT_TYPES = ["application/json", "application/json", "application/json; charset=utf-8", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/json; charset=utf-16", "", "application/jsonx", "*/*"];
 const ACCEPTS = ["application/json, text/event-stream", "application/json", "text/event-stream", "text/html", "", "*/*", "image/png"];
 
@@ -320,7 +339,7 @@ describe(`fuzz (seed ${SEED})`, () => {
       const accept = r.pick(ACCEPTS);
       if (accept) headers.accept = accept;
       let body: Buffer | undefined = method === "GET" || method === "DELETE" || method === "OPTIONS" ? undefined : family === "admin" && r.next() < 0.5 ? Buffer.from(JSON.stringify(randomJson(r))) : hostileBody(r);
-      if (family === "admin" && method === "PUT" && r.next() < 0.3) body = Buffer.from(JSON.stringify({ name: randomString(r), tenant: r.pick(["acme", randomString(r)]), url: r.pick(["http://127.0.0.1:1/x", "javascript:alert(1)", "file:///etc/passwd", randomString(r)]), headers: randomJson(r), groups: [randomString(r)], tenants: r.pick([["acme"], "acme", [1]]), admin: r.pick([true, "yes", null]) }));
+      if (family === "admin" && (method === "PUT" || method === "POST") && r.next() < 0.4) body = Buffer.from(JSON.stringify(shapedAdminBody(r)));
       let seen: Seen;
       try {
         seen = await send(path, { method, headers, body });
