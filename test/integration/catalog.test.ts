@@ -4,12 +4,16 @@
  * the real worker under workerd, reached on its internal socket (the public edge never routes
  * to it).
  */
+import { rmSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CatalogServer, ServerHealth, UserCatalog } from "../../shared/catalog.schema";
 import { aggregatedName } from "../../shared/naming";
 import { startBridged, startEverything, type Upstream } from "../../scripts/lib/upstreams";
-import { ROOT } from "../../scripts/lib/workers";
+import { freePort } from "../../scripts/lib/ports";
+import { startWorkerd } from "../../scripts/lib/workerd";
+import { localConfig, WORKERD_DIR } from "../../scripts/lib/workerd-config";
+import { allWorkers, ROOT } from "../../scripts/lib/workers";
 import { startTestStack, type TestStack } from "../harness/stack";
 import type { Tool } from "@modelcontextprotocol/sdk/types.js";
 import { deadUrl, startTinyUpstream, tool, type TinyUpstream } from "./catalog.fixture";
@@ -20,8 +24,8 @@ let memory: Upstream;
 let tiny: TinyUpstream;
 let tiny2: TinyUpstream;
 
-async function internal<T = unknown>(path: string, init: RequestInit = {}): Promise<{ status: number; body: T }> {
-  const res = await fetch(t.internalUrl + path, init);
+async function internal<T = unknown>(path: string, init: RequestInit = {}, base = t.internalUrl): Promise<{ status: number; body: T }> {
+  const res = await fetch(base + path, init);
   return { status: res.status, body: (await res.json()) as T };
 }
 const catalog = async (email: string) => {
@@ -317,3 +321,29 @@ async function startTinyUpstreamAt(old: TinyUpstream): Promise<TinyUpstream> {
   await t.db.sql`UPDATE servers SET url = ${up.url} WHERE id = 'tiny'`;
   return up;
 }
+
+describe("a second replica", () => {
+  it("serves the snapshots the first one wrote, without contacting the upstreams, and sees changes within 2 s", async () => {
+    const [port, internalPort] = [await freePort(), await freePort()];
+    const config = resolve(WORKERD_DIR, `local-internal-replica-${process.pid}-${internalPort}.capnp`);
+    writeFileSync(config, localConfig(allWorkers(), ["catalog"]));
+    const replica = await startWorkerd({ config, port, env: t.workerEnv, name: "replica", extraSockets: { catalog: internalPort } });
+    const other = `http://127.0.0.1:${internalPort}`;
+    try {
+      await refresh("tiny");
+      tiny.seen.length = 0;
+      const fromA = await catalog("lab@lab.test");
+      const fromB = (await internal<UserCatalog>("/internal/catalog/lab%40lab.test", {}, other)).body;
+      expect(fromB.servers.map((x) => [x.id, names(x.tools)])).toEqual(fromA.servers.map((x) => [x.id, names(x.tools)]));
+      expect(tiny.seen).toEqual([]); // answered from the shared snapshot
+      tiny.tools = [...tiny.tools, tool("from-replica-a")];
+      await refresh("tiny"); // through the first replica
+      await sleep(2000);
+      const after = (await internal<UserCatalog>("/internal/catalog/lab%40lab.test", {}, other)).body;
+      expect(names(after.servers.find((x) => x.id === "tiny")!.tools)).toContain("from-replica-a");
+    } finally {
+      await replica.stop();
+      rmSync(config, { force: true });
+    }
+  });
+});
