@@ -206,6 +206,21 @@ describe("/mcp is the union of the user's servers", () => {
     await client.close();
   });
 
+  it("relays server-initiated messages of the servers a session uses on its GET stream", async () => {
+    const logs: string[] = [];
+    let asked = 0;
+    const { client } = await gatewayClient(f.t.url, "/mcp", f.alice, { roots: { listChanged: true } });
+    client.setRequestHandler(ListRootsRequestSchema, async () => {
+      asked++;
+      return { roots: [{ uri: "file:///tmp/agg", name: "agg" }] };
+    });
+    client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void logs.push(String(n.params.data)));
+    await client.callTool({ name: "alpha__echo", arguments: { message: "open alpha" } });
+    await expect.poll(() => logs.find((l) => l.startsWith("Roots updated")), { timeout: 10_000 }).toBe("Roots updated: 1 root(s) received from client");
+    expect(asked).toBe(1);
+    await client.close();
+  });
+
   it("records every tool call in the audit log, without arguments", async () => {
     const { client } = await gatewayClient(f.t.url, "/mcp", f.alice);
     await client.callTool({ name: "alpha__echo", arguments: { message: "audit-me-secret" } });

@@ -230,10 +230,13 @@ describe("Streamable HTTP rules", () => {
     expect(refused.body.error.code).toBe(-32600);
   });
 
-  it("answers GET on /mcp with 405 and on /mcp/<server> with an event stream", async () => {
+  it("answers GET with an event stream on /mcp and /mcp/<server>, and 405 for other methods", async () => {
     const agg = (await rawInitialize(f.t.url, "/mcp", f.alice)).session!;
     const g = await fetch(f.t.url + "/mcp", { headers: { authorization: `Bearer ${f.alice}`, accept: "text/event-stream", "mcp-session-id": agg } });
-    expect(g.status).toBe(405);
+    expect(g.status).toBe(200);
+    expect(g.headers.get("content-type")).toContain("text/event-stream");
+    await g.body?.cancel();
+    expect((await fetch(f.t.url + "/mcp", { method: "PUT", headers: { authorization: `Bearer ${f.alice}`, "mcp-session-id": agg } })).status).toBe(405);
     const one = (await rawInitialize(f.t.url, "/mcp/alpha", f.alice)).session!;
     const ctl = new AbortController();
     const s = await fetch(f.t.url + "/mcp/alpha", { headers: { authorization: `Bearer ${f.alice}`, accept: "text/event-stream", "mcp-session-id": one }, signal: ctl.signal });

@@ -7,7 +7,7 @@
  * A hidden item and a missing one take the same path (the lookup only knows visible items), so
  * they fail with the same error under every spelling.
  */
-import type { Sql } from "../../../shared/db";
+import { createSql, type Sql } from "../../../shared/db";
 import type { Identity } from "../../../shared/identity";
 import { log } from "../../../shared/log";
 import {
@@ -41,6 +41,11 @@ const NEEDS_CAPABILITY: Record<string, string> = {
   "elicitation/create": "elicitation",
   "roots/list": "roots",
 };
+
+/** How often `/mcp`'s standalone stream looks for upstream sessions opened on other replicas (ms). */
+const AGGREGATE_POLL_MS = 10_000;
+/** Per downstream session: wake-ups of this isolate's `/mcp` streams when an upstream session opens. */
+const openedListeners = new Map<string, Set<() => void>>();
 
 /** Methods forwarded unchanged on `/mcp/<server>` only (they name no tool, prompt or resource). */
 const SINGLE_SERVER_PASSTHROUGH = new Set(["tasks/get", "tasks/result", "tasks/list", "tasks/cancel"]);
@@ -247,6 +252,7 @@ export class Gateway {
     );
     const s = { server: server.id, usid: opened.usid, version: opened.version };
     await saveUpstreamSession(this.d.sql, this.d.state.sid, this.d.identity.email, s);
+    for (const wake of openedListeners.get(this.d.state.sid) ?? []) wake();
     return s;
   }
 
@@ -314,13 +320,17 @@ export class Gateway {
   }
 
   /** Streams an upstream's standalone GET stream (server-initiated messages) for `/mcp/<server>`. */
-  async openStandaloneStream(server: CatalogServer, lastEventId: string | null): Promise<{ status: number; messages?: AsyncGenerator<JsonRpcMessage> }> {
+  async openStandaloneStream(
+    server: CatalogServer,
+    lastEventId: string | null,
+    opts: { signal?: AbortSignal; existing?: UpstreamSession } = {},
+  ): Promise<{ status: number; messages?: AsyncGenerator<JsonRpcMessage> }> {
     // a legacy upstream's sessions last one request; there is no stream to continue
     if (server.transport === "sse") return { status: 405 };
-    let us = await this.upstreamSession(server);
+    let us = opts.existing ?? (await this.upstreamSession(server));
     for (let attempt = 0; ; attempt++) {
-      const ex = await upstreamFetch(server, { method: "GET", usid: us.usid, version: us.version, lastEventId, idleTimeout: false }, this.d.env.UPSTREAM_TIMEOUT_MS, this.d.signal);
-      if (us.usid && attempt === 0 && (await sessionLost(ex.res))) {
+      const ex = await upstreamFetch(server, { method: "GET", usid: us.usid, version: us.version, lastEventId, idleTimeout: false }, this.d.env.UPSTREAM_TIMEOUT_MS, opts.signal ?? this.d.signal);
+      if (!opts.existing && us.usid && attempt === 0 && (await sessionLost(ex.res))) {
         us = await this.reopenUpstream(server, us);
         continue;
       }
@@ -343,6 +353,89 @@ export class Gateway {
         }
       }
       return { status: 200, messages: relay() };
+    }
+  }
+
+  /**
+   * The standalone stream of `/mcp`: the GET streams of the upstream sessions this session has
+   * opened, merged, attaching to new ones as they open (at once when opened in this isolate,
+   * else within {@link AGGREGATE_POLL_MS}). Opens no upstream session itself, so a client that
+   * only lists costs no upstream contact.
+   */
+  async *aggregateStream(): AsyncGenerator<JsonRpcMessage> {
+    const ctl = new AbortController();
+    const onAbort = () => ctl.abort();
+    this.d.signal.addEventListener("abort", onAbort);
+    const queue: JsonRpcMessage[] = [];
+    let wake: (() => void) | null = null;
+    const poke = () => {
+      const w = wake;
+      wake = null;
+      w?.();
+    };
+    const attached = new Set<string>();
+    const sid = this.d.state.sid;
+    const listeners = openedListeners.get(sid) ?? new Set<() => void>();
+    openedListeners.set(sid, listeners);
+    listeners.add(poke);
+    const attach = async (us: UpstreamSession) => {
+      const server = this.server(us.server);
+      if (!server) return;
+      try {
+        const opened = await this.openStandaloneStream(server, null, { signal: ctl.signal, existing: us });
+        if (!opened.messages) return;
+        for await (const m of opened.messages) {
+          queue.push(m);
+          poke();
+        }
+      } catch (err) {
+        if (!(err instanceof UpstreamFailure)) log.warn("aggregate stream source failed", { server: us.server, message: String((err as Error)?.message ?? err) });
+      }
+    };
+    try {
+      let lastPoll = 0;
+      let fresh = true;
+      while (!ctl.signal.aborted) {
+        if (fresh || Date.now() - lastPoll >= AGGREGATE_POLL_MS) {
+          fresh = false;
+          lastPoll = Date.now();
+          for (const us of await this.pollUpstreamSessions()) {
+            if (attached.has(us.server)) continue;
+            attached.add(us.server);
+            void attach(us);
+          }
+        }
+        while (queue.length) yield queue.shift()!;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, AGGREGATE_POLL_MS);
+          wake = () => {
+            clearTimeout(timer);
+            fresh = true;
+            resolve();
+          };
+        });
+      }
+    } finally {
+      listeners.delete(poke);
+      if (listeners.size === 0) openedListeners.delete(sid);
+      this.d.signal.removeEventListener("abort", onAbort);
+      ctl.abort();
+    }
+  }
+
+  /**
+   * The upstream sessions of this session, read with a client opened and closed for the query,
+   * so a long-lived stream holds no connection.
+   */
+  private async pollUpstreamSessions(): Promise<UpstreamSession[]> {
+    const sql = createSql(this.d.env.DATABASE_URL);
+    try {
+      return await listUpstreamSessions(() => sql, this.d.state.sid);
+    } catch (err) {
+      log.warn("aggregate stream could not look for upstream sessions", { message: String((err as Error)?.message ?? err) });
+      return [];
+    } finally {
+      await sql.end({ timeout: 2 }).catch(() => {});
     }
   }
 

@@ -50,8 +50,11 @@ class LazySql {
   private client?: Sql;
   constructor(private readonly url: string) {}
   get = (): Sql => (this.client ??= createSql(this.url));
+  /** Closes the client; a later `get` opens a new one. */
   async close() {
-    await this.client?.end({ timeout: 5 }).catch(() => {});
+    const c = this.client;
+    this.client = undefined;
+    await c?.end({ timeout: 5 }).catch(() => {});
   }
 }
 
@@ -167,11 +170,14 @@ async function route(c: Ctx, env: McpEnv, scope: string, identity: Identity, db:
 
   // GET: the standalone stream of server-initiated messages
   if (!(c.req.header("accept") ?? "").includes("text/event-stream")) return httpError(406, INVALID_REQUEST, "Not Acceptable: GET needs Accept: text/event-stream");
+  // a long-lived stream holds no database connection (the aggregate one's polls open their own)
   if (scope === "*") {
-    return httpError(405, INVALID_REQUEST, "Method not allowed: the aggregate endpoint offers no standalone stream; use /mcp/<server> for server-initiated messages", { allow: "POST, DELETE" });
+    c.executionCtx.waitUntil(db.close());
+    return sseResponse(gw.aggregateStream(), x, { keepAlive: true });
   }
   const server = gw.visibleServers()[0]!;
   const opened = await gw.openStandaloneStream(server, c.req.header("last-event-id") ?? null);
+  c.executionCtx.waitUntil(db.close());
   if (!opened.messages) {
     return httpError(opened.status, INVALID_REQUEST, opened.status === 409 ? "Conflict: a stream is already open for this session" : "Method not allowed: the upstream offers no standalone stream", { allow: "POST, DELETE" });
   }
