@@ -1,12 +1,23 @@
 /**
- * `npm run bench`: the same MCP workloads run directly against an upstream and through the full
- * chain (edge -> forwardAuth -> mcp -> upstream), so each result is a ratio as well as a time.
- * Prints a table and writes JSON to bench/results/. Bounded: a few minutes on 2 cores, loopback only.
+ * `npm run bench`: the same MCP workloads run directly against an upstream MCP server (the SDK's,
+ * from npm: bench/upstream.ts) and through the full chain (edge -> forwardAuth -> auth -> mcp ->
+ * catalog -> upstream, one workerd process, real Postgres), so each result is a ratio as well as
+ * a time:
+ * - an Open WebUI turn (new session: initialize, tools/list, tools/call, close), c=1 and c=50;
+ * - tools/call in an open session, c=1 and c=50;
+ * - tools/list of 1,000 tools across 20 servers (the gateway's /mcp, paged), c=1 and c=50;
+ * - the hops on their own (edge -> auth forwardAuth; the catalog's internal answer) at c=1;
+ * - the cost for one user with 10 / 1,000 / 10,000 users and 1 / 100 tenants in the database.
+ * Also: p50/p99/mean/rps and errors of each, Postgres sessions and transactions per gateway
+ * request (pg_stat_database), the peak resident memory of the workerd process, the machine and
+ * its load. Prints a table and writes JSON to bench/results/. Bounded in time: every workload
+ * stops at its request count or time budget, whichever comes first (about 4 minutes on 2 cores).
  *
- * BENCH_SCALE=0.2 shortens every workload (used by the test that keeps this script working).
+ * BENCH_SCALE=0.05 shortens every workload (the smoke test runs it); DATABASE_URL picks the
+ * Postgres server (else the embedded one); BENCH_NO_BUILD=1 reuses the bundled workers.
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus, totalmem } from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, totalmem } from "node:os";
 import { resolve } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -15,46 +26,19 @@ import { generateApiKey, insertApiKey } from "../shared/repos/apikeys.repo";
 import { openDatabase } from "../scripts/lib/database";
 import { startStack } from "../scripts/lib/stack";
 import { ROOT } from "../scripts/lib/workers";
+import { measure, memorySampler, pgCounters, round, type Load, type Stats } from "./measure";
 import { startBenchUpstream, type BenchUpstream } from "./upstream";
 
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
-const n = (x: number) => Math.max(3, Math.round(x * SCALE));
+if (!(SCALE > 0)) throw new Error("BENCH_SCALE must be a positive number");
+/** Request count and time budget of a workload, scaled. */
+const size = (total: number, seconds: number) => ({ total: Math.max(3, Math.round(total * SCALE)), budgetMs: Math.max(300, seconds * 1000 * SCALE) });
 
-interface Stats {
-  p50: number;
-  p99: number;
-  rps: number;
-  count: number;
-}
-
-function stats(samples: number[], wallMs: number): Stats {
-  const s = [...samples].sort((a, b) => a - b);
-  const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
-  return { p50: round(q(0.5)), p99: round(q(0.99)), rps: round((s.length / wallMs) * 1000), count: s.length };
-}
-const round = (x: number) => Math.round(x * 100) / 100;
-
-/** Runs `op` `total` times with `concurrency` workers; each worker gets its own context. */
-async function measure<C>(total: number, concurrency: number, setup: () => Promise<C>, op: (ctx: C) => Promise<void>, teardown: (ctx: C) => Promise<void> = async () => {}): Promise<Stats> {
-  const contexts = await Promise.all(Array.from({ length: concurrency }, setup));
-  for (const ctx of contexts) await op(ctx); // warm-up
-  const samples: number[] = [];
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    contexts.map(async (ctx) => {
-      while (next < total) {
-        next++;
-        const t = performance.now();
-        await op(ctx);
-        samples.push(performance.now() - t);
-      }
-    }),
-  );
-  const wall = performance.now() - t0;
-  await Promise.all(contexts.map(teardown));
-  return stats(samples, wall);
-}
+const t0 = Date.now();
+const load0 = loadavg();
+const results: Record<string, unknown> = {};
+const rows: string[][] = [];
+const say = (s: string) => console.log(s);
 
 async function connect(url: string, key?: string): Promise<Client> {
   const client = new Client({ name: "bench", version: "1.0.0" });
@@ -63,125 +47,196 @@ async function connect(url: string, key?: string): Promise<Client> {
   return client;
 }
 
+/** What Open WebUI does on every chat turn: a new session, the tool list, one call, close. */
 async function owuiTurn(url: string, key?: string) {
   const client = await connect(url, key);
-  await client.listTools();
-  await client.callTool({ name: "tool_0", arguments: { text: "hi" } });
-  await (client.transport as StreamableHTTPClientTransport).terminateSession();
-  await client.close();
-}
-
-function peakRssMb(pid: number | undefined): number | null {
-  if (!pid) return null;
   try {
-    const m = readFileSync(`/proc/${pid}/status`, "utf8").match(/VmHWM:\s+(\d+) kB/);
-    return m ? round(Number(m[1]) / 1024) : null;
-  } catch {
-    return null;
+    await client.listTools();
+    const r = await client.callTool({ name: "tool_0", arguments: { text: "hi" } });
+    if (r.isError) throw new Error("tool call failed");
+    await (client.transport as StreamableHTTPClientTransport).terminateSession();
+  } finally {
+    await client.close();
   }
 }
 
-const results: Record<string, unknown> = {};
-const rows: string[][] = [];
-function record(name: string, direct: Stats | null, gateway: Stats) {
-  results[name] = { direct, gateway };
-  const ratio = direct ? round(gateway.p50 / direct.p50) : NaN;
-  rows.push([name, direct ? `${direct.p50}` : "-", direct ? `${direct.p99}` : "-", direct ? `${direct.rps}` : "-", `${gateway.p50}`, `${gateway.p99}`, `${gateway.rps}`, direct ? `${ratio}x` : "-", direct ? `${round(gateway.p50 - direct.p50)}` : "-"]);
-  console.log(`  ${name}: direct p50 ${direct?.p50 ?? "-"} ms, gateway p50 ${gateway.p50} ms`);
+async function call(c: Client) {
+  const r = await c.callTool({ name: "tool_0", arguments: { text: "hi" } });
+  if (r.isError) throw new Error("tool call failed");
+}
+const close = (c: Client) => c.close();
+
+/** Every page of tools/list; throws when fewer than `expect` tools come back. */
+async function listAll(c: Client, expect: number) {
+  let cursor: string | undefined;
+  let count = 0;
+  do {
+    const page = await c.listTools(cursor ? { cursor } : {});
+    count += page.tools.length;
+    cursor = page.nextCursor;
+  } while (cursor);
+  if (count < expect) throw new Error(`listed only ${count} tools`);
 }
 
-const t0 = Date.now();
+const fmt = (x: number | null | undefined) => (x === null || x === undefined || Number.isNaN(x) ? "-" : String(x));
+
+/** Records a workload measured directly and through the gateway (with Postgres cost per gateway request). */
+function record(name: string, label: string, direct: Stats | null, gateway: Stats, pg?: { sessions: number; xacts: number }) {
+  const perReq = pg && gateway.count ? { sessions: round(pg.sessions / (gateway.count + gateway.errors), 2), xacts: round(pg.xacts / (gateway.count + gateway.errors), 2) } : null;
+  const entry = {
+    label,
+    direct,
+    gateway,
+    ratio_p50: direct ? round(gateway.p50 / direct.p50) : null,
+    added_p50_ms: direct ? round(gateway.p50 - direct.p50) : null,
+    added_p99_ms: direct ? round(gateway.p99 - direct.p99) : null,
+    throughput_ratio: direct ? round(gateway.rps / direct.rps) : null,
+    postgres_per_gateway_request: perReq,
+  };
+  results[name] = entry;
+  rows.push([
+    name,
+    fmt(direct?.p50),
+    fmt(direct?.p99),
+    fmt(direct?.rps),
+    fmt(gateway.p50),
+    fmt(gateway.p99),
+    fmt(gateway.rps),
+    entry.ratio_p50 === null ? "-" : `${entry.ratio_p50}x`,
+    fmt(entry.added_p50_ms),
+    fmt(entry.added_p99_ms),
+    `${(direct?.errors ?? 0) + gateway.errors}`,
+    perReq ? `${perReq.sessions}/${perReq.xacts}` : "-",
+  ]);
+  const errs = (s: Stats | null, who: string) => (s?.errors ? `; ${who} errors ${s.errors}: ${s.error}` : "");
+  say(`  ${label}: direct p50 ${fmt(direct?.p50)} ms, gateway p50 ${gateway.p50} ms p99 ${gateway.p99} ms ${gateway.rps}/s${errs(direct, "direct")}${errs(gateway, "gateway")}`);
+}
+
 const db = await openDatabase();
-const admin = createSql(db.url.replace(/\/[^/]*$/, "/postgres"));
+const serverUrl = new URL(db.url);
+serverUrl.pathname = "/postgres";
+const admin = createSql(serverUrl.toString());
 const dbName = `mcpgw_bench_${Date.now().toString(36)}`;
 await admin.unsafe(`CREATE DATABASE ${dbName}`);
-const dbUrl = db.url.replace(/\/[^/]*$/, `/${dbName}`);
+const dbUrl = new URL(db.url);
+dbUrl.pathname = `/${dbName}`;
 const upstreams: BenchUpstream[] = [];
 let stack: Awaited<ReturnType<typeof startStack>> | undefined;
+let memory: ReturnType<typeof memorySampler> | undefined;
+let failed: unknown;
 try {
-  console.log("starting the stack (bundling, workerd, Postgres)");
-  stack = await startStack({ port: 0, demo: false, databaseUrl: dbUrl, dataDir: resolve(ROOT, ".data/bench"), log: () => {} });
-  const sql = createSql(dbUrl, { max: 4 });
+  say(`starting the stack (bundling, workerd, Postgres${db.embedded ? " embedded" : ""}); scale ${SCALE}`);
+  stack = await startStack({ port: 0, demo: false, databaseUrl: dbUrl.toString(), dataDir: resolve(ROOT, ".data/bench"), internalPort: 0, localIdp: false, build: process.env.BENCH_NO_BUILD !== "1", log: () => {} });
+  memory = memorySampler(stack.workerd.child.pid);
+  const sql = createSql(dbUrl.toString(), { max: 4 });
   const one = await startBenchUpstream(1);
   upstreams.push(one);
   await sql`INSERT INTO tenants (id, name) VALUES ('bench', 'Bench')`;
   await sql`INSERT INTO servers (id, tenant_id, url) VALUES ('bench', 'bench', ${one.url})`;
   await sql`INSERT INTO groups (name) VALUES ('bench-users')`;
-  await sql`INSERT INTO group_tenant_mapping VALUES ('bench-users', 'bench')`;
+  await sql`INSERT INTO group_tenant_mapping (group_name, tenant_id) VALUES ('bench-users', 'bench')`;
   await sql`INSERT INTO users (email) VALUES ('bench@example.com')`;
-  await sql`INSERT INTO user_group_membership VALUES ('bench@example.com', 'bench-users')`;
+  await sql`INSERT INTO user_group_membership (user_email, group_name) VALUES ('bench@example.com', 'bench-users')`;
   const k = await generateApiKey();
   await insertApiKey(sql, "bench@example.com", "bench", k);
   const key = k.key;
   const gw = `${stack.url}/mcp/bench`;
 
-  console.log("Open WebUI turn (new session, initialize, tools/list, tools/call, close), concurrency 1");
-  record("owui_turn_c1", await measure(n(100), 1, async () => null, () => owuiTurn(one.url)), await measure(n(100), 1, async () => null, () => owuiTurn(gw, key)));
+  /** Measures the direct and the gateway side of a workload, counting Postgres work on the gateway side. */
+  const both = async <C, D>(name: string, label: string, direct: Load<C> | null, gateway: Load<D>) => {
+    say(label);
+    const d = direct ? await measure(direct) : null;
+    await new Promise((r) => setTimeout(r, 1100)); // let pg_stat_database catch up
+    const before = await pgCounters(sql, dbName);
+    const g = await measure(gateway);
+    await new Promise((r) => setTimeout(r, 1100));
+    const after = await pgCounters(sql, dbName);
+    record(name, label, d, g, { sessions: after.sessions - before.sessions, xacts: after.xacts - before.xacts - 1 });
+  };
 
-  console.log("tools/call in an open session, concurrency 1");
-  const call = (c: Client) => c.callTool({ name: "tool_0", arguments: { text: "hi" } }).then(() => {});
-  const close = (c: Client) => c.close();
-  record("call_c1", await measure(n(500), 1, () => connect(one.url), call, close), await measure(n(500), 1, () => connect(gw, key), call, close));
+  const turn = (url: string, k?: string, s = size(150, 12), concurrency = 1): Load<null> => ({ ...s, concurrency, setup: async () => null, op: () => owuiTurn(url, k) });
+  const calls = (url: string, k?: string, s = size(2000, 10), concurrency = 1): Load<Client> => ({ ...s, concurrency, setup: () => connect(url, k), op: call, teardown: close });
 
-  console.log("tools/call in open sessions, concurrency 50");
-  record("call_c50", await measure(n(2000), 50, () => connect(one.url), call, close), await measure(n(2000), 50, () => connect(gw, key), call, close));
+  await both("owui_turn_c1", "Open WebUI turn (new session, initialize, tools/list, tools/call, close), c=1", turn(one.url), turn(gw, key));
+  await both("call_c1", "tools/call in an open session, c=1", calls(one.url), calls(gw, key));
+  await both("call_c50", "tools/call in open sessions, c=50", calls(one.url, undefined, size(5000, 10), 50), calls(gw, key, size(5000, 10), 50));
+  await both("owui_turn_c50", "Open WebUI turn, c=50", turn(one.url, undefined, size(1000, 12), 50), turn(gw, key, size(1000, 12), 50));
 
-  console.log("Open WebUI turn, concurrency 50");
-  record("owui_turn_c50", await measure(n(500), 50, async () => null, () => owuiTurn(one.url)), await measure(n(500), 50, async () => null, () => owuiTurn(gw, key)));
+  // the hops on their own, c=1: the edge alone, edge -> auth (the identify step of forwardAuth;
+  // /auth/verify itself is not routed publicly), and the catalog's answer on its own socket
+  const get = (url: string, status: number, init: RequestInit = {}) => async () => {
+    const res = await fetch(url, init);
+    await res.arrayBuffer();
+    if (res.status !== status) throw new Error(`${url} answered ${res.status}`);
+  };
+  await both("hop_edge_c1", "hop: the edge alone (an unrouted path, 404 from the edge), c=1", null, { ...size(2000, 4), concurrency: 1, setup: async () => null, op: get(`${stack.url}/no-such-route`, 404) });
+  await both("hop_edge_auth_c1", "hop: edge -> auth identify (GET /auth/me with the API key), c=1", null, { ...size(2000, 6), concurrency: 1, setup: async () => null, op: get(`${stack.url}/auth/me`, 200, { headers: { authorization: `Bearer ${key}`, accept: "application/json" } }) });
+  await both("hop_catalog_c1", "hop: the catalog's answer for one user (its own socket, no edge), c=1", null, { ...size(2000, 6), concurrency: 1, setup: async () => null, op: get(`${stack.internalUrl}/internal/catalog/bench%40example.com`, 200) });
 
-  console.log("tools/list of 1,000 tools across 20 servers through /mcp (warm)");
+  say("tools/list of 1,000 tools across 20 servers: starting 20 upstreams of 50 tools");
   await sql`INSERT INTO tenants (id, name) VALUES ('wide', 'Wide')`;
+  const wide: BenchUpstream[] = [];
   for (let i = 0; i < 20; i++) {
     const u = await startBenchUpstream(50);
     upstreams.push(u);
+    wide.push(u);
     await sql`INSERT INTO servers (id, tenant_id, url) VALUES (${`wide-${i}`}, 'wide', ${u.url})`;
   }
-  await sql`INSERT INTO group_tenant_mapping VALUES ('bench-users', 'wide')`;
-  const listAll = async (c: Client) => {
-    let cursor: string | undefined;
-    let count = 0;
-    do {
-      const page = await c.listTools(cursor ? { cursor } : {});
-      count += page.tools.length;
-      cursor = page.nextCursor;
-    } while (cursor);
-    if (count < 1000) throw new Error(`listed only ${count} tools`);
-  };
-  const directList = async (clients: Client[]) => {
-    for (const c of clients) await c.listTools();
-  };
-  const directClients = async () => Promise.all(upstreams.slice(1).map((u) => connect(u.url)));
-  record(
-    "list_1000_tools",
-    await measure(n(50), 1, directClients, directList, async (cs) => void (await Promise.all(cs.map((c) => c.close())))),
-    await measure(n(50), 1, () => connect(`${stack!.url}/mcp`, key), listAll, close),
-  );
-  await sql`DELETE FROM group_tenant_mapping WHERE tenant_id = 'wide'`;
+  await sql`INSERT INTO groups (name) VALUES ('wide-users')`;
+  await sql`INSERT INTO group_tenant_mapping (group_name, tenant_id) VALUES ('wide-users', 'wide')`;
+  await sql`INSERT INTO users (email) VALUES ('wide@example.com')`;
+  await sql`INSERT INTO user_group_membership (user_email, group_name) VALUES ('wide@example.com', 'wide-users')`;
+  const wk = await generateApiKey();
+  await insertApiKey(sql, "wide@example.com", "bench", wk);
+  const directLists = (concurrency: number, s: { total: number; budgetMs: number }): Load<Client[]> => ({
+    ...s,
+    concurrency,
+    setup: () => Promise.all(wide.map((u) => connect(u.url))),
+    op: async (cs) => {
+      for (const c of cs) await listAll(c, 50);
+    },
+    teardown: async (cs) => void (await Promise.all(cs.map((c) => c.close()))),
+  });
+  const gwList = (concurrency: number, s: { total: number; budgetMs: number }): Load<Client> => ({ ...s, concurrency, setup: () => connect(`${stack!.url}/mcp`, wk.key), op: (c) => listAll(c, 1000), teardown: close });
+  await both("list_1000_c1", "tools/list of 1,000 tools (20 servers; direct: 20 sessions listed in turn; gateway: /mcp paged), warm, c=1", directLists(1, size(200, 8)), gwList(1, size(200, 8)));
+  await both("list_1000_c50", "tools/list of 1,000 tools, c=50", directLists(50, size(500, 10)), gwList(50, size(500, 10)));
 
-  console.log("cost by number of users and tenants (Open WebUI turn for one user)");
-  const scale: Record<string, Stats> = {};
-  let users = 1;
+  say("cost for one user as the database grows (Open WebUI turn and tools/call of bench@example.com)");
+  const scale: Record<string, { owui_turn: Stats; call: Stats }> = {};
+  let users = 2;
   let tenants = 2;
-  for (const [u, t] of [[10, 1], [1000, 1], [10000, 1], [10000, 100]] as const) {
+  for (const [u, t] of [
+    [10, 1],
+    [1000, 1],
+    [10000, 1],
+    [10000, 100],
+  ] as const) {
     if (u > users) {
-      await sql`INSERT INTO users (email) SELECT 'user' || g || '@example.com' FROM generate_series(${users}, ${u - 1}) g ON CONFLICT DO NOTHING`;
-      await sql`INSERT INTO user_group_membership SELECT 'user' || g || '@example.com', 'bench-users' FROM generate_series(${users}, ${u - 1}) g ON CONFLICT DO NOTHING`;
+      await sql`INSERT INTO users (email) SELECT 'user' || g || '@example.com' FROM generate_series(${users}::int, ${u - 1}::int) g`;
+      await sql`INSERT INTO user_group_membership (user_email, group_name) SELECT 'user' || g || '@example.com', CASE WHEN g % 2 = 0 THEN 'bench-users' ELSE 'wide-users' END FROM generate_series(${users}::int, ${u - 1}::int) g`;
       users = u;
     }
-    if (t > tenants - 1) {
-      await sql`INSERT INTO tenants (id, name) SELECT 'extra-' || g, 'Extra ' || g FROM generate_series(${tenants}, ${t}) g ON CONFLICT DO NOTHING`;
-      await sql`INSERT INTO groups (name) SELECT 'extra-' || g FROM generate_series(${tenants}, ${t}) g ON CONFLICT DO NOTHING`;
-      await sql`INSERT INTO group_tenant_mapping SELECT 'extra-' || g, 'extra-' || g FROM generate_series(${tenants}, ${t}) g ON CONFLICT DO NOTHING`;
+    if (t > 1 && tenants < t + 1) {
+      // 100 tenants: the bench tenant, the wide one and 98 more, each with a group and a server
+      await sql`INSERT INTO tenants (id, name) SELECT 'extra-' || g, 'Extra ' || g FROM generate_series(1, ${t - 2}::int) g`;
+      await sql`INSERT INTO groups (name) SELECT 'extra-' || g FROM generate_series(1, ${t - 2}::int) g`;
+      await sql`INSERT INTO group_tenant_mapping (group_name, tenant_id) SELECT 'extra-' || g, 'extra-' || g FROM generate_series(1, ${t - 2}::int) g`;
+      await sql`INSERT INTO servers (id, tenant_id, url, enabled) SELECT 'extra-' || g, 'extra-' || g, ${one.url}, false FROM generate_series(1, ${t - 2}::int) g`;
       tenants = t + 1;
     }
-    const s = await measure(n(60), 1, async () => null, () => owuiTurn(gw, key));
-    scale[`${u}_users_${t}_tenants`] = s;
-    console.log(`  ${u} users, ${t} tenants: p50 ${s.p50} ms, p99 ${s.p99} ms`);
+    const label = `${u} users, ${t === 1 ? "1 tenant (+1 for the list workload)" : `${t} tenants`}`;
+    const owui = await measure(turn(gw, key, size(60, 5)));
+    const c = await measure(calls(gw, key, size(500, 3)));
+    scale[`${u}_users_${t}_tenants`] = { owui_turn: owui, call: c };
+    say(`  ${label}: Open WebUI turn p50 ${owui.p50} ms p99 ${owui.p99} ms; tools/call p50 ${c.p50} ms p99 ${c.p99} ms${owui.errors + c.errors ? `; errors ${owui.errors + c.errors}: ${owui.error ?? c.error}` : ""}`);
   }
   results.scale = scale;
-  results.peak_rss_workerd_mb = peakRssMb(stack.workerd.child.pid);
   await sql.end();
+} catch (err) {
+  failed = err;
 } finally {
+  results.workerd = { peak_rss_mb: memory?.peakMb() ?? null, rss_at_end_mb: memory?.currentMb() ?? null, processes: memory?.processes() ?? 0 };
+  memory?.stop();
   await stack?.stop();
   for (const u of upstreams) await u.close();
   await admin.unsafe(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => {});
@@ -189,14 +244,49 @@ try {
   await db.stop();
 }
 
-const header = ["workload", "direct p50", "direct p99", "direct rps", "gateway p50", "gateway p99", "gateway rps", "p50 ratio", "added p50"];
+const TARGETS = [
+  { name: "tools/call c=1 added p50 <= 1 ms", value: (results.call_c1 as { added_p50_ms?: number } | undefined)?.added_p50_ms, limit: 1, unit: "ms" },
+  { name: "tools/call c=1 added p99 <= 5 ms", value: (results.call_c1 as { added_p99_ms?: number } | undefined)?.added_p99_ms, limit: 5, unit: "ms" },
+  { name: "Open WebUI turn <= 1.5x direct (p50, c=1)", value: (results.owui_turn_c1 as { ratio_p50?: number } | undefined)?.ratio_p50, limit: 1.5, unit: "x" },
+  { name: "throughput at c=50 >= 0.6x direct (tools/call)", value: (results.call_c50 as { throughput_ratio?: number } | undefined)?.throughput_ratio, limit: 0.6, unit: "x", atLeast: true },
+  { name: "tools/list of 1,000 tools <= 5 ms p50 warm", value: (results.list_1000_c1 as { gateway?: Stats } | undefined)?.gateway?.p50, limit: 5, unit: "ms" },
+].map((t) => ({ ...t, met: t.value === undefined || t.value === null || Number.isNaN(t.value) ? null : t.atLeast ? t.value >= t.limit : t.value <= t.limit }));
+results.targets = TARGETS;
+
+const header = ["workload", "direct p50", "direct p99", "direct rps", "gw p50", "gw p99", "gw rps", "p50 ratio", "added p50", "added p99", "errors", "pg conn/xact per req"];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-const line = (r: string[]) => r.map((c, i) => c.padStart(widths[i]!)).join("  ");
-console.log("\n" + line(header));
-for (const r of rows) console.log(line(r));
-console.log(`peak RSS of the workerd process: ${results.peak_rss_workerd_mb} MB`);
-const meta = { at: new Date().toISOString(), cpus: cpus().length, cpu: cpus()[0]?.model, memGb: round(totalmem() / 2 ** 30), node: process.version, scale: SCALE, seconds: round((Date.now() - t0) / 1000) };
+const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
+say("\nlatencies in ms; rps = completed operations per second; pg = Postgres sessions opened / transactions per gateway operation");
+say(line(header));
+for (const r of rows) say(line(r));
+const scale = results.scale as Record<string, { owui_turn: Stats; call: Stats }> | undefined;
+if (scale) {
+  say("\ncost for one user by database size: Open WebUI turn p50/p99, tools/call p50/p99 (ms)");
+  for (const [k, v] of Object.entries(scale)) say(`  ${k.replace(/_/g, " ")}: ${v.owui_turn.p50} / ${v.owui_turn.p99}, ${v.call.p50} / ${v.call.p99}`);
+}
+const wd = results.workerd as { peak_rss_mb: number | null; processes: number };
+say(`\npeak resident memory of the workerd process: ${wd.peak_rss_mb} MB (${wd.processes} process)`);
+say("targets (issue 7):");
+for (const t of TARGETS) say(`  ${t.met === null ? "n/a " : t.met ? "met " : "MISS"} ${t.name}: ${fmt(t.value)}${t.unit}`);
+const meta = {
+  at: new Date().toISOString(),
+  cpus: cpus().length,
+  cpu: cpus()[0]?.model,
+  memGb: round(totalmem() / 2 ** 30, 1),
+  loadavg_start: load0.map((x) => round(x)),
+  loadavg_end: loadavg().map((x) => round(x)),
+  node: process.version,
+  postgres: db.embedded ? "embedded" : "DATABASE_URL",
+  scale: SCALE,
+  seconds: round((Date.now() - t0) / 1000, 1),
+  ...(failed ? { failed: String((failed as Error)?.message ?? failed) } : {}),
+};
+say(`machine: ${meta.cpus} x ${meta.cpu}, ${meta.memGb} GB; load average at start ${meta.loadavg_start.join(" ")}, at end ${meta.loadavg_end.join(" ")}`);
 mkdirSync(resolve(ROOT, "bench/results"), { recursive: true });
 const file = resolve(ROOT, "bench/results", `bench-${meta.at.replace(/[:.]/g, "-")}.json`);
-writeFileSync(file, JSON.stringify({ meta, results }, null, 2));
-console.log(`wrote ${file} (${meta.seconds} s)`);
+writeFileSync(file, JSON.stringify({ meta, results }, null, 2) + "\n");
+say(`wrote ${file} (${meta.seconds} s)`);
+if (failed) {
+  console.error(`the benchmark stopped early: ${meta.failed}`);
+  process.exitCode = 1;
+}

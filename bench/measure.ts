@@ -1,0 +1,138 @@
+/**
+ * Measurement helpers of the benchmark: a closed-loop load generator with a request budget and a
+ * time budget, latency percentiles, a sampler of a process tree's memory (/proc), and Postgres
+ * counters (pg_stat_database: sessions opened, transactions) read around a workload.
+ */
+import { readFileSync, readdirSync } from "node:fs";
+import type { Sql } from "../shared/db";
+
+export interface Stats {
+  p50: number;
+  p99: number;
+  mean: number;
+  rps: number;
+  count: number;
+  errors: number;
+  /** The first error's message, when any. */
+  error?: string;
+}
+
+export const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
+
+/** Percentiles (nearest rank) and throughput of one run. */
+export function stats(samples: number[], wallMs: number, errors: number, error?: string): Stats {
+  const s = [...samples].sort((a, b) => a - b);
+  const q = (p: number) => (s.length ? s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)]! : NaN);
+  const mean = s.length ? s.reduce((a, b) => a + b, 0) / s.length : NaN;
+  return { p50: round(q(0.5)), p99: round(q(0.99)), mean: round(mean), rps: round((s.length / wallMs) * 1000, 1), count: s.length, errors, ...(error ? { error } : {}) };
+}
+
+export interface Load<C> {
+  /** Operations to run (after one warm-up per context). */
+  total: number;
+  concurrency: number;
+  /** Stop starting new operations after this long (ms). */
+  budgetMs: number;
+  setup: () => Promise<C>;
+  op: (ctx: C) => Promise<void>;
+  teardown?: (ctx: C) => Promise<void>;
+}
+
+/**
+ * Runs `op` up to `total` times over `concurrency` contexts (closed loop: each context starts its
+ * next operation when the last one ended). Failures are counted, not thrown; a context whose
+ * setup fails counts as one error.
+ */
+export async function measure<C>(l: Load<C>): Promise<Stats> {
+  let errors = 0;
+  let firstError: string | undefined;
+  const fail = (err: unknown) => {
+    errors++;
+    firstError ??= String((err as Error)?.message ?? err).slice(0, 300);
+  };
+  const settled = await Promise.allSettled(Array.from({ length: l.concurrency }, l.setup));
+  const contexts: C[] = [];
+  for (const s of settled) s.status === "fulfilled" ? contexts.push(s.value) : fail(s.reason);
+  await Promise.all(contexts.map((ctx) => l.op(ctx).catch(fail))); // warm-up, not measured
+  const samples: number[] = [];
+  let started = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    contexts.map(async (ctx) => {
+      while (started < l.total && performance.now() - t0 < l.budgetMs) {
+        started++;
+        const t = performance.now();
+        try {
+          await l.op(ctx);
+          samples.push(performance.now() - t);
+        } catch (err) {
+          fail(err);
+        }
+      }
+    }),
+  );
+  const wall = performance.now() - t0;
+  await Promise.all(contexts.map((ctx) => (l.teardown ? l.teardown(ctx).catch(() => {}) : Promise.resolve())));
+  return stats(samples, wall, errors, firstError);
+}
+
+/** The pid and every descendant pid of `pid`. */
+function tree(pid: number): number[] {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    try {
+      for (const task of readdirSync(`/proc/${out[i]}/task`)) {
+        const kids = readFileSync(`/proc/${out[i]}/task/${task}/children`, "utf8").trim();
+        if (kids) out.push(...kids.split(/\s+/).map(Number));
+      }
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+function statusKb(pid: number, field: string): number {
+  try {
+    const m = readFileSync(`/proc/${pid}/status`, "utf8").match(new RegExp(`${field}:\\s+(\\d+) kB`));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Samples the resident memory of a process tree (e.g. the workerd process) every `everyMs`. */
+export function memorySampler(pid: number | undefined, everyMs = 200) {
+  let peakKb = 0;
+  const sample = () => {
+    if (!pid) return;
+    const kb = tree(pid).reduce((a, p) => a + statusKb(p, "VmRSS"), 0);
+    peakKb = Math.max(peakKb, kb);
+  };
+  const timer = setInterval(sample, everyMs);
+  timer.unref();
+  sample();
+  return {
+    /** Peak resident memory (MB): the larger of the sampled sum and the kernel's high-water marks. */
+    peakMb(): number | null {
+      if (!pid) return null;
+      sample();
+      const hwm = tree(pid).reduce((a, p) => a + statusKb(p, "VmHWM"), 0);
+      return round(Math.max(peakKb, hwm) / 1024, 1);
+    },
+    currentMb(): number | null {
+      return pid ? round(tree(pid).reduce((a, p) => a + statusKb(p, "VmRSS"), 0) / 1024, 1) : null;
+    },
+    processes(): number {
+      return pid ? tree(pid).length : 0;
+    },
+    stop: () => clearInterval(timer),
+  };
+}
+
+/** Postgres sessions opened and transactions committed in one database (pg_stat_database; updated about every second). */
+export async function pgCounters(sql: Sql, db: string): Promise<{ sessions: number; xacts: number }> {
+  await sql`SELECT pg_stat_clear_snapshot()`;
+  const [r] = await sql`SELECT sessions, xact_commit + xact_rollback AS xacts FROM pg_stat_database WHERE datname = ${db}`;
+  return { sessions: Number(r?.sessions ?? 0), xacts: Number(r?.xacts ?? 0) };
+}
