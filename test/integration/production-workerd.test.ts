@@ -62,10 +62,15 @@ async function runContainerConfig(name: Name, env: Record<string, string>, peers
   return c;
 }
 
+/** SIGTERM, as `docker stop` sends; SIGKILL after 3 s if workerd is still draining connections. */
 function stop(c: Container): Promise<void> {
   return new Promise((res) => {
     if (c.child.exitCode !== null || c.child.signalCode !== null) return res();
-    c.child.once("exit", () => res());
+    const timer = setTimeout(() => c.child.kill("SIGKILL"), 3000);
+    c.child.once("exit", () => {
+      clearTimeout(timer);
+      res();
+    });
     c.child.kill("SIGTERM");
   });
 }
