@@ -407,11 +407,16 @@ export class Gateway {
         }
         while (queue.length) yield queue.shift()!;
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, AGGREGATE_POLL_MS);
-          wake = () => {
+          const done = () => {
             clearTimeout(timer);
-            fresh = true;
+            ctl.signal.removeEventListener("abort", done);
             resolve();
+          };
+          const timer = setTimeout(done, AGGREGATE_POLL_MS);
+          ctl.signal.addEventListener("abort", done);
+          wake = () => {
+            fresh = true;
+            done();
           };
         });
       }

@@ -132,10 +132,14 @@ interface Exchange {
   later: (p: Promise<unknown>) => void;
   /** Called when the answer streams: cleanup waits for `done`. */
   streams: (done: Promise<void>) => void;
+  /** Aborted when the client goes away (request signal) or stops reading the answer's stream. */
+  abort: AbortController;
 }
 
 async function route(c: Ctx, env: McpEnv, scope: string, identity: Identity, db: LazySql, later: Exchange["later"], streams: Exchange["streams"]): Promise<Response> {
-  const x: Exchange = { env, scope, identity, db, later, streams };
+  const abort = new AbortController();
+  c.req.raw.signal?.addEventListener("abort", () => abort.abort());
+  const x: Exchange = { env, scope, identity, db, later, streams, abort };
   const catalogBinding = c.env.CATALOG as Fetcher;
 
   // The catalog decides first whether the endpoint exists for this caller at all. On /mcp a
@@ -157,7 +161,7 @@ async function route(c: Ctx, env: McpEnv, scope: string, identity: Identity, db:
 
   const state = await session(c, x);
   if (state instanceof Response) return state;
-  const gw = new Gateway({ env, catalogBinding, identity, state, catalog, sql: db.get, later, signal: c.req.raw.signal });
+  const gw = new Gateway({ env, catalogBinding, identity, state, catalog, sql: db.get, later, signal: x.abort.signal });
 
   if (c.req.method === "DELETE") {
     const upstreams = await endSession(db.get, state.sid, identity.email);
@@ -261,7 +265,7 @@ async function post(c: Ctx, x: Exchange, preloaded: UserCatalog | null, load: (s
 
   const requestsIn = classified.filter((m) => m.kind === "request").map((m) => (m as { message: JsonRpcRequest }).message);
   const asSse = accept.sse && (!accept.json || needsStream(requestsIn));
-  const gw = new Gateway({ env: x.env, catalogBinding, identity: x.identity, state, catalog, sql: x.db.get, later: x.later, signal: c.req.raw.signal, canRelay: asSse });
+  const gw = new Gateway({ env: x.env, catalogBinding, identity: x.identity, state, catalog, sql: x.db.get, later: x.later, signal: x.abort.signal, canRelay: asSse });
   const immediate: JsonRpcResponse[] = [];
   const requests: JsonRpcRequest[] = [];
   let refused = 0;
@@ -398,8 +402,10 @@ function sseResponse(messages: AsyncGenerator<JsonRpcMessage>, x: Exchange, opts
       }
     },
     async cancel() {
-      await messages.return(undefined).catch(() => {});
+      // the client stopped reading: end upstream exchanges now (a pending read may never resolve)
+      x.abort.abort();
       stop();
+      await messages.return(undefined).catch(() => {});
     },
   });
   function stop() {
