@@ -9,7 +9,8 @@
  *   (DATABASE_URL set: a fresh database `mcpgw_soak_*` on that server, dropped afterwards;
  *   unset: an embedded Postgres in a temporary folder)
  *
- * Exit code 1 on any error, isolation violation, or resource growth past the thresholds.
+ * Exit code 1 on any error (a 503 "unavailable" refusal included), isolation violation, or
+ * resource growth past the thresholds.
  * `runSoak` is also used by test/integration/soak.test.ts (the short form in `npm test`).
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -27,6 +28,8 @@ export interface SoakTenant {
 }
 
 export interface SoakOptions {
+  /** Longest wait for one MCP request before it counts as an error. Default 30000 ms. */
+  requestTimeoutMs?: number;
   /** Public origin of the stack. */
   url: string;
   tenants: SoakTenant[];
@@ -48,7 +51,10 @@ export interface Sample {
 export interface SoakReport {
   turns: number;
   requests: number;
+  /** Failed turns other than `unavailable`: wrong answers, timeouts, crashes. */
   errors: string[];
+  /** Turns refused with a clean "unavailable, try again shortly" JSON-RPC error (503). */
+  unavailable: string[];
   isolationViolations: string[];
   samples: Sample[];
   /** Resource use after warm-up (median of 25-50% of the run) and at the end (median of 75-100%). */
@@ -103,6 +109,30 @@ function sample(pid: number, t0: number): Sample | null {
 
 const percentile = (xs: number[], p: number) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]! : 0);
 
+/**
+ * Waits (at most `timeoutMs`) until one user of every tenant sees its server's echo tool: the
+ * catalog lists each upstream once at first use, which is not what a soak should measure.
+ */
+export async function warmUp(url: string, tenants: SoakTenant[], timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (const tenant of tenants) {
+    for (;;) {
+      const c = new Client({ name: "soak-warm-up", version: "1" });
+      const transport = new StreamableHTTPClientTransport(new URL(url + "/mcp"), { requestInit: { headers: { Authorization: `Bearer ${tenant.keys[0]!}` } } });
+      const ok = await c
+        .connect(transport)
+        .then(() => c.listTools())
+        .then((r) => r.tools.some((t) => t.name === `${tenant.server}__echo`))
+        .catch(() => false);
+      await transport.terminateSession().catch(() => {});
+      await c.close().catch(() => {});
+      if (ok) break;
+      if (Date.now() > deadline) throw new Error(`warm-up: ${tenant.server} not listed within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
 /** Runs the clients until `durationMs` has passed; never throws for a failed request (it is reported). */
 export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const log = o.log ?? (() => {});
@@ -110,6 +140,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const deadline = t0 + o.durationMs;
   const samples: Sample[] = [];
   const errors: string[] = [];
+  const unavailable: string[] = [];
   const violations: string[] = [];
   const latencies: number[] = [];
   const stepTimes: Record<string, number[]> = {};
@@ -131,6 +162,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     : undefined;
   const progress = setInterval(() => log(`${Math.round((Date.now() - t0) / 1000)} s: ${turns} turns, ${errors.length} errors, ${violations.length} isolation violations${samples.length ? `, rss ${samples.at(-1)!.rssKb} kB, fds ${samples.at(-1)!.fds}` : ""}`), 10_000);
 
+  const rq = { timeout: o.requestTimeoutMs ?? 30_000 };
   async function client(n: number) {
     const ti = n % o.tenants.length;
     const tenant = o.tenants[ti]!;
@@ -142,19 +174,19 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       const c = new Client({ name: `soak-${n}`, version: "1" });
       const transport = new StreamableHTTPClientTransport(new URL(o.url + "/mcp"), { requestInit: { headers: { Authorization: `Bearer ${key}` } } });
       try {
-        await timed("connect", c.connect(transport));
+        await timed("connect", c.connect(transport, rq));
         requests += 2;
-        const tools = (await timed("list", c.listTools())).tools;
+        const tools = (await timed("list", c.listTools(undefined, rq))).tools;
         requests++;
         const foreign = tools.filter((t) => !t.name.startsWith(`${tenant.server}__`));
         if (foreign.length) violations.push(`client ${n} (${tenant.server}) listed ${foreign.map((t) => t.name).join(", ")}`);
         if (!tools.some((t) => t.name === `${tenant.server}__echo`)) errors.push(`client ${n}: ${tenant.server}__echo not listed`);
         const message = `soak ${n}/${turn}`;
-        const r = (await timed("call", c.callTool({ name: `${tenant.server}__echo`, arguments: { message } }))) as { content?: { text?: string }[]; isError?: boolean };
+        const r = (await timed("call", c.callTool({ name: `${tenant.server}__echo`, arguments: { message } }, undefined, rq))) as { content?: { text?: string }[]; isError?: boolean };
         requests++;
         if (r.isError || !JSON.stringify(r.content).includes(message)) errors.push(`client ${n}: echo answered ${JSON.stringify(r).slice(0, 200)}`);
         if (other !== tenant && turn % 5 === 0) {
-          const probe = await timed("probe", c.callTool({ name: `${other.server}__echo`, arguments: { message: "leak?" } })).then(
+          const probe = await timed("probe", c.callTool({ name: `${other.server}__echo`, arguments: { message: "leak?" } }, undefined, rq)).then(
             (x) => x as { content?: unknown; isError?: boolean },
             () => null,
           );
@@ -166,7 +198,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
         turns++;
         latencies.push(Date.now() - started);
       } catch (err) {
-        errors.push(`client ${n} turn ${turn}: ${(err as Error).message}`.slice(0, 300));
+        const m = `client ${n} turn ${turn}: ${(err as Error).message}`.slice(0, 300);
+        (/"code":-326\d\d,"message":"[^"]*(unavailable|unreachable)[^"]*try again shortly/.test(m) ? unavailable : errors).push(m);
       } finally {
         await c.close().catch(() => {});
       }
@@ -198,6 +231,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     turns,
     requests,
     errors,
+    unavailable,
     isolationViolations: violations,
     samples,
     warm,
@@ -216,10 +250,10 @@ export function formatReport(r: SoakReport): string {
   const lines = [
     `turns ${r.turns}, HTTP requests ~${r.requests}, turn latency p50 ${r.p50} ms, p95 ${r.p95} ms`,
     `steps (p50/p95/max ms): ${Object.entries(r.steps).map(([k, v]) => `${k} ${v.p50}/${v.p95}/${v.max}`).join(", ")}`,
-    `errors ${r.errors.length}, isolation violations ${r.isolationViolations.length}`,
+    `errors ${r.errors.length}, refused as unavailable (503) ${r.unavailable.length}, isolation violations ${r.isolationViolations.length}`,
   ];
   if (r.warm && r.last) lines.push(`workerd after warm-up (median): rss ${r.warm.rssKb} kB, fds ${r.warm.fds}; at the end: rss ${r.last.rssKb} kB (${r.rssGrowthPct.toFixed(1)}%), fds ${r.last.fds} (${r.fdGrowth >= 0 ? "+" : ""}${r.fdGrowth}) -> ${r.flat ? "flat" : "GROWING"}`);
-  for (const e of [...r.isolationViolations, ...r.errors].slice(0, 20)) lines.push(`  ${e}`);
+  for (const e of [...r.isolationViolations, ...r.errors, ...r.unavailable].slice(0, 20)) lines.push(`  ${e}`);
   return lines.join("\n");
 }
 
@@ -277,10 +311,11 @@ async function main() {
     const sql = createSql(stack.databaseUrl, { max: 2 });
     const seeded = await seedSoak(sql, upstreams.map((u) => u.url), tenants, Math.max(1, Math.ceil(clients / tenants)));
     await sql.end();
+    await warmUp(stack.url, seeded);
     say(`${clients} clients across ${tenants} tenants for ${seconds} s against ${stack.url} (workerd pid ${stack.workerd.child.pid})`);
     const report = await runSoak({ url: stack.url, tenants: seeded, clients, durationMs: seconds * 1000, pid: stack.workerd.child.pid, sampleMs: 5000, log: say });
     console.log(formatReport(report));
-    if (report.errors.length || report.isolationViolations.length || !report.flat) code = 1;
+    if (report.errors.length || report.unavailable.length || report.isolationViolations.length || !report.flat) code = 1;
   } finally {
     await stack.stop();
     await Promise.all(upstreams.map((u) => u.proc.stop()));

@@ -16,7 +16,7 @@ const INPUT_ERRORS: Record<string, string> = {
 /**
  * Hono `onError`: 4xx from HTTPException as JSON, 400 when Postgres refuses a value from the
  * request (SQLSTATE 22021 NUL/invalid character, 22001 too long, 22003 out of range), 503 when
- * Postgres is unreachable, else 500 JSON. Never a stack trace.
+ * Postgres is unreachable or out of connections (53xxx), else 500 JSON. Never a stack trace.
  */
 export function onError(err: Error, c: Context): Response {
   if (err instanceof HTTPException) {
@@ -33,7 +33,8 @@ export function onError(err: Error, c: Context): Response {
     log.warn("input refused by the database", { path: c.req.path, code: pgCode });
     return c.json({ error: "bad_request", message: INPUT_ERRORS[pgCode]! }, 400);
   }
-  if (isConnectionError(err)) {
+  // too many connections (53300) or out of resources (53xxx): the database is overloaded, not the request wrong
+  if (isConnectionError(err) || (typeof pgCode === "string" && pgCode.startsWith("53"))) {
     log.warn("database unavailable", { path: c.req.path, message: String((err as Error).message) });
     return c.json({ error: "unavailable", message: "the database is unreachable; try again shortly" }, 503);
   }
