@@ -111,7 +111,8 @@ let alice: string;
 beforeAll(async () => {
   [good, backend] = await Promise.all([startEverything("good"), startEverything("flaky-backend")]);
   flaky = await faultProxy(backend.url);
-  t = await startTestStack({ env: { UPSTREAM_TIMEOUT_MS: String(TIMEOUT_MS), RATE_LIMIT_PER_MINUTE: "100000" } });
+  // STALE_IDENTITY_MAX_SECONDS: how long the auth worker may use a cached identity while Postgres is away
+  t = await startTestStack({ env: { UPSTREAM_TIMEOUT_MS: String(TIMEOUT_MS), RATE_LIMIT_PER_MINUTE: "100000", STALE_IDENTITY_MAX_SECONDS: "5" } });
   const sql = t.db.sql;
   await sql`INSERT INTO tenants (id, name) VALUES ('acme', 'Acme')`;
   await sql`INSERT INTO servers (id, tenant_id, url, headers) VALUES ('good', 'acme', ${good.url}, ${sql.json({})}), ('flaky', 'acme', ${flaky.url}, ${sql.json({})})`;
@@ -219,7 +220,7 @@ describe("Postgres unreachable", () => {
       expect(api.headers.get("content-type")).toContain("json");
       // an MCP session may go on briefly from cached identity and catalog, then fails closed
       // with a clear JSON-RPC error (never hangs, never a result made up)
-      const failure = await poll(() => echo(client, "good", "db down").then(() => null, (e: Error) => e.message));
+      const failure = await poll(() => echo(client, "good", "db down").then(() => null, (e: Error) => e.message), 30);
       expect(failure).toMatch(/database is unreachable|unavailable/i);
       await proxy.start();
       expect((await t.fetch("/healthz")).status).toBe(200);
