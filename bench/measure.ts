@@ -136,3 +136,32 @@ export async function pgCounters(sql: Sql, db: string): Promise<{ sessions: numb
   const [r] = await sql`SELECT sessions, xact_commit + xact_rollback AS xacts FROM pg_stat_database WHERE datname = ${db}`;
   return { sessions: Number(r?.sessions ?? 0), xacts: Number(r?.xacts ?? 0) };
 }
+
+/** Samples how many connections one database has open (pg_stat_activity) every `everyMs`; `stop()` gives the peak and mean. */
+export function connectionSampler(sql: Sql, db: string, everyMs = 100) {
+  let peak = 0;
+  let sum = 0;
+  let n = 0;
+  let busy = false;
+  const timer = setInterval(async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      const [r] = await sql`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = ${db}`;
+      const c = Number(r?.n ?? 0);
+      peak = Math.max(peak, c);
+      sum += c;
+      n++;
+    } catch {
+      // Postgres refused the sampler too (out of connections): the peak is the limit
+    } finally {
+      busy = false;
+    }
+  }, everyMs);
+  return {
+    stop(): { peak: number; mean: number } {
+      clearInterval(timer);
+      return { peak, mean: n ? round(sum / n, 1) : 0 };
+    },
+  };
+}
