@@ -17,6 +17,7 @@
  * test does both); DATABASE_URL picks the
  * Postgres server (else the embedded one); BENCH_NO_BUILD=1 reuses the bundled workers.
  */
+import { setMaxListeners } from "node:events";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { resolve } from "node:path";
@@ -38,6 +39,9 @@ const STATS_SETTLE_MS = SCALE < 0.1 ? 300 : 1100;
 if (!(SCALE > 0)) throw new Error("BENCH_SCALE must be a positive number");
 /** Request count and time budget of a workload, scaled. */
 const size = (total: number, seconds: number) => ({ total: Math.max(3, Math.round(total * SCALE)), budgetMs: Math.max(300, seconds * 1000 * SCALE) });
+
+// the SDK client adds an abort listener per request of a long session; its warning is noise here
+setMaxListeners(1_000_000);
 
 const t0 = Date.now();
 const load0 = loadavg();
