@@ -143,6 +143,13 @@ const eventually = (c: Client, server: string, message: string) => poll(() => ec
 const echo = (c: Client, server: string, message: string) => c.callTool({ name: `${server}__echo`, arguments: { message } });
 const text = (r: unknown) => JSON.stringify((r as { content?: unknown }).content ?? r);
 
+/** The flaky server's entry in the admin health view. */
+async function flakyHealth(): Promise<unknown> {
+  const res = await t.fetch("/admin/api/health", { key: t.adminKey });
+  const body = (await res.json()) as { servers: { server: string }[] };
+  return body.servers.find((x) => x.server === "flaky");
+}
+
 describe("a broken upstream", () => {
   let client: Client;
   beforeAll(async () => {
@@ -172,12 +179,27 @@ describe("a broken upstream", () => {
         // the failure names the server and does not pretend to be a tool result
         expect(failed).toMatch(/^error: .*Upstream flaky failed/);
         expect(t.workerd.output()).toMatch(/"server":"flaky"/);
+        if (mode === "down") {
+          // the failed call makes the catalog re-list it: the admin health view reports it
+          const status = await poll(async () => {
+            const flakyStatus = (await flakyHealth()) as { ok?: boolean; error?: string } | undefined;
+            return flakyStatus && flakyStatus.ok === false ? flakyStatus : null;
+          }, 20);
+          expect(status.error).toBeTruthy();
+        }
       } finally {
         if (mode === "down") await flaky.up();
         flaky.set("pass");
       }
       expect(text(await eventually(client, "flaky", `after ${mode}`))).toContain(`after ${mode}`);
       expect(text(await eventually(client, "good", `after ${mode}`))).toContain(`after ${mode}`);
+      if (mode === "down") {
+        // and back to healthy once the catalog's retry lists it again (the retry rides on use)
+        await poll(async () => {
+          await client.listTools();
+          return ((await flakyHealth()) as { ok?: boolean } | undefined)?.ok === true ? true : null;
+        }, 40);
+      }
     });
   }
 });
@@ -197,6 +219,47 @@ describe("a workerd restart in the middle of a session", () => {
 });
 
 describe("Postgres unreachable", () => {
+  it("loses no audit record of calls made while it is briefly away", { timeout: 120_000 }, async () => {
+    const direct = new URL(t.databaseUrl);
+    const proxy = await tcpProxy(direct.hostname, Number(direct.port || 5432));
+    const viaProxy = new URL(t.databaseUrl);
+    viaProxy.hostname = "127.0.0.1";
+    viaProxy.port = String(proxy.port);
+    const original = t.workerEnv.DATABASE_URL!;
+    t.workerEnv.DATABASE_URL = viaProxy.toString();
+    const okCalls = async () => Number((await t.db.sql`SELECT count(*)::int AS n FROM audit_log WHERE kind = 'tool_call' AND actor = 'alice@acme.test' AND outcome = 'ok' AND tool = 'echo'`)[0]!.n);
+    try {
+      await t.restartWorkerd();
+      const baseline = await okCalls();
+      const { client } = await gatewayClient(t.url, "/mcp", alice);
+      expect(text(await echo(client, "good", "warm"))).toContain("warm");
+      await poll(async () => ((await okCalls()) === baseline + 1 ? true : null));
+      const before = baseline + 1;
+      await proxy.stop();
+      // calls answered from cached identity and catalog while Postgres is away
+      let succeeded = 0;
+      for (let i = 0; i < 3; i++) {
+        await echo(client, "good", `away ${i}`).then(
+          () => succeeded++,
+          () => {},
+        );
+      }
+      expect(succeeded).toBeGreaterThan(0);
+      await new Promise((r) => setTimeout(r, 1500));
+      await proxy.start();
+      // the queued records reach the database after it returns; the count matches the calls
+      let seen = -1;
+      await poll(async () => ((seen = await okCalls()) === before + succeeded ? true : null), 30).catch((err) => {
+        throw new Error(`${err.message}: ${seen} ok records, expected ${before} + ${succeeded}; log: ${t.workerd.output().split("\n").filter((l) => l.includes("audit")).slice(-5).join(" | ")}`);
+      });
+      await client.close();
+    } finally {
+      t.workerEnv.DATABASE_URL = original;
+      await proxy.stop();
+      await t.restartWorkerd();
+    }
+  });
+
   it("turns /healthz to 503 JSON while it is away, MCP calls then fail closed with a clear error, all back when it returns", { timeout: 120_000 }, async () => {
     const direct = new URL(t.databaseUrl);
     const proxy = await tcpProxy(direct.hostname, Number(direct.port || 5432));

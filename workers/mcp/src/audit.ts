@@ -2,7 +2,10 @@
  * Audit of tool calls (audit_log kind 'tool_call'): who, which server and tool, outcome,
  * duration - never arguments. Written after the response: records are queued per isolate and
  * inserted in batches by the waitUntil of the request that started the batch, so a busy gateway
- * spends one Postgres connection per batch instead of one per call.
+ * spends one Postgres connection per batch instead of one per call. When Postgres is briefly
+ * unreachable the records stay queued and are retried with backoff (about 15 s in all, within
+ * waitUntil's allowance); later calls' flushes also carry them. The queue is bounded
+ * ({@link MAX_QUEUE}); only an isolate that dies while Postgres is away loses what it held.
  */
 import { createSql } from "../../../shared/db";
 import { log } from "../../../shared/log";
@@ -19,15 +22,26 @@ export interface ToolCallRecord {
 /** How long a batch collects records before it is written (ms). */
 const BATCH_DELAY_MS = 100;
 const BATCH_MAX = 500;
+/** Most records kept waiting for Postgres per isolate; past it the oldest are dropped, logged. */
+const MAX_QUEUE = 10_000;
+/** Waits between attempts while Postgres is away (ms). */
+const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000];
 const queue: ToolCallRecord[] = [];
 let flushing: Promise<void> | null = null;
 
+function trim() {
+  if (queue.length <= MAX_QUEUE) return;
+  const dropped = queue.splice(0, queue.length - MAX_QUEUE);
+  log.error("audit queue full; oldest records dropped", { dropped: dropped.length });
+}
+
 async function flush(url: string): Promise<void> {
   await new Promise((r) => setTimeout(r, BATCH_DELAY_MS));
-  const sql = createSql(url);
+  const sql = createSql(url, { connectTimeout: 3 });
   try {
     while (queue.length) {
-      const batch = queue.splice(0, BATCH_MAX).map((r) => ({
+      const records = queue.splice(0, BATCH_MAX);
+      const batch = records.map((r) => ({
         kind: "tool_call",
         actor: r.actor,
         action: "tools/call",
@@ -40,7 +54,11 @@ async function flush(url: string): Promise<void> {
       try {
         await sql`INSERT INTO audit_log ${sql(batch, "kind", "actor", "action", "target", "server_id", "tool", "outcome", "duration_ms")}`;
       } catch (err) {
-        log.warn("audit write failed", { records: batch.length, message: String((err as Error)?.message ?? err) });
+        // keep them, in order, for the next attempt
+        queue.unshift(...records);
+        trim();
+        log.warn("audit write failed; records kept for retry", { records: records.length, queued: queue.length, message: String((err as Error)?.message ?? err) });
+        return;
       }
     }
   } finally {
@@ -54,7 +72,9 @@ async function flush(url: string): Promise<void> {
  */
 export async function recordToolCall(databaseUrl: string, r: ToolCallRecord): Promise<void> {
   queue.push(r);
-  for (let attempt = 0; attempt < 5 && queue.includes(r); attempt++) {
+  trim();
+  for (let attempt = 0; attempt <= BACKOFF_MS.length && queue.includes(r); attempt++) {
+    if (attempt > 0) await new Promise((res) => setTimeout(res, BACKOFF_MS[attempt - 1]));
     flushing ??= flush(databaseUrl)
       .catch(() => {})
       .finally(() => {

@@ -293,6 +293,7 @@ export class Gateway {
         if (!ex.res.ok) {
           await ex.res.body?.cancel().catch(() => {});
           log.warn("upstream refused a request", { server: server.id, method: req.method, status: ex.res.status });
+          this.upstreamFailed(server);
           yield errorResponse(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: HTTP ${ex.res.status}`);
           return;
         }
@@ -309,14 +310,24 @@ export class Gateway {
           if (out) yield out;
         }
         if (this.d.signal.aborted) return;
+        this.upstreamFailed(server);
         yield errorResponse(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: it closed the stream without answering`);
         return;
       }
     } catch (err) {
       if (!(err instanceof UpstreamFailure)) throw err;
       log.warn("upstream failure", { server: server.id, method: req.method, message: err.message });
+      this.upstreamFailed(server);
       yield errorResponse(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: ${err.message}`);
     }
+  }
+
+  /**
+   * A forwarded request failed at the upstream: ask the catalog to re-list it (debounced), so its
+   * health (admin view, /internal/status) says so and it drops out of lists until it recovers.
+   */
+  private upstreamFailed(server: CatalogServer) {
+    this.d.later(requestRefresh(this.d.catalogBinding, server.id));
   }
 
   /** Streams an upstream's standalone GET stream (server-initiated messages) for `/mcp/<server>`. */
