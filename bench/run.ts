@@ -11,7 +11,8 @@
  * Also: p50/p99/mean/rps and errors of each, Postgres sessions and transactions per gateway
  * request (pg_stat_database), the peak resident memory of the workerd process, the machine and
  * its load. Prints a table and writes JSON to bench/results/. Bounded in time: every workload
- * stops at its request count or time budget, whichever comes first (about 4 minutes on 2 cores).
+ * stops at its request count or time budget, whichever comes first (3-4 minutes on 2 cores,
+ * bundling included).
  *
  * BENCH_SCALE=0.05 shortens every workload and BENCH_CONCURRENCY=5 lowers the c=50 ones (the smoke
  * test does both); DATABASE_URL picks the
@@ -171,13 +172,13 @@ try {
     if (gateway.concurrency > 1) say(`    Postgres connections open during the gateway run: peak ${conns.peak}, mean ${conns.mean}`);
   };
 
-  const turn = (url: string, k?: string, s = size(150, 12), concurrency = 1): Load<null> => ({ ...s, concurrency, setup: async () => null, op: () => owuiTurn(url, k) });
-  const calls = (url: string, k?: string, s = size(2000, 10), concurrency = 1): Load<Client> => ({ ...s, concurrency, setup: () => connect(url, k), op: call, teardown: close });
+  const turn = (url: string, k?: string, s = size(150, 10), concurrency = 1): Load<null> => ({ ...s, concurrency, setup: async () => null, op: () => owuiTurn(url, k) });
+  const calls = (url: string, k?: string, s = size(2000, 8), concurrency = 1): Load<Client> => ({ ...s, concurrency, setup: () => connect(url, k), op: call, teardown: close });
 
   await both("owui_turn_c1", "Open WebUI turn (new session, initialize, tools/list, tools/call, close), c=1", turn(one.url), turn(gw, key));
   await both("call_c1", "tools/call in an open session, c=1", calls(one.url), calls(gw, key));
-  await both("call_c50", `tools/call in open sessions, c=${C50}`, calls(one.url, undefined, size(5000, 10), C50), calls(gw, key, size(5000, 10), C50));
-  await both("owui_turn_c50", `Open WebUI turn, c=${C50}`, turn(one.url, undefined, size(1000, 12), C50), turn(gw, key, size(1000, 12), C50));
+  await both("call_c50", `tools/call in open sessions, c=${C50}`, calls(one.url, undefined, size(5000, 8), C50), calls(gw, key, size(5000, 8), C50));
+  await both("owui_turn_c50", `Open WebUI turn, c=${C50}`, turn(one.url, undefined, size(1000, 8), C50), turn(gw, key, size(1000, 8), C50));
 
   // the hops on their own, c=1: the edge alone, edge -> auth (the identify step of forwardAuth;
   // /auth/verify itself is not routed publicly), and the catalog's answer on its own socket
@@ -216,7 +217,7 @@ try {
   });
   const gwList = (concurrency: number, s: { total: number; budgetMs: number }): Load<Client> => ({ ...s, concurrency, setup: () => connect(`${stack!.url}/mcp`, wk.key), op: (c) => listAll(c, 1000), teardown: close });
   await both("list_1000_c1", "tools/list of 1,000 tools (20 servers; direct: 20 sessions listed in turn; gateway: /mcp paged), warm, c=1", directLists(1, size(200, 8)), gwList(1, size(200, 8)));
-  await both("list_1000_c50", `tools/list of 1,000 tools, c=${C50}`, directLists(C50, size(500, 10)), gwList(C50, size(500, 10)));
+  await both("list_1000_c50", `tools/list of 1,000 tools, c=${C50}`, directLists(C50, size(500, 6)), gwList(C50, size(500, 6)));
 
   say("cost for one user as the database grows (Open WebUI turn and tools/call of bench@example.com)");
   const scale: Record<string, { owui_turn: Stats; call: Stats }> = {};
@@ -242,8 +243,8 @@ try {
       tenants = t + 1;
     }
     const label = `${u} users, ${t === 1 ? "1 tenant (+1 for the list workload)" : `${t} tenants`}`;
-    const owui = await measure(turn(gw, key, size(60, 5)));
-    const c = await measure(calls(gw, key, size(500, 3)));
+    const owui = await measure(turn(gw, key, size(60, 4)));
+    const c = await measure(calls(gw, key, size(500, 2)));
     scale[`${u}_users_${t}_tenants`] = { owui_turn: owui, call: c };
     say(`  ${label}: Open WebUI turn p50 ${owui.p50} ms p99 ${owui.p99} ms; tools/call p50 ${c.p50} ms p99 ${c.p99} ms${owui.errors + c.errors ? `; errors ${owui.errors + c.errors}: ${owui.error ?? c.error}` : ""}`);
   }
