@@ -112,7 +112,7 @@ beforeAll(async () => {
   [good, backend] = await Promise.all([startEverything("good"), startEverything("flaky-backend")]);
   flaky = await faultProxy(backend.url);
   // STALE_IDENTITY_MAX_SECONDS: how long the auth worker may use a cached identity while Postgres is away
-  t = await startTestStack({ env: { UPSTREAM_TIMEOUT_MS: String(TIMEOUT_MS), RATE_LIMIT_PER_MINUTE: "100000", STALE_IDENTITY_MAX_SECONDS: "5" } });
+  t = await startTestStack({ env: { UPSTREAM_TIMEOUT_MS: String(TIMEOUT_MS), RATE_LIMIT_PER_MINUTE: "100000", STALE_IDENTITY_MAX_SECONDS: "5", STALE_CATALOG_MAX_SECONDS: "5" } });
   const sql = t.db.sql;
   await sql`INSERT INTO tenants (id, name) VALUES ('acme', 'Acme')`;
   await sql`INSERT INTO servers (id, tenant_id, url, headers) VALUES ('good', 'acme', ${good.url}, ${sql.json({})}), ('flaky', 'acme', ${flaky.url}, ${sql.json({})})`;

@@ -39,7 +39,10 @@ it(`serves ${CLIENTS} concurrent clients across 10 tenants for ${SECONDS} s: no 
   expect(report.unavailable.length).toBeLessThan(report.turns / 4);
   expect(report.turns).toBeGreaterThan(CLIENTS);
   expect(report.samples.length).toBeGreaterThan(3);
-  expect(report.fdGrowth).toBeLessThanOrEqual(Math.max(25, report.warm!.fds * 0.2));
+  // descriptors follow the connections in flight, which swing with the machine's load while
+  // other test files run beside this one (seen: +12 alone, +61 beside the benchmark); a leak of
+  // one per turn would add hundreds here, and the long run judges "flat" strictly
+  expect(report.fdGrowth).toBeLessThanOrEqual(Math.max(80, report.warm!.fds * 0.5));
   // a short run on a shared CI machine is too short to judge memory finely (the heap still
   // grows into its working size); the bound catches a gross leak, the long run judges "flat"
   expect(report.rssGrowthPct).toBeLessThanOrEqual(100);

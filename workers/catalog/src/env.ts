@@ -7,6 +7,11 @@ export const CatalogEnv = z.object({
   CATALOG_VERSION_TTL_MS: z.coerce.number().int().min(0).max(2000).default(500),
   /** Age after which a server's snapshot is refreshed in the background (seconds). Default 300. */
   CATALOG_REFRESH_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
+  /**
+   * While Postgres is unreachable, the catalog cached before keeps answering this long after the
+   * last successful version check, then requests fail closed (503). Default 60.
+   */
+  STALE_CATALOG_MAX_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),
   /** Bound on listing one upstream (initialize + every list), per request and overall (ms). Default 10000. */
   UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
 });

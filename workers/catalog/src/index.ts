@@ -12,6 +12,7 @@ import { registerCatalogRoutes } from "./catalog.routes";
 import { CatalogEnv } from "./env";
 import { refreshDue } from "./refresh";
 import { registerRefreshRoutes } from "./refresh.routes";
+import { setStaleMaxSeconds } from "./version";
 
 const app = new Hono<{ Bindings: Record<string, unknown> }>();
 app.onError(onError);
@@ -29,6 +30,10 @@ app.get("/healthz", async (c) => {
   }
 });
 
+app.use("/internal/*", async (c, next) => {
+  setStaleMaxSeconds(readEnv(CatalogEnv, c.env).STALE_CATALOG_MAX_SECONDS);
+  await next();
+});
 registerCatalogRoutes(app);
 registerRefreshRoutes(app);
 

@@ -3,21 +3,50 @@
  * snapshot change) as this isolate last saw it. Re-read at most every CATALOG_VERSION_TTL_MS, so
  * a warm request costs at most one tiny query and a change is seen well within 2 s.
  */
-import type { Sql } from "../../../shared/db";
+import { isConnectionError, type Sql } from "../../../shared/db";
+import { log } from "../../../shared/log";
 import { catalogVersion } from "../../../shared/repos/access.repo";
 
-let known = { version: -1, checkedAt: 0 };
+let known = { version: -1, checkedAt: 0, okAt: 0 };
+let staleMaxMs = 60_000;
 
-/** The current catalog version, from memory when checked less than `ttlMs` ago. */
+/** Sets how long the cached catalog may be served while Postgres is unreachable (STALE_CATALOG_MAX_SECONDS). */
+export function setStaleMaxSeconds(seconds: number): void {
+  staleMaxMs = seconds * 1000;
+}
+
+/**
+ * The current catalog version, from memory when checked less than `ttlMs` ago. When Postgres is
+ * unreachable, the last version seen stays in force for {@link setStaleMaxSeconds} after the last
+ * successful check (Postgres is asked again every `ttlMs`); past that, the error is thrown, so
+ * requests fail closed.
+ */
 export async function currentVersion(sql: () => Sql, ttlMs: number): Promise<number> {
   const now = Date.now();
   if (known.version < 0 || now - known.checkedAt > ttlMs) {
-    known = { version: await catalogVersion(sql()), checkedAt: now };
+    // one read at a time per isolate: concurrent requests share it instead of each opening a
+    // connection when the TTL runs out under load
+    inflight ??= check(sql, now).finally(() => {
+      inflight = null;
+    });
+    await inflight;
   }
   return known.version;
 }
 
+let inflight: Promise<void> | null = null;
+
+async function check(sql: () => Sql, now: number): Promise<void> {
+  try {
+    known = { version: await catalogVersion(sql()), checkedAt: now, okAt: now };
+  } catch (err) {
+    if (!isConnectionError(err) || known.version < 0 || now - known.okAt > staleMaxMs) throw err;
+    if (known.checkedAt === known.okAt) log.warn("catalog: Postgres unreachable; serving the cached catalog", { staleSeconds: staleMaxMs / 1000 });
+    known = { ...known, checkedAt: now };
+  }
+}
+
 /** Makes the next {@link currentVersion} ask Postgres (after this isolate changed something). */
 export function forgetVersion(): void {
-  known = { version: known.version, checkedAt: 0 };
+  known = { ...known, checkedAt: 0 };
 }
