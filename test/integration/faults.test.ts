@@ -8,10 +8,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createServer as createHttpServer, request as httpRequest, type Server } from "node:http";
-import { createServer as createTcpServer, connect, type Socket, type Server as TcpServer } from "node:net";
+import type { Socket } from "node:net";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { startEverything, type Upstream } from "../../scripts/lib/upstreams";
 import { freePort } from "../../scripts/lib/ports";
+import { postgresProxy } from "../harness/tcp-proxy";
 import { startTestStack, type TestStack } from "../harness/stack";
 import { gatewayClient } from "./mcp.fixture";
 
@@ -71,35 +72,6 @@ async function faultProxy(target: string) {
       await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
     },
   };
-}
-
-/** A TCP proxy (for Postgres) that can be cut off and brought back on the same port. */
-async function tcpProxy(host: string, targetPort: number) {
-  const port = await freePort();
-  const sockets = new Set<Socket>();
-  let server: TcpServer | null = null;
-  const start = () =>
-    new Promise<void>((resolve) => {
-      server = createTcpServer((client) => {
-        const upstream = connect(targetPort, host);
-        for (const s of [client, upstream]) {
-          sockets.add(s);
-          s.on("close", () => sockets.delete(s));
-          s.on("error", () => {});
-        }
-        client.pipe(upstream).pipe(client);
-        client.on("close", () => upstream.destroy());
-        upstream.on("close", () => client.destroy());
-      });
-      server.listen(port, "127.0.0.1", () => resolve());
-    });
-  const stop = async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
-    server = null;
-  };
-  await start();
-  return { port, start, stop };
 }
 
 let t: TestStack;
@@ -220,13 +192,9 @@ describe("a workerd restart in the middle of a session", () => {
 
 describe("Postgres unreachable", () => {
   it("loses no audit record of calls made while it is briefly away", { timeout: 120_000 }, async () => {
-    const direct = new URL(t.databaseUrl);
-    const proxy = await tcpProxy(direct.hostname, Number(direct.port || 5432));
-    const viaProxy = new URL(t.databaseUrl);
-    viaProxy.hostname = "127.0.0.1";
-    viaProxy.port = String(proxy.port);
+    const proxy = await postgresProxy(t.databaseUrl);
     const original = t.workerEnv.DATABASE_URL!;
-    t.workerEnv.DATABASE_URL = viaProxy.toString();
+    t.workerEnv.DATABASE_URL = proxy.via(t.databaseUrl);
     const okCalls = async () => Number((await t.db.sql`SELECT count(*)::int AS n FROM audit_log WHERE kind = 'tool_call' AND actor = 'alice@acme.test' AND outcome = 'ok' AND tool = 'echo'`)[0]!.n);
     try {
       await t.restartWorkerd();
@@ -261,13 +229,9 @@ describe("Postgres unreachable", () => {
   });
 
   it("turns /healthz to 503 JSON while it is away, MCP calls then fail closed with a clear error, all back when it returns", { timeout: 120_000 }, async () => {
-    const direct = new URL(t.databaseUrl);
-    const proxy = await tcpProxy(direct.hostname, Number(direct.port || 5432));
-    const viaProxy = new URL(t.databaseUrl);
-    viaProxy.hostname = "127.0.0.1";
-    viaProxy.port = String(proxy.port);
+    const proxy = await postgresProxy(t.databaseUrl);
     const original = t.workerEnv.DATABASE_URL!;
-    t.workerEnv.DATABASE_URL = viaProxy.toString();
+    t.workerEnv.DATABASE_URL = proxy.via(t.databaseUrl);
     try {
       await t.restartWorkerd();
       expect((await t.fetch("/healthz")).status).toBe(200);

@@ -7,47 +7,14 @@
  * with a 503 JSON. Postgres is reached through a TCP proxy in this file that counts connections
  * and can be stopped (an unreachable database without stopping the shared server).
  */
-import { connect, createServer as createTcpServer, type Server as TcpServer, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../../scripts/lib/ports";
+import { tcpProxy, type TcpProxy } from "../harness/tcp-proxy";
 import { startTestStack, type TestStack } from "../harness/stack";
 
 const STALE_SECONDS = 4;
 
-/** A TCP proxy to Postgres that counts the connections it accepted; `stop()` makes Postgres unreachable. */
-async function countingProxy(host: string, targetPort: number) {
-  const port = await freePort();
-  const sockets = new Set<Socket>();
-  let server: TcpServer | null = null;
-  let accepted = 0;
-  const start = () =>
-    new Promise<void>((resolve) => {
-      server = createTcpServer((client) => {
-        accepted++;
-        const upstream = connect(targetPort, host);
-        for (const s of [client, upstream]) {
-          sockets.add(s);
-          s.on("close", () => sockets.delete(s));
-          s.on("error", () => {});
-        }
-        client.pipe(upstream).pipe(client);
-        client.on("close", () => upstream.destroy());
-        upstream.on("close", () => client.destroy());
-      });
-      server.listen(port, "127.0.0.1", () => resolve());
-    });
-  const stop = async () => {
-    const s = server;
-    server = null;
-    for (const sock of sockets) sock.destroy();
-    await new Promise<void>((r) => (s ? s.close(() => r()) : r()));
-  };
-  await start();
-  return { port, start, stop, accepted: () => accepted };
-}
-
 let t: TestStack;
-let proxy: Awaited<ReturnType<typeof countingProxy>>;
+let proxy: TcpProxy;
 
 /** The identity step of forwardAuth, answered by the auth worker alone (no other worker touches Postgres). */
 const me = (key: string) => t.fetch("/auth/me", { key, headers: { accept: "application/json" } });
@@ -56,7 +23,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 beforeAll(async () => {
   t = await startTestStack({ env: { IDENTITY_VERSION_TTL_MS: "500", STALE_IDENTITY_MAX_SECONDS: String(STALE_SECONDS) } });
   const direct = new URL(t.databaseUrl);
-  proxy = await countingProxy(direct.hostname, Number(direct.port || 5432));
+  proxy = await tcpProxy(direct.hostname, Number(direct.port || 5432));
   const viaProxy = new URL(t.databaseUrl);
   viaProxy.hostname = "127.0.0.1";
   viaProxy.port = String(proxy.port);
