@@ -19,13 +19,32 @@ import Ajv from "ajv";
 import Ajv2019 from "ajv/dist/2019";
 import addFormats from "ajv-formats";
 import { parse as parseYaml } from "yaml";
-import { describe, expect, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { FORWARD_AUTH_PATH, IDENTITY_HEADERS, matchRoute, ROUTES, WORKER_PORTS } from "../../shared/edge";
 import { migrationFiles } from "../../scripts/lib/migrate";
 import { containerPort } from "../../scripts/lib/workerd-config";
 import { ROOT, WORKER_NAMES, workerSpec, type Name } from "../../scripts/lib/workers";
 import { createTestDatabase } from "../harness/db";
 import { DYNAMIC_FILES, loadDynamicConfig, pickRouter, renderTemplate } from "./traefik-standin";
+import { createSql } from "../../shared/db";
+
+/**
+ * pg_dump refuses a server newer than itself, and the embedded Postgres ships no client tools:
+ * the backup round trip runs where this machine's pg_dump matches the test server's major version
+ * (CI: the machine's Postgres). Elsewhere the test is reported as skipped, with this reason.
+ */
+async function pgDumpMatchesServer(): Promise<boolean> {
+  const client = spawnSync("pg_dump", ["--version"], { encoding: "utf8" });
+  const clientMajor = client.status === 0 ? Number(client.stdout.match(/(\d+)\.\d+/)?.[1]) : NaN;
+  const sql = createSql(inject("databaseUrl"));
+  try {
+    const [row] = await sql`SHOW server_version_num`;
+    return Math.floor(Number(row?.server_version_num) / 10000) === clientMajor;
+  } finally {
+    await sql.end({ timeout: 2 });
+  }
+}
+const canDump = await pgDumpMatchesServer();
 
 const read = (p: string) => readFileSync(resolve(ROOT, p), "utf8");
 
@@ -559,7 +578,7 @@ describe("docs/deploy.md commands", () => {
     expect(new URL(url).password).toBe(password); // nothing in it needs escaping
   });
 
-  it("the documented backup and restore commands round-trip the database", async () => {
+  it.runIf(canDump)("the documented backup and restore commands round-trip the database (needs a pg_dump of the server's major version)", async () => {
     const dump = doc.match(/pg_dump -U mcpgw -d mcpgw (--format=custom) >/);
     const restore = doc.match(/pg_restore -U mcpgw -d mcpgw ([^<]+?) </);
     expect(dump && restore).toBeTruthy();
