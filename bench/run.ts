@@ -26,7 +26,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { createSql } from "../shared/db";
 import { generateApiKey, insertApiKey } from "../shared/repos/apikeys.repo";
-import { openDatabase, startEmbedded } from "../scripts/lib/database";
+import { createScratchDatabase, openDatabase, startEmbedded } from "../scripts/lib/database";
 import { startStack } from "../scripts/lib/stack";
 import { ROOT } from "../scripts/lib/workers";
 import { connectionSampler, measure, memorySampler, pgCounters, round, type Load, type Stats } from "./measure";
@@ -124,25 +124,21 @@ function record(name: string, label: string, direct: Stats | null, gateway: Stat
 
 // its own embedded Postgres (data under .data/bench/pg) unless DATABASE_URL names a server
 const db = process.env.DATABASE_URL ? await openDatabase() : await startEmbedded(resolve(ROOT, ".data/bench/pg"));
-const serverUrl = new URL(db.url);
-serverUrl.pathname = "/postgres";
-const admin = createSql(serverUrl.toString());
-const dbName = `mcpgw_bench_${Date.now().toString(36)}`;
-await admin.unsafe(`CREATE DATABASE ${dbName}`);
-const dbUrl = new URL(db.url);
-dbUrl.pathname = `/${dbName}`;
+const scratch = await createScratchDatabase(db.url, "mcpgw_bench");
+const dbName = scratch.name;
+const dbUrl = scratch.url;
 const upstreams: BenchUpstream[] = [];
 let stack: Awaited<ReturnType<typeof startStack>> | undefined;
 let memory: ReturnType<typeof memorySampler> | undefined;
 let failed: unknown;
 try {
   say(`starting the stack (bundling, workerd, Postgres${db.embedded ? " embedded" : ""}); scale ${SCALE}`);
-  stack = await startStack({ port: 0, demo: false, databaseUrl: dbUrl.toString(), dataDir: resolve(ROOT, ".data/bench"), internalPort: 0, localIdp: false,
+  stack = await startStack({ port: 0, demo: false, databaseUrl: dbUrl, dataDir: resolve(ROOT, ".data/bench"), internalPort: 0, localIdp: false,
     // one user drives every workload: a per-user limit far above it keeps the limiter (and its
     // Postgres sync) in the path without refusing the benchmark's requests
     env: { RATE_LIMIT_PER_MINUTE: "100000000" }, build: process.env.BENCH_NO_BUILD !== "1", log: () => {} });
   memory = memorySampler(stack.workerd.child.pid);
-  const sql = createSql(dbUrl.toString(), { max: 4 });
+  const sql = createSql(dbUrl, { max: 4 });
   const one = await startBenchUpstream(1);
   upstreams.push(one);
   await sql`INSERT INTO tenants (id, name) VALUES ('bench', 'Bench')`;
@@ -257,8 +253,7 @@ try {
   memory?.stop();
   await stack?.stop();
   for (const u of upstreams) await u.close();
-  await admin.unsafe(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => {});
-  await admin.end();
+  await scratch.drop();
   await db.stop();
 }
 

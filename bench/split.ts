@@ -17,7 +17,7 @@ import { createSql } from "../shared/db";
 import { ASSERTION_HEADER } from "../shared/edge";
 import { signAssertion } from "../shared/identity";
 import { generateApiKey, insertApiKey } from "../shared/repos/apikeys.repo";
-import { openDatabase, startEmbedded } from "../scripts/lib/database";
+import { createScratchDatabase, openDatabase, startEmbedded } from "../scripts/lib/database";
 import { freePort } from "../scripts/lib/ports";
 import { startStack } from "../scripts/lib/stack";
 import { startWorkerd } from "../scripts/lib/workerd";
@@ -28,19 +28,14 @@ import { startBenchUpstream } from "./upstream";
 
 const N = Number(process.env.SPLIT_N ?? 300);
 const pg = process.env.DATABASE_URL ? await openDatabase() : await startEmbedded(resolve(ROOT, ".data/bench/split-pg"));
-const serverUrl = new URL(pg.url);
-serverUrl.pathname = "/postgres";
-const admin = createSql(serverUrl.toString());
-const dbName = `mcpgw_split_${Date.now().toString(36)}`;
-await admin.unsafe(`CREATE DATABASE ${dbName}`);
-const dbUrl = new URL(pg.url);
-dbUrl.pathname = `/${dbName}`;
-const stack = await startStack({ port: 0, demo: false, databaseUrl: dbUrl.toString(), dataDir: resolve(ROOT, ".data/bench"), localIdp: false, build: false, env: { RATE_LIMIT_PER_MINUTE: "100000000" } });
+const scratch = await createScratchDatabase(pg.url, "mcpgw_split");
+const dbUrl = scratch.url;
+const stack = await startStack({ port: 0, demo: false, databaseUrl: dbUrl, dataDir: resolve(ROOT, ".data/bench"), localIdp: false, build: false, env: { RATE_LIMIT_PER_MINUTE: "100000000" } });
 const one = await startBenchUpstream(1);
 const config = resolve(WORKERD_DIR, `local-split-${process.pid}.capnp`);
 let second: Awaited<ReturnType<typeof startWorkerd>> | undefined;
 try {
-  const sql = createSql(dbUrl.toString(), { max: 2 });
+  const sql = createSql(dbUrl, { max: 2 });
   await sql`INSERT INTO tenants (id, name) VALUES ('bench', 'Bench')`;
   await sql`INSERT INTO servers (id, tenant_id, url) VALUES ('bench', 'bench', ${one.url})`;
   await sql`INSERT INTO groups (name) VALUES ('bench-users')`;
@@ -109,7 +104,6 @@ try {
   rmSync(config, { force: true });
   await stack.stop();
   await one.close();
-  await admin.unsafe(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => {});
-  await admin.end();
+  await scratch.drop();
   await pg.stop();
 }

@@ -277,19 +277,10 @@ async function main() {
   let databaseUrl: string | undefined;
   let dropDatabase = async () => {};
   if (process.env.DATABASE_URL) {
-    const server = new URL(process.env.DATABASE_URL);
-    const name = `mcpgw_soak_${Date.now().toString(36)}`;
-    const admin = createSql(server.toString());
-    await admin.unsafe(`CREATE DATABASE ${name}`);
-    await admin.end();
-    const u = new URL(server);
-    u.pathname = `/${name}`;
-    databaseUrl = u.toString();
-    dropDatabase = async () => {
-      const a = createSql(server.toString());
-      await a.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {});
-      await a.end();
-    };
+    const { createScratchDatabase } = await import("./lib/database");
+    const scratch = await createScratchDatabase(process.env.DATABASE_URL, "mcpgw_soak");
+    databaseUrl = scratch.url;
+    dropDatabase = scratch.drop;
   }
   const upstreams = await Promise.all(Array.from({ length: upstreamCount }, (_, i) => startEverything(`soak-up${i}`)));
   say(`upstreams: ${upstreams.map((u) => u.url).join(", ")}`);

@@ -80,3 +80,38 @@ export async function openDatabase(url = process.env.DATABASE_URL): Promise<Data
   }
   return startEmbedded();
 }
+
+export interface ScratchDatabase {
+  name: string;
+  url: string;
+  /** Drops it (connections forced closed). Never throws. */
+  drop(): Promise<void>;
+}
+
+/**
+ * Creates an empty database `<prefix>_<time>_<random>` on the server of `serverUrl` (any database
+ * URL on that server), for a test file, the benchmark or the soak, so they never write into a
+ * database someone uses.
+ */
+export async function createScratchDatabase(serverUrl: string, prefix: string): Promise<ScratchDatabase> {
+  const server = new URL(serverUrl);
+  server.pathname = "/postgres";
+  const name = `${prefix}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
+  const admin = createSql(server.toString());
+  try {
+    await admin.unsafe(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end({ timeout: 2 });
+  }
+  const url = new URL(server);
+  url.pathname = `/${name}`;
+  return {
+    name,
+    url: url.toString(),
+    async drop() {
+      const a = createSql(server.toString());
+      await a.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {});
+      await a.end({ timeout: 2 }).catch(() => {});
+    },
+  };
+}
