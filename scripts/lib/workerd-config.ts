@@ -29,8 +29,19 @@ function workerBlock(w: WorkerSpec, serviceName: (target: Name) => string): stri
   modules.sort((a, b) => Number(b.includes('"index.js"')) - Number(a.includes('"index.js"')));
   const bindings = [
     ...Object.entries(w.services).map(([binding, target]) => `(name = ${q(binding)}, service = ${q(serviceName(target))})`),
+    ...Object.entries(w.durableObjects).map(([binding, cls]) => `(name = ${q(binding)}, durableObjectNamespace = ${q(cls)})`),
     ...w.vars.map((v) => `(name = ${q(v)}, fromEnvironment = ${q(v)})`),
   ];
+  // Durable Objects here hold no data (the Postgres pool): in memory, never evicted, so the pool's
+  // connections live as long as the process.
+  const classes = [...new Set(Object.values(w.durableObjects))];
+  const durable = classes.length
+    ? `
+  durableObjectNamespaces = [
+    ${classes.map((c) => `(className = ${q(c)}, uniqueKey = ${q(`mcpgw-${w.name}-${c}`)}, preventEviction = true)`).join(",\n    ")}
+  ],
+  durableObjectStorage = (inMemory = void),`
+    : "";
   return `(
   modules = [
     ${modules.join(",\n    ")}
@@ -39,7 +50,7 @@ function workerBlock(w: WorkerSpec, serviceName: (target: Name) => string): stri
   compatibilityFlags = [${w.compatibilityFlags.map(q).join(", ")}],
   bindings = [
     ${bindings.join(",\n    ")}
-  ],
+  ],${durable}
   globalOutbound = "internet",
 )`;
 }

@@ -27,6 +27,8 @@ export interface WorkerSpec {
   compatibilityFlags: string[];
   /** Service bindings: binding name -> worker name. */
   services: Record<string, Name>;
+  /** Durable Object bindings to the worker's own classes: binding name -> exported class name. */
+  durableObjects: Record<string, string>;
 }
 
 const ENV_SCHEMAS: Record<Name, z.ZodObject> = { edge: EdgeEnv, auth: AuthEnv, catalog: CatalogEnv, mcp: McpEnv, admin: AdminEnv };
@@ -48,6 +50,11 @@ export function workerSpec(name: Name): WorkerSpec {
   const toml = parse(readFileSync(resolve(ROOT, CONFIGS[name]), "utf8")) as Record<string, any>;
   const services: Record<string, Name> = {};
   for (const s of (toml.services ?? []) as { binding: string; service: string }[]) services[s.binding] = serviceToWorker(s.service);
+  const durableObjects: Record<string, string> = {};
+  for (const d of (toml.durable_objects?.bindings ?? []) as { name: string; class_name: string; script_name?: string }[]) {
+    if (d.script_name) throw new Error(`${CONFIGS[name]}: Durable Object bindings to another worker's class are not supported`);
+    durableObjects[d.name] = d.class_name;
+  }
   return {
     name,
     config: CONFIGS[name],
@@ -55,6 +62,7 @@ export function workerSpec(name: Name): WorkerSpec {
     compatibilityDate: String(toml.compatibility_date),
     compatibilityFlags: (toml.compatibility_flags ?? []) as string[],
     services,
+    durableObjects,
   };
 }
 

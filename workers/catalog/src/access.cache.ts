@@ -3,20 +3,20 @@
  * it was read at (see version.ts): a grant change bumps the version, and the next request after
  * the version check reloads that user's access.
  */
-import type { Sql } from "../../../shared/db";
-import { loadAccess, type Access } from "../../../shared/repos/access.repo";
+import type { Access } from "../../../shared/repos/access.repo";
+import type { CatalogDb } from "./db";
 import { currentVersion } from "./version";
 
 const entries = new Map<string, Access>();
 const MAX_ENTRIES = 10_000;
 
 /** The user's access at the current catalog version. */
-export async function cachedAccess(sql: () => Sql, email: string, ttlMs: number): Promise<Access> {
-  const version = await currentVersion(sql, ttlMs);
+export async function cachedAccess(db: CatalogDb, email: string, ttlMs: number): Promise<Access> {
+  const version = await currentVersion(db, ttlMs);
   const key = email.trim().toLowerCase();
   const hit = entries.get(key);
   if (hit && hit.version >= version) return hit;
-  const access = await loadAccess(sql(), key);
+  const access = await db.access(key);
   if (entries.size >= MAX_ENTRIES) entries.delete(entries.keys().next().value!);
   entries.set(key, access);
   return access;

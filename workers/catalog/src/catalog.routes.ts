@@ -6,11 +6,11 @@
  *   GET /internal/access/:email                   -> Access (shared/repos/access.repo.ts)
  */
 import type { Hono } from "hono";
-import { withLazySql } from "../../../shared/db";
 import { readEnv } from "../../../shared/env";
 import { Email, ServerId } from "../../../shared/schemas";
 import { cachedAccess } from "./access.cache";
 import { userCatalog, userServer } from "./catalog";
+import { pooledDb } from "./db";
 import { CatalogEnv } from "./env";
 
 type App = Hono<{ Bindings: Record<string, unknown> }>;
@@ -22,7 +22,7 @@ export function registerCatalogRoutes(app: App): void {
     const env = readEnv(CatalogEnv, c.env);
     const email = Email.safeParse(c.req.param("email"));
     if (!email.success) return c.json(badEmail, 400);
-    const catalog = await withLazySql(env.DATABASE_URL, c.executionCtx, (sql) => userCatalog({ env, ctx: c.executionCtx as ExecutionContext, sql }, email.data));
+    const catalog = await userCatalog({ env, ctx: c.executionCtx as ExecutionContext, db: pooledDb(c.env) }, email.data);
     return c.json(catalog);
   });
 
@@ -32,13 +32,13 @@ export function registerCatalogRoutes(app: App): void {
     if (!email.success) return c.json(badEmail, 400);
     const id = ServerId.safeParse(c.req.param("server"));
     if (!id.success) return c.json({ error: "not_found" }, 404);
-    const server = await withLazySql(env.DATABASE_URL, c.executionCtx, (sql) => userServer({ env, ctx: c.executionCtx as ExecutionContext, sql }, email.data, id.data));
+    const server = await userServer({ env, ctx: c.executionCtx as ExecutionContext, db: pooledDb(c.env) }, email.data, id.data);
     return server ? c.json(server) : c.json({ error: "not_found" }, 404);
   });
 
   app.get("/internal/access/:email", async (c) => {
     const env = readEnv(CatalogEnv, c.env);
-    const access = await withLazySql(env.DATABASE_URL, c.executionCtx, (sql) => cachedAccess(sql, c.req.param("email"), env.CATALOG_VERSION_TTL_MS));
+    const access = await cachedAccess(pooledDb(c.env), c.req.param("email"), env.CATALOG_VERSION_TTL_MS);
     return c.json(access);
   });
 }

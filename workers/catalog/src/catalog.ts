@@ -8,19 +8,19 @@
  * old snapshots are served and refreshed in the background.
  */
 import type { CatalogServer, CatalogStatus, UserCatalog } from "../../../shared/catalog.schema";
-import type { Sql } from "../../../shared/db";
 import { toolAllowed, type Access, type AccessServer } from "../../../shared/repos/access.repo";
 import type { Snapshot } from "../../../shared/repos/catalog.repo";
 import { cachedAccess } from "./access.cache";
+import type { CatalogDb } from "./db";
 import type { CatalogEnv } from "./env";
-import { maxAgeSeconds, refreshInBackground, refreshNeed, refreshServers } from "./refresh";
-import { cachedSnapshot, nameConflicts } from "./snapshot.cache";
-import { currentVersion } from "./version";
+import { maxAgeSeconds, refreshInBackground, refreshNeed } from "./refresh";
+import { cachedSnapshot, nameConflicts, patchStatus } from "./snapshot.cache";
+import { currentVersion, forgetVersion } from "./version";
 
 export interface CatalogContext {
   env: CatalogEnv;
   ctx: ExecutionContext;
-  sql: () => Sql;
+  db: CatalogDb;
 }
 
 function statusOf(entry: AccessServer, snap: Snapshot, refreshSeconds: number, now: number): CatalogStatus {
@@ -68,8 +68,8 @@ export function serverEntry(access: Access, entry: AccessServer, snap: Snapshot,
  */
 export async function loadForUser(c: CatalogContext, email: string, only?: string): Promise<{ access: Access; snap: Snapshot }> {
   const ttl = c.env.CATALOG_VERSION_TTL_MS;
-  let access = await cachedAccess(c.sql, email, ttl);
-  let snap = await cachedSnapshot(c.sql, await currentVersion(c.sql, ttl));
+  let access = await cachedAccess(c.db, email, ttl);
+  let snap = await cachedSnapshot(c.db, await currentVersion(c.db, ttl));
   const visible = access.servers.filter((e) => only === undefined || e.server.id === only);
   const now = Date.now();
   const inline = visible.filter((e) => {
@@ -79,13 +79,15 @@ export async function loadForUser(c: CatalogContext, email: string, only?: strin
   const old = visible.filter((e) => refreshNeed(e.server, snap.status.get(e.server.id), c.env.CATALOG_REFRESH_SECONDS, now) === "old");
   if (old.length) {
     const due = old.map((e) => ({ server: e.server, maxAgeSeconds: maxAgeSeconds(snap.status.get(e.server.id), c.env.CATALOG_REFRESH_SECONDS) }));
-    refreshInBackground(c.ctx, c.env.DATABASE_URL, due, { timeoutMs: c.env.UPSTREAM_TIMEOUT_MS, refreshSeconds: c.env.CATALOG_REFRESH_SECONDS });
+    refreshInBackground(c.ctx, c.db, due, { timeoutMs: c.env.UPSTREAM_TIMEOUT_MS, refreshSeconds: c.env.CATALOG_REFRESH_SECONDS });
   }
   if (inline.length) {
-    await refreshServers(c.sql(), inline.map((e) => e.server), c.env.UPSTREAM_TIMEOUT_MS);
-    // refreshServer forgot the version: read it again, with what the refresh wrote
-    access = await cachedAccess(c.sql, email, ttl);
-    snap = await cachedSnapshot(c.sql, await currentVersion(c.sql, ttl));
+    const written = await c.db.refresh(inline.map((e) => e.server), c.env.UPSTREAM_TIMEOUT_MS);
+    for (const status of written.values()) if (status) patchStatus(status);
+    // the refresh moved the version: read it again, with what the refresh wrote
+    forgetVersion();
+    access = await cachedAccess(c.db, email, ttl);
+    snap = await cachedSnapshot(c.db, await currentVersion(c.db, ttl));
   }
   return { access, snap };
 }

@@ -1,8 +1,10 @@
 import { z } from "zod";
-import { DatabaseUrl } from "../../../shared/env";
+import { DatabaseUrl, PoolMax } from "../../../shared/env";
 
 export const CatalogEnv = z.object({
   DATABASE_URL: DatabaseUrl,
+  /** Postgres connections this worker keeps open per process (its PgPool Durable Object). Default 4. */
+  PG_POOL_MAX: PoolMax,
   /** How long a cached catalog version is trusted before Postgres is asked again (ms). Default 500. */
   CATALOG_VERSION_TTL_MS: z.coerce.number().int().min(0).max(2000).default(500),
   /** Age after which a server's snapshot is refreshed in the background (seconds). Default 300. */

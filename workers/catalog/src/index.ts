@@ -5,10 +5,12 @@
  */
 import { Hono } from "hono";
 import { createSql, withSql } from "../../../shared/db";
+import { pgPoolClass } from "../../../shared/pool/durable-object";
 import { readEnv } from "../../../shared/env";
 import { onError } from "../../../shared/http";
 import { catalogVersion } from "../../../shared/repos/access.repo";
 import { registerCatalogRoutes } from "./catalog.routes";
+import { catalogOps } from "./db";
 import { CatalogEnv } from "./env";
 import { refreshDue } from "./refresh";
 import { registerRefreshRoutes } from "./refresh.routes";
@@ -44,5 +46,8 @@ async function scheduled(_controller: ScheduledController, bindings: Record<stri
   const env = readEnv(CatalogEnv, bindings);
   await withSql(env.DATABASE_URL, ctx, (sql) => refreshDue(sql, { timeoutMs: env.UPSTREAM_TIMEOUT_MS, refreshSeconds: env.CATALOG_REFRESH_SECONDS }));
 }
+
+/** The catalog's Postgres pool (shared/pool): bound as PG_POOL in wrangler.toml. */
+export class PgPool extends pgPoolClass(catalogOps) {}
 
 export default { fetch: app.fetch, scheduled };

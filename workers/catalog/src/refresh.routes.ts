@@ -16,6 +16,7 @@ import { CatalogEnv } from "./env";
 import { refreshDue, refreshServer, refreshServers } from "./refresh";
 import { cachedSnapshot, nameConflicts } from "./snapshot.cache";
 import { currentVersion } from "./version";
+import { sqlDb } from "./db";
 
 type App = Hono<{ Bindings: Record<string, unknown> }>;
 
@@ -51,7 +52,8 @@ export function healthOf(server: ServerRow, snap: Snapshot, refreshSeconds: numb
 }
 
 async function freshSnapshot(sql: Sql, ttlMs: number): Promise<Snapshot> {
-  return cachedSnapshot(() => sql, await currentVersion(() => sql, ttlMs));
+  const db = sqlDb(sql);
+  return cachedSnapshot(db, await currentVersion(db, ttlMs));
 }
 
 export function registerRefreshRoutes(app: App): void {

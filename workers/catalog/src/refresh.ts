@@ -11,11 +11,12 @@
  *   without traffic.
  * Servers are refreshed concurrently; one slow upstream never holds up the others.
  */
-import { withSql, type Sql } from "../../../shared/db";
+import type { Sql } from "../../../shared/db";
 import { log } from "../../../shared/log";
 import { claimRefresh, listServers, loadSnapshot, writeRefresh, type StatusRow } from "../../../shared/repos/catalog.repo";
 import type { ServerRow } from "../../../shared/schemas";
 import { nameConflicts, patchStatus } from "./snapshot.cache";
+import type { CatalogDb } from "./db";
 import { listUpstream } from "./upstream";
 import { forgetVersion } from "./version";
 
@@ -90,21 +91,20 @@ const attempted = new Map<string, number>();
  * server per isolate per CATALOG_REFRESH_SECONDS; across isolates the claim in Postgres decides
  * who refreshes.
  */
-export function refreshInBackground(ctx: ExecutionContext, databaseUrl: string, servers: { server: ServerRow; maxAgeSeconds: number }[], settings: RefreshSettings): void {
+export function refreshInBackground(ctx: ExecutionContext, db: CatalogDb, servers: { server: ServerRow; maxAgeSeconds: number }[], settings: RefreshSettings): void {
   const now = Date.now();
   const due = servers.filter((s) => now - (attempted.get(s.server.id) ?? 0) > s.maxAgeSeconds * 1000);
   if (!due.length) return;
   for (const s of due) attempted.set(s.server.id, now);
   ctx.waitUntil(
-    withSql(databaseUrl, ctx, async (sql) => {
-      const claimed: ServerRow[] = [];
-      for (const { server: s, maxAgeSeconds } of due) {
-        const claim = await claimRefresh(sql, s.id, maxAgeSeconds);
-        if (claim.claimed) claimed.push(s);
-        else if (claim.status) patchStatus(claim.status); // refreshed elsewhere: show it here too
-      }
-      if (claimed.length) await refreshServers(sql, claimed, settings.timeoutMs);
-    }).catch((err) => log.warn("background refresh failed", { message: String((err as Error)?.message ?? err) })),
+    db
+      .refreshClaimed(due, settings.timeoutMs)
+      .then((shown) => {
+        // refreshed here or elsewhere: show it in this isolate too
+        for (const status of shown) patchStatus(status);
+        if (shown.length) forgetVersion();
+      })
+      .catch((err) => log.warn("background refresh failed", { message: String((err as Error)?.message ?? err) })),
   );
 }
 

@@ -4,16 +4,16 @@
  * is done on top of it for each request (catalog.ts).
  */
 import type { NameConflict } from "../../../shared/catalog.schema";
-import type { Sql } from "../../../shared/db";
 import { assignNames } from "../../../shared/naming";
-import { loadSnapshot, type ItemsByKind, type Snapshot, type StatusRow } from "../../../shared/repos/catalog.repo";
+import type { CatalogDb } from "./db";
+import type { ItemsByKind, Snapshot, StatusRow } from "../../../shared/repos/catalog.repo";
 
 let cached: Snapshot | null = null;
 
 /** The snapshot at (at least) `version`. */
-export async function cachedSnapshot(sql: () => Sql, version: number): Promise<Snapshot> {
+export async function cachedSnapshot(db: CatalogDb, version: number): Promise<Snapshot> {
   if (cached && cached.version >= version) return cached;
-  const snap = await loadSnapshot(sql());
+  const snap = await db.snapshot();
   if (!cached || snap.version >= cached.version) cached = snap;
   return snap;
 }

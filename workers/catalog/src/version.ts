@@ -3,9 +3,9 @@
  * snapshot change) as this isolate last saw it. Re-read at most every CATALOG_VERSION_TTL_MS, so
  * a warm request costs at most one tiny query and a change is seen well within 2 s.
  */
-import { isConnectionError, type Sql } from "../../../shared/db";
+import { isConnectionError } from "../../../shared/db";
 import { log } from "../../../shared/log";
-import { catalogVersion } from "../../../shared/repos/access.repo";
+import type { CatalogDb } from "./db";
 
 let known = { version: -1, checkedAt: 0, okAt: 0 };
 let staleMaxMs = 60_000;
@@ -21,12 +21,12 @@ export function setStaleMaxSeconds(seconds: number): void {
  * successful check (Postgres is asked again every `ttlMs`); past that, the error is thrown, so
  * requests fail closed.
  */
-export async function currentVersion(sql: () => Sql, ttlMs: number): Promise<number> {
+export async function currentVersion(db: CatalogDb, ttlMs: number): Promise<number> {
   const now = Date.now();
   if (known.version < 0 || now - known.checkedAt > ttlMs) {
     // one read at a time per isolate: concurrent requests share it instead of each opening a
     // connection when the TTL runs out under load
-    inflight ??= check(sql, now).finally(() => {
+    inflight ??= check(db, now).finally(() => {
       inflight = null;
     });
     await inflight;
@@ -36,9 +36,9 @@ export async function currentVersion(sql: () => Sql, ttlMs: number): Promise<num
 
 let inflight: Promise<void> | null = null;
 
-async function check(sql: () => Sql, now: number): Promise<void> {
+async function check(db: CatalogDb, now: number): Promise<void> {
   try {
-    known = { version: await catalogVersion(sql()), checkedAt: now, okAt: now };
+    known = { version: await db.version(), checkedAt: now, okAt: now };
   } catch (err) {
     if (!isConnectionError(err) || known.version < 0 || now - known.okAt > staleMaxMs) throw err;
     if (known.checkedAt === known.okAt) log.warn("catalog: Postgres unreachable; serving the cached catalog", { staleSeconds: staleMaxMs / 1000 });

@@ -2,13 +2,14 @@
  * Audit of tool calls (audit_log kind 'tool_call'): who, which server and tool, outcome,
  * duration - never arguments. Written after the response: records are queued per isolate and
  * inserted in batches by the waitUntil of the request that started the batch, so a busy gateway
- * spends one Postgres connection per batch instead of one per call. When Postgres is briefly
+ * spends one pool round trip (./db.ts) per batch instead of one per call. When Postgres is briefly
  * unreachable the records stay queued and are retried with backoff (about 15 s in all, within
  * waitUntil's allowance); later calls' flushes also carry them. The queue is bounded
  * ({@link MAX_QUEUE}); only an isolate that dies while Postgres is away loses what it held.
  */
-import { createSql } from "../../../shared/db";
+import type { Sql } from "../../../shared/db";
 import { log } from "../../../shared/log";
+import type { McpDb } from "./db";
 
 export interface ToolCallRecord {
   actor: string;
@@ -35,34 +36,38 @@ function trim() {
   log.error("audit queue full; oldest records dropped", { dropped: dropped.length });
 }
 
-async function flush(url: string): Promise<void> {
+type AuditRow = { kind: string; actor: string; action: string; target: string; server_id: string | null; tool: string; outcome: string; duration_ms: number };
+
+/** The SQL of this module, run inside the pool object (./db.ts). */
+export const auditOps = {
+  async insertAudit(sql: Sql, batch: AuditRow[]): Promise<void> {
+    await sql`INSERT INTO audit_log ${sql(batch, "kind", "actor", "action", "target", "server_id", "tool", "outcome", "duration_ms")}`;
+  },
+};
+
+async function flush(db: McpDb): Promise<void> {
   await new Promise((r) => setTimeout(r, BATCH_DELAY_MS));
-  const sql = createSql(url, { connectTimeout: 3 });
-  try {
-    while (queue.length) {
-      const records = queue.splice(0, BATCH_MAX);
-      const batch = records.map((r) => ({
-        kind: "tool_call",
-        actor: r.actor,
-        action: "tools/call",
-        target: r.server ? `${r.server}/${r.tool}` : r.tool,
-        server_id: r.server,
-        tool: r.tool.slice(0, 256),
-        outcome: r.outcome,
-        duration_ms: Math.max(0, Math.round(r.durationMs)),
-      }));
-      try {
-        await sql`INSERT INTO audit_log ${sql(batch, "kind", "actor", "action", "target", "server_id", "tool", "outcome", "duration_ms")}`;
-      } catch (err) {
-        // keep them, in order, for the next attempt
-        queue.unshift(...records);
-        trim();
-        log.warn("audit write failed; records kept for retry", { records: records.length, queued: queue.length, message: String((err as Error)?.message ?? err) });
-        return;
-      }
+  while (queue.length) {
+    const records = queue.splice(0, BATCH_MAX);
+    const batch: AuditRow[] = records.map((r) => ({
+      kind: "tool_call",
+      actor: r.actor,
+      action: "tools/call",
+      target: r.server ? `${r.server}/${r.tool}` : r.tool,
+      server_id: r.server,
+      tool: r.tool.slice(0, 256),
+      outcome: r.outcome,
+      duration_ms: Math.max(0, Math.round(r.durationMs)),
+    }));
+    try {
+      await db.run("insertAudit", batch);
+    } catch (err) {
+      // keep them, in order, for the next attempt
+      queue.unshift(...records);
+      trim();
+      log.warn("audit write failed; records kept for retry", { records: records.length, queued: queue.length, message: String((err as Error)?.message ?? err) });
+      return;
     }
-  } finally {
-    await sql.end({ timeout: 5 }).catch(() => {});
   }
 }
 
@@ -70,12 +75,12 @@ async function flush(url: string): Promise<void> {
  * Queues one tool call for the audit log and resolves once a batch containing it was written
  * (hand the promise to waitUntil). Never throws.
  */
-export async function recordToolCall(databaseUrl: string, r: ToolCallRecord): Promise<void> {
+export async function recordToolCall(db: McpDb, r: ToolCallRecord): Promise<void> {
   queue.push(r);
   trim();
   for (let attempt = 0; attempt <= BACKOFF_MS.length && queue.includes(r); attempt++) {
     if (attempt > 0) await new Promise((res) => setTimeout(res, BACKOFF_MS[attempt - 1]));
-    flushing ??= flush(databaseUrl)
+    flushing ??= flush(db)
       .catch(() => {})
       .finally(() => {
         flushing = null;

@@ -1,8 +1,10 @@
 import { z } from "zod";
-import { DatabaseUrl, IdentitySecret } from "../../../shared/env";
+import { DatabaseUrl, PoolMax, IdentitySecret } from "../../../shared/env";
 
 export const McpEnv = z.object({
   DATABASE_URL: DatabaseUrl,
+  /** Postgres connections this worker keeps open per process (its PgPool Durable Object). Default 4. */
+  PG_POOL_MAX: PoolMax,
   IDENTITY_SECRET: IdentitySecret,
   /** The gateway's public origin; a browser `Origin` equal to it is allowed. */
   PUBLIC_URL: z.string().url().optional(),

@@ -7,7 +7,6 @@
  * A hidden item and a missing one take the same path (the lookup only knows visible items), so
  * they fail with the same error under every spelling.
  */
-import { createSql, type Sql } from "../../../shared/db";
 import type { Identity } from "../../../shared/identity";
 import { log } from "../../../shared/log";
 import {
@@ -25,6 +24,7 @@ import {
   type JsonRpcResponse,
 } from "../../../shared/mcp/jsonrpc";
 import { recordToolCall } from "./audit";
+import type { McpDb } from "./db";
 import { forwardLegacy, LEGACY_VERSION_MARK, postLegacy } from "./legacy-sse.client";
 import { requestRefresh, type CatalogServer, type UserCatalog } from "./catalog.client";
 import type { McpEnv } from "./env";
@@ -71,7 +71,7 @@ export interface GatewayDeps {
   identity: Identity;
   state: SessionState;
   catalog: UserCatalog;
-  sql: () => Sql;
+  db: McpDb;
   /** Registers work to finish after the response (audit, notifications to upstreams). */
   later: (p: Promise<unknown>) => void;
   /** Aborted when the client goes away. */
@@ -196,7 +196,7 @@ export class Gateway {
   }
 
   private audit(server: string | null, tool: string, outcome: "ok" | "error" | "denied", started: number) {
-    this.d.later(recordToolCall(this.d.env.DATABASE_URL, { actor: this.d.identity.email, server, tool, outcome, durationMs: Date.now() - started }));
+    this.d.later(recordToolCall(this.d.db, { actor: this.d.identity.email, server, tool, outcome, durationMs: Date.now() - started }));
   }
 
   private async *complete(req: JsonRpcRequest): AsyncGenerator<JsonRpcMessage> {
@@ -241,7 +241,7 @@ export class Gateway {
 
   /** The upstream session of this downstream session on `server`, opened on first use. */
   private async upstreamSession(server: CatalogServer): Promise<UpstreamSession> {
-    return (await findUpstreamSession(this.d.sql, this.d.state.sid, server.id)) ?? this.openUpstream(server);
+    return (await findUpstreamSession(this.d.db, this.d.state.sid, server.id)) ?? this.openUpstream(server);
   }
 
   private async openUpstream(server: CatalogServer): Promise<UpstreamSession> {
@@ -251,7 +251,7 @@ export class Gateway {
       this.d.env.UPSTREAM_TIMEOUT_MS,
     );
     const s = { server: server.id, usid: opened.usid, version: opened.version };
-    await saveUpstreamSession(this.d.sql, this.d.state.sid, this.d.identity.email, s);
+    await saveUpstreamSession(this.d.db, this.d.state.sid, this.d.identity.email, s);
     for (const wake of openedListeners.get(this.d.state.sid) ?? []) wake();
     return s;
   }
@@ -259,7 +259,7 @@ export class Gateway {
   /** After the upstream said 404: another replica may have re-opened it already; else open anew. */
   private async reopenUpstream(server: CatalogServer, stale: UpstreamSession): Promise<UpstreamSession> {
     forgetCached(this.d.state.sid, server.id);
-    const fresh = await findUpstreamSession(this.d.sql, this.d.state.sid, server.id, true);
+    const fresh = await findUpstreamSession(this.d.db, this.d.state.sid, server.id, true);
     if (fresh && fresh.usid !== stale.usid) return fresh;
     log.info("upstream session expired; opening a new one", { server: server.id });
     return this.openUpstream(server);
@@ -439,19 +439,13 @@ export class Gateway {
     }
   }
 
-  /**
-   * The upstream sessions of this session, read with a client opened and closed for the query,
-   * so a long-lived stream holds no connection.
-   */
+  /** The upstream sessions of this session (through the pool: a long-lived stream holds no connection). */
   private async pollUpstreamSessions(): Promise<UpstreamSession[]> {
-    const sql = createSql(this.d.env.DATABASE_URL);
     try {
-      return await listUpstreamSessions(() => sql, this.d.state.sid);
+      return await listUpstreamSessions(this.d.db, this.d.state.sid);
     } catch (err) {
       log.warn("aggregate stream could not look for upstream sessions", { message: String((err as Error)?.message ?? err) });
       return [];
-    } finally {
-      await sql.end({ timeout: 2 }).catch(() => {});
     }
   }
 
@@ -496,7 +490,7 @@ export class Gateway {
   /** Sends a client notification (cancellation, roots change) to the upstream sessions it concerns. */
   async notifyUpstreams(m: JsonRpcNotification): Promise<void> {
     if (m.method !== "notifications/cancelled" && m.method !== "notifications/roots/list_changed") return;
-    const sessions = await listUpstreamSessions(this.d.sql, this.d.state.sid);
+    const sessions = await listUpstreamSessions(this.d.db, this.d.state.sid);
     await Promise.all(
       sessions.map(async (us) => {
         const server = this.server(us.server);

@@ -6,7 +6,6 @@
  * Session state travels in the encrypted `Mcp-Session-Id`; see session.token.ts.
  */
 import type { Context, Hono } from "hono";
-import { createSql, type Sql } from "../../../shared/db";
 import { readEnv } from "../../../shared/env";
 import type { Identity } from "../../../shared/identity";
 import { log } from "../../../shared/log";
@@ -26,6 +25,7 @@ import { sseComment, sseMessage } from "../../../shared/mcp/sse";
 import { allowsBatches, isSupportedVersion, negotiateVersion } from "../../../shared/mcp/versions";
 import { serverOfName } from "../../../shared/naming";
 import { CatalogUnavailable, fetchUserCatalog, fetchUserServer, type UserCatalog } from "./catalog.client";
+import { mcpDb, type McpDb } from "./db";
 import { McpEnv } from "./env";
 import { Gateway } from "./gateway";
 import { initializeResult } from "./initialize";
@@ -43,19 +43,6 @@ const SESSION_HEADER = "Mcp-Session-Id";
 /** A JSON-RPC error as an HTTP answer (id null: it concerns the HTTP request, not one message). */
 function httpError(status: number, code: number, message: string, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(errorResponse(null, code, message)), { status, headers: { "content-type": "application/json", ...headers } });
-}
-
-/** Opens a Postgres client on first use and closes it when the exchange is over. */
-class LazySql {
-  private client?: Sql;
-  constructor(private readonly url: string) {}
-  get = (): Sql => (this.client ??= createSql(this.url));
-  /** Closes the client; a later `get` opens a new one. */
-  async close() {
-    const c = this.client;
-    this.client = undefined;
-    await c?.end({ timeout: 5 }).catch(() => {});
-  }
 }
 
 /** Registers the MCP endpoints on the worker's app. */
@@ -105,13 +92,12 @@ async function handle(c: Ctx): Promise<Response> {
   }
 
   const identity = c.get("identity");
-  const db = new LazySql(env.DATABASE_URL);
+  const db = mcpDb(c.env);
   const finishers: Promise<unknown>[] = [];
   const later = (p: Promise<unknown>) => void finishers.push(p.catch(() => {}));
   let streaming = false;
   const finish = async () => {
     while (finishers.length) await Promise.all(finishers.splice(0));
-    await db.close();
   };
   try {
     const response = await route(c, env, scope, identity, db, later, (done) => {
@@ -128,7 +114,7 @@ interface Exchange {
   env: McpEnv;
   scope: string;
   identity: Identity;
-  db: LazySql;
+  db: McpDb;
   later: (p: Promise<unknown>) => void;
   /** Called when the answer streams: cleanup waits for `done`. */
   streams: (done: Promise<void>) => void;
@@ -136,7 +122,7 @@ interface Exchange {
   abort: AbortController;
 }
 
-async function route(c: Ctx, env: McpEnv, scope: string, identity: Identity, db: LazySql, later: Exchange["later"], streams: Exchange["streams"]): Promise<Response> {
+async function route(c: Ctx, env: McpEnv, scope: string, identity: Identity, db: McpDb, later: Exchange["later"], streams: Exchange["streams"]): Promise<Response> {
   const abort = new AbortController();
   c.req.raw.signal?.addEventListener("abort", () => abort.abort());
   const x: Exchange = { env, scope, identity, db, later, streams, abort };
@@ -161,10 +147,10 @@ async function route(c: Ctx, env: McpEnv, scope: string, identity: Identity, db:
 
   const state = await session(c, x);
   if (state instanceof Response) return state;
-  const gw = new Gateway({ env, catalogBinding, identity, state, catalog, sql: db.get, later, signal: x.abort.signal });
+  const gw = new Gateway({ env, catalogBinding, identity, state, catalog, db, later, signal: x.abort.signal });
 
   if (c.req.method === "DELETE") {
-    const upstreams = await endSession(db.get, state.sid, identity.email);
+    const upstreams = await endSession(db, state.sid, identity.email);
     for (const us of upstreams) {
       const server = catalog.servers.find((s) => s.id === us.server);
       if (server && us.usid) later(deleteUpstream(server, us.usid, us.version, env.UPSTREAM_TIMEOUT_MS));
@@ -174,14 +160,12 @@ async function route(c: Ctx, env: McpEnv, scope: string, identity: Identity, db:
 
   // GET: the standalone stream of server-initiated messages
   if (!(c.req.header("accept") ?? "").includes("text/event-stream")) return httpError(406, INVALID_REQUEST, "Not Acceptable: GET needs Accept: text/event-stream");
-  // a long-lived stream holds no database connection (the aggregate one's polls open their own)
+  // a long-lived stream holds no database connection (queries go through the pool)
   if (scope === "*") {
-    c.executionCtx.waitUntil(db.close());
     return sseResponse(gw.aggregateStream(), x, { keepAlive: true });
   }
   const server = gw.visibleServers()[0]!;
   const opened = await gw.openStandaloneStream(server, c.req.header("last-event-id") ?? null);
-  c.executionCtx.waitUntil(db.close());
   if (!opened.messages) {
     return httpError(opened.status, INVALID_REQUEST, opened.status === 409 ? "Conflict: a stream is already open for this session" : "Method not allowed: the upstream offers no standalone stream", { allow: "POST, DELETE" });
   }
@@ -210,7 +194,7 @@ async function session(c: Ctx, x: Exchange): Promise<SessionState | Response> {
   if (version !== undefined && (!isSupportedVersion(version) || version !== state.v)) {
     return httpError(400, INVALID_REQUEST, `Bad Request: unsupported MCP-Protocol-Version ${version} (this session uses ${state.v})`);
   }
-  if (await isSessionEnded(x.db.get, state.sid, state.iat)) return httpError(404, INVALID_REQUEST, "Session not found");
+  if (await isSessionEnded(x.db, state.sid, state.iat)) return httpError(404, INVALID_REQUEST, "Session not found");
   return state;
 }
 
@@ -265,7 +249,7 @@ async function post(c: Ctx, x: Exchange, preloaded: UserCatalog | null, load: (s
 
   const requestsIn = classified.filter((m) => m.kind === "request").map((m) => (m as { message: JsonRpcRequest }).message);
   const asSse = accept.sse && (!accept.json || needsStream(requestsIn));
-  const gw = new Gateway({ env: x.env, catalogBinding, identity: x.identity, state, catalog, sql: x.db.get, later: x.later, signal: x.abort.signal, canRelay: asSse });
+  const gw = new Gateway({ env: x.env, catalogBinding, identity: x.identity, state, catalog, db: x.db, later: x.later, signal: x.abort.signal, canRelay: asSse });
   const immediate: JsonRpcResponse[] = [];
   const requests: JsonRpcRequest[] = [];
   let refused = 0;
@@ -321,7 +305,7 @@ async function initialize(x: Exchange, catalog: UserCatalog, req: JsonRpcRequest
     log.warn("user mapped to no MCP server", { email: x.identity.email, known: catalog.known, groups: catalog.groups });
   }
   // now and then, forget sessions past their age (no timer needed, any replica does it)
-  if (Math.random() < 0.01) x.later(purgeOldSessions(x.db.get, x.env.MCP_SESSION_MAX_AGE_SECONDS));
+  if (Math.random() < 0.01) x.later(purgeOldSessions(x.db, x.env.MCP_SESSION_MAX_AGE_SECONDS));
   log.info("mcp session opened", { email: x.identity.email, scope: x.scope, version, servers: catalog.servers.length });
   return new Response(JSON.stringify(resultResponse(req.id, result)), {
     status: 200,
