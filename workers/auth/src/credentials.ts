@@ -14,12 +14,12 @@
  * (identity.cache.ts), so a warm request does not touch Postgres.
  */
 import { decodeJwt, decodeProtectedHeader, jwtVerify } from "jose";
-import type { Sql } from "../../../shared/db";
 import { sha256Hex, timingSafeEqual } from "../../../shared/crypto";
 import type { Identity } from "../../../shared/identity";
-import { API_KEY_PREFIX, findKeyOwner } from "../../../shared/repos/apikeys.repo";
-import { ensureUserFacts, syncIdpGroups, userFacts, type UserFacts } from "../../../shared/repos/sessions.repo";
+import { API_KEY_PREFIX } from "../../../shared/repos/apikeys.repo";
+import type { UserFacts } from "../../../shared/repos/sessions.repo";
 import { ADMIN_GROUP } from "../../../shared/schemas";
+import type { AuthDb } from "./db";
 import type { AuthEnv } from "./env";
 import { cachedIdentity, touchKeyLater } from "./identity.cache";
 import { emailFromClaims, groupsFromClaims, oidcConfig, verifyProviderJwt } from "./oidc.client";
@@ -87,21 +87,21 @@ export function acceptedAudiences(env: AuthEnv, origin: string, path: string): s
 }
 
 /**
- * Identifies a bearer token (steps 2a-2d). `sql` opens the request's database client lazily.
+ * Identifies a bearer token (steps 2a-2d). `db` is the worker's Postgres pool.
  * Returns null when the token is not valid.
  */
-export async function identifyBearer(env: AuthEnv, sql: () => Sql, ctx: WaitUntil, token: string, headers: Headers, origin: string, path: string): Promise<Identity | null> {
+export async function identifyBearer(env: AuthEnv, db: AuthDb, ctx: WaitUntil, token: string, headers: Headers, origin: string, path: string): Promise<Identity | null> {
   // (a) the project's API keys
   if (token.startsWith(API_KEY_PREFIX)) {
     if (token.length > 200) return null;
-    const found = await cachedIdentity(env, sql, ctx, `apikey\0${token}`, async () => {
-      const owner = await findKeyOwner(sql(), token);
+    const found = await cachedIdentity(env, db, ctx, `apikey\0${token}`, async () => {
+      const owner = await db.run("findKeyOwner", token);
       if (!owner) return null;
-      const facts = await userFacts(sql(), owner.email);
+      const facts = await db.run("userFacts", owner.email);
       return facts ? { identity: toIdentity(facts, [], "apikey"), keyId: owner.keyId, until: owner.expiresAt?.getTime() } : null;
     });
     if (!found) return null;
-    if (found.keyId) touchKeyLater(env, ctx, found.keyId);
+    if (found.keyId) touchKeyLater(db, ctx, found.keyId);
     return found.identity;
   }
   if (looksLikeJwt(token)) {
@@ -118,13 +118,13 @@ export async function identifyBearer(env: AuthEnv, sql: () => Sql, ctx: WaitUnti
     if (cfg && typeof claims.iss === "string" && claims.iss.replace(/\/$/, "") === cfg.issuer) {
       const audiences = acceptedAudiences(env, origin, path);
       // cached per token and accepted audiences, never past the token's expiry
-      const found = await cachedIdentity(env, sql, ctx, `oidc\0${audiences.join(" ")}\0${token}`, async () => {
+      const found = await cachedIdentity(env, db, ctx, `oidc\0${audiences.join(" ")}\0${token}`, async () => {
         const verified = await verifyProviderJwt(cfg, token, audiences);
         if (!verified) return null;
         const email = emailFromClaims(verified);
         if (!email) return null;
         const idpGroups = groupsFromClaims(verified, cfg.groupsClaim);
-        const facts = await syncIdpGroups(sql(), await ensureUserFacts(sql(), email, typeof verified.name === "string" ? verified.name : ""), idpGroups, ADMIN_GROUP);
+        const facts = await db.run("syncIdpGroups", await db.run("ensureUserFacts", email, typeof verified.name === "string" ? verified.name : ""), idpGroups, ADMIN_GROUP);
         return { identity: toIdentity(facts, idpGroups, "oidc-bearer"), until: typeof verified.exp === "number" ? verified.exp * 1000 : Date.now() + 60_000 };
       });
       return found?.identity ?? null;
@@ -141,10 +141,10 @@ export async function identifyBearer(env: AuthEnv, sql: () => Sql, ctx: WaitUnti
       if (!env.OWUI_URL) return null; // the token names only an Open WebUI user id; the email comes from Open WebUI
       const owuiUrl = env.OWUI_URL;
       // cached as long as the introspection answer (60 s)
-      const found = await cachedIdentity(env, sql, ctx, `owui\0${owuiUrl}\0${token}`, async () => {
+      const found = await cachedIdentity(env, db, ctx, `owui\0${owuiUrl}\0${token}`, async () => {
         const user = await introspectOpenWebUI(owuiUrl, token);
         if (!user) return null;
-        const facts = await ensureUserFacts(sql(), user.email, user.name);
+        const facts = await db.run("ensureUserFacts", user.email, user.name);
         return { identity: toIdentity(facts, [], "owui-session"), until: Date.now() + OWUI_CACHE_MS };
       });
       return found?.identity ?? null;
@@ -155,8 +155,8 @@ export async function identifyBearer(env: AuthEnv, sql: () => Sql, ctx: WaitUnti
     const email = headers.get("x-openwebui-user-email")?.trim().toLowerCase();
     if (!email || !/^[^\s@,]+@[^\s@,]+$/.test(email) || email.length > 254) return null;
     const name = headers.get("x-openwebui-user-name") ?? "";
-    const found = await cachedIdentity(env, sql, ctx, `owui-headers\0${email}\0${name}`, async () => ({
-      identity: toIdentity(await ensureUserFacts(sql(), email, name), [], "owui-headers"),
+    const found = await cachedIdentity(env, db, ctx, `owui-headers\0${email}\0${name}`, async () => ({
+      identity: toIdentity(await db.run("ensureUserFacts", email, name), [], "owui-headers"),
     }));
     return found?.identity ?? null;
   }
@@ -164,7 +164,7 @@ export async function identifyBearer(env: AuthEnv, sql: () => Sql, ctx: WaitUnti
 }
 
 /** Identifies a browser session (step 1): the user must still exist and the session not be revoked. */
-export async function identifySession(sql: () => Sql, session: Session): Promise<Identity | null> {
-  const facts = await userFacts(sql(), session.email, session.sid);
+export async function identifySession(db: AuthDb, session: Session): Promise<Identity | null> {
+  const facts = await db.run("userFacts", session.email, session.sid);
   return facts ? toIdentity(facts, session.groups, "session") : null;
 }

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { BoolFlag, DatabaseUrl, IdentitySecret } from "../../../shared/env";
+import { BoolFlag, DatabaseUrl, IdentitySecret, PoolMax } from "../../../shared/env";
 
 const csv = z
   .string()
@@ -9,6 +9,8 @@ const csv = z
 /** The auth worker's variables (the one list; the workerd configs bind exactly these). */
 export const AuthEnv = z.object({
   DATABASE_URL: DatabaseUrl,
+  /** Postgres connections this worker keeps open per process (its PgPool Durable Object). Default 4. */
+  PG_POOL_MAX: PoolMax,
   IDENTITY_SECRET: IdentitySecret,
   /** Public origin, e.g. https://gateway.example.com; defaults to the request's origin. */
   PUBLIC_URL: z.string().url().optional(),

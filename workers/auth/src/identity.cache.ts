@@ -13,12 +13,11 @@
  * 503 {"error":"identity_unavailable"} (see verify.routes.ts). Browser sessions are not cached:
  * a logout (auth_revoked_sessions) does not bump the version.
  */
-import { createSql, isConnectionError, type Sql } from "../../../shared/db";
+import { isConnectionError } from "../../../shared/db";
 import { VersionGate, VersionUnavailable, VersionedCache } from "../../../shared/cache/versioned";
 import { sha256Hex } from "../../../shared/crypto";
 import type { Identity } from "../../../shared/identity";
-import { catalogVersion } from "../../../shared/repos/access.repo";
-import { touchApiKey } from "../../../shared/repos/apikeys.repo";
+import type { AuthDb } from "./db";
 import type { AuthEnv } from "./env";
 import { OidcError } from "./oidc.client";
 
@@ -37,19 +36,10 @@ const gate = new VersionGate();
 const identities = new VersionedCache<{ identity: Identity; keyId?: string }>(20_000);
 
 /** The catalog version this request may trust; throws {@link IdentityUnavailable}. */
-async function version(env: AuthEnv, sql: () => Sql, ctx: WaitUntil): Promise<number> {
+async function version(env: AuthEnv, db: AuthDb, ctx: WaitUntil): Promise<number> {
   try {
     const r = await gate.current(
-      async (background) => {
-        if (!background) return catalogVersion(sql());
-        // a background read runs after the response: its own short-lived client
-        const own = createSql(env.DATABASE_URL, { connectTimeout: 2 });
-        try {
-          return await catalogVersion(own);
-        } finally {
-          await own.end({ timeout: 2 }).catch(() => {});
-        }
-      },
+      () => db.run("catalogVersion"),
       ctx,
       { ttlMs: env.IDENTITY_VERSION_TTL_MS, staleMaxMs: env.STALE_IDENTITY_MAX_SECONDS * 1000 },
     );
@@ -68,13 +58,13 @@ async function version(env: AuthEnv, sql: () => Sql, ctx: WaitUntil): Promise<nu
  */
 export async function cachedIdentity(
   env: AuthEnv,
-  sql: () => Sql,
+  db: AuthDb,
   ctx: WaitUntil,
   credential: string,
   load: () => Promise<{ identity: Identity; keyId?: string; until?: number } | null>,
 ): Promise<{ identity: Identity; keyId?: string } | null> {
   const key = await sha256Hex(credential);
-  const v = await version(env, sql, ctx);
+  const v = await version(env, db, ctx);
   const hit = identities.get(key, v);
   if (hit) return hit;
   let found: Awaited<ReturnType<typeof load>>;
@@ -95,21 +85,14 @@ const TOUCH_EVERY_MS = 60_000;
 const touched = new Map<string, number>();
 
 /** Records an API key's last use after the response, at most once a minute per key and isolate. */
-export function touchKeyLater(env: AuthEnv, ctx: WaitUntil, keyId: string): void {
+export function touchKeyLater(db: AuthDb, ctx: WaitUntil, keyId: string): void {
   const now = Date.now();
   if (now - (touched.get(keyId) ?? 0) < TOUCH_EVERY_MS) return;
   if (touched.size >= 10_000) touched.clear();
   touched.set(keyId, now);
   ctx.waitUntil(
-    (async () => {
-      const own = createSql(env.DATABASE_URL, { connectTimeout: 2 });
-      try {
-        await touchApiKey(own, keyId);
-      } catch {
-        touched.delete(keyId); // try again on a later request
-      } finally {
-        await own.end({ timeout: 2 }).catch(() => {});
-      }
-    })(),
+    db.run("touchApiKey", keyId).catch(() => {
+      touched.delete(keyId); // try again on a later request
+    }),
   );
 }

@@ -4,6 +4,8 @@ import { registerVerifyRoutes } from "./verify.routes";
 import { registerLoginRoutes } from "./login.routes";
 import { registerMetadataRoutes } from "./metadata.routes";
 import { onError } from "../../../shared/http";
+import { pgPoolClass } from "../../../shared/pool/durable-object";
+import { authOps } from "./db";
 
 const app = new Hono<{ Bindings: Record<string, unknown> }>();
 app.onError(onError);
@@ -11,5 +13,8 @@ registerVerifyRoutes(app);
 registerLoginRoutes(app);
 registerMetadataRoutes(app);
 app.notFound((c) => c.json({ error: "not_found", message: `no route for ${c.req.path}` }, 404));
+
+/** The auth worker's Postgres pool (shared/pool): bound as PG_POOL in wrangler.toml. */
+export class PgPool extends pgPoolClass(authOps) {}
 
 export default app;

@@ -8,10 +8,10 @@
  * - 401 with `WWW-Authenticate: Bearer resource_metadata=...` for API and MCP clients.
  */
 import type { Context, Hono } from "hono";
-import { withLazySql } from "../../../shared/db";
 import { readEnv } from "../../../shared/env";
 import { signAssertion, type Identity } from "../../../shared/identity";
 import { bearerToken, identifyBearer, identifySession } from "./credentials";
+import { authDb } from "./db";
 import { OidcError } from "./oidc.client";
 import { IdentityUnavailable } from "./identity.cache";
 import { AuthEnv } from "./env";
@@ -43,17 +43,16 @@ export async function identify(
   const headers = c.req.raw.headers;
   const session = await readSession(env, headers.get("cookie"));
   const token = bearerToken(headers);
-  return withLazySql(env.DATABASE_URL, c.executionCtx, async (sql) => {
-    if (session) {
-      const identity = await identifySession(sql, session);
-      if (identity) return { identity, hadToken: !!token, refreshDue: session.refreshAt <= Math.floor(Date.now() / 1000) };
-    }
-    if (token) {
-      const identity = await identifyBearer(env, sql, c.executionCtx, token, headers, origin, uri.split("?")[0]!);
-      return { identity, hadToken: true, refreshDue: false };
-    }
-    return { identity: null, hadToken: false, refreshDue: false };
-  });
+  const db = authDb(c.env);
+  if (session) {
+    const identity = await identifySession(db, session);
+    if (identity) return { identity, hadToken: !!token, refreshDue: session.refreshAt <= Math.floor(Date.now() / 1000) };
+  }
+  if (token) {
+    const identity = await identifyBearer(env, db, c.executionCtx, token, headers, origin, uri.split("?")[0]!);
+    return { identity, hadToken: true, refreshDue: false };
+  }
+  return { identity: null, hadToken: false, refreshDue: false };
 }
 
 export function registerVerifyRoutes(app: App) {
