@@ -23,7 +23,9 @@ export async function startWorkerd(opts: {
   const host = opts.host ?? "127.0.0.1";
   const config = opts.config ?? resolve(WORKERD_DIR, "local.capnp");
   const extra = Object.entries(opts.extraSockets ?? {}).flatMap(([name, port]) => ["--socket-addr", `${name}=127.0.0.1:${port}`]);
-  const proc = startProcess(opts.name ?? "workerd", WORKERD_BIN, ["serve", config, "--socket-addr", `http=${host}:${opts.port}`, ...extra, "--verbose"], { env: opts.env, echo: opts.echo });
+  // MCPGW_INSPECTOR=host:port opens workerd's DevTools inspector (bench/profile.ts uses it)
+  const inspector = process.env.MCPGW_INSPECTOR ? ["--inspector-addr", process.env.MCPGW_INSPECTOR] : [];
+  const proc = startProcess(opts.name ?? "workerd", WORKERD_BIN, ["serve", config, "--socket-addr", `http=${host}:${opts.port}`, ...extra, ...inspector, "--verbose"], { env: opts.env, echo: opts.echo });
   await waitForPort(opts.port, proc, 20_000, host === "0.0.0.0" ? "127.0.0.1" : host);
   for (const port of Object.values(opts.extraSockets ?? {})) await waitForPort(port, proc, 20_000, "127.0.0.1");
   return proc;

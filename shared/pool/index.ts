@@ -58,11 +58,16 @@ export class PoolError extends Error {
   }
 }
 
+const ids = new WeakMap<PoolNamespace, unknown>();
+
 /** The pool behind `binding` (the worker's PG_POOL Durable Object namespace). */
 export function poolOf<O extends Ops>(binding: unknown): Pool<O> {
   const ns = binding as PoolNamespace | undefined;
   if (!ns || typeof ns.idFromName !== "function") throw new Error("PG_POOL binding missing: the worker's config must bind its PgPool Durable Object");
-  const stub = ns.get(ns.idFromName("pool") as never) as PoolStub;
+  // the id is plain data (unlike the stub, which belongs to the request): computed once per namespace
+  let id = ids.get(ns);
+  if (!id) ids.set(ns, (id = ns.idFromName("pool")));
+  const stub = ns.get(id as never) as PoolStub;
   return {
     async run(op, ...args) {
       const out = await stub.run(op, args);

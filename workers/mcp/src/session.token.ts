@@ -6,6 +6,7 @@
  * secret reads them; a tampered, foreign or other-user token simply fails to open.
  */
 import { z } from "zod";
+import { VersionedCache } from "../../../shared/cache/versioned";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -101,11 +102,20 @@ export async function sealSession(secret: string, state: SessionState): Promise<
   return SESSION_PREFIX + (await seal(secret, "mcp-session", state));
 }
 
+/** Sessions opened in this isolate, by exact token text: a session's later requests skip the decryption. */
+const opened = new VersionedCache<SessionState>(10_000);
+
 /** Opens an `Mcp-Session-Id`; null when forged, damaged or made with another secret. */
 export async function openSession(secret: string, token: string): Promise<SessionState | null> {
   if (!token.startsWith(SESSION_PREFIX) || token.length > 8192) return null;
+  const memo = `${secret}\u0000${token}`;
+  const hit = opened.get(memo, 0);
+  if (hit) return hit;
   const parsed = SessionState.safeParse(await open(secret, "mcp-session", token.slice(SESSION_PREFIX.length)));
-  return parsed.success ? parsed.data : null;
+  if (!parsed.success) return null;
+  // shared by every request of the session: never changed in place
+  opened.set(memo, Object.freeze(parsed.data), 0);
+  return parsed.data;
 }
 
 /** Where a relayed server-to-client request came from, carried inside the id the client sees. */

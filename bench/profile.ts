@@ -1,0 +1,157 @@
+/**
+ * `npm run bench:profile`: where the workers spend CPU on the hot path. Starts the stack (bundles
+ * from `npm run build`/`npm run bench`; real Postgres: DATABASE_URL, else an embedded one) with
+ * workerd's DevTools inspector open, drives one workload through the edge - tools/call in an open
+ * session (PROFILE_WORKLOAD=call, default) or whole Open WebUI turns (=turn) - for PROFILE_SECONDS
+ * (default 8) at PROFILE_CONCURRENCY (default 8), with the V8 CPU profiler running in every
+ * worker's isolate, and prints each worker's busiest functions by self time.
+ * Needs Node's WebSocket: the npm script passes --experimental-websocket.
+ */
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { createSql } from "../shared/db";
+import { generateApiKey, insertApiKey } from "../shared/repos/apikeys.repo";
+import { createScratchDatabase, openDatabase, startEmbedded } from "../scripts/lib/database";
+import { freePort } from "../scripts/lib/ports";
+import { startStack } from "../scripts/lib/stack";
+import { ROOT } from "../scripts/lib/workers";
+import { startBenchUpstream } from "./upstream";
+
+const SECONDS = Number(process.env.PROFILE_SECONDS ?? 8);
+const CONCURRENCY = Number(process.env.PROFILE_CONCURRENCY ?? 8);
+const WORKLOAD = process.env.PROFILE_WORKLOAD === "turn" ? "turn" : "call";
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+  children?: number[];
+}
+
+/** A DevTools protocol session over the inspector's WebSocket. */
+async function devtools(url: string) {
+  const ws = new WebSocket(url);
+  await new Promise((ok, fail) => {
+    ws.onopen = ok;
+    ws.onerror = fail;
+  });
+  let next = 1;
+  const waiting = new Map<number, (v: unknown) => void>();
+  ws.onmessage = (e) => {
+    const m = JSON.parse(String(e.data)) as { id?: number; result?: unknown };
+    if (m.id !== undefined) waiting.get(m.id)?.(m.result);
+  };
+  return {
+    send: (method: string, params: Record<string, unknown> = {}) =>
+      new Promise<any>((ok) => {
+        const id = next++;
+        waiting.set(id, ok);
+        ws.send(JSON.stringify({ id, method, params }));
+      }),
+    close: () => ws.close(),
+  };
+}
+
+/** Self time per function (ms) from a V8 CPU profile. */
+function selfTimes(profile: { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] }): Map<string, number> {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const out = new Map<string, number>();
+  profile.samples.forEach((id, i) => {
+    const n = byId.get(id)!;
+    const f = n.callFrame;
+    const file = f.url.split("/").pop() || "(native)";
+    const key = `${f.functionName || "(anonymous)"} ${file}:${f.lineNumber + 1}`;
+    out.set(key, (out.get(key) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000);
+  });
+  return out;
+}
+
+const inspectorPort = await freePort();
+process.env.MCPGW_INSPECTOR = `127.0.0.1:${inspectorPort}`;
+const pg = process.env.DATABASE_URL ? await openDatabase() : await startEmbedded(resolve(ROOT, ".data/bench/profile-pg"));
+const scratch = await createScratchDatabase(pg.url, "mcpgw_profile");
+const stack = await startStack({ port: 0, demo: false, databaseUrl: scratch.url, dataDir: resolve(ROOT, ".data/bench"), localIdp: false, build: false, env: { RATE_LIMIT_PER_MINUTE: "100000000" } });
+const upstream = await startBenchUpstream(1);
+try {
+  const sql = createSql(scratch.url, { max: 2 });
+  await sql`INSERT INTO tenants (id, name) VALUES ('bench', 'Bench')`;
+  await sql`INSERT INTO servers (id, tenant_id, url) VALUES ('bench', 'bench', ${upstream.url})`;
+  await sql`INSERT INTO groups (name) VALUES ('bench-users')`;
+  await sql`INSERT INTO group_tenant_mapping (group_name, tenant_id) VALUES ('bench-users', 'bench')`;
+  await sql`INSERT INTO users (email) VALUES ('bench@example.com')`;
+  await sql`INSERT INTO user_group_membership (user_email, group_name) VALUES ('bench@example.com', 'bench-users')`;
+  const key = await generateApiKey();
+  await insertApiKey(sql, "bench@example.com", "bench", key);
+  await sql.end();
+
+  const url = `${stack.url}/mcp`;
+  const base = { "content-type": "application/json", accept: "application/json, text/event-stream", authorization: `Bearer ${key.key}` };
+  const post = async (headers: Record<string, string>, body: unknown) => {
+    const r = await fetch(url, { method: "POST", headers, body: JSON.stringify(body) });
+    await r.text();
+    return r;
+  };
+  const open = async () => {
+    const r = await post(base, { jsonrpc: "2.0", id: 0, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "profile", version: "1" } } });
+    const sid = r.headers.get("mcp-session-id");
+    if (!sid) throw new Error(`initialize answered ${r.status}`);
+    const h = { ...base, "mcp-session-id": sid, "mcp-protocol-version": "2025-06-18" };
+    await post(h, { jsonrpc: "2.0", method: "notifications/initialized" });
+    return h;
+  };
+  const call = (h: Record<string, string>) => post(h, { jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "bench__tool_0", arguments: { text: "x" } } });
+  const turn = async () => {
+    const h = await open();
+    await post(h, { jsonrpc: "2.0", id: 1, method: "tools/list" });
+    await call(h);
+    await (await fetch(url, { method: "DELETE", headers: h })).text();
+  };
+  const sessions = await Promise.all(Array.from({ length: CONCURRENCY }, open));
+  for (const h of sessions) await call(h); // warm every cache
+
+  const targets = (await (await fetch(`http://127.0.0.1:${inspectorPort}/json/list`)).json()) as { id: string; title?: string; webSocketDebuggerUrl: string }[];
+  const sessionsDt = await Promise.all(
+    targets.map(async (t) => {
+      const dt = await devtools(t.webSocketDebuggerUrl.replace("localhost", "127.0.0.1"));
+      await dt.send("Profiler.enable");
+      await dt.send("Profiler.setSamplingInterval", { interval: 200 });
+      await dt.send("Profiler.start");
+      return { name: t.title || t.id, dt };
+    }),
+  );
+  /** CPU seconds (user + system) the workerd process has used so far. */
+  const cpu = () => {
+    const f = readFileSync(`/proc/${stack.workerd.child.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100;
+  };
+  const cpuBefore = cpu();
+  let done = 0;
+  const until = Date.now() + SECONDS * 1000;
+  await Promise.all(
+    sessions.map(async (h) => {
+      while (Date.now() < until) {
+        if (WORKLOAD === "turn") await turn();
+        else await call(h);
+        done++;
+      }
+    }),
+  );
+  const used = cpu() - cpuBefore;
+  console.log(`${WORKLOAD === "turn" ? "Open WebUI turns" : "tools/call"}: ${done} in ${SECONDS} s at c=${CONCURRENCY} (${(done / SECONDS).toFixed(1)}/s)`);
+  console.log(`workerd CPU: ${used.toFixed(2)} s (${((used / done) * 1e6).toFixed(0)} µs per operation, all workers; profiler on)\n`);
+  for (const { name, dt } of sessionsDt) {
+    const { profile } = await dt.send("Profiler.stop");
+    dt.close();
+    const times = [...selfTimes(profile)].sort((a, b) => b[1] - a[1]);
+    const total = times.reduce((s, [, v]) => s + v, 0);
+    const busy = times.filter(([k]) => !k.startsWith("(idle)") && !k.startsWith("(program)")).reduce((s, [, v]) => s + v, 0);
+    console.log(`== ${name}: ${busy.toFixed(0)} ms busy of ${total.toFixed(0)} ms sampled (${done ? ((busy / done) * 1000).toFixed(0) : "-"} µs per operation)`);
+    for (const [k, v] of times.filter(([k]) => !k.startsWith("(idle)")).slice(0, Number(process.env.PROFILE_TOP ?? 15))) console.log(`  ${v.toFixed(1).padStart(8)} ms  ${k}`);
+    console.log("");
+  }
+} finally {
+  await upstream.close();
+  await stack.stop();
+  await scratch.drop();
+  await pg.stop();
+}
