@@ -87,6 +87,54 @@ try {
   await run("gateway: tools/call, answered as SSE", gwUrl, gw, call);
   await run("gateway: tools/call, Accept: application/json only", gwUrl, { ...gw, accept: "application/json" }, call);
 
+  // an Open WebUI turn step by step, as the MCP SDK clients do it: initialize, initialized, the GET
+  // stream (time to its headers; then dropped), tools/list, tools/call, DELETE
+  const steps = ["initialize", "notifications/initialized", "GET stream (headers)", "tools/list", "tools/call", "DELETE"];
+  const turnSteps = async (url: string, auth: Record<string, string>) => {
+    const times = steps.map(() => [] as number[]);
+    const timed = async (i: number, f: () => Promise<Response>) => {
+      const t = performance.now();
+      const r = await f();
+      times[i]!.push(performance.now() - t);
+      return r;
+    };
+    const h = { "content-type": "application/json", accept: "application/json, text/event-stream", ...auth };
+    const init = { jsonrpc: "2.0", id: 0, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "split", version: "1" } } };
+    for (let n = 0; n < Math.ceil(N / 3) + 10; n++) {
+      const r = await timed(0, async () => {
+        const r = await fetch(url, { method: "POST", headers: h, body: JSON.stringify(init) });
+        await r.text();
+        return r;
+      });
+      const sh = { ...h, "mcp-session-id": r.headers.get("mcp-session-id")!, "mcp-protocol-version": "2025-06-18" };
+      const post = async (i: number, body: unknown) => timed(i, async () => {
+        const r = await fetch(url, { method: "POST", headers: sh, body: JSON.stringify(body) });
+        await r.text();
+        return r;
+      });
+      await post(1, { jsonrpc: "2.0", method: "notifications/initialized" });
+      const ctl = new AbortController();
+      const get = await timed(2, () => fetch(url, { method: "GET", headers: { ...sh, accept: "text/event-stream" }, signal: ctl.signal }));
+      await post(3, { jsonrpc: "2.0", id: 1, method: "tools/list" });
+      await post(4, call);
+      ctl.abort();
+      await get.body?.cancel().catch(() => {});
+      await timed(5, async () => {
+        const r = await fetch(url, { method: "DELETE", headers: sh });
+        await r.text();
+        return r;
+      });
+      if (n < 10) for (const t of times) t.length = 0; // warm-up
+    }
+    return times.map((t) => stats(t, 1, 0));
+  };
+  const turnDirect = await turnSteps(one.url, {});
+  const turnGw = await turnSteps(gwUrl, { authorization: `Bearer ${k.key}` });
+  console.log(`\nOpen WebUI turn step by step (p50 ms): direct / gateway /mcp/bench`);
+  steps.forEach((name, i) => console.log(`  ${name.padEnd(28)} ${String(turnDirect[i]!.p50).padStart(7)} / ${String(turnGw[i]!.p50).padStart(7)}`));
+  const sum = (a: { p50: number }[]) => a.reduce((x, y) => x + y.p50, 0).toFixed(2);
+  console.log(`  ${"sum".padEnd(28)} ${sum(turnDirect).padStart(7)} / ${sum(turnGw).padStart(7)}\n`);
+
   writeFileSync(config, localConfig(allWorkers(), ["mcp"]));
   const [edgePort, mcpPort] = [await freePort(), await freePort()];
   second = await startWorkerd({ config, port: edgePort, env: stack.workerEnv, extraSockets: { mcp: mcpPort } });

@@ -245,13 +245,14 @@ export class Gateway {
   }
 
   private async openUpstream(server: CatalogServer): Promise<UpstreamSession> {
+    // the session is recorded while notifications/initialized goes out
+    const record = (o: { usid: string | null; version: string }) => saveUpstreamSession(this.d.db, this.d.state.sid, this.d.identity.email, { server: server.id, ...o });
     const opened = await initializeUpstream(
       server,
-      { version: this.d.state.v, capabilities: this.d.state.caps, clientInfo: this.d.state.info },
+      { version: this.d.state.v, capabilities: this.d.state.caps, clientInfo: this.d.state.info, alongside: record },
       this.d.env.UPSTREAM_TIMEOUT_MS,
     );
     const s = { server: server.id, usid: opened.usid, version: opened.version };
-    await saveUpstreamSession(this.d.db, this.d.state.sid, this.d.identity.email, s);
     for (const wake of openedListeners.get(this.d.state.sid) ?? []) wake();
     return s;
   }

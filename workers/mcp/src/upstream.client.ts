@@ -157,7 +157,13 @@ function decode(server: string, text: string): JsonRpcMessage[] {
  */
 export async function initializeUpstream(
   server: CatalogServer,
-  opts: { version: string; capabilities: Record<string, unknown>; clientInfo?: Record<string, unknown> },
+  opts: {
+    version: string;
+    capabilities: Record<string, unknown>;
+    clientInfo?: Record<string, unknown>;
+    /** Runs once the session exists, alongside notifications/initialized (e.g. recording the session). */
+    alongside?: (s: { usid: string | null; version: string }) => Promise<void>;
+  },
   timeoutMs: number,
 ): Promise<{ usid: string | null; version: string }> {
   const id = `mcpgw-init-${crypto.randomUUID()}`;
@@ -190,8 +196,12 @@ export async function initializeUpstream(
   if (!result) throw new UpstreamFailure(server.id, `upstream ${server.id} did not answer initialize`);
   const usid = ex.res.headers.get("mcp-session-id");
   const version = typeof result.protocolVersion === "string" ? result.protocolVersion : opts.version;
-  const note = await upstreamFetch(server, { method: "POST", body: { jsonrpc: "2.0", method: "notifications/initialized" }, usid, version }, timeoutMs);
-  await note.res.body?.cancel().catch(() => {});
+  const initialized = async () => {
+    const note = await upstreamFetch(server, { method: "POST", body: { jsonrpc: "2.0", method: "notifications/initialized" }, usid, version }, timeoutMs);
+    await note.res.body?.cancel().catch(() => {});
+    return note;
+  };
+  const [note] = await Promise.all([initialized(), opts.alongside?.({ usid, version })]);
   if (!note.res.ok) throw new UpstreamFailure(server.id, `upstream ${server.id} refused notifications/initialized (HTTP ${note.res.status})`, note.res.status);
   return { usid, version };
 }
