@@ -47,4 +47,17 @@ describe("wrangler deploy --dry-run of every worker", () => {
       }
     }
   });
+
+  it("each worker with a Postgres pool binds, declares and exports its PgPool Durable Object", () => {
+    const pooled = tomls.filter(({ toml }) => (toml.durable_objects?.bindings ?? []).some((b: { name: string }) => b.name === "PG_POOL"));
+    // the workers on the MCP hot path keep their connections in a pool
+    expect(pooled.map((p) => p.name).sort()).toEqual(["auth", "catalog", "mcp"]);
+    for (const { name, toml } of pooled) {
+      const binding = (toml.durable_objects.bindings as { name: string; class_name: string }[]).find((b) => b.name === "PG_POOL")!;
+      // a class Cloudflare can create: declared by a migration (SQLite-backed, what new classes get)
+      const declared = (toml.migrations ?? []).flatMap((m: { new_sqlite_classes?: string[] }) => m.new_sqlite_classes ?? []);
+      expect(declared, `${name} migrations`).toContain(binding.class_name);
+      expect(readFileSync(resolve(DIST, name, "index.js"), "utf8"), `${name} exports ${binding.class_name}`).toMatch(new RegExp(`export\\s*\\{[^}]*\\b${binding.class_name}\\b`));
+    }
+  });
 });
