@@ -36,3 +36,22 @@ export const IdentitySecret = z.string().min(32, "must be at least 32 characters
 
 /** PG_POOL_MAX: connections the worker's PgPool Durable Object may open per process (shared/pool). */
 export const PoolMax = z.coerce.number().int().min(1).max(100).default(4);
+
+/**
+ * The request limits' variables, declared once and spread into the Env schema of every worker
+ * that applies {@link requestLimits} (shared/middleware/request-limits): the edge, auth, mcp, admin.
+ */
+export const REQUEST_LIMIT_VARS = {
+  /** Largest request body in bytes; larger ones get 413. Default 4194304 (4 MiB). */
+  MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(4 * 1024 * 1024),
+  /** Largest request header block in bytes; larger ones get 431. Default 32768 (32 KiB). */
+  MAX_HEADER_BYTES: z.coerce.number().int().min(1024).max(120_000).default(32 * 1024),
+};
+
+/** The per-user rate limit's variables (the mcp and admin workers; counters in `DATABASE_URL`). */
+export const RATE_LIMIT_VARS = {
+  /** Requests per user per minute across all replicas and both workers; 0 turns the limit off. Default 600. */
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(600),
+  /** Longest time a replica keeps admitted requests uncounted in Postgres (ms). Default 1000. */
+  RATE_LIMIT_SYNC_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
+};

@@ -56,7 +56,7 @@ function jsonRpcCode(status: number): number {
 /**
  * A refusal as JSON: `{"error": code, "message": ...}`, or on an MCP path a JSON-RPC error
  * response `{"jsonrpc": "2.0", "id": null, "error": {"code", "message", "data": {"error": code}}}`
- * with the same HTTP status. Used by the edge's limits (413, 415, 429, 431) and by any worker.
+ * with the same HTTP status. Used by the request limits (413, 415, 429, 431) and by any worker.
  */
 export function errorResponse(path: string, status: number, error: string, message: string, headers: Record<string, string> = {}): Response {
   const body = isMcpPath(path) ? { jsonrpc: "2.0", id: null, error: { code: jsonRpcCode(status), message, data: { error } } } : { error, message };

@@ -1,5 +1,5 @@
 /**
- * Rate-limit counters shared by the edge replicas (table rate_limit_counters, migration 0007):
+ * Rate-limit counters shared by the mcp and admin replicas (table rate_limit_counters, migration 0007):
  * one batched upsert adds each replica's local counts and returns the global ones.
  */
 import type { Sql } from "../db";

@@ -27,6 +27,7 @@ import { ROOT, WORKER_NAMES, workerSpec, type Name } from "../../scripts/lib/wor
 import { createTestDatabase } from "../harness/db";
 import { DYNAMIC_FILES, loadDynamicConfig, pickRouter, renderTemplate } from "./traefik-standin";
 import { createSql } from "../../shared/db";
+import { RATE_LIMIT_VARS, REQUEST_LIMIT_VARS } from "../../shared/env";
 
 /**
  * pg_dump refuses a server newer than itself, and the embedded Postgres ships no client tools:
@@ -382,6 +383,8 @@ describe("Traefik files", () => {
     }
     const wrong = { http: { middlewares: { x: { forwardAuth: { address: "http://auth:8081/auth/verify", authResponseHeader: ["X-User-Email"] } } } } };
     expect(validate(wrong)).toBe(false);
+    // Traefik's file provider does not read disableResponseBuffer (traefik/traefik#12869)
+    expect(validate({ http: { middlewares: { x: { buffering: { maxRequestBodyBytes: 1, disableResponseBuffer: true } } } } })).toBe(false);
   });
 
   it("production entry points: HTTP -> HTTPS, Let's Encrypt, forwarded headers not trusted, aliasing headers deleted", () => {
@@ -487,6 +490,36 @@ describe("Traefik files", () => {
     expect(route(http.routers, HOSTS.CHAT_HOST, "/api/chat")![1].service).toBe("open-webui");
     expect(route(http.routers, HOSTS.CHAT_HOST, "/mcp")![1].service).toBe("open-webui");
     expect(route(http.routers, "other.example.test", "/mcp")).toBeUndefined();
+  });
+
+  it("mcp and admin: security headers, the per-address flood guard, forwardAuth, then (admin only) the body limit", () => {
+    const { http } = dynamicConfig();
+    const kind = (name: string) => Object.keys(http.middlewares[name])[0];
+    const chain = (router: string) => (http.routers[router].middlewares as string[]).map(kind);
+    expect(chain("mcp")).toEqual(["headers", "rateLimit", "forwardAuth"]);
+    expect(chain("admin")).toEqual(["headers", "rateLimit", "forwardAuth", "buffering"]);
+    // every forwardAuth router has the flood guard before forwardAuth, and a body limit only after it
+    for (const [name, r] of Object.entries(http.routers)) {
+      const kinds = ((r.middlewares ?? []) as string[]).map(kind);
+      if (!kinds.includes("forwardAuth")) continue;
+      expect(kinds.indexOf("rateLimit"), name).toBeGreaterThanOrEqual(0);
+      expect(kinds.indexOf("rateLimit"), name).toBeLessThan(kinds.indexOf("forwardAuth"));
+      if (kinds.includes("buffering")) expect(kinds.indexOf("buffering"), name).toBeGreaterThan(kinds.indexOf("forwardAuth"));
+    }
+    // no buffering on the MCP endpoint: Traefik would hold its event streams until they end
+    for (const path of ["/mcp", "/mcp/everything"]) expect(chain(route(http.routers, HOSTS.GATEWAY_HOST, path)![0])).not.toContain("buffering");
+    // the body limit is the workers' default MAX_BODY_BYTES
+    const buffering = http.middlewares[(http.routers.admin.middlewares as string[]).at(-1)!].buffering;
+    expect(buffering.maxRequestBodyBytes).toBe(REQUEST_LIMIT_VARS.MAX_BODY_BYTES.parse(undefined));
+    expect(buffering.memRequestBodyBytes).toBeLessThanOrEqual(buffering.maxRequestBodyBytes);
+    // the flood guard is keyed by the client address and far above one user's budget
+    const guard = http.middlewares[(http.routers.mcp.middlewares as string[])[1]!].rateLimit;
+    expect(guard.sourceCriterion).toEqual({ ipStrategy: { depth: 0 } });
+    const seconds = Number(String(guard.period).replace(/s$/, ""));
+    expect(String(guard.period)).toMatch(/^\d+s$/);
+    const perMinute = (guard.average / seconds) * 60;
+    expect(perMinute).toBeGreaterThanOrEqual(10 * RATE_LIMIT_VARS.RATE_LIMIT_PER_MINUTE.parse(undefined));
+    expect(guard.burst).toBeGreaterThanOrEqual(guard.average);
   });
 
   it("every router answers with security headers or a redirect", () => {

@@ -9,7 +9,9 @@
  *
  * Traefik cannot run here, so the request chain is driven twice: by hand exactly as Traefik's
  * forwardAuth does it (GET /auth/verify with X-Forwarded-*, identity headers copied onto the
- * request), and through the edge worker's own container config as the stand-in for Traefik.
+ * request), through the edge worker's own container config, and through a Traefik stand-in built
+ * from traefik/dynamic/*.yml that routes straight to the workers as production does: there the
+ * request limits and the per-user rate limit must hold without the edge.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -18,7 +20,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { randomToken } from "../../shared/crypto";
-import { IDENTITY_HEADERS, WORKER_PORTS } from "../../shared/edge";
+import { ASSERTION_HEADER, IDENTITY_HEADERS, WORKER_PORTS } from "../../shared/edge";
+import { signAssertion } from "../../shared/identity";
 import { generateApiKey, insertApiKey } from "../../shared/repos/apikeys.repo";
 import { freePort } from "../../scripts/lib/ports";
 import { waitForPort } from "../../scripts/lib/processes";
@@ -110,6 +113,8 @@ beforeAll(async () => {
     IDENTITY_SECRET: randomToken(48),
     SESSION_SECRET: randomToken(48),
     COOKIE_SECRET: randomToken(48),
+    // below Traefik's own 4 MiB (traefik/dynamic/middlewares.yml), so the workers' limit shows
+    MAX_BODY_BYTES: String(64 * 1024),
   };
   // Start order follows the compose depends_on: catalog first, then the workers that call it.
   const catalog = await runContainerConfig("catalog", envFor("catalog", values), {});
@@ -261,16 +266,29 @@ describe("the per-container workerd configs", () => {
   });
 });
 
+/** A Traefik stand-in whose compose addresses (`http://mcp:8083`) lead to these containers. */
+function standInFor(workers: Record<"auth" | "catalog" | "mcp" | "admin", Container>): Promise<StandIn> {
+  return startTraefikStandIn({ GATEWAY_HOST: "127.0.0.1", CHAT_HOST: "chat.invalid" }, (url) => {
+    const u = new URL(url);
+    const port = workers[u.hostname as keyof typeof workers]?.port;
+    if (!port || Number(u.port) !== WORKER_PORTS[u.hostname as keyof typeof WORKER_PORTS]) throw new Error(`unexpected address ${url}`);
+    return `http://127.0.0.1:${port}${u.pathname === "/" ? "" : u.pathname}`;
+  });
+}
+
+async function userWithKey(email: string): Promise<string> {
+  await db.sql`INSERT INTO users (email) VALUES (${email}) ON CONFLICT DO NOTHING`;
+  const k = await generateApiKey();
+  await insertApiKey(db.sql, email, "test", k);
+  return k.key;
+}
+
+const MCP_HEADERS = { "content-type": "application/json", accept: "application/json, text/event-stream" };
+
 describe("behind a Traefik stand-in built from traefik/dynamic/*.yml", () => {
   let traefik: StandIn;
   beforeAll(async () => {
-    const ports: Record<string, number> = { auth: w.auth.port, catalog: w.catalog.port, mcp: w.mcp.port, admin: w.admin.port };
-    traefik = await startTraefikStandIn({ GATEWAY_HOST: "127.0.0.1", CHAT_HOST: "chat.invalid" }, (url) => {
-      const u = new URL(url);
-      const port = ports[u.hostname];
-      if (!port || Number(u.port) !== WORKER_PORTS[u.hostname as keyof typeof WORKER_PORTS]) throw new Error(`unexpected address ${url}`);
-      return `http://127.0.0.1:${port}${u.pathname === "/" ? "" : u.pathname}`;
-    });
+    traefik = await standInFor(w);
   });
   afterAll(() => traefik?.close());
 
@@ -313,5 +331,95 @@ describe("behind a Traefik stand-in built from traefik/dynamic/*.yml", () => {
     const forged = await fetch(`${traefik.url}/admin/api/whoami`, { headers: { "X-User-Email": "alice@acme.test", "X-User-Admin": "true", X_Identity_Assertion: "x" } });
     expect(forged.status).toBe(401);
   });
+
+  it("refuses an oversized body with the workers' own 413 JSON (JSON-RPC on /mcp), declared or streamed", async () => {
+    const big = "x".repeat(Number(values.MAX_BODY_BYTES) + 1024);
+    const auth = { authorization: `Bearer ${aliceKey}` };
+    const mcp = await fetch(`${traefik.url}/mcp`, { method: "POST", headers: { ...auth, ...MCP_HEADERS }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping", params: { big } }) });
+    expect(mcp.status).toBe(413);
+    expect(mcp.headers.get("content-type")).toContain("application/json");
+    expect(await mcp.json()).toMatchObject({ jsonrpc: "2.0", id: null, error: { code: -32600, data: { error: "body_too_large" } } });
+    // Traefik does not buffer /mcp: a chunked body reaches the mcp worker, which stops reading at
+    // the limit (asked directly, with the assertion forwardAuth would add)
+    const assertion = await signAssertion({ email: "alice@acme.test", groups: ["acme-users"], admin: false, via: "apikey" }, values.IDENTITY_SECRET!);
+    const stream = new ReadableStream({
+      start(ctl) {
+        for (let i = 0; i < big.length; i += 8192) ctl.enqueue(new TextEncoder().encode(big.slice(i, i + 8192)));
+        ctl.close();
+      },
+    });
+    const chunked = await fetch(`${w.mcp.url}/mcp`, { method: "POST", headers: { [ASSERTION_HEADER]: assertion, ...MCP_HEADERS }, body: stream, duplex: "half" } as RequestInit);
+    expect(chunked.status).toBe(413);
+    expect(((await chunked.json()) as any).error.data.error).toBe("body_too_large");
+    // the admin API, before any admin check (alice is no admin)
+    const admin = await fetch(`${traefik.url}/admin/api/tenants/big`, { method: "PUT", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ name: big }) });
+    expect(admin.status).toBe(413);
+    expect(await admin.json()).toMatchObject({ error: "body_too_large" });
+    expect(admin.headers.get("strict-transport-security")).toMatch(/^max-age=/);
+  });
+
+  it("refuses a wrong media type with 415 JSON (JSON-RPC on /mcp)", async () => {
+    const auth = { authorization: `Bearer ${aliceKey}` };
+    const mcp = await fetch(`${traefik.url}/mcp`, { method: "POST", headers: { ...auth, "content-type": "text/plain" }, body: '{"jsonrpc":"2.0","id":1,"method":"ping"}' });
+    expect(mcp.status).toBe(415);
+    expect(await mcp.json()).toMatchObject({ jsonrpc: "2.0", id: null, error: { code: -32600, data: { error: "unsupported_media_type" } } });
+    const form = await fetch(`${traefik.url}/admin/api/tenants/x`, { method: "PUT", headers: { ...auth, "content-type": "application/x-www-form-urlencoded" }, body: "name=x" });
+    expect(form.status).toBe(415);
+    expect(await form.json()).toMatchObject({ error: "unsupported_media_type" });
+  });
 });
 
+describe("the per-user rate limit without the edge in front", () => {
+  const LIMIT = 5;
+  let traefik: StandIn;
+  let limited: { mcp: Container; admin: Container };
+  beforeAll(async () => {
+    // a low limit on their own mcp and admin processes, so the other tests' users are not affected
+    const low = { RATE_LIMIT_PER_MINUTE: String(LIMIT), RATE_LIMIT_SYNC_MS: "100" };
+    const [mcp, admin] = await Promise.all([
+      runContainerConfig("mcp", { ...envFor("mcp", values), ...low }, { catalog: w.catalog }),
+      runContainerConfig("admin", { ...envFor("admin", values), ...low }, { catalog: w.catalog }),
+    ]);
+    limited = { mcp, admin };
+    traefik = await standInFor({ auth: w.auth, catalog: w.catalog, mcp, admin });
+  });
+  afterAll(async () => {
+    await traefik?.close();
+    if (limited) await Promise.all([stop(limited.mcp), stop(limited.admin)]);
+  });
+
+  it("gives 429 with Retry-After past the budget, one budget over mcp and admin, counted by the verified identity", async () => {
+    // the windows are whole minutes: do not start a run that could straddle two
+    const left = 60_000 - (Date.now() % 60_000);
+    if (left < 10_000) await new Promise((r) => setTimeout(r, left + 200));
+    const rita = { authorization: `Bearer ${await userWithKey("rita@acme.test")}` };
+    const sam = await userWithKey("sam@acme.test");
+    const whoami = () => fetch(`${traefik.url}/admin/api/whoami`, { headers: rita });
+    const ping = () => fetch(`${traefik.url}/mcp`, { method: "POST", headers: { ...rita, ...MCP_HEADERS }, body: '{"jsonrpc":"2.0","id":1,"method":"ping"}' });
+    const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    for (let i = 0; i < 3; i++) expect((await whoami()).status).toBe(200);
+    await wait(400); // the admin worker has flushed its counts (RATE_LIMIT_SYNC_MS)
+    for (let i = 0; i < LIMIT - 3; i++) expect((await ping()).status).not.toBe(429);
+    const mcp = await ping();
+    expect(mcp.status).toBe(429);
+    const retry = Number(mcp.headers.get("retry-after"));
+    expect(retry).toBeGreaterThanOrEqual(1);
+    expect(retry).toBeLessThanOrEqual(60);
+    expect(await mcp.json()).toMatchObject({ jsonrpc: "2.0", id: null, error: { code: -32000, data: { error: "rate_limited" } } });
+    await wait(400); // and the mcp worker its last admitted one
+    const admin = await whoami();
+    expect(admin.status).toBe(429);
+    expect(Number(admin.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(await admin.json()).toMatchObject({ error: "rate_limited" });
+    // another user keeps their own budget
+    expect((await fetch(`${traefik.url}/admin/api/whoami`, { headers: { authorization: `Bearer ${sam}` } })).status).toBe(200);
+    // the subject is the signed assertion, not the plain header: sam's assertion claiming to be rita passes
+    const assertion = await signAssertion({ email: "sam@acme.test", groups: [], admin: false, via: "apikey" }, values.IDENTITY_SECRET!);
+    const direct = await fetch(`${limited.admin.url}/admin/api/whoami`, { headers: { [ASSERTION_HEADER]: assertion, "X-User-Email": "rita@acme.test" } });
+    expect(direct.status).toBe(200);
+    expect(await direct.json()).toMatchObject({ email: "sam@acme.test" });
+    await wait(400);
+    const [row] = await db.sql`SELECT sum(count)::int AS n FROM rate_limit_counters WHERE subject = 'rita@acme.test'`;
+    expect(row!.n).toBe(LIMIT);
+  });
+});

@@ -5,11 +5,13 @@
  * set), and applies the middlewares the way Traefik v3 documents them: `forwardAuth` (GET to
  * `address` with the original headers plus X-Forwarded-*, a 2xx copies each
  * `authResponseHeaders` header over the request, anything else goes back as it is),
- * `replacePath`, `redirectRegex`, `headers` (response headers); `rateLimit` is not emulated.
- * The entry point's `aliasHeadersStrategy: delete` drops request headers whose names contain
+ * `replacePath`, `redirectRegex`, `headers` (response headers, also on answers a later
+ * middleware gives), `buffering` (`maxRequestBodyBytes`: the whole body is read first, a larger
+ * one gets Traefik's plain-text 413) and `rateLimit` (a token bucket per client address:
+ * `average` per `period`, `burst` tokens; 429 with Retry-After when empty). The entry point's `aliasHeadersStrategy: delete` drops request headers whose names contain
  * an aliasing character. Service URLs are mapped to loopback by `resolve`.
  */
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from "node:http";
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server } from "node:http";
 import { readFileSync } from "node:fs";
 import { resolve as resolvePath } from "node:path";
 import { parse as parseYaml } from "yaml";
@@ -70,6 +72,32 @@ function toHeaders(h: IncomingHttpHeaders): Headers {
   return out;
 }
 
+/** Traefik's `period` (a Go duration such as 1s, 1m, 500ms; a bare number is seconds) in ms. */
+function durationMs(d: string | number | undefined): number {
+  if (d === undefined) return 1000;
+  if (typeof d === "number") return d * 1000;
+  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  let ms = 0;
+  for (const m of d.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) ms += Number(m[1]) * unit[m[2]!]!;
+  return ms;
+}
+
+/** Reads a request body to its end, or returns null once it passes `max` bytes. */
+function readBody(req: IncomingMessage, max: number): Promise<Buffer | null> {
+  return new Promise((ok, fail) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on("data", (d: Buffer) => {
+      size += d.length;
+      if (size > max) over = true;
+      else chunks.push(d);
+    });
+    req.on("end", () => ok(over ? null : Buffer.concat(chunks)));
+    req.on("error", fail);
+  });
+}
+
 export interface StandIn {
   url: string;
   close(): Promise<void>;
@@ -81,6 +109,7 @@ export interface StandIn {
  */
 export function startTraefikStandIn(hosts: Record<string, string>, resolve: (url: string) => string): Promise<StandIn> {
   const config = loadDynamicConfig(hosts);
+  const buckets = new Map<string, { tokens: number; at: number }>();
   const server: Server = createServer(async (req, res) => {
     try {
       const url = new URL(req.url ?? "/", "http://placeholder");
@@ -95,10 +124,44 @@ export function startTraefikStandIn(hosts: Record<string, string>, resolve: (url
       }
       const [, router] = picked;
       const extraResponseHeaders: Record<string, string> = {};
+      const reply = (status: number, headers: Record<string, string>, body: string | Buffer = "") => {
+        res.writeHead(status, { ...headers, ...extraResponseHeaders }).end(body);
+      };
       let path = url.pathname;
+      let body: Buffer | null = null;
       for (const name of router.middlewares ?? []) {
         const mw = config.middlewares[name]!;
-        if (mw.forwardAuth) {
+        if (mw.rateLimit) {
+          const rl = mw.rateLimit as { average: number; period?: string | number; burst?: number };
+          const key = `${name}\n${req.socket.remoteAddress}`;
+          const burst = rl.burst ?? 1;
+          const perMs = rl.average / durationMs(rl.period);
+          const now = Date.now();
+          const b = buckets.get(key) ?? { tokens: burst, at: now };
+          b.tokens = Math.min(burst, b.tokens + (now - b.at) * perMs);
+          b.at = now;
+          buckets.set(key, b);
+          if (rl.average > 0 && b.tokens < 1) {
+            reply(429, { "content-type": "text/plain; charset=utf-8", "retry-after": String(Math.ceil((1 - b.tokens) / perMs / 1000)) }, "Too Many Requests\n");
+            return;
+          }
+          b.tokens -= 1;
+        } else if (mw.buffering) {
+          const max = (mw.buffering.maxRequestBodyBytes as number | undefined) ?? 0;
+          const declared = Number(req.headers["content-length"] ?? "NaN");
+          if (max > 0 && declared > max) {
+            reply(413, { "content-type": "text/plain; charset=utf-8" }, "Request Entity Too Large\n");
+            return;
+          }
+          body = await readBody(req, max > 0 ? max : Infinity);
+          if (body === null) {
+            reply(413, { "content-type": "text/plain; charset=utf-8" }, "Request Entity Too Large\n");
+            return;
+          }
+          // forwarded with its length, as Traefik does after buffering
+          headers.delete("transfer-encoding");
+          headers.set("content-length", String(body.length));
+        } else if (mw.forwardAuth) {
           const fa = mw.forwardAuth as { address: string; authResponseHeaders?: string[]; trustForwardHeader?: boolean };
           const authHeaders = new Headers(headers);
           authHeaders.delete("content-length");
@@ -109,13 +172,13 @@ export function startTraefikStandIn(hosts: Record<string, string>, resolve: (url
           authHeaders.set("X-Forwarded-For", req.socket.remoteAddress ?? "127.0.0.1");
           const verdict = await fetch(resolve(fa.address), { method: "GET", headers: authHeaders, redirect: "manual" });
           if (verdict.status < 200 || verdict.status > 299) {
-            const body = Buffer.from(await verdict.arrayBuffer());
+            const denied = Buffer.from(await verdict.arrayBuffer());
             const out: Record<string, string> = {};
             verdict.headers.forEach((v, k) => (out[k] = v));
             delete out["content-encoding"];
             delete out["transfer-encoding"];
-            out["content-length"] = String(body.length);
-            res.writeHead(verdict.status, out).end(body);
+            out["content-length"] = String(denied.length);
+            reply(verdict.status, out, denied);
             return;
           }
           for (const h of fa.authResponseHeaders ?? []) {
@@ -129,7 +192,7 @@ export function startTraefikStandIn(hosts: Record<string, string>, resolve: (url
           const from = `https://${req.headers.host}${url.pathname}${url.search}`;
           const re = new RegExp(mw.redirectRegex.regex);
           if (re.test(from)) {
-            res.writeHead(mw.redirectRegex.permanent ? 301 : 302, { location: from.replace(re, mw.redirectRegex.replacement.replace(/\$\{(\d+)\}/g, "$$$1")) }).end();
+            reply(mw.redirectRegex.permanent ? 301 : 302, { location: from.replace(re, mw.redirectRegex.replacement.replace(/\$\{(\d+)\}/g, "$$$1")) });
             return;
           }
         } else if (mw.headers) {
@@ -138,7 +201,6 @@ export function startTraefikStandIn(hosts: Record<string, string>, resolve: (url
           if (mw.headers.contentTypeNosniff) extraResponseHeaders["x-content-type-options"] = "nosniff";
           if (mw.headers.frameDeny) extraResponseHeaders["x-frame-options"] = "DENY";
         }
-        // rateLimit: not emulated (counting is Traefik's own business)
       }
       const target = new URL(resolve(config.services[router.service]!.loadBalancer.servers[0]!.url));
       headers.set("X-Forwarded-Proto", "https");
@@ -150,7 +212,8 @@ export function startTraefikStandIn(hosts: Record<string, string>, resolve: (url
         up.pipe(res);
       });
       upstream.on("error", () => res.writeHead(502).end());
-      req.pipe(upstream);
+      if (body !== null) upstream.end(body);
+      else req.pipe(upstream);
     } catch (err) {
       process.stderr.write(`traefik stand-in: ${(err as Error).stack}\n`);
       if (!res.headersSent) res.writeHead(502);

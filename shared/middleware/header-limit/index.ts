@@ -11,13 +11,19 @@ import { errorResponse } from "../../http";
 export interface HeaderLimitOptions {
   /** Largest header block in bytes. Default 32768 (32 KiB). */
   maxBytes?: number | ((c: Context) => number);
+  /**
+   * Header names not counted (any case). Default none. The workers behind a front leave out the
+   * identity headers the front sets, so a request that passed the front's count passes theirs.
+   */
+  exclude?: readonly string[];
 }
 
 /** Bytes the request's headers take on the wire (`name: value\r\n` each, UTF-8). */
-export function headerBytes(headers: Headers): number {
+export function headerBytes(headers: Headers, exclude: ReadonlySet<string> = new Set()): number {
   const enc = new TextEncoder();
   let n = 0;
   headers.forEach((value, name) => {
+    if (exclude.has(name)) return;
     n += enc.encode(name).length + enc.encode(value).length + 4;
   });
   return n;
@@ -25,9 +31,11 @@ export function headerBytes(headers: Headers): number {
 
 /** Returns the `headerLimit` middleware. */
 export function headerLimit(opts: HeaderLimitOptions = {}): MiddlewareHandler {
+  // Headers iterates names in lower case
+  const exclude = new Set((opts.exclude ?? []).map((n) => n.toLowerCase()));
   return async function headerLimitMiddleware(c, next) {
     const max = typeof opts.maxBytes === "function" ? opts.maxBytes(c) : (opts.maxBytes ?? 32768);
-    const size = headerBytes(c.req.raw.headers);
+    const size = headerBytes(c.req.raw.headers, exclude);
     if (size > max) {
       return errorResponse(c.req.path, 431, "headers_too_large", `request headers take ${size} bytes; the limit is ${max}`);
     }

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { DatabaseUrl, IdentitySecret } from "../../../shared/env";
+import { DatabaseUrl, IdentitySecret, RATE_LIMIT_VARS, REQUEST_LIMIT_VARS } from "../../../shared/env";
 
 export const AdminEnv = z.object({
   DATABASE_URL: DatabaseUrl,
@@ -7,6 +7,9 @@ export const AdminEnv = z.object({
   IDENTITY_SECRET: IdentitySecret,
   /** The public origin (e.g. https://gw.example.com); form posts must come from it or the request's own origin. */
   PUBLIC_URL: z.string().url().optional(),
+  /** Request limits and the per-user rate limit (shared/middleware/request-limits). */
+  ...REQUEST_LIMIT_VARS,
+  ...RATE_LIMIT_VARS,
 });
 export type AdminEnv = z.infer<typeof AdminEnv>;
 

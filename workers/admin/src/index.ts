@@ -1,10 +1,17 @@
-/** Admin worker: admin UI at /admin and REST API at /admin/api (admins only). */
+/**
+ * Admin worker: admin UI at /admin and REST API at /admin/api (admins only). It applies the
+ * request limits and the per-user rate limit itself (shared/middleware/request-limits), so they
+ * hold whichever front routes to it.
+ */
+import { readEnv } from "../../../shared/env";
 import { onError } from "../../../shared/http";
 import { requireIdentity } from "../../../shared/middleware/identity";
+import { requestLimits, userRateLimit } from "../../../shared/middleware/request-limits";
 import { originCheck, requireAdmin } from "./admin.middleware";
 import { createAdminApp } from "./app";
 import { registerApiRoutes } from "./api.routes";
 import { csrfProtection } from "./csrf";
+import { AdminEnv } from "./env";
 import { ApiError } from "./errors";
 import { securityHeaders } from "./security-headers";
 import { registerUiRoutes } from "./ui.routes";
@@ -14,8 +21,9 @@ app.onError((err, c) => {
   if (err instanceof ApiError) return c.json({ error: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) }, err.status);
   return onError(err, c);
 });
+app.use("*", ...requestLimits((c) => readEnv(AdminEnv, c.env)));
 // "/admin/*" also matches "/admin" itself
-app.use("/admin/*", requireIdentity({ secret: (env) => env.IDENTITY_SECRET }));
+app.use("/admin/*", requireIdentity({ secret: (env) => env.IDENTITY_SECRET }), userRateLimit((c) => readEnv(AdminEnv, c.env)));
 app.get("/admin/api/whoami", (c) => c.json(c.get("identity")));
 app.use("/admin/*", securityHeaders(), requireAdmin(), originCheck());
 // UI paths: a CSRF token on pages, required on form posts (the API takes JSON and relies on the Origin check)

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { BoolFlag, DatabaseUrl, IdentitySecret, PoolMax } from "../../../shared/env";
+import { BoolFlag, DatabaseUrl, IdentitySecret, PoolMax, REQUEST_LIMIT_VARS } from "../../../shared/env";
 
 const csv = z
   .string()
@@ -50,6 +50,8 @@ export const AuthEnv = z.object({
    * the last successful version check; then requests fail closed with 503. Default 60; 0 = fail at once.
    */
   STALE_IDENTITY_MAX_SECONDS: z.coerce.number().int().min(0).optional().default(60),
+  /** Header and body limits (shared/middleware/request-limits); no per-user rate limit here (no user yet). */
+  ...REQUEST_LIMIT_VARS,
 });
 export type AuthEnv = z.infer<typeof AuthEnv>;
 

@@ -2,15 +2,18 @@
  * Edge worker: the public origin. Does what Traefik does in production - routes by path and runs
  * the forwardAuth step - so `npm start` and a Cloudflare deployment behave like the Traefik setup.
  * Routes and identity header names come from shared/edge.ts, the same source the Traefik files
- * are checked against. In front of every worker it applies the request limits and security
- * headers (./limits.ts, shared/middleware/*).
+ * are checked against. In front of every worker it applies the request limits (the header, body
+ * and media-type checks each worker repeats; the per-user rate limit is the mcp and admin
+ * workers' alone, see shared/middleware/request-limits) and security headers.
  */
 import { Hono } from "hono";
 import { forwardAuth } from "./forward-auth";
-import { requestLimits, userRateLimit } from "./limits";
+import { EdgeEnv } from "./env";
 import { FORWARD_AUTH_PATH, matchRoute, type Route, type WorkerName } from "../../../shared/edge";
+import { readEnv } from "../../../shared/env";
 import { errorResponse, onError } from "../../../shared/http";
 import { jsonRpcErrors } from "../../../shared/middleware/jsonrpc-errors";
+import { requestLimits } from "../../../shared/middleware/request-limits";
 import { securityHeaders } from "../../../shared/middleware/security-headers";
 
 export interface Env {
@@ -24,15 +27,13 @@ interface Variables {
   route: Route;
   /** The request as forwarded (identity headers set by the forwardAuth step). */
   forwarded: Request;
-  /** The authenticated user's e-mail, the rate limit's subject. */
-  user: string | undefined;
 }
 
 const app = new Hono<{ Bindings: Env; Variables: Variables }>();
 app.onError(onError);
 app.use("*", securityHeaders());
 app.use("*", jsonRpcErrors());
-app.use("*", ...requestLimits);
+app.use("*", ...requestLimits((c) => readEnv(EdgeEnv, c.env)));
 
 function binding(env: Env, worker: WorkerName): Fetcher {
   return { auth: env.AUTH, catalog: env.CATALOG, mcp: env.MCP, admin: env.ADMIN }[worker];
@@ -58,12 +59,10 @@ app.all(
       const outcome = await forwardAuth(c.env.AUTH, request);
       if (outcome instanceof Response) return outcome;
       request = outcome;
-      c.set("user", request.headers.get("X-User-Email") ?? undefined);
     }
     c.set("forwarded", request);
     await next();
   },
-  userRateLimit,
   (c) => binding(c.env, c.get("route").worker).fetch(c.get("forwarded")),
 );
 

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { DatabaseUrl, PoolMax, IdentitySecret } from "../../../shared/env";
+import { DatabaseUrl, IdentitySecret, PoolMax, RATE_LIMIT_VARS, REQUEST_LIMIT_VARS } from "../../../shared/env";
 
 export const McpEnv = z.object({
   DATABASE_URL: DatabaseUrl,
@@ -26,5 +26,8 @@ export const McpEnv = z.object({
   MCP_PAGE_SIZE: z.coerce.number().int().min(1).max(1000).default(100),
   /** A session older than this is unknown (404; clients re-initialize), and its rows are purged (s). Default 7 days. */
   MCP_SESSION_MAX_AGE_SECONDS: z.coerce.number().int().min(60).max(90 * 86_400).default(7 * 86_400),
+  /** Request limits and the per-user rate limit (shared/middleware/request-limits). */
+  ...REQUEST_LIMIT_VARS,
+  ...RATE_LIMIT_VARS,
 });
 export type McpEnv = z.infer<typeof McpEnv>;

@@ -1,11 +1,21 @@
-/** MCP worker: the gateway endpoint at /mcp and /mcp/<server> (see mcp.routes.ts). */
-import { Hono } from "hono";
+/**
+ * MCP worker: the gateway endpoint at /mcp and /mcp/<server> (see mcp.routes.ts). It applies the
+ * request limits and the per-user rate limit itself (shared/middleware/request-limits), so they
+ * hold whichever front routes to it: the edge worker, Traefik or `wrangler dev`.
+ */
+import { Hono, type Context } from "hono";
+import { readEnv } from "../../../shared/env";
 import type { Identity } from "../../../shared/identity";
 import { onError } from "../../../shared/http";
 import { requireIdentity } from "../../../shared/middleware/identity";
 import { pgPoolClass } from "../../../shared/pool/durable-object";
 import { mcpOps } from "./db";
+import { jsonRpcErrors } from "../../../shared/middleware/jsonrpc-errors";
+import { requestLimits, userRateLimit } from "../../../shared/middleware/request-limits";
+import { McpEnv } from "./env";
 import { registerMcpRoutes } from "./mcp.routes";
+
+const env = (c: Context) => readEnv(McpEnv, c.env);
 
 const app = new Hono<{ Bindings: Record<string, unknown>; Variables: { identity: Identity } }>();
 // every answer of this worker is a JSON-RPC error when something goes wrong
@@ -15,8 +25,10 @@ app.onError(async (err, c) => {
   const code = res.status < 500 ? -32600 : -32603;
   return c.json({ jsonrpc: "2.0", id: null, error: { code, message: body.message ?? "internal error" } }, res.status as 500);
 });
-app.use("/mcp/*", requireIdentity({ secret: (env) => env.IDENTITY_SECRET }));
-app.use("/mcp", requireIdentity({ secret: (env) => env.IDENTITY_SECRET }));
+app.use("*", jsonRpcErrors());
+app.use("*", ...requestLimits(env));
+// "/mcp/*" also matches "/mcp" itself (a second pattern for "/mcp" would count each request twice)
+app.use("/mcp/*", requireIdentity({ secret: (e) => e.IDENTITY_SECRET }), userRateLimit(env));
 registerMcpRoutes(app);
 app.notFound((c) => c.json({ jsonrpc: "2.0", id: null, error: { code: -32600, message: `Not found: no MCP endpoint at ${c.req.path}` } }, 404));
 
