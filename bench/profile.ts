@@ -86,9 +86,14 @@ try {
 
   const url = `${stack.url}/mcp`;
   const base = { "content-type": "application/json", accept: "application/json, text/event-stream", authorization: `Bearer ${key.key}` };
+  const failures = new Map<string, number>();
   const post = async (headers: Record<string, string>, body: unknown) => {
     const r = await fetch(url, { method: "POST", headers, body: JSON.stringify(body) });
-    await r.text();
+    const text = await r.text();
+    if (r.status >= 400 || text.includes('"error"')) {
+      const k = `${r.status} ${text.slice(0, 160)}`;
+      failures.set(k, (failures.get(k) ?? 0) + 1);
+    }
     return r;
   };
   const open = async () => {
@@ -113,10 +118,11 @@ try {
   const sessionsDt = await Promise.all(
     targets.map(async (t) => {
       const dt = await devtools(t.webSocketDebuggerUrl.replace("localhost", "127.0.0.1"));
+      const heapBefore = (await dt.send("Runtime.getHeapUsage")).usedSize as number;
       await dt.send("Profiler.enable");
       await dt.send("Profiler.setSamplingInterval", { interval: 200 });
       await dt.send("Profiler.start");
-      return { name: t.title || t.id, dt };
+      return { name: t.title || t.id, dt, heapBefore };
     }),
   );
   /** CPU seconds (user + system) the workerd process has used so far. */
@@ -130,8 +136,13 @@ try {
   await Promise.all(
     sessions.map(async (h) => {
       while (Date.now() < until) {
-        if (WORKLOAD === "turn") await turn();
-        else await call(h);
+        try {
+          if (WORKLOAD === "turn") await turn();
+          else await call(h);
+        } catch (err) {
+          const k = String((err as Error).message).slice(0, 160);
+          failures.set(k, (failures.get(k) ?? 0) + 1);
+        }
         done++;
       }
     }),
@@ -139,13 +150,23 @@ try {
   const used = cpu() - cpuBefore;
   console.log(`${WORKLOAD === "turn" ? "Open WebUI turns" : "tools/call"}: ${done} in ${SECONDS} s at c=${CONCURRENCY} (${(done / SECONDS).toFixed(1)}/s)`);
   console.log(`workerd CPU: ${used.toFixed(2)} s (${((used / done) * 1e6).toFixed(0)} µs per operation, all workers; profiler on)\n`);
-  for (const { name, dt } of sessionsDt) {
+  for (const [k, n] of failures) console.log(`failed ${n}x: ${k}`);
+  const problems = stack.workerd
+    .output()
+    .split("\n")
+    .filter((l) => /error|exception|overloaded|uncaught/i.test(l));
+  if (problems.length) console.log(`workerd reported ${problems.length} problem lines; first ones:\n  ${[...new Set(problems)].slice(0, 8).join("\n  ")}`);
+  console.log("");
+  for (const { name, dt, heapBefore } of sessionsDt) {
     const { profile } = await dt.send("Profiler.stop");
+    const heapAfter = (await dt.send("Runtime.getHeapUsage")).usedSize as number;
+    const mb = (n: number) => (n / 1048576).toFixed(1);
+    console.log(`== ${name}: V8 heap used ${mb(heapBefore)} MB before the run, ${mb(heapAfter)} MB after (no forced GC: workerd's inspector does not answer HeapProfiler.collectGarbage)`);
     dt.close();
     const times = [...selfTimes(profile)].sort((a, b) => b[1] - a[1]);
     const total = times.reduce((s, [, v]) => s + v, 0);
     const busy = times.filter(([k]) => !k.startsWith("(idle)") && !k.startsWith("(program)")).reduce((s, [, v]) => s + v, 0);
-    console.log(`== ${name}: ${busy.toFixed(0)} ms busy of ${total.toFixed(0)} ms sampled (${done ? ((busy / done) * 1000).toFixed(0) : "-"} µs per operation)`);
+    console.log(`   ${busy.toFixed(0)} ms busy of ${total.toFixed(0)} ms sampled (${done ? ((busy / done) * 1000).toFixed(0) : "-"} µs per operation)`);
     for (const [k, v] of times.filter(([k]) => !k.startsWith("(idle)")).slice(0, Number(process.env.PROFILE_TOP ?? 15))) console.log(`  ${v.toFixed(1).padStart(8)} ms  ${k}`);
     console.log("");
   }

@@ -1,6 +1,7 @@
 /** HTTP helpers shared by the workers: the error handler that never leaks a stack trace. */
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
+import { VersionUnavailable } from "./cache/versioned";
 import { EnvError } from "./env";
 import { isConnectionError } from "./db";
 import { log } from "./log";
@@ -34,7 +35,7 @@ export function onError(err: Error, c: Context): Response {
     return c.json({ error: "bad_request", message: INPUT_ERRORS[pgCode]! }, 400);
   }
   // too many connections (53300) or out of resources (53xxx): the database is overloaded, not the request wrong
-  if (isConnectionError(err) || (typeof pgCode === "string" && pgCode.startsWith("53"))) {
+  if (err instanceof VersionUnavailable || isConnectionError(err) || (typeof pgCode === "string" && pgCode.startsWith("53"))) {
     log.warn("database unavailable", { path: c.req.path, message: String((err as Error).message) });
     return c.json({ error: "unavailable", message: "the database is unreachable; try again shortly" }, 503);
   }

@@ -25,10 +25,25 @@
  * a JSON-RPC error on MCP paths.
  */
 import type { Context, MiddlewareHandler } from "hono";
-import { createSql, type Sql } from "../../db";
+import { createSql } from "../../db";
 import { errorResponse } from "../../http";
 import { log } from "../../log";
 import { addCounts, type CounterDelta } from "../../repos/ratelimit.repo";
+
+/** Adds deltas to the shared counters and returns the global counts (shared/repos/ratelimit.repo.ts#addCounts). */
+export type CounterStore = (deltas: CounterDelta[]) => Promise<Map<string, number>>;
+
+/** A store over a client opened for each flush and closed after it (workers without a pool). */
+export function sqlCounterStore(url: string): CounterStore {
+  return async (deltas) => {
+    const sql = createSql(url, { connectTimeout: 2 });
+    try {
+      return await addCounts(sql, deltas);
+    } finally {
+      await sql.end({ timeout: 2 }).catch(() => {});
+    }
+  };
+}
 
 export const WINDOW_MS = 60_000;
 
@@ -64,7 +79,7 @@ export class WindowCounters {
    * Sends every pending count (and, for `refresh`, a zero delta to read its global count) in one
    * batch and updates the global counts. On failure the counts stay pending.
    */
-  async flush(open: () => Sql, refresh: string[] = [], now = Date.now()): Promise<void> {
+  async flush(store: CounterStore, refresh: string[] = [], now = Date.now()): Promise<void> {
     const window = now - (now % WINDOW_MS);
     const taken: { subject: string; entry: Entry; delta: number }[] = [];
     for (const [subject, e] of this.entries) {
@@ -79,9 +94,8 @@ export class WindowCounters {
     }
     if (taken.length === 0) return;
     const deltas: CounterDelta[] = taken.map((t) => ({ subject: t.subject, windowStart: t.entry.window, delta: t.delta }));
-    const sql = open();
     try {
-      const counts = await addCounts(sql, deltas);
+      const counts = await store(deltas);
       for (const t of taken) {
         const n = counts.get(`${t.subject}\n${t.entry.window}`);
         if (n !== undefined) t.entry.global = Math.max(t.entry.global + t.delta, n);
@@ -94,8 +108,6 @@ export class WindowCounters {
         this.lastWarn = now;
         log.warn("rate limit counters not shared", { message: String((err as Error)?.message ?? err) });
       }
-    } finally {
-      await sql.end({ timeout: 2 }).catch(() => {});
     }
   }
 }
@@ -105,8 +117,8 @@ export interface RateLimitOptions {
   limit: (c: Context) => number;
   /** Who is counted; null skips the limit (e.g. an unauthenticated request). */
   subject: (c: Context) => string | null;
-  /** Postgres shared by the replicas; undefined keeps the limit per isolate. */
-  databaseUrl?: (c: Context) => string | undefined;
+  /** The counters shared by the replicas (Postgres); undefined keeps the limit per isolate. */
+  store?: (c: Context) => CounterStore | undefined;
   /** Longest time an admitted request stays unflushed (ms). Default 1000. */
   syncMs?: number | ((c: Context) => number);
   /** Fraction of the limit past which each request is decided on a fresh global count. Default 0.8. */
@@ -123,8 +135,7 @@ export function rateLimit(opts: RateLimitOptions): MiddlewareHandler {
     const limit = opts.limit(c);
     const subject = limit > 0 ? opts.subject(c) : null;
     if (subject === null) return next();
-    const url = opts.databaseUrl?.(c);
-    const open = url ? () => createSql(url, { connectTimeout: 2 }) : null;
+    const open = opts.store?.(c) ?? null;
     const syncMs = typeof opts.syncMs === "function" ? opts.syncMs(c) : (opts.syncMs ?? 1000);
     const now = Date.now();
     let e = counters.entry(subject, now);

@@ -23,7 +23,7 @@ import type { Identity } from "../../identity";
 import { bodyLimit } from "../body-limit";
 import { requireContentType } from "../content-type";
 import { headerLimit } from "../header-limit";
-import { rateLimit, type WindowCounters } from "../rate-limit";
+import { rateLimit, sqlCounterStore, type CounterStore, type WindowCounters } from "../rate-limit";
 
 /** The settings {@link requestLimits} reads (the worker's parsed env; see shared/env.ts REQUEST_LIMIT_VARS). */
 export interface RequestLimitSettings {
@@ -58,11 +58,16 @@ export function requestLimits(settings: (c: Context) => RequestLimitSettings): M
  * (`c.get("identity")`, set by `requireIdentity`); requests without one are not counted. Mount it
  * after `requireIdentity`. `counters` is for tests; by default one set per call (per isolate).
  */
-export function userRateLimit(settings: (c: Context) => RateLimitSettings, counters?: WindowCounters): MiddlewareHandler {
+export function userRateLimit(settings: (c: Context) => RateLimitSettings, counters?: WindowCounters, store?: (c: Context) => CounterStore): MiddlewareHandler {
   return rateLimit({
     limit: (c) => settings(c).RATE_LIMIT_PER_MINUTE,
     subject: (c) => (c.get("identity" as never) as Identity | undefined)?.email ?? null,
-    databaseUrl: (c) => settings(c).DATABASE_URL,
+    // the worker's pool when it has one, else a client per flush
+    store: (c) => {
+      if (store) return store(c);
+      const url = settings(c).DATABASE_URL;
+      return url ? sqlCounterStore(url) : undefined;
+    },
     syncMs: (c) => settings(c).RATE_LIMIT_SYNC_MS,
     counters,
   });

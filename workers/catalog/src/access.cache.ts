@@ -11,8 +11,8 @@ const entries = new Map<string, Access>();
 const MAX_ENTRIES = 10_000;
 
 /** The user's access at the current catalog version. */
-export async function cachedAccess(db: CatalogDb, email: string, ttlMs: number): Promise<Access> {
-  const version = await currentVersion(db, ttlMs);
+export async function cachedAccess(db: CatalogDb, email: string, ttlMs: number, ctx: { waitUntil(p: Promise<unknown>): void }): Promise<Access> {
+  const version = await currentVersion(db, ttlMs, ctx);
   const key = email.trim().toLowerCase();
   const hit = entries.get(key);
   if (hit && hit.version >= version) return hit;

@@ -38,7 +38,7 @@ export function registerCatalogRoutes(app: App): void {
 
   app.get("/internal/access/:email", async (c) => {
     const env = readEnv(CatalogEnv, c.env);
-    const access = await cachedAccess(pooledDb(c.env), c.req.param("email"), env.CATALOG_VERSION_TTL_MS);
+    const access = await cachedAccess(pooledDb(c.env), c.req.param("email"), env.CATALOG_VERSION_TTL_MS, c.executionCtx);
     return c.json(access);
   });
 }

@@ -68,8 +68,8 @@ export function serverEntry(access: Access, entry: AccessServer, snap: Snapshot,
  */
 export async function loadForUser(c: CatalogContext, email: string, only?: string): Promise<{ access: Access; snap: Snapshot }> {
   const ttl = c.env.CATALOG_VERSION_TTL_MS;
-  let access = await cachedAccess(c.db, email, ttl);
-  let snap = await cachedSnapshot(c.db, await currentVersion(c.db, ttl));
+  let access = await cachedAccess(c.db, email, ttl, c.ctx);
+  let snap = await cachedSnapshot(c.db, await currentVersion(c.db, ttl, c.ctx));
   const visible = access.servers.filter((e) => only === undefined || e.server.id === only);
   const now = Date.now();
   const inline = visible.filter((e) => {
@@ -86,8 +86,8 @@ export async function loadForUser(c: CatalogContext, email: string, only?: strin
     for (const status of written.values()) if (status) patchStatus(status);
     // the refresh moved the version: read it again, with what the refresh wrote
     forgetVersion();
-    access = await cachedAccess(c.db, email, ttl);
-    snap = await cachedSnapshot(c.db, await currentVersion(c.db, ttl));
+    access = await cachedAccess(c.db, email, ttl, c.ctx);
+    snap = await cachedSnapshot(c.db, await currentVersion(c.db, ttl, c.ctx));
   }
   return { access, snap };
 }

@@ -3,9 +3,13 @@
  * implementations: through the worker's pool (PgPool Durable Object, shared/pool) for requests,
  * and over a plain client for the timer and the admin-triggered refresh routes.
  *
- * Inline refreshes run inside the pool object, which shares them: concurrent requests that find
- * the same server missing or changed wait for one listing instead of each listing the upstream
- * and queueing on the refresh's advisory lock with a connection held.
+ * The pool object shares work between concurrent callers (its requests, unlike a worker's, may
+ * wait on each other): one version read, one snapshot load and one access load per user at a
+ * time, and one inline refresh per server - so when the version moves under load, 50 requests
+ * cost one query each, not 50, and concurrent requests that find a server missing or changed
+ * wait for one listing instead of each listing the upstream and queueing on the refresh's
+ * advisory lock. The plain-client variant ({@link sqlDb}) shares nothing: a worker request must
+ * never wait on another request's I/O (workerd cancels it as hung).
  */
 import type { Sql } from "../../../shared/db";
 import { poolOf } from "../../../shared/pool";
@@ -27,27 +31,31 @@ export interface CatalogDb {
   refreshClaimed(due: { server: ServerRow; maxAgeSeconds: number }[], timeoutMs: number): Promise<StatusRow[]>;
 }
 
-/** In the pool object: one listing per server (and row version) at a time, shared by every caller. */
-const inflight = new Map<string, Promise<StatusRow | null>>();
-
-async function refreshShared(sql: Sql, servers: ServerRow[], timeoutMs: number): Promise<Map<string, StatusRow | null>> {
-  const results = await Promise.all(
-    servers.map(async (s) => {
-      const key = `${s.id}\u0000${s.updated_at.getTime()}`;
-      let running = inflight.get(key);
-      if (!running) {
-        running = refreshServers(sql, [s], timeoutMs)
-          .then((m) => m.get(s.id) ?? null)
-          .finally(() => inflight.delete(key));
-        inflight.set(key, running);
-      }
-      return [s.id, await running] as const;
-    }),
-  );
-  return new Map(results);
+/** `fn` with concurrent calls for the same key sharing one run (in the pool object only). */
+function shared<A extends unknown[], R>(key: (...args: A) => string, fn: (sql: Sql, ...args: A) => Promise<R>): (sql: Sql, ...args: A) => Promise<R> {
+  const running = new Map<string, Promise<R>>();
+  return (sql, ...args) => {
+    const k = key(...args);
+    let p = running.get(k);
+    if (!p) {
+      p = fn(sql, ...args).finally(() => running.delete(k));
+      running.set(k, p);
+    }
+    return p;
+  };
 }
 
-async function refreshClaimed(sql: Sql, due: { server: ServerRow; maxAgeSeconds: number }[], timeoutMs: number): Promise<StatusRow[]> {
+/** One listing per server (and row version) at a time. */
+const refreshOne = shared(
+  (s: ServerRow, _timeoutMs: number) => `${s.id}\u0000${s.updated_at.getTime()}`,
+  async (sql, s: ServerRow, timeoutMs: number): Promise<StatusRow | null> => (await refreshServers(sql, [s], timeoutMs)).get(s.id) ?? null,
+);
+
+async function refreshShared(sql: Sql, servers: ServerRow[], timeoutMs: number): Promise<Map<string, StatusRow | null>> {
+  return new Map(await Promise.all(servers.map(async (s) => [s.id, await refreshOne(sql, s, timeoutMs)] as const)));
+}
+
+async function refreshClaimed(sql: Sql, due: { server: ServerRow; maxAgeSeconds: number }[], timeoutMs: number, refresh = refreshShared): Promise<StatusRow[]> {
   const shown: StatusRow[] = [];
   const claimed: ServerRow[] = [];
   for (const { server, maxAgeSeconds } of due) {
@@ -55,15 +63,15 @@ async function refreshClaimed(sql: Sql, due: { server: ServerRow; maxAgeSeconds:
     if (claim.claimed) claimed.push(server);
     else if (claim.status) shown.push(claim.status);
   }
-  if (claimed.length) for (const status of (await refreshShared(sql, claimed, timeoutMs)).values()) if (status) shown.push(status);
+  if (claimed.length) for (const status of (await refresh(sql, claimed, timeoutMs)).values()) if (status) shown.push(status);
   return shown;
 }
 
 /** The operations the catalog's PgPool runs (shared/pool). */
 export const catalogOps = {
-  version: (sql: Sql) => catalogVersion(sql),
-  access: (sql: Sql, email: string) => loadAccess(sql, email),
-  snapshot: (sql: Sql) => loadSnapshot(sql),
+  version: shared(() => "", catalogVersion),
+  access: shared((email: string) => email.trim().toLowerCase(), loadAccess),
+  snapshot: shared(() => "", loadSnapshot),
   refresh: refreshShared,
   refreshClaimed,
 };
@@ -83,10 +91,10 @@ export function pooledDb(bindings: Record<string, unknown>): CatalogDb {
 /** The same over a client the caller owns (timer, admin-triggered refreshes). */
 export function sqlDb(sql: Sql): CatalogDb {
   return {
-    version: () => catalogOps.version(sql),
-    access: (email) => catalogOps.access(sql, email),
-    snapshot: () => catalogOps.snapshot(sql),
-    refresh: (servers, timeoutMs) => refreshShared(sql, servers, timeoutMs),
-    refreshClaimed: (due, timeoutMs) => refreshClaimed(sql, due, timeoutMs),
+    version: () => catalogVersion(sql),
+    access: (email) => loadAccess(sql, email),
+    snapshot: () => loadSnapshot(sql),
+    refresh: (servers, timeoutMs) => refreshServers(sql, servers, timeoutMs),
+    refreshClaimed: (due, timeoutMs) => refreshClaimed(sql, due, timeoutMs, refreshServers),
   };
 }

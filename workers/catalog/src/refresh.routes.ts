@@ -51,9 +51,9 @@ export function healthOf(server: ServerRow, snap: Snapshot, refreshSeconds: numb
   };
 }
 
-async function freshSnapshot(sql: Sql, ttlMs: number): Promise<Snapshot> {
+async function freshSnapshot(sql: Sql, ttlMs: number, ctx: { waitUntil(p: Promise<unknown>): void }): Promise<Snapshot> {
   const db = sqlDb(sql);
-  return cachedSnapshot(db, await currentVersion(db, ttlMs));
+  return cachedSnapshot(db, await currentVersion(db, ttlMs, ctx));
 }
 
 export function registerRefreshRoutes(app: App): void {
@@ -68,7 +68,7 @@ export function registerRefreshRoutes(app: App): void {
         await refreshServer(sql, server, env.UPSTREAM_TIMEOUT_MS);
       }
       if (!server) return null;
-      return healthOf(server, await freshSnapshot(sql, env.CATALOG_VERSION_TTL_MS), env.CATALOG_REFRESH_SECONDS);
+      return healthOf(server, await freshSnapshot(sql, env.CATALOG_VERSION_TTL_MS, c.executionCtx), env.CATALOG_REFRESH_SECONDS);
     });
     return health ? c.json(health) : c.json({ error: "not_found" }, 404);
   });
@@ -85,7 +85,7 @@ export function registerRefreshRoutes(app: App): void {
         await refreshServers(sql, enabled, env.UPSTREAM_TIMEOUT_MS);
         refreshed = enabled.length;
       }
-      const [rows, snap] = [await listServers(sql), await freshSnapshot(sql, env.CATALOG_VERSION_TTL_MS)];
+      const [rows, snap] = [await listServers(sql), await freshSnapshot(sql, env.CATALOG_VERSION_TTL_MS, c.executionCtx)];
       return { refreshed, servers: rows.map((s) => healthOf(s, snap, env.CATALOG_REFRESH_SECONDS)) };
     });
     return c.json(out);
@@ -94,7 +94,7 @@ export function registerRefreshRoutes(app: App): void {
   app.get("/internal/status", async (c) => {
     const env = readEnv(CatalogEnv, c.env);
     const servers = await withSql(env.DATABASE_URL, c.executionCtx, async (sql) => {
-      const [rows, snap] = await Promise.all([listServers(sql), freshSnapshot(sql, env.CATALOG_VERSION_TTL_MS)]);
+      const [rows, snap] = await Promise.all([listServers(sql), freshSnapshot(sql, env.CATALOG_VERSION_TTL_MS, c.executionCtx)]);
       return rows.map((s) => healthOf(s, snap, env.CATALOG_REFRESH_SECONDS));
     });
     return c.json({ servers });

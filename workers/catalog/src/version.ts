@@ -1,14 +1,28 @@
 /**
  * The catalog version (catalog_state.version: bumped by triggers on every grant change and every
- * snapshot change) as this isolate last saw it. Re-read at most every CATALOG_VERSION_TTL_MS, so
- * a warm request costs at most one tiny query and a change is seen well within 2 s.
+ * snapshot change) as this isolate last saw it, through a {@link VersionGate}: re-read at most
+ * every CATALOG_VERSION_TTL_MS (inline: a request past the TTL sees every change made before it).
+ * So a warm request costs no query and a change is seen within the TTL (500 ms by default).
+ *
+ * No promise is shared between requests (workerd cancels a request that waits on another
+ * request's I/O as "hung"): concurrent inline reads each ask the pool, which runs one query for
+ * all of them (db.ts).
+ *
+ * When Postgres is unreachable, the last version seen stays in force for
+ * {@link setStaleMaxSeconds} after the last successful read; past that, requests fail closed
+ * (503, shared/http.ts).
  */
-import { isConnectionError } from "../../../shared/db";
+import { VersionGate } from "../../../shared/cache/versioned";
 import { log } from "../../../shared/log";
 import type { CatalogDb } from "./db";
 
-let known = { version: -1, checkedAt: 0, okAt: 0 };
+interface WaitUntil {
+  waitUntil(p: Promise<unknown>): void;
+}
+
+const gate = new VersionGate();
 let staleMaxMs = 60_000;
+let warnedStale = false;
 
 /** Sets how long the cached catalog may be served while Postgres is unreachable (STALE_CATALOG_MAX_SECONDS). */
 export function setStaleMaxSeconds(seconds: number): void {
@@ -16,37 +30,17 @@ export function setStaleMaxSeconds(seconds: number): void {
 }
 
 /**
- * The current catalog version, from memory when checked less than `ttlMs` ago. When Postgres is
- * unreachable, the last version seen stays in force for {@link setStaleMaxSeconds} after the last
- * successful check (Postgres is asked again every `ttlMs`); past that, the error is thrown, so
- * requests fail closed.
+ * The current catalog version.
+ * @throws VersionUnavailable when it cannot be read and the last good read is older than the stale bound
  */
-export async function currentVersion(db: CatalogDb, ttlMs: number): Promise<number> {
-  const now = Date.now();
-  if (known.version < 0 || now - known.checkedAt > ttlMs) {
-    // one read at a time per isolate: concurrent requests share it instead of each opening a
-    // connection when the TTL runs out under load
-    inflight ??= check(db, now).finally(() => {
-      inflight = null;
-    });
-    await inflight;
-  }
-  return known.version;
-}
-
-let inflight: Promise<void> | null = null;
-
-async function check(db: CatalogDb, now: number): Promise<void> {
-  try {
-    known = { version: await db.version(), checkedAt: now, okAt: now };
-  } catch (err) {
-    if (!isConnectionError(err) || known.version < 0 || now - known.okAt > staleMaxMs) throw err;
-    if (known.checkedAt === known.okAt) log.warn("catalog: Postgres unreachable; serving the cached catalog", { staleSeconds: staleMaxMs / 1000 });
-    known = { ...known, checkedAt: now };
-  }
+export async function currentVersion(db: CatalogDb, ttlMs: number, ctx: WaitUntil): Promise<number> {
+  const r = await gate.current(() => db.version(), ctx, { ttlMs, maxInlineAgeMs: ttlMs, staleMaxMs });
+  if (r.stale && !warnedStale) log.warn("catalog: Postgres unreachable; serving the cached catalog", { staleSeconds: staleMaxMs / 1000 });
+  warnedStale = r.stale;
+  return r.version;
 }
 
 /** Makes the next {@link currentVersion} ask Postgres (after this isolate changed something). */
 export function forgetVersion(): void {
-  known = { ...known, checkedAt: 0 };
+  gate.forget();
 }

@@ -33,7 +33,7 @@ import { listPage } from "./pagination";
 import { findResourceServer, findTemplateServer } from "./resources";
 import { sealRelayedId, type SessionState } from "./session.token";
 import { initializeUpstream, postToUpstream, upstreamFetch, UpstreamFailure } from "./upstream.client";
-import { findUpstreamSession, forgetCached, listUpstreamSessions, saveUpstreamSession, type UpstreamSession } from "./upstream-sessions.repo";
+import { findUpstreamSession, forgetCached, isKnownEnded, listUpstreamSessions, saveUpstreamSession, type UpstreamSession } from "./upstream-sessions.repo";
 
 /** Server-to-client requests and the client capability each needs. */
 const NEEDS_CAPABILITY: Record<string, string> = {
@@ -46,6 +46,11 @@ const NEEDS_CAPABILITY: Record<string, string> = {
 const AGGREGATE_POLL_MS = 10_000;
 /** Per downstream session: wake-ups of this isolate's `/mcp` streams when an upstream session opens. */
 const openedListeners = new Map<string, Set<() => void>>();
+
+/** Wakes the session's aggregate streams in this isolate (after a DELETE: they see it ended and close). */
+export function wakeStreams(sid: string): void {
+  for (const wake of openedListeners.get(sid) ?? []) wake();
+}
 
 /** Methods forwarded unchanged on `/mcp/<server>` only (they name no tool, prompt or resource). */
 const SINGLE_SERVER_PASSTHROUGH = new Set(["tasks/get", "tasks/result", "tasks/list", "tasks/cancel"]);
@@ -407,7 +412,8 @@ export class Gateway {
     try {
       let lastPoll = 0;
       let fresh = true;
-      while (!ctl.signal.aborted) {
+      // ends with the client's connection or with the session (DELETE here, or seen by the ended-session poll)
+      while (!ctl.signal.aborted && !isKnownEnded(sid)) {
         if (fresh || Date.now() - lastPoll >= AGGREGATE_POLL_MS) {
           fresh = false;
           lastPoll = Date.now();

@@ -8,10 +8,10 @@ import { readEnv } from "../../../shared/env";
 import type { Identity } from "../../../shared/identity";
 import { onError } from "../../../shared/http";
 import { requireIdentity } from "../../../shared/middleware/identity";
-import { pgPoolClass } from "../../../shared/pool/durable-object";
-import { mcpOps } from "./db";
 import { jsonRpcErrors } from "../../../shared/middleware/jsonrpc-errors";
 import { requestLimits, userRateLimit } from "../../../shared/middleware/request-limits";
+import { pgPoolClass } from "../../../shared/pool/durable-object";
+import { mcpDb, mcpOps } from "./db";
 import { McpEnv } from "./env";
 import { registerMcpRoutes } from "./mcp.routes";
 
@@ -28,7 +28,8 @@ app.onError(async (err, c) => {
 app.use("*", jsonRpcErrors());
 app.use("*", ...requestLimits(env));
 // "/mcp/*" also matches "/mcp" itself (a second pattern for "/mcp" would count each request twice)
-app.use("/mcp/*", requireIdentity({ secret: (e) => e.IDENTITY_SECRET }), userRateLimit(env));
+app.use("/mcp/*", requireIdentity({ secret: (e) => e.IDENTITY_SECRET }), userRateLimit(env, undefined, (c) => (deltas) => mcpDb(c.env).run("addCounts", deltas)));
+// (the counters go through the worker's Postgres pool)
 registerMcpRoutes(app);
 app.notFound((c) => c.json({ jsonrpc: "2.0", id: null, error: { code: -32600, message: `Not found: no MCP endpoint at ${c.req.path}` } }, 404));
 

@@ -27,7 +27,7 @@ import { serverOfName } from "../../../shared/naming";
 import { CatalogUnavailable, fetchUserCatalog, fetchUserServer, type UserCatalog } from "./catalog.client";
 import { mcpDb, type McpDb } from "./db";
 import { McpEnv } from "./env";
-import { Gateway } from "./gateway";
+import { Gateway, wakeStreams } from "./gateway";
 import { initializeResult } from "./initialize";
 import { LEGACY_VERSION_MARK, postLegacy } from "./legacy-sse.client";
 import { openRelayedId, openSession, sealSession, type SessionState } from "./session.token";
@@ -151,6 +151,7 @@ async function route(c: Ctx, env: McpEnv, scope: string, identity: Identity, db:
 
   if (c.req.method === "DELETE") {
     const upstreams = await endSession(db, state.sid, identity.email);
+    wakeStreams(state.sid);
     for (const us of upstreams) {
       const server = catalog.servers.find((s) => s.id === us.server);
       if (server && us.usid) later(deleteUpstream(server, us.usid, us.version, env.UPSTREAM_TIMEOUT_MS));

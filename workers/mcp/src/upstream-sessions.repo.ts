@@ -60,6 +60,11 @@ const confirmedOpen = new Set<string>();
 const ENDED_POLL_MS = 1000;
 let poll = { dbTime: null as string | null, at: 0, coveredSince: Number.POSITIVE_INFINITY };
 
+/** Whether this isolate knows the session ended (no query). */
+export function isKnownEnded(sid: string): boolean {
+  return endedIds.has(sid);
+}
+
 function remembered(set: Set<string>, id: string, max: number) {
   if (set.size >= max) set.delete(set.values().next().value!);
   set.add(id);
