@@ -144,7 +144,8 @@ async function route(c: Ctx, env: McpEnv, scope: string, identity: Identity, db:
 
   // The catalog decides first whether the endpoint exists for this caller at all. On /mcp a
   // POST loads it once it knows what the message needs (one server's part for a call).
-  const load = (server?: string) => (server ? fetchUserServer(catalogBinding, identity.email, server) : fetchUserCatalog(catalogBinding, identity.email));
+  const ttl = env.MCP_CATALOG_TTL_MS;
+  const load = (server?: string) => (server ? fetchUserServer(catalogBinding, identity.email, server, ttl) : fetchUserCatalog(catalogBinding, identity.email, ttl));
   let catalog: UserCatalog | null = null;
   try {
     if (scope !== "*" || c.req.method !== "POST") catalog = await load(scope === "*" ? undefined : scope);
