@@ -83,6 +83,12 @@ export interface GatewayDeps {
   signal: AbortSignal;
   /** False when the answer is plain JSON: then server-to-client requests cannot reach the client. Default true. */
   canRelay?: boolean;
+  /**
+   * Told, for each forwarded request, how the upstream answers once its response headers are in:
+   * `true` for a JSON body (the response and nothing else), `false` for a stream (SSE, or a
+   * legacy HTTP+SSE upstream) on which notifications and requests may come first.
+   */
+  onUpstreamAnswer?: (json: boolean) => void;
 }
 
 export class Gateway {
@@ -294,6 +300,7 @@ export class Gateway {
     const timeout = this.d.env.UPSTREAM_TIMEOUT_MS;
     try {
       if (server.transport === "sse") {
+        this.d.onUpstreamAnswer?.(false);
         yield* forwardLegacy(server, req, {
           capabilities: this.d.state.caps,
           clientInfo: this.d.state.info,
@@ -318,6 +325,7 @@ export class Gateway {
           yield errorResponse(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: HTTP ${ex.res.status}`);
           return;
         }
+        this.d.onUpstreamAnswer?.((ex.res.headers.get("content-type") ?? "").toLowerCase().includes("application/json"));
         for await (const m of ex.messages()) {
           if (isResponse(m)) {
             if (m.id === req.id) {
