@@ -136,6 +136,9 @@ describe("how a forwarded answer reaches a client that takes JSON and SSE", () =
     try {
       await f.t.db.sql`INSERT INTO servers (id, tenant_id, url) VALUES ('tiny', 'acme', ${tiny.url})`;
       const { session } = await rawInitialize(f.t.url, "/mcp", f.alice);
+      // the catalog sees the new server once its version check runs (CATALOG_VERSION_TTL_MS)
+      const listed = async () => (await rawPost(f.t.url, "/mcp", f.alice, { jsonrpc: "2.0", id: 2, method: "tools/list" }, { "mcp-session-id": session! })).body.result.tools.map((x: { name: string }) => x.name);
+      await expect.poll(listed, { timeout: 10_000 }).toContain("tiny__noop");
       const call = (name: string, args: Record<string, unknown> = {}) =>
         rawPost(f.t.url, "/mcp", f.alice, { jsonrpc: "2.0", id: 7, method: "tools/call", params: { name, arguments: args } }, { "mcp-session-id": session! });
       const json = await call("tiny__noop");
