@@ -9,6 +9,9 @@
  *   POST /internal/refresh[?due=1]                 -> { refreshed: number, servers: ServerHealth[] }
  *                                                    (all enabled servers; `due=1`: only those due)
  *
+ * The two catalog answers carry a strong `ETag`; a request with `If-None-Match` naming it gets
+ * 304 and no body (the mcp worker revalidates its cached copy this way).
+ *
  * Items (`tools`, `prompts`, `resources`, `resourceTemplates`) are the upstream's own objects,
  * exactly as it listed them (MCP `Tool`, `Prompt`, `Resource`, `ResourceTemplate`).
  */

@@ -37,8 +37,10 @@ export async function startTestStack(opts: Omit<StackOptions, "databaseUrl" | "p
   try {
     // IDENTITY_VERSION_TTL_MS=0: the auth worker checks the catalog version on every request, so
     // tests that change a grant and ask again at once see it (production default: 500 ms, within
-    // the CONTRACT's 2 s; test/integration/perf-identity-cache.test.ts runs with the default)
-    const env = { IDENTITY_VERSION_TTL_MS: "0", ...opts.env };
+    // the CONTRACT's 2 s; test/integration/perf-identity-cache.test.ts runs with the default).
+    // MCP_CATALOG_TTL_MS=0 likewise: the mcp worker revalidates its cached catalog on every
+    // request (test/integration/perf-catalog-cache.test.ts runs with the default)
+    const env = { IDENTITY_VERSION_TTL_MS: "0", MCP_CATALOG_TTL_MS: "0", ...opts.env };
     stack = await startStack({ demo: false, adminApiKey: adminKey, ...opts, env, port: 0, build: false, databaseUrl: db.url, dataDir });
   } catch (err) {
     await db.drop();

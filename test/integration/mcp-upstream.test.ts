@@ -9,7 +9,8 @@ import { CreateMessageRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { freePort } from "../../scripts/lib/ports";
 import { startProcess, waitForPort, type Managed } from "../../scripts/lib/processes";
 import { ROOT } from "../../scripts/lib/workers";
-import { gatewayClient, startMcpFixture, type McpFixture } from "./mcp.fixture";
+import { startTinyUpstream, tool } from "./catalog.fixture";
+import { gatewayClient, rawInitialize, rawPost, startMcpFixture, type McpFixture } from "./mcp.fixture";
 
 interface Seen {
   method: string;
@@ -125,5 +126,38 @@ describe("the upstream side", () => {
     const sampled = await client.callTool({ name: "trigger-sampling-request", arguments: { prompt: "p", maxTokens: 5 } });
     expect(JSON.stringify(sampled.content)).toContain("legacy-model");
     await client.close();
+  });
+});
+
+describe("how a forwarded answer reaches a client that takes JSON and SSE", () => {
+  it("as JSON when the upstream answered JSON, as SSE when the upstream streams (or speaks the legacy transport)", async () => {
+    // the tiny upstream answers JSON (enableJsonResponse); server-everything streams SSE
+    const tiny = await startTinyUpstream([tool("noop")]);
+    try {
+      await f.t.db.sql`INSERT INTO servers (id, tenant_id, url) VALUES ('tiny', 'acme', ${tiny.url})`;
+      const { session } = await rawInitialize(f.t.url, "/mcp", f.alice);
+      // the catalog sees the new server once its version check runs (CATALOG_VERSION_TTL_MS)
+      const listed = async () => (await rawPost(f.t.url, "/mcp", f.alice, { jsonrpc: "2.0", id: 2, method: "tools/list" }, { "mcp-session-id": session! })).body.result.tools.map((x: { name: string }) => x.name);
+      await expect.poll(listed, { timeout: 10_000 }).toContain("tiny__noop");
+      const call = (name: string, args: Record<string, unknown> = {}) =>
+        rawPost(f.t.url, "/mcp", f.alice, { jsonrpc: "2.0", id: 7, method: "tools/call", params: { name, arguments: args } }, { "mcp-session-id": session! });
+      const json = await call("tiny__noop");
+      expect(json.status).toBe(200);
+      expect(json.headers.get("content-type")).toContain("application/json");
+      // tiny has no tools/call handler: its own JSON-RPC error is the answer, passed on as is
+      expect(json.body).toMatchObject({ jsonrpc: "2.0", id: 7, error: { code: -32601 } });
+      for (const name of ["alpha__echo", "gamma__echo", "delta__echo"]) {
+        const sse = await call(name, { message: "streamed" });
+        expect(sse.headers.get("content-type"), name).toContain("text/event-stream");
+        expect(sse.body, name).toMatchObject({ id: 7, result: { content: [{ type: "text", text: "Echo: streamed" }] } });
+      }
+      // a gateway-made answer (nothing forwarded) to a client that takes both: JSON as well
+      const unknown = await call("tiny__missing");
+      expect(unknown.headers.get("content-type")).toContain("application/json");
+      expect(unknown.body.error).toMatchObject({ code: -32602, message: "Unknown tool: tiny__missing" });
+    } finally {
+      await f.t.db.sql`DELETE FROM servers WHERE id = 'tiny'`;
+      await tiny.stop();
+    }
   });
 });

@@ -4,12 +4,17 @@
  *   GET /internal/catalog/:email/servers/:server  -> CatalogServer, or 404 {error:"not_found"}
  *                                                    when the user may not use it or it does not exist
  *   GET /internal/access/:email                   -> Access (shared/repos/access.repo.ts)
+ *   GET /internal/stats                           -> { catalog: { answered, notModified } } this isolate's
+ *                                                    counts of the two catalog routes' 200s and 304s
+ *
+ * The two catalog routes answer with a strong `ETag` and honour `If-None-Match` (304, no body):
+ * the mcp worker keeps the parsed catalog and revalidates it (workers/mcp/src/catalog.client.ts).
  */
 import type { Hono } from "hono";
 import { readEnv } from "../../../shared/env";
 import { Email, ServerId } from "../../../shared/schemas";
 import { cachedAccess } from "./access.cache";
-import { userCatalog, userServer } from "./catalog";
+import { userCatalogAnswer, userServerAnswer, type TaggedAnswer } from "./catalog";
 import { pooledDb } from "./db";
 import { CatalogEnv } from "./env";
 
@@ -17,13 +22,34 @@ type App = Hono<{ Bindings: Record<string, unknown> }>;
 
 const badEmail = { error: "bad_request", field: "email", message: "must be an email address" };
 
+/** Per isolate: catalog answers given in full and as 304 (GET /internal/stats). */
+const stats = { answered: 0, notModified: 0 };
+
+/** Whether `If-None-Match` names `etag` (weak comparison, as RFC 9110 prescribes for it). */
+function matches(ifNoneMatch: string | undefined, etag: string): boolean {
+  if (!ifNoneMatch) return false;
+  if (ifNoneMatch.trim() === "*") return true;
+  return ifNoneMatch.split(",").some((t) => t.trim().replace(/^W\//, "") === etag);
+}
+
+/** 304 when the caller holds this answer already, else the answer as JSON; both with its ETag. */
+function tagged<T>(answer: TaggedAnswer<T>, ifNoneMatch: string | undefined): Response {
+  const headers = { etag: answer.etag, "cache-control": "no-cache" };
+  if (matches(ifNoneMatch, answer.etag)) {
+    stats.notModified++;
+    return new Response(null, { status: 304, headers });
+  }
+  stats.answered++;
+  return new Response(JSON.stringify(answer.body()), { status: 200, headers: { ...headers, "content-type": "application/json" } });
+}
+
 export function registerCatalogRoutes(app: App): void {
   app.get("/internal/catalog/:email", async (c) => {
     const env = readEnv(CatalogEnv, c.env);
     const email = Email.safeParse(c.req.param("email"));
     if (!email.success) return c.json(badEmail, 400);
-    const catalog = await userCatalog({ env, ctx: c.executionCtx as ExecutionContext, db: pooledDb(c.env) }, email.data);
-    return c.json(catalog);
+    const answer = await userCatalogAnswer({ env, ctx: c.executionCtx as ExecutionContext, db: pooledDb(c.env) }, email.data);
+    return tagged(answer, c.req.header("if-none-match"));
   });
 
   app.get("/internal/catalog/:email/servers/:server", async (c) => {
@@ -32,8 +58,8 @@ export function registerCatalogRoutes(app: App): void {
     if (!email.success) return c.json(badEmail, 400);
     const id = ServerId.safeParse(c.req.param("server"));
     if (!id.success) return c.json({ error: "not_found" }, 404);
-    const server = await userServer({ env, ctx: c.executionCtx as ExecutionContext, db: pooledDb(c.env) }, email.data, id.data);
-    return server ? c.json(server) : c.json({ error: "not_found" }, 404);
+    const answer = await userServerAnswer({ env, ctx: c.executionCtx as ExecutionContext, db: pooledDb(c.env) }, email.data, id.data);
+    return answer ? tagged(answer, c.req.header("if-none-match")) : c.json({ error: "not_found" }, 404);
   });
 
   app.get("/internal/access/:email", async (c) => {
@@ -41,4 +67,6 @@ export function registerCatalogRoutes(app: App): void {
     const access = await cachedAccess(pooledDb(c.env), c.req.param("email"), env.CATALOG_VERSION_TTL_MS, c.executionCtx);
     return c.json(access);
   });
+
+  app.get("/internal/stats", (c) => c.json({ catalog: { ...stats } }));
 }

@@ -6,7 +6,14 @@
  *
  * Servers without a snapshot, or changed since theirs, are refreshed inline before answering;
  * old snapshots are served and refreshed in the background.
+ *
+ * Every answer carries a strong ETag ({@link answerTag}) derived from what it is built from - the
+ * access version, the snapshot version, the status rows of its servers (a refresh may record a
+ * new status without bumping the version: snapshot.cache#patchStatus) and the time-dependent
+ * `status.stale` flags - so a caller revalidating with `If-None-Match` gets a 304 without the
+ * catalog filtering or serialising anything.
  */
+import { createHash } from "node:crypto";
 import type { CatalogServer, CatalogStatus, UserCatalog } from "../../../shared/catalog.schema";
 import { toolAllowed, type Access, type AccessServer } from "../../../shared/repos/access.repo";
 import type { Snapshot } from "../../../shared/repos/catalog.repo";
@@ -92,23 +99,59 @@ export async function loadForUser(c: CatalogContext, email: string, only?: strin
   return { access, snap };
 }
 
-/** The user's whole catalog. */
-export async function userCatalog(c: CatalogContext, email: string): Promise<UserCatalog> {
+/** An answer and its entity tag; the body is built only when asked for (not for a 304). */
+export interface TaggedAnswer<T> {
+  /** A strong ETag, quoted. */
+  etag: string;
+  body: () => T;
+}
+
+/**
+ * The entity tag of an answer built from `access` and `snap` for `entries` at `now`: equal tags
+ * mean equal answers. Versions cover grants, server rows and items (each change bumps
+ * catalog_state.version, and a snapshot is read consistently with its version); the status rows
+ * are hashed in because an unchanged refresh updates them without a version bump (patchStatus),
+ * and `stale` because it turns true with time alone. Cheap: no item is looked at.
+ */
+export function answerTag(kind: string, access: Access, snap: Snapshot, entries: AccessServer[], refreshSeconds: number, now: number): string {
+  const h = createHash("sha256");
+  h.update(`${kind}\n${access.email}\n${access.version}\n${snap.version}\n${refreshSeconds}\n`);
+  for (const e of entries) {
+    const s = snap.status.get(e.server.id);
+    const stale = !s?.ok || now - s.refreshed_at.getTime() > refreshSeconds * 1000;
+    h.update(
+      s
+        ? `${e.server.id}\t${s.ok}\t${s.refreshed_at.getTime()}\t${s.last_ok_at?.getTime() ?? ""}\t${s.latency_ms ?? ""}\t${stale}\t${s.error ?? ""}\n`
+        : `${e.server.id}\t-\n`,
+    );
+  }
+  return `"${kind}-${h.digest("base64url").slice(0, 27)}"`;
+}
+
+/** The user's whole catalog, tagged. */
+export async function userCatalogAnswer(c: CatalogContext, email: string): Promise<TaggedAnswer<UserCatalog>> {
   const { access, snap } = await loadForUser(c, email);
   const now = Date.now();
+  const refresh = c.env.CATALOG_REFRESH_SECONDS;
   return {
-    email: access.email,
-    known: access.known,
-    isAdmin: access.isAdmin,
-    groups: access.groups,
-    version: Math.max(access.version, snap.version),
-    servers: access.servers.map((e) => serverEntry(access, e, snap, c.env.CATALOG_REFRESH_SECONDS, now)),
+    etag: answerTag("c", access, snap, access.servers, refresh, now),
+    body: () => ({
+      email: access.email,
+      known: access.known,
+      isAdmin: access.isAdmin,
+      groups: access.groups,
+      version: Math.max(access.version, snap.version),
+      servers: access.servers.map((e) => serverEntry(access, e, snap, refresh, now)),
+    }),
   };
 }
 
-/** One server of the user's catalog, or null when the user may not use it (or it does not exist). */
-export async function userServer(c: CatalogContext, email: string, serverId: string): Promise<CatalogServer | null> {
+/** One server of the user's catalog, tagged, or null when the user may not use it (or it does not exist). */
+export async function userServerAnswer(c: CatalogContext, email: string, serverId: string): Promise<TaggedAnswer<CatalogServer> | null> {
   const { access, snap } = await loadForUser(c, email, serverId);
   const entry = access.servers.find((e) => e.server.id === serverId);
-  return entry ? serverEntry(access, entry, snap, c.env.CATALOG_REFRESH_SECONDS) : null;
+  if (!entry) return null;
+  const now = Date.now();
+  const refresh = c.env.CATALOG_REFRESH_SECONDS;
+  return { etag: answerTag("s", access, snap, [entry], refresh, now), body: () => serverEntry(access, entry, snap, refresh, now) };
 }

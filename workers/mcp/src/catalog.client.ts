@@ -1,8 +1,15 @@
 /**
  * The catalog worker as the gateway sees it (service binding CATALOG): per user, the servers they
  * may use with the items they may see, the upstream's stored headers, and a refresh trigger.
+ *
+ * Catalogs are kept parsed in isolate memory (bounded, least recently used out first) and used
+ * without a hop for MCP_CATALOG_TTL_MS (default 500 ms) after the catalog last confirmed them;
+ * after that a request revalidates with the catalog's ETag (a 304 costs no parse). A grant
+ * change is therefore in force within MCP_CATALOG_TTL_MS + the catalog's CATALOG_VERSION_TTL_MS.
+ * Cached catalogs are shared by the isolate's requests: callers must never modify them.
  */
 import { z } from "zod";
+import { BoundedLru } from "../../../shared/cache/lru";
 import { log } from "../../../shared/log";
 
 const Item = z.record(z.string(), z.unknown());
@@ -44,40 +51,125 @@ function base(): string {
   return "https://catalog.internal";
 }
 
-/** The user's catalog (only servers and items they may use). Throws {@link CatalogUnavailable}. */
-export async function fetchUserCatalog(catalog: Fetcher, email: string): Promise<UserCatalog> {
+interface Cached {
+  value: UserCatalog;
+  /** The catalog's ETag for it (null: the answer had none, e.g. a 404; revalidated by a full fetch). */
+  etag: string | null;
+  /** When the catalog last confirmed it (the time the request was sent; epoch ms). */
+  checkedAt: number;
+  /** Characters of JSON it was parsed from (its weight in the cache). */
+  size: number;
+}
+
+/** Catalogs kept per isolate at most, and the most JSON (characters) they were parsed from, in total. */
+export const CATALOG_CACHE_MAX_ENTRIES = 1000;
+export const CATALOG_CACHE_MAX_CHARS = 8 * 1024 * 1024;
+
+/** Per isolate: parsed catalog answers by request path (the user's e-mail, and the server for a one-server answer). */
+const cache = new BoundedLru<Cached>(CATALOG_CACHE_MAX_ENTRIES, CATALOG_CACHE_MAX_CHARS);
+
+/** Per isolate: how catalogs were obtained - cached within the TTL, revalidated by a 304, fetched in full. */
+export const catalogCacheStats = { fresh: 0, revalidated: 0, fetched: 0 };
+
+/** Forgets this isolate's cached catalogs (tests). */
+export function clearCatalogCache(): void {
+  cache.clear();
+}
+
+/**
+ * One catalog answer through the per-isolate cache: used as is when the catalog confirmed it less
+ * than `ttlMs` ago; else asked for with `If-None-Match` (a 304 keeps the parsed value and renews
+ * its time, a 200 replaces it). 400/404 mean "nothing for this user" (`missing()`); any other
+ * failure is {@link CatalogUnavailable} and the cached value is not used (the catalog decides how
+ * long it may answer while Postgres is away, and fails closed after that). Only plain data is
+ * kept: each request does its own fetch (workerd ties I/O to the request that started it).
+ */
+async function cachedAnswer(
+  catalog: Fetcher,
+  path: string,
+  ttlMs: number,
+  parse: (json: unknown) => UserCatalog | string,
+  missing: () => UserCatalog,
+): Promise<UserCatalog> {
+  const hit = cache.get(path);
+  const sentAt = Date.now();
+  if (hit && sentAt - hit.checkedAt < ttlMs) {
+    catalogCacheStats.fresh++;
+    return hit.value;
+  }
   let res: Response;
   try {
-    res = await catalog.fetch(`${base()}/internal/catalog/${encodeURIComponent(email)}`);
+    res = await catalog.fetch(`${base()}${path}`, hit?.etag ? { headers: { "if-none-match": hit.etag } } : undefined);
   } catch (err) {
     throw new CatalogUnavailable(`catalog unreachable: ${String((err as Error).message ?? err)}`);
   }
-  if (!res.ok) throw new CatalogUnavailable(`catalog answered ${res.status}`);
-  const parsed = UserCatalog.safeParse(await res.json().catch(() => null));
-  if (!parsed.success) throw new CatalogUnavailable(`catalog answer malformed: ${parsed.error.issues[0]?.message}`);
-  return parsed.data;
+  if (res.status === 304 && hit) {
+    await res.body?.cancel().catch(() => {});
+    catalogCacheStats.revalidated++;
+    hit.checkedAt = Math.max(hit.checkedAt, sentAt);
+    // evicted meanwhile: keep it again (a newer answer another request stored stays)
+    if (!cache.get(path)) cache.set(path, hit, hit.size);
+    return hit.value;
+  }
+  if (res.status === 404 || res.status === 400) {
+    await res.body?.cancel().catch(() => {});
+    const value = missing();
+    cache.set(path, { value, etag: null, checkedAt: sentAt, size: 1 }, 1);
+    return value;
+  }
+  if (!res.ok) {
+    await res.body?.cancel().catch(() => {});
+    throw new CatalogUnavailable(`catalog answered ${res.status}`);
+  }
+  const text = await res.text().catch(() => "");
+  let json: unknown = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // reported as malformed below
+  }
+  const value = parse(json);
+  if (typeof value === "string") throw new CatalogUnavailable(`catalog answer malformed: ${value}`);
+  catalogCacheStats.fetched++;
+  cache.set(path, { value, etag: res.headers.get("etag"), checkedAt: sentAt, size: text.length }, text.length);
+  return value;
+}
+
+/**
+ * The user's catalog (only servers and items they may use), from the per-isolate cache within
+ * `ttlMs` (MCP_CATALOG_TTL_MS), else revalidated with the catalog worker. An e-mail the catalog
+ * refuses (400) or knows nothing about gets an empty catalog. Throws {@link CatalogUnavailable}.
+ * The value is shared by the isolate's requests: never modify it.
+ */
+export async function fetchUserCatalog(catalog: Fetcher, email: string, ttlMs: number): Promise<UserCatalog> {
+  return cachedAnswer(
+    catalog,
+    `/internal/catalog/${encodeURIComponent(email)}`,
+    ttlMs,
+    (json) => {
+      const p = UserCatalog.safeParse(json);
+      return p.success ? p.data : (p.error.issues[0]?.message ?? "invalid");
+    },
+    () => ({ email, known: false, isAdmin: false, groups: [], servers: [] }),
+  );
 }
 
 /**
  * The part of the user's catalog about one server, as a catalog with that server only (or none
  * when the user may not use it): what a request naming one server needs, without transferring
- * every other server's items. Throws {@link CatalogUnavailable}.
+ * every other server's items. Cached like {@link fetchUserCatalog}. Throws {@link CatalogUnavailable}.
  */
-export async function fetchUserServer(catalog: Fetcher, email: string, server: string): Promise<UserCatalog> {
-  let res: Response;
-  try {
-    res = await catalog.fetch(`${base()}/internal/catalog/${encodeURIComponent(email)}/servers/${encodeURIComponent(server)}`);
-  } catch (err) {
-    throw new CatalogUnavailable(`catalog unreachable: ${String((err as Error).message ?? err)}`);
-  }
-  if (res.status === 404 || res.status === 400) {
-    await res.body?.cancel().catch(() => {});
-    return { email, known: true, isAdmin: false, groups: [], servers: [] };
-  }
-  if (!res.ok) throw new CatalogUnavailable(`catalog answered ${res.status}`);
-  const parsed = CatalogServer.safeParse(await res.json().catch(() => null));
-  if (!parsed.success) throw new CatalogUnavailable(`catalog answer malformed: ${parsed.error.issues[0]?.message}`);
-  return { email, known: true, isAdmin: false, groups: [], servers: [parsed.data] };
+export async function fetchUserServer(catalog: Fetcher, email: string, server: string, ttlMs: number): Promise<UserCatalog> {
+  return cachedAnswer(
+    catalog,
+    `/internal/catalog/${encodeURIComponent(email)}/servers/${encodeURIComponent(server)}`,
+    ttlMs,
+    (json) => {
+      const p = CatalogServer.safeParse(json);
+      return p.success ? { email, known: true, isAdmin: false, groups: [], servers: [p.data] } : (p.error.issues[0]?.message ?? "invalid");
+    },
+    () => ({ email, known: true, isAdmin: false, groups: [], servers: [] }),
+  );
 }
 
 const lastRefresh = new Map<string, number>();

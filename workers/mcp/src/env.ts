@@ -24,6 +24,13 @@ export const McpEnv = z.object({
   UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
   /** Items per page of tools/list, prompts/list, resources/list, resources/templates/list. Default 100. */
   MCP_PAGE_SIZE: z.coerce.number().int().min(1).max(1000).default(100),
+  /**
+   * How long a user's catalog, once fetched from the catalog worker, is used without asking it
+   * again (ms); after that each request revalidates it (If-None-Match, a 304 keeps the parsed
+   * copy). 0 = revalidate on every request. Default 500, at most 1500 (grant changes in force
+   * within 2 s: this plus the catalog's CATALOG_VERSION_TTL_MS).
+   */
+  MCP_CATALOG_TTL_MS: z.coerce.number().int().min(0).max(1500).default(500),
   /** A session older than this is unknown (404; clients re-initialize), and its rows are purged (s). Default 7 days. */
   MCP_SESSION_MAX_AGE_SECONDS: z.coerce.number().int().min(60).max(90 * 86_400).default(7 * 86_400),
   /** Request limits and the per-user rate limit (shared/middleware/request-limits). */

@@ -52,6 +52,11 @@ export function wakeStreams(sid: string): void {
   for (const wake of openedListeners.get(sid) ?? []) wake();
 }
 
+type ListKind = "tools" | "prompts" | "resources" | "resourceTemplates";
+
+/** Per catalog object (cached and shared: see catalog.client.ts): each list's items, by kind and scope. */
+const listMemo = new WeakMap<UserCatalog, Map<string, Record<string, unknown>[]>>();
+
 /** Methods forwarded unchanged on `/mcp/<server>` only (they name no tool, prompt or resource). */
 const SINGLE_SERVER_PASSTHROUGH = new Set(["tasks/get", "tasks/result", "tasks/list", "tasks/cancel"]);
 
@@ -83,6 +88,12 @@ export interface GatewayDeps {
   signal: AbortSignal;
   /** False when the answer is plain JSON: then server-to-client requests cannot reach the client. Default true. */
   canRelay?: boolean;
+  /**
+   * Told, for each forwarded request, how the upstream answers once its response headers are in:
+   * `true` for a JSON body (the response and nothing else), `false` for a stream (SSE, or a
+   * legacy HTTP+SSE upstream) on which notifications and requests may come first.
+   */
+  onUpstreamAnswer?: (json: boolean) => void;
 }
 
 export class Gateway {
@@ -164,19 +175,35 @@ export class Gateway {
    * a warning) so one broken upstream does not offer tools that cannot work; their items stay
    * callable, so a call gets the upstream's error rather than "unknown".
    */
-  private list(req: JsonRpcRequest, kind: "tools" | "prompts" | "resources" | "resourceTemplates"): JsonRpcResponse {
-    const failing = new Set(this.scope === "*" ? this.d.catalog.servers.filter((s) => s.status?.ok === false).map((s) => s.id) : []);
-    if (failing.size && !req.params?.cursor) log.warn("servers left out of a list: their upstream is failing", { kind, servers: [...failing] });
-    let items: Record<string, unknown>[];
-    if (kind === "tools" || kind === "prompts") {
-      items = [...namedItems(this.d.catalog, this.scope, kind).values()].filter((n) => !failing.has(n.server.id)).map((n) => ({ ...n.item, name: n.name }));
-    } else {
-      items = this.visibleServers().filter((s) => !failing.has(s.id)).flatMap((s) => s[kind]);
-    }
+  private list(req: JsonRpcRequest, kind: ListKind): JsonRpcResponse {
+    const failing = this.scope === "*" ? this.d.catalog.servers.filter((s) => s.status?.ok === false).map((s) => s.id) : [];
+    if (failing.length && !req.params?.cursor) log.warn("servers left out of a list: their upstream is failing", { kind, servers: failing });
     const key = kind === "resourceTemplates" ? "resourceTemplates" : kind;
-    const page = listPage(items, req.params?.cursor, this.d.env.MCP_PAGE_SIZE);
+    const page = listPage(this.listed(kind, failing), req.params?.cursor, this.d.env.MCP_PAGE_SIZE);
     if (!page) return errorResponse(req.id, INVALID_PARAMS, "Invalid cursor");
     return resultResponse(req.id, { [key]: page.items, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) });
+  }
+
+  /**
+   * Everything a list shows, as listed (tools and prompts under this endpoint's names), built once
+   * per catalog object, endpoint scope and kind: the pages of one list slice the same array.
+   */
+  private listed(kind: ListKind, failing: string[]): Record<string, unknown>[] {
+    const catalog = this.d.catalog;
+    let perCatalog = listMemo.get(catalog);
+    if (!perCatalog) listMemo.set(catalog, (perCatalog = new Map()));
+    const memoKey = `${kind}\u0000${this.scope}`;
+    const hit = perCatalog.get(memoKey);
+    if (hit) return hit;
+    const left = new Set(failing);
+    const items =
+      kind === "tools" || kind === "prompts"
+        ? [...namedItems(catalog, this.scope, kind).values()].filter((n) => !left.has(n.server.id)).map((n) => ({ ...n.item, name: n.name }))
+        : this.visibleServers()
+            .filter((s) => !left.has(s.id))
+            .flatMap((s) => s[kind]);
+    perCatalog.set(memoKey, items);
+    return items;
   }
 
   private async *callTool(req: JsonRpcRequest): AsyncGenerator<JsonRpcMessage> {
@@ -279,6 +306,7 @@ export class Gateway {
     const timeout = this.d.env.UPSTREAM_TIMEOUT_MS;
     try {
       if (server.transport === "sse") {
+        this.d.onUpstreamAnswer?.(false);
         yield* forwardLegacy(server, req, {
           capabilities: this.d.state.caps,
           clientInfo: this.d.state.info,
@@ -303,6 +331,7 @@ export class Gateway {
           yield errorResponse(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: HTTP ${ex.res.status}`);
           return;
         }
+        this.d.onUpstreamAnswer?.((ex.res.headers.get("content-type") ?? "").toLowerCase().includes("application/json"));
         for await (const m of ex.messages()) {
           if (isResponse(m)) {
             if (m.id === req.id) {

@@ -130,7 +130,8 @@ async function route(c: Ctx, env: McpEnv, scope: string, identity: Identity, db:
 
   // The catalog decides first whether the endpoint exists for this caller at all. On /mcp a
   // POST loads it once it knows what the message needs (one server's part for a call).
-  const load = (server?: string) => (server ? fetchUserServer(catalogBinding, identity.email, server) : fetchUserCatalog(catalogBinding, identity.email));
+  const ttl = env.MCP_CATALOG_TTL_MS;
+  const load = (server?: string) => (server ? fetchUserServer(catalogBinding, identity.email, server, ttl) : fetchUserCatalog(catalogBinding, identity.email, ttl));
   let catalog: UserCatalog | null = null;
   try {
     if (scope !== "*" || c.req.method !== "POST") catalog = await load(scope === "*" ? undefined : scope);
@@ -250,7 +251,23 @@ async function post(c: Ctx, x: Exchange, preloaded: UserCatalog | null, load: (s
 
   const requestsIn = classified.filter((m) => m.kind === "request").map((m) => (m as { message: JsonRpcRequest }).message);
   const asSse = accept.sse && (!accept.json || needsStream(requestsIn));
-  const gw = new Gateway({ env: x.env, catalogBinding, identity: x.identity, state, catalog, db: x.db, later: x.later, signal: x.abort.signal, canRelay: asSse });
+  // One forwarded request from a client that takes both: SSE unless the upstream itself answers
+  // JSON (then only the response can come; progress, logging and server-to-client requests
+  // travel on SSE alone), which spares re-streaming it. Decided once the upstream's headers are in.
+  let upstreamAnswered: ((json: boolean) => void) | undefined;
+  const upstreamJson = asSse && accept.json && !batch && requestsIn.length === 1 ? new Promise<boolean>((r) => (upstreamAnswered = r)) : null;
+  const gw = new Gateway({
+    env: x.env,
+    catalogBinding,
+    identity: x.identity,
+    state,
+    catalog,
+    db: x.db,
+    later: x.later,
+    signal: x.abort.signal,
+    canRelay: asSse,
+    ...(upstreamAnswered ? { onUpstreamAnswer: upstreamAnswered } : {}),
+  });
   const immediate: JsonRpcResponse[] = [];
   const requests: JsonRpcRequest[] = [];
   let refused = 0;
@@ -268,12 +285,60 @@ async function post(c: Ctx, x: Exchange, preloaded: UserCatalog | null, load: (s
 
   const streams = requests.map((r) => gw.handle(r));
   const merged = merge(streams, immediate);
+  if (upstreamJson && requests.length === 1 && immediate.length === 0) {
+    const first = merged.next();
+    // the first message before any upstream headers: an answer the gateway gave itself
+    const json = await Promise.race([upstreamJson, first.then(() => true, () => false)]);
+    if (!json) return sseResponse(replay([], first, merged), x, { keepAlive: false });
+    const got = await responsesOnly(first, merged);
+    if (got.done) return jsonAnswer(got.messages[0]!);
+    return sseResponse(replay(got.messages, got.next, merged), x, { keepAlive: false });
+  }
   // Answer as SSE when the client takes it (notifications and relayed requests can flow);
   // JSON otherwise, keeping only the responses.
   if (asSse) return sseResponse(merged, x, { keepAlive: false });
   const responses: JsonRpcResponse[] = [];
   for await (const m of merged) if (!("method" in m)) responses.push(m as JsonRpcResponse);
   return jsonAnswer(batch ? responses : responses[0]!);
+}
+
+/**
+ * Reads `gen` (whose next result is `first`) while it yields responses only. `done`: it ended
+ * that way, `messages` is everything; else `messages` are the responses read before `next`, the
+ * pending result (a notification, a request, or a failure) to go on with.
+ */
+async function responsesOnly(
+  first: Promise<IteratorResult<JsonRpcMessage>>,
+  gen: AsyncGenerator<JsonRpcMessage>,
+): Promise<{ done: true; messages: JsonRpcMessage[] } | { done: false; messages: JsonRpcMessage[]; next: Promise<IteratorResult<JsonRpcMessage>> }> {
+  const messages: JsonRpcMessage[] = [];
+  let next = first;
+  for (;;) {
+    let r: IteratorResult<JsonRpcMessage>;
+    try {
+      r = await next;
+    } catch {
+      return { done: false, messages, next };
+    }
+    if (r.done) return messages.length === 1 ? { done: true, messages } : { done: false, messages, next: Promise.resolve(r) };
+    if ("method" in r.value) return { done: false, messages, next: Promise.resolve(r) };
+    messages.push(r.value);
+    next = gen.next();
+  }
+}
+
+/** `before`, then the pending result `next`, then the rest of `gen`. */
+async function* replay(before: JsonRpcMessage[], next: Promise<IteratorResult<JsonRpcMessage>>, gen: AsyncGenerator<JsonRpcMessage>): AsyncGenerator<JsonRpcMessage> {
+  try {
+    yield* before;
+    const r = await next;
+    if (r.done) return;
+    yield r.value;
+    yield* gen;
+  } finally {
+    // ended early (the client stopped reading): end the source too
+    void gen.return(undefined).catch(() => {});
+  }
 }
 
 /** Methods answered from the catalog never stream; everything forwarded may. */

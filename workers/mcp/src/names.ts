@@ -16,8 +16,23 @@ export interface NamedItem {
   name: string;
 }
 
-/** The visible tools or prompts of an endpoint (scope: a server id, or "*" for `/mcp`) by name. */
-export function namedItems(catalog: UserCatalog, scope: string, kind: "tools" | "prompts"): Map<string, NamedItem> {
+/** Per catalog object (they are cached and shared: see catalog.client.ts): the lookups built from it. */
+const memo = new WeakMap<UserCatalog, Map<string, Map<string, NamedItem>>>();
+
+/**
+ * The visible tools or prompts of an endpoint (scope: a server id, or "*" for `/mcp`) by name.
+ * Built once per catalog object, scope and kind (the catalog is immutable): never modify the map.
+ */
+export function namedItems(catalog: UserCatalog, scope: string, kind: "tools" | "prompts"): ReadonlyMap<string, NamedItem> {
+  let perCatalog = memo.get(catalog);
+  if (!perCatalog) memo.set(catalog, (perCatalog = new Map()));
+  const key = `${kind}\u0000${scope}`;
+  let named = perCatalog.get(key);
+  if (!named) perCatalog.set(key, (named = build(catalog, scope, kind)));
+  return named;
+}
+
+function build(catalog: UserCatalog, scope: string, kind: "tools" | "prompts"): Map<string, NamedItem> {
   const out = new Map<string, NamedItem>();
   if (scope === "*") {
     const byId = new Map(catalog.servers.map((s) => [s.id, s]));
