@@ -282,15 +282,28 @@ async function healthy(): Promise<number> {
 }
 
 async function send(path: string, init: { method: string; headers: Record<string, string>; body?: Buffer }): Promise<Seen> {
-  const res = await fetch(f.t.url + path, { method: init.method, headers: init.headers, body: init.body, redirect: "manual" });
+  // a hung answer is a finding, named with its request, not a test timeout
+  const signal = AbortSignal.timeout(10_000);
+  const res = await fetch(f.t.url + path, { method: init.method, headers: init.headers, body: init.body, redirect: "manual", signal });
+  const type = res.headers.get("content-type") ?? "";
+  // a GET with a real session id may open the standalone event stream, which is endless by design:
+  // its first event is enough
+  const text = type.startsWith("text/event-stream") ? await firstChunk(res) : await res.text();
   return {
     label: `${init.method} ${path}`,
     status: res.status,
-    type: res.headers.get("content-type") ?? "",
-    text: await res.text(),
+    type,
+    text,
     location: res.headers.get("location"),
     acceptsHtml: (init.headers.accept ?? "").includes("text/html"),
   };
+}
+
+async function firstChunk(res: Response): Promise<string> {
+  const reader = res.body!.getReader();
+  const { value } = await reader.read();
+  await reader.cancel().catch(() => {});
+  return new TextDecoder().decode(value ?? new Uint8Array());
 }
 
 /** Raw HTTP/1.1 for what fetch refuses to send; "" when workerd closed the connection. */
