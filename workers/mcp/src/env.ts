@@ -22,8 +22,8 @@ export const McpEnv = z.object({
     .transform((s) => (s ?? "").split(",").map((h) => h.trim().toLowerCase()).filter(Boolean)),
   /** Per upstream request: time to the response headers, and the longest silence on a stream (ms). Default 30000. */
   UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
-  /** Items per page of tools/list, prompts/list, resources/list, resources/templates/list. Default 100. */
-  MCP_PAGE_SIZE: z.coerce.number().int().min(1).max(1000).default(100),
+  /** Items per page of tools/list, prompts/list, resources/list, resources/templates/list. Default 1000 (each page is a full request through the chain). */
+  MCP_PAGE_SIZE: z.coerce.number().int().min(1).max(10_000).default(1000),
   /**
    * How long a user's catalog, once fetched from the catalog worker, is used without asking it
    * again (ms); after that each request revalidates it (If-None-Match, a 304 keeps the parsed
