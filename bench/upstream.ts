@@ -11,6 +11,8 @@ import { z } from "zod";
 
 export interface BenchUpstream {
   url: string;
+  /** Sessions initialized so far, and sessions open now (the tests count upstream sessions). */
+  stats: { opened: number; open: number };
   close(): Promise<void>;
 }
 
@@ -26,6 +28,7 @@ function build(tools: number): McpServer {
 
 export async function startBenchUpstream(tools = 1): Promise<BenchUpstream> {
   const sessions = new Map<string, StreamableHTTPServerTransport>();
+  const stats = { opened: 0, open: 0 };
   const http: Server = createServer(async (req, res) => {
     const sid = req.headers["mcp-session-id"];
     let transport = typeof sid === "string" ? sessions.get(sid) : undefined;
@@ -37,9 +40,16 @@ export async function startBenchUpstream(tools = 1): Promise<BenchUpstream> {
       transport = new StreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
         enableJsonResponse: true,
-        onsessioninitialized: (id) => sessions.set(id, transport!),
+        onsessioninitialized: (id) => {
+          sessions.set(id, transport!);
+          stats.opened++;
+          stats.open = sessions.size;
+        },
       });
-      transport.onclose = () => transport?.sessionId && sessions.delete(transport.sessionId);
+      transport.onclose = () => {
+        if (transport?.sessionId) sessions.delete(transport.sessionId);
+        stats.open = sessions.size;
+      };
       await build(tools).connect(transport);
     }
     await transport.handleRequest(req, res);
@@ -49,6 +59,7 @@ export async function startBenchUpstream(tools = 1): Promise<BenchUpstream> {
   const { port } = http.address() as { port: number };
   return {
     url: `http://127.0.0.1:${port}/mcp`,
+    stats,
     close: () => new Promise((r) => (http.closeAllConnections(), http.close(() => r()))),
   };
 }

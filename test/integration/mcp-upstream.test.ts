@@ -9,6 +9,7 @@ import { CreateMessageRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { freePort } from "../../scripts/lib/ports";
 import { startProcess, waitForPort, type Managed } from "../../scripts/lib/processes";
 import { ROOT } from "../../scripts/lib/workers";
+import { startBenchUpstream } from "../../bench/upstream";
 import { startTinyUpstream, tool } from "./catalog.fixture";
 import { gatewayClient, rawInitialize, rawPost, startMcpFixture, type McpFixture } from "./mcp.fixture";
 
@@ -158,6 +159,35 @@ describe("how a forwarded answer reaches a client that takes JSON and SSE", () =
     } finally {
       await f.t.db.sql`DELETE FROM servers WHERE id = 'tiny'`;
       await tiny.stop();
+    }
+  });
+});
+
+describe("upstream sessions", () => {
+  it("opens one upstream session per client session, though an SDK client's GET stream and first call race for it, and ends it with the client's", async () => {
+    // the benchmark's upstream (official SDK, stateful sessions) counts the sessions it opened
+    const up = await startBenchUpstream(1);
+    try {
+      await f.t.db.sql`INSERT INTO servers (id, tenant_id, url) VALUES ('counted', 'acme', ${up.url})`;
+      const turn = async () => {
+        // connect = initialize, notifications/initialized, then the GET stream, started without waiting
+        const { client, transport } = await gatewayClient(f.t.url, "/mcp/counted", f.alice);
+        const r = await client.callTool({ name: "tool_0", arguments: { text: "hi" } });
+        expect(r.content).toEqual([{ type: "text", text: "hi" }]);
+        await transport.terminateSession();
+        await client.close();
+      };
+      await expect.poll(async () => (await rawPost(f.t.url, "/mcp", f.alice, { jsonrpc: "2.0", id: 1, method: "tools/list" }, { "mcp-session-id": (await rawInitialize(f.t.url, "/mcp", f.alice)).session! })).body.result.tools.map((x: { name: string }) => x.name), { timeout: 10_000 }).toContain("counted__tool_0");
+      // (the catalog's listing opened one already)
+      const before = up.stats.opened;
+      const turns = 12;
+      for (let i = 0; i < turns; i++) await turn();
+      expect(up.stats.opened - before).toBe(turns);
+      // each client's DELETE ends its upstream session (after the answer)
+      await expect.poll(() => up.stats.open, { timeout: 5000 }).toBe(0);
+    } finally {
+      await f.t.db.sql`DELETE FROM servers WHERE id = 'counted'`;
+      await up.close();
     }
   });
 });

@@ -47,6 +47,9 @@ const AGGREGATE_POLL_MS = 10_000;
 /** Per downstream session: wake-ups of this isolate's `/mcp` streams when an upstream session opens. */
 const openedListeners = new Map<string, Set<() => void>>();
 
+/** Upstream sessions being opened in this isolate (`<sid>\0<server>`), with the requests waiting for them. */
+const opening = new Map<string, Set<() => void>>();
+
 /** Wakes the session's aggregate streams in this isolate (after a DELETE: they see it ended and close). */
 export function wakeStreams(sid: string): void {
   for (const wake of openedListeners.get(sid) ?? []) wake();
@@ -271,9 +274,38 @@ export class Gateway {
     yield resultResponse(req.id, {});
   }
 
-  /** The upstream session of this downstream session on `server`, opened on first use. */
+  /**
+   * The upstream session of this downstream session on `server`, opened on first use - once: a
+   * request that finds another request of this isolate opening it (an SDK client's GET stream and
+   * its first call race for it) waits for that one instead of opening a second upstream session.
+   * The wait is a wake-up callback plus a timer of its own (a request must not wait on another
+   * request's I/O: workerd would cancel it as hung); when the opener fails, the waiter tries itself.
+   */
   private async upstreamSession(server: CatalogServer): Promise<UpstreamSession> {
-    return (await findUpstreamSession(this.d.db, this.d.state.sid, server.id)) ?? this.openUpstream(server);
+    const key = `${this.d.state.sid}\u0000${server.id}`;
+    for (;;) {
+      const found = await findUpstreamSession(this.d.db, this.d.state.sid, server.id);
+      if (found) return found;
+      const waiters = opening.get(key);
+      if (!waiters) break;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          waiters.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, this.d.env.UPSTREAM_TIMEOUT_MS);
+        waiters.add(done);
+      });
+    }
+    opening.set(key, new Set());
+    try {
+      return await this.openUpstream(server);
+    } finally {
+      const waiters = opening.get(key);
+      opening.delete(key);
+      for (const wake of waiters ?? []) wake();
+    }
   }
 
   private async openUpstream(server: CatalogServer): Promise<UpstreamSession> {
