@@ -84,7 +84,7 @@ try {
   const gw = await session(gwUrl, { authorization: `Bearer ${k.key}` });
   await run("gateway: ping (no upstream)", gwUrl, gw, ping);
   await run("gateway: tools/list (from the catalog)", gwUrl, gw, { jsonrpc: "2.0", id: 1, method: "tools/list" });
-  await run("gateway: tools/call, answered as SSE", gwUrl, gw, call);
+  await run("gateway: tools/call, client takes JSON and SSE", gwUrl, gw, call);
   await run("gateway: tools/call, Accept: application/json only", gwUrl, { ...gw, accept: "application/json" }, call);
 
   // an Open WebUI turn step by step, as the MCP SDK clients do it: initialize, initialized, the GET
