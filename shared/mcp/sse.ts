@@ -9,10 +9,22 @@ export interface SseEvent {
   id?: string;
 }
 
-/** Yields each event of an SSE body as soon as its terminating blank line arrives. */
-export async function* parseSse(body: ReadableStream<Uint8Array>, signal?: AbortSignal): AsyncGenerator<SseEvent> {
+/** An event (or a line) longer than the parser's limit: the stream is abandoned. */
+export class SseTooLarge extends Error {
+  constructor(readonly limit: number) {
+    super(`an event exceeds ${limit} bytes`);
+  }
+}
+
+/**
+ * Yields each event of an SSE body as soon as its terminating blank line arrives.
+ * @param maxEventChars longest event (its data and the line being read), in characters; past it
+ *   {@link SseTooLarge} is thrown, so a hostile stream cannot make the reader buffer without bound
+ */
+export async function* parseSse(body: ReadableStream<Uint8Array>, signal?: AbortSignal, maxEventChars = Number.POSITIVE_INFINITY): AsyncGenerator<SseEvent> {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   let buf = "";
+  let held = 0;
   let data: string[] = [];
   let event = "";
   let id: string | undefined;
@@ -23,6 +35,7 @@ export async function* parseSse(body: ReadableStream<Uint8Array>, signal?: Abort
       const { value, done } = await reader.read();
       if (done) break;
       buf += value;
+      if (held + buf.length > maxEventChars) throw new SseTooLarge(maxEventChars);
       let nl: number;
       while ((nl = buf.search(/\r\n|\r|\n/)) >= 0) {
         const line = buf.slice(0, nl);
@@ -30,6 +43,7 @@ export async function* parseSse(body: ReadableStream<Uint8Array>, signal?: Abort
         if (line === "") {
           if (data.length) yield { event: event || "message", data: data.join("\n"), ...(id !== undefined ? { id } : {}) };
           data = [];
+          held = 0;
           event = "";
           continue;
         }
@@ -38,7 +52,10 @@ export async function* parseSse(body: ReadableStream<Uint8Array>, signal?: Abort
         const field = colon < 0 ? line : line.slice(0, colon);
         let val = colon < 0 ? "" : line.slice(colon + 1);
         if (val.startsWith(" ")) val = val.slice(1);
-        if (field === "data") data.push(val);
+        if (field === "data") {
+          data.push(val);
+          held += val.length + 1;
+        }
         else if (field === "event") event = val;
         else if (field === "id") id = val;
       }

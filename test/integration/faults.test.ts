@@ -16,7 +16,9 @@ import { postgresProxy } from "../harness/tcp-proxy";
 import { startTestStack, type TestStack } from "../harness/stack";
 import { gatewayClient } from "./mcp.fixture";
 
-type Mode = "pass" | "slow" | "garbage" | "cut";
+type Mode = "pass" | "slow" | "garbage" | "cut" | "huge-json" | "huge-sse";
+/** MAX_UPSTREAM_MESSAGE_BYTES of the test stack; the "huge" modes answer tools/call with twice that. */
+const MAX_MESSAGE = 256 * 1024;
 // UPSTREAM_TIMEOUT_MS bounds both the mcp worker's forwarding and the catalog's listing; it must
 // stay long enough for a listing on a loaded machine, and "slow" waits three times as long
 const TIMEOUT_MS = 3000;
@@ -38,6 +40,30 @@ async function faultProxy(target: string) {
   const handler = (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse) => {
     if (mode === "pass") return forward(req, res);
     if (mode === "slow") return void setTimeout(() => forward(req, res), TIMEOUT_MS * 3);
+    if (mode === "huge-json" || mode === "huge-sse") {
+      // a tools/call answered with a message past the limit (as JSON or as one SSE event); the rest passes
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        const body = Buffer.concat(chunks);
+        if (!body.includes('"tools/call"')) {
+          const up = httpRequest({ host: t.hostname, port: t.port, path: req.url, method: req.method, headers: { ...req.headers, host: t.host } }, (ur) => {
+            res.writeHead(ur.statusCode ?? 502, ur.headers);
+            ur.pipe(res);
+          });
+          up.on("error", () => res.destroy());
+          return void up.end(body);
+        }
+        const big = JSON.stringify({ jsonrpc: "2.0", id: JSON.parse(body.toString()).id, result: { content: [{ type: "text", text: "x".repeat(MAX_MESSAGE * 2) }] } });
+        if (mode === "huge-json") {
+          res.writeHead(200, { "content-type": "application/json" });
+          return void res.end(big);
+        }
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        res.end(`event: message\ndata: ${big}\n\n`);
+      });
+      return;
+    }
     req.resume();
     if (mode === "garbage") {
       res.writeHead(200, { "content-type": "application/json" });
@@ -84,7 +110,7 @@ beforeAll(async () => {
   [good, backend] = await Promise.all([startEverything("good"), startEverything("flaky-backend")]);
   flaky = await faultProxy(backend.url);
   // STALE_IDENTITY_MAX_SECONDS: how long the auth worker may use a cached identity while Postgres is away
-  t = await startTestStack({ env: { UPSTREAM_TIMEOUT_MS: String(TIMEOUT_MS), RATE_LIMIT_PER_MINUTE: "100000", STALE_IDENTITY_MAX_SECONDS: "5", STALE_CATALOG_MAX_SECONDS: "5" } });
+  t = await startTestStack({ env: { UPSTREAM_TIMEOUT_MS: String(TIMEOUT_MS), RATE_LIMIT_PER_MINUTE: "100000", STALE_IDENTITY_MAX_SECONDS: "5", STALE_CATALOG_MAX_SECONDS: "5", MAX_UPSTREAM_MESSAGE_BYTES: String(MAX_MESSAGE) } });
   const sql = t.db.sql;
   await sql`INSERT INTO tenants (id, name) VALUES ('acme', 'Acme')`;
   await sql`INSERT INTO servers (id, tenant_id, url, headers) VALUES ('good', 'acme', ${good.url}, ${sql.json({})}), ('flaky', 'acme', ${flaky.url}, ${sql.json({})})`;
@@ -172,6 +198,23 @@ describe("a broken upstream", () => {
           return ((await flakyHealth()) as { ok?: boolean } | undefined)?.ok === true ? true : null;
         }, 40);
       }
+    });
+  }
+
+  for (const mode of ["huge-json", "huge-sse"] as const) {
+    it(`${mode}: an upstream message past MAX_UPSTREAM_MESSAGE_BYTES fails that call with an error naming the limit, unread`, { timeout: 60_000 }, async () => {
+      flaky.set(mode);
+      try {
+        const failed = await echo(client, "flaky", "x").then(
+          (r) => `result: ${text(r).slice(0, 100)}`,
+          (e: Error) => `error: ${e.message}`,
+        );
+        expect(failed).toMatch(new RegExp(`^error: .*Upstream flaky failed: upstream flaky sent a message larger than ${MAX_MESSAGE} bytes`));
+        expect(text(await eventually(client, "good", `during ${mode}`))).toContain(`during ${mode}`);
+      } finally {
+        flaky.set("pass");
+      }
+      expect(text(await eventually(client, "flaky", `after ${mode}`))).toContain(`after ${mode}`);
     });
   }
 });

@@ -22,6 +22,8 @@ export const McpEnv = z.object({
     .transform((s) => (s ?? "").split(",").map((h) => h.trim().toLowerCase()).filter(Boolean)),
   /** Per upstream request: time to the response headers, and the longest silence on a stream (ms). Default 30000. */
   UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
+  /** Largest upstream message read (a JSON answer, or one SSE event); a larger one fails the request with a JSON-RPC error. Default 16 MiB. */
+  MAX_UPSTREAM_MESSAGE_BYTES: z.coerce.number().int().min(1024).max(256 * 1024 * 1024).default(16 * 1024 * 1024),
   /** Items per page of tools/list, prompts/list, resources/list, resources/templates/list. Default 1000 (each page is a full request through the chain). */
   MCP_PAGE_SIZE: z.coerce.number().int().min(1).max(10_000).default(1000),
   /**

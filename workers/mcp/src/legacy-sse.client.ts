@@ -8,9 +8,9 @@
  * to that session's endpoint, which the relayed id carries.
  */
 import { classify, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest } from "../../../shared/mcp/jsonrpc";
-import { parseSse, type SseEvent } from "../../../shared/mcp/sse";
+import { parseSse, SseTooLarge, type SseEvent } from "../../../shared/mcp/sse";
 import type { CatalogServer } from "./catalog.client";
-import { UpstreamFailure } from "./upstream.client";
+import { maxUpstreamMessageBytes, UpstreamFailure } from "./upstream.client";
 
 /** Marks relayed ids whose `usid` is a legacy message endpoint URL. */
 export const LEGACY_VERSION_MARK = "legacy-sse";
@@ -76,9 +76,12 @@ export async function* forwardLegacy(
       await res.body?.cancel().catch(() => {});
       throw new UpstreamFailure(server.id, `upstream ${server.id} refused its SSE stream (HTTP ${res.status})`, res.status);
     }
-    const events: AsyncGenerator<SseEvent> = parseSse(res.body, ctl.signal);
+    const events: AsyncGenerator<SseEvent> = parseSse(res.body, ctl.signal, maxUpstreamMessageBytes());
     const next = async (): Promise<SseEvent> => {
-      const r = await events.next().catch(() => ({ done: true as const, value: undefined }));
+      const r = await events.next().catch((err) => {
+        if (err instanceof SseTooLarge) throw new UpstreamFailure(server.id, `upstream ${server.id} sent a message larger than ${err.limit} bytes (MAX_UPSTREAM_MESSAGE_BYTES)`);
+        return { done: true as const, value: undefined };
+      });
       if (r.done) throw new UpstreamFailure(server.id, `upstream ${server.id}: ${reason || "stream ended early"}`);
       arm();
       return r.value;

@@ -5,8 +5,51 @@
  * upstream's messages one by one as they arrive.
  */
 import { classify, type JsonRpcMessage } from "../../../shared/mcp/jsonrpc";
-import { parseSse } from "../../../shared/mcp/sse";
+import { parseSse, SseTooLarge } from "../../../shared/mcp/sse";
 import type { CatalogServer } from "./catalog.client";
+
+/** Largest upstream message the gateway reads (MAX_UPSTREAM_MESSAGE_BYTES; set per request by the worker). */
+let maxMessageBytes = 16 * 1024 * 1024;
+
+/** Sets the largest upstream message (a JSON body, or one SSE event) read before the exchange is refused. */
+export function setMaxMessageBytes(n: number): void {
+  maxMessageBytes = n;
+}
+
+/** The current limit (the legacy SSE client applies it too). */
+export function maxUpstreamMessageBytes(): number {
+  return maxMessageBytes;
+}
+
+const tooLarge = (server: string) => new UpstreamFailure(server, `upstream ${server} sent a message larger than ${maxMessageBytes} bytes (MAX_UPSTREAM_MESSAGE_BYTES)`);
+
+/** Reads a body as text, refusing it past `max` bytes (declared or counted) without buffering more. */
+async function readBounded(body: ReadableStream<Uint8Array>, declared: string | null, max: number, server: string): Promise<string> {
+  if (declared && Number(declared) > max) {
+    await body.cancel().catch(() => {});
+    throw tooLarge(server);
+  }
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge(server);
+    }
+    chunks.push(value);
+  }
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.byteLength;
+  }
+  return new TextDecoder().decode(all);
+}
 
 /** Why an upstream exchange failed, in words fit for a JSON-RPC error message. */
 export class UpstreamFailure extends Error {
@@ -97,13 +140,14 @@ export async function upstreamFetch(server: CatalogServer, req: UpstreamRequest,
       if (type.includes("text/event-stream")) {
         arm();
         try {
-          for await (const ev of parseSse(res.body, controller.signal)) {
+          for await (const ev of parseSse(res.body, controller.signal, maxMessageBytes)) {
             arm();
             if (ev.event !== "message" || !ev.data.trim()) continue;
             const parsed = decode(server.id, ev.data);
             for (const m of parsed) yield m;
           }
         } catch (err) {
+          if (err instanceof SseTooLarge) throw tooLarge(server.id);
           if (reason) throw new UpstreamFailure(server.id, `upstream ${server.id}: ${reason}`);
           throw new UpstreamFailure(server.id, `upstream ${server.id} stream broke: ${String((err as Error)?.message ?? err)}`);
         }
@@ -114,8 +158,9 @@ export async function upstreamFetch(server: CatalogServer, req: UpstreamRequest,
         arm();
         let text: string;
         try {
-          text = await res.text();
-        } catch {
+          text = await readBounded(res.body, res.headers.get("content-length"), maxMessageBytes, server.id);
+        } catch (err) {
+          if (err instanceof UpstreamFailure) throw err;
           throw new UpstreamFailure(server.id, `upstream ${server.id}: ${reason || "body unreadable"}`);
         }
         for (const m of decode(server.id, text)) yield m;
