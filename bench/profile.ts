@@ -32,15 +32,15 @@ interface ProfileNode {
 async function devtools(url: string) {
   const ws = new WebSocket(url);
   await new Promise((ok, fail) => {
-    ws.onopen = ok;
-    ws.onerror = fail;
+    ws.addEventListener("open", ok);
+    ws.addEventListener("error", fail);
   });
   let next = 1;
   const waiting = new Map<number, (v: unknown) => void>();
-  ws.onmessage = (e) => {
+  ws.addEventListener("message", (e: { data: unknown }) => {
     const m = JSON.parse(String(e.data)) as { id?: number; result?: unknown };
     if (m.id !== undefined) waiting.get(m.id)?.(m.result);
-  };
+  });
   return {
     send: (method: string, params: Record<string, unknown> = {}) =>
       new Promise<any>((ok) => {

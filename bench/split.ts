@@ -139,7 +139,7 @@ try {
   const [edgePort, mcpPort] = [await freePort(), await freePort()];
   second = await startWorkerd({ config, port: edgePort, env: stack.workerEnv, extraSockets: { mcp: mcpPort } });
   const assertion = await signAssertion({ email: "bench@example.com", groups: ["bench-users"], admin: false, via: "apikey" }, stack.workerEnv.IDENTITY_SECRET!);
-  const { authorization: _, ...noAuth } = gw;
+  const { authorization: _, ...noAuth } = gw as Record<string, string>;
   const mcpHeaders = { ...noAuth, [ASSERTION_HEADER]: assertion };
   const mcpUrl = `http://127.0.0.1:${mcpPort}/mcp/bench`;
   await run("replica 2, mcp socket: ping (no edge, no auth)", mcpUrl, mcpHeaders, ping);
