@@ -143,12 +143,16 @@ export const sessionOps = {
     const [hit] = await sql`SELECT 1 AS ended FROM mcp_ended_sessions WHERE session_id = ${sid}`;
     return Boolean(hit);
   },
+  /** One statement (atomic without a transaction's extra round trips): the rows go, the mark is set. */
   async endSession(sql: Sql, sid: string, email: string): Promise<UpstreamSession[]> {
-    return sql.begin(async (tx) => {
-      const rows = await tx`DELETE FROM mcp_upstream_sessions WHERE session_id = ${sid} RETURNING server_id, upstream_session_id, protocol_version`;
-      await tx`INSERT INTO mcp_ended_sessions (session_id, email) VALUES (${sid}, ${email}) ON CONFLICT DO NOTHING`;
-      return rows.map(upstreamOf);
-    }) as Promise<UpstreamSession[]>;
+    const rows = await sql`
+      WITH gone AS (
+        DELETE FROM mcp_upstream_sessions WHERE session_id = ${sid} RETURNING server_id, upstream_session_id, protocol_version
+      ), marked AS (
+        INSERT INTO mcp_ended_sessions (session_id, email) VALUES (${sid}, ${email}) ON CONFLICT DO NOTHING
+      )
+      SELECT * FROM gone`;
+    return rows.map(upstreamOf);
   },
   async purgeOldSessions(sql: Sql, maxAgeSeconds: number): Promise<void> {
     await sql`DELETE FROM mcp_upstream_sessions WHERE created_at < now() - make_interval(secs => ${maxAgeSeconds})`;
