@@ -11,6 +11,7 @@ import type { ServerHealth, UserCatalog } from "../../shared/catalog.schema";
 import { freePort } from "../../scripts/lib/ports";
 import { startProcess, waitForPort, type Managed } from "../../scripts/lib/processes";
 import { ROOT } from "../../scripts/lib/workers";
+import { startBenchUpstream } from "../../bench/upstream";
 import { startTestStack, type TestStack } from "../harness/stack";
 import { startHangingUpstream, startTinyUpstream, tool, type TinyUpstream } from "./catalog.fixture";
 
@@ -124,5 +125,25 @@ describe("refresh policy", () => {
     const off = (await catalog("lab@lab.test")).servers.find((s) => s.id === "off")!;
     expect(off.status.ok).toBe(true);
     expect(names(off.tools)).toEqual(["one", "two"]);
+  });
+
+  it("lists a new server once for concurrent requests that all need it (the pool object shares the listing)", async () => {
+    // the benchmark's upstream counts the sessions it opened: one listing = one session
+    const up = await startBenchUpstream(3);
+    try {
+      const sql = t.db.sql;
+      await sql`INSERT INTO tenants (id, name) VALUES ('burst', 'Burst')`;
+      await sql`INSERT INTO servers (id, tenant_id, url) VALUES ('burst', 'burst', ${up.url})`;
+      await sql`INSERT INTO groups (name) VALUES ('burst-all')`;
+      await sql`INSERT INTO group_tenant_mapping (group_name, tenant_id) VALUES ('burst-all', 'burst')`;
+      await t.userKey("burst@lab.test", { groups: ["burst-all"] });
+      await sleep(700); // past CATALOG_VERSION_TTL_MS
+      const answers = await Promise.all(Array.from({ length: 10 }, () => catalog("burst@lab.test")));
+      for (const a of answers) expect(names(a.servers.find((x) => x.id === "burst")!.tools)).toEqual(["tool_0", "tool_1", "tool_2"]);
+      expect(up.stats.opened).toBe(1);
+    } finally {
+      await t.db.sql`DELETE FROM servers WHERE id = 'burst'`;
+      await up.close();
+    }
   });
 });
