@@ -18,6 +18,10 @@ export interface SqlOptions {
   connectTimeout?: number;
   /** Use named prepared statements. Default true; set false behind a transaction-mode pooler. */
   prepare?: boolean;
+  /** `application_name` of the connections (what `pg_stat_activity` shows operators). */
+  applicationName?: string;
+  /** Postgres cancels a statement running longer than this (ms). Default: the server's setting. */
+  statementTimeoutMs?: number;
 }
 
 /** Creates a postgres.js client with settings that work in workerd and in Node. */
@@ -28,6 +32,10 @@ export function createSql(url: string, opts: SqlOptions = {}): Sql {
     idle_timeout: 20,
     prepare: opts.prepare ?? true,
     fetch_types: false,
+    connection: {
+      ...(opts.applicationName ? { application_name: opts.applicationName } : {}),
+      ...(opts.statementTimeoutMs ? { statement_timeout: opts.statementTimeoutMs } : {}),
+    },
     onnotice: () => {},
     transform: { undefined: null },
   }) as unknown as Sql;

@@ -15,14 +15,25 @@ export interface PoolEnv {
   PG_POOL_MAX?: string | null;
 }
 
-/** The Durable Object class running `ops`; export it from the worker as `PgPool`. */
-export function pgPoolClass(ops: Ops) {
+/** A pooled statement running longer than this is cancelled by Postgres, freeing its connection (ms). */
+const STATEMENT_TIMEOUT_MS = 30_000;
+
+/**
+ * The Durable Object class running `ops`; export it from the worker as `PgPool`.
+ * @param worker the worker's name: its connections show as `mcp-gateway-<worker>` in pg_stat_activity
+ */
+export function pgPoolClass(ops: Ops, worker: string) {
   return class PgPool extends DurableObject<PoolEnv> {
     private sql?: Sql;
 
     /** Runs one operation with the pooled client. */
     async run(op: string, args: unknown[]): Promise<Outcome> {
-      this.sql ??= createSql(this.env.DATABASE_URL, { max: PoolMax.parse(this.env.PG_POOL_MAX || undefined), connectTimeout: 3 });
+      this.sql ??= createSql(this.env.DATABASE_URL, {
+        max: PoolMax.parse(this.env.PG_POOL_MAX || undefined),
+        connectTimeout: 3,
+        applicationName: `mcp-gateway-${worker}`,
+        statementTimeoutMs: STATEMENT_TIMEOUT_MS,
+      });
       return runOp(ops, this.sql, op, args);
     }
   };

@@ -32,6 +32,24 @@ describe("the local stack", () => {
     expect(wrongKey.status).toBe(401);
   });
 
+  it("keeps the MCP path's Postgres connections in each worker's pool: named, and at most PG_POOL_MAX each under load", async () => {
+    const h = { "content-type": "application/json", accept: "application/json, text/event-stream", authorization: `Bearer ${t.adminKey}` };
+    const init = { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", version: "1" } } };
+    const one = async () => {
+      const r = await fetch(`${t.url}/mcp`, { method: "POST", headers: h, body: JSON.stringify(init) });
+      await r.text();
+      expect(r.status).toBe(200);
+      const list = await fetch(`${t.url}/mcp`, { method: "POST", headers: { ...h, "mcp-session-id": r.headers.get("mcp-session-id")! }, body: JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/list" }) });
+      expect(list.status).toBe(200);
+      await list.text();
+    };
+    await Promise.all(Array.from({ length: 40 }, one));
+    const rows = await t.db.sql`SELECT application_name AS app, count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'mcp-gateway-%' GROUP BY 1 ORDER BY 1`;
+    // auth (version checks) and the catalog (access, snapshot) worked through their pools; 4 = PG_POOL_MAX's default
+    expect(rows.map((r) => r.app)).toEqual(expect.arrayContaining(["mcp-gateway-auth", "mcp-gateway-catalog"]));
+    for (const r of rows) expect(r.n, String(r.app)).toBeLessThanOrEqual(4);
+  });
+
   it("keeps serving after workerd restarts", async () => {
     await t.restartWorkerd();
     expect((await t.fetch("/admin/api/whoami", { key: t.adminKey })).status).toBe(200);

@@ -23,6 +23,6 @@ registerMetadataRoutes(app);
 app.notFound((c) => c.json({ error: "not_found", message: `no route for ${c.req.path}` }, 404));
 
 /** The auth worker's Postgres pool (shared/pool): bound as PG_POOL in wrangler.toml. */
-export class PgPool extends pgPoolClass(authOps) {}
+export class PgPool extends pgPoolClass(authOps, "auth") {}
 
 export default app;

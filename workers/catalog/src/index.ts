@@ -48,6 +48,6 @@ async function scheduled(_controller: ScheduledController, bindings: Record<stri
 }
 
 /** The catalog's Postgres pool (shared/pool): bound as PG_POOL in wrangler.toml. */
-export class PgPool extends pgPoolClass(catalogOps) {}
+export class PgPool extends pgPoolClass(catalogOps, "catalog") {}
 
 export default { fetch: app.fetch, scheduled };

@@ -40,6 +40,6 @@ registerMcpRoutes(app);
 app.notFound((c) => c.json({ jsonrpc: "2.0", id: null, error: { code: -32600, message: `Not found: no MCP endpoint at ${c.req.path}` } }, 404));
 
 /** The mcp worker's Postgres pool (shared/pool): bound as PG_POOL in wrangler.toml. */
-export class PgPool extends pgPoolClass(mcpOps) {}
+export class PgPool extends pgPoolClass(mcpOps, "mcp") {}
 
 export default app;
