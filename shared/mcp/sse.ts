@@ -25,6 +25,7 @@ export async function* parseSse(body: ReadableStream<Uint8Array>, signal?: Abort
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   let buf = "";
   let held = 0;
+  let afterCr = false;
   let data: string[] = [];
   let event = "";
   let id: string | undefined;
@@ -37,8 +38,14 @@ export async function* parseSse(body: ReadableStream<Uint8Array>, signal?: Abort
       buf += value;
       if (held + buf.length > maxEventChars) throw new SseTooLarge(maxEventChars);
       let nl: number;
+      // a CR that ended the previous chunk was a line break; a LF opening this one is its other half
+      if (buf.length) {
+        if (afterCr && buf.startsWith("\n")) buf = buf.slice(1);
+        afterCr = false;
+      }
       while ((nl = buf.search(/\r\n|\r|\n/)) >= 0) {
         const line = buf.slice(0, nl);
+        afterCr = buf[nl] === "\r" && nl === buf.length - 1;
         buf = buf.slice(nl + (buf[nl] === "\r" && buf[nl + 1] === "\n" ? 2 : 1));
         if (line === "") {
           if (data.length) yield { event: event || "message", data: data.join("\n"), ...(id !== undefined ? { id } : {}) };

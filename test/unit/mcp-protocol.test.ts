@@ -2,7 +2,7 @@
 // resource templates, and the encrypted session / relayed-id tokens.
 import { describe, expect, it } from "vitest";
 import { classify } from "../../shared/mcp/jsonrpc";
-import { parseSse } from "../../shared/mcp/sse";
+import { parseSse, SseTooLarge } from "../../shared/mcp/sse";
 import { negotiateVersion } from "../../shared/mcp/versions";
 import { listPage } from "../../workers/mcp/src/pagination";
 import { templateRegExp } from "../../workers/mcp/src/resources";
@@ -46,6 +46,32 @@ describe("SSE parsing", () => {
       { event: "message", data: "one\ntwo", id: "7" },
       { event: "message", data: "last", id: "7" },
     ]);
+  });
+
+  const stream = (parts: string[]) => {
+    const enc = new TextEncoder();
+    return new ReadableStream<Uint8Array>({
+      start(c) {
+        for (const p of parts) c.enqueue(enc.encode(p));
+        c.close();
+      },
+    });
+  };
+
+  it("reads a CRLF split between two chunks as one line break (not an empty line that ends the event)", async () => {
+    const events = [];
+    for await (const e of parseSse(stream(["data: first\r", "\ndata: second\r\n\r\n"]))) events.push(e);
+    expect(events).toEqual([{ event: "message", data: "first\nsecond" }]);
+  });
+
+  it("refuses an event longer than its limit, however it is chunked", async () => {
+    const read = async (parts: string[]) => {
+      for await (const _ of parseSse(stream(parts), undefined, 64)) void _;
+    };
+    await expect(read([`data: ${"x".repeat(100)}\n\n`])).rejects.toThrow(SseTooLarge);
+    await expect(read(["data: ", "x".repeat(40), "\ndata: ", "y".repeat(40), "\n\n"])).rejects.toThrow(/exceeds 64/);
+    // many small events pass: the limit is per event
+    await expect(read(Array.from({ length: 20 }, () => `data: ${"z".repeat(30)}\n\n`))).resolves.toBeUndefined();
   });
 });
 
