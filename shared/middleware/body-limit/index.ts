@@ -6,6 +6,7 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import { errorResponse } from "../../http";
+import { readAtMost } from "../../streams";
 
 export interface BodyLimitOptions {
   /** Largest body in bytes. Default 4194304 (4 MiB). */
@@ -13,30 +14,6 @@ export interface BodyLimitOptions {
 }
 
 const tooLarge = (c: Context, max: number) => errorResponse(c.req.path, 413, "body_too_large", `the request body exceeds the limit of ${max} bytes`);
-
-/** Reads a stream to its end, or returns null as soon as it exceeds `max` bytes (cancelling it). */
-async function readAtMost(body: ReadableStream<Uint8Array>, max: number): Promise<Uint8Array | null> {
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > max) {
-      await reader.cancel().catch(() => {});
-      return null;
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const ch of chunks) {
-    out.set(ch, at);
-    at += ch.byteLength;
-  }
-  return out;
-}
 
 /** Returns the `bodyLimit` middleware. */
 export function bodyLimit(opts: BodyLimitOptions = {}): MiddlewareHandler {

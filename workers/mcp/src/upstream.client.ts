@@ -6,6 +6,7 @@
  */
 import { classify, type JsonRpcMessage } from "../../../shared/mcp/jsonrpc";
 import { parseSse, SseTooLarge } from "../../../shared/mcp/sse";
+import { readAtMost } from "../../../shared/streams";
 import type { CatalogServer } from "./catalog.client";
 
 /** Largest upstream message the gateway reads (MAX_UPSTREAM_MESSAGE_BYTES; set per request by the worker). */
@@ -29,26 +30,9 @@ async function readBounded(body: ReadableStream<Uint8Array>, declared: string | 
     await body.cancel().catch(() => {});
     throw tooLarge(server);
   }
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > max) {
-      await reader.cancel().catch(() => {});
-      throw tooLarge(server);
-    }
-    chunks.push(value);
-  }
-  const all = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.byteLength;
-  }
-  return new TextDecoder().decode(all);
+  const bytes = await readAtMost(body, max);
+  if (!bytes) throw tooLarge(server);
+  return new TextDecoder().decode(bytes);
 }
 
 /** Why an upstream exchange failed, in words fit for a JSON-RPC error message. */
