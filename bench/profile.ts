@@ -10,11 +10,11 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { createSql } from "../shared/db";
-import { generateApiKey, insertApiKey } from "../shared/repos/apikeys.repo";
 import { createScratchDatabase, openDatabase, startEmbedded } from "../scripts/lib/database";
 import { freePort } from "../scripts/lib/ports";
 import { startStack } from "../scripts/lib/stack";
 import { ROOT } from "../scripts/lib/workers";
+import { seedTenantUser } from "./seed";
 import { startBenchUpstream } from "./upstream";
 
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 8);
@@ -74,18 +74,11 @@ const stack = await startStack({ port: 0, demo: false, databaseUrl: scratch.url,
 const upstream = await startBenchUpstream(1);
 try {
   const sql = createSql(scratch.url, { max: 2 });
-  await sql`INSERT INTO tenants (id, name) VALUES ('bench', 'Bench')`;
-  await sql`INSERT INTO servers (id, tenant_id, url) VALUES ('bench', 'bench', ${upstream.url})`;
-  await sql`INSERT INTO groups (name) VALUES ('bench-users')`;
-  await sql`INSERT INTO group_tenant_mapping (group_name, tenant_id) VALUES ('bench-users', 'bench')`;
-  await sql`INSERT INTO users (email) VALUES ('bench@example.com')`;
-  await sql`INSERT INTO user_group_membership (user_email, group_name) VALUES ('bench@example.com', 'bench-users')`;
-  const key = await generateApiKey();
-  await insertApiKey(sql, "bench@example.com", "bench", key);
+  const key = await seedTenantUser(sql, { tenant: "bench", name: "Bench", servers: [{ id: "bench", url: upstream.url }], email: "bench@example.com" });
   await sql.end();
 
   const url = `${stack.url}/mcp`;
-  const base = { "content-type": "application/json", accept: "application/json, text/event-stream", authorization: `Bearer ${key.key}` };
+  const base = { "content-type": "application/json", accept: "application/json, text/event-stream", authorization: `Bearer ${key}` };
   const failures = new Map<string, number>();
   const post = async (headers: Record<string, string>, body: unknown) => {
     const r = await fetch(url, { method: "POST", headers, body: JSON.stringify(body) });

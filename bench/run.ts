@@ -25,11 +25,11 @@ import { resolve } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { createSql } from "../shared/db";
-import { generateApiKey, insertApiKey } from "../shared/repos/apikeys.repo";
 import { createScratchDatabase, openDatabase, startEmbedded } from "../scripts/lib/database";
 import { startStack } from "../scripts/lib/stack";
 import { ROOT } from "../scripts/lib/workers";
 import { connectionSampler, measure, memorySampler, pgCounters, round, type Load, type Stats } from "./measure";
+import { seedTenantUser } from "./seed";
 import { startBenchUpstream, type BenchUpstream } from "./upstream";
 
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
@@ -141,15 +141,7 @@ try {
   const sql = createSql(dbUrl, { max: 4 });
   const one = await startBenchUpstream(1);
   upstreams.push(one);
-  await sql`INSERT INTO tenants (id, name) VALUES ('bench', 'Bench')`;
-  await sql`INSERT INTO servers (id, tenant_id, url) VALUES ('bench', 'bench', ${one.url})`;
-  await sql`INSERT INTO groups (name) VALUES ('bench-users')`;
-  await sql`INSERT INTO group_tenant_mapping (group_name, tenant_id) VALUES ('bench-users', 'bench')`;
-  await sql`INSERT INTO users (email) VALUES ('bench@example.com')`;
-  await sql`INSERT INTO user_group_membership (user_email, group_name) VALUES ('bench@example.com', 'bench-users')`;
-  const k = await generateApiKey();
-  await insertApiKey(sql, "bench@example.com", "bench", k);
-  const key = k.key;
+  const key = await seedTenantUser(sql, { tenant: "bench", name: "Bench", servers: [{ id: "bench", url: one.url }], email: "bench@example.com" });
   const gw = `${stack.url}/mcp/bench`;
 
   /** Measures the direct and the gateway side of a workload, counting Postgres work on the gateway side. */
@@ -188,20 +180,13 @@ try {
   await both("hop_catalog_c1", "hop: the catalog's answer for one user (its own socket, no edge), c=1", null, { ...size(2000, 6), concurrency: 1, setup: async () => null, op: get(`${stack.internalUrl}/internal/catalog/bench%40example.com`, 200) });
 
   say("tools/list of 1,000 tools across 20 servers: starting 20 upstreams of 50 tools");
-  await sql`INSERT INTO tenants (id, name) VALUES ('wide', 'Wide')`;
   const wide: BenchUpstream[] = [];
   for (let i = 0; i < 20; i++) {
     const u = await startBenchUpstream(50);
     upstreams.push(u);
     wide.push(u);
-    await sql`INSERT INTO servers (id, tenant_id, url) VALUES (${`wide-${i}`}, 'wide', ${u.url})`;
   }
-  await sql`INSERT INTO groups (name) VALUES ('wide-users')`;
-  await sql`INSERT INTO group_tenant_mapping (group_name, tenant_id) VALUES ('wide-users', 'wide')`;
-  await sql`INSERT INTO users (email) VALUES ('wide@example.com')`;
-  await sql`INSERT INTO user_group_membership (user_email, group_name) VALUES ('wide@example.com', 'wide-users')`;
-  const wk = await generateApiKey();
-  await insertApiKey(sql, "wide@example.com", "bench", wk);
+  const wideKey = await seedTenantUser(sql, { tenant: "wide", name: "Wide", servers: wide.map((u, i) => ({ id: `wide-${i}`, url: u.url })), email: "wide@example.com" });
   const directLists = (concurrency: number, s: { total: number; budgetMs: number }): Load<Client[]> => ({
     ...s,
     concurrency,
@@ -211,7 +196,7 @@ try {
     },
     teardown: async (cs) => void (await Promise.all(cs.map((c) => c.close()))),
   });
-  const gwList = (concurrency: number, s: { total: number; budgetMs: number }): Load<Client> => ({ ...s, concurrency, setup: () => connect(`${stack!.url}/mcp`, wk.key), op: (c) => listAll(c, 1000), teardown: close });
+  const gwList = (concurrency: number, s: { total: number; budgetMs: number }): Load<Client> => ({ ...s, concurrency, setup: () => connect(`${stack!.url}/mcp`, wideKey), op: (c) => listAll(c, 1000), teardown: close });
   await both("list_1000_c1", "tools/list of 1,000 tools (20 servers; direct: 20 sessions listed in turn; gateway: /mcp paged), warm, c=1", directLists(1, size(200, 8)), gwList(1, size(200, 8)));
   await both("list_1000_c50", `tools/list of 1,000 tools, c=${C50}`, directLists(C50, size(500, 6)), gwList(C50, size(500, 6)));
 

@@ -16,7 +16,6 @@ import { resolve } from "node:path";
 import { createSql } from "../shared/db";
 import { ASSERTION_HEADER } from "../shared/edge";
 import { signAssertion } from "../shared/identity";
-import { generateApiKey, insertApiKey } from "../shared/repos/apikeys.repo";
 import { createScratchDatabase, openDatabase, startEmbedded } from "../scripts/lib/database";
 import { freePort } from "../scripts/lib/ports";
 import { startStack } from "../scripts/lib/stack";
@@ -24,6 +23,7 @@ import { startWorkerd } from "../scripts/lib/workerd";
 import { localConfig, WORKERD_DIR } from "../scripts/lib/workerd-config";
 import { allWorkers, ROOT } from "../scripts/lib/workers";
 import { stats } from "./measure";
+import { seedTenantUser } from "./seed";
 import { startBenchUpstream } from "./upstream";
 
 const N = Number(process.env.SPLIT_N ?? 300);
@@ -36,14 +36,7 @@ const config = resolve(WORKERD_DIR, `local-split-${process.pid}.capnp`);
 let second: Awaited<ReturnType<typeof startWorkerd>> | undefined;
 try {
   const sql = createSql(dbUrl, { max: 2 });
-  await sql`INSERT INTO tenants (id, name) VALUES ('bench', 'Bench')`;
-  await sql`INSERT INTO servers (id, tenant_id, url) VALUES ('bench', 'bench', ${one.url})`;
-  await sql`INSERT INTO groups (name) VALUES ('bench-users')`;
-  await sql`INSERT INTO group_tenant_mapping (group_name, tenant_id) VALUES ('bench-users', 'bench')`;
-  await sql`INSERT INTO users (email) VALUES ('bench@example.com')`;
-  await sql`INSERT INTO user_group_membership (user_email, group_name) VALUES ('bench@example.com', 'bench-users')`;
-  const k = await generateApiKey();
-  await insertApiKey(sql, "bench@example.com", "bench", k);
+  const key = await seedTenantUser(sql, { tenant: "bench", name: "Bench", servers: [{ id: "bench", url: one.url }], email: "bench@example.com" });
   await sql.end();
 
   /** Opens an MCP session with raw requests; returns the headers of the session's later requests. */
@@ -81,7 +74,7 @@ try {
   const direct = await session(one.url, {});
   await run("direct: tools/call", one.url, direct, call);
   const gwUrl = `${stack.url}/mcp/bench`;
-  const gw = await session(gwUrl, { authorization: `Bearer ${k.key}` });
+  const gw = await session(gwUrl, { authorization: `Bearer ${key}` });
   await run("gateway: ping (no upstream)", gwUrl, gw, ping);
   await run("gateway: tools/list (from the catalog)", gwUrl, gw, { jsonrpc: "2.0", id: 1, method: "tools/list" });
   await run("gateway: tools/call, client takes JSON and SSE", gwUrl, gw, call);
@@ -129,7 +122,7 @@ try {
     return times.map((t) => stats(t, 1, 0));
   };
   const turnDirect = await turnSteps(one.url, {});
-  const turnGw = await turnSteps(gwUrl, { authorization: `Bearer ${k.key}` });
+  const turnGw = await turnSteps(gwUrl, { authorization: `Bearer ${key}` });
   console.log(`\nOpen WebUI turn step by step (p50 ms): direct / gateway /mcp/bench`);
   steps.forEach((name, i) => console.log(`  ${name.padEnd(28)} ${String(turnDirect[i]!.p50).padStart(7)} / ${String(turnGw[i]!.p50).padStart(7)}`));
   const sum = (a: { p50: number }[]) => a.reduce((x, y) => x + y.p50, 0).toFixed(2);
