@@ -134,6 +134,22 @@ afterAll(async () => {
   await db?.drop();
 });
 
+/** An MCP SDK client session at `url`: the everything server's echo is listed and answers `message`. */
+async function echoThrough(url: string, key: string, message: string): Promise<void> {
+  const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${key}` } } });
+  const client = new Client({ name: "production-test", version: "1" });
+  await client.connect(transport);
+  try {
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name)).toContain("everything__echo");
+    const result = await client.callTool({ name: "everything__echo", arguments: { message } });
+    expect(JSON.stringify(result.content)).toContain(message);
+  } finally {
+    await transport.terminateSession().catch(() => {});
+    await client.close();
+  }
+}
+
 describe("the per-container workerd configs", () => {
   it("are one worker each, listening on its shared/edge.ts port and reaching others at compose names", () => {
     for (const name of ["auth", "catalog", "mcp", "admin"] as const) {
@@ -218,18 +234,7 @@ describe("the per-container workerd configs", () => {
   });
 
   it("serve the full flow for an MCP client: edge -> auth -> mcp -> catalog -> upstream, on real Postgres", async () => {
-    const transport = new StreamableHTTPClientTransport(new URL(`${publicUrl}/mcp`), { requestInit: { headers: { authorization: `Bearer ${aliceKey}` } } });
-    const client = new Client({ name: "production-test", version: "1" });
-    await client.connect(transport);
-    try {
-      const { tools } = await client.listTools();
-      expect(tools.map((t) => t.name)).toContain("everything__echo");
-      const result = await client.callTool({ name: "everything__echo", arguments: { message: "through every container" } });
-      expect(JSON.stringify(result.content)).toContain("through every container");
-    } finally {
-      await transport.terminateSession().catch(() => {});
-      await client.close();
-    }
+    await echoThrough(`${publicUrl}/mcp`, aliceKey, "through every container");
   });
 
   it("keep a session across replicas: initialized through one mcp process, used through another", async () => {
@@ -308,18 +313,7 @@ describe("behind a Traefik stand-in built from traefik/dynamic/*.yml", () => {
   });
 
   it("carries an MCP client through forwardAuth to the mcp worker and the upstream", async () => {
-    const transport = new StreamableHTTPClientTransport(new URL(`${traefik.url}/mcp`), { requestInit: { headers: { authorization: `Bearer ${aliceKey}` } } });
-    const client = new Client({ name: "behind-traefik", version: "1" });
-    await client.connect(transport);
-    try {
-      const { tools } = await client.listTools();
-      expect(tools.map((t) => t.name)).toContain("everything__echo");
-      const result = await client.callTool({ name: "everything__echo", arguments: { message: "via traefik's rules" } });
-      expect(JSON.stringify(result.content)).toContain("via traefik's rules");
-    } finally {
-      await transport.terminateSession().catch(() => {});
-      await client.close();
-    }
+    await echoThrough(`${traefik.url}/mcp`, aliceKey, "via traefik's rules");
   });
 
   it("replaces client-sent identity headers and drops their aliases", async () => {
