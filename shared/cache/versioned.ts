@@ -40,7 +40,8 @@ export class VersionUnavailable extends Error {
   }
 }
 
-interface WaitUntil {
+/** What a request offers for work after its response (`ExecutionContext`). */
+export interface WaitUntil {
   waitUntil(p: Promise<unknown>): void;
 }
 

@@ -14,6 +14,7 @@
  * (identity.cache.ts), so a warm request does not touch Postgres.
  */
 import { decodeJwt, decodeProtectedHeader, jwtVerify } from "jose";
+import type { WaitUntil } from "../../../shared/cache/versioned";
 import { sha256Hex, timingSafeEqual } from "../../../shared/crypto";
 import type { Identity } from "../../../shared/identity";
 import { API_KEY_PREFIX } from "../../../shared/repos/apikeys.repo";
@@ -24,10 +25,6 @@ import type { AuthEnv } from "./env";
 import { cachedIdentity, touchKeyLater } from "./identity.cache";
 import { emailFromClaims, groupsFromClaims, oidcConfig, verifyProviderJwt } from "./oidc.client";
 import type { Session } from "./session";
-
-interface WaitUntil {
-  waitUntil(p: Promise<unknown>): void;
-}
 
 /** The outcome: an identity, or why not (`none`: no credential at all; `invalid`: a bad one). */
 export type Verdict = { identity: Identity; session?: Session } | { identity: null; reason: "none" | "invalid" };

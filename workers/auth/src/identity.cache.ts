@@ -14,16 +14,12 @@
  * a logout (auth_revoked_sessions) does not bump the version.
  */
 import { isConnectionError } from "../../../shared/db";
-import { VersionGate, VersionUnavailable, VersionedCache } from "../../../shared/cache/versioned";
+import { VersionGate, VersionUnavailable, VersionedCache, type WaitUntil } from "../../../shared/cache/versioned";
 import { sha256Hex } from "../../../shared/crypto";
 import type { Identity } from "../../../shared/identity";
 import type { AuthDb } from "./db";
 import type { AuthEnv } from "./env";
 import { OidcError } from "./oidc.client";
-
-interface WaitUntil {
-  waitUntil(p: Promise<unknown>): void;
-}
 
 /** The identity store cannot be reached and nothing recent enough is cached: answer 503. */
 export class IdentityUnavailable extends Error {

@@ -3,6 +3,7 @@
  * it was read at (see version.ts): a grant change bumps the version, and the next request after
  * the version check reloads that user's access.
  */
+import type { WaitUntil } from "../../../shared/cache/versioned";
 import type { Access } from "../../../shared/repos/access.repo";
 import type { CatalogDb } from "./db";
 import { currentVersion } from "./version";
@@ -11,7 +12,7 @@ const entries = new Map<string, Access>();
 const MAX_ENTRIES = 10_000;
 
 /** The user's access at the current catalog version. */
-export async function cachedAccess(db: CatalogDb, email: string, ttlMs: number, ctx: { waitUntil(p: Promise<unknown>): void }): Promise<Access> {
+export async function cachedAccess(db: CatalogDb, email: string, ttlMs: number, ctx: WaitUntil): Promise<Access> {
   const version = await currentVersion(db, ttlMs, ctx);
   const key = email.trim().toLowerCase();
   const hit = entries.get(key);

@@ -8,6 +8,7 @@
  */
 import type { Hono } from "hono";
 import type { ServerHealth } from "../../../shared/catalog.schema";
+import type { WaitUntil } from "../../../shared/cache/versioned";
 import { withSql, type Sql } from "../../../shared/db";
 import { readEnv } from "../../../shared/env";
 import { listServers, loadServer, type Snapshot } from "../../../shared/repos/catalog.repo";
@@ -51,7 +52,7 @@ export function healthOf(server: ServerRow, snap: Snapshot, refreshSeconds: numb
   };
 }
 
-async function freshSnapshot(sql: Sql, ttlMs: number, ctx: { waitUntil(p: Promise<unknown>): void }): Promise<Snapshot> {
+async function freshSnapshot(sql: Sql, ttlMs: number, ctx: WaitUntil): Promise<Snapshot> {
   const db = sqlDb(sql);
   return cachedSnapshot(db, await currentVersion(db, ttlMs, ctx));
 }

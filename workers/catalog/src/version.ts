@@ -12,13 +12,9 @@
  * {@link setStaleMaxSeconds} after the last successful read; past that, requests fail closed
  * (503, shared/http.ts).
  */
-import { VersionGate } from "../../../shared/cache/versioned";
+import { VersionGate, type WaitUntil } from "../../../shared/cache/versioned";
 import { log } from "../../../shared/log";
 import type { CatalogDb } from "./db";
-
-interface WaitUntil {
-  waitUntil(p: Promise<unknown>): void;
-}
 
 const gate = new VersionGate();
 let staleMaxMs = 60_000;
