@@ -28,6 +28,10 @@ export const CatalogServer = z.object({
   capabilities: z.record(z.string(), z.unknown()).nullish(),
   instructions: z.string().nullish(),
   protocolVersion: z.string().nullish(),
+  /** The server's protocol era as the catalog detected it (null: not known yet; then protocolVersion decides). */
+  era: z.enum(["modern", "legacy"]).nullish(),
+  /** The revisions a modern server said it supports (server/discover). */
+  supportedVersions: z.array(z.string()).nullish(),
   tools: z.array(Item).default([]),
   prompts: z.array(Item).default([]),
   resources: z.array(Item).default([]),
