@@ -234,8 +234,62 @@ async function* relayExchange(call: UpstreamCall, ex: UpstreamExchange, us: Upst
   return { answered: false, lastEventId, retry };
 }
 
+/**
+ * Relays `primary` to its end while also relaying the server-to-client requests of `side` (the
+ * upstream session's GET stream): some session-era servers send requests that belong to no client
+ * request there (server-everything's roots/list), which a modern client can only answer through the
+ * request it has in flight. `side` is closed when `primary` ends.
+ */
+async function* withSideRequests(primary: AsyncGenerator<Relay>, side: Promise<AsyncGenerator<Relay> | null>): AsyncGenerator<Relay> {
+  let sideGen: AsyncGenerator<Relay> | null = null;
+  let sideNext: Promise<{ from: "side"; r: IteratorResult<Relay> }> | null = side.then(async (g) => {
+    sideGen = g;
+    return { from: "side" as const, r: g ? await g.next() : { done: true as const, value: undefined } };
+  });
+  let mainNext = primary.next().then((r) => ({ from: "main" as const, r }));
+  try {
+    for (;;) {
+      const got = await Promise.race(sideNext ? [mainNext, sideNext] : [mainNext]);
+      if (got.from === "main") {
+        if (got.r.done) return;
+        yield got.r.value;
+        mainNext = primary.next().then((r) => ({ from: "main" as const, r }));
+        continue;
+      }
+      if (got.r.done) {
+        sideNext = null;
+        continue;
+      }
+      if (got.r.value.kind === "request") yield got.r.value;
+      const g = sideGen as AsyncGenerator<Relay> | null;
+      sideNext = g ? g.next().then((r) => ({ from: "side" as const, r })) : null;
+    }
+  } finally {
+    void (sideGen as AsyncGenerator<Relay> | null)?.return(undefined).catch(() => {});
+    void primary.return(undefined).catch(() => {});
+  }
+}
+
+/** Whether a modern client's call may be asked something on the upstream's GET stream (it declared a capability to answer). */
+function answersSideRequests(call: UpstreamCall): boolean {
+  const caps = call.client.caps;
+  return !call.sid && call.client.era === "modern" && (caps.roots !== undefined || caps.sampling !== undefined || caps.elicitation !== undefined);
+}
+
 export const sessionUpstream: Upstream = {
   async *send(call, req) {
+    if (!answersSideRequests(call)) return yield* sendOne(call, req);
+    // the GET stream must be open before the call goes out: a session-era server drops what it
+    // sends on a standalone stream no one holds (and then waits for an answer that never comes)
+    const side = await standaloneStream(call, null)
+      .then((o) => o.relays ?? null)
+      .catch(() => null);
+    yield* withSideRequests(sendOne(call, req), Promise.resolve(side));
+  },
+};
+
+async function* sendOne(call: UpstreamCall, req: JsonRpcRequest): AsyncGenerator<Relay> {
+  {
     const server = call.server;
     try {
       const owner = await ownerOf(call);
@@ -277,8 +331,8 @@ export const sessionUpstream: Upstream = {
       call.failed();
       yield { kind: "response", message: errorResponse(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: ${err.message}`) };
     }
-  },
-};
+  }
+}
 
 /** W3C trace context for the upstream request's headers. */
 export function traceHeaders(call: Pick<UpstreamCall, "client">): Record<string, string> {
