@@ -39,7 +39,7 @@ import {
   type JsonRpcResponse,
 } from "../../../../shared/mcp/jsonrpc";
 import { requestRefresh, type CatalogServer } from "../catalog.client";
-import type { ClientView, RequestContext } from "../dispatch/context";
+import type { ClientView, RequestContext, UpstreamSet } from "../dispatch/context";
 import { openRequestState, sealRelayedId, sealRequestState, sealTaskId, type RequestState } from "../tokens";
 import { legacySseUpstream, postLegacy } from "../upstream/legacy-sse.upstream";
 import { modernUpstream } from "../upstream/modern.upstream";
@@ -82,6 +82,11 @@ const MAX_ROUNDS = 10;
 const LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
 
 const ADAPTERS: Record<ReturnType<typeof upstreamKind>, Upstream> = { modern: modernUpstream, session: sessionUpstream, "legacy-sse": legacySseUpstream };
+
+/** The real upstreams: the adapter for a server's era and transport, answers posted into its session. */
+export const REAL_UPSTREAMS: UpstreamSet = { of: (server) => ADAPTERS[upstreamKind(server)], answer: (server, reply, message, limits) => answerUpstream(server, reply, message, limits) };
+
+const upstreamsOf = (ctx: RequestContext): UpstreamSet => ctx.upstreams ?? REAL_UPSTREAMS;
 
 /** Whether a client declared a capability (the tasks extension counts under `extensions`). */
 function declared(client: ClientView, cap: string): boolean {
@@ -183,7 +188,7 @@ async function* forwardHeld(ctx: RequestContext, server: CatalogServer, req: Jso
     ...(ctx.onUpstreamAnswer ? { onAnswer: ctx.onUpstreamAnswer } : {}),
     failed: () => ctx.later(requestRefresh(ctx.catalogBinding, server.id)),
   };
-  const adapter = ADAPTERS[kind];
+  const adapter = upstreamsOf(ctx).of(server);
   let upReq = upstreamRequest(ctx, server, req);
 
   // a modern client's retry of an input_required result: the state must be ours, for this request
@@ -249,7 +254,7 @@ function tagged<T extends JsonRpcMessage>(m: T, r: Relay): T {
 /** Refuses a server-to-client request to the upstream (it was never sent to the client). */
 function refuse(ctx: RequestContext, server: CatalogServer, r: Extract<Relay, { kind: "request" }>, limits: ExchangeLimits, reason: string) {
   log.info("server-to-client request refused", { server: server.id, method: r.message.method, reason });
-  ctx.later(answerUpstream(server, r.at, errorResponse(r.message.id, METHOD_NOT_FOUND, `Client does not support ${r.message.method}`), limits));
+  ctx.later(upstreamsOf(ctx).answer(server, r.at, errorResponse(r.message.id, METHOD_NOT_FOUND, `Client does not support ${r.message.method}`), limits));
 }
 
 /**
@@ -410,7 +415,7 @@ async function* resumeParked(ctx: RequestContext, call: UpstreamCall, req: JsonR
   for (const p of st.src.pending) {
     const a = answers[p.key];
     const msg = a && typeof a === "object" ? { jsonrpc: "2.0" as const, id: p.id, result: a as Record<string, unknown> } : errorResponse(p.id, INVALID_REQUEST, "The client gave no answer");
-    await answerUpstream(call.server, p.reply, msg, call.limits);
+    await upstreamsOf(ctx).answer(call.server, p.reply, msg, call.limits);
   }
   let skip = taken;
   for await (const item of read(ctx.db, box, { signal: ctx.signal, deadline: st.exp * 1000 })) {

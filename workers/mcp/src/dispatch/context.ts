@@ -5,10 +5,13 @@
  */
 import type { Identity } from "../../../../shared/identity";
 import type { Era, ProtocolVersion } from "../../../../shared/mcp/versions";
-import type { UserCatalog } from "../catalog.client";
+import type { JsonRpcResponse } from "../../../../shared/mcp/jsonrpc";
+import type { CatalogServer, UserCatalog } from "../catalog.client";
 import type { McpDb } from "../db";
 import type { McpEnv } from "../env";
 import type { SessionState } from "../tokens";
+import type { ExchangeLimits } from "../upstream/http";
+import type { ReplyTo, Upstream } from "../upstream/upstream";
 
 /** The downstream client of one request: what it speaks and what it can take. */
 export interface ClientView {
@@ -51,4 +54,14 @@ export interface RequestContext {
   session?: SessionState;
   /** See UpstreamCall.onAnswer. */
   onUpstreamAnswer?: (json: boolean) => void;
+  /**
+   * The upstream adapters and where answers to server-to-client requests go. Unset: the real ones
+   * (upstream/*.upstream.ts). Unit tests set in-memory upstreams here.
+   */
+  upstreams?: UpstreamSet;
+}
+
+export interface UpstreamSet {
+  of(server: CatalogServer): Upstream;
+  answer(server: CatalogServer, reply: ReplyTo, message: JsonRpcResponse, limits: ExchangeLimits): Promise<number>;
 }

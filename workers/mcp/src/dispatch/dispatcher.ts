@@ -21,7 +21,7 @@ import {
 } from "../../../../shared/mcp/jsonrpc";
 import { SUPPORTED_VERSIONS } from "../../../../shared/mcp/versions";
 import { recordToolCall } from "../audit";
-import { forward, type Outgoing } from "../bridge/bridge";
+import { forgetSessionLevel, forward, type Outgoing } from "../bridge/bridge";
 import { openTaskId } from "../tokens";
 import type { CatalogServer, UserCatalog } from "../catalog.client";
 import type { RequestContext } from "./context";
@@ -184,7 +184,10 @@ export class Dispatcher {
   private async *setLevel(req: JsonRpcRequest): AsyncGenerator<Outgoing> {
     const level = req.params?.level;
     if (typeof level !== "string" || !LOG_LEVELS.has(level)) return yield errorResponse(req.id, INVALID_PARAMS, `params.level must be one of ${[...LOG_LEVELS].join(", ")}`);
-    if (this.ctx.session) await this.ctx.db.run("setSessionLevel", this.ctx.session.sid, level);
+    if (this.ctx.session) {
+      await this.ctx.db.run("setSessionLevel", this.ctx.session.sid, level);
+      forgetSessionLevel(this.ctx.session.sid);
+    }
     const targets = this.visibleServers().filter((s) => s.capabilities?.logging !== undefined && s.era !== "modern");
     const failures: string[] = [];
     await Promise.all(
