@@ -39,7 +39,7 @@ const now = () => Math.floor(Date.now() / 1000);
 
 function settings(c: Ctx): { env: AuthEnv; origin: string; cfg: OidcConfig | null } {
   const env = readEnv(AuthEnv, c.env);
-  return { env, origin: publicOrigin(env, c.req.raw.headers, c.req.url), cfg: oidcConfig(env) };
+  return { env, origin: publicOrigin(env), cfg: oidcConfig(env) };
 }
 
 function notConfigured(c: Ctx) {
@@ -63,11 +63,16 @@ async function sessionFromTokens(env: AuthEnv, cfg: OidcConfig, tokens: TokenRes
     if (Array.isArray(verified.aud) && verified.aud.length > 1 && verified.azp !== cfg.clientId) return null;
     claims = verified;
   } else if (!opts.previous) return null; // a login must give an ID token
-  if ((!emailFromClaims(claims) || claims[cfg.groupsClaim] === undefined) && tokens.access_token) {
+  // the e-mail and its email_verified come as a pair from one source: the ID token, else userinfo
+  let found = emailFromClaims(claims, cfg);
+  if ((!found || claims[cfg.groupsClaim] === undefined) && tokens.access_token) {
     const info = await userinfo(cfg, tokens.access_token).catch(() => null);
-    if (info && (claims.sub === undefined || info.sub === claims.sub)) claims = { ...info, ...claims, [cfg.groupsClaim]: claims[cfg.groupsClaim] ?? info[cfg.groupsClaim] };
+    if (info && (claims.sub === undefined || info.sub === claims.sub)) {
+      found ??= emailFromClaims(info, cfg);
+      claims = { ...info, ...claims, [cfg.groupsClaim]: claims[cfg.groupsClaim] ?? info[cfg.groupsClaim] };
+    }
   }
-  const email = emailFromClaims(claims) ?? opts.previous?.email;
+  const email = found ?? opts.previous?.email;
   if (!email) return null;
   if (opts.previous && email !== opts.previous.email) return null;
   const t = now();
