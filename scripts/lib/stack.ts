@@ -159,11 +159,6 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const adminEmail = (opts.adminEmail ?? "admin@localhost").toLowerCase();
     const generatedAdminKey = await bootstrapAdmin(sql, adminEmail, opts.adminApiKey);
 
-    if ((opts.build ?? true) || !existsSync(resolve(WORKERD_DIR, "local.capnp"))) {
-      log("bundling the workers");
-      await buildAll();
-      writeWorkerdConfigs();
-    }
     const url = `http://${host === "0.0.0.0" || host === "127.0.0.1" ? "localhost" : host}:${port}`;
     let idp: LocalIdp | null = null;
     if ((opts.localIdp ?? true) && !(opts.env?.OIDC_ISSUER ?? process.env.OIDC_ISSUER)) {
@@ -181,6 +176,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     };
     // what workerd will see (processes.ts adds the environment under the stack's values)
     checkWorkerSettings({ ...process.env, ...workerEnv });
+    if ((opts.build ?? true) || !existsSync(resolve(WORKERD_DIR, "local.capnp"))) {
+      log("bundling the workers");
+      await buildAll();
+      writeWorkerdConfigs();
+    }
     let workerdOpts: Parameters<typeof startWorkerd>[0] = { port, host, env: workerEnv, echo: opts.echo };
     let internalUrl: string | undefined;
     let forwardAuthUrl: string | undefined;

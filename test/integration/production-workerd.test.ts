@@ -32,6 +32,8 @@ import { containerPort, ENTRYPOINT_SOCKETS, remoteService, WORKERD_DIR } from ".
 import { ROOT, workerSpec, type Name } from "../../scripts/lib/workers";
 import { createTestDatabase, type TestDatabase } from "../harness/db";
 import { startTraefikStandIn, type StandIn } from "./traefik-standin";
+import { rawRequest } from "../harness/raw-http";
+import { VERIFY_SPELLINGS } from "../harness/verify-spellings";
 
 interface Container {
   name: Name;
@@ -326,6 +328,13 @@ describe("behind a Traefik stand-in built from traefik/dynamic/*.yml", () => {
     const root = await fetch(`${traefik.url}/`, { redirect: "manual" });
     expect(root.status).toBe(302);
     expect(root.headers.get("location")).toBe(`https://${new URL(traefik.url).host}/admin`);
+  });
+
+  it.each(VERIFY_SPELLINGS)("never answers the forwardAuth step to a public request: %s", async (spelling) => {
+    // sent verbatim: the stand-in routes /auth/* straight to the auth worker's public app, as Traefik does
+    const res = await rawRequest(traefik.url, spelling, { authorization: `Bearer ${aliceKey}`, "x-forwarded-uri": "/mcp", "x-forwarded-method": "POST" });
+    expect([400, 404], `${spelling}: ${res.status} ${res.body}`).toContain(res.status);
+    for (const h of IDENTITY_HEADERS) expect(res.headers[h.toLowerCase()], `${spelling}: ${h}`).toBeUndefined();
   });
 
   it("carries an MCP client through forwardAuth to the mcp worker and the upstream", async () => {
