@@ -39,7 +39,7 @@ function base(c: C, error?: string | null): PageBase {
   } catch {
     ok = null;
   }
-  return { email: c.get("identity").email, token: c.get("csrfToken") ?? "", ok, error: error ?? null };
+  return { email: c.get("identity").email, token: c.get("csrfToken") ?? "", logout: c.get("logoutToken"), ok, error: error ?? null };
 }
 
 const actor = (c: C) => c.get("identity").email.toLowerCase();
