@@ -5,7 +5,7 @@
  */
 import type { Sql } from "../../shared/db";
 import { API_KEY_PREFIX, generateApiKey, insertApiKey } from "../../shared/repos/apikeys.repo";
-import { AdminApiKey } from "../../shared/schemas";
+import { AdminApiKey, Email } from "../../shared/schemas";
 import { sha256Hex } from "../../shared/crypto";
 import { importTenants, type TenantsFile } from "./tenants-file";
 import type { Upstream } from "./upstreams";
@@ -51,7 +51,9 @@ export function shownPrefix(apiKey: string): string {
  * else this throws); otherwise, if the admin has no live key, one is generated and returned (to print once).
  */
 export async function bootstrapAdmin(sql: Sql, email: string, apiKey?: string): Promise<string | null> {
-  email = email.toLowerCase();
+  const address = Email.safeParse(email);
+  if (!address.success) throw new Error(`ADMIN_EMAIL ${address.error.issues[0]!.message} (got ${JSON.stringify(email)})`);
+  email = address.data;
   if (apiKey !== undefined) {
     const shape = AdminApiKey.safeParse(apiKey);
     if (!shape.success) throw new Error(`ADMIN_API_KEY ${shape.error.issues[0]!.message}`);
