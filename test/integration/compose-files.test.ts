@@ -178,6 +178,17 @@ describe("compose files", () => {
     }
   });
 
+  it("every compose file gives auth, mcp and admin a PUBLIC_URL (required: audiences, Host and Origin checks follow it)", () => {
+    for (const file of Object.values(FILES)) {
+      const c = loadCompose(file);
+      for (const name of ["auth", "mcp", "admin"]) {
+        const v = String(c.services[name]!.environment.PUBLIC_URL ?? "");
+        // a fixed origin, or one built from GATEWAY_HOST that compose refuses to leave empty
+        expect(v, `${file}: ${name}`).toMatch(/^https?:\/\/(\$\{GATEWAY_HOST(:\?[^}]*|:-[^}]+)\}|[a-z0-9.-]+)(:\d+)?$/);
+      }
+    }
+  });
+
   it("production: only Traefik publishes ports, workers are on internal networks, every service has limits", () => {
     for (const file of [FILES.hetzner, FILES.localTest]) {
       const c = loadCompose(file);
