@@ -269,7 +269,7 @@ describe("access explanation", () => {
 
 describe("client mistakes in query parameters answer 400 naming the field, never 500", () => {
   const farDates = ["-010000-01-01T00:00:00Z", "+010000-01-01T00:00:00Z", "+275760-09-13T00:00:00Z", "-271821-04-20T00:00:00Z", "0000-01-01T00:00:00Z"];
-  it.each(farDates)("audit, changes and usage refuse the date %s (Postgres cannot store it: 22008/22009)", async (d) => {
+  it.each(farDates)("audit, changes and usage refuse the date %s (outside the years 1-9999; -010000 made Postgres fail with 22009, a 500)", async (d) => {
     const q = encodeURIComponent(d);
     await expect400(await api(`/audit?since=${q}`), "since");
     await expect400(await api(`/audit?until=${q}`), "until");
@@ -277,7 +277,7 @@ describe("client mistakes in query parameters answer 400 naming the field, never
     await expect400(await api(`/reports/usage?since=${q}`), "since");
     await expect400(await api(`/reports/usage?until=${q}`), "until");
   });
-  it("refuses inherited property names and out-of-range numbers", async () => {
+  it("refuses inherited property names and out-of-range numbers (a guard: the enums already refused them)", async () => {
     for (const name of ["constructor", "__proto__", "toString", "hasOwnProperty"]) {
       await expect400(await api(`/audit?kind=${name}`), "kind");
       await expect400(await api(`/reports/usage?bucket=${name}`), "bucket");
