@@ -31,6 +31,45 @@ export const BoolFlag = z
   .optional()
   .transform((v) => (typeof v === "boolean" ? v : v !== undefined && /^(1|true|yes|on)$/i.test(v)));
 
+/** A yes/no switch with a default: 1/true/yes/on or 0/false/no/off; anything else is refused (not read as "off"). */
+export function Switch(defaultValue: boolean) {
+  return z
+    .union([z.boolean(), z.string()])
+    .optional()
+    .superRefine((v, ctx) => {
+      if (typeof v === "string" && !/^(1|true|yes|on|0|false|no|off)$/i.test(v)) ctx.addIssue({ code: "custom", message: `must be 1 or 0 (got "${v}")` });
+    })
+    .transform((v) => (v === undefined ? defaultValue : typeof v === "boolean" ? v : /^(1|true|yes|on)$/i.test(v)));
+}
+
+function parsesAsUrl(v: string): boolean {
+  try {
+    new URL(v);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * PUBLIC_URL: the gateway's public origin (scheme, host, optional port; no path, query or
+ * credentials). Required wherever it decides security - the token audience the auth worker
+ * accepts, the Host and Origin checks of the mcp worker, the admin worker's Origin check - so
+ * that none of them follows the client's own `Host`. Normalised without a trailing slash.
+ */
+export const PublicUrl = z
+  .string({ error: (i) => (i.input === undefined ? "required: the gateway's public origin, e.g. https://gateway.example.com (npm start sets it; set it in the compose file or the worker's .dev.vars)" : undefined) })
+  .url("must be a URL such as https://gateway.example.com")
+  .superRefine((v, ctx) => {
+    if (!parsesAsUrl(v)) return; // reported by .url()
+    const u = new URL(v);
+    if (u.protocol !== "https:" && u.protocol !== "http:") ctx.addIssue({ code: "custom", message: "must be an http(s) URL" });
+    else if ((u.pathname !== "/" && u.pathname !== "") || u.search || u.hash || u.username || u.password) {
+      ctx.addIssue({ code: "custom", message: `must be an origin only (scheme://host[:port]), not ${v}` });
+    }
+  })
+  .transform((v) => (parsesAsUrl(v) ? new URL(v).origin : v));
+
 export const DatabaseUrl = z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL");
 export const IdentitySecret = z.string().min(32, "must be at least 32 characters");
 

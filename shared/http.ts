@@ -12,11 +12,15 @@ const INPUT_ERRORS: Record<string, string> = {
   "22P05": "a text value contains a character that cannot be stored (e.g. NUL, \\u0000)",
   "22001": "a text value is too long",
   "22003": "a number is out of range",
+  "22007": "a date-time value is not valid",
+  "22008": "a date-time value is out of range",
+  "22009": "a time zone offset is not valid",
 };
 
 /**
  * Hono `onError`: 4xx from HTTPException as JSON, 400 when Postgres refuses a value from the
- * request (SQLSTATE 22021 NUL/invalid character, 22001 too long, 22003 out of range), 503 when
+ * request (SQLSTATE 22021 NUL/invalid character, 22001 too long, 22003 out of range, 22007-22009
+ * dates; the schemas refuse these first, naming the field - this is the backstop), 503 when
  * Postgres is unreachable or out of connections (53xxx), else 500 JSON. Never a stack trace.
  */
 export function onError(err: Error, c: Context): Response {

@@ -26,6 +26,14 @@ export const Email = z
 /** The group that grants every server, kept from the old stack. */
 export const ADMIN_GROUP = "mcp-admin";
 
+/** Printable ASCII, 16-200 characters, no space at either end (HTTP trims those): every API key the gateway accepts. */
+export const API_KEY_SHAPE = /^[\x21-\x7e][\x20-\x7e]{14,198}[\x21-\x7e]$/;
+
+/** ADMIN_API_KEY as the operator gives it: accepted exactly as given when it fits {@link API_KEY_SHAPE}. */
+export const AdminApiKey = z
+  .string()
+  .regex(API_KEY_SHAPE, "must be 16-200 printable ASCII characters (letters, digits, punctuation, inner spaces), without a space at either end");
+
 /** Header names and values as HTTP allows them. */
 export const HeaderMap = z.record(
   z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "must be an HTTP header name"),

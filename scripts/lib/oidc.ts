@@ -206,7 +206,7 @@ export async function startLocalIdp(opts: LocalIdpOptions): Promise<LocalIdp> {
     extraTokenClaims: async (_ctx, token) => {
       if (!("resourceServer" in token) || !token.resourceServer) return undefined;
       const u = byEmail.get(String((token as { accountId?: string }).accountId ?? "").toLowerCase());
-      return u ? { email: u.email, groups: u.groups } : undefined;
+      return u ? { email: u.email, email_verified: true, groups: u.groups } : undefined;
     },
     features: {
       devInteractions: { enabled: false },

@@ -4,7 +4,8 @@
  * Microsoft, admins everything.
  */
 import type { Sql } from "../../shared/db";
-import { generateApiKey, insertApiKey } from "../../shared/repos/apikeys.repo";
+import { API_KEY_PREFIX, generateApiKey, insertApiKey } from "../../shared/repos/apikeys.repo";
+import { AdminApiKey, Email } from "../../shared/schemas";
 import { sha256Hex } from "../../shared/crypto";
 import { importTenants, type TenantsFile } from "./tenants-file";
 import type { Upstream } from "./upstreams";
@@ -36,19 +37,36 @@ export async function seedDemo(sql: Sql, upstreams: Upstream[]): Promise<void> {
 }
 
 /**
- * Makes `email` an admin. With `apiKey` given, that key is accepted for the admin (stored
- * hashed); otherwise, if the admin has no live key, one is generated and returned (to print once).
+ * The part of an operator's key the admin API may show: the id of a gateway-style
+ * `mcpgw_<id>_...` key, nothing of any other key (16 characters are all some keys have).
+ */
+export function shownPrefix(apiKey: string): string {
+  const m = apiKey.startsWith(API_KEY_PREFIX) ? apiKey.slice(API_KEY_PREFIX.length).match(/^[A-Za-z0-9]{1,16}(?=_)/) : null;
+  return m ? `${API_KEY_PREFIX}${m[0]}` : "(operator key)";
+}
+
+/**
+ * Makes `email` an admin. With `apiKey` given, that key is accepted for the admin exactly as
+ * given (stored hashed; any printable string of 16-200 characters, shared/schemas.ts AdminApiKey,
+ * else this throws); otherwise, if the admin has no live key, one is generated and returned (to print once).
  */
 export async function bootstrapAdmin(sql: Sql, email: string, apiKey?: string): Promise<string | null> {
-  email = email.toLowerCase();
+  const address = Email.safeParse(email);
+  if (!address.success) throw new Error(`ADMIN_EMAIL ${address.error.issues[0]!.message} (got ${JSON.stringify(email)})`);
+  email = address.data;
+  if (apiKey !== undefined) {
+    const shape = AdminApiKey.safeParse(apiKey);
+    if (!shape.success) throw new Error(`ADMIN_API_KEY ${shape.error.issues[0]!.message}`);
+  }
   await sql`INSERT INTO users (email, is_admin) VALUES (${email}, true) ON CONFLICT (email) DO UPDATE SET is_admin = true WHERE NOT users.is_admin`;
   if (apiKey) {
     const hash = await sha256Hex(apiKey);
-    const [found] = await sql`SELECT id FROM api_keys WHERE key_hash = ${hash}`;
-    if (!found) {
-      const id = "bootstrap-" + hash.slice(0, 8);
-      await sql`INSERT INTO api_keys (id, user_email, name, prefix, key_hash) VALUES (${id}, ${email}, 'ADMIN_API_KEY', ${apiKey.slice(0, 10)}, ${hash})`;
-    }
+    // live for this admin whatever happened to it before (revoked, expired, another owner): the
+    // environment says it is the admin's key
+    const id = "bootstrap-" + hash.slice(0, 8);
+    await sql`INSERT INTO api_keys (id, user_email, name, prefix, key_hash) VALUES (${id}, ${email}, 'ADMIN_API_KEY', ${shownPrefix(apiKey)}, ${hash})
+              ON CONFLICT (key_hash) DO UPDATE SET user_email = EXCLUDED.user_email, prefix = EXCLUDED.prefix, revoked_at = NULL, expires_at = NULL
+              WHERE api_keys.user_email IS DISTINCT FROM EXCLUDED.user_email OR api_keys.revoked_at IS NOT NULL OR api_keys.expires_at IS NOT NULL OR api_keys.prefix IS DISTINCT FROM EXCLUDED.prefix`;
     return null;
   }
   const [live] = await sql`SELECT id FROM api_keys WHERE user_email = ${email} AND revoked_at IS NULL LIMIT 1`;

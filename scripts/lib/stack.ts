@@ -17,7 +17,9 @@ import { bootstrapAdmin, seedDemo } from "./seed";
 import { startDemoUpstreams, type Upstream } from "./upstreams";
 import { startWorkerd } from "./workerd";
 import { localConfig, WORKERD_DIR, writeWorkerdConfigs } from "./workerd-config";
-import { allWorkers, ROOT } from "./workers";
+import { allWorkers, envSchema, ROOT } from "./workers";
+import { FORWARD_AUTH_SOCKET } from "../../shared/edge";
+import { AdminApiKey, Email } from "../../shared/schemas";
 
 export interface StackOptions {
   /** Public port; 0 picks a free one. Default 8000. */
@@ -53,6 +55,11 @@ export interface StackOptions {
    * free one), through an extra workerd socket. Never used by `npm start`.
    */
   internalPort?: number;
+  /**
+   * Tests only: also serve the auth worker's ForwardAuth entrypoint (what Traefik's forwardAuth
+   * calls) on this loopback port (0 picks a free one). Never used by `npm start`.
+   */
+  forwardAuthPort?: number;
 }
 
 export interface Stack {
@@ -71,6 +78,8 @@ export interface Stack {
   idp: LocalIdp | null;
   /** Base URL of the catalog's internal socket when `internalPort` was given. */
   internalUrl?: string;
+  /** Base URL of the auth worker's ForwardAuth socket when `forwardAuthPort` was given. */
+  forwardAuthUrl?: string;
   /** Restarts the workerd process (same port and settings). */
   restartWorkerd(): Promise<void>;
   stop(): Promise<void>;
@@ -78,8 +87,38 @@ export interface Stack {
 
 export { StartupError, MigrationError };
 
+/**
+ * Checks every worker's variables with the worker's own Env schema (the values workerd will
+ * see: the environment, then what the stack sets), so a bad or useless setting stops the start
+ * with one line naming the variable and the fix instead of a 500 on the first request.
+ * @throws StartupError
+ */
+export function checkWorkerSettings(env: Record<string, string | undefined>): void {
+  for (const w of allWorkers()) {
+    const vars = Object.fromEntries(w.vars.map((v) => [v, env[v]] as const).filter(([, value]) => value !== undefined && value !== ""));
+    const parsed = envSchema(w.name).safeParse(vars);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new StartupError(`${issue.path.join(".") || w.name}: ${issue.message} (read by the ${w.name} worker)`);
+    }
+  }
+}
+
+/** Checks the settings `npm start` itself reads before anything starts. @throws StartupError */
+function checkStartSettings(opts: StackOptions): void {
+  if (opts.adminApiKey !== undefined) {
+    const key = AdminApiKey.safeParse(opts.adminApiKey);
+    if (!key.success) throw new StartupError(`ADMIN_API_KEY ${key.error.issues[0]!.message}; unset it to have a key generated`);
+  }
+  if (opts.adminEmail !== undefined) {
+    const email = Email.safeParse(opts.adminEmail);
+    if (!email.success) throw new StartupError(`ADMIN_EMAIL ${email.error.issues[0]!.message} (got ${JSON.stringify(opts.adminEmail)}): set ADMIN_EMAIL=you@example.com or unset it for admin@localhost`);
+  }
+}
+
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const log = opts.log ?? (() => {});
+  checkStartSettings(opts);
   const host = opts.host ?? "127.0.0.1";
   const dataDir = opts.dataDir ?? resolve(ROOT, ".data");
   const port = opts.port === 0 ? await freePort() : (opts.port ?? 8000);
@@ -120,11 +159,6 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const adminEmail = (opts.adminEmail ?? "admin@localhost").toLowerCase();
     const generatedAdminKey = await bootstrapAdmin(sql, adminEmail, opts.adminApiKey);
 
-    if ((opts.build ?? true) || !existsSync(resolve(WORKERD_DIR, "local.capnp"))) {
-      log("bundling the workers");
-      await buildAll();
-      writeWorkerdConfigs();
-    }
     const url = `http://${host === "0.0.0.0" || host === "127.0.0.1" ? "localhost" : host}:${port}`;
     let idp: LocalIdp | null = null;
     if ((opts.localIdp ?? true) && !(opts.env?.OIDC_ISSUER ?? process.env.OIDC_ISSUER)) {
@@ -140,15 +174,30 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       ...localSecrets(resolve(dataDir, "secrets.json")),
       ...opts.env,
     };
+    // what workerd will see (processes.ts adds the environment under the stack's values)
+    checkWorkerSettings({ ...process.env, ...workerEnv });
+    if ((opts.build ?? true) || !existsSync(resolve(WORKERD_DIR, "local.capnp"))) {
+      log("bundling the workers");
+      await buildAll();
+      writeWorkerdConfigs();
+    }
     let workerdOpts: Parameters<typeof startWorkerd>[0] = { port, host, env: workerEnv, echo: opts.echo };
     let internalUrl: string | undefined;
+    let forwardAuthUrl: string | undefined;
+    const extraSockets: Record<string, number> = {};
     if (opts.internalPort !== undefined) {
-      const internalPort = opts.internalPort === 0 ? await freePort() : opts.internalPort;
-      const config = resolve(WORKERD_DIR, `local-internal-${process.pid}-${internalPort}.capnp`);
-      writeFileSync(config, localConfig(allWorkers(), ["catalog"]));
+      extraSockets.catalog = opts.internalPort === 0 ? await freePort() : opts.internalPort;
+      internalUrl = `http://127.0.0.1:${extraSockets.catalog}`;
+    }
+    if (opts.forwardAuthPort !== undefined) {
+      extraSockets[FORWARD_AUTH_SOCKET] = opts.forwardAuthPort === 0 ? await freePort() : opts.forwardAuthPort;
+      forwardAuthUrl = `http://127.0.0.1:${extraSockets[FORWARD_AUTH_SOCKET]}`;
+    }
+    if (Object.keys(extraSockets).length) {
+      const config = resolve(WORKERD_DIR, `local-internal-${process.pid}-${Object.values(extraSockets).join("-")}.capnp`);
+      writeFileSync(config, localConfig(allWorkers(), Object.keys(extraSockets) as Parameters<typeof localConfig>[1]));
       cleanups.push(async () => rmSync(config, { force: true }));
-      workerdOpts = { ...workerdOpts, config, extraSockets: { catalog: internalPort } };
-      internalUrl = `http://127.0.0.1:${internalPort}`;
+      workerdOpts = { ...workerdOpts, config, extraSockets };
     }
     let workerd = await startWorkerd(workerdOpts);
     cleanups.push(() => workerd.stop());
@@ -166,6 +215,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       workerEnv,
       idp,
       internalUrl,
+      forwardAuthUrl,
       async restartWorkerd() {
         await workerd.stop();
         workerd = await startWorkerd(workerdOpts);

@@ -12,7 +12,7 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { WORKER_PORTS } from "../../shared/edge";
+import { FORWARD_AUTH_ENTRYPOINT, FORWARD_AUTH_PORT, FORWARD_AUTH_SOCKET, WORKER_PORTS } from "../../shared/edge";
 import { builtModules, DIST } from "./build";
 import { allWorkers, type Name, type WorkerSpec } from "./workers";
 
@@ -20,7 +20,20 @@ export const WORKERD_DIR = resolve(DIST, "workerd");
 
 const q = (s: string) => JSON.stringify(s);
 
-function workerBlock(w: WorkerSpec, serviceName: (target: Name) => string): string {
+/**
+ * Named entrypoints that get a socket of their own in a container (internal network only):
+ * the auth worker's forwardAuth step, Traefik's forwardAuth `address`.
+ */
+export const ENTRYPOINT_SOCKETS: { worker: Name; entrypoint: string; socket: string; port: number }[] = [
+  { worker: "auth", entrypoint: FORWARD_AUTH_ENTRYPOINT, socket: FORWARD_AUTH_SOCKET, port: FORWARD_AUTH_PORT },
+];
+
+/** A service designator in capnp: the worker, or one of its named entrypoints. */
+function designator(service: string, entrypoint?: string): string {
+  return entrypoint ? `(name = ${q(service)}, entrypoint = ${q(entrypoint)})` : q(service);
+}
+
+function workerBlock(w: WorkerSpec, serviceName: (target: Name, entrypoint?: string) => string): string {
   const modules = builtModules(w.name).map((file) => {
     const kind = file.endsWith(".wasm") ? "wasm" : file.endsWith(".js") || file.endsWith(".mjs") ? "esModule" : "data";
     return `(name = ${q(file)}, ${kind} = embed ${q(`../${w.name}/${file}`)})`;
@@ -28,7 +41,7 @@ function workerBlock(w: WorkerSpec, serviceName: (target: Name) => string): stri
   // index.js must be the first (main) module
   modules.sort((a, b) => Number(b.includes('"index.js"')) - Number(a.includes('"index.js"')));
   const bindings = [
-    ...Object.entries(w.services).map(([binding, target]) => `(name = ${q(binding)}, service = ${q(serviceName(target))})`),
+    ...Object.entries(w.services).map(([binding, target]) => `(name = ${q(binding)}, service = ${serviceName(target, w.entrypoints[binding])})`),
     ...Object.entries(w.durableObjects).map(([binding, cls]) => `(name = ${q(binding)}, durableObjectNamespace = ${q(cls)})`),
     ...w.vars.map((v) => `(name = ${q(v)}, fromEnvironment = ${q(v)})`),
   ];
@@ -65,16 +78,20 @@ const NETWORK = `(name = "internet", network = (allow = ["public", "private"], t
  * All workers in one process; the edge listens on socket `http`. `internalSockets` (tests only)
  * adds one more socket per named worker (socket name = worker name), to reach internal routes.
  */
-export function localConfig(workers = allWorkers(), internalSockets: Name[] = []): string {
+export function localConfig(workers = allWorkers(), internalSockets: (Name | typeof FORWARD_AUTH_SOCKET)[] = []): string {
   const services = workers.map((w) => `(name = ${q(w.name)}, worker = .${w.name}Worker)`);
-  const consts = workers.map((w) => `const ${w.name}Worker :Workerd.Worker = ${workerBlock(w, (t) => t)};`);
+  const consts = workers.map((w) => `const ${w.name}Worker :Workerd.Worker = ${workerBlock(w, (t, e) => designator(t, e))};`);
+  const socketService = (n: string) => {
+    const ep = ENTRYPOINT_SOCKETS.find((e) => e.socket === n);
+    return ep ? designator(ep.worker, ep.entrypoint) : q(n);
+  };
   return `${HEADER}
 const config :Workerd.Config = (
   services = [
     ${[...services, NETWORK].join(",\n    ")}
   ],
   sockets = [
-    ${[`(name = "http", address = "127.0.0.1:8000", http = (), service = "edge")`, ...internalSockets.map((n) => `(name = ${q(n)}, address = "127.0.0.1:0", http = (), service = ${q(n)})`)].join(",\n    ")}
+    ${[`(name = "http", address = "127.0.0.1:8000", http = (), service = "edge")`, ...internalSockets.map((n) => `(name = ${q(n)}, address = "127.0.0.1:0", http = (), service = ${socketService(n)})`)].join(",\n    ")}
   ],
 );
 
@@ -90,9 +107,17 @@ export function containerPort(name: Name): number {
   return name === "edge" ? EDGE_CONTAINER_PORT : WORKER_PORTS[name];
 }
 
-/** Name of the `external` service through which a container reaches another worker. */
-export function remoteService(target: Name): string {
-  return `${target}-remote`;
+/** Name of the `external` service through which a container reaches another worker (or one of its entrypoints' sockets). */
+export function remoteService(target: Name, entrypoint?: string): string {
+  const ep = entrypoint ? ENTRYPOINT_SOCKETS.find((e) => e.worker === target && e.entrypoint === entrypoint) : undefined;
+  if (entrypoint && !ep) throw new Error(`no socket for entrypoint ${entrypoint} of ${target}`);
+  return ep ? `${target}-${ep.socket}-remote` : `${target}-remote`;
+}
+
+/** Address of a worker (or of one of its entrypoints' sockets) on the compose network. */
+function remoteAddress(target: Name, entrypoint?: string): string {
+  const ep = entrypoint ? ENTRYPOINT_SOCKETS.find((e) => e.worker === target && e.entrypoint === entrypoint) : undefined;
+  return `${target}:${ep ? ep.port : containerPort(target)}`;
 }
 
 /**
@@ -101,20 +126,23 @@ export function remoteService(target: Name): string {
  * variables `fromEnvironment`.
  */
 export function containerConfig(w: WorkerSpec): string {
-  const targets = [...new Set(Object.values(w.services))];
-  const externals = targets.map((t) => `(name = ${q(remoteService(t))}, external = (address = ${q(`${t}:${containerPort(t)}`)}, http = ()))`);
+  const targets = [...new Map(Object.entries(w.services).map(([b, t]) => [remoteService(t, w.entrypoints[b]), { t, e: w.entrypoints[b] }])).values()];
+  const externals = targets.map(({ t, e }) => `(name = ${q(remoteService(t, e))}, external = (address = ${q(remoteAddress(t, e))}, http = ()))`);
   const port = containerPort(w.name);
+  const entrypointSockets = ENTRYPOINT_SOCKETS.filter((e) => e.worker === w.name).map(
+    (e) => `,\n    (name = ${q(e.socket)}, address = ${q(`*:${e.port}`)}, http = (), service = ${designator(w.name, e.entrypoint)})`,
+  );
   return `${HEADER}
 const config :Workerd.Config = (
   services = [
     ${[`(name = ${q(w.name)}, worker = .worker)`, ...externals, NETWORK].join(",\n    ")}
   ],
   sockets = [
-    (name = "http", address = ${q(`*:${port}`)}, http = (), service = ${q(w.name)})
+    (name = "http", address = ${q(`*:${port}`)}, http = (), service = ${q(w.name)})${entrypointSockets.join("")}
   ],
 );
 
-const worker :Workerd.Worker = ${workerBlock(w, remoteService)};
+const worker :Workerd.Worker = ${workerBlock(w, (t, e) => q(remoteService(t, e)))};
 `;
 }
 

@@ -27,6 +27,8 @@ export interface WorkerSpec {
   compatibilityFlags: string[];
   /** Service bindings: binding name -> worker name. */
   services: Record<string, Name>;
+  /** Service bindings to a named entrypoint of the target worker: binding name -> entrypoint. */
+  entrypoints: Record<string, string>;
   /** Durable Object bindings to the worker's own classes: binding name -> exported class name. */
   durableObjects: Record<string, string>;
 }
@@ -49,7 +51,11 @@ function serviceToWorker(service: string): Name {
 export function workerSpec(name: Name): WorkerSpec {
   const toml = parse(readFileSync(resolve(ROOT, CONFIGS[name]), "utf8")) as Record<string, any>;
   const services: Record<string, Name> = {};
-  for (const s of (toml.services ?? []) as { binding: string; service: string }[]) services[s.binding] = serviceToWorker(s.service);
+  const entrypoints: Record<string, string> = {};
+  for (const s of (toml.services ?? []) as { binding: string; service: string; entrypoint?: string }[]) {
+    services[s.binding] = serviceToWorker(s.service);
+    if (s.entrypoint) entrypoints[s.binding] = s.entrypoint;
+  }
   const durableObjects: Record<string, string> = {};
   for (const d of (toml.durable_objects?.bindings ?? []) as { name: string; class_name: string; script_name?: string }[]) {
     if (d.script_name) throw new Error(`${CONFIGS[name]}: Durable Object bindings to another worker's class are not supported`);
@@ -62,8 +68,14 @@ export function workerSpec(name: Name): WorkerSpec {
     compatibilityDate: String(toml.compatibility_date),
     compatibilityFlags: (toml.compatibility_flags ?? []) as string[],
     services,
+    entrypoints,
     durableObjects,
   };
+}
+
+/** A worker's Env schema (workers/<name>/src/env.ts), combination checks included. */
+export function envSchema(name: Name): z.ZodType {
+  return ENV_SCHEMAS[name];
 }
 
 export const WORKER_NAMES: Name[] = ["edge", "auth", "catalog", "mcp", "admin"];

@@ -1,12 +1,18 @@
 /**
- * API keys: `mcpgw_<id>_<secret>`; only the SHA-256 of the whole key is stored. A key is found
- * by its hash, refused when revoked or expired, and its last use is recorded.
+ * API keys: `mcpgw_<id>_<secret>` when the gateway issues them, or the operator's own
+ * ADMIN_API_KEY (any printable string of 16-200 characters); only the SHA-256 of the whole key is
+ * stored. A key is found by its hash, refused when revoked or expired, and its last use is recorded.
  */
 import type { Sql } from "../db";
-import { ApiKeyRow } from "../schemas";
+import { API_KEY_SHAPE, ApiKeyRow } from "../schemas";
 import { randomToken, sha256Hex } from "../crypto";
 
 export const API_KEY_PREFIX = "mcpgw_";
+
+/** Whether a presented string can be an API key at all (checked before any lookup). */
+export function isApiKeyShaped(key: string): boolean {
+  return API_KEY_SHAPE.test(key);
+}
 
 export interface KeyOwner {
   keyId: string;
@@ -34,7 +40,7 @@ export async function insertApiKey(sql: Sql, email: string, name: string, k: { i
 
 /** Finds the live owner of a presented key, or null (unknown, revoked, expired). */
 export async function findKeyOwner(sql: Sql, presented: string): Promise<KeyOwner | null> {
-  if (!presented.startsWith(API_KEY_PREFIX) || presented.length > 200) return null;
+  if (!isApiKeyShaped(presented)) return null;
   const hash = await sha256Hex(presented);
   const rows = await sql`
     SELECT k.id, k.user_email, u.is_admin, k.expires_at

@@ -32,7 +32,8 @@ export interface TestStack extends Stack {
 export async function startTestStack(opts: Omit<StackOptions, "databaseUrl" | "port" | "build"> = {}): Promise<TestStack> {
   const db = await createTestDatabase({ migrate: false });
   const dataDir = mkdtempSync(join(tmpdir(), "mcpgw-stack-"));
-  const adminKey = `mcpgw_testadmin_${randomToken(24)}`;
+  // the operator's own ADMIN_API_KEY when the test gives one (any printable string of 16-200 characters)
+  const adminKey = opts.adminApiKey ?? `mcpgw_testadmin_${randomToken(24)}`;
   let stack: Stack;
   try {
     // IDENTITY_VERSION_TTL_MS=0: the auth worker checks the catalog version on every request, so
@@ -41,7 +42,7 @@ export async function startTestStack(opts: Omit<StackOptions, "databaseUrl" | "p
     // MCP_CATALOG_TTL_MS=0 likewise: the mcp worker revalidates its cached catalog on every
     // request (test/integration/perf-catalog-cache.test.ts runs with the default)
     const env = { IDENTITY_VERSION_TTL_MS: "0", MCP_CATALOG_TTL_MS: "0", ...opts.env };
-    stack = await startStack({ demo: false, adminApiKey: adminKey, ...opts, env, port: 0, build: false, databaseUrl: db.url, dataDir });
+    stack = await startStack({ demo: false, ...opts, adminApiKey: adminKey, env, port: 0, build: false, databaseUrl: db.url, dataDir });
   } catch (err) {
     await db.drop();
     throw err;

@@ -267,6 +267,43 @@ describe("access explanation", () => {
   });
 });
 
+describe("client mistakes in query parameters answer 400 naming the field, never 500", () => {
+  const farDates = ["-010000-01-01T00:00:00Z", "+010000-01-01T00:00:00Z", "+275760-09-13T00:00:00Z", "-271821-04-20T00:00:00Z", "0000-01-01T00:00:00Z"];
+  it.each(farDates)("audit, changes and usage refuse the date %s (outside the years 1-9999; -010000 made Postgres fail with 22009, a 500)", async (d) => {
+    const q = encodeURIComponent(d);
+    await expect400(await api(`/audit?since=${q}`), "since");
+    await expect400(await api(`/audit?until=${q}`), "until");
+    await expect400(await api(`/changes?since=${q}`), "since");
+    await expect400(await api(`/reports/usage?since=${q}`), "since");
+    await expect400(await api(`/reports/usage?until=${q}`), "until");
+  });
+  it("refuses inherited property names and out-of-range numbers (a guard: the enums already refused them)", async () => {
+    for (const name of ["constructor", "__proto__", "toString", "hasOwnProperty"]) {
+      await expect400(await api(`/audit?kind=${name}`), "kind");
+      await expect400(await api(`/reports/usage?bucket=${name}`), "bucket");
+    }
+    await expect400(await api("/audit?before=99999999999999999999"), "before");
+    await expect400(await api("/audit?limit=1e400"), "limit");
+  });
+  it("the UI's usage page refuses ranges that are no range of its own (constructor, __proto__) with a 400 page naming range", async () => {
+    for (const range of ["constructor", "__proto__", "toString", "valueOf", "2d"]) {
+      const res = await t.fetch(`/admin/reports?range=${range}`, { key: t.adminKey, headers: { accept: "text/html" } });
+      expect(res.status, range).toBe(400);
+      const html = await res.text();
+      expect(html, range).toContain("range: must be one of 1h, 24h, 7d, 30d");
+    }
+    expect((await t.fetch("/admin/reports?range=7d", { key: t.adminKey, headers: { accept: "text/html" } })).status).toBe(200);
+    expect((await t.fetch("/admin/reports", { key: t.adminKey, headers: { accept: "text/html" } })).status).toBe(200);
+  });
+  it("the UI's audit page refuses far dates with a 400 page naming the field", async () => {
+    for (const d of ["-010000-01-01T00:00:00Z", "+010000-01-01T00:00"]) {
+      const res = await t.fetch(`/admin/audit?since=${encodeURIComponent(d)}`, { key: t.adminKey, headers: { accept: "text/html" } });
+      expect(res.status, d).toBe(400);
+      expect(await res.text(), d).toContain("since: must be a date-time");
+    }
+  });
+});
+
 describe("audit, health, changes and usage", () => {
   it("filters the audit log", async () => {
     const all = (await (await api("/audit?kind=admin_change&actor=ADMIN@localhost&limit=5")).json()) as any;

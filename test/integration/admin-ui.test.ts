@@ -262,4 +262,20 @@ describe("admin UI", () => {
     await shot(p, "forbidden");
     await ctx.close();
   });
+  it("signs out with the header's Sign out form (POST with its token), and a cross-site post or a GET signs nobody out", async () => {
+    const ctx = await browser.newContext({ viewport: { width: 1366, height: 600 } });
+    const p = await login(ctx, "admin@localhost", "admin");
+    // a page elsewhere posting to /auth/logout, and a plain GET of it, leave the session alone
+    const token = await p.inputValue("header form.signout input[name=_logout]");
+    expect((await ctx.request.post(`${t.url}/auth/logout`, { form: { _logout: token }, headers: { Origin: "https://evil.example" }, maxRedirects: 0 })).status()).toBe(403);
+    expect((await ctx.request.get(`${t.url}/auth/logout`, { maxRedirects: 0 })).status()).toBe(200);
+    expect((await p.goto(`${t.url}/admin/tenants`))!.status()).toBe(200);
+    // the real button, in the real browser: the session ends here and at the identity provider
+    await Promise.all([p.waitForURL((u) => u.pathname === "/auth/logged-out", { timeout: 15_000 }), p.click("header form.signout button[type=submit]")]);
+    await expect(p.textContent("h1")).resolves.toContain("Signed out");
+    const after = await ctx.request.get(`${t.url}/admin/api/whoami`, { headers: { accept: "application/json" }, maxRedirects: 0 });
+    expect(after.status()).toBe(401);
+    await shot(p, "signed-out");
+    await ctx.close();
+  });
 });

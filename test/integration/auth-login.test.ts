@@ -49,9 +49,24 @@ describe("browser login", () => {
 
     expect(await loginOutcome(login.jar)).toBe("silent"); // the provider still knows the browser
 
-    const out = await step(login.jar, `${t.url}/auth/logout`);
-    expect(out.status).toBe(302);
-    const endSession = out.headers.get("location")!;
+    // a GET only shows the sign-out form (a link or an <img> elsewhere signs nobody out)
+    const confirmPage = await step(login.jar, `${t.url}/auth/logout`);
+    expect(confirmPage.status).toBe(200);
+    const logoutToken = (await confirmPage.text()).match(/name="_logout" value="([^"]+)"/)![1]!;
+    expect((await t.fetch("/admin/api/whoami", { headers: { cookie: login.cookie } })).status).toBe(200);
+    const post = (body: Record<string, string>, headers: Record<string, string> = {}) =>
+      step(login.jar, `${t.url}/auth/logout`, { method: "POST", body: new URLSearchParams(body).toString(), headers: { "content-type": "application/x-www-form-urlencoded", ...headers } });
+    // a cross-site post (even with a stolen token), or one without the token, is refused
+    expect((await post({ _logout: logoutToken }, { origin: "https://evil.example" })).status).toBe(403);
+    expect((await post({ _logout: logoutToken }, { "sec-fetch-site": "cross-site" })).status).toBe(403);
+    expect((await post({})).status).toBe(403);
+    expect((await post({ _logout: "1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" })).status).toBe(403);
+    expect(login.jar.get(t.url, "mcpgw_session")).toBeDefined();
+    expect((await t.fetch("/admin/api/whoami", { headers: { cookie: login.cookie } })).status).toBe(200);
+    // the form's own post, from this origin
+    const out = await post({ _logout: logoutToken }, { origin: t.url });
+    expect(out.status).toBe(200);
+    const endSession = (await out.text()).match(/id="idp-logout" href="([^"]+)"/)![1]!.replace(/&#38;/g, "&");
     expect(endSession).toMatch(new RegExp(`^${t.idp!.issuer}/session/end\\?`));
     expect(login.jar.get(t.url, "mcpgw_session")).toBeUndefined();
     // RP-initiated logout at the provider: its confirmation form (auto-submitted in a browser)

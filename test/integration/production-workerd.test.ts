@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { randomToken } from "../../shared/crypto";
-import { ASSERTION_HEADER, IDENTITY_HEADERS, WORKER_PORTS } from "../../shared/edge";
+import { ASSERTION_HEADER, FORWARD_AUTH_PORT, FORWARD_AUTH_SOCKET, IDENTITY_HEADERS, WORKER_PORTS } from "../../shared/edge";
 import { signAssertion } from "../../shared/identity";
 import { generateApiKey, insertApiKey } from "../../shared/repos/apikeys.repo";
 import { freePort } from "../../scripts/lib/ports";
@@ -28,15 +28,19 @@ import { waitForPort } from "../../scripts/lib/processes";
 import { importTenants, TenantsFile } from "../../scripts/lib/tenants-file";
 import { startEverything, type Upstream } from "../../scripts/lib/upstreams";
 import { WORKERD_BIN } from "../../scripts/lib/workerd";
-import { containerPort, remoteService, WORKERD_DIR } from "../../scripts/lib/workerd-config";
+import { containerPort, ENTRYPOINT_SOCKETS, remoteService, WORKERD_DIR } from "../../scripts/lib/workerd-config";
 import { ROOT, workerSpec, type Name } from "../../scripts/lib/workers";
 import { createTestDatabase, type TestDatabase } from "../harness/db";
 import { startTraefikStandIn, type StandIn } from "./traefik-standin";
+import { rawRequest } from "../harness/raw-http";
+import { VERIFY_SPELLINGS } from "../harness/verify-spellings";
 
 interface Container {
   name: Name;
   port: number;
   url: string;
+  /** Its other sockets (a named entrypoint's, e.g. auth's `forward-auth`): socket name -> loopback port. */
+  sockets: Record<string, number>;
   child: ChildProcess;
   output: string[];
 }
@@ -47,20 +51,30 @@ const running: Container[] = [];
 async function runContainerConfig(name: Name, env: Record<string, string>, peers: Partial<Record<Name, Container>>, fixedPort?: number): Promise<Container> {
   const port = fixedPort ?? (await freePort());
   const args = ["serve", resolve(WORKERD_DIR, `${name}.capnp`), "--socket-addr", `http=127.0.0.1:${port}`];
-  for (const target of new Set(Object.values(workerSpec(name).services))) {
+  const sockets: Record<string, number> = {};
+  for (const ep of ENTRYPOINT_SOCKETS.filter((e) => e.worker === name)) {
+    sockets[ep.socket] = await freePort();
+    args.push("--socket-addr", `${ep.socket}=127.0.0.1:${sockets[ep.socket]}`);
+  }
+  const spec = workerSpec(name);
+  const remotes = new Map<string, number>();
+  for (const [binding, target] of Object.entries(spec.services)) {
     const peer = peers[target];
     if (!peer) throw new Error(`${name} needs ${target}, which is not running`);
-    args.push("--external-addr", `${remoteService(target)}=127.0.0.1:${peer.port}`);
+    const entrypoint = spec.entrypoints[binding];
+    const socket = entrypoint ? ENTRYPOINT_SOCKETS.find((e) => e.worker === target && e.entrypoint === entrypoint)!.socket : undefined;
+    remotes.set(remoteService(target, entrypoint), socket ? peer.sockets[socket]! : peer.port);
   }
+  for (const [remote, remotePort] of remotes) args.push("--external-addr", `${remote}=127.0.0.1:${remotePort}`);
   // Only the worker's own variables: no PATH, no HOME, nothing from the test's environment.
   const child = spawn(WORKERD_BIN, args, { env, stdio: ["ignore", "pipe", "pipe"] });
   const output: string[] = [];
   child.stdout!.on("data", (d) => output.push(String(d)));
   child.stderr!.on("data", (d) => output.push(String(d)));
-  const c: Container = { name, port, url: `http://127.0.0.1:${port}`, child, output };
+  const c: Container = { name, port, url: `http://127.0.0.1:${port}`, sockets, child, output };
   running.push(c);
   const exited = new Promise<never>((_, reject) => child.once("exit", (code) => reject(new Error(`${name} exited with ${code}: ${output.join("")}`))));
-  await Promise.race([waitForPort(port, undefined, 20_000), exited]);
+  await Promise.race([Promise.all([port, ...Object.values(sockets)].map((p) => waitForPort(p, undefined, 20_000))), exited]);
   child.removeAllListeners("exit");
   return c;
 }
@@ -158,8 +172,9 @@ describe("the per-container workerd configs", () => {
       expect(containerPort(name)).toBe(WORKER_PORTS[name]);
       // exactly one worker service per file
       expect(text.match(/worker = \./g)).toHaveLength(1);
-      for (const target of new Set(Object.values(workerSpec(name).services))) {
-        expect(text).toContain(`(name = "${remoteService(target)}", external = (address = "${target}:${WORKER_PORTS[target as keyof typeof WORKER_PORTS]}", http = ()))`);
+      for (const [binding, target] of Object.entries(workerSpec(name).services)) {
+        const ep = ENTRYPOINT_SOCKETS.find((e) => e.worker === target && e.entrypoint === workerSpec(name).entrypoints[binding]);
+        expect(text).toContain(`(name = "${remoteService(target, ep?.entrypoint)}", external = (address = "${target}:${ep ? ep.port : WORKER_PORTS[target as keyof typeof WORKER_PORTS]}", http = ()))`);
       }
       // every variable comes from the environment; no value is baked into the config
       for (const v of workerSpec(name).vars) expect(text).toContain(`(name = "${v}", fromEnvironment = "${v}")`);
@@ -195,7 +210,8 @@ describe("the per-container workerd configs", () => {
   });
 
   it("pass Traefik's forwardAuth step: auth answers exactly the identity headers, mcp accepts them", async () => {
-    const verify = await fetch(`${w.auth.url}/auth/verify`, {
+    // Traefik's forwardAuth address: the auth container's own forward-auth socket (FORWARD_AUTH_PORT)
+    const verify = await fetch(`http://127.0.0.1:${w.auth.sockets[FORWARD_AUTH_SOCKET]}/auth/verify`, {
       headers: {
         authorization: `Bearer ${aliceKey}`,
         "x-forwarded-method": "POST",
@@ -275,8 +291,10 @@ describe("the per-container workerd configs", () => {
 function standInFor(workers: Record<"auth" | "catalog" | "mcp" | "admin", Container>): Promise<StandIn> {
   return startTraefikStandIn({ GATEWAY_HOST: "127.0.0.1", CHAT_HOST: "chat.invalid" }, (url) => {
     const u = new URL(url);
-    const port = workers[u.hostname as keyof typeof workers]?.port;
-    if (!port || Number(u.port) !== WORKER_PORTS[u.hostname as keyof typeof WORKER_PORTS]) throw new Error(`unexpected address ${url}`);
+    const c = workers[u.hostname as keyof typeof workers];
+    // the forwardAuth address is the auth container's forward-auth socket, not its public one
+    const port = u.hostname === "auth" && Number(u.port) === FORWARD_AUTH_PORT ? c?.sockets[FORWARD_AUTH_SOCKET] : Number(u.port) === WORKER_PORTS[u.hostname as keyof typeof WORKER_PORTS] ? c?.port : undefined;
+    if (!port) throw new Error(`unexpected address ${url}`);
     return `http://127.0.0.1:${port}${u.pathname === "/" ? "" : u.pathname}`;
   });
 }
@@ -310,6 +328,13 @@ describe("behind a Traefik stand-in built from traefik/dynamic/*.yml", () => {
     const root = await fetch(`${traefik.url}/`, { redirect: "manual" });
     expect(root.status).toBe(302);
     expect(root.headers.get("location")).toBe(`https://${new URL(traefik.url).host}/admin`);
+  });
+
+  it.each(VERIFY_SPELLINGS)("never answers the forwardAuth step to a public request: %s", async (spelling) => {
+    // sent verbatim: the stand-in routes /auth/* straight to the auth worker's public app, as Traefik does
+    const res = await rawRequest(traefik.url, spelling, { authorization: `Bearer ${aliceKey}`, "x-forwarded-uri": "/mcp", "x-forwarded-method": "POST" });
+    expect([400, 404], `${spelling}: ${res.status} ${res.body}`).toContain(res.status);
+    for (const h of IDENTITY_HEADERS) expect(res.headers[h.toLowerCase()], `${spelling}: ${h}`).toBeUndefined();
   });
 
   it("carries an MCP client through forwardAuth to the mcp worker and the upstream", async () => {

@@ -79,6 +79,66 @@ describe("npm start", () => {
     }
   });
 
+  it.each([
+    ["too short", "short-key"],
+    ["with a space at its end", "a-key-of-enough-length-but-a-space "],
+    ["with a character outside printable ASCII", "key-with-\u00e9-0123456789abcdef"],
+  ])("says in one line when ADMIN_API_KEY cannot be accepted (%s)", async (_label, key) => {
+    const s = start({ PORT: String(await freePort()), DEMO: "0", ADMIN_API_KEY: key, DATABASE_URL: "postgres://postgres@127.0.0.1:1/none" });
+    expect(await s.exited).toBe(1);
+    expect(errorLines(s.output())).toEqual(["[start] error: ADMIN_API_KEY must be 16-200 printable ASCII characters (letters, digits, punctuation, inner spaces), without a space at either end; unset it to have a key generated"]);
+  });
+
+  it("says in one line when ADMIN_EMAIL is not an address the catalog accepts", async () => {
+    const s = start({ PORT: String(await freePort()), DEMO: "0", ADMIN_EMAIL: "admin at example", DATABASE_URL: "postgres://postgres@127.0.0.1:1/none" });
+    expect(await s.exited).toBe(1);
+    expect(errorLines(s.output())).toEqual(['[start] error: ADMIN_EMAIL must be an email address (got "admin at example"): set ADMIN_EMAIL=you@example.com or unset it for admin@localhost']);
+  });
+
+  it.each([
+    ["OWUI_FORWARDED_HEADERS=1 without OWUI_SERVICE_KEY", { OWUI_FORWARDED_HEADERS: "1" }, "OWUI_FORWARDED_HEADERS: is 1 without OWUI_SERVICE_KEY"],
+    ["WEBUI_SECRET_KEY without OWUI_URL", { WEBUI_SECRET_KEY: "owui-secret-0123456789abcdef" }, "WEBUI_SECRET_KEY: is set without OWUI_URL"],
+    ["OIDC_ALGORITHMS in lower case", { OIDC_ALGORITHMS: "rs256" }, "OIDC_ALGORITHMS: names rs256"],
+  ])("stops before workerd starts, with one line naming the setting, when %s", async (_label, env, message) => {
+    const db = await createTestDatabase({ migrate: false });
+    try {
+      const s = start({ PORT: String(await freePort()), DEMO: "0", DATABASE_URL: db.url, ...env });
+      expect(await s.exited).toBe(1);
+      const lines = errorLines(s.output());
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/^\[start\] error: /);
+      expect(lines[0]).toContain(message);
+      expect(s.output()).not.toContain("bundling the workers");
+    } finally {
+      await db.drop();
+    }
+  });
+
+  it("accepts the operator's own ADMIN_API_KEY exactly as given (spaces and punctuation) on /admin/api and /mcp", async () => {
+    const db = await createTestDatabase({ migrate: false });
+    const key = "our own key: 'staging' / 2026 & more!";
+    try {
+      const port = String(await freePort());
+      const s = start({ PORT: port, DEMO: "0", DATABASE_URL: db.url, ADMIN_API_KEY: key });
+      await s.waitFor(/ready in [\d.]+ s/);
+      expect(s.output()).not.toContain("generated admin API key");
+      const url = `http://localhost:${port}`;
+      const who = await fetch(`${url}/admin/api/whoami`, { headers: { authorization: `Bearer ${key}` } });
+      expect(who.status).toBe(200);
+      expect(await who.json()).toMatchObject({ email: "admin@localhost", admin: true });
+      const mcp = await fetch(`${url}/mcp`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json", accept: "application/json, text/event-stream" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "start-cli", version: "1" } } }),
+      });
+      expect(mcp.status).toBe(200);
+      s.child.kill("SIGINT");
+      expect(await s.exited).toBe(0);
+    } finally {
+      await db.drop();
+    }
+  }, 180_000);
+
   it("starts with the embedded Postgres, prints ready and a key once, keeps data across restarts, stops everything on Ctrl-C", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "mcpgw-start-"));
     chmodSync(dataDir, 0o755);

@@ -9,10 +9,16 @@ import { AuthEnv } from "../../workers/auth/src/env";
 import { ASSERTION_AUDIENCE, ASSERTION_ISSUER, signAssertion, verifyAssertion } from "../../shared/identity";
 
 const secret = "unit-test-cookie-secret-0123456789abcdef";
+const baseEnv = {
+  DATABASE_URL: "postgres://x@127.0.0.1/db",
+  IDENTITY_SECRET: "unit-test-identity-secret-0123456789abcdef",
+  PUBLIC_URL: "https://gw.example.com",
+};
 const env = AuthEnv.parse({
   DATABASE_URL: "postgres://x@127.0.0.1/db",
   IDENTITY_SECRET: "unit-test-identity-secret-0123456789abcdef",
   PUBLIC_URL: "https://gw.example.com",
+  OIDC_ISSUER: "https://idp.example.com",
   OIDC_CLIENT_ID: "mcp-gateway",
   ALLOWED_REDIRECT_HOSTS: "webui.example.com, chat.example.com",
 });
@@ -72,13 +78,33 @@ describe("claims", () => {
     expect(groupsFromClaims({ realm_access: { roles: ["a", "b"] } }, "realm_access.roles")).toEqual(["a", "b"]);
     expect(groupsFromClaims({}, "groups")).toEqual([]);
   });
-  it("email: email, else an email-shaped preferred_username or upn", () => {
-    expect(emailFromClaims({ email: "A@B.com" })).toBe("a@b.com");
-    expect(emailFromClaims({ preferred_username: "alice" , upn: "alice@corp.example" })).toBe("alice@corp.example");
-    expect(emailFromClaims({ sub: "123" })).toBeNull();
+  it("email (default): only `email` with email_verified true; preferred_username and upn never", () => {
+    const verified = { requireVerifiedEmail: true };
+    expect(emailFromClaims({ email: "A@B.com", email_verified: true }, verified)).toBe("a@b.com");
+    expect(emailFromClaims({ email: "A@B.com", email_verified: "true" }, verified)).toBe("a@b.com");
+    expect(emailFromClaims({ email: "a@b.com" }, verified)).toBeNull();
+    expect(emailFromClaims({ email: "a@b.com", email_verified: false }, verified)).toBeNull();
+    expect(emailFromClaims({ email: "a@b.com", email_verified: "false" }, verified)).toBeNull();
+    expect(emailFromClaims({ preferred_username: "admin@localhost", email_verified: true }, verified)).toBeNull();
+    expect(emailFromClaims({ upn: "admin@localhost", email_verified: true }, verified)).toBeNull();
+    expect(emailFromClaims({ email: "not-an-email", email_verified: true }, verified)).toBeNull();
   });
-  it("audiences: the configured ones plus the MCP resource (RFC 8707)", () => {
-    expect(acceptedAudiences(env, origin, "/mcp/everything")).toEqual(["mcp-gateway", "https://gw.example.com/mcp", "https://gw.example.com/mcp/everything"]);
+  it("email with OIDC_REQUIRE_EMAIL_VERIFIED=0 (Entra ID): email, else an email-shaped preferred_username or upn", () => {
+    const asGiven = { requireVerifiedEmail: false };
+    expect(emailFromClaims({ email: "A@B.com" }, asGiven)).toBe("a@b.com");
+    expect(emailFromClaims({ preferred_username: "alice", upn: "alice@corp.example" }, asGiven)).toBe("alice@corp.example");
+    expect(emailFromClaims({ sub: "123" }, asGiven)).toBeNull();
+    expect(AuthEnv.parse({ ...baseEnv, OIDC_REQUIRE_EMAIL_VERIFIED: "0" }).OIDC_REQUIRE_EMAIL_VERIFIED).toBe(false);
+    expect(env.OIDC_REQUIRE_EMAIL_VERIFIED).toBe(true);
+  });
+  it("audiences: the MCP resource (RFC 8707) only by default, never the client id; /admin has its own", () => {
+    expect(acceptedAudiences(env, origin, "/mcp/everything")).toEqual(["https://gw.example.com/mcp", "https://gw.example.com/mcp/everything"]);
+    expect(acceptedAudiences(env, origin, "/mcp")).toEqual(["https://gw.example.com/mcp"]);
+    expect(acceptedAudiences(env, origin, "/admin/api/whoami")).toEqual(["https://gw.example.com/admin"]);
+    expect(acceptedAudiences(env, origin, "/admin")).toEqual(["https://gw.example.com/admin"]);
+    const configured = AuthEnv.parse({ ...baseEnv, OIDC_AUDIENCE: "api://gateway", OIDC_ADMIN_AUDIENCE: "api://gateway-admin" });
+    expect(acceptedAudiences(configured, origin, "/mcp")).toEqual(["https://gw.example.com/mcp", "api://gateway"]);
+    expect(acceptedAudiences(configured, origin, "/admin/api/tenants")).toEqual(["api://gateway-admin"]);
   });
   it("admins: users.is_admin or the mcp-admin group from either side", () => {
     const facts = { email: "a@b.c", displayName: "", isAdmin: false, groups: ["x"], idpGroups: [] };

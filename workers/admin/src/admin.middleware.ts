@@ -28,17 +28,14 @@ export function requireAdmin(): MiddlewareHandler<AdminApp> {
   };
 }
 
-/** Origins a state-changing request may come from: PUBLIC_URL and the request's own origin. */
+/** Origins a state-changing request may come from: PUBLIC_URL's only (never one derived from the client's own `Host`). */
 export function allowedOrigins(c: Context): string[] {
-  const env = readEnv(AdminEnv, c.env);
-  const own = new URL(c.req.url).origin;
-  return env.PUBLIC_URL ? [new URL(env.PUBLIC_URL).origin, own] : [own];
+  return [readEnv(AdminEnv, c.env).PUBLIC_URL];
 }
 
-/** Whether cookies must be `Secure`: the public origin (PUBLIC_URL, else the request) is https. */
+/** Whether cookies must be `Secure`: the public origin (PUBLIC_URL) is https. */
 export function secureOrigin(c: Context): boolean {
-  const env = readEnv(AdminEnv, c.env);
-  return (env.PUBLIC_URL ?? c.req.url).startsWith("https:");
+  return readEnv(AdminEnv, c.env).PUBLIC_URL.startsWith("https:");
 }
 
 /**

@@ -54,32 +54,46 @@ export const KeyBody = z
 
 const IsoDate = z.iso.datetime();
 
+/**
+ * A date in a query (`since`, `until`): what `Date` parses (ISO 8601 recommended), within the
+ * years 1-9999 that Postgres and every client can represent; anything else is a 400 naming the
+ * field, never a Postgres error (22008/22009: `-010000-01-01T00:00:00Z` parses in JavaScript).
+ */
+const QueryDate = z.coerce
+  .date({ error: "must be a date-time such as 2026-01-31T00:00:00Z" })
+  .refine((d) => d.getUTCFullYear() >= 1 && d.getUTCFullYear() <= 9999, "must be a date-time between the years 1 and 9999, such as 2026-01-31T00:00:00Z");
+
 export const AuditQuery = z.object({
   kind: z.enum(["tool_call", "admin_change", "auth"]).optional(),
   actor: z.string().max(254).optional(),
   server: Slug.optional(),
   action: z.string().max(100).optional(),
-  since: z.coerce.date().optional(),
-  until: z.coerce.date().optional(),
+  since: QueryDate.optional(),
+  until: QueryDate.optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
-  before: z.coerce.number().int().min(1).optional(),
+  before: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
 });
 
 export const ChangesQuery = z.object({
   server: Slug.optional(),
-  since: z.coerce.date().optional(),
+  since: QueryDate.optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 
 export const UsageQuery = z.object({
-  since: z.coerce.date().optional().describe("default: 24 hours ago"),
-  until: z.coerce.date().optional().describe("default: now"),
+  since: QueryDate.optional().describe("default: 24 hours ago"),
+  until: QueryDate.optional().describe("default: now"),
   bucket: z.enum(["minute", "hour", "day"]).default("hour"),
   user: z.string().max(254).optional(),
   tenant: Slug.optional(),
   server: Slug.optional(),
   tool: z.string().max(128).optional(),
 });
+
+/** The usage page's ranges (`/admin/reports?range=`): span and bucket of each. */
+export const REPORT_RANGES = { "1h": [3_600_000, "minute"], "24h": [86_400_000, "hour"], "7d": [7 * 86_400_000, "day"], "30d": [30 * 86_400_000, "day"] } as const satisfies Record<string, readonly [number, "minute" | "hour" | "day"]>;
+/** `range` as an own key of {@link REPORT_RANGES} only (never an inherited name such as `constructor`). */
+export const ReportRange = z.enum(Object.keys(REPORT_RANGES) as [keyof typeof REPORT_RANGES, ...(keyof typeof REPORT_RANGES)[]], { error: `must be one of ${Object.keys(REPORT_RANGES).join(", ")}` });
 
 export const AccessQuery = z.object({ tool: z.string().max(200).optional() });
 

@@ -5,7 +5,8 @@ import type { AdminBindings } from "./env";
 
 export interface AdminApp {
   Bindings: AdminBindings;
-  Variables: IdentityVariables & { csrfToken?: string; cspNonce?: string };
+  /** `logoutToken`: the sign-out form's token for the caller (shared/logout.token.ts), set with the CSRF token. */
+  Variables: IdentityVariables & { csrfToken?: string; logoutToken?: string; cspNonce?: string };
 }
 
 export const createAdminApp = () => new Hono<AdminApp>();

@@ -9,6 +9,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { getCookie, setCookie } from "hono/cookie";
 import { randomToken, timingSafeEqual } from "../../../shared/crypto";
 import { readEnv } from "../../../shared/env";
+import { logoutToken } from "../../../shared/logout.token";
 import { AdminEnv } from "./env";
 import type { AdminApp } from "./app";
 import { forbiddenPage } from "./ui/pages.errors";
@@ -52,6 +53,8 @@ export async function verifyCsrfToken(c: Context<AdminApp>, token: unknown): Pro
 /** UI middleware: issues a token for pages, requires a valid one on every form post. */
 export function csrfProtection(): MiddlewareHandler<AdminApp> {
   return async function csrfMiddleware(c, next) {
+    // every page's header carries the sign-out form (POST /auth/logout checks this token)
+    c.set("logoutToken", await logoutToken(readEnv(AdminEnv, c.env).IDENTITY_SECRET, c.get("identity").email));
     if (/^(GET|HEAD)$/.test(c.req.method)) {
       c.set("csrfToken", await issueCsrfToken(c));
       return next();

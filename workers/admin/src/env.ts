@@ -1,12 +1,12 @@
 import { z } from "zod";
-import { DatabaseUrl, IdentitySecret, RATE_LIMIT_VARS, REQUEST_LIMIT_VARS } from "../../../shared/env";
+import { DatabaseUrl, IdentitySecret, PublicUrl, RATE_LIMIT_VARS, REQUEST_LIMIT_VARS } from "../../../shared/env";
 
 export const AdminEnv = z.object({
   DATABASE_URL: DatabaseUrl,
   /** Verifies identity assertions; also keys the UI's CSRF tokens (through HMAC with a label). */
   IDENTITY_SECRET: IdentitySecret,
-  /** The public origin (e.g. https://gw.example.com); form posts must come from it or the request's own origin. */
-  PUBLIC_URL: z.string().url().optional(),
+  /** The public origin (required; e.g. https://gw.example.com); form posts must come from it or the request's own origin. */
+  PUBLIC_URL: PublicUrl,
   /** Request limits and the per-user rate limit (shared/middleware/request-limits). */
   ...REQUEST_LIMIT_VARS,
   ...RATE_LIMIT_VARS,

@@ -39,7 +39,7 @@ function base(c: C, error?: string | null): PageBase {
   } catch {
     ok = null;
   }
-  return { email: c.get("identity").email, token: c.get("csrfToken") ?? "", ok, error: error ?? null };
+  return { email: c.get("identity").email, token: c.get("csrfToken") ?? "", logout: c.get("logoutToken"), ok, error: error ?? null };
 }
 
 const actor = (c: C) => c.get("identity").email.toLowerCase();
@@ -324,7 +324,7 @@ export function registerUiRoutes(app: AdminHono) {
     const server = c.req.query("server") ?? "";
     const r = S.ChangesQuery.safeParse(server ? { server } : {});
     const [changes, servers] = await db(c, (sql) => Promise.all([listItemChanges(sql, r.success ? r.data : {}), listServers(sql)]));
-    return c.html(<ChangesPage {...base(c, r.success ? null : "server: invalid")} changes={changes} server={server} servers={servers.map((s) => s.id)} />);
+    return c.html(<ChangesPage {...base(c, r.success ? null : `server: ${r.error.issues[0]?.message}`)} changes={changes} server={server} servers={servers.map((s) => s.id)} />, r.success ? 200 : 400);
   });
   app.get("/admin/audit", async (c) => {
     const filter = Object.fromEntries(Object.entries(c.req.query()).filter(([k, v]) => v !== "" && ["kind", "actor", "server", "since", "until"].includes(k)));
@@ -335,11 +335,12 @@ export function registerUiRoutes(app: AdminHono) {
     return c.html(<AuditPage {...base(c, error)} entries={entries} filter={filter} />, error ? 400 : 200);
   });
   app.get("/admin/reports", async (c) => {
-    const ranges: Record<string, [number, z.infer<typeof S.UsageQuery>["bucket"]]> = { "1h": [3_600_000, "minute"], "24h": [86_400_000, "hour"], "7d": [7 * 86_400_000, "day"], "30d": [30 * 86_400_000, "day"] };
-    const range = (c.req.query("range") ?? "24h") in ranges ? (c.req.query("range") ?? "24h") : "24h";
-    const [span, bucket] = ranges[range]!;
+    const asked = S.ReportRange.safeParse(c.req.query("range") || "24h");
+    const error = asked.success ? null : `range: ${asked.error.issues[0]?.message}`;
+    const range = asked.success ? asked.data : "24h";
+    const [span, bucket] = S.REPORT_RANGES[range];
     const until = new Date();
     const report = await db(c, (sql) => usageReport(sql, usageWindow({ since: new Date(until.getTime() - span), until, bucket })));
-    return c.html(<ReportsPage {...base(c)} report={report} range={range} />);
+    return c.html(<ReportsPage {...base(c, error)} report={report} range={range} />, error ? 400 : 200);
   });
 }

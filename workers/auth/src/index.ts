@@ -1,26 +1,51 @@
 /**
- * Auth worker: forwardAuth endpoint, OIDC browser login and the OAuth protected-resource metadata.
- * Header and body limits apply here too (shared/middleware/request-limits): Traefik routes
- * `/auth/*` straight to this worker.
+ * Auth worker: OIDC browser login, the OAuth protected-resource metadata, and - on its own
+ * entrypoint `ForwardAuth` only - the forwardAuth step. The public app (the default export, what
+ * the edge and Traefik route `/auth/*` to) has no verify route and refuses the forwardAuth path
+ * in every spelling (shared/edge.ts normalisePath); the `ForwardAuth` entrypoint is reached only
+ * through the edge's service binding or the container's internal socket (FORWARD_AUTH_PORT).
+ * Header and body limits apply to both (shared/middleware/request-limits).
  */
+import { WorkerEntrypoint } from "cloudflare:workers";
 import { Hono } from "hono";
+import { isForwardAuthPath, normalisePath } from "../../../shared/edge";
 import { readEnv } from "../../../shared/env";
+import { errorResponse, onError } from "../../../shared/http";
 import { requestLimits } from "../../../shared/middleware/request-limits";
-import { AuthEnv } from "./env";
-import { registerVerifyRoutes } from "./verify.routes";
-import { registerLoginRoutes } from "./login.routes";
-import { registerMetadataRoutes } from "./metadata.routes";
-import { onError } from "../../../shared/http";
 import { pgPoolClass } from "../../../shared/pool/durable-object";
 import { authOps } from "./db";
+import { AuthEnv } from "./env";
+import { registerLoginRoutes } from "./login.routes";
+import { registerMetadataRoutes } from "./metadata.routes";
+import { registerVerifyRoutes } from "./verify.routes";
 
-const app = new Hono<{ Bindings: Record<string, unknown> }>();
+type Bindings = { Bindings: Record<string, unknown> };
+
+const app = new Hono<Bindings>();
 app.onError(onError);
 app.use("*", ...requestLimits((c) => readEnv(AuthEnv, c.env)));
-registerVerifyRoutes(app);
+app.use("*", async function refuseForwardAuthPath(c, next) {
+  const raw = new URL(c.req.url).pathname;
+  const path = normalisePath(raw);
+  if (path === null) return errorResponse(raw, 400, "invalid_path", "the path has an encoded slash or backslash, a control character or broken percent-encoding");
+  if (isForwardAuthPath(path)) return errorResponse(path, 404, "not_found", "no route for this path");
+  await next();
+});
 registerLoginRoutes(app);
 registerMetadataRoutes(app);
 app.notFound((c) => c.json({ error: "not_found", message: `no route for ${c.req.path}` }, 404));
+
+const forwardAuthApp = new Hono<Bindings>();
+forwardAuthApp.onError(onError);
+forwardAuthApp.use("*", ...requestLimits((c) => readEnv(AuthEnv, c.env)));
+registerVerifyRoutes(forwardAuthApp);
+
+/** The forwardAuth step (Traefik's forwardAuth `address`, the edge's AUTH_VERIFY binding). */
+export class ForwardAuth extends WorkerEntrypoint<Record<string, unknown>> {
+  override fetch(request: Request): Promise<Response> {
+    return Promise.resolve(forwardAuthApp.fetch(request, this.env, this.ctx));
+  }
+}
 
 /** The auth worker's Postgres pool (shared/pool): bound as PG_POOL in wrangler.toml. */
 export class PgPool extends pgPoolClass(authOps, "auth") {}

@@ -6,8 +6,9 @@
  *   exchanges the code, validates the ID token (JWKS, issuer, audience, nonce, expiry), creates
  *   the user on first login, records the login and sets the session cookie;
  * - `GET /auth/refresh?rd=`: renews the session with the provider's refresh token (else logs in again);
- * - `GET|POST /auth/logout`: revokes the session, clears the cookie and logs out at the provider
- *   when it advertises `end_session_endpoint`;
+ * - `POST /auth/logout` (same origin, with the sign-out form's token, shared/logout.token.ts):
+ *   revokes the session, clears the cookie and logs out at the provider when it advertises
+ *   `end_session_endpoint`; `GET /auth/logout` only shows that form (a GET signs nobody out);
  * - `GET /auth/me`: who the caller is (JSON), refreshing a due session.
  */
 import type { Context, Hono } from "hono";
@@ -16,6 +17,7 @@ import { createSql, withSql } from "../../../shared/db";
 import { randomToken, sha256Hex, timingSafeEqual } from "../../../shared/crypto";
 import { readEnv } from "../../../shared/env";
 import { log } from "../../../shared/log";
+import { LOGOUT_FIELD, logoutToken, verifyLogoutToken } from "../../../shared/logout.token";
 import { consumeLoginState, recordLogin, revokeSession, syncIdpGroups, userFacts } from "../../../shared/repos/sessions.repo";
 import { ADMIN_GROUP } from "../../../shared/schemas";
 import { readCookie, clearCookie, seal, setCookie, unseal } from "./cookie";
@@ -37,9 +39,28 @@ const LoginState = z.object({ state: z.string(), verifier: z.string(), nonce: z.
 
 const now = () => Math.floor(Date.now() / 1000);
 
+const esc = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+
+function page(title: string, body: string): string {
+  return `<!doctype html><html><head><meta charset="utf-8"><title>${esc(title)}</title></head><body>${body}</body></html>`;
+}
+
+/** The sign-out form for `email` (what the admin UI renders too). */
+async function logoutForm(env: AuthEnv, email: string): Promise<string> {
+  return `<form method="post" action="/auth/logout"><input type="hidden" name="${LOGOUT_FIELD}" value="${esc(await logoutToken(env.IDENTITY_SECRET, email))}"><button type="submit">Sign out</button></form>`;
+}
+
+/** Whether an unsafe request comes from the public origin: `Origin` (when sent) equal to it, no cross-site `Sec-Fetch-Site`. */
+function sameOrigin(c: Ctx, origin: string): boolean {
+  const o = c.req.header("origin");
+  if (o !== undefined && o !== origin) return false;
+  const site = c.req.header("sec-fetch-site");
+  return !(site && site !== "same-origin" && site !== "none");
+}
+
 function settings(c: Ctx): { env: AuthEnv; origin: string; cfg: OidcConfig | null } {
   const env = readEnv(AuthEnv, c.env);
-  return { env, origin: publicOrigin(env, c.req.raw.headers, c.req.url), cfg: oidcConfig(env) };
+  return { env, origin: publicOrigin(env), cfg: oidcConfig(env) };
 }
 
 function notConfigured(c: Ctx) {
@@ -63,11 +84,16 @@ async function sessionFromTokens(env: AuthEnv, cfg: OidcConfig, tokens: TokenRes
     if (Array.isArray(verified.aud) && verified.aud.length > 1 && verified.azp !== cfg.clientId) return null;
     claims = verified;
   } else if (!opts.previous) return null; // a login must give an ID token
-  if ((!emailFromClaims(claims) || claims[cfg.groupsClaim] === undefined) && tokens.access_token) {
+  // the e-mail and its email_verified come as a pair from one source: the ID token, else userinfo
+  let found = emailFromClaims(claims, cfg);
+  if ((!found || claims[cfg.groupsClaim] === undefined) && tokens.access_token) {
     const info = await userinfo(cfg, tokens.access_token).catch(() => null);
-    if (info && (claims.sub === undefined || info.sub === claims.sub)) claims = { ...info, ...claims, [cfg.groupsClaim]: claims[cfg.groupsClaim] ?? info[cfg.groupsClaim] };
+    if (info && (claims.sub === undefined || info.sub === claims.sub)) {
+      found ??= emailFromClaims(info, cfg);
+      claims = { ...info, ...claims, [cfg.groupsClaim]: claims[cfg.groupsClaim] ?? info[cfg.groupsClaim] };
+    }
   }
-  const email = emailFromClaims(claims) ?? opts.previous?.email;
+  const email = found ?? opts.previous?.email;
   if (!email) return null;
   if (opts.previous && email !== opts.previous.email) return null;
   const t = now();
@@ -173,37 +199,56 @@ export function registerLoginRoutes(app: App) {
     return c.redirect(rd, 302);
   });
 
-  const logout = async (c: Ctx) => {
-    const { env, origin, cfg } = settings(c);
+  // Sign-out is POST only, with the form's token (shared/logout.token.ts, bound to the user) and
+  // an Origin check: a cross-site page or a GET (a link, an <img>) signs nobody out.
+  app.get("/auth/logout", async (c) => {
+    const { env } = settings(c);
     const current = await readSession(env, c.req.header("cookie"));
-    if (current) {
-      const sql = createSql(env.DATABASE_URL);
-      try {
-        await revokeSession(sql, current.sid, new Date(current.exp * 1000));
-      } finally {
-        c.executionCtx.waitUntil(sql.end({ timeout: 5 }).catch(() => {}));
-      }
-      log.info("logout", { email: current.email });
-    }
-    c.header("Set-Cookie", clearSessionCookie(origin), { append: true });
     c.header("Cache-Control", "no-store");
+    if (!current) return c.html(page("Signed out", `<h1>You are not signed in</h1><p><a href="/auth/login">Sign in</a></p>`));
+    return c.html(page("Sign out", `<h1>Sign out</h1><p>Signed in as ${esc(current.email)}.</p>${await logoutForm(env, current.email)}`));
+  });
+
+  app.post("/auth/logout", async (c) => {
+    const { env, origin, cfg } = settings(c);
+    c.header("Cache-Control", "no-store");
+    const current = await readSession(env, c.req.header("cookie"));
+    if (!current) {
+      // nothing to end here; clearing a cookie that is not there changes nothing
+      c.header("Set-Cookie", clearSessionCookie(origin), { append: true });
+      return c.redirect(`${origin}/auth/logged-out`, 303);
+    }
+    const sameSite = sameOrigin(c, origin);
+    const type = c.req.header("content-type") ?? "";
+    const form = /^(application\/x-www-form-urlencoded|multipart\/form-data)/i.test(type) ? await c.req.parseBody() : {};
+    if (!sameSite || !(await verifyLogoutToken(env.IDENTITY_SECRET, current.email, form[LOGOUT_FIELD]))) {
+      log.warn("logout_refused", { reason: sameSite ? "token" : "origin" });
+      return c.html(page("Sign out", `<h1>Sign out</h1><p>The sign-out form had expired or came from another site. Sign out here:</p>${await logoutForm(env, current.email)}`), 403);
+    }
+    const sql = createSql(env.DATABASE_URL);
+    try {
+      await revokeSession(sql, current.sid, new Date(current.exp * 1000));
+    } finally {
+      c.executionCtx.waitUntil(sql.end({ timeout: 5 }).catch(() => {}));
+    }
+    log.info("logout", { email: current.email });
+    c.header("Set-Cookie", clearSessionCookie(origin), { append: true });
     if (cfg) {
       const doc = await discover(cfg.issuer).catch(() => null);
       if (doc?.end_session_endpoint) {
         const url = new URL(doc.end_session_endpoint);
         url.searchParams.set("client_id", cfg.clientId);
         url.searchParams.set("post_logout_redirect_uri", `${origin}/auth/logged-out`);
-        return c.redirect(url.toString(), 302);
+        // a page, not a redirect: the form that posted here may carry `form-action 'self'` (the
+        // admin UI's CSP), which browsers apply to a redirect after the post as well
+        const to = esc(url.toString());
+        return c.html(page("Signing out", `<meta http-equiv="refresh" content="0;url=${to}"><h1>Signed out here</h1><p><a id="idp-logout" href="${to}">Sign out at the identity provider too</a></p>`));
       }
     }
-    return c.redirect(`${origin}/auth/logged-out`, 302);
-  };
-  app.get("/auth/logout", logout);
-  app.post("/auth/logout", logout);
+    return c.redirect(`${origin}/auth/logged-out`, 303);
+  });
 
-  app.get("/auth/logged-out", (c) =>
-    c.html(`<!doctype html><html><head><meta charset="utf-8"><title>Signed out</title></head><body><h1>Signed out</h1><p><a href="/auth/login">Sign in again</a></p></body></html>`),
-  );
+  app.get("/auth/logged-out", (c) => c.html(page("Signed out", `<h1>Signed out</h1><p><a href="/auth/login">Sign in again</a></p>`)));
 
   app.get("/auth/me", async (c) => {
     const { env, origin, cfg } = settings(c);

@@ -17,7 +17,7 @@ export function registerMetadataRoutes(app: App) {
   const metadata = (c: { req: { url: string; raw: Request }; env: Record<string, unknown> }) => {
     const env = readEnv(AuthEnv, c.env);
     const url = new URL(c.req.url);
-    const origin = publicOrigin(env, c.req.raw.headers, c.req.url);
+    const origin = publicOrigin(env);
     const suffix = url.pathname.replace(/^\/\.well-known\/oauth-protected-resource/, "").replace(/\/+$/, "") || "/mcp";
     const cfg = oidcConfig(env);
     return Response.json(

@@ -14,6 +14,8 @@ export interface OidcConfig {
   scopes: string;
   groupsClaim: string;
   algorithms: string[];
+  /** OIDC_REQUIRE_EMAIL_VERIFIED: the e-mail counts only with `email_verified: true`. */
+  requireVerifiedEmail: boolean;
 }
 
 /** The OIDC settings, or null when no provider is configured. */
@@ -25,7 +27,9 @@ export function oidcConfig(env: AuthEnv): OidcConfig | null {
     clientSecret: env.OIDC_CLIENT_SECRET ?? "",
     scopes: env.OIDC_SCOPES,
     groupsClaim: env.OIDC_GROUPS_CLAIM,
-    algorithms: env.OIDC_ALGORITHMS.length ? env.OIDC_ALGORITHMS.filter((a) => a !== "none" && !a.startsWith("HS")) : DEFAULT_ALGORITHMS,
+    // env.ts refuses any name outside DEFAULT_ALGORITHMS (never none, never HMAC)
+    algorithms: env.OIDC_ALGORITHMS.length ? env.OIDC_ALGORITHMS : DEFAULT_ALGORITHMS,
+    requireVerifiedEmail: env.OIDC_REQUIRE_EMAIL_VERIFIED,
   };
 }
 
@@ -116,11 +120,24 @@ export function groupsFromClaims(claims: Record<string, unknown>, claim: string)
   return [...out].sort();
 }
 
-/** The email a token names: `email`, else an email-shaped `preferred_username` or `upn`. */
-export function emailFromClaims(claims: Record<string, unknown>): string | null {
+const emailShaped = (v: unknown): v is string => typeof v === "string" && /^[^\s@,]+@[^\s@,]+$/.test(v) && v.length <= 254;
+
+/**
+ * The e-mail a token (or userinfo answer) names, which decides which gateway user it is. With
+ * `requireVerifiedEmail` (OIDC_REQUIRE_EMAIL_VERIFIED, the default) only the `email` claim
+ * together with `email_verified: true` counts: an IdP that lets a user choose an unverified
+ * address, or a `preferred_username`, would otherwise let them become another user. Without it
+ * (an IdP such as Entra ID that sends no email_verified, explicitly opted into): `email`, else an
+ * e-mail-shaped `preferred_username` or `upn`.
+ */
+export function emailFromClaims(claims: Record<string, unknown>, opts: { requireVerifiedEmail: boolean }): string | null {
+  if (opts.requireVerifiedEmail) {
+    const verified = claims.email_verified === true || claims.email_verified === "true";
+    return verified && emailShaped(claims.email) ? claims.email.toLowerCase() : null;
+  }
   for (const k of ["email", "preferred_username", "upn"]) {
     const v = claims[k];
-    if (typeof v === "string" && /^[^\s@]+@[^\s@]+$/.test(v) && v.length <= 254) return v.toLowerCase();
+    if (emailShaped(v)) return v.toLowerCase();
   }
   return null;
 }

@@ -31,12 +31,9 @@ export function cookieSecret(env: AuthEnv): string {
   return env.COOKIE_SECRET ?? `cookie:${env.IDENTITY_SECRET}`;
 }
 
-/** The public origin: PUBLIC_URL, else the forwarded or request origin. */
-export function publicOrigin(env: AuthEnv, headers: Headers, fallback: string): string {
-  if (env.PUBLIC_URL) return env.PUBLIC_URL.replace(/\/$/, "");
-  const host = headers.get("x-forwarded-host");
-  const proto = headers.get("x-forwarded-proto") ?? "http";
-  return host ? `${proto}://${host}` : new URL(fallback).origin;
+/** The public origin: PUBLIC_URL (required; never the client's own Host or X-Forwarded-Host). */
+export function publicOrigin(env: AuthEnv): string {
+  return env.PUBLIC_URL;
 }
 
 /** Cookies are Secure except on plain-http localhost. */

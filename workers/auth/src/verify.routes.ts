@@ -8,9 +8,11 @@
  * - 401 with `WWW-Authenticate: Bearer resource_metadata=...` for API and MCP clients.
  */
 import type { Context, Hono } from "hono";
+import { normalisePath } from "../../../shared/edge";
 import { readEnv } from "../../../shared/env";
+import { errorResponse, isMcpPath } from "../../../shared/http";
 import { signAssertion, type Identity } from "../../../shared/identity";
-import { bearerToken, identifyBearer, identifySession } from "./credentials";
+import { bearerToken, CredentialRefused, identifyBearer, identifySession } from "./credentials";
 import { authDb } from "./db";
 import { OidcError } from "./oidc.client";
 import { IdentityUnavailable } from "./identity.cache";
@@ -19,11 +21,10 @@ import { publicOrigin, readSession } from "./session";
 
 type App = Hono<{ Bindings: Record<string, unknown> }>;
 
-/** Whether the forwarded request is a browser navigation that may be redirected to the login. */
-function isBrowserNavigation(headers: Headers, uri: string): boolean {
+/** Whether the forwarded request (its normalised path) is a browser navigation that may be redirected to the login. */
+function isBrowserNavigation(headers: Headers, path: string): boolean {
   const accept = headers.get("accept") ?? "";
-  const path = uri.split("?")[0]!;
-  return accept.includes("text/html") && !(path === "/mcp" || path.startsWith("/mcp/"));
+  return accept.includes("text/html") && !isMcpPath(path);
 }
 
 /** The original request's absolute URL, from the forwarded headers. */
@@ -33,12 +34,15 @@ function originalUrl(headers: Headers, origin: string, uri: string): string {
   return host && proto ? `${proto}://${host}${uri}` : `${origin}${uri}`;
 }
 
-/** Identifies the caller of a request; used by /auth/verify and /auth/me. */
+/**
+ * Identifies the caller of a request to `path` (normalised, shared/edge.ts normalisePath: the
+ * path decides which audiences and credentials count); used by the forwardAuth step and /auth/me.
+ */
 export async function identify(
   c: Context<{ Bindings: Record<string, unknown> }>,
   env: AuthEnv,
   origin: string,
-  uri: string,
+  path: string,
 ): Promise<{ identity: Identity | null; hadToken: boolean; refreshDue: boolean }> {
   const headers = c.req.raw.headers;
   const session = await readSession(env, headers.get("cookie"));
@@ -49,25 +53,34 @@ export async function identify(
     if (identity) return { identity, hadToken: !!token, refreshDue: session.refreshAt <= Math.floor(Date.now() / 1000) };
   }
   if (token) {
-    const identity = await identifyBearer(env, db, c.executionCtx, token, headers, origin, uri.split("?")[0]!);
+    const identity = await identifyBearer(env, db, c.executionCtx, token, headers, origin, path);
     return { identity, hadToken: true, refreshDue: false };
   }
   return { identity: null, hadToken: false, refreshDue: false };
 }
 
+/**
+ * The forwardAuth step, on the worker's `ForwardAuth` entrypoint only (index.ts): every request
+ * there is a forwardAuth call, whatever its path. The public app has no such route.
+ */
 export function registerVerifyRoutes(app: App) {
-  app.get("/auth/verify", async (c) => {
+  app.all("*", async (c) => {
     const env = readEnv(AuthEnv, c.env);
     const headers = c.req.raw.headers;
-    const origin = publicOrigin(env, headers, c.req.url);
+    const origin = publicOrigin(env);
     const uri = c.req.header("x-forwarded-uri") ?? "/";
+    // every decision below is taken on the one normalised path the routers and workers use
+    const path = normalisePath(uri);
+    if (path === null) return errorResponse(uri.split("?")[0]!, 400, "invalid_path", "the path has an encoded slash or backslash, a control character or broken percent-encoding");
     const method = (c.req.header("x-forwarded-method") ?? "GET").toUpperCase();
     let verdict: Awaited<ReturnType<typeof identify>>;
     try {
-      verdict = await identify(c, env, origin, uri);
+      verdict = await identify(c, env, origin, path);
     } catch (err) {
       // the identity provider could not be asked (discovery down): say so, do not guess
       if (err instanceof OidcError) return c.json({ error: err.code, message: err.message }, 503);
+      // a valid credential that may not be used here (Open WebUI's forwarded headers for an admin)
+      if (err instanceof CredentialRefused) return errorResponse(path, err.status, err.code, err.message);
       // Postgres unreachable and the credential not verified recently enough: fail closed
       if (err instanceof IdentityUnavailable) {
         c.header("Retry-After", "5");
@@ -76,17 +89,16 @@ export function registerVerifyRoutes(app: App) {
       throw err;
     }
     const { identity, hadToken, refreshDue } = verdict;
-    const navigation = isBrowserNavigation(headers, uri) && (method === "GET" || method === "HEAD");
+    const navigation = isBrowserNavigation(headers, path) && (method === "GET" || method === "HEAD");
     if (identity && refreshDue && navigation && identity.via === "session") {
       // the IdP tokens behind the session are due: refresh (or log in again) and come back
       return c.redirect(`${origin}/auth/refresh?rd=${encodeURIComponent(originalUrl(headers, origin, uri))}`, 302);
     }
     if (!identity) {
-      if (!hadToken && isBrowserNavigation(headers, uri)) {
+      if (!hadToken && isBrowserNavigation(headers, path)) {
         return c.redirect(`${origin}/auth/login?rd=${encodeURIComponent(originalUrl(headers, origin, uri))}`, 302);
       }
-      const path = uri.split("?")[0]!.replace(/\/+$/, "");
-      c.header("WWW-Authenticate", `Bearer resource_metadata="${origin}/.well-known/oauth-protected-resource${path}"${hadToken ? ', error="invalid_token"' : ""}`);
+      c.header("WWW-Authenticate", `Bearer resource_metadata="${origin}/.well-known/oauth-protected-resource${path === "/" ? "" : path}"${hadToken ? ', error="invalid_token"' : ""}`);
       return c.json(
         hadToken
           ? { error: "invalid_token", message: "the credential is not valid" }

@@ -9,7 +9,7 @@
 import { Hono } from "hono";
 import { forwardAuth } from "./forward-auth";
 import { EdgeEnv } from "./env";
-import { FORWARD_AUTH_PATH, matchRoute, type Route, type WorkerName } from "../../../shared/edge";
+import { isForwardAuthPath, matchRoute, normalisePath, type Route, type WorkerName } from "../../../shared/edge";
 import { readEnv } from "../../../shared/env";
 import { errorResponse, onError } from "../../../shared/http";
 import { jsonRpcErrors } from "../../../shared/middleware/jsonrpc-errors";
@@ -18,6 +18,8 @@ import { securityHeaders } from "../../../shared/middleware/security-headers";
 
 export interface Env {
   AUTH: Fetcher;
+  /** The auth worker's `ForwardAuth` entrypoint (shared/edge.ts): the forwardAuth step only. */
+  AUTH_VERIFY: Fetcher;
   CATALOG: Fetcher;
   MCP: Fetcher;
   ADMIN: Fetcher;
@@ -50,13 +52,21 @@ app.all(
   "*",
   async function routeAndAuthenticate(c, next) {
     const url = new URL(c.req.url);
-    const route = matchRoute(url.pathname);
-    // The forwardAuth endpoint is internal: Traefik calls it, clients do not.
-    if (!route || url.pathname === FORWARD_AUTH_PATH) return errorResponse(url.pathname, 404, "not_found", "no route for this path");
+    // One normalised path for routing and for everything behind: the request goes on with it,
+    // so the route, the forwardAuth decision (X-Forwarded-Uri) and the worker see the same path.
+    const path = normalisePath(url.pathname);
+    if (path === null) return errorResponse(url.pathname, 400, "invalid_path", "the path has an encoded slash or backslash, a control character or broken percent-encoding");
+    const route = matchRoute(path);
+    // The forwardAuth endpoint is internal in every spelling: Traefik and this edge call it, clients do not.
+    if (!route || isForwardAuthPath(path)) return errorResponse(path, 404, "not_found", "no route for this path");
     c.set("route", route);
     let request = c.req.raw;
+    if (path !== url.pathname) {
+      url.pathname = path;
+      request = new Request(url, request);
+    }
     if (route.forwardAuth) {
-      const outcome = await forwardAuth(c.env.AUTH, request);
+      const outcome = await forwardAuth(c.env.AUTH_VERIFY, request);
       if (outcome instanceof Response) return outcome;
       request = outcome;
     }

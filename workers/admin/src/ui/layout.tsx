@@ -2,13 +2,14 @@
 import type { Child } from "hono/jsx";
 import { raw } from "hono/html";
 import { CSRF_FIELD } from "../csrf";
+import { LOGOUT_FIELD } from "../../../../shared/logout.token";
 
 const CSS = `
 *{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;background:#f4f6f9}
 header{background:#1f2a44;color:#fff;padding:0 20px;display:flex;align-items:center;gap:18px;flex-wrap:wrap}
 header h1{font-size:16px;margin:12px 8px 12px 0;white-space:nowrap}header nav{display:flex;gap:2px;flex-wrap:wrap}
 header nav a{color:#cfd8ea;text-decoration:none;padding:14px 9px;display:block}header nav a.on,header nav a:hover{color:#fff;background:#2e3d60}
-header .who{margin-left:auto;color:#cfd8ea;font-size:13px}
+header .who{margin-left:auto;color:#cfd8ea;font-size:13px}header form.signout{margin:0}header form.signout button{background:none;border:1px solid #56658a;color:#cfd8ea;border-radius:4px;padding:3px 9px;font-size:13px;cursor:pointer}
 main{padding:20px;max-width:1280px;margin:0 auto}h2{font-size:18px;margin:0 0 12px}h3{font-size:15px;margin:16px 0 8px}
 .card{background:#fff;border:1px solid #dde2ea;border-radius:8px;padding:16px 18px;margin-bottom:18px}
 .grid{display:grid;grid-template-columns:minmax(0,3fr) minmax(300px,2fr);gap:18px;align-items:start}
@@ -48,7 +49,7 @@ const NAV: [string, string][] = [
   ["/admin/api/docs", "API"],
 ];
 
-export function Layout(props: { title: string; email: string; active?: string; nav?: boolean; children?: Child }) {
+export function Layout(props: { title: string; email: string; logout?: string; active?: string; nav?: boolean; children?: Child }) {
   return (
     <>
     {raw("<!doctype html>")}
@@ -73,6 +74,13 @@ export function Layout(props: { title: string; email: string; active?: string; n
             </nav>
           )}
           <span class="who">{props.email}</span>
+          {props.logout && (
+            // POST only, with a token bound to the user (shared/logout.token.ts): no cross-site sign-out
+            <form method="post" action="/auth/logout" class="signout">
+              <input type="hidden" name={LOGOUT_FIELD} value={props.logout} />
+              <button type="submit">Sign out</button>
+            </form>
+          )}
         </header>
         <main>{props.children}</main>
       </body>

@@ -12,7 +12,7 @@ import type { PageBase } from "./pages.manage";
 export function OverviewPage(p: PageBase & { counts: Record<string, number>; health: ServerHealth[]; recent: AuditEntry[] }) {
   const down = p.health.filter((h) => h.enabled && h.ok === false);
   return (
-    <Layout title="Overview" email={p.email} active="/admin">
+    <Layout title="Overview" email={p.email} logout={p.logout} active="/admin">
       <Flash ok={p.ok} error={p.error} />
       <div class="stats">
         {Object.entries(p.counts).map(([k, n]) => (
@@ -50,7 +50,7 @@ export function OverviewPage(p: PageBase & { counts: Record<string, number>; hea
 export function AccessPage(p: PageBase & { users: AdminUser[]; query: { email: string; tool: string }; result: AccessExplanation | null }) {
   const r = p.result;
   return (
-    <Layout title="Access explorer" email={p.email} active="/admin/access">
+    <Layout title="Access explorer" email={p.email} logout={p.logout} active="/admin/access">
       <Flash ok={p.ok} error={p.error} />
       <section class="card">
         <h2>Access explorer</h2>
@@ -124,7 +124,7 @@ export function AccessPage(p: PageBase & { users: AdminUser[]; query: { email: s
 
 export function HealthPage(p: PageBase & { health: ServerHealth[] }) {
   return (
-    <Layout title="Upstream health" email={p.email} active="/admin/health">
+    <Layout title="Upstream health" email={p.email} logout={p.logout} active="/admin/health">
       <Flash ok={p.ok} error={p.error} />
       <section class="card">
         <h2>Upstream health</h2>
@@ -172,7 +172,7 @@ function Diff(props: { before: unknown; after: unknown }) {
 
 export function ChangesPage(p: PageBase & { changes: ItemChange[]; server: string; servers: string[] }) {
   return (
-    <Layout title="Tool changes" email={p.email} active="/admin/changes">
+    <Layout title="Tool changes" email={p.email} logout={p.logout} active="/admin/changes">
       <Flash ok={p.ok} error={p.error} />
       <section class="card">
         <h2>Changes of upstream tools, prompts and resources</h2>
@@ -249,7 +249,7 @@ function AuditTable(props: { entries: AuditEntry[] }) {
 export function AuditPage(p: PageBase & { entries: AuditEntry[]; filter: Record<string, string> }) {
   const f = p.filter;
   return (
-    <Layout title="Audit log" email={p.email} active="/admin/audit">
+    <Layout title="Audit log" email={p.email} logout={p.logout} active="/admin/audit">
       <Flash ok={p.ok} error={p.error} />
       <section class="card">
         <h2>Audit log</h2>
@@ -280,7 +280,7 @@ export function ReportsPage(p: PageBase & { report: UsageReport; range: string }
   const r = p.report;
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
   return (
-    <Layout title="Usage" email={p.email} active="/admin/reports">
+    <Layout title="Usage" email={p.email} logout={p.logout} active="/admin/reports">
       <Flash ok={p.ok} error={p.error} />
       <section class="card">
         <h2>Tool usage</h2>

@@ -9,6 +9,8 @@ import { Csrf, Flash, Layout, PostButton, when } from "./layout";
 export interface PageBase {
   email: string;
   token: string;
+  /** The sign-out form's token (shared/logout.token.ts). */
+  logout?: string;
   ok?: string | null;
   error?: string | null;
 }
@@ -19,7 +21,7 @@ const list = (v: Values, k: string) => (Array.isArray(v[k]) ? (v[k] as string[])
 
 export function TenantsPage(p: PageBase & { tenants: Tenant[]; values: Values; editing: boolean }) {
   return (
-    <Layout title="Tenants" email={p.email} active="/admin/tenants">
+    <Layout title="Tenants" email={p.email} logout={p.logout} active="/admin/tenants">
       <Flash ok={p.ok} error={p.error} />
       <div class="grid">
         <section class="card">
@@ -61,7 +63,7 @@ export function TenantsPage(p: PageBase & { tenants: Tenant[]; values: Values; e
 export function ServersPage(p: PageBase & { servers: Server[]; tenants: Tenant[]; values: Values; editing: Server | null }) {
   const v = p.values;
   return (
-    <Layout title="Servers" email={p.email} active="/admin/servers">
+    <Layout title="Servers" email={p.email} logout={p.logout} active="/admin/servers">
       <Flash ok={p.ok} error={p.error} />
       <div class="grid">
         <section class="card">
@@ -143,7 +145,7 @@ export function GroupsPage(p: PageBase & { groups: Group[]; tenants: Tenant[]; s
   const v = p.values;
   const chosen = new Set(list(v, "tenants"));
   return (
-    <Layout title="Groups" email={p.email} active="/admin/groups">
+    <Layout title="Groups" email={p.email} logout={p.logout} active="/admin/groups">
       <Flash ok={p.ok} error={p.error} />
       <div class="grid">
         <section class="card">
@@ -198,7 +200,7 @@ export function GroupsPage(p: PageBase & { groups: Group[]; tenants: Tenant[]; s
 
 export function UsersPage(p: PageBase & { users: AdminUser[]; groups: Group[]; values: Values }) {
   return (
-    <Layout title="Users" email={p.email} active="/admin/users">
+    <Layout title="Users" email={p.email} logout={p.logout} active="/admin/users">
       <Flash ok={p.ok} error={p.error} />
       <div class="grid">
         <section class="card">
@@ -252,7 +254,7 @@ function UserForm(p: { token: string; groups: Group[]; values: Values; editing: 
 export function UserPage(p: PageBase & { user: AdminUser; keys: ApiKeyRow[]; groups: Group[]; values: Values; newKey?: { id: string; key: string; name: string } }) {
   const enc = encodeURIComponent(p.user.email);
   return (
-    <Layout title={p.user.email} email={p.email} active="/admin/users">
+    <Layout title={p.user.email} email={p.email} logout={p.logout} active="/admin/users">
       <Flash ok={p.ok} error={p.error} />
       {p.newKey && (
         <section class="card" id="new-key">
