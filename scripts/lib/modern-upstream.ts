@@ -1,0 +1,252 @@
+/**
+ * A 2026-07-28 MCP upstream built with `@modelcontextprotocol/server` 2.x, served on loopback
+ * over Node's http module: for the tests, the `npm start` demo (`modern`) and the conformance
+ * runs. The definition (tools, resources, prompts) is in ./modern-upstream.server.ts.
+ *
+ * Eras (`eras` option):
+ * - `modern` (default): 2026-07-28 only, statelessly (the SDK's `createMcpHandler`, legacy
+ *   requests refused with -32022 naming the supported versions) - the upstream a gateway must
+ *   still serve to session-era clients;
+ * - `dual`: also the 2025 session era on the same endpoint, with real `Mcp-Session-Id` sessions
+ *   (the SDK's `WebStandardStreamableHTTPServerTransport`, chosen per request with
+ *   `isLegacyRequest`); there an `input_required` return becomes real server-to-client requests
+ *   (the SDK's legacy shim) and `resources/subscribe` + notifications on the GET stream work;
+ * - `dual-stateless`: the SDK's default legacy fallback (each 2025 request on a fresh instance,
+ *   no sessions: no server-to-client requests).
+ *
+ *   const up = await startModernUpstream({ eras: "dual" });
+ *   up.url                       // http://127.0.0.1:<port>/mcp
+ *   up.requests                  // what it received (method, headers, body), newest last
+ *   up.events.toolsChanged()     // publish a change to listen streams and legacy sessions
+ *   await up.stop();
+ */
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import {
+  createMcpHandler,
+  hostHeaderValidationResponse,
+  isInitializeRequest,
+  isLegacyRequest,
+  localhostAllowedHostnames,
+  localhostAllowedOrigins,
+  originValidationResponse,
+  WebStandardStreamableHTTPServerTransport,
+  type McpServer,
+} from "@modelcontextprotocol/server";
+import { buildServer, newUpstreamState, WATCHED_URI, type UpstreamEvents, type UpstreamState } from "./modern-upstream.server";
+
+export type UpstreamEras = "modern" | "dual" | "dual-stateless";
+
+export interface ModernUpstreamOptions {
+  /** Which protocol eras it answers. Default `modern`. */
+  eras?: UpstreamEras;
+  /** Port to listen on; default a free one. */
+  port?: number;
+  /** Address to bind. Default 127.0.0.1. */
+  host?: string;
+  /** HMAC key sealing `requestState` (>= 32 characters). Default: random per start. */
+  stateKey?: string;
+  /** Refuse requests whose Host or Origin is not loopback (DNS-rebinding guard). Default true. */
+  checkHost?: boolean;
+  /** Keep at most this many received requests in `requests`. Default 1000. */
+  keepRequests?: number;
+}
+
+/** One HTTP request the upstream received. */
+export interface SeenRequest {
+  method: string;
+  /** Lower-case header names. */
+  headers: Record<string, string>;
+  /** The parsed JSON body (POST), or undefined. */
+  body: unknown;
+}
+
+export interface ModernUpstream {
+  url: string;
+  port: number;
+  eras: UpstreamEras;
+  /** Shared state (added tools and prompts, the watched resource). */
+  state: UpstreamState;
+  /** Publishes change events to open `subscriptions/listen` streams and legacy sessions. */
+  events: UpstreamEvents;
+  requests: SeenRequest[];
+  /** Session-era sessions open now (`dual` only). */
+  sessionCount(): number;
+  stop(): Promise<void>;
+}
+
+interface LegacySession {
+  transport: WebStandardStreamableHTTPServerTransport;
+  server: McpServer;
+  sync: () => void;
+  subscribed: Set<string>;
+}
+
+function jsonRpcError(status: number, code: number, message: string, id: unknown = null): Response {
+  return new Response(JSON.stringify({ jsonrpc: "2.0", id, error: { code, message } }), { status, headers: { "content-type": "application/json" } });
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of req) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** A web Request for a node request whose body was read already; aborted when the client goes away. */
+function toWebRequest(req: IncomingMessage, res: ServerResponse, body: Buffer, origin: string): Request {
+  const headers = new Headers();
+  for (const [k, v] of Object.entries(req.headers)) {
+    if (Array.isArray(v)) for (const x of v) headers.append(k, x);
+    else if (v !== undefined) headers.set(k, v);
+  }
+  const abort = new AbortController();
+  res.on("close", () => {
+    if (!res.writableFinished) abort.abort();
+  });
+  const method = req.method ?? "GET";
+  return new Request(new URL(req.url ?? "/", origin), { method, headers, body: method === "GET" || method === "HEAD" ? undefined : new Uint8Array(body), signal: abort.signal });
+}
+
+async function writeWebResponse(response: Response, res: ServerResponse): Promise<void> {
+  const headers: Record<string, string> = {};
+  response.headers.forEach((v, k) => (headers[k] = v));
+  res.writeHead(response.status, headers);
+  if (!response.body) return void res.end();
+  const reader = response.body.getReader();
+  res.on("close", () => void reader.cancel().catch(() => {}));
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      res.write(value);
+    }
+  } catch {
+    // the client went away, or the handler aborted the stream
+  }
+  res.end();
+}
+
+/** Starts the upstream; resolves when it listens. */
+export async function startModernUpstream(opts: ModernUpstreamOptions = {}): Promise<ModernUpstream> {
+  const eras = opts.eras ?? "modern";
+  const stateKey = opts.stateKey ?? randomUUID() + randomUUID();
+  const keep = opts.keepRequests ?? 1000;
+  const state = newUpstreamState();
+  const sessions = new Map<string, LegacySession>();
+  const requests: SeenRequest[] = [];
+
+  // change events go to both eras: the SDK's listen router (modern) and each legacy session
+  let notifyModern: UpstreamEvents | undefined;
+  const events: UpstreamEvents = {
+    toolsChanged() {
+      notifyModern?.toolsChanged();
+      for (const s of sessions.values()) s.sync();
+    },
+    promptsChanged() {
+      notifyModern?.promptsChanged();
+      for (const s of sessions.values()) s.sync();
+    },
+    resourcesChanged() {
+      notifyModern?.resourcesChanged();
+      for (const s of sessions.values()) s.server.sendResourceListChanged();
+    },
+    resourceUpdated(uri: string) {
+      notifyModern?.resourceUpdated(uri);
+      for (const s of sessions.values()) if (s.subscribed.has(uri)) void s.server.server.sendResourceUpdated({ uri }).catch(() => {});
+    },
+  };
+
+  const handler = createMcpHandler(({ era }) => buildServer({ state, events, stateKey, era }).server, {
+    legacy: eras === "dual-stateless" ? "stateless" : "reject",
+    onerror: () => {},
+  });
+  notifyModern = {
+    toolsChanged: () => handler.notify.toolsChanged(),
+    promptsChanged: () => handler.notify.promptsChanged(),
+    resourcesChanged: () => handler.notify.resourcesChanged(),
+    resourceUpdated: (uri) => handler.notify.resourceUpdated(uri),
+  };
+
+  async function legacy(request: Request, parsedBody: unknown): Promise<Response> {
+    const sid = request.headers.get("mcp-session-id");
+    if (sid) {
+      const s = sessions.get(sid);
+      if (!s) return jsonRpcError(404, -32001, "Session not found");
+      return s.transport.handleRequest(request, { parsedBody });
+    }
+    if (request.method !== "POST" || !isInitializeRequest(parsedBody)) return jsonRpcError(400, -32000, "Bad Request: no valid session id (initialize first)");
+    const subscribed = new Set<string>();
+    const built = buildServer({ state, events, stateKey, era: "legacy", subscribed });
+    const transport = new WebStandardStreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      onsessioninitialized: (id) => void sessions.set(id, { transport, server: built.server, sync: built.sync, subscribed }),
+      onsessionclosed: (id) => void sessions.delete(id),
+    });
+    transport.onclose = () => {
+      if (transport.sessionId) sessions.delete(transport.sessionId);
+    };
+    await built.server.connect(transport);
+    return transport.handleRequest(request, { parsedBody });
+  }
+
+  async function serve(request: Request, raw: Buffer): Promise<Response> {
+    if (opts.checkHost ?? true) {
+      const refused = hostHeaderValidationResponse(request, localhostAllowedHostnames()) ?? originValidationResponse(request, localhostAllowedOrigins());
+      if (refused) return refused;
+    }
+    if (new URL(request.url).pathname !== "/mcp") return new Response("not found", { status: 404 });
+    let parsedBody: unknown;
+    if (raw.length) {
+      try {
+        parsedBody = JSON.parse(raw.toString("utf8"));
+      } catch {
+        parsedBody = undefined;
+      }
+    }
+    requests.push({ method: request.method, headers: Object.fromEntries(request.headers), body: parsedBody });
+    if (requests.length > keep) requests.splice(0, requests.length - keep);
+    if (eras === "dual" && (await isLegacyRequest(request.clone()))) return legacy(request, parsedBody);
+    return handler.fetch(request);
+  }
+
+  const http = createServer((req, res) => {
+    void (async () => {
+      const raw = await readBody(req);
+      const origin = `http://${req.headers.host ?? "127.0.0.1"}`;
+      let response: Response;
+      try {
+        response = await serve(toWebRequest(req, res, raw, origin), raw);
+      } catch (err) {
+        response = jsonRpcError(500, -32603, `internal error: ${(err as Error).message}`);
+      }
+      await writeWebResponse(response, res);
+    })().catch(() => res.destroy());
+  });
+  const host = opts.host ?? "127.0.0.1";
+  await new Promise<void>((resolve, reject) => {
+    http.once("error", reject);
+    http.listen(opts.port ?? 0, host, () => resolve());
+  });
+  const port = (http.address() as AddressInfo).port;
+  return {
+    url: `http://${host}:${port}/mcp`,
+    port,
+    eras,
+    state,
+    events,
+    requests,
+    sessionCount: () => sessions.size,
+    async stop() {
+      await handler.close().catch(() => {});
+      for (const s of sessions.values()) await s.transport.close().catch(() => {});
+      sessions.clear();
+      await new Promise<void>((r) => {
+        http.close(() => r());
+        http.closeAllConnections();
+      });
+    },
+  };
+}
+
+export { WATCHED_URI };
