@@ -127,6 +127,41 @@ async function writeWebResponse(response: Response, res: ServerResponse): Promis
   res.end();
 }
 
+/**
+ * Serves a web-standard handler over node:http on `host:port` (port 0 or unset: a free one). The
+ * handler gets the request (aborted when the client goes away) and its raw body, already read.
+ */
+export async function listenFetch(
+  handler: (request: Request, raw: Buffer) => Promise<Response>,
+  opts: { host?: string; port?: number } = {},
+): Promise<{ port: number; close(): Promise<void> }> {
+  const http = createServer((req, res) => {
+    void (async () => {
+      const raw = await readBody(req);
+      const origin = `http://${req.headers.host ?? "127.0.0.1"}`;
+      let response: Response;
+      try {
+        response = await handler(toWebRequest(req, res, raw, origin), raw);
+      } catch (err) {
+        response = jsonRpcError(500, -32603, `internal error: ${(err as Error).message}`);
+      }
+      await writeWebResponse(response, res);
+    })().catch(() => res.destroy());
+  });
+  await new Promise<void>((resolve, reject) => {
+    http.once("error", reject);
+    http.listen(opts.port ?? 0, opts.host ?? "127.0.0.1", () => resolve());
+  });
+  return {
+    port: (http.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((r) => {
+        http.close(() => r());
+        http.closeAllConnections();
+      }),
+  };
+}
+
 /** Starts the upstream; resolves when it listens. */
 export async function startModernUpstream(opts: ModernUpstreamOptions = {}): Promise<ModernUpstream> {
   const eras = opts.eras ?? "modern";
@@ -210,25 +245,9 @@ export async function startModernUpstream(opts: ModernUpstreamOptions = {}): Pro
     return handler.fetch(request);
   }
 
-  const http = createServer((req, res) => {
-    void (async () => {
-      const raw = await readBody(req);
-      const origin = `http://${req.headers.host ?? "127.0.0.1"}`;
-      let response: Response;
-      try {
-        response = await serve(toWebRequest(req, res, raw, origin), raw);
-      } catch (err) {
-        response = jsonRpcError(500, -32603, `internal error: ${(err as Error).message}`);
-      }
-      await writeWebResponse(response, res);
-    })().catch(() => res.destroy());
-  });
   const host = opts.host ?? "127.0.0.1";
-  await new Promise<void>((resolve, reject) => {
-    http.once("error", reject);
-    http.listen(opts.port ?? 0, host, () => resolve());
-  });
-  const port = (http.address() as AddressInfo).port;
+  const http = await listenFetch((request, raw) => serve(request, raw), { host, port: opts.port });
+  const port = http.port;
   return {
     url: `http://${host}:${port}/mcp`,
     port,
@@ -241,10 +260,7 @@ export async function startModernUpstream(opts: ModernUpstreamOptions = {}): Pro
       await handler.close().catch(() => {});
       for (const s of sessions.values()) await s.transport.close().catch(() => {});
       sessions.clear();
-      await new Promise<void>((r) => {
-        http.close(() => r());
-        http.closeAllConnections();
-      });
+      await http.close();
     },
   };
 }

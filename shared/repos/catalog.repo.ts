@@ -294,9 +294,14 @@ export async function claimRefresh(sql: Sql, serverId: string, olderThanSeconds:
   return { claimed: Boolean(row?.claimed), status: row ? toStatus(row) : null };
 }
 
-/** The era an upstream was last detected in, to try first on its next listing (null: never listed). */
+/**
+ * The era an upstream was last detected in, to try first on its next listing: null when never
+ * detected, or when the server row (url, transport, headers) changed since the verdict.
+ */
 export async function loadEraHint(sql: Sql, serverId: string): Promise<{ era: UpstreamEra; transport: DetectedTransport; checkedAt: Date } | null> {
-  const [row] = await sql`SELECT era, transport_detected, era_checked_at FROM server_status WHERE server_id = ${serverId} AND era IS NOT NULL`;
+  const [row] = await sql`
+    SELECT st.era, st.transport_detected, st.era_checked_at FROM server_status st JOIN servers s ON s.id = st.server_id
+    WHERE st.server_id = ${serverId} AND st.era IS NOT NULL AND st.era_checked_at >= s.updated_at`;
   if (!row?.era || !row.transport_detected || !row.era_checked_at) return null;
   return { era: row.era as UpstreamEra, transport: row.transport_detected as DetectedTransport, checkedAt: new Date(row.era_checked_at as string | Date) };
 }
