@@ -1,14 +1,14 @@
 /**
  * Runs the modern test upstream (scripts/lib/modern-upstream.ts) on its own:
  *
- *   node --import tsx scripts/modern-upstream.ts [--port 3001] [--eras modern|dual|dual-stateless]
+ *   node --import tsx scripts/modern-upstream.ts [--port 3001] [--eras modern|dual|dual-stateless|legacy]
  *
  * Prints `listening <url>` when it serves; Ctrl-C (SIGINT/SIGTERM) stops it.
  */
 import { parseArgs } from "node:util";
 import { startModernUpstream, type UpstreamEras } from "./lib/modern-upstream";
 
-const ERAS = ["modern", "dual", "dual-stateless"] as const;
+const ERAS = ["modern", "dual", "dual-stateless", "legacy"] as const;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { port: { type: "string" }, eras: { type: "string" }, host: { type: "string" } } });

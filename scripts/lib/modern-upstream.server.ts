@@ -227,6 +227,16 @@ export function buildServer(opts: BuildOptions): BuiltServer {
     },
   );
 
+  server.registerTool(
+    "test_reconnection",
+    { description: "Session era: closes the SSE stream mid-call; the result comes after the client reconnects with Last-Event-ID (SEP-1699)", inputSchema: z.object({}) },
+    async (_args, ctx) => {
+      ctx.http?.closeSSE?.();
+      await sleep(100);
+      return text("Reconnection test completed successfully. If you received this, the client properly reconnected after stream closure.");
+    },
+  );
+
   // ---- multi round-trip (MRTR): elicitation, sampling, roots -----------------------------------
   const samplingText = (r: ReturnType<typeof inputResponse>) => {
     if (r.kind !== "sampling") return "";

@@ -12,7 +12,13 @@
  *   `isLegacyRequest`); there an `input_required` return becomes real server-to-client requests
  *   (the SDK's legacy shim) and `resources/subscribe` + notifications on the GET stream work;
  * - `dual-stateless`: the SDK's default legacy fallback (each 2025 request on a fresh instance,
- *   no sessions: no server-to-client requests).
+ *   no sessions: no server-to-client requests);
+ * - `legacy`: the 2025 session era only (a modern probe is refused like any request without a
+ *   session, so clients fall back to `initialize`) - the session-era upstream of the 2025-11-25
+ *   conformance run, from the same definitions.
+ *
+ * Sessions keep their SSE events (an in-memory event store) and announce a `retry` interval, so
+ * a stream closed mid-call resumes with `Last-Event-ID` (SEP-1699, the `test_reconnection` tool).
  *
  *   const up = await startModernUpstream({ eras: "dual" });
  *   up.url                       // http://127.0.0.1:<port>/mcp
@@ -32,11 +38,13 @@ import {
   localhostAllowedOrigins,
   originValidationResponse,
   WebStandardStreamableHTTPServerTransport,
+  type EventStore,
+  type JSONRPCMessage,
   type McpServer,
 } from "@modelcontextprotocol/server";
 import { buildServer, newUpstreamState, WATCHED_URI, type UpstreamEvents, type UpstreamState } from "./modern-upstream.server";
 
-export type UpstreamEras = "modern" | "dual" | "dual-stateless";
+export type UpstreamEras = "modern" | "dual" | "dual-stateless" | "legacy";
 
 export interface ModernUpstreamOptions {
   /** Which protocol eras it answers. Default `modern`. */
@@ -81,6 +89,43 @@ interface LegacySession {
   server: McpServer;
   sync: () => void;
   subscribed: Set<string>;
+}
+
+/** Session-era SSE events kept in memory (bounded), for resumption with Last-Event-ID. */
+function memoryEventStore(max = 10_000): EventStore {
+  const events = new Map<string, { streamId: string; message: JSONRPCMessage }>();
+  let seq = 0;
+  return {
+    async storeEvent(streamId, message) {
+      const id = `${streamId}::${String(++seq).padStart(12, "0")}`;
+      events.set(id, { streamId, message });
+      if (events.size > max) events.delete(events.keys().next().value!);
+      return id;
+    },
+    async getStreamIdForEventId(eventId) {
+      return events.get(eventId)?.streamId;
+    },
+    async replayEventsAfter(lastEventId, { send }) {
+      const streamId = events.get(lastEventId)?.streamId ?? lastEventId.split("::")[0]!;
+      for (const [id, e] of events) if (e.streamId === streamId && id > lastEventId) await send(id, e.message);
+      return streamId;
+    },
+  };
+}
+
+/**
+ * The session's negotiated version as the request's MCP-Protocol-Version when the header names
+ * another one: the version of a session is the one `initialize` negotiated (2025-11-25 says a
+ * client MUST send that one). The SDK decides by the header whether a stream may start with an
+ * empty priming event (SEP-1699, from 2025-11-25); the 0.1.16 conformance suite sends
+ * `2025-03-26` on a 2025-11-25 session and expects the priming event.
+ */
+function withSessionVersion(request: Request, negotiated: string | undefined): Request {
+  const sent = request.headers.get("mcp-protocol-version");
+  if (!negotiated || !sent || sent === negotiated) return request;
+  const headers = new Headers(request.headers);
+  headers.set("mcp-protocol-version", negotiated);
+  return new Request(request, { headers });
 }
 
 function jsonRpcError(status: number, code: number, message: string, id: unknown = null): Response {
@@ -170,6 +215,7 @@ export async function startModernUpstream(opts: ModernUpstreamOptions = {}): Pro
   const state = newUpstreamState();
   const sessions = new Map<string, LegacySession>();
   const requests: SeenRequest[] = [];
+  const eventStore = memoryEventStore();
 
   // change events go to both eras: the SDK's listen router (modern) and each legacy session
   let notifyModern: UpstreamEvents | undefined;
@@ -208,13 +254,15 @@ export async function startModernUpstream(opts: ModernUpstreamOptions = {}): Pro
     if (sid) {
       const s = sessions.get(sid);
       if (!s) return jsonRpcError(404, -32001, "Session not found");
-      return s.transport.handleRequest(request, { parsedBody });
+      return s.transport.handleRequest(withSessionVersion(request, s.server.server.getNegotiatedProtocolVersion()), { parsedBody });
     }
     if (request.method !== "POST" || !isInitializeRequest(parsedBody)) return jsonRpcError(400, -32000, "Bad Request: no valid session id (initialize first)");
     const subscribed = new Set<string>();
     const built = buildServer({ state, events, stateKey, era: "legacy", subscribed });
     const transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
+      eventStore,
+      retryInterval: 500,
       onsessioninitialized: (id) => void sessions.set(id, { transport, server: built.server, sync: built.sync, subscribed }),
       onsessionclosed: (id) => void sessions.delete(id),
     });
@@ -241,7 +289,7 @@ export async function startModernUpstream(opts: ModernUpstreamOptions = {}): Pro
     }
     requests.push({ method: request.method, headers: Object.fromEntries(request.headers), body: parsedBody });
     if (requests.length > keep) requests.splice(0, requests.length - keep);
-    if (eras === "dual" && (await isLegacyRequest(request.clone()))) return legacy(request, parsedBody);
+    if (eras === "legacy" || (eras === "dual" && (await isLegacyRequest(request.clone())))) return legacy(request, parsedBody);
     return handler.fetch(request);
   }
 

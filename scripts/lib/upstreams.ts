@@ -37,9 +37,9 @@ export async function startBridged(id: string, command: string): Promise<Upstrea
 
 /**
  * The modern upstream (scripts/modern-upstream.ts) in its own process. `eras`: `modern` (default,
- * 2026-07-28 only), `dual` (also 2025 sessions) or `dual-stateless`.
+ * 2026-07-28 only), `dual` (also 2025 sessions), `dual-stateless` or `legacy` (2025 sessions only).
  */
-export async function startModern(id = "modern", eras: "modern" | "dual" | "dual-stateless" = "modern"): Promise<Upstream> {
+export async function startModern(id = "modern", eras: "modern" | "dual" | "dual-stateless" | "legacy" = "modern"): Promise<Upstream> {
   const port = await freePort();
   const proc = startProcess(id, process.execPath, ["--import", "tsx", resolve(ROOT, "scripts/modern-upstream.ts"), "--port", String(port), "--eras", eras], { cwd: ROOT });
   await waitForPort(port, proc);
