@@ -21,19 +21,21 @@ const MODERN = "2026-07-28";
 let modern: ModernUpstream;
 let dual: ModernUpstream;
 let dualStateless: ModernUpstream;
+let legacyOnly: ModernUpstream;
 const clients: Client[] = [];
 
 beforeAll(async () => {
-  [modern, dual, dualStateless] = await Promise.all([
+  [modern, dual, dualStateless, legacyOnly] = await Promise.all([
     startModernUpstream({ eras: "modern" }),
     startModernUpstream({ eras: "dual" }),
     startModernUpstream({ eras: "dual-stateless" }),
+    startModernUpstream({ eras: "legacy" }),
   ]);
 });
 
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close().catch(() => {})));
-  await Promise.all([modern?.stop(), dual?.stop(), dualStateless?.stop()]);
+  await Promise.all([modern?.stop(), dual?.stop(), dualStateless?.stop(), legacyOnly?.stop()]);
 });
 
 const FULL_CAPS: ClientCapabilities = { elicitation: { form: {}, url: {} }, sampling: {}, roots: { listChanged: true } };
@@ -63,6 +65,7 @@ async function connect(url: string, opts: { mode?: "auto" | "legacy"; capabiliti
   return client;
 }
 
+const methodsOf = (up: ModernUpstream) => up.requests.map((r) => (r.body as { method?: string } | undefined)?.method).filter(Boolean);
 const textOf = (r: { content?: unknown }) => ((r.content as { type: string; text?: string }[]) ?? []).map((c) => c.text ?? "").join("");
 
 /** One raw 2026-07-28 POST; returns status and parsed JSON body (or the SSE frames' JSON). */
@@ -301,5 +304,48 @@ describe("dual-era stateless upstream", () => {
     expect(dualStateless.requests.every((r) => r.headers["mcp-session-id"] === undefined)).toBe(true);
     const m = await connect(dualStateless.url);
     expect(m.getProtocolEra()).toBe("modern");
+  });
+});
+
+describe("session-era-only upstream", () => {
+  it("refuses the modern probe like any request without a session, so an auto-mode client falls back to initialize", async () => {
+    const r = await rawModern(legacyOnly.url, "server/discover");
+    expect(r.status).toBe(400);
+    expect(r.last.error?.code).not.toBe(-32022);
+    const before = legacyOnly.requests.length;
+    const c = await connect(legacyOnly.url);
+    expect(c.getProtocolEra()).toBe("legacy");
+    const sent = methodsOf({ requests: legacyOnly.requests.slice(before) } as ModernUpstream);
+    expect(sent.slice(0, 2)).toEqual(["server/discover", "initialize"]);
+    expect(textOf(await c.callTool({ name: "test_input_required_result_elicitation", arguments: {} }))).toBe("Hello, Ada!");
+  });
+
+  it("starts POST streams with a priming event and a retry interval, and resumes a closed stream with Last-Event-ID", async () => {
+    const c = await connect(legacyOnly.url, { mode: "legacy" });
+    const sid = (c.transport as StreamableHTTPClientTransport).sessionId!;
+    const post = await fetch(legacyOnly.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-session-id": sid, "mcp-protocol-version": "2025-11-25" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 41, method: "tools/call", params: { name: "test_reconnection", arguments: {} } }),
+    });
+    const first = await post.text();
+    // the stream ends early (closed mid-call) with only its priming event: `id:` + `retry:` + empty data
+    const ids = [...first.matchAll(/^id: (.+)$/gm)].map((m) => m[1]!);
+    expect(first).toMatch(/^retry: 500$/m);
+    expect(first).not.toContain('"id":41');
+    expect(ids.length).toBeGreaterThan(0);
+    const resumed = await fetch(legacyOnly.url, {
+      headers: { accept: "text/event-stream", "mcp-session-id": sid, "mcp-protocol-version": "2025-11-25", "last-event-id": ids.at(-1)! },
+      signal: AbortSignal.timeout(5000),
+    });
+    const reader = resumed.body!.getReader();
+    let text = "";
+    while (!text.includes('"id":41')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    await reader.cancel();
+    expect(text).toContain("Reconnection test completed successfully");
   });
 });
