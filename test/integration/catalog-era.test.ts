@@ -163,7 +163,11 @@ describe("a modern (2026-07-28) upstream", () => {
 
   it("follows every page, keeps unknown fields and the list's ttlMs/cacheScope, and leaves out tools with invalid x-mcp-header", async () => {
     const s = await serverOf("paged");
-    expect(s.status.ok).toBe(true);
+    expect(s.status).toMatchObject({ ok: true, error: null });
+    // announced, not implemented (404 + -32601 on 2026-07-28): empty, not a failed listing
+    expect(s.prompts).toEqual([]);
+    expect(s.resources).toEqual([]);
+    expect(s.resourceTemplates).toEqual([]);
     expect(s.era).toBe("modern");
     expect(names(s.tools)).toEqual(["p1", "p2", "p3", "p4"]);
     expect(s.tools[3]).toMatchObject({ "x-vendor": { kept: true } });

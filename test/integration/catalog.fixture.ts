@@ -85,12 +85,14 @@ export async function startTinyUpstream(tools: Tool[], prompts: Prompt[] = [], p
 
 /**
  * A 2026-07-28-only upstream (SDK 2.x low-level Server behind createMcpHandler) that pages
- * tools/list `pageSize` at a time and may list tools the spec says a client must leave out.
+ * tools/list `pageSize` at a time, may list tools the spec says a client must leave out, and
+ * announces prompts and resources it does not implement.
  */
 export async function startModernPagedUpstream(tools: Record<string, unknown>[], pageSize: number): Promise<{ url: string; stop(): Promise<void> }> {
   const handler = createMcpHandler(
     () => {
-      const server = new Server2({ name: "paged-modern", version: "2.0.0" }, { capabilities: { tools: {} }, instructions: "pages of tools" });
+      // prompts and resources announced but not implemented: they answer 404 + -32601
+      const server = new Server2({ name: "paged-modern", version: "2.0.0" }, { capabilities: { tools: {}, prompts: {}, resources: {} }, instructions: "pages of tools" });
       server.setRequestHandler("tools/list", async (request) => {
         const start = Number(request.params?.cursor ?? 0);
         const end = start + pageSize;

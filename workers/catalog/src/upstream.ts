@@ -55,12 +55,13 @@ export class RedirectRefused extends Error {
   constructor(
     readonly status: number,
     location: string | null,
+    from: string,
   ) {
     let where = "elsewhere";
     try {
-      if (location) where = new URL(location).origin;
+      if (location) where = new URL(location, from).origin;
     } catch {
-      // a relative or broken Location: no origin to name
+      // a broken Location: no origin to name
     }
     super(`upstream answered a redirect (HTTP ${status} to ${where}); redirects are not followed, since the request carries the server's stored headers - configure the final URL`);
   }
@@ -95,7 +96,7 @@ export function noRedirectFetch(base: FetchLike = (url, init) => fetch(url, init
     const res = await base(url, { ...init, redirect: "manual" });
     if (res.status >= 300 && res.status < 400) {
       await res.body?.cancel().catch(() => {});
-      throw new RedirectRefused(res.status, res.headers.get("location"));
+      throw new RedirectRefused(res.status, res.headers.get("location"), String(url));
     }
     return res;
   };
@@ -109,6 +110,7 @@ function newClient(negotiate: boolean): Client {
     versionNegotiation: { mode: negotiate ? "auto" : "legacy" },
     // the catalog only lists: nothing is ever asked of it, so no input_required round is driven
     inputRequired: { autoFulfill: false },
+    listMaxPages: MAX_PAGES,
   });
 }
 
@@ -137,12 +139,27 @@ async function listAll(fetchPage: (cursor?: string) => Promise<Page>, key: (type
   return { items: out, first: first! };
 }
 
+/**
+ * Whether `err` says "method not found": a JSON-RPC error on the session era; on 2026-07-28 an
+ * HTTP 404 whose body is that JSON-RPC error (the SDK raises it as an HTTP error).
+ */
+export function isMethodNotFound(err: unknown): boolean {
+  if (err instanceof ProtocolError) return err.code === ProtocolErrorCode.MethodNotFound;
+  if (!(err instanceof SdkHttpError) || err.status !== 404) return false;
+  try {
+    const body = JSON.parse(String((err.data as { text?: unknown }).text)) as { error?: { code?: unknown } };
+    return body.error?.code === ProtocolErrorCode.MethodNotFound;
+  } catch {
+    return false;
+  }
+}
+
 /** A list the server announced but does not implement counts as empty. */
 async function optional(p: Promise<{ items: McpItem[]; first?: Page }>): Promise<{ items: McpItem[]; first?: Page }> {
   try {
     return await p;
   } catch (err) {
-    if (err instanceof ProtocolError && err.code === ProtocolErrorCode.MethodNotFound) return { items: [] };
+    if (isMethodNotFound(err)) return { items: [] };
     throw err;
   }
 }
