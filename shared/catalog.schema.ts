@@ -52,8 +52,35 @@ export interface CatalogStatus {
   nameConflicts: NameConflict[];
 }
 
+/**
+ * How the catalog last found an upstream speaking (MCP 2026-07-28 versioning: the era is a
+ * property of the server, detected by probing `server/discover`, then `initialize`, then the
+ * deprecated HTTP+SSE transport, and remembered). All null before the first successful listing;
+ * a failed listing keeps the last detected values.
+ */
+export interface UpstreamProtocol {
+  /** `modern`: 2026-07-28 or later (stateless, per-request `_meta`); `legacy`: `initialize` sessions. */
+  era: "modern" | "legacy" | null;
+  /**
+   * The transport it answered on: `streamable-http`, or `sse` (the deprecated HTTP+SSE transport,
+   * legacy only) - also when the server row says `streamable-http` and the catalog fell back.
+   */
+  detectedTransport: "streamable-http" | "sse" | null;
+  /**
+   * The version the catalog used: for `modern` the newest of `supportedVersions` the SDK speaks
+   * (e.g. "2026-07-28"); for `legacy` the version `initialize` negotiated.
+   */
+  protocolVersion: string | null;
+  /** Modern: `server/discover`'s `supportedVersions`; legacy: `[protocolVersion]`. */
+  supportedVersions: string[] | null;
+  /** ISO time a probe last decided the era. */
+  eraCheckedAt: string | null;
+  /** Modern only: `ttlMs` / `cacheScope` the server gave its discover and list results. */
+  cacheHints: Partial<Record<"server/discover" | "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list", { ttlMs?: number; cacheScope?: "public" | "private" }>> | null;
+}
+
 /** One server a user may use, with what its upstream offers (tools filtered per user). */
-export interface CatalogServer {
+export interface CatalogServer extends UpstreamProtocol {
   id: string;
   tenant: string;
   url: string;
@@ -66,7 +93,6 @@ export interface CatalogServer {
   serverInfo: Record<string, unknown> | null;
   capabilities: Record<string, unknown> | null;
   instructions: string | null;
-  protocolVersion: string | null;
   /** Only the tools the user's groups allow (admins: all). */
   tools: McpItem[];
   /** Visible whenever the server is visible (tool rules do not apply to prompts). */
@@ -90,7 +116,7 @@ export interface UserCatalog {
 }
 
 /** One server's health for the admin view (every server, enabled or not). */
-export interface ServerHealth {
+export interface ServerHealth extends UpstreamProtocol {
   id: string;
   tenant: string;
   url: string;
@@ -98,7 +124,6 @@ export interface ServerHealth {
   enabled: boolean;
   ok: boolean | null;
   error: string | null;
-  protocolVersion: string | null;
   serverInfo: Record<string, unknown> | null;
   capabilities: Record<string, unknown> | null;
   instructions: string | null;

@@ -15,7 +15,13 @@ export function demoTenants(upstreams: Upstream[]): TenantsFile {
   const server = (id: string, description: string) => ({ url: url(id), transport: "streamable-http" as const, headers: {}, enabled: true, description });
   return {
     tenants: {
-      google: { name: "Google", servers: { everything: server("everything", "MCP reference server with every feature") } },
+      google: {
+        name: "Google",
+        servers: {
+          everything: server("everything", "MCP reference server with every feature"),
+          modern: server("modern", "MCP 2026-07-28 server (SDK 2.x, stateless): every modern feature"),
+        },
+      },
       github: { name: "GitHub", servers: { memory: server("memory", "Knowledge-graph memory") } },
       microsoft: { name: "Microsoft", servers: { files: server("files", "Files under .data/files") } },
     },

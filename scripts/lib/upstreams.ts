@@ -1,8 +1,9 @@
 /**
- * Demo upstream MCP servers from npm, run as child processes on free loopback ports:
+ * Demo upstream MCP servers, run as child processes on free loopback ports:
  * `everything` (@modelcontextprotocol/server-everything over Streamable HTTP: tools with
- * progress, logging, sampling, elicitation, resources, prompts, completion), and the stdio
- * servers `-filesystem` and `-memory` bridged to Streamable HTTP by supergateway.
+ * progress, logging, sampling, elicitation, resources, prompts, completion), the stdio
+ * servers `-filesystem` and `-memory` bridged to Streamable HTTP by supergateway, and `modern`
+ * (scripts/lib/modern-upstream.ts: a 2026-07-28-only server built with @modelcontextprotocol/server 2.x).
  */
 import { mkdirSync, writeFileSync, existsSync } from "node:fs";
 import { resolve } from "node:path";
@@ -34,6 +35,17 @@ export async function startBridged(id: string, command: string): Promise<Upstrea
   return { id, url: `http://127.0.0.1:${port}/mcp`, proc };
 }
 
+/**
+ * The modern upstream (scripts/modern-upstream.ts) in its own process. `eras`: `modern` (default,
+ * 2026-07-28 only), `dual` (also 2025 sessions), `dual-stateless` or `legacy` (2025 sessions only).
+ */
+export async function startModern(id = "modern", eras: "modern" | "dual" | "dual-stateless" | "legacy" = "modern"): Promise<Upstream> {
+  const port = await freePort();
+  const proc = startProcess(id, process.execPath, ["--import", "tsx", resolve(ROOT, "scripts/modern-upstream.ts"), "--port", String(port), "--eras", eras], { cwd: ROOT });
+  await waitForPort(port, proc);
+  return { id, url: `http://127.0.0.1:${port}/mcp`, proc };
+}
+
 /** The demo set used by `npm start` (unless DEMO=0). Files served live under .data/files. */
 export async function startDemoUpstreams(dataDir = resolve(ROOT, ".data")): Promise<Upstream[]> {
   const files = resolve(dataDir, "files");
@@ -44,5 +56,6 @@ export async function startDemoUpstreams(dataDir = resolve(ROOT, ".data")): Prom
     startEverything("everything"),
     startBridged("files", `${bin("mcp-server-filesystem")} ${files}`),
     startBridged("memory", bin("mcp-server-memory")),
+    startModern("modern"),
   ]);
 }

@@ -38,6 +38,13 @@ export function itemHash(item: unknown): Promise<string> {
   return sha256Hex(JSON.stringify(canonical(item)));
 }
 
+/** The protocol era of an upstream (MCP versioning): 2026-07-28+ stateless, or initialize-based. */
+export type UpstreamEra = "modern" | "legacy";
+/** The transport an upstream answered on: Streamable HTTP, or the deprecated HTTP+SSE. */
+export type DetectedTransport = "streamable-http" | "sse";
+/** ttlMs / cacheScope of a cacheable result (2026-07-28 caching), per method. */
+export type CacheHints = Partial<Record<"server/discover" | "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list", { ttlMs?: number; cacheScope?: "public" | "private" }>>;
+
 export interface StatusRow {
   server_id: string;
   ok: boolean;
@@ -50,6 +57,13 @@ export interface StatusRow {
   latency_ms: number | null;
   refreshed_at: Date;
   last_ok_at: Date | null;
+  /** Era, transport and versions as last detected (null before the first successful listing). */
+  era: UpstreamEra | null;
+  transport_detected: DetectedTransport | null;
+  supported_versions: string[] | null;
+  /** When a probe last decided the era (a listing with the remembered era keeps it). */
+  era_checked_at: Date | null;
+  cache_hints: CacheHints | null;
 }
 
 export type ItemsByKind = Record<ItemKind, McpItem[]>;
@@ -76,6 +90,11 @@ function toStatus(r: Record<string, unknown>): StatusRow {
     latency_ms: r.latency_ms == null ? null : Number(r.latency_ms),
     refreshed_at: new Date(r.refreshed_at as string | Date),
     last_ok_at: r.last_ok_at == null ? null : new Date(r.last_ok_at as string | Date),
+    era: (r.era as UpstreamEra | null) ?? null,
+    transport_detected: (r.transport_detected as DetectedTransport | null) ?? null,
+    supported_versions: (r.supported_versions as string[] | null) ?? null,
+    era_checked_at: r.era_checked_at == null ? null : new Date(r.era_checked_at as string | Date),
+    cache_hints: (r.cache_hints as CacheHints | null) ?? null,
   };
 }
 
@@ -106,6 +125,12 @@ export type RefreshResult =
       serverInfo: Record<string, unknown> | null;
       capabilities: Record<string, unknown> | null;
       instructions: string | null;
+      era: UpstreamEra;
+      transport: DetectedTransport;
+      supportedVersions: string[];
+      /** Whether a probe decided the era now (else the remembered era was used, and confirmed). */
+      probed: boolean;
+      cacheHints: CacheHints | null;
       latencyMs: number;
     }
   | { ok: false; error: string; latencyMs: number };
@@ -199,12 +224,19 @@ export async function writeRefresh(sql: Sql, serverId: string, result: RefreshRe
       itemsTouched = removed.length > 0 || upserts.length > 0;
       const toolCount = [...fresh.values()].filter((i) => i.kind === "tool").length;
       const [row] = await tx`
-        INSERT INTO server_status (server_id, ok, error, protocol_version, server_info, capabilities, instructions, tool_count, latency_ms, refreshed_at, last_ok_at)
+        INSERT INTO server_status (server_id, ok, error, protocol_version, server_info, capabilities, instructions, tool_count, latency_ms, refreshed_at, last_ok_at,
+                                   era, transport_detected, supported_versions, era_checked_at, cache_hints)
         VALUES (${serverId}, true, NULL, ${result.protocolVersion}, ${json(tx, result.serverInfo)}, ${json(tx, result.capabilities)}, ${result.instructions},
-                ${toolCount}, ${result.latencyMs}, now(), now())
+                ${toolCount}, ${result.latencyMs}, now(), now(),
+                ${result.era}, ${result.transport}, ${json(tx, result.supportedVersions)}, now(), ${result.cacheHints ? json(tx, result.cacheHints) : null})
         ON CONFLICT (server_id) DO UPDATE SET ok = true, error = NULL, protocol_version = EXCLUDED.protocol_version,
           server_info = EXCLUDED.server_info, capabilities = EXCLUDED.capabilities, instructions = EXCLUDED.instructions,
-          tool_count = EXCLUDED.tool_count, latency_ms = EXCLUDED.latency_ms, refreshed_at = now(), last_ok_at = now()
+          tool_count = EXCLUDED.tool_count, latency_ms = EXCLUDED.latency_ms, refreshed_at = now(), last_ok_at = now(),
+          era = EXCLUDED.era, transport_detected = EXCLUDED.transport_detected, supported_versions = EXCLUDED.supported_versions,
+          era_checked_at = CASE WHEN ${result.probed} OR server_status.era IS DISTINCT FROM EXCLUDED.era
+                                  OR server_status.transport_detected IS DISTINCT FROM EXCLUDED.transport_detected
+                                THEN now() ELSE server_status.era_checked_at END,
+          cache_hints = EXCLUDED.cache_hints
         RETURNING *`;
       const status = toStatus(row!);
       if (!itemsTouched && (healthChanged(prev, status) || resolvesChange(prev, server))) await tx`UPDATE catalog_state SET version = version + 1, changed_at = now()`;
@@ -234,6 +266,10 @@ function healthChanged(a: StatusRow | null, b: StatusRow): boolean {
     a.error !== b.error ||
     a.protocol_version !== b.protocol_version ||
     a.instructions !== b.instructions ||
+    a.era !== b.era ||
+    a.transport_detected !== b.transport_detected ||
+    !same(a.supported_versions, b.supported_versions) ||
+    !same(a.cache_hints, b.cache_hints) ||
     !same(a.server_info, b.server_info) ||
     !same(a.capabilities, b.capabilities)
   );
@@ -256,6 +292,18 @@ export async function claimRefresh(sql: Sql, serverId: string, olderThanSeconds:
     SELECT st.*, EXISTS (SELECT 1 FROM claimed) AS claimed FROM server_status st WHERE st.server_id = ${serverId}`;
   const row = rows[0];
   return { claimed: Boolean(row?.claimed), status: row ? toStatus(row) : null };
+}
+
+/**
+ * The era an upstream was last detected in, to try first on its next listing: null when never
+ * detected, or when the server row (url, transport, headers) changed since the verdict.
+ */
+export async function loadEraHint(sql: Sql, serverId: string): Promise<{ era: UpstreamEra; transport: DetectedTransport; checkedAt: Date } | null> {
+  const [row] = await sql`
+    SELECT st.era, st.transport_detected, st.era_checked_at FROM server_status st JOIN servers s ON s.id = st.server_id
+    WHERE st.server_id = ${serverId} AND st.era IS NOT NULL AND st.era_checked_at >= s.updated_at`;
+  if (!row?.era || !row.transport_detected || !row.era_checked_at) return null;
+  return { era: row.era as UpstreamEra, transport: row.transport_detected as DetectedTransport, checkedAt: new Date(row.era_checked_at as string | Date) };
 }
 
 /** Every server row (enabled or not), by id. */

@@ -1,7 +1,9 @@
 /**
  * Upstreams for the catalog tests that the npm servers cannot play:
- * - a tiny MCP server (the SDK's own `Server` over Streamable HTTP, stateless) whose tools the
- *   test changes at will, which records the headers it receives;
+ * - a tiny MCP server (the 1.x SDK's own `Server` over Streamable HTTP, stateless: a session-era
+ *   server) whose tools the test changes at will, which records the headers and methods it receives;
+ * - a modern (2026-07-28) server that pages its tools;
+ * - a server that answers with redirects;
  * - a "hanging" upstream that accepts connections and never answers;
  * - an address where nothing listens.
  */
@@ -10,6 +12,8 @@ import { createServer as createTcpServer, type Socket } from "node:net";
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { ListPromptsRequestSchema, ListToolsRequestSchema, type Prompt, type Tool } from "@modelcontextprotocol/sdk/types.js";
+import { createMcpHandler, Server as Server2, type Tool as Tool2 } from "@modelcontextprotocol/server";
+import { listenFetch } from "../../scripts/lib/modern-upstream";
 import { freePort } from "../../scripts/lib/ports";
 
 export interface TinyUpstream {
@@ -22,6 +26,8 @@ export interface TinyUpstream {
   requireSecret?: string;
   /** Request headers of every HTTP request received (lower-case names). */
   seen: IncomingMessage["headers"][];
+  /** JSON-RPC methods of every POST received, in order. */
+  methods: string[];
   stop(): Promise<void>;
 }
 
@@ -38,7 +44,7 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
 /** Starts a tiny MCP server listing `tools` (and `prompts` when non-empty); change them any time. */
 export async function startTinyUpstream(tools: Tool[], prompts: Prompt[] = [], port?: number): Promise<TinyUpstream> {
   port ??= await freePort();
-  const up: TinyUpstream = { url: `http://127.0.0.1:${port}/mcp`, tools, prompts, seen: [], stop: async () => {} };
+  const up: TinyUpstream = { url: `http://127.0.0.1:${port}/mcp`, tools, prompts, seen: [], methods: [], stop: async () => {} };
   const http: HttpServer = createServer(async (req, res) => {
     up.seen.push(req.headers);
     if (up.requireSecret && req.headers["x-upstream-secret"] !== up.requireSecret) {
@@ -61,7 +67,9 @@ export async function startTinyUpstream(tools: Tool[], prompts: Prompt[] = [], p
         void server.close();
       });
       await server.connect(transport);
-      await transport.handleRequest(req, res, req.method === "POST" ? await readBody(req) : undefined);
+      const body = req.method === "POST" ? await readBody(req) : undefined;
+      if (body && typeof (body as { method?: unknown }).method === "string") up.methods.push((body as { method: string }).method);
+      await transport.handleRequest(req, res, body);
     } catch (err) {
       if (!res.headersSent) res.writeHead(500).end(String(err));
     }
@@ -73,6 +81,55 @@ export async function startTinyUpstream(tools: Tool[], prompts: Prompt[] = [], p
       http.closeAllConnections();
     });
   return up;
+}
+
+/**
+ * A 2026-07-28-only upstream (SDK 2.x low-level Server behind createMcpHandler) that pages
+ * tools/list `pageSize` at a time, may list tools the spec says a client must leave out, and
+ * announces prompts and resources it does not implement.
+ */
+export async function startModernPagedUpstream(tools: Record<string, unknown>[], pageSize: number): Promise<{ url: string; stop(): Promise<void> }> {
+  const handler = createMcpHandler(
+    () => {
+      // prompts and resources announced but not implemented: they answer 404 + -32601
+      const server = new Server2({ name: "paged-modern", version: "2.0.0" }, { capabilities: { tools: {}, prompts: {}, resources: {} }, instructions: "pages of tools" });
+      server.setRequestHandler("tools/list", async (request) => {
+        const start = Number(request.params?.cursor ?? 0);
+        const end = start + pageSize;
+        return { tools: tools.slice(start, end) as Tool2[], ...(end < tools.length ? { nextCursor: String(end) } : {}), ttlMs: 5000, cacheScope: "private" as const };
+      });
+      server.setRequestHandler("tools/call", async () => ({ content: [] }));
+      return server;
+    },
+    { legacy: "reject" },
+  );
+  const http = await listenFetch((request) => handler.fetch(request));
+  return {
+    url: `http://127.0.0.1:${http.port}/mcp`,
+    stop: async () => {
+      await handler.close();
+      await http.close();
+    },
+  };
+}
+
+/**
+ * A server that answers `/mcp` with a redirect to `/moved` on the same origin (which a client
+ * following same-origin redirects would take, secrets and all) and records what reaches `/moved`.
+ */
+export async function startRedirectingUpstream(status = 307): Promise<{ url: string; hits: number; moved: Record<string, string>[]; stop(): Promise<void> }> {
+  const r = { url: "", hits: 0, moved: [] as Record<string, string>[], stop: async () => {} };
+  const http = await listenFetch(async (request) => {
+    if (new URL(request.url).pathname === "/moved") {
+      r.moved.push(Object.fromEntries(request.headers));
+      return new Response("{}", { status: 404, headers: { "content-type": "application/json" } });
+    }
+    r.hits++;
+    return new Response(null, { status, headers: { location: "/moved" } });
+  });
+  r.url = `http://127.0.0.1:${http.port}/mcp`;
+  r.stop = () => http.close();
+  return r;
 }
 
 /** A TCP server that accepts connections and never answers. */

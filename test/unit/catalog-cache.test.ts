@@ -118,6 +118,11 @@ describe("the catalog's entity tags", () => {
     latency_ms: 5,
     refreshed_at: t0,
     last_ok_at: t0,
+    era: "legacy",
+    transport_detected: "streamable-http",
+    supported_versions: ["2025-11-25"],
+    era_checked_at: t0,
+    cache_hints: null,
     ...over,
   });
   const entry: AccessServer = { server, grants: [{ group: "devs", tenant: "acme" }], rules: [] };

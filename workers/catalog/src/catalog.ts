@@ -14,9 +14,9 @@
  * catalog filtering or serialising anything.
  */
 import { createHash } from "node:crypto";
-import type { CatalogServer, CatalogStatus, UserCatalog } from "../../../shared/catalog.schema";
+import type { CatalogServer, CatalogStatus, UpstreamProtocol, UserCatalog } from "../../../shared/catalog.schema";
 import { toolAllowed, type Access, type AccessServer } from "../../../shared/repos/access.repo";
-import type { Snapshot } from "../../../shared/repos/catalog.repo";
+import type { Snapshot, StatusRow } from "../../../shared/repos/catalog.repo";
 import { cachedAccess } from "./access.cache";
 import type { CatalogDb } from "./db";
 import type { CatalogEnv } from "./env";
@@ -45,6 +45,18 @@ function statusOf(entry: AccessServer, snap: Snapshot, refreshSeconds: number, n
   };
 }
 
+/** The era fields of a server's status (all null before its first successful listing). */
+export function protocolOf(s: StatusRow | undefined): UpstreamProtocol {
+  return {
+    era: s?.era ?? null,
+    detectedTransport: s?.transport_detected ?? null,
+    protocolVersion: s?.protocol_version ?? null,
+    supportedVersions: s?.supported_versions ?? null,
+    eraCheckedAt: s?.era_checked_at ? s.era_checked_at.toISOString() : null,
+    cacheHints: s?.cache_hints ?? null,
+  };
+}
+
 /** One server entry as the user sees it. */
 export function serverEntry(access: Access, entry: AccessServer, snap: Snapshot, refreshSeconds: number, now = Date.now()): CatalogServer {
   const { server } = entry;
@@ -61,7 +73,7 @@ export function serverEntry(access: Access, entry: AccessServer, snap: Snapshot,
     serverInfo: s?.server_info ?? null,
     capabilities: s?.capabilities ?? null,
     instructions: s?.instructions ?? null,
-    protocolVersion: s?.protocol_version ?? null,
+    ...protocolOf(s),
     tools: (items?.tool ?? []).filter((t) => typeof t.name === "string" && toolAllowed(access, entry, t.name)),
     prompts: items?.prompt ?? [],
     resources: items?.resource ?? [],

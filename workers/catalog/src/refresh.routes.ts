@@ -13,6 +13,7 @@ import { withSql, type Sql } from "../../../shared/db";
 import { readEnv } from "../../../shared/env";
 import { listServers, loadServer, type Snapshot } from "../../../shared/repos/catalog.repo";
 import type { ServerRow } from "../../../shared/schemas";
+import { protocolOf } from "./catalog";
 import { CatalogEnv } from "./env";
 import { refreshDue, refreshServer, refreshServers } from "./refresh";
 import { cachedSnapshot, nameConflicts } from "./snapshot.cache";
@@ -33,7 +34,7 @@ export function healthOf(server: ServerRow, snap: Snapshot, refreshSeconds: numb
     enabled: server.enabled,
     ok: s ? s.ok : null,
     error: s?.error ?? null,
-    protocolVersion: s?.protocol_version ?? null,
+    ...protocolOf(s),
     serverInfo: s?.server_info ?? null,
     capabilities: s?.capabilities ?? null,
     instructions: s?.instructions ?? null,

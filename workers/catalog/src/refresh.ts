@@ -13,7 +13,7 @@
  */
 import type { Sql } from "../../../shared/db";
 import { log } from "../../../shared/log";
-import { claimRefresh, listServers, loadSnapshot, writeRefresh, type StatusRow } from "../../../shared/repos/catalog.repo";
+import { claimRefresh, listServers, loadEraHint, loadSnapshot, writeRefresh, type StatusRow } from "../../../shared/repos/catalog.repo";
 import type { ServerRow } from "../../../shared/schemas";
 import { nameConflicts, patchStatus } from "./snapshot.cache";
 import type { CatalogDb } from "./db";
@@ -42,11 +42,12 @@ export function refreshNeed(server: ServerRow, status: StatusRow | undefined, re
 }
 
 /**
- * Lists one upstream and stores the result. Returns the new status, or null when the server was
- * deleted or changed while it was being listed (its next use refreshes it again).
+ * Lists one upstream (trying the era it was last found in first) and stores the result. Returns
+ * the new status, or null when the server was deleted or changed while it was being listed (its
+ * next use refreshes it again).
  */
 export async function refreshServer(sql: Sql, server: ServerRow, timeoutMs: number): Promise<StatusRow | null> {
-  const result = await listUpstream(server, timeoutMs);
+  const result = await listUpstream(server, timeoutMs, await loadEraHint(sql, server.id));
   const out = await writeRefresh(sql, server.id, result, { expectUpdatedAt: server.updated_at });
   forgetVersion();
   if (!out || out.superseded) {

@@ -28,10 +28,12 @@ export const CatalogServer = z.object({
   capabilities: z.record(z.string(), z.unknown()).nullish(),
   instructions: z.string().nullish(),
   protocolVersion: z.string().nullish(),
-  /** The server's protocol era as the catalog detected it (null: not known yet; then protocolVersion decides). */
+  // how the catalog last found the upstream speaking (shared/catalog.schema.ts UpstreamProtocol)
   era: z.enum(["modern", "legacy"]).nullish(),
-  /** The revisions a modern server said it supports (server/discover). */
+  detectedTransport: z.enum(["streamable-http", "sse"]).nullish(),
   supportedVersions: z.array(z.string()).nullish(),
+  eraCheckedAt: z.string().nullish(),
+  cacheHints: z.record(z.string(), z.object({ ttlMs: z.number().optional(), cacheScope: z.enum(["public", "private"]).optional() })).nullish(),
   tools: z.array(Item).default([]),
   prompts: z.array(Item).default([]),
   resources: z.array(Item).default([]),

@@ -58,7 +58,7 @@ export function listen(ctx: RequestContext, req: JsonRpcRequest, deps: StreamDep
   const byServer = new Map<CatalogServer, string[]>();
   for (const uri of filter.resourceSubscriptions ?? []) {
     const s = findResourceServer(servers, uri);
-    if (!s || s.transport === "sse") continue;
+    if (!s || upstreamKind(s) === "legacy-sse") continue;
     const list = byServer.get(s) ?? [];
     list.push(uri);
     byServer.set(s, list);

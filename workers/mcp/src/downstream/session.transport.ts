@@ -32,7 +32,7 @@ import type { McpEnv } from "../env";
 import { openEventId, openRelayedId, openSession, sealSession, type SessionState } from "../tokens";
 import { deleteUpstream, postToUpstream, resumeUpstream, standaloneStream } from "../upstream/session.upstream";
 import { endSession, isSessionEnded, listUpstreamSessions, purgeOldSessions } from "../upstream/upstream-sessions.repo";
-import type { UpstreamCall } from "../upstream/upstream";
+import { upstreamKind, type UpstreamCall } from "../upstream/upstream";
 import { collectResponses, httpError, isResponseMessage, jsonAnswer, merge, replay, responsesOnly, sseResponse, type StreamDeps } from "./respond";
 import { aggregateStream, wakeStreams } from "./streams";
 
@@ -323,7 +323,7 @@ export async function sessionGet(x: Exchange, catalog: UserCatalog): Promise<Res
   }
   if (x.scope === "*") return sseResponse(aggregateStream(ctx), deps, { keepAlive: true });
   const server = catalog.servers.find((s) => s.id === x.scope)!;
-  if (server.transport === "sse") return httpError(405, INVALID_REQUEST, "Method not allowed: the upstream offers no standalone stream", { allow: "POST, DELETE" });
+  if (upstreamKind(server) === "legacy-sse") return httpError(405, INVALID_REQUEST, "Method not allowed: the upstream offers no standalone stream", { allow: "POST, DELETE" });
   const opened = await standaloneStream(streamCall(ctx, server), lastEventId);
   if (!opened.relays) {
     return httpError(opened.status, INVALID_REQUEST, opened.status === 409 ? "Conflict: a stream is already open for this session" : "Method not allowed: the upstream offers no standalone stream", { allow: "POST, DELETE" });

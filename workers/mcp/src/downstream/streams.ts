@@ -15,7 +15,7 @@ import type { RequestContext } from "../dispatch/context";
 import { listedItems, type ListKind } from "../dispatch/lists";
 import { openedListeners, standaloneStream } from "../upstream/session.upstream";
 import { isKnownEnded, listUpstreamSessions, type UpstreamSession } from "../upstream/upstream-sessions.repo";
-import type { UpstreamCall } from "../upstream/upstream";
+import { upstreamKind, type UpstreamCall } from "../upstream/upstream";
 
 /** How often `/mcp`'s standalone stream looks for upstream sessions opened on other replicas (ms). */
 const AGGREGATE_POLL_MS = 10_000;
@@ -107,7 +107,7 @@ export async function* aggregateStream(ctx: RequestContext): AsyncGenerator<Outg
   const server = (id: string) => ctx.catalog.servers.find((s) => s.id === id);
   const attach = async (us: UpstreamSession) => {
     const s = server(us.server);
-    if (!s || s.transport === "sse") return;
+    if (!s || upstreamKind(s) === "legacy-sse") return;
     const call: UpstreamCall = {
       server: s,
       client: ctx.client,
