@@ -4,7 +4,7 @@
 // server-to-client requests into MRTR rounds the SDK client fulfils.
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { rawPost, startMcpFixture, type McpFixture } from "./mcp.fixture";
+import { rawInitialize, rawPost, startMcpFixture, type McpFixture } from "./mcp.fixture";
 
 let f: McpFixture;
 beforeAll(async () => {
@@ -96,15 +96,19 @@ describe("2026-07-28 over raw HTTP", () => {
     expect(agg.body.result.capabilities.tools).toEqual({ listChanged: true });
   });
 
-  it("gives lists resultType, ttlMs and cacheScope private, in name order", async () => {
+  it("gives lists resultType, ttlMs and cacheScope private, in the same order every time (the session era's order)", async () => {
     const r = await modern("/mcp/alpha", f.alice, "tools/list");
     expect(r.body.result).toMatchObject({ resultType: "complete", cacheScope: "private", ttlMs: 30000 });
     const names = r.body.result.tools.map((t: { name: string }) => t.name);
-    expect(names).toEqual([...names].sort());
-    const res = await modern("/mcp/alpha", f.alice, "resources/list");
-    const uris = res.body.result.resources.map((x: { uri: string }) => x.uri);
-    expect(uris.length).toBeGreaterThan(0);
-    expect(uris).toEqual([...uris].sort());
+    const again = (await modern("/mcp/alpha", f.alice, "tools/list")).body.result.tools.map((t: { name: string }) => t.name);
+    expect(again).toEqual(names);
+    const { session } = await rawInitialize(f.t.url, "/mcp/alpha", f.alice);
+    const legacy = await rawPost(f.t.url, "/mcp/alpha", f.alice, { jsonrpc: "2.0", id: 2, method: "tools/list" }, { "mcp-session-id": session! });
+    expect(legacy.body.result.tools.map((t: { name: string }) => t.name)).toEqual(names);
+    // a forwarded resources/read carries hints too: private through the gateway, whatever the upstream said
+    const uri = (await modern("/mcp/alpha", f.alice, "resources/list")).body.result.resources[0].uri as string;
+    const read = await modern("/mcp/alpha", f.alice, "resources/read", { uri });
+    expect(read.body.result).toMatchObject({ resultType: "complete", cacheScope: "private", ttlMs: expect.any(Number) });
   });
 
   it("checks MCP-Protocol-Version, Mcp-Method and Mcp-Name against the body (-32020, HTTP 400)", async () => {

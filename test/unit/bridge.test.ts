@@ -113,11 +113,11 @@ async function all(gen: AsyncGenerator<Outgoing>): Promise<JsonRpcMessage[]> {
 const last = (ms: JsonRpcMessage[]) => ms.at(-1) as JsonRpcResponse;
 
 describe("the dispatcher", () => {
-  it("lists as each era wants it: modern sorted with cache hints, the session era in upstream order", async () => {
+  it("lists as each era wants it: modern with cache hints, both in the snapshot's deterministic order", async () => {
     const s = server("one", "legacy");
     const modern = last(await all(new Dispatcher(context({ client: { era: "modern" }, servers: [s] })).handle({ jsonrpc: "2.0", id: 1, method: "tools/list" })));
     expect(modern.result).toMatchObject({ ttlMs: 30000, cacheScope: "private" });
-    expect((modern.result!.tools as { name: string }[]).map((t) => t.name)).toEqual(["alpha", "ask", "zeta"]);
+    expect((modern.result!.tools as { name: string }[]).map((t) => t.name)).toEqual(["zeta", "ask", "alpha"]);
     const legacy = last(await all(new Dispatcher(context({ client: { era: "legacy" }, servers: [s] })).handle({ jsonrpc: "2.0", id: 1, method: "tools/list" })));
     expect(legacy.result).not.toHaveProperty("ttlMs");
     expect((legacy.result!.tools as { name: string }[]).map((t) => t.name)).toEqual(["zeta", "ask", "alpha"]);

@@ -23,7 +23,8 @@ export interface ToolCallRecord {
   /** Null when the name resolved to no visible server (a denied call on /mcp). */
   server: string | null;
   tool: string;
-  outcome: "ok" | "error" | "denied";
+  /** `resumed`: the stream ended before the answer and the client continues it (session-era resumption). */
+  outcome: "ok" | "error" | "denied" | "resumed";
   durationMs: number;
 }
 

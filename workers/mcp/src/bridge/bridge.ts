@@ -130,8 +130,10 @@ export function forgetSessionLevel(sid: string): void {
 
 /** What a client's request may carry on to the upstream: MRTR fields only from a modern client, via the gateway's state. */
 function upstreamRequest(ctx: RequestContext, server: CatalogServer, req: JsonRpcRequest): JsonRpcRequest {
-  const { inputResponses: _i, requestState: _s, task, ...params } = req.params ?? {};
+  const { inputResponses, requestState: _s, task, ...params } = req.params ?? {};
   const toModern = upstreamKind(server) === "modern";
+  // a modern client may answer an input_required that carried no state with inputResponses alone
+  if (toModern && ctx.client.era === "modern" && inputResponses !== undefined && req.params?.requestState === undefined) params.inputResponses = inputResponses;
   // 2025-11-25 task augmentation only between session-era ends; modern tasks negotiate by capability
   const legacyTask = task !== undefined && !toModern && ctx.client.era === "legacy" ? { task } : {};
   if (!toModern && params._meta && typeof params._meta === "object") {

@@ -119,7 +119,7 @@ export class Dispatcher {
   private list(req: JsonRpcRequest, kind: ListKind): JsonRpcResponse {
     const failing = this.scope === "*" ? this.ctx.catalog.servers.filter((s) => s.status?.ok === false).map((s) => s.id) : [];
     if (failing.length && !req.params?.cursor) log.warn("servers left out of a list: their upstream is failing", { kind, servers: failing });
-    const page = listPage(listedItems(this.ctx.catalog, this.scope, kind, failing, this.modern), req.params?.cursor, this.ctx.env.MCP_PAGE_SIZE);
+    const page = listPage(listedItems(this.ctx.catalog, this.scope, kind, failing), req.params?.cursor, this.ctx.env.MCP_PAGE_SIZE);
     if (!page) return errorResponse(req.id, INVALID_PARAMS, "Invalid cursor");
     return resultResponse(req.id, {
       [kind]: page.items,
@@ -141,18 +141,24 @@ export class Dispatcher {
       this.audit(this.scope === "*" ? null : this.scope, name, "denied", started);
       return yield errorResponse(req.id, INVALID_PARAMS, `Unknown tool: ${name}`);
     }
-    let outcome: "ok" | "error" = "error";
+    // no response on this stream: the client resumes it (session era), or it never came
+    let outcome: "ok" | "error" | "resumed" = this.ctx.signal.aborted ? "error" : "resumed";
+    let answered = false;
     try {
       for await (const m of forward(this.ctx, hit.server, { ...req, params: { ...p, name: hit.upstreamName } })) {
-        if ("jsonrpc" in m && isResponse(m) && m.id === req.id) outcome = m.error || m.result?.isError === true ? "error" : "ok";
+        if ("jsonrpc" in m && isResponse(m) && m.id === req.id) {
+          answered = true;
+          outcome = m.error || m.result?.isError === true ? "error" : "ok";
+        }
         yield m;
       }
     } finally {
+      if (!answered && this.ctx.signal.aborted) outcome = "error";
       this.audit(hit.server.id, hit.upstreamName, outcome, started);
     }
   }
 
-  private audit(server: string | null, tool: string, outcome: "ok" | "error" | "denied", started: number) {
+  private audit(server: string | null, tool: string, outcome: "ok" | "error" | "denied" | "resumed", started: number) {
     this.ctx.later(recordToolCall(this.ctx.db, { actor: this.ctx.identity.email, server, tool, outcome, durationMs: Date.now() - started }));
   }
 

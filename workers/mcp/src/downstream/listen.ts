@@ -12,7 +12,7 @@
 import { log } from "../../../../shared/log";
 import { errorResponse, INVALID_PARAMS, type JsonRpcMessage, type JsonRpcRequest } from "../../../../shared/mcp/jsonrpc";
 import { relayStream, type Outgoing } from "../bridge/bridge";
-import type { CatalogServer } from "../catalog.client";
+import { refreshNow, type CatalogServer } from "../catalog.client";
 import type { RequestContext } from "../dispatch/context";
 import { findResourceServer } from "../dispatch/resources";
 import { upstreamFetch } from "../upstream/http";
@@ -21,7 +21,7 @@ import { deleteUpstream, sessionUpstream, standaloneStream } from "../upstream/s
 import { endSession } from "../upstream/upstream-sessions.repo";
 import { upstreamKind, type UpstreamCall } from "../upstream/upstream";
 import { httpError, jsonAnswer, sseResponse, type StreamDeps } from "./respond";
-import { LIST_NOTIFICATIONS, watchCatalog } from "./streams";
+import { LIST_NOTIFICATIONS, watchCatalog, type Nudge } from "./streams";
 
 const SUBSCRIPTION_ID = "io.modelcontextprotocol/subscriptionId";
 
@@ -91,18 +91,26 @@ async function* stream(ctx: RequestContext, req: JsonRpcRequest, agreed: Filter,
     wake = null;
     w?.();
   };
-  const kinds = new Set<string>([...(agreed.toolsListChanged ? ["tools"] : []), ...(agreed.promptsListChanged ? ["prompts"] : []), ...(agreed.resourcesListChanged ? ["resources"] : [])]);
+  const kinds = new Set<ListKindName>([...(agreed.toolsListChanged ? ["tools" as const] : []), ...(agreed.promptsListChanged ? ["prompts" as const] : []), ...(agreed.resourcesListChanged ? ["resources" as const] : [])]);
+  const nudged: Nudge = { nudge: () => {} };
   if (kinds.size) {
     void (async () => {
       try {
-        for await (const kind of watchCatalog(ctx, ctl.signal)) if (kinds.has(kind)) push({ jsonrpc: "2.0", method: LIST_NOTIFICATIONS[kind] });
+        for await (const kind of watchCatalog(ctx, ctl.signal, nudged)) if (kinds.has(kind)) push({ jsonrpc: "2.0", method: LIST_NOTIFICATIONS[kind] });
       } catch (err) {
         log.warn("catalog watch failed", { message: String((err as Error)?.message ?? err) });
       }
     })();
   }
+  // an upstream's own list change: the catalog re-lists it now, then the watch says what changed for this user
+  const changed = (server: CatalogServer) => void refreshNow(ctx.catalogBinding, server.id).then(() => nudged.nudge());
   const cleanups: (() => Promise<void>)[] = [];
-  for (const [server, uris] of byServer) void subscribeUpstream(ctx, server, uris, ctl.signal, push, cleanups);
+  const servers = ctx.scope === "*" ? ctx.catalog.servers : ctx.catalog.servers.filter((s) => s.id === ctx.scope);
+  for (const server of servers) {
+    const uris = byServer.get(server) ?? [];
+    const lists = [...kinds].filter((k) => announcesChanges(server, k));
+    if (uris.length || lists.length) void watchUpstream(ctx, server, { uris, lists }, ctl.signal, push, () => changed(server), cleanups);
+  }
   try {
     while (!ctl.signal.aborted) {
       while (queue.length) yield queue.shift()!;
@@ -122,11 +130,39 @@ async function* stream(ctx: RequestContext, req: JsonRpcRequest, agreed: Filter,
   }
 }
 
-/** Subscribes to `uris` at `server` for this stream and pushes their `notifications/resources/updated`. */
-async function subscribeUpstream(ctx: RequestContext, server: CatalogServer, uris: string[], signal: AbortSignal, push: (m: JsonRpcMessage) => void, cleanups: (() => Promise<void>)[]): Promise<void> {
+type ListKindName = "tools" | "prompts" | "resources";
+
+const LIST_FILTER: Record<ListKindName, "toolsListChanged" | "promptsListChanged" | "resourcesListChanged"> = {
+  tools: "toolsListChanged",
+  prompts: "promptsListChanged",
+  resources: "resourcesListChanged",
+};
+
+/** Whether an upstream says it announces changes of a list (capabilities.<kind>.listChanged). */
+function announcesChanges(server: CatalogServer, kind: ListKindName): boolean {
+  return (server.capabilities?.[kind] as { listChanged?: unknown } | undefined)?.listChanged === true;
+}
+
+/**
+ * Listens at `server` for this stream: updates of `uris` are pushed as `notifications/resources/updated`,
+ * and a change of one of `lists` calls `changed` (the catalog re-lists the server; the watch reports it).
+ */
+async function watchUpstream(
+  ctx: RequestContext,
+  server: CatalogServer,
+  want: { uris: string[]; lists: ListKindName[] },
+  signal: AbortSignal,
+  push: (m: JsonRpcMessage) => void,
+  changed: () => void,
+  cleanups: (() => Promise<void>)[],
+): Promise<void> {
+  const uris = want.uris;
   const wanted = new Set(uris);
+  const listMethods = new Set(want.lists.map((k) => LIST_NOTIFICATIONS[k]));
   const forward = (m: JsonRpcMessage) => {
-    if ("method" in m && m.method === "notifications/resources/updated" && typeof m.params?.uri === "string" && [...wanted].some((u) => m.params!.uri === u || String(m.params!.uri).startsWith(u))) {
+    if (!("method" in m)) return;
+    if (listMethods.has(m.method)) return changed();
+    if (m.method === "notifications/resources/updated" && typeof m.params?.uri === "string" && [...wanted].some((u) => m.params!.uri === u || String(m.params!.uri).startsWith(u))) {
       const { _meta: _m, ...params } = m.params;
       push({ jsonrpc: "2.0", method: m.method, params });
     }
@@ -134,7 +170,8 @@ async function subscribeUpstream(ctx: RequestContext, server: CatalogServer, uri
   const limits = { timeoutMs: ctx.env.UPSTREAM_TIMEOUT_MS, maxMessageBytes: ctx.env.MAX_UPSTREAM_MESSAGE_BYTES };
   try {
     if (upstreamKind(server) === "modern") {
-      const body = withModernMeta(ctx, { jsonrpc: "2.0", id: `mcpgw-listen-${crypto.randomUUID()}`, method: "subscriptions/listen", params: { notifications: { resourceSubscriptions: uris } } }, modernVersionFor(server));
+      const notifications = { ...Object.fromEntries(want.lists.map((k) => [LIST_FILTER[k], true])), ...(uris.length ? { resourceSubscriptions: uris } : {}) };
+      const body = withModernMeta(ctx, { jsonrpc: "2.0", id: `mcpgw-listen-${crypto.randomUUID()}`, method: "subscriptions/listen", params: { notifications } }, modernVersionFor(server));
       const ex = await upstreamFetch(server, { method: "POST", body, version: modernVersionFor(server), headers: modernHeaders(server, body), idleTimeout: false }, limits, signal);
       if (!ex.res.ok) {
         await ex.res.body?.cancel().catch(() => {});

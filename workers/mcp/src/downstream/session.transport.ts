@@ -106,10 +106,24 @@ async function session(x: Exchange): Promise<SessionState | Response> {
   return state;
 }
 
-function accepts(c: Context): { json: boolean; sse: boolean } {
-  const a = (c.req.header("accept") ?? "").toLowerCase();
-  if (!a || a.includes("*/*")) return { json: true, sse: true };
-  return { json: a.includes("application/json") || a.includes("application/*"), sse: a.includes("text/event-stream") };
+/**
+ * What the client accepts, and whether it prefers SSE: a higher q-value, or (equal q) naming
+ * `text/event-stream` first. Most clients name JSON first and get JSON for what cannot stream.
+ */
+export function accepts(header: string | undefined): { json: boolean; sse: boolean; prefersSse: boolean } {
+  const ranges = (header ?? "")
+    .toLowerCase()
+    .split(",")
+    .map((part, i) => {
+      const [type, ...params] = part.split(";").map((x) => x.trim());
+      const q = params.find((p) => p.startsWith("q="));
+      return { type: type ?? "", q: q ? Number(q.slice(2)) || 0 : 1, i };
+    })
+    .filter((r) => r.type && r.q > 0);
+  if (!ranges.length || ranges.some((r) => r.type === "*/*")) return { json: true, sse: true, prefersSse: false };
+  const json = ranges.find((r) => r.type === "application/json" || r.type === "application/*");
+  const sse = ranges.find((r) => r.type === "text/event-stream" || r.type === "text/*");
+  return { json: !!json, sse: !!sse, prefersSse: !!sse && (!json || sse.q > json.q || (sse.q === json.q && sse.i < json.i)) };
 }
 
 /** The one server a lone aggregate-endpoint message names (a call or get by `<server>__<name>`), if any. */
@@ -131,7 +145,7 @@ function needsStream(requests: JsonRpcRequest[]): boolean {
 
 /** A POST of the session era: `body` parsed, `preloaded` the catalog when the route loaded it already. */
 export async function sessionPost(x: Exchange, body: unknown, preloaded: UserCatalog | null): Promise<Response> {
-  const accept = accepts(x.c);
+  const accept = accepts(x.c.req.header("accept"));
   if (!accept.json && !accept.sse) return httpError(406, INVALID_REQUEST, "Not Acceptable: accept application/json and/or text/event-stream");
   const batch = Array.isArray(body);
   const items = batch ? (body as unknown[]) : [body];
@@ -168,12 +182,12 @@ export async function sessionPost(x: Exchange, body: unknown, preloaded: UserCat
   }
 
   const requestsIn = classified.filter((m) => m.kind === "request").map((m) => (m as { message: JsonRpcRequest }).message);
-  const asSse = accept.sse && (!accept.json || needsStream(requestsIn));
+  const asSse = accept.sse && (!accept.json || accept.prefersSse || needsStream(requestsIn));
   // One forwarded request from a client that takes both: SSE unless the upstream itself answers
   // JSON (then only the response can come; progress, logging and server-to-client requests
   // travel on SSE alone), which spares re-streaming it. Decided once the upstream's headers are in.
   let upstreamAnswered: ((json: boolean) => void) | undefined;
-  const upstreamJson = asSse && accept.json && !batch && requestsIn.length === 1 ? new Promise<boolean>((r) => (upstreamAnswered = r)) : null;
+  const upstreamJson = asSse && accept.json && !accept.prefersSse && !batch && requestsIn.length === 1 ? new Promise<boolean>((r) => (upstreamAnswered = r)) : null;
   const ctx = contextOf(x, state, catalog, asSse, upstreamAnswered);
   const dispatcher = new Dispatcher(ctx);
   const immediate: JsonRpcResponse[] = [];

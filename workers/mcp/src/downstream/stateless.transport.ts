@@ -56,11 +56,25 @@ export function statusOf(res: JsonRpcResponse, methodKnown: boolean): number {
   return 200;
 }
 
-/** A result as a modern client must get it: `resultType` (absent upstream: complete) and the server's identity. */
-export function modernResult(res: JsonRpcResponse, serverInfo: Record<string, unknown>): JsonRpcResponse {
+/** Forwarded results that must carry cache hints (2026-07-28 caching; the lists carry the gateway's own). */
+const CACHEABLE_FORWARDED = new Set(["resources/read"]);
+
+/**
+ * A result as a modern client must get it: `resultType` (absent upstream: complete), the server's
+ * identity, and for cacheable forwarded results cache hints - the upstream's `ttlMs` (else 0) and
+ * always `cacheScope: "private"`: through the gateway a result belongs to the caller's grants,
+ * whatever the upstream said about it.
+ */
+export function modernResult(res: JsonRpcResponse, serverInfo: Record<string, unknown>, method: string): JsonRpcResponse {
   if (!res.result) return res;
-  const meta = (res.result._meta && typeof res.result._meta === "object" ? res.result._meta : {}) as Record<string, unknown>;
-  return { ...res, result: { ...res.result, resultType: typeof res.result.resultType === "string" ? res.result.resultType : "complete", _meta: { ...meta, [SERVER_INFO]: meta[SERVER_INFO] ?? serverInfo } } };
+  const r = res.result;
+  const meta = (r._meta && typeof r._meta === "object" ? r._meta : {}) as Record<string, unknown>;
+  const resultType = typeof r.resultType === "string" ? r.resultType : "complete";
+  const hints =
+    CACHEABLE_FORWARDED.has(method) && resultType === "complete"
+      ? { ttlMs: typeof r.ttlMs === "number" && Number.isFinite(r.ttlMs) && r.ttlMs >= 0 ? Math.floor(r.ttlMs) : 0, cacheScope: "private" }
+      : {};
+  return { ...res, result: { ...r, resultType, ...hints, _meta: { ...meta, [SERVER_INFO]: meta[SERVER_INFO] ?? serverInfo } } };
 }
 
 /** Methods the gateway knows in the modern era (an unknown one is 404). */
@@ -126,7 +140,7 @@ export async function statelessPost(x: Exchange, choice: Extract<EraChoice, { er
   const deps: StreamDeps = { streams: x.streams, abort: x.abort };
   if (req.method === "subscriptions/listen") return listen(ctx, req, deps);
 
-  const shaped = shape(new Dispatcher(ctx).handle(req), serverInfo);
+  const shaped = shape(new Dispatcher(ctx).handle(req), serverInfo, req.method);
   const first = shaped.next();
   // the first message before any upstream headers: an answer the gateway gave itself
   const json = await Promise.race([upstreamJson, first.then(() => true, () => false)]);
@@ -142,9 +156,9 @@ export async function statelessPost(x: Exchange, choice: Extract<EraChoice, { er
 }
 
 /** The dispatcher's output as a modern client gets it: responses shaped, nothing else of the session era. */
-async function* shape(items: AsyncGenerator<Outgoing>, serverInfo: Record<string, unknown>): AsyncGenerator<Outgoing> {
+async function* shape(items: AsyncGenerator<Outgoing>, serverInfo: Record<string, unknown>, method: string): AsyncGenerator<Outgoing> {
   for await (const m of items) {
-    if (isResponseMessage(m)) yield modernResult(m, serverInfo);
+    if (isResponseMessage(m)) yield modernResult(m, serverInfo, method);
     else if (!("marker" in m)) yield m;
   }
 }

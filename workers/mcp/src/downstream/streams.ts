@@ -36,27 +36,54 @@ type Watched = keyof typeof LIST_NOTIFICATIONS;
 
 /** A fingerprint of what one list shows the user (definitions included: a changed description is a change). */
 function fingerprints(catalog: UserCatalog, scope: string): Record<Watched, string> {
-  const fp = (kind: ListKind) => canonicalJson(listedItems(catalog, scope, kind, [], true));
+  const fp = (kind: ListKind) => canonicalJson(listedItems(catalog, scope, kind, []));
   return { tools: fp("tools"), prompts: fp("prompts"), resources: `${fp("resources")}${fp("resourceTemplates")}` };
+}
+
+/** Lets a stream make its catalog watch look again at once (after an upstream announced a change). */
+export interface Nudge {
+  nudge: () => void;
 }
 
 /**
  * Watches the user's catalog on an endpoint: yields the list kinds whose content changed since
- * the watch began (or since the last change yielded), until `signal` aborts.
+ * the watch began (or since the last change yielded), until `signal` aborts. `nudged.nudge()`
+ * makes it look again at once, past the isolate's cache.
  */
-export async function* watchCatalog(ctx: RequestContext, signal: AbortSignal): AsyncGenerator<Watched> {
+export async function* watchCatalog(ctx: RequestContext, signal: AbortSignal, nudged?: Nudge): AsyncGenerator<Watched> {
   const interval = Math.max(1000, ctx.env.MCP_CATALOG_TTL_MS);
   let last = ctx.catalog;
   let prints = fingerprints(last, ctx.scope);
+  let wake: (() => void) | null = null;
+  let urgent = false;
+  if (nudged)
+    nudged.nudge = () => {
+      urgent = true;
+      wake?.();
+    };
   while (!signal.aborted) {
-    await sleep(interval, signal);
+    if (!urgent) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          signal.removeEventListener("abort", done);
+          wake = null;
+          resolve();
+        };
+        const timer = setTimeout(done, interval);
+        signal.addEventListener("abort", done);
+        wake = done;
+      });
+    }
     if (signal.aborted) return;
+    const ttl = urgent ? 0 : ctx.env.MCP_CATALOG_TTL_MS;
+    urgent = false;
     let now: UserCatalog;
     try {
       now =
         ctx.scope === "*"
-          ? await fetchUserCatalog(ctx.catalogBinding, ctx.identity.email, ctx.env.MCP_CATALOG_TTL_MS)
-          : await fetchUserServer(ctx.catalogBinding, ctx.identity.email, ctx.scope, ctx.env.MCP_CATALOG_TTL_MS);
+          ? await fetchUserCatalog(ctx.catalogBinding, ctx.identity.email, ttl)
+          : await fetchUserServer(ctx.catalogBinding, ctx.identity.email, ctx.scope, ttl);
     } catch (err) {
       if (!(err instanceof CatalogUnavailable)) throw err;
       continue; // the next look may find it again

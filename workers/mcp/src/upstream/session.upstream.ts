@@ -221,7 +221,12 @@ async function* relayExchange(call: UpstreamCall, ex: UpstreamExchange, us: Upst
     const m = e.message;
     const ev = e.eventId ? { eventId: e.eventId } : {};
     if (isResponse(m)) {
-      if (reqId !== null && m.id === reqId) {
+      // a stream not tied to one request (a resumed one) carries responses of requests made before
+      if (reqId === null) {
+        yield { kind: "response", message: m, ...ev, at };
+        continue;
+      }
+      if (m.id === reqId) {
         ex.abort("done");
         yield { kind: "response", message: m, ...ev, at };
         return { answered: true, lastEventId, retry };
@@ -309,6 +314,9 @@ async function* sendOne(call: UpstreamCall, req: JsonRpcRequest): AsyncGenerator
         }
         call.onAnswer?.((ex.res.headers.get("content-type") ?? "").toLowerCase().includes("application/json"));
         let end = yield* relayExchange(call, ex, us, req.id);
+        // a session-era client reading SSE resumes a closed stream itself (GET with the Last-Event-ID
+        // the gateway sealed), as it would directly: end its stream as the upstream ended its own
+        if (!end.answered && end.lastEventId && call.sid && call.client.era === "legacy" && call.client.canReceiveRequests) return;
         // closed before answering: continue the stream where it broke, when the upstream can
         for (let resumes = 0; !end.answered && end.lastEventId && resumes < MAX_RESUMES && !call.signal.aborted; resumes++) {
           await new Promise((r) => setTimeout(r, Math.min(end.retry ?? 0, MAX_RETRY_WAIT_MS)));
