@@ -37,6 +37,12 @@ export const McpEnv = z.object({
   MCP_LIST_TTL_MS: z.coerce.number().int().min(0).max(86_400_000).default(30_000),
   /** Lifetime of an MRTR `requestState` and of a parked upstream exchange waiting for the client's input (s). Default 600. */
   MRTR_STATE_TTL_SECONDS: z.coerce.number().int().min(5).max(3600).default(600),
+  /**
+   * Keep-alive comments on streamed answers (ms). A modern request whose answer has not started
+   * after half a second is answered as SSE with these, so a client that closes it (its way to
+   * cancel) is noticed within this time and its upstream request ends. Default 5000.
+   */
+  MCP_SSE_PING_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
   /** Most messages in one JSON-RPC batch (2025-03-26); each counts against the rate limit. Default 50. */
   MAX_BATCH_MESSAGES: z.coerce.number().int().min(1).max(1000).default(50),
   /** Most upstream calls one user has in flight per replica; more are refused at once. Default 16. */

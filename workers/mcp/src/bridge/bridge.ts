@@ -146,12 +146,12 @@ function upstreamRequest(ctx: RequestContext, server: CatalogServer, req: JsonRp
 }
 
 /** A detachable link from the client's signal: a parked exchange must outlive the client's request. */
-function linkedSignal(signal: AbortSignal): { signal: AbortSignal; detach: () => void } {
+function linkedSignal(signal: AbortSignal): { signal: AbortSignal; detach: () => void; abort: () => void } {
   const ctl = new AbortController();
   const onAbort = () => ctl.abort();
   if (signal.aborted) ctl.abort();
   else signal.addEventListener("abort", onAbort);
-  return { signal: ctl.signal, detach: () => signal.removeEventListener("abort", onAbort) };
+  return { signal: ctl.signal, detach: () => signal.removeEventListener("abort", onAbort), abort: () => ctl.abort() };
 }
 
 /**
@@ -171,9 +171,48 @@ export async function* forward(ctx: RequestContext, server: CatalogServer, req: 
   }
 }
 
+/**
+ * Requests of session-era clients in flight to modern upstreams in this isolate, by session and
+ * the client's request id: a session-era client cancels with notifications/cancelled, a modern
+ * upstream learns of it only from its request's stream closing.
+ */
+const cancellable = new Map<string, { cancelled: boolean }>();
+/** How often a request watches whether another request cancelled it (ms). */
+const CANCEL_WATCH_MS = 100;
+
+/**
+ * A session-era client's notifications/cancelled: marks its request to a modern upstream
+ * cancelled, if it runs here. The request itself ends its upstream exchange (its own timer sees
+ * the mark): workerd lets only the request that started a fetch cancel it.
+ */
+export function cancelInFlight(sid: string, requestId: unknown): boolean {
+  const mark = cancellable.get(`${sid}\u0000${String(requestId)}`);
+  if (mark) mark.cancelled = true;
+  return mark !== undefined;
+}
+
 async function* forwardHeld(ctx: RequestContext, server: CatalogServer, req: JsonRpcRequest): AsyncGenerator<Outgoing> {
   const modern = ctx.client.era === "modern";
   const link = linkedSignal(ctx.signal);
+  const cancelKey = !modern && ctx.session && upstreamKind(server) === "modern" ? `${ctx.session.sid}\u0000${String(req.id)}` : null;
+  let watch: ReturnType<typeof setInterval> | undefined;
+  if (cancelKey) {
+    const mark = { cancelled: false };
+    cancellable.set(cancelKey, mark);
+    watch = setInterval(() => {
+      if (mark.cancelled) link.abort();
+    }, CANCEL_WATCH_MS);
+  }
+  try {
+    yield* forwardLinked(ctx, server, req, link);
+  } finally {
+    if (watch) clearInterval(watch);
+    if (cancelKey) cancellable.delete(cancelKey);
+  }
+}
+
+async function* forwardLinked(ctx: RequestContext, server: CatalogServer, req: JsonRpcRequest, link: ReturnType<typeof linkedSignal>): AsyncGenerator<Outgoing> {
+  const modern = ctx.client.era === "modern";
   const limits: ExchangeLimits = { timeoutMs: ctx.env.UPSTREAM_TIMEOUT_MS, maxMessageBytes: ctx.env.MAX_UPSTREAM_MESSAGE_BYTES };
   const kind = upstreamKind(server);
   const client: ClientView = !modern && kind === "modern" ? { ...ctx.client, ...((await sessionLevel(ctx)) ? { logLevel: await sessionLevel(ctx) } : {}) } : ctx.client;

@@ -138,7 +138,7 @@ async function encode(m: Outgoing, deps: StreamDeps): Promise<Uint8Array | null>
  * Streams items as SSE without buffering; cleanup (audit, Postgres) runs when it ends. `keepAlive`
  * sends a comment at once and every 15 s (long-lived streams); `headers` are added to the answer.
  */
-export function sseResponse(items: AsyncGenerator<Outgoing>, deps: StreamDeps, opts: { keepAlive: boolean; headers?: Record<string, string> }): Response {
+export function sseResponse(items: AsyncGenerator<Outgoing>, deps: StreamDeps, opts: { keepAlive: boolean; pingMs?: number; headers?: Record<string, string> }): Response {
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
   deps.streams(done);
@@ -153,7 +153,7 @@ export function sseResponse(items: AsyncGenerator<Outgoing>, deps: StreamDeps, o
           } catch {
             // closed
           }
-        }, 15_000);
+        }, opts.pingMs ?? 15_000);
       }
     },
     async pull(controller) {
@@ -178,10 +178,15 @@ export function sseResponse(items: AsyncGenerator<Outgoing>, deps: StreamDeps, o
       }
     },
     async cancel() {
-      // the client stopped reading: end upstream exchanges now (a pending read may never resolve)
+      // the client stopped reading: end upstream exchanges now (a pending read may never resolve),
+      // and let the generators unwind before cleanup runs (they register work: a cancellation upstream)
       deps.abort.abort();
+      if (ping) clearInterval(ping);
+      // the abort ends a pending read soon; a generator that still does not unwind is not waited for
+      let bound: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([items.return(undefined).catch(() => {}), new Promise((r) => (bound = setTimeout(r, 2000)))]);
+      clearTimeout(bound);
       stop();
-      await items.return(undefined).catch(() => {});
     },
   });
   function stop() {

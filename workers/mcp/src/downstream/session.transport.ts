@@ -22,7 +22,7 @@ import {
 } from "../../../../shared/mcp/jsonrpc";
 import { allowsBatches, isSupportedVersion, negotiateVersion } from "../../../../shared/mcp/versions";
 import { serverOfName } from "../../../../shared/naming";
-import { answerUpstream, deliverInputAnswer, relayStream, type Outgoing } from "../bridge/bridge";
+import { answerUpstream, cancelInFlight, deliverInputAnswer, relayStream } from "../bridge/bridge";
 import type { CatalogServer, UserCatalog } from "../catalog.client";
 import type { McpDb } from "../db";
 import type { ClientView, RequestContext } from "../dispatch/context";
@@ -278,6 +278,8 @@ async function notifyUpstreams(ctx: RequestContext, catalog: UserCatalog, m: Jso
   if (m.method !== "notifications/cancelled" && m.method !== "notifications/roots/list_changed") return;
   const sid = ctx.session?.sid;
   if (!sid) return;
+  // a request to a modern upstream is cancelled by ending it (closing its stream)
+  if (m.method === "notifications/cancelled") cancelInFlight(sid, m.params?.requestId);
   const limits = { timeoutMs: ctx.env.UPSTREAM_TIMEOUT_MS, maxMessageBytes: ctx.env.MAX_UPSTREAM_MESSAGE_BYTES };
   const sessions = await listUpstreamSessions(ctx.db, sid);
   await Promise.all(

@@ -30,6 +30,9 @@ import type { Exchange } from "./session.transport";
 
 const SERVER_INFO = "io.modelcontextprotocol/serverInfo";
 
+/** How long a modern request may wait for its answer to start before it is answered as a stream (ms). */
+const STREAM_AFTER_MS = 500;
+
 function clientOf(x: Exchange, version: string, meta: ModernMeta): ClientView {
   const traceparent = meta.traceparent ?? x.c.req.header("traceparent");
   const tracestate = meta.tracestate ?? x.c.req.header("tracestate");
@@ -142,17 +145,23 @@ export async function statelessPost(x: Exchange, choice: Extract<EraChoice, { er
 
   const shaped = shape(new Dispatcher(ctx).handle(req), serverInfo, req.method);
   const first = shaped.next();
-  // the first message before any upstream headers: an answer the gateway gave itself
-  const json = await Promise.race([upstreamJson, first.then(() => true, () => false)]);
+  // the first message before any upstream headers: an answer the gateway gave itself. An answer
+  // that has not started after STREAM_AFTER_MS becomes a stream with keep-alives: closing it is how
+  // a modern client cancels, and only a write tells the gateway that the client has gone.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((r) => (timer = setTimeout(() => r("late"), STREAM_AFTER_MS)));
+  const json = await Promise.race([upstreamJson, first.then(() => true, () => false), late]);
+  clearTimeout(timer);
+  if (json === "late") return sseResponse(replay([], first, shaped), deps, { keepAlive: true, pingMs: x.env.MCP_SSE_PING_MS });
   if (json) {
     const got = await responsesOnly(first, shaped);
     if (got.done) {
       const res = got.messages[0] as JsonRpcResponse;
       return jsonAnswer(res, statusOf(res, known));
     }
-    return sseResponse(replay(got.messages, got.next, shaped), deps, { keepAlive: false });
+    return sseResponse(replay(got.messages, got.next, shaped), deps, { keepAlive: true, pingMs: x.env.MCP_SSE_PING_MS });
   }
-  return sseResponse(replay([], first, shaped), deps, { keepAlive: false });
+  return sseResponse(replay([], first, shaped), deps, { keepAlive: true, pingMs: x.env.MCP_SSE_PING_MS });
 }
 
 /** The dispatcher's output as a modern client gets it: responses shaped, nothing else of the session era. */

@@ -281,19 +281,51 @@ function answersSideRequests(call: UpstreamCall): boolean {
   return !call.sid && call.client.era === "modern" && (caps.roots !== undefined || caps.sampling !== undefined || caps.elicitation !== undefined);
 }
 
+/** How long a call waits for the upstream's GET stream to open before it goes out anyway (ms). */
+const SIDE_STREAM_WAIT_MS = 300;
+
 export const sessionUpstream: Upstream = {
   async *send(call, req) {
     if (!answersSideRequests(call)) return yield* sendOne(call, req);
-    // the GET stream must be open before the call goes out: a session-era server drops what it
-    // sends on a standalone stream no one holds (and then waits for an answer that never comes)
-    const side = await standaloneStream(call, null)
+    // the GET stream should be open before the call goes out: a session-era server drops what it
+    // sends on a standalone stream no one holds (and then waits for an answer that never comes).
+    // Some servers send the GET's headers only with its first event: wait a little, then go on.
+    const sideCtl = new AbortController();
+    const onAbort = () => sideCtl.abort();
+    call.signal.addEventListener("abort", onAbort);
+    const side = standaloneStream({ ...call, signal: sideCtl.signal }, null)
       .then((o) => o.relays ?? null)
       .catch(() => null);
-    yield* withSideRequests(sendOne(call, req), Promise.resolve(side));
+    let waited: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([side, new Promise((r) => (waited = setTimeout(r, SIDE_STREAM_WAIT_MS)))]);
+    clearTimeout(waited);
+    try {
+      yield* withSideRequests(sendOne(call, req), side);
+    } finally {
+      call.signal.removeEventListener("abort", onAbort);
+      sideCtl.abort();
+    }
   },
 };
 
 async function* sendOne(call: UpstreamCall, req: JsonRpcRequest): AsyncGenerator<Relay> {
+  let inFlight: UpstreamSession | null = null;
+  let answered = false;
+  try {
+    for await (const r of sendOneInner(call, req, (us) => (inFlight = us))) {
+      if (r.kind === "response") answered = true;
+      yield r;
+    }
+  } finally {
+    // a modern client cancels by closing its stream; a session-era upstream learns of it only from notifications/cancelled
+    const us = inFlight as UpstreamSession | null;
+    if (!answered && us && call.signal.aborted && call.client.era === "modern") {
+      call.later(postToUpstream(call.server, { jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: req.id, reason: "the client closed its request" } }, us.usid, us.version, call.limits));
+    }
+  }
+}
+
+async function* sendOneInner(call: UpstreamCall, req: JsonRpcRequest, sent: (us: UpstreamSession) => void): AsyncGenerator<Relay> {
   {
     const server = call.server;
     try {
@@ -301,6 +333,7 @@ async function* sendOne(call: UpstreamCall, req: JsonRpcRequest): AsyncGenerator
       let us = await sessionOf(call, owner);
       for (let attempt = 0; ; attempt++) {
         const ex = await upstreamFetch(server, { method: "POST", body: req, usid: us.usid, version: us.version, headers: traceHeaders(call) }, call.limits, call.signal);
+        sent(us);
         if (us.usid && attempt === 0 && (await sessionLost(ex.res))) {
           us = await reopen(call, owner, us);
           continue;
