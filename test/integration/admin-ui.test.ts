@@ -1,5 +1,6 @@
 /**
- * The admin UI in headless Chromium (Debian `chromium` driven by playwright-core) against the
+ * The admin UI in headless Chromium (driven by playwright-core: Debian's `chromium` when
+ * installed, else the one `npm ci` installs, test/harness/browser.ts) against the
  * real stack: real OIDC login at the local identity provider, real workerd, Postgres, catalog and
  * demo upstream MCP servers. An admin creates a tenant, a server with a secret header, a group
  * and a user, issues and revokes a key, and watches the user's access change in the explorer; a
@@ -8,10 +9,11 @@
  */
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { launchChromium } from "../harness/browser";
 import { startTestStack, type TestStack } from "../harness/stack";
 
 const ARTIFACTS = resolve(__dirname, "../artifacts");
@@ -22,6 +24,8 @@ let browser: Browser;
 let admin: BrowserContext;
 let page: Page;
 let upstreamUrl: string;
+/** The demo upstream's per-start credential (`Authorization: Bearer ...`), given with the server like any upstream secret. */
+let upstreamCredential: string;
 
 /** Every tool name a user sees at /mcp, through a real MCP SDK client with the user's key. */
 async function mcpTools(key: string): Promise<string[]> {
@@ -61,8 +65,10 @@ async function submit(p: Page, button: string) {
 beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   t = await startTestStack({ demo: true });
-  upstreamUrl = t.upstreams.find((u) => u.id === "everything")!.url;
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: ARGS });
+  const everything = t.upstreams.find((u) => u.id === "everything")!;
+  upstreamUrl = everything.url;
+  upstreamCredential = everything.headers.Authorization!;
+  browser = await launchChromium(ARGS);
   admin = await browser.newContext({ viewport: { width: 1366, height: 800 } });
   page = await login(admin, "admin@localhost", "admin");
 }, 180_000);
@@ -103,7 +109,7 @@ describe("admin UI", () => {
     await page.fill("#s-id", "acme-tools");
     await page.selectOption("#s-tenant", "acme");
     await page.fill("#s-url", upstreamUrl);
-    await page.fill("#s-headers", "X-Upstream-Token: s3cret-upstream-token");
+    await page.fill("#s-headers", `X-Upstream-Token: s3cret-upstream-token\nAuthorization: ${upstreamCredential}`);
     await submit(page, "form[action='/admin/servers'] button[type=submit]");
     await expect(page.textContent("[role=status]")).resolves.toContain("Server acme-tools created");
     const html = await page.content();
@@ -112,7 +118,8 @@ describe("admin UI", () => {
     await page.goto(`${t.url}/admin/servers?edit=acme-tools`);
     expect(await page.content()).not.toContain("s3cret-upstream-token");
     const [row] = await t.db.sql`SELECT headers FROM servers WHERE id = 'acme-tools'`;
-    expect(row!.headers).toEqual({ "X-Upstream-Token": "s3cret-upstream-token" });
+    expect(row!.headers).toEqual({ "X-Upstream-Token": "s3cret-upstream-token", Authorization: upstreamCredential });
+    expect(html).not.toContain(upstreamCredential.slice("Bearer ".length));
     await shot(page, "servers");
   });
 
