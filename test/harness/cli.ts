@@ -21,7 +21,7 @@ export interface Cli {
   output(): string;
 }
 
-const started: ChildProcess[] = [];
+const started: Cli[] = [];
 // `npm start` bundles the workers; it must not rebuild the bundles the other test files run from.
 let ownDist: string | undefined;
 
@@ -30,7 +30,6 @@ export function startCli(env: Record<string, string>, opts: { inherit?: boolean 
   ownDist ??= mkdtempSync(join(tmpdir(), "mcpgw-start-dist-"));
   const base = opts.inherit === false ? { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root" } : process.env;
   const child = spawn(process.execPath, ["--import", "tsx", "scripts/start.ts"], { cwd: ROOT, env: { ...base, DATABASE_URL: "", MCPGW_DIST: ownDist, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  started.push(child);
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
@@ -47,12 +46,26 @@ export function startCli(env: Record<string, string>, opts: { inherit?: boolean 
       };
       tick();
     });
-  return { child, exited, waitFor, output: () => out };
+  const cli = { child, exited, waitFor, output: () => out };
+  started.push(cli);
+  return cli;
 }
 
-/** Kills every CLI started here (SIGKILL) and removes the bundles; for afterAll. */
-export function stopAllClis(): void {
-  started.forEach((c) => c.kill("SIGKILL"));
+/**
+ * Stops every CLI started here and removes the bundles; for afterAll. Ctrl-C first (SIGINT: the
+ * script stops what it started), SIGKILL after 20 s: a SIGKILL alone would leave workerd and the
+ * upstreams running.
+ */
+export async function stopAllClis(): Promise<void> {
+  await Promise.all(
+    started.map(async ({ child, exited }) => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGINT");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+      await exited;
+      clearTimeout(timer);
+    }),
+  );
+  started.length = 0;
   if (ownDist) rmSync(ownDist, { recursive: true, force: true });
   ownDist = undefined;
 }

@@ -71,7 +71,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  stopAllClis();
+  await stopAllClis();
   await db?.drop();
   const server = db && createSql(db.url.replace(/\/[^/]*$/, "/postgres"));
   await server?.unsafe(`DROP ROLE IF EXISTS ${ROLE}`).catch(() => {});
