@@ -29,7 +29,16 @@ export interface TestStack extends Stack {
   login(email: string, opts?: { password?: string; rd?: string }): Promise<LoginResult>;
 }
 
-export async function startTestStack(opts: Omit<StackOptions, "databaseUrl" | "port" | "build"> = {}): Promise<TestStack> {
+export interface TestStackOptions extends Omit<StackOptions, "databaseUrl" | "port" | "build"> {
+  /**
+   * "test" (default): IDENTITY_VERSION_TTL_MS and MCP_CATALOG_TTL_MS 0, so a test that changes a
+   * grant sees it at the next request. "production": the workers' defaults, for the tests of the
+   * CONTRACT's 2-second promise (test/harness/contract.ts), which TTL 0 would hide.
+   */
+  caches?: "test" | "production";
+}
+
+export async function startTestStack(opts: TestStackOptions = {}): Promise<TestStack> {
   const db = await createTestDatabase({ migrate: false });
   const dataDir = mkdtempSync(join(tmpdir(), "mcpgw-stack-"));
   // the operator's own ADMIN_API_KEY when the test gives one (any printable string of 16-200 characters)
@@ -38,11 +47,12 @@ export async function startTestStack(opts: Omit<StackOptions, "databaseUrl" | "p
   try {
     // IDENTITY_VERSION_TTL_MS=0: the auth worker checks the catalog version on every request, so
     // tests that change a grant and ask again at once see it (production default: 500 ms, within
-    // the CONTRACT's 2 s; test/integration/perf-identity-cache.test.ts runs with the default).
-    // MCP_CATALOG_TTL_MS=0 likewise: the mcp worker revalidates its cached catalog on every
-    // request (test/integration/perf-catalog-cache.test.ts runs with the default)
-    const env = { IDENTITY_VERSION_TTL_MS: "0", MCP_CATALOG_TTL_MS: "0", ...opts.env };
-    stack = await startStack({ demo: false, ...opts, adminApiKey: adminKey, env, port: 0, build: false, databaseUrl: db.url, dataDir });
+    // the CONTRACT's 2 s). MCP_CATALOG_TTL_MS=0 likewise: the mcp worker revalidates its cached
+    // catalog on every request. `caches: "production"` keeps the defaults: the tests of the 2 s
+    // promise (propagation, perf-*-cache, admin-ui) run so.
+    const { caches, ...rest } = opts;
+    const env = { ...(caches === "production" ? {} : { IDENTITY_VERSION_TTL_MS: "0", MCP_CATALOG_TTL_MS: "0" }), ...opts.env };
+    stack = await startStack({ demo: false, ...rest, adminApiKey: adminKey, env, port: 0, build: false, databaseUrl: db.url, dataDir });
   } catch (err) {
     await db.drop();
     throw err;

@@ -1,45 +1,16 @@
 /**
  * `npm start` as a user runs it: the real script as a child process, its output read line by line.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { freePort } from "../../scripts/lib/ports";
+import { descendants, listeners, startCli as start, stopAllClis } from "../harness/cli";
 import { createTestDatabase } from "../harness/db";
 
-const ROOT = resolve(import.meta.dirname, "../..");
-// `npm start` bundles the workers; it must not rebuild the bundles the other test files run from.
-const ownDist = mkdtempSync(join(tmpdir(), "mcpgw-start-dist-"));
-const children: ChildProcess[] = [];
-afterAll(() => {
-  children.forEach((c) => c.kill("SIGKILL"));
-  rmSync(ownDist, { recursive: true, force: true });
-});
-
-function start(env: Record<string, string>) {
-  const child = spawn(process.execPath, ["--import", "tsx", "scripts/start.ts"], { cwd: ROOT, env: { ...process.env, DATABASE_URL: "", MCPGW_DIST: ownDist, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  let out = "";
-  child.stdout!.on("data", (d) => (out += d));
-  child.stderr!.on("data", (d) => (out += d));
-  const exited = new Promise<number>((r) => child.on("exit", (code) => r(code ?? -1)));
-  const waitFor = (re: RegExp, ms = 90_000) =>
-    new Promise<RegExpMatchArray>((res, rej) => {
-      const t0 = Date.now();
-      const tick = () => {
-        const m = out.match(re);
-        if (m) return res(m);
-        if (child.exitCode !== null) return rej(new Error(`exited ${child.exitCode}:\n${out}`));
-        if (Date.now() - t0 > ms) return rej(new Error(`timeout waiting for ${re}:\n${out}`));
-        setTimeout(tick, 100);
-      };
-      tick();
-    });
-  return { child, exited, waitFor, output: () => out };
-}
+afterAll(stopAllClis);
 
 function errorLines(out: string) {
   return out.split("\n").filter((l) => l.includes("error"));
@@ -152,6 +123,10 @@ describe("npm start", () => {
       expect(health.status).toBe(200);
       expect(await health.json()).toMatchObject({ status: "ok" });
       expect((await fetch(`${url}/admin/api/whoami`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(200);
+      // everything it runs (workerd, the embedded Postgres, the local IdP) listens on loopback only
+      const bound = listeners([first.child.pid!, ...descendants(first.child.pid!)]);
+      expect(bound.filter((l) => l.proto.startsWith("tcp")).length).toBeGreaterThanOrEqual(3);
+      expect(bound.filter((l) => !/^(127\.|::1$|::ffff:127\.)/.test(l.address))).toEqual([]);
       first.child.kill("SIGINT");
       expect(await first.exited).toBe(0);
       await expect(fetch(`${url}/healthz`)).rejects.toThrow();
