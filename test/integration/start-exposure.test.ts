@@ -55,7 +55,9 @@ beforeAll(async () => {
   withPassword.username = ROLE;
   withPassword.password = DB_PASSWORD;
   const port = await freePort();
-  cli = startCli({ ...PLANTED, PORT: String(port), DEMO: "1", DATA_DIR: dataDir, DATABASE_URL: withPassword.toString() });
+  // the Open WebUI secrets only with the settings that make them valid (npm start refuses a secret that would do nothing)
+  const owui = { OWUI_URL: "http://127.0.0.1:9", OWUI_FORWARDED_HEADERS: "1" };
+  cli = startCli({ ...PLANTED, ...owui, PORT: String(port), DEMO: "1", DATA_DIR: dataDir, DATABASE_URL: withPassword.toString() });
   await cli.waitFor(/ready in/, 150_000);
   url = `http://127.0.0.1:${port}`;
   const line = (await cli.waitFor(/demo upstreams: (.*)/))[1]!;
@@ -82,7 +84,7 @@ afterAll(async () => {
 describe("npm start with the demo and secrets in its environment", () => {
   it("knows the secrets it must keep (control: each is non-empty and in force)", async () => {
     for (const [name, value] of Object.entries(secrets)) expect(value.length, name).toBeGreaterThanOrEqual(16);
-    expect(Object.keys(demo).sort()).toEqual(["everything", "files", "memory"]);
+    expect(Object.keys(demo).sort()).toEqual(["everything", "files", "memory", "modern"]);
     const who = await fetch(`${url}/admin/api/whoami`, { headers: { authorization: `Bearer ${ADMIN_API_KEY}` } });
     expect(await who.json()).toMatchObject({ email: "admin@localhost", admin: true });
   });
@@ -112,7 +114,7 @@ describe("npm start with the demo and secrets in its environment", () => {
     const workerd = children.filter((c) => c.info!.args[0]!.endsWith("workerd"));
     const upstreams = children.filter((c) => c.info!.args.some((a) => a.endsWith("upstream-guard.mjs")));
     expect(workerd).toHaveLength(1);
-    expect(upstreams).toHaveLength(3);
+    expect(upstreams).toHaveLength(4);
     const allowed = new Set(workerVariables());
     expect(Object.keys(workerd[0]!.info!.env).filter((k) => !allowed.has(k))).toEqual([]);
     const upstreamVars = new Set<string>([...BASE_ENV_NAMES, "PORT", "MCPGW_BIND_HOST", "MCPGW_UPSTREAM_TOKEN"]);
@@ -152,11 +154,17 @@ describe("npm start with the demo and secrets in its environment", () => {
       // a browser's preflight gets no CORS grant
       const preflight = await fetch(upstream, { method: "OPTIONS", headers: { origin: "https://evil.example", "access-control-request-method": "POST", "access-control-request-headers": "content-type" } });
       expect(preflight.headers.get("access-control-allow-origin"), id).toBeNull();
-      // with the stored credential (what the gateway injects) it answers, still without CORS
-      const ok = await post({ ...stored[id]!, origin: "https://evil.example" });
-      expect(ok.status, id).toBe(200);
-      expect([...ok.headers.keys()].filter((k) => k.startsWith("access-control-")), id).toEqual([]);
-      await ok.body?.cancel();
+      // with the stored credential (what the gateway injects) the server itself answers: initialize
+      // succeeds, or (the 2026-07-28-only demo server) is refused with its own JSON-RPC error
+      const ok = await post(stored[id]!);
+      expect(ok.status, id).toBe(id === "modern" ? 400 : 200);
+      if (id === "modern") expect(await ok.json()).toMatchObject({ error: { code: -32022 } });
+      else await ok.body?.cancel();
+      // and never with a CORS grant for a web page (the modern server refuses a foreign Origin outright)
+      const page = await post({ ...stored[id]!, origin: "https://evil.example" });
+      expect(page.status, id).toBe(id === "modern" ? 403 : 200);
+      expect([...page.headers.keys()].filter((k) => k.startsWith("access-control-")), id).toEqual([]);
+      await page.body?.cancel();
     }
   });
 });
