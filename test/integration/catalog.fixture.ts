@@ -1,7 +1,7 @@
 /**
  * Upstreams for the catalog tests that the npm servers cannot play:
  * - a tiny MCP server (the 1.x SDK's own `Server` over Streamable HTTP, stateless: a session-era
- *   server) whose tools the test changes at will, which records the headers and methods it receives;
+ *   server) whose tools the test changes at will, which records the headers and methods it receives (calls answered when asked);
  * - a modern (2026-07-28) server that pages its tools;
  * - a server that answers with redirects;
  * - a "hanging" upstream that accepts connections and never answers;
@@ -11,7 +11,7 @@ import { createServer, type IncomingMessage, type Server as HttpServer } from "n
 import { createServer as createTcpServer, type Socket } from "node:net";
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
-import { ListPromptsRequestSchema, ListToolsRequestSchema, type Prompt, type Tool } from "@modelcontextprotocol/sdk/types.js";
+import { CallToolRequestSchema, ListPromptsRequestSchema, ListToolsRequestSchema, type Prompt, type Tool } from "@modelcontextprotocol/sdk/types.js";
 import { createMcpHandler, Server as Server2, type Tool as Tool2 } from "@modelcontextprotocol/server";
 import { listenFetch } from "../../scripts/lib/modern-upstream";
 import { freePort } from "../../scripts/lib/ports";
@@ -61,6 +61,7 @@ export async function startTinyUpstream(tools: Tool[], prompts: Prompt[] = [], p
         return { tools: up.tools.slice(start, end), ...(end < up.tools.length ? { nextCursor: String(end) } : {}) };
       });
       if (up.prompts.length) server.setRequestHandler(ListPromptsRequestSchema, async () => ({ prompts: up.prompts }));
+      server.setRequestHandler(CallToolRequestSchema, async (request) => ({ content: [{ type: "text", text: `tiny called ${request.params.name}` }] }));
       const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
       res.on("close", () => {
         void transport.close();
