@@ -1,7 +1,8 @@
 /**
  * Upstreams for the catalog tests that the npm servers cannot play:
  * - a tiny MCP server (the 1.x SDK's own `Server` over Streamable HTTP, stateless: a session-era
- *   server) whose tools the test changes at will, which records the headers and methods it receives (calls answered when asked);
+ *   server) whose tools the test changes at will, which records the headers and methods it receives;
+ *   calls are answered when asked (`answerCalls`);
  * - a modern (2026-07-28) server that pages its tools;
  * - a server that answers with redirects;
  * - a "hanging" upstream that accepts connections and never answers;
@@ -24,6 +25,8 @@ export interface TinyUpstream {
   pageSize?: number;
   /** When set, requests without this `X-Upstream-Secret` get 401. */
   requireSecret?: string;
+  /** When true, tools/call answers `tiny called <name>` (else: method not found). */
+  answerCalls?: boolean;
   /** Request headers of every HTTP request received (lower-case names). */
   seen: IncomingMessage["headers"][];
   /** JSON-RPC methods of every POST received, in order. */
@@ -61,7 +64,7 @@ export async function startTinyUpstream(tools: Tool[], prompts: Prompt[] = [], p
         return { tools: up.tools.slice(start, end), ...(end < up.tools.length ? { nextCursor: String(end) } : {}) };
       });
       if (up.prompts.length) server.setRequestHandler(ListPromptsRequestSchema, async () => ({ prompts: up.prompts }));
-      server.setRequestHandler(CallToolRequestSchema, async (request) => ({ content: [{ type: "text", text: `tiny called ${request.params.name}` }] }));
+      if (up.answerCalls) server.setRequestHandler(CallToolRequestSchema, async (request) => ({ content: [{ type: "text", text: `tiny called ${request.params.name}` }] }));
       const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
       res.on("close", () => {
         void transport.close();

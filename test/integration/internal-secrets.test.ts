@@ -56,6 +56,7 @@ beforeAll(async () => {
   // the production cache TTLs (the harness sets them to 0): what "within 2 s" is about
   t = await startTestStack({ internalPort: 0, env: { MCP_CATALOG_TTL_MS: "500", IDENTITY_VERSION_TTL_MS: "500" } });
   tiny.requireSecret = SECRET;
+  tiny.answerCalls = true;
   expect((await api("PUT", "/tenants/acme", { name: "Acme" })).status).toBe(201);
   expect((await api("PUT", "/servers/vault", { tenant: "acme", url: tiny.url, headers: { "X-Upstream-Secret": SECRET } })).status).toBe(201);
   expect((await api("PUT", "/servers/plain", { tenant: "acme", url: tiny.url })).status).toBe(201);
