@@ -216,6 +216,69 @@ describe("compose files", () => {
     }
   });
 
+  // Who is on which network: the upstream MCP servers (any of them may run a fetch tool, or be
+  // compromised) share networks only with the two workers that must reach them, mcp and catalog,
+  // so no other worker's port, no Postgres and no Open WebUI is reachable from an upstream, and
+  // Open WebUI reaches no internal worker port but the ones it uses.
+  const HETZNER_NETWORKS: Record<string, string[]> = {
+    postgres: ["internal"],
+    migrate: ["internal"],
+    catalog: ["internal", "upstream"],
+    auth: ["chat", "egress", "internal"],
+    mcp: ["internal", "upstream"],
+    admin: ["internal"],
+    traefik: ["edge", "internal"],
+    "open-webui": ["chat", "edge"],
+    files: ["upstream"],
+    github: ["upstream", "upstream-egress"],
+  };
+  const NETWORKS: Record<keyof typeof FILES, Record<string, string[]>> = {
+    hetzner: HETZNER_NETWORKS,
+    localTest: HETZNER_NETWORKS,
+    dev: {
+      postgres: ["internal"],
+      migrate: ["internal"],
+      catalog: ["internal", "upstream"],
+      auth: ["chat", "internal"],
+      mcp: ["internal", "upstream"],
+      admin: ["internal"],
+      edge: ["edge", "internal"],
+      "open-webui": ["chat", "edge"],
+      files: ["upstream"],
+    },
+  };
+
+  /** The services sharing at least one network with `name`. */
+  const peersIn = (c: ComposeFile, name: string) => Object.keys(c.services).filter((n) => n !== name && netsOf(c.services[n]!).some((x) => netsOf(c.services[name]!).includes(x)));
+  const upstreamsOf = (c: ComposeFile) => Object.entries(c.services).filter(([, s]) => String(s.image ?? "").startsWith("mcpgw-upstreams")).map(([n]) => n);
+
+  it.each(Object.entries(FILES))("%s: every service is on exactly its networks; upstreams share one only with mcp and catalog", (which, file) => {
+    const c = loadCompose(file);
+    const nets = Object.fromEntries(Object.entries(c.services).map(([n, s]) => [n, netsOf(s).sort()]));
+    expect(nets).toEqual(NETWORKS[which as keyof typeof FILES]);
+    const upstreams = upstreamsOf(c);
+    expect(upstreams.length).toBeGreaterThan(0);
+    for (const u of upstreams) {
+      for (const p of peersIn(c, u)) expect(["mcp", "catalog", ...upstreams], `${file}: upstream ${u} shares a network with ${p}`).toContain(p);
+    }
+    // mcp and catalog are the only others on the upstreams' network, and must be (they forward and list)
+    expect(Object.keys(nets).filter((n) => nets[n]!.includes("upstream") && !upstreams.includes(n)).sort()).toEqual(["catalog", "mcp"]);
+    // Postgres only with the workers and the migration; Open WebUI with no catalog, mcp or admin port
+    for (const p of peersIn(c, "postgres")) expect(["migrate", "catalog", "auth", "mcp", "admin", "edge", "traefik"], `${file}: postgres shares a network with ${p}`).toContain(p);
+    for (const w of ["catalog", "mcp", "admin"]) expect(peersIn(c, "open-webui"), `${file}: open-webui reaches ${w}`).not.toContain(w);
+    // production: the upstreams' network has no route out; an upstream that needs one has its own
+    if (which !== "dev") {
+      expect(c.networks!.upstream.internal).toBe(true);
+      expect(peersIn(c, "github").filter((p) => nets[p]!.includes("upstream-egress"))).toEqual([]);
+    }
+  });
+
+  it("the separation check can fail: an upstream put on the workers' network is caught", () => {
+    const c = loadCompose(FILES.hetzner);
+    c.services.files!.networks = ["upstream", "internal"];
+    expect(peersIn(c, "files").filter((p) => !["mcp", "catalog", ...upstreamsOf(c)].includes(p))).toEqual(expect.arrayContaining(["postgres", "auth", "admin", "traefik"]));
+  });
+
   it("production: a worker that others reach through a workerd external has a fixed address", () => {
     // workerd looks an external service's host name up once, at start (PromisedNetworkAddress),
     // so a recreated target with a new address would be unreachable until its callers restart.
@@ -580,7 +643,7 @@ describe("the Dockerfile", () => {
       execSync(`${resolve(ROOT, "node_modules/.bin/esbuild")} ${entry} ${flags} --outfile=${join(app, outfile!)}`, { cwd: ROOT, stdio: "pipe" });
       cpSync(resolve(ROOT, "migrations"), join(app, "migrations"), { recursive: true });
       const key = "mcpgw_" + "c".repeat(64);
-      const env = { PATH: process.env.PATH!, DATABASE_URL: db.url, ADMIN_EMAIL: "Ops@Example.test", ADMIN_API_KEY: key };
+      const env = { PATH: process.env.PATH!, DATABASE_URL: db.url, ADMIN_EMAIL: "Ops@Example.test", ADMIN_API_KEY: key, SECRETS_KEY: "k".repeat(48) };
       const first = spawnSync(process.execPath, [join(app, outfile!)], { cwd: "/", env, encoding: "utf8" });
       expect(first.status, first.stderr).toBe(0);
       expect(first.stdout).toContain("applied migrations:");
@@ -596,6 +659,9 @@ describe("the Dockerfile", () => {
       const bad = spawnSync(process.execPath, [join(app, outfile!)], { cwd: "/", env: { PATH: process.env.PATH! }, encoding: "utf8" });
       expect(bad.status).toBe(1);
       expect(bad.stderr).toContain("DATABASE_URL");
+      const noKey = spawnSync(process.execPath, [join(app, outfile!)], { cwd: "/", env: { ...env, SECRETS_KEY: "" }, encoding: "utf8" });
+      expect(noKey.status).toBe(1);
+      expect(noKey.stderr).toContain("SECRETS_KEY must be set");
     } finally {
       await db.drop();
       rmSync(app, { recursive: true, force: true });
