@@ -12,7 +12,7 @@
  *   (built with the Dockerfile's own esbuild command) migrates a real database.
  */
 import { execSync, spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import Ajv from "ajv";
@@ -28,6 +28,8 @@ import { createTestDatabase } from "../harness/db";
 import { DYNAMIC_FILES, loadDynamicConfig, pickRouter, renderTemplate } from "./traefik-standin";
 import { createSql } from "../../shared/db";
 import { RATE_LIMIT_VARS, REQUEST_LIMIT_VARS } from "../../shared/env";
+import { keyId, keyRing, SecretsKey, unseal } from "../../shared/secrets";
+import { sealStoredSecrets } from "../../scripts/lib/secrets";
 
 /**
  * pg_dump refuses a server newer than itself, and the embedded Postgres ships no client tools:
@@ -48,6 +50,21 @@ async function pgDumpMatchesServer(): Promise<boolean> {
 const canDump = await pgDumpMatchesServer();
 
 const read = (p: string) => readFileSync(resolve(ROOT, p), "utf8");
+
+/**
+ * Builds the migrate image's bundle with the Dockerfile's own esbuild command into `app`, laid
+ * out as in the image (/app/dist/migrate/migrate.mjs beside /app/migrations); returns its path.
+ */
+function buildMigrateBundle(app: string): string {
+  const dockerfile = read("compose/Dockerfile");
+  const command = dockerfile.replace(/\\\n\s*/g, "").match(/npx esbuild (\S+) (.*?) --outfile=(\S+)/);
+  expect(command).not.toBeNull();
+  const [, entry, flags, outfile] = command!;
+  expect(outfile).toBe("dist/migrate/migrate.mjs");
+  execSync(`${resolve(ROOT, "node_modules/.bin/esbuild")} ${entry} ${flags} --outfile=${join(app, outfile!)}`, { cwd: ROOT, stdio: "pipe" });
+  cpSync(resolve(ROOT, "migrations"), join(app, "migrations"), { recursive: true });
+  return join(app, outfile!);
+}
 
 type Service = Record<string, any>;
 interface ComposeFile {
@@ -630,21 +647,16 @@ describe("the Dockerfile", () => {
   });
 
   it("the migrate image's bundle, built with the Dockerfile's command, migrates and bootstraps the admin", async () => {
-    const command = dockerfile.replace(/\\\n\s*/g, "").match(/npx esbuild (\S+) (.*?) --outfile=(\S+)/);
-    expect(command).not.toBeNull();
-    const [, entry, flags, outfile] = command!;
-    expect(outfile).toBe("dist/migrate/migrate.mjs");
     expect(dockerfile).toContain("COPY migrations/ /app/migrations/");
     expect(dockerfile).toContain('CMD ["node", "/app/dist/migrate/migrate.mjs"]');
     // the image's layout: /app/dist/migrate/migrate.mjs beside /app/migrations
     const app = mkdtempSync(join(tmpdir(), "mcpgw-migrate-image-"));
     const db = await createTestDatabase({ migrate: false });
     try {
-      execSync(`${resolve(ROOT, "node_modules/.bin/esbuild")} ${entry} ${flags} --outfile=${join(app, outfile!)}`, { cwd: ROOT, stdio: "pipe" });
-      cpSync(resolve(ROOT, "migrations"), join(app, "migrations"), { recursive: true });
+      const bundle = buildMigrateBundle(app);
       const key = "mcpgw_" + "c".repeat(64);
       const env = { PATH: process.env.PATH!, DATABASE_URL: db.url, ADMIN_EMAIL: "Ops@Example.test", ADMIN_API_KEY: key, SECRETS_KEY: "k".repeat(48) };
-      const first = spawnSync(process.execPath, [join(app, outfile!)], { cwd: "/", env, encoding: "utf8" });
+      const first = spawnSync(process.execPath, [bundle], { cwd: "/", env, encoding: "utf8" });
       expect(first.status, first.stderr).toBe(0);
       expect(first.stdout).toContain("applied migrations:");
       const applied = await db.sql`SELECT name FROM schema_migrations ORDER BY name`;
@@ -653,13 +665,13 @@ describe("the Dockerfile", () => {
       expect(admin?.is_admin).toBe(true);
       const [k] = await db.sql`SELECT count(*)::int AS n FROM api_keys WHERE user_email = 'ops@example.test'`;
       expect(k?.n).toBe(1);
-      const second = spawnSync(process.execPath, [join(app, outfile!)], { cwd: "/", env, encoding: "utf8" });
+      const second = spawnSync(process.execPath, [bundle], { cwd: "/", env, encoding: "utf8" });
       expect(second.status, second.stderr).toBe(0);
       expect(second.stdout).toContain("database schema up to date");
-      const bad = spawnSync(process.execPath, [join(app, outfile!)], { cwd: "/", env: { PATH: process.env.PATH! }, encoding: "utf8" });
+      const bad = spawnSync(process.execPath, [bundle], { cwd: "/", env: { PATH: process.env.PATH! }, encoding: "utf8" });
       expect(bad.status).toBe(1);
       expect(bad.stderr).toContain("DATABASE_URL");
-      const noKey = spawnSync(process.execPath, [join(app, outfile!)], { cwd: "/", env: { ...env, SECRETS_KEY: "" }, encoding: "utf8" });
+      const noKey = spawnSync(process.execPath, [bundle], { cwd: "/", env: { ...env, SECRETS_KEY: "" }, encoding: "utf8" });
       expect(noKey.status).toBe(1);
       expect(noKey.stderr).toContain("SECRETS_KEY must be set");
     } finally {
@@ -673,6 +685,65 @@ describe("the Dockerfile", () => {
 
 describe("docs/deploy.md commands", () => {
   const doc = read("docs/deploy.md");
+
+  it("the documented SECRETS_KEY rotation re-seals every stored secret under the new key, after which the old key can go", async () => {
+    const block = doc.slice(doc.indexOf("### Rotating SECRETS_KEY")).match(/```sh\n([\s\S]*?)```/)?.[1];
+    expect(block).toContain("dc up -d");
+    const app = mkdtempSync(join(tmpdir(), "mcpgw-rotate-app-"));
+    const work = mkdtempSync(join(tmpdir(), "mcpgw-rotate-"));
+    const db = await createTestDatabase();
+    try {
+      const migrateBundle = buildMigrateBundle(app);
+      // a deployment as it runs: a key from the documented command, a secret sealed under it
+      const oldKey = execSync("openssl rand -base64 48", { encoding: "utf8" }).trim();
+      expect(SecretsKey.safeParse(oldKey).success).toBe(true);
+      await db.sql`INSERT INTO tenants (id, name) VALUES ('acme', 'Acme')`;
+      await db.sql`INSERT INTO servers (id, tenant_id, url, headers) VALUES ('gh', 'acme', 'http://github:8000/mcp', ${db.sql.json({ Authorization: "Bearer ghp_rotation_check" })})`;
+      await sealStoredSecrets(db.sql, oldKey);
+      const stored = async () => (await db.sql`SELECT headers, updated_at FROM servers WHERE id = 'gh'`)[0]!;
+      const before = await stored();
+      expect(before.headers.Authorization).toMatch(new RegExp(`^mcpgw:v1:${await keyId(oldKey)}:`));
+      writeFileSync(join(work, ".env"), `GATEWAY_HOST=gw.example.test\nSECRETS_KEY=${oldKey}\nSECRETS_KEY_PREVIOUS=\n`);
+      // the documented commands as they are, with \`dc\` standing for compose: \`up -d\` runs the
+      // migrate image's command with .env, \`logs migrate\` shows its output; \`cd\` goes to the copy
+      const prelude = `
+        cd() { builtin cd "$WORK"; }
+        dc() {
+          case "$*" in
+            "up -d") ( set -a; . ./.env; set +a; "$NODE" "$MIGRATE" ) > migrate.log 2>&1 || { cat migrate.log >&2; return 1; } ;;
+            "logs migrate") cat migrate.log ;;
+            *) echo "dc $* is not part of this check" >&2; return 2 ;;
+          esac
+        }
+      `;
+      const run = spawnSync("bash", ["-euo", "pipefail", "-c", prelude + block], {
+        env: { PATH: process.env.PATH!, WORK: work, NODE: process.execPath, MIGRATE: migrateBundle, DATABASE_URL: db.url },
+        encoding: "utf8",
+      });
+      expect(run.status, run.stderr + run.stdout).toBe(0);
+      const env = Object.fromEntries(readFileSync(join(work, ".env"), "utf8").split("\n").filter(Boolean).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+      expect(env.SECRETS_KEY).not.toBe(oldKey);
+      expect(SecretsKey.safeParse(env.SECRETS_KEY).success).toBe(true);
+      expect(env.SECRETS_KEY_PREVIOUS).toBe("");
+      expect(env.GATEWAY_HOST).toBe("gw.example.test");
+      // the row is sealed under the new key alone, says the same, and the server's version stayed
+      const after = await stored();
+      const newId = await keyId(env.SECRETS_KEY!);
+      expect(after.headers.Authorization).toMatch(new RegExp(`^mcpgw:v1:${newId}:`));
+      expect(await unseal(await keyRing({ SECRETS_KEY: env.SECRETS_KEY!, SECRETS_KEY_PREVIOUS: [] }), after.headers.Authorization, "servers.headers:gh:Authorization")).toBe("Bearer ghp_rotation_check");
+      expect(after.updated_at).toEqual(before.updated_at);
+      expect(readFileSync(join(work, "migrate.log"), "utf8")).toContain(`every stored secret is sealed under key ${newId}`);
+      // the old key alone no longer starts anything: migrate refuses, naming the key it lacks
+      const stale = spawnSync(process.execPath, [migrateBundle], { env: { PATH: process.env.PATH!, DATABASE_URL: db.url, SECRETS_KEY: oldKey }, encoding: "utf8" });
+      expect(stale.status).toBe(1);
+      expect(stale.stderr).toContain(`sealed with key ${newId}`);
+      expect((await stored()).headers).toEqual(after.headers);
+    } finally {
+      await db.drop();
+      rmSync(app, { recursive: true, force: true });
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
 
   it("the documented secret commands make values the workers accept", async () => {
     const { IdentitySecret, DatabaseUrl } = await import("../../shared/env");
