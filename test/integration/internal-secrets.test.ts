@@ -8,12 +8,13 @@
  * - headers are stored sealed (ciphertext tagged with its key id, bound to server and header);
  *   the catalog lists and the mcp worker forwards with them, and a change of them is in force
  *   within 2 s at the production cache TTLs;
- * - rotation: the start-up step re-seals every row under the new key (plaintext rows too), all or
- *   nothing, without touching the servers' version, after which workers holding only the new key
- *   serve, and the old key alone is refused.
+ * - rotation: the start-up step of `npm start` re-seals every row under the new key (plaintext rows
+ *   too), all or nothing, without touching the servers' version, after which workers holding only
+ *   the new key serve, and the old key alone is refused.
  */
-import { rmSync, writeFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { UserCatalog } from "../../shared/catalog.schema";
 import { randomToken } from "../../shared/crypto";
@@ -21,11 +22,7 @@ import { ASSERTION_HEADER } from "../../shared/edge";
 import { signAssertion } from "../../shared/identity";
 import { keyId, keyRing, SecretsError, unseal } from "../../shared/secrets";
 import { SERVICE_ASSERTION_HEADER, signServiceAssertion } from "../../shared/service-auth";
-import { freePort } from "../../scripts/lib/ports";
-import { sealStoredSecrets } from "../../scripts/lib/secrets";
-import { startWorkerd } from "../../scripts/lib/workerd";
-import { localConfig, WORKERD_DIR } from "../../scripts/lib/workerd-config";
-import { allWorkers } from "../../scripts/lib/workers";
+import { startStack } from "../../scripts/lib/stack";
 import { startTestStack, type TestStack } from "../harness/stack";
 import { startTinyUpstream, tool, type TinyUpstream } from "./catalog.fixture";
 import { gatewayClient } from "./mcp.fixture";
@@ -216,7 +213,7 @@ describe("secrets at rest", () => {
     expect(await call("vault__alpha")).toContain("tiny called alpha");
   });
 
-  it("rotates: every row re-sealed under the new key (plaintext rows sealed), all or nothing, the old key then removable", async () => {
+  it("rotates at start: every row re-sealed under the new key (plaintext rows sealed), all or nothing, the old key then removable", async () => {
     const sql = t.db.sql;
     const oldKey = t.workerEnv.SECRETS_KEY!;
     const newKey = randomToken(40);
@@ -227,45 +224,52 @@ describe("secrets at rest", () => {
     const before = await rows();
     expect(Object.keys(before)).toEqual(["legacy", "vault"]);
 
-    // the new key alone cannot open what the old one sealed: refused, and nothing written (not even the plaintext row)
-    await expect(sealStoredSecrets(sql, newKey, "")).rejects.toThrow(new RegExp(`sealed with key ${oldId}.*SECRETS_KEY_PREVIOUS`));
-    expect(await rows()).toEqual(before);
-
-    // SECRETS_KEY = new, SECRETS_KEY_PREVIOUS = old: every value under the new key
-    const lines = await sealStoredSecrets(sql, newKey, oldKey);
-    expect(lines.join("\n")).toContain(`servers.headers: 1 plaintext value(s) sealed, 1 re-sealed under key ${newId}`);
-    const after = await rows();
-    const ring = await keyRing({ SECRETS_KEY: newKey, SECRETS_KEY_PREVIOUS: [] });
-    for (const id of ["legacy", "vault"]) {
-      const v = (after[id]!.headers as Record<string, string>)["X-Upstream-Secret"]!;
-      expect(v.startsWith(`mcpgw:v1:${newId}:`), id).toBe(true);
-      expect(await unseal(ring, v, `servers.headers:${id}:X-Upstream-Secret`)).toBe(SECRET);
-      // re-sealing is no change of the server: its version stays, nothing is re-listed for it
-      expect(after[id]!.updated_at).toEqual(before[id]!.updated_at);
-    }
-    // a second run finds nothing to do; the old key is no longer needed
-    expect((await sealStoredSecrets(sql, newKey, "")).join("\n")).not.toContain("re-sealed");
-    expect(await rows()).toEqual(after);
-    // and the old key alone is refused from now on
-    await expect(sealStoredSecrets(sql, oldKey, "")).rejects.toThrow(new RegExp(`sealed with key ${newId}`));
-
-    // workers holding only the new key serve: the catalog lists and the mcp worker forwards
-    const [port, internalPort] = [await freePort(), await freePort()];
-    const config = resolve(WORKERD_DIR, `local-internal-rotated-${process.pid}-${internalPort}.capnp`);
-    writeFileSync(config, localConfig(allWorkers(), ["catalog"]));
-    const env = { ...t.workerEnv, SECRETS_KEY: newKey, PUBLIC_URL: `http://localhost:${port}` };
-    delete (env as Record<string, string>).SECRETS_KEY_PREVIOUS;
-    const rotated = await startWorkerd({ config, port, env, name: "rotated", extraSockets: { catalog: internalPort } });
+    // what `npm start` does with these keys (scripts/lib/stack.ts): migrate, the start-up step, serve
+    const dataDir = mkdtempSync(join(tmpdir(), "mcpgw-rotate-"));
+    const logs: string[] = [];
+    const startWith = (keys: Record<string, string>) =>
+      startStack({ databaseUrl: t.db.url, dataDir, port: 0, build: false, demo: false, localIdp: false, internalPort: 0, log: (l) => logs.push(l), env: { ...t.workerEnv, SECRETS_KEY_PREVIOUS: "", ...keys } });
     try {
-      const creds = await fetch(`http://127.0.0.1:${internalPort}/internal/credentials/alice%40acme.test/servers/legacy`, { headers: await t.serviceHeaders() });
-      expect(await creds.json()).toMatchObject({ headers: { "X-Upstream-Secret": SECRET } });
-      tiny.seen.length = 0;
-      expect(await call("legacy__alpha", `http://localhost:${port}`)).toContain("tiny called alpha");
-      expect(tiny.seen.length).toBeGreaterThan(0);
-      expect(tiny.seen.every((h) => h["x-upstream-secret"] === SECRET)).toBe(true);
+      // the new key alone cannot open what the old one sealed: the start stops, and nothing is
+      // written (not even the plaintext row)
+      await expect(startWith({ SECRETS_KEY: newKey })).rejects.toThrow(new RegExp(`sealed with key ${oldId}.*SECRETS_KEY_PREVIOUS`));
+      expect(await rows()).toEqual(before);
+
+      // SECRETS_KEY = new, SECRETS_KEY_PREVIOUS = old: every value under the new key
+      const both = await startWith({ SECRETS_KEY: newKey, SECRETS_KEY_PREVIOUS: oldKey });
+      await both.stop();
+      expect(logs.join("\n")).toContain(`servers.headers: 1 plaintext value(s) sealed, 1 re-sealed under key ${newId}`);
+      expect(logs.join("\n")).toContain("SECRETS_KEY_PREVIOUS can be removed now");
+      const after = await rows();
+      const ring = await keyRing({ SECRETS_KEY: newKey, SECRETS_KEY_PREVIOUS: [] });
+      for (const id of ["legacy", "vault"]) {
+        const v = (after[id]!.headers as Record<string, string>)["X-Upstream-Secret"]!;
+        expect(v.startsWith(`mcpgw:v1:${newId}:`), id).toBe(true);
+        expect(await unseal(ring, v, `servers.headers:${id}:X-Upstream-Secret`)).toBe(SECRET);
+        // re-sealing is no change of the server: its version stays, nothing is re-listed for it
+        expect(after[id]!.updated_at).toEqual(before[id]!.updated_at);
+      }
+
+      // the old key removed: the workers serve with the new one alone (the catalog lists, the mcp worker forwards)
+      logs.length = 0;
+      const rotated = await startWith({ SECRETS_KEY: newKey });
+      try {
+        expect(logs.join("\n")).not.toContain("re-sealed");
+        expect(await rows()).toEqual(after);
+        const creds = await fetch(`${rotated.internalUrl}/internal/credentials/alice%40acme.test/servers/legacy`, { headers: await t.serviceHeaders() });
+        expect(await creds.json()).toMatchObject({ headers: { "X-Upstream-Secret": SECRET } });
+        tiny.seen.length = 0;
+        expect(await call("legacy__alpha", rotated.url)).toContain("tiny called alpha");
+        expect(tiny.seen.length).toBeGreaterThan(0);
+        expect(tiny.seen.every((h) => h["x-upstream-secret"] === SECRET)).toBe(true);
+      } finally {
+        await rotated.stop();
+      }
+      // and the old key alone is refused from now on
+      await expect(startWith({ SECRETS_KEY: oldKey })).rejects.toThrow(new RegExp(`sealed with key ${newId}`));
+      expect(await rows()).toEqual(after);
     } finally {
-      await rotated.stop();
-      rmSync(config, { force: true });
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });
