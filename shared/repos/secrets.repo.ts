@@ -58,7 +58,7 @@ const STORES: SecretStore[] = [
  * Seals every plaintext secret and re-seals every secret under an older key with the ring's
  * current key, in one transaction (all or nothing; concurrent runs wait for each other's row
  * locks and then find nothing to do). Re-sealing does not count as a change of the server:
- * `servers.updated_at` stays (migration 0008), so no upstream is re-listed for it.
+ * `servers.updated_at` stays (migration 0009), so no upstream is re-listed for it.
  * Throws {@link SecretsError} naming the row and key id when a value was sealed by a key the ring
  * lacks (e.g. SECRETS_KEY_PREVIOUS emptied too early): nothing is written then.
  */
