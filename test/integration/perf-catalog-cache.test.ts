@@ -17,7 +17,7 @@ let t: TestStack;
 let up: TinyUpstream;
 let key: string;
 
-const internal = (path: string, headers: Record<string, string> = {}) => fetch(t.internalUrl + path, { headers });
+const internal = (path: string, headers: Record<string, string> = {}) => t.internal(path, { headers });
 /** This catalog isolate's counts of full catalog answers and 304s. */
 const stats = async () => ((await (await internal("/internal/stats")).json()) as { catalog: { answered: number; notModified: number } }).catalog;
 

@@ -1,7 +1,7 @@
 /**
  * `npm start` as a user runs it: the real script as a child process, its output read line by line.
  */
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -127,6 +127,13 @@ describe("npm start", () => {
       const bound = listeners([first.child.pid!, ...descendants(first.child.pid!)]);
       expect(bound.filter((l) => l.proto.startsWith("tcp")).length).toBeGreaterThanOrEqual(3);
       expect(bound.filter((l) => !/^(127\.|::1$|::ffff:127\.)/.test(l.address))).toEqual([]);
+      // the generated secrets, the key that seals stored secrets among them, kept for the owner only
+      const secretsFile = join(dataDir, "secrets.json");
+      const secrets = JSON.parse(readFileSync(secretsFile, "utf8")) as Record<string, string>;
+      expect(Object.keys(secrets).sort()).toEqual(["COOKIE_SECRET", "IDENTITY_SECRET", "SECRETS_KEY", "SERVICE_SECRET", "SESSION_SECRET"]);
+      for (const v of Object.values(secrets)) expect(v.length).toBeGreaterThanOrEqual(32);
+      expect(statSync(secretsFile).mode & 0o777).toBe(0o600);
+      expect(first.output()).toContain("every stored secret is sealed under key");
       first.child.kill("SIGINT");
       expect(await first.exited).toBe(0);
       await expect(fetch(`${url}/healthz`)).rejects.toThrow();
@@ -134,6 +141,7 @@ describe("npm start", () => {
       const second = start({ PORT: port, DEMO: "0", DATA_DIR: dataDir });
       await second.waitFor(/ready in/);
       expect(second.output()).not.toContain("generated admin API key");
+      expect(JSON.parse(readFileSync(secretsFile, "utf8"))).toEqual(secrets);
       expect((await fetch(`${url}/admin/api/whoami`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(200);
       second.child.kill("SIGINT");
       expect(await second.exited).toBe(0);

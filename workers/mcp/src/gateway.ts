@@ -32,7 +32,8 @@ import { namedItems } from "./names";
 import { listPage } from "./pagination";
 import { findResourceServer, findTemplateServer } from "./resources";
 import { sealRelayedId, type SessionState } from "./session.token";
-import { initializeUpstream, postToUpstream, upstreamFetch, UpstreamFailure } from "./upstream.client";
+import { initializeUpstream, postToUpstream, upstreamFetch, UpstreamFailure, type UpstreamTarget } from "./upstream.client";
+import { upstreamTarget } from "./upstream.credentials";
 import { findUpstreamSession, forgetCached, isKnownEnded, listUpstreamSessions, saveUpstreamSession, type UpstreamSession } from "./upstream-sessions.repo";
 
 /** Server-to-client requests and the client capability each needs. */
@@ -113,6 +114,11 @@ export class Gateway {
 
   private server(id: string): CatalogServer | undefined {
     return this.visibleServers().find((s) => s.id === id);
+  }
+
+  /** Where to send for `server`, with its secret headers for this user (upstream.credentials.ts). */
+  private target(server: CatalogServer): Promise<UpstreamTarget> {
+    return upstreamTarget(this.d.catalogBinding, this.d.identity.email, server);
   }
 
   /** Answers one request; yields relayed notifications/requests first, its response last. */
@@ -312,7 +318,7 @@ export class Gateway {
     // the session is recorded while notifications/initialized goes out
     const record = (o: { usid: string | null; version: string }) => saveUpstreamSession(this.d.db, this.d.state.sid, this.d.identity.email, { server: server.id, ...o });
     const opened = await initializeUpstream(
-      server,
+      await this.target(server),
       { version: this.d.state.v, capabilities: this.d.state.caps, clientInfo: this.d.state.info, alongside: record },
       this.d.env.UPSTREAM_TIMEOUT_MS,
     );
@@ -339,7 +345,7 @@ export class Gateway {
     try {
       if (server.transport === "sse") {
         this.d.onUpstreamAnswer?.(false);
-        yield* forwardLegacy(server, req, {
+        yield* forwardLegacy(await this.target(server), req, {
           capabilities: this.d.state.caps,
           clientInfo: this.d.state.info,
           timeoutMs: timeout,
@@ -351,7 +357,7 @@ export class Gateway {
       }
       let us = await this.upstreamSession(server);
       for (let attempt = 0; ; attempt++) {
-        const ex = await upstreamFetch(server, { method: "POST", body: req, usid: us.usid, version: us.version }, timeout, this.d.signal);
+        const ex = await upstreamFetch(await this.target(server), { method: "POST", body: req, usid: us.usid, version: us.version }, timeout, this.d.signal);
         if (us.usid && attempt === 0 && (await sessionLost(ex.res))) {
           us = await this.reopenUpstream(server, us);
           continue;
@@ -407,7 +413,7 @@ export class Gateway {
     if (server.transport === "sse") return { status: 405 };
     let us = opts.existing ?? (await this.upstreamSession(server));
     for (let attempt = 0; ; attempt++) {
-      const ex = await upstreamFetch(server, { method: "GET", usid: us.usid, version: us.version, lastEventId, idleTimeout: false }, this.d.env.UPSTREAM_TIMEOUT_MS, opts.signal ?? this.d.signal);
+      const ex = await upstreamFetch(await this.target(server), { method: "GET", usid: us.usid, version: us.version, lastEventId, idleTimeout: false }, this.d.env.UPSTREAM_TIMEOUT_MS, opts.signal ?? this.d.signal);
       if (!opts.existing && us.usid && attempt === 0 && (await sessionLost(ex.res))) {
         us = await this.reopenUpstream(server, us);
         continue;
@@ -528,9 +534,11 @@ export class Gateway {
       log.info("server-to-client request refused", { server: server.id, method: m.method, reason: unreachable ? "the client takes JSON answers only" : `client lacks the ${need} capability` });
       const refusal = errorResponse(m.id, METHOD_NOT_FOUND, `Client does not support ${m.method}`);
       this.d.later(
-        us.version === LEGACY_VERSION_MARK && us.usid
-          ? postLegacy(server, us.usid, refusal, this.d.env.UPSTREAM_TIMEOUT_MS)
-          : postToUpstream(server, refusal, us.usid, us.version, this.d.env.UPSTREAM_TIMEOUT_MS),
+        this.target(server).then((target) =>
+          us.version === LEGACY_VERSION_MARK && us.usid
+            ? postLegacy(target, us.usid, refusal, this.d.env.UPSTREAM_TIMEOUT_MS)
+            : postToUpstream(target, refusal, us.usid, us.version, this.d.env.UPSTREAM_TIMEOUT_MS),
+        ),
       );
       return null;
     }
@@ -562,7 +570,7 @@ export class Gateway {
     await Promise.all(
       sessions.map(async (us) => {
         const server = this.server(us.server);
-        if (server) await postToUpstream(server, m, us.usid, us.version, this.d.env.UPSTREAM_TIMEOUT_MS);
+        if (server) await this.target(server).then((target) => postToUpstream(target, m, us.usid, us.version, this.d.env.UPSTREAM_TIMEOUT_MS), () => 0);
       }),
     );
   }

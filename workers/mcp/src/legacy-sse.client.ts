@@ -9,21 +9,20 @@
  */
 import { classify, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest } from "../../../shared/mcp/jsonrpc";
 import { parseSse, SseTooLarge, type SseEvent } from "../../../shared/mcp/sse";
-import type { CatalogServer } from "./catalog.client";
-import { maxUpstreamMessageBytes, UpstreamFailure } from "./upstream.client";
+import { maxUpstreamMessageBytes, UpstreamFailure, type UpstreamTarget } from "./upstream.client";
 
 /** Marks relayed ids whose `usid` is a legacy message endpoint URL. */
 export const LEGACY_VERSION_MARK = "legacy-sse";
 
-function headersFor(server: CatalogServer, extra: Record<string, string>): Headers {
+function headersFor(server: UpstreamTarget, extra: Record<string, string>): Headers {
   const h = new Headers();
-  for (const [k, v] of Object.entries(server.headers ?? {})) if (!/^(content-type|accept|content-length|host|mcp-session-id|mcp-protocol-version)$/i.test(k)) h.set(k, v);
+  for (const [k, v] of Object.entries(server.headers)) if (!/^(content-type|accept|content-length|host|mcp-session-id|mcp-protocol-version)$/i.test(k)) h.set(k, v);
   for (const [k, v] of Object.entries(extra)) h.set(k, v);
   return h;
 }
 
 /** Posts one message to a legacy session's endpoint; resolves with the HTTP status (0 on network failure). */
-export async function postLegacy(server: CatalogServer, endpoint: string, message: unknown, timeoutMs: number): Promise<number> {
+export async function postLegacy(server: UpstreamTarget, endpoint: string, message: unknown, timeoutMs: number): Promise<number> {
   // the endpoint must stay on the upstream's origin (it came from the upstream's own stream)
   if (new URL(endpoint).origin !== new URL(server.url).origin) return 0;
   try {
@@ -40,7 +39,7 @@ export async function postLegacy(server: CatalogServer, endpoint: string, messag
  * last). `relay` turns server-to-client requests into what the client gets (or null).
  */
 export async function* forwardLegacy(
-  server: CatalogServer,
+  server: UpstreamTarget,
   req: JsonRpcRequest,
   opts: {
     capabilities: Record<string, unknown>;

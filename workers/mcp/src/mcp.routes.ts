@@ -24,14 +24,15 @@ import {
 import { sseComment, sseMessage } from "../../../shared/mcp/sse";
 import { allowsBatches, isSupportedVersion, negotiateVersion } from "../../../shared/mcp/versions";
 import { serverOfName } from "../../../shared/naming";
-import { CatalogUnavailable, fetchUserCatalog, fetchUserServer, type UserCatalog } from "./catalog.client";
+import { CatalogUnavailable, catalogFetcher, fetchUserCatalog, fetchUserServer, type UserCatalog } from "./catalog.client";
 import { mcpDb, type McpDb } from "./db";
 import { McpEnv } from "./env";
 import { Gateway, wakeStreams } from "./gateway";
 import { initializeResult } from "./initialize";
 import { LEGACY_VERSION_MARK, postLegacy } from "./legacy-sse.client";
 import { openRelayedId, openSession, sealSession, type SessionState } from "./session.token";
-import { postToUpstream, upstreamFetch } from "./upstream.client";
+import { postToUpstream, upstreamFetch, type UpstreamTarget } from "./upstream.client";
+import { upstreamTarget } from "./upstream.credentials";
 import { endSession, isSessionEnded, purgeOldSessions } from "./upstream-sessions.repo";
 
 type Env = { Bindings: Record<string, unknown>; Variables: { identity: Identity } };
@@ -126,7 +127,7 @@ async function route(c: Ctx, env: McpEnv, scope: string, identity: Identity, db:
   const abort = new AbortController();
   c.req.raw.signal?.addEventListener("abort", () => abort.abort());
   const x: Exchange = { env, scope, identity, db, later, streams, abort };
-  const catalogBinding = c.env.CATALOG as Fetcher;
+  const catalogBinding = catalogFetcher(c.env);
 
   // The catalog decides first whether the endpoint exists for this caller at all. On /mcp a
   // POST loads it once it knows what the message needs (one server's part for a call).
@@ -155,7 +156,7 @@ async function route(c: Ctx, env: McpEnv, scope: string, identity: Identity, db:
     wakeStreams(state.sid);
     for (const us of upstreams) {
       const server = catalog.servers.find((s) => s.id === us.server);
-      if (server && us.usid) later(deleteUpstream(server, us.usid, us.version, env.UPSTREAM_TIMEOUT_MS));
+      if (server && us.usid) later(upstreamTarget(catalogBinding, identity.email, server).then((target) => deleteUpstream(target, us.usid!, us.version, env.UPSTREAM_TIMEOUT_MS)));
     }
     return new Response(null, { status: 204 });
   }
@@ -174,7 +175,7 @@ async function route(c: Ctx, env: McpEnv, scope: string, identity: Identity, db:
   return sseResponse(opened.messages, x, { keepAlive: true });
 }
 
-async function deleteUpstream(server: UserCatalog["servers"][number], usid: string, version: string, timeoutMs: number) {
+async function deleteUpstream(server: UpstreamTarget, usid: string, version: string, timeoutMs: number) {
   try {
     const ex = await upstreamFetch(server, { method: "DELETE", usid, version }, timeoutMs);
     await ex.res.body?.cancel().catch(() => {});
@@ -275,7 +276,7 @@ async function post(c: Ctx, x: Exchange, preloaded: UserCatalog | null, load: (s
     if (m.kind === "invalid") immediate.push(errorResponse(m.id, INVALID_REQUEST, `Invalid Request: ${m.reason}`));
     else if (m.kind === "request") requests.push(m.message);
     else if (m.kind === "notification") x.later(gw.notifyUpstreams(m.message as JsonRpcNotification));
-    else if (!(await relayResponse(x, state, catalog, m.message))) refused++;
+    else if (!(await relayResponse(x, state, catalog, m.message, catalogBinding))) refused++;
   }
   if (requests.length === 0 && immediate.length === 0) {
     if (refused) return httpError(400, INVALID_REQUEST, "Invalid Request: a response names a request this session never received");
@@ -380,7 +381,7 @@ async function initialize(x: Exchange, catalog: UserCatalog, req: JsonRpcRequest
 }
 
 /** A client's answer to a relayed server-to-client request: back to the upstream it came from. */
-async function relayResponse(x: Exchange, state: SessionState, catalog: UserCatalog, m: JsonRpcResponse): Promise<boolean> {
+async function relayResponse(x: Exchange, state: SessionState, catalog: UserCatalog, m: JsonRpcResponse, catalogBinding: Fetcher): Promise<boolean> {
   const r = await openRelayedId(x.env.SESSION_SECRET, String(m.id));
   if (!r || r.sid !== state.sid || r.email !== x.identity.email.toLowerCase()) {
     log.warn("client response with an unknown or foreign id refused", { email: x.identity.email });
@@ -389,7 +390,8 @@ async function relayResponse(x: Exchange, state: SessionState, catalog: UserCata
   const server = catalog.servers.find((s) => s.id === r.server && (x.scope === "*" || s.id === x.scope));
   if (!server) return false;
   const answer = { ...m, id: r.id };
-  x.later(r.uv === LEGACY_VERSION_MARK && r.usid ? postLegacy(server, r.usid, answer, x.env.UPSTREAM_TIMEOUT_MS) : postToUpstream(server, answer, r.usid, r.uv, x.env.UPSTREAM_TIMEOUT_MS));
+  const target = upstreamTarget(catalogBinding, x.identity.email, server);
+  x.later(target.then((t) => (r.uv === LEGACY_VERSION_MARK && r.usid ? postLegacy(t, r.usid, answer, x.env.UPSTREAM_TIMEOUT_MS) : postToUpstream(t, answer, r.usid, r.uv, x.env.UPSTREAM_TIMEOUT_MS))));
   return true;
 }
 

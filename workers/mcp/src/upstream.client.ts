@@ -1,13 +1,23 @@
 /**
  * A raw, fetch-based MCP Streamable HTTP client for talking to upstreams as a proxy: it sends
- * messages as they are, injects the server's stored headers (never the client's credentials),
+ * messages as they are, injects the target's secret headers (never the client's credentials),
  * applies a timeout to each request and to each silence on a stream, and hands back the
- * upstream's messages one by one as they arrive.
+ * upstream's messages one by one as they arrive. Its input is an {@link UpstreamTarget}, which
+ * carries the headers explicitly (upstream.credentials.ts#upstreamTarget makes one from a
+ * catalog server).
  */
 import { classify, type JsonRpcMessage } from "../../../shared/mcp/jsonrpc";
 import { parseSse, SseTooLarge } from "../../../shared/mcp/sse";
 import { readAtMost } from "../../../shared/streams";
-import type { CatalogServer } from "./catalog.client";
+
+/** Where to send, and the secret headers to send with it (upstream.credentials.ts#upstreamTarget). */
+export interface UpstreamTarget {
+  id: string;
+  url: string;
+  transport: "streamable-http" | "sse";
+  /** The server's secret headers, injected into every request to it (protocol headers excepted). */
+  headers: Readonly<Record<string, string>>;
+}
 
 /** Largest upstream message the gateway reads (MAX_UPSTREAM_MESSAGE_BYTES; set per request by the worker). */
 let maxMessageBytes = 16 * 1024 * 1024;
@@ -72,9 +82,9 @@ export interface UpstreamExchange {
  * Sends one HTTP request to an upstream. Resolves once the response headers arrive (or rejects
  * with {@link UpstreamFailure} on timeout / network error). `signal` ends it early (client gone).
  */
-export async function upstreamFetch(server: CatalogServer, req: UpstreamRequest, timeoutMs: number, signal?: AbortSignal): Promise<UpstreamExchange> {
+export async function upstreamFetch(server: UpstreamTarget, req: UpstreamRequest, timeoutMs: number, signal?: AbortSignal): Promise<UpstreamExchange> {
   const headers = new Headers();
-  for (const [name, value] of Object.entries(server.headers ?? {})) {
+  for (const [name, value] of Object.entries(server.headers)) {
     if (!PROTOCOL_HEADERS.has(name.toLowerCase())) headers.set(name, value);
   }
   headers.set("accept", req.method === "GET" ? "text/event-stream" : "application/json, text/event-stream");
@@ -185,7 +195,7 @@ function decode(server: string, text: string): JsonRpcMessage[] {
  * upstream offers what it would offer that client directly), then notifications/initialized.
  */
 export async function initializeUpstream(
-  server: CatalogServer,
+  server: UpstreamTarget,
   opts: {
     version: string;
     capabilities: Record<string, unknown>;
@@ -236,7 +246,7 @@ export async function initializeUpstream(
 }
 
 /** Posts a notification or a response to an upstream (expects 202); never throws. */
-export async function postToUpstream(server: CatalogServer, message: unknown, usid: string | null, version: string, timeoutMs: number): Promise<number> {
+export async function postToUpstream(server: UpstreamTarget, message: unknown, usid: string | null, version: string, timeoutMs: number): Promise<number> {
   try {
     const ex = await upstreamFetch(server, { method: "POST", body: message, usid, version }, timeoutMs);
     await ex.res.body?.cancel().catch(() => {});
