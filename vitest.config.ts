@@ -6,6 +6,8 @@ export default defineConfig({
     include: ["test/integration/**/*.test.ts"],
     globalSetup: ["test/harness/global-setup.ts"],
     pool: "forks",
+    // WebSocket for the DevTools inspector (the soak's heap check); global from Node 22 on
+    execArgv: ["--experimental-websocket"],
     maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 90_000,

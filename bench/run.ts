@@ -25,6 +25,7 @@ import { resolve } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { createSql } from "../shared/db";
+import { SERVICE_ASSERTION_HEADER, signServiceAssertion } from "../shared/service-auth";
 import { createScratchDatabase, openDatabase, startEmbedded } from "../scripts/lib/database";
 import { startStack } from "../scripts/lib/stack";
 import { ROOT } from "../scripts/lib/workers";
@@ -177,7 +178,9 @@ try {
   };
   await both("hop_edge_c1", "hop: the edge alone (an unrouted path, 404 from the edge), c=1", null, { ...size(2000, 4), concurrency: 1, setup: async () => null, op: get(`${stack.url}/no-such-route`, 404) });
   await both("hop_edge_auth_c1", "hop: edge -> auth identify (GET /auth/me with the API key), c=1", null, { ...size(2000, 6), concurrency: 1, setup: async () => null, op: get(`${stack.url}/auth/me`, 200, { headers: { authorization: `Bearer ${key}`, accept: "application/json" } }) });
-  await both("hop_catalog_c1", "hop: the catalog's answer for one user (its own socket, no edge), c=1", null, { ...size(2000, 6), concurrency: 1, setup: async () => null, op: get(`${stack.internalUrl}/internal/catalog/bench%40example.com`, 200) });
+  // with the service assertion the mcp worker sends (reused for half its lifetime, as there)
+  const assertion = await signServiceAssertion(stack.workerEnv.SERVICE_SECRET!, "mcp", "catalog");
+  await both("hop_catalog_c1", "hop: the catalog's answer for one user (its own socket, no edge), c=1", null, { ...size(2000, 6), concurrency: 1, setup: async () => null, op: get(`${stack.internalUrl}/internal/catalog/bench%40example.com`, 200, { headers: { [SERVICE_ASSERTION_HEADER]: assertion } }) });
 
   say("tools/list of 1,000 tools across 20 servers: starting 20 upstreams of 50 tools");
   const wide: BenchUpstream[] = [];

@@ -3,14 +3,16 @@
  * bounded time. Each client repeats an Open WebUI-like turn (new session: initialize, tools/list,
  * tools/call, close) and checks isolation on every answer (only its tenant's server is listed;
  * another tenant's tool is refused). workerd's RSS and open file descriptors are sampled from
- * /proc to show they stay flat.
+ * /proc under load (reported), and compared at rest before and after the run (judged).
  *
  *   npm run soak -- --minutes 5 --clients 50 --tenants 10
  *   (DATABASE_URL set: a fresh database `mcpgw_soak_*` on that server, dropped afterwards;
  *   unset: an embedded Postgres in a temporary folder)
  *
  * Exit code 1 on any error (a 503 "unavailable" refusal included), isolation violation, or
- * resource growth past the thresholds.
+ * resource growth past the bounds: measured at rest (no load, after a full GC through workerd's
+ * inspector) after a warm-up and after the run, descriptors within {@link REST_FD_SLACK} and live
+ * heap within {@link HEAP_FIXED_KB} + {@link HEAP_BYTES_PER_TURN} per turn.
  * `runSoak` is also used by test/integration/soak.test.ts (the short form in `npm test`).
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -39,7 +41,24 @@ export interface SoakOptions {
   pid?: number;
   /** Sampling interval. Default 1000 ms. */
   sampleMs?: number;
+  /**
+   * Load before the measured run, so pools, JIT and caches reach their working size (its turns
+   * are checked like the others but not counted in `turns`). Default 0.
+   */
+  warmUpMs?: number;
+  /** workerd's DevTools inspector (host:port, `MCPGW_INSPECTOR`): the resting samples then include each isolate's V8 heap after a full GC. */
+  inspector?: string;
   log?: (line: string) => void;
+}
+
+/** workerd at rest (no load for a moment): descriptors, RSS and, with the inspector, live heap. */
+export interface RestingSample {
+  fds: number;
+  rssKb: number;
+  /** Sum over the workers' isolates of V8's used heap after a full GC (kB); null without the inspector. */
+  heapKb: number | null;
+  /** The same per isolate (inspector target title, e.g. "workerd: worker mcp"), kB. */
+  heapKbByIsolate?: Record<string, number>;
 }
 
 export interface Sample {
@@ -67,9 +86,40 @@ export interface SoakReport {
   p95: number;
   /** Latency percentiles per step of a turn (ms): connect, list, call, probe, close. */
   steps: Record<string, { p50: number; p95: number; max: number }>;
-  /** True when, from warm-up to the end, fds grew by at most max(25, 20%) and RSS by at most 25%. */
+  /** At rest after the warm-up and at rest after the run (when `pid` was given). */
+  rest?: { before: RestingSample; after: RestingSample };
+  /** Descriptors held at rest after the run minus before it: connections in flight are closed then, so a leak shows. */
+  restFdGrowth: number;
+  /** Live heap (after GC, all isolates) gained over the measured run, kB; null without the inspector. */
+  heapGrowthKb: number | null;
+  /** What it may gain: {@link HEAP_FIXED_KB} + {@link HEAP_BYTES_PER_TURN} per turn (kB). */
+  heapAllowanceKb: number;
+  /**
+   * True when workerd came back to rest with at most {@link REST_FD_SLACK} more descriptors and, with
+   * the inspector, at most `heapAllowanceKb` more live heap.
+   */
   flat: boolean;
 }
+
+/**
+ * Descriptors workerd may hold at rest beyond those before the run: a Postgres pool connection
+ * opened late (each worker's pool grows to PG_POOL_MAX on demand) or an upstream keep-alive
+ * connection not yet closed. A leak of one per turn or per session adds hundreds.
+ */
+export const REST_FD_SLACK = 6;
+
+/**
+ * How much live heap (after GC, all isolates) a measured run may add: {@link HEAP_FIXED_KB} plus
+ * {@link HEAP_BYTES_PER_TURN} per turn. Measured on the 25 s test (78-340 turns): about 180 kB
+ * once (optimised code, structures first used at this load) and 1.5 kB per turn, nearly all in
+ * the mcp isolate: the isolate caches keep each new MCP session until their bounds (its decrypted
+ * session token, 10,000 entries; its ended and confirmed marks, 100,000 and 10,000; its upstream
+ * session, 5,000). A turn that kept a request with its headers, a response or a parsed tools/list
+ * (server-everything's is ~10 kB) would exceed it within a run of this length; a retained 1 kB
+ * string per request already does (seen: 5.9 kB per turn).
+ */
+export const HEAP_FIXED_KB = 320;
+export const HEAP_BYTES_PER_TURN = 2 * 1024;
 
 /** Tenants, servers, groups, users and keys for a soak: tenant i has server `soak-s<i>` on `upstreamUrls[i % n]`. */
 export async function seedSoak(sql: Sql, upstreamUrls: string[], tenants: number, usersPerTenant: number): Promise<SoakTenant[]> {
@@ -107,6 +157,64 @@ function sample(pid: number, t0: number): Sample | null {
   }
 }
 
+/**
+ * workerd at rest: waits `settleMs` (default 5 s: the clients' idle keep-alive connections, 4 s in
+ * Node's fetch, and finished exchanges close their sockets), then, with the
+ * inspector, runs a full GC in every isolate and sums their used heap, then reads descriptors and
+ * RSS. Needs Node's WebSocket for the inspector (`node --experimental-websocket` on Node 20).
+ */
+export async function restingSample(pid: number, inspector?: string, settleMs = 5000): Promise<RestingSample> {
+  await new Promise((r) => setTimeout(r, settleMs));
+  let heapKb: number | null = null;
+  const heapKbByIsolate: Record<string, number> = {};
+  if (inspector) {
+    if (typeof WebSocket === "undefined") throw new Error("the heap check needs WebSocket: run node with --experimental-websocket");
+    const targets = (await (await fetch(`http://${inspector}/json/list`)).json()) as { id: string; title?: string; webSocketDebuggerUrl: string }[];
+    let used = 0;
+    for (const t of targets) {
+      const bytes = await heapAfterGc(t.webSocketDebuggerUrl.replace("localhost", "127.0.0.1"));
+      heapKbByIsolate[(t.title ?? t.id).replace(/^workerd: worker /, "")] = Math.round(bytes / 1024);
+      used += bytes;
+    }
+    heapKb = Math.round(used / 1024);
+  }
+  const s = sample(pid, 0);
+  if (!s) throw new Error(`workerd (pid ${pid}) is gone`);
+  return { fds: s.fds, rssKb: s.rssKb, heapKb, ...(inspector ? { heapKbByIsolate } : {}) };
+}
+
+/**
+ * One isolate's used V8 heap (bytes) after a full garbage collection, over the DevTools protocol.
+ * workerd's inspector does not answer `HeapProfiler.collectGarbage`; a heap snapshot starts with a
+ * full GC, so one is taken (its chunks, a few MB, are dropped) and the usage read after it.
+ */
+async function heapAfterGc(url: string): Promise<number> {
+  const ws = new WebSocket(url);
+  await new Promise((ok, fail) => {
+    ws.addEventListener("open", ok);
+    ws.addEventListener("error", fail);
+  });
+  let next = 1;
+  const waiting = new Map<number, (v: unknown) => void>();
+  ws.addEventListener("message", (e: MessageEvent) => {
+    const m = JSON.parse(String(e.data)) as { id?: number; result?: unknown };
+    if (m.id !== undefined) waiting.get(m.id)?.(m.result);
+  });
+  const send = (method: string, params: Record<string, unknown> = {}) =>
+    new Promise<any>((ok, fail) => {
+      const id = next++;
+      const timer = setTimeout(() => fail(new Error(`inspector: ${method} unanswered`)), 30_000);
+      waiting.set(id, (v) => (clearTimeout(timer), ok(v)));
+      ws.send(JSON.stringify({ id, method, params }));
+    });
+  try {
+    await send("HeapProfiler.takeHeapSnapshot", { reportProgress: false });
+    return ((await send("Runtime.getHeapUsage")) as { usedSize: number }).usedSize;
+  } finally {
+    ws.close();
+  }
+}
+
 const percentile = (xs: number[], p: number) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]! : 0);
 
 /**
@@ -133,11 +241,13 @@ export async function warmUp(url: string, tenants: SoakTenant[], timeoutMs = 90_
   }
 }
 
-/** Runs the clients until `durationMs` has passed; never throws for a failed request (it is reported). */
+/**
+ * Runs the clients for `warmUpMs`, then (with `pid`) takes a resting sample, runs them for
+ * `durationMs`, and takes another; never throws for a failed request (it is reported).
+ */
 export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const log = o.log ?? (() => {});
   const t0 = Date.now();
-  const deadline = t0 + o.durationMs;
   const samples: Sample[] = [];
   const errors: string[] = [];
   const unavailable: string[] = [];
@@ -154,16 +264,12 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   };
   let turns = 0;
   let requests = 0;
-  const sampler = o.pid
-    ? setInterval(() => {
-        const s = sample(o.pid!, t0);
-        if (s) samples.push(s);
-      }, o.sampleMs ?? 1000)
-    : undefined;
+  let measuring = false;
+  let sampler: ReturnType<typeof setInterval> | undefined;
   const progress = setInterval(() => log(`${Math.round((Date.now() - t0) / 1000)} s: ${turns} turns, ${errors.length} errors, ${violations.length} isolation violations${samples.length ? `, rss ${samples.at(-1)!.rssKb} kB, fds ${samples.at(-1)!.fds}` : ""}`), 10_000);
 
   const rq = { timeout: o.requestTimeoutMs ?? 30_000 };
-  async function client(n: number) {
+  async function client(n: number, deadline: number) {
     const ti = n % o.tenants.length;
     const tenant = o.tenants[ti]!;
     const other = o.tenants[(ti + 1) % o.tenants.length]!;
@@ -195,8 +301,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
         }
         await timed("close", transport.terminateSession().catch(() => {}));
         requests++;
-        turns++;
-        latencies.push(Date.now() - started);
+        if (measuring) {
+          turns++;
+          latencies.push(Date.now() - started);
+        }
       } catch (err) {
         const m = `client ${n} turn ${turn}: ${(err as Error).message}`.slice(0, 300);
         (/"code":-326\d\d,"message":"[^"]*(unavailable|unreachable)[^"]*try again shortly/.test(m) ? unavailable : errors).push(m);
@@ -206,17 +314,27 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       turn++;
     }
   }
+  const phase = (ms: number) => {
+    const deadline = Date.now() + ms;
+    return Promise.all(Array.from({ length: o.clients }, (_, n) => client(n, deadline)));
+  };
 
-  await Promise.all(Array.from({ length: o.clients }, (_, n) => client(n)));
+  if (o.warmUpMs) await phase(o.warmUpMs);
+  const before = o.pid ? await restingSample(o.pid, o.inspector) : undefined;
+  const measuredFrom = Date.now();
+  measuring = true;
+  if (o.pid)
+    sampler = setInterval(() => {
+      const s = sample(o.pid!, measuredFrom);
+      if (s) samples.push(s);
+    }, o.sampleMs ?? 1000);
+  await phase(o.durationMs);
+  measuring = false;
   clearInterval(progress);
   if (sampler) clearInterval(sampler);
-  if (o.pid) {
-    await new Promise((r) => setTimeout(r, 1000)); // let finished exchanges close their sockets
-    const s = sample(o.pid, t0);
-    if (s) samples.push(s);
-  }
-  // medians of two windows, so one sample (a GC pause, a burst) decides nothing:
-  // after warm-up (25-50% of the run) and at the end (75-100%, plus the settled sample)
+  const after = o.pid ? await restingSample(o.pid, o.inspector) : undefined;
+  // in-flight figures, for the report: medians of two windows of the measured run, so one
+  // sample (a GC pause, a burst) decides nothing
   const window = (from: number, to: number) => samples.filter((s) => s.atMs >= o.durationMs * from && s.atMs <= o.durationMs * to + 5000);
   const median = (xs: Sample[]): Sample | undefined => {
     if (!xs.length) return undefined;
@@ -227,6 +345,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const last = median(window(0.75, 1)) ?? samples.at(-1);
   const fdGrowth = warm && last ? last.fds - warm.fds : 0;
   const rssGrowthPct = warm && last && warm.rssKb ? ((last.rssKb - warm.rssKb) / warm.rssKb) * 100 : 0;
+  const restFdGrowth = before && after ? after.fds - before.fds : 0;
+  const heapGrowthKb = before?.heapKb != null && after?.heapKb != null ? after.heapKb - before.heapKb : null;
+  const heapAllowanceKb = Math.round(HEAP_FIXED_KB + (HEAP_BYTES_PER_TURN * turns) / 1024);
   return {
     turns,
     requests,
@@ -238,10 +359,14 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     last,
     fdGrowth,
     rssGrowthPct,
+    rest: before && after ? { before, after } : undefined,
+    restFdGrowth,
+    heapGrowthKb,
+    heapAllowanceKb,
     p50: percentile(latencies, 0.5),
     p95: percentile(latencies, 0.95),
     steps: Object.fromEntries(Object.entries(stepTimes).map(([k, v]) => [k, { p50: percentile(v, 0.5), p95: percentile(v, 0.95), max: Math.max(...v) }])),
-    flat: fdGrowth <= Math.max(25, (warm?.fds ?? 0) * 0.2) && rssGrowthPct <= 25,
+    flat: restFdGrowth <= REST_FD_SLACK && (heapGrowthKb === null || heapGrowthKb <= heapAllowanceKb),
   };
 }
 
@@ -252,7 +377,12 @@ export function formatReport(r: SoakReport): string {
     `steps (p50/p95/max ms): ${Object.entries(r.steps).map(([k, v]) => `${k} ${v.p50}/${v.p95}/${v.max}`).join(", ")}`,
     `errors ${r.errors.length}, refused as unavailable (503) ${r.unavailable.length}, isolation violations ${r.isolationViolations.length}`,
   ];
-  if (r.warm && r.last) lines.push(`workerd after warm-up (median): rss ${r.warm.rssKb} kB, fds ${r.warm.fds}; at the end: rss ${r.last.rssKb} kB (${r.rssGrowthPct.toFixed(1)}%), fds ${r.last.fds} (${r.fdGrowth >= 0 ? "+" : ""}${r.fdGrowth}) -> ${r.flat ? "flat" : "GROWING"}`);
+  if (r.warm && r.last) lines.push(`workerd under load (median): rss ${r.warm.rssKb} kB, fds ${r.warm.fds} early; rss ${r.last.rssKb} kB (${r.rssGrowthPct.toFixed(1)}%), fds ${r.last.fds} (${r.fdGrowth >= 0 ? "+" : ""}${r.fdGrowth}) late`);
+  if (r.rest) {
+    const by = r.rest.before.heapKbByIsolate && r.rest.after.heapKbByIsolate ? ` [${Object.keys(r.rest.after.heapKbByIsolate).map((k) => `${k} ${r.rest!.before.heapKbByIsolate![k]}->${r.rest!.after.heapKbByIsolate![k]}`).join(", ")}]` : "";
+    const heap = r.rest.before.heapKb !== null ? `, live heap ${r.rest.before.heapKb} -> ${r.rest.after.heapKb} kB${by} (+${r.heapGrowthKb} kB, ${((r.heapGrowthKb! * 1024) / Math.max(1, r.turns)).toFixed(0)} bytes per turn; bound ${r.heapAllowanceKb} kB)` : "";
+    lines.push(`workerd at rest before / after: fds ${r.rest.before.fds} -> ${r.rest.after.fds} (bound +${REST_FD_SLACK}), rss ${r.rest.before.rssKb} -> ${r.rest.after.rssKb} kB${heap} -> ${r.flat ? "flat" : "GROWING"}`);
+  }
   for (const e of [...r.isolationViolations, ...r.errors, ...r.unavailable].slice(0, 20)) lines.push(`  ${e}`);
   return lines.join("\n");
 }
@@ -283,6 +413,10 @@ async function main() {
     dropDatabase = scratch.drop;
   }
   const upstreams = await Promise.all(Array.from({ length: upstreamCount }, (_, i) => startEverything(`soak-up${i}`)));
+  // workerd's inspector: the resting samples read each isolate's live heap after a full GC
+  const { freePort } = await import("./lib/ports");
+  const inspector = `127.0.0.1:${await freePort()}`;
+  process.env.MCPGW_INSPECTOR = inspector;
   say(`upstreams: ${upstreams.map((u) => u.url).join(", ")}`);
   const stack = await startStack({
     port: 0,
@@ -304,7 +438,8 @@ async function main() {
     await sql.end();
     await warmUp(stack.url, seeded);
     say(`${clients} clients across ${tenants} tenants for ${seconds} s against ${stack.url} (workerd pid ${stack.workerd.child.pid})`);
-    const report = await runSoak({ url: stack.url, tenants: seeded, clients, durationMs: seconds * 1000, pid: stack.workerd.child.pid, sampleMs: 5000, log: say });
+    const warmUpMs = Math.min(60_000, Math.max(10_000, seconds * 100)); // 10% of the run, 10-60 s
+    const report = await runSoak({ url: stack.url, tenants: seeded, clients, durationMs: seconds * 1000, warmUpMs, pid: stack.workerd.child.pid, inspector, sampleMs: 5000, log: say });
     console.log(formatReport(report));
     if (report.errors.length || report.unavailable.length || report.isolationViolations.length || !report.flat) code = 1;
   } finally {

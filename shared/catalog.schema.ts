@@ -4,10 +4,15 @@
  *
  *   GET  /internal/catalog/:email                  -> UserCatalog
  *   GET  /internal/catalog/:email/servers/:server  -> CatalogServer | 404 {error:"not_found"}
+ *   GET  /internal/credentials/:email/servers/:server -> ServerCredentials | 404 {error:"not_found"}
+ *                                                    (mcp worker only; the one answer with secrets)
  *   GET  /internal/status                          -> { servers: ServerHealth[] }
  *   POST /internal/refresh/:server                 -> ServerHealth | 404 {error:"not_found"}
  *   POST /internal/refresh[?due=1]                 -> { refreshed: number, servers: ServerHealth[] }
  *                                                    (all enabled servers; `due=1`: only those due)
+ *
+ * Every /internal/* request must carry a service assertion (shared/service-auth.ts) from the mcp
+ * or admin worker; without one the answer is 401.
  *
  * The two catalog answers carry a strong `ETag`; a request with `If-None-Match` naming it gets
  * 304 and no body (the mcp worker revalidates its cached copy this way).
@@ -85,8 +90,12 @@ export interface CatalogServer extends UpstreamProtocol {
   tenant: string;
   url: string;
   transport: "streamable-http" | "sse";
-  /** Secret headers to inject upstream. Internal only: never route this API publicly. */
-  headers: Record<string, string>;
+  /**
+   * Whether the server has secret headers to inject (null: none), and their version, which moves
+   * whenever they change. The values are never in a catalog answer: the forwarding worker asks
+   * `GET /internal/credentials/...` for them ({@link ServerCredentials}).
+   */
+  credentials: { version: string } | null;
   /** The group -> tenant links granting this server to the user (empty for admins by role). */
   grants: { group: string; tenant: string }[];
   status: CatalogStatus;
@@ -101,6 +110,15 @@ export interface CatalogServer extends UpstreamProtocol {
   resources: McpItem[];
   /** Visible whenever the server is visible. */
   resourceTemplates: McpItem[];
+}
+
+/** What the mcp worker injects into its requests to one server for one user. */
+export interface ServerCredentials {
+  server: string;
+  /** {@link CatalogServer.credentials}'s version of these headers. */
+  version: string;
+  /** The secret headers, opened. */
+  headers: Record<string, string>;
 }
 
 /** Everything one user may use. An unknown user or one without grants gets `servers: []`. */

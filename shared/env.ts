@@ -72,6 +72,8 @@ export const PublicUrl = z
 
 export const DatabaseUrl = z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL");
 export const IdentitySecret = z.string().min(32, "must be at least 32 characters");
+/** SERVICE_SECRET: HS256 key of the service assertions between workers (shared/service-auth.ts). */
+export const ServiceSecret = z.string().min(32, "must be at least 32 characters");
 
 /** PG_POOL_MAX: connections the worker's PgPool Durable Object may open per process (shared/pool). */
 export const PoolMax = z.coerce.number().int().min(1).max(100).default(4);

@@ -13,8 +13,9 @@
  * out of `/mcp` and reported as {@link NameConflict}s (the catalog shows them in the server's
  * status and logs them). They stay reachable under their own name on `/mcp/<server>`.
  *
- * The reverse direction ({@link resolveName}) only answers names the forward mapping produced for
- * items in the given (already filtered) catalog, so no other spelling reaches a hidden item.
+ * There is no reverse mapping: the gateway resolves a name through a lookup built from
+ * {@link listAggregated} over the caller's (already filtered) catalog (workers/mcp/src/names.ts),
+ * so only names the forward mapping produced resolve, and no other spelling reaches a hidden item.
  */
 import { createHash } from "node:crypto";
 import type { McpItem, NameConflict } from "./catalog.schema";
@@ -108,22 +109,6 @@ function namesOf(items: McpItem[]): string[] {
 export function serverOfName(name: string): string | null {
   const at = name.indexOf(NAME_SEPARATOR);
   return at > 0 ? name.slice(0, at) : null;
-}
-
-/**
- * Resolves an exposed `/mcp` name back to its server and upstream name, or null. Only names that
- * {@link assignNames} produced for the items present in `catalog` resolve (a user's filtered
- * catalog holds only what they may use), so hidden items, unprefixed names, other servers'
- * prefixes and any other spelling all give null, exactly like a name that does not exist.
- * @param kind "tool" (default) or "prompt"
- */
-export function resolveName(name: string, catalog: NamedCatalog, kind: NamedKind = "tool"): { server: string; upstreamName: string } | null {
-  const id = serverOfName(name);
-  if (!id) return null;
-  const server = catalog.servers.find((s) => s.id === id);
-  if (!server) return null;
-  const upstreamName = assignNames(id, namesOf(itemsOf(server, kind)), kind).upstream.get(name);
-  return upstreamName === undefined ? null : { server: id, upstreamName };
 }
 
 /** One item as the aggregated endpoint lists it. */

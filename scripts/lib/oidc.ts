@@ -3,12 +3,20 @@
  * imitation) that `npm start` and the tests run in their Node process on a free loopback port.
  *
  * - Demo users ({@link DEMO_USERS}) sign in with a small password form written on the provider's
- *   interaction API; consent is granted automatically (every client here is first-party).
+ *   interaction API.
+ * - Only the clients below exist: dynamic client registration is off (an open registration let
+ *   any web site register its own redirect URI and, consent being automatic, receive a code for
+ *   whoever was signed in). A redirect URI a client did not register is refused, no code issued.
  * - Client `mcp-gateway` (confidential, secret generated per start) with redirect URI
  *   `<PUBLIC_URL>/auth/callback`: the gateway's browser login. It receives refresh tokens.
- * - Client `open-webui` (confidential, secret {@link OPEN_WEBUI_DEMO_SECRET}, any loopback redirect URI)
+ * - Client `open-webui` (confidential, secret {@link OPEN_WEBUI_DEMO_SECRET}, fixed loopback redirect URIs)
  *   stands for Open WebUI's own OIDC login (its `system_oauth` mode forwards the token it gets).
- * - Dynamic client registration is open (MCP clients in `oauth_2.1` mode register themselves).
+ * - Client `mcp-client` ({@link MCP_CLIENT_ID}; public, PKCE, RFC 8252 native app): for MCP clients
+ *   in `oauth_2.1` mode (MCP Inspector, mcp-remote, Claude Code, scripts); redirect URIs on
+ *   loopback only (`http://127.0.0.1`, `localhost` or `[::1]`, any port, path `/callback` or
+ *   `/oauth/callback`), so a code can reach only a program on the user's own machine.
+ * - Consent: granted without asking for the two confidential first-party clients; the public
+ *   client gets a consent page naming it and where the code goes (Allow / Deny).
  * - Access tokens for the resource `<PUBLIC_URL>/mcp` (RFC 8707; the default for every client
  *   but the gateway) are RS256 JWTs with `email` and `groups`, so the gateway validates them
  *   with the JWKS alone. ID tokens carry `email`, `name` and the `groups` claim.
@@ -35,6 +43,12 @@ export const DEMO_USERS: DemoUser[] = [
 
 export const GATEWAY_CLIENT_ID = "mcp-gateway";
 export const OPEN_WEBUI_CLIENT_ID = "open-webui";
+/** The public client for MCP clients in `oauth_2.1` mode (no secret; PKCE; loopback redirect URIs). */
+export const MCP_CLIENT_ID = "mcp-client";
+/** Its redirect URIs; any port is accepted on these loopback hosts (RFC 8252 section 7.3). */
+export const MCP_CLIENT_REDIRECT_URIS = ["127.0.0.1", "localhost", "[::1]"].flatMap((host) => [`http://${host}/callback`, `http://${host}/oauth/callback`]);
+/** Clients whose consent is implied: the gateway's own login and the demo Open WebUI (both confidential). */
+const FIRST_PARTY = new Set([GATEWAY_CLIENT_ID, OPEN_WEBUI_CLIENT_ID]);
 /** The demo Open WebUI client's secret (local provider only). */
 export const OPEN_WEBUI_DEMO_SECRET = "open-webui-demo-secret";
 
@@ -83,6 +97,16 @@ function loginForm(uid: string, users: DemoUser[], error = "", email = ""): stri
 <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
 <button type="submit">Sign in</button></form>
 <p>Demo users: ${users.map((u) => esc(u.email)).join(", ")}</p>`,
+  );
+}
+
+function consentForm(uid: string, client: string, account: string, redirectUri: string): string {
+  return page(
+    "Allow access?",
+    `<h1>Allow access?</h1><p><strong>${esc(client)}</strong> asks to use the MCP gateway as <strong>${esc(account)}</strong>.</p>
+<p>The answer goes to <code>${esc(redirectUri)}</code>, a program on this computer.</p>
+<form method="post" action="/interaction/${esc(uid)}/consent" id="consent">
+<button type="submit" name="decision" value="allow">Allow</button> <button type="submit" name="decision" value="deny">Deny</button></form>`,
   );
 }
 
@@ -187,6 +211,15 @@ export async function startLocalIdp(opts: LocalIdpOptions): Promise<LocalIdp> {
         grant_types: ["authorization_code", "refresh_token"],
         response_types: ["code"],
       },
+      {
+        client_id: MCP_CLIENT_ID,
+        client_name: "MCP client (public, loopback)",
+        application_type: "native",
+        token_endpoint_auth_method: "none",
+        redirect_uris: MCP_CLIENT_REDIRECT_URIS,
+        grant_types: ["authorization_code", "refresh_token"],
+        response_types: ["code"],
+      },
     ],
     jwks: { keys: [jwk as any] },
     cookies: { keys: [randomBytes(32).toString("base64url")] },
@@ -210,7 +243,7 @@ export async function startLocalIdp(opts: LocalIdpOptions): Promise<LocalIdp> {
     },
     features: {
       devInteractions: { enabled: false },
-      registration: { enabled: true },
+      registration: { enabled: false },
       revocation: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
@@ -271,7 +304,18 @@ export async function startLocalIdp(opts: LocalIdpOptions): Promise<LocalIdp> {
       return send(200, loginForm(uid, users));
     }
     if (details.prompt.name === "consent") {
-      // first-party clients only: grant what is asked
+      const clientId = String(details.params.client_id);
+      if (!FIRST_PARTY.has(clientId)) {
+        // a public client: the signed-in user decides, seeing who asks and where the code goes
+        if (!(req.method === "POST" && path.endsWith("/consent"))) {
+          const client = await provider.Client.find(clientId);
+          return send(200, consentForm(uid, client?.clientName ?? clientId, details.session!.accountId, String(details.params.redirect_uri ?? "")));
+        }
+        const form = await readForm(req);
+        if (form.get("decision") !== "allow") {
+          return provider.interactionFinished(req, res, { error: "access_denied", error_description: "the user did not allow it" }, { mergeWithLastSubmission: false });
+        }
+      }
       const { Grant } = provider;
       const grant = details.grantId ? await Grant.find(details.grantId) : new Grant({ accountId: details.session!.accountId, clientId: details.params.client_id as string });
       const d = details.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };

@@ -12,7 +12,9 @@ import type { Upstream } from "./upstreams";
 
 export function demoTenants(upstreams: Upstream[]): TenantsFile {
   const url = (id: string) => upstreams.find((u) => u.id === id)?.url ?? `http://127.0.0.1:1/${id}`;
-  const server = (id: string, description: string) => ({ url: url(id), transport: "streamable-http" as const, headers: {}, enabled: true, description });
+  // each demo upstream's credential for this start, stored as the server's secret header
+  const headers = (id: string) => upstreams.find((u) => u.id === id)?.headers ?? {};
+  const server = (id: string, description: string) => ({ url: url(id), transport: "streamable-http" as const, headers: headers(id), enabled: true, description });
   return {
     tenants: {
       google: {

@@ -6,13 +6,14 @@
 import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { createSql } from "../../shared/db";
+import { SecretsError } from "../../shared/secrets";
 import { buildAll } from "./build";
 import { openDatabase, StartupError, type Database } from "./database";
 import { migrate, MigrationError } from "./migrate";
 import { assertPortFree, freePort } from "./ports";
 import type { Managed } from "./processes";
 import { startLocalIdp, DEMO_USERS, type DemoUser, type LocalIdp } from "./oidc";
-import { localSecrets } from "./secrets";
+import { localSecrets, sealStoredSecrets } from "./secrets";
 import { bootstrapAdmin, seedDemo } from "./seed";
 import { startDemoUpstreams, type Upstream } from "./upstreams";
 import { startWorkerd } from "./workerd";
@@ -116,6 +117,10 @@ function checkStartSettings(opts: StackOptions): void {
   }
 }
 
+function pick(env: Record<string, string> | undefined, ...names: string[]): Record<string, string> {
+  return Object.fromEntries(names.filter((n) => env?.[n]).map((n) => [n, env![n]!]));
+}
+
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const log = opts.log ?? (() => {});
   checkStartSettings(opts);
@@ -148,6 +153,14 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     cleanups.push(() => sql.end({ timeout: 2 }));
     const applied = await migrate(sql);
     log(applied.length ? `applied migrations: ${applied.join(", ")}` : "database schema up to date");
+    const secrets = { ...localSecrets(resolve(dataDir, "secrets.json")), ...pick(opts.env, "SERVICE_SECRET", "SECRETS_KEY", "IDENTITY_SECRET", "SESSION_SECRET", "COOKIE_SECRET") };
+    const previousKeys = opts.env?.SECRETS_KEY_PREVIOUS ?? process.env.SECRETS_KEY_PREVIOUS ?? "";
+    try {
+      for (const line of await sealStoredSecrets(sql, secrets.SECRETS_KEY, previousKeys)) log(line);
+    } catch (err) {
+      if (err instanceof SecretsError) throw new StartupError(err.message);
+      throw err;
+    }
 
     let upstreams: Upstream[] = [];
     if (opts.demo ?? true) {
@@ -171,7 +184,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       DATABASE_URL: db.url,
       PUBLIC_URL: url,
       ...(idp?.env ?? {}),
-      ...localSecrets(resolve(dataDir, "secrets.json")),
+      ...secrets,
+      ...(previousKeys ? { SECRETS_KEY_PREVIOUS: previousKeys } : {}),
       ...opts.env,
     };
     // what workerd will see (processes.ts adds the environment under the stack's values)

@@ -4,11 +4,16 @@
  * and admins. `importTenants` upserts it in one transaction (idempotent; nothing outside the file
  * is deleted unless `prune` is set); `exportTenants` writes the current state back in the same
  * shape, with secret header values replaced by `${SERVER_HEADER}` references unless asked for.
+ * Header values are stored sealed (shared/secrets.ts): both need the key ring (SECRETS_KEY) for
+ * that, and a file without secret headers imports without one.
  */
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { z } from "zod";
 import type { Sql } from "../../shared/db";
+import { assertKeysKnown } from "../../shared/repos/secrets.repo";
+import { headersToStore, openServerHeaders } from "../../shared/repos/servers.repo";
 import { Email, GroupName, HeaderMap, Slug, UpstreamUrl } from "../../shared/schemas";
+import { SecretsError, type KeyRing } from "../../shared/secrets";
 
 const ServerSpec = z.strictObject({
   url: UpstreamUrl,
@@ -96,22 +101,38 @@ export interface ImportOptions {
   prune?: boolean;
   /** Who is recorded in the audit log. Default "import". */
   actor?: string;
+  /** Seals the header values (SECRETS_KEY); needed when the file has any. */
+  ring?: KeyRing;
 }
 
 /** Upserts the file's content in one transaction. Returns counts of what the file holds. */
 export async function importTenants(sql: Sql, file: TenantsFile, opts: ImportOptions = {}): Promise<Record<string, number>> {
+  try {
+    return await importTenantsTx(sql, file, opts);
+  } catch (err) {
+    if (err instanceof SecretsError) throw new TenantsFileError(err.message);
+    throw err;
+  }
+}
+
+async function importTenantsTx(sql: Sql, file: TenantsFile, opts: ImportOptions): Promise<Record<string, number>> {
   const actor = opts.actor ?? "import";
   await sql.begin(async (tx) => {
+    // a wrong SECRETS_KEY is refused before anything is sealed with it
+    if (opts.ring) await assertKeysKnown(tx, opts.ring);
     for (const [id, t] of Object.entries(file.tenants)) {
       await tx`INSERT INTO tenants (id, name) VALUES (${id}, ${t.name})
                ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, updated_at = now() WHERE tenants.name IS DISTINCT FROM EXCLUDED.name`;
       for (const [sid, s] of Object.entries(t.servers)) {
+        // the same headers again keep the stored (sealed) ones: sealing twice never gives the same bytes
+        const { store } = await headersToStore(tx, opts.ring ?? null, sid, s.headers);
+        const headers = store === null ? null : tx.json(store);
         await tx`INSERT INTO servers (id, tenant_id, url, transport, headers, enabled, description)
-                 VALUES (${sid}, ${id}, ${s.url}, ${s.transport}, ${tx.json(s.headers)}, ${s.enabled}, ${s.description})
+                 VALUES (${sid}, ${id}, ${s.url}, ${s.transport}, COALESCE(${headers}::jsonb, '{}'::jsonb), ${s.enabled}, ${s.description})
                  ON CONFLICT (id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, url = EXCLUDED.url, transport = EXCLUDED.transport,
-                   headers = EXCLUDED.headers, enabled = EXCLUDED.enabled, description = EXCLUDED.description, updated_at = now()
+                   headers = COALESCE(${headers}::jsonb, servers.headers), enabled = EXCLUDED.enabled, description = EXCLUDED.description, updated_at = now()
                  WHERE (servers.tenant_id, servers.url, servers.transport, servers.headers, servers.enabled, servers.description)
-                   IS DISTINCT FROM (EXCLUDED.tenant_id, EXCLUDED.url, EXCLUDED.transport, EXCLUDED.headers, EXCLUDED.enabled, EXCLUDED.description)`;
+                   IS DISTINCT FROM (EXCLUDED.tenant_id, EXCLUDED.url, EXCLUDED.transport, COALESCE(${headers}::jsonb, servers.headers), EXCLUDED.enabled, EXCLUDED.description)`;
       }
     }
     for (const [name, g] of Object.entries(file.groups)) {
@@ -163,8 +184,12 @@ export function secretRef(serverId: string, header: string): string {
   return `${serverId}_${header}`.toUpperCase().replace(/[^A-Z0-9]+/g, "_");
 }
 
-/** Reads the current state in the tenants-file shape, keys sorted. */
-export async function exportTenants(sql: Sql, opts: { withSecrets?: boolean } = {}): Promise<TenantsFile> {
+/**
+ * Reads the current state in the tenants-file shape, keys sorted. `withSecrets` writes the header
+ * values in clear (opened with `ring`, which it then needs); else `${SERVER_HEADER}` references.
+ */
+export async function exportTenants(sql: Sql, opts: { withSecrets?: boolean; ring?: KeyRing } = {}): Promise<TenantsFile> {
+  if (opts.withSecrets && !opts.ring) throw new TenantsFileError("--with-secrets needs SECRETS_KEY (the key the secrets are sealed with)");
   const [tenants, servers, groups, mappings, rules, users, members] = await Promise.all([
     sql`SELECT id, name FROM tenants ORDER BY id`,
     sql`SELECT id, tenant_id, url, transport, headers, enabled, description FROM servers ORDER BY id`,
@@ -178,7 +203,15 @@ export async function exportTenants(sql: Sql, opts: { withSecrets?: boolean } = 
   for (const t of tenants) file.tenants[t.id] = { name: t.name, servers: {} };
   for (const s of servers) {
     const headers: Record<string, string> = {};
-    for (const [h, v] of Object.entries(s.headers as Record<string, string>).sort(([a], [b]) => a.localeCompare(b))) {
+    let stored = s.headers as Record<string, string>;
+    if (opts.withSecrets) {
+      try {
+        stored = await openServerHeaders(opts.ring!, s.id, stored);
+      } catch (err) {
+        throw new TenantsFileError((err as Error).message);
+      }
+    }
+    for (const [h, v] of Object.entries(stored).sort(([a], [b]) => a.localeCompare(b))) {
       headers[h] = opts.withSecrets ? v : `\${${secretRef(s.id, h)}}`;
     }
     file.tenants[s.tenant_id]!.servers[s.id] = { url: s.url, transport: s.transport, headers, enabled: s.enabled, description: s.description };

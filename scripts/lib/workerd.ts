@@ -1,14 +1,21 @@
 /** Runs the generated workerd config with the npm-shipped workerd binary. */
 import { resolve } from "node:path";
+import { workerdEnv } from "./child-env";
 import { startProcess, waitForPort, type Managed } from "./processes";
 import { WORKERD_DIR } from "./workerd-config";
-import { ROOT } from "./workers";
+import { allWorkers, ROOT } from "./workers";
 
 export const WORKERD_BIN = resolve(ROOT, "node_modules/.bin/workerd");
 
+/** Every variable a worker declares (the keys of the workers' env schemas): all workerd is given. */
+export function workerVariables(): string[] {
+  return [...new Set(allWorkers().flatMap((w) => w.vars))].sort();
+}
+
 /**
- * Starts `workerd serve <config>` with `env` as the workers' variables and the `http` socket
- * bound to host:port. Resolves when the socket accepts connections.
+ * Starts `workerd serve <config>` with the `http` socket bound to host:port. Its environment is
+ * exactly the workers' variables ({@link workerVariables}): from `env`, else from this process's
+ * environment; nothing else. Resolves when the socket accepts connections.
  */
 export async function startWorkerd(opts: {
   config?: string;
@@ -25,7 +32,7 @@ export async function startWorkerd(opts: {
   const extra = Object.entries(opts.extraSockets ?? {}).flatMap(([name, port]) => ["--socket-addr", `${name}=127.0.0.1:${port}`]);
   // MCPGW_INSPECTOR=host:port opens workerd's DevTools inspector (bench/profile.ts uses it)
   const inspector = process.env.MCPGW_INSPECTOR ? ["--inspector-addr", process.env.MCPGW_INSPECTOR] : [];
-  const proc = startProcess(opts.name ?? "workerd", WORKERD_BIN, ["serve", config, "--socket-addr", `http=${host}:${opts.port}`, ...extra, ...inspector, "--verbose"], { env: opts.env, echo: opts.echo });
+  const proc = startProcess(opts.name ?? "workerd", WORKERD_BIN, ["serve", config, "--socket-addr", `http=${host}:${opts.port}`, ...extra, ...inspector, "--verbose"], { env: workerdEnv(workerVariables(), opts.env), echo: opts.echo });
   await waitForPort(opts.port, proc, 20_000, host === "0.0.0.0" ? "127.0.0.1" : host);
   for (const port of Object.values(opts.extraSockets ?? {})) await waitForPort(port, proc, 20_000, "127.0.0.1");
   return proc;

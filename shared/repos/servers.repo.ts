@@ -1,7 +1,12 @@
 /**
- * Upstream servers. Their `headers` are secrets injected upstream: this module returns only the
- * header names (`headerNames`), never the values, except through {@link getServerHeaders}.
+ * Upstream servers. Their `headers` are secrets injected upstream, stored sealed (shared/secrets.ts,
+ * one sealed value per header, for the context {@link headerContext}): this module returns only
+ * the header names (`headerNames`), never the values; {@link openServerHeaders} opens them for the
+ * catalog worker, the one reader. A value that is not sealed is a legacy plaintext value (a row
+ * written before encryption, or by hand): it is used as is and sealed at the next start
+ * (shared/repos/secrets.repo.ts).
  */
+import { isSealed, seal, SecretsError, UnknownKeyError, unseal, type KeyRing } from "../secrets";
 import type { Db } from "./audit.repo";
 
 export interface Server {
@@ -23,8 +28,67 @@ export interface ServerInput {
   transport: "streamable-http" | "sse";
   enabled: boolean;
   description: string;
-  /** New secret headers; undefined keeps the stored ones. */
+  /** New secret headers, already sealed ({@link headersToStore}); undefined keeps the stored ones. */
   headers?: Record<string, string>;
+}
+
+/** The sealing context of one header value of one server (AES-GCM additional data). */
+export function headerContext(serverId: string, header: string): string {
+  return `servers.headers:${serverId}:${header}`;
+}
+
+/** Seals every value of `headers` for server `serverId` under the ring's current key. */
+export async function sealServerHeaders(ring: KeyRing, serverId: string, headers: Record<string, string>): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) out[name] = await seal(ring, value, headerContext(serverId, name));
+  return out;
+}
+
+/**
+ * The plaintext of a server's stored headers: sealed values opened, legacy plaintext values as
+ * they are. Throws {@link SecretsError} (naming the server, the header and the key id, never a
+ * value) when one does not open.
+ */
+export async function openServerHeaders(ring: KeyRing, serverId: string, stored: Record<string, string>): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(stored)) {
+    if (!isSealed(value)) {
+      out[name] = value;
+      continue;
+    }
+    try {
+      out[name] = await unseal(ring, value, headerContext(serverId, name));
+    } catch (err) {
+      const Kind = err instanceof UnknownKeyError ? UnknownKeyError : SecretsError;
+      throw new Kind(`server ${serverId} header ${name}: ${(err as Error).message}`);
+    }
+  }
+  return out;
+}
+
+function sameHeaders(a: Record<string, string>, b: Record<string, string>): boolean {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => Object.hasOwn(b, k) && b[k] === a[k]);
+}
+
+/**
+ * What to write for new `headers` of server `id`: `store` null keeps the stored value (none given,
+ * or the same as stored - compared opened, since each sealing differs), else the sealed map to
+ * write. `changed` tells the audit whether the secrets changed, without saying what they are.
+ * A stored value that no longer opens (its key is gone) counts as changed, so a PUT repairs it.
+ * @param ring null where no SECRETS_KEY is configured: then only `{}` can be stored
+ */
+export async function headersToStore(db: Db, ring: KeyRing | null, id: string, headers: Record<string, string> | undefined): Promise<{ store: Record<string, string> | null; changed: boolean }> {
+  if (headers === undefined) return { store: null, changed: false };
+  const [row] = await db`SELECT headers FROM servers WHERE id = ${id}`;
+  if (row) {
+    const stored = row.headers as Record<string, string>;
+    const opened = Object.keys(stored).length === 0 ? {} : ring ? await openServerHeaders(ring, id, stored).catch(() => null) : null;
+    if (opened && sameHeaders(opened, headers)) return { store: null, changed: false };
+  }
+  if (Object.keys(headers).length === 0) return { store: {}, changed: true };
+  if (!ring) throw new SecretsError("SECRETS_KEY is not set: secret headers cannot be stored");
+  return { store: await sealServerHeaders(ring, id, headers), changed: true };
 }
 
 function toServer(r: Record<string, unknown>): Server {
@@ -72,12 +136,6 @@ export async function upsertServer(db: Db, id: string, s: ServerInput): Promise<
       headers = COALESCE(${headers}::jsonb, servers.headers), enabled = EXCLUDED.enabled, description = EXCLUDED.description, updated_at = now()
     WHERE (servers.tenant_id, servers.url, servers.transport, servers.enabled, servers.description, servers.headers)
       IS DISTINCT FROM (EXCLUDED.tenant_id, EXCLUDED.url, EXCLUDED.transport, EXCLUDED.enabled, EXCLUDED.description, COALESCE(${headers}::jsonb, servers.headers))`;
-}
-
-/** Whether the stored secret headers equal `headers` (lets the audit say "headers changed" without values). */
-export async function headersEqual(db: Db, id: string, headers: Record<string, string>): Promise<boolean> {
-  const [row] = await db`SELECT headers = ${db.json(headers)}::jsonb AS same FROM servers WHERE id = ${id}`;
-  return Boolean(row?.same);
 }
 
 /** Deletes a server (its rules, snapshots and status go with it). */

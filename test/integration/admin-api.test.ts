@@ -4,6 +4,7 @@
  * never returned, audit rows in the same transaction, PUT idempotent.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openServerHeaders } from "../../shared/repos/servers.repo";
 import { startTestStack, type TestStack } from "../harness/stack";
 
 let t: TestStack;
@@ -95,15 +96,20 @@ describe("servers", () => {
     for (const path of ["/servers", "/servers/gh", "/tenants/acme", "/audit", "/health", "/access/admin@localhost"]) {
       expect(await (await api(path)).text(), path).not.toContain("ghp_very-secret");
     }
+    // stored sealed: the row holds ciphertext, which opens to the value given
     const [row] = await t.db.sql`SELECT headers FROM servers WHERE id = 'gh'`;
-    expect(row!.headers).toEqual({ Authorization: SECRET });
+    expect(JSON.stringify(row)).not.toContain("ghp_very-secret");
+    expect(row!.headers.Authorization).toMatch(/^mcpgw:v1:[0-9a-f]{16}:/);
+    expect(await openServerHeaders(await t.keyRing(), "gh", row!.headers)).toEqual({ Authorization: SECRET });
     const audit = await auditRows("server:gh");
     expect(JSON.stringify(audit)).not.toContain("ghp_very-secret");
     expect(audit[0]!.detail).toMatchObject({ after: { headerNames: ["Authorization"] }, headersChanged: true });
   });
   it("keeps stored headers when a PUT omits them and clears them with {}", async () => {
     expect((await put("/servers/gh", { tenant: "acme", url: "http://127.0.0.1:9/mcp", enabled: false })).status).toBe(200);
-    expect((await t.db.sql`SELECT headers, enabled FROM servers WHERE id = 'gh'`)[0]).toEqual({ headers: { Authorization: SECRET }, enabled: false });
+    const [kept] = await t.db.sql`SELECT headers, enabled FROM servers WHERE id = 'gh'`;
+    expect(kept!.enabled).toBe(false);
+    expect(await openServerHeaders(await t.keyRing(), "gh", kept!.headers)).toEqual({ Authorization: SECRET });
     const cleared = await put("/servers/gh2", { tenant: "acme", url: "http://127.0.0.1:9/x", headers: { "X-Key": "k" } });
     expect(cleared.status).toBe(201);
     expect(await (await put("/servers/gh2", { tenant: "acme", url: "http://127.0.0.1:9/x", headers: {} })).json()).toMatchObject({ headerNames: [] });

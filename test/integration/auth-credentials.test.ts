@@ -175,19 +175,9 @@ describe("IdP bearer tokens (Open WebUI system_oauth, OAuth 2.1 clients)", () =>
     expect(await mcpStatus({ key: access_token })).toBe(200);
   });
 
-  it("an OAuth 2.1 client found through the resource metadata registers, logs in and is accepted (RFC 9728, 7591, 8707)", async () => {
-    const challenge = await t.fetch("/mcp", { method: "POST", headers: { "content-type": "application/json", accept: "application/json, text/event-stream" }, body: "{}" });
-    const metaUrl = challenge.headers.get("www-authenticate")!.match(/resource_metadata="([^"]+)"/)![1]!;
-    const meta = (await (await fetch(metaUrl)).json()) as { resource: string; authorization_servers: string[] };
-    expect(meta.resource).toBe(`${t.url}/mcp`);
-    const as = (await (await fetch(`${meta.authorization_servers[0]}/.well-known/openid-configuration`)).json()) as { registration_endpoint: string };
-    const reg = await fetch(as.registration_endpoint, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ redirect_uris: ["http://127.0.0.1:33418/callback"], client_name: "MCP Inspector", grant_types: ["authorization_code", "refresh_token"] }) });
-    expect(reg.status).toBe(201);
-    const registered = (await reg.json()) as { client_id: string; client_secret: string };
-    const { access_token } = await idpTokens("joelalama@google.com", "demo", { resource: meta.resource }, { id: registered.client_id, secret: registered.client_secret, redirectUri: "http://127.0.0.1:33418/callback" });
-    const r = await verifyFor({ key: access_token });
-    expect(r.body).toMatchObject({ email: "joelalama@google.com", via: "oidc-bearer" });
-    // the same kind of token for another resource is refused at the gateway
+  // OAuth 2.1 clients (pre-registered public client, no dynamic registration): test/integration/local-idp.test.ts
+
+  it("refuses a token for another resource (signed with the IdP's real key)", async () => {
     const other = await idpSigned({ aud: `${t.url}/elsewhere` });
     expect((await verifyFor({ key: other })).status).toBe(401);
   });

@@ -38,7 +38,7 @@ let redirecting: Awaited<ReturnType<typeof startRedirectingUpstream>>;
 const ADMIN = "boss@era.test";
 
 async function internal<T>(path: string, init: RequestInit = {}): Promise<{ status: number; body: T }> {
-  const res = await fetch(t.internalUrl + path, init);
+  const res = await t.internal(path, init);
   return { status: res.status, body: (await res.json()) as T };
 }
 const serverOf = async (id: string) => {

@@ -21,7 +21,7 @@ let hanging: { url: string; stop(): Promise<void> };
 let sse: { url: string; proc: Managed };
 
 async function internal<T = unknown>(path: string, init: RequestInit = {}): Promise<{ status: number; body: T }> {
-  const res = await fetch(t.internalUrl + path, init);
+  const res = await t.internal(path, init);
   return { status: res.status, body: (await res.json()) as T };
 }
 const catalog = async (email: string) => (await internal<UserCatalog>(`/internal/catalog/${encodeURIComponent(email)}`)).body;

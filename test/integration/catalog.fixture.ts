@@ -2,6 +2,7 @@
  * Upstreams for the catalog tests that the npm servers cannot play:
  * - a tiny MCP server (the 1.x SDK's own `Server` over Streamable HTTP, stateless: a session-era
  *   server) whose tools the test changes at will, which records the headers and methods it receives;
+ *   calls are answered when asked (`answerCalls`);
  * - a modern (2026-07-28) server that pages its tools;
  * - a server that answers with redirects;
  * - a "hanging" upstream that accepts connections and never answers;
@@ -11,7 +12,7 @@ import { createServer, type IncomingMessage, type Server as HttpServer } from "n
 import { createServer as createTcpServer, type Socket } from "node:net";
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
-import { ListPromptsRequestSchema, ListToolsRequestSchema, type Prompt, type Tool } from "@modelcontextprotocol/sdk/types.js";
+import { CallToolRequestSchema, ListPromptsRequestSchema, ListToolsRequestSchema, type Prompt, type Tool } from "@modelcontextprotocol/sdk/types.js";
 import { createMcpHandler, Server as Server2, type Tool as Tool2 } from "@modelcontextprotocol/server";
 import { listenFetch } from "../../scripts/lib/modern-upstream";
 import { freePort } from "../../scripts/lib/ports";
@@ -24,6 +25,8 @@ export interface TinyUpstream {
   pageSize?: number;
   /** When set, requests without this `X-Upstream-Secret` get 401. */
   requireSecret?: string;
+  /** When true, tools/call answers `tiny called <name>` (else: method not found). */
+  answerCalls?: boolean;
   /** Request headers of every HTTP request received (lower-case names). */
   seen: IncomingMessage["headers"][];
   /** JSON-RPC methods of every POST received, in order. */
@@ -61,6 +64,7 @@ export async function startTinyUpstream(tools: Tool[], prompts: Prompt[] = [], p
         return { tools: up.tools.slice(start, end), ...(end < up.tools.length ? { nextCursor: String(end) } : {}) };
       });
       if (up.prompts.length) server.setRequestHandler(ListPromptsRequestSchema, async () => ({ prompts: up.prompts }));
+      if (up.answerCalls) server.setRequestHandler(CallToolRequestSchema, async (request) => ({ content: [{ type: "text", text: `tiny called ${request.params.name}` }] }));
       const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
       res.on("close", () => {
         void transport.close();

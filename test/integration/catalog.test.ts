@@ -25,7 +25,7 @@ let tiny: TinyUpstream;
 let tiny2: TinyUpstream;
 
 async function internal<T = unknown>(path: string, init: RequestInit = {}, base = t.internalUrl): Promise<{ status: number; body: T }> {
-  const res = await fetch(base + path, init);
+  const res = await fetch(base + path, { ...init, headers: { ...(await t.serviceHeaders()), ...(init.headers as Record<string, string>) } });
   return { status: res.status, body: (await res.json()) as T };
 }
 const catalog = async (email: string) => {
@@ -176,7 +176,8 @@ describe("who sees what", () => {
   it("answers one server, and 404 alike for a hidden and a missing one", async () => {
     const ok = await internal<CatalogServer>("/internal/catalog/dev%40acme.test/servers/everything");
     expect(ok.status).toBe(200);
-    expect(ok.body).toMatchObject({ id: "everything", tenant: "acme", url: everything.url, transport: "streamable-http", headers: {} });
+    expect(ok.body).toMatchObject({ id: "everything", tenant: "acme", url: everything.url, transport: "streamable-http", credentials: null });
+    expect(ok.body).not.toHaveProperty("headers");
     const hidden = await internal("/internal/catalog/dev%40acme.test/servers/memory");
     const missing = await internal("/internal/catalog/dev%40acme.test/servers/no-such-server");
     const odd = await internal("/internal/catalog/dev%40acme.test/servers/..%2Fmemory");

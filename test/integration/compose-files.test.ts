@@ -12,7 +12,7 @@
  *   (built with the Dockerfile's own esbuild command) migrates a real database.
  */
 import { execSync, spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import Ajv from "ajv";
@@ -28,6 +28,8 @@ import { createTestDatabase } from "../harness/db";
 import { DYNAMIC_FILES, loadDynamicConfig, pickRouter, renderTemplate } from "./traefik-standin";
 import { createSql } from "../../shared/db";
 import { RATE_LIMIT_VARS, REQUEST_LIMIT_VARS } from "../../shared/env";
+import { keyId, keyRing, SecretsKey, unseal } from "../../shared/secrets";
+import { sealStoredSecrets } from "../../scripts/lib/secrets";
 
 /**
  * pg_dump refuses a server newer than itself, and the embedded Postgres ships no client tools:
@@ -48,6 +50,21 @@ async function pgDumpMatchesServer(): Promise<boolean> {
 const canDump = await pgDumpMatchesServer();
 
 const read = (p: string) => readFileSync(resolve(ROOT, p), "utf8");
+
+/**
+ * Builds the migrate image's bundle with the Dockerfile's own esbuild command into `app`, laid
+ * out as in the image (/app/dist/migrate/migrate.mjs beside /app/migrations); returns its path.
+ */
+function buildMigrateBundle(app: string): string {
+  const dockerfile = read("compose/Dockerfile");
+  const command = dockerfile.replace(/\\\n\s*/g, "").match(/npx esbuild (\S+) (.*?) --outfile=(\S+)/);
+  expect(command).not.toBeNull();
+  const [, entry, flags, outfile] = command!;
+  expect(outfile).toBe("dist/migrate/migrate.mjs");
+  execSync(`${resolve(ROOT, "node_modules/.bin/esbuild")} ${entry} ${flags} --outfile=${join(app, outfile!)}`, { cwd: ROOT, stdio: "pipe" });
+  cpSync(resolve(ROOT, "migrations"), join(app, "migrations"), { recursive: true });
+  return join(app, outfile!);
+}
 
 type Service = Record<string, any>;
 interface ComposeFile {
@@ -214,6 +231,69 @@ describe("compose files", () => {
     for (const [name, s] of Object.entries(loadCompose(FILES.dev).services)) {
       for (const p of (s.ports ?? []) as string[]) expect(p, `dev: ${name} publishes on loopback only`).toMatch(/^127\.0\.0\.1:/);
     }
+  });
+
+  // Who is on which network: the upstream MCP servers (any of them may run a fetch tool, or be
+  // compromised) share networks only with the two workers that must reach them, mcp and catalog,
+  // so no other worker's port, no Postgres and no Open WebUI is reachable from an upstream, and
+  // Open WebUI reaches no internal worker port but the ones it uses.
+  const HETZNER_NETWORKS: Record<string, string[]> = {
+    postgres: ["internal"],
+    migrate: ["internal"],
+    catalog: ["internal", "upstream"],
+    auth: ["chat", "egress", "internal"],
+    mcp: ["internal", "upstream"],
+    admin: ["internal"],
+    traefik: ["edge", "internal"],
+    "open-webui": ["chat", "edge"],
+    files: ["upstream"],
+    github: ["upstream", "upstream-egress"],
+  };
+  const NETWORKS: Record<keyof typeof FILES, Record<string, string[]>> = {
+    hetzner: HETZNER_NETWORKS,
+    localTest: HETZNER_NETWORKS,
+    dev: {
+      postgres: ["internal"],
+      migrate: ["internal"],
+      catalog: ["internal", "upstream"],
+      auth: ["chat", "internal"],
+      mcp: ["internal", "upstream"],
+      admin: ["internal"],
+      edge: ["edge", "internal"],
+      "open-webui": ["chat", "edge"],
+      files: ["upstream"],
+    },
+  };
+
+  /** The services sharing at least one network with `name`. */
+  const peersIn = (c: ComposeFile, name: string) => Object.keys(c.services).filter((n) => n !== name && netsOf(c.services[n]!).some((x) => netsOf(c.services[name]!).includes(x)));
+  const upstreamsOf = (c: ComposeFile) => Object.entries(c.services).filter(([, s]) => String(s.image ?? "").startsWith("mcpgw-upstreams")).map(([n]) => n);
+
+  it.each(Object.entries(FILES))("%s: every service is on exactly its networks; upstreams share one only with mcp and catalog", (which, file) => {
+    const c = loadCompose(file);
+    const nets = Object.fromEntries(Object.entries(c.services).map(([n, s]) => [n, netsOf(s).sort()]));
+    expect(nets).toEqual(NETWORKS[which as keyof typeof FILES]);
+    const upstreams = upstreamsOf(c);
+    expect(upstreams.length).toBeGreaterThan(0);
+    for (const u of upstreams) {
+      for (const p of peersIn(c, u)) expect(["mcp", "catalog", ...upstreams], `${file}: upstream ${u} shares a network with ${p}`).toContain(p);
+    }
+    // mcp and catalog are the only others on the upstreams' network, and must be (they forward and list)
+    expect(Object.keys(nets).filter((n) => nets[n]!.includes("upstream") && !upstreams.includes(n)).sort()).toEqual(["catalog", "mcp"]);
+    // Postgres only with the workers and the migration; Open WebUI with no catalog, mcp or admin port
+    for (const p of peersIn(c, "postgres")) expect(["migrate", "catalog", "auth", "mcp", "admin", "edge", "traefik"], `${file}: postgres shares a network with ${p}`).toContain(p);
+    for (const w of ["catalog", "mcp", "admin"]) expect(peersIn(c, "open-webui"), `${file}: open-webui reaches ${w}`).not.toContain(w);
+    // production: the upstreams' network has no route out; an upstream that needs one has its own
+    if (which !== "dev") {
+      expect(c.networks!.upstream.internal).toBe(true);
+      expect(peersIn(c, "github").filter((p) => nets[p]!.includes("upstream-egress"))).toEqual([]);
+    }
+  });
+
+  it("the separation check can fail: an upstream put on the workers' network is caught", () => {
+    const c = loadCompose(FILES.hetzner);
+    c.services.files!.networks = ["upstream", "internal"];
+    expect(peersIn(c, "files").filter((p) => !["mcp", "catalog", ...upstreamsOf(c)].includes(p))).toEqual(expect.arrayContaining(["postgres", "auth", "admin", "traefik"]));
   });
 
   it("production: a worker that others reach through a workerd external has a fixed address", () => {
@@ -567,21 +647,16 @@ describe("the Dockerfile", () => {
   });
 
   it("the migrate image's bundle, built with the Dockerfile's command, migrates and bootstraps the admin", async () => {
-    const command = dockerfile.replace(/\\\n\s*/g, "").match(/npx esbuild (\S+) (.*?) --outfile=(\S+)/);
-    expect(command).not.toBeNull();
-    const [, entry, flags, outfile] = command!;
-    expect(outfile).toBe("dist/migrate/migrate.mjs");
     expect(dockerfile).toContain("COPY migrations/ /app/migrations/");
     expect(dockerfile).toContain('CMD ["node", "/app/dist/migrate/migrate.mjs"]');
     // the image's layout: /app/dist/migrate/migrate.mjs beside /app/migrations
     const app = mkdtempSync(join(tmpdir(), "mcpgw-migrate-image-"));
     const db = await createTestDatabase({ migrate: false });
     try {
-      execSync(`${resolve(ROOT, "node_modules/.bin/esbuild")} ${entry} ${flags} --outfile=${join(app, outfile!)}`, { cwd: ROOT, stdio: "pipe" });
-      cpSync(resolve(ROOT, "migrations"), join(app, "migrations"), { recursive: true });
+      const bundle = buildMigrateBundle(app);
       const key = "mcpgw_" + "c".repeat(64);
-      const env = { PATH: process.env.PATH!, DATABASE_URL: db.url, ADMIN_EMAIL: "Ops@Example.test", ADMIN_API_KEY: key };
-      const first = spawnSync(process.execPath, [join(app, outfile!)], { cwd: "/", env, encoding: "utf8" });
+      const env = { PATH: process.env.PATH!, DATABASE_URL: db.url, ADMIN_EMAIL: "Ops@Example.test", ADMIN_API_KEY: key, SECRETS_KEY: "k".repeat(48) };
+      const first = spawnSync(process.execPath, [bundle], { cwd: "/", env, encoding: "utf8" });
       expect(first.status, first.stderr).toBe(0);
       expect(first.stdout).toContain("applied migrations:");
       const applied = await db.sql`SELECT name FROM schema_migrations ORDER BY name`;
@@ -590,12 +665,15 @@ describe("the Dockerfile", () => {
       expect(admin?.is_admin).toBe(true);
       const [k] = await db.sql`SELECT count(*)::int AS n FROM api_keys WHERE user_email = 'ops@example.test'`;
       expect(k?.n).toBe(1);
-      const second = spawnSync(process.execPath, [join(app, outfile!)], { cwd: "/", env, encoding: "utf8" });
+      const second = spawnSync(process.execPath, [bundle], { cwd: "/", env, encoding: "utf8" });
       expect(second.status, second.stderr).toBe(0);
       expect(second.stdout).toContain("database schema up to date");
-      const bad = spawnSync(process.execPath, [join(app, outfile!)], { cwd: "/", env: { PATH: process.env.PATH! }, encoding: "utf8" });
+      const bad = spawnSync(process.execPath, [bundle], { cwd: "/", env: { PATH: process.env.PATH! }, encoding: "utf8" });
       expect(bad.status).toBe(1);
       expect(bad.stderr).toContain("DATABASE_URL");
+      const noKey = spawnSync(process.execPath, [bundle], { cwd: "/", env: { ...env, SECRETS_KEY: "" }, encoding: "utf8" });
+      expect(noKey.status).toBe(1);
+      expect(noKey.stderr).toContain("SECRETS_KEY must be set");
     } finally {
       await db.drop();
       rmSync(app, { recursive: true, force: true });
@@ -607,6 +685,65 @@ describe("the Dockerfile", () => {
 
 describe("docs/deploy.md commands", () => {
   const doc = read("docs/deploy.md");
+
+  it("the documented SECRETS_KEY rotation re-seals every stored secret under the new key, after which the old key can go", async () => {
+    const block = doc.slice(doc.indexOf("### Rotating SECRETS_KEY")).match(/```sh\n([\s\S]*?)```/)?.[1];
+    expect(block).toContain("dc up -d");
+    const app = mkdtempSync(join(tmpdir(), "mcpgw-rotate-app-"));
+    const work = mkdtempSync(join(tmpdir(), "mcpgw-rotate-"));
+    const db = await createTestDatabase();
+    try {
+      const migrateBundle = buildMigrateBundle(app);
+      // a deployment as it runs: a key from the documented command, a secret sealed under it
+      const oldKey = execSync("openssl rand -base64 48", { encoding: "utf8" }).trim();
+      expect(SecretsKey.safeParse(oldKey).success).toBe(true);
+      await db.sql`INSERT INTO tenants (id, name) VALUES ('acme', 'Acme')`;
+      await db.sql`INSERT INTO servers (id, tenant_id, url, headers) VALUES ('gh', 'acme', 'http://github:8000/mcp', ${db.sql.json({ Authorization: "Bearer ghp_rotation_check" })})`;
+      await sealStoredSecrets(db.sql, oldKey);
+      const stored = async () => (await db.sql`SELECT headers, updated_at FROM servers WHERE id = 'gh'`)[0]!;
+      const before = await stored();
+      expect(before.headers.Authorization).toMatch(new RegExp(`^mcpgw:v1:${await keyId(oldKey)}:`));
+      writeFileSync(join(work, ".env"), `GATEWAY_HOST=gw.example.test\nSECRETS_KEY=${oldKey}\nSECRETS_KEY_PREVIOUS=\n`);
+      // the documented commands as they are, with \`dc\` standing for compose: \`up -d\` runs the
+      // migrate image's command with .env, \`logs migrate\` shows its output; \`cd\` goes to the copy
+      const prelude = `
+        cd() { builtin cd "$WORK"; }
+        dc() {
+          case "$*" in
+            "up -d") ( set -a; . ./.env; set +a; "$NODE" "$MIGRATE" ) > migrate.log 2>&1 || { cat migrate.log >&2; return 1; } ;;
+            "logs migrate") cat migrate.log ;;
+            *) echo "dc $* is not part of this check" >&2; return 2 ;;
+          esac
+        }
+      `;
+      const run = spawnSync("bash", ["-euo", "pipefail", "-c", prelude + block], {
+        env: { PATH: process.env.PATH!, WORK: work, NODE: process.execPath, MIGRATE: migrateBundle, DATABASE_URL: db.url },
+        encoding: "utf8",
+      });
+      expect(run.status, run.stderr + run.stdout).toBe(0);
+      const env = Object.fromEntries(readFileSync(join(work, ".env"), "utf8").split("\n").filter(Boolean).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+      expect(env.SECRETS_KEY).not.toBe(oldKey);
+      expect(SecretsKey.safeParse(env.SECRETS_KEY).success).toBe(true);
+      expect(env.SECRETS_KEY_PREVIOUS).toBe("");
+      expect(env.GATEWAY_HOST).toBe("gw.example.test");
+      // the row is sealed under the new key alone, says the same, and the server's version stayed
+      const after = await stored();
+      const newId = await keyId(env.SECRETS_KEY!);
+      expect(after.headers.Authorization).toMatch(new RegExp(`^mcpgw:v1:${newId}:`));
+      expect(await unseal(await keyRing({ SECRETS_KEY: env.SECRETS_KEY!, SECRETS_KEY_PREVIOUS: [] }), after.headers.Authorization, "servers.headers:gh:Authorization")).toBe("Bearer ghp_rotation_check");
+      expect(after.updated_at).toEqual(before.updated_at);
+      expect(readFileSync(join(work, "migrate.log"), "utf8")).toContain(`every stored secret is sealed under key ${newId}`);
+      // the old key alone no longer starts anything: migrate refuses, naming the key it lacks
+      const stale = spawnSync(process.execPath, [migrateBundle], { env: { PATH: process.env.PATH!, DATABASE_URL: db.url, SECRETS_KEY: oldKey }, encoding: "utf8" });
+      expect(stale.status).toBe(1);
+      expect(stale.stderr).toContain(`sealed with key ${newId}`);
+      expect((await stored()).headers).toEqual(after.headers);
+    } finally {
+      await db.drop();
+      rmSync(app, { recursive: true, force: true });
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
 
   it("the documented secret commands make values the workers accept", async () => {
     const { IdentitySecret, DatabaseUrl } = await import("../../shared/env");

@@ -1,7 +1,7 @@
 /**
  * Injection and secrets on the real stack: SQL metacharacters in every free-text field of the
  * admin API are stored and returned verbatim (and the tables survive them); secrets - upstream
- * header values, API keys, IDENTITY_SECRET and the other worker secrets - never appear in
+ * header values, API keys, IDENTITY_SECRET, SERVICE_SECRET, SECRETS_KEY and the other worker secrets - never appear in
  * workerd's output (all of it, every worker) nor in any API answer after the one that issues a key.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -136,11 +136,11 @@ describe("secrets", () => {
       "alice's API key": aliceKey,
       "admin API key": t.adminKey,
     };
-    for (const name of ["IDENTITY_SECRET", "SESSION_SECRET", "COOKIE_SECRET", "OWUI_SERVICE_KEY", "WEBUI_SECRET_KEY", "OIDC_CLIENT_SECRET"]) {
+    for (const name of ["IDENTITY_SECRET", "SESSION_SECRET", "COOKIE_SECRET", "SERVICE_SECRET", "SECRETS_KEY", "OWUI_SERVICE_KEY", "WEBUI_SECRET_KEY", "OIDC_CLIENT_SECRET"]) {
       const v = t.workerEnv[name];
       if (v && v.length >= 16) secrets[name] = v;
     }
-    expect(Object.keys(secrets)).toContain("IDENTITY_SECRET");
+    expect(Object.keys(secrets)).toEqual(expect.arrayContaining(["IDENTITY_SECRET", "SERVICE_SECRET", "SECRETS_KEY"]));
     const logs = t.workerd.output();
     expect(logs.length).toBeGreaterThan(0);
     const leaks: string[] = [];
@@ -154,7 +154,7 @@ describe("secrets", () => {
         if (a.includes(needle)) leaks.push(`${name} in API answer #${i}: ${a.slice(0, 120)}`);
       });
     }
-    // no identity assertion (a bearer credential between workers) in the logs either
+    // no identity or service assertion (bearer credentials between workers) in the logs either
     if (/eyJ[\w-]{10,}\.eyJ[\w-]{10,}\.[\w-]{10,}/.test(logs)) leaks.push("a JWT in workerd's output");
     expect(leaks).toEqual([]);
   });

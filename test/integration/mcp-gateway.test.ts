@@ -2,8 +2,8 @@
 // the union, prefixed. Real server-everything upstreams, real workerd, real Postgres.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { CreateMessageRequestSchema, ElicitRequestSchema, ListRootsRequestSchema, LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
-import { directClient, gatewayClient, rawInitialize, rawPost, startMcpFixture, type McpFixture } from "./mcp.fixture";
+import { CreateMessageRequestSchema, ElicitRequestSchema, ListRootsRequestSchema, LoggingMessageNotificationSchema, type ClientCapabilities } from "@modelcontextprotocol/sdk/types.js";
+import { ASKED_METHODS, directClient, gatewayClient, rawInitialize, rawPost, startAskingUpstream, startMcpFixture, type AskingUpstream, type AskOutcome, type McpFixture } from "./mcp.fixture";
 
 // The capabilities the catalog lists upstreams with (conditional tools such as
 // trigger-sampling-request exist only for clients that declare them).
@@ -139,8 +139,9 @@ describe("/mcp/<server> is the upstream, as the user may see it", () => {
       prompts.push(JSON.stringify(r.params.messages));
       return { role: "assistant", model: "gateway-test-model", content: { type: "text", text: "forty-two" } };
     });
+    const elicitations: string[] = [];
     client.setRequestHandler(ElicitRequestSchema, async (r) => {
-      expect(r.params.message).toBe("Please provide inputs for the following fields:");
+      elicitations.push(r.params.message);
       return { action: "accept", content: { name: "Ada Lovelace", check: true } };
     });
     const sampled = await client.callTool({ name: "trigger-sampling-request", arguments: { prompt: "what is six times seven", maxTokens: 10 } });
@@ -151,6 +152,7 @@ describe("/mcp/<server> is the upstream, as the user may see it", () => {
     const text = (elicited.content as { text: string }[]).map((c) => c.text).join("\n");
     expect(text).toContain("User provided the requested information");
     expect(text).toContain("- Name: Ada Lovelace");
+    expect(elicitations).toEqual(["Please provide inputs for the following fields:"]);
     await client.close();
   });
 
@@ -163,17 +165,58 @@ describe("/mcp/<server> is the upstream, as the user may see it", () => {
     expect(JSON.stringify(r.body.result.content)).toContain("sampling/createMessage");
   });
 
-  it("never sends a client a request it did not declare the capability for", async () => {
+});
+
+describe("server-to-client requests for capabilities the client did not declare", () => {
+  // an upstream that asks for sampling, elicitation and roots whatever the client declared
+  let asker: AskingUpstream;
+  let dana: string;
+  beforeAll(async () => {
+    asker = await startAskingUpstream();
+    const sql = f.t.db.sql;
+    await sql`INSERT INTO tenants (id, name) VALUES ('lab', 'Lab')`;
+    await sql`INSERT INTO servers (id, tenant_id, url) VALUES ('asker', 'lab', ${asker.url})`;
+    await sql`INSERT INTO groups (name) VALUES ('lab-users')`;
+    await sql`INSERT INTO group_tenant_mapping (group_name, tenant_id) VALUES ('lab-users', 'lab')`;
+    dana = await f.t.userKey("dana@lab.test", { groups: ["lab-users"] });
+  });
+  afterAll(() => asker?.stop());
+
+  /** Calls ask-anyway as a client with `caps` (answering what it declared); what it was asked, and what the upstream saw. */
+  async function ask(path: string, tool: string, caps: ClientCapabilities) {
     const received: string[] = [];
-    const { client } = await gatewayClient(f.t.url, "/mcp/alpha", f.alice);
-    client.fallbackRequestHandler = async (r) => {
-      received.push(r.method);
-      return {};
-    };
-    await client.callTool({ name: "echo", arguments: { message: "x" } });
-    await new Promise((r) => setTimeout(r, 800));
-    expect(received).toEqual([]);
+    const { client } = await gatewayClient(f.t.url, path, dana, caps);
+    const answer = (method: string, result: Record<string, unknown>) => async () => (received.push(method), result);
+    if (caps.sampling) client.setRequestHandler(CreateMessageRequestSchema, answer("sampling/createMessage", { role: "assistant", model: "m", content: { type: "text", text: "42" } }));
+    if (caps.elicitation) client.setRequestHandler(ElicitRequestSchema, answer("elicitation/create", { action: "decline" }));
+    if (caps.roots) client.setRequestHandler(ListRootsRequestSchema, answer("roots/list", { roots: [] }));
+    client.fallbackRequestHandler = async (r) => (received.push(r.method), {});
+    const before = asker.outcomes.length;
+    const result = (await client.callTool({ name: tool, arguments: {} })) as { content: { text: string }[] };
     await client.close();
+    return { received, outcomes: asker.outcomes.slice(before), reported: JSON.parse(result.content[0]!.text) as AskOutcome[] };
+  }
+  const refused = (method: string) => ({ method, outcome: "refused", code: -32601, message: expect.stringContaining(method) });
+
+  it("never sends them to a client that declared none, on /mcp/<server> and /mcp: the upstream gets a refusal for each", async () => {
+    for (const [path, tool] of [["/mcp/asker", "ask-anyway"], ["/mcp", "asker__ask-anyway"]] as const) {
+      const { received, outcomes, reported } = await ask(path, tool, {});
+      expect(received, path).toEqual([]);
+      expect(outcomes, path).toEqual(ASKED_METHODS.map(refused));
+      expect(reported, path).toEqual(outcomes);
+    }
+  });
+
+  it("sends a client only what it declared (sampling): the rest is refused upstream", async () => {
+    const { received, outcomes } = await ask("/mcp/asker", "ask-anyway", { sampling: {} });
+    expect(received).toEqual(["sampling/createMessage"]);
+    expect(outcomes).toEqual([{ method: "sampling/createMessage", outcome: "answered" }, refused("elicitation/create"), refused("roots/list")]);
+  });
+
+  it("relays all three to a client that declared them, and its answers back (control: the upstream does ask)", async () => {
+    const { received, outcomes } = await ask("/mcp/asker", "ask-anyway", CAPS);
+    expect(received).toEqual([...ASKED_METHODS]);
+    expect(outcomes).toEqual(ASKED_METHODS.map((method) => ({ method, outcome: "answered" })));
   });
 });
 

@@ -80,16 +80,8 @@ describe("isolation between tenants", () => {
     }
   });
 
-  it("enforces a revoked grant on the next call of an open session, within 2 seconds", async () => {
-    const dave = await f.t.userKey("dave@acme.test", { groups: ["acme-users"] });
-    const { client } = await gatewayClient(f.t.url, "/mcp", dave);
-    expect((await client.callTool({ name: "alpha__echo", arguments: { message: "still mine" } })).content).toEqual([{ type: "text", text: "Echo: still mine" }]);
-    await f.t.db.sql`DELETE FROM user_group_membership WHERE user_email = 'dave@acme.test'`;
-    await new Promise((r) => setTimeout(r, 2000));
-    await expect(client.callTool({ name: "alpha__echo", arguments: { message: "gone" } })).rejects.toThrow(/Unknown tool: alpha__echo/);
-    expect((await client.listTools()).tools).toEqual([]);
-    await client.close();
-  });
+  // a revoked grant on the next call of an open session, 2 s after the API answered, at the
+  // production cache TTLs: test/integration/propagation.test.ts
 
   it("routes a client's answer to a relayed request back only for the session it was issued to", async () => {
     const erin = await f.t.userKey("erin@acme.test", { groups: ["acme-users"] });

@@ -49,8 +49,9 @@ beforeAll(async () => {
   legacy = startProcess("everything-sse", process.execPath, [resolve(ROOT, "node_modules/@modelcontextprotocol/server-everything/dist/index.js"), "sse"], { env: { PORT: String(legacyPort) } });
   await waitForPort(legacyPort, legacy);
   await f.t.db.sql`INSERT INTO servers (id, tenant_id, url, transport) VALUES ('delta', 'acme', ${`http://127.0.0.1:${legacyPort}/sse`}, 'sse')`;
-  await f.t.db.sql`INSERT INTO servers (id, tenant_id, url, headers) VALUES
-    ('gamma', 'acme', ${`http://127.0.0.1:${port}/mcp`}, ${f.t.db.sql.json({ Authorization: "Bearer gamma-own-credential", "X-Upstream-Secret": "gamma-secret" })})`;
+  // sealed, as the admin API stores headers (the mcp worker gets them opened from the catalog)
+  const sealed = await f.t.sealedHeaders("gamma", { Authorization: "Bearer gamma-own-credential", "X-Upstream-Secret": "gamma-secret" });
+  await f.t.db.sql`INSERT INTO servers (id, tenant_id, url, headers) VALUES ('gamma', 'acme', ${`http://127.0.0.1:${port}/mcp`}, ${f.t.db.sql.json(sealed)})`;
 });
 afterAll(async () => {
   relay?.close();

@@ -2,9 +2,14 @@
  * Shared setup of the MCP gateway tests: two real server-everything upstreams (one per tenant),
  * the whole stack under workerd, and users in different tenants; plus SDK client helpers.
  */
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage } from "node:http";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import type { ClientCapabilities } from "@modelcontextprotocol/sdk/types.js";
+import { Server } from "@modelcontextprotocol/sdk/server/index.js";
+import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import { CallToolRequestSchema, CreateMessageResultSchema, ElicitResultSchema, ListRootsResultSchema, ListToolsRequestSchema, McpError, type ClientCapabilities } from "@modelcontextprotocol/sdk/types.js";
+import { freePort } from "../../scripts/lib/ports";
 import { startEverything, type Upstream } from "../../scripts/lib/upstreams";
 import { startTestStack, type TestStack } from "../harness/stack";
 
@@ -108,4 +113,92 @@ export async function rawPost(
 export async function rawInitialize(baseUrl: string, path: string, key: string, protocolVersion = "2025-06-18", capabilities: Record<string, unknown> = {}) {
   const r = await rawPost(baseUrl, path, key, { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion, capabilities, clientInfo: { name: "raw", version: "1" } } });
   return { status: r.status, session: r.headers.get("mcp-session-id"), result: r.body?.result, body: r.body };
+}
+
+/** What the asking upstream's server-to-client request came back with. */
+export interface AskOutcome {
+  method: string;
+  /** "answered", "refused" (a JSON-RPC error came back) or "no answer" (nothing within 5 s). */
+  outcome: "answered" | "refused" | "no answer";
+  code?: number;
+  message?: string;
+}
+
+export interface AskingUpstream {
+  url: string;
+  /** One entry per server-to-client request it sent, in order. */
+  outcomes: AskOutcome[];
+  stop(): Promise<void>;
+}
+
+/** The requests the asking upstream sends, whatever the client declared. */
+export const ASKED_METHODS = ["sampling/createMessage", "elicitation/create", "roots/list"] as const;
+
+/**
+ * An upstream that does what a careless or hostile MCP server may do: its tool `ask-anyway` sends
+ * sampling/createMessage, elicitation/create and roots/list to the client whatever capabilities
+ * the client declared (the SDK 1.x low-level `Server` checks none unless told to), records how each
+ * came back, and returns that as its result. No npm server asks regardless (server-everything
+ * offers such tools only to clients that declared the capability), so the gateway's capability
+ * filter is tested against this one.
+ */
+export async function startAskingUpstream(): Promise<AskingUpstream> {
+  const port = await freePort();
+  const outcomes: AskOutcome[] = [];
+  const transports = new Map<string, StreamableHTTPServerTransport>();
+  const session = () => {
+    const server = new Server({ name: "asker", version: "1.0.0" }, { capabilities: { tools: {} } });
+    server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: [{ name: "ask-anyway", description: "asks the client for sampling, elicitation and roots", inputSchema: { type: "object", properties: {} } }] }));
+    server.setRequestHandler(CallToolRequestSchema, async (_req, extra) => {
+      const asks = [
+        [ASKED_METHODS[0], { messages: [{ role: "user", content: { type: "text", text: "what is six times seven" } }], maxTokens: 10 }, CreateMessageResultSchema],
+        [ASKED_METHODS[1], { message: "Your name?", requestedSchema: { type: "object", properties: { name: { type: "string" } } } }, ElicitResultSchema],
+        [ASKED_METHODS[2], {}, ListRootsResultSchema],
+      ] as const;
+      const mine: AskOutcome[] = [];
+      for (const [method, params, schema] of asks) {
+        try {
+          await extra.sendRequest({ method, params } as never, schema as never, { timeout: 5000 });
+          mine.push({ method, outcome: "answered" });
+        } catch (err) {
+          const timedOut = err instanceof McpError && /timed out/i.test(err.message);
+          mine.push(timedOut ? { method, outcome: "no answer" } : { method, outcome: "refused", code: (err as McpError).code, message: (err as Error).message });
+        }
+      }
+      outcomes.push(...mine);
+      return { content: [{ type: "text", text: JSON.stringify(mine) }] };
+    });
+    return server;
+  };
+  const readBody = async (req: IncomingMessage) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    return chunks.length ? JSON.parse(Buffer.concat(chunks).toString("utf8")) : undefined;
+  };
+  const http = createServer(async (req, res) => {
+    try {
+      const sid = req.headers["mcp-session-id"];
+      let transport = typeof sid === "string" ? transports.get(sid) : undefined;
+      if (!transport) {
+        if (sid) return void res.writeHead(404, { "content-type": "application/json" }).end('{"jsonrpc":"2.0","id":null,"error":{"code":-32001,"message":"Session not found"}}');
+        const created = new StreamableHTTPServerTransport({ sessionIdGenerator: () => randomUUID(), onsessioninitialized: (id) => void transports.set(id, created) });
+        created.onclose = () => void (created.sessionId && transports.delete(created.sessionId));
+        await session().connect(created);
+        transport = created;
+      }
+      await transport.handleRequest(req, res, req.method === "POST" ? await readBody(req) : undefined);
+    } catch (err) {
+      if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" }).end(JSON.stringify({ error: String(err) }));
+    }
+  });
+  await new Promise<void>((resolve) => http.listen(port, "127.0.0.1", () => resolve()));
+  return {
+    url: `http://127.0.0.1:${port}/mcp`,
+    outcomes,
+    stop: async () => {
+      for (const t of transports.values()) await t.close().catch(() => {});
+      http.closeAllConnections();
+      await new Promise<void>((r) => http.close(() => r()));
+    },
+  };
 }

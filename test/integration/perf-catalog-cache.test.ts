@@ -7,6 +7,7 @@
  * CONTRACT), and an identity the catalog refuses (400) is not "catalog unavailable" (503).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { untilInForce } from "../harness/contract";
 import { startTestStack, type TestStack } from "../harness/stack";
 import { startTinyUpstream, tool, type TinyUpstream } from "./catalog.fixture";
 import { rawInitialize, rawPost } from "./mcp.fixture";
@@ -16,8 +17,7 @@ let t: TestStack;
 let up: TinyUpstream;
 let key: string;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const internal = (path: string, headers: Record<string, string> = {}) => fetch(t.internalUrl + path, { headers });
+const internal = (path: string, headers: Record<string, string> = {}) => t.internal(path, { headers });
 /** This catalog isolate's counts of full catalog answers and 304s. */
 const stats = async () => ((await (await internal("/internal/stats")).json()) as { catalog: { answered: number; notModified: number } }).catalog;
 
@@ -38,7 +38,7 @@ async function listAll(path: string, session: string, k = key): Promise<string[]
 
 beforeAll(async () => {
   up = await startTinyUpstream(Array.from({ length: TOOLS }, (_, i) => tool(`tool_${i}`)));
-  t = await startTestStack({ internalPort: 0, env: { MCP_CATALOG_TTL_MS: "500", IDENTITY_VERSION_TTL_MS: "500" } });
+  t = await startTestStack({ internalPort: 0, caches: "production" });
   const sql = t.db.sql;
   await sql`INSERT INTO tenants (id, name) VALUES ('lab', 'Lab')`;
   await sql`INSERT INTO servers (id, tenant_id, url) VALUES ('big', 'lab', ${up.url})`;
@@ -101,7 +101,7 @@ describe("the mcp worker's catalog cache (MCP_CATALOG_TTL_MS 500)", () => {
     const k = await t.userKey("revoked@lab.test", { groups: ["revocable"] });
     const put = (tenants: string[]) => t.fetch("/admin/api/groups/revocable", { method: "PUT", key: t.adminKey, json: { tenants } });
     expect((await put(["lab"])).status).toBeLessThan(300);
-    await sleep(2000);
+    await untilInForce(Date.now());
     const agg = (await rawInitialize(t.url, "/mcp", k)).session!;
     const one = (await rawInitialize(t.url, "/mcp/big", k)).session!;
     expect(await listAll("/mcp", agg, k)).toHaveLength(TOOLS);
@@ -115,17 +115,16 @@ describe("the mcp worker's catalog cache (MCP_CATALOG_TTL_MS 500)", () => {
 
     expect((await put([])).status).toBe(200);
     const answered = Date.now();
-    // keep the caches warm meanwhile (the case that matters)
-    while (Date.now() - answered < 2000) {
-      await rawPost(t.url, "/mcp", k, { jsonrpc: "2.0", id: 3, method: "tools/list" }, { "mcp-session-id": agg });
-      await sleep(100);
-    }
-    const single = await rawPost(t.url, "/mcp/big", k, { jsonrpc: "2.0", id: 4, method: "tools/list" }, { "mcp-session-id": one });
+    // keep the caches warm meanwhile (the case that matters); the checks start at answer + 2 s
+    await untilInForce(answered, () => rawPost(t.url, "/mcp", k, { jsonrpc: "2.0", id: 3, method: "tools/list" }, { "mcp-session-id": agg }));
+    const [single, listed, refused] = await Promise.all([
+      rawPost(t.url, "/mcp/big", k, { jsonrpc: "2.0", id: 4, method: "tools/list" }, { "mcp-session-id": one }),
+      rawPost(t.url, "/mcp", k, { jsonrpc: "2.0", id: 5, method: "tools/list" }, { "mcp-session-id": agg }),
+      call(),
+    ]);
     expect(single.status).toBe(403);
     expect(single.body.error.message).toMatch(/may not use server big/);
-    const listed = await rawPost(t.url, "/mcp", k, { jsonrpc: "2.0", id: 5, method: "tools/list" }, { "mcp-session-id": agg });
     expect(listed.body.result.tools).toEqual([]);
-    const refused = await call();
     expect(refused.body.error).toMatchObject({ code: -32602, message: "Unknown tool: big__tool_1" });
   });
 });

@@ -7,6 +7,10 @@
  * <worker>-remote=127.0.0.1:<port>`), and each process gets exactly the variables its Env schema
  * reads and nothing inherited, like a container. Real Postgres, real upstream MCP server.
  *
+ * The catalog's internal API, on the port the upstreams' network reaches in compose, must refuse
+ * every request without a service assertion; catalog answers carry no secret; the secret header,
+ * stored sealed, still reaches the upstream through the catalog's listing and the mcp worker.
+ *
  * Traefik cannot run here, so the request chain is driven twice: by hand exactly as Traefik's
  * forwardAuth does it (GET /auth/verify with X-Forwarded-*, identity headers copied onto the
  * request), through the edge worker's own container config, and through a Traefik stand-in built
@@ -22,6 +26,8 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { randomToken } from "../../shared/crypto";
 import { ASSERTION_HEADER, FORWARD_AUTH_PORT, FORWARD_AUTH_SOCKET, IDENTITY_HEADERS, WORKER_PORTS } from "../../shared/edge";
 import { signAssertion } from "../../shared/identity";
+import { keyRing } from "../../shared/secrets";
+import { SERVICE_ASSERTION_HEADER, signServiceAssertion } from "../../shared/service-auth";
 import { generateApiKey, insertApiKey } from "../../shared/repos/apikeys.repo";
 import { freePort } from "../../scripts/lib/ports";
 import { waitForPort } from "../../scripts/lib/processes";
@@ -31,6 +37,7 @@ import { WORKERD_BIN } from "../../scripts/lib/workerd";
 import { containerPort, ENTRYPOINT_SOCKETS, remoteService, WORKERD_DIR } from "../../scripts/lib/workerd-config";
 import { ROOT, workerSpec, type Name } from "../../scripts/lib/workers";
 import { createTestDatabase, type TestDatabase } from "../harness/db";
+import { startTinyUpstream, tool, type TinyUpstream } from "./catalog.fixture";
 import { startTraefikStandIn, type StandIn } from "./traefik-standin";
 import { rawRequest } from "../harness/raw-http";
 import { VERIFY_SPELLINGS } from "../harness/verify-spellings";
@@ -99,6 +106,9 @@ function envFor(name: Name, values: Record<string, string>): Record<string, stri
 
 let db: TestDatabase;
 let upstream: Upstream;
+/** An upstream that answers only with its secret header (stored sealed, injected by the workers). */
+let vault: TinyUpstream;
+const VAULT_SECRET = `prod-vault-${randomToken(16)}`;
 let w: Record<Name, Container>;
 let publicUrl: string;
 let aliceKey: string;
@@ -107,13 +117,18 @@ let values: Record<string, string>;
 beforeAll(async () => {
   db = await createTestDatabase();
   upstream = await startEverything("everything");
+  vault = await startTinyUpstream([tool("alpha")]);
+  vault.requireSecret = VAULT_SECRET;
+  vault.answerCalls = true;
+  const secretsKey = randomToken(48);
   await importTenants(
     db.sql,
     TenantsFile.parse({
-      tenants: { acme: { name: "Acme", servers: { everything: { url: upstream.url } } } },
+      tenants: { acme: { name: "Acme", servers: { everything: { url: upstream.url }, vault: { url: vault.url, headers: { "X-Upstream-Secret": VAULT_SECRET } } } } },
       groups: { "acme-users": { tenants: ["acme"] } },
       users: { "alice@acme.test": { groups: ["acme-users"] } },
     }),
+    { ring: await keyRing({ SECRETS_KEY: secretsKey, SECRETS_KEY_PREVIOUS: [] }) },
   );
   const k = await generateApiKey();
   await insertApiKey(db.sql, "alice@acme.test", "production test", k);
@@ -127,6 +142,8 @@ beforeAll(async () => {
     IDENTITY_SECRET: randomToken(48),
     SESSION_SECRET: randomToken(48),
     COOKIE_SECRET: randomToken(48),
+    SERVICE_SECRET: randomToken(48),
+    SECRETS_KEY: secretsKey,
     // below Traefik's own 4 MiB (traefik/dynamic/middlewares.yml), so the workers' limit shows
     MAX_BODY_BYTES: String(64 * 1024),
   };
@@ -145,6 +162,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(running.map(stop));
   await upstream?.proc.stop();
+  await vault?.stop();
   await db?.drop();
 });
 
@@ -241,6 +259,86 @@ describe("the per-container workerd configs", () => {
     // without the signed assertion the mcp worker refuses, whatever the plain headers claim
     const forged = await fetch(`${w.mcp.url}/mcp`, { method: "POST", headers: { ...headers, "X-User-Email": "alice@acme.test", "X-User-Admin": "true" }, body: JSON.stringify(init) });
     expect(forged.status).toBe(401);
+  });
+
+  it("refuse every internal catalog request without a valid service assertion (the catalog's port is on the upstreams' network)", async () => {
+    const routes = [
+      ["GET", "/internal/catalog/alice%40acme.test"],
+      ["GET", "/internal/catalog/alice%40acme.test/servers/vault"],
+      ["GET", "/internal/credentials/alice%40acme.test/servers/vault"],
+      ["GET", "/internal/access/alice%40acme.test"],
+      ["GET", "/internal/status"],
+      ["GET", "/internal/stats"],
+      ["POST", "/internal/refresh/vault"],
+      ["POST", "/internal/refresh"],
+    ] as const;
+    const identity = await signAssertion({ email: "alice@acme.test", groups: ["acme-users"], admin: true, via: "apikey" }, values.IDENTITY_SECRET!);
+    const forged: Record<string, string>[] = [
+      {},
+      { [SERVICE_ASSERTION_HEADER]: await signServiceAssertion(randomToken(48), "mcp", "catalog") },
+      { [SERVICE_ASSERTION_HEADER]: await signServiceAssertion(values.IDENTITY_SECRET!, "mcp", "catalog") },
+      { [SERVICE_ASSERTION_HEADER]: await signServiceAssertion(values.SERVICE_SECRET!, "mcp", "admin") },
+      { [ASSERTION_HEADER]: identity },
+      { "X-User-Email": "alice@acme.test", "X-User-Admin": "true" },
+    ];
+    vault.seen.length = 0;
+    for (const [method, path] of routes) {
+      for (const headers of forged) {
+        const res = await fetch(`${w.catalog.url}${path}`, { method, headers });
+        const text = await res.text();
+        expect(res.status, `${method} ${path} ${Object.keys(headers)}`).toBe(401);
+        expect(JSON.parse(text)).toMatchObject({ error: "unauthenticated" });
+        expect(text).not.toContain(VAULT_SECRET);
+      }
+    }
+    expect(vault.seen).toEqual([]); // no refresh ran for them
+    // the mcp worker's own assertion passes; the answer names no secret
+    const mcp = { [SERVICE_ASSERTION_HEADER]: await signServiceAssertion(values.SERVICE_SECRET!, "mcp", "catalog") };
+    const catalog = await fetch(`${w.catalog.url}/internal/catalog/alice%40acme.test`, { headers: mcp });
+    expect(catalog.status).toBe(200);
+    const text = await catalog.text();
+    expect(text).not.toContain(VAULT_SECRET);
+    expect(JSON.parse(text).servers.find((x: { id: string }) => x.id === "vault")).toMatchObject({ credentials: { version: expect.any(String) } });
+    // the headers only through the credentials route, to the mcp worker
+    const creds = await fetch(`${w.catalog.url}/internal/credentials/alice%40acme.test/servers/vault`, { headers: mcp });
+    expect(await creds.json()).toMatchObject({ headers: { "X-Upstream-Secret": VAULT_SECRET } });
+    const asAdmin = await fetch(`${w.catalog.url}/internal/credentials/alice%40acme.test/servers/vault`, { headers: { [SERVICE_ASSERTION_HEADER]: await signServiceAssertion(values.SERVICE_SECRET!, "admin", "catalog") } });
+    expect(asAdmin.status).toBe(403);
+  });
+
+  it("store the secret header sealed, and still list and forward with it: catalog and mcp inject it upstream", async () => {
+    const [row] = await db.sql`SELECT headers FROM servers WHERE id = 'vault'`;
+    expect(JSON.stringify(row)).not.toContain(VAULT_SECRET);
+    expect(row!.headers["X-Upstream-Secret"]).toMatch(/^mcpgw:v1:[0-9a-f]{16}:/);
+    vault.seen.length = 0;
+    const transport = new StreamableHTTPClientTransport(new URL(`${publicUrl}/mcp`), { requestInit: { headers: { authorization: `Bearer ${aliceKey}` } } });
+    const client = new Client({ name: "production-test", version: "1" });
+    await client.connect(transport);
+    try {
+      expect((await client.listTools()).tools.map((t) => t.name)).toContain("vault__alpha");
+      expect(JSON.stringify((await client.callTool({ name: "vault__alpha", arguments: {} })).content)).toContain("tiny called alpha");
+    } finally {
+      await transport.terminateSession().catch(() => {});
+      await client.close();
+    }
+    expect(vault.seen.length).toBeGreaterThan(0);
+    expect(vault.seen.every((h) => h["x-upstream-secret"] === VAULT_SECRET)).toBe(true);
+  });
+
+  it("carry the admin worker's refresh to the catalog with its service assertion", async () => {
+    const adminKey = await userWithKey("root@acme.test");
+    await db.sql`UPDATE users SET is_admin = true WHERE email = 'root@acme.test'`;
+    vault.seen.length = 0;
+    const put = await fetch(`${publicUrl}/admin/api/servers/probe`, { method: "PUT", headers: { authorization: `Bearer ${adminKey}`, "content-type": "application/json" }, body: JSON.stringify({ tenant: "acme", url: vault.url, headers: { "X-Upstream-Secret": VAULT_SECRET } }) });
+    expect(put.status).toBe(201);
+    // nobody uses `probe` over MCP: a listing can only come from the admin worker's refresh call
+    let status: Record<string, unknown> | undefined;
+    for (let i = 0; i < 100 && !status; i++) {
+      [status] = await db.sql`SELECT ok FROM server_status WHERE server_id = 'probe'`;
+      if (!status) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(status).toEqual({ ok: true });
+    expect(vault.seen.length).toBeGreaterThan(0);
   });
 
   it("route an API-key request through edge -> auth -> admin", async () => {

@@ -1,45 +1,16 @@
 /**
  * `npm start` as a user runs it: the real script as a child process, its output read line by line.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { freePort } from "../../scripts/lib/ports";
+import { descendants, listeners, startCli as start, stopAllClis } from "../harness/cli";
 import { createTestDatabase } from "../harness/db";
 
-const ROOT = resolve(import.meta.dirname, "../..");
-// `npm start` bundles the workers; it must not rebuild the bundles the other test files run from.
-const ownDist = mkdtempSync(join(tmpdir(), "mcpgw-start-dist-"));
-const children: ChildProcess[] = [];
-afterAll(() => {
-  children.forEach((c) => c.kill("SIGKILL"));
-  rmSync(ownDist, { recursive: true, force: true });
-});
-
-function start(env: Record<string, string>) {
-  const child = spawn(process.execPath, ["--import", "tsx", "scripts/start.ts"], { cwd: ROOT, env: { ...process.env, DATABASE_URL: "", MCPGW_DIST: ownDist, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  let out = "";
-  child.stdout!.on("data", (d) => (out += d));
-  child.stderr!.on("data", (d) => (out += d));
-  const exited = new Promise<number>((r) => child.on("exit", (code) => r(code ?? -1)));
-  const waitFor = (re: RegExp, ms = 90_000) =>
-    new Promise<RegExpMatchArray>((res, rej) => {
-      const t0 = Date.now();
-      const tick = () => {
-        const m = out.match(re);
-        if (m) return res(m);
-        if (child.exitCode !== null) return rej(new Error(`exited ${child.exitCode}:\n${out}`));
-        if (Date.now() - t0 > ms) return rej(new Error(`timeout waiting for ${re}:\n${out}`));
-        setTimeout(tick, 100);
-      };
-      tick();
-    });
-  return { child, exited, waitFor, output: () => out };
-}
+afterAll(stopAllClis);
 
 function errorLines(out: string) {
   return out.split("\n").filter((l) => l.includes("error"));
@@ -152,6 +123,17 @@ describe("npm start", () => {
       expect(health.status).toBe(200);
       expect(await health.json()).toMatchObject({ status: "ok" });
       expect((await fetch(`${url}/admin/api/whoami`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(200);
+      // everything it runs (workerd, the embedded Postgres, the local IdP) listens on loopback only
+      const bound = listeners([first.child.pid!, ...descendants(first.child.pid!)]);
+      expect(bound.filter((l) => l.proto.startsWith("tcp")).length).toBeGreaterThanOrEqual(3);
+      expect(bound.filter((l) => !/^(127\.|::1$|::ffff:127\.)/.test(l.address))).toEqual([]);
+      // the generated secrets, the key that seals stored secrets among them, kept for the owner only
+      const secretsFile = join(dataDir, "secrets.json");
+      const secrets = JSON.parse(readFileSync(secretsFile, "utf8")) as Record<string, string>;
+      expect(Object.keys(secrets).sort()).toEqual(["COOKIE_SECRET", "IDENTITY_SECRET", "SECRETS_KEY", "SERVICE_SECRET", "SESSION_SECRET"]);
+      for (const v of Object.values(secrets)) expect(v.length).toBeGreaterThanOrEqual(32);
+      expect(statSync(secretsFile).mode & 0o777).toBe(0o600);
+      expect(first.output()).toContain("every stored secret is sealed under key");
       first.child.kill("SIGINT");
       expect(await first.exited).toBe(0);
       await expect(fetch(`${url}/healthz`)).rejects.toThrow();
@@ -159,6 +141,7 @@ describe("npm start", () => {
       const second = start({ PORT: port, DEMO: "0", DATA_DIR: dataDir });
       await second.waitFor(/ready in/);
       expect(second.output()).not.toContain("generated admin API key");
+      expect(JSON.parse(readFileSync(secretsFile, "utf8"))).toEqual(secrets);
       expect((await fetch(`${url}/admin/api/whoami`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(200);
       second.child.kill("SIGINT");
       expect(await second.exited).toBe(0);

@@ -5,20 +5,24 @@ import { parse } from "yaml";
 import { createTestDatabase, type TestDatabase } from "../harness/db";
 import { exportTenants, formatTenantsFile, importTenants, parseTenantsFile, TenantsFileError } from "../../scripts/lib/tenants-file";
 import { loadAccess } from "../../shared/repos/access.repo";
+import { randomToken } from "../../shared/crypto";
+import { keyRing, type KeyRing } from "../../shared/secrets";
 
 const examplePath = resolve(import.meta.dirname, "../../examples/tenants.example.yaml");
 const example = readFileSync(examplePath, "utf8");
 const env = { GITHUB_AUTHORIZATION: "Bearer ghp_example_secret" };
 
 let db: TestDatabase;
+let ring: KeyRing;
 beforeAll(async () => {
   db = await createTestDatabase();
+  ring = await keyRing({ SECRETS_KEY: randomToken(32), SECRETS_KEY_PREVIOUS: [] });
 });
 afterAll(() => db.drop());
 
 describe("tenants file", () => {
   it("imports the example and exports the same content", async () => {
-    await importTenants(db.sql, parseTenantsFile(example, env));
+    await importTenants(db.sql, parseTenantsFile(example, env), { ring });
     const out = formatTenantsFile(await exportTenants(db.sql));
     expect(parse(out)).toEqual(parse(example));
     expect(out).toEqual(example.split("\n").filter((l) => !l.startsWith("#")).join("\n"));
@@ -34,11 +38,28 @@ describe("tenants file", () => {
     expect(await ids("nobody@example.com")).toEqual([]);
   });
 
-  it("is idempotent and keeps secrets as stored", async () => {
-    const before = await exportTenants(db.sql, { withSecrets: true });
-    await importTenants(db.sql, parseTenantsFile(example, env));
-    expect(await exportTenants(db.sql, { withSecrets: true })).toEqual(before);
+  it("is idempotent and keeps secrets as stored: sealed in the row, in clear with --with-secrets", async () => {
+    const before = await exportTenants(db.sql, { withSecrets: true, ring });
+    const [row] = await db.sql`SELECT headers, updated_at FROM servers WHERE id = 'github'`;
+    expect(JSON.stringify(row)).not.toContain("ghp_example_secret");
+    expect(row!.headers.Authorization).toMatch(/^mcpgw:v1:/);
+    await importTenants(db.sql, parseTenantsFile(example, env), { ring });
+    expect(await exportTenants(db.sql, { withSecrets: true, ring })).toEqual(before);
     expect(before.tenants.github!.servers.github!.headers).toEqual({ Authorization: "Bearer ghp_example_secret" });
+    // the same file again rewrites nothing (sealing anew would change the bytes and the server's version)
+    expect((await db.sql`SELECT headers, updated_at FROM servers WHERE id = 'github'`)[0]).toEqual(row);
+  });
+
+  it("needs the key for secrets, and refuses a key that did not seal the stored ones, writing nothing", async () => {
+    await expect(importTenants(db.sql, parseTenantsFile(example, env))).rejects.toThrow(/SECRETS_KEY is not set/);
+    await expect(exportTenants(db.sql, { withSecrets: true })).rejects.toThrow(/--with-secrets needs SECRETS_KEY/);
+    const other = await keyRing({ SECRETS_KEY: randomToken(32), SECRETS_KEY_PREVIOUS: [] });
+    const before = await db.sql`SELECT id, headers, updated_at FROM servers ORDER BY id`;
+    await expect(importTenants(db.sql, parseTenantsFile(example, { GITHUB_AUTHORIZATION: "Bearer other" }), { ring: other })).rejects.toThrow(new RegExp(`sealed with key ${ring.currentId}`));
+    await expect(exportTenants(db.sql, { withSecrets: true, ring: other })).rejects.toThrow(TenantsFileError);
+    expect(await db.sql`SELECT id, headers, updated_at FROM servers ORDER BY id`).toEqual(before);
+    // without --with-secrets no key is needed: references only
+    expect((await exportTenants(db.sql)).tenants.github!.servers.github!.headers).toEqual({ Authorization: "${GITHUB_AUTHORIZATION}" });
   });
 
   it("refuses bad files with the field named, and writes nothing", async () => {
@@ -54,9 +75,9 @@ describe("tenants file", () => {
 
   it("prunes what the file does not name only when asked", async () => {
     await db.sql`INSERT INTO tenants (id, name) VALUES ('extra', 'Extra')`;
-    await importTenants(db.sql, parseTenantsFile(example, env));
+    await importTenants(db.sql, parseTenantsFile(example, env), { ring });
     expect((await db.sql`SELECT id FROM tenants WHERE id = 'extra'`).length).toBe(1);
-    await importTenants(db.sql, parseTenantsFile(example, env), { prune: true });
+    await importTenants(db.sql, parseTenantsFile(example, env), { prune: true, ring });
     expect((await db.sql`SELECT id FROM tenants WHERE id = 'extra'`).length).toBe(0);
   });
 });

@@ -19,6 +19,7 @@ const env = McpEnv.parse({
   DATABASE_URL: "postgres://unit@127.0.0.1/unit",
   IDENTITY_SECRET: "unit-test-identity-secret-0123456789abcdef",
   SESSION_SECRET: SECRET,
+  SERVICE_SECRET: "unit-test-service-secret-0123456789abcdef",
   PUBLIC_URL: "https://gateway.example.com",
 });
 

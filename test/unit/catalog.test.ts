@@ -75,7 +75,12 @@ describe("a user's server entry", () => {
   it("filters tools by the rules and keeps prompts, resources and templates", () => {
     const e = serverEntry(user, entry, snap, 300, t0.getTime() + 2000);
     expect(e.tools.map((x) => x.name)).toEqual(["read_issue", "repo.list", "gh__x"]);
-    expect(e).toMatchObject({ id: "gh", tenant: "acme", headers: { Authorization: "Bearer upstream" }, protocolVersion: "2025-11-25" });
+    expect(e).toMatchObject({ id: "gh", tenant: "acme", credentials: { version: expect.any(String) }, protocolVersion: "2025-11-25" });
+    // the secret headers never travel in a catalog answer: only whether there are any, and a version
+    expect(e).not.toHaveProperty("headers");
+    expect(JSON.stringify(e)).not.toContain("Bearer upstream");
+    expect(serverEntry(user, { ...entry, server: server({ headers: {} }) }, snap, 300, t0.getTime()).credentials).toBeNull();
+    expect(serverEntry(user, { ...entry, server: server({ headers: { Authorization: "Bearer other" } }) }, snap, 300, t0.getTime()).credentials!.version).not.toBe(e.credentials!.version);
     expect(e.prompts).toHaveLength(1);
     expect(e.resources).toHaveLength(1);
     expect(e.resourceTemplates).toHaveLength(1);

@@ -8,10 +8,13 @@ import { EnvError, readEnv } from "../../shared/env";
 import { AdminApiKey } from "../../shared/schemas";
 import { AdminEnv } from "../../workers/admin/src/env";
 import { AuthEnv } from "../../workers/auth/src/env";
+import { CatalogEnv } from "../../workers/catalog/src/env";
 import { McpEnv } from "../../workers/mcp/src/env";
 
 const base = { DATABASE_URL: "postgres://x@127.0.0.1/db", IDENTITY_SECRET: "unit-test-identity-secret-0123456789abcdef", PUBLIC_URL: "https://gw.example.com" };
-const mcpBase = { ...base, SESSION_SECRET: "unit-test-session-secret-0123456789abcdef" };
+const SERVICE_SECRET = "unit-test-service-secret-0123456789abcdef";
+const mcpBase = { ...base, SERVICE_SECRET, SESSION_SECRET: "unit-test-session-secret-0123456789abcdef" };
+const adminBase = { ...base, SERVICE_SECRET, SECRETS_KEY: "unit-test-secrets-key-0123456789abcdef" };
 
 /** The one-line message readEnv throws for these variables, or null when they are accepted. */
 function refusal(schema: Parameters<typeof readEnv>[0], vars: Record<string, unknown>): string | null {
@@ -29,7 +32,7 @@ describe("PUBLIC_URL is required where it decides security", () => {
   it.each([
     ["auth", AuthEnv, base],
     ["mcp", McpEnv, mcpBase],
-    ["admin", AdminEnv, base],
+    ["admin", AdminEnv, adminBase],
   ] as const)("%s: missing -> one line naming PUBLIC_URL and how to set it", (_name, schema, vars) => {
     const { PUBLIC_URL: _, ...without } = vars;
     expect(refusal(schema, without)).toMatch(/PUBLIC_URL: required: the gateway's public origin, e\.g\. https:\/\/gateway\.example\.com/);
@@ -42,6 +45,27 @@ describe("PUBLIC_URL is required where it decides security", () => {
     expect(refusal(AuthEnv, { ...base, PUBLIC_URL: "ftp://gw.example.com" })).toContain("PUBLIC_URL: must be an http(s) URL");
     expect(AuthEnv.parse({ ...base, PUBLIC_URL: "https://gw.example.com/" }).PUBLIC_URL).toBe("https://gw.example.com");
     expect(McpEnv.parse({ ...mcpBase, PUBLIC_URL: "http://localhost:8000/" }).PUBLIC_URL).toBe("http://localhost:8000");
+  });
+});
+
+describe("the internal-call and secrets-at-rest keys are required where they are read", () => {
+  const catalogBase = { DATABASE_URL: base.DATABASE_URL, SERVICE_SECRET, SECRETS_KEY: adminBase.SECRETS_KEY };
+  it.each([
+    ["catalog", CatalogEnv, catalogBase, ["SERVICE_SECRET", "SECRETS_KEY"]],
+    ["mcp", McpEnv, mcpBase, ["SERVICE_SECRET"]],
+    ["admin", AdminEnv, adminBase, ["SERVICE_SECRET", "SECRETS_KEY"]],
+  ] as const)("%s: each missing or short one is named", (_name, schema, vars, names) => {
+    expect(refusal(schema, vars)).toBeNull();
+    for (const name of names) {
+      const { [name]: _, ...without } = vars as Record<string, string>;
+      expect(refusal(schema, without)).toContain(`${name}:`);
+      expect(refusal(schema, { ...vars, [name]: "short" })).toContain(`${name}: must be at least 32 characters`);
+    }
+  });
+  it("SECRETS_KEY_PREVIOUS: a comma-separated list of keys, each long enough", () => {
+    expect(CatalogEnv.parse({ ...catalogBase, SECRETS_KEY_PREVIOUS: `${"a".repeat(32)}, ${"b".repeat(40)}` }).SECRETS_KEY_PREVIOUS).toEqual(["a".repeat(32), "b".repeat(40)]);
+    expect(CatalogEnv.parse(catalogBase).SECRETS_KEY_PREVIOUS).toEqual([]);
+    expect(refusal(CatalogEnv, { ...catalogBase, SECRETS_KEY_PREVIOUS: `${"a".repeat(32)},short` })).toContain("SECRETS_KEY_PREVIOUS");
   });
 });
 

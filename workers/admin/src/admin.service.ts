@@ -9,10 +9,11 @@ import type { Sql, TxSql } from "../../../shared/db";
 import { generateApiKey, insertApiKey, listApiKeys, revokeApiKey } from "../../../shared/repos/apikeys.repo";
 import { insertAdminChange, type Db } from "../../../shared/repos/audit.repo";
 import { deleteTenant, getTenant, upsertTenant, type Tenant } from "../../../shared/repos/tenants.repo";
-import { deleteServer, getServer, headersEqual, upsertServer, type Server } from "../../../shared/repos/servers.repo";
+import { deleteServer, getServer, headersToStore, upsertServer, type Server } from "../../../shared/repos/servers.repo";
 import { deleteGroup, getGroup, missingGroups, missingServers, missingTenants, upsertGroup, type Group } from "../../../shared/repos/groups.repo";
 import { deleteUser, getAdminUser, upsertUser, type AdminUser } from "../../../shared/repos/admin-users.repo";
 import { ADMIN_GROUP, type ApiKeyRow } from "../../../shared/schemas";
+import type { KeyRing } from "../../../shared/secrets";
 import type { GroupBody, KeyBody, ServerBody, TenantBody, UserBody } from "./api.schema";
 import { ApiError, fromPostgres } from "./errors";
 
@@ -79,13 +80,18 @@ export async function removeTenant(sql: Sql, actor: string, id: string): Promise
   });
 }
 
-/** Creates or replaces server `id`; 400 naming `tenant` when that tenant does not exist. Headers: see ServerInput. */
-export async function putServer(sql: Sql, actor: string, id: string, body: z.infer<typeof ServerBody>): Promise<Saved<Server>> {
+/**
+ * Creates or replaces server `id`; 400 naming `tenant` when that tenant does not exist. New
+ * `headers` are sealed with `ring` (SECRETS_KEY) before they are stored; the same headers again
+ * leave the stored ones (and the server's version) alone. Omitted headers are kept.
+ */
+export async function putServer(sql: Sql, actor: string, id: string, body: z.infer<typeof ServerBody>, ring: KeyRing): Promise<Saved<Server>> {
   return change(sql, actor, `server:${id}`, async (tx) => {
     if ((await missingTenants(tx, [body.tenant])).length) throw new ApiError(400, "invalid_request", `tenant: no tenant ${body.tenant}`, "tenant");
     const before = await getServer(tx, id, true);
-    const headersChanged = body.headers !== undefined && !(before && (await headersEqual(tx, id, body.headers)));
-    await upsertServer(tx, id, { ...body });
+    const headers = await headersToStore(tx, ring, id, body.headers);
+    const headersChanged = headers.changed;
+    await upsertServer(tx, id, { ...body, headers: headers.store ?? undefined });
     const after = (await getServer(tx, id))!;
     return {
       action: before ? "server.update" : "server.create",

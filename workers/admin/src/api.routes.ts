@@ -15,6 +15,8 @@ import { getGroup, listGroups } from "../../../shared/repos/groups.repo";
 import { getAdminUser, listUsers } from "../../../shared/repos/admin-users.repo";
 import { usageReport } from "../../../shared/repos/reports.repo";
 import { log } from "../../../shared/log";
+import { keyRing, type KeyRing } from "../../../shared/secrets";
+import { withServiceAssertion } from "../../../shared/service-auth";
 import * as S from "./api.schema";
 import * as svc from "./admin.service";
 import { explainAccess } from "./access.explain";
@@ -64,11 +66,19 @@ function notFound(what: string): never {
 export function refreshServer(c: C, id: string): void {
   const catalog = c.env.CATALOG;
   if (!catalog || typeof (catalog as Fetcher).fetch !== "function") return;
-  const p = (catalog as Fetcher)
+  const p = withServiceAssertion(catalog as Fetcher, readEnv(AdminEnv, c.env).SERVICE_SECRET, "admin", "catalog")
     .fetch(new Request(`http://catalog/internal/refresh/${encodeURIComponent(id)}`, { method: "POST" }))
-    .then((r) => r.body?.cancel())
+    .then((r) => {
+      if (!r.ok) log.warn("catalog refused a refresh", { server: id, status: r.status });
+      return r.body?.cancel();
+    })
     .catch((err: unknown) => log.warn("catalog refresh failed", { server: id, message: String((err as Error)?.message ?? err) }));
   c.executionCtx.waitUntil(p);
+}
+
+/** The key ring that seals server headers (SECRETS_KEY, SECRETS_KEY_PREVIOUS). */
+export function secretsRing(c: C): Promise<KeyRing> {
+  return keyRing(readEnv(AdminEnv, c.env));
 }
 
 /** Mounts the REST API. */
@@ -106,7 +116,8 @@ export function registerApiRoutes(app: AdminHono) {
   app.put("/admin/api/servers/:id", async (c) => {
     const id = param.id(c);
     const input = parseOr400(S.ServerBody, await body(c));
-    const r = await db(c, (sql) => svc.putServer(sql, actor(c), id, input));
+    const ring = await secretsRing(c);
+    const r = await db(c, (sql) => svc.putServer(sql, actor(c), id, input, ring));
     refreshServer(c, id);
     return c.json(r.item, r.created ? 201 : 200);
   });

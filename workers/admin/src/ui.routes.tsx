@@ -16,7 +16,7 @@ import { usageReport } from "../../../shared/repos/reports.repo";
 import * as S from "./api.schema";
 import * as svc from "./admin.service";
 import { explainAccess } from "./access.explain";
-import { db, refreshServer, usageWindow } from "./api.routes";
+import { db, refreshServer, secretsRing, usageWindow } from "./api.routes";
 import { ApiError, parseOr400 } from "./errors";
 import type { AdminApp, AdminHono } from "./app";
 import { GroupsPage, ServersPage, TenantsPage, UserPage, UsersPage, rulesText, type PageBase } from "./ui/pages.manage";
@@ -174,7 +174,8 @@ export function registerUiRoutes(app: AdminHono) {
         const id = parseOr400(S.Slug, values.id, "id");
         const headers = checked(f, "clearHeaders") ? {} : parseHeaders(typeof f.headers === "string" ? f.headers : "");
         const input = parseOr400(S.ServerBody, { ...values, id: undefined, headers });
-        const r = await db(c, (sql) => svc.putServer(sql, actor(c), id, input));
+        const ring = await secretsRing(c);
+        const r = await db(c, (sql) => svc.putServer(sql, actor(c), id, input, ring));
         refreshServer(c, id);
         return done(c, "/admin/servers", `Server ${id} ${r.created ? "created" : "saved"}.`);
       },

@@ -1,9 +1,11 @@
 /**
- * The internal catalog API (service bindings only; the public edge never routes here):
+ * The internal catalog API (the public edge never routes here; index.ts requires a service
+ * assertion from the mcp or admin worker on every /internal/* route):
  *   GET /internal/catalog/:email                  -> UserCatalog (shared/catalog.schema.ts)
  *   GET /internal/catalog/:email/servers/:server  -> CatalogServer, or 404 {error:"not_found"}
  *                                                    when the user may not use it or it does not exist
- *   GET /internal/access/:email                   -> Access (shared/repos/access.repo.ts)
+ *   GET /internal/access/:email                   -> Access (shared/repos/access.repo.ts), each server
+ *                                                    row with `headerNames` instead of its headers
  *   GET /internal/stats                           -> { catalog: { answered, notModified } } this isolate's
  *                                                    counts of the two catalog routes' 200s and 304s
  *
@@ -12,13 +14,14 @@
  */
 import type { Hono } from "hono";
 import { readEnv } from "../../../shared/env";
+import type { ServiceVariables } from "../../../shared/middleware/service-auth";
 import { Email, ServerId } from "../../../shared/schemas";
 import { cachedAccess } from "./access.cache";
 import { userCatalogAnswer, userServerAnswer, type TaggedAnswer } from "./catalog";
 import { pooledDb } from "./db";
 import { CatalogEnv } from "./env";
 
-type App = Hono<{ Bindings: Record<string, unknown> }>;
+type App = Hono<{ Bindings: Record<string, unknown>; Variables: ServiceVariables }>;
 
 const badEmail = { error: "bad_request", field: "email", message: "must be an email address" };
 
@@ -65,7 +68,9 @@ export function registerCatalogRoutes(app: App): void {
   app.get("/internal/access/:email", async (c) => {
     const env = readEnv(CatalogEnv, c.env);
     const access = await cachedAccess(pooledDb(c.env), c.req.param("email"), env.CATALOG_VERSION_TTL_MS, c.executionCtx);
-    return c.json(access);
+    // the rows' stored headers stay inside: names only, as the admin API shows them
+    const servers = access.servers.map(({ server: { headers, ...row }, ...entry }) => ({ ...entry, server: { ...row, headerNames: Object.keys(headers).sort() } }));
+    return c.json({ ...access, servers });
   });
 
   app.get("/internal/stats", (c) => c.json({ catalog: { ...stats } }));

@@ -17,10 +17,11 @@ import { createHash } from "node:crypto";
 import type { CatalogServer, CatalogStatus, UpstreamProtocol, UserCatalog } from "../../../shared/catalog.schema";
 import { toolAllowed, type Access, type AccessServer } from "../../../shared/repos/access.repo";
 import type { Snapshot, StatusRow } from "../../../shared/repos/catalog.repo";
+import type { ServerRow } from "../../../shared/schemas";
 import { cachedAccess } from "./access.cache";
 import type { CatalogDb } from "./db";
 import type { CatalogEnv } from "./env";
-import { maxAgeSeconds, refreshInBackground, refreshNeed } from "./refresh";
+import { listingOf, maxAgeSeconds, refreshInBackground, refreshNeed } from "./refresh";
 import { cachedSnapshot, nameConflicts, patchStatus } from "./snapshot.cache";
 import { currentVersion, forgetVersion } from "./version";
 
@@ -57,6 +58,24 @@ export function protocolOf(s: StatusRow | undefined): UpstreamProtocol {
   };
 }
 
+const credentialMemo = new WeakMap<ServerRow, CatalogServer["credentials"]>();
+
+/**
+ * Whether the server has secret headers to inject, and a version of them: a hash of the stored
+ * (sealed) values, so it moves with every change of the headers and says nothing about them.
+ * The values themselves are never in a catalog answer: the mcp worker asks for them when it
+ * forwards (credentials.routes.ts). Memoised per row object (rows are cached per version).
+ */
+export function credentialsOf(server: ServerRow): CatalogServer["credentials"] {
+  let c = credentialMemo.get(server);
+  if (c === undefined) {
+    const names = Object.keys(server.headers).sort();
+    c = names.length ? { version: createHash("sha256").update(JSON.stringify(names.map((n) => [n, server.headers[n]]))).digest("base64url").slice(0, 22) } : null;
+    credentialMemo.set(server, c);
+  }
+  return c;
+}
+
 /** One server entry as the user sees it. */
 export function serverEntry(access: Access, entry: AccessServer, snap: Snapshot, refreshSeconds: number, now = Date.now()): CatalogServer {
   const { server } = entry;
@@ -67,7 +86,7 @@ export function serverEntry(access: Access, entry: AccessServer, snap: Snapshot,
     tenant: server.tenant_id,
     url: server.url,
     transport: server.transport,
-    headers: server.headers,
+    credentials: credentialsOf(server),
     grants: entry.grants,
     status: statusOf(entry, snap, refreshSeconds, now),
     serverInfo: s?.server_info ?? null,
@@ -98,10 +117,10 @@ export async function loadForUser(c: CatalogContext, email: string, only?: strin
   const old = visible.filter((e) => refreshNeed(e.server, snap.status.get(e.server.id), c.env.CATALOG_REFRESH_SECONDS, now) === "old");
   if (old.length) {
     const due = old.map((e) => ({ server: e.server, maxAgeSeconds: maxAgeSeconds(snap.status.get(e.server.id), c.env.CATALOG_REFRESH_SECONDS) }));
-    refreshInBackground(c.ctx, c.db, due, { timeoutMs: c.env.UPSTREAM_TIMEOUT_MS, refreshSeconds: c.env.CATALOG_REFRESH_SECONDS });
+    refreshInBackground(c.ctx, c.db, due, { listing: listingOf(c.env), refreshSeconds: c.env.CATALOG_REFRESH_SECONDS });
   }
   if (inline.length) {
-    const written = await c.db.refresh(inline.map((e) => e.server), c.env.UPSTREAM_TIMEOUT_MS);
+    const written = await c.db.refresh(inline.map((e) => e.server), listingOf(c.env));
     for (const status of written.values()) if (status) patchStatus(status);
     // the refresh moved the version: read it again, with what the refresh wrote
     forgetVersion();

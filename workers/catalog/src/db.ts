@@ -16,19 +16,19 @@ import { poolOf } from "../../../shared/pool";
 import { catalogVersion, loadAccess, type Access } from "../../../shared/repos/access.repo";
 import { claimRefresh, loadSnapshot, type Snapshot, type StatusRow } from "../../../shared/repos/catalog.repo";
 import type { ServerRow } from "../../../shared/schemas";
-import { refreshServers } from "./refresh";
+import { refreshServers, type Listing } from "./refresh";
 
 export interface CatalogDb {
   version(): Promise<number>;
   access(email: string): Promise<Access>;
   snapshot(): Promise<Snapshot>;
   /** Lists the servers now and stores the results; the new status per server (null: superseded or failed). */
-  refresh(servers: ServerRow[], timeoutMs: number): Promise<Map<string, StatusRow | null>>;
+  refresh(servers: ServerRow[], listing: Listing): Promise<Map<string, StatusRow | null>>;
   /**
    * Claims each old server across replicas and refreshes the claimed ones; the status to show per
    * server (refreshed here, or as refreshed elsewhere).
    */
-  refreshClaimed(due: { server: ServerRow; maxAgeSeconds: number }[], timeoutMs: number): Promise<StatusRow[]>;
+  refreshClaimed(due: { server: ServerRow; maxAgeSeconds: number }[], listing: Listing): Promise<StatusRow[]>;
 }
 
 /** `fn` with concurrent calls for the same key sharing one run (in the pool object only). */
@@ -47,15 +47,15 @@ function shared<A extends unknown[], R>(key: (...args: A) => string, fn: (sql: S
 
 /** One listing per server (and row version) at a time. */
 const refreshOne = shared(
-  (s: ServerRow, _timeoutMs: number) => `${s.id}\u0000${s.updated_at.getTime()}`,
-  async (sql, s: ServerRow, timeoutMs: number): Promise<StatusRow | null> => (await refreshServers(sql, [s], timeoutMs)).get(s.id) ?? null,
+  (s: ServerRow, _listing: Listing) => `${s.id}\u0000${s.updated_at.getTime()}`,
+  async (sql, s: ServerRow, listing: Listing): Promise<StatusRow | null> => (await refreshServers(sql, [s], listing)).get(s.id) ?? null,
 );
 
-async function refreshShared(sql: Sql, servers: ServerRow[], timeoutMs: number): Promise<Map<string, StatusRow | null>> {
-  return new Map(await Promise.all(servers.map(async (s) => [s.id, await refreshOne(sql, s, timeoutMs)] as const)));
+async function refreshShared(sql: Sql, servers: ServerRow[], listing: Listing): Promise<Map<string, StatusRow | null>> {
+  return new Map(await Promise.all(servers.map(async (s) => [s.id, await refreshOne(sql, s, listing)] as const)));
 }
 
-async function refreshClaimed(sql: Sql, due: { server: ServerRow; maxAgeSeconds: number }[], timeoutMs: number, refresh = refreshShared): Promise<StatusRow[]> {
+async function refreshClaimed(sql: Sql, due: { server: ServerRow; maxAgeSeconds: number }[], listing: Listing, refresh = refreshShared): Promise<StatusRow[]> {
   const shown: StatusRow[] = [];
   const claimed: ServerRow[] = [];
   for (const { server, maxAgeSeconds } of due) {
@@ -63,7 +63,7 @@ async function refreshClaimed(sql: Sql, due: { server: ServerRow; maxAgeSeconds:
     if (claim.claimed) claimed.push(server);
     else if (claim.status) shown.push(claim.status);
   }
-  if (claimed.length) for (const status of (await refresh(sql, claimed, timeoutMs)).values()) if (status) shown.push(status);
+  if (claimed.length) for (const status of (await refresh(sql, claimed, listing)).values()) if (status) shown.push(status);
   return shown;
 }
 
@@ -83,8 +83,8 @@ export function pooledDb(bindings: Record<string, unknown>): CatalogDb {
     version: () => pool.run("version"),
     access: (email) => pool.run("access", email),
     snapshot: () => pool.run("snapshot"),
-    refresh: (servers, timeoutMs) => pool.run("refresh", servers, timeoutMs),
-    refreshClaimed: (due, timeoutMs) => pool.run("refreshClaimed", due, timeoutMs),
+    refresh: (servers, listing) => pool.run("refresh", servers, listing),
+    refreshClaimed: (due, listing) => pool.run("refreshClaimed", due, listing),
   };
 }
 
@@ -94,7 +94,7 @@ export function sqlDb(sql: Sql): CatalogDb {
     version: () => catalogVersion(sql),
     access: (email) => loadAccess(sql, email),
     snapshot: () => loadSnapshot(sql),
-    refresh: (servers, timeoutMs) => refreshServers(sql, servers, timeoutMs),
-    refreshClaimed: (due, timeoutMs) => refreshClaimed(sql, due, timeoutMs, refreshServers),
+    refresh: (servers, listing) => refreshServers(sql, servers, listing),
+    refreshClaimed: (due, listing) => refreshClaimed(sql, due, listing, refreshServers),
   };
 }

@@ -1,8 +1,13 @@
 import { z } from "zod";
-import { DatabaseUrl, PoolMax } from "../../../shared/env";
+import { DatabaseUrl, PoolMax, ServiceSecret } from "../../../shared/env";
+import { SECRETS_KEY_VARS } from "../../../shared/secrets";
 
 export const CatalogEnv = z.object({
   DATABASE_URL: DatabaseUrl,
+  /** Verifies the service assertion every /internal/* request must carry (mcp and admin sign it). */
+  SERVICE_SECRET: ServiceSecret,
+  /** Opens the stored upstream headers (SECRETS_KEY; SECRETS_KEY_PREVIOUS during a rotation). */
+  ...SECRETS_KEY_VARS,
   /** Postgres connections this worker keeps open per process (its PgPool Durable Object). Default 4. */
   PG_POOL_MAX: PoolMax,
   /** How long a cached catalog version is trusted before Postgres is asked again (ms). Default 500. */

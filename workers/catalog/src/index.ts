@@ -1,22 +1,26 @@
 /**
  * Catalog worker: who may use what, and what each upstream offers - answered from isolate caches
  * (version-checked against Postgres) over snapshots it refreshes from the upstreams. Internal
- * only: reached through service bindings, never routed by the public edge.
+ * only: never routed by the public edge, and every /internal/* request must carry a service
+ * assertion from the mcp or admin worker (its port is on the network the upstreams share).
+ * `/healthz` stays open: it says whether Postgres answers, nothing more.
  */
 import { Hono } from "hono";
 import { createSql, withSql } from "../../../shared/db";
 import { pgPoolClass } from "../../../shared/pool/durable-object";
 import { readEnv } from "../../../shared/env";
 import { onError } from "../../../shared/http";
+import { requireService, type ServiceVariables } from "../../../shared/middleware/service-auth";
 import { catalogVersion } from "../../../shared/repos/access.repo";
 import { registerCatalogRoutes } from "./catalog.routes";
+import { registerCredentialsRoutes } from "./credentials.routes";
 import { catalogOps } from "./db";
 import { CatalogEnv } from "./env";
-import { refreshDue } from "./refresh";
+import { listingOf, refreshDue } from "./refresh";
 import { registerRefreshRoutes } from "./refresh.routes";
 import { setStaleMaxSeconds } from "./version";
 
-const app = new Hono<{ Bindings: Record<string, unknown> }>();
+const app = new Hono<{ Bindings: Record<string, unknown>; Variables: ServiceVariables }>();
 app.onError(onError);
 
 app.get("/healthz", async (c) => {
@@ -32,11 +36,13 @@ app.get("/healthz", async (c) => {
   }
 });
 
+app.use("/internal/*", requireService({ self: "catalog", callers: ["mcp", "admin"], secret: (env) => readEnv(CatalogEnv, env).SERVICE_SECRET }));
 app.use("/internal/*", async (c, next) => {
   setStaleMaxSeconds(readEnv(CatalogEnv, c.env).STALE_CATALOG_MAX_SECONDS);
   await next();
 });
 registerCatalogRoutes(app);
+registerCredentialsRoutes(app);
 registerRefreshRoutes(app);
 
 app.notFound((c) => c.json({ error: "not_found", message: `no route for ${c.req.path}` }, 404));
@@ -44,7 +50,7 @@ app.notFound((c) => c.json({ error: "not_found", message: `no route for ${c.req.
 /** The timer: re-list due upstreams (Cron Trigger in wrangler.toml; Cloudflare runs it). */
 async function scheduled(_controller: ScheduledController, bindings: Record<string, unknown>, ctx: ExecutionContext): Promise<void> {
   const env = readEnv(CatalogEnv, bindings);
-  await withSql(env.DATABASE_URL, ctx, (sql) => refreshDue(sql, { timeoutMs: env.UPSTREAM_TIMEOUT_MS, refreshSeconds: env.CATALOG_REFRESH_SECONDS }));
+  await withSql(env.DATABASE_URL, ctx, (sql) => refreshDue(sql, { listing: listingOf(env), refreshSeconds: env.CATALOG_REFRESH_SECONDS }));
 }
 
 /** The catalog's Postgres pool (shared/pool): bound as PG_POOL in wrangler.toml. */

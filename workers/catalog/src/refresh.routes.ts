@@ -1,5 +1,5 @@
 /**
- * Refresh and health (internal; the admin worker and the mcp worker call these):
+ * Refresh and health (internal, behind the service assertion; the admin worker and the mcp worker call these):
  *   POST /internal/refresh/:server  -> ServerHealth after refreshing now; 404 {error:"not_found"}
  *   POST /internal/refresh          -> { refreshed, servers: ServerHealth[] } after refreshing every enabled
  *                                      server (`?due=1`: only those due, as the Cron Trigger does)
@@ -11,16 +11,17 @@ import type { ServerHealth } from "../../../shared/catalog.schema";
 import type { WaitUntil } from "../../../shared/cache/versioned";
 import { withSql, type Sql } from "../../../shared/db";
 import { readEnv } from "../../../shared/env";
+import type { ServiceVariables } from "../../../shared/middleware/service-auth";
 import { listServers, loadServer, type Snapshot } from "../../../shared/repos/catalog.repo";
 import type { ServerRow } from "../../../shared/schemas";
 import { protocolOf } from "./catalog";
 import { CatalogEnv } from "./env";
-import { refreshDue, refreshServer, refreshServers } from "./refresh";
+import { listingOf, refreshDue, refreshServer, refreshServers } from "./refresh";
 import { cachedSnapshot, nameConflicts } from "./snapshot.cache";
 import { currentVersion } from "./version";
 import { sqlDb } from "./db";
 
-type App = Hono<{ Bindings: Record<string, unknown> }>;
+type App = Hono<{ Bindings: Record<string, unknown>; Variables: ServiceVariables }>;
 
 /** One server's health from a snapshot. */
 export function healthOf(server: ServerRow, snap: Snapshot, refreshSeconds: number, now = Date.now()): ServerHealth {
@@ -66,8 +67,8 @@ export function registerRefreshRoutes(app: App): void {
       let server = await loadServer(sql, id);
       if (!server) return null;
       // a change racing the listing supersedes it: list once more with the new row
-      if ((await refreshServer(sql, server, env.UPSTREAM_TIMEOUT_MS)) === null && (server = await loadServer(sql, id))) {
-        await refreshServer(sql, server, env.UPSTREAM_TIMEOUT_MS);
+      if ((await refreshServer(sql, server, listingOf(env))) === null && (server = await loadServer(sql, id))) {
+        await refreshServer(sql, server, listingOf(env));
       }
       if (!server) return null;
       return healthOf(server, await freshSnapshot(sql, env.CATALOG_VERSION_TTL_MS, c.executionCtx), env.CATALOG_REFRESH_SECONDS);
@@ -81,10 +82,10 @@ export function registerRefreshRoutes(app: App): void {
     const out = await withSql(env.DATABASE_URL, c.executionCtx, async (sql) => {
       let refreshed: number;
       if (dueOnly) {
-        refreshed = await refreshDue(sql, { timeoutMs: env.UPSTREAM_TIMEOUT_MS, refreshSeconds: env.CATALOG_REFRESH_SECONDS });
+        refreshed = await refreshDue(sql, { listing: listingOf(env), refreshSeconds: env.CATALOG_REFRESH_SECONDS });
       } else {
         const enabled = (await listServers(sql)).filter((s) => s.enabled);
-        await refreshServers(sql, enabled, env.UPSTREAM_TIMEOUT_MS);
+        await refreshServers(sql, enabled, listingOf(env));
         refreshed = enabled.length;
       }
       const [rows, snap] = [await listServers(sql), await freshSnapshot(sql, env.CATALOG_VERSION_TTL_MS, c.executionCtx)];

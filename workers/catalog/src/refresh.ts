@@ -13,15 +13,30 @@
  */
 import type { Sql } from "../../../shared/db";
 import { log } from "../../../shared/log";
-import { claimRefresh, listServers, loadEraHint, loadSnapshot, writeRefresh, type StatusRow } from "../../../shared/repos/catalog.repo";
+import { claimRefresh, listServers, loadEraHint, loadSnapshot, writeRefresh, type RefreshResult, type StatusRow } from "../../../shared/repos/catalog.repo";
+import { openServerHeaders } from "../../../shared/repos/servers.repo";
 import type { ServerRow } from "../../../shared/schemas";
+import { keyRing, UnknownKeyError, type SecretKeys } from "../../../shared/secrets";
 import { nameConflicts, patchStatus } from "./snapshot.cache";
 import type { CatalogDb } from "./db";
-import { listUpstream } from "./upstream";
+import { listUpstream, type EraHint } from "./upstream";
 import { forgetVersion } from "./version";
 
-export interface RefreshSettings {
+/** What listing an upstream needs: the time bound, and the keys that open its stored headers. */
+export interface Listing {
+  /** UPSTREAM_TIMEOUT_MS */
   timeoutMs: number;
+  /** SECRETS_KEY and SECRETS_KEY_PREVIOUS, as plain strings (they travel to the pool object). */
+  keys: SecretKeys;
+}
+
+/** The listing settings of a validated CatalogEnv. */
+export function listingOf(env: { UPSTREAM_TIMEOUT_MS: number } & SecretKeys): Listing {
+  return { timeoutMs: env.UPSTREAM_TIMEOUT_MS, keys: { SECRETS_KEY: env.SECRETS_KEY, SECRETS_KEY_PREVIOUS: env.SECRETS_KEY_PREVIOUS } };
+}
+
+export interface RefreshSettings {
+  listing: Listing;
   refreshSeconds: number;
 }
 
@@ -42,12 +57,34 @@ export function refreshNeed(server: ServerRow, status: StatusRow | undefined, re
 }
 
 /**
+ * Lists one upstream with its stored headers opened (a header that does not open fails the
+ * listing with the reason, which names the key but no value).
+ */
+async function listServer(server: ServerRow, listing: Listing, hint: EraHint | null): Promise<RefreshResult & { unknownKey?: boolean }> {
+  let headers: Record<string, string>;
+  try {
+    headers = await openServerHeaders(await keyRing(listing.keys), server.id, server.headers);
+  } catch (err) {
+    return { ok: false, error: `secret headers cannot be opened: ${(err as Error).message}`, latencyMs: 0, unknownKey: err instanceof UnknownKeyError };
+  }
+  return listUpstream({ id: server.id, url: server.url, transport: server.transport, headers }, listing.timeoutMs, hint);
+}
+
+/**
  * Lists one upstream (trying the era it was last found in first) and stores the result. Returns
  * the new status, or null when the server was deleted or changed while it was being listed (its
  * next use refreshes it again).
  */
-export async function refreshServer(sql: Sql, server: ServerRow, timeoutMs: number): Promise<StatusRow | null> {
-  const result = await listUpstream(server, timeoutMs, await loadEraHint(sql, server.id));
+export async function refreshServer(sql: Sql, server: ServerRow, listing: Listing): Promise<StatusRow | null> {
+  const result = await listServer(server, listing, await loadEraHint(sql, server.id));
+  // Headers sealed with a key this instance does not hold: the start-up step refuses to serve
+  // with such rows (and imports check the key), so another deployment re-sealed them since (a
+  // rotation while this one still runs). That is this instance's state, not the upstream's: it
+  // writes nothing, leaving the listing to the deployment that holds the key.
+  if (!result.ok && result.unknownKey) {
+    log.warn("stored headers sealed with a key this instance does not hold: listing left as stored (restart it with the current SECRETS_KEY)", { server: server.id, error: result.error });
+    return null;
+  }
   const out = await writeRefresh(sql, server.id, result, { expectUpdatedAt: server.updated_at });
   forgetVersion();
   if (!out || out.superseded) {
@@ -70,11 +107,11 @@ export async function refreshServer(sql: Sql, server: ServerRow, timeoutMs: numb
 }
 
 /** Refreshes several servers concurrently; a failure of one never affects the others. */
-export async function refreshServers(sql: Sql, servers: ServerRow[], timeoutMs: number): Promise<Map<string, StatusRow | null>> {
+export async function refreshServers(sql: Sql, servers: ServerRow[], listing: Listing): Promise<Map<string, StatusRow | null>> {
   const results = await Promise.all(
     servers.map(async (s) => {
       try {
-        return [s.id, await refreshServer(sql, s, timeoutMs)] as const;
+        return [s.id, await refreshServer(sql, s, listing)] as const;
       } catch (err) {
         log.error("catalog refresh error", { server: s.id, message: String((err as Error)?.message ?? err) });
         return [s.id, null] as const;
@@ -99,7 +136,7 @@ export function refreshInBackground(ctx: ExecutionContext, db: CatalogDb, server
   for (const s of due) attempted.set(s.server.id, now);
   ctx.waitUntil(
     db
-      .refreshClaimed(due, settings.timeoutMs)
+      .refreshClaimed(due, settings.listing)
       .then((shown) => {
         // refreshed here or elsewhere: show it in this isolate too
         for (const status of shown) patchStatus(status);
@@ -121,6 +158,6 @@ export async function refreshDue(sql: Sql, settings: RefreshSettings): Promise<n
     const need = refreshNeed(s, status, settings.refreshSeconds);
     if (need === "missing" || need === "changed" || (need === "old" && (await claimRefresh(sql, s.id, maxAgeSeconds(status, settings.refreshSeconds))).claimed)) due.push(s);
   }
-  if (due.length) await refreshServers(sql, due, settings.timeoutMs);
+  if (due.length) await refreshServers(sql, due, settings.listing);
   return due.length;
 }

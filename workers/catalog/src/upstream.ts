@@ -15,8 +15,8 @@
  *
  * Then tools (every page), prompts, resources and resource templates - only what the server's
  * capabilities announce - as raw pages, so items are stored exactly as listed (the SDK's list
- * helpers drop fields they do not know). The server's stored secret headers are injected on
- * every request; redirects are never followed (they would carry the secrets elsewhere); the
+ * helpers drop fields they do not know). The server's secret headers (opened by the caller,
+ * refresh.ts) are injected on every request; redirects are never followed (they would carry the secrets elsewhere); the
  * whole listing is bounded by one timeout.
  */
 import { Client, SdkError, SdkErrorCode, SdkHttpError, ProtocolError, ProtocolErrorCode, SSEClientTransport, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
@@ -27,11 +27,12 @@ import type { McpItem } from "../../../shared/catalog.schema";
 import { log } from "../../../shared/log";
 import type { CacheHints, DetectedTransport, ItemsByKind, RefreshResult, UpstreamEra } from "../../../shared/repos/catalog.repo";
 
-/** What the lister needs of a server row. */
+/** What the lister needs of a server: its row, with the secret headers opened. */
 export interface UpstreamTarget {
   id: string;
   url: string;
   transport: "streamable-http" | "sse";
+  /** Secret headers in plaintext (never a row's stored, sealed form). */
   headers: Record<string, string>;
 }
 

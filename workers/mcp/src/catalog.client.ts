@@ -1,6 +1,8 @@
 /**
- * The catalog worker as the gateway sees it (service binding CATALOG): per user, the servers they
- * may use with the items they may see, the upstream's stored headers, and a refresh trigger.
+ * The catalog worker as the gateway sees it (service binding CATALOG, every request carrying a
+ * service assertion: {@link catalogFetcher}): per user, the servers they may use with the items
+ * they may see, and a refresh trigger. Upstream secrets are not in these answers; see
+ * upstream.credentials.ts.
  *
  * Catalogs are kept parsed in isolate memory (bounded, least recently used out first) and used
  * without a hop for MCP_CATALOG_TTL_MS (default 500 ms) after the catalog last confirmed them;
@@ -10,7 +12,10 @@
  */
 import { z } from "zod";
 import { BoundedLru } from "../../../shared/cache/lru";
+import { readEnv } from "../../../shared/env";
 import { log } from "../../../shared/log";
+import { withServiceAssertion } from "../../../shared/service-auth";
+import { McpEnv } from "./env";
 
 const Item = z.record(z.string(), z.unknown());
 
@@ -19,7 +24,8 @@ export const CatalogServer = z.object({
   tenant: z.string().optional(),
   url: z.string(),
   transport: z.string().default("streamable-http"),
-  headers: z.record(z.string(), z.string()).default({}),
+  /** Secret headers to fetch before forwarding (null: none), and their version (upstream.credentials.ts). */
+  credentials: z.object({ version: z.string() }).passthrough().nullish(),
   status: z
     .object({ ok: z.boolean().optional(), error: z.string().nullish(), refreshedAt: z.string().nullish(), stale: z.boolean().optional() })
     .passthrough()
@@ -52,6 +58,17 @@ export const UserCatalog = z.object({
 export type UserCatalog = z.infer<typeof UserCatalog>;
 
 export class CatalogUnavailable extends Error {}
+
+/**
+ * The catalog binding (CATALOG) of this request's environment, with every request carrying a
+ * service assertion from the mcp worker (SERVICE_SECRET): the only way this worker talks to the
+ * catalog, which refuses any /internal/* request without one.
+ */
+export function catalogFetcher(bindings: Record<string, unknown>): Fetcher {
+  const catalog = bindings.CATALOG as Fetcher | undefined;
+  if (!catalog || typeof catalog.fetch !== "function") throw new Error("CATALOG binding missing: the mcp worker's config must bind the catalog worker");
+  return withServiceAssertion(catalog, readEnv(McpEnv, bindings).SERVICE_SECRET, "mcp", "catalog");
+}
 
 function base(): string {
   return "https://catalog.internal";

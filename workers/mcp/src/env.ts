@@ -1,11 +1,13 @@
 import { z } from "zod";
-import { DatabaseUrl, IdentitySecret, PublicUrl, PoolMax, RATE_LIMIT_VARS, REQUEST_LIMIT_VARS } from "../../../shared/env";
+import { DatabaseUrl, IdentitySecret, PublicUrl, PoolMax, RATE_LIMIT_VARS, REQUEST_LIMIT_VARS, ServiceSecret } from "../../../shared/env";
 
 export const McpEnv = z.object({
   DATABASE_URL: DatabaseUrl,
   /** Postgres connections this worker keeps open per process (its PgPool Durable Object). Default 4. */
   PG_POOL_MAX: PoolMax,
   IDENTITY_SECRET: IdentitySecret,
+  /** Signs the service assertion of every call to the catalog worker (shared/service-auth.ts). */
+  SERVICE_SECRET: ServiceSecret,
   /** The gateway's public origin (required: the Host and Origin checks follow it, never the client's Host); a browser `Origin` equal to it is allowed. */
   PUBLIC_URL: PublicUrl,
   /** Key material for the encrypted, user-bound `Mcp-Session-Id` tokens and relayed request ids. */

@@ -45,7 +45,8 @@ import { legacySseUpstream, postLegacy } from "../upstream/legacy-sse.upstream";
 import { modernUpstream } from "../upstream/modern.upstream";
 import { postToUpstream, sessionUpstream } from "../upstream/session.upstream";
 import { upstreamKind, type Relay, type ReplyTo, type Upstream, type UpstreamCall } from "../upstream/upstream";
-import type { ExchangeLimits } from "../upstream/http";
+import { upstreamTarget } from "../upstream/credentials";
+import { UpstreamFailure, type ExchangeLimits, type UpstreamTarget } from "../upstream/http";
 import { acquireSlot } from "./concurrency";
 import { claim, holdBox, newBox, post, read, releaseBox } from "./mailbox";
 
@@ -84,7 +85,7 @@ const LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "aler
 const ADAPTERS: Record<ReturnType<typeof upstreamKind>, Upstream> = { modern: modernUpstream, session: sessionUpstream, "legacy-sse": legacySseUpstream };
 
 /** The real upstreams: the adapter for a server's era and transport, answers posted into its session. */
-export const REAL_UPSTREAMS: UpstreamSet = { of: (server) => ADAPTERS[upstreamKind(server)], answer: (server, reply, message, limits) => answerUpstream(server, reply, message, limits) };
+export const REAL_UPSTREAMS: UpstreamSet = { of: (server) => ADAPTERS[upstreamKind(server)], answer: (target, reply, message, limits) => answerUpstream(target, reply, message, limits) };
 
 const upstreamsOf = (ctx: RequestContext): UpstreamSet => ctx.upstreams ?? REAL_UPSTREAMS;
 
@@ -104,7 +105,7 @@ export async function requestDigest(req: JsonRpcRequest): Promise<string> {
 }
 
 /** Answers a server-to-client request in the upstream session it came from. */
-export async function answerUpstream(server: CatalogServer, reply: ReplyTo, message: JsonRpcResponse, limits: ExchangeLimits): Promise<number> {
+export async function answerUpstream(server: UpstreamTarget, reply: ReplyTo, message: JsonRpcResponse, limits: ExchangeLimits): Promise<number> {
   return reply.via === "legacy-sse" && reply.usid
     ? postLegacy(server, reply.usid, message, limits.timeoutMs)
     : postToUpstream(server, message, reply.usid, reply.uv, limits);
@@ -126,6 +127,33 @@ async function sessionLevel(ctx: RequestContext): Promise<string | undefined> {
 /** Forgets the cached level of a session (after its logging/setLevel). */
 export function forgetSessionLevel(sid: string): void {
   levelCache.delete(sid);
+}
+
+/** The limits of one exchange from the worker's settings (a new object each time: a parked exchange raises its own). */
+export function limitsOf(ctx: Pick<RequestContext, "env">): ExchangeLimits {
+  return { timeoutMs: ctx.env.UPSTREAM_TIMEOUT_MS, maxMessageBytes: ctx.env.MAX_UPSTREAM_MESSAGE_BYTES };
+}
+
+/**
+ * An UpstreamCall to `server` for this request: the target with the server's secret headers
+ * (fetched from the catalog when the server has any; throws UpstreamFailure when they cannot be).
+ */
+export async function upstreamCallFor(ctx: RequestContext, server: CatalogServer, opts: { signal?: AbortSignal; sid?: string; limits?: ExchangeLimits; client?: ClientView } = {}): Promise<UpstreamCall> {
+  const sid = opts.sid ?? ctx.session?.sid;
+  return {
+    server,
+    target: await upstreamTarget(ctx.catalogBinding, ctx.identity.email, server),
+    client: opts.client ?? ctx.client,
+    identity: ctx.identity,
+    env: ctx.env,
+    db: ctx.db,
+    limits: opts.limits ?? limitsOf(ctx),
+    signal: opts.signal ?? ctx.signal,
+    later: ctx.later,
+    ...(sid ? { sid } : {}),
+    ...(ctx.onUpstreamAnswer ? { onAnswer: ctx.onUpstreamAnswer } : {}),
+    failed: () => ctx.later(requestRefresh(ctx.catalogBinding, server.id)),
+  };
 }
 
 /** What a client's request may carry on to the upstream: MRTR fields only from a modern client, via the gateway's state. */
@@ -213,22 +241,18 @@ async function* forwardHeld(ctx: RequestContext, server: CatalogServer, req: Jso
 
 async function* forwardLinked(ctx: RequestContext, server: CatalogServer, req: JsonRpcRequest, link: ReturnType<typeof linkedSignal>): AsyncGenerator<Outgoing> {
   const modern = ctx.client.era === "modern";
-  const limits: ExchangeLimits = { timeoutMs: ctx.env.UPSTREAM_TIMEOUT_MS, maxMessageBytes: ctx.env.MAX_UPSTREAM_MESSAGE_BYTES };
   const kind = upstreamKind(server);
-  const client: ClientView = !modern && kind === "modern" ? { ...ctx.client, ...((await sessionLevel(ctx)) ? { logLevel: await sessionLevel(ctx) } : {}) } : ctx.client;
-  const call: UpstreamCall = {
-    server,
-    client,
-    identity: ctx.identity,
-    env: ctx.env,
-    db: ctx.db,
-    limits,
-    signal: link.signal,
-    later: ctx.later,
-    ...(ctx.session ? { sid: ctx.session.sid } : {}),
-    ...(ctx.onUpstreamAnswer ? { onAnswer: ctx.onUpstreamAnswer } : {}),
-    failed: () => ctx.later(requestRefresh(ctx.catalogBinding, server.id)),
-  };
+  const level = !modern && kind === "modern" ? await sessionLevel(ctx) : undefined;
+  const client: ClientView = level ? { ...ctx.client, logLevel: level } : ctx.client;
+  let call: UpstreamCall;
+  try {
+    call = await upstreamCallFor(ctx, server, { signal: link.signal, client });
+  } catch (err) {
+    if (!(err instanceof UpstreamFailure)) throw err;
+    log.warn("upstream credentials unavailable", { server: server.id, message: err.message });
+    return yield errorResponse(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: ${err.message}`);
+  }
+  const limits = call.limits;
   const adapter = upstreamsOf(ctx).of(server);
   let upReq = upstreamRequest(ctx, server, req);
 
@@ -263,13 +287,13 @@ async function* forwardLinked(ctx: RequestContext, server: CatalogServer, req: J
     }
     if (r.kind === "request") {
       if (!modern) {
-        const out = await relayRequest(ctx, server, r, limits);
+        const out = await relayRequest(ctx, server, call.target, r, limits);
         if (out) yield tagged(out, r);
         continue;
       }
       const need = NEEDS_CAPABILITY[r.message.method];
       if (!need || !declared(ctx.client, need)) {
-        refuse(ctx, server, r, limits, need ? `client lacks the ${need} capability` : "not a request a client answers");
+        refuse(ctx, server, call.target, r, limits, need ? `client lacks the ${need} capability` : "not a request a client answers");
         continue;
       }
       link.detach();
@@ -293,20 +317,20 @@ function tagged<T extends JsonRpcMessage>(m: T, r: Relay): T {
 }
 
 /** Refuses a server-to-client request to the upstream (it was never sent to the client). */
-function refuse(ctx: RequestContext, server: CatalogServer, r: Extract<Relay, { kind: "request" }>, limits: ExchangeLimits, reason: string) {
+function refuse(ctx: RequestContext, server: CatalogServer, target: UpstreamTarget, r: Extract<Relay, { kind: "request" }>, limits: ExchangeLimits, reason: string) {
   log.info("server-to-client request refused", { server: server.id, method: r.message.method, reason });
-  ctx.later(upstreamsOf(ctx).answer(server, r.at, errorResponse(r.message.id, METHOD_NOT_FOUND, `Client does not support ${r.message.method}`), limits));
+  ctx.later(upstreamsOf(ctx).answer(target, r.at, errorResponse(r.message.id, METHOD_NOT_FOUND, `Client does not support ${r.message.method}`), limits));
 }
 
 /**
  * A session-era upstream's request, for a session-era client: sent on with an id that seals where
  * it came from, or - when the client cannot take it or did not declare its capability - refused.
  */
-async function relayRequest(ctx: RequestContext, server: CatalogServer, r: Extract<Relay, { kind: "request" }>, limits: ExchangeLimits): Promise<JsonRpcMessage | null> {
+async function relayRequest(ctx: RequestContext, server: CatalogServer, target: UpstreamTarget, r: Extract<Relay, { kind: "request" }>, limits: ExchangeLimits): Promise<JsonRpcMessage | null> {
   const m = r.message;
   const need = NEEDS_CAPABILITY[m.method] ?? (m.method.startsWith("tasks/") ? "tasks" : undefined);
   if (!ctx.client.canReceiveRequests || !ctx.session || (need && !declared(ctx.client, need))) {
-    refuse(ctx, server, r, limits, !ctx.client.canReceiveRequests ? "the client takes JSON answers only" : `client lacks the ${need} capability`);
+    refuse(ctx, server, target, r, limits, !ctx.client.canReceiveRequests ? "the client takes JSON answers only" : `client lacks the ${need} capability`);
     return null;
   }
   const id = await sealRelayedId(ctx.env.SESSION_SECRET, { k: "up", sid: ctx.session.sid, email: ctx.identity.email.toLowerCase(), reply: r.at, id: m.id });
@@ -456,7 +480,7 @@ async function* resumeParked(ctx: RequestContext, call: UpstreamCall, req: JsonR
   for (const p of st.src.pending) {
     const a = answers[p.key];
     const msg = a && typeof a === "object" ? { jsonrpc: "2.0" as const, id: p.id, result: a as Record<string, unknown> } : errorResponse(p.id, INVALID_REQUEST, "The client gave no answer");
-    await upstreamsOf(ctx).answer(call.server, p.reply, msg, call.limits);
+    await upstreamsOf(ctx).answer(call.target, p.reply, msg, call.limits);
   }
   let skip = taken;
   for await (const item of read(ctx.db, box, { signal: ctx.signal, deadline: st.exp * 1000 })) {
@@ -472,7 +496,7 @@ async function* resumeParked(ctx: RequestContext, call: UpstreamCall, req: JsonR
     } else if (r.kind === "request") {
       const need = NEEDS_CAPABILITY[r.message.method];
       if (!need || !declared(ctx.client, need)) {
-        refuse(ctx, call.server, r, call.limits, need ? `client lacks the ${need} capability` : "not a request a client answers");
+        refuse(ctx, call.server, call.target, r, call.limits, need ? `client lacks the ${need} capability` : "not a request a client answers");
         continue;
       }
       const state = await sealRequestState(ctx.env.SESSION_SECRET, { ...st, src: { k: "parked", box: `${box}/${round + 1}/${taken}`, pending: [{ key: `r${round + 1}`, reply: r.at, id: r.message.id }] } });
@@ -570,8 +594,9 @@ export async function deliverInputAnswer(ctx: Pick<RequestContext, "db">, box: s
  * resumed with `Last-Event-ID` - as a session-era client gets it: requests sealed (or refused),
  * notifications relayed, a resumed request's response passed on, each with its resumable event id.
  */
-export async function* relayStream(ctx: RequestContext, server: CatalogServer, relays: AsyncGenerator<Relay>): AsyncGenerator<Outgoing> {
-  const limits: ExchangeLimits = { timeoutMs: ctx.env.UPSTREAM_TIMEOUT_MS, maxMessageBytes: ctx.env.MAX_UPSTREAM_MESSAGE_BYTES };
+export async function* relayStream(ctx: RequestContext, call: Pick<UpstreamCall, "server" | "target">, relays: AsyncGenerator<Relay>): AsyncGenerator<Outgoing> {
+  const { server, target } = call;
+  const limits = limitsOf(ctx);
   for await (const r of relays) {
     if (r.kind === "marker") {
       yield { marker: true, ...(r.eventId !== undefined ? { eventId: r.eventId } : {}), ...(r.retry !== undefined ? { retry: r.retry } : {}), ...(r.at ? { at: r.at } : {}) };
@@ -579,7 +604,7 @@ export async function* relayStream(ctx: RequestContext, server: CatalogServer, r
       const out = await relayNotification(ctx, server, r);
       if (out) yield tagged(out, r);
     } else if (r.kind === "request") {
-      const out = await relayRequest(ctx, server, r, limits);
+      const out = await relayRequest(ctx, server, target, r, limits);
       if (out) yield tagged(out, r);
     } else {
       yield tagged(await sealTasks(ctx, server, r.message), r);

@@ -10,7 +10,7 @@ import type { CatalogServer, UserCatalog } from "../catalog.client";
 import type { McpDb } from "../db";
 import type { McpEnv } from "../env";
 import type { SessionState } from "../tokens";
-import type { ExchangeLimits } from "../upstream/http";
+import type { ExchangeLimits, UpstreamTarget } from "../upstream/http";
 import type { ReplyTo, Upstream } from "../upstream/upstream";
 
 /** The downstream client of one request: what it speaks and what it can take. */
@@ -63,5 +63,5 @@ export interface RequestContext {
 
 export interface UpstreamSet {
   of(server: CatalogServer): Upstream;
-  answer(server: CatalogServer, reply: ReplyTo, message: JsonRpcResponse, limits: ExchangeLimits): Promise<number>;
+  answer(target: UpstreamTarget, reply: ReplyTo, message: JsonRpcResponse, limits: ExchangeLimits): Promise<number>;
 }

@@ -11,7 +11,7 @@
  */
 import { log } from "../../../../shared/log";
 import { errorResponse, INVALID_PARAMS, type JsonRpcMessage, type JsonRpcRequest } from "../../../../shared/mcp/jsonrpc";
-import { relayStream, type Outgoing } from "../bridge/bridge";
+import { limitsOf, relayStream, upstreamCallFor, type Outgoing } from "../bridge/bridge";
 import { refreshNow, type CatalogServer } from "../catalog.client";
 import type { RequestContext } from "../dispatch/context";
 import { findResourceServer } from "../dispatch/resources";
@@ -19,6 +19,7 @@ import { upstreamFetch } from "../upstream/http";
 import { modernHeaders, modernVersionFor, withModernMeta } from "../upstream/modern.upstream";
 import { deleteUpstream, sessionUpstream, standaloneStream } from "../upstream/session.upstream";
 import { endSession } from "../upstream/upstream-sessions.repo";
+import { upstreamTarget } from "../upstream/credentials";
 import { upstreamKind, type UpstreamCall } from "../upstream/upstream";
 import { httpError, jsonAnswer, sseResponse, type StreamDeps } from "./respond";
 import { LIST_NOTIFICATIONS, watchCatalog, type Nudge } from "./streams";
@@ -167,12 +168,13 @@ async function watchUpstream(
       push({ jsonrpc: "2.0", method: m.method, params });
     }
   };
-  const limits = { timeoutMs: ctx.env.UPSTREAM_TIMEOUT_MS, maxMessageBytes: ctx.env.MAX_UPSTREAM_MESSAGE_BYTES };
+  const limits = limitsOf(ctx);
   try {
+    const target = await upstreamTarget(ctx.catalogBinding, ctx.identity.email, server);
     if (upstreamKind(server) === "modern") {
       const notifications = { ...Object.fromEntries(want.lists.map((k) => [LIST_FILTER[k], true])), ...(uris.length ? { resourceSubscriptions: uris } : {}) };
       const body = withModernMeta(ctx, { jsonrpc: "2.0", id: `mcpgw-listen-${crypto.randomUUID()}`, method: "subscriptions/listen", params: { notifications } }, modernVersionFor(server));
-      const ex = await upstreamFetch(server, { method: "POST", body, version: modernVersionFor(server), headers: modernHeaders(server, body), idleTimeout: false }, limits, signal);
+      const ex = await upstreamFetch(target, { method: "POST", body, version: modernVersionFor(server), headers: modernHeaders(server, body), idleTimeout: false }, limits, signal);
       if (!ex.res.ok) {
         await ex.res.body?.cancel().catch(() => {});
         log.warn("upstream refused subscriptions/listen", { server: server.id, status: ex.res.status });
@@ -183,10 +185,10 @@ async function watchUpstream(
     }
     // a session-era upstream: an upstream session of this stream alone, subscribed, its GET stream read
     const owner = `l.${crypto.randomUUID()}`;
-    const call: UpstreamCall = { server, client: ctx.client, identity: ctx.identity, env: ctx.env, db: ctx.db, limits, signal, later: ctx.later, sid: owner, failed: () => {} };
+    const call: UpstreamCall = { ...(await upstreamCallFor(ctx, server, { signal, sid: owner, limits })), failed: () => {} };
     cleanups.push(async () => {
       const gone = await endSession(ctx.db, owner, ctx.identity.email);
-      for (const us of gone) if (us.usid) await deleteUpstream(server, us.usid, us.version, limits);
+      for (const us of gone) if (us.usid) await deleteUpstream(target, us.usid, us.version, limits);
     });
     for (const uri of uris) {
       for await (const r of sessionUpstream.send(call, { jsonrpc: "2.0", id: `mcpgw-sub-${crypto.randomUUID()}`, method: "resources/subscribe", params: { uri } })) {
@@ -195,7 +197,7 @@ async function watchUpstream(
     }
     const opened = await standaloneStream(call, null);
     if (!opened.relays) return;
-    for await (const m of relayStream({ ...ctx, client: { ...ctx.client, era: "legacy", canReceiveRequests: false } }, server, opened.relays)) if (!("marker" in m)) forward(m);
+    for await (const m of relayStream({ ...ctx, client: { ...ctx.client, era: "legacy", canReceiveRequests: false } }, call, opened.relays)) if (!("marker" in m)) forward(m);
   } catch (err) {
     if (!signal.aborted) log.warn("resource subscription ended", { server: server.id, message: String((err as Error)?.message ?? err) });
   }

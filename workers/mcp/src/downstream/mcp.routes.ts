@@ -11,7 +11,7 @@ import { readEnv } from "../../../../shared/env";
 import type { Identity } from "../../../../shared/identity";
 import { log } from "../../../../shared/log";
 import { INTERNAL_ERROR, INVALID_REQUEST, PARSE_ERROR } from "../../../../shared/mcp/jsonrpc";
-import { CatalogUnavailable, fetchUserCatalog, fetchUserServer, type UserCatalog } from "../catalog.client";
+import { catalogFetcher, CatalogUnavailable, fetchUserCatalog, fetchUserServer, type UserCatalog } from "../catalog.client";
 import { mcpDb } from "../db";
 import { McpEnv } from "../env";
 import { chooseEra, isModernBodyless } from "./classify";
@@ -63,7 +63,7 @@ async function handle(c: Ctx): Promise<Response> {
   };
   const abort = new AbortController();
   c.req.raw.signal?.addEventListener("abort", () => abort.abort());
-  const catalogBinding = c.env.CATALOG as Fetcher;
+  const catalogBinding = catalogFetcher(c.env);
   const ttl = env.MCP_CATALOG_TTL_MS;
   const x: Exchange = {
     c,

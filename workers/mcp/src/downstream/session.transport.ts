@@ -22,7 +22,7 @@ import {
 } from "../../../../shared/mcp/jsonrpc";
 import { allowsBatches, isSupportedVersion, negotiateVersion } from "../../../../shared/mcp/versions";
 import { serverOfName } from "../../../../shared/naming";
-import { answerUpstream, cancelInFlight, deliverInputAnswer, relayStream } from "../bridge/bridge";
+import { answerUpstream, cancelInFlight, deliverInputAnswer, limitsOf, relayStream, upstreamCallFor } from "../bridge/bridge";
 import type { CatalogServer, UserCatalog } from "../catalog.client";
 import type { McpDb } from "../db";
 import type { ClientView, RequestContext } from "../dispatch/context";
@@ -32,6 +32,8 @@ import type { McpEnv } from "../env";
 import { openEventId, openRelayedId, openSession, sealSession, type SessionState } from "../tokens";
 import { deleteUpstream, postToUpstream, resumeUpstream, standaloneStream } from "../upstream/session.upstream";
 import { endSession, isSessionEnded, listUpstreamSessions, purgeOldSessions } from "../upstream/upstream-sessions.repo";
+import { upstreamTarget } from "../upstream/credentials";
+import { UpstreamFailure } from "../upstream/http";
 import { upstreamKind, type UpstreamCall } from "../upstream/upstream";
 import { collectResponses, httpError, isResponseMessage, jsonAnswer, merge, replay, responsesOnly, sseResponse, type StreamDeps } from "./respond";
 import { aggregateStream, wakeStreams } from "./streams";
@@ -268,8 +270,7 @@ async function relayResponse(x: Exchange, state: SessionState, catalog: UserCata
   }
   const server = catalog.servers.find((s) => s.id === r.reply.server && (x.scope === "*" || s.id === x.scope));
   if (!server) return false;
-  const limits = { timeoutMs: x.env.UPSTREAM_TIMEOUT_MS, maxMessageBytes: x.env.MAX_UPSTREAM_MESSAGE_BYTES };
-  x.later(answerUpstream(server, r.reply, { ...m, id: r.id }, limits));
+  x.later(upstreamTarget(x.catalogBinding, x.identity.email, server).then((target) => answerUpstream(target, r.reply, { ...m, id: r.id }, limitsOf(x))));
   return true;
 }
 
@@ -280,12 +281,11 @@ async function notifyUpstreams(ctx: RequestContext, catalog: UserCatalog, m: Jso
   if (!sid) return;
   // a request to a modern upstream is cancelled by ending it (closing its stream)
   if (m.method === "notifications/cancelled") cancelInFlight(sid, m.params?.requestId);
-  const limits = { timeoutMs: ctx.env.UPSTREAM_TIMEOUT_MS, maxMessageBytes: ctx.env.MAX_UPSTREAM_MESSAGE_BYTES };
   const sessions = await listUpstreamSessions(ctx.db, sid);
   await Promise.all(
     sessions.map(async (us) => {
       const server = endpointServer(catalog, ctx.scope, us.server);
-      if (server) await postToUpstream(server, m, us.usid, us.version, limits);
+      if (server) await postToUpstream(await upstreamTarget(ctx.catalogBinding, ctx.identity.email, server), m, us.usid, us.version, limitsOf(ctx));
     }),
   );
 }
@@ -295,19 +295,8 @@ function endpointServer(catalog: UserCatalog, scope: string, id: string): Catalo
 }
 
 /** An UpstreamCall for a session's streams (GET), outside any one request. */
-function streamCall(ctx: RequestContext, server: CatalogServer): UpstreamCall {
-  return {
-    server,
-    client: ctx.client,
-    identity: ctx.identity,
-    env: ctx.env,
-    db: ctx.db,
-    limits: { timeoutMs: ctx.env.UPSTREAM_TIMEOUT_MS, maxMessageBytes: ctx.env.MAX_UPSTREAM_MESSAGE_BYTES },
-    signal: ctx.signal,
-    later: ctx.later,
-    sid: ctx.session!.sid,
-    failed: () => {},
-  };
+async function streamCall(ctx: RequestContext, server: CatalogServer): Promise<UpstreamCall> {
+  return { ...(await upstreamCallFor(ctx, server)), failed: () => {} };
 }
 
 /**
@@ -328,10 +317,11 @@ export async function sessionGet(x: Exchange, catalog: UserCatalog): Promise<Res
     const server = ev && ev.sid === state.sid ? endpointServer(catalog, x.scope, ev.server) : undefined;
     if (!ev || !server) return httpError(404, INVALID_REQUEST, "Not Found: that event belongs to no stream of this session");
     try {
-      const relays = resumeUpstream(streamCall(ctx, server), { server: server.id, usid: ev.usid, version: ev.uv }, ev.eid);
+      const call = await streamCall(ctx, server);
+      const relays = resumeUpstream(call, { server: server.id, usid: ev.usid, version: ev.uv }, ev.eid);
       const first = relays.next();
       await first; // fails fast when the upstream cannot resume
-      return sseResponse(relayStream(ctx, server, prepend(first, relays)), deps, { keepAlive: true });
+      return sseResponse(relayStream(ctx, call, prepend(first, relays)), deps, { keepAlive: true });
     } catch (err) {
       log.info("stream resumption refused", { server: server.id, message: String((err as Error)?.message ?? err) });
       return httpError(404, INVALID_REQUEST, "Not Found: the upstream can no longer resume that stream");
@@ -340,11 +330,18 @@ export async function sessionGet(x: Exchange, catalog: UserCatalog): Promise<Res
   if (x.scope === "*") return sseResponse(aggregateStream(ctx), deps, { keepAlive: true });
   const server = catalog.servers.find((s) => s.id === x.scope)!;
   if (upstreamKind(server) === "legacy-sse") return httpError(405, INVALID_REQUEST, "Method not allowed: the upstream offers no standalone stream", { allow: "POST, DELETE" });
-  const opened = await standaloneStream(streamCall(ctx, server), lastEventId);
+  let call: UpstreamCall;
+  try {
+    call = await streamCall(ctx, server);
+  } catch (err) {
+    if (!(err instanceof UpstreamFailure)) throw err;
+    return httpError(502, INVALID_REQUEST, `Bad Gateway: ${err.message}`);
+  }
+  const opened = await standaloneStream(call, lastEventId);
   if (!opened.relays) {
     return httpError(opened.status, INVALID_REQUEST, opened.status === 409 ? "Conflict: a stream is already open for this session" : "Method not allowed: the upstream offers no standalone stream", { allow: "POST, DELETE" });
   }
-  return sseResponse(relayStream(ctx, server, opened.relays), deps, { keepAlive: true });
+  return sseResponse(relayStream(ctx, call, opened.relays), deps, { keepAlive: true });
 }
 
 /** `first` (the pending first result of `gen`), then the rest of `gen`. */
@@ -361,10 +358,10 @@ export async function sessionDelete(x: Exchange, catalog: UserCatalog): Promise<
   if (state instanceof Response) return state;
   const upstreams = await endSession(x.db, state.sid, x.identity.email);
   wakeStreams(state.sid);
-  const limits = { timeoutMs: x.env.UPSTREAM_TIMEOUT_MS, maxMessageBytes: x.env.MAX_UPSTREAM_MESSAGE_BYTES };
   for (const us of upstreams) {
     const server = catalog.servers.find((s) => s.id === us.server);
-    if (server && us.usid) x.later(deleteUpstream(server, us.usid, us.version, limits));
+    const usid = us.usid;
+    if (server && usid) x.later(upstreamTarget(x.catalogBinding, x.identity.email, server).then((target) => deleteUpstream(target, usid, us.version, limitsOf(x))));
   }
   return new Response(null, { status: 204 });
 }

@@ -9,7 +9,7 @@
 import { canonicalJson } from "../../../../shared/canonical";
 import { log } from "../../../../shared/log";
 import type { JsonRpcMessage } from "../../../../shared/mcp/jsonrpc";
-import { relayStream, type Outgoing } from "../bridge/bridge";
+import { relayStream, upstreamCallFor, type Outgoing } from "../bridge/bridge";
 import { CatalogUnavailable, fetchUserCatalog, fetchUserServer, type UserCatalog } from "../catalog.client";
 import type { RequestContext } from "../dispatch/context";
 import { listedItems, type ListKind } from "../dispatch/lists";
@@ -135,22 +135,11 @@ export async function* aggregateStream(ctx: RequestContext): AsyncGenerator<Outg
   const attach = async (us: UpstreamSession) => {
     const s = server(us.server);
     if (!s || upstreamKind(s) === "legacy-sse") return;
-    const call: UpstreamCall = {
-      server: s,
-      client: ctx.client,
-      identity: ctx.identity,
-      env: ctx.env,
-      db: ctx.db,
-      limits: { timeoutMs: ctx.env.UPSTREAM_TIMEOUT_MS, maxMessageBytes: ctx.env.MAX_UPSTREAM_MESSAGE_BYTES },
-      signal: ctl.signal,
-      later: ctx.later,
-      sid,
-      failed: () => {},
-    };
     try {
+      const call: UpstreamCall = { ...(await upstreamCallFor(ctx, s, { signal: ctl.signal, sid })), failed: () => {} };
       const opened = await standaloneStream(call, null, us);
       if (!opened.relays) return;
-      for await (const m of relayStream(ctx, s, opened.relays)) {
+      for await (const m of relayStream(ctx, call, opened.relays)) {
         queue.push(m);
         poke();
       }

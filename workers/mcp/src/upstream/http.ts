@@ -1,7 +1,7 @@
 /**
  * One HTTP exchange with an upstream MCP endpoint (Streamable HTTP, either era), for a proxy: the
- * message goes as it is, the server's stored headers are injected (never the client's
- * credentials), the gateway sets every protocol header itself, redirects are never followed (a
+ * message goes as it is, the target's secret headers are injected (never the client's
+ * credentials; an {@link UpstreamTarget} carries them, credentials.ts#upstreamTarget makes one), the gateway sets every protocol header itself, redirects are never followed (a
  * redirect would carry the stored secrets elsewhere), a timeout bounds the wait for the response
  * headers and each silence on a stream, and the answer's messages are handed back one by one as
  * they arrive, each with its SSE event id when the upstream gave one (so a broken stream can be
@@ -10,7 +10,15 @@
 import { classify, type JsonRpcMessage } from "../../../../shared/mcp/jsonrpc";
 import { parseSse, SseTooLarge } from "../../../../shared/mcp/sse";
 import { readAtMost } from "../../../../shared/streams";
-import type { CatalogServer } from "../catalog.client";
+
+/** Where to send, and the secret headers to send with it (credentials.ts#upstreamTarget). */
+export interface UpstreamTarget {
+  id: string;
+  url: string;
+  transport: "streamable-http" | "sse";
+  /** The server's secret headers, injected into every request to it (protocol headers excepted). */
+  headers: Readonly<Record<string, string>>;
+}
 
 /** Why an upstream exchange failed, in words fit for a JSON-RPC error message. */
 export class UpstreamFailure extends Error {
@@ -27,10 +35,10 @@ export class UpstreamFailure extends Error {
 /** Headers the gateway controls; a stored secret header may not override them. */
 const PROTOCOL_HEADERS = /^(content-type|accept|content-length|host|mcp-session-id|mcp-protocol-version|mcp-method|mcp-name|mcp-param-.*|last-event-id|traceparent|tracestate)$/i;
 
-/** The server's stored headers, without any that would override a protocol header. */
-export function storedHeaders(server: Pick<CatalogServer, "headers">): Headers {
+/** The target's secret headers, without any that would override a protocol header. */
+export function storedHeaders(target: Pick<UpstreamTarget, "headers">): Headers {
   const h = new Headers();
-  for (const [name, value] of Object.entries(server.headers ?? {})) if (!PROTOCOL_HEADERS.test(name)) h.set(name, value);
+  for (const [name, value] of Object.entries(target.headers)) if (!PROTOCOL_HEADERS.test(name)) h.set(name, value);
   return h;
 }
 
@@ -98,7 +106,7 @@ async function readBounded(body: ReadableStream<Uint8Array>, declared: string | 
  * Sends one HTTP request to an upstream. Resolves once the response headers arrive (or rejects
  * with {@link UpstreamFailure} on timeout / network error). `signal` ends it early (client gone).
  */
-export async function upstreamFetch(server: CatalogServer, req: UpstreamRequest, limits: ExchangeLimits, signal?: AbortSignal): Promise<UpstreamExchange> {
+export async function upstreamFetch(server: UpstreamTarget, req: UpstreamRequest, limits: ExchangeLimits, signal?: AbortSignal): Promise<UpstreamExchange> {
   const { maxMessageBytes } = limits;
   const headers = storedHeaders(server);
   headers.set("accept", req.method === "GET" ? "text/event-stream" : "application/json, text/event-stream");

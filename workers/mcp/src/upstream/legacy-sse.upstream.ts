@@ -11,22 +11,21 @@
 import { classify, errorResponse, UPSTREAM_ERROR, type JsonRpcRequest } from "../../../../shared/mcp/jsonrpc";
 import { parseSse, SseTooLarge, type SseEvent } from "../../../../shared/mcp/sse";
 import { log } from "../../../../shared/log";
-import type { CatalogServer } from "../catalog.client";
-import { storedHeaders, UpstreamFailure } from "./http";
+import { storedHeaders, UpstreamFailure, type UpstreamTarget } from "./http";
 import { legacyCaps } from "./session.upstream";
 import type { Relay, Upstream, UpstreamCall } from "./upstream";
 
 /** The protocol version of HTTP+SSE sessions (the reply address's `uv`). */
 export const LEGACY_SSE_VERSION = "2024-11-05";
 
-function headersFor(server: CatalogServer, extra: Record<string, string>): Headers {
+function headersFor(server: UpstreamTarget, extra: Record<string, string>): Headers {
   const h = storedHeaders(server);
   for (const [k, v] of Object.entries(extra)) h.set(k, v);
   return h;
 }
 
 /** Posts one message to a legacy session's endpoint; resolves with the HTTP status (0 on network failure or a redirect). */
-export async function postLegacy(server: CatalogServer, endpoint: string, message: unknown, timeoutMs: number): Promise<number> {
+export async function postLegacy(server: UpstreamTarget, endpoint: string, message: unknown, timeoutMs: number): Promise<number> {
   // the endpoint must stay on the upstream's origin (it came from the upstream's own stream)
   if (new URL(endpoint).origin !== new URL(server.url).origin) return 0;
   try {
@@ -53,7 +52,7 @@ export const legacySseUpstream: Upstream = {
 
 /** Runs `req` in a fresh legacy session and yields what comes for it (the response last). */
 async function* forwardLegacy(call: UpstreamCall, req: JsonRpcRequest): AsyncGenerator<Relay> {
-  const server = call.server;
+  const server = call.target;
   const opts = { capabilities: legacyCaps(call.client.caps), clientInfo: call.client.info, timeoutMs: call.limits.timeoutMs, signal: call.signal };
   call.onAnswer?.(false);
   const ctl = new AbortController();

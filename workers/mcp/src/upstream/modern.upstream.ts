@@ -79,7 +79,7 @@ export const modernUpstream: Upstream = {
     const version = modernVersionFor(server);
     const body = withModernMeta(call, req, version);
     try {
-      const ex = await upstreamFetch(server, { method: "POST", body, version, headers: { ...modernHeaders(server, req), ...traceHeaders(call) } }, call.limits, call.signal);
+      const ex = await upstreamFetch(call.target, { method: "POST", body, version, headers: { ...modernHeaders(server, req), ...traceHeaders(call) } }, call.limits, call.signal);
       if (!ex.res.ok) {
         // a modern server answers protocol errors as 4xx with a JSON-RPC error body: pass it on
         const err = asErrorResponse(await errorBody(ex.res));

@@ -15,8 +15,7 @@ import { sha256Hex } from "../../../../shared/crypto";
 import { errorResponse, isRequest, isResponse, UPSTREAM_ERROR, type JsonRpcRequest } from "../../../../shared/mcp/jsonrpc";
 import { LATEST_VERSION } from "../../../../shared/mcp/versions";
 import { log } from "../../../../shared/log";
-import type { CatalogServer } from "../catalog.client";
-import { upstreamFetch, UpstreamFailure, type ExchangeLimits, type UpstreamExchange } from "./http";
+import { upstreamFetch, UpstreamFailure, type ExchangeLimits, type UpstreamExchange, type UpstreamTarget } from "./http";
 import { findUpstreamSession, forgetCached, saveUpstreamSession, type UpstreamSession } from "./upstream-sessions.repo";
 import type { Relay, Upstream, UpstreamCall } from "./upstream";
 
@@ -76,7 +75,7 @@ async function sessionLost(res: Response): Promise<boolean> {
  * notifications/initialized (alongside recording it), then the owner's log level if it has one.
  */
 export async function initializeUpstream(
-  server: CatalogServer,
+  server: UpstreamTarget,
   owner: Omit<Owner, "key">,
   limits: ExchangeLimits,
   alongside?: (s: { usid: string | null; version: string }) => Promise<void>,
@@ -128,7 +127,7 @@ export async function initializeUpstream(
 }
 
 /** Posts a notification or a response into an upstream session (expects 202); never throws. */
-export async function postToUpstream(server: CatalogServer, message: unknown, usid: string | null, version: string, limits: ExchangeLimits): Promise<number> {
+export async function postToUpstream(server: UpstreamTarget, message: unknown, usid: string | null, version: string, limits: ExchangeLimits): Promise<number> {
   try {
     const ex = await upstreamFetch(server, { method: "POST", body: message, usid, version }, limits);
     await ex.res.body?.cancel().catch(() => {});
@@ -139,7 +138,7 @@ export async function postToUpstream(server: CatalogServer, message: unknown, us
 }
 
 /** Ends an upstream session (DELETE); never throws (an upstream forgets idle sessions on its own). */
-export async function deleteUpstream(server: CatalogServer, usid: string, version: string, limits: ExchangeLimits): Promise<void> {
+export async function deleteUpstream(server: UpstreamTarget, usid: string, version: string, limits: ExchangeLimits): Promise<void> {
   try {
     const ex = await upstreamFetch(server, { method: "DELETE", usid, version }, limits);
     await ex.res.body?.cancel().catch(() => {});
@@ -184,7 +183,7 @@ async function sessionOf(call: UpstreamCall, owner: Owner): Promise<UpstreamSess
 }
 
 async function open(call: UpstreamCall, owner: Owner): Promise<UpstreamSession> {
-  const server = call.server;
+  const server = call.target;
   // the session is recorded while notifications/initialized goes out
   const record = (o: { usid: string | null; version: string }) => saveUpstreamSession(call.db, owner.key, call.identity.email, { server: server.id, ...o });
   const opened = await initializeUpstream(server, owner, call.limits, record);
@@ -320,14 +319,14 @@ async function* sendOne(call: UpstreamCall, req: JsonRpcRequest): AsyncGenerator
     // a modern client cancels by closing its stream; a session-era upstream learns of it only from notifications/cancelled
     const us = inFlight as UpstreamSession | null;
     if (!answered && us && call.signal.aborted && call.client.era === "modern") {
-      call.later(postToUpstream(call.server, { jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: req.id, reason: "the client closed its request" } }, us.usid, us.version, call.limits));
+      call.later(postToUpstream(call.target, { jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: req.id, reason: "the client closed its request" } }, us.usid, us.version, call.limits));
     }
   }
 }
 
 async function* sendOneInner(call: UpstreamCall, req: JsonRpcRequest, sent: (us: UpstreamSession) => void): AsyncGenerator<Relay> {
   {
-    const server = call.server;
+    const server = call.target;
     try {
       const owner = await ownerOf(call);
       let us = await sessionOf(call, owner);
@@ -387,7 +386,7 @@ export function traceHeaders(call: Pick<UpstreamCall, "client">): Record<string,
  * the upstream ends the stream.
  */
 export async function* resumeUpstream(call: UpstreamCall, us: UpstreamSession, lastEventId: string): AsyncGenerator<Relay> {
-  const ex = await upstreamFetch(call.server, { method: "GET", usid: us.usid, version: us.version, lastEventId, idleTimeout: false }, call.limits, call.signal);
+  const ex = await upstreamFetch(call.target, { method: "GET", usid: us.usid, version: us.version, lastEventId, idleTimeout: false }, call.limits, call.signal);
   if (!ex.res.ok || !(ex.res.headers.get("content-type") ?? "").includes("text/event-stream")) {
     await ex.res.body?.cancel().catch(() => {});
     throw new UpstreamFailure(call.server.id, `upstream ${call.server.id} cannot resume that stream (HTTP ${ex.res.status})`, ex.res.status);
@@ -405,7 +404,7 @@ export async function standaloneStream(
   lastEventId: string | null,
   existing?: UpstreamSession,
 ): Promise<{ status: number; relays?: AsyncGenerator<Relay> }> {
-  const server = call.server;
+  const server = call.target;
   const owner = await ownerOf(call);
   let us = existing ?? (await sessionOf(call, owner));
   for (let attempt = 0; ; attempt++) {

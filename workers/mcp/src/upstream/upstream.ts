@@ -14,7 +14,7 @@ import type { CatalogServer } from "../catalog.client";
 import type { McpDb } from "../db";
 import type { ClientView } from "../dispatch/context";
 import type { McpEnv } from "../env";
-import type { ExchangeLimits } from "./http";
+import type { ExchangeLimits, UpstreamTarget } from "./http";
 
 /** Where the answer to a server-to-client request goes: sealed into the id the client sees. */
 export interface ReplyTo {
@@ -42,7 +42,10 @@ export type Relay =
 
 /** What an adapter needs to know about the request it forwards. */
 export interface UpstreamCall {
+  /** The server as the catalog lists it (its tools, era, capabilities). */
   server: CatalogServer;
+  /** Where requests go, with the server's secret headers (credentials.ts#upstreamTarget). */
+  target: UpstreamTarget;
   client: ClientView;
   identity: Identity;
   env: McpEnv;

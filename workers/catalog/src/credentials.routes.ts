@@ -1,0 +1,50 @@
+/**
+ * The one internal answer that carries secrets (mcp worker only):
+ *   GET /internal/credentials/:email/servers/:server -> ServerCredentials (shared/catalog.schema.ts):
+ *       the server's secret headers, opened, and their version; 404 {error:"not_found"} when the
+ *       user may not use the server (or it does not exist), exactly like the catalog's own answer.
+ *
+ * The mcp worker asks for it when it forwards to that server for that user, and keeps it briefly
+ * (workers/mcp/src/upstream.credentials.ts). Catalog answers never carry the values, so an
+ * answer cached, logged or leaked elsewhere holds none; and a caller must name a user who may
+ * use the server. Answers are `no-store`.
+ */
+import type { Hono } from "hono";
+import type { ServerCredentials } from "../../../shared/catalog.schema";
+import { readEnv } from "../../../shared/env";
+import type { ServiceVariables } from "../../../shared/middleware/service-auth";
+import { openServerHeaders } from "../../../shared/repos/servers.repo";
+import { Email, ServerId } from "../../../shared/schemas";
+import { log } from "../../../shared/log";
+import { keyRing, SecretsError } from "../../../shared/secrets";
+import { cachedAccess } from "./access.cache";
+import { credentialsOf } from "./catalog";
+import { pooledDb } from "./db";
+import { CatalogEnv } from "./env";
+
+type App = Hono<{ Bindings: Record<string, unknown>; Variables: ServiceVariables }>;
+
+const notFound = { error: "not_found" };
+
+export function registerCredentialsRoutes(app: App): void {
+  app.get("/internal/credentials/:email/servers/:server", async (c) => {
+    if (c.get("caller") !== "mcp") return c.json({ error: "forbidden", message: "only the mcp worker may read credentials" }, 403);
+    const env = readEnv(CatalogEnv, c.env);
+    const email = Email.safeParse(c.req.param("email"));
+    const id = ServerId.safeParse(c.req.param("server"));
+    if (!email.success || !id.success) return c.json(notFound, 404);
+    const access = await cachedAccess(pooledDb(c.env), email.data, env.CATALOG_VERSION_TTL_MS, c.executionCtx);
+    const entry = access.servers.find((e) => e.server.id === id.data);
+    if (!entry) return c.json(notFound, 404);
+    let headers: Record<string, string>;
+    try {
+      headers = await openServerHeaders(await keyRing(env), entry.server.id, entry.server.headers);
+    } catch (err) {
+      if (!(err instanceof SecretsError)) throw err;
+      log.error("stored secret headers do not open", { server: entry.server.id, message: err.message });
+      return c.json({ error: "secrets_unavailable", message: "the server's secret headers cannot be opened; see the catalog's log" }, 500);
+    }
+    const body: ServerCredentials = { server: entry.server.id, version: credentialsOf(entry.server)?.version ?? "", headers };
+    return new Response(JSON.stringify(body), { status: 200, headers: { "content-type": "application/json", "cache-control": "no-store" } });
+  });
+}
