@@ -7,7 +7,7 @@ import { dirname, resolve } from "node:path";
 import { randomToken } from "../../shared/crypto";
 import type { Sql } from "../../shared/db";
 import { resealSecrets } from "../../shared/repos/secrets.repo";
-import { keyRing, SecretsError, SecretsKey, SecretsKeyList } from "../../shared/secrets";
+import { keyRing, SecretsError, SecretsKey, SecretsKeyList, type KeyRing } from "../../shared/secrets";
 import { ROOT } from "./workers";
 
 /**
@@ -44,6 +44,15 @@ export function localSecrets(file = resolve(ROOT, ".data/secrets.json")): Record
   return out;
 }
 
+/** The key ring of SECRETS_KEY and SECRETS_KEY_PREVIOUS (comma-separated); throws {@link SecretsError} naming the variable to fix. */
+export async function secretsKeyRing(current: string | undefined, previous = ""): Promise<KeyRing> {
+  const key = SecretsKey.safeParse(current ?? "");
+  if (!key.success) throw new SecretsError(`SECRETS_KEY ${current ? key.error.issues[0]?.message : "must be set (openssl rand -base64 48)"}`);
+  const list = SecretsKeyList.safeParse(previous);
+  if (!list.success) throw new SecretsError(`SECRETS_KEY_PREVIOUS: ${list.error.issues[0]?.message}`);
+  return keyRing({ SECRETS_KEY: key.data, SECRETS_KEY_PREVIOUS: list.data });
+}
+
 /**
  * The start-up step of secrets at rest (`npm start`, the compose `migrate` service): every stored
  * secret sealed under `current` (SECRETS_KEY) - plaintext values sealed, values under a key of
@@ -52,11 +61,7 @@ export function localSecrets(file = resolve(ROOT, ".data/secrets.json")): Record
  * short, or a stored secret sealed by a key neither variable holds (nothing is written then).
  */
 export async function sealStoredSecrets(sql: Sql, current: string | undefined, previous = ""): Promise<string[]> {
-  const key = SecretsKey.safeParse(current ?? "");
-  if (!key.success) throw new SecretsError(`SECRETS_KEY ${current ? key.error.issues[0]?.message : "must be set (openssl rand -base64 48)"}`);
-  const list = SecretsKeyList.safeParse(previous);
-  if (!list.success) throw new SecretsError(`SECRETS_KEY_PREVIOUS: ${list.error.issues[0]?.message}`);
-  const ring = await keyRing({ SECRETS_KEY: key.data, SECRETS_KEY_PREVIOUS: list.data });
+  const ring = await secretsKeyRing(current, previous);
   let report;
   try {
     report = await resealSecrets(sql, ring);
@@ -68,6 +73,6 @@ export async function sealStoredSecrets(sql: Sql, current: string | undefined, p
   for (const [store, r] of Object.entries(report)) {
     if (r.sealed || r.resealed) lines.push(`secrets at rest: ${store}: ${r.sealed} plaintext value(s) sealed, ${r.resealed} re-sealed under key ${ring.currentId}`);
   }
-  lines.push(`secrets at rest: every stored secret is sealed under key ${ring.currentId}${list.data.length ? ` (SECRETS_KEY_PREVIOUS can be removed now)` : ""}`);
+  lines.push(`secrets at rest: every stored secret is sealed under key ${ring.currentId}${ring.ids.length > 1 ? ` (SECRETS_KEY_PREVIOUS can be removed now)` : ""}`);
   return lines;
 }

@@ -9,6 +9,7 @@ import { AdminApiKey, Email } from "../../shared/schemas";
 import { sha256Hex } from "../../shared/crypto";
 import { importTenants, type TenantsFile } from "./tenants-file";
 import type { Upstream } from "./upstreams";
+import type { KeyRing } from "../../shared/secrets";
 
 export function demoTenants(upstreams: Upstream[]): TenantsFile {
   const url = (id: string) => upstreams.find((u) => u.id === id)?.url ?? `http://127.0.0.1:1/${id}`;
@@ -40,8 +41,9 @@ export function demoTenants(upstreams: Upstream[]): TenantsFile {
   };
 }
 
-export async function seedDemo(sql: Sql, upstreams: Upstream[]): Promise<void> {
-  await importTenants(sql, demoTenants(upstreams), { actor: "demo-seed" });
+/** Seeds the demo tenants; their servers' headers (each demo upstream's per-start token) are sealed with `ring`. */
+export async function seedDemo(sql: Sql, upstreams: Upstream[], ring: KeyRing): Promise<void> {
+  await importTenants(sql, demoTenants(upstreams), { actor: "demo-seed", ring });
 }
 
 /**

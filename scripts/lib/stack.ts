@@ -6,14 +6,14 @@
 import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { createSql } from "../../shared/db";
-import { SecretsError } from "../../shared/secrets";
+import { SecretsError, type KeyRing } from "../../shared/secrets";
 import { buildAll } from "./build";
 import { openDatabase, StartupError, type Database } from "./database";
 import { migrate, MigrationError } from "./migrate";
 import { assertPortFree, freePort } from "./ports";
 import type { Managed } from "./processes";
 import { startLocalIdp, DEMO_USERS, type DemoUser, type LocalIdp } from "./oidc";
-import { localSecrets, sealStoredSecrets } from "./secrets";
+import { localSecrets, sealStoredSecrets, secretsKeyRing } from "./secrets";
 import { bootstrapAdmin, seedDemo } from "./seed";
 import { startDemoUpstreams, type Upstream } from "./upstreams";
 import { startWorkerd } from "./workerd";
@@ -155,8 +155,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     log(applied.length ? `applied migrations: ${applied.join(", ")}` : "database schema up to date");
     const secrets = { ...localSecrets(resolve(dataDir, "secrets.json")), ...pick(opts.env, "SERVICE_SECRET", "SECRETS_KEY", "IDENTITY_SECRET", "SESSION_SECRET", "COOKIE_SECRET") };
     const previousKeys = opts.env?.SECRETS_KEY_PREVIOUS ?? process.env.SECRETS_KEY_PREVIOUS ?? "";
+    let ring: KeyRing;
     try {
       for (const line of await sealStoredSecrets(sql, secrets.SECRETS_KEY, previousKeys)) log(line);
+      ring = await secretsKeyRing(secrets.SECRETS_KEY, previousKeys);
     } catch (err) {
       if (err instanceof SecretsError) throw new StartupError(err.message);
       throw err;
@@ -166,7 +168,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     if (opts.demo ?? true) {
       upstreams = await startDemoUpstreams(dataDir);
       for (const u of upstreams) cleanups.push(() => u.proc.stop());
-      await seedDemo(sql, upstreams);
+      await seedDemo(sql, upstreams, ring);
       log(`demo upstreams: ${upstreams.map((u) => `${u.id} ${u.url}`).join(", ")}`);
     }
     const adminEmail = (opts.adminEmail ?? "admin@localhost").toLowerCase();

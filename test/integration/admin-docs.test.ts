@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { unseal } from "../../shared/secrets";
 import { startTestStack, type TestStack } from "../harness/stack";
 
 let t: TestStack;
@@ -30,7 +31,11 @@ describe("docs/admin.md", () => {
 
     const sql = t.db.sql;
     expect(await sql`SELECT id, name FROM tenants`).toEqual([{ id: "acme", name: "Acme Corp" }]);
-    expect((await sql`SELECT headers FROM servers WHERE id = 'acme-github'`)[0]!.headers).toEqual({ Authorization: "Bearer ghp_example-token" });
+    // stored sealed (shared/secrets.ts), never as given
+    const stored = (await sql`SELECT headers FROM servers WHERE id = 'acme-github'`)[0]!.headers as Record<string, string>;
+    expect(Object.keys(stored)).toEqual(["Authorization"]);
+    expect(stored.Authorization).toMatch(/^mcpgw:v1:/);
+    expect(await unseal(await t.keyRing(), stored.Authorization!, "servers.headers:acme-github:Authorization")).toBe("Bearer ghp_example-token");
     expect(await sql`SELECT tool, effect FROM group_tool_rules WHERE group_name = 'acme-eng' ORDER BY effect, tool`).toEqual([
       { tool: "get_*", effect: "allow" },
       { tool: "search_*", effect: "allow" },

@@ -15,6 +15,7 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchChromium } from "../harness/browser";
 import { untilInForce } from "../harness/contract";
+import { unseal } from "../../shared/secrets";
 import { startTestStack, type TestStack } from "../harness/stack";
 
 const ARTIFACTS = resolve(__dirname, "../artifacts");
@@ -120,7 +121,13 @@ describe("admin UI", () => {
     await page.goto(`${t.url}/admin/servers?edit=acme-tools`);
     expect(await page.content()).not.toContain("s3cret-upstream-token");
     const [row] = await t.db.sql`SELECT headers FROM servers WHERE id = 'acme-tools'`;
-    expect(row!.headers).toEqual({ "X-Upstream-Token": "s3cret-upstream-token", Authorization: upstreamCredential });
+    // stored sealed under SECRETS_KEY (shared/secrets.ts), each value bound to its server and header
+    const stored = row!.headers as Record<string, string>;
+    expect(Object.keys(stored).sort()).toEqual(["Authorization", "X-Upstream-Token"]);
+    expect(Object.values(stored).every((v) => v.startsWith("mcpgw:v1:"))).toBe(true);
+    const ring = await t.keyRing();
+    expect(await unseal(ring, stored["X-Upstream-Token"]!, "servers.headers:acme-tools:X-Upstream-Token")).toBe("s3cret-upstream-token");
+    expect(await unseal(ring, stored.Authorization!, "servers.headers:acme-tools:Authorization")).toBe(upstreamCredential);
     expect(html).not.toContain(upstreamCredential.slice("Bearer ".length));
     await shot(page, "servers");
   });

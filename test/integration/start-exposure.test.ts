@@ -14,6 +14,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSql } from "../../shared/db";
+import { keyRing, unseal } from "../../shared/secrets";
 import { BASE_ENV_NAMES } from "../../scripts/lib/child-env";
 import { freePort } from "../../scripts/lib/ports";
 import { workerVariables } from "../../scripts/lib/workerd";
@@ -41,6 +42,18 @@ let url: string;
 let demo: Record<string, string>;
 /** Every value that must reach no upstream (the OIDC client secret and upstream tokens are added once known). */
 let secrets: Record<string, string>;
+/** Each demo server's headers as the gateway injects them (stored sealed under the start's SECRETS_KEY). */
+let storedHeaders: Record<string, Record<string, string>>;
+
+async function unsealedHeaders(secretsKey: string): Promise<Record<string, Record<string, string>>> {
+  const ring = await keyRing({ SECRETS_KEY: secretsKey, SECRETS_KEY_PREVIOUS: [] });
+  const out: Record<string, Record<string, string>> = {};
+  for (const s of await db.sql<{ id: string; headers: Record<string, string> }[]>`SELECT id, headers FROM servers`) {
+    out[s.id] = {};
+    for (const [name, value] of Object.entries(s.headers)) out[s.id]![name] = await unseal(ring, value, `servers.headers:${s.id}:${name}`);
+  }
+  return out;
+}
 
 const INIT = { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "probe", version: "1" } } };
 const MCP_HEADERS = { "content-type": "application/json", accept: "application/json, text/event-stream" };
@@ -63,12 +76,14 @@ beforeAll(async () => {
   const line = (await cli.waitFor(/demo upstreams: (.*)/))[1]!;
   demo = Object.fromEntries(line.split(", ").map((p) => p.split(" ") as [string, string]));
   const workerd = descendants(cli.child.pid!).map(processInfo).find((p) => p?.args[0]?.endsWith("workerd"));
-  const stored = await db.sql<{ id: string; headers: Record<string, string> }[]>`SELECT id, headers FROM servers`;
+  storedHeaders = await unsealedHeaders(workerd!.env.SECRETS_KEY!);
   secrets = {
     ...PLANTED,
     DB_PASSWORD,
     OIDC_CLIENT_SECRET: workerd!.env.OIDC_CLIENT_SECRET!,
-    ...Object.fromEntries(stored.map((s) => [`token of ${s.id}`, (s.headers.Authorization ?? "").replace(/^Bearer /, "")])),
+    SECRETS_KEY: workerd!.env.SECRETS_KEY!,
+    SERVICE_SECRET: workerd!.env.SERVICE_SECRET!,
+    ...Object.fromEntries(Object.entries(storedHeaders).map(([id, h]) => [`token of ${id}`, (h.Authorization ?? "").replace(/^Bearer /, "")])),
   };
 }, 180_000);
 
@@ -141,7 +156,7 @@ describe("npm start with the demo and secrets in its environment", () => {
   });
 
   it("has each demo upstream refuse a request without its credential, with a wrong one, and from a web page", async () => {
-    const stored = Object.fromEntries((await db.sql<{ id: string; headers: Record<string, string> }[]>`SELECT id, headers FROM servers`).map((s) => [s.id, s.headers]));
+    const stored = storedHeaders;
     for (const [id, upstream] of Object.entries(demo)) {
       const post = (headers: Record<string, string>) => fetch(upstream, { method: "POST", headers: { ...MCP_HEADERS, ...headers }, body: JSON.stringify(INIT) });
       const none = await post({});
