@@ -27,6 +27,9 @@ export const SEALED_PREFIX = "mcpgw:v1:";
 /** A value cannot be sealed or opened (unknown key, tampered or foreign value, bad context). */
 export class SecretsError extends Error {}
 
+/** A value sealed with a key this ring does not hold (another deployment's key, newer or retired). */
+export class UnknownKeyError extends SecretsError {}
+
 /** SECRETS_KEY: the key new secrets are sealed with. */
 export const SecretsKey = z.string().min(32, "must be at least 32 characters (openssl rand -base64 48)");
 
@@ -145,7 +148,7 @@ export async function unseal(ring: KeyRing, value: string, context: string): Pro
   const id = sealedKeyId(value);
   if (!id) throw new SecretsError("not a sealed value");
   const key = ring.keys.get(id);
-  if (!key) throw new SecretsError(`sealed with key ${id}, which is neither SECRETS_KEY (${ring.currentId}) nor in SECRETS_KEY_PREVIOUS`);
+  if (!key) throw new UnknownKeyError(`sealed with key ${id}, which is neither SECRETS_KEY (${ring.currentId}) nor in SECRETS_KEY_PREVIOUS`);
   const bytes = fromB64url(value.slice(SEALED_PREFIX.length + id.length + 1));
   if (!bytes || bytes.length < 12 + 16) throw new SecretsError(`sealed value (key ${id}) is malformed`);
   try {

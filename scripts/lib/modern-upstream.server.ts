@@ -50,10 +50,12 @@ export interface UpstreamState {
   addedPrompts: Set<string>;
   /** Content of {@link WATCHED_URI}; `update_resource` changes it. */
   watched: { text: string; version: number };
+  /** Calls of `slow` that saw their request cancelled (a closed stream, or notifications/cancelled). */
+  cancelled: number;
 }
 
 export function newUpstreamState(): UpstreamState {
-  return { addedTools: new Map(), addedPrompts: new Set(), watched: { text: "Watched resource content (version 0)", version: 0 } };
+  return { addedTools: new Map(), addedPrompts: new Set(), watched: { text: "Watched resource content (version 0)", version: 0 }, cancelled: 0 };
 }
 
 const text = (t: string): CallToolResult => ({ content: [{ type: "text", text: t }] });
@@ -219,7 +221,10 @@ export function buildServer(opts: BuildOptions): BuiltServer {
       const token = ctx.mcpReq._meta?.progressToken;
       const started = Date.now();
       while (Date.now() - started < ms) {
-        if (ctx.mcpReq.signal.aborted) throw new Error("cancelled");
+        if (ctx.mcpReq.signal.aborted) {
+          state.cancelled++;
+          throw new Error("cancelled");
+        }
         await sleep(Math.min(100, ms - (Date.now() - started)));
         if (token !== undefined) await ctx.mcpReq.notify({ method: "notifications/progress", params: { progressToken: token, progress: Date.now() - started, total: ms } });
       }

@@ -1,8 +1,12 @@
 /**
- * JSON-RPC 2.0 as MCP uses it: message shapes, the standard error codes, and a classifier that
- * tells requests, notifications and responses apart without validating method parameters (the
- * gateway is a proxy: it forwards what it does not need to understand).
+ * JSON-RPC 2.0 as MCP uses it: message shapes, the error codes, and a classifier that tells
+ * requests, notifications and responses apart without validating method parameters (the gateway
+ * is a proxy: it forwards what it does not need to understand). The error codes are the SDK's
+ * (`ProtocolErrorCode` of @modelcontextprotocol/server); the message types are kept loose on
+ * purpose (the SDK's are zod-inferred per method, which a forwarder cannot satisfy for methods
+ * and fields it passes through unread).
  */
+import { ProtocolErrorCode } from "@modelcontextprotocol/server";
 
 export type JsonRpcId = string | number;
 
@@ -30,16 +34,30 @@ export interface JsonRpcResponse {
 }
 export type JsonRpcMessage = JsonRpcRequest | JsonRpcNotification | JsonRpcResponse;
 
-/** Standard JSON-RPC error codes. */
-export const PARSE_ERROR = -32700;
-export const INVALID_REQUEST = -32600;
-export const METHOD_NOT_FOUND = -32601;
-export const INVALID_PARAMS = -32602;
-export const INTERNAL_ERROR = -32603;
-/** MCP: resource not found (used by the reference servers for resources/read). */
-export const RESOURCE_NOT_FOUND = -32002;
+export const PARSE_ERROR: number = ProtocolErrorCode.ParseError;
+export const INVALID_REQUEST: number = ProtocolErrorCode.InvalidRequest;
+export const METHOD_NOT_FOUND: number = ProtocolErrorCode.MethodNotFound;
+export const INVALID_PARAMS: number = ProtocolErrorCode.InvalidParams;
+export const INTERNAL_ERROR: number = ProtocolErrorCode.InternalError;
+/** Resource not found in the session era (2025-11-25 and earlier); modern answers use -32602. */
+export const RESOURCE_NOT_FOUND: number = ProtocolErrorCode.ResourceNotFound;
+/** 2026-07-28: the HTTP headers disagree with the body, or a required one is missing. */
+export const HEADER_MISMATCH = -32020;
+/** 2026-07-28: processing needs a client capability the request did not declare. */
+export const MISSING_CAPABILITY: number = ProtocolErrorCode.MissingRequiredClientCapability;
+/** 2026-07-28: the requested protocol version is not supported (data: supported, requested). */
+export const UNSUPPORTED_VERSION: number = ProtocolErrorCode.UnsupportedProtocolVersion;
 /** Implementation-defined server errors (the gateway's upstream failures). */
 export const UPSTREAM_ERROR = -32000;
+
+/**
+ * Whether a name or URI contains a C0/C1 control character (NUL included). Such values are never
+ * a real tool, prompt or resource name and cannot be stored (Postgres refuses NUL in text), so the
+ * gateway refuses them at the edge of the protocol with -32602.
+ */
+export function hasControlCharacters(s: string): boolean {
+  return /[\u0000-\u001f\u007f-\u009f]/.test(s);
+}
 
 export type Classified =
   | { kind: "request"; message: JsonRpcRequest }

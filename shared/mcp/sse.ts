@@ -7,6 +7,8 @@ export interface SseEvent {
   event: string;
   data: string;
   id?: string;
+  /** The reconnection time the stream asked for (ms), when this event carried a `retry` field. */
+  retry?: number;
 }
 
 /** An event (or a line) longer than the parser's limit: the stream is abandoned. */
@@ -29,6 +31,7 @@ export async function* parseSse(body: ReadableStream<Uint8Array>, signal?: Abort
   let data: string[] = [];
   let event = "";
   let id: string | undefined;
+  let retry: number | undefined;
   const onAbort = () => reader.cancel().catch(() => {});
   signal?.addEventListener("abort", onAbort);
   try {
@@ -48,10 +51,11 @@ export async function* parseSse(body: ReadableStream<Uint8Array>, signal?: Abort
         afterCr = buf[nl] === "\r" && nl === buf.length - 1;
         buf = buf.slice(nl + (buf[nl] === "\r" && buf[nl + 1] === "\n" ? 2 : 1));
         if (line === "") {
-          if (data.length) yield { event: event || "message", data: data.join("\n"), ...(id !== undefined ? { id } : {}) };
+          if (data.length || retry !== undefined) yield { event: event || "message", data: data.join("\n"), ...(id !== undefined ? { id } : {}), ...(retry !== undefined ? { retry } : {}) };
           data = [];
           held = 0;
           event = "";
+          retry = undefined;
           continue;
         }
         if (line.startsWith(":")) continue;
@@ -65,6 +69,7 @@ export async function* parseSse(body: ReadableStream<Uint8Array>, signal?: Abort
         }
         else if (field === "event") event = val;
         else if (field === "id") id = val;
+        else if (field === "retry" && /^\d{1,9}$/.test(val)) retry = Number(val);
       }
     }
     // lenient at the end: a last event without its blank line (or its line break) still counts
@@ -78,9 +83,18 @@ export async function* parseSse(body: ReadableStream<Uint8Array>, signal?: Abort
 
 const enc = new TextEncoder();
 
-/** Encodes one JSON-RPC message as an SSE `message` event. */
+/** Encodes one JSON-RPC message as an SSE `message` event (with an event id when the stream can be resumed). */
 export function sseMessage(message: unknown, id?: string): Uint8Array {
   return enc.encode(`${id ? `id: ${id}\n` : ""}event: message\ndata: ${JSON.stringify(message)}\n\n`);
+}
+
+/**
+ * A priming event (2025-11-25, SEP-1699): an event id with empty data, sent first on a resumable
+ * stream, so a client whose connection breaks can reconnect with `Last-Event-ID`; `retry` tells
+ * it how long to wait before reconnecting (ms).
+ */
+export function ssePriming(id: string, retryMs?: number): Uint8Array {
+  return enc.encode(`id: ${id}\n${retryMs !== undefined ? `retry: ${retryMs}\n` : ""}data: \n\n`);
 }
 
 /** An SSE comment line (keeps idle connections open through proxies). */

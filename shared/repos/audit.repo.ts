@@ -82,3 +82,18 @@ export async function listAudit(db: Db, f: AuditFilter = {}): Promise<AuditEntry
     detail: r.detail,
   }));
 }
+
+/** One tool call as the audit log stores it (kind `tool_call`; never the arguments). */
+export interface ToolCallRow {
+  actor: string;
+  server_id: string | null;
+  tool: string;
+  outcome: string;
+  duration_ms: number;
+}
+
+/** Inserts tool-call rows in one statement. */
+export async function insertToolCalls(db: Db, rows: ToolCallRow[]): Promise<void> {
+  const full = rows.map((r) => ({ kind: "tool_call", action: "tools/call", target: r.server_id ? `${r.server_id}/${r.tool}` : r.tool, ...r }));
+  await db`INSERT INTO audit_log ${db(full, "kind", "actor", "action", "target", "server_id", "tool", "outcome", "duration_ms")}`;
+}

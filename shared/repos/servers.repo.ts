@@ -6,7 +6,7 @@
  * written before encryption, or by hand): it is used as is and sealed at the next start
  * (shared/repos/secrets.repo.ts).
  */
-import { isSealed, seal, SecretsError, unseal, type KeyRing } from "../secrets";
+import { isSealed, seal, SecretsError, UnknownKeyError, unseal, type KeyRing } from "../secrets";
 import type { Db } from "./audit.repo";
 
 export interface Server {
@@ -59,7 +59,8 @@ export async function openServerHeaders(ring: KeyRing, serverId: string, stored:
     try {
       out[name] = await unseal(ring, value, headerContext(serverId, name));
     } catch (err) {
-      throw new SecretsError(`server ${serverId} header ${name}: ${(err as Error).message}`);
+      const Kind = err instanceof UnknownKeyError ? UnknownKeyError : SecretsError;
+      throw new Kind(`server ${serverId} header ${name}: ${(err as Error).message}`);
     }
   }
   return out;

@@ -262,6 +262,12 @@ describe("secrets at rest", () => {
         expect(await call("legacy__alpha", rotated.url)).toContain("tiny called alpha");
         expect(tiny.seen.length).toBeGreaterThan(0);
         expect(tiny.seen.every((h) => h["x-upstream-secret"] === SECRET)).toBe(true);
+        // the old deployment (t, still running on the old key) refreshing now cannot open the
+        // re-sealed headers: it writes nothing over the new deployment's listing
+        const stale = await t.internal("/internal/refresh/legacy", { method: "POST" });
+        expect(await stale.json()).toMatchObject({ id: "legacy", ok: true, counts: { tools: 1 } });
+        expect((await sql`SELECT ok FROM server_status WHERE server_id = 'legacy'`)[0]).toEqual({ ok: true });
+        expect(await call("legacy__alpha", rotated.url)).toContain("tiny called alpha");
       } finally {
         await rotated.stop();
       }

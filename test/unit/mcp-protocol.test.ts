@@ -4,9 +4,9 @@ import { describe, expect, it } from "vitest";
 import { classify } from "../../shared/mcp/jsonrpc";
 import { parseSse, SseTooLarge } from "../../shared/mcp/sse";
 import { negotiateVersion } from "../../shared/mcp/versions";
-import { listPage } from "../../workers/mcp/src/pagination";
-import { templateRegExp } from "../../workers/mcp/src/resources";
-import { openRelayedId, openSession, sealRelayedId, sealSession } from "../../workers/mcp/src/session.token";
+import { listPage } from "../../workers/mcp/src/dispatch/pagination";
+import { templateMatches } from "../../workers/mcp/src/dispatch/resources";
+import { openRelayedId, openSession, sealRelayedId, sealSession } from "../../workers/mcp/src/tokens";
 
 const secret = "unit-test-session-secret-0123456789abcdef";
 const state = { sid: "s-1", email: "a@example.com", scope: "*", v: "2025-06-18", caps: { sampling: {} }, iat: 1_700_000_000 };
@@ -94,13 +94,15 @@ describe("list cursors", () => {
 
 describe("resource templates", () => {
   it("match the URIs they expand to, and nothing else", () => {
-    const t = templateRegExp("demo://resource/dynamic/text/{resourceId}");
-    expect(t.test("demo://resource/dynamic/text/3")).toBe(true);
-    expect(t.test("demo://resource/dynamic/text/3/x")).toBe(false);
-    expect(t.test("demo://resource/dynamic/blob/3")).toBe(false);
-    expect(templateRegExp("file://{+path}").test("file:///a/b/c.txt")).toBe(true);
-    expect(templateRegExp("search://q{?term,limit}").test("search://q?term=x&limit=2")).toBe(true);
-    expect(templateRegExp("a.b://{x}").test("aXb://1")).toBe(false);
+    const t = "demo://resource/dynamic/text/{resourceId}";
+    expect(templateMatches(t, "demo://resource/dynamic/text/3")).toBe(true);
+    expect(templateMatches(t, "demo://resource/dynamic/text/3/x")).toBe(false);
+    expect(templateMatches(t, "demo://resource/dynamic/blob/3")).toBe(false);
+    expect(templateMatches("file://{+path}", "file:///a/b/c.txt")).toBe(true);
+    expect(templateMatches("search://q{?term,limit}", "search://q?term=x&limit=2")).toBe(true);
+    expect(templateMatches("a.b://{x}", "aXb://1")).toBe(false);
+    // a template that does not parse matches nothing
+    expect(templateMatches("broken://{unclosed", "broken://{unclosed")).toBe(false);
   });
 });
 
@@ -112,10 +114,11 @@ describe("session and relayed-id tokens", () => {
     expect(await openSession(secret + "x", token)).toBeNull();
     const flipped = token.slice(0, -3) + (token.at(-3) === "A" ? "B" : "A") + token.slice(-2);
     expect(await openSession(secret, flipped)).toBeNull();
-    const relayed = await sealRelayedId(secret, { sid: "s-1", email: "a@example.com", server: "alpha", usid: "u-1", uv: "2025-06-18", id: 4 });
-    expect(await openRelayedId(secret, relayed)).toMatchObject({ server: "alpha", usid: "u-1", id: 4 });
+    const origin = { k: "up" as const, sid: "s-1", email: "a@example.com", reply: { server: "alpha", via: "session" as const, usid: "u-1", uv: "2025-06-18" }, id: 4 };
+    const relayed = await sealRelayedId(secret, origin);
+    expect(await openRelayedId(secret, relayed)).toMatchObject({ k: "up", reply: { server: "alpha", usid: "u-1" }, id: 4 });
     // the same upstream request always gets the same id (a later cancellation names it again)
-    expect(await sealRelayedId(secret, { sid: "s-1", email: "a@example.com", server: "alpha", usid: "u-1", uv: "2025-06-18", id: 4 })).toBe(relayed);
+    expect(await sealRelayedId(secret, origin)).toBe(relayed);
     // a session token is not a relayed id and vice versa
     expect(await openRelayedId(secret, "mcpgw-req." + token.slice("mcpgw1.".length))).toBeNull();
     expect(await openSession(secret, "mcpgw1." + relayed.slice("mcpgw-req.".length))).toBeNull();

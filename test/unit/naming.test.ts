@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { aggregatedName, assignNames, listAggregated, MAX_NAME_LENGTH, serverOfName } from "../../shared/naming";
 import { UserCatalog } from "../../workers/mcp/src/catalog.client";
-import { namedItems } from "../../workers/mcp/src/names";
+import { namedItems } from "../../workers/mcp/src/dispatch/names";
 
 const VALID = /^[A-Za-z0-9_-]{1,64}$/;
 const server = (id: string, tools: string[], prompts: string[] = []) => ({ id, tools: tools.map((name) => ({ name })), prompts: prompts.map((name) => ({ name })) });

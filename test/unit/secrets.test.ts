@@ -5,10 +5,10 @@
  * the catalog for a server's headers.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { isSealed, keyId, keyRing, needsReseal, seal, SEALED_PREFIX, sealedKeyId, SecretsError, SecretsKeyList, unseal } from "../../shared/secrets";
+import { isSealed, keyId, keyRing, needsReseal, seal, SEALED_PREFIX, sealedKeyId, SecretsError, SecretsKeyList, UnknownKeyError, unseal } from "../../shared/secrets";
 import type { CatalogServer } from "../../workers/mcp/src/catalog.client";
-import { clearCredentialsCache, credentialsStats, upstreamTarget } from "../../workers/mcp/src/upstream.credentials";
-import { UpstreamFailure } from "../../workers/mcp/src/upstream.client";
+import { clearCredentialsCache, credentialsStats, upstreamTarget } from "../../workers/mcp/src/upstream/credentials";
+import { UpstreamFailure } from "../../workers/mcp/src/upstream/http";
 
 const K1 = "first-key-of-the-ring-0123456789abcdef";
 const K2 = "second-key-of-the-ring-0123456789abcdef";
@@ -46,6 +46,9 @@ describe("sealing", () => {
     await expect(unseal(ring, "plain text", "c")).rejects.toThrow(/not a sealed value/);
     const other = await keyRing({ SECRETS_KEY: K2, SECRETS_KEY_PREVIOUS: [] });
     await expect(unseal(other, v, "servers.headers:a:X-Key")).rejects.toThrow(new RegExp(`sealed with key ${ring.currentId}, which is neither SECRETS_KEY \\(${other.currentId}\\)`));
+    // a key the ring does not hold is its own kind (another deployment's key); tampering is not
+    await expect(unseal(other, v, "servers.headers:a:X-Key")).rejects.toThrow(UnknownKeyError);
+    await expect(unseal(ring, flipped, "servers.headers:a:X-Key")).rejects.not.toThrow(UnknownKeyError);
   });
 
   it("opens with previous keys, seals with the current one, and says what needs re-sealing", async () => {

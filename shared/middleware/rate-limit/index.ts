@@ -23,6 +23,10 @@
  *
  * A refused request gets 429 with `Retry-After` (seconds to the window's end) and a JSON body,
  * a JSON-RPC error on MCP paths.
+ *
+ * One HTTP request counts once when admitted. A handler that learns the request holds more units
+ * of work (a JSON-RPC batch of n messages counts n) charges the rest with `c.get("rateCharge")`,
+ * which answers whether the budget held them (a refusal charges nothing).
  */
 import type { Context, MiddlewareHandler } from "hono";
 import { createSql } from "../../db";
@@ -127,6 +131,9 @@ export interface RateLimitOptions {
   counters?: WindowCounters;
 }
 
+/** Charges `units` more to the admitted request's subject; false (nothing charged) when that passes the limit. Set on the context as `rateCharge`. */
+export type RateCharge = (units: number) => { ok: true } | { ok: false; retryAfter: number; limit: number };
+
 /** Returns the `rateLimit` middleware. */
 export function rateLimit(opts: RateLimitOptions): MiddlewareHandler {
   const counters = opts.counters ?? new WindowCounters();
@@ -151,6 +158,14 @@ export function rateLimit(opts: RateLimitOptions): MiddlewareHandler {
       return errorResponse(c.req.path, 429, "rate_limited", `rate limit of ${limit} requests per minute reached; retry after ${retry} s`, { "Retry-After": String(retry) });
     }
     e.pending++;
+    const charged = e;
+    const charge: RateCharge = (units) => {
+      const n = Math.max(0, Math.floor(units));
+      if (charged.global + charged.pending + n > limit) return { ok: false, retryAfter: Math.max(1, Math.ceil((charged.window + WINDOW_MS - Date.now()) / 1000)), limit };
+      charged.pending += n;
+      return { ok: true };
+    };
+    c.set("rateCharge" as never, charge as never);
     if (open && !counters.scheduled) {
       counters.scheduled = true;
       c.executionCtx.waitUntil(

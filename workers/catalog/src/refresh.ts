@@ -16,7 +16,7 @@ import { log } from "../../../shared/log";
 import { claimRefresh, listServers, loadEraHint, loadSnapshot, writeRefresh, type RefreshResult, type StatusRow } from "../../../shared/repos/catalog.repo";
 import { openServerHeaders } from "../../../shared/repos/servers.repo";
 import type { ServerRow } from "../../../shared/schemas";
-import { keyRing, type SecretKeys } from "../../../shared/secrets";
+import { keyRing, UnknownKeyError, type SecretKeys } from "../../../shared/secrets";
 import { nameConflicts, patchStatus } from "./snapshot.cache";
 import type { CatalogDb } from "./db";
 import { listUpstream, type EraHint } from "./upstream";
@@ -60,12 +60,12 @@ export function refreshNeed(server: ServerRow, status: StatusRow | undefined, re
  * Lists one upstream with its stored headers opened (a header that does not open fails the
  * listing with the reason, which names the key but no value).
  */
-async function listServer(server: ServerRow, listing: Listing, hint: EraHint | null): Promise<RefreshResult> {
+async function listServer(server: ServerRow, listing: Listing, hint: EraHint | null): Promise<RefreshResult & { unknownKey?: boolean }> {
   let headers: Record<string, string>;
   try {
     headers = await openServerHeaders(await keyRing(listing.keys), server.id, server.headers);
   } catch (err) {
-    return { ok: false, error: `secret headers cannot be opened: ${(err as Error).message}`, latencyMs: 0 };
+    return { ok: false, error: `secret headers cannot be opened: ${(err as Error).message}`, latencyMs: 0, unknownKey: err instanceof UnknownKeyError };
   }
   return listUpstream({ id: server.id, url: server.url, transport: server.transport, headers }, listing.timeoutMs, hint);
 }
@@ -77,6 +77,14 @@ async function listServer(server: ServerRow, listing: Listing, hint: EraHint | n
  */
 export async function refreshServer(sql: Sql, server: ServerRow, listing: Listing): Promise<StatusRow | null> {
   const result = await listServer(server, listing, await loadEraHint(sql, server.id));
+  // Headers sealed with a key this instance does not hold: the start-up step refuses to serve
+  // with such rows (and imports check the key), so another deployment re-sealed them since (a
+  // rotation while this one still runs). That is this instance's state, not the upstream's: it
+  // writes nothing, leaving the listing to the deployment that holds the key.
+  if (!result.ok && result.unknownKey) {
+    log.warn("stored headers sealed with a key this instance does not hold: listing left as stored (restart it with the current SECRETS_KEY)", { server: server.id, error: result.error });
+    return null;
+  }
   const out = await writeRefresh(sql, server.id, result, { expectUpdatedAt: server.updated_at });
   forgetVersion();
   if (!out || out.superseded) {

@@ -4,14 +4,18 @@
  * inserted in batches by the waitUntil of the request that started the batch (the "drainer"),
  * so a busy gateway spends one pool round trip (./db.ts) per batch instead of one per call. A
  * call made while a drainer runs only queues its record: the drainer keeps writing until the
- * queue is empty (no request waits on another's I/O, which workerd cancels as hung). When
- * Postgres is briefly unreachable the records stay queued and the drainer retries with backoff
- * (about 15 s in all, within waitUntil's allowance); the next call's drainer carries what is left.
- * The queue is bounded ({@link MAX_QUEUE}); only an isolate that dies while Postgres is away
- * loses what it held.
+ * queue is empty (no request waits on another's I/O, which workerd cancels as hung).
+ *
+ * No record can block the queue. Values are made storable before they are queued (control
+ * characters, NUL included, replaced; lengths bounded). When Postgres refuses a batch for its
+ * data (an SQLSTATE that retrying cannot fix), the batch is written row by row and a row refused
+ * on its own is quarantined: logged with its reason, counted in {@link auditStats}, dropped. Only
+ * an unreachable database keeps records queued: the drainer retries with backoff (about 15 s in
+ * all, within waitUntil's allowance) and the next call's drainer carries what is left. The queue
+ * is bounded ({@link MAX_QUEUE}); only an isolate that dies while Postgres is away loses what it held.
  */
-import type { Sql } from "../../../shared/db";
 import { log } from "../../../shared/log";
+import type { ToolCallRow } from "../../../shared/repos/audit.repo";
 import type { McpDb } from "./db";
 
 export interface ToolCallRecord {
@@ -19,7 +23,8 @@ export interface ToolCallRecord {
   /** Null when the name resolved to no visible server (a denied call on /mcp). */
   server: string | null;
   tool: string;
-  outcome: "ok" | "error" | "denied";
+  /** `resumed`: the stream ended before the answer and the client continues it (session-era resumption). */
+  outcome: "ok" | "error" | "denied" | "resumed";
   durationMs: number;
 }
 
@@ -30,47 +35,66 @@ const BATCH_MAX = 500;
 const MAX_QUEUE = 10_000;
 /** Waits between attempts while Postgres is away (ms). */
 const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000];
-const queue: ToolCallRecord[] = [];
+const queue: ToolCallRow[] = [];
 /** When the running drainer started (0: none). A drainer older than {@link DRAINER_STALE_MS} is presumed dead. */
 let drainingSince = 0;
 const DRAINER_STALE_MS = 25_000;
 
+/** Per isolate: records written, quarantined (refused by Postgres on their own) and dropped (queue full). */
+export const auditStats = { written: 0, quarantined: 0, dropped: 0 };
+
 function trim() {
   if (queue.length <= MAX_QUEUE) return;
   const dropped = queue.splice(0, queue.length - MAX_QUEUE);
+  auditStats.dropped += dropped.length;
   log.error("audit queue full; oldest records dropped", { dropped: dropped.length });
 }
 
-type AuditRow = { kind: string; actor: string; action: string; target: string; server_id: string | null; tool: string; outcome: string; duration_ms: number };
+/** Text as Postgres `text` can hold it: no NUL or other control characters, at most `max` characters. */
+function storable(s: string, max: number): string {
+  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, "\uFFFD").slice(0, max);
+}
 
-/** The SQL of this module, run inside the pool object (./db.ts). */
-export const auditOps = {
-  async insertAudit(sql: Sql, batch: AuditRow[]): Promise<void> {
-    await sql`INSERT INTO audit_log ${sql(batch, "kind", "actor", "action", "target", "server_id", "tool", "outcome", "duration_ms")}`;
-  },
-};
+/** Whether a failed write could succeed later (the database away or busy), as opposed to refusing this data. */
+function transient(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code !== "string" || !/^[0-9A-Z]{5}$/.test(code)) return true; // no SQLSTATE: connection-level
+  return /^(08|53|57|58|40)/.test(code);
+}
 
-/** Writes batches until the queue is empty (true) or a write fails (false). */
+/** Writes rows; on a data error, one by one, quarantining those refused alone. Returns the rows still to write (Postgres away). */
+async function write(db: McpDb, rows: ToolCallRow[]): Promise<ToolCallRow[]> {
+  try {
+    await db.run("insertToolCalls", rows);
+    auditStats.written += rows.length;
+    return [];
+  } catch (err) {
+    if (transient(err)) return rows;
+    if (rows.length === 1) {
+      auditStats.quarantined++;
+      log.error("audit record refused by Postgres; quarantined", { code: String((err as { code?: unknown }).code), message: String((err as Error)?.message ?? err), record: { ...rows[0], tool: rows[0]!.tool.slice(0, 80) } });
+      return [];
+    }
+    const left: ToolCallRow[] = [];
+    for (const [i, row] of rows.entries()) {
+      const rest = await write(db, [row]);
+      // Postgres went away meanwhile: keep this row and every one after it
+      if (rest.length) return [...left, ...rows.slice(i)];
+    }
+    return left;
+  }
+}
+
+/** Writes batches until the queue is empty (true) or Postgres is unreachable (false). */
 async function flush(db: McpDb): Promise<boolean> {
   while (queue.length) {
-    const records = queue.splice(0, BATCH_MAX);
-    const batch: AuditRow[] = records.map((r) => ({
-      kind: "tool_call",
-      actor: r.actor,
-      action: "tools/call",
-      target: r.server ? `${r.server}/${r.tool}` : r.tool,
-      server_id: r.server,
-      tool: r.tool.slice(0, 256),
-      outcome: r.outcome,
-      duration_ms: Math.max(0, Math.round(r.durationMs)),
-    }));
-    try {
-      await db.run("insertAudit", batch);
-    } catch (err) {
+    const batch = queue.splice(0, BATCH_MAX);
+    const left = await write(db, batch);
+    if (left.length) {
       // keep them, in order, for the next attempt
-      queue.unshift(...records);
+      queue.unshift(...left);
       trim();
-      log.warn("audit write failed; records kept for retry", { records: records.length, queued: queue.length, message: String((err as Error)?.message ?? err) });
+      log.warn("audit write failed; records kept for retry", { records: left.length, queued: queue.length });
       return false;
     }
   }
@@ -82,7 +106,13 @@ async function flush(db: McpDb): Promise<boolean> {
  * resolves once the queue is written (hand the promise to waitUntil). Never throws.
  */
 export async function recordToolCall(db: McpDb, r: ToolCallRecord): Promise<void> {
-  queue.push(r);
+  queue.push({
+    actor: storable(r.actor, 320),
+    server_id: r.server === null ? null : storable(r.server, 64),
+    tool: storable(r.tool, 256),
+    outcome: r.outcome,
+    duration_ms: Math.max(0, Math.min(2_147_483_647, Math.round(r.durationMs))),
+  });
   trim();
   const now = Date.now();
   if (drainingSince && now - drainingSince < DRAINER_STALE_MS) return; // the running drainer writes it

@@ -195,6 +195,21 @@ export async function fetchUserServer(catalog: Fetcher, email: string, server: s
   );
 }
 
+/**
+ * Asks the catalog to re-list an upstream now and waits until it has (an upstream announced a list
+ * change to a stream that must report it). Not debounced beyond one request at a time per server
+ * and isolate. Never throws.
+ */
+export async function refreshNow(catalog: Fetcher, server: string): Promise<void> {
+  try {
+    const res = await catalog.fetch(`${base()}/internal/refresh/${encodeURIComponent(server)}`, { method: "POST" });
+    await res.body?.cancel();
+    lastRefresh.set(server, Date.now());
+  } catch (err) {
+    log.warn("catalog refresh failed", { server, message: String((err as Error).message ?? err) });
+  }
+}
+
 const lastRefresh = new Map<string, number>();
 /** At most one refresh request per server and isolate in this window (ms). */
 const REFRESH_DEBOUNCE_MS = 5_000;

@@ -35,6 +35,20 @@ export const McpEnv = z.object({
    * within 2 s: this plus the catalog's CATALOG_VERSION_TTL_MS).
    */
   MCP_CATALOG_TTL_MS: z.coerce.number().int().min(0).max(1500).default(500),
+  /** `ttlMs` of modern list and discover results: how long a client may keep the user's list without asking again (ms). Default 30000. */
+  MCP_LIST_TTL_MS: z.coerce.number().int().min(0).max(86_400_000).default(30_000),
+  /** Lifetime of an MRTR `requestState` and of a parked upstream exchange waiting for the client's input (s). Default 600. */
+  MRTR_STATE_TTL_SECONDS: z.coerce.number().int().min(5).max(3600).default(600),
+  /**
+   * Keep-alive comments on streamed answers (ms). A modern request whose answer has not started
+   * after half a second is answered as SSE with these, so a client that closes it (its way to
+   * cancel) is noticed within this time and its upstream request ends. Default 5000.
+   */
+  MCP_SSE_PING_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
+  /** Most messages in one JSON-RPC batch (2025-03-26); each counts against the rate limit. Default 50. */
+  MAX_BATCH_MESSAGES: z.coerce.number().int().min(1).max(1000).default(50),
+  /** Most upstream calls one user has in flight per replica; more are refused at once. Default 16. */
+  MAX_CONCURRENT_CALLS_PER_USER: z.coerce.number().int().min(1).max(1000).default(16),
   /** A session older than this is unknown (404; clients re-initialize), and its rows are purged (s). Default 7 days. */
   MCP_SESSION_MAX_AGE_SECONDS: z.coerce.number().int().min(60).max(90 * 86_400).default(7 * 86_400),
   /** Request limits and the per-user rate limit (shared/middleware/request-limits). */

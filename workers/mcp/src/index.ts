@@ -1,7 +1,8 @@
 /**
- * MCP worker: the gateway endpoint at /mcp and /mcp/<server> (see mcp.routes.ts). It applies the
- * request limits and the per-user rate limit itself (shared/middleware/request-limits), so they
- * hold whichever front routes to it: the edge worker, Traefik or `wrangler dev`.
+ * MCP worker: the gateway endpoint at /mcp and /mcp/<server> (downstream/mcp.routes.ts; the rooms
+ * are described in ../README.md). It applies the request limits and the per-user rate limit
+ * itself (shared/middleware/request-limits), so they hold whichever front routes to it: the edge
+ * worker, Traefik or `wrangler dev`.
  */
 import { Hono, type Context } from "hono";
 import { readEnv } from "../../../shared/env";
@@ -13,8 +14,7 @@ import { requestLimits, userRateLimit } from "../../../shared/middleware/request
 import { pgPoolClass } from "../../../shared/pool/durable-object";
 import { mcpDb, mcpOps } from "./db";
 import { McpEnv } from "./env";
-import { setMaxMessageBytes } from "./upstream.client";
-import { registerMcpRoutes } from "./mcp.routes";
+import { registerMcpRoutes } from "./downstream/mcp.routes";
 
 const env = (c: Context) => readEnv(McpEnv, c.env);
 
@@ -28,11 +28,6 @@ app.onError(async (err, c) => {
 });
 app.use("*", jsonRpcErrors());
 app.use("*", ...requestLimits(env));
-// the response side: no upstream message larger than MAX_UPSTREAM_MESSAGE_BYTES is read
-app.use("*", async (c, next) => {
-  setMaxMessageBytes(env(c).MAX_UPSTREAM_MESSAGE_BYTES);
-  await next();
-});
 // "/mcp/*" also matches "/mcp" itself (a second pattern for "/mcp" would count each request twice)
 app.use("/mcp/*", requireIdentity({ secret: (e) => e.IDENTITY_SECRET }), userRateLimit(env, undefined, (c) => (deltas) => mcpDb(c.env).run("addCounts", deltas)));
 // (the counters go through the worker's Postgres pool)

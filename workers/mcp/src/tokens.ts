@@ -1,6 +1,7 @@
 /**
- * Encrypted, user-bound tokens that carry MCP session state on the wire instead of in memory:
- * the downstream `Mcp-Session-Id` and the ids of server-to-client requests relayed to a client.
+ * Encrypted, user-bound tokens that carry MCP state on the wire instead of in memory: the
+ * downstream `Mcp-Session-Id`, the ids of server-to-client requests relayed to a client, the
+ * `requestState` of MRTR results, resumable SSE event ids and task ids.
  * AES-256-GCM with a key derived (HKDF-SHA-256) from SESSION_SECRET; each kind of token has its
  * own additional data, so one can never be replayed as the other. Any replica with the same
  * secret reads them; a tampered, foreign or other-user token simply fails to open.
@@ -88,7 +89,7 @@ export const SessionState = z.object({
   /** The client's declared capabilities (decides which server-to-client requests it may get). */
   caps: z.record(z.string(), z.unknown()),
   /** The client's clientInfo, passed on when upstream sessions are opened. */
-  info: z.record(z.string(), z.unknown()).optional(),
+  info: z.object({ name: z.string(), version: z.string() }).optional(),
   /** Issued at (epoch seconds). */
   iat: z.number(),
 });
@@ -118,24 +119,45 @@ export async function openSession(secret: string, token: string): Promise<Sessio
   return parsed.data;
 }
 
-/** Where a relayed server-to-client request came from, carried inside the id the client sees. */
-export const RelayedId = z.object({
-  /** Downstream session id and owner it was issued to. */
-  sid: z.string(),
-  email: z.string(),
-  /** Upstream server, its session id (null for a stateless upstream), and the upstream's own id. */
+/** Where the answer to a relayed server-to-client request goes (upstream/upstream.ts ReplyTo). */
+const Reply = z.object({
   server: z.string(),
+  via: z.enum(["session", "legacy-sse"]),
   usid: z.string().nullable(),
   uv: z.string(),
-  id: z.union([z.string(), z.number()]),
 });
+
+/**
+ * A relayed server-to-client request, carried inside the id the client sees: `up` came from a
+ * session-era upstream (the answer is posted into its session); `mrtr` was made by the gateway
+ * from a modern upstream's `input_required` (the answer goes to the request waiting for it).
+ */
+export const RelayedId = z.discriminatedUnion("k", [
+  z.object({
+    k: z.literal("up"),
+    /** Downstream session id and owner it was issued to. */
+    sid: z.string(),
+    email: z.string(),
+    reply: Reply,
+    /** The upstream's own request id. */
+    id: z.union([z.string(), z.number()]),
+  }),
+  z.object({
+    k: z.literal("mrtr"),
+    sid: z.string(),
+    email: z.string(),
+    /** Mailbox of the waiting request, and the input request's key. */
+    box: z.string(),
+    key: z.string(),
+  }),
+]);
 export type RelayedId = z.infer<typeof RelayedId>;
 
 const RELAY_PREFIX = "mcpgw-req.";
 
-/** Wraps an upstream request id for the client. */
+/** Wraps a relayed request's origin into the id the client sees (deterministic: a later cancellation names the same id). */
 export async function sealRelayedId(secret: string, r: RelayedId): Promise<string> {
-  return RELAY_PREFIX + (await seal(secret, "mcp-relayed-id", { sid: r.sid, email: r.email, server: r.server, usid: r.usid, uv: r.uv, id: r.id }, true));
+  return RELAY_PREFIX + (await seal(secret, "mcp-relayed-id", r, true));
 }
 
 /** Whether an id looks like one the gateway issued (then it must open, or the message is refused). */
@@ -147,5 +169,88 @@ export function isRelayedId(id: unknown): id is string {
 export async function openRelayedId(secret: string, token: string): Promise<RelayedId | null> {
   if (!isRelayedId(token) || token.length > 8192) return null;
   const parsed = RelayedId.safeParse(await open(secret, "mcp-relayed-id", token.slice(RELAY_PREFIX.length)));
+  return parsed.success ? parsed.data : null;
+}
+
+/**
+ * The `requestState` the gateway gives a modern client with an `input_required` result. Bound to
+ * the user, the endpoint, the request (method and a digest of its salient parameters) and a short
+ * lifetime; what it carries depends on where the need came from:
+ * - `upstream`: a modern upstream's own `input_required` (its opaque state, passed back on retry);
+ * - `parked`: a session-era upstream's server-to-client request(s): the request still runs
+ *   upstream, its later messages go to mailbox `box`, the answers go to `pending`.
+ */
+export const RequestState = z.object({
+  email: z.string(),
+  scope: z.string(),
+  method: z.string(),
+  digest: z.string(),
+  /** Expires (epoch seconds). */
+  exp: z.number(),
+  server: z.string(),
+  src: z.discriminatedUnion("k", [
+    z.object({ k: z.literal("upstream"), state: z.string().optional() }),
+    z.object({
+      k: z.literal("parked"),
+      box: z.string(),
+      pending: z.array(z.object({ key: z.string(), reply: Reply, id: z.union([z.string(), z.number()]) })),
+    }),
+  ]),
+});
+export type RequestState = z.infer<typeof RequestState>;
+
+const STATE_PREFIX = "mcpgw-state.";
+
+export async function sealRequestState(secret: string, s: RequestState): Promise<string> {
+  return STATE_PREFIX + (await seal(secret, "mcp-request-state", s));
+}
+
+/** Opens a request state; null when forged, damaged or made with another secret (expiry and binding are the caller's checks). */
+export async function openRequestState(secret: string, token: unknown): Promise<RequestState | null> {
+  if (typeof token !== "string" || !token.startsWith(STATE_PREFIX) || token.length > 65536) return null;
+  const parsed = RequestState.safeParse(await open(secret, "mcp-request-state", token.slice(STATE_PREFIX.length)));
+  return parsed.success ? parsed.data : null;
+}
+
+/**
+ * An SSE event id the gateway gives a session-era client for an upstream's resumable event: it
+ * names the downstream session, the upstream session and the upstream's own event id, so a
+ * `GET` with `Last-Event-ID` can continue the upstream's stream on any replica.
+ */
+export const EventId = z.object({
+  sid: z.string(),
+  server: z.string(),
+  usid: z.string().nullable(),
+  uv: z.string(),
+  eid: z.string(),
+});
+export type EventId = z.infer<typeof EventId>;
+
+const EVENT_PREFIX = "mcpgw-ev.";
+
+export async function sealEventId(secret: string, e: EventId): Promise<string> {
+  return EVENT_PREFIX + (await seal(secret, "mcp-event-id", e, true));
+}
+
+export async function openEventId(secret: string, token: string): Promise<EventId | null> {
+  if (!token.startsWith(EVENT_PREFIX) || token.length > 8192) return null;
+  const parsed = EventId.safeParse(await open(secret, "mcp-event-id", token.slice(EVENT_PREFIX.length)));
+  return parsed.success ? parsed.data : null;
+}
+
+/** A task id as the client sees it: the upstream's task id bound to the user and server (Tasks extension). */
+export const TaskId = z.object({ email: z.string(), server: z.string(), id: z.string() });
+export type TaskId = z.infer<typeof TaskId>;
+
+const TASK_PREFIX = "mcpgw-task.";
+
+/** Deterministic: the same upstream task always has the same id for the client. */
+export async function sealTaskId(secret: string, t: TaskId): Promise<string> {
+  return TASK_PREFIX + (await seal(secret, "mcp-task-id", t, true));
+}
+
+export async function openTaskId(secret: string, token: unknown): Promise<TaskId | null> {
+  if (typeof token !== "string" || !token.startsWith(TASK_PREFIX) || token.length > 8192) return null;
+  const parsed = TaskId.safeParse(await open(secret, "mcp-task-id", token.slice(TASK_PREFIX.length)));
   return parsed.success ? parsed.data : null;
 }

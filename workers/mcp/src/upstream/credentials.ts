@@ -2,8 +2,8 @@
  * The secret headers of an upstream, fetched when the gateway forwards to it: catalog answers
  * never carry them (a catalog answer says only whether a server has any, and their version).
  *
- * {@link upstreamTarget} turns a catalog server into what upstream.client.ts and
- * legacy-sse.client.ts send to: its id, URL, transport and the headers to inject. A server
+ * {@link upstreamTarget} turns a catalog server into what the upstream adapters send to (http.ts,
+ * legacy-sse.upstream.ts): its id, URL, transport and the headers to inject. A server
  * without secret headers costs nothing; otherwise the catalog is asked
  * (`GET /internal/credentials/:email/servers/:server`, service-authenticated, answered only for
  * a user who may use the server) and the answer is kept per isolate for
@@ -11,9 +11,9 @@
  * names: a change of the headers moves the version, so the next forward fetches the new ones.
  * Only plain data is cached (each request does its own fetch: workerd ties I/O to a request).
  */
-import { BoundedLru } from "../../../shared/cache/lru";
-import type { CatalogServer } from "./catalog.client";
-import { UpstreamFailure, type UpstreamTarget } from "./upstream.client";
+import { BoundedLru } from "../../../../shared/cache/lru";
+import type { CatalogServer } from "../catalog.client";
+import { UpstreamFailure, type UpstreamTarget } from "./http";
 
 /** Longest time fetched credentials are used without asking the catalog again (ms). */
 export const CREDENTIALS_TTL_MS = 60_000;
@@ -44,7 +44,7 @@ const NONE: Readonly<Record<string, string>> = Object.freeze({});
  * @param catalog the catalog binding with the service assertion (catalog.client.ts#catalogFetcher)
  */
 export async function upstreamTarget(catalog: Fetcher, email: string, server: CatalogServer): Promise<UpstreamTarget> {
-  const target = { id: server.id, url: server.url, transport: server.transport === "sse" ? "sse" : "streamable-http" } as const;
+  const target = { id: server.id, url: server.url, transport: (server.detectedTransport ?? server.transport) === "sse" ? "sse" : "streamable-http" } as const;
   const wanted = server.credentials?.version;
   if (!wanted) {
     credentialsStats.none++;

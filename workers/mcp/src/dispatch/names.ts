@@ -2,9 +2,13 @@
  * Names on an endpoint: upstream names on `/mcp/<server>`, `<server>__<name>` on `/mcp`
  * (shared/naming.ts, which also refuses collisions visibly). The lookup is built only from the
  * items the caller can see, so a hidden or unknown name resolves to nothing under any spelling.
+ * A tool whose `x-mcp-header` annotations break the 2026-07-28 rules is left out (the spec has an
+ * HTTP client reject such a definition), logged once per catalog object.
  */
-import { listAggregated } from "../../../shared/naming";
-import type { CatalogServer, UserCatalog } from "./catalog.client";
+import { log } from "../../../../shared/log";
+import { listAggregated } from "../../../../shared/naming";
+import type { CatalogServer, UserCatalog } from "../catalog.client";
+import { paramHeaders } from "../upstream/mcp-headers";
 
 export interface NamedItem {
   server: CatalogServer;
@@ -32,18 +36,28 @@ export function namedItems(catalog: UserCatalog, scope: string, kind: "tools" | 
   return named;
 }
 
+/** Whether an item may be offered: a tool's header annotations must be valid. */
+function offerable(server: CatalogServer, item: Record<string, unknown>, kind: "tools" | "prompts"): boolean {
+  if (kind !== "tools" || item.inputSchema === undefined) return true;
+  const decls = paramHeaders(item.inputSchema);
+  if (Array.isArray(decls)) return true;
+  log.warn("tool left out: invalid x-mcp-header", { server: server.id, tool: String(item.name), reason: decls.invalid });
+  return false;
+}
+
 function build(catalog: UserCatalog, scope: string, kind: "tools" | "prompts"): Map<string, NamedItem> {
   const out = new Map<string, NamedItem>();
   if (scope === "*") {
     const byId = new Map(catalog.servers.map((s) => [s.id, s]));
     for (const a of listAggregated(catalog as never, kind === "tools" ? "tool" : "prompt")) {
-      out.set(a.name, { server: byId.get(a.server)!, item: a.item, upstreamName: a.upstreamName, name: a.name });
+      const server = byId.get(a.server)!;
+      if (offerable(server, a.item, kind)) out.set(a.name, { server, item: a.item, upstreamName: a.upstreamName, name: a.name });
     }
     return out;
   }
   const server = catalog.servers.find((s) => s.id === scope);
   for (const item of server?.[kind] ?? []) {
-    if (typeof item.name === "string" && !out.has(item.name)) out.set(item.name, { server: server!, item, upstreamName: item.name, name: item.name });
+    if (typeof item.name === "string" && !out.has(item.name) && offerable(server!, item, kind)) out.set(item.name, { server: server!, item, upstreamName: item.name, name: item.name });
   }
   return out;
 }
