@@ -7,18 +7,23 @@ import { readEnv } from "../../../shared/env";
 import { onError } from "../../../shared/http";
 import { requireIdentity } from "../../../shared/middleware/identity";
 import { requestLimits, userRateLimit } from "../../../shared/middleware/request-limits";
-import { originCheck, requireAdmin } from "./admin.middleware";
+import { isApi, originCheck, requireAdmin } from "./admin.middleware";
 import { createAdminApp } from "./app";
 import { registerApiRoutes } from "./api.routes";
 import { csrfProtection } from "./csrf";
 import { AdminEnv } from "./env";
-import { ApiError } from "./errors";
+import { ApiError, Forbidden } from "./errors";
 import { securityHeaders } from "./security-headers";
 import { registerUiRoutes } from "./ui.routes";
+import { forbiddenPage } from "./ui/pages.errors";
 
 const app = createAdminApp();
 app.onError((err, c) => {
   if (err instanceof ApiError) return c.json({ error: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) }, err.status);
+  if (err instanceof Forbidden) {
+    if (isApi(c)) return c.json({ error: "forbidden", message: err.message }, 403);
+    return c.html(forbiddenPage(c.get("identity")?.email ?? "", err.page), 403);
+  }
   return onError(err, c);
 });
 app.use("*", ...requestLimits((c) => readEnv(AdminEnv, c.env)));

@@ -18,7 +18,6 @@ import { openServerHeaders } from "../../../shared/repos/servers.repo";
 import type { ServerRow } from "../../../shared/schemas";
 import { keyRing, UnknownKeyError, type SecretKeys } from "../../../shared/secrets";
 import { nameConflicts, patchStatus } from "./snapshot.cache";
-import type { CatalogDb } from "./db";
 import { listUpstream, type EraHint } from "./upstream";
 import { forgetVersion } from "./version";
 
@@ -129,7 +128,7 @@ const attempted = new Map<string, number>();
  * server per isolate per CATALOG_REFRESH_SECONDS; across isolates the claim in Postgres decides
  * who refreshes.
  */
-export function refreshInBackground(ctx: ExecutionContext, db: CatalogDb, servers: { server: ServerRow; maxAgeSeconds: number }[], settings: RefreshSettings): void {
+export function refreshInBackground(ctx: ExecutionContext, db: { refreshClaimed(due: { server: ServerRow; maxAgeSeconds: number }[], listing: Listing): Promise<StatusRow[]> }, servers: { server: ServerRow; maxAgeSeconds: number }[], settings: RefreshSettings): void {
   const now = Date.now();
   const due = servers.filter((s) => now - (attempted.get(s.server.id) ?? 0) > s.maxAgeSeconds * 1000);
   if (!due.length) return;

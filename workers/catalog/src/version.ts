@@ -14,7 +14,6 @@
  */
 import { VersionGate, type WaitUntil } from "../../../shared/cache/versioned";
 import { log } from "../../../shared/log";
-import type { CatalogDb } from "./db";
 
 const gate = new VersionGate();
 let staleMaxMs = 60_000;
@@ -29,7 +28,7 @@ export function setStaleMaxSeconds(seconds: number): void {
  * The current catalog version.
  * @throws VersionUnavailable when it cannot be read and the last good read is older than the stale bound
  */
-export async function currentVersion(db: CatalogDb, ttlMs: number, ctx: WaitUntil): Promise<number> {
+export async function currentVersion(db: { version(): Promise<number> }, ttlMs: number, ctx: WaitUntil): Promise<number> {
   const r = await gate.current(() => db.version(), ctx, { ttlMs, maxInlineAgeMs: ttlMs, staleMaxMs });
   if (r.stale && !warnedStale) log.warn("catalog: Postgres unreachable; serving the cached catalog", { staleSeconds: staleMaxMs / 1000 });
   warnedStale = r.stale;
