@@ -15,7 +15,8 @@
  */
 import { createHash } from "node:crypto";
 import type { CatalogServer, CatalogStatus, UpstreamProtocol, UserCatalog } from "../../../shared/catalog.schema";
-import { toolAllowed, type Access, type AccessServer } from "../../../shared/repos/access.repo";
+import { toolAllowed } from "../../../shared/policy";
+import type { Access, AccessServer } from "../../../shared/repos/access.repo";
 import type { Snapshot, StatusRow } from "../../../shared/repos/catalog.repo";
 import type { ServerRow } from "../../../shared/schemas";
 import { cachedAccess } from "./access.cache";
