@@ -24,7 +24,7 @@ import type { CatalogDb } from "./db";
 import type { CatalogEnv } from "./env";
 import { listingOf, maxAgeSeconds, refreshInBackground, refreshNeed } from "./refresh";
 import { cachedSnapshot, nameConflicts, patchStatus } from "./snapshot.cache";
-import { currentVersion, forgetVersion } from "./version";
+import { currentVersion, forgetVersion, versionBounds } from "./version";
 
 export interface CatalogContext {
   env: CatalogEnv;
@@ -106,9 +106,9 @@ export function serverEntry(access: Access, entry: AccessServer, snap: Snapshot,
  * need them (only `only` when given) and background refreshes scheduled for old ones.
  */
 export async function loadForUser(c: CatalogContext, email: string, only?: string): Promise<{ access: Access; snap: Snapshot }> {
-  const ttl = c.env.CATALOG_VERSION_TTL_MS;
-  let access = await cachedAccess(c.db, email, ttl, c.ctx);
-  let snap = await cachedSnapshot(c.db, await currentVersion(c.db, ttl, c.ctx));
+  const bounds = versionBounds(c.env);
+  let access = await cachedAccess(c.db, email, bounds, c.ctx);
+  let snap = await cachedSnapshot(c.db, await currentVersion(c.db, bounds, c.ctx));
   const visible = access.servers.filter((e) => only === undefined || e.server.id === only);
   const now = Date.now();
   const inline = visible.filter((e) => {
@@ -125,8 +125,8 @@ export async function loadForUser(c: CatalogContext, email: string, only?: strin
     for (const status of written.values()) if (status) patchStatus(status);
     // the refresh moved the version: read it again, with what the refresh wrote
     forgetVersion();
-    access = await cachedAccess(c.db, email, ttl, c.ctx);
-    snap = await cachedSnapshot(c.db, await currentVersion(c.db, ttl, c.ctx));
+    access = await cachedAccess(c.db, email, bounds, c.ctx);
+    snap = await cachedSnapshot(c.db, await currentVersion(c.db, bounds, c.ctx));
   }
   return { access, snap };
 }

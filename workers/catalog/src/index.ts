@@ -18,7 +18,6 @@ import { catalogOps } from "./db";
 import { CatalogEnv } from "./env";
 import { listingOf, refreshDue } from "./refresh";
 import { registerRefreshRoutes } from "./refresh.routes";
-import { setStaleMaxSeconds } from "./version";
 
 const app = new Hono<{ Bindings: Record<string, unknown>; Variables: ServiceVariables }>();
 app.onError(onError);
@@ -37,10 +36,6 @@ app.get("/healthz", async (c) => {
 });
 
 app.use("/internal/*", requireService({ self: "catalog", callers: ["mcp", "admin"], secret: (env) => readEnv(CatalogEnv, env).SERVICE_SECRET }));
-app.use("/internal/*", async (c, next) => {
-  setStaleMaxSeconds(readEnv(CatalogEnv, c.env).STALE_CATALOG_MAX_SECONDS);
-  await next();
-});
 registerCatalogRoutes(app);
 registerCredentialsRoutes(app);
 registerRefreshRoutes(app);
