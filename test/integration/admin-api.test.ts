@@ -50,6 +50,29 @@ describe("authentication and authorisation", () => {
   });
 });
 
+describe("response headers", () => {
+  it("sends a nonce CSP whose nonce is the page's script's, no framing, no sniffing, no caching", async () => {
+    for (const path of ["/admin/api/docs", "/admin/api/tenants"]) {
+      const res = await t.fetch(path, { key: t.adminKey });
+      expect(res.status, path).toBe(200);
+      const csp = res.headers.get("content-security-policy") ?? "";
+      expect(csp, path).toContain("default-src 'none'");
+      expect(csp, path).toContain("frame-ancestors 'none'");
+      expect(csp, path).toMatch(/script-src 'nonce-[A-Za-z0-9+/=_-]{16,}'/);
+      expect(res.headers.get("x-frame-options"), path).toBe("DENY");
+      expect(res.headers.get("x-content-type-options"), path).toBe("nosniff");
+      expect(res.headers.get("cache-control"), path).toBe("no-store");
+      if (path.endsWith("/docs")) {
+        const nonce = /'nonce-([^']+)'/.exec(csp)![1]!;
+        const html = await res.text();
+        expect(html).toContain(`nonce="${nonce}"`);
+        const again = (await t.fetch(path, { key: t.adminKey })).headers.get("content-security-policy");
+        expect(again).not.toContain(nonce);
+      } else await res.body?.cancel();
+    }
+  });
+});
+
 describe("tenants", () => {
   it("creates with 201, replaces with 200, and is idempotent (no audit row for a no-op)", async () => {
     const a = await put("/tenants/acme", { name: "Acme" });

@@ -13,7 +13,7 @@ import { registerApiRoutes } from "./api.routes";
 import { csrfProtection } from "./csrf";
 import { AdminEnv } from "./env";
 import { ApiError, Forbidden } from "./errors";
-import { securityHeaders } from "./security-headers";
+import { adminSecurityHeaders } from "./security-headers";
 import { registerUiRoutes } from "./ui.routes";
 import { forbiddenPage } from "./ui/pages.errors";
 
@@ -30,7 +30,7 @@ app.use("*", ...requestLimits((c) => readEnv(AdminEnv, c.env)));
 // "/admin/*" also matches "/admin" itself
 app.use("/admin/*", requireIdentity({ secret: (env) => env.IDENTITY_SECRET }), userRateLimit((c) => readEnv(AdminEnv, c.env)));
 app.get("/admin/api/whoami", (c) => c.json(c.get("identity")));
-app.use("/admin/*", securityHeaders(), requireAdmin(), originCheck());
+app.use("/admin/*", adminSecurityHeaders(), requireAdmin(), originCheck());
 // UI paths: a CSRF token on pages, required on form posts (the API takes JSON and relies on the Origin check)
 const csrf = csrfProtection();
 app.use("/admin/*", async (c, next) => (c.req.path === "/admin/api" || c.req.path.startsWith("/admin/api/") ? next() : csrf(c, next)));
