@@ -12,7 +12,7 @@ import type { WaitUntil } from "../../../shared/cache/versioned";
 import { withSql, type Sql } from "../../../shared/db";
 import { readEnv } from "../../../shared/env";
 import type { ServiceVariables } from "../../../shared/middleware/service-auth";
-import { listServers, loadServer, type Snapshot } from "../../../shared/repos/catalog.repo";
+import { listServerRows, loadServer, type Snapshot } from "../../../shared/repos/catalog.repo";
 import type { ServerRow } from "../../../shared/schemas";
 import { protocolOf } from "./catalog";
 import { CatalogEnv } from "./env";
@@ -84,11 +84,11 @@ export function registerRefreshRoutes(app: App): void {
       if (dueOnly) {
         refreshed = await refreshDue(sql, { listing: listingOf(env), refreshSeconds: env.CATALOG_REFRESH_SECONDS });
       } else {
-        const enabled = (await listServers(sql)).filter((s) => s.enabled);
+        const enabled = (await listServerRows(sql)).filter((s) => s.enabled);
         await refreshServers(sql, enabled, listingOf(env));
         refreshed = enabled.length;
       }
-      const [rows, snap] = [await listServers(sql), await freshSnapshot(sql, versionBounds(env), c.executionCtx)];
+      const [rows, snap] = [await listServerRows(sql), await freshSnapshot(sql, versionBounds(env), c.executionCtx)];
       return { refreshed, servers: rows.map((s) => healthOf(s, snap, env.CATALOG_REFRESH_SECONDS)) };
     });
     return c.json(out);
@@ -97,7 +97,7 @@ export function registerRefreshRoutes(app: App): void {
   app.get("/internal/status", async (c) => {
     const env = readEnv(CatalogEnv, c.env);
     const servers = await withSql(env.DATABASE_URL, c.executionCtx, async (sql) => {
-      const [rows, snap] = await Promise.all([listServers(sql), freshSnapshot(sql, versionBounds(env), c.executionCtx)]);
+      const [rows, snap] = await Promise.all([listServerRows(sql), freshSnapshot(sql, versionBounds(env), c.executionCtx)]);
       return rows.map((s) => healthOf(s, snap, env.CATALOG_REFRESH_SECONDS));
     });
     return c.json({ servers });

@@ -13,7 +13,7 @@
  */
 import type { Sql } from "../../../shared/db";
 import { log } from "../../../shared/log";
-import { claimRefresh, listServers, loadEraHint, loadSnapshot, writeRefresh, type RefreshResult, type StatusRow } from "../../../shared/repos/catalog.repo";
+import { claimRefresh, listServerRows, loadEraHint, loadSnapshot, writeRefresh, type RefreshResult, type StatusRow } from "../../../shared/repos/catalog.repo";
 import { openServerHeaders } from "../../../shared/repos/servers.repo";
 import type { ServerRow } from "../../../shared/schemas";
 import { keyRing, UnknownKeyError, type SecretKeys } from "../../../shared/secrets";
@@ -150,7 +150,7 @@ export function refreshInBackground(ctx: ExecutionContext, db: { refreshClaimed(
  * CATALOG_REFRESH_SECONDS, the last claimed across replicas): the catalog's timer (Cron Trigger).
  */
 export async function refreshDue(sql: Sql, settings: RefreshSettings): Promise<number> {
-  const [servers, snap] = await Promise.all([listServers(sql), loadSnapshot(sql)]);
+  const [servers, snap] = await Promise.all([listServerRows(sql), loadSnapshot(sql)]);
   const due: ServerRow[] = [];
   for (const s of servers.filter((x) => x.enabled)) {
     const status = snap.status.get(s.id);
