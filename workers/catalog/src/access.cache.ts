@@ -1,12 +1,12 @@
 /**
  * Isolate-memory cache of each user's access, keyed by email and tagged with the catalog version
- * it was read at (see version.ts): a grant change bumps the version, and the next request after
+ * it was read at (see version.cache.ts): a grant change bumps the version, and the next request after
  * the version check reloads that user's access.
  */
 import type { WaitUntil } from "../../../shared/cache/versioned";
 import type { Access } from "../../../shared/repos/access.repo";
 import type { CatalogDb } from "./db";
-import { currentVersion, type VersionBounds } from "./version";
+import { currentVersion, type VersionBounds } from "./version.cache";
 
 const entries = new Map<string, Access>();
 const MAX_ENTRIES = 10_000;

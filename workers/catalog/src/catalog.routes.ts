@@ -17,7 +17,7 @@ import { readEnv } from "../../../shared/env";
 import type { ServiceVariables } from "../../../shared/middleware/service-auth";
 import { Email, ServerId } from "../../../shared/schemas";
 import { cachedAccess } from "./access.cache";
-import { versionBounds } from "./version";
+import { versionBounds } from "./version.cache";
 import { userCatalogAnswer, userServerAnswer, type TaggedAnswer } from "./catalog";
 import { pooledDb } from "./db";
 import { CatalogEnv } from "./env";

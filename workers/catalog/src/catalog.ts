@@ -24,7 +24,7 @@ import type { CatalogDb } from "./db";
 import type { CatalogEnv } from "./env";
 import { listingOf, maxAgeSeconds, refreshInBackground, refreshNeed } from "./refresh";
 import { cachedSnapshot, nameConflicts, patchStatus } from "./snapshot.cache";
-import { currentVersion, forgetVersion, versionBounds } from "./version";
+import { currentVersion, forgetVersion, versionBounds } from "./version.cache";
 
 export interface CatalogContext {
   env: CatalogEnv;

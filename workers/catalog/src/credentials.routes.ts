@@ -18,7 +18,7 @@ import { Email, ServerId } from "../../../shared/schemas";
 import { log } from "../../../shared/log";
 import { keyRing, SecretsError } from "../../../shared/secrets";
 import { cachedAccess } from "./access.cache";
-import { versionBounds } from "./version";
+import { versionBounds } from "./version.cache";
 import { credentialsOf } from "./catalog";
 import { pooledDb } from "./db";
 import { CatalogEnv } from "./env";

@@ -18,7 +18,7 @@ import { protocolOf } from "./catalog";
 import { CatalogEnv } from "./env";
 import { listingOf, refreshDue, refreshServer, refreshServers } from "./refresh";
 import { cachedSnapshot, nameConflicts } from "./snapshot.cache";
-import { currentVersion, versionBounds, type VersionBounds } from "./version";
+import { currentVersion, versionBounds, type VersionBounds } from "./version.cache";
 import { sqlDb } from "./db";
 
 type App = Hono<{ Bindings: Record<string, unknown>; Variables: ServiceVariables }>;

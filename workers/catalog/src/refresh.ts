@@ -18,8 +18,8 @@ import { openServerHeaders } from "../../../shared/repos/servers.repo";
 import type { ServerRow } from "../../../shared/schemas";
 import { keyRing, UnknownKeyError, type SecretKeys } from "../../../shared/secrets";
 import { nameConflicts, patchStatus } from "./snapshot.cache";
-import { listUpstream, type EraHint } from "./upstream";
-import { forgetVersion } from "./version";
+import { listUpstream, type EraHint } from "./upstream.client";
+import { forgetVersion } from "./version.cache";
 
 /** What listing an upstream needs: the time bound, and the keys that open its stored headers. */
 export interface Listing {
