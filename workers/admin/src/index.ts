@@ -5,6 +5,7 @@
  */
 import { readEnv } from "../../../shared/env";
 import { onError } from "../../../shared/http";
+import { metricsRoute, observe } from "../../../shared/middleware/observe";
 import { requireIdentity } from "../../../shared/middleware/identity";
 import { requestLimits, userRateLimit } from "../../../shared/middleware/request-limits";
 import { originCheck, requireAdmin } from "./admin.middleware";
@@ -21,6 +22,8 @@ app.onError((err, c) => {
   if (err instanceof ApiError) return c.json({ error: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) }, err.status);
   return onError(err, c);
 });
+app.use("*", observe("admin"));
+app.get("/metrics", metricsRoute("admin"));
 app.use("*", ...requestLimits((c) => readEnv(AdminEnv, c.env)));
 // "/admin/*" also matches "/admin" itself
 app.use("/admin/*", requireIdentity({ secret: (env) => env.IDENTITY_SECRET }), userRateLimit((c) => readEnv(AdminEnv, c.env)));

@@ -11,6 +11,7 @@ import { Hono } from "hono";
 import { isForwardAuthPath, normalisePath } from "../../../shared/edge";
 import { readEnv } from "../../../shared/env";
 import { errorResponse, onError } from "../../../shared/http";
+import { metricsRoute, observe } from "../../../shared/middleware/observe";
 import { requestLimits } from "../../../shared/middleware/request-limits";
 import { pgPoolClass } from "../../../shared/pool/durable-object";
 import { authOps } from "./db";
@@ -23,6 +24,8 @@ type Bindings = { Bindings: Record<string, unknown> };
 
 const app = new Hono<Bindings>();
 app.onError(onError);
+app.use("*", observe("auth"));
+app.get("/metrics", metricsRoute("auth"));
 app.use("*", ...requestLimits((c) => readEnv(AuthEnv, c.env)));
 app.use("*", async function refuseForwardAuthPath(c, next) {
   const raw = new URL(c.req.url).pathname;
@@ -37,6 +40,7 @@ app.notFound((c) => c.json({ error: "not_found", message: `no route for ${c.req.
 
 const forwardAuthApp = new Hono<Bindings>();
 forwardAuthApp.onError(onError);
+forwardAuthApp.use("*", observe("auth"));
 forwardAuthApp.use("*", ...requestLimits((c) => readEnv(AuthEnv, c.env)));
 registerVerifyRoutes(forwardAuthApp);
 

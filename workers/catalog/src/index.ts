@@ -10,6 +10,7 @@ import { createSql, withSql } from "../../../shared/db";
 import { pgPoolClass } from "../../../shared/pool/durable-object";
 import { readEnv } from "../../../shared/env";
 import { onError } from "../../../shared/http";
+import { metricsRoute, observe } from "../../../shared/middleware/observe";
 import { requireService, type ServiceVariables } from "../../../shared/middleware/service-auth";
 import { catalogVersion } from "../../../shared/repos/access.repo";
 import { registerCatalogRoutes } from "./catalog.routes";
@@ -22,6 +23,8 @@ import { setStaleMaxSeconds } from "./version";
 
 const app = new Hono<{ Bindings: Record<string, unknown>; Variables: ServiceVariables }>();
 app.onError(onError);
+app.use("*", observe("catalog"));
+app.get("/metrics", metricsRoute("catalog"));
 
 app.get("/healthz", async (c) => {
   const env = readEnv(CatalogEnv, c.env);

@@ -15,6 +15,9 @@ import { errorResponse, onError } from "../../../shared/http";
 import { jsonRpcErrors } from "../../../shared/middleware/jsonrpc-errors";
 import { requestLimits } from "../../../shared/middleware/request-limits";
 import { securityHeaders } from "../../../shared/middleware/security-headers";
+import { observe } from "../../../shared/middleware/observe";
+import { traceHeaders } from "../../../shared/observe/trace";
+import { metricsHandler } from "./metrics";
 
 export interface Env {
   AUTH: Fetcher;
@@ -33,6 +36,7 @@ interface Variables {
 
 const app = new Hono<{ Bindings: Env; Variables: Variables }>();
 app.onError(onError);
+app.use("*", observe("edge"));
 app.use("*", securityHeaders());
 app.use("*", jsonRpcErrors());
 app.use("*", ...requestLimits((c) => readEnv(EdgeEnv, c.env)));
@@ -47,6 +51,8 @@ app.get("/healthz", async (c) => {
 });
 
 app.get("/", (c) => c.redirect("/admin", 302));
+
+app.get("/metrics", metricsHandler);
 
 app.all(
   "*",
@@ -64,6 +70,15 @@ app.all(
     if (path !== url.pathname) {
       url.pathname = path;
       request = new Request(url, request);
+    }
+    // the edge's span is the parent of the next hops' (forwardAuth, the worker): the client's
+    // trace context is continued, never passed on as it came
+    const trace = traceHeaders();
+    if (trace.traceparent) {
+      const headers = new Headers(request.headers);
+      headers.delete("tracestate");
+      for (const [name, value] of Object.entries(trace)) headers.set(name, value);
+      request = new Request(request, { headers });
     }
     if (route.forwardAuth) {
       const outcome = await forwardAuth(c.env.AUTH_VERIFY, request);

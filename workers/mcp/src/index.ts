@@ -8,6 +8,7 @@ import { Hono, type Context } from "hono";
 import { readEnv } from "../../../shared/env";
 import type { Identity } from "../../../shared/identity";
 import { onError } from "../../../shared/http";
+import { metricsRoute, observe } from "../../../shared/middleware/observe";
 import { requireIdentity } from "../../../shared/middleware/identity";
 import { jsonRpcErrors } from "../../../shared/middleware/jsonrpc-errors";
 import { requestLimits, userRateLimit } from "../../../shared/middleware/request-limits";
@@ -26,6 +27,8 @@ app.onError(async (err, c) => {
   const code = res.status < 500 ? -32600 : -32603;
   return c.json({ jsonrpc: "2.0", id: null, error: { code, message: body.message ?? "internal error" } }, res.status as 500);
 });
+app.use("*", observe("mcp"));
+app.get("/metrics", metricsRoute("mcp"));
 app.use("*", jsonRpcErrors());
 app.use("*", ...requestLimits(env));
 // "/mcp/*" also matches "/mcp" itself (a second pattern for "/mcp" would count each request twice)

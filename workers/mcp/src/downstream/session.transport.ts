@@ -6,6 +6,7 @@
  * or resumes a broken one after `Last-Event-ID`; DELETE ends the session. Every request becomes a
  * RequestContext for the dispatcher.
  */
+import { traceHeaders } from "../../../../shared/observe/trace";
 import type { Context } from "hono";
 import type { Identity } from "../../../../shared/identity";
 import { log } from "../../../../shared/log";
@@ -59,8 +60,10 @@ export interface Exchange {
 
 /** The client of a session, as the dispatcher sees it. */
 function clientOf(state: SessionState, canReceiveRequests: boolean, c: Context): ClientView {
-  const traceparent = c.req.header("traceparent");
-  const tracestate = c.req.header("tracestate");
+  // the request's span (shared/observe, continuing the edge's) is the upstream calls' parent
+  const span = traceHeaders();
+  const traceparent = span.traceparent ?? c.req.header("traceparent");
+  const tracestate = span.traceparent ? span.tracestate : c.req.header("tracestate");
   return {
     era: "legacy",
     version: state.v as ClientView["version"],
