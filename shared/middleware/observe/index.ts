@@ -19,7 +19,6 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import { timingSafeEqual } from "../../crypto";
-import { readEnv } from "../../env";
 import { httpDuration, httpRequests } from "../../observe/families";
 import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, render, snapshot } from "../../observe/metrics";
 import { flushSpans, parseTraceparent, setExporting, startSpan, withSpan, type ExportConfig } from "../../observe/trace";
@@ -30,9 +29,23 @@ import { z } from "zod";
 const ObserveEnv = z.object({ ...OBSERVE_VARS, SERVICE_SECRET: z.string().optional() });
 type ObserveEnv = z.infer<typeof ObserveEnv>;
 
-/** The worker's observability settings (memoised per env object). */
+const parsedEnvs = new WeakMap<object, ObserveEnv>();
+
+/**
+ * The worker's observability settings, memoised per env object. Not through readEnv: its memo is
+ * keyed by the env object alone, so a second schema read on the same env would get the first's.
+ * The worker's own Env schema (which spreads OBSERVE_VARS) has already refused bad values.
+ */
 export function observeEnv(env: unknown): ObserveEnv {
-  return readEnv(ObserveEnv, env);
+  const key = (env ?? {}) as object;
+  let hit = parsedEnvs.get(key);
+  if (!hit) {
+    const present = Object.fromEntries(Object.entries(key as Record<string, unknown>).filter(([, v]) => v !== null && v !== ""));
+    const parsed = ObserveEnv.safeParse(present);
+    hit = parsed.success ? parsed.data : { OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf" };
+    parsedEnvs.set(key, hit);
+  }
+  return hit;
 }
 
 const parsedHeaders = new Map<string, Record<string, string>>();

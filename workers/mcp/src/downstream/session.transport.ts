@@ -7,6 +7,7 @@
  * RequestContext for the dispatcher.
  */
 import { traceHeaders } from "../../../../shared/observe/trace";
+import { rateLimited, sessions } from "../../../../shared/observe/families";
 import type { Context } from "hono";
 import type { Identity } from "../../../../shared/identity";
 import { log } from "../../../../shared/log";
@@ -175,6 +176,7 @@ export async function sessionPost(x: Exchange, body: unknown, preloaded: UserCat
     const charge = x.c.get("rateCharge" as never) as RateCharge | undefined;
     const charged = charge?.(items.length - 1);
     if (charged && !charged.ok) {
+      rateLimited.inc({ limit: "per_user_minute" });
       return httpError(429, INVALID_REQUEST, `Too Many Requests: this batch of ${items.length} messages exceeds the rate limit of ${charged.limit} per minute; retry after ${charged.retryAfter} s`, { "Retry-After": String(charged.retryAfter) });
     }
   }
@@ -247,6 +249,7 @@ async function initialize(x: Exchange, catalog: UserCatalog, req: JsonRpcRequest
     iat: Math.floor(Date.now() / 1000),
   };
   const token = await sealSession(x.env.SESSION_SECRET, state);
+  sessions.inc({ event: "opened" });
   const result = initializeResult(catalog, x.scope, version);
   if (catalog.servers.length === 0) {
     log.warn("user mapped to no MCP server", { email: x.identity.email, known: catalog.known, groups: catalog.groups });
@@ -360,6 +363,7 @@ export async function sessionDelete(x: Exchange, catalog: UserCatalog): Promise<
   const state = await session(x);
   if (state instanceof Response) return state;
   const upstreams = await endSession(x.db, state.sid, x.identity.email);
+  sessions.inc({ event: "ended" });
   wakeStreams(state.sid);
   for (const us of upstreams) {
     const server = catalog.servers.find((s) => s.id === us.server);
