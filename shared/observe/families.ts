@@ -22,7 +22,7 @@ export const sessions = counter("mcpgw_mcp_sessions_total", "Session-era MCP ses
 export const cacheRequests = counter("mcpgw_cache_requests_total", "Cache look-ups by cache and result (hit, miss, not_modified)", ["cache", "result"] as const);
 
 /** Postgres pool (shared/pool) and query latency. */
-export const poolConnections = gauge("mcpgw_pg_pool_connections", "Postgres pool connections by state (in_use, idle, waiting requests)", ["state"] as const);
+export const poolConnections = gauge("mcpgw_pg_pool_connections", "Postgres pool of the worker: connections in use, operations waiting for one, and PG_POOL_MAX (state in_use, waiting, max)", ["state"] as const);
 export const queryDuration = histogram("mcpgw_pg_query_duration_seconds", "Postgres pool operation latency by operation", ["op"] as const);
 
 export const rateLimited = counter("mcpgw_rate_limit_refusals_total", "Requests refused by the per-user rate limit or the concurrency limit", ["limit"] as const);

@@ -198,6 +198,9 @@ describe("metrics", () => {
     expect(delta("mcpgw_cache_requests_total", { worker: "mcp", cache: "catalog" })).toBeGreaterThanOrEqual(N);
     expect(delta("mcpgw_http_requests_total", { worker: "edge", route: "/*", method: "POST", status: "2xx" })).toBeGreaterThanOrEqual(N + 2);
     expect(delta("mcpgw_http_requests_total", { worker: "catalog" })).toBeGreaterThan(0);
+    // the Postgres pools: operations timed, PG_POOL_MAX reported (nothing waits at this load)
+    expect(delta("mcpgw_pg_query_duration_seconds_count", {})).toBeGreaterThan(0);
+    expect(value(after, "mcpgw_pg_pool_connections", { state: "max" })).toBeGreaterThan(0);
     for (const w of ["edge", "auth", "catalog", "mcp", "admin"]) expect(value(after, "mcpgw_worker_up", { worker: w }), w).toBe(1);
 
     // bounded labels: no e-mail, key, session id or raw path in any series
