@@ -7,7 +7,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startEverything, type Upstream } from "../../scripts/lib/upstreams";
+import { startEverything, startModern, type Upstream } from "../../scripts/lib/upstreams";
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from "../harness/otlp-receiver";
 import { startTestStack, type TestStack } from "../harness/stack";
 import { rawInitialize, rawPost } from "./mcp.fixture";
@@ -16,15 +16,22 @@ const METRICS_TOKEN = "metrics-token-for-the-observe-test-0123456789";
 let t: TestStack;
 let up: Upstream;
 let otlp: OtlpReceiver;
-let proxy: Server;
-let proxyUrl: string;
-/** Trace headers of each request the upstream received through the proxy. */
-const seen: { traceparent?: string; body: string }[] = [];
+let proxy: Proxy;
+let modernProxy: Proxy;
+let modernUp: Upstream;
 let userKey: string;
 
-/** A recording reverse proxy in front of server-everything. */
-async function startProxy(target: string): Promise<void> {
-  proxy = createServer(async (req, res) => {
+interface Proxy {
+  url: string;
+  /** Trace header and body of each request the upstream received. */
+  seen: { traceparent?: string; body: string }[];
+  close(): Promise<void>;
+}
+
+/** A recording reverse proxy in front of a real upstream. */
+async function startProxy(target: string): Promise<Proxy> {
+  const seen: Proxy["seen"] = [];
+  const server: Server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const body = Buffer.concat(chunks).toString("utf8");
@@ -36,18 +43,20 @@ async function startProxy(target: string): Promise<void> {
     if (answer.body) Readable.fromWeb(answer.body as any).pipe(res);
     else res.end();
   });
-  await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", r));
-  proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/mcp`;
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`, seen, close: () => new Promise((r) => server.close(() => r())) };
 }
 
 beforeAll(async () => {
   otlp = await startOtlpReceiver();
   up = await startEverything("observe");
-  await startProxy(up.url);
+  proxy = await startProxy(up.url);
+  modernUp = await startModern("observe-modern", "modern");
+  modernProxy = await startProxy(modernUp.url);
   t = await startTestStack({ internalPort: 0, env: { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, METRICS_TOKEN } });
   const sql = t.db.sql;
   await sql`INSERT INTO tenants (id, name) VALUES ('acme', 'Acme')`;
-  await sql`INSERT INTO servers (id, tenant_id, url) VALUES ('tools', 'acme', ${proxyUrl})`;
+  await sql`INSERT INTO servers (id, tenant_id, url) VALUES ('tools', 'acme', ${proxy.url}), ('modern', 'acme', ${modernProxy.url})`;
   await sql`INSERT INTO groups (name) VALUES ('eng')`;
   await sql`INSERT INTO group_tenant_mapping (group_name, tenant_id) VALUES ('eng', 'acme')`;
   userKey = await t.userKey("carol.private@example.test", { groups: ["eng"] });
@@ -55,7 +64,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.stop();
   await up?.proc.stop();
-  await new Promise((r) => proxy?.close(r));
+  await modernUp?.proc.stop();
+  await proxy?.close();
+  await modernProxy?.close();
   await otlp?.close();
 });
 
@@ -76,6 +87,7 @@ describe("traces", () => {
     expect(init.status).toBe(200);
     const traceId = hex(16);
     const clientSpan = hex(8);
+    const seen = proxy.seen;
     seen.length = 0;
     const call = await rawPost(
       t.url,
@@ -122,6 +134,31 @@ describe("traces", () => {
     expect(spans.every((s) => s.via === "protobuf")).toBe(true);
     // no span names or attributes carry the user
     expect(JSON.stringify(spans, (_k, v) => (typeof v === "bigint" ? String(v) : v))).not.toMatch(/carol|example\.test/);
+  });
+
+  it("2026-07-28: the upstream gets the trace context in the header and in the `_meta` trace keys, the same span in both", async () => {
+    const traceId = hex(16);
+    modernProxy.seen.length = 0;
+    const meta = {
+      "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+      "io.modelcontextprotocol/clientCapabilities": {},
+      "io.modelcontextprotocol/clientInfo": { name: "observe", version: "1" },
+      traceparent: `00-${traceId}-${hex(8)}-01`,
+    };
+    const r = await rawPost(t.url, "/mcp/modern", userKey, { jsonrpc: "2.0", id: 3, method: "tools/call", params: { name: "echo", arguments: { message: "modern" }, _meta: meta } }, {
+      "mcp-protocol-version": "2026-07-28",
+      "mcp-method": "tools/call",
+      "mcp-name": "echo",
+      traceparent: meta.traceparent,
+    });
+    expect(JSON.stringify(r.body.result)).toContain("modern");
+    const call = modernProxy.seen.find((s) => s.body.includes('"tools/call"'));
+    expect(call, JSON.stringify(modernProxy.seen)).toBeTruthy();
+    expect(call!.traceparent!.split("-")[1]).toBe(traceId);
+    expect(JSON.parse(call!.body).params._meta.traceparent).toBe(call!.traceparent);
+    const spans = await spansOf(traceId, (s) => s.some((x) => x.service === "mcp-gateway-mcp" && x.kind === 2));
+    const mcp = spans.find((x) => x.service === "mcp-gateway-mcp" && x.kind === 2)!;
+    expect(mcp.attributes).toMatchObject({ "mcp.method": "tools/call", "mcp.era": "modern", "mcp.server": "modern", "mcp.tool": "echo" });
   });
 
   it("starts a trace when the client sends none, and ignores a malformed traceparent", async () => {
