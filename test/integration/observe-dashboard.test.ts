@@ -62,7 +62,8 @@ describe("observability profile", () => {
     const job = prom.scrape_configs[0];
     expect(job.metrics_path).toBe("/metrics");
     expect(job.authorization).toEqual({ type: "Bearer", credentials_file: "/prometheus/metrics_token" });
-    expect(job.static_configs[0].targets.sort()).toEqual(Object.entries(WORKER_PORTS).map(([w, p]) => `${w}:${p}`).sort());
+    const targets = job.dns_sd_configs.map((d: { names: string[]; port: number; type: string }) => (expect(d.type).toBe("A"), `${d.names[0]}:${d.port}`));
+    expect(targets.sort()).toEqual(Object.entries(WORKER_PORTS).map(([w, p]) => `${w}:${p}`).sort());
     const col = parseYaml(readFileSync(resolve(DIR, "otel-collector.yaml"), "utf8")) as any;
     expect(col.receivers.otlp.protocols.http.endpoint).toBe("0.0.0.0:4318");
     expect(col.service.pipelines.traces.receivers).toEqual(["otlp"]);
