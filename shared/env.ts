@@ -98,6 +98,8 @@ export const OBSERVE_VARS = {
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url("must be a URL such as http://otel-collector:4318").optional(),
   /** `http/protobuf` (default) or `http/json`. */
   OTEL_EXPORTER_OTLP_PROTOCOL: z.enum(["http/protobuf", "http/json"]).default("http/protobuf"),
+  /** Longest wait before a worker sends its buffered spans (ms, 0-60000; 0 = after every request). Default 1000. */
+  OTEL_BSP_SCHEDULE_DELAY: z.coerce.number().int().min(0).max(60_000).default(1000),
   /** Extra headers of the export request, `name=value` pairs separated by commas (a collector's key). */
   OTEL_EXPORTER_OTLP_HEADERS: z.string().optional(),
   /** Bearer token that may read /metrics (besides an admin's credential); at least 32 characters. */

@@ -55,11 +55,20 @@ export function formatTraceparent(c: SpanContext): string {
   return `00-${c.traceId}-${c.spanId}-${c.sampled ? "01" : "00"}`;
 }
 
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+/** Random bytes drawn 4 KiB at a time: one getRandomValues call per ~170 spans, not two per span. */
+const pool = new Uint8Array(4096);
+let poolAt = pool.length;
+
 function randomHex(bytes: number): string {
-  const b = crypto.getRandomValues(new Uint8Array(bytes));
+  if (poolAt + bytes > pool.length) {
+    crypto.getRandomValues(pool);
+    poolAt = 0;
+  }
   let s = "";
-  for (const x of b) s += x.toString(16).padStart(2, "0");
-  return s;
+  for (let i = 0; i < bytes; i++) s += HEX[pool[poolAt++]!];
+  // all-zero ids are invalid (W3C): astronomically unlikely, but never emit one
+  return /^0+$/.test(s) ? randomHex(bytes) : s;
 }
 
 export interface EndedSpan {
@@ -171,6 +180,8 @@ export function currentTraceId(): string | undefined {
 }
 
 export interface ExportConfig {
+  /** OTEL_BSP_SCHEDULE_DELAY: longest wait before buffered spans are sent (ms) */
+  delayMs?: number;
   /** OTEL_EXPORTER_OTLP_ENDPOINT (base URL; `/v1/traces` is appended) */
   endpoint: string;
   protocol: "http/protobuf" | "http/json";
@@ -189,6 +200,30 @@ export function takeSpans(): EndedSpan[] {
   const out = buffer;
   buffer = [];
   return out;
+}
+
+/** Largest batch: a request that fills it sends at once instead of waiting for the delay. */
+export const MAX_EXPORT_BATCH = 512;
+let scheduled = false;
+
+/**
+ * Called at the end of each traced request: returns the export to hand to that request's
+ * `waitUntil`, or null when one is already on its way. The first request that leaves spans in an
+ * empty schedule waits `delayMs` (OTEL_BSP_SCHEDULE_DELAY) and then sends everything buffered
+ * meanwhile in one request, so a busy isolate sends about one export per delay, not one per
+ * request; a full batch ({@link MAX_EXPORT_BATCH}) goes at once. Nothing is stranded: the wait
+ * runs inside a request's `waitUntil`.
+ */
+export function scheduleExport(cfg: ExportConfig, delayMs: number, fetcher: typeof fetch = fetch): Promise<void> | null {
+  if (!buffer.length) return null;
+  if (buffer.length >= MAX_EXPORT_BATCH || delayMs <= 0) return flushSpans(cfg, fetcher);
+  if (scheduled) return null;
+  scheduled = true;
+  return new Promise<void>((r) => setTimeout(r, delayMs))
+    .then(() => {
+      scheduled = false;
+      return flushSpans(cfg, fetcher);
+    });
 }
 
 /**
@@ -225,7 +260,7 @@ function groupByService(spans: EndedSpan[]): Map<string, EndedSpan[]> {
 }
 
 function jsonValue(v: AttrValue) {
-  return typeof v === "string" ? { stringValue: v } : typeof v === "boolean" ? { boolValue: v } : Number.isInteger(v) ? { intValue: String(v) } : { doubleValue: v };
+  return typeof v === "string" ? { stringValue: v } : typeof v === "boolean" ? { boolValue: v } : Number.isSafeInteger(v) ? { intValue: String(v) } : { doubleValue: v };
 }
 
 
@@ -260,55 +295,90 @@ export function otlpJson(spans: EndedSpan[]) {
 
 // --- protobuf (opentelemetry/proto/collector/trace/v1/trace_service.proto and its imports) ---
 
+const utf8 = new TextEncoder();
+/** Names, keys and attribute values repeat from span to span: encoded once (bounded). */
+const encoded = new Map<string, Uint8Array>();
+
+/** A protobuf writer over one growing buffer (varints as numbers; 64-bit fixed fields as BigInt). */
 class Writer {
-  private chunks: number[] = [];
-  varint(v: number | bigint): this {
-    let n = BigInt(v);
-    if (n < 0n) n += 1n << 64n;
-    while (n > 0x7fn) {
-      this.chunks.push(Number(n & 0x7fn) | 0x80);
-      n >>= 7n;
+  private buf = new Uint8Array(64);
+  private len = 0;
+  private ensure(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.len + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.len));
+    this.buf = next;
+  }
+  varint(v: number): this {
+    this.ensure(10);
+    if (v < 0) {
+      // negative int64: ten bytes, two's complement
+      let n = BigInt.asUintN(64, BigInt(v));
+      while (n > 0x7fn) {
+        this.buf[this.len++] = Number(n & 0x7fn) | 0x80;
+        n >>= 7n;
+      }
+      this.buf[this.len++] = Number(n);
+      return this;
     }
-    this.chunks.push(Number(n));
+    while (v > 0x7f) {
+      this.buf[this.len++] = (v % 128) | 0x80;
+      v = Math.floor(v / 128);
+    }
+    this.buf[this.len++] = v;
     return this;
   }
   tag(field: number, wire: number): this {
-    return this.varint((field << 3) | wire);
+    return this.varint(field * 8 + wire);
   }
   bytes(field: number, b: Uint8Array): this {
     this.tag(field, 2).varint(b.length);
-    for (const x of b) this.chunks.push(x);
+    this.ensure(b.length);
+    this.buf.set(b, this.len);
+    this.len += b.length;
     return this;
   }
   string(field: number, s: string): this {
-    return this.bytes(field, new TextEncoder().encode(s));
+    let b = encoded.get(s);
+    if (!b) {
+      b = utf8.encode(s);
+      if (encoded.size < 1024 && s.length <= 128) encoded.set(s, b);
+    }
+    return this.bytes(field, b);
   }
   message(field: number, w: Writer): this {
     return this.bytes(field, w.finish());
   }
   fixed64(field: number, v: bigint): this {
-    this.tag(field, 1);
-    for (let i = 0n; i < 8n; i++) this.chunks.push(Number((v >> (8n * i)) & 0xffn));
+    this.tag(field, 1).ensure(8);
+    new DataView(this.buf.buffer, this.len, 8).setBigUint64(0, v, true);
+    this.len += 8;
     return this;
   }
   double(field: number, v: number): this {
-    this.tag(field, 1);
-    const b = new Uint8Array(new Float64Array([v]).buffer);
-    for (const x of b) this.chunks.push(x);
+    this.tag(field, 1).ensure(8);
+    new DataView(this.buf.buffer, this.len, 8).setFloat64(0, v, true);
+    this.len += 8;
     return this;
   }
   finish(): Uint8Array {
-    return Uint8Array.from(this.chunks);
+    return this.buf.subarray(0, this.len);
   }
 }
 
-const hexBytes = (hex: string) => Uint8Array.from((hex.match(/../g) ?? []).map((h) => parseInt(h, 16)));
+function hexBytes(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.substr(i * 2, 2), 16);
+  return out;
+}
 
 function keyValue(key: string, v: AttrValue): Writer {
   const any = new Writer();
   if (typeof v === "string") any.string(1, v);
   else if (typeof v === "boolean") any.tag(2, 0).varint(v ? 1 : 0);
-  else if (Number.isInteger(v)) any.tag(3, 0).varint(BigInt(v));
+  else if (Number.isSafeInteger(v)) any.tag(3, 0).varint(v);
   else any.double(4, v);
   return new Writer().string(1, key).message(2, any);
 }

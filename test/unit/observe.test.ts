@@ -4,7 +4,7 @@ import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
 import { metricsRoute, observe, otlpHeaders } from "../../shared/middleware/observe";
 import { counter, gauge, histogram, MAX_SERIES, render, snapshot } from "../../shared/observe/metrics";
-import { currentSpan, flushSpans, formatTraceparent, otlpJson, otlpProtobuf, parseTraceparent, setExporting, startSpan, takeSpans, traceHeaders, withSpan } from "../../shared/observe/trace";
+import { currentSpan, flushSpans, scheduleExport, formatTraceparent, otlpJson, otlpProtobuf, parseTraceparent, setExporting, startSpan, takeSpans, traceHeaders, withSpan } from "../../shared/observe/trace";
 import { signServiceAssertion } from "../../shared/service-auth";
 
 describe("metrics", () => {
@@ -103,6 +103,28 @@ describe("trace context", () => {
     expect(takeSpans()).toEqual([]);
     setExporting(false);
     expect(otlpHeaders("api-key=a%20b, x=1")).toEqual({ "api-key": "a b", x: "1" });
+  });
+});
+
+describe("export batching", () => {
+  it("one export per delay for many requests; a zero delay sends after every request", async () => {
+    setExporting(true);
+    takeSpans();
+    const sent: number[] = [];
+    const fetcher = (async (_i: RequestInfo | URL, init?: RequestInit) => (sent.push(JSON.parse(String(init!.body)).resourceSpans[0].scopeSpans[0].spans.length), new Response("{}"))) as typeof fetch;
+    const cfg = { endpoint: "http://collector:4318", protocol: "http/json" as const };
+    startSpan("svc", "a", "server", null).end();
+    const first = scheduleExport(cfg, 30, fetcher);
+    expect(first).toBeInstanceOf(Promise);
+    startSpan("svc", "b", "server", null).end();
+    expect(scheduleExport(cfg, 30, fetcher)).toBeNull();
+    await first;
+    expect(sent).toEqual([2]);
+    expect(scheduleExport(cfg, 30, fetcher)).toBeNull(); // nothing buffered
+    startSpan("svc", "c", "server", null).end();
+    await scheduleExport(cfg, 0, fetcher);
+    expect(sent).toEqual([2, 1]);
+    setExporting(false);
   });
 });
 

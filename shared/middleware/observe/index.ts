@@ -6,8 +6,9 @@
  * span named after the worker, makes it the current span for everything the request does
  * (shared/observe/trace.ts), counts the request in mcpgw_http_requests_total and its time to
  * the response headers in mcpgw_http_request_duration_seconds (by Hono's route pattern, never
- * the raw path), and hands the export of the ended spans to `waitUntil`, so no response waits
- * for the collector. A streamed answer's span ends with its headers.
+ * the raw path), and hands the export of the ended spans to `waitUntil` (batched: at most one
+ * export per OTEL_BSP_SCHEDULE_DELAY, shared/observe/trace.ts scheduleExport), so no response
+ * waits for the collector. A streamed answer's span ends with its headers.
  *
  * `GET /metrics` on a worker answers only (401 JSON otherwise):
  * - another worker's service assertion (the edge gathering the figures of every worker): the
@@ -21,7 +22,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { timingSafeEqual } from "../../crypto";
 import { httpDuration, httpRequests } from "../../observe/families";
 import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, render, snapshot } from "../../observe/metrics";
-import { flushSpans, parseTraceparent, setExporting, startSpan, withSpan, type ExportConfig } from "../../observe/trace";
+import { parseTraceparent, scheduleExport, setExporting, startSpan, withSpan, type ExportConfig } from "../../observe/trace";
 import { SERVICE_ASSERTION_HEADER, serviceId, verifyServiceAssertion, type ServiceName } from "../../service-auth";
 import { OBSERVE_VARS } from "../../env";
 import { z } from "zod";
@@ -42,7 +43,7 @@ export function observeEnv(env: unknown): ObserveEnv {
   if (!hit) {
     const present = Object.fromEntries(Object.entries(key as Record<string, unknown>).filter(([, v]) => v !== null && v !== ""));
     const parsed = ObserveEnv.safeParse(present);
-    hit = parsed.success ? parsed.data : { OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf" };
+    hit = parsed.success ? parsed.data : { OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf", OTEL_BSP_SCHEDULE_DELAY: 1000 };
     parsedEnvs.set(key, hit);
   }
   return hit;
@@ -69,7 +70,7 @@ export function otlpHeaders(raw: string | undefined): Record<string, string> {
 export function exportConfig(env: unknown): ExportConfig | null {
   const e = observeEnv(env);
   if (!e.OTEL_EXPORTER_OTLP_ENDPOINT) return null;
-  return { endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, protocol: e.OTEL_EXPORTER_OTLP_PROTOCOL, headers: otlpHeaders(e.OTEL_EXPORTER_OTLP_HEADERS) };
+  return { endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, protocol: e.OTEL_EXPORTER_OTLP_PROTOCOL, headers: otlpHeaders(e.OTEL_EXPORTER_OTLP_HEADERS), delayMs: e.OTEL_BSP_SCHEDULE_DELAY };
 }
 
 const statusClass = (s: number) => `${Math.floor(s / 100)}xx`;
@@ -95,7 +96,8 @@ export function observe(worker: ServiceName): MiddlewareHandler {
       span.end();
       httpRequests.inc({ route, method: c.req.method, status: statusClass(status) });
       httpDuration.observe({ route }, (performance.now() - started) / 1000);
-      if (cfg) waitUntil(c, flushSpans(cfg));
+      const sending = cfg ? scheduleExport(cfg, cfg.delayMs ?? 1000) : null;
+      if (sending) waitUntil(c, sending);
     }
   };
 }
