@@ -89,6 +89,23 @@ export const REQUEST_LIMIT_VARS = {
   MAX_HEADER_BYTES: z.coerce.number().int().min(1024).max(120_000).default(32 * 1024),
 };
 
+/**
+ * Observability (shared/middleware/observe), read by every worker: where traces go and the
+ * token that may read /metrics besides an admin.
+ */
+export const OBSERVE_VARS = {
+  /** OTLP/HTTP base URL (`/v1/traces` is appended); unset: no span is exported. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url("must be a URL such as http://otel-collector:4318").optional(),
+  /** `http/protobuf` (default) or `http/json`. */
+  OTEL_EXPORTER_OTLP_PROTOCOL: z.enum(["http/protobuf", "http/json"]).default("http/protobuf"),
+  /** Longest wait before a worker sends its buffered spans (ms, 0-60000; 0 = after every request). Default 1000. */
+  OTEL_BSP_SCHEDULE_DELAY: z.coerce.number().int().min(0).max(60_000).default(1000),
+  /** Extra headers of the export request, `name=value` pairs separated by commas (a collector's key). */
+  OTEL_EXPORTER_OTLP_HEADERS: z.string().optional(),
+  /** Bearer token that may read /metrics (besides an admin's credential); at least 32 characters. */
+  METRICS_TOKEN: z.string().min(32, "must be at least 32 characters").optional(),
+};
+
 /** The per-user rate limit's variables (the mcp and admin workers; counters in `DATABASE_URL`). */
 export const RATE_LIMIT_VARS = {
   /** Requests per user per minute across all replicas and both workers; 0 turns the limit off. Default 600. */

@@ -2,6 +2,8 @@
  * Structured JSON logging (one line per event) with secret redaction: values under keys that
  * look like credentials are replaced before anything is written.
  */
+import { currentTraceId } from "./observe/trace";
+
 const SECRET_KEY = /authorization|cookie|secret|password|token|api[-_]?key|headers/i;
 
 function redact(value: unknown, depth = 0): unknown {
@@ -13,7 +15,9 @@ function redact(value: unknown, depth = 0): unknown {
 }
 
 function write(level: "debug" | "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) {
-  const line = JSON.stringify({ level, msg, ...(redact(fields ?? {}) as object), at: new Date().toISOString() });
+  // the current request's trace id, so a log line leads to its trace (shared/observe/trace.ts)
+  const traceId = currentTraceId();
+  const line = JSON.stringify({ level, msg, ...(redact(fields ?? {}) as object), ...(traceId ? { trace_id: traceId } : {}), at: new Date().toISOString() });
   if (level === "error") console.error(line);
   else if (level === "warn") console.warn(line);
   else console.log(line);

@@ -20,6 +20,7 @@
  */
 import { SignJWT, errors, jwtVerify } from "jose";
 import { VersionedCache } from "./cache/versioned";
+import { traceHeaders } from "./observe/trace";
 
 /** Header carrying the service assertion. */
 export const SERVICE_ASSERTION_HEADER = "X-Service-Assertion";
@@ -104,6 +105,8 @@ export function withServiceAssertion(target: Pick<Fetcher, "fetch">, secret: str
     async fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
       const req = new Request(input, init);
       req.headers.set(SERVICE_ASSERTION_HEADER, await signServiceAssertion(secret, from, to));
+      // the current span (shared/observe/trace.ts) is the parent of the callee's
+      for (const [name, value] of Object.entries(traceHeaders())) req.headers.set(name, value);
       return target.fetch(req);
     },
     connect(): never {

@@ -8,6 +8,7 @@ import { DurableObject } from "cloudflare:workers";
 import { createSql, type Sql } from "../db";
 import { PoolMax } from "../env";
 import { runOp, type Ops, type Outcome } from "./index";
+import { poolConnections } from "../observe/families";
 
 export interface PoolEnv {
   DATABASE_URL: string;
@@ -25,11 +26,34 @@ const STATEMENT_TIMEOUT_MS = 30_000;
 export function pgPoolClass(ops: Ops, worker: string) {
   return class PgPool extends DurableObject<PoolEnv> {
     private sql?: Sql;
+    private inFlight = 0;
 
-    /** Runs one operation with the pooled client. */
+    /**
+     * Runs one operation with the pooled client. The operations in flight beyond PG_POOL_MAX wait
+     * for a connection: mcpgw_pg_pool_connections{state="in_use"|"waiting"} (the object runs in
+     * its worker's isolate under workerd, so the worker's /metrics shows it).
+     */
     async run(op: string, args: unknown[]): Promise<Outcome> {
+      const max = PoolMax.parse(this.env.PG_POOL_MAX || undefined);
+      this.inFlight++;
+      this.gauge(max);
+      try {
+        return await this.runOn(op, args, max);
+      } finally {
+        this.inFlight--;
+        this.gauge(max);
+      }
+    }
+
+    private gauge(max: number): void {
+      poolConnections.set({ state: "in_use" }, Math.min(this.inFlight, max));
+      poolConnections.set({ state: "waiting" }, Math.max(0, this.inFlight - max));
+      poolConnections.set({ state: "max" }, max);
+    }
+
+    private runOn(op: string, args: unknown[], max: number): Promise<Outcome> {
       this.sql ??= createSql(this.env.DATABASE_URL, {
-        max: PoolMax.parse(this.env.PG_POOL_MAX || undefined),
+        max,
         connectTimeout: 3,
         applicationName: `mcp-gateway-${worker}`,
         statementTimeoutMs: STATEMENT_TIMEOUT_MS,

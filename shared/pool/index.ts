@@ -19,6 +19,7 @@
  * `sql.begin`) and result objects do not survive structured clone, and a whole operation in one
  * RPC costs one hop instead of one per statement.
  */
+import { queryDuration } from "../observe/families";
 import type { Sql } from "../db";
 
 /** An operation run inside the pool object with its pooled client. */
@@ -81,11 +82,14 @@ export function poolOf<O extends Ops>(binding: unknown): Pool<O> {
 export async function runOp(ops: Ops, sql: Sql, op: string, args: unknown[]): Promise<Outcome> {
   const fn = Object.hasOwn(ops, op) ? ops[op] : undefined;
   if (!fn) return { ok: false, error: { name: "Error", message: `unknown pool operation ${op}` } };
+  const started = performance.now();
   try {
     return { ok: true, value: await fn(sql, ...args) };
   } catch (err) {
     const e = err as { name?: string; message?: string; code?: unknown; errno?: unknown };
     const code = e?.code ?? e?.errno;
     return { ok: false, error: { name: String(e?.name ?? "Error"), message: String(e?.message ?? err), ...(code !== undefined ? { code: String(code) } : {}) } };
+  } finally {
+    queryDuration.observe({ op }, (performance.now() - started) / 1000);
   }
 }

@@ -210,7 +210,9 @@ describe("compose files", () => {
     for (const file of [FILES.hetzner, FILES.localTest]) {
       const c = loadCompose(file);
       for (const [name, s] of Object.entries(c.services)) {
-        if (name !== "traefik") expect(s.ports, `${file}: ${name} publishes nothing`).toBeUndefined();
+        // Grafana (observability profile) on loopback only, for an SSH tunnel
+        if (name === "grafana") expect(s.ports, `${file}: grafana on loopback only`).toEqual(["127.0.0.1:3001:3000"]);
+        else if (name !== "traefik") expect(s.ports, `${file}: ${name} publishes nothing`).toBeUndefined();
         expect(s.deploy?.resources?.limits?.memory, `${file}: ${name} memory limit`).toBeDefined();
         expect(s.deploy?.resources?.limits?.cpus, `${file}: ${name} cpu limit`).toBeDefined();
         if (s.healthcheck === undefined) expect(name, `${file}: only the one-shot migrate has no healthcheck`).toBe("migrate");
@@ -248,6 +250,10 @@ describe("compose files", () => {
     "open-webui": ["chat", "edge"],
     files: ["upstream"],
     github: ["upstream", "upstream-egress"],
+    // the observability profile
+    "otel-collector": ["internal"],
+    prometheus: ["internal", "telemetry"],
+    grafana: ["telemetry", "telemetry-ui"],
   };
   const NETWORKS: Record<keyof typeof FILES, Record<string, string[]>> = {
     hetzner: HETZNER_NETWORKS,
@@ -262,6 +268,9 @@ describe("compose files", () => {
       edge: ["edge", "internal"],
       "open-webui": ["chat", "edge"],
       files: ["upstream"],
+      "otel-collector": ["internal"],
+      prometheus: ["internal", "telemetry"],
+      grafana: ["telemetry", "telemetry-ui"],
     },
   };
 
@@ -281,7 +290,7 @@ describe("compose files", () => {
     // mcp and catalog are the only others on the upstreams' network, and must be (they forward and list)
     expect(Object.keys(nets).filter((n) => nets[n]!.includes("upstream") && !upstreams.includes(n)).sort()).toEqual(["catalog", "mcp"]);
     // Postgres only with the workers and the migration; Open WebUI with no catalog, mcp or admin port
-    for (const p of peersIn(c, "postgres")) expect(["migrate", "catalog", "auth", "mcp", "admin", "edge", "traefik"], `${file}: postgres shares a network with ${p}`).toContain(p);
+    for (const p of peersIn(c, "postgres")) expect(["migrate", "catalog", "auth", "mcp", "admin", "edge", "traefik", "otel-collector", "prometheus"], `${file}: postgres shares a network with ${p}`).toContain(p);
     for (const w of ["catalog", "mcp", "admin"]) expect(peersIn(c, "open-webui"), `${file}: open-webui reaches ${w}`).not.toContain(w);
     // production: the upstreams' network has no route out; an upstream that needs one has its own
     if (which !== "dev") {

@@ -28,6 +28,7 @@
  * of work (a JSON-RPC batch of n messages counts n) charges the rest with `c.get("rateCharge")`,
  * which answers whether the budget held them (a refusal charges nothing).
  */
+import { rateLimited } from "../../observe/families";
 import type { Context, MiddlewareHandler } from "hono";
 import { createSql } from "../../db";
 import { errorResponse } from "../../http";
@@ -155,6 +156,7 @@ export function rateLimit(opts: RateLimitOptions): MiddlewareHandler {
     }
     if (e.global + e.pending + 1 > limit) {
       const retry = Math.max(1, Math.ceil((e.window + WINDOW_MS - now) / 1000));
+      rateLimited.inc({ limit: "per_user_minute" });
       return errorResponse(c.req.path, 429, "rate_limited", `rate limit of ${limit} requests per minute reached; retry after ${retry} s`, { "Retry-After": String(retry) });
     }
     e.pending++;

@@ -1,8 +1,10 @@
 import { z } from "zod";
-import { DatabaseUrl, IdentitySecret, PublicUrl, RATE_LIMIT_VARS, REQUEST_LIMIT_VARS, ServiceSecret } from "../../../shared/env";
+import { DatabaseUrl, IdentitySecret, PublicUrl, RATE_LIMIT_VARS, REQUEST_LIMIT_VARS, ServiceSecret, OBSERVE_VARS } from "../../../shared/env";
 import { SECRETS_KEY_VARS } from "../../../shared/secrets";
 
 export const AdminEnv = z.object({
+  /** Traces and /metrics (shared/env.ts OBSERVE_VARS). */
+  ...OBSERVE_VARS,
   DATABASE_URL: DatabaseUrl,
   /** Verifies identity assertions; also keys the UI's CSRF tokens (through HMAC with a label). */
   IDENTITY_SECRET: IdentitySecret,

@@ -5,6 +5,7 @@
  */
 import { readEnv } from "../../../shared/env";
 import { jsonNotFound } from "../../../shared/http";
+import { metricsRoute, observe } from "../../../shared/middleware/observe";
 import { requireIdentity } from "../../../shared/middleware/identity";
 import { requestLimits, userRateLimit } from "../../../shared/middleware/request-limits";
 import { isApi, originCheck, requireAdmin } from "./admin.middleware";
@@ -18,6 +19,8 @@ import { registerUiRoutes } from "./ui.routes";
 
 const app = createAdminApp();
 app.onError(adminOnError);
+app.use("*", observe("admin"));
+app.get("/metrics", metricsRoute("admin"));
 app.use("*", ...requestLimits((c) => readEnv(AdminEnv, c.env)));
 // "/admin/*" also matches "/admin" itself
 app.use("/admin/*", requireIdentity({ secret: (env) => env.IDENTITY_SECRET }), userRateLimit((c) => readEnv(AdminEnv, c.env)));

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { DatabaseUrl, IdentitySecret, PoolMax, PublicUrl, REQUEST_LIMIT_VARS, Switch } from "../../../shared/env";
+import { DatabaseUrl, IdentitySecret, PoolMax, PublicUrl, REQUEST_LIMIT_VARS, Switch, OBSERVE_VARS, ServiceSecret } from "../../../shared/env";
 import { API_KEY_PREFIX } from "../../../shared/repos/apikeys.repo";
 
 const csv = z
@@ -16,6 +16,10 @@ export const DEFAULT_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", 
  * (checked by `npm start` before workerd starts, and by the worker on its first request).
  */
 export const AuthEnv = z.object({
+  /** Traces and /metrics (shared/env.ts OBSERVE_VARS). */
+  ...OBSERVE_VARS,
+  /** Service assertions for /metrics between workers (the edge gathers every worker's figures). Optional here. */
+  SERVICE_SECRET: ServiceSecret.optional(),
   DATABASE_URL: DatabaseUrl,
   /** Postgres connections this worker keeps open per process (its PgPool Durable Object). Default 4. */
   PG_POOL_MAX: PoolMax,

@@ -13,6 +13,7 @@
  * 503 {"error":"identity_unavailable"} (see verify.routes.ts). Browser sessions are not cached:
  * a logout (auth_revoked_sessions) does not bump the version.
  */
+import { cacheRequests } from "../../../shared/observe/families";
 import { isConnectionError } from "../../../shared/db";
 import { VersionGate, VersionUnavailable, VersionedCache, type WaitUntil } from "../../../shared/cache/versioned";
 import { sha256Hex } from "../../../shared/crypto";
@@ -62,6 +63,7 @@ export async function cachedIdentity(
   const key = await sha256Hex(credential);
   const v = await version(env, db, ctx);
   const hit = identities.get(key, v);
+  cacheRequests.inc({ cache: "identity", result: hit ? "hit" : "miss" });
   if (hit) return hit;
   let found: Awaited<ReturnType<typeof load>>;
   try {

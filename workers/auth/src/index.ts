@@ -10,6 +10,7 @@ import { WorkerEntrypoint } from "cloudflare:workers";
 import { Hono } from "hono";
 import { readEnv } from "../../../shared/env";
 import { jsonNotFound, onError } from "../../../shared/http";
+import { metricsRoute, observe } from "../../../shared/middleware/observe";
 import { requestLimits } from "../../../shared/middleware/request-limits";
 import { pgPoolClass } from "../../../shared/pool/durable-object";
 import { authOps } from "./db";
@@ -23,6 +24,8 @@ type Bindings = { Bindings: Record<string, unknown> };
 
 const app = new Hono<Bindings>();
 app.onError(onError);
+app.use("*", observe("auth"));
+app.get("/metrics", metricsRoute("auth"));
 app.use("*", ...requestLimits((c) => readEnv(AuthEnv, c.env)));
 app.use("*", refuseForwardAuthPath());
 registerLoginRoutes(app);
@@ -31,6 +34,7 @@ app.notFound(jsonNotFound);
 
 const forwardAuthApp = new Hono<Bindings>();
 forwardAuthApp.onError(onError);
+forwardAuthApp.use("*", observe("auth"));
 forwardAuthApp.use("*", ...requestLimits((c) => readEnv(AuthEnv, c.env)));
 registerVerifyRoutes(forwardAuthApp);
 

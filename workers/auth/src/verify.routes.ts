@@ -7,6 +7,7 @@
  *   navigation without valid credentials, never for `/mcp`;
  * - 401 with `WWW-Authenticate: Bearer resource_metadata=...` for API and MCP clients.
  */
+import { authOutcomes } from "../../../shared/observe/families";
 import type { Context, Hono } from "hono";
 import { normalisePath } from "../../../shared/edge";
 import { readEnv } from "../../../shared/env";
@@ -94,6 +95,7 @@ export function registerVerifyRoutes(app: App) {
       // the IdP tokens behind the session are due: refresh (or log in again) and come back
       return c.redirect(`${origin}/auth/refresh?rd=${encodeURIComponent(originalUrl(headers, origin, uri))}`, 302);
     }
+    authOutcomes.inc({ credential: identity ? identity.via : hadToken ? "bearer" : "none", outcome: identity ? "ok" : hadToken ? "invalid" : "missing" });
     if (!identity) {
       if (!hadToken && isBrowserNavigation(headers, path)) {
         return c.redirect(`${origin}/auth/login?rd=${encodeURIComponent(originalUrl(headers, origin, uri))}`, 302);

@@ -1,8 +1,10 @@
 import { z } from "zod";
-import { DatabaseUrl, PoolMax, ServiceSecret } from "../../../shared/env";
+import { DatabaseUrl, PoolMax, ServiceSecret, OBSERVE_VARS } from "../../../shared/env";
 import { SECRETS_KEY_VARS } from "../../../shared/secrets";
 
 export const CatalogEnv = z.object({
+  /** Traces and /metrics (shared/env.ts OBSERVE_VARS). */
+  ...OBSERVE_VARS,
   DATABASE_URL: DatabaseUrl,
   /** Verifies the service assertion every /internal/* request must carry (mcp and admin sign it). */
   SERVICE_SECRET: ServiceSecret,

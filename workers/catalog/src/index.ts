@@ -10,6 +10,7 @@ import { withSql } from "../../../shared/db";
 import { pgPoolClass } from "../../../shared/pool/durable-object";
 import { readEnv } from "../../../shared/env";
 import { jsonNotFound, onError } from "../../../shared/http";
+import { metricsRoute, observe } from "../../../shared/middleware/observe";
 import { requireService, type ServiceVariables } from "../../../shared/middleware/service-auth";
 import { registerCatalogRoutes } from "./catalog.routes";
 import { registerCredentialsRoutes } from "./credentials.routes";
@@ -21,6 +22,8 @@ import { registerRefreshRoutes } from "./refresh.routes";
 
 const app = new Hono<{ Bindings: Record<string, unknown>; Variables: ServiceVariables }>();
 app.onError(onError);
+app.use("*", observe("catalog"));
+app.get("/metrics", metricsRoute("catalog"));
 
 registerHealthRoutes(app);
 app.use("/internal/*", requireService({ self: "catalog", callers: ["mcp", "admin"], secret: (env) => readEnv(CatalogEnv, env).SERVICE_SECRET }));

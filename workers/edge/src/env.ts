@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { REQUEST_LIMIT_VARS } from "../../../shared/env";
+import { REQUEST_LIMIT_VARS, OBSERVE_VARS, ServiceSecret } from "../../../shared/env";
 
 /**
  * The edge's variables (service bindings are declared in the root wrangler.toml). The per-user
@@ -7,6 +7,10 @@ import { REQUEST_LIMIT_VARS } from "../../../shared/env";
  * (shared/middleware/request-limits), so the edge counts nothing and needs no database.
  */
 export const EdgeEnv = z.object({
+  /** Traces and /metrics (shared/env.ts OBSERVE_VARS). */
+  ...OBSERVE_VARS,
+  /** Service assertions for /metrics between workers (the edge gathers every worker's figures). Optional here. */
+  SERVICE_SECRET: ServiceSecret.optional(),
   ...REQUEST_LIMIT_VARS,
 });
 export type EdgeEnv = z.infer<typeof EdgeEnv>;

@@ -12,11 +12,13 @@ import { onError } from "../../../shared/http";
 import { jsonRpcErrors } from "../../../shared/middleware/jsonrpc-errors";
 import { requestLimits } from "../../../shared/middleware/request-limits";
 import { securityHeaders } from "../../../shared/middleware/security-headers";
+import { observe } from "../../../shared/middleware/observe";
 import { EdgeEnv } from "./env";
 import { registerProxyRoutes, type EdgeApp } from "./proxy.routes";
 
 const app = new Hono<EdgeApp>();
 app.onError(onError);
+app.use("*", observe("edge"));
 app.use("*", securityHeaders());
 app.use("*", jsonRpcErrors());
 app.use("*", ...requestLimits((c) => readEnv(EdgeEnv, c.env)));

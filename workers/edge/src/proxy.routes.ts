@@ -1,13 +1,15 @@
 /**
  * The edge's routes: `/healthz` (the catalog's answer, which says whether Postgres answers), `/`
- * to the admin UI, and everything else routed by path (shared/edge.ts) to its worker, through the
+ * to the admin UI, `/metrics` (every worker's figures, metrics.ts), and everything else routed by path (shared/edge.ts) to its worker, through the
  * forwardAuth step where the route asks for it.
  */
 import type { Hono } from "hono";
 import { isForwardAuthPath, matchRoute, normalisePath, type Route, type WorkerName } from "../../../shared/edge";
 import { errorResponse } from "../../../shared/http";
 import type { EdgeBindings } from "./env";
+import { traceHeaders } from "../../../shared/observe/trace";
 import { forwardAuth } from "./forward-auth";
+import { metricsHandler } from "./metrics";
 
 interface Variables {
   route: Route;
@@ -29,6 +31,8 @@ export function registerProxyRoutes(app: Hono<EdgeApp>): void {
 
   app.get("/", (c) => c.redirect("/admin", 302));
 
+  app.get("/metrics", metricsHandler);
+
   app.all(
     "*",
     async function routeAndAuthenticate(c, next) {
@@ -45,6 +49,15 @@ export function registerProxyRoutes(app: Hono<EdgeApp>): void {
       if (path !== url.pathname) {
         url.pathname = path;
         request = new Request(url, request);
+      }
+      // the edge's span is the parent of the next hops' (forwardAuth, the worker): the client's
+      // trace context is continued, never passed on as it came
+      const trace = traceHeaders();
+      if (trace.traceparent) {
+        const headers = new Headers(request.headers);
+        headers.delete("tracestate");
+        for (const [name, value] of Object.entries(trace)) headers.set(name, value);
+        request = new Request(request, { headers });
       }
       if (route.forwardAuth) {
         const outcome = await forwardAuth(c.env.AUTH_VERIFY, request);

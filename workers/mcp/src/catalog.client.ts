@@ -14,6 +14,7 @@ import { z } from "zod";
 import { BoundedLru } from "../../../shared/cache/lru";
 import { readEnv } from "../../../shared/env";
 import { log } from "../../../shared/log";
+import { cacheRequests } from "../../../shared/observe/families";
 import { withServiceAssertion } from "../../../shared/service-auth";
 import { McpEnv } from "./env";
 
@@ -118,6 +119,7 @@ async function cachedAnswer(
   const sentAt = Date.now();
   if (hit && sentAt - hit.checkedAt < ttlMs) {
     catalogCacheStats.fresh++;
+    cacheRequests.inc({ cache: "catalog", result: "hit" });
     return hit.value;
   }
   let res: Response;
@@ -129,6 +131,7 @@ async function cachedAnswer(
   if (res.status === 304 && hit) {
     await res.body?.cancel().catch(() => {});
     catalogCacheStats.revalidated++;
+    cacheRequests.inc({ cache: "catalog", result: "not_modified" });
     hit.checkedAt = Math.max(hit.checkedAt, sentAt);
     // evicted meanwhile: keep it again (a newer answer another request stored stays)
     if (!cache.get(path)) cache.set(path, hit, hit.size);
@@ -154,6 +157,7 @@ async function cachedAnswer(
   const value = parse(json);
   if (typeof value === "string") throw new CatalogUnavailable(`catalog answer malformed: ${value}`);
   catalogCacheStats.fetched++;
+  cacheRequests.inc({ cache: "catalog", result: "miss" });
   cache.set(path, { value, etag: res.headers.get("etag"), checkedAt: sentAt, size: text.length }, text.length);
   return value;
 }

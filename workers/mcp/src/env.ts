@@ -1,7 +1,9 @@
 import { z } from "zod";
-import { DatabaseUrl, IdentitySecret, PublicUrl, PoolMax, RATE_LIMIT_VARS, REQUEST_LIMIT_VARS, ServiceSecret } from "../../../shared/env";
+import { DatabaseUrl, IdentitySecret, PublicUrl, PoolMax, RATE_LIMIT_VARS, REQUEST_LIMIT_VARS, ServiceSecret, OBSERVE_VARS } from "../../../shared/env";
 
 export const McpEnv = z.object({
+  /** Traces and /metrics (shared/env.ts OBSERVE_VARS). */
+  ...OBSERVE_VARS,
   DATABASE_URL: DatabaseUrl,
   /** Postgres connections this worker keeps open per process (its PgPool Durable Object). Default 4. */
   PG_POOL_MAX: PoolMax,

@@ -8,6 +8,7 @@ import { Hono, type Context } from "hono";
 import { readEnv } from "../../../shared/env";
 import type { Identity } from "../../../shared/identity";
 import { jsonRpcOnError } from "../../../shared/http";
+import { metricsRoute, observe } from "../../../shared/middleware/observe";
 import { requireIdentity } from "../../../shared/middleware/identity";
 import { jsonRpcErrors } from "../../../shared/middleware/jsonrpc-errors";
 import { requestLimits, userRateLimit } from "../../../shared/middleware/request-limits";
@@ -21,6 +22,8 @@ const env = (c: Context) => readEnv(McpEnv, c.env);
 const app = new Hono<{ Bindings: Record<string, unknown>; Variables: { identity: Identity } }>();
 // every answer of this worker is a JSON-RPC error when something goes wrong
 app.onError(jsonRpcOnError);
+app.use("*", observe("mcp"));
+app.get("/metrics", metricsRoute("mcp"));
 app.use("*", jsonRpcErrors());
 app.use("*", ...requestLimits(env));
 // "/mcp/*" also matches "/mcp" itself (a second pattern for "/mcp" would count each request twice)

@@ -8,6 +8,8 @@
  * they fail with the same error under every spelling, in both eras.
  */
 import { log } from "../../../../shared/log";
+import { mcpRequests, toolCalls, toolDuration } from "../../../../shared/observe/families";
+import { currentSpan } from "../../../../shared/observe/trace";
 import {
   rpcError,
   hasControlCharacters,
@@ -34,6 +36,12 @@ import { discoverResult } from "./server-info";
 /** Methods of the session era only (removed in 2026-07-28). */
 const LEGACY_ONLY = new Set(["ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe", "tasks/result", "tasks/list"]);
 /** Methods of the modern era only. */
+/** MCP methods counted by name in mcpgw_mcp_requests_total (anything else is `other`). */
+const KNOWN_METHODS = new Set([
+  "initialize", "ping", "server/discover", "tools/list", "tools/call", "prompts/list", "prompts/get", "resources/list", "resources/templates/list",
+  "resources/read", "resources/subscribe", "resources/unsubscribe", "completion/complete", "logging/setLevel", "subscriptions/listen",
+  "tasks/get", "tasks/result", "tasks/list", "tasks/cancel", "tasks/update",
+]);
 const MODERN_ONLY = new Set(["server/discover", "tasks/update"]);
 /** Task methods, forwarded to the server that owns the task. */
 const TASK_METHODS = new Set(["tasks/get", "tasks/result", "tasks/list", "tasks/cancel", "tasks/update"]);
@@ -58,8 +66,27 @@ export class Dispatcher {
     return this.visibleServers().find((s) => s.id === id);
   }
 
-  /** Answers one request; yields relayed notifications/requests first, its response last. */
+  /**
+   * Answers one request; yields relayed notifications/requests first, its response last. Counts
+   * it in mcpgw_mcp_requests_total (method from a fixed list, else `other`) and names it on the
+   * request's span.
+   */
   async *handle(req: JsonRpcRequest): AsyncGenerator<Outgoing> {
+    const method = KNOWN_METHODS.has(req.method) ? req.method : "other";
+    const span = currentSpan();
+    span?.set("mcp.method", method).set("mcp.endpoint", this.scope === "*" ? "all" : this.scope).set("mcp.era", this.ctx.client.era);
+    let outcome = "no_response";
+    try {
+      for await (const m of this.answer(req)) {
+        if ("jsonrpc" in m && isResponse(m) && m.id === req.id) outcome = m.error ? "error" : "ok";
+        yield m;
+      }
+    } finally {
+      mcpRequests.inc({ method, endpoint: this.scope === "*" ? "all" : "server", era: this.ctx.client.era, outcome });
+    }
+  }
+
+  private async *answer(req: JsonRpcRequest): AsyncGenerator<Outgoing> {
     const p = req.params ?? {};
     if ((this.modern && LEGACY_ONLY.has(req.method)) || (!this.modern && MODERN_ONLY.has(req.method))) {
       return yield rpcError(req.id, METHOD_NOT_FOUND, `Method not found: ${req.method} is not part of protocol ${this.ctx.client.version}`);
@@ -159,6 +186,14 @@ export class Dispatcher {
   }
 
   private audit(server: string | null, tool: string, outcome: "ok" | "error" | "denied" | "resumed", started: number) {
+    // metric labels: a known server's id and the upstream's tool name; a refused name is the
+    // client's own text and never becomes a label
+    const known = outcome !== "denied" && server !== null;
+    toolCalls.inc({ server: known ? server : "-", tool: known ? tool : "-", outcome });
+    if (known) {
+      toolDuration.observe({ server, tool }, (Date.now() - started) / 1000);
+      currentSpan()?.set("mcp.server", server).set("mcp.tool", tool);
+    }
     this.ctx.later(recordToolCall(this.ctx.db, { actor: this.ctx.identity.email, server, tool, outcome, durationMs: Date.now() - started }));
   }
 

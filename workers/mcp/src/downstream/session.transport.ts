@@ -6,6 +6,8 @@
  * or resumes a broken one after `Last-Event-ID`; DELETE ends the session. Every request becomes a
  * RequestContext for the dispatcher.
  */
+import { traceHeaders } from "../../../../shared/observe/trace";
+import { rateLimited, sessions } from "../../../../shared/observe/families";
 import type { Context } from "hono";
 import type { Identity } from "../../../../shared/identity";
 import { log } from "../../../../shared/log";
@@ -59,8 +61,10 @@ export interface Exchange {
 
 /** The client of a session, as the dispatcher sees it. */
 function clientOf(state: SessionState, canReceiveRequests: boolean, c: Context): ClientView {
-  const traceparent = c.req.header("traceparent");
-  const tracestate = c.req.header("tracestate");
+  // the request's span (shared/observe, continuing the edge's) is the upstream calls' parent
+  const span = traceHeaders();
+  const traceparent = span.traceparent ?? c.req.header("traceparent");
+  const tracestate = span.traceparent ? span.tracestate : c.req.header("tracestate");
   return {
     era: "legacy",
     version: state.v as ClientView["version"],
@@ -172,6 +176,7 @@ export async function sessionPost(x: Exchange, body: unknown, preloaded: UserCat
     const charge = x.c.get("rateCharge" as never) as RateCharge | undefined;
     const charged = charge?.(items.length - 1);
     if (charged && !charged.ok) {
+      rateLimited.inc({ limit: "per_user_minute" });
       return httpError(429, INVALID_REQUEST, `Too Many Requests: this batch of ${items.length} messages exceeds the rate limit of ${charged.limit} per minute; retry after ${charged.retryAfter} s`, { "Retry-After": String(charged.retryAfter) });
     }
   }
@@ -244,6 +249,7 @@ async function initialize(x: Exchange, catalog: UserCatalog, req: JsonRpcRequest
     iat: Math.floor(Date.now() / 1000),
   };
   const token = await sealSession(x.env.SESSION_SECRET, state);
+  sessions.inc({ event: "opened" });
   const result = initializeResult(catalog, x.scope, version);
   if (catalog.servers.length === 0) {
     log.warn("user mapped to no MCP server", { email: x.identity.email, known: catalog.known, groups: catalog.groups });
@@ -357,6 +363,7 @@ export async function sessionDelete(x: Exchange, catalog: UserCatalog): Promise<
   const state = await session(x);
   if (state instanceof Response) return state;
   const upstreams = await endSession(x.db, state.sid, x.identity.email);
+  sessions.inc({ event: "ended" });
   wakeStreams(state.sid);
   for (const us of upstreams) {
     const server = catalog.servers.find((s) => s.id === us.server);

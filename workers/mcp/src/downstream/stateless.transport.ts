@@ -6,6 +6,7 @@
  * call must agree with its arguments; `subscriptions/listen` opens the stream of list changes and
  * resource updates. Notifications are accepted and dropped (this revision defines none over HTTP).
  */
+import { traceHeaders } from "../../../../shared/observe/trace";
 import {
   rpcError,
   HEADER_MISMATCH,
@@ -34,8 +35,10 @@ const SERVER_INFO = "io.modelcontextprotocol/serverInfo";
 const STREAM_AFTER_MS = 500;
 
 function clientOf(x: Exchange, version: string, meta: ModernMeta): ClientView {
-  const traceparent = meta.traceparent ?? x.c.req.header("traceparent");
-  const tracestate = meta.tracestate ?? x.c.req.header("tracestate");
+  // the request's span (shared/observe, continuing the edge's) is the upstream calls' parent
+  const span = traceHeaders();
+  const traceparent = span.traceparent ?? meta.traceparent ?? x.c.req.header("traceparent");
+  const tracestate = span.traceparent ? span.tracestate : (meta.tracestate ?? x.c.req.header("tracestate"));
   return {
     era: "modern",
     version: version as ClientView["version"],

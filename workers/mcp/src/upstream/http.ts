@@ -10,6 +10,8 @@
 import { classify, type JsonRpcMessage } from "../../../../shared/mcp/jsonrpc";
 import { parseSse, SseTooLarge } from "../../../../shared/mcp/sse";
 import { readAtMost } from "../../../../shared/streams";
+import { upstreamDuration, upstreamRequests } from "../../../../shared/observe/families";
+import { startSpan, traceHeaders } from "../../../../shared/observe/trace";
 
 /** Where to send, and the secret headers to send with it (credentials.ts#upstreamTarget). */
 export interface UpstreamTarget {
@@ -91,6 +93,16 @@ export interface UpstreamExchange {
 
 const tooLarge = (server: string, max: number) => new UpstreamFailure(server, `upstream ${server} sent a message larger than ${max} bytes (MAX_UPSTREAM_MESSAGE_BYTES)`);
 
+/** `body` with its `_meta.traceparent`/`tracestate` (when it has them) set to `trace`: a copy, the caller's message stays as it is. */
+function withMetaTrace(body: unknown, trace: Record<string, string>): unknown {
+  if (!trace.traceparent || !body || typeof body !== "object" || Array.isArray(body)) return body;
+  const msg = body as { params?: { _meta?: Record<string, unknown> } };
+  const meta = msg.params?._meta;
+  if (!meta || typeof meta !== "object" || typeof meta.traceparent !== "string") return body;
+  const { tracestate: _drop, ...rest } = meta;
+  return { ...msg, params: { ...msg.params, _meta: { ...rest, ...trace } } };
+}
+
 /** Reads a body as text, refusing it past `max` bytes (declared or counted) without buffering more. */
 async function readBounded(body: ReadableStream<Uint8Array>, declared: string | null, max: number, server: string): Promise<string> {
   if (declared && Number(declared) > max) {
@@ -115,6 +127,21 @@ export async function upstreamFetch(server: UpstreamTarget, req: UpstreamRequest
   if (req.version) headers.set("mcp-protocol-version", req.version);
   if (req.lastEventId) headers.set("last-event-id", req.lastEventId);
   for (const [name, value] of Object.entries(req.headers ?? {})) headers.set(name, value);
+  // one CLIENT span per exchange, child of the request's span: the upstream gets it as its
+  // parent, in the header and (2026-07-28) in the message's `_meta` trace keys
+  const span = startSpan("mcp-gateway-mcp", `upstream ${req.method}`, "client");
+  span.set("mcp.server", server.id).set("http.request.method", req.method);
+  const trace = traceHeaders(span);
+  for (const [name, value] of Object.entries(trace)) headers.set(name, value);
+  const body = withMetaTrace(req.body, trace);
+  const started = performance.now();
+  const done = (outcome: string, status?: number) => {
+    upstreamRequests.inc({ server: server.id, outcome });
+    upstreamDuration.observe({ server: server.id }, (performance.now() - started) / 1000);
+    if (status !== undefined) span.set("http.response.status_code", status);
+    if (outcome !== "ok") span.error(outcome);
+    span.end();
+  };
 
   const controller = new AbortController();
   let reason = "";
@@ -134,16 +161,18 @@ export async function upstreamFetch(server: UpstreamTarget, req: UpstreamRequest
     res = await fetch(server.url, {
       method: req.method,
       headers,
-      body: req.body === undefined ? undefined : JSON.stringify(req.body),
+      body: body === undefined ? undefined : JSON.stringify(body),
       signal: controller.signal,
       redirect: "manual",
     });
   } catch (err) {
     stopTimer();
     signal?.removeEventListener("abort", onClientAbort);
+    done(reason.startsWith("no answer") ? "timeout" : "network_error");
     throw new UpstreamFailure(server.id, reason ? `upstream ${server.id}: ${reason}` : `upstream ${server.id} unreachable: ${String((err as Error)?.message ?? err)}`);
   }
   stopTimer();
+  done(res.ok ? "ok" : "http_error", res.status);
   if (res.status >= 300 && res.status < 400) {
     await res.body?.cancel().catch(() => {});
     signal?.removeEventListener("abort", onClientAbort);
