@@ -35,9 +35,9 @@ export const TAGS = {
   github: "ghcr.io/github/github-mcp-server:v1.11.0",
 } as const;
 
-const sha = (...parts: (string | Buffer)[]) => {
+const sha = (...parts: (string | Buffer | undefined)[]) => {
   const h = createHash("sha256");
-  for (const p of parts) h.update(p).update("\0");
+  for (const p of parts) h.update(p ?? "").update("\0");
   return h.digest("hex").slice(0, 16);
 };
 
