@@ -63,7 +63,9 @@ function npmPack(spec: string, file: string): string {
 
 async function debian(log: (s: string) => void): Promise<string> {
   const recipe = readFileSync(resolve(BASE, "debian.recipe"), "utf8");
-  const hash = sha(recipe);
+  const slim = resolve(BASE, "debian-slim");
+  const slimFiles = ["etc/apt/apt.conf.d/docker-clean", "etc/apt/apt.conf.d/docker-no-languages", "etc/apt/apt.conf.d/docker-gzip-indexes", "etc/apt/apt.conf.d/docker-autoremove-suggests", "etc/dpkg/dpkg.cfg.d/docker"];
+  const hash = sha(recipe, ...slimFiles.flatMap((f) => [f, readFileSync(resolve(slim, f))]));
   if ((await recipeOf(TAGS.debian)) === hash) return hash;
   const tarball = resolve(CACHE, `debian-bookworm-${hash}.tar`);
   if (!existsSync(tarball)) {
@@ -74,10 +76,14 @@ async function debian(log: (s: string) => void): Promise<string> {
     log(`debootstrap: ${cmd}`);
     const [, ...args] = cmd.replace("ROOTFS", rootfs).split(/\s+/);
     run("debootstrap", args);
-    for (const d of ["var/lib/apt/lists", "var/cache/apt/archives", "var/log"]) {
+    for (const f of slimFiles) cpSync(resolve(slim, f), resolve(rootfs, f));
+    for (const d of ["var/lib/apt/lists", "var/cache/apt", "var/log", "usr/share/man", "usr/share/info", "usr/share/groff", "usr/share/lintian", "usr/share/linda"]) {
       rmSync(resolve(rootfs, d), { recursive: true, force: true });
       mkdirSync(resolve(rootfs, d), { recursive: true });
     }
+    run("find", [resolve(rootfs, "usr/share/doc"), "-mindepth", "1", "-not", "-name", "copyright", "-not", "-type", "d", "-delete"]);
+    run("find", [resolve(rootfs, "usr/share/locale"), "-mindepth", "1", "-maxdepth", "1", "-not", "-name", "locale.alias", "-exec", "rm", "-rf", "{}", "+"]);
+    mkdirSync(resolve(rootfs, "var/cache/apt/archives/partial"), { recursive: true });
     run("tar", ["-C", rootfs, "--numeric-owner", "-cf", `${tarball}.part`, "."]);
     renameSync(`${tarball}.part`, tarball);
     rmSync(rootfs, { recursive: true, force: true });

@@ -167,7 +167,8 @@ export async function buildImages(p: Project, services: string[], log: (s: strin
     const s = p.services[svc]!;
     if (!s.build || done.has(s.image)) continue;
     done.add(s.image);
-    const args = ["--pull=never", "-f", resolve(s.build.context, s.build.dockerfile ?? "Dockerfile"), ...(s.build.target ? ["--target", s.build.target] : []), "-t", s.image, s.build.context];
+    // --format docker: the image keeps its HEALTHCHECK as Docker's does (OCI has no such field)
+    const args = ["--pull=never", "--format", "docker", "-f", resolve(s.build.context, s.build.dockerfile ?? "Dockerfile"), ...(s.build.target ? ["--target", s.build.target] : []), "-t", s.image, s.build.context];
     log(`podman build ${args.join(" ")}`);
     const t = Date.now();
     await podmanBuild(args, s.build.context, (l) => log(`  ${l}`));
