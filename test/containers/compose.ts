@@ -6,7 +6,7 @@
  * the given environment, paths relative to the file's directory - and starts each service as
  * `docker compose up` would:
  *
- *   networks   `<project>_<name>`, `internal: true` -> --internal, ipam subnets -> --subnet
+ *   networks   `<project>_<name>`, `internal: true` -> --internal, ipam subnet / ip_range
  *   volumes    named -> `<project>_<name>`, relative binds resolved, `:ro` kept
  *   services   container `<project>-<service>-<n>` on each of its networks with the service
  *              name (and `aliases`) as DNS aliases, ipv4_address, environment, command,
@@ -236,7 +236,10 @@ export async function up(p: Project, opts: UpOptions = {}): Promise<string[]> {
     const def = p.networks[n] ?? {};
     const args = ["network", "create", "--label", `com.docker.compose.project=${p.name}`];
     if (def.internal) args.push("--internal");
-    for (const c of def.ipam?.config ?? []) if (c.subnet) args.push("--subnet", c.subnet);
+    for (const c of def.ipam?.config ?? []) {
+      if (c.subnet) args.push("--subnet", c.subnet);
+      if (c.ip_range) args.push("--ip-range", c.ip_range);
+    }
     await podman([...args, netName(p, n)]);
   }
   for (const v of Object.keys(p.volumes)) await podman(["volume", "create", "--label", `com.docker.compose.project=${p.name}`, `${p.name}_${v}`]);

@@ -15,16 +15,19 @@
  * Everything else is real: Debian 12 from deb.debian.org, Node 20 and PostgreSQL 17 from npm,
  * the project's own images.
  */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
+import { tmpdir } from "node:os";
 import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { freePort } from "../../scripts/lib/ports";
 import { ensureBaseImages } from "./base-images";
-import { buildImages, containerName, down, health, loadProject, logs, scaleUp, state, up, type Project } from "./compose";
+import { buildImages, containerName, down, health, loadProject, logs, runArgs, scaleUp, state, up, type Project } from "./compose";
 import { podman } from "./podman";
 
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -145,6 +148,9 @@ describe("the images", () => {
     log(`image sizes (MB): ${Object.entries(sizes).map(([k, v]) => `${k} ${(v / 1e6).toFixed(0)}`).join(", ")}`);
     // Debian slim (~75 MB) + workerd (~110 MB) + bundles: no node_modules, no Node in the runtime stage
     expect(sizes["mcpgw-worker:latest"]).toBeLessThan(260e6);
+    // the image's own HEALTHCHECK (kept by Docker; Podman keeps it with --format docker)
+    const hc = JSON.parse((await podman(["image", "inspect", "--format", "{{json .Config.Healthcheck}}", "mcpgw-worker:latest"])).stdout) as { Test: string[] };
+    expect(hc.Test).toEqual(["CMD", "/app/healthcheck.sh"]);
     const files = await podman(["exec", containerName(project, "mcp"), "sh", "-c", "id -u; ls /app; command -v node npm || true"]);
     expect(files.stdout.split("\n")[0]).toBe("10001");
     expect(files.stdout).not.toMatch(/node_modules|\/node\b|\/npm\b/);
@@ -164,17 +170,43 @@ describe("the images", () => {
 });
 
 describe("through the running topology", () => {
-  it("the full MCP flow with an API key: admin API, tools/list, tools/call on both upstreams", async () => {
-    expect((await api("GET", "whoami")).status).toBe(200);
-    expect((await api("PUT", "tenants/engineering", { name: "Engineering" })).status).toBeLessThan(300);
-    expect((await api("PUT", "servers/files", { tenant: "engineering", url: "http://files:8000/mcp" })).status).toBeLessThan(300);
-    expect((await api("PUT", "servers/github", { tenant: "engineering", url: "http://github:8000/mcp" })).status).toBeLessThan(300);
-    expect((await api("PUT", "groups/engineers", { tenants: ["engineering"] })).status).toBeLessThan(300);
-    expect((await api("PUT", "users/alice@example.com", { groups: ["engineers"] })).status).toBeLessThan(300);
-    const key = await api("POST", "users/alice@example.com/keys", { name: "laptop" });
-    expect(key.status).toBe(201);
-    userKey = key.body.key;
+  it("docs/deploy.md steps 5 and 6 as written (check the endpoint, register the upstreams, a user and a key)", async () => {
+    const doc = readFileSync(resolve(ROOT, "docs/deploy.md"), "utf8");
+    const block = (heading: string) => doc.slice(doc.indexOf(heading)).match(/```sh\n([\s\S]*?)```/)![1]!;
+    const check = block("5. **Check the endpoint:**");
+    const register = block("6. **Register the upstream servers**");
+    expect(register).toContain("api PUT servers/files");
+    const work = mkdtempSync(join(tmpdir(), "mcpgw-deploy-"));
+    try {
+      writeFileSync(join(work, ".env"), `GATEWAY_HOST=${GATEWAY}\nADMIN_API_KEY=${ENV.ADMIN_API_KEY}\n`);
+      // the one substitution: https://$GATEWAY_HOST is this stack's plain-HTTP port (local-test shape)
+      const prelude = `
+        cd "$WORK"; GATEWAY_HOST=${GATEWAY}
+        curl() {
+          local a=() x
+          for x in "$@"; do a+=("\${x//https:\/\/$GATEWAY_HOST/http://127.0.0.1:$PORT}"); done
+          command curl -sS --max-time 30 -H "Host: $GATEWAY_HOST:8000" "\${a[@]}"
+        }
+      `;
+      const run = (script: string) => spawnSync("bash", ["-euo", "pipefail", "-c", prelude + script], { env: { PATH: process.env.PATH!, WORK: work, PORT: String(port) }, encoding: "utf8", timeout: 120_000 });
+      const five = run(check);
+      expect(five.status, five.stderr).toBe(0);
+      expect(five.stdout).toMatch(/"status":"ok"/);
+      expect(five.stdout).toContain("admin@localhost");
+      expect(five.stdout).toMatch(/^HTTP\/1\.1 401/m);
+      expect(five.stdout).toMatch(/^www-authenticate: Bearer/im);
+      const six = run(register);
+      expect(six.status, six.stderr + six.stdout).toBe(0);
+      const key = JSON.parse(six.stdout.trim().split("\n").at(-1)!) as { key: string };
+      expect(key.key).toBeTruthy();
+      userKey = key.key;
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
 
+  it("the full MCP flow with an API key: tools/list, tools/call on both upstreams", async () => {
+    expect((await api("GET", "whoami")).status).toBe(200);
     const denied = await gatewayFetch(`${PUBLIC}/mcp`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
     expect(denied.status).toBe(401);
     expect(denied.headers.get("www-authenticate")).toMatch(/Bearer/);
@@ -213,9 +245,11 @@ describe("through the running topology", () => {
     while ((await client.listTools()).tools.length === 0 && Date.now() < until) await new Promise((ok) => setTimeout(ok, 100));
     const session = transport.sessionId;
     const c = containerName(project, "mcp");
+    const started = (await podman(["inspect", "--format", "{{.State.StartedAt}}", c])).stdout.trim();
     await podman(["kill", c]);
     await podman(["start", c], { allowFail: true }); // `restart: unless-stopped` may already have
     for (let i = 0; i < 60 && !(await health(c)); i++) await new Promise((ok) => setTimeout(ok, 500));
+    expect((await podman(["inspect", "--format", "{{.State.StartedAt}}", c])).stdout.trim()).not.toBe(started);
     expect(text(await client.callTool({ name: "files__list_allowed_directories", arguments: {} }))).toContain("/data");
     expect(transport.sessionId).toBe(session);
     await client.close();
@@ -230,6 +264,7 @@ describe("through the running topology", () => {
     const first = containerName(project, "mcp");
     await podman(["stop", "-t", "2", first]);
     try {
+      expect((await state(first)).status).toBe("exited");
       expect(text(await client.callTool({ name: "files__list_allowed_directories", arguments: {} }))).toContain("/data");
       expect(transport.sessionId).toBe(session);
       expect(await logs(second)).toBeDefined();
@@ -239,6 +274,31 @@ describe("through the running topology", () => {
       await podman(["rm", "-f", "-t", "2", second]);
       await client.close();
     }
+  });
+
+  it("the catalog container recreated alone keeps its fixed address: mcp still reaches it", async () => {
+    const c = containerName(project, "catalog");
+    const ip = async () => (await podman(["inspect", "--format", `{{(index .NetworkSettings.Networks "${project.name}_internal").IPAddress}}`, c])).stdout.trim();
+    expect(await ip()).toBe(project.services.catalog!.networks.internal!.ipv4_address);
+    await podman(["rm", "-f", "-t", "2", c]);
+    await podman(runArgs(project, "catalog"));
+    for (let i = 0; i < 60 && !(await health(c)); i++) await new Promise((ok) => setTimeout(ok, 500));
+    expect(await ip()).toBe("172.29.82.10");
+    // a server change makes mcp ask the catalog again (new catalog version), through its `external` address
+    expect((await api("PUT", "servers/github", { tenant: "engineering", url: "http://github:8000/mcp", enabled: false })).status).toBeLessThan(300);
+    const { client } = await mcpClient(userKey);
+    const until = Date.now() + 10_000;
+    let names: string[] = [];
+    do {
+      names = (await client.listTools()).tools.map((t) => t.name);
+      if (!names.includes("github__get_me")) break;
+      await new Promise((ok) => setTimeout(ok, 200));
+    } while (Date.now() < until);
+    expect(names).toContain("files__list_allowed_directories");
+    expect(names).not.toContain("github__get_me");
+    expect(text(await client.callTool({ name: "files__list_allowed_directories", arguments: {} }))).toContain("/data");
+    expect((await api("PUT", "servers/github", { tenant: "engineering", url: "http://github:8000/mcp" })).status).toBeLessThan(300);
+    await client.close();
   });
 
   it("an upstream container reaches neither Postgres nor the workers' internal ports; catalog and mcp refuse it", async () => {
