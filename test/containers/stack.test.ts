@@ -184,16 +184,17 @@ describe("through the running topology", () => {
         cd "$WORK"; GATEWAY_HOST=${GATEWAY}
         curl() {
           local a=() x
-          for x in "$@"; do a+=("\${x//https:\/\/$GATEWAY_HOST/http://127.0.0.1:$PORT}"); done
+          local from="https://$GATEWAY_HOST"
+          for x in "$@"; do a+=("\${x/#$from/http://127.0.0.1:$PORT}"); done
           command curl -sS --max-time 30 -H "Host: $GATEWAY_HOST:8000" "\${a[@]}"
         }
       `;
-      const run = (script: string) => spawnSync("bash", ["-euo", "pipefail", "-c", prelude + script], { env: { PATH: process.env.PATH!, WORK: work, PORT: String(port) }, encoding: "utf8", timeout: 120_000 });
+      const run = (script: string) => spawnSync("bash", ["--norc", "--noprofile", "-euo", "pipefail", "-c", prelude + script], { env: { PATH: process.env.PATH!, PS1: "", WORK: work, PORT: String(port) }, encoding: "utf8", timeout: 120_000 });
       const five = run(check);
       expect(five.status, five.stderr).toBe(0);
       expect(five.stdout).toMatch(/"status":"ok"/);
       expect(five.stdout).toContain("admin@localhost");
-      expect(five.stdout).toMatch(/^HTTP\/1\.1 401/m);
+      expect(five.stdout).toMatch(/HTTP\/1\.1 401 /);
       expect(five.stdout).toMatch(/^www-authenticate: Bearer/im);
       const six = run(register);
       expect(six.status, six.stderr + six.stdout).toBe(0);
