@@ -190,15 +190,15 @@ describe("through the running topology", () => {
         }
       `;
       const run = (script: string) => spawnSync("bash", ["--norc", "--noprofile", "-euo", "pipefail", "-c", prelude + script], { env: { PATH: process.env.PATH!, PS1: "", WORK: work, PORT: String(port) }, encoding: "utf8", timeout: 120_000 });
-      const five = run(check);
-      expect(five.status, five.stderr).toBe(0);
-      expect(five.stdout).toMatch(/"status":"ok"/);
-      expect(five.stdout).toContain("admin@localhost");
-      expect(five.stdout).toMatch(/HTTP\/1\.1 401 /);
-      expect(five.stdout).toMatch(/^www-authenticate: Bearer/im);
-      const six = run(register);
-      expect(six.status, six.stderr + six.stdout).toBe(0);
-      const key = JSON.parse(six.stdout.trim().split("\n").at(-1)!) as { key: string };
+      // one shell, as the operator's: step 6 uses what step 5's `. ./.env` set
+      const both = run(`${check}\necho "<<<step 6>>>"\n${register}`);
+      expect(both.status, both.stderr + both.stdout).toBe(0);
+      const [five, six] = both.stdout.split("<<<step 6>>>\n") as [string, string];
+      expect(five).toMatch(/"status":"ok"/);
+      expect(five).toContain("admin@localhost");
+      expect(five).toMatch(/HTTP\/1\.1 401 /);
+      expect(five).toMatch(/^www-authenticate: Bearer/im);
+      const key = JSON.parse(six.trim().split("\n").at(-1)!) as { key: string };
       expect(key.key).toBeTruthy();
       userKey = key.key;
     } finally {
@@ -286,7 +286,15 @@ describe("through the running topology", () => {
     for (let i = 0; i < 60 && !(await health(c)); i++) await new Promise((ok) => setTimeout(ok, 500));
     expect(await ip()).toBe("172.29.82.10");
     // a server change makes mcp ask the catalog again (new catalog version), through its `external` address
-    expect((await api("PUT", "servers/github", { tenant: "engineering", url: "http://github:8000/mcp", enabled: false })).status).toBeLessThan(300);
+    // (once, on this 2-core machine, the admin worker's next Postgres connect timed out while the
+    // new catalog started: a 503 `database unavailable`, which a retry is for; never seen twice)
+    let put = await api("PUT", "servers/github", { tenant: "engineering", url: "http://github:8000/mcp", enabled: false });
+    for (let i = 0; i < 10 && put.status === 503; i++) {
+      log(`admin answered 503 after the catalog's restart: ${JSON.stringify(put.body)}; again in 1 s`);
+      await new Promise((ok) => setTimeout(ok, 1000));
+      put = await api("PUT", "servers/github", { tenant: "engineering", url: "http://github:8000/mcp", enabled: false });
+    }
+    expect(put.status).toBeLessThan(300);
     const { client } = await mcpClient(userKey);
     const until = Date.now() + 10_000;
     let names: string[] = [];
