@@ -319,6 +319,14 @@ describe("compose files", () => {
         const [net, { ipv4_address }] = shared[0]!;
         const subnet = c.networks![net].ipam.config[0].subnet as string;
         expect(ipv4_address!.split(".").slice(0, 3).join("."), `${file}: ${t} address in ${subnet}`).toBe(subnet.split(".").slice(0, 3).join("."));
+        // and outside the range other containers are given addresses from, so none can take it
+        const range = c.networks![net].ipam.config[0].ip_range as string;
+        expect(range, `${file}: ${net} has an ip_range`).toMatch(/^\d+\.\d+\.\d+\.\d+\/\d+$/);
+        const toInt = (ip: string) => ip.split(".").reduce((n, o) => n * 256 + Number(o), 0);
+        const [base, bits] = range.split("/") as [string, string];
+        const size = 2 ** (32 - Number(bits));
+        const at = toInt(ipv4_address!) - toInt(base);
+        expect(at >= 0 && at < size, `${file}: ${t} address ${ipv4_address} outside ip_range ${range}`).toBe(false);
         expect(c.services[t]!.deploy?.replicas ?? 1).toBe(1);
       }
     }

@@ -13,7 +13,7 @@
  */
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server } from "node:http";
 import { readFileSync } from "node:fs";
-import { resolve as resolvePath } from "node:path";
+import { basename, resolve as resolvePath } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { ROOT } from "../../scripts/lib/workers";
 
@@ -33,11 +33,15 @@ export function renderTemplate(text: string, env: Record<string, string>): strin
   });
 }
 
-/** The merged dynamic configuration of traefik/dynamic, rendered with `env`. */
-export function loadDynamicConfig(env: Record<string, string>): DynamicConfig {
+/**
+ * The merged dynamic configuration of traefik/dynamic, rendered with `env`; `dir` reads the same
+ * files from another directory (the stand-in image: /etc/traefik/dynamic).
+ */
+export function loadDynamicConfig(env: Record<string, string>, dir?: string): DynamicConfig {
   const http: DynamicConfig = { routers: {}, middlewares: {}, services: {} };
   for (const f of DYNAMIC_FILES) {
-    const doc = parseYaml(renderTemplate(readFileSync(resolvePath(ROOT, f), "utf8"), env)) as { http: Partial<DynamicConfig> };
+    const file = dir ? resolvePath(dir, basename(f)) : resolvePath(ROOT, f);
+    const doc = parseYaml(renderTemplate(readFileSync(file, "utf8"), env)) as { http: Partial<DynamicConfig> };
     for (const k of ["routers", "middlewares", "services"] as const) Object.assign(http[k], doc.http[k] ?? {});
   }
   return http;
@@ -105,10 +109,15 @@ export interface StandIn {
 
 /**
  * Starts the stand-in on a free loopback port. `hosts` fills the templates (GATEWAY_HOST, ...);
- * `resolve` maps a service or middleware URL (`http://auth:8081`) to a loopback one.
+ * `resolve` maps a service or middleware URL (`http://auth:8081`) to a loopback one. `listen`
+ * (the stand-in image) sets the address and the directory of the dynamic files.
  */
-export function startTraefikStandIn(hosts: Record<string, string>, resolve: (url: string) => string): Promise<StandIn> {
-  const config = loadDynamicConfig(hosts);
+export function startTraefikStandIn(
+  hosts: Record<string, string>,
+  resolve: (url: string) => string,
+  listen: { host: string; port: number; dynamicDir?: string } = { host: "127.0.0.1", port: 0 },
+): Promise<StandIn> {
+  const config = loadDynamicConfig(hosts, listen.dynamicDir);
   const buckets = new Map<string, { tokens: number; at: number }>();
   const server: Server = createServer(async (req, res) => {
     try {
@@ -221,7 +230,7 @@ export function startTraefikStandIn(hosts: Record<string, string>, resolve: (url
     }
   });
   return new Promise((ok) =>
-    server.listen(0, "127.0.0.1", () => {
+    server.listen(listen.port, listen.host, () => {
       const { port } = server.address() as { port: number };
       ok({
         url: `http://127.0.0.1:${port}`,

@@ -1,0 +1,33 @@
+/**
+ * `npm run test:containers`: installs what the suite needs when it is missing (Podman, runc and
+ * debootstrap from Debian's packages, as root), checks that Podman can run containers here, then
+ * runs test/containers/*.test.ts (vitest.containers.config.ts).
+ *
+ * When Podman cannot run here it says so on one line and exits 0, unless
+ * MCPGW_CONTAINERS_REQUIRED=1 (then 1): a machine without a container runtime is not a failure of
+ * the code, but it must never look like a pass.
+ */
+import { spawnSync } from "node:child_process";
+import { podmanProblem } from "./podman";
+
+const have = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
+const missing = ["podman", "runc", "debootstrap"].filter((c) => !have(c));
+if (missing.length && process.getuid?.() === 0 && have("apt-get")) {
+  console.log(`test:containers: installing ${missing.join(", ")} (apt-get)`);
+  const pkgs = missing.map((c) => c);
+  let r = spawnSync("apt-get", ["install", "-y", "--no-install-recommends", ...pkgs, "netavark", "aardvark-dns", "slirp4netns", "fuse-overlayfs", "iptables"], { stdio: "inherit" });
+  if (r.status !== 0) {
+    spawnSync("apt-get", ["update"], { stdio: "inherit" });
+    r = spawnSync("apt-get", ["install", "-y", "--no-install-recommends", ...pkgs, "netavark", "aardvark-dns", "slirp4netns", "fuse-overlayfs", "iptables"], { stdio: "inherit" });
+  }
+}
+
+const problem = podmanProblem() ?? (have("debootstrap") ? null : "debootstrap is not installed (apt-get install -y debootstrap)");
+if (problem) {
+  const required = process.env.MCPGW_CONTAINERS_REQUIRED === "1";
+  console.log(`test:containers: NOT RUN - Podman cannot run containers on this machine: ${problem}${required ? "" : " (set MCPGW_CONTAINERS_REQUIRED=1 to fail instead)"}`);
+  process.exit(required ? 1 : 0);
+}
+
+const r = spawnSync("npx", ["vitest", "run", "--config", "vitest.containers.config.ts", ...process.argv.slice(2)], { stdio: "inherit" });
+process.exit(r.status ?? 1);
