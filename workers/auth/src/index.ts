@@ -15,6 +15,7 @@ import { requestLimits } from "../../../shared/middleware/request-limits";
 import { pgPoolClass } from "../../../shared/pool/durable-object";
 import { authOps } from "./db";
 import { AuthEnv } from "./env";
+import { registerConnectionRoutes } from "./connections.routes";
 import { registerLoginRoutes } from "./login.routes";
 import { registerMetadataRoutes } from "./metadata.routes";
 import { registerVerifyRoutes } from "./verify.routes";
@@ -32,6 +33,7 @@ app.use("*", async function refuseForwardAuthPath(c, next) {
   await next();
 });
 registerLoginRoutes(app);
+registerConnectionRoutes(app);
 registerMetadataRoutes(app);
 app.notFound((c) => c.json({ error: "not_found", message: `no route for ${c.req.path}` }, 404));
 
