@@ -10,7 +10,12 @@ import { StreamableHTTPClientTransport as LegacyTransport } from "@modelcontextp
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from "@modelcontextprotocol/client";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openConnectionSecrets } from "../../shared/repos/connections.repo";
+import { randomToken } from "../../shared/crypto";
+import { openConnectionSecrets, saveConnection } from "../../shared/repos/connections.repo";
+import { openClientSecret } from "../../shared/repos/servers.repo";
+import { resealSecrets } from "../../shared/repos/secrets.repo";
+import { StoredCredentials } from "../../shared/credentials";
+import { keyId, keyRing } from "../../shared/secrets";
 import { launchChromium } from "../harness/browser";
 import { startTestStack, type TestStack } from "../harness/stack";
 import { startOAuthUpstream, type OAuthUpstream } from "../harness/upstream-oauth";
@@ -297,5 +302,26 @@ describe("a per-user token server", () => {
   it("deleting the user deletes their connections", async () => {
     expect((await t.fetch(`/admin/api/users/${CAROL}`, { method: "DELETE", key: t.adminKey })).status).toBe(204);
     expect(await t.db.sql`SELECT 1 FROM user_connections WHERE user_email = ${CAROL}`).toHaveLength(0);
+  });
+});
+
+describe("rotation", () => {
+  it("re-seals users' tokens and OAuth client secrets under the new key; a token moved to another user's row does not open", async () => {
+    const sql = t.db.sql;
+    const old = await t.keyRing();
+    await saveConnection(sql, old, BOB, "tk", { kind: "token", access: "bob-token-xyz" });
+    const newKey = randomToken(40);
+    const ring = await keyRing({ SECRETS_KEY: newKey, SECRETS_KEY_PREVIOUS: [t.workerEnv.SECRETS_KEY!] });
+    const report = await resealSecrets(sql, ring);
+    expect(report["user_connections.secrets"]).toMatchObject({ resealed: 1 });
+    expect(report["servers.credentials"]).toMatchObject({ resealed: 1 });
+    const newId = await keyId(newKey);
+    const [row] = await sql`SELECT secrets FROM user_connections WHERE user_email = ${BOB} AND server_id = 'tk'`;
+    expect(String(row!.secrets.access).startsWith(`mcpgw:v1:${newId}:`)).toBe(true);
+    const alone = await keyRing({ SECRETS_KEY: newKey, SECRETS_KEY_PREVIOUS: [] });
+    expect((await openConnectionSecrets(alone, BOB, "tk", row!.secrets)).access).toBe("bob-token-xyz");
+    await expect(openConnectionSecrets(alone, ALICE, "tk", row!.secrets)).rejects.toThrow(/does not open/);
+    const [srv] = await sql`SELECT credentials FROM servers WHERE id = 'gh'`;
+    expect(await openClientSecret(alone, "gh", StoredCredentials.parse(srv!.credentials))).toBe(up.clientSecret);
   });
 });
