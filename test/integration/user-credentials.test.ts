@@ -209,6 +209,33 @@ describe("Alice connects in the browser and calls as herself", () => {
     expect(JSON.parse(answers[1]!).connections).toBe(1);
   });
 
+  it("the admin UI configures a per-user OAuth server and shows how many users connected", { timeout: 90_000 }, async () => {
+    const ctx = await browser!.newContext();
+    const p = await ctx.newPage();
+    await p.goto(`${t.url}/admin/servers`);
+    await p.waitForSelector("form#login");
+    await p.fill("input[name=email]", "admin@localhost");
+    await p.fill("input[name=password]", "admin");
+    await Promise.all([p.waitForURL((u) => u.href.startsWith(`${t.url}/admin`)), p.click("form#login button[type=submit]")]);
+    await p.waitForSelector("#s-id");
+    expect(await p.textContent(`[data-credentials=gh]`)).toBe("per-user OAuth · 1 connected");
+    await p.fill("#s-id", "gh2");
+    await p.selectOption("#s-tenant", "acme");
+    await p.fill("#s-url", up.mcpUrl);
+    await p.selectOption("#s-cred-mode", "per-user-oauth");
+    await p.fill("#s-oauth-client", up.clientId);
+    await p.fill("#s-oauth-secret", "ui-secret-value-1234");
+    await p.fill("#s-oauth-scopes", "repo");
+    await Promise.all([p.waitForNavigation(), p.click("form[action='/admin/servers'] button[type=submit]")]);
+    expect(await p.textContent("body")).toContain("Server gh2 created");
+    expect(await p.content()).not.toContain("ui-secret-value-1234");
+    expect(await p.textContent(`[data-credentials=gh2]`)).toBe("per-user OAuth · 0 connected");
+    await ctx.close();
+    const body = (await (await t.fetch("/admin/api/servers/gh2", { key: t.adminKey })).json()) as { credentials: unknown };
+    expect(body.credentials).toEqual({ mode: "per-user-oauth", header: "Authorization", prefix: "Bearer ", oauth: { clientId: up.clientId, scopes: "repo", hasClientSecret: true } });
+    expect((await t.fetch("/admin/api/servers/gh2", { method: "DELETE", key: t.adminKey })).status).toBe(204);
+  });
+
   it("never gives Alice's token to Bob, under any spelling of the tool", async () => {
     const tokens = (await storedTokens(ALICE, "gh"))!;
     const before = up.seen.length;
