@@ -133,6 +133,18 @@ describe("a user who has not connected", () => {
     expect(text(result)).toContain(`${t.url}/auth/connect/gh`);
   });
 
+  it("a client that takes URL-mode elicitation gets URLElicitationRequired with the connect URL", async () => {
+    const client = new LegacyClient({ name: "url-elicit", version: "1.0.0" }, { capabilities: { elicitation: { url: {} } } });
+    await client.connect(new LegacyTransport(new URL(`${t.url}/mcp/gh`), { requestInit: { headers: { Authorization: `Bearer ${bob}` } } }));
+    try {
+      const err = (await client.callTool({ name: "whoami", arguments: {} }).then(() => null, (e: unknown) => e)) as { code?: number; elicitations?: { mode: string; url: string }[] } | null;
+      expect(err?.code).toBe(-32042);
+      expect(err?.elicitations).toEqual([expect.objectContaining({ mode: "url", url: `${t.url}/auth/connect/gh` })]);
+    } finally {
+      await client.close();
+    }
+  });
+
   it("lists the servers to connect, without secrets; the browser page redirects to sign-in", async () => {
     const res = await t.fetch("/auth/connections", { key: bob });
     expect(res.status).toBe(200);

@@ -261,14 +261,23 @@ async function* forwardLinked(ctx: RequestContext, server: CatalogServer, req: J
   yield connectPrompt(ctx, server, req, new NotConnectedError(server.id, "refused by the upstream"));
 }
 
+/** JSON-RPC error code of URLElicitationRequiredError (MCP 2025-11-25). */
+const URL_ELICITATION_REQUIRED = -32042;
+
 /**
- * What a user without a usable connection gets: for a tool call, a tool result with
+ * What a user without a usable connection gets: a client that declared URL-mode elicitation, a
+ * URLElicitationRequired error (-32042) naming the connect URL; otherwise, for a tool call, a tool result with
  * `isError: true` whose text gives the link (what chat clients show the user); for anything
  * else, a JSON-RPC error with the link in its message and `data.connect`.
  */
 export function connectPrompt(ctx: RequestContext, server: CatalogServer, req: JsonRpcRequest, err: NotConnectedError): JsonRpcResponse {
   const url = connectUrl(ctx.env.PUBLIC_URL, server.id);
   const text = `${server.id} acts as you: ${err.message}. Open ${url} to connect, then try again.`;
+  // a client that takes URL-mode elicitation gets the spec's URLElicitationRequired error (2025-11-25)
+  const elicitation = ctx.client.caps.elicitation as Record<string, unknown> | undefined;
+  if (elicitation && typeof elicitation === "object" && elicitation.url !== undefined) {
+    return errorResponse(req.id, URL_ELICITATION_REQUIRED, text, { elicitations: [{ mode: "url", elicitationId: crypto.randomUUID(), url, message: `Connect your account for ${server.id}` }] });
+  }
   if (req.method === "tools/call") return resultResponse(req.id, { content: [{ type: "text", text }], isError: true, _meta: { "io.github.mcp-gateway/connect": url } });
   return errorResponse(req.id, UPSTREAM_ERROR, text, { connect: url });
 }
