@@ -293,6 +293,11 @@ async function* forwardOnce(ctx: RequestContext, server: CatalogServer, req: Jso
     if (o.seen) {
       const seen = o.seen;
       call.unauthorized = () => (seen.unauthorized = true);
+      // a refused user token says nothing about the server: no re-listing for it
+      const failed = call.failed;
+      call.failed = () => {
+        if (!seen.unauthorized) failed();
+      };
     }
   } catch (err) {
     if (err instanceof NotConnectedError) return yield connectPrompt(ctx, server, req, err);
