@@ -4,7 +4,8 @@
  *
  *   GET  /internal/catalog/:email                  -> UserCatalog
  *   GET  /internal/catalog/:email/servers/:server  -> CatalogServer | 404 {error:"not_found"}
- *   GET  /internal/credentials/:email/servers/:server -> ServerCredentials | 404 {error:"not_found"}
+ *   GET  /internal/credentials/:email/servers/:server[?refresh=1] -> ServerCredentials | 404 {error:"not_found"}
+ *                                                    | 409 {error:"not_connected", reason} (per-user servers)
  *                                                    (mcp worker only; the one answer with secrets)
  *   GET  /internal/status                          -> { servers: ServerHealth[] }
  *   POST /internal/refresh/:server                 -> ServerHealth | 404 {error:"not_found"}
@@ -95,7 +96,14 @@ export interface CatalogServer extends UpstreamProtocol {
    * whenever they change. The values are never in a catalog answer: the forwarding worker asks
    * `GET /internal/credentials/...` for them ({@link ServerCredentials}).
    */
-  credentials: { version: string } | null;
+  credentials: {
+    version: string;
+    /**
+     * Set when each user brings their own credential (shared/credentials.ts): the answer differs per
+     * user and changes when they connect or a token is refreshed, so it is fetched for each forward.
+     */
+    perUser?: "per-user-token" | "per-user-oauth";
+  } | null;
   /** The group -> tenant links granting this server to the user (empty for admins by role). */
   grants: { group: string; tenant: string }[];
   status: CatalogStatus;

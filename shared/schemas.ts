@@ -3,6 +3,7 @@
  * rows. One schema validates, types and (in the admin worker) documents each shape.
  */
 import { z } from "zod";
+import { StoredCredentials } from "./credentials";
 
 /** Server ids, tenant ids and group names: `[a-z0-9][a-z0-9-]{0,31}`. */
 export const Slug = z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, "must match [a-z0-9][a-z0-9-]{0,31}");
@@ -59,6 +60,8 @@ export const ServerRow = z.object({
   url: z.string(),
   transport: z.enum(["streamable-http", "sse"]),
   headers: z.record(z.string(), z.string()),
+  /** Credential mode and settings (migration 0011, shared/credentials.ts); absent: shared. */
+  credentials: StoredCredentials.optional(),
   enabled: z.boolean(),
   description: z.string(),
   created_at: z.coerce.date(),

@@ -3,14 +3,17 @@
  * current key (shared/secrets.ts): run before the workers serve, by `npm start`
  * (scripts/lib/stack.ts) and the compose `migrate` service (compose/migrate.ts).
  *
- * Secrets at rest today: `servers.headers` (one sealed value per header). Not secrets, or
+ * Secrets at rest today: `servers.headers` (one sealed value per header), users' upstream tokens
+ * (`user_connections.secrets`) and OAuth client secrets (`servers.credentials`). Not secrets, or
  * stored only as hashes: API keys (`api_keys.key_hash`, SHA-256), used login states
  * (`auth_used_states.state_hash`), revoked browser session ids (the session itself is an
  * encrypted cookie), MCP session ids (encrypted tokens, the rows hold only their random id).
  * A new table with secrets adds its column to {@link STORES}.
  */
 import type { Sql, TxSql } from "../db";
-import { isSealed, needsReseal, SecretsError, type KeyRing } from "../secrets";
+import { isSealed, needsReseal, seal, SecretsError, unseal, type KeyRing } from "../secrets";
+import { clientSecretContext, connectionContext } from "../credentials";
+import { openConnectionSecrets } from "./connections.repo";
 import { openServerHeaders, sealServerHeaders } from "./servers.repo";
 
 /** What {@link resealSecrets} did, per stored secret. */
@@ -49,6 +52,43 @@ const STORES: SecretStore[] = [
     },
     async keyIds(db) {
       const rows = await db`SELECT DISTINCT split_part(h.v, ':', 3) AS kid FROM servers, jsonb_each_text(servers.headers) AS h(k, v) WHERE h.v LIKE 'mcpgw:v1:%'`;
+      return rows.map((r) => String(r.kid));
+    },
+  },
+  {
+    name: "user_connections.secrets",
+    async rows(tx) {
+      const rows = await tx`SELECT user_email, server_id, secrets FROM user_connections ORDER BY user_email, server_id FOR UPDATE`;
+      return rows.map((r) => ({ key: `${String(r.user_email)}\u0000${String(r.server_id)}`, values: r.secrets as Record<string, string> }));
+    },
+    open: (ring, key, values) => {
+      const [email, server] = key.split("\u0000") as [string, string];
+      return openConnectionSecrets(ring, email, server, values);
+    },
+    async write(tx, ring, key, plain) {
+      const [email, server] = key.split("\u0000") as [string, string];
+      const sealed: Record<string, string> = {};
+      for (const [k, v] of Object.entries(plain)) sealed[k] = await seal(ring, v, connectionContext(email, server, k as "access" | "refresh"));
+      await tx`UPDATE user_connections SET secrets = ${tx.json(sealed)} WHERE user_email = ${email} AND server_id = ${server}`;
+    },
+    async keyIds(db) {
+      const rows = await db`SELECT DISTINCT split_part(h.v, ':', 3) AS kid FROM user_connections, jsonb_each_text(user_connections.secrets) AS h(k, v) WHERE h.v LIKE 'mcpgw:v1:%'`;
+      return rows.map((r) => String(r.kid));
+    },
+  },
+  {
+    name: "servers.credentials",
+    async rows(tx) {
+      const rows = await tx`SELECT id, credentials->'oauth'->>'clientSecret' AS secret FROM servers WHERE credentials->'oauth' ? 'clientSecret' ORDER BY id FOR UPDATE`;
+      return rows.map((r) => ({ key: String(r.id), values: { clientSecret: String(r.secret) } }));
+    },
+    open: async (ring, id, values) => ({ clientSecret: isSealed(values.clientSecret!) ? await unseal(ring, values.clientSecret!, clientSecretContext(id)) : values.clientSecret! }),
+    async write(tx, ring, id, plain) {
+      const sealed = await seal(ring, plain.clientSecret!, clientSecretContext(id));
+      await tx`UPDATE servers SET credentials = jsonb_set(credentials, '{oauth,clientSecret}', to_jsonb(${sealed}::text)) WHERE id = ${id}`;
+    },
+    async keyIds(db) {
+      const rows = await db`SELECT DISTINCT split_part(credentials->'oauth'->>'clientSecret', ':', 3) AS kid FROM servers WHERE credentials->'oauth'->>'clientSecret' LIKE 'mcpgw:v1:%'`;
       return rows.map((r) => String(r.kid));
     },
   },

@@ -6,6 +6,7 @@
  * written before encryption, or by hand): it is used as is and sealed at the next start
  * (shared/repos/secrets.repo.ts).
  */
+import { clientSecretContext, publicCredentials, StoredCredentials, type CredentialsInput } from "../credentials";
 import { isSealed, seal, SecretsError, UnknownKeyError, unseal, type KeyRing } from "../secrets";
 import type { Db } from "./audit.repo";
 
@@ -18,6 +19,8 @@ export interface Server {
   description: string;
   /** Names of the stored secret headers; their values are never returned. */
   headerNames: string[];
+  /** Credential mode and settings without the OAuth client secret (shared/credentials.ts#publicCredentials). */
+  credentials: Record<string, unknown>;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -30,6 +33,8 @@ export interface ServerInput {
   description: string;
   /** New secret headers, already sealed ({@link headersToStore}); undefined keeps the stored ones. */
   headers?: Record<string, string>;
+  /** New credential settings, client secret already sealed ({@link credentialsToStore}); undefined keeps the stored ones. */
+  credentials?: StoredCredentials;
 }
 
 /** The sealing context of one header value of one server (AES-GCM additional data). */
@@ -100,6 +105,7 @@ function toServer(r: Record<string, unknown>): Server {
     enabled: Boolean(r.enabled),
     description: String(r.description ?? ""),
     headerNames: ((r.header_names as string[] | null) ?? []).slice().sort(),
+    credentials: publicCredentials(StoredCredentials.safeParse(r.credentials).data),
     createdAt: new Date(r.created_at as string),
     updatedAt: new Date(r.updated_at as string),
   };
@@ -108,7 +114,7 @@ function toServer(r: Record<string, unknown>): Server {
 /** Every server (optionally of one tenant), by id, without header values. */
 export async function listServers(db: Db, tenant?: string): Promise<Server[]> {
   const rows = await db`
-    SELECT id, tenant_id, url, transport, enabled, description, created_at, updated_at,
+    SELECT id, tenant_id, url, transport, enabled, description, credentials, created_at, updated_at,
            COALESCE((SELECT jsonb_agg(k) FROM jsonb_object_keys(headers) k), '[]'::jsonb) AS header_names
     FROM servers WHERE (${tenant ?? null}::text IS NULL OR tenant_id = ${tenant ?? null}) ORDER BY id`;
   return rows.map(toServer);
@@ -117,10 +123,10 @@ export async function listServers(db: Db, tenant?: string): Promise<Server[]> {
 /** One server without header values, or null. */
 export async function getServer(db: Db, id: string, lock = false): Promise<Server | null> {
   const rows = lock
-    ? await db`SELECT id, tenant_id, url, transport, enabled, description, created_at, updated_at,
+    ? await db`SELECT id, tenant_id, url, transport, enabled, description, credentials, created_at, updated_at,
                  COALESCE((SELECT jsonb_agg(k) FROM jsonb_object_keys(headers) k), '[]'::jsonb) AS header_names
                FROM servers WHERE id = ${id} FOR UPDATE`
-    : await db`SELECT id, tenant_id, url, transport, enabled, description, created_at, updated_at,
+    : await db`SELECT id, tenant_id, url, transport, enabled, description, credentials, created_at, updated_at,
                  COALESCE((SELECT jsonb_agg(k) FROM jsonb_object_keys(headers) k), '[]'::jsonb) AS header_names
                FROM servers WHERE id = ${id}`;
   return rows[0] ? toServer(rows[0]) : null;
@@ -129,13 +135,46 @@ export async function getServer(db: Db, id: string, lock = false): Promise<Serve
 /** Creates or replaces a server; `headers` undefined keeps the stored secret headers. */
 export async function upsertServer(db: Db, id: string, s: ServerInput): Promise<void> {
   const headers = s.headers === undefined ? null : db.json(s.headers);
+  const creds = s.credentials === undefined ? null : db.json(s.credentials as never);
   await db`
-    INSERT INTO servers (id, tenant_id, url, transport, headers, enabled, description)
-    VALUES (${id}, ${s.tenant}, ${s.url}, ${s.transport}, COALESCE(${headers}::jsonb, '{}'::jsonb), ${s.enabled}, ${s.description})
+    INSERT INTO servers (id, tenant_id, url, transport, headers, credentials, enabled, description)
+    VALUES (${id}, ${s.tenant}, ${s.url}, ${s.transport}, COALESCE(${headers}::jsonb, '{}'::jsonb), COALESCE(${creds}::jsonb, '{"mode": "shared"}'::jsonb), ${s.enabled}, ${s.description})
     ON CONFLICT (id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, url = EXCLUDED.url, transport = EXCLUDED.transport,
-      headers = COALESCE(${headers}::jsonb, servers.headers), enabled = EXCLUDED.enabled, description = EXCLUDED.description, updated_at = now()
-    WHERE (servers.tenant_id, servers.url, servers.transport, servers.enabled, servers.description, servers.headers)
-      IS DISTINCT FROM (EXCLUDED.tenant_id, EXCLUDED.url, EXCLUDED.transport, EXCLUDED.enabled, EXCLUDED.description, COALESCE(${headers}::jsonb, servers.headers))`;
+      headers = COALESCE(${headers}::jsonb, servers.headers), credentials = COALESCE(${creds}::jsonb, servers.credentials),
+      enabled = EXCLUDED.enabled, description = EXCLUDED.description, updated_at = now()
+    WHERE (servers.tenant_id, servers.url, servers.transport, servers.enabled, servers.description, servers.headers, servers.credentials)
+      IS DISTINCT FROM (EXCLUDED.tenant_id, EXCLUDED.url, EXCLUDED.transport, EXCLUDED.enabled, EXCLUDED.description, COALESCE(${headers}::jsonb, servers.headers), COALESCE(${creds}::jsonb, servers.credentials))`;
+}
+
+/**
+ * What to store for new credential settings of server `id`: undefined keeps the stored ones. A
+ * client secret is sealed; an omitted one keeps the stored secret while the client id stays.
+ * `modeChanged`: the mode or the OAuth client changed, so users' connections no longer fit.
+ */
+export async function credentialsToStore(db: Db, ring: KeyRing | null, id: string, input: CredentialsInput | undefined): Promise<{ store?: StoredCredentials; modeChanged: boolean }> {
+  if (input === undefined) return { modeChanged: false };
+  const [row] = await db`SELECT credentials FROM servers WHERE id = ${id}`;
+  const before = row ? StoredCredentials.safeParse(row.credentials).data : undefined;
+  if (input.mode === "shared") return { store: { mode: "shared" }, modeChanged: (before?.mode ?? "shared") !== "shared" };
+  const store: StoredCredentials = { mode: input.mode, header: input.header, prefix: input.prefix };
+  if (input.mode === "per-user-oauth" && input.oauth) {
+    const { clientSecret, ...rest } = input.oauth;
+    let sealed: string | undefined;
+    if (clientSecret) {
+      if (!ring) throw new SecretsError("SECRETS_KEY is not set: an OAuth client secret cannot be stored");
+      sealed = await seal(ring, clientSecret, clientSecretContext(id));
+    } else if (before?.oauth?.clientId === rest.clientId) sealed = before.oauth.clientSecret;
+    store.oauth = { ...rest, ...(sealed ? { clientSecret: sealed } : {}) };
+  }
+  const modeChanged = !!before && (before.mode !== store.mode || before.oauth?.clientId !== store.oauth?.clientId || before.header !== store.header);
+  return { store, modeChanged };
+}
+
+/** Opens the OAuth client secret of stored settings (null: a public client). */
+export async function openClientSecret(ring: KeyRing, id: string, c: StoredCredentials | undefined): Promise<string | null> {
+  const v = c?.oauth?.clientSecret;
+  if (!v) return null;
+  return isSealed(v) ? unseal(ring, v, clientSecretContext(id)) : v;
 }
 
 /** Deletes a server (its rules, snapshots and status go with it). */

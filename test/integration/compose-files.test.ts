@@ -218,8 +218,8 @@ describe("compose files", () => {
         if (s.healthcheck === undefined) expect(name, `${file}: only the one-shot migrate has no healthcheck`).toBe("migrate");
       }
       for (const [name, s] of workerServices(c)) {
-        // internal networks only; auth alone may also reach the identity provider (egress)
-        for (const n of netsOf(s)) if (!(name === "auth" && n === "egress")) expect(c.networks![n].internal, `${file}: ${name} on ${n}`).toBe(true);
+        // internal networks only; auth (the identity provider) and catalog (users' token refresh) may also go out (egress)
+        for (const n of netsOf(s)) if (!((name === "auth" || name === "catalog") && n === "egress")) expect(c.networks![n].internal, `${file}: ${name} on ${n}`).toBe(true);
         expect(s.read_only).toBe(true);
         expect(s.cap_drop).toEqual(["ALL"]);
       }
@@ -242,7 +242,7 @@ describe("compose files", () => {
   const HETZNER_NETWORKS: Record<string, string[]> = {
     postgres: ["internal"],
     migrate: ["internal"],
-    catalog: ["internal", "upstream"],
+    catalog: ["egress", "internal", "upstream"],
     auth: ["chat", "egress", "internal"],
     mcp: ["internal", "upstream"],
     admin: ["internal"],

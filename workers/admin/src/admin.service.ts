@@ -9,7 +9,8 @@ import type { Sql, TxSql } from "../../../shared/db";
 import { generateApiKey, insertApiKey, listApiKeys, revokeApiKey } from "../../../shared/repos/apikeys.repo";
 import { insertAdminChange, type Db } from "../../../shared/repos/audit.repo";
 import { deleteTenant, getTenant, upsertTenant, type Tenant } from "../../../shared/repos/tenants.repo";
-import { deleteServer, getServer, headersToStore, upsertServer, type Server } from "../../../shared/repos/servers.repo";
+import { deleteServerConnections } from "../../../shared/repos/connections.repo";
+import { credentialsToStore, deleteServer, getServer, headersToStore, upsertServer, type Server } from "../../../shared/repos/servers.repo";
 import { deleteGroup, getGroup, missingGroups, missingServers, missingTenants, upsertGroup, type Group } from "../../../shared/repos/groups.repo";
 import { deleteUser, getAdminUser, upsertUser, type AdminUser } from "../../../shared/repos/admin-users.repo";
 import { ADMIN_GROUP, type ApiKeyRow } from "../../../shared/schemas";
@@ -48,7 +49,7 @@ function tenantSnap(t: Tenant | null): Snapshot {
   return t && { name: t.name };
 }
 function serverSnap(s: Server | null): Snapshot {
-  return s && { tenant: s.tenant, url: s.url, transport: s.transport, enabled: s.enabled, description: s.description, headerNames: s.headerNames };
+  return s && { tenant: s.tenant, url: s.url, transport: s.transport, enabled: s.enabled, description: s.description, headerNames: s.headerNames, credentials: s.credentials };
 }
 function groupSnap(g: Group | null): Snapshot {
   return g && { description: g.description, tenants: g.tenants, tools: g.tools };
@@ -91,7 +92,10 @@ export async function putServer(sql: Sql, actor: string, id: string, body: z.inf
     const before = await getServer(tx, id, true);
     const headers = await headersToStore(tx, ring, id, body.headers);
     const headersChanged = headers.changed;
-    await upsertServer(tx, id, { ...body, headers: headers.store ?? undefined });
+    const creds = await credentialsToStore(tx, ring, id, body.credentials);
+    await upsertServer(tx, id, { ...body, headers: headers.store ?? undefined, credentials: creds.store });
+    // tokens obtained for another mode or client do not fit the new one: users connect again
+    if (creds.modeChanged) await deleteServerConnections(tx, id);
     const after = (await getServer(tx, id))!;
     return {
       action: before ? "server.update" : "server.create",

@@ -10,7 +10,9 @@ import { readEnv } from "../../../shared/env";
 import { listApiKeys } from "../../../shared/repos/apikeys.repo";
 import { listAudit } from "../../../shared/repos/audit.repo";
 import { getTenant, listTenants } from "../../../shared/repos/tenants.repo";
-import { getServer, listItemChanges, listServerHealth, listServers } from "../../../shared/repos/servers.repo";
+import { connectionCounts } from "../../../shared/repos/connections.repo";
+import { getServer, listItemChanges, listServerHealth, listServers, type Server } from "../../../shared/repos/servers.repo";
+
 import { getGroup, listGroups } from "../../../shared/repos/groups.repo";
 import { getAdminUser, listUsers } from "../../../shared/repos/admin-users.repo";
 import { usageReport } from "../../../shared/repos/reports.repo";
@@ -25,6 +27,11 @@ import { AdminEnv } from "./env";
 import type { AdminApp, AdminHono } from "./app";
 import { openApiDocument } from "./openapi";
 import { referencePage } from "./ui/pages.reference";
+
+/** A server with its number of connected users when each user brings their own credential. */
+function withConnections(s: Server, counts: Record<string, number>): Server & { connections?: number } {
+  return s.credentials.mode === "shared" ? s : { ...s, connections: counts[s.id] ?? 0 };
+}
 
 type C = Context<AdminApp>;
 
@@ -108,10 +115,14 @@ export function registerApiRoutes(app: AdminHono) {
   });
 
   // servers
-  app.get("/admin/api/servers", async (c) => c.json({ servers: await db(c, (sql) => listServers(sql)) }));
+  app.get("/admin/api/servers", async (c) => {
+    const [servers, counts] = await db(c, (sql) => Promise.all([listServers(sql), connectionCounts(sql)]));
+    return c.json({ servers: servers.map((s) => withConnections(s, counts)) });
+  });
   app.get("/admin/api/servers/:id", async (c) => {
     const id = param.id(c);
-    return c.json((await db(c, (sql) => getServer(sql, id))) ?? notFound(`server ${id}`));
+    const [server, counts] = await db(c, (sql) => Promise.all([getServer(sql, id), connectionCounts(sql)]));
+    return c.json(server ? withConnections(server, counts) : notFound(`server ${id}`));
   });
   app.put("/admin/api/servers/:id", async (c) => {
     const id = param.id(c);

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { Identity } from "../../../shared/identity";
+import { CredentialsInput } from "../../../shared/credentials";
 import { GroupName, HeaderMap, Slug, UpstreamUrl } from "../../../shared/schemas";
 
 const ToolPattern = z.string().trim().min(1).max(128).regex(/^[^\s]+$/, "must be a tool name or a glob with *, without spaces");
@@ -20,6 +21,9 @@ export const ServerBody = z
     enabled: z.boolean().default(true),
     transport: z.enum(["streamable-http", "sse"]).default("streamable-http"),
     description: z.string().max(500).default(""),
+    credentials: CredentialsInput.optional().describe(
+      "how requests are authorised upstream: shared (the headers above, default), per-user-token (each user's pasted token) or per-user-oauth (each user's OAuth tokens, obtained and refreshed by the gateway). Omitted: the stored settings are kept. The OAuth clientSecret is write-only",
+    ),
   })
   .meta({ id: "ServerInput" });
 
@@ -118,6 +122,8 @@ export const ServerOut = z
     enabled: z.boolean(),
     description: z.string(),
     headerNames: z.array(z.string()).describe("names of the stored secret headers; values are never returned"),
+    credentials: z.record(z.string(), z.unknown()).describe("the credential mode and its settings; the OAuth client secret only as hasClientSecret"),
+    connections: z.number().int().optional().describe("per-user modes: how many users have connected their account"),
     createdAt: IsoDate,
     updatedAt: IsoDate,
   })

@@ -9,6 +9,7 @@ import type { z } from "zod";
 import { listApiKeys } from "../../../shared/repos/apikeys.repo";
 import { listAudit } from "../../../shared/repos/audit.repo";
 import { listTenants } from "../../../shared/repos/tenants.repo";
+import { connectionCounts } from "../../../shared/repos/connections.repo";
 import { getServer, listItemChanges, listServerHealth, listServers } from "../../../shared/repos/servers.repo";
 import { getGroup, listGroups } from "../../../shared/repos/groups.repo";
 import { getAdminUser, listUsers } from "../../../shared/repos/admin-users.repo";
@@ -152,28 +153,53 @@ export function registerUiRoutes(app: AdminHono) {
   });
 
   // ---- servers
+  /** The credential settings of the server form (ServerBody's `credentials`); no mode chosen: kept as stored. */
+  const credentialsFromForm = (f: Form) => {
+    const mode = text(f, "credMode");
+    if (!mode) return undefined;
+    const opt = (k: string) => text(f, k) || undefined;
+    // the prefix field is sent as typed (an empty prefix is a choice), the others only when filled
+    const prefix = typeof f.credPrefix === "string" ? f.credPrefix : undefined;
+    return {
+      mode,
+      ...(opt("credHeader") ? { header: opt("credHeader") } : {}),
+      ...(prefix !== undefined && mode !== "shared" && text(f, "credHeader") ? { prefix } : {}),
+      ...(mode === "per-user-oauth"
+        ? { oauth: { clientId: text(f, "oauthClientId"), scopes: text(f, "oauthScopes"), ...(opt("oauthSecret") ? { clientSecret: opt("oauthSecret") } : {}), ...(opt("oauthIssuer") ? { issuer: opt("oauthIssuer") } : {}), ...(opt("oauthAuthorize") ? { authorizationEndpoint: opt("oauthAuthorize") } : {}), ...(opt("oauthToken") ? { tokenEndpoint: opt("oauthToken") } : {}) } }
+        : {}),
+    };
+  };
   const serversPage = async (c: C, values: Record<string, string | boolean>, editId: string | null, error?: string) => {
-    const [servers, tenants] = await db(c, (sql) => Promise.all([listServers(sql), listTenants(sql)]));
+    const [servers, tenants, connections] = await db(c, (sql) => Promise.all([listServers(sql), listTenants(sql), connectionCounts(sql)]));
     const editing = editId ? (servers.find((s) => s.id === editId) ?? null) : null;
-    return c.html(<ServersPage {...base(c, error)} servers={servers} tenants={tenants} values={values} editing={editing} />, error ? 400 : 200);
+    return c.html(<ServersPage {...base(c, error)} servers={servers} tenants={tenants} values={values} editing={editing} connections={connections} />, error ? 400 : 200);
   };
   app.get("/admin/servers", async (c) => {
     const edit = c.req.query("edit");
     if (!edit) return serversPage(c, { enabled: true }, null);
     const s = await db(c, (sql) => getServer(sql, edit));
     if (!s) return c.html(notFoundPage(c.get("identity").email, `No server ${edit}.`), 404);
-    return serversPage(c, { id: s.id, tenant: s.tenant, url: s.url, transport: s.transport, enabled: s.enabled, description: s.description }, s.id);
+    const cr = s.credentials as { mode: string; header?: string; prefix?: string; oauth?: Record<string, string | undefined> };
+    const o = cr.oauth ?? {};
+    return serversPage(
+      c,
+      { id: s.id, tenant: s.tenant, url: s.url, transport: s.transport, enabled: s.enabled, description: s.description, credMode: cr.mode, credHeader: cr.header ?? "", credPrefix: cr.prefix ?? "", oauthClientId: o.clientId ?? "", oauthScopes: o.scopes ?? "", oauthIssuer: o.issuer ?? "", oauthAuthorize: o.authorizationEndpoint ?? "", oauthToken: o.tokenEndpoint ?? "" },
+      s.id,
+    );
   });
   app.post("/admin/servers", async (c) => {
     const f = await form(c);
-    const values = { id: text(f, "id"), tenant: text(f, "tenant"), url: text(f, "url"), transport: text(f, "transport") || "streamable-http", enabled: checked(f, "enabled"), description: text(f, "description") };
+    const values = {
+      id: text(f, "id"), tenant: text(f, "tenant"), url: text(f, "url"), transport: text(f, "transport") || "streamable-http", enabled: checked(f, "enabled"), description: text(f, "description"),
+      ...Object.fromEntries(["credMode", "credHeader", "credPrefix", "oauthClientId", "oauthScopes", "oauthIssuer", "oauthAuthorize", "oauthToken"].map((k) => [k, text(f, k)])),
+    };
     const existing = values.id ? await db(c, (sql) => getServer(sql, values.id)).catch(() => null) : null;
     return attempt(
       c,
       async () => {
         const id = parseOr400(S.Slug, values.id, "id");
         const headers = checked(f, "clearHeaders") ? {} : parseHeaders(typeof f.headers === "string" ? f.headers : "");
-        const input = parseOr400(S.ServerBody, { ...values, id: undefined, headers });
+        const input = parseOr400(S.ServerBody, { ...values, id: undefined, headers, credentials: credentialsFromForm(f) });
         const ring = await secretsRing(c);
         const r = await db(c, (sql) => svc.putServer(sql, actor(c), id, input, ring));
         refreshServer(c, id);

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { DatabaseUrl, IdentitySecret, PoolMax, PublicUrl, REQUEST_LIMIT_VARS, Switch, OBSERVE_VARS, ServiceSecret } from "../../../shared/env";
 import { API_KEY_PREFIX } from "../../../shared/repos/apikeys.repo";
+import { SECRETS_KEY_VARS } from "../../../shared/secrets";
 
 const csv = z
   .string()
@@ -73,6 +74,8 @@ export const AuthEnv = z.object({
    * the last successful version check; then requests fail closed with 503. Default 60; 0 = fail at once.
    */
   STALE_IDENTITY_MAX_SECONDS: z.coerce.number().int().min(0).optional().default(60),
+  /** Seals users' upstream tokens when they connect (per-user servers; SECRETS_KEY_PREVIOUS during a rotation). */
+  ...SECRETS_KEY_VARS,
   /** Header and body limits (shared/middleware/request-limits); no per-user rate limit here (no user yet). */
   ...REQUEST_LIMIT_VARS,
 }).superRefine((env, ctx) => {

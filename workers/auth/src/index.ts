@@ -15,6 +15,7 @@ import { requestLimits } from "../../../shared/middleware/request-limits";
 import { pgPoolClass } from "../../../shared/pool/durable-object";
 import { authOps } from "./db";
 import { AuthEnv } from "./env";
+import { registerConnectionRoutes } from "./connections.routes";
 import { registerLoginRoutes } from "./login.routes";
 import { registerMetadataRoutes } from "./metadata.routes";
 import { refuseForwardAuthPath } from "./public-paths";
@@ -29,6 +30,7 @@ app.get("/metrics", metricsRoute("auth"));
 app.use("*", ...requestLimits((c) => readEnv(AuthEnv, c.env)));
 app.use("*", refuseForwardAuthPath());
 registerLoginRoutes(app);
+registerConnectionRoutes(app);
 registerMetadataRoutes(app);
 app.notFound(jsonNotFound);
 

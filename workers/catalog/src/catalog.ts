@@ -71,7 +71,9 @@ export function credentialsOf(server: ServerRow): CatalogServer["credentials"] {
   let c = credentialMemo.get(server);
   if (c === undefined) {
     const names = Object.keys(server.headers).sort();
-    c = names.length ? { version: createHash("sha256").update(JSON.stringify(names.map((n) => [n, server.headers[n]]))).digest("base64url").slice(0, 22) } : null;
+    const mode = server.credentials?.mode ?? "shared";
+    const version = () => createHash("sha256").update(JSON.stringify([mode, server.credentials?.header ?? "", ...names.map((n) => [n, server.headers[n]])])).digest("base64url").slice(0, 22);
+    c = mode !== "shared" ? { version: version(), perUser: mode } : names.length ? { version: createHash("sha256").update(JSON.stringify(names.map((n) => [n, server.headers[n]]))).digest("base64url").slice(0, 22) } : null;
     credentialMemo.set(server, c);
   }
   return c;

@@ -5,7 +5,9 @@
  *       user may not use the server (or it does not exist), exactly like the catalog's own answer.
  *
  * The mcp worker asks for it when it forwards to that server for that user, and keeps it briefly
- * (workers/mcp/src/upstream.credentials.ts). Catalog answers never carry the values, so an
+ * (workers/mcp/src/upstream/credentials.ts). For a per-user server (shared/credentials.ts) the
+ * answer adds the user's own token (connections.ts; `?refresh=1` after the upstream refused it),
+ * or is 409 `not_connected` when they have none. Catalog answers never carry the values, so an
  * answer cached, logged or leaked elsewhere holds none; and a caller must name a user who may
  * use the server. Answers are `no-store`.
  */
@@ -17,8 +19,10 @@ import { openServerHeaders } from "../../../shared/repos/servers.repo";
 import { Email, ServerId } from "../../../shared/schemas";
 import { log } from "../../../shared/log";
 import { keyRing, SecretsError } from "../../../shared/secrets";
+import { isPerUser } from "../../../shared/credentials";
 import { cachedAccess } from "./access.cache";
 import { versionBounds } from "./version.cache";
+import { NotConnected, RefreshUnavailable, userCredential } from "./connections";
 import { credentialsOf } from "./catalog";
 import { pooledDb } from "./db";
 import { CatalogEnv } from "./env";
@@ -44,6 +48,22 @@ export function registerCredentialsRoutes(app: App): void {
       if (!(err instanceof SecretsError)) throw err;
       log.error("stored secret headers do not open", { server: entry.server.id, message: err.message });
       return c.json({ error: "secrets_unavailable", message: "the server's secret headers cannot be opened; see the catalog's log" }, 500);
+    }
+    if (isPerUser(entry.server.credentials)) {
+      try {
+        const own = await userCredential(env.DATABASE_URL, c.executionCtx, await keyRing(env), email.data, entry.server, c.req.query("refresh") === "1");
+        // the user's header replaces a shared one of the same name, whatever its case
+        const name = Object.keys(own.headers)[0]!.toLowerCase();
+        headers = { ...Object.fromEntries(Object.entries(headers).filter(([k]) => k.toLowerCase() !== name)), ...own.headers };
+      } catch (err) {
+        if (err instanceof NotConnected) return c.json({ error: "not_connected", reason: err.reason, server: entry.server.id }, 409);
+        if (err instanceof RefreshUnavailable) return c.json({ error: "refresh_unavailable", message: `the authorization server of ${entry.server.id} cannot refresh the token now` }, 503);
+        if (err instanceof SecretsError) {
+          log.error("a stored connection does not open", { server: entry.server.id, message: err.message });
+          return c.json({ error: "secrets_unavailable", message: "the user's stored token cannot be opened; see the catalog's log" }, 500);
+        }
+        throw err;
+      }
     }
     const body: ServerCredentials = { server: entry.server.id, version: credentialsOf(entry.server)?.version ?? "", headers };
     return new Response(JSON.stringify(body), { status: 200, headers: { "content-type": "application/json", "cache-control": "no-store" } });

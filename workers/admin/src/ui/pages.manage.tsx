@@ -60,7 +60,9 @@ export function TenantsPage(p: PageBase & { tenants: Tenant[]; values: Values; e
   );
 }
 
-export function ServersPage(p: PageBase & { servers: Server[]; tenants: Tenant[]; values: Values; editing: Server | null }) {
+const MODE_LABEL: Record<string, string> = { "per-user-token": "per-user token", "per-user-oauth": "per-user OAuth" };
+
+export function ServersPage(p: PageBase & { servers: Server[]; tenants: Tenant[]; values: Values; editing: Server | null; connections: Record<string, number> }) {
   const v = p.values;
   return (
     <Layout title="Servers" email={p.email} logout={p.logout} active="/admin/servers">
@@ -76,7 +78,10 @@ export function ServersPage(p: PageBase & { servers: Server[]; tenants: Tenant[]
                   <td><code>{s.id}</code></td>
                   <td>{s.tenant}</td>
                   <td class="small"><code>{s.url}</code></td>
-                  <td>{s.headerNames.length ? s.headerNames.map((h) => <span class="pill">{h}: ••••</span>) : <span class="muted">none</span>}</td>
+                  <td>
+                    {s.headerNames.length ? s.headerNames.map((h) => <span class="pill">{h}: ••••</span>) : <span class="muted">none</span>}
+                    {s.credentials.mode !== "shared" && <span class="pill" data-credentials={s.id}>{MODE_LABEL[String(s.credentials.mode)]} · {p.connections[s.id] ?? 0} connected</span>}
+                  </td>
                   <td>{s.enabled ? <span class="pill ok">enabled</span> : <span class="pill warn">disabled</span>}</td>
                   <td class="actions">
                     <a href={`/admin/servers?edit=${encodeURIComponent(s.id)}`}>edit</a>{" "}
@@ -126,6 +131,28 @@ export function ServersPage(p: PageBase & { servers: Server[]; tenants: Tenant[]
                 : ""}
             </p>
             {p.editing && <label class="check"><input type="checkbox" name="clearHeaders" value="on" /> remove all stored headers</label>}
+            <label for="s-cred-mode">Credentials</label>
+            <select id="s-cred-mode" name="credMode">
+              {!p.editing && <option value="" selected={!str(v, "credMode")}>shared (the headers above)</option>}
+              {[["shared", "shared (the headers above)"], ["per-user-token", "per-user token (each user pastes theirs)"], ["per-user-oauth", "per-user OAuth (each user signs in upstream)"]].map(([m, l]) => (p.editing || m !== "shared") && <option value={m} selected={str(v, "credMode") === m}>{l}</option>)}
+            </select>
+            <div class="row">
+              <div><label for="s-cred-header">Header for each user's token</label><input id="s-cred-header" type="text" name="credHeader" value={str(v, "credHeader")} placeholder="Authorization" /></div>
+              <div><label for="s-cred-prefix">Prefix</label><input id="s-cred-prefix" type="text" name="credPrefix" value={str(v, "credPrefix")} placeholder="Bearer " /></div>
+            </div>
+            <label for="s-oauth-client">OAuth client id (per-user OAuth)</label>
+            <input id="s-oauth-client" type="text" name="oauthClientId" value={str(v, "oauthClientId")} />
+            <label for="s-oauth-secret">OAuth client secret (write-only; empty keeps the stored one)</label>
+            <input id="s-oauth-secret" type="password" name="oauthSecret" autocomplete="off" />
+            <label for="s-oauth-scopes">Scopes</label>
+            <input id="s-oauth-scopes" type="text" name="oauthScopes" value={str(v, "oauthScopes")} placeholder="repo read:org" />
+            <label for="s-oauth-issuer">Issuer (empty: found from the upstream's RFC 9728 metadata)</label>
+            <input id="s-oauth-issuer" type="url" name="oauthIssuer" value={str(v, "oauthIssuer")} />
+            <div class="row">
+              <div><label for="s-oauth-authorize">Authorization endpoint</label><input id="s-oauth-authorize" type="url" name="oauthAuthorize" value={str(v, "oauthAuthorize")} /></div>
+              <div><label for="s-oauth-token">Token endpoint</label><input id="s-oauth-token" type="url" name="oauthToken" value={str(v, "oauthToken")} /></div>
+            </div>
+            <p class="muted small">Per-user modes: users connect at <code>/auth/connections</code>; the redirect URI to register upstream is <code>/auth/connect-callback</code> on this gateway.</p>
             <p><button type="submit">Save server</button> {p.editing && <a href="/admin/servers">cancel</a>}</p>
           </form>
         </section>

@@ -29,6 +29,7 @@ import {
   rpcError,
   INVALID_PARAMS,
   INVALID_REQUEST,
+  isResponse,
   METHOD_NOT_FOUND,
   MISSING_CAPABILITY,
   resultResponse,
@@ -45,7 +46,8 @@ import { legacySseUpstream, postLegacy } from "../upstream/legacy-sse.upstream";
 import { modernUpstream } from "../upstream/modern.upstream";
 import { postToUpstream, sessionUpstream } from "../upstream/session.upstream";
 import { upstreamKind, type Relay, type ReplyTo, type Upstream, type UpstreamCall } from "../upstream/upstream";
-import { upstreamTarget } from "../upstream/credentials";
+import { NotConnectedError, upstreamTarget } from "../upstream/credentials";
+import { connectUrl } from "../../../../shared/credentials";
 import { UpstreamFailure, type ExchangeLimits, type UpstreamTarget } from "../upstream/http";
 import { acquireSlot } from "./concurrency";
 import { claim, holdBox, newBox, post, read, releaseBox } from "./mailbox";
@@ -138,11 +140,11 @@ export function limitsOf(ctx: Pick<RequestContext, "env">): ExchangeLimits {
  * An UpstreamCall to `server` for this request: the target with the server's secret headers
  * (fetched from the catalog when the server has any; throws UpstreamFailure when they cannot be).
  */
-export async function upstreamCallFor(ctx: RequestContext, server: CatalogServer, opts: { signal?: AbortSignal; sid?: string; limits?: ExchangeLimits; client?: ClientView } = {}): Promise<UpstreamCall> {
+export async function upstreamCallFor(ctx: RequestContext, server: CatalogServer, opts: { signal?: AbortSignal; sid?: string; limits?: ExchangeLimits; client?: ClientView; refresh?: boolean } = {}): Promise<UpstreamCall> {
   const sid = opts.sid ?? ctx.session?.sid;
   return {
     server,
-    target: await upstreamTarget(ctx.catalogBinding, ctx.identity.email, server),
+    target: await upstreamTarget(ctx.catalogBinding, ctx.identity.email, server, { refresh: opts.refresh }),
     client: opts.client ?? ctx.client,
     identity: ctx.identity,
     env: ctx.env,
@@ -239,15 +241,66 @@ async function* forwardHeld(ctx: RequestContext, server: CatalogServer, req: Jso
   }
 }
 
+/**
+ * A per-user server (shared/credentials.ts): the user's own token goes upstream. When the
+ * upstream answers 401, the token is refreshed once (the catalog does it) and the request sent
+ * again; when that fails too, or the user never connected, the answer is the connect prompt.
+ */
 async function* forwardLinked(ctx: RequestContext, server: CatalogServer, req: JsonRpcRequest, link: ReturnType<typeof linkedSignal>): AsyncGenerator<Outgoing> {
+  if (!server.credentials?.perUser) return yield* forwardOnce(ctx, server, req, link, {});
+  for (const refresh of [false, true]) {
+    const seen = { unauthorized: false };
+    for await (const m of forwardOnce(ctx, server, req, link, { refresh, seen })) {
+      // the upstream's 401 answer is replaced: by the retry, or by the connect prompt
+      if (seen.unauthorized && "jsonrpc" in m && isResponse(m) && m.id === req.id) break;
+      yield m;
+    }
+    if (!seen.unauthorized) return;
+    log.info("upstream refused the user's token", { server: server.id, refreshed: refresh });
+  }
+  yield connectPrompt(ctx, server, req, new NotConnectedError(server.id, "refused by the upstream"));
+}
+
+/** JSON-RPC error code of URLElicitationRequiredError (MCP 2025-11-25). */
+const URL_ELICITATION_REQUIRED = -32042;
+
+/**
+ * What a user without a usable connection gets: a client that declared URL-mode elicitation, a
+ * URLElicitationRequired error (-32042) naming the connect URL; otherwise, for a tool call, a tool result with
+ * `isError: true` whose text gives the link (what chat clients show the user); for anything
+ * else, a JSON-RPC error with the link in its message and `data.connect`.
+ */
+export function connectPrompt(ctx: RequestContext, server: CatalogServer, req: JsonRpcRequest, err: NotConnectedError): JsonRpcResponse {
+  const url = connectUrl(ctx.env.PUBLIC_URL, server.id);
+  const text = `${server.id} acts as you: ${err.message}. Open ${url} to connect, then try again.`;
+  // a client that takes URL-mode elicitation gets the spec's URLElicitationRequired error (2025-11-25)
+  const elicitation = ctx.client.caps.elicitation as Record<string, unknown> | undefined;
+  if (elicitation && typeof elicitation === "object" && elicitation.url !== undefined) {
+    return rpcError(req.id, URL_ELICITATION_REQUIRED, text, { elicitations: [{ mode: "url", elicitationId: crypto.randomUUID(), url, message: `Connect your account for ${server.id}` }] });
+  }
+  if (req.method === "tools/call") return resultResponse(req.id, { content: [{ type: "text", text }], isError: true, _meta: { "io.github.mcp-gateway/connect": url } });
+  return rpcError(req.id, UPSTREAM_ERROR, text, { connect: url });
+}
+
+async function* forwardOnce(ctx: RequestContext, server: CatalogServer, req: JsonRpcRequest, link: ReturnType<typeof linkedSignal>, o: { refresh?: boolean; seen?: { unauthorized: boolean } }): AsyncGenerator<Outgoing> {
   const modern = ctx.client.era === "modern";
   const kind = upstreamKind(server);
   const level = !modern && kind === "modern" ? await sessionLevel(ctx) : undefined;
   const client: ClientView = level ? { ...ctx.client, logLevel: level } : ctx.client;
   let call: UpstreamCall;
   try {
-    call = await upstreamCallFor(ctx, server, { signal: link.signal, client });
+    call = await upstreamCallFor(ctx, server, { signal: link.signal, client, refresh: o.refresh });
+    if (o.seen) {
+      const seen = o.seen;
+      call.unauthorized = () => (seen.unauthorized = true);
+      // a refused user token says nothing about the server: no re-listing for it
+      const failed = call.failed;
+      call.failed = () => {
+        if (!seen.unauthorized) failed();
+      };
+    }
   } catch (err) {
+    if (err instanceof NotConnectedError) return yield connectPrompt(ctx, server, req, err);
     if (!(err instanceof UpstreamFailure)) throw err;
     log.warn("upstream credentials unavailable", { server: server.id, message: err.message });
     return yield rpcError(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: ${err.message}`);

@@ -43,6 +43,7 @@ export const legacySseUpstream: Upstream = {
       yield* forwardLegacy(call, req);
     } catch (err) {
       if (!(err instanceof UpstreamFailure)) throw err;
+      if (err.status === 401) call.unauthorized?.();
       log.warn("upstream failure", { server: call.server.id, method: req.method, message: err.message });
       call.failed();
       yield { kind: "response", message: rpcError(req.id, UPSTREAM_ERROR, `Upstream ${call.server.id} failed: ${err.message}`) };

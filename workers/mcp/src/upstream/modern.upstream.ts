@@ -81,6 +81,7 @@ export const modernUpstream: Upstream = {
     try {
       const ex = await upstreamFetch(call.target, { method: "POST", body, version, headers: { ...modernHeaders(server, req), ...traceHeaders(call) } }, call.limits, call.signal);
       if (!ex.res.ok) {
+        if (ex.res.status === 401) call.unauthorized?.();
         // a modern server answers protocol errors as 4xx with a JSON-RPC error body: pass it on
         const err = asErrorResponse(await errorBody(ex.res));
         if (err && ex.res.status < 500) {
@@ -114,6 +115,7 @@ export const modernUpstream: Upstream = {
       yield { kind: "response", message: rpcError(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: it closed the stream without answering`) };
     } catch (err) {
       if (!(err instanceof UpstreamFailure)) throw err;
+      if (err.status === 401) call.unauthorized?.();
       log.warn("upstream failure", { server: server.id, method: req.method, message: err.message });
       call.failed();
       yield { kind: "response", message: rpcError(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: ${err.message}`) };

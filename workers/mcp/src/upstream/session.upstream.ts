@@ -339,6 +339,7 @@ async function* sendOneInner(call: UpstreamCall, req: JsonRpcRequest, sent: (us:
         }
         if (!ex.res.ok) {
           await ex.res.body?.cancel().catch(() => {});
+          if (ex.res.status === 401) call.unauthorized?.();
           log.warn("upstream refused a request", { server: server.id, method: req.method, status: ex.res.status });
           call.failed();
           yield { kind: "response", message: rpcError(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: HTTP ${ex.res.status}`) };
@@ -367,6 +368,7 @@ async function* sendOneInner(call: UpstreamCall, req: JsonRpcRequest, sent: (us:
       }
     } catch (err) {
       if (!(err instanceof UpstreamFailure)) throw err;
+      if (err.status === 401) call.unauthorized?.();
       log.warn("upstream failure", { server: server.id, method: req.method, message: err.message });
       call.failed();
       yield { kind: "response", message: rpcError(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: ${err.message}`) };

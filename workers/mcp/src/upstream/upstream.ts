@@ -60,6 +60,8 @@ export interface UpstreamCall {
   onAnswer?: (json: boolean) => void;
   /** The server failed (network, status): the catalog should re-list it. */
   failed: () => void;
+  /** The upstream answered 401 (per-user servers: the bridge refreshes the user's token once, then asks them to connect). */
+  unauthorized?: () => void;
 }
 
 export interface Upstream {

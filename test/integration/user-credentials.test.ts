@@ -1,0 +1,366 @@
+/**
+ * Per-user upstream credentials (issue 14), with real parts only: the gateway under workerd and
+ * real Postgres; a real OAuth authorization server (oidc-provider) and a real MCP server that
+ * requires its JWT access tokens (test/harness/upstream-oauth.ts, the GitHub stand-in); the real
+ * login provider of the stack; Chromium for the browser flow; SDK 1.x (session era, no
+ * elicitation: how Open WebUI and Python clients call) and SDK 2.x (2026-07-28) clients.
+ */
+import { Client as LegacyClient } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport as LegacyTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from "@modelcontextprotocol/client";
+import type { Browser } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { randomToken } from "../../shared/crypto";
+import { openConnectionSecrets, saveConnection } from "../../shared/repos/connections.repo";
+import { openClientSecret } from "../../shared/repos/servers.repo";
+import { resealSecrets } from "../../shared/repos/secrets.repo";
+import { StoredCredentials } from "../../shared/credentials";
+import { keyId, keyRing } from "../../shared/secrets";
+import { launchChromium } from "../harness/browser";
+import { startTestStack, type TestStack } from "../harness/stack";
+import { startOAuthUpstream, type OAuthUpstream } from "../harness/upstream-oauth";
+
+const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"];
+const ALICE = "alice@acme.test";
+const BOB = "bob@acme.test";
+const CAROL = "carol@acme.test";
+
+let t: TestStack;
+let up: OAuthUpstream;
+let browser: Browser | undefined;
+let alice: string;
+let bob: string;
+let carol: string;
+
+type ToolResult = { content?: { type: string; text?: string }[]; isError?: boolean };
+const text = (r: ToolResult) => (r.content ?? []).map((c) => c.text ?? "").join("");
+
+/** Open WebUI's way: SDK 1.x, session era, no elicitation handler, one session per call. */
+async function legacyCall(key: string, path: string, name: string): Promise<{ tools: string[]; result: ToolResult }> {
+  const client = new LegacyClient({ name: "owui-style", version: "1.0.0" });
+  await client.connect(new LegacyTransport(new URL(t.url + path), { requestInit: { headers: { Authorization: `Bearer ${key}` } } }));
+  try {
+    const tools = (await client.listTools()).tools.map((x) => x.name);
+    return { tools, result: (await client.callTool({ name, arguments: {} })) as ToolResult };
+  } finally {
+    await client.close();
+  }
+}
+
+/** A 2026-07-28 client (SDK 2.x, auto negotiation). */
+async function modernCall(key: string, path: string, name: string): Promise<{ era: string | undefined; result: ToolResult }> {
+  const client = new ModernClient({ name: "sdk2", version: "1.0.0" }, { capabilities: {}, versionNegotiation: { mode: "auto" } });
+  await client.connect(new ModernTransport(new URL(t.url + path), { requestInit: { headers: { Authorization: `Bearer ${key}` } } }));
+  try {
+    return { era: client.getProtocolEra(), result: (await client.callTool({ name, arguments: {} })) as ToolResult };
+  } finally {
+    await client.close();
+  }
+}
+
+/** A connection's tokens, opened with the workers' key ring (they are stored sealed). */
+async function storedTokens(email: string, server: string): Promise<{ access: string; refresh?: string } | null> {
+  const [row] = await t.db.sql`SELECT secrets FROM user_connections WHERE user_email = ${email} AND server_id = ${server}`;
+  if (!row) return null;
+  const s = await openConnectionSecrets(await t.keyRing(), email, server, row.secrets as Record<string, string>);
+  return { access: s.access!, ...(s.refresh ? { refresh: s.refresh } : {}) };
+}
+
+beforeAll(async () => {
+  t = await startTestStack({ idpUsers: [{ email: ALICE, name: "Alice", password: "alice-pw", groups: [] }] });
+  up = await startOAuthUpstream({ redirectUri: `${t.url}/auth/connect-callback`, users: { "alice-gh": "gh-pw" }, pats: { "pat-of-carol-123": "carol-pat" } });
+  const admin = (path: string, json: unknown) => t.fetch(path, { method: "PUT", key: t.adminKey, json });
+  expect((await admin("/admin/api/tenants/acme", { name: "Acme" })).status).toBe(201);
+  expect((await admin("/admin/api/groups/acme-users", { tenants: ["acme"] })).status).toBe(201);
+  alice = await t.userKey(ALICE, { groups: ["acme-users"] });
+  bob = await t.userKey(BOB, { groups: ["acme-users"] });
+  carol = await t.userKey(CAROL, { groups: ["acme-users"] });
+  // issuer omitted: found through the upstream's RFC 9728 metadata
+  const gh = await admin("/admin/api/servers/gh", { tenant: "acme", url: up.mcpUrl, credentials: { mode: "per-user-oauth", oauth: { clientId: up.clientId, clientSecret: up.clientSecret, scopes: "repo" } } });
+  expect(gh.status).toBe(201);
+  const tk = await admin("/admin/api/servers/tk", { tenant: "acme", url: up.mcpUrl, credentials: { mode: "per-user-token" } });
+  expect(tk.status).toBe(201);
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await t?.stop();
+  await up?.stop();
+});
+
+describe("admin: credential modes", () => {
+  it("stores per-user OAuth settings with the client secret sealed, never returned", async () => {
+    const res = await t.fetch("/admin/api/servers/gh", { key: t.adminKey });
+    const raw = await res.text();
+    expect(raw).not.toContain(up.clientSecret);
+    const body = JSON.parse(raw);
+    expect(body.credentials).toMatchObject({ mode: "per-user-oauth", header: "Authorization", prefix: "Bearer ", oauth: { clientId: up.clientId, hasClientSecret: true, scopes: "repo" } });
+    expect(body.connections).toBe(0);
+    const [row] = await t.db.sql`SELECT credentials FROM servers WHERE id = 'gh'`;
+    expect(String(row!.credentials.oauth.clientSecret)).toMatch(/^mcpgw:v1:[0-9a-f]{16}:/);
+    const list = await (await t.fetch("/admin/api/servers", { key: t.adminKey })).text();
+    expect(list).not.toContain(up.clientSecret);
+  });
+
+  it("refuses settings that cannot work, naming the field", async () => {
+    const put = (credentials: unknown) => t.fetch("/admin/api/servers/bad", { method: "PUT", key: t.adminKey, json: { tenant: "acme", url: up.mcpUrl, credentials } });
+    const noOauth = await put({ mode: "per-user-oauth" });
+    expect(noOauth.status).toBe(400);
+    expect(JSON.stringify(await noOauth.json())).toContain("oauth");
+    const badMode = await put({ mode: "everyone" });
+    expect(badMode.status).toBe(400);
+    const badHeader = await put({ mode: "per-user-token", header: "Mcp-Session-Id" });
+    expect(badHeader.status).toBe(400);
+    expect(JSON.stringify(await badHeader.json())).toContain("header");
+  });
+});
+
+describe("a user who has not connected", () => {
+  it("sees the server's tools but gets the connect link instead of the upstream's 401 (session-era client, no elicitation)", async () => {
+    const before = up.seen.filter((s) => s.method === "tools/call").length;
+    const { tools, result } = await legacyCall(bob, "/mcp", "gh__whoami");
+    expect(tools).toContain("gh__whoami");
+    expect(result.isError).toBe(true);
+    expect(text(result)).toContain(`${t.url}/auth/connect/gh`);
+    // nothing was sent upstream on Bob's behalf
+    expect(up.seen.filter((s) => s.method === "tools/call").length).toBe(before);
+  });
+
+  it("gets the same link from a 2026-07-28 client", async () => {
+    const { era, result } = await modernCall(bob, "/mcp/gh", "whoami");
+    expect(era).toBe("modern");
+    expect(result.isError).toBe(true);
+    expect(text(result)).toContain(`${t.url}/auth/connect/gh`);
+  });
+
+  it("a client that takes URL-mode elicitation gets URLElicitationRequired with the connect URL", async () => {
+    const client = new LegacyClient({ name: "url-elicit", version: "1.0.0" }, { capabilities: { elicitation: { url: {} } } });
+    await client.connect(new LegacyTransport(new URL(`${t.url}/mcp/gh`), { requestInit: { headers: { Authorization: `Bearer ${bob}` } } }));
+    try {
+      const err = (await client.callTool({ name: "whoami", arguments: {} }).then(() => null, (e: unknown) => e)) as { code?: number; elicitations?: { mode: string; url: string }[] } | null;
+      expect(err?.code).toBe(-32042);
+      expect(err?.elicitations).toEqual([expect.objectContaining({ mode: "url", url: `${t.url}/auth/connect/gh` })]);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("lists the servers to connect, without secrets; the browser page redirects to sign-in", async () => {
+    const res = await t.fetch("/auth/connections", { key: bob });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({
+      connections: [],
+      servers: [
+        { id: "gh", mode: "per-user-oauth", connected: false, connect: `${t.url}/auth/connect/gh` },
+        { id: "tk", mode: "per-user-token", connected: false, connect: `${t.url}/auth/connect/tk` },
+      ],
+    });
+    expect((await t.fetch("/auth/connections")).status).toBe(401);
+    const page = await t.fetch("/auth/connect/gh");
+    expect(page.status).toBe(302);
+    expect(page.headers.get("location")).toBe(`/auth/login?rd=${encodeURIComponent("/auth/connect/gh")}`);
+  });
+});
+
+describe("Alice connects in the browser and calls as herself", () => {
+  it("connects through the gateway's sign-in and the upstream's OAuth (code + PKCE + resource)", { timeout: 120_000 }, async () => {
+    browser = await launchChromium(ARGS);
+    const ctx = await browser.newContext();
+    const p = await ctx.newPage();
+    await p.goto(`${t.url}/auth/connect/gh`);
+    // the gateway's own sign-in (the stack's OIDC provider)
+    await p.waitForSelector("form#login");
+    await p.fill("input[name=email]", ALICE);
+    await p.fill("input[name=password]", "alice-pw");
+    await p.click("form#login button[type=submit]");
+    // then the upstream's authorization server, as the upstream account alice-gh
+    await p.waitForSelector("#upstream-login", { timeout: 30_000 });
+    expect(p.url().startsWith(up.issuer)).toBe(true);
+    const authorize = new URL(p.url());
+    expect(authorize.origin).toBe(up.issuer);
+    await p.fill("#up-email", "alice-gh");
+    await p.fill("#up-password", "gh-pw");
+    await p.click("#up-submit");
+    await p.waitForSelector("#connected", { timeout: 30_000 });
+    expect(p.url()).toContain(`${t.url}/auth/connect-callback`);
+    // My connections, in the same browser
+    await p.goto(`${t.url}/auth/connections`);
+    expect(await p.textContent("body")).toMatch(/gh\s*OAuth\s*connected/);
+    await ctx.close();
+
+    const stored = await t.db.sql`SELECT secrets, token_endpoint, expires_at FROM user_connections WHERE user_email = ${ALICE} AND server_id = 'gh'`;
+    expect(stored).toHaveLength(1);
+    expect(String(stored[0]!.secrets.access)).toMatch(/^mcpgw:v1:/);
+    expect(String(stored[0]!.secrets.refresh)).toMatch(/^mcpgw:v1:/);
+    expect(stored[0]!.token_endpoint).toBe(`${up.issuer}/token`);
+    const audit = await t.db.sql`SELECT action, detail::text AS detail FROM audit_log WHERE actor = ${ALICE} AND action LIKE 'connection.%'`;
+    expect(audit.map((a) => a.action)).toEqual(["connection.connect"]);
+  });
+
+  it("reaches the upstream as Alice (session-era and 2026-07-28 clients); her token is never shown", async () => {
+    const { result } = await legacyCall(alice, "/mcp", "gh__whoami");
+    expect(result.isError).toBeFalsy();
+    expect(text(result)).toBe("you are alice-gh");
+    const modern = await modernCall(alice, "/mcp/gh", "whoami");
+    expect(text(modern.result)).toBe("you are alice-gh");
+
+    const tokens = (await storedTokens(ALICE, "gh"))!;
+    const calls = up.seen.filter((s) => s.method === "tools/call");
+    expect(calls.at(-1)).toEqual({ method: "tools/call", authorization: `Bearer ${tokens.access}`, subject: "alice-gh" });
+    // nowhere in what users and admins can read
+    const answers = await Promise.all([
+      t.fetch("/auth/connections", { key: alice }).then((r) => r.text()),
+      t.fetch("/admin/api/servers/gh", { key: t.adminKey }).then((r) => r.text()),
+      t.fetch("/admin/api/audit", { key: t.adminKey }).then((r) => r.text()),
+    ]);
+    for (const a of answers) {
+      expect(a).not.toContain(tokens.access);
+      expect(a).not.toContain(tokens.refresh!);
+    }
+    expect(JSON.parse(answers[0]!).connections).toEqual([expect.objectContaining({ server: "gh", kind: "oauth" })]);
+    expect(JSON.parse(answers[1]!).connections).toBe(1);
+  });
+
+  it("the admin UI configures a per-user OAuth server and shows how many users connected", { timeout: 90_000 }, async () => {
+    const ctx = await browser!.newContext();
+    const p = await ctx.newPage();
+    await p.goto(`${t.url}/admin/servers`);
+    await p.waitForSelector("form#login");
+    await p.fill("input[name=email]", "admin@localhost");
+    await p.fill("input[name=password]", "admin");
+    await Promise.all([p.waitForURL((u) => u.href.startsWith(`${t.url}/admin`)), p.click("form#login button[type=submit]")]);
+    await p.waitForSelector("#s-id");
+    expect(await p.textContent(`[data-credentials=gh]`)).toBe("per-user OAuth · 1 connected");
+    await p.fill("#s-id", "gh2");
+    await p.selectOption("#s-tenant", "acme");
+    await p.fill("#s-url", up.mcpUrl);
+    await p.selectOption("#s-cred-mode", "per-user-oauth");
+    await p.fill("#s-oauth-client", up.clientId);
+    await p.fill("#s-oauth-secret", "ui-secret-value-1234");
+    await p.fill("#s-oauth-scopes", "repo");
+    await Promise.all([p.waitForNavigation(), p.click("form[action='/admin/servers'] button[type=submit]")]);
+    expect(await p.textContent("body")).toContain("Server gh2 created");
+    expect(await p.content()).not.toContain("ui-secret-value-1234");
+    expect(await p.textContent(`[data-credentials=gh2]`)).toBe("per-user OAuth · 0 connected");
+    await ctx.close();
+    const body = (await (await t.fetch("/admin/api/servers/gh2", { key: t.adminKey })).json()) as { credentials: unknown };
+    expect(body.credentials).toEqual({ mode: "per-user-oauth", header: "Authorization", prefix: "Bearer ", oauth: { clientId: up.clientId, scopes: "repo", hasClientSecret: true } });
+    expect((await t.fetch("/admin/api/servers/gh2", { method: "DELETE", key: t.adminKey })).status).toBe(204);
+  });
+
+  it("never gives Alice's token to Bob, under any spelling of the tool", async () => {
+    const tokens = (await storedTokens(ALICE, "gh"))!;
+    const before = up.seen.length;
+    for (const [path, name] of [["/mcp", "gh__whoami"], ["/mcp/gh", "whoami"], ["/mcp", "GH__whoami"], ["/mcp/gh", "gh__whoami"]] as const) {
+      const client = new LegacyClient({ name: "bob", version: "1" });
+      await client.connect(new LegacyTransport(new URL(t.url + path), { requestInit: { headers: { Authorization: `Bearer ${bob}` } } }));
+      const r = (await client.callTool({ name, arguments: {} }).catch((e: Error) => ({ content: [{ type: "text", text: e.message }], isError: true }))) as ToolResult;
+      await client.close();
+      expect(r.isError).toBe(true);
+      expect(text(r)).not.toContain("alice-gh");
+    }
+    expect(up.seen.slice(before).some((s) => s.authorization?.includes(tokens.access))).toBe(false);
+    expect(up.seen.slice(before).filter((s) => s.method === "tools/call")).toEqual([]);
+  });
+});
+
+describe("refresh and revocation", () => {
+  it("refreshes an expired token before use", async () => {
+    const old = (await storedTokens(ALICE, "gh"))!;
+    await t.db.sql`UPDATE user_connections SET expires_at = now() - interval '1 minute' WHERE user_email = ${ALICE} AND server_id = 'gh'`;
+    const { result } = await legacyCall(alice, "/mcp/gh", "whoami");
+    expect(text(result)).toBe("you are alice-gh");
+    const now = (await storedTokens(ALICE, "gh"))!;
+    expect(now.access).not.toBe(old.access);
+    expect(now.refresh).not.toBe(old.refresh); // rotated by the provider
+    expect(up.seen.filter((s) => s.method === "tools/call").at(-1)!.authorization).toBe(`Bearer ${now.access}`);
+    const [row] = await t.db.sql`SELECT refreshed_at, expires_at > now() AS live FROM user_connections WHERE user_email = ${ALICE} AND server_id = 'gh'`;
+    expect(row!.refreshed_at).not.toBeNull();
+    expect(row!.live).toBe(true);
+  });
+
+  it("an upstream 401 triggers one refresh and the call goes through", async () => {
+    const old = (await storedTokens(ALICE, "gh"))!;
+    up.deny.add(old.access);
+    const { result } = await modernCall(alice, "/mcp/gh", "whoami");
+    expect(text(result)).toBe("you are alice-gh");
+    const now = (await storedTokens(ALICE, "gh"))!;
+    expect(now.access).not.toBe(old.access);
+    const actions = await t.db.sql`SELECT action FROM audit_log WHERE actor = ${ALICE} AND action = 'connection.refresh'`;
+    expect(actions.length).toBe(2);
+  });
+
+  it("a grant revoked at the provider ends the connection: the user gets the link to connect again", async () => {
+    const tokens = (await storedTokens(ALICE, "gh"))!;
+    const revoke = await fetch(`${up.issuer}/token/revocation`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Basic ${Buffer.from(`${up.clientId}:${up.clientSecret}`).toString("base64")}` },
+      body: new URLSearchParams({ token: tokens.refresh ?? "", token_type_hint: "refresh_token" }),
+    });
+    expect(revoke.status).toBe(200);
+    up.deny.add(tokens.access);
+    const { result } = await legacyCall(alice, "/mcp", "gh__whoami");
+    expect(result.isError).toBe(true);
+    expect(text(result)).toContain(`${t.url}/auth/connect/gh`);
+    expect(await storedTokens(ALICE, "gh")).toBeNull();
+    const [last] = await t.db.sql`SELECT action, detail FROM audit_log WHERE actor = ${ALICE} AND action LIKE 'connection.%' ORDER BY id DESC LIMIT 1`;
+    expect(last!.action).toBe("connection.disconnect");
+    expect(JSON.stringify(last!.detail)).toContain("refresh refused");
+  });
+});
+
+describe("a per-user token server", () => {
+  it("takes a pasted token, sends it only for its owner, and forgets it on disconnect", async () => {
+    expect((await t.fetch("/auth/connections/tk", { method: "PUT", key: carol, json: {} })).status).toBe(400);
+    expect((await t.fetch("/auth/connections/gh", { method: "PUT", key: carol, json: { token: "x" } })).status).toBe(409);
+    expect((await t.fetch("/auth/connections/nope", { method: "PUT", key: carol, json: { token: "x" } })).status).toBe(404);
+    expect((await t.fetch("/auth/connections/tk", { method: "PUT", key: carol, json: { token: "pat-of-carol-123" } })).status).toBe(204);
+    const [row] = await t.db.sql`SELECT secrets FROM user_connections WHERE user_email = ${CAROL} AND server_id = 'tk'`;
+    expect(JSON.stringify(row!.secrets)).not.toContain("pat-of-carol-123");
+
+    expect(text((await legacyCall(carol, "/mcp/tk", "whoami")).result)).toBe("you are carol-pat");
+    expect(text((await modernCall(carol, "/mcp", "tk__whoami")).result)).toBe("you are carol-pat");
+    const bobs = await legacyCall(bob, "/mcp/tk", "whoami");
+    expect(bobs.result.isError).toBe(true);
+    expect(text(bobs.result)).toContain(`${t.url}/auth/connect/tk`);
+
+    expect((await t.fetch("/auth/connections/tk", { method: "DELETE", key: carol })).status).toBe(204);
+    const after = await legacyCall(carol, "/mcp/tk", "whoami");
+    expect(after.result.isError).toBe(true);
+    expect(text(after.result)).toContain(`${t.url}/auth/connect/tk`);
+  });
+
+  it("a token the upstream refuses gets the link to connect again", async () => {
+    expect((await t.fetch("/auth/connections/tk", { method: "PUT", key: carol, json: { token: "not-a-valid-pat" } })).status).toBe(204);
+    const r = await legacyCall(carol, "/mcp/tk", "whoami");
+    expect(r.result.isError).toBe(true);
+    expect(text(r.result)).toContain(`${t.url}/auth/connect/tk`);
+    expect(text(r.result)).not.toContain("not-a-valid-pat");
+  });
+
+  it("deleting the user deletes their connections", async () => {
+    expect((await t.fetch(`/admin/api/users/${CAROL}`, { method: "DELETE", key: t.adminKey })).status).toBe(204);
+    expect(await t.db.sql`SELECT 1 FROM user_connections WHERE user_email = ${CAROL}`).toHaveLength(0);
+  });
+});
+
+describe("rotation", () => {
+  it("re-seals users' tokens and OAuth client secrets under the new key; a token moved to another user's row does not open", async () => {
+    const sql = t.db.sql;
+    const old = await t.keyRing();
+    await saveConnection(sql, old, BOB, "tk", { kind: "token", access: "bob-token-xyz" });
+    const newKey = randomToken(40);
+    const ring = await keyRing({ SECRETS_KEY: newKey, SECRETS_KEY_PREVIOUS: [t.workerEnv.SECRETS_KEY!] });
+    const report = await resealSecrets(sql, ring);
+    expect(report["user_connections.secrets"]).toMatchObject({ resealed: 1 });
+    expect(report["servers.credentials"]).toMatchObject({ resealed: 1 });
+    const newId = await keyId(newKey);
+    const [row] = await sql`SELECT secrets FROM user_connections WHERE user_email = ${BOB} AND server_id = 'tk'`;
+    expect(String(row!.secrets.access).startsWith(`mcpgw:v1:${newId}:`)).toBe(true);
+    const alone = await keyRing({ SECRETS_KEY: newKey, SECRETS_KEY_PREVIOUS: [] });
+    expect((await openConnectionSecrets(alone, BOB, "tk", row!.secrets)).access).toBe("bob-token-xyz");
+    await expect(openConnectionSecrets(alone, ALICE, "tk", row!.secrets)).rejects.toThrow(/does not open/);
+    const [srv] = await sql`SELECT credentials FROM servers WHERE id = 'gh'`;
+    expect(await openClientSecret(alone, "gh", StoredCredentials.parse(srv!.credentials))).toBe(up.clientSecret);
+  });
+});
