@@ -16,7 +16,8 @@ import { errorResponse, isRequest, isResponse, UPSTREAM_ERROR, type JsonRpcReque
 import { LATEST_VERSION } from "../../../../shared/mcp/versions";
 import { log } from "../../../../shared/log";
 import { upstreamFetch, UpstreamFailure, type ExchangeLimits, type UpstreamExchange, type UpstreamTarget } from "./http";
-import { findUpstreamSession, forgetCached, saveUpstreamSession, type UpstreamSession } from "./upstream-sessions.repo";
+import { adoptedLately, credentialsVersionOf, enter, isStateful, noteAdopted, poolKeyOf, pooled } from "./pool";
+import { adoptParked, findUpstreamSession, forgetCached, forgetMarked, markNotReusable, saveUpstreamSession, type UpstreamSession } from "./upstream-sessions.repo";
 import type { Relay, Upstream, UpstreamCall } from "./upstream";
 
 /** Upstream sessions being opened in this isolate (`<owner>\0<server>`), with the requests waiting for them. */
@@ -182,22 +183,40 @@ async function sessionOf(call: UpstreamCall, owner: Owner): Promise<UpstreamSess
   }
 }
 
-async function open(call: UpstreamCall, owner: Owner): Promise<UpstreamSession> {
+/**
+ * Opens the owner's upstream session on the call's server: adopts one the same user parked
+ * (pool.ts) when the pool is on and `adopt`, else initializes a new one (recorded with its pool key).
+ */
+async function open(call: UpstreamCall, owner: Owner, adopt = true): Promise<UpstreamSession> {
   const server = call.target;
+  const poolKey = await poolKeyOf(call, owner);
+  const credentialsVersion = credentialsVersionOf(call);
+  forgetMarked(owner.key, server.id);
+  if (poolKey && adopt) {
+    const got = await adoptParked(call.db, { poolKey, poolSeconds: call.env.MCP_SESSION_POOL_SECONDS, sid: owner.key, email: call.identity.email, server: server.id, credentialsVersion });
+    // expired parked sessions of this key: ended upstream, best effort
+    for (const old of got.expired) if (old.usid) call.later(deleteUpstream(server, old.usid, old.version, call.limits));
+    if (got.adopted) {
+      if (got.adopted.usid) noteAdopted(got.adopted.usid);
+      for (const wake of openedListeners.get(owner.key) ?? []) wake();
+      return got.adopted;
+    }
+  }
+  const pool = poolKey ? { poolKey, credentialsVersion } : {};
   // the session is recorded while notifications/initialized goes out
-  const record = (o: { usid: string | null; version: string }) => saveUpstreamSession(call.db, owner.key, call.identity.email, { server: server.id, ...o });
+  const record = (o: { usid: string | null; version: string }) => saveUpstreamSession(call.db, owner.key, call.identity.email, { server: server.id, ...o, ...pool });
   const opened = await initializeUpstream(server, owner, call.limits, record);
   for (const wake of openedListeners.get(owner.key) ?? []) wake();
-  return { server: server.id, usid: opened.usid, version: opened.version };
+  return { server: server.id, usid: opened.usid, version: opened.version, ...pool };
 }
 
-/** After the upstream said 404: another replica may have re-opened it already; else open anew. */
+/** After the upstream said 404: another replica may have re-opened it already; else open anew (never from the pool: the one adopted may just have died). */
 async function reopen(call: UpstreamCall, owner: Owner, stale: UpstreamSession): Promise<UpstreamSession> {
   forgetCached(owner.key, call.server.id);
   const fresh = await findUpstreamSession(call.db, owner.key, call.server.id, true);
   if (fresh && fresh.usid !== stale.usid) return fresh;
   log.info("upstream session expired; opening a new one", { server: call.server.id });
-  return open(call, owner);
+  return open(call, owner, false);
 }
 
 /**
@@ -280,6 +299,9 @@ function answersSideRequests(call: UpstreamCall): boolean {
   return !call.sid && call.client.era === "modern" && (caps.roots !== undefined || caps.sampling !== undefined || caps.elicitation !== undefined);
 }
 
+/** GETs of an adopted session that met 409 (its previous stream still closing upstream) retried at most, 50 ms more apart each time. */
+const ADOPTED_GET_RETRIES = 8;
+
 /** How long a call waits for the upstream's GET stream to open before it goes out anyway (ms). */
 const SIDE_STREAM_WAIT_MS = 300;
 
@@ -310,12 +332,21 @@ export const sessionUpstream: Upstream = {
 async function* sendOne(call: UpstreamCall, req: JsonRpcRequest): AsyncGenerator<Relay> {
   let inFlight: UpstreamSession | null = null;
   let answered = false;
+  // a pooled session with a request in flight is never parked; one asked something by the upstream
+  // (roots, sampling, elicitation: the upstream may keep what it learnt) is never reused
+  const leave = pooled(call) ? enter(call.sid, call.server.id) : () => {};
+  let marked = false;
   try {
     for await (const r of sendOneInner(call, req, (us) => (inFlight = us))) {
       if (r.kind === "response") answered = true;
+      if (r.kind === "request" && !marked && pooled(call)) {
+        marked = true;
+        call.later(markNotReusable(call.db, call.sid, call.server.id));
+      }
       yield r;
     }
   } finally {
+    leave();
     // a modern client cancels by closing its stream; a session-era upstream learns of it only from notifications/cancelled
     const us = inFlight as UpstreamSession | null;
     if (!answered && us && call.signal.aborted && call.client.era === "modern") {
@@ -330,6 +361,8 @@ async function* sendOneInner(call: UpstreamCall, req: JsonRpcRequest, sent: (us:
     try {
       const owner = await ownerOf(call);
       let us = await sessionOf(call, owner);
+      // a request that leaves state in the upstream session: never parked for another session
+      if (pooled(call) && isStateful(req)) await markNotReusable(call.db, call.sid, server.id);
       for (let attempt = 0; ; attempt++) {
         const ex = await upstreamFetch(server, { method: "POST", body: req, usid: us.usid, version: us.version, headers: traceHeaders(call) }, call.limits, call.signal);
         sent(us);
@@ -407,10 +440,18 @@ export async function standaloneStream(
   const server = call.target;
   const owner = await ownerOf(call);
   let us = existing ?? (await sessionOf(call, owner));
+  let reopened = false;
   for (let attempt = 0; ; attempt++) {
     const ex = await upstreamFetch(server, { method: "GET", usid: us.usid, version: us.version, lastEventId, idleTimeout: false }, call.limits, call.signal);
-    if (!existing && us.usid && attempt === 0 && (await sessionLost(ex.res))) {
+    if (!existing && us.usid && !reopened && (await sessionLost(ex.res))) {
+      reopened = true;
       us = await reopen(call, owner, us);
+      continue;
+    }
+    // a session adopted from the pool: its previous user's stream may still be closing upstream
+    if (ex.res.status === 409 && adoptedLately(us.usid) && attempt < ADOPTED_GET_RETRIES && !call.signal.aborted) {
+      await ex.res.body?.cancel().catch(() => {});
+      await new Promise((r) => setTimeout(r, 50 * (attempt + 1)));
       continue;
     }
     if (!ex.res.ok || !(ex.res.headers.get("content-type") ?? "").includes("text/event-stream")) {
@@ -419,8 +460,16 @@ export async function standaloneStream(
     }
     const session = us;
     async function* relays(): AsyncGenerator<Relay> {
+      let marked = false;
       try {
-        for await (const r of relayExchange(call, ex, session, null)) if (r.kind !== "response") yield r;
+        for await (const r of relayExchange(call, ex, session, null)) {
+          if (r.kind === "response") continue;
+          if (r.kind === "request" && !marked && pooled(call)) {
+            marked = true;
+            call.later(markNotReusable(call.db, call.sid, server.id));
+          }
+          yield r;
+        }
       } catch (err) {
         if (!(err instanceof UpstreamFailure)) throw err;
         log.info("upstream GET stream ended", { server: server.id, message: err.message });
