@@ -311,7 +311,10 @@ export async function sessionGet(x: Exchange, catalog: UserCatalog): Promise<Res
   if (state instanceof Response) return state;
   if (!(x.c.req.header("accept") ?? "").includes("text/event-stream")) return httpError(406, INVALID_REQUEST, "Not Acceptable: GET needs Accept: text/event-stream");
   // the session's end (DELETE) closes the stream, so its upstream session can be parked idle (pool.ts)
-  const unregister = registerStream(state.sid, x.abort);
+  // (the wake-up resolves this request's own promise; the abort runs in this request)
+  let ended!: () => void;
+  void new Promise<void>((r) => (ended = r)).then(() => x.abort.abort());
+  const unregister = registerStream(state.sid, ended);
   let streamed = false;
   const streams = (done: Promise<void>) => {
     streamed = true;

@@ -69,6 +69,8 @@ const inFlight = new Map<string, number>();
 /** Counts a request in flight on `sid`'s upstream session of `server`; returns its end. */
 export function enter(sid: string, server: string): () => void {
   const key = k(sid, server);
+  // bounded: a generator dropped without unwinding leaves a count behind (its session is merely not parked)
+  if (inFlight.size >= 10_000 && !inFlight.has(key)) inFlight.delete(inFlight.keys().next().value!);
   inFlight.set(key, (inFlight.get(key) ?? 0) + 1);
   let left = false;
   return () => {
@@ -85,16 +87,20 @@ export function busyServers(sid: string, servers: string[]): string[] {
   return servers.filter((s) => (inFlight.get(k(sid, s)) ?? 0) > 0);
 }
 
-/** Per isolate: the GET streams of each downstream session (closed when the session ends). */
-const streams = new Map<string, Set<AbortController>>();
+/**
+ * Per isolate: the GET streams of each downstream session, as wake-ups (closed when the session
+ * ends). A wake-up only resolves a promise of the stream's own request, which then closes the
+ * stream itself: a request must not touch another request's I/O objects (workerd).
+ */
+const streams = new Map<string, Set<() => void>>();
 
-/** Registers a GET stream of `sid`; returns its removal. */
-export function registerStream(sid: string, ctl: AbortController): () => void {
-  const set = streams.get(sid) ?? new Set<AbortController>();
+/** Registers a GET stream of `sid`: `close` is called when the session ends; returns the removal. */
+export function registerStream(sid: string, close: () => void): () => void {
+  const set = streams.get(sid) ?? new Set<() => void>();
   streams.set(sid, set);
-  set.add(ctl);
+  set.add(close);
   return () => {
-    set.delete(ctl);
+    set.delete(close);
     if (set.size === 0 && streams.get(sid) === set) streams.delete(sid);
   };
 }
@@ -103,7 +109,7 @@ export function registerStream(sid: string, ctl: AbortController): () => void {
 export function closeStreams(sid: string): void {
   const set = streams.get(sid);
   streams.delete(sid);
-  for (const ctl of set ?? []) ctl.abort("session ended");
+  for (const close of set ?? []) close();
 }
 
 /** Per isolate: upstream sessions adopted lately (usid -> when), whose previous GET stream may still be closing. */

@@ -155,12 +155,13 @@ export async function deleteUpstream(server: UpstreamTarget, usid: string, versi
  * callback plus a timer of its own (a request must not wait on another request's I/O: workerd
  * would cancel it as hung); when the opener fails, the waiter tries itself.
  */
-async function sessionOf(call: UpstreamCall, owner: Owner): Promise<UpstreamSession> {
+async function sessionOf(call: UpstreamCall, owner: Owner, stale?: UpstreamSession): Promise<UpstreamSession> {
   const server = call.server;
   const key = `${owner.key}\u0000${server.id}`;
-  for (;;) {
-    const found = await findUpstreamSession(call.db, owner.key, server.id);
-    if (found) return found;
+  for (let first = true; ; first = false) {
+    // after a 404: another request (or replica) may have re-opened it already
+    const found = await findUpstreamSession(call.db, owner.key, server.id, stale !== undefined && first ? true : false);
+    if (found && found.usid !== stale?.usid) return found;
     const waiters = opening.get(key);
     if (!waiters) break;
     await new Promise<void>((resolve) => {
@@ -175,7 +176,9 @@ async function sessionOf(call: UpstreamCall, owner: Owner): Promise<UpstreamSess
   }
   opening.set(key, new Set());
   try {
-    return await open(call, owner);
+    if (stale) log.info("upstream session expired; opening a new one", { server: server.id });
+    // never from the pool after a 404: the session adopted may just have died
+    return await open(call, owner, !stale);
   } finally {
     const waiters = opening.get(key);
     opening.delete(key);
@@ -210,13 +213,10 @@ async function open(call: UpstreamCall, owner: Owner, adopt = true): Promise<Ups
   return { server: server.id, usid: opened.usid, version: opened.version, ...pool };
 }
 
-/** After the upstream said 404: another replica may have re-opened it already; else open anew (never from the pool: the one adopted may just have died). */
+/** After the upstream said 404: another request or replica may have re-opened it already; else open anew. */
 async function reopen(call: UpstreamCall, owner: Owner, stale: UpstreamSession): Promise<UpstreamSession> {
   forgetCached(owner.key, call.server.id);
-  const fresh = await findUpstreamSession(call.db, owner.key, call.server.id, true);
-  if (fresh && fresh.usid !== stale.usid) return fresh;
-  log.info("upstream session expired; opening a new one", { server: call.server.id });
-  return open(call, owner, false);
+  return sessionOf(call, owner, stale);
 }
 
 /**
@@ -338,7 +338,11 @@ async function* sendOne(call: UpstreamCall, req: JsonRpcRequest): AsyncGenerator
   let marked = false;
   try {
     for await (const r of sendOneInner(call, req, (us) => (inFlight = us))) {
-      if (r.kind === "response") answered = true;
+      // answered: the upstream session is idle again (the consumer may not read on after the response)
+      if (r.kind === "response") {
+        answered = true;
+        leave();
+      }
       if (r.kind === "request" && !marked && pooled(call)) {
         marked = true;
         call.later(markNotReusable(call.db, call.sid, call.server.id));
