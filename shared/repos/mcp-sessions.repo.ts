@@ -134,6 +134,33 @@ export const sessionOps = {
     const adopted = rows.find((r) => r.adopted === true);
     return { adopted: adopted ? upstreamOf(adopted) : null, expired: rows.filter((r) => r.adopted !== true).map(upstreamOf) };
   },
+  /**
+   * Adopts, ahead of use, the newest fresh parked session of each pool key in `keys` (comma-
+   * separated; each key names one server) for the downstream session `sid`, in one statement:
+   * parked rows go (SKIP LOCKED: never adopted twice), the session's rows are written.
+   */
+  /** `parked: true` on one taken but not recorded (the session had one for that server already): to be ended upstream. */
+  async adoptParkedAhead(sql: Sql, keys: string, poolSeconds: number, sid: string, email: string): Promise<EndedUpstream[]> {
+    const rows = await sql`
+      WITH picked AS (
+        DELETE FROM mcp_parked_sessions WHERE id IN (
+          SELECT x.id FROM unnest(string_to_array(${keys}, ',')) AS k(key)
+          CROSS JOIN LATERAL (
+            SELECT id FROM mcp_parked_sessions
+            WHERE pool_key = k.key AND email = ${email} AND parked_at >= now() - make_interval(secs => ${poolSeconds})
+            ORDER BY parked_at DESC, id DESC LIMIT 1 FOR UPDATE SKIP LOCKED
+          ) x
+        )
+        RETURNING server_id, upstream_session_id, protocol_version, pool_key, credentials_version
+      ), saved AS (
+        INSERT INTO mcp_upstream_sessions (session_id, server_id, email, upstream_session_id, protocol_version, pool_key, credentials_version)
+        SELECT ${sid}, server_id, ${email}, upstream_session_id, protocol_version, pool_key, credentials_version FROM picked
+        ON CONFLICT (session_id, server_id) DO NOTHING
+        RETURNING server_id
+      )
+      SELECT picked.*, picked.server_id IN (SELECT server_id FROM saved) AS saved FROM picked`;
+    return rows.map((r) => ({ ...upstreamOf(r), parked: r.saved !== true }));
+  },
   /** A stateful request is about to go through the session: it is never parked. */
   async markNotReusable(sql: Sql, sid: string, server: string): Promise<void> {
     await sql`UPDATE mcp_upstream_sessions SET reusable = false WHERE session_id = ${sid} AND server_id = ${server} AND reusable`;

@@ -104,8 +104,8 @@ let alice: string;
 let bob: string;
 
 /** A gateway client as Open WebUI opens one per chat turn (SDK 1.x, session era, no capabilities). */
-async function connect(key: string): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
-  const client = new Client({ name: "pool-test", version: "1.0.0" });
+async function connect(key: string, name = "pool-test"): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
+  const client = new Client({ name, version: "1.0.0" });
   const transport = new StreamableHTTPClientTransport(new URL(`${t.url}/mcp/counted`), { requestInit: { headers: { authorization: `Bearer ${key}` } } });
   await client.connect(transport);
   return { client, transport };
@@ -150,7 +150,8 @@ beforeAll(async () => {
   bob = await t.userKey("bob@acme.test", { groups: ["acme-users"] });
   // the catalog lists the server before the first turn
   for (let i = 0; ; i++) {
-    const { client } = await connect(alice);
+    // (another client name: the upstream sessions of these do not count)
+    const { client } = await connect(alice, "warm-up");
     const names = (await client.listTools()).tools.map((x) => x.name);
     await client.close();
     if (names.includes("echo")) break;
@@ -179,6 +180,27 @@ describe("the per-user session pool", () => {
     expect(up.rec.initialized.length - before).toBe(1);
     expect(up.rec.deleted).not.toContain(first);
     expect(up.open()).toContain(first);
+  });
+
+  it("adopts the parked session as the next session initializes (before its first request), and parks it again at its end", async () => {
+    const usid = await turn(alice, "ahead-1");
+    const post = (body: unknown, session?: string) =>
+      fetch(`${t.url}/mcp/counted`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${alice}`, "content-type": "application/json", accept: "application/json, text/event-stream", ...(session ? { "mcp-session-id": session } : {}) },
+        body: JSON.stringify(body),
+      });
+    const init = await post({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "pool-test", version: "1.0.0" } } });
+    expect(init.status).toBe(200);
+    const session = init.headers.get("mcp-session-id")!;
+    await init.text();
+    // nothing else sent: the session's row holds the parked upstream session
+    await expect.poll(async () => (await t.db.sql`SELECT 1 FROM mcp_upstream_sessions WHERE upstream_session_id = ${usid}`).length, { timeout: 5000 }).toBe(1);
+    expect(await parked()).toEqual([]);
+    const del = await fetch(`${t.url}/mcp/counted`, { method: "DELETE", headers: { authorization: `Bearer ${alice}`, "mcp-session-id": session } });
+    expect(del.status).toBe(204);
+    expect(await parked()).toEqual([{ email: "alice@acme.test", usid }]);
+    expect(up.rec.deleted).not.toContain(usid);
   });
 
   it("another user never gets a session someone else parked", async () => {
@@ -236,6 +258,9 @@ describe("the per-user session pool", () => {
       .toBe("Bearer second-credential");
     const fresh = up.rec.calls.at(-1)!.usid;
     expect(fresh).not.toBe(old);
+    // the session opened with the old credentials never carried a request with the new ones, and was ended upstream
+    expect(up.rec.calls.filter((c) => c.usid === old && c.auth !== "Bearer first-credential")).toEqual([]);
+    await expect.poll(() => up.rec.deleted.includes(old), { timeout: 5000 }).toBe(true);
     // and the next turn reuses the one opened with the new credentials
     expect(await turn(alice, "cred-after")).toBe(fresh);
     expect(up.rec.calls.at(-1)!.auth).toBe("Bearer second-credential");

@@ -30,7 +30,7 @@ import { Dispatcher } from "../dispatch/dispatcher";
 import { initializeResult } from "../dispatch/server-info";
 import type { McpEnv } from "../env";
 import { openEventId, openRelayedId, openSession, sealSession, type SessionState } from "../tokens";
-import { deleteUpstream, postToUpstream, resumeUpstream, standaloneStream } from "../upstream/session.upstream";
+import { adoptAhead, deleteUpstream, postToUpstream, resumeUpstream, standaloneStream } from "../upstream/session.upstream";
 import { busyServers, closeStreams, registerStream } from "../upstream/pool";
 import { endSession, isSessionEnded, listUpstreamSessions, purgeOldSessions, trimParked } from "../upstream/upstream-sessions.repo";
 import { upstreamTarget } from "../upstream/credentials";
@@ -253,6 +253,14 @@ async function initialize(x: Exchange, catalog: UserCatalog, req: JsonRpcRequest
   if (Math.random() < 0.01) {
     x.later(purgeOldSessions(x.db, x.env.MCP_SESSION_MAX_AGE_SECONDS));
     x.later(x.db.run("purgeBridge", Math.max(x.env.MRTR_STATE_TTL_SECONDS * 2, 3600)));
+  }
+  // the upstream sessions the user's last session parked: adopted now, ready for the first GET or call
+  if (x.env.MCP_SESSION_POOL_SECONDS > 0) {
+    const servers = catalog.servers.filter((s) => (x.scope === "*" || s.id === x.scope) && upstreamKind(s) === "session");
+    if (servers.length) {
+      const ctx = contextOf(x, state, catalog, false);
+      x.later(adoptAhead(state.sid, servers.map((s) => s.id), () => Promise.all(servers.map((s) => upstreamCallFor(ctx, s)))));
+    }
   }
   log.info("mcp session opened", { email: x.identity.email, scope: x.scope, version, servers: catalog.servers.length });
   return jsonAnswer(resultResponse(req.id, result), 200, { [SESSION_HEADER]: token });

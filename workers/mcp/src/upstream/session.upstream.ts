@@ -17,7 +17,7 @@ import { LATEST_VERSION } from "../../../../shared/mcp/versions";
 import { log } from "../../../../shared/log";
 import { upstreamFetch, UpstreamFailure, type ExchangeLimits, type UpstreamExchange, type UpstreamTarget } from "./http";
 import { adoptedLately, credentialsVersionOf, enter, isStateful, noteAdopted, poolKeyOf, pooled } from "./pool";
-import { adoptParked, findUpstreamSession, forgetCached, forgetMarked, markNotReusable, saveUpstreamSession, type UpstreamSession } from "./upstream-sessions.repo";
+import { adoptParked, adoptParkedAhead, findUpstreamSession, forgetCached, forgetMarked, markNotReusable, saveUpstreamSession, type UpstreamSession } from "./upstream-sessions.repo";
 import type { Relay, Upstream, UpstreamCall } from "./upstream";
 
 /** Upstream sessions being opened in this isolate (`<owner>\0<server>`), with the requests waiting for them. */
@@ -158,10 +158,20 @@ export async function deleteUpstream(server: UpstreamTarget, usid: string, versi
 async function sessionOf(call: UpstreamCall, owner: Owner, stale?: UpstreamSession): Promise<UpstreamSession> {
   const server = call.server;
   const key = `${owner.key}\u0000${server.id}`;
+  let dead = stale !== undefined;
   for (let first = true; ; first = false) {
     // after a 404: another request (or replica) may have re-opened it already
     const found = await findUpstreamSession(call.db, owner.key, server.id, stale !== undefined && first ? true : false);
-    if (found && found.usid !== stale?.usid) return found;
+    if (found && found.usid !== stale?.usid) {
+      if (!credentialsChanged(call, found)) return found;
+      // a pooled session opened with credentials that changed since: never used again (ended
+      // upstream); its replacement may come from the pool, under the new credentials' key
+      log.info("upstream credentials changed; replacing the upstream session", { server: server.id });
+      forgetCached(owner.key, server.id);
+      if (found.usid) call.later(deleteUpstream(call.target, found.usid, found.version, call.limits));
+      stale = found;
+      dead = false;
+    }
     const waiters = opening.get(key);
     if (!waiters) break;
     await new Promise<void>((resolve) => {
@@ -176,13 +186,53 @@ async function sessionOf(call: UpstreamCall, owner: Owner, stale?: UpstreamSessi
   }
   opening.set(key, new Set());
   try {
-    if (stale) log.info("upstream session expired; opening a new one", { server: server.id });
+    if (dead) log.info("upstream session expired; opening a new one", { server: server.id });
     // never from the pool after a 404: the session adopted may just have died
-    return await open(call, owner, !stale);
+    return await open(call, owner, !dead);
   } finally {
     const waiters = opening.get(key);
     opening.delete(key);
     for (const wake of waiters ?? []) wake();
+  }
+}
+
+/** Whether a pooled upstream session was opened with other credentials than the server's current ones. */
+function credentialsChanged(call: UpstreamCall, us: UpstreamSession): boolean {
+  return us.poolKey !== undefined && us.credentialsVersion !== undefined && us.credentialsVersion !== credentialsVersionOf(call);
+}
+
+/**
+ * Adopts ahead of use the upstream sessions the user parked for a new downstream session `sid`
+ * (at initialize, in the background): the session's first GET or call then finds its upstream
+ * session ready instead of waiting for it. Holds this isolate's opening lock of each server from
+ * the first (synchronous) step, so a request of the session waits for it rather than opening one
+ * of its own. Only adopts: a server with nothing parked is opened on first use as before.
+ * @param servers the session-era servers of the session's endpoint
+ * @param calls builds the calls (one per server; their targets carry the credentials)
+ */
+export async function adoptAhead(sid: string, servers: string[], calls: () => Promise<UpstreamCall[]>): Promise<void> {
+  const locks = servers.map((id) => `${sid}\u0000${id}`).filter((key) => !opening.has(key));
+  for (const key of locks) opening.set(key, new Set());
+  try {
+    const built = (await calls()).filter((c) => pooled(c) && locks.includes(`${sid}\u0000${c.server.id}`));
+    if (!built.length) return;
+    const keyed = await Promise.all(built.map(async (c) => ({ call: c, poolKey: await poolKeyOf(c, await ownerOf(c)) })));
+    const first = built[0]!;
+    const got = await adoptParkedAhead(first.db, keyed.flatMap((k) => (k.poolKey ? [k.poolKey] : [])), first.env.MCP_SESSION_POOL_SECONDS, sid, first.identity.email);
+    for (const us of got.adopted) if (us.usid) noteAdopted(us.usid);
+    if (got.adopted.length) for (const wake of openedListeners.get(sid) ?? []) wake();
+    for (const us of got.orphaned) {
+      const c = built.find((b) => b.server.id === us.server);
+      if (c && us.usid) await deleteUpstream(c.target, us.usid, us.version, c.limits);
+    }
+  } catch (err) {
+    log.warn("adopting parked upstream sessions failed", { message: String((err as Error)?.message ?? err) });
+  } finally {
+    for (const key of locks) {
+      const waiters = opening.get(key);
+      opening.delete(key);
+      for (const wake of waiters ?? []) wake();
+    }
   }
 }
 

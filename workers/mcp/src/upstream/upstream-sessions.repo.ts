@@ -120,6 +120,22 @@ export async function adoptParked(
   return got;
 }
 
+/** Adopts ahead of use one parked session per pool key for `sid` (recorded as its upstream sessions). */
+export async function adoptParkedAhead(db: McpDb, keys: string[], poolSeconds: number, sid: string, email: string): Promise<{ adopted: UpstreamSession[]; orphaned: UpstreamSession[] }> {
+  if (!keys.length) return { adopted: [], orphaned: [] };
+  const got = await db.run("adoptParkedAhead", keys.join(","), poolSeconds, sid, email);
+  const adopted: UpstreamSession[] = [];
+  const orphaned: UpstreamSession[] = [];
+  for (const { parked, ...us } of got) {
+    if (parked) orphaned.push(us);
+    else {
+      remember(sid, us);
+      adopted.push(us);
+    }
+  }
+  return { adopted, orphaned };
+}
+
 /** Stateful requests' sessions marked in this isolate (one UPDATE per session and server). */
 const markedStateful = new Set<string>();
 
