@@ -205,12 +205,17 @@ try {
     await new Promise((r) => setTimeout(r, STATS_SETTLE_MS)); // let pg_stat_database catch up
     const before = await pgCounters(sql, dbName);
     const open = connectionSampler(sql, dbName);
+    const opened0 = one.stats.opened;
     const g = await measure(gateway);
+    // upstream sessions the bench upstream initialized during the gateway run (warm-up included)
+    const openedUpstream = one.stats.opened - opened0;
     const conns = open.stop();
     await new Promise((r) => setTimeout(r, STATS_SETTLE_MS));
     const after = await pgCounters(sql, dbName);
     record(name, label, d, g, { sessions: after.sessions - before.sessions, xacts: after.xacts - before.xacts - 1 });
-    Object.assign(results[name] as Record<string, unknown>, { concurrency: gateway.concurrency, postgres_open_connections: conns });
+    const ops = g.count + g.errors + gateway.concurrency;
+    Object.assign(results[name] as Record<string, unknown>, { concurrency: gateway.concurrency, postgres_open_connections: conns, upstream_sessions_opened_per_op: round(openedUpstream / ops, 2) });
+    if (name.startsWith("owui_turn")) say(`    upstream sessions the gateway opened: ${openedUpstream} for ${ops} turns (warm-up included)`);
     if (gateway.concurrency > 1) say(`    Postgres connections open during the gateway run: peak ${conns.peak}, mean ${conns.mean}`);
   };
 
