@@ -104,7 +104,8 @@ export const sessionOps = {
    * Adopts the newest parked session of `poolKey` younger than `poolSeconds` for the downstream
    * session `sid`, in one statement: the parked row goes (DELETE ... RETURNING with SKIP LOCKED,
    * so two requests never adopt the same one) and the session's row is written. Also takes the
-   * key's expired parked sessions (`expired`: to be ended upstream).
+   * key's expired parked sessions and the user's parked sessions of the server opened with other
+   * credentials (`expired`: to be ended upstream).
    */
   async adoptParked(sql: Sql, poolKey: string, poolSeconds: number, sid: string, email: string, server: string, credentialsVersion: string): Promise<{ adopted: UpstreamSession | null; expired: UpstreamSession[] }> {
     const rows = await sql`
@@ -125,7 +126,9 @@ export const sessionOps = {
         RETURNING 1
       ), expired AS (
         DELETE FROM mcp_parked_sessions WHERE id IN (
-          SELECT id FROM mcp_parked_sessions WHERE pool_key = ${poolKey} AND parked_at < now() - make_interval(secs => ${poolSeconds})
+          SELECT id FROM mcp_parked_sessions
+          WHERE (pool_key = ${poolKey} AND parked_at < now() - make_interval(secs => ${poolSeconds}))
+             OR (email = ${email} AND server_id = ${server} AND credentials_version <> ${credentialsVersion})
           FOR UPDATE SKIP LOCKED
         )
         RETURNING server_id, upstream_session_id, protocol_version, pool_key, credentials_version

@@ -247,7 +247,7 @@ async function open(call: UpstreamCall, owner: Owner, adopt = true): Promise<Ups
   forgetMarked(owner.key, server.id);
   if (poolKey && adopt) {
     const got = await adoptParked(call.db, { poolKey, poolSeconds: call.env.MCP_SESSION_POOL_SECONDS, sid: owner.key, email: call.identity.email, server: server.id, credentialsVersion });
-    // expired parked sessions of this key: ended upstream, best effort
+    // expired parked sessions of this key, and the server's opened with other credentials: ended upstream, best effort
     for (const old of got.expired) if (old.usid) call.later(deleteUpstream(server, old.usid, old.version, call.limits));
     if (got.adopted) {
       if (got.adopted.usid) noteAdopted(got.adopted.usid);
