@@ -3,7 +3,11 @@
  * from npm: bench/upstream.ts) and through the full chain (edge -> forwardAuth -> auth -> mcp ->
  * catalog -> upstream, one workerd process, real Postgres), so each result is a ratio as well as
  * a time:
- * - an Open WebUI turn (new session: initialize, tools/list, tools/call, close), c=1 and c=50;
+ * - an Open WebUI turn (new session: initialize, tools/list, tools/call, close), c=1 and c=50, and
+ *   at c=1 without the per-user session pool (`owui_turn_nopool_c1`: MCP_SESSION_POOL_SECONDS=0);
+ * - a 2026-07-28 client's tools/call (SDK 2.x) to a modern upstream (SDK 2.x server), c=1;
+ * - an auto-mode SDK 2.x client's turn against the session-era upstream, counting its failed
+ *   `server/discover` probes (a fallback to initialize) directly and through the gateway;
  * - tools/call in an open session, c=1 and c=50;
  * - tools/list of 1,000 tools across 20 servers (the gateway's /mcp, paged), c=1 and c=50;
  * - the hops on their own (edge -> auth forwardAuth; the catalog's internal answer) at c=1;
@@ -16,18 +20,22 @@
  *
  * BENCH_SCALE=0.05 shortens every workload and BENCH_CONCURRENCY=5 lowers the c=50 ones (the smoke
  * test does both); DATABASE_URL picks the
- * Postgres server (else the embedded one); BENCH_NO_BUILD=1 reuses the bundled workers.
+ * Postgres server (else the embedded one); BENCH_NO_BUILD=1 reuses the bundled workers;
+ * BENCH_ONLY=owui_turn_c1,owui_turn_nopool_c1 runs only the workloads named (`scale` names the
+ * database-size part).
  */
 import { setMaxListeners } from "node:events";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { resolve } from "node:path";
+import { Client as Client2, StreamableHTTPClientTransport as Transport2 } from "@modelcontextprotocol/client";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { createSql } from "../shared/db";
 import { SERVICE_ASSERTION_HEADER, signServiceAssertion } from "../shared/service-auth";
 import { createScratchDatabase, openDatabase, startEmbedded } from "../scripts/lib/database";
 import { startStack } from "../scripts/lib/stack";
+import { startModern, type Upstream } from "../scripts/lib/upstreams";
 import { ROOT } from "../scripts/lib/workers";
 import { connectionSampler, measure, memorySampler, pgCounters, round, type Load, type Stats } from "./measure";
 import { seedTenantUser } from "./seed";
@@ -44,6 +52,10 @@ const size = (total: number, seconds: number) => ({ total: Math.max(3, Math.roun
 
 // the SDK client adds an abort listener per request of a long session; its warning is noise here
 setMaxListeners(1_000_000);
+
+/** BENCH_ONLY: the workloads to run (all when unset). */
+const ONLY = (process.env.BENCH_ONLY ?? "").split(",").map((x) => x.trim()).filter(Boolean);
+const want = (name: string) => ONLY.length === 0 || ONLY.includes(name);
 
 const t0 = Date.now();
 const load0 = loadavg();
@@ -76,6 +88,45 @@ async function call(c: Client) {
   if (r.isError) throw new Error("tool call failed");
 }
 const close = (c: Client) => c.close();
+
+/** An SDK 2.x client (`auto`: probes server/discover, falls back to initialize), its requests' methods counted. */
+async function connect2(url: string, key: string | undefined, seen?: { discover: number; initialize: number }): Promise<Client2> {
+  const counting: typeof fetch = async (input, init) => {
+    if (seen && init?.method === "POST" && typeof init.body === "string") {
+      const method = (JSON.parse(init.body) as { method?: string }).method;
+      if (method === "server/discover") seen.discover++;
+      if (method === "initialize") seen.initialize++;
+    }
+    return fetch(input, init);
+  };
+  const client = new Client2({ name: "bench-sdk2", version: "1.0.0" }, { versionNegotiation: { mode: "auto" } });
+  await client.connect(new Transport2(new URL(url), { fetch: counting, requestInit: { headers: key ? { authorization: `Bearer ${key}` } : {} } }));
+  return client;
+}
+
+/** A 2026-07-28 client's call to the modern upstream's plain tool. */
+async function modernCall(c: Client2) {
+  const r = await c.callTool({ name: "test_simple_text", arguments: {} });
+  if (r.isError) throw new Error("tool call failed");
+}
+
+/**
+ * An auto-mode client's turn (connect with the probe, tools/list, tools/call, close); a probe that
+ * failed is one followed by initialize (the fallback).
+ */
+async function autoTurn(url: string, key: string | undefined, probes: { turns: number; failed: number }) {
+  const seen = { discover: 0, initialize: 0 };
+  const client = await connect2(url, key, seen);
+  try {
+    await client.listTools();
+    const r = await client.callTool({ name: "tool_0", arguments: { text: "hi" } });
+    if (r.isError) throw new Error("tool call failed");
+  } finally {
+    await client.close();
+  }
+  probes.turns++;
+  probes.failed += Math.min(seen.discover, seen.initialize);
+}
 
 /** Every page of tools/list; throws when fewer than `expect` tools come back. */
 async function listAll(c: Client, expect: number) {
@@ -129,6 +180,7 @@ const scratch = await createScratchDatabase(db.url, "mcpgw_bench");
 const dbName = scratch.name;
 const dbUrl = scratch.url;
 const upstreams: BenchUpstream[] = [];
+let modernUpstream: Upstream | undefined;
 let stack: Awaited<ReturnType<typeof startStack>> | undefined;
 let memory: ReturnType<typeof memorySampler> | undefined;
 let failed: unknown;
@@ -147,24 +199,70 @@ try {
 
   /** Measures the direct and the gateway side of a workload, counting Postgres work on the gateway side. */
   const both = async <C, D>(name: string, label: string, direct: Load<C> | null, gateway: Load<D>) => {
+    if (!want(name)) return;
     say(label);
     const d = direct ? await measure(direct) : null;
     await new Promise((r) => setTimeout(r, STATS_SETTLE_MS)); // let pg_stat_database catch up
     const before = await pgCounters(sql, dbName);
     const open = connectionSampler(sql, dbName);
+    const opened0 = one.stats.opened;
     const g = await measure(gateway);
+    // upstream sessions the bench upstream initialized during the gateway run (warm-up included)
+    const openedUpstream = one.stats.opened - opened0;
     const conns = open.stop();
     await new Promise((r) => setTimeout(r, STATS_SETTLE_MS));
     const after = await pgCounters(sql, dbName);
     record(name, label, d, g, { sessions: after.sessions - before.sessions, xacts: after.xacts - before.xacts - 1 });
-    Object.assign(results[name] as Record<string, unknown>, { concurrency: gateway.concurrency, postgres_open_connections: conns });
+    const ops = g.count + g.errors + gateway.concurrency;
+    Object.assign(results[name] as Record<string, unknown>, { concurrency: gateway.concurrency, postgres_open_connections: conns, upstream_sessions_opened_per_op: round(openedUpstream / ops, 2) });
+    if (name.startsWith("owui_turn")) say(`    upstream sessions the gateway opened: ${openedUpstream} for ${ops} turns (warm-up included)`);
     if (gateway.concurrency > 1) say(`    Postgres connections open during the gateway run: peak ${conns.peak}, mean ${conns.mean}`);
   };
 
   const turn = (url: string, k?: string, s = size(150, 10), concurrency = 1): Load<null> => ({ ...s, concurrency, setup: async () => null, op: () => owuiTurn(url, k) });
   const calls = (url: string, k?: string, s = size(2000, 8), concurrency = 1): Load<Client> => ({ ...s, concurrency, setup: () => connect(url, k), op: call, teardown: close });
 
+  // side by side: the Open WebUI turn without the session pool first (workerd restarted with
+  // MCP_SESSION_POOL_SECONDS=0, then again with the default), then with it
+  if (want("owui_turn_nopool_c1")) {
+    stack.workerEnv.MCP_SESSION_POOL_SECONDS = "0";
+    await stack.restartWorkerd();
+    await both("owui_turn_nopool_c1", "Open WebUI turn without the session pool (MCP_SESSION_POOL_SECONDS=0), c=1", turn(one.url), turn(gw, key));
+    delete stack.workerEnv.MCP_SESSION_POOL_SECONDS;
+    await stack.restartWorkerd();
+    memory.stop();
+    memory = memorySampler(stack.workerd.child.pid);
+  }
   await both("owui_turn_c1", "Open WebUI turn (new session, initialize, tools/list, tools/call, close), c=1", turn(one.url), turn(gw, key));
+
+  // a 2026-07-28 client (SDK 2.x, auto negotiation ends modern) and a modern upstream (SDK 2.x server)
+  if (want("modern_call_c1")) {
+    modernUpstream = await startModern("bench-modern", "modern");
+    const modernKey = await seedTenantUser(sql, { tenant: "modern", name: "Modern", servers: [{ id: "modern", url: modernUpstream.url }], email: "modern@example.com" });
+    const modernCalls = (url: string, k?: string): Load<Client2> => ({
+      ...size(2000, 8),
+      concurrency: 1,
+      setup: async () => {
+        const c = await connect2(url, k);
+        if (c.getProtocolEra() !== "modern") throw new Error(`${url}: negotiated ${c.getProtocolEra()}, not the modern era`);
+        return c;
+      },
+      op: modernCall,
+      teardown: (c) => c.close(),
+    });
+    await both("modern_call_c1", "2026-07-28 client's tools/call (SDK 2.x) to a modern upstream (SDK 2.x server), c=1", modernCalls(modernUpstream.url), modernCalls(`${stack.url}/mcp/modern`, modernKey));
+  }
+
+  // an auto-mode client's turn against the session-era upstream: directly its probe fails every
+  // turn (the upstream knows no server/discover); the gateway answers it
+  if (want("auto_turn_c1")) {
+    const probes = { direct: { turns: 0, failed: 0 }, gateway: { turns: 0, failed: 0 } };
+    const autoTurns = (url: string, k: string | undefined, p: { turns: number; failed: number }): Load<null> => ({ ...size(150, 10), concurrency: 1, setup: async () => null, op: () => autoTurn(url, k, p) });
+    await both("auto_turn_c1", "auto-mode SDK 2.x client's turn (probe, tools/list, tools/call, close) to the session-era upstream, c=1", autoTurns(one.url, undefined, probes.direct), autoTurns(gw, key, probes.gateway));
+    const per = (p: { turns: number; failed: number }) => (p.turns ? round(p.failed / p.turns, 2) : null);
+    Object.assign(results.auto_turn_c1 as Record<string, unknown>, { failed_probes_per_turn: { direct: per(probes.direct), gateway: per(probes.gateway) }, probes });
+    say(`    failed server/discover probes per turn: direct ${fmt(per(probes.direct))}, gateway ${fmt(per(probes.gateway))} (${probes.gateway.failed} of ${probes.gateway.turns} turns)`);
+  }
   await both("call_c1", "tools/call in an open session, c=1", calls(one.url), calls(gw, key));
   await both("call_c50", `tools/call in open sessions, c=${C50}`, calls(one.url, undefined, size(5000, 8), C50), calls(gw, key, size(5000, 8), C50));
   await both("owui_turn_c50", `Open WebUI turn, c=${C50}`, turn(one.url, undefined, size(1000, 8), C50), turn(gw, key, size(1000, 8), C50));
@@ -182,6 +280,7 @@ try {
   const assertion = await signServiceAssertion(stack.workerEnv.SERVICE_SECRET!, "mcp", "catalog");
   await both("hop_catalog_c1", "hop: the catalog's answer for one user (its own socket, no edge), c=1", null, { ...size(2000, 6), concurrency: 1, setup: async () => null, op: get(`${stack.internalUrl}/internal/catalog/bench%40example.com`, 200, { headers: { [SERVICE_ASSERTION_HEADER]: assertion } }) });
 
+  if (want("list_1000_c1") || want("list_1000_c50")) {
   say("tools/list of 1,000 tools across 20 servers: starting 20 upstreams of 50 tools");
   const wide: BenchUpstream[] = [];
   for (let i = 0; i < 20; i++) {
@@ -202,7 +301,9 @@ try {
   const gwList = (concurrency: number, s: { total: number; budgetMs: number }): Load<Client> => ({ ...s, concurrency, setup: () => connect(`${stack!.url}/mcp`, wideKey), op: (c) => listAll(c, 1000), teardown: close });
   await both("list_1000_c1", "tools/list of 1,000 tools (20 servers; direct: 20 sessions listed in turn; gateway: /mcp paged), warm, c=1", directLists(1, size(200, 8)), gwList(1, size(200, 8)));
   await both("list_1000_c50", `tools/list of 1,000 tools, c=${C50}`, directLists(C50, size(500, 6)), gwList(C50, size(500, 6)));
+  }
 
+  if (want("scale")) {
   say("cost for one user as the database grows (Open WebUI turn and tools/call of bench@example.com)");
   const scale: Record<string, { owui_turn: Stats; call: Stats }> = {};
   let users = 2;
@@ -233,6 +334,7 @@ try {
     say(`  ${label}: Open WebUI turn p50 ${owui.p50} ms p99 ${owui.p99} ms; tools/call p50 ${c.p50} ms p99 ${c.p99} ms${owui.errors + c.errors ? `; errors ${owui.errors + c.errors}: ${owui.error ?? c.error}` : ""}`);
   }
   results.scale = scale;
+  }
   await sql.end();
 } catch (err) {
   failed = err;
@@ -241,6 +343,7 @@ try {
   memory?.stop();
   await stack?.stop();
   for (const u of upstreams) await u.close();
+  await modernUpstream?.proc.stop();
   await scratch.drop();
   await db.stop();
 }
@@ -253,6 +356,16 @@ const TARGETS = [
   { name: "tools/list of 1,000 tools <= 5 ms p50 warm", value: (results.list_1000_c1 as { gateway?: Stats } | undefined)?.gateway?.p50, limit: 5, unit: "ms" },
 ].map((t) => ({ ...t, met: t.value === undefined || t.value === null || Number.isNaN(t.value) ? null : t.atLeast ? t.value >= t.limit : t.value <= t.limit }));
 results.targets = TARGETS;
+type Entry = { ratio_p50?: number; added_p50_ms?: number; added_p99_ms?: number; failed_probes_per_turn?: { gateway: number | null } } | undefined;
+const entry = (name: string) => results[name] as Entry;
+const TARGETS_12 = [
+  { name: "Open WebUI turn <= 1.2x direct (p50, c=1, with the session pool)", value: entry("owui_turn_c1")?.ratio_p50, limit: 1.2, unit: "x" },
+  { name: "(for comparison) Open WebUI turn without the pool, p50 ratio", value: entry("owui_turn_nopool_c1")?.ratio_p50, limit: null, unit: "x" },
+  { name: "2026-07-28 tools/call to a modern upstream c=1 added p50 <= 1 ms", value: entry("modern_call_c1")?.added_p50_ms, limit: 1, unit: "ms" },
+  { name: "2026-07-28 tools/call to a modern upstream c=1 added p99 <= 5 ms", value: entry("modern_call_c1")?.added_p99_ms, limit: 5, unit: "ms" },
+  { name: "auto-mode client: failed probes per turn through the gateway = 0", value: entry("auto_turn_c1")?.failed_probes_per_turn?.gateway ?? undefined, limit: 0, unit: "" },
+].map((t) => ({ ...t, met: t.limit === null || t.value === undefined || t.value === null || Number.isNaN(t.value) ? null : t.value <= t.limit }));
+results.targets_issue12 = TARGETS_12;
 
 const header = ["workload", "direct p50", "direct p99", "direct rps", "gw p50", "gw p99", "gw rps", "p50 ratio", "added p50", "added p99", "errors", "pg conn/xact per req"];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -269,6 +382,8 @@ const wd = results.workerd as { peak_rss_mb: number | null; processes: number };
 say(`\npeak resident memory of the workerd process: ${wd.peak_rss_mb} MB (${wd.processes} process)`);
 say("targets (issue 7):");
 for (const t of TARGETS) say(`  ${t.met === null ? "n/a " : t.met ? "met " : "MISS"} ${t.name}: ${fmt(t.value)}${t.unit}`);
+say("targets (issue 12):");
+for (const t of TARGETS_12) say(`  ${t.limit === null ? "    " : t.met === null ? "n/a " : t.met ? "met " : "MISS"} ${t.name}: ${fmt(t.value)}${t.unit}`);
 const meta = {
   at: new Date().toISOString(),
   cpus: cpus().length,

@@ -2,7 +2,9 @@
  * Keeps `npm run bench` working: runs bench/run.ts at a tiny BENCH_SCALE against the test Postgres
  * and checks that it prints every figure issue 7 names (Open WebUI turn, tools/call in an open
  * session, tools/list of 1,000 tools, c=1 and c=50, p50/p99/rps, peak memory of workerd, the cost
- * by users and tenants, the targets) and writes the same into a JSON file in bench/results/.
+ * by users and tenants, the targets) and issue 12's (the turn without the session pool, a modern
+ * client's call to a modern upstream, an auto-mode client's failed probes), and writes the same
+ * into a JSON file in bench/results/.
  * BENCH_CONCURRENCY=4 stands in for 50 here, to keep the run short.
  * The figures themselves are not judged here (no timing assertions); docs/performance.md does.
  */
@@ -32,13 +34,16 @@ describe("npm run bench", () => {
     const { code, out } = await runBench();
     expect(out).not.toContain("stopped early");
     expect(code, out).toBe(0);
-    for (const workload of ["owui_turn_c1", "owui_turn_c50", "call_c1", "call_c50", "list_1000_c1", "list_1000_c50", "hop_edge_auth_c1", "hop_catalog_c1"]) {
+    for (const workload of ["owui_turn_c1", "owui_turn_nopool_c1", "owui_turn_c50", "call_c1", "call_c50", "modern_call_c1", "auto_turn_c1", "list_1000_c1", "list_1000_c50", "hop_edge_auth_c1", "hop_catalog_c1"]) {
       expect(out, workload).toMatch(new RegExp(`^${workload}\\s+[\\d.-]+`, "m"));
     }
     for (const column of ["direct p50", "direct p99", "direct rps", "gw p50", "gw p99", "gw rps", "p50 ratio"]) expect(out).toContain(column);
     for (const scale of ["10 users 1 tenants", "1000 users 1 tenants", "10000 users 1 tenants", "10000 users 100 tenants"]) expect(out).toContain(scale);
     expect(out).toMatch(/peak resident memory of the workerd process: \d+(\.\d+)? MB/);
     expect(out).toContain("targets (issue 7):");
+    // issue 12: the turn with and without the session pool, the modern call, the auto-mode client's failed probes
+    expect(out).toContain("targets (issue 12):");
+    expect(out).toMatch(/failed server\/discover probes per turn: direct [\d.]+, gateway [\d.]+/);
     const file = out.match(/wrote (\S+\.json)/)?.[1];
     expect(file).toBeTruthy();
     try {
@@ -50,6 +55,10 @@ describe("npm run bench", () => {
       expect(Object.keys(json.results.scale)).toEqual(["10_users_1_tenants", "1000_users_1_tenants", "10000_users_1_tenants", "10000_users_100_tenants"]);
       expect(json.results.workerd.peak_rss_mb).toBeGreaterThan(0);
       expect(json.results.targets).toHaveLength(5);
+      expect(json.results.targets_issue12).toHaveLength(5);
+      expect(json.results.owui_turn_nopool_c1.gateway.count).toBeGreaterThan(0);
+      expect(json.results.modern_call_c1.gateway.count).toBeGreaterThan(0);
+      expect(json.results.auto_turn_c1.failed_probes_per_turn).toMatchObject({ direct: expect.any(Number), gateway: expect.any(Number) });
     } finally {
       rmSync(resolve(file!), { force: true });
     }

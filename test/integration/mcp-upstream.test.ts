@@ -165,7 +165,7 @@ describe("how a forwarded answer reaches a client that takes JSON and SSE", () =
 });
 
 describe("upstream sessions", () => {
-  it("opens one upstream session per client session, though an SDK client's GET stream and first call race for it, and ends it with the client's", async () => {
+  it("opens one upstream session for a user's turns, though each SDK client's GET stream and first call race for it: later turns adopt the one parked (the pool)", async () => {
     // the benchmark's upstream (official SDK, stateful sessions) counts the sessions it opened
     const up = await startBenchUpstream(1);
     try {
@@ -181,11 +181,15 @@ describe("upstream sessions", () => {
       await expect.poll(async () => (await rawPost(f.t.url, "/mcp", f.alice, { jsonrpc: "2.0", id: 1, method: "tools/list" }, { "mcp-session-id": (await rawInitialize(f.t.url, "/mcp", f.alice)).session! })).body.result.tools.map((x: { name: string }) => x.name), { timeout: 10_000 }).toContain("counted__tool_0");
       // (the catalog's listing opened one already)
       const before = up.stats.opened;
+      const open = up.stats.open;
       const turns = 12;
       for (let i = 0; i < turns; i++) await turn();
-      expect(up.stats.opened - before).toBe(turns);
-      // each client's DELETE ends its upstream session (after the answer)
-      await expect.poll(() => up.stats.open, { timeout: 5000 }).toBe(0);
+      // each client's DELETE parks its upstream session for the next turn (MCP_SESSION_POOL_SECONDS,
+      // test/integration/mcp-session-pool.test.ts): one initialize upstream for all twelve turns
+      expect(up.stats.opened - before).toBe(1);
+      expect(up.stats.open - open).toBe(1);
+      const parked = await f.t.db.sql`SELECT email FROM mcp_parked_sessions WHERE server_id = 'counted'`;
+      expect(parked.map((r) => r.email)).toEqual(["alice@acme.test"]);
     } finally {
       await f.t.db.sql`DELETE FROM servers WHERE id = 'counted'`;
       await up.close();

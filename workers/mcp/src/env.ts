@@ -53,6 +53,13 @@ export const McpEnv = z.object({
   MAX_CONCURRENT_CALLS_PER_USER: z.coerce.number().int().min(1).max(1000).default(16),
   /** A session older than this is unknown (404; clients re-initialize), and its rows are purged (s). Default 7 days. */
   MCP_SESSION_MAX_AGE_SECONDS: z.coerce.number().int().min(60).max(90 * 86_400).default(7 * 86_400),
+  /**
+   * Per-user pool of parked upstream sessions (session-era upstreams): when a session-era client's
+   * session ends, its idle upstream sessions are kept this long for the same user's next session
+   * (Open WebUI opens one per chat turn) instead of being ended and opened anew (s). 0 = pool off
+   * (every session opens and ends its own). Default 300.
+   */
+  MCP_SESSION_POOL_SECONDS: z.coerce.number().int().min(0).max(3600).default(300),
   /** Request limits and the per-user rate limit (shared/middleware/request-limits). */
   ...REQUEST_LIMIT_VARS,
   ...RATE_LIMIT_VARS,

@@ -32,8 +32,9 @@ import { Dispatcher } from "../dispatch/dispatcher";
 import { initializeResult } from "../dispatch/server-info";
 import type { McpEnv } from "../env";
 import { openEventId, openRelayedId, openSession, sealSession, type SessionState } from "../tokens";
-import { deleteUpstream, postToUpstream, resumeUpstream, standaloneStream } from "../upstream/session.upstream";
-import { endSession, isSessionEnded, listUpstreamSessions, purgeOldSessions } from "../upstream/upstream-sessions.repo";
+import { adoptAhead, deleteUpstream, postToUpstream, resumeUpstream, standaloneStream } from "../upstream/session.upstream";
+import { busyServers, closeStreams, registerStream } from "../upstream/pool";
+import { endSession, isSessionEnded, listUpstreamSessions, purgeOldSessions, trimParked } from "../upstream/upstream-sessions.repo";
 import { upstreamTarget } from "../upstream/credentials";
 import { UpstreamFailure } from "../upstream/http";
 import { upstreamKind, type UpstreamCall } from "../upstream/upstream";
@@ -259,6 +260,14 @@ async function initialize(x: Exchange, catalog: UserCatalog, req: JsonRpcRequest
     x.later(purgeOldSessions(x.db, x.env.MCP_SESSION_MAX_AGE_SECONDS));
     x.later(x.db.run("purgeBridge", Math.max(x.env.MRTR_STATE_TTL_SECONDS * 2, 3600)));
   }
+  // the upstream sessions the user's last session parked: adopted now, ready for the first GET or call
+  if (x.env.MCP_SESSION_POOL_SECONDS > 0) {
+    const servers = catalog.servers.filter((s) => (x.scope === "*" || s.id === x.scope) && upstreamKind(s) === "session");
+    if (servers.length) {
+      const ctx = contextOf(x, state, catalog, false);
+      x.later(adoptAhead(state.sid, servers.map((s) => s.id), () => Promise.all(servers.map((s) => upstreamCallFor(ctx, s)))));
+    }
+  }
   log.info("mcp session opened", { email: x.identity.email, scope: x.scope, version, servers: catalog.servers.length });
   return jsonAnswer(resultResponse(req.id, result), 200, { [SESSION_HEADER]: token });
 }
@@ -315,8 +324,26 @@ export async function sessionGet(x: Exchange, catalog: UserCatalog): Promise<Res
   const state = await session(x);
   if (state instanceof Response) return state;
   if (!(x.c.req.header("accept") ?? "").includes("text/event-stream")) return httpError(406, INVALID_REQUEST, "Not Acceptable: GET needs Accept: text/event-stream");
+  // the session's end (DELETE) closes the stream, so its upstream session can be parked idle (pool.ts)
+  // (the wake-up resolves this request's own promise; the abort runs in this request)
+  let ended!: () => void;
+  void new Promise<void>((r) => (ended = r)).then(() => x.abort.abort());
+  const unregister = registerStream(state.sid, ended);
+  let streamed = false;
+  const streams = (done: Promise<void>) => {
+    streamed = true;
+    x.streams(done.finally(unregister));
+  };
+  try {
+    return await streamOf(x, catalog, state, streams);
+  } finally {
+    if (!streamed) unregister();
+  }
+}
+
+async function streamOf(x: Exchange, catalog: UserCatalog, state: SessionState, streams: (done: Promise<void>) => void): Promise<Response> {
   const ctx = contextOf(x, state, catalog, true);
-  const deps: StreamDeps = { streams: x.streams, abort: x.abort, resumable: { secret: x.env.SESSION_SECRET, sid: state.sid } };
+  const deps: StreamDeps = { streams, abort: x.abort, resumable: { secret: x.env.SESSION_SECRET, sid: state.sid } };
   const lastEventId = x.c.req.header("last-event-id") ?? null;
   if (lastEventId?.startsWith("mcpgw-ev.")) {
     const ev = await openEventId(x.env.SESSION_SECRET, lastEventId);
@@ -362,13 +389,25 @@ async function* prepend<T>(first: Promise<IteratorResult<T>>, gen: AsyncGenerato
 export async function sessionDelete(x: Exchange, catalog: UserCatalog): Promise<Response> {
   const state = await session(x);
   if (state instanceof Response) return state;
-  const upstreams = await endSession(x.db, state.sid, x.identity.email);
+  const poolSeconds = x.env.MCP_SESSION_POOL_SECONDS;
+  // this isolate's streams of the session end before its upstream sessions may be parked
+  closeStreams(state.sid);
+  const busy = busyServers(state.sid, catalog.servers.map((s) => s.id));
+  const upstreams = await endSession(x.db, state.sid, x.identity.email, poolSeconds, busy);
   sessions.inc({ event: "ended" });
   wakeStreams(state.sid);
+  const limits = limitsOf(x);
+  const end = async (server: CatalogServer, sessions: Array<{ usid: string | null; version: string }>) => {
+    if (!sessions.some((us) => us.usid)) return;
+    const target = await upstreamTarget(x.catalogBinding, x.identity.email, server);
+    await Promise.all(sessions.map((us) => (us.usid ? deleteUpstream(target, us.usid, us.version, limits) : undefined)));
+  };
   for (const us of upstreams) {
     const server = catalog.servers.find((s) => s.id === us.server);
-    const usid = us.usid;
-    if (server && usid) x.later(upstreamTarget(x.catalogBinding, x.identity.email, server).then((target) => deleteUpstream(target, usid, us.version, limitsOf(x))));
+    if (!server) continue;
+    // parked: the pool keeps POOL_KEEP per key, and ends the rest (and expired ones) upstream
+    if (us.parked && us.poolKey) x.later(trimParked(x.db, us.poolKey, poolSeconds).then((old) => end(server, old)));
+    else x.later(end(server, [us]));
   }
   return new Response(null, { status: 204 });
 }

@@ -16,7 +16,8 @@ import { rpcError, isRequest, isResponse, UPSTREAM_ERROR, type JsonRpcRequest } 
 import { LATEST_VERSION } from "../../../../shared/mcp/versions";
 import { log } from "../../../../shared/log";
 import { upstreamFetch, UpstreamFailure, type ExchangeLimits, type UpstreamExchange, type UpstreamTarget } from "./http";
-import { findUpstreamSession, forgetCached, saveUpstreamSession, type UpstreamSession } from "./upstream-sessions.repo";
+import { adoptedLately, credentialsVersionOf, enter, isStateful, noteAdopted, poolKeyOf, pooled } from "./pool";
+import { adoptParked, adoptParkedAhead, findUpstreamSession, forgetCached, forgetMarked, markNotReusable, saveUpstreamSession, type UpstreamSession } from "./upstream-sessions.repo";
 import type { Relay, Upstream, UpstreamCall } from "./upstream";
 
 /** Upstream sessions being opened in this isolate (`<owner>\0<server>`), with the requests waiting for them. */
@@ -154,12 +155,23 @@ export async function deleteUpstream(server: UpstreamTarget, usid: string, versi
  * callback plus a timer of its own (a request must not wait on another request's I/O: workerd
  * would cancel it as hung); when the opener fails, the waiter tries itself.
  */
-async function sessionOf(call: UpstreamCall, owner: Owner): Promise<UpstreamSession> {
+async function sessionOf(call: UpstreamCall, owner: Owner, stale?: UpstreamSession): Promise<UpstreamSession> {
   const server = call.server;
   const key = `${owner.key}\u0000${server.id}`;
-  for (;;) {
-    const found = await findUpstreamSession(call.db, owner.key, server.id);
-    if (found) return found;
+  let dead = stale !== undefined;
+  for (let first = true; ; first = false) {
+    // after a 404: another request (or replica) may have re-opened it already
+    const found = await findUpstreamSession(call.db, owner.key, server.id, stale !== undefined && first ? true : false);
+    if (found && found.usid !== stale?.usid) {
+      if (!credentialsChanged(call, found)) return found;
+      // a pooled session opened with credentials that changed since: never used again (ended
+      // upstream); its replacement may come from the pool, under the new credentials' key
+      log.info("upstream credentials changed; replacing the upstream session", { server: server.id });
+      forgetCached(owner.key, server.id);
+      if (found.usid) call.later(deleteUpstream(call.target, found.usid, found.version, call.limits));
+      stale = found;
+      dead = false;
+    }
     const waiters = opening.get(key);
     if (!waiters) break;
     await new Promise<void>((resolve) => {
@@ -174,7 +186,9 @@ async function sessionOf(call: UpstreamCall, owner: Owner): Promise<UpstreamSess
   }
   opening.set(key, new Set());
   try {
-    return await open(call, owner);
+    if (dead) log.info("upstream session expired; opening a new one", { server: server.id });
+    // never from the pool after a 404: the session adopted may just have died
+    return await open(call, owner, !dead);
   } finally {
     const waiters = opening.get(key);
     opening.delete(key);
@@ -182,22 +196,77 @@ async function sessionOf(call: UpstreamCall, owner: Owner): Promise<UpstreamSess
   }
 }
 
-async function open(call: UpstreamCall, owner: Owner): Promise<UpstreamSession> {
-  const server = call.target;
-  // the session is recorded while notifications/initialized goes out
-  const record = (o: { usid: string | null; version: string }) => saveUpstreamSession(call.db, owner.key, call.identity.email, { server: server.id, ...o });
-  const opened = await initializeUpstream(server, owner, call.limits, record);
-  for (const wake of openedListeners.get(owner.key) ?? []) wake();
-  return { server: server.id, usid: opened.usid, version: opened.version };
+/** Whether a pooled upstream session was opened with other credentials than the server's current ones. */
+function credentialsChanged(call: UpstreamCall, us: UpstreamSession): boolean {
+  return us.poolKey !== undefined && us.credentialsVersion !== undefined && us.credentialsVersion !== credentialsVersionOf(call);
 }
 
-/** After the upstream said 404: another replica may have re-opened it already; else open anew. */
+/**
+ * Adopts ahead of use the upstream sessions the user parked for a new downstream session `sid`
+ * (at initialize, in the background): the session's first GET or call then finds its upstream
+ * session ready instead of waiting for it. Holds this isolate's opening lock of each server from
+ * the first (synchronous) step, so a request of the session waits for it rather than opening one
+ * of its own. Only adopts: a server with nothing parked is opened on first use as before.
+ * @param servers the session-era servers of the session's endpoint
+ * @param calls builds the calls (one per server; their targets carry the credentials)
+ */
+export async function adoptAhead(sid: string, servers: string[], calls: () => Promise<UpstreamCall[]>): Promise<void> {
+  const locks = servers.map((id) => `${sid}\u0000${id}`).filter((key) => !opening.has(key));
+  for (const key of locks) opening.set(key, new Set());
+  try {
+    const built = (await calls()).filter((c) => pooled(c) && locks.includes(`${sid}\u0000${c.server.id}`));
+    if (!built.length) return;
+    const keyed = await Promise.all(built.map(async (c) => ({ call: c, poolKey: await poolKeyOf(c, await ownerOf(c)) })));
+    const first = built[0]!;
+    const got = await adoptParkedAhead(first.db, keyed.flatMap((k) => (k.poolKey ? [k.poolKey] : [])), first.env.MCP_SESSION_POOL_SECONDS, sid, first.identity.email);
+    for (const us of got.adopted) if (us.usid) noteAdopted(us.usid);
+    if (got.adopted.length) for (const wake of openedListeners.get(sid) ?? []) wake();
+    for (const us of got.orphaned) {
+      const c = built.find((b) => b.server.id === us.server);
+      if (c && us.usid) await deleteUpstream(c.target, us.usid, us.version, c.limits);
+    }
+  } catch (err) {
+    log.warn("adopting parked upstream sessions failed", { message: String((err as Error)?.message ?? err) });
+  } finally {
+    for (const key of locks) {
+      const waiters = opening.get(key);
+      opening.delete(key);
+      for (const wake of waiters ?? []) wake();
+    }
+  }
+}
+
+/**
+ * Opens the owner's upstream session on the call's server: adopts one the same user parked
+ * (pool.ts) when the pool is on and `adopt`, else initializes a new one (recorded with its pool key).
+ */
+async function open(call: UpstreamCall, owner: Owner, adopt = true): Promise<UpstreamSession> {
+  const server = call.target;
+  const poolKey = await poolKeyOf(call, owner);
+  const credentialsVersion = credentialsVersionOf(call);
+  forgetMarked(owner.key, server.id);
+  if (poolKey && adopt) {
+    const got = await adoptParked(call.db, { poolKey, poolSeconds: call.env.MCP_SESSION_POOL_SECONDS, sid: owner.key, email: call.identity.email, server: server.id, credentialsVersion });
+    // expired parked sessions of this key, and the server's opened with other credentials: ended upstream, best effort
+    for (const old of got.expired) if (old.usid) call.later(deleteUpstream(server, old.usid, old.version, call.limits));
+    if (got.adopted) {
+      if (got.adopted.usid) noteAdopted(got.adopted.usid);
+      for (const wake of openedListeners.get(owner.key) ?? []) wake();
+      return got.adopted;
+    }
+  }
+  const pool = poolKey ? { poolKey, credentialsVersion } : {};
+  // the session is recorded while notifications/initialized goes out
+  const record = (o: { usid: string | null; version: string }) => saveUpstreamSession(call.db, owner.key, call.identity.email, { server: server.id, ...o, ...pool });
+  const opened = await initializeUpstream(server, owner, call.limits, record);
+  for (const wake of openedListeners.get(owner.key) ?? []) wake();
+  return { server: server.id, usid: opened.usid, version: opened.version, ...pool };
+}
+
+/** After the upstream said 404: another request or replica may have re-opened it already; else open anew. */
 async function reopen(call: UpstreamCall, owner: Owner, stale: UpstreamSession): Promise<UpstreamSession> {
   forgetCached(owner.key, call.server.id);
-  const fresh = await findUpstreamSession(call.db, owner.key, call.server.id, true);
-  if (fresh && fresh.usid !== stale.usid) return fresh;
-  log.info("upstream session expired; opening a new one", { server: call.server.id });
-  return open(call, owner);
+  return sessionOf(call, owner, stale);
 }
 
 /**
@@ -280,6 +349,9 @@ function answersSideRequests(call: UpstreamCall): boolean {
   return !call.sid && call.client.era === "modern" && (caps.roots !== undefined || caps.sampling !== undefined || caps.elicitation !== undefined);
 }
 
+/** GETs of an adopted session that met 409 (its previous stream still closing upstream) retried at most, 50 ms more apart each time. */
+const ADOPTED_GET_RETRIES = 8;
+
 /** How long a call waits for the upstream's GET stream to open before it goes out anyway (ms). */
 const SIDE_STREAM_WAIT_MS = 300;
 
@@ -310,12 +382,25 @@ export const sessionUpstream: Upstream = {
 async function* sendOne(call: UpstreamCall, req: JsonRpcRequest): AsyncGenerator<Relay> {
   let inFlight: UpstreamSession | null = null;
   let answered = false;
+  // a pooled session with a request in flight is never parked; one asked something by the upstream
+  // (roots, sampling, elicitation: the upstream may keep what it learnt) is never reused
+  const leave = pooled(call) ? enter(call.sid, call.server.id) : () => {};
+  let marked = false;
   try {
     for await (const r of sendOneInner(call, req, (us) => (inFlight = us))) {
-      if (r.kind === "response") answered = true;
+      // answered: the upstream session is idle again (the consumer may not read on after the response)
+      if (r.kind === "response") {
+        answered = true;
+        leave();
+      }
+      if (r.kind === "request" && !marked && pooled(call)) {
+        marked = true;
+        call.later(markNotReusable(call.db, call.sid, call.server.id));
+      }
       yield r;
     }
   } finally {
+    leave();
     // a modern client cancels by closing its stream; a session-era upstream learns of it only from notifications/cancelled
     const us = inFlight as UpstreamSession | null;
     if (!answered && us && call.signal.aborted && call.client.era === "modern") {
@@ -330,6 +415,8 @@ async function* sendOneInner(call: UpstreamCall, req: JsonRpcRequest, sent: (us:
     try {
       const owner = await ownerOf(call);
       let us = await sessionOf(call, owner);
+      // a request that leaves state in the upstream session: never parked for another session
+      if (pooled(call) && isStateful(req)) await markNotReusable(call.db, call.sid, server.id);
       for (let attempt = 0; ; attempt++) {
         const ex = await upstreamFetch(server, { method: "POST", body: req, usid: us.usid, version: us.version, headers: traceHeaders(call) }, call.limits, call.signal);
         sent(us);
@@ -409,10 +496,18 @@ export async function standaloneStream(
   const server = call.target;
   const owner = await ownerOf(call);
   let us = existing ?? (await sessionOf(call, owner));
+  let reopened = false;
   for (let attempt = 0; ; attempt++) {
     const ex = await upstreamFetch(server, { method: "GET", usid: us.usid, version: us.version, lastEventId, idleTimeout: false }, call.limits, call.signal);
-    if (!existing && us.usid && attempt === 0 && (await sessionLost(ex.res))) {
+    if (!existing && us.usid && !reopened && (await sessionLost(ex.res))) {
+      reopened = true;
       us = await reopen(call, owner, us);
+      continue;
+    }
+    // a session adopted from the pool: its previous user's stream may still be closing upstream
+    if (ex.res.status === 409 && adoptedLately(us.usid) && attempt < ADOPTED_GET_RETRIES && !call.signal.aborted) {
+      await ex.res.body?.cancel().catch(() => {});
+      await new Promise((r) => setTimeout(r, 50 * (attempt + 1)));
       continue;
     }
     if (!ex.res.ok || !(ex.res.headers.get("content-type") ?? "").includes("text/event-stream")) {
@@ -421,8 +516,16 @@ export async function standaloneStream(
     }
     const session = us;
     async function* relays(): AsyncGenerator<Relay> {
+      let marked = false;
       try {
-        for await (const r of relayExchange(call, ex, session, null)) if (r.kind !== "response") yield r;
+        for await (const r of relayExchange(call, ex, session, null)) {
+          if (r.kind === "response") continue;
+          if (r.kind === "request" && !marked && pooled(call)) {
+            marked = true;
+            call.later(markNotReusable(call.db, call.sid, server.id));
+          }
+          yield r;
+        }
       } catch (err) {
         if (!(err instanceof UpstreamFailure)) throw err;
         log.info("upstream GET stream ended", { server: server.id, message: err.message });

@@ -3,10 +3,10 @@
  * 0006) behind a small isolate cache - so any replica continues a session any other one began.
  * The SQL is in shared/repos/mcp-sessions.repo.ts, run by the worker's Postgres pool (../db.ts).
  */
-import type { UpstreamSession } from "../../../../shared/repos/mcp-sessions.repo";
+import { POOL_KEEP, type EndedUpstream, type UpstreamSession } from "../../../../shared/repos/mcp-sessions.repo";
 import type { McpDb } from "../db";
 
-export type { UpstreamSession };
+export type { EndedUpstream, UpstreamSession };
 
 
 const cache = new Map<string, UpstreamSession>();
@@ -92,12 +92,64 @@ export async function isSessionEnded(db: McpDb, sid: string, issuedAt: number): 
   return false;
 }
 
-/** Marks a session ended and drops its upstream sessions' rows; returns those upstream sessions. */
-export async function endSession(db: McpDb, sid: string, email: string): Promise<UpstreamSession[]> {
-  const ended = await db.run("endSession", sid, email);
+/**
+ * Marks a session ended and drops its upstream sessions' rows; returns those upstream sessions,
+ * each parked (kept for the user's next session: pool.ts) or not (to be ended upstream).
+ * @param poolSeconds MCP_SESSION_POOL_SECONDS (0: nothing is parked)
+ * @param busy servers whose upstream session has a request in flight in this isolate (never parked)
+ */
+export async function endSession(db: McpDb, sid: string, email: string, poolSeconds = 0, busy: string[] = []): Promise<EndedUpstream[]> {
+  const ended = await db.run("endSession", sid, email, poolSeconds, busy.join(","));
   for (const us of ended) cache.delete(k(sid, us.server));
   remembered(endedIds, sid, 100_000);
   return ended;
+}
+
+/** Of a pool key's parked sessions, takes the expired ones and those beyond POOL_KEEP (to be ended upstream). */
+export async function trimParked(db: McpDb, poolKey: string, poolSeconds: number): Promise<UpstreamSession[]> {
+  return db.run("trimParked", poolKey, poolSeconds, POOL_KEEP);
+}
+
+/** Adopts a parked session of `poolKey` for `sid` (recorded as its upstream session); also takes the key's expired ones. */
+export async function adoptParked(
+  db: McpDb,
+  a: { poolKey: string; poolSeconds: number; sid: string; email: string; server: string; credentialsVersion: string },
+): Promise<{ adopted: UpstreamSession | null; expired: UpstreamSession[] }> {
+  const got = await db.run("adoptParked", a.poolKey, a.poolSeconds, a.sid, a.email, a.server, a.credentialsVersion);
+  if (got.adopted) remember(a.sid, got.adopted);
+  return got;
+}
+
+/** Adopts ahead of use one parked session per pool key for `sid` (recorded as its upstream sessions). */
+export async function adoptParkedAhead(db: McpDb, keys: string[], poolSeconds: number, sid: string, email: string): Promise<{ adopted: UpstreamSession[]; orphaned: UpstreamSession[] }> {
+  if (!keys.length) return { adopted: [], orphaned: [] };
+  const got = await db.run("adoptParkedAhead", keys.join(","), poolSeconds, sid, email);
+  const adopted: UpstreamSession[] = [];
+  const orphaned: UpstreamSession[] = [];
+  for (const { parked, ...us } of got) {
+    if (parked) orphaned.push(us);
+    else {
+      remember(sid, us);
+      adopted.push(us);
+    }
+  }
+  return { adopted, orphaned };
+}
+
+/** Stateful requests' sessions marked in this isolate (one UPDATE per session and server). */
+const markedStateful = new Set<string>();
+
+/** Marks the upstream session of `sid` on `server` not reusable (before a request that leaves state in it). */
+export async function markNotReusable(db: McpDb, sid: string, server: string): Promise<void> {
+  const key = k(sid, server);
+  if (markedStateful.has(key)) return;
+  await db.run("markNotReusable", sid, server);
+  remembered(markedStateful, key, 10_000);
+}
+
+/** Forgets that this isolate marked `sid`'s session on `server` (a new upstream session replaced it). */
+export function forgetMarked(sid: string, server: string): void {
+  markedStateful.delete(k(sid, server));
 }
 
 /** Deletes upstream-session rows and ended-session marks older than `maxAgeSeconds`. */
