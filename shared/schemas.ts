@@ -61,6 +61,8 @@ export const ServerRow = z.object({
   headers: z.record(z.string(), z.string()),
   enabled: z.boolean(),
   description: z.string(),
+  /** Reviewed definitions (migration 0012): auto (also when absent), hold, findings. */
+  review: z.enum(["auto", "hold", "findings"]).optional(),
   created_at: z.coerce.date(),
   updated_at: z.coerce.date(),
 });

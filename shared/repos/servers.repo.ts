@@ -18,6 +18,8 @@ export interface Server {
   description: string;
   /** Names of the stored secret headers; their values are never returned. */
   headerNames: string[];
+  /** Reviewed definitions: auto, hold, findings (migration 0012). */
+  review: "auto" | "hold" | "findings";
   createdAt: Date;
   updatedAt: Date;
 }
@@ -30,6 +32,8 @@ export interface ServerInput {
   description: string;
   /** New secret headers, already sealed ({@link headersToStore}); undefined keeps the stored ones. */
   headers?: Record<string, string>;
+  /** Review mode; undefined keeps the stored one (a new server: auto). */
+  review?: "auto" | "hold" | "findings";
 }
 
 /** The sealing context of one header value of one server (AES-GCM additional data). */
@@ -100,6 +104,7 @@ function toServer(r: Record<string, unknown>): Server {
     enabled: Boolean(r.enabled),
     description: String(r.description ?? ""),
     headerNames: ((r.header_names as string[] | null) ?? []).slice().sort(),
+    review: ((r.review as Server["review"] | undefined) ?? "auto"),
     createdAt: new Date(r.created_at as string),
     updatedAt: new Date(r.updated_at as string),
   };
@@ -108,7 +113,7 @@ function toServer(r: Record<string, unknown>): Server {
 /** Every server (optionally of one tenant), by id, without header values. */
 export async function listServers(db: Db, tenant?: string): Promise<Server[]> {
   const rows = await db`
-    SELECT id, tenant_id, url, transport, enabled, description, created_at, updated_at,
+    SELECT id, tenant_id, url, transport, enabled, description, review, created_at, updated_at,
            COALESCE((SELECT jsonb_agg(k) FROM jsonb_object_keys(headers) k), '[]'::jsonb) AS header_names
     FROM servers WHERE (${tenant ?? null}::text IS NULL OR tenant_id = ${tenant ?? null}) ORDER BY id`;
   return rows.map(toServer);
@@ -117,10 +122,10 @@ export async function listServers(db: Db, tenant?: string): Promise<Server[]> {
 /** One server without header values, or null. */
 export async function getServer(db: Db, id: string, lock = false): Promise<Server | null> {
   const rows = lock
-    ? await db`SELECT id, tenant_id, url, transport, enabled, description, created_at, updated_at,
+    ? await db`SELECT id, tenant_id, url, transport, enabled, description, review, created_at, updated_at,
                  COALESCE((SELECT jsonb_agg(k) FROM jsonb_object_keys(headers) k), '[]'::jsonb) AS header_names
                FROM servers WHERE id = ${id} FOR UPDATE`
-    : await db`SELECT id, tenant_id, url, transport, enabled, description, created_at, updated_at,
+    : await db`SELECT id, tenant_id, url, transport, enabled, description, review, created_at, updated_at,
                  COALESCE((SELECT jsonb_agg(k) FROM jsonb_object_keys(headers) k), '[]'::jsonb) AS header_names
                FROM servers WHERE id = ${id}`;
   return rows[0] ? toServer(rows[0]) : null;
@@ -129,13 +134,16 @@ export async function getServer(db: Db, id: string, lock = false): Promise<Serve
 /** Creates or replaces a server; `headers` undefined keeps the stored secret headers. */
 export async function upsertServer(db: Db, id: string, s: ServerInput): Promise<void> {
   const headers = s.headers === undefined ? null : db.json(s.headers);
+  const review = s.review ?? null;
   await db`
-    INSERT INTO servers (id, tenant_id, url, transport, headers, enabled, description)
-    VALUES (${id}, ${s.tenant}, ${s.url}, ${s.transport}, COALESCE(${headers}::jsonb, '{}'::jsonb), ${s.enabled}, ${s.description})
+    INSERT INTO servers (id, tenant_id, url, transport, headers, enabled, description, review)
+    VALUES (${id}, ${s.tenant}, ${s.url}, ${s.transport}, COALESCE(${headers}::jsonb, '{}'::jsonb), ${s.enabled}, ${s.description}, COALESCE(${review}::text, 'auto'))
     ON CONFLICT (id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, url = EXCLUDED.url, transport = EXCLUDED.transport,
-      headers = COALESCE(${headers}::jsonb, servers.headers), enabled = EXCLUDED.enabled, description = EXCLUDED.description, updated_at = now()
-    WHERE (servers.tenant_id, servers.url, servers.transport, servers.enabled, servers.description, servers.headers)
-      IS DISTINCT FROM (EXCLUDED.tenant_id, EXCLUDED.url, EXCLUDED.transport, EXCLUDED.enabled, EXCLUDED.description, COALESCE(${headers}::jsonb, servers.headers))`;
+      headers = COALESCE(${headers}::jsonb, servers.headers), enabled = EXCLUDED.enabled, description = EXCLUDED.description,
+      review = COALESCE(${review}::text, servers.review), updated_at = now()
+    WHERE (servers.tenant_id, servers.url, servers.transport, servers.enabled, servers.description, servers.headers, servers.review)
+      IS DISTINCT FROM (EXCLUDED.tenant_id, EXCLUDED.url, EXCLUDED.transport, EXCLUDED.enabled, EXCLUDED.description, COALESCE(${headers}::jsonb, servers.headers),
+                        COALESCE(${review}::text, servers.review))`;
 }
 
 /** Deletes a server (its rules, snapshots and status go with it). */

@@ -5,6 +5,8 @@
 import { z } from "zod";
 import { GroupName, HeaderMap, Slug, UpstreamUrl } from "../../../shared/schemas";
 
+export const ReviewMode = z.enum(["auto", "hold", "findings"]);
+
 const ToolPattern = z.string().trim().min(1).max(128).regex(/^[^\s]+$/, "must be a tool name or a glob with *, without spaces");
 
 export const TenantBody = z
@@ -19,8 +21,33 @@ export const ServerBody = z
     enabled: z.boolean().default(true),
     transport: z.enum(["streamable-http", "sse"]).default("streamable-http"),
     description: z.string().max(500).default(""),
+    review: ReviewMode.optional().describe(
+      "reviewed definitions: auto (tools as the upstream lists them), hold (users see each tool only in a definition an admin approved), findings (like hold, but a definition without poisoning findings is approved automatically). Omitted: the stored mode is kept (a new server: auto)",
+    ),
   })
   .meta({ id: "ServerInput" });
+
+/** The tool name rules of an override: what Open WebUI takes as a function name. */
+const ToolName = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 characters of [A-Za-z0-9_-]");
+
+export const OverrideBody = z
+  .object({
+    name: ToolName.nullish().describe("the name users see instead of the upstream's (null/omitted: the upstream's); on /mcp it is prefixed `<server>__` and must still fit 64 characters"),
+    description: z.string().max(4000).nullish().describe("the description users see instead of the upstream's (null/omitted: the upstream's)"),
+    hidden: z.boolean().default(false).describe("hide the tool from every user (calls fail like calls to an unknown tool)"),
+  })
+  .meta({ id: "ToolOverrideInput" });
+
+/** A tool's upstream name in a path: 1-128 characters without control characters. */
+export const UpstreamToolName = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[^\u0000-\u001f\u007f]+$/, "must not contain control characters");
+
+export const ChangeId = z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+
+export const ReviewsQuery = z.object({ state: z.enum(["pending", "approved", "rejected", "superseded"]).optional(), limit: z.coerce.number().int().min(1).max(1000).default(100) });
 
 export const ToolRulesBody = z
   .object({
@@ -114,6 +141,7 @@ export const ServerOut = z
     enabled: z.boolean(),
     description: z.string(),
     headerNames: z.array(z.string()).describe("names of the stored secret headers; values are never returned"),
+    review: ReviewMode,
     createdAt: IsoDate,
     updatedAt: IsoDate,
   })
@@ -226,6 +254,28 @@ export const ChangesOut = z
     ),
   })
   .meta({ id: "ItemChanges" });
+
+const Finding = z.object({ check: z.string(), path: z.string(), excerpt: z.string() });
+export const ReviewOut = z
+  .object({
+    id: z.number(),
+    at: IsoDate,
+    server: z.string(),
+    scope: z.enum(["set", "tool"]).describe("set: the first listing under hold, approved as a whole"),
+    name: z.string().describe("the tool's upstream name (empty for a set)"),
+    change: z.enum(["initial", "added", "changed"]),
+    before: z.unknown().describe("the approved definition it would replace (null: none)"),
+    after: z.unknown().describe("the definition as listed (a set: every definition)"),
+    hash: z.string().describe("content hash of the definition: a call is forwarded only while the upstream lists the approved hash"),
+    findings: z.array(Finding).describe("tool-poisoning findings"),
+    state: z.enum(["pending", "approved", "rejected", "superseded"]),
+    decidedAt: IsoDate.nullable(),
+    decidedBy: z.string().nullable(),
+  })
+  .meta({ id: "ToolReview" });
+export const OverrideOut = z
+  .object({ tool: z.string(), name: z.string().nullable(), description: z.string().nullable(), hidden: z.boolean() })
+  .meta({ id: "ToolOverride" });
 
 const Stats = { calls: z.number(), errors: z.number(), denied: z.number(), errorRate: z.number(), p50Ms: z.number().nullable(), p95Ms: z.number().nullable() };
 const Keyed = z.array(z.object({ key: z.string(), ...Stats }));

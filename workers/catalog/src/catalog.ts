@@ -19,6 +19,7 @@ import { toolAllowed, type Access, type AccessServer } from "../../../shared/rep
 import type { Snapshot, StatusRow } from "../../../shared/repos/catalog.repo";
 import type { ServerRow } from "../../../shared/schemas";
 import { cachedAccess } from "./access.cache";
+import { curatedTools } from "./curate";
 import type { CatalogDb } from "./db";
 import type { CatalogEnv } from "./env";
 import { listingOf, maxAgeSeconds, refreshInBackground, refreshNeed } from "./refresh";
@@ -81,6 +82,7 @@ export function serverEntry(access: Access, entry: AccessServer, snap: Snapshot,
   const { server } = entry;
   const s = snap.status.get(server.id);
   const items = snap.items.get(server.id);
+  const curated = curatedTools(server, snap, (name) => toolAllowed(access, entry, name));
   return {
     id: server.id,
     tenant: server.tenant_id,
@@ -93,7 +95,10 @@ export function serverEntry(access: Access, entry: AccessServer, snap: Snapshot,
     capabilities: s?.capabilities ?? null,
     instructions: s?.instructions ?? null,
     ...protocolOf(s),
-    tools: (items?.tool ?? []).filter((t) => typeof t.name === "string" && toolAllowed(access, entry, t.name)),
+    review: server.review ?? "auto",
+    tools: curated.tools,
+    held: curated.held,
+    renamed: curated.renamed,
     prompts: items?.prompt ?? [],
     resources: items?.resource ?? [],
     resourceTemplates: items?.resource_template ?? [],

@@ -41,6 +41,10 @@ export const CatalogServer = z.object({
   eraCheckedAt: z.string().nullish(),
   cacheHints: z.record(z.string(), z.object({ ttlMs: z.number().optional(), cacheScope: z.enum(["public", "private"]).optional() })).nullish(),
   tools: z.array(Item).default([]),
+  /** Upstream names of tools held for review: the upstream lists another definition than the approved one (calls refused). */
+  held: z.array(z.string()).optional(),
+  /** Shown name -> upstream name of renamed tools (overrides). */
+  renamed: z.record(z.string(), z.string()).optional(),
   prompts: z.array(Item).default([]),
   resources: z.array(Item).default([]),
   resourceTemplates: z.array(Item).default([]),

@@ -141,6 +141,16 @@ export class Dispatcher {
       this.audit(this.scope === "*" ? null : this.scope, name, "denied", started);
       return yield errorResponse(req.id, INVALID_PARAMS, `Unknown tool: ${name}`);
     }
+    // Reviewed definitions: the upstream no longer lists the approved definition, so what it
+    // would run is not what an admin approved (nor what the client was shown). Refused as a tool
+    // error, in both eras, before anything reaches the upstream.
+    if (hit.server.held?.includes(hit.upstreamName)) {
+      this.audit(hit.server.id, hit.upstreamName, "denied", started);
+      return yield resultResponse(req.id, {
+        content: [{ type: "text", text: `Tool ${name} is under review: its definition changed upstream and awaits an administrator's approval. It cannot be called until then.` }],
+        isError: true,
+      });
+    }
     // no response on this stream: the client resumes it (session era), or it never came
     let outcome: "ok" | "error" | "resumed" = this.ctx.signal.aborted ? "error" : "resumed";
     let answered = false;
