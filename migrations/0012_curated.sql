@@ -63,3 +63,39 @@ CREATE TRIGGER approved_tools_bump AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE 
   FOR EACH STATEMENT EXECUTE FUNCTION bump_catalog_version();
 CREATE TRIGGER tool_overrides_bump AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON tool_overrides
   FOR EACH STATEMENT EXECUTE FUNCTION bump_catalog_version();
+
+-- Virtual servers: `/mcp/<id>` shows a chosen list of (server, tool) pairs, each with an optional
+-- new name and description, granted to groups directly. Calls go to the real upstream under the
+-- real name, and only for users who could use the real tool (the catalog checks that per user).
+-- An id is never also a server id (the admin API refuses both directions).
+CREATE TABLE virtual_servers (
+  id           text PRIMARY KEY CHECK (id ~ '^[a-z0-9][a-z0-9-]{0,31}$'),
+  description  text NOT NULL DEFAULT '',
+  created_at   timestamptz NOT NULL DEFAULT now(),
+  updated_at   timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE virtual_server_groups (
+  virtual_id  text NOT NULL REFERENCES virtual_servers(id) ON DELETE CASCADE,
+  group_name  text NOT NULL REFERENCES groups(name) ON DELETE CASCADE,
+  PRIMARY KEY (virtual_id, group_name)
+);
+
+CREATE TABLE virtual_tools (
+  virtual_id   text NOT NULL REFERENCES virtual_servers(id) ON DELETE CASCADE,
+  position     integer NOT NULL,
+  server_id    text NOT NULL REFERENCES servers(id) ON DELETE CASCADE,
+  -- the real tool's upstream name
+  tool         text NOT NULL CHECK (length(tool) BETWEEN 1 AND 128),
+  name         text CHECK (name ~ '^[A-Za-z0-9_-]{1,64}$'),
+  description  text CHECK (length(description) <= 4000),
+  PRIMARY KEY (virtual_id, position),
+  UNIQUE (virtual_id, server_id, tool)
+);
+
+CREATE TRIGGER virtual_servers_bump AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON virtual_servers
+  FOR EACH STATEMENT EXECUTE FUNCTION bump_catalog_version();
+CREATE TRIGGER virtual_server_groups_bump AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON virtual_server_groups
+  FOR EACH STATEMENT EXECUTE FUNCTION bump_catalog_version();
+CREATE TRIGGER virtual_tools_bump AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON virtual_tools
+  FOR EACH STATEMENT EXECUTE FUNCTION bump_catalog_version();

@@ -12,6 +12,7 @@ import type { ItemKind, McpItem } from "../catalog.schema";
 import type { Sql, TxSql } from "../db";
 import { ServerRow } from "../schemas";
 import { itemHash } from "./item-hash";
+import { listVirtualServers, type VirtualServer } from "./virtual.repo";
 import { loadCuration, type ApprovedTool, type ToolOverride } from "./review.repo";
 
 export const ITEM_KINDS: readonly ItemKind[] = ["tool", "prompt", "resource", "resource_template"];
@@ -65,6 +66,8 @@ export interface Snapshot {
   approved?: Map<string, Map<string, ApprovedTool>>;
   /** Per server: tool overrides, by upstream name. */
   overrides?: Map<string, Map<string, ToolOverride>>;
+  /** Virtual servers, by id. */
+  virtuals?: Map<string, VirtualServer>;
 }
 
 const emptyItems = (): ItemsByKind => ({ tool: [], prompt: [], resource: [], resource_template: [] });
@@ -97,6 +100,7 @@ export async function loadSnapshot(sql: Sql): Promise<Snapshot> {
     const statusRows = await tx`SELECT * FROM server_status`;
     const itemRows = await tx`SELECT server_id, kind, name, definition, hash FROM server_items ORDER BY server_id, kind, position, name`;
     const { approved, overrides } = await loadCuration(tx);
+    const virtuals = new Map((await listVirtualServers(tx)).map((v) => [v.id, v]));
     const toolHashes = new Map<string, Map<string, string>>();
     const status = new Map(statusRows.map((r) => [String(r.server_id), toStatus(r)]));
     const items = new Map<string, ItemsByKind>();
@@ -111,7 +115,7 @@ export async function loadSnapshot(sql: Sql): Promise<Snapshot> {
         h.set(String(r.name), String(r.hash));
       }
     }
-    return { version: Number(state?.version ?? 0), status, items, toolHashes, approved, overrides };
+    return { version: Number(state?.version ?? 0), status, items, toolHashes, approved, overrides, virtuals };
   })) as Snapshot;
 }
 

@@ -108,7 +108,7 @@ describe("a server under review (hold)", () => {
   it("asks for one approval of the whole set on its first listing, and serves nothing until then", async () => {
     const put = await api("PUT", "/servers/rev", { tenant: "lab", url: up.url, review: "hold" });
     expect(put.status).toBe(201);
-    expect(await put.json()).toMatchObject({ id: "rev", review: "hold" });
+    expect((await put.json()) as any).toMatchObject({ id: "rev", review: "hold" });
     const [set] = await waitFor("the initial set review", async () => {
       const p = await pending("rev");
       return p.length ? p : undefined;
@@ -123,7 +123,7 @@ describe("a server under review (hold)", () => {
 
     const approved = await api("POST", `/servers/rev/changes/${set.id}/approve`);
     expect(approved.status).toBe(200);
-    expect(await approved.json()).toMatchObject({ id: set.id, state: "approved", decidedBy: "admin@localhost" });
+    expect((await approved.json()) as any).toMatchObject({ id: set.id, state: "approved", decidedBy: "admin@localhost" });
     const at = Date.now();
     await waitFor("the approved set", async () => (await modernTools("/mcp/rev", carol)).length === 2, 2_000);
     expect(Date.now() - at).toBeLessThan(2_000);
@@ -134,7 +134,7 @@ describe("a server under review (hold)", () => {
     // deciding twice is a conflict, an unknown change a 404
     const again = await api("POST", `/servers/rev/changes/${set.id}/reject`);
     expect(again.status).toBe(409);
-    expect((await again.json()).message).toMatch(/approved, not pending/);
+    expect(((await again.json()) as any).message).toMatch(/approved, not pending/);
     expect((await api("POST", "/servers/rev/changes/999999/approve")).status).toBe(404);
     expect((await api("POST", "/servers/nope/changes/1/approve")).status).toBe(404);
     expect((await api("POST", "/servers/rev/changes/x/approve")).status).toBe(400);
@@ -242,7 +242,7 @@ describe("overrides", () => {
 
     const put = await api("PUT", "/servers/rev/overrides/add", { name: "sum", description: "Sums a and b." });
     expect(put.status).toBe(201);
-    expect(await put.json()).toEqual({ tool: "add", name: "sum", description: "Sums a and b.", hidden: false });
+    expect((await put.json()) as any).toEqual({ tool: "add", name: "sum", description: "Sums a and b.", hidden: false });
     expect((await api("PUT", "/servers/rev/overrides/shout", { hidden: true })).status).toBe(201);
     const at = Date.now();
     await waitFor("the overrides", async () => (await modernTools("/mcp/rev", carol)).some((x) => x.name === "sum"), 2_000);
@@ -275,7 +275,7 @@ describe("overrides", () => {
     ] as const) {
       const r = await api("PUT", "/servers/rev/overrides/add", body);
       expect(r.status).toBe(400);
-      expect((await r.json()).field).toBe(field);
+      expect(((await r.json()) as any).field).toBe(field);
     }
     expect((await api("PUT", "/servers/nope/overrides/add", {})).status).toBe(404);
     // removing an override restores the upstream's tool

@@ -52,6 +52,15 @@ export function upstreamNameOf(server: CatalogServer, shown: string, kind: "tool
 
 function build(catalog: UserCatalog, scope: string, kind: "tools" | "prompts"): Map<string, NamedItem> {
   const out = new Map<string, NamedItem>();
+  if (catalog.virtual && catalog.virtual.id === scope) {
+    // a virtual server: its names as the catalog gave them (unique across its servers)
+    for (const server of catalog.servers) {
+      for (const item of server[kind]) {
+        if (typeof item.name === "string" && !out.has(item.name) && offerable(server, item, kind)) out.set(item.name, { server, item, upstreamName: upstreamNameOf(server, item.name, kind), name: item.name });
+      }
+    }
+    return out;
+  }
   if (scope === "*") {
     const byId = new Map(catalog.servers.map((s) => [s.id, s]));
     for (const a of listAggregated(catalog as never, kind === "tools" ? "tool" : "prompt")) {
