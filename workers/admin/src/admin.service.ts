@@ -15,7 +15,8 @@ import { deleteUser, getAdminUser, upsertUser, type AdminUser } from "../../../s
 import { decideReview, deleteOverride, getOverride, upsertOverride, type Review, type ToolOverride } from "../../../shared/repos/review.repo";
 import { ADMIN_GROUP, type ApiKeyRow } from "../../../shared/schemas";
 import type { KeyRing } from "../../../shared/secrets";
-import type { GroupBody, KeyBody, OverrideBody, ServerBody, TenantBody, UserBody } from "./api.schema";
+import { deleteVirtualServer, getVirtualServer, replaceVirtualServer, virtualExists, type VirtualServer } from "../../../shared/repos/virtual.repo";
+import type { GroupBody, KeyBody, OverrideBody, ServerBody, TenantBody, UserBody, VirtualServerBody } from "./api.schema";
 import { ApiError, fromPostgres } from "./errors";
 
 export interface Saved<T> {
@@ -89,6 +90,7 @@ export async function removeTenant(sql: Sql, actor: string, id: string): Promise
 export async function putServer(sql: Sql, actor: string, id: string, body: z.infer<typeof ServerBody>, ring: KeyRing): Promise<Saved<Server>> {
   return change(sql, actor, `server:${id}`, async (tx) => {
     if ((await missingTenants(tx, [body.tenant])).length) throw new ApiError(400, "invalid_request", `tenant: no tenant ${body.tenant}`, "tenant");
+    if (await virtualExists(tx, id)) throw new ApiError(409, "conflict", `a virtual server has the id ${id}: a server needs an id of its own`);
     const before = await getServer(tx, id, true);
     const headers = await headersToStore(tx, ring, id, body.headers);
     const headersChanged = headers.changed;
@@ -271,5 +273,55 @@ export async function removeOverride(sql: Sql, actor: string, id: string, tool: 
     if (!before) throw new ApiError(404, "not_found", `no override of tool ${tool} on server ${id}`);
     await deleteOverride(tx, id, tool);
     return { action: "override.delete", before: overrideSnap(before), after: null, extra: { tool }, result: undefined };
+  });
+}
+
+// ---- virtual servers (issue 15)
+
+function virtualSnap(v: VirtualServer | null): Snapshot {
+  return v && { description: v.description, groups: v.groups, tools: v.tools };
+}
+
+/**
+ * Creates or replaces virtual server `id` with exactly these groups and tools: 409 when a server
+ * has this id; 400 naming the field for an unknown group or server, a tool listed twice, or two
+ * tools with one name on the endpoint (`name`, else the tool's own name).
+ */
+export async function putVirtualServer(sql: Sql, actor: string, id: string, body: z.infer<typeof VirtualServerBody>): Promise<Saved<VirtualServer>> {
+  const groups = uniq(body.groups).sort();
+  const seen = new Set<string>();
+  const names = new Set<string>();
+  body.tools.forEach((t, i) => {
+    const key = `${t.server}\u0000${t.tool}`;
+    if (seen.has(key)) throw new ApiError(400, "invalid_request", `tools.${i}: tool ${t.tool} of server ${t.server} is listed twice`, `tools.${i}`);
+    seen.add(key);
+    const name = t.name ?? t.tool;
+    if (names.has(name)) throw new ApiError(400, "invalid_request", `tools.${i}.name: ${name} is already the name of another tool of this virtual server`, `tools.${i}.name`);
+    names.add(name);
+  });
+  return change(sql, actor, `virtual:${id}`, async (tx) => {
+    if (await getServer(tx, id)) throw new ApiError(409, "conflict", `a server has the id ${id}: a virtual server needs an id of its own`);
+    const missingG = await missingGroups(tx, groups);
+    if (missingG.length) throw new ApiError(400, "invalid_request", `groups: no group ${missingG.join(", ")}`, "groups");
+    const missingS = await missingServers(tx, uniq(body.tools.map((t) => t.server)));
+    if (missingS.length) {
+      const i = body.tools.findIndex((t) => missingS.includes(t.server));
+      throw new ApiError(400, "invalid_request", `tools.${i}.server: no server ${body.tools[i]!.server}`, `tools.${i}.server`);
+    }
+    const before = await getVirtualServer(tx, id);
+    const tools = body.tools.map((t) => ({ server: t.server, tool: t.tool, name: t.name ?? null, description: t.description ?? null }));
+    await replaceVirtualServer(tx, id, { description: body.description, groups, tools });
+    const after = (await getVirtualServer(tx, id))!;
+    return { action: before ? "virtual.update" : "virtual.create", before: virtualSnap(before), after: virtualSnap(after), result: { created: !before, item: after } };
+  });
+}
+
+/** Deletes virtual server `id` (404 when unknown). */
+export async function removeVirtualServer(sql: Sql, actor: string, id: string): Promise<void> {
+  await change(sql, actor, `virtual:${id}`, async (tx) => {
+    const before = await getVirtualServer(tx, id);
+    if (!before) throw new ApiError(404, "not_found", `no virtual server ${id}`);
+    await deleteVirtualServer(tx, id);
+    return { action: "virtual.delete", before: virtualSnap(before), after: null, result: undefined };
   });
 }

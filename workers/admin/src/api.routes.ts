@@ -15,6 +15,7 @@ import { getGroup, listGroups } from "../../../shared/repos/groups.repo";
 import { getAdminUser, listUsers } from "../../../shared/repos/admin-users.repo";
 import { usageReport } from "../../../shared/repos/reports.repo";
 import { getOverride, listOverrides, listReviews } from "../../../shared/repos/review.repo";
+import { getVirtualServer, listVirtualServers } from "../../../shared/repos/virtual.repo";
 import { log } from "../../../shared/log";
 import { keyRing, type KeyRing } from "../../../shared/secrets";
 import { withServiceAssertion } from "../../../shared/service-auth";
@@ -172,6 +173,24 @@ export function registerApiRoutes(app: AdminHono) {
     const id = param.id(c);
     const tool = parseOr400(S.UpstreamToolName, c.req.param("tool"), "tool");
     await db(c, (sql) => svc.removeOverride(sql, actor(c), id, tool));
+    return c.body(null, 204);
+  });
+
+  // virtual servers (issue 15)
+  app.get("/admin/api/virtual-servers", async (c) => c.json({ virtualServers: await db(c, (sql) => listVirtualServers(sql)) }));
+  app.get("/admin/api/virtual-servers/:id", async (c) => {
+    const id = param.id(c);
+    return c.json((await db(c, (sql) => getVirtualServer(sql, id))) ?? notFound(`virtual server ${id}`));
+  });
+  app.put("/admin/api/virtual-servers/:id", async (c) => {
+    const id = param.id(c);
+    const input = parseOr400(S.VirtualServerBody, await body(c));
+    const r = await db(c, (sql) => svc.putVirtualServer(sql, actor(c), id, input));
+    return c.json(r.item, r.created ? 201 : 200);
+  });
+  app.delete("/admin/api/virtual-servers/:id", async (c) => {
+    const id = param.id(c);
+    await db(c, (sql) => svc.removeVirtualServer(sql, actor(c), id));
     return c.body(null, 204);
   });
 

@@ -47,6 +47,23 @@ export const UpstreamToolName = z
 
 export const ChangeId = z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 
+export const VirtualServerBody = z
+  .object({
+    description: z.string().max(500).default(""),
+    groups: z.array(GroupName).max(500).describe("groups granted the virtual server (admins always are); a user also needs access to each real tool"),
+    tools: z
+      .array(
+        z.object({
+          server: Slug.describe("the real server"),
+          tool: z.string().min(1).max(128).describe("the real tool's upstream name"),
+          name: ToolName.nullish().describe("the name on the virtual endpoint (omitted: the tool's name as its server shows it)"),
+          description: z.string().max(4000).nullish().describe("the description on the virtual endpoint (omitted: the tool's)"),
+        }),
+      )
+      .max(500),
+  })
+  .meta({ id: "VirtualServerInput" });
+
 export const ReviewsQuery = z.object({ state: z.enum(["pending", "approved", "rejected", "superseded"]).optional(), limit: z.coerce.number().int().min(1).max(1000).default(100) });
 
 export const ToolRulesBody = z
@@ -200,6 +217,16 @@ export const AccessOut = z
       }),
     ),
     hiddenServers: z.array(z.object({ id: z.string(), tenant: z.string(), reason: z.string() })),
+    virtualServers: z
+      .array(
+        z.object({
+          id: z.string(),
+          granted: z.boolean(),
+          reason: z.string(),
+          tools: z.array(z.object({ name: z.string(), server: z.string(), tool: z.string(), visible: z.boolean(), reason: z.string() })),
+        }),
+      )
+      .describe("virtual servers: granted or not, and each tool's verdict through its real server"),
     tool: z
       .object({ query: z.string(), matches: z.array(z.object({ server: z.string(), name: z.string(), visible: z.boolean(), reason: z.string(), chains: z.array(z.string()) })) })
       .optional()
@@ -254,6 +281,17 @@ export const ChangesOut = z
     ),
   })
   .meta({ id: "ItemChanges" });
+
+export const VirtualServerOut = z
+  .object({
+    id: z.string(),
+    description: z.string(),
+    groups: z.array(z.string()),
+    tools: z.array(z.object({ server: z.string(), tool: z.string(), name: z.string().nullable(), description: z.string().nullable() })),
+    createdAt: IsoDate,
+    updatedAt: IsoDate,
+  })
+  .meta({ id: "VirtualServer" });
 
 const Finding = z.object({ check: z.string(), path: z.string(), excerpt: z.string() });
 export const ReviewOut = z
