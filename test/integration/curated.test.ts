@@ -285,3 +285,109 @@ describe("overrides", () => {
     expect(audit.map((a) => a.detail.tool).sort()).toEqual(["add", "shout"]);
   });
 });
+
+describe("virtual servers", () => {
+  let other: MutableUpstream;
+  let erin: string;
+  beforeAll(async () => {
+    other = await startMutableUpstream([{ ...SHOUT, description: "Shouts (other)." }, { ...ADD, name: "multiply", description: "Multiplies." }]);
+    expect((await api("PUT", "/tenants/lab2", { name: "Lab 2" })).status).toBe(201);
+    expect((await api("PUT", "/servers/other", { tenant: "lab2", url: other.url })).status).toBe(201);
+    expect((await api("PUT", "/groups/lab2-users", { tenants: ["lab2"] })).status).toBe(201);
+    erin = await t.userKey("erin@lab.test", { groups: ["lab-users", "lab2-users"] });
+  });
+  afterAll(async () => {
+    await other?.stop();
+  });
+
+  it("gather tools of several servers under new names for the groups granted, each tool only for users who could use the real one", async () => {
+    const put = await api("PUT", "/virtual-servers/team", {
+      description: "The team's tools",
+      groups: ["lab-users"],
+      tools: [
+        { server: "rev", tool: "add", name: "plus", description: "Adds a and b." },
+        { server: "other", tool: "shout", name: "yell" },
+        { server: "other", tool: "multiply" },
+      ],
+    });
+    expect(put.status).toBe(201);
+    expect((await put.json()) as any).toMatchObject({ id: "team", groups: ["lab-users"], tools: [{ server: "rev", tool: "add", name: "plus" }, { server: "other", tool: "shout", name: "yell" }, { server: "other", tool: "multiply", name: null }] });
+    const at = Date.now();
+    await waitFor("the virtual server", async () => (await rawPost(t.url, "/mcp/team", erin, { jsonrpc: "2.0", id: 1, method: "tools/list", params: { _meta: META } }, { "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/list" })).status === 200, 2_000);
+    expect(Date.now() - at).toBeLessThan(2_000);
+
+    // erin may use both real servers: every tool, in both eras; carol only rev's
+    const erinTools = await sessionTools("/mcp/team", erin);
+    expect(erinTools.map((x) => x.name)).toEqual(["plus", "yell", "multiply"]);
+    expect(await served("/mcp/team", erin, "plus")).toEqual({ ...ADD, name: "plus", description: "Adds a and b." });
+    expect(await served("/mcp/team", erin, "yell")).toEqual({ ...SHOUT, name: "yell", description: "Shouts (other)." });
+    expect((await sessionTools("/mcp/team", carol)).map((x) => x.name)).toEqual(["plus"]);
+    expect((await modernTools("/mcp/team", carol)).map((x) => x.name)).toEqual(["plus"]);
+
+    // calls reach the real upstream under the real name
+    const [r0, o0] = [up.calls.length, other.calls.length];
+    expect((await sessionCall("/mcp/team", erin, "yell", { text: "hey" })).result?.content).toEqual([{ type: "text", text: 'shout: {"text":"hey"}' }]);
+    expect((await modern("/mcp/team", carol, "tools/call", { name: "plus", arguments: { a: 1, b: 1 } })).result?.content).toEqual([{ type: "text", text: 'add: {"a":1,"b":1}' }]);
+    expect(up.calls.slice(r0).map((c) => c.name)).toEqual(["add"]);
+    expect(other.calls.slice(o0).map((c) => c.name)).toEqual(["shout"]);
+
+    // isolation: carol cannot reach the other server's tools through the virtual server under any
+    // spelling, nor anything of the virtual under real or prefixed names, in either era
+    for (const name of ["yell", "multiply", "shout", "other__shout", "team__yell", "YELL", "yell ", "add", "sum", "rev__add", "team__plus", "plus\u200b"]) {
+      expect((await sessionCall("/mcp/team", carol, name, { text: "x" })).error?.code).toBe(-32602);
+      expect((await modern("/mcp/team", carol, "tools/call", { name, arguments: { text: "x" } })).error?.code).toBe(-32602);
+    }
+    for (const [path, name] of [["/mcp", "team__plus"], ["/mcp", "plus"], ["/mcp/rev", "plus"], ["/mcp/rev", "yell"]] as const) {
+      expect((await sessionCall(path, carol, name, {})).error?.code).toBe(-32602);
+    }
+    expect(other.calls.length).toBe(o0 + 1);
+
+    // a user in none of its groups: 403, like a server they may not use
+    expect((await rawPost(t.url, "/mcp/team", dave, { jsonrpc: "2.0", id: 1, method: "tools/list", params: { _meta: META } }, { "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/list" })).status).toBe(403);
+    const init = await rawPost(t.url, "/mcp/team", dave, { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "x", version: "1" } } });
+    expect(init.status).toBe(403);
+  });
+
+  it("follows the real servers' access rules, and shows in the access explainer", async () => {
+    // a deny rule on the real server removes the virtual tool too, within 2 s
+    expect((await api("PUT", "/groups/lab-users", { tenants: ["lab"], tools: { rev: { deny: ["add"] } } })).status).toBe(200);
+    const at = Date.now();
+    await waitFor("the rule on the virtual tool", async () => (await modernTools("/mcp/team", carol)).length === 0, 2_000);
+    expect(Date.now() - at).toBeLessThan(2_000);
+    expect((await sessionCall("/mcp/team", carol, "plus", { a: 1, b: 2 })).error?.code).toBe(-32602);
+
+    const explained = (await (await api("GET", "/access/carol@lab.test")).json()) as any;
+    const team = explained.virtualServers.find((v: { id: string }) => v.id === "team");
+    expect(team).toMatchObject({ granted: true, reason: "granted through group lab-users" });
+    expect(team.tools).toEqual([
+      expect.objectContaining({ name: "plus", server: "rev", tool: "add", visible: false, reason: expect.stringContaining('denies "add"') }),
+      expect.objectContaining({ name: "yell", server: "other", visible: false, reason: expect.stringContaining("server other is not visible") }),
+      expect.objectContaining({ name: "multiply", server: "other", visible: false }),
+    ]);
+    const dave_ = (await (await api("GET", "/access/dave@lab.test")).json()) as any;
+    expect(dave_.virtualServers.find((v: { id: string }) => v.id === "team")).toMatchObject({ granted: false, reason: expect.stringContaining("in none of them") });
+    expect((await api("PUT", "/groups/lab-users", { tenants: ["lab"] })).status).toBe(200);
+  });
+
+  it("validate input, never share an id with a server, and are audited", async () => {
+    expect((await api("PUT", "/virtual-servers/rev", { groups: [], tools: [] })).status).toBe(409);
+    expect((await api("PUT", "/servers/team", { tenant: "lab", url: up.url })).status).toBe(409);
+    for (const [body, field] of [
+      [{ groups: ["nope"], tools: [] }, "groups"],
+      [{ groups: [], tools: [{ server: "nope", tool: "x" }] }, "tools.0.server"],
+      [{ groups: [], tools: [{ server: "rev", tool: "add", name: "bad name" }] }, "tools.0.name"],
+      [{ groups: [], tools: [{ server: "rev", tool: "add" }, { server: "rev", tool: "add" }] }, "tools.1"],
+      [{ groups: [], tools: [{ server: "rev", tool: "add", name: "x" }, { server: "other", tool: "shout", name: "x" }] }, "tools.1.name"],
+      [{ tools: [] }, "groups"],
+    ] as const) {
+      const r = await api("PUT", "/virtual-servers/v2", body);
+      expect(r.status).toBe(400);
+      expect(((await r.json()) as any).field).toBe(field);
+    }
+    expect((await api("GET", "/virtual-servers")).status).toBe(200);
+    expect((await api("DELETE", "/virtual-servers/team")).status).toBe(204);
+    expect((await api("DELETE", "/virtual-servers/team")).status).toBe(404);
+    const audit = ((await (await api("GET", "/audit?kind=admin_change")).json()) as { entries: any[] }).entries.filter((e) => e.target === "virtual:team");
+    expect(audit.map((e) => e.action)).toEqual(["virtual.delete", "virtual.create"]);
+  });
+});
