@@ -111,8 +111,8 @@ export interface CatalogServer extends UpstreamProtocol {
   tools: McpItem[];
   /** Upstream names of tools under review whose upstream lists another definition than the approved one: calls are refused. */
   held: string[];
-  /** Shown name -> upstream name for renamed tools (overrides). */
-  renamed: Record<string, string>;
+  /** [shown name, upstream name] of renamed tools (overrides, virtual servers); pairs, so any name survives JSON. */
+  renamed: [string, string][];
   /** Visible whenever the server is visible (tool rules do not apply to prompts). */
   prompts: McpItem[];
   /** Visible whenever the server is visible. */

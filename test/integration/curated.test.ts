@@ -278,6 +278,11 @@ describe("overrides", () => {
       expect(((await r.json()) as any).field).toBe(field);
     }
     expect((await api("PUT", "/servers/nope/overrides/add", {})).status).toBe(404);
+    // a name that is special to JavaScript objects is a name like any other
+    expect((await api("PUT", "/servers/rev/overrides/shout", { name: "__proto__" })).status).toBe(200);
+    await waitFor("the __proto__ rename", async () => (await modernTools("/mcp/rev", carol)).some((x) => x.name === "__proto__"), 2_000);
+    expect((await sessionCall("/mcp/rev", carol, "__proto__", { text: "p" })).result?.content).toEqual([{ type: "text", text: 'shout: {"text":"p"}' }]);
+    expect((await modern("/mcp", carol, "tools/call", { name: "rev____proto__", arguments: { text: "q" } })).result?.content).toEqual([{ type: "text", text: 'shout: {"text":"q"}' }]);
     // removing an override restores the upstream's tool
     expect((await api("DELETE", "/servers/rev/overrides/shout")).status).toBe(204);
     await waitFor("shout back", async () => (await modernTools("/mcp/rev", carol)).some((x) => x.name === "shout"), 2_000);

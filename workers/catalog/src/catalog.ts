@@ -223,7 +223,8 @@ export async function userVirtualAnswer(c: CatalogContext, email: string, id: st
       const servers: CatalogServer[] = [];
       for (const entry of entries) {
         const base = serverEntry(access, entry, snap, refresh, now);
-        const byUpstream = new Map(base.tools.map((t) => [Object.hasOwn(base.renamed, String(t.name)) ? base.renamed[String(t.name)]! : String(t.name), t]));
+        const back = new Map(base.renamed);
+        const byUpstream = new Map(base.tools.map((t) => [back.get(String(t.name)) ?? String(t.name), t]));
         const renamed = new Map<string, string>();
         const tools = [];
         for (const vt of v.tools.filter((x) => x.server === entry.server.id)) {
@@ -235,7 +236,7 @@ export async function userVirtualAnswer(c: CatalogContext, email: string, id: st
           if (name !== vt.tool) renamed.set(name, vt.tool);
           tools.push({ ...t, name, ...(vt.description !== null ? { description: vt.description } : {}) });
         }
-        servers.push({ ...base, instructions: null, tools, renamed: Object.fromEntries(renamed), prompts: [], resources: [], resourceTemplates: [] });
+        servers.push({ ...base, instructions: null, tools, renamed: [...renamed], prompts: [], resources: [], resourceTemplates: [] });
       }
       return { virtual: { id: v.id, description: v.description }, servers };
     },

@@ -7,7 +7,8 @@
  * - overrides: hidden tools left out, new names and descriptions applied. A new name that
  *   collides with another shown name is not applied (the tool keeps its upstream name), so one
  *   name never resolves to two tools.
- * The mcp worker maps shown names back through `renamed` (shown name -> upstream name).
+ * The mcp worker maps shown names back through `renamed` ([shown name, upstream name] pairs: a
+ * list, not an object, so a name such as `__proto__` survives every JSON and schema step).
  */
 import type { McpItem } from "../../../shared/catalog.schema";
 import { log } from "../../../shared/log";
@@ -18,8 +19,8 @@ export interface CuratedTools {
   tools: McpItem[];
   /** Upstream names of tools shown in their approved definition while the upstream lists another. */
   held: string[];
-  /** Shown name -> upstream name, for renamed tools. */
-  renamed: Record<string, string>;
+  /** [shown name, upstream name] of renamed tools. */
+  renamed: [string, string][];
 }
 
 /** The served tools of `server` for a user whose rules allow `allowed` (upstream names). */
@@ -44,7 +45,7 @@ export function curatedTools(server: ServerRow, snap: Snapshot, allowed: (name: 
     }
     picked.push({ upstream: name, def });
   }
-  if (!overrides?.size) return { tools: picked.map((p) => p.def), held, renamed: {} };
+  if (!overrides?.size) return { tools: picked.map((p) => p.def), held, renamed: [] };
   const taken = new Set(picked.filter((p) => !overrides.get(p.upstream)?.name).map((p) => p.upstream));
   const renamed = new Map<string, string>();
   const tools = picked.map(({ upstream, def }) => {
@@ -59,6 +60,5 @@ export function curatedTools(server: ServerRow, snap: Snapshot, allowed: (name: 
     if (shown !== upstream) renamed.set(shown, upstream);
     return shown === upstream && o.description === null ? def : { ...def, name: shown, ...(o.description !== null ? { description: o.description } : {}) };
   });
-  // fromEntries defines own properties (a name such as `__proto__` stays a plain key)
-  return { tools, held, renamed: Object.fromEntries(renamed) };
+  return { tools, held, renamed: [...renamed] };
 }

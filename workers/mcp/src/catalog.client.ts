@@ -43,8 +43,8 @@ export const CatalogServer = z.object({
   tools: z.array(Item).default([]),
   /** Upstream names of tools held for review: the upstream lists another definition than the approved one (calls refused). */
   held: z.array(z.string()).optional(),
-  /** Shown name -> upstream name of renamed tools (overrides). */
-  renamed: z.record(z.string(), z.string()).optional(),
+  /** [shown name, upstream name] of renamed tools (overrides, virtual servers). */
+  renamed: z.array(z.tuple([z.string(), z.string()])).optional(),
   prompts: z.array(Item).default([]),
   resources: z.array(Item).default([]),
   resourceTemplates: z.array(Item).default([]),

@@ -45,10 +45,16 @@ function offerable(server: CatalogServer, item: Record<string, unknown>, kind: "
   return false;
 }
 
-/** The upstream name of a tool shown as `shown` on `server` (overrides rename; own keys only). */
+/** The upstream name of a tool shown as `shown` on `server` (overrides and virtual servers rename). */
 export function upstreamNameOf(server: CatalogServer, shown: string, kind: "tools" | "prompts"): string {
-  return kind === "tools" && server.renamed && Object.hasOwn(server.renamed, shown) ? server.renamed[shown]! : shown;
+  if (kind !== "tools" || !server.renamed?.length) return shown;
+  let back = renames.get(server);
+  if (!back) renames.set(server, (back = new Map(server.renamed)));
+  return back.get(shown) ?? shown;
 }
+
+/** Per catalog server object: its renames as a map (built once; the objects are immutable). */
+const renames = new WeakMap<CatalogServer, Map<string, string>>();
 
 function build(catalog: UserCatalog, scope: string, kind: "tools" | "prompts"): Map<string, NamedItem> {
   const out = new Map<string, NamedItem>();
