@@ -99,7 +99,7 @@ async function upsertApproved(db: Db, serverId: string, tools: LiveTool[], actor
 
 /**
  * Brings the reviews of one server in line with what it lists now (call inside the refresh's
- * transaction, after the items were written). `auto`: nothing. Otherwise, per listed tool whose
+ * transaction, after the items were written). `auto`: pending reviews are superseded. Otherwise, per listed tool whose
  * hash differs from the approved one: a pending review of exactly that hash (an older pending one
  * is superseded; one the admin rejected is not asked again). Under `hold`, a server without any
  * approved tool gets one pending review of the whole set instead. Under `findings`, a definition
@@ -107,7 +107,11 @@ async function upsertApproved(db: Db, serverId: string, tools: LiveTool[], actor
  * tools no longer listed, or listed in their approved definition again, are superseded.
  */
 export async function reconcileReviews(db: Db, serverId: string, mode: ReviewMode, live: LiveTool[]): Promise<void> {
-  if (mode === "auto") return;
+  if (mode === "auto") {
+    // no longer under review: nothing waits for a decision
+    await db`UPDATE tool_reviews SET state = 'superseded', decided_at = now() WHERE server_id = ${serverId} AND state = 'pending'`;
+    return;
+  }
   const approvedRows = await db`SELECT name, hash FROM approved_tools WHERE server_id = ${serverId}`;
   const approved = new Map(approvedRows.map((r) => [String(r.name), String(r.hash)]));
   const pendingRows = await db`SELECT * FROM tool_reviews WHERE server_id = ${serverId} AND state = 'pending'`;

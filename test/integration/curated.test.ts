@@ -239,6 +239,9 @@ describe("overrides", () => {
     up.setTools([ADD, SHOUT]);
     expect((await api("PUT", "/servers/rev", { tenant: "lab", url: up.url, review: "auto" })).status).toBe(200);
     await waitFor("auto mode", async () => (await modernTools("/mcp/rev", carol)).find((x) => x.name === "shout")?.description === SHOUT.description);
+    // nothing waits for a decision on a server no longer under review
+    await waitFor("the held change superseded", async () => (await pending("rev")).length === 0);
+    expect(((await (await api("GET", "/servers/rev/changes?state=superseded")).json()) as { changes: any[] }).changes.map((c) => c.name)).toContain("shout");
 
     const put = await api("PUT", "/servers/rev/overrides/add", { name: "sum", description: "Sums a and b." });
     expect(put.status).toBe(201);
