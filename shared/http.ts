@@ -47,6 +47,22 @@ export function onError(err: Error, c: Context): Response {
   return c.json({ error: "internal", message: "internal error" }, 500);
 }
 
+/**
+ * Hono `onError` for a worker whose every answer is JSON-RPC (the mcp worker): {@link onError}'s
+ * decision (status and message) as a JSON-RPC error, -32600 for a 4xx and -32603 otherwise.
+ */
+export async function jsonRpcOnError(err: Error, c: Context): Promise<Response> {
+  const res = onError(err, c);
+  const body = (await res.json().catch(() => ({}))) as { message?: string };
+  const code = res.status < 500 ? -32600 : -32603;
+  return c.json({ jsonrpc: "2.0", id: null, error: { code, message: body.message ?? "internal error" } }, res.status as 500);
+}
+
+/** Hono `notFound` for JSON workers: 404 `{error: "not_found"}` naming the path. */
+export function jsonNotFound(c: Context): Response {
+  return c.json({ error: "not_found", message: `no route for ${c.req.path}` }, 404);
+}
+
 /** True for the MCP endpoint's paths (`/mcp`, `/mcp/<server>...`), whose errors are JSON-RPC. */
 export function isMcpPath(path: string): boolean {
   return path === "/mcp" || path.startsWith("/mcp/");

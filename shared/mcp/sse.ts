@@ -2,6 +2,7 @@
  * Server-Sent Events, both ways: a streaming parser for upstream `text/event-stream` bodies (event
  * by event, nothing buffered beyond the current event) and the encoder for what the gateway sends.
  */
+import { createParser } from "eventsource-parser";
 
 export interface SseEvent {
   event: string;
@@ -19,62 +20,62 @@ export class SseTooLarge extends Error {
 }
 
 /**
- * Yields each event of an SSE body as soon as its terminating blank line arrives.
+ * Yields each event of an SSE body as soon as its terminating blank line arrives, parsed by
+ * eventsource-parser (the WHATWG algorithm: CR, LF and CRLF line ends, also split across chunks).
+ * Kept from the event stream's model: the last event id stays in force for later events (it is
+ * the stream's `Last-Event-ID`), a `retry` travels with the next event (alone when a second
+ * `retry` or the end of the body comes first), and at the end of the body a last event without its blank line still counts.
  * @param maxEventChars longest event (its data and the line being read), in characters; past it
  *   {@link SseTooLarge} is thrown, so a hostile stream cannot make the reader buffer without bound
  */
 export async function* parseSse(body: ReadableStream<Uint8Array>, signal?: AbortSignal, maxEventChars = Number.POSITIVE_INFINITY): AsyncGenerator<SseEvent> {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = "";
-  let held = 0;
-  let afterCr = false;
-  let data: string[] = [];
-  let event = "";
-  let id: string | undefined;
+  const ready: SseEvent[] = [];
+  let lastId: string | undefined;
   let retry: number | undefined;
+  let tooLarge = false;
+  const withRetry = (e: SseEvent): SseEvent => {
+    if (retry === undefined) return e;
+    const out = { ...e, retry };
+    retry = undefined;
+    return out;
+  };
+  const parser = createParser({
+    onEvent(e) {
+      // the parser bounds what it holds between chunks; an event that arrived whole is bounded here
+      if (e.data.length > maxEventChars) tooLarge = true;
+      if (tooLarge) return;
+      if (e.id !== undefined) lastId = e.id;
+      ready.push(withRetry({ event: e.event || "message", data: e.data, ...(lastId !== undefined ? { id: lastId } : {}) }));
+    },
+    onRetry(ms) {
+      if (retry !== undefined) ready.push(withRetry({ event: "message", data: "", ...(lastId !== undefined ? { id: lastId } : {}) }));
+      retry = ms;
+    },
+    onError(err) {
+      if (err.type === "max-buffer-size-exceeded") tooLarge = true;
+    },
+    ...(Number.isFinite(maxEventChars) ? { maxBufferSize: maxEventChars } : {}),
+  });
+  // a `retry` whose block had no data: yielded on its own at the end of the body
+  const flushRetry = () => {
+    if (retry !== undefined && !ready.length) ready.push(withRetry({ event: "message", data: "", ...(lastId !== undefined ? { id: lastId } : {}) }));
+  };
   const onAbort = () => reader.cancel().catch(() => {});
   signal?.addEventListener("abort", onAbort);
   try {
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
-      buf += value;
-      if (held + buf.length > maxEventChars) throw new SseTooLarge(maxEventChars);
-      let nl: number;
-      // a CR that ended the previous chunk was a line break; a LF opening this one is its other half
-      if (buf.length) {
-        if (afterCr && buf.startsWith("\n")) buf = buf.slice(1);
-        afterCr = false;
-      }
-      while ((nl = buf.search(/\r\n|\r|\n/)) >= 0) {
-        const line = buf.slice(0, nl);
-        afterCr = buf[nl] === "\r" && nl === buf.length - 1;
-        buf = buf.slice(nl + (buf[nl] === "\r" && buf[nl + 1] === "\n" ? 2 : 1));
-        if (line === "") {
-          if (data.length || retry !== undefined) yield { event: event || "message", data: data.join("\n"), ...(id !== undefined ? { id } : {}), ...(retry !== undefined ? { retry } : {}) };
-          data = [];
-          held = 0;
-          event = "";
-          retry = undefined;
-          continue;
-        }
-        if (line.startsWith(":")) continue;
-        const colon = line.indexOf(":");
-        const field = colon < 0 ? line : line.slice(0, colon);
-        let val = colon < 0 ? "" : line.slice(colon + 1);
-        if (val.startsWith(" ")) val = val.slice(1);
-        if (field === "data") {
-          data.push(val);
-          held += val.length + 1;
-        }
-        else if (field === "event") event = val;
-        else if (field === "id") id = val;
-        else if (field === "retry" && /^\d{1,9}$/.test(val)) retry = Number(val);
-      }
+      parser.feed(value);
+      if (tooLarge) throw new SseTooLarge(maxEventChars);
+      while (ready.length) yield ready.shift()!;
     }
     // lenient at the end: a last event without its blank line (or its line break) still counts
-    if (buf.startsWith("data:")) data.push(buf.slice(5).replace(/^ /, ""));
-    if (data.length) yield { event: event || "message", data: data.join("\n"), ...(id !== undefined ? { id } : {}) };
+    parser.feed("\n\n");
+    if (tooLarge) throw new SseTooLarge(maxEventChars);
+    flushRetry();
+    while (ready.length) yield ready.shift()!;
   } finally {
     signal?.removeEventListener("abort", onAbort);
     reader.releaseLock();

@@ -1,14 +1,13 @@
 /**
  * Who may use what: user -> groups -> tenants -> servers (-> tools through per-group rules).
- * Admins (users.is_admin, or members of the `mcp-admin` group) get every enabled server.
+ * Admins (users.is_admin, or members of the `mcp-admin` group) get every enabled server. Which
+ * tools of a server a user sees is decided by shared/policy.ts.
  */
 import type { Sql } from "../db";
+import type { Grant } from "../policy";
 import { ADMIN_GROUP, ServerRow, ToolRuleRow } from "../schemas";
 
-export interface Grant {
-  group: string;
-  tenant: string;
-}
+export type { Grant };
 
 export interface AccessServer {
   server: ServerRow;
@@ -69,26 +68,4 @@ export async function loadAccess(sql: Sql, rawEmail: string): Promise<Access> {
     return { server, grants, rules };
   });
   return { email, known: users.length > 0, isAdmin, groups: groupNames, servers, version: Number(state?.version ?? 0) };
-}
-
-function globToRegExp(glob: string): RegExp {
-  return new RegExp("^" + glob.split("*").map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join(".*") + "$");
-}
-
-/**
- * Whether a tool of a server is visible through the granting groups' rules. A group with allow
- * rules for the server exposes only the matching tools; deny rules of that group remove tools.
- * The tool is visible when at least one granting group exposes it. Admins see everything.
- */
-export function toolAllowed(access: Pick<Access, "isAdmin">, entry: Pick<AccessServer, "grants" | "rules">, tool: string): boolean {
-  if (access.isAdmin) return true;
-  const groups = new Set(entry.grants.map((g) => g.group));
-  for (const group of groups) {
-    const rules = entry.rules.filter((r) => r.group_name === group);
-    const allows = rules.filter((r) => r.effect === "allow");
-    const denied = rules.some((r) => r.effect === "deny" && globToRegExp(r.tool).test(tool));
-    const allowed = allows.length === 0 || allows.some((r) => globToRegExp(r.tool).test(tool));
-    if (allowed && !denied) return true;
-  }
-  return false;
 }

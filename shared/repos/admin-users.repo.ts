@@ -1,6 +1,6 @@
 /**
  * Users as the admin worker manages them: profile, admin flag and group memberships, replaced
- * as a whole. (Login-time reads live in users.repo.ts.)
+ * as a whole.
  */
 import type { Db } from "./audit.repo";
 

@@ -319,7 +319,7 @@ export async function loadEraHint(sql: Sql, serverId: string): Promise<{ era: Up
 }
 
 /** Every server row (enabled or not), by id. */
-export async function listServers(sql: Sql): Promise<ServerRow[]> {
+export async function listServerRows(sql: Sql): Promise<ServerRow[]> {
   const rows = await sql`SELECT * FROM servers ORDER BY id`;
   return rows.map((r) => ServerRow.parse(r));
 }

@@ -6,6 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openServerHeaders } from "../../shared/repos/servers.repo";
 import { startTestStack, type TestStack } from "../harness/stack";
+import adminApp from "../../workers/admin/src/index";
+import { OPERATIONS } from "../../workers/admin/src/openapi";
 
 let t: TestStack;
 let userKey: string;
@@ -47,6 +49,29 @@ describe("authentication and authorisation", () => {
     const res = await api("/tenants/evil", { method: "PUT", json: { name: "Evil" }, headers: { Origin: "https://evil.example" } });
     expect(res.status).toBe(403);
     expect((await api("/tenants/evil")).status).toBe(404);
+  });
+});
+
+describe("response headers", () => {
+  it("sends a nonce CSP whose nonce is the page's script's, no framing, no sniffing, no caching", async () => {
+    for (const path of ["/admin/api/docs", "/admin/api/tenants"]) {
+      const res = await t.fetch(path, { key: t.adminKey });
+      expect(res.status, path).toBe(200);
+      const csp = res.headers.get("content-security-policy") ?? "";
+      expect(csp, path).toContain("default-src 'none'");
+      expect(csp, path).toContain("frame-ancestors 'none'");
+      expect(csp, path).toMatch(/script-src 'nonce-[A-Za-z0-9+/=_-]{16,}'/);
+      expect(res.headers.get("x-frame-options"), path).toBe("DENY");
+      expect(res.headers.get("x-content-type-options"), path).toBe("nosniff");
+      expect(res.headers.get("cache-control"), path).toBe("no-store");
+      if (path.endsWith("/docs")) {
+        const nonce = /'nonce-([^']+)'/.exec(csp)![1]!;
+        const html = await res.text();
+        expect(html).toContain(`nonce="${nonce}"`);
+        const again = (await t.fetch(path, { key: t.adminKey })).headers.get("content-security-policy");
+        expect(again).not.toContain(nonce);
+      } else await res.body?.cancel();
+    }
   });
 });
 
@@ -378,6 +403,28 @@ describe("transactions", () => {
 });
 
 describe("OpenAPI", () => {
+  it("documents every route the API mounts, and every documented route is mounted and answers", async () => {
+    // the worker's own app, as deployed (index.ts mounts a route or two beside api.routes.ts)
+    const key = (method: string, path: string) => `${method.toUpperCase()} ${path.replace(/:(\w+)/g, "{$1}")}`;
+    const mounted = new Set(adminApp.routes.filter((r) => r.path.startsWith("/admin/api") && !r.path.includes("*") && r.method !== "ALL").map((r) => key(r.method, r.path)));
+    // served beside the API and not part of it: the document itself and its HTML rendering
+    for (const own of ["GET /admin/api/openapi.json", "GET /admin/api/docs", "GET /admin/api"]) mounted.delete(own);
+    const documented = new Set(OPERATIONS.map((op) => key(op.method, op.path)));
+    expect([...mounted].filter((k) => !documented.has(k)), "mounted but not documented").toEqual([]);
+    expect([...documented].filter((k) => !mounted.has(k)), "documented but not mounted").toEqual([]);
+    // and through the real stack each documented route answers as a route (a 404 only as a JSON
+    // "unknown id", never "no route"); empty bodies make the writes 400s, so nothing changes
+    const sample: Record<string, string> = { id: "no-such-id", name: "no-such-group", email: "nobody@example.com", keyId: "00000000-0000-0000-0000-000000000000" };
+    for (const op of OPERATIONS) {
+      const path = op.path.replace(/\{(\w+)\}/g, (_, p: string) => encodeURIComponent(sample[p] ?? "x")).replace(/^\/admin\/api/, "");
+      const res = await api(path, { method: op.method.toUpperCase(), ...(op.method === "put" || op.method === "post" ? { json: "not an object" } : {}) });
+      const body = (await res.json().catch(() => ({}))) as { error?: string; message?: string };
+      expect(`${op.method} ${op.path} -> ${res.status} ${body.message ?? ""}`).not.toMatch(/no route for/);
+      expect(res.status, `${op.method} ${op.path}`).toBeLessThan(500);
+    }
+  });
+
+
   it("documents every contract endpoint from the zod schemas", async () => {
     const doc = (await (await api("/openapi.json")).json()) as any;
     expect(doc.openapi).toBe("3.1.0");

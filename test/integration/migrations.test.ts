@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../harness/db";
-import { migrate, migrationFiles } from "../../scripts/lib/migrate";
+import { migrate, migrationFiles, RENAMED } from "../../scripts/lib/migrate";
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -25,6 +25,27 @@ describe("migrations", () => {
     expect((await db.sql`SELECT version FROM catalog_state`)[0]!.version).toEqual(version);
     const recorded = await db.sql`SELECT name FROM schema_migrations ORDER BY name`;
     expect(recorded.map((r) => r.name)).toEqual(migrationFiles());
+  });
+
+  it("a database that applied a file under its old name does not apply it again after the rename", async () => {
+    const old = await createTestDatabase({ migrate: false });
+    try {
+      // as a release before the rename left it: everything applied, the file recorded as 0003_
+      await migrate(old.sql);
+      for (const [from, to] of Object.entries(RENAMED)) await old.sql`UPDATE schema_migrations SET name = ${from} WHERE name = ${to}`;
+      const before = await old.sql`SELECT count(*)::int AS n FROM schema_migrations`;
+      expect(await migrate(old.sql)).toEqual([]);
+      const recorded = await old.sql`SELECT name FROM schema_migrations ORDER BY name`;
+      expect(recorded.map((r) => r.name)).toEqual(migrationFiles());
+      expect((await old.sql`SELECT count(*)::int AS n FROM schema_migrations`)[0]!.n).toBe(before[0]!.n);
+    } finally {
+      await old.drop();
+    }
+  });
+
+  it("number every file once", () => {
+    const numbers = migrationFiles().map((f) => f.slice(0, 4));
+    expect(new Set(numbers).size).toBe(numbers.length);
   });
 
   it("hold the old stack's tables", async () => {

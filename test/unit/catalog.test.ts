@@ -4,7 +4,7 @@ import type { Snapshot, StatusRow } from "../../shared/repos/catalog.repo";
 import type { ServerRow } from "../../shared/schemas";
 import { serverEntry } from "../../workers/catalog/src/catalog";
 import { FAILED_RETRY_SECONDS, refreshNeed } from "../../workers/catalog/src/refresh";
-import { ERA_REPROBE_MS, noRedirectFetch, RedirectRefused, trustedHint } from "../../workers/catalog/src/upstream";
+import { ERA_REPROBE_MS, noRedirectFetch, RedirectRefused, trustedHint } from "../../workers/catalog/src/upstream.client";
 
 const t0 = new Date("2026-01-01T00:00:00Z");
 const server = (over: Partial<ServerRow> = {}): ServerRow => ({

@@ -64,6 +64,24 @@ describe("SSE parsing", () => {
     expect(events).toEqual([{ event: "message", data: "first\nsecond" }]);
   });
 
+  it("carries retry with its event, alone when no data follows, and keeps the last event id", async () => {
+    const events = [];
+    const parts = ["id: p1\nretry: 1500\ndata: \n\n", "data: {}\n\n", "retry: 10\n\nretry: 20\n\n"];
+    for await (const e of parseSse(stream(parts))) events.push(e);
+    expect(events).toEqual([
+      { event: "message", data: "", id: "p1", retry: 1500 },
+      { event: "message", data: "{}", id: "p1" },
+      { event: "message", data: "", id: "p1", retry: 10 },
+      { event: "message", data: "", id: "p1", retry: 20 },
+    ]);
+  });
+
+  it("ignores a retry that is not a number, and an id with NUL", async () => {
+    const events = [];
+    for await (const e of parseSse(stream(["retry: soon\nid: a\u0000b\ndata: x\n\n"]))) events.push(e);
+    expect(events).toEqual([{ event: "message", data: "x" }]);
+  });
+
   it("refuses an event longer than its limit, however it is chunked", async () => {
     const read = async (parts: string[]) => {
       for await (const _ of parseSse(stream(parts), undefined, 64)) void _;

@@ -1,14 +1,16 @@
 /**
  * The access explorer: what a user sees and why. Uses the same rules MCP applies
- * (shared/repos/access.repo.ts loadAccess + toolAllowed) and the catalog's tool snapshot
+ * (shared/repos/access.repo.ts loadAccess, and shared/policy.ts decideTool, the one evaluator the
+ * catalog filters with) and the catalog's tool snapshot
  * (server_items) for tool names, and explains each hidden server and tool.
  */
 import type { Sql } from "../../../shared/db";
-import { loadAccess, toolAllowed, type Grant } from "../../../shared/repos/access.repo";
+import { decideTool, type Grant } from "../../../shared/policy";
+import { loadAccess } from "../../../shared/repos/access.repo";
 import { loadCuration } from "../../../shared/repos/review.repo";
 import { toolNamesByServer } from "../../../shared/repos/servers.repo";
 import { listVirtualServers } from "../../../shared/repos/virtual.repo";
-import { ADMIN_GROUP, type ToolRuleRow } from "../../../shared/schemas";
+import { ADMIN_GROUP } from "../../../shared/schemas";
 
 export interface ToolMatch {
   server: string;
@@ -41,20 +43,6 @@ export interface AccessExplanation {
     tools: { name: string; server: string; tool: string; visible: boolean; reason: string }[];
   }[];
   tool?: { query: string; matches: ToolMatch[] };
-}
-
-function glob(pattern: string): RegExp {
-  return new RegExp("^" + pattern.split("*").map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join(".*") + "$");
-}
-
-/** Why one group's rules hide a tool, or null when they expose it. */
-function ruleVerdict(rules: ToolRuleRow[], group: string, tool: string): string | null {
-  const mine = rules.filter((r) => r.group_name === group);
-  const deny = mine.find((r) => r.effect === "deny" && glob(r.tool).test(tool));
-  if (deny) return `group ${group} denies "${deny.tool}"`;
-  const allows = mine.filter((r) => r.effect === "allow");
-  if (allows.length && !allows.some((r) => glob(r.tool).test(tool))) return `group ${group} allows only ${allows.map((r) => `"${r.tool}"`).join(", ")}`;
-  return null;
 }
 
 /**
@@ -92,13 +80,10 @@ export async function explainAccess(sql: Sql, email: string, tool?: string): Pro
         hidden.push({ name, reason: off });
         continue;
       }
-      if (access.isAdmin) {
-        shown.push({ name, qualified: `${id}__${name}`, via: [], chains: [chain(null, id, name)] });
-        continue;
-      }
-      const via = entry.grants.filter((g) => toolAllowed(access, { grants: [g], rules: entry.rules }, name));
-      if (via.length) shown.push({ name, qualified: `${id}__${name}`, via, chains: via.map((g) => chain(g, id, name)) });
-      else hidden.push({ name, reason: uniqueGroups(entry.grants).map((g) => ruleVerdict(entry.rules, g, name) ?? `group ${g}`).join("; ") });
+      const decision = decideTool(access, entry, name);
+      if (decision.admin) shown.push({ name, qualified: `${id}__${name}`, via: [], chains: [chain(null, id, name)] });
+      else if (decision.visible) shown.push({ name, qualified: `${id}__${name}`, via: decision.via, chains: decision.via.map((g) => chain(g, id, name)) });
+      else hidden.push({ name, reason: decision.reasons.join("; ") });
     }
     return {
       id,
@@ -156,10 +141,6 @@ export async function explainAccess(sql: Sql, email: string, tool?: string): Pro
   const out: AccessExplanation = { email: who, known: access.known, admin: access.isAdmin, adminVia, groups: access.groups, servers, hiddenServers, virtualServers };
   if (tool) out.tool = { query: tool, matches: matchTool(tool, tools, servers, hiddenServers) };
   return out;
-}
-
-function uniqueGroups(grants: Grant[]): string[] {
-  return [...new Set(grants.map((g) => g.group))];
 }
 
 function matchTool(query: string, tools: Map<string, string[]>, servers: AccessExplanation["servers"], hiddenServers: AccessExplanation["hiddenServers"]): ToolMatch[] {

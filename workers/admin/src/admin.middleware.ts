@@ -9,22 +9,22 @@ import type { Identity } from "../../../shared/identity";
 import { ADMIN_GROUP } from "../../../shared/schemas";
 import { AdminEnv } from "./env";
 import type { AdminApp } from "./app";
-import { forbiddenPage } from "./ui/pages.errors";
+import { Forbidden } from "./errors";
 
 /** Whether an identity may administer the gateway. */
 export function isAdmin(identity: Identity): boolean {
   return identity.admin || identity.groups.includes(ADMIN_GROUP);
 }
 
-const isApi = (c: Context) => c.req.path === "/admin/api" || c.req.path.startsWith("/admin/api/");
+/** Whether a path is the admin API's (JSON), not the UI's (HTML). */
+export const isApi = (c: Context) => c.req.path === "/admin/api" || c.req.path.startsWith("/admin/api/");
 
 /** 403 for non-admins: JSON on the API, an HTML page in the UI. */
 export function requireAdmin(): MiddlewareHandler<AdminApp> {
   return async function requireAdminMiddleware(c, next) {
     const identity = c.get("identity");
     if (isAdmin(identity)) return next();
-    if (isApi(c)) return c.json({ error: "forbidden", message: "administrators only" }, 403);
-    return c.html(forbiddenPage(identity.email), 403);
+    throw new Forbidden("administrators only");
   };
 }
 
@@ -55,7 +55,6 @@ export function originCheck(): MiddlewareHandler<AdminApp> {
     else if (referer) ok = allowed.some((o) => referer === o || referer.startsWith(o + "/"));
     if (site && !["same-origin", "none"].includes(site)) ok = false;
     if (ok) return next();
-    if (isApi(c)) return c.json({ error: "forbidden", message: "cross-origin request refused" }, 403);
-    return c.html(forbiddenPage(c.get("identity")?.email ?? "", "The request came from another site and was refused."), 403);
+    throw new Forbidden("cross-origin request refused", "The request came from another site and was refused.");
   };
 }

@@ -89,7 +89,7 @@ export function registerApiRoutes(app: AdminHono) {
 
   app.get("/admin/api", (c) => c.redirect("/admin/api/docs", 302));
   app.get("/admin/api/openapi.json", (c) => c.json(openApiDocument(readEnv(AdminEnv, c.env).PUBLIC_URL)));
-  app.get("/admin/api/docs", (c) => c.html(referencePage(c.get("cspNonce") ?? "", c.get("identity").email)));
+  app.get("/admin/api/docs", (c) => c.html(referencePage(c.get("secureHeadersNonce") ?? "", c.get("identity").email)));
 
   // tenants
   app.get("/admin/api/tenants", async (c) => c.json({ tenants: await db(c, listTenants) }));

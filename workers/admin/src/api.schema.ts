@@ -3,6 +3,7 @@
  * handlers and generate the OpenAPI document (openapi.ts): one source for all three.
  */
 import { z } from "zod";
+import { Identity } from "../../../shared/identity";
 import { GroupName, HeaderMap, Slug, UpstreamUrl } from "../../../shared/schemas";
 
 export const ReviewMode = z.enum(["auto", "hold", "findings"]);
@@ -146,6 +147,9 @@ export const AccessQuery = z.object({ tool: z.string().max(200).optional() });
 export const ErrorOut = z
   .object({ error: z.string(), message: z.string(), field: z.string().optional() })
   .meta({ id: "Error", description: "Every 4xx: error code, message, and for 400 the field at fault." });
+
+/** GET /admin/api/whoami: the verified identity of the caller (any signed-in user, not only admins). */
+export const WhoAmIOut = Identity.meta({ id: "Identity" });
 
 export const TenantOut = z.object({ id: z.string(), name: z.string(), servers: z.array(z.string()), createdAt: IsoDate, updatedAt: IsoDate }).meta({ id: "Tenant" });
 

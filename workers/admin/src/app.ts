@@ -6,7 +6,7 @@ import type { AdminBindings } from "./env";
 export interface AdminApp {
   Bindings: AdminBindings;
   /** `logoutToken`: the sign-out form's token for the caller (shared/logout.token.ts), set with the CSRF token. */
-  Variables: IdentityVariables & { csrfToken?: string; logoutToken?: string; cspNonce?: string };
+  Variables: IdentityVariables & { csrfToken?: string; logoutToken?: string; secureHeadersNonce?: string };
 }
 
 export const createAdminApp = () => new Hono<AdminApp>();

@@ -12,7 +12,7 @@ import { readEnv } from "../../../shared/env";
 import { logoutToken } from "../../../shared/logout.token";
 import { AdminEnv } from "./env";
 import type { AdminApp } from "./app";
-import { forbiddenPage } from "./ui/pages.errors";
+import { Forbidden } from "./errors";
 import { secureOrigin } from "./admin.middleware";
 
 export const CSRF_COOKIE = "admin_csrf";
@@ -62,7 +62,7 @@ export function csrfProtection(): MiddlewareHandler<AdminApp> {
     const type = c.req.header("content-type") ?? "";
     const form = /^(application\/x-www-form-urlencoded|multipart\/form-data)/i.test(type) ? await c.req.parseBody({ all: true }) : {};
     if (!(await verifyCsrfToken(c, form[CSRF_FIELD]))) {
-      return c.html(forbiddenPage(c.get("identity").email, "The form had expired or did not come from this site. Reload the page and try again."), 403);
+      throw new Forbidden("invalid or missing CSRF token", "The form had expired or did not come from this site. Reload the page and try again.");
     }
     c.set("csrfToken", await issueCsrfToken(c));
     return next();

@@ -12,6 +12,22 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * A refusal by one of the /admin guards (not an admin, another site's request, a stale form). The
+ * guards throw it and the app's error handler renders it: JSON `{error: "forbidden"}` on the API,
+ * the 403 page in the UI (so middleware never imports the UI).
+ */
+export class Forbidden extends Error {
+  constructor(
+    /** The API's message. */
+    message: string,
+    /** The UI page's sentence (absent: the page's default). */
+    readonly page?: string,
+  ) {
+    super(message);
+  }
+}
+
 /** A 400 naming the first invalid field of a zod error; `prefix` is prepended to the path. */
 export function invalid(error: z.ZodError, prefix?: string): ApiError {
   const issue = error.issues[0];

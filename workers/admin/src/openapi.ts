@@ -19,6 +19,7 @@ const P = { id: "{id}", name: "{name}", email: "{email}", keyId: "{keyId}" };
 
 /** Every operation the API serves (api.routes.ts mounts the same paths). */
 export const OPERATIONS: Op[] = [
+  { method: "get", path: "/admin/api/whoami", summary: "Who the caller is (any signed-in user; the rest of the API is for admins)", tag: "identity", ok: { status: 200, schema: S.WhoAmIOut, description: "the caller's verified identity" } },
   { method: "get", path: "/admin/api/tenants", summary: "List tenants", tag: "tenants", ok: { status: 200, schema: z.object({ tenants: z.array(S.TenantOut) }), description: "every tenant" } },
   { method: "get", path: `/admin/api/tenants/${P.id}`, summary: "Get a tenant", tag: "tenants", ok: { status: 200, schema: S.TenantOut, description: "the tenant" } },
   { method: "put", path: `/admin/api/tenants/${P.id}`, summary: "Create or replace a tenant", tag: "tenants", body: S.TenantBody, ok: { status: 200, schema: S.TenantOut, description: "replaced (201 when created)" } },

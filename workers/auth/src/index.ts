@@ -8,15 +8,15 @@
  */
 import { WorkerEntrypoint } from "cloudflare:workers";
 import { Hono } from "hono";
-import { isForwardAuthPath, normalisePath } from "../../../shared/edge";
 import { readEnv } from "../../../shared/env";
-import { errorResponse, onError } from "../../../shared/http";
+import { jsonNotFound, onError } from "../../../shared/http";
 import { requestLimits } from "../../../shared/middleware/request-limits";
 import { pgPoolClass } from "../../../shared/pool/durable-object";
 import { authOps } from "./db";
 import { AuthEnv } from "./env";
 import { registerLoginRoutes } from "./login.routes";
 import { registerMetadataRoutes } from "./metadata.routes";
+import { refuseForwardAuthPath } from "./public-paths";
 import { registerVerifyRoutes } from "./verify.routes";
 
 type Bindings = { Bindings: Record<string, unknown> };
@@ -24,16 +24,10 @@ type Bindings = { Bindings: Record<string, unknown> };
 const app = new Hono<Bindings>();
 app.onError(onError);
 app.use("*", ...requestLimits((c) => readEnv(AuthEnv, c.env)));
-app.use("*", async function refuseForwardAuthPath(c, next) {
-  const raw = new URL(c.req.url).pathname;
-  const path = normalisePath(raw);
-  if (path === null) return errorResponse(raw, 400, "invalid_path", "the path has an encoded slash or backslash, a control character or broken percent-encoding");
-  if (isForwardAuthPath(path)) return errorResponse(path, 404, "not_found", "no route for this path");
-  await next();
-});
+app.use("*", refuseForwardAuthPath());
 registerLoginRoutes(app);
 registerMetadataRoutes(app);
-app.notFound((c) => c.json({ error: "not_found", message: `no route for ${c.req.path}` }, 404));
+app.notFound(jsonNotFound);
 
 const forwardAuthApp = new Hono<Bindings>();
 forwardAuthApp.onError(onError);

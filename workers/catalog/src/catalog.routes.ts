@@ -19,6 +19,7 @@ import { readEnv } from "../../../shared/env";
 import type { ServiceVariables } from "../../../shared/middleware/service-auth";
 import { Email, ServerId } from "../../../shared/schemas";
 import { cachedAccess } from "./access.cache";
+import { versionBounds } from "./version.cache";
 import { userCatalogAnswer, userServerAnswer, userVirtualAnswer, type TaggedAnswer } from "./catalog";
 import { pooledDb } from "./db";
 import { CatalogEnv } from "./env";
@@ -73,7 +74,7 @@ export function registerCatalogRoutes(app: App): void {
 
   app.get("/internal/access/:email", async (c) => {
     const env = readEnv(CatalogEnv, c.env);
-    const access = await cachedAccess(pooledDb(c.env), c.req.param("email"), env.CATALOG_VERSION_TTL_MS, c.executionCtx);
+    const access = await cachedAccess(pooledDb(c.env), c.req.param("email"), versionBounds(env), c.executionCtx);
     // the rows' stored headers stay inside: names only, as the admin API shows them
     const servers = access.servers.map(({ server: { headers, ...row }, ...entry }) => ({ ...entry, server: { ...row, headerNames: Object.keys(headers).sort() } }));
     return c.json({ ...access, servers });

@@ -15,7 +15,8 @@
  */
 import { createHash } from "node:crypto";
 import type { CatalogServer, CatalogStatus, UpstreamProtocol, UserCatalog } from "../../../shared/catalog.schema";
-import { toolAllowed, type Access, type AccessServer } from "../../../shared/repos/access.repo";
+import { toolAllowed } from "../../../shared/policy";
+import type { Access, AccessServer } from "../../../shared/repos/access.repo";
 import type { Snapshot, StatusRow } from "../../../shared/repos/catalog.repo";
 import type { ServerRow } from "../../../shared/schemas";
 import { cachedAccess } from "./access.cache";
@@ -24,7 +25,7 @@ import type { CatalogDb } from "./db";
 import type { CatalogEnv } from "./env";
 import { listingOf, maxAgeSeconds, refreshInBackground, refreshNeed } from "./refresh";
 import { cachedSnapshot, nameConflicts, patchStatus } from "./snapshot.cache";
-import { currentVersion, forgetVersion } from "./version";
+import { currentVersion, forgetVersion, versionBounds } from "./version.cache";
 
 export interface CatalogContext {
   env: CatalogEnv;
@@ -110,9 +111,9 @@ export function serverEntry(access: Access, entry: AccessServer, snap: Snapshot,
  * need them (only `only` when given) and background refreshes scheduled for old ones.
  */
 export async function loadForUser(c: CatalogContext, email: string, only?: string): Promise<{ access: Access; snap: Snapshot }> {
-  const ttl = c.env.CATALOG_VERSION_TTL_MS;
-  let access = await cachedAccess(c.db, email, ttl, c.ctx);
-  let snap = await cachedSnapshot(c.db, await currentVersion(c.db, ttl, c.ctx));
+  const bounds = versionBounds(c.env);
+  let access = await cachedAccess(c.db, email, bounds, c.ctx);
+  let snap = await cachedSnapshot(c.db, await currentVersion(c.db, bounds, c.ctx));
   const visible = access.servers.filter((e) => only === undefined || e.server.id === only);
   const now = Date.now();
   const inline = visible.filter((e) => {
@@ -129,8 +130,8 @@ export async function loadForUser(c: CatalogContext, email: string, only?: strin
     for (const status of written.values()) if (status) patchStatus(status);
     // the refresh moved the version: read it again, with what the refresh wrote
     forgetVersion();
-    access = await cachedAccess(c.db, email, ttl, c.ctx);
-    snap = await cachedSnapshot(c.db, await currentVersion(c.db, ttl, c.ctx));
+    access = await cachedAccess(c.db, email, bounds, c.ctx);
+    snap = await cachedSnapshot(c.db, await currentVersion(c.db, bounds, c.ctx));
   }
   return { access, snap };
 }

@@ -18,6 +18,7 @@ import { Email, ServerId } from "../../../shared/schemas";
 import { log } from "../../../shared/log";
 import { keyRing, SecretsError } from "../../../shared/secrets";
 import { cachedAccess } from "./access.cache";
+import { versionBounds } from "./version.cache";
 import { credentialsOf } from "./catalog";
 import { pooledDb } from "./db";
 import { CatalogEnv } from "./env";
@@ -33,7 +34,7 @@ export function registerCredentialsRoutes(app: App): void {
     const email = Email.safeParse(c.req.param("email"));
     const id = ServerId.safeParse(c.req.param("server"));
     if (!email.success || !id.success) return c.json(notFound, 404);
-    const access = await cachedAccess(pooledDb(c.env), email.data, env.CATALOG_VERSION_TTL_MS, c.executionCtx);
+    const access = await cachedAccess(pooledDb(c.env), email.data, versionBounds(env), c.executionCtx);
     const entry = access.servers.find((e) => e.server.id === id.data);
     if (!entry) return c.json(notFound, 404);
     let headers: Record<string, string>;

@@ -6,46 +6,29 @@
  * `/healthz` stays open: it says whether Postgres answers, nothing more.
  */
 import { Hono } from "hono";
-import { createSql, withSql } from "../../../shared/db";
+import { withSql } from "../../../shared/db";
 import { pgPoolClass } from "../../../shared/pool/durable-object";
 import { readEnv } from "../../../shared/env";
-import { onError } from "../../../shared/http";
+import { jsonNotFound, onError } from "../../../shared/http";
 import { requireService, type ServiceVariables } from "../../../shared/middleware/service-auth";
-import { catalogVersion } from "../../../shared/repos/access.repo";
 import { registerCatalogRoutes } from "./catalog.routes";
 import { registerCredentialsRoutes } from "./credentials.routes";
 import { catalogOps } from "./db";
 import { CatalogEnv } from "./env";
+import { registerHealthRoutes } from "./health.routes";
 import { listingOf, refreshDue } from "./refresh";
 import { registerRefreshRoutes } from "./refresh.routes";
-import { setStaleMaxSeconds } from "./version";
 
 const app = new Hono<{ Bindings: Record<string, unknown>; Variables: ServiceVariables }>();
 app.onError(onError);
 
-app.get("/healthz", async (c) => {
-  const env = readEnv(CatalogEnv, c.env);
-  const sql = createSql(env.DATABASE_URL, { connectTimeout: 2 });
-  try {
-    const version = await catalogVersion(sql);
-    return c.json({ status: "ok", database: "ok", catalogVersion: version });
-  } catch {
-    return c.json({ status: "unavailable", database: "unreachable" }, 503);
-  } finally {
-    c.executionCtx.waitUntil(sql.end({ timeout: 2 }).catch(() => {}));
-  }
-});
-
+registerHealthRoutes(app);
 app.use("/internal/*", requireService({ self: "catalog", callers: ["mcp", "admin"], secret: (env) => readEnv(CatalogEnv, env).SERVICE_SECRET }));
-app.use("/internal/*", async (c, next) => {
-  setStaleMaxSeconds(readEnv(CatalogEnv, c.env).STALE_CATALOG_MAX_SECONDS);
-  await next();
-});
 registerCatalogRoutes(app);
 registerCredentialsRoutes(app);
 registerRefreshRoutes(app);
 
-app.notFound((c) => c.json({ error: "not_found", message: `no route for ${c.req.path}` }, 404));
+app.notFound(jsonNotFound);
 
 /** The timer: re-list due upstreams (Cron Trigger in wrangler.toml; Cloudflare runs it). */
 async function scheduled(_controller: ScheduledController, bindings: Record<string, unknown>, ctx: ExecutionContext): Promise<void> {

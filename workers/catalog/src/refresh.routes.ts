@@ -12,13 +12,13 @@ import type { WaitUntil } from "../../../shared/cache/versioned";
 import { withSql, type Sql } from "../../../shared/db";
 import { readEnv } from "../../../shared/env";
 import type { ServiceVariables } from "../../../shared/middleware/service-auth";
-import { listServers, loadServer, type Snapshot } from "../../../shared/repos/catalog.repo";
+import { listServerRows, loadServer, type Snapshot } from "../../../shared/repos/catalog.repo";
 import type { ServerRow } from "../../../shared/schemas";
 import { protocolOf } from "./catalog";
 import { CatalogEnv } from "./env";
 import { listingOf, refreshDue, refreshServer, refreshServers } from "./refresh";
 import { cachedSnapshot, nameConflicts } from "./snapshot.cache";
-import { currentVersion } from "./version";
+import { currentVersion, versionBounds, type VersionBounds } from "./version.cache";
 import { sqlDb } from "./db";
 
 type App = Hono<{ Bindings: Record<string, unknown>; Variables: ServiceVariables }>;
@@ -54,9 +54,9 @@ export function healthOf(server: ServerRow, snap: Snapshot, refreshSeconds: numb
   };
 }
 
-async function freshSnapshot(sql: Sql, ttlMs: number, ctx: WaitUntil): Promise<Snapshot> {
+async function freshSnapshot(sql: Sql, bounds: VersionBounds, ctx: WaitUntil): Promise<Snapshot> {
   const db = sqlDb(sql);
-  return cachedSnapshot(db, await currentVersion(db, ttlMs, ctx));
+  return cachedSnapshot(db, await currentVersion(db, bounds, ctx));
 }
 
 export function registerRefreshRoutes(app: App): void {
@@ -71,7 +71,7 @@ export function registerRefreshRoutes(app: App): void {
         await refreshServer(sql, server, listingOf(env));
       }
       if (!server) return null;
-      return healthOf(server, await freshSnapshot(sql, env.CATALOG_VERSION_TTL_MS, c.executionCtx), env.CATALOG_REFRESH_SECONDS);
+      return healthOf(server, await freshSnapshot(sql, versionBounds(env), c.executionCtx), env.CATALOG_REFRESH_SECONDS);
     });
     return health ? c.json(health) : c.json({ error: "not_found" }, 404);
   });
@@ -84,11 +84,11 @@ export function registerRefreshRoutes(app: App): void {
       if (dueOnly) {
         refreshed = await refreshDue(sql, { listing: listingOf(env), refreshSeconds: env.CATALOG_REFRESH_SECONDS });
       } else {
-        const enabled = (await listServers(sql)).filter((s) => s.enabled);
+        const enabled = (await listServerRows(sql)).filter((s) => s.enabled);
         await refreshServers(sql, enabled, listingOf(env));
         refreshed = enabled.length;
       }
-      const [rows, snap] = [await listServers(sql), await freshSnapshot(sql, env.CATALOG_VERSION_TTL_MS, c.executionCtx)];
+      const [rows, snap] = [await listServerRows(sql), await freshSnapshot(sql, versionBounds(env), c.executionCtx)];
       return { refreshed, servers: rows.map((s) => healthOf(s, snap, env.CATALOG_REFRESH_SECONDS)) };
     });
     return c.json(out);
@@ -97,7 +97,7 @@ export function registerRefreshRoutes(app: App): void {
   app.get("/internal/status", async (c) => {
     const env = readEnv(CatalogEnv, c.env);
     const servers = await withSql(env.DATABASE_URL, c.executionCtx, async (sql) => {
-      const [rows, snap] = await Promise.all([listServers(sql), freshSnapshot(sql, env.CATALOG_VERSION_TTL_MS, c.executionCtx)]);
+      const [rows, snap] = await Promise.all([listServerRows(sql), freshSnapshot(sql, versionBounds(env), c.executionCtx)]);
       return rows.map((s) => healthOf(s, snap, env.CATALOG_REFRESH_SECONDS));
     });
     return c.json({ servers });

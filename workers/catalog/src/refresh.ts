@@ -13,15 +13,14 @@
  */
 import type { Sql } from "../../../shared/db";
 import { log } from "../../../shared/log";
-import { claimRefresh, listServers, loadEraHint, loadSnapshot, writeRefresh, type RefreshResult, type StatusRow } from "../../../shared/repos/catalog.repo";
+import { claimRefresh, listServerRows, loadEraHint, loadSnapshot, writeRefresh, type RefreshResult, type StatusRow } from "../../../shared/repos/catalog.repo";
 import { reconcileReviews, type ReviewMode } from "../../../shared/repos/review.repo";
 import { openServerHeaders } from "../../../shared/repos/servers.repo";
 import type { ServerRow } from "../../../shared/schemas";
 import { keyRing, UnknownKeyError, type SecretKeys } from "../../../shared/secrets";
 import { nameConflicts, patchStatus } from "./snapshot.cache";
-import type { CatalogDb } from "./db";
-import { listUpstream, type EraHint } from "./upstream";
-import { forgetVersion } from "./version";
+import { listUpstream, type EraHint } from "./upstream.client";
+import { forgetVersion } from "./version.cache";
 
 /** What listing an upstream needs: the time bound, and the keys that open its stored headers. */
 export interface Listing {
@@ -133,7 +132,7 @@ const attempted = new Map<string, number>();
  * server per isolate per CATALOG_REFRESH_SECONDS; across isolates the claim in Postgres decides
  * who refreshes.
  */
-export function refreshInBackground(ctx: ExecutionContext, db: CatalogDb, servers: { server: ServerRow; maxAgeSeconds: number }[], settings: RefreshSettings): void {
+export function refreshInBackground(ctx: ExecutionContext, db: { refreshClaimed(due: { server: ServerRow; maxAgeSeconds: number }[], listing: Listing): Promise<StatusRow[]> }, servers: { server: ServerRow; maxAgeSeconds: number }[], settings: RefreshSettings): void {
   const now = Date.now();
   const due = servers.filter((s) => now - (attempted.get(s.server.id) ?? 0) > s.maxAgeSeconds * 1000);
   if (!due.length) return;
@@ -155,7 +154,7 @@ export function refreshInBackground(ctx: ExecutionContext, db: CatalogDb, server
  * CATALOG_REFRESH_SECONDS, the last claimed across replicas): the catalog's timer (Cron Trigger).
  */
 export async function refreshDue(sql: Sql, settings: RefreshSettings): Promise<number> {
-  const [servers, snap] = await Promise.all([listServers(sql), loadSnapshot(sql)]);
+  const [servers, snap] = await Promise.all([listServerRows(sql), loadSnapshot(sql)]);
   const due: ServerRow[] = [];
   for (const s of servers.filter((x) => x.enabled)) {
     const status = snap.status.get(s.id);

@@ -5,13 +5,12 @@
  */
 import type { NameConflict } from "../../../shared/catalog.schema";
 import { assignNames } from "../../../shared/naming";
-import type { CatalogDb } from "./db";
 import type { ItemsByKind, Snapshot, StatusRow } from "../../../shared/repos/catalog.repo";
 
 let cached: Snapshot | null = null;
 
 /** The snapshot at (at least) `version`. */
-export async function cachedSnapshot(db: CatalogDb, version: number): Promise<Snapshot> {
+export async function cachedSnapshot(db: { snapshot(): Promise<Snapshot> }, version: number): Promise<Snapshot> {
   if (cached && cached.version >= version) return cached;
   const snap = await db.snapshot();
   if (!cached || snap.version >= cached.version) cached = snap;

@@ -10,3 +10,13 @@ export const EdgeEnv = z.object({
   ...REQUEST_LIMIT_VARS,
 });
 export type EdgeEnv = z.infer<typeof EdgeEnv>;
+
+/** The edge's service bindings (root wrangler.toml). */
+export interface EdgeBindings {
+  AUTH: Fetcher;
+  /** The auth worker's `ForwardAuth` entrypoint (shared/edge.ts): the forwardAuth step only. */
+  AUTH_VERIFY: Fetcher;
+  CATALOG: Fetcher;
+  MCP: Fetcher;
+  ADMIN: Fetcher;
+}

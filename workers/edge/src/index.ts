@@ -7,73 +7,19 @@
  * workers' alone, see shared/middleware/request-limits) and security headers.
  */
 import { Hono } from "hono";
-import { forwardAuth } from "./forward-auth";
-import { EdgeEnv } from "./env";
-import { isForwardAuthPath, matchRoute, normalisePath, type Route, type WorkerName } from "../../../shared/edge";
 import { readEnv } from "../../../shared/env";
-import { errorResponse, onError } from "../../../shared/http";
+import { onError } from "../../../shared/http";
 import { jsonRpcErrors } from "../../../shared/middleware/jsonrpc-errors";
 import { requestLimits } from "../../../shared/middleware/request-limits";
 import { securityHeaders } from "../../../shared/middleware/security-headers";
+import { EdgeEnv } from "./env";
+import { registerProxyRoutes, type EdgeApp } from "./proxy.routes";
 
-export interface Env {
-  AUTH: Fetcher;
-  /** The auth worker's `ForwardAuth` entrypoint (shared/edge.ts): the forwardAuth step only. */
-  AUTH_VERIFY: Fetcher;
-  CATALOG: Fetcher;
-  MCP: Fetcher;
-  ADMIN: Fetcher;
-}
-
-interface Variables {
-  route: Route;
-  /** The request as forwarded (identity headers set by the forwardAuth step). */
-  forwarded: Request;
-}
-
-const app = new Hono<{ Bindings: Env; Variables: Variables }>();
+const app = new Hono<EdgeApp>();
 app.onError(onError);
 app.use("*", securityHeaders());
 app.use("*", jsonRpcErrors());
 app.use("*", ...requestLimits((c) => readEnv(EdgeEnv, c.env)));
-
-function binding(env: Env, worker: WorkerName): Fetcher {
-  return { auth: env.AUTH, catalog: env.CATALOG, mcp: env.MCP, admin: env.ADMIN }[worker];
-}
-
-app.get("/healthz", async (c) => {
-  const res = await c.env.CATALOG.fetch(new Request(new URL("/healthz", c.req.url)));
-  return new Response(res.body, { status: res.status, headers: { "content-type": "application/json" } });
-});
-
-app.get("/", (c) => c.redirect("/admin", 302));
-
-app.all(
-  "*",
-  async function routeAndAuthenticate(c, next) {
-    const url = new URL(c.req.url);
-    // One normalised path for routing and for everything behind: the request goes on with it,
-    // so the route, the forwardAuth decision (X-Forwarded-Uri) and the worker see the same path.
-    const path = normalisePath(url.pathname);
-    if (path === null) return errorResponse(url.pathname, 400, "invalid_path", "the path has an encoded slash or backslash, a control character or broken percent-encoding");
-    const route = matchRoute(path);
-    // The forwardAuth endpoint is internal in every spelling: Traefik and this edge call it, clients do not.
-    if (!route || isForwardAuthPath(path)) return errorResponse(path, 404, "not_found", "no route for this path");
-    c.set("route", route);
-    let request = c.req.raw;
-    if (path !== url.pathname) {
-      url.pathname = path;
-      request = new Request(url, request);
-    }
-    if (route.forwardAuth) {
-      const outcome = await forwardAuth(c.env.AUTH_VERIFY, request);
-      if (outcome instanceof Response) return outcome;
-      request = outcome;
-    }
-    c.set("forwarded", request);
-    await next();
-  },
-  (c) => binding(c.env, c.get("route").worker).fetch(c.get("forwarded")),
-);
+registerProxyRoutes(app);
 
 export default app;

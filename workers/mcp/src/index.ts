@@ -7,7 +7,7 @@
 import { Hono, type Context } from "hono";
 import { readEnv } from "../../../shared/env";
 import type { Identity } from "../../../shared/identity";
-import { onError } from "../../../shared/http";
+import { jsonRpcOnError } from "../../../shared/http";
 import { requireIdentity } from "../../../shared/middleware/identity";
 import { jsonRpcErrors } from "../../../shared/middleware/jsonrpc-errors";
 import { requestLimits, userRateLimit } from "../../../shared/middleware/request-limits";
@@ -20,12 +20,7 @@ const env = (c: Context) => readEnv(McpEnv, c.env);
 
 const app = new Hono<{ Bindings: Record<string, unknown>; Variables: { identity: Identity } }>();
 // every answer of this worker is a JSON-RPC error when something goes wrong
-app.onError(async (err, c) => {
-  const res = onError(err, c);
-  const body = (await res.json().catch(() => ({}))) as { message?: string };
-  const code = res.status < 500 ? -32600 : -32603;
-  return c.json({ jsonrpc: "2.0", id: null, error: { code, message: body.message ?? "internal error" } }, res.status as 500);
-});
+app.onError(jsonRpcOnError);
 app.use("*", jsonRpcErrors());
 app.use("*", ...requestLimits(env));
 // "/mcp/*" also matches "/mcp" itself (a second pattern for "/mcp" would count each request twice)

@@ -26,7 +26,7 @@ import { canonicalJson } from "../../../../shared/canonical";
 import { sha256Hex } from "../../../../shared/crypto";
 import { log } from "../../../../shared/log";
 import {
-  errorResponse,
+  rpcError,
   INVALID_PARAMS,
   INVALID_REQUEST,
   METHOD_NOT_FOUND,
@@ -190,7 +190,7 @@ export async function* forward(ctx: RequestContext, server: CatalogServer, req: 
   const release = acquireSlot(ctx.identity.email.toLowerCase(), ctx.env.MAX_CONCURRENT_CALLS_PER_USER);
   if (!release) {
     log.warn("upstream call refused: too many in flight for the user", { server: server.id, method: req.method });
-    return yield errorResponse(req.id, UPSTREAM_ERROR, `Too many concurrent upstream calls: at most ${ctx.env.MAX_CONCURRENT_CALLS_PER_USER} per user at a time (MAX_CONCURRENT_CALLS_PER_USER); retry when one ends`);
+    return yield rpcError(req.id, UPSTREAM_ERROR, `Too many concurrent upstream calls: at most ${ctx.env.MAX_CONCURRENT_CALLS_PER_USER} per user at a time (MAX_CONCURRENT_CALLS_PER_USER); retry when one ends`);
   }
   try {
     yield* forwardHeld(ctx, server, req);
@@ -250,7 +250,7 @@ async function* forwardLinked(ctx: RequestContext, server: CatalogServer, req: J
   } catch (err) {
     if (!(err instanceof UpstreamFailure)) throw err;
     log.warn("upstream credentials unavailable", { server: server.id, message: err.message });
-    return yield errorResponse(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: ${err.message}`);
+    return yield rpcError(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: ${err.message}`);
   }
   const limits = call.limits;
   const adapter = upstreamsOf(ctx).of(server);
@@ -267,7 +267,7 @@ async function* forwardLinked(ctx: RequestContext, server: CatalogServer, req: J
       st.method === req.method &&
       st.exp * 1000 > Date.now() &&
       st.digest === (await requestDigest(upReq));
-    if (!ok || !st) return yield errorResponse(req.id, INVALID_PARAMS, "Invalid params: requestState is not valid for this request (expired, altered, or issued for another request or user)");
+    if (!ok || !st) return yield rpcError(req.id, INVALID_PARAMS, "Invalid params: requestState is not valid for this request (expired, altered, or issued for another request or user)");
     if (st.src.k === "parked") return yield* resumeParked(ctx, call, req, st);
     upReq = { ...upReq, params: { ...upReq.params, ...(req.params.inputResponses !== undefined ? { inputResponses: req.params.inputResponses } : {}), ...(st.src.state !== undefined ? { requestState: st.src.state } : {}) } };
   }
@@ -319,7 +319,7 @@ function tagged<T extends JsonRpcMessage>(m: T, r: Relay): T {
 /** Refuses a server-to-client request to the upstream (it was never sent to the client). */
 function refuse(ctx: RequestContext, server: CatalogServer, target: UpstreamTarget, r: Extract<Relay, { kind: "request" }>, limits: ExchangeLimits, reason: string) {
   log.info("server-to-client request refused", { server: server.id, method: r.message.method, reason });
-  ctx.later(upstreamsOf(ctx).answer(target, r.at, errorResponse(r.message.id, METHOD_NOT_FOUND, `Client does not support ${r.message.method}`), limits));
+  ctx.later(upstreamsOf(ctx).answer(target, r.at, rpcError(r.message.id, METHOD_NOT_FOUND, `Client does not support ${r.message.method}`), limits));
 }
 
 /**
@@ -406,7 +406,7 @@ async function wrapInputRequired(ctx: RequestContext, call: UpstreamCall, req: J
   const irs = (res.result?.inputRequests ?? {}) as Record<string, unknown>;
   const missing = missingFor(ctx.client, irs);
   if (missing.length) {
-    return errorResponse(req.id, MISSING_CAPABILITY, `Missing required client capability: ${missing.join(", ")}`, { requiredCapabilities: Object.fromEntries(missing.map((m) => [m, {}])) });
+    return rpcError(req.id, MISSING_CAPABILITY, `Missing required client capability: ${missing.join(", ")}`, { requiredCapabilities: Object.fromEntries(missing.map((m) => [m, {}])) });
   }
   const upstreamState = typeof res.result?.requestState === "string" ? res.result.requestState : undefined;
   const state = await sealRequestState(ctx.env.SESSION_SECRET, {
@@ -458,7 +458,7 @@ async function drain(ctx: RequestContext, box: string, gen: AsyncGenerator<Relay
     }
   } catch (err) {
     log.warn("parked upstream exchange failed", { message: String((err as Error)?.message ?? err) });
-    await post(ctx.db, box, { kind: "response", message: errorResponse(null, UPSTREAM_ERROR, "Upstream failed while waiting for the client's input") } satisfies Relay).catch(() => {});
+    await post(ctx.db, box, { kind: "response", message: rpcError(null, UPSTREAM_ERROR, "Upstream failed while waiting for the client's input") } satisfies Relay).catch(() => {});
   } finally {
     void gen.return(undefined).catch(() => {});
     releaseBox(box);
@@ -475,11 +475,11 @@ async function* resumeParked(ctx: RequestContext, call: UpstreamCall, req: JsonR
   const [box, roundText, takenText] = st.src.box.split("/");
   const round = Number(roundText);
   let taken = Number(takenText);
-  if (!box || !(await claim(ctx.db, `${box}/${round}`))) return yield errorResponse(req.id, INVALID_PARAMS, "Invalid params: this requestState was already used");
+  if (!box || !(await claim(ctx.db, `${box}/${round}`))) return yield rpcError(req.id, INVALID_PARAMS, "Invalid params: this requestState was already used");
   const answers = (req.params?.inputResponses ?? {}) as Record<string, unknown>;
   for (const p of st.src.pending) {
     const a = answers[p.key];
-    const msg = a && typeof a === "object" ? { jsonrpc: "2.0" as const, id: p.id, result: a as Record<string, unknown> } : errorResponse(p.id, INVALID_REQUEST, "The client gave no answer");
+    const msg = a && typeof a === "object" ? { jsonrpc: "2.0" as const, id: p.id, result: a as Record<string, unknown> } : rpcError(p.id, INVALID_REQUEST, "The client gave no answer");
     await upstreamsOf(ctx).answer(call.target, p.reply, msg, call.limits);
   }
   let skip = taken;
@@ -505,7 +505,7 @@ async function* resumeParked(ctx: RequestContext, call: UpstreamCall, req: JsonR
       return yield await sealTasks(ctx, call.server, { ...r.message, id: req.id });
     }
   }
-  yield errorResponse(req.id, UPSTREAM_ERROR, `Upstream ${call.server.id} did not answer before the request state expired`);
+  yield rpcError(req.id, UPSTREAM_ERROR, `Upstream ${call.server.id} did not answer before the request state expired`);
 }
 
 /** What an `input_required` asked for, in words, for a client that cannot answer it. */
@@ -543,7 +543,7 @@ async function* satisfyForLegacy(ctx: RequestContext, call: UpstreamCall, adapte
       const text = `The server needs more than this client can give: ${describeInputs(irs)} (${why}).`;
       return yield req.method === "tools/call"
         ? resultResponse(req.id, { content: [{ type: "text", text }], isError: true })
-        : errorResponse(req.id, INVALID_REQUEST, text, { requiredCapabilities: missing });
+        : rpcError(req.id, INVALID_REQUEST, text, { requiredCapabilities: missing });
     }
     const answers: Record<string, unknown> = {};
     if (keys.length) {
@@ -564,9 +564,9 @@ async function* satisfyForLegacy(ctx: RequestContext, call: UpstreamCall, adapte
         releaseBox(box);
       }
       if (ctx.signal.aborted) return;
-      if (!keys.every((k) => answers[k] !== undefined)) return yield errorResponse(req.id, UPSTREAM_ERROR, "The client did not answer the server's requests in time");
+      if (!keys.every((k) => answers[k] !== undefined)) return yield rpcError(req.id, UPSTREAM_ERROR, "The client did not answer the server's requests in time");
       const failed = keys.map((k) => answers[k] as JsonRpcResponse).find((a) => a.error);
-      if (failed?.error) return yield errorResponse(req.id, failed.error.code, `The client refused the server's request: ${failed.error.message}`);
+      if (failed?.error) return yield rpcError(req.id, failed.error.code, `The client refused the server's request: ${failed.error.message}`);
     }
     const inputResponses = Object.fromEntries(keys.map((k) => [k, (answers[k] as JsonRpcResponse).result ?? {}]));
     const state = typeof res.result?.requestState === "string" ? { requestState: res.result.requestState } : {};

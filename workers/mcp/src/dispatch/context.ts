@@ -4,7 +4,6 @@
  * and the upstream adapters read it. Nothing here is shared between users.
  */
 import type { Identity } from "../../../../shared/identity";
-import type { Era, ProtocolVersion } from "../../../../shared/mcp/versions";
 import type { JsonRpcResponse } from "../../../../shared/mcp/jsonrpc";
 import type { CatalogServer, UserCatalog } from "../catalog.client";
 import type { McpDb } from "../db";
@@ -12,29 +11,9 @@ import type { McpEnv } from "../env";
 import type { SessionState } from "../tokens";
 import type { ExchangeLimits, UpstreamTarget } from "../upstream/http";
 import type { ReplyTo, Upstream } from "../upstream/upstream";
+import type { ClientView } from "./client";
 
-/** The downstream client of one request: what it speaks and what it can take. */
-export interface ClientView {
-  era: Era;
-  /** The revision of this request (modern: its `_meta`; session era: the session's). */
-  version: ProtocolVersion;
-  /** Declared client capabilities (modern: this request's; session era: the session's). */
-  caps: Record<string, unknown>;
-  info?: { name: string; version: string };
-  /**
-   * Lowest log level the client wants for this request. Modern: `_meta` logLevel (absent: no log
-   * messages at all); session era: what `logging/setLevel` set on the session (absent: the
-   * upstream's default).
-   */
-  logLevel?: string;
-  /** W3C trace context of the request, passed on upstream (header and `_meta`). */
-  trace?: { traceparent?: string; tracestate?: string };
-  /**
-   * Whether a server-to-client request can reach the client on this request's answer: only a
-   * session-era client reading an SSE answer. Modern clients get MRTR (`input_required`) instead.
-   */
-  canReceiveRequests: boolean;
-}
+export type { ClientView };
 
 export interface RequestContext {
   env: McpEnv;

@@ -9,7 +9,7 @@
  */
 import { log } from "../../../../shared/log";
 import {
-  errorResponse,
+  rpcError,
   hasControlCharacters,
   INVALID_PARAMS,
   isResponse,
@@ -62,7 +62,7 @@ export class Dispatcher {
   async *handle(req: JsonRpcRequest): AsyncGenerator<Outgoing> {
     const p = req.params ?? {};
     if ((this.modern && LEGACY_ONLY.has(req.method)) || (!this.modern && MODERN_ONLY.has(req.method))) {
-      return yield errorResponse(req.id, METHOD_NOT_FOUND, `Method not found: ${req.method} is not part of protocol ${this.ctx.client.version}`);
+      return yield rpcError(req.id, METHOD_NOT_FOUND, `Method not found: ${req.method} is not part of protocol ${this.ctx.client.version}`);
     }
     switch (req.method) {
       case "ping":
@@ -81,16 +81,16 @@ export class Dispatcher {
         return yield* this.callTool(req);
       case "prompts/get": {
         const name = p.name;
-        if (typeof name !== "string" || hasControlCharacters(name)) return yield errorResponse(req.id, INVALID_PARAMS, "params.name must be a string without control characters");
+        if (typeof name !== "string" || hasControlCharacters(name)) return yield rpcError(req.id, INVALID_PARAMS, "params.name must be a string without control characters");
         const hit = namedItems(this.ctx.catalog, this.scope, "prompts").get(name);
-        if (!hit) return yield errorResponse(req.id, INVALID_PARAMS, `Prompt ${name} not found`);
+        if (!hit) return yield rpcError(req.id, INVALID_PARAMS, `Prompt ${name} not found`);
         return yield* forward(this.ctx, hit.server, { ...req, params: { ...p, name: hit.upstreamName } });
       }
       case "resources/read":
       case "resources/subscribe":
       case "resources/unsubscribe": {
         const uri = p.uri;
-        if (typeof uri !== "string" || hasControlCharacters(uri)) return yield errorResponse(req.id, INVALID_PARAMS, "params.uri must be a string without control characters");
+        if (typeof uri !== "string" || hasControlCharacters(uri)) return yield rpcError(req.id, INVALID_PARAMS, "params.uri must be a string without control characters");
         const server = findResourceServer(this.visibleServers(), uri);
         if (!server) return yield this.resourceNotFound(req, uri);
         return yield* forward(this.ctx, server, req);
@@ -101,13 +101,13 @@ export class Dispatcher {
         return yield* this.setLevel(req);
       default:
         if (TASK_METHODS.has(req.method)) return yield* this.task(req);
-        yield errorResponse(req.id, METHOD_NOT_FOUND, `Method not found: ${req.method}`);
+        yield rpcError(req.id, METHOD_NOT_FOUND, `Method not found: ${req.method}`);
     }
   }
 
   /** Resource not found: -32602 in the modern era, -32002 before (spec 2026-07-28 changelog). */
   private resourceNotFound(req: JsonRpcRequest, uri: string): JsonRpcResponse {
-    return errorResponse(req.id, this.modern ? INVALID_PARAMS : RESOURCE_NOT_FOUND, "Resource not found", { uri });
+    return rpcError(req.id, this.modern ? INVALID_PARAMS : RESOURCE_NOT_FOUND, "Resource not found", { uri });
   }
 
   /**
@@ -120,7 +120,7 @@ export class Dispatcher {
     const failing = isAggregate(this.ctx.catalog, this.scope) ? this.ctx.catalog.servers.filter((s) => s.status?.ok === false).map((s) => s.id) : [];
     if (failing.length && !req.params?.cursor) log.warn("servers left out of a list: their upstream is failing", { kind, servers: failing });
     const page = listPage(listedItems(this.ctx.catalog, this.scope, kind, failing), req.params?.cursor, this.ctx.env.MCP_PAGE_SIZE);
-    if (!page) return errorResponse(req.id, INVALID_PARAMS, "Invalid cursor");
+    if (!page) return rpcError(req.id, INVALID_PARAMS, "Invalid cursor");
     return resultResponse(req.id, {
       [kind]: page.items,
       ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}),
@@ -134,12 +134,12 @@ export class Dispatcher {
     const name = p.name;
     if (typeof name !== "string" || hasControlCharacters(name)) {
       this.audit(isAggregate(this.ctx.catalog, this.scope) ? null : this.scope, typeof name === "string" ? name : String(name), "denied", started);
-      return yield errorResponse(req.id, INVALID_PARAMS, "params.name must be a string without control characters");
+      return yield rpcError(req.id, INVALID_PARAMS, "params.name must be a string without control characters");
     }
     const hit = namedItems(this.ctx.catalog, this.scope, "tools").get(name);
     if (!hit) {
       this.audit(isAggregate(this.ctx.catalog, this.scope) ? null : this.scope, name, "denied", started);
-      return yield errorResponse(req.id, INVALID_PARAMS, `Unknown tool: ${name}`);
+      return yield rpcError(req.id, INVALID_PARAMS, `Unknown tool: ${name}`);
     }
     // Reviewed definitions: the upstream no longer lists the approved definition, so what it
     // would run is not what an admin approved (nor what the client was shown). Refused as a tool
@@ -175,22 +175,22 @@ export class Dispatcher {
   private async *complete(req: JsonRpcRequest): AsyncGenerator<Outgoing> {
     const p = req.params ?? {};
     const ref = p.ref as Record<string, unknown> | undefined;
-    if (!ref || typeof ref !== "object") return yield errorResponse(req.id, INVALID_PARAMS, "params.ref must be an object");
+    if (!ref || typeof ref !== "object") return yield rpcError(req.id, INVALID_PARAMS, "params.ref must be an object");
     if (ref.type === "ref/prompt") {
       const name = ref.name;
-      if (typeof name !== "string" || hasControlCharacters(name)) return yield errorResponse(req.id, INVALID_PARAMS, "params.ref.name must be a string without control characters");
+      if (typeof name !== "string" || hasControlCharacters(name)) return yield rpcError(req.id, INVALID_PARAMS, "params.ref.name must be a string without control characters");
       const hit = namedItems(this.ctx.catalog, this.scope, "prompts").get(name);
-      if (!hit) return yield errorResponse(req.id, INVALID_PARAMS, `Prompt ${name} not found`);
+      if (!hit) return yield rpcError(req.id, INVALID_PARAMS, `Prompt ${name} not found`);
       return yield* forward(this.ctx, hit.server, { ...req, params: { ...p, ref: { ...ref, name: hit.upstreamName } } });
     }
     if (ref.type === "ref/resource") {
       const uri = ref.uri;
-      if (typeof uri !== "string" || hasControlCharacters(uri)) return yield errorResponse(req.id, INVALID_PARAMS, "params.ref.uri must be a string without control characters");
+      if (typeof uri !== "string" || hasControlCharacters(uri)) return yield rpcError(req.id, INVALID_PARAMS, "params.ref.uri must be a string without control characters");
       const server = findTemplateServer(this.visibleServers(), uri);
-      if (!server) return yield errorResponse(req.id, INVALID_PARAMS, `Resource template ${uri} not found`);
+      if (!server) return yield rpcError(req.id, INVALID_PARAMS, `Resource template ${uri} not found`);
       return yield* forward(this.ctx, server, req);
     }
-    yield errorResponse(req.id, INVALID_PARAMS, "params.ref.type must be ref/prompt or ref/resource");
+    yield rpcError(req.id, INVALID_PARAMS, "params.ref.type must be ref/prompt or ref/resource");
   }
 
   /**
@@ -199,7 +199,7 @@ export class Dispatcher {
    */
   private async *setLevel(req: JsonRpcRequest): AsyncGenerator<Outgoing> {
     const level = req.params?.level;
-    if (typeof level !== "string" || !LOG_LEVELS.has(level)) return yield errorResponse(req.id, INVALID_PARAMS, `params.level must be one of ${[...LOG_LEVELS].join(", ")}`);
+    if (typeof level !== "string" || !LOG_LEVELS.has(level)) return yield rpcError(req.id, INVALID_PARAMS, `params.level must be one of ${[...LOG_LEVELS].join(", ")}`);
     if (this.ctx.session) {
       await this.ctx.db.run("setSessionLevel", this.ctx.session.sid, level);
       forgetSessionLevel(this.ctx.session.sid);
@@ -229,7 +229,7 @@ export class Dispatcher {
     }
     const t = await openTaskId(this.ctx.env.SESSION_SECRET, p.taskId);
     const server = t && t.email === this.ctx.identity.email.toLowerCase() ? this.server(t.server) : undefined;
-    if (!t || !server) return yield errorResponse(req.id, INVALID_PARAMS, "Unknown task");
+    if (!t || !server) return yield rpcError(req.id, INVALID_PARAMS, "Unknown task");
     return yield* forward(this.ctx, server, { ...req, params: { ...p, taskId: t.id } });
   }
 }

@@ -10,7 +10,7 @@
  *   session of this stream alone (`resources/subscribe` + its GET stream), ended with the stream.
  */
 import { log } from "../../../../shared/log";
-import { errorResponse, INVALID_PARAMS, type JsonRpcMessage, type JsonRpcRequest } from "../../../../shared/mcp/jsonrpc";
+import { rpcError, INVALID_PARAMS, type JsonRpcMessage, type JsonRpcRequest } from "../../../../shared/mcp/jsonrpc";
 import { limitsOf, relayStream, upstreamCallFor, type Outgoing } from "../bridge/bridge";
 import { refreshNow, scopedServers, type CatalogServer } from "../catalog.client";
 import type { RequestContext } from "../dispatch/context";
@@ -53,7 +53,7 @@ function parseFilter(v: unknown): Filter | string {
 
 export function listen(ctx: RequestContext, req: JsonRpcRequest, deps: StreamDeps): Response {
   const filter = parseFilter(req.params?.notifications);
-  if (typeof filter === "string") return jsonAnswer(errorResponse(req.id, INVALID_PARAMS, `Invalid params: ${filter}`), 200);
+  if (typeof filter === "string") return jsonAnswer(rpcError(req.id, INVALID_PARAMS, `Invalid params: ${filter}`), 200);
   const servers = scopedServers(ctx.catalog, ctx.scope);
   // resource URIs by the visible server that owns them; others are not agreed to
   const byServer = new Map<CatalogServer, string[]>();

@@ -4,14 +4,14 @@
  * events and resumable event ids for session-era clients, and cleanup when the stream ends.
  */
 import { log } from "../../../../shared/log";
-import { errorResponse, type JsonRpcId, type JsonRpcMessage, type JsonRpcResponse } from "../../../../shared/mcp/jsonrpc";
+import { rpcError, type JsonRpcId, type JsonRpcMessage, type JsonRpcResponse } from "../../../../shared/mcp/jsonrpc";
 import { sseComment, sseMessage, ssePriming } from "../../../../shared/mcp/sse";
 import { eventRefs, type Outgoing, type StreamMarker } from "../bridge/bridge";
 import { sealEventId } from "../tokens";
 
 /** A JSON-RPC error as an HTTP answer (id null unless given: it concerns the HTTP request, not one message). */
 export function httpError(status: number, code: number, message: string, headers: Record<string, string> = {}, data?: unknown, id: JsonRpcId | null = null): Response {
-  return new Response(JSON.stringify(errorResponse(id, code, message, data)), { status, headers: { "content-type": "application/json", ...headers } });
+  return new Response(JSON.stringify(rpcError(id, code, message, data)), { status, headers: { "content-type": "application/json", ...headers } });
 }
 
 export function jsonAnswer(payload: unknown, status = 200, headers: Record<string, string> = {}): Response {

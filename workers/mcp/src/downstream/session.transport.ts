@@ -12,7 +12,7 @@ import { log } from "../../../../shared/log";
 import type { RateCharge } from "../../../../shared/middleware/rate-limit";
 import {
   classify,
-  errorResponse,
+  rpcError,
   INVALID_REQUEST,
   resultResponse,
   type Classified,
@@ -196,7 +196,7 @@ export async function sessionPost(x: Exchange, body: unknown, preloaded: UserCat
   const requests: JsonRpcRequest[] = [];
   let refused = 0;
   for (const m of classified) {
-    if (m.kind === "invalid") immediate.push(errorResponse(m.id, INVALID_REQUEST, `Invalid Request: ${m.reason}`));
+    if (m.kind === "invalid") immediate.push(rpcError(m.id, INVALID_REQUEST, `Invalid Request: ${m.reason}`));
     else if (m.kind === "request") requests.push(m.message);
     else if (m.kind === "notification") x.later(notifyUpstreams(ctx, catalog, m.message));
     else if (!(await relayResponse(x, state, catalog, m.message))) refused++;

@@ -7,7 +7,7 @@
  * resource updates. Notifications are accepted and dropped (this revision defines none over HTTP).
  */
 import {
-  errorResponse,
+  rpcError,
   HEADER_MISMATCH,
   INVALID_PARAMS,
   METHOD_NOT_FOUND,

@@ -8,7 +8,7 @@
  * to that session's endpoint, which the reply address carries. No request follows a redirect (it
  * would carry the server's stored secret headers elsewhere).
  */
-import { classify, errorResponse, UPSTREAM_ERROR, type JsonRpcRequest } from "../../../../shared/mcp/jsonrpc";
+import { classify, rpcError, UPSTREAM_ERROR, type JsonRpcRequest } from "../../../../shared/mcp/jsonrpc";
 import { parseSse, SseTooLarge, type SseEvent } from "../../../../shared/mcp/sse";
 import { log } from "../../../../shared/log";
 import { storedHeaders, UpstreamFailure, type UpstreamTarget } from "./http";
@@ -45,7 +45,7 @@ export const legacySseUpstream: Upstream = {
       if (!(err instanceof UpstreamFailure)) throw err;
       log.warn("upstream failure", { server: call.server.id, method: req.method, message: err.message });
       call.failed();
-      yield { kind: "response", message: errorResponse(req.id, UPSTREAM_ERROR, `Upstream ${call.server.id} failed: ${err.message}`) };
+      yield { kind: "response", message: rpcError(req.id, UPSTREAM_ERROR, `Upstream ${call.server.id} failed: ${err.message}`) };
     }
   },
 };

@@ -6,7 +6,7 @@
  * `x-mcp-header` annotations). A server-to-client need comes back as an `input_required` result
  * (MRTR), handled by the bridge; a modern upstream never sends requests on its streams.
  */
-import { errorResponse, isRequest, isResponse, UPSTREAM_ERROR, type JsonRpcRequest, type JsonRpcResponse } from "../../../../shared/mcp/jsonrpc";
+import { rpcError, isRequest, isResponse, UPSTREAM_ERROR, type JsonRpcRequest, type JsonRpcResponse } from "../../../../shared/mcp/jsonrpc";
 import { LATEST_MODERN_VERSION, MODERN_VERSIONS } from "../../../../shared/mcp/versions";
 import { log } from "../../../../shared/log";
 import type { CatalogServer } from "../catalog.client";
@@ -89,7 +89,7 @@ export const modernUpstream: Upstream = {
         }
         log.warn("upstream refused a request", { server: server.id, method: req.method, status: ex.res.status });
         call.failed();
-        yield { kind: "response", message: errorResponse(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: HTTP ${ex.res.status}`) };
+        yield { kind: "response", message: rpcError(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: HTTP ${ex.res.status}`) };
         return;
       }
       call.onAnswer?.((ex.res.headers.get("content-type") ?? "").toLowerCase().includes("application/json"));
@@ -111,12 +111,12 @@ export const modernUpstream: Upstream = {
       }
       if (call.signal.aborted) return;
       call.failed();
-      yield { kind: "response", message: errorResponse(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: it closed the stream without answering`) };
+      yield { kind: "response", message: rpcError(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: it closed the stream without answering`) };
     } catch (err) {
       if (!(err instanceof UpstreamFailure)) throw err;
       log.warn("upstream failure", { server: server.id, method: req.method, message: err.message });
       call.failed();
-      yield { kind: "response", message: errorResponse(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: ${err.message}`) };
+      yield { kind: "response", message: rpcError(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: ${err.message}`) };
     }
   },
 };

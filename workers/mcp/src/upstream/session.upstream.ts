@@ -12,7 +12,7 @@
  */
 import { canonicalJson } from "../../../../shared/canonical";
 import { sha256Hex } from "../../../../shared/crypto";
-import { errorResponse, isRequest, isResponse, UPSTREAM_ERROR, type JsonRpcRequest } from "../../../../shared/mcp/jsonrpc";
+import { rpcError, isRequest, isResponse, UPSTREAM_ERROR, type JsonRpcRequest } from "../../../../shared/mcp/jsonrpc";
 import { LATEST_VERSION } from "../../../../shared/mcp/versions";
 import { log } from "../../../../shared/log";
 import { upstreamFetch, UpstreamFailure, type ExchangeLimits, type UpstreamExchange, type UpstreamTarget } from "./http";
@@ -341,7 +341,7 @@ async function* sendOneInner(call: UpstreamCall, req: JsonRpcRequest, sent: (us:
           await ex.res.body?.cancel().catch(() => {});
           log.warn("upstream refused a request", { server: server.id, method: req.method, status: ex.res.status });
           call.failed();
-          yield { kind: "response", message: errorResponse(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: HTTP ${ex.res.status}`) };
+          yield { kind: "response", message: rpcError(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: HTTP ${ex.res.status}`) };
           return;
         }
         call.onAnswer?.((ex.res.headers.get("content-type") ?? "").toLowerCase().includes("application/json"));
@@ -362,14 +362,14 @@ async function* sendOneInner(call: UpstreamCall, req: JsonRpcRequest, sent: (us:
         }
         if (end.answered || call.signal.aborted) return;
         call.failed();
-        yield { kind: "response", message: errorResponse(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: it closed the stream without answering`) };
+        yield { kind: "response", message: rpcError(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: it closed the stream without answering`) };
         return;
       }
     } catch (err) {
       if (!(err instanceof UpstreamFailure)) throw err;
       log.warn("upstream failure", { server: server.id, method: req.method, message: err.message });
       call.failed();
-      yield { kind: "response", message: errorResponse(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: ${err.message}`) };
+      yield { kind: "response", message: rpcError(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: ${err.message}`) };
     }
   }
 }

@@ -12,7 +12,7 @@ import type { JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from "../..
 import { isModernVersion } from "../../../../shared/mcp/versions";
 import type { CatalogServer } from "../catalog.client";
 import type { McpDb } from "../db";
-import type { ClientView } from "../dispatch/context";
+import type { ClientView } from "../dispatch/client";
 import type { McpEnv } from "../env";
 import type { ExchangeLimits, UpstreamTarget } from "./http";
 

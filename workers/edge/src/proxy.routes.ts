@@ -1,0 +1,59 @@
+/**
+ * The edge's routes: `/healthz` (the catalog's answer, which says whether Postgres answers), `/`
+ * to the admin UI, and everything else routed by path (shared/edge.ts) to its worker, through the
+ * forwardAuth step where the route asks for it.
+ */
+import type { Hono } from "hono";
+import { isForwardAuthPath, matchRoute, normalisePath, type Route, type WorkerName } from "../../../shared/edge";
+import { errorResponse } from "../../../shared/http";
+import type { EdgeBindings } from "./env";
+import { forwardAuth } from "./forward-auth";
+
+interface Variables {
+  route: Route;
+  /** The request as forwarded (identity headers set by the forwardAuth step). */
+  forwarded: Request;
+}
+
+export type EdgeApp = { Bindings: EdgeBindings; Variables: Variables };
+
+function binding(env: EdgeBindings, worker: WorkerName): Fetcher {
+  return { auth: env.AUTH, catalog: env.CATALOG, mcp: env.MCP, admin: env.ADMIN }[worker];
+}
+
+export function registerProxyRoutes(app: Hono<EdgeApp>): void {
+  app.get("/healthz", async (c) => {
+    const res = await c.env.CATALOG.fetch(new Request(new URL("/healthz", c.req.url)));
+    return new Response(res.body, { status: res.status, headers: { "content-type": "application/json" } });
+  });
+
+  app.get("/", (c) => c.redirect("/admin", 302));
+
+  app.all(
+    "*",
+    async function routeAndAuthenticate(c, next) {
+      const url = new URL(c.req.url);
+      // One normalised path for routing and for everything behind: the request goes on with it,
+      // so the route, the forwardAuth decision (X-Forwarded-Uri) and the worker see the same path.
+      const path = normalisePath(url.pathname);
+      if (path === null) return errorResponse(url.pathname, 400, "invalid_path", "the path has an encoded slash or backslash, a control character or broken percent-encoding");
+      const route = matchRoute(path);
+      // The forwardAuth endpoint is internal in every spelling: Traefik and this edge call it, clients do not.
+      if (!route || isForwardAuthPath(path)) return errorResponse(path, 404, "not_found", "no route for this path");
+      c.set("route", route);
+      let request = c.req.raw;
+      if (path !== url.pathname) {
+        url.pathname = path;
+        request = new Request(url, request);
+      }
+      if (route.forwardAuth) {
+        const outcome = await forwardAuth(c.env.AUTH_VERIFY, request);
+        if (outcome instanceof Response) return outcome;
+        request = outcome;
+      }
+      c.set("forwarded", request);
+      await next();
+    },
+    (c) => binding(c.env, c.get("route").worker).fetch(c.get("forwarded")),
+  );
+}
