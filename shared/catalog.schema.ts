@@ -110,8 +110,17 @@ export interface CatalogServer extends UpstreamProtocol {
   serverInfo: Record<string, unknown> | null;
   capabilities: Record<string, unknown> | null;
   instructions: string | null;
-  /** Only the tools the user's groups allow (admins: all). */
+  /** `auto`: tools as listed; `hold`/`findings`: tools in their approved definitions only. */
+  review: "auto" | "hold" | "findings";
+  /**
+   * Only the tools the user's groups allow (admins: all), as served: approved definitions under
+   * review, overrides applied (hidden left out, new names and descriptions).
+   */
   tools: McpItem[];
+  /** Upstream names of tools under review whose upstream lists another definition than the approved one: calls are refused. */
+  held: string[];
+  /** [shown name, upstream name] of renamed tools (overrides, virtual servers); pairs, so any name survives JSON. */
+  renamed: [string, string][];
   /** Visible whenever the server is visible (tool rules do not apply to prompts). */
   prompts: McpItem[];
   /** Visible whenever the server is visible. */

@@ -64,6 +64,8 @@ export const ServerRow = z.object({
   credentials: StoredCredentials.optional(),
   enabled: z.boolean(),
   description: z.string(),
+  /** Reviewed definitions (migration 0012): auto (also when absent), hold, findings. */
+  review: z.enum(["auto", "hold", "findings"]).optional(),
   created_at: z.coerce.date(),
   updated_at: z.coerce.date(),
 });

@@ -8,10 +8,12 @@
  * so caches stay warm.
  */
 import type postgres from "postgres";
-import { sha256Hex } from "../crypto";
 import type { ItemKind, McpItem } from "../catalog.schema";
 import type { Sql, TxSql } from "../db";
 import { ServerRow } from "../schemas";
+import { itemHash } from "./item-hash";
+import { listVirtualServers, type VirtualServer } from "./virtual.repo";
+import { loadCuration, type ApprovedTool, type ToolOverride } from "./review.repo";
 
 export const ITEM_KINDS: readonly ItemKind[] = ["tool", "prompt", "resource", "resource_template"];
 
@@ -21,22 +23,7 @@ export function itemKey(kind: ItemKind, item: McpItem): string | undefined {
   return typeof v === "string" ? v : undefined;
 }
 
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (value && typeof value === "object") {
-    return Object.fromEntries(
-      Object.keys(value as object)
-        .sort()
-        .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
-    );
-  }
-  return value;
-}
-
-/** SHA-256 (hex) of an item's canonical JSON (keys sorted), so key order never counts as a change. */
-export function itemHash(item: unknown): Promise<string> {
-  return sha256Hex(JSON.stringify(canonical(item)));
-}
+export { itemHash };
 
 /** The protocol era of an upstream (MCP versioning): 2026-07-28+ stateless, or initialize-based. */
 export type UpstreamEra = "modern" | "legacy";
@@ -73,6 +60,14 @@ export interface Snapshot {
   version: number;
   status: Map<string, StatusRow>;
   items: Map<string, ItemsByKind>;
+  /** Per server: the content hash of each listed tool, by name (reviewed definitions pin these). */
+  toolHashes?: Map<string, Map<string, string>>;
+  /** Per server: approved tool definitions, by upstream name (servers under review). */
+  approved?: Map<string, Map<string, ApprovedTool>>;
+  /** Per server: tool overrides, by upstream name. */
+  overrides?: Map<string, Map<string, ToolOverride>>;
+  /** Virtual servers, by id. */
+  virtuals?: Map<string, VirtualServer>;
 }
 
 const emptyItems = (): ItemsByKind => ({ tool: [], prompt: [], resource: [], resource_template: [] });
@@ -103,7 +98,10 @@ export async function loadSnapshot(sql: Sql): Promise<Snapshot> {
   return (await sql.begin("isolation level repeatable read read only", async (tx) => {
     const [state] = await tx`SELECT version FROM catalog_state`;
     const statusRows = await tx`SELECT * FROM server_status`;
-    const itemRows = await tx`SELECT server_id, kind, name, definition FROM server_items ORDER BY server_id, kind, position, name`;
+    const itemRows = await tx`SELECT server_id, kind, name, definition, hash FROM server_items ORDER BY server_id, kind, position, name`;
+    const { approved, overrides } = await loadCuration(tx);
+    const virtuals = new Map((await listVirtualServers(tx)).map((v) => [v.id, v]));
+    const toolHashes = new Map<string, Map<string, string>>();
     const status = new Map(statusRows.map((r) => [String(r.server_id), toStatus(r)]));
     const items = new Map<string, ItemsByKind>();
     for (const r of itemRows) {
@@ -111,8 +109,13 @@ export async function loadSnapshot(sql: Sql): Promise<Snapshot> {
       let byKind = items.get(id);
       if (!byKind) items.set(id, (byKind = emptyItems()));
       byKind[r.kind as ItemKind]?.push(r.definition as McpItem);
+      if (r.kind === "tool") {
+        let h = toolHashes.get(id);
+        if (!h) toolHashes.set(id, (h = new Map()));
+        h.set(String(r.name), String(r.hash));
+      }
     }
-    return { version: Number(state?.version ?? 0), status, items };
+    return { version: Number(state?.version ?? 0), status, items, toolHashes, approved, overrides, virtuals };
   })) as Snapshot;
 }
 
@@ -141,6 +144,11 @@ export interface WriteOptions {
    * the listing describes an outdated configuration and nothing is written (`superseded`).
    */
   expectUpdatedAt?: Date;
+  /**
+   * Runs in the refresh's transaction after a successful listing's items were written, with the
+   * server's review mode and its listed tools (reviewed definitions: review.repo.ts).
+   */
+  afterItems?: (tx: TxSql, review: string, tools: { name: string; definition: McpItem; hash: string }[]) => Promise<void>;
 }
 
 export type WriteOutcome = { superseded: false; status: StatusRow; changes: ItemChange[] } | { superseded: true } | null;
@@ -176,7 +184,7 @@ export async function writeRefresh(sql: Sql, serverId: string, result: RefreshRe
   }
   return (await sql.begin(async (tx) => {
     await tx`SELECT pg_advisory_xact_lock(hashtext(${"mcpgw-catalog-refresh:" + serverId}))`;
-    const [server] = await tx`SELECT updated_at FROM servers WHERE id = ${serverId}`;
+    const [server] = await tx`SELECT updated_at, review FROM servers WHERE id = ${serverId}`;
     if (!server) return null;
     if (opts.expectUpdatedAt && new Date(server.updated_at as string).getTime() !== opts.expectUpdatedAt.getTime()) return { superseded: true };
     const [prevRow] = await tx`SELECT * FROM server_status WHERE server_id = ${serverId}`;
@@ -222,6 +230,10 @@ export async function writeRefresh(sql: Sql, serverId: string, result: RefreshRe
                  FROM jsonb_to_recordset(${json(tx, changes)}) AS r(kind text, name text, change text, before jsonb, after jsonb)`;
       }
       itemsTouched = removed.length > 0 || upserts.length > 0;
+      if (opts.afterItems) {
+        const tools = [...fresh.values()].filter((i) => i.kind === "tool").map(({ name, definition, hash }) => ({ name, definition, hash }));
+        await opts.afterItems(tx, String(server.review ?? "auto"), tools);
+      }
       const toolCount = [...fresh.values()].filter((i) => i.kind === "tool").length;
       const [row] = await tx`
         INSERT INTO server_status (server_id, ok, error, protocol_version, server_info, capabilities, instructions, tool_count, latency_ms, refreshed_at, last_ok_at,

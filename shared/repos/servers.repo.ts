@@ -21,6 +21,8 @@ export interface Server {
   headerNames: string[];
   /** Credential mode and settings without the OAuth client secret (shared/credentials.ts#publicCredentials). */
   credentials: Record<string, unknown>;
+  /** Reviewed definitions: auto, hold, findings (migration 0012). */
+  review: "auto" | "hold" | "findings";
   createdAt: Date;
   updatedAt: Date;
 }
@@ -35,6 +37,8 @@ export interface ServerInput {
   headers?: Record<string, string>;
   /** New credential settings, client secret already sealed ({@link credentialsToStore}); undefined keeps the stored ones. */
   credentials?: StoredCredentials;
+  /** Review mode; undefined keeps the stored one (a new server: auto). */
+  review?: "auto" | "hold" | "findings";
 }
 
 /** The sealing context of one header value of one server (AES-GCM additional data). */
@@ -106,6 +110,7 @@ function toServer(r: Record<string, unknown>): Server {
     description: String(r.description ?? ""),
     headerNames: ((r.header_names as string[] | null) ?? []).slice().sort(),
     credentials: publicCredentials(StoredCredentials.safeParse(r.credentials).data),
+    review: ((r.review as Server["review"] | undefined) ?? "auto"),
     createdAt: new Date(r.created_at as string),
     updatedAt: new Date(r.updated_at as string),
   };
@@ -114,7 +119,7 @@ function toServer(r: Record<string, unknown>): Server {
 /** Every server (optionally of one tenant), by id, without header values. */
 export async function listServers(db: Db, tenant?: string): Promise<Server[]> {
   const rows = await db`
-    SELECT id, tenant_id, url, transport, enabled, description, credentials, created_at, updated_at,
+    SELECT id, tenant_id, url, transport, enabled, description, credentials, review, created_at, updated_at,
            COALESCE((SELECT jsonb_agg(k) FROM jsonb_object_keys(headers) k), '[]'::jsonb) AS header_names
     FROM servers WHERE (${tenant ?? null}::text IS NULL OR tenant_id = ${tenant ?? null}) ORDER BY id`;
   return rows.map(toServer);
@@ -123,10 +128,10 @@ export async function listServers(db: Db, tenant?: string): Promise<Server[]> {
 /** One server without header values, or null. */
 export async function getServer(db: Db, id: string, lock = false): Promise<Server | null> {
   const rows = lock
-    ? await db`SELECT id, tenant_id, url, transport, enabled, description, credentials, created_at, updated_at,
+    ? await db`SELECT id, tenant_id, url, transport, enabled, description, credentials, review, created_at, updated_at,
                  COALESCE((SELECT jsonb_agg(k) FROM jsonb_object_keys(headers) k), '[]'::jsonb) AS header_names
                FROM servers WHERE id = ${id} FOR UPDATE`
-    : await db`SELECT id, tenant_id, url, transport, enabled, description, credentials, created_at, updated_at,
+    : await db`SELECT id, tenant_id, url, transport, enabled, description, credentials, review, created_at, updated_at,
                  COALESCE((SELECT jsonb_agg(k) FROM jsonb_object_keys(headers) k), '[]'::jsonb) AS header_names
                FROM servers WHERE id = ${id}`;
   return rows[0] ? toServer(rows[0]) : null;
@@ -136,14 +141,16 @@ export async function getServer(db: Db, id: string, lock = false): Promise<Serve
 export async function upsertServer(db: Db, id: string, s: ServerInput): Promise<void> {
   const headers = s.headers === undefined ? null : db.json(s.headers);
   const creds = s.credentials === undefined ? null : db.json(s.credentials as never);
+  const review = s.review ?? null;
   await db`
-    INSERT INTO servers (id, tenant_id, url, transport, headers, credentials, enabled, description)
-    VALUES (${id}, ${s.tenant}, ${s.url}, ${s.transport}, COALESCE(${headers}::jsonb, '{}'::jsonb), COALESCE(${creds}::jsonb, '{"mode": "shared"}'::jsonb), ${s.enabled}, ${s.description})
+    INSERT INTO servers (id, tenant_id, url, transport, headers, credentials, enabled, description, review)
+    VALUES (${id}, ${s.tenant}, ${s.url}, ${s.transport}, COALESCE(${headers}::jsonb, '{}'::jsonb), COALESCE(${creds}::jsonb, '{"mode": "shared"}'::jsonb), ${s.enabled}, ${s.description}, COALESCE(${review}::text, 'auto'))
     ON CONFLICT (id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, url = EXCLUDED.url, transport = EXCLUDED.transport,
       headers = COALESCE(${headers}::jsonb, servers.headers), credentials = COALESCE(${creds}::jsonb, servers.credentials),
-      enabled = EXCLUDED.enabled, description = EXCLUDED.description, updated_at = now()
-    WHERE (servers.tenant_id, servers.url, servers.transport, servers.enabled, servers.description, servers.headers, servers.credentials)
-      IS DISTINCT FROM (EXCLUDED.tenant_id, EXCLUDED.url, EXCLUDED.transport, EXCLUDED.enabled, EXCLUDED.description, COALESCE(${headers}::jsonb, servers.headers), COALESCE(${creds}::jsonb, servers.credentials))`;
+      enabled = EXCLUDED.enabled, description = EXCLUDED.description, review = COALESCE(${review}::text, servers.review), updated_at = now()
+    WHERE (servers.tenant_id, servers.url, servers.transport, servers.enabled, servers.description, servers.headers, servers.credentials, servers.review)
+      IS DISTINCT FROM (EXCLUDED.tenant_id, EXCLUDED.url, EXCLUDED.transport, EXCLUDED.enabled, EXCLUDED.description, COALESCE(${headers}::jsonb, servers.headers),
+                        COALESCE(${creds}::jsonb, servers.credentials), COALESCE(${review}::text, servers.review))`;
 }
 
 /**

@@ -46,6 +46,17 @@ describe("docs/admin.md", () => {
     expect(keys).toHaveLength(1);
     expect(keys[0]!.revoked_at).not.toBeNull();
     const actions = await sql`SELECT action FROM audit_log WHERE kind = 'admin_change' AND actor = 'admin@localhost' ORDER BY id`;
-    expect(actions.map((a) => a.action)).toEqual(["tenant.create", "server.create", "group.create", "group.update", "user.create", "key.issue", "key.revoke"]);
+    expect(actions.map((a) => a.action)).toEqual(["tenant.create", "server.create", "group.create", "group.update", "user.create", "key.issue", "key.revoke", "server.update", "override.create", "override.create", "virtual.create"]);
+    // the curated catalog's examples (reviewed definitions, overrides, virtual servers)
+    expect((await sql`SELECT review FROM servers WHERE id = 'acme-github'`)[0]!.review).toBe("hold");
+    expect(stdout).toContain('{"changes":[]}');
+    expect(await sql`SELECT tool, name, hidden FROM tool_overrides ORDER BY tool`).toEqual([
+      { tool: "delete_repo", name: null, hidden: true },
+      { tool: "search_code", name: "find_code", hidden: false },
+    ]);
+    expect(await sql`SELECT server_id, tool, name FROM virtual_tools WHERE virtual_id = 'acme-dev' ORDER BY position`).toEqual([
+      { server_id: "acme-github", tool: "search_code", name: "code_search" },
+      { server_id: "acme-github", tool: "get_issue", name: null },
+    ]);
   });
 });

@@ -7,7 +7,9 @@
 import type { Sql } from "../../../shared/db";
 import { decideTool, type Grant } from "../../../shared/policy";
 import { loadAccess } from "../../../shared/repos/access.repo";
+import { loadCuration } from "../../../shared/repos/review.repo";
 import { toolNamesByServer } from "../../../shared/repos/servers.repo";
+import { listVirtualServers } from "../../../shared/repos/virtual.repo";
 import { ADMIN_GROUP } from "../../../shared/schemas";
 
 export interface ToolMatch {
@@ -33,6 +35,13 @@ export interface AccessExplanation {
     hiddenTools: { name: string; reason: string }[];
   }[];
   hiddenServers: { id: string; tenant: string; reason: string }[];
+  /** Virtual servers (issue 15): whether the user is granted each, and each tool's verdict through its real server. */
+  virtualServers: {
+    id: string;
+    granted: boolean;
+    reason: string;
+    tools: { name: string; server: string; tool: string; visible: boolean; reason: string }[];
+  }[];
   tool?: { query: string; matches: ToolMatch[] };
 }
 
@@ -47,6 +56,14 @@ export async function explainAccess(sql: Sql, email: string, tool?: string): Pro
   const allServers = await sql`SELECT id, tenant_id, enabled FROM servers ORDER BY id`;
   const mappings = await sql`SELECT group_name, tenant_id FROM group_tenant_mapping ORDER BY group_name`;
   const tools = await toolNamesByServer(sql);
+  const [virtuals, { approved, overrides }, reviewRows] = await Promise.all([listVirtualServers(sql), loadCuration(sql), sql`SELECT id, review FROM servers`]);
+  const review = new Map(reviewRows.map((r) => [String(r.id), String(r.review)]));
+  /** Why curation hides a tool from everyone (override, review), or null. */
+  const curated = (server: string, name: string): string | null => {
+    if (overrides.get(server)?.get(name)?.hidden) return "hidden for everyone (override)";
+    if (review.get(server) !== "auto" && !approved.get(server)?.has(name)) return `server ${server} is under review and this tool has no approved definition yet`;
+    return null;
+  };
   const who = access.email;
   const chain = (g: Grant | null, server: string, t?: string) =>
     [who, ...(g ? [`group ${g.group}`, `tenant ${g.tenant}`] : [adminVia ?? "admin"]), `server ${server}`, ...(t ? [`tool ${t}`] : [])].join(" -> ");
@@ -58,6 +75,11 @@ export async function explainAccess(sql: Sql, email: string, tool?: string): Pro
     const shown: AccessExplanation["servers"][number]["tools"] = [];
     const hidden: AccessExplanation["servers"][number]["hiddenTools"] = [];
     for (const name of names) {
+      const off = curated(id, name);
+      if (off) {
+        hidden.push({ name, reason: off });
+        continue;
+      }
       const decision = decideTool(access, entry, name);
       if (decision.admin) shown.push({ name, qualified: `${id}__${name}`, via: [], chains: [chain(null, id, name)] });
       else if (decision.visible) shown.push({ name, qualified: `${id}__${name}`, via: decision.via, chains: decision.via.map((g) => chain(g, id, name)) });
@@ -86,7 +108,37 @@ export async function explainAccess(sql: Sql, email: string, tool?: string): Pro
       return { id, tenant, reason: access.groups.length || access.known ? reason : `${who} is not a known user; ${reason}` };
     });
 
-  const out: AccessExplanation = { email: who, known: access.known, admin: access.isAdmin, adminVia, groups: access.groups, servers, hiddenServers };
+  const virtualServers = virtuals.map((v) => {
+    const via = v.groups.filter((g) => access.groups.includes(g));
+    const granted = access.isAdmin || via.length > 0;
+    const reason = access.isAdmin
+      ? `granted by admin rights (${adminVia})`
+      : granted
+        ? `granted through group${via.length > 1 ? "s" : ""} ${via.join(", ")}`
+        : v.groups.length
+          ? `granted to group${v.groups.length > 1 ? "s" : ""} ${v.groups.join(", ")}; ${who} is in none of them`
+          : "not granted to any group";
+    return {
+      id: v.id,
+      granted,
+      reason,
+      tools: v.tools.map((t) => {
+        const name = t.name ?? t.tool;
+        const s = servers.find((x) => x.id === t.server);
+        const real = s?.tools.find((x) => x.name === t.tool);
+        const verdict = !granted
+          ? "the virtual server is not granted"
+          : !s
+            ? `server ${t.server} is not visible: ${hiddenServers.find((h) => h.id === t.server)?.reason ?? `no server ${t.server}`}`
+            : real
+              ? `visible through server ${t.server} (${real.chains[0] ?? ""})`
+              : `tool ${t.tool} of server ${t.server} is hidden: ${s.hiddenTools.find((h) => h.name === t.tool)?.reason ?? "the catalog has no such tool"}`;
+        return { name, server: t.server, tool: t.tool, visible: granted && !!real, reason: verdict };
+      }),
+    };
+  });
+
+  const out: AccessExplanation = { email: who, known: access.known, admin: access.isAdmin, adminVia, groups: access.groups, servers, hiddenServers, virtualServers };
   if (tool) out.tool = { query: tool, matches: matchTool(tool, tools, servers, hiddenServers) };
   return out;
 }

@@ -13,9 +13,11 @@ import { deleteServerConnections } from "../../../shared/repos/connections.repo"
 import { credentialsToStore, deleteServer, getServer, headersToStore, upsertServer, type Server } from "../../../shared/repos/servers.repo";
 import { deleteGroup, getGroup, missingGroups, missingServers, missingTenants, upsertGroup, type Group } from "../../../shared/repos/groups.repo";
 import { deleteUser, getAdminUser, upsertUser, type AdminUser } from "../../../shared/repos/admin-users.repo";
+import { decideReview, deleteOverride, getOverride, upsertOverride, type Review, type ToolOverride } from "../../../shared/repos/review.repo";
 import { ADMIN_GROUP, type ApiKeyRow } from "../../../shared/schemas";
 import type { KeyRing } from "../../../shared/secrets";
-import type { GroupBody, KeyBody, ServerBody, TenantBody, UserBody } from "./api.schema";
+import { deleteVirtualServer, getVirtualServer, replaceVirtualServer, virtualExists, type VirtualServer } from "../../../shared/repos/virtual.repo";
+import type { GroupBody, KeyBody, OverrideBody, ServerBody, TenantBody, UserBody, VirtualServerBody } from "./api.schema";
 import { ApiError, fromPostgres } from "./errors";
 
 export interface Saved<T> {
@@ -49,7 +51,7 @@ function tenantSnap(t: Tenant | null): Snapshot {
   return t && { name: t.name };
 }
 function serverSnap(s: Server | null): Snapshot {
-  return s && { tenant: s.tenant, url: s.url, transport: s.transport, enabled: s.enabled, description: s.description, headerNames: s.headerNames, credentials: s.credentials };
+  return s && { tenant: s.tenant, url: s.url, transport: s.transport, enabled: s.enabled, description: s.description, headerNames: s.headerNames, credentials: s.credentials, review: s.review };
 }
 function groupSnap(g: Group | null): Snapshot {
   return g && { description: g.description, tenants: g.tenants, tools: g.tools };
@@ -89,6 +91,7 @@ export async function removeTenant(sql: Sql, actor: string, id: string): Promise
 export async function putServer(sql: Sql, actor: string, id: string, body: z.infer<typeof ServerBody>, ring: KeyRing): Promise<Saved<Server>> {
   return change(sql, actor, `server:${id}`, async (tx) => {
     if ((await missingTenants(tx, [body.tenant])).length) throw new ApiError(400, "invalid_request", `tenant: no tenant ${body.tenant}`, "tenant");
+    if (await virtualExists(tx, id)) throw new ApiError(409, "conflict", `a virtual server has the id ${id}: a server needs an id of its own`);
     const before = await getServer(tx, id, true);
     const headers = await headersToStore(tx, ring, id, body.headers);
     const headersChanged = headers.changed;
@@ -218,4 +221,111 @@ export async function revokeKey(sql: Sql, actor: string, email: string, id: stri
 /** The API's view of a key row (never the hash). */
 export function keyOut(k: ApiKeyRow) {
   return { id: k.id, name: k.name, prefix: k.prefix, createdAt: k.created_at, lastUsedAt: k.last_used_at, revokedAt: k.revoked_at, expiresAt: k.expires_at };
+}
+
+// ---- reviewed definitions and overrides (issue 15)
+
+/**
+ * Approves or rejects pending review `change` of server `id` (404 when either is unknown, 409
+ * when the review was decided or superseded already). The decision and its audit row are one
+ * transaction; the approved definitions are served within the catalog's propagation time.
+ */
+export async function decideServerReview(sql: Sql, actor: string, id: string, change: number, decision: "approve" | "reject"): Promise<Review> {
+  try {
+    return (await sql.begin(async (tx) => {
+      if (!(await getServer(tx, id))) throw new ApiError(404, "not_found", `no server ${id}`);
+      const r = await decideReview(tx, id, change, decision, actor);
+      if (!r.ok && r.reason === "not_found") throw new ApiError(404, "not_found", `no change ${change} of server ${id}`);
+      if (!r.ok) throw new ApiError(409, "conflict", `change ${change} is ${r.state}, not pending: only a pending change can be approved or rejected`);
+      return r.review;
+    })) as Review;
+  } catch (err) {
+    throw fromPostgres(err) ?? err;
+  }
+}
+
+function overrideSnap(o: ToolOverride | null): Snapshot {
+  return o && { name: o.name, description: o.description, hidden: o.hidden };
+}
+
+/**
+ * Creates or replaces the override of `tool` on server `id`: 404 for an unknown server; 400 when
+ * the new name does not fit `<server>__<name>` in 64 characters, or is the name of another tool
+ * of the server (as listed, or as another override renames it).
+ */
+export async function putOverride(sql: Sql, actor: string, id: string, tool: string, body: z.infer<typeof OverrideBody>): Promise<Saved<ToolOverride>> {
+  const name = body.name && body.name !== tool ? body.name : null;
+  if (name && `${id}__${name}`.length > 64) throw new ApiError(400, "invalid_request", `name: ${id}__${name} is longer than 64 characters (the name on /mcp)`, "name");
+  return change(sql, actor, `server:${id}`, async (tx) => {
+    if (!(await getServer(tx, id, true))) throw new ApiError(404, "not_found", `no server ${id}`);
+    if (name) {
+      const [listed] = await tx`SELECT 1 FROM server_items WHERE server_id = ${id} AND kind = 'tool' AND name = ${name} LIMIT 1`;
+      const [other] = await tx`SELECT tool FROM tool_overrides WHERE server_id = ${id} AND name = ${name} AND tool <> ${tool}`;
+      if (listed || other) throw new ApiError(400, "invalid_request", `name: ${name} is already the name of another tool of server ${id}`, "name");
+    }
+    const before = await getOverride(tx, id, tool);
+    const o: ToolOverride = { tool, name, description: body.description ?? null, hidden: body.hidden };
+    await upsertOverride(tx, id, o);
+    return { action: before ? "override.update" : "override.create", before: overrideSnap(before), after: overrideSnap(o), extra: { tool }, result: { created: !before, item: o } };
+  });
+}
+
+/** Deletes the override of `tool` on server `id` (404 when there is none). */
+export async function removeOverride(sql: Sql, actor: string, id: string, tool: string): Promise<void> {
+  await change(sql, actor, `server:${id}`, async (tx) => {
+    const before = await getOverride(tx, id, tool);
+    if (!before) throw new ApiError(404, "not_found", `no override of tool ${tool} on server ${id}`);
+    await deleteOverride(tx, id, tool);
+    return { action: "override.delete", before: overrideSnap(before), after: null, extra: { tool }, result: undefined };
+  });
+}
+
+// ---- virtual servers (issue 15)
+
+function virtualSnap(v: VirtualServer | null): Snapshot {
+  return v && { description: v.description, groups: v.groups, tools: v.tools };
+}
+
+/**
+ * Creates or replaces virtual server `id` with exactly these groups and tools: 409 when a server
+ * has this id; 400 naming the field for an unknown group or server, a tool listed twice, or two
+ * tools with one name on the endpoint (`name`, else the tool's own name).
+ */
+export async function putVirtualServer(sql: Sql, actor: string, id: string, body: z.infer<typeof VirtualServerBody>): Promise<Saved<VirtualServer>> {
+  const groups = uniq(body.groups).sort();
+  const seen = new Set<string>();
+  const names = new Set<string>();
+  body.tools.forEach((t, i) => {
+    const key = `${t.server}\u0000${t.tool}`;
+    if (seen.has(key)) throw new ApiError(400, "invalid_request", `tools.${i}: tool ${t.tool} of server ${t.server} is listed twice`, `tools.${i}`);
+    seen.add(key);
+    const name = t.name ?? t.tool;
+    if (names.has(name)) throw new ApiError(400, "invalid_request", `tools.${i}.name: ${name} is already the name of another tool of this virtual server`, `tools.${i}.name`);
+    names.add(name);
+  });
+  return change(sql, actor, `virtual:${id}`, async (tx) => {
+    if (await getServer(tx, id)) throw new ApiError(409, "conflict", `a server has the id ${id}: a virtual server needs an id of its own`);
+    const missingG = await missingGroups(tx, groups);
+    if (missingG.length) throw new ApiError(400, "invalid_request", `groups: no group ${missingG.join(", ")}`, "groups");
+    const missingS = await missingServers(tx, uniq(body.tools.map((t) => t.server)));
+    if (missingS.length) {
+      const i = body.tools.findIndex((t) => missingS.includes(t.server));
+      throw new ApiError(400, "invalid_request", `tools.${i}.server: no server ${body.tools[i]!.server}`, `tools.${i}.server`);
+    }
+    const before = await getVirtualServer(tx, id);
+    const tools = body.tools.map((t) => ({ server: t.server, tool: t.tool, name: t.name ?? null, description: t.description ?? null }));
+    await replaceVirtualServer(tx, id, { description: body.description, groups, tools });
+    const after = (await getVirtualServer(tx, id))!;
+    return { action: before ? "virtual.update" : "virtual.create", before: virtualSnap(before), after: virtualSnap(after), result: { created: !before, item: after } };
+  });
+}
+
+/** Deletes virtual server `id` (404 when unknown). */
+export async function removeVirtualServer(sql: Sql, actor: string, id: string): Promise<void> {
+  await change(sql, actor, `virtual:${id}`, async (tx) => {
+    const before = await getVirtualServer(tx, id);
+    if (!before) throw new ApiError(404, "not_found", `no virtual server ${id}`);
+    await deleteVirtualServer(tx, id);
+    return { action: "virtual.delete", before: virtualSnap(before), after: null, result: undefined };
+  });
 }

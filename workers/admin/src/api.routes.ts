@@ -16,6 +16,8 @@ import { getServer, listItemChanges, listServerHealth, listServers, type Server 
 import { getGroup, listGroups } from "../../../shared/repos/groups.repo";
 import { getAdminUser, listUsers } from "../../../shared/repos/admin-users.repo";
 import { usageReport } from "../../../shared/repos/reports.repo";
+import { getOverride, listOverrides, listReviews } from "../../../shared/repos/review.repo";
+import { getVirtualServer, listVirtualServers } from "../../../shared/repos/virtual.repo";
 import { log } from "../../../shared/log";
 import { keyRing, type KeyRing } from "../../../shared/secrets";
 import { withServiceAssertion } from "../../../shared/service-auth";
@@ -135,6 +137,71 @@ export function registerApiRoutes(app: AdminHono) {
   app.delete("/admin/api/servers/:id", async (c) => {
     const id = param.id(c);
     await db(c, (sql) => svc.removeServer(sql, actor(c), id));
+    return c.body(null, 204);
+  });
+
+  // reviewed definitions (issue 15)
+  app.get("/admin/api/servers/:id/changes", async (c) => {
+    const id = param.id(c);
+    const q = query(c, S.ReviewsQuery);
+    const changes = await db(c, async (sql) => ((await getServer(sql, id)) ? listReviews(sql, id, q.state, q.limit) : null));
+    return c.json({ changes: changes ?? notFound(`server ${id}`) });
+  });
+  for (const decision of ["approve", "reject"] as const) {
+    app.post(`/admin/api/servers/:id/changes/:change/${decision}`, async (c) => {
+      const id = param.id(c);
+      const change = parseOr400(S.ChangeId, c.req.param("change"), "change");
+      const review = await db(c, (sql) => svc.decideServerReview(sql, actor(c), id, change, decision));
+      return c.json(review);
+    });
+  }
+  app.post("/admin/api/servers/:id/refresh", async (c) => {
+    const id = param.id(c);
+    if (!(await db(c, (sql) => getServer(sql, id)))) notFound(`server ${id}`);
+    refreshServer(c, id);
+    return c.json({ server: id, refresh: "requested" }, 202);
+  });
+
+  // overrides (issue 15)
+  app.get("/admin/api/servers/:id/overrides", async (c) => {
+    const id = param.id(c);
+    const overrides = await db(c, async (sql) => ((await getServer(sql, id)) ? listOverrides(sql, id) : null));
+    return c.json({ overrides: overrides ?? notFound(`server ${id}`) });
+  });
+  app.get("/admin/api/servers/:id/overrides/:tool", async (c) => {
+    const id = param.id(c);
+    const tool = parseOr400(S.UpstreamToolName, c.req.param("tool"), "tool");
+    return c.json((await db(c, (sql) => getOverride(sql, id, tool))) ?? notFound(`override of tool ${tool} on server ${id}`));
+  });
+  app.put("/admin/api/servers/:id/overrides/:tool", async (c) => {
+    const id = param.id(c);
+    const tool = parseOr400(S.UpstreamToolName, c.req.param("tool"), "tool");
+    const input = parseOr400(S.OverrideBody, await body(c));
+    const r = await db(c, (sql) => svc.putOverride(sql, actor(c), id, tool, input));
+    return c.json(r.item, r.created ? 201 : 200);
+  });
+  app.delete("/admin/api/servers/:id/overrides/:tool", async (c) => {
+    const id = param.id(c);
+    const tool = parseOr400(S.UpstreamToolName, c.req.param("tool"), "tool");
+    await db(c, (sql) => svc.removeOverride(sql, actor(c), id, tool));
+    return c.body(null, 204);
+  });
+
+  // virtual servers (issue 15)
+  app.get("/admin/api/virtual-servers", async (c) => c.json({ virtualServers: await db(c, (sql) => listVirtualServers(sql)) }));
+  app.get("/admin/api/virtual-servers/:id", async (c) => {
+    const id = param.id(c);
+    return c.json((await db(c, (sql) => getVirtualServer(sql, id))) ?? notFound(`virtual server ${id}`));
+  });
+  app.put("/admin/api/virtual-servers/:id", async (c) => {
+    const id = param.id(c);
+    const input = parseOr400(S.VirtualServerBody, await body(c));
+    const r = await db(c, (sql) => svc.putVirtualServer(sql, actor(c), id, input));
+    return c.json(r.item, r.created ? 201 : 200);
+  });
+  app.delete("/admin/api/virtual-servers/:id", async (c) => {
+    const id = param.id(c);
+    await db(c, (sql) => svc.removeVirtualServer(sql, actor(c), id));
     return c.body(null, 204);
   });
 

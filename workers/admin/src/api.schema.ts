@@ -7,6 +7,8 @@ import { Identity } from "../../../shared/identity";
 import { CredentialsInput } from "../../../shared/credentials";
 import { GroupName, HeaderMap, Slug, UpstreamUrl } from "../../../shared/schemas";
 
+export const ReviewMode = z.enum(["auto", "hold", "findings"]);
+
 const ToolPattern = z.string().trim().min(1).max(128).regex(/^[^\s]+$/, "must be a tool name or a glob with *, without spaces");
 
 export const TenantBody = z
@@ -24,8 +26,50 @@ export const ServerBody = z
     credentials: CredentialsInput.optional().describe(
       "how requests are authorised upstream: shared (the headers above, default), per-user-token (each user's pasted token) or per-user-oauth (each user's OAuth tokens, obtained and refreshed by the gateway). Omitted: the stored settings are kept. The OAuth clientSecret is write-only",
     ),
+    review: ReviewMode.optional().describe(
+      "reviewed definitions: auto (tools as the upstream lists them), hold (users see each tool only in a definition an admin approved), findings (like hold, but a definition without poisoning findings is approved automatically). Omitted: the stored mode is kept (a new server: auto)",
+    ),
   })
   .meta({ id: "ServerInput" });
+
+/** The tool name rules of an override: what Open WebUI takes as a function name. */
+const ToolName = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 characters of [A-Za-z0-9_-]");
+
+export const OverrideBody = z
+  .object({
+    name: ToolName.nullish().describe("the name users see instead of the upstream's (null/omitted: the upstream's); on /mcp it is prefixed `<server>__` and must still fit 64 characters"),
+    description: z.string().max(4000).nullish().describe("the description users see instead of the upstream's (null/omitted: the upstream's)"),
+    hidden: z.boolean().default(false).describe("hide the tool from every user (calls fail like calls to an unknown tool)"),
+  })
+  .meta({ id: "ToolOverrideInput" });
+
+/** A tool's upstream name in a path: 1-128 characters without control characters. */
+export const UpstreamToolName = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[^\u0000-\u001f\u007f]+$/, "must not contain control characters");
+
+export const ChangeId = z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+
+export const VirtualServerBody = z
+  .object({
+    description: z.string().max(500).default(""),
+    groups: z.array(GroupName).max(500).describe("groups granted the virtual server (admins always are); a user also needs access to each real tool"),
+    tools: z
+      .array(
+        z.object({
+          server: Slug.describe("the real server"),
+          tool: z.string().min(1).max(128).describe("the real tool's upstream name"),
+          name: ToolName.nullish().describe("the name on the virtual endpoint (omitted: the tool's name as its server shows it)"),
+          description: z.string().max(4000).nullish().describe("the description on the virtual endpoint (omitted: the tool's)"),
+        }),
+      )
+      .max(500),
+  })
+  .meta({ id: "VirtualServerInput" });
+
+export const ReviewsQuery = z.object({ state: z.enum(["pending", "approved", "rejected", "superseded"]).optional(), limit: z.coerce.number().int().min(1).max(1000).default(100) });
 
 export const ToolRulesBody = z
   .object({
@@ -124,6 +168,7 @@ export const ServerOut = z
     headerNames: z.array(z.string()).describe("names of the stored secret headers; values are never returned"),
     credentials: z.record(z.string(), z.unknown()).describe("the credential mode and its settings; the OAuth client secret only as hasClientSecret"),
     connections: z.number().int().optional().describe("per-user modes: how many users have connected their account"),
+    review: ReviewMode,
     createdAt: IsoDate,
     updatedAt: IsoDate,
   })
@@ -182,6 +227,16 @@ export const AccessOut = z
       }),
     ),
     hiddenServers: z.array(z.object({ id: z.string(), tenant: z.string(), reason: z.string() })),
+    virtualServers: z
+      .array(
+        z.object({
+          id: z.string(),
+          granted: z.boolean(),
+          reason: z.string(),
+          tools: z.array(z.object({ name: z.string(), server: z.string(), tool: z.string(), visible: z.boolean(), reason: z.string() })),
+        }),
+      )
+      .describe("virtual servers: granted or not, and each tool's verdict through its real server"),
     tool: z
       .object({ query: z.string(), matches: z.array(z.object({ server: z.string(), name: z.string(), visible: z.boolean(), reason: z.string(), chains: z.array(z.string()) })) })
       .optional()
@@ -236,6 +291,39 @@ export const ChangesOut = z
     ),
   })
   .meta({ id: "ItemChanges" });
+
+export const VirtualServerOut = z
+  .object({
+    id: z.string(),
+    description: z.string(),
+    groups: z.array(z.string()),
+    tools: z.array(z.object({ server: z.string(), tool: z.string(), name: z.string().nullable(), description: z.string().nullable() })),
+    createdAt: IsoDate,
+    updatedAt: IsoDate,
+  })
+  .meta({ id: "VirtualServer" });
+
+const Finding = z.object({ check: z.string(), path: z.string(), excerpt: z.string() });
+export const ReviewOut = z
+  .object({
+    id: z.number(),
+    at: IsoDate,
+    server: z.string(),
+    scope: z.enum(["set", "tool"]).describe("set: the first listing under hold, approved as a whole"),
+    name: z.string().describe("the tool's upstream name (empty for a set)"),
+    change: z.enum(["initial", "added", "changed"]),
+    before: z.unknown().describe("the approved definition it would replace (null: none)"),
+    after: z.unknown().describe("the definition as listed (a set: every definition)"),
+    hash: z.string().describe("content hash of the definition: a call is forwarded only while the upstream lists the approved hash"),
+    findings: z.array(Finding).describe("tool-poisoning findings"),
+    state: z.enum(["pending", "approved", "rejected", "superseded"]),
+    decidedAt: IsoDate.nullable(),
+    decidedBy: z.string().nullable(),
+  })
+  .meta({ id: "ToolReview" });
+export const OverrideOut = z
+  .object({ tool: z.string(), name: z.string().nullable(), description: z.string().nullable(), hidden: z.boolean() })
+  .meta({ id: "ToolOverride" });
 
 const Stats = { calls: z.number(), errors: z.number(), denied: z.number(), errorRate: z.number(), p50Ms: z.number().nullable(), p95Ms: z.number().nullable() };
 const Keyed = z.array(z.object({ key: z.string(), ...Stats }));

@@ -23,6 +23,9 @@ import type { AdminApp, AdminHono } from "./app";
 import { GroupsPage, ServersPage, TenantsPage, UserPage, UsersPage, rulesText, type PageBase } from "./ui/pages.manage";
 import { AccessPage, AuditPage, ChangesPage, HealthPage, OverviewPage, ReportsPage } from "./ui/pages.insight";
 import { notFoundPage } from "./ui/pages.errors";
+import { ReviewsPage, toolsText, VirtualServersPage } from "./ui/pages.curated";
+import { listPendingReviews } from "../../../shared/repos/review.repo";
+import { listVirtualServers } from "../../../shared/repos/virtual.repo";
 import { secureOrigin } from "./admin.middleware";
 
 type C = Context<AdminApp>;
@@ -91,6 +94,20 @@ function parseRules(t: string): Record<string, { allow: string[]; deny: string[]
     if (parts.length !== 3 || (effect !== "allow" && effect !== "deny")) throw new ApiError(400, "invalid_request", `tools: line ${i + 1} must be "server allow|deny tool"`, "tools");
     const r = (out[server!] ??= { allow: [], deny: [] });
     r[effect].push(tool!);
+  }
+  return out;
+}
+
+/** `server tool [new-name] [| new description]` lines to the API's virtual server `tools`. */
+function parseVirtualTools(t: string): { server: string; tool: string; name?: string; description?: string }[] {
+  const out: { server: string; tool: string; name?: string; description?: string }[] = [];
+  for (const [i, l] of t.split(/\r?\n/).entries()) {
+    const bar = l.indexOf("|");
+    const head = (bar >= 0 ? l.slice(0, bar) : l).trim().split(/\s+/).filter(Boolean);
+    if (!head.length) continue;
+    if (head.length < 2 || head.length > 3) throw new ApiError(400, "invalid_request", `tools: line ${i + 1} must be "server tool [new-name] [| new description]"`, "tools");
+    const description = bar >= 0 ? l.slice(bar + 1).trim() : "";
+    out.push({ server: head[0]!, tool: head[1]!, ...(head[2] ? { name: head[2] } : {}), ...(description ? { description } : {}) });
   }
   return out;
 }
@@ -183,14 +200,14 @@ export function registerUiRoutes(app: AdminHono) {
     const o = cr.oauth ?? {};
     return serversPage(
       c,
-      { id: s.id, tenant: s.tenant, url: s.url, transport: s.transport, enabled: s.enabled, description: s.description, credMode: cr.mode, credHeader: cr.header ?? "", credPrefix: cr.prefix ?? "", oauthClientId: o.clientId ?? "", oauthScopes: o.scopes ?? "", oauthIssuer: o.issuer ?? "", oauthAuthorize: o.authorizationEndpoint ?? "", oauthToken: o.tokenEndpoint ?? "" },
+      { id: s.id, tenant: s.tenant, url: s.url, transport: s.transport, enabled: s.enabled, description: s.description, credMode: cr.mode, credHeader: cr.header ?? "", credPrefix: cr.prefix ?? "", oauthClientId: o.clientId ?? "", oauthScopes: o.scopes ?? "", oauthIssuer: o.issuer ?? "", oauthAuthorize: o.authorizationEndpoint ?? "", oauthToken: o.tokenEndpoint ?? "", review: s.review },
       s.id,
     );
   });
   app.post("/admin/servers", async (c) => {
     const f = await form(c);
     const values = {
-      id: text(f, "id"), tenant: text(f, "tenant"), url: text(f, "url"), transport: text(f, "transport") || "streamable-http", enabled: checked(f, "enabled"), description: text(f, "description"),
+      id: text(f, "id"), tenant: text(f, "tenant"), url: text(f, "url"), transport: text(f, "transport") || "streamable-http", enabled: checked(f, "enabled"), description: text(f, "description"), review: text(f, "review") || "auto",
       ...Object.fromEntries(["credMode", "credHeader", "credPrefix", "oauthClientId", "oauthScopes", "oauthIssuer", "oauthAuthorize", "oauthToken"].map((k) => [k, text(f, k)])),
     };
     const existing = values.id ? await db(c, (sql) => getServer(sql, values.id)).catch(() => null) : null;
@@ -333,6 +350,61 @@ export function registerUiRoutes(app: AdminHono) {
         return done(c, `/admin/users/${encodeURIComponent(email)}`, `Key ${id} revoked.`);
       },
       (msg) => userPage(c, email, { error: msg }),
+    );
+  });
+
+  // ---- reviews of tool definitions (issue 15)
+  app.get("/admin/reviews", async (c) => c.html(<ReviewsPage {...base(c)} reviews={await db(c, listPendingReviews)} />));
+  for (const decision of ["approve", "reject"] as const) {
+    app.post(`/admin/reviews/:server/:id/${decision}`, async (c) =>
+      attempt(
+        c,
+        async () => {
+          const server = parseOr400(S.Slug, c.req.param("server"), "server");
+          const id = parseOr400(S.ChangeId, c.req.param("id"), "id");
+          const r = await db(c, (sql) => svc.decideServerReview(sql, actor(c), server, id, decision));
+          return done(c, "/admin/reviews", `Change ${r.id} of ${r.server}${r.name ? ` (${r.name})` : ""} ${decision === "approve" ? "approved" : "rejected"}.`);
+        },
+        async (msg) => c.html(<ReviewsPage {...base(c, msg)} reviews={await db(c, listPendingReviews)} />, 400),
+      ),
+    );
+  }
+
+  // ---- virtual servers (issue 15)
+  const virtualPage = async (c: C, values: Record<string, string | string[]>, editing: boolean, error?: string) => {
+    const [virtuals, groups] = await db(c, (sql) => Promise.all([listVirtualServers(sql), listGroups(sql)]));
+    return c.html(<VirtualServersPage {...base(c, error)} virtuals={virtuals} groups={groups} values={values} editing={editing} />, error ? 400 : 200);
+  };
+  app.get("/admin/virtual", async (c) => {
+    const edit = c.req.query("edit");
+    if (!edit) return virtualPage(c, {}, false);
+    const v = (await db(c, listVirtualServers)).find((x) => x.id === edit);
+    if (!v) return c.html(notFoundPage(c.get("identity").email, `No virtual server ${edit}.`), 404);
+    return virtualPage(c, { id: v.id, description: v.description, groups: v.groups, tools: toolsText(v) }, true);
+  });
+  app.post("/admin/virtual", async (c) => {
+    const f = await form(c);
+    const values = { id: text(f, "id"), description: text(f, "description"), groups: many(f, "groups"), tools: typeof f.tools === "string" ? f.tools : "" };
+    return attempt(
+      c,
+      async () => {
+        const id = parseOr400(S.Slug, values.id, "id");
+        const input = parseOr400(S.VirtualServerBody, { description: values.description, groups: values.groups, tools: parseVirtualTools(values.tools) });
+        const r = await db(c, (sql) => svc.putVirtualServer(sql, actor(c), id, input));
+        return done(c, "/admin/virtual", `Virtual server ${id} ${r.created ? "created" : "saved"}: /mcp/${id}.`);
+      },
+      (msg) => virtualPage(c, values, false, msg),
+    );
+  });
+  app.post("/admin/virtual/:id/delete", async (c) => {
+    const id = c.req.param("id");
+    return attempt(
+      c,
+      async () => {
+        await db(c, (sql) => svc.removeVirtualServer(sql, actor(c), parseOr400(S.Slug, id, "id")));
+        return done(c, "/admin/virtual", `Virtual server ${id} deleted.`);
+      },
+      (msg) => virtualPage(c, {}, false, msg),
     );
   });
 

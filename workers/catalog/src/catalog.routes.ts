@@ -2,8 +2,10 @@
  * The internal catalog API (the public edge never routes here; index.ts requires a service
  * assertion from the mcp or admin worker on every /internal/* route):
  *   GET /internal/catalog/:email                  -> UserCatalog (shared/catalog.schema.ts)
- *   GET /internal/catalog/:email/servers/:server  -> CatalogServer, or 404 {error:"not_found"}
- *                                                    when the user may not use it or it does not exist
+ *   GET /internal/catalog/:email/servers/:server  -> CatalogServer, or VirtualCatalog when :server is a
+ *                                                    virtual server the user is granted, or 404
+ *                                                    {error:"not_found"} when the user may not use it
+ *                                                    or it does not exist
  *   GET /internal/access/:email                   -> Access (shared/repos/access.repo.ts), each server
  *                                                    row with `headerNames` instead of its headers
  *   GET /internal/stats                           -> { catalog: { answered, notModified } } this isolate's
@@ -18,7 +20,7 @@ import type { ServiceVariables } from "../../../shared/middleware/service-auth";
 import { Email, ServerId } from "../../../shared/schemas";
 import { cachedAccess } from "./access.cache";
 import { versionBounds } from "./version.cache";
-import { userCatalogAnswer, userServerAnswer, type TaggedAnswer } from "./catalog";
+import { userCatalogAnswer, userServerAnswer, userVirtualAnswer, type TaggedAnswer } from "./catalog";
 import { pooledDb } from "./db";
 import { CatalogEnv } from "./env";
 
@@ -62,8 +64,12 @@ export function registerCatalogRoutes(app: App): void {
     if (!email.success) return c.json(badEmail, 400);
     const id = ServerId.safeParse(c.req.param("server"));
     if (!id.success) return c.json({ error: "not_found" }, 404);
-    const answer = await userServerAnswer({ env, ctx: c.executionCtx as ExecutionContext, db: pooledDb(c.env) }, email.data, id.data);
-    return answer ? tagged(answer, c.req.header("if-none-match")) : c.json({ error: "not_found" }, 404);
+    const cc = { env, ctx: c.executionCtx as ExecutionContext, db: pooledDb(c.env) };
+    const answer = await userServerAnswer(cc, email.data, id.data);
+    if (answer) return tagged(answer, c.req.header("if-none-match"));
+    // not a server this user may use: a virtual server they are granted, or nothing
+    const virtual = await userVirtualAnswer(cc, email.data, id.data);
+    return virtual ? tagged(virtual, c.req.header("if-none-match")) : c.json({ error: "not_found" }, 404);
   });
 
   app.get("/internal/access/:email", async (c) => {

@@ -20,6 +20,7 @@ import type { Access, AccessServer } from "../../../shared/repos/access.repo";
 import type { Snapshot, StatusRow } from "../../../shared/repos/catalog.repo";
 import type { ServerRow } from "../../../shared/schemas";
 import { cachedAccess } from "./access.cache";
+import { curatedTools } from "./curate";
 import type { CatalogDb } from "./db";
 import type { CatalogEnv } from "./env";
 import { listingOf, maxAgeSeconds, refreshInBackground, refreshNeed } from "./refresh";
@@ -84,6 +85,7 @@ export function serverEntry(access: Access, entry: AccessServer, snap: Snapshot,
   const { server } = entry;
   const s = snap.status.get(server.id);
   const items = snap.items.get(server.id);
+  const curated = curatedTools(server, snap, (name) => toolAllowed(access, entry, name));
   return {
     id: server.id,
     tenant: server.tenant_id,
@@ -96,7 +98,10 @@ export function serverEntry(access: Access, entry: AccessServer, snap: Snapshot,
     capabilities: s?.capabilities ?? null,
     instructions: s?.instructions ?? null,
     ...protocolOf(s),
-    tools: (items?.tool ?? []).filter((t) => typeof t.name === "string" && toolAllowed(access, entry, t.name)),
+    review: server.review ?? "auto",
+    tools: curated.tools,
+    held: curated.held,
+    renamed: curated.renamed,
     prompts: items?.prompt ?? [],
     resources: items?.resource ?? [],
     resourceTemplates: items?.resource_template ?? [],
@@ -188,4 +193,55 @@ export async function userServerAnswer(c: CatalogContext, email: string, serverI
   const now = Date.now();
   const refresh = c.env.CATALOG_REFRESH_SECONDS;
   return { etag: answerTag("s", access, snap, [entry], refresh, now), body: () => serverEntry(access, entry, snap, refresh, now) };
+}
+
+/** A virtual server's part of a user's catalog (issue 15): `/mcp/<virtual>`. */
+export interface VirtualCatalog {
+  virtual: { id: string; description: string };
+  /** The real servers the user may use that hold the virtual's tools, each with only those tools, named as the virtual names them. */
+  servers: CatalogServer[];
+}
+
+/**
+ * Virtual server `id` as `email` may use it, tagged, or null when it does not exist or none of
+ * the user's groups is granted it (admins: every virtual server). Each of its tools is taken from
+ * the real server's entry as this user is served it (grants, tool rules, review, overrides), so
+ * a user sees a virtual tool only when they could use the real one; a name taken by an earlier
+ * tool of the virtual is not shown twice. `renamed` maps each virtual name back to the upstream
+ * name; prompts and resources are not part of a virtual server.
+ */
+export async function userVirtualAnswer(c: CatalogContext, email: string, id: string): Promise<TaggedAnswer<VirtualCatalog> | null> {
+  const { access, snap } = await loadForUser(c, email);
+  const v = snap.virtuals?.get(id);
+  if (!v) return null;
+  if (!access.isAdmin && !v.groups.some((g) => access.groups.includes(g))) return null;
+  const now = Date.now();
+  const refresh = c.env.CATALOG_REFRESH_SECONDS;
+  const order = [...new Set(v.tools.map((t) => t.server))];
+  const entries = order.map((sid) => access.servers.find((e) => e.server.id === sid)).filter((e): e is AccessServer => !!e);
+  return {
+    etag: answerTag(`v-${id}`, access, snap, entries, refresh, now),
+    body: () => {
+      const used = new Set<string>();
+      const servers: CatalogServer[] = [];
+      for (const entry of entries) {
+        const base = serverEntry(access, entry, snap, refresh, now);
+        const back = new Map(base.renamed);
+        const byUpstream = new Map(base.tools.map((t) => [back.get(String(t.name)) ?? String(t.name), t]));
+        const renamed = new Map<string, string>();
+        const tools = [];
+        for (const vt of v.tools.filter((x) => x.server === entry.server.id)) {
+          const t = byUpstream.get(vt.tool);
+          if (!t) continue;
+          const name = vt.name ?? String(t.name);
+          if (used.has(name)) continue;
+          used.add(name);
+          if (name !== vt.tool) renamed.set(name, vt.tool);
+          tools.push({ ...t, name, ...(vt.description !== null ? { description: vt.description } : {}) });
+        }
+        servers.push({ ...base, instructions: null, tools, renamed: [...renamed], prompts: [], resources: [], resourceTemplates: [] });
+      }
+      return { virtual: { id: v.id, description: v.description }, servers };
+    },
+  };
 }

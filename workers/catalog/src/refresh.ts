@@ -14,6 +14,7 @@
 import type { Sql } from "../../../shared/db";
 import { log } from "../../../shared/log";
 import { claimRefresh, listServerRows, loadEraHint, loadSnapshot, writeRefresh, type RefreshResult, type StatusRow } from "../../../shared/repos/catalog.repo";
+import { reconcileReviews, type ReviewMode } from "../../../shared/repos/review.repo";
 import { openServerHeaders } from "../../../shared/repos/servers.repo";
 import type { ServerRow } from "../../../shared/schemas";
 import { keyRing, UnknownKeyError, type SecretKeys } from "../../../shared/secrets";
@@ -84,7 +85,10 @@ export async function refreshServer(sql: Sql, server: ServerRow, listing: Listin
     log.warn("stored headers sealed with a key this instance does not hold: listing left as stored (restart it with the current SECRETS_KEY)", { server: server.id, error: result.error });
     return null;
   }
-  const out = await writeRefresh(sql, server.id, result, { expectUpdatedAt: server.updated_at });
+  const out = await writeRefresh(sql, server.id, result, {
+    expectUpdatedAt: server.updated_at,
+    afterItems: (tx, review, tools) => reconcileReviews(tx, server.id, review as ReviewMode, tools),
+  });
   forgetVersion();
   if (!out || out.superseded) {
     log.info("catalog refresh superseded", { server: server.id });

@@ -42,6 +42,10 @@ export const CatalogServer = z.object({
   eraCheckedAt: z.string().nullish(),
   cacheHints: z.record(z.string(), z.object({ ttlMs: z.number().optional(), cacheScope: z.enum(["public", "private"]).optional() })).nullish(),
   tools: z.array(Item).default([]),
+  /** Upstream names of tools held for review: the upstream lists another definition than the approved one (calls refused). */
+  held: z.array(z.string()).optional(),
+  /** [shown name, upstream name] of renamed tools (overrides, virtual servers). */
+  renamed: z.array(z.tuple([z.string(), z.string()])).optional(),
   prompts: z.array(Item).default([]),
   resources: z.array(Item).default([]),
   resourceTemplates: z.array(Item).default([]),
@@ -49,6 +53,8 @@ export const CatalogServer = z.object({
 export type CatalogServer = z.infer<typeof CatalogServer>;
 
 export const UserCatalog = z.object({
+  /** Set on the catalog of a virtual server's endpoint (`/mcp/<virtual>`): its servers hold only its tools, named as it names them. */
+  virtual: z.object({ id: z.string(), description: z.string().optional() }).optional(),
   email: z.string(),
   known: z.boolean().default(true),
   isAdmin: z.boolean().default(false),
@@ -57,6 +63,19 @@ export const UserCatalog = z.object({
   servers: z.array(CatalogServer),
 });
 export type UserCatalog = z.infer<typeof UserCatalog>;
+
+/** The catalog's answer for a virtual server (workers/catalog/src/catalog.ts VirtualCatalog). */
+const VirtualAnswer = z.object({ virtual: z.object({ id: z.string(), description: z.string().optional() }), servers: z.array(CatalogServer) });
+
+/** Whether an endpoint shows several servers: `/mcp`, or a virtual server's `/mcp/<virtual>`. */
+export function isAggregate(catalog: UserCatalog, scope: string): boolean {
+  return scope === "*" || (catalog.virtual !== undefined && catalog.virtual.id === scope);
+}
+
+/** The servers an endpoint shows: all of the catalog's on an aggregate endpoint, else the one named. */
+export function scopedServers(catalog: UserCatalog, scope: string): CatalogServer[] {
+  return isAggregate(catalog, scope) ? catalog.servers : catalog.servers.filter((s) => s.id === scope);
+}
 
 export class CatalogUnavailable extends Error {}
 
@@ -192,6 +211,10 @@ export async function fetchUserServer(catalog: Fetcher, email: string, server: s
     `/internal/catalog/${encodeURIComponent(email)}/servers/${encodeURIComponent(server)}`,
     ttlMs,
     (json) => {
+      if (json && typeof json === "object" && "virtual" in json) {
+        const v = VirtualAnswer.safeParse(json);
+        return v.success ? { email, known: true, isAdmin: false, groups: [], virtual: v.data.virtual, servers: v.data.servers } : (v.error.issues[0]?.message ?? "invalid");
+      }
       const p = CatalogServer.safeParse(json);
       return p.success ? { email, known: true, isAdmin: false, groups: [], servers: [p.data] } : (p.error.issues[0]?.message ?? "invalid");
     },

@@ -44,6 +44,8 @@ const NAV: [string, string][] = [
   ["/admin/access", "Access"],
   ["/admin/health", "Health"],
   ["/admin/changes", "Tool changes"],
+  ["/admin/reviews", "Reviews"],
+  ["/admin/virtual", "Virtual servers"],
   ["/admin/audit", "Audit log"],
   ["/admin/reports", "Usage"],
   ["/admin/api/docs", "API"],

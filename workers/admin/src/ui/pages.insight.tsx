@@ -152,7 +152,7 @@ export function HealthPage(p: PageBase & { health: ServerHealth[] }) {
   );
 }
 
-function Diff(props: { before: unknown; after: unknown }) {
+export function Diff(props: { before: unknown; after: unknown }) {
   const lines = diffLines(canonicalJson(props.before), canonicalJson(props.after));
   const changed = lines.some((l) => l.op !== "same");
   // keep 2 lines of context around each change

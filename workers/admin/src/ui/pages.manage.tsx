@@ -120,6 +120,12 @@ export function ServersPage(p: PageBase & { servers: Server[]; tenants: Tenant[]
             </div>
             <label for="s-desc">Description</label>
             <input id="s-desc" type="text" name="description" value={str(v, "description")} />
+            <label for="s-review">Tool definitions</label>
+            <select id="s-review" name="review">
+              <option value="auto" selected={str(v, "review") !== "hold" && str(v, "review") !== "findings"}>auto: serve what the upstream lists</option>
+              <option value="hold" selected={str(v, "review") === "hold"}>hold: serve only definitions an admin approved</option>
+              <option value="findings" selected={str(v, "review") === "findings"}>findings: hold only definitions with poisoning findings</option>
+            </select>
             <label for="s-headers">Secret headers (one <code>Name: value</code> per line)</label>
             <textarea id="s-headers" name="headers" autocomplete="off" placeholder="Authorization: Bearer ghp_…"></textarea>
             <p class="muted small">

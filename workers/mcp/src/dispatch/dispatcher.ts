@@ -25,7 +25,7 @@ import { SUPPORTED_VERSIONS } from "../../../../shared/mcp/versions";
 import { recordToolCall } from "../audit";
 import { forgetSessionLevel, forward, type Outgoing } from "../bridge/bridge";
 import { openTaskId } from "../tokens";
-import type { CatalogServer, UserCatalog } from "../catalog.client";
+import { isAggregate, scopedServers, type CatalogServer, type UserCatalog } from "../catalog.client";
 import type { RequestContext } from "./context";
 import { cacheHints, listedItems, type ListKind } from "./lists";
 import { namedItems } from "./names";
@@ -59,7 +59,7 @@ export class Dispatcher {
 
   /** The servers this endpoint shows: all of the user's on /mcp, the one on /mcp/<server>. */
   visibleServers(): CatalogServer[] {
-    return this.scope === "*" ? this.ctx.catalog.servers : this.ctx.catalog.servers.filter((s) => s.id === this.scope);
+    return scopedServers(this.ctx.catalog, this.scope);
   }
 
   private server(id: string): CatalogServer | undefined {
@@ -144,7 +144,7 @@ export class Dispatcher {
    * answers carry cache hints: the list is the user's own (`cacheScope: "private"`).
    */
   private list(req: JsonRpcRequest, kind: ListKind): JsonRpcResponse {
-    const failing = this.scope === "*" ? this.ctx.catalog.servers.filter((s) => s.status?.ok === false).map((s) => s.id) : [];
+    const failing = isAggregate(this.ctx.catalog, this.scope) ? this.ctx.catalog.servers.filter((s) => s.status?.ok === false).map((s) => s.id) : [];
     if (failing.length && !req.params?.cursor) log.warn("servers left out of a list: their upstream is failing", { kind, servers: failing });
     const page = listPage(listedItems(this.ctx.catalog, this.scope, kind, failing), req.params?.cursor, this.ctx.env.MCP_PAGE_SIZE);
     if (!page) return rpcError(req.id, INVALID_PARAMS, "Invalid cursor");
@@ -160,13 +160,23 @@ export class Dispatcher {
     const started = Date.now();
     const name = p.name;
     if (typeof name !== "string" || hasControlCharacters(name)) {
-      this.audit(this.scope === "*" ? null : this.scope, typeof name === "string" ? name : String(name), "denied", started);
+      this.audit(isAggregate(this.ctx.catalog, this.scope) ? null : this.scope, typeof name === "string" ? name : String(name), "denied", started);
       return yield rpcError(req.id, INVALID_PARAMS, "params.name must be a string without control characters");
     }
     const hit = namedItems(this.ctx.catalog, this.scope, "tools").get(name);
     if (!hit) {
-      this.audit(this.scope === "*" ? null : this.scope, name, "denied", started);
+      this.audit(isAggregate(this.ctx.catalog, this.scope) ? null : this.scope, name, "denied", started);
       return yield rpcError(req.id, INVALID_PARAMS, `Unknown tool: ${name}`);
+    }
+    // Reviewed definitions: the upstream no longer lists the approved definition, so what it
+    // would run is not what an admin approved (nor what the client was shown). Refused as a tool
+    // error, in both eras, before anything reaches the upstream.
+    if (hit.server.held?.includes(hit.upstreamName)) {
+      this.audit(hit.server.id, hit.upstreamName, "denied", started);
+      return yield resultResponse(req.id, {
+        content: [{ type: "text", text: `Tool ${name} is under review: its definition changed upstream and awaits an administrator's approval. It cannot be called until then.` }],
+        isError: true,
+      });
     }
     // no response on this stream: the client resumes it (session era), or it never came
     let outcome: "ok" | "error" | "resumed" = this.ctx.signal.aborted ? "error" : "resumed";
@@ -248,7 +258,7 @@ export class Dispatcher {
   private async *task(req: JsonRpcRequest): AsyncGenerator<Outgoing> {
     const p = req.params ?? {};
     if (req.method === "tasks/list") {
-      const only = this.scope !== "*" ? this.server(this.scope) : undefined;
+      const only = !isAggregate(this.ctx.catalog, this.scope) ? this.server(this.scope) : undefined;
       if (!only) return yield resultResponse(req.id, { tasks: [] });
       return yield* forward(this.ctx, only, req);
     }
@@ -264,5 +274,5 @@ export const LOG_LEVELS = new Set(["debug", "info", "notice", "warning", "error"
 
 /** Whether a catalog grants anything on an endpoint. */
 export function endpointServers(catalog: UserCatalog, scope: string): CatalogServer[] {
-  return scope === "*" ? catalog.servers : catalog.servers.filter((s) => s.id === scope);
+  return scopedServers(catalog, scope);
 }

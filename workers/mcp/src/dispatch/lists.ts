@@ -5,7 +5,7 @@
  * client-side and prompt caching: servers in the catalog's order (by id), each server's items in
  * the order its stored snapshot keeps (the upstream's). Modern answers carry cache hints.
  */
-import type { UserCatalog } from "../catalog.client";
+import { scopedServers, type UserCatalog } from "../catalog.client";
 import { namedItems } from "./names";
 
 export type ListKind = "tools" | "prompts" | "resources" | "resourceTemplates";
@@ -20,7 +20,7 @@ export function listedItems(catalog: UserCatalog, scope: string, kind: ListKind,
   const hit = perCatalog.get(memoKey);
   if (hit) return hit;
   const left = new Set(failing);
-  const servers = scope === "*" ? catalog.servers : catalog.servers.filter((s) => s.id === scope);
+  const servers = scopedServers(catalog, scope);
   const items: Record<string, unknown>[] =
     kind === "tools" || kind === "prompts"
       ? [...namedItems(catalog, scope, kind).values()].filter((n) => !left.has(n.server.id)).map((n) => ({ ...n.item, name: n.name }))

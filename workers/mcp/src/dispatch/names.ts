@@ -45,19 +45,39 @@ function offerable(server: CatalogServer, item: Record<string, unknown>, kind: "
   return false;
 }
 
+/** The upstream name of a tool shown as `shown` on `server` (overrides and virtual servers rename). */
+export function upstreamNameOf(server: CatalogServer, shown: string, kind: "tools" | "prompts"): string {
+  if (kind !== "tools" || !server.renamed?.length) return shown;
+  let back = renames.get(server);
+  if (!back) renames.set(server, (back = new Map(server.renamed)));
+  return back.get(shown) ?? shown;
+}
+
+/** Per catalog server object: its renames as a map (built once; the objects are immutable). */
+const renames = new WeakMap<CatalogServer, Map<string, string>>();
+
 function build(catalog: UserCatalog, scope: string, kind: "tools" | "prompts"): Map<string, NamedItem> {
   const out = new Map<string, NamedItem>();
+  if (catalog.virtual && catalog.virtual.id === scope) {
+    // a virtual server: its names as the catalog gave them (unique across its servers)
+    for (const server of catalog.servers) {
+      for (const item of server[kind]) {
+        if (typeof item.name === "string" && !out.has(item.name) && offerable(server, item, kind)) out.set(item.name, { server, item, upstreamName: upstreamNameOf(server, item.name, kind), name: item.name });
+      }
+    }
+    return out;
+  }
   if (scope === "*") {
     const byId = new Map(catalog.servers.map((s) => [s.id, s]));
     for (const a of listAggregated(catalog as never, kind === "tools" ? "tool" : "prompt")) {
       const server = byId.get(a.server)!;
-      if (offerable(server, a.item, kind)) out.set(a.name, { server, item: a.item, upstreamName: a.upstreamName, name: a.name });
+      if (offerable(server, a.item, kind)) out.set(a.name, { server, item: a.item, upstreamName: upstreamNameOf(server, a.upstreamName, kind), name: a.name });
     }
     return out;
   }
   const server = catalog.servers.find((s) => s.id === scope);
   for (const item of server?.[kind] ?? []) {
-    if (typeof item.name === "string" && !out.has(item.name) && offerable(server!, item, kind)) out.set(item.name, { server: server!, item, upstreamName: item.name, name: item.name });
+    if (typeof item.name === "string" && !out.has(item.name) && offerable(server!, item, kind)) out.set(item.name, { server: server!, item, upstreamName: upstreamNameOf(server!, item.name, kind), name: item.name });
   }
   return out;
 }

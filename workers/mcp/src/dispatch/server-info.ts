@@ -66,17 +66,22 @@ function noAccessText(catalog: UserCatalog): string {
 /** Who answers on an endpoint: the upstream as it named itself on `/mcp/<server>`, the gateway on `/mcp`. */
 export function endpointInfo(catalog: UserCatalog, scope: string): Record<string, unknown> {
   if (scope === "*") return GATEWAY_INFO;
+  if (catalog.virtual?.id === scope) return { name: scope, version: "virtual" };
   const s = catalog.servers.find((x) => x.id === scope);
   return s?.serverInfo && typeof s.serverInfo.name === "string" ? s.serverInfo : { name: scope, version: "unknown" };
 }
 
 /** Capabilities, server info and instructions of an endpoint for a client of `era`. */
 function presentation(catalog: UserCatalog, scope: string, era: Era): { capabilities: Record<string, unknown>; serverInfo: Record<string, unknown>; instructions?: string } {
-  if (scope !== "*") {
+  if (scope !== "*" && catalog.virtual?.id !== scope) {
     const s = catalog.servers.find((x) => x.id === scope)!;
     return { capabilities: singleCapabilities(s, era), serverInfo: endpointInfo(catalog, scope), ...(s.instructions ? { instructions: s.instructions } : {}) };
   }
   const servers = catalog.servers;
+  if (catalog.virtual?.id === scope) {
+    // tools only; their list changes reach a client like the aggregate endpoint's
+    return { capabilities: { tools: { listChanged: true } }, serverInfo: endpointInfo(catalog, scope), ...(catalog.virtual.description ? { instructions: catalog.virtual.description } : {}) };
+  }
   let instructions: string;
   if (servers.length === 0) instructions = noAccessText(catalog);
   else {

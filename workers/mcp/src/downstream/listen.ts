@@ -12,7 +12,7 @@
 import { log } from "../../../../shared/log";
 import { rpcError, INVALID_PARAMS, type JsonRpcMessage, type JsonRpcRequest } from "../../../../shared/mcp/jsonrpc";
 import { limitsOf, relayStream, upstreamCallFor, type Outgoing } from "../bridge/bridge";
-import { refreshNow, type CatalogServer } from "../catalog.client";
+import { refreshNow, scopedServers, type CatalogServer } from "../catalog.client";
 import type { RequestContext } from "../dispatch/context";
 import { findResourceServer } from "../dispatch/resources";
 import { upstreamFetch } from "../upstream/http";
@@ -54,7 +54,7 @@ function parseFilter(v: unknown): Filter | string {
 export function listen(ctx: RequestContext, req: JsonRpcRequest, deps: StreamDeps): Response {
   const filter = parseFilter(req.params?.notifications);
   if (typeof filter === "string") return jsonAnswer(rpcError(req.id, INVALID_PARAMS, `Invalid params: ${filter}`), 200);
-  const servers = ctx.scope === "*" ? ctx.catalog.servers : ctx.catalog.servers.filter((s) => s.id === ctx.scope);
+  const servers = scopedServers(ctx.catalog, ctx.scope);
   // resource URIs by the visible server that owns them; others are not agreed to
   const byServer = new Map<CatalogServer, string[]>();
   for (const uri of filter.resourceSubscriptions ?? []) {
@@ -106,7 +106,7 @@ async function* stream(ctx: RequestContext, req: JsonRpcRequest, agreed: Filter,
   // an upstream's own list change: the catalog re-lists it now, then the watch says what changed for this user
   const changed = (server: CatalogServer) => void refreshNow(ctx.catalogBinding, server.id).then(() => nudged.nudge());
   const cleanups: (() => Promise<void>)[] = [];
-  const servers = ctx.scope === "*" ? ctx.catalog.servers : ctx.catalog.servers.filter((s) => s.id === ctx.scope);
+  const servers = scopedServers(ctx.catalog, ctx.scope);
   for (const server of servers) {
     const uris = byServer.get(server) ?? [];
     const lists = [...kinds].filter((k) => announcesChanges(server, k));

@@ -97,7 +97,7 @@ async function route(x: Exchange): Promise<Response> {
   // POST loads it once it knows what the message needs (one server's part for a call).
   let catalog: UserCatalog | null = null;
   if (scope !== "*" || c.req.method !== "POST") catalog = await x.load(scope === "*" ? undefined : scope);
-  if (catalog && scope !== "*" && !catalog.servers.some((s) => s.id === scope)) {
+  if (catalog && scope !== "*" && !catalog.servers.some((s) => s.id === scope) && catalog.virtual?.id !== scope) {
     return httpError(403, INVALID_REQUEST, `Forbidden: you may not use server ${scope}`);
   }
   if (c.req.method === "GET") return sessionGet(x, catalog!);

@@ -25,7 +25,7 @@ import {
 import { allowsBatches, isSupportedVersion, negotiateVersion } from "../../../../shared/mcp/versions";
 import { serverOfName } from "../../../../shared/naming";
 import { answerUpstream, cancelInFlight, deliverInputAnswer, limitsOf, relayStream, upstreamCallFor } from "../bridge/bridge";
-import type { CatalogServer, UserCatalog } from "../catalog.client";
+import { isAggregate, type CatalogServer, type UserCatalog } from "../catalog.client";
 import type { McpDb } from "../db";
 import type { ClientView, RequestContext } from "../dispatch/context";
 import { Dispatcher } from "../dispatch/dispatcher";
@@ -283,7 +283,7 @@ async function relayResponse(x: Exchange, state: SessionState, catalog: UserCata
     x.later(deliverInputAnswer(x, r.box, r.key, m));
     return true;
   }
-  const server = catalog.servers.find((s) => s.id === r.reply.server && (x.scope === "*" || s.id === x.scope));
+  const server = catalog.servers.find((s) => s.id === r.reply.server && (isAggregate(catalog, x.scope) || s.id === x.scope));
   if (!server) return false;
   x.later(upstreamTarget(x.catalogBinding, x.identity.email, server).then((target) => answerUpstream(target, r.reply, { ...m, id: r.id }, limitsOf(x))));
   return true;
@@ -306,7 +306,7 @@ async function notifyUpstreams(ctx: RequestContext, catalog: UserCatalog, m: Jso
 }
 
 function endpointServer(catalog: UserCatalog, scope: string, id: string): CatalogServer | undefined {
-  return catalog.servers.find((s) => s.id === id && (scope === "*" || s.id === scope));
+  return catalog.servers.find((s) => s.id === id && (isAggregate(catalog, scope) || s.id === scope));
 }
 
 /** An UpstreamCall for a session's streams (GET), outside any one request. */
@@ -360,7 +360,7 @@ async function streamOf(x: Exchange, catalog: UserCatalog, state: SessionState, 
       return httpError(404, INVALID_REQUEST, "Not Found: the upstream can no longer resume that stream");
     }
   }
-  if (x.scope === "*") return sseResponse(aggregateStream(ctx), deps, { keepAlive: true });
+  if (isAggregate(catalog, x.scope)) return sseResponse(aggregateStream(ctx), deps, { keepAlive: true });
   const server = catalog.servers.find((s) => s.id === x.scope)!;
   if (upstreamKind(server) === "legacy-sse") return httpError(405, INVALID_REQUEST, "Method not allowed: the upstream offers no standalone stream", { allow: "POST, DELETE" });
   let call: UpstreamCall;
