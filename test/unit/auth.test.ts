@@ -13,11 +13,10 @@ const baseEnv = {
   DATABASE_URL: "postgres://x@127.0.0.1/db",
   IDENTITY_SECRET: "unit-test-identity-secret-0123456789abcdef",
   PUBLIC_URL: "https://gw.example.com",
+  SECRETS_KEY: "unit-test-secrets-key-0123456789abcdef",
 };
 const env = AuthEnv.parse({
-  DATABASE_URL: "postgres://x@127.0.0.1/db",
-  IDENTITY_SECRET: "unit-test-identity-secret-0123456789abcdef",
-  PUBLIC_URL: "https://gw.example.com",
+  ...baseEnv,
   OIDC_ISSUER: "https://idp.example.com",
   OIDC_CLIENT_ID: "mcp-gateway",
   ALLOWED_REDIRECT_HOSTS: "webui.example.com, chat.example.com",

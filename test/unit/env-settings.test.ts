@@ -15,6 +15,8 @@ const base = { DATABASE_URL: "postgres://x@127.0.0.1/db", IDENTITY_SECRET: "unit
 const SERVICE_SECRET = "unit-test-service-secret-0123456789abcdef";
 const mcpBase = { ...base, SERVICE_SECRET, SESSION_SECRET: "unit-test-session-secret-0123456789abcdef" };
 const adminBase = { ...base, SERVICE_SECRET, SECRETS_KEY: "unit-test-secrets-key-0123456789abcdef" };
+/** The auth worker seals users' upstream tokens (per-user servers): it needs SECRETS_KEY too. */
+const authBase = { ...base, SECRETS_KEY: "unit-test-secrets-key-0123456789abcdef" };
 
 /** The one-line message readEnv throws for these variables, or null when they are accepted. */
 function refusal(schema: Parameters<typeof readEnv>[0], vars: Record<string, unknown>): string | null {
@@ -30,7 +32,7 @@ function refusal(schema: Parameters<typeof readEnv>[0], vars: Record<string, unk
 
 describe("PUBLIC_URL is required where it decides security", () => {
   it.each([
-    ["auth", AuthEnv, base],
+    ["auth", AuthEnv, authBase],
     ["mcp", McpEnv, mcpBase],
     ["admin", AdminEnv, adminBase],
   ] as const)("%s: missing -> one line naming PUBLIC_URL and how to set it", (_name, schema, vars) => {
@@ -40,10 +42,10 @@ describe("PUBLIC_URL is required where it decides security", () => {
   });
 
   it("must be an origin (no path), and is normalised without a trailing slash", () => {
-    expect(refusal(AuthEnv, { ...base, PUBLIC_URL: "https://gw.example.com/gateway" })).toContain("PUBLIC_URL: must be an origin only");
-    expect(refusal(AuthEnv, { ...base, PUBLIC_URL: "gw.example.com" })).toContain("PUBLIC_URL: must be a URL");
-    expect(refusal(AuthEnv, { ...base, PUBLIC_URL: "ftp://gw.example.com" })).toContain("PUBLIC_URL: must be an http(s) URL");
-    expect(AuthEnv.parse({ ...base, PUBLIC_URL: "https://gw.example.com/" }).PUBLIC_URL).toBe("https://gw.example.com");
+    expect(refusal(AuthEnv, { ...authBase, PUBLIC_URL: "https://gw.example.com/gateway" })).toContain("PUBLIC_URL: must be an origin only");
+    expect(refusal(AuthEnv, { ...authBase, PUBLIC_URL: "gw.example.com" })).toContain("PUBLIC_URL: must be a URL");
+    expect(refusal(AuthEnv, { ...authBase, PUBLIC_URL: "ftp://gw.example.com" })).toContain("PUBLIC_URL: must be an http(s) URL");
+    expect(AuthEnv.parse({ ...authBase, PUBLIC_URL: "https://gw.example.com/" }).PUBLIC_URL).toBe("https://gw.example.com");
     expect(McpEnv.parse({ ...mcpBase, PUBLIC_URL: "http://localhost:8000/" }).PUBLIC_URL).toBe("http://localhost:8000");
   });
 });
@@ -70,6 +72,10 @@ describe("the internal-call and secrets-at-rest keys are required where they are
 });
 
 describe("auth settings that would do nothing stop the start", () => {
+  it("SECRETS_KEY missing: named (the auth worker seals users' upstream tokens)", () => {
+    expect(refusal(AuthEnv, base)).toMatch(/SECRETS_KEY/);
+  });
+
   it.each([
     ["OIDC_ISSUER without OIDC_CLIENT_ID", { OIDC_ISSUER: "https://idp.example.com" }, /^invalid worker configuration: OIDC_ISSUER: is set without OIDC_CLIENT_ID: set OIDC_CLIENT_ID/],
     ["OIDC_CLIENT_ID without OIDC_ISSUER", { OIDC_CLIENT_ID: "gw" }, /OIDC_CLIENT_ID: is set without OIDC_ISSUER/],
@@ -84,14 +90,14 @@ describe("auth settings that would do nothing stop the start", () => {
     ["OWUI_FORWARDED_HEADERS neither 1 nor 0", { OWUI_FORWARDED_HEADERS: "maybe", OWUI_SERVICE_KEY: "svc-0123456789abcdef0123456789" }, /OWUI_FORWARDED_HEADERS: must be 1 or 0/],
     ["OIDC_REQUIRE_EMAIL_VERIFIED neither 1 nor 0", { OIDC_REQUIRE_EMAIL_VERIFIED: "sometimes" }, /OIDC_REQUIRE_EMAIL_VERIFIED: must be 1 or 0/],
   ])("%s", (_label, vars, message) => {
-    expect(refusal(AuthEnv, { ...base, ...vars })).toMatch(message);
+    expect(refusal(AuthEnv, { ...authBase, ...vars })).toMatch(message);
   });
 
   it("the working combinations are accepted", () => {
-    expect(refusal(AuthEnv, { ...base, OIDC_ISSUER: "https://idp.example.com", OIDC_CLIENT_ID: "gw", OIDC_ALGORITHMS: "RS256,ES256" })).toBeNull();
-    expect(refusal(AuthEnv, { ...base, WEBUI_SECRET_KEY: "owui-secret-0123456789", OWUI_URL: "http://open-webui:8080" })).toBeNull();
-    expect(refusal(AuthEnv, { ...base, OWUI_FORWARDED_HEADERS: "1", OWUI_SERVICE_KEY: "svc-0123456789abcdef0123456789" })).toBeNull();
-    expect(refusal(AuthEnv, { ...base, OIDC_AUDIENCE: "api://gw", OIDC_ADMIN_AUDIENCE: "api://gw-admin" })).toBeNull();
+    expect(refusal(AuthEnv, { ...authBase, OIDC_ISSUER: "https://idp.example.com", OIDC_CLIENT_ID: "gw", OIDC_ALGORITHMS: "RS256,ES256" })).toBeNull();
+    expect(refusal(AuthEnv, { ...authBase, WEBUI_SECRET_KEY: "owui-secret-0123456789", OWUI_URL: "http://open-webui:8080" })).toBeNull();
+    expect(refusal(AuthEnv, { ...authBase, OWUI_FORWARDED_HEADERS: "1", OWUI_SERVICE_KEY: "svc-0123456789abcdef0123456789" })).toBeNull();
+    expect(refusal(AuthEnv, { ...authBase, OIDC_AUDIENCE: "api://gw", OIDC_ADMIN_AUDIENCE: "api://gw-admin" })).toBeNull();
   });
 });
 
