@@ -1,0 +1,48 @@
+// Tool-rule globs and effects, case by case (shared/policy.ts#toolAllowed).
+import { describe, expect, it } from "vitest";
+import { toolAllowed } from "../../shared/policy";
+
+const user = { isAdmin: false };
+const grants = [{ group: "devs", tenant: "t" }];
+const rule = (tool: string, effect: "allow" | "deny", group_name = "devs") => ({ group_name, server_id: "s", tool, effect });
+const allowed = (rules: ReturnType<typeof rule>[], tool: string) => toolAllowed(user, { grants, rules }, tool);
+
+describe("tool rule globs", () => {
+  it("match the whole name, not a part of it", () => {
+    expect(allowed([rule("read_*", "allow")], "read_file")).toBe(true);
+    expect(allowed([rule("read_*", "allow")], "xread_file")).toBe(false);
+    expect(allowed([rule("read", "allow")], "reader")).toBe(false);
+    expect(allowed([rule("*_file", "allow")], "read_file")).toBe(true);
+    expect(allowed([rule("*_file", "allow")], "read_file2")).toBe(false);
+  });
+
+  it("treat regular-expression characters literally", () => {
+    expect(allowed([rule("a.b", "allow")], "a.b")).toBe(true);
+    expect(allowed([rule("a.b", "allow")], "axb")).toBe(false);
+    expect(allowed([rule("a+", "allow")], "aa")).toBe(false);
+    expect(allowed([rule("(x|y)", "allow")], "x")).toBe(false);
+    expect(allowed([rule("(x|y)", "allow")], "(x|y)")).toBe(true);
+  });
+});
+
+describe("tool rule effects", () => {
+  it("deny rules alone remove only what they match", () => {
+    expect(allowed([rule("secret", "deny")], "other")).toBe(true);
+    expect(allowed([rule("secret", "deny")], "secret")).toBe(false);
+  });
+
+  it("any one allow rule suffices", () => {
+    const rules = [rule("read_*", "allow"), rule("list_*", "allow")];
+    expect(allowed(rules, "read_x")).toBe(true);
+    expect(allowed(rules, "list_x")).toBe(true);
+    expect(allowed(rules, "write_x")).toBe(false);
+  });
+
+  it("a group's rules apply to that group only", () => {
+    const two = [{ group: "devs", tenant: "t" }, { group: "ops", tenant: "t" }];
+    expect(toolAllowed(user, { grants: two, rules: [rule("*", "deny", "devs")] }, "x")).toBe(true);
+    expect(toolAllowed(user, { grants: two, rules: [rule("*", "deny", "devs"), rule("*", "deny", "ops")] }, "x")).toBe(false);
+    // rules of a group that does not grant the server do not grant it
+    expect(toolAllowed(user, { grants: [], rules: [rule("*", "allow")] }, "x")).toBe(false);
+  });
+});
