@@ -179,7 +179,13 @@ export function startTraefikStandIn(
           authHeaders.set("X-Forwarded-Host", req.headers.host ?? host);
           authHeaders.set("X-Forwarded-Uri", url.pathname + url.search);
           authHeaders.set("X-Forwarded-For", req.socket.remoteAddress ?? "127.0.0.1");
-          const verdict = await fetch(resolve(fa.address), { method: "GET", headers: authHeaders, redirect: "manual" });
+          // Traefik's Go transport retries a request whose reused idle connection the server had
+          // just closed; a GET may be sent again, so the stand-in does the same once.
+          const ask = () => fetch(resolve(fa.address), { method: "GET", headers: authHeaders, redirect: "manual" });
+          const verdict = await ask().catch((err: Error) => {
+            process.stderr.write(`traefik stand-in: forwardAuth ${fa.address}: ${err.message}; once more\n`);
+            return ask();
+          });
           if (verdict.status < 200 || verdict.status > 299) {
             const denied = Buffer.from(await verdict.arrayBuffer());
             const out: Record<string, string> = {};
@@ -216,11 +222,17 @@ export function startTraefikStandIn(
       headers.set("X-Forwarded-Host", req.headers.host ?? host);
       const outgoing: Record<string, string> = {};
       headers.forEach((v, k) => (outgoing[k] = v)); // Headers has already joined repeated ones
-      const upstream = httpRequest({ host: target.hostname, port: target.port, method: req.method, path: path + url.search, headers: outgoing }, (up) => {
+      // A fresh connection per request (agent: false): Node's keep-alive pool would send on a
+      // connection the worker had just closed as idle and answer 502, where Traefik retries.
+      const upstream = httpRequest({ host: target.hostname, port: target.port, method: req.method, path: path + url.search, headers: outgoing, agent: false }, (up) => {
         res.writeHead(up.statusCode ?? 502, { ...up.headers, ...extraResponseHeaders });
         up.pipe(res);
       });
-      upstream.on("error", () => res.writeHead(502).end());
+      upstream.on("error", (err) => {
+        process.stderr.write(`traefik stand-in: ${router.service} ${target.host}: ${err.message}\n`);
+        if (!res.headersSent) res.writeHead(502);
+        res.end();
+      });
       if (body !== null) upstream.end(body);
       else req.pipe(upstream);
     } catch (err) {
