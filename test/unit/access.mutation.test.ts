@@ -1,6 +1,6 @@
 // Tool-rule globs and effects, case by case (shared/policy.ts#toolAllowed).
 import { describe, expect, it } from "vitest";
-import { toolAllowed } from "../../shared/policy";
+import { decideTool, toolAllowed } from "../../shared/policy";
 
 const user = { isAdmin: false };
 const grants = [{ group: "devs", tenant: "t" }];
@@ -44,5 +44,21 @@ describe("tool rule effects", () => {
     expect(toolAllowed(user, { grants: two, rules: [rule("*", "deny", "devs"), rule("*", "deny", "ops")] }, "x")).toBe(false);
     // rules of a group that does not grant the server do not grant it
     expect(toolAllowed(user, { grants: [], rules: [rule("*", "allow")] }, "x")).toBe(false);
+  });
+});
+
+describe("tool decisions: the reasons the access explorer shows", () => {
+  it("names every allow rule of a group that allows only others, once per group however many tenants it grants", () => {
+    const twoTenants = [{ group: "devs", tenant: "t1" }, { group: "devs", tenant: "t2" }];
+    const d = decideTool(user, { grants: twoTenants, rules: [rule("read_*", "allow"), rule("list_*", "allow")] }, "write_x");
+    expect(d).toEqual({ visible: false, via: [], reasons: ['group devs allows only "read_*", "list_*"'], admin: false });
+    const ok = decideTool(user, { grants: twoTenants, rules: [rule("read_*", "allow")] }, "read_x");
+    expect(ok).toEqual({ visible: true, via: twoTenants, reasons: [], admin: false });
+  });
+
+  it("names the deny rule, says when no group grants the server, and lets admins see everything", () => {
+    expect(decideTool(user, { grants, rules: [rule("sec*", "deny")] }, "secret").reasons).toEqual(['group devs denies "sec*"']);
+    expect(decideTool(user, { grants: [], rules: [] }, "x").reasons).toEqual(["no group grants the server"]);
+    expect(decideTool({ isAdmin: true }, { grants: [], rules: [rule("*", "deny")] }, "x")).toEqual({ visible: true, via: [], reasons: [], admin: true });
   });
 });

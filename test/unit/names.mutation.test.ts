@@ -5,12 +5,17 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { aggregatedName, assignNames, listAggregated } from "../../shared/naming";
 import { UserCatalog } from "../../workers/mcp/src/catalog.client";
-import { namedItems } from "../../workers/mcp/src/dispatch/names";
+import { namedItems, upstreamNameOf } from "../../workers/mcp/src/dispatch/names";
 
 afterEach(() => vi.restoreAllMocks());
 
-const catalog = (servers: { id: string; tools?: unknown[]; prompts?: unknown[] }[]) =>
-  UserCatalog.parse({ email: "u@example.com", servers: servers.map((s) => ({ tools: [], prompts: [], ...s, url: `http://127.0.0.1:1/${s.id}` })) });
+type ServerIn = { id: string; tools?: unknown[]; prompts?: unknown[]; renamed?: [string, string][] };
+const catalog = (servers: ServerIn[], virtual?: string) =>
+  UserCatalog.parse({
+    email: "u@example.com",
+    ...(virtual ? { virtual: { id: virtual } } : {}),
+    servers: servers.map((s) => ({ tools: [], prompts: [], ...s, url: `http://127.0.0.1:1/${s.id}` })),
+  });
 
 /** Two different long names of server "s" whose shortened names are equal (the 8-hex hash collides). */
 let pair: [string, string, string] | undefined;
@@ -83,6 +88,14 @@ describe("aggregated names: collisions", () => {
     expect(assignNames("s", [a, b, natural], "prompt")).toEqual(forward);
   });
 
+  it("sorts many conflicts found in reverse order", () => {
+    // "k k" shortens to s__k_k_<hash>; the safe name "k_k_<hash>" is that name naturally and wins
+    const letters = "zyxwvutsrqponmlk".split("");
+    const names = letters.flatMap((l) => [`${l} ${l}`, `${l}_${l}_` + aggregatedName("s", `${l} ${l}`).slice(-8)]);
+    const got = assignNames("s", names).conflicts.map((x) => x.name);
+    expect(got).toEqual(letters.map((l) => `${l} ${l}`).reverse());
+  });
+
   it("sorts conflicts by name whatever order they were found in", () => {
     const [c, d] = collidingPair();
     const names = ["z z", "z_z_" + aggregatedName("s", "z z").slice(-8), c, d, "a a", "a_a_" + aggregatedName("s", "a a").slice(-8)];
@@ -148,5 +161,45 @@ describe("name lookups of an endpoint", () => {
     expect(namedItems(c, "s", "tools")).not.toBe(t);
     expect(namedItems(c, "s", "tools")).toBe(namedItems(c, "s", "tools"));
     expect(namedItems(catalog([{ id: "s", tools: [{ name: "a" }] }]), "*", "tools")).not.toBe(t);
+  });
+});
+
+describe("name lookups: virtual servers and renamed tools", () => {
+  it("on a virtual server's endpoint: names as the catalog gives them, the first server's on a clash, each resolved to its upstream name", () => {
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    const bad = { type: "object", properties: { q: { type: "object", "x-mcp-header": "Q" } } };
+    const c = catalog(
+      [
+        { id: "a", tools: [{ name: "search", v: "a" }, { name: "open" }, { name: 3 }, { name: "broken", inputSchema: bad }], renamed: [["search", "find_things"]] },
+        { id: "b", tools: [{ name: "search", v: "b" }, { name: "close" }] },
+      ],
+      "v",
+    );
+    const m = namedItems(c, "v", "tools");
+    expect([...m.keys()]).toEqual(["search", "open", "close"]);
+    expect(m.get("search")).toMatchObject({ name: "search", upstreamName: "find_things", item: { v: "a" } });
+    expect(m.get("search")!.server.id).toBe("a");
+    expect(m.get("open")).toMatchObject({ upstreamName: "open" });
+    expect(m.get("close")!.server.id).toBe("b");
+    expect(warn).toHaveBeenCalledTimes(1);
+    // the same catalog under another scope is not the virtual server's endpoint
+    expect([...namedItems(c, "b", "tools").keys()]).toEqual(["search", "close"]);
+    expect(namedItems(c, "b", "tools").get("search")!.item).toMatchObject({ v: "b" });
+    expect(namedItems(c, "w", "tools").size).toBe(0);
+  });
+
+  it("maps a renamed tool back to its upstream name on /mcp and /mcp/<server>, and nothing else", () => {
+    const c = catalog([{ id: "s", tools: [{ name: "shown" }, { name: "plain" }], prompts: [{ name: "shown" }], renamed: [["shown", "original"]] }]);
+    expect(namedItems(c, "s", "tools").get("shown")).toMatchObject({ name: "shown", upstreamName: "original" });
+    expect(namedItems(c, "*", "tools").get("s__shown")).toMatchObject({ name: "s__shown", upstreamName: "original" });
+    expect(namedItems(c, "*", "tools").get("s__plain")).toMatchObject({ upstreamName: "plain" });
+    // renames are of tools only: a prompt of the same name keeps its name
+    expect(namedItems(c, "s", "prompts").get("shown")).toMatchObject({ upstreamName: "shown" });
+    const server = c.servers[0]!;
+    expect(upstreamNameOf(server, "shown", "tools")).toBe("original");
+    expect(upstreamNameOf(server, "shown", "prompts")).toBe("shown");
+    expect(upstreamNameOf(server, "other", "tools")).toBe("other");
+    expect(upstreamNameOf({ ...server, renamed: [] }, "shown", "tools")).toBe("shown");
+    expect(upstreamNameOf({ ...server, renamed: undefined }, "shown", "tools")).toBe("shown");
   });
 });
