@@ -65,17 +65,38 @@ function fillBuckets(f: UsageFilter, rows: (UsageStats & { at: Date })[]): (Usag
   return out;
 }
 
-/** Builds the usage report for a window. Tool calls of deleted servers count under tenant "(deleted)". */
+/** The row labels of calls no server can be named for: a denied name that resolves to no server. */
+export const UNKNOWN_TOOL = "(unknown tool)";
+
+/**
+ * Builds the usage report for a window. Each call is attributed to the server its name resolves
+ * to: the row's server, else (a denied call on `/mcp`, stored without one) the `<server>__` prefix
+ * of the name when such a server or virtual server exists. Calls of a server deleted since count
+ * under tenant "(deleted)", of a virtual server under "(virtual server)"; names that resolve to
+ * nothing under one "(unknown tool)" row in every dimension but the user's.
+ */
 export async function usageReport(db: Db, f: UsageFilter): Promise<UsageReport> {
-  const base = db`
-    SELECT a.at, lower(a.actor) AS usr, COALESCE(s.tenant_id, '(deleted)') AS tenant, COALESCE(a.server_id, '') AS server,
-           COALESCE(a.tool, '') AS tool, a.outcome, a.duration_ms
-    FROM audit_log a LEFT JOIN servers s ON s.id = a.server_id
+  const resolved = db`
+    SELECT a.at, lower(a.actor) AS usr, a.outcome, a.duration_ms, a.server_id,
+           COALESCE(a.server_id, CASE WHEN position('__' IN a.tool) > 1 THEN split_part(a.tool, '__', 1) END) AS sid,
+           CASE WHEN a.server_id IS NULL AND position('__' IN a.tool) > 1 THEN substr(a.tool, position('__' IN a.tool) + 2) ELSE COALESCE(a.tool, '') END AS tname
+    FROM audit_log a
     WHERE a.kind = 'tool_call' AND a.at >= ${f.since} AND a.at < ${f.until}
-      AND (${f.user?.toLowerCase() ?? null}::text IS NULL OR lower(a.actor) = ${f.user?.toLowerCase() ?? null})
-      AND (${f.server ?? null}::text IS NULL OR a.server_id = ${f.server ?? null})
-      AND (${f.tool ?? null}::text IS NULL OR a.tool = ${f.tool ?? null})
-      AND (${f.tenant ?? null}::text IS NULL OR s.tenant_id = ${f.tenant ?? null})`;
+      AND (${f.user?.toLowerCase() ?? null}::text IS NULL OR lower(a.actor) = ${f.user?.toLowerCase() ?? null})`;
+  const labelled = db`
+    SELECT r.at, r.usr, r.outcome, r.duration_ms,
+           CASE WHEN s.id IS NOT NULL THEN s.tenant_id WHEN v.id IS NOT NULL THEN '(virtual server)'
+                WHEN r.server_id IS NOT NULL THEN '(deleted)' ELSE ${UNKNOWN_TOOL} END AS tenant,
+           CASE WHEN s.id IS NOT NULL OR v.id IS NOT NULL OR r.server_id IS NOT NULL THEN r.sid ELSE ${UNKNOWN_TOOL} END AS server,
+           CASE WHEN s.id IS NOT NULL OR v.id IS NOT NULL OR r.server_id IS NOT NULL THEN r.tname ELSE ${UNKNOWN_TOOL} END AS tool
+    FROM (${resolved}) r
+    LEFT JOIN servers s ON s.id = r.sid
+    LEFT JOIN virtual_servers v ON s.id IS NULL AND v.id = r.sid`;
+  const base = db`
+    SELECT * FROM (${labelled}) l
+    WHERE (${f.server ?? null}::text IS NULL OR l.server = ${f.server ?? null})
+      AND (${f.tool ?? null}::text IS NULL OR l.tool = ${f.tool ?? null})
+      AND (${f.tenant ?? null}::text IS NULL OR l.tenant = ${f.tenant ?? null})`;
   const agg = db`count(*) AS calls, count(*) FILTER (WHERE outcome = 'error') AS errors, count(*) FILTER (WHERE outcome = 'denied') AS denied,
     percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms) AS p50, percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms) AS p95`;
   const [totals, series, byUser, byTenant, byServer, byTool] = await Promise.all([
@@ -84,7 +105,7 @@ export async function usageReport(db: Db, f: UsageFilter): Promise<UsageReport> 
     db`SELECT usr AS key, ${agg} FROM (${base}) x GROUP BY 1 ORDER BY calls DESC, key LIMIT 50`,
     db`SELECT tenant AS key, ${agg} FROM (${base}) x GROUP BY 1 ORDER BY calls DESC, key LIMIT 50`,
     db`SELECT server AS key, ${agg} FROM (${base}) x GROUP BY 1 ORDER BY calls DESC, key LIMIT 50`,
-    db`SELECT server || '__' || tool AS key, ${agg} FROM (${base}) x GROUP BY 1 ORDER BY calls DESC, key LIMIT 50`,
+    db`SELECT CASE WHEN server = ${UNKNOWN_TOOL} THEN server ELSE server || '__' || tool END AS key, ${agg} FROM (${base}) x GROUP BY 1 ORDER BY calls DESC, key LIMIT 50`,
   ]);
   const keyed = (rows: Record<string, unknown>[]) => rows.map((r) => ({ key: String(r.key), ...stats(r) }));
   return {

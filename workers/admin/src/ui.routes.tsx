@@ -27,6 +27,7 @@ import { ReviewsPage, toolsText, VirtualServersPage } from "./ui/pages.curated";
 import { listPendingReviews } from "../../../shared/repos/review.repo";
 import { listVirtualServers } from "../../../shared/repos/virtual.repo";
 import { secureOrigin } from "./admin.middleware";
+import { CONFIRM_FIELD, ConfirmPage, type Confirmation } from "./ui/pages.confirm";
 
 type C = Context<AdminApp>;
 type Form = Record<string, string | File | (string | File)[]>;
@@ -112,6 +113,41 @@ function parseVirtualTools(t: string): { server: string; tool: string; name?: st
   return out;
 }
 
+const decode = (s: string) => {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+};
+
+/** The confirmation a destructive form post needs (delete, revoke), from its path; null for every other post. */
+export function confirmationFor(path: string): Confirmation | null {
+  let m = /^\/admin\/(tenants|servers|groups|virtual)\/([^/]+)\/delete$/.exec(path);
+  if (m) {
+    const id = decode(m[2]!);
+    const what = { tenants: "tenant", servers: "server", groups: "group", virtual: "virtual server" }[m[1] as "tenants"];
+    const consequence = {
+      tenants: `The tenant ${id} is removed; a tenant that still has servers cannot be deleted.`,
+      servers: `The server ${id}, its stored secrets and its listed tools are removed; nobody can use its tools any more.`,
+      groups: `The group ${id} and its grants are removed; its members lose what only this group gave them.`,
+      virtual: `The endpoint /mcp/${id} stops answering.`,
+    }[m[1] as "tenants"];
+    return { label: `Delete ${what} ${id}`, consequence, back: `/admin/${m[1]}` };
+  }
+  m = /^\/admin\/users\/([^/]+)\/delete$/.exec(path);
+  if (m) {
+    const email = decode(m[1]!);
+    return { label: `Delete user ${email}`, consequence: `The user ${email} and every API key of theirs are removed.`, back: `/admin/users/${m[1]}` };
+  }
+  m = /^\/admin\/users\/([^/]+)\/keys\/([^/]+)\/revoke$/.exec(path);
+  if (m) {
+    const email = decode(m[1]!);
+    return { label: `Revoke key ${decode(m[2]!)}`, consequence: `Every client using this key of ${email} is refused from now on.`, back: `/admin/users/${m[1]}` };
+  }
+  return null;
+}
+
 /** Mounts the UI pages and their form handlers. */
 export function registerUiRoutes(app: AdminHono) {
   // any other /admin page: an HTML 404 (the API keeps its JSON 404)
@@ -120,6 +156,13 @@ export function registerUiRoutes(app: AdminHono) {
     if (c.res.status === 404 && !c.req.path.startsWith("/admin/api") && c.res.headers.get("content-type")?.includes("application/json")) {
       c.res = await c.html(notFoundPage(c.get("identity").email, `No page ${c.req.path}.`), 404);
     }
+  });
+  // destructive posts (delete, revoke) act only with confirm=yes; without it they answer the
+  // confirmation page, whose own form (CSRF token included) posts again with it
+  app.post("/admin/*", async (c, next) => {
+    const what = confirmationFor(c.req.path);
+    if (!what || (await form(c))[CONFIRM_FIELD] === "yes") return next();
+    return c.html(<ConfirmPage {...base(c)} what={what} action={c.req.path} />);
   });
   // ---- overview
   app.get("/admin", async (c) => {
@@ -239,7 +282,7 @@ export function registerUiRoutes(app: AdminHono) {
   app.post("/admin/servers/:id/refresh", async (c) => {
     const id = parseOr400(S.Slug, c.req.param("id"), "id");
     refreshServer(c, id);
-    return done(c, "/admin/health", `Asked the catalog to re-list ${id}.`);
+    return done(c, "/admin/health", `Asked the catalog to re-list the server ${id}.`);
   });
 
   // ---- groups

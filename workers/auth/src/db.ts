@@ -5,11 +5,12 @@
  */
 import { poolOf, type Pool } from "../../../shared/pool";
 import { catalogVersion } from "../../../shared/repos/access.repo";
+import { insertRefusedCredential } from "../../../shared/repos/audit.repo";
 import { findKeyOwner, touchApiKey } from "../../../shared/repos/apikeys.repo";
 import { ensureUserFacts, syncIdpGroups, userFacts } from "../../../shared/repos/sessions.repo";
 
 /** The operations the auth worker's PgPool runs. */
-export const authOps = { catalogVersion, findKeyOwner, touchApiKey, userFacts, ensureUserFacts, syncIdpGroups };
+export const authOps = { catalogVersion, findKeyOwner, touchApiKey, userFacts, ensureUserFacts, syncIdpGroups, insertRefusedCredential };
 
 export type AuthDb = Pool<typeof authOps>;
 

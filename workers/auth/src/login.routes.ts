@@ -18,6 +18,7 @@ import { randomToken, sha256Hex, timingSafeEqual } from "../../../shared/crypto"
 import { readEnv } from "../../../shared/env";
 import { log } from "../../../shared/log";
 import { LOGOUT_FIELD, logoutToken, verifyLogoutToken } from "../../../shared/logout.token";
+import { insertAuthEvent } from "../../../shared/repos/audit.repo";
 import { consumeLoginState, recordLogin, revokeSession, syncIdpGroups, userFacts } from "../../../shared/repos/sessions.repo";
 import { ADMIN_GROUP } from "../../../shared/schemas";
 import { readCookie, clearCookie, seal, setCookie, unseal } from "./cookie";
@@ -174,7 +175,11 @@ export function registerLoginRoutes(app: App) {
     }
     if (!session) return c.json({ error: "login_failed", message: "the identity provider's ID token is not valid or names no email" }, 401);
     const s = session;
-    const facts = await withSql(env.DATABASE_URL, c.executionCtx, async (sql) => syncIdpGroups(sql, await recordLogin(sql, s.email, s.name), s.groups, ADMIN_GROUP));
+    const facts = await withSql(env.DATABASE_URL, c.executionCtx, async (sql) => {
+      const synced = await syncIdpGroups(sql, await recordLogin(sql, s.email, s.name), s.groups, ADMIN_GROUP);
+      await insertAuthEvent(sql, { actor: s.email.toLowerCase(), action: "login", outcome: "ok", detail: { via: "oidc", admin: toIdentity(synced, s.groups, "session").admin } });
+      return synced;
+    });
     log.info("login", { email: s.email, admin: toIdentity(facts, s.groups, "session").admin });
     c.header("Set-Cookie", await sessionCookie(env, origin, s), { append: true });
     c.header("Cache-Control", "no-store");
@@ -228,6 +233,7 @@ export function registerLoginRoutes(app: App) {
     const sql = createSql(env.DATABASE_URL);
     try {
       await revokeSession(sql, current.sid, new Date(current.exp * 1000));
+      await insertAuthEvent(sql, { actor: current.email.toLowerCase(), action: "logout", outcome: "ok", detail: { via: "session" } });
     } finally {
       c.executionCtx.waitUntil(sql.end({ timeout: 5 }).catch(() => {}));
     }

@@ -15,6 +15,7 @@ import { errorResponse, isMcpPath } from "../../../shared/http";
 import { signAssertion, type Identity } from "../../../shared/identity";
 import { bearerToken, CredentialRefused, identifyBearer, identifySession } from "./credentials";
 import { authDb } from "./db";
+import { recordRefusedCredential } from "./auth.audit";
 import { OidcError } from "./oidc.client";
 import { IdentityUnavailable } from "./identity.cache";
 import { AuthEnv } from "./env";

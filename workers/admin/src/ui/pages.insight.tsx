@@ -235,7 +235,7 @@ function AuditTable(props: { entries: AuditEntry[] }) {
             <td class="small">{e.kind}</td>
             <td>{e.actor}</td>
             <td><code>{e.action}</code></td>
-            <td class="small">{e.target || (e.server ? `${e.server}__${e.tool ?? ""}` : "")}</td>
+            <td class="small">{e.target || (e.server ? `${e.server}/${e.tool ?? ""}` : "")}</td>
             <td>{e.outcome === "ok" ? <span class="pill ok">ok</span> : <span class="pill bad">{e.outcome}</span>}{e.durationMs !== null ? <span class="small muted"> {e.durationMs} ms</span> : ""}</td>
             <td>{e.detail && Object.keys(e.detail as object).length ? <details><summary class="small">{summary(e)}</summary><pre>{JSON.stringify(e.detail, null, 2)}</pre></details> : ""}</td>
           </tr>
