@@ -9,6 +9,10 @@ import { GroupName, HeaderMap, Slug, UpstreamUrl } from "../../../shared/schemas
 
 export const ReviewMode = z.enum(["auto", "hold", "findings"]);
 
+/** What the OpenAPI document says about every date in a query. */
+const DATE_HINT = "ISO 8601 date-time, e.g. 2026-01-31T00:00:00Z or with an offset 2026-01-31T09:30:00%2B02:00 (+ written %2B in a URL); without a zone: UTC; a bare date 2026-01-31 is its midnight UTC";
+const DATE_META = { type: "string", format: "date-time", examples: ["2026-01-31T00:00:00Z"] };
+const LIMIT_HINT = "how many rows, 1-1000 (default 100)";
 const ToolPattern = z.string().trim().min(1).max(128).regex(/^[^\s]+$/, "must be a tool name or a glob with *, without spaces");
 
 export const TenantBody = z
@@ -69,7 +73,10 @@ export const VirtualServerBody = z
   })
   .meta({ id: "VirtualServerInput" });
 
-export const ReviewsQuery = z.object({ state: z.enum(["pending", "approved", "rejected", "superseded"]).optional(), limit: z.coerce.number().int().min(1).max(1000).default(100) });
+export const ReviewsQuery = z.object({
+  state: z.enum(["pending", "approved", "rejected", "superseded"]).optional().describe("pending (awaiting a decision), approved, rejected, superseded (replaced by a newer listing before a decision); omitted: all"),
+  limit: z.coerce.number().int().min(1).max(1000).default(100).describe(LIMIT_HINT),
+});
 
 export const ToolRulesBody = z
   .object({
@@ -113,30 +120,30 @@ const QueryDate = z.coerce
   .refine((d) => d.getUTCFullYear() >= 1 && d.getUTCFullYear() <= 9999, "must be a date-time between the years 1 and 9999, such as 2026-01-31T00:00:00Z");
 
 export const AuditQuery = z.object({
-  kind: z.enum(["tool_call", "admin_change", "auth"]).optional(),
-  actor: z.string().max(254).optional(),
-  server: Slug.optional(),
-  action: z.string().max(100).optional(),
-  since: QueryDate.optional(),
-  until: QueryDate.optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-  before: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
+  kind: z.enum(["tool_call", "admin_change", "auth"]).optional().describe("tool_call (MCP tool calls, denied ones included), admin_change (changes through the API or UI), auth (sign-ins, sign-outs, refused credentials, per-user connections); omitted: all"),
+  actor: z.string().max(254).optional().describe("who acted: an email (case-insensitive, exact), or (unknown) for refused credentials"),
+  server: Slug.optional().describe("a server id: its tool calls and the admin changes of it"),
+  action: z.string().max(100).optional().describe("exact action, e.g. tenant.create, server.update, key.revoke, tools/call, login, logout, credential.refused"),
+  since: QueryDate.optional().meta(DATE_META).describe(`from this instant, inclusive: ${DATE_HINT}`),
+  until: QueryDate.optional().meta(DATE_META).describe(`before this instant, exclusive: ${DATE_HINT}`),
+  limit: z.coerce.number().int().min(1).max(1000).default(100).describe(LIMIT_HINT),
+  before: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional().describe("paging: only rows with an id below this (give the last entry's id for the next page)"),
 });
 
 export const ChangesQuery = z.object({
-  server: Slug.optional(),
-  since: QueryDate.optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  server: Slug.optional().describe("a server id; omitted: every server"),
+  since: QueryDate.optional().meta(DATE_META).describe(`from this instant, inclusive: ${DATE_HINT}`),
+  limit: z.coerce.number().int().min(1).max(1000).default(100).describe(LIMIT_HINT),
 });
 
 export const UsageQuery = z.object({
-  since: QueryDate.optional().describe("default: 24 hours ago"),
-  until: QueryDate.optional().describe("default: now"),
-  bucket: z.enum(["minute", "hour", "day"]).default("hour"),
-  user: z.string().max(254).optional(),
-  tenant: Slug.optional(),
-  server: Slug.optional(),
-  tool: z.string().max(128).optional(),
+  since: QueryDate.optional().meta(DATE_META).describe(`window start, inclusive (default: 24 hours before until): ${DATE_HINT}`),
+  until: QueryDate.optional().meta(DATE_META).describe(`window end, exclusive (default: now); must be after since: ${DATE_HINT}`),
+  bucket: z.enum(["minute", "hour", "day"]).default("hour").describe("the series' time step, buckets start on whole UTC minutes, hours or days (default hour)"),
+  user: z.string().max(254).optional().describe("an email (case-insensitive)"),
+  tenant: Slug.optional().describe("a tenant id (calls of servers it owns)"),
+  server: Slug.optional().describe("a server id: its calls, denied names of the form <server>__<tool> included"),
+  tool: z.string().max(128).optional().describe("the tool's name on its server (echo, not everything__echo)"),
 });
 
 /** The usage page's ranges (`/admin/reports?range=`): span and bucket of each. */
@@ -144,7 +151,7 @@ export const REPORT_RANGES = { "1h": [3_600_000, "minute"], "24h": [86_400_000, 
 /** `range` as an own key of {@link REPORT_RANGES} only (never an inherited name such as `constructor`). */
 export const ReportRange = z.enum(Object.keys(REPORT_RANGES) as [keyof typeof REPORT_RANGES, ...(keyof typeof REPORT_RANGES)[]], { error: `must be one of ${Object.keys(REPORT_RANGES).join(", ")}` });
 
-export const AccessQuery = z.object({ tool: z.string().max(200).optional() });
+export const AccessQuery = z.object({ tool: z.string().max(200).optional().describe("a tool name (echo) or a qualified one (everything__echo): adds the verdict for that tool") });
 
 // ---- responses (documentation only: the handlers build these shapes from the repositories)
 

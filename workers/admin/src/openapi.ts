@@ -86,7 +86,8 @@ export function openApiDocument(server?: string): Record<string, unknown> {
       const queryParams = op.query
         ? Object.entries(op.query.shape).map(([name, s]) => {
             const schema = component(s as z.ZodType, components);
-            return { name, in: "query", required: false, schema, ...(schema.description ? { description: schema.description } : {}) };
+            const example = Array.isArray(schema.examples) ? schema.examples[0] : undefined;
+            return { name, in: "query", required: false, schema, ...(schema.description ? { description: schema.description } : {}), ...(example !== undefined ? { example } : {}) };
           })
         : [];
       const errors: Record<string, unknown> = {

@@ -9,9 +9,18 @@ import { Layout } from "./layout";
 
 interface OpDoc {
   summary: string;
-  parameters: { name: string; in: string; description?: string; schema: unknown }[];
+  parameters: { name: string; in: string; description?: string; example?: unknown; schema: unknown }[];
   requestBody?: { content: { "application/json": { schema: unknown } } };
   responses: Record<string, { description: string }>;
+}
+
+/** A parameter's placeholder: its example, else its values (enum), else its default. */
+function hintOf(p: { example?: unknown; schema: unknown }): string {
+  const sc = (p.schema ?? {}) as { enum?: unknown[]; default?: unknown; format?: string };
+  if (p.example !== undefined) return String(p.example);
+  if (Array.isArray(sc.enum)) return sc.enum.join(" | ");
+  if (sc.default !== undefined) return String(sc.default);
+  return sc.format === "email" ? "someone@example.com" : "";
 }
 
 // Runs in the browser: fills path parameters, sends the request, shows status and body.
@@ -88,7 +97,8 @@ export function referencePage(nonce: string, email = "") {
                 {op.parameters.map((p) => (
                   <div>
                     <label>{p.name} <span class="muted small">({p.in})</span></label>
-                    <input type="text" name={p.name} data-in={p.in} required={p.in === "path"} />
+                    <input type="text" name={p.name} data-in={p.in} required={p.in === "path"} placeholder={hintOf(p)} />
+                    {p.description && <div class="muted small param-hint">{p.description}</div>}
                   </div>
                 ))}
               </div>
