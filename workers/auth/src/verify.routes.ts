@@ -56,6 +56,8 @@ export async function identify(
   }
   if (token) {
     const identity = await identifyBearer(env, db, c.executionCtx, token, headers, origin, path);
+    // a token that names nobody: in the audit log (bounded, never the token; auth.audit.ts)
+    if (!identity) c.executionCtx.waitUntil(recordRefusedCredential(db, token, path, headers));
     return { identity, hadToken: true, refreshDue: false };
   }
   return { identity: null, hadToken: false, refreshDue: false };

@@ -226,12 +226,12 @@ function summary(e: AuditEntry): string {
 
 function AuditTable(props: { entries: AuditEntry[] }) {
   return (
-    <table>
+    <table class="audit">
       <thead><tr><th>When</th><th>Kind</th><th>Actor</th><th>Action</th><th>Target</th><th>Outcome</th><th>Detail</th></tr></thead>
       <tbody>
         {props.entries.map((e) => (
           <tr>
-            <td class="small">{when(e.at)}</td>
+            <td class="small when">{when(e.at)}</td>
             <td class="small">{e.kind}</td>
             <td>{e.actor}</td>
             <td><code>{e.action}</code></td>
