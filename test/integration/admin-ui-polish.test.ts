@@ -189,14 +189,18 @@ describe("overview", () => {
     expect((await api("/tenants/a-tenant-with-a-rather-long-id", { method: "PUT", json: { name: "A tenant whose name is long enough to wrap" } })).status).toBe(201);
     expect((await api("/users/someone.with.a.long.address@departments.example.com", { method: "PUT", json: { groups: [] } })).status).toBe(201);
     await page.goto(`${t.url}/admin`);
-    const fit = await page.evaluate(() => {
-      const d = (globalThis as any).document;
-      const card = [...d.querySelectorAll("section.card")].find((s: any) => s.querySelector("h2")?.textContent === "Recent admin changes") as any;
-      const table = card.querySelector("table");
-      return { card: card.getBoundingClientRect().right, table: table.getBoundingClientRect().right, scroll: card.scrollWidth, width: card.clientWidth };
-    });
-    expect(fit.table).toBeLessThanOrEqual(fit.card);
-    expect(fit.scroll).toBeLessThanOrEqual(fit.width);
+    // closed, and with every detail (the change's JSON) opened
+    for (const open of [false, true]) {
+      const fit = await page.evaluate((open) => {
+        const d = (globalThis as any).document;
+        const card = [...d.querySelectorAll("section.card")].find((s: any) => s.querySelector("h2")?.textContent === "Recent admin changes") as any;
+        if (open) for (const x of card.querySelectorAll("details")) x.open = true;
+        const table = card.querySelector("table");
+        return { card: card.getBoundingClientRect().right, table: table.getBoundingClientRect().right, scroll: card.scrollWidth, width: card.clientWidth };
+      }, open);
+      expect(fit.table, `details open: ${open}`).toBeLessThanOrEqual(fit.card);
+      expect(fit.scroll, `details open: ${open}`).toBeLessThanOrEqual(fit.width);
+    }
     await shot(page, "overview");
   });
 });

@@ -174,6 +174,8 @@ describe("admin UI", () => {
     await page.goto(`${t.url}/admin/users/carol%40example.com`);
     expect(await page.content()).not.toContain(key);
     await submit(page, "form[action*='/revoke'] button[type=submit]");
+    // the confirmation step (admin-ui-polish.test.ts), then the revoke itself
+    await submit(page, "#confirm form button[type=submit]");
     const answered = Date.now();
     await expect(page.textContent("[role=status]")).resolves.toContain("revoked");
     // the contract: refused by every request that starts 2 s after the answer (production TTLs)

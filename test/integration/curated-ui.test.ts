@@ -156,7 +156,11 @@ describe("the admin UI of the curated catalog", () => {
     expect(crossSite.status()).toBe(403);
     expect(await t.db.sql`SELECT id FROM virtual_servers WHERE id = 'forged'`).toHaveLength(0);
     expect((await t.db.sql`SELECT state FROM tool_reviews WHERE id = ${pending!.id}`)[0]!.state).toBe("rejected");
-    const ok = await admin.request.post(`${t.url}/admin/virtual/team/delete`, { form: { _csrf: token }, headers: { Origin: t.url }, maxRedirects: 0 });
+    // without confirm=yes the post answers the confirmation page and deletes nothing
+    const asked = await admin.request.post(`${t.url}/admin/virtual/team/delete`, { form: { _csrf: token }, headers: { Origin: t.url }, maxRedirects: 0 });
+    expect(asked.status()).toBe(200);
+    expect(await t.db.sql`SELECT id FROM virtual_servers WHERE id = 'team'`).toHaveLength(1);
+    const ok = await admin.request.post(`${t.url}/admin/virtual/team/delete`, { form: { _csrf: token, confirm: "yes" }, headers: { Origin: t.url }, maxRedirects: 0 });
     expect(ok.status()).toBe(303);
   });
 });

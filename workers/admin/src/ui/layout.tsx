@@ -17,7 +17,7 @@ main{padding:20px;max-width:1280px;margin:0 auto}h2{font-size:18px;margin:0 0 12
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:6px 8px;border-bottom:1px solid #e7eaf0;vertical-align:top}
 th{font-size:12px;text-transform:uppercase;letter-spacing:.03em;color:#5b6475;background:#f8f9fb}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
-table.audit td{overflow-wrap:anywhere}table.audit td code{white-space:normal}table.audit pre{white-space:pre-wrap;overflow-wrap:anywhere}table.audit td.when{min-width:9ch}
+table.audit td.wrap{overflow-wrap:anywhere}table.audit pre{white-space:pre-wrap;overflow-wrap:anywhere}
 label{display:block;margin:8px 0 3px;font-weight:600;font-size:13px}
 input[type=text],input[type=email],input[type=url],input[type=datetime-local],select,textarea{width:100%;padding:6px 8px;border:1px solid #c3cad6;border-radius:5px;font:inherit;background:#fff}
 textarea{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12.5px;min-height:70px}

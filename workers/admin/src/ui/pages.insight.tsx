@@ -23,7 +23,7 @@ export function OverviewPage(p: PageBase & { counts: Record<string, number>; hea
       <div class="grid">
         <section class="card">
           <h2>Recent admin changes</h2>
-          <AuditTable entries={p.recent} />
+          <AuditTable entries={p.recent} kind={false} />
           <p><a href="/admin/audit?kind=admin_change">full audit log →</a></p>
         </section>
         <section class="card">
@@ -224,23 +224,25 @@ function summary(e: AuditEntry): string {
   return keys.length ? `changed ${keys.join(", ")}` : "show";
 }
 
-function AuditTable(props: { entries: AuditEntry[] }) {
+/** Audit rows; `kind: false` leaves the Kind column out (the overview shows admin changes only). Long actors and targets wrap inside the card. */
+function AuditTable(props: { entries: AuditEntry[]; kind?: boolean }) {
+  const kind = props.kind !== false;
   return (
     <table class="audit">
-      <thead><tr><th>When</th><th>Kind</th><th>Actor</th><th>Action</th><th>Target</th><th>Outcome</th><th>Detail</th></tr></thead>
+      <thead><tr><th>When</th>{kind && <th>Kind</th>}<th>Actor</th><th>Action</th><th>Target</th><th>Outcome</th><th>Detail</th></tr></thead>
       <tbody>
         {props.entries.map((e) => (
           <tr>
-            <td class="small when">{when(e.at)}</td>
-            <td class="small">{e.kind}</td>
-            <td>{e.actor}</td>
+            <td class="small">{when(e.at)}</td>
+            {kind && <td class="small">{e.kind}</td>}
+            <td class="wrap">{e.actor}</td>
             <td><code>{e.action}</code></td>
-            <td class="small">{e.target || (e.server ? `${e.server}/${e.tool ?? ""}` : "")}</td>
+            <td class="small wrap">{e.target || (e.server ? `${e.server}/${e.tool ?? ""}` : "")}</td>
             <td>{e.outcome === "ok" ? <span class="pill ok">ok</span> : <span class="pill bad">{e.outcome}</span>}{e.durationMs !== null ? <span class="small muted"> {e.durationMs} ms</span> : ""}</td>
             <td>{e.detail && Object.keys(e.detail as object).length ? <details><summary class="small">{summary(e)}</summary><pre>{JSON.stringify(e.detail, null, 2)}</pre></details> : ""}</td>
           </tr>
         ))}
-        {props.entries.length === 0 && <tr><td colspan={7} class="muted">Nothing recorded.</td></tr>}
+        {props.entries.length === 0 && <tr><td colspan={kind ? 7 : 6} class="muted">Nothing recorded.</td></tr>}
       </tbody>
     </table>
   );
