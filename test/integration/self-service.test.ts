@@ -241,8 +241,8 @@ describe("self-service page (/admin/me) in Chromium", () => {
     const res = await p.goto(`${t.url}/admin/tenants`);
     expect(res!.status()).toBe(403);
     await expect(p.textContent("main")).resolves.toContain("403");
-    expect(await p.getAttribute("#to-me", "href")).toBe("/admin/me");
     expect(await p.locator("header form.signout input[name=_logout]").count()).toBe(1);
+    expect(await p.getAttribute("#to-me", "href")).toBe("/admin/me");
     await shot(p, "forbidden");
     await Promise.all([p.waitForURL((u) => u.pathname === "/auth/logged-out", { timeout: 15_000 }), p.click("header form.signout button[type=submit]")]);
     await expect(p.textContent("h1")).resolves.toContain("Signed out");
@@ -260,12 +260,13 @@ describe("self-service page (/admin/me) in Chromium", () => {
     const ctx = await browser.newContext({ viewport: { width: 1366, height: 800 } });
     const p = await login(ctx, "admin@localhost", "admin");
     const links = await p.locator("header nav a").evaluateAll((as) => as.map((a) => a.getAttribute("href")!));
-    expect(links).toContain("/admin/me");
+    expect(links.length).toBeGreaterThan(10);
     for (const href of links) {
       const r = await p.goto(`${t.url}${href}`);
       expect(r!.status(), href).toBe(200);
       expect(await p.locator("header form.signout input[name=_logout]").count(), href).toBe(1);
     }
+    expect(links).toContain("/admin/me");
     await p.goto(`${t.url}/admin/me`);
     await expect(p.textContent("#my-access")).resolves.toContain("an administrator");
     await expect(p.textContent("#my-access")).resolves.toContain("server files");
