@@ -124,9 +124,9 @@ export function openApiDocument(server?: string): Record<string, unknown> {
       info: {
         title: "MCP gateway admin API",
         version: "1.0.0",
-        description: "Tenants, servers, groups, users and API keys of the MCP gateway. PUT creates (201) or replaces (200) and is idempotent. Server `headers` are write-only secrets. Changes reach MCP within 2 s.",
+        description: "Tenants, servers, groups, users and API keys of the MCP gateway (admins), and each signed-in user's own access and keys under /admin/api/me (anyone signed in). PUT creates (201) or replaces (200) and is idempotent. Server `headers` are write-only secrets. Changes reach MCP within 2 s.",
       },
-      components: { schemas: components, securitySchemes: { apiKey: { type: "http", scheme: "bearer", description: "an admin's API key" }, session: { type: "apiKey", in: "cookie", name: "mcpgw_session", description: "an admin's browser session (set by the login at /auth/login)" } } },
+      components: { schemas: components, securitySchemes: { apiKey: { type: "http", scheme: "bearer", description: "an admin's API key (on whoami and the self-service paths /admin/api/me*: any user's own)" }, session: { type: "apiKey", in: "cookie", name: "mcpgw_session", description: "an admin's browser session, set by the login at /auth/login (whoami and /admin/api/me*: any user's)" } } },
       security: [{ apiKey: [] }, { session: [] }],
       paths,
     };
