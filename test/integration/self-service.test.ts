@@ -253,6 +253,13 @@ describe("self-service page (/admin/me) in Chromium", () => {
     expect(await style("body", "margin")).toBe("0px");
     await shot(p, "signed-out");
     expect((await ctx.request.get(`${t.url}/admin/api/me`, { maxRedirects: 0, headers: { accept: "application/json" } })).status()).toBe(401);
+    // "Sign in again" leads back through the login to the user's page
+    await p.click("a.button");
+    await p.waitForSelector("form#login");
+    await p.fill("input[name=email]", MIKE);
+    await p.fill("input[name=password]", "demo");
+    await Promise.all([p.waitForURL((u) => u.href.startsWith(`${t.url}/admin/me`)), p.click("form#login button[type=submit]")]);
+    await expect(p.textContent("#my-access")).resolves.toContain("server files");
     await ctx.close();
   });
 
