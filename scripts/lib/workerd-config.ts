@@ -4,7 +4,7 @@
  * - `dist/workerd/local.capnp`: all workers in one process, service bindings in memory, one
  *   public socket `http` (the edge) - what `npm start` and the tests run;
  * - `dist/workerd/<name>.capnp`: one worker per process, its socket on WORKER_PORTS, other
- *   workers reached over HTTP at `<name>:<port>` - what each container runs.
+ *   workers reached over HTTP at `<name>.internal:<port>` - what each container runs.
  * Every variable is bound with `fromEnvironment`; ports are overridden at run time with
  * `--socket-addr http=<host:port>`, and the address of another worker with
  * `--external-addr <name>-remote=<host:port>` (the tests run the container configs that way,
@@ -114,15 +114,20 @@ export function remoteService(target: Name, entrypoint?: string): string {
   return ep ? `${target}-${ep.socket}-remote` : `${target}-remote`;
 }
 
-/** Address of a worker (or of one of its entrypoints' sockets) on the compose network. */
-function remoteAddress(target: Name, entrypoint?: string): string {
+/**
+ * Address of a worker (or of one of its entrypoints' sockets) on the compose files' `internal`
+ * network: `<name>.internal`, an alias each compose file gives the worker on that network only.
+ * The plain service name resolves on every network the two containers share (mcp and the catalog
+ * also share `upstream`, where the upstream servers live), and workerd takes the first address.
+ */
+export function remoteAddress(target: Name, entrypoint?: string): string {
   const ep = entrypoint ? ENTRYPOINT_SOCKETS.find((e) => e.worker === target && e.entrypoint === entrypoint) : undefined;
-  return `${target}:${ep ? ep.port : containerPort(target)}`;
+  return `${target}.internal:${ep ? ep.port : containerPort(target)}`;
 }
 
 /**
  * One worker alone, as a container runs it: its socket `http` on `*:<containerPort>`, every
- * other worker it binds reached over HTTP at `<name>:<port>` (the compose service name), all
+ * other worker it binds reached over HTTP at `<name>.internal:<port>` (its alias on `internal`), all
  * variables `fromEnvironment`.
  */
 export function containerConfig(w: WorkerSpec): string {

@@ -22,7 +22,7 @@ import { parse as parseYaml } from "yaml";
 import { describe, expect, inject, it } from "vitest";
 import { FORWARD_AUTH_PATH, FORWARD_AUTH_PORT, IDENTITY_HEADERS, matchRoute, ROUTES, WORKER_PORTS } from "../../shared/edge";
 import { migrationFiles } from "../../scripts/lib/migrate";
-import { containerPort } from "../../scripts/lib/workerd-config";
+import { containerConfig, containerPort, remoteAddress } from "../../scripts/lib/workerd-config";
 import { ROOT, WORKER_NAMES, workerSpec, type Name } from "../../scripts/lib/workers";
 import { createTestDatabase } from "../harness/db";
 import { DYNAMIC_FILES, loadDynamicConfig, pickRouter, renderTemplate } from "./traefik-standin";
@@ -303,6 +303,34 @@ describe("compose files", () => {
     const c = loadCompose(FILES.hetzner);
     c.services.files!.networks = ["upstream", "internal"];
     expect(peersIn(c, "files").filter((p) => !["mcp", "catalog", ...upstreamsOf(c)].includes(p))).toEqual(expect.arrayContaining(["postgres", "auth", "admin", "traefik"]));
+  });
+
+  it("workers reach each other by a name that resolves on the internal network only", () => {
+    // `catalog` alone resolves on every network mcp and the catalog share, `upstream` included
+    // (seen: mcp took the catalog's upstream-network address, which a recreated catalog changes)
+    for (const file of Object.values(FILES)) {
+      const c = loadCompose(file);
+      for (const [caller, svc] of workerServices(c)) {
+        const name = (svc.environment as Record<string, string> | undefined)?.WORKER ?? caller;
+        const spec = workerSpec(name as Name);
+        const config = containerConfig(spec);
+        for (const t of Object.values(spec.services)) {
+          const address = remoteAddress(t);
+          expect(address).toBe(`${t}.internal:${containerPort(t)}`);
+          expect(config, `${file}: ${name} reaches ${t} at ${address}`).toContain(`address = "${address}"`);
+          const nets = c.services[t]!.networks as Record<string, { aliases?: string[] } | null>;
+          expect(Array.isArray(nets), `${file}: ${t}'s networks as a map`).toBe(false);
+          const holders = Object.entries(nets).filter(([, n]) => n?.aliases?.includes(`${t}.internal`)).map(([k]) => k);
+          expect(holders, `${file}: ${t}.internal is an alias on internal only`).toEqual(["internal"]);
+          for (const [other, s2] of Object.entries(c.services)) {
+            if (other === t) continue;
+            const n2 = s2.networks as Record<string, { aliases?: string[] } | null> | string[] | undefined;
+            const aliases = Array.isArray(n2) || !n2 ? [] : Object.values(n2).flatMap((n) => n?.aliases ?? []);
+            expect(aliases, `${file}: ${other} claims ${t}.internal`).not.toContain(`${t}.internal`);
+          }
+        }
+      }
+    }
   });
 
   it("production: a worker that others reach through a workerd external has a fixed address", () => {

@@ -183,7 +183,7 @@ async function echoThrough(url: string, key: string, message: string): Promise<v
 }
 
 describe("the per-container workerd configs", () => {
-  it("are one worker each, listening on its shared/edge.ts port and reaching others at compose names", () => {
+  it("are one worker each, listening on its shared/edge.ts port and reaching others at their names on the internal network", () => {
     for (const name of ["auth", "catalog", "mcp", "admin"] as const) {
       const text = readFileSync(resolve(WORKERD_DIR, `${name}.capnp`), "utf8");
       expect(text).toContain(`address = "*:${WORKER_PORTS[name]}"`);
@@ -192,7 +192,7 @@ describe("the per-container workerd configs", () => {
       expect(text.match(/worker = \./g)).toHaveLength(1);
       for (const [binding, target] of Object.entries(workerSpec(name).services)) {
         const ep = ENTRYPOINT_SOCKETS.find((e) => e.worker === target && e.entrypoint === workerSpec(name).entrypoints[binding]);
-        expect(text).toContain(`(name = "${remoteService(target, ep?.entrypoint)}", external = (address = "${target}:${ep ? ep.port : WORKER_PORTS[target as keyof typeof WORKER_PORTS]}", http = ()))`);
+        expect(text).toContain(`(name = "${remoteService(target, ep?.entrypoint)}", external = (address = "${target}.internal:${ep ? ep.port : WORKER_PORTS[target as keyof typeof WORKER_PORTS]}", http = ()))`);
       }
       // every variable comes from the environment; no value is baked into the config
       for (const v of workerSpec(name).vars) expect(text).toContain(`(name = "${v}", fromEnvironment = "${v}")`);

@@ -1,5 +1,5 @@
 /**
- * Guards for everything under /admin: admins only (the `admin` claim of the identity assertion,
+ * Guards for everything under /admin (but each user's own /admin/me, self.routes.tsx): admins only (the `admin` claim of the identity assertion,
  * or membership of the mcp-admin group, as MCP treats them), and an Origin check on every
  * unsafe method against DNS rebinding and cross-site posts. The UI adds a CSRF token (csrf.ts).
  */
@@ -19,11 +19,18 @@ export function isAdmin(identity: Identity): boolean {
 /** Whether a path is the admin API's (JSON), not the UI's (HTML). */
 export const isApi = (c: Context) => c.req.path === "/admin/api" || c.req.path.startsWith("/admin/api/");
 
-/** 403 for non-admins: JSON on the API, an HTML page in the UI. */
+/** Where a signed-in user who is no admin goes instead of the overview: their own page (self.routes.tsx). */
+export const SELF_SERVICE_PATH = "/admin/me";
+
+/**
+ * 403 for non-admins: JSON on the API, an HTML page in the UI. A non-admin opening the UI's
+ * start (`GET /admin`) is sent to their self-service page instead (302).
+ */
 export function requireAdmin(): MiddlewareHandler<AdminApp> {
   return async function requireAdminMiddleware(c, next) {
     const identity = c.get("identity");
     if (isAdmin(identity)) return next();
+    if (c.req.method === "GET" && (c.req.path === "/admin" || c.req.path === "/admin/")) return c.redirect(SELF_SERVICE_PATH, 302);
     throw new Forbidden("administrators only");
   };
 }

@@ -19,6 +19,7 @@ import { usageReport } from "../../../shared/repos/reports.repo";
 import { getOverride, listOverrides, listReviews } from "../../../shared/repos/review.repo";
 import { getVirtualServer, listVirtualServers } from "../../../shared/repos/virtual.repo";
 import { log } from "../../../shared/log";
+import { logoutToken } from "../../../shared/logout.token";
 import { keyRing, type KeyRing } from "../../../shared/secrets";
 import { withServiceAssertion } from "../../../shared/service-auth";
 import * as S from "./api.schema";
@@ -42,7 +43,8 @@ export function db<T>(c: C, fn: (sql: Sql) => Promise<T>): Promise<T> {
   return withSql(readEnv(AdminEnv, c.env).DATABASE_URL, c.executionCtx, fn);
 }
 
-async function body(c: C): Promise<unknown> {
+/** The request's JSON body ({} when empty); 400 naming `(body)` when not JSON. */
+export async function body(c: C): Promise<unknown> {
   const text = await c.req.text();
   if (!text.trim()) return {};
   if (!/^application\/(.+\+)?json\b/i.test(c.req.header("content-type") ?? "")) {
@@ -96,7 +98,11 @@ export function registerApiRoutes(app: AdminHono) {
 
   app.get("/admin/api", (c) => c.redirect("/admin/api/docs", 302));
   app.get("/admin/api/openapi.json", (c) => c.json(openApiDocument(readEnv(AdminEnv, c.env).PUBLIC_URL)));
-  app.get("/admin/api/docs", (c) => c.html(referencePage(c.get("secureHeadersNonce") ?? "", c.get("identity").email)));
+  // an HTML page under the API path: the CSRF middleware (UI only) did not set the sign-out token
+  app.get("/admin/api/docs", async (c) => {
+    const email = c.get("identity").email;
+    return c.html(referencePage(c.get("secureHeadersNonce") ?? "", email, await logoutToken(readEnv(AdminEnv, c.env).IDENTITY_SECRET, email)));
+  });
 
   // tenants
   app.get("/admin/api/tenants", async (c) => c.json({ tenants: await db(c, listTenants) }));

@@ -356,3 +356,44 @@ export const Email = z
   .pipe(z.string().max(254).regex(/^[^@\s\/]+@[^@\s\/]+$/, "must be an email address"));
 
 export { GroupName, Slug };
+
+// ---- self-service (GET /admin/api/me, /admin/api/me/keys): any signed-in user, their own data only
+
+export const MyAccessOut = z
+  .object({
+    email: z.string(),
+    admin: z.boolean(),
+    adminVia: z.string().nullable(),
+    groups: z.array(z.string()),
+    servers: z.array(
+      z.object({
+        id: z.string(),
+        tenant: z.string(),
+        mcpUrl: z.string().describe("this server alone: names as the upstream gives them"),
+        chains: z.array(z.string()).describe("user -> group -> tenant -> server"),
+        tools: z.array(z.object({ name: z.string(), qualified: z.string().describe("the name at /mcp"), via: z.array(z.string()).describe("the groups that grant it (empty for an admin)"), chains: z.array(z.string()) })),
+      }),
+    ),
+    virtualServers: z.array(z.object({ id: z.string(), mcpUrl: z.string(), reason: z.string(), tools: z.array(z.object({ name: z.string(), server: z.string(), tool: z.string() })) })),
+  })
+  .describe("only what the caller may use: hidden servers and tools are not named")
+  .meta({ id: "MyAccess" });
+
+export const ConnectOut = z
+  .object({
+    mcpUrl: z.string().describe("the aggregate endpoint: every server you may use, tool names <server>__<tool>"),
+    header: z.string(),
+    headerValue: z.string(),
+    docs: z.string(),
+  })
+  .meta({ id: "Connect" });
+
+export const MeOut = z
+  .object({
+    identity: WhoAmIOut,
+    canIssueKeys: z.boolean().describe("false when the caller authenticated with an API key: an API key cannot issue further keys"),
+    access: MyAccessOut,
+    keys: z.array(KeyOut),
+    connect: ConnectOut,
+  })
+  .meta({ id: "Me" });

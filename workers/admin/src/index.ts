@@ -1,5 +1,6 @@
 /**
- * Admin worker: admin UI at /admin and REST API at /admin/api (admins only). It applies the
+ * Admin worker: admin UI at /admin and REST API at /admin/api (admins only; every signed-in user's
+ * own self-service page /admin/me and API /admin/api/me, self.routes.tsx). It applies the
  * request limits and the per-user rate limit itself (shared/middleware/request-limits), so they
  * hold whichever front routes to it.
  */
@@ -16,6 +17,7 @@ import { csrfProtection } from "./csrf";
 import { AdminEnv } from "./env";
 import { adminSecurityHeaders } from "./security-headers";
 import { registerUiRoutes } from "./ui.routes";
+import { registerSelfRoutes } from "./self.routes";
 
 const app = createAdminApp();
 app.onError(adminOnError);
@@ -25,10 +27,13 @@ app.use("*", ...requestLimits((c) => readEnv(AdminEnv, c.env)));
 // "/admin/*" also matches "/admin" itself
 app.use("/admin/*", requireIdentity({ secret: (env) => env.IDENTITY_SECRET }), userRateLimit((c) => readEnv(AdminEnv, c.env)));
 app.get("/admin/api/whoami", (c) => c.json(c.get("identity")));
-app.use("/admin/*", adminSecurityHeaders(), requireAdmin(), originCheck());
+app.use("/admin/*", adminSecurityHeaders(), originCheck());
 // UI paths: a CSRF token on pages, required on form posts (the API takes JSON and relies on the Origin check)
 const csrf = csrfProtection();
 app.use("/admin/*", async (c, next) => (isApi(c) ? next() : csrf(c, next)));
+// every signed-in user: /admin/me and /admin/api/me* (their own data only); everything after is for admins
+registerSelfRoutes(app);
+app.use("/admin/*", requireAdmin());
 registerApiRoutes(app);
 registerUiRoutes(app);
 app.notFound(jsonNotFound);

@@ -13,6 +13,8 @@ interface Op {
   body?: z.ZodType;
   query?: z.ZodObject;
   ok: { status: number; schema?: z.ZodType; description: string };
+  /** Any signed-in user may call it (their own data); the rest of the API is for admins. */
+  self?: boolean;
 }
 
 const P = { id: "{id}", name: "{name}", email: "{email}", keyId: "{keyId}" };
@@ -20,6 +22,10 @@ const P = { id: "{id}", name: "{name}", email: "{email}", keyId: "{keyId}" };
 /** Every operation the API serves (api.routes.ts mounts the same paths). */
 export const OPERATIONS: Op[] = [
   { method: "get", path: "/admin/api/whoami", summary: "Who the caller is (any signed-in user; the rest of the API is for admins)", tag: "identity", ok: { status: 200, schema: S.WhoAmIOut, description: "the caller's verified identity" } },
+  { method: "get", path: "/admin/api/me", summary: "My access (groups -> tenants -> servers -> tools, only what I may use), my API keys and how to connect a client (any signed-in user, their own data)", tag: "self-service", self: true, ok: { status: 200, schema: S.MeOut, description: "the caller's own view" } },
+  { method: "get", path: "/admin/api/me/keys", summary: "My API keys (never the keys themselves)", tag: "self-service", self: true, ok: { status: 200, schema: z.object({ keys: z.array(S.KeyOut) }), description: "the caller's keys" } },
+  { method: "post", path: "/admin/api/me/keys", summary: "Issue myself an API key, shown this once (with a browser session or IdP token only: 403 with an API key; 409 over 20 live keys)", tag: "self-service", self: true, body: S.KeyBody, ok: { status: 201, schema: S.KeyCreatedOut, description: "the new key" } },
+  { method: "delete", path: `/admin/api/me/keys/${P.keyId}`, summary: "Revoke one of my API keys (another user's key id: 404, like an unknown one)", tag: "self-service", self: true, ok: { status: 204, description: "revoked" } },
   { method: "get", path: "/admin/api/tenants", summary: "List tenants", tag: "tenants", ok: { status: 200, schema: z.object({ tenants: z.array(S.TenantOut) }), description: "every tenant" } },
   { method: "get", path: `/admin/api/tenants/${P.id}`, summary: "Get a tenant", tag: "tenants", ok: { status: 200, schema: S.TenantOut, description: "the tenant" } },
   { method: "put", path: `/admin/api/tenants/${P.id}`, summary: "Create or replace a tenant", tag: "tenants", body: S.TenantBody, ok: { status: 200, schema: S.TenantOut, description: "replaced (201 when created)" } },
@@ -92,11 +98,15 @@ export function openApiDocument(server?: string): Record<string, unknown> {
         : [];
       const errors: Record<string, unknown> = {
         "401": { description: "no valid credentials", content: { "application/json": { schema: errorRef } } },
-        "403": { description: "not an administrator, or a cross-site request", content: { "application/json": { schema: errorRef } } },
+        "403": { description: op.self ? (op.method === "post" ? "a cross-site request, or the caller used an API key" : "a cross-site request") : "not an administrator, or a cross-site request", content: { "application/json": { schema: errorRef } } },
       };
       if (op.body || op.query || params.length) errors["400"] = { description: "invalid input; `field` names it", content: { "application/json": { schema: errorRef } } };
       if (params.length) errors["404"] = { description: "unknown id", content: { "application/json": { schema: errorRef } } };
-      if (op.method === "delete" || op.method === "put") errors["409"] = { description: "conflicts with dependent rows", content: { "application/json": { schema: errorRef } } };
+      if (op.self && op.method === "post") {
+        errors["404"] = { description: "the caller is not a stored user yet (an admin adds them)", content: { "application/json": { schema: errorRef } } };
+        errors["409"] = { description: "too many live keys: revoke one first", content: { "application/json": { schema: errorRef } } };
+      }
+      if (!op.self && (op.method === "delete" || op.method === "put")) errors["409"] = { description: "conflicts with dependent rows", content: { "application/json": { schema: errorRef } } };
       const ok: Record<string, unknown> = { description: op.ok.description };
       if (op.ok.schema) ok.content = { "application/json": { schema: component(op.ok.schema, components) } };
       const responses: Record<string, unknown> = { [String(op.ok.status)]: ok, ...errors };
@@ -115,9 +125,9 @@ export function openApiDocument(server?: string): Record<string, unknown> {
       info: {
         title: "MCP gateway admin API",
         version: "1.0.0",
-        description: "Tenants, servers, groups, users and API keys of the MCP gateway. PUT creates (201) or replaces (200) and is idempotent. Server `headers` are write-only secrets. Changes reach MCP within 2 s.",
+        description: "Tenants, servers, groups, users and API keys of the MCP gateway (admins), and each signed-in user's own access and keys under /admin/api/me (anyone signed in). PUT creates (201) or replaces (200) and is idempotent. Server `headers` are write-only secrets. Changes reach MCP within 2 s.",
       },
-      components: { schemas: components, securitySchemes: { apiKey: { type: "http", scheme: "bearer", description: "an admin's API key" }, session: { type: "apiKey", in: "cookie", name: "mcpgw_session", description: "an admin's browser session (set by the login at /auth/login)" } } },
+      components: { schemas: components, securitySchemes: { apiKey: { type: "http", scheme: "bearer", description: "an admin's API key (on whoami and the self-service paths /admin/api/me*: any user's own)" }, session: { type: "apiKey", in: "cookie", name: "mcpgw_session", description: "an admin's browser session, set by the login at /auth/login (whoami and /admin/api/me*: any user's)" } } },
       security: [{ apiKey: [] }, { session: [] }],
       paths,
     };

@@ -35,7 +35,7 @@ type Form = Record<string, string | File | (string | File)[]>;
 const FLASH_COOKIE = "admin_flash";
 
 /** The page basics; takes (and clears) the flash message a redirect left in a cookie. */
-function base(c: C, error?: string | null): PageBase {
+export function base(c: C, error?: string | null): PageBase {
   const flash = getCookie(c, FLASH_COOKIE);
   if (flash !== undefined) deleteCookie(c, FLASH_COOKIE, { path: "/admin" });
   let ok: string | null = null;
@@ -57,7 +57,7 @@ async function form(c: C): Promise<Form> {
 }
 
 /** Redirect after a successful post (303: the browser follows with GET); the message rides in a short-lived cookie, not the URL. */
-function done(c: C, to: string, ok: string) {
+export function done(c: C, to: string, ok: string) {
   setCookie(c, FLASH_COOKIE, encodeURIComponent(ok), { path: "/admin", httpOnly: true, sameSite: "Strict", maxAge: 60, secure: secureOrigin(c) });
   return c.redirect(to, 303);
 }

@@ -27,6 +27,7 @@ import { AuthEnv } from "./env";
 import { authorizationUrl, discover, emailFromClaims, exchangeCode, groupsFromClaims, OidcError, oidcConfig, refreshTokens, userinfo, verifyProviderJwt, type OidcConfig, type TokenResponse } from "./oidc.client";
 import { clearSessionCookie, cookieSecret, publicOrigin, readSession, safeReturnTo, secureCookies, sessionCookie, type Session } from "./session";
 import { identify } from "./verify.routes";
+import { esc, page } from "./page";
 
 type App = Hono<{ Bindings: Record<string, unknown> }>;
 type Ctx = Context<{ Bindings: Record<string, unknown> }>;
@@ -40,11 +41,6 @@ const LoginState = z.object({ state: z.string(), verifier: z.string(), nonce: z.
 
 const now = () => Math.floor(Date.now() / 1000);
 
-const esc = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
-
-function page(title: string, body: string): string {
-  return `<!doctype html><html><head><meta charset="utf-8"><title>${esc(title)}</title></head><body>${body}</body></html>`;
-}
 
 /** The sign-out form for `email` (what the admin UI renders too). */
 async function logoutForm(env: AuthEnv, email: string): Promise<string> {
@@ -254,7 +250,7 @@ export function registerLoginRoutes(app: App) {
     return c.redirect(`${origin}/auth/logged-out`, 303);
   });
 
-  app.get("/auth/logged-out", (c) => c.html(page("Signed out", `<h1>Signed out</h1><p><a href="/auth/login">Sign in again</a></p>`)));
+  app.get("/auth/logged-out", (c) => c.html(page("Signed out", `<h1>Signed out</h1><p>You are signed out of the gateway. API keys you issued keep working until you revoke them.</p><p><a class="button" href="/auth/login?rd=%2Fadmin">Sign in again</a></p>`)));
 
   app.get("/auth/me", async (c) => {
     const { env, origin, cfg } = settings(c);

@@ -50,6 +50,7 @@ const NAV: [string, string][] = [
   ["/admin/audit", "Audit log"],
   ["/admin/reports", "Usage"],
   ["/admin/api/docs", "API"],
+  ["/admin/me", "My access"],
 ];
 
 export function Layout(props: { title: string; email: string; logout?: string; active?: string; nav?: boolean; children?: Child }) {
@@ -76,7 +77,8 @@ export function Layout(props: { title: string; email: string; logout?: string; a
               ))}
             </nav>
           )}
-          <span class="who">{props.email}</span>
+          {/* every signed-in user's own page (self.routes.tsx) */}
+          <a class="who" href="/admin/me">{props.email}</a>
           {props.logout && (
             // POST only, with a token bound to the user (shared/logout.token.ts): no cross-site sign-out
             <form method="post" action="/auth/logout" class="signout">

@@ -61,11 +61,11 @@ function example(schemaRef: unknown, components: Record<string, any>): string {
 }
 
 /** The reference page; `nonce` is the response's CSP script nonce. */
-export function referencePage(nonce: string, email = "") {
+export function referencePage(nonce: string, email = "", logout?: string) {
   const doc = openApiDocument() as { paths: Record<string, Record<string, OpDoc>>; components: { schemas: Record<string, unknown> } };
   const ops = Object.entries(doc.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ path, method, op })));
   return (
-    <Layout title="API reference" email={email} active="/admin/api/docs">
+    <Layout title="API reference" email={email} logout={logout} active="/admin/api/docs">
       <section class="card">
         <h2>Admin REST API</h2>
         <p>
