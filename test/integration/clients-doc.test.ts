@@ -8,7 +8,7 @@
  * login at the local provider driven over HTTP as a browser would. Blocks for clients that cannot
  * run here (Cursor, VS Code, Open WebUI, the Python SDK) are checked statically.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer, type AddressInfo } from "node:net";
@@ -78,6 +78,60 @@ describe("docs/clients.md: the TypeScript SDK snippets run as written", () => {
       expect(bad.stdout).not.toContain("alpha__echo");
     });
   }
+});
+
+describe("docs/clients.md: the TypeScript SDK OAuth snippets run as written", () => {
+  for (const name of ["ts-sdk1-oauth", "ts-sdk2-oauth"]) {
+    it(`${name}: signs in at the local provider as mcp-client and lists the user's tools`, async () => {
+      // the signed-in user (a demo user of the local provider) is granted acme only, like alice
+      await f.t.userKey("joelalama@google.com", { groups: ["acme-users"] });
+      const port = await freePort();
+      const file = join(scratch, `${name}.mts`);
+      // the doc's listener port replaced by a free one
+      writeFileSync(file, here(block(name), "unused").replaceAll("8765", String(port)));
+      const child = spawn(process.execPath, ["--import", "tsx", file], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      child.stderr.on("data", (c: Buffer) => void (stderr += c.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+      const signIn = new Promise<string>((resolve, reject) => {
+        child.stdout.on("data", (c: Buffer) => {
+          stdout += c.toString();
+          const m = stdout.match(/Sign in: (\S+)/);
+          if (m) resolve(m[1]!);
+        });
+        void exited.then(() => reject(new Error(`exited before asking to sign in:\n${stdout}\n${stderr}`)));
+      });
+      try {
+        const url = new URL(await signIn);
+        expect(url.searchParams.get("client_id")).toBe("mcp-client");
+        expect(url.searchParams.get("resource")).toBe(`${f.t.url}/mcp`);
+        const callback = await signInAndAllow(url.toString(), "joelalama@google.com", "demo");
+        expect(callback.origin).toBe(`http://127.0.0.1:${port}`);
+        expect((await fetch(callback)).status).toBe(200);
+        expect(await exited, stderr).toBe(0);
+        const lines = stdout.split("\n");
+        expect(lines).toContain("alpha__echo");
+        expect(lines.some((l) => l.startsWith("beta__"))).toBe(false);
+      } finally {
+        child.kill();
+      }
+    });
+  }
+});
+
+describe("docs/clients.md: the TypeScript snippets typecheck", () => {
+  it("every ts block compiles under tsc --strict as an ES module (so a reader's editor shows no error)", () => {
+    const dir = mkdtempSync(join(scratch, "tsc-"));
+    const files = [...BLOCKS].filter(([, b]) => b.lang === "ts").map(([name, b]) => {
+      const file = join(dir, `${name}.mts`);
+      writeFileSync(file, b.body);
+      return file;
+    });
+    expect(files.length).toBe(4);
+    const tsc = spawnSync(process.execPath, [require.resolve("typescript/bin/tsc"), "--noEmit", "--strict", "--module", "nodenext", "--moduleResolution", "nodenext", "--target", "es2022", "--skipLibCheck", "--types", "node", ...files], { cwd: ROOT, encoding: "utf8", timeout: 90_000 });
+    expect(tsc.status, tsc.stdout + tsc.stderr).toBe(0);
+  }, 120_000);
 });
 
 /** Splits one shell command line into words (double-quoted words kept whole). */
@@ -249,7 +303,7 @@ function strings(v: unknown): string[] {
 
 describe("docs/clients.md: every configuration block", () => {
   it("marks the blocks this test relies on", () => {
-    for (const name of ["inspector-cli", "claude-desktop-key", "claude-desktop-oauth", "cursor-key", "cursor-oauth", "vscode-key", "vscode-oauth", "open-webui-connections", "ts-sdk1-key", "ts-sdk2-key", "python-key", "python-oauth"]) {
+    for (const name of ["inspector-cli", "claude-desktop-key", "claude-desktop-oauth", "cursor-key", "cursor-oauth", "vscode-key", "vscode-oauth", "open-webui-connections", "ts-sdk1-key", "ts-sdk2-key", "ts-sdk1-oauth", "ts-sdk2-oauth", "python-key", "python-oauth"]) {
       expect(BLOCKS.has(name), name).toBe(true);
     }
     // no JSON block goes unmarked (so none escapes the checks below)
