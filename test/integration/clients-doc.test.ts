@@ -16,6 +16,7 @@ import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
 import { CookieJar, step } from "../harness/login";
 import { startMcpFixture, type McpFixture } from "./mcp.fixture";
 
@@ -342,6 +343,14 @@ describe("docs/clients.md: every configuration block", () => {
       const res = await fetch(server.url, { method: "POST", headers: { authorization, "content-type": "application/json", accept: "application/json, text/event-stream" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name, version: "1" } } }) });
       expect(res.status, name).toBe(200);
     }
+  });
+
+  it("the Open WebUI connection has the fields of the compose files' own connection (compose-files.test.ts checks those)", () => {
+    const compose = parseYaml(readFileSync(join(ROOT, "compose/docker-compose.hetzner.yml"), "utf8")) as { services: Record<string, { environment: Record<string, string> }> };
+    const [theirs] = JSON.parse(compose.services["open-webui"]!.environment.TOOL_SERVER_CONNECTIONS!.replace(/\$\{[^}]+\}/g, "x")) as Record<string, unknown>[];
+    const [mine] = JSON.parse(block("open-webui-connections")) as Record<string, unknown>[];
+    expect(Object.keys(mine!).sort()).toEqual(Object.keys(theirs!).sort());
+    expect(mine).toMatchObject({ type: "mcp", auth_type: "bearer", key: "mcpgw_YOUR_KEY", config: { enable: true } });
   });
 
   it("the Python snippets parse (static check only: the SDK is not installable here)", (ctx) => {
