@@ -149,7 +149,8 @@ describe("docs/clients.md: the MCP Inspector CLI command", () => {
 
   it("lists the user's tools with the header (run with the pinned CLI instead of npx)", () => {
     const cmd = words(here(block("inspector-cli"), f.alice)).slice(3);
-    const ok = spawnSync(process.execPath, [INSPECTOR_CLI, ...cmd], { cwd: scratch, encoding: "utf8", timeout: 45_000 });
+    // from a project's subfolder (its parent holds a package.json), where releases from 0.17.1 on fail
+    const ok = spawnSync(process.execPath, [INSPECTOR_CLI, ...cmd], { cwd: join(ROOT, "docs"), encoding: "utf8", timeout: 45_000 });
     expect(ok.status, ok.stderr).toBe(0);
     const names = (JSON.parse(ok.stdout) as { tools: { name: string }[] }).tools.map((t) => t.name);
     expect(names).toContain("alpha__echo");
