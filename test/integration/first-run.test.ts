@@ -1,11 +1,18 @@
 /**
  * First run (issue 19): every server is listed before any client uses it - at start, and when an
  * admin creates or changes one - in the background (the admin's request does not wait for the
- * upstream), and that first listing is the baseline, not a list of "added" changes.
+ * upstream), and that first listing is the baseline, not a list of "added" changes. An upstream
+ * that fails says what failed (DNS, refused, TLS, HTTP status, timeout, not MCP) and what to
+ * check, in the health view (API and the page in Chromium) and in the error a client's call gets.
  */
+import { createServer, type Server as HttpServer } from "node:http";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../../scripts/lib/ports";
+import { launchChromium } from "../harness/browser";
 import { startTestStack, type TestStack } from "../harness/stack";
-import { startHangingUpstream, startTinyUpstream, tool, type TinyUpstream } from "./catalog.fixture";
+import { deadUrl, startHangingUpstream, startTinyUpstream, tool, type TinyUpstream } from "./catalog.fixture";
+import { gatewayClient } from "./mcp.fixture";
 
 let t: TestStack;
 let tiny: TinyUpstream;
@@ -30,7 +37,20 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.stop();
   await Promise.all([tiny?.stop(), hanging?.stop()]);
+  await new Promise((r) => plain?.close(r));
 });
+
+/** A plain HTTP server that is no MCP server: /html answers a web page, /<status> that status. */
+let plain: HttpServer | undefined;
+async function startPlain(): Promise<number> {
+  const port = await freePort();
+  plain = createServer((req, res) => {
+    if (req.url?.startsWith("/html")) return void res.writeHead(200, { "content-type": "text/html" }).end("<html><body>a web page</body></html>");
+    res.writeHead(Number(req.url!.slice(1, 4)) || 500, { "content-type": "text/plain" }).end("nope");
+  });
+  await new Promise<void>((r) => plain!.listen(port, "127.0.0.1", () => r()));
+  return port;
+}
 
 describe("first run", () => {
   it("lists every demo server at start, before any client used one, as a baseline without changes", async () => {
@@ -56,5 +76,87 @@ describe("first run", () => {
     expect((await api("/servers/tiny/refresh", { method: "POST" })).status).toBe(202);
     await expect.poll(async () => (await changes("tiny")).map((r) => `${r.change} ${r.name}`), { timeout: 10_000, interval: 200 }).toEqual(["added three"]);
     await expect.poll(async () => (await health()).find((h) => h.server === "slow")?.ok, { timeout: 10_000, interval: 250 }).toBe(false);
+  });
+});
+
+describe("upstream failures say what failed and what to check", () => {
+  let urls: Record<string, string>;
+  const expected: Record<string, RegExp> = {
+    "bad-dns": /^DNS lookup of no-such-host\.invalid failed - check the host name in the server's URL/,
+    "bad-port": /^connection refused by 127\.0\.0\.1:\d+ - nothing listens there: check the URL's port/,
+    "bad-tls": /^TLS handshake with 127\.0\.0\.1:\d+ failed - check that the server speaks https on this port/,
+    "bad-404": /HTTP 404 .* - check the URL's path/,
+    "bad-401": /HTTP 401 .* - check the server's stored headers \(its credential\)/,
+    "bad-html": /content-type text\/html: not an MCP endpoint - check the URL's path/,
+    slow: /^timed out after 4000 ms - the server accepted the connection but did not answer/,
+  };
+
+  beforeAll(async () => {
+    const port = await startPlain();
+    urls = {
+      "bad-dns": "http://no-such-host.invalid/mcp",
+      "bad-port": await deadUrl(),
+      "bad-tls": `https://127.0.0.1:${port}/mcp`,
+      "bad-404": `http://127.0.0.1:${port}/404`,
+      "bad-401": `http://127.0.0.1:${port}/401`,
+      "bad-html": `http://127.0.0.1:${port}/html`,
+    };
+    await api("/tenants/broken", { method: "PUT", json: { name: "Broken" } });
+    for (const [id, url] of Object.entries(urls)) expect((await api(`/servers/${id}`, { method: "PUT", json: { tenant: "broken", url } })).status).toBe(201);
+  });
+
+  it("in the health view of the admin API", async () => {
+    const ids = Object.keys(expected);
+    await expect.poll(async () => (await health()).filter((h) => ids.includes(h.server) && h.ok === false).length, { timeout: 20_000, interval: 250 }).toBe(ids.length);
+    for (const h of (await health()).filter((x) => ids.includes(x.server))) {
+      expect(h.error, h.server).toMatch(expected[h.server]!);
+      expect(h.error, h.server).not.toMatch(/internal error; reference|Network connection lost/);
+    }
+  });
+
+  it("on the Health page, in Chromium", async () => {
+    let browser: Browser | undefined;
+    try {
+      browser = await launchChromium(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]);
+      const page = await (await browser.newContext()).newPage();
+      await page.goto(`${t.url}/admin/health`);
+      await page.waitForSelector("form#login");
+      await page.fill("input[name=email]", "admin@localhost");
+      await page.fill("input[name=password]", "admin");
+      await Promise.all([page.waitForURL((u) => u.pathname === "/admin/health"), page.click("form#login button[type=submit]")]);
+      const text = (await page.textContent("main"))!;
+      expect(text).toContain("DNS lookup of no-such-host.invalid failed");
+      expect(text).toMatch(/connection refused by 127\.0\.0\.1:\d+ - nothing listens there/);
+      expect(text).toMatch(/TLS handshake with 127\.0\.0\.1:\d+ failed/);
+      expect(text).not.toMatch(/internal error; reference|Network connection lost/);
+    } finally {
+      await browser?.close();
+    }
+  });
+
+  it("in the JSON-RPC error a client's call gets, when a listed server stops answering", async () => {
+    const up = await startTinyUpstream([tool("ping")]);
+    try {
+      await api("/tenants/moving", { method: "PUT", json: { name: "Moving" } });
+      await api("/servers/moving", { method: "PUT", json: { tenant: "moving", url: up.url } });
+      await api("/groups/movers", { method: "PUT", json: { tenants: ["moving"] } });
+      const key = await t.userKey("mover@first.test", { groups: ["movers"] });
+      await expect.poll(async () => (await health()).find((h) => h.server === "moving")?.toolCount, { timeout: 10_000, interval: 200 }).toBe(1);
+      const { client } = await gatewayClient(t.url, "/mcp", key);
+      try {
+        expect((await client.listTools()).tools.map((x) => x.name)).toEqual(["moving__ping"]);
+        const callError = async () => String(await client.callTool({ name: "moving__ping", arguments: {} }).then(() => "answered", (e: unknown) => (e as Error).message));
+        // the server moves away: its last listing stays, so the tool is still offered and its call fails
+        for (const id of ["bad-dns", "bad-port", "bad-tls"]) {
+          await api("/servers/moving", { method: "PUT", json: { tenant: "moving", url: urls[id] } });
+          await expect.poll(callError, { timeout: 10_000, interval: 300 }).toMatch(new RegExp(expected[id]!.source.slice(1)));
+        }
+        expect(await callError()).not.toMatch(/internal error; reference|Network connection lost/);
+      } finally {
+        await client.close();
+      }
+    } finally {
+      await up.stop();
+    }
   });
 });
