@@ -4,8 +4,15 @@
  * upstream), and that first listing is the baseline, not a list of "added" changes. An upstream
  * that fails says what failed (DNS, refused, TLS, HTTP status, timeout, not MCP) and what to
  * check, in the health view (API and the page in Chromium) and in the error a client's call gets.
+ * `/mcp` advertises `listChanged` and tells open sessions of both eras (the session era's GET
+ * stream, 2026-07-28's `subscriptions/listen`) when what the user sees changes through the admin
+ * API: a grant given or taken, a server disabled or enabled, a tool rule.
  */
 import { createServer, type Server as HttpServer } from "node:http";
+import { Client as Client2, StreamableHTTPClientTransport as Transport2 } from "@modelcontextprotocol/client";
+import { Client as Client1 } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport as Transport1 } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { PromptListChangedNotificationSchema, ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../scripts/lib/ports";
@@ -37,7 +44,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.stop();
   await Promise.all([tiny?.stop(), hanging?.stop()]);
-  await new Promise((r) => plain?.close(r));
+  if (plain) {
+    plain.closeAllConnections();
+    await new Promise((r) => plain!.close(r));
+  }
 });
 
 /** A plain HTTP server that is no MCP server: /html answers a web page, /<status> that status. */
@@ -159,4 +169,85 @@ describe("upstream failures say what failed and what to check", () => {
       await up.stop();
     }
   });
+});
+
+describe("open sessions hear of a change to what the user sees", () => {
+  /** How long after the admin API answered a notification may arrive (ms). */
+  const BOUND = 5000;
+
+  it("on the session era's GET stream and on subscriptions/listen: grant, tool rule, server disabled and enabled, grant removed", async () => {
+    const up = await startTinyUpstream([tool("read"), tool("write")], [{ name: "greet", description: "says hello" }]);
+    const email = "watcher@first.test";
+    const c1 = new Client1({ name: "legacy-watcher", version: "1.0.0" });
+    let c2: Client2 | undefined;
+    try {
+      await api("/tenants/notes", { method: "PUT", json: { name: "Notes" } });
+      await api("/servers/notes", { method: "PUT", json: { tenant: "notes", url: up.url } });
+      await expect.poll(async () => (await health()).find((h) => h.server === "notes")?.toolCount, { timeout: 10_000, interval: 200 }).toBe(2);
+      await api("/groups/watchers", { method: "PUT", json: { tenants: [] } });
+      const key = await t.userKey(email, { groups: ["watchers"] });
+      const headers = { Authorization: `Bearer ${key}` };
+
+      const heard = { legacyTools: 0, legacyPrompts: 0, modernTools: 0, modernPrompts: 0 };
+      c1.setNotificationHandler(ToolListChangedNotificationSchema, async () => void heard.legacyTools++);
+      c1.setNotificationHandler(PromptListChangedNotificationSchema, async () => void heard.legacyPrompts++);
+      await c1.connect(new Transport1(new URL(`${t.url}/mcp`), { requestInit: { headers } }));
+      expect(c1.getServerCapabilities()).toMatchObject({ tools: { listChanged: true }, prompts: { listChanged: true }, resources: { listChanged: true } });
+
+      c2 = new Client2({ name: "modern-watcher", version: "2.0.0" }, { versionNegotiation: { mode: { pin: "2026-07-28" } } });
+      c2.setNotificationHandler("notifications/tools/list_changed", async () => void heard.modernTools++);
+      c2.setNotificationHandler("notifications/prompts/list_changed", async () => void heard.modernPrompts++);
+      await c2.connect(new Transport2(new URL(`${t.url}/mcp`), { requestInit: { headers } }));
+      expect(c2.getServerCapabilities()).toMatchObject({ tools: { listChanged: true }, prompts: { listChanged: true } });
+      const sub = await c2.listen({ toolsListChanged: true, promptsListChanged: true });
+      await new Promise((r) => setTimeout(r, 1500)); // both streams open and watching
+
+      const tools1 = async () => (await c1.listTools()).tools.map((x) => x.name).sort();
+      const tools2 = async () => (await c2!.listTools({}, { cacheMode: "bypass" })).tools.map((x) => x.name).sort();
+      /** Makes a change through the admin API and waits for both clients to hear of it within BOUND. */
+      const change = async (what: string, path: string, json: unknown, also: ("prompts")[] = []) => {
+        const before = { ...heard };
+        const res = await api(path, { method: "PUT", json });
+        expect(res.status, what).toBeLessThan(300);
+        const answered = Date.now();
+        await expect
+          .poll(() => heard.legacyTools > before.legacyTools && heard.modernTools > before.modernTools, { timeout: BOUND, interval: 50, message: `${what}: tools/list_changed on both streams` })
+          .toBe(true);
+        if (also.includes("prompts")) {
+          await expect
+            .poll(() => heard.legacyPrompts > before.legacyPrompts && heard.modernPrompts > before.modernPrompts, { timeout: BOUND, interval: 50, message: `${what}: prompts/list_changed` })
+            .toBe(true);
+        }
+        expect(Date.now() - answered, what).toBeLessThan(BOUND);
+      };
+
+      expect(await tools1()).toEqual([]);
+      await change("grant added", "/groups/watchers", { tenants: ["notes"] }, ["prompts"]);
+      expect(await tools1()).toEqual(["notes__read", "notes__write"]);
+      expect(await tools2()).toEqual(["notes__read", "notes__write"]);
+
+      await change("tool rule", "/groups/watchers", { tenants: ["notes"], tools: { notes: { deny: ["write"] } } });
+      expect(await tools1()).toEqual(["notes__read"]);
+
+      await change("server disabled", "/servers/notes", { tenant: "notes", url: up.url, enabled: false }, ["prompts"]);
+      expect(await tools2()).toEqual([]);
+      await change("server enabled", "/servers/notes", { tenant: "notes", url: up.url, enabled: true }, ["prompts"]);
+      expect(await tools2()).toEqual(["notes__read"]);
+
+      await change("grant removed", "/groups/watchers", { tenants: [] }, ["prompts"]);
+      expect(await tools1()).toEqual([]);
+      expect(await tools2()).toEqual([]);
+
+      // a change the user cannot see announces nothing
+      const quiet = { ...heard };
+      await api("/tenants/elsewhere", { method: "PUT", json: { name: "Elsewhere" } });
+      await new Promise((r) => setTimeout(r, 2500));
+      expect(heard).toEqual(quiet);
+      await sub.close();
+    } finally {
+      await c1.close().catch(() => {});
+      await c2?.close().catch(() => {});
+      await up.stop();
+    }
+  }, 90_000);
 });
