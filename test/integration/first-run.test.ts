@@ -13,7 +13,7 @@ import { Client as Client2, StreamableHTTPClientTransport as Transport2 } from "
 import { Client as Client1 } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport as Transport1 } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { PromptListChangedNotificationSchema, ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
-import type { Browser } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../scripts/lib/ports";
 import { launchChromium } from "../harness/browser";
@@ -42,6 +42,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  await browser?.close();
   await t?.stop();
   await Promise.all([tiny?.stop(), hanging?.stop()]);
   if (plain) {
@@ -49,6 +50,24 @@ afterAll(async () => {
     await new Promise((r) => plain!.close(r));
   }
 });
+
+let browser: Browser | undefined;
+let page: Page | undefined;
+/** The text of an admin page in Chromium, signed in as the demo admin through the real login (once). */
+async function adminPageText(path: string, selector = "main"): Promise<string> {
+  if (!page) {
+    browser = await launchChromium(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]);
+    page = await (await browser.newContext()).newPage();
+    await page.goto(`${t.url}${path}`);
+    await page.waitForSelector("form#login");
+    await page.fill("input[name=email]", "admin@localhost");
+    await page.fill("input[name=password]", "admin");
+    await Promise.all([page.waitForURL((u) => u.pathname === new URL(path, t.url).pathname), page.click("form#login button[type=submit]")]);
+  } else {
+    await page.goto(`${t.url}${path}`);
+  }
+  return (await page.textContent(selector))!;
+}
 
 /** A plain HTTP server that is no MCP server: /html answers a web page, /<status> that status. */
 let plain: HttpServer | undefined;
@@ -71,6 +90,21 @@ describe("first run", () => {
     for (const h of listed) expect(h.toolCount, h.server).toBeGreaterThan(0);
     const [row] = await t.db.sql`SELECT count(*)::int AS n FROM item_changes`;
     expect(row!.n).toBe(0);
+  });
+
+  it("shows the start-up listing in the access explorer and no tool changes, in Chromium", async () => {
+    const listed = new Set((await health()).filter((h) => h.ok).map((h) => h.server));
+    const rows = await (async () => {
+      await adminPageText("/admin/access?email=joelalama%40google.com");
+      return page!.$$eval("#visible-servers tbody tr", (trs) => trs.map((tr) => ({ id: tr.querySelector("code")?.textContent ?? "", tools: tr.querySelectorAll(".pill.ok").length, text: tr.textContent ?? "" })));
+    })();
+    const shown = rows.filter((r) => listed.has(r.id));
+    expect(shown.length).toBeGreaterThan(0);
+    for (const r of shown) {
+      expect(r.tools, r.id).toBeGreaterThan(0);
+      expect(r.text, r.id).not.toContain("none listed yet");
+    }
+    expect(await adminPageText("/admin/changes")).toContain("No changes recorded.");
   });
 
   it("lists a server the admin creates, without the admin's request waiting, and records later changes only", async () => {
@@ -125,23 +159,11 @@ describe("upstream failures say what failed and what to check", () => {
   });
 
   it("on the Health page, in Chromium", async () => {
-    let browser: Browser | undefined;
-    try {
-      browser = await launchChromium(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]);
-      const page = await (await browser.newContext()).newPage();
-      await page.goto(`${t.url}/admin/health`);
-      await page.waitForSelector("form#login");
-      await page.fill("input[name=email]", "admin@localhost");
-      await page.fill("input[name=password]", "admin");
-      await Promise.all([page.waitForURL((u) => u.pathname === "/admin/health"), page.click("form#login button[type=submit]")]);
-      const text = (await page.textContent("main"))!;
-      expect(text).toContain("DNS lookup of no-such-host.invalid failed");
-      expect(text).toMatch(/connection refused by 127\.0\.0\.1:\d+ - nothing listens there/);
-      expect(text).toMatch(/TLS handshake with 127\.0\.0\.1:\d+ failed/);
-      expect(text).not.toMatch(/internal error; reference|Network connection lost/);
-    } finally {
-      await browser?.close();
-    }
+    const text = await adminPageText("/admin/health");
+    expect(text).toContain("DNS lookup of no-such-host.invalid failed");
+    expect(text).toMatch(/connection refused by 127\.0\.0\.1:\d+ - nothing listens there/);
+    expect(text).toMatch(/TLS handshake with 127\.0\.0\.1:\d+ failed/);
+    expect(text).not.toMatch(/internal error; reference|Network connection lost/);
   });
 
   it("in the JSON-RPC error a client's call gets, when a listed server stops answering", async () => {
