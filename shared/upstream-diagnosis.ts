@@ -6,8 +6,9 @@
  * port (the `connect` of `cloudflare:sockets`, passed in by the worker): no connection and a host
  * name is DNS (a refused port answers `Network connection lost.` to fetch instead), a connection
  * that opens where https failed is TLS. {@link statusHint} and {@link NOT_MCP_HINT} say what to
- * check for an HTTP status and for an answer that is no MCP. Messages name host and port only,
- * never the path's query or a header.
+ * check for an HTTP status and for an answer that is no MCP. Messages name host and port only
+ * (never the path, a query or a header), and only where `revealAddress` allows: the admin's health
+ * view names them, a client's error does not (the upstream's address is the operator's business).
  */
 
 /** What kind of failure it was (the words lead the message). */
@@ -75,9 +76,12 @@ async function opens(connect: Connect, hostname: string, port: number, ms: numbe
  * Turns the error a `fetch` to `url` threw into a {@link NetworkFailure} saying what failed and
  * what to check. Errors that are not workerd's opaque network errors keep their own text.
  * @param connect the worker's `connect` from `cloudflare:sockets`; without one, no probe is made
- * @param probeMs bound on the probing connection (default 2000)
+ * @param opts.revealAddress name the host and port (default true: for the admin); false says "the server's address"
+ * @param opts.probeMs bound on the probing connection (default 2000)
  */
-export async function diagnoseFetchError(url: string, err: unknown, connect?: Connect, probeMs = 2000): Promise<NetworkFailure> {
+export async function diagnoseFetchError(url: string, err: unknown, connect?: Connect, opts: { revealAddress?: boolean; probeMs?: number } = {}): Promise<NetworkFailure> {
+  const reveal = opts.revealAddress ?? true;
+  const probeMs = opts.probeMs ?? 2000;
   if (err instanceof NetworkFailure) return err;
   const message = String((err as Error)?.message ?? err);
   let u: URL;
@@ -86,16 +90,17 @@ export async function diagnoseFetchError(url: string, err: unknown, connect?: Co
   } catch {
     return new NetworkFailure("unreachable", message);
   }
-  const host = u.hostname;
+  const hostname = u.hostname;
   const port = Number(u.port || (u.protocol === "https:" ? 443 : 80));
-  const where = `${host}:${port}`;
+  const host = reveal ? hostname : "the server's host";
+  const where = reveal ? `${hostname}:${port}` : "the server's address";
   const lost = /network connection lost/i.test(message);
   const opaque = /internal error; reference =/i.test(message);
   if (!lost && !opaque) return new NetworkFailure("unreachable", `${message} (${where})`);
-  const connected = connect ? await opens(connect, host.replace(/^\[|\]$/g, ""), port, probeMs) : null;
+  const connected = connect ? await opens(connect, hostname.replace(/^\[|\]$/g, ""), port, probeMs) : null;
   if (connected === null) return new NetworkFailure("unreachable", CHECKS.unreachable(where, host));
   if (lost) return new NetworkFailure(connected ? "dropped" : "refused", (connected ? CHECKS.dropped : CHECKS.refused)(where, host));
-  if (!connected) return new NetworkFailure(IP_LITERAL.test(host) ? "unreachable" : "dns", (IP_LITERAL.test(host) ? CHECKS.unreachable : CHECKS.dns)(where, host));
+  if (!connected) return new NetworkFailure(IP_LITERAL.test(hostname) ? "unreachable" : "dns", (IP_LITERAL.test(hostname) ? CHECKS.unreachable : CHECKS.dns)(where, host));
   if (u.protocol === "https:") return new NetworkFailure("tls", CHECKS.tls(where, host));
   return new NetworkFailure("dropped", CHECKS.dropped(where, host));
 }

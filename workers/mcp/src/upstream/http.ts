@@ -172,8 +172,9 @@ export async function upstreamFetch(server: UpstreamTarget, req: UpstreamRequest
     signal?.removeEventListener("abort", onClientAbort);
     done(reason.startsWith("no answer") ? "timeout" : "network_error");
     if (reason) throw new UpstreamFailure(server.id, `upstream ${server.id}: ${reason}${reason.startsWith("no answer") ? " - the server accepted the connection but did not answer: check that it runs and is not overloaded" : ""}`);
-    // workerd says only "internal error; reference = ..." or "Network connection lost.": find out which
-    throw new UpstreamFailure(server.id, `upstream ${server.id}: ${(await diagnoseFetchError(server.url, err, connect)).message}`);
+    // workerd says only "internal error; reference = ..." or "Network connection lost.": find out
+    // which, without naming the upstream's address to the client (the admin's health view does)
+    throw new UpstreamFailure(server.id, `upstream ${server.id}: ${(await diagnoseFetchError(server.url, err, connect, { revealAddress: false })).message}`);
   }
   stopTimer();
   done(res.ok ? "ok" : "http_error", res.status);
