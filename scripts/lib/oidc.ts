@@ -13,8 +13,8 @@
  *   stands for Open WebUI's own OIDC login (its `system_oauth` mode forwards the token it gets).
  * - Client `mcp-client` ({@link MCP_CLIENT_ID}; public, PKCE, RFC 8252 native app): for MCP clients
  *   in `oauth_2.1` mode (MCP Inspector, mcp-remote, Claude Code, scripts); redirect URIs on
- *   loopback only (`http://127.0.0.1`, `localhost` or `[::1]`, any port, path `/callback` or
- *   `/oauth/callback`), so a code can reach only a program on the user's own machine.
+ *   loopback only (`http://127.0.0.1`, `localhost` or `[::1]`, any port, path `/callback`,
+ *   `/oauth/callback` or `/oauth/callback/debug`), so a code can reach only a program on the user's own machine.
  * - Consent: granted without asking for the two confidential first-party clients; the public
  *   client gets a consent page naming it and where the code goes (Allow / Deny).
  * - Access tokens for the resource `<PUBLIC_URL>/mcp` (RFC 8707; the default for every client
@@ -46,7 +46,8 @@ export const OPEN_WEBUI_CLIENT_ID = "open-webui";
 /** The public client for MCP clients in `oauth_2.1` mode (no secret; PKCE; loopback redirect URIs). */
 export const MCP_CLIENT_ID = "mcp-client";
 /** Its redirect URIs; any port is accepted on these loopback hosts (RFC 8252 section 7.3). */
-export const MCP_CLIENT_REDIRECT_URIS = ["127.0.0.1", "localhost", "[::1]"].flatMap((host) => [`http://${host}/callback`, `http://${host}/oauth/callback`]);
+// `/oauth/callback/debug`: the MCP Inspector's "Quick OAuth Flow" (docs/clients.md)
+export const MCP_CLIENT_REDIRECT_URIS = ["127.0.0.1", "localhost", "[::1]"].flatMap((host) => [`http://${host}/callback`, `http://${host}/oauth/callback`, `http://${host}/oauth/callback/debug`]);
 /** Clients whose consent is implied: the gateway's own login and the demo Open WebUI (both confidential). */
 const FIRST_PARTY = new Set([GATEWAY_CLIENT_ID, OPEN_WEBUI_CLIENT_ID]);
 /** The demo Open WebUI client's secret (local provider only). */

@@ -121,6 +121,20 @@ function pick(env: Record<string, string> | undefined, ...names: string[]): Reco
   return Object.fromEntries(names.filter((n) => env?.[n]).map((n) => [n, env![n]!]));
 }
 
+/**
+ * Asks `/healthz` once: the catalog then lists every server not listed yet in the background
+ * (so Health, the access explorer and clients see tools before anyone used a server). Never
+ * fails the start: a slow or failing answer only delays the listing to the first use.
+ */
+async function wakeCatalog(url: string): Promise<void> {
+  try {
+    const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(5000) });
+    await res.body?.cancel();
+  } catch {
+    // the listing then happens on first use
+  }
+}
+
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const log = opts.log ?? (() => {});
   checkStartSettings(opts);
@@ -217,6 +231,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     }
     let workerd = await startWorkerd(workerdOpts);
     cleanups.push(() => workerd.stop());
+    await wakeCatalog(url);
     const stack: Stack = {
       url,
       port,
@@ -235,6 +250,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       async restartWorkerd() {
         await workerd.stop();
         workerd = await startWorkerd(workerdOpts);
+        await wakeCatalog(url);
       },
       stop: stopAll,
     };

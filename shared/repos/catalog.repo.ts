@@ -166,7 +166,8 @@ const json = (sql: Sql | TxSql, v: unknown) => sql.json(v as postgres.JSONValue)
 /**
  * Stores one refresh in a single transaction (serialised per server by an advisory lock): the
  * items diffed against the stored ones (added/removed/changed rows written to item_changes, only
- * changed rows touched), and the server's status. A failed refresh keeps the previous items and
+ * changed rows touched; the first good listing is the baseline and records no changes), and the
+ * server's status. A failed refresh keeps the previous items and
  * the last good initialize data. Returns null when the server no longer exists.
  */
 export async function writeRefresh(sql: Sql, serverId: string, result: RefreshResult, opts: WriteOptions = {}): Promise<WriteOutcome> {
@@ -224,6 +225,10 @@ export async function writeRefresh(sql: Sql, serverId: string, result: RefreshRe
                  ON CONFLICT (server_id, kind, name) DO UPDATE
                    SET definition = EXCLUDED.definition, hash = EXCLUDED.hash, position = EXCLUDED.position, updated_at = now()`;
       }
+      // the first good listing (nothing stored, never listed before) is the baseline: its items
+      // are what the server offers, not changes to report
+      const baseline = old.size === 0 && !prev?.last_ok_at;
+      if (baseline) changes.length = 0;
       if (changes.length) {
         await tx`INSERT INTO item_changes (server_id, kind, name, change, before, after)
                  SELECT ${serverId}, r.kind, r.name, r.change, r.before, r.after

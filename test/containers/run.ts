@@ -5,14 +5,15 @@
  *
  * When Podman cannot run here it says so on one line and exits 0, unless
  * MCPGW_CONTAINERS_REQUIRED=1 (then 1): a machine without a container runtime is not a failure of
- * the code, but it must never look like a pass.
+ * the code, but it must never look like a pass. MCPGW_CONTAINERS_INSTALL=0 skips the installing
+ * (test/integration/containers-runner.test.ts runs that path).
  */
 import { spawnSync } from "node:child_process";
 import { podmanProblem } from "./podman";
 
 const have = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
 const missing = ["podman", "runc", "debootstrap"].filter((c) => !have(c));
-if (missing.length && process.getuid?.() === 0 && have("apt-get")) {
+if (missing.length && process.env.MCPGW_CONTAINERS_INSTALL !== "0" && process.getuid?.() === 0 && have("apt-get")) {
   console.log(`test:containers: installing ${missing.join(", ")} (apt-get)`);
   const pkgs = missing.map((c) => c);
   let r = spawnSync("apt-get", ["install", "-y", "--no-install-recommends", ...pkgs, "netavark", "aardvark-dns", "slirp4netns", "fuse-overlayfs", "iptables"], { stdio: "inherit" });

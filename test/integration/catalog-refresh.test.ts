@@ -63,7 +63,7 @@ describe("refresh policy", () => {
     const c = await catalog("lab@lab.test");
     expect(c.servers.map((s) => s.id)).toEqual(["fallback", "hanging", "legacy", "tiny"]);
     const byId = Object.fromEntries(c.servers.map((s) => [s.id, s]));
-    expect(byId.hanging!.status).toMatchObject({ ok: false, error: "timed out after 4000 ms", stale: true });
+    expect(byId.hanging!.status).toMatchObject({ ok: false, error: expect.stringMatching(/^timed out after 4000 ms - /), stale: true });
     expect(byId.tiny!.status.ok).toBe(true);
     expect(names(byId.tiny!.tools)).toEqual(["one"]);
   });
@@ -98,7 +98,7 @@ describe("refresh policy", () => {
     expect(status).toBe(200);
     const byId = Object.fromEntries(body.servers.map((s) => [s.id, s]));
     expect(Object.keys(byId).sort()).toEqual(["fallback", "hanging", "legacy", "off", "tiny"]);
-    expect(byId.hanging).toMatchObject({ ok: false, error: "timed out after 4000 ms" });
+    expect(byId.hanging).toMatchObject({ ok: false, error: expect.stringMatching(/^timed out after 4000 ms - /) });
     expect(byId.tiny).toMatchObject({ ok: true, counts: { tools: 2 }, serverInfo: { name: "tiny" }, instructions: "tiny test upstream" });
     expect(byId.off).toMatchObject({ enabled: false, ok: null, refreshedAt: null });
     const st = await internal<{ servers: ServerHealth[] }>("/internal/status");

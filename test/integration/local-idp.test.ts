@@ -164,4 +164,15 @@ describe("the local identity provider, against a malicious site", () => {
     const replay = await fetch(as.token_endpoint, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ grant_type: "authorization_code", code, redirect_uri: redirect, client_id: MCP_CLIENT_ID, code_verifier: verifier }) });
     expect(replay.status).toBe(400);
   });
+
+  it("takes the MCP Inspector's debug redirect on loopback, and no other path", async () => {
+    const { challenge } = pkce();
+    const debug = "http://localhost:6274/oauth/callback/debug";
+    const r = await authorize({ client_id: MCP_CLIENT_ID, redirect_uri: debug, code_challenge: challenge }, { login: ["joelalama@google.com", "demo"], consent: "allow" });
+    expect(r.redirect?.origin + r.redirect!.pathname).toBe(debug);
+    expect(r.redirect!.searchParams.get("code")).toBeTruthy();
+    const other = await authorize({ client_id: MCP_CLIENT_ID, redirect_uri: "http://localhost:6274/oauth/callback/other", code_challenge: challenge }, { login: ["joelalama@google.com", "demo"], consent: "allow" });
+    expect(other.redirect).toBeNull();
+    expect(other.status).toBe(400);
+  });
 });

@@ -22,6 +22,20 @@ describe("the local stack", () => {
     expect(meta).toMatchObject({ resource: `${t.url}/mcp` });
   });
 
+  it("answers a browser's preflight for the OAuth metadata (a web client on another origin)", async () => {
+    for (const path of ["/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource", "/.well-known/oauth-authorization-server"]) {
+      const pre = await t.fetch(path, { method: "OPTIONS", headers: { origin: "http://localhost:6274", "access-control-request-method": "GET", "access-control-request-headers": "mcp-protocol-version" } });
+      expect(pre.status, path).toBe(204);
+      expect(pre.headers.get("access-control-allow-origin"), path).toBe("*");
+      expect(pre.headers.get("access-control-allow-methods"), path).toContain("GET");
+      expect(pre.headers.get("access-control-allow-headers")?.toLowerCase(), path).toContain("mcp-protocol-version");
+      expect(pre.headers.get("access-control-allow-credentials"), path).toBeNull();
+    }
+    const get = await t.fetch("/.well-known/oauth-protected-resource/mcp", { headers: { origin: "http://localhost:6274", "mcp-protocol-version": "2025-11-25" } });
+    expect(get.status).toBe(200);
+    expect(get.headers.get("access-control-allow-origin")).toBe("*");
+  });
+
   it("identifies the bootstrap admin by API key and ignores client-sent identity headers", async () => {
     const res = await t.fetch("/admin/api/whoami", { key: t.adminKey, headers: { "X-User-Email": "mallory@evil.test", "X-User-Admin": "false" } });
     expect(res.status).toBe(200);

@@ -6,6 +6,7 @@
  *   that look on the resource's origin): the provider's own metadata, passed through.
  */
 import type { Hono } from "hono";
+import { cors } from "hono/cors";
 import { readEnv } from "../../../shared/env";
 import { AuthEnv } from "./env";
 import { oidcConfig } from "./oidc.client";
@@ -14,6 +15,12 @@ import { publicOrigin } from "./session";
 type App = Hono<{ Bindings: Record<string, unknown> }>;
 
 export function registerMetadataRoutes(app: App) {
+  // Browser-based clients (the MCP Inspector's web UI) read these from another origin and send
+  // `MCP-Protocol-Version`, so the browser asks first with a preflight OPTIONS: answer it.
+  // Public documents, no credentials: any origin, GET only, the requested headers allowed.
+  for (const path of ["/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/*", "/.well-known/oauth-authorization-server"]) {
+    app.use(path, cors({ origin: "*", allowMethods: ["GET"], maxAge: 86400 }));
+  }
   const metadata = (c: { req: { url: string; raw: Request }; env: Record<string, unknown> }) => {
     const env = readEnv(AuthEnv, c.env);
     const url = new URL(c.req.url);

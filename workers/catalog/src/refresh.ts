@@ -8,10 +8,13 @@
  *   replicas (claimRefresh);
  * - `POST /internal/refresh[/:server]`: now;
  * - a Cron Trigger (wrangler.toml; on Cloudflare) runs {@link refreshDue} so lists stay fresh
- *   without traffic.
+ *   without traffic; on plain workerd the same sweep starts from `/healthz` ({@link sweepInBackground}),
+ *   which is how every server is listed at start, before any client uses it;
+ * - the admin worker asks for `POST /internal/refresh/:server` after every change of a server, in
+ *   its `waitUntil`, so a new or changed server is listed without the admin's request waiting.
  * Servers are refreshed concurrently; one slow upstream never holds up the others.
  */
-import type { Sql } from "../../../shared/db";
+import { withSql, type Sql } from "../../../shared/db";
 import { log } from "../../../shared/log";
 import { claimRefresh, listServerRows, loadEraHint, loadSnapshot, writeRefresh, type RefreshResult, type StatusRow } from "../../../shared/repos/catalog.repo";
 import { reconcileReviews, type ReviewMode } from "../../../shared/repos/review.repo";
@@ -163,4 +166,29 @@ export async function refreshDue(sql: Sql, settings: RefreshSettings): Promise<n
   }
   if (due.length) await refreshServers(sql, due, settings.listing);
   return due.length;
+}
+
+/** Per isolate: when {@link sweepInBackground} last started a sweep (ms; 0: never). */
+let lastSweep = 0;
+
+/**
+ * The start-up listing: the first `/healthz` an isolate answers (`npm start` and the test stack
+ * ask once when workerd listens; container health checks ask on their own) lists, in the
+ * background (`ctx.waitUntil`), every enabled server that has no snapshot, changed since, or is
+ * due ({@link refreshDue}); later ones at most once per CATALOG_REFRESH_SECONDS, so a deployment
+ * without a Cron Trigger (plain workerd) keeps lists fresh without traffic. The request that
+ * triggers it never waits for it. Returns whether a sweep was started.
+ */
+export function sweepInBackground(ctx: ExecutionContext, databaseUrl: string, settings: RefreshSettings, now = Date.now()): boolean {
+  if (lastSweep && now - lastSweep < settings.refreshSeconds * 1000) return false;
+  lastSweep = now;
+  ctx.waitUntil(
+    withSql(databaseUrl, ctx, (sql) => refreshDue(sql, settings))
+      .then((n) => n && log.info("start-up listing done", { servers: n }))
+      .catch((err) => {
+        lastSweep = 0; // Postgres not there yet: the next /healthz tries again
+        log.warn("start-up listing failed", { message: String((err as Error)?.message ?? err) });
+      }),
+  );
+  return true;
 }

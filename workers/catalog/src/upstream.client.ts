@@ -19,6 +19,8 @@
  * refresh.ts) are injected on every request; redirects are never followed (they would carry the secrets elsewhere); the
  * whole listing is bounded by one timeout.
  */
+import { connect } from "cloudflare:sockets";
+import { diagnosingFetch, NetworkFailure, NOT_MCP_HINT, statusHint, timeoutMessage } from "../../../shared/upstream-diagnosis";
 import { Client, SdkError, SdkErrorCode, SdkHttpError, ProtocolError, ProtocolErrorCode, SSEClientTransport, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import type { FetchLike, Transport } from "@modelcontextprotocol/client";
 import { CfWorkerJsonSchemaValidator } from "@modelcontextprotocol/client/validators/cf-worker";
@@ -115,10 +117,23 @@ function newClient(negotiate: boolean): Client {
   });
 }
 
-function transportFor(kind: DetectedTransport, target: UpstreamTarget): Transport {
+/** What one listing learnt about the network: the last diagnosed failure of a request to the upstream. */
+interface NetLog {
+  last?: NetworkFailure;
+}
+
+function transportFor(kind: DetectedTransport, target: UpstreamTarget, net: NetLog): Transport {
   const url = new URL(target.url);
   const requestInit: RequestInit = { headers: { ...target.headers }, redirect: "manual" };
-  const fetchImpl = noRedirectFetch();
+  const diagnosing = diagnosingFetch(connect);
+  const fetchImpl = noRedirectFetch(async (u, init) => {
+    try {
+      return await diagnosing(u, init);
+    } catch (err) {
+      if (err instanceof NetworkFailure) net.last = err;
+      throw err;
+    }
+  });
   return kind === "sse"
     ? new SSEClientTransport(url, { requestInit, fetch: fetchImpl, eventSourceInit: { fetch: fetchImpl } })
     : new StreamableHTTPClientTransport(url, { requestInit, fetch: fetchImpl });
@@ -165,6 +180,34 @@ async function optional(p: Promise<{ items: McpItem[]; first?: Page }>): Promise
   }
 }
 
+/**
+ * Why listing failed and what to check, for the health view and the logs: a diagnosed network
+ * failure (DNS, refused, TLS; see shared/upstream-diagnosis.ts) as it is, else the description
+ * with a hint for the HTTP status or for an answer that is not MCP.
+ */
+export function explainFailure(err: unknown, timeoutMs: number, net: NetLog = {}): string {
+  if (err instanceof Deadline || (err instanceof SdkError && err.code === SdkErrorCode.RequestTimeout)) return timeoutMessage(timeoutMs);
+  const found = net.last ?? causeOf(err, NetworkFailure);
+  if (found) return found.message;
+  const text = describeError(err, timeoutMs);
+  const redirect = err instanceof RedirectRefused || causeOf(err, RedirectRefused);
+  if (redirect) return text;
+  const http = causeOf(err, SdkHttpError);
+  if (http) return `${text} - ${statusHint(http.status)}`;
+  if (err instanceof ProtocolError) return text;
+  if (/unexpected content type|invalid_union|invalid json|is not valid json|unexpected token|jsonrpc/i.test(text)) {
+    const type = /content type: ([^)\s;]+)/i.exec(text)?.[1];
+    return `the server answered ${type ? `with content-type ${type}` : "something that is no JSON-RPC message"}: ${NOT_MCP_HINT}`;
+  }
+  return text;
+}
+
+/** `err` or the first of its causes that is a `T`. */
+function causeOf<T>(err: unknown, type: abstract new (...args: never[]) => T): T | undefined {
+  for (let e = err, i = 0; e && i < 5; e = (e as { cause?: unknown }).cause, i++) if (e instanceof type) return e as T;
+  return undefined;
+}
+
 /** A short, secret-free description of why listing failed. */
 export function describeError(err: unknown, timeoutMs: number): string {
   if (err instanceof Deadline) return `timed out after ${timeoutMs} ms`;
@@ -179,8 +222,8 @@ export function describeError(err: unknown, timeoutMs: number): string {
   return trim(`${e?.message ?? String(err)}${causeText ? ` (${causeText})` : ""}`);
 }
 
-function trim(s: string): string {
-  return s.length > 300 ? s.slice(0, 297) + "..." : s;
+function trim(s: string, max = 300): string {
+  return s.length > max ? s.slice(0, max - 3) + "..." : s;
 }
 
 function hintOf(page: Page | undefined): { ttlMs?: number; cacheScope?: "public" | "private" } | undefined {
@@ -192,10 +235,10 @@ function hintOf(page: Page | undefined): { ttlMs?: number; cacheScope?: "public"
 type Listed = Omit<Extract<RefreshResult, { ok: true }>, "ok" | "latencyMs" | "probed">;
 
 /** One attempt on one transport. `prior: "legacy"` skips the modern probe. */
-async function listWith(kind: DetectedTransport, target: UpstreamTarget, timeoutMs: number, closers: (() => Promise<void>)[], prior?: "legacy"): Promise<Listed> {
+async function listWith(kind: DetectedTransport, target: UpstreamTarget, timeoutMs: number, closers: (() => Promise<void>)[], net: NetLog, prior?: "legacy"): Promise<Listed> {
   // HTTP+SSE predates the modern era: no probe there
   const client = newClient(kind === "streamable-http" && prior === undefined);
-  const transport = transportFor(kind, target);
+  const transport = transportFor(kind, target, net);
   closers.push(async () => {
     if (transport instanceof StreamableHTTPClientTransport && transport.sessionId) await transport.terminateSession().catch(() => {});
     await client.close().catch(() => {});
@@ -261,17 +304,18 @@ function isHttp4xx(err: unknown): boolean {
 }
 
 /** The whole negotiation: Streamable HTTP in auto mode, then HTTP+SSE on a 4xx. */
-async function negotiate(target: UpstreamTarget, timeoutMs: number, closers: (() => Promise<void>)[]): Promise<Listed> {
-  if (target.transport === "sse") return listWith("sse", target, timeoutMs, closers);
+async function negotiate(target: UpstreamTarget, timeoutMs: number, closers: (() => Promise<void>)[], net: NetLog): Promise<Listed> {
+  if (target.transport === "sse") return listWith("sse", target, timeoutMs, closers, net);
   try {
-    return await listWith("streamable-http", target, timeoutMs, closers);
+    return await listWith("streamable-http", target, timeoutMs, closers, net);
   } catch (err) {
     if (!isHttp4xx(err)) throw err;
     try {
-      return await listWith("sse", target, timeoutMs, closers);
+      return await listWith("sse", target, timeoutMs, closers, net);
     } catch (sseErr) {
-      // report both: the Streamable HTTP answer (often the real cause, e.g. 401) first
-      throw new Error(`${describeError(err, timeoutMs)}; HTTP+SSE fallback: ${describeError(sseErr, timeoutMs)}`);
+      // report both: the Streamable HTTP answer (often the real cause, e.g. 401) first; the
+      // cause keeps its status for the hint
+      throw new Error(`${describeError(err, timeoutMs)}; HTTP+SSE fallback: ${describeError(sseErr, timeoutMs)}`, { cause: err });
     }
   }
 }
@@ -293,6 +337,7 @@ export function trustedHint(hint: EraHint | null | undefined, target: UpstreamTa
 export async function listUpstream(target: UpstreamTarget, timeoutMs: number, hint?: EraHint | null): Promise<RefreshResult> {
   const started = Date.now();
   const closers: (() => Promise<void>)[] = [];
+  const net: NetLog = {};
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Deadline()), timeoutMs);
@@ -301,20 +346,21 @@ export async function listUpstream(target: UpstreamTarget, timeoutMs: number, hi
     const trusted = trustedHint(hint, target);
     if (trusted) {
       try {
-        return { ...(await listWith(trusted.transport, target, timeoutMs, closers, trusted.transport === "streamable-http" ? "legacy" : undefined)), probed: false };
+        return { ...(await listWith(trusted.transport, target, timeoutMs, closers, net, trusted.transport === "streamable-http" ? "legacy" : undefined)), probed: false };
       } catch (err) {
         if (err instanceof Deadline) throw err;
         log.info("remembered upstream era failed; probing again", { server: target.id, era: trusted.era, transport: trusted.transport, error: describeError(err, timeoutMs) });
       }
     }
-    return { ...(await negotiate(target, timeoutMs, closers)), probed: true };
+    net.last = undefined; // the probe's own failures are what the admin needs to read
+    return { ...(await negotiate(target, timeoutMs, closers, net)), probed: true };
   })();
   work.catch(() => {}); // a late failure after the deadline is not unhandled
   try {
     const listed = await Promise.race([work, deadline]);
     return { ok: true, ...listed, latencyMs: Date.now() - started };
   } catch (err) {
-    return { ok: false, error: describeError(err, timeoutMs), latencyMs: Date.now() - started };
+    return { ok: false, error: explainFailure(err, timeoutMs, net), latencyMs: Date.now() - started };
   } finally {
     clearTimeout(timer);
     // end upstream sessions (supergateway keeps a child per session), but never wait long for it

@@ -7,6 +7,8 @@
  * they arrive, each with its SSE event id when the upstream gave one (so a broken stream can be
  * resumed with `Last-Event-ID`).
  */
+import { connect } from "cloudflare:sockets";
+import { diagnoseFetchError, NOT_MCP_HINT } from "../../../../shared/upstream-diagnosis";
 import { classify, type JsonRpcMessage } from "../../../../shared/mcp/jsonrpc";
 import { parseSse, SseTooLarge } from "../../../../shared/mcp/sse";
 import { readAtMost } from "../../../../shared/streams";
@@ -169,7 +171,10 @@ export async function upstreamFetch(server: UpstreamTarget, req: UpstreamRequest
     stopTimer();
     signal?.removeEventListener("abort", onClientAbort);
     done(reason.startsWith("no answer") ? "timeout" : "network_error");
-    throw new UpstreamFailure(server.id, reason ? `upstream ${server.id}: ${reason}` : `upstream ${server.id} unreachable: ${String((err as Error)?.message ?? err)}`);
+    if (reason) throw new UpstreamFailure(server.id, `upstream ${server.id}: ${reason}${reason.startsWith("no answer") ? " - the server accepted the connection but did not answer: check that it runs and is not overloaded" : ""}`);
+    // workerd says only "internal error; reference = ..." or "Network connection lost.": find out
+    // which, without naming the upstream's address to the client (the admin's health view does)
+    throw new UpstreamFailure(server.id, `upstream ${server.id}: ${(await diagnoseFetchError(server.url, err, connect, { revealAddress: false })).message}`);
   }
   stopTimer();
   done(res.ok ? "ok" : "http_error", res.status);
@@ -228,7 +233,7 @@ export async function upstreamFetch(server: UpstreamTarget, req: UpstreamRequest
         return;
       }
       await res.body.cancel().catch(() => {});
-      throw new UpstreamFailure(server.id, `upstream ${server.id} answered with content-type "${type || "none"}", not MCP`, res.status);
+      throw new UpstreamFailure(server.id, `upstream ${server.id} answered with content-type "${type || "none"}": ${NOT_MCP_HINT}`, res.status);
     } finally {
       stopTimer();
       signal?.removeEventListener("abort", onClientAbort);
@@ -249,13 +254,13 @@ function decode(server: string, text: string): JsonRpcMessage[] {
   try {
     value = JSON.parse(text);
   } catch {
-    throw new UpstreamFailure(server, `upstream ${server} sent something that is not JSON`);
+    throw new UpstreamFailure(server, `upstream ${server} sent something that is not JSON: ${NOT_MCP_HINT}`);
   }
   const list = Array.isArray(value) ? value : [value];
   const out: JsonRpcMessage[] = [];
   for (const v of list) {
     const c = classify(v);
-    if (c.kind === "invalid") throw new UpstreamFailure(server, `upstream ${server} sent an invalid JSON-RPC message (${c.reason})`);
+    if (c.kind === "invalid") throw new UpstreamFailure(server, `upstream ${server} sent an invalid JSON-RPC message (${c.reason}): ${NOT_MCP_HINT}`);
     out.push(c.message);
   }
   return out;

@@ -6,6 +6,7 @@
  * `x-mcp-header` annotations). A server-to-client need comes back as an `input_required` result
  * (MRTR), handled by the bridge; a modern upstream never sends requests on its streams.
  */
+import { statusHint } from "../../../../shared/upstream-diagnosis";
 import { rpcError, isRequest, isResponse, UPSTREAM_ERROR, type JsonRpcRequest, type JsonRpcResponse } from "../../../../shared/mcp/jsonrpc";
 import { LATEST_MODERN_VERSION, MODERN_VERSIONS } from "../../../../shared/mcp/versions";
 import { log } from "../../../../shared/log";
@@ -90,7 +91,7 @@ export const modernUpstream: Upstream = {
         }
         log.warn("upstream refused a request", { server: server.id, method: req.method, status: ex.res.status });
         call.failed();
-        yield { kind: "response", message: rpcError(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: HTTP ${ex.res.status}`) };
+        yield { kind: "response", message: rpcError(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: HTTP ${ex.res.status} - ${statusHint(ex.res.status)}`) };
         return;
       }
       call.onAnswer?.((ex.res.headers.get("content-type") ?? "").toLowerCase().includes("application/json"));

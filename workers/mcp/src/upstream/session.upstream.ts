@@ -10,6 +10,7 @@
  * and re-opened when the upstream forgets one. A stream the upstream closes before answering is
  * resumed with `Last-Event-ID` when it gave event ids (SEP-1699 polling).
  */
+import { statusHint } from "../../../../shared/upstream-diagnosis";
 import { canonicalJson } from "../../../../shared/canonical";
 import { sha256Hex } from "../../../../shared/crypto";
 import { rpcError, isRequest, isResponse, UPSTREAM_ERROR, type JsonRpcRequest } from "../../../../shared/mcp/jsonrpc";
@@ -97,7 +98,7 @@ export async function initializeUpstream(
   );
   if (!ex.res.ok) {
     await ex.res.body?.cancel().catch(() => {});
-    throw new UpstreamFailure(server.id, `upstream ${server.id} refused initialize (HTTP ${ex.res.status})`, ex.res.status);
+    throw new UpstreamFailure(server.id, `upstream ${server.id} refused initialize (HTTP ${ex.res.status}) - ${statusHint(ex.res.status)}`, ex.res.status);
   }
   let result: Record<string, unknown> | undefined;
   for await (const m of ex.messages()) {
@@ -429,7 +430,7 @@ async function* sendOneInner(call: UpstreamCall, req: JsonRpcRequest, sent: (us:
           if (ex.res.status === 401) call.unauthorized?.();
           log.warn("upstream refused a request", { server: server.id, method: req.method, status: ex.res.status });
           call.failed();
-          yield { kind: "response", message: rpcError(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: HTTP ${ex.res.status}`) };
+          yield { kind: "response", message: rpcError(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: HTTP ${ex.res.status} - ${statusHint(ex.res.status)}`) };
           return;
         }
         call.onAnswer?.((ex.res.headers.get("content-type") ?? "").toLowerCase().includes("application/json"));
