@@ -8,12 +8,14 @@
  */
 
 const SENTINEL = /^=\?base64\?([A-Za-z0-9+/]*={0,2})\?=$/;
+/** Anything shaped like a sentinel: never a plain value (a malformed one is refused, not taken as text). */
+const SENTINEL_SHAPED = /^=\?base64\?.*\?=$/;
 /** RFC 9110 tchar: what a header field name may contain. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /** Whether a value can travel as a plain header value (visible ASCII and inner spaces/tabs). */
 function plainSafe(v: string): boolean {
-  return /^[\x21-\x7e]([\x20-\x7e\t]*[\x21-\x7e])?$/.test(v) && !SENTINEL.test(v);
+  return /^[\x21-\x7e]([\x20-\x7e\t]*[\x21-\x7e])?$/.test(v) && !SENTINEL_SHAPED.test(v);
 }
 
 function utf8ToBase64(v: string): string {
@@ -27,11 +29,16 @@ export function encodeHeaderValue(v: string): string {
   return v !== "" && plainSafe(v) ? v : `=?base64?${utf8ToBase64(v)}?=`;
 }
 
-/** A header value decoded (sentinel or plain); undefined when the sentinel is malformed or the text has control characters. */
+/**
+ * A header value decoded (sentinel or plain); undefined when the text has control characters or
+ * looks like a sentinel (`=?base64?...?=`) whose Base64 is not canonical: other alphabet
+ * characters, or a length that is not a multiple of 4 (missing padding), which `atob` would take.
+ */
 export function decodeHeaderValue(v: string): string | undefined {
   const t = v.trim();
   const m = SENTINEL.exec(t);
-  if (!m) return /[\x00-\x08\x0a-\x1f\x7f]/.test(t) ? undefined : t;
+  if (!m) return /[\x00-\x08\x0a-\x1f\x7f]/.test(t) || SENTINEL_SHAPED.test(t) ? undefined : t;
+  if (m[1]!.length % 4 !== 0) return undefined;
   try {
     const bin = atob(m[1]!);
     return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(Uint8Array.from(bin, (c) => c.charCodeAt(0)));
@@ -130,7 +137,7 @@ export function paramHeaderMismatch(decls: ParamHeader[], args: unknown, headers
     const header = headers.get(`mcp-param-${d.name}`);
     if (header === null) return `the body carries ${d.path.join(".")}=${JSON.stringify(body)} but the Mcp-Param-${d.name} header is absent`;
     const decoded = decodeHeaderValue(header);
-    if (decoded === undefined) return `the Mcp-Param-${d.name} header is not a valid header value`;
+    if (decoded === undefined) return `the Mcp-Param-${d.name} header is not a valid header value (control characters, or an invalid Base64 sentinel)`;
     const same = typeof body === "number" && /^-?\d+(\.0+)?$/.test(decoded) ? Number(decoded) === body : decoded === text;
     if (!same) return `the Mcp-Param-${d.name} header says ${JSON.stringify(decoded)} but the body carries ${d.path.join(".")}=${JSON.stringify(body)}`;
   }
