@@ -33,6 +33,10 @@ export interface StackOptions {
   dataDir?: string;
   /** Demo tenants, users and upstream servers. Default true. */
   demo?: boolean;
+  /** Re-import the demo data (its tenants, servers, groups and users as first created). Default false: seeded once. */
+  resetDemo?: boolean;
+  /** Port of the local OIDC provider on 127.0.0.1; 0 or unset picks a free one. `npm start`: IDP_PORT, default PORT + 1. */
+  idpPort?: number;
   /** Default admin@localhost. */
   adminEmail?: string;
   adminApiKey?: string;
@@ -168,7 +172,15 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     if (opts.demo ?? true) {
       upstreams = await startDemoUpstreams(dataDir);
       for (const u of upstreams) cleanups.push(() => u.proc.stop());
-      await seedDemo(sql, upstreams, ring);
+      const seeded = await seedDemo(sql, upstreams, ring, { reset: opts.resetDemo });
+      log(
+        {
+          seeded: "demo data seeded into the empty database (later starts keep every change; npm start -- --reset-demo restores it)",
+          reset: "demo data reset: the demo tenants, servers, groups and users as first created",
+          kept: "demo data kept as it is (npm start -- --reset-demo restores it)",
+          skipped: "demo data not added: the database already holds other data (npm start -- --reset-demo adds it)",
+        }[seeded],
+      );
       log(`demo upstreams: ${upstreams.map((u) => `${u.id} ${u.url}`).join(", ")}`);
     }
     const adminEmail = (opts.adminEmail ?? "admin@localhost").toLowerCase();
@@ -177,7 +189,15 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const url = `http://${host === "0.0.0.0" || host === "127.0.0.1" ? "localhost" : host}:${port}`;
     let idp: LocalIdp | null = null;
     if ((opts.localIdp ?? true) && !(opts.env?.OIDC_ISSUER ?? process.env.OIDC_ISSUER)) {
-      idp = await startLocalIdp({ publicUrl: opts.env?.PUBLIC_URL ?? url, users: [...DEMO_USERS, ...(opts.idpUsers ?? [])] });
+      const idpPort = opts.idpPort ?? 0;
+      if (idpPort) {
+        try {
+          await assertPortFree(idpPort, "127.0.0.1");
+        } catch {
+          throw new StartupError(`port ${idpPort} (the local identity provider, IDP_PORT) is already in use; stop what runs there or start with IDP_PORT=<another port>`);
+        }
+      }
+      idp = await startLocalIdp({ port: idpPort, publicUrl: opts.env?.PUBLIC_URL ?? url, users: [...DEMO_USERS, ...(opts.idpUsers ?? [])] });
       const started = idp;
       cleanups.push(() => started.stop());
       log(`identity provider: ${idp.issuer} (local; demo users ${DEMO_USERS.map((u) => `${u.email}/${u.password}`).join(", ")})`);
