@@ -62,6 +62,7 @@ try {
   };
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
+  process.on("SIGHUP", stop);
   stack.workerd.child.on("exit", (code) => {
     if (!stopping) {
       console.error(`[start] workerd exited unexpectedly (code ${code}): ${stack.workerd.tail()}`);

@@ -18,6 +18,13 @@ export function errorLine(err: unknown): string {
 export async function runCommand(main: () => Promise<void>, cleanup: () => Promise<void> = async () => {}, onFailure: () => void = () => {}): Promise<never> {
   let failure: unknown;
   let failed = false;
+  // Ctrl-C: stop what the command started (the embedded Postgres) before leaving
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.once(signal, () => {
+      console.error(`error: interrupted (${signal})`);
+      void cleanup().finally(() => process.exit(130));
+    });
+  }
   try {
     await main();
   } catch (err) {

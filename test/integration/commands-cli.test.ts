@@ -35,7 +35,7 @@ function run(script: "migrate" | "tenants", args: string[], env: Record<string, 
   let stdout = "";
   let stderr = "";
   child.stdout?.on("data", (d) => (stdout += d));
-  child.stderr.on("data", (d) => (stderr += d));
+  child.stderr!.on("data", (d) => (stderr += d));
   return new Promise((r) => child.on("exit", (code) => r({ code: code ?? -1, stdout, stderr })));
 }
 

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { assertPortFree, freePort } from "../../scripts/lib/ports";
 import { startCli, stopAllClis, type Cli } from "../harness/cli";
+import { gatewayClient } from "./mcp.fixture";
 
 afterAll(stopAllClis);
 
@@ -66,6 +67,15 @@ describe("npm start with the demo", () => {
       // the demo servers follow their upstreams to this start's ports
       const everything = second.output().match(/demo upstreams: .*?everything (http:\/\/127\.0\.0\.1:\d+\/mcp)/)![1]!;
       expect(await (await api("/servers/everything")).json()).toMatchObject({ url: everything });
+      // with this start's credential: a call through the gateway reaches the upstream
+      const { client } = await gatewayClient(url, "/mcp/everything", key);
+      try {
+        const echoed = await client.callTool({ name: "echo", arguments: { message: "after restart" } });
+        expect(echoed.isError).toBeFalsy();
+        expect(JSON.stringify(echoed.content)).toContain("after restart");
+      } finally {
+        await client.close();
+      }
       expect(second.output()).toContain(`identity provider: ${issuer} `);
       expect(await metadata()).toEqual([issuer]);
       await stop(second);
