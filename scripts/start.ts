@@ -29,6 +29,7 @@ try {
     port,
     idpPort,
     resetDemo,
+    exitOnSignal: true,
     host: process.env.HOST ?? "127.0.0.1",
     databaseUrl: process.env.DATABASE_URL || undefined,
     demo,

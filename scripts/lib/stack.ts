@@ -37,6 +37,11 @@ export interface StackOptions {
   resetDemo?: boolean;
   /** Port of the local OIDC provider on 127.0.0.1; 0 or unset picks a free one. `npm start`: IDP_PORT, default PORT + 1. */
   idpPort?: number;
+  /**
+   * `npm start`: Ctrl-C (SIGINT, SIGTERM, SIGHUP) while starting stops what already started, then
+   * exits 130. Default false (the caller handles signals).
+   */
+  exitOnSignal?: boolean;
   /** Default admin@localhost. */
   adminEmail?: string;
   adminApiKey?: string;
@@ -140,6 +145,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const stopAll = async () => {
     for (const c of cleanups.reverse()) await c().catch(() => {});
     cleanups.length = 0;
+  };
+  const onSignal = () => void stopAll().finally(() => process.exit(130));
+  const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+  if (opts.exitOnSignal) for (const s of signals) process.once(s, onSignal);
+  const unhook = () => {
+    for (const s of signals) process.removeListener(s, onSignal);
   };
   try {
     let db: Database;
@@ -260,8 +271,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     };
     // the last cleanup registered for workerd refers to the first process; keep it current
     cleanups.push(() => workerd.stop());
+    unhook();
     return stack;
   } catch (err) {
+    unhook();
     await stopAll();
     throw err;
   }

@@ -95,6 +95,23 @@ describe("npm start with the demo", () => {
     }
   }, 600_000);
 
+  it("Ctrl-C while it starts stops what already started (the embedded Postgres, demo upstreams) and exits 130", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "mcpgw-demo-int-"));
+    chmodSync(dataDir, 0o755);
+    try {
+      const s = startCli({ PORT: String(await freePort()), DATA_DIR: dataDir });
+      await s.waitFor(/applied migrations|database schema up to date/, 120_000);
+      s.child.kill("SIGINT");
+      expect(await s.exited).toBe(130);
+      const { execFileSync } = await import("node:child_process");
+      const left = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" }).split("\n").filter((l) => l.includes(dataDir));
+      expect(left).toEqual([]);
+      expect(s.output()).not.toContain("ready in");
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 180_000);
+
   it("says in one line when IDP_PORT is taken, or is not a port, or an argument is unknown", async () => {
     const taken = await freePort();
     const { createServer } = await import("node:net");
