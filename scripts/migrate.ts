@@ -3,33 +3,32 @@
  * seals the stored secrets under SECRETS_KEY (re-sealing those under a SECRETS_KEY_PREVIOUS key:
  * the rotation step where no compose `migrate` service runs it, e.g. before a Cloudflare deploy).
  * SECRETS_KEY comes from the environment, else (embedded Postgres) from what `npm start` generated.
+ * A failure exits 1 with one line saying what is wrong.
  */
 import { resolve } from "node:path";
 import { createSql } from "../shared/db";
-import { SecretsError } from "../shared/secrets";
-import { openDatabase, StartupError } from "./lib/database";
-import { migrate, MigrationError } from "./lib/migrate";
+import { runCommand } from "./lib/cli";
+import { openDatabase, type Database } from "./lib/database";
+import { migrate } from "./lib/migrate";
 import { sealStoredSecrets, storedSecrets } from "./lib/secrets";
 import { ROOT } from "./lib/workers";
 
-let db;
-try {
-  db = await openDatabase();
-  const sql = createSql(db.url);
-  try {
-    const applied = await migrate(sql);
-    console.log(applied.length ? `applied: ${applied.join(", ")}` : "up to date");
-    const key = process.env.SECRETS_KEY || (db.embedded ? storedSecrets(resolve(process.env.DATA_DIR || resolve(ROOT, ".data"), "secrets.json")).SECRETS_KEY : undefined);
-    if (key) for (const line of await sealStoredSecrets(sql, key, process.env.SECRETS_KEY_PREVIOUS)) console.log(line);
-    else console.log("SECRETS_KEY not set: stored secrets left as they are (set it to seal or re-seal them)");
-  } finally {
-    await sql.end();
-  }
-} catch (err) {
-  if (err instanceof StartupError || err instanceof MigrationError || err instanceof SecretsError) {
-    console.error(`error: ${err.message}`);
-    process.exitCode = 1;
-  } else throw err;
-} finally {
-  await db?.stop();
-}
+let db: Database | undefined;
+await runCommand(
+  async () => {
+    db = await openDatabase();
+    const sql = createSql(db.url, { connectTimeout: 10 });
+    try {
+      const applied = await migrate(sql);
+      console.log(applied.length ? `applied: ${applied.join(", ")}` : "up to date");
+      const key = process.env.SECRETS_KEY || (db.embedded ? storedSecrets(resolve(process.env.DATA_DIR || resolve(ROOT, ".data"), "secrets.json")).SECRETS_KEY : undefined);
+      if (key) for (const line of await sealStoredSecrets(sql, key, process.env.SECRETS_KEY_PREVIOUS)) console.log(line);
+      else console.log("SECRETS_KEY not set: stored secrets left as they are (set it to seal or re-seal them)");
+    } finally {
+      await sql.end({ timeout: 2 });
+    }
+  },
+  async () => {
+    await db?.stop();
+  },
+);

@@ -8,9 +8,28 @@ const demo = process.env.DEMO !== "0";
 const t0 = Date.now();
 const say = (line: string) => console.log(`[start] ${line}`);
 
+/** A port setting: an integer 0-65535 (0: a free one), else a one-line error naming the variable. */
+function portSetting(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value === "") return fallback;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535) throw new StartupError(`${name} must be a port number 0-65535 (got ${JSON.stringify(value)})`);
+  return n;
+}
+
 try {
+  const args = process.argv.slice(2);
+  const unknown = args.filter((a) => a !== "--reset-demo");
+  if (unknown.length) throw new StartupError(`unknown argument ${unknown[0]} (npm start accepts --reset-demo)`);
+  const resetDemo = args.includes("--reset-demo");
+  if (resetDemo && !demo) throw new StartupError("--reset-demo with DEMO=0: unset DEMO to reset the demo data");
+  const port = portSetting("PORT", process.env.PORT, 8000);
+  // stable across restarts (protected-resource metadata and clients' stored OAuth settings name it)
+  const idpPort = portSetting("IDP_PORT", process.env.IDP_PORT, port && port < 65535 ? port + 1 : 0);
   const stack = await startStack({
-    port: Number(process.env.PORT ?? 8000),
+    port,
+    idpPort,
+    resetDemo,
+    exitOnSignal: true,
     host: process.env.HOST ?? "127.0.0.1",
     databaseUrl: process.env.DATABASE_URL || undefined,
     demo,
@@ -44,6 +63,7 @@ try {
   };
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
+  process.on("SIGHUP", stop);
   stack.workerd.child.on("exit", (code) => {
     if (!stopping) {
       console.error(`[start] workerd exited unexpectedly (code ${code}): ${stack.workerd.tail()}`);

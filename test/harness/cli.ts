@@ -25,11 +25,14 @@ const started: Cli[] = [];
 // `npm start` bundles the workers; it must not rebuild the bundles the other test files run from.
 let ownDist: string | undefined;
 
-/** Starts scripts/start.ts with `process.env`, then `env` (DATABASE_URL cleared unless given). */
-export function startCli(env: Record<string, string>, opts: { inherit?: boolean } = {}): Cli {
+/**
+ * Starts scripts/start.ts with `process.env`, then `env` (DATABASE_URL cleared unless given;
+ * IDP_PORT 0, a free port, unless given: its default PORT + 1 may be another test's).
+ */
+export function startCli(env: Record<string, string>, opts: { inherit?: boolean; args?: string[] } = {}): Cli {
   ownDist ??= mkdtempSync(join(tmpdir(), "mcpgw-start-dist-"));
   const base = opts.inherit === false ? { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root" } : process.env;
-  const child = spawn(process.execPath, ["--import", "tsx", "scripts/start.ts"], { cwd: ROOT, env: { ...base, DATABASE_URL: "", MCPGW_DIST: ownDist, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", "scripts/start.ts", ...(opts.args ?? [])], { cwd: ROOT, env: { ...base, DATABASE_URL: "", IDP_PORT: "0", MCPGW_DIST: ownDist, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
