@@ -212,8 +212,13 @@ describe("self-service page (/admin/me) in Chromium", () => {
     await p.goto(`${t.url}/admin/me`);
     expect(await p.content()).not.toContain(key);
     const id = key.slice("mcpgw_".length).split("_")[0]!;
-    // revoke it with its button: the key stops working
+    // revoke it with its button: a confirmation page first (Cancel keeps the key), then it stops working
     await submit(p, `form[action='/admin/me/keys/${id}/revoke'] button[type=submit]`);
+    await expect(p.textContent("#confirm h2")).resolves.toContain(`Revoke key ${id}?`);
+    await Promise.all([p.waitForURL((u) => u.pathname === "/admin/me"), p.click("#confirm-cancel")]);
+    expect((await t.fetch("/admin/api/me", { key })).status).toBe(200);
+    await submit(p, `form[action='/admin/me/keys/${id}/revoke'] button[type=submit]`);
+    await submit(p, "#confirm button[type=submit]");
     await expect(p.textContent("[role=status]")).resolves.toContain(`Key ${id} revoked`);
     await expect(p.textContent(`tr[data-key='${id}']`)).resolves.toContain("revoked");
     expect((await t.fetch("/admin/api/me", { key })).status).toBe(401);
@@ -228,7 +233,7 @@ describe("self-service page (/admin/me) in Chromium", () => {
     expect(noToken.status()).toBe(403);
     const token = await p.inputValue("form[action='/admin/me/keys'] input[name=_csrf]");
     const joe = await keyFor(JOE);
-    const other = await ctx.request.post(`${t.url}/admin/me/keys/${joe.id}/revoke`, { form: { _csrf: token }, headers: { Origin: t.url }, maxRedirects: 0 });
+    const other = await ctx.request.post(`${t.url}/admin/me/keys/${joe.id}/revoke`, { form: { _csrf: token, confirm: "yes" }, headers: { Origin: t.url }, maxRedirects: 0 });
     expect(other.status()).toBe(400);
     expect(await other.text()).toContain(`no live key ${joe.id}`);
     expect((await t.db.sql`SELECT revoked_at FROM api_keys WHERE id = ${joe.id}`)[0]!.revoked_at).toBeNull();

@@ -12,6 +12,7 @@ import type { AdminApp, AdminHono } from "./app";
 import { AdminEnv } from "./env";
 import { ApiError, parseOr400 } from "./errors";
 import { issueMyKey, me, revokeMyKey } from "./self.service";
+import { CONFIRM_FIELD, ConfirmPage } from "./ui/pages.confirm";
 import { MePage } from "./ui/pages.self";
 import { base, done } from "./ui.routes";
 
@@ -64,6 +65,11 @@ export function registerSelfRoutes(app: AdminHono) {
   });
   app.post("/admin/me/keys/:keyId/revoke", async (c) => {
     const id = c.req.param("keyId");
+    // like every destructive form of the admin UI: a confirmation page first (ui/pages.confirm.tsx)
+    if ((await c.req.parseBody())[CONFIRM_FIELD] !== "yes") {
+      const what = { label: `Revoke key ${id}`, consequence: "Every client using this key of yours is refused from now on.", back: "/admin/me" };
+      return c.html(<ConfirmPage {...base(c)} what={what} action={c.req.path} />);
+    }
     try {
       await db(c, (sql) => revokeMyKey(sql, c.get("identity"), parseOr400(S.Slug, id, "keyId")));
     } catch (err) {
