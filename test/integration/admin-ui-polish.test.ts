@@ -261,6 +261,25 @@ describe("auth events in the audit log", () => {
     await shot(page, "audit-auth");
   });
 
+  it("records a sign-in the identity provider refused, with the reason", async () => {
+    // a real login state from /auth/login (its cookie and the state it sent to the provider),
+    // then the provider's redirect back with an error, as after a denied consent
+    const start = await t.fetch("/auth/login?rd=%2Fadmin", { redirect: "manual" });
+    expect(start.status).toBe(302);
+    const state = new URL(start.headers.get("location")!).searchParams.get("state")!;
+    const cookie = (start.headers as Headers & { getSetCookie(): string[] }).getSetCookie().map((x) => x.split(";")[0]).join("; ");
+    const back = await t.fetch(`/auth/callback?state=${state}&error=access_denied`, { redirect: "manual", headers: { cookie } });
+    expect(back.status).toBe(401);
+    const row = await until(async () => (await t.db.sql`SELECT * FROM audit_log WHERE kind = 'auth' AND action = 'login.refused' ORDER BY id DESC LIMIT 1`)[0]);
+    expect(row).toMatchObject({ actor: "(unknown)", outcome: "refused" });
+    expect(row.detail).toMatchObject({ via: "oidc", reason: "the identity provider answered: access_denied" });
+    // a replayed state is refused before anything is recorded (it is not a sign-in attempt)
+    const again = await t.fetch(`/auth/callback?state=${state}&error=access_denied`, { redirect: "manual", headers: { cookie } });
+    expect(again.status).toBe(400);
+    const [{ n }] = (await t.db.sql`SELECT count(*)::int AS n FROM audit_log WHERE action = 'login.refused'`) as any;
+    expect(n).toBe(1);
+  });
+
   it("records a refused credential without the credential, and bounds a flood", async () => {
     const secret = `mcpgw_bogus_${"x".repeat(8)}${Date.now()}`;
     expect((await t.fetch("/admin/api/whoami", { key: secret, headers: { "X-Forwarded-For": "203.0.113.9" } })).status).toBe(401);

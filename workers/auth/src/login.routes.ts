@@ -18,7 +18,8 @@ import { randomToken, sha256Hex, timingSafeEqual } from "../../../shared/crypto"
 import { readEnv } from "../../../shared/env";
 import { log } from "../../../shared/log";
 import { LOGOUT_FIELD, logoutToken, verifyLogoutToken } from "../../../shared/logout.token";
-import { insertAuthEvent } from "../../../shared/repos/audit.repo";
+import { insertAuthEvent, insertRefusedCredential } from "../../../shared/repos/audit.repo";
+import { REFUSED_PER_MINUTE } from "./auth.audit";
 import { consumeLoginState, recordLogin, revokeSession, syncIdpGroups, userFacts } from "../../../shared/repos/sessions.repo";
 import { ADMIN_GROUP } from "../../../shared/schemas";
 import { readCookie, clearCookie, seal, setCookie, unseal } from "./cookie";
@@ -144,6 +145,20 @@ export function registerLoginRoutes(app: App) {
     return c.redirect(location, 302);
   });
 
+  /**
+   * A sign-in that failed after a valid, unused login state (the provider's error, a code it would
+   * not exchange, an ID token that does not hold): in the audit log as `login.refused` with the
+   * reason, bounded like refused credentials (auth.audit.ts). Never throws.
+   */
+  const refused = async (c: Ctx, reason: string) => {
+    const { env } = settings(c);
+    try {
+      await withSql(env.DATABASE_URL, c.executionCtx, (sql) => insertRefusedCredential(sql, { actor: "(unknown)", action: "login.refused", outcome: "refused", detail: { via: "oidc", reason: reason.slice(0, 200) } }, REFUSED_PER_MINUTE));
+    } catch (err) {
+      log.warn("audit of a failed sign-in failed", { message: String((err as Error)?.message ?? err) });
+    }
+  };
+
   app.get(CALLBACK_PATH, async (c) => {
     const { env, origin, cfg } = settings(c);
     if (!cfg) return notConfigured(c);
@@ -160,16 +175,26 @@ export function registerLoginRoutes(app: App) {
     const ls = parsed.data;
     const fresh = await withSql(env.DATABASE_URL, c.executionCtx, async (sql) => consumeLoginState(sql, await sha256Hex(ls.state), new Date((ls.exp + 60) * 1000)));
     if (!fresh) return c.json({ error: "invalid_state", message: "this login state was already used" }, 400);
-    if (idpErr) return c.json({ error: "login_failed", message: `the identity provider answered: ${idpErr}` }, 401);
-    if (!code) return c.json({ error: "invalid_request", message: "missing code" }, 400);
+    if (idpErr) {
+      await refused(c, `the identity provider answered: ${idpErr}`);
+      return c.json({ error: "login_failed", message: `the identity provider answered: ${idpErr}` }, 401);
+    }
+    if (!code) {
+      await refused(c, "missing code");
+      return c.json({ error: "invalid_request", message: "missing code" }, 400);
+    }
     let session: Session | null;
     try {
       const tokens = await exchangeCode(cfg, code, ls.verifier, origin + CALLBACK_PATH);
       session = await sessionFromTokens(env, cfg, tokens, { nonce: ls.nonce });
     } catch (err) {
+      await refused(c, `the code exchange or ID token check failed: ${(err as { code?: string }).code ?? "error"}`);
       return idpError(c, err);
     }
-    if (!session) return c.json({ error: "login_failed", message: "the identity provider's ID token is not valid or names no email" }, 401);
+    if (!session) {
+      await refused(c, "the ID token is not valid or names no (verified) e-mail");
+      return c.json({ error: "login_failed", message: "the identity provider's ID token is not valid or names no email" }, 401);
+    }
     const s = session;
     const facts = await withSql(env.DATABASE_URL, c.executionCtx, async (sql) => {
       const synced = await syncIdpGroups(sql, await recordLogin(sql, s.email, s.name), s.groups, ADMIN_GROUP);
