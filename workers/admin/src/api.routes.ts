@@ -4,7 +4,7 @@
  * every 4xx `{error, message, field?}`.
  */
 import type { Context } from "hono";
-import type { z } from "zod";
+import { z } from "zod";
 import { withSql, type Sql } from "../../../shared/db";
 import { readEnv } from "../../../shared/env";
 import { listApiKeys } from "../../../shared/repos/apikeys.repo";
@@ -19,17 +19,15 @@ import { usageReport } from "../../../shared/repos/reports.repo";
 import { getOverride, listOverrides, listReviews } from "../../../shared/repos/review.repo";
 import { getVirtualServer, listVirtualServers } from "../../../shared/repos/virtual.repo";
 import { log } from "../../../shared/log";
-import { logoutToken } from "../../../shared/logout.token";
 import { keyRing, type KeyRing } from "../../../shared/secrets";
 import { withServiceAssertion } from "../../../shared/service-auth";
 import * as S from "./api.schema";
 import * as svc from "./admin.service";
 import { explainAccess } from "./access.explain";
-import { ApiError, parseOr400 } from "./errors";
+import { ApiError } from "./errors";
 import { AdminEnv } from "./env";
 import type { AdminApp, AdminHono } from "./app";
-import { openApiDocument } from "./openapi";
-import { referencePage } from "./ui/pages.reference";
+import { defineRoute, mountRoutes, type Route } from "./route";
 
 /** A server with its number of connected users when each user brings their own credential. */
 function withConnections(s: Server, counts: Record<string, number>): Server & { connections?: number } {
@@ -41,32 +39,6 @@ type C = Context<AdminApp>;
 /** Runs `fn` with a per-request Postgres client. */
 export function db<T>(c: C, fn: (sql: Sql) => Promise<T>): Promise<T> {
   return withSql(readEnv(AdminEnv, c.env).DATABASE_URL, c.executionCtx, fn);
-}
-
-/** The request's JSON body ({} when empty); 400 naming `(body)` when not JSON. */
-export async function body(c: C): Promise<unknown> {
-  const text = await c.req.text();
-  if (!text.trim()) return {};
-  if (!/^application\/(.+\+)?json\b/i.test(c.req.header("content-type") ?? "")) {
-    throw new ApiError(400, "invalid_request", "(body): Content-Type must be application/json", "(body)");
-  }
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new ApiError(400, "invalid_request", "(body): not valid JSON", "(body)");
-  }
-}
-
-const param = {
-  id: (c: C) => parseOr400(S.Slug, c.req.param("id"), "id"),
-  name: (c: C) => parseOr400(S.GroupName, c.req.param("name"), "name"),
-  email: (c: C) => parseOr400(S.Email, c.req.param("email"), "email"),
-  keyId: (c: C) => parseOr400(S.Slug, c.req.param("keyId"), "keyId"),
-};
-
-function query<Q extends z.ZodType>(c: C, schema: Q): z.infer<Q> {
-  const raw = Object.fromEntries(Object.entries(c.req.query()).filter(([, v]) => v !== ""));
-  return parseOr400(schema, raw);
 }
 
 function notFound(what: string): never {
@@ -92,208 +64,182 @@ export function secretsRing(c: C): Promise<KeyRing> {
   return keyRing(readEnv(AdminEnv, c.env));
 }
 
-/** Mounts the REST API. */
-export function registerApiRoutes(app: AdminHono) {
-  const actor = (c: C) => c.get("identity").email.toLowerCase();
+const actor = (c: C) => c.get("identity").email.toLowerCase();
+const P = { id: { id: S.Slug }, name: { name: S.GroupName }, email: { email: S.Email } };
+const replaced = "replaced (201 when created)";
 
-  app.get("/admin/api", (c) => c.redirect("/admin/api/docs", 302));
-  app.get("/admin/api/openapi.json", (c) => c.json(openApiDocument(readEnv(AdminEnv, c.env).PUBLIC_URL)));
-  // an HTML page under the API path: the CSRF middleware (UI only) did not set the sign-out token
-  app.get("/admin/api/docs", async (c) => {
-    const email = c.get("identity").email;
-    return c.html(referencePage(c.get("secureHeadersNonce") ?? "", email, await logoutToken(readEnv(AdminEnv, c.env).IDENTITY_SECRET, email)));
-  });
-
+/** Every admin-only route of the REST API, in the document's order (openapi.ts). */
+export const API_ROUTES: Route[] = [
   // tenants
-  app.get("/admin/api/tenants", async (c) => c.json({ tenants: await db(c, listTenants) }));
-  app.get("/admin/api/tenants/:id", async (c) => {
-    const id = param.id(c);
-    return c.json((await db(c, (sql) => getTenant(sql, id))) ?? notFound(`tenant ${id}`));
-  });
-  app.put("/admin/api/tenants/:id", async (c) => {
-    const id = param.id(c);
-    const input = parseOr400(S.TenantBody, await body(c));
-    const r = await db(c, (sql) => svc.putTenant(sql, actor(c), id, input));
-    return c.json(r.item, r.created ? 201 : 200);
-  });
-  app.delete("/admin/api/tenants/:id", async (c) => {
-    const id = param.id(c);
-    await db(c, (sql) => svc.removeTenant(sql, actor(c), id));
-    return c.body(null, 204);
-  });
+  defineRoute({ method: "get", path: "/admin/api/tenants", summary: "List tenants", tag: "tenants", ok: { status: 200, schema: z.object({ tenants: z.array(S.TenantOut) }), description: "every tenant" },
+    handler: async (c) => c.json({ tenants: await db(c, listTenants) }) }),
+  defineRoute({ method: "get", path: "/admin/api/tenants/{id}", summary: "Get a tenant", tag: "tenants", params: P.id, ok: { status: 200, schema: S.TenantOut, description: "the tenant" },
+    handler: async (c, { params: { id } }) => c.json((await db(c, (sql) => getTenant(sql, id))) ?? notFound(`tenant ${id}`)) }),
+  defineRoute({ method: "put", path: "/admin/api/tenants/{id}", summary: "Create or replace a tenant", tag: "tenants", params: P.id, body: S.TenantBody, ok: { status: 200, schema: S.TenantOut, description: replaced },
+    handler: async (c, { params: { id }, body }) => {
+      const r = await db(c, (sql) => svc.putTenant(sql, actor(c), id, body));
+      return c.json(r.item, r.created ? 201 : 200);
+    } }),
+  defineRoute({ method: "delete", path: "/admin/api/tenants/{id}", summary: "Delete a tenant (409 while it has servers)", tag: "tenants", params: P.id, ok: { status: 204, description: "deleted" },
+    handler: async (c, { params: { id } }) => {
+      await db(c, (sql) => svc.removeTenant(sql, actor(c), id));
+      return c.body(null, 204);
+    } }),
 
   // servers
-  app.get("/admin/api/servers", async (c) => {
-    const [servers, counts] = await db(c, (sql) => Promise.all([listServers(sql), connectionCounts(sql)]));
-    return c.json({ servers: servers.map((s) => withConnections(s, counts)) });
-  });
-  app.get("/admin/api/servers/:id", async (c) => {
-    const id = param.id(c);
-    const [server, counts] = await db(c, (sql) => Promise.all([getServer(sql, id), connectionCounts(sql)]));
-    return c.json(server ? withConnections(server, counts) : notFound(`server ${id}`));
-  });
-  app.put("/admin/api/servers/:id", async (c) => {
-    const id = param.id(c);
-    const input = parseOr400(S.ServerBody, await body(c));
-    const ring = await secretsRing(c);
-    const r = await db(c, (sql) => svc.putServer(sql, actor(c), id, input, ring));
-    refreshServer(c, id);
-    return c.json(r.item, r.created ? 201 : 200);
-  });
-  app.delete("/admin/api/servers/:id", async (c) => {
-    const id = param.id(c);
-    await db(c, (sql) => svc.removeServer(sql, actor(c), id));
-    return c.body(null, 204);
-  });
+  defineRoute({ method: "get", path: "/admin/api/servers", summary: "List servers (secret header values never returned)", tag: "servers", ok: { status: 200, schema: z.object({ servers: z.array(S.ServerOut) }), description: "every server" },
+    handler: async (c) => {
+      const [servers, counts] = await db(c, (sql) => Promise.all([listServers(sql), connectionCounts(sql)]));
+      return c.json({ servers: servers.map((s) => withConnections(s, counts)) });
+    } }),
+  defineRoute({ method: "get", path: "/admin/api/servers/{id}", summary: "Get a server", tag: "servers", params: P.id, ok: { status: 200, schema: S.ServerOut, description: "the server" },
+    handler: async (c, { params: { id } }) => {
+      const [server, counts] = await db(c, (sql) => Promise.all([getServer(sql, id), connectionCounts(sql)]));
+      return c.json(server ? withConnections(server, counts) : notFound(`server ${id}`));
+    } }),
+  defineRoute({ method: "put", path: "/admin/api/servers/{id}", summary: "Create or replace a server; the catalog re-lists it", tag: "servers", params: P.id, body: S.ServerBody, ok: { status: 200, schema: S.ServerOut, description: replaced },
+    handler: async (c, { params: { id }, body }) => {
+      const ring = await secretsRing(c);
+      const r = await db(c, (sql) => svc.putServer(sql, actor(c), id, body, ring));
+      refreshServer(c, id);
+      return c.json(r.item, r.created ? 201 : 200);
+    } }),
+  defineRoute({ method: "delete", path: "/admin/api/servers/{id}", summary: "Delete a server", tag: "servers", params: P.id, ok: { status: 204, description: "deleted" },
+    handler: async (c, { params: { id } }) => {
+      await db(c, (sql) => svc.removeServer(sql, actor(c), id));
+      return c.body(null, 204);
+    } }),
 
   // reviewed definitions (issue 15)
-  app.get("/admin/api/servers/:id/changes", async (c) => {
-    const id = param.id(c);
-    const q = query(c, S.ReviewsQuery);
-    const changes = await db(c, async (sql) => ((await getServer(sql, id)) ? listReviews(sql, id, q.state, q.limit) : null));
-    return c.json({ changes: changes ?? notFound(`server ${id}`) });
-  });
-  for (const decision of ["approve", "reject"] as const) {
-    app.post(`/admin/api/servers/:id/changes/:change/${decision}`, async (c) => {
-      const id = param.id(c);
-      const change = parseOr400(S.ChangeId, c.req.param("change"), "change");
-      const review = await db(c, (sql) => svc.decideServerReview(sql, actor(c), id, change, decision));
-      return c.json(review);
-    });
-  }
-  app.post("/admin/api/servers/:id/refresh", async (c) => {
-    const id = param.id(c);
-    if (!(await db(c, (sql) => getServer(sql, id)))) notFound(`server ${id}`);
-    refreshServer(c, id);
-    return c.json({ server: id, refresh: "requested" }, 202);
-  });
+  defineRoute({ method: "get", path: "/admin/api/servers/{id}/changes", summary: "Reviews of a server's tool definitions (review: hold/findings), with poisoning findings", tag: "review", params: P.id, query: S.ReviewsQuery, ok: { status: 200, schema: z.object({ changes: z.array(S.ReviewOut) }), description: "newest first" },
+    handler: async (c, { params: { id }, query: q }) => {
+      const changes = await db(c, async (sql) => ((await getServer(sql, id)) ? listReviews(sql, id, q.state, q.limit) : null));
+      return c.json({ changes: changes ?? notFound(`server ${id}`) });
+    } }),
+  ...([
+    ["approve", "Approve a pending change: users are served its definition"],
+    ["reject", "Reject a pending change: users keep the approved definition; calls stay refused while the upstream lists the rejected one"],
+  ] as const).map(([decision, summary]) =>
+    defineRoute({ method: "post", path: `/admin/api/servers/{id}/changes/{change}/${decision}`, summary, tag: "review", params: { ...P.id, change: S.ChangeId }, ok: { status: 200, schema: S.ReviewOut, description: "the decided review (409 when not pending)" },
+      handler: async (c, { params: { id, change } }) => c.json(await db(c, (sql) => svc.decideServerReview(sql, actor(c), id, change, decision))) }),
+  ),
+  defineRoute({ method: "post", path: "/admin/api/servers/{id}/refresh", summary: "Re-list the server now", tag: "review", params: P.id, ok: { status: 202, description: "refresh requested" },
+    handler: async (c, { params: { id } }) => {
+      if (!(await db(c, (sql) => getServer(sql, id)))) notFound(`server ${id}`);
+      refreshServer(c, id);
+      return c.json({ server: id, refresh: "requested" }, 202);
+    } }),
 
   // overrides (issue 15)
-  app.get("/admin/api/servers/:id/overrides", async (c) => {
-    const id = param.id(c);
-    const overrides = await db(c, async (sql) => ((await getServer(sql, id)) ? listOverrides(sql, id) : null));
-    return c.json({ overrides: overrides ?? notFound(`server ${id}`) });
-  });
-  app.get("/admin/api/servers/:id/overrides/:tool", async (c) => {
-    const id = param.id(c);
-    const tool = parseOr400(S.UpstreamToolName, c.req.param("tool"), "tool");
-    return c.json((await db(c, (sql) => getOverride(sql, id, tool))) ?? notFound(`override of tool ${tool} on server ${id}`));
-  });
-  app.put("/admin/api/servers/:id/overrides/:tool", async (c) => {
-    const id = param.id(c);
-    const tool = parseOr400(S.UpstreamToolName, c.req.param("tool"), "tool");
-    const input = parseOr400(S.OverrideBody, await body(c));
-    const r = await db(c, (sql) => svc.putOverride(sql, actor(c), id, tool, input));
-    return c.json(r.item, r.created ? 201 : 200);
-  });
-  app.delete("/admin/api/servers/:id/overrides/:tool", async (c) => {
-    const id = param.id(c);
-    const tool = parseOr400(S.UpstreamToolName, c.req.param("tool"), "tool");
-    await db(c, (sql) => svc.removeOverride(sql, actor(c), id, tool));
-    return c.body(null, 204);
-  });
+  defineRoute({ method: "get", path: "/admin/api/servers/{id}/overrides", summary: "A server's tool overrides", tag: "overrides", params: P.id, ok: { status: 200, schema: z.object({ overrides: z.array(S.OverrideOut) }), description: "by tool" },
+    handler: async (c, { params: { id } }) => {
+      const overrides = await db(c, async (sql) => ((await getServer(sql, id)) ? listOverrides(sql, id) : null));
+      return c.json({ overrides: overrides ?? notFound(`server ${id}`) });
+    } }),
+  defineRoute({ method: "get", path: "/admin/api/servers/{id}/overrides/{tool}", summary: "One tool's override", tag: "overrides", params: { ...P.id, tool: S.UpstreamToolName }, ok: { status: 200, schema: S.OverrideOut, description: "the override" },
+    handler: async (c, { params: { id, tool } }) => c.json((await db(c, (sql) => getOverride(sql, id, tool))) ?? notFound(`override of tool ${tool} on server ${id}`)) }),
+  defineRoute({ method: "put", path: "/admin/api/servers/{id}/overrides/{tool}", summary: "Rename a tool, replace its description or hide it for everyone", tag: "overrides", params: { ...P.id, tool: S.UpstreamToolName }, body: S.OverrideBody, ok: { status: 200, schema: S.OverrideOut, description: replaced },
+    handler: async (c, { params: { id, tool }, body }) => {
+      const r = await db(c, (sql) => svc.putOverride(sql, actor(c), id, tool, body));
+      return c.json(r.item, r.created ? 201 : 200);
+    } }),
+  defineRoute({ method: "delete", path: "/admin/api/servers/{id}/overrides/{tool}", summary: "Remove a tool's override", tag: "overrides", params: { ...P.id, tool: S.UpstreamToolName }, ok: { status: 204, description: "deleted" },
+    handler: async (c, { params: { id, tool } }) => {
+      await db(c, (sql) => svc.removeOverride(sql, actor(c), id, tool));
+      return c.body(null, 204);
+    } }),
 
   // virtual servers (issue 15)
-  app.get("/admin/api/virtual-servers", async (c) => c.json({ virtualServers: await db(c, (sql) => listVirtualServers(sql)) }));
-  app.get("/admin/api/virtual-servers/:id", async (c) => {
-    const id = param.id(c);
-    return c.json((await db(c, (sql) => getVirtualServer(sql, id))) ?? notFound(`virtual server ${id}`));
-  });
-  app.put("/admin/api/virtual-servers/:id", async (c) => {
-    const id = param.id(c);
-    const input = parseOr400(S.VirtualServerBody, await body(c));
-    const r = await db(c, (sql) => svc.putVirtualServer(sql, actor(c), id, input));
-    return c.json(r.item, r.created ? 201 : 200);
-  });
-  app.delete("/admin/api/virtual-servers/:id", async (c) => {
-    const id = param.id(c);
-    await db(c, (sql) => svc.removeVirtualServer(sql, actor(c), id));
-    return c.body(null, 204);
-  });
+  defineRoute({ method: "get", path: "/admin/api/virtual-servers", summary: "List virtual servers", tag: "virtual servers", ok: { status: 200, schema: z.object({ virtualServers: z.array(S.VirtualServerOut) }), description: "every virtual server" },
+    handler: async (c) => c.json({ virtualServers: await db(c, (sql) => listVirtualServers(sql)) }) }),
+  defineRoute({ method: "get", path: "/admin/api/virtual-servers/{id}", summary: "Get a virtual server", tag: "virtual servers", params: P.id, ok: { status: 200, schema: S.VirtualServerOut, description: "the virtual server" },
+    handler: async (c, { params: { id } }) => c.json((await db(c, (sql) => getVirtualServer(sql, id))) ?? notFound(`virtual server ${id}`)) }),
+  defineRoute({ method: "put", path: "/admin/api/virtual-servers/{id}", summary: "Create or replace a virtual server: /mcp/<id> with chosen tools of several servers", tag: "virtual servers", params: P.id, body: S.VirtualServerBody, ok: { status: 200, schema: S.VirtualServerOut, description: replaced },
+    handler: async (c, { params: { id }, body }) => {
+      const r = await db(c, (sql) => svc.putVirtualServer(sql, actor(c), id, body));
+      return c.json(r.item, r.created ? 201 : 200);
+    } }),
+  defineRoute({ method: "delete", path: "/admin/api/virtual-servers/{id}", summary: "Delete a virtual server", tag: "virtual servers", params: P.id, ok: { status: 204, description: "deleted" },
+    handler: async (c, { params: { id } }) => {
+      await db(c, (sql) => svc.removeVirtualServer(sql, actor(c), id));
+      return c.body(null, 204);
+    } }),
 
   // groups
-  app.get("/admin/api/groups", async (c) => c.json({ groups: await db(c, listGroups) }));
-  app.get("/admin/api/groups/:name", async (c) => {
-    const name = param.name(c);
-    return c.json((await db(c, (sql) => getGroup(sql, name))) ?? notFound(`group ${name}`));
-  });
-  app.put("/admin/api/groups/:name", async (c) => {
-    const name = param.name(c);
-    const input = parseOr400(S.GroupBody, await body(c));
-    const r = await db(c, (sql) => svc.putGroup(sql, actor(c), name, input));
-    return c.json(r.item, r.created ? 201 : 200);
-  });
-  app.delete("/admin/api/groups/:name", async (c) => {
-    const name = param.name(c);
-    await db(c, (sql) => svc.removeGroup(sql, actor(c), name));
-    return c.body(null, 204);
-  });
+  defineRoute({ method: "get", path: "/admin/api/groups", summary: "List groups", tag: "groups", ok: { status: 200, schema: z.object({ groups: z.array(S.GroupOut) }), description: "every group" },
+    handler: async (c) => c.json({ groups: await db(c, listGroups) }) }),
+  defineRoute({ method: "get", path: "/admin/api/groups/{name}", summary: "Get a group", tag: "groups", params: P.name, ok: { status: 200, schema: S.GroupOut, description: "the group" },
+    handler: async (c, { params: { name } }) => c.json((await db(c, (sql) => getGroup(sql, name))) ?? notFound(`group ${name}`)) }),
+  defineRoute({ method: "put", path: "/admin/api/groups/{name}", summary: "Create or replace a group: its tenants and tool rules", tag: "groups", params: P.name, body: S.GroupBody, ok: { status: 200, schema: S.GroupOut, description: replaced },
+    handler: async (c, { params: { name }, body }) => {
+      const r = await db(c, (sql) => svc.putGroup(sql, actor(c), name, body));
+      return c.json(r.item, r.created ? 201 : 200);
+    } }),
+  defineRoute({ method: "delete", path: "/admin/api/groups/{name}", summary: "Delete a group", tag: "groups", params: P.name, ok: { status: 204, description: "deleted" },
+    handler: async (c, { params: { name } }) => {
+      await db(c, (sql) => svc.removeGroup(sql, actor(c), name));
+      return c.body(null, 204);
+    } }),
 
   // users and keys
-  app.get("/admin/api/users", async (c) => c.json({ users: await db(c, listUsers) }));
-  app.get("/admin/api/users/:email", async (c) => {
-    const email = param.email(c);
-    const user = await db(c, async (sql) => {
-      const u = await getAdminUser(sql, email);
-      return u && { ...u, keys: (await listApiKeys(sql, email)).map(svc.keyOut) };
-    });
-    return c.json(user ?? notFound(`user ${email}`));
-  });
-  app.put("/admin/api/users/:email", async (c) => {
-    const email = param.email(c);
-    const input = parseOr400(S.UserBody, await body(c));
-    const r = await db(c, (sql) => svc.putUser(sql, actor(c), email, input));
-    return c.json(r.item, r.created ? 201 : 200);
-  });
-  app.delete("/admin/api/users/:email", async (c) => {
-    const email = param.email(c);
-    await db(c, (sql) => svc.removeUser(sql, actor(c), email));
-    return c.body(null, 204);
-  });
-  app.get("/admin/api/users/:email/keys", async (c) => {
-    const email = param.email(c);
-    const keys = await db(c, async (sql) => ((await getAdminUser(sql, email)) ? (await listApiKeys(sql, email)).map(svc.keyOut) : null));
-    return c.json({ keys: keys ?? notFound(`user ${email}`) });
-  });
-  app.get("/admin/api/users/:email/keys/:keyId", async (c) => {
-    const email = param.email(c);
-    const id = param.keyId(c);
-    const key = await db(c, async (sql) => (await listApiKeys(sql, email)).find((k) => k.id === id));
-    return c.json(key ? svc.keyOut(key) : notFound(`key ${id} of ${email}`));
-  });
-  app.post("/admin/api/users/:email/keys", async (c) => {
-    const email = param.email(c);
-    const input = parseOr400(S.KeyBody, await body(c));
-    const issued = await db(c, (sql) => svc.issueKey(sql, actor(c), email, input));
-    c.header("Cache-Control", "no-store");
-    return c.json(issued, 201);
-  });
-  app.delete("/admin/api/users/:email/keys/:keyId", async (c) => {
-    const email = param.email(c);
-    const id = param.keyId(c);
-    await db(c, (sql) => svc.revokeKey(sql, actor(c), email, id));
-    return c.body(null, 204);
-  });
+  defineRoute({ method: "get", path: "/admin/api/users", summary: "List users", tag: "users", ok: { status: 200, schema: z.object({ users: z.array(S.UserOut) }), description: "every user" },
+    handler: async (c) => c.json({ users: await db(c, listUsers) }) }),
+  defineRoute({ method: "get", path: "/admin/api/users/{email}", summary: "Get a user with their keys", tag: "users", params: P.email, ok: { status: 200, schema: S.UserOut, description: "the user" },
+    handler: async (c, { params: { email } }) => {
+      const user = await db(c, async (sql) => {
+        const u = await getAdminUser(sql, email);
+        return u && { ...u, keys: (await listApiKeys(sql, email)).map(svc.keyOut) };
+      });
+      return c.json(user ?? notFound(`user ${email}`));
+    } }),
+  defineRoute({ method: "put", path: "/admin/api/users/{email}", summary: "Create or replace a user: groups and admin flag", tag: "users", params: P.email, body: S.UserBody, ok: { status: 200, schema: S.UserOut, description: replaced },
+    handler: async (c, { params: { email }, body }) => {
+      const r = await db(c, (sql) => svc.putUser(sql, actor(c), email, body));
+      return c.json(r.item, r.created ? 201 : 200);
+    } }),
+  defineRoute({ method: "delete", path: "/admin/api/users/{email}", summary: "Delete a user and their keys", tag: "users", params: P.email, ok: { status: 204, description: "deleted" },
+    handler: async (c, { params: { email } }) => {
+      await db(c, (sql) => svc.removeUser(sql, actor(c), email));
+      return c.body(null, 204);
+    } }),
+  defineRoute({ method: "get", path: "/admin/api/users/{email}/keys", summary: "List a user's API keys (never the keys themselves)", tag: "keys", params: P.email, ok: { status: 200, schema: z.object({ keys: z.array(S.KeyOut) }), description: "the keys" },
+    handler: async (c, { params: { email } }) => {
+      const keys = await db(c, async (sql) => ((await getAdminUser(sql, email)) ? (await listApiKeys(sql, email)).map(svc.keyOut) : null));
+      return c.json({ keys: keys ?? notFound(`user ${email}`) });
+    } }),
+  defineRoute({ method: "post", path: "/admin/api/users/{email}/keys", summary: "Issue an API key; the key is shown this once", tag: "keys", params: P.email, body: S.KeyBody, ok: { status: 201, schema: S.KeyCreatedOut, description: "the new key" },
+    handler: async (c, { params: { email }, body }) => {
+      const issued = await db(c, (sql) => svc.issueKey(sql, actor(c), email, body));
+      c.header("Cache-Control", "no-store");
+      return c.json(issued, 201);
+    } }),
+  defineRoute({ method: "get", path: "/admin/api/users/{email}/keys/{keyId}", summary: "Get one API key's metadata (never the key)", tag: "keys", params: { ...P.email, keyId: S.Slug }, ok: { status: 200, schema: S.KeyOut, description: "the key's metadata" },
+    handler: async (c, { params: { email, keyId: id } }) => {
+      const key = await db(c, async (sql) => (await listApiKeys(sql, email)).find((k) => k.id === id));
+      return c.json(key ? svc.keyOut(key) : notFound(`key ${id} of ${email}`));
+    } }),
+  defineRoute({ method: "delete", path: "/admin/api/users/{email}/keys/{keyId}", summary: "Revoke an API key", tag: "keys", params: { ...P.email, keyId: S.Slug }, ok: { status: 204, description: "revoked" },
+    handler: async (c, { params: { email, keyId: id } }) => {
+      await db(c, (sql) => svc.revokeKey(sql, actor(c), email, id));
+      return c.body(null, 204);
+    } }),
 
   // read-only views
-  app.get("/admin/api/access/:email", async (c) => {
-    const email = param.email(c);
-    const q = query(c, S.AccessQuery);
-    return c.json(await db(c, (sql) => explainAccess(sql, email, q.tool)));
-  });
-  app.get("/admin/api/audit", async (c) => {
-    const q = query(c, S.AuditQuery);
-    return c.json({ entries: await db(c, (sql) => listAudit(sql, q)) });
-  });
-  app.get("/admin/api/health", async (c) => c.json({ servers: await db(c, listServerHealth) }));
-  app.get("/admin/api/changes", async (c) => {
-    const q = query(c, S.ChangesQuery);
-    return c.json({ changes: await db(c, (sql) => listItemChanges(sql, q)) });
-  });
-  app.get("/admin/api/reports/usage", async (c) => {
-    const q = query(c, S.UsageQuery);
-    return c.json(await db(c, (sql) => usageReport(sql, usageWindow(q))));
-  });
+  defineRoute({ method: "get", path: "/admin/api/access/{email}", summary: "Effective access: each visible server and tool with the user -> group -> tenant -> server chain", tag: "access", params: P.email, query: S.AccessQuery, ok: { status: 200, schema: S.AccessOut, description: "the explanation" },
+    handler: async (c, { params: { email }, query: q }) => c.json(await db(c, (sql) => explainAccess(sql, email, q.tool))) }),
+  defineRoute({ method: "get", path: "/admin/api/audit", summary: "The audit log, newest first", tag: "reports", query: S.AuditQuery, ok: { status: 200, schema: S.AuditOut, description: "audit entries" },
+    handler: async (c, { query: q }) => c.json({ entries: await db(c, (sql) => listAudit(sql, q)) }) }),
+  defineRoute({ method: "get", path: "/admin/api/health", summary: "Upstream health as the catalog last saw it", tag: "reports", ok: { status: 200, schema: S.HealthOut, description: "per server" },
+    handler: async (c) => c.json({ servers: await db(c, listServerHealth) }) }),
+  defineRoute({ method: "get", path: "/admin/api/changes", summary: "Changes of upstream tools, prompts and resources", tag: "reports", query: S.ChangesQuery, ok: { status: 200, schema: S.ChangesOut, description: "changes, newest first" },
+    handler: async (c, { query: q }) => c.json({ changes: await db(c, (sql) => listItemChanges(sql, q)) }) }),
+  defineRoute({ method: "get", path: "/admin/api/reports/usage", summary: "Tool calls over time and per user, tenant, server and tool; error rate and p50/p95 latency", tag: "reports", query: S.UsageQuery, ok: { status: 200, schema: S.UsageOut, description: "the report" },
+    handler: async (c, { query: q }) => c.json(await db(c, (sql) => usageReport(sql, usageWindow(q)))) }),
+];
+
+/** Mounts the REST API (the admin-only routes; the document and its page: docs.routes.ts). */
+export function registerApiRoutes(app: AdminHono) {
+  mountRoutes(app, API_ROUTES);
 }
 
 /** Fills the usage window's defaults: the last 24 hours. */

@@ -17,7 +17,9 @@ import { csrfProtection } from "./csrf";
 import { AdminEnv } from "./env";
 import { adminSecurityHeaders } from "./security-headers";
 import { registerUiRoutes } from "./ui.routes";
-import { registerSelfRoutes } from "./self.routes";
+import { registerSelfRoutes, WHOAMI_ROUTE } from "./self.routes";
+import { registerDocsRoutes } from "./docs.routes";
+import { mountRoutes } from "./route";
 
 const app = createAdminApp();
 app.onError(adminOnError);
@@ -26,7 +28,7 @@ app.get("/metrics", metricsRoute("admin"));
 app.use("*", ...requestLimits((c) => readEnv(AdminEnv, c.env)));
 // "/admin/*" also matches "/admin" itself
 app.use("/admin/*", requireIdentity({ secret: (env) => env.IDENTITY_SECRET }), userRateLimit((c) => readEnv(AdminEnv, c.env)));
-app.get("/admin/api/whoami", (c) => c.json(c.get("identity")));
+mountRoutes(app, [WHOAMI_ROUTE]);
 app.use("/admin/*", adminSecurityHeaders(), originCheck());
 // UI paths: a CSRF token on pages, required on form posts (the API takes JSON and relies on the Origin check)
 const csrf = csrfProtection();
@@ -34,6 +36,7 @@ app.use("/admin/*", async (c, next) => (isApi(c) ? next() : csrf(c, next)));
 // every signed-in user: /admin/me and /admin/api/me* (their own data only); everything after is for admins
 registerSelfRoutes(app);
 app.use("/admin/*", requireAdmin());
+registerDocsRoutes(app);
 registerApiRoutes(app);
 registerUiRoutes(app);
 app.notFound(jsonNotFound);
