@@ -87,6 +87,7 @@ export function ServersPage(p: PageBase & { servers: Server[]; tenants: Tenant[]
                   <td>{s.enabled ? <span class="pill ok">enabled</span> : <span class="pill warn">disabled</span>}</td>
                   <td class="actions">
                     <a href={`/admin/servers?edit=${encodeURIComponent(s.id)}`}>edit</a>{" "}
+                    <a href={`/admin/servers?edit=${encodeURIComponent(s.id)}#overrides`}>tools</a>{" "}
                     <PostButton action={`/admin/servers/${encodeURIComponent(s.id)}/delete`} token={p.token} label="Delete" kind="danger" />
                   </td>
                 </tr>
