@@ -131,10 +131,10 @@ describe("tool overrides in the admin UI", () => {
 
     // what the browser's pattern check would stop, posted anyway: a 400 page naming the field, not a 500
     const token = await page.inputValue(`${row("add")} input[name=_csrf]`);
-    const bad = await admin.request.post(`${t.url}/admin/servers/ovr/overrides/add`, { form: { _csrf: token, name: "has space!" }, headers: { Origin: t.url }, maxRedirects: 0 });
+    const bad = await admin.request.post(`${t.url}/admin/servers/ovr/overrides?tool=add`, { form: { _csrf: token, name: "has space!" }, headers: { Origin: t.url }, maxRedirects: 0 });
     expect(bad.status()).toBe(400);
     expect(await bad.text()).toContain("add: name: must be 1-64 characters of [A-Za-z0-9_-]");
-    const nope = await admin.request.post(`${t.url}/admin/servers/nope/overrides/add`, { form: { _csrf: token, name: "x" }, headers: { Origin: t.url }, maxRedirects: 0 });
+    const nope = await admin.request.post(`${t.url}/admin/servers/nope/overrides?tool=add`, { form: { _csrf: token, name: "x" }, headers: { Origin: t.url }, maxRedirects: 0 });
     expect(nope.status()).toBe(404);
     expect(await t.db.sql`SELECT tool, name FROM tool_overrides WHERE server_id = 'ovr' ORDER BY tool`).toEqual([
       { tool: "add", name: "sum" },
@@ -146,7 +146,7 @@ describe("tool overrides in the admin UI", () => {
   it("refuses override posts without a valid CSRF token or from another origin", async () => {
     await page.goto(`${t.url}/admin/servers?edit=ovr`);
     const token = await page.inputValue(`${row("shout")} input[name=_csrf]`);
-    for (const action of ["/admin/servers/ovr/overrides/shout", "/admin/servers/ovr/overrides/shout/delete"]) {
+    for (const action of ["/admin/servers/ovr/overrides?tool=shout", "/admin/servers/ovr/overrides/delete?tool=shout"]) {
       const noToken = await admin.request.post(`${t.url}${action}`, { form: { name: "forged", confirm: "yes" }, headers: { Origin: t.url }, maxRedirects: 0 });
       expect(noToken.status()).toBe(403);
       const crossSite = await admin.request.post(`${t.url}${action}`, { form: { _csrf: token, name: "forged", confirm: "yes" }, headers: { Origin: "https://evil.example" }, maxRedirects: 0 });
@@ -175,5 +175,30 @@ describe("tool overrides in the admin UI", () => {
       ["admin@localhost", "add"],
       ["admin@localhost", "shout"],
     ]);
+  });
+
+  it("handles upstream tool names that need escaping in a path (slash, space, percent, dot)", { timeout: 60_000 }, async () => {
+    const odd = ["fs/read file", "100%.sure"];
+    up.setTools([ADD, SHOUT, ...odd.map((name) => ({ ...SHOUT, name }))]);
+    expect((await t.fetch("/admin/api/servers/ovr/refresh", { method: "POST", key: t.adminKey })).status).toBe(202);
+    await within(10_000, "the odd names listed", async () => (await names("/mcp/ovr")).length === 4);
+    await page.goto(`${t.url}/admin/servers?edit=ovr`);
+    for (const [i, tool] of odd.entries()) {
+      await page.fill(`${row(tool)} input[name=name]`, `odd_${i}`);
+      await submit(page, `${row(tool)} button[name=save]`);
+      await expect(page.textContent(".flash")).resolves.toContain(`Override of ${tool} created: shown as odd_${i}.`);
+    }
+    await within(2_000, "the odd renames", async () => (await names("/mcp/ovr")).join() === "add,odd_0,odd_1,shout");
+    expect(await t.db.sql`SELECT tool, name FROM tool_overrides WHERE server_id = 'ovr' ORDER BY name`).toEqual([
+      { tool: "fs/read file", name: "odd_0" },
+      { tool: "100%.sure", name: "odd_1" },
+    ]);
+    for (const tool of odd) {
+      await submit(page, `${row(tool)} button[name=remove]`);
+      await expect(page.textContent("#confirm h2")).resolves.toContain(`Remove the override of ${tool}?`);
+      await submit(page, "#confirm button[type=submit]");
+      await expect(page.textContent(".flash")).resolves.toContain(`Override of ${tool} removed.`);
+    }
+    expect(await t.db.sql`SELECT tool FROM tool_overrides WHERE server_id = 'ovr'`).toEqual([]);
   });
 });

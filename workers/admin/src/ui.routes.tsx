@@ -122,8 +122,8 @@ const decode = (s: string) => {
   }
 };
 
-/** The confirmation a destructive form post needs (delete, revoke), from its path; null for every other post. */
-export function confirmationFor(path: string): Confirmation | null {
+/** The confirmation a destructive form post needs (delete, revoke), from its path (and query); null for every other post. */
+export function confirmationFor(path: string, query: URLSearchParams = new URLSearchParams()): Confirmation | null {
   let m = /^\/admin\/(tenants|servers|groups|virtual)\/([^/]+)\/delete$/.exec(path);
   if (m) {
     const id = decode(m[2]!);
@@ -136,11 +136,11 @@ export function confirmationFor(path: string): Confirmation | null {
     }[m[1] as "tenants"];
     return { label: `Delete ${what} ${id}`, consequence, back: `/admin/${m[1]}` };
   }
-  m = /^\/admin\/servers\/([^/]+)\/overrides\/([^/]+)\/delete$/.exec(path);
+  m = /^\/admin\/servers\/([^/]+)\/overrides\/delete$/.exec(path);
   if (m) {
     const id = decode(m[1]!);
-    const tool = decode(m[2]!);
-    return { label: `Remove the override of ${tool}`, consequence: `Users see the tool ${tool} of server ${id} as the upstream lists it again.`, back: `/admin/servers?edit=${m[1]}#overrides` };
+    const tool = query.get("tool") ?? "";
+    return { label: `Remove the override of ${tool}`, consequence: `Users see the tool ${tool} of server ${id} as the upstream lists it again.`, back: `/admin/servers?edit=${encodeURIComponent(id)}#overrides` };
   }
   m = /^\/admin\/users\/([^/]+)\/delete$/.exec(path);
   if (m) {
@@ -167,9 +167,10 @@ export function registerUiRoutes(app: AdminHono) {
   // destructive posts (delete, revoke) act only with confirm=yes; without it they answer the
   // confirmation page, whose own form (CSRF token included) posts again with it
   app.post("/admin/*", async (c, next) => {
-    const what = confirmationFor(c.req.path);
+    const { search, searchParams } = new URL(c.req.url);
+    const what = confirmationFor(c.req.path, searchParams);
     if (!what || (await form(c))[CONFIRM_FIELD] === "yes") return next();
-    return c.html(<ConfirmPage {...base(c)} what={what} action={c.req.path} />);
+    return c.html(<ConfirmPage {...base(c)} what={what} action={c.req.path + search} />);
   });
   // ---- overview
   app.get("/admin", async (c) => {
@@ -298,10 +299,11 @@ export function registerUiRoutes(app: AdminHono) {
     );
   });
   // tool overrides (issue 15): the same service, checks and audit rows as PUT/DELETE /admin/api/servers/{id}/overrides/{tool}
-  app.post("/admin/servers/:id/overrides/:tool", async (c) => {
+  // (the tool in the query: an upstream's tool name may hold a "/", which a path cannot carry past the edge)
+  app.post("/admin/servers/:id/overrides", async (c) => {
     const f = await form(c);
     const id = c.req.param("id");
-    const tool = c.req.param("tool");
+    const tool = c.req.query("tool") ?? "";
     const draft: OverrideDraft = { tool, name: text(f, "name"), description: text(f, "description"), hidden: checked(f, "hidden") };
     const edit = `/admin/servers?edit=${encodeURIComponent(id)}#overrides`;
     return attempt(
@@ -316,9 +318,9 @@ export function registerUiRoutes(app: AdminHono) {
       (msg) => serverEditPage(c, id, `${tool}: ${msg}`, draft),
     );
   });
-  app.post("/admin/servers/:id/overrides/:tool/delete", async (c) => {
+  app.post("/admin/servers/:id/overrides/delete", async (c) => {
     const id = c.req.param("id");
-    const tool = c.req.param("tool");
+    const tool = c.req.query("tool") ?? "";
     return attempt(
       c,
       async () => {

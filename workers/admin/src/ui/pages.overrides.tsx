@@ -31,8 +31,11 @@ export function toolRows(listed: string[], overrides: ToolOverride[]): ToolRow[]
   return names.map((tool) => ({ tool, listed: live.has(tool), override: by.get(tool) ?? null }));
 }
 
-/** The form action of a tool's override. */
-export const overridePath = (server: string, tool: string) => `/admin/servers/${encodeURIComponent(server)}/overrides/${encodeURIComponent(tool)}`;
+/**
+ * The form actions of a tool's override. The tool rides in the query, not the path: an upstream
+ * tool name may hold a `/`, and the edge refuses paths with an encoded slash.
+ */
+export const overrideAction = (server: string, tool: string, remove = false) => `/admin/servers/${encodeURIComponent(server)}/overrides${remove ? "/delete" : ""}?tool=${encodeURIComponent(tool)}`;
 
 export function OverridesCard(p: { token: string; server: string; rows: ToolRow[]; draft?: OverrideDraft | null }) {
   return (
@@ -49,7 +52,6 @@ export function OverridesCard(p: { token: string; server: string; rows: ToolRow[
           {p.rows.map((r) => {
             const o = r.override;
             const d = p.draft?.tool === r.tool ? p.draft : null;
-            const action = overridePath(p.server, r.tool);
             return (
               <tr data-tool={r.tool}>
                 <td>
@@ -59,7 +61,7 @@ export function OverridesCard(p: { token: string; server: string; rows: ToolRow[
                   {o?.name && <div class="small">shown as <code>{o.name}</code></div>}
                 </td>
                 <td>
-                  <form method="post" action={action} class="override">
+                  <form method="post" action={overrideAction(p.server, r.tool)} class="override">
                     <Csrf token={p.token} />
                     <input type="text" name="name" aria-label={`New name of ${r.tool}`} value={d ? d.name : (o?.name ?? "")} placeholder={r.tool} pattern="[A-Za-z0-9_\-]{1,64}" />
                     <textarea name="description" aria-label={`New description of ${r.tool}`} placeholder="the upstream's description">{d ? d.description : (o?.description ?? "")}</textarea>
@@ -67,7 +69,7 @@ export function OverridesCard(p: { token: string; server: string; rows: ToolRow[
                     <button type="submit" name="save">Save override</button>
                   </form>
                 </td>
-                <td class="actions">{o && <PostButton action={`${action}/delete`} token={p.token} label="Remove override" kind="danger" name="remove" />}</td>
+                <td class="actions">{o && <PostButton action={overrideAction(p.server, r.tool, true)} token={p.token} label="Remove override" kind="danger" name="remove" />}</td>
               </tr>
             );
           })}
