@@ -136,6 +136,11 @@ describe("tool overrides in the admin UI", () => {
     expect(await bad.text()).toContain("add: name: must be 1-64 characters of [A-Za-z0-9_-]");
     const nope = await admin.request.post(`${t.url}/admin/servers/nope/overrides?tool=add`, { form: { _csrf: token, name: "x" }, headers: { Origin: t.url }, maxRedirects: 0 });
     expect(nope.status()).toBe(404);
+    for (const action of ["/admin/servers/ovr/overrides", "/admin/servers/ovr/overrides/delete"]) {
+      const noTool = await admin.request.post(`${t.url}${action}`, { form: { _csrf: token, name: "x" }, headers: { Origin: t.url }, maxRedirects: 0 });
+      expect(noTool.status()).toBe(400);
+      expect(await noTool.text()).toContain(": tool: ");
+    }
     expect(await t.db.sql`SELECT tool, name FROM tool_overrides WHERE server_id = 'ovr' ORDER BY tool`).toEqual([
       { tool: "add", name: "sum" },
       { tool: "shout", name: null },

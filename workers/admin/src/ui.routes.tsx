@@ -139,7 +139,9 @@ export function confirmationFor(path: string, query: URLSearchParams = new URLSe
   m = /^\/admin\/servers\/([^/]+)\/overrides\/delete$/.exec(path);
   if (m) {
     const id = decode(m[1]!);
-    const tool = query.get("tool") ?? "";
+    const tool = query.get("tool");
+    // no tool: nothing to confirm, the handler answers the 400
+    if (!tool) return null;
     return { label: `Remove the override of ${tool}`, consequence: `Users see the tool ${tool} of server ${id} as the upstream lists it again.`, back: `/admin/servers?edit=${encodeURIComponent(id)}#overrides` };
   }
   m = /^\/admin\/users\/([^/]+)\/delete$/.exec(path);
