@@ -10,7 +10,7 @@ import { listApiKeys } from "../../../shared/repos/apikeys.repo";
 import { listAudit } from "../../../shared/repos/audit.repo";
 import { listTenants } from "../../../shared/repos/tenants.repo";
 import { connectionCounts } from "../../../shared/repos/connections.repo";
-import { getServer, listItemChanges, listServerHealth, listServers } from "../../../shared/repos/servers.repo";
+import { getServer, listItemChanges, listServerHealth, listServers, toolNamesByServer, type Server } from "../../../shared/repos/servers.repo";
 import { getGroup, listGroups } from "../../../shared/repos/groups.repo";
 import { getAdminUser, listUsers } from "../../../shared/repos/admin-users.repo";
 import { usageReport } from "../../../shared/repos/reports.repo";
@@ -24,7 +24,8 @@ import { GroupsPage, ServersPage, TenantsPage, UserPage, UsersPage, rulesText, t
 import { AccessPage, AuditPage, ChangesPage, HealthPage, OverviewPage, ReportsPage } from "./ui/pages.insight";
 import { notFoundPage } from "./ui/pages.errors";
 import { ReviewsPage, toolsText, VirtualServersPage } from "./ui/pages.curated";
-import { listPendingReviews } from "../../../shared/repos/review.repo";
+import { listOverrides, listPendingReviews } from "../../../shared/repos/review.repo";
+import { OverridesCard, toolRows, type OverrideDraft } from "./ui/pages.overrides";
 import { listVirtualServers } from "../../../shared/repos/virtual.repo";
 import { secureOrigin } from "./admin.middleware";
 import { CONFIRM_FIELD, ConfirmPage, type Confirmation } from "./ui/pages.confirm";
@@ -121,8 +122,8 @@ const decode = (s: string) => {
   }
 };
 
-/** The confirmation a destructive form post needs (delete, revoke), from its path; null for every other post. */
-export function confirmationFor(path: string): Confirmation | null {
+/** The confirmation a destructive form post needs (delete, revoke), from its path (and query); null for every other post. */
+export function confirmationFor(path: string, query: URLSearchParams = new URLSearchParams()): Confirmation | null {
   let m = /^\/admin\/(tenants|servers|groups|virtual)\/([^/]+)\/delete$/.exec(path);
   if (m) {
     const id = decode(m[2]!);
@@ -134,6 +135,14 @@ export function confirmationFor(path: string): Confirmation | null {
       virtual: `The endpoint /mcp/${id} stops answering.`,
     }[m[1] as "tenants"];
     return { label: `Delete ${what} ${id}`, consequence, back: `/admin/${m[1]}` };
+  }
+  m = /^\/admin\/servers\/([^/]+)\/overrides\/delete$/.exec(path);
+  if (m) {
+    const id = decode(m[1]!);
+    const tool = query.get("tool");
+    // no tool: nothing to confirm, the handler answers the 400
+    if (!tool) return null;
+    return { label: `Remove the override of ${tool}`, consequence: `Users see the tool ${tool} of server ${id} as the upstream lists it again.`, back: `/admin/servers?edit=${encodeURIComponent(id)}#overrides` };
   }
   m = /^\/admin\/users\/([^/]+)\/delete$/.exec(path);
   if (m) {
@@ -160,9 +169,10 @@ export function registerUiRoutes(app: AdminHono) {
   // destructive posts (delete, revoke) act only with confirm=yes; without it they answer the
   // confirmation page, whose own form (CSRF token included) posts again with it
   app.post("/admin/*", async (c, next) => {
-    const what = confirmationFor(c.req.path);
+    const { search, searchParams } = new URL(c.req.url);
+    const what = confirmationFor(c.req.path, searchParams);
     if (!what || (await form(c))[CONFIRM_FIELD] === "yes") return next();
-    return c.html(<ConfirmPage {...base(c)} what={what} action={c.req.path} />);
+    return c.html(<ConfirmPage {...base(c)} what={what} action={c.req.path + search} />);
   });
   // ---- overview
   app.get("/admin", async (c) => {
@@ -229,23 +239,34 @@ export function registerUiRoutes(app: AdminHono) {
         : {}),
     };
   };
-  const serversPage = async (c: C, values: Record<string, string | boolean>, editId: string | null, error?: string) => {
-    const [servers, tenants, connections] = await db(c, (sql) => Promise.all([listServers(sql), listTenants(sql), connectionCounts(sql)]));
+  const serversPage = async (c: C, values: Record<string, string | boolean>, editId: string | null, error?: string, draft?: OverrideDraft) => {
+    const [servers, tenants, connections, listed, overrides] = await db(c, (sql) =>
+      Promise.all([listServers(sql), listTenants(sql), connectionCounts(sql), editId ? toolNamesByServer(sql, [editId]) : null, editId ? listOverrides(sql, editId) : null]),
+    );
     const editing = editId ? (servers.find((s) => s.id === editId) ?? null) : null;
-    return c.html(<ServersPage {...base(c, error)} servers={servers} tenants={tenants} values={values} editing={editing} connections={connections} />, error ? 400 : 200);
+    return c.html(
+      <ServersPage {...base(c, error)} servers={servers} tenants={tenants} values={values} editing={editing} connections={connections}>
+        {editing && <OverridesCard token={c.get("csrfToken") ?? ""} server={editing.id} rows={toolRows(listed?.get(editing.id) ?? [], overrides ?? [])} draft={draft} />}
+      </ServersPage>,
+      error ? 400 : 200,
+    );
+  };
+  /** The server form's values of a stored server (no secrets). */
+  const serverValues = (s: Server) => {
+    const cr = s.credentials as { mode: string; header?: string; prefix?: string; oauth?: Record<string, string | undefined> };
+    const o = cr.oauth ?? {};
+    return { id: s.id, tenant: s.tenant, url: s.url, transport: s.transport, enabled: s.enabled, description: s.description, credMode: cr.mode, credHeader: cr.header ?? "", credPrefix: cr.prefix ?? "", oauthClientId: o.clientId ?? "", oauthScopes: o.scopes ?? "", oauthIssuer: o.issuer ?? "", oauthAuthorize: o.authorizationEndpoint ?? "", oauthToken: o.tokenEndpoint ?? "", review: s.review };
+  };
+  /** A server's edit page again (after a refused override), or the 404 page. */
+  const serverEditPage = async (c: C, id: string, error?: string, draft?: OverrideDraft) => {
+    const s = await db(c, (sql) => getServer(sql, id));
+    if (!s) return c.html(notFoundPage(c.get("identity").email, `No server ${id}.`), 404);
+    return serversPage(c, serverValues(s), s.id, error, draft);
   };
   app.get("/admin/servers", async (c) => {
     const edit = c.req.query("edit");
     if (!edit) return serversPage(c, { enabled: true }, null);
-    const s = await db(c, (sql) => getServer(sql, edit));
-    if (!s) return c.html(notFoundPage(c.get("identity").email, `No server ${edit}.`), 404);
-    const cr = s.credentials as { mode: string; header?: string; prefix?: string; oauth?: Record<string, string | undefined> };
-    const o = cr.oauth ?? {};
-    return serversPage(
-      c,
-      { id: s.id, tenant: s.tenant, url: s.url, transport: s.transport, enabled: s.enabled, description: s.description, credMode: cr.mode, credHeader: cr.header ?? "", credPrefix: cr.prefix ?? "", oauthClientId: o.clientId ?? "", oauthScopes: o.scopes ?? "", oauthIssuer: o.issuer ?? "", oauthAuthorize: o.authorizationEndpoint ?? "", oauthToken: o.tokenEndpoint ?? "", review: s.review },
-      s.id,
-    );
+    return serverEditPage(c, edit);
   });
   app.post("/admin/servers", async (c) => {
     const f = await form(c);
@@ -277,6 +298,40 @@ export function registerUiRoutes(app: AdminHono) {
         return done(c, "/admin/servers", `Server ${id} deleted.`);
       },
       (msg) => serversPage(c, { enabled: true }, null, msg),
+    );
+  });
+  // tool overrides (issue 15): the same service, checks and audit rows as PUT/DELETE /admin/api/servers/{id}/overrides/{tool}
+  // (the tool in the query: an upstream's tool name may hold a "/", which a path cannot carry past the edge)
+  app.post("/admin/servers/:id/overrides", async (c) => {
+    const f = await form(c);
+    const id = c.req.param("id");
+    const tool = c.req.query("tool") ?? "";
+    const draft: OverrideDraft = { tool, name: text(f, "name"), description: text(f, "description"), hidden: checked(f, "hidden") };
+    const edit = `/admin/servers?edit=${encodeURIComponent(id)}#overrides`;
+    return attempt(
+      c,
+      async () => {
+        const server = parseOr400(S.Slug, id, "id");
+        const name = parseOr400(S.UpstreamToolName, tool, "tool");
+        const input = parseOr400(S.OverrideBody, { name: draft.name || null, description: draft.description || null, hidden: draft.hidden });
+        const r = await db(c, (sql) => svc.putOverride(sql, actor(c), server, name, input));
+        return done(c, edit, `Override of ${name} ${r.created ? "created" : "saved"}${r.item.hidden ? ": hidden for everyone" : r.item.name ? `: shown as ${r.item.name}` : ""}.`);
+      },
+      (msg) => serverEditPage(c, id, `${tool}: ${msg}`, draft),
+    );
+  });
+  app.post("/admin/servers/:id/overrides/delete", async (c) => {
+    const id = c.req.param("id");
+    const tool = c.req.query("tool") ?? "";
+    return attempt(
+      c,
+      async () => {
+        const server = parseOr400(S.Slug, id, "id");
+        const name = parseOr400(S.UpstreamToolName, tool, "tool");
+        await db(c, (sql) => svc.removeOverride(sql, actor(c), server, name));
+        return done(c, `/admin/servers?edit=${encodeURIComponent(server)}#overrides`, `Override of ${name} removed.`);
+      },
+      (msg) => serverEditPage(c, id, `${tool}: ${msg}`),
     );
   });
   app.post("/admin/servers/:id/refresh", async (c) => {

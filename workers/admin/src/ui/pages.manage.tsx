@@ -1,4 +1,5 @@
 /** UI pages that manage things: tenants, servers, groups, users and their API keys. */
+import type { Child } from "hono/jsx";
 import type { Tenant } from "../../../../shared/repos/tenants.repo";
 import type { Server } from "../../../../shared/repos/servers.repo";
 import type { Group } from "../../../../shared/repos/groups.repo";
@@ -62,7 +63,8 @@ export function TenantsPage(p: PageBase & { tenants: Tenant[]; values: Values; e
 
 const MODE_LABEL: Record<string, string> = { "per-user-token": "per-user token", "per-user-oauth": "per-user OAuth" };
 
-export function ServersPage(p: PageBase & { servers: Server[]; tenants: Tenant[]; values: Values; editing: Server | null; connections: Record<string, number> }) {
+/** Servers: list and form; `children` (the edited server's tool overrides) go below. */
+export function ServersPage(p: PageBase & { servers: Server[]; tenants: Tenant[]; values: Values; editing: Server | null; connections: Record<string, number>; children?: Child }) {
   const v = p.values;
   return (
     <Layout title="Servers" email={p.email} logout={p.logout} active="/admin/servers">
@@ -85,6 +87,7 @@ export function ServersPage(p: PageBase & { servers: Server[]; tenants: Tenant[]
                   <td>{s.enabled ? <span class="pill ok">enabled</span> : <span class="pill warn">disabled</span>}</td>
                   <td class="actions">
                     <a href={`/admin/servers?edit=${encodeURIComponent(s.id)}`}>edit</a>{" "}
+                    <a href={`/admin/servers?edit=${encodeURIComponent(s.id)}#overrides`}>tools</a>{" "}
                     <PostButton action={`/admin/servers/${encodeURIComponent(s.id)}/delete`} token={p.token} label="Delete" kind="danger" />
                   </td>
                 </tr>
@@ -163,6 +166,7 @@ export function ServersPage(p: PageBase & { servers: Server[]; tenants: Tenant[]
           </form>
         </section>
       </div>
+      {p.children}
     </Layout>
   );
 }
