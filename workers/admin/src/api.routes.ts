@@ -11,11 +11,11 @@ import { listApiKeys } from "../../../shared/repos/apikeys.repo";
 import { listAudit } from "../../../shared/repos/audit.repo";
 import { getTenant, listTenants } from "../../../shared/repos/tenants.repo";
 import { connectionCounts } from "../../../shared/repos/connections.repo";
-import { getServer, listItemChanges, listServerHealth, listServers, type Server } from "../../../shared/repos/servers.repo";
+import { getServer, listItemChanges, listServerHealth, listServers, type Server, type ServerHealth } from "../../../shared/repos/servers.repo";
 
 import { getGroup, listGroups } from "../../../shared/repos/groups.repo";
 import { getAdminUser, listUsers } from "../../../shared/repos/admin-users.repo";
-import { usageReport } from "../../../shared/repos/reports.repo";
+import { LIVE_WINDOW_SECONDS, liveFigures, usageReport, type LiveFigures } from "../../../shared/repos/reports.repo";
 import { getOverride, listOverrides, listReviews } from "../../../shared/repos/review.repo";
 import { getVirtualServer, listVirtualServers } from "../../../shared/repos/virtual.repo";
 import { log } from "../../../shared/log";
@@ -41,6 +41,16 @@ type C = Context<AdminApp>;
 /** Runs `fn` with a per-request Postgres client. */
 export function db<T>(c: C, fn: (sql: Sql) => Promise<T>): Promise<T> {
   return withSql(readEnv(AdminEnv, c.env).DATABASE_URL, c.executionCtx, fn);
+}
+
+/** A server's health with its live tool-call figures (zeros when it had no call in the window). */
+export type ServerHealthLive = ServerHealth & { live: LiveFigures };
+
+/** Upstream health as the catalog last saw it, with each server's live figures from the audit log (shared/repos/reports.repo.ts). */
+export async function healthReport(sql: Sql): Promise<{ windowSeconds: number; servers: ServerHealthLive[] }> {
+  const [health, live] = await Promise.all([listServerHealth(sql), liveFigures(sql)]);
+  const none: LiveFigures = { calls: 0, errors: 0, rate: 0, errorRatio: null, p50Ms: null, p95Ms: null };
+  return { windowSeconds: LIVE_WINDOW_SECONDS, servers: health.map((h) => ({ ...h, live: live.get(h.server) ?? none })) };
 }
 
 /** The request's JSON body ({} when empty); 400 naming `(body)` when not JSON. */
@@ -285,7 +295,7 @@ export function registerApiRoutes(app: AdminHono) {
     const q = query(c, S.AuditQuery);
     return c.json({ entries: await db(c, (sql) => listAudit(sql, q)) });
   });
-  app.get("/admin/api/health", async (c) => c.json({ servers: await db(c, listServerHealth) }));
+  app.get("/admin/api/health", async (c) => c.json(await db(c, healthReport)));
   app.get("/admin/api/changes", async (c) => {
     const q = query(c, S.ChangesQuery);
     return c.json({ changes: await db(c, (sql) => listItemChanges(sql, q)) });

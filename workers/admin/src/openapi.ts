@@ -60,7 +60,7 @@ export const OPERATIONS: Op[] = [
   { method: "delete", path: `/admin/api/users/${P.email}/keys/${P.keyId}`, summary: "Revoke an API key", tag: "keys", ok: { status: 204, description: "revoked" } },
   { method: "get", path: `/admin/api/access/${P.email}`, summary: "Effective access: each visible server and tool with the user -> group -> tenant -> server chain", tag: "access", query: S.AccessQuery, ok: { status: 200, schema: S.AccessOut, description: "the explanation" } },
   { method: "get", path: "/admin/api/audit", summary: "The audit log, newest first", tag: "reports", query: S.AuditQuery, ok: { status: 200, schema: S.AuditOut, description: "audit entries" } },
-  { method: "get", path: "/admin/api/health", summary: "Upstream health as the catalog last saw it", tag: "reports", ok: { status: 200, schema: S.HealthOut, description: "per server" } },
+  { method: "get", path: "/admin/api/health", summary: "Upstream health as the catalog last saw it, with live tool-call figures per server", tag: "reports", ok: { status: 200, schema: S.HealthOut, description: "per server" } },
   { method: "get", path: "/admin/api/changes", summary: "Changes of upstream tools, prompts and resources", tag: "reports", query: S.ChangesQuery, ok: { status: 200, schema: S.ChangesOut, description: "changes, newest first" } },
   { method: "get", path: "/admin/api/reports/usage", summary: "Tool calls over time and per user, tenant, server and tool; error rate and p50/p95 latency", tag: "reports", query: S.UsageQuery, ok: { status: 200, schema: S.UsageOut, description: "the report" } },
 ];
