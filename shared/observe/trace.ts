@@ -40,6 +40,13 @@ export interface SpanContext {
 
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
 
+/**
+ * Set by the edge on the request it forwards when it started the trace itself (the client sent
+ * no valid `traceparent`): the `traceparent` the next hop gets is then the gateway's own, and a
+ * trace context in the message (a 2026-07-28 client's `_meta` trace keys) may take its place.
+ */
+export const GATEWAY_ROOT_HEADER = "x-mcpgw-trace-root";
+
 /** Parses a `traceparent` header (version 00, or a later one read as 00); null when invalid. */
 export function parseTraceparent(value: string | null | undefined, tracestate?: string | null): SpanContext | null {
   if (!value) return null;
@@ -90,7 +97,8 @@ export interface EndedSpan {
 const nowNs = () => BigInt(Date.now()) * 1_000_000n;
 
 export class Span {
-  readonly context: SpanContext;
+  /** Changed only by {@link Span.continueFrom}. */
+  context: SpanContext;
   readonly attributes: Record<string, AttrValue> = {};
   private readonly startNs = nowNs();
   private status: 0 | 1 | 2 = 0;
@@ -101,10 +109,22 @@ export class Span {
     readonly service: string,
     public name: string,
     readonly kind: SpanKind,
-    readonly parent: SpanContext | null,
+    public parent: SpanContext | null,
     private readonly sink: ((s: EndedSpan) => void) | null,
   ) {
     this.context = { traceId: parent?.traceId ?? randomHex(16), spanId: randomHex(8), sampled: parent ? parent.sampled : true, ...(parent?.tracestate ? { tracestate: parent.tracestate } : {}) };
+  }
+
+  /**
+   * Moves this span (its id kept) under `parent`, a trace context that arrived after the span
+   * began: a 2026-07-28 client's `_meta` trace keys, read once the body is parsed. Only before
+   * the span has children (their parent is the old context) and before it ends.
+   */
+  continueFrom(parent: SpanContext): this {
+    if (this.ended) return this;
+    this.parent = parent;
+    this.context = { traceId: parent.traceId, spanId: this.context.spanId, sampled: parent.sampled, ...(parent.tracestate ? { tracestate: parent.tracestate } : {}) };
+    return this;
   }
 
   set(key: string, value: AttrValue | undefined | null): this {

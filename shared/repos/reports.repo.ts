@@ -117,3 +117,50 @@ export async function usageReport(db: Db, f: UsageFilter): Promise<UsageReport> 
     by: { user: keyed(byUser), tenant: keyed(byTenant), server: keyed(byServer), tool: keyed(byTool) },
   };
 }
+
+/** How far back the health page's live figures look (s): the span of a Prometheus `rate(...[5m])`. */
+export const LIVE_WINDOW_SECONDS = 300;
+
+/** One server's tool calls over the last {@link LIVE_WINDOW_SECONDS}, summed over every mcp replica. */
+export interface LiveFigures {
+  /** Calls answered (ok, error, or resumed by the client); refused (denied) calls are not counted. */
+  calls: number;
+  errors: number;
+  /** calls per second over the window. */
+  rate: number;
+  /** errors / calls; null when no calls. */
+  errorRatio: number | null;
+  p50Ms: number | null;
+  p95Ms: number | null;
+}
+
+/**
+ * The live figures per server from the audit log's `tool_call` rows of the last window: the
+ * same calls the mcp worker counts in `mcpgw_tool_calls_total` / `mcpgw_tool_call_duration_seconds`
+ * (both recorded at one place, Dispatcher.audit), but from Postgres, which every mcp replica
+ * writes to, where a per-process `/metrics` scrape sees one replica only. Servers without calls
+ * in the window are absent from the map.
+ */
+export async function liveFigures(db: Db, windowSeconds = LIVE_WINDOW_SECONDS): Promise<Map<string, LiveFigures>> {
+  const rows = await db`
+    SELECT server_id, count(*) AS calls, count(*) FILTER (WHERE outcome = 'error') AS errors,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms) AS p50,
+           percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms) AS p95
+    FROM audit_log
+    WHERE kind = 'tool_call' AND at >= now() - make_interval(secs => ${windowSeconds}) AND server_id IS NOT NULL AND outcome <> 'denied'
+    GROUP BY server_id`;
+  const out = new Map<string, LiveFigures>();
+  for (const r of rows) {
+    const calls = Number(r.calls);
+    const errors = Number(r.errors);
+    out.set(String(r.server_id), {
+      calls,
+      errors,
+      rate: calls / windowSeconds,
+      errorRatio: calls ? errors / calls : null,
+      p50Ms: r.p50 == null ? null : Math.round(Number(r.p50)),
+      p95Ms: r.p95 == null ? null : Math.round(Number(r.p95)),
+    });
+  }
+  return out;
+}

@@ -161,6 +161,66 @@ describe("traces", () => {
     expect(mcp.attributes).toMatchObject({ "mcp.method": "tools/call", "mcp.era": "modern", "mcp.server": "modern", "mcp.tool": "echo" });
   });
 
+  const modernCall = (id: number, meta: Record<string, unknown>, headers: Record<string, string> = {}) =>
+    rawPost(t.url, "/mcp/modern", userKey, { jsonrpc: "2.0", id, method: "tools/call", params: { name: "echo", arguments: { message: "meta-traced" }, _meta: meta } }, {
+      "mcp-protocol-version": "2026-07-28",
+      "mcp-method": "tools/call",
+      "mcp-name": "echo",
+      ...headers,
+    });
+  const modernMeta = (traceparent: string, tracestate?: string) => ({
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientCapabilities": {},
+    "io.modelcontextprotocol/clientInfo": { name: "observe", version: "1" },
+    traceparent,
+    ...(tracestate ? { tracestate } : {}),
+  });
+
+  it("2026-07-28 without a traceparent header: the `_meta` trace keys decide the trace of mcp, the catalog and the upstream", async () => {
+    const traceId = hex(16);
+    const clientSpan = hex(8);
+    modernProxy.seen.length = 0;
+    const r = await modernCall(4, modernMeta(`00-${traceId}-${clientSpan}-01`, "vendor=abc"));
+    expect(JSON.stringify(r.body.result)).toContain("meta-traced");
+    // the upstream continues the client's trace, in the header and in _meta, with the client's tracestate
+    const call = modernProxy.seen.find((s) => s.body.includes('"tools/call"'))!;
+    expect(call.traceparent!.split("-")[1]).toBe(traceId);
+    expect(JSON.parse(call.body).params._meta.traceparent).toBe(call.traceparent);
+    expect(JSON.parse(call.body).params._meta.tracestate).toBe("vendor=abc");
+    const spans = await spansOf(traceId, (s) => s.some((x) => x.service === "mcp-gateway-mcp" && x.kind === 2) && s.some((x) => x.service === "mcp-gateway-catalog") && s.some((x) => x.kind === 3));
+    const mcp = spans.find((x) => x.service === "mcp-gateway-mcp" && x.kind === 2);
+    expect(mcp, JSON.stringify(spans.map((s) => [s.service, s.name]))).toBeTruthy();
+    expect(mcp!.parentSpanId).toBe(clientSpan);
+    expect(mcp!.attributes).toMatchObject({ "mcp.method": "tools/call", "mcp.era": "modern", "mcpgw.trace_source": "_meta" });
+    for (const c of spans.filter((x) => x.service === "mcp-gateway-catalog")) expect(c.parentSpanId).toBe(mcp!.spanId);
+    const upstream = spans.filter((x) => x.service === "mcp-gateway-mcp" && x.kind === 3);
+    expect(upstream.length).toBeGreaterThan(0);
+    for (const u of upstream) expect(u.parentSpanId).toBe(mcp!.spanId);
+    expect(call.traceparent!.split("-")[2]).toBe(upstream.find((u) => u.name.includes("tools/call"))?.spanId ?? upstream[0]!.spanId);
+    // the edge started its own trace before the body was read: the mcp span names it
+    const edgeTrace = String(mcp!.attributes["mcpgw.edge_trace_id"]);
+    expect(edgeTrace).toMatch(/^[0-9a-f]{32}$/);
+    expect(edgeTrace).not.toBe(traceId);
+    const edge = await spansOf(edgeTrace, (s) => s.some((x) => x.service === "mcp-gateway" && x.kind === 2));
+    expect(edge.some((x) => x.service === "mcp-gateway" && x.parentSpanId === "")).toBe(true);
+  });
+
+  it("the client's traceparent header wins over different `_meta` trace keys; a malformed `_meta` traceparent is ignored", async () => {
+    const headerTrace = hex(16);
+    const metaTrace = hex(16);
+    modernProxy.seen.length = 0;
+    await modernCall(5, modernMeta(`00-${metaTrace}-${hex(8)}-01`), { traceparent: `00-${headerTrace}-${hex(8)}-01` });
+    const call = modernProxy.seen.find((s) => s.body.includes('"tools/call"'))!;
+    expect(call.traceparent!.split("-")[1]).toBe(headerTrace);
+    expect(JSON.parse(call.body).params._meta.traceparent).toBe(call.traceparent);
+    modernProxy.seen.length = 0;
+    const bad = await modernCall(6, modernMeta("00-not-a-trace-01"));
+    expect(JSON.stringify(bad.body.result)).toContain("meta-traced");
+    const badCall = modernProxy.seen.find((s) => s.body.includes('"tools/call"'))!;
+    expect(badCall.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    expect(JSON.parse(badCall.body).params._meta.traceparent).toBe(badCall.traceparent);
+  });
+
   it("starts a trace when the client sends none, and ignores a malformed traceparent", async () => {
     const before = new Set(otlp.spans.map((s) => s.traceId));
     const res = await t.fetch("/mcp", { method: "POST", key: userKey, headers: { traceparent: "00-zz-not-a-trace-01", accept: "application/json, text/event-stream", "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "x", version: "1" } } }) });

@@ -11,11 +11,11 @@ import { listApiKeys } from "../../../shared/repos/apikeys.repo";
 import { listAudit } from "../../../shared/repos/audit.repo";
 import { getTenant, listTenants } from "../../../shared/repos/tenants.repo";
 import { connectionCounts } from "../../../shared/repos/connections.repo";
-import { getServer, listItemChanges, listServerHealth, listServers, type Server } from "../../../shared/repos/servers.repo";
+import { getServer, listItemChanges, listServerHealth, listServers, type Server, type ServerHealth } from "../../../shared/repos/servers.repo";
 
 import { getGroup, listGroups } from "../../../shared/repos/groups.repo";
 import { getAdminUser, listUsers } from "../../../shared/repos/admin-users.repo";
-import { usageReport } from "../../../shared/repos/reports.repo";
+import { LIVE_WINDOW_SECONDS, liveFigures, usageReport, type LiveFigures } from "../../../shared/repos/reports.repo";
 import { getOverride, listOverrides, listReviews } from "../../../shared/repos/review.repo";
 import { getVirtualServer, listVirtualServers } from "../../../shared/repos/virtual.repo";
 import { log } from "../../../shared/log";
@@ -39,6 +39,16 @@ type C = Context<AdminApp>;
 /** Runs `fn` with a per-request Postgres client. */
 export function db<T>(c: C, fn: (sql: Sql) => Promise<T>): Promise<T> {
   return withSql(readEnv(AdminEnv, c.env).DATABASE_URL, c.executionCtx, fn);
+}
+
+/** A server's health with its live tool-call figures (zeros when it had no call in the window). */
+export type ServerHealthLive = ServerHealth & { live: LiveFigures };
+
+/** Upstream health as the catalog last saw it, with each server's live figures from the audit log (shared/repos/reports.repo.ts). */
+export async function healthReport(sql: Sql): Promise<{ windowSeconds: number; servers: ServerHealthLive[] }> {
+  const [health, live] = await Promise.all([listServerHealth(sql), liveFigures(sql)]);
+  const none: LiveFigures = { calls: 0, errors: 0, rate: 0, errorRatio: null, p50Ms: null, p95Ms: null };
+  return { windowSeconds: LIVE_WINDOW_SECONDS, servers: health.map((h) => ({ ...h, live: live.get(h.server) ?? none })) };
 }
 
 function notFound(what: string): never {
@@ -229,8 +239,8 @@ export const API_ROUTES: Route[] = [
     handler: async (c, { params: { email }, query: q }) => c.json(await db(c, (sql) => explainAccess(sql, email, q.tool))) }),
   defineRoute({ method: "get", path: "/admin/api/audit", summary: "The audit log, newest first", tag: "reports", query: S.AuditQuery, ok: { status: 200, schema: S.AuditOut, description: "audit entries" },
     handler: async (c, { query: q }) => c.json({ entries: await db(c, (sql) => listAudit(sql, q)) }) }),
-  defineRoute({ method: "get", path: "/admin/api/health", summary: "Upstream health as the catalog last saw it", tag: "reports", ok: { status: 200, schema: S.HealthOut, description: "per server" },
-    handler: async (c) => c.json({ servers: await db(c, listServerHealth) }) }),
+  defineRoute({ method: "get", path: "/admin/api/health", summary: "Upstream health as the catalog last saw it, with live tool-call figures per server", tag: "reports", ok: { status: 200, schema: S.HealthOut, description: "per server" },
+    handler: async (c) => c.json(await db(c, healthReport)) }),
   defineRoute({ method: "get", path: "/admin/api/changes", summary: "Changes of upstream tools, prompts and resources", tag: "reports", query: S.ChangesQuery, ok: { status: 200, schema: S.ChangesOut, description: "changes, newest first" },
     handler: async (c, { query: q }) => c.json({ changes: await db(c, (sql) => listItemChanges(sql, q)) }) }),
   defineRoute({ method: "get", path: "/admin/api/reports/usage", summary: "Tool calls over time and per user, tenant, server and tool; error rate and p50/p95 latency", tag: "reports", query: S.UsageQuery, ok: { status: 200, schema: S.UsageOut, description: "the report" },

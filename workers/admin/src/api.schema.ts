@@ -273,6 +273,7 @@ export const AuditOut = z
 
 export const HealthOut = z
   .object({
+    windowSeconds: z.number().describe("how far back `live` looks (s)"),
     servers: z.array(
       z.object({
         server: z.string(),
@@ -286,6 +287,16 @@ export const HealthOut = z
         serverInfo: z.unknown(),
         refreshedAt: IsoDate.nullable(),
         lastOkAt: IsoDate.nullable(),
+        live: z
+          .object({
+            calls: z.number().describe("tool calls answered in the window (refused ones not counted)"),
+            errors: z.number(),
+            rate: z.number().describe("calls per second"),
+            errorRatio: z.number().nullable().describe("errors / calls; null without calls"),
+            p50Ms: z.number().nullable(),
+            p95Ms: z.number().nullable(),
+          })
+          .describe("tool calls of the last `windowSeconds`, every mcp replica's, from the audit log"),
       }),
     ),
   })

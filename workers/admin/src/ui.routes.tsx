@@ -17,7 +17,7 @@ import { usageReport } from "../../../shared/repos/reports.repo";
 import * as S from "./api.schema";
 import * as svc from "./admin.service";
 import { explainAccess } from "./access.explain";
-import { db, refreshServer, secretsRing, usageWindow } from "./api.routes";
+import { db, healthReport, refreshServer, secretsRing, usageWindow } from "./api.routes";
 import { ApiError, parseOr400 } from "./errors";
 import type { AdminApp, AdminHono } from "./app";
 import { GroupsPage, ServersPage, TenantsPage, UserPage, UsersPage, rulesText, type PageBase } from "./ui/pages.manage";
@@ -516,7 +516,10 @@ export function registerUiRoutes(app: AdminHono) {
     );
     return c.html(<AccessPage {...base(c, error)} users={users} query={q} result={result} />, error ? 400 : 200);
   });
-  app.get("/admin/health", async (c) => c.html(<HealthPage {...base(c)} health={await db(c, listServerHealth)} />));
+  app.get("/admin/health", async (c) => {
+    const r = await db(c, healthReport);
+    return c.html(<HealthPage {...base(c)} health={r.servers} windowSeconds={r.windowSeconds} />);
+  });
   app.get("/admin/changes", async (c) => {
     const server = c.req.query("server") ?? "";
     const r = S.ChangesQuery.safeParse(server ? { server } : {});

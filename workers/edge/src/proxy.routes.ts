@@ -7,7 +7,7 @@ import type { Hono } from "hono";
 import { isForwardAuthPath, matchRoute, normalisePath, type Route, type WorkerName } from "../../../shared/edge";
 import { errorResponse } from "../../../shared/http";
 import type { EdgeBindings } from "./env";
-import { traceHeaders } from "../../../shared/observe/trace";
+import { currentSpan, GATEWAY_ROOT_HEADER, traceHeaders } from "../../../shared/observe/trace";
 import { forwardAuth } from "./forward-auth";
 import { metricsHandler } from "./metrics";
 
@@ -56,6 +56,9 @@ export function registerProxyRoutes(app: Hono<EdgeApp>): void {
       if (trace.traceparent) {
         const headers = new Headers(request.headers);
         headers.delete("tracestate");
+        // whether the trace is the gateway's own (no client traceparent): mcp then honours a trace in the message's _meta
+        headers.delete(GATEWAY_ROOT_HEADER);
+        if (currentSpan()?.parent === null) headers.set(GATEWAY_ROOT_HEADER, "1");
         for (const [name, value] of Object.entries(trace)) headers.set(name, value);
         request = new Request(request, { headers });
       }

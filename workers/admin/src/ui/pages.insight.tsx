@@ -2,7 +2,7 @@
 import type { AuditEntry } from "../../../../shared/repos/audit.repo";
 import type { ItemChange, ServerHealth } from "../../../../shared/repos/servers.repo";
 import type { AdminUser } from "../../../../shared/repos/admin-users.repo";
-import type { Dimension, UsageReport } from "../../../../shared/repos/reports.repo";
+import type { Dimension, LiveFigures, UsageReport } from "../../../../shared/repos/reports.repo";
 import type { AccessExplanation } from "../access.explain";
 import { BarsChart, CallsChart, LatencyChart } from "./charts";
 import { canonicalJson, diffLines } from "./diff";
@@ -122,7 +122,13 @@ export function AccessPage(p: PageBase & { users: AdminUser[]; query: { email: s
   );
 }
 
-export function HealthPage(p: PageBase & { health: ServerHealth[] }) {
+/** Calls per second as the health page shows them: per minute below one a second. */
+function rate(perSecond: number): string {
+  if (perSecond === 0) return "0";
+  return perSecond >= 1 ? `${perSecond.toFixed(1)}/s` : `${(perSecond * 60).toFixed(1)}/min`;
+}
+
+export function HealthPage(p: PageBase & { health: (ServerHealth & { live: LiveFigures })[]; windowSeconds: number }) {
   return (
     <Layout title="Upstream health" email={p.email} logout={p.logout} active="/admin/health">
       <Flash ok={p.ok} error={p.error} />
@@ -132,7 +138,7 @@ export function HealthPage(p: PageBase & { health: ServerHealth[] }) {
           <thead><tr><th>Server</th><th>State</th><th class="num">Tools</th><th class="num">Latency</th><th>Protocol</th><th>Last refresh</th><th>Last OK</th><th>Error</th><th></th></tr></thead>
           <tbody>
             {p.health.map((h) => (
-              <tr>
+              <tr data-server={h.server}>
                 <td><code>{h.server}</code><div class="muted small">tenant {h.tenant}</div></td>
                 <td>{!h.enabled ? <span class="pill warn">disabled</span> : h.ok === null ? <span class="pill">not refreshed yet</span> : h.ok ? <span class="pill ok">reachable</span> : <span class="pill bad">failing</span>}</td>
                 <td class="num">{h.toolCount}</td>
@@ -145,6 +151,26 @@ export function HealthPage(p: PageBase & { health: ServerHealth[] }) {
               </tr>
             ))}
             {p.health.length === 0 && <tr><td colspan={9} class="muted">No servers.</td></tr>}
+          </tbody>
+        </table>
+      </section>
+      <section class="card" id="live">
+        <h2>Tool calls, last {Math.round(p.windowSeconds / 60)} minutes</h2>
+        <p class="muted small">Every gateway replica's calls, from the audit log (refused calls not counted). Latency: the gateway's time for the call, upstream included.</p>
+        <table>
+          <thead><tr><th>Server</th><th class="num">Calls</th><th class="num">Rate</th><th class="num">Error ratio</th><th class="num">p50</th><th class="num">p95</th></tr></thead>
+          <tbody>
+            {p.health.map((h) => (
+              <tr data-server={h.server}>
+                <td><code>{h.server}</code></td>
+                <td class="num" data-figure="calls">{h.live.calls}</td>
+                <td class="num" data-figure="rate">{rate(h.live.rate)}</td>
+                <td class="num" data-figure="errors">{h.live.errorRatio === null ? "—" : `${(h.live.errorRatio * 100).toFixed(1)}%`}</td>
+                <td class="num" data-figure="p50">{h.live.p50Ms === null ? "—" : `${h.live.p50Ms} ms`}</td>
+                <td class="num" data-figure="p95">{h.live.p95Ms === null ? "—" : `${h.live.p95Ms} ms`}</td>
+              </tr>
+            ))}
+            {p.health.length === 0 && <tr><td colspan={6} class="muted">No servers.</td></tr>}
           </tbody>
         </table>
       </section>

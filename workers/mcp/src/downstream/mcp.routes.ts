@@ -10,6 +10,7 @@ import type { Context, Hono } from "hono";
 import { readEnv } from "../../../../shared/env";
 import type { Identity } from "../../../../shared/identity";
 import { log } from "../../../../shared/log";
+import { currentSpan, GATEWAY_ROOT_HEADER, parseTraceparent } from "../../../../shared/observe/trace";
 import { INTERNAL_ERROR, INVALID_REQUEST, PARSE_ERROR } from "../../../../shared/mcp/jsonrpc";
 import { catalogFetcher, CatalogUnavailable, fetchUserCatalog, fetchUserServer, type UserCatalog } from "../catalog.client";
 import { mcpDb } from "../db";
@@ -91,10 +92,43 @@ async function handle(c: Ctx): Promise<Response> {
   }
 }
 
+/**
+ * A trace context in the message (`params._meta.traceparent`/`tracestate`, the 2026-07-28 trace
+ * keys) continues the client's trace when the request carries no client `traceparent` header:
+ * none at all (behind Traefik), or the edge's own root ({@link GATEWAY_ROOT_HEADER}). The mcp
+ * request span then moves under the client's span, so the catalog calls and the upstream get the
+ * client's trace; the edge's and auth's spans stay in the trace the edge started, named by
+ * the span's `mcpgw.edge_trace_id`. A client's header wins over `_meta`, as the spec says.
+ */
+function continueMessageTrace(c: Ctx, body: unknown): void {
+  const span = currentSpan();
+  if (!span || !body || typeof body !== "object" || Array.isArray(body)) return;
+  const meta = (body as { params?: { _meta?: unknown } }).params?._meta as Record<string, unknown> | undefined;
+  if (!meta || typeof meta !== "object" || typeof meta.traceparent !== "string") return;
+  const gatewayRoot = c.req.header(GATEWAY_ROOT_HEADER) === "1";
+  if (!gatewayRoot && parseTraceparent(c.req.header("traceparent"))) return;
+  const client = parseTraceparent(meta.traceparent, typeof meta.tracestate === "string" ? meta.tracestate : undefined);
+  if (!client) return;
+  if (gatewayRoot && span.parent) span.set("mcpgw.edge_trace_id", span.context.traceId);
+  span.set("mcpgw.trace_source", "_meta").continueFrom(client);
+}
+
 async function route(x: Exchange): Promise<Response> {
   const { c, scope } = x;
   // The catalog decides first whether the endpoint exists for this caller at all. On /mcp a
   // POST loads it once it knows what the message needs (one server's part for a call).
+  // the body is read first so that a trace context in it is in force before the first catalog call
+  let body: unknown;
+  let parsed = false;
+  if (c.req.method === "POST") {
+    try {
+      body = JSON.parse(await c.req.text());
+      parsed = true;
+      continueMessageTrace(c, body);
+    } catch {
+      // answered below, after the endpoint check (as before)
+    }
+  }
   let catalog: UserCatalog | null = null;
   if (scope !== "*" || c.req.method !== "POST") catalog = await x.load(scope === "*" ? undefined : scope);
   if (catalog && scope !== "*" && !catalog.servers.some((s) => s.id === scope) && catalog.virtual?.id !== scope) {
@@ -103,12 +137,7 @@ async function route(x: Exchange): Promise<Response> {
   if (c.req.method === "GET") return sessionGet(x, catalog!);
   if (c.req.method === "DELETE") return sessionDelete(x, catalog!);
 
-  let body: unknown;
-  try {
-    body = JSON.parse(await c.req.text());
-  } catch {
-    return httpError(400, PARSE_ERROR, "Parse error: the body is not JSON");
-  }
+  if (!parsed) return httpError(400, PARSE_ERROR, "Parse error: the body is not JSON");
   const era = chooseEra(body, c.req.raw.headers);
   if (era.era === "refused") return httpError(era.refusal.status, era.refusal.code, era.refusal.message, {}, era.refusal.data, era.id);
   if (era.era === "modern") return statelessPost(x, era, catalog);
