@@ -425,6 +425,15 @@ describe("OpenAPI", () => {
   });
 
 
+  it("at /admin/api sends a browser to the reference page and answers a program JSON", async () => {
+    const browser = await api("", { headers: { accept: "text/html,application/xhtml+xml" }, redirect: "manual" });
+    expect(browser.status).toBe(302);
+    expect(browser.headers.get("location")).toBe("/admin/api/docs");
+    const program = await api("", { redirect: "manual" });
+    expect(program.status).toBe(200);
+    expect(await program.json()).toEqual({ docs: "/admin/api/docs", openapi: "/admin/api/openapi.json" });
+  });
+
   it("documents every contract endpoint from the zod schemas", async () => {
     const doc = (await (await api("/openapi.json")).json()) as any;
     expect(doc.openapi).toBe("3.1.0");

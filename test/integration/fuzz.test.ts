@@ -244,6 +244,8 @@ function complaint(a: Seen, mcp: boolean): string | null {
     // a browser (Accept: text/html) without credentials is sent to the login page; nothing else redirects
     const login = a.location ? new URL(a.location, f.t.url) : null;
     if (a.acceptsHtml && login && login.origin === new URL(f.t.url).origin && login.pathname === "/auth/login") return null;
+    // and a browser at /admin/api (any spelling) is sent to the API reference page
+    if (a.acceptsHtml && login && login.origin === new URL(f.t.url).origin && login.pathname === "/admin/api/docs") return null;
     return `redirect ${a.status} to ${a.location} on an API path`;
   }
   if (STACK_TRACE.test(a.text)) return "looks like a stack trace";

@@ -269,8 +269,11 @@ describe("secrets at rest", () => {
         // the old deployment (t, still running on the old key) refreshing now cannot open the
         // re-sealed headers: it writes nothing over the new deployment's listing
         const stale = await t.internal("/internal/refresh/legacy", { method: "POST" });
-        expect(await stale.json()).toMatchObject({ id: "legacy", ok: true, counts: { tools: 1 } });
-        expect((await sql`SELECT ok FROM server_status WHERE server_id = 'legacy'`)[0]).toEqual({ ok: true });
+        // (its answer is its own snapshot, which may predate the new listing by the catalog's
+        // version bound; what counts is the stored status below)
+        expect(stale.status).toBe(200);
+        expect(await stale.json()).toMatchObject({ id: "legacy" });
+        expect((await sql`SELECT ok, tool_count FROM server_status WHERE server_id = 'legacy'`)[0]).toEqual({ ok: true, tool_count: 1 });
         expect(await call("legacy__alpha", rotated.url)).toContain("tiny called alpha");
       } finally {
         await rotated.stop();
