@@ -13,10 +13,11 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchChromium } from "../harness/browser";
+import { CHROMIUM_ARGS, signIn, submitAndLoad } from "../harness/admin-browser";
 import { startTestStack, type TestStack } from "../harness/stack";
 
 const ARTIFACTS = resolve(__dirname, "../artifacts");
-const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"];
+const ARGS = CHROMIUM_ARGS;
 
 let t: TestStack;
 let browser: Browser;
@@ -27,19 +28,9 @@ async function shot(p: Page, name: string) {
   await p.screenshot({ path: resolve(ARTIFACTS, `polish-${name}.png`), fullPage: true });
 }
 
-async function login(ctx: BrowserContext, email: string, password: string, path = "/admin"): Promise<Page> {
-  const p = await ctx.newPage();
-  await p.goto(`${t.url}${path}`);
-  await p.waitForSelector("form#login");
-  await p.fill("input[name=email]", email);
-  await p.fill("input[name=password]", password);
-  await Promise.all([p.waitForURL((u) => u.href.startsWith(t.url)), p.click("form#login button[type=submit]")]);
-  return p;
-}
+const login = (ctx: BrowserContext, email: string, password: string, path?: string) => signIn(ctx, t.url, email, password, path);
 
-async function submit(p: Page, button: string) {
-  await Promise.all([p.waitForLoadState("load"), p.waitForNavigation(), p.click(button)]);
-}
+const submit = submitAndLoad;
 
 const api = (path: string, init: RequestInit & { json?: unknown } = {}) => t.fetch(`/admin/api${path}`, { key: t.adminKey, ...init });
 

@@ -10,16 +10,15 @@
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchChromium } from "../harness/browser";
+import { CHROMIUM_ARGS, signIn, submitAndLoad, mcpToolNames } from "../harness/admin-browser";
 import { untilInForce } from "../harness/contract";
 import { unseal } from "../../shared/secrets";
 import { startTestStack, type TestStack } from "../harness/stack";
 
 const ARTIFACTS = resolve(__dirname, "../artifacts");
-const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"];
+const ARGS = CHROMIUM_ARGS;
 
 let t: TestStack;
 let browser: Browser;
@@ -29,40 +28,16 @@ let upstreamUrl: string;
 /** The demo upstream's per-start credential (`Authorization: Bearer ...`), given with the server like any upstream secret. */
 let upstreamCredential: string;
 
-/** Every tool name a user sees at /mcp, through a real MCP SDK client with the user's key. */
-async function mcpTools(key: string): Promise<string[]> {
-  const client = new Client({ name: "admin-ui-test", version: "1.0.0" });
-  await client.connect(new StreamableHTTPClientTransport(new URL(`${t.url}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${key}` } } }));
-  const names: string[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await client.listTools(cursor ? { cursor } : {});
-    names.push(...page.tools.map((x) => x.name));
-    cursor = page.nextCursor;
-  } while (cursor);
-  await client.close();
-  return names;
-}
+const mcpTools = async (key: string) => mcpToolNames(t.url, key, "admin-ui-test");
 
 async function shot(p: Page, name: string) {
   await p.screenshot({ path: resolve(ARTIFACTS, `admin-${name}.png`), fullPage: true });
 }
 
-/** Logs in through the gateway's real login page and the local OIDC provider's form. */
-async function login(ctx: BrowserContext, email: string, password: string, path = "/admin"): Promise<Page> {
-  const p = await ctx.newPage();
-  await p.goto(`${t.url}${path}`);
-  await p.waitForSelector("form#login");
-  await p.fill("input[name=email]", email);
-  await p.fill("input[name=password]", password);
-  await Promise.all([p.waitForURL((u) => u.href.startsWith(t.url)), p.click("form#login button[type=submit]")]);
-  return p;
-}
+const login = (ctx: BrowserContext, email: string, password: string, path?: string) => signIn(ctx, t.url, email, password, path);
 
 /** Submits the form holding `selector` and waits for the next page. */
-async function submit(p: Page, button: string) {
-  await Promise.all([p.waitForLoadState("load"), p.waitForNavigation(), p.click(button)]);
-}
+const submit = submitAndLoad;
 
 beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });

@@ -12,12 +12,13 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import type { Tool } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchChromium } from "../harness/browser";
+import { CHROMIUM_ARGS } from "../harness/admin-browser";
 import { startTestStack, type TestStack } from "../harness/stack";
 import { startMutableUpstream, type MutableUpstream } from "./curated.upstream";
 import { gatewayClient } from "./mcp.fixture";
 
 const ARTIFACTS = resolve(__dirname, "../artifacts");
-const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"];
+const ARGS = CHROMIUM_ARGS;
 const ADD: Tool = { name: "add", description: "Adds two numbers.", inputSchema: { type: "object", properties: { a: { type: "number" }, b: { type: "number" } } } };
 const SHOUT: Tool = { name: "shout", description: "Shouts a text.", inputSchema: { type: "object", properties: { text: { type: "string" } } } };
 

@@ -10,49 +10,25 @@
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchChromium } from "../harness/browser";
+import { CHROMIUM_ARGS, signIn, submitAndLoad, mcpToolNames } from "../harness/admin-browser";
 import { generateApiKey, insertApiKey } from "../../shared/repos/apikeys.repo";
 import { startTestStack, type TestStack } from "../harness/stack";
 
 const ARTIFACTS = resolve(__dirname, "../artifacts");
-const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"];
+const ARGS = CHROMIUM_ARGS;
 const JOE = "joelalama@google.com";
 const MIKE = "miketest@microsoft.com";
 
 let t: TestStack;
 let browser: Browser;
 
-/** Every tool name a key's user sees at /mcp, through the real MCP SDK client. */
-async function mcpTools(key: string): Promise<string[]> {
-  const client = new Client({ name: "self-service-test", version: "1.0.0" });
-  await client.connect(new StreamableHTTPClientTransport(new URL(`${t.url}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${key}` } } }));
-  const names: string[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await client.listTools(cursor ? { cursor } : {});
-    names.push(...page.tools.map((x) => x.name));
-    cursor = page.nextCursor;
-  } while (cursor);
-  await client.close();
-  return names.sort();
-}
+const mcpTools = async (key: string) => (await mcpToolNames(t.url, key, "self-service-test")).sort();
 
-async function login(ctx: BrowserContext, email: string, password: string, path = "/admin"): Promise<Page> {
-  const p = await ctx.newPage();
-  await p.goto(`${t.url}${path}`);
-  await p.waitForSelector("form#login");
-  await p.fill("input[name=email]", email);
-  await p.fill("input[name=password]", password);
-  await Promise.all([p.waitForURL((u) => u.href.startsWith(t.url)), p.click("form#login button[type=submit]")]);
-  return p;
-}
+const login = (ctx: BrowserContext, email: string, password: string, path?: string) => signIn(ctx, t.url, email, password, path);
 
-async function submit(p: Page, button: string) {
-  await Promise.all([p.waitForLoadState("load"), p.waitForNavigation(), p.click(button)]);
-}
+const submit = submitAndLoad;
 
 const shot = (p: Page, name: string) => p.screenshot({ path: resolve(ARTIFACTS, `self-${name}.png`), fullPage: true });
 
