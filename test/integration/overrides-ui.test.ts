@@ -12,7 +12,7 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import type { Tool } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchChromium } from "../harness/browser";
-import { CHROMIUM_ARGS } from "../harness/admin-browser";
+import { CHROMIUM_ARGS, signIn } from "../harness/admin-browser";
 import { startTestStack, type TestStack } from "../harness/stack";
 import { startMutableUpstream, type MutableUpstream } from "./curated.upstream";
 import { gatewayClient } from "./mcp.fixture";
@@ -65,12 +65,7 @@ beforeAll(async () => {
   await within(30_000, "the first listing", async () => (await names("/mcp/ovr")).length === 2);
   browser = await launchChromium(ARGS);
   admin = await browser.newContext({ viewport: { width: 1366, height: 900 } });
-  page = await admin.newPage();
-  await page.goto(`${t.url}/admin`);
-  await page.waitForSelector("form#login");
-  await page.fill("input[name=email]", "admin@localhost");
-  await page.fill("input[name=password]", "admin");
-  await Promise.all([page.waitForURL((u) => u.href.startsWith(`${t.url}/admin`)), page.click("form#login button[type=submit]")]);
+  page = await signIn(admin, t.url, "admin@localhost", "admin");
 }, 180_000);
 afterAll(async () => {
   await browser?.close();

@@ -99,6 +99,17 @@ export function Csrf(props: { token: string }) {
   return <input type="hidden" name={CSRF_FIELD} value={props.token} />;
 }
 
+/** A key just issued: shown this once (the user's own page and an admin's user page). */
+export function NewKeyCard(props: { name: string; keyText: string }) {
+  return (
+    <section class="card" id="new-key">
+      <h2>New API key “{props.name}”</h2>
+      <p>Copy it now: it is shown this once and cannot be retrieved later.</p>
+      <div class="key"><code data-testid="new-key">{props.keyText}</code></div>
+    </section>
+  );
+}
+
 /** A success or error banner. */
 export function Flash(props: { ok?: string | null; error?: string | null }) {
   return (

@@ -5,7 +5,7 @@ import type { Server } from "../../../../shared/repos/servers.repo";
 import type { Group } from "../../../../shared/repos/groups.repo";
 import type { AdminUser } from "../../../../shared/repos/admin-users.repo";
 import type { ApiKeyRow } from "../../../../shared/schemas";
-import { Csrf, Flash, Layout, PostButton, when } from "./layout";
+import { Csrf, Flash, Layout, NewKeyCard, PostButton, when } from "./layout";
 
 export interface PageBase {
   email: string;
@@ -293,13 +293,7 @@ export function UserPage(p: PageBase & { user: AdminUser; keys: ApiKeyRow[]; gro
   return (
     <Layout title={p.user.email} email={p.email} logout={p.logout} active="/admin/users">
       <Flash ok={p.ok} error={p.error} />
-      {p.newKey && (
-        <section class="card" id="new-key">
-          <h2>New API key “{p.newKey.name}”</h2>
-          <p>Copy it now: it is shown this once and cannot be retrieved later.</p>
-          <div class="key"><code data-testid="new-key">{p.newKey.key}</code></div>
-        </section>
-      )}
+      {p.newKey && <NewKeyCard name={p.newKey.name} keyText={p.newKey.key} />}
       <div class="grid">
         <section class="card">
           <h2>API keys of {p.user.email}</h2>

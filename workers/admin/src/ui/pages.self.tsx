@@ -1,6 +1,6 @@
 /** The self-service page at /admin/me: what I can use and why, my API keys, how to connect a client. */
 import type { Me } from "../self.service";
-import { Csrf, Flash, Layout, PostButton, when } from "./layout";
+import { Csrf, Flash, Layout, NewKeyCard, PostButton, when } from "./layout";
 import type { PageBase } from "./pages.manage";
 
 export function MePage(p: PageBase & { me: Me; newKey?: { id: string; key: string; name: string } }) {
@@ -10,13 +10,7 @@ export function MePage(p: PageBase & { me: Me; newKey?: { id: string; key: strin
     // an admin gets the whole navigation; everyone else only this page (the rest would be 403s)
     <Layout title="My access" email={p.email} logout={p.logout} active="/admin/me" nav={access.admin}>
       <Flash ok={p.ok} error={p.error} />
-      {p.newKey && (
-        <section class="card" id="new-key">
-          <h2>New API key “{p.newKey.name}”</h2>
-          <p>Copy it now: it is shown this once and cannot be retrieved later.</p>
-          <div class="key"><code data-testid="new-key">{p.newKey.key}</code></div>
-        </section>
-      )}
+      {p.newKey && <NewKeyCard name={p.newKey.name} keyText={p.newKey.key} />}
       <div class="grid">
         <div>
           <section class="card" id="my-access">
