@@ -16,6 +16,8 @@ function errorLines(out: string) {
   return out.split("\n").filter((l) => l.includes("error"));
 }
 
+// PORT "0" where the test needs no port of its own: npm start then takes a free one itself, so no
+// other test can take it between choosing and listening (a port chosen here could be)
 describe("npm start", () => {
   it("says in one line when the port is taken", async () => {
     const port = await freePort();
@@ -30,7 +32,7 @@ describe("npm start", () => {
   });
 
   it("says in one line when DATABASE_URL does not reach Postgres", async () => {
-    const s = start({ PORT: String(await freePort()), DEMO: "0", DATABASE_URL: "postgres://postgres:secretpw@127.0.0.1:1/none" });
+    const s = start({ PORT: "0", DEMO: "0", DATABASE_URL: "postgres://postgres:secretpw@127.0.0.1:1/none" });
     expect(await s.exited).toBe(1);
     const lines = errorLines(s.output());
     expect(lines).toHaveLength(1);
@@ -42,7 +44,7 @@ describe("npm start", () => {
     const db = await createTestDatabase({ migrate: false });
     try {
       await db.sql`CREATE TABLE tenants (nonsense int)`;
-      const s = start({ PORT: String(await freePort()), DEMO: "0", DATABASE_URL: db.url });
+      const s = start({ PORT: "0", DEMO: "0", DATABASE_URL: db.url });
       expect(await s.exited).toBe(1);
       expect(errorLines(s.output())).toEqual([expect.stringMatching(/^\[start\] error: migration 0001_initial\.sql failed: relation "tenants" already exists$/)]);
     } finally {
@@ -55,13 +57,13 @@ describe("npm start", () => {
     ["with a space at its end", "a-key-of-enough-length-but-a-space "],
     ["with a character outside printable ASCII", "key-with-\u00e9-0123456789abcdef"],
   ])("says in one line when ADMIN_API_KEY cannot be accepted (%s)", async (_label, key) => {
-    const s = start({ PORT: String(await freePort()), DEMO: "0", ADMIN_API_KEY: key, DATABASE_URL: "postgres://postgres@127.0.0.1:1/none" });
+    const s = start({ PORT: "0", DEMO: "0", ADMIN_API_KEY: key, DATABASE_URL: "postgres://postgres@127.0.0.1:1/none" });
     expect(await s.exited).toBe(1);
     expect(errorLines(s.output())).toEqual(["[start] error: ADMIN_API_KEY must be 16-200 printable ASCII characters (letters, digits, punctuation, inner spaces), without a space at either end; unset it to have a key generated"]);
   });
 
   it("says in one line when ADMIN_EMAIL is not an address the catalog accepts", async () => {
-    const s = start({ PORT: String(await freePort()), DEMO: "0", ADMIN_EMAIL: "admin at example", DATABASE_URL: "postgres://postgres@127.0.0.1:1/none" });
+    const s = start({ PORT: "0", DEMO: "0", ADMIN_EMAIL: "admin at example", DATABASE_URL: "postgres://postgres@127.0.0.1:1/none" });
     expect(await s.exited).toBe(1);
     expect(errorLines(s.output())).toEqual(['[start] error: ADMIN_EMAIL must be an email address (got "admin at example"): set ADMIN_EMAIL=you@example.com or unset it for admin@localhost']);
   });
@@ -73,7 +75,7 @@ describe("npm start", () => {
   ])("stops before workerd starts, with one line naming the setting, when %s", async (_label, env, message) => {
     const db = await createTestDatabase({ migrate: false });
     try {
-      const s = start({ PORT: String(await freePort()), DEMO: "0", DATABASE_URL: db.url, ...env });
+      const s = start({ PORT: "0", DEMO: "0", DATABASE_URL: db.url, ...env });
       expect(await s.exited).toBe(1);
       const lines = errorLines(s.output());
       expect(lines).toHaveLength(1);
