@@ -27,6 +27,16 @@ async function freePortPair(): Promise<number> {
   }
 }
 
+/** Waits (10 s at most) until `url` answers at all; else fails with what the start printed. */
+async function untilAnswers(url: string, cli: Cli) {
+  for (let i = 0; i < 50; i++) {
+    const ok = await fetch(url).then((r) => (r.body?.cancel(), true), () => false);
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${url} refused connections after "ready in"; npm start printed:\n${cli.output().split("\n").slice(-40).join("\n")}`);
+}
+
 async function stop(cli: Cli) {
   cli.child.kill("SIGINT");
   expect(await cli.exited).toBe(0);
@@ -83,6 +93,8 @@ describe("npm start with the demo", () => {
       const idpPort = await freePort();
       const third = startCli({ ...env, IDP_PORT: String(idpPort) }, { args: ["--reset-demo"] });
       await third.waitFor(/ready in/, 150_000);
+      // the gateway answers (a refused connection here once in CI: say what the start printed)
+      await untilAnswers(`${url}/healthz`, third);
       expect(third.output()).toContain("demo data reset");
       expect(await (await api("/groups/google-users")).json()).toMatchObject({ tenants: ["github", "google"] });
       expect((await api("/users/miketest@microsoft.com")).status).toBe(200);
