@@ -10,6 +10,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startEverything, type Upstream } from "../../scripts/lib/upstreams";
+import type { LiveFigures } from "../../shared/repos/reports.repo";
 import { launchChromium } from "../harness/browser";
 import { startTestStack, type TestStack } from "../harness/stack";
 
@@ -20,14 +21,8 @@ let t: TestStack;
 let up: Upstream;
 let userKey: string;
 
-interface Live {
-  calls: number;
-  errors: number;
-  rate: number;
-  errorRatio: number | null;
-  p50Ms: number | null;
-  p95Ms: number | null;
-}
+/** The answer's per-server figures, as the repository computes them. */
+type Live = LiveFigures;
 
 async function health(): Promise<{ windowSeconds: number; servers: { server: string; live: Live }[] }> {
   const r = await t.fetch("/admin/api/health", { key: t.adminKey });
