@@ -211,6 +211,95 @@ describe("a server under review (hold)", () => {
   });
 });
 
+describe("the pin, checked against the upstream at call time", () => {
+  // the upstream changes a definition and says nothing (no list_changed; CATALOG_REFRESH_SECONDS
+  // is its default 300 s), so the catalog's listing still has the approved one: only the check
+  // the mcp worker makes before forwarding can catch it
+  const ADD2: Tool = { ...ADD, description: "Adds two numbers, and more.", inputSchema: { type: "object", properties: { a: { type: "number" }, b: { type: "number" }, c: { type: "number" } }, required: ["a", "b", "c"] } };
+  const kinds = [
+    { kind: "stateless", pageSize: undefined },
+    { kind: "session", pageSize: undefined },
+    // 2026-07-28 only (it refuses session-era requests, so every call here went the modern way);
+    // one tool per page: the check follows nextCursor to find `add` on the second page
+    { kind: "modern", pageSize: 1 },
+  ] as const;
+  const ups: MutableUpstream[] = [];
+  afterAll(async () => {
+    for (const u of ups) await u.stop();
+  });
+
+  for (const { kind, pageSize } of kinds) {
+    it(`refuses a call once a ${kind} upstream serves another definition, keeps unchanged tools callable, and has the catalog re-list`, async () => {
+      const u = await startMutableUpstream([SHOUT, ADD], { kind, pageSize });
+      ups.push(u);
+      const id = `pin-${kind}`;
+      expect((await api("PUT", `/servers/${id}`, { tenant: "lab", url: u.url, review: "hold" })).status).toBe(201);
+      const [set] = await waitFor("the initial set review", async () => {
+        const p = await pending(id);
+        return p.length ? p : undefined;
+      });
+      expect((await api("POST", `/servers/${id}/changes/${set.id}/approve`)).status).toBe(200);
+      await waitFor("the approved set", async () => (await modernTools(`/mcp/${id}`, carol)).length === 2, 2_000);
+
+      // approved and unchanged: forwarded, after the gateway listed the tool upstream
+      const lists = u.lists;
+      expect((await sessionCall(`/mcp/${id}`, carol, "add", { a: 1, b: 2 })).result?.content).toEqual([{ type: "text", text: 'add: {"a":1,"b":2}' }]);
+      expect(u.lists - lists).toBe(pageSize ? 2 : 1);
+      expect((await modern(`/mcp/${id}`, carol, "tools/call", { name: "add", arguments: { a: 3, b: 4 } })).result?.content).toEqual([{ type: "text", text: 'add: {"a":3,"b":4}' }]);
+
+      // the upstream redefines `add` behind the catalog's back
+      u.setTools([SHOUT, ADD2]);
+      expect(await served(`/mcp/${id}`, carol, "add")).toEqual(ADD);
+      const calls = u.calls.length;
+      for (const [path, name] of [[`/mcp/${id}`, "add"], ["/mcp", `${id}__add`]] as const) {
+        for (const args of [{ a: 1, b: 2 }, { a: 1, b: 2, c: 3 }]) {
+          const s = await sessionCall(path, carol, name, args);
+          expect(s.result?.isError).toBe(true);
+          expect(s.result?.content[0].text).toBe(`Tool ${name} is under review: its definition changed upstream and awaits an administrator's approval. It cannot be called until then.`);
+          const m = await modern(path, carol, "tools/call", { name, arguments: args });
+          expect(m.result?.isError).toBe(true);
+          expect(m.result?.content[0].text).toMatch(new RegExp(`^Tool ${name} is under review`));
+        }
+      }
+      expect(u.calls.length).toBe(calls);
+      // an unchanged tool of the same server still works, in both eras
+      expect((await sessionCall(`/mcp/${id}`, carol, "shout", { text: "hi" })).result?.content).toEqual([{ type: "text", text: 'shout: {"text":"hi"}' }]);
+      expect((await modern("/mcp", carol, "tools/call", { name: `${id}__shout`, arguments: { text: "ho" } })).result?.content).toEqual([{ type: "text", text: 'shout: {"text":"ho"}' }]);
+
+      // the refusal had the catalog re-list the server: the change waits in the admins' queue
+      const [change] = await waitFor("the change the refusal reported", async () => {
+        const p = await pending(id);
+        return p.length ? p : undefined;
+      });
+      expect(change).toMatchObject({ scope: "tool", name: "add", change: "changed", before: ADD, after: ADD2 });
+      // audited as refusals
+      await waitFor("the refusals in the audit log", async () => {
+        const entries = ((await (await api("GET", `/audit?kind=tool_call&server=${id}`)).json()) as { entries: any[] }).entries;
+        return entries.some((e) => e.tool === "add" && e.outcome === "denied");
+      });
+
+      // approved: the new definition is served and callable within 2 s
+      expect((await api("POST", `/servers/${id}/changes/${change.id}/approve`)).status).toBe(200);
+      const at = Date.now();
+      await waitFor("the new definition callable", async () => (await sessionCall(`/mcp/${id}`, carol, "add", { a: 1, b: 2, c: 3 })).result?.content?.[0]?.text === 'add: {"a":1,"b":2,"c":3}', 2_000);
+      expect(Date.now() - at).toBeLessThan(2_000);
+      expect(await served(`/mcp/${id}`, carol, "add")).toEqual(ADD2);
+      expect((await modern("/mcp", carol, "tools/call", { name: `${id}__add`, arguments: { a: 1, b: 2, c: 4 } })).result?.content).toEqual([{ type: "text", text: 'add: {"a":1,"b":2,"c":4}' }]);
+    });
+  }
+
+  it("costs a server under auto nothing: its calls are forwarded without a listing", async () => {
+    const u = await startMutableUpstream([SHOUT, ADD]);
+    ups.push(u);
+    expect((await api("PUT", "/servers/pin-auto", { tenant: "lab", url: u.url })).status).toBe(201);
+    await waitFor("the listed server", async () => (await modernTools("/mcp/pin-auto", carol).catch(() => [])).length === 2, 5_000);
+    const lists = u.lists;
+    expect((await sessionCall("/mcp/pin-auto", carol, "add", { a: 1, b: 2 })).result?.content).toEqual([{ type: "text", text: 'add: {"a":1,"b":2}' }]);
+    expect((await modern("/mcp/pin-auto", carol, "tools/call", { name: "add", arguments: { a: 1, b: 2 } })).result?.isError).toBeFalsy();
+    expect(u.lists).toBe(lists);
+  });
+});
+
 describe("review: findings", () => {
   it("approves a clean definition by itself and holds one with findings", async () => {
     up.setTools([ADD, SHOUT]);
