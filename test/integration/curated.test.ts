@@ -383,6 +383,63 @@ describe("overrides", () => {
   });
 });
 
+describe("overrides of a tool whose name holds a slash", () => {
+  let slashy: MutableUpstream;
+  afterAll(async () => {
+    await slashy?.stop();
+  });
+
+  it("are addressed with the tool in the query string, through the real edge, in every method", async () => {
+    const READ: Tool = { name: "files/read", description: "Reads a file.", inputSchema: { type: "object", properties: { path: { type: "string" } } } };
+    slashy = await startMutableUpstream([READ, SHOUT]);
+    expect((await api("PUT", "/servers/slashy", { tenant: "lab", url: slashy.url })).status).toBe(201);
+    await waitFor("the listed server", async () => (await modernTools("/mcp/slashy", carol).catch(() => [])).length === 2, 5_000);
+
+    // the path form cannot carry it: the edge refuses an encoded slash in a path (as Traefik does)
+    const viaPath = await api("PUT", "/servers/slashy/overrides/files%2Fread", { name: "read_file" });
+    expect(viaPath.status).toBe(400);
+    expect(((await viaPath.json()) as any).error).toBe("invalid_path");
+
+    const q = `/servers/slashy/override?tool=${encodeURIComponent("files/read")}`;
+    const put = await api("PUT", q, { name: "read_file", description: "Reads one file." });
+    expect(put.status).toBe(201);
+    expect((await put.json()) as any).toEqual({ tool: "files/read", name: "read_file", description: "Reads one file.", hidden: false });
+    expect((await api("PUT", q, { name: "read_file", description: "Reads one file." })).status).toBe(200);
+    expect((await (await api("GET", q)).json()) as any).toEqual({ tool: "files/read", name: "read_file", description: "Reads one file.", hidden: false });
+    expect(((await (await api("GET", "/servers/slashy/overrides")).json()) as any).overrides.map((o: { tool: string }) => o.tool)).toEqual(["files/read"]);
+    // in force for users, and calls reach the upstream's own name
+    await waitFor("the override served", async () => (await modernTools("/mcp/slashy", carol)).some((x) => x.name === "read_file"), 2_000);
+    expect(await served("/mcp/slashy", carol, "read_file")).toEqual({ ...READ, name: "read_file", description: "Reads one file." });
+    expect((await sessionCall("/mcp/slashy", carol, "read_file", { path: "a" })).result?.content).toEqual([{ type: "text", text: 'files/read: {"path":"a"}' }]);
+    expect(slashy.calls.at(-1)).toEqual({ name: "files/read", arguments: { path: "a" } });
+
+    // bad input names the field; an unknown override is a 404
+    const missing = await api("GET", "/servers/slashy/override");
+    expect(missing.status).toBe(400);
+    expect((await missing.json()) as any).toMatchObject({ error: "invalid_request", field: "tool" });
+    expect((await api("PUT", "/servers/slashy/override?tool=a%01b", { hidden: true })).status).toBe(400);
+    expect((await api("GET", "/servers/slashy/override?tool=files%2Fwrite")).status).toBe(404);
+    expect((await api("PUT", "/servers/nope/override?tool=files%2Fread", { hidden: true })).status).toBe(404);
+
+    // audited like the path form
+    const audit = ((await (await api("GET", "/audit?kind=admin_change&action=override.create")).json()) as { entries: any[] }).entries;
+    expect(audit.some((a) => a.detail.tool === "files/read" && a.target === "server:slashy")).toBe(true);
+
+    // hidden, then removed
+    expect((await api("PUT", q, { hidden: true })).status).toBe(200);
+    await waitFor("the tool hidden", async () => !(await modernTools("/mcp/slashy", carol)).some((x) => x.name === "read_file" || x.name === "files/read"), 2_000);
+    expect((await api("DELETE", q)).status).toBe(204);
+    expect((await api("GET", q)).status).toBe(404);
+    expect((await api("DELETE", q)).status).toBe(404);
+    await waitFor("the upstream's own name back", async () => (await modernTools("/mcp/slashy", carol)).some((x) => x.name === "files/read"), 2_000);
+
+    // documented: the OpenAPI document has the query form with its parameter
+    const doc = (await (await api("GET", "/openapi.json")).json()) as any;
+    const op = doc.paths["/admin/api/servers/{id}/override"];
+    for (const m of ["get", "put", "delete"]) expect(op?.[m]?.parameters?.some((p: { name: string; in: string; required?: boolean }) => p.name === "tool" && p.in === "query" && p.required)).toBe(true);
+  });
+});
+
 describe("virtual servers", () => {
   let other: MutableUpstream;
   let erin: string;
