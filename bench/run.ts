@@ -8,7 +8,8 @@
  * - a 2026-07-28 client's tools/call (SDK 2.x) to a modern upstream (SDK 2.x server), c=1;
  * - an auto-mode SDK 2.x client's turn against the session-era upstream, counting its failed
  *   `server/discover` probes (a fallback to initialize) directly and through the gateway;
- * - tools/call in an open session, c=1 and c=50;
+ * - tools/call in an open session, c=1 and c=50, and at c=1 to a server under review
+ *   (`call_held_c1`: the pin checked upstream before every call);
  * - tools/list of 1,000 tools across 20 servers (the gateway's /mcp, paged), c=1 and c=50;
  * - the hops on their own (edge -> auth forwardAuth; the catalog's internal answer) at c=1;
  * - the cost for one user with 10 / 1,000 / 10,000 users and 1 / 100 tenants in the database.
@@ -32,6 +33,7 @@ import { Client as Client2, StreamableHTTPClientTransport as Transport2 } from "
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { createSql } from "../shared/db";
+import { decideReview, listReviews } from "../shared/repos/review.repo";
 import { SERVICE_ASSERTION_HEADER, signServiceAssertion } from "../shared/service-auth";
 import { createScratchDatabase, openDatabase, startEmbedded } from "../scripts/lib/database";
 import { startStack } from "../scripts/lib/stack";
@@ -264,6 +266,38 @@ try {
     say(`    failed server/discover probes per turn: direct ${fmt(per(probes.direct))}, gateway ${fmt(per(probes.gateway))} (${probes.gateway.failed} of ${probes.gateway.turns} turns)`);
   }
   await both("call_c1", "tools/call in an open session, c=1", calls(one.url), calls(gw, key));
+
+  // the same call to a server under review (issue 15): the gateway lists the tool upstream before
+  // each call and forwards only while it still hashes to the approved pin (workers/mcp/src/bridge/pin.ts)
+  if (want("call_held_c1")) {
+    await sql`INSERT INTO servers (id, tenant_id, url, review) VALUES ('bench-held', 'bench', ${one.url}, 'hold')`;
+    const held = `${stack.url}/mcp/bench-held`;
+    // the first listing asks for one approval of the whole set: approve it as an admin would
+    let set: { id: number } | undefined;
+    for (let i = 0; i < 100 && !set; i++) {
+      const c = await connect(held, key);
+      await c.listTools();
+      await c.close();
+      [set] = (await listReviews(sql, "bench-held", "pending")) as { id: number }[];
+      if (!set) await new Promise((r) => setTimeout(r, 100));
+    }
+    if (!set) throw new Error("bench-held: no initial review to approve");
+    await sql.begin((tx) => decideReview(tx, "bench-held", set.id, "approve", "bench"));
+    for (let i = 0; i < 100; i++) {
+      const c = await connect(held, key);
+      const listed = (await c.listTools()).tools.length;
+      await c.close();
+      if (listed) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const lists0 = one.stats.lists;
+    await both("call_held_c1", "tools/call in an open session to a server under review (pin checked upstream per call), c=1", calls(one.url), calls(held, key));
+    const g = (results.call_held_c1 as { gateway: Stats }).gateway;
+    const plain = (results.call_c1 as { gateway: Stats } | undefined)?.gateway;
+    const listsPerCall = g.count ? round((one.stats.lists - lists0) / (g.count + g.errors + 1), 2) : null;
+    Object.assign(results.call_held_c1 as Record<string, unknown>, { upstream_lists_per_call: listsPerCall, added_vs_auto_p50_ms: plain ? round(g.p50 - plain.p50) : null });
+    say(`    under review vs auto (call_c1): p50 +${fmt(plain ? round(g.p50 - plain.p50) : null)} ms; upstream tools/list per call ${fmt(listsPerCall)}`);
+  }
   await both("call_c50", `tools/call in open sessions, c=${C50}`, calls(one.url, undefined, size(5000, 8), C50), calls(gw, key, size(5000, 8), C50));
   await both("owui_turn_c50", `Open WebUI turn, c=${C50}`, turn(one.url, undefined, size(1000, 8), C50), turn(gw, key, size(1000, 8), C50));
 

@@ -11,8 +11,8 @@ import { z } from "zod";
 
 export interface BenchUpstream {
   url: string;
-  /** Sessions initialized so far, and sessions open now (the tests count upstream sessions). */
-  stats: { opened: number; open: number };
+  /** Sessions initialized so far, sessions open now (the tests count upstream sessions), and tools/list requests received. */
+  stats: { opened: number; open: number; lists: number };
   close(): Promise<void>;
 }
 
@@ -28,8 +28,19 @@ function build(tools: number): McpServer {
 
 export async function startBenchUpstream(tools = 1): Promise<BenchUpstream> {
   const sessions = new Map<string, StreamableHTTPServerTransport>();
-  const stats = { opened: 0, open: 0 };
+  const stats = { opened: 0, open: 0, lists: 0 };
   const http: Server = createServer(async (req, res) => {
+    let body: unknown;
+    if (req.method === "POST") {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+      } catch {
+        body = undefined;
+      }
+      if ((body as { method?: unknown } | undefined)?.method === "tools/list") stats.lists++;
+    }
     const sid = req.headers["mcp-session-id"];
     let transport = typeof sid === "string" ? sessions.get(sid) : undefined;
     if (!transport) {
@@ -52,7 +63,7 @@ export async function startBenchUpstream(tools = 1): Promise<BenchUpstream> {
       };
       await build(tools).connect(transport);
     }
-    await transport.handleRequest(req, res);
+    await transport.handleRequest(req, res, body);
   });
   http.keepAliveTimeout = 60_000;
   await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));

@@ -119,6 +119,12 @@ export interface CatalogServer extends UpstreamProtocol {
   tools: McpItem[];
   /** Upstream names of tools under review whose upstream lists another definition than the approved one: calls are refused. */
   held: string[];
+  /**
+   * Under review only: [upstream name, approved hash] of each tool shown. Before a call is
+   * forwarded the mcp worker lists the tool upstream and forwards only while it still hashes so
+   * (a change between the catalog's listing and the call cannot slip through). Pairs, like `renamed`.
+   */
+  pins?: [string, string][];
   /** [shown name, upstream name] of renamed tools (overrides, virtual servers); pairs, so any name survives JSON. */
   renamed: [string, string][];
   /** Visible whenever the server is visible (tool rules do not apply to prompts). */

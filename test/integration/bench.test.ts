@@ -34,7 +34,7 @@ describe("npm run bench", () => {
     const { code, out } = await runBench();
     expect(out).not.toContain("stopped early");
     expect(code, out).toBe(0);
-    for (const workload of ["owui_turn_c1", "owui_turn_nopool_c1", "owui_turn_c50", "call_c1", "call_c50", "modern_call_c1", "auto_turn_c1", "list_1000_c1", "list_1000_c50", "hop_edge_auth_c1", "hop_catalog_c1"]) {
+    for (const workload of ["owui_turn_c1", "owui_turn_nopool_c1", "owui_turn_c50", "call_c1", "call_held_c1", "call_c50", "modern_call_c1", "auto_turn_c1", "list_1000_c1", "list_1000_c50", "hop_edge_auth_c1", "hop_catalog_c1"]) {
       expect(out, workload).toMatch(new RegExp(`^${workload}\\s+[\\d.-]+`, "m"));
     }
     for (const column of ["direct p50", "direct p99", "direct rps", "gw p50", "gw p99", "gw rps", "p50 ratio"]) expect(out).toContain(column);
@@ -44,6 +44,8 @@ describe("npm run bench", () => {
     // issue 12: the turn with and without the session pool, the modern call, the auto-mode client's failed probes
     expect(out).toContain("targets (issue 12):");
     expect(out).toMatch(/failed server\/discover probes per turn: direct [\d.]+, gateway [\d.]+/);
+    // a server under review: one upstream tools/list per call (the pin check), its cost printed
+    expect(out).toMatch(/under review vs auto \(call_c1\): p50 \+-?[\d.]+ ms; upstream tools\/list per call 1\b/);
     const file = out.match(/wrote (\S+\.json)/)?.[1];
     expect(file).toBeTruthy();
     try {

@@ -211,6 +211,115 @@ describe("a server under review (hold)", () => {
   });
 });
 
+describe("the pin, checked against the upstream at call time", () => {
+  // the upstream changes a definition and says nothing (no list_changed; CATALOG_REFRESH_SECONDS
+  // is its default 300 s), so the catalog's listing still has the approved one: only the check
+  // the mcp worker makes before forwarding can catch it
+  const ADD2: Tool = { ...ADD, description: "Adds two numbers, and more.", inputSchema: { type: "object", properties: { a: { type: "number" }, b: { type: "number" }, c: { type: "number" } }, required: ["a", "b", "c"] } };
+  const kinds = [
+    { kind: "stateless", pageSize: undefined },
+    { kind: "session", pageSize: undefined },
+    // 2026-07-28 only (it refuses session-era requests, so every call here went the modern way);
+    // one tool per page: the check follows nextCursor to find `add` on the second page
+    { kind: "modern", pageSize: 1 },
+  ] as const;
+  const ups: MutableUpstream[] = [];
+  afterAll(async () => {
+    for (const u of ups) await u.stop();
+  });
+
+  for (const { kind, pageSize } of kinds) {
+    it(`refuses a call once a ${kind} upstream serves another definition, keeps unchanged tools callable, and has the catalog re-list`, async () => {
+      const u = await startMutableUpstream([SHOUT, ADD], { kind, pageSize });
+      ups.push(u);
+      const id = `pin-${kind}`;
+      expect((await api("PUT", `/servers/${id}`, { tenant: "lab", url: u.url, review: "hold" })).status).toBe(201);
+      const [set] = await waitFor("the initial set review", async () => {
+        const p = await pending(id);
+        return p.length ? p : undefined;
+      });
+      expect((await api("POST", `/servers/${id}/changes/${set.id}/approve`)).status).toBe(200);
+      await waitFor("the approved set", async () => (await modernTools(`/mcp/${id}`, carol)).length === 2, 2_000);
+
+      // approved and unchanged: forwarded, after the gateway listed the tool upstream
+      const lists = u.lists;
+      expect((await sessionCall(`/mcp/${id}`, carol, "add", { a: 1, b: 2 })).result?.content).toEqual([{ type: "text", text: 'add: {"a":1,"b":2}' }]);
+      expect(u.lists - lists).toBe(pageSize ? 2 : 1);
+      expect((await modern(`/mcp/${id}`, carol, "tools/call", { name: "add", arguments: { a: 3, b: 4 } })).result?.content).toEqual([{ type: "text", text: 'add: {"a":3,"b":4}' }]);
+
+      // the upstream redefines `add` behind the catalog's back
+      u.setTools([SHOUT, ADD2]);
+      expect(await served(`/mcp/${id}`, carol, "add")).toEqual(ADD);
+      const calls = u.calls.length;
+      for (const [path, name] of [[`/mcp/${id}`, "add"], ["/mcp", `${id}__add`]] as const) {
+        for (const args of [{ a: 1, b: 2 }, { a: 1, b: 2, c: 3 }]) {
+          const s = await sessionCall(path, carol, name, args);
+          expect(s.result?.isError).toBe(true);
+          expect(s.result?.content[0].text).toBe(`Tool ${name} is under review: its definition changed upstream and awaits an administrator's approval. It cannot be called until then.`);
+          const m = await modern(path, carol, "tools/call", { name, arguments: args });
+          expect(m.result?.isError).toBe(true);
+          expect(m.result?.content[0].text).toMatch(new RegExp(`^Tool ${name} is under review`));
+        }
+      }
+      expect(u.calls.length).toBe(calls);
+      // an unchanged tool of the same server still works, in both eras
+      expect((await sessionCall(`/mcp/${id}`, carol, "shout", { text: "hi" })).result?.content).toEqual([{ type: "text", text: 'shout: {"text":"hi"}' }]);
+      expect((await modern("/mcp", carol, "tools/call", { name: `${id}__shout`, arguments: { text: "ho" } })).result?.content).toEqual([{ type: "text", text: 'shout: {"text":"ho"}' }]);
+
+      // the refusal had the catalog re-list the server: the change waits in the admins' queue
+      const [change] = await waitFor("the change the refusal reported", async () => {
+        const p = await pending(id);
+        return p.length ? p : undefined;
+      });
+      expect(change).toMatchObject({ scope: "tool", name: "add", change: "changed", before: ADD, after: ADD2 });
+      // audited as refusals
+      await waitFor("the refusals in the audit log", async () => {
+        const entries = ((await (await api("GET", `/audit?kind=tool_call&server=${id}`)).json()) as { entries: any[] }).entries;
+        return entries.some((e) => e.tool === "add" && e.outcome === "denied");
+      });
+
+      // approved: the new definition is served and callable within 2 s
+      expect((await api("POST", `/servers/${id}/changes/${change.id}/approve`)).status).toBe(200);
+      const at = Date.now();
+      await waitFor("the new definition callable", async () => (await sessionCall(`/mcp/${id}`, carol, "add", { a: 1, b: 2, c: 3 })).result?.content?.[0]?.text === 'add: {"a":1,"b":2,"c":3}', 2_000);
+      expect(Date.now() - at).toBeLessThan(2_000);
+      expect(await served(`/mcp/${id}`, carol, "add")).toEqual(ADD2);
+      expect((await modern("/mcp", carol, "tools/call", { name: `${id}__add`, arguments: { a: 1, b: 2, c: 4 } })).result?.content).toEqual([{ type: "text", text: 'add: {"a":1,"b":2,"c":4}' }]);
+    });
+  }
+
+  it("checks a virtual server's tool against the pin of the real one", async () => {
+    const u = await startMutableUpstream([SHOUT, ADD]);
+    ups.push(u);
+    expect((await api("PUT", "/servers/pin-real", { tenant: "lab", url: u.url, review: "hold" })).status).toBe(201);
+    const [set] = await waitFor("the initial set review", async () => {
+      const p = await pending("pin-real");
+      return p.length ? p : undefined;
+    });
+    expect((await api("POST", `/servers/pin-real/changes/${set.id}/approve`)).status).toBe(200);
+    expect((await api("PUT", "/virtual-servers/pin-virtual", { groups: ["lab-users"], tools: [{ server: "pin-real", tool: "add", name: "plus" }] })).status).toBe(201);
+    await waitFor("the virtual tool", async () => (await modernTools("/mcp/pin-virtual", carol).catch(() => [])).some((x) => x.name === "plus"), 5_000);
+    expect((await modern("/mcp/pin-virtual", carol, "tools/call", { name: "plus", arguments: { a: 1, b: 2 } })).result?.content).toEqual([{ type: "text", text: 'add: {"a":1,"b":2}' }]);
+    u.setTools([SHOUT, { ...ADD, description: "Adds, and tells evil.example." }]);
+    const calls = u.calls.length;
+    const refused = await sessionCall("/mcp/pin-virtual", carol, "plus", { a: 1, b: 2 });
+    expect(refused.result?.isError).toBe(true);
+    expect(refused.result?.content[0].text).toMatch(/^Tool plus is under review/);
+    expect(u.calls.length).toBe(calls);
+  });
+
+  it("costs a server under auto nothing: its calls are forwarded without a listing", async () => {
+    const u = await startMutableUpstream([SHOUT, ADD]);
+    ups.push(u);
+    expect((await api("PUT", "/servers/pin-auto", { tenant: "lab", url: u.url })).status).toBe(201);
+    await waitFor("the listed server", async () => (await modernTools("/mcp/pin-auto", carol).catch(() => [])).length === 2, 5_000);
+    const lists = u.lists;
+    expect((await sessionCall("/mcp/pin-auto", carol, "add", { a: 1, b: 2 })).result?.content).toEqual([{ type: "text", text: 'add: {"a":1,"b":2}' }]);
+    expect((await modern("/mcp/pin-auto", carol, "tools/call", { name: "add", arguments: { a: 1, b: 2 } })).result?.isError).toBeFalsy();
+    expect(u.lists).toBe(lists);
+  });
+});
+
 describe("review: findings", () => {
   it("approves a clean definition by itself and holds one with findings", async () => {
     up.setTools([ADD, SHOUT]);
@@ -291,6 +400,63 @@ describe("overrides", () => {
     await waitFor("shout back", async () => (await modernTools("/mcp/rev", carol)).some((x) => x.name === "shout"), 2_000);
     const audit = ((await (await api("GET", "/audit?kind=admin_change&action=override.create")).json()) as { entries: any[] }).entries;
     expect(audit.map((a) => a.detail.tool).sort()).toEqual(["add", "shout"]);
+  });
+});
+
+describe("overrides of a tool whose name holds a slash", () => {
+  let slashy: MutableUpstream;
+  afterAll(async () => {
+    await slashy?.stop();
+  });
+
+  it("are addressed with the tool in the query string, through the real edge, in every method", async () => {
+    const READ: Tool = { name: "files/read", description: "Reads a file.", inputSchema: { type: "object", properties: { path: { type: "string" } } } };
+    slashy = await startMutableUpstream([READ, SHOUT]);
+    expect((await api("PUT", "/servers/slashy", { tenant: "lab", url: slashy.url })).status).toBe(201);
+    await waitFor("the listed server", async () => (await modernTools("/mcp/slashy", carol).catch(() => [])).length === 2, 5_000);
+
+    // the path form cannot carry it: the edge refuses an encoded slash in a path (as Traefik does)
+    const viaPath = await api("PUT", "/servers/slashy/overrides/files%2Fread", { name: "read_file" });
+    expect(viaPath.status).toBe(400);
+    expect(((await viaPath.json()) as any).error).toBe("invalid_path");
+
+    const q = `/servers/slashy/override?tool=${encodeURIComponent("files/read")}`;
+    const put = await api("PUT", q, { name: "read_file", description: "Reads one file." });
+    expect(put.status).toBe(201);
+    expect((await put.json()) as any).toEqual({ tool: "files/read", name: "read_file", description: "Reads one file.", hidden: false });
+    expect((await api("PUT", q, { name: "read_file", description: "Reads one file." })).status).toBe(200);
+    expect((await (await api("GET", q)).json()) as any).toEqual({ tool: "files/read", name: "read_file", description: "Reads one file.", hidden: false });
+    expect(((await (await api("GET", "/servers/slashy/overrides")).json()) as any).overrides.map((o: { tool: string }) => o.tool)).toEqual(["files/read"]);
+    // in force for users, and calls reach the upstream's own name
+    await waitFor("the override served", async () => (await modernTools("/mcp/slashy", carol)).some((x) => x.name === "read_file"), 2_000);
+    expect(await served("/mcp/slashy", carol, "read_file")).toEqual({ ...READ, name: "read_file", description: "Reads one file." });
+    expect((await sessionCall("/mcp/slashy", carol, "read_file", { path: "a" })).result?.content).toEqual([{ type: "text", text: 'files/read: {"path":"a"}' }]);
+    expect(slashy.calls.at(-1)).toEqual({ name: "files/read", arguments: { path: "a" } });
+
+    // bad input names the field; an unknown override is a 404
+    const missing = await api("GET", "/servers/slashy/override");
+    expect(missing.status).toBe(400);
+    expect((await missing.json()) as any).toMatchObject({ error: "invalid_request", field: "tool" });
+    expect((await api("PUT", "/servers/slashy/override?tool=a%01b", { hidden: true })).status).toBe(400);
+    expect((await api("GET", "/servers/slashy/override?tool=files%2Fwrite")).status).toBe(404);
+    expect((await api("PUT", "/servers/nope/override?tool=files%2Fread", { hidden: true })).status).toBe(404);
+
+    // audited like the path form
+    const audit = ((await (await api("GET", "/audit?kind=admin_change&action=override.create")).json()) as { entries: any[] }).entries;
+    expect(audit.some((a) => a.detail.tool === "files/read" && a.target === "server:slashy")).toBe(true);
+
+    // hidden, then removed
+    expect((await api("PUT", q, { hidden: true })).status).toBe(200);
+    await waitFor("the tool hidden", async () => !(await modernTools("/mcp/slashy", carol)).some((x) => x.name === "read_file" || x.name === "files/read"), 2_000);
+    expect((await api("DELETE", q)).status).toBe(204);
+    expect((await api("GET", q)).status).toBe(404);
+    expect((await api("DELETE", q)).status).toBe(404);
+    await waitFor("the upstream's own name back", async () => (await modernTools("/mcp/slashy", carol)).some((x) => x.name === "files/read"), 2_000);
+
+    // documented: the OpenAPI document has the query form with its parameter
+    const doc = (await (await api("GET", "/openapi.json")).json()) as any;
+    const op = doc.paths["/admin/api/servers/{id}/override"];
+    for (const m of ["get", "put", "delete"]) expect(op?.[m]?.parameters?.some((p: { name: string; in: string; required?: boolean }) => p.name === "tool" && p.in === "query" && p.required)).toBe(true);
   });
 });
 

@@ -1,22 +1,38 @@
 /**
- * A real MCP server whose tool definitions a test changes while the gateway runs: the SDK 1.x
- * low-level `Server` over stateless Streamable HTTP (a new server and transport per request, as
- * the SDK requires since 1.26), plus `POST /control` `{"tools": [...]}` replacing its tool list.
- * Every tool answers `tools/call` with `<name>: <arguments as JSON>` so a test sees which
- * upstream tool ran, with what.
+ * A real MCP server whose tool definitions a test changes while the gateway runs, in one of
+ * three kinds:
+ * - `stateless` (default): the SDK 1.x low-level `Server` over stateless Streamable HTTP (a new
+ *   server and transport per request, as the SDK requires since 1.26), a session-era server;
+ * - `session`: the same with real `Mcp-Session-Id` sessions (one server and transport per session);
+ * - `modern`: 2026-07-28 only, the SDK 2.x low-level `Server` behind `createMcpHandler` (session-era
+ *   requests refused), stateless.
+ * `POST /control` `{"tools": [...]}` (or `setTools`) replaces the tool list; it never announces
+ * the change, so the gateway's catalog learns of it only when it lists again. `pageSize` pages
+ * tools/list. Every tool answers `tools/call` with `<name>: <arguments as JSON>` so a test sees
+ * which upstream tool ran, with what.
  */
+import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server as HttpServer } from "node:http";
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
-import { CallToolRequestSchema, ListToolsRequestSchema, McpError, type Tool } from "@modelcontextprotocol/sdk/types.js";
+import { CallToolRequestSchema, isInitializeRequest, ListToolsRequestSchema, McpError, type Tool } from "@modelcontextprotocol/sdk/types.js";
+import { createMcpHandler, Server as Server2, type Tool as Tool2 } from "@modelcontextprotocol/server";
+import { listenFetch } from "../../scripts/lib/modern-upstream";
 import { freePort } from "../../scripts/lib/ports";
+
+export type MutableKind = "stateless" | "session" | "modern";
 
 export interface MutableUpstream {
   url: string;
+  kind: MutableKind;
   /** Replaces the tool list (what the next tools/list answers). */
   setTools(tools: Tool[]): void;
   /** Upstream tool calls received, in order. */
   calls: { name: string; arguments: unknown }[];
+  /** tools/list requests received (each page counts). */
+  lists: number;
+  /** Sessions opened (`session` only). */
+  sessions: number;
   stop(): Promise<void>;
 }
 
@@ -27,42 +43,119 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   return text ? JSON.parse(text) : undefined;
 }
 
-export async function startMutableUpstream(initial: Tool[]): Promise<MutableUpstream> {
+export async function startMutableUpstream(initial: Tool[], opts: { kind?: MutableKind; pageSize?: number } = {}): Promise<MutableUpstream> {
+  const kind = opts.kind ?? "stateless";
   let tools = initial;
-  const calls: MutableUpstream["calls"] = [];
+  const up = {
+    url: "",
+    kind,
+    setTools: (t: Tool[]) => void (tools = t),
+    calls: [] as MutableUpstream["calls"],
+    lists: 0,
+    sessions: 0,
+    stop: async () => {},
+  };
+  const page = (cursor: unknown) => {
+    up.lists++;
+    const size = opts.pageSize ?? Number.MAX_SAFE_INTEGER;
+    const start = typeof cursor === "string" ? Number(cursor) : 0;
+    const end = start + size;
+    return { tools: tools.slice(start, end), ...(end < tools.length ? { nextCursor: String(end) } : {}) };
+  };
+  const call = (name: string, args: unknown) => {
+    up.calls.push({ name, arguments: args });
+    return { content: [{ type: "text" as const, text: `${name}: ${JSON.stringify(args ?? {})}` }] };
+  };
+
+  if (kind === "modern") {
+    const handler = createMcpHandler(
+      () => {
+        const server = new Server2({ name: "mutable-modern", version: "2.0.0" }, { capabilities: { tools: {} } });
+        server.setRequestHandler("tools/list", async (r) => page(r.params?.cursor) as { tools: Tool2[]; nextCursor?: string });
+        server.setRequestHandler("tools/call", async (r) => {
+          if (!tools.some((t) => t.name === r.params.name)) return { content: [{ type: "text", text: `Unknown tool: ${r.params.name}` }], isError: true };
+          return call(r.params.name, r.params.arguments);
+        });
+        return server;
+      },
+      { legacy: "reject" },
+    );
+    const http = await listenFetch(async (request, raw) => {
+      if (new URL(request.url).pathname === "/control") {
+        tools = (JSON.parse(raw.toString("utf8")) as { tools: Tool[] }).tools;
+        return new Response(null, { status: 204 });
+      }
+      return handler.fetch(request);
+    });
+    up.url = `http://127.0.0.1:${http.port}/mcp`;
+    up.stop = async () => {
+      await handler.close();
+      await http.close();
+    };
+    return up;
+  }
+
+  const newServer = () => {
+    const server = new Server({ name: "mutable-upstream", version: "1.0.0" }, { capabilities: { tools: { listChanged: true } } });
+    server.setRequestHandler(ListToolsRequestSchema, async (r) => page(r.params?.cursor) as { tools: Tool[]; nextCursor?: string });
+    server.setRequestHandler(CallToolRequestSchema, async (r) => {
+      if (!tools.some((t) => t.name === r.params.name)) throw new McpError(-32602, `Unknown tool: ${r.params.name}`);
+      return call(r.params.name, r.params.arguments);
+    });
+    return server;
+  };
+  const sessions = new Map<string, StreamableHTTPServerTransport>();
   const port = await freePort();
   const http: HttpServer = createServer(async (req, res) => {
     try {
       if (req.url === "/control" && req.method === "POST") {
-        const body = (await readJson(req)) as { tools: Tool[] };
-        tools = body.tools;
+        tools = ((await readJson(req)) as { tools: Tool[] }).tools;
         res.writeHead(204).end();
         return;
       }
       if (!req.url?.startsWith("/mcp")) return void res.writeHead(404).end();
-      const server = new Server({ name: "mutable-upstream", version: "1.0.0" }, { capabilities: { tools: { listChanged: true } } });
-      server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools }));
-      server.setRequestHandler(CallToolRequestSchema, async (r) => {
-        if (!tools.some((t) => t.name === r.params.name)) throw new McpError(-32602, `Unknown tool: ${r.params.name}`);
-        calls.push({ name: r.params.name, arguments: r.params.arguments });
-        return { content: [{ type: "text", text: `${r.params.name}: ${JSON.stringify(r.params.arguments ?? {})}` }] };
-      });
+      const body = req.method === "POST" ? await readJson(req) : undefined;
+      if (kind === "session") {
+        const sid = req.headers["mcp-session-id"];
+        let transport = typeof sid === "string" ? sessions.get(sid) : undefined;
+        if (!transport) {
+          if (sid !== undefined || !isInitializeRequest(body)) return void res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: -32001, message: "Session not found" } }));
+          const t: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+            sessionIdGenerator: () => randomUUID(),
+            enableJsonResponse: true,
+            onsessioninitialized: (id) => {
+              up.sessions++;
+              sessions.set(id, t);
+            },
+          });
+          t.onclose = () => {
+            if (t.sessionId) sessions.delete(t.sessionId);
+          };
+          await newServer().connect(t);
+          transport = t;
+        }
+        await transport.handleRequest(req, res, body);
+        return;
+      }
+      const server = newServer();
       const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
       res.on("close", () => {
         void transport.close();
         void server.close();
       });
       await server.connect(transport);
-      await transport.handleRequest(req, res, req.method === "POST" ? await readJson(req) : undefined);
+      await transport.handleRequest(req, res, body);
     } catch (err) {
       if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" }).end(String(err));
     }
   });
   await new Promise<void>((ok) => http.listen(port, "127.0.0.1", ok));
-  return {
-    url: `http://127.0.0.1:${port}/mcp`,
-    setTools: (t) => void (tools = t),
-    calls,
-    stop: () => new Promise<void>((ok) => http.close(() => ok())),
+  up.url = `http://127.0.0.1:${port}/mcp`;
+  up.stop = async () => {
+    for (const t of sessions.values()) await t.close().catch(() => {});
+    const closed = new Promise<void>((ok) => http.close(() => ok()));
+    http.closeAllConnections();
+    await closed;
   };
+  return up;
 }

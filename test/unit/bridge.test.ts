@@ -5,6 +5,7 @@
 // mcp-bridge.test.ts.
 import { describe, expect, it } from "vitest";
 import type { JsonRpcMessage, JsonRpcRequest, JsonRpcResponse } from "../../shared/mcp/jsonrpc";
+import { itemHash } from "../../shared/repos/item-hash";
 import { deliverInputAnswer, forward, type Outgoing } from "../../workers/mcp/src/bridge/bridge";
 import type { CatalogServer, UserCatalog } from "../../workers/mcp/src/catalog.client";
 import type { McpDb } from "../../workers/mcp/src/db";
@@ -281,5 +282,69 @@ describe("task ids", () => {
     expect(got.result!.taskId).toBe(taskId);
     const mallory = context({ client: { era: "modern" }, servers: [s], upstreams: up.set, scope: "*", email: "mallory@example.com" });
     expect(last(await all(new Dispatcher(mallory).handle({ jsonrpc: "2.0", id: 3, method: "tasks/get", params: { taskId } }))).error?.message).toBe("Unknown task");
+  });
+});
+
+describe("the pin of a reviewed tool (bridge/pin.ts)", () => {
+  // the in-memory upstream plays the corner cases a real server does not offer on demand (a
+  // cursor that loops, an error on the listing); the real upstreams of both kinds are in
+  // test/integration/curated.test.ts
+  const ALPHA = { name: "alpha", description: "approved", inputSchema: { type: "object" } };
+  const ok = (req: JsonRpcRequest, result: Record<string, unknown>): Relay[] => [{ kind: "response", message: { jsonrpc: "2.0", id: req.id, result } }];
+  // a new server id per run: the re-list request is debounced per server and isolate
+  let runs = 0;
+  const reviewed = async (id: string, review: "hold" | "findings" | "auto") => server(id, "modern", { review, pins: [["alpha", await itemHash(ALPHA)]] });
+
+  async function run(review: "hold" | "findings" | "auto", pages: (cursor: unknown) => Relay[] | ((req: JsonRpcRequest) => Relay[]), client: ClientView["era"] = "modern") {
+    const refreshed: string[] = [];
+    const up = memoryUpstreams((req) => {
+      if (req.method === "tools/call") return ok(req, { content: [{ type: "text", text: "ran" }] });
+      const p = pages(req.params?.cursor);
+      return typeof p === "function" ? p(req) : p;
+    });
+    const id = `rev${++runs}`;
+    const ctx = context({ client: { era: client }, servers: [await reviewed(id, review)], upstreams: up.set });
+    ctx.catalogBinding = { fetch: async (url: string) => (refreshed.push(String(url)), new Response(null, { status: 202 })) } as unknown as Fetcher;
+    const res = last(await all(new Dispatcher(ctx).handle(call("alpha"))));
+    await new Promise((r) => setTimeout(r, 0));
+    return { id, res, sent: up.sent.map((r) => `${r.method}${r.params?.cursor ? `@${String(r.params.cursor)}` : ""}`), refreshed };
+  }
+
+  it("forwards a call only after finding the approved definition upstream, following the cursor", async () => {
+    for (const review of ["hold", "findings"] as const) {
+      const r = await run(review, (cursor) => (req) => (cursor === undefined ? ok(req, { tools: [{ name: "zeta" }], nextCursor: "p2" }) : ok(req, { tools: [{ ...ALPHA }] })));
+      expect(r.res.result?.content).toEqual([{ type: "text", text: "ran" }]);
+      expect(r.sent).toEqual(["tools/list", "tools/list@p2", "tools/call"]);
+    }
+    // key order is no change (the hash is of canonical JSON)
+    const reordered = await run("hold", () => (req) => ok(req, { tools: [{ inputSchema: { type: "object" }, description: "approved", name: "alpha" }] }));
+    expect(reordered.sent).toEqual(["tools/list", "tools/call"]);
+  });
+
+  it("refuses as under review when the upstream serves another definition, none, or pages forever, and has the catalog re-list", async () => {
+    for (const pages of [
+      () => (req: JsonRpcRequest) => ok(req, { tools: [{ ...ALPHA, description: "changed" }] }),
+      () => (req: JsonRpcRequest) => ok(req, { tools: [{ name: "zeta" }] }),
+      () => (req: JsonRpcRequest) => ok(req, { tools: [{ name: "zeta" }], nextCursor: "same" }),
+      () => (req: JsonRpcRequest) => ok(req, { notTools: true }),
+    ]) {
+      for (const era of ["modern", "legacy"] as const) {
+        const r = await run("hold", pages, era);
+        expect(r.res.result).toMatchObject({ isError: true, content: [{ type: "text", text: expect.stringMatching(/^Tool alpha is under review/) }] });
+        expect(r.sent).not.toContain("tools/call");
+        expect(r.refreshed.some((u) => u.endsWith(`/internal/refresh/${r.id}`))).toBe(true);
+      }
+    }
+  });
+
+  it("passes a failed listing's error on, and costs a server under auto nothing", async () => {
+    const failed = await run("hold", () => (req) => [{ kind: "response", message: { jsonrpc: "2.0", id: req.id, error: { code: -32603, message: "Upstream failed: HTTP 502" } } }]);
+    expect(failed.res).toMatchObject({ id: 1, error: { message: "Upstream failed: HTTP 502" } });
+    expect(failed.sent).toEqual(["tools/list"]);
+    const auto = await run("auto", () => {
+      throw new Error("an auto server is never listed");
+    });
+    expect(auto.res.result?.content).toEqual([{ type: "text", text: "ran" }]);
+    expect(auto.sent).toEqual(["tools/call"]);
   });
 });

@@ -33,6 +33,10 @@ describe("curatedTools", () => {
     const held = curatedTools(server("hold"), s, all);
     expect(held.tools.map((t) => [t.name, t.description])).toEqual([["a", "a approved"], ["b", "b approved"]]);
     expect(held.held).toEqual(["b"]);
+    // each tool shown is pinned to its approved hash (the mcp worker checks the upstream against it); none under auto
+    expect(held.pins).toEqual([["a", "h1"], ["b", "old"]]);
+    expect(curatedTools(server("auto"), s, all).pins).toEqual([]);
+    expect(curatedTools(server("findings"), s, (n) => n !== "b").pins).toEqual([["a", "h1"]]);
     expect(curatedTools(server("findings"), s, (n) => n !== "b").tools.map((t) => t.name)).toEqual(["a"]);
   });
 

@@ -146,6 +146,20 @@ export const API_ROUTES: Route[] = [
       const overrides = await db(c, async (sql) => ((await getServer(sql, id)) ? listOverrides(sql, id) : null));
       return c.json({ overrides: overrides ?? notFound(`server ${id}`) });
     } }),
+  // the same three with the tool in the query string: every valid tool name, `/` included (the
+  // edge, like Traefik, refuses an encoded slash in a path, so `/overrides/a%2Fb` cannot reach here)
+  defineRoute({ method: "get", path: "/admin/api/servers/{id}/override", summary: "One tool's override, the tool named in the query string (any name, `/` included)", tag: "overrides", params: P.id, query: S.ToolQuery, ok: { status: 200, schema: S.OverrideOut, description: "the override" },
+    handler: async (c, { params: { id }, query: { tool } }) => c.json((await db(c, (sql) => getOverride(sql, id, tool))) ?? notFound(`override of tool ${tool} on server ${id}`)) }),
+  defineRoute({ method: "put", path: "/admin/api/servers/{id}/override", summary: "Rename, describe or hide a tool named in the query string (any name, `/` included)", tag: "overrides", params: P.id, query: S.ToolQuery, body: S.OverrideBody, ok: { status: 200, schema: S.OverrideOut, description: replaced },
+    handler: async (c, { params: { id }, query: { tool }, body }) => {
+      const r = await db(c, (sql) => svc.putOverride(sql, actor(c), id, tool, body));
+      return c.json(r.item, r.created ? 201 : 200);
+    } }),
+  defineRoute({ method: "delete", path: "/admin/api/servers/{id}/override", summary: "Remove the override of a tool named in the query string (any name, `/` included)", tag: "overrides", params: P.id, query: S.ToolQuery, ok: { status: 204, description: "deleted" },
+    handler: async (c, { params: { id }, query: { tool } }) => {
+      await db(c, (sql) => svc.removeOverride(sql, actor(c), id, tool));
+      return c.body(null, 204);
+    } }),
   defineRoute({ method: "get", path: "/admin/api/servers/{id}/overrides/{tool}", summary: "One tool's override", tag: "overrides", params: { ...P.id, tool: S.UpstreamToolName }, ok: { status: 200, schema: S.OverrideOut, description: "the override" },
     handler: async (c, { params: { id, tool } }) => c.json((await db(c, (sql) => getOverride(sql, id, tool))) ?? notFound(`override of tool ${tool} on server ${id}`)) }),
   defineRoute({ method: "put", path: "/admin/api/servers/{id}/overrides/{tool}", summary: "Rename a tool, replace its description or hide it for everyone", tag: "overrides", params: { ...P.id, tool: S.UpstreamToolName }, body: S.OverrideBody, ok: { status: 200, schema: S.OverrideOut, description: replaced },

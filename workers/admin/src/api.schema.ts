@@ -54,6 +54,11 @@ export const UpstreamToolName = z
   .max(128)
   .regex(/^[^\u0000-\u001f\u007f]+$/, "must not contain control characters");
 
+/** `?tool=`: a tool named in the query string, so every valid name works (the edge refuses an encoded `/` in a path). */
+export const ToolQuery = z.object({
+  tool: UpstreamToolName.describe("the tool's upstream name, percent-encoded in the query string; any valid name, `/` included"),
+});
+
 export const ChangeId = z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 
 export const VirtualServerBody = z

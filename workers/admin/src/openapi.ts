@@ -40,7 +40,9 @@ export function openApiDocument(server?: string): Record<string, unknown> {
         ? Object.entries(op.query.shape).map(([name, s]) => {
             const schema = component(s as z.ZodType, components);
             const example = Array.isArray(schema.examples) ? schema.examples[0] : undefined;
-            return { name, in: "query", required: false, schema, ...(schema.description ? { description: schema.description } : {}), ...(example !== undefined ? { example } : {}) };
+            // required unless the schema takes its absence (optional, or with a default)
+            const required = !(s as z.ZodType).safeParse(undefined).success;
+            return { name, in: "query", required, schema, ...(schema.description ? { description: schema.description } : {}), ...(example !== undefined ? { example } : {}) };
           })
         : [];
       const errors: Record<string, unknown> = {

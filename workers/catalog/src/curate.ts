@@ -3,7 +3,9 @@
  * by the granting groups' rules (on upstream names), then
  * - under review (`hold`, `findings`): each tool in its approved definition only (a tool without
  *   one is not shown), marked `held` while the upstream lists another definition (the mcp worker
- *   refuses calls to a held tool: the upstream no longer serves the approved hash);
+ *   refuses calls to a held tool: the upstream no longer serves the approved hash), and pinned
+ *   to its approved hash (`pins`: the mcp worker checks the upstream's current definition
+ *   against it before forwarding a call, so a change after the last listing is caught too);
  * - overrides: hidden tools left out, new names and descriptions applied. A new name that
  *   collides with another shown name is not applied (the tool keeps its upstream name), so one
  *   name never resolves to two tools.
@@ -19,6 +21,8 @@ export interface CuratedTools {
   tools: McpItem[];
   /** Upstream names of tools shown in their approved definition while the upstream lists another. */
   held: string[];
+  /** Under review: [upstream name, approved hash] of each tool shown (the mcp worker checks the upstream against it at call time). */
+  pins: [string, string][];
   /** [shown name, upstream name] of renamed tools. */
   renamed: [string, string][];
 }
@@ -31,6 +35,7 @@ export function curatedTools(server: ServerRow, snap: Snapshot, allowed: (name: 
   const overrides = snap.overrides?.get(server.id);
   const reviewed = server.review === "hold" || server.review === "findings";
   const held: string[] = [];
+  const pins: [string, string][] = [];
   const picked: { upstream: string; def: McpItem }[] = [];
   for (const t of live) {
     const name = t.name;
@@ -41,11 +46,12 @@ export function curatedTools(server: ServerRow, snap: Snapshot, allowed: (name: 
       const a = approved?.get(name);
       if (!a) continue;
       def = a.definition;
+      pins.push([name, a.hash]);
       if (a.hash !== hashes?.get(name)) held.push(name);
     }
     picked.push({ upstream: name, def });
   }
-  if (!overrides?.size) return { tools: picked.map((p) => p.def), held, renamed: [] };
+  if (!overrides?.size) return { tools: picked.map((p) => p.def), held, pins, renamed: [] };
   const taken = new Set(picked.filter((p) => !overrides.get(p.upstream)?.name).map((p) => p.upstream));
   const renamed = new Map<string, string>();
   const tools = picked.map(({ upstream, def }) => {
@@ -60,5 +66,5 @@ export function curatedTools(server: ServerRow, snap: Snapshot, allowed: (name: 
     if (shown !== upstream) renamed.set(shown, upstream);
     return shown === upstream && o.description === null ? def : { ...def, name: shown, ...(o.description !== null ? { description: o.description } : {}) };
   });
-  return { tools, held, renamed: [...renamed] };
+  return { tools, held, pins, renamed: [...renamed] };
 }

@@ -44,6 +44,14 @@ export const CatalogServer = z.object({
   tools: z.array(Item).default([]),
   /** Upstream names of tools held for review: the upstream lists another definition than the approved one (calls refused). */
   held: z.array(z.string()).optional(),
+  /**
+   * `auto`: tools as listed; `hold`/`findings`: approved definitions only, each call checked
+   * against its pin. Any string: a mode this worker does not know is treated as reviewed (fails
+   * closed) rather than failing the whole catalog answer.
+   */
+  review: z.string().optional(),
+  /** Under review: [upstream name, approved hash] of the tools shown (bridge/pin.ts checks the upstream against them). */
+  pins: z.array(z.tuple([z.string(), z.string()])).optional(),
   /** [shown name, upstream name] of renamed tools (overrides, virtual servers). */
   renamed: z.array(z.tuple([z.string(), z.string()])).optional(),
   prompts: z.array(Item).default([]),

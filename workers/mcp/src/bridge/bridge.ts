@@ -47,6 +47,7 @@ import { modernUpstream } from "../upstream/modern.upstream";
 import { postToUpstream, sessionUpstream } from "../upstream/session.upstream";
 import { upstreamKind, type Relay, type ReplyTo, type Upstream, type UpstreamCall } from "../upstream/upstream";
 import { NotConnectedError, upstreamTarget } from "../upstream/credentials";
+import { checkPin, pinned, pinOf, underReview } from "./pin";
 import { connectUrl } from "../../../../shared/credentials";
 import { UpstreamFailure, type ExchangeLimits, type UpstreamTarget } from "../upstream/http";
 import { acquireSlot } from "./concurrency";
@@ -323,6 +324,20 @@ async function* forwardOnce(ctx: RequestContext, server: CatalogServer, req: Jso
     if (!ok || !st) return yield rpcError(req.id, INVALID_PARAMS, "Invalid params: requestState is not valid for this request (expired, altered, or issued for another request or user)");
     if (st.src.k === "parked") return yield* resumeParked(ctx, call, req, st);
     upReq = { ...upReq, params: { ...upReq.params, ...(req.params.inputResponses !== undefined ? { inputResponses: req.params.inputResponses } : {}), ...(st.src.state !== undefined ? { requestState: st.src.state } : {}) } };
+  }
+
+  // a reviewed tool: forwarded only while the upstream still serves the approved definition
+  if (req.method === "tools/call" && pinned(server)) {
+    const name = String(upReq.params?.name);
+    const hash = pinOf(server, name);
+    const check = hash === undefined ? ({ kind: "changed", found: false } as const) : await checkPin(adapter, call, name, hash);
+    if (check.kind === "failed") return yield { ...check.response, id: req.id };
+    if (check.kind === "changed") {
+      log.warn("tool call refused: the upstream no longer serves the approved definition", { server: server.id, tool: name, listed: check.found });
+      // the admins see the change once the catalog has re-listed the server
+      ctx.later(requestRefresh(ctx.catalogBinding, server.id));
+      return yield underReview(req.id, typeof req.params?.name === "string" ? req.params.name : name);
+    }
   }
 
   const gen = adapter.send(call, upReq);

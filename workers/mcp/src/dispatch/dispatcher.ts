@@ -24,6 +24,7 @@ import {
 import { SUPPORTED_VERSIONS } from "../../../../shared/mcp/versions";
 import { recordToolCall } from "../audit";
 import { forgetSessionLevel, forward, type Outgoing } from "../bridge/bridge";
+import { reviewRefusals, underReview } from "../bridge/pin";
 import { openTaskId } from "../tokens";
 import { isAggregate, scopedServers, type CatalogServer, type UserCatalog } from "../catalog.client";
 import type { RequestContext } from "./context";
@@ -168,23 +169,28 @@ export class Dispatcher {
       this.audit(isAggregate(this.ctx.catalog, this.scope) ? null : this.scope, name, "denied", started);
       return yield rpcError(req.id, INVALID_PARAMS, `Unknown tool: ${name}`);
     }
-    // Reviewed definitions: the upstream no longer lists the approved definition, so what it
-    // would run is not what an admin approved (nor what the client was shown). Refused as a tool
-    // error, in both eras, before anything reaches the upstream.
+    // Reviewed definitions: the catalog's last listing of the upstream has another definition
+    // than the approved one, so what it would run is not what an admin approved (nor what the
+    // client was shown). Refused as a tool error, in both eras, before anything reaches the
+    // upstream. A change the catalog has not seen yet is caught by the bridge's pin check
+    // (bridge/pin.ts), which lists the tool upstream before forwarding.
     if (hit.server.held?.includes(hit.upstreamName)) {
       this.audit(hit.server.id, hit.upstreamName, "denied", started);
-      return yield resultResponse(req.id, {
-        content: [{ type: "text", text: `Tool ${name} is under review: its definition changed upstream and awaits an administrator's approval. It cannot be called until then.` }],
-        isError: true,
-      });
+      return yield underReview(req.id, name);
     }
     // no response on this stream: the client resumes it (session era), or it never came
-    let outcome: "ok" | "error" | "resumed" = this.ctx.signal.aborted ? "error" : "resumed";
+    let outcome: "ok" | "error" | "denied" | "resumed" = this.ctx.signal.aborted ? "error" : "resumed";
     let answered = false;
     try {
       for await (const m of forward(this.ctx, hit.server, { ...req, params: { ...p, name: hit.upstreamName } })) {
         if ("jsonrpc" in m && isResponse(m) && m.id === req.id) {
           answered = true;
+          // refused by the pin check: named as the client called it, audited as a refusal
+          if (reviewRefusals.has(m)) {
+            outcome = "denied";
+            yield underReview(req.id, name);
+            continue;
+          }
           outcome = m.error || m.result?.isError === true ? "error" : "ok";
         }
         yield m;
