@@ -24,6 +24,8 @@ const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backgrou
 const ALICE = "alice@acme.test";
 const BOB = "bob@acme.test";
 const CAROL = "carol@acme.test";
+const DAVE = "dave@acme.test";
+const ERIN = "erin@acme.test";
 
 let t: TestStack;
 let up: OAuthUpstream;
@@ -31,6 +33,8 @@ let browser: Browser | undefined;
 let alice: string;
 let bob: string;
 let carol: string;
+let dave: string;
+let erin: string;
 
 type ToolResult = { content?: { type: string; text?: string }[]; isError?: boolean };
 const text = (r: ToolResult) => (r.content ?? []).map((c) => c.text ?? "").join("");
@@ -58,6 +62,24 @@ async function modernCall(key: string, path: string, name: string): Promise<{ er
   }
 }
 
+const MODERN_META = (caps: Record<string, unknown>) => ({
+  "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+  "io.modelcontextprotocol/clientCapabilities": caps,
+  "io.modelcontextprotocol/clientInfo": { name: "raw-modern", version: "1" },
+});
+
+/** A 2026-07-28 tools/call over raw HTTP (stateless: no session, per-request capabilities). */
+async function modernRaw(key: string, path: string, name: string, caps: Record<string, unknown>, extra: Record<string, unknown> = {}, args: Record<string, unknown> = {}) {
+  const res = await fetch(t.url + path, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": name },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name, arguments: args, _meta: MODERN_META(caps), ...extra } }),
+  });
+  const raw = await res.text();
+  const last = (res.headers.get("content-type") ?? "").includes("text/event-stream") ? raw.split("\n").filter((l) => l.startsWith("data:")).at(-1)!.slice(5) : raw;
+  return { status: res.status, body: JSON.parse(last) as { result?: Record<string, any>; error?: { code: number; message: string } } };
+}
+
 /** A connection's tokens, opened with the workers' key ring (they are stored sealed). */
 async function storedTokens(email: string, server: string): Promise<{ access: string; refresh?: string } | null> {
   const [row] = await t.db.sql`SELECT secrets FROM user_connections WHERE user_email = ${email} AND server_id = ${server}`;
@@ -68,13 +90,15 @@ async function storedTokens(email: string, server: string): Promise<{ access: st
 
 beforeAll(async () => {
   t = await startTestStack({ idpUsers: [{ email: ALICE, name: "Alice", password: "alice-pw", groups: [] }] });
-  up = await startOAuthUpstream({ redirectUri: `${t.url}/auth/connect-callback`, users: { "alice-gh": "gh-pw" }, pats: { "pat-of-carol-123": "carol-pat" } });
+  up = await startOAuthUpstream({ redirectUri: `${t.url}/auth/connect-callback`, users: { "alice-gh": "gh-pw" }, pats: { "pat-of-carol-123": "carol-pat", "pat-of-dave-456": "dave-pat", "pat-of-erin-789": "erin-pat" } });
   const admin = (path: string, json: unknown) => t.fetch(path, { method: "PUT", key: t.adminKey, json });
   expect((await admin("/admin/api/tenants/acme", { name: "Acme" })).status).toBe(201);
   expect((await admin("/admin/api/groups/acme-users", { tenants: ["acme"] })).status).toBe(201);
   alice = await t.userKey(ALICE, { groups: ["acme-users"] });
   bob = await t.userKey(BOB, { groups: ["acme-users"] });
   carol = await t.userKey(CAROL, { groups: ["acme-users"] });
+  dave = await t.userKey(DAVE, { groups: ["acme-users"] });
+  erin = await t.userKey(ERIN, { groups: ["acme-users"] });
   // issuer omitted: found through the upstream's RFC 9728 metadata
   const gh = await admin("/admin/api/servers/gh", { tenant: "acme", url: up.mcpUrl, credentials: { mode: "per-user-oauth", oauth: { clientId: up.clientId, clientSecret: up.clientSecret, scopes: "repo" } } });
   expect(gh.status).toBe(201);
@@ -143,6 +167,59 @@ describe("a user who has not connected", () => {
     } finally {
       await client.close();
     }
+  });
+
+  it("a 2026-07-28 client that declared elicitation.url gets an MRTR URL elicitation; after connecting, its retry goes through as that user (SDK 2.x)", async () => {
+    const client = new ModernClient({ name: "sdk2-url", version: "1.0.0" }, { capabilities: { elicitation: { url: {} } }, versionNegotiation: { mode: "auto" } });
+    const asked: { mode?: string; url?: string; message?: string }[] = [];
+    client.setRequestHandler("elicitation/create", async (req) => {
+      const p = req.params as { mode?: string; url?: string; message?: string };
+      asked.push(p);
+      // the user opens the link and connects (token mode: pastes their token), then accepts
+      expect((await t.fetch("/auth/connections/tk", { method: "PUT", key: dave, json: { token: "pat-of-dave-456" } })).status).toBe(204);
+      return { action: "accept" };
+    });
+    await client.connect(new ModernTransport(new URL(`${t.url}/mcp/tk`), { requestInit: { headers: { Authorization: `Bearer ${dave}` } } }));
+    try {
+      expect(client.getProtocolEra()).toBe("modern");
+      const result = (await client.callTool({ name: "whoami", arguments: {} })) as ToolResult;
+      expect(result.isError).toBeFalsy();
+      expect(text(result)).toBe("you are dave-pat");
+    } finally {
+      await client.close();
+    }
+    expect(asked).toEqual([expect.objectContaining({ mode: "url", url: `${t.url}/auth/connect/tk`, message: "Connect your account for tk" })]);
+    expect(up.seen.filter((s) => s.method === "tools/call").at(-1)).toEqual({ method: "tools/call", authorization: "Bearer pat-of-dave-456", subject: "dave-pat" });
+    expect((await t.fetch("/auth/connections/tk", { method: "DELETE", key: dave })).status).toBe(204);
+  });
+
+  it("the MRTR connect prompt over raw HTTP: sealed state bound to the request; declined: the link as a tool error; without elicitation.url: the tool error", async () => {
+    const URL_CAPS = { elicitation: { url: {} } };
+    const first = await modernRaw(erin, "/mcp/tk", "whoami", URL_CAPS);
+    expect(first.status).toBe(200);
+    expect(first.body.result).toMatchObject({ resultType: "input_required", inputRequests: { connect: { method: "elicitation/create", params: { mode: "url", url: `${t.url}/auth/connect/tk` } } } });
+    const state = first.body.result!.requestState as string;
+    expect(state).toMatch(/^mcpgw-state\./);
+    // declined: the tool error with the link (what the user can still act on)
+    const declined = await modernRaw(erin, "/mcp/tk", "whoami", URL_CAPS, { inputResponses: { connect: { action: "decline" } }, requestState: state });
+    expect(declined.body.result).toMatchObject({ isError: true });
+    expect(JSON.stringify(declined.body.result!.content)).toContain(`${t.url}/auth/connect/tk`);
+    // accepted without having connected: asked again
+    const again = await modernRaw(erin, "/mcp/tk", "whoami", URL_CAPS, { inputResponses: { connect: { action: "accept" } }, requestState: state });
+    expect(again.body.result?.resultType).toBe("input_required");
+    expect((await t.fetch("/auth/connections/tk", { method: "PUT", key: erin, json: { token: "pat-of-erin-789" } })).status).toBe(204);
+    // the state is bound to the request and the user
+    const altered = await modernRaw(erin, "/mcp/tk", "whoami", URL_CAPS, { inputResponses: { connect: { action: "accept" } }, requestState: state }, { other: 1 });
+    expect(altered.body.error).toMatchObject({ code: -32602 });
+    const forged = await modernRaw(erin, "/mcp/tk", "whoami", URL_CAPS, { inputResponses: { connect: { action: "accept" } }, requestState: state.slice(0, -4) + (state.endsWith("AAAA") ? "BBBB" : "AAAA") });
+    expect(forged.body.error).toMatchObject({ code: -32602 });
+    const done = await modernRaw(erin, "/mcp/tk", "whoami", URL_CAPS, { inputResponses: { connect: { action: "accept" } }, requestState: state });
+    expect(done.body.result).toMatchObject({ resultType: "complete", content: [{ type: "text", text: "you are erin-pat" }] });
+    expect((await t.fetch("/auth/connections/tk", { method: "DELETE", key: erin })).status).toBe(204);
+    // a modern client with form-mode elicitation only keeps the tool error with the link
+    const formOnly = await modernRaw(erin, "/mcp/tk", "whoami", { elicitation: { form: {} } });
+    expect(formOnly.body.result).toMatchObject({ isError: true, _meta: { "io.github.mcp-gateway/connect": `${t.url}/auth/connect/tk` } });
+    expect(formOnly.body.result!.resultType).not.toBe("input_required");
   });
 
   it("lists the servers to connect, without secrets; the browser page redirects to sign-in", async () => {
