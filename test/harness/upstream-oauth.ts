@@ -4,7 +4,7 @@
  * a real MCP server (SDK 1.x, Streamable HTTP) that requires that server's access tokens.
  *
  * - The authorization server issues RS256 JWT access tokens for the resource indicator (RFC 8707)
- *   `<mcp url>` only, with refresh tokens (rotated) and revocation; its login form takes an e-mail
+ *   `<mcp url>` only, with refresh tokens (rotated), revocation and introspection (RFC 7009, 7662); its login form takes an e-mail
  *   and password (users below), consent is implied for the gateway's client.
  * - The MCP server publishes its protected resource metadata (RFC 9728) naming that issuer,
  *   answers `initialize`, `tools/list` and notifications without a token (what the catalog lists
@@ -75,6 +75,7 @@ export async function startOAuthUpstream(opts: { redirectUri: string; users: Rec
     features: {
       devInteractions: { enabled: false },
       revocation: { enabled: true },
+      introspection: { enabled: true },
       resourceIndicators: {
         enabled: true,
         defaultResource: async (_ctx, _client, oneOf) => oneOf ?? mcpUrl,

@@ -80,6 +80,38 @@ async function modernRaw(key: string, path: string, name: string, caps: Record<s
   return { status: res.status, body: JSON.parse(last) as { result?: Record<string, any>; error?: { code: number; message: string } } };
 }
 
+/** Alice connects gh in a fresh browser context: the gateway's sign-in, then the upstream's (as alice-gh). */
+async function browserConnect(): Promise<void> {
+  browser ??= await launchChromium(ARGS);
+  const ctx = await browser.newContext();
+  try {
+    const p = await ctx.newPage();
+    await p.goto(`${t.url}/auth/connect/gh`);
+    await p.waitForSelector("form#login");
+    await p.fill("input[name=email]", ALICE);
+    await p.fill("input[name=password]", "alice-pw");
+    await p.click("form#login button[type=submit]");
+    await p.waitForSelector("#upstream-login", { timeout: 30_000 });
+    await p.fill("#up-email", "alice-gh");
+    await p.fill("#up-password", "gh-pw");
+    await p.click("#up-submit");
+    await p.waitForSelector("#connected", { timeout: 30_000 });
+  } finally {
+    await ctx.close();
+  }
+}
+
+/** RFC 7662 at the upstream's authorization server, as its client: whether it still takes the token. */
+async function introspect(token: string): Promise<boolean> {
+  const res = await fetch(`${up.issuer}/token/introspection`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Basic ${Buffer.from(`${up.clientId}:${up.clientSecret}`).toString("base64")}` },
+    body: new URLSearchParams({ token }),
+  });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { active: boolean }).active;
+}
+
 /** A connection's tokens, opened with the workers' key ring (they are stored sealed). */
 async function storedTokens(email: string, server: string): Promise<{ access: string; refresh?: string } | null> {
   const [row] = await t.db.sql`SELECT secrets FROM user_connections WHERE user_email = ${email} AND server_id = ${server}`;
@@ -383,6 +415,46 @@ describe("refresh and revocation", () => {
     const [last] = await t.db.sql`SELECT action, detail FROM audit_log WHERE actor = ${ALICE} AND action LIKE 'connection.%' ORDER BY id DESC LIMIT 1`;
     expect(last!.action).toBe("connection.disconnect");
     expect(JSON.stringify(last!.detail)).toContain("refresh refused");
+  });
+});
+
+describe("disconnecting revokes at the provider (RFC 7009)", () => {
+  it("DELETE /auth/connections/{server} revokes the refresh token at the authorization server and deletes the record", { timeout: 120_000 }, async () => {
+    await browserConnect();
+    const tokens = (await storedTokens(ALICE, "gh"))!;
+    expect(tokens.refresh).toBeTruthy();
+    expect(text((await legacyCall(alice, "/mcp/gh", "whoami")).result)).toBe("you are alice-gh");
+    expect(await introspect(tokens.refresh!)).toBe(true);
+
+    expect((await t.fetch("/auth/connections/gh", { method: "DELETE", key: alice })).status).toBe(204);
+    expect(await storedTokens(ALICE, "gh")).toBeNull();
+    // the provider no longer takes it: introspection says inactive, a refresh is refused
+    expect(await introspect(tokens.refresh!)).toBe(false);
+    const refresh = await fetch(`${up.issuer}/token`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Basic ${Buffer.from(`${up.clientId}:${up.clientSecret}`).toString("base64")}` },
+      body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: tokens.refresh!, resource: up.mcpUrl }),
+    });
+    expect(refresh.status).toBe(400);
+    expect(((await refresh.json()) as { error: string }).error).toBe("invalid_grant");
+    const [last] = await t.db.sql`SELECT action, detail::text AS detail FROM audit_log WHERE actor = ${ALICE} AND action LIKE 'connection.%' ORDER BY id DESC LIMIT 1`;
+    expect(last!.action).toBe("connection.disconnect");
+    expect(last!.detail).not.toContain(tokens.refresh!);
+    // and the user is asked to connect again
+    const after = await legacyCall(alice, "/mcp/gh", "whoami");
+    expect(after.result.isError).toBe(true);
+    expect(text(after.result)).toContain(`${t.url}/auth/connect/gh`);
+  });
+
+  it("an authorization server that cannot be reached does not keep the record: still 204, deleted", async () => {
+    expect((await t.fetch("/admin/api/servers/gh", { method: "PUT", key: t.adminKey, json: { tenant: "acme", url: up.mcpUrl, credentials: { mode: "per-user-oauth", oauth: { clientId: up.clientId, scopes: "repo", revocationEndpoint: "http://127.0.0.1:9/revoke" } } } })).status).toBe(200);
+    await saveConnection(t.db.sql, await t.keyRing(), ALICE, "gh", { kind: "oauth", access: "stale-access", refresh: "stale-refresh", tokenEndpoint: `${up.issuer}/token` });
+    expect((await t.fetch("/auth/connections/gh", { method: "DELETE", key: alice })).status).toBe(204);
+    expect(await storedTokens(ALICE, "gh")).toBeNull();
+    const body = (await (await t.fetch("/admin/api/servers/gh", { key: t.adminKey })).json()) as { credentials: { oauth: Record<string, unknown> } };
+    expect(body.credentials.oauth).toMatchObject({ revocationEndpoint: "http://127.0.0.1:9/revoke", hasClientSecret: true });
+    // back to discovery
+    expect((await t.fetch("/admin/api/servers/gh", { method: "PUT", key: t.adminKey, json: { tenant: "acme", url: up.mcpUrl, credentials: { mode: "per-user-oauth", oauth: { clientId: up.clientId, scopes: "repo" } } } })).status).toBe(200);
   });
 });
 

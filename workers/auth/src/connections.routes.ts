@@ -5,7 +5,10 @@
  * - `GET /auth/connections`: JSON `{connections, servers}` (no secrets), or the "My connections"
  *   page for a browser (`Accept: text/html`) with Connect / Disconnect buttons;
  * - `PUT /auth/connections/{server}` `{"token": "..."}` -> 204: a per-user-token server's token;
- * - `DELETE /auth/connections/{server}` -> 204 (`POST .../disconnect` from the page, with its form token);
+ * - `DELETE /auth/connections/{server}` -> 204 (`POST .../disconnect` from the page, with its form token):
+ *   the record is deleted, then an OAuth connection's refresh and access tokens are revoked at
+ *   the authorization server (RFC 7009) when it has a revocation endpoint, best effort (a failure
+ *   is logged without the token; the answer is 204 either way);
  * - `GET /auth/connect/{server}` (browser): the token form, or the OAuth flow (code + PKCE S256,
  *   RFC 8707 resource, state in a 10-minute encrypted cookie, single use in Postgres) whose
  *   answer comes back to `GET /auth/connect-callback`; then the page says so and links back.
@@ -22,9 +25,10 @@ import { withSql, type Sql } from "../../../shared/db";
 import { readEnv } from "../../../shared/env";
 import type { Identity } from "../../../shared/identity";
 import { log } from "../../../shared/log";
-import { authorizeUrl, discoverEndpoints, exchangeCode, OAuthClientError, type OAuthClient } from "../../../shared/oauth.client";
+import { authorizeUrl, discoverEndpoints, exchangeCode, OAuthClientError, revokeToken, type OAuthClient } from "../../../shared/oauth.client";
 import { loadAccess } from "../../../shared/repos/access.repo";
-import { deleteConnection, listConnections, saveConnection } from "../../../shared/repos/connections.repo";
+import { loadServer } from "../../../shared/repos/catalog.repo";
+import { listConnections, saveConnection, takeConnection } from "../../../shared/repos/connections.repo";
 import { openClientSecret } from "../../../shared/repos/servers.repo";
 import { consumeLoginState } from "../../../shared/repos/sessions.repo";
 import type { ServerRow } from "../../../shared/schemas";
@@ -90,6 +94,45 @@ async function oauthClient(env: AuthEnv, server: ServerRow): Promise<OAuthClient
   return { ...endpoints, clientId: oauth.clientId, clientSecret: await openClientSecret(await keyRing(env), server.id, server.credentials), scopes: oauth.scopes ?? "", resource: oauth.resource ?? server.url };
 }
 
+/**
+ * RFC 7009, best effort: revokes a deleted connection's refresh token, then its access token, at
+ * the server's revocation endpoint - only at the authorization server that issued them (the
+ * token endpoint the connection recorded), never a token sent elsewhere. Returns how many.
+ */
+async function revokeAtProvider(env: AuthEnv, server: ServerRow | null, conn: NonNullable<Awaited<ReturnType<typeof takeConnection>>>): Promise<number> {
+  if (!server || conn.kind !== "oauth" || server.credentials?.mode !== "per-user-oauth") return 0;
+  // errors name a step and the server's error code, never a token
+  const failed = (err: unknown) => log.warn("upstream token revocation failed; the connection is deleted here all the same", { server: server.id, message: String((err as Error)?.message ?? err) });
+  let client: OAuthClient;
+  try {
+    client = await oauthClient(env, server);
+  } catch (err) {
+    failed(err);
+    return 0;
+  }
+  if (!client.revocationEndpoint) return 0;
+  if (conn.tokenEndpoint && conn.tokenEndpoint !== client.tokenEndpoint) {
+    log.info("connection not revoked: its authorization server is no longer the server's", { server: server.id });
+    return 0;
+  }
+  const target = { ...client, revocationEndpoint: client.revocationEndpoint };
+  let revoked = 0;
+  for (const [token, hint] of [
+    [conn.refresh, "refresh_token"],
+    [conn.access, "access_token"],
+  ] as const) {
+    if (!token) continue;
+    try {
+      await revokeToken(target, token, hint);
+      revoked++;
+    } catch (err) {
+      failed(err);
+    }
+  }
+  if (revoked) log.info("upstream tokens revoked", { server: server.id, revoked });
+  return revoked;
+}
+
 export function registerConnectionRoutes(app: App) {
   const settings = (c: Ctx) => {
     const env = readEnv(AuthEnv, c.env);
@@ -145,7 +188,16 @@ export function registerConnectionRoutes(app: App) {
   });
 
   // a connection is the user's own to forget, also for a server they no longer may use
-  const disconnect = (c: Ctx, who: Identity, env: AuthEnv) => withSql(env.DATABASE_URL, c.executionCtx, (sql) => deleteConnection(sql, who.email, c.req.param("server") ?? ""));
+  const disconnect = async (c: Ctx, who: Identity, env: AuthEnv) => {
+    const id = c.req.param("server") ?? "";
+    const ring = await keyRing(env);
+    const { server, conn } = await withSql(env.DATABASE_URL, c.executionCtx, async (sql) => ({
+      conn: await sql.begin((tx) => takeConnection(tx, ring, who.email, id)),
+      server: await loadServer(sql, id),
+    }));
+    // after the commit: the record is gone whatever the authorization server says
+    if (conn) await revokeAtProvider(env, server, conn);
+  };
 
   app.delete("/auth/connections/:server", async (c) => {
     const { env, origin } = settings(c);
