@@ -68,12 +68,24 @@ export async function saveConnection(db: Db, ring: KeyRing, email: string, serve
            VALUES ('auth', ${e}, ${`connection.${action}`}, ${`connection:${server}`}, ${server}, ${db.json({ kind: t.kind })})`;
 }
 
+/** A deleted connection's tokens (access null when they no longer open). */
+export type TakenConnection = Omit<OpenConnection, "access"> & { access: string | null };
+
+/** The connections of a server, or of a user: (email, server) pairs. */
+export async function connectionsOf(db: Db, by: { server: string } | { email: string }): Promise<{ email: string; server: string }[]> {
+  const rows =
+    "server" in by
+      ? await db`SELECT user_email, server_id FROM user_connections WHERE server_id = ${by.server} ORDER BY user_email`
+      : await db`SELECT user_email, server_id FROM user_connections WHERE user_email = ${by.email.toLowerCase()} ORDER BY server_id`;
+  return rows.map((r) => ({ email: String(r.user_email), server: String(r.server_id) }));
+}
+
 /**
  * Deletes a user's connection (audited) and returns its tokens, opened, for revocation at the
  * authorization server; null when there was none. A connection whose tokens no longer open
  * (the key is gone) is deleted all the same and returned without them.
  */
-export async function takeConnection(db: Db, ring: KeyRing, email: string, server: string, reason = "disconnect"): Promise<(Omit<OpenConnection, "access"> & { access: string | null }) | null> {
+export async function takeConnection(db: Db, ring: KeyRing, email: string, server: string, reason = "disconnect"): Promise<TakenConnection | null> {
   const e = email.toLowerCase();
   const [row] = await db`DELETE FROM user_connections WHERE user_email = ${e} AND server_id = ${server} RETURNING kind, secrets, token_endpoint, expires_at`;
   if (!row) return null;

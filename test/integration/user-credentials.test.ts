@@ -26,6 +26,7 @@ const BOB = "bob@acme.test";
 const CAROL = "carol@acme.test";
 const DAVE = "dave@acme.test";
 const ERIN = "erin@acme.test";
+const FRANK = "frank@acme.test";
 
 let t: TestStack;
 let up: OAuthUpstream;
@@ -80,19 +81,19 @@ async function modernRaw(key: string, path: string, name: string, caps: Record<s
   return { status: res.status, body: JSON.parse(last) as { result?: Record<string, any>; error?: { code: number; message: string } } };
 }
 
-/** Alice connects gh in a fresh browser context: the gateway's sign-in, then the upstream's (as alice-gh). */
-async function browserConnect(): Promise<void> {
+/** A user connects a server in a fresh browser context: the gateway's sign-in, then the upstream's (default: Alice as alice-gh to gh). */
+async function browserConnect(server = "gh", who = { email: ALICE, password: "alice-pw", upstream: "alice-gh" }): Promise<void> {
   browser ??= await launchChromium(ARGS);
   const ctx = await browser.newContext();
   try {
     const p = await ctx.newPage();
-    await p.goto(`${t.url}/auth/connect/gh`);
+    await p.goto(`${t.url}/auth/connect/${server}`);
     await p.waitForSelector("form#login");
-    await p.fill("input[name=email]", ALICE);
-    await p.fill("input[name=password]", "alice-pw");
+    await p.fill("input[name=email]", who.email);
+    await p.fill("input[name=password]", who.password);
     await p.click("form#login button[type=submit]");
     await p.waitForSelector("#upstream-login", { timeout: 30_000 });
-    await p.fill("#up-email", "alice-gh");
+    await p.fill("#up-email", who.upstream);
     await p.fill("#up-password", "gh-pw");
     await p.click("#up-submit");
     await p.waitForSelector("#connected", { timeout: 30_000 });
@@ -121,8 +122,8 @@ async function storedTokens(email: string, server: string): Promise<{ access: st
 }
 
 beforeAll(async () => {
-  t = await startTestStack({ idpUsers: [{ email: ALICE, name: "Alice", password: "alice-pw", groups: [] }] });
-  up = await startOAuthUpstream({ redirectUri: `${t.url}/auth/connect-callback`, users: { "alice-gh": "gh-pw" }, pats: { "pat-of-carol-123": "carol-pat", "pat-of-dave-456": "dave-pat", "pat-of-erin-789": "erin-pat" } });
+  t = await startTestStack({ idpUsers: [{ email: ALICE, name: "Alice", password: "alice-pw", groups: [] }, { email: FRANK, name: "Frank", password: "frank-pw", groups: [] }] });
+  up = await startOAuthUpstream({ redirectUri: `${t.url}/auth/connect-callback`, users: { "alice-gh": "gh-pw", "frank-gh": "gh-pw" }, pats: { "pat-of-carol-123": "carol-pat", "pat-of-dave-456": "dave-pat", "pat-of-erin-789": "erin-pat" } });
   const admin = (path: string, json: unknown) => t.fetch(path, { method: "PUT", key: t.adminKey, json });
   expect((await admin("/admin/api/tenants/acme", { name: "Acme" })).status).toBe(201);
   expect((await admin("/admin/api/groups/acme-users", { tenants: ["acme"] })).status).toBe(201);
@@ -131,6 +132,7 @@ beforeAll(async () => {
   carol = await t.userKey(CAROL, { groups: ["acme-users"] });
   dave = await t.userKey(DAVE, { groups: ["acme-users"] });
   erin = await t.userKey(ERIN, { groups: ["acme-users"] });
+  await t.userKey(FRANK, { groups: ["acme-users"] });
   // issuer omitted: found through the upstream's RFC 9728 metadata
   const gh = await admin("/admin/api/servers/gh", { tenant: "acme", url: up.mcpUrl, credentials: { mode: "per-user-oauth", oauth: { clientId: up.clientId, clientSecret: up.clientSecret, scopes: "repo" } } });
   expect(gh.status).toBe(201);
@@ -444,6 +446,33 @@ describe("disconnecting revokes at the provider (RFC 7009)", () => {
     const after = await legacyCall(alice, "/mcp/gh", "whoami");
     expect(after.result.isError).toBe(true);
     expect(text(after.result)).toContain(`${t.url}/auth/connect/gh`);
+  });
+
+  it("deleting a server or a user revokes their users' tokens at the provider before the rows go", { timeout: 120_000 }, async () => {
+    const put = await t.fetch("/admin/api/servers/gh3", { method: "PUT", key: t.adminKey, json: { tenant: "acme", url: up.mcpUrl, credentials: { mode: "per-user-oauth", oauth: { clientId: up.clientId, clientSecret: up.clientSecret, scopes: "repo" } } } });
+    expect(put.status).toBe(201);
+    await browserConnect("gh3");
+    await browserConnect("gh3", { email: FRANK, password: "frank-pw", upstream: "frank-gh" });
+    const alices = (await storedTokens(ALICE, "gh3"))!;
+    const franks = (await storedTokens(FRANK, "gh3"))!;
+    expect(await introspect(alices.refresh!)).toBe(true);
+    expect(await introspect(franks.refresh!)).toBe(true);
+
+    // the user: only their own connection goes
+    expect((await t.fetch(`/admin/api/users/${FRANK}`, { method: "DELETE", key: t.adminKey })).status).toBe(204);
+    expect(await introspect(franks.refresh!)).toBe(false);
+    expect(await introspect(alices.refresh!)).toBe(true);
+    expect(await t.db.sql`SELECT 1 FROM user_connections WHERE user_email = ${FRANK}`).toHaveLength(0);
+
+    // the server: every user's connection to it
+    expect((await t.fetch("/admin/api/servers/gh3", { method: "DELETE", key: t.adminKey })).status).toBe(204);
+    expect(await introspect(alices.refresh!)).toBe(false);
+    expect(await t.db.sql`SELECT 1 FROM user_connections WHERE server_id = 'gh3'`).toHaveLength(0);
+    const audit = await t.db.sql`SELECT actor, detail->>'reason' AS reason FROM audit_log WHERE action = 'connection.disconnect' AND server_id = 'gh3' ORDER BY id`;
+    expect(audit.map((a) => [a.actor, a.reason])).toEqual([
+      [FRANK, "user deleted"],
+      [ALICE, "server deleted"],
+    ]);
   });
 
   it("an authorization server that cannot be reached does not keep the record: still 204, deleted", async () => {

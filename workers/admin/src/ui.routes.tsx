@@ -17,7 +17,7 @@ import { usageReport } from "../../../shared/repos/reports.repo";
 import * as S from "./api.schema";
 import * as svc from "./admin.service";
 import { explainAccess } from "./access.explain";
-import { db, healthReport, refreshServer, secretsRing, usageWindow } from "./api.routes";
+import { db, healthReport, refreshServer, revokeConnections, secretsRing, usageWindow } from "./api.routes";
 import { ApiError, parseOr400 } from "./errors";
 import type { AdminApp, AdminHono } from "./app";
 import { GroupsPage, ServersPage, TenantsPage, UserPage, UsersPage, rulesText, type PageBase } from "./ui/pages.manage";
@@ -294,7 +294,9 @@ export function registerUiRoutes(app: AdminHono) {
     return attempt(
       c,
       async () => {
-        await db(c, (sql) => svc.removeServer(sql, actor(c), parseOr400(S.Slug, id, "id")));
+        const server = parseOr400(S.Slug, id, "id");
+        await revokeConnections(c, { server });
+        await db(c, (sql) => svc.removeServer(sql, actor(c), server));
         return done(c, "/admin/servers", `Server ${id} deleted.`);
       },
       (msg) => serversPage(c, { enabled: true }, null, msg),
@@ -419,6 +421,7 @@ export function registerUiRoutes(app: AdminHono) {
     return attempt(
       c,
       async () => {
+        if (actor(c).toLowerCase() !== email.toLowerCase()) await revokeConnections(c, { email });
         await db(c, (sql) => svc.removeUser(sql, actor(c), email));
         return done(c, "/admin/users", `User ${email} deleted.`);
       },

@@ -25,11 +25,11 @@ import { withSql, type Sql } from "../../../shared/db";
 import { readEnv } from "../../../shared/env";
 import type { Identity } from "../../../shared/identity";
 import { log } from "../../../shared/log";
-import { authorizeUrl, discoverEndpoints, exchangeCode, OAuthClientError, revokeToken, type OAuthClient } from "../../../shared/oauth.client";
+import { authorizeUrl, exchangeCode, OAuthClientError, type OAuthClient } from "../../../shared/oauth.client";
+import { revokeAtProvider, serverOAuthClient } from "../../../shared/oauth.revoke";
 import { loadAccess } from "../../../shared/repos/access.repo";
 import { loadServer } from "../../../shared/repos/catalog.repo";
 import { listConnections, saveConnection, takeConnection } from "../../../shared/repos/connections.repo";
-import { openClientSecret } from "../../../shared/repos/servers.repo";
 import { consumeLoginState } from "../../../shared/repos/sessions.repo";
 import type { ServerRow } from "../../../shared/schemas";
 import { keyRing } from "../../../shared/secrets";
@@ -89,48 +89,7 @@ async function caller(c: Ctx, env: AuthEnv, origin: string): Promise<Identity | 
 
 /** The server's OAuth client (endpoints discovered, secret opened). */
 async function oauthClient(env: AuthEnv, server: ServerRow): Promise<OAuthClient> {
-  const oauth = server.credentials!.oauth!;
-  const endpoints = await discoverEndpoints(server.url, oauth);
-  return { ...endpoints, clientId: oauth.clientId, clientSecret: await openClientSecret(await keyRing(env), server.id, server.credentials), scopes: oauth.scopes ?? "", resource: oauth.resource ?? server.url };
-}
-
-/**
- * RFC 7009, best effort: revokes a deleted connection's refresh token, then its access token, at
- * the server's revocation endpoint - only at the authorization server that issued them (the
- * token endpoint the connection recorded), never a token sent elsewhere. Returns how many.
- */
-async function revokeAtProvider(env: AuthEnv, server: ServerRow | null, conn: NonNullable<Awaited<ReturnType<typeof takeConnection>>>): Promise<number> {
-  if (!server || conn.kind !== "oauth" || server.credentials?.mode !== "per-user-oauth") return 0;
-  // errors name a step and the server's error code, never a token
-  const failed = (err: unknown) => log.warn("upstream token revocation failed; the connection is deleted here all the same", { server: server.id, message: String((err as Error)?.message ?? err) });
-  let client: OAuthClient;
-  try {
-    client = await oauthClient(env, server);
-  } catch (err) {
-    failed(err);
-    return 0;
-  }
-  if (!client.revocationEndpoint) return 0;
-  if (conn.tokenEndpoint && conn.tokenEndpoint !== client.tokenEndpoint) {
-    log.info("connection not revoked: its authorization server is no longer the server's", { server: server.id });
-    return 0;
-  }
-  const target = { ...client, revocationEndpoint: client.revocationEndpoint };
-  let revoked = 0;
-  for (const [token, hint] of [
-    [conn.refresh, "refresh_token"],
-    [conn.access, "access_token"],
-  ] as const) {
-    if (!token) continue;
-    try {
-      await revokeToken(target, token, hint);
-      revoked++;
-    } catch (err) {
-      failed(err);
-    }
-  }
-  if (revoked) log.info("upstream tokens revoked", { server: server.id, revoked });
-  return revoked;
+  return serverOAuthClient(await keyRing(env), server);
 }
 
 export function registerConnectionRoutes(app: App) {
@@ -196,7 +155,7 @@ export function registerConnectionRoutes(app: App) {
       server: await loadServer(sql, id),
     }));
     // after the commit: the record is gone whatever the authorization server says
-    if (conn) await revokeAtProvider(env, server, conn);
+    if (conn) await revokeAtProvider(ring, server, conn);
   };
 
   app.delete("/auth/connections/:server", async (c) => {
