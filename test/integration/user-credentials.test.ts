@@ -247,6 +247,13 @@ describe("a user who has not connected", () => {
     expect(altered.body.error).toMatchObject({ code: -32602 });
     const forged = await modernRaw(erin, "/mcp/tk", "whoami", URL_CAPS, { inputResponses: { connect: { action: "accept" } }, requestState: state.slice(0, -4) + (state.endsWith("AAAA") ? "BBBB" : "AAAA") });
     expect(forged.body.error).toMatchObject({ code: -32602 });
+    // another (connected) user presenting Erin's state: refused, nothing sent upstream for it
+    expect((await t.fetch("/auth/connections/tk", { method: "PUT", key: dave, json: { token: "pat-of-dave-456" } })).status).toBe(204);
+    const calls = up.seen.filter((x) => x.method === "tools/call").length;
+    const foreign = await modernRaw(dave, "/mcp/tk", "whoami", URL_CAPS, { inputResponses: { connect: { action: "accept" } }, requestState: state });
+    expect(foreign.body.error).toMatchObject({ code: -32602 });
+    expect(up.seen.filter((x) => x.method === "tools/call").length).toBe(calls);
+    expect((await t.fetch("/auth/connections/tk", { method: "DELETE", key: dave })).status).toBe(204);
     const done = await modernRaw(erin, "/mcp/tk", "whoami", URL_CAPS, { inputResponses: { connect: { action: "accept" } }, requestState: state });
     expect(done.body.result).toMatchObject({ resultType: "complete", content: [{ type: "text", text: "you are erin-pat" }] });
     expect((await t.fetch("/auth/connections/tk", { method: "DELETE", key: erin })).status).toBe(204);
