@@ -2,8 +2,9 @@
  * The gateway as an OAuth 2.1 client of an upstream's authorization server (per-user-oauth
  * servers, shared/credentials.ts): endpoint discovery (RFC 9728 protected resource metadata ->
  * RFC 8414 authorization server metadata, else OpenID discovery), the authorization URL
- * (code + PKCE S256 + RFC 8707 `resource`), code exchange and refresh. Used by the auth worker
- * (the browser's connect flow) and the catalog worker (refresh when a token is due).
+ * (code + PKCE S256 + RFC 8707 `resource`), code exchange, refresh and RFC 7009 revocation. Used
+ * by the auth worker (the browser's connect flow; revocation on disconnect) and the catalog
+ * worker (refresh when a token is due).
  *
  * Errors are {@link OAuthClientError}: their messages name the step and the server's error code,
  * never a token or the client secret.
@@ -30,6 +31,8 @@ export interface OAuthEndpoints {
   tokenEndpoint: string;
   /** Whether the token endpoint takes client_secret_basic (else client_secret_post). */
   basicAuth: boolean;
+  /** RFC 7009 revocation endpoint, when the server has one (configured, else its metadata). */
+  revocationEndpoint: string | null;
 }
 
 /** A server's OAuth client: endpoints, client id, secret (opened), scopes and resource. */
@@ -45,6 +48,7 @@ const AsMetadata = z.object({
   authorization_endpoint: z.string().url(),
   token_endpoint: z.string().url(),
   token_endpoint_auth_methods_supported: z.array(z.string()).optional(),
+  revocation_endpoint: z.string().url().optional(),
 });
 
 const TIMEOUT_MS = 10_000;
@@ -91,7 +95,7 @@ async function metadataOf(issuer: string): Promise<z.infer<typeof AsMetadata>> {
  * named by the upstream's RFC 9728 metadata) is asked. Throws {@link OAuthClientError}.
  */
 export async function discoverEndpoints(upstreamUrl: string, oauth: NonNullable<StoredCredentials["oauth"]>): Promise<OAuthEndpoints> {
-  const key = JSON.stringify([upstreamUrl, oauth.issuer, oauth.authorizationEndpoint, oauth.tokenEndpoint]);
+  const key = JSON.stringify([upstreamUrl, oauth.issuer, oauth.authorizationEndpoint, oauth.tokenEndpoint, oauth.revocationEndpoint]);
   const hit = discovered.get(key);
   if (hit && Date.now() - hit.at < DISCOVERY_TTL_MS) return hit.endpoints;
   const endpoints = await discoverUncached(upstreamUrl, oauth);
@@ -105,7 +109,9 @@ const DISCOVERY_TTL_MS = 10 * 60_000;
 const discovered = new Map<string, { at: number; endpoints: OAuthEndpoints }>();
 
 async function discoverUncached(upstreamUrl: string, oauth: NonNullable<StoredCredentials["oauth"]>): Promise<OAuthEndpoints> {
-  if (oauth.authorizationEndpoint && oauth.tokenEndpoint) return { issuer: oauth.issuer ?? null, authorizationEndpoint: oauth.authorizationEndpoint, tokenEndpoint: oauth.tokenEndpoint, basicAuth: true };
+  if (oauth.authorizationEndpoint && oauth.tokenEndpoint) {
+    return { issuer: oauth.issuer ?? null, authorizationEndpoint: oauth.authorizationEndpoint, tokenEndpoint: oauth.tokenEndpoint, basicAuth: true, revocationEndpoint: oauth.revocationEndpoint ?? null };
+  }
   const issuer = oauth.issuer ?? (await issuerOfResource(upstreamUrl));
   if (!issuer) throw new OAuthClientError("discovery", "the upstream publishes no protected resource metadata (RFC 9728) naming an authorization server; configure oauth.issuer or both endpoints");
   const md = await metadataOf(issuer);
@@ -115,6 +121,7 @@ async function discoverUncached(upstreamUrl: string, oauth: NonNullable<StoredCr
     authorizationEndpoint: oauth.authorizationEndpoint ?? md.authorization_endpoint,
     tokenEndpoint: oauth.tokenEndpoint ?? md.token_endpoint,
     basicAuth: methods.includes("client_secret_basic"),
+    revocationEndpoint: oauth.revocationEndpoint ?? md.revocation_endpoint ?? null,
   };
 }
 
@@ -152,7 +159,10 @@ const TokenAnswer = z.object({
 });
 export type TokenAnswer = z.infer<typeof TokenAnswer>;
 
-async function tokenRequest(client: Pick<OAuthClient, "tokenEndpoint" | "clientId" | "clientSecret" | "basicAuth">, params: Record<string, string>): Promise<TokenAnswer> {
+type ClientAuth = Pick<OAuthClient, "clientId" | "clientSecret" | "basicAuth">;
+
+/** A form body and headers authenticated as the client (basic, post, or a public client's id). */
+function authenticated(client: ClientAuth, params: Record<string, string>): { body: URLSearchParams; headers: Record<string, string> } {
   const body = new URLSearchParams(params);
   const headers: Record<string, string> = { "content-type": "application/x-www-form-urlencoded", accept: "application/json" };
   if (!client.clientSecret) body.set("client_id", client.clientId);
@@ -161,6 +171,11 @@ async function tokenRequest(client: Pick<OAuthClient, "tokenEndpoint" | "clientI
     body.set("client_id", client.clientId);
     body.set("client_secret", client.clientSecret);
   }
+  return { body, headers };
+}
+
+async function tokenRequest(client: Pick<OAuthClient, "tokenEndpoint"> & ClientAuth, params: Record<string, string>): Promise<TokenAnswer> {
+  const { body, headers } = authenticated(client, params);
   let res: Response;
   try {
     res = await fetch(client.tokenEndpoint, { method: "POST", headers, body, signal: AbortSignal.timeout(TIMEOUT_MS), redirect: "manual" });
@@ -185,4 +200,24 @@ export function exchangeCode(client: OAuthClient, code: string, verifier: string
 /** Uses a refresh token at the token endpoint the connection recorded. */
 export function refreshToken(client: Pick<OAuthClient, "tokenEndpoint" | "clientId" | "clientSecret" | "basicAuth" | "resource">, refresh: string): Promise<TokenAnswer> {
   return tokenRequest(client, { grant_type: "refresh_token", refresh_token: refresh, resource: client.resource });
+}
+
+/**
+ * RFC 7009: revokes `token` at the client's revocation endpoint (the caller checks there is
+ * one). Throws {@link OAuthClientError} when the server cannot be reached or refuses; the
+ * message names the server's error code, never the token.
+ */
+export async function revokeToken(client: { revocationEndpoint: string } & ClientAuth, token: string, hint: "refresh_token" | "access_token"): Promise<void> {
+  const { body, headers } = authenticated(client, { token, token_type_hint: hint });
+  let res: Response;
+  try {
+    res = await fetch(client.revocationEndpoint, { method: "POST", headers, body, signal: AbortSignal.timeout(TIMEOUT_MS), redirect: "manual" });
+  } catch (err) {
+    throw new OAuthClientError("network", `revocation endpoint unreachable: ${String((err as Error)?.message ?? err)}`);
+  }
+  const json = (await res.json().catch(() => null)) as Record<string, unknown> | null;
+  if (!res.ok) {
+    const code = typeof json?.error === "string" ? json.error.slice(0, 64) : undefined;
+    throw new OAuthClientError("token", `the authorization server refused the revocation (${code ?? `HTTP ${res.status}`})`, code);
+  }
 }

@@ -6,12 +6,19 @@
  * shape, with secret header values replaced by `${SERVER_HEADER}` references unless asked for.
  * Header values are stored sealed (shared/secrets.ts): both need the key ring (SECRETS_KEY) for
  * that, and a file without secret headers imports without one.
+ * A server's per-user credential settings (`credentials`, shared/credentials.ts: mode, header,
+ * prefix, OAuth client and endpoints) go both ways too; the OAuth client secret is a secret like
+ * the header values (`${SERVER_OAUTH_CLIENT_SECRET}` in an export, in clear only with
+ * `withSecrets`). A server without `credentials` is `shared`; users' own tokens are never in the
+ * file, and a changed mode, header or client id deletes them (as the admin API does).
  */
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { z } from "zod";
+import { CredentialsInput, StoredCredentials } from "../../shared/credentials";
 import type { Sql } from "../../shared/db";
+import { deleteServerConnections } from "../../shared/repos/connections.repo";
 import { assertKeysKnown } from "../../shared/repos/secrets.repo";
-import { headersToStore, openServerHeaders } from "../../shared/repos/servers.repo";
+import { credentialsToStore, headersToStore, openClientSecret, openServerHeaders } from "../../shared/repos/servers.repo";
 import { Email, GroupName, HeaderMap, Slug, UpstreamUrl } from "../../shared/schemas";
 import { SecretsError, type KeyRing } from "../../shared/secrets";
 
@@ -21,6 +28,8 @@ const ServerSpec = z.strictObject({
   headers: HeaderMap.default({}),
   enabled: z.boolean().default(true),
   description: z.string().max(500).default(""),
+  /** Per-user credential settings; omitted: `shared` (the headers above, the same for every user). */
+  credentials: CredentialsInput.optional(),
 });
 
 const TenantSpec = z.strictObject({
@@ -84,6 +93,8 @@ export function parseTenantsFile(text: string, env: Record<string, string | unde
       if (serverIds.has(id)) throw new TenantsFileError(`tenants.${tenant}.servers.${id}: server id already used by tenant ${serverIds.get(id)}`);
       serverIds.set(id, tenant);
       for (const [h, v] of Object.entries(s.headers)) s.headers[h] = interpolate(v, env, `tenants.${tenant}.servers.${id}.headers.${h}`);
+      const oauth = s.credentials?.oauth;
+      if (oauth?.clientSecret !== undefined) oauth.clientSecret = interpolate(oauth.clientSecret, env, `tenants.${tenant}.servers.${id}.credentials.oauth.clientSecret`);
     }
   }
   for (const [g, spec] of Object.entries(file.groups)) {
@@ -127,12 +138,16 @@ async function importTenantsTx(sql: Sql, file: TenantsFile, opts: ImportOptions)
         // the same headers again keep the stored (sealed) ones: sealing twice never gives the same bytes
         const { store } = await headersToStore(tx, opts.ring ?? null, sid, s.headers);
         const headers = store === null ? null : tx.json(store);
-        await tx`INSERT INTO servers (id, tenant_id, url, transport, headers, enabled, description)
-                 VALUES (${sid}, ${id}, ${s.url}, ${s.transport}, COALESCE(${headers}::jsonb, '{}'::jsonb), ${s.enabled}, ${s.description})
+        const creds = await credentialsToStore(tx, opts.ring ?? null, sid, await sameSecretKept(tx, opts.ring, sid, s.credentials ?? { mode: "shared", header: "Authorization", prefix: "Bearer " }));
+        const credentials = tx.json(creds.store as never);
+        await tx`INSERT INTO servers (id, tenant_id, url, transport, headers, credentials, enabled, description)
+                 VALUES (${sid}, ${id}, ${s.url}, ${s.transport}, COALESCE(${headers}::jsonb, '{}'::jsonb), ${credentials}, ${s.enabled}, ${s.description})
                  ON CONFLICT (id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, url = EXCLUDED.url, transport = EXCLUDED.transport,
-                   headers = COALESCE(${headers}::jsonb, servers.headers), enabled = EXCLUDED.enabled, description = EXCLUDED.description, updated_at = now()
-                 WHERE (servers.tenant_id, servers.url, servers.transport, servers.headers, servers.enabled, servers.description)
-                   IS DISTINCT FROM (EXCLUDED.tenant_id, EXCLUDED.url, EXCLUDED.transport, COALESCE(${headers}::jsonb, servers.headers), EXCLUDED.enabled, EXCLUDED.description)`;
+                   headers = COALESCE(${headers}::jsonb, servers.headers), credentials = EXCLUDED.credentials, enabled = EXCLUDED.enabled, description = EXCLUDED.description, updated_at = now()
+                 WHERE (servers.tenant_id, servers.url, servers.transport, servers.headers, servers.credentials, servers.enabled, servers.description)
+                   IS DISTINCT FROM (EXCLUDED.tenant_id, EXCLUDED.url, EXCLUDED.transport, COALESCE(${headers}::jsonb, servers.headers), EXCLUDED.credentials, EXCLUDED.enabled, EXCLUDED.description)`;
+        // tokens obtained for another mode or client do not fit the new one: users connect again
+        if (creds.modeChanged) await deleteServerConnections(tx, sid);
       }
     }
     for (const [name, g] of Object.entries(file.groups)) {
@@ -179,6 +194,54 @@ async function importTenantsTx(sql: Sql, file: TenantsFile, opts: ImportOptions)
   };
 }
 
+/**
+ * The same client secret as stored is left out, so the stored (sealed) one is kept: sealing
+ * again would change the bytes and the server's version for nothing.
+ */
+async function sameSecretKept(tx: Parameters<typeof credentialsToStore>[0], ring: KeyRing | undefined, id: string, input: CredentialsInput): Promise<CredentialsInput> {
+  const secret = input.oauth?.clientSecret;
+  if (secret === undefined || !ring) return input;
+  const [row] = await tx`SELECT credentials FROM servers WHERE id = ${id}`;
+  const before = row ? StoredCredentials.safeParse(row.credentials).data : undefined;
+  if (before?.oauth?.clientId !== input.oauth!.clientId) return input;
+  const stored = await openClientSecret(ring, id, before).catch(() => null);
+  if (stored !== secret) return input;
+  const { clientSecret: _same, ...oauth } = input.oauth!;
+  return { ...input, oauth };
+}
+
+/** The environment variable name an exported OAuth client secret refers to: SERVER_OAUTH_CLIENT_SECRET. */
+export const clientSecretRef = (serverId: string) => secretRef(serverId, "OAUTH_CLIENT_SECRET");
+
+/** The credential settings of a server as the file has them (none for `shared`). */
+async function exportCredentials(id: string, raw: unknown, opts: { withSecrets?: boolean; ring?: KeyRing }): Promise<CredentialsInput | undefined> {
+  const c = StoredCredentials.safeParse(raw).data;
+  if (!c || c.mode === "shared") return undefined;
+  const out: CredentialsInput = { mode: c.mode, header: c.header ?? "Authorization", prefix: c.prefix ?? "Bearer " };
+  if (c.oauth) {
+    const o = c.oauth;
+    let clientSecret: string | undefined;
+    if (o.clientSecret) {
+      try {
+        clientSecret = opts.withSecrets ? ((await openClientSecret(opts.ring!, id, c)) ?? undefined) : `\${${clientSecretRef(id)}}`;
+      } catch (err) {
+        throw new TenantsFileError((err as Error).message);
+      }
+    }
+    out.oauth = {
+      ...(o.issuer !== undefined ? { issuer: o.issuer } : {}),
+      ...(o.authorizationEndpoint !== undefined ? { authorizationEndpoint: o.authorizationEndpoint } : {}),
+      ...(o.tokenEndpoint !== undefined ? { tokenEndpoint: o.tokenEndpoint } : {}),
+      ...(o.revocationEndpoint !== undefined ? { revocationEndpoint: o.revocationEndpoint } : {}),
+      clientId: o.clientId,
+      ...(clientSecret !== undefined ? { clientSecret } : {}),
+      scopes: o.scopes ?? "",
+      ...(o.resource !== undefined ? { resource: o.resource } : {}),
+    };
+  }
+  return out;
+}
+
 /** The environment variable name an exported secret header refers to: SERVER_HEADER. */
 export function secretRef(serverId: string, header: string): string {
   return `${serverId}_${header}`.toUpperCase().replace(/[^A-Z0-9]+/g, "_");
@@ -192,7 +255,7 @@ export async function exportTenants(sql: Sql, opts: { withSecrets?: boolean; rin
   if (opts.withSecrets && !opts.ring) throw new TenantsFileError("--with-secrets needs SECRETS_KEY (the key the secrets are sealed with)");
   const [tenants, servers, groups, mappings, rules, users, members] = await Promise.all([
     sql`SELECT id, name FROM tenants ORDER BY id`,
-    sql`SELECT id, tenant_id, url, transport, headers, enabled, description FROM servers ORDER BY id`,
+    sql`SELECT id, tenant_id, url, transport, headers, credentials, enabled, description FROM servers ORDER BY id`,
     sql`SELECT name, description FROM groups ORDER BY name`,
     sql`SELECT group_name, tenant_id FROM group_tenant_mapping ORDER BY group_name, tenant_id`,
     sql`SELECT group_name, server_id, tool, effect FROM group_tool_rules ORDER BY group_name, server_id, effect, tool`,
@@ -214,7 +277,8 @@ export async function exportTenants(sql: Sql, opts: { withSecrets?: boolean; rin
     for (const [h, v] of Object.entries(stored).sort(([a], [b]) => a.localeCompare(b))) {
       headers[h] = opts.withSecrets ? v : `\${${secretRef(s.id, h)}}`;
     }
-    file.tenants[s.tenant_id]!.servers[s.id] = { url: s.url, transport: s.transport, headers, enabled: s.enabled, description: s.description };
+    const credentials = await exportCredentials(s.id, s.credentials, opts);
+    file.tenants[s.tenant_id]!.servers[s.id] = { url: s.url, transport: s.transport, headers, enabled: s.enabled, description: s.description, ...(credentials ? { credentials } : {}) };
   }
   for (const g of groups) file.groups[g.name] = { description: g.description, tenants: [], tools: {} };
   for (const m of mappings) file.groups[m.group_name]!.tenants.push(m.tenant_id);

@@ -68,6 +68,32 @@ export async function saveConnection(db: Db, ring: KeyRing, email: string, serve
            VALUES ('auth', ${e}, ${`connection.${action}`}, ${`connection:${server}`}, ${server}, ${db.json({ kind: t.kind })})`;
 }
 
+/** A deleted connection's tokens (access null when they no longer open). */
+export type TakenConnection = Omit<OpenConnection, "access"> & { access: string | null };
+
+/** The connections of a server, or of a user: (email, server) pairs. */
+export async function connectionsOf(db: Db, by: { server: string } | { email: string }): Promise<{ email: string; server: string }[]> {
+  const rows =
+    "server" in by
+      ? await db`SELECT user_email, server_id FROM user_connections WHERE server_id = ${by.server} ORDER BY user_email`
+      : await db`SELECT user_email, server_id FROM user_connections WHERE user_email = ${by.email.toLowerCase()} ORDER BY server_id`;
+  return rows.map((r) => ({ email: String(r.user_email), server: String(r.server_id) }));
+}
+
+/**
+ * Deletes a user's connection (audited) and returns its tokens, opened, for revocation at the
+ * authorization server; null when there was none. A connection whose tokens no longer open
+ * (the key is gone) is deleted all the same and returned without them.
+ */
+export async function takeConnection(db: Db, ring: KeyRing, email: string, server: string, reason = "disconnect"): Promise<TakenConnection | null> {
+  const e = email.toLowerCase();
+  const [row] = await db`DELETE FROM user_connections WHERE user_email = ${e} AND server_id = ${server} RETURNING kind, secrets, token_endpoint, expires_at`;
+  if (!row) return null;
+  await db`INSERT INTO audit_log (kind, actor, action, target, server_id, detail) VALUES ('auth', ${e}, 'connection.disconnect', ${`connection:${server}`}, ${server}, ${db.json({ reason })})`;
+  const s = await openConnectionSecrets(ring, e, server, row.secrets as Record<string, string>).catch(() => ({}) as Record<string, string>);
+  return { kind: row.kind as "token" | "oauth", access: s.access ?? null, refresh: s.refresh ?? null, tokenEndpoint: (row.token_endpoint as string | null) ?? null, expiresAt: row.expires_at ? new Date(row.expires_at as string) : null };
+}
+
 /** Deletes a user's connection; false when there was none. Audited. */
 export async function deleteConnection(db: Db, email: string, server: string, reason = "disconnect"): Promise<boolean> {
   const e = email.toLowerCase();

@@ -4,7 +4,7 @@
  * a real MCP server (SDK 1.x, Streamable HTTP) that requires that server's access tokens.
  *
  * - The authorization server issues RS256 JWT access tokens for the resource indicator (RFC 8707)
- *   `<mcp url>` only, with refresh tokens (rotated) and revocation; its login form takes an e-mail
+ *   `<mcp url>` only, with refresh tokens (rotated), revocation and introspection (RFC 7009, 7662); its login form takes an e-mail
  *   and password (users below), consent is implied for the gateway's client.
  * - The MCP server publishes its protected resource metadata (RFC 9728) naming that issuer,
  *   answers `initialize`, `tools/list` and notifications without a token (what the catalog lists
@@ -13,9 +13,15 @@
  *   token's subject. Personal access tokens (`pats`: token -> subject) count too, as GitHub's
  *   do. `seen` records every Authorization header it got; `deny` makes it refuse
  *   a token it would otherwise accept (a token the provider revoked, as GitHub would).
+ * - `cimd`: the authorization server also takes https URL client ids (OAuth Client ID Metadata
+ *   Documents, oidc-provider's `features.clientIdMetadataDocument`): it fetches the document
+ *   over TLS, trusting `cimd.ca` (the test's own certificate authority). oidc-provider's
+ *   `fetch` setting is how: its default refuses loopback addresses (SSRF protection), and a
+ *   client id must be an https URL.
  */
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { request as httpsRequest } from "node:https";
 import type { AddressInfo } from "node:net";
 import { createRemoteJWKSet, exportJWK, generateKeyPair, jwtVerify } from "jose";
 import Provider, { type Configuration } from "oidc-provider";
@@ -47,11 +53,28 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
+/** A fetch over node:https trusting `ca` (what the authorization server fetches client metadata with). */
+function tlsFetch(ca: string) {
+  return (input: string | URL | Request, init: RequestInit = {}): Promise<Response> =>
+    new Promise((resolve, reject) => {
+      const url = input instanceof Request ? input.url : input;
+      const req = httpsRequest(url, { method: init.method ?? "GET", headers: Object.fromEntries(new Headers(init.headers).entries()), ca, signal: (init.signal ?? undefined) as AbortSignal | undefined }, (res) => {
+        void readBody(res).then((body) => {
+          const headers = new Headers();
+          for (const [k, v] of Object.entries(res.headers)) if (typeof v === "string") headers.set(k, v);
+          resolve(new Response(body, { status: res.statusCode ?? 502, headers }));
+        }, reject);
+      });
+      req.on("error", reject);
+      req.end();
+    });
+}
+
 /**
  * Starts both. `redirectUri`: the gateway's connect callback (`<PUBLIC_URL>/auth/connect-callback`).
  * `users`: e-mail -> password at this provider (its own accounts, like GitHub's).
  */
-export async function startOAuthUpstream(opts: { redirectUri: string; users: Record<string, string>; accessTokenTtl?: number; pats?: Record<string, string> }): Promise<OAuthUpstream> {
+export async function startOAuthUpstream(opts: { redirectUri: string; users: Record<string, string>; accessTokenTtl?: number; pats?: Record<string, string>; cimd?: { ca: string } }): Promise<OAuthUpstream> {
   const asPort = await freePort();
   const issuer = `http://127.0.0.1:${asPort}`;
   const mcpServer = createServer();
@@ -72,9 +95,12 @@ export async function startOAuthUpstream(opts: { redirectUri: string; users: Rec
     findAccount: async (_ctx, sub) => (opts.users[sub] !== undefined ? { accountId: sub, claims: async () => ({ sub }) } : undefined),
     issueRefreshToken: async () => true,
     rotateRefreshToken: true,
+    ...(opts.cimd ? { fetch: tlsFetch(opts.cimd.ca) } : {}),
     features: {
+      ...(opts.cimd ? ({ clientIdMetadataDocument: { enabled: true, ack: "draft-02" } } as object) : {}),
       devInteractions: { enabled: false },
       revocation: { enabled: true },
+      introspection: { enabled: true },
       resourceIndicators: {
         enabled: true,
         defaultResource: async (_ctx, _client, oneOf) => oneOf ?? mcpUrl,

@@ -5,6 +5,7 @@ import { parse } from "yaml";
 import { createTestDatabase, type TestDatabase } from "../harness/db";
 import { exportTenants, formatTenantsFile, importTenants, parseTenantsFile, TenantsFileError } from "../../scripts/lib/tenants-file";
 import { loadAccess } from "../../shared/repos/access.repo";
+import { saveConnection } from "../../shared/repos/connections.repo";
 import { randomToken } from "../../shared/crypto";
 import { keyRing, type KeyRing } from "../../shared/secrets";
 
@@ -79,5 +80,87 @@ describe("tenants file", () => {
     expect((await db.sql`SELECT id FROM tenants WHERE id = 'extra'`).length).toBe(1);
     await importTenants(db.sql, parseTenantsFile(example, env), { prune: true, ring });
     expect((await db.sql`SELECT id FROM tenants WHERE id = 'extra'`).length).toBe(0);
+  });
+});
+
+describe("tenants file: per-user credential settings", () => {
+  const SECRET = "oauth-client-secret-4711";
+  const file = `
+tenants:
+  acme:
+    name: Acme
+    servers:
+      acme-gh:
+        url: https://mcp.acme.test/github/mcp
+        credentials:
+          mode: per-user-oauth
+          oauth:
+            issuer: https://login.acme.test
+            tokenEndpoint: https://login.acme.test/token
+            revocationEndpoint: https://login.acme.test/revoke
+            clientId: gateway-at-acme
+            clientSecret: \${ACME_GH_OAUTH_CLIENT_SECRET}
+            scopes: repo read:org
+      acme-tk:
+        url: https://mcp.acme.test/tk/mcp
+        credentials:
+          mode: per-user-token
+          header: X-Api-Key
+          prefix: ""
+      acme-plain:
+        url: https://mcp.acme.test/plain/mcp
+`;
+  const credEnv = { ...env, ACME_GH_OAUTH_CLIENT_SECRET: SECRET };
+
+  it("imports the modes with the client secret sealed, and exports them back without it (a reference), in clear only with --with-secrets", async () => {
+    await importTenants(db.sql, parseTenantsFile(file, credEnv), { ring });
+    const [gh] = await db.sql`SELECT credentials FROM servers WHERE id = 'acme-gh'`;
+    expect(JSON.stringify(gh)).not.toContain(SECRET);
+    expect(String(gh!.credentials.oauth.clientSecret)).toMatch(/^mcpgw:v1:/);
+    const [plain] = await db.sql`SELECT credentials FROM servers WHERE id = 'acme-plain'`;
+    expect(plain!.credentials).toEqual({ mode: "shared" });
+
+    const exported = await exportTenants(db.sql);
+    const servers = exported.tenants.acme!.servers;
+    expect(servers["acme-gh"]!.credentials).toEqual({
+      mode: "per-user-oauth",
+      header: "Authorization",
+      prefix: "Bearer ",
+      oauth: { issuer: "https://login.acme.test", tokenEndpoint: "https://login.acme.test/token", revocationEndpoint: "https://login.acme.test/revoke", clientId: "gateway-at-acme", clientSecret: "${ACME_GH_OAUTH_CLIENT_SECRET}", scopes: "repo read:org" },
+    });
+    expect(servers["acme-tk"]!.credentials).toEqual({ mode: "per-user-token", header: "X-Api-Key", prefix: "" });
+    expect(servers["acme-plain"]!.credentials).toBeUndefined();
+    const text = formatTenantsFile(exported);
+    expect(text).not.toContain(SECRET);
+    expect(text).not.toContain("mcpgw:v1:");
+    const clear = await exportTenants(db.sql, { withSecrets: true, ring });
+    expect(clear.tenants.acme!.servers["acme-gh"]!.credentials!.oauth!.clientSecret).toBe(SECRET);
+  });
+
+  it("round-trips: the export imported again changes nothing and keeps users' connections; a changed header ends them", async () => {
+    const before = await db.sql`SELECT id, credentials, updated_at FROM servers WHERE tenant_id = 'acme' ORDER BY id`;
+    await db.sql`INSERT INTO users (email) VALUES ('dana@acme.test') ON CONFLICT DO NOTHING`;
+    await saveConnection(db.sql, ring, "dana@acme.test", "acme-tk", { kind: "token", access: "dana-pat" });
+    await saveConnection(db.sql, ring, "dana@acme.test", "acme-gh", { kind: "oauth", access: "dana-access", refresh: "dana-refresh" });
+    const exported = formatTenantsFile(await exportTenants(db.sql));
+    await importTenants(db.sql, parseTenantsFile(exported, credEnv), { ring });
+    expect(await db.sql`SELECT id, credentials, updated_at FROM servers WHERE tenant_id = 'acme' ORDER BY id`).toEqual(before);
+    expect(formatTenantsFile(await exportTenants(db.sql))).toBe(exported);
+    expect((await db.sql`SELECT server_id FROM user_connections WHERE user_email = 'dana@acme.test' ORDER BY server_id`).map((r) => r.server_id)).toEqual(["acme-gh", "acme-tk"]);
+
+    await importTenants(db.sql, parseTenantsFile(exported.replace("header: X-Api-Key", "header: X-Other-Key"), credEnv), { ring });
+    expect((await db.sql`SELECT server_id FROM user_connections WHERE user_email = 'dana@acme.test'`).map((r) => r.server_id)).toEqual(["acme-gh"]);
+    expect((await exportTenants(db.sql)).tenants.acme!.servers["acme-tk"]!.credentials).toMatchObject({ header: "X-Other-Key" });
+  });
+
+  it("refuses settings that cannot work, naming the field; the client secret needs its variable and the key", async () => {
+    const bad = (text: string, pattern: RegExp, env: Record<string, string> = credEnv) => expect(() => parseTenantsFile(text, env)).toThrow(pattern);
+    bad("tenants: {t: {name: T, servers: {s: {url: 'http://x', credentials: {mode: per-user-oauth}}}}}", /tenants\.t\.servers\.s\.credentials\.oauth/);
+    bad("tenants: {t: {name: T, servers: {s: {url: 'http://x', credentials: {mode: everyone}}}}}", /credentials\.mode/);
+    bad("tenants: {t: {name: T, servers: {s: {url: 'http://x', credentials: {mode: per-user-token, header: Mcp-Session-Id}}}}}", /credentials\.header/);
+    bad(file, /ACME_GH_OAUTH_CLIENT_SECRET/, {});
+    const fresh = file.replace(/acme/gi, (m) => (m === "ACME" ? "BETA" : "beta"));
+    await expect(importTenants(db.sql, parseTenantsFile(fresh, { BETA_GH_OAUTH_CLIENT_SECRET: "s" }))).rejects.toThrow(/SECRETS_KEY is not set/);
+    expect(await db.sql`SELECT id FROM servers WHERE tenant_id = 'beta'`).toHaveLength(0);
   });
 });

@@ -24,6 +24,9 @@ const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backgrou
 const ALICE = "alice@acme.test";
 const BOB = "bob@acme.test";
 const CAROL = "carol@acme.test";
+const DAVE = "dave@acme.test";
+const ERIN = "erin@acme.test";
+const FRANK = "frank@acme.test";
 
 let t: TestStack;
 let up: OAuthUpstream;
@@ -31,6 +34,8 @@ let browser: Browser | undefined;
 let alice: string;
 let bob: string;
 let carol: string;
+let dave: string;
+let erin: string;
 
 type ToolResult = { content?: { type: string; text?: string }[]; isError?: boolean };
 const text = (r: ToolResult) => (r.content ?? []).map((c) => c.text ?? "").join("");
@@ -58,6 +63,56 @@ async function modernCall(key: string, path: string, name: string): Promise<{ er
   }
 }
 
+const MODERN_META = (caps: Record<string, unknown>) => ({
+  "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+  "io.modelcontextprotocol/clientCapabilities": caps,
+  "io.modelcontextprotocol/clientInfo": { name: "raw-modern", version: "1" },
+});
+
+/** A 2026-07-28 tools/call over raw HTTP (stateless: no session, per-request capabilities). */
+async function modernRaw(key: string, path: string, name: string, caps: Record<string, unknown>, extra: Record<string, unknown> = {}, args: Record<string, unknown> = {}) {
+  const res = await fetch(t.url + path, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": name },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name, arguments: args, _meta: MODERN_META(caps), ...extra } }),
+  });
+  const raw = await res.text();
+  const last = (res.headers.get("content-type") ?? "").includes("text/event-stream") ? raw.split("\n").filter((l) => l.startsWith("data:")).at(-1)!.slice(5) : raw;
+  return { status: res.status, body: JSON.parse(last) as { result?: Record<string, any>; error?: { code: number; message: string } } };
+}
+
+/** A user connects a server in a fresh browser context: the gateway's sign-in, then the upstream's (default: Alice as alice-gh to gh). */
+async function browserConnect(server = "gh", who = { email: ALICE, password: "alice-pw", upstream: "alice-gh" }): Promise<void> {
+  browser ??= await launchChromium(ARGS);
+  const ctx = await browser.newContext();
+  try {
+    const p = await ctx.newPage();
+    await p.goto(`${t.url}/auth/connect/${server}`);
+    await p.waitForSelector("form#login");
+    await p.fill("input[name=email]", who.email);
+    await p.fill("input[name=password]", who.password);
+    await p.click("form#login button[type=submit]");
+    await p.waitForSelector("#upstream-login", { timeout: 30_000 });
+    await p.fill("#up-email", who.upstream);
+    await p.fill("#up-password", "gh-pw");
+    await p.click("#up-submit");
+    await p.waitForSelector("#connected", { timeout: 30_000 });
+  } finally {
+    await ctx.close();
+  }
+}
+
+/** RFC 7662 at the upstream's authorization server, as its client: whether it still takes the token. */
+async function introspect(token: string): Promise<boolean> {
+  const res = await fetch(`${up.issuer}/token/introspection`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Basic ${Buffer.from(`${up.clientId}:${up.clientSecret}`).toString("base64")}` },
+    body: new URLSearchParams({ token }),
+  });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { active: boolean }).active;
+}
+
 /** A connection's tokens, opened with the workers' key ring (they are stored sealed). */
 async function storedTokens(email: string, server: string): Promise<{ access: string; refresh?: string } | null> {
   const [row] = await t.db.sql`SELECT secrets FROM user_connections WHERE user_email = ${email} AND server_id = ${server}`;
@@ -67,14 +122,17 @@ async function storedTokens(email: string, server: string): Promise<{ access: st
 }
 
 beforeAll(async () => {
-  t = await startTestStack({ idpUsers: [{ email: ALICE, name: "Alice", password: "alice-pw", groups: [] }] });
-  up = await startOAuthUpstream({ redirectUri: `${t.url}/auth/connect-callback`, users: { "alice-gh": "gh-pw" }, pats: { "pat-of-carol-123": "carol-pat" } });
+  t = await startTestStack({ idpUsers: [{ email: ALICE, name: "Alice", password: "alice-pw", groups: [] }, { email: FRANK, name: "Frank", password: "frank-pw", groups: [] }] });
+  up = await startOAuthUpstream({ redirectUri: `${t.url}/auth/connect-callback`, users: { "alice-gh": "gh-pw", "frank-gh": "gh-pw" }, pats: { "pat-of-carol-123": "carol-pat", "pat-of-dave-456": "dave-pat", "pat-of-erin-789": "erin-pat" } });
   const admin = (path: string, json: unknown) => t.fetch(path, { method: "PUT", key: t.adminKey, json });
   expect((await admin("/admin/api/tenants/acme", { name: "Acme" })).status).toBe(201);
   expect((await admin("/admin/api/groups/acme-users", { tenants: ["acme"] })).status).toBe(201);
   alice = await t.userKey(ALICE, { groups: ["acme-users"] });
   bob = await t.userKey(BOB, { groups: ["acme-users"] });
   carol = await t.userKey(CAROL, { groups: ["acme-users"] });
+  dave = await t.userKey(DAVE, { groups: ["acme-users"] });
+  erin = await t.userKey(ERIN, { groups: ["acme-users"] });
+  await t.userKey(FRANK, { groups: ["acme-users"] });
   // issuer omitted: found through the upstream's RFC 9728 metadata
   const gh = await admin("/admin/api/servers/gh", { tenant: "acme", url: up.mcpUrl, credentials: { mode: "per-user-oauth", oauth: { clientId: up.clientId, clientSecret: up.clientSecret, scopes: "repo" } } });
   expect(gh.status).toBe(201);
@@ -143,6 +201,66 @@ describe("a user who has not connected", () => {
     } finally {
       await client.close();
     }
+  });
+
+  it("a 2026-07-28 client that declared elicitation.url gets an MRTR URL elicitation; after connecting, its retry goes through as that user (SDK 2.x)", async () => {
+    const client = new ModernClient({ name: "sdk2-url", version: "1.0.0" }, { capabilities: { elicitation: { url: {} } }, versionNegotiation: { mode: "auto" } });
+    const asked: { mode?: string; url?: string; message?: string }[] = [];
+    client.setRequestHandler("elicitation/create", async (req) => {
+      const p = req.params as { mode?: string; url?: string; message?: string };
+      asked.push(p);
+      // the user opens the link and connects (token mode: pastes their token), then accepts
+      expect((await t.fetch("/auth/connections/tk", { method: "PUT", key: dave, json: { token: "pat-of-dave-456" } })).status).toBe(204);
+      return { action: "accept" };
+    });
+    await client.connect(new ModernTransport(new URL(`${t.url}/mcp/tk`), { requestInit: { headers: { Authorization: `Bearer ${dave}` } } }));
+    try {
+      expect(client.getProtocolEra()).toBe("modern");
+      const result = (await client.callTool({ name: "whoami", arguments: {} })) as ToolResult;
+      expect(result.isError).toBeFalsy();
+      expect(text(result)).toBe("you are dave-pat");
+    } finally {
+      await client.close();
+    }
+    expect(asked).toEqual([expect.objectContaining({ mode: "url", url: `${t.url}/auth/connect/tk`, message: "Connect your account for tk" })]);
+    expect(up.seen.filter((s) => s.method === "tools/call").at(-1)).toEqual({ method: "tools/call", authorization: "Bearer pat-of-dave-456", subject: "dave-pat" });
+    expect((await t.fetch("/auth/connections/tk", { method: "DELETE", key: dave })).status).toBe(204);
+  });
+
+  it("the MRTR connect prompt over raw HTTP: sealed state bound to the request; declined: the link as a tool error; without elicitation.url: the tool error", async () => {
+    const URL_CAPS = { elicitation: { url: {} } };
+    const first = await modernRaw(erin, "/mcp/tk", "whoami", URL_CAPS);
+    expect(first.status).toBe(200);
+    expect(first.body.result).toMatchObject({ resultType: "input_required", inputRequests: { connect: { method: "elicitation/create", params: { mode: "url", url: `${t.url}/auth/connect/tk` } } } });
+    const state = first.body.result!.requestState as string;
+    expect(state).toMatch(/^mcpgw-state\./);
+    // declined: the tool error with the link (what the user can still act on)
+    const declined = await modernRaw(erin, "/mcp/tk", "whoami", URL_CAPS, { inputResponses: { connect: { action: "decline" } }, requestState: state });
+    expect(declined.body.result).toMatchObject({ isError: true });
+    expect(JSON.stringify(declined.body.result!.content)).toContain(`${t.url}/auth/connect/tk`);
+    // accepted without having connected: asked again
+    const again = await modernRaw(erin, "/mcp/tk", "whoami", URL_CAPS, { inputResponses: { connect: { action: "accept" } }, requestState: state });
+    expect(again.body.result?.resultType).toBe("input_required");
+    expect((await t.fetch("/auth/connections/tk", { method: "PUT", key: erin, json: { token: "pat-of-erin-789" } })).status).toBe(204);
+    // the state is bound to the request and the user
+    const altered = await modernRaw(erin, "/mcp/tk", "whoami", URL_CAPS, { inputResponses: { connect: { action: "accept" } }, requestState: state }, { other: 1 });
+    expect(altered.body.error).toMatchObject({ code: -32602 });
+    const forged = await modernRaw(erin, "/mcp/tk", "whoami", URL_CAPS, { inputResponses: { connect: { action: "accept" } }, requestState: state.slice(0, -4) + (state.endsWith("AAAA") ? "BBBB" : "AAAA") });
+    expect(forged.body.error).toMatchObject({ code: -32602 });
+    // another (connected) user presenting Erin's state: refused, nothing sent upstream for it
+    expect((await t.fetch("/auth/connections/tk", { method: "PUT", key: dave, json: { token: "pat-of-dave-456" } })).status).toBe(204);
+    const calls = up.seen.filter((x) => x.method === "tools/call").length;
+    const foreign = await modernRaw(dave, "/mcp/tk", "whoami", URL_CAPS, { inputResponses: { connect: { action: "accept" } }, requestState: state });
+    expect(foreign.body.error).toMatchObject({ code: -32602 });
+    expect(up.seen.filter((x) => x.method === "tools/call").length).toBe(calls);
+    expect((await t.fetch("/auth/connections/tk", { method: "DELETE", key: dave })).status).toBe(204);
+    const done = await modernRaw(erin, "/mcp/tk", "whoami", URL_CAPS, { inputResponses: { connect: { action: "accept" } }, requestState: state });
+    expect(done.body.result).toMatchObject({ resultType: "complete", content: [{ type: "text", text: "you are erin-pat" }] });
+    expect((await t.fetch("/auth/connections/tk", { method: "DELETE", key: erin })).status).toBe(204);
+    // a modern client with form-mode elicitation only keeps the tool error with the link
+    const formOnly = await modernRaw(erin, "/mcp/tk", "whoami", { elicitation: { form: {} } });
+    expect(formOnly.body.result).toMatchObject({ isError: true, _meta: { "io.github.mcp-gateway/connect": `${t.url}/auth/connect/tk` } });
+    expect(formOnly.body.result!.resultType).not.toBe("input_required");
   });
 
   it("lists the servers to connect, without secrets; the browser page redirects to sign-in", async () => {
@@ -306,6 +424,73 @@ describe("refresh and revocation", () => {
     const [last] = await t.db.sql`SELECT action, detail FROM audit_log WHERE actor = ${ALICE} AND action LIKE 'connection.%' ORDER BY id DESC LIMIT 1`;
     expect(last!.action).toBe("connection.disconnect");
     expect(JSON.stringify(last!.detail)).toContain("refresh refused");
+  });
+});
+
+describe("disconnecting revokes at the provider (RFC 7009)", () => {
+  it("DELETE /auth/connections/{server} revokes the refresh token at the authorization server and deletes the record", { timeout: 120_000 }, async () => {
+    await browserConnect();
+    const tokens = (await storedTokens(ALICE, "gh"))!;
+    expect(tokens.refresh).toBeTruthy();
+    expect(text((await legacyCall(alice, "/mcp/gh", "whoami")).result)).toBe("you are alice-gh");
+    expect(await introspect(tokens.refresh!)).toBe(true);
+
+    expect((await t.fetch("/auth/connections/gh", { method: "DELETE", key: alice })).status).toBe(204);
+    expect(await storedTokens(ALICE, "gh")).toBeNull();
+    // the provider no longer takes it: introspection says inactive, a refresh is refused
+    expect(await introspect(tokens.refresh!)).toBe(false);
+    const refresh = await fetch(`${up.issuer}/token`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Basic ${Buffer.from(`${up.clientId}:${up.clientSecret}`).toString("base64")}` },
+      body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: tokens.refresh!, resource: up.mcpUrl }),
+    });
+    expect(refresh.status).toBe(400);
+    expect(((await refresh.json()) as { error: string }).error).toBe("invalid_grant");
+    const [last] = await t.db.sql`SELECT action, detail::text AS detail FROM audit_log WHERE actor = ${ALICE} AND action LIKE 'connection.%' ORDER BY id DESC LIMIT 1`;
+    expect(last!.action).toBe("connection.disconnect");
+    expect(last!.detail).not.toContain(tokens.refresh!);
+    // and the user is asked to connect again
+    const after = await legacyCall(alice, "/mcp/gh", "whoami");
+    expect(after.result.isError).toBe(true);
+    expect(text(after.result)).toContain(`${t.url}/auth/connect/gh`);
+  });
+
+  it("deleting a server or a user revokes their users' tokens at the provider before the rows go", { timeout: 120_000 }, async () => {
+    const put = await t.fetch("/admin/api/servers/gh3", { method: "PUT", key: t.adminKey, json: { tenant: "acme", url: up.mcpUrl, credentials: { mode: "per-user-oauth", oauth: { clientId: up.clientId, clientSecret: up.clientSecret, scopes: "repo" } } } });
+    expect(put.status).toBe(201);
+    await browserConnect("gh3");
+    await browserConnect("gh3", { email: FRANK, password: "frank-pw", upstream: "frank-gh" });
+    const alices = (await storedTokens(ALICE, "gh3"))!;
+    const franks = (await storedTokens(FRANK, "gh3"))!;
+    expect(await introspect(alices.refresh!)).toBe(true);
+    expect(await introspect(franks.refresh!)).toBe(true);
+
+    // the user: only their own connection goes
+    expect((await t.fetch(`/admin/api/users/${FRANK}`, { method: "DELETE", key: t.adminKey })).status).toBe(204);
+    expect(await introspect(franks.refresh!)).toBe(false);
+    expect(await introspect(alices.refresh!)).toBe(true);
+    expect(await t.db.sql`SELECT 1 FROM user_connections WHERE user_email = ${FRANK}`).toHaveLength(0);
+
+    // the server: every user's connection to it
+    expect((await t.fetch("/admin/api/servers/gh3", { method: "DELETE", key: t.adminKey })).status).toBe(204);
+    expect(await introspect(alices.refresh!)).toBe(false);
+    expect(await t.db.sql`SELECT 1 FROM user_connections WHERE server_id = 'gh3'`).toHaveLength(0);
+    const audit = await t.db.sql`SELECT actor, detail->>'reason' AS reason FROM audit_log WHERE action = 'connection.disconnect' AND server_id = 'gh3' ORDER BY id`;
+    expect(audit.map((a) => [a.actor, a.reason])).toEqual([
+      [FRANK, "user deleted"],
+      [ALICE, "server deleted"],
+    ]);
+  });
+
+  it("an authorization server that cannot be reached does not keep the record: still 204, deleted", async () => {
+    expect((await t.fetch("/admin/api/servers/gh", { method: "PUT", key: t.adminKey, json: { tenant: "acme", url: up.mcpUrl, credentials: { mode: "per-user-oauth", oauth: { clientId: up.clientId, scopes: "repo", revocationEndpoint: "http://127.0.0.1:9/revoke" } } } })).status).toBe(200);
+    await saveConnection(t.db.sql, await t.keyRing(), ALICE, "gh", { kind: "oauth", access: "stale-access", refresh: "stale-refresh", tokenEndpoint: `${up.issuer}/token` });
+    expect((await t.fetch("/auth/connections/gh", { method: "DELETE", key: alice })).status).toBe(204);
+    expect(await storedTokens(ALICE, "gh")).toBeNull();
+    const body = (await (await t.fetch("/admin/api/servers/gh", { key: t.adminKey })).json()) as { credentials: { oauth: Record<string, unknown> } };
+    expect(body.credentials.oauth).toMatchObject({ revocationEndpoint: "http://127.0.0.1:9/revoke", hasClientSecret: true });
+    // back to discovery
+    expect((await t.fetch("/admin/api/servers/gh", { method: "PUT", key: t.adminKey, json: { tenant: "acme", url: up.mcpUrl, credentials: { mode: "per-user-oauth", oauth: { clientId: up.clientId, scopes: "repo" } } } })).status).toBe(200);
   });
 });
 

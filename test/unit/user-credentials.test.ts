@@ -32,7 +32,7 @@ describe("credential settings", () => {
   });
 
   it("builds the authorization URL with PKCE S256 and the resource indicator", async () => {
-    const url = new URL(await authorizeUrl({ issuer: null, authorizationEndpoint: "https://as.test/authorize?x=1", tokenEndpoint: "https://as.test/token", basicAuth: true, clientId: "gw", clientSecret: null, scopes: "repo", resource: "https://up.test/mcp" }, { redirectUri: "https://gw.test/auth/connect-callback", state: "s".repeat(40), verifier: "v".repeat(64) }));
+    const url = new URL(await authorizeUrl({ issuer: null, authorizationEndpoint: "https://as.test/authorize?x=1", tokenEndpoint: "https://as.test/token", basicAuth: true, revocationEndpoint: null, clientId: "gw", clientSecret: null, scopes: "repo", resource: "https://up.test/mcp" }, { redirectUri: "https://gw.test/auth/connect-callback", state: "s".repeat(40), verifier: "v".repeat(64) }));
     expect(Object.fromEntries(url.searchParams)).toEqual({
       x: "1",
       response_type: "code",

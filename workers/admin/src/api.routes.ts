@@ -69,6 +69,28 @@ export function refreshServer(c: C, id: string): void {
   c.executionCtx.waitUntil(p);
 }
 
+/** How long a delete waits for the catalog to revoke the connections that go with it (ms). */
+const REVOKE_WAIT_MS = 15_000;
+
+/**
+ * Before a user or a server is deleted: asks the catalog to delete their users' connections and
+ * revoke the tokens at the authorization servers (RFC 7009; the catalog reaches them, this
+ * worker does not). Best effort: a failure is logged and the deletion goes on (the rows cascade).
+ */
+export async function revokeConnections(c: C, by: { server: string } | { email: string }): Promise<void> {
+  const catalog = c.env.CATALOG;
+  if (!catalog || typeof (catalog as Fetcher).fetch !== "function") return;
+  try {
+    const r = await withServiceAssertion(catalog as Fetcher, readEnv(AdminEnv, c.env).SERVICE_SECRET, "admin", "catalog").fetch(
+      new Request("http://catalog/internal/connections/revoke", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(by), signal: AbortSignal.timeout(REVOKE_WAIT_MS) }),
+    );
+    if (!r.ok) log.warn("catalog did not revoke connections", { status: r.status, ...by });
+    await r.body?.cancel();
+  } catch (err) {
+    log.warn("revoking connections failed", { ...by, message: String((err as Error)?.message ?? err) });
+  }
+}
+
 /** The key ring that seals server headers (SECRETS_KEY, SECRETS_KEY_PREVIOUS). */
 export function secretsRing(c: C): Promise<KeyRing> {
   return keyRing(readEnv(AdminEnv, c.env));
@@ -116,6 +138,7 @@ export const API_ROUTES: Route[] = [
     } }),
   defineRoute({ method: "delete", path: "/admin/api/servers/{id}", summary: "Delete a server", tag: "servers", params: P.id, ok: { status: 204, description: "deleted" },
     handler: async (c, { params: { id } }) => {
+      await revokeConnections(c, { server: id });
       await db(c, (sql) => svc.removeServer(sql, actor(c), id));
       return c.body(null, 204);
     } }),
@@ -223,6 +246,8 @@ export const API_ROUTES: Route[] = [
     } }),
   defineRoute({ method: "delete", path: "/admin/api/users/{email}", summary: "Delete a user and their keys", tag: "users", params: P.email, ok: { status: 204, description: "deleted" },
     handler: async (c, { params: { email } }) => {
+      // an admin cannot delete themselves (the service refuses): their connections stay
+      if (actor(c).toLowerCase() !== email.toLowerCase()) await revokeConnections(c, { email });
       await db(c, (sql) => svc.removeUser(sql, actor(c), email));
       return c.body(null, 204);
     } }),

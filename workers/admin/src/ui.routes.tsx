@@ -17,7 +17,7 @@ import { usageReport } from "../../../shared/repos/reports.repo";
 import * as S from "./api.schema";
 import * as svc from "./admin.service";
 import { explainAccess } from "./access.explain";
-import { db, healthReport, refreshServer, secretsRing, usageWindow } from "./api.routes";
+import { db, healthReport, refreshServer, revokeConnections, secretsRing, usageWindow } from "./api.routes";
 import { ApiError, parseOr400 } from "./errors";
 import type { AdminApp, AdminHono } from "./app";
 import { GroupsPage, ServersPage, TenantsPage, UserPage, UsersPage, rulesText, type PageBase } from "./ui/pages.manage";
@@ -235,7 +235,7 @@ export function registerUiRoutes(app: AdminHono) {
       ...(opt("credHeader") ? { header: opt("credHeader") } : {}),
       ...(prefix !== undefined && mode !== "shared" && text(f, "credHeader") ? { prefix } : {}),
       ...(mode === "per-user-oauth"
-        ? { oauth: { clientId: text(f, "oauthClientId"), scopes: text(f, "oauthScopes"), ...(opt("oauthSecret") ? { clientSecret: opt("oauthSecret") } : {}), ...(opt("oauthIssuer") ? { issuer: opt("oauthIssuer") } : {}), ...(opt("oauthAuthorize") ? { authorizationEndpoint: opt("oauthAuthorize") } : {}), ...(opt("oauthToken") ? { tokenEndpoint: opt("oauthToken") } : {}) } }
+        ? { oauth: { clientId: text(f, "oauthClientId"), scopes: text(f, "oauthScopes"), ...(opt("oauthSecret") ? { clientSecret: opt("oauthSecret") } : {}), ...(opt("oauthIssuer") ? { issuer: opt("oauthIssuer") } : {}), ...(opt("oauthAuthorize") ? { authorizationEndpoint: opt("oauthAuthorize") } : {}), ...(opt("oauthToken") ? { tokenEndpoint: opt("oauthToken") } : {}), ...(opt("oauthRevoke") ? { revocationEndpoint: opt("oauthRevoke") } : {}) } }
         : {}),
     };
   };
@@ -255,7 +255,7 @@ export function registerUiRoutes(app: AdminHono) {
   const serverValues = (s: Server) => {
     const cr = s.credentials as { mode: string; header?: string; prefix?: string; oauth?: Record<string, string | undefined> };
     const o = cr.oauth ?? {};
-    return { id: s.id, tenant: s.tenant, url: s.url, transport: s.transport, enabled: s.enabled, description: s.description, credMode: cr.mode, credHeader: cr.header ?? "", credPrefix: cr.prefix ?? "", oauthClientId: o.clientId ?? "", oauthScopes: o.scopes ?? "", oauthIssuer: o.issuer ?? "", oauthAuthorize: o.authorizationEndpoint ?? "", oauthToken: o.tokenEndpoint ?? "", review: s.review };
+    return { id: s.id, tenant: s.tenant, url: s.url, transport: s.transport, enabled: s.enabled, description: s.description, credMode: cr.mode, credHeader: cr.header ?? "", credPrefix: cr.prefix ?? "", oauthClientId: o.clientId ?? "", oauthScopes: o.scopes ?? "", oauthIssuer: o.issuer ?? "", oauthAuthorize: o.authorizationEndpoint ?? "", oauthToken: o.tokenEndpoint ?? "", oauthRevoke: o.revocationEndpoint ?? "", review: s.review };
   };
   /** A server's edit page again (after a refused override), or the 404 page. */
   const serverEditPage = async (c: C, id: string, error?: string, draft?: OverrideDraft) => {
@@ -272,7 +272,7 @@ export function registerUiRoutes(app: AdminHono) {
     const f = await form(c);
     const values = {
       id: text(f, "id"), tenant: text(f, "tenant"), url: text(f, "url"), transport: text(f, "transport") || "streamable-http", enabled: checked(f, "enabled"), description: text(f, "description"), review: text(f, "review") || "auto",
-      ...Object.fromEntries(["credMode", "credHeader", "credPrefix", "oauthClientId", "oauthScopes", "oauthIssuer", "oauthAuthorize", "oauthToken"].map((k) => [k, text(f, k)])),
+      ...Object.fromEntries(["credMode", "credHeader", "credPrefix", "oauthClientId", "oauthScopes", "oauthIssuer", "oauthAuthorize", "oauthToken", "oauthRevoke"].map((k) => [k, text(f, k)])),
     };
     const existing = values.id ? await db(c, (sql) => getServer(sql, values.id)).catch(() => null) : null;
     return attempt(
@@ -294,7 +294,9 @@ export function registerUiRoutes(app: AdminHono) {
     return attempt(
       c,
       async () => {
-        await db(c, (sql) => svc.removeServer(sql, actor(c), parseOr400(S.Slug, id, "id")));
+        const server = parseOr400(S.Slug, id, "id");
+        await revokeConnections(c, { server });
+        await db(c, (sql) => svc.removeServer(sql, actor(c), server));
         return done(c, "/admin/servers", `Server ${id} deleted.`);
       },
       (msg) => serversPage(c, { enabled: true }, null, msg),
@@ -419,6 +421,7 @@ export function registerUiRoutes(app: AdminHono) {
     return attempt(
       c,
       async () => {
+        if (actor(c).toLowerCase() !== email.toLowerCase()) await revokeConnections(c, { email });
         await db(c, (sql) => svc.removeUser(sql, actor(c), email));
         return done(c, "/admin/users", `User ${email} deleted.`);
       },

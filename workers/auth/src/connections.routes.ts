@@ -5,7 +5,10 @@
  * - `GET /auth/connections`: JSON `{connections, servers}` (no secrets), or the "My connections"
  *   page for a browser (`Accept: text/html`) with Connect / Disconnect buttons;
  * - `PUT /auth/connections/{server}` `{"token": "..."}` -> 204: a per-user-token server's token;
- * - `DELETE /auth/connections/{server}` -> 204 (`POST .../disconnect` from the page, with its form token);
+ * - `DELETE /auth/connections/{server}` -> 204 (`POST .../disconnect` from the page, with its form token):
+ *   the record is deleted, then an OAuth connection's refresh and access tokens are revoked at
+ *   the authorization server (RFC 7009) when it has a revocation endpoint, best effort (a failure
+ *   is logged without the token; the answer is 204 either way);
  * - `GET /auth/connect/{server}` (browser): the token form, or the OAuth flow (code + PKCE S256,
  *   RFC 8707 resource, state in a 10-minute encrypted cookie, single use in Postgres) whose
  *   answer comes back to `GET /auth/connect-callback`; then the page says so and links back.
@@ -22,10 +25,11 @@ import { withSql, type Sql } from "../../../shared/db";
 import { readEnv } from "../../../shared/env";
 import type { Identity } from "../../../shared/identity";
 import { log } from "../../../shared/log";
-import { authorizeUrl, discoverEndpoints, exchangeCode, OAuthClientError, type OAuthClient } from "../../../shared/oauth.client";
+import { authorizeUrl, exchangeCode, OAuthClientError, type OAuthClient } from "../../../shared/oauth.client";
+import { revokeAtProvider, serverOAuthClient } from "../../../shared/oauth.revoke";
 import { loadAccess } from "../../../shared/repos/access.repo";
-import { deleteConnection, listConnections, saveConnection } from "../../../shared/repos/connections.repo";
-import { openClientSecret } from "../../../shared/repos/servers.repo";
+import { loadServer } from "../../../shared/repos/catalog.repo";
+import { listConnections, saveConnection, takeConnection } from "../../../shared/repos/connections.repo";
 import { consumeLoginState } from "../../../shared/repos/sessions.repo";
 import type { ServerRow } from "../../../shared/schemas";
 import { keyRing } from "../../../shared/secrets";
@@ -85,9 +89,7 @@ async function caller(c: Ctx, env: AuthEnv, origin: string): Promise<Identity | 
 
 /** The server's OAuth client (endpoints discovered, secret opened). */
 async function oauthClient(env: AuthEnv, server: ServerRow): Promise<OAuthClient> {
-  const oauth = server.credentials!.oauth!;
-  const endpoints = await discoverEndpoints(server.url, oauth);
-  return { ...endpoints, clientId: oauth.clientId, clientSecret: await openClientSecret(await keyRing(env), server.id, server.credentials), scopes: oauth.scopes ?? "", resource: oauth.resource ?? server.url };
+  return serverOAuthClient(await keyRing(env), server);
 }
 
 export function registerConnectionRoutes(app: App) {
@@ -145,7 +147,16 @@ export function registerConnectionRoutes(app: App) {
   });
 
   // a connection is the user's own to forget, also for a server they no longer may use
-  const disconnect = (c: Ctx, who: Identity, env: AuthEnv) => withSql(env.DATABASE_URL, c.executionCtx, (sql) => deleteConnection(sql, who.email, c.req.param("server") ?? ""));
+  const disconnect = async (c: Ctx, who: Identity, env: AuthEnv) => {
+    const id = c.req.param("server") ?? "";
+    const ring = await keyRing(env);
+    const { server, conn } = await withSql(env.DATABASE_URL, c.executionCtx, async (sql) => ({
+      conn: await sql.begin((tx) => takeConnection(tx, ring, who.email, id)),
+      server: await loadServer(sql, id),
+    }));
+    // after the commit: the record is gone whatever the authorization server says
+    if (conn) await revokeAtProvider(ring, server, conn);
+  };
 
   app.delete("/auth/connections/:server", async (c) => {
     const { env, origin } = settings(c);

@@ -3,7 +3,11 @@
  * - `/.well-known/oauth-protected-resource[/<path>]` (RFC 9728): the resource `<origin>/<path>`
  *   (default `/mcp`), the configured OIDC provider as authorization server, the scopes;
  * - `/.well-known/oauth-authorization-server` (RFC 8414, for clients of the 2025-03-26 revision
- *   that look on the resource's origin): the provider's own metadata, passed through.
+ *   that look on the resource's origin): the provider's own metadata, passed through;
+ * - `/auth/oauth-client.json`: the gateway's own OAuth Client ID Metadata Document (CIMD,
+ *   draft-ietf-oauth-client-id-metadata-document), for per-user-oauth servers whose
+ *   authorization server takes URL client ids: a public client (PKCE, no secret) whose client
+ *   id is this document's URL and whose one redirect URI is the connect callback.
  */
 import type { Hono } from "hono";
 import { cors } from "hono/cors";
@@ -13,6 +17,9 @@ import { oidcConfig } from "./oidc.client";
 import { publicOrigin } from "./session";
 
 type App = Hono<{ Bindings: Record<string, unknown> }>;
+
+/** Where the gateway's client ID metadata document is; `<PUBLIC_URL>` + this is its client id. */
+export const CLIENT_METADATA_PATH = "/auth/oauth-client.json";
 
 export function registerMetadataRoutes(app: App) {
   // Browser-based clients (the MCP Inspector's web UI) read these from another origin and send
@@ -40,6 +47,21 @@ export function registerMetadataRoutes(app: App) {
   };
   app.get("/.well-known/oauth-protected-resource", (c) => metadata(c));
   app.get("/.well-known/oauth-protected-resource/*", (c) => metadata(c));
+
+  app.get(CLIENT_METADATA_PATH, (c) => {
+    const origin = publicOrigin(readEnv(AuthEnv, c.env));
+    return Response.json(
+      {
+        client_id: origin + CLIENT_METADATA_PATH,
+        client_name: "MCP gateway",
+        redirect_uris: [`${origin}/auth/connect-callback`],
+        grant_types: ["authorization_code", "refresh_token"],
+        response_types: ["code"],
+        token_endpoint_auth_method: "none",
+      },
+      { headers: { "cache-control": "public, max-age=3600" } },
+    );
+  });
 
   app.get("/.well-known/oauth-authorization-server", async (c) => {
     const cfg = oidcConfig(readEnv(AuthEnv, c.env));

@@ -13,6 +13,7 @@ import { jsonNotFound, onError } from "../../../shared/http";
 import { metricsRoute, observe } from "../../../shared/middleware/observe";
 import { requireService, type ServiceVariables } from "../../../shared/middleware/service-auth";
 import { registerCatalogRoutes } from "./catalog.routes";
+import { registerConnectionRoutes } from "./connections.routes";
 import { registerCredentialsRoutes } from "./credentials.routes";
 import { catalogOps } from "./db";
 import { CatalogEnv } from "./env";
@@ -29,6 +30,7 @@ registerHealthRoutes(app);
 app.use("/internal/*", requireService({ self: "catalog", callers: ["mcp", "admin"], secret: (env) => readEnv(CatalogEnv, env).SERVICE_SECRET }));
 registerCatalogRoutes(app);
 registerCredentialsRoutes(app);
+registerConnectionRoutes(app);
 registerRefreshRoutes(app);
 
 app.notFound(jsonNotFound);

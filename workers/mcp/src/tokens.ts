@@ -178,7 +178,9 @@ export async function openRelayedId(secret: string, token: string): Promise<Rela
  * lifetime; what it carries depends on where the need came from:
  * - `upstream`: a modern upstream's own `input_required` (its opaque state, passed back on retry);
  * - `parked`: a session-era upstream's server-to-client request(s): the request still runs
- *   upstream, its later messages go to mailbox `box`, the answers go to `pending`.
+ *   upstream, its later messages go to mailbox `box`, the answers go to `pending`;
+ * - `connect`: the gateway asked the user to connect their account for a per-user server (a
+ *   URL-mode elicitation); nothing ran upstream, the retry is simply sent as that user.
  */
 export const RequestState = z.object({
   email: z.string(),
@@ -190,6 +192,8 @@ export const RequestState = z.object({
   server: z.string(),
   src: z.discriminatedUnion("k", [
     z.object({ k: z.literal("upstream"), state: z.string().optional() }),
+    /** The gateway's own: the user was asked to connect their account for `server` (per-user credentials). */
+    z.object({ k: z.literal("connect") }),
     z.object({
       k: z.literal("parked"),
       box: z.string(),

@@ -160,6 +160,7 @@ export function ServersPage(p: PageBase & { servers: Server[]; tenants: Tenant[]
             <div class="row">
               <div><label for="s-oauth-authorize">Authorization endpoint</label><input id="s-oauth-authorize" type="url" name="oauthAuthorize" value={str(v, "oauthAuthorize")} /></div>
               <div><label for="s-oauth-token">Token endpoint</label><input id="s-oauth-token" type="url" name="oauthToken" value={str(v, "oauthToken")} /></div>
+              <div><label for="s-oauth-revoke">Revocation endpoint</label><input id="s-oauth-revoke" type="url" name="oauthRevoke" value={str(v, "oauthRevoke")} /></div>
             </div>
             <p class="muted small">Per-user modes: users connect at <code>/auth/connections</code>; the redirect URI to register upstream is <code>/auth/connect-callback</code> on this gateway.</p>
             <p><button type="submit">Save server</button> {p.editing && <a href="/admin/servers">cancel</a>}</p>

@@ -21,6 +21,7 @@
  * - only request-scoped notifications reach a request's stream (progress; log messages at or
  *   above the request's logLevel, none without one).
  * Task ids (both eras' tasks) are sealed to the user and server, so only their owner reaches them.
+ * A per-user server the user has not connected answers with the connect prompt ({@link connectPrompt}).
  */
 import { canonicalJson } from "../../../../shared/canonical";
 import { sha256Hex } from "../../../../shared/crypto";
@@ -259,28 +260,74 @@ async function* forwardLinked(ctx: RequestContext, server: CatalogServer, req: J
     if (!seen.unauthorized) return;
     log.info("upstream refused the user's token", { server: server.id, refreshed: refresh });
   }
-  yield connectPrompt(ctx, server, req, new NotConnectedError(server.id, "refused by the upstream"));
+  yield await connectPrompt(ctx, server, req, new NotConnectedError(server.id, "refused by the upstream"));
 }
 
 /** JSON-RPC error code of URLElicitationRequiredError (MCP 2025-11-25). */
 const URL_ELICITATION_REQUIRED = -32042;
 
+/** Key of the connect elicitation in an `input_required` result's `inputRequests`. */
+const CONNECT_INPUT = "connect";
+
 /**
- * What a user without a usable connection gets: a client that declared URL-mode elicitation, a
- * URLElicitationRequired error (-32042) naming the connect URL; otherwise, for a tool call, a tool result with
- * `isError: true` whose text gives the link (what chat clients show the user); for anything
- * else, a JSON-RPC error with the link in its message and `data.connect`.
+ * What a user without a usable connection gets:
+ * - a 2026-07-28 client that declared URL-mode elicitation (`elicitation.url` in this request's
+ *   clientCapabilities): an `input_required` result (MRTR) whose one input request is a URL-mode
+ *   elicitation to the connect URL, with a sealed `requestState` (kind `connect`, bound to the
+ *   user, the endpoint and the request); its retry after connecting goes through as that user,
+ *   a declined or cancelled one gets the tool error below;
+ * - a session-era client that declared URL-mode elicitation: a URLElicitationRequired error
+ *   (-32042, 2025-11-25) naming the connect URL;
+ * - otherwise, for a tool call, a tool result with `isError: true` whose text gives the link
+ *   (what chat clients show the user); for anything else, a JSON-RPC error with the link in its
+ *   message and `data.connect`.
  */
-export function connectPrompt(ctx: RequestContext, server: CatalogServer, req: JsonRpcRequest, err: NotConnectedError): JsonRpcResponse {
+export async function connectPrompt(ctx: RequestContext, server: CatalogServer, req: JsonRpcRequest, err: NotConnectedError): Promise<JsonRpcResponse> {
   const url = connectUrl(ctx.env.PUBLIC_URL, server.id);
   const text = `${server.id} acts as you: ${err.message}. Open ${url} to connect, then try again.`;
-  // a client that takes URL-mode elicitation gets the spec's URLElicitationRequired error (2025-11-25)
   const elicitation = ctx.client.caps.elicitation as Record<string, unknown> | undefined;
-  if (elicitation && typeof elicitation === "object" && elicitation.url !== undefined) {
-    return rpcError(req.id, URL_ELICITATION_REQUIRED, text, { elicitations: [{ mode: "url", elicitationId: crypto.randomUUID(), url, message: `Connect your account for ${server.id}` }] });
+  const takesUrl = !!elicitation && typeof elicitation === "object" && elicitation.url !== undefined;
+  const message = `Connect your account for ${server.id}`;
+  if (takesUrl && ctx.client.era === "modern") {
+    const answer = (req.params?.inputResponses as Record<string, unknown> | undefined)?.[CONNECT_INPUT] as { action?: unknown } | undefined;
+    const declined = answer !== undefined && answer?.action !== "accept" && (await connectStateOk(ctx, server, req));
+    if (!declined) {
+      const state = await sealRequestState(ctx.env.SESSION_SECRET, {
+        email: ctx.identity.email.toLowerCase(),
+        scope: ctx.scope,
+        method: req.method,
+        digest: await requestDigest(upstreamRequest(ctx, server, req)),
+        exp: Math.floor(Date.now() / 1000) + ctx.env.MRTR_STATE_TTL_SECONDS,
+        server: server.id,
+        src: { k: "connect" },
+      });
+      const ask = { method: "elicitation/create", params: { mode: "url", elicitationId: crypto.randomUUID(), url, message } };
+      return resultResponse(req.id, { resultType: "input_required", inputRequests: { [CONNECT_INPUT]: ask }, requestState: state });
+    }
+  } else if (takesUrl) {
+    return rpcError(req.id, URL_ELICITATION_REQUIRED, text, { elicitations: [{ mode: "url", elicitationId: crypto.randomUUID(), url, message }] });
   }
   if (req.method === "tools/call") return resultResponse(req.id, { content: [{ type: "text", text }], isError: true, _meta: { "io.github.mcp-gateway/connect": url } });
   return rpcError(req.id, UPSTREAM_ERROR, text, { connect: url });
+}
+
+/** Whether a modern request carries a valid `requestState` the gateway issued to this user, for this request. */
+async function openOwnState(ctx: RequestContext, server: CatalogServer, req: JsonRpcRequest): Promise<RequestState | null> {
+  const st = await openRequestState(ctx.env.SESSION_SECRET, req.params?.requestState);
+  const ok =
+    st &&
+    st.email === ctx.identity.email.toLowerCase() &&
+    st.scope === ctx.scope &&
+    st.server === server.id &&
+    st.method === req.method &&
+    st.exp * 1000 > Date.now() &&
+    st.digest === (await requestDigest(upstreamRequest(ctx, server, req)));
+  return ok ? st : null;
+}
+
+/** Whether the request answers the gateway's own connect prompt (a valid `connect` state). */
+async function connectStateOk(ctx: RequestContext, server: CatalogServer, req: JsonRpcRequest): Promise<boolean> {
+  return (await openOwnState(ctx, server, req))?.src.k === "connect";
 }
 
 async function* forwardOnce(ctx: RequestContext, server: CatalogServer, req: JsonRpcRequest, link: ReturnType<typeof linkedSignal>, o: { refresh?: boolean; seen?: { unauthorized: boolean } }): AsyncGenerator<Outgoing> {
@@ -301,7 +348,7 @@ async function* forwardOnce(ctx: RequestContext, server: CatalogServer, req: Jso
       };
     }
   } catch (err) {
-    if (err instanceof NotConnectedError) return yield connectPrompt(ctx, server, req, err);
+    if (err instanceof NotConnectedError) return yield await connectPrompt(ctx, server, req, err);
     if (!(err instanceof UpstreamFailure)) throw err;
     log.warn("upstream credentials unavailable", { server: server.id, message: err.message });
     return yield rpcError(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: ${err.message}`);
@@ -312,18 +359,11 @@ async function* forwardOnce(ctx: RequestContext, server: CatalogServer, req: Jso
 
   // a modern client's retry of an input_required result: the state must be ours, for this request
   if (modern && req.params?.requestState !== undefined) {
-    const st = await openRequestState(ctx.env.SESSION_SECRET, req.params.requestState);
-    const ok =
-      st &&
-      st.email === ctx.identity.email.toLowerCase() &&
-      st.scope === ctx.scope &&
-      st.server === server.id &&
-      st.method === req.method &&
-      st.exp * 1000 > Date.now() &&
-      st.digest === (await requestDigest(upReq));
-    if (!ok || !st) return yield rpcError(req.id, INVALID_PARAMS, "Invalid params: requestState is not valid for this request (expired, altered, or issued for another request or user)");
+    const st = await openOwnState(ctx, server, req);
+    if (!st) return yield rpcError(req.id, INVALID_PARAMS, "Invalid params: requestState is not valid for this request (expired, altered, or issued for another request or user)");
     if (st.src.k === "parked") return yield* resumeParked(ctx, call, req, st);
-    upReq = { ...upReq, params: { ...upReq.params, ...(req.params.inputResponses !== undefined ? { inputResponses: req.params.inputResponses } : {}), ...(st.src.state !== undefined ? { requestState: st.src.state } : {}) } };
+    // the answer to the gateway's connect prompt: the user is connected now, the request goes as sent first
+    if (st.src.k === "upstream") upReq = { ...upReq, params: { ...upReq.params, ...(req.params.inputResponses !== undefined ? { inputResponses: req.params.inputResponses } : {}), ...(st.src.state !== undefined ? { requestState: st.src.state } : {}) } };
   }
 
   // a reviewed tool: forwarded only while the upstream still serves the approved definition
