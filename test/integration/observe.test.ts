@@ -176,7 +176,7 @@ describe("traces", () => {
     ...(tracestate ? { tracestate } : {}),
   });
 
-  it("2026-07-28 without a traceparent header: the `_meta` trace keys decide the trace of mcp, the catalog and the upstream", async () => {
+  it("2026-07-28 without a traceparent header: the `_meta` trace keys make one connected trace from the edge through auth, mcp and the catalog to the upstream", async () => {
     const traceId = hex(16);
     const clientSpan = hex(8);
     modernProxy.seen.length = 0;
@@ -187,17 +187,50 @@ describe("traces", () => {
     expect(call.traceparent!.split("-")[1]).toBe(traceId);
     expect(JSON.parse(call.body).params._meta.traceparent).toBe(call.traceparent);
     expect(JSON.parse(call.body).params._meta.tracestate).toBe("vendor=abc");
+    const need = (s: ReceivedSpan[]) => ["mcp-gateway", "mcp-gateway-auth", "mcp-gateway-mcp", "mcp-gateway-catalog"].every((svc) => s.some((x) => x.service === svc)) && s.some((x) => x.kind === 3);
+    const spans = await spansOf(traceId, need);
+    const names = JSON.stringify(spans.map((s) => [s.service, s.name]));
+    // the edge read the trace context from the message and started its span under the client's
+    const edge = spans.find((x) => x.service === "mcp-gateway" && x.kind === 2);
+    expect(edge, names).toBeTruthy();
+    expect(edge!.parentSpanId).toBe(clientSpan);
+    expect(edge!.attributes["mcpgw.trace_source"]).toBe("_meta");
+    const auth = spans.find((x) => x.service === "mcp-gateway-auth");
+    expect(auth, names).toBeTruthy();
+    expect(auth!.parentSpanId).toBe(edge!.spanId);
+    const mcp = spans.find((x) => x.service === "mcp-gateway-mcp" && x.kind === 2);
+    expect(mcp, names).toBeTruthy();
+    expect(mcp!.parentSpanId).toBe(edge!.spanId);
+    expect(mcp!.attributes).toMatchObject({ "mcp.method": "tools/call", "mcp.era": "modern", "mcp.server": "modern", "mcp.tool": "echo" });
+    // nothing was left in a trace of the edge's own
+    expect(mcp!.attributes["mcpgw.edge_trace_id"]).toBeUndefined();
+    for (const c of spans.filter((x) => x.service === "mcp-gateway-catalog")) expect(c.parentSpanId).toBe(mcp!.spanId);
+    const upstream = spans.filter((x) => x.service === "mcp-gateway-mcp" && x.kind === 3);
+    expect(upstream.length).toBeGreaterThan(0);
+    for (const u of upstream) expect(u.parentSpanId).toBe(mcp!.spanId);
+    expect(call.traceparent!.split("-")[2]).toBe(upstream.find((u) => u.name.includes("tools/call"))?.spanId ?? upstream[0]!.spanId);
+  });
+
+  it("2026-07-28, a body larger than the edge reads (64 KiB): mcp, the catalog and the upstream continue the `_meta` trace, the edge's own trace named in `mcpgw.edge_trace_id`", async () => {
+    const traceId = hex(16);
+    const clientSpan = hex(8);
+    modernProxy.seen.length = 0;
+    const big = "x".repeat(70 * 1024);
+    const r = await rawPost(t.url, "/mcp/modern", userKey, { jsonrpc: "2.0", id: 8, method: "tools/call", params: { name: "echo", arguments: { message: big }, _meta: modernMeta(`00-${traceId}-${clientSpan}-01`) } }, {
+      "mcp-protocol-version": "2026-07-28",
+      "mcp-method": "tools/call",
+      "mcp-name": "echo",
+    });
+    expect(JSON.stringify(r.body.result)).toContain(big);
+    const call = modernProxy.seen.find((s) => s.body.includes('"tools/call"'))!;
+    expect(call.traceparent!.split("-")[1]).toBe(traceId);
     const spans = await spansOf(traceId, (s) => s.some((x) => x.service === "mcp-gateway-mcp" && x.kind === 2) && s.some((x) => x.service === "mcp-gateway-catalog") && s.some((x) => x.kind === 3));
     const mcp = spans.find((x) => x.service === "mcp-gateway-mcp" && x.kind === 2);
     expect(mcp, JSON.stringify(spans.map((s) => [s.service, s.name]))).toBeTruthy();
     expect(mcp!.parentSpanId).toBe(clientSpan);
     expect(mcp!.attributes).toMatchObject({ "mcp.method": "tools/call", "mcp.era": "modern", "mcpgw.trace_source": "_meta" });
     for (const c of spans.filter((x) => x.service === "mcp-gateway-catalog")) expect(c.parentSpanId).toBe(mcp!.spanId);
-    const upstream = spans.filter((x) => x.service === "mcp-gateway-mcp" && x.kind === 3);
-    expect(upstream.length).toBeGreaterThan(0);
-    for (const u of upstream) expect(u.parentSpanId).toBe(mcp!.spanId);
-    expect(call.traceparent!.split("-")[2]).toBe(upstream.find((u) => u.name.includes("tools/call"))?.spanId ?? upstream[0]!.spanId);
-    // the edge started its own trace before the body was read: the mcp span names it
+    expect(spans.some((x) => x.service === "mcp-gateway")).toBe(false);
     const edgeTrace = String(mcp!.attributes["mcpgw.edge_trace_id"]);
     expect(edgeTrace).toMatch(/^[0-9a-f]{32}$/);
     expect(edgeTrace).not.toBe(traceId);
