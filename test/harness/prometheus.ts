@@ -4,11 +4,13 @@
  * when missing), started on a free loopback port with a config and a data folder of its own,
  * asked through its HTTP API.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { baseEnv } from "../../scripts/lib/child-env";
 import { freePort } from "../../scripts/lib/ports";
+import { startProcess } from "../../scripts/lib/processes";
 
 /** Path of the `prometheus` binary (PROMETHEUS_BIN, else the PATH's), or null when there is none. */
 export function prometheusBinary(): string | null {
@@ -54,21 +56,11 @@ export async function startPrometheus(config: (dir: string) => string, files: Re
   writeFileSync(join(dir, "prometheus.yml"), config(dir));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  let log = "";
-  const proc: ChildProcess = spawn(bin, [`--config.file=${join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${join(dir, "data")}`, `--web.listen-address=127.0.0.1:${port}`, "--log.level=info"], { stdio: ["ignore", "pipe", "pipe"] });
-  const keep = (b: Buffer) => {
-    log = (log + b.toString("utf8")).slice(-20_000);
-  };
-  proc.stdout!.on("data", keep);
-  proc.stderr!.on("data", keep);
-  const exited = new Promise<void>((r) => proc.once("exit", () => r()));
+  // the project's child processes: a plain environment, killed when the test process exits
+  const proc = startProcess("prometheus", bin, [`--config.file=${join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${join(dir, "data")}`, `--web.listen-address=127.0.0.1:${port}`], { env: baseEnv() });
+  const log = () => proc.output().slice(-20_000);
   const stop = async () => {
-    if (proc.exitCode === null && proc.signalCode === null) {
-      proc.kill("SIGTERM");
-      const t = setTimeout(() => proc.kill("SIGKILL"), 5000);
-      await exited;
-      clearTimeout(t);
-    }
+    await proc.stop();
     rmSync(dir, { recursive: true, force: true });
   };
   const api = async (path: string) => {
@@ -79,15 +71,15 @@ export async function startPrometheus(config: (dir: string) => string, files: Re
   };
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (proc.exitCode !== null) {
+    if (proc.child.exitCode !== null) {
       await stop();
-      throw new Error(`prometheus exited (${proc.exitCode}):\n${log}`);
+      throw new Error(`prometheus exited (${proc.child.exitCode}):\n${log()}`);
     }
     const ready = await fetch(`${url}/-/ready`).then((r) => r.ok, () => false);
     if (ready) break;
     if (Date.now() > deadline) {
       await stop();
-      throw new Error(`prometheus not ready in 30 s:\n${log}`);
+      throw new Error(`prometheus not ready in 30 s:\n${log()}`);
     }
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -96,7 +88,7 @@ export async function startPrometheus(config: (dir: string) => string, files: Re
     dir,
     query: (expr) => api(`/api/v1/query?query=${encodeURIComponent(expr)}`),
     targets: async () => ((await api("/api/v1/targets?state=active")) as { activeTargets: PromTarget[] }).activeTargets,
-    output: () => log,
+    output: log,
     stop,
   };
 }

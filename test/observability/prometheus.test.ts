@@ -211,8 +211,14 @@ describe("a real Prometheus with the observability profile's config", () => {
     expect(targets.map((x) => x.scrapeUrl).sort()).toEqual(WORKERS.map((w) => `${t.workerUrls[w]}/metrics`).sort());
     for (const target of targets) expect(target.health, `${target.scrapeUrl}: ${target.lastError}`).toBe("up");
     // each worker's series carry its own `worker` label, and the figures move with the load
-    const byWorker = await prom.query("sum by (worker) (mcpgw_http_requests_total)");
-    expect(byWorker.result.map((r) => r.metric.worker).sort()).toEqual([...WORKERS].sort());
+    // (the admin worker answers only the scrapes, each counted after its own answer: it shows from its second scrape on)
+    const workersSeen = async () => (await prom.query("sum by (worker) (mcpgw_http_requests_total)")).result.map((r) => r.metric.worker).sort();
+    let seen = await workersSeen();
+    while (seen.length < WORKERS.length && Date.now() < deadline + 10_000) {
+      await new Promise((r) => setTimeout(r, 500));
+      seen = await workersSeen();
+    }
+    expect(seen).toEqual([...WORKERS].sort());
     const calls = await prom.query('sum(mcpgw_tool_calls_total{server="tools",tool="echo",outcome="ok"})');
     expect(Number(calls.result[0]!.value[1])).toBeGreaterThanOrEqual(i);
     const refusals = await prom.query("sum(mcpgw_rate_limit_refusals_total)");
