@@ -4,7 +4,7 @@
  * and an OTLP/HTTP receiver (test/harness/otlp-receiver.ts, protobuf decoded by protobufjs).
  */
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { connect, type AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startEverything, startModern, type Upstream } from "../../scripts/lib/upstreams";
@@ -236,6 +236,28 @@ describe("traces", () => {
     expect(edgeTrace).not.toBe(traceId);
     const edge = await spansOf(edgeTrace, (s) => s.some((x) => x.service === "mcp-gateway" && x.kind === 2));
     expect(edge.some((x) => x.service === "mcp-gateway" && x.parentSpanId === "")).toBe(true);
+  });
+
+  it("2026-07-28, a body cut short before its Content-Length (the client half-closes): a 4xx naming the problem, never a 500", async () => {
+    const body = JSON.stringify({ jsonrpc: "2.0", id: 9, method: "tools/call", params: { name: "echo", arguments: { message: "cut" }, _meta: modernMeta(`00-${hex(16)}-${hex(8)}-01`) } });
+    const u = new URL(t.url);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const sock = connect(Number(u.port), u.hostname, () => {
+        sock.write(
+          [`POST /mcp/modern HTTP/1.1`, `host: ${u.host}`, `authorization: Bearer ${userKey}`, "content-type: application/json", "accept: application/json, text/event-stream", "mcp-protocol-version: 2026-07-28", "mcp-method: tools/call", "mcp-name: echo", `content-length: ${body.length + 100}`, "", body].join("\r\n"),
+        );
+        sock.end();
+      });
+      let got = "";
+      sock.on("data", (d) => (got += d));
+      sock.on("end", () => resolve(got));
+      sock.on("error", reject);
+      setTimeout(() => resolve(got), 10_000);
+    });
+    const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? 0);
+    expect(status, answer).toBeGreaterThanOrEqual(400);
+    expect(status, answer).toBeLessThan(500);
+    expect(answer).toMatch(/Content-Length|content-length|body/);
   });
 
   it("the client's traceparent header wins over different `_meta` trace keys; a malformed `_meta` traceparent is ignored", async () => {

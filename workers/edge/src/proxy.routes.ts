@@ -53,7 +53,13 @@ export function registerProxyRoutes(app: Hono<EdgeApp>): void {
       }
       // a 2026-07-28 client's trace context in the message's `_meta` (no traceparent header):
       // when the edge read the body for it, the bytes read go on in the request built below
-      const body = await continueMessageTrace(request, path);
+      let body: ArrayBuffer | null;
+      try {
+        body = await continueMessageTrace(request, path);
+      } catch {
+        // the client's stream ended (or failed) before its declared Content-Length
+        return errorResponse(path, 400, "invalid_body", "the request body could not be read to its declared Content-Length");
+      }
       // the edge's span is the parent of the next hops' (forwardAuth, the worker): the client's
       // trace context is continued, never passed on as it came
       const trace = traceHeaders();
