@@ -70,6 +70,12 @@ export interface StackOptions {
    * calls) on this loopback port (0 picks a free one). Never used by `npm start`.
    */
   forwardAuthPort?: number;
+  /**
+   * Tests only: also serve each named worker on a socket of its own (a free loopback port each),
+   * as a container serves it on WORKER_PORTS: what Prometheus scrapes (`/metrics` with
+   * METRICS_TOKEN). Never used by `npm start`.
+   */
+  workerSockets?: ("auth" | "catalog" | "mcp" | "admin")[];
 }
 
 export interface Stack {
@@ -90,6 +96,8 @@ export interface Stack {
   internalUrl?: string;
   /** Base URL of the auth worker's ForwardAuth socket when `forwardAuthPort` was given. */
   forwardAuthUrl?: string;
+  /** Base URL of each worker's own socket given in `workerSockets`. */
+  workerUrls: Partial<Record<"auth" | "catalog" | "mcp" | "admin", string>>;
   /** Restarts the workerd process (same port and settings). */
   restartWorkerd(): Promise<void>;
   stop(): Promise<void>;
@@ -254,6 +262,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       extraSockets[FORWARD_AUTH_SOCKET] = opts.forwardAuthPort === 0 ? await freePort() : opts.forwardAuthPort;
       forwardAuthUrl = `http://127.0.0.1:${extraSockets[FORWARD_AUTH_SOCKET]}`;
     }
+    const workerUrls: Stack["workerUrls"] = {};
+    for (const w of opts.workerSockets ?? []) {
+      if (extraSockets[w] !== undefined) continue; // the catalog's internal socket serves the catalog already
+      extraSockets[w] = await freePort();
+    }
+    for (const w of opts.workerSockets ?? []) workerUrls[w] = `http://127.0.0.1:${extraSockets[w]}`;
     if (Object.keys(extraSockets).length) {
       const config = resolve(WORKERD_DIR, `local-internal-${process.pid}-${Object.values(extraSockets).join("-")}.capnp`);
       writeFileSync(config, localConfig(allWorkers(), Object.keys(extraSockets) as Parameters<typeof localConfig>[1]));
@@ -278,6 +292,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       idp,
       internalUrl,
       forwardAuthUrl,
+      workerUrls,
       async restartWorkerd() {
         await workerd.stop();
         workerd = await startWorkerd(workerdOpts);

@@ -4,7 +4,7 @@
  * and an OTLP/HTTP receiver (test/harness/otlp-receiver.ts, protobuf decoded by protobufjs).
  */
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { connect, type AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startEverything, startModern, type Upstream } from "../../scripts/lib/upstreams";
@@ -176,7 +176,7 @@ describe("traces", () => {
     ...(tracestate ? { tracestate } : {}),
   });
 
-  it("2026-07-28 without a traceparent header: the `_meta` trace keys decide the trace of mcp, the catalog and the upstream", async () => {
+  it("2026-07-28 without a traceparent header: the `_meta` trace keys make one connected trace from the edge through auth, mcp and the catalog to the upstream", async () => {
     const traceId = hex(16);
     const clientSpan = hex(8);
     modernProxy.seen.length = 0;
@@ -187,22 +187,77 @@ describe("traces", () => {
     expect(call.traceparent!.split("-")[1]).toBe(traceId);
     expect(JSON.parse(call.body).params._meta.traceparent).toBe(call.traceparent);
     expect(JSON.parse(call.body).params._meta.tracestate).toBe("vendor=abc");
+    const need = (s: ReceivedSpan[]) => ["mcp-gateway", "mcp-gateway-auth", "mcp-gateway-mcp", "mcp-gateway-catalog"].every((svc) => s.some((x) => x.service === svc)) && s.some((x) => x.kind === 3);
+    const spans = await spansOf(traceId, need);
+    const names = JSON.stringify(spans.map((s) => [s.service, s.name]));
+    // the edge read the trace context from the message and started its span under the client's
+    const edge = spans.find((x) => x.service === "mcp-gateway" && x.kind === 2);
+    expect(edge, names).toBeTruthy();
+    expect(edge!.parentSpanId).toBe(clientSpan);
+    expect(edge!.attributes["mcpgw.trace_source"]).toBe("_meta");
+    const auth = spans.find((x) => x.service === "mcp-gateway-auth");
+    expect(auth, names).toBeTruthy();
+    expect(auth!.parentSpanId).toBe(edge!.spanId);
+    const mcp = spans.find((x) => x.service === "mcp-gateway-mcp" && x.kind === 2);
+    expect(mcp, names).toBeTruthy();
+    expect(mcp!.parentSpanId).toBe(edge!.spanId);
+    expect(mcp!.attributes).toMatchObject({ "mcp.method": "tools/call", "mcp.era": "modern", "mcp.server": "modern", "mcp.tool": "echo" });
+    // nothing was left in a trace of the edge's own
+    expect(mcp!.attributes["mcpgw.edge_trace_id"]).toBeUndefined();
+    for (const c of spans.filter((x) => x.service === "mcp-gateway-catalog")) expect(c.parentSpanId).toBe(mcp!.spanId);
+    const upstream = spans.filter((x) => x.service === "mcp-gateway-mcp" && x.kind === 3);
+    expect(upstream.length).toBeGreaterThan(0);
+    for (const u of upstream) expect(u.parentSpanId).toBe(mcp!.spanId);
+    expect(call.traceparent!.split("-")[2]).toBe(upstream.find((u) => u.name.includes("tools/call"))?.spanId ?? upstream[0]!.spanId);
+  });
+
+  it("2026-07-28, a body larger than the edge reads (64 KiB): mcp, the catalog and the upstream continue the `_meta` trace, the edge's own trace named in `mcpgw.edge_trace_id`", async () => {
+    const traceId = hex(16);
+    const clientSpan = hex(8);
+    modernProxy.seen.length = 0;
+    const big = "x".repeat(70 * 1024);
+    const r = await rawPost(t.url, "/mcp/modern", userKey, { jsonrpc: "2.0", id: 8, method: "tools/call", params: { name: "echo", arguments: { message: big }, _meta: modernMeta(`00-${traceId}-${clientSpan}-01`) } }, {
+      "mcp-protocol-version": "2026-07-28",
+      "mcp-method": "tools/call",
+      "mcp-name": "echo",
+    });
+    expect(JSON.stringify(r.body.result)).toContain(big);
+    const call = modernProxy.seen.find((s) => s.body.includes('"tools/call"'))!;
+    expect(call.traceparent!.split("-")[1]).toBe(traceId);
     const spans = await spansOf(traceId, (s) => s.some((x) => x.service === "mcp-gateway-mcp" && x.kind === 2) && s.some((x) => x.service === "mcp-gateway-catalog") && s.some((x) => x.kind === 3));
     const mcp = spans.find((x) => x.service === "mcp-gateway-mcp" && x.kind === 2);
     expect(mcp, JSON.stringify(spans.map((s) => [s.service, s.name]))).toBeTruthy();
     expect(mcp!.parentSpanId).toBe(clientSpan);
     expect(mcp!.attributes).toMatchObject({ "mcp.method": "tools/call", "mcp.era": "modern", "mcpgw.trace_source": "_meta" });
     for (const c of spans.filter((x) => x.service === "mcp-gateway-catalog")) expect(c.parentSpanId).toBe(mcp!.spanId);
-    const upstream = spans.filter((x) => x.service === "mcp-gateway-mcp" && x.kind === 3);
-    expect(upstream.length).toBeGreaterThan(0);
-    for (const u of upstream) expect(u.parentSpanId).toBe(mcp!.spanId);
-    expect(call.traceparent!.split("-")[2]).toBe(upstream.find((u) => u.name.includes("tools/call"))?.spanId ?? upstream[0]!.spanId);
-    // the edge started its own trace before the body was read: the mcp span names it
+    expect(spans.some((x) => x.service === "mcp-gateway")).toBe(false);
     const edgeTrace = String(mcp!.attributes["mcpgw.edge_trace_id"]);
     expect(edgeTrace).toMatch(/^[0-9a-f]{32}$/);
     expect(edgeTrace).not.toBe(traceId);
     const edge = await spansOf(edgeTrace, (s) => s.some((x) => x.service === "mcp-gateway" && x.kind === 2));
     expect(edge.some((x) => x.service === "mcp-gateway" && x.parentSpanId === "")).toBe(true);
+  });
+
+  it("2026-07-28, a body cut short before its Content-Length (the client half-closes): a 4xx naming the problem, never a 500", async () => {
+    const body = JSON.stringify({ jsonrpc: "2.0", id: 9, method: "tools/call", params: { name: "echo", arguments: { message: "cut" }, _meta: modernMeta(`00-${hex(16)}-${hex(8)}-01`) } });
+    const u = new URL(t.url);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const sock = connect(Number(u.port), u.hostname, () => {
+        sock.write(
+          [`POST /mcp/modern HTTP/1.1`, `host: ${u.host}`, `authorization: Bearer ${userKey}`, "content-type: application/json", "accept: application/json, text/event-stream", "mcp-protocol-version: 2026-07-28", "mcp-method: tools/call", "mcp-name: echo", `content-length: ${body.length + 100}`, "", body].join("\r\n"),
+        );
+        sock.end();
+      });
+      let got = "";
+      sock.on("data", (d) => (got += d));
+      sock.on("end", () => resolve(got));
+      sock.on("error", reject);
+      setTimeout(() => resolve(got), 10_000);
+    });
+    const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? 0);
+    expect(status, answer).toBeGreaterThanOrEqual(400);
+    expect(status, answer).toBeLessThan(500);
+    expect(answer).toMatch(/Content-Length|content-length|body/);
   });
 
   it("the client's traceparent header wins over different `_meta` trace keys; a malformed `_meta` traceparent is ignored", async () => {

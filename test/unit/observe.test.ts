@@ -6,6 +6,7 @@ import { metricsRoute, observe, otlpHeaders } from "../../shared/middleware/obse
 import { counter, gauge, histogram, MAX_SERIES, render, snapshot } from "../../shared/observe/metrics";
 import { currentSpan, flushSpans, scheduleExport, formatTraceparent, otlpJson, otlpProtobuf, parseTraceparent, setExporting, startSpan, takeSpans, traceHeaders, withSpan } from "../../shared/observe/trace";
 import { signServiceAssertion } from "../../shared/service-auth";
+import { continueMessageTrace, MAX_PEEK_BYTES } from "../../workers/edge/src/message-trace";
 
 describe("metrics", () => {
   it("renders counters, gauges and histograms in the Prometheus text format, merged across workers", () => {
@@ -154,5 +155,57 @@ describe("observe middleware and a worker's /metrics", () => {
     const edge = await app.request("/metrics", { headers: { "x-service-assertion": await signServiceAssertion(SECRET, "edge", "catalog") } }, env);
     expect(edge.status).toBe(200);
     expect(((await edge.json()) as { worker: string }).worker).toBe("catalog");
+  });
+});
+
+describe("the edge reading a 2026-07-28 message's `_meta` trace context (workers/edge/src/message-trace.ts)", () => {
+  const TP = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  const message = (meta: Record<string, unknown>) => JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "echo", arguments: { traceparent: "not this one" }, _meta: meta } });
+  const post = (body: string, headers: Record<string, string> = {}) =>
+    new Request("http://gw/mcp/modern", { method: "POST", headers: { "content-type": "application/json", "mcp-protocol-version": "2026-07-28", "content-length": String(new TextEncoder().encode(body).length), ...headers }, body });
+  /** Runs continueMessageTrace under a fresh edge span (parent: `parent`); returns the span and the body forwarded (what it read, or the untouched request's). */
+  async function run(req: Request, path = "/mcp/modern", parent: string | null = null) {
+    const span = startSpan("mcp-gateway", "POST edge", "server", parseTraceparent(parent));
+    const read = await withSpan(span, () => continueMessageTrace(req, path));
+    if (read !== null) expect(req.bodyUsed).toBe(true);
+    return { span, read, body: read === null ? await req.text() : new TextDecoder().decode(read) };
+  }
+
+  it("continues the message's trace, keeps the tracestate and forwards the body unchanged", async () => {
+    const body = message({ traceparent: TP, tracestate: "vendor=abc" });
+    const { span, read, body: forwarded } = await run(post(body));
+    expect(read).not.toBeNull();
+    expect(span.parent).toMatchObject({ traceId: "4bf92f3577b34da6a3ce929d0e0e4736", spanId: "00f067aa0ba902b7" });
+    expect(span.context.traceId).toBe("4bf92f3577b34da6a3ce929d0e0e4736");
+    expect(span.context.tracestate).toBe("vendor=abc");
+    expect(span.attributes["mcpgw.trace_source"]).toBe("_meta");
+    expect(forwarded).toBe(body);
+  });
+
+  it("leaves the span alone: a client's traceparent header, a session-era version, another path or method, no or a large declared length, a malformed or missing _meta trace, a batch", async () => {
+    const body = message({ traceparent: TP });
+    // [request, path, client traceparent header, whether the edge reads the body]
+    const cases: [Request, string, string | null, boolean][] = [
+      [post(body), "/mcp/modern", "00-11111111111111111111111111111111-2222222222222222-01", false],
+      [post(body, { "mcp-protocol-version": "2025-06-18" }), "/mcp/modern", null, false],
+      [post(body), "/admin/api/tenants", null, false],
+      [new Request("http://gw/mcp/modern", { method: "PUT", headers: { "mcp-protocol-version": "2026-07-28", "content-length": "2" }, body: "{}" }), "/mcp/modern", null, false],
+      [post(body, { "content-length": String(64 * 1024 + 1) }), "/mcp/modern", null, false],
+      [new Request("http://gw/mcp/modern", { method: "POST", headers: { "mcp-protocol-version": "2026-07-28" }, body: new Blob([body]).stream() }), "/mcp/modern", null, false],
+      [post(message({ traceparent: "00-not-a-trace-01" })), "/mcp/modern", null, true],
+      [post(message({})), "/mcp/modern", null, true],
+      [post(JSON.stringify([JSON.parse(body)])), "/mcp/modern", null, true],
+      [post("{not json"), "/mcp/modern", null, true],
+    ];
+    for (const [req, path, parent, reads] of cases) {
+      const label = `${req.method} ${path} ${JSON.stringify(Object.fromEntries(req.headers))}`;
+      const before = await req.clone().text();
+      const { span, read, body: forwarded } = await run(req, path, parent);
+      expect(read !== null, label).toBe(reads);
+      expect(span.attributes["mcpgw.trace_source"], label).toBeUndefined();
+      expect(span.context.traceId, label).not.toBe("4bf92f3577b34da6a3ce929d0e0e4736");
+      expect(forwarded, label).toBe(before);
+    }
+    expect(MAX_PEEK_BYTES).toBe(64 * 1024);
   });
 });

@@ -9,6 +9,7 @@ import { errorResponse } from "../../../shared/http";
 import type { EdgeBindings } from "./env";
 import { currentSpan, GATEWAY_ROOT_HEADER, traceHeaders } from "../../../shared/observe/trace";
 import { forwardAuth } from "./forward-auth";
+import { continueMessageTrace } from "./message-trace";
 import { metricsHandler } from "./metrics";
 
 interface Variables {
@@ -50,6 +51,15 @@ export function registerProxyRoutes(app: Hono<EdgeApp>): void {
         url.pathname = path;
         request = new Request(url, request);
       }
+      // a 2026-07-28 client's trace context in the message's `_meta` (no traceparent header):
+      // when the edge read the body for it, the bytes read go on in the request built below
+      let body: ArrayBuffer | null;
+      try {
+        body = await continueMessageTrace(request, path);
+      } catch {
+        // the client's stream ended (or failed) before its declared Content-Length
+        return errorResponse(path, 400, "invalid_body", "the request body could not be read to its declared Content-Length");
+      }
       // the edge's span is the parent of the next hops' (forwardAuth, the worker): the client's
       // trace context is continued, never passed on as it came
       const trace = traceHeaders();
@@ -60,7 +70,9 @@ export function registerProxyRoutes(app: Hono<EdgeApp>): void {
         headers.delete(GATEWAY_ROOT_HEADER);
         if (currentSpan()?.parent === null) headers.set(GATEWAY_ROOT_HEADER, "1");
         for (const [name, value] of Object.entries(trace)) headers.set(name, value);
-        request = new Request(request, { headers });
+        request = new Request(request, body === null ? { headers } : { headers, body });
+      } else if (body !== null) {
+        request = new Request(request, { body });
       }
       if (route.forwardAuth) {
         const outcome = await forwardAuth(c.env.AUTH_VERIFY, request);
