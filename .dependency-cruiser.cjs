@@ -8,7 +8,13 @@
  */
 module.exports = {
   forbidden: [
-    { name: "no-circular", severity: "error", comment: "Layer the modules instead (see CONTRIBUTING.md).", from: {}, to: { circular: true } },
+    {
+      name: "no-circular",
+      severity: "error",
+      comment: "Layer the modules instead (see CONTRIBUTING.md).",
+      from: {},
+      to: { circular: true },
+    },
     {
       name: "worker-to-worker",
       severity: "error",
@@ -16,7 +22,13 @@ module.exports = {
       from: { path: "^workers/([^/]+)/" },
       to: { path: "^workers/([^/]+)/", pathNot: "^workers/$1/" },
     },
-    { name: "shared-to-worker", severity: "error", comment: "shared/ is below the workers.", from: { path: "^shared/" }, to: { path: "^workers/" } },
+    {
+      name: "shared-to-worker",
+      severity: "error",
+      comment: "shared/ is below the workers.",
+      from: { path: "^shared/" },
+      to: { path: "^workers/" },
+    },
     {
       name: "runtime-to-tooling",
       severity: "error",

@@ -24,7 +24,15 @@ export function stats(samples: number[], wallMs: number, errors: number, error?:
   const s = [...samples].sort((a, b) => a - b);
   const q = (p: number) => (s.length ? s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)]! : NaN);
   const mean = s.length ? s.reduce((a, b) => a + b, 0) / s.length : NaN;
-  return { p50: round(q(0.5)), p99: round(q(0.99)), mean: round(mean), rps: round((s.length / wallMs) * 1000, 1), count: s.length, errors, ...(error ? { error } : {}) };
+  return {
+    p50: round(q(0.5)),
+    p99: round(q(0.99)),
+    mean: round(mean),
+    rps: round((s.length / wallMs) * 1000, 1),
+    count: s.length,
+    errors,
+    ...(error ? { error } : {}),
+  };
 }
 
 export interface Load<C> {
@@ -133,7 +141,8 @@ export function memorySampler(pid: number | undefined, everyMs = 200) {
 /** Postgres sessions opened and transactions committed in one database (pg_stat_database; updated about every second). */
 export async function pgCounters(sql: Sql, db: string): Promise<{ sessions: number; xacts: number }> {
   await sql`SELECT pg_stat_clear_snapshot()`;
-  const [r] = await sql`SELECT sessions, xact_commit + xact_rollback AS xacts FROM pg_stat_database WHERE datname = ${db}`;
+  const [r] =
+    await sql`SELECT sessions, xact_commit + xact_rollback AS xacts FROM pg_stat_database WHERE datname = ${db}`;
   return { sessions: Number(r?.sessions ?? 0), xacts: Number(r?.xacts ?? 0) };
 }
 

@@ -29,7 +29,9 @@ const forward = (req: Request, body: ArrayBuffer | null) => {
   return new Request(req, body === null ? { headers } : { headers, body });
 };
 const plain = new Hono().use("*", observe("edge")).post("/mcp/:server", (c) => nextHop(forward(c.req.raw, null)));
-const peeking = new Hono().use("*", observe("edge")).post("/mcp/:server", async (c) => nextHop(forward(c.req.raw, await continueMessageTrace(c.req.raw, c.req.path))));
+const peeking = new Hono()
+  .use("*", observe("edge"))
+  .post("/mcp/:server", async (c) => nextHop(forward(c.req.raw, await continueMessageTrace(c.req.raw, c.req.path))));
 
 const meta = (trace: boolean) => ({
   "io.modelcontextprotocol/protocolVersion": "2026-07-28",
@@ -38,11 +40,29 @@ const meta = (trace: boolean) => ({
   ...(trace ? { traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" } : {}),
 });
 const bodies = {
-  withTrace: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "echo", arguments: { message: "hello" }, _meta: meta(true) } }),
-  withoutTrace: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "echo", arguments: { message: "hello" }, _meta: meta(false) } }),
+  withTrace: JSON.stringify({
+    jsonrpc: "2.0",
+    id: 1,
+    method: "tools/call",
+    params: { name: "echo", arguments: { message: "hello" }, _meta: meta(true) },
+  }),
+  withoutTrace: JSON.stringify({
+    jsonrpc: "2.0",
+    id: 1,
+    method: "tools/call",
+    params: { name: "echo", arguments: { message: "hello" }, _meta: meta(false) },
+  }),
 };
 const request = (body: string) =>
-  new Request("http://gw/mcp/s", { method: "POST", headers: { "content-type": "application/json", "mcp-protocol-version": "2026-07-28", "content-length": String(body.length) }, body });
+  new Request("http://gw/mcp/s", {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      "mcp-protocol-version": "2026-07-28",
+      "content-length": String(body.length),
+    },
+    body,
+  });
 
 async function round(app: Hono, body: string): Promise<number> {
   const t0 = performance.now();
@@ -64,7 +84,11 @@ for (const [name, body] of Object.entries(bodies)) {
     a.push(await round(plain, body));
     b.push(await round(peeking, body));
   }
-  out[name] = { without: +median(a).toFixed(1), with: +median(b).toFixed(1), added: +(median(b) - median(a)).toFixed(1) };
+  out[name] = {
+    without: +median(a).toFixed(1),
+    with: +median(b).toFixed(1),
+    added: +(median(b) - median(a)).toFixed(1),
+  };
 }
 // the edge's own work on a body already read, without Request and stream costs (which differ most
 // between Node and workerd): decoding, the substring search and, with a trace, the parse
@@ -72,7 +96,9 @@ const bytes = new TextEncoder().encode(bodies.withTrace).buffer as ArrayBuffer;
 const decoder = new TextDecoder();
 const work = (b: ArrayBuffer) => {
   const text = decoder.decode(b);
-  return text.includes('"traceparent"') ? (JSON.parse(text) as { params?: { _meta?: { traceparent?: string } } }).params?._meta?.traceparent : undefined;
+  return text.includes('"traceparent"')
+    ? (JSON.parse(text) as { params?: { _meta?: { traceparent?: string } } }).params?._meta?.traceparent
+    : undefined;
 };
 const N = PER_ROUND * 10;
 const works: number[] = [];
@@ -81,4 +107,12 @@ for (let r = 0; r < ROUNDS; r++) {
   for (let i = 0; i < N; i++) if (work(bytes) === undefined) throw new Error("no traceparent found");
   works.push(((performance.now() - t0) * 1000) / N);
 }
-console.log(JSON.stringify({ perRequestUs: out, readSearchParseUs: +median(works).toFixed(2), rounds: ROUNDS, perRound: PER_ROUND, bodyBytes: bodies.withTrace.length }));
+console.log(
+  JSON.stringify({
+    perRequestUs: out,
+    readSearchParseUs: +median(works).toFixed(2),
+    rounds: ROUNDS,
+    perRound: PER_ROUND,
+    bodyBytes: bodies.withTrace.length,
+  }),
+);

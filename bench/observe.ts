@@ -16,9 +16,18 @@ const ROUNDS = Number(process.env.ROUNDS ?? 15);
 const PER_ROUND = Number(process.env.PER_ROUND ?? 4000);
 
 globalThis.fetch = (async () => new Response(null, { status: 200 })) as typeof fetch;
-const env = { ...(process.env.NO_EXPORT ? {} : { OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector.invalid:4318", OTEL_BSP_SCHEDULE_DELAY: "0" }), METRICS_TOKEN: "x".repeat(40) };
+const env = {
+  ...(process.env.NO_EXPORT
+    ? {}
+    : { OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector.invalid:4318", OTEL_BSP_SCHEDULE_DELAY: "0" }),
+  METRICS_TOKEN: "x".repeat(40),
+};
 const pending: Promise<unknown>[] = [];
-const ctx = { waitUntil: (p: Promise<unknown>) => void pending.push(p), passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
+const ctx = {
+  waitUntil: (p: Promise<unknown>) => void pending.push(p),
+  passThroughOnException() {},
+  props: {},
+} as unknown as ExecutionContext;
 
 const plain = new Hono().post("/mcp/:server", (c) => c.json({ ok: true }));
 const observed = new Hono()
@@ -29,7 +38,12 @@ const observed = new Hono()
     return c.json({ ok: true });
   });
 
-const request = () => new Request("http://gw/mcp/s", { method: "POST", headers: { traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" }, body: "{}" });
+const request = () =>
+  new Request("http://gw/mcp/s", {
+    method: "POST",
+    headers: { traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" },
+    body: "{}",
+  });
 
 async function round(app: Hono): Promise<number> {
   const t0 = performance.now();
@@ -52,4 +66,10 @@ for (let r = 0; r < ROUNDS; r++) {
 }
 const base = median(a);
 const with_ = median(b);
-console.log(JSON.stringify({ perRequestUs: { without: +base.toFixed(1), with: +with_.toFixed(1), added: +(with_ - base).toFixed(1) }, rounds: ROUNDS, perRound: PER_ROUND }));
+console.log(
+  JSON.stringify({
+    perRequestUs: { without: +base.toFixed(1), with: +with_.toFixed(1), added: +(with_ - base).toFixed(1) },
+    rounds: ROUNDS,
+    perRound: PER_ROUND,
+  }),
+);

@@ -68,17 +68,36 @@ function selfTimes(profile: { nodes: ProfileNode[]; samples: number[]; timeDelta
 
 const inspectorPort = await freePort();
 process.env.MCPGW_INSPECTOR = `127.0.0.1:${inspectorPort}`;
-const pg = process.env.DATABASE_URL ? await openDatabase() : await startEmbedded(resolve(ROOT, ".data/bench/profile-pg"));
+const pg = process.env.DATABASE_URL
+  ? await openDatabase()
+  : await startEmbedded(resolve(ROOT, ".data/bench/profile-pg"));
 const scratch = await createScratchDatabase(pg.url, "mcpgw_profile");
-const stack = await startStack({ port: 0, demo: false, databaseUrl: scratch.url, dataDir: resolve(ROOT, ".data/bench"), localIdp: false, build: false, env: { RATE_LIMIT_PER_MINUTE: "100000000" } });
+const stack = await startStack({
+  port: 0,
+  demo: false,
+  databaseUrl: scratch.url,
+  dataDir: resolve(ROOT, ".data/bench"),
+  localIdp: false,
+  build: false,
+  env: { RATE_LIMIT_PER_MINUTE: "100000000" },
+});
 const upstream = await startBenchUpstream(1);
 try {
   const sql = createSql(scratch.url, { max: 2 });
-  const key = await seedTenantUser(sql, { tenant: "bench", name: "Bench", servers: [{ id: "bench", url: upstream.url }], email: "bench@example.com" });
+  const key = await seedTenantUser(sql, {
+    tenant: "bench",
+    name: "Bench",
+    servers: [{ id: "bench", url: upstream.url }],
+    email: "bench@example.com",
+  });
   await sql.end();
 
   const url = `${stack.url}/mcp`;
-  const base = { "content-type": "application/json", accept: "application/json, text/event-stream", authorization: `Bearer ${key}` };
+  const base = {
+    "content-type": "application/json",
+    accept: "application/json, text/event-stream",
+    authorization: `Bearer ${key}`,
+  };
   const failures = new Map<string, number>();
   const post = async (headers: Record<string, string>, body: unknown) => {
     const r = await fetch(url, { method: "POST", headers, body: JSON.stringify(body) });
@@ -90,14 +109,25 @@ try {
     return r;
   };
   const open = async () => {
-    const r = await post(base, { jsonrpc: "2.0", id: 0, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "profile", version: "1" } } });
+    const r = await post(base, {
+      jsonrpc: "2.0",
+      id: 0,
+      method: "initialize",
+      params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "profile", version: "1" } },
+    });
     const sid = r.headers.get("mcp-session-id");
     if (!sid) throw new Error(`initialize answered ${r.status}`);
     const h = { ...base, "mcp-session-id": sid, "mcp-protocol-version": "2025-06-18" };
     await post(h, { jsonrpc: "2.0", method: "notifications/initialized" });
     return h;
   };
-  const call = (h: Record<string, string>) => post(h, { jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "bench__tool_0", arguments: { text: "x" } } });
+  const call = (h: Record<string, string>) =>
+    post(h, {
+      jsonrpc: "2.0",
+      id: 1,
+      method: "tools/call",
+      params: { name: "bench__tool_0", arguments: { text: "x" } },
+    });
   const turn = async () => {
     const h = await open();
     await post(h, { jsonrpc: "2.0", id: 1, method: "tools/list" });
@@ -107,7 +137,11 @@ try {
   const sessions = await Promise.all(Array.from({ length: CONCURRENCY }, open));
   for (const h of sessions) await call(h); // warm every cache
 
-  const targets = (await (await fetch(`http://127.0.0.1:${inspectorPort}/json/list`)).json()) as { id: string; title?: string; webSocketDebuggerUrl: string }[];
+  const targets = (await (await fetch(`http://127.0.0.1:${inspectorPort}/json/list`)).json()) as {
+    id: string;
+    title?: string;
+    webSocketDebuggerUrl: string;
+  }[];
   const sessionsDt = await Promise.all(
     targets.map(async (t) => {
       const dt = await devtools(t.webSocketDebuggerUrl.replace("localhost", "127.0.0.1"));
@@ -141,26 +175,40 @@ try {
     }),
   );
   const used = cpu() - cpuBefore;
-  console.log(`${WORKLOAD === "turn" ? "Open WebUI turns" : "tools/call"}: ${done} in ${SECONDS} s at c=${CONCURRENCY} (${(done / SECONDS).toFixed(1)}/s)`);
-  console.log(`workerd CPU: ${used.toFixed(2)} s (${((used / done) * 1e6).toFixed(0)} µs per operation, all workers; profiler on)\n`);
+  console.log(
+    `${WORKLOAD === "turn" ? "Open WebUI turns" : "tools/call"}: ${done} in ${SECONDS} s at c=${CONCURRENCY} (${(done / SECONDS).toFixed(1)}/s)`,
+  );
+  console.log(
+    `workerd CPU: ${used.toFixed(2)} s (${((used / done) * 1e6).toFixed(0)} µs per operation, all workers; profiler on)\n`,
+  );
   for (const [k, n] of failures) console.log(`failed ${n}x: ${k}`);
   const problems = stack.workerd
     .output()
     .split("\n")
     .filter((l) => /error|exception|overloaded|uncaught/i.test(l));
-  if (problems.length) console.log(`workerd reported ${problems.length} problem lines; first ones:\n  ${[...new Set(problems)].slice(0, 8).join("\n  ")}`);
+  if (problems.length)
+    console.log(
+      `workerd reported ${problems.length} problem lines; first ones:\n  ${[...new Set(problems)].slice(0, 8).join("\n  ")}`,
+    );
   console.log("");
   for (const { name, dt, heapBefore } of sessionsDt) {
     const { profile } = await dt.send("Profiler.stop");
     const heapAfter = (await dt.send("Runtime.getHeapUsage")).usedSize as number;
     const mb = (n: number) => (n / 1048576).toFixed(1);
-    console.log(`== ${name}: V8 heap used ${mb(heapBefore)} MB before the run, ${mb(heapAfter)} MB after (no forced GC: workerd's inspector does not answer HeapProfiler.collectGarbage)`);
+    console.log(
+      `== ${name}: V8 heap used ${mb(heapBefore)} MB before the run, ${mb(heapAfter)} MB after (no forced GC: workerd's inspector does not answer HeapProfiler.collectGarbage)`,
+    );
     dt.close();
     const times = [...selfTimes(profile)].sort((a, b) => b[1] - a[1]);
     const total = times.reduce((s, [, v]) => s + v, 0);
-    const busy = times.filter(([k]) => !k.startsWith("(idle)") && !k.startsWith("(program)")).reduce((s, [, v]) => s + v, 0);
-    console.log(`   ${busy.toFixed(0)} ms busy of ${total.toFixed(0)} ms sampled (${done ? ((busy / done) * 1000).toFixed(0) : "-"} µs per operation)`);
-    for (const [k, v] of times.filter(([k]) => !k.startsWith("(idle)")).slice(0, Number(process.env.PROFILE_TOP ?? 15))) console.log(`  ${v.toFixed(1).padStart(8)} ms  ${k}`);
+    const busy = times
+      .filter(([k]) => !k.startsWith("(idle)") && !k.startsWith("(program)"))
+      .reduce((s, [, v]) => s + v, 0);
+    console.log(
+      `   ${busy.toFixed(0)} ms busy of ${total.toFixed(0)} ms sampled (${done ? ((busy / done) * 1000).toFixed(0) : "-"} µs per operation)`,
+    );
+    for (const [k, v] of times.filter(([k]) => !k.startsWith("(idle)")).slice(0, Number(process.env.PROFILE_TOP ?? 15)))
+      console.log(`  ${v.toFixed(1).padStart(8)} ms  ${k}`);
     console.log("");
   }
 } finally {

@@ -50,13 +50,19 @@ const C50 = Math.max(2, Number(process.env.BENCH_CONCURRENCY ?? 50));
 const STATS_SETTLE_MS = SCALE < 0.1 ? 300 : 1100;
 if (!(SCALE > 0)) throw new Error("BENCH_SCALE must be a positive number");
 /** Request count and time budget of a workload, scaled. */
-const size = (total: number, seconds: number) => ({ total: Math.max(3, Math.round(total * SCALE)), budgetMs: Math.max(300, seconds * 1000 * SCALE) });
+const size = (total: number, seconds: number) => ({
+  total: Math.max(3, Math.round(total * SCALE)),
+  budgetMs: Math.max(300, seconds * 1000 * SCALE),
+});
 
 // the SDK client adds an abort listener per request of a long session; its warning is noise here
 setMaxListeners(1_000_000);
 
 /** BENCH_ONLY: the workloads to run (all when unset). */
-const ONLY = (process.env.BENCH_ONLY ?? "").split(",").map((x) => x.trim()).filter(Boolean);
+const ONLY = (process.env.BENCH_ONLY ?? "")
+  .split(",")
+  .map((x) => x.trim())
+  .filter(Boolean);
 const want = (name: string) => ONLY.length === 0 || ONLY.includes(name);
 
 const t0 = Date.now();
@@ -67,7 +73,9 @@ const say = (s: string) => console.log(s);
 
 async function connect(url: string, key?: string): Promise<Client> {
   const client = new Client({ name: "bench", version: "1.0.0" });
-  const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: key ? { authorization: `Bearer ${key}` } : {} } });
+  const transport = new StreamableHTTPClientTransport(new URL(url), {
+    requestInit: { headers: key ? { authorization: `Bearer ${key}` } : {} },
+  });
   await client.connect(transport);
   return client;
 }
@@ -92,7 +100,11 @@ async function call(c: Client) {
 const close = (c: Client) => c.close();
 
 /** An SDK 2.x client (`auto`: probes server/discover, falls back to initialize), its requests' methods counted. */
-async function connect2(url: string, key: string | undefined, seen?: { discover: number; initialize: number }): Promise<Client2> {
+async function connect2(
+  url: string,
+  key: string | undefined,
+  seen?: { discover: number; initialize: number },
+): Promise<Client2> {
   const counting: typeof fetch = async (input, init) => {
     if (seen && init?.method === "POST" && typeof init.body === "string") {
       const method = (JSON.parse(init.body) as { method?: string }).method;
@@ -102,7 +114,12 @@ async function connect2(url: string, key: string | undefined, seen?: { discover:
     return fetch(input, init);
   };
   const client = new Client2({ name: "bench-sdk2", version: "1.0.0" }, { versionNegotiation: { mode: "auto" } });
-  await client.connect(new Transport2(new URL(url), { fetch: counting, requestInit: { headers: key ? { authorization: `Bearer ${key}` } : {} } }));
+  await client.connect(
+    new Transport2(new URL(url), {
+      fetch: counting,
+      requestInit: { headers: key ? { authorization: `Bearer ${key}` } : {} },
+    }),
+  );
   return client;
 }
 
@@ -145,8 +162,20 @@ async function listAll(c: Client, expect: number) {
 const fmt = (x: number | null | undefined) => (x === null || x === undefined || Number.isNaN(x) ? "-" : String(x));
 
 /** Records a workload measured directly and through the gateway (with Postgres cost per gateway request). */
-function record(name: string, label: string, direct: Stats | null, gateway: Stats, pg?: { sessions: number; xacts: number }) {
-  const perReq = pg && gateway.count ? { sessions: round(pg.sessions / (gateway.count + gateway.errors), 2), xacts: round(pg.xacts / (gateway.count + gateway.errors), 2) } : null;
+function record(
+  name: string,
+  label: string,
+  direct: Stats | null,
+  gateway: Stats,
+  pg?: { sessions: number; xacts: number },
+) {
+  const perReq =
+    pg && gateway.count
+      ? {
+          sessions: round(pg.sessions / (gateway.count + gateway.errors), 2),
+          xacts: round(pg.xacts / (gateway.count + gateway.errors), 2),
+        }
+      : null;
   const entry = {
     label,
     direct,
@@ -173,7 +202,9 @@ function record(name: string, label: string, direct: Stats | null, gateway: Stat
     perReq ? `${perReq.sessions}/${perReq.xacts}` : "-",
   ]);
   const errs = (s: Stats | null, who: string) => (s?.errors ? `; ${who} errors ${s.errors}: ${s.error}` : "");
-  say(`  ${label}: direct p50 ${fmt(direct?.p50)} ms, gateway p50 ${gateway.p50} ms p99 ${gateway.p99} ms ${gateway.rps}/s${errs(direct, "direct")}${errs(gateway, "gateway")}`);
+  say(
+    `  ${label}: direct p50 ${fmt(direct?.p50)} ms, gateway p50 ${gateway.p50} ms p99 ${gateway.p99} ms ${gateway.rps}/s${errs(direct, "direct")}${errs(gateway, "gateway")}`,
+  );
 }
 
 // its own embedded Postgres (data under .data/bench/pg) unless DATABASE_URL names a server
@@ -188,15 +219,29 @@ let memory: ReturnType<typeof memorySampler> | undefined;
 let failed: unknown;
 try {
   say(`starting the stack (bundling, workerd, Postgres${db.embedded ? " embedded" : ""}); scale ${SCALE}`);
-  stack = await startStack({ port: 0, demo: false, databaseUrl: dbUrl, dataDir: resolve(ROOT, ".data/bench"), internalPort: 0, localIdp: false,
+  stack = await startStack({
+    port: 0,
+    demo: false,
+    databaseUrl: dbUrl,
+    dataDir: resolve(ROOT, ".data/bench"),
+    internalPort: 0,
+    localIdp: false,
     // one user drives every workload: a per-user limit far above it keeps the limiter (and its
     // Postgres sync) in the path without refusing the benchmark's requests
-    env: { RATE_LIMIT_PER_MINUTE: "100000000" }, build: process.env.BENCH_NO_BUILD !== "1", log: () => {} });
+    env: { RATE_LIMIT_PER_MINUTE: "100000000" },
+    build: process.env.BENCH_NO_BUILD !== "1",
+    log: () => {},
+  });
   memory = memorySampler(stack.workerd.child.pid);
   const sql = createSql(dbUrl, { max: 4 });
   const one = await startBenchUpstream(1);
   upstreams.push(one);
-  const key = await seedTenantUser(sql, { tenant: "bench", name: "Bench", servers: [{ id: "bench", url: one.url }], email: "bench@example.com" });
+  const key = await seedTenantUser(sql, {
+    tenant: "bench",
+    name: "Bench",
+    servers: [{ id: "bench", url: one.url }],
+    email: "bench@example.com",
+  });
   const gw = `${stack.url}/mcp/bench`;
 
   /** Measures the direct and the gateway side of a workload, counting Postgres work on the gateway side. */
@@ -216,54 +261,107 @@ try {
     const after = await pgCounters(sql, dbName);
     record(name, label, d, g, { sessions: after.sessions - before.sessions, xacts: after.xacts - before.xacts - 1 });
     const ops = g.count + g.errors + gateway.concurrency;
-    Object.assign(results[name] as Record<string, unknown>, { concurrency: gateway.concurrency, postgres_open_connections: conns, upstream_sessions_opened_per_op: round(openedUpstream / ops, 2) });
-    if (name.startsWith("owui_turn")) say(`    upstream sessions the gateway opened: ${openedUpstream} for ${ops} turns (warm-up included)`);
-    if (gateway.concurrency > 1) say(`    Postgres connections open during the gateway run: peak ${conns.peak}, mean ${conns.mean}`);
+    Object.assign(results[name] as Record<string, unknown>, {
+      concurrency: gateway.concurrency,
+      postgres_open_connections: conns,
+      upstream_sessions_opened_per_op: round(openedUpstream / ops, 2),
+    });
+    if (name.startsWith("owui_turn"))
+      say(`    upstream sessions the gateway opened: ${openedUpstream} for ${ops} turns (warm-up included)`);
+    if (gateway.concurrency > 1)
+      say(`    Postgres connections open during the gateway run: peak ${conns.peak}, mean ${conns.mean}`);
   };
 
-  const turn = (url: string, k?: string, s = size(150, 10), concurrency = 1): Load<null> => ({ ...s, concurrency, setup: async () => null, op: () => owuiTurn(url, k) });
-  const calls = (url: string, k?: string, s = size(2000, 8), concurrency = 1): Load<Client> => ({ ...s, concurrency, setup: () => connect(url, k), op: call, teardown: close });
+  const turn = (url: string, k?: string, s = size(150, 10), concurrency = 1): Load<null> => ({
+    ...s,
+    concurrency,
+    setup: async () => null,
+    op: () => owuiTurn(url, k),
+  });
+  const calls = (url: string, k?: string, s = size(2000, 8), concurrency = 1): Load<Client> => ({
+    ...s,
+    concurrency,
+    setup: () => connect(url, k),
+    op: call,
+    teardown: close,
+  });
 
   // side by side: the Open WebUI turn without the session pool first (workerd restarted with
   // MCP_SESSION_POOL_SECONDS=0, then again with the default), then with it
   if (want("owui_turn_nopool_c1")) {
     stack.workerEnv.MCP_SESSION_POOL_SECONDS = "0";
     await stack.restartWorkerd();
-    await both("owui_turn_nopool_c1", "Open WebUI turn without the session pool (MCP_SESSION_POOL_SECONDS=0), c=1", turn(one.url), turn(gw, key));
+    await both(
+      "owui_turn_nopool_c1",
+      "Open WebUI turn without the session pool (MCP_SESSION_POOL_SECONDS=0), c=1",
+      turn(one.url),
+      turn(gw, key),
+    );
     delete stack.workerEnv.MCP_SESSION_POOL_SECONDS;
     await stack.restartWorkerd();
     memory.stop();
     memory = memorySampler(stack.workerd.child.pid);
   }
-  await both("owui_turn_c1", "Open WebUI turn (new session, initialize, tools/list, tools/call, close), c=1", turn(one.url), turn(gw, key));
+  await both(
+    "owui_turn_c1",
+    "Open WebUI turn (new session, initialize, tools/list, tools/call, close), c=1",
+    turn(one.url),
+    turn(gw, key),
+  );
 
   // a 2026-07-28 client (SDK 2.x, auto negotiation ends modern) and a modern upstream (SDK 2.x server)
   if (want("modern_call_c1")) {
     modernUpstream = await startModern("bench-modern", "modern");
-    const modernKey = await seedTenantUser(sql, { tenant: "modern", name: "Modern", servers: [{ id: "modern", url: modernUpstream.url }], email: "modern@example.com" });
+    const modernKey = await seedTenantUser(sql, {
+      tenant: "modern",
+      name: "Modern",
+      servers: [{ id: "modern", url: modernUpstream.url }],
+      email: "modern@example.com",
+    });
     const modernCalls = (url: string, k?: string): Load<Client2> => ({
       ...size(2000, 8),
       concurrency: 1,
       setup: async () => {
         const c = await connect2(url, k);
-        if (c.getProtocolEra() !== "modern") throw new Error(`${url}: negotiated ${c.getProtocolEra()}, not the modern era`);
+        if (c.getProtocolEra() !== "modern")
+          throw new Error(`${url}: negotiated ${c.getProtocolEra()}, not the modern era`);
         return c;
       },
       op: modernCall,
       teardown: (c) => c.close(),
     });
-    await both("modern_call_c1", "2026-07-28 client's tools/call (SDK 2.x) to a modern upstream (SDK 2.x server), c=1", modernCalls(modernUpstream.url), modernCalls(`${stack.url}/mcp/modern`, modernKey));
+    await both(
+      "modern_call_c1",
+      "2026-07-28 client's tools/call (SDK 2.x) to a modern upstream (SDK 2.x server), c=1",
+      modernCalls(modernUpstream.url),
+      modernCalls(`${stack.url}/mcp/modern`, modernKey),
+    );
   }
 
   // an auto-mode client's turn against the session-era upstream: directly its probe fails every
   // turn (the upstream knows no server/discover); the gateway answers it
   if (want("auto_turn_c1")) {
     const probes = { direct: { turns: 0, failed: 0 }, gateway: { turns: 0, failed: 0 } };
-    const autoTurns = (url: string, k: string | undefined, p: { turns: number; failed: number }): Load<null> => ({ ...size(150, 10), concurrency: 1, setup: async () => null, op: () => autoTurn(url, k, p) });
-    await both("auto_turn_c1", "auto-mode SDK 2.x client's turn (probe, tools/list, tools/call, close) to the session-era upstream, c=1", autoTurns(one.url, undefined, probes.direct), autoTurns(gw, key, probes.gateway));
+    const autoTurns = (url: string, k: string | undefined, p: { turns: number; failed: number }): Load<null> => ({
+      ...size(150, 10),
+      concurrency: 1,
+      setup: async () => null,
+      op: () => autoTurn(url, k, p),
+    });
+    await both(
+      "auto_turn_c1",
+      "auto-mode SDK 2.x client's turn (probe, tools/list, tools/call, close) to the session-era upstream, c=1",
+      autoTurns(one.url, undefined, probes.direct),
+      autoTurns(gw, key, probes.gateway),
+    );
     const per = (p: { turns: number; failed: number }) => (p.turns ? round(p.failed / p.turns, 2) : null);
-    Object.assign(results.auto_turn_c1 as Record<string, unknown>, { failed_probes_per_turn: { direct: per(probes.direct), gateway: per(probes.gateway) }, probes });
-    say(`    failed server/discover probes per turn: direct ${fmt(per(probes.direct))}, gateway ${fmt(per(probes.gateway))} (${probes.gateway.failed} of ${probes.gateway.turns} turns)`);
+    Object.assign(results.auto_turn_c1 as Record<string, unknown>, {
+      failed_probes_per_turn: { direct: per(probes.direct), gateway: per(probes.gateway) },
+      probes,
+    });
+    say(
+      `    failed server/discover probes per turn: direct ${fmt(per(probes.direct))}, gateway ${fmt(per(probes.gateway))} (${probes.gateway.failed} of ${probes.gateway.turns} turns)`,
+    );
   }
   await both("call_c1", "tools/call in an open session, c=1", calls(one.url), calls(gw, key));
 
@@ -291,89 +389,155 @@ try {
       await new Promise((r) => setTimeout(r, 100));
     }
     const lists0 = one.stats.lists;
-    await both("call_held_c1", "tools/call in an open session to a server under review (pin checked upstream per call), c=1", calls(one.url), calls(held, key));
+    await both(
+      "call_held_c1",
+      "tools/call in an open session to a server under review (pin checked upstream per call), c=1",
+      calls(one.url),
+      calls(held, key),
+    );
     const g = (results.call_held_c1 as { gateway: Stats }).gateway;
     const plain = (results.call_c1 as { gateway: Stats } | undefined)?.gateway;
     const listsPerCall = g.count ? round((one.stats.lists - lists0) / (g.count + g.errors + 1), 2) : null;
-    Object.assign(results.call_held_c1 as Record<string, unknown>, { upstream_lists_per_call: listsPerCall, added_vs_auto_p50_ms: plain ? round(g.p50 - plain.p50) : null });
-    say(`    under review vs auto (call_c1): p50 +${fmt(plain ? round(g.p50 - plain.p50) : null)} ms; upstream tools/list per call ${fmt(listsPerCall)}`);
+    Object.assign(results.call_held_c1 as Record<string, unknown>, {
+      upstream_lists_per_call: listsPerCall,
+      added_vs_auto_p50_ms: plain ? round(g.p50 - plain.p50) : null,
+    });
+    say(
+      `    under review vs auto (call_c1): p50 +${fmt(plain ? round(g.p50 - plain.p50) : null)} ms; upstream tools/list per call ${fmt(listsPerCall)}`,
+    );
   }
-  await both("call_c50", `tools/call in open sessions, c=${C50}`, calls(one.url, undefined, size(5000, 8), C50), calls(gw, key, size(5000, 8), C50));
-  await both("owui_turn_c50", `Open WebUI turn, c=${C50}`, turn(one.url, undefined, size(1000, 8), C50), turn(gw, key, size(1000, 8), C50));
+  await both(
+    "call_c50",
+    `tools/call in open sessions, c=${C50}`,
+    calls(one.url, undefined, size(5000, 8), C50),
+    calls(gw, key, size(5000, 8), C50),
+  );
+  await both(
+    "owui_turn_c50",
+    `Open WebUI turn, c=${C50}`,
+    turn(one.url, undefined, size(1000, 8), C50),
+    turn(gw, key, size(1000, 8), C50),
+  );
 
   // the hops on their own, c=1: the edge alone, edge -> auth (the identify step of forwardAuth;
   // /auth/verify itself is not routed publicly), and the catalog's answer on its own socket
-  const get = (url: string, status: number, init: RequestInit = {}) => async () => {
-    const res = await fetch(url, init);
-    await res.arrayBuffer();
-    if (res.status !== status) throw new Error(`${url} answered ${res.status}`);
-  };
-  await both("hop_edge_c1", "hop: the edge alone (an unrouted path, 404 from the edge), c=1", null, { ...size(2000, 4), concurrency: 1, setup: async () => null, op: get(`${stack.url}/no-such-route`, 404) });
-  await both("hop_edge_auth_c1", "hop: edge -> auth identify (GET /auth/me with the API key), c=1", null, { ...size(2000, 6), concurrency: 1, setup: async () => null, op: get(`${stack.url}/auth/me`, 200, { headers: { authorization: `Bearer ${key}`, accept: "application/json" } }) });
+  const get =
+    (url: string, status: number, init: RequestInit = {}) =>
+    async () => {
+      const res = await fetch(url, init);
+      await res.arrayBuffer();
+      if (res.status !== status) throw new Error(`${url} answered ${res.status}`);
+    };
+  await both("hop_edge_c1", "hop: the edge alone (an unrouted path, 404 from the edge), c=1", null, {
+    ...size(2000, 4),
+    concurrency: 1,
+    setup: async () => null,
+    op: get(`${stack.url}/no-such-route`, 404),
+  });
+  await both("hop_edge_auth_c1", "hop: edge -> auth identify (GET /auth/me with the API key), c=1", null, {
+    ...size(2000, 6),
+    concurrency: 1,
+    setup: async () => null,
+    op: get(`${stack.url}/auth/me`, 200, { headers: { authorization: `Bearer ${key}`, accept: "application/json" } }),
+  });
   // with the service assertion the mcp worker sends (reused for half its lifetime, as there)
   const assertion = await signServiceAssertion(stack.workerEnv.SERVICE_SECRET!, "mcp", "catalog");
-  await both("hop_catalog_c1", "hop: the catalog's answer for one user (its own socket, no edge), c=1", null, { ...size(2000, 6), concurrency: 1, setup: async () => null, op: get(`${stack.internalUrl}/internal/catalog/bench%40example.com`, 200, { headers: { [SERVICE_ASSERTION_HEADER]: assertion } }) });
+  await both("hop_catalog_c1", "hop: the catalog's answer for one user (its own socket, no edge), c=1", null, {
+    ...size(2000, 6),
+    concurrency: 1,
+    setup: async () => null,
+    op: get(`${stack.internalUrl}/internal/catalog/bench%40example.com`, 200, {
+      headers: { [SERVICE_ASSERTION_HEADER]: assertion },
+    }),
+  });
 
   if (want("list_1000_c1") || want("list_1000_c50")) {
-  say("tools/list of 1,000 tools across 20 servers: starting 20 upstreams of 50 tools");
-  const wide: BenchUpstream[] = [];
-  for (let i = 0; i < 20; i++) {
-    const u = await startBenchUpstream(50);
-    upstreams.push(u);
-    wide.push(u);
-  }
-  const wideKey = await seedTenantUser(sql, { tenant: "wide", name: "Wide", servers: wide.map((u, i) => ({ id: `wide-${i}`, url: u.url })), email: "wide@example.com" });
-  const directLists = (concurrency: number, s: { total: number; budgetMs: number }): Load<Client[]> => ({
-    ...s,
-    concurrency,
-    setup: () => Promise.all(wide.map((u) => connect(u.url))),
-    op: async (cs) => {
-      for (const c of cs) await listAll(c, 50);
-    },
-    teardown: async (cs) => void (await Promise.all(cs.map((c) => c.close()))),
-  });
-  const gwList = (concurrency: number, s: { total: number; budgetMs: number }): Load<Client> => ({ ...s, concurrency, setup: () => connect(`${stack!.url}/mcp`, wideKey), op: (c) => listAll(c, 1000), teardown: close });
-  await both("list_1000_c1", "tools/list of 1,000 tools (20 servers; direct: 20 sessions listed in turn; gateway: /mcp paged), warm, c=1", directLists(1, size(200, 8)), gwList(1, size(200, 8)));
-  await both("list_1000_c50", `tools/list of 1,000 tools, c=${C50}`, directLists(C50, size(500, 6)), gwList(C50, size(500, 6)));
+    say("tools/list of 1,000 tools across 20 servers: starting 20 upstreams of 50 tools");
+    const wide: BenchUpstream[] = [];
+    for (let i = 0; i < 20; i++) {
+      const u = await startBenchUpstream(50);
+      upstreams.push(u);
+      wide.push(u);
+    }
+    const wideKey = await seedTenantUser(sql, {
+      tenant: "wide",
+      name: "Wide",
+      servers: wide.map((u, i) => ({ id: `wide-${i}`, url: u.url })),
+      email: "wide@example.com",
+    });
+    const directLists = (concurrency: number, s: { total: number; budgetMs: number }): Load<Client[]> => ({
+      ...s,
+      concurrency,
+      setup: () => Promise.all(wide.map((u) => connect(u.url))),
+      op: async (cs) => {
+        for (const c of cs) await listAll(c, 50);
+      },
+      teardown: async (cs) => void (await Promise.all(cs.map((c) => c.close()))),
+    });
+    const gwList = (concurrency: number, s: { total: number; budgetMs: number }): Load<Client> => ({
+      ...s,
+      concurrency,
+      setup: () => connect(`${stack!.url}/mcp`, wideKey),
+      op: (c) => listAll(c, 1000),
+      teardown: close,
+    });
+    await both(
+      "list_1000_c1",
+      "tools/list of 1,000 tools (20 servers; direct: 20 sessions listed in turn; gateway: /mcp paged), warm, c=1",
+      directLists(1, size(200, 8)),
+      gwList(1, size(200, 8)),
+    );
+    await both(
+      "list_1000_c50",
+      `tools/list of 1,000 tools, c=${C50}`,
+      directLists(C50, size(500, 6)),
+      gwList(C50, size(500, 6)),
+    );
   }
 
   if (want("scale")) {
-  say("cost for one user as the database grows (Open WebUI turn and tools/call of bench@example.com)");
-  const scale: Record<string, { owui_turn: Stats; call: Stats }> = {};
-  let users = 2;
-  let tenants = 2;
-  for (const [u, t] of [
-    [10, 1],
-    [1000, 1],
-    [10000, 1],
-    [10000, 100],
-  ] as const) {
-    if (u > users) {
-      await sql`INSERT INTO users (email) SELECT 'user' || g || '@example.com' FROM generate_series(${users}::int, ${u - 1}::int) g`;
-      await sql`INSERT INTO user_group_membership (user_email, group_name) SELECT 'user' || g || '@example.com', CASE WHEN g % 2 = 0 THEN 'bench-users' ELSE 'wide-users' END FROM generate_series(${users}::int, ${u - 1}::int) g`;
-      users = u;
+    say("cost for one user as the database grows (Open WebUI turn and tools/call of bench@example.com)");
+    const scale: Record<string, { owui_turn: Stats; call: Stats }> = {};
+    let users = 2;
+    let tenants = 2;
+    for (const [u, t] of [
+      [10, 1],
+      [1000, 1],
+      [10000, 1],
+      [10000, 100],
+    ] as const) {
+      if (u > users) {
+        await sql`INSERT INTO users (email) SELECT 'user' || g || '@example.com' FROM generate_series(${users}::int, ${u - 1}::int) g`;
+        await sql`INSERT INTO user_group_membership (user_email, group_name) SELECT 'user' || g || '@example.com', CASE WHEN g % 2 = 0 THEN 'bench-users' ELSE 'wide-users' END FROM generate_series(${users}::int, ${u - 1}::int) g`;
+        users = u;
+      }
+      if (t > 1 && tenants < t + 1) {
+        // 100 tenants: the bench tenant, the wide one and 98 more, each with a group and a server
+        await sql`INSERT INTO tenants (id, name) SELECT 'extra-' || g, 'Extra ' || g FROM generate_series(1, ${t - 2}::int) g`;
+        await sql`INSERT INTO groups (name) SELECT 'extra-' || g FROM generate_series(1, ${t - 2}::int) g`;
+        await sql`INSERT INTO group_tenant_mapping (group_name, tenant_id) SELECT 'extra-' || g, 'extra-' || g FROM generate_series(1, ${t - 2}::int) g`;
+        await sql`INSERT INTO servers (id, tenant_id, url, enabled) SELECT 'extra-' || g, 'extra-' || g, ${one.url}, false FROM generate_series(1, ${t - 2}::int) g`;
+        tenants = t + 1;
+      }
+      const label = `${u} users, ${t === 1 ? "1 tenant (+1 for the list workload)" : `${t} tenants`}`;
+      const owui = await measure(turn(gw, key, size(60, 4)));
+      const c = await measure(calls(gw, key, size(500, 2)));
+      scale[`${u}_users_${t}_tenants`] = { owui_turn: owui, call: c };
+      say(
+        `  ${label}: Open WebUI turn p50 ${owui.p50} ms p99 ${owui.p99} ms; tools/call p50 ${c.p50} ms p99 ${c.p99} ms${owui.errors + c.errors ? `; errors ${owui.errors + c.errors}: ${owui.error ?? c.error}` : ""}`,
+      );
     }
-    if (t > 1 && tenants < t + 1) {
-      // 100 tenants: the bench tenant, the wide one and 98 more, each with a group and a server
-      await sql`INSERT INTO tenants (id, name) SELECT 'extra-' || g, 'Extra ' || g FROM generate_series(1, ${t - 2}::int) g`;
-      await sql`INSERT INTO groups (name) SELECT 'extra-' || g FROM generate_series(1, ${t - 2}::int) g`;
-      await sql`INSERT INTO group_tenant_mapping (group_name, tenant_id) SELECT 'extra-' || g, 'extra-' || g FROM generate_series(1, ${t - 2}::int) g`;
-      await sql`INSERT INTO servers (id, tenant_id, url, enabled) SELECT 'extra-' || g, 'extra-' || g, ${one.url}, false FROM generate_series(1, ${t - 2}::int) g`;
-      tenants = t + 1;
-    }
-    const label = `${u} users, ${t === 1 ? "1 tenant (+1 for the list workload)" : `${t} tenants`}`;
-    const owui = await measure(turn(gw, key, size(60, 4)));
-    const c = await measure(calls(gw, key, size(500, 2)));
-    scale[`${u}_users_${t}_tenants`] = { owui_turn: owui, call: c };
-    say(`  ${label}: Open WebUI turn p50 ${owui.p50} ms p99 ${owui.p99} ms; tools/call p50 ${c.p50} ms p99 ${c.p99} ms${owui.errors + c.errors ? `; errors ${owui.errors + c.errors}: ${owui.error ?? c.error}` : ""}`);
-  }
-  results.scale = scale;
+    results.scale = scale;
   }
   await sql.end();
 } catch (err) {
   failed = err;
 } finally {
-  results.workerd = { peak_rss_mb: memory?.peakMb() ?? null, rss_at_end_mb: memory?.currentMb() ?? null, processes: memory?.processes() ?? 0 };
+  results.workerd = {
+    peak_rss_mb: memory?.peakMb() ?? null,
+    rss_at_end_mb: memory?.currentMb() ?? null,
+    processes: memory?.processes() ?? 0,
+  };
   memory?.stop();
   await stack?.stop();
   for (const u of upstreams) await u.close();
@@ -383,41 +547,131 @@ try {
 }
 
 const TARGETS = [
-  { name: "tools/call c=1 added p50 <= 1 ms", value: (results.call_c1 as { added_p50_ms?: number } | undefined)?.added_p50_ms, limit: 1, unit: "ms" },
-  { name: "tools/call c=1 added p99 <= 5 ms", value: (results.call_c1 as { added_p99_ms?: number } | undefined)?.added_p99_ms, limit: 5, unit: "ms" },
-  { name: "Open WebUI turn <= 1.5x direct (p50, c=1)", value: (results.owui_turn_c1 as { ratio_p50?: number } | undefined)?.ratio_p50, limit: 1.5, unit: "x" },
-  { name: "throughput at c=50 >= 0.6x direct (tools/call)", value: (results.call_c50 as { throughput_ratio?: number } | undefined)?.throughput_ratio, limit: 0.6, unit: "x", atLeast: true },
-  { name: "tools/list of 1,000 tools <= 5 ms p50 warm", value: (results.list_1000_c1 as { gateway?: Stats } | undefined)?.gateway?.p50, limit: 5, unit: "ms" },
-].map((t) => ({ ...t, met: t.value === undefined || t.value === null || Number.isNaN(t.value) ? null : t.atLeast ? t.value >= t.limit : t.value <= t.limit }));
+  {
+    name: "tools/call c=1 added p50 <= 1 ms",
+    value: (results.call_c1 as { added_p50_ms?: number } | undefined)?.added_p50_ms,
+    limit: 1,
+    unit: "ms",
+  },
+  {
+    name: "tools/call c=1 added p99 <= 5 ms",
+    value: (results.call_c1 as { added_p99_ms?: number } | undefined)?.added_p99_ms,
+    limit: 5,
+    unit: "ms",
+  },
+  {
+    name: "Open WebUI turn <= 1.5x direct (p50, c=1)",
+    value: (results.owui_turn_c1 as { ratio_p50?: number } | undefined)?.ratio_p50,
+    limit: 1.5,
+    unit: "x",
+  },
+  {
+    name: "throughput at c=50 >= 0.6x direct (tools/call)",
+    value: (results.call_c50 as { throughput_ratio?: number } | undefined)?.throughput_ratio,
+    limit: 0.6,
+    unit: "x",
+    atLeast: true,
+  },
+  {
+    name: "tools/list of 1,000 tools <= 5 ms p50 warm",
+    value: (results.list_1000_c1 as { gateway?: Stats } | undefined)?.gateway?.p50,
+    limit: 5,
+    unit: "ms",
+  },
+].map((t) => ({
+  ...t,
+  met:
+    t.value === undefined || t.value === null || Number.isNaN(t.value)
+      ? null
+      : t.atLeast
+        ? t.value >= t.limit
+        : t.value <= t.limit,
+}));
 results.targets = TARGETS;
-type Entry = { ratio_p50?: number; added_p50_ms?: number; added_p99_ms?: number; failed_probes_per_turn?: { gateway: number | null } } | undefined;
+type Entry =
+  | {
+      ratio_p50?: number;
+      added_p50_ms?: number;
+      added_p99_ms?: number;
+      failed_probes_per_turn?: { gateway: number | null };
+    }
+  | undefined;
 const entry = (name: string) => results[name] as Entry;
 const TARGETS_12 = [
-  { name: "Open WebUI turn <= 1.2x direct (p50, c=1, with the session pool)", value: entry("owui_turn_c1")?.ratio_p50, limit: 1.2, unit: "x" },
-  { name: "(for comparison) Open WebUI turn without the pool, p50 ratio", value: entry("owui_turn_nopool_c1")?.ratio_p50, limit: null, unit: "x" },
-  { name: "2026-07-28 tools/call to a modern upstream c=1 added p50 <= 1 ms", value: entry("modern_call_c1")?.added_p50_ms, limit: 1, unit: "ms" },
-  { name: "2026-07-28 tools/call to a modern upstream c=1 added p99 <= 5 ms", value: entry("modern_call_c1")?.added_p99_ms, limit: 5, unit: "ms" },
-  { name: "auto-mode client: failed probes per turn through the gateway = 0", value: entry("auto_turn_c1")?.failed_probes_per_turn?.gateway ?? undefined, limit: 0, unit: "" },
-].map((t) => ({ ...t, met: t.limit === null || t.value === undefined || t.value === null || Number.isNaN(t.value) ? null : t.value <= t.limit }));
+  {
+    name: "Open WebUI turn <= 1.2x direct (p50, c=1, with the session pool)",
+    value: entry("owui_turn_c1")?.ratio_p50,
+    limit: 1.2,
+    unit: "x",
+  },
+  {
+    name: "(for comparison) Open WebUI turn without the pool, p50 ratio",
+    value: entry("owui_turn_nopool_c1")?.ratio_p50,
+    limit: null,
+    unit: "x",
+  },
+  {
+    name: "2026-07-28 tools/call to a modern upstream c=1 added p50 <= 1 ms",
+    value: entry("modern_call_c1")?.added_p50_ms,
+    limit: 1,
+    unit: "ms",
+  },
+  {
+    name: "2026-07-28 tools/call to a modern upstream c=1 added p99 <= 5 ms",
+    value: entry("modern_call_c1")?.added_p99_ms,
+    limit: 5,
+    unit: "ms",
+  },
+  {
+    name: "auto-mode client: failed probes per turn through the gateway = 0",
+    value: entry("auto_turn_c1")?.failed_probes_per_turn?.gateway ?? undefined,
+    limit: 0,
+    unit: "",
+  },
+].map((t) => ({
+  ...t,
+  met:
+    t.limit === null || t.value === undefined || t.value === null || Number.isNaN(t.value) ? null : t.value <= t.limit,
+}));
 results.targets_issue12 = TARGETS_12;
 
-const header = ["workload", "direct p50", "direct p99", "direct rps", "gw p50", "gw p99", "gw rps", "p50 ratio", "added p50", "added p99", "errors", "pg conn/xact per req"];
+const header = [
+  "workload",
+  "direct p50",
+  "direct p99",
+  "direct rps",
+  "gw p50",
+  "gw p99",
+  "gw rps",
+  "p50 ratio",
+  "added p50",
+  "added p99",
+  "errors",
+  "pg conn/xact per req",
+];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
 const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
-say("\nlatencies in ms; rps = completed operations per second; pg = Postgres sessions opened / transactions per gateway operation");
+say(
+  "\nlatencies in ms; rps = completed operations per second; pg = Postgres sessions opened / transactions per gateway operation",
+);
 say(line(header));
 for (const r of rows) say(line(r));
 const scale = results.scale as Record<string, { owui_turn: Stats; call: Stats }> | undefined;
 if (scale) {
   say("\ncost for one user by database size: Open WebUI turn p50/p99, tools/call p50/p99 (ms)");
-  for (const [k, v] of Object.entries(scale)) say(`  ${k.replace(/_/g, " ")}: ${v.owui_turn.p50} / ${v.owui_turn.p99}, ${v.call.p50} / ${v.call.p99}`);
+  for (const [k, v] of Object.entries(scale))
+    say(`  ${k.replace(/_/g, " ")}: ${v.owui_turn.p50} / ${v.owui_turn.p99}, ${v.call.p50} / ${v.call.p99}`);
 }
 const wd = results.workerd as { peak_rss_mb: number | null; processes: number };
 say(`\npeak resident memory of the workerd process: ${wd.peak_rss_mb} MB (${wd.processes} process)`);
 say("targets (issue 7):");
-for (const t of TARGETS) say(`  ${t.met === null ? "n/a " : t.met ? "met " : "MISS"} ${t.name}: ${fmt(t.value)}${t.unit}`);
+for (const t of TARGETS)
+  say(`  ${t.met === null ? "n/a " : t.met ? "met " : "MISS"} ${t.name}: ${fmt(t.value)}${t.unit}`);
 say("targets (issue 12):");
-for (const t of TARGETS_12) say(`  ${t.limit === null ? "    " : t.met === null ? "n/a " : t.met ? "met " : "MISS"} ${t.name}: ${fmt(t.value)}${t.unit}`);
+for (const t of TARGETS_12)
+  say(
+    `  ${t.limit === null ? "    " : t.met === null ? "n/a " : t.met ? "met " : "MISS"} ${t.name}: ${fmt(t.value)}${t.unit}`,
+  );
 const meta = {
   at: new Date().toISOString(),
   cpus: cpus().length,
@@ -432,7 +686,9 @@ const meta = {
   seconds: round((Date.now() - t0) / 1000, 1),
   ...(failed ? { failed: String((failed as Error)?.message ?? failed) } : {}),
 };
-say(`machine: ${meta.cpus} x ${meta.cpu}, ${meta.memGb} GB; load average at start ${meta.loadavg_start.join(" ")}, at end ${meta.loadavg_end.join(" ")}`);
+say(
+  `machine: ${meta.cpus} x ${meta.cpu}, ${meta.memGb} GB; load average at start ${meta.loadavg_start.join(" ")}, at end ${meta.loadavg_end.join(" ")}`,
+);
 mkdirSync(resolve(ROOT, "bench/results"), { recursive: true });
 const file = resolve(ROOT, "bench/results", `bench-${meta.at.replace(/[:.]/g, "-")}.json`);
 writeFileSync(file, JSON.stringify({ meta, results }, null, 2) + "\n");

@@ -19,9 +19,13 @@ export interface BenchUpstream {
 function build(tools: number): McpServer {
   const server = new McpServer({ name: "bench-upstream", version: "1.0.0" });
   for (let i = 0; i < tools; i++) {
-    server.registerTool(`tool_${i}`, { description: `Benchmark tool ${i}: echoes its text`, inputSchema: { text: z.string() } }, async ({ text }) => ({
-      content: [{ type: "text", text }],
-    }));
+    server.registerTool(
+      `tool_${i}`,
+      { description: `Benchmark tool ${i}: echoes its text`, inputSchema: { text: z.string() } },
+      async ({ text }) => ({
+        content: [{ type: "text", text }],
+      }),
+    );
   }
   return server;
 }
@@ -45,7 +49,9 @@ export async function startBenchUpstream(tools = 1): Promise<BenchUpstream> {
     let transport = typeof sid === "string" ? sessions.get(sid) : undefined;
     if (!transport) {
       if (req.method !== "POST" || sid) {
-        res.writeHead(sid ? 404 : 400, { "content-type": "application/json" }).end(JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: -32000, message: "no session" } }));
+        res
+          .writeHead(sid ? 404 : 400, { "content-type": "application/json" })
+          .end(JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: -32000, message: "no session" } }));
         return;
       }
       transport = new StreamableHTTPServerTransport({

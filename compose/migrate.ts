@@ -22,7 +22,8 @@ const sql = createSql(url, { max: 1, connectTimeout: 10 });
 try {
   const applied = await migrate(sql);
   console.log(applied.length ? `applied migrations: ${applied.join(", ")}` : "database schema up to date");
-  for (const line of await sealStoredSecrets(sql, process.env.SECRETS_KEY, process.env.SECRETS_KEY_PREVIOUS)) console.log(line);
+  for (const line of await sealStoredSecrets(sql, process.env.SECRETS_KEY, process.env.SECRETS_KEY_PREVIOUS))
+    console.log(line);
   const email = process.env.ADMIN_EMAIL?.trim();
   if (email) {
     const generated = await bootstrapAdmin(sql, email, process.env.ADMIN_API_KEY || undefined);
@@ -30,7 +31,9 @@ try {
     if (generated) console.log(`admin API key (shown once, store it now): ${generated}`);
   }
 } catch (err) {
-  console.error(`error: ${err instanceof MigrationError || err instanceof SecretsError ? err.message : (err as Error).message}`);
+  console.error(
+    `error: ${err instanceof MigrationError || err instanceof SecretsError ? err.message : (err as Error).message}`,
+  );
   process.exitCode = 1;
 } finally {
   await sql.end({ timeout: 5 });

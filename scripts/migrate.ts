@@ -21,8 +21,13 @@ await runCommand(
     try {
       const applied = await migrate(sql);
       console.log(applied.length ? `applied: ${applied.join(", ")}` : "up to date");
-      const key = process.env.SECRETS_KEY || (db.embedded ? storedSecrets(resolve(process.env.DATA_DIR || resolve(ROOT, ".data"), "secrets.json")).SECRETS_KEY : undefined);
-      if (key) for (const line of await sealStoredSecrets(sql, key, process.env.SECRETS_KEY_PREVIOUS)) console.log(line);
+      const key =
+        process.env.SECRETS_KEY ||
+        (db.embedded
+          ? storedSecrets(resolve(process.env.DATA_DIR || resolve(ROOT, ".data"), "secrets.json")).SECRETS_KEY
+          : undefined);
+      if (key)
+        for (const line of await sealStoredSecrets(sql, key, process.env.SECRETS_KEY_PREVIOUS)) console.log(line);
       else console.log("SECRETS_KEY not set: stored secrets left as they are (set it to seal or re-seal them)");
     } finally {
       await sql.end({ timeout: 2 });

@@ -11,7 +11,9 @@ import { startModernUpstream, type UpstreamEras } from "./lib/modern-upstream";
 const ERAS = ["modern", "dual", "dual-stateless", "legacy"] as const;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { port: { type: "string" }, eras: { type: "string" }, host: { type: "string" } } });
+  const { values } = parseArgs({
+    options: { port: { type: "string" }, eras: { type: "string" }, host: { type: "string" } },
+  });
   const eras = (values.eras ?? process.env.UPSTREAM_ERAS ?? "modern") as UpstreamEras;
   if (!ERAS.includes(eras)) throw new Error(`--eras must be one of ${ERAS.join(", ")}`);
   const port = Number(values.port ?? process.env.PORT ?? 0);

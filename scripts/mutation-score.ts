@@ -16,7 +16,12 @@ const MODULES: Record<string, string[]> = {
   "name resolution": ["workers/mcp/src/dispatch/names.ts", "shared/naming.ts"],
   CSRF: ["workers/admin/src/csrf.ts"],
   "tool rules": ["shared/policy.ts"],
-  "request limits": ["shared/middleware/body-limit/index.ts", "shared/middleware/header-limit/index.ts", "shared/middleware/request-limits/index.ts", "shared/middleware/rate-limit/index.ts"],
+  "request limits": [
+    "shared/middleware/body-limit/index.ts",
+    "shared/middleware/header-limit/index.ts",
+    "shared/middleware/request-limits/index.ts",
+    "shared/middleware/rate-limit/index.ts",
+  ],
 };
 
 interface Mutant {
@@ -25,7 +30,9 @@ interface Mutant {
   replacement?: string;
   location: { start: { line: number; column: number } };
 }
-const report = JSON.parse(readFileSync(process.argv[2] ?? "reports/mutation/mutation.json", "utf8")) as { files: Record<string, { mutants: Mutant[] }> };
+const report = JSON.parse(readFileSync(process.argv[2] ?? "reports/mutation/mutation.json", "utf8")) as {
+  files: Record<string, { mutants: Mutant[] }>;
+};
 
 /** Line ranges of `file:from-to` entries in the mutate list (an incremental report may hold mutants outside them). */
 const ranges = new Map<string, [number, number]>();
@@ -54,19 +61,25 @@ for (const [name, files] of Object.entries(MODULES)) {
       if (DETECTED.has(m.status)) detected++;
       else if (UNDETECTED.has(m.status)) {
         undetected++;
-        alive.push(`    ${f}:${m.location.start.line}:${m.location.start.column} ${m.status} ${m.mutatorName} -> ${(m.replacement ?? "").replace(/\s+/g, " ").slice(0, 80)}`);
+        alive.push(
+          `    ${f}:${m.location.start.line}:${m.location.start.column} ${m.status} ${m.mutatorName} -> ${(m.replacement ?? "").replace(/\s+/g, " ").slice(0, 80)}`,
+        );
       }
     }
   }
   const score = detected + undetected === 0 ? 100 : (100 * detected) / (detected + undetected);
   const ok = score >= TARGET;
   if (!ok) failed = true;
-  rows.push(`${ok ? "ok  " : "LOW "} ${score.toFixed(2).padStart(6)} %  ${name} (${detected} killed, ${undetected} alive; ${files.join(", ")})`);
+  rows.push(
+    `${ok ? "ok  " : "LOW "} ${score.toFixed(2).padStart(6)} %  ${name} (${detected} killed, ${undetected} alive; ${files.join(", ")})`,
+  );
   if (alive.length) rows.push(...alive);
 }
 console.log(`mutation score per module (target ${TARGET} %):`);
 console.log(rows.join("\n"));
 if (failed) {
-  console.error(`a module is under ${TARGET} %: kill its surviving mutants with a test, or mark a truly equivalent one with // Stryker disable next-line <mutator>: <why> and explain it in the README`);
+  console.error(
+    `a module is under ${TARGET} %: kill its surviving mutants with a test, or mark a truly equivalent one with // Stryker disable next-line <mutator>: <why> and explain it in the README`,
+  );
   process.exit(1);
 }

@@ -122,7 +122,12 @@ export const HEAP_FIXED_KB = 320;
 export const HEAP_BYTES_PER_TURN = 2 * 1024;
 
 /** Tenants, servers, groups, users and keys for a soak: tenant i has server `soak-s<i>` on `upstreamUrls[i % n]`. */
-export async function seedSoak(sql: Sql, upstreamUrls: string[], tenants: number, usersPerTenant: number): Promise<SoakTenant[]> {
+export async function seedSoak(
+  sql: Sql,
+  upstreamUrls: string[],
+  tenants: number,
+  usersPerTenant: number,
+): Promise<SoakTenant[]> {
   const out: SoakTenant[] = [];
   for (let i = 0; i < tenants; i++) {
     const tenant = `soak-t${i}`;
@@ -168,8 +173,13 @@ export async function restingSample(pid: number, inspector?: string, settleMs = 
   let heapKb: number | null = null;
   const heapKbByIsolate: Record<string, number> = {};
   if (inspector) {
-    if (typeof WebSocket === "undefined") throw new Error("the heap check needs WebSocket: run node with --experimental-websocket");
-    const targets = (await (await fetch(`http://${inspector}/json/list`)).json()) as { id: string; title?: string; webSocketDebuggerUrl: string }[];
+    if (typeof WebSocket === "undefined")
+      throw new Error("the heap check needs WebSocket: run node with --experimental-websocket");
+    const targets = (await (await fetch(`http://${inspector}/json/list`)).json()) as {
+      id: string;
+      title?: string;
+      webSocketDebuggerUrl: string;
+    }[];
     let used = 0;
     for (const t of targets) {
       const bytes = await heapAfterGc(t.webSocketDebuggerUrl.replace("localhost", "127.0.0.1"));
@@ -215,7 +225,8 @@ async function heapAfterGc(url: string): Promise<number> {
   }
 }
 
-const percentile = (xs: number[], p: number) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]! : 0);
+const percentile = (xs: number[], p: number) =>
+  xs.length ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]! : 0;
 
 /**
  * Waits (at most `timeoutMs`) until one user of every tenant sees its server's echo tool: the
@@ -226,7 +237,9 @@ export async function warmUp(url: string, tenants: SoakTenant[], timeoutMs = 90_
   for (const tenant of tenants) {
     for (;;) {
       const c = new Client({ name: "soak-warm-up", version: "1" });
-      const transport = new StreamableHTTPClientTransport(new URL(url + "/mcp"), { requestInit: { headers: { Authorization: `Bearer ${tenant.keys[0]!}` } } });
+      const transport = new StreamableHTTPClientTransport(new URL(url + "/mcp"), {
+        requestInit: { headers: { Authorization: `Bearer ${tenant.keys[0]!}` } },
+      });
       const ok = await c
         .connect(transport)
         .then(() => c.listTools())
@@ -266,7 +279,13 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   let requests = 0;
   let measuring = false;
   let sampler: ReturnType<typeof setInterval> | undefined;
-  const progress = setInterval(() => log(`${Math.round((Date.now() - t0) / 1000)} s: ${turns} turns, ${errors.length} errors, ${violations.length} isolation violations${samples.length ? `, rss ${samples.at(-1)!.rssKb} kB, fds ${samples.at(-1)!.fds}` : ""}`), 10_000);
+  const progress = setInterval(
+    () =>
+      log(
+        `${Math.round((Date.now() - t0) / 1000)} s: ${turns} turns, ${errors.length} errors, ${violations.length} isolation violations${samples.length ? `, rss ${samples.at(-1)!.rssKb} kB, fds ${samples.at(-1)!.fds}` : ""}`,
+      ),
+    10_000,
+  );
 
   const rq = { timeout: o.requestTimeoutMs ?? 30_000 };
   async function client(n: number, deadline: number) {
@@ -278,28 +297,45 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     while (Date.now() < deadline) {
       const started = Date.now();
       const c = new Client({ name: `soak-${n}`, version: "1" });
-      const transport = new StreamableHTTPClientTransport(new URL(o.url + "/mcp"), { requestInit: { headers: { Authorization: `Bearer ${key}` } } });
+      const transport = new StreamableHTTPClientTransport(new URL(o.url + "/mcp"), {
+        requestInit: { headers: { Authorization: `Bearer ${key}` } },
+      });
       try {
         await timed("connect", c.connect(transport, rq));
         requests += 2;
         const tools = (await timed("list", c.listTools(undefined, rq))).tools;
         requests++;
         const foreign = tools.filter((t) => !t.name.startsWith(`${tenant.server}__`));
-        if (foreign.length) violations.push(`client ${n} (${tenant.server}) listed ${foreign.map((t) => t.name).join(", ")}`);
-        if (!tools.some((t) => t.name === `${tenant.server}__echo`)) errors.push(`client ${n}: ${tenant.server}__echo not listed`);
+        if (foreign.length)
+          violations.push(`client ${n} (${tenant.server}) listed ${foreign.map((t) => t.name).join(", ")}`);
+        if (!tools.some((t) => t.name === `${tenant.server}__echo`))
+          errors.push(`client ${n}: ${tenant.server}__echo not listed`);
         const message = `soak ${n}/${turn}`;
-        const r = (await timed("call", c.callTool({ name: `${tenant.server}__echo`, arguments: { message } }, undefined, rq))) as { content?: { text?: string }[]; isError?: boolean };
+        const r = (await timed(
+          "call",
+          c.callTool({ name: `${tenant.server}__echo`, arguments: { message } }, undefined, rq),
+        )) as { content?: { text?: string }[]; isError?: boolean };
         requests++;
-        if (r.isError || !JSON.stringify(r.content).includes(message)) errors.push(`client ${n}: echo answered ${JSON.stringify(r).slice(0, 200)}`);
+        if (r.isError || !JSON.stringify(r.content).includes(message))
+          errors.push(`client ${n}: echo answered ${JSON.stringify(r).slice(0, 200)}`);
         if (other !== tenant && turn % 5 === 0) {
-          const probe = await timed("probe", c.callTool({ name: `${other.server}__echo`, arguments: { message: "leak?" } }, undefined, rq)).then(
+          const probe = await timed(
+            "probe",
+            c.callTool({ name: `${other.server}__echo`, arguments: { message: "leak?" } }, undefined, rq),
+          ).then(
             (x) => x as { content?: unknown; isError?: boolean },
             () => null,
           );
           requests++;
-          if (probe && !probe.isError) violations.push(`client ${n} (${tenant.server}) called ${other.server}__echo: ${JSON.stringify(probe).slice(0, 200)}`);
+          if (probe && !probe.isError)
+            violations.push(
+              `client ${n} (${tenant.server}) called ${other.server}__echo: ${JSON.stringify(probe).slice(0, 200)}`,
+            );
         }
-        await timed("close", transport.terminateSession().catch(() => {}));
+        await timed(
+          "close",
+          transport.terminateSession().catch(() => {}),
+        );
         requests++;
         if (measuring) {
           turns++;
@@ -307,7 +343,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
         }
       } catch (err) {
         const m = `client ${n} turn ${turn}: ${(err as Error).message}`.slice(0, 300);
-        (/"code":-326\d\d,"message":"[^"]*(unavailable|unreachable)[^"]*try again shortly/.test(m) ? unavailable : errors).push(m);
+        (/"code":-326\d\d,"message":"[^"]*(unavailable|unreachable)[^"]*try again shortly/.test(m)
+          ? unavailable
+          : errors
+        ).push(m);
       } finally {
         await c.close().catch(() => {});
       }
@@ -335,7 +374,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const after = o.pid ? await restingSample(o.pid, o.inspector) : undefined;
   // in-flight figures, for the report: medians of two windows of the measured run, so one
   // sample (a GC pause, a burst) decides nothing
-  const window = (from: number, to: number) => samples.filter((s) => s.atMs >= o.durationMs * from && s.atMs <= o.durationMs * to + 5000);
+  const window = (from: number, to: number) =>
+    samples.filter((s) => s.atMs >= o.durationMs * from && s.atMs <= o.durationMs * to + 5000);
   const median = (xs: Sample[]): Sample | undefined => {
     if (!xs.length) return undefined;
     const m = (k: "rssKb" | "fds") => [...xs].map((s) => s[k]).sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -365,7 +405,12 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     heapAllowanceKb,
     p50: percentile(latencies, 0.5),
     p95: percentile(latencies, 0.95),
-    steps: Object.fromEntries(Object.entries(stepTimes).map(([k, v]) => [k, { p50: percentile(v, 0.5), p95: percentile(v, 0.95), max: Math.max(...v) }])),
+    steps: Object.fromEntries(
+      Object.entries(stepTimes).map(([k, v]) => [
+        k,
+        { p50: percentile(v, 0.5), p95: percentile(v, 0.95), max: Math.max(...v) },
+      ]),
+    ),
     flat: restFdGrowth <= REST_FD_SLACK && (heapGrowthKb === null || heapGrowthKb <= heapAllowanceKb),
   };
 }
@@ -374,14 +419,29 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
 export function formatReport(r: SoakReport): string {
   const lines = [
     `turns ${r.turns}, HTTP requests ~${r.requests}, turn latency p50 ${r.p50} ms, p95 ${r.p95} ms`,
-    `steps (p50/p95/max ms): ${Object.entries(r.steps).map(([k, v]) => `${k} ${v.p50}/${v.p95}/${v.max}`).join(", ")}`,
+    `steps (p50/p95/max ms): ${Object.entries(r.steps)
+      .map(([k, v]) => `${k} ${v.p50}/${v.p95}/${v.max}`)
+      .join(", ")}`,
     `errors ${r.errors.length}, refused as unavailable (503) ${r.unavailable.length}, isolation violations ${r.isolationViolations.length}`,
   ];
-  if (r.warm && r.last) lines.push(`workerd under load (median): rss ${r.warm.rssKb} kB, fds ${r.warm.fds} early; rss ${r.last.rssKb} kB (${r.rssGrowthPct.toFixed(1)}%), fds ${r.last.fds} (${r.fdGrowth >= 0 ? "+" : ""}${r.fdGrowth}) late`);
+  if (r.warm && r.last)
+    lines.push(
+      `workerd under load (median): rss ${r.warm.rssKb} kB, fds ${r.warm.fds} early; rss ${r.last.rssKb} kB (${r.rssGrowthPct.toFixed(1)}%), fds ${r.last.fds} (${r.fdGrowth >= 0 ? "+" : ""}${r.fdGrowth}) late`,
+    );
   if (r.rest) {
-    const by = r.rest.before.heapKbByIsolate && r.rest.after.heapKbByIsolate ? ` [${Object.keys(r.rest.after.heapKbByIsolate).map((k) => `${k} ${r.rest!.before.heapKbByIsolate![k]}->${r.rest!.after.heapKbByIsolate![k]}`).join(", ")}]` : "";
-    const heap = r.rest.before.heapKb !== null ? `, live heap ${r.rest.before.heapKb} -> ${r.rest.after.heapKb} kB${by} (+${r.heapGrowthKb} kB, ${((r.heapGrowthKb! * 1024) / Math.max(1, r.turns)).toFixed(0)} bytes per turn; bound ${r.heapAllowanceKb} kB)` : "";
-    lines.push(`workerd at rest before / after: fds ${r.rest.before.fds} -> ${r.rest.after.fds} (bound +${REST_FD_SLACK}), rss ${r.rest.before.rssKb} -> ${r.rest.after.rssKb} kB${heap} -> ${r.flat ? "flat" : "GROWING"}`);
+    const by =
+      r.rest.before.heapKbByIsolate && r.rest.after.heapKbByIsolate
+        ? ` [${Object.keys(r.rest.after.heapKbByIsolate)
+            .map((k) => `${k} ${r.rest!.before.heapKbByIsolate![k]}->${r.rest!.after.heapKbByIsolate![k]}`)
+            .join(", ")}]`
+        : "";
+    const heap =
+      r.rest.before.heapKb !== null
+        ? `, live heap ${r.rest.before.heapKb} -> ${r.rest.after.heapKb} kB${by} (+${r.heapGrowthKb} kB, ${((r.heapGrowthKb! * 1024) / Math.max(1, r.turns)).toFixed(0)} bytes per turn; bound ${r.heapAllowanceKb} kB)`
+        : "";
+    lines.push(
+      `workerd at rest before / after: fds ${r.rest.before.fds} -> ${r.rest.after.fds} (bound +${REST_FD_SLACK}), rss ${r.rest.before.rssKb} -> ${r.rest.after.rssKb} kB${heap} -> ${r.flat ? "flat" : "GROWING"}`,
+    );
   }
   for (const e of [...r.isolationViolations, ...r.errors, ...r.unavailable].slice(0, 20)) lines.push(`  ${e}`);
   return lines.join("\n");
@@ -434,14 +494,32 @@ async function main() {
   let code = 0;
   try {
     const sql = createSql(stack.databaseUrl, { max: 2 });
-    const seeded = await seedSoak(sql, upstreams.map((u) => u.url), tenants, Math.max(1, Math.ceil(clients / tenants)));
+    const seeded = await seedSoak(
+      sql,
+      upstreams.map((u) => u.url),
+      tenants,
+      Math.max(1, Math.ceil(clients / tenants)),
+    );
     await sql.end();
     await warmUp(stack.url, seeded);
-    say(`${clients} clients across ${tenants} tenants for ${seconds} s against ${stack.url} (workerd pid ${stack.workerd.child.pid})`);
+    say(
+      `${clients} clients across ${tenants} tenants for ${seconds} s against ${stack.url} (workerd pid ${stack.workerd.child.pid})`,
+    );
     const warmUpMs = Math.min(60_000, Math.max(10_000, seconds * 100)); // 10% of the run, 10-60 s
-    const report = await runSoak({ url: stack.url, tenants: seeded, clients, durationMs: seconds * 1000, warmUpMs, pid: stack.workerd.child.pid, inspector, sampleMs: 5000, log: say });
+    const report = await runSoak({
+      url: stack.url,
+      tenants: seeded,
+      clients,
+      durationMs: seconds * 1000,
+      warmUpMs,
+      pid: stack.workerd.child.pid,
+      inspector,
+      sampleMs: 5000,
+      log: say,
+    });
     console.log(formatReport(report));
-    if (report.errors.length || report.unavailable.length || report.isolationViolations.length || !report.flat) code = 1;
+    if (report.errors.length || report.unavailable.length || report.isolationViolations.length || !report.flat)
+      code = 1;
   } finally {
     await stack.stop();
     await Promise.all(upstreams.map((u) => u.proc.stop()));

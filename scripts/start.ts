@@ -12,7 +12,8 @@ const say = (line: string) => console.log(`[start] ${line}`);
 function portSetting(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined || value === "") return fallback;
   const n = Number(value);
-  if (!/^\d+$/.test(value) || n > 65535) throw new StartupError(`${name} must be a port number 0-65535 (got ${JSON.stringify(value)})`);
+  if (!/^\d+$/.test(value) || n > 65535)
+    throw new StartupError(`${name} must be a port number 0-65535 (got ${JSON.stringify(value)})`);
   return n;
 }
 

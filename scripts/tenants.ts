@@ -14,7 +14,13 @@ import { runCommand } from "./lib/cli";
 import { openDatabase, type Database } from "./lib/database";
 import { migrate } from "./lib/migrate";
 import { storedSecrets } from "./lib/secrets";
-import { exportTenants, formatTenantsFile, importTenants, parseTenantsFile, TenantsFileError } from "./lib/tenants-file";
+import {
+  exportTenants,
+  formatTenantsFile,
+  importTenants,
+  parseTenantsFile,
+  TenantsFileError,
+} from "./lib/tenants-file";
 import { ROOT } from "./lib/workers";
 
 const [command, ...rest] = process.argv.slice(2);
@@ -32,18 +38,23 @@ const file = positional[0];
 const known = command === "import" ? ["--prune"] : ["--json", "--with-secrets"];
 
 function usage(): never {
-  console.error("usage: npm run tenants -- import <file.yaml|file.json> [--prune]\n       npm run tenants -- export [--json] [--with-secrets] [--output <file>]");
+  console.error(
+    "usage: npm run tenants -- import <file.yaml|file.json> [--prune]\n       npm run tenants -- export [--json] [--with-secrets] [--output <file>]",
+  );
   process.exit(2);
 }
 
 if (command !== "import" && command !== "export") usage();
 if (command === "import" && (!file || positional.length > 1 || output !== undefined)) usage();
-if (command === "export" && (positional.length > 0 || (rest.some((a) => a === "--output" || a === "-o") && !output))) usage();
+if (command === "export" && (positional.length > 0 || (rest.some((a) => a === "--output" || a === "-o") && !output)))
+  usage();
 for (const f of flags) if (!known.includes(f)) usage();
 
 /** The key ring from SECRETS_KEY (or npm start's generated key) and SECRETS_KEY_PREVIOUS; undefined when there is no key. */
 async function secretsRing(): Promise<KeyRing | undefined> {
-  const current = process.env.SECRETS_KEY || storedSecrets(resolve(process.env.DATA_DIR || resolve(ROOT, ".data"), "secrets.json")).SECRETS_KEY;
+  const current =
+    process.env.SECRETS_KEY ||
+    storedSecrets(resolve(process.env.DATA_DIR || resolve(ROOT, ".data"), "secrets.json")).SECRETS_KEY;
   if (!current) return undefined;
   const key = SecretsKey.safeParse(current);
   if (!key.success) throw new TenantsFileError(`SECRETS_KEY ${key.error.issues[0]?.message}`);
@@ -71,7 +82,9 @@ await runCommand(
     try {
       text = command === "import" ? readFileSync(file!, "utf8") : "";
     } catch (err) {
-      throw new TenantsFileError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message}`);
+      throw new TenantsFileError(
+        `cannot read ${file}: ${(err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message}`,
+      );
     }
     const parsed = command === "import" ? parseTenantsFile(text) : null;
     db = await openDatabase();
@@ -79,10 +92,21 @@ await runCommand(
     try {
       await migrate(sql);
       if (parsed) {
-        const counts = await importTenants(sql, parsed, { prune: flags.has("--prune"), actor: `cli:${process.env.USER ?? "import"}`, ring });
-        console.error(`imported ${file}: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(", ")}`);
+        const counts = await importTenants(sql, parsed, {
+          prune: flags.has("--prune"),
+          actor: `cli:${process.env.USER ?? "import"}`,
+          ring,
+        });
+        console.error(
+          `imported ${file}: ${Object.entries(counts)
+            .map(([k, v]) => `${v} ${k}`)
+            .join(", ")}`,
+        );
       } else {
-        const out = formatTenantsFile(await exportTenants(sql, { withSecrets: flags.has("--with-secrets"), ring }), flags.has("--json") ? "json" : "yaml");
+        const out = formatTenantsFile(
+          await exportTenants(sql, { withSecrets: flags.has("--with-secrets"), ring }),
+          flags.has("--json") ? "json" : "yaml",
+        );
         if (output) {
           // written whole or not at all
           const tmp = `${output}.${process.pid}.tmp`;

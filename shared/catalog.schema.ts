@@ -82,7 +82,12 @@ export interface UpstreamProtocol {
   /** ISO time a probe last decided the era. */
   eraCheckedAt: string | null;
   /** Modern only: `ttlMs` / `cacheScope` the server gave its discover and list results. */
-  cacheHints: Partial<Record<"server/discover" | "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list", { ttlMs?: number; cacheScope?: "public" | "private" }>> | null;
+  cacheHints: Partial<
+    Record<
+      "server/discover" | "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list",
+      { ttlMs?: number; cacheScope?: "public" | "private" }
+    >
+  > | null;
 }
 
 /** One server a user may use, with what its upstream offers (tools filtered per user). */

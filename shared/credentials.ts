@@ -21,19 +21,45 @@ import { z } from "zod";
 const HeaderName = z
   .string()
   .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "must be an HTTP header name")
-  .refine((h) => !/^(content-type|accept|content-length|host|mcp-.*|last-event-id|traceparent|tracestate|cookie)$/i.test(h), "names a header the gateway controls");
-const Prefix = z.string().max(32).regex(/^[\x20-\x7e]*$/, "must be printable ASCII");
-const HttpsOrLocalUrl = z.string().url().refine((u) => /^https?:\/\//i.test(u), "must be an http(s) URL");
+  .refine(
+    (h) => !/^(content-type|accept|content-length|host|mcp-.*|last-event-id|traceparent|tracestate|cookie)$/i.test(h),
+    "names a header the gateway controls",
+  );
+const Prefix = z
+  .string()
+  .max(32)
+  .regex(/^[\x20-\x7e]*$/, "must be printable ASCII");
+const HttpsOrLocalUrl = z
+  .string()
+  .url()
+  .refine((u) => /^https?:\/\//i.test(u), "must be an http(s) URL");
 
 /** The OAuth client settings of a per-user-oauth server, as the admin gives them. */
 export const OAuthSettings = z
   .object({
-    issuer: HttpsOrLocalUrl.optional().describe("the authorization server's issuer; omitted: found from the upstream's RFC 9728 metadata"),
+    issuer: HttpsOrLocalUrl.optional().describe(
+      "the authorization server's issuer; omitted: found from the upstream's RFC 9728 metadata",
+    ),
     authorizationEndpoint: HttpsOrLocalUrl.optional().describe("overrides discovery"),
     tokenEndpoint: HttpsOrLocalUrl.optional().describe("overrides discovery"),
-    revocationEndpoint: HttpsOrLocalUrl.optional().describe("RFC 7009: where a user's tokens are revoked when they disconnect; overrides discovery (the authorization server's revocation_endpoint)"),
-    clientId: z.string().min(1).max(500).describe("the gateway's client id at the authorization server (a configured client, or the URL of a client ID metadata document)"),
-    clientSecret: z.string().min(1).max(2000).optional().describe("write-only; omitted: a public client (PKCE only), or the stored secret is kept while clientId stays the same"),
+    revocationEndpoint: HttpsOrLocalUrl.optional().describe(
+      "RFC 7009: where a user's tokens are revoked when they disconnect; overrides discovery (the authorization server's revocation_endpoint)",
+    ),
+    clientId: z
+      .string()
+      .min(1)
+      .max(500)
+      .describe(
+        "the gateway's client id at the authorization server (a configured client, or the URL of a client ID metadata document)",
+      ),
+    clientSecret: z
+      .string()
+      .min(1)
+      .max(2000)
+      .optional()
+      .describe(
+        "write-only; omitted: a public client (PKCE only), or the stored secret is kept while clientId stays the same",
+      ),
     scopes: z.string().max(1000).default("").describe("scopes to ask for, space-separated"),
     resource: HttpsOrLocalUrl.optional().describe("RFC 8707 resource indicator; default the server's URL"),
   })
@@ -49,8 +75,14 @@ export const CredentialsInput = z
   })
   .strict()
   .superRefine((c, ctx) => {
-    if (c.mode === "per-user-oauth" && !c.oauth) ctx.addIssue({ code: "custom", path: ["oauth"], message: "is required for mode per-user-oauth (at least clientId)" });
-    if (c.mode !== "per-user-oauth" && c.oauth) ctx.addIssue({ code: "custom", path: ["oauth"], message: `is only for mode per-user-oauth, not ${c.mode}` });
+    if (c.mode === "per-user-oauth" && !c.oauth)
+      ctx.addIssue({
+        code: "custom",
+        path: ["oauth"],
+        message: "is required for mode per-user-oauth (at least clientId)",
+      });
+    if (c.mode !== "per-user-oauth" && c.oauth)
+      ctx.addIssue({ code: "custom", path: ["oauth"], message: `is only for mode per-user-oauth, not ${c.mode}` });
   });
 export type CredentialsInput = z.infer<typeof CredentialsInput>;
 
@@ -78,7 +110,12 @@ export type StoredCredentials = z.infer<typeof StoredCredentials>;
 export function publicCredentials(c: StoredCredentials | undefined): Record<string, unknown> {
   if (!c || c.mode === "shared") return { mode: "shared" };
   const { clientSecret, ...oauth } = c.oauth ?? ({} as NonNullable<StoredCredentials["oauth"]>);
-  return { mode: c.mode, header: c.header ?? "Authorization", prefix: c.prefix ?? "Bearer ", ...(c.oauth ? { oauth: { ...oauth, hasClientSecret: !!clientSecret } } : {}) };
+  return {
+    mode: c.mode,
+    header: c.header ?? "Authorization",
+    prefix: c.prefix ?? "Bearer ",
+    ...(c.oauth ? { oauth: { ...oauth, hasClientSecret: !!clientSecret } } : {}),
+  };
 }
 
 /** Whether each user brings their own credential for the server. */
@@ -90,7 +127,9 @@ export function isPerUser(c: StoredCredentials | undefined): boolean {
 export const clientSecretContext = (serverId: string) => `servers.credentials:${serverId}:clientSecret`;
 
 /** Sealing context of one token of a connection: bound to the user and the server. */
-export const connectionContext = (email: string, serverId: string, field: "access" | "refresh") => `user_connections:${email.toLowerCase()}:${serverId}:${field}`;
+export const connectionContext = (email: string, serverId: string, field: "access" | "refresh") =>
+  `user_connections:${email.toLowerCase()}:${serverId}:${field}`;
 
 /** The link a user opens to connect their account for `serverId`. */
-export const connectUrl = (publicUrl: string, serverId: string) => `${publicUrl.replace(/\/$/, "")}/auth/connect/${serverId}`;
+export const connectUrl = (publicUrl: string, serverId: string) =>
+  `${publicUrl.replace(/\/$/, "")}/auth/connect/${serverId}`;

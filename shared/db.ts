@@ -64,8 +64,17 @@ export function isConnectionError(err: unknown): boolean {
   if (!e) return false;
   const code = String(e.code ?? e.errno ?? "");
   return (
-    ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "CONNECT_TIMEOUT", "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "57P01", "57P03"].includes(code) ||
-    /connect|network|socket/i.test(e.message ?? "")
+    [
+      "ECONNREFUSED",
+      "ECONNRESET",
+      "ETIMEDOUT",
+      "CONNECT_TIMEOUT",
+      "CONNECTION_CLOSED",
+      "CONNECTION_ENDED",
+      "CONNECTION_DESTROYED",
+      "57P01",
+      "57P03",
+    ].includes(code) || /connect|network|socket/i.test(e.message ?? "")
   );
 }
 

@@ -101,5 +101,10 @@ export function isForwardAuthPath(normalised: string): boolean {
 
 /** Finds the route for a path, or undefined. */
 export function matchRoute(path: string): Route | undefined {
-  return ROUTES.find((r) => path === r.prefix || path.startsWith(r.prefix + "/") || (r.prefix.startsWith("/.well-known") && path.startsWith(r.prefix)));
+  return ROUTES.find(
+    (r) =>
+      path === r.prefix ||
+      path.startsWith(r.prefix + "/") ||
+      (r.prefix.startsWith("/.well-known") && path.startsWith(r.prefix)),
+  );
 }

@@ -15,7 +15,9 @@ export function readEnv<S extends z.ZodType>(schema: S, env: unknown): z.infer<S
   const hit = cache.get(key);
   if (hit) return hit as z.infer<S>;
   // workerd binds an unset `fromEnvironment` variable as null; treat it as absent
-  const present = Object.fromEntries(Object.entries((env ?? {}) as Record<string, unknown>).filter(([, v]) => v !== null && v !== ""));
+  const present = Object.fromEntries(
+    Object.entries((env ?? {}) as Record<string, unknown>).filter(([, v]) => v !== null && v !== ""),
+  );
   const parsed = schema.safeParse(present);
   if (!parsed.success) {
     const names = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
@@ -37,7 +39,8 @@ export function Switch(defaultValue: boolean) {
     .union([z.boolean(), z.string()])
     .optional()
     .superRefine((v, ctx) => {
-      if (typeof v === "string" && !/^(1|true|yes|on|0|false|no|off)$/i.test(v)) ctx.addIssue({ code: "custom", message: `must be 1 or 0 (got "${v}")` });
+      if (typeof v === "string" && !/^(1|true|yes|on|0|false|no|off)$/i.test(v))
+        ctx.addIssue({ code: "custom", message: `must be 1 or 0 (got "${v}")` });
     })
     .transform((v) => (v === undefined ? defaultValue : typeof v === "boolean" ? v : /^(1|true|yes|on)$/i.test(v)));
 }
@@ -58,12 +61,18 @@ function parsesAsUrl(v: string): boolean {
  * that none of them follows the client's own `Host`. Normalised without a trailing slash.
  */
 export const PublicUrl = z
-  .string({ error: (i) => (i.input === undefined ? "required: the gateway's public origin, e.g. https://gateway.example.com (npm start sets it; set it in the compose file or the worker's .dev.vars)" : undefined) })
+  .string({
+    error: (i) =>
+      i.input === undefined
+        ? "required: the gateway's public origin, e.g. https://gateway.example.com (npm start sets it; set it in the compose file or the worker's .dev.vars)"
+        : undefined,
+  })
   .url("must be a URL such as https://gateway.example.com")
   .superRefine((v, ctx) => {
     if (!parsesAsUrl(v)) return; // reported by .url()
     const u = new URL(v);
-    if (u.protocol !== "https:" && u.protocol !== "http:") ctx.addIssue({ code: "custom", message: "must be an http(s) URL" });
+    if (u.protocol !== "https:" && u.protocol !== "http:")
+      ctx.addIssue({ code: "custom", message: "must be an http(s) URL" });
     else if ((u.pathname !== "/" && u.pathname !== "") || u.search || u.hash || u.username || u.password) {
       ctx.addIssue({ code: "custom", message: `must be an origin only (scheme://host[:port]), not ${v}` });
     }
@@ -84,9 +93,18 @@ export const PoolMax = z.coerce.number().int().min(1).max(100).default(4);
  */
 export const REQUEST_LIMIT_VARS = {
   /** Largest request body in bytes; larger ones get 413. Default 4194304 (4 MiB). */
-  MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(4 * 1024 * 1024),
+  MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(4 * 1024 * 1024),
   /** Largest request header block in bytes; larger ones get 431. Default 32768 (32 KiB). */
-  MAX_HEADER_BYTES: z.coerce.number().int().min(1024).max(120_000).default(32 * 1024),
+  MAX_HEADER_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(120_000)
+    .default(32 * 1024),
 };
 
 /**

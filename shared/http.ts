@@ -39,7 +39,11 @@ export function onError(err: Error, c: Context): Response {
     return c.json({ error: "bad_request", message: INPUT_ERRORS[pgCode]! }, 400);
   }
   // too many connections (53300) or out of resources (53xxx): the database is overloaded, not the request wrong
-  if (err instanceof VersionUnavailable || isConnectionError(err) || (typeof pgCode === "string" && pgCode.startsWith("53"))) {
+  if (
+    err instanceof VersionUnavailable ||
+    isConnectionError(err) ||
+    (typeof pgCode === "string" && pgCode.startsWith("53"))
+  ) {
     log.warn("database unavailable", { path: c.req.path, message: String((err as Error).message) });
     return c.json({ error: "unavailable", message: "the database is unreachable; try again shortly" }, 503);
   }
@@ -55,7 +59,10 @@ export async function jsonRpcOnError(err: Error, c: Context): Promise<Response> 
   const res = onError(err, c);
   const body = (await res.json().catch(() => ({}))) as { message?: string };
   const code = res.status < 500 ? -32600 : -32603;
-  return c.json({ jsonrpc: "2.0", id: null, error: { code, message: body.message ?? "internal error" } }, res.status as 500);
+  return c.json(
+    { jsonrpc: "2.0", id: null, error: { code, message: body.message ?? "internal error" } },
+    res.status as 500,
+  );
 }
 
 /** Hono `notFound` for JSON workers: 404 `{error: "not_found"}` naming the path. */
@@ -79,7 +86,15 @@ function jsonRpcCode(status: number): number {
  * response `{"jsonrpc": "2.0", "id": null, "error": {"code", "message", "data": {"error": code}}}`
  * with the same HTTP status. Used by the request limits (413, 415, 429, 431) and by any worker.
  */
-export function errorResponse(path: string, status: number, error: string, message: string, headers: Record<string, string> = {}): Response {
-  const body = isMcpPath(path) ? { jsonrpc: "2.0", id: null, error: { code: jsonRpcCode(status), message, data: { error } } } : { error, message };
+export function errorResponse(
+  path: string,
+  status: number,
+  error: string,
+  message: string,
+  headers: Record<string, string> = {},
+): Response {
+  const body = isMcpPath(path)
+    ? { jsonrpc: "2.0", id: null, error: { code: jsonRpcCode(status), message, data: { error } } }
+    : { error, message };
   return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", ...headers } });
 }

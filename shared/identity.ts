@@ -39,7 +39,11 @@ const signed = new VersionedCache<string>(10_000);
 const verified = new VersionedCache<Identity>(10_000);
 
 /** Signs an identity for the internal workers (the same token again while over half its life is left). */
-export async function signAssertion(identity: Identity, secret: string, ttlSeconds = ASSERTION_TTL_SECONDS): Promise<string> {
+export async function signAssertion(
+  identity: Identity,
+  secret: string,
+  ttlSeconds = ASSERTION_TTL_SECONDS,
+): Promise<string> {
   const memo = `${secret}\u0000${ttlSeconds}\u0000${identity.email}\u0000${identity.admin}\u0000${identity.via}\u0000${identity.groups.join("\u0000")}`;
   const hit = signed.get(memo, 0);
   if (hit) return hit;
@@ -76,7 +80,12 @@ export async function verifyAssertion(token: string | null | undefined, secret: 
       requiredClaims: ["exp", "sub"],
       clockTolerance: 5,
     });
-    const parsed = Identity.safeParse({ email: payload.sub, groups: payload.groups, admin: payload.admin, via: payload.via ?? "unknown" });
+    const parsed = Identity.safeParse({
+      email: payload.sub,
+      groups: payload.groups,
+      admin: payload.admin,
+      via: payload.via ?? "unknown",
+    });
     if (!parsed.success) return null;
     verified.set(memo, Object.freeze(parsed.data), 0, (payload.exp ?? 0) * 1000);
     return parsed.data;

@@ -14,8 +14,12 @@ export const LOGOUT_TOKEN_TTL_SECONDS = 43_200;
 const enc = new TextEncoder();
 
 async function mac(secret: string, email: string, exp: number): Promise<string> {
-  const key = await crypto.subtle.importKey("raw", enc.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-  const sig = new Uint8Array(await crypto.subtle.sign("HMAC", key, enc.encode(`logout/v1|${email.toLowerCase()}|${exp}`)));
+  const key = await crypto.subtle.importKey("raw", enc.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
+    "sign",
+  ]);
+  const sig = new Uint8Array(
+    await crypto.subtle.sign("HMAC", key, enc.encode(`logout/v1|${email.toLowerCase()}|${exp}`)),
+  );
   let s = "";
   for (const b of sig) s += String.fromCharCode(b);
   return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
@@ -28,7 +32,12 @@ export async function logoutToken(secret: string, email: string, now = Math.floo
 }
 
 /** Whether `token` is a live sign-out token for `email`. */
-export async function verifyLogoutToken(secret: string, email: string, token: unknown, now = Math.floor(Date.now() / 1000)): Promise<boolean> {
+export async function verifyLogoutToken(
+  secret: string,
+  email: string,
+  token: unknown,
+  now = Math.floor(Date.now() / 1000),
+): Promise<boolean> {
   if (typeof token !== "string" || token.length > 200) return false;
   const m = token.match(/^(\d{1,12})\.([A-Za-z0-9_-]{43})$/);
   if (!m) return false;

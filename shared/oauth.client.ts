@@ -56,9 +56,16 @@ const TIMEOUT_MS = 10_000;
 async function getJson(url: string): Promise<unknown | null> {
   let res: Response;
   try {
-    res = await fetch(url, { headers: { accept: "application/json" }, signal: AbortSignal.timeout(TIMEOUT_MS), redirect: "manual" });
+    res = await fetch(url, {
+      headers: { accept: "application/json" },
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+      redirect: "manual",
+    });
   } catch (err) {
-    throw new OAuthClientError("network", `${new URL(url).origin} unreachable: ${String((err as Error)?.message ?? err)}`);
+    throw new OAuthClientError(
+      "network",
+      `${new URL(url).origin} unreachable: ${String((err as Error)?.message ?? err)}`,
+    );
   }
   if (!res.ok) {
     await res.body?.cancel().catch(() => {});
@@ -71,7 +78,10 @@ async function getJson(url: string): Promise<unknown | null> {
 async function issuerOfResource(resourceUrl: string): Promise<string | null> {
   const u = new URL(resourceUrl);
   const path = u.pathname === "/" ? "" : u.pathname.replace(/\/$/, "");
-  for (const candidate of [`${u.origin}/.well-known/oauth-protected-resource${path}`, `${u.origin}/.well-known/oauth-protected-resource`]) {
+  for (const candidate of [
+    `${u.origin}/.well-known/oauth-protected-resource${path}`,
+    `${u.origin}/.well-known/oauth-protected-resource`,
+  ]) {
     const doc = (await getJson(candidate)) as { authorization_servers?: unknown } | null;
     const first = Array.isArray(doc?.authorization_servers) ? doc!.authorization_servers[0] : undefined;
     if (typeof first === "string" && /^https?:\/\//.test(first)) return first;
@@ -83,7 +93,10 @@ async function issuerOfResource(resourceUrl: string): Promise<string | null> {
 async function metadataOf(issuer: string): Promise<z.infer<typeof AsMetadata>> {
   const u = new URL(issuer);
   const path = u.pathname === "/" ? "" : u.pathname.replace(/\/$/, "");
-  for (const candidate of [`${u.origin}/.well-known/oauth-authorization-server${path}`, `${issuer.replace(/\/$/, "")}/.well-known/openid-configuration`]) {
+  for (const candidate of [
+    `${u.origin}/.well-known/oauth-authorization-server${path}`,
+    `${issuer.replace(/\/$/, "")}/.well-known/openid-configuration`,
+  ]) {
     const parsed = AsMetadata.safeParse(await getJson(candidate));
     if (parsed.success) return parsed.data;
   }
@@ -94,8 +107,17 @@ async function metadataOf(issuer: string): Promise<z.infer<typeof AsMetadata>> {
  * The endpoints for a server's settings: configured ones win; else the issuer (configured, or
  * named by the upstream's RFC 9728 metadata) is asked. Throws {@link OAuthClientError}.
  */
-export async function discoverEndpoints(upstreamUrl: string, oauth: NonNullable<StoredCredentials["oauth"]>): Promise<OAuthEndpoints> {
-  const key = JSON.stringify([upstreamUrl, oauth.issuer, oauth.authorizationEndpoint, oauth.tokenEndpoint, oauth.revocationEndpoint]);
+export async function discoverEndpoints(
+  upstreamUrl: string,
+  oauth: NonNullable<StoredCredentials["oauth"]>,
+): Promise<OAuthEndpoints> {
+  const key = JSON.stringify([
+    upstreamUrl,
+    oauth.issuer,
+    oauth.authorizationEndpoint,
+    oauth.tokenEndpoint,
+    oauth.revocationEndpoint,
+  ]);
   const hit = discovered.get(key);
   if (hit && Date.now() - hit.at < DISCOVERY_TTL_MS) return hit.endpoints;
   const endpoints = await discoverUncached(upstreamUrl, oauth);
@@ -108,12 +130,25 @@ export async function discoverEndpoints(upstreamUrl: string, oauth: NonNullable<
 const DISCOVERY_TTL_MS = 10 * 60_000;
 const discovered = new Map<string, { at: number; endpoints: OAuthEndpoints }>();
 
-async function discoverUncached(upstreamUrl: string, oauth: NonNullable<StoredCredentials["oauth"]>): Promise<OAuthEndpoints> {
+async function discoverUncached(
+  upstreamUrl: string,
+  oauth: NonNullable<StoredCredentials["oauth"]>,
+): Promise<OAuthEndpoints> {
   if (oauth.authorizationEndpoint && oauth.tokenEndpoint) {
-    return { issuer: oauth.issuer ?? null, authorizationEndpoint: oauth.authorizationEndpoint, tokenEndpoint: oauth.tokenEndpoint, basicAuth: true, revocationEndpoint: oauth.revocationEndpoint ?? null };
+    return {
+      issuer: oauth.issuer ?? null,
+      authorizationEndpoint: oauth.authorizationEndpoint,
+      tokenEndpoint: oauth.tokenEndpoint,
+      basicAuth: true,
+      revocationEndpoint: oauth.revocationEndpoint ?? null,
+    };
   }
   const issuer = oauth.issuer ?? (await issuerOfResource(upstreamUrl));
-  if (!issuer) throw new OAuthClientError("discovery", "the upstream publishes no protected resource metadata (RFC 9728) naming an authorization server; configure oauth.issuer or both endpoints");
+  if (!issuer)
+    throw new OAuthClientError(
+      "discovery",
+      "the upstream publishes no protected resource metadata (RFC 9728) naming an authorization server; configure oauth.issuer or both endpoints",
+    );
   const md = await metadataOf(issuer);
   const methods = md.token_endpoint_auth_methods_supported ?? ["client_secret_basic"];
   return {
@@ -137,7 +172,10 @@ export async function pkceS256(verifier: string): Promise<string> {
 }
 
 /** The authorization URL the user's browser goes to. */
-export async function authorizeUrl(client: OAuthClient, p: { redirectUri: string; state: string; verifier: string }): Promise<string> {
+export async function authorizeUrl(
+  client: OAuthClient,
+  p: { redirectUri: string; state: string; verifier: string },
+): Promise<string> {
   const url = new URL(client.authorizationEndpoint);
   url.searchParams.set("response_type", "code");
   url.searchParams.set("client_id", client.clientId);
@@ -162,11 +200,18 @@ export type TokenAnswer = z.infer<typeof TokenAnswer>;
 type ClientAuth = Pick<OAuthClient, "clientId" | "clientSecret" | "basicAuth">;
 
 /** A form body and headers authenticated as the client (basic, post, or a public client's id). */
-function authenticated(client: ClientAuth, params: Record<string, string>): { body: URLSearchParams; headers: Record<string, string> } {
+function authenticated(
+  client: ClientAuth,
+  params: Record<string, string>,
+): { body: URLSearchParams; headers: Record<string, string> } {
   const body = new URLSearchParams(params);
-  const headers: Record<string, string> = { "content-type": "application/x-www-form-urlencoded", accept: "application/json" };
+  const headers: Record<string, string> = {
+    "content-type": "application/x-www-form-urlencoded",
+    accept: "application/json",
+  };
   if (!client.clientSecret) body.set("client_id", client.clientId);
-  else if (client.basicAuth) headers.authorization = `Basic ${btoa(`${encodeURIComponent(client.clientId)}:${encodeURIComponent(client.clientSecret)}`)}`;
+  else if (client.basicAuth)
+    headers.authorization = `Basic ${btoa(`${encodeURIComponent(client.clientId)}:${encodeURIComponent(client.clientSecret)}`)}`;
   else {
     body.set("client_id", client.clientId);
     body.set("client_secret", client.clientSecret);
@@ -174,31 +219,59 @@ function authenticated(client: ClientAuth, params: Record<string, string>): { bo
   return { body, headers };
 }
 
-async function tokenRequest(client: Pick<OAuthClient, "tokenEndpoint"> & ClientAuth, params: Record<string, string>): Promise<TokenAnswer> {
+async function tokenRequest(
+  client: Pick<OAuthClient, "tokenEndpoint"> & ClientAuth,
+  params: Record<string, string>,
+): Promise<TokenAnswer> {
   const { body, headers } = authenticated(client, params);
   let res: Response;
   try {
-    res = await fetch(client.tokenEndpoint, { method: "POST", headers, body, signal: AbortSignal.timeout(TIMEOUT_MS), redirect: "manual" });
+    res = await fetch(client.tokenEndpoint, {
+      method: "POST",
+      headers,
+      body,
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+      redirect: "manual",
+    });
   } catch (err) {
     throw new OAuthClientError("network", `token endpoint unreachable: ${String((err as Error)?.message ?? err)}`);
   }
   const json = (await res.json().catch(() => null)) as Record<string, unknown> | null;
   if (!res.ok) {
     const code = typeof json?.error === "string" ? json.error.slice(0, 64) : undefined;
-    throw new OAuthClientError("token", `the authorization server refused the token request (${code ?? `HTTP ${res.status}`})`, code);
+    throw new OAuthClientError(
+      "token",
+      `the authorization server refused the token request (${code ?? `HTTP ${res.status}`})`,
+      code,
+    );
   }
   const parsed = TokenAnswer.safeParse(json);
-  if (!parsed.success) throw new OAuthClientError("token", "the authorization server's token answer has no access_token");
+  if (!parsed.success)
+    throw new OAuthClientError("token", "the authorization server's token answer has no access_token");
   return parsed.data;
 }
 
 /** Exchanges an authorization code (with its PKCE verifier) for tokens, for `resource`. */
-export function exchangeCode(client: OAuthClient, code: string, verifier: string, redirectUri: string): Promise<TokenAnswer> {
-  return tokenRequest(client, { grant_type: "authorization_code", code, code_verifier: verifier, redirect_uri: redirectUri, resource: client.resource });
+export function exchangeCode(
+  client: OAuthClient,
+  code: string,
+  verifier: string,
+  redirectUri: string,
+): Promise<TokenAnswer> {
+  return tokenRequest(client, {
+    grant_type: "authorization_code",
+    code,
+    code_verifier: verifier,
+    redirect_uri: redirectUri,
+    resource: client.resource,
+  });
 }
 
 /** Uses a refresh token at the token endpoint the connection recorded. */
-export function refreshToken(client: Pick<OAuthClient, "tokenEndpoint" | "clientId" | "clientSecret" | "basicAuth" | "resource">, refresh: string): Promise<TokenAnswer> {
+export function refreshToken(
+  client: Pick<OAuthClient, "tokenEndpoint" | "clientId" | "clientSecret" | "basicAuth" | "resource">,
+  refresh: string,
+): Promise<TokenAnswer> {
   return tokenRequest(client, { grant_type: "refresh_token", refresh_token: refresh, resource: client.resource });
 }
 
@@ -207,17 +280,31 @@ export function refreshToken(client: Pick<OAuthClient, "tokenEndpoint" | "client
  * one). Throws {@link OAuthClientError} when the server cannot be reached or refuses; the
  * message names the server's error code, never the token.
  */
-export async function revokeToken(client: { revocationEndpoint: string } & ClientAuth, token: string, hint: "refresh_token" | "access_token"): Promise<void> {
+export async function revokeToken(
+  client: { revocationEndpoint: string } & ClientAuth,
+  token: string,
+  hint: "refresh_token" | "access_token",
+): Promise<void> {
   const { body, headers } = authenticated(client, { token, token_type_hint: hint });
   let res: Response;
   try {
-    res = await fetch(client.revocationEndpoint, { method: "POST", headers, body, signal: AbortSignal.timeout(TIMEOUT_MS), redirect: "manual" });
+    res = await fetch(client.revocationEndpoint, {
+      method: "POST",
+      headers,
+      body,
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+      redirect: "manual",
+    });
   } catch (err) {
     throw new OAuthClientError("network", `revocation endpoint unreachable: ${String((err as Error)?.message ?? err)}`);
   }
   const json = (await res.json().catch(() => null)) as Record<string, unknown> | null;
   if (!res.ok) {
     const code = typeof json?.error === "string" ? json.error.slice(0, 64) : undefined;
-    throw new OAuthClientError("token", `the authorization server refused the revocation (${code ?? `HTTP ${res.status}`})`, code);
+    throw new OAuthClientError(
+      "token",
+      `the authorization server refused the revocation (${code ?? `HTTP ${res.status}`})`,
+      code,
+    );
   }
 }

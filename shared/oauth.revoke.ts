@@ -16,7 +16,13 @@ import type { KeyRing } from "./secrets";
 export async function serverOAuthClient(ring: KeyRing, server: ServerRow): Promise<OAuthClient> {
   const oauth = server.credentials!.oauth!;
   const endpoints = await discoverEndpoints(server.url, oauth);
-  return { ...endpoints, clientId: oauth.clientId, clientSecret: await openClientSecret(ring, server.id, server.credentials), scopes: oauth.scopes ?? "", resource: oauth.resource ?? server.url };
+  return {
+    ...endpoints,
+    clientId: oauth.clientId,
+    clientSecret: await openClientSecret(ring, server.id, server.credentials),
+    scopes: oauth.scopes ?? "",
+    resource: oauth.resource ?? server.url,
+  };
 }
 
 /**
@@ -24,10 +30,19 @@ export async function serverOAuthClient(ring: KeyRing, server: ServerRow): Promi
  * revocation endpoint - only at the authorization server that issued them (the token endpoint
  * the connection recorded), never a token sent elsewhere. Returns how many were revoked.
  */
-export async function revokeAtProvider(ring: KeyRing, server: ServerRow | null, conn: TakenConnection): Promise<number> {
-  if (!server || conn.kind !== "oauth" || server.credentials?.mode !== "per-user-oauth" || !server.credentials.oauth) return 0;
+export async function revokeAtProvider(
+  ring: KeyRing,
+  server: ServerRow | null,
+  conn: TakenConnection,
+): Promise<number> {
+  if (!server || conn.kind !== "oauth" || server.credentials?.mode !== "per-user-oauth" || !server.credentials.oauth)
+    return 0;
   // errors name a step and the server's error code, never a token
-  const failed = (err: unknown) => log.warn("upstream token revocation failed; the connection is deleted here all the same", { server: server.id, message: String((err as Error)?.message ?? err) });
+  const failed = (err: unknown) =>
+    log.warn("upstream token revocation failed; the connection is deleted here all the same", {
+      server: server.id,
+      message: String((err as Error)?.message ?? err),
+    });
   let client: OAuthClient;
   try {
     client = await serverOAuthClient(ring, server);

@@ -22,7 +22,8 @@ export interface Finding {
   excerpt: string;
 }
 
-const HIDDEN = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb]|[\u{e0000}-\u{e007f}]|[\u{e0100}-\u{e01ef}]/u;
+const HIDDEN =
+  /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb]|[\u{e0000}-\u{e007f}]|[\u{e0100}-\u{e01ef}]/u;
 
 const CHECKS: { check: Finding["check"]; re: RegExp }[] = [
   {
@@ -50,7 +51,9 @@ function excerpt(s: string, index: number, length: number): string {
 
 function hiddenExcerpt(s: string): string {
   const out: string[] = [];
-  for (const ch of s) if (HIDDEN.test(ch) && out.length < 8) out.push(`U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`);
+  for (const ch of s)
+    if (HIDDEN.test(ch) && out.length < 8)
+      out.push(`U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`);
   return out.join(" ");
 }
 

@@ -30,7 +30,14 @@ export interface ToolDecision {
 
 /** A `*` glob as an anchored regular expression. */
 export function globToRegExp(glob: string): RegExp {
-  return new RegExp("^" + glob.split("*").map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join(".*") + "$");
+  return new RegExp(
+    "^" +
+      glob
+        .split("*")
+        .map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
+        .join(".*") +
+      "$",
+  );
 }
 
 /** Why one group's rules hide `tool`, or null when that group exposes it. */
@@ -39,7 +46,8 @@ export function groupVerdict(rules: readonly ToolRuleRow[], group: string, tool:
   const deny = mine.find((r) => r.effect === "deny" && globToRegExp(r.tool).test(tool));
   if (deny) return `group ${group} denies "${deny.tool}"`;
   const allows = mine.filter((r) => r.effect === "allow");
-  if (allows.length && !allows.some((r) => globToRegExp(r.tool).test(tool))) return `group ${group} allows only ${allows.map((r) => `"${r.tool}"`).join(", ")}`;
+  if (allows.length && !allows.some((r) => globToRegExp(r.tool).test(tool)))
+    return `group ${group} allows only ${allows.map((r) => `"${r.tool}"`).join(", ")}`;
   return null;
 }
 
@@ -47,7 +55,11 @@ export function groupVerdict(rules: readonly ToolRuleRow[], group: string, tool:
  * The decision for `tool` of a server that `grants` grant, under the granting groups' `rules`
  * for that server.
  */
-export function decideTool(access: { isAdmin: boolean }, entry: { grants: readonly Grant[]; rules: readonly ToolRuleRow[] }, tool: string): ToolDecision {
+export function decideTool(
+  access: { isAdmin: boolean },
+  entry: { grants: readonly Grant[]; rules: readonly ToolRuleRow[] },
+  tool: string,
+): ToolDecision {
   if (access.isAdmin) return { visible: true, via: [], reasons: [], admin: true };
   const via: Grant[] = [];
   const reasons: string[] = [];
@@ -65,6 +77,10 @@ export function decideTool(access: { isAdmin: boolean }, entry: { grants: readon
 }
 
 /** Whether the tool is visible: {@link decideTool}'s verdict alone (the catalog's hot path). */
-export function toolAllowed(access: { isAdmin: boolean }, entry: { grants: readonly Grant[]; rules: readonly ToolRuleRow[] }, tool: string): boolean {
+export function toolAllowed(
+  access: { isAdmin: boolean },
+  entry: { grants: readonly Grant[]; rules: readonly ToolRuleRow[] },
+  tool: string,
+): boolean {
   return decideTool(access, entry, tool).visible;
 }

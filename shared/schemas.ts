@@ -22,7 +22,12 @@ export const Email = z
   .string()
   .trim()
   .toLowerCase()
-  .pipe(z.string().max(254).regex(/^[^\s@]+@[^\s@]+$/, "must be an email address"));
+  .pipe(
+    z
+      .string()
+      .max(254)
+      .regex(/^[^\s@]+@[^\s@]+$/, "must be an email address"),
+  );
 
 /** The group that grants every server, kept from the old stack. */
 export const ADMIN_GROUP = "mcp-admin";
@@ -33,12 +38,18 @@ export const API_KEY_SHAPE = /^[\x21-\x7e][\x20-\x7e]{14,198}[\x21-\x7e]$/;
 /** ADMIN_API_KEY as the operator gives it: accepted exactly as given when it fits {@link API_KEY_SHAPE}. */
 export const AdminApiKey = z
   .string()
-  .regex(API_KEY_SHAPE, "must be 16-200 printable ASCII characters (letters, digits, punctuation, inner spaces), without a space at either end");
+  .regex(
+    API_KEY_SHAPE,
+    "must be 16-200 printable ASCII characters (letters, digits, punctuation, inner spaces), without a space at either end",
+  );
 
 /** Header names and values as HTTP allows them. */
 export const HeaderMap = z.record(
   z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "must be an HTTP header name"),
-  z.string().max(8192).regex(/^[^\r\n\0]*$/, "must not contain line breaks"),
+  z
+    .string()
+    .max(8192)
+    .regex(/^[^\r\n\0]*$/, "must not contain line breaks"),
 );
 
 export const UpstreamUrl = z

@@ -37,7 +37,12 @@ export const SecretsKey = z.string().min(32, "must be at least 32 characters (op
 export const SecretsKeyList = z
   .string()
   .optional()
-  .transform((s) => (s ?? "").split(",").map((k) => k.trim()).filter(Boolean))
+  .transform((s) =>
+    (s ?? "")
+      .split(",")
+      .map((k) => k.trim())
+      .filter(Boolean),
+  )
   .pipe(z.array(z.string().min(32, "each key must be at least 32 characters")));
 
 /** The two variables, spread into the Env schema of every worker that seals or opens secrets. */
@@ -86,8 +91,16 @@ const hex = (bytes: ArrayBuffer) => [...new Uint8Array(bytes)].map((b) => b.toSt
 async function deriveKey(secret: string): Promise<{ id: string; key: CryptoKey }> {
   const base = await crypto.subtle.importKey("raw", enc.encode(secret), "HKDF", false, ["deriveKey", "deriveBits"]);
   const salt = enc.encode("mcp-gateway secrets at rest");
-  const id = hex(await crypto.subtle.deriveBits({ name: "HKDF", hash: "SHA-256", salt, info: enc.encode("key id") }, base, 64));
-  const key = await crypto.subtle.deriveKey({ name: "HKDF", hash: "SHA-256", salt, info: enc.encode("aes-256-gcm") }, base, { name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]);
+  const id = hex(
+    await crypto.subtle.deriveBits({ name: "HKDF", hash: "SHA-256", salt, info: enc.encode("key id") }, base, 64),
+  );
+  const key = await crypto.subtle.deriveKey(
+    { name: "HKDF", hash: "SHA-256", salt, info: enc.encode("aes-256-gcm") },
+    base,
+    { name: "AES-GCM", length: 256 },
+    false,
+    ["encrypt", "decrypt"],
+  );
   return { id, key };
 }
 
@@ -99,13 +112,19 @@ const rings = new Map<string, Promise<KeyRing>>();
  */
 export function keyRing(keys: SecretKeys): Promise<KeyRing> {
   const all = [keys.SECRETS_KEY, ...keys.SECRETS_KEY_PREVIOUS.filter((k) => k !== keys.SECRETS_KEY)];
-  for (const k of all) if (typeof k !== "string" || k.length < 32) throw new SecretsError("SECRETS_KEY and SECRETS_KEY_PREVIOUS keys must be at least 32 characters");
+  for (const k of all)
+    if (typeof k !== "string" || k.length < 32)
+      throw new SecretsError("SECRETS_KEY and SECRETS_KEY_PREVIOUS keys must be at least 32 characters");
   const memo = all.join("\u0000");
   let ring = rings.get(memo);
   if (!ring) {
     ring = (async () => {
       const derived = await Promise.all(all.map(deriveKey));
-      return { currentId: derived[0]!.id, ids: derived.map((d) => d.id), keys: new Map(derived.map((d) => [d.id, d.key])) };
+      return {
+        currentId: derived[0]!.id,
+        ids: derived.map((d) => d.id),
+        keys: new Map(derived.map((d) => [d.id, d.key])),
+      };
     })();
     if (rings.size > 16) rings.clear();
     rings.set(memo, ring);
@@ -133,7 +152,13 @@ export function sealedKeyId(value: string): string | null {
 /** Seals `plaintext` for `context` under the ring's current key. */
 export async function seal(ring: KeyRing, plaintext: string, context: string): Promise<string> {
   const iv = crypto.getRandomValues(new Uint8Array(12));
-  const ct = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: enc.encode(context) }, ring.keys.get(ring.currentId)!, enc.encode(plaintext)));
+  const ct = new Uint8Array(
+    await crypto.subtle.encrypt(
+      { name: "AES-GCM", iv, additionalData: enc.encode(context) },
+      ring.keys.get(ring.currentId)!,
+      enc.encode(plaintext),
+    ),
+  );
   const out = new Uint8Array(iv.length + ct.length);
   out.set(iv);
   out.set(ct, iv.length);
@@ -148,14 +173,23 @@ export async function unseal(ring: KeyRing, value: string, context: string): Pro
   const id = sealedKeyId(value);
   if (!id) throw new SecretsError("not a sealed value");
   const key = ring.keys.get(id);
-  if (!key) throw new UnknownKeyError(`sealed with key ${id}, which is neither SECRETS_KEY (${ring.currentId}) nor in SECRETS_KEY_PREVIOUS`);
+  if (!key)
+    throw new UnknownKeyError(
+      `sealed with key ${id}, which is neither SECRETS_KEY (${ring.currentId}) nor in SECRETS_KEY_PREVIOUS`,
+    );
   const bytes = fromB64url(value.slice(SEALED_PREFIX.length + id.length + 1));
   if (!bytes || bytes.length < 12 + 16) throw new SecretsError(`sealed value (key ${id}) is malformed`);
   try {
-    const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv: bytes.slice(0, 12), additionalData: enc.encode(context) }, key, bytes.slice(12));
+    const plain = await crypto.subtle.decrypt(
+      { name: "AES-GCM", iv: bytes.slice(0, 12), additionalData: enc.encode(context) },
+      key,
+      bytes.slice(12),
+    );
     return dec.decode(plain);
   } catch {
-    throw new SecretsError(`sealed value (key ${id}) does not open: altered, or sealed for another place than ${context}`);
+    throw new SecretsError(
+      `sealed value (key ${id}) does not open: altered, or sealed for another place than ${context}`,
+    );
   }
 }
 

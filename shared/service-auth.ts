@@ -37,7 +37,9 @@ export function serviceId(name: ServiceName): string {
   return name === "edge" ? "mcp-gateway" : `mcp-gateway-${name}`;
 }
 
-const SERVICE_IDS = new Map<string, ServiceName>((["edge", "auth", "catalog", "mcp", "admin"] as const).map((n) => [serviceId(n), n]));
+const SERVICE_IDS = new Map<string, ServiceName>(
+  (["edge", "auth", "catalog", "mcp", "admin"] as const).map((n) => [serviceId(n), n]),
+);
 
 const encoder = new TextEncoder();
 
@@ -50,7 +52,12 @@ const signed = new VersionedCache<string>(100);
 const verified = new VersionedCache<{ from: ServiceName; to: ServiceName }>(1000);
 
 /** A service assertion from `from` to `to` (the same token again while over half its life is left). */
-export async function signServiceAssertion(secret: string, from: ServiceName, to: ServiceName, ttlSeconds = SERVICE_ASSERTION_TTL_SECONDS): Promise<string> {
+export async function signServiceAssertion(
+  secret: string,
+  from: ServiceName,
+  to: ServiceName,
+  ttlSeconds = SERVICE_ASSERTION_TTL_SECONDS,
+): Promise<string> {
   const memo = `${secret}\u0000${from}\u0000${to}\u0000${ttlSeconds}`;
   const hit = signed.get(memo, 0);
   if (hit) return hit;
@@ -69,7 +76,12 @@ export async function signServiceAssertion(secret: string, from: ServiceName, to
  * Verifies a service assertion for audience `to`: signature (HS256 only), `typ`, an issuer in
  * `from`, the audience, and `exp`/`iat`. Returns the calling worker, or null.
  */
-export async function verifyServiceAssertion(token: string | null | undefined, secret: string, to: ServiceName, from: readonly ServiceName[]): Promise<ServiceName | null> {
+export async function verifyServiceAssertion(
+  token: string | null | undefined,
+  secret: string,
+  to: ServiceName,
+  from: readonly ServiceName[],
+): Promise<ServiceName | null> {
   if (!token) return null;
   const memo = `${secret}\u0000${token}`;
   let hit = verified.get(memo, 0);
@@ -99,7 +111,12 @@ export async function verifyServiceAssertion(token: string | null | undefined, s
  * from `from` to `to`, signed with `secret` (SERVICE_SECRET): what a worker calls another
  * worker's internal API through. Only `fetch` is offered (internal APIs are HTTP).
  */
-export function withServiceAssertion(target: Pick<Fetcher, "fetch">, secret: string, from: ServiceName, to: ServiceName): Fetcher {
+export function withServiceAssertion(
+  target: Pick<Fetcher, "fetch">,
+  secret: string,
+  from: ServiceName,
+  to: ServiceName,
+): Fetcher {
   key(secret); // a missing or short secret fails here, not on the first call
   const authenticated = {
     async fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {

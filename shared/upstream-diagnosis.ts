@@ -15,7 +15,10 @@
 export type FailureKind = "dns" | "refused" | "tls" | "unreachable" | "dropped" | "timeout" | "http" | "not_mcp";
 
 /** The `connect` of `cloudflare:sockets`, as far as the diagnosis needs it. */
-export type Connect = (address: { hostname: string; port: number }) => { opened: Promise<unknown>; close(): Promise<void> | void };
+export type Connect = (address: { hostname: string; port: number }) => {
+  opened: Promise<unknown>;
+  close(): Promise<void> | void;
+};
 
 /** A network failure of a request to an upstream, with the diagnosis as its message. */
 export class NetworkFailure extends Error {
@@ -30,11 +33,16 @@ export class NetworkFailure extends Error {
 
 /** What to check for a refused, unresolvable, dropped or unreachable upstream. */
 const CHECKS: Record<Exclude<FailureKind, "http" | "not_mcp" | "timeout">, (where: string, host: string) => string> = {
-  dns: (_w, host) => `DNS lookup of ${host} failed - check the host name in the server's URL and that the gateway's DNS resolves it`,
-  refused: (where) => `connection refused by ${where} - nothing listens there: check the URL's port and that the server is running`,
-  tls: (where, host) => `TLS handshake with ${where} failed - check that the server speaks https on this port (use http:// if it does not) and that its certificate is valid for ${host}`,
-  unreachable: (where) => `cannot connect to ${where} - check the URL's host and port and the network between the gateway and the server`,
-  dropped: (where) => `${where} closed the connection without an answer - check that the URL points at an MCP server, and the server's logs`,
+  dns: (_w, host) =>
+    `DNS lookup of ${host} failed - check the host name in the server's URL and that the gateway's DNS resolves it`,
+  refused: (where) =>
+    `connection refused by ${where} - nothing listens there: check the URL's port and that the server is running`,
+  tls: (where, host) =>
+    `TLS handshake with ${where} failed - check that the server speaks https on this port (use http:// if it does not) and that its certificate is valid for ${host}`,
+  unreachable: (where) =>
+    `cannot connect to ${where} - check the URL's host and port and the network between the gateway and the server`,
+  dropped: (where) =>
+    `${where} closed the connection without an answer - check that the URL points at an MCP server, and the server's logs`,
 };
 
 /** A timeout, with what to check. */
@@ -43,12 +51,15 @@ export function timeoutMessage(ms: number): string {
 }
 
 /** What to check for an answer that is not MCP (HTML, JSON that is no JSON-RPC, an unexpected content type). */
-export const NOT_MCP_HINT = "not an MCP endpoint - check the URL's path (MCP servers usually answer on /mcp, or /sse for HTTP+SSE)";
+export const NOT_MCP_HINT =
+  "not an MCP endpoint - check the URL's path (MCP servers usually answer on /mcp, or /sse for HTTP+SSE)";
 
 /** What to check for an HTTP status an upstream answered instead of MCP. */
 export function statusHint(status: number): string {
-  if (status === 401 || status === 403) return "check the server's stored headers (its credential): the upstream refused them";
-  if (status === 404 || status === 405) return "check the URL's path (MCP servers usually answer on /mcp, or /sse for HTTP+SSE)";
+  if (status === 401 || status === 403)
+    return "check the server's stored headers (its credential): the upstream refused them";
+  if (status === 404 || status === 405)
+    return "check the URL's path (MCP servers usually answer on /mcp, or /sse for HTTP+SSE)";
   if (status === 429) return "the upstream limits requests: try again later or raise its limit";
   if (status >= 500) return "the upstream itself failed: check its logs";
   return "check the server's URL and headers";
@@ -79,7 +90,12 @@ async function opens(connect: Connect, hostname: string, port: number, ms: numbe
  * @param opts.revealAddress name the host and port (default true: for the admin); false says "the server's address"
  * @param opts.probeMs bound on the probing connection (default 2000)
  */
-export async function diagnoseFetchError(url: string, err: unknown, connect?: Connect, opts: { revealAddress?: boolean; probeMs?: number } = {}): Promise<NetworkFailure> {
+export async function diagnoseFetchError(
+  url: string,
+  err: unknown,
+  connect?: Connect,
+  opts: { revealAddress?: boolean; probeMs?: number } = {},
+): Promise<NetworkFailure> {
   const reveal = opts.revealAddress ?? true;
   const probeMs = opts.probeMs ?? 2000;
   if (err instanceof NetworkFailure) return err;
@@ -99,8 +115,16 @@ export async function diagnoseFetchError(url: string, err: unknown, connect?: Co
   if (!lost && !opaque) return new NetworkFailure("unreachable", `${message} (${where})`);
   const connected = connect ? await opens(connect, hostname.replace(/^\[|\]$/g, ""), port, probeMs) : null;
   if (connected === null) return new NetworkFailure("unreachable", CHECKS.unreachable(where, host));
-  if (lost) return new NetworkFailure(connected ? "dropped" : "refused", (connected ? CHECKS.dropped : CHECKS.refused)(where, host));
-  if (!connected) return new NetworkFailure(IP_LITERAL.test(hostname) ? "unreachable" : "dns", (IP_LITERAL.test(hostname) ? CHECKS.unreachable : CHECKS.dns)(where, host));
+  if (lost)
+    return new NetworkFailure(
+      connected ? "dropped" : "refused",
+      (connected ? CHECKS.dropped : CHECKS.refused)(where, host),
+    );
+  if (!connected)
+    return new NetworkFailure(
+      IP_LITERAL.test(hostname) ? "unreachable" : "dns",
+      (IP_LITERAL.test(hostname) ? CHECKS.unreachable : CHECKS.dns)(where, host),
+    );
   if (u.protocol === "https:") return new NetworkFailure("tls", CHECKS.tls(where, host));
   return new NetworkFailure("dropped", CHECKS.dropped(where, host));
 }
@@ -109,7 +133,10 @@ export async function diagnoseFetchError(url: string, err: unknown, connect?: Co
  * A `fetch` whose network errors come out diagnosed ({@link NetworkFailure}); aborts (timeouts,
  * a client gone) are passed on as they are.
  */
-export function diagnosingFetch(connect: Connect | undefined, base: (url: string | URL, init?: RequestInit) => Promise<Response> = (u, i) => fetch(u, i)) {
+export function diagnosingFetch(
+  connect: Connect | undefined,
+  base: (url: string | URL, init?: RequestInit) => Promise<Response> = (u, i) => fetch(u, i),
+) {
   return async (url: string | URL, init?: RequestInit): Promise<Response> => {
     try {
       return await base(url, init);

@@ -26,8 +26,16 @@ export async function buildWorker(name: Name): Promise<string> {
   const outdir = resolve(DIST, name);
   rmSync(outdir, { recursive: true, force: true });
   const wrangler = resolve(ROOT, "node_modules/.bin/wrangler");
-  const { code, output } = await run(wrangler, ["deploy", "--dry-run", "--outdir", outdir, "-c", workerSpec(name).config]);
-  if (code !== 0 || !existsSync(resolve(outdir, "index.js"))) throw new Error(`building the ${name} worker failed:\n${output}`);
+  const { code, output } = await run(wrangler, [
+    "deploy",
+    "--dry-run",
+    "--outdir",
+    outdir,
+    "-c",
+    workerSpec(name).config,
+  ]);
+  if (code !== 0 || !existsSync(resolve(outdir, "index.js")))
+    throw new Error(`building the ${name} worker failed:\n${output}`);
   return outdir;
 }
 

@@ -13,20 +13,38 @@
 import { dirname } from "node:path";
 
 /** Variables a program may need to run at all; none of them is a secret. */
-export const BASE_ENV_NAMES = ["PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ", "TMPDIR"] as const;
+export const BASE_ENV_NAMES = [
+  "PATH",
+  "HOME",
+  "USER",
+  "LOGNAME",
+  "LANG",
+  "LC_ALL",
+  "LC_CTYPE",
+  "LC_MESSAGES",
+  "TZ",
+  "TMPDIR",
+] as const;
 
 /**
  * The base environment (from `from`, default `process.env`) plus `extra`. PATH starts with the
  * folder of the running Node.js, so `#!/usr/bin/env node` scripts run under the same Node.
  */
-export function baseEnv(extra: Record<string, string> = {}, from: NodeJS.ProcessEnv = process.env): Record<string, string> {
+export function baseEnv(
+  extra: Record<string, string> = {},
+  from: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
   const env: Record<string, string> = {};
   for (const name of BASE_ENV_NAMES) {
     const v = from[name];
     if (v !== undefined) env[name] = v;
   }
   const nodeDir = dirname(process.execPath);
-  env.PATH = env.PATH ? (env.PATH.split(":").includes(nodeDir) ? env.PATH : `${nodeDir}:${env.PATH}`) : `${nodeDir}:/usr/local/bin:/usr/bin:/bin`;
+  env.PATH = env.PATH
+    ? env.PATH.split(":").includes(nodeDir)
+      ? env.PATH
+      : `${nodeDir}:${env.PATH}`
+    : `${nodeDir}:/usr/local/bin:/usr/bin:/bin`;
   return { ...env, ...extra };
 }
 
@@ -35,7 +53,11 @@ export function baseEnv(extra: Record<string, string> = {}, from: NodeJS.Process
  * `values` when set there, else from `from` (so `RATE_LIMIT_PER_MINUTE=0 npm start` still
  * reaches the workers). Nothing else: workerd reads only what its config binds.
  */
-export function workerdEnv(names: Iterable<string>, values: Record<string, string>, from: NodeJS.ProcessEnv = process.env): Record<string, string> {
+export function workerdEnv(
+  names: Iterable<string>,
+  values: Record<string, string>,
+  from: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
   const env: Record<string, string> = {};
   for (const name of new Set(names)) {
     const v = values[name] ?? from[name];

@@ -15,7 +15,11 @@ export function errorLine(err: unknown): string {
  * Runs `main`, then `cleanup` (always), then exits: 0, or 1 after printing {@link errorLine} on
  * stderr. A failing cleanup after a success is a failure too.
  */
-export async function runCommand(main: () => Promise<void>, cleanup: () => Promise<void> = async () => {}, onFailure: () => void = () => {}): Promise<never> {
+export async function runCommand(
+  main: () => Promise<void>,
+  cleanup: () => Promise<void> = async () => {},
+  onFailure: () => void = () => {},
+): Promise<never> {
   let failure: unknown;
   let failed = false;
   // Ctrl-C: stop what the command started (the embedded Postgres) before leaving
@@ -34,7 +38,7 @@ export async function runCommand(main: () => Promise<void>, cleanup: () => Promi
   try {
     await cleanup();
   } catch (err) {
-    if (!failed) (failure = err), (failed = true);
+    if (!failed) ((failure = err), (failed = true));
   }
   if (failed) {
     try {

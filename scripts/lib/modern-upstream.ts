@@ -42,7 +42,13 @@ import {
   type JSONRPCMessage,
   type McpServer,
 } from "@modelcontextprotocol/server";
-import { buildServer, newUpstreamState, WATCHED_URI, type UpstreamEvents, type UpstreamState } from "./modern-upstream.server";
+import {
+  buildServer,
+  newUpstreamState,
+  WATCHED_URI,
+  type UpstreamEvents,
+  type UpstreamState,
+} from "./modern-upstream.server";
 
 export type UpstreamEras = "modern" | "dual" | "dual-stateless" | "legacy";
 
@@ -129,7 +135,10 @@ function withSessionVersion(request: Request, negotiated: string | undefined): R
 }
 
 function jsonRpcError(status: number, code: number, message: string, id: unknown = null): Response {
-  return new Response(JSON.stringify({ jsonrpc: "2.0", id, error: { code, message } }), { status, headers: { "content-type": "application/json" } });
+  return new Response(JSON.stringify({ jsonrpc: "2.0", id, error: { code, message } }), {
+    status,
+    headers: { "content-type": "application/json" },
+  });
 }
 
 async function readBody(req: IncomingMessage): Promise<Buffer> {
@@ -150,7 +159,12 @@ function toWebRequest(req: IncomingMessage, res: ServerResponse, body: Buffer, o
     if (!res.writableFinished) abort.abort();
   });
   const method = req.method ?? "GET";
-  return new Request(new URL(req.url ?? "/", origin), { method, headers, body: method === "GET" || method === "HEAD" ? undefined : new Uint8Array(body), signal: abort.signal });
+  return new Request(new URL(req.url ?? "/", origin), {
+    method,
+    headers,
+    body: method === "GET" || method === "HEAD" ? undefined : new Uint8Array(body),
+    signal: abort.signal,
+  });
 }
 
 async function writeWebResponse(response: Response, res: ServerResponse): Promise<void> {
@@ -234,7 +248,8 @@ export async function startModernUpstream(opts: ModernUpstreamOptions = {}): Pro
     },
     resourceUpdated(uri: string) {
       notifyModern?.resourceUpdated(uri);
-      for (const s of sessions.values()) if (s.subscribed.has(uri)) void s.server.server.sendResourceUpdated({ uri }).catch(() => {});
+      for (const s of sessions.values())
+        if (s.subscribed.has(uri)) void s.server.server.sendResourceUpdated({ uri }).catch(() => {});
     },
   };
 
@@ -254,16 +269,20 @@ export async function startModernUpstream(opts: ModernUpstreamOptions = {}): Pro
     if (sid) {
       const s = sessions.get(sid);
       if (!s) return jsonRpcError(404, -32001, "Session not found");
-      return s.transport.handleRequest(withSessionVersion(request, s.server.server.getNegotiatedProtocolVersion()), { parsedBody });
+      return s.transport.handleRequest(withSessionVersion(request, s.server.server.getNegotiatedProtocolVersion()), {
+        parsedBody,
+      });
     }
-    if (request.method !== "POST" || !isInitializeRequest(parsedBody)) return jsonRpcError(400, -32000, "Bad Request: no valid session id (initialize first)");
+    if (request.method !== "POST" || !isInitializeRequest(parsedBody))
+      return jsonRpcError(400, -32000, "Bad Request: no valid session id (initialize first)");
     const subscribed = new Set<string>();
     const built = buildServer({ state, events, stateKey, era: "legacy", subscribed });
     const transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       eventStore,
       retryInterval: 500,
-      onsessioninitialized: (id) => void sessions.set(id, { transport, server: built.server, sync: built.sync, subscribed }),
+      onsessioninitialized: (id) =>
+        void sessions.set(id, { transport, server: built.server, sync: built.sync, subscribed }),
       onsessionclosed: (id) => void sessions.delete(id),
     });
     transport.onclose = () => {
@@ -275,7 +294,9 @@ export async function startModernUpstream(opts: ModernUpstreamOptions = {}): Pro
 
   async function serve(request: Request, raw: Buffer): Promise<Response> {
     if (opts.checkHost ?? true) {
-      const refused = hostHeaderValidationResponse(request, localhostAllowedHostnames()) ?? originValidationResponse(request, localhostAllowedOrigins());
+      const refused =
+        hostHeaderValidationResponse(request, localhostAllowedHostnames()) ??
+        originValidationResponse(request, localhostAllowedOrigins());
       if (refused) return refused;
     }
     if (new URL(request.url).pathname !== "/mcp") return new Response("not found", { status: 404 });
@@ -289,7 +310,8 @@ export async function startModernUpstream(opts: ModernUpstreamOptions = {}): Pro
     }
     requests.push({ method: request.method, headers: Object.fromEntries(request.headers), body: parsedBody });
     if (requests.length > keep) requests.splice(0, requests.length - keep);
-    if (eras === "legacy" || (eras === "dual" && (await isLegacyRequest(request.clone())))) return legacy(request, parsedBody);
+    if (eras === "legacy" || (eras === "dual" && (await isLegacyRequest(request.clone()))))
+      return legacy(request, parsedBody);
     return handler.fetch(request);
   }
 

@@ -47,7 +47,11 @@ export const OPEN_WEBUI_CLIENT_ID = "open-webui";
 export const MCP_CLIENT_ID = "mcp-client";
 /** Its redirect URIs; any port is accepted on these loopback hosts (RFC 8252 section 7.3). */
 // `/oauth/callback/debug`: the MCP Inspector's "Quick OAuth Flow" (docs/clients.md)
-export const MCP_CLIENT_REDIRECT_URIS = ["127.0.0.1", "localhost", "[::1]"].flatMap((host) => [`http://${host}/callback`, `http://${host}/oauth/callback`, `http://${host}/oauth/callback/debug`]);
+export const MCP_CLIENT_REDIRECT_URIS = ["127.0.0.1", "localhost", "[::1]"].flatMap((host) => [
+  `http://${host}/callback`,
+  `http://${host}/oauth/callback`,
+  `http://${host}/oauth/callback/debug`,
+]);
 /** Clients whose consent is implied: the gateway's own login and the demo Open WebUI (both confidential). */
 const FIRST_PARTY = new Set([GATEWAY_CLIENT_ID, OPEN_WEBUI_CLIENT_ID]);
 /** The demo Open WebUI client's secret (local provider only). */
@@ -172,7 +176,8 @@ class MemoryAdapter {
   }
   async revokeByGrantId(grantId: string) {
     const grantKey = `grant:${grantId}`;
-    for (const k of (MemoryAdapter.store.get(grantKey)?.payload.keys as string[] | undefined) ?? []) MemoryAdapter.store.delete(k);
+    for (const k of (MemoryAdapter.store.get(grantKey)?.payload.keys as string[] | undefined) ?? [])
+      MemoryAdapter.store.delete(k);
     MemoryAdapter.store.delete(grantKey);
   }
 }
@@ -189,7 +194,13 @@ export async function startLocalIdp(opts: LocalIdpOptions): Promise<LocalIdp> {
   const { privateKey } = await generateKeyPair("RS256", { extractable: true });
   const jwk = { ...(await exportJWK(privateKey)), alg: "RS256", use: "sig", kid: randomBytes(8).toString("hex") };
 
-  const claimsOf = (u: DemoUser) => ({ sub: u.email, email: u.email, email_verified: true, name: u.name, groups: u.groups });
+  const claimsOf = (u: DemoUser) => ({
+    sub: u.email,
+    email: u.email,
+    email_verified: true,
+    name: u.name,
+    groups: u.groups,
+  });
   const isMcpResource = (r: string) => r === resource || r.startsWith(resource + "/");
 
   const configuration: Configuration = {
@@ -208,7 +219,11 @@ export async function startLocalIdp(opts: LocalIdpOptions): Promise<LocalIdp> {
         client_id: OPEN_WEBUI_CLIENT_ID,
         client_secret: OPEN_WEBUI_DEMO_SECRET,
         client_name: "Open WebUI (demo)",
-        redirect_uris: ["http://localhost:8080/oauth/oidc/callback", "http://127.0.0.1:8080/oauth/oidc/callback", "http://localhost/callback"],
+        redirect_uris: [
+          "http://localhost:8080/oauth/oidc/callback",
+          "http://127.0.0.1:8080/oauth/oidc/callback",
+          "http://localhost/callback",
+        ],
         grant_types: ["authorization_code", "refresh_token"],
         response_types: ["code"],
       },
@@ -249,8 +264,11 @@ export async function startLocalIdp(opts: LocalIdpOptions): Promise<LocalIdp> {
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: async (ctx: KoaContextWithOIDC, form: string) => {
-          ctx.body = page("Sign out", `<h1>Signing out...</h1>${form}<button type="submit" form="op.logoutForm" value="yes" name="logout">Sign out</button>
-<script>document.getElementById("op.logoutForm").insertAdjacentHTML("beforeend",'<input type="hidden" name="logout" value="yes">');document.getElementById("op.logoutForm").submit()</script>`);
+          ctx.body = page(
+            "Sign out",
+            `<h1>Signing out...</h1>${form}<button type="submit" form="op.logoutForm" value="yes" name="logout">Sign out</button>
+<script>document.getElementById("op.logoutForm").insertAdjacentHTML("beforeend",'<input type="hidden" name="logout" value="yes">');document.getElementById("op.logoutForm").submit()</script>`,
+          );
         },
         postLogoutSuccessSource: async (ctx: KoaContextWithOIDC) => {
           ctx.body = page("Signed out", "<h1>Signed out</h1>");
@@ -259,11 +277,18 @@ export async function startLocalIdp(opts: LocalIdpOptions): Promise<LocalIdp> {
       resourceIndicators: {
         enabled: true,
         // Every client but the gateway gets a JWT access token for the MCP endpoint by default.
-        defaultResource: async (ctx, client, oneOf) => oneOf ?? (client.clientId === GATEWAY_CLIENT_ID ? undefined : resource),
+        defaultResource: async (ctx, client, oneOf) =>
+          oneOf ?? (client.clientId === GATEWAY_CLIENT_ID ? undefined : resource),
         useGrantedResource: async (ctx) => ctx.oidc.client?.clientId !== GATEWAY_CLIENT_ID,
         getResourceServerInfo: async (_ctx, indicator) => {
           if (!isMcpResource(indicator)) throw new (Provider as any).errors.InvalidTarget();
-          return { scope: "mcp", audience: indicator, accessTokenTTL: opts.accessTokenTtl ?? 600, accessTokenFormat: "jwt", jwt: { sign: { alg: "RS256" } } };
+          return {
+            scope: "mcp",
+            audience: indicator,
+            accessTokenTTL: opts.accessTokenTtl ?? 600,
+            accessTokenFormat: "jwt",
+            jwt: { sign: { alg: "RS256" } },
+          };
         },
       },
     },
@@ -280,7 +305,10 @@ export async function startLocalIdp(opts: LocalIdpOptions): Promise<LocalIdp> {
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     renderError: async (ctx, out) => {
       ctx.type = "html";
-      ctx.body = page("Error", `<h1>Sign-in error</h1><p>${esc(String(out.error))}: ${esc(String(out.error_description ?? ""))}</p>`);
+      ctx.body = page(
+        "Error",
+        `<h1>Sign-in error</h1><p>${esc(String(out.error))}: ${esc(String(out.error_description ?? ""))}</p>`,
+      );
     },
   };
   const provider = new Provider(issuer, configuration);
@@ -299,8 +327,14 @@ export async function startLocalIdp(opts: LocalIdpOptions): Promise<LocalIdp> {
         const form = await readForm(req);
         const email = (form.get("email") ?? "").trim().toLowerCase();
         const user = byEmail.get(email);
-        if (!user || form.get("password") !== user.password) return send(401, loginForm(uid, users, "Unknown email or wrong password.", email));
-        return provider.interactionFinished(req, res, { login: { accountId: user.email } }, { mergeWithLastSubmission: false });
+        if (!user || form.get("password") !== user.password)
+          return send(401, loginForm(uid, users, "Unknown email or wrong password.", email));
+        return provider.interactionFinished(
+          req,
+          res,
+          { login: { accountId: user.email } },
+          { mergeWithLastSubmission: false },
+        );
       }
       return send(200, loginForm(uid, users));
     }
@@ -310,19 +344,39 @@ export async function startLocalIdp(opts: LocalIdpOptions): Promise<LocalIdp> {
         // a public client: the signed-in user decides, seeing who asks and where the code goes
         if (!(req.method === "POST" && path.endsWith("/consent"))) {
           const client = await provider.Client.find(clientId);
-          return send(200, consentForm(uid, client?.clientName ?? clientId, details.session!.accountId, String(details.params.redirect_uri ?? "")));
+          return send(
+            200,
+            consentForm(
+              uid,
+              client?.clientName ?? clientId,
+              details.session!.accountId,
+              String(details.params.redirect_uri ?? ""),
+            ),
+          );
         }
         const form = await readForm(req);
         if (form.get("decision") !== "allow") {
-          return provider.interactionFinished(req, res, { error: "access_denied", error_description: "the user did not allow it" }, { mergeWithLastSubmission: false });
+          return provider.interactionFinished(
+            req,
+            res,
+            { error: "access_denied", error_description: "the user did not allow it" },
+            { mergeWithLastSubmission: false },
+          );
         }
       }
       const { Grant } = provider;
-      const grant = details.grantId ? await Grant.find(details.grantId) : new Grant({ accountId: details.session!.accountId, clientId: details.params.client_id as string });
-      const d = details.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
+      const grant = details.grantId
+        ? await Grant.find(details.grantId)
+        : new Grant({ accountId: details.session!.accountId, clientId: details.params.client_id as string });
+      const d = details.prompt.details as {
+        missingOIDCScope?: string[];
+        missingOIDCClaims?: string[];
+        missingResourceScopes?: Record<string, string[]>;
+      };
       if (d.missingOIDCScope) grant!.addOIDCScope(d.missingOIDCScope.join(" "));
       if (d.missingOIDCClaims) grant!.addOIDCClaims(d.missingOIDCClaims);
-      for (const [indicator, scopes] of Object.entries(d.missingResourceScopes ?? {})) grant!.addResourceScope(indicator, scopes.join(" "));
+      for (const [indicator, scopes] of Object.entries(d.missingResourceScopes ?? {}))
+        grant!.addResourceScope(indicator, scopes.join(" "));
       const grantId = await grant!.save();
       return provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
     }

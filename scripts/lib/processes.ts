@@ -32,7 +32,12 @@ process.on("exit", () => {
  * Starts `cmd` with exactly `opts.env` as its environment (default: {@link baseEnv}, what any
  * program needs and no secret); build it with scripts/lib/child-env.ts.
  */
-export function startProcess(name: string, cmd: string, args: string[], opts: { env?: Record<string, string>; cwd?: string; echo?: boolean } = {}): Managed {
+export function startProcess(
+  name: string,
+  cmd: string,
+  args: string[],
+  opts: { env?: Record<string, string>; cwd?: string; echo?: boolean } = {},
+): Managed {
   const child = spawn(cmd, args, { env: opts.env ?? baseEnv(), cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe"] });
   running.add(child);
   child.once("exit", () => running.delete(child));
@@ -78,7 +83,8 @@ export function startProcess(name: string, cmd: string, args: string[], opts: { 
 export async function waitForPort(port: number, proc?: Managed, timeoutMs = 20_000, host = "127.0.0.1"): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (proc && proc.child.exitCode !== null) throw new Error(`${proc.name} exited (code ${proc.child.exitCode}): ${proc.tail()}`);
+    if (proc && proc.child.exitCode !== null)
+      throw new Error(`${proc.name} exited (code ${proc.child.exitCode}): ${proc.tail()}`);
     const ok = await new Promise<boolean>((resolve) => {
       const s = connect(port, host);
       s.once("connect", () => (s.destroy(), resolve(true)));
@@ -87,5 +93,7 @@ export async function waitForPort(port: number, proc?: Managed, timeoutMs = 20_0
     if (ok) return;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`${proc?.name ?? "service"} did not listen on ${host}:${port} within ${timeoutMs} ms${proc ? `: ${proc.tail()}` : ""}`);
+  throw new Error(
+    `${proc?.name ?? "service"} did not listen on ${host}:${port} within ${timeoutMs} ms${proc ? `: ${proc.tail()}` : ""}`,
+  );
 }

@@ -15,14 +15,24 @@ import { ROOT } from "./workers";
  * browser cookies; SERVICE_SECRET: the service assertions between workers; SECRETS_KEY: seals
  * the secrets stored in Postgres (shared/secrets.ts) - losing it loses the stored upstream headers.
  */
-export const SECRET_NAMES = ["IDENTITY_SECRET", "SESSION_SECRET", "COOKIE_SECRET", "SERVICE_SECRET", "SECRETS_KEY"] as const;
+export const SECRET_NAMES = [
+  "IDENTITY_SECRET",
+  "SESSION_SECRET",
+  "COOKIE_SECRET",
+  "SERVICE_SECRET",
+  "SECRETS_KEY",
+] as const;
 
 /** Reads the stored secrets without creating anything (tools that must not invent a key). */
-export function storedSecrets(file = resolve(ROOT, ".data/secrets.json")): Partial<Record<(typeof SECRET_NAMES)[number], string>> {
+export function storedSecrets(
+  file = resolve(ROOT, ".data/secrets.json"),
+): Partial<Record<(typeof SECRET_NAMES)[number], string>> {
   return existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : {};
 }
 
-export function localSecrets(file = resolve(ROOT, ".data/secrets.json")): Record<(typeof SECRET_NAMES)[number], string> {
+export function localSecrets(
+  file = resolve(ROOT, ".data/secrets.json"),
+): Record<(typeof SECRET_NAMES)[number], string> {
   const stored: Record<string, string> = existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : {};
   let changed = false;
   const out = {} as Record<(typeof SECRET_NAMES)[number], string>;
@@ -47,7 +57,10 @@ export function localSecrets(file = resolve(ROOT, ".data/secrets.json")): Record
 /** The key ring of SECRETS_KEY and SECRETS_KEY_PREVIOUS (comma-separated); throws {@link SecretsError} naming the variable to fix. */
 export async function secretsKeyRing(current: string | undefined, previous = ""): Promise<KeyRing> {
   const key = SecretsKey.safeParse(current ?? "");
-  if (!key.success) throw new SecretsError(`SECRETS_KEY ${current ? key.error.issues[0]?.message : "must be set (openssl rand -base64 48)"}`);
+  if (!key.success)
+    throw new SecretsError(
+      `SECRETS_KEY ${current ? key.error.issues[0]?.message : "must be set (openssl rand -base64 48)"}`,
+    );
   const list = SecretsKeyList.safeParse(previous);
   if (!list.success) throw new SecretsError(`SECRETS_KEY_PREVIOUS: ${list.error.issues[0]?.message}`);
   return keyRing({ SECRETS_KEY: key.data, SECRETS_KEY_PREVIOUS: list.data });
@@ -66,13 +79,19 @@ export async function sealStoredSecrets(sql: Sql, current: string | undefined, p
   try {
     report = await resealSecrets(sql, ring);
   } catch (err) {
-    if (err instanceof SecretsError) throw new SecretsError(`${err.message}; put the key that sealed them in SECRETS_KEY_PREVIOUS`);
+    if (err instanceof SecretsError)
+      throw new SecretsError(`${err.message}; put the key that sealed them in SECRETS_KEY_PREVIOUS`);
     throw err;
   }
   const lines: string[] = [];
   for (const [store, r] of Object.entries(report)) {
-    if (r.sealed || r.resealed) lines.push(`secrets at rest: ${store}: ${r.sealed} plaintext value(s) sealed, ${r.resealed} re-sealed under key ${ring.currentId}`);
+    if (r.sealed || r.resealed)
+      lines.push(
+        `secrets at rest: ${store}: ${r.sealed} plaintext value(s) sealed, ${r.resealed} re-sealed under key ${ring.currentId}`,
+      );
   }
-  lines.push(`secrets at rest: every stored secret is sealed under key ${ring.currentId}${ring.ids.length > 1 ? ` (SECRETS_KEY_PREVIOUS can be removed now)` : ""}`);
+  lines.push(
+    `secrets at rest: every stored secret is sealed under key ${ring.currentId}${ring.ids.length > 1 ? ` (SECRETS_KEY_PREVIOUS can be removed now)` : ""}`,
+  );
   return lines;
 }

@@ -16,7 +16,13 @@ export function demoTenants(upstreams: Upstream[]): TenantsFile {
   const url = (id: string) => upstreams.find((u) => u.id === id)?.url ?? `http://127.0.0.1:1/${id}`;
   // each demo upstream's credential for this start, stored as the server's secret header
   const headers = (id: string) => upstreams.find((u) => u.id === id)?.headers ?? {};
-  const server = (id: string, description: string) => ({ url: url(id), transport: "streamable-http" as const, headers: headers(id), enabled: true, description });
+  const server = (id: string, description: string) => ({
+    url: url(id),
+    transport: "streamable-http" as const,
+    headers: headers(id),
+    enabled: true,
+    description,
+  });
   return {
     tenants: {
       google: {
@@ -57,7 +63,12 @@ const DEMO_URL = /^http:\/\/127\.0\.0\.1:\d+\/mcp$/;
  * port and token per start; their headers are sealed with `ring`). "skipped": the database holds
  * other data and was never seeded, so the demo is not mixed into it.
  */
-export async function seedDemo(sql: Sql, upstreams: Upstream[], ring: KeyRing, opts: { reset?: boolean } = {}): Promise<DemoSeed> {
+export async function seedDemo(
+  sql: Sql,
+  upstreams: Upstream[],
+  ring: KeyRing,
+  opts: { reset?: boolean } = {},
+): Promise<DemoSeed> {
   const demo = demoTenants(upstreams);
   if (opts.reset) {
     await importTenants(sql, demo, { actor: "demo-reset", ring });
@@ -88,7 +99,9 @@ export async function seedDemo(sql: Sql, upstreams: Upstream[], ring: KeyRing, o
  * `mcpgw_<id>_...` key, nothing of any other key (16 characters are all some keys have).
  */
 export function shownPrefix(apiKey: string): string {
-  const m = apiKey.startsWith(API_KEY_PREFIX) ? apiKey.slice(API_KEY_PREFIX.length).match(/^[A-Za-z0-9]{1,16}(?=_)/) : null;
+  const m = apiKey.startsWith(API_KEY_PREFIX)
+    ? apiKey.slice(API_KEY_PREFIX.length).match(/^[A-Za-z0-9]{1,16}(?=_)/)
+    : null;
   return m ? `${API_KEY_PREFIX}${m[0]}` : "(operator key)";
 }
 
@@ -99,7 +112,8 @@ export function shownPrefix(apiKey: string): string {
  */
 export async function bootstrapAdmin(sql: Sql, email: string, apiKey?: string): Promise<string | null> {
   const address = Email.safeParse(email);
-  if (!address.success) throw new Error(`ADMIN_EMAIL ${address.error.issues[0]!.message} (got ${JSON.stringify(email)})`);
+  if (!address.success)
+    throw new Error(`ADMIN_EMAIL ${address.error.issues[0]!.message} (got ${JSON.stringify(email)})`);
   email = address.data;
   if (apiKey !== undefined) {
     const shape = AdminApiKey.safeParse(apiKey);

@@ -113,7 +113,9 @@ export { StartupError, MigrationError };
  */
 export function checkWorkerSettings(env: Record<string, string | undefined>): void {
   for (const w of allWorkers()) {
-    const vars = Object.fromEntries(w.vars.map((v) => [v, env[v]] as const).filter(([, value]) => value !== undefined && value !== ""));
+    const vars = Object.fromEntries(
+      w.vars.map((v) => [v, env[v]] as const).filter(([, value]) => value !== undefined && value !== ""),
+    );
     const parsed = envSchema(w.name).safeParse(vars);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
@@ -126,11 +128,15 @@ export function checkWorkerSettings(env: Record<string, string | undefined>): vo
 function checkStartSettings(opts: StackOptions): void {
   if (opts.adminApiKey !== undefined) {
     const key = AdminApiKey.safeParse(opts.adminApiKey);
-    if (!key.success) throw new StartupError(`ADMIN_API_KEY ${key.error.issues[0]!.message}; unset it to have a key generated`);
+    if (!key.success)
+      throw new StartupError(`ADMIN_API_KEY ${key.error.issues[0]!.message}; unset it to have a key generated`);
   }
   if (opts.adminEmail !== undefined) {
     const email = Email.safeParse(opts.adminEmail);
-    if (!email.success) throw new StartupError(`ADMIN_EMAIL ${email.error.issues[0]!.message} (got ${JSON.stringify(opts.adminEmail)}): set ADMIN_EMAIL=you@example.com or unset it for admin@localhost`);
+    if (!email.success)
+      throw new StartupError(
+        `ADMIN_EMAIL ${email.error.issues[0]!.message} (got ${JSON.stringify(opts.adminEmail)}): set ADMIN_EMAIL=you@example.com or unset it for admin@localhost`,
+      );
   }
 }
 
@@ -190,7 +196,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     cleanups.push(() => sql.end({ timeout: 2 }));
     const applied = await migrate(sql);
     log(applied.length ? `applied migrations: ${applied.join(", ")}` : "database schema up to date");
-    const secrets = { ...localSecrets(resolve(dataDir, "secrets.json")), ...pick(opts.env, "SERVICE_SECRET", "SECRETS_KEY", "IDENTITY_SECRET", "SESSION_SECRET", "COOKIE_SECRET") };
+    const secrets = {
+      ...localSecrets(resolve(dataDir, "secrets.json")),
+      ...pick(opts.env, "SERVICE_SECRET", "SECRETS_KEY", "IDENTITY_SECRET", "SESSION_SECRET", "COOKIE_SECRET"),
+    };
     const previousKeys = opts.env?.SECRETS_KEY_PREVIOUS ?? process.env.SECRETS_KEY_PREVIOUS ?? "";
     let ring: KeyRing;
     try {
@@ -208,7 +217,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       const seeded = await seedDemo(sql, upstreams, ring, { reset: opts.resetDemo });
       log(
         {
-          seeded: "demo data seeded into the empty database (later starts keep every change; npm start -- --reset-demo restores it)",
+          seeded:
+            "demo data seeded into the empty database (later starts keep every change; npm start -- --reset-demo restores it)",
           reset: "demo data reset: the demo tenants, servers, groups and users as first created",
           kept: "demo data kept as it is (npm start -- --reset-demo restores it)",
           skipped: "demo data not added: the database already holds other data (npm start -- --reset-demo adds it)",
@@ -227,13 +237,21 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         try {
           await assertPortFree(idpPort, "127.0.0.1");
         } catch {
-          throw new StartupError(`port ${idpPort} (the local identity provider, IDP_PORT) is already in use; stop what runs there or start with IDP_PORT=<another port>`);
+          throw new StartupError(
+            `port ${idpPort} (the local identity provider, IDP_PORT) is already in use; stop what runs there or start with IDP_PORT=<another port>`,
+          );
         }
       }
-      idp = await startLocalIdp({ port: idpPort, publicUrl: opts.env?.PUBLIC_URL ?? url, users: [...DEMO_USERS, ...(opts.idpUsers ?? [])] });
+      idp = await startLocalIdp({
+        port: idpPort,
+        publicUrl: opts.env?.PUBLIC_URL ?? url,
+        users: [...DEMO_USERS, ...(opts.idpUsers ?? [])],
+      });
       const started = idp;
       cleanups.push(() => started.stop());
-      log(`identity provider: ${idp.issuer} (local; demo users ${DEMO_USERS.map((u) => `${u.email}/${u.password}`).join(", ")})`);
+      log(
+        `identity provider: ${idp.issuer} (local; demo users ${DEMO_USERS.map((u) => `${u.email}/${u.password}`).join(", ")})`,
+      );
     }
     const workerEnv: Record<string, string> = {
       DATABASE_URL: db.url,
@@ -269,7 +287,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     }
     for (const w of opts.workerSockets ?? []) workerUrls[w] = `http://127.0.0.1:${extraSockets[w]}`;
     if (Object.keys(extraSockets).length) {
-      const config = resolve(WORKERD_DIR, `local-internal-${process.pid}-${Object.values(extraSockets).join("-")}.capnp`);
+      const config = resolve(
+        WORKERD_DIR,
+        `local-internal-${process.pid}-${Object.values(extraSockets).join("-")}.capnp`,
+      );
       writeFileSync(config, localConfig(allWorkers(), Object.keys(extraSockets) as Parameters<typeof localConfig>[1]));
       cleanups.push(async () => rmSync(config, { force: true }));
       workerdOpts = { ...workerdOpts, config, extraSockets };

@@ -18,7 +18,12 @@ import { CredentialsInput, StoredCredentials } from "../../shared/credentials";
 import type { Sql } from "../../shared/db";
 import { deleteServerConnections } from "../../shared/repos/connections.repo";
 import { assertKeysKnown } from "../../shared/repos/secrets.repo";
-import { credentialsToStore, headersToStore, openClientSecret, openServerHeaders } from "../../shared/repos/servers.repo";
+import {
+  credentialsToStore,
+  headersToStore,
+  openClientSecret,
+  openServerHeaders,
+} from "../../shared/repos/servers.repo";
 import { Email, GroupName, HeaderMap, Slug, UpstreamUrl } from "../../shared/schemas";
 import { SecretsError, type KeyRing } from "../../shared/secrets";
 
@@ -90,19 +95,31 @@ export function parseTenantsFile(text: string, env: Record<string, string | unde
   const serverIds = new Map<string, string>();
   for (const [tenant, t] of Object.entries(file.tenants)) {
     for (const [id, s] of Object.entries(t.servers)) {
-      if (serverIds.has(id)) throw new TenantsFileError(`tenants.${tenant}.servers.${id}: server id already used by tenant ${serverIds.get(id)}`);
+      if (serverIds.has(id))
+        throw new TenantsFileError(
+          `tenants.${tenant}.servers.${id}: server id already used by tenant ${serverIds.get(id)}`,
+        );
       serverIds.set(id, tenant);
-      for (const [h, v] of Object.entries(s.headers)) s.headers[h] = interpolate(v, env, `tenants.${tenant}.servers.${id}.headers.${h}`);
+      for (const [h, v] of Object.entries(s.headers))
+        s.headers[h] = interpolate(v, env, `tenants.${tenant}.servers.${id}.headers.${h}`);
       const oauth = s.credentials?.oauth;
-      if (oauth?.clientSecret !== undefined) oauth.clientSecret = interpolate(oauth.clientSecret, env, `tenants.${tenant}.servers.${id}.credentials.oauth.clientSecret`);
+      if (oauth?.clientSecret !== undefined)
+        oauth.clientSecret = interpolate(
+          oauth.clientSecret,
+          env,
+          `tenants.${tenant}.servers.${id}.credentials.oauth.clientSecret`,
+        );
     }
   }
   for (const [g, spec] of Object.entries(file.groups)) {
-    for (const t of spec.tenants) if (!file.tenants[t]) throw new TenantsFileError(`groups.${g}.tenants: unknown tenant ${t}`);
-    for (const s of Object.keys(spec.tools)) if (!serverIds.has(s)) throw new TenantsFileError(`groups.${g}.tools: unknown server ${s}`);
+    for (const t of spec.tenants)
+      if (!file.tenants[t]) throw new TenantsFileError(`groups.${g}.tenants: unknown tenant ${t}`);
+    for (const s of Object.keys(spec.tools))
+      if (!serverIds.has(s)) throw new TenantsFileError(`groups.${g}.tools: unknown server ${s}`);
   }
   for (const [u, spec] of Object.entries(file.users)) {
-    for (const g of spec.groups) if (!file.groups[g]) throw new TenantsFileError(`users.${u}.groups: unknown group ${g}`);
+    for (const g of spec.groups)
+      if (!file.groups[g]) throw new TenantsFileError(`users.${u}.groups: unknown group ${g}`);
   }
   return file;
 }
@@ -117,7 +134,11 @@ export interface ImportOptions {
 }
 
 /** Upserts the file's content in one transaction. Returns counts of what the file holds. */
-export async function importTenants(sql: Sql, file: TenantsFile, opts: ImportOptions = {}): Promise<Record<string, number>> {
+export async function importTenants(
+  sql: Sql,
+  file: TenantsFile,
+  opts: ImportOptions = {},
+): Promise<Record<string, number>> {
   try {
     return await importTenantsTx(sql, file, opts);
   } catch (err) {
@@ -138,7 +159,17 @@ async function importTenantsTx(sql: Sql, file: TenantsFile, opts: ImportOptions)
         // the same headers again keep the stored (sealed) ones: sealing twice never gives the same bytes
         const { store } = await headersToStore(tx, opts.ring ?? null, sid, s.headers);
         const headers = store === null ? null : tx.json(store);
-        const creds = await credentialsToStore(tx, opts.ring ?? null, sid, await sameSecretKept(tx, opts.ring, sid, s.credentials ?? { mode: "shared", header: "Authorization", prefix: "Bearer " }));
+        const creds = await credentialsToStore(
+          tx,
+          opts.ring ?? null,
+          sid,
+          await sameSecretKept(
+            tx,
+            opts.ring,
+            sid,
+            s.credentials ?? { mode: "shared", header: "Authorization", prefix: "Bearer " },
+          ),
+        );
         const credentials = tx.json(creds.store as never);
         await tx`INSERT INTO servers (id, tenant_id, url, transport, headers, credentials, enabled, description)
                  VALUES (${sid}, ${id}, ${s.url}, ${s.transport}, COALESCE(${headers}::jsonb, '{}'::jsonb), ${credentials}, ${s.enabled}, ${s.description})
@@ -154,7 +185,8 @@ async function importTenantsTx(sql: Sql, file: TenantsFile, opts: ImportOptions)
       await tx`INSERT INTO groups (name, description) VALUES (${name}, ${g.description})
                ON CONFLICT (name) DO UPDATE SET description = EXCLUDED.description WHERE groups.description IS DISTINCT FROM EXCLUDED.description`;
       await tx`DELETE FROM group_tenant_mapping WHERE group_name = ${name} AND NOT (tenant_id IN (SELECT jsonb_array_elements_text(${tx.json(g.tenants)})))`;
-      for (const t of g.tenants) await tx`INSERT INTO group_tenant_mapping (group_name, tenant_id) VALUES (${name}, ${t}) ON CONFLICT DO NOTHING`;
+      for (const t of g.tenants)
+        await tx`INSERT INTO group_tenant_mapping (group_name, tenant_id) VALUES (${name}, ${t}) ON CONFLICT DO NOTHING`;
       const rules = Object.entries(g.tools).flatMap(([server, r]) => [
         ...r.allow.map((tool) => ({ server, tool, effect: "allow" })),
         ...r.deny.map((tool) => ({ server, tool, effect: "deny" })),
@@ -173,7 +205,8 @@ async function importTenantsTx(sql: Sql, file: TenantsFile, opts: ImportOptions)
                ON CONFLICT (email) DO UPDATE SET display_name = EXCLUDED.display_name, is_admin = EXCLUDED.is_admin
                WHERE (users.display_name, users.is_admin) IS DISTINCT FROM (EXCLUDED.display_name, EXCLUDED.is_admin)`;
       await tx`DELETE FROM user_group_membership WHERE user_email = ${email} AND NOT (group_name IN (SELECT jsonb_array_elements_text(${tx.json(u.groups)})))`;
-      for (const g of u.groups) await tx`INSERT INTO user_group_membership (user_email, group_name) VALUES (${email}, ${g}) ON CONFLICT DO NOTHING`;
+      for (const g of u.groups)
+        await tx`INSERT INTO user_group_membership (user_email, group_name) VALUES (${email}, ${g}) ON CONFLICT DO NOTHING`;
     }
     if (opts.prune) {
       const servers = Object.values(file.tenants).flatMap((t) => Object.keys(t.servers));
@@ -198,7 +231,12 @@ async function importTenantsTx(sql: Sql, file: TenantsFile, opts: ImportOptions)
  * The same client secret as stored is left out, so the stored (sealed) one is kept: sealing
  * again would change the bytes and the server's version for nothing.
  */
-async function sameSecretKept(tx: Parameters<typeof credentialsToStore>[0], ring: KeyRing | undefined, id: string, input: CredentialsInput): Promise<CredentialsInput> {
+async function sameSecretKept(
+  tx: Parameters<typeof credentialsToStore>[0],
+  ring: KeyRing | undefined,
+  id: string,
+  input: CredentialsInput,
+): Promise<CredentialsInput> {
   const secret = input.oauth?.clientSecret;
   if (secret === undefined || !ring) return input;
   const [row] = await tx`SELECT credentials FROM servers WHERE id = ${id}`;
@@ -214,7 +252,11 @@ async function sameSecretKept(tx: Parameters<typeof credentialsToStore>[0], ring
 export const clientSecretRef = (serverId: string) => secretRef(serverId, "OAUTH_CLIENT_SECRET");
 
 /** The credential settings of a server as the file has them (none for `shared`). */
-async function exportCredentials(id: string, raw: unknown, opts: { withSecrets?: boolean; ring?: KeyRing }): Promise<CredentialsInput | undefined> {
+async function exportCredentials(
+  id: string,
+  raw: unknown,
+  opts: { withSecrets?: boolean; ring?: KeyRing },
+): Promise<CredentialsInput | undefined> {
   const c = StoredCredentials.safeParse(raw).data;
   if (!c || c.mode === "shared") return undefined;
   const out: CredentialsInput = { mode: c.mode, header: c.header ?? "Authorization", prefix: c.prefix ?? "Bearer " };
@@ -223,7 +265,9 @@ async function exportCredentials(id: string, raw: unknown, opts: { withSecrets?:
     let clientSecret: string | undefined;
     if (o.clientSecret) {
       try {
-        clientSecret = opts.withSecrets ? ((await openClientSecret(opts.ring!, id, c)) ?? undefined) : `\${${clientSecretRef(id)}}`;
+        clientSecret = opts.withSecrets
+          ? ((await openClientSecret(opts.ring!, id, c)) ?? undefined)
+          : `\${${clientSecretRef(id)}}`;
       } catch (err) {
         throw new TenantsFileError((err as Error).message);
       }
@@ -251,8 +295,12 @@ export function secretRef(serverId: string, header: string): string {
  * Reads the current state in the tenants-file shape, keys sorted. `withSecrets` writes the header
  * values in clear (opened with `ring`, which it then needs); else `${SERVER_HEADER}` references.
  */
-export async function exportTenants(sql: Sql, opts: { withSecrets?: boolean; ring?: KeyRing } = {}): Promise<TenantsFile> {
-  if (opts.withSecrets && !opts.ring) throw new TenantsFileError("--with-secrets needs SECRETS_KEY (the key the secrets are sealed with)");
+export async function exportTenants(
+  sql: Sql,
+  opts: { withSecrets?: boolean; ring?: KeyRing } = {},
+): Promise<TenantsFile> {
+  if (opts.withSecrets && !opts.ring)
+    throw new TenantsFileError("--with-secrets needs SECRETS_KEY (the key the secrets are sealed with)");
   const [tenants, servers, groups, mappings, rules, users, members] = await Promise.all([
     sql`SELECT id, name FROM tenants ORDER BY id`,
     sql`SELECT id, tenant_id, url, transport, headers, credentials, enabled, description FROM servers ORDER BY id`,
@@ -278,7 +326,14 @@ export async function exportTenants(sql: Sql, opts: { withSecrets?: boolean; rin
       headers[h] = opts.withSecrets ? v : `\${${secretRef(s.id, h)}}`;
     }
     const credentials = await exportCredentials(s.id, s.credentials, opts);
-    file.tenants[s.tenant_id]!.servers[s.id] = { url: s.url, transport: s.transport, headers, enabled: s.enabled, description: s.description, ...(credentials ? { credentials } : {}) };
+    file.tenants[s.tenant_id]!.servers[s.id] = {
+      url: s.url,
+      transport: s.transport,
+      headers,
+      enabled: s.enabled,
+      description: s.description,
+      ...(credentials ? { credentials } : {}),
+    };
   }
   for (const g of groups) file.groups[g.name] = { description: g.description, tenants: [], tools: {} };
   for (const m of mappings) file.groups[m.group_name]!.tenants.push(m.tenant_id);

@@ -44,9 +44,21 @@ function boundListen(...args) {
   const first = args[0];
   /** @type {net.ListenOptions} */
   let options;
-  if (first !== null && typeof first === "object" && !("fd" in first) && !("_handle" in first) && !("path" in first && first.path)) {
+  if (
+    first !== null &&
+    typeof first === "object" &&
+    !("fd" in first) &&
+    !("_handle" in first) &&
+    !("path" in first && first.path)
+  ) {
     options = { ...first };
-  } else if (first === undefined || first === null || typeof first === "function" || typeof first === "number" || (typeof first === "string" && /^\d+$/.test(first))) {
+  } else if (
+    first === undefined ||
+    first === null ||
+    typeof first === "function" ||
+    typeof first === "number" ||
+    (typeof first === "string" && /^\d+$/.test(first))
+  ) {
     options = { port: typeof first === "function" || first == null ? 0 : Number(first) };
   } else {
     return listen.apply(this, /** @type {any} */ (args)); // a Unix socket path or a handle: not on the network
@@ -85,15 +97,25 @@ function withoutCors(res) {
 
 /** @param {http.ServerResponse} res */
 function refuse(res) {
-  const body = JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: -32001, message: "this upstream answers the gateway only: credential missing or wrong" } });
-  res.writeHead(401, { "content-type": "application/json", "www-authenticate": 'Bearer realm="mcp-upstream"', "content-length": Buffer.byteLength(body), connection: "close" });
+  const body = JSON.stringify({
+    jsonrpc: "2.0",
+    id: null,
+    error: { code: -32001, message: "this upstream answers the gateway only: credential missing or wrong" },
+  });
+  res.writeHead(401, {
+    "content-type": "application/json",
+    "www-authenticate": 'Bearer realm="mcp-upstream"',
+    "content-length": Buffer.byteLength(body),
+    connection: "close",
+  });
   res.end(body);
 }
 
 /** @param {http.IncomingMessage} req */
 function dropCredential(req) {
   delete req.headers.authorization;
-  for (let i = req.rawHeaders.length - 2; i >= 0; i -= 2) if (/^authorization$/i.test(req.rawHeaders[i] ?? "")) req.rawHeaders.splice(i, 2);
+  for (let i = req.rawHeaders.length - 2; i >= 0; i -= 2)
+    if (/^authorization$/i.test(req.rawHeaders[i] ?? "")) req.rawHeaders.splice(i, 2);
 }
 
 const emit = http.Server.prototype.emit;

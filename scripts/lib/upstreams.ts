@@ -36,16 +36,27 @@ const bin = (name: string) => resolve(ROOT, "node_modules/.bin", name);
 const GUARD = resolve(ROOT, "scripts/lib/upstream-guard.mjs");
 
 function guarded(id: string, entry: string, args: string[], port: number, o: UpstreamOptions): Managed {
-  const env = baseEnv({ PORT: String(port), MCPGW_BIND_HOST: "127.0.0.1", ...(o.token ? { MCPGW_UPSTREAM_TOKEN: o.token } : {}) });
+  const env = baseEnv({
+    PORT: String(port),
+    MCPGW_BIND_HOST: "127.0.0.1",
+    ...(o.token ? { MCPGW_UPSTREAM_TOKEN: o.token } : {}),
+  });
   return startProcess(id, process.execPath, ["--import", GUARD, entry, ...args], { env });
 }
 
-const credential = (o: UpstreamOptions): Record<string, string> => (o.token ? { Authorization: `Bearer ${o.token}` } : {});
+const credential = (o: UpstreamOptions): Record<string, string> =>
+  o.token ? { Authorization: `Bearer ${o.token}` } : {};
 
 /** server-everything on its own Streamable HTTP transport. */
 export async function startEverything(id = "everything", o: UpstreamOptions = {}): Promise<Upstream> {
   const port = await freePort();
-  const proc = guarded(id, resolve(ROOT, "node_modules/@modelcontextprotocol/server-everything/dist/index.js"), ["streamableHttp"], port, o);
+  const proc = guarded(
+    id,
+    resolve(ROOT, "node_modules/@modelcontextprotocol/server-everything/dist/index.js"),
+    ["streamableHttp"],
+    port,
+    o,
+  );
   await waitForPort(port, proc);
   return { id, url: `http://127.0.0.1:${port}/mcp`, headers: credential(o), proc };
 }
@@ -53,7 +64,19 @@ export async function startEverything(id = "everything", o: UpstreamOptions = {}
 /** A stdio server behind supergateway (stateful: one child per MCP session). */
 export async function startBridged(id: string, command: string, o: UpstreamOptions = {}): Promise<Upstream> {
   const port = await freePort();
-  const args = ["--stdio", command, "--outputTransport", "streamableHttp", "--stateful", "--port", String(port), "--logLevel", "none", "--sessionTimeout", "600000"];
+  const args = [
+    "--stdio",
+    command,
+    "--outputTransport",
+    "streamableHttp",
+    "--stateful",
+    "--port",
+    String(port),
+    "--logLevel",
+    "none",
+    "--sessionTimeout",
+    "600000",
+  ];
   const proc = guarded(id, resolve(ROOT, "node_modules/supergateway/dist/index.js"), args, port, o);
   await waitForPort(port, proc);
   return { id, url: `http://127.0.0.1:${port}/mcp`, headers: credential(o), proc };
@@ -64,10 +87,33 @@ export async function startBridged(id: string, command: string, o: UpstreamOptio
  * `eras`: `modern` (default, 2026-07-28 only), `dual` (also 2025 sessions), `dual-stateless` or
  * `legacy` (2025 sessions only).
  */
-export async function startModern(id = "modern", eras: "modern" | "dual" | "dual-stateless" | "legacy" = "modern", o: UpstreamOptions = {}): Promise<Upstream> {
+export async function startModern(
+  id = "modern",
+  eras: "modern" | "dual" | "dual-stateless" | "legacy" = "modern",
+  o: UpstreamOptions = {},
+): Promise<Upstream> {
   const port = await freePort();
-  const env = baseEnv({ PORT: String(port), MCPGW_BIND_HOST: "127.0.0.1", ...(o.token ? { MCPGW_UPSTREAM_TOKEN: o.token } : {}) });
-  const proc = startProcess(id, process.execPath, ["--import", GUARD, "--import", "tsx", resolve(ROOT, "scripts/modern-upstream.ts"), "--port", String(port), "--eras", eras], { cwd: ROOT, env });
+  const env = baseEnv({
+    PORT: String(port),
+    MCPGW_BIND_HOST: "127.0.0.1",
+    ...(o.token ? { MCPGW_UPSTREAM_TOKEN: o.token } : {}),
+  });
+  const proc = startProcess(
+    id,
+    process.execPath,
+    [
+      "--import",
+      GUARD,
+      "--import",
+      "tsx",
+      resolve(ROOT, "scripts/modern-upstream.ts"),
+      "--port",
+      String(port),
+      "--eras",
+      eras,
+    ],
+    { cwd: ROOT, env },
+  );
   await waitForPort(port, proc);
   return { id, url: `http://127.0.0.1:${port}/mcp`, headers: credential(o), proc };
 }
@@ -80,7 +126,8 @@ export async function startDemoUpstreams(dataDir = resolve(ROOT, ".data")): Prom
   const files = resolve(dataDir, "files");
   mkdirSync(files, { recursive: true });
   const readme = resolve(files, "README.md");
-  if (!existsSync(readme)) writeFileSync(readme, "# Demo files\n\nServed by the demo filesystem MCP server of the gateway.\n");
+  if (!existsSync(readme))
+    writeFileSync(readme, "# Demo files\n\nServed by the demo filesystem MCP server of the gateway.\n");
   const token = () => ({ token: randomToken(32) });
   return Promise.all([
     startEverything("everything", token()),

@@ -41,8 +41,12 @@ function workerBlock(w: WorkerSpec, serviceName: (target: Name, entrypoint?: str
   // index.js must be the first (main) module
   modules.sort((a, b) => Number(b.includes('"index.js"')) - Number(a.includes('"index.js"')));
   const bindings = [
-    ...Object.entries(w.services).map(([binding, target]) => `(name = ${q(binding)}, service = ${serviceName(target, w.entrypoints[binding])})`),
-    ...Object.entries(w.durableObjects).map(([binding, cls]) => `(name = ${q(binding)}, durableObjectNamespace = ${q(cls)})`),
+    ...Object.entries(w.services).map(
+      ([binding, target]) => `(name = ${q(binding)}, service = ${serviceName(target, w.entrypoints[binding])})`,
+    ),
+    ...Object.entries(w.durableObjects).map(
+      ([binding, cls]) => `(name = ${q(binding)}, durableObjectNamespace = ${q(cls)})`,
+    ),
     ...w.vars.map((v) => `(name = ${q(v)}, fromEnvironment = ${q(v)})`),
   ];
   // Durable Objects here hold no data (the Postgres pool): in memory, never evicted, so the pool's
@@ -78,9 +82,14 @@ const NETWORK = `(name = "internet", network = (allow = ["public", "private"], t
  * All workers in one process; the edge listens on socket `http`. `internalSockets` (tests only)
  * adds one more socket per named worker (socket name = worker name), to reach internal routes.
  */
-export function localConfig(workers = allWorkers(), internalSockets: (Name | typeof FORWARD_AUTH_SOCKET)[] = []): string {
+export function localConfig(
+  workers = allWorkers(),
+  internalSockets: (Name | typeof FORWARD_AUTH_SOCKET)[] = [],
+): string {
   const services = workers.map((w) => `(name = ${q(w.name)}, worker = .${w.name}Worker)`);
-  const consts = workers.map((w) => `const ${w.name}Worker :Workerd.Worker = ${workerBlock(w, (t, e) => designator(t, e))};`);
+  const consts = workers.map(
+    (w) => `const ${w.name}Worker :Workerd.Worker = ${workerBlock(w, (t, e) => designator(t, e))};`,
+  );
   const socketService = (n: string) => {
     const ep = ENTRYPOINT_SOCKETS.find((e) => e.socket === n);
     return ep ? designator(ep.worker, ep.entrypoint) : q(n);
@@ -109,7 +118,9 @@ export function containerPort(name: Name): number {
 
 /** Name of the `external` service through which a container reaches another worker (or one of its entrypoints' sockets). */
 export function remoteService(target: Name, entrypoint?: string): string {
-  const ep = entrypoint ? ENTRYPOINT_SOCKETS.find((e) => e.worker === target && e.entrypoint === entrypoint) : undefined;
+  const ep = entrypoint
+    ? ENTRYPOINT_SOCKETS.find((e) => e.worker === target && e.entrypoint === entrypoint)
+    : undefined;
   if (entrypoint && !ep) throw new Error(`no socket for entrypoint ${entrypoint} of ${target}`);
   return ep ? `${target}-${ep.socket}-remote` : `${target}-remote`;
 }
@@ -121,7 +132,9 @@ export function remoteService(target: Name, entrypoint?: string): string {
  * also share `upstream`, where the upstream servers live), and workerd takes the first address.
  */
 export function remoteAddress(target: Name, entrypoint?: string): string {
-  const ep = entrypoint ? ENTRYPOINT_SOCKETS.find((e) => e.worker === target && e.entrypoint === entrypoint) : undefined;
+  const ep = entrypoint
+    ? ENTRYPOINT_SOCKETS.find((e) => e.worker === target && e.entrypoint === entrypoint)
+    : undefined;
   return `${target}.internal:${ep ? ep.port : containerPort(target)}`;
 }
 
@@ -131,11 +144,18 @@ export function remoteAddress(target: Name, entrypoint?: string): string {
  * variables `fromEnvironment`.
  */
 export function containerConfig(w: WorkerSpec): string {
-  const targets = [...new Map(Object.entries(w.services).map(([b, t]) => [remoteService(t, w.entrypoints[b]), { t, e: w.entrypoints[b] }])).values()];
-  const externals = targets.map(({ t, e }) => `(name = ${q(remoteService(t, e))}, external = (address = ${q(remoteAddress(t, e))}, http = ()))`);
+  const targets = [
+    ...new Map(
+      Object.entries(w.services).map(([b, t]) => [remoteService(t, w.entrypoints[b]), { t, e: w.entrypoints[b] }]),
+    ).values(),
+  ];
+  const externals = targets.map(
+    ({ t, e }) => `(name = ${q(remoteService(t, e))}, external = (address = ${q(remoteAddress(t, e))}, http = ()))`,
+  );
   const port = containerPort(w.name);
   const entrypointSockets = ENTRYPOINT_SOCKETS.filter((e) => e.worker === w.name).map(
-    (e) => `,\n    (name = ${q(e.socket)}, address = ${q(`*:${e.port}`)}, http = (), service = ${designator(w.name, e.entrypoint)})`,
+    (e) =>
+      `,\n    (name = ${q(e.socket)}, address = ${q(`*:${e.port}`)}, http = (), service = ${designator(w.name, e.entrypoint)})`,
   );
   return `${HEADER}
 const config :Workerd.Config = (

@@ -29,10 +29,18 @@ export async function startWorkerd(opts: {
 }): Promise<Managed> {
   const host = opts.host ?? "127.0.0.1";
   const config = opts.config ?? resolve(WORKERD_DIR, "local.capnp");
-  const extra = Object.entries(opts.extraSockets ?? {}).flatMap(([name, port]) => ["--socket-addr", `${name}=127.0.0.1:${port}`]);
+  const extra = Object.entries(opts.extraSockets ?? {}).flatMap(([name, port]) => [
+    "--socket-addr",
+    `${name}=127.0.0.1:${port}`,
+  ]);
   // MCPGW_INSPECTOR=host:port opens workerd's DevTools inspector (bench/profile.ts uses it)
   const inspector = process.env.MCPGW_INSPECTOR ? ["--inspector-addr", process.env.MCPGW_INSPECTOR] : [];
-  const proc = startProcess(opts.name ?? "workerd", WORKERD_BIN, ["serve", config, "--socket-addr", `http=${host}:${opts.port}`, ...extra, ...inspector, "--verbose"], { env: workerdEnv(workerVariables(), opts.env), echo: opts.echo });
+  const proc = startProcess(
+    opts.name ?? "workerd",
+    WORKERD_BIN,
+    ["serve", config, "--socket-addr", `http=${host}:${opts.port}`, ...extra, ...inspector, "--verbose"],
+    { env: workerdEnv(workerVariables(), opts.env), echo: opts.echo },
+  );
   await waitForPort(opts.port, proc, 20_000, host === "0.0.0.0" ? "127.0.0.1" : host);
   for (const port of Object.values(opts.extraSockets ?? {})) await waitForPort(port, proc, 20_000, "127.0.0.1");
   return proc;

@@ -33,7 +33,13 @@ export interface WorkerSpec {
   durableObjects: Record<string, string>;
 }
 
-const ENV_SCHEMAS: Record<Name, z.ZodObject> = { edge: EdgeEnv, auth: AuthEnv, catalog: CatalogEnv, mcp: McpEnv, admin: AdminEnv };
+const ENV_SCHEMAS: Record<Name, z.ZodObject> = {
+  edge: EdgeEnv,
+  auth: AuthEnv,
+  catalog: CatalogEnv,
+  mcp: McpEnv,
+  admin: AdminEnv,
+};
 const CONFIGS: Record<Name, string> = {
   edge: "wrangler.toml",
   auth: "workers/auth/wrangler.toml",
@@ -57,8 +63,13 @@ export function workerSpec(name: Name): WorkerSpec {
     if (s.entrypoint) entrypoints[s.binding] = s.entrypoint;
   }
   const durableObjects: Record<string, string> = {};
-  for (const d of (toml.durable_objects?.bindings ?? []) as { name: string; class_name: string; script_name?: string }[]) {
-    if (d.script_name) throw new Error(`${CONFIGS[name]}: Durable Object bindings to another worker's class are not supported`);
+  for (const d of (toml.durable_objects?.bindings ?? []) as {
+    name: string;
+    class_name: string;
+    script_name?: string;
+  }[]) {
+    if (d.script_name)
+      throw new Error(`${CONFIGS[name]}: Durable Object bindings to another worker's class are not supported`);
     durableObjects[d.name] = d.class_name;
   }
   return {

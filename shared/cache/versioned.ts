@@ -59,7 +59,11 @@ export class VersionGate {
    * @param read reads the version (opens what it needs itself when `background` is true)
    * @throws VersionUnavailable when it cannot be read and the last good read is older than `staleMaxMs`
    */
-  async current(read: (background: boolean) => Promise<number>, ctx: WaitUntil, opts: VersionGateOptions): Promise<GateReading> {
+  async current(
+    read: (background: boolean) => Promise<number>,
+    ctx: WaitUntil,
+    opts: VersionGateOptions,
+  ): Promise<GateReading> {
     const now = this.now();
     const age = now - this.okAt;
     const maxInline = opts.maxInlineAgeMs ?? (opts.ttlMs === 0 ? 0 : Math.max(opts.ttlMs, 1500));

@@ -71,7 +71,8 @@ function isId(v: unknown): v is JsonRpcId {
 
 /** Sorts one decoded JSON value into request / notification / response, or explains why it is none. */
 export function classify(value: unknown): Classified {
-  if (!value || typeof value !== "object" || Array.isArray(value)) return { kind: "invalid", id: null, reason: "a JSON-RPC message must be an object" };
+  if (!value || typeof value !== "object" || Array.isArray(value))
+    return { kind: "invalid", id: null, reason: "a JSON-RPC message must be an object" };
   const m = value as Record<string, unknown>;
   const id = isId(m.id) ? m.id : null;
   if (m.jsonrpc !== "2.0") return { kind: "invalid", id, reason: 'jsonrpc must be "2.0"' };
@@ -86,9 +87,12 @@ export function classify(value: unknown): Classified {
   }
   if ("method" in m) return { kind: "invalid", id, reason: "method must be a string" };
   if ("result" in m || "error" in m) {
-    if (!("id" in m) || (m.id !== null && !isId(m.id))) return { kind: "invalid", id: null, reason: "a response needs an id" };
-    if ("result" in m && (m.result === null || typeof m.result !== "object")) return { kind: "invalid", id, reason: "result must be an object" };
-    if ("error" in m && (!m.error || typeof m.error !== "object")) return { kind: "invalid", id, reason: "error must be an object" };
+    if (!("id" in m) || (m.id !== null && !isId(m.id)))
+      return { kind: "invalid", id: null, reason: "a response needs an id" };
+    if ("result" in m && (m.result === null || typeof m.result !== "object"))
+      return { kind: "invalid", id, reason: "result must be an object" };
+    if ("error" in m && (!m.error || typeof m.error !== "object"))
+      return { kind: "invalid", id, reason: "error must be an object" };
     return { kind: "response", message: m as unknown as JsonRpcResponse };
   }
   return { kind: "invalid", id, reason: "neither a request, a notification nor a response" };

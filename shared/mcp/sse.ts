@@ -28,7 +28,11 @@ export class SseTooLarge extends Error {
  * @param maxEventChars longest event (its data and the line being read), in characters; past it
  *   {@link SseTooLarge} is thrown, so a hostile stream cannot make the reader buffer without bound
  */
-export async function* parseSse(body: ReadableStream<Uint8Array>, signal?: AbortSignal, maxEventChars = Number.POSITIVE_INFINITY): AsyncGenerator<SseEvent> {
+export async function* parseSse(
+  body: ReadableStream<Uint8Array>,
+  signal?: AbortSignal,
+  maxEventChars = Number.POSITIVE_INFINITY,
+): AsyncGenerator<SseEvent> {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   const ready: SseEvent[] = [];
   let lastId: string | undefined;
@@ -46,10 +50,13 @@ export async function* parseSse(body: ReadableStream<Uint8Array>, signal?: Abort
       if (e.data.length > maxEventChars) tooLarge = true;
       if (tooLarge) return;
       if (e.id !== undefined) lastId = e.id;
-      ready.push(withRetry({ event: e.event || "message", data: e.data, ...(lastId !== undefined ? { id: lastId } : {}) }));
+      ready.push(
+        withRetry({ event: e.event || "message", data: e.data, ...(lastId !== undefined ? { id: lastId } : {}) }),
+      );
     },
     onRetry(ms) {
-      if (retry !== undefined) ready.push(withRetry({ event: "message", data: "", ...(lastId !== undefined ? { id: lastId } : {}) }));
+      if (retry !== undefined)
+        ready.push(withRetry({ event: "message", data: "", ...(lastId !== undefined ? { id: lastId } : {}) }));
       retry = ms;
     },
     onError(err) {
@@ -59,7 +66,8 @@ export async function* parseSse(body: ReadableStream<Uint8Array>, signal?: Abort
   });
   // a `retry` whose block had no data: yielded on its own at the end of the body
   const flushRetry = () => {
-    if (retry !== undefined && !ready.length) ready.push(withRetry({ event: "message", data: "", ...(lastId !== undefined ? { id: lastId } : {}) }));
+    if (retry !== undefined && !ready.length)
+      ready.push(withRetry({ event: "message", data: "", ...(lastId !== undefined ? { id: lastId } : {}) }));
   };
   const onAbort = () => reader.cancel().catch(() => {});
   signal?.addEventListener("abort", onAbort);

@@ -82,7 +82,11 @@ class Family {
       type: this.type,
       labelNames: this.labelNames,
       ...(this.buckets ? { buckets: this.buckets } : {}),
-      series: [...this.series.values()].map((s) => ({ ...s, labels: { ...s.labels }, ...(s.buckets ? { buckets: [...s.buckets] } : {}) })),
+      series: [...this.series.values()].map((s) => ({
+        ...s,
+        labels: { ...s.labels },
+        ...(s.buckets ? { buckets: [...s.buckets] } : {}),
+      })),
     };
   }
 }
@@ -115,11 +119,19 @@ export function counter<L extends string>(name: string, help: string, labelNames
 /** A gauge. */
 export function gauge<L extends string>(name: string, help: string, labelNames: readonly L[]): Gauge<L> {
   const f = family(name, help, "gauge", [...labelNames]);
-  return { set: (labels, value) => void (f.get(labels).value = value), add: (labels, by) => void (f.get(labels).value += by) };
+  return {
+    set: (labels, value) => void (f.get(labels).value = value),
+    add: (labels, by) => void (f.get(labels).value += by),
+  };
 }
 
 /** A histogram of seconds (default {@link LATENCY_BUCKETS}). */
-export function histogram<L extends string>(name: string, help: string, labelNames: readonly L[], buckets = LATENCY_BUCKETS): Histogram<L> {
+export function histogram<L extends string>(
+  name: string,
+  help: string,
+  labelNames: readonly L[],
+  buckets = LATENCY_BUCKETS,
+): Histogram<L> {
   const f = family(name, help, "histogram", [...labelNames], buckets);
   return {
     observe(labels, seconds) {
@@ -186,7 +198,10 @@ export function render(sources: { worker: string; families: FamilySnapshot[] }[]
         });
         cumulative += s.buckets![f.buckets!.length] ?? 0;
         out.push(`${f.name}_bucket${labelText(labels, ["le", "+Inf"])} ${cumulative}`);
-        out.push(`${f.name}_sum${labelText(labels)} ${num(s.value)}`, `${f.name}_count${labelText(labels)} ${s.count ?? cumulative}`);
+        out.push(
+          `${f.name}_sum${labelText(labels)} ${num(s.value)}`,
+          `${f.name}_count${labelText(labels)} ${s.count ?? cumulative}`,
+        );
       } else {
         const sample = openMetrics && f.type === "counter" && !f.name.endsWith("_total") ? `${f.name}_total` : f.name;
         out.push(`${sample}${labelText(labels)} ${num(s.value)}`);

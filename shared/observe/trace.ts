@@ -55,7 +55,12 @@ export function parseTraceparent(value: string | null | undefined, tracestate?: 
   const [, version, traceId, spanId, flags, rest] = m;
   if (version === "ff" || (version === "00" && rest) || /^0+$/.test(traceId!) || /^0+$/.test(spanId!)) return null;
   const state = tracestate?.trim();
-  return { traceId: traceId!, spanId: spanId!, sampled: (parseInt(flags!, 16) & 1) === 1, ...(state && state.length <= 512 ? { tracestate: state } : {}) };
+  return {
+    traceId: traceId!,
+    spanId: spanId!,
+    sampled: (parseInt(flags!, 16) & 1) === 1,
+    ...(state && state.length <= 512 ? { tracestate: state } : {}),
+  };
 }
 
 export function formatTraceparent(c: SpanContext): string {
@@ -112,7 +117,12 @@ export class Span {
     public parent: SpanContext | null,
     private readonly sink: ((s: EndedSpan) => void) | null,
   ) {
-    this.context = { traceId: parent?.traceId ?? randomHex(16), spanId: randomHex(8), sampled: parent ? parent.sampled : true, ...(parent?.tracestate ? { tracestate: parent.tracestate } : {}) };
+    this.context = {
+      traceId: parent?.traceId ?? randomHex(16),
+      spanId: randomHex(8),
+      sampled: parent ? parent.sampled : true,
+      ...(parent?.tracestate ? { tracestate: parent.tracestate } : {}),
+    };
   }
 
   /**
@@ -123,7 +133,12 @@ export class Span {
   continueFrom(parent: SpanContext): this {
     if (this.ended) return this;
     this.parent = parent;
-    this.context = { traceId: parent.traceId, spanId: this.context.spanId, sampled: parent.sampled, ...(parent.tracestate ? { tracestate: parent.tracestate } : {}) };
+    this.context = {
+      traceId: parent.traceId,
+      spanId: this.context.spanId,
+      sampled: parent.sampled,
+      ...(parent.tracestate ? { tracestate: parent.tracestate } : {}),
+    };
     return this;
   }
 
@@ -174,7 +189,12 @@ function sink(s: EndedSpan): void {
 }
 
 /** Starts a span, child of `parent` (default: the current span, if any). End it with `span.end()`. */
-export function startSpan(service: string, name: string, kind: SpanKind, parent: SpanContext | null | undefined = current.getStore()?.context): Span {
+export function startSpan(
+  service: string,
+  name: string,
+  kind: SpanKind,
+  parent: SpanContext | null | undefined = current.getStore()?.context,
+): Span {
   return new Span(service, name, kind, parent ?? null, sink);
 }
 
@@ -191,7 +211,10 @@ export function currentSpan(): Span | undefined {
 /** `traceparent` (and `tracestate`) naming the current span (or `span`) as parent; empty outside a trace. */
 export function traceHeaders(span: Span | undefined = current.getStore()): Record<string, string> {
   if (!span) return {};
-  return { traceparent: formatTraceparent(span.context), ...(span.context.tracestate ? { tracestate: span.context.tracestate } : {}) };
+  return {
+    traceparent: formatTraceparent(span.context),
+    ...(span.context.tracestate ? { tracestate: span.context.tracestate } : {}),
+  };
 }
 
 /** The current trace id (for log lines), or undefined. */
@@ -234,16 +257,19 @@ let scheduled = false;
  * request; a full batch ({@link MAX_EXPORT_BATCH}) goes at once. Nothing is stranded: the wait
  * runs inside a request's `waitUntil`.
  */
-export function scheduleExport(cfg: ExportConfig, delayMs: number, fetcher: typeof fetch = fetch): Promise<void> | null {
+export function scheduleExport(
+  cfg: ExportConfig,
+  delayMs: number,
+  fetcher: typeof fetch = fetch,
+): Promise<void> | null {
   if (!buffer.length) return null;
   if (buffer.length >= MAX_EXPORT_BATCH || delayMs <= 0) return flushSpans(cfg, fetcher);
   if (scheduled) return null;
   scheduled = true;
-  return new Promise<void>((r) => setTimeout(r, delayMs))
-    .then(() => {
-      scheduled = false;
-      return flushSpans(cfg, fetcher);
-    });
+  return new Promise<void>((r) => setTimeout(r, delayMs)).then(() => {
+    scheduled = false;
+    return flushSpans(cfg, fetcher);
+  });
 }
 
 /**
@@ -280,9 +306,14 @@ function groupByService(spans: EndedSpan[]): Map<string, EndedSpan[]> {
 }
 
 function jsonValue(v: AttrValue) {
-  return typeof v === "string" ? { stringValue: v } : typeof v === "boolean" ? { boolValue: v } : Number.isSafeInteger(v) ? { intValue: String(v) } : { doubleValue: v };
+  return typeof v === "string"
+    ? { stringValue: v }
+    : typeof v === "boolean"
+      ? { boolValue: v }
+      : Number.isSafeInteger(v)
+        ? { intValue: String(v) }
+        : { doubleValue: v };
 }
-
 
 /**
  * ExportTraceServiceRequest in OTLP/JSON. Trace and span ids as hex (the OTLP/JSON rule), times

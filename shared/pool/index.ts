@@ -30,7 +30,8 @@ type OpArgs<F> = F extends (sql: Sql, ...args: infer A) => unknown ? A : never;
 type OpResult<F> = F extends (...args: any[]) => Promise<infer R> ? R : never;
 
 /** How an operation ended, as it crosses the RPC boundary (errors keep their Postgres code). */
-export type Outcome = { ok: true; value: unknown } | { ok: false; error: { name: string; message: string; code?: string } };
+export type Outcome =
+  { ok: true; value: unknown } | { ok: false; error: { name: string; message: string; code?: string } };
 
 /** The pool as a worker sees it: operations by name. */
 export interface Pool<O extends Ops> {
@@ -64,7 +65,8 @@ const ids = new WeakMap<PoolNamespace, unknown>();
 /** The pool behind `binding` (the worker's PG_POOL Durable Object namespace). */
 export function poolOf<O extends Ops>(binding: unknown): Pool<O> {
   const ns = binding as PoolNamespace | undefined;
-  if (!ns || typeof ns.idFromName !== "function") throw new Error("PG_POOL binding missing: the worker's config must bind its PgPool Durable Object");
+  if (!ns || typeof ns.idFromName !== "function")
+    throw new Error("PG_POOL binding missing: the worker's config must bind its PgPool Durable Object");
   // the id is plain data (unlike the stub, which belongs to the request): computed once per namespace
   let id = ids.get(ns);
   if (!id) ids.set(ns, (id = ns.idFromName("pool")));
@@ -88,7 +90,14 @@ export async function runOp(ops: Ops, sql: Sql, op: string, args: unknown[]): Pr
   } catch (err) {
     const e = err as { name?: string; message?: string; code?: unknown; errno?: unknown };
     const code = e?.code ?? e?.errno;
-    return { ok: false, error: { name: String(e?.name ?? "Error"), message: String(e?.message ?? err), ...(code !== undefined ? { code: String(code) } : {}) } };
+    return {
+      ok: false,
+      error: {
+        name: String(e?.name ?? "Error"),
+        message: String(e?.message ?? err),
+        ...(code !== undefined ? { code: String(code) } : {}),
+      },
+    };
   } finally {
     queryDuration.observe({ op }, (performance.now() - started) / 1000);
   }

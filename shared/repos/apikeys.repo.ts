@@ -30,7 +30,13 @@ export async function generateApiKey(): Promise<{ id: string; key: string; hash:
 }
 
 /** Stores a key for a user (the user must exist). */
-export async function insertApiKey(sql: Sql, email: string, name: string, k: { id: string; hash: string; prefix: string }, expiresAt: Date | null = null): Promise<ApiKeyRow> {
+export async function insertApiKey(
+  sql: Sql,
+  email: string,
+  name: string,
+  k: { id: string; hash: string; prefix: string },
+  expiresAt: Date | null = null,
+): Promise<ApiKeyRow> {
   const [row] = await sql`
     INSERT INTO api_keys (id, user_email, name, prefix, key_hash, expires_at)
     VALUES (${k.id}, ${email}, ${name}, ${k.prefix}, ${k.hash}, ${expiresAt})
@@ -48,7 +54,12 @@ export async function findKeyOwner(sql: Sql, presented: string): Promise<KeyOwne
     WHERE k.key_hash = ${hash} AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())`;
   const r = rows[0];
   if (!r) return null;
-  return { keyId: String(r.id), email: String(r.user_email), isAdmin: Boolean(r.is_admin), expiresAt: r.expires_at ? new Date(r.expires_at as string) : null };
+  return {
+    keyId: String(r.id),
+    email: String(r.user_email),
+    isAdmin: Boolean(r.is_admin),
+    expiresAt: r.expires_at ? new Date(r.expires_at as string) : null,
+  };
 }
 
 /** Records the key's last use (called after the response, through waitUntil). */
@@ -65,6 +76,7 @@ export async function listApiKeys(sql: Sql, email: string): Promise<ApiKeyRow[]>
 
 /** Revokes (keeps the row for the audit trail). Returns false when no such live key. */
 export async function revokeApiKey(sql: Sql, email: string, id: string): Promise<boolean> {
-  const rows = await sql`UPDATE api_keys SET revoked_at = now() WHERE id = ${id} AND user_email = ${email} AND revoked_at IS NULL RETURNING id`;
+  const rows =
+    await sql`UPDATE api_keys SET revoked_at = now() WHERE id = ${id} AND user_email = ${email} AND revoked_at IS NULL RETURNING id`;
   return rows.length > 0;
 }

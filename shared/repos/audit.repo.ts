@@ -110,7 +110,12 @@ export function toolCallTarget(server: string | null, tool: string): string {
 
 /** Inserts tool-call rows in one statement. */
 export async function insertToolCalls(db: Db, rows: ToolCallRow[]): Promise<void> {
-  const full = rows.map((r) => ({ kind: "tool_call", action: "tools/call", target: toolCallTarget(r.server_id, r.tool), ...r }));
+  const full = rows.map((r) => ({
+    kind: "tool_call",
+    action: "tools/call",
+    target: toolCallTarget(r.server_id, r.tool),
+    ...r,
+  }));
   await db`INSERT INTO audit_log ${db(full, "kind", "actor", "action", "target", "server_id", "tool", "outcome", "duration_ms")}`;
 }
 

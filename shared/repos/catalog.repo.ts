@@ -30,7 +30,12 @@ export type UpstreamEra = "modern" | "legacy";
 /** The transport an upstream answered on: Streamable HTTP, or the deprecated HTTP+SSE. */
 export type DetectedTransport = "streamable-http" | "sse";
 /** ttlMs / cacheScope of a cacheable result (2026-07-28 caching), per method. */
-export type CacheHints = Partial<Record<"server/discover" | "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list", { ttlMs?: number; cacheScope?: "public" | "private" }>>;
+export type CacheHints = Partial<
+  Record<
+    "server/discover" | "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list",
+    { ttlMs?: number; cacheScope?: "public" | "private" }
+  >
+>;
 
 export interface StatusRow {
   server_id: string;
@@ -98,7 +103,8 @@ export async function loadSnapshot(sql: Sql): Promise<Snapshot> {
   return (await sql.begin("isolation level repeatable read read only", async (tx) => {
     const [state] = await tx`SELECT version FROM catalog_state`;
     const statusRows = await tx`SELECT * FROM server_status`;
-    const itemRows = await tx`SELECT server_id, kind, name, definition, hash FROM server_items ORDER BY server_id, kind, position, name`;
+    const itemRows =
+      await tx`SELECT server_id, kind, name, definition, hash FROM server_items ORDER BY server_id, kind, position, name`;
     const { approved, overrides } = await loadCuration(tx);
     const virtuals = new Map((await listVirtualServers(tx)).map((v) => [v.id, v]));
     const toolHashes = new Map<string, Map<string, string>>();
@@ -148,10 +154,15 @@ export interface WriteOptions {
    * Runs in the refresh's transaction after a successful listing's items were written, with the
    * server's review mode and its listed tools (reviewed definitions: review.repo.ts).
    */
-  afterItems?: (tx: TxSql, review: string, tools: { name: string; definition: McpItem; hash: string }[]) => Promise<void>;
+  afterItems?: (
+    tx: TxSql,
+    review: string,
+    tools: { name: string; definition: McpItem; hash: string }[],
+  ) => Promise<void>;
 }
 
-export type WriteOutcome = { superseded: false; status: StatusRow; changes: ItemChange[] } | { superseded: true } | null;
+export type WriteOutcome =
+  { superseded: false; status: StatusRow; changes: ItemChange[] } | { superseded: true } | null;
 
 export interface ItemChange {
   kind: ItemKind;
@@ -170,16 +181,30 @@ const json = (sql: Sql | TxSql, v: unknown) => sql.json(v as postgres.JSONValue)
  * server's status. A failed refresh keeps the previous items and
  * the last good initialize data. Returns null when the server no longer exists.
  */
-export async function writeRefresh(sql: Sql, serverId: string, result: RefreshResult, opts: WriteOptions = {}): Promise<WriteOutcome> {
+export async function writeRefresh(
+  sql: Sql,
+  serverId: string,
+  result: RefreshResult,
+  opts: WriteOptions = {},
+): Promise<WriteOutcome> {
   // hash outside the transaction (async crypto, no reason to hold the lock for it)
-  const fresh = new Map<string, { kind: ItemKind; name: string; definition: McpItem; hash: string; position: number }>();
+  const fresh = new Map<
+    string,
+    { kind: ItemKind; name: string; definition: McpItem; hash: string; position: number }
+  >();
   if (result.ok) {
     for (const kind of ITEM_KINDS) {
       let position = 0;
       for (const definition of result.items[kind]) {
         const name = itemKey(kind, definition);
         if (name === undefined || fresh.has(`${kind}\u0000${name}`)) continue;
-        fresh.set(`${kind}\u0000${name}`, { kind, name, definition, hash: await itemHash(definition), position: position++ });
+        fresh.set(`${kind}\u0000${name}`, {
+          kind,
+          name,
+          definition,
+          hash: await itemHash(definition),
+          position: position++,
+        });
       }
     }
   }
@@ -187,13 +212,15 @@ export async function writeRefresh(sql: Sql, serverId: string, result: RefreshRe
     await tx`SELECT pg_advisory_xact_lock(hashtext(${"mcpgw-catalog-refresh:" + serverId}))`;
     const [server] = await tx`SELECT updated_at, review FROM servers WHERE id = ${serverId}`;
     if (!server) return null;
-    if (opts.expectUpdatedAt && new Date(server.updated_at as string).getTime() !== opts.expectUpdatedAt.getTime()) return { superseded: true };
+    if (opts.expectUpdatedAt && new Date(server.updated_at as string).getTime() !== opts.expectUpdatedAt.getTime())
+      return { superseded: true };
     const [prevRow] = await tx`SELECT * FROM server_status WHERE server_id = ${serverId}`;
     const prev = prevRow ? toStatus(prevRow) : null;
     const changes: ItemChange[] = [];
     let itemsTouched = false;
     if (result.ok) {
-      const stored = await tx`SELECT kind, name, definition, hash, position FROM server_items WHERE server_id = ${serverId}`;
+      const stored =
+        await tx`SELECT kind, name, definition, hash, position FROM server_items WHERE server_id = ${serverId}`;
       const old = new Map(stored.map((r) => [`${r.kind}\u0000${r.name}`, r]));
       const upserts: { kind: string; name: string; definition: McpItem; hash: string; position: number }[] = [];
       const removed: { kind: string; name: string }[] = [];
@@ -204,7 +231,13 @@ export async function writeRefresh(sql: Sql, serverId: string, result: RefreshRe
           changes.push({ kind: item.kind, name: item.name, change: "added", before: null, after: item.definition });
         } else if (o.hash !== item.hash) {
           upserts.push(item);
-          changes.push({ kind: item.kind, name: item.name, change: "changed", before: o.definition as McpItem, after: item.definition });
+          changes.push({
+            kind: item.kind,
+            name: item.name,
+            change: "changed",
+            before: o.definition as McpItem,
+            after: item.definition,
+          });
         } else if (Number(o.position) !== item.position) {
           upserts.push(item); // reordered only: no change record
         }
@@ -212,7 +245,13 @@ export async function writeRefresh(sql: Sql, serverId: string, result: RefreshRe
       for (const [key, o] of old) {
         if (fresh.has(key)) continue;
         removed.push({ kind: String(o.kind), name: String(o.name) });
-        changes.push({ kind: o.kind as ItemKind, name: String(o.name), change: "removed", before: o.definition as McpItem, after: null });
+        changes.push({
+          kind: o.kind as ItemKind,
+          name: String(o.name),
+          change: "removed",
+          before: o.definition as McpItem,
+          after: null,
+        });
       }
       if (removed.length) {
         await tx`DELETE FROM server_items WHERE server_id = ${serverId} AND (kind, name) IN (
@@ -236,7 +275,9 @@ export async function writeRefresh(sql: Sql, serverId: string, result: RefreshRe
       }
       itemsTouched = removed.length > 0 || upserts.length > 0;
       if (opts.afterItems) {
-        const tools = [...fresh.values()].filter((i) => i.kind === "tool").map(({ name, definition, hash }) => ({ name, definition, hash }));
+        const tools = [...fresh.values()]
+          .filter((i) => i.kind === "tool")
+          .map(({ name, definition, hash }) => ({ name, definition, hash }));
         await opts.afterItems(tx, String(server.review ?? "auto"), tools);
       }
       const toolCount = [...fresh.values()].filter((i) => i.kind === "tool").length;
@@ -256,7 +297,8 @@ export async function writeRefresh(sql: Sql, serverId: string, result: RefreshRe
           cache_hints = EXCLUDED.cache_hints
         RETURNING *`;
       const status = toStatus(row!);
-      if (!itemsTouched && (healthChanged(prev, status) || resolvesChange(prev, server))) await tx`UPDATE catalog_state SET version = version + 1, changed_at = now()`;
+      if (!itemsTouched && (healthChanged(prev, status) || resolvesChange(prev, server)))
+        await tx`UPDATE catalog_state SET version = version + 1, changed_at = now()`;
       return { superseded: false, status, changes };
     }
     const [row] = await tx`
@@ -265,7 +307,8 @@ export async function writeRefresh(sql: Sql, serverId: string, result: RefreshRe
       ON CONFLICT (server_id) DO UPDATE SET ok = false, error = EXCLUDED.error, latency_ms = EXCLUDED.latency_ms, refreshed_at = now()
       RETURNING *`;
     const status = toStatus(row!);
-    if (healthChanged(prev, status) || resolvesChange(prev, server)) await tx`UPDATE catalog_state SET version = version + 1, changed_at = now()`;
+    if (healthChanged(prev, status) || resolvesChange(prev, server))
+      await tx`UPDATE catalog_state SET version = version + 1, changed_at = now()`;
     return { superseded: false, status, changes };
   })) as WriteOutcome;
 }
@@ -299,7 +342,11 @@ function healthChanged(a: StatusRow | null, b: StatusRow): boolean {
  * refresh done elsewhere shows without a version bump). A server changed since its snapshot is
  * never claimed here (its next use refreshes it inline).
  */
-export async function claimRefresh(sql: Sql, serverId: string, olderThanSeconds: number): Promise<{ claimed: boolean; status: StatusRow | null }> {
+export async function claimRefresh(
+  sql: Sql,
+  serverId: string,
+  olderThanSeconds: number,
+): Promise<{ claimed: boolean; status: StatusRow | null }> {
   const rows = await sql`
     WITH claimed AS (
       UPDATE server_status SET refreshed_at = now()
@@ -315,12 +362,19 @@ export async function claimRefresh(sql: Sql, serverId: string, olderThanSeconds:
  * The era an upstream was last detected in, to try first on its next listing: null when never
  * detected, or when the server row (url, transport, headers) changed since the verdict.
  */
-export async function loadEraHint(sql: Sql, serverId: string): Promise<{ era: UpstreamEra; transport: DetectedTransport; checkedAt: Date } | null> {
+export async function loadEraHint(
+  sql: Sql,
+  serverId: string,
+): Promise<{ era: UpstreamEra; transport: DetectedTransport; checkedAt: Date } | null> {
   const [row] = await sql`
     SELECT st.era, st.transport_detected, st.era_checked_at FROM server_status st JOIN servers s ON s.id = st.server_id
     WHERE st.server_id = ${serverId} AND st.era IS NOT NULL AND st.era_checked_at >= s.updated_at`;
   if (!row?.era || !row.transport_detected || !row.era_checked_at) return null;
-  return { era: row.era as UpstreamEra, transport: row.transport_detected as DetectedTransport, checkedAt: new Date(row.era_checked_at as string | Date) };
+  return {
+    era: row.era as UpstreamEra,
+    transport: row.transport_detected as DetectedTransport,
+    checkedAt: new Date(row.era_checked_at as string | Date),
+  };
 }
 
 /** Every server row (enabled or not), by id. */

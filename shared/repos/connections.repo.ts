@@ -35,21 +35,41 @@ export interface ConnectionTokens {
   expiresIn?: number | null;
 }
 
-async function sealTokens(ring: KeyRing, email: string, server: string, t: { access: string; refresh?: string | null }): Promise<Record<string, string>> {
-  const out: Record<string, string> = { access: await seal(ring, t.access, connectionContext(email, server, "access")) };
+async function sealTokens(
+  ring: KeyRing,
+  email: string,
+  server: string,
+  t: { access: string; refresh?: string | null },
+): Promise<Record<string, string>> {
+  const out: Record<string, string> = {
+    access: await seal(ring, t.access, connectionContext(email, server, "access")),
+  };
   if (t.refresh) out.refresh = await seal(ring, t.refresh, connectionContext(email, server, "refresh"));
   return out;
 }
 
 /** Opens the stored token map of one connection (legacy plaintext passes; never written so). */
-export async function openConnectionSecrets(ring: KeyRing, email: string, server: string, secrets: Record<string, string>): Promise<Record<string, string>> {
+export async function openConnectionSecrets(
+  ring: KeyRing,
+  email: string,
+  server: string,
+  secrets: Record<string, string>,
+): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(secrets)) out[k] = isSealed(v) ? await unseal(ring, v, connectionContext(email, server, k as "access" | "refresh")) : v;
+  for (const [k, v] of Object.entries(secrets))
+    out[k] = isSealed(v) ? await unseal(ring, v, connectionContext(email, server, k as "access" | "refresh")) : v;
   return out;
 }
 
 /** Seals and stores a connection (replacing any), and audits it. */
-export async function saveConnection(db: Db, ring: KeyRing, email: string, server: string, t: ConnectionTokens, action: "connect" | "refresh" = "connect"): Promise<void> {
+export async function saveConnection(
+  db: Db,
+  ring: KeyRing,
+  email: string,
+  server: string,
+  t: ConnectionTokens,
+  action: "connect" | "refresh" = "connect",
+): Promise<void> {
   const e = email.toLowerCase();
   const secrets = await sealTokens(ring, e, server, t);
   const expires = t.expiresIn ? new Date(Date.now() + t.expiresIn * 1000) : null;
@@ -72,7 +92,10 @@ export async function saveConnection(db: Db, ring: KeyRing, email: string, serve
 export type TakenConnection = Omit<OpenConnection, "access"> & { access: string | null };
 
 /** The connections of a server, or of a user: (email, server) pairs. */
-export async function connectionsOf(db: Db, by: { server: string } | { email: string }): Promise<{ email: string; server: string }[]> {
+export async function connectionsOf(
+  db: Db,
+  by: { server: string } | { email: string },
+): Promise<{ email: string; server: string }[]> {
   const rows =
     "server" in by
       ? await db`SELECT user_email, server_id FROM user_connections WHERE server_id = ${by.server} ORDER BY user_email`
@@ -85,28 +108,52 @@ export async function connectionsOf(db: Db, by: { server: string } | { email: st
  * authorization server; null when there was none. A connection whose tokens no longer open
  * (the key is gone) is deleted all the same and returned without them.
  */
-export async function takeConnection(db: Db, ring: KeyRing, email: string, server: string, reason = "disconnect"): Promise<TakenConnection | null> {
+export async function takeConnection(
+  db: Db,
+  ring: KeyRing,
+  email: string,
+  server: string,
+  reason = "disconnect",
+): Promise<TakenConnection | null> {
   const e = email.toLowerCase();
-  const [row] = await db`DELETE FROM user_connections WHERE user_email = ${e} AND server_id = ${server} RETURNING kind, secrets, token_endpoint, expires_at`;
+  const [row] =
+    await db`DELETE FROM user_connections WHERE user_email = ${e} AND server_id = ${server} RETURNING kind, secrets, token_endpoint, expires_at`;
   if (!row) return null;
   await db`INSERT INTO audit_log (kind, actor, action, target, server_id, detail) VALUES ('auth', ${e}, 'connection.disconnect', ${`connection:${server}`}, ${server}, ${db.json({ reason })})`;
-  const s = await openConnectionSecrets(ring, e, server, row.secrets as Record<string, string>).catch(() => ({}) as Record<string, string>);
-  return { kind: row.kind as "token" | "oauth", access: s.access ?? null, refresh: s.refresh ?? null, tokenEndpoint: (row.token_endpoint as string | null) ?? null, expiresAt: row.expires_at ? new Date(row.expires_at as string) : null };
+  const s = await openConnectionSecrets(ring, e, server, row.secrets as Record<string, string>).catch(
+    () => ({}) as Record<string, string>,
+  );
+  return {
+    kind: row.kind as "token" | "oauth",
+    access: s.access ?? null,
+    refresh: s.refresh ?? null,
+    tokenEndpoint: (row.token_endpoint as string | null) ?? null,
+    expiresAt: row.expires_at ? new Date(row.expires_at as string) : null,
+  };
 }
 
 /** Deletes a user's connection; false when there was none. Audited. */
 export async function deleteConnection(db: Db, email: string, server: string, reason = "disconnect"): Promise<boolean> {
   const e = email.toLowerCase();
   const rows = await db`DELETE FROM user_connections WHERE user_email = ${e} AND server_id = ${server} RETURNING kind`;
-  if (rows.length) await db`INSERT INTO audit_log (kind, actor, action, target, server_id, detail) VALUES ('auth', ${e}, 'connection.disconnect', ${`connection:${server}`}, ${server}, ${db.json({ reason })})`;
+  if (rows.length)
+    await db`INSERT INTO audit_log (kind, actor, action, target, server_id, detail) VALUES ('auth', ${e}, 'connection.disconnect', ${`connection:${server}`}, ${server}, ${db.json({ reason })})`;
   return rows.length > 0;
 }
 
 /** A user's connections, without tokens. */
 export async function listConnections(db: Db, email: string): Promise<ConnectionInfo[]> {
-  const rows = await db`SELECT server_id, kind, scope, expires_at, created_at, refreshed_at FROM user_connections WHERE user_email = ${email.toLowerCase()} ORDER BY server_id`;
+  const rows =
+    await db`SELECT server_id, kind, scope, expires_at, created_at, refreshed_at FROM user_connections WHERE user_email = ${email.toLowerCase()} ORDER BY server_id`;
   const iso = (v: unknown) => (v ? new Date(v as string).toISOString() : null);
-  return rows.map((r) => ({ server: String(r.server_id), kind: r.kind as "token" | "oauth", scope: String(r.scope), expiresAt: iso(r.expires_at), connectedAt: iso(r.created_at)!, refreshedAt: iso(r.refreshed_at) }));
+  return rows.map((r) => ({
+    server: String(r.server_id),
+    kind: r.kind as "token" | "oauth",
+    scope: String(r.scope),
+    expiresAt: iso(r.expires_at),
+    connectedAt: iso(r.created_at)!,
+    refreshedAt: iso(r.refreshed_at),
+  }));
 }
 
 /** How many users are connected, per server (admin visibility). */
@@ -116,14 +163,26 @@ export async function connectionCounts(db: Db): Promise<Record<string, number>> 
 }
 
 /** One connection with its tokens opened, or null. `lock`: inside a transaction, for a refresh. */
-export async function openConnection(db: Db, ring: KeyRing, email: string, server: string, lock = false): Promise<OpenConnection | null> {
+export async function openConnection(
+  db: Db,
+  ring: KeyRing,
+  email: string,
+  server: string,
+  lock = false,
+): Promise<OpenConnection | null> {
   const e = email.toLowerCase();
   const [row] = lock
     ? await db`SELECT kind, secrets, token_endpoint, expires_at FROM user_connections WHERE user_email = ${e} AND server_id = ${server} FOR UPDATE`
     : await db`SELECT kind, secrets, token_endpoint, expires_at FROM user_connections WHERE user_email = ${e} AND server_id = ${server}`;
   if (!row) return null;
   const s = await openConnectionSecrets(ring, e, server, row.secrets as Record<string, string>);
-  return { kind: row.kind as "token" | "oauth", access: s.access!, refresh: s.refresh ?? null, tokenEndpoint: (row.token_endpoint as string | null) ?? null, expiresAt: row.expires_at ? new Date(row.expires_at as string) : null };
+  return {
+    kind: row.kind as "token" | "oauth",
+    access: s.access!,
+    refresh: s.refresh ?? null,
+    tokenEndpoint: (row.token_endpoint as string | null) ?? null,
+    expiresAt: row.expires_at ? new Date(row.expires_at as string) : null,
+  };
 }
 
 /** Deletes every connection to a server (its credential mode or OAuth client changed); how many. */

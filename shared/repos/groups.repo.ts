@@ -55,7 +55,9 @@ export async function listGroups(db: Db): Promise<Group[]> {
 
 /** One group, or null. */
 export async function getGroup(db: Db, name: string, lock = false): Promise<Group | null> {
-  const rows = lock ? await db`SELECT * FROM groups WHERE name = ${name} FOR UPDATE` : await db`SELECT * FROM groups WHERE name = ${name}`;
+  const rows = lock
+    ? await db`SELECT * FROM groups WHERE name = ${name} FOR UPDATE`
+    : await db`SELECT * FROM groups WHERE name = ${name}`;
   return (await assemble(db, rows))[0] ?? null;
 }
 
@@ -88,7 +90,8 @@ export async function upsertGroup(db: Db, name: string, g: GroupInput): Promise<
   await db`INSERT INTO groups (name, description) VALUES (${name}, ${g.description})
            ON CONFLICT (name) DO UPDATE SET description = EXCLUDED.description WHERE groups.description IS DISTINCT FROM EXCLUDED.description`;
   await db`DELETE FROM group_tenant_mapping WHERE group_name = ${name} AND NOT (tenant_id IN (SELECT jsonb_array_elements_text(${db.json(g.tenants)})))`;
-  for (const t of g.tenants) await db`INSERT INTO group_tenant_mapping (group_name, tenant_id) VALUES (${name}, ${t}) ON CONFLICT DO NOTHING`;
+  for (const t of g.tenants)
+    await db`INSERT INTO group_tenant_mapping (group_name, tenant_id) VALUES (${name}, ${t}) ON CONFLICT DO NOTHING`;
   const rules = Object.entries(g.tools).flatMap(([server, r]) => [
     ...r.allow.map((tool) => ({ server, tool, effect: "allow" })),
     ...r.deny.map((tool) => ({ server, tool, effect: "deny" })),

@@ -29,13 +29,16 @@ const upstreamOf = (r: Record<string, unknown>): UpstreamSession => ({
   usid: (r.upstream_session_id as string | null) ?? null,
   version: String(r.protocol_version),
   ...(r.pool_key ? { poolKey: String(r.pool_key) } : {}),
-  ...(r.credentials_version !== undefined && r.credentials_version !== null ? { credentialsVersion: String(r.credentials_version) } : {}),
+  ...(r.credentials_version !== undefined && r.credentials_version !== null
+    ? { credentialsVersion: String(r.credentials_version) }
+    : {}),
 });
 
 /** The SQL of this module, run inside the pool object (./db.ts). */
 export const sessionOps = {
   async findUpstreamSession(sql: Sql, sid: string, server: string): Promise<UpstreamSession | null> {
-    const [row] = await sql`SELECT server_id, upstream_session_id, protocol_version, pool_key, credentials_version FROM mcp_upstream_sessions WHERE session_id = ${sid} AND server_id = ${server}`;
+    const [row] =
+      await sql`SELECT server_id, upstream_session_id, protocol_version, pool_key, credentials_version FROM mcp_upstream_sessions WHERE session_id = ${sid} AND server_id = ${server}`;
     return row ? upstreamOf(row) : null;
   },
   async saveUpstreamSession(sql: Sql, sid: string, email: string, s: UpstreamSession): Promise<void> {
@@ -47,7 +50,8 @@ export const sessionOps = {
             pool_key = EXCLUDED.pool_key, credentials_version = EXCLUDED.credentials_version, reusable = true, created_at = now()`;
   },
   async listUpstreamSessions(sql: Sql, sid: string): Promise<UpstreamSession[]> {
-    const rows = await sql`SELECT server_id, upstream_session_id, protocol_version FROM mcp_upstream_sessions WHERE session_id = ${sid} ORDER BY server_id`;
+    const rows =
+      await sql`SELECT server_id, upstream_session_id, protocol_version FROM mcp_upstream_sessions WHERE session_id = ${sid} ORDER BY server_id`;
     return rows.map(upstreamOf);
   },
   /** Sessions ended since `dbTime` (Postgres's clock; now when null), less 2 s for commit skew. */
@@ -107,7 +111,15 @@ export const sessionOps = {
    * key's expired parked sessions and the user's parked sessions of the server opened with other
    * credentials (`expired`: to be ended upstream).
    */
-  async adoptParked(sql: Sql, poolKey: string, poolSeconds: number, sid: string, email: string, server: string, credentialsVersion: string): Promise<{ adopted: UpstreamSession | null; expired: UpstreamSession[] }> {
+  async adoptParked(
+    sql: Sql,
+    poolKey: string,
+    poolSeconds: number,
+    sid: string,
+    email: string,
+    server: string,
+    credentialsVersion: string,
+  ): Promise<{ adopted: UpstreamSession | null; expired: UpstreamSession[] }> {
     const rows = await sql`
       WITH picked AS (
         DELETE FROM mcp_parked_sessions WHERE id = (
@@ -135,7 +147,10 @@ export const sessionOps = {
       )
       SELECT true AS adopted, * FROM picked UNION ALL SELECT false AS adopted, * FROM expired`;
     const adopted = rows.find((r) => r.adopted === true);
-    return { adopted: adopted ? upstreamOf(adopted) : null, expired: rows.filter((r) => r.adopted !== true).map(upstreamOf) };
+    return {
+      adopted: adopted ? upstreamOf(adopted) : null,
+      expired: rows.filter((r) => r.adopted !== true).map(upstreamOf),
+    };
   },
   /**
    * Adopts, ahead of use, the newest fresh parked session of each pool key in `keys` (comma-
@@ -143,7 +158,13 @@ export const sessionOps = {
    * parked rows go (SKIP LOCKED: never adopted twice), the session's rows are written.
    */
   /** `parked: true` on one taken but not recorded (the session had one for that server already): to be ended upstream. */
-  async adoptParkedAhead(sql: Sql, keys: string, poolSeconds: number, sid: string, email: string): Promise<EndedUpstream[]> {
+  async adoptParkedAhead(
+    sql: Sql,
+    keys: string,
+    poolSeconds: number,
+    sid: string,
+    email: string,
+  ): Promise<EndedUpstream[]> {
     const rows = await sql`
       WITH picked AS (
         DELETE FROM mcp_parked_sessions WHERE id IN (

@@ -19,7 +19,11 @@ export interface CounterDelta {
 export async function addCounts(sql: Sql, deltas: CounterDelta[], keepMs = 5 * 60_000): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   if (deltas.length === 0) return out;
-  const rows = deltas.map((d) => ({ subject: d.subject, window_start: new Date(d.windowStart).toISOString(), delta: d.delta }));
+  const rows = deltas.map((d) => ({
+    subject: d.subject,
+    window_start: new Date(d.windowStart).toISOString(),
+    delta: d.delta,
+  }));
   const result = await sql<{ subject: string; window_ms: string; count: number }[]>`
     INSERT INTO rate_limit_counters AS r (subject, window_start, count)
     SELECT x.subject, x.window_start, x.delta

@@ -60,7 +60,9 @@ function fillBuckets(f: UsageFilter, rows: (UsageStats & { at: Date })[]): (Usag
   const byAt = new Map(rows.map((r) => [r.at.getTime(), r]));
   const out: (UsageStats & { at: Date })[] = [];
   for (let at = first; at < f.until.getTime(); at += step) {
-    out.push(byAt.get(at) ?? { at: new Date(at), calls: 0, errors: 0, denied: 0, errorRate: 0, p50Ms: null, p95Ms: null });
+    out.push(
+      byAt.get(at) ?? { at: new Date(at), calls: 0, errors: 0, denied: 0, errorRate: 0, p50Ms: null, p95Ms: null },
+    );
   }
   return out;
 }
@@ -113,7 +115,10 @@ export async function usageReport(db: Db, f: UsageFilter): Promise<UsageReport> 
     until: f.until,
     bucket: f.bucket,
     totals: stats(totals[0] ?? {}),
-    series: fillBuckets(f, series.map((r) => ({ at: new Date(r.at as string), ...stats(r) }))),
+    series: fillBuckets(
+      f,
+      series.map((r) => ({ at: new Date(r.at as string), ...stats(r) })),
+    ),
     by: { user: keyed(byUser), tenant: keyed(byTenant), server: keyed(byServer), tool: keyed(byTool) },
   };
 }

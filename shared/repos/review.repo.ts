@@ -66,7 +66,9 @@ const json = (db: Db, v: unknown) => db.json(v as postgres.JSONValue);
 
 /** The content hash of a whole set: of its names and definition hashes, sorted by name. */
 export function setHash(tools: LiveTool[]): Promise<string> {
-  return sha256Hex(JSON.stringify(tools.map((t) => [t.name, t.hash]).sort((a, b) => (a[0]! < b[0]! ? -1 : a[0]! > b[0]! ? 1 : 0))));
+  return sha256Hex(
+    JSON.stringify(tools.map((t) => [t.name, t.hash]).sort((a, b) => (a[0]! < b[0]! ? -1 : a[0]! > b[0]! ? 1 : 0))),
+  );
 }
 
 function toReview(r: Record<string, unknown>): Review {
@@ -126,11 +128,17 @@ export async function reconcileReviews(db: Db, serverId: string, mode: ReviewMod
     const current = pending.find((p) => p.scope === "set" && p.hash === hash);
     await supersede(pending.filter((p) => p !== current).map((p) => p.id));
     if (current) return;
-    const [rejected] = await db`SELECT 1 FROM tool_reviews WHERE server_id = ${serverId} AND scope = 'set' AND hash = ${hash} AND state = 'rejected' LIMIT 1`;
+    const [rejected] =
+      await db`SELECT 1 FROM tool_reviews WHERE server_id = ${serverId} AND scope = 'set' AND hash = ${hash} AND state = 'rejected' LIMIT 1`;
     if (rejected) return;
-    const findings = live.flatMap((t) => checkDefinition(t.definition).map((f) => ({ ...f, path: `${t.name}: ${f.path}` })));
+    const findings = live.flatMap((t) =>
+      checkDefinition(t.definition).map((f) => ({ ...f, path: `${t.name}: ${f.path}` })),
+    );
     await db`INSERT INTO tool_reviews (server_id, scope, name, change, before, after, hash, findings)
-             VALUES (${serverId}, 'set', '', 'initial', NULL, ${json(db, live.map((t) => t.definition))}, ${hash}, ${json(db, findings)})`;
+             VALUES (${serverId}, 'set', '', 'initial', NULL, ${json(
+               db,
+               live.map((t) => t.definition),
+             )}, ${hash}, ${json(db, findings)})`;
     return;
   }
 
@@ -144,7 +152,8 @@ export async function reconcileReviews(db: Db, serverId: string, mode: ReviewMod
       keep.add(current.id);
       continue;
     }
-    const [rejected] = await db`SELECT 1 FROM tool_reviews WHERE server_id = ${serverId} AND scope = 'tool' AND name = ${t.name} AND hash = ${t.hash} AND state = 'rejected' LIMIT 1`;
+    const [rejected] =
+      await db`SELECT 1 FROM tool_reviews WHERE server_id = ${serverId} AND scope = 'tool' AND name = ${t.name} AND hash = ${t.hash} AND state = 'rejected' LIMIT 1`;
     if (rejected) continue;
     const findings = checkDefinition(t.definition);
     if (mode === "findings" && !findings.length) {
@@ -152,7 +161,9 @@ export async function reconcileReviews(db: Db, serverId: string, mode: ReviewMod
       continue;
     }
     await supersede(pending.filter((p) => p.scope === "tool" && p.name === t.name).map((p) => p.id));
-    const [before] = approvedHash ? await db`SELECT definition FROM approved_tools WHERE server_id = ${serverId} AND name = ${t.name}` : [];
+    const [before] = approvedHash
+      ? await db`SELECT definition FROM approved_tools WHERE server_id = ${serverId} AND name = ${t.name}`
+      : [];
     const [row] = await db`INSERT INTO tool_reviews (server_id, scope, name, change, before, after, hash, findings)
              VALUES (${serverId}, 'tool', ${t.name}, ${approvedHash ? "changed" : "added"}, ${before ? json(db, before.definition) : null},
                      ${json(db, t.definition)}, ${t.hash}, ${json(db, findings)}) RETURNING id`;
@@ -165,14 +176,18 @@ export async function reconcileReviews(db: Db, serverId: string, mode: ReviewMod
       actor: AUTO_REVIEWER,
       action: "review.auto-approve",
       target: `server:${serverId}`,
-      detail: { tools: autoApprove.map((t) => ({ name: t.name, hash: t.hash })), reason: "no poisoning findings (review: findings)" },
+      detail: {
+        tools: autoApprove.map((t) => ({ name: t.name, hash: t.hash })),
+        reason: "no poisoning findings (review: findings)",
+      },
     });
   }
 }
 
 /** Reviews of one server, newest first (optionally in one state). */
 export async function listReviews(db: Db, serverId: string, state?: ReviewState, limit = 100): Promise<Review[]> {
-  const rows = await db`SELECT * FROM tool_reviews WHERE server_id = ${serverId} AND (${state ?? null}::text IS NULL OR state = ${state ?? null})
+  const rows =
+    await db`SELECT * FROM tool_reviews WHERE server_id = ${serverId} AND (${state ?? null}::text IS NULL OR state = ${state ?? null})
                         ORDER BY at DESC, id DESC LIMIT ${Math.min(Math.max(limit, 1), 1000)}`;
   return rows.map(toReview);
 }
@@ -183,23 +198,35 @@ export async function listPendingReviews(db: Db): Promise<Review[]> {
   return rows.map(toReview);
 }
 
-export type DecideOutcome = { ok: true; review: Review } | { ok: false; reason: "not_found" } | { ok: false; reason: "not_pending"; state: ReviewState };
+export type DecideOutcome =
+  | { ok: true; review: Review }
+  | { ok: false; reason: "not_found" }
+  | { ok: false; reason: "not_pending"; state: ReviewState };
 
 /**
  * Approves or rejects pending review `id` of `serverId` (call inside a transaction). Approving a
  * tool's review pins its definition and hash as listed in the review; approving a set pins every
  * definition in it. Writes the audit row.
  */
-export async function decideReview(db: Db, serverId: string, id: number, decision: "approve" | "reject", actor: string): Promise<DecideOutcome> {
+export async function decideReview(
+  db: Db,
+  serverId: string,
+  id: number,
+  decision: "approve" | "reject",
+  actor: string,
+): Promise<DecideOutcome> {
   const [row] = await db`SELECT * FROM tool_reviews WHERE id = ${id} AND server_id = ${serverId} FOR UPDATE`;
   if (!row) return { ok: false, reason: "not_found" };
   const review = toReview(row);
   if (review.state !== "pending") return { ok: false, reason: "not_pending", state: review.state };
   const state: ReviewState = decision === "approve" ? "approved" : "rejected";
-  const [updated] = await db`UPDATE tool_reviews SET state = ${state}, decided_at = now(), decided_by = ${actor} WHERE id = ${id} RETURNING *`;
+  const [updated] =
+    await db`UPDATE tool_reviews SET state = ${state}, decided_at = now(), decided_by = ${actor} WHERE id = ${id} RETURNING *`;
   let tools: { name: string; hash: string }[] = [];
   if (decision === "approve") {
-    const defs = (review.scope === "set" ? (review.after as McpItem[]) : [review.after as McpItem]).filter((d) => d && typeof d.name === "string");
+    const defs = (review.scope === "set" ? (review.after as McpItem[]) : [review.after as McpItem]).filter(
+      (d) => d && typeof d.name === "string",
+    );
     const live: LiveTool[] = [];
     for (const d of defs) live.push({ name: d.name as string, definition: d, hash: await itemHash(d) });
     await upsertApproved(db, serverId, live, actor);
@@ -209,14 +236,27 @@ export async function decideReview(db: Db, serverId: string, id: number, decisio
     actor,
     action: `review.${decision}`,
     target: `server:${serverId}`,
-    detail: { review: id, scope: review.scope, name: review.name, change: review.change, hash: review.hash, findings: review.findings.length, ...(tools.length ? { tools } : {}) },
+    detail: {
+      review: id,
+      scope: review.scope,
+      name: review.name,
+      change: review.change,
+      hash: review.hash,
+      findings: review.findings.length,
+      ...(tools.length ? { tools } : {}),
+    },
   });
   return { ok: true, review: toReview(updated!) };
 }
 
 /** Every server's approved tools and overrides, for the catalog's snapshot. */
-export async function loadCuration(db: Db): Promise<{ approved: Map<string, Map<string, ApprovedTool>>; overrides: Map<string, Map<string, ToolOverride>> }> {
-  const [a, o] = await Promise.all([db`SELECT server_id, name, definition, hash FROM approved_tools`, db`SELECT server_id, tool, name, description, hidden FROM tool_overrides`]);
+export async function loadCuration(
+  db: Db,
+): Promise<{ approved: Map<string, Map<string, ApprovedTool>>; overrides: Map<string, Map<string, ToolOverride>> }> {
+  const [a, o] = await Promise.all([
+    db`SELECT server_id, name, definition, hash FROM approved_tools`,
+    db`SELECT server_id, tool, name, description, hidden FROM tool_overrides`,
+  ]);
   const approved = new Map<string, Map<string, ApprovedTool>>();
   for (const r of a) {
     const id = String(r.server_id);
@@ -235,18 +275,25 @@ export async function loadCuration(db: Db): Promise<{ approved: Map<string, Map<
 }
 
 function toOverride(r: Record<string, unknown>): ToolOverride {
-  return { tool: String(r.tool), name: (r.name as string | null) ?? null, description: (r.description as string | null) ?? null, hidden: Boolean(r.hidden) };
+  return {
+    tool: String(r.tool),
+    name: (r.name as string | null) ?? null,
+    description: (r.description as string | null) ?? null,
+    hidden: Boolean(r.hidden),
+  };
 }
 
 /** One server's overrides, by tool. */
 export async function listOverrides(db: Db, serverId: string): Promise<ToolOverride[]> {
-  const rows = await db`SELECT tool, name, description, hidden FROM tool_overrides WHERE server_id = ${serverId} ORDER BY tool`;
+  const rows =
+    await db`SELECT tool, name, description, hidden FROM tool_overrides WHERE server_id = ${serverId} ORDER BY tool`;
   return rows.map(toOverride);
 }
 
 /** One override, or null. */
 export async function getOverride(db: Db, serverId: string, tool: string): Promise<ToolOverride | null> {
-  const [row] = await db`SELECT tool, name, description, hidden FROM tool_overrides WHERE server_id = ${serverId} AND tool = ${tool}`;
+  const [row] =
+    await db`SELECT tool, name, description, hidden FROM tool_overrides WHERE server_id = ${serverId} AND tool = ${tool}`;
   return row ? toOverride(row) : null;
 }
 
@@ -259,5 +306,7 @@ export async function upsertOverride(db: Db, serverId: string, o: ToolOverride):
 
 /** Deletes an override; whether one existed. */
 export async function deleteOverride(db: Db, serverId: string, tool: string): Promise<boolean> {
-  return (await db`DELETE FROM tool_overrides WHERE server_id = ${serverId} AND tool = ${tool} RETURNING tool`).length > 0;
+  return (
+    (await db`DELETE FROM tool_overrides WHERE server_id = ${serverId} AND tool = ${tool} RETURNING tool`).length > 0
+  );
 }

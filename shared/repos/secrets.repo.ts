@@ -51,15 +51,20 @@ const STORES: SecretStore[] = [
       await tx`UPDATE servers SET headers = ${tx.json(await sealServerHeaders(ring, id, plain))} WHERE id = ${id}`;
     },
     async keyIds(db) {
-      const rows = await db`SELECT DISTINCT split_part(h.v, ':', 3) AS kid FROM servers, jsonb_each_text(servers.headers) AS h(k, v) WHERE h.v LIKE 'mcpgw:v1:%'`;
+      const rows =
+        await db`SELECT DISTINCT split_part(h.v, ':', 3) AS kid FROM servers, jsonb_each_text(servers.headers) AS h(k, v) WHERE h.v LIKE 'mcpgw:v1:%'`;
       return rows.map((r) => String(r.kid));
     },
   },
   {
     name: "user_connections.secrets",
     async rows(tx) {
-      const rows = await tx`SELECT user_email, server_id, secrets FROM user_connections ORDER BY user_email, server_id FOR UPDATE`;
-      return rows.map((r) => ({ key: `${String(r.user_email)}\u0000${String(r.server_id)}`, values: r.secrets as Record<string, string> }));
+      const rows =
+        await tx`SELECT user_email, server_id, secrets FROM user_connections ORDER BY user_email, server_id FOR UPDATE`;
+      return rows.map((r) => ({
+        key: `${String(r.user_email)}\u0000${String(r.server_id)}`,
+        values: r.secrets as Record<string, string>,
+      }));
     },
     open: (ring, key, values) => {
       const [email, server] = key.split("\u0000") as [string, string];
@@ -68,27 +73,35 @@ const STORES: SecretStore[] = [
     async write(tx, ring, key, plain) {
       const [email, server] = key.split("\u0000") as [string, string];
       const sealed: Record<string, string> = {};
-      for (const [k, v] of Object.entries(plain)) sealed[k] = await seal(ring, v, connectionContext(email, server, k as "access" | "refresh"));
+      for (const [k, v] of Object.entries(plain))
+        sealed[k] = await seal(ring, v, connectionContext(email, server, k as "access" | "refresh"));
       await tx`UPDATE user_connections SET secrets = ${tx.json(sealed)} WHERE user_email = ${email} AND server_id = ${server}`;
     },
     async keyIds(db) {
-      const rows = await db`SELECT DISTINCT split_part(h.v, ':', 3) AS kid FROM user_connections, jsonb_each_text(user_connections.secrets) AS h(k, v) WHERE h.v LIKE 'mcpgw:v1:%'`;
+      const rows =
+        await db`SELECT DISTINCT split_part(h.v, ':', 3) AS kid FROM user_connections, jsonb_each_text(user_connections.secrets) AS h(k, v) WHERE h.v LIKE 'mcpgw:v1:%'`;
       return rows.map((r) => String(r.kid));
     },
   },
   {
     name: "servers.credentials",
     async rows(tx) {
-      const rows = await tx`SELECT id, credentials->'oauth'->>'clientSecret' AS secret FROM servers WHERE credentials->'oauth' ? 'clientSecret' ORDER BY id FOR UPDATE`;
+      const rows =
+        await tx`SELECT id, credentials->'oauth'->>'clientSecret' AS secret FROM servers WHERE credentials->'oauth' ? 'clientSecret' ORDER BY id FOR UPDATE`;
       return rows.map((r) => ({ key: String(r.id), values: { clientSecret: String(r.secret) } }));
     },
-    open: async (ring, id, values) => ({ clientSecret: isSealed(values.clientSecret!) ? await unseal(ring, values.clientSecret!, clientSecretContext(id)) : values.clientSecret! }),
+    open: async (ring, id, values) => ({
+      clientSecret: isSealed(values.clientSecret!)
+        ? await unseal(ring, values.clientSecret!, clientSecretContext(id))
+        : values.clientSecret!,
+    }),
     async write(tx, ring, id, plain) {
       const sealed = await seal(ring, plain.clientSecret!, clientSecretContext(id));
       await tx`UPDATE servers SET credentials = jsonb_set(credentials, '{oauth,clientSecret}', to_jsonb(${sealed}::text)) WHERE id = ${id}`;
     },
     async keyIds(db) {
-      const rows = await db`SELECT DISTINCT split_part(credentials->'oauth'->>'clientSecret', ':', 3) AS kid FROM servers WHERE credentials->'oauth'->>'clientSecret' LIKE 'mcpgw:v1:%'`;
+      const rows =
+        await db`SELECT DISTINCT split_part(credentials->'oauth'->>'clientSecret', ':', 3) AS kid FROM servers WHERE credentials->'oauth'->>'clientSecret' LIKE 'mcpgw:v1:%'`;
       return rows.map((r) => String(r.kid));
     },
   },
@@ -138,5 +151,8 @@ export async function unknownKeyIds(sql: Sql | TxSql, ring: KeyRing): Promise<st
 /** Throws {@link SecretsError} when stored secrets were sealed by keys the ring lacks. */
 export async function assertKeysKnown(sql: Sql | TxSql, ring: KeyRing): Promise<void> {
   const unknown = await unknownKeyIds(sql, ring);
-  if (unknown.length) throw new SecretsError(`stored secrets are sealed with key ${unknown.join(", ")}, which is neither SECRETS_KEY (${ring.currentId}) nor in SECRETS_KEY_PREVIOUS`);
+  if (unknown.length)
+    throw new SecretsError(
+      `stored secrets are sealed with key ${unknown.join(", ")}, which is neither SECRETS_KEY (${ring.currentId}) nor in SECRETS_KEY_PREVIOUS`,
+    );
 }

@@ -47,9 +47,14 @@ export function headerContext(serverId: string, header: string): string {
 }
 
 /** Seals every value of `headers` for server `serverId` under the ring's current key. */
-export async function sealServerHeaders(ring: KeyRing, serverId: string, headers: Record<string, string>): Promise<Record<string, string>> {
+export async function sealServerHeaders(
+  ring: KeyRing,
+  serverId: string,
+  headers: Record<string, string>,
+): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) out[name] = await seal(ring, value, headerContext(serverId, name));
+  for (const [name, value] of Object.entries(headers))
+    out[name] = await seal(ring, value, headerContext(serverId, name));
   return out;
 }
 
@@ -58,7 +63,11 @@ export async function sealServerHeaders(ring: KeyRing, serverId: string, headers
  * they are. Throws {@link SecretsError} (naming the server, the header and the key id, never a
  * value) when one does not open.
  */
-export async function openServerHeaders(ring: KeyRing, serverId: string, stored: Record<string, string>): Promise<Record<string, string>> {
+export async function openServerHeaders(
+  ring: KeyRing,
+  serverId: string,
+  stored: Record<string, string>,
+): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(stored)) {
     if (!isSealed(value)) {
@@ -87,12 +96,18 @@ function sameHeaders(a: Record<string, string>, b: Record<string, string>): bool
  * A stored value that no longer opens (its key is gone) counts as changed, so a PUT repairs it.
  * @param ring null where no SECRETS_KEY is configured: then only `{}` can be stored
  */
-export async function headersToStore(db: Db, ring: KeyRing | null, id: string, headers: Record<string, string> | undefined): Promise<{ store: Record<string, string> | null; changed: boolean }> {
+export async function headersToStore(
+  db: Db,
+  ring: KeyRing | null,
+  id: string,
+  headers: Record<string, string> | undefined,
+): Promise<{ store: Record<string, string> | null; changed: boolean }> {
   if (headers === undefined) return { store: null, changed: false };
   const [row] = await db`SELECT headers FROM servers WHERE id = ${id}`;
   if (row) {
     const stored = row.headers as Record<string, string>;
-    const opened = Object.keys(stored).length === 0 ? {} : ring ? await openServerHeaders(ring, id, stored).catch(() => null) : null;
+    const opened =
+      Object.keys(stored).length === 0 ? {} : ring ? await openServerHeaders(ring, id, stored).catch(() => null) : null;
     if (opened && sameHeaders(opened, headers)) return { store: null, changed: false };
   }
   if (Object.keys(headers).length === 0) return { store: {}, changed: true };
@@ -110,7 +125,7 @@ function toServer(r: Record<string, unknown>): Server {
     description: String(r.description ?? ""),
     headerNames: ((r.header_names as string[] | null) ?? []).slice().sort(),
     credentials: publicCredentials(StoredCredentials.safeParse(r.credentials).data),
-    review: ((r.review as Server["review"] | undefined) ?? "auto"),
+    review: (r.review as Server["review"] | undefined) ?? "auto",
     createdAt: new Date(r.created_at as string),
     updatedAt: new Date(r.updated_at as string),
   };
@@ -158,11 +173,17 @@ export async function upsertServer(db: Db, id: string, s: ServerInput): Promise<
  * client secret is sealed; an omitted one keeps the stored secret while the client id stays.
  * `modeChanged`: the mode or the OAuth client changed, so users' connections no longer fit.
  */
-export async function credentialsToStore(db: Db, ring: KeyRing | null, id: string, input: CredentialsInput | undefined): Promise<{ store?: StoredCredentials; modeChanged: boolean }> {
+export async function credentialsToStore(
+  db: Db,
+  ring: KeyRing | null,
+  id: string,
+  input: CredentialsInput | undefined,
+): Promise<{ store?: StoredCredentials; modeChanged: boolean }> {
   if (input === undefined) return { modeChanged: false };
   const [row] = await db`SELECT credentials FROM servers WHERE id = ${id}`;
   const before = row ? StoredCredentials.safeParse(row.credentials).data : undefined;
-  if (input.mode === "shared") return { store: { mode: "shared" }, modeChanged: (before?.mode ?? "shared") !== "shared" };
+  if (input.mode === "shared")
+    return { store: { mode: "shared" }, modeChanged: (before?.mode ?? "shared") !== "shared" };
   const store: StoredCredentials = { mode: input.mode, header: input.header, prefix: input.prefix };
   if (input.mode === "per-user-oauth" && input.oauth) {
     const { clientSecret, ...rest } = input.oauth;
@@ -173,12 +194,18 @@ export async function credentialsToStore(db: Db, ring: KeyRing | null, id: strin
     } else if (before?.oauth?.clientId === rest.clientId) sealed = before.oauth.clientSecret;
     store.oauth = { ...rest, ...(sealed ? { clientSecret: sealed } : {}) };
   }
-  const modeChanged = !!before && (before.mode !== store.mode || before.oauth?.clientId !== store.oauth?.clientId || before.header !== store.header);
+  const modeChanged =
+    !!before &&
+    (before.mode !== store.mode || before.oauth?.clientId !== store.oauth?.clientId || before.header !== store.header);
   return { store, modeChanged };
 }
 
 /** Opens the OAuth client secret of stored settings (null: a public client). */
-export async function openClientSecret(ring: KeyRing, id: string, c: StoredCredentials | undefined): Promise<string | null> {
+export async function openClientSecret(
+  ring: KeyRing,
+  id: string,
+  c: StoredCredentials | undefined,
+): Promise<string | null> {
   const v = c?.oauth?.clientSecret;
   if (!v) return null;
   return isSealed(v) ? unseal(ring, v, clientSecretContext(id)) : v;
@@ -252,7 +279,10 @@ export interface ItemChange {
 }
 
 /** The history of upstream item changes (item_changes), newest first. */
-export async function listItemChanges(db: Db, f: { server?: string; since?: Date; limit?: number } = {}): Promise<ItemChange[]> {
+export async function listItemChanges(
+  db: Db,
+  f: { server?: string; since?: Date; limit?: number } = {},
+): Promise<ItemChange[]> {
   const limit = Math.min(Math.max(f.limit ?? 100, 1), 1000);
   const rows = await db`
     SELECT id, at, server_id, kind, name, change, before, after FROM item_changes

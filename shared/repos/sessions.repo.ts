@@ -20,7 +20,8 @@ export interface UserFacts {
  */
 export async function consumeLoginState(sql: Sql, stateHash: string, expiresAt: Date): Promise<boolean> {
   await sql`DELETE FROM auth_used_states WHERE expires_at < now() - interval '1 minute'`;
-  const rows = await sql`INSERT INTO auth_used_states (state_hash, expires_at) VALUES (${stateHash}, ${expiresAt}) ON CONFLICT DO NOTHING RETURNING state_hash`;
+  const rows =
+    await sql`INSERT INTO auth_used_states (state_hash, expires_at) VALUES (${stateHash}, ${expiresAt}) ON CONFLICT DO NOTHING RETURNING state_hash`;
   return rows.length === 1;
 }
 
@@ -41,7 +42,13 @@ export async function userFacts(sql: Sql, email: string, sid?: string): Promise<
   const r = rows[0];
   if (!r || r.revoked) return null;
   const list = (v: unknown) => ((typeof v === "string" ? JSON.parse(v) : v) as unknown[]).map(String);
-  return { email: String(r.email), displayName: String(r.display_name), isAdmin: Boolean(r.is_admin), groups: list(r.groups), idpGroups: list(r.idp_groups) };
+  return {
+    email: String(r.email),
+    displayName: String(r.display_name),
+    isAdmin: Boolean(r.is_admin),
+    groups: list(r.groups),
+    idpGroups: list(r.idp_groups),
+  };
 }
 
 /** Creates the user on first login, records the login time; returns the user's facts. */
@@ -68,15 +75,22 @@ export async function ensureUserFacts(sql: Sql, email: string, displayName = "")
  * are never touched. Writes only when something changes (every write bumps the catalog version).
  * Returns the facts after the change.
  */
-export async function syncIdpGroups(sql: Sql, facts: UserFacts, idpGroups: string[], adminGroup: string): Promise<UserFacts> {
+export async function syncIdpGroups(
+  sql: Sql,
+  facts: UserFacts,
+  idpGroups: string[],
+  adminGroup: string,
+): Promise<UserFacts> {
   const wanted = new Set(idpGroups.map((g) => g.toLowerCase()));
   const remove = facts.idpGroups.filter((g) => !wanted.has(g));
   const candidates = [...wanted].filter((g) => !facts.groups.includes(g));
   if (!remove.length && !candidates.length) return facts;
   let add: string[] = [];
   if (candidates.length) {
-    if (candidates.includes(adminGroup)) await sql`INSERT INTO groups (name, description) VALUES (${adminGroup}, 'Administrators: see every server') ON CONFLICT DO NOTHING`;
-    const known = await sql`SELECT name FROM groups WHERE name IN (SELECT jsonb_array_elements_text(${sql.json(candidates)}))`;
+    if (candidates.includes(adminGroup))
+      await sql`INSERT INTO groups (name, description) VALUES (${adminGroup}, 'Administrators: see every server') ON CONFLICT DO NOTHING`;
+    const known =
+      await sql`SELECT name FROM groups WHERE name IN (SELECT jsonb_array_elements_text(${sql.json(candidates)}))`;
     add = known.map((r) => String(r.name));
   }
   if (!remove.length && !add.length) return facts;

@@ -3,12 +3,14 @@ import type { Sql } from "../db";
 import { UserRow } from "../schemas";
 
 export async function getUser(sql: Sql, email: string): Promise<UserRow | null> {
-  const rows = await sql`SELECT email, display_name, is_admin, created_at, last_login_at FROM users WHERE email = ${email.toLowerCase()}`;
+  const rows =
+    await sql`SELECT email, display_name, is_admin, created_at, last_login_at FROM users WHERE email = ${email.toLowerCase()}`;
   return rows[0] ? UserRow.parse(rows[0]) : null;
 }
 
 export async function userGroups(sql: Sql, email: string): Promise<string[]> {
-  const rows = await sql`SELECT group_name FROM user_group_membership WHERE user_email = ${email.toLowerCase()} ORDER BY group_name`;
+  const rows =
+    await sql`SELECT group_name FROM user_group_membership WHERE user_email = ${email.toLowerCase()} ORDER BY group_name`;
   return rows.map((r) => String(r.group_name));
 }
 

@@ -37,7 +37,12 @@ export async function listVirtualServers(db: Db, only?: string): Promise<Virtual
     groups: groups.filter((g) => g.virtual_id === r.id).map((g) => String(g.group_name)),
     tools: tools
       .filter((t) => t.virtual_id === r.id)
-      .map((t) => ({ server: String(t.server_id), tool: String(t.tool), name: (t.name as string | null) ?? null, description: (t.description as string | null) ?? null })),
+      .map((t) => ({
+        server: String(t.server_id),
+        tool: String(t.tool),
+        name: (t.name as string | null) ?? null,
+        description: (t.description as string | null) ?? null,
+      })),
     createdAt: new Date(r.created_at as string),
     updatedAt: new Date(r.updated_at as string),
   }));
@@ -54,7 +59,11 @@ export async function virtualExists(db: Db, id: string): Promise<boolean> {
 }
 
 /** Creates or replaces a virtual server with exactly these groups and tools (call in a transaction). */
-export async function replaceVirtualServer(db: Db, id: string, v: { description: string; groups: string[]; tools: VirtualTool[] }): Promise<void> {
+export async function replaceVirtualServer(
+  db: Db,
+  id: string,
+  v: { description: string; groups: string[]; tools: VirtualTool[] },
+): Promise<void> {
   await db`INSERT INTO virtual_servers (id, description) VALUES (${id}, ${v.description})
            ON CONFLICT (id) DO UPDATE SET description = EXCLUDED.description, updated_at = now()`;
   await db`DELETE FROM virtual_server_groups WHERE virtual_id = ${id}`;
@@ -63,7 +72,13 @@ export async function replaceVirtualServer(db: Db, id: string, v: { description:
     await db`INSERT INTO virtual_server_groups (virtual_id, group_name) SELECT ${id}, g FROM jsonb_array_elements_text(${db.json(v.groups)}) AS g`;
   }
   if (v.tools.length) {
-    const rows = v.tools.map((t, position) => ({ position, server: t.server, tool: t.tool, name: t.name, description: t.description }));
+    const rows = v.tools.map((t, position) => ({
+      position,
+      server: t.server,
+      tool: t.tool,
+      name: t.name,
+      description: t.description,
+    }));
     await db`INSERT INTO virtual_tools (virtual_id, position, server_id, tool, name, description)
              SELECT ${id}, r.position, r.server, r.tool, r.name, r.description
              FROM jsonb_to_recordset(${db.json(rows)}) AS r(position integer, server text, tool text, name text, description text)`;

@@ -20,13 +20,19 @@ export async function startAuthProxy(target: string, key: string): Promise<AuthP
   const to = new URL(target);
   const server = createServer((req, res) => {
     const headers = { ...req.headers, authorization: `Bearer ${key}` };
-    const up = httpRequest({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers }, (upRes) => {
-      res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-      res.flushHeaders();
-      upRes.pipe(res);
-    });
+    const up = httpRequest(
+      { host: to.hostname, port: to.port, method: req.method, path: req.url, headers },
+      (upRes) => {
+        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        res.flushHeaders();
+        upRes.pipe(res);
+      },
+    );
     up.on("error", () => {
-      if (!res.headersSent) res.writeHead(502, { "content-type": "application/json" }).end(JSON.stringify({ error: "gateway unreachable" }));
+      if (!res.headersSent)
+        res
+          .writeHead(502, { "content-type": "application/json" })
+          .end(JSON.stringify({ error: "gateway unreachable" }));
       else res.destroy();
     });
     res.on("close", () => up.destroy());

@@ -80,8 +80,13 @@ export function table(rows: { suite: string; upstream: string; direct?: RunResul
     if (r.error) return `error: ${r.error}`;
     const missing = missingFrom(r, reference).length;
     // against a reference: out of what the upstream passes directly (the lead's "41 of 47")
-    const total = reference && !reference.error ? reference.passed.length : r.passed.length + r.failed.length + r.warnings.length;
-    const parts = [r.failed.length && `${r.failed.length} failed`, r.warnings.length && `${r.warnings.length} warnings`, missing && `${missing} not reported`].filter(Boolean);
+    const total =
+      reference && !reference.error ? reference.passed.length : r.passed.length + r.failed.length + r.warnings.length;
+    const parts = [
+      r.failed.length && `${r.failed.length} failed`,
+      r.warnings.length && `${r.warnings.length} warnings`,
+      missing && `${missing} not reported`,
+    ].filter(Boolean);
     return `${r.passed.length} of ${total} passed${parts.length ? ` (${parts.join(", ")})` : ""}`;
   };
   const out: string[] = [];
@@ -100,12 +105,18 @@ export function table(rows: { suite: string; upstream: string; direct?: RunResul
       if (r.failed.length || r.warnings.length || missing.length) {
         out.push("", `${x.suite} ${where}: checks not passed`);
         for (const c of [...r.failed, ...r.warnings]) {
-          out.push(`  - ${checkName(c)}${c.status === "WARNING" ? " (warning)" : ""}${c.errorMessage ? `: ${c.errorMessage.replace(/\s+/g, " ").slice(0, 160)}` : ""}`);
+          out.push(
+            `  - ${checkName(c)}${c.status === "WARNING" ? " (warning)" : ""}${c.errorMessage ? `: ${c.errorMessage.replace(/\s+/g, " ").slice(0, 160)}` : ""}`,
+          );
         }
         for (const n of missing) out.push(`  - ${n} (not reported: its scenario stopped before it)`);
       }
       const ns = r.notScored.passed.length + r.notScored.failed.length;
-      if (ns) out.push("", `${x.suite} ${where}: not scored (extensions and checks added after the release): ${r.notScored.passed.length} passed, ${r.notScored.failed.length} failed`);
+      if (ns)
+        out.push(
+          "",
+          `${x.suite} ${where}: not scored (extensions and checks added after the release): ${r.notScored.passed.length} passed, ${r.notScored.failed.length} failed`,
+        );
     }
   }
   return out;

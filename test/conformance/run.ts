@@ -28,7 +28,13 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { createSql } from "../../shared/db";
 import { seedTenantUser } from "../../bench/seed";
-import { createScratchDatabase, openDatabase, startEmbedded, type Database, type ScratchDatabase } from "../../scripts/lib/database";
+import {
+  createScratchDatabase,
+  openDatabase,
+  startEmbedded,
+  type Database,
+  type ScratchDatabase,
+} from "../../scripts/lib/database";
 import { startModernUpstream, type ModernUpstream } from "../../scripts/lib/modern-upstream";
 import { startStack, type Stack } from "../../scripts/lib/stack";
 import { ROOT } from "../../scripts/lib/workers";
@@ -45,9 +51,12 @@ interface Baseline {
 }
 
 function options(): { suites: SuiteId[]; targets: ("direct" | "gateway")[] } {
-  const { values } = parseArgs({ options: { suite: { type: "string", multiple: true }, target: { type: "string", multiple: true } } });
+  const { values } = parseArgs({
+    options: { suite: { type: "string", multiple: true }, target: { type: "string", multiple: true } },
+  });
   const suites = (values.suite ?? Object.keys(SUITES)) as SuiteId[];
-  for (const s of suites) if (!(s in SUITES)) throw new Error(`--suite must be one of ${Object.keys(SUITES).join(", ")}`);
+  for (const s of suites)
+    if (!(s in SUITES)) throw new Error(`--suite must be one of ${Object.keys(SUITES).join(", ")}`);
   const targets = (values.target ?? ["direct", "gateway"]) as ("direct" | "gateway")[];
   for (const t of targets) if (t !== "direct" && t !== "gateway") throw new Error("--target must be direct or gateway");
   return { suites, targets };
@@ -58,7 +67,10 @@ function runSuite(node: string, entry: string, id: SuiteId, url: string, outDir:
   mkdirSync(outDir, { recursive: true });
   const logFile = createWriteStream(`${outDir}.log`);
   return new Promise((resolveRun) => {
-    const child = spawn(node, [entry, "server", "--url", url, ...SUITES[id].args, "-o", outDir], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
+    const child = spawn(node, [entry, "server", "--url", url, ...SUITES[id].args, "-o", outDir], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, NO_COLOR: "1" },
+    });
     child.stdout.pipe(logFile);
     child.stderr.pipe(logFile);
     const timer = setTimeout(() => child.kill("SIGKILL"), RUN_TIMEOUT_MS);
@@ -121,7 +133,12 @@ async function main(): Promise<number> {
       cleanups.push(() => stack.stop());
       const sql = createSql(scratch.url, { max: 1 });
       const servers = suites.map((s) => ({ id: serverId[s], url: upstreamUrl[s]! }));
-      const key = await seedTenantUser(sql, { tenant: "conformance", name: "Conformance", servers, email: "conformance@example.test" });
+      const key = await seedTenantUser(sql, {
+        tenant: "conformance",
+        name: "Conformance",
+        servers,
+        email: "conformance@example.test",
+      });
       await sql.end({ timeout: 2 });
       proxy = await startAuthProxy(`http://127.0.0.1:${stack.port}`, key);
       cleanups.push(() => proxy!.stop());
@@ -131,7 +148,10 @@ async function main(): Promise<number> {
     const rows: { suite: string; upstream: string; direct?: RunResult; gateway?: RunResult }[] = [];
     const summary: Record<string, unknown> = {};
     for (const id of suites) {
-      const notScored = id === "2026-07-28" ? notScoredOf(readFileSync(resolve(entries[id], "../../requirements/2026-07-28.yaml"), "utf8")) : new Set<string>();
+      const notScored =
+        id === "2026-07-28"
+          ? notScoredOf(readFileSync(resolve(entries[id], "../../requirements/2026-07-28.yaml"), "utf8"))
+          : new Set<string>();
       const row: (typeof rows)[number] = {
         suite: `${id} (conformance@${SUITES[id].version})`,
         upstream: id === "2025-11-25" ? "modern-upstream --eras legacy" : "modern-upstream --eras modern",
@@ -139,16 +159,22 @@ async function main(): Promise<number> {
       for (const target of targets) {
         const url = target === "direct" ? upstreamUrl[id]! : `${proxy!.origin}/mcp/${serverId[id]}`;
         const outDir = resolve(resultsDir, `${id}-${target}`);
-        say(`running the ${id} suite ${target === "direct" ? "directly against" : "through the gateway to"} the upstream (${url})`);
+        say(
+          `running the ${id} suite ${target === "direct" ? "directly against" : "through the gateway to"} the upstream (${url})`,
+        );
         const code = await runSuite(node, entries[id], id, url, outDir);
         const result = readRun(outDir, code, notScored);
-        if (!result.passed.length && !result.failed.length) result.error ??= `the suite ran no checks (exit ${code}); see ${outDir}.log`;
+        if (!result.passed.length && !result.failed.length)
+          result.error ??= `the suite ran no checks (exit ${code}); see ${outDir}.log`;
         row[target] = result;
         summary[`${id}/${target}`] = {
           passed: result.passed.length,
           failed: result.failed.map((c) => `${c.scenario}:${c.id}`),
           warnings: result.warnings.map((c) => `${c.scenario}:${c.id}`),
-          notScored: { passed: result.notScored.passed.length, failed: result.notScored.failed.map((c) => `${c.scenario}:${c.id}`) },
+          notScored: {
+            passed: result.notScored.passed.length,
+            failed: result.notScored.failed.map((c) => `${c.scenario}:${c.id}`),
+          },
           exitCode: code,
           error: result.error,
         };
@@ -166,10 +192,15 @@ async function main(): Promise<number> {
       const row = rows[i]!;
       if (row.direct?.error) problems.push(`${id} direct: ${row.direct.error}`);
       else if (row.direct && row.direct.failed.length + row.direct.warnings.length)
-        problems.push(`${id} direct: the upstream does not pass ${row.direct.failed.length + row.direct.warnings.length} checks (it must pass them all)`);
+        problems.push(
+          `${id} direct: the upstream does not pass ${row.direct.failed.length + row.direct.warnings.length} checks (it must pass them all)`,
+        );
       if (row.gateway?.error) problems.push(`${id} gateway: ${row.gateway.error}`);
       const min = baseline[id]?.gateway.minPassed ?? 0;
-      if (row.gateway && !row.gateway.error && row.gateway.passed.length < min) problems.push(`${id} gateway: ${row.gateway.passed.length} checks passed, fewer than the baseline's ${min} (test/conformance/baseline.json)`);
+      if (row.gateway && !row.gateway.error && row.gateway.passed.length < min)
+        problems.push(
+          `${id} gateway: ${row.gateway.passed.length} checks passed, fewer than the baseline's ${min} (test/conformance/baseline.json)`,
+        );
     }
     for (const p of problems) say(`FAILED: ${p}`);
     return problems.length ? 1 : 0;

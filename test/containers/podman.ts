@@ -15,7 +15,10 @@ export interface Result {
 }
 
 /** Runs `podman ...args` to its end; throws with its stderr unless `allowFail`. */
-export function podman(args: string[], opts: { allowFail?: boolean; input?: string; timeoutMs?: number; cwd?: string } = {}): Promise<Result> {
+export function podman(
+  args: string[],
+  opts: { allowFail?: boolean; input?: string; timeoutMs?: number; cwd?: string } = {},
+): Promise<Result> {
   return new Promise((ok, fail) => {
     const child = spawn("podman", args, { env, cwd: opts.cwd, stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
@@ -27,7 +30,8 @@ export function podman(args: string[], opts: { allowFail?: boolean; input?: stri
     child.on("close", (code) => {
       if (timer) clearTimeout(timer);
       const r = { code: code ?? -1, stdout, stderr };
-      if (r.code !== 0 && !opts.allowFail) fail(new Error(`podman ${args.slice(0, 6).join(" ")} ... exited ${r.code}: ${stderr.trim().slice(-2000)}`));
+      if (r.code !== 0 && !opts.allowFail)
+        fail(new Error(`podman ${args.slice(0, 6).join(" ")} ... exited ${r.code}: ${stderr.trim().slice(-2000)}`));
       else ok(r);
     });
     child.stdin.end(opts.input ?? "");
@@ -50,7 +54,9 @@ export function podmanBuild(args: string[], cwd: string, log: (line: string) => 
     child.stdout.on("data", onData);
     child.stderr.on("data", onData);
     child.on("error", fail);
-    child.on("close", (code) => (code === 0 ? ok() : fail(new Error(`podman build ${args.join(" ")} exited ${code}:\n${tail.join("\n")}`))));
+    child.on("close", (code) =>
+      code === 0 ? ok() : fail(new Error(`podman build ${args.join(" ")} exited ${code}:\n${tail.join("\n")}`)),
+    );
   });
 }
 

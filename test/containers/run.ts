@@ -16,19 +16,52 @@ const missing = ["podman", "runc", "debootstrap"].filter((c) => !have(c));
 if (missing.length && process.env.MCPGW_CONTAINERS_INSTALL !== "0" && process.getuid?.() === 0 && have("apt-get")) {
   console.log(`test:containers: installing ${missing.join(", ")} (apt-get)`);
   const pkgs = missing.map((c) => c);
-  let r = spawnSync("apt-get", ["install", "-y", "--no-install-recommends", ...pkgs, "netavark", "aardvark-dns", "slirp4netns", "fuse-overlayfs", "iptables"], { stdio: "inherit" });
+  let r = spawnSync(
+    "apt-get",
+    [
+      "install",
+      "-y",
+      "--no-install-recommends",
+      ...pkgs,
+      "netavark",
+      "aardvark-dns",
+      "slirp4netns",
+      "fuse-overlayfs",
+      "iptables",
+    ],
+    { stdio: "inherit" },
+  );
   if (r.status !== 0) {
     spawnSync("apt-get", ["update"], { stdio: "inherit" });
-    r = spawnSync("apt-get", ["install", "-y", "--no-install-recommends", ...pkgs, "netavark", "aardvark-dns", "slirp4netns", "fuse-overlayfs", "iptables"], { stdio: "inherit" });
+    r = spawnSync(
+      "apt-get",
+      [
+        "install",
+        "-y",
+        "--no-install-recommends",
+        ...pkgs,
+        "netavark",
+        "aardvark-dns",
+        "slirp4netns",
+        "fuse-overlayfs",
+        "iptables",
+      ],
+      { stdio: "inherit" },
+    );
   }
 }
 
-const problem = podmanProblem() ?? (have("debootstrap") ? null : "debootstrap is not installed (apt-get install -y debootstrap)");
+const problem =
+  podmanProblem() ?? (have("debootstrap") ? null : "debootstrap is not installed (apt-get install -y debootstrap)");
 if (problem) {
   const required = process.env.MCPGW_CONTAINERS_REQUIRED === "1";
-  console.log(`test:containers: NOT RUN - Podman cannot run containers on this machine: ${problem}${required ? "" : " (set MCPGW_CONTAINERS_REQUIRED=1 to fail instead)"}`);
+  console.log(
+    `test:containers: NOT RUN - Podman cannot run containers on this machine: ${problem}${required ? "" : " (set MCPGW_CONTAINERS_REQUIRED=1 to fail instead)"}`,
+  );
   process.exit(required ? 1 : 0);
 }
 
-const r = spawnSync("npx", ["vitest", "run", "--config", "vitest.containers.config.ts", ...process.argv.slice(2)], { stdio: "inherit" });
+const r = spawnSync("npx", ["vitest", "run", "--config", "vitest.containers.config.ts", ...process.argv.slice(2)], {
+  stdio: "inherit",
+});
 process.exit(r.status ?? 1);

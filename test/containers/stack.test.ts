@@ -27,7 +27,19 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { freePort } from "../../scripts/lib/ports";
 import { ensureBaseImages } from "./base-images";
-import { buildImages, containerName, down, health, loadProject, logs, runArgs, scaleUp, state, up, type Project } from "./compose";
+import {
+  buildImages,
+  containerName,
+  down,
+  health,
+  loadProject,
+  logs,
+  runArgs,
+  scaleUp,
+  state,
+  up,
+  type Project,
+} from "./compose";
 import { podman } from "./podman";
 
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -63,14 +75,18 @@ const gatewayFetch: typeof fetch = async (input, init) => {
   headers.host = u.host;
   if (body) headers["content-length"] = String(body.length);
   return new Promise<Response>((ok, fail) => {
-    const r = httpRequest({ host: "127.0.0.1", port, method: req.method, path: u.pathname + u.search, headers, agent: false }, (res) => {
-      const h = new Headers();
-      for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) for (const x of [v].flat()) h.append(k, x);
-      const status = res.statusCode ?? 502;
-      const empty = status === 204 || status === 304 || req.method === "HEAD";
-      if (empty) res.resume();
-      ok(new Response(empty ? null : (Readable.toWeb(res) as ReadableStream), { status, headers: h }));
-    });
+    const r = httpRequest(
+      { host: "127.0.0.1", port, method: req.method, path: u.pathname + u.search, headers, agent: false },
+      (res) => {
+        const h = new Headers();
+        for (const [k, v] of Object.entries(res.headers))
+          if (v !== undefined) for (const x of [v].flat()) h.append(k, x);
+        const status = res.statusCode ?? 502;
+        const empty = status === 204 || status === 304 || req.method === "HEAD";
+        if (empty) res.resume();
+        ok(new Response(empty ? null : (Readable.toWeb(res) as ReadableStream), { status, headers: h }));
+      },
+    );
     r.on("error", fail);
     init?.signal?.addEventListener("abort", () => r.destroy(new Error("aborted")));
     r.end(body);
@@ -87,7 +103,10 @@ async function api(method: string, path: string, body?: unknown, key = ENV.ADMIN
   return { status: r.status, body: text ? JSON.parse(text) : null };
 }
 
-async function mcpClient(key: string, path = "/mcp"): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
+async function mcpClient(
+  key: string,
+  path = "/mcp",
+): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
   const transport = new StreamableHTTPClientTransport(new URL(`${PUBLIC}${path}`), {
     fetch: gatewayFetch,
     requestInit: { headers: { authorization: `Bearer ${key}` } },
@@ -97,7 +116,8 @@ async function mcpClient(key: string, path = "/mcp"): Promise<{ client: Client; 
   return { client, transport };
 }
 
-const text = (r: unknown) => ((r as { content: { type: string; text: string }[] }).content ?? []).map((c) => c.text).join("");
+const text = (r: unknown) =>
+  ((r as { content: { type: string; text: string }[] }).content ?? []).map((c) => c.text).join("");
 
 /** Runs node -e `script` inside a container; its stdout. */
 async function nodeIn(container: string, script: string): Promise<string> {
@@ -163,13 +183,25 @@ describe("the images", () => {
       sizes[image] = Number(size);
       expect(user, image).toMatch(/^(10001:10001|node)$/);
     }
-    log(`image sizes (MB): ${Object.entries(sizes).map(([k, v]) => `${k} ${(v / 1e6).toFixed(0)}`).join(", ")}`);
+    log(
+      `image sizes (MB): ${Object.entries(sizes)
+        .map(([k, v]) => `${k} ${(v / 1e6).toFixed(0)}`)
+        .join(", ")}`,
+    );
     // Debian slim (~75 MB) + workerd (~110 MB) + bundles: no node_modules, no Node in the runtime stage
     expect(sizes["mcpgw-worker:latest"]).toBeLessThan(260e6);
     // the image's own HEALTHCHECK (kept by Docker; Podman keeps it with --format docker)
-    const hc = JSON.parse((await podman(["image", "inspect", "--format", "{{json .Config.Healthcheck}}", "mcpgw-worker:latest"])).stdout) as { Test: string[] };
+    const hc = JSON.parse(
+      (await podman(["image", "inspect", "--format", "{{json .Config.Healthcheck}}", "mcpgw-worker:latest"])).stdout,
+    ) as { Test: string[] };
     expect(hc.Test).toEqual(["CMD", "/app/healthcheck.sh"]);
-    const files = await podman(["exec", containerName(project, "mcp"), "sh", "-c", "id -u; ls /app; command -v node npm || true"]);
+    const files = await podman([
+      "exec",
+      containerName(project, "mcp"),
+      "sh",
+      "-c",
+      "id -u; ls /app; command -v node npm || true",
+    ]);
     expect(files.stdout.split("\n")[0]).toBe("10001");
     expect(files.stdout).not.toMatch(/node_modules|\/node\b|\/npm\b/);
   });
@@ -179,7 +211,9 @@ describe("the images", () => {
       expect(await health(containerName(project, svc)), svc).toBe(true);
       expect((await state(containerName(project, svc))).health, svc).toBe("healthy");
     }
-    const w = await podman(["exec", containerName(project, "auth"), "sh", "-c", "touch /app/x 2>&1; echo rc=$?"], { allowFail: true });
+    const w = await podman(["exec", containerName(project, "auth"), "sh", "-c", "touch /app/x 2>&1; echo rc=$?"], {
+      allowFail: true,
+    });
     expect(w.stdout).toMatch(/Read-only file system/);
     const m = await state(containerName(project, "migrate"));
     expect(m).toMatchObject({ status: "exited", exitCode: 0 });
@@ -207,7 +241,12 @@ describe("through the running topology", () => {
           command curl -sS --max-time 30 -H "Host: $GATEWAY_HOST:8000" "\${a[@]}"
         }
       `;
-      const run = (script: string) => spawnSync("bash", ["--norc", "--noprofile", "-euo", "pipefail", "-c", prelude + script], { env: { PATH: process.env.PATH!, PS1: "", WORK: work, PORT: String(port) }, encoding: "utf8", timeout: 120_000 });
+      const run = (script: string) =>
+        spawnSync("bash", ["--norc", "--noprofile", "-euo", "pipefail", "-c", prelude + script], {
+          env: { PATH: process.env.PATH!, PS1: "", WORK: work, PORT: String(port) },
+          encoding: "utf8",
+          timeout: 120_000,
+        });
       // one shell, as the operator's: step 6 uses what step 5's `. ./.env` set
       const both = run(`${check}\necho "<<<step 6>>>"\n${register}`);
       expect(both.status, both.stderr + both.stdout).toBe(0);
@@ -226,7 +265,11 @@ describe("through the running topology", () => {
 
   it("the full MCP flow with an API key: tools/list, tools/call on both upstreams", async () => {
     expect((await api("GET", "whoami")).status).toBe(200);
-    const denied = await gatewayFetch(`${PUBLIC}/mcp`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    const denied = await gatewayFetch(`${PUBLIC}/mcp`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    });
     expect(denied.status).toBe(401);
     expect(denied.headers.get("www-authenticate")).toMatch(/Bearer/);
 
@@ -237,7 +280,10 @@ describe("through the running topology", () => {
     expect(names).toContain("files__list_allowed_directories");
     expect(names).toContain("github__get_me");
     expect(text(await client.callTool({ name: "files__list_allowed_directories", arguments: {} }))).toContain("/data");
-    expect(JSON.parse(text(await client.callTool({ name: "github__get_me", arguments: {} })))).toMatchObject({ standIn: true, readOnly: true });
+    expect(JSON.parse(text(await client.callTool({ name: "github__get_me", arguments: {} })))).toMatchObject({
+      standIn: true,
+      readOnly: true,
+    });
     await client.close();
   });
 
@@ -263,7 +309,8 @@ describe("through the running topology", () => {
   it("the mcp container killed and restarted: the session goes on", async () => {
     const { client, transport } = await mcpClient(userKey);
     const until = Date.now() + 5000;
-    while ((await client.listTools()).tools.length === 0 && Date.now() < until) await new Promise((ok) => setTimeout(ok, 100));
+    while ((await client.listTools()).tools.length === 0 && Date.now() < until)
+      await new Promise((ok) => setTimeout(ok, 100));
     const session = transport.sessionId;
     const c = containerName(project, "mcp");
     const started = (await podman(["inspect", "--format", "{{.State.StartedAt}}", c])).stdout.trim();
@@ -271,7 +318,9 @@ describe("through the running topology", () => {
     await podman(["start", c], { allowFail: true }); // `restart: unless-stopped` may already have
     for (let i = 0; i < 60 && !(await health(c)); i++) await new Promise((ok) => setTimeout(ok, 500));
     expect((await podman(["inspect", "--format", "{{.State.StartedAt}}", c])).stdout.trim()).not.toBe(started);
-    const r = await retrying("call after the restart", () => client.callTool({ name: "files__list_allowed_directories", arguments: {} }));
+    const r = await retrying("call after the restart", () =>
+      client.callTool({ name: "files__list_allowed_directories", arguments: {} }),
+    );
     expect(text(r)).toContain("/data");
     expect(transport.sessionId).toBe(session);
     await client.close();
@@ -287,7 +336,9 @@ describe("through the running topology", () => {
     await podman(["stop", "-t", "2", first]);
     try {
       expect((await state(first)).status).toBe("exited");
-      const r = await retrying("call on the second replica", () => client.callTool({ name: "files__list_allowed_directories", arguments: {} }));
+      const r = await retrying("call on the second replica", () =>
+        client.callTool({ name: "files__list_allowed_directories", arguments: {} }),
+      );
       expect(text(r)).toContain("/data");
       expect(transport.sessionId).toBe(session);
       expect(await logs(second)).toBeDefined();
@@ -301,7 +352,15 @@ describe("through the running topology", () => {
 
   it("the catalog container recreated alone keeps its fixed address: mcp still reaches it", async () => {
     const c = containerName(project, "catalog");
-    const ip = async () => (await podman(["inspect", "--format", `{{(index .NetworkSettings.Networks "${project.name}_internal").IPAddress}}`, c])).stdout.trim();
+    const ip = async () =>
+      (
+        await podman([
+          "inspect",
+          "--format",
+          `{{(index .NetworkSettings.Networks "${project.name}_internal").IPAddress}}`,
+          c,
+        ])
+      ).stdout.trim();
     expect(await ip()).toBe(project.services.catalog!.networks.internal!.ipv4_address);
     await podman(["rm", "-f", "-t", "2", c]);
     await podman(runArgs(project, "catalog"));
@@ -309,12 +368,20 @@ describe("through the running topology", () => {
     expect(await ip()).toBe("172.29.82.10");
     // a server change makes mcp ask the catalog again (new catalog version), through its `external` address
     // (the admin worker's 503 "database unavailable" under load: see `retrying`)
-    let put = await api("PUT", "servers/github", { tenant: "engineering", url: "http://github:8000/mcp", enabled: false });
+    let put = await api("PUT", "servers/github", {
+      tenant: "engineering",
+      url: "http://github:8000/mcp",
+      enabled: false,
+    });
     // (502: the stand-in could not reach a worker; it logs why in the traefik container's log)
     for (let i = 0; i < 10 && (put.status === 503 || put.status === 502); i++) {
       log(`gateway answered ${put.status} after the catalog's restart: ${JSON.stringify(put.body)}; again in 1 s`);
       await new Promise((ok) => setTimeout(ok, 1000));
-      put = await api("PUT", "servers/github", { tenant: "engineering", url: "http://github:8000/mcp", enabled: false });
+      put = await api("PUT", "servers/github", {
+        tenant: "engineering",
+        url: "http://github:8000/mcp",
+        enabled: false,
+      });
     }
     expect(put.status).toBeLessThan(300);
     // mcp reaches the catalog as catalog.internal (its fixed address on `internal`); plain
@@ -330,14 +397,27 @@ describe("through the running topology", () => {
     } while (Date.now() < until);
     expect(names).toContain("files__list_allowed_directories");
     expect(names).not.toContain("github__get_me");
-    expect(text(await retrying("tools/call", () => client.callTool({ name: "files__list_allowed_directories", arguments: {} })))).toContain("/data");
-    expect((await api("PUT", "servers/github", { tenant: "engineering", url: "http://github:8000/mcp" })).status).toBeLessThan(300);
+    expect(
+      text(
+        await retrying("tools/call", () => client.callTool({ name: "files__list_allowed_directories", arguments: {} })),
+      ),
+    ).toContain("/data");
+    expect(
+      (await api("PUT", "servers/github", { tenant: "engineering", url: "http://github:8000/mcp" })).status,
+    ).toBeLessThan(300);
     await client.close();
   });
 
   it("an upstream container reaches neither Postgres nor the workers' internal ports; catalog and mcp refuse it", async () => {
     const files = containerName(project, "files");
-    const pgIp = (await podman(["inspect", "--format", `{{(index .NetworkSettings.Networks "${project.name}_internal").IPAddress}}`, containerName(project, "postgres")])).stdout.trim();
+    const pgIp = (
+      await podman([
+        "inspect",
+        "--format",
+        `{{(index .NetworkSettings.Networks "${project.name}_internal").IPAddress}}`,
+        containerName(project, "postgres"),
+      ])
+    ).stdout.trim();
     expect(pgIp).toMatch(/^172\.29\.82\./);
     const probe = `
       const net = require("node:net");

@@ -8,10 +8,25 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 
 /** Headless, no sandbox (root in a container), nothing that reaches out on its own. */
-export const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"];
+export const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-component-update",
+  "--disable-sync",
+];
 
 /** A new page of `ctx` signed in as `email` at `base + path`, through the login form. */
-export async function signIn(ctx: BrowserContext, base: string, email: string, password: string, path = "/admin"): Promise<Page> {
+export async function signIn(
+  ctx: BrowserContext,
+  base: string,
+  email: string,
+  password: string,
+  path = "/admin",
+): Promise<Page> {
   const p = await ctx.newPage();
   await p.goto(`${base}${path}`);
   await p.waitForSelector("form#login");
@@ -29,7 +44,11 @@ export async function submitAndLoad(p: Page, button: string): Promise<void> {
 /** Every tool name `key`'s user sees at `base/mcp` (all pages), in the order listed. */
 export async function mcpToolNames(base: string, key: string, clientName: string): Promise<string[]> {
   const client = new Client({ name: clientName, version: "1.0.0" });
-  await client.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${key}` } } }));
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(`${base}/mcp`), {
+      requestInit: { headers: { Authorization: `Bearer ${key}` } },
+    }),
+  );
   const names: string[] = [];
   let cursor: string | undefined;
   do {

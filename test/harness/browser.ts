@@ -10,7 +10,17 @@
  * shared by every run on the machine, and sets up libraries only on AWS Lambda.
  */
 import { execFileSync } from "node:child_process";
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join, resolve } from "node:path";
 import { brotliDecompressSync } from "node:zlib";
 import { chromium, type Browser, type LaunchOptions } from "playwright-core";
@@ -40,7 +50,9 @@ export interface BrowserBinary {
 export function shippedChromium(): BrowserBinary {
   const pkgDir = resolve(ROOT, "node_modules/@sparticuz/chromium");
   if (!existsSync(join(pkgDir, "bin", "chromium.br"))) {
-    throw new Error("no Chromium found: run `npm ci` (it installs @sparticuz/chromium), or `apt-get install chromium`, or set CHROMIUM_PATH");
+    throw new Error(
+      "no Chromium found: run `npm ci` (it installs @sparticuz/chromium), or `apt-get install chromium`, or set CHROMIUM_PATH",
+    );
   }
   const version = (JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8")) as { version: string }).version;
   const dir = resolve(ROOT, "node_modules/.cache", `mcpgw-chromium-${version}`);
@@ -49,19 +61,27 @@ export function shippedChromium(): BrowserBinary {
     const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
     mkdirSync(join(tmp, "lib"), { recursive: true });
     const bin = (name: string) => brotliDecompressSync(readFileSync(join(pkgDir, "bin", name)));
-    const untar = (name: string, into: string) => execFileSync("tar", ["-x", "-C", into, "-f", "-"], { input: bin(name), maxBuffer: 1 << 30 });
+    const untar = (name: string, into: string) =>
+      execFileSync("tar", ["-x", "-C", into, "-f", "-"], { input: bin(name), maxBuffer: 1 << 30 });
     writeFileSync(join(tmp, "chromium"), bin("chromium.br"), { mode: 0o755 });
     untar("swiftshader.tar.br", tmp); // libGLESv2 and friends, loaded from the binary's folder
     untar("al2023.tar.br", tmp); // lib/: NSS, NSPR, expat
     untar("fonts.tar.br", tmp); // fonts/Open_Sans
-    writeFileSync(join(tmp, "fonts.conf"), `<?xml version="1.0"?>\n<fontconfig>\n  <dir>${join(dir, "fonts")}</dir>\n  <dir>/usr/share/fonts</dir>\n  <cachedir>${join(dir, "font-cache")}</cachedir>\n</fontconfig>\n`);
+    writeFileSync(
+      join(tmp, "fonts.conf"),
+      `<?xml version="1.0"?>\n<fontconfig>\n  <dir>${join(dir, "fonts")}</dir>\n  <dir>/usr/share/fonts</dir>\n  <cachedir>${join(dir, "font-cache")}</cachedir>\n</fontconfig>\n`,
+    );
     try {
       renameSync(tmp, dir);
     } catch {
       rmSync(tmp, { recursive: true, force: true }); // another run unpacked it first
     }
   }
-  return { executablePath: binary, env: { LD_LIBRARY_PATH: join(dir, "lib"), FONTCONFIG_FILE: join(dir, "fonts.conf") }, source: "npm" };
+  return {
+    executablePath: binary,
+    env: { LD_LIBRARY_PATH: join(dir, "lib"), FONTCONFIG_FILE: join(dir, "fonts.conf") },
+    source: "npm",
+  };
 }
 
 /** The Chromium binary to drive: `CHROMIUM_PATH`, the system's, else the one shipped by npm. */
@@ -76,6 +96,16 @@ export function findChromium(): BrowserBinary {
 }
 
 /** Launches headless Chromium (default: {@link findChromium}) with `args`. */
-export async function launchChromium(args: string[], options: LaunchOptions = {}, found: BrowserBinary = findChromium()): Promise<Browser> {
-  return chromium.launch({ ...options, executablePath: found.executablePath, headless: true, args, env: { ...(process.env as Record<string, string>), ...found.env, ...options.env } });
+export async function launchChromium(
+  args: string[],
+  options: LaunchOptions = {},
+  found: BrowserBinary = findChromium(),
+): Promise<Browser> {
+  return chromium.launch({
+    ...options,
+    executablePath: found.executablePath,
+    headless: true,
+    args,
+    env: { ...(process.env as Record<string, string>), ...found.env, ...options.env },
+  });
 }

@@ -31,8 +31,15 @@ let ownDist: string | undefined;
  */
 export function startCli(env: Record<string, string>, opts: { inherit?: boolean; args?: string[] } = {}): Cli {
   ownDist ??= mkdtempSync(join(tmpdir(), "mcpgw-start-dist-"));
-  const base = opts.inherit === false ? { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root" } : process.env;
-  const child = spawn(process.execPath, ["--import", "tsx", "scripts/start.ts", ...(opts.args ?? [])], { cwd: ROOT, env: { ...base, DATABASE_URL: "", IDP_PORT: "0", MCPGW_DIST: ownDist, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const base =
+    opts.inherit === false
+      ? { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root" }
+      : process.env;
+  const child = spawn(process.execPath, ["--import", "tsx", "scripts/start.ts", ...(opts.args ?? [])], {
+    cwd: ROOT,
+    env: { ...base, DATABASE_URL: "", IDP_PORT: "0", MCPGW_DIST: ownDist, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
@@ -120,7 +127,11 @@ export interface Listener {
 
 function hexAddress(hex: string): string {
   const words = hex.match(/.{8}/g)!.map((w) => w.match(/../g)!.reverse().join("")); // each 32-bit word is little-endian
-  if (words.length === 1) return words[0]!.match(/../g)!.map((b) => parseInt(b, 16)).join(".");
+  if (words.length === 1)
+    return words[0]!
+      .match(/../g)!
+      .map((b) => parseInt(b, 16))
+      .join(".");
   const full = words.join("").match(/.{4}/g)!.join(":");
   return new URL(`http://[${full}]/`).hostname.slice(1, -1); // the URL parser writes the short form
 }

@@ -20,7 +20,10 @@ export const IN_FORCE_MS = 2000;
  * state (the case that matters); its failures are ignored, and its last call may still be in
  * flight when this resolves: the check does not wait for it. `settled` resolves when it ends.
  */
-export async function untilInForce(answeredAt: number, warm?: () => Promise<unknown>): Promise<{ deadline: number; settled: Promise<void> }> {
+export async function untilInForce(
+  answeredAt: number,
+  warm?: () => Promise<unknown>,
+): Promise<{ deadline: number; settled: Promise<void> }> {
   const deadline = answeredAt + IN_FORCE_MS;
   let settled = Promise.resolve();
   if (warm) {

@@ -59,7 +59,12 @@ export async function step(jar: CookieJar, url: string, init: RequestInit = {}):
  * Logs in through the gateway and the provider's form; throws when the flow does not end at the
  * gateway with a session cookie. `until` stops before the gateway's callback and returns its URL instead.
  */
-export async function browserLogin(baseUrl: string, email: string, password: string, opts: { rd?: string; jar?: CookieJar } = {}): Promise<LoginResult> {
+export async function browserLogin(
+  baseUrl: string,
+  email: string,
+  password: string,
+  opts: { rd?: string; jar?: CookieJar } = {},
+): Promise<LoginResult> {
   const jar = opts.jar ?? new CookieJar();
   const callback = await loginUntilCallback(baseUrl, email, password, { rd: opts.rd, jar });
   const res = await step(jar, callback);
@@ -70,14 +75,23 @@ export async function browserLogin(baseUrl: string, email: string, password: str
 }
 
 /** Runs the login up to the provider's redirect back to the gateway; returns the callback URL (with code and state). */
-export async function loginUntilCallback(baseUrl: string, email: string, password: string, opts: { rd?: string; jar: CookieJar }): Promise<string> {
+export async function loginUntilCallback(
+  baseUrl: string,
+  email: string,
+  password: string,
+  opts: { rd?: string; jar: CookieJar },
+): Promise<string> {
   const { jar } = opts;
   let url = `${baseUrl}/auth/login${opts.rd ? `?rd=${encodeURIComponent(opts.rd)}` : ""}`;
   let method = "GET";
   let body: string | undefined;
   for (let hops = 0; hops < 20; hops++) {
     if (url.startsWith(`${baseUrl}/auth/callback`)) return url;
-    const res = await step(jar, url, { method, body, headers: body ? { "content-type": "application/x-www-form-urlencoded" } : {} });
+    const res = await step(jar, url, {
+      method,
+      body,
+      headers: body ? { "content-type": "application/x-www-form-urlencoded" } : {},
+    });
     method = "GET";
     body = undefined;
     const location = res.headers.get("location");

@@ -25,7 +25,9 @@ message ScopeSpans { InstrumentationScope scope = 1; repeated Span spans = 2; st
 message ResourceSpans { Resource resource = 1; repeated ScopeSpans scope_spans = 2; string schema_url = 3; }
 message ExportTraceServiceRequest { repeated ResourceSpans resource_spans = 1; }
 `;
-const Request = protobuf.parse(PROTO, { keepCase: false }).root.lookupType("opentelemetry.proto.ExportTraceServiceRequest");
+const Request = protobuf
+  .parse(PROTO, { keepCase: false })
+  .root.lookupType("opentelemetry.proto.ExportTraceServiceRequest");
 
 export interface ReceivedSpan {
   service: string;
@@ -49,7 +51,8 @@ export interface OtlpReceiver {
   close(): Promise<void>;
 }
 
-const hex = (b: Uint8Array | string | undefined) => (typeof b === "string" ? b : b ? Buffer.from(b).toString("hex") : "");
+const hex = (b: Uint8Array | string | undefined) =>
+  typeof b === "string" ? b : b ? Buffer.from(b).toString("hex") : "";
 
 function anyValue(v: any): string | number | boolean {
   if (!v) return "";

@@ -48,7 +48,10 @@ export interface Prometheus {
  * Starts Prometheus with `config` (YAML text) written to a temporary folder; `files` are written
  * beside it first (a credentials file, say): `config` may name them as `${dir}/<name>`.
  */
-export async function startPrometheus(config: (dir: string) => string, files: Record<string, string> = {}): Promise<Prometheus> {
+export async function startPrometheus(
+  config: (dir: string) => string,
+  files: Record<string, string> = {},
+): Promise<Prometheus> {
   const bin = prometheusBinary();
   if (!bin) throw new Error("prometheus is not installed (apt-get install -y prometheus)");
   const dir = mkdtempSync(join(tmpdir(), "mcpgw-prometheus-"));
@@ -57,7 +60,16 @@ export async function startPrometheus(config: (dir: string) => string, files: Re
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   // the project's child processes: a plain environment, killed when the test process exits
-  const proc = startProcess("prometheus", bin, [`--config.file=${join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${join(dir, "data")}`, `--web.listen-address=127.0.0.1:${port}`], { env: baseEnv() });
+  const proc = startProcess(
+    "prometheus",
+    bin,
+    [
+      `--config.file=${join(dir, "prometheus.yml")}`,
+      `--storage.tsdb.path=${join(dir, "data")}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+    ],
+    { env: baseEnv() },
+  );
   const log = () => proc.output().slice(-20_000);
   const stop = async () => {
     await proc.stop();
@@ -75,7 +87,10 @@ export async function startPrometheus(config: (dir: string) => string, files: Re
       await stop();
       throw new Error(`prometheus exited (${proc.child.exitCode}):\n${log()}`);
     }
-    const ready = await fetch(`${url}/-/ready`).then((r) => r.ok, () => false);
+    const ready = await fetch(`${url}/-/ready`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ready) break;
     if (Date.now() > deadline) {
       await stop();

@@ -62,8 +62,20 @@ export async function startTestStack(opts: TestStackOptions = {}): Promise<TestS
     // catalog on every request. `caches: "production"` keeps the defaults: the tests of the 2 s
     // promise (propagation, perf-*-cache, admin-ui) run so.
     const { caches, ...rest } = opts;
-    const env = { ...(caches === "production" ? {} : { IDENTITY_VERSION_TTL_MS: "0", MCP_CATALOG_TTL_MS: "0" }), ...opts.env };
-    stack = await startStack({ demo: false, ...rest, adminApiKey: adminKey, env, port: 0, build: false, databaseUrl: db.url, dataDir });
+    const env = {
+      ...(caches === "production" ? {} : { IDENTITY_VERSION_TTL_MS: "0", MCP_CATALOG_TTL_MS: "0" }),
+      ...opts.env,
+    };
+    stack = await startStack({
+      demo: false,
+      ...rest,
+      adminApiKey: adminKey,
+      env,
+      port: 0,
+      build: false,
+      databaseUrl: db.url,
+      dataDir,
+    });
   } catch (err) {
     await db.drop();
     throw err;
@@ -98,14 +110,20 @@ export async function startTestStack(opts: TestStackOptions = {}): Promise<TestS
     if (!stack.idp) throw new Error("the local OIDC provider is not running in this stack");
     return browserLogin(stack.url, email, o.password ?? user?.password ?? "", { rd: o.rd });
   };
-  t.serviceHeaders = async (from = "mcp") => ({ [SERVICE_ASSERTION_HEADER]: await signServiceAssertion(stack.workerEnv.SERVICE_SECRET!, from, "catalog") });
+  t.serviceHeaders = async (from = "mcp") => ({
+    [SERVICE_ASSERTION_HEADER]: await signServiceAssertion(stack.workerEnv.SERVICE_SECRET!, from, "catalog"),
+  });
   t.internal = async (path, init = {}) => {
     if (!stack.internalUrl) throw new Error("startTestStack({ internalPort: 0 }) serves the catalog's internal routes");
     const headers = new Headers(init.headers);
     for (const [k, v] of Object.entries(await t.serviceHeaders())) if (!headers.has(k)) headers.set(k, v);
     return fetch(stack.internalUrl + path, { ...init, headers });
   };
-  t.keyRing = () => keyRing({ SECRETS_KEY: stack.workerEnv.SECRETS_KEY!, SECRETS_KEY_PREVIOUS: SecretsKeyList.parse(stack.workerEnv.SECRETS_KEY_PREVIOUS) });
+  t.keyRing = () =>
+    keyRing({
+      SECRETS_KEY: stack.workerEnv.SECRETS_KEY!,
+      SECRETS_KEY_PREVIOUS: SecretsKeyList.parse(stack.workerEnv.SECRETS_KEY_PREVIOUS),
+    });
   t.sealedHeaders = async (id, headers) => sealServerHeaders(await t.keyRing(), id, headers);
   const stop = stack.stop;
   t.stop = async () => {

@@ -45,7 +45,8 @@ export interface OAuthUpstream {
   stop(): Promise<void>;
 }
 
-const page = (body: string) => `<!doctype html><html><head><meta charset="utf-8"><title>Upstream sign-in</title></head><body>${body}</body></html>`;
+const page = (body: string) =>
+  `<!doctype html><html><head><meta charset="utf-8"><title>Upstream sign-in</title></head><body>${body}</body></html>`;
 
 async function readBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
@@ -58,13 +59,22 @@ function tlsFetch(ca: string) {
   return (input: string | URL | Request, init: RequestInit = {}): Promise<Response> =>
     new Promise((resolve, reject) => {
       const url = input instanceof Request ? input.url : input;
-      const req = httpsRequest(url, { method: init.method ?? "GET", headers: Object.fromEntries(new Headers(init.headers).entries()), ca, signal: (init.signal ?? undefined) as AbortSignal | undefined }, (res) => {
-        void readBody(res).then((body) => {
-          const headers = new Headers();
-          for (const [k, v] of Object.entries(res.headers)) if (typeof v === "string") headers.set(k, v);
-          resolve(new Response(body, { status: res.statusCode ?? 502, headers }));
-        }, reject);
-      });
+      const req = httpsRequest(
+        url,
+        {
+          method: init.method ?? "GET",
+          headers: Object.fromEntries(new Headers(init.headers).entries()),
+          ca,
+          signal: (init.signal ?? undefined) as AbortSignal | undefined,
+        },
+        (res) => {
+          void readBody(res).then((body) => {
+            const headers = new Headers();
+            for (const [k, v] of Object.entries(res.headers)) if (typeof v === "string") headers.set(k, v);
+            resolve(new Response(body, { status: res.statusCode ?? 502, headers }));
+          }, reject);
+        },
+      );
       req.on("error", reject);
       req.end();
     });
@@ -74,7 +84,13 @@ function tlsFetch(ca: string) {
  * Starts both. `redirectUri`: the gateway's connect callback (`<PUBLIC_URL>/auth/connect-callback`).
  * `users`: e-mail -> password at this provider (its own accounts, like GitHub's).
  */
-export async function startOAuthUpstream(opts: { redirectUri: string; users: Record<string, string>; accessTokenTtl?: number; pats?: Record<string, string>; cimd?: { ca: string } }): Promise<OAuthUpstream> {
+export async function startOAuthUpstream(opts: {
+  redirectUri: string;
+  users: Record<string, string>;
+  accessTokenTtl?: number;
+  pats?: Record<string, string>;
+  cimd?: { ca: string };
+}): Promise<OAuthUpstream> {
   const asPort = await freePort();
   const issuer = `http://127.0.0.1:${asPort}`;
   const mcpServer = createServer();
@@ -87,12 +103,21 @@ export async function startOAuthUpstream(opts: { redirectUri: string; users: Rec
   const jwk = { ...(await exportJWK(privateKey)), alg: "RS256", use: "sig", kid: randomBytes(6).toString("hex") };
 
   const configuration: Configuration = {
-    clients: [{ client_id: clientId, client_secret: clientSecret, redirect_uris: [opts.redirectUri], grant_types: ["authorization_code", "refresh_token"], response_types: ["code"] }],
+    clients: [
+      {
+        client_id: clientId,
+        client_secret: clientSecret,
+        redirect_uris: [opts.redirectUri],
+        grant_types: ["authorization_code", "refresh_token"],
+        response_types: ["code"],
+      },
+    ],
     jwks: { keys: [jwk as never] },
     cookies: { keys: [randomBytes(16).toString("hex")] },
     scopes: ["openid", "repo"],
     pkce: { required: () => true },
-    findAccount: async (_ctx, sub) => (opts.users[sub] !== undefined ? { accountId: sub, claims: async () => ({ sub }) } : undefined),
+    findAccount: async (_ctx, sub) =>
+      opts.users[sub] !== undefined ? { accountId: sub, claims: async () => ({ sub }) } : undefined,
     issueRefreshToken: async () => true,
     rotateRefreshToken: true,
     ...(opts.cimd ? { fetch: tlsFetch(opts.cimd.ca) } : {}),
@@ -106,12 +131,27 @@ export async function startOAuthUpstream(opts: { redirectUri: string; users: Rec
         defaultResource: async (_ctx, _client, oneOf) => oneOf ?? mcpUrl,
         useGrantedResource: async () => true,
         getResourceServerInfo: async (_ctx, indicator) => {
-          if (indicator !== mcpUrl) throw new (Provider as unknown as { errors: { InvalidTarget: new () => Error } }).errors.InvalidTarget();
-          return { scope: "repo", audience: mcpUrl, accessTokenTTL: ttl, accessTokenFormat: "jwt", jwt: { sign: { alg: "RS256" } } };
+          if (indicator !== mcpUrl)
+            throw new (Provider as unknown as { errors: { InvalidTarget: new () => Error } }).errors.InvalidTarget();
+          return {
+            scope: "repo",
+            audience: mcpUrl,
+            accessTokenTTL: ttl,
+            accessTokenFormat: "jwt",
+            jwt: { sign: { alg: "RS256" } },
+          };
         },
       },
     },
-    ttl: { AccessToken: () => ttl, AuthorizationCode: 60, Interaction: 600, Session: 3600, Grant: 3600, RefreshToken: 3600, IdToken: 600 },
+    ttl: {
+      AccessToken: () => ttl,
+      AuthorizationCode: 60,
+      Interaction: 600,
+      Session: 3600,
+      Grant: 3600,
+      RefreshToken: 3600,
+      IdToken: 600,
+    },
     interactions: { url: (_ctx, i) => `/interaction/${i.uid}` },
   };
   const provider = new Provider(issuer, configuration);
@@ -127,18 +167,36 @@ export async function startOAuthUpstream(opts: { redirectUri: string; users: Rec
           res.writeHead(401, { "content-type": "text/html" });
           return void res.end(page("<p>wrong password</p>"));
         }
-        return provider.interactionFinished(req, res, { login: { accountId: email } }, { mergeWithLastSubmission: false });
+        return provider.interactionFinished(
+          req,
+          res,
+          { login: { accountId: email } },
+          { mergeWithLastSubmission: false },
+        );
       }
       res.writeHead(200, { "content-type": "text/html" });
       return void res.end(
-        page(`<h1>Sign in to the upstream</h1><form method="post" id="upstream-login"><input name="email" id="up-email"><input name="password" type="password" id="up-password"><button type="submit" id="up-submit">Sign in</button></form>`),
+        page(
+          `<h1>Sign in to the upstream</h1><form method="post" id="upstream-login"><input name="email" id="up-email"><input name="password" type="password" id="up-password"><button type="submit" id="up-submit">Sign in</button></form>`,
+        ),
       );
     }
-    const grant = details.grantId ? await provider.Grant.find(details.grantId) : new provider.Grant({ accountId: details.session!.accountId, clientId: String(details.params.client_id) });
-    const d = details.prompt.details as { missingOIDCScope?: string[]; missingResourceScopes?: Record<string, string[]> };
+    const grant = details.grantId
+      ? await provider.Grant.find(details.grantId)
+      : new provider.Grant({ accountId: details.session!.accountId, clientId: String(details.params.client_id) });
+    const d = details.prompt.details as {
+      missingOIDCScope?: string[];
+      missingResourceScopes?: Record<string, string[]>;
+    };
     if (d.missingOIDCScope) grant!.addOIDCScope(d.missingOIDCScope.join(" "));
-    for (const [indicator, scopes] of Object.entries(d.missingResourceScopes ?? {})) grant!.addResourceScope(indicator, scopes.join(" "));
-    return provider.interactionFinished(req, res, { consent: { grantId: await grant!.save() } }, { mergeWithLastSubmission: true });
+    for (const [indicator, scopes] of Object.entries(d.missingResourceScopes ?? {}))
+      grant!.addResourceScope(indicator, scopes.join(" "));
+    return provider.interactionFinished(
+      req,
+      res,
+      { consent: { grantId: await grant!.save() } },
+      { mergeWithLastSubmission: true },
+    );
   }
 
   const asServer: Server = createServer((req, res) => {
@@ -163,7 +221,9 @@ export async function startOAuthUpstream(opts: { redirectUri: string; users: Rec
       const path = (req.url ?? "/").split("?")[0];
       if (path === "/.well-known/oauth-protected-resource/mcp" || path === "/.well-known/oauth-protected-resource") {
         res.writeHead(200, { "content-type": "application/json" });
-        return res.end(JSON.stringify({ resource: mcpUrl, authorization_servers: [issuer], bearer_methods_supported: ["header"] }));
+        return res.end(
+          JSON.stringify({ resource: mcpUrl, authorization_servers: [issuer], bearer_methods_supported: ["header"] }),
+        );
       }
       if (path !== "/mcp") {
         res.writeHead(404).end();
@@ -188,19 +248,26 @@ export async function startOAuthUpstream(opts: { redirectUri: string; users: Rec
         const token = auth.slice(7);
         const pat = opts.pats?.[token];
         if (pat && !deny.has(token)) subject = pat;
-        else try {
-          if (!deny.has(token)) subject = String((await jwtVerify(token, jwks, { issuer, audience: mcpUrl })).payload.sub);
-        } catch {
-          subject = null;
-        }
+        else
+          try {
+            if (!deny.has(token))
+              subject = String((await jwtVerify(token, jwks, { issuer, audience: mcpUrl })).payload.sub);
+          } catch {
+            subject = null;
+          }
       }
       seen.push({ method, authorization: auth, subject });
       if (!subject && !open.has(method)) {
-        res.writeHead(401, { "content-type": "application/json", "www-authenticate": `Bearer resource_metadata="${new URL(mcpUrl).origin}/.well-known/oauth-protected-resource/mcp"` });
+        res.writeHead(401, {
+          "content-type": "application/json",
+          "www-authenticate": `Bearer resource_metadata="${new URL(mcpUrl).origin}/.well-known/oauth-protected-resource/mcp"`,
+        });
         return res.end(JSON.stringify({ error: "invalid_token" }));
       }
       const server = new McpServer({ name: "github-style", version: "1.0.0" });
-      server.registerTool("whoami", { description: "Who the upstream thinks you are" }, async () => ({ content: [{ type: "text", text: `you are ${subject}` }] }));
+      server.registerTool("whoami", { description: "Who the upstream thinks you are" }, async () => ({
+        content: [{ type: "text", text: `you are ${subject}` }],
+      }));
       const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
       await server.connect(transport);
       res.on("close", () => void transport.close());

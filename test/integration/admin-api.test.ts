@@ -22,7 +22,8 @@ afterAll(() => t?.stop());
 const api = (path: string, init: RequestInit & { json?: unknown; key?: string | null } = {}) =>
   t.fetch(`/admin/api${path}`, { ...init, key: init.key === null ? undefined : (init.key ?? t.adminKey) });
 const put = (path: string, json: unknown) => api(path, { method: "PUT", json });
-const auditRows = (target: string) => t.db.sql`SELECT action, actor, detail FROM audit_log WHERE kind = 'admin_change' AND target = ${target} ORDER BY id`;
+const auditRows = (target: string) =>
+  t.db.sql`SELECT action, actor, detail FROM audit_log WHERE kind = 'admin_change' AND target = ${target} ORDER BY id`;
 
 async function expect400(res: Response, field: string) {
   expect(res.status).toBe(400);
@@ -38,7 +39,13 @@ describe("authentication and authorisation", () => {
     expect(res.status).toBe(401);
   });
   it("answers 403 JSON to a non-admin on every kind of endpoint", async () => {
-    for (const [method, path] of [["GET", "/tenants"], ["PUT", "/tenants/x"], ["GET", "/access/plain@example.com"], ["GET", "/openapi.json"], ["POST", "/users/plain@example.com/keys"]] as const) {
+    for (const [method, path] of [
+      ["GET", "/tenants"],
+      ["PUT", "/tenants/x"],
+      ["GET", "/access/plain@example.com"],
+      ["GET", "/openapi.json"],
+      ["POST", "/users/plain@example.com/keys"],
+    ] as const) {
       const res = await api(path, { method, key: userKey, json: method === "GET" ? undefined : { name: "x" } });
       expect(res.status, `${method} ${path}`).toBe(403);
       expect(await res.json()).toMatchObject({ error: "forbidden" });
@@ -46,7 +53,11 @@ describe("authentication and authorisation", () => {
     expect((await t.db.sql`SELECT count(*)::int AS n FROM tenants`)[0]!.n).toBe(0);
   });
   it("refuses a cross-origin change even with a valid key", async () => {
-    const res = await api("/tenants/evil", { method: "PUT", json: { name: "Evil" }, headers: { Origin: "https://evil.example" } });
+    const res = await api("/tenants/evil", {
+      method: "PUT",
+      json: { name: "Evil" },
+      headers: { Origin: "https://evil.example" },
+    });
     expect(res.status).toBe(403);
     expect((await api("/tenants/evil")).status).toBe(404);
   });
@@ -96,7 +107,14 @@ describe("tenants", () => {
     await expect400(await put("/tenants/acme2", { name: "" }), "name");
     await expect400(await put("/tenants/acme2", {}), "name");
     await expect400(await put("/tenants/Bad_Id", { name: "x" }), "id");
-    await expect400(await api("/tenants/acme2", { method: "PUT", body: "{not json", headers: { "content-type": "application/json" } }), "(body)");
+    await expect400(
+      await api("/tenants/acme2", {
+        method: "PUT",
+        body: "{not json",
+        headers: { "content-type": "application/json" },
+      }),
+      "(body)",
+    );
   });
   it("answers 404 for unknown tenants", async () => {
     expect((await api("/tenants/nope")).status).toBe(404);
@@ -112,11 +130,20 @@ describe("tenants", () => {
 
 describe("servers", () => {
   it("stores secret headers but never returns them", async () => {
-    const res = await put("/servers/gh", { tenant: "acme", url: "http://127.0.0.1:9/mcp", headers: { Authorization: SECRET } });
+    const res = await put("/servers/gh", {
+      tenant: "acme",
+      url: "http://127.0.0.1:9/mcp",
+      headers: { Authorization: SECRET },
+    });
     expect(res.status).toBe(201);
     const created = await res.text();
     expect(created).not.toContain("ghp_very-secret");
-    expect(JSON.parse(created)).toMatchObject({ id: "gh", tenant: "acme", enabled: true, headerNames: ["Authorization"] });
+    expect(JSON.parse(created)).toMatchObject({
+      id: "gh",
+      tenant: "acme",
+      enabled: true,
+      headerNames: ["Authorization"],
+    });
     expect(JSON.parse(created)).not.toHaveProperty("headers");
     for (const path of ["/servers", "/servers/gh", "/tenants/acme", "/audit", "/health", "/access/admin@localhost"]) {
       expect(await (await api(path)).text(), path).not.toContain("ghp_very-secret");
@@ -131,19 +158,30 @@ describe("servers", () => {
     expect(audit[0]!.detail).toMatchObject({ after: { headerNames: ["Authorization"] }, headersChanged: true });
   });
   it("keeps stored headers when a PUT omits them and clears them with {}", async () => {
-    expect((await put("/servers/gh", { tenant: "acme", url: "http://127.0.0.1:9/mcp", enabled: false })).status).toBe(200);
+    expect((await put("/servers/gh", { tenant: "acme", url: "http://127.0.0.1:9/mcp", enabled: false })).status).toBe(
+      200,
+    );
     const [kept] = await t.db.sql`SELECT headers, enabled FROM servers WHERE id = 'gh'`;
     expect(kept!.enabled).toBe(false);
     expect(await openServerHeaders(await t.keyRing(), "gh", kept!.headers)).toEqual({ Authorization: SECRET });
-    const cleared = await put("/servers/gh2", { tenant: "acme", url: "http://127.0.0.1:9/x", headers: { "X-Key": "k" } });
+    const cleared = await put("/servers/gh2", {
+      tenant: "acme",
+      url: "http://127.0.0.1:9/x",
+      headers: { "X-Key": "k" },
+    });
     expect(cleared.status).toBe(201);
-    expect(await (await put("/servers/gh2", { tenant: "acme", url: "http://127.0.0.1:9/x", headers: {} })).json()).toMatchObject({ headerNames: [] });
+    expect(
+      await (await put("/servers/gh2", { tenant: "acme", url: "http://127.0.0.1:9/x", headers: {} })).json(),
+    ).toMatchObject({ headerNames: [] });
   });
   it("validates the body and references", async () => {
     await expect400(await put("/servers/s1", { tenant: "acme", url: "ftp://x" }), "url");
     await expect400(await put("/servers/s1", { tenant: "ghost", url: "http://x.example" }), "tenant");
     await expect400(await put("/servers/s1", { url: "http://x.example" }), "tenant");
-    await expect400(await put("/servers/s1", { tenant: "acme", url: "http://x.example", headers: { "Bad Header": "v" } }), "headers.Bad Header");
+    await expect400(
+      await put("/servers/s1", { tenant: "acme", url: "http://x.example", headers: { "Bad Header": "v" } }),
+      "headers.Bad Header",
+    );
     await expect400(await put("/servers/s1", { tenant: "acme", url: "http://x.example", enabled: "yes" }), "enabled");
     await expect400(await put("/servers/" + "a".repeat(33), { tenant: "acme", url: "http://x.example" }), "id");
     expect((await api("/servers/s1")).status).toBe(404);
@@ -163,26 +201,52 @@ describe("servers", () => {
 
 describe("groups and users", () => {
   it("creates a group with tenants and tool rules", async () => {
-    const res = await put("/groups/Acme-Eng", { tenants: ["acme"], tools: { gh: { allow: ["search_*", "echo"], deny: ["search_secret"] } } });
+    const res = await put("/groups/Acme-Eng", {
+      tenants: ["acme"],
+      tools: { gh: { allow: ["search_*", "echo"], deny: ["search_secret"] } },
+    });
     expect(res.status).toBe(201);
-    expect(await res.json()).toMatchObject({ name: "acme-eng", tenants: ["acme"], tools: { gh: { allow: ["echo", "search_*"], deny: ["search_secret"] } } });
-    expect((await put("/groups/acme-eng", { tenants: ["acme"], tools: { gh: { allow: ["echo", "search_*"], deny: ["search_secret"] } } })).status).toBe(200);
+    expect(await res.json()).toMatchObject({
+      name: "acme-eng",
+      tenants: ["acme"],
+      tools: { gh: { allow: ["echo", "search_*"], deny: ["search_secret"] } },
+    });
+    expect(
+      (
+        await put("/groups/acme-eng", {
+          tenants: ["acme"],
+          tools: { gh: { allow: ["echo", "search_*"], deny: ["search_secret"] } },
+        })
+      ).status,
+    ).toBe(200);
     expect((await auditRows("group:acme-eng")).length).toBe(1);
   });
   it("validates groups", async () => {
     await expect400(await put("/groups/g1", { tenants: ["ghost"] }), "tenants");
     await expect400(await put("/groups/g1", { tenants: "acme" }), "tenants");
     await expect400(await put("/groups/g1", { tenants: [], tools: { ghost: { allow: ["x"] } } }), "tools.ghost");
-    await expect400(await put("/groups/g1", { tenants: [], tools: { gh: { allow: ["has space"] } } }), "tools.gh.allow.0");
+    await expect400(
+      await put("/groups/g1", { tenants: [], tools: { gh: { allow: ["has space"] } } }),
+      "tools.gh.allow.0",
+    );
     await expect400(await put("/groups/-bad", { tenants: [] }), "name");
     expect((await api("/groups/g1")).status).toBe(404);
   });
   it("creates users case-insensitively with groups and an admin flag", async () => {
     const res = await put("/users/Alice@Example.COM", { groups: ["ACME-ENG"], name: "Alice" });
     expect(res.status).toBe(201);
-    expect(await res.json()).toMatchObject({ email: "alice@example.com", groups: ["acme-eng"], admin: false, name: "Alice" });
+    expect(await res.json()).toMatchObject({
+      email: "alice@example.com",
+      groups: ["acme-eng"],
+      admin: false,
+      name: "Alice",
+    });
     expect((await put("/users/alice@example.com", { groups: ["acme-eng"] })).status).toBe(200);
-    const got = (await (await api("/users/ALICE@example.com")).json()) as { email: string; name: string; keys: unknown[] };
+    const got = (await (await api("/users/ALICE@example.com")).json()) as {
+      email: string;
+      name: string;
+      keys: unknown[];
+    };
     expect(got).toMatchObject({ email: "alice@example.com", name: "Alice", keys: [] });
     const list = (await (await api("/users")).json()) as { users: { email: string }[] };
     expect(list.users.map((u) => u.email)).toEqual(expect.arrayContaining(["alice@example.com", "admin@localhost"]));
@@ -200,12 +264,19 @@ describe("groups and users", () => {
   it("leaves memberships from the identity provider alone", async () => {
     await put("/groups/idp-team", { tenants: [] });
     await put("/users/dave@example.com", { groups: ["acme-eng"] });
-    await t.db.sql`INSERT INTO user_group_membership (user_email, group_name, source) VALUES ('dave@example.com', 'idp-team', 'idp')`;
-    expect(await (await api("/users/dave@example.com")).json()).toMatchObject({ groups: ["acme-eng", "idp-team"], idpGroups: ["idp-team"] });
+    await t.db
+      .sql`INSERT INTO user_group_membership (user_email, group_name, source) VALUES ('dave@example.com', 'idp-team', 'idp')`;
+    expect(await (await api("/users/dave@example.com")).json()).toMatchObject({
+      groups: ["acme-eng", "idp-team"],
+      idpGroups: ["idp-team"],
+    });
     const res = await put("/users/dave@example.com", { groups: [] });
     expect(await res.json()).toMatchObject({ groups: ["idp-team"], idpGroups: ["idp-team"] });
     // listing an IdP group makes it admin-managed
-    expect(await (await put("/users/dave@example.com", { groups: ["idp-team"] })).json()).toMatchObject({ groups: ["idp-team"], idpGroups: [] });
+    expect(await (await put("/users/dave@example.com", { groups: ["idp-team"] })).json()).toMatchObject({
+      groups: ["idp-team"],
+      idpGroups: [],
+    });
     expect((await api("/users/dave@example.com", { method: "DELETE" })).status).toBe(204);
   });
   it("deletes groups and users", async () => {
@@ -236,13 +307,20 @@ describe("API keys", () => {
     expect((await api(`/users/alice@example.com/keys/${id}`, { method: "DELETE" })).status).toBe(204);
     expect((await t.fetch("/admin/api/whoami", { key })).status).toBe(401);
     expect((await api(`/users/alice@example.com/keys/${id}`, { method: "DELETE" })).status).toBe(404);
-    expect((await auditRows("user:alice@example.com")).map((r) => r.action)).toEqual(["user.create", "key.issue", "key.revoke"]);
+    expect((await auditRows("user:alice@example.com")).map((r) => r.action)).toEqual([
+      "user.create",
+      "key.issue",
+      "key.revoke",
+    ]);
   });
   it("validates key requests", async () => {
     expect((await api("/users/ghost@example.com/keys", { method: "POST", json: { name: "x" } })).status).toBe(404);
     expect((await api("/users/ghost@example.com/keys")).status).toBe(404);
     await expect400(await api("/users/alice@example.com/keys", { method: "POST", json: { name: "" } }), "name");
-    await expect400(await api("/users/alice@example.com/keys", { method: "POST", json: { expiresInDays: 0 } }), "expiresInDays");
+    await expect400(
+      await api("/users/alice@example.com/keys", { method: "POST", json: { expiresInDays: 0 } }),
+      "expiresInDays",
+    );
     expect((await api("/users/alice@example.com/keys/nokey", { method: "DELETE" })).status).toBe(404);
     // an empty body takes the default name
     expect((await api("/users/alice@example.com/keys", { method: "POST" })).status).toBe(201);
@@ -257,7 +335,8 @@ describe("access explanation", () => {
     // The tool snapshot is the catalog worker's job (it lists real upstreams); this test's
     // upstream URLs are unreachable, so the snapshot rows are written here directly.
     for (const name of ["echo", "search_code", "search_secret", "delete_repo"]) {
-      await t.db.sql`INSERT INTO server_items (server_id, kind, name, definition, hash) VALUES ('gh', 'tool', ${name}, ${t.db.sql.json({ name })}, ${name})`;
+      await t.db
+        .sql`INSERT INTO server_items (server_id, kind, name, definition, hash) VALUES ('gh', 'tool', ${name}, ${t.db.sql.json({ name })}, ${name})`;
     }
     const res = await api("/access/ALICE@example.com");
     expect(res.status).toBe(200);
@@ -266,18 +345,27 @@ describe("access explanation", () => {
     const gh = a.servers.find((s: any) => s.id === "gh");
     expect(gh.chains).toEqual(["alice@example.com -> group acme-eng -> tenant acme -> server gh"]);
     expect(gh.tools.map((x: any) => x.name).sort()).toEqual(["echo", "search_code"]);
-    expect(gh.tools.find((x: any) => x.name === "echo").chains).toEqual(["alice@example.com -> group acme-eng -> tenant acme -> server gh -> tool echo"]);
+    expect(gh.tools.find((x: any) => x.name === "echo").chains).toEqual([
+      "alice@example.com -> group acme-eng -> tenant acme -> server gh -> tool echo",
+    ]);
     expect(gh.hiddenTools).toEqual(
       expect.arrayContaining([
         { name: "search_secret", reason: 'group acme-eng denies "search_secret"' },
         expect.objectContaining({ name: "delete_repo", reason: expect.stringContaining("allows only") }),
       ]),
     );
-    expect(a.hiddenServers).toContainEqual({ id: "hr", tenant: "other", reason: "tenant other is not granted to any group" });
+    expect(a.hiddenServers).toContainEqual({
+      id: "hr",
+      tenant: "other",
+      reason: "tenant other is not granted to any group",
+    });
     const why = (await (await api("/access/alice@example.com?tool=delete_repo")).json()) as any;
     expect(why.tool.matches).toEqual([expect.objectContaining({ server: "gh", name: "delete_repo", visible: false })]);
     const yes = (await (await api("/access/alice@example.com?tool=gh__echo")).json()) as any;
-    expect(yes.tool.matches[0]).toMatchObject({ visible: true, chains: ["alice@example.com -> group acme-eng -> tenant acme -> server gh -> tool echo"] });
+    expect(yes.tool.matches[0]).toMatchObject({
+      visible: true,
+      chains: ["alice@example.com -> group acme-eng -> tenant acme -> server gh -> tool echo"],
+    });
   });
   it("explains admins and unknown users", async () => {
     const admin = (await (await api("/access/admin@localhost")).json()) as any;
@@ -299,15 +387,24 @@ describe("access explanation", () => {
 });
 
 describe("client mistakes in query parameters answer 400 naming the field, never 500", () => {
-  const farDates = ["-010000-01-01T00:00:00Z", "+010000-01-01T00:00:00Z", "+275760-09-13T00:00:00Z", "-271821-04-20T00:00:00Z", "0000-01-01T00:00:00Z"];
-  it.each(farDates)("audit, changes and usage refuse the date %s (outside the years 1-9999; -010000 made Postgres fail with 22009, a 500)", async (d) => {
-    const q = encodeURIComponent(d);
-    await expect400(await api(`/audit?since=${q}`), "since");
-    await expect400(await api(`/audit?until=${q}`), "until");
-    await expect400(await api(`/changes?since=${q}`), "since");
-    await expect400(await api(`/reports/usage?since=${q}`), "since");
-    await expect400(await api(`/reports/usage?until=${q}`), "until");
-  });
+  const farDates = [
+    "-010000-01-01T00:00:00Z",
+    "+010000-01-01T00:00:00Z",
+    "+275760-09-13T00:00:00Z",
+    "-271821-04-20T00:00:00Z",
+    "0000-01-01T00:00:00Z",
+  ];
+  it.each(farDates)(
+    "audit, changes and usage refuse the date %s (outside the years 1-9999; -010000 made Postgres fail with 22009, a 500)",
+    async (d) => {
+      const q = encodeURIComponent(d);
+      await expect400(await api(`/audit?since=${q}`), "since");
+      await expect400(await api(`/audit?until=${q}`), "until");
+      await expect400(await api(`/changes?since=${q}`), "since");
+      await expect400(await api(`/reports/usage?since=${q}`), "since");
+      await expect400(await api(`/reports/usage?until=${q}`), "until");
+    },
+  );
   it("refuses inherited property names and out-of-range numbers (a guard: the enums already refused them)", async () => {
     for (const name of ["constructor", "__proto__", "toString", "hasOwnProperty"]) {
       await expect400(await api(`/audit?kind=${name}`), "kind");
@@ -323,12 +420,17 @@ describe("client mistakes in query parameters answer 400 naming the field, never
       const html = await res.text();
       expect(html, range).toContain("range: must be one of 1h, 24h, 7d, 30d");
     }
-    expect((await t.fetch("/admin/reports?range=7d", { key: t.adminKey, headers: { accept: "text/html" } })).status).toBe(200);
+    expect(
+      (await t.fetch("/admin/reports?range=7d", { key: t.adminKey, headers: { accept: "text/html" } })).status,
+    ).toBe(200);
     expect((await t.fetch("/admin/reports", { key: t.adminKey, headers: { accept: "text/html" } })).status).toBe(200);
   });
   it("the UI's audit page refuses far dates with a 400 page naming the field", async () => {
     for (const d of ["-010000-01-01T00:00:00Z", "+010000-01-01T00:00"]) {
-      const res = await t.fetch(`/admin/audit?since=${encodeURIComponent(d)}`, { key: t.adminKey, headers: { accept: "text/html" } });
+      const res = await t.fetch(`/admin/audit?since=${encodeURIComponent(d)}`, {
+        key: t.adminKey,
+        headers: { accept: "text/html" },
+      });
       expect(res.status, d).toBe(400);
       expect(await res.text(), d).toContain("since: must be a date-time");
     }
@@ -343,23 +445,36 @@ describe("audit, health, changes and usage", () => {
     const gh = (await (await api("/audit?server=gh")).json()) as any;
     expect(gh.entries.length).toBeGreaterThan(0);
     expect(gh.entries.every((e: any) => e.target === "server:gh" || e.server === "gh")).toBe(true);
-    const future = (await (await api(`/audit?since=${encodeURIComponent(new Date(Date.now() + 3_600_000).toISOString())}`)).json()) as any;
+    const future = (await (
+      await api(`/audit?since=${encodeURIComponent(new Date(Date.now() + 3_600_000).toISOString())}`)
+    ).json()) as any;
     expect(future.entries).toEqual([]);
     await expect400(await api("/audit?kind=bogus"), "kind");
     await expect400(await api("/audit?limit=0"), "limit");
     await expect400(await api("/audit?since=yesterday"), "since");
   });
   it("reports upstream health from server_status", async () => {
-    await t.db.sql`INSERT INTO server_status (server_id, ok, error, tool_count, latency_ms) VALUES ('hr', false, 'connection refused', 0, NULL)
+    await t.db
+      .sql`INSERT INTO server_status (server_id, ok, error, tool_count, latency_ms) VALUES ('hr', false, 'connection refused', 0, NULL)
                    ON CONFLICT (server_id) DO UPDATE SET ok = false, error = 'connection refused'`;
     const h = (await (await api("/health")).json()) as any;
-    expect(h.servers.find((s: any) => s.server === "hr")).toMatchObject({ ok: false, error: "connection refused", tenant: "other" });
+    expect(h.servers.find((s: any) => s.server === "hr")).toMatchObject({
+      ok: false,
+      error: "connection refused",
+      tenant: "other",
+    });
   });
   it("lists tool changes", async () => {
     await t.db.sql`INSERT INTO item_changes (server_id, kind, name, change, before, after)
                    VALUES ('gh', 'tool', 'echo', 'changed', ${t.db.sql.json({ description: "old" })}, ${t.db.sql.json({ description: "new" })})`;
     const c = (await (await api("/changes?server=gh")).json()) as any;
-    expect(c.changes[0]).toMatchObject({ server: "gh", name: "echo", change: "changed", before: { description: "old" }, after: { description: "new" } });
+    expect(c.changes[0]).toMatchObject({
+      server: "gh",
+      name: "echo",
+      change: "changed",
+      before: { description: "old" },
+      after: { description: "new" },
+    });
     await expect400(await api("/changes?limit=x"), "limit");
   });
   it("builds usage reports from tool_call rows", async () => {
@@ -371,7 +486,8 @@ describe("audit, health, changes and usage", () => {
       ["bob@example.com", "hr", "list", "denied", 0],
     ];
     for (const [actor, server, tool, outcome, ms] of rows) {
-      await t.db.sql`INSERT INTO audit_log (kind, actor, action, server_id, tool, outcome, duration_ms) VALUES ('tool_call', ${actor}, 'tools/call', ${server}, ${tool}, ${outcome}, ${ms})`;
+      await t.db
+        .sql`INSERT INTO audit_log (kind, actor, action, server_id, tool, outcome, duration_ms) VALUES ('tool_call', ${actor}, 'tools/call', ${server}, ${tool}, ${outcome}, ${ms})`;
     }
     const r = (await (await api("/reports/usage?bucket=minute")).json()) as any;
     expect(r.totals).toMatchObject({ calls: 5, errors: 1, denied: 1, errorRate: 0.2, p50Ms: 20 });
@@ -382,7 +498,10 @@ describe("audit, health, changes and usage", () => {
     const alice = (await (await api("/reports/usage?user=alice@example.com&tenant=acme")).json()) as any;
     expect(alice.totals.calls).toBe(3);
     await expect400(await api("/reports/usage?bucket=week"), "bucket");
-    await expect400(await api(`/reports/usage?since=${new Date().toISOString()}&until=${new Date(Date.now() - 1000).toISOString()}`), "since");
+    await expect400(
+      await api(`/reports/usage?since=${new Date().toISOString()}&until=${new Date(Date.now() - 1000).toISOString()}`),
+      "since",
+    );
   });
 });
 
@@ -390,7 +509,9 @@ describe("transactions", () => {
   it("writes nothing when the audit row cannot be written", async () => {
     await t.db.sql.unsafe(`CREATE FUNCTION fail_audit() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN IF NEW.target = 'tenant:doomed' THEN RAISE EXCEPTION 'audit refused'; END IF; RETURN NEW; END $$`);
-    await t.db.sql.unsafe(`CREATE TRIGGER fail_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION fail_audit()`);
+    await t.db.sql.unsafe(
+      `CREATE TRIGGER fail_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION fail_audit()`,
+    );
     try {
       const res = await put("/tenants/doomed", { name: "Doomed" });
       expect(res.status).toBe(500);
@@ -406,24 +527,43 @@ describe("OpenAPI", () => {
   it("documents every route the API mounts, and every documented route is mounted and answers", async () => {
     // the worker's own app, as deployed (index.ts mounts a route or two beside api.routes.ts)
     const key = (method: string, path: string) => `${method.toUpperCase()} ${path.replace(/:(\w+)/g, "{$1}")}`;
-    const mounted = new Set(adminApp.routes.filter((r) => r.path.startsWith("/admin/api") && !r.path.includes("*") && r.method !== "ALL").map((r) => key(r.method, r.path)));
+    const mounted = new Set(
+      adminApp.routes
+        .filter((r) => r.path.startsWith("/admin/api") && !r.path.includes("*") && r.method !== "ALL")
+        .map((r) => key(r.method, r.path)),
+    );
     // served beside the API and not part of it: the document itself and its HTML rendering
     for (const own of ["GET /admin/api/openapi.json", "GET /admin/api/docs", "GET /admin/api"]) mounted.delete(own);
     const documented = new Set(OPERATIONS.map((op) => key(op.method, op.path)));
-    expect([...mounted].filter((k) => !documented.has(k)), "mounted but not documented").toEqual([]);
-    expect([...documented].filter((k) => !mounted.has(k)), "documented but not mounted").toEqual([]);
+    expect(
+      [...mounted].filter((k) => !documented.has(k)),
+      "mounted but not documented",
+    ).toEqual([]);
+    expect(
+      [...documented].filter((k) => !mounted.has(k)),
+      "documented but not mounted",
+    ).toEqual([]);
     // and through the real stack each documented route answers as a route (a 404 only as a JSON
     // "unknown id", never "no route"); empty bodies make the writes 400s, so nothing changes
-    const sample: Record<string, string> = { id: "no-such-id", name: "no-such-group", email: "nobody@example.com", keyId: "00000000-0000-0000-0000-000000000000" };
+    const sample: Record<string, string> = {
+      id: "no-such-id",
+      name: "no-such-group",
+      email: "nobody@example.com",
+      keyId: "00000000-0000-0000-0000-000000000000",
+    };
     for (const op of OPERATIONS) {
-      const path = op.path.replace(/\{(\w+)\}/g, (_, p: string) => encodeURIComponent(sample[p] ?? "x")).replace(/^\/admin\/api/, "");
-      const res = await api(path, { method: op.method.toUpperCase(), ...(op.method === "put" || op.method === "post" ? { json: "not an object" } : {}) });
+      const path = op.path
+        .replace(/\{(\w+)\}/g, (_, p: string) => encodeURIComponent(sample[p] ?? "x"))
+        .replace(/^\/admin\/api/, "");
+      const res = await api(path, {
+        method: op.method.toUpperCase(),
+        ...(op.method === "put" || op.method === "post" ? { json: "not an object" } : {}),
+      });
       const body = (await res.json().catch(() => ({}))) as { error?: string; message?: string };
       expect(`${op.method} ${op.path} -> ${res.status} ${body.message ?? ""}`).not.toMatch(/no route for/);
       expect(res.status, `${op.method} ${op.path}`).toBeLessThan(500);
     }
   });
-
 
   it("at /admin/api sends a browser to the reference page and answers a program JSON", async () => {
     const browser = await api("", { headers: { accept: "text/html,application/xhtml+xml" }, redirect: "manual" });
@@ -438,9 +578,17 @@ describe("OpenAPI", () => {
     const doc = (await (await api("/openapi.json")).json()) as any;
     expect(doc.openapi).toBe("3.1.0");
     for (const [path, method] of [
-      ["/admin/api/tenants/{id}", "put"], ["/admin/api/servers/{id}", "put"], ["/admin/api/groups/{name}", "put"], ["/admin/api/users/{email}", "put"],
-      ["/admin/api/users/{email}/keys", "post"], ["/admin/api/users/{email}/keys/{keyId}", "delete"], ["/admin/api/access/{email}", "get"],
-      ["/admin/api/audit", "get"], ["/admin/api/health", "get"], ["/admin/api/changes", "get"], ["/admin/api/reports/usage", "get"],
+      ["/admin/api/tenants/{id}", "put"],
+      ["/admin/api/servers/{id}", "put"],
+      ["/admin/api/groups/{name}", "put"],
+      ["/admin/api/users/{email}", "put"],
+      ["/admin/api/users/{email}/keys", "post"],
+      ["/admin/api/users/{email}/keys/{keyId}", "delete"],
+      ["/admin/api/access/{email}", "get"],
+      ["/admin/api/audit", "get"],
+      ["/admin/api/health", "get"],
+      ["/admin/api/changes", "get"],
+      ["/admin/api/reports/usage", "get"],
     ] as const) {
       expect(doc.paths[path]?.[method], `${method} ${path}`).toBeTruthy();
     }

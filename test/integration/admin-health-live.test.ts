@@ -15,7 +15,16 @@ import { launchChromium } from "../harness/browser";
 import { startTestStack, type TestStack } from "../harness/stack";
 
 const ARTIFACTS = resolve(__dirname, "../artifacts");
-const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"];
+const ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-component-update",
+  "--disable-sync",
+];
 
 let t: TestStack;
 let up: Upstream;
@@ -44,7 +53,8 @@ beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   up = await startEverything("health-live");
   t = await startTestStack();
-  const put = async (path: string, json: unknown) => expect((await t.fetch(`/admin/api${path}`, { method: "PUT", key: t.adminKey, json })).status).toBe(201);
+  const put = async (path: string, json: unknown) =>
+    expect((await t.fetch(`/admin/api${path}`, { method: "PUT", key: t.adminKey, json })).status).toBe(201);
   await put("/tenants/acme", { name: "Acme" });
   await put("/servers/busy", { tenant: "acme", url: up.url });
   await put("/servers/quiet", { tenant: "acme", url: up.url });
@@ -53,8 +63,13 @@ beforeAll(async () => {
 
   // real calls through the gateway: 6 quick echoes, 1 refused by the upstream (no message), one of ~600 ms
   const client = new Client({ name: "health-live-test", version: "1.0.0" });
-  await client.connect(new StreamableHTTPClientTransport(new URL(`${t.url}/mcp/busy`), { requestInit: { headers: { Authorization: `Bearer ${userKey}` } } }));
-  for (let i = 0; i < 6; i++) expect((await client.callTool({ name: "echo", arguments: { message: `m${i}` } })).isError).toBeFalsy();
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(`${t.url}/mcp/busy`), {
+      requestInit: { headers: { Authorization: `Bearer ${userKey}` } },
+    }),
+  );
+  for (let i = 0; i < 6; i++)
+    expect((await client.callTool({ name: "echo", arguments: { message: `m${i}` } })).isError).toBeFalsy();
   const bad = await client.callTool({ name: "echo", arguments: {} }).then(
     (r) => r.isError === true,
     () => true,
@@ -85,14 +100,22 @@ describe("live figures per server", () => {
     expect(live.p50Ms!).toBeLessThan(300);
     expect(live.p95Ms!).toBeGreaterThanOrEqual(300);
     // a server without calls: zeros, no ratio or percentiles
-    expect(h.servers.find((s) => s.server === "quiet")!.live).toEqual({ calls: 0, errors: 0, rate: 0, errorRatio: null, p50Ms: null, p95Ms: null });
+    expect(h.servers.find((s) => s.server === "quiet")!.live).toEqual({
+      calls: 0,
+      errors: 0,
+      rate: 0,
+      errorRatio: null,
+      p50Ms: null,
+      p95Ms: null,
+    });
     // the OpenAPI document describes the figures
     const doc = (await (await t.fetch("/admin/api/openapi.json", { key: t.adminKey })).json()) as any;
     expect(JSON.stringify(doc)).toContain("errorRatio");
   });
 
   it("calls older than the window drop out", async () => {
-    await t.db.sql`UPDATE audit_log SET at = now() - interval '6 minutes' WHERE kind = 'tool_call' AND server_id = 'quiet'`;
+    await t.db
+      .sql`UPDATE audit_log SET at = now() - interval '6 minutes' WHERE kind = 'tool_call' AND server_id = 'quiet'`;
     await t.db.sql`INSERT INTO audit_log (kind, actor, action, server_id, tool, outcome, duration_ms, at)
       VALUES ('tool_call', 'dana@example.test', 'tools/call', 'quiet', 'echo', 'ok', 5, now() - interval '6 minutes')`;
     const h = await health();

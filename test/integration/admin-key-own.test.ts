@@ -16,7 +16,12 @@ beforeAll(async () => {
 });
 afterAll(() => t?.stop());
 
-const initialize = { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "own-key", version: "1" } } };
+const initialize = {
+  jsonrpc: "2.0",
+  id: 1,
+  method: "initialize",
+  params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "own-key", version: "1" } },
+};
 
 describe("ADMIN_API_KEY as the operator gives it", () => {
   it("is the admin's key on /admin/api: read and write", async () => {
@@ -24,18 +29,32 @@ describe("ADMIN_API_KEY as the operator gives it", () => {
     const who = await t.fetch("/admin/api/whoami", { key: OWN_KEY });
     expect(who.status).toBe(200);
     expect(await who.json()).toMatchObject({ email: "admin@localhost", admin: true, via: "apikey" });
-    const put = await t.fetch("/admin/api/tenants/own-key-tenant", { method: "PUT", key: OWN_KEY, json: { name: "Own key" } });
+    const put = await t.fetch("/admin/api/tenants/own-key-tenant", {
+      method: "PUT",
+      key: OWN_KEY,
+      json: { name: "Own key" },
+    });
     expect(put.status).toBe(201);
   });
 
   it("is accepted on /mcp", async () => {
-    const res = await t.fetch("/mcp", { method: "POST", key: OWN_KEY, headers: { accept: "application/json, text/event-stream" }, json: initialize });
+    const res = await t.fetch("/mcp", {
+      method: "POST",
+      key: OWN_KEY,
+      headers: { accept: "application/json, text/event-stream" },
+      json: initialize,
+    });
     expect(res.status).toBe(200);
     expect(await res.text()).toContain('"protocolVersion":"2025-06-18"');
   });
 
   it("only exactly as given: a changed character, a cut or an extra one is refused", async () => {
-    for (const wrong of [OWN_KEY.slice(0, -1), `${OWN_KEY}x`, OWN_KEY.replace("gw/prod", "gw/prud"), OWN_KEY.toUpperCase()]) {
+    for (const wrong of [
+      OWN_KEY.slice(0, -1),
+      `${OWN_KEY}x`,
+      OWN_KEY.replace("gw/prod", "gw/prud"),
+      OWN_KEY.toUpperCase(),
+    ]) {
       expect((await t.fetch("/admin/api/whoami", { key: wrong })).status, wrong).toBe(401);
     }
   });
@@ -53,11 +72,21 @@ describe("ADMIN_API_KEY as the operator gives it", () => {
     expect((await t.fetch("/admin/api/whoami", { key: OWN_KEY })).status).toBe(200);
     // change the stored hash without moving the catalog version (only revocation and deletion
     // move it): a cached identity still answers, a fresh lookup could not find the key
-    const [{ key_hash: hash }] = (await t.db.sql`SELECT key_hash FROM api_keys WHERE name = 'ADMIN_API_KEY'`) as unknown as [{ key_hash: string }];
+    const [{ key_hash: hash }] = (await t.db
+      .sql`SELECT key_hash FROM api_keys WHERE name = 'ADMIN_API_KEY'`) as unknown as [{ key_hash: string }];
     await t.db.sql`UPDATE api_keys SET key_hash = 'moved' WHERE name = 'ADMIN_API_KEY'`;
     try {
       expect((await t.fetch("/admin/api/whoami", { key: OWN_KEY })).status).toBe(200);
-      expect((await t.fetch("/mcp", { method: "POST", key: OWN_KEY, headers: { accept: "application/json, text/event-stream" }, json: initialize })).status).toBe(200);
+      expect(
+        (
+          await t.fetch("/mcp", {
+            method: "POST",
+            key: OWN_KEY,
+            headers: { accept: "application/json, text/event-stream" },
+            json: initialize,
+          })
+        ).status,
+      ).toBe(200);
     } finally {
       await t.db.sql`UPDATE api_keys SET key_hash = ${hash} WHERE name = 'ADMIN_API_KEY'`;
     }

@@ -28,11 +28,13 @@ async function shot(p: Page, name: string) {
   await p.screenshot({ path: resolve(ARTIFACTS, `polish-${name}.png`), fullPage: true });
 }
 
-const login = (ctx: BrowserContext, email: string, password: string, path?: string) => signIn(ctx, t.url, email, password, path);
+const login = (ctx: BrowserContext, email: string, password: string, path?: string) =>
+  signIn(ctx, t.url, email, password, path);
 
 const submit = submitAndLoad;
 
-const api = (path: string, init: RequestInit & { json?: unknown } = {}) => t.fetch(`/admin/api${path}`, { key: t.adminKey, ...init });
+const api = (path: string, init: RequestInit & { json?: unknown } = {}) =>
+  t.fetch(`/admin/api${path}`, { key: t.adminKey, ...init });
 
 /** Polls until `check` returns a value (audit rows are written after the response). */
 async function until<T>(check: () => Promise<T | undefined | null | false>, ms = 10_000): Promise<T> {
@@ -48,7 +50,11 @@ async function until<T>(check: () => Promise<T | undefined | null | false>, ms =
 /** Calls a tool on /mcp with a real SDK client; a refused name answers an error. */
 async function callTool(key: string, name: string): Promise<"ok" | "refused"> {
   const client = new Client({ name: "polish-test", version: "1.0.0" });
-  await client.connect(new StreamableHTTPClientTransport(new URL(`${t.url}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${key}` } } }));
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(`${t.url}/mcp`), {
+      requestInit: { headers: { Authorization: `Bearer ${key}` } },
+    }),
+  );
   try {
     const r = await client.callTool({ name, arguments: { message: "hi" } });
     return r.isError ? "refused" : "ok";
@@ -91,16 +97,32 @@ describe("usage charts", () => {
     const now = Date.now();
     const minute = (ago: number) => new Date(Math.floor((now - ago * 60_000) / 60_000) * 60_000 + 5_000);
     // three buckets 55, 50 and 5 minutes ago: by order they would sit evenly, by time 5 : 45 apart
-    for (const [ago, ms] of [[55, 100], [50, 200], [5, 400]] as const) {
+    for (const [ago, ms] of [
+      [55, 100],
+      [50, 200],
+      [5, 400],
+    ] as const) {
       await t.db.sql`INSERT INTO audit_log (kind, at, actor, action, target, server_id, tool, outcome, duration_ms)
         VALUES ('tool_call', ${minute(ago)}, 'chart@example.com', 'tools/call', 'everything/echo', 'everything', 'echo', 'ok', ${ms})`;
     }
     await page.goto(`${t.url}/admin/reports?range=1h`);
     const at = (ago: number) => new Date(Math.floor((now - ago * 60_000) / 60_000) * 60_000).toISOString();
-    const cx = async (ago: number) => Number(await page.locator(`svg[aria-label='latency over time'] g.point[data-at='${at(ago)}'] circle`).first().getAttribute("cx"));
+    const cx = async (ago: number) =>
+      Number(
+        await page
+          .locator(`svg[aria-label='latency over time'] g.point[data-at='${at(ago)}'] circle`)
+          .first()
+          .getAttribute("cx"),
+      );
     const [a, b, c] = [await cx(55), await cx(50), await cx(5)];
     expect((b - a) / (c - a)).toBeCloseTo(5 / 50, 2);
-    const bx = async (ago: number) => Number(await page.locator(`svg[aria-label='tool calls over time'] g.bucket[data-at='${at(ago)}'] rect`).first().getAttribute("x"));
+    const bx = async (ago: number) =>
+      Number(
+        await page
+          .locator(`svg[aria-label='tool calls over time'] g.bucket[data-at='${at(ago)}'] rect`)
+          .first()
+          .getAttribute("x"),
+      );
     const [p, q, r] = [await bx(55), await bx(50), await bx(5)];
     expect((q - p) / (r - p)).toBeCloseTo(5 / 50, 2);
     // a value axis now that there is data, whole numbers only for counts
@@ -122,8 +144,20 @@ describe("denied calls in usage and audit", () => {
     expect(await callTool(key, "no-such-server__thing")).toBe("refused");
     expect(await callTool(key, "__everything__echo")).toBe("refused");
     expect(await callTool(t.adminKey, "everything__echo")).toBe("ok");
-    await until(async () => (await t.db.sql`SELECT count(*)::int AS n FROM audit_log WHERE kind = 'tool_call' AND actor = 'nobody@example.com'`)[0]!.n >= 3);
-    await until(async () => (await t.db.sql`SELECT count(*)::int AS n FROM audit_log WHERE kind = 'tool_call' AND actor = 'admin@localhost' AND outcome = 'ok'`)[0]!.n >= 1);
+    await until(
+      async () =>
+        (
+          await t.db
+            .sql`SELECT count(*)::int AS n FROM audit_log WHERE kind = 'tool_call' AND actor = 'nobody@example.com'`
+        )[0]!.n >= 3,
+    );
+    await until(
+      async () =>
+        (
+          await t.db
+            .sql`SELECT count(*)::int AS n FROM audit_log WHERE kind = 'tool_call' AND actor = 'admin@localhost' AND outcome = 'ok'`
+        )[0]!.n >= 1,
+    );
   }, 60_000);
 
   it("counts a denied call under the server and tenant its name resolves to, else under one (unknown tool) row", async () => {
@@ -139,9 +173,14 @@ describe("denied calls in usage and audit", () => {
     // filters see the attribution: the server's report holds the denied call and the admin's call
     const s = (await (await api("/reports/usage?server=everything&tool=echo&bucket=minute")).json()) as any;
     expect(s.totals.denied).toBe(1);
-    expect(s.by.user.map((x: any) => x.key).sort()).toEqual(["admin@localhost", "chart@example.com", "nobody@example.com"]);
+    expect(s.by.user.map((x: any) => x.key).sort()).toEqual([
+      "admin@localhost",
+      "chart@example.com",
+      "nobody@example.com",
+    ]);
     // a server deleted since still reads "(deleted)", never a tenant that exists
-    await t.db.sql`INSERT INTO audit_log (kind, actor, action, target, server_id, tool, outcome, duration_ms) VALUES ('tool_call', 'gone@example.com', 'tools/call', 'gone/x', 'gone', 'x', 'ok', 3)`;
+    await t.db
+      .sql`INSERT INTO audit_log (kind, actor, action, target, server_id, tool, outcome, duration_ms) VALUES ('tool_call', 'gone@example.com', 'tools/call', 'gone/x', 'gone', 'x', 'ok', 3)`;
     const g = (await (await api("/reports/usage?user=gone@example.com")).json()) as any;
     expect(g.by.tenant.map((x: any) => x.key)).toEqual(["(deleted)"]);
     expect(g.by.tool.map((x: any) => x.key)).toEqual(["gone__x"]);
@@ -154,7 +193,10 @@ describe("denied calls in usage and audit", () => {
     const tenants = (await page.locator("section.card", { hasText: "Tenants" }).locator("table tbody").textContent())!;
     expect(tenants).toContain("(unknown tool)");
     expect(tenants).toContain(srv!.tenant_id);
-    const tools = (await page.locator("section.card", { hasText: "Tools" }).locator("table tbody td:first-child").allTextContents());
+    const tools = await page
+      .locator("section.card", { hasText: "Tools" })
+      .locator("table tbody td:first-child")
+      .allTextContents();
     expect(tools).toContain("everything__echo");
     expect(tools.filter((x) => x.startsWith("__") || x === "")).toEqual([]);
     await shot(page, "reports-denied");
@@ -162,7 +204,11 @@ describe("denied calls in usage and audit", () => {
 
   it("formats every tool call's target one way, <server>/<tool>, in the API and the UI, and finds denied calls by server", async () => {
     const denied = (await (await api("/audit?kind=tool_call&actor=nobody@example.com")).json()) as any;
-    expect(denied.entries.map((e: any) => e.target).sort()).toEqual(["__everything__echo", "everything/echo", "no-such-server/thing"]);
+    expect(denied.entries.map((e: any) => e.target).sort()).toEqual([
+      "__everything__echo",
+      "everything/echo",
+      "no-such-server/thing",
+    ]);
     const ok = (await (await api("/audit?kind=tool_call&actor=admin@localhost")).json()) as any;
     expect(ok.entries[0].target).toBe("everything/echo");
     const byServer = (await (await api("/audit?kind=tool_call&server=everything")).json()) as any;
@@ -177,17 +223,34 @@ describe("denied calls in usage and audit", () => {
 describe("overview", () => {
   it("keeps the recent-changes table inside its card", async () => {
     // a change with long names, as admins make them
-    expect((await api("/tenants/a-tenant-with-a-rather-long-id", { method: "PUT", json: { name: "A tenant whose name is long enough to wrap" } })).status).toBe(201);
-    expect((await api("/users/someone.with.a.long.address@departments.example.com", { method: "PUT", json: { groups: [] } })).status).toBe(201);
+    expect(
+      (
+        await api("/tenants/a-tenant-with-a-rather-long-id", {
+          method: "PUT",
+          json: { name: "A tenant whose name is long enough to wrap" },
+        })
+      ).status,
+    ).toBe(201);
+    expect(
+      (await api("/users/someone.with.a.long.address@departments.example.com", { method: "PUT", json: { groups: [] } }))
+        .status,
+    ).toBe(201);
     await page.goto(`${t.url}/admin`);
     // closed, and with every detail (the change's JSON) opened
     for (const open of [false, true]) {
       const fit = await page.evaluate((open) => {
         const d = (globalThis as any).document;
-        const card = [...d.querySelectorAll("section.card")].find((s: any) => s.querySelector("h2")?.textContent === "Recent admin changes") as any;
+        const card = [...d.querySelectorAll("section.card")].find(
+          (s: any) => s.querySelector("h2")?.textContent === "Recent admin changes",
+        ) as any;
         if (open) for (const x of card.querySelectorAll("details")) x.open = true;
         const table = card.querySelector("table");
-        return { card: card.getBoundingClientRect().right, table: table.getBoundingClientRect().right, scroll: card.scrollWidth, width: card.clientWidth };
+        return {
+          card: card.getBoundingClientRect().right,
+          table: table.getBoundingClientRect().right,
+          scroll: card.scrollWidth,
+          width: card.clientWidth,
+        };
       }, open);
       expect(fit.table, `details open: ${open}`).toBeLessThanOrEqual(fit.card);
       expect(fit.scroll, `details open: ${open}`).toBeLessThanOrEqual(fit.width);
@@ -221,7 +284,11 @@ describe("confirmation before deleting", () => {
     await expect(page.textContent("#confirm h2")).resolves.toBe(`Revoke key ${id}?`);
     expect((await t.db.sql`SELECT revoked_at FROM api_keys WHERE id = ${id}`)[0]!.revoked_at).toBeNull();
     // the confirmation without a token is refused like any form
-    const forged = await admin.request.post(`${t.url}/admin/users/nobody%40example.com/keys/${id}/revoke`, { form: { confirm: "yes" }, headers: { Origin: t.url }, maxRedirects: 0 });
+    const forged = await admin.request.post(`${t.url}/admin/users/nobody%40example.com/keys/${id}/revoke`, {
+      form: { confirm: "yes" },
+      headers: { Origin: t.url },
+      maxRedirects: 0,
+    });
     expect(forged.status()).toBe(403);
     expect((await t.db.sql`SELECT revoked_at FROM api_keys WHERE id = ${id}`)[0]!.revoked_at).toBeNull();
     await submit(page, "#confirm form button[type=submit]");
@@ -238,7 +305,9 @@ describe("refresh", () => {
   it("says which server it re-lists", async () => {
     await page.goto(`${t.url}/admin/health`);
     await submit(page, "form[action='/admin/servers/everything/refresh'] button");
-    await expect(page.textContent("[role=status]")).resolves.toBe("Asked the catalog to re-list the server everything.");
+    await expect(page.textContent("[role=status]")).resolves.toBe(
+      "Asked the catalog to re-list the server everything.",
+    );
   });
 });
 
@@ -258,14 +327,29 @@ describe("auth events in the audit log", () => {
     const start = await t.fetch("/auth/login?rd=%2Fadmin", { redirect: "manual" });
     expect(start.status).toBe(302);
     const state = new URL(start.headers.get("location")!).searchParams.get("state")!;
-    const cookie = (start.headers as Headers & { getSetCookie(): string[] }).getSetCookie().map((x) => x.split(";")[0]).join("; ");
-    const back = await t.fetch(`/auth/callback?state=${state}&error=access_denied`, { redirect: "manual", headers: { cookie } });
+    const cookie = (start.headers as Headers & { getSetCookie(): string[] })
+      .getSetCookie()
+      .map((x) => x.split(";")[0])
+      .join("; ");
+    const back = await t.fetch(`/auth/callback?state=${state}&error=access_denied`, {
+      redirect: "manual",
+      headers: { cookie },
+    });
     expect(back.status).toBe(401);
-    const row = await until(async () => (await t.db.sql`SELECT * FROM audit_log WHERE kind = 'auth' AND action = 'login.refused' ORDER BY id DESC LIMIT 1`)[0]);
+    const row = await until(
+      async () =>
+        (
+          await t.db
+            .sql`SELECT * FROM audit_log WHERE kind = 'auth' AND action = 'login.refused' ORDER BY id DESC LIMIT 1`
+        )[0],
+    );
     expect(row).toMatchObject({ actor: "(unknown)", outcome: "refused" });
     expect(row.detail).toMatchObject({ via: "oidc", reason: "the identity provider answered: access_denied" });
     // a replayed state is refused before anything is recorded (it is not a sign-in attempt)
-    const again = await t.fetch(`/auth/callback?state=${state}&error=access_denied`, { redirect: "manual", headers: { cookie } });
+    const again = await t.fetch(`/auth/callback?state=${state}&error=access_denied`, {
+      redirect: "manual",
+      headers: { cookie },
+    });
     expect(again.status).toBe(400);
     const [{ n }] = (await t.db.sql`SELECT count(*)::int AS n FROM audit_log WHERE action = 'login.refused'`) as any;
     expect(n).toBe(1);
@@ -273,8 +357,16 @@ describe("auth events in the audit log", () => {
 
   it("records a refused credential without the credential, and bounds a flood", async () => {
     const secret = `mcpgw_bogus_${"x".repeat(8)}${Date.now()}`;
-    expect((await t.fetch("/admin/api/whoami", { key: secret, headers: { "X-Forwarded-For": "203.0.113.9" } })).status).toBe(401);
-    const row = await until(async () => (await t.db.sql`SELECT * FROM audit_log WHERE kind = 'auth' AND action = 'credential.refused' ORDER BY id DESC LIMIT 1`)[0]).catch((e) => {
+    expect(
+      (await t.fetch("/admin/api/whoami", { key: secret, headers: { "X-Forwarded-For": "203.0.113.9" } })).status,
+    ).toBe(401);
+    const row = await until(
+      async () =>
+        (
+          await t.db
+            .sql`SELECT * FROM audit_log WHERE kind = 'auth' AND action = 'credential.refused' ORDER BY id DESC LIMIT 1`
+        )[0],
+    ).catch((e) => {
       console.log(t.workerd.output().split("\n").slice(-30).join("\n"));
       throw e;
     });
@@ -282,21 +374,36 @@ describe("auth events in the audit log", () => {
     expect(row.detail).toMatchObject({ credential: "api key", path: "/admin/api/whoami" });
     expect(JSON.stringify(row)).not.toContain(secret.slice(12));
     // a flood of bad keys: at most 20 rows a minute
-    await Promise.all(Array.from({ length: 80 }, (_, i) => t.fetch("/mcp", { key: `mcpgw_flood_${i}_${Date.now()}`, method: "POST", json: {} })));
+    await Promise.all(
+      Array.from({ length: 80 }, (_, i) =>
+        t.fetch("/mcp", { key: `mcpgw_flood_${i}_${Date.now()}`, method: "POST", json: {} }),
+      ),
+    );
     await new Promise((r) => setTimeout(r, 1500));
-    const [{ n }] = (await t.db.sql`SELECT count(*)::int AS n FROM audit_log WHERE kind = 'auth' AND action = 'credential.refused' AND at > now() - interval '1 minute'`) as any;
+    const [{ n }] = (await t.db
+      .sql`SELECT count(*)::int AS n FROM audit_log WHERE kind = 'auth' AND action = 'credential.refused' AND at > now() - interval '1 minute'`) as any;
     expect(n).toBeGreaterThanOrEqual(2);
     expect(n).toBeLessThanOrEqual(20);
-    const leaked = await t.db.sql`SELECT id FROM audit_log WHERE detail::text LIKE '%mcpgw_flood%' OR target LIKE '%mcpgw_flood%'`;
+    const leaked = await t.db
+      .sql`SELECT id FROM audit_log WHERE detail::text LIKE '%mcpgw_flood%' OR target LIKE '%mcpgw_flood%'`;
     expect(leaked).toHaveLength(0);
   });
 
   it("records the sign-out", async () => {
     const ctx = await browser.newContext({ viewport: { width: 1366, height: 600 } });
     const p = await login(ctx, "admin@localhost", "admin");
-    const before = (await t.db.sql`SELECT count(*)::int AS n FROM audit_log WHERE kind = 'auth' AND action = 'logout' AND actor = 'admin@localhost'`)[0]!.n;
-    await Promise.all([p.waitForURL((u) => u.pathname === "/auth/logged-out", { timeout: 15_000 }), p.click("header form.signout button[type=submit]")]);
-    const after = (await t.db.sql`SELECT count(*)::int AS n FROM audit_log WHERE kind = 'auth' AND action = 'logout' AND actor = 'admin@localhost'`)[0]!.n;
+    const before = (
+      await t.db
+        .sql`SELECT count(*)::int AS n FROM audit_log WHERE kind = 'auth' AND action = 'logout' AND actor = 'admin@localhost'`
+    )[0]!.n;
+    await Promise.all([
+      p.waitForURL((u) => u.pathname === "/auth/logged-out", { timeout: 15_000 }),
+      p.click("header form.signout button[type=submit]"),
+    ]);
+    const after = (
+      await t.db
+        .sql`SELECT count(*)::int AS n FROM audit_log WHERE kind = 'auth' AND action = 'logout' AND actor = 'admin@localhost'`
+    )[0]!.n;
     expect(after).toBe(before + 1);
     await ctx.close();
   });
@@ -306,13 +413,21 @@ describe("API reference", () => {
   it("documents the formats of dates, ranges and kinds in the OpenAPI parameters, and shows them on the docs page", async () => {
     const doc = (await (await api("/openapi.json")).json()) as any;
     const param = (path: string, name: string) => doc.paths[path].get.parameters.find((p: any) => p.name === name);
-    for (const [path, name] of [["/admin/api/audit", "since"], ["/admin/api/audit", "until"], ["/admin/api/changes", "since"], ["/admin/api/reports/usage", "since"], ["/admin/api/reports/usage", "until"]]) {
+    for (const [path, name] of [
+      ["/admin/api/audit", "since"],
+      ["/admin/api/audit", "until"],
+      ["/admin/api/changes", "since"],
+      ["/admin/api/reports/usage", "since"],
+      ["/admin/api/reports/usage", "until"],
+    ]) {
       const p = param(path!, name!);
       expect(p.schema, `${path} ${name}`).toMatchObject({ type: "string", format: "date-time" });
       expect(p.description, `${path} ${name}`).toMatch(/ISO 8601.*2026-01-31T00:00:00Z/);
       expect(p.example).toBe("2026-01-31T00:00:00Z");
     }
-    expect(param("/admin/api/audit", "kind").description).toMatch(/tool_call.*admin_change.*auth \(sign-ins, sign-outs, refused credentials/);
+    expect(param("/admin/api/audit", "kind").description).toMatch(
+      /tool_call.*admin_change.*auth \(sign-ins, sign-outs, refused credentials/,
+    );
     expect(param("/admin/api/audit", "limit").description).toMatch(/1-1000/);
     expect(param("/admin/api/reports/usage", "bucket").description).toMatch(/UTC/);
     expect(param("/admin/api/servers/{id}/changes", "state").description).toMatch(/pending/);
@@ -320,7 +435,9 @@ describe("API reference", () => {
     await page.goto(`${t.url}/admin/api/docs`);
     const audit = page.locator("section[id='get-/admin/api/audit']");
     await expect(audit.locator("input[name=since]").getAttribute("placeholder")).resolves.toBe("2026-01-31T00:00:00Z");
-    await expect(audit.locator("input[name=kind]").getAttribute("placeholder")).resolves.toBe("tool_call | admin_change | auth");
+    await expect(audit.locator("input[name=kind]").getAttribute("placeholder")).resolves.toBe(
+      "tool_call | admin_change | auth",
+    );
     await expect(audit.textContent()).resolves.toContain("ISO 8601");
   });
 });

@@ -34,7 +34,8 @@ async function shot(p: Page, name: string) {
   await p.screenshot({ path: resolve(ARTIFACTS, `admin-${name}.png`), fullPage: true });
 }
 
-const login = (ctx: BrowserContext, email: string, password: string, path?: string) => signIn(ctx, t.url, email, password, path);
+const login = (ctx: BrowserContext, email: string, password: string, path?: string) =>
+  signIn(ctx, t.url, email, password, path);
 
 /** Submits the form holding `selector` and waits for the next page. */
 const submit = submitAndLoad;
@@ -101,8 +102,12 @@ describe("admin UI", () => {
     expect(Object.keys(stored).sort()).toEqual(["Authorization", "X-Upstream-Token"]);
     expect(Object.values(stored).every((v) => v.startsWith("mcpgw:v1:"))).toBe(true);
     const ring = await t.keyRing();
-    expect(await unseal(ring, stored["X-Upstream-Token"]!, "servers.headers:acme-tools:X-Upstream-Token")).toBe("s3cret-upstream-token");
-    expect(await unseal(ring, stored.Authorization!, "servers.headers:acme-tools:Authorization")).toBe(upstreamCredential);
+    expect(await unseal(ring, stored["X-Upstream-Token"]!, "servers.headers:acme-tools:X-Upstream-Token")).toBe(
+      "s3cret-upstream-token",
+    );
+    expect(await unseal(ring, stored.Authorization!, "servers.headers:acme-tools:Authorization")).toBe(
+      upstreamCredential,
+    );
     expect(html).not.toContain(upstreamCredential.slice("Bearer ".length));
     await shot(page, "servers");
   });
@@ -177,7 +182,11 @@ describe("admin UI", () => {
   });
 
   it("changes what an MCP client sees within 2 s of a save in the UI", async () => {
-    const issued = await t.fetch("/admin/api/users/carol@example.com/keys", { method: "POST", key: t.adminKey, json: { name: "mcp" } });
+    const issued = await t.fetch("/admin/api/users/carol@example.com/keys", {
+      method: "POST",
+      key: t.adminKey,
+      json: { name: "mcp" },
+    });
     const { key } = (await issued.json()) as { key: string };
     const before = await mcpTools(key);
     expect(before).toContain("acme-tools__get-sum");
@@ -208,11 +217,17 @@ describe("admin UI", () => {
     await shot(page, "changes");
     await page.goto(`${t.url}/admin/audit?kind=admin_change&actor=admin%40localhost`);
     const audit = (await page.textContent("main table"))!;
-    for (const action of ["tenant.create", "server.create", "group.create", "user.create", "key.issue", "key.revoke"]) expect(audit).toContain(action);
+    for (const action of ["tenant.create", "server.create", "group.create", "user.create", "key.issue", "key.revoke"])
+      expect(audit).toContain(action);
     expect(await page.content()).not.toContain("s3cret-upstream-token");
     await shot(page, "audit");
-    for (const [actor, outcome, ms] of [["carol@example.com", "ok", 12], ["carol@example.com", "error", 80], ["joelalama@google.com", "ok", 25]] as const) {
-      await t.db.sql`INSERT INTO audit_log (kind, actor, action, server_id, tool, outcome, duration_ms) VALUES ('tool_call', ${actor}, 'tools/call', 'acme-tools', 'add', ${outcome}, ${ms})`;
+    for (const [actor, outcome, ms] of [
+      ["carol@example.com", "ok", 12],
+      ["carol@example.com", "error", 80],
+      ["joelalama@google.com", "ok", 25],
+    ] as const) {
+      await t.db
+        .sql`INSERT INTO audit_log (kind, actor, action, server_id, tool, outcome, duration_ms) VALUES ('tool_call', ${actor}, 'tools/call', 'acme-tools', 'add', ${outcome}, ${ms})`;
     }
     await page.goto(`${t.url}/admin/reports?range=1h`);
     expect(await page.locator("svg[aria-label='tool calls over time'] rect").count()).toBeGreaterThan(3);
@@ -222,10 +237,17 @@ describe("admin UI", () => {
     await page.fill("section[id='get-/admin/api/tenants/{id}'] input[name=id]", "acme");
     await page.click("section[id='get-/admin/api/tenants/{id}'] button");
     // a function, not a string: the page's CSP forbids eval
-    await page.waitForFunction((sel) => (globalThis as any).document.querySelector(sel)?.textContent?.startsWith("200"), "section[id='get-/admin/api/tenants/{id}'] pre.out");
-    await expect(page.textContent("section[id='get-/admin/api/tenants/{id}'] pre.out")).resolves.toContain('"name": "Acme <Corp> & Co"');
+    await page.waitForFunction(
+      (sel) => (globalThis as any).document.querySelector(sel)?.textContent?.startsWith("200"),
+      "section[id='get-/admin/api/tenants/{id}'] pre.out",
+    );
+    await expect(page.textContent("section[id='get-/admin/api/tenants/{id}'] pre.out")).resolves.toContain(
+      '"name": "Acme <Corp> & Co"',
+    );
     await shot(page, "api-docs");
-    await page.locator("section[id='get-/admin/api/tenants/{id}']").screenshot({ path: resolve(ARTIFACTS, "admin-api-docs-try.png") });
+    await page
+      .locator("section[id='get-/admin/api/tenants/{id}']")
+      .screenshot({ path: resolve(ARTIFACTS, "admin-api-docs-try.png") });
   });
 
   it("answers unknown pages with an HTML 404", async () => {
@@ -235,17 +257,30 @@ describe("admin UI", () => {
   });
 
   it("refuses form posts without a valid CSRF token or from another origin", async () => {
-    const noToken = await admin.request.post(`${t.url}/admin/tenants`, { form: { id: "forged", name: "Forged" }, headers: { Origin: t.url } });
+    const noToken = await admin.request.post(`${t.url}/admin/tenants`, {
+      form: { id: "forged", name: "Forged" },
+      headers: { Origin: t.url },
+    });
     expect(noToken.status()).toBe(403);
     await page.goto(`${t.url}/admin/tenants`);
     const token = await page.inputValue("form[action='/admin/tenants'] input[name=_csrf]");
-    const crossSite = await admin.request.post(`${t.url}/admin/tenants`, { form: { _csrf: token, id: "forged", name: "Forged" }, headers: { Origin: "https://evil.example" } });
+    const crossSite = await admin.request.post(`${t.url}/admin/tenants`, {
+      form: { _csrf: token, id: "forged", name: "Forged" },
+      headers: { Origin: "https://evil.example" },
+    });
     expect(crossSite.status()).toBe(403);
-    const otherUsersToken = await admin.request.post(`${t.url}/admin/tenants`, { form: { _csrf: token.replace(/.$/, (ch) => (ch === "A" ? "B" : "A")), id: "forged", name: "Forged" }, headers: { Origin: t.url } });
+    const otherUsersToken = await admin.request.post(`${t.url}/admin/tenants`, {
+      form: { _csrf: token.replace(/.$/, (ch) => (ch === "A" ? "B" : "A")), id: "forged", name: "Forged" },
+      headers: { Origin: t.url },
+    });
     expect(otherUsersToken.status()).toBe(403);
     expect(await t.db.sql`SELECT id FROM tenants WHERE id = 'forged'`).toHaveLength(0);
     // the same token from this origin works
-    const ok = await admin.request.post(`${t.url}/admin/tenants`, { form: { _csrf: token, id: "forged", name: "Now allowed" }, headers: { Origin: t.url }, maxRedirects: 0 });
+    const ok = await admin.request.post(`${t.url}/admin/tenants`, {
+      form: { _csrf: token, id: "forged", name: "Now allowed" },
+      headers: { Origin: t.url },
+      maxRedirects: 0,
+    });
     expect(ok.status()).toBe(303);
   });
 
@@ -264,13 +299,27 @@ describe("admin UI", () => {
     const p = await login(ctx, "admin@localhost", "admin");
     // a page elsewhere posting to /auth/logout, and a plain GET of it, leave the session alone
     const token = await p.inputValue("header form.signout input[name=_logout]");
-    expect((await ctx.request.post(`${t.url}/auth/logout`, { form: { _logout: token }, headers: { Origin: "https://evil.example" }, maxRedirects: 0 })).status()).toBe(403);
+    expect(
+      (
+        await ctx.request.post(`${t.url}/auth/logout`, {
+          form: { _logout: token },
+          headers: { Origin: "https://evil.example" },
+          maxRedirects: 0,
+        })
+      ).status(),
+    ).toBe(403);
     expect((await ctx.request.get(`${t.url}/auth/logout`, { maxRedirects: 0 })).status()).toBe(200);
     expect((await p.goto(`${t.url}/admin/tenants`))!.status()).toBe(200);
     // the real button, in the real browser: the session ends here and at the identity provider
-    await Promise.all([p.waitForURL((u) => u.pathname === "/auth/logged-out", { timeout: 15_000 }), p.click("header form.signout button[type=submit]")]);
+    await Promise.all([
+      p.waitForURL((u) => u.pathname === "/auth/logged-out", { timeout: 15_000 }),
+      p.click("header form.signout button[type=submit]"),
+    ]);
     await expect(p.textContent("h1")).resolves.toContain("Signed out");
-    const after = await ctx.request.get(`${t.url}/admin/api/whoami`, { headers: { accept: "application/json" }, maxRedirects: 0 });
+    const after = await ctx.request.get(`${t.url}/admin/api/whoami`, {
+      headers: { accept: "application/json" },
+      maxRedirects: 0,
+    });
     expect(after.status()).toBe(401);
     await shot(p, "signed-out");
     await ctx.close();

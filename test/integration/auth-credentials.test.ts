@@ -33,8 +33,15 @@ let owuiCalls = 0;
 let t: TestStack;
 
 async function whoami(init: { key?: string; headers?: Record<string, string> } = {}) {
-  const res = await t.fetch("/admin/api/whoami", { key: init.key, headers: { accept: "application/json", ...init.headers } });
-  return { status: res.status, body: (await res.json().catch(() => null)) as Record<string, unknown> | null, headers: res.headers };
+  const res = await t.fetch("/admin/api/whoami", {
+    key: init.key,
+    headers: { accept: "application/json", ...init.headers },
+  });
+  return {
+    status: res.status,
+    body: (await res.json().catch(() => null)) as Record<string, unknown> | null,
+    headers: res.headers,
+  };
 }
 
 /**
@@ -43,11 +50,26 @@ async function whoami(init: { key?: string; headers?: Record<string, string> } =
  * signed assertion carries (null without one).
  */
 async function verifyFor(init: { key?: string; headers?: Record<string, string> } = {}, uri = "/mcp") {
-  const headers: Record<string, string> = { "x-forwarded-method": "POST", "x-forwarded-proto": "http", "x-forwarded-host": new URL(t.url).host, "x-forwarded-uri": uri, accept: "application/json, text/event-stream", ...init.headers };
+  const headers: Record<string, string> = {
+    "x-forwarded-method": "POST",
+    "x-forwarded-proto": "http",
+    "x-forwarded-host": new URL(t.url).host,
+    "x-forwarded-uri": uri,
+    accept: "application/json, text/event-stream",
+    ...init.headers,
+  };
   if (init.key) headers.authorization = `Bearer ${init.key}`;
   const res = await fetch(`${t.forwardAuthUrl}/auth/verify`, { headers });
-  const identity: Identity | null = await verifyAssertion(res.headers.get("x-identity-assertion"), t.workerEnv.IDENTITY_SECRET!);
-  return { status: res.status, body: identity as Record<string, unknown> | null, error: res.status === 200 ? null : ((await res.json().catch(() => null)) as Record<string, unknown> | null), headers: res.headers };
+  const identity: Identity | null = await verifyAssertion(
+    res.headers.get("x-identity-assertion"),
+    t.workerEnv.IDENTITY_SECRET!,
+  );
+  return {
+    status: res.status,
+    body: identity as Record<string, unknown> | null,
+    error: res.status === 200 ? null : ((await res.json().catch(() => null)) as Record<string, unknown> | null),
+    headers: res.headers,
+  };
 }
 
 /** An MCP initialize through the edge: its HTTP status (200 once the credential is accepted for /mcp). */
@@ -56,19 +78,44 @@ async function mcpStatus(init: { key?: string; headers?: Record<string, string> 
     method: "POST",
     key: init.key,
     headers: { accept: "application/json, text/event-stream", ...init.headers },
-    json: { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "auth-credentials", version: "1" } } },
+    json: {
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: {
+        protocolVersion: "2025-06-18",
+        capabilities: {},
+        clientInfo: { name: "auth-credentials", version: "1" },
+      },
+    },
   });
   await res.body?.cancel();
   return res.status;
 }
 
 /** An access token from the local IdP for the Open WebUI client, through its real login and token endpoint. */
-async function idpTokens(email: string, password: string, params: Record<string, string> = {}, client = { id: OPEN_WEBUI_CLIENT_ID, secret: OPEN_WEBUI_DEMO_SECRET, redirectUri: "http://localhost/callback" }) {
+async function idpTokens(
+  email: string,
+  password: string,
+  params: Record<string, string> = {},
+  client = { id: OPEN_WEBUI_CLIENT_ID, secret: OPEN_WEBUI_DEMO_SECRET, redirectUri: "http://localhost/callback" },
+) {
   const redirectUri = client.redirectUri;
   const verifier = base64url.encode(randomBytes(32));
   const challenge = base64url.encode(createHash("sha256").update(verifier).digest());
   const auth = new URL(`${t.idp!.issuer}/auth`);
-  for (const [k, v] of Object.entries({ client_id: client.id, response_type: "code", redirect_uri: redirectUri, scope: "openid email profile", state: "s".repeat(20), nonce: "n".repeat(20), code_challenge: challenge, code_challenge_method: "S256", ...params })) auth.searchParams.set(k, v);
+  for (const [k, v] of Object.entries({
+    client_id: client.id,
+    response_type: "code",
+    redirect_uri: redirectUri,
+    scope: "openid email profile",
+    state: "s".repeat(20),
+    nonce: "n".repeat(20),
+    code_challenge: challenge,
+    code_challenge_method: "S256",
+    ...params,
+  }))
+    auth.searchParams.set(k, v);
   const jar = new CookieJar();
   let url = auth.toString();
   let init: RequestInit = {};
@@ -83,13 +130,25 @@ async function idpTokens(email: string, password: string, params: Record<string,
       const form = (await res.text()).match(/action="([^"]+\/login)"/);
       if (!form) throw new Error(`IdP login stopped with ${res.status}`);
       url = new URL(form[1]!, url).toString();
-      init = { method: "POST", body: new URLSearchParams({ email, password }).toString(), headers: { "content-type": "application/x-www-form-urlencoded" } };
+      init = {
+        method: "POST",
+        body: new URLSearchParams({ email, password }).toString(),
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+      };
     }
   }
   const res = await fetch(`${t.idp!.issuer}/token`, {
     method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Basic ${Buffer.from(`${client.id}:${client.secret}`).toString("base64")}` },
-    body: new URLSearchParams({ grant_type: "authorization_code", code: code!, redirect_uri: redirectUri, code_verifier: verifier }),
+    headers: {
+      "content-type": "application/x-www-form-urlencoded",
+      authorization: `Basic ${Buffer.from(`${client.id}:${client.secret}`).toString("base64")}`,
+    },
+    body: new URLSearchParams({
+      grant_type: "authorization_code",
+      code: code!,
+      redirect_uri: redirectUri,
+      code_verifier: verifier,
+    }),
   });
   expect(res.status).toBe(200);
   return (await res.json()) as { access_token: string; id_token: string };
@@ -110,7 +169,10 @@ async function idpSigned(claims: Record<string, unknown>, opts: { exp?: number }
 }
 
 function owuiToken(id: string, secret = WEBUI_SECRET_KEY) {
-  return new SignJWT({ id }).setProtectedHeader({ alg: "HS256", typ: "JWT" }).setExpirationTime("1h").sign(new TextEncoder().encode(secret));
+  return new SignJWT({ id })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setExpirationTime("1h")
+    .sign(new TextEncoder().encode(secret));
 }
 
 beforeAll(async () => {
@@ -119,11 +181,16 @@ beforeAll(async () => {
     const token = req.headers.authorization?.replace(/^Bearer /, "") ?? "";
     const user = req.url === "/api/v1/auths/" ? owuiUsers.get(token) : undefined;
     res.writeHead(user ? 200 : 401, { "content-type": "application/json" });
-    res.end(JSON.stringify(user ? { ...user, token_type: "Bearer", profile_image_url: "" } : { detail: "Not authenticated" }));
+    res.end(
+      JSON.stringify(user ? { ...user, token_type: "Bearer", profile_image_url: "" } : { detail: "Not authenticated" }),
+    );
   });
   await new Promise<void>((r) => owui.listen(0, "127.0.0.1", () => r()));
   owuiUrl = `http://127.0.0.1:${(owui.address() as { port: number }).port}`;
-  t = await startTestStack({ forwardAuthPort: 0, env: { OWUI_URL: owuiUrl, WEBUI_SECRET_KEY, OWUI_FORWARDED_HEADERS: "1", OWUI_SERVICE_KEY: SERVICE_KEY } });
+  t = await startTestStack({
+    forwardAuthPort: 0,
+    env: { OWUI_URL: owuiUrl, WEBUI_SECRET_KEY, OWUI_FORWARDED_HEADERS: "1", OWUI_SERVICE_KEY: SERVICE_KEY },
+  });
   await t.userKey("joelalama@google.com", { groups: ["google-users"] });
   await t.userKey("admin@localhost", { admin: true });
 });
@@ -135,10 +202,23 @@ afterAll(async () => {
 describe("API keys", () => {
   it("identify their owner, and client-sent identity headers change nothing", async () => {
     const key = await t.userKey("miketest@microsoft.com", { groups: ["microsoft-users"] });
-    const forged = { "X-User-Email": "admin@localhost", "X-User-Admin": "true", "X-User-Groups": "mcp-admin", X_User_Email: "admin@localhost", x_user_admin: "true", "x-USER-groups": "mcp-admin", "X-Identity-Assertion": "forged.jwt.value" };
+    const forged = {
+      "X-User-Email": "admin@localhost",
+      "X-User-Admin": "true",
+      "X-User-Groups": "mcp-admin",
+      X_User_Email: "admin@localhost",
+      x_user_admin: "true",
+      "x-USER-groups": "mcp-admin",
+      "X-Identity-Assertion": "forged.jwt.value",
+    };
     const r = await whoami({ key, headers: forged });
     expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ email: "miketest@microsoft.com", groups: ["microsoft-users"], admin: false, via: "apikey" });
+    expect(r.body).toMatchObject({
+      email: "miketest@microsoft.com",
+      groups: ["microsoft-users"],
+      admin: false,
+      via: "apikey",
+    });
   });
 
   it("identity headers without any credential get 401", async () => {
@@ -213,7 +293,11 @@ describe("IdP bearer tokens (Open WebUI system_oauth, OAuth 2.1 clients)", () =>
     const now = Math.floor(Date.now() / 1000);
     const forged = await new SignJWT({ email: "admin@localhost", email_verified: true, aud: `${t.url}/mcp` })
       .setProtectedHeader({ alg: "RS256", kid: String(t.idp!.signingKey.kid) })
-      .setIssuer(t.idp!.issuer).setSubject("admin@localhost").setIssuedAt(now).setExpirationTime(now + 300).sign(privateKey);
+      .setIssuer(t.idp!.issuer)
+      .setSubject("admin@localhost")
+      .setIssuedAt(now)
+      .setExpirationTime(now + 300)
+      .sign(privateKey);
     expect((await verifyFor({ key: forged })).status).toBe(401);
   });
 
@@ -257,7 +341,7 @@ describe("the IdP's e-mail counts only when verified (OIDC_REQUIRE_EMAIL_VERIFIE
   it.each([
     ["email_verified false", { email_verified: false }],
     ["no email_verified", { email_verified: undefined }],
-    ["email_verified \"false\"", { email_verified: "false" }],
+    ['email_verified "false"', { email_verified: "false" }],
     ["only preferred_username", { email: undefined, email_verified: true, preferred_username: "admin@localhost" }],
     ["only upn", { email: undefined, email_verified: true, upn: "admin@localhost" }],
   ])("%s: refused (it could name an existing user)", async (_label, claims) => {
@@ -266,7 +350,9 @@ describe("the IdP's e-mail counts only when verified (OIDC_REQUIRE_EMAIL_VERIFIE
   });
 
   it("a verified e-mail is accepted (control)", async () => {
-    expect((await verifyFor({ key: await idpSigned({ aud: `${t.url}/mcp`, email_verified: true }) })).body).toMatchObject({ email: "admin@localhost" });
+    expect(
+      (await verifyFor({ key: await idpSigned({ aud: `${t.url}/mcp`, email_verified: true }) })).body,
+    ).toMatchObject({ email: "admin@localhost" });
   });
 });
 
@@ -276,7 +362,12 @@ describe("Open WebUI session tokens (/mcp only)", () => {
     owuiUsers.set(token, { id: "owui-user-1", email: "JoeLalama@google.com", name: "Joe", role: "user" });
     const r = await verifyFor({ key: token });
     expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ email: "joelalama@google.com", groups: ["google-users"], admin: false, via: "owui-session" });
+    expect(r.body).toMatchObject({
+      email: "joelalama@google.com",
+      groups: ["google-users"],
+      admin: false,
+      via: "owui-session",
+    });
     expect(await mcpStatus({ key: token })).toBe(200);
   });
 
@@ -324,16 +415,30 @@ describe("Open WebUI session tokens (/mcp only)", () => {
 
 describe("Open WebUI forwarded headers (/mcp only, never an admin)", () => {
   it("are trusted with the service key on /mcp; a forwarded role grants nothing", async () => {
-    const r = await verifyFor({ key: SERVICE_KEY, headers: { "X-OpenWebUI-User-Email": "joelalama@google.com", "X-OpenWebUI-User-Name": "Joe", "X-OpenWebUI-User-Role": "admin" } });
+    const r = await verifyFor({
+      key: SERVICE_KEY,
+      headers: {
+        "X-OpenWebUI-User-Email": "joelalama@google.com",
+        "X-OpenWebUI-User-Name": "Joe",
+        "X-OpenWebUI-User-Role": "admin",
+      },
+    });
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({ email: "joelalama@google.com", admin: false, via: "owui-headers" });
-    expect(await mcpStatus({ key: SERVICE_KEY, headers: { "X-OpenWebUI-User-Email": "joelalama@google.com" } })).toBe(200);
+    expect(await mcpStatus({ key: SERVICE_KEY, headers: { "X-OpenWebUI-User-Email": "joelalama@google.com" } })).toBe(
+      200,
+    );
   });
 
   it("are no credential for /admin, for anyone", async () => {
     for (const email of ["joelalama@google.com", "admin@localhost"]) {
-      expect((await whoami({ key: SERVICE_KEY, headers: { "X-OpenWebUI-User-Email": email } })).status, email).toBe(401);
-      expect((await t.fetch("/admin/api/users", { key: SERVICE_KEY, headers: { "X-OpenWebUI-User-Email": email } })).status, email).toBe(401);
+      expect((await whoami({ key: SERVICE_KEY, headers: { "X-OpenWebUI-User-Email": email } })).status, email).toBe(
+        401,
+      );
+      expect(
+        (await t.fetch("/admin/api/users", { key: SERVICE_KEY, headers: { "X-OpenWebUI-User-Email": email } })).status,
+        email,
+      ).toBe(401);
     }
   });
 
@@ -346,14 +451,23 @@ describe("Open WebUI forwarded headers (/mcp only, never an admin)", () => {
     expect(await mcpStatus({ key: SERVICE_KEY, headers: { "X-OpenWebUI-User-Email": "admin@localhost" } })).toBe(403);
     // a member of mcp-admin is an admin too
     await t.userKey("groupadmin@example.com", { groups: ["mcp-admin"] });
-    expect((await verifyFor({ key: SERVICE_KEY, headers: { "X-OpenWebUI-User-Email": "groupadmin@example.com" } })).status).toBe(403);
+    expect(
+      (await verifyFor({ key: SERVICE_KEY, headers: { "X-OpenWebUI-User-Email": "groupadmin@example.com" } })).status,
+    ).toBe(403);
   });
 
   it("are refused without the service key", async () => {
     const key = await t.userKey("miketest@microsoft.com", { groups: ["microsoft-users"] });
     const r = await verifyFor({ key, headers: { "X-OpenWebUI-User-Email": "admin@localhost" } });
     expect(r.body).toMatchObject({ email: "miketest@microsoft.com" });
-    expect((await verifyFor({ key: "wrong-service-key-0123456789abcdef", headers: { "X-OpenWebUI-User-Email": "joelalama@google.com" } })).status).toBe(401);
+    expect(
+      (
+        await verifyFor({
+          key: "wrong-service-key-0123456789abcdef",
+          headers: { "X-OpenWebUI-User-Email": "joelalama@google.com" },
+        })
+      ).status,
+    ).toBe(401);
     expect((await verifyFor({ headers: { "X-OpenWebUI-User-Email": "joelalama@google.com" } })).status).toBe(401);
   });
 
@@ -373,16 +487,29 @@ describe("defaults", () => {
     // introspection only: any HS256 token Open WebUI vouches for
     const token = await owuiToken("owui-user-2", "open-webui-own-secret-we-do-not-know");
     owuiUsers.set(token, { id: "owui-user-2", email: "miketest@microsoft.com", name: "Mike", role: "user" });
-    expect((await verifyFor({ key: token })).body).toMatchObject({ email: "miketest@microsoft.com", via: "owui-session" });
-    expect((await verifyFor({ key: await owuiToken("unknown", "open-webui-own-secret-we-do-not-know") })).status).toBe(401);
+    expect((await verifyFor({ key: token })).body).toMatchObject({
+      email: "miketest@microsoft.com",
+      via: "owui-session",
+    });
+    expect((await verifyFor({ key: await owuiToken("unknown", "open-webui-own-secret-we-do-not-know") })).status).toBe(
+      401,
+    );
   });
 
   it("OIDC_REQUIRE_EMAIL_VERIFIED=0 (an IdP without email_verified, e.g. Entra ID) takes email, else preferred_username or upn", async () => {
-    const entraLike = await idpSigned({ aud: `${t.url}/mcp`, email: undefined, email_verified: undefined, preferred_username: "JoeLalama@google.com" });
+    const entraLike = await idpSigned({
+      aud: `${t.url}/mcp`,
+      email: undefined,
+      email_verified: undefined,
+      preferred_username: "JoeLalama@google.com",
+    });
     expect((await verifyFor({ key: entraLike })).status).toBe(401);
     t.workerEnv.OIDC_REQUIRE_EMAIL_VERIFIED = "0";
     await t.restartWorkerd();
-    expect((await verifyFor({ key: entraLike })).body).toMatchObject({ email: "joelalama@google.com", via: "oidc-bearer" });
+    expect((await verifyFor({ key: entraLike })).body).toMatchObject({
+      email: "joelalama@google.com",
+      via: "oidc-bearer",
+    });
     delete t.workerEnv.OIDC_REQUIRE_EMAIL_VERIFIED;
     await t.restartWorkerd();
     expect((await verifyFor({ key: entraLike })).status).toBe(401);

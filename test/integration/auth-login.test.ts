@@ -10,7 +10,16 @@ import { seal, unseal } from "../../workers/auth/src/cookie";
 let t: TestStack;
 
 beforeAll(async () => {
-  t = await startTestStack({ idpUsers: [{ email: "newcomer@example.com", name: "New Comer", password: "pw-newcomer", groups: ["MCP-Admin", "/Team-A", "not a group!"] }] });
+  t = await startTestStack({
+    idpUsers: [
+      {
+        email: "newcomer@example.com",
+        name: "New Comer",
+        password: "pw-newcomer",
+        groups: ["MCP-Admin", "/Team-A", "not a group!"],
+      },
+    ],
+  });
   await t.userKey("joelalama@google.com", { groups: ["google-users"] });
 });
 afterAll(() => t?.stop());
@@ -39,11 +48,23 @@ describe("browser login", () => {
     // through the edge's forwardAuth step: the admin worker echoes the signed identity
     const who = await t.fetch("/admin/api/whoami", { headers: { cookie: login.cookie } });
     expect(who.status).toBe(200);
-    expect(await who.json()).toMatchObject({ email: "joelalama@google.com", groups: ["google-users"], admin: false, via: "session" });
-    expect((await t.fetch("/admin/api/tenants", { headers: { cookie: login.cookie, accept: "application/json" } })).status).toBe(403);
+    expect(await who.json()).toMatchObject({
+      email: "joelalama@google.com",
+      groups: ["google-users"],
+      admin: false,
+      via: "session",
+    });
+    expect(
+      (await t.fetch("/admin/api/tenants", { headers: { cookie: login.cookie, accept: "application/json" } })).status,
+    ).toBe(403);
     const me = await t.fetch("/auth/me", { headers: { cookie: login.cookie } });
     expect(me.status).toBe(200);
-    expect(await me.json()).toMatchObject({ email: "joelalama@google.com", groups: ["google-users"], admin: false, via: "session" });
+    expect(await me.json()).toMatchObject({
+      email: "joelalama@google.com",
+      groups: ["google-users"],
+      admin: false,
+      via: "session",
+    });
     const [row] = await t.db.sql`SELECT last_login_at FROM users WHERE email = 'joelalama@google.com'`;
     expect(row!.last_login_at).not.toBeNull();
 
@@ -55,7 +76,11 @@ describe("browser login", () => {
     const logoutToken = (await confirmPage.text()).match(/name="_logout" value="([^"]+)"/)![1]!;
     expect((await t.fetch("/admin/api/whoami", { headers: { cookie: login.cookie } })).status).toBe(200);
     const post = (body: Record<string, string>, headers: Record<string, string> = {}) =>
-      step(login.jar, `${t.url}/auth/logout`, { method: "POST", body: new URLSearchParams(body).toString(), headers: { "content-type": "application/x-www-form-urlencoded", ...headers } });
+      step(login.jar, `${t.url}/auth/logout`, {
+        method: "POST",
+        body: new URLSearchParams(body).toString(),
+        headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+      });
     // a cross-site post (even with a stolen token), or one without the token, is refused
     expect((await post({ _logout: logoutToken }, { origin: "https://evil.example" })).status).toBe(403);
     expect((await post({ _logout: logoutToken }, { "sec-fetch-site": "cross-site" })).status).toBe(403);
@@ -73,7 +98,11 @@ describe("browser login", () => {
     const confirm = await (await step(login.jar, endSession)).text();
     const action = confirm.match(/<form[^>]*action="([^"]+)"/)![1]!;
     const xsrf = confirm.match(/name="xsrf" value="([^"]+)"/)![1]!;
-    const done = await step(login.jar, new URL(action, endSession).toString(), { method: "POST", body: new URLSearchParams({ xsrf, logout: "yes" }).toString(), headers: { "content-type": "application/x-www-form-urlencoded" } });
+    const done = await step(login.jar, new URL(action, endSession).toString(), {
+      method: "POST",
+      body: new URLSearchParams({ xsrf, logout: "yes" }).toString(),
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+    });
     expect(done.status).toBe(303);
     expect(done.headers.get("location")).toMatch(new RegExp(`^${t.url}/auth/logged-out`));
     expect(await loginOutcome(login.jar)).toBe("form"); // signed out at the provider too
@@ -87,7 +116,9 @@ describe("browser login", () => {
     expect(login.location).toBe(`${t.url}/`);
     const me = await (await t.fetch("/auth/me", { headers: { cookie: login.cookie } })).json();
     expect(me).toMatchObject({ email: "newcomer@example.com", groups: ["mcp-admin", "team-a"], admin: true });
-    expect((await t.fetch("/admin/api/tenants", { headers: { cookie: login.cookie, accept: "application/json" } })).status).toBe(200);
+    expect(
+      (await t.fetch("/admin/api/tenants", { headers: { cookie: login.cookie, accept: "application/json" } })).status,
+    ).toBe(200);
     const [row] = await t.db.sql`SELECT display_name, is_admin FROM users WHERE email = 'newcomer@example.com'`;
     expect(row).toMatchObject({ display_name: "New Comer", is_admin: false });
   });
@@ -97,11 +128,16 @@ describe("browser login", () => {
     await t.userKey("miketest@microsoft.com", { groups: ["microsoft-users"] }); // set by an admin
     const mike = t.idp!.users.find((u) => u.email === "miketest@microsoft.com")!;
     const before = mike.groups;
-    const rows = () => t.db.sql`SELECT group_name, source FROM user_group_membership WHERE user_email = 'miketest@microsoft.com' ORDER BY group_name`;
+    const rows = () =>
+      t.db
+        .sql`SELECT group_name, source FROM user_group_membership WHERE user_email = 'miketest@microsoft.com' ORDER BY group_name`;
     try {
       mike.groups = ["microsoft-users", "Team-B", "unknown-group"];
       await t.login("miketest@microsoft.com");
-      expect(await rows()).toEqual([{ group_name: "microsoft-users", source: "admin" }, { group_name: "team-b", source: "idp" }]);
+      expect(await rows()).toEqual([
+        { group_name: "microsoft-users", source: "admin" },
+        { group_name: "team-b", source: "idp" },
+      ]);
       mike.groups = [];
       await t.login("miketest@microsoft.com");
       expect(await rows()).toEqual([{ group_name: "microsoft-users", source: "admin" }]);
@@ -134,7 +170,14 @@ describe("browser login", () => {
   });
 
   it("refuses return addresses to other hosts", async () => {
-    for (const rd of ["https://evil.example/", "//evil.example/x", "/\\evil.example", "\\\\evil.example", "javascript:alert(1)", `http://${new URL(t.url).host}.evil.example/`]) {
+    for (const rd of [
+      "https://evil.example/",
+      "//evil.example/x",
+      "/\\evil.example",
+      "\\\\evil.example",
+      "javascript:alert(1)",
+      `http://${new URL(t.url).host}.evil.example/`,
+    ]) {
       const res = await t.fetch(`/auth/login?rd=${encodeURIComponent(rd)}`);
       expect(res.status, rd).toBe(400);
     }
@@ -147,7 +190,9 @@ describe("browser login", () => {
     const value = login.cookie.slice("mcpgw_session=".length);
     const i = Math.floor(value.length / 2);
     const flipped = value.slice(0, i) + (value[i] === "A" ? "B" : "A") + value.slice(i + 1);
-    const res = await t.fetch("/admin/api/tenants", { headers: { cookie: `mcpgw_session=${flipped}`, accept: "application/json" } });
+    const res = await t.fetch("/admin/api/tenants", {
+      headers: { cookie: `mcpgw_session=${flipped}`, accept: "application/json" },
+    });
     expect(res.status).toBe(401);
     const genuine = await t.fetch("/auth/me", { headers: { cookie: login.cookie } });
     expect(genuine.status).toBe(200);
@@ -157,15 +202,24 @@ describe("browser login", () => {
     const page = await t.fetch("/admin", { headers: { accept: "text/html" } });
     expect(page.status).toBe(302);
     expect(page.headers.get("location")).toBe(`${t.url}/auth/login?rd=${encodeURIComponent(`${t.url}/admin`)}`);
-    const mcp = await t.fetch("/mcp", { method: "POST", headers: { accept: "text/html, application/json, text/event-stream", "content-type": "application/json" }, body: "{}" });
+    const mcp = await t.fetch("/mcp", {
+      method: "POST",
+      headers: { accept: "text/html, application/json, text/event-stream", "content-type": "application/json" },
+      body: "{}",
+    });
     expect(mcp.status).toBe(401);
-    expect(mcp.headers.get("www-authenticate")).toBe(`Bearer resource_metadata="${t.url}/.well-known/oauth-protected-resource/mcp"`);
+    expect(mcp.headers.get("www-authenticate")).toBe(
+      `Bearer resource_metadata="${t.url}/.well-known/oauth-protected-resource/mcp"`,
+    );
   });
 
   it("refreshes a due session at the provider with its refresh token", async () => {
     const login = await t.login("joelalama@google.com");
     const secret = t.workerEnv.COOKIE_SECRET!;
-    const session = (await unseal(login.cookie.slice("mcpgw_session=".length), secret, "session/v1")) as Record<string, unknown>;
+    const session = (await unseal(login.cookie.slice("mcpgw_session=".length), secret, "session/v1")) as Record<
+      string,
+      unknown
+    >;
     expect(typeof session.rt).toBe("string");
     // the same session, its tokens due now
     const due = `mcpgw_session=${await seal({ ...session, refreshAt: Math.floor(Date.now() / 1000) - 1 }, secret, "session/v1")}`;
@@ -177,7 +231,11 @@ describe("browser login", () => {
     expect(refreshed.headers.get("location")).toBe(`${t.url}/admin`);
     const setCookie = refreshed.headers.get("set-cookie") ?? "";
     expect(setCookie).toMatch(/^mcpgw_session=[^;]+; Path=\/; Max-Age=\d+; HttpOnly; SameSite=Lax/);
-    const renewed = (await unseal(setCookie.split(";")[0]!.slice("mcpgw_session=".length), secret, "session/v1")) as Record<string, unknown>;
+    const renewed = (await unseal(
+      setCookie.split(";")[0]!.slice("mcpgw_session=".length),
+      secret,
+      "session/v1",
+    )) as Record<string, unknown>;
     expect(renewed).toMatchObject({ sid: session.sid, email: "joelalama@google.com" });
     expect(renewed.refreshAt).toBeGreaterThan(Date.now() / 1000);
     expect(renewed.rt).not.toBe(session.rt);
@@ -189,7 +247,10 @@ describe("browser login", () => {
   it("a session without a refresh token ends with the provider's tokens", async () => {
     const login = await t.login("joelalama@google.com");
     const secret = t.workerEnv.COOKIE_SECRET!;
-    const session = (await unseal(login.cookie.slice("mcpgw_session=".length), secret, "session/v1")) as Record<string, unknown>;
+    const session = (await unseal(login.cookie.slice("mcpgw_session=".length), secret, "session/v1")) as Record<
+      string,
+      unknown
+    >;
     const { rt: _rt, ...rest } = session;
     const ended = `mcpgw_session=${await seal({ ...rest, exp: Math.floor(Date.now() / 1000) - 1 }, secret, "session/v1")}`;
     const nav = await t.fetch("/admin", { headers: { cookie: ended, accept: "text/html" } });
@@ -203,7 +264,9 @@ describe("browser login", () => {
     const otherKey = `mcpgw_session=${await seal(session, "another-cookie-secret-0123456789abcdef", "session/v1")}`;
     const otherPurpose = `mcpgw_session=${await seal(session, secret, "login-state/v1")}`;
     for (const cookie of [otherKey, otherPurpose]) {
-      expect((await t.fetch("/admin/api/whoami", { headers: { cookie, accept: "application/json" } })).status).toBe(401);
+      expect((await t.fetch("/admin/api/whoami", { headers: { cookie, accept: "application/json" } })).status).toBe(
+        401,
+      );
     }
   });
 });

@@ -9,7 +9,12 @@ import { describe, expect, it } from "vitest";
 import { ROOT } from "../../scripts/lib/workers";
 
 const run = (script: string, env: Record<string, string> = {}) => {
-  const r = spawnSync(process.execPath, ["--import", "tsx", script], { cwd: ROOT, encoding: "utf8", env: { ...process.env, ROUNDS: "2", PER_ROUND: "50", ...env }, timeout: 60_000 });
+  const r = spawnSync(process.execPath, ["--import", "tsx", script], {
+    cwd: ROOT,
+    encoding: "utf8",
+    env: { ...process.env, ROUNDS: "2", PER_ROUND: "50", ...env },
+    timeout: 60_000,
+  });
   expect(r.status, r.stderr).toBe(0);
   return JSON.parse(r.stdout.trim().split("\n").pop()!);
 };

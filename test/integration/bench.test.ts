@@ -19,7 +19,13 @@ function runBench(): Promise<{ code: number; out: string }> {
     const child = spawn(process.execPath, ["--import", "tsx", "bench/run.ts"], {
       cwd: ROOT,
       // the workers the global setup bundled (MCPGW_DIST) are reused; BENCH_NO_BUILD skips bundling
-      env: { ...process.env, BENCH_SCALE: "0.02", BENCH_CONCURRENCY: "4", DATABASE_URL: inject("databaseUrl"), BENCH_NO_BUILD: "1" },
+      env: {
+        ...process.env,
+        BENCH_SCALE: "0.02",
+        BENCH_CONCURRENCY: "4",
+        DATABASE_URL: inject("databaseUrl"),
+        BENCH_NO_BUILD: "1",
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let out = "";
@@ -34,11 +40,31 @@ describe("npm run bench", () => {
     const { code, out } = await runBench();
     expect(out).not.toContain("stopped early");
     expect(code, out).toBe(0);
-    for (const workload of ["owui_turn_c1", "owui_turn_nopool_c1", "owui_turn_c50", "call_c1", "call_held_c1", "call_c50", "modern_call_c1", "auto_turn_c1", "list_1000_c1", "list_1000_c50", "hop_edge_auth_c1", "hop_catalog_c1"]) {
+    for (const workload of [
+      "owui_turn_c1",
+      "owui_turn_nopool_c1",
+      "owui_turn_c50",
+      "call_c1",
+      "call_held_c1",
+      "call_c50",
+      "modern_call_c1",
+      "auto_turn_c1",
+      "list_1000_c1",
+      "list_1000_c50",
+      "hop_edge_auth_c1",
+      "hop_catalog_c1",
+    ]) {
       expect(out, workload).toMatch(new RegExp(`^${workload}\\s+[\\d.-]+`, "m"));
     }
-    for (const column of ["direct p50", "direct p99", "direct rps", "gw p50", "gw p99", "gw rps", "p50 ratio"]) expect(out).toContain(column);
-    for (const scale of ["10 users 1 tenants", "1000 users 1 tenants", "10000 users 1 tenants", "10000 users 100 tenants"]) expect(out).toContain(scale);
+    for (const column of ["direct p50", "direct p99", "direct rps", "gw p50", "gw p99", "gw rps", "p50 ratio"])
+      expect(out).toContain(column);
+    for (const scale of [
+      "10 users 1 tenants",
+      "1000 users 1 tenants",
+      "10000 users 1 tenants",
+      "10000 users 100 tenants",
+    ])
+      expect(out).toContain(scale);
     expect(out).toMatch(/peak resident memory of the workerd process: \d+(\.\d+)? MB/);
     expect(out).toContain("targets (issue 7):");
     // issue 12: the turn with and without the session pool, the modern call, the auto-mode client's failed probes
@@ -51,16 +77,28 @@ describe("npm run bench", () => {
     try {
       const json = JSON.parse(readFileSync(resolve(file!), "utf8"));
       expect(json.meta).toMatchObject({ cpus: expect.any(Number), scale: 0.02 });
-      expect(json.results.call_c1.gateway).toMatchObject({ p50: expect.any(Number), p99: expect.any(Number), rps: expect.any(Number) });
+      expect(json.results.call_c1.gateway).toMatchObject({
+        p50: expect.any(Number),
+        p99: expect.any(Number),
+        rps: expect.any(Number),
+      });
       expect(json.results.call_c50.direct.rps).toBeGreaterThan(0);
       expect(json.results.list_1000_c1.gateway.count).toBeGreaterThan(0);
-      expect(Object.keys(json.results.scale)).toEqual(["10_users_1_tenants", "1000_users_1_tenants", "10000_users_1_tenants", "10000_users_100_tenants"]);
+      expect(Object.keys(json.results.scale)).toEqual([
+        "10_users_1_tenants",
+        "1000_users_1_tenants",
+        "10000_users_1_tenants",
+        "10000_users_100_tenants",
+      ]);
       expect(json.results.workerd.peak_rss_mb).toBeGreaterThan(0);
       expect(json.results.targets).toHaveLength(5);
       expect(json.results.targets_issue12).toHaveLength(5);
       expect(json.results.owui_turn_nopool_c1.gateway.count).toBeGreaterThan(0);
       expect(json.results.modern_call_c1.gateway.count).toBeGreaterThan(0);
-      expect(json.results.auto_turn_c1.failed_probes_per_turn).toMatchObject({ direct: expect.any(Number), gateway: expect.any(Number) });
+      expect(json.results.auto_turn_c1.failed_probes_per_turn).toMatchObject({
+        direct: expect.any(Number),
+        gateway: expect.any(Number),
+      });
     } finally {
       rmSync(resolve(file!), { force: true });
     }

@@ -15,7 +15,19 @@ describe("the browser of the browser tests", () => {
   it("launches the Chromium shipped by npm and drives a page", { timeout: 90_000 }, async () => {
     const shipped = shippedChromium();
     expect(shipped.source).toBe("npm");
-    browser = await launchChromium(["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"], {}, shipped);
+    browser = await launchChromium(
+      [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+      {},
+      shipped,
+    );
     const page = await browser.newPage();
     await page.setContent(`<h1>gateway</h1><button onclick="this.textContent = String(6 * 7)">ask</button>`);
     await page.click("button");

@@ -17,7 +17,13 @@ import { startProcess, waitForPort, type Managed } from "../../scripts/lib/proce
 import { startBridged, startEverything, type Upstream } from "../../scripts/lib/upstreams";
 import { ROOT } from "../../scripts/lib/workers";
 import { startTestStack, type TestStack } from "../harness/stack";
-import { startModernPagedUpstream, startRedirectingUpstream, startTinyUpstream, tool, type TinyUpstream } from "./catalog.fixture";
+import {
+  startModernPagedUpstream,
+  startRedirectingUpstream,
+  startTinyUpstream,
+  tool,
+  type TinyUpstream,
+} from "./catalog.fixture";
 
 const bin = (n: string) => resolve(ROOT, "node_modules/.bin", n);
 const SECRET = "catalog-era-s3cret";
@@ -48,12 +54,22 @@ const serverOf = async (id: string) => {
 };
 const refresh = (id: string) => internal<ServerHealth>(`/internal/refresh/${id}`, { method: "POST" });
 const names = (items: { name?: unknown }[]) => items.map((i) => String(i.name));
-const methodsOf = (up: ModernUpstream) => up.requests.map((r) => (r.body as { method?: string } | undefined)?.method).filter(Boolean);
+const methodsOf = (up: ModernUpstream) =>
+  up.requests.map((r) => (r.body as { method?: string } | undefined)?.method).filter(Boolean);
 
 /** The memory server behind supergateway's legacy HTTP+SSE output (GET /sse, POST /message). */
 async function startSseMemory(): Promise<{ url: string; proc: Managed }> {
   const port = await freePort();
-  const proc = startProcess("memory-sse", bin("supergateway"), ["--stdio", bin("mcp-server-memory"), "--outputTransport", "sse", "--port", String(port), "--logLevel", "none"]);
+  const proc = startProcess("memory-sse", bin("supergateway"), [
+    "--stdio",
+    bin("mcp-server-memory"),
+    "--outputTransport",
+    "sse",
+    "--port",
+    String(port),
+    "--logLevel",
+    "none",
+  ]);
   await waitForPort(port, proc);
   return { url: `http://127.0.0.1:${port}/sse`, proc };
 }
@@ -62,7 +78,11 @@ const PAGED_TOOLS = [
   tool("p1"),
   tool("p2"),
   // x-mcp-header on a number parameter: invalid (2026-07-28), a client must leave the tool out
-  { name: "bad_header", description: "invalid x-mcp-header", inputSchema: { type: "object", properties: { n: { type: "number", "x-mcp-header": "N" } } } },
+  {
+    name: "bad_header",
+    description: "invalid x-mcp-header",
+    inputSchema: { type: "object", properties: { n: { type: "number", "x-mcp-header": "N" } } },
+  },
   tool("p3"),
   { ...tool("p4"), "x-vendor": { kept: true } },
 ];
@@ -125,21 +145,44 @@ describe("a modern (2026-07-28) upstream", () => {
       supportedVersions: ["2026-07-28"],
       serverInfo: { name: "mcp-gateway-modern-upstream", version: "1.0.0" },
       instructions: expect.stringContaining("gateway"),
-      capabilities: { tools: { listChanged: true }, resources: { subscribe: true, listChanged: true }, prompts: { listChanged: true }, completions: {} },
-      cacheHints: { "server/discover": { ttlMs: 60000, cacheScope: "public" }, "tools/list": { ttlMs: 60000, cacheScope: "public" }, "prompts/list": { ttlMs: 60000, cacheScope: "public" } },
+      capabilities: {
+        tools: { listChanged: true },
+        resources: { subscribe: true, listChanged: true },
+        prompts: { listChanged: true },
+        completions: {},
+      },
+      cacheHints: {
+        "server/discover": { ttlMs: 60000, cacheScope: "public" },
+        "tools/list": { ttlMs: 60000, cacheScope: "public" },
+        "prompts/list": { ttlMs: 60000, cacheScope: "public" },
+      },
     });
     expect(Date.parse(s.eraCheckedAt!)).toBeGreaterThan(Date.now() - 60_000);
-    expect(names(s.tools)).toEqual(expect.arrayContaining(["test_simple_text", "add", "query_region", "test_input_required_result_elicitation", "add_tool"]));
+    expect(names(s.tools)).toEqual(
+      expect.arrayContaining([
+        "test_simple_text",
+        "add",
+        "query_region",
+        "test_input_required_result_elicitation",
+        "add_tool",
+      ]),
+    );
     // items as listed: the x-mcp-header annotation stays on the definition the gateway re-serves
-    expect(s.tools.find((x) => x.name === "query_region")).toMatchObject({ inputSchema: { properties: { region: { "x-mcp-header": "Region" } } } });
+    expect(s.tools.find((x) => x.name === "query_region")).toMatchObject({
+      inputSchema: { properties: { region: { "x-mcp-header": "Region" } } },
+    });
     expect(s.tools.find((x) => x.name === "add")).toHaveProperty("outputSchema");
     expect(names(s.prompts)).toEqual(expect.arrayContaining(["test_simple_prompt", "test_prompt_with_arguments"]));
-    expect(s.resources.map((r) => r.uri)).toEqual(expect.arrayContaining(["test://static-text", "test://watched-resource"]));
+    expect(s.resources.map((r) => r.uri)).toEqual(
+      expect.arrayContaining(["test://static-text", "test://watched-resource"]),
+    );
     expect(s.resourceTemplates.map((r) => r.uriTemplate)).toEqual(["test://template/{id}/data"]);
     const methods = methodsOf(modern);
     expect(methods[0]).toBe("server/discover");
     expect(methods).not.toContain("initialize");
-    expect(methods).toEqual(expect.arrayContaining(["tools/list", "prompts/list", "resources/list", "resources/templates/list"]));
+    expect(methods).toEqual(
+      expect.arrayContaining(["tools/list", "prompts/list", "resources/list", "resources/templates/list"]),
+    );
     // the per-request headers of the 2026-07-28 transport, and the stored secret on every request
     const discover = modern.requests.find((r) => (r.body as { method?: string })?.method === "server/discover")!;
     expect(discover.headers).toMatchObject({ "mcp-protocol-version": "2026-07-28", "mcp-method": "server/discover" });
@@ -150,7 +193,13 @@ describe("a modern (2026-07-28) upstream", () => {
   it("shows the era in /internal/status too", async () => {
     const { body } = await internal<{ servers: ServerHealth[] }>("/internal/status");
     const h = body.servers.find((x) => x.id === "modern")!;
-    expect(h).toMatchObject({ ok: true, era: "modern", detectedTransport: "streamable-http", protocolVersion: "2026-07-28", supportedVersions: ["2026-07-28"] });
+    expect(h).toMatchObject({
+      ok: true,
+      era: "modern",
+      detectedTransport: "streamable-http",
+      protocolVersion: "2026-07-28",
+      supportedVersions: ["2026-07-28"],
+    });
     expect(h.counts.tools).toBeGreaterThan(20);
   });
 
@@ -188,7 +237,9 @@ describe("session-era upstreams (npm servers)", () => {
       expect(s.tools.length, id).toBeGreaterThan(0);
     }
     expect(names((await serverOf("files")).tools)).toEqual(expect.arrayContaining(["read_file", "list_directory"]));
-    expect(names((await serverOf("everything")).tools)).toEqual(expect.arrayContaining(["echo", "trigger-sampling-request"]));
+    expect(names((await serverOf("everything")).tools)).toEqual(
+      expect.arrayContaining(["echo", "trigger-sampling-request"]),
+    );
   });
 
   it("is found on HTTP+SSE when the row says streamable-http but the server only speaks the old transport", async () => {
@@ -224,7 +275,13 @@ describe("the remembered era", () => {
     await legacyTiny.stop();
     laterModern = await startModernUpstream({ eras: "modern", port: switchPort });
     const after = await refresh("switch");
-    expect(after.body).toMatchObject({ ok: true, error: null, era: "modern", protocolVersion: "2026-07-28", supportedVersions: ["2026-07-28"] });
+    expect(after.body).toMatchObject({
+      ok: true,
+      error: null,
+      era: "modern",
+      protocolVersion: "2026-07-28",
+      supportedVersions: ["2026-07-28"],
+    });
     expect(Date.parse(after.body.eraCheckedAt!)).toBeGreaterThan(Date.parse(before.body.eraCheckedAt!));
     // the remembered assumption was tried first (and refused), then the probe decided
     expect(methodsOf(laterModern).slice(0, 2)).toEqual(["initialize", "server/discover"]);

@@ -24,7 +24,8 @@ async function internal<T = unknown>(path: string, init: RequestInit = {}): Prom
   const res = await t.internal(path, init);
   return { status: res.status, body: (await res.json()) as T };
 }
-const catalog = async (email: string) => (await internal<UserCatalog>(`/internal/catalog/${encodeURIComponent(email)}`)).body;
+const catalog = async (email: string) =>
+  (await internal<UserCatalog>(`/internal/catalog/${encodeURIComponent(email)}`)).body;
 const names = (items: { name?: unknown }[]) => items.map((i) => String(i.name));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -32,13 +33,26 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function startSseMemory(): Promise<{ url: string; proc: Managed }> {
   const port = await freePort();
   const bin = (n: string) => resolve(ROOT, "node_modules/.bin", n);
-  const proc = startProcess("memory-sse", bin("supergateway"), ["--stdio", bin("mcp-server-memory"), "--outputTransport", "sse", "--port", String(port), "--logLevel", "none"]);
+  const proc = startProcess("memory-sse", bin("supergateway"), [
+    "--stdio",
+    bin("mcp-server-memory"),
+    "--outputTransport",
+    "sse",
+    "--port",
+    String(port),
+    "--logLevel",
+    "none",
+  ]);
   await waitForPort(port, proc);
   return { url: `http://127.0.0.1:${port}/sse`, proc };
 }
 
 beforeAll(async () => {
-  [tiny, hanging, sse] = await Promise.all([startTinyUpstream([tool("one")]), startHangingUpstream(), startSseMemory()]);
+  [tiny, hanging, sse] = await Promise.all([
+    startTinyUpstream([tool("one")]),
+    startHangingUpstream(),
+    startSseMemory(),
+  ]);
   t = await startTestStack({ internalPort: 0, env: { CATALOG_REFRESH_SECONDS: "2", UPSTREAM_TIMEOUT_MS: "4000" } });
   const sql = t.db.sql;
   await sql`INSERT INTO tenants (id, name) VALUES ('lab', 'Lab')`;
@@ -63,7 +77,11 @@ describe("refresh policy", () => {
     const c = await catalog("lab@lab.test");
     expect(c.servers.map((s) => s.id)).toEqual(["fallback", "hanging", "legacy", "tiny"]);
     const byId = Object.fromEntries(c.servers.map((s) => [s.id, s]));
-    expect(byId.hanging!.status).toMatchObject({ ok: false, error: expect.stringMatching(/^timed out after 4000 ms - /), stale: true });
+    expect(byId.hanging!.status).toMatchObject({
+      ok: false,
+      error: expect.stringMatching(/^timed out after 4000 ms - /),
+      stale: true,
+    });
     expect(byId.tiny!.status.ok).toBe(true);
     expect(names(byId.tiny!.tools)).toEqual(["one"]);
   });
@@ -99,7 +117,12 @@ describe("refresh policy", () => {
     const byId = Object.fromEntries(body.servers.map((s) => [s.id, s]));
     expect(Object.keys(byId).sort()).toEqual(["fallback", "hanging", "legacy", "off", "tiny"]);
     expect(byId.hanging).toMatchObject({ ok: false, error: expect.stringMatching(/^timed out after 4000 ms - /) });
-    expect(byId.tiny).toMatchObject({ ok: true, counts: { tools: 2 }, serverInfo: { name: "tiny" }, instructions: "tiny test upstream" });
+    expect(byId.tiny).toMatchObject({
+      ok: true,
+      counts: { tools: 2 },
+      serverInfo: { name: "tiny" },
+      instructions: "tiny test upstream",
+    });
     expect(byId.off).toMatchObject({ enabled: false, ok: null, refreshedAt: null });
     const st = await internal<{ servers: ServerHealth[] }>("/internal/status");
     expect(st.body.servers.map((s) => s.id)).toEqual(["fallback", "hanging", "legacy", "off", "tiny"]);
@@ -112,7 +135,9 @@ describe("refresh policy", () => {
     await internal("/internal/refresh", { method: "POST" });
     tiny.tools = [tool("one"), tool("two"), tool("three")];
     await sleep(2500);
-    const due = await internal<{ refreshed: number; servers: ServerHealth[] }>("/internal/refresh?due=1", { method: "POST" });
+    const due = await internal<{ refreshed: number; servers: ServerHealth[] }>("/internal/refresh?due=1", {
+      method: "POST",
+    });
     expect(due.body.refreshed).toBeGreaterThan(0);
     expect(due.body.servers.find((s) => s.id === "tiny")).toMatchObject({ ok: true, counts: { tools: 3 } });
     tiny.tools = [tool("one"), tool("two")];
@@ -139,7 +164,8 @@ describe("refresh policy", () => {
       await t.userKey("burst@lab.test", { groups: ["burst-all"] });
       await sleep(700); // past CATALOG_VERSION_TTL_MS
       const answers = await Promise.all(Array.from({ length: 10 }, () => catalog("burst@lab.test")));
-      for (const a of answers) expect(names(a.servers.find((x) => x.id === "burst")!.tools)).toEqual(["tool_0", "tool_1", "tool_2"]);
+      for (const a of answers)
+        expect(names(a.servers.find((x) => x.id === "burst")!.tools)).toEqual(["tool_0", "tool_1", "tool_2"]);
       expect(up.stats.opened).toBe(1);
     } finally {
       await t.db.sql`DELETE FROM servers WHERE id = 'burst'`;

@@ -12,7 +12,13 @@ import { createServer, type IncomingMessage, type Server as HttpServer } from "n
 import { createServer as createTcpServer, type Socket } from "node:net";
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
-import { CallToolRequestSchema, ListPromptsRequestSchema, ListToolsRequestSchema, type Prompt, type Tool } from "@modelcontextprotocol/sdk/types.js";
+import {
+  CallToolRequestSchema,
+  ListPromptsRequestSchema,
+  ListToolsRequestSchema,
+  type Prompt,
+  type Tool,
+} from "@modelcontextprotocol/sdk/types.js";
 import { createMcpHandler, Server as Server2, type Tool as Tool2 } from "@modelcontextprotocol/server";
 import { listenFetch } from "../../scripts/lib/modern-upstream";
 import { freePort } from "../../scripts/lib/ports";
@@ -35,7 +41,11 @@ export interface TinyUpstream {
 }
 
 /** A tool definition with a given name and description. */
-export const tool = (name: string, description = `${name} tool`): Tool => ({ name, description, inputSchema: { type: "object", properties: {} } });
+export const tool = (name: string, description = `${name} tool`): Tool => ({
+  name,
+  description,
+  inputSchema: { type: "object", properties: {} },
+});
 
 async function readBody(req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
@@ -47,7 +57,14 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
 /** Starts a tiny MCP server listing `tools` (and `prompts` when non-empty); change them any time. */
 export async function startTinyUpstream(tools: Tool[], prompts: Prompt[] = [], port?: number): Promise<TinyUpstream> {
   port ??= await freePort();
-  const up: TinyUpstream = { url: `http://127.0.0.1:${port}/mcp`, tools, prompts, seen: [], methods: [], stop: async () => {} };
+  const up: TinyUpstream = {
+    url: `http://127.0.0.1:${port}/mcp`,
+    tools,
+    prompts,
+    seen: [],
+    methods: [],
+    stop: async () => {},
+  };
   const http: HttpServer = createServer(async (req, res) => {
     up.seen.push(req.headers);
     if (up.requireSecret && req.headers["x-upstream-secret"] !== up.requireSecret) {
@@ -56,7 +73,10 @@ export async function startTinyUpstream(tools: Tool[], prompts: Prompt[] = [], p
     }
     try {
       const capabilities = up.prompts.length ? { tools: {}, prompts: {} } : { tools: {} };
-      const server = new Server({ name: "tiny", version: "1.0.0" }, { capabilities, instructions: "tiny test upstream" });
+      const server = new Server(
+        { name: "tiny", version: "1.0.0" },
+        { capabilities, instructions: "tiny test upstream" },
+      );
       server.setRequestHandler(ListToolsRequestSchema, async (request) => {
         if (!up.pageSize) return { tools: up.tools };
         const start = Number(request.params?.cursor ?? 0);
@@ -64,7 +84,10 @@ export async function startTinyUpstream(tools: Tool[], prompts: Prompt[] = [], p
         return { tools: up.tools.slice(start, end), ...(end < up.tools.length ? { nextCursor: String(end) } : {}) };
       });
       if (up.prompts.length) server.setRequestHandler(ListPromptsRequestSchema, async () => ({ prompts: up.prompts }));
-      if (up.answerCalls) server.setRequestHandler(CallToolRequestSchema, async (request) => ({ content: [{ type: "text", text: `tiny called ${request.params.name}` }] }));
+      if (up.answerCalls)
+        server.setRequestHandler(CallToolRequestSchema, async (request) => ({
+          content: [{ type: "text", text: `tiny called ${request.params.name}` }],
+        }));
       const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
       res.on("close", () => {
         void transport.close();
@@ -72,7 +95,8 @@ export async function startTinyUpstream(tools: Tool[], prompts: Prompt[] = [], p
       });
       await server.connect(transport);
       const body = req.method === "POST" ? await readBody(req) : undefined;
-      if (body && typeof (body as { method?: unknown }).method === "string") up.methods.push((body as { method: string }).method);
+      if (body && typeof (body as { method?: unknown }).method === "string")
+        up.methods.push((body as { method: string }).method);
       await transport.handleRequest(req, res, body);
     } catch (err) {
       if (!res.headersSent) res.writeHead(500).end(String(err));
@@ -92,15 +116,26 @@ export async function startTinyUpstream(tools: Tool[], prompts: Prompt[] = [], p
  * tools/list `pageSize` at a time, may list tools the spec says a client must leave out, and
  * announces prompts and resources it does not implement.
  */
-export async function startModernPagedUpstream(tools: Record<string, unknown>[], pageSize: number): Promise<{ url: string; stop(): Promise<void> }> {
+export async function startModernPagedUpstream(
+  tools: Record<string, unknown>[],
+  pageSize: number,
+): Promise<{ url: string; stop(): Promise<void> }> {
   const handler = createMcpHandler(
     () => {
       // prompts and resources announced but not implemented: they answer 404 + -32601
-      const server = new Server2({ name: "paged-modern", version: "2.0.0" }, { capabilities: { tools: {}, prompts: {}, resources: {} }, instructions: "pages of tools" });
+      const server = new Server2(
+        { name: "paged-modern", version: "2.0.0" },
+        { capabilities: { tools: {}, prompts: {}, resources: {} }, instructions: "pages of tools" },
+      );
       server.setRequestHandler("tools/list", async (request) => {
         const start = Number(request.params?.cursor ?? 0);
         const end = start + pageSize;
-        return { tools: tools.slice(start, end) as Tool2[], ...(end < tools.length ? { nextCursor: String(end) } : {}), ttlMs: 5000, cacheScope: "private" as const };
+        return {
+          tools: tools.slice(start, end) as Tool2[],
+          ...(end < tools.length ? { nextCursor: String(end) } : {}),
+          ttlMs: 5000,
+          cacheScope: "private" as const,
+        };
       });
       server.setRequestHandler("tools/call", async () => ({ content: [] }));
       return server;
@@ -121,7 +156,9 @@ export async function startModernPagedUpstream(tools: Record<string, unknown>[],
  * A server that answers `/mcp` with a redirect to `/moved` on the same origin (which a client
  * following same-origin redirects would take, secrets and all) and records what reaches `/moved`.
  */
-export async function startRedirectingUpstream(status = 307): Promise<{ url: string; hits: number; moved: Record<string, string>[]; stop(): Promise<void> }> {
+export async function startRedirectingUpstream(
+  status = 307,
+): Promise<{ url: string; hits: number; moved: Record<string, string>[]; stop(): Promise<void> }> {
   const r = { url: "", hits: 0, moved: [] as Record<string, string>[], stop: async () => {} };
   const http = await listenFetch(async (request) => {
     if (new URL(request.url).pathname === "/moved") {

@@ -24,8 +24,15 @@ let memory: Upstream;
 let tiny: TinyUpstream;
 let tiny2: TinyUpstream;
 
-async function internal<T = unknown>(path: string, init: RequestInit = {}, base = t.internalUrl): Promise<{ status: number; body: T }> {
-  const res = await fetch(base + path, { ...init, headers: { ...(await t.serviceHeaders()), ...(init.headers as Record<string, string>) } });
+async function internal<T = unknown>(
+  path: string,
+  init: RequestInit = {},
+  base = t.internalUrl,
+): Promise<{ status: number; body: T }> {
+  const res = await fetch(base + path, {
+    ...init,
+    headers: { ...(await t.serviceHeaders()), ...(init.headers as Record<string, string>) },
+  });
   return { status: res.status, body: (await res.json()) as T };
 }
 const catalog = async (email: string) => {
@@ -38,7 +45,16 @@ const names = (items: { name?: unknown }[]) => items.map((i) => String(i.name));
 const refresh = (id: string) => internal<ServerHealth>(`/internal/refresh/${id}`, { method: "POST" });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const EVERYTHING_TOOLS = ["echo", "get-sum", "get-env", "get-tiny-image", "trigger-long-running-operation", "trigger-sampling-request", "trigger-elicitation-request", "get-roots-list"];
+const EVERYTHING_TOOLS = [
+  "echo",
+  "get-sum",
+  "get-env",
+  "get-tiny-image",
+  "trigger-long-running-operation",
+  "trigger-sampling-request",
+  "trigger-elicitation-request",
+  "get-roots-list",
+];
 
 beforeAll(async () => {
   [everything, memory, tiny, tiny2] = await Promise.all([
@@ -88,7 +104,10 @@ describe("snapshots", () => {
     // listed as a fully capable client: tools that need sampling, elicitation or roots are there
     expect(names(s.tools)).toEqual(expect.arrayContaining(EVERYTHING_TOOLS));
     const echo = s.tools.find((x) => x.name === "echo")!;
-    expect(echo).toMatchObject({ description: expect.any(String), inputSchema: { type: "object", properties: { message: expect.any(Object) } } });
+    expect(echo).toMatchObject({
+      description: expect.any(String),
+      inputSchema: { type: "object", properties: { message: expect.any(Object) } },
+    });
     expect(names(s.prompts)).toEqual(expect.arrayContaining(["simple-prompt", "args-prompt"]));
     expect(s.resources.length).toBeGreaterThan(0);
     expect(s.resources[0]).toHaveProperty("uri");
@@ -103,7 +122,8 @@ describe("snapshots", () => {
     const { body } = await internal<{ servers: ServerHealth[] }>("/internal/status");
     const h = body.servers.find((x) => x.id === "memory")!;
     expect(h.counts.tools).toBe(s.tools.length);
-    const rows = await t.db.sql`SELECT name FROM server_items WHERE server_id = 'memory' AND kind = 'tool' ORDER BY position`;
+    const rows = await t.db
+      .sql`SELECT name FROM server_items WHERE server_id = 'memory' AND kind = 'tool' ORDER BY position`;
     expect(rows.map((r) => r.name)).toEqual(names(s.tools));
   });
 
@@ -168,15 +188,31 @@ describe("who sees what", () => {
   });
 
   it("gives a user with no grants an empty list with what the caller needs to explain why", async () => {
-    expect(await catalog("nobody@acme.test")).toMatchObject({ known: true, isAdmin: false, groups: ["empty"], servers: [] });
-    expect(await catalog("Stranger@Nowhere.test")).toMatchObject({ email: "stranger@nowhere.test", known: false, groups: [], servers: [] });
+    expect(await catalog("nobody@acme.test")).toMatchObject({
+      known: true,
+      isAdmin: false,
+      groups: ["empty"],
+      servers: [],
+    });
+    expect(await catalog("Stranger@Nowhere.test")).toMatchObject({
+      email: "stranger@nowhere.test",
+      known: false,
+      groups: [],
+      servers: [],
+    });
     expect((await internal("/internal/catalog/not-an-email")).status).toBe(400);
   });
 
   it("answers one server, and 404 alike for a hidden and a missing one", async () => {
     const ok = await internal<CatalogServer>("/internal/catalog/dev%40acme.test/servers/everything");
     expect(ok.status).toBe(200);
-    expect(ok.body).toMatchObject({ id: "everything", tenant: "acme", url: everything.url, transport: "streamable-http", credentials: null });
+    expect(ok.body).toMatchObject({
+      id: "everything",
+      tenant: "acme",
+      url: everything.url,
+      transport: "streamable-http",
+      credentials: null,
+    });
     expect(ok.body).not.toHaveProperty("headers");
     const hidden = await internal("/internal/catalog/dev%40acme.test/servers/memory");
     const missing = await internal("/internal/catalog/dev%40acme.test/servers/no-such-server");
@@ -191,7 +227,8 @@ describe("who sees what", () => {
     await t.db.sql`INSERT INTO group_tenant_mapping (group_name, tenant_id) VALUES ('empty', 'globex')`;
     await sleep(2000);
     expect(serverOf(await catalog("nobody@acme.test"), "memory")).toBeDefined();
-    await t.db.sql`INSERT INTO group_tool_rules (group_name, server_id, tool, effect) VALUES ('empty', 'memory', 'read_graph', 'deny')`;
+    await t.db
+      .sql`INSERT INTO group_tool_rules (group_name, server_id, tool, effect) VALUES ('empty', 'memory', 'read_graph', 'deny')`;
     await sleep(2000);
     const m = serverOf(await catalog("nobody@acme.test"), "memory")!;
     expect(names(m.tools)).not.toContain("read_graph");
@@ -203,7 +240,12 @@ describe("who sees what", () => {
 
   it("is never routed by the public edge", async () => {
     const key = await t.userKey("curious@acme.test", { groups: ["acme-devs"] });
-    for (const path of ["/internal/catalog/x", "/internal/catalog/dev%40acme.test", "/internal/status", "/internal/access/dev%40acme.test"]) {
+    for (const path of [
+      "/internal/catalog/x",
+      "/internal/catalog/dev%40acme.test",
+      "/internal/status",
+      "/internal/access/dev%40acme.test",
+    ]) {
       expect((await t.fetch(path)).status, path).toBe(404);
       expect((await t.fetch(path, { key })).status, path).toBe(404);
     }
@@ -215,15 +257,28 @@ describe("changes", () => {
   it("records added, removed and changed items, and serves the new definitions", async () => {
     await refresh("tiny");
     // delta carries a field the SDK does not know: the catalog keeps items exactly as listed
-    tiny.tools = [tool("alpha", "alpha, now with a new description"), { ...tool("delta"), "x-vendor": { tier: 2, tags: ["a", "b"] } } as Tool];
+    tiny.tools = [
+      tool("alpha", "alpha, now with a new description"),
+      { ...tool("delta"), "x-vendor": { tier: 2, tags: ["a", "b"] } } as Tool,
+    ];
     const h = await refresh("tiny");
     expect(h.status).toBe(200);
     expect(h.body).toMatchObject({ id: "tiny", ok: true, counts: { tools: 2 } });
-    const rows = await t.db.sql`SELECT kind, name, change, before, after FROM item_changes WHERE server_id = 'tiny' ORDER BY id DESC LIMIT 3`;
+    const rows = await t.db
+      .sql`SELECT kind, name, change, before, after FROM item_changes WHERE server_id = 'tiny' ORDER BY id DESC LIMIT 3`;
     const byName = Object.fromEntries(rows.map((r) => [r.name, r]));
-    expect(byName.alpha).toMatchObject({ kind: "tool", change: "changed", before: { description: "alpha tool" }, after: { description: "alpha, now with a new description" } });
+    expect(byName.alpha).toMatchObject({
+      kind: "tool",
+      change: "changed",
+      before: { description: "alpha tool" },
+      after: { description: "alpha, now with a new description" },
+    });
     expect(byName.beta).toMatchObject({ change: "removed", after: null });
-    expect(byName.delta).toMatchObject({ change: "added", before: null, after: { name: "delta", "x-vendor": { tier: 2 } } });
+    expect(byName.delta).toMatchObject({
+      change: "added",
+      before: null,
+      after: { name: "delta", "x-vendor": { tier: 2 } },
+    });
     const s = serverOf(await catalog("lab@lab.test"), "tiny")!;
     expect(s.tools).toEqual(tiny.tools);
   });
@@ -244,7 +299,11 @@ describe("changes", () => {
 
   it("does not rewrite anything (nor move the version) when nothing changed", async () => {
     await refresh("tiny");
-    const state = async () => (await t.db.sql`SELECT (SELECT version FROM catalog_state) AS version, (SELECT count(*)::int FROM item_changes) AS changes`)[0];
+    const state = async () =>
+      (
+        await t.db
+          .sql`SELECT (SELECT version FROM catalog_state) AS version, (SELECT count(*)::int FROM item_changes) AS changes`
+      )[0];
     const before = await state();
     expect((await refresh("tiny")).body).toMatchObject({ ok: true });
     expect(await state()).toEqual(before);
@@ -255,8 +314,11 @@ describe("changes", () => {
     await t.db.sql`UPDATE servers SET url = ${tiny2.url} WHERE id = 'tiny'`;
     await sleep(700); // past CATALOG_VERSION_TTL_MS
     expect(names(serverOf(await catalog("lab@lab.test"), "tiny")!.tools)).toEqual(["gamma"]);
-    const rows = await t.db.sql`SELECT name, change FROM item_changes WHERE server_id = 'tiny' AND name IN ('alpha', 'delta', 'gamma') ORDER BY id DESC LIMIT 3`;
-    expect(new Set(rows.map((r) => `${r.name}:${r.change}`))).toEqual(new Set(["alpha:removed", "delta:removed", "gamma:added"]));
+    const rows = await t.db
+      .sql`SELECT name, change FROM item_changes WHERE server_id = 'tiny' AND name IN ('alpha', 'delta', 'gamma') ORDER BY id DESC LIMIT 3`;
+    expect(new Set(rows.map((r) => `${r.name}:${r.change}`))).toEqual(
+      new Set(["alpha:removed", "delta:removed", "gamma:added"]),
+    );
     await t.db.sql`UPDATE servers SET url = ${tiny.url} WHERE id = 'tiny'`;
   });
 
@@ -307,7 +369,9 @@ describe("aggregated names", () => {
     tiny.tools = [tool(odd), tool(twin), tool(long), tool("plain")];
     const h = await refresh("tiny");
     expect(h.body).toMatchObject({ ok: true, counts: { tools: 4 } });
-    expect(h.body.nameConflicts).toEqual([{ kind: "tool", name: odd, exposedName: `tiny__${twin}`, conflictsWith: [twin] }]);
+    expect(h.body.nameConflicts).toEqual([
+      { kind: "tool", name: odd, exposedName: `tiny__${twin}`, conflictsWith: [twin] },
+    ]);
     const s = serverOf(await catalog("lab@lab.test"), "tiny")!;
     expect(s.status.nameConflicts).toEqual(h.body.nameConflicts);
     // the catalog keeps upstream names; /mcp/<server> still reaches every one of them
@@ -328,14 +392,22 @@ describe("a second replica", () => {
     const [port, internalPort] = [await freePort(), await freePort()];
     const config = resolve(WORKERD_DIR, `local-internal-replica-${process.pid}-${internalPort}.capnp`);
     writeFileSync(config, localConfig(allWorkers(), ["catalog"]));
-    const replica = await startWorkerd({ config, port, env: t.workerEnv, name: "replica", extraSockets: { catalog: internalPort } });
+    const replica = await startWorkerd({
+      config,
+      port,
+      env: t.workerEnv,
+      name: "replica",
+      extraSockets: { catalog: internalPort },
+    });
     const other = `http://127.0.0.1:${internalPort}`;
     try {
       await refresh("tiny");
       tiny.seen.length = 0;
       const fromA = await catalog("lab@lab.test");
       const fromB = (await internal<UserCatalog>("/internal/catalog/lab%40lab.test", {}, other)).body;
-      expect(fromB.servers.map((x) => [x.id, names(x.tools)])).toEqual(fromA.servers.map((x) => [x.id, names(x.tools)]));
+      expect(fromB.servers.map((x) => [x.id, names(x.tools)])).toEqual(
+        fromA.servers.map((x) => [x.id, names(x.tools)]),
+      );
       expect(tiny.seen).toEqual([]); // answered from the shared snapshot
       tiny.tools = [...tiny.tools, tool("from-replica-a")];
       await refresh("tiny"); // through the first replica

@@ -25,12 +25,14 @@ const DOC = readFileSync(join(ROOT, "docs/clients.md"), "utf8");
 const require = createRequire(import.meta.url);
 const INSPECTOR_CLI = require.resolve("@modelcontextprotocol/inspector-cli/build/cli.js");
 const MCP_REMOTE = join(ROOT, "node_modules/mcp-remote/dist/proxy.js");
-const version = (pkg: string) => (JSON.parse(readFileSync(join(ROOT, "node_modules", pkg, "package.json"), "utf8")) as { version: string }).version;
+const version = (pkg: string) =>
+  (JSON.parse(readFileSync(join(ROOT, "node_modules", pkg, "package.json"), "utf8")) as { version: string }).version;
 
 /** The blocks of the page marked `<!-- test: name -->`, by name. */
 function blocks(): Map<string, { lang: string; body: string }> {
   const out = new Map<string, { lang: string; body: string }>();
-  for (const m of DOC.matchAll(/<!-- test: ([a-z0-9-]+) -->\n```(\w+)\n([\s\S]*?)\n```/g)) out.set(m[1]!, { lang: m[2]!, body: m[3]! });
+  for (const m of DOC.matchAll(/<!-- test: ([a-z0-9-]+) -->\n```(\w+)\n([\s\S]*?)\n```/g))
+    out.set(m[1]!, { lang: m[2]!, body: m[3]! });
   return out;
 }
 const BLOCKS = blocks();
@@ -43,7 +45,11 @@ function block(name: string): string {
 let f: McpFixture;
 let scratch: string;
 /** The doc's text as it applies to this stack and this key. */
-const here = (text: string, key: string) => text.replaceAll("http://localhost:8000", f.t.url).replaceAll("mcpgw_YOUR_KEY", key).replaceAll("everything__", "alpha__");
+const here = (text: string, key: string) =>
+  text
+    .replaceAll("http://localhost:8000", f.t.url)
+    .replaceAll("mcpgw_YOUR_KEY", key)
+    .replaceAll("everything__", "alpha__");
 
 beforeAll(async () => {
   f = await startMcpFixture();
@@ -90,7 +96,10 @@ describe("docs/clients.md: the TypeScript SDK OAuth snippets run as written", ()
       const file = join(scratch, `${name}.mts`);
       // the doc's listener port replaced by a free one
       writeFileSync(file, here(block(name), "unused").replaceAll("8765", String(port)));
-      const child = spawn(process.execPath, ["--import", "tsx", file], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(process.execPath, ["--import", "tsx", file], {
+        cwd: ROOT,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
       let stdout = "";
       let stderr = "";
       child.stderr.on("data", (c: Buffer) => void (stderr += c.toString()));
@@ -124,13 +133,33 @@ describe("docs/clients.md: the TypeScript SDK OAuth snippets run as written", ()
 describe("docs/clients.md: the TypeScript snippets typecheck", () => {
   it("every ts block compiles under tsc --strict as an ES module (so a reader's editor shows no error)", () => {
     const dir = mkdtempSync(join(scratch, "tsc-"));
-    const files = [...BLOCKS].filter(([, b]) => b.lang === "ts").map(([name, b]) => {
-      const file = join(dir, `${name}.mts`);
-      writeFileSync(file, b.body);
-      return file;
-    });
+    const files = [...BLOCKS]
+      .filter(([, b]) => b.lang === "ts")
+      .map(([name, b]) => {
+        const file = join(dir, `${name}.mts`);
+        writeFileSync(file, b.body);
+        return file;
+      });
     expect(files.length).toBe(4);
-    const tsc = spawnSync(process.execPath, [require.resolve("typescript/bin/tsc"), "--noEmit", "--strict", "--module", "nodenext", "--moduleResolution", "nodenext", "--target", "es2022", "--skipLibCheck", "--types", "node", ...files], { cwd: ROOT, encoding: "utf8", timeout: 90_000 });
+    const tsc = spawnSync(
+      process.execPath,
+      [
+        require.resolve("typescript/bin/tsc"),
+        "--noEmit",
+        "--strict",
+        "--module",
+        "nodenext",
+        "--moduleResolution",
+        "nodenext",
+        "--target",
+        "es2022",
+        "--skipLibCheck",
+        "--types",
+        "node",
+        ...files,
+      ],
+      { cwd: ROOT, encoding: "utf8", timeout: 90_000 },
+    );
     expect(tsc.status, tsc.stdout + tsc.stderr).toBe(0);
   }, 120_000);
 });
@@ -143,21 +172,33 @@ function words(line: string): string[] {
 describe("docs/clients.md: the MCP Inspector CLI command", () => {
   it("names the release the devDependency pins, one with --header", () => {
     const cmd = words(block("inspector-cli"));
-    expect(cmd.slice(0, 3)).toEqual(["npx", "-y", `@modelcontextprotocol/inspector@${version("@modelcontextprotocol/inspector-cli")}`]);
+    expect(cmd.slice(0, 3)).toEqual([
+      "npx",
+      "-y",
+      `@modelcontextprotocol/inspector@${version("@modelcontextprotocol/inspector-cli")}`,
+    ]);
     expect(cmd).toContain("--header");
   });
 
   it("lists the user's tools with the header (run with the pinned CLI instead of npx)", () => {
     const cmd = words(here(block("inspector-cli"), f.alice)).slice(3);
     // from a project's subfolder (its parent holds a package.json), where releases from 0.17.1 on fail
-    const ok = spawnSync(process.execPath, [INSPECTOR_CLI, ...cmd], { cwd: join(ROOT, "docs"), encoding: "utf8", timeout: 45_000 });
+    const ok = spawnSync(process.execPath, [INSPECTOR_CLI, ...cmd], {
+      cwd: join(ROOT, "docs"),
+      encoding: "utf8",
+      timeout: 45_000,
+    });
     expect(ok.status, ok.stderr).toBe(0);
     const names = (JSON.parse(ok.stdout) as { tools: { name: string }[] }).tools.map((t) => t.name);
     expect(names).toContain("alpha__echo");
     expect(names.some((n) => n.startsWith("beta__"))).toBe(false);
     // without the header the gateway refuses it
     const i = cmd.indexOf("--header");
-    const bare = spawnSync(process.execPath, [INSPECTOR_CLI, ...cmd.slice(0, i), ...cmd.slice(i + 2)], { cwd: scratch, encoding: "utf8", timeout: 45_000 });
+    const bare = spawnSync(process.execPath, [INSPECTOR_CLI, ...cmd.slice(0, i), ...cmd.slice(i + 2)], {
+      cwd: scratch,
+      encoding: "utf8",
+      timeout: 45_000,
+    });
     expect(bare.status).not.toBe(0);
     expect(bare.stdout).not.toContain("alpha__echo");
   });
@@ -174,13 +215,21 @@ function mcpRemote(server: StdioServer, home: string) {
   expect(server.command).toBe("npx");
   expect(server.args.slice(0, 2)).toEqual(["-y", `mcp-remote@${version("mcp-remote")}`]);
   const env: Record<string, string> = { PATH: process.env.PATH ?? "", HOME: home, BROWSER: "none", ...server.env };
-  const transport = new StdioClientTransport({ command: process.execPath, args: [MCP_REMOTE, ...server.args.slice(2)], env, stderr: "pipe", cwd: home });
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [MCP_REMOTE, ...server.args.slice(2)],
+    env,
+    stderr: "pipe",
+    cwd: home,
+  });
   return transport;
 }
 
 describe("docs/clients.md: Claude Desktop through mcp-remote", () => {
   it("API key: the config's bridge lists and calls the user's tools", async () => {
-    const config = JSON.parse(here(block("claude-desktop-key"), f.alice)) as { mcpServers: Record<string, StdioServer> };
+    const config = JSON.parse(here(block("claude-desktop-key"), f.alice)) as {
+      mcpServers: Record<string, StdioServer>;
+    };
     const home = mkdtempSync(join(scratch, "home-"));
     const transport = mcpRemote(config.mcpServers.gateway!, home);
     const client = new Client({ name: "claude-desktop-stand-in", version: "1.0.0" });
@@ -189,7 +238,9 @@ describe("docs/clients.md: Claude Desktop through mcp-remote", () => {
       const { tools } = await client.listTools();
       expect(tools.map((t) => t.name)).toContain("alpha__echo");
       expect(tools.some((t) => t.name.startsWith("beta__"))).toBe(false);
-      const res = (await client.callTool({ name: "alpha__echo", arguments: { message: "via mcp-remote" } })) as { content: { text: string }[] };
+      const res = (await client.callTool({ name: "alpha__echo", arguments: { message: "via mcp-remote" } })) as {
+        content: { text: string }[];
+      };
       expect(res.content[0]!.text).toContain("via mcp-remote");
     } finally {
       await client.close();
@@ -199,7 +250,9 @@ describe("docs/clients.md: Claude Desktop through mcp-remote", () => {
   it("OAuth: the config's bridge signs in at the local provider with mcp-client and lists the user's tools", async () => {
     // the signed-in user (a demo user of the local provider) is granted acme only, like alice
     await f.t.userKey("joelalama@google.com", { groups: ["acme-users"] });
-    const config = JSON.parse(here(block("claude-desktop-oauth"), "unused")) as { mcpServers: Record<string, StdioServer> };
+    const config = JSON.parse(here(block("claude-desktop-oauth"), "unused")) as {
+      mcpServers: Record<string, StdioServer>;
+    };
     const server = config.mcpServers.gateway!;
     // mcp-remote listens for the redirect on a port derived from the URL; should another process of
     // this machine hold it (the stack's ports are random), try again on a free one given after the
@@ -207,7 +260,10 @@ describe("docs/clients.md: Claude Desktop through mcp-remote", () => {
     let bridge = await startBridge(server);
     if (/already in use/.test(bridge.stderr())) {
       await bridge.client.close();
-      bridge = await startBridge({ ...server, args: [...server.args.slice(0, 3), String(await freePort()), ...server.args.slice(3)] });
+      bridge = await startBridge({
+        ...server,
+        args: [...server.args.slice(0, 3), String(await freePort()), ...server.args.slice(3)],
+      });
     }
     const { client, connected, url } = bridge;
     try {
@@ -247,7 +303,10 @@ async function startBridge(server: StdioServer) {
   });
   const client = new Client({ name: "claude-desktop-stand-in", version: "1.0.0" });
   // resolves to the error when the bridge stops before it connects
-  const connected = client.connect(transport).then(() => undefined, (err: unknown) => err);
+  const connected = client.connect(transport).then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   return { client, connected, url: await url, stderr: () => stderr };
 }
 
@@ -305,7 +364,22 @@ function strings(v: unknown): string[] {
 
 describe("docs/clients.md: every configuration block", () => {
   it("marks the blocks this test relies on", () => {
-    for (const name of ["inspector-cli", "claude-desktop-key", "claude-desktop-oauth", "cursor-key", "cursor-oauth", "vscode-key", "vscode-oauth", "open-webui-connections", "ts-sdk1-key", "ts-sdk2-key", "ts-sdk1-oauth", "ts-sdk2-oauth", "python-key", "python-oauth"]) {
+    for (const name of [
+      "inspector-cli",
+      "claude-desktop-key",
+      "claude-desktop-oauth",
+      "cursor-key",
+      "cursor-oauth",
+      "vscode-key",
+      "vscode-oauth",
+      "open-webui-connections",
+      "ts-sdk1-key",
+      "ts-sdk2-key",
+      "ts-sdk1-oauth",
+      "ts-sdk2-oauth",
+      "python-key",
+      "python-oauth",
+    ]) {
       expect(BLOCKS.has(name), name).toBe(true);
     }
     // no JSON block goes unmarked (so none escapes the checks below)
@@ -321,12 +395,24 @@ describe("docs/clients.md: every configuration block", () => {
       const endpoint = all.find((s) => s.startsWith(f.t.url));
       expect(endpoint, name).toBe(`${f.t.url}/mcp`);
       // the URL is the gateway's: without credentials, its 401 points at the resource metadata
-      const anon = await fetch(endpoint!, { method: "POST", headers: { "content-type": "application/json", accept: "application/json, text/event-stream" }, body: "{}" });
+      const anon = await fetch(endpoint!, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
+        body: "{}",
+      });
       expect(anon.status, name).toBe(401);
-      expect(anon.headers.get("www-authenticate"), name).toContain(`resource_metadata="${f.t.url}/.well-known/oauth-protected-resource/mcp"`);
+      expect(anon.headers.get("www-authenticate"), name).toContain(
+        `resource_metadata="${f.t.url}/.well-known/oauth-protected-resource/mcp"`,
+      );
       if (name.endsWith("-oauth")) {
-        expect(all.some((s) => JSON.parse(s.startsWith("{") ? s : "{}").client_id === "mcp-client"), name).toBe(true);
-        expect(all.some((s) => /authorization/i.test(s)), name).toBe(false);
+        expect(
+          all.some((s) => JSON.parse(s.startsWith("{") ? s : "{}").client_id === "mcp-client"),
+          name,
+        ).toBe(true);
+        expect(
+          all.some((s) => /authorization/i.test(s)),
+          name,
+        ).toBe(false);
       } else {
         const text = JSON.stringify(parsed);
         expect(text, name).toMatch(/"Authorization"|"--header","Authorization:|"auth_type":"bearer"/);
@@ -336,19 +422,38 @@ describe("docs/clients.md: every configuration block", () => {
   });
 
   it("Cursor and VS Code key blocks: the header they send, with the key filled in, is accepted", async () => {
-    for (const [name, fill] of [["cursor-key", "${env:MCPGW_API_KEY}"], ["vscode-key", "${input:mcpgw-key}"]] as const) {
-      const parsed = JSON.parse(here(block(name), f.alice)) as { mcpServers?: Record<string, { url: string; headers: Record<string, string> }>; servers?: Record<string, { url: string; headers: Record<string, string> }> };
+    for (const [name, fill] of [
+      ["cursor-key", "${env:MCPGW_API_KEY}"],
+      ["vscode-key", "${input:mcpgw-key}"],
+    ] as const) {
+      const parsed = JSON.parse(here(block(name), f.alice)) as {
+        mcpServers?: Record<string, { url: string; headers: Record<string, string> }>;
+        servers?: Record<string, { url: string; headers: Record<string, string> }>;
+      };
       const server = (parsed.mcpServers ?? parsed.servers)!.gateway!;
       const authorization = server.headers.Authorization!.replace(fill, f.alice);
       expect(authorization, name).toBe(`Bearer ${f.alice}`);
-      const res = await fetch(server.url, { method: "POST", headers: { authorization, "content-type": "application/json", accept: "application/json, text/event-stream" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name, version: "1" } } }) });
+      const res = await fetch(server.url, {
+        method: "POST",
+        headers: { authorization, "content-type": "application/json", accept: "application/json, text/event-stream" },
+        body: JSON.stringify({
+          jsonrpc: "2.0",
+          id: 1,
+          method: "initialize",
+          params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name, version: "1" } },
+        }),
+      });
       expect(res.status, name).toBe(200);
     }
   });
 
   it("the Open WebUI connection has the fields of the compose files' own connection (compose-files.test.ts checks those)", () => {
-    const compose = parseYaml(readFileSync(join(ROOT, "compose/docker-compose.hetzner.yml"), "utf8")) as { services: Record<string, { environment: Record<string, string> }> };
-    const [theirs] = JSON.parse(compose.services["open-webui"]!.environment.TOOL_SERVER_CONNECTIONS!.replace(/\$\{[^}]+\}/g, "x")) as Record<string, unknown>[];
+    const compose = parseYaml(readFileSync(join(ROOT, "compose/docker-compose.hetzner.yml"), "utf8")) as {
+      services: Record<string, { environment: Record<string, string> }>;
+    };
+    const [theirs] = JSON.parse(
+      compose.services["open-webui"]!.environment.TOOL_SERVER_CONNECTIONS!.replace(/\$\{[^}]+\}/g, "x"),
+    ) as Record<string, unknown>[];
     const [mine] = JSON.parse(block("open-webui-connections")) as Record<string, unknown>[];
     expect(Object.keys(mine!).sort()).toEqual(Object.keys(theirs!).sort());
     expect(mine).toMatchObject({ type: "mcp", auth_type: "bearer", key: "mcpgw_YOUR_KEY", config: { enable: true } });
@@ -360,11 +465,13 @@ describe("docs/clients.md: every configuration block", () => {
     for (const name of ["python-key", "python-oauth"]) {
       const code = block(name);
       expect(code, name).toContain('"http://localhost:8000/mcp"');
-      const r = spawnSync("python3", ["-c", "import ast, sys; ast.parse(sys.stdin.read())"], { input: code, encoding: "utf8" });
+      const r = spawnSync("python3", ["-c", "import ast, sys; ast.parse(sys.stdin.read())"], {
+        input: code,
+        encoding: "utf8",
+      });
       expect(r.status, `${name}: ${r.stderr}`).toBe(0);
     }
     expect(block("python-key")).toContain('"Authorization": "Bearer mcpgw_YOUR_KEY"');
     expect(block("python-oauth")).toContain('client_id="mcp-client"');
   });
 });
-

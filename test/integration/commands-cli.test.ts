@@ -4,7 +4,17 @@
  * and next to a running `npm start`.
  */
 import { spawn } from "node:child_process";
-import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -21,7 +31,12 @@ interface Run {
 }
 
 /** Runs `scripts/<script>.ts args` with the environment (DATABASE_URL cleared unless given); `stdout` a file path to redirect to. */
-function run(script: "migrate" | "tenants", args: string[], env: Record<string, string>, stdoutFile?: string): Promise<Run> {
+function run(
+  script: "migrate" | "tenants",
+  args: string[],
+  env: Record<string, string>,
+  stdoutFile?: string,
+): Promise<Run> {
   const fd = stdoutFile ? openSync(stdoutFile, "w") : undefined;
   const base: Record<string, string | undefined> = { ...process.env, DATABASE_URL: "" };
   delete base.SECRETS_KEY;
@@ -69,7 +84,9 @@ describe("npm run migrate and npm run tenants on the embedded Postgres", () => {
     try {
       const r = await run("migrate", [], { DATA_DIR: locked });
       expect(r.code).toBe(1);
-      expect(lines(r.stderr)).toEqual([expect.stringMatching(/^error: the embedded Postgres in .*\/pg did not start: /)]);
+      expect(lines(r.stderr)).toEqual([
+        expect.stringMatching(/^error: the embedded Postgres in .*\/pg did not start: /),
+      ]);
     } finally {
       rmSync(locked, { recursive: true, force: true });
     }
@@ -78,9 +95,14 @@ describe("npm run migrate and npm run tenants on the embedded Postgres", () => {
   it("tenants import exits 1 with one line naming what is wrong (a variable the file needs, a key it needs), writing nothing", async () => {
     const missingVar = await run("tenants", ["import", example], { DATA_DIR: dataDir });
     expect(missingVar.code).toBe(1);
-    expect(lines(missingVar.stderr)).toEqual(["error: tenants.github.servers.github.headers.Authorization: environment variable GITHUB_AUTHORIZATION is not set"]);
+    expect(lines(missingVar.stderr)).toEqual([
+      "error: tenants.github.servers.github.headers.Authorization: environment variable GITHUB_AUTHORIZATION is not set",
+    ]);
     // fails inside the database step, after the embedded Postgres started (its exit hook registered)
-    const noKey = await run("tenants", ["import", example], { DATA_DIR: dataDir, GITHUB_AUTHORIZATION: "Bearer ghp_test" });
+    const noKey = await run("tenants", ["import", example], {
+      DATA_DIR: dataDir,
+      GITHUB_AUTHORIZATION: "Bearer ghp_test",
+    });
     expect(noKey.code).toBe(1);
     expect(lines(noKey.stderr)).toEqual(["error: SECRETS_KEY is not set: secret headers cannot be stored"]);
     const out = await run("tenants", ["export"], { DATA_DIR: dataDir });
@@ -114,14 +136,22 @@ describe("npm run tenants while npm start runs", () => {
     const port = await freePort();
     const stack = startCli({ PORT: String(port), DEMO: "0", DATA_DIR: dataDir });
     await stack.waitFor(/ready in/);
-    const [, key] = (await stack.waitFor(/generated admin API key \(shown once, store it now\): (\S+)/)) as unknown as [string, string];
+    const [, key] = (await stack.waitFor(/generated admin API key \(shown once, store it now\): (\S+)/)) as unknown as [
+      string,
+      string,
+    ];
     const file = join(work, "team.yaml");
-    writeFileSync(file, "tenants:\n  acme:\n    name: Acme\ngroups:\n  acme-users:\n    tenants: [acme]\nusers:\n  ann@acme.test:\n    groups: [acme-users]\n");
+    writeFileSync(
+      file,
+      "tenants:\n  acme:\n    name: Acme\ngroups:\n  acme-users:\n    tenants: [acme]\nusers:\n  ann@acme.test:\n    groups: [acme-users]\n",
+    );
     const r = await run("tenants", ["import", file], { DATA_DIR: dataDir });
     expect(r.stderr).not.toMatch(/lock|postmaster/i);
     expect(r.code).toBe(0);
     expect(r.stderr).toContain(`imported ${file}: 1 tenants`);
-    const group = await fetch(`http://127.0.0.1:${port}/admin/api/groups/acme-users`, { headers: { authorization: `Bearer ${key}` } });
+    const group = await fetch(`http://127.0.0.1:${port}/admin/api/groups/acme-users`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
     expect(group.status).toBe(200);
     expect(await group.json()).toMatchObject({ tenants: ["acme"] });
     const m = await run("migrate", [], { DATA_DIR: dataDir });
@@ -138,8 +168,15 @@ describe("npm run tenants while npm start runs", () => {
     await first.waitFor(/ready in/);
     const second = startCli({ PORT: String(await freePort()), DEMO: "0", DATA_DIR: dataDir });
     expect(await second.exited).toBe(1);
-    expect(second.output().split("\n").filter((l) => l.includes("error"))).toEqual([
-      expect.stringMatching(/^\[start\] error: the embedded Postgres in .*\/pg already runs \(process \d+, another npm start\?\); stop it, or use another DATA_DIR$/),
+    expect(
+      second
+        .output()
+        .split("\n")
+        .filter((l) => l.includes("error")),
+    ).toEqual([
+      expect.stringMatching(
+        /^\[start\] error: the embedded Postgres in .*\/pg already runs \(process \d+, another npm start\?\); stop it, or use another DATA_DIR$/,
+      ),
     ]);
     expect((await fetch(first.output().match(/ready in [\d.]+ s at (\S+)/)![1]! + "/healthz")).status).toBe(200);
     first.child.kill("SIGINT");

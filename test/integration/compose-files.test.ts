@@ -20,7 +20,14 @@ import Ajv2019 from "ajv/dist/2019";
 import addFormats from "ajv-formats";
 import { parse as parseYaml } from "yaml";
 import { describe, expect, inject, it } from "vitest";
-import { FORWARD_AUTH_PATH, FORWARD_AUTH_PORT, IDENTITY_HEADERS, matchRoute, ROUTES, WORKER_PORTS } from "../../shared/edge";
+import {
+  FORWARD_AUTH_PATH,
+  FORWARD_AUTH_PORT,
+  IDENTITY_HEADERS,
+  matchRoute,
+  ROUTES,
+  WORKER_PORTS,
+} from "../../shared/edge";
 import { migrationFiles } from "../../scripts/lib/migrate";
 import { containerConfig, containerPort, remoteAddress } from "../../scripts/lib/workerd-config";
 import { ROOT, WORKER_NAMES, workerSpec, type Name } from "../../scripts/lib/workers";
@@ -61,7 +68,10 @@ function buildMigrateBundle(app: string): string {
   expect(command).not.toBeNull();
   const [, entry, flags, outfile] = command!;
   expect(outfile).toBe("dist/migrate/migrate.mjs");
-  execSync(`${resolve(ROOT, "node_modules/.bin/esbuild")} ${entry} ${flags} --outfile=${join(app, outfile!)}`, { cwd: ROOT, stdio: "pipe" });
+  execSync(`${resolve(ROOT, "node_modules/.bin/esbuild")} ${entry} ${flags} --outfile=${join(app, outfile!)}`, {
+    cwd: ROOT,
+    stdio: "pipe",
+  });
   cpSync(resolve(ROOT, "migrations"), join(app, "migrations"), { recursive: true });
   return join(app, outfile!);
 }
@@ -115,10 +125,14 @@ function interpolated(text: string): Set<string> {
 
 /** Compose interpolation with the given values (missing -> default or empty). */
 function interpolate(text: string, env: Record<string, string>): string {
-  return text.replace(/\$\{([A-Z0-9_]+)(?::?[-?]([^}]*))?\}/g, (_, n: string, d?: string) => env[n] ?? (d !== undefined && !text.includes(`${n}:?`) ? d : ""));
+  return text.replace(
+    /\$\{([A-Z0-9_]+)(?::?[-?]([^}]*))?\}/g,
+    (_, n: string, d?: string) => env[n] ?? (d !== undefined && !text.includes(`${n}:?`) ? d : ""),
+  );
 }
 
-const workerServices = (c: ComposeFile) => Object.entries(c.services).filter(([, s]) => String(s.image ?? "").startsWith("mcpgw-worker"));
+const workerServices = (c: ComposeFile) =>
+  Object.entries(c.services).filter(([, s]) => String(s.image ?? "").startsWith("mcpgw-worker"));
 const netsOf = (s: Service): string[] => (Array.isArray(s.networks) ? s.networks : Object.keys(s.networks ?? {}));
 
 describe("compose files", () => {
@@ -144,12 +158,14 @@ describe("compose files", () => {
         expect(names.has(dep), `${name} depends on ${dep}`).toBe(true);
         expect(["service_started", "service_healthy", "service_completed_successfully"]).toContain(cond.condition);
         // waiting for health needs a healthcheck on the other side
-        if (cond.condition === "service_healthy") expect(c.services[dep]!.healthcheck, `${dep} healthcheck`).toBeDefined();
+        if (cond.condition === "service_healthy")
+          expect(c.services[dep]!.healthcheck, `${dep} healthcheck`).toBeDefined();
       }
       for (const n of netsOf(s)) expect(c.networks?.[n], `${name} network ${n}`).toBeDefined();
       for (const v of (s.volumes ?? []) as string[]) {
         const source = v.split(":")[0]!;
-        if (!source.startsWith(".") && !source.startsWith("/")) expect(c.volumes?.[source], `${name} volume ${source}`).toBeDefined();
+        if (!source.startsWith(".") && !source.startsWith("/"))
+          expect(c.volumes?.[source], `${name} volume ${source}`).toBeDefined();
         else expect(existsSync(resolve(ROOT, "compose", source)), `${name} mounts ${source}`).toBe(true);
       }
       if (s.build) {
@@ -164,36 +180,51 @@ describe("compose files", () => {
     expect((c.services.postgres!.volumes as string[]).some((v) => v.endsWith(":/var/lib/postgresql/data"))).toBe(true);
   });
 
-  it.each(Object.entries(FILES))("%s: each worker container gets exactly its Env schema's variables and waits for the migration", (_, file) => {
-    const c = loadCompose(file);
-    const workers = workerServices(c);
-    const expected = file === FILES.dev ? ["auth", "catalog", "mcp", "admin", "edge"] : ["auth", "catalog", "mcp", "admin"];
-    expect(workers.map(([n]) => n).sort()).toEqual(expected.sort());
-    for (const [name, s] of workers) {
-      expect(WORKER_NAMES).toContain(name);
-      const spec = workerSpec(name as Name);
-      expect(s.environment.WORKER).toBe(name);
-      const hint = `${file}: the ${name} service must list exactly the variables of workers/${name}/src/env.ts (a new variable goes into the three compose files and .env.hetzner.example)`;
-      expect(Object.keys(s.environment).filter((k) => k !== "WORKER").sort(), hint).toEqual([...spec.vars].sort());
-      expect(s.healthcheck.test).toEqual(["CMD", "/app/healthcheck.sh"]);
-      const deps = s.depends_on as Record<string, { condition: string }>;
-      if (spec.vars.includes("DATABASE_URL")) expect(deps.migrate?.condition, name).toBe("service_completed_successfully");
-      // a worker reaching another over HTTP (capnp external `<name>:<port>`): that service
-      // exists, shares a network, and is healthy first
-      for (const target of new Set(Object.values(spec.services))) {
-        const peer = c.services[target];
-        expect(peer, `${name} -> ${target}`).toBeDefined();
-        expect(netsOf(peer!).some((n) => netsOf(s).includes(n)), `${name} and ${target} share a network`).toBe(true);
-        expect(deps[target]?.condition, `${name} waits for ${target}`).toBe("service_healthy");
-        expect(containerPort(target)).toBe(target === "edge" ? 8080 : WORKER_PORTS[target]);
+  it.each(Object.entries(FILES))(
+    "%s: each worker container gets exactly its Env schema's variables and waits for the migration",
+    (_, file) => {
+      const c = loadCompose(file);
+      const workers = workerServices(c);
+      const expected =
+        file === FILES.dev ? ["auth", "catalog", "mcp", "admin", "edge"] : ["auth", "catalog", "mcp", "admin"];
+      expect(workers.map(([n]) => n).sort()).toEqual(expected.sort());
+      for (const [name, s] of workers) {
+        expect(WORKER_NAMES).toContain(name);
+        const spec = workerSpec(name as Name);
+        expect(s.environment.WORKER).toBe(name);
+        const hint = `${file}: the ${name} service must list exactly the variables of workers/${name}/src/env.ts (a new variable goes into the three compose files and .env.hetzner.example)`;
+        expect(
+          Object.keys(s.environment)
+            .filter((k) => k !== "WORKER")
+            .sort(),
+          hint,
+        ).toEqual([...spec.vars].sort());
+        expect(s.healthcheck.test).toEqual(["CMD", "/app/healthcheck.sh"]);
+        const deps = s.depends_on as Record<string, { condition: string }>;
+        if (spec.vars.includes("DATABASE_URL"))
+          expect(deps.migrate?.condition, name).toBe("service_completed_successfully");
+        // a worker reaching another over HTTP (capnp external `<name>:<port>`): that service
+        // exists, shares a network, and is healthy first
+        for (const target of new Set(Object.values(spec.services))) {
+          const peer = c.services[target];
+          expect(peer, `${name} -> ${target}`).toBeDefined();
+          expect(
+            netsOf(peer!).some((n) => netsOf(s).includes(n)),
+            `${name} and ${target} share a network`,
+          ).toBe(true);
+          expect(deps[target]?.condition, `${name} waits for ${target}`).toBe("service_healthy");
+          expect(containerPort(target)).toBe(target === "edge" ? 8080 : WORKER_PORTS[target]);
+        }
+        // the database URL points at the postgres service, its user, database and password
+        if (s.environment.DATABASE_URL) {
+          const pg = c.services.postgres!.environment;
+          expect(s.environment.DATABASE_URL).toBe(
+            `postgres://${pg.POSTGRES_USER}:\${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}@postgres:5432/${pg.POSTGRES_DB}`,
+          );
+        }
       }
-      // the database URL points at the postgres service, its user, database and password
-      if (s.environment.DATABASE_URL) {
-        const pg = c.services.postgres!.environment;
-        expect(s.environment.DATABASE_URL).toBe(`postgres://${pg.POSTGRES_USER}:\${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}@postgres:5432/${pg.POSTGRES_DB}`);
-      }
-    }
-  });
+    },
+  );
 
   it("every compose file gives auth, mcp and admin a PUBLIC_URL (required: audiences, Host and Origin checks follow it)", () => {
     for (const file of Object.values(FILES)) {
@@ -215,11 +246,14 @@ describe("compose files", () => {
         else if (name !== "traefik") expect(s.ports, `${file}: ${name} publishes nothing`).toBeUndefined();
         expect(s.deploy?.resources?.limits?.memory, `${file}: ${name} memory limit`).toBeDefined();
         expect(s.deploy?.resources?.limits?.cpus, `${file}: ${name} cpu limit`).toBeDefined();
-        if (s.healthcheck === undefined) expect(name, `${file}: only the one-shot migrate has no healthcheck`).toBe("migrate");
+        if (s.healthcheck === undefined)
+          expect(name, `${file}: only the one-shot migrate has no healthcheck`).toBe("migrate");
       }
       for (const [name, s] of workerServices(c)) {
         // internal networks only; auth (the identity provider) and catalog (users' token refresh) may also go out (egress)
-        for (const n of netsOf(s)) if (!((name === "auth" || name === "catalog") && n === "egress")) expect(c.networks![n].internal, `${file}: ${name} on ${n}`).toBe(true);
+        for (const n of netsOf(s))
+          if (!((name === "auth" || name === "catalog") && n === "egress"))
+            expect(c.networks![n].internal, `${file}: ${name} on ${n}`).toBe(true);
         expect(s.read_only).toBe(true);
         expect(s.cap_drop).toEqual(["ALL"]);
       }
@@ -231,7 +265,8 @@ describe("compose files", () => {
     expect(prod.services.traefik!.ports).toEqual(["80:80", "443:443"]);
     expect(loadCompose(FILES.localTest).services.traefik!.ports).toEqual(["127.0.0.1:8000:80"]);
     for (const [name, s] of Object.entries(loadCompose(FILES.dev).services)) {
-      for (const p of (s.ports ?? []) as string[]) expect(p, `dev: ${name} publishes on loopback only`).toMatch(/^127\.0\.0\.1:/);
+      for (const p of (s.ports ?? []) as string[])
+        expect(p, `dev: ${name} publishes on loopback only`).toMatch(/^127\.0\.0\.1:/);
     }
   });
 
@@ -275,34 +310,55 @@ describe("compose files", () => {
   };
 
   /** The services sharing at least one network with `name`. */
-  const peersIn = (c: ComposeFile, name: string) => Object.keys(c.services).filter((n) => n !== name && netsOf(c.services[n]!).some((x) => netsOf(c.services[name]!).includes(x)));
-  const upstreamsOf = (c: ComposeFile) => Object.entries(c.services).filter(([, s]) => String(s.image ?? "").startsWith("mcpgw-upstreams")).map(([n]) => n);
+  const peersIn = (c: ComposeFile, name: string) =>
+    Object.keys(c.services).filter(
+      (n) => n !== name && netsOf(c.services[n]!).some((x) => netsOf(c.services[name]!).includes(x)),
+    );
+  const upstreamsOf = (c: ComposeFile) =>
+    Object.entries(c.services)
+      .filter(([, s]) => String(s.image ?? "").startsWith("mcpgw-upstreams"))
+      .map(([n]) => n);
 
-  it.each(Object.entries(FILES))("%s: every service is on exactly its networks; upstreams share one only with mcp and catalog", (which, file) => {
-    const c = loadCompose(file);
-    const nets = Object.fromEntries(Object.entries(c.services).map(([n, s]) => [n, netsOf(s).sort()]));
-    expect(nets).toEqual(NETWORKS[which as keyof typeof FILES]);
-    const upstreams = upstreamsOf(c);
-    expect(upstreams.length).toBeGreaterThan(0);
-    for (const u of upstreams) {
-      for (const p of peersIn(c, u)) expect(["mcp", "catalog", ...upstreams], `${file}: upstream ${u} shares a network with ${p}`).toContain(p);
-    }
-    // mcp and catalog are the only others on the upstreams' network, and must be (they forward and list)
-    expect(Object.keys(nets).filter((n) => nets[n]!.includes("upstream") && !upstreams.includes(n)).sort()).toEqual(["catalog", "mcp"]);
-    // Postgres only with the workers and the migration; Open WebUI with no catalog, mcp or admin port
-    for (const p of peersIn(c, "postgres")) expect(["migrate", "catalog", "auth", "mcp", "admin", "edge", "traefik", "otel-collector", "prometheus"], `${file}: postgres shares a network with ${p}`).toContain(p);
-    for (const w of ["catalog", "mcp", "admin"]) expect(peersIn(c, "open-webui"), `${file}: open-webui reaches ${w}`).not.toContain(w);
-    // production: the upstreams' network has no route out; an upstream that needs one has its own
-    if (which !== "dev") {
-      expect(c.networks!.upstream.internal).toBe(true);
-      expect(peersIn(c, "github").filter((p) => nets[p]!.includes("upstream-egress"))).toEqual([]);
-    }
-  });
+  it.each(Object.entries(FILES))(
+    "%s: every service is on exactly its networks; upstreams share one only with mcp and catalog",
+    (which, file) => {
+      const c = loadCompose(file);
+      const nets = Object.fromEntries(Object.entries(c.services).map(([n, s]) => [n, netsOf(s).sort()]));
+      expect(nets).toEqual(NETWORKS[which as keyof typeof FILES]);
+      const upstreams = upstreamsOf(c);
+      expect(upstreams.length).toBeGreaterThan(0);
+      for (const u of upstreams) {
+        for (const p of peersIn(c, u))
+          expect(["mcp", "catalog", ...upstreams], `${file}: upstream ${u} shares a network with ${p}`).toContain(p);
+      }
+      // mcp and catalog are the only others on the upstreams' network, and must be (they forward and list)
+      expect(
+        Object.keys(nets)
+          .filter((n) => nets[n]!.includes("upstream") && !upstreams.includes(n))
+          .sort(),
+      ).toEqual(["catalog", "mcp"]);
+      // Postgres only with the workers and the migration; Open WebUI with no catalog, mcp or admin port
+      for (const p of peersIn(c, "postgres"))
+        expect(
+          ["migrate", "catalog", "auth", "mcp", "admin", "edge", "traefik", "otel-collector", "prometheus"],
+          `${file}: postgres shares a network with ${p}`,
+        ).toContain(p);
+      for (const w of ["catalog", "mcp", "admin"])
+        expect(peersIn(c, "open-webui"), `${file}: open-webui reaches ${w}`).not.toContain(w);
+      // production: the upstreams' network has no route out; an upstream that needs one has its own
+      if (which !== "dev") {
+        expect(c.networks!.upstream.internal).toBe(true);
+        expect(peersIn(c, "github").filter((p) => nets[p]!.includes("upstream-egress"))).toEqual([]);
+      }
+    },
+  );
 
   it("the separation check can fail: an upstream put on the workers' network is caught", () => {
     const c = loadCompose(FILES.hetzner);
     c.services.files!.networks = ["upstream", "internal"];
-    expect(peersIn(c, "files").filter((p) => !["mcp", "catalog", ...upstreamsOf(c)].includes(p))).toEqual(expect.arrayContaining(["postgres", "auth", "admin", "traefik"]));
+    expect(peersIn(c, "files").filter((p) => !["mcp", "catalog", ...upstreamsOf(c)].includes(p))).toEqual(
+      expect.arrayContaining(["postgres", "auth", "admin", "traefik"]),
+    );
   });
 
   it("workers reach each other by a name that resolves on the internal network only", () => {
@@ -320,7 +376,9 @@ describe("compose files", () => {
           expect(config, `${file}: ${name} reaches ${t} at ${address}`).toContain(`address = "${address}"`);
           const nets = c.services[t]!.networks as Record<string, { aliases?: string[] } | null>;
           expect(Array.isArray(nets), `${file}: ${t}'s networks as a map`).toBe(false);
-          const holders = Object.entries(nets).filter(([, n]) => n?.aliases?.includes(`${t}.internal`)).map(([k]) => k);
+          const holders = Object.entries(nets)
+            .filter(([, n]) => n?.aliases?.includes(`${t}.internal`))
+            .map(([k]) => k);
           expect(holders, `${file}: ${t}.internal is an alias on internal only`).toEqual(["internal"]);
           for (const [other, s2] of Object.entries(c.services)) {
             if (other === t) continue;
@@ -346,7 +404,9 @@ describe("compose files", () => {
         expect(shared.length, `${file}: ${t} has a fixed address`).toBe(1);
         const [net, { ipv4_address }] = shared[0]!;
         const subnet = c.networks![net].ipam.config[0].subnet as string;
-        expect(ipv4_address!.split(".").slice(0, 3).join("."), `${file}: ${t} address in ${subnet}`).toBe(subnet.split(".").slice(0, 3).join("."));
+        expect(ipv4_address!.split(".").slice(0, 3).join("."), `${file}: ${t} address in ${subnet}`).toBe(
+          subnet.split(".").slice(0, 3).join("."),
+        );
         // and outside the range other containers are given addresses from, so none can take it
         const range = c.networks![net].ipam.config[0].ip_range as string;
         expect(range, `${file}: ${net} has an ip_range`).toMatch(/^\d+\.\d+\.\d+\.\d+\/\d+$/);
@@ -367,7 +427,10 @@ describe("compose files", () => {
     expect(Object.keys(local.networks!).sort()).toEqual(Object.keys(prod.networks!).sort());
     for (const [name, s] of Object.entries(prod.services)) {
       // Traefik differs on purpose: no ACME (no ACME_EMAIL) in the local test
-      if (name !== "traefik") expect(Object.keys(local.services[name]!.environment ?? {}).sort(), name).toEqual(Object.keys(s.environment ?? {}).sort());
+      if (name !== "traefik")
+        expect(Object.keys(local.services[name]!.environment ?? {}).sort(), name).toEqual(
+          Object.keys(s.environment ?? {}).sort(),
+        );
       expect(local.services[name]!.depends_on, name).toEqual(s.depends_on);
     }
   });
@@ -386,7 +449,8 @@ describe("compose files", () => {
       const c = loadCompose(file);
       for (const [name, s] of Object.entries(c.services)) {
         for (const [k, v] of Object.entries((s.environment ?? {}) as Record<string, string>)) {
-          if (SECRET.test(k) && k !== "OWUI_URL") expect(String(v), `${file}: ${name}.${k}`).toMatch(/^\$\{[A-Z0-9_]+(:\?[^}]*|:-)?\}$/);
+          if (SECRET.test(k) && k !== "OWUI_URL")
+            expect(String(v), `${file}: ${name}.${k}`).toMatch(/^\$\{[A-Z0-9_]+(:\?[^}]*|:-)?\}$/);
         }
       }
     }
@@ -420,14 +484,23 @@ describe("compose files", () => {
     ] as const) {
       const c = loadCompose(file);
       const owui = c.services["open-webui"]!;
-      const connections = JSON.parse(interpolate(owui.environment.TOOL_SERVER_CONNECTIONS, { GATEWAY_HOST: "gw.example.test" }));
+      const connections = JSON.parse(
+        interpolate(owui.environment.TOOL_SERVER_CONNECTIONS, { GATEWAY_HOST: "gw.example.test" }),
+      );
       expect(connections).toHaveLength(1);
       expect(connections[0]).toMatchObject({ type: "mcp", url: `${origin}/mcp`, auth_type: "session" });
-      expect(owui.environment.WEBUI_SECRET_KEY).toBe(c.services.auth!.environment.WEBUI_SECRET_KEY.replace(" (openssl rand -base64 48)", ""));
+      expect(owui.environment.WEBUI_SECRET_KEY).toBe(
+        c.services.auth!.environment.WEBUI_SECRET_KEY.replace(" (openssl rand -base64 48)", ""),
+      );
       expect(c.services.auth!.environment.OWUI_URL).toBe("http://open-webui:8080");
-      expect(netsOf(owui).some((n) => netsOf(c.services.auth!).includes(n)), "auth can introspect Open WebUI tokens").toBe(true);
+      expect(
+        netsOf(owui).some((n) => netsOf(c.services.auth!).includes(n)),
+        "auth can introspect Open WebUI tokens",
+      ).toBe(true);
       // Open WebUI reaches the gateway by its public name through Traefik
-      expect(c.services.traefik!.networks.edge.aliases).toEqual([c.services.mcp!.environment.PUBLIC_URL.replace(/^https?:\/\//, "").replace(/:8000$/, "")]);
+      expect(c.services.traefik!.networks.edge.aliases).toEqual([
+        c.services.mcp!.environment.PUBLIC_URL.replace(/^https?:\/\//, "").replace(/:8000$/, ""),
+      ]);
     }
   });
 
@@ -439,8 +512,14 @@ describe("compose files", () => {
       const target = new URL(conn.url);
       const mcpEnv = c.services.mcp!.environment as Record<string, string>;
       const publicHost = new URL(interpolate(mcpEnv.PUBLIC_URL!, env)).host;
-      const allowed = interpolate(mcpEnv.ALLOWED_HOSTS ?? "", env).split(",").map((h) => h.trim()).filter(Boolean);
-      expect(target.host === publicHost || allowed.includes(target.host) || allowed.includes(target.hostname), `${file}: Host ${target.host}`).toBe(true);
+      const allowed = interpolate(mcpEnv.ALLOWED_HOSTS ?? "", env)
+        .split(",")
+        .map((h) => h.trim())
+        .filter(Boolean);
+      expect(
+        target.host === publicHost || allowed.includes(target.host) || allowed.includes(target.hostname),
+        `${file}: Host ${target.host}`,
+      ).toBe(true);
     }
   });
 
@@ -456,7 +535,9 @@ describe("compose files", () => {
     // the bridge version in the image is the one the tests use
     const pkg = JSON.parse(read("package.json"));
     expect(read("compose/Dockerfile")).toContain(`supergateway@${pkg.devDependencies.supergateway}`);
-    expect(read("compose/Dockerfile")).toContain(`@modelcontextprotocol/server-filesystem@${pkg.devDependencies["@modelcontextprotocol/server-filesystem"]}`);
+    expect(read("compose/Dockerfile")).toContain(
+      `@modelcontextprotocol/server-filesystem@${pkg.devDependencies["@modelcontextprotocol/server-filesystem"]}`,
+    );
   });
 
   it("the files upstream's exact compose command serves MCP and passes its healthcheck", async () => {
@@ -467,7 +548,10 @@ describe("compose files", () => {
     const cmd = (svc.command as string[]).map((a) => (a === "8000" ? String(port) : a.replace("/data", dir)));
     const bin = resolve(ROOT, "node_modules/.bin");
     const { spawn } = await import("node:child_process");
-    const child = spawn(resolve(bin, cmd[0]!), cmd.slice(1), { env: { ...process.env, PATH: `${bin}:${process.env.PATH}` }, stdio: "ignore" });
+    const child = spawn(resolve(bin, cmd[0]!), cmd.slice(1), {
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+      stdio: "ignore",
+    });
     try {
       const { waitForPort } = await import("../../scripts/lib/processes");
       await waitForPort(port, undefined, 20_000);
@@ -478,7 +562,16 @@ describe("compose files", () => {
       const init = await fetch(`http://127.0.0.1:${port}/mcp`, {
         method: "POST",
         headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
-        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "compose-test", version: "1" } } }),
+        body: JSON.stringify({
+          jsonrpc: "2.0",
+          id: 1,
+          method: "initialize",
+          params: {
+            protocolVersion: "2025-06-18",
+            capabilities: {},
+            clientInfo: { name: "compose-test", version: "1" },
+          },
+        }),
       });
       expect(init.status).toBe(200);
       expect(init.headers.get("mcp-session-id")).toBeTruthy();
@@ -495,10 +588,18 @@ describe("compose files", () => {
 const HOSTS = { GATEWAY_HOST: "gw.example.test", CHAT_HOST: "chat.example.test" };
 
 function dynamicConfig() {
-  return { files: DYNAMIC_FILES, http: loadDynamicConfig(HOSTS) as { routers: Record<string, any>; middlewares: Record<string, any>; services: Record<string, any> } };
+  return {
+    files: DYNAMIC_FILES,
+    http: loadDynamicConfig(HOSTS) as {
+      routers: Record<string, any>;
+      middlewares: Record<string, any>;
+      services: Record<string, any>;
+    },
+  };
 }
 
-const route = (routers: Record<string, any>, host: string, path: string) => pickRouter(routers, host, path) as [string, any] | undefined;
+const route = (routers: Record<string, any>, host: string, path: string) =>
+  pickRouter(routers, host, path) as [string, any] | undefined;
 
 describe("Traefik files", () => {
   it("the static files validate against the Traefik v3 schema (ours; unknown keys fail)", () => {
@@ -507,7 +608,9 @@ describe("Traefik files", () => {
     expect(validate(prod), JSON.stringify(validate.errors)).toBe(true);
     const local = parseYaml(read("traefik/traefik.local-test.yml"));
     expect(validate(local), JSON.stringify(validate.errors)).toBe(true);
-    expect(validate({ ...prod, entryPoints: { web: { address: ":80", http: { underscoreHeaderStrategy: "delete" } } } })).toBe(false);
+    expect(
+      validate({ ...prod, entryPoints: { web: { address: ":80", http: { underscoreHeaderStrategy: "delete" } } } }),
+    ).toBe(false);
   });
 
   it("the dynamic files validate against the Traefik v3 schema (ours; unknown keys fail)", () => {
@@ -517,15 +620,29 @@ describe("Traefik files", () => {
       const doc = parseYaml(renderTemplate(read(f), HOSTS));
       expect(validate(doc), `${f}: ${JSON.stringify(validate.errors)}`).toBe(true);
     }
-    const wrong = { http: { middlewares: { x: { forwardAuth: { address: "http://auth:8081/auth/verify", authResponseHeader: ["X-User-Email"] } } } } };
+    const wrong = {
+      http: {
+        middlewares: {
+          x: { forwardAuth: { address: "http://auth:8081/auth/verify", authResponseHeader: ["X-User-Email"] } },
+        },
+      },
+    };
     expect(validate(wrong)).toBe(false);
     // Traefik's file provider does not read disableResponseBuffer (traefik/traefik#12869)
-    expect(validate({ http: { middlewares: { x: { buffering: { maxRequestBodyBytes: 1, disableResponseBuffer: true } } } } })).toBe(false);
+    expect(
+      validate({
+        http: { middlewares: { x: { buffering: { maxRequestBodyBytes: 1, disableResponseBuffer: true } } } },
+      }),
+    ).toBe(false);
   });
 
   it("production entry points: HTTP -> HTTPS, Let's Encrypt, forwarded headers not trusted, aliasing headers deleted", () => {
     const s = parseYaml(read("traefik/traefik.yml"));
-    expect(s.entryPoints.web.http.redirections.entryPoint).toMatchObject({ to: "websecure", scheme: "https", permanent: true });
+    expect(s.entryPoints.web.http.redirections.entryPoint).toMatchObject({
+      to: "websecure",
+      scheme: "https",
+      permanent: true,
+    });
     expect(s.entryPoints.websecure.address).toBe(":443");
     const resolver = s.entryPoints.websecure.http.tls.certResolver;
     expect(s.certificatesResolvers[resolver].acme.httpChallenge.entryPoint).toBe("web");
@@ -541,7 +658,8 @@ describe("Traefik files", () => {
         expect(ep.http.underscoreHeadersStrategy, `${file} ${name}`).toBe("delete");
         expect(ep.http.aliasHeadersStrategy, `${file} ${name}`).toBe("delete");
       }
-      for (const [name, ep] of publicEps) if (ep.forwardedHeaders) expect(ep.forwardedHeaders.insecure, `${file} ${name}`).toBe(false);
+      for (const [name, ep] of publicEps)
+        if (ep.forwardedHeaders) expect(ep.forwardedHeaders.insecure, `${file} ${name}`).toBe(false);
       expect(doc.providers.file.directory).toBe("/etc/traefik/dynamic");
     }
     // the compose file mounts what the static file names, and fills in the ACME e-mail
@@ -556,7 +674,8 @@ describe("Traefik files", () => {
     const fa = http.middlewares["forward-auth"].forwardAuth;
     // the ForwardAuth entrypoint's socket, which no router leads to (not the public auth:8081)
     expect(fa.address).toBe(`http://auth:${FORWARD_AUTH_PORT}${FORWARD_AUTH_PATH}`);
-    for (const svc of Object.values(http.services)) for (const srv of svc.loadBalancer.servers) expect(srv.url).not.toContain(`:${FORWARD_AUTH_PORT}`);
+    for (const svc of Object.values(http.services))
+      for (const srv of svc.loadBalancer.servers) expect(srv.url).not.toContain(`:${FORWARD_AUTH_PORT}`);
     expect(fa.authResponseHeaders).toEqual([...IDENTITY_HEADERS]);
     expect(fa.trustForwardHeader).toBe(false);
     // the only forwardAuth middleware
@@ -574,7 +693,9 @@ describe("Traefik files", () => {
     }
     expect(http.services["open-webui"].loadBalancer.servers).toEqual([{ url: "http://open-webui:8080" }]);
     // every template variable is given to the Traefik container
-    const templateVars = new Set([...read("traefik/dynamic/routers.yml").matchAll(/env "([A-Z_]+)"/g)].map((m) => m[1]!));
+    const templateVars = new Set(
+      [...read("traefik/dynamic/routers.yml").matchAll(/env "([A-Z_]+)"/g)].map((m) => m[1]!),
+    );
     for (const file of [FILES.hetzner, FILES.localTest]) {
       const env = loadCompose(file).services.traefik!.environment;
       for (const v of templateVars) expect(env[v], `${file}: traefik gets ${v}`).toBeDefined();
@@ -584,7 +705,9 @@ describe("Traefik files", () => {
   it("each shared/edge.ts route has a router with its rule, service and forwardAuth exactly when required", () => {
     const { http } = dynamicConfig();
     for (const r of ROUTES) {
-      const rule = r.prefix.startsWith("/.well-known") ? `Host(\`${HOSTS.GATEWAY_HOST}\`) && PathPrefix(\`${r.prefix}\`)` : `Host(\`${HOSTS.GATEWAY_HOST}\`) && (Path(\`${r.prefix}\`) || PathPrefix(\`${r.prefix}/\`))`;
+      const rule = r.prefix.startsWith("/.well-known")
+        ? `Host(\`${HOSTS.GATEWAY_HOST}\`) && PathPrefix(\`${r.prefix}\`)`
+        : `Host(\`${HOSTS.GATEWAY_HOST}\`) && (Path(\`${r.prefix}\`) || PathPrefix(\`${r.prefix}/\`))`;
       const found = Object.entries(http.routers).filter(([, x]) => x.rule === rule);
       expect(found, `router for ${r.prefix}`).toHaveLength(1);
       const [, router] = found[0]!;
@@ -593,13 +716,33 @@ describe("Traefik files", () => {
     }
     // forward-auth is used by no router that is not a forwardAuth route
     const guarded = ROUTES.filter((r) => r.forwardAuth).map((r) => r.worker);
-    for (const [name, x] of Object.entries(http.routers)) if ((x.middlewares ?? []).includes("forward-auth")) expect(guarded, name).toContain(x.service);
+    for (const [name, x] of Object.entries(http.routers))
+      if ((x.middlewares ?? []).includes("forward-auth")) expect(guarded, name).toContain(x.service);
   });
 
   it("routes sample requests like the edge worker does", () => {
     const { http } = dynamicConfig();
     const gw = HOSTS.GATEWAY_HOST;
-    const paths = ["/mcp", "/mcp/", "/mcp/everything", "/mcpx", "/admin", "/admin/api/tenants", "/administrator", "/auth", "/auth/login", "/auth/callback", "/authx", "/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp/files", "/.well-known/oauth-authorization-server", "/nothing", "/healthz", "/auth/verify", "/"];
+    const paths = [
+      "/mcp",
+      "/mcp/",
+      "/mcp/everything",
+      "/mcpx",
+      "/admin",
+      "/admin/api/tenants",
+      "/administrator",
+      "/auth",
+      "/auth/login",
+      "/auth/callback",
+      "/authx",
+      "/.well-known/oauth-protected-resource",
+      "/.well-known/oauth-protected-resource/mcp/files",
+      "/.well-known/oauth-authorization-server",
+      "/nothing",
+      "/healthz",
+      "/auth/verify",
+      "/",
+    ];
     for (const path of paths) {
       const picked = route(http.routers, gw, path);
       if (path === "/healthz") {
@@ -616,7 +759,9 @@ describe("Traefik files", () => {
         continue;
       }
       expect(picked?.[1].service, path).toBe(expected.worker);
-      expect((picked?.[1].middlewares ?? []).includes("forward-auth"), `${path} forwardAuth`).toBe(expected.forwardAuth);
+      expect((picked?.[1].middlewares ?? []).includes("forward-auth"), `${path} forwardAuth`).toBe(
+        expected.forwardAuth,
+      );
     }
     // the login is rate limited, and every other host goes to Open WebUI
     expect(route(http.routers, gw, "/auth/login")![1].middlewares).toContain("login-rate-limit");
@@ -638,10 +783,12 @@ describe("Traefik files", () => {
       if (!kinds.includes("forwardAuth")) continue;
       expect(kinds.indexOf("rateLimit"), name).toBeGreaterThanOrEqual(0);
       expect(kinds.indexOf("rateLimit"), name).toBeLessThan(kinds.indexOf("forwardAuth"));
-      if (kinds.includes("buffering")) expect(kinds.indexOf("buffering"), name).toBeGreaterThan(kinds.indexOf("forwardAuth"));
+      if (kinds.includes("buffering"))
+        expect(kinds.indexOf("buffering"), name).toBeGreaterThan(kinds.indexOf("forwardAuth"));
     }
     // no buffering on the MCP endpoint: Traefik would hold its event streams until they end
-    for (const path of ["/mcp", "/mcp/everything"]) expect(chain(route(http.routers, HOSTS.GATEWAY_HOST, path)![0])).not.toContain("buffering");
+    for (const path of ["/mcp", "/mcp/everything"])
+      expect(chain(route(http.routers, HOSTS.GATEWAY_HOST, path)![0])).not.toContain("buffering");
     // the body limit is the workers' default MAX_BODY_BYTES
     const buffering = http.middlewares[(http.routers.admin.middlewares as string[]).at(-1)!].buffering;
     expect(buffering.maxRequestBodyBytes).toBe(REQUEST_LIMIT_VARS.MAX_BODY_BYTES.parse(undefined));
@@ -660,7 +807,10 @@ describe("Traefik files", () => {
     const { http } = dynamicConfig();
     for (const [name, r] of Object.entries(http.routers)) {
       const mws = (r.middlewares ?? []) as string[];
-      expect(mws.some((m) => http.middlewares[m].headers?.stsSeconds > 0 || http.middlewares[m].redirectRegex), name).toBe(true);
+      expect(
+        mws.some((m) => http.middlewares[m].headers?.stsSeconds > 0 || http.middlewares[m].redirectRegex),
+        name,
+      ).toBe(true);
     }
   });
 });
@@ -682,7 +832,14 @@ describe("the Dockerfile", () => {
     expect(runtime).toContain("exec workerd serve /app/dist/workerd/${WORKER:?");
     // the binary the image copies is where npm puts it
     expect(dockerfile).toContain("cp node_modules/@cloudflare/workerd-linux-*/bin/workerd /out/workerd");
-    expect(existsSync(resolve(ROOT, `node_modules/@cloudflare/workerd-linux-${process.arch === "arm64" ? "arm64" : "64"}/bin/workerd`))).toBe(true);
+    expect(
+      existsSync(
+        resolve(
+          ROOT,
+          `node_modules/@cloudflare/workerd-linux-${process.arch === "arm64" ? "arm64" : "64"}/bin/workerd`,
+        ),
+      ),
+    ).toBe(true);
     // the last stage is the default image: the worker runtime
     expect([...dockerfile.matchAll(/^FROM \S+ AS (\S+)$/gm)].map((m) => m[1]).at(-1)).toBe("runtime");
     // every worker's bundle and config reach the image
@@ -700,7 +857,13 @@ describe("the Dockerfile", () => {
     try {
       const bundle = buildMigrateBundle(app);
       const key = "mcpgw_" + "c".repeat(64);
-      const env = { PATH: process.env.PATH!, DATABASE_URL: db.url, ADMIN_EMAIL: "Ops@Example.test", ADMIN_API_KEY: key, SECRETS_KEY: "k".repeat(48) };
+      const env = {
+        PATH: process.env.PATH!,
+        DATABASE_URL: db.url,
+        ADMIN_EMAIL: "Ops@Example.test",
+        ADMIN_API_KEY: key,
+        SECRETS_KEY: "k".repeat(48),
+      };
       const first = spawnSync(process.execPath, [bundle], { cwd: "/", env, encoding: "utf8" });
       expect(first.status, first.stderr).toBe(0);
       expect(first.stdout).toContain("applied migrations:");
@@ -713,10 +876,18 @@ describe("the Dockerfile", () => {
       const second = spawnSync(process.execPath, [bundle], { cwd: "/", env, encoding: "utf8" });
       expect(second.status, second.stderr).toBe(0);
       expect(second.stdout).toContain("database schema up to date");
-      const bad = spawnSync(process.execPath, [bundle], { cwd: "/", env: { PATH: process.env.PATH! }, encoding: "utf8" });
+      const bad = spawnSync(process.execPath, [bundle], {
+        cwd: "/",
+        env: { PATH: process.env.PATH! },
+        encoding: "utf8",
+      });
       expect(bad.status).toBe(1);
       expect(bad.stderr).toContain("DATABASE_URL");
-      const noKey = spawnSync(process.execPath, [bundle], { cwd: "/", env: { ...env, SECRETS_KEY: "" }, encoding: "utf8" });
+      const noKey = spawnSync(process.execPath, [bundle], {
+        cwd: "/",
+        env: { ...env, SECRETS_KEY: "" },
+        encoding: "utf8",
+      });
       expect(noKey.status).toBe(1);
       expect(noKey.stderr).toContain("SECRETS_KEY must be set");
     } finally {
@@ -762,11 +933,22 @@ describe("docs/deploy.md commands", () => {
         }
       `;
       const run = spawnSync("bash", ["-euo", "pipefail", "-c", prelude + block], {
-        env: { PATH: process.env.PATH!, WORK: work, NODE: process.execPath, MIGRATE: migrateBundle, DATABASE_URL: db.url },
+        env: {
+          PATH: process.env.PATH!,
+          WORK: work,
+          NODE: process.execPath,
+          MIGRATE: migrateBundle,
+          DATABASE_URL: db.url,
+        },
         encoding: "utf8",
       });
       expect(run.status, run.stderr + run.stdout).toBe(0);
-      const env = Object.fromEntries(readFileSync(join(work, ".env"), "utf8").split("\n").filter(Boolean).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+      const env = Object.fromEntries(
+        readFileSync(join(work, ".env"), "utf8")
+          .split("\n")
+          .filter(Boolean)
+          .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+      );
       expect(env.SECRETS_KEY).not.toBe(oldKey);
       expect(SecretsKey.safeParse(env.SECRETS_KEY).success).toBe(true);
       expect(env.SECRETS_KEY_PREVIOUS).toBe("");
@@ -775,11 +957,22 @@ describe("docs/deploy.md commands", () => {
       const after = await stored();
       const newId = await keyId(env.SECRETS_KEY!);
       expect(after.headers.Authorization).toMatch(new RegExp(`^mcpgw:v1:${newId}:`));
-      expect(await unseal(await keyRing({ SECRETS_KEY: env.SECRETS_KEY!, SECRETS_KEY_PREVIOUS: [] }), after.headers.Authorization, "servers.headers:gh:Authorization")).toBe("Bearer ghp_rotation_check");
+      expect(
+        await unseal(
+          await keyRing({ SECRETS_KEY: env.SECRETS_KEY!, SECRETS_KEY_PREVIOUS: [] }),
+          after.headers.Authorization,
+          "servers.headers:gh:Authorization",
+        ),
+      ).toBe("Bearer ghp_rotation_check");
       expect(after.updated_at).toEqual(before.updated_at);
-      expect(readFileSync(join(work, "migrate.log"), "utf8")).toContain(`every stored secret is sealed under key ${newId}`);
+      expect(readFileSync(join(work, "migrate.log"), "utf8")).toContain(
+        `every stored secret is sealed under key ${newId}`,
+      );
       // the old key alone no longer starts anything: migrate refuses, naming the key it lacks
-      const stale = spawnSync(process.execPath, [migrateBundle], { env: { PATH: process.env.PATH!, DATABASE_URL: db.url, SECRETS_KEY: oldKey }, encoding: "utf8" });
+      const stale = spawnSync(process.execPath, [migrateBundle], {
+        env: { PATH: process.env.PATH!, DATABASE_URL: db.url, SECRETS_KEY: oldKey },
+        encoding: "utf8",
+      });
       expect(stale.status).toBe(1);
       expect(stale.stderr).toContain(`sealed with key ${newId}`);
       expect((await stored()).headers).toEqual(after.headers);
@@ -802,28 +995,31 @@ describe("docs/deploy.md commands", () => {
     expect(new URL(url).password).toBe(password); // nothing in it needs escaping
   });
 
-  it.runIf(canDump)("the documented backup and restore commands round-trip the database (needs a pg_dump of the server's major version)", async () => {
-    const dump = doc.match(/pg_dump -U mcpgw -d mcpgw (--format=custom) >/);
-    const restore = doc.match(/pg_restore -U mcpgw -d mcpgw ([^<]+?) </);
-    expect(dump && restore).toBeTruthy();
-    const source = await createTestDatabase();
-    const target = await createTestDatabase({ migrate: false });
-    const dir = mkdtempSync(join(tmpdir(), "mcpgw-backup-"));
-    try {
-      await source.sql`INSERT INTO tenants (id, name) VALUES ('backup-check', 'Backup check')`;
-      const file = join(dir, "mcpgw.dump");
-      execSync(`pg_dump -d '${source.url}' ${dump![1]} > ${file}`, { stdio: "pipe" });
-      execSync(`pg_restore -d '${target.url}' ${restore![1]} < ${file}`, { stdio: "pipe" });
-      const [t] = await target.sql`SELECT name FROM tenants WHERE id = 'backup-check'`;
-      expect(t?.name).toBe("Backup check");
-      const [m] = await target.sql`SELECT count(*)::int AS n FROM schema_migrations`;
-      expect(m?.n).toBe(migrationFiles().length);
-      // restoring again over the same database works too (--clean --if-exists)
-      execSync(`pg_restore -d '${target.url}' ${restore![1]} < ${file}`, { stdio: "pipe" });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-      await source.drop();
-      await target.drop();
-    }
-  });
+  it.runIf(canDump)(
+    "the documented backup and restore commands round-trip the database (needs a pg_dump of the server's major version)",
+    async () => {
+      const dump = doc.match(/pg_dump -U mcpgw -d mcpgw (--format=custom) >/);
+      const restore = doc.match(/pg_restore -U mcpgw -d mcpgw ([^<]+?) </);
+      expect(dump && restore).toBeTruthy();
+      const source = await createTestDatabase();
+      const target = await createTestDatabase({ migrate: false });
+      const dir = mkdtempSync(join(tmpdir(), "mcpgw-backup-"));
+      try {
+        await source.sql`INSERT INTO tenants (id, name) VALUES ('backup-check', 'Backup check')`;
+        const file = join(dir, "mcpgw.dump");
+        execSync(`pg_dump -d '${source.url}' ${dump![1]} > ${file}`, { stdio: "pipe" });
+        execSync(`pg_restore -d '${target.url}' ${restore![1]} < ${file}`, { stdio: "pipe" });
+        const [t] = await target.sql`SELECT name FROM tenants WHERE id = 'backup-check'`;
+        expect(t?.name).toBe("Backup check");
+        const [m] = await target.sql`SELECT count(*)::int AS n FROM schema_migrations`;
+        expect(m?.n).toBe(migrationFiles().length);
+        // restoring again over the same database works too (--clean --if-exists)
+        execSync(`pg_restore -d '${target.url}' ${restore![1]} < ${file}`, { stdio: "pipe" });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+        await source.drop();
+        await target.drop();
+      }
+    },
+  );
 });

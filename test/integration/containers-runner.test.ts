@@ -27,12 +27,16 @@ describe("npm run test:containers without Podman", () => {
     expect(r.status, r.stderr).toBe(0);
     const lines = r.stdout.trim().split("\n");
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toBe("test:containers: NOT RUN - Podman cannot run containers on this machine: podman is not installed (apt-get install -y podman runc debootstrap) (set MCPGW_CONTAINERS_REQUIRED=1 to fail instead)");
+    expect(lines[0]).toBe(
+      "test:containers: NOT RUN - Podman cannot run containers on this machine: podman is not installed (apt-get install -y podman runc debootstrap) (set MCPGW_CONTAINERS_REQUIRED=1 to fail instead)",
+    );
   });
 
   it("fails with MCPGW_CONTAINERS_REQUIRED=1", () => {
     const r = run({ MCPGW_CONTAINERS_REQUIRED: "1" });
     expect(r.status).toBe(1);
-    expect(r.stdout.trim()).toBe("test:containers: NOT RUN - Podman cannot run containers on this machine: podman is not installed (apt-get install -y podman runc debootstrap)");
+    expect(r.stdout.trim()).toBe(
+      "test:containers: NOT RUN - Podman cannot run containers on this machine: podman is not installed (apt-get install -y podman runc debootstrap)",
+    );
   });
 });

@@ -16,7 +16,16 @@ import { sha256Hex } from "../../shared/crypto";
 import { authOps, type AuthDb } from "../../workers/auth/src/db";
 import { sqlCounterStore } from "../../shared/middleware/rate-limit";
 import { AuthEnv } from "../../workers/auth/src/env";
-import { CredentialRefused, acceptedAudiences, activeOpenWebUIUser, bearerToken, identifyBearer, identifySession, introspectOpenWebUI, toIdentity } from "../../workers/auth/src/credentials";
+import {
+  CredentialRefused,
+  acceptedAudiences,
+  activeOpenWebUIUser,
+  bearerToken,
+  identifyBearer,
+  identifySession,
+  introspectOpenWebUI,
+  toIdentity,
+} from "../../workers/auth/src/credentials";
 
 const ORIGIN = "https://gw.example.com";
 const SERVICE_KEY = "owui-service-key-0123456789abcdef";
@@ -55,12 +64,18 @@ async function namedDatabase(serverUrl: string, name: string): Promise<ScratchDa
   return { name, url: url.toString(), drop: async () => {} };
 }
 
-const listen = (s: Server) => new Promise<string>((r) => s.listen(0, "127.0.0.1", () => r(`http://127.0.0.1:${(s.address() as AddressInfo).port}`)));
+const listen = (s: Server) =>
+  new Promise<string>((r) =>
+    s.listen(0, "127.0.0.1", () => r(`http://127.0.0.1:${(s.address() as AddressInfo).port}`)),
+  );
 
 beforeAll(async () => {
   // the integration run provides its Postgres; the mutation run (no global setup) needs DATABASE_URL
   const server = inject("databaseUrl") ?? process.env.DATABASE_URL;
-  if (!server) throw new Error("set DATABASE_URL to a Postgres server (npm run test:mutation needs one; e.g. postgres://postgres@127.0.0.1:5432/postgres)");
+  if (!server)
+    throw new Error(
+      "set DATABASE_URL to a Postgres server (npm run test:mutation needs one; e.g. postgres://postgres@127.0.0.1:5432/postgres)",
+    );
   // the mutation run re-runs this file for each mutant: it keeps one database (CREDENTIALS_TEST_DATABASE,
   // set by vitest.mutation.config.ts) across runs instead of creating and dropping one each time
   const reuse = process.env.CREDENTIALS_TEST_DATABASE;
@@ -79,7 +94,14 @@ beforeAll(async () => {
   idp = createServer((req, res) => {
     res.setHeader("content-type", "application/json");
     if (req.url === "/.well-known/openid-configuration") {
-      res.end(JSON.stringify({ issuer, authorization_endpoint: `${issuer}/auth`, token_endpoint: `${issuer}/token`, jwks_uri: `${issuer}/jwks` }));
+      res.end(
+        JSON.stringify({
+          issuer,
+          authorization_endpoint: `${issuer}/auth`,
+          token_endpoint: `${issuer}/token`,
+          jwks_uri: `${issuer}/jwks`,
+        }),
+      );
     } else if (req.url === "/jwks") res.end(JSON.stringify({ keys: [jwk] }));
     else res.writeHead(404).end("{}");
   });
@@ -88,7 +110,9 @@ beforeAll(async () => {
     owuiSeen.push({ path: req.url ?? "", authorization: req.headers.authorization, accept: req.headers.accept });
     const a = owuiAnswers.get((req.headers.authorization ?? "").replace(/^Bearer /, ""));
     if (a?.status === 0) return void req.socket.destroy(); // Open WebUI unreachable mid-request
-    res.writeHead(a?.status ?? 401, { "content-type": "application/json" }).end(JSON.stringify(a?.body ?? { detail: "unauthorized" }));
+    res
+      .writeHead(a?.status ?? 401, { "content-type": "application/json" })
+      .end(JSON.stringify(a?.body ?? { detail: "unauthorized" }));
   });
   owuiUrl = await listen(owui);
   await sql`INSERT INTO groups (name) VALUES ('devs'), ('ops') ON CONFLICT DO NOTHING`;
@@ -103,11 +127,20 @@ afterAll(async () => {
 });
 
 const envOf = (extra: Record<string, string> = {}) =>
-  AuthEnv.parse({ DATABASE_URL: scratch.url, IDENTITY_SECRET: "unit-test-identity-secret-0123456789abcdef", PUBLIC_URL: ORIGIN, IDENTITY_VERSION_TTL_MS: "0", SECRETS_KEY: "unit-test-secrets-key-0123456789abcdefgh", ...extra });
-const oidcEnv = (extra: Record<string, string> = {}) => envOf({ OIDC_ISSUER: issuer, OIDC_CLIENT_ID: "gw-client", ...extra });
+  AuthEnv.parse({
+    DATABASE_URL: scratch.url,
+    IDENTITY_SECRET: "unit-test-identity-secret-0123456789abcdef",
+    PUBLIC_URL: ORIGIN,
+    IDENTITY_VERSION_TTL_MS: "0",
+    SECRETS_KEY: "unit-test-secrets-key-0123456789abcdefgh",
+    ...extra,
+  });
+const oidcEnv = (extra: Record<string, string> = {}) =>
+  envOf({ OIDC_ISSUER: issuer, OIDC_CLIENT_ID: "gw-client", ...extra });
 const owuiEnv = (extra: Record<string, string> = {}) => envOf({ OWUI_URL: owuiUrl, ...extra });
 const fwdEnv = () => envOf({ OWUI_FORWARDED_HEADERS: "1", OWUI_SERVICE_KEY: SERVICE_KEY });
-const identify = (env: AuthEnv, token: string, path = "/mcp", headers: Record<string, string> = {}) => identifyBearer(env, db, ctx, token, new Headers(headers), ORIGIN, path);
+const identify = (env: AuthEnv, token: string, path = "/mcp", headers: Record<string, string> = {}) =>
+  identifyBearer(env, db, ctx, token, new Headers(headers), ORIGIN, path);
 
 let n = 0;
 const run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
@@ -115,14 +148,18 @@ const uniqId = () => `${run}${n++}`;
 const uniq = (p: string) => `${p}-${uniqId()}@example.com`;
 async function user(email: string, opts: { admin?: boolean; groups?: string[] } = {}) {
   await sql`INSERT INTO users (email, is_admin) VALUES (${email}, ${opts.admin ?? false}) ON CONFLICT DO NOTHING`;
-  for (const g of opts.groups ?? []) await sql`INSERT INTO user_group_membership (user_email, group_name) VALUES (${email}, ${g}) ON CONFLICT DO NOTHING`;
+  for (const g of opts.groups ?? [])
+    await sql`INSERT INTO user_group_membership (user_email, group_name) VALUES (${email}, ${g}) ON CONFLICT DO NOTHING`;
 }
 async function apiKey(email: string, opts: { expiresAt?: Date } = {}) {
   const k = await generateApiKey();
   await insertApiKey(sql, email, "k", k, opts.expiresAt ?? null);
   return k;
 }
-function idpToken(claims: Record<string, unknown>, opts: { aud?: string | string[]; iss?: string; exp?: number; alg?: string } = {}) {
+function idpToken(
+  claims: Record<string, unknown>,
+  opts: { aud?: string | string[]; iss?: string; exp?: number; alg?: string } = {},
+) {
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({ email_verified: true, ...claims })
     .setProtectedHeader({ alg: opts.alg ?? "ES256", kid: "k1" })
@@ -134,16 +171,28 @@ function idpToken(claims: Record<string, unknown>, opts: { aud?: string | string
     .sign(signKey);
 }
 const owuiToken = (id: string, secret = WEBUI_SECRET, claims: Record<string, unknown> = {}) =>
-  new SignJWT({ id, ...claims }).setProtectedHeader({ alg: "HS256", typ: "JWT" }).sign(new TextEncoder().encode(secret));
+  new SignJWT({ id, ...claims })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .sign(new TextEncoder().encode(secret));
 
 describe("toIdentity", () => {
   it("merges Postgres and IdP groups (lower case, once, sorted); admin by flag or mcp-admin from either side", () => {
     const facts = { email: "a@x", displayName: "", isAdmin: false, groups: ["ops", "devs"], idpGroups: [] };
-    expect(toIdentity(facts, ["Devs", "QA"], "oidc-bearer")).toEqual({ email: "a@x", groups: ["devs", "ops", "qa"], admin: false, via: "oidc-bearer" });
+    expect(toIdentity(facts, ["Devs", "QA"], "oidc-bearer")).toEqual({
+      email: "a@x",
+      groups: ["devs", "ops", "qa"],
+      admin: false,
+      via: "oidc-bearer",
+    });
     expect(toIdentity(facts, ["MCP-Admin"], "oidc-bearer").admin).toBe(true);
     expect(toIdentity({ ...facts, groups: ["mcp-admin"] }, [], "apikey").admin).toBe(true);
     expect(toIdentity({ ...facts, isAdmin: true }, [], "apikey").admin).toBe(true);
-    expect(toIdentity({ ...facts, groups: [] }, [], "session")).toEqual({ email: "a@x", groups: [], admin: false, via: "session" });
+    expect(toIdentity({ ...facts, groups: [] }, [], "session")).toEqual({
+      email: "a@x",
+      groups: [],
+      admin: false,
+      via: "session",
+    });
   });
 });
 
@@ -157,7 +206,18 @@ describe("bearerToken", () => {
     expect(bearerToken(h("Bearer x"))).toBe("x");
   });
   it("refuses anything else", () => {
-    for (const v of [undefined, "", "Bearer", "Bearer ", "Bearer  \t ", "Basic abc", "Bearerabc", "xBearer abc", "Token abc"]) expect(bearerToken(h(v))).toBeNull();
+    for (const v of [
+      undefined,
+      "",
+      "Bearer",
+      "Bearer ",
+      "Bearer  \t ",
+      "Basic abc",
+      "Bearerabc",
+      "xBearer abc",
+      "Token abc",
+    ])
+      expect(bearerToken(h(v))).toBeNull();
   });
 });
 
@@ -166,11 +226,17 @@ describe("acceptedAudiences", () => {
     const env = oidcEnv();
     expect(acceptedAudiences(env, ORIGIN, "/admin/api/users")).toEqual([`${ORIGIN}/admin`]);
     expect(acceptedAudiences(env, ORIGIN, "/admin")).toEqual([`${ORIGIN}/admin`]);
-    expect(acceptedAudiences(oidcEnv({ OIDC_ADMIN_AUDIENCE: "adm1, adm2" }), ORIGIN, "/admin/x")).toEqual(["adm1", "adm2"]);
+    expect(acceptedAudiences(oidcEnv({ OIDC_ADMIN_AUDIENCE: "adm1, adm2" }), ORIGIN, "/admin/x")).toEqual([
+      "adm1",
+      "adm2",
+    ]);
     expect(acceptedAudiences(env, ORIGIN, "/mcp")).toEqual([`${ORIGIN}/mcp`]);
     expect(acceptedAudiences(env, ORIGIN, "/mcp/files")).toEqual([`${ORIGIN}/mcp`, `${ORIGIN}/mcp/files`]);
     expect(acceptedAudiences(env, ORIGIN, "/mcpx")).toEqual([`${ORIGIN}/mcp`]);
-    expect(acceptedAudiences(oidcEnv({ OIDC_AUDIENCE: "extra, " + `${ORIGIN}/mcp` }), ORIGIN, "/mcp")).toEqual([`${ORIGIN}/mcp`, "extra"]);
+    expect(acceptedAudiences(oidcEnv({ OIDC_AUDIENCE: "extra, " + `${ORIGIN}/mcp` }), ORIGIN, "/mcp")).toEqual([
+      `${ORIGIN}/mcp`,
+      "extra",
+    ]);
   });
 });
 
@@ -215,7 +281,9 @@ describe("introspectOpenWebUI", () => {
     owuiAnswers.set(token, { status: 200, body: { id: "u1", email: "i@example.com", name: "I", role: "user" } });
     const before = owuiSeen.length;
     expect(await introspectOpenWebUI(owuiUrl + "/", token, "u1")).toEqual({ email: "i@example.com", name: "I" });
-    expect(owuiSeen.slice(before)).toEqual([{ path: "/api/v1/auths/", authorization: `Bearer ${token}`, accept: "application/json" }]);
+    expect(owuiSeen.slice(before)).toEqual([
+      { path: "/api/v1/auths/", authorization: `Bearer ${token}`, accept: "application/json" },
+    ]);
     owuiAnswers.set(token, { status: 401, body: {} });
     expect(await introspectOpenWebUI(owuiUrl + "/", token, "u1")).toEqual({ email: "i@example.com", name: "I" });
     expect(owuiSeen.length).toBe(before + 1);
@@ -251,7 +319,6 @@ describe("introspectOpenWebUI", () => {
     expect(await introspectOpenWebUI(owuiUrl, t, "u1")).toEqual({ email: "d@example.com", name: "" });
     expect(owuiSeen.length).toBe(seen + 1);
   });
-
 });
 
 describe("identifyBearer: API keys", () => {
@@ -302,7 +369,9 @@ describe("identifyBearer: IdP tokens", () => {
     const email = uniq("slash");
     expect(await identify(oidcEnv(), await idpToken({ email }, { iss: issuer + "/" }))).toBeNull(); // jose checks the discovery's issuer exactly
     expect(await identify(oidcEnv({ OIDC_ISSUER: issuer + "/" }), await idpToken({ email }))).toMatchObject({ email });
-    expect(await identify(oidcEnv(), await idpToken({ email }, { aud: `${ORIGIN}/mcp/files` }), "/mcp/files")).toMatchObject({ email });
+    expect(
+      await identify(oidcEnv(), await idpToken({ email }, { aud: `${ORIGIN}/mcp/files` }), "/mcp/files"),
+    ).toMatchObject({ email });
   });
 
   it("refuses another audience, the /mcp audience on /admin, no verified e-mail, and expired tokens; never as an operator key", async () => {
@@ -310,7 +379,9 @@ describe("identifyBearer: IdP tokens", () => {
     const env = oidcEnv();
     expect(await identify(env, await idpToken({ email }, { aud: "gw-client" }))).toBeNull();
     expect(await identify(env, await idpToken({ email }), "/admin/api/x")).toBeNull();
-    expect(await identify(env, await idpToken({ email }, { aud: `${ORIGIN}/admin` }), "/admin/api/x")).toMatchObject({ email });
+    expect(await identify(env, await idpToken({ email }, { aud: `${ORIGIN}/admin` }), "/admin/api/x")).toMatchObject({
+      email,
+    });
     expect(await identify(env, await idpToken({ email, email_verified: false }))).toBeNull();
     expect(await identify(env, await idpToken({ preferred_username: email }))).toBeNull();
     expect(await identify(env, await idpToken({ email }, { exp: Math.floor(Date.now() / 1000) - 120 }))).toBeNull();
@@ -324,9 +395,14 @@ describe("identifyBearer: IdP tokens", () => {
   it("decides IdP or not by the issuer claim alone, without falling through for the IdP's", async () => {
     const email = uniq("iss");
     await user(email);
-    const asKey = async (token: string) => sql`INSERT INTO api_keys (id, user_email, name, prefix, key_hash) VALUES (${"iss" + uniqId()}, ${email}, 'k', 'eyJ', ${await sha256Hex(token)})`;
+    const asKey = async (token: string) =>
+      sql`INSERT INTO api_keys (id, user_email, name, prefix, key_hash) VALUES (${"iss" + uniqId()}, ${email}, 'k', 'eyJ', ${await sha256Hex(token)})`;
     // short HS256 tokens (an operator's key is at most 200 characters)
-    const small = (iss: string) => new SignJWT({ n: uniqId() }).setProtectedHeader({ alg: "HS256" }).setIssuer(iss).sign(new TextEncoder().encode("k".repeat(32)));
+    const small = (iss: string) =>
+      new SignJWT({ n: uniqId() })
+        .setProtectedHeader({ alg: "HS256" })
+        .setIssuer(iss)
+        .sign(new TextEncoder().encode("k".repeat(32)));
     // another issuer: not the IdP's, so it may be an operator's key (here it is one)
     const other = await small("o");
     await asKey(other);
@@ -337,7 +413,11 @@ describe("identifyBearer: IdP tokens", () => {
     await asKey(slash);
     expect(await identify(oidcEnv(), slash)).toBeNull();
     // an issuer that is not a string is not the IdP's
-    const numeric = await new SignJWT({ iss: 5 } as never).setProtectedHeader({ alg: "ES256", kid: "k1" }).setSubject("s").setExpirationTime("5m").sign(signKey);
+    const numeric = await new SignJWT({ iss: 5 } as never)
+      .setProtectedHeader({ alg: "ES256", kid: "k1" })
+      .setSubject("s")
+      .setExpirationTime("5m")
+      .sign(signKey);
     expect(await identify(oidcEnv(), numeric)).toBeNull();
   });
 
@@ -354,7 +434,6 @@ describe("identifyBearer: IdP tokens", () => {
     const email = uniq("nooidc");
     expect(await identify(envOf(), await idpToken({ email }))).toBeNull();
   });
-
 });
 
 describe("identifyBearer: Open WebUI session tokens", () => {
@@ -362,7 +441,12 @@ describe("identifyBearer: Open WebUI session tokens", () => {
     const email = uniq("owui");
     const token = await owuiToken("uid-1");
     owuiAnswers.set(token, { status: 200, body: { id: "uid-1", email, name: "Wes", role: "user" } });
-    expect(await identify(owuiEnv({ WEBUI_SECRET_KEY: WEBUI_SECRET }), token, "/mcp/files")).toEqual({ email, groups: [], admin: false, via: "owui-session" });
+    expect(await identify(owuiEnv({ WEBUI_SECRET_KEY: WEBUI_SECRET }), token, "/mcp/files")).toEqual({
+      email,
+      groups: [],
+      admin: false,
+      via: "owui-session",
+    });
     const [u] = await sql`SELECT display_name FROM users WHERE email = ${email}`;
     expect(u!.display_name).toBe("Wes");
     // without WEBUI_SECRET_KEY the introspection alone decides
@@ -399,10 +483,14 @@ describe("identifyBearer: Open WebUI session tokens", () => {
     const withIss = await owuiToken("uid-2", WEBUI_SECRET, { iss: "someone" });
     owuiAnswers.set(withIss, { status: 200, body: { id: "uid-2", email, role: "user" } });
     expect(await identify(owuiEnv(), withIss, "/mcp")).toBeNull();
-    const noId = await new SignJWT({ sub: "x" }).setProtectedHeader({ alg: "HS256" }).sign(new TextEncoder().encode(WEBUI_SECRET));
+    const noId = await new SignJWT({ sub: "x" })
+      .setProtectedHeader({ alg: "HS256" })
+      .sign(new TextEncoder().encode(WEBUI_SECRET));
     owuiAnswers.set(noId, { status: 200, body: { email, role: "user" } });
     expect(await identify(owuiEnv(), noId, "/mcp")).toBeNull();
-    const hs512 = await new SignJWT({ id: "uid-2" }).setProtectedHeader({ alg: "HS512" }).sign(new TextEncoder().encode(WEBUI_SECRET + WEBUI_SECRET));
+    const hs512 = await new SignJWT({ id: "uid-2" })
+      .setProtectedHeader({ alg: "HS512" })
+      .sign(new TextEncoder().encode(WEBUI_SECRET + WEBUI_SECRET));
     owuiAnswers.set(hs512, { status: 200, body: { id: "uid-2", email, role: "user" } });
     expect(await identify(owuiEnv(), hs512, "/mcp")).toBeNull();
   });
@@ -411,10 +499,17 @@ describe("identifyBearer: Open WebUI session tokens", () => {
 describe("identifyBearer: Open WebUI's forwarded headers", () => {
   it("acts for the forwarded user on /mcp with the service key", async () => {
     const email = uniq("fwd");
-    expect(await identify(fwdEnv(), SERVICE_KEY, "/mcp", { "x-openwebui-user-email": ` ${email.toUpperCase()} `, "x-openwebui-user-name": "Fay" })).toEqual({ email, groups: [], admin: false, via: "owui-headers" });
+    expect(
+      await identify(fwdEnv(), SERVICE_KEY, "/mcp", {
+        "x-openwebui-user-email": ` ${email.toUpperCase()} `,
+        "x-openwebui-user-name": "Fay",
+      }),
+    ).toEqual({ email, groups: [], admin: false, via: "owui-headers" });
     const [u] = await sql`SELECT display_name FROM users WHERE email = ${email}`;
     expect(u!.display_name).toBe("Fay");
-    expect(await identify(fwdEnv(), SERVICE_KEY, "/mcp/files", { "x-openwebui-user-email": email })).toMatchObject({ email });
+    expect(await identify(fwdEnv(), SERVICE_KEY, "/mcp/files", { "x-openwebui-user-email": email })).toMatchObject({
+      email,
+    });
   });
 
   it("keeps forwarded users apart, takes e-mails up to 254 characters, and no name as none", async () => {
@@ -425,7 +520,9 @@ describe("identifyBearer: Open WebUI's forwarded headers", () => {
     expect(u!.display_name).toBe("");
     const long = `${"l".repeat(254 - "@example.com".length - 1)}${n++ % 10}@example.com`;
     expect(long).toHaveLength(254);
-    expect(await identify(fwdEnv(), SERVICE_KEY, "/mcp", { "x-openwebui-user-email": long })).toMatchObject({ email: long });
+    expect(await identify(fwdEnv(), SERVICE_KEY, "/mcp", { "x-openwebui-user-email": long })).toMatchObject({
+      email: long,
+    });
   });
 
   it("refuses off /mcp, without or with a malformed e-mail, with another key, or when forwarding is off", async () => {
@@ -433,7 +530,8 @@ describe("identifyBearer: Open WebUI's forwarded headers", () => {
     const h = { "x-openwebui-user-email": email };
     expect(await identify(fwdEnv(), SERVICE_KEY, "/admin/api/x", h)).toBeNull();
     expect(await identify(fwdEnv(), SERVICE_KEY, "/mcp", {})).toBeNull();
-    for (const bad of ["nobody", "a b@c.d", "a@b,c@d", `${"a".repeat(250)}@x.yz`]) expect(await identify(fwdEnv(), SERVICE_KEY, "/mcp", { "x-openwebui-user-email": bad })).toBeNull();
+    for (const bad of ["nobody", "a b@c.d", "a@b,c@d", `${"a".repeat(250)}@x.yz`])
+      expect(await identify(fwdEnv(), SERVICE_KEY, "/mcp", { "x-openwebui-user-email": bad })).toBeNull();
     expect(await identify(fwdEnv(), SERVICE_KEY + "x", "/mcp", h)).toBeNull();
     expect(await identify(envOf(), SERVICE_KEY, "/mcp", h)).toBeNull();
   });
@@ -441,14 +539,22 @@ describe("identifyBearer: Open WebUI's forwarded headers", () => {
   it("never acts for an administrator: 403 forbidden", async () => {
     const email = uniq("fwdadmin");
     await user(email, { admin: true });
-    const err = await identify(fwdEnv(), SERVICE_KEY, "/mcp", { "x-openwebui-user-email": email }).catch((e: unknown) => e);
+    const err = await identify(fwdEnv(), SERVICE_KEY, "/mcp", { "x-openwebui-user-email": email }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(CredentialRefused);
-    expect(err).toMatchObject({ status: 403, code: "forbidden", message: expect.stringContaining("cannot act for an administrator") });
+    expect(err).toMatchObject({
+      status: 403,
+      code: "forbidden",
+      message: expect.stringContaining("cannot act for an administrator"),
+    });
     const member = uniq("fwdmember");
     await user(member, { groups: [] });
     await sql`INSERT INTO groups (name) VALUES ('mcp-admin') ON CONFLICT DO NOTHING`;
     await sql`INSERT INTO user_group_membership (user_email, group_name) VALUES (${member}, 'mcp-admin')`;
-    await expect(identify(fwdEnv(), SERVICE_KEY, "/mcp", { "x-openwebui-user-email": member })).rejects.toBeInstanceOf(CredentialRefused);
+    await expect(identify(fwdEnv(), SERVICE_KEY, "/mcp", { "x-openwebui-user-email": member })).rejects.toBeInstanceOf(
+      CredentialRefused,
+    );
   });
 });
 
@@ -472,7 +578,9 @@ describe("the rate limit's Postgres counters (sqlCounterStore)", () => {
     const w = now - (now % 60_000);
     expect([...(await store([{ subject, windowStart: w, delta: 2 }])).entries()]).toEqual([[`${subject}\n${w}`, 2]]);
     expect((await store([{ subject, windowStart: w, delta: 3 }])).get(`${subject}\n${w}`)).toBe(5);
-    await expect(sqlCounterStore("postgres://postgres@127.0.0.1:1/none")([{ subject, windowStart: w, delta: 1 }])).rejects.toThrow();
+    await expect(
+      sqlCounterStore("postgres://postgres@127.0.0.1:1/none")([{ subject, windowStart: w, delta: 1 }]),
+    ).rejects.toThrow();
   });
 });
 

@@ -15,7 +15,13 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server as HttpServer } from "node:http";
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
-import { CallToolRequestSchema, isInitializeRequest, ListToolsRequestSchema, McpError, type Tool } from "@modelcontextprotocol/sdk/types.js";
+import {
+  CallToolRequestSchema,
+  isInitializeRequest,
+  ListToolsRequestSchema,
+  McpError,
+  type Tool,
+} from "@modelcontextprotocol/sdk/types.js";
 import { createMcpHandler, Server as Server2, type Tool as Tool2 } from "@modelcontextprotocol/server";
 import { listenFetch } from "../../scripts/lib/modern-upstream";
 import { freePort } from "../../scripts/lib/ports";
@@ -43,7 +49,10 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   return text ? JSON.parse(text) : undefined;
 }
 
-export async function startMutableUpstream(initial: Tool[], opts: { kind?: MutableKind; pageSize?: number } = {}): Promise<MutableUpstream> {
+export async function startMutableUpstream(
+  initial: Tool[],
+  opts: { kind?: MutableKind; pageSize?: number } = {},
+): Promise<MutableUpstream> {
   const kind = opts.kind ?? "stateless";
   let tools = initial;
   const up = {
@@ -71,9 +80,13 @@ export async function startMutableUpstream(initial: Tool[], opts: { kind?: Mutab
     const handler = createMcpHandler(
       () => {
         const server = new Server2({ name: "mutable-modern", version: "2.0.0" }, { capabilities: { tools: {} } });
-        server.setRequestHandler("tools/list", async (r) => page(r.params?.cursor) as { tools: Tool2[]; nextCursor?: string });
+        server.setRequestHandler(
+          "tools/list",
+          async (r) => page(r.params?.cursor) as { tools: Tool2[]; nextCursor?: string },
+        );
         server.setRequestHandler("tools/call", async (r) => {
-          if (!tools.some((t) => t.name === r.params.name)) return { content: [{ type: "text", text: `Unknown tool: ${r.params.name}` }], isError: true };
+          if (!tools.some((t) => t.name === r.params.name))
+            return { content: [{ type: "text", text: `Unknown tool: ${r.params.name}` }], isError: true };
           return call(r.params.name, r.params.arguments);
         });
         return server;
@@ -96,8 +109,14 @@ export async function startMutableUpstream(initial: Tool[], opts: { kind?: Mutab
   }
 
   const newServer = () => {
-    const server = new Server({ name: "mutable-upstream", version: "1.0.0" }, { capabilities: { tools: { listChanged: true } } });
-    server.setRequestHandler(ListToolsRequestSchema, async (r) => page(r.params?.cursor) as { tools: Tool[]; nextCursor?: string });
+    const server = new Server(
+      { name: "mutable-upstream", version: "1.0.0" },
+      { capabilities: { tools: { listChanged: true } } },
+    );
+    server.setRequestHandler(
+      ListToolsRequestSchema,
+      async (r) => page(r.params?.cursor) as { tools: Tool[]; nextCursor?: string },
+    );
     server.setRequestHandler(CallToolRequestSchema, async (r) => {
       if (!tools.some((t) => t.name === r.params.name)) throw new McpError(-32602, `Unknown tool: ${r.params.name}`);
       return call(r.params.name, r.params.arguments);
@@ -119,7 +138,10 @@ export async function startMutableUpstream(initial: Tool[], opts: { kind?: Mutab
         const sid = req.headers["mcp-session-id"];
         let transport = typeof sid === "string" ? sessions.get(sid) : undefined;
         if (!transport) {
-          if (sid !== undefined || !isInitializeRequest(body)) return void res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: -32001, message: "Session not found" } }));
+          if (sid !== undefined || !isInitializeRequest(body))
+            return void res
+              .writeHead(404, { "content-type": "application/json" })
+              .end(JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: -32001, message: "Session not found" } }));
           const t: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
             sessionIdGenerator: () => randomUUID(),
             enableJsonResponse: true,

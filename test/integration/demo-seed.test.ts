@@ -12,7 +12,12 @@ import { createTestDatabase, type TestDatabase } from "../harness/db";
 
 /** What startDemoUpstreams gives, for one start (processes are not needed here). */
 function upstreams(base: number): Upstream[] {
-  return ["everything", "modern", "memory", "files"].map((id, i) => ({ id, url: `http://127.0.0.1:${base + i}/mcp`, headers: { Authorization: `Bearer ${id}-${base}-${"t".repeat(32)}` }, proc: null as never }));
+  return ["everything", "modern", "memory", "files"].map((id, i) => ({
+    id,
+    url: `http://127.0.0.1:${base + i}/mcp`,
+    headers: { Authorization: `Bearer ${id}-${base}-${"t".repeat(32)}` },
+    proc: null as never,
+  }));
 }
 
 let db: TestDatabase;
@@ -24,7 +29,10 @@ beforeAll(async () => {
 afterAll(() => db.drop());
 
 const url = async (id: string) => (await db.sql`SELECT url FROM servers WHERE id = ${id}`)[0]?.url;
-const tenantsOf = async (group: string) => (await db.sql`SELECT tenant_id FROM group_tenant_mapping WHERE group_name = ${group} ORDER BY tenant_id`).map((r) => r.tenant_id);
+const tenantsOf = async (group: string) =>
+  (await db.sql`SELECT tenant_id FROM group_tenant_mapping WHERE group_name = ${group} ORDER BY tenant_id`).map(
+    (r) => r.tenant_id,
+  );
 
 describe("the demo seed", () => {
   it("seeds an empty database once; later starts keep an admin's changes and move only the demo servers still on a demo upstream", async () => {
@@ -38,14 +46,18 @@ describe("the demo seed", () => {
 
     expect(await seedDemo(db.sql, upstreams(41000), ring)).toBe("kept");
     expect(await tenantsOf("google-users")).toEqual(["google"]);
-    expect((await db.sql`SELECT tool FROM group_tool_rules WHERE group_name = 'google-users'`).map((r) => r.tool)).toEqual(["echo"]);
+    expect(
+      (await db.sql`SELECT tool FROM group_tool_rules WHERE group_name = 'google-users'`).map((r) => r.tool),
+    ).toEqual(["echo"]);
     expect(await url("memory")).toBe("https://memory.example.com/mcp");
     expect((await db.sql`SELECT 1 FROM users WHERE email = 'miketest@microsoft.com'`).length).toBe(0);
     // the demo server still on a demo upstream: this start's port and credential
     expect(await url("everything")).toBe("http://127.0.0.1:41000/mcp");
     const [row] = await db.sql`SELECT headers FROM servers WHERE id = 'everything'`;
     expect(JSON.stringify(row!.headers)).not.toContain("everything-41000");
-    expect(await openServerHeaders(ring, "everything", row!.headers as Record<string, string>)).toEqual(upstreams(41000)[0]!.headers);
+    expect(await openServerHeaders(ring, "everything", row!.headers as Record<string, string>)).toEqual(
+      upstreams(41000)[0]!.headers,
+    );
     expect((await db.sql`SELECT count(*)::int AS n FROM audit_log WHERE actor LIKE 'demo-%'`)[0]!.n).toBe(1);
   });
 

@@ -30,10 +30,13 @@ async function faultProxy(target: string) {
   let mode: Mode = "pass";
   const sockets = new Set<Socket>();
   const forward = (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse) => {
-    const up = httpRequest({ host: t.hostname, port: t.port, path: req.url, method: req.method, headers: { ...req.headers, host: t.host } }, (ur) => {
-      res.writeHead(ur.statusCode ?? 502, ur.headers);
-      ur.pipe(res);
-    });
+    const up = httpRequest(
+      { host: t.hostname, port: t.port, path: req.url, method: req.method, headers: { ...req.headers, host: t.host } },
+      (ur) => {
+        res.writeHead(ur.statusCode ?? 502, ur.headers);
+        ur.pipe(res);
+      },
+    );
     up.on("error", () => res.destroy());
     req.pipe(up);
   };
@@ -47,14 +50,27 @@ async function faultProxy(target: string) {
       req.on("end", () => {
         const body = Buffer.concat(chunks);
         if (!body.includes('"tools/call"')) {
-          const up = httpRequest({ host: t.hostname, port: t.port, path: req.url, method: req.method, headers: { ...req.headers, host: t.host } }, (ur) => {
-            res.writeHead(ur.statusCode ?? 502, ur.headers);
-            ur.pipe(res);
-          });
+          const up = httpRequest(
+            {
+              host: t.hostname,
+              port: t.port,
+              path: req.url,
+              method: req.method,
+              headers: { ...req.headers, host: t.host },
+            },
+            (ur) => {
+              res.writeHead(ur.statusCode ?? 502, ur.headers);
+              ur.pipe(res);
+            },
+          );
           up.on("error", () => res.destroy());
           return void up.end(body);
         }
-        const big = JSON.stringify({ jsonrpc: "2.0", id: JSON.parse(body.toString()).id, result: { content: [{ type: "text", text: "x".repeat(MAX_MESSAGE * 2) }] } });
+        const big = JSON.stringify({
+          jsonrpc: "2.0",
+          id: JSON.parse(body.toString()).id,
+          result: { content: [{ type: "text", text: "x".repeat(MAX_MESSAGE * 2) }] },
+        });
         if (mode === "huge-json") {
           res.writeHead(200, { "content-type": "application/json" });
           return void res.end(big);
@@ -110,7 +126,15 @@ beforeAll(async () => {
   [good, backend] = await Promise.all([startEverything("good"), startEverything("flaky-backend")]);
   flaky = await faultProxy(backend.url);
   // STALE_IDENTITY_MAX_SECONDS: how long the auth worker may use a cached identity while Postgres is away
-  t = await startTestStack({ env: { UPSTREAM_TIMEOUT_MS: String(TIMEOUT_MS), RATE_LIMIT_PER_MINUTE: "100000", STALE_IDENTITY_MAX_SECONDS: "5", STALE_CATALOG_MAX_SECONDS: "5", MAX_UPSTREAM_MESSAGE_BYTES: String(MAX_MESSAGE) } });
+  t = await startTestStack({
+    env: {
+      UPSTREAM_TIMEOUT_MS: String(TIMEOUT_MS),
+      RATE_LIMIT_PER_MINUTE: "100000",
+      STALE_IDENTITY_MAX_SECONDS: "5",
+      STALE_CATALOG_MAX_SECONDS: "5",
+      MAX_UPSTREAM_MESSAGE_BYTES: String(MAX_MESSAGE),
+    },
+  });
   const sql = t.db.sql;
   await sql`INSERT INTO tenants (id, name) VALUES ('acme', 'Acme')`;
   await sql`INSERT INTO servers (id, tenant_id, url, headers) VALUES ('good', 'acme', ${good.url}, ${sql.json({})}), ('flaky', 'acme', ${flaky.url}, ${sql.json({})})`;
@@ -136,9 +160,11 @@ async function poll<T>(fn: () => Promise<T | null>, seconds = 15): Promise<T> {
 }
 
 /** A call that must succeed, retried while the catalog (cold after a restart) re-lists. */
-const eventually = (c: Client, server: string, message: string) => poll(() => echo(c, server, message).catch(() => null), 40);
+const eventually = (c: Client, server: string, message: string) =>
+  poll(() => echo(c, server, message).catch(() => null), 40);
 
-const echo = (c: Client, server: string, message: string) => c.callTool({ name: `${server}__echo`, arguments: { message } });
+const echo = (c: Client, server: string, message: string) =>
+  c.callTool({ name: `${server}__echo`, arguments: { message } });
 const text = (r: unknown) => JSON.stringify((r as { content?: unknown }).content ?? r);
 
 /** The flaky server's entry in the admin health view. */
@@ -163,62 +189,78 @@ describe("a broken upstream", () => {
   afterAll(() => client?.close());
 
   for (const mode of ["down", "slow", "garbage", "cut"] as const) {
-    it(`${mode}: the other server's tools stay listed and callable, the broken one fails clearly, then recovers`, { timeout: 120_000 }, async () => {
-      const mark = t.workerd.mark(); // this mode's log lines only: earlier modes logged the same server
-      if (mode === "down") await flaky.down();
-      else flaky.set(mode);
-      try {
-        const names = (await client.listTools()).tools.map((x) => x.name);
-        expect(names).toContain("good__echo");
-        expect(text(await eventually(client, "good", `during ${mode}`))).toContain(`during ${mode}`);
-        const failed = await echo(client, "flaky", "x").then(
-          (r) => `result: ${text(r)}`,
-          (e: Error) => `error: ${e.message}`,
-        );
-        // the failure names the server and does not pretend to be a tool result
-        expect(failed).toMatch(/^error: .*Upstream flaky failed/);
-        // and the log says which server failed, at warn level (lines reach the log a moment later)
-        const warned = () => t.workerd.since(mark).split("\n").filter((l) => l.includes('"level":"warn"') && l.includes('"server":"flaky"'));
-        await expect.poll(() => warned().length, { timeout: 5000 }).toBeGreaterThan(0);
-        if (mode === "down") {
-          // the failed call makes the catalog re-list it: the admin health view reports it
-          const status = await poll(async () => {
-            const flakyStatus = (await flakyHealth()) as { ok?: boolean; error?: string } | undefined;
-            return flakyStatus && flakyStatus.ok === false ? flakyStatus : null;
-          }, 20);
-          expect(status.error).toBeTruthy();
+    it(
+      `${mode}: the other server's tools stay listed and callable, the broken one fails clearly, then recovers`,
+      { timeout: 120_000 },
+      async () => {
+        const mark = t.workerd.mark(); // this mode's log lines only: earlier modes logged the same server
+        if (mode === "down") await flaky.down();
+        else flaky.set(mode);
+        try {
+          const names = (await client.listTools()).tools.map((x) => x.name);
+          expect(names).toContain("good__echo");
+          expect(text(await eventually(client, "good", `during ${mode}`))).toContain(`during ${mode}`);
+          const failed = await echo(client, "flaky", "x").then(
+            (r) => `result: ${text(r)}`,
+            (e: Error) => `error: ${e.message}`,
+          );
+          // the failure names the server and does not pretend to be a tool result
+          expect(failed).toMatch(/^error: .*Upstream flaky failed/);
+          // and the log says which server failed, at warn level (lines reach the log a moment later)
+          const warned = () =>
+            t.workerd
+              .since(mark)
+              .split("\n")
+              .filter((l) => l.includes('"level":"warn"') && l.includes('"server":"flaky"'));
+          await expect.poll(() => warned().length, { timeout: 5000 }).toBeGreaterThan(0);
+          if (mode === "down") {
+            // the failed call makes the catalog re-list it: the admin health view reports it
+            const status = await poll(async () => {
+              const flakyStatus = (await flakyHealth()) as { ok?: boolean; error?: string } | undefined;
+              return flakyStatus && flakyStatus.ok === false ? flakyStatus : null;
+            }, 20);
+            expect(status.error).toBeTruthy();
+          }
+        } finally {
+          if (mode === "down") await flaky.up();
+          flaky.set("pass");
         }
-      } finally {
-        if (mode === "down") await flaky.up();
-        flaky.set("pass");
-      }
-      expect(text(await eventually(client, "flaky", `after ${mode}`))).toContain(`after ${mode}`);
-      expect(text(await eventually(client, "good", `after ${mode}`))).toContain(`after ${mode}`);
-      if (mode === "down") {
-        // and back to healthy once the catalog's retry lists it again (the retry rides on use)
-        await poll(async () => {
-          await client.listTools();
-          return ((await flakyHealth()) as { ok?: boolean } | undefined)?.ok === true ? true : null;
-        }, 40);
-      }
-    });
+        expect(text(await eventually(client, "flaky", `after ${mode}`))).toContain(`after ${mode}`);
+        expect(text(await eventually(client, "good", `after ${mode}`))).toContain(`after ${mode}`);
+        if (mode === "down") {
+          // and back to healthy once the catalog's retry lists it again (the retry rides on use)
+          await poll(async () => {
+            await client.listTools();
+            return ((await flakyHealth()) as { ok?: boolean } | undefined)?.ok === true ? true : null;
+          }, 40);
+        }
+      },
+    );
   }
 
   for (const mode of ["huge-json", "huge-sse"] as const) {
-    it(`${mode}: an upstream message past MAX_UPSTREAM_MESSAGE_BYTES fails that call with an error naming the limit, unread`, { timeout: 60_000 }, async () => {
-      flaky.set(mode);
-      try {
-        const failed = await echo(client, "flaky", "x").then(
-          (r) => `result: ${text(r).slice(0, 100)}`,
-          (e: Error) => `error: ${e.message}`,
-        );
-        expect(failed).toMatch(new RegExp(`^error: .*Upstream flaky failed: upstream flaky sent a message larger than ${MAX_MESSAGE} bytes`));
-        expect(text(await eventually(client, "good", `during ${mode}`))).toContain(`during ${mode}`);
-      } finally {
-        flaky.set("pass");
-      }
-      expect(text(await eventually(client, "flaky", `after ${mode}`))).toContain(`after ${mode}`);
-    });
+    it(
+      `${mode}: an upstream message past MAX_UPSTREAM_MESSAGE_BYTES fails that call with an error naming the limit, unread`,
+      { timeout: 60_000 },
+      async () => {
+        flaky.set(mode);
+        try {
+          const failed = await echo(client, "flaky", "x").then(
+            (r) => `result: ${text(r).slice(0, 100)}`,
+            (e: Error) => `error: ${e.message}`,
+          );
+          expect(failed).toMatch(
+            new RegExp(
+              `^error: .*Upstream flaky failed: upstream flaky sent a message larger than ${MAX_MESSAGE} bytes`,
+            ),
+          );
+          expect(text(await eventually(client, "good", `during ${mode}`))).toContain(`during ${mode}`);
+        } finally {
+          flaky.set("pass");
+        }
+        expect(text(await eventually(client, "flaky", `after ${mode}`))).toContain(`after ${mode}`);
+      },
+    );
   }
 });
 
@@ -241,7 +283,13 @@ describe("Postgres unreachable", () => {
     const proxy = await postgresProxy(t.databaseUrl);
     const original = t.workerEnv.DATABASE_URL!;
     t.workerEnv.DATABASE_URL = proxy.via(t.databaseUrl);
-    const okCalls = async () => Number((await t.db.sql`SELECT count(*)::int AS n FROM audit_log WHERE kind = 'tool_call' AND actor = 'alice@acme.test' AND outcome = 'ok' AND tool = 'echo'`)[0]!.n);
+    const okCalls = async () =>
+      Number(
+        (
+          await t.db
+            .sql`SELECT count(*)::int AS n FROM audit_log WHERE kind = 'tool_call' AND actor = 'alice@acme.test' AND outcome = 'ok' AND tool = 'echo'`
+        )[0]!.n,
+      );
     try {
       await t.restartWorkerd();
       const baseline = await okCalls();
@@ -264,7 +312,14 @@ describe("Postgres unreachable", () => {
       // the queued records reach the database after it returns; the count matches the calls
       let seen = -1;
       await poll(async () => ((seen = await okCalls()) === before + succeeded ? true : null), 30).catch((err) => {
-        throw new Error(`${err.message}: ${seen} ok records, expected ${before} + ${succeeded}; log: ${t.workerd.output().split("\n").filter((l) => l.includes("audit")).slice(-5).join(" | ")}`);
+        throw new Error(
+          `${err.message}: ${seen} ok records, expected ${before} + ${succeeded}; log: ${t.workerd
+            .output()
+            .split("\n")
+            .filter((l) => l.includes("audit"))
+            .slice(-5)
+            .join(" | ")}`,
+        );
       });
       await client.close();
     } finally {
@@ -274,37 +329,48 @@ describe("Postgres unreachable", () => {
     }
   });
 
-  it("turns /healthz to 503 JSON while it is away, MCP calls then fail closed with a clear error, all back when it returns", { timeout: 120_000 }, async () => {
-    const proxy = await postgresProxy(t.databaseUrl);
-    const original = t.workerEnv.DATABASE_URL!;
-    t.workerEnv.DATABASE_URL = proxy.via(t.databaseUrl);
-    try {
-      await t.restartWorkerd();
-      expect((await t.fetch("/healthz")).status).toBe(200);
-      const { client } = await gatewayClient(t.url, "/mcp", alice);
-      expect(text(await eventually(client, "good", "db up"))).toContain("db up");
-      await proxy.stop();
-      const down = await t.fetch("/healthz");
-      expect(down.status).toBe(503);
-      expect(await down.json()).toMatchObject({ status: "unavailable" });
-      // API calls fail with JSON (never a stack trace or an HTML page) while it is away
-      const api = await t.fetch("/admin/api/whoami", { key: t.adminKey });
-      expect(api.status).toBeGreaterThanOrEqual(400);
-      expect(api.headers.get("content-type")).toContain("json");
-      // an MCP session may go on briefly from cached identity and catalog, then fails closed
-      // with a clear JSON-RPC error (never hangs, never a result made up)
-      const failure = await poll(() => echo(client, "good", "db down").then(() => null, (e: Error) => e.message), 30);
-      expect(failure).toMatch(/database is unreachable|unavailable/i);
-      await proxy.start();
-      expect((await t.fetch("/healthz")).status).toBe(200);
-      expect((await t.fetch("/admin/api/whoami", { key: t.adminKey })).status).toBe(200);
-      expect(text(await eventually(client, "good", "db back"))).toContain("db back");
-      await client.close();
-      expect(t.workerd.child.exitCode).toBeNull();
-    } finally {
-      t.workerEnv.DATABASE_URL = original;
-      await proxy.stop();
-      await t.restartWorkerd();
-    }
-  });
+  it(
+    "turns /healthz to 503 JSON while it is away, MCP calls then fail closed with a clear error, all back when it returns",
+    { timeout: 120_000 },
+    async () => {
+      const proxy = await postgresProxy(t.databaseUrl);
+      const original = t.workerEnv.DATABASE_URL!;
+      t.workerEnv.DATABASE_URL = proxy.via(t.databaseUrl);
+      try {
+        await t.restartWorkerd();
+        expect((await t.fetch("/healthz")).status).toBe(200);
+        const { client } = await gatewayClient(t.url, "/mcp", alice);
+        expect(text(await eventually(client, "good", "db up"))).toContain("db up");
+        await proxy.stop();
+        const down = await t.fetch("/healthz");
+        expect(down.status).toBe(503);
+        expect(await down.json()).toMatchObject({ status: "unavailable" });
+        // API calls fail with JSON (never a stack trace or an HTML page) while it is away
+        const api = await t.fetch("/admin/api/whoami", { key: t.adminKey });
+        expect(api.status).toBeGreaterThanOrEqual(400);
+        expect(api.headers.get("content-type")).toContain("json");
+        // an MCP session may go on briefly from cached identity and catalog, then fails closed
+        // with a clear JSON-RPC error (never hangs, never a result made up)
+        const failure = await poll(
+          () =>
+            echo(client, "good", "db down").then(
+              () => null,
+              (e: Error) => e.message,
+            ),
+          30,
+        );
+        expect(failure).toMatch(/database is unreachable|unavailable/i);
+        await proxy.start();
+        expect((await t.fetch("/healthz")).status).toBe(200);
+        expect((await t.fetch("/admin/api/whoami", { key: t.adminKey })).status).toBe(200);
+        expect(text(await eventually(client, "good", "db back"))).toContain("db back");
+        await client.close();
+        expect(t.workerd.child.exitCode).toBeNull();
+      } finally {
+        t.workerEnv.DATABASE_URL = original;
+        await proxy.stop();
+        await t.restartWorkerd();
+      }
+    },
+  );
 });

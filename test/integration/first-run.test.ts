@@ -12,7 +12,10 @@ import { createServer, type Server as HttpServer } from "node:http";
 import { Client as Client2, StreamableHTTPClientTransport as Transport2 } from "@modelcontextprotocol/client";
 import { Client as Client1 } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport as Transport1 } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { PromptListChangedNotificationSchema, ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
+import {
+  PromptListChangedNotificationSchema,
+  ToolListChangedNotificationSchema,
+} from "@modelcontextprotocol/sdk/types.js";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../scripts/lib/ports";
@@ -32,9 +35,11 @@ interface Health {
   error: string | null;
   toolCount: number;
 }
-const api = (path: string, init: RequestInit & { json?: unknown } = {}) => t.fetch(`/admin/api${path}`, { ...init, key: t.adminKey });
+const api = (path: string, init: RequestInit & { json?: unknown } = {}) =>
+  t.fetch(`/admin/api${path}`, { ...init, key: t.adminKey });
 const health = async (): Promise<Health[]> => ((await (await api("/health")).json()) as { servers: Health[] }).servers;
-const changes = async (server: string) => t.db.sql`SELECT name, change FROM item_changes WHERE server_id = ${server} ORDER BY id`;
+const changes = async (server: string) =>
+  t.db.sql`SELECT name, change FROM item_changes WHERE server_id = ${server} ORDER BY id`;
 
 beforeAll(async () => {
   [tiny, hanging] = await Promise.all([startTinyUpstream([tool("one"), tool("two")]), startHangingUpstream()]);
@@ -62,7 +67,10 @@ async function adminPageText(path: string, selector = "main"): Promise<string> {
     await page.waitForSelector("form#login");
     await page.fill("input[name=email]", "admin@localhost");
     await page.fill("input[name=password]", "admin");
-    await Promise.all([page.waitForURL((u) => u.pathname === new URL(path, t.url).pathname), page.click("form#login button[type=submit]")]);
+    await Promise.all([
+      page.waitForURL((u) => u.pathname === new URL(path, t.url).pathname),
+      page.click("form#login button[type=submit]"),
+    ]);
   } else {
     await page.goto(`${t.url}${path}`);
   }
@@ -74,7 +82,8 @@ let plain: HttpServer | undefined;
 async function startPlain(): Promise<number> {
   const port = await freePort();
   plain = createServer((req, res) => {
-    if (req.url?.startsWith("/html")) return void res.writeHead(200, { "content-type": "text/html" }).end("<html><body>a web page</body></html>");
+    if (req.url?.startsWith("/html"))
+      return void res.writeHead(200, { "content-type": "text/html" }).end("<html><body>a web page</body></html>");
     res.writeHead(Number(req.url!.slice(1, 4)) || 500, { "content-type": "text/plain" }).end("nope");
   });
   await new Promise<void>((r) => plain!.listen(port, "127.0.0.1", () => r()));
@@ -84,7 +93,12 @@ async function startPlain(): Promise<number> {
 describe("first run", () => {
   it("lists every demo server at start, before any client used one, as a baseline without changes", async () => {
     // no MCP request has been made: only the start-up listing can fill these in
-    await expect.poll(async () => (await health()).filter((h) => h.enabled && h.ok === null).map((h) => h.server), { timeout: 20_000, interval: 250 }).toEqual([]);
+    await expect
+      .poll(async () => (await health()).filter((h) => h.enabled && h.ok === null).map((h) => h.server), {
+        timeout: 20_000,
+        interval: 250,
+      })
+      .toEqual([]);
     const listed = (await health()).filter((h) => h.enabled && h.ok);
     expect(listed.length).toBeGreaterThan(0);
     for (const h of listed) expect(h.toolCount, h.server).toBeGreaterThan(0);
@@ -96,7 +110,13 @@ describe("first run", () => {
     const listed = new Set((await health()).filter((h) => h.ok).map((h) => h.server));
     const rows = await (async () => {
       await adminPageText("/admin/access?email=joelalama%40google.com");
-      return page!.$$eval("#visible-servers tbody tr", (trs) => trs.map((tr) => ({ id: tr.querySelector("code")?.textContent ?? "", tools: tr.querySelectorAll(".pill.ok").length, text: tr.textContent ?? "" })));
+      return page!.$$eval("#visible-servers tbody tr", (trs) =>
+        trs.map((tr) => ({
+          id: tr.querySelector("code")?.textContent ?? "",
+          tools: tr.querySelectorAll(".pill.ok").length,
+          text: tr.textContent ?? "",
+        })),
+      );
     })();
     const shown = rows.filter((r) => listed.has(r.id));
     expect(shown.length).toBeGreaterThan(0);
@@ -114,12 +134,21 @@ describe("first run", () => {
     expect(slow.status).toBe(201);
     expect(Date.now() - started).toBeLessThan(2000); // the listing (4 s timeout) runs after the answer
     expect((await api("/servers/tiny", { method: "PUT", json: { tenant: "first", url: tiny.url } })).status).toBe(201);
-    await expect.poll(async () => (await health()).find((h) => h.server === "tiny")?.toolCount, { timeout: 10_000, interval: 200 }).toBe(2);
+    await expect
+      .poll(async () => (await health()).find((h) => h.server === "tiny")?.toolCount, {
+        timeout: 10_000,
+        interval: 200,
+      })
+      .toBe(2);
     expect(await changes("tiny")).toEqual([]);
     tiny.tools.push(tool("three"));
     expect((await api("/servers/tiny/refresh", { method: "POST" })).status).toBe(202);
-    await expect.poll(async () => (await changes("tiny")).map((r) => `${r.change} ${r.name}`), { timeout: 10_000, interval: 200 }).toEqual(["added three"]);
-    await expect.poll(async () => (await health()).find((h) => h.server === "slow")?.ok, { timeout: 10_000, interval: 250 }).toBe(false);
+    await expect
+      .poll(async () => (await changes("tiny")).map((r) => `${r.change} ${r.name}`), { timeout: 10_000, interval: 200 })
+      .toEqual(["added three"]);
+    await expect
+      .poll(async () => (await health()).find((h) => h.server === "slow")?.ok, { timeout: 10_000, interval: 250 })
+      .toBe(false);
   });
 });
 
@@ -146,12 +175,18 @@ describe("upstream failures say what failed and what to check", () => {
       "bad-html": `http://127.0.0.1:${port}/html`,
     };
     await api("/tenants/broken", { method: "PUT", json: { name: "Broken" } });
-    for (const [id, url] of Object.entries(urls)) expect((await api(`/servers/${id}`, { method: "PUT", json: { tenant: "broken", url } })).status).toBe(201);
+    for (const [id, url] of Object.entries(urls))
+      expect((await api(`/servers/${id}`, { method: "PUT", json: { tenant: "broken", url } })).status).toBe(201);
   });
 
   it("in the health view of the admin API", async () => {
     const ids = Object.keys(expected);
-    await expect.poll(async () => (await health()).filter((h) => ids.includes(h.server) && h.ok === false).length, { timeout: 20_000, interval: 250 }).toBe(ids.length);
+    await expect
+      .poll(async () => (await health()).filter((h) => ids.includes(h.server) && h.ok === false).length, {
+        timeout: 20_000,
+        interval: 250,
+      })
+      .toBe(ids.length);
     for (const h of (await health()).filter((x) => ids.includes(x.server))) {
       expect(h.error, h.server).toMatch(expected[h.server]!);
       expect(h.error, h.server).not.toMatch(/internal error; reference|Network connection lost/);
@@ -173,17 +208,31 @@ describe("upstream failures say what failed and what to check", () => {
       await api("/servers/moving", { method: "PUT", json: { tenant: "moving", url: up.url } });
       await api("/groups/movers", { method: "PUT", json: { tenants: ["moving"] } });
       const key = await t.userKey("mover@first.test", { groups: ["movers"] });
-      await expect.poll(async () => (await health()).find((h) => h.server === "moving")?.toolCount, { timeout: 10_000, interval: 200 }).toBe(1);
+      await expect
+        .poll(async () => (await health()).find((h) => h.server === "moving")?.toolCount, {
+          timeout: 10_000,
+          interval: 200,
+        })
+        .toBe(1);
       const { client } = await gatewayClient(t.url, "/mcp", key);
       try {
         expect((await client.listTools()).tools.map((x) => x.name)).toEqual(["moving__ping"]);
-        const callError = async () => String(await client.callTool({ name: "moving__ping", arguments: {} }).then(() => "answered", (e: unknown) => (e as Error).message));
+        const callError = async () =>
+          String(
+            await client.callTool({ name: "moving__ping", arguments: {} }).then(
+              () => "answered",
+              (e: unknown) => (e as Error).message,
+            ),
+          );
         // the server moves away: its last listing stays, so the tool is still offered and its call fails
         // (the client is told what failed and what the admin should check, but not the upstream's address)
         const toClient: Record<string, RegExp> = {
-          "bad-dns": /upstream moving: DNS lookup of the server's host failed - check the host name in the server's URL/,
-          "bad-port": /upstream moving: connection refused by the server's address - nothing listens there: check the URL's port/,
-          "bad-tls": /upstream moving: TLS handshake with the server's address failed - check that the server speaks https on this port/,
+          "bad-dns":
+            /upstream moving: DNS lookup of the server's host failed - check the host name in the server's URL/,
+          "bad-port":
+            /upstream moving: connection refused by the server's address - nothing listens there: check the URL's port/,
+          "bad-tls":
+            /upstream moving: TLS handshake with the server's address failed - check that the server speaks https on this port/,
         };
         for (const [id, want] of Object.entries(toClient)) {
           await api("/servers/moving", { method: "PUT", json: { tenant: "moving", url: urls[id] } });
@@ -213,7 +262,12 @@ describe("open sessions hear of a change to what the user sees", () => {
     try {
       await api("/tenants/notes", { method: "PUT", json: { name: "Notes" } });
       await api("/servers/notes", { method: "PUT", json: { tenant: "notes", url: up.url } });
-      await expect.poll(async () => (await health()).find((h) => h.server === "notes")?.toolCount, { timeout: 10_000, interval: 200 }).toBe(2);
+      await expect
+        .poll(async () => (await health()).find((h) => h.server === "notes")?.toolCount, {
+          timeout: 10_000,
+          interval: 200,
+        })
+        .toBe(2);
       await api("/groups/watchers", { method: "PUT", json: { tenants: [] } });
       const key = await t.userKey(email, { groups: ["watchers"] });
       const headers = { Authorization: `Bearer ${key}` };
@@ -222,30 +276,48 @@ describe("open sessions hear of a change to what the user sees", () => {
       c1.setNotificationHandler(ToolListChangedNotificationSchema, async () => void heard.legacyTools++);
       c1.setNotificationHandler(PromptListChangedNotificationSchema, async () => void heard.legacyPrompts++);
       await c1.connect(new Transport1(new URL(`${t.url}/mcp`), { requestInit: { headers } }));
-      expect(c1.getServerCapabilities()).toMatchObject({ tools: { listChanged: true }, prompts: { listChanged: true }, resources: { listChanged: true } });
+      expect(c1.getServerCapabilities()).toMatchObject({
+        tools: { listChanged: true },
+        prompts: { listChanged: true },
+        resources: { listChanged: true },
+      });
 
-      c2 = new Client2({ name: "modern-watcher", version: "2.0.0" }, { versionNegotiation: { mode: { pin: "2026-07-28" } } });
+      c2 = new Client2(
+        { name: "modern-watcher", version: "2.0.0" },
+        { versionNegotiation: { mode: { pin: "2026-07-28" } } },
+      );
       c2.setNotificationHandler("notifications/tools/list_changed", async () => void heard.modernTools++);
       c2.setNotificationHandler("notifications/prompts/list_changed", async () => void heard.modernPrompts++);
       await c2.connect(new Transport2(new URL(`${t.url}/mcp`), { requestInit: { headers } }));
-      expect(c2.getServerCapabilities()).toMatchObject({ tools: { listChanged: true }, prompts: { listChanged: true } });
+      expect(c2.getServerCapabilities()).toMatchObject({
+        tools: { listChanged: true },
+        prompts: { listChanged: true },
+      });
       const sub = await c2.listen({ toolsListChanged: true, promptsListChanged: true });
       await new Promise((r) => setTimeout(r, 1500)); // both streams open and watching
 
       const tools1 = async () => (await c1.listTools()).tools.map((x) => x.name).sort();
       const tools2 = async () => (await c2!.listTools({}, { cacheMode: "bypass" })).tools.map((x) => x.name).sort();
       /** Makes a change through the admin API and waits for both clients to hear of it within BOUND. */
-      const change = async (what: string, path: string, json: unknown, also: ("prompts")[] = []) => {
+      const change = async (what: string, path: string, json: unknown, also: "prompts"[] = []) => {
         const before = { ...heard };
         const res = await api(path, { method: "PUT", json });
         expect(res.status, what).toBeLessThan(300);
         const answered = Date.now();
         await expect
-          .poll(() => heard.legacyTools > before.legacyTools && heard.modernTools > before.modernTools, { timeout: BOUND, interval: 50, message: `${what}: tools/list_changed on both streams` })
+          .poll(() => heard.legacyTools > before.legacyTools && heard.modernTools > before.modernTools, {
+            timeout: BOUND,
+            interval: 50,
+            message: `${what}: tools/list_changed on both streams`,
+          })
           .toBe(true);
         if (also.includes("prompts")) {
           await expect
-            .poll(() => heard.legacyPrompts > before.legacyPrompts && heard.modernPrompts > before.modernPrompts, { timeout: BOUND, interval: 50, message: `${what}: prompts/list_changed` })
+            .poll(() => heard.legacyPrompts > before.legacyPrompts && heard.modernPrompts > before.modernPrompts, {
+              timeout: BOUND,
+              interval: 50,
+              message: `${what}: prompts/list_changed`,
+            })
             .toBe(true);
         }
         expect(Date.now() - answered, what).toBeLessThan(BOUND);

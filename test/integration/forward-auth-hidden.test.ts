@@ -16,7 +16,14 @@ let forwarded: Record<string, string>;
 beforeAll(async () => {
   t = await startTestStack({ forwardAuthPort: 0 });
   // what a forwardAuth call carries: a valid credential and the original request
-  forwarded = { authorization: `Bearer ${t.adminKey}`, "x-forwarded-method": "GET", "x-forwarded-proto": "http", "x-forwarded-host": new URL(t.url).host, "x-forwarded-uri": "/admin/api/whoami", accept: "application/json" };
+  forwarded = {
+    authorization: `Bearer ${t.adminKey}`,
+    "x-forwarded-method": "GET",
+    "x-forwarded-proto": "http",
+    "x-forwarded-host": new URL(t.url).host,
+    "x-forwarded-uri": "/admin/api/whoami",
+    accept: "application/json",
+  };
 });
 afterAll(() => t?.stop());
 
@@ -39,7 +46,14 @@ describe("the forwardAuth endpoint through the edge", () => {
     expectNoIdentity(res.headers, spelling);
   });
 
-  it.each(["/auth/verify%2f", "/auth%2fverify", "/auth/verify%5c", "/auth%5Cverify", "/auth/ver%00ify", "/auth/%zzverify"])("%s (encoded slash, control character, broken encoding) is refused with 400", async (spelling) => {
+  it.each([
+    "/auth/verify%2f",
+    "/auth%2fverify",
+    "/auth/verify%5c",
+    "/auth%5Cverify",
+    "/auth/ver%00ify",
+    "/auth/%zzverify",
+  ])("%s (encoded slash, control character, broken encoding) is refused with 400", async (spelling) => {
     const res = await rawRequest(t.url, spelling, forwarded);
     expect(res.status).toBe(400);
     expect(JSON.parse(res.body)).toMatchObject({ error: "invalid_path" });
@@ -57,7 +71,10 @@ describe("the forwardAuth endpoint through the edge", () => {
 
 describe("one normalised path for routing and for the worker behind", () => {
   it("an encoded spelling of an admin path is routed, authenticated and answered as that path", async () => {
-    const res = await rawRequest(t.url, "/admin/%61pi//whoami/", { authorization: `Bearer ${t.adminKey}`, accept: "application/json" });
+    const res = await rawRequest(t.url, "/admin/%61pi//whoami/", {
+      authorization: `Bearer ${t.adminKey}`,
+      accept: "application/json",
+    });
     expect(res.status, res.body).toBe(200);
     expect(JSON.parse(res.body)).toMatchObject({ email: "admin@localhost", admin: true });
   });

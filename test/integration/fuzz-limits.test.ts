@@ -16,7 +16,9 @@ let second: Managed;
 let secondUrl: string;
 
 beforeAll(async () => {
-  t = await startTestStack({ env: { RATE_LIMIT_PER_MINUTE: String(LIMIT), RATE_LIMIT_SYNC_MS: "200", MAX_BODY_BYTES: String(64 * 1024) } });
+  t = await startTestStack({
+    env: { RATE_LIMIT_PER_MINUTE: String(LIMIT), RATE_LIMIT_SYNC_MS: "200", MAX_BODY_BYTES: String(64 * 1024) },
+  });
   const port = await freePort();
   second = await startWorkerd({ port, env: t.workerEnv, name: "workerd-2" });
   secondUrl = `http://127.0.0.1:${port}`;
@@ -42,27 +44,52 @@ function raw(port: number, request: string | Buffer): Promise<string> {
 describe("request size limits", () => {
   it("refuses a declared body over MAX_BODY_BYTES with 413 JSON, a JSON-RPC error on /mcp", async () => {
     const big = "x".repeat(70 * 1024);
-    const admin = await t.fetch("/admin/api/tenants/x", { method: "PUT", key: t.adminKey, headers: { "content-type": "application/json" }, body: JSON.stringify({ name: big }) });
+    const admin = await t.fetch("/admin/api/tenants/x", {
+      method: "PUT",
+      key: t.adminKey,
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name: big }),
+    });
     expect(admin.status).toBe(413);
     expect(await admin.json()).toMatchObject({ error: "body_too_large" });
-    const mcp = await t.fetch("/mcp", { method: "POST", key: t.adminKey, headers: { "content-type": "application/json", accept: "application/json, text/event-stream" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping", params: { big } }) });
+    const mcp = await t.fetch("/mcp", {
+      method: "POST",
+      key: t.adminKey,
+      headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping", params: { big } }),
+    });
     expect(mcp.status).toBe(413);
-    expect(await mcp.json()).toMatchObject({ jsonrpc: "2.0", id: null, error: { code: -32600, data: { error: "body_too_large" } } });
+    expect(await mcp.json()).toMatchObject({
+      jsonrpc: "2.0",
+      id: null,
+      error: { code: -32600, data: { error: "body_too_large" } },
+    });
   });
 
   it("refuses a chunked body over the limit without a length, and passes a small chunked one", async () => {
     const stream = (bytes: number) =>
       new ReadableStream({
         start(ctl) {
-          for (let i = 0; i < bytes; i += 8192) ctl.enqueue(new TextEncoder().encode("y".repeat(Math.min(8192, bytes - i))));
+          for (let i = 0; i < bytes; i += 8192)
+            ctl.enqueue(new TextEncoder().encode("y".repeat(Math.min(8192, bytes - i))));
           ctl.close();
         },
       });
-    const big = await fetch(t.url + "/mcp", { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${t.adminKey}` }, body: stream(100 * 1024), duplex: "half" } as RequestInit);
+    const big = await fetch(t.url + "/mcp", {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${t.adminKey}` },
+      body: stream(100 * 1024),
+      duplex: "half",
+    } as RequestInit);
     expect(big.status).toBe(413);
     expect(((await big.json()) as any).error.data.error).toBe("body_too_large");
     // a small chunked body reaches the worker (which then judges it): anything but 413
-    const small = await fetch(t.url + "/mcp", { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${t.adminKey}` }, body: stream(100), duplex: "half" } as RequestInit);
+    const small = await fetch(t.url + "/mcp", {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${t.adminKey}` },
+      body: stream(100),
+      duplex: "half",
+    } as RequestInit);
     expect(small.status).not.toBe(413);
   });
 
@@ -70,13 +97,20 @@ describe("request size limits", () => {
     const res = await t.fetch("/admin/api/whoami", { key: t.adminKey, headers: { "x-filler": "a".repeat(40 * 1024) } });
     expect(res.status).toBe(431);
     expect(await res.json()).toMatchObject({ error: "headers_too_large" });
-    const mcp = await t.fetch("/mcp", { method: "POST", headers: { "x-filler": "a".repeat(40 * 1024), "content-type": "application/json" }, body: "{}" });
+    const mcp = await t.fetch("/mcp", {
+      method: "POST",
+      headers: { "x-filler": "a".repeat(40 * 1024), "content-type": "application/json" },
+      body: "{}",
+    });
     expect(mcp.status).toBe(431);
     expect(((await mcp.json()) as any).error.data.error).toBe("headers_too_large");
   });
 
   it("survives header blocks past workerd's own limit (no crash, the next request is served)", async () => {
-    const answer = await raw(t.port, `GET /healthz HTTP/1.1\r\nhost: localhost\r\nx-a: ${"b".repeat(300 * 1024)}\r\n\r\n`);
+    const answer = await raw(
+      t.port,
+      `GET /healthz HTTP/1.1\r\nhost: localhost\r\nx-a: ${"b".repeat(300 * 1024)}\r\n\r\n`,
+    );
     // workerd answers a bare 431 or closes the connection; never a 5xx
     expect(answer === "" || /^HTTP\/1\.1 4\d\d/.test(answer)).toBe(true);
     expect((await t.fetch("/healthz")).status).toBe(200);
@@ -86,13 +120,31 @@ describe("request size limits", () => {
 
 describe("media types", () => {
   it("requires application/json on MCP POSTs and admin API writes (415)", async () => {
-    const mcp = await t.fetch("/mcp", { method: "POST", key: t.adminKey, headers: { "content-type": "text/plain" }, body: '{"jsonrpc":"2.0","id":1,"method":"ping"}' });
+    const mcp = await t.fetch("/mcp", {
+      method: "POST",
+      key: t.adminKey,
+      headers: { "content-type": "text/plain" },
+      body: '{"jsonrpc":"2.0","id":1,"method":"ping"}',
+    });
     expect(mcp.status).toBe(415);
-    expect(await mcp.json()).toMatchObject({ jsonrpc: "2.0", error: { code: -32600, data: { error: "unsupported_media_type" } } });
-    const form = await t.fetch("/admin/api/tenants/x", { method: "PUT", key: t.adminKey, headers: { "content-type": "application/x-www-form-urlencoded" }, body: "name=x" });
+    expect(await mcp.json()).toMatchObject({
+      jsonrpc: "2.0",
+      error: { code: -32600, data: { error: "unsupported_media_type" } },
+    });
+    const form = await t.fetch("/admin/api/tenants/x", {
+      method: "PUT",
+      key: t.adminKey,
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: "name=x",
+    });
     expect(form.status).toBe(415);
     expect(await form.json()).toMatchObject({ error: "unsupported_media_type" });
-    const withCharset = await t.fetch("/mcp", { method: "POST", key: t.adminKey, headers: { "content-type": "application/json; charset=utf-8" }, body: "{}" });
+    const withCharset = await t.fetch("/mcp", {
+      method: "POST",
+      key: t.adminKey,
+      headers: { "content-type": "application/json; charset=utf-8" },
+      body: "{}",
+    });
     expect(withCharset.status).not.toBe(415);
   });
 });
@@ -108,7 +160,8 @@ describe("security headers", () => {
 });
 
 describe("per-user rate limit across replicas", () => {
-  const call = (base: string, key: string) => fetch(base + "/admin/api/whoami", { headers: { authorization: `Bearer ${key}` } });
+  const call = (base: string, key: string) =>
+    fetch(base + "/admin/api/whoami", { headers: { authorization: `Bearer ${key}` } });
   const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
   it("counts one user's requests on both workerd processes against one budget", async () => {
@@ -136,12 +189,20 @@ describe("per-user rate limit across replicas", () => {
     const back = await call(t.url, key);
     expect(back.status).toBe(429);
     // the MCP endpoint refuses with a JSON-RPC error
-    const mcp = await fetch(t.url + "/mcp", { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: '{"jsonrpc":"2.0","id":1,"method":"ping"}' });
+    const mcp = await fetch(t.url + "/mcp", {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: '{"jsonrpc":"2.0","id":1,"method":"ping"}',
+    });
     expect(mcp.status).toBe(429);
-    expect(await mcp.json()).toMatchObject({ jsonrpc: "2.0", error: { code: -32000, data: { error: "rate_limited" } } });
+    expect(await mcp.json()).toMatchObject({
+      jsonrpc: "2.0",
+      error: { code: -32000, data: { error: "rate_limited" } },
+    });
     // another user is not affected
     expect((await call(secondUrl, other)).status).toBe(200);
-    const [row] = await t.db.sql`SELECT sum(count)::int AS n FROM rate_limit_counters WHERE subject = 'busy@example.com'`;
+    const [row] = await t.db
+      .sql`SELECT sum(count)::int AS n FROM rate_limit_counters WHERE subject = 'busy@example.com'`;
     expect(row!.n).toBe(LIMIT);
   });
 });

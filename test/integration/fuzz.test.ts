@@ -43,10 +43,33 @@ afterAll(() => f?.stop());
 
 // ---------------------------------------------------------------- generators
 
-const STACK_TRACE = /\bat [\w$.<>]+ \(|\.(ts|js|mjs):\d+:\d+|node_modules|TypeError|ReferenceError|SyntaxError: |internal error; reference/;
+const STACK_TRACE =
+  /\bat [\w$.<>]+ \(|\.(ts|js|mjs):\d+:\d+|node_modules|TypeError|ReferenceError|SyntaxError: |internal error; reference/;
 
 function randomString(r: Rng, max = 40): string {
-  const alphabet = ["a", "Z", "0", "-", "_", "'", '"', ";", "\\", "/", "%", "..", "\u0000", "\u202e", "😀", "\ud800", "<script>", "${x}", " OR 1=1 --", "\n", "\t"];
+  const alphabet = [
+    "a",
+    "Z",
+    "0",
+    "-",
+    "_",
+    "'",
+    '"',
+    ";",
+    "\\",
+    "/",
+    "%",
+    "..",
+    "\u0000",
+    "\u202e",
+    "😀",
+    "\ud800",
+    "<script>",
+    "${x}",
+    " OR 1=1 --",
+    "\n",
+    "\t",
+  ];
   let s = "";
   const n = r.int(max);
   for (let i = 0; i < n; i++) s += r.pick(alphabet);
@@ -55,7 +78,11 @@ function randomString(r: Rng, max = 40): string {
 
 /** Percent-encodes a string's UTF-8 bytes (lone surrogates become U+FFFD, as a browser sends them). */
 function pct(s: string): string {
-  return [...Buffer.from(s, "utf8")].map((b) => (/[A-Za-z0-9_.~-]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : "%" + b.toString(16).padStart(2, "0"))).join("");
+  return [...Buffer.from(s, "utf8")]
+    .map((b) =>
+      /[A-Za-z0-9_.~-]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : "%" + b.toString(16).padStart(2, "0"),
+    )
+    .join("");
 }
 
 function deep(depth: number, kind: "array" | "object"): string {
@@ -78,25 +105,71 @@ function randomJson(r: Rng, depth = 0): unknown {
       return Array.from({ length: r.int(4) }, () => randomJson(r, depth + 1));
     default: {
       const o: Record<string, unknown> = {};
-      for (let i = r.int(4); i > 0; i--) o[r.pick(["__proto__", "constructor", "name", "id", "method", "params", "tenant", "url", "headers", "groups", randomString(r, 6)])] = randomJson(r, depth + 1);
+      for (let i = r.int(4); i > 0; i--)
+        o[
+          r.pick([
+            "__proto__",
+            "constructor",
+            "name",
+            "id",
+            "method",
+            "params",
+            "tenant",
+            "url",
+            "headers",
+            "groups",
+            randomString(r, 6),
+          ])
+        ] = randomJson(r, depth + 1);
       return o;
     }
   }
 }
 
-const METHODS = ["initialize", "ping", "tools/list", "tools/call", "prompts/get", "resources/read", "resources/templates/list", "completion/complete", "logging/setLevel", "notifications/initialized", "notifications/cancelled", "nope/nope", "rpc.discover", "__proto__", "constructor", "", "tools/list/../call"];
+const METHODS = [
+  "initialize",
+  "ping",
+  "tools/list",
+  "tools/call",
+  "prompts/get",
+  "resources/read",
+  "resources/templates/list",
+  "completion/complete",
+  "logging/setLevel",
+  "notifications/initialized",
+  "notifications/cancelled",
+  "nope/nope",
+  "rpc.discover",
+  "__proto__",
+  "constructor",
+  "",
+  "tools/list/../call",
+];
 
 /** A hostile body: returns the bytes to send. */
 function hostileBody(r: Rng): Buffer {
   const enc = (v: unknown) => Buffer.from(JSON.stringify(v));
   switch (r.int(14)) {
     case 0: // malformed JSON
-      return Buffer.from(r.pick(["{", "[", '{"jsonrpc":"2.0",', '{"a":}', "[1,2,]", "nul", "'single'", '{"jsonrpc":"2.0","id":1,"method":"ping"', "\u0000", ""]));
-    case 1: // truncated valid JSON
-      {
-        const s = JSON.stringify({ jsonrpc: "2.0", id: 1, method: r.pick(METHODS), params: randomJson(r) });
-        return Buffer.from(s.slice(0, r.int(s.length)));
-      }
+      return Buffer.from(
+        r.pick([
+          "{",
+          "[",
+          '{"jsonrpc":"2.0",',
+          '{"a":}',
+          "[1,2,]",
+          "nul",
+          "'single'",
+          '{"jsonrpc":"2.0","id":1,"method":"ping"',
+          "\u0000",
+          "",
+        ]),
+      );
+    case 1: {
+      // truncated valid JSON
+      const s = JSON.stringify({ jsonrpc: "2.0", id: 1, method: r.pick(METHODS), params: randomJson(r) });
+      return Buffer.from(s.slice(0, r.int(s.length)));
+    }
     case 2: // wrong JSON-RPC shapes
       return enc(
         r.pick([
@@ -109,7 +182,12 @@ function hostileBody(r: Rng): Buffer {
           { jsonrpc: "2.0", id: 1, error: { code: "x" } },
           { jsonrpc: "2.0", id: null, method: "tools/list" },
           { jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: randomString(r), arguments: randomJson(r) } },
-          { jsonrpc: "2.0", id: 1, method: "resources/read", params: { uri: r.pick(["file:///etc/passwd", "../../x", "test://static/resource/1", randomString(r)]) } },
+          {
+            jsonrpc: "2.0",
+            id: 1,
+            method: "resources/read",
+            params: { uri: r.pick(["file:///etc/passwd", "../../x", "test://static/resource/1", randomString(r)]) },
+          },
           [],
           [{ jsonrpc: "2.0", id: 1, method: "ping" }, 7, null],
           "a string",
@@ -120,32 +198,65 @@ function hostileBody(r: Rng): Buffer {
     case 3: // deep nesting
       return Buffer.from(deep(r.pick([64, 1000, 20000]), r.pick(["array", "object"] as const)));
     case 4: // deep nesting inside params
-      return Buffer.from(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":${deep(r.pick([100, 5000]), "object")}}}`);
+      return Buffer.from(
+        `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":${deep(r.pick([100, 5000]), "object")}}}`,
+      );
     case 5: // invalid UTF-8
-      return Buffer.concat([Buffer.from('{"jsonrpc":"2.0","id":1,"method":"'), Buffer.from(r.pick([[0xff, 0xfe], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xf8, 0x88, 0x80, 0x80, 0x80], [0x80]])), Buffer.from('"}')]);
+      return Buffer.concat([
+        Buffer.from('{"jsonrpc":"2.0","id":1,"method":"'),
+        Buffer.from(r.pick([[0xff, 0xfe], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xf8, 0x88, 0x80, 0x80, 0x80], [0x80]])),
+        Buffer.from('"}'),
+      ]);
     case 6: // a lone surrogate escape and NUL inside strings
-      return Buffer.from('{"jsonrpc":"2.0","id":"\\ud800","method":"tools/call","params":{"name":"echo\\u0000","arguments":{"message":"\\udfff"}}}');
+      return Buffer.from(
+        '{"jsonrpc":"2.0","id":"\\ud800","method":"tools/call","params":{"name":"echo\\u0000","arguments":{"message":"\\udfff"}}}',
+      );
     case 7: // body over the limit
       return Buffer.alloc(MAX_BODY + 1 + r.int(1000), "x");
     case 8: // big but within the limit
-      return enc({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "echo", arguments: { message: "m".repeat(MAX_BODY - 200) } } });
+      return enc({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "tools/call",
+        params: { name: "echo", arguments: { message: "m".repeat(MAX_BODY - 200) } },
+      });
     case 9: // huge id and many members
-      return enc({ jsonrpc: "2.0", id: "i".repeat(10_000), method: "ping", ...Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`k${i}`, i])) });
+      return enc({
+        jsonrpc: "2.0",
+        id: "i".repeat(10_000),
+        method: "ping",
+        ...Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`k${i}`, i])),
+      });
     case 10: // batch of many
-      return enc(Array.from({ length: r.pick([2, 100, 3000]) }, (_, i) => ({ jsonrpc: "2.0", id: i, method: r.pick(METHODS) })));
+      return enc(
+        Array.from({ length: r.pick([2, 100, 3000]) }, (_, i) => ({ jsonrpc: "2.0", id: i, method: r.pick(METHODS) })),
+      );
     default: // random JSON-RPC-like
-      return enc({ jsonrpc: r.pick(["2.0", "2.0", "2.0", 2, null]), id: r.pick([1, "x", null, -1, 1.5, true]), method: r.pick(METHODS), params: randomJson(r) });
+      return enc({
+        jsonrpc: r.pick(["2.0", "2.0", "2.0", 2, null]),
+        id: r.pick([1, "x", null, -1, 1.5, true]),
+        method: r.pick(METHODS),
+        params: randomJson(r),
+      });
   }
 }
 
 /** An admin API body of roughly the right shape, with hostile values in its fields. */
 function shapedAdminBody(r: Rng): Record<string, unknown> {
-  const str = () => r.pick([randomString(r), randomString(r, 400), "a\u0000b", "x".repeat(r.pick([199, 200, 201, 501, 5000]))]);
+  const str = () =>
+    r.pick([randomString(r), randomString(r, 400), "a\u0000b", "x".repeat(r.pick([199, 200, 201, 501, 5000]))]);
   return {
     name: str(),
     description: str(),
     tenant: r.pick(["acme", "globex", str()]),
-    url: r.pick(["http://127.0.0.1:1/x", "javascript:alert(1)", "file:///etc/passwd", "http://[::1]:0/", `http://127.0.0.1:1/${pct(randomString(r))}`, str()]),
+    url: r.pick([
+      "http://127.0.0.1:1/x",
+      "javascript:alert(1)",
+      "file:///etc/passwd",
+      "http://[::1]:0/",
+      `http://127.0.0.1:1/${pct(randomString(r))}`,
+      str(),
+    ]),
     headers: r.pick([{}, { "X-K": str() }, { "bad name": "v" }, { "X-K": "a\r\nInjected: 1" }, randomJson(r)]),
     enabled: r.pick([true, false, "yes", null]),
     transport: r.pick(["streamable-http", "sse", "stdio", 1]),
@@ -157,15 +268,56 @@ function shapedAdminBody(r: Rng): Record<string, unknown> {
   };
 }
 
-const CONTENT_TYPES = ["application/json", "application/json", "application/json; charset=utf-8", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/json; charset=utf-16", "", "application/jsonx", "*/*"];
-const ACCEPTS = ["application/json, text/event-stream", "application/json", "text/event-stream", "text/html", "", "*/*", "image/png"];
+const CONTENT_TYPES = [
+  "application/json",
+  "application/json",
+  "application/json; charset=utf-8",
+  "text/plain",
+  "application/x-www-form-urlencoded",
+  "multipart/form-data; boundary=x",
+  "application/json; charset=utf-16",
+  "",
+  "application/jsonx",
+  "*/*",
+];
+const ACCEPTS = [
+  "application/json, text/event-stream",
+  "application/json",
+  "text/event-stream",
+  "text/html",
+  "",
+  "*/*",
+  "image/png",
+];
 
 function mcpPath(r: Rng): string {
-  return r.pick(["/mcp", "/mcp", "/mcp/alpha", "/mcp/beta", "/mcp/NOPE", "/mcp/a/b/c", "/mcp/%2e%2e/admin/api/tenants", "/mcp%2Fadmin", "/mcp/alpha%00", "/mcp/alpha%2F..%2Fbeta", "/mcp/" + "x".repeat(300), "/mcp/?x=" + pct(randomString(r))]);
+  return r.pick([
+    "/mcp",
+    "/mcp",
+    "/mcp/alpha",
+    "/mcp/beta",
+    "/mcp/NOPE",
+    "/mcp/a/b/c",
+    "/mcp/%2e%2e/admin/api/tenants",
+    "/mcp%2Fadmin",
+    "/mcp/alpha%00",
+    "/mcp/alpha%2F..%2Fbeta",
+    "/mcp/" + "x".repeat(300),
+    "/mcp/?x=" + pct(randomString(r)),
+  ]);
 }
 
 function adminPath(r: Rng): string {
-  const id = r.pick(["acme", "t-1", "UPPER", "a".repeat(40), "x'; DROP TABLE tenants; --", "%00", "..%2F..%2Fetc", pct(randomString(r, 10)) || "e"]);
+  const id = r.pick([
+    "acme",
+    "t-1",
+    "UPPER",
+    "a".repeat(40),
+    "x'; DROP TABLE tenants; --",
+    "%00",
+    "..%2F..%2Fetc",
+    pct(randomString(r, 10)) || "e",
+  ]);
   return r.pick([
     `/admin/api/tenants/${id}`,
     `/admin/api/servers/${id}`,
@@ -187,15 +339,34 @@ function authHeaders(r: Rng, keys: string[]): Record<string, string> {
     case 0:
       break; // none
     case 1:
-      h.authorization = r.pick(["Bearer", "Bearer ", "Basic YTpi", `Bearer ${key} extra`, `bearer ${key}`, `Bearer ${"k".repeat(8000)}`, "Bearer mcpgw_x_y", `Bearer ${key}\u00e9`]);
+      h.authorization = r.pick([
+        "Bearer",
+        "Bearer ",
+        "Basic YTpi",
+        `Bearer ${key} extra`,
+        `bearer ${key}`,
+        `Bearer ${"k".repeat(8000)}`,
+        "Bearer mcpgw_x_y",
+        `Bearer ${key}\u00e9`,
+      ]);
       break;
     case 2:
       h.authorization = `Bearer ${key}`;
-      Object.assign(h, { "X-User-Email": "admin@localhost", "X-User-Admin": "true", "X-User-Groups": "mcp-admin", "X-Identity-Assertion": "eyJhbGciOiJub25lIn0.e30." });
+      Object.assign(h, {
+        "X-User-Email": "admin@localhost",
+        "X-User-Admin": "true",
+        "X-User-Groups": "mcp-admin",
+        "X-Identity-Assertion": "eyJhbGciOiJub25lIn0.e30.",
+      });
       break;
     case 3:
       h.authorization = `Bearer ${key}`;
-      Object.assign(h, { "X-Forwarded-Uri": "/admin/api/tenants", "X-Forwarded-Host": "evil.test", "X-Forwarded-Proto": "gopher", "X-Forwarded-For": randomString(r, 10).replace(/[^\x20-\x7e]/g, "") });
+      Object.assign(h, {
+        "X-Forwarded-Uri": "/admin/api/tenants",
+        "X-Forwarded-Host": "evil.test",
+        "X-Forwarded-Proto": "gopher",
+        "X-Forwarded-For": randomString(r, 10).replace(/[^\x20-\x7e]/g, ""),
+      });
       break;
     case 4:
       h.cookie = r.pick(["session=" + "a".repeat(3000), "owui-token=x; session=..", "=;=;=", "session=%ff%fe"]);
@@ -243,16 +414,27 @@ function complaint(a: Seen, mcp: boolean): string | null {
   if (a.status >= 300 && a.status < 400) {
     // a browser (Accept: text/html) without credentials is sent to the login page; nothing else redirects
     const login = a.location ? new URL(a.location, f.t.url) : null;
-    if (a.acceptsHtml && login && login.origin === new URL(f.t.url).origin && login.pathname === "/auth/login") return null;
+    if (a.acceptsHtml && login && login.origin === new URL(f.t.url).origin && login.pathname === "/auth/login")
+      return null;
     // and a browser at /admin/api (any spelling) is sent to the API reference page
-    if (a.acceptsHtml && login && login.origin === new URL(f.t.url).origin && login.pathname === "/admin/api/docs") return null;
+    if (a.acceptsHtml && login && login.origin === new URL(f.t.url).origin && login.pathname === "/admin/api/docs")
+      return null;
     return `redirect ${a.status} to ${a.location} on an API path`;
   }
   if (STACK_TRACE.test(a.text)) return "looks like a stack trace";
   if (/<html|<!doctype/i.test(a.text)) return "an HTML page";
   if (a.text === "") return a.status === 202 || a.status === 204 ? null : `empty ${a.status} answer`;
   const payloads: string[] = a.type.includes("text/event-stream")
-    ? a.text.split(/\n\n/).map((b) => b.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("\n")).filter(Boolean)
+    ? a.text
+        .split(/\n\n/)
+        .map((b) =>
+          b
+            .split("\n")
+            .filter((l) => l.startsWith("data:"))
+            .map((l) => l.slice(5).trim())
+            .join("\n"),
+        )
+        .filter(Boolean)
     : [a.text];
   if (!a.type.includes("json") && !a.type.includes("text/event-stream")) return `content-type ${a.type || "(none)"}`;
   for (const p of payloads) {
@@ -263,11 +445,14 @@ function complaint(a: Seen, mcp: boolean): string | null {
       return "body is not JSON";
     }
     if (a.status >= 400) {
-      const ok = mcp ? v?.jsonrpc === "2.0" && typeof v?.error?.code === "number" && typeof v?.error?.message === "string" : typeof v?.error === "string" || (v?.jsonrpc === "2.0" && v?.error);
+      const ok = mcp
+        ? v?.jsonrpc === "2.0" && typeof v?.error?.code === "number" && typeof v?.error?.message === "string"
+        : typeof v?.error === "string" || (v?.jsonrpc === "2.0" && v?.error);
       if (!ok) return `4xx body is not a ${mcp ? "JSON-RPC" : "JSON"} error: ${p.slice(0, 200)}`;
     } else if (mcp) {
       const msgs = Array.isArray(v) ? v : [v];
-      if (!msgs.every((m) => m?.jsonrpc === "2.0" && ("result" in m || "error" in m || "method" in m))) return `2xx body is not JSON-RPC: ${p.slice(0, 200)}`;
+      if (!msgs.every((m) => m?.jsonrpc === "2.0" && ("result" in m || "error" in m || "method" in m)))
+        return `2xx body is not JSON-RPC: ${p.slice(0, 200)}`;
     }
   }
   return null;
@@ -283,10 +468,19 @@ async function healthy(): Promise<number> {
   return status;
 }
 
-async function send(path: string, init: { method: string; headers: Record<string, string>; body?: Buffer }): Promise<Seen> {
+async function send(
+  path: string,
+  init: { method: string; headers: Record<string, string>; body?: Buffer },
+): Promise<Seen> {
   // a hung answer is a finding, named with its request, not a test timeout
   const signal = AbortSignal.timeout(10_000);
-  const res = await fetch(f.t.url + path, { method: init.method, headers: init.headers, body: init.body, redirect: "manual", signal });
+  const res = await fetch(f.t.url + path, {
+    method: init.method,
+    headers: init.headers,
+    body: init.body,
+    redirect: "manual",
+    signal,
+  });
   const type = res.headers.get("content-type") ?? "";
   // a GET with a real session id may open the standalone event stream, which is endless by design:
   // its first event is enough
@@ -365,27 +559,44 @@ describe(`fuzz (seed ${SEED})`, () => {
         path = r.pick(["/mcp", "/mcp/alpha", "/admin/api/whoami", "/admin/api/tenants"]);
         method = r.pick(["GET", "POST"]);
       }
-      const keys = family === "admin" ? [f.alice, f.nobody, f.t.adminKey, f.t.adminKey] : [f.alice, f.bob, f.nobody, f.t.adminKey];
+      const keys =
+        family === "admin" ? [f.alice, f.nobody, f.t.adminKey, f.t.adminKey] : [f.alice, f.bob, f.nobody, f.t.adminKey];
       const headers: Record<string, string> = { ...authHeaders(r, keys) };
       if (family !== "auth" && !headers.authorization) headers.authorization = `Bearer ${r.pick(keys)}`;
       const ct = r.pick(CONTENT_TYPES);
       if (ct) headers["content-type"] = ct;
       const accept = r.pick(ACCEPTS);
       if (accept) headers.accept = accept;
-      let body: Buffer | undefined = method === "GET" || method === "DELETE" || method === "OPTIONS" ? undefined : family === "admin" && r.next() < 0.5 ? Buffer.from(JSON.stringify(randomJson(r))) : hostileBody(r);
-      if (family === "admin" && (method === "PUT" || method === "POST") && r.next() < 0.4) body = Buffer.from(JSON.stringify(shapedAdminBody(r)));
+      let body: Buffer | undefined =
+        method === "GET" || method === "DELETE" || method === "OPTIONS"
+          ? undefined
+          : family === "admin" && r.next() < 0.5
+            ? Buffer.from(JSON.stringify(randomJson(r)))
+            : hostileBody(r);
+      if (family === "admin" && (method === "PUT" || method === "POST") && r.next() < 0.4)
+        body = Buffer.from(JSON.stringify(shapedAdminBody(r)));
       let seen: Seen;
       try {
         seen = await send(path, { method, headers, body });
       } catch (err) {
-        failures.push(`#${i} ${method} ${path}: the request failed (${(err as Error).message}) headers=${JSON.stringify(headers).slice(0, 200)}`);
+        failures.push(
+          `#${i} ${method} ${path}: the request failed (${(err as Error).message}) headers=${JSON.stringify(headers).slice(0, 200)}`,
+        );
         continue;
       }
       const resolved = new URL(f.t.url + path).pathname;
       const problem = complaint(seen, resolved.startsWith("/mcp/") || resolved === "/mcp");
       if (problem) failures.push(`#${i} ${seen.label} -> ${seen.status}: ${problem} | ${seen.text.slice(0, 300)}`);
     }
-    if (failures.length) console.log(f.t.workerd.output().split("\n").filter((l) => /error|warn|exception|unavailable/i.test(l)).slice(-30).join("\n"));
+    if (failures.length)
+      console.log(
+        f.t.workerd
+          .output()
+          .split("\n")
+          .filter((l) => /error|warn|exception|unavailable/i.test(l))
+          .slice(-30)
+          .join("\n"),
+      );
     expect(failures, `seed ${SEED}`).toEqual([]);
     expect(capacityRefusals, "clean 503 refusals (database busy)").toBeLessThanOrEqual(ITERATIONS / 10);
     expect(f.t.workerd.child.exitCode).toBeNull();
@@ -396,13 +607,41 @@ describe(`fuzz (seed ${SEED})`, () => {
     const key = f.alice;
     const cases: [string, string | Buffer][] = [
       ["dot segments", `GET /mcp/../admin/api/whoami HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${key}\r\n\r\n`],
-      ["encoded dot segments", `GET /mcp/%2e%2e/admin/api/tenants HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${key}\r\n\r\n`],
-      ["encoded slash", `POST /mcp%2Fbeta HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${key}\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}`],
+      [
+        "encoded dot segments",
+        `GET /mcp/%2e%2e/admin/api/tenants HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${key}\r\n\r\n`,
+      ],
+      [
+        "encoded slash",
+        `POST /mcp%2Fbeta HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${key}\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}`,
+      ],
       ["encoded NUL in path", `GET /mcp/alpha%00x HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${key}\r\n\r\n`],
-      ["invalid UTF-8 in a header", Buffer.concat([Buffer.from(`POST /mcp HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${key}\r\ncontent-type: application/json\r\nx-odd: `), Buffer.from([0xff, 0xfe, 0xc0]), Buffer.from("\r\ncontent-length: 2\r\n\r\n{}")])],
-      ["invalid UTF-8 in the key", Buffer.concat([Buffer.from("GET /admin/api/whoami HTTP/1.1\r\nhost: x\r\nauthorization: Bearer mcpgw_"), Buffer.from([0xff, 0xfe]), Buffer.from("\r\n\r\n")])],
-      ["underscore identity header", `GET /admin/api/whoami HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${key}\r\nX_User_Admin: true\r\nX_User_Email: admin@localhost\r\n\r\n`],
-      ["many headers", `GET /mcp HTTP/1.1\r\nhost: x\r\n${Array.from({ length: 2000 }, (_, i) => `x-h${i}: v`).join("\r\n")}\r\n\r\n`],
+      [
+        "invalid UTF-8 in a header",
+        Buffer.concat([
+          Buffer.from(
+            `POST /mcp HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${key}\r\ncontent-type: application/json\r\nx-odd: `,
+          ),
+          Buffer.from([0xff, 0xfe, 0xc0]),
+          Buffer.from("\r\ncontent-length: 2\r\n\r\n{}"),
+        ]),
+      ],
+      [
+        "invalid UTF-8 in the key",
+        Buffer.concat([
+          Buffer.from("GET /admin/api/whoami HTTP/1.1\r\nhost: x\r\nauthorization: Bearer mcpgw_"),
+          Buffer.from([0xff, 0xfe]),
+          Buffer.from("\r\n\r\n"),
+        ]),
+      ],
+      [
+        "underscore identity header",
+        `GET /admin/api/whoami HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${key}\r\nX_User_Admin: true\r\nX_User_Email: admin@localhost\r\n\r\n`,
+      ],
+      [
+        "many headers",
+        `GET /mcp HTTP/1.1\r\nhost: x\r\n${Array.from({ length: 2000 }, (_, i) => `x-h${i}: v`).join("\r\n")}\r\n\r\n`,
+      ],
     ];
     const failures: string[] = [];
     for (const [label, req] of cases) {
@@ -410,10 +649,13 @@ describe(`fuzz (seed ${SEED})`, () => {
       if (!seen) continue; // the runtime closed a malformed connection: acceptable
       if (seen.status === 503 && seen.type.includes("json") && UNAVAILABLE.test(seen.text)) continue; // database busy
       if (seen.status >= 500 || seen.status === 0) failures.push(`${label}: ${seen.status} ${seen.text.slice(0, 200)}`);
-      else if (seen.status === 200 && label !== "dot segments" && label !== "underscore identity header") failures.push(`${label}: unexpectedly 200 ${seen.text.slice(0, 200)}`);
-      else if (seen.text && !seen.type.includes("json")) failures.push(`${label}: ${seen.status} not JSON (${seen.type}) ${seen.text.slice(0, 100)}`);
+      else if (seen.status === 200 && label !== "dot segments" && label !== "underscore identity header")
+        failures.push(`${label}: unexpectedly 200 ${seen.text.slice(0, 200)}`);
+      else if (seen.text && !seen.type.includes("json"))
+        failures.push(`${label}: ${seen.status} not JSON (${seen.type}) ${seen.text.slice(0, 100)}`);
       else if (seen.text && STACK_TRACE.test(seen.text)) failures.push(`${label}: stack trace`);
-      if (label === "underscore identity header" && seen.status === 200) expect(JSON.parse(seen.text)).toMatchObject({ email: "alice@acme.test", admin: false });
+      if (label === "underscore identity header" && seen.status === 200)
+        expect(JSON.parse(seen.text)).toMatchObject({ email: "alice@acme.test", admin: false });
     }
     expect(failures).toEqual([]);
     expect(f.t.workerd.child.exitCode).toBeNull();
@@ -427,13 +669,32 @@ describe(`fuzz (seed ${SEED})`, () => {
   it("survives broken HTTP framing (refused by workerd's parser, no stack trace, process alive)", async () => {
     const key = f.alice;
     const cases: [string, string | Buffer][] = [
-      ["NUL in path", Buffer.concat([Buffer.from("GET /mcp/alpha"), Buffer.from([0]), Buffer.from(`x HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${key}\r\n\r\n`)])],
+      [
+        "NUL in path",
+        Buffer.concat([
+          Buffer.from("GET /mcp/alpha"),
+          Buffer.from([0]),
+          Buffer.from(`x HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${key}\r\n\r\n`),
+        ]),
+      ],
       ["absolute-form target", `GET http://evil.test/admin/api/tenants HTTP/1.1\r\nhost: x\r\n\r\n`],
       ["garbage request line", "HELLO\r\n\r\n"],
-      ["bad content-length", `POST /mcp HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${key}\r\ncontent-type: application/json\r\ncontent-length: -5\r\n\r\n{}`],
-      ["two content-lengths", `POST /mcp HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${key}\r\ncontent-type: application/json\r\ncontent-length: 2\r\ncontent-length: 40\r\n\r\n{}`],
-      ["chunked and content-length", `POST /mcp HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${key}\r\ncontent-type: application/json\r\ncontent-length: 2\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n`],
-      ["bad chunk size", `POST /mcp HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${key}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n`],
+      [
+        "bad content-length",
+        `POST /mcp HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${key}\r\ncontent-type: application/json\r\ncontent-length: -5\r\n\r\n{}`,
+      ],
+      [
+        "two content-lengths",
+        `POST /mcp HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${key}\r\ncontent-type: application/json\r\ncontent-length: 2\r\ncontent-length: 40\r\n\r\n{}`,
+      ],
+      [
+        "chunked and content-length",
+        `POST /mcp HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${key}\r\ncontent-type: application/json\r\ncontent-length: 2\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n`,
+      ],
+      [
+        "bad chunk size",
+        `POST /mcp HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${key}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n`,
+      ],
     ];
     for (const [label, req] of cases) {
       const seen = parseRaw(label, await raw(req));

@@ -32,7 +32,8 @@ let t: TestStack;
 let tiny: TinyUpstream;
 let alice: string;
 
-const api = (method: string, path: string, json?: unknown) => t.fetch(`/admin/api${path}`, { method, key: t.adminKey, ...(json !== undefined ? { json } : {}) });
+const api = (method: string, path: string, json?: unknown) =>
+  t.fetch(`/admin/api${path}`, { method, key: t.adminKey, ...(json !== undefined ? { json } : {}) });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Calls `name` through /mcp as alice; the text of the result, or the error message. */
@@ -55,7 +56,10 @@ beforeAll(async () => {
   tiny.requireSecret = SECRET;
   tiny.answerCalls = true;
   expect((await api("PUT", "/tenants/acme", { name: "Acme" })).status).toBe(201);
-  expect((await api("PUT", "/servers/vault", { tenant: "acme", url: tiny.url, headers: { "X-Upstream-Secret": SECRET } })).status).toBe(201);
+  expect(
+    (await api("PUT", "/servers/vault", { tenant: "acme", url: tiny.url, headers: { "X-Upstream-Secret": SECRET } }))
+      .status,
+  ).toBe(201);
   expect((await api("PUT", "/servers/plain", { tenant: "acme", url: tiny.url })).status).toBe(201);
   expect((await api("PUT", "/groups/acme-users", { tenants: ["acme"] })).status).toBe(201);
   alice = await t.userKey("alice@acme.test", { groups: ["acme-users"] });
@@ -81,22 +85,40 @@ const ROUTES: [string, string][] = [
 describe("the catalog's internal API", () => {
   it("refuses every route without a valid service assertion from mcp or admin, with 401 JSON and no effect", async () => {
     const env = t.workerEnv;
-    const identity = await signAssertion({ email: "alice@acme.test", groups: ["acme-users"], admin: true, via: "apikey" }, env.IDENTITY_SECRET!);
+    const identity = await signAssertion(
+      { email: "alice@acme.test", groups: ["acme-users"], admin: true, via: "apikey" },
+      env.IDENTITY_SECRET!,
+    );
     const forged: [string, Record<string, string>][] = [
       ["nothing", {}],
       ["garbage", { [SERVICE_ASSERTION_HEADER]: "x.y.z" }],
       ["another key", { [SERVICE_ASSERTION_HEADER]: await signServiceAssertion(randomToken(32), "mcp", "catalog") }],
-      ["the identity key", { [SERVICE_ASSERTION_HEADER]: await signServiceAssertion(env.IDENTITY_SECRET!, "mcp", "catalog") }],
-      ["another audience", { [SERVICE_ASSERTION_HEADER]: await signServiceAssertion(env.SERVICE_SECRET!, "mcp", "admin") }],
-      ["a caller not allowed", { [SERVICE_ASSERTION_HEADER]: await signServiceAssertion(env.SERVICE_SECRET!, "auth", "catalog") }],
+      [
+        "the identity key",
+        { [SERVICE_ASSERTION_HEADER]: await signServiceAssertion(env.IDENTITY_SECRET!, "mcp", "catalog") },
+      ],
+      [
+        "another audience",
+        { [SERVICE_ASSERTION_HEADER]: await signServiceAssertion(env.SERVICE_SECRET!, "mcp", "admin") },
+      ],
+      [
+        "a caller not allowed",
+        { [SERVICE_ASSERTION_HEADER]: await signServiceAssertion(env.SERVICE_SECRET!, "auth", "catalog") },
+      ],
       ["an identity assertion", { [ASSERTION_HEADER]: identity }],
       ["an identity assertion as service assertion", { [SERVICE_ASSERTION_HEADER]: identity }],
       ["the plain identity headers", { "X-User-Email": "alice@acme.test", "X-User-Admin": "true" }],
     ];
     // the refreshes the admin API's PUTs asked for are done (the catalog accepted the admin worker's assertion)
     // (plain has no headers, and the upstream wants its secret: listed, and refused)
-    for (let i = 0; i < 100 && (await t.db.sql`SELECT count(*)::int AS n FROM server_status`)[0]!.n < 2; i++) await sleep(100);
-    expect((await t.db.sql`SELECT server_id, ok FROM server_status ORDER BY server_id`).map((r) => [r.server_id, r.ok])).toEqual([["plain", false], ["vault", true]]);
+    for (let i = 0; i < 100 && (await t.db.sql`SELECT count(*)::int AS n FROM server_status`)[0]!.n < 2; i++)
+      await sleep(100);
+    expect(
+      (await t.db.sql`SELECT server_id, ok FROM server_status ORDER BY server_id`).map((r) => [r.server_id, r.ok]),
+    ).toEqual([
+      ["plain", false],
+      ["vault", true],
+    ]);
     tiny.seen.length = 0;
     const [before] = await t.db.sql`SELECT count(*)::int AS n, max(refreshed_at) AS at FROM server_status`;
     for (const [method, path] of ROUTES) {
@@ -133,13 +155,22 @@ describe("the catalog's internal API", () => {
     expect(vault).not.toHaveProperty("headers");
     expect(vault.credentials).toEqual({ version: expect.stringMatching(/^[A-Za-z0-9_-]{22}$/) });
     expect(c.servers.find((s) => s.id === "plain")!.credentials).toBeNull();
-    for (const path of ["/internal/catalog/alice%40acme.test/servers/vault", "/internal/access/alice%40acme.test", "/internal/status", "/internal/stats"]) {
+    for (const path of [
+      "/internal/catalog/alice%40acme.test/servers/vault",
+      "/internal/access/alice%40acme.test",
+      "/internal/status",
+      "/internal/stats",
+    ]) {
       const body = await (await t.internal(path)).text();
       expect(body, path).not.toContain(SECRET);
       expect(body, path).not.toContain("mcpgw:v1:"); // not even the sealed form
     }
-    const access = (await (await t.internal("/internal/access/alice%40acme.test")).json()) as { servers: { server: Record<string, unknown> }[] };
-    expect(access.servers.find((s) => s.server.id === "vault")!.server).toMatchObject({ headerNames: ["X-Upstream-Secret"] });
+    const access = (await (await t.internal("/internal/access/alice%40acme.test")).json()) as {
+      servers: { server: Record<string, unknown> }[];
+    };
+    expect(access.servers.find((s) => s.server.id === "vault")!.server).toMatchObject({
+      headerNames: ["X-Upstream-Secret"],
+    });
   });
 
   it("gives a server's headers to the mcp worker only, and only for a user who may use the server", async () => {
@@ -147,17 +178,28 @@ describe("the catalog's internal API", () => {
     const res = await t.internal("/internal/credentials/alice%40acme.test/servers/vault");
     expect(res.status).toBe(200);
     expect(res.headers.get("cache-control")).toBe("no-store");
-    expect(await res.json()).toEqual({ server: "vault", version: c.servers.find((s) => s.id === "vault")!.credentials!.version, headers: { "X-Upstream-Secret": SECRET } });
+    expect(await res.json()).toEqual({
+      server: "vault",
+      version: c.servers.find((s) => s.id === "vault")!.credentials!.version,
+      headers: { "X-Upstream-Secret": SECRET },
+    });
     // a user without the grant, an unknown user and an unknown server get the same 404
     const denied = await Promise.all(
-      ["/internal/credentials/bob%40other.test/servers/vault", "/internal/credentials/nobody%40nowhere.test/servers/vault", "/internal/credentials/alice%40acme.test/servers/nope", "/internal/credentials/not-an-email/servers/vault"].map(async (p) => {
+      [
+        "/internal/credentials/bob%40other.test/servers/vault",
+        "/internal/credentials/nobody%40nowhere.test/servers/vault",
+        "/internal/credentials/alice%40acme.test/servers/nope",
+        "/internal/credentials/not-an-email/servers/vault",
+      ].map(async (p) => {
         const r = await t.internal(p);
         return { status: r.status, body: await r.text() };
       }),
     );
     for (const d of denied) expect(d).toEqual({ status: 404, body: JSON.stringify({ error: "not_found" }) });
     // the admin worker may call the catalog, but not read credentials
-    const admin = await t.internal("/internal/credentials/alice%40acme.test/servers/vault", { headers: await t.serviceHeaders("admin") });
+    const admin = await t.internal("/internal/credentials/alice%40acme.test/servers/vault", {
+      headers: await t.serviceHeaders("admin"),
+    });
     expect(admin.status).toBe(403);
     expect(await admin.text()).not.toContain(SECRET);
     const none = await t.internal("/internal/credentials/alice%40acme.test/servers/plain");
@@ -176,12 +218,20 @@ describe("secrets at rest", () => {
     const ring = await t.keyRing();
     expect(await unseal(ring, stored["X-Upstream-Secret"]!, "servers.headers:vault:X-Upstream-Secret")).toBe(SECRET);
     // bound to where it lives: the same value under another server or header does not open
-    await expect(unseal(ring, stored["X-Upstream-Secret"]!, "servers.headers:plain:X-Upstream-Secret")).rejects.toThrow(SecretsError);
-    await expect(unseal(ring, stored["X-Upstream-Secret"]!, "servers.headers:vault:Authorization")).rejects.toThrow(SecretsError);
+    await expect(unseal(ring, stored["X-Upstream-Secret"]!, "servers.headers:plain:X-Upstream-Secret")).rejects.toThrow(
+      SecretsError,
+    );
+    await expect(unseal(ring, stored["X-Upstream-Secret"]!, "servers.headers:vault:Authorization")).rejects.toThrow(
+      SecretsError,
+    );
     // the same headers again: nothing rewritten, no audit row claiming a change
-    const audits = async () => (await t.db.sql`SELECT count(*)::int AS n FROM audit_log WHERE target = 'server:vault'`)[0]!.n;
+    const audits = async () =>
+      (await t.db.sql`SELECT count(*)::int AS n FROM audit_log WHERE target = 'server:vault'`)[0]!.n;
     const n = await audits();
-    expect((await api("PUT", "/servers/vault", { tenant: "acme", url: tiny.url, headers: { "X-Upstream-Secret": SECRET } })).status).toBe(200);
+    expect(
+      (await api("PUT", "/servers/vault", { tenant: "acme", url: tiny.url, headers: { "X-Upstream-Secret": SECRET } }))
+        .status,
+    ).toBe(200);
     const [again] = await t.db.sql`SELECT headers, updated_at FROM servers WHERE id = 'vault'`;
     expect(again).toEqual(row);
     expect(await audits()).toBe(n);
@@ -200,14 +250,20 @@ describe("secrets at rest", () => {
     expect(tiny.seen.every((h) => h["x-upstream-secret"] === SECRET)).toBe(true);
     // a new secret: the upstream takes only it from now on
     const next = `${SECRET}-rotated`;
-    expect((await api("PUT", "/servers/vault", { tenant: "acme", url: tiny.url, headers: { "X-Upstream-Secret": next } })).status).toBe(200);
+    expect(
+      (await api("PUT", "/servers/vault", { tenant: "acme", url: tiny.url, headers: { "X-Upstream-Secret": next } }))
+        .status,
+    ).toBe(200);
     tiny.requireSecret = next;
     await sleep(2000);
     tiny.seen.length = 0;
     expect(await call("vault__alpha")).toContain("tiny called alpha");
     expect(tiny.seen.map((h) => h["x-upstream-secret"])).toEqual(tiny.seen.map(() => next));
     // and back, so the rest of the file uses SECRET
-    expect((await api("PUT", "/servers/vault", { tenant: "acme", url: tiny.url, headers: { "X-Upstream-Secret": SECRET } })).status).toBe(200);
+    expect(
+      (await api("PUT", "/servers/vault", { tenant: "acme", url: tiny.url, headers: { "X-Upstream-Secret": SECRET } }))
+        .status,
+    ).toBe(200);
     tiny.requireSecret = SECRET;
     await sleep(2000);
     expect(await call("vault__alpha")).toContain("tiny called alpha");
@@ -220,7 +276,13 @@ describe("secrets at rest", () => {
     const [oldId, newId] = [await keyId(oldKey), await keyId(newKey)];
     // a legacy row, written in plaintext before encryption existed
     await sql`INSERT INTO servers (id, tenant_id, url, headers) VALUES ('legacy', 'acme', ${tiny.url}, ${sql.json({ "X-Upstream-Secret": SECRET })})`;
-    const rows = async () => Object.fromEntries((await sql`SELECT id, headers, updated_at FROM servers WHERE headers <> '{}'::jsonb ORDER BY id`).map((r) => [r.id, r]));
+    const rows = async () =>
+      Object.fromEntries(
+        (await sql`SELECT id, headers, updated_at FROM servers WHERE headers <> '{}'::jsonb ORDER BY id`).map((r) => [
+          r.id,
+          r,
+        ]),
+      );
     const before = await rows();
     expect(Object.keys(before)).toEqual(["legacy", "vault"]);
 
@@ -228,11 +290,23 @@ describe("secrets at rest", () => {
     const dataDir = mkdtempSync(join(tmpdir(), "mcpgw-rotate-"));
     const logs: string[] = [];
     const startWith = (keys: Record<string, string>) =>
-      startStack({ databaseUrl: t.db.url, dataDir, port: 0, build: false, demo: false, localIdp: false, internalPort: 0, log: (l) => logs.push(l), env: { ...t.workerEnv, SECRETS_KEY_PREVIOUS: "", ...keys } });
+      startStack({
+        databaseUrl: t.db.url,
+        dataDir,
+        port: 0,
+        build: false,
+        demo: false,
+        localIdp: false,
+        internalPort: 0,
+        log: (l) => logs.push(l),
+        env: { ...t.workerEnv, SECRETS_KEY_PREVIOUS: "", ...keys },
+      });
     try {
       // the new key alone cannot open what the old one sealed: the start stops, and nothing is
       // written (not even the plaintext row)
-      await expect(startWith({ SECRETS_KEY: newKey })).rejects.toThrow(new RegExp(`sealed with key ${oldId}.*SECRETS_KEY_PREVIOUS`));
+      await expect(startWith({ SECRETS_KEY: newKey })).rejects.toThrow(
+        new RegExp(`sealed with key ${oldId}.*SECRETS_KEY_PREVIOUS`),
+      );
       expect(await rows()).toEqual(before);
 
       // SECRETS_KEY = new, SECRETS_KEY_PREVIOUS = old: every value under the new key
@@ -256,7 +330,9 @@ describe("secrets at rest", () => {
       try {
         expect(logs.join("\n")).not.toContain("re-sealed");
         expect(await rows()).toEqual(after);
-        const creds = await fetch(`${rotated.internalUrl}/internal/credentials/alice%40acme.test/servers/legacy`, { headers: await t.serviceHeaders() });
+        const creds = await fetch(`${rotated.internalUrl}/internal/credentials/alice%40acme.test/servers/legacy`, {
+          headers: await t.serviceHeaders(),
+        });
         expect(await creds.json()).toMatchObject({ headers: { "X-Upstream-Secret": SECRET } });
         tiny.seen.length = 0;
         // tiny refuses a request without the secret (requireSecret), so the call's answer proves
@@ -265,7 +341,12 @@ describe("secrets at rest", () => {
         expect(await call("legacy__alpha", rotated.url)).toContain("tiny called alpha");
         expect(tiny.seen.some((h) => h["x-upstream-secret"] === SECRET)).toBe(true);
         // the rotated deployment's listing is in (it may be written in the background)
-        for (let i = 0; i < 100 && (await sql`SELECT ok FROM server_status WHERE server_id = 'legacy'`)[0]?.ok !== true; i++) await new Promise((ok) => setTimeout(ok, 100));
+        for (
+          let i = 0;
+          i < 100 && (await sql`SELECT ok FROM server_status WHERE server_id = 'legacy'`)[0]?.ok !== true;
+          i++
+        )
+          await new Promise((ok) => setTimeout(ok, 100));
         // the old deployment (t, still running on the old key) refreshing now cannot open the
         // re-sealed headers: it writes nothing over the new deployment's listing
         const stale = await t.internal("/internal/refresh/legacy", { method: "POST" });
@@ -273,7 +354,10 @@ describe("secrets at rest", () => {
         // version bound; what counts is the stored status below)
         expect(stale.status).toBe(200);
         expect(await stale.json()).toMatchObject({ id: "legacy" });
-        expect((await sql`SELECT ok, tool_count FROM server_status WHERE server_id = 'legacy'`)[0]).toEqual({ ok: true, tool_count: 1 });
+        expect((await sql`SELECT ok, tool_count FROM server_status WHERE server_id = 'legacy'`)[0]).toEqual({
+          ok: true,
+          tool_count: 1,
+        });
         expect(await call("legacy__alpha", rotated.url)).toContain("tiny called alpha");
       } finally {
         await rotated.stop();

@@ -47,7 +47,11 @@ describe("SQL metacharacters", () => {
       const id = `t${i}`;
       expect((await api("PUT", `/admin/api/tenants/${id}`, { name: s })).status).toBe(201);
       expect((await api("GET", `/admin/api/tenants/${id}`)).body.name).toBe(s);
-      const srv = await api("PUT", `/admin/api/servers/s${i}`, { tenant: id, url: `http://127.0.0.1:1/mcp?q=${encodeURIComponent(s)}`, description: s });
+      const srv = await api("PUT", `/admin/api/servers/s${i}`, {
+        tenant: id,
+        url: `http://127.0.0.1:1/mcp?q=${encodeURIComponent(s)}`,
+        description: s,
+      });
       expect(srv.status).toBe(201);
       const got = (await api("GET", `/admin/api/servers/s${i}`)).body;
       expect(got.description).toBe(s);
@@ -55,17 +59,22 @@ describe("SQL metacharacters", () => {
       expect((await api("PUT", `/admin/api/groups/g${i}`, { tenants: [id], description: s })).status).toBe(201);
       expect((await api("GET", `/admin/api/groups/g${i}`)).body.description).toBe(s);
       const email = `user${i}@example.com`;
-      expect((await api("PUT", `/admin/api/users/${encodeURIComponent(email)}`, { groups: [`g${i}`], name: s })).status).toBe(201);
+      expect(
+        (await api("PUT", `/admin/api/users/${encodeURIComponent(email)}`, { groups: [`g${i}`], name: s })).status,
+      ).toBe(201);
       expect((await api("GET", `/admin/api/users/${encodeURIComponent(email)}`)).body.name).toBe(s);
       expect((await api("POST", `/admin/api/users/${encodeURIComponent(email)}/keys`, { name: s })).status).toBe(201);
       const keys = (await api("GET", `/admin/api/users/${encodeURIComponent(email)}/keys`)).body.keys;
       expect(keys.map((k: { name: string }) => k.name)).toContain(s);
     }
     // the tables are all still there, with exactly the rows written
-    const [row] = await t.db.sql`SELECT (SELECT count(*) FROM tenants)::int AS tenants, (SELECT count(*) FROM servers)::int AS servers, (SELECT count(*) FROM groups)::int AS groups`;
+    const [row] = await t.db
+      .sql`SELECT (SELECT count(*) FROM tenants)::int AS tenants, (SELECT count(*) FROM servers)::int AS servers, (SELECT count(*) FROM groups)::int AS groups`;
     expect(row).toMatchObject({ tenants: NASTY.length, servers: NASTY.length });
     expect(row!.groups).toBeGreaterThanOrEqual(NASTY.length);
-    expect((await api("GET", "/admin/api/tenants")).body.tenants.map((x: { name: string }) => x.name).sort()).toEqual([...NASTY].sort());
+    expect((await api("GET", "/admin/api/tenants")).body.tenants.map((x: { name: string }) => x.name).sort()).toEqual(
+      [...NASTY].sort(),
+    );
   });
 
   it("refuses a NUL character (Postgres text cannot hold it) with 400 JSON, never a 500", async () => {
@@ -91,7 +100,11 @@ describe("SQL metacharacters", () => {
     const bad = await api("PUT", "/admin/api/groups/x", { tenants: ["t0'; DROP TABLE groups;--"] });
     expect(bad.status).toBe(400);
     expect(JSON.stringify(bad.body)).toContain("tenants");
-    const badId = await t.fetch(`/admin/api/tenants/${encodeURIComponent("a'--")}`, { method: "PUT", key: t.adminKey, json: { name: "x" } });
+    const badId = await t.fetch(`/admin/api/tenants/${encodeURIComponent("a'--")}`, {
+      method: "PUT",
+      key: t.adminKey,
+      json: { name: "x" },
+    });
     expect(badId.status).toBe(400);
     expect(await badId.json()).toMatchObject({ error: expect.any(String) });
   });
@@ -103,31 +116,64 @@ describe("secrets", () => {
     expect((await api("PUT", "/admin/api/tenants/acme", { name: "Acme" })).status).toBe(201);
     expect((await api("PUT", "/admin/api/servers/vault", { tenant: "acme", url: up.url, headers })).status).toBe(201);
     // a second server with secrets that cannot be reached: its failures get logged
-    expect((await api("PUT", "/admin/api/servers/dead", { tenant: "acme", url: "http://127.0.0.1:1/mcp", headers })).status).toBe(201);
+    expect(
+      (await api("PUT", "/admin/api/servers/dead", { tenant: "acme", url: "http://127.0.0.1:1/mcp", headers })).status,
+    ).toBe(201);
     expect((await api("PUT", "/admin/api/groups/acme-users", { tenants: ["acme"] })).status).toBe(201);
-    expect((await api("PUT", `/admin/api/users/${encodeURIComponent("alice@acme.test")}`, { groups: ["acme-users"] })).status).toBe(201);
-    const issued = await t.fetch(`/admin/api/users/${encodeURIComponent("alice@acme.test")}/keys`, { method: "POST", key: t.adminKey, json: { name: "laptop" } });
+    expect(
+      (await api("PUT", `/admin/api/users/${encodeURIComponent("alice@acme.test")}`, { groups: ["acme-users"] }))
+        .status,
+    ).toBe(201);
+    const issued = await t.fetch(`/admin/api/users/${encodeURIComponent("alice@acme.test")}/keys`, {
+      method: "POST",
+      key: t.adminKey,
+      json: { name: "laptop" },
+    });
     expect(issued.status).toBe(201);
     const aliceKey = ((await issued.json()) as { key: string }).key;
 
     // use everything: MCP calls through the secret-bearing upstream, failing calls, bad keys
     const client = new Client({ name: "secrets-test", version: "1" });
-    await client.connect(new StreamableHTTPClientTransport(new URL(t.url + "/mcp"), { requestInit: { headers: { Authorization: `Bearer ${aliceKey}` } } }));
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(t.url + "/mcp"), {
+        requestInit: { headers: { Authorization: `Bearer ${aliceKey}` } },
+      }),
+    );
     const tools = await client.listTools();
     answers.push(JSON.stringify(tools));
     answers.push(JSON.stringify(await client.callTool({ name: "vault__echo", arguments: { message: "hello" } })));
-    answers.push(await client.callTool({ name: "dead__echo", arguments: { message: "x" } }).then(JSON.stringify, (e: Error) => e.message));
+    answers.push(
+      await client
+        .callTool({ name: "dead__echo", arguments: { message: "x" } })
+        .then(JSON.stringify, (e: Error) => e.message),
+    );
     await client.close();
     for (const wrong of [aliceKey + "x", aliceKey.slice(0, -2), `${t.adminKey}0`]) {
-      const res = await t.fetch("/mcp", { method: "POST", key: wrong, json: { jsonrpc: "2.0", id: 1, method: "ping" } });
+      const res = await t.fetch("/mcp", {
+        method: "POST",
+        key: wrong,
+        json: { jsonrpc: "2.0", id: 1, method: "ping" },
+      });
       expect(res.status).toBe(401);
       answers.push(await res.text());
     }
-    for (const path of ["/admin/api/servers", "/admin/api/servers/vault", "/admin/api/servers/dead", `/admin/api/access/${encodeURIComponent("alice@acme.test")}`, "/admin/api/audit", "/admin/api/health", "/admin/api/users", `/admin/api/users/${encodeURIComponent("alice@acme.test")}`, "/admin/api/openapi.json"]) {
+    for (const path of [
+      "/admin/api/servers",
+      "/admin/api/servers/vault",
+      "/admin/api/servers/dead",
+      `/admin/api/access/${encodeURIComponent("alice@acme.test")}`,
+      "/admin/api/audit",
+      "/admin/api/health",
+      "/admin/api/users",
+      `/admin/api/users/${encodeURIComponent("alice@acme.test")}`,
+      "/admin/api/openapi.json",
+    ]) {
       const r = await api("GET", path);
       expect(r.status, path).toBe(200);
     }
-    expect((await api("GET", "/admin/api/servers/vault")).body.headerNames.map((h: string) => h.toLowerCase()).sort()).toEqual(["authorization", "x-api-key"]);
+    expect(
+      (await api("GET", "/admin/api/servers/vault")).body.headerNames.map((h: string) => h.toLowerCase()).sort(),
+    ).toEqual(["authorization", "x-api-key"]);
     await new Promise((r) => setTimeout(r, 500)); // let waitUntil work (audit, logs) finish
 
     const secrets: Record<string, string> = {
@@ -136,7 +182,16 @@ describe("secrets", () => {
       "alice's API key": aliceKey,
       "admin API key": t.adminKey,
     };
-    for (const name of ["IDENTITY_SECRET", "SESSION_SECRET", "COOKIE_SECRET", "SERVICE_SECRET", "SECRETS_KEY", "OWUI_SERVICE_KEY", "WEBUI_SECRET_KEY", "OIDC_CLIENT_SECRET"]) {
+    for (const name of [
+      "IDENTITY_SECRET",
+      "SESSION_SECRET",
+      "COOKIE_SECRET",
+      "SERVICE_SECRET",
+      "SECRETS_KEY",
+      "OWUI_SERVICE_KEY",
+      "WEBUI_SECRET_KEY",
+      "OIDC_CLIENT_SECRET",
+    ]) {
       const v = t.workerEnv[name];
       if (v && v.length >= 16) secrets[name] = v;
     }

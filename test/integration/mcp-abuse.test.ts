@@ -29,10 +29,19 @@ async function proxy(upstream: string, targetPort: number): Promise<string> {
       res.writeHead(req.method === "GET" ? 302 : 307, { location: `http://127.0.0.1:${targetPort}${req.url}` }).end();
       return;
     }
-    const out = httpRequest({ host: up.hostname, port: up.port, path: req.url, method: req.method, headers: { ...req.headers, host: up.host } }, (r) => {
-      res.writeHead(r.statusCode ?? 502, r.headers);
-      r.pipe(res);
-    });
+    const out = httpRequest(
+      {
+        host: up.hostname,
+        port: up.port,
+        path: req.url,
+        method: req.method,
+        headers: { ...req.headers, host: up.host },
+      },
+      (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      },
+    );
     out.on("error", () => res.writeHead(502).end());
     req.pipe(out);
   });
@@ -42,7 +51,11 @@ async function proxy(upstream: string, targetPort: number): Promise<string> {
 }
 
 beforeAll(async () => {
-  f = await startMcpFixture({ RATE_LIMIT_PER_MINUTE: "60", MAX_BATCH_MESSAGES: "20", MAX_CONCURRENT_CALLS_PER_USER: "2" });
+  f = await startMcpFixture({
+    RATE_LIMIT_PER_MINUTE: "60",
+    MAX_BATCH_MESSAGES: "20",
+    MAX_CONCURRENT_CALLS_PER_USER: "2",
+  });
   const targetPort = await freePort();
   target = createServer((req, res) => {
     reachedTarget.push(req.headers);
@@ -50,13 +63,20 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => target.listen(targetPort, "127.0.0.1", r));
   const legacyPort = await freePort();
-  legacy = startProcess("everything-sse", process.execPath, [resolve(ROOT, "node_modules/@modelcontextprotocol/server-everything/dist/index.js"), "sse"], { env: { PORT: String(legacyPort) } });
+  legacy = startProcess(
+    "everything-sse",
+    process.execPath,
+    [resolve(ROOT, "node_modules/@modelcontextprotocol/server-everything/dist/index.js"), "sse"],
+    { env: { PORT: String(legacyPort) } },
+  );
   await waitForPort(legacyPort, legacy);
   const viaHttp = await proxy(f.alpha.url, targetPort);
   const viaSse = await proxy(`http://127.0.0.1:${legacyPort}`, targetPort);
   const secret = f.t.db.sql.json({ Authorization: "Bearer redirected-secret" });
-  await f.t.db.sql`INSERT INTO servers (id, tenant_id, url, headers) VALUES ('bounce', 'acme', ${`${viaHttp}/mcp`}, ${secret})`;
-  await f.t.db.sql`INSERT INTO servers (id, tenant_id, url, transport, headers) VALUES ('bounce-sse', 'acme', ${`${viaSse}/sse`}, 'sse', ${secret})`;
+  await f.t.db
+    .sql`INSERT INTO servers (id, tenant_id, url, headers) VALUES ('bounce', 'acme', ${`${viaHttp}/mcp`}, ${secret})`;
+  await f.t.db
+    .sql`INSERT INTO servers (id, tenant_id, url, transport, headers) VALUES ('bounce-sse', 'acme', ${`${viaSse}/sse`}, 'sse', ${secret})`;
 });
 afterAll(async () => {
   for (const p of proxies) p.close();
@@ -66,7 +86,8 @@ afterAll(async () => {
 });
 
 async function toolCalls(actor: string): Promise<number> {
-  const [row] = await f.t.db.sql`SELECT count(*)::int AS n FROM audit_log WHERE kind = 'tool_call' AND actor = ${actor}`;
+  const [row] = await f.t.db
+    .sql`SELECT count(*)::int AS n FROM audit_log WHERE kind = 'tool_call' AND actor = ${actor}`;
   return row!.n as number;
 }
 
@@ -83,17 +104,45 @@ describe("the audit log under hostile names", () => {
     const { session } = await rawInitialize(f.t.url, "/mcp", f.alice, "2025-11-25");
     const h = { "mcp-session-id": session! };
     const before = await toolCalls("alice@acme.test");
-    const names = ["alpha__echo", "alpha__\u0000echo", "\u0000", "alpha__echo\u0000", "x".repeat(5000), "alpha__e\u0007cho", "alpha__echo\u009f", "alpha__echo"];
+    const names = [
+      "alpha__echo",
+      "alpha__\u0000echo",
+      "\u0000",
+      "alpha__echo\u0000",
+      "x".repeat(5000),
+      "alpha__e\u0007cho",
+      "alpha__echo\u009f",
+      "alpha__echo",
+    ];
     for (const [i, name] of names.entries()) {
-      const r = await rawPost(f.t.url, "/mcp", f.alice, { jsonrpc: "2.0", id: i + 1, method: "tools/call", params: { name, arguments: { message: "m" } } }, h);
+      const r = await rawPost(
+        f.t.url,
+        "/mcp",
+        f.alice,
+        { jsonrpc: "2.0", id: i + 1, method: "tools/call", params: { name, arguments: { message: "m" } } },
+        h,
+      );
       expect(r.status, JSON.stringify(name.slice(0, 20))).toBe(200);
-      if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) expect(r.body.error).toMatchObject({ code: -32602, message: expect.stringContaining("control characters") });
+      if (/[\u0000-\u001f\u007f-\u009f]/.test(name))
+        expect(r.body.error).toMatchObject({ code: -32602, message: expect.stringContaining("control characters") });
     }
     await until(async () => (await toolCalls("alice@acme.test")) - before === names.length);
     // and calls after the hostile ones are still audited
-    await rawPost(f.t.url, "/mcp", f.alice, { jsonrpc: "2.0", id: 99, method: "tools/call", params: { name: "alpha__echo", arguments: { message: "after" } } }, h);
+    await rawPost(
+      f.t.url,
+      "/mcp",
+      f.alice,
+      {
+        jsonrpc: "2.0",
+        id: 99,
+        method: "tools/call",
+        params: { name: "alpha__echo", arguments: { message: "after" } },
+      },
+      h,
+    );
     await until(async () => (await toolCalls("alice@acme.test")) - before === names.length + 1);
-    const stored = await f.t.db.sql`SELECT tool FROM audit_log WHERE kind = 'tool_call' AND actor = 'alice@acme.test' ORDER BY id DESC LIMIT ${names.length + 1}`;
+    const stored = await f.t.db
+      .sql`SELECT tool FROM audit_log WHERE kind = 'tool_call' AND actor = 'alice@acme.test' ORDER BY id DESC LIMIT ${names.length + 1}`;
     expect(stored.every((r) => !/\u0000/.test(String(r.tool)))).toBe(true);
   });
 });
@@ -103,7 +152,13 @@ describe("batches", () => {
     const key = await f.t.userKey("batcher@acme.test", { groups: ["acme-users"] });
     const { session } = await rawInitialize(f.t.url, "/mcp", key, "2025-03-26");
     const h = { "mcp-session-id": session!, accept: "application/json" };
-    const batch = (n: number, from = 0) => Array.from({ length: n }, (_, i) => ({ jsonrpc: "2.0", id: from + i, method: "tools/call", params: { name: "alpha__echo", arguments: { message: `b${from + i}` } } }));
+    const batch = (n: number, from = 0) =>
+      Array.from({ length: n }, (_, i) => ({
+        jsonrpc: "2.0",
+        id: from + i,
+        method: "tools/call",
+        params: { name: "alpha__echo", arguments: { message: `b${from + i}` } },
+      }));
     const before = await toolCalls("batcher@acme.test");
     // 2 requests so far (initialize + this one's own count); 20 messages fit the budget of 60
     const ok = await rawPost(f.t.url, "/mcp", key, batch(20), h);
@@ -134,7 +189,29 @@ describe("one user's calls in flight", () => {
     const key = await f.t.userKey("busy@acme.test", { groups: ["acme-users"] });
     const other = await f.t.userKey("calm@acme.test", { groups: ["acme-users"] });
     const slow = (k: string, id: number) =>
-      rawPost(f.t.url, "/mcp/alpha", k, { jsonrpc: "2.0", id, method: "tools/call", params: { name: "trigger-long-running-operation", arguments: { duration: 2, steps: 2 }, _meta: { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {} } } }, { "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "trigger-long-running-operation" });
+      rawPost(
+        f.t.url,
+        "/mcp/alpha",
+        k,
+        {
+          jsonrpc: "2.0",
+          id,
+          method: "tools/call",
+          params: {
+            name: "trigger-long-running-operation",
+            arguments: { duration: 2, steps: 2 },
+            _meta: {
+              "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+              "io.modelcontextprotocol/clientCapabilities": {},
+            },
+          },
+        },
+        {
+          "mcp-protocol-version": "2026-07-28",
+          "mcp-method": "tools/call",
+          "mcp-name": "trigger-long-running-operation",
+        },
+      );
     const busy = [slow(key, 1), slow(key, 2)];
     await new Promise((r) => setTimeout(r, 400));
     const third = await slow(key, 3);
@@ -150,13 +227,28 @@ describe("redirects", () => {
     // listed while the proxies pass through (the catalog lists each server on first use)
     for (const server of ["bounce", "bounce-sse"]) {
       const one = (await rawInitialize(f.t.url, `/mcp/${server}`, f.alice, "2025-11-25")).session!;
-      const listed = await rawPost(f.t.url, `/mcp/${server}`, f.alice, { jsonrpc: "2.0", id: 1, method: "tools/list" }, { "mcp-session-id": one });
-      expect(listed.body.result.tools.map((t: { name: string }) => t.name), server).toContain("echo");
+      const listed = await rawPost(
+        f.t.url,
+        `/mcp/${server}`,
+        f.alice,
+        { jsonrpc: "2.0", id: 1, method: "tools/list" },
+        { "mcp-session-id": one },
+      );
+      expect(
+        listed.body.result.tools.map((t: { name: string }) => t.name),
+        server,
+      ).toContain("echo");
     }
     redirecting = true;
     for (const server of ["bounce", "bounce-sse"]) {
       const one = (await rawInitialize(f.t.url, `/mcp/${server}`, f.alice, "2025-11-25")).session!;
-      const call = await rawPost(f.t.url, `/mcp/${server}`, f.alice, { jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "echo", arguments: { message: "m" } } }, { "mcp-session-id": one });
+      const call = await rawPost(
+        f.t.url,
+        `/mcp/${server}`,
+        f.alice,
+        { jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "echo", arguments: { message: "m" } } },
+        { "mcp-session-id": one },
+      );
       expect(call.body.error?.message, server).toMatch(/redirect|HTTP 30[27]/);
     }
     expect(reachedTarget).toEqual([]);

@@ -5,7 +5,12 @@
 import { Client as Client2, StreamableHTTPClientTransport as Transport2 } from "@modelcontextprotocol/client";
 import { Client as Client1 } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport as Transport1 } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { CreateMessageRequestSchema, ElicitRequestSchema, ListRootsRequestSchema, LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
+import {
+  CreateMessageRequestSchema,
+  ElicitRequestSchema,
+  ListRootsRequestSchema,
+  LoggingMessageNotificationSchema,
+} from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startModernUpstream } from "../../scripts/lib/modern-upstream";
 import { rawPost, startMcpFixture, type McpFixture } from "./mcp.fixture";
@@ -33,20 +38,46 @@ const CAPS = { sampling: {}, elicitation: { form: {}, url: {} }, roots: { listCh
 /** A session-era client (SDK 1.x) answering sampling, elicitation and roots. */
 async function legacyClient(path: string, key = f.alice, caps: Record<string, unknown> = CAPS) {
   const client = new Client1({ name: "legacy-1x", version: "1.0.0" }, { capabilities: caps });
-  if (caps.sampling) client.setRequestHandler(CreateMessageRequestSchema, async () => ({ role: "assistant", model: "legacy-model", content: { type: "text", text: "the answer is 42" } }));
-  if (caps.elicitation) client.setRequestHandler(ElicitRequestSchema, async (req) => (req.params.mode === "url" ? { action: "accept" } : { action: "accept", content: { name: "Ada", color: "blue" } }));
-  if (caps.roots) client.setRequestHandler(ListRootsRequestSchema, async () => ({ roots: [{ uri: "file:///legacy/root", name: "legacy root" }] }));
-  await client.connect(new Transport1(new URL(f.t.url + path), { requestInit: { headers: { Authorization: `Bearer ${key}` } } }));
+  if (caps.sampling)
+    client.setRequestHandler(CreateMessageRequestSchema, async () => ({
+      role: "assistant",
+      model: "legacy-model",
+      content: { type: "text", text: "the answer is 42" },
+    }));
+  if (caps.elicitation)
+    client.setRequestHandler(ElicitRequestSchema, async (req) =>
+      req.params.mode === "url" ? { action: "accept" } : { action: "accept", content: { name: "Ada", color: "blue" } },
+    );
+  if (caps.roots)
+    client.setRequestHandler(ListRootsRequestSchema, async () => ({
+      roots: [{ uri: "file:///legacy/root", name: "legacy root" }],
+    }));
+  await client.connect(
+    new Transport1(new URL(f.t.url + path), { requestInit: { headers: { Authorization: `Bearer ${key}` } } }),
+  );
   return client;
 }
 
 /** A 2026-07-28 client (SDK 2.x, pinned) answering sampling, elicitation and roots through MRTR. */
 async function modernClient(path: string, key = f.alice, caps: Record<string, unknown> = CAPS) {
-  const client = new Client2({ name: "modern-2x", version: "2.0.0" }, { capabilities: caps, versionNegotiation: { mode: { pin: "2026-07-28" } } });
-  client.setRequestHandler("sampling/createMessage", async () => ({ role: "assistant", model: "modern-model", content: { type: "text", text: "the answer is 42" } }));
-  client.setRequestHandler("elicitation/create", async (req) => (req.params.mode === "url" ? { action: "accept" } : { action: "accept", content: { name: "Ada", color: "blue" } }));
-  client.setRequestHandler("roots/list", async () => ({ roots: [{ uri: "file:///modern/root", name: "modern root" }] }));
-  await client.connect(new Transport2(new URL(f.t.url + path), { requestInit: { headers: { Authorization: `Bearer ${key}` } } }));
+  const client = new Client2(
+    { name: "modern-2x", version: "2.0.0" },
+    { capabilities: caps, versionNegotiation: { mode: { pin: "2026-07-28" } } },
+  );
+  client.setRequestHandler("sampling/createMessage", async () => ({
+    role: "assistant",
+    model: "modern-model",
+    content: { type: "text", text: "the answer is 42" },
+  }));
+  client.setRequestHandler("elicitation/create", async (req) =>
+    req.params.mode === "url" ? { action: "accept" } : { action: "accept", content: { name: "Ada", color: "blue" } },
+  );
+  client.setRequestHandler("roots/list", async () => ({
+    roots: [{ uri: "file:///modern/root", name: "modern root" }],
+  }));
+  await client.connect(
+    new Transport2(new URL(f.t.url + path), { requestInit: { headers: { Authorization: `Bearer ${key}` } } }),
+  );
   return client;
 }
 
@@ -64,17 +95,27 @@ describe("session-era client -> modern upstream", () => {
   it("turns input_required into real requests the client answers: elicitation, sampling, roots, two rounds", async () => {
     const c = await legacyClient("/mcp/mod");
     try {
-      expect(text(await c.callTool({ name: "test_input_required_result_elicitation", arguments: {} }))).toContain("Hello, Ada!");
-      expect(text(await c.callTool({ name: "test_input_required_result_sampling", arguments: {} }))).toContain("the answer is 42");
-      expect(text(await c.callTool({ name: "test_input_required_result_list_roots", arguments: {} }))).toContain("file:///legacy/root");
-      expect(text(await c.callTool({ name: "test_input_required_result_multi_round", arguments: {} }))).toContain("color: blue");
+      expect(text(await c.callTool({ name: "test_input_required_result_elicitation", arguments: {} }))).toContain(
+        "Hello, Ada!",
+      );
+      expect(text(await c.callTool({ name: "test_input_required_result_sampling", arguments: {} }))).toContain(
+        "the answer is 42",
+      );
+      expect(text(await c.callTool({ name: "test_input_required_result_list_roots", arguments: {} }))).toContain(
+        "file:///legacy/root",
+      );
+      expect(text(await c.callTool({ name: "test_input_required_result_multi_round", arguments: {} }))).toContain(
+        "color: blue",
+      );
       // and through the aggregate endpoint under the prefixed name
     } finally {
       await c.close();
     }
     const agg = await legacyClient("/mcp");
     try {
-      expect(text(await agg.callTool({ name: "mod__test_input_required_result_elicitation", arguments: {} }))).toContain("Hello, Ada!");
+      expect(
+        text(await agg.callTool({ name: "mod__test_input_required_result_elicitation", arguments: {} })),
+      ).toContain("Hello, Ada!");
     } finally {
       await agg.close();
     }
@@ -97,7 +138,9 @@ describe("session-era client -> modern upstream", () => {
     c.setNotificationHandler(LoggingMessageNotificationSchema, async (n) => void logs.push({ level: n.params.level }));
     try {
       const progress: number[] = [];
-      await c.callTool({ name: "test_tool_with_progress", arguments: {} }, undefined, { onprogress: (p) => void progress.push(p.progress) });
+      await c.callTool({ name: "test_tool_with_progress", arguments: {} }, undefined, {
+        onprogress: (p) => void progress.push(p.progress),
+      });
       expect(progress.length).toBeGreaterThanOrEqual(2);
       await c.setLoggingLevel("warning");
       await c.callTool({ name: "test_tool_with_logging", arguments: {} });
@@ -121,10 +164,18 @@ describe("modern client -> modern upstream", () => {
     const c = await modernClient("/mcp/mod");
     try {
       expect(c.getProtocolEra()).toBe("modern");
-      expect(text(await c.callTool({ name: "test_input_required_result_elicitation", arguments: {} }))).toContain("Hello, Ada!");
-      expect(text(await c.callTool({ name: "test_input_required_result_sampling", arguments: {} }))).toContain("the answer is 42");
-      expect(text(await c.callTool({ name: "test_input_required_result_list_roots", arguments: {} }))).toContain("file:///modern/root");
-      expect(text(await c.callTool({ name: "test_input_required_result_multi_round", arguments: {} }))).toContain("color: blue");
+      expect(text(await c.callTool({ name: "test_input_required_result_elicitation", arguments: {} }))).toContain(
+        "Hello, Ada!",
+      );
+      expect(text(await c.callTool({ name: "test_input_required_result_sampling", arguments: {} }))).toContain(
+        "the answer is 42",
+      );
+      expect(text(await c.callTool({ name: "test_input_required_result_list_roots", arguments: {} }))).toContain(
+        "file:///modern/root",
+      );
+      expect(text(await c.callTool({ name: "test_input_required_result_multi_round", arguments: {} }))).toContain(
+        "color: blue",
+      );
     } finally {
       await c.close();
     }
@@ -135,19 +186,43 @@ describe("modern client -> modern upstream", () => {
     try {
       const r = await c.callTool({ name: "query_region", arguments: { region: "eu-west1", query: "select 1" } });
       expect(text(r)).toContain("header: eu-west1");
-      const seen = mod.requests.filter((q) => (q.body as any)?.method === "tools/call" && (q.body as any)?.params?.name === "query_region").at(-1)! as { headers: Record<string, string>; body: any };
+      const seen = mod.requests
+        .filter((q) => (q.body as any)?.method === "tools/call" && (q.body as any)?.params?.name === "query_region")
+        .at(-1)! as { headers: Record<string, string>; body: any };
       expect(seen.headers["mcp-param-region"]).toBe("eu-west1");
       expect(seen.headers["mcp-method"]).toBe("tools/call");
       expect(seen.headers["mcp-name"]).toBe("query_region");
       expect(seen.headers["x-upstream-secret"]).toBe("mod-secret");
       expect(seen.headers.authorization).toBeUndefined();
-      expect(seen.body.params._meta["io.modelcontextprotocol/clientInfo"]).toEqual({ name: "modern-2x", version: "2.0.0" });
+      expect(seen.body.params._meta["io.modelcontextprotocol/clientInfo"]).toEqual({
+        name: "modern-2x",
+        version: "2.0.0",
+      });
     } finally {
       await c.close();
     }
     // a modern client's own Mcp-Param header must agree with its arguments
-    const meta = { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {} };
-    const bad = await rawPost(f.t.url, "/mcp/mod", f.alice, { jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "query_region", arguments: { region: "eu", query: "q" }, _meta: meta } }, { "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "query_region", "mcp-param-region": "us" });
+    const meta = {
+      "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+      "io.modelcontextprotocol/clientCapabilities": {},
+    };
+    const bad = await rawPost(
+      f.t.url,
+      "/mcp/mod",
+      f.alice,
+      {
+        jsonrpc: "2.0",
+        id: 1,
+        method: "tools/call",
+        params: { name: "query_region", arguments: { region: "eu", query: "q" }, _meta: meta },
+      },
+      {
+        "mcp-protocol-version": "2026-07-28",
+        "mcp-method": "tools/call",
+        "mcp-name": "query_region",
+        "mcp-param-region": "us",
+      },
+    );
     expect(bad.status).toBe(400);
     expect(bad.body.error.code).toBe(-32020);
   });
@@ -156,7 +231,10 @@ describe("modern client -> modern upstream", () => {
     const c = await modernClient("/mcp/mod");
     try {
       const progress: number[] = [];
-      await c.callTool({ name: "test_tool_with_progress", arguments: {} }, { onprogress: (p) => void progress.push(p.progress) });
+      await c.callTool(
+        { name: "test_tool_with_progress", arguments: {} },
+        { onprogress: (p) => void progress.push(p.progress) },
+      );
       expect(progress.length).toBeGreaterThanOrEqual(2);
       const before = mod.state.cancelled;
       const ctl = new AbortController();
@@ -174,13 +252,22 @@ describe("modern client -> modern upstream", () => {
     const c = await modernClient("/mcp");
     try {
       const got: string[] = [];
-      c.setNotificationHandler("notifications/resources/updated", async () => void got.push("notifications/resources/updated"));
-      c.setNotificationHandler("notifications/tools/list_changed", async () => void got.push("notifications/tools/list_changed"));
+      c.setNotificationHandler(
+        "notifications/resources/updated",
+        async () => void got.push("notifications/resources/updated"),
+      );
+      c.setNotificationHandler(
+        "notifications/tools/list_changed",
+        async () => void got.push("notifications/tools/list_changed"),
+      );
       const sub = await c.listen({ toolsListChanged: true, resourceSubscriptions: ["test://watched-resource"] });
       expect(sub.honoredFilter).toEqual({ toolsListChanged: true, resourceSubscriptions: ["test://watched-resource"] });
       await c.callTool({ name: "mod__update_resource", arguments: {} });
       await c.callTool({ name: "mod__add_tool", arguments: { name: "fresh_tool", text: "fresh" } });
-      await until(() => got.includes("notifications/resources/updated") && got.includes("notifications/tools/list_changed"), 8000);
+      await until(
+        () => got.includes("notifications/resources/updated") && got.includes("notifications/tools/list_changed"),
+        8000,
+      );
       const { tools } = await c.listTools();
       expect(tools.map((t) => t.name)).toContain("mod__fresh_tool");
       await sub.close();
@@ -194,8 +281,12 @@ describe("modern client -> session-era upstream", () => {
   it("turns the upstream's requests into MRTR rounds: elicitation, sampling", async () => {
     const c = await modernClient("/mcp/old");
     try {
-      expect(text(await c.callTool({ name: "test_elicitation", arguments: { message: "who are you?" } }))).toContain("Ada");
-      expect(text(await c.callTool({ name: "test_sampling", arguments: { prompt: "meaning of life" } }))).toContain("the answer is 42");
+      expect(text(await c.callTool({ name: "test_elicitation", arguments: { message: "who are you?" } }))).toContain(
+        "Ada",
+      );
+      expect(text(await c.callTool({ name: "test_sampling", arguments: { prompt: "meaning of life" } }))).toContain(
+        "the answer is 42",
+      );
     } finally {
       await c.close();
     }
@@ -205,7 +296,10 @@ describe("modern client -> session-era upstream", () => {
     const c = await modernClient("/mcp/old");
     try {
       const progress: number[] = [];
-      await c.callTool({ name: "test_tool_with_progress", arguments: {} }, { onprogress: (p) => void progress.push(p.progress) });
+      await c.callTool(
+        { name: "test_tool_with_progress", arguments: {} },
+        { onprogress: (p) => void progress.push(p.progress) },
+      );
       expect(progress.length).toBeGreaterThanOrEqual(2);
       const before = old.state.cancelled;
       const ctl = new AbortController();
@@ -224,10 +318,16 @@ describe("session-era client -> session-era upstream", () => {
   it("carries elicitation, sampling, progress and cancellation (notifications/cancelled passed on)", async () => {
     const c = await legacyClient("/mcp/old");
     try {
-      expect(text(await c.callTool({ name: "test_elicitation", arguments: { message: "who are you?" } }))).toContain("Ada");
-      expect(text(await c.callTool({ name: "test_sampling", arguments: { prompt: "meaning of life" } }))).toContain("the answer is 42");
+      expect(text(await c.callTool({ name: "test_elicitation", arguments: { message: "who are you?" } }))).toContain(
+        "Ada",
+      );
+      expect(text(await c.callTool({ name: "test_sampling", arguments: { prompt: "meaning of life" } }))).toContain(
+        "the answer is 42",
+      );
       const progress: number[] = [];
-      await c.callTool({ name: "test_tool_with_progress", arguments: {} }, undefined, { onprogress: (p) => void progress.push(p.progress) });
+      await c.callTool({ name: "test_tool_with_progress", arguments: {} }, undefined, {
+        onprogress: (p) => void progress.push(p.progress),
+      });
       expect(progress.length).toBeGreaterThanOrEqual(2);
       const before = old.state.cancelled;
       const ctl = new AbortController();
@@ -244,7 +344,23 @@ describe("session-era client -> session-era upstream", () => {
 
 describe("isolation across eras", () => {
   it("hides another tenant's modern server from a user under every spelling, in both eras", async () => {
-    const modernBob = await rawPost(f.t.url, "/mcp/mod", f.bob, { jsonrpc: "2.0", id: 1, method: "tools/list", params: { _meta: { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {} } } }, { "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/list" });
+    const modernBob = await rawPost(
+      f.t.url,
+      "/mcp/mod",
+      f.bob,
+      {
+        jsonrpc: "2.0",
+        id: 1,
+        method: "tools/list",
+        params: {
+          _meta: {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+          },
+        },
+      },
+      { "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/list" },
+    );
     expect(modernBob.status).toBe(403);
     const c = await modernClient("/mcp", f.bob);
     try {
@@ -258,7 +374,8 @@ describe("isolation across eras", () => {
     }
     const l = await legacyClient("/mcp", f.bob);
     try {
-      for (const name of ["mod__echo", "old__slow"]) await expect(l.callTool({ name, arguments: {} })).rejects.toThrow(/Unknown tool/);
+      for (const name of ["mod__echo", "old__slow"])
+        await expect(l.callTool({ name, arguments: {} })).rejects.toThrow(/Unknown tool/);
     } finally {
       await l.close();
     }

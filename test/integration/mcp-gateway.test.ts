@@ -2,8 +2,25 @@
 // the union, prefixed. Real server-everything upstreams, real workerd, real Postgres.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { CreateMessageRequestSchema, ElicitRequestSchema, ListRootsRequestSchema, LoggingMessageNotificationSchema, type ClientCapabilities } from "@modelcontextprotocol/sdk/types.js";
-import { ASKED_METHODS, directClient, gatewayClient, rawInitialize, rawPost, startAskingUpstream, startMcpFixture, type AskingUpstream, type AskOutcome, type McpFixture } from "./mcp.fixture";
+import {
+  CreateMessageRequestSchema,
+  ElicitRequestSchema,
+  ListRootsRequestSchema,
+  LoggingMessageNotificationSchema,
+  type ClientCapabilities,
+} from "@modelcontextprotocol/sdk/types.js";
+import {
+  ASKED_METHODS,
+  directClient,
+  gatewayClient,
+  rawInitialize,
+  rawPost,
+  startAskingUpstream,
+  startMcpFixture,
+  type AskingUpstream,
+  type AskOutcome,
+  type McpFixture,
+} from "./mcp.fixture";
 
 // The capabilities the catalog lists upstreams with (conditional tools such as
 // trigger-sampling-request exist only for clients that declare them).
@@ -18,7 +35,11 @@ beforeAll(async () => {
   via = (await gatewayClient(f.t.url, "/mcp/alpha", f.alice, CAPS)).client;
   for (const c of [direct, via]) {
     c.setRequestHandler(ListRootsRequestSchema, async () => ({ roots: [] }));
-    c.setRequestHandler(CreateMessageRequestSchema, async () => ({ role: "assistant", model: "test-model", content: { type: "text", text: "sampled" } }));
+    c.setRequestHandler(CreateMessageRequestSchema, async () => ({
+      role: "assistant",
+      model: "test-model",
+      content: { type: "text", text: "sampled" },
+    }));
     c.setRequestHandler(ElicitRequestSchema, async () => ({ action: "decline" }));
   }
 });
@@ -80,9 +101,13 @@ describe("/mcp/<server> is the upstream, as the user may see it", () => {
       } while (cursor);
       return out;
     };
-    expect(await pages(via, (cursor) => via.listPrompts(cursor ? { cursor } : {}), "prompts")).toEqual(await pages(direct, (cursor) => direct.listPrompts(cursor ? { cursor } : {}), "prompts"));
+    expect(await pages(via, (cursor) => via.listPrompts(cursor ? { cursor } : {}), "prompts")).toEqual(
+      await pages(direct, (cursor) => direct.listPrompts(cursor ? { cursor } : {}), "prompts"),
+    );
     const resources = await pages(via, (cursor) => via.listResources(cursor ? { cursor } : {}), "resources");
-    expect(resources).toEqual(await pages(direct, (cursor) => direct.listResources(cursor ? { cursor } : {}), "resources"));
+    expect(resources).toEqual(
+      await pages(direct, (cursor) => direct.listResources(cursor ? { cursor } : {}), "resources"),
+    );
     expect(await via.listResourceTemplates()).toEqual(await direct.listResourceTemplates());
     const args = { name: "args-prompt", arguments: { city: "Paris", state: "IDF" } };
     expect(await via.getPrompt(args)).toEqual(await direct.getPrompt(args));
@@ -90,13 +115,23 @@ describe("/mcp/<server> is the upstream, as the user may see it", () => {
     expect(await via.readResource({ uri })).toEqual(await direct.readResource({ uri }));
     const dynamic = "demo://resource/dynamic/text/3";
     const dyn = await via.readResource({ uri: dynamic });
-    expect(dyn.contents[0]).toMatchObject({ uri: dynamic, mimeType: "text/plain", text: expect.stringMatching(/^Resource 3: This is a plaintext resource/) });
-    const complete = { ref: { type: "ref/prompt" as const, name: "completable-prompt" }, argument: { name: "department", value: "E" } };
+    expect(dyn.contents[0]).toMatchObject({
+      uri: dynamic,
+      mimeType: "text/plain",
+      text: expect.stringMatching(/^Resource 3: This is a plaintext resource/),
+    });
+    const complete = {
+      ref: { type: "ref/prompt" as const, name: "completable-prompt" },
+      argument: { name: "department", value: "E" },
+    };
     const got = await via.complete(complete);
     expect(got).toEqual(await direct.complete(complete));
     expect(got.completion.values).toEqual(["Engineering"]);
     const templates = (await via.listResourceTemplates()).resourceTemplates;
-    const rc = { ref: { type: "ref/resource" as const, uri: templates[0]!.uriTemplate }, argument: { name: "resourceId", value: "1" } };
+    const rc = {
+      ref: { type: "ref/resource" as const, uri: templates[0]!.uriTemplate },
+      argument: { name: "resourceId", value: "1" },
+    };
     expect(await via.complete(rc)).toEqual(await direct.complete(rc));
     await via.subscribeResource({ uri });
     await via.unsubscribeResource({ uri });
@@ -121,12 +156,19 @@ describe("/mcp/<server> is the upstream, as the user may see it", () => {
     const { client } = await gatewayClient(f.t.url, "/mcp/alpha", f.alice, { roots: { listChanged: true } });
     client.setRequestHandler(ListRootsRequestSchema, async () => {
       asked++;
-      return { roots: [{ uri: "file:///tmp/one", name: "one" }, { uri: "file:///tmp/two", name: "two" }] };
+      return {
+        roots: [
+          { uri: "file:///tmp/one", name: "one" },
+          { uri: "file:///tmp/two", name: "two" },
+        ],
+      };
     });
     client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void logs.push(String(n.params.data)));
     // the upstream asks for roots right after its session opens (on the standalone stream)
     await client.callTool({ name: "echo", arguments: { message: "open the upstream session" } });
-    await expect.poll(() => logs.find((l) => l.startsWith("Roots updated")), { timeout: 10_000 }).toBe("Roots updated: 2 root(s) received from client");
+    await expect
+      .poll(() => logs.find((l) => l.startsWith("Roots updated")), { timeout: 10_000 })
+      .toBe("Roots updated: 2 root(s) received from client");
     expect(asked).toBe(1);
     await client.close();
   });
@@ -144,7 +186,10 @@ describe("/mcp/<server> is the upstream, as the user may see it", () => {
       elicitations.push(r.params.message);
       return { action: "accept", content: { name: "Ada Lovelace", check: true } };
     });
-    const sampled = await client.callTool({ name: "trigger-sampling-request", arguments: { prompt: "what is six times seven", maxTokens: 10 } });
+    const sampled = await client.callTool({
+      name: "trigger-sampling-request",
+      arguments: { prompt: "what is six times seven", maxTokens: 10 },
+    });
     expect(prompts[0]).toContain("what is six times seven");
     expect((sampled.content as { text: string }[])[0]!.text).toContain("gateway-test-model");
     expect((sampled.content as { text: string }[])[0]!.text).toContain("forty-two");
@@ -158,13 +203,23 @@ describe("/mcp/<server> is the upstream, as the user may see it", () => {
 
   it("refuses server-to-client requests upstream when the client takes JSON answers only", async () => {
     const init = await rawInitialize(f.t.url, "/mcp/alpha", f.alice, "2025-06-18", { sampling: {} });
-    const r = await rawPost(f.t.url, "/mcp/alpha", f.alice, { jsonrpc: "2.0", id: 11, method: "tools/call", params: { name: "trigger-sampling-request", arguments: { prompt: "p" } } }, { "mcp-session-id": init.session!, accept: "application/json" });
+    const r = await rawPost(
+      f.t.url,
+      "/mcp/alpha",
+      f.alice,
+      {
+        jsonrpc: "2.0",
+        id: 11,
+        method: "tools/call",
+        params: { name: "trigger-sampling-request", arguments: { prompt: "p" } },
+      },
+      { "mcp-session-id": init.session!, accept: "application/json" },
+    );
     expect(r.headers.get("content-type")).toContain("application/json");
     expect(r.body.id).toBe(11);
     expect(r.body.result.isError).toBe(true);
     expect(JSON.stringify(r.body.result.content)).toContain("sampling/createMessage");
   });
-
 });
 
 describe("server-to-client requests for capabilities the client did not declare", () => {
@@ -187,19 +242,36 @@ describe("server-to-client requests for capabilities the client did not declare"
     const received: string[] = [];
     const { client } = await gatewayClient(f.t.url, path, dana, caps);
     const answer = (method: string, result: Record<string, unknown>) => async () => (received.push(method), result);
-    if (caps.sampling) client.setRequestHandler(CreateMessageRequestSchema, answer("sampling/createMessage", { role: "assistant", model: "m", content: { type: "text", text: "42" } }));
-    if (caps.elicitation) client.setRequestHandler(ElicitRequestSchema, answer("elicitation/create", { action: "decline" }));
+    if (caps.sampling)
+      client.setRequestHandler(
+        CreateMessageRequestSchema,
+        answer("sampling/createMessage", { role: "assistant", model: "m", content: { type: "text", text: "42" } }),
+      );
+    if (caps.elicitation)
+      client.setRequestHandler(ElicitRequestSchema, answer("elicitation/create", { action: "decline" }));
     if (caps.roots) client.setRequestHandler(ListRootsRequestSchema, answer("roots/list", { roots: [] }));
     client.fallbackRequestHandler = async (r) => (received.push(r.method), {});
     const before = asker.outcomes.length;
     const result = (await client.callTool({ name: tool, arguments: {} })) as { content: { text: string }[] };
     await client.close();
-    return { received, outcomes: asker.outcomes.slice(before), reported: JSON.parse(result.content[0]!.text) as AskOutcome[] };
+    return {
+      received,
+      outcomes: asker.outcomes.slice(before),
+      reported: JSON.parse(result.content[0]!.text) as AskOutcome[],
+    };
   }
-  const refused = (method: string) => ({ method, outcome: "refused", code: -32601, message: expect.stringContaining(method) });
+  const refused = (method: string) => ({
+    method,
+    outcome: "refused",
+    code: -32601,
+    message: expect.stringContaining(method),
+  });
 
   it("never sends them to a client that declared none, on /mcp/<server> and /mcp: the upstream gets a refusal for each", async () => {
-    for (const [path, tool] of [["/mcp/asker", "ask-anyway"], ["/mcp", "asker__ask-anyway"]] as const) {
+    for (const [path, tool] of [
+      ["/mcp/asker", "ask-anyway"],
+      ["/mcp", "asker__ask-anyway"],
+    ] as const) {
       const { received, outcomes, reported } = await ask(path, tool, {});
       expect(received, path).toEqual([]);
       expect(outcomes, path).toEqual(ASKED_METHODS.map(refused));
@@ -210,7 +282,11 @@ describe("server-to-client requests for capabilities the client did not declare"
   it("sends a client only what it declared (sampling): the rest is refused upstream", async () => {
     const { received, outcomes } = await ask("/mcp/asker", "ask-anyway", { sampling: {} });
     expect(received).toEqual(["sampling/createMessage"]);
-    expect(outcomes).toEqual([{ method: "sampling/createMessage", outcome: "answered" }, refused("elicitation/create"), refused("roots/list")]);
+    expect(outcomes).toEqual([
+      { method: "sampling/createMessage", outcome: "answered" },
+      refused("elicitation/create"),
+      refused("roots/list"),
+    ]);
   });
 
   it("relays all three to a client that declared them, and its answers back (control: the upstream does ask)", async () => {
@@ -231,7 +307,9 @@ describe("/mcp is the union of the user's servers", () => {
     for (const t of tools) expect(t.name).toMatch(/^[A-Za-z0-9_-]{1,64}$/);
     const echo = tools.find((t) => t.name === "beta__echo")!;
     expect({ ...echo, name: "echo" }).toEqual(ref.find((t) => t.name === "echo"));
-    expect(await client.callTool({ name: "beta__echo", arguments: { message: "via beta" } })).toEqual(await direct.callTool({ name: "echo", arguments: { message: "via beta" } }));
+    expect(await client.callTool({ name: "beta__echo", arguments: { message: "via beta" } })).toEqual(
+      await direct.callTool({ name: "echo", arguments: { message: "via beta" } }),
+    );
     const prompts: string[] = [];
     let cursor: string | undefined;
     do {
@@ -243,7 +321,10 @@ describe("/mcp is the union of the user's servers", () => {
     expect(prompts).toContain("beta__simple-prompt");
     const got = await client.getPrompt({ name: "alpha__args-prompt", arguments: { city: "Rome" } });
     expect(got).toEqual(await direct.getPrompt({ name: "args-prompt", arguments: { city: "Rome" } }));
-    const complete = await client.complete({ ref: { type: "ref/prompt", name: "beta__completable-prompt" }, argument: { name: "department", value: "S" } });
+    const complete = await client.complete({
+      ref: { type: "ref/prompt", name: "beta__completable-prompt" },
+      argument: { name: "department", value: "S" },
+    });
     expect(complete.completion.values).toEqual(["Sales", "Support"]);
     expect(client.getInstructions()).toContain("alpha");
     await client.close();
@@ -259,7 +340,9 @@ describe("/mcp is the union of the user's servers", () => {
     });
     client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void logs.push(String(n.params.data)));
     await client.callTool({ name: "alpha__echo", arguments: { message: "open alpha" } });
-    await expect.poll(() => logs.find((l) => l.startsWith("Roots updated")), { timeout: 10_000 }).toBe("Roots updated: 1 root(s) received from client");
+    await expect
+      .poll(() => logs.find((l) => l.startsWith("Roots updated")), { timeout: 10_000 })
+      .toBe("Roots updated: 1 root(s) received from client");
     expect(asked).toBe(1);
     await client.close();
   });
@@ -269,7 +352,14 @@ describe("/mcp is the union of the user's servers", () => {
     await client.callTool({ name: "alpha__echo", arguments: { message: "audit-me-secret" } });
     await client.callTool({ name: "beta__echo", arguments: { message: "audit-me-secret" } }).catch(() => {});
     await expect
-      .poll(async () => (await f.t.db.sql`SELECT actor, server_id, tool, outcome, duration_ms, detail::text AS detail FROM audit_log WHERE kind = 'tool_call' AND actor = 'alice@acme.test' ORDER BY id`).map((r) => ({ ...r })), { timeout: 5000 })
+      .poll(
+        async () =>
+          (
+            await f.t.db
+              .sql`SELECT actor, server_id, tool, outcome, duration_ms, detail::text AS detail FROM audit_log WHERE kind = 'tool_call' AND actor = 'alice@acme.test' ORDER BY id`
+          ).map((r) => ({ ...r })),
+        { timeout: 5000 },
+      )
       .toEqual(
         expect.arrayContaining([
           expect.objectContaining({ server_id: "alpha", tool: "echo", outcome: "ok" }),

@@ -47,9 +47,18 @@ async function startCountingUpstream(): Promise<CountingUpstream> {
   const sessions = new Map<string, StreamableHTTPServerTransport>();
   const rec: Recorded = { initialized: [], calls: [], deleted: [] };
   const build = () => {
-    const server = new McpServer({ name: "counting", version: "1.0.0" }, { capabilities: { logging: {}, resources: { subscribe: true } } });
-    server.registerTool("echo", { description: "echoes its text", inputSchema: { text: z.string() } }, async ({ text }) => ({ content: [{ type: "text", text }] }));
-    server.registerResource("note", "note://one", { mimeType: "text/plain" }, async (uri) => ({ contents: [{ uri: uri.href, text: "one" }] }));
+    const server = new McpServer(
+      { name: "counting", version: "1.0.0" },
+      { capabilities: { logging: {}, resources: { subscribe: true } } },
+    );
+    server.registerTool(
+      "echo",
+      { description: "echoes its text", inputSchema: { text: z.string() } },
+      async ({ text }) => ({ content: [{ type: "text", text }] }),
+    );
+    server.registerResource("note", "note://one", { mimeType: "text/plain" }, async (uri) => ({
+      contents: [{ uri: uri.href, text: "one" }],
+    }));
     server.server.setRequestHandler(SubscribeRequestSchema, async () => ({}));
     server.server.setRequestHandler(UnsubscribeRequestSchema, async () => ({}));
     return server;
@@ -62,7 +71,9 @@ async function startCountingUpstream(): Promise<CountingUpstream> {
     if (req.method === "DELETE" && typeof sid === "string") rec.deleted.push(sid);
     if (!transport) {
       if (req.method !== "POST" || sid) {
-        res.writeHead(sid ? 404 : 400, { "content-type": "application/json" }).end(JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: -32001, message: "Session not found" } }));
+        res
+          .writeHead(sid ? 404 : 400, { "content-type": "application/json" })
+          .end(JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: -32001, message: "Session not found" } }));
         return;
       }
       const named = msg?.method === "initialize" && msg.params?.clientInfo?.name === "pool-test";
@@ -79,7 +90,8 @@ async function startCountingUpstream(): Promise<CountingUpstream> {
       };
       await build().connect(transport);
     }
-    if (msg?.method === "tools/call" && typeof sid === "string") rec.calls.push({ usid: sid, auth: req.headers.authorization, text: String(msg.params?.arguments?.text) });
+    if (msg?.method === "tools/call" && typeof sid === "string")
+      rec.calls.push({ usid: sid, auth: req.headers.authorization, text: String(msg.params?.arguments?.text) });
     await transport.handleRequest(req, res, body);
   });
   http.keepAliveTimeout = 60_000;
@@ -104,9 +116,14 @@ let alice: string;
 let bob: string;
 
 /** A gateway client as Open WebUI opens one per chat turn (SDK 1.x, session era, no capabilities). */
-async function connect(key: string, name = "pool-test"): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
+async function connect(
+  key: string,
+  name = "pool-test",
+): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
   const client = new Client({ name, version: "1.0.0" });
-  const transport = new StreamableHTTPClientTransport(new URL(`${t.url}/mcp/counted`), { requestInit: { headers: { authorization: `Bearer ${key}` } } });
+  const transport = new StreamableHTTPClientTransport(new URL(`${t.url}/mcp/counted`), {
+    requestInit: { headers: { authorization: `Bearer ${key}` } },
+  });
   await client.connect(transport);
   return { client, transport };
 }
@@ -129,13 +146,21 @@ async function turn(key: string, text: string, extra?: (c: Client) => Promise<un
   } finally {
     await client.close();
   }
-  expect(errors.filter((e) => !/abort/i.test(e)), `client errors in turn ${text}`).toEqual([]);
+  expect(
+    errors.filter((e) => !/abort/i.test(e)),
+    `client errors in turn ${text}`,
+  ).toEqual([]);
   const call = up.rec.calls.find((c) => c.text === text);
   expect(call, `the upstream ran the call ${text}`).toBeDefined();
   return call!.usid;
 }
 
-const parked = async () => (await t.db.sql`SELECT email, upstream_session_id AS usid FROM mcp_parked_sessions ORDER BY parked_at`) as unknown as Array<{ email: string; usid: string }>;
+const parked = async () =>
+  (await t.db
+    .sql`SELECT email, upstream_session_id AS usid FROM mcp_parked_sessions ORDER BY parked_at`) as unknown as Array<{
+    email: string;
+    usid: string;
+  }>;
 
 beforeAll(async () => {
   up = await startCountingUpstream();
@@ -187,17 +212,35 @@ describe("the per-user session pool", () => {
     const post = (body: unknown, session?: string) =>
       fetch(`${t.url}/mcp/counted`, {
         method: "POST",
-        headers: { authorization: `Bearer ${alice}`, "content-type": "application/json", accept: "application/json, text/event-stream", ...(session ? { "mcp-session-id": session } : {}) },
+        headers: {
+          authorization: `Bearer ${alice}`,
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+          ...(session ? { "mcp-session-id": session } : {}),
+        },
         body: JSON.stringify(body),
       });
-    const init = await post({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "pool-test", version: "1.0.0" } } });
+    const init = await post({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "pool-test", version: "1.0.0" } },
+    });
     expect(init.status).toBe(200);
     const session = init.headers.get("mcp-session-id")!;
     await init.text();
     // nothing else sent: the session's row holds the parked upstream session
-    await expect.poll(async () => (await t.db.sql`SELECT 1 FROM mcp_upstream_sessions WHERE upstream_session_id = ${usid}`).length, { timeout: 5000 }).toBe(1);
+    await expect
+      .poll(
+        async () => (await t.db.sql`SELECT 1 FROM mcp_upstream_sessions WHERE upstream_session_id = ${usid}`).length,
+        { timeout: 5000 },
+      )
+      .toBe(1);
     expect(await parked()).toEqual([]);
-    const del = await fetch(`${t.url}/mcp/counted`, { method: "DELETE", headers: { authorization: `Bearer ${alice}`, "mcp-session-id": session } });
+    const del = await fetch(`${t.url}/mcp/counted`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${alice}`, "mcp-session-id": session },
+    });
     expect(del.status).toBe(204);
     expect(await parked()).toEqual([{ email: "alice@acme.test", usid }]);
     expect(up.rec.deleted).not.toContain(usid);
@@ -218,7 +261,10 @@ describe("the per-user session pool", () => {
   it("two sessions of one user open at once never adopt the same parked session", async () => {
     await turn(alice, "conc-0");
     const [x, y] = await Promise.all([connect(alice), connect(alice)]);
-    await Promise.all([x.client.callTool({ name: "echo", arguments: { text: "conc-x" } }), y.client.callTool({ name: "echo", arguments: { text: "conc-y" } })]);
+    await Promise.all([
+      x.client.callTool({ name: "echo", arguments: { text: "conc-x" } }),
+      y.client.callTool({ name: "echo", arguments: { text: "conc-y" } }),
+    ]);
     const usx = up.rec.calls.find((c) => c.text === "conc-x")!.usid;
     const usy = up.rec.calls.find((c) => c.text === "conc-y")!.usid;
     expect(usx).not.toBe(usy);
@@ -251,10 +297,13 @@ describe("the per-user session pool", () => {
     await t.db.sql`UPDATE servers SET headers = ${t.db.sql.json(sealed)}, updated_at = now() WHERE id = 'counted'`;
     // the catalog takes the change in within its version check (CATALOG_VERSION_TTL_MS)
     await expect
-      .poll(async () => {
-        await turn(alice, `cred-${randomUUID()}`);
-        return up.rec.calls.at(-1)!.auth;
-      }, { timeout: 10_000 })
+      .poll(
+        async () => {
+          await turn(alice, `cred-${randomUUID()}`);
+          return up.rec.calls.at(-1)!.auth;
+        },
+        { timeout: 10_000 },
+      )
       .toBe("Bearer second-credential");
     const fresh = up.rec.calls.at(-1)!.usid;
     expect(fresh).not.toBe(old);

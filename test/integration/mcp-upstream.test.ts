@@ -34,10 +34,19 @@ beforeAll(async () => {
     req.on("end", () => {
       const body = Buffer.concat(chunks);
       seen.push({ method: req.method!, headers: req.headers, body: body.toString() });
-      const up = httpRequest({ host: target.hostname, port: target.port, path: target.pathname, method: req.method, headers: { ...req.headers, host: target.host } }, (r) => {
-        res.writeHead(r.statusCode!, r.headers);
-        r.pipe(res);
-      });
+      const up = httpRequest(
+        {
+          host: target.hostname,
+          port: target.port,
+          path: target.pathname,
+          method: req.method,
+          headers: { ...req.headers, host: target.host },
+        },
+        (r) => {
+          res.writeHead(r.statusCode!, r.headers);
+          r.pipe(res);
+        },
+      );
       up.on("error", () => res.destroy());
       res.on("close", () => up.destroy());
       up.end(body);
@@ -46,12 +55,22 @@ beforeAll(async () => {
   await new Promise<void>((r) => relay.listen(port, "127.0.0.1", r));
   // server-everything on the legacy HTTP+SSE transport
   const legacyPort = await freePort();
-  legacy = startProcess("everything-sse", process.execPath, [resolve(ROOT, "node_modules/@modelcontextprotocol/server-everything/dist/index.js"), "sse"], { env: { PORT: String(legacyPort) } });
+  legacy = startProcess(
+    "everything-sse",
+    process.execPath,
+    [resolve(ROOT, "node_modules/@modelcontextprotocol/server-everything/dist/index.js"), "sse"],
+    { env: { PORT: String(legacyPort) } },
+  );
   await waitForPort(legacyPort, legacy);
-  await f.t.db.sql`INSERT INTO servers (id, tenant_id, url, transport) VALUES ('delta', 'acme', ${`http://127.0.0.1:${legacyPort}/sse`}, 'sse')`;
+  await f.t.db
+    .sql`INSERT INTO servers (id, tenant_id, url, transport) VALUES ('delta', 'acme', ${`http://127.0.0.1:${legacyPort}/sse`}, 'sse')`;
   // sealed, as the admin API stores headers (the mcp worker gets them opened from the catalog)
-  const sealed = await f.t.sealedHeaders("gamma", { Authorization: "Bearer gamma-own-credential", "X-Upstream-Secret": "gamma-secret" });
-  await f.t.db.sql`INSERT INTO servers (id, tenant_id, url, headers) VALUES ('gamma', 'acme', ${`http://127.0.0.1:${port}/mcp`}, ${f.t.db.sql.json(sealed)})`;
+  const sealed = await f.t.sealedHeaders("gamma", {
+    Authorization: "Bearer gamma-own-credential",
+    "X-Upstream-Secret": "gamma-secret",
+  });
+  await f.t.db
+    .sql`INSERT INTO servers (id, tenant_id, url, headers) VALUES ('gamma', 'acme', ${`http://127.0.0.1:${port}/mcp`}, ${f.t.db.sql.json(sealed)})`;
 });
 afterAll(async () => {
   relay?.close();
@@ -81,7 +100,11 @@ describe("the upstream side", () => {
     const r = await client.callTool({ name: "gamma__echo", arguments: { message: "secret-free" } });
     expect(r.content).toEqual([{ type: "text", text: "Echo: secret-free" }]);
     const posts = seen.filter((s) => s.method === "POST");
-    expect(posts.map((p) => JSON.parse(p.body).method)).toEqual(["initialize", "notifications/initialized", "tools/call"]);
+    expect(posts.map((p) => JSON.parse(p.body).method)).toEqual([
+      "initialize",
+      "notifications/initialized",
+      "tools/call",
+    ]);
     for (const p of posts) {
       expect(p.headers.authorization).toBe("Bearer gamma-own-credential");
       expect(p.headers["x-upstream-secret"]).toBe("gamma-secret");
@@ -102,13 +125,20 @@ describe("the upstream side", () => {
     await client.callTool({ name: "gamma__echo", arguments: { message: "warm up" } });
     seen.length = 0;
     const ctl = new AbortController();
-    const running = client.callTool({ name: "gamma__trigger-long-running-operation", arguments: { duration: 4, steps: 4 } }, undefined, {
-      signal: ctl.signal,
-      onprogress: () => ctl.abort("changed my mind"),
-    });
+    const running = client.callTool(
+      { name: "gamma__trigger-long-running-operation", arguments: { duration: 4, steps: 4 } },
+      undefined,
+      {
+        signal: ctl.signal,
+        onprogress: () => ctl.abort("changed my mind"),
+      },
+    );
     await expect(running).rejects.toThrow();
     await expect
-      .poll(() => seen.map((s) => (s.body ? JSON.parse(s.body) : {})).find((m) => m.method === "notifications/cancelled"), { timeout: 5000 })
+      .poll(
+        () => seen.map((s) => (s.body ? JSON.parse(s.body) : {})).find((m) => m.method === "notifications/cancelled"),
+        { timeout: 5000 },
+      )
       .toBeDefined();
     const msgs = seen.map((s) => (s.body ? JSON.parse(s.body) : {}));
     const call = msgs.find((m) => m.method === "tools/call");
@@ -119,13 +149,26 @@ describe("the upstream side", () => {
 
   it("forwards to a legacy HTTP+SSE upstream, server-to-client requests included", async () => {
     const { client } = await gatewayClient(f.t.url, "/mcp/delta", f.alice, { sampling: {} });
-    client.setRequestHandler(CreateMessageRequestSchema, async () => ({ role: "assistant", model: "legacy-model", content: { type: "text", text: "from the client" } }));
+    client.setRequestHandler(CreateMessageRequestSchema, async () => ({
+      role: "assistant",
+      model: "legacy-model",
+      content: { type: "text", text: "from the client" },
+    }));
     expect((await client.listTools()).tools.map((t) => t.name)).toContain("echo");
-    expect((await client.callTool({ name: "echo", arguments: { message: "old transport" } })).content).toEqual([{ type: "text", text: "Echo: old transport" }]);
+    expect((await client.callTool({ name: "echo", arguments: { message: "old transport" } })).content).toEqual([
+      { type: "text", text: "Echo: old transport" },
+    ]);
     const progress: number[] = [];
-    await client.callTool({ name: "trigger-long-running-operation", arguments: { duration: 0.3, steps: 3 } }, undefined, { onprogress: (p) => progress.push(p.progress) });
+    await client.callTool(
+      { name: "trigger-long-running-operation", arguments: { duration: 0.3, steps: 3 } },
+      undefined,
+      { onprogress: (p) => progress.push(p.progress) },
+    );
     expect(progress).toEqual([1, 2, 3]);
-    const sampled = await client.callTool({ name: "trigger-sampling-request", arguments: { prompt: "p", maxTokens: 5 } });
+    const sampled = await client.callTool({
+      name: "trigger-sampling-request",
+      arguments: { prompt: "p", maxTokens: 5 },
+    });
     expect(JSON.stringify(sampled.content)).toContain("legacy-model");
     await client.close();
   });
@@ -139,10 +182,25 @@ describe("how a forwarded answer reaches a client that takes JSON and SSE", () =
       await f.t.db.sql`INSERT INTO servers (id, tenant_id, url) VALUES ('tiny', 'acme', ${tiny.url})`;
       const { session } = await rawInitialize(f.t.url, "/mcp", f.alice);
       // the catalog sees the new server once its version check runs (CATALOG_VERSION_TTL_MS)
-      const listed = async () => (await rawPost(f.t.url, "/mcp", f.alice, { jsonrpc: "2.0", id: 2, method: "tools/list" }, { "mcp-session-id": session! })).body.result.tools.map((x: { name: string }) => x.name);
+      const listed = async () =>
+        (
+          await rawPost(
+            f.t.url,
+            "/mcp",
+            f.alice,
+            { jsonrpc: "2.0", id: 2, method: "tools/list" },
+            { "mcp-session-id": session! },
+          )
+        ).body.result.tools.map((x: { name: string }) => x.name);
       await expect.poll(listed, { timeout: 10_000 }).toContain("tiny__noop");
       const call = (name: string, args: Record<string, unknown> = {}) =>
-        rawPost(f.t.url, "/mcp", f.alice, { jsonrpc: "2.0", id: 7, method: "tools/call", params: { name, arguments: args } }, { "mcp-session-id": session! });
+        rawPost(
+          f.t.url,
+          "/mcp",
+          f.alice,
+          { jsonrpc: "2.0", id: 7, method: "tools/call", params: { name, arguments: args } },
+          { "mcp-session-id": session! },
+        );
       const json = await call("tiny__noop");
       expect(json.status).toBe(200);
       expect(json.headers.get("content-type")).toContain("application/json");
@@ -151,7 +209,10 @@ describe("how a forwarded answer reaches a client that takes JSON and SSE", () =
       for (const name of ["alpha__echo", "gamma__echo", "delta__echo"]) {
         const sse = await call(name, { message: "streamed" });
         expect(sse.headers.get("content-type"), name).toContain("text/event-stream");
-        expect(sse.body, name).toMatchObject({ id: 7, result: { content: [{ type: "text", text: "Echo: streamed" }] } });
+        expect(sse.body, name).toMatchObject({
+          id: 7,
+          result: { content: [{ type: "text", text: "Echo: streamed" }] },
+        });
       }
       // a gateway-made answer (nothing forwarded) to a client that takes both: JSON as well
       const unknown = await call("tiny__missing");
@@ -178,7 +239,21 @@ describe("upstream sessions", () => {
         await transport.terminateSession();
         await client.close();
       };
-      await expect.poll(async () => (await rawPost(f.t.url, "/mcp", f.alice, { jsonrpc: "2.0", id: 1, method: "tools/list" }, { "mcp-session-id": (await rawInitialize(f.t.url, "/mcp", f.alice)).session! })).body.result.tools.map((x: { name: string }) => x.name), { timeout: 10_000 }).toContain("counted__tool_0");
+      await expect
+        .poll(
+          async () =>
+            (
+              await rawPost(
+                f.t.url,
+                "/mcp",
+                f.alice,
+                { jsonrpc: "2.0", id: 1, method: "tools/list" },
+                { "mcp-session-id": (await rawInitialize(f.t.url, "/mcp", f.alice)).session! },
+              )
+            ).body.result.tools.map((x: { name: string }) => x.name),
+          { timeout: 10_000 },
+        )
+        .toContain("counted__tool_0");
       // (the catalog's listing opened one already)
       const before = up.stats.opened;
       const open = up.stats.open;

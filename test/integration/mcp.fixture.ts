@@ -8,7 +8,15 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
-import { CallToolRequestSchema, CreateMessageResultSchema, ElicitResultSchema, ListRootsResultSchema, ListToolsRequestSchema, McpError, type ClientCapabilities } from "@modelcontextprotocol/sdk/types.js";
+import {
+  CallToolRequestSchema,
+  CreateMessageResultSchema,
+  ElicitResultSchema,
+  ListRootsResultSchema,
+  ListToolsRequestSchema,
+  McpError,
+  type ClientCapabilities,
+} from "@modelcontextprotocol/sdk/types.js";
 import { freePort } from "../../scripts/lib/ports";
 import { startEverything, type Upstream } from "../../scripts/lib/upstreams";
 import { startTestStack, type TestStack } from "../harness/stack";
@@ -61,9 +69,16 @@ export async function startMcpFixture(env: Record<string, string> = {}): Promise
 }
 
 /** An SDK client connected through the gateway at `path` with an API key. */
-export async function gatewayClient(baseUrl: string, path: string, key: string, capabilities: ClientCapabilities = {}): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
+export async function gatewayClient(
+  baseUrl: string,
+  path: string,
+  key: string,
+  capabilities: ClientCapabilities = {},
+): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
   const client = new Client({ name: "gateway-test", version: "1.0.0" }, { capabilities });
-  const transport = new StreamableHTTPClientTransport(new URL(baseUrl + path), { requestInit: { headers: { Authorization: `Bearer ${key}` } } });
+  const transport = new StreamableHTTPClientTransport(new URL(baseUrl + path), {
+    requestInit: { headers: { Authorization: `Bearer ${key}` } },
+  });
   await client.connect(transport);
   return { client, transport };
 }
@@ -85,7 +100,12 @@ export async function rawPost(
 ): Promise<{ status: number; headers: Headers; body: any; messages: any[] }> {
   const res = await fetch(baseUrl + path, {
     method: "POST",
-    headers: { authorization: `Bearer ${key}`, "content-type": "application/json", accept: "application/json, text/event-stream", ...headers },
+    headers: {
+      authorization: `Bearer ${key}`,
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      ...headers,
+    },
     body: typeof body === "string" ? body : JSON.stringify(body),
   });
   const text = await res.text();
@@ -94,7 +114,13 @@ export async function rawPost(
   if ((res.headers.get("content-type") ?? "").includes("text/event-stream")) {
     messages = text
       .split(/\n\n/)
-      .map((block) => block.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("\n"))
+      .map((block) =>
+        block
+          .split("\n")
+          .filter((l) => l.startsWith("data:"))
+          .map((l) => l.slice(5).trim())
+          .join("\n"),
+      )
       .filter(Boolean)
       .map((d) => JSON.parse(d));
     parsed = messages[messages.length - 1] ?? null;
@@ -110,8 +136,19 @@ export async function rawPost(
 }
 
 /** initialize over raw HTTP; returns the session id and the result. */
-export async function rawInitialize(baseUrl: string, path: string, key: string, protocolVersion = "2025-06-18", capabilities: Record<string, unknown> = {}) {
-  const r = await rawPost(baseUrl, path, key, { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion, capabilities, clientInfo: { name: "raw", version: "1" } } });
+export async function rawInitialize(
+  baseUrl: string,
+  path: string,
+  key: string,
+  protocolVersion = "2025-06-18",
+  capabilities: Record<string, unknown> = {},
+) {
+  const r = await rawPost(baseUrl, path, key, {
+    jsonrpc: "2.0",
+    id: 1,
+    method: "initialize",
+    params: { protocolVersion, capabilities, clientInfo: { name: "raw", version: "1" } },
+  });
   return { status: r.status, session: r.headers.get("mcp-session-id"), result: r.body?.result, body: r.body };
 }
 
@@ -148,11 +185,27 @@ export async function startAskingUpstream(): Promise<AskingUpstream> {
   const transports = new Map<string, StreamableHTTPServerTransport>();
   const session = () => {
     const server = new Server({ name: "asker", version: "1.0.0" }, { capabilities: { tools: {} } });
-    server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: [{ name: "ask-anyway", description: "asks the client for sampling, elicitation and roots", inputSchema: { type: "object", properties: {} } }] }));
+    server.setRequestHandler(ListToolsRequestSchema, async () => ({
+      tools: [
+        {
+          name: "ask-anyway",
+          description: "asks the client for sampling, elicitation and roots",
+          inputSchema: { type: "object", properties: {} },
+        },
+      ],
+    }));
     server.setRequestHandler(CallToolRequestSchema, async (_req, extra) => {
       const asks = [
-        [ASKED_METHODS[0], { messages: [{ role: "user", content: { type: "text", text: "what is six times seven" } }], maxTokens: 10 }, CreateMessageResultSchema],
-        [ASKED_METHODS[1], { message: "Your name?", requestedSchema: { type: "object", properties: { name: { type: "string" } } } }, ElicitResultSchema],
+        [
+          ASKED_METHODS[0],
+          { messages: [{ role: "user", content: { type: "text", text: "what is six times seven" } }], maxTokens: 10 },
+          CreateMessageResultSchema,
+        ],
+        [
+          ASKED_METHODS[1],
+          { message: "Your name?", requestedSchema: { type: "object", properties: { name: { type: "string" } } } },
+          ElicitResultSchema,
+        ],
         [ASKED_METHODS[2], {}, ListRootsResultSchema],
       ] as const;
       const mine: AskOutcome[] = [];
@@ -162,7 +215,11 @@ export async function startAskingUpstream(): Promise<AskingUpstream> {
           mine.push({ method, outcome: "answered" });
         } catch (err) {
           const timedOut = err instanceof McpError && /timed out/i.test(err.message);
-          mine.push(timedOut ? { method, outcome: "no answer" } : { method, outcome: "refused", code: (err as McpError).code, message: (err as Error).message });
+          mine.push(
+            timedOut
+              ? { method, outcome: "no answer" }
+              : { method, outcome: "refused", code: (err as McpError).code, message: (err as Error).message },
+          );
         }
       }
       outcomes.push(...mine);
@@ -180,15 +237,22 @@ export async function startAskingUpstream(): Promise<AskingUpstream> {
       const sid = req.headers["mcp-session-id"];
       let transport = typeof sid === "string" ? transports.get(sid) : undefined;
       if (!transport) {
-        if (sid) return void res.writeHead(404, { "content-type": "application/json" }).end('{"jsonrpc":"2.0","id":null,"error":{"code":-32001,"message":"Session not found"}}');
-        const created = new StreamableHTTPServerTransport({ sessionIdGenerator: () => randomUUID(), onsessioninitialized: (id) => void transports.set(id, created) });
+        if (sid)
+          return void res
+            .writeHead(404, { "content-type": "application/json" })
+            .end('{"jsonrpc":"2.0","id":null,"error":{"code":-32001,"message":"Session not found"}}');
+        const created = new StreamableHTTPServerTransport({
+          sessionIdGenerator: () => randomUUID(),
+          onsessioninitialized: (id) => void transports.set(id, created),
+        });
         created.onclose = () => void (created.sessionId && transports.delete(created.sessionId));
         await session().connect(created);
         transport = created;
       }
       await transport.handleRequest(req, res, req.method === "POST" ? await readBody(req) : undefined);
     } catch (err) {
-      if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" }).end(JSON.stringify({ error: String(err) }));
+      if (!res.headersSent)
+        res.writeHead(500, { "content-type": "application/json" }).end(JSON.stringify({ error: String(err) }));
     }
   });
   await new Promise<void>((resolve) => http.listen(port, "127.0.0.1", () => resolve()));

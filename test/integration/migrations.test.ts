@@ -32,7 +32,8 @@ describe("migrations", () => {
     try {
       // as a release before the rename left it: everything applied, the file recorded as 0003_
       await migrate(old.sql);
-      for (const [from, to] of Object.entries(RENAMED)) await old.sql`UPDATE schema_migrations SET name = ${from} WHERE name = ${to}`;
+      for (const [from, to] of Object.entries(RENAMED))
+        await old.sql`UPDATE schema_migrations SET name = ${from} WHERE name = ${to}`;
       const before = await old.sql`SELECT count(*)::int AS n FROM schema_migrations`;
       expect(await migrate(old.sql)).toEqual([]);
       const recorded = await old.sql`SELECT name FROM schema_migrations ORDER BY name`;
@@ -80,7 +81,8 @@ describe("migrations", () => {
     const other = await createTestDatabase({ migrate: false });
     try {
       await expect(migrate(other.sql, dir)).rejects.toThrow(/0002_bad\.sql/);
-      const tables = await other.sql`SELECT table_name FROM information_schema.tables WHERE table_name LIKE 'mig_%' ORDER BY 1`;
+      const tables =
+        await other.sql`SELECT table_name FROM information_schema.tables WHERE table_name LIKE 'mig_%' ORDER BY 1`;
       expect(tables.map((t) => t.table_name)).toEqual(["mig_ok"]);
     } finally {
       await other.drop();

@@ -21,7 +21,8 @@ const run = (extra: Record<string, string> = {}) =>
     timeout: 60_000,
   });
 
-const LINE = "test:observability: NOT RUN - no prometheus binary on this machine (apt-get install -y prometheus, or PROMETHEUS_BIN=/path)";
+const LINE =
+  "test:observability: NOT RUN - no prometheus binary on this machine (apt-get install -y prometheus, or PROMETHEUS_BIN=/path)";
 
 describe("npm run test:observability without Prometheus", () => {
   it("says on one line that it did not run and why, and exits 0", () => {

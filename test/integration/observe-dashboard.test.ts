@@ -17,9 +17,13 @@ const dashboards = readdirSync(resolve(DIR, "grafana/dashboards")).filter((f) =>
 describe("Grafana dashboard", () => {
   it("is valid dashboard JSON on the provisioned Prometheus data source", () => {
     expect(dashboards).toEqual(["mcp-gateway.json"]);
-    const ds = parseYaml(readFileSync(resolve(DIR, "grafana/provisioning/datasources/prometheus.yml"), "utf8")) as { datasources: { uid: string; type: string; url: string }[] };
+    const ds = parseYaml(readFileSync(resolve(DIR, "grafana/provisioning/datasources/prometheus.yml"), "utf8")) as {
+      datasources: { uid: string; type: string; url: string }[];
+    };
     expect(ds.datasources[0]).toMatchObject({ type: "prometheus", url: "http://prometheus:9090" });
-    const provider = parseYaml(readFileSync(resolve(DIR, "grafana/provisioning/dashboards/dashboards.yml"), "utf8")) as { providers: { options: { path: string } }[] };
+    const provider = parseYaml(
+      readFileSync(resolve(DIR, "grafana/provisioning/dashboards/dashboards.yml"), "utf8"),
+    ) as { providers: { options: { path: string } }[] };
     expect(provider.providers[0]!.options.path).toBe("/etc/grafana/dashboards");
     for (const file of dashboards) {
       const d = JSON.parse(readFileSync(resolve(DIR, "grafana/dashboards", file), "utf8"));
@@ -35,7 +39,12 @@ describe("Grafana dashboard", () => {
         for (const t of p.targets) {
           expect(t.expr, p.title).toBeTruthy();
           // balanced brackets: a typo in a query shows here rather than as an empty panel
-          for (const [o, c] of [["(", ")"], ["{", "}"], ["[", "]"]]) expect(t.expr.split(o!).length, `${p.title}: ${t.expr}`).toBe(t.expr.split(c!).length);
+          for (const [o, c] of [
+            ["(", ")"],
+            ["{", "}"],
+            ["[", "]"],
+          ])
+            expect(t.expr.split(o!).length, `${p.title}: ${t.expr}`).toBe(t.expr.split(c!).length);
         }
       }
     }
@@ -45,12 +54,17 @@ describe("Grafana dashboard", () => {
     const used = new Set<string>();
     for (const file of dashboards) {
       const d = JSON.parse(readFileSync(resolve(DIR, "grafana/dashboards", file), "utf8"));
-      for (const p of d.panels) for (const t of p.targets) for (const m of t.expr.matchAll(/\bmcpgw_[a-z0-9_]+/g)) used.add(m[0]);
+      for (const p of d.panels)
+        for (const t of p.targets) for (const m of t.expr.matchAll(/\bmcpgw_[a-z0-9_]+/g)) used.add(m[0]);
     }
     expect(used.size).toBeGreaterThan(10);
     for (const name of used) expect(METRIC_NAMES, `the dashboard queries ${name}`).toContain(name);
     const families = METRIC_NAMES.filter((n) => !/_(bucket|sum|count)$/.test(n) && n !== "mcpgw_worker_up");
-    for (const f of families) expect([...used].some((u) => u === f || u.startsWith(`${f}_`)), `no panel shows ${f}`).toBe(true);
+    for (const f of families)
+      expect(
+        [...used].some((u) => u === f || u.startsWith(`${f}_`)),
+        `no panel shows ${f}`,
+      ).toBe(true);
     // the check can fail: a name the gateway does not export is caught
     expect(METRIC_NAMES).not.toContain("mcpgw_tool_calls");
   });
@@ -62,8 +76,14 @@ describe("observability profile", () => {
     const job = prom.scrape_configs[0];
     expect(job.metrics_path).toBe("/metrics");
     expect(job.authorization).toEqual({ type: "Bearer", credentials_file: "/prometheus/metrics_token" });
-    const targets = job.dns_sd_configs.map((d: { names: string[]; port: number; type: string }) => (expect(d.type).toBe("A"), `${d.names[0]}:${d.port}`));
-    expect(targets.sort()).toEqual(Object.entries(WORKER_PORTS).map(([w, p]) => `${w}:${p}`).sort());
+    const targets = job.dns_sd_configs.map(
+      (d: { names: string[]; port: number; type: string }) => (expect(d.type).toBe("A"), `${d.names[0]}:${d.port}`),
+    );
+    expect(targets.sort()).toEqual(
+      Object.entries(WORKER_PORTS)
+        .map(([w, p]) => `${w}:${p}`)
+        .sort(),
+    );
     const col = parseYaml(readFileSync(resolve(DIR, "otel-collector.yaml"), "utf8")) as any;
     expect(col.receivers.otlp.protocols.http.endpoint).toBe("0.0.0.0:4318");
     expect(col.service.pipelines.traces.receivers).toEqual(["otlp"]);

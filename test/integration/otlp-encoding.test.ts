@@ -14,8 +14,21 @@ afterAll(() => otlp?.close());
 it("http/protobuf and http/json deliver the same spans to a collector", async () => {
   setExporting(true);
   const make = (service: string) => {
-    const root = startSpan(service, "GET /mcp", "server", { traceId: "4bf92f3577b34da6a3ce929d0e0e4736", spanId: "00f067aa0ba902b7", sampled: true, tracestate: "k=v" });
-    withSpan(root, () => startSpan(service, "upstream POST", "client").set("mcp.server", "tools").set("http.response.status_code", 200).set("ratio", 0.25).set("cached", false).error("HTTP 502").end());
+    const root = startSpan(service, "GET /mcp", "server", {
+      traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
+      spanId: "00f067aa0ba902b7",
+      sampled: true,
+      tracestate: "k=v",
+    });
+    withSpan(root, () =>
+      startSpan(service, "upstream POST", "client")
+        .set("mcp.server", "tools")
+        .set("http.response.status_code", 200)
+        .set("ratio", 0.25)
+        .set("cached", false)
+        .error("HTTP 502")
+        .end(),
+    );
     root.set("mcp.method", "tools/call").end();
   };
   make("svc-pb");
@@ -27,12 +40,32 @@ it("http/protobuf and http/json deliver the same spans to a collector", async ()
   const strip = (service: string) =>
     otlp.spans
       .filter((s) => s.service === service)
-      .map(({ service: _s, via: _v, spanId: _i, parentSpanId, start, end, ...rest }) => ({ ...rest, hasParent: parentSpanId !== "", ordered: end >= start && start > 1_600_000_000_000_000_000n }));
+      .map(({ service: _s, via: _v, spanId: _i, parentSpanId, start, end, ...rest }) => ({
+        ...rest,
+        hasParent: parentSpanId !== "",
+        ordered: end >= start && start > 1_600_000_000_000_000_000n,
+      }));
   const pb = strip("svc-pb");
   expect(pb).toEqual(strip("svc-json"));
   expect(pb).toEqual([
-    { name: "upstream POST", kind: 3, traceId: "4bf92f3577b34da6a3ce929d0e0e4736", attributes: { "mcp.server": "tools", "http.response.status_code": 200, ratio: 0.25, cached: false }, status: 2, hasParent: true, ordered: true },
-    { name: "GET /mcp", kind: 2, traceId: "4bf92f3577b34da6a3ce929d0e0e4736", attributes: { "mcp.method": "tools/call" }, status: 0, hasParent: true, ordered: true },
+    {
+      name: "upstream POST",
+      kind: 3,
+      traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
+      attributes: { "mcp.server": "tools", "http.response.status_code": 200, ratio: 0.25, cached: false },
+      status: 2,
+      hasParent: true,
+      ordered: true,
+    },
+    {
+      name: "GET /mcp",
+      kind: 2,
+      traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
+      attributes: { "mcp.method": "tools/call" },
+      status: 0,
+      hasParent: true,
+      ordered: true,
+    },
   ]);
   const root = otlp.spans.find((s) => s.service === "svc-pb" && s.kind === 2)!;
   expect(root.parentSpanId).toBe("00f067aa0ba902b7");

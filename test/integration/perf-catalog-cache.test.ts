@@ -19,14 +19,22 @@ let key: string;
 
 const internal = (path: string, headers: Record<string, string> = {}) => t.internal(path, { headers });
 /** This catalog isolate's counts of full catalog answers and 304s. */
-const stats = async () => ((await (await internal("/internal/stats")).json()) as { catalog: { answered: number; notModified: number } }).catalog;
+const stats = async () =>
+  ((await (await internal("/internal/stats")).json()) as { catalog: { answered: number; notModified: number } })
+    .catalog;
 
 /** Every page of tools/list in a session; the tool names. */
 async function listAll(path: string, session: string, k = key): Promise<string[]> {
   const names: string[] = [];
   let cursor: string | undefined;
   for (let page = 0; page < 20; page++) {
-    const r = await rawPost(t.url, path, k, { jsonrpc: "2.0", id: page + 2, method: "tools/list", params: cursor ? { cursor } : {} }, { "mcp-session-id": session });
+    const r = await rawPost(
+      t.url,
+      path,
+      k,
+      { jsonrpc: "2.0", id: page + 2, method: "tools/list", params: cursor ? { cursor } : {} },
+      { "mcp-session-id": session },
+    );
     expect(r.status).toBe(200);
     expect(r.body.error).toBeUndefined();
     names.push(...r.body.result.tools.map((x: { name: string }) => x.name));
@@ -103,14 +111,22 @@ describe("the mcp worker's catalog cache (MCP_CATALOG_TTL_MS 500)", () => {
 
   it("refuses a grant revoked through the admin API for requests starting 2 s later", async () => {
     const k = await t.userKey("revoked@lab.test", { groups: ["revocable"] });
-    const put = (tenants: string[]) => t.fetch("/admin/api/groups/revocable", { method: "PUT", key: t.adminKey, json: { tenants } });
+    const put = (tenants: string[]) =>
+      t.fetch("/admin/api/groups/revocable", { method: "PUT", key: t.adminKey, json: { tenants } });
     expect((await put(["lab"])).status).toBeLessThan(300);
     await untilInForce(Date.now());
     const agg = (await rawInitialize(t.url, "/mcp", k)).session!;
     const one = (await rawInitialize(t.url, "/mcp/big", k)).session!;
     expect(await listAll("/mcp", agg, k)).toHaveLength(TOOLS);
     expect(await listAll("/mcp/big", one, k)).toHaveLength(TOOLS);
-    const call = () => rawPost(t.url, "/mcp", k, { jsonrpc: "2.0", id: 9, method: "tools/call", params: { name: "big__tool_1", arguments: {} } }, { "mcp-session-id": agg, accept: "application/json" });
+    const call = () =>
+      rawPost(
+        t.url,
+        "/mcp",
+        k,
+        { jsonrpc: "2.0", id: 9, method: "tools/call", params: { name: "big__tool_1", arguments: {} } },
+        { "mcp-session-id": agg, accept: "application/json" },
+      );
     // the tiny upstream has no tools/call handler: its own error shows that the call got through
     const seen = up.seen.length;
     const through = await call();
@@ -120,7 +136,9 @@ describe("the mcp worker's catalog cache (MCP_CATALOG_TTL_MS 500)", () => {
     expect((await put([])).status).toBe(200);
     const answered = Date.now();
     // keep the caches warm meanwhile (the case that matters); the checks start at answer + 2 s
-    await untilInForce(answered, () => rawPost(t.url, "/mcp", k, { jsonrpc: "2.0", id: 3, method: "tools/list" }, { "mcp-session-id": agg }));
+    await untilInForce(answered, () =>
+      rawPost(t.url, "/mcp", k, { jsonrpc: "2.0", id: 3, method: "tools/list" }, { "mcp-session-id": agg }),
+    );
     const [single, listed, refused] = await Promise.all([
       rawPost(t.url, "/mcp/big", k, { jsonrpc: "2.0", id: 4, method: "tools/list" }, { "mcp-session-id": one }),
       rawPost(t.url, "/mcp", k, { jsonrpc: "2.0", id: 5, method: "tools/list" }, { "mcp-session-id": agg }),
@@ -140,7 +158,13 @@ describe("an identity the catalog refuses", () => {
     const init = await rawInitialize(t.url, "/mcp", odd);
     expect(init.status).toBe(200);
     expect(init.result.instructions).toMatch(/No MCP servers are available/);
-    const list = await rawPost(t.url, "/mcp", odd, { jsonrpc: "2.0", id: 2, method: "tools/list" }, { "mcp-session-id": init.session! });
+    const list = await rawPost(
+      t.url,
+      "/mcp",
+      odd,
+      { jsonrpc: "2.0", id: 2, method: "tools/list" },
+      { "mcp-session-id": init.session! },
+    );
     expect(list.status).toBe(200);
     expect(list.body.result.tools).toEqual([]);
     const one = await rawInitialize(t.url, "/mcp/big", odd);

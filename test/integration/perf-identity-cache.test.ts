@@ -68,14 +68,27 @@ describe("identity cache (IDENTITY_VERSION_TTL_MS 500)", () => {
     const id = key.split("_")[1]!;
     expect((await me(key)).status).toBe(200);
     expect((await me(key)).status).toBe(200);
-    const del = await t.fetch(`/admin/api/users/revoke-me@example.com/keys/${id}`, { method: "DELETE", key: t.adminKey });
+    const del = await t.fetch(`/admin/api/users/revoke-me@example.com/keys/${id}`, {
+      method: "DELETE",
+      key: t.adminKey,
+    });
     expect(del.status).toBe(204);
     const answered = Date.now();
     // keep the key in use meanwhile (a warm cache is the case that matters), check at answer + 2 s
     await untilInForce(answered, () => me(key));
     const [res, mcp] = await Promise.all([
       me(key),
-      t.fetch("/mcp", { method: "POST", key, headers: { accept: "application/json, text/event-stream" }, json: { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", version: "1" } } } }),
+      t.fetch("/mcp", {
+        method: "POST",
+        key,
+        headers: { accept: "application/json, text/event-stream" },
+        json: {
+          jsonrpc: "2.0",
+          id: 1,
+          method: "initialize",
+          params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", version: "1" } },
+        },
+      }),
     ]);
     expect(res.status).toBe(401);
     expect(mcp.status).toBe(401);
@@ -99,7 +112,12 @@ describe("identity cache (IDENTITY_VERSION_TTL_MS 500)", () => {
       const fresh = await me(unseen);
       expect(fresh.status).toBe(503);
       expect(fresh.headers.get("content-type")).toContain("json");
-      const viaMcp = await t.fetch("/mcp", { method: "POST", key: unseen, headers: { accept: "application/json, text/event-stream" }, json: { jsonrpc: "2.0", id: 1, method: "ping" } });
+      const viaMcp = await t.fetch("/mcp", {
+        method: "POST",
+        key: unseen,
+        headers: { accept: "application/json, text/event-stream" },
+        json: { jsonrpc: "2.0", id: 1, method: "ping" },
+      });
       expect(viaMcp.status).toBe(503);
       // on /mcp the edge gives the refusal as a JSON-RPC error naming it
       expect(await viaMcp.json()).toMatchObject({ jsonrpc: "2.0", error: { data: { error: "identity_unavailable" } } });
@@ -107,8 +125,18 @@ describe("identity cache (IDENTITY_VERSION_TTL_MS 500)", () => {
       let last = during;
       const deadline = Date.now() + (STALE_SECONDS + 10) * 1000;
       while (Date.now() < deadline) {
-        last = await t.fetch("/mcp", { method: "POST", key: cached, headers: { accept: "application/json, text/event-stream" }, json: { jsonrpc: "2.0", id: 1, method: "ping" } });
-        if (last.status === 503 && ((await last.clone().json()) as { error?: { data?: { error?: string } } }).error?.data?.error === "identity_unavailable") break;
+        last = await t.fetch("/mcp", {
+          method: "POST",
+          key: cached,
+          headers: { accept: "application/json, text/event-stream" },
+          json: { jsonrpc: "2.0", id: 1, method: "ping" },
+        });
+        if (
+          last.status === 503 &&
+          ((await last.clone().json()) as { error?: { data?: { error?: string } } }).error?.data?.error ===
+            "identity_unavailable"
+        )
+          break;
         await sleep(250);
       }
       expect(last.status).toBe(503);

@@ -28,7 +28,9 @@ describe("wrangler deploy --dry-run of every worker", () => {
 
   it("each wrangler.toml has what Cloudflare needs", () => {
     const names = new Set<string>();
-    const workerdDate = JSON.parse(readFileSync(resolve(ROOT, "node_modules/workerd/package.json"), "utf8")).version.split(".")[1] as string;
+    const workerdDate = JSON.parse(
+      readFileSync(resolve(ROOT, "node_modules/workerd/package.json"), "utf8"),
+    ).version.split(".")[1] as string;
     for (const { name, spec, toml } of tomls) {
       expect(toml.name, name).toMatch(/^mcp-gateway(-[a-z]+)?$/);
       expect(names.has(toml.name), `${toml.name} is unique`).toBe(false);
@@ -39,7 +41,8 @@ describe("wrangler deploy --dry-run of every worker", () => {
       expect(toml.compatibility_date.replace(/-/g, "") <= workerdDate, `${name} compatibility_date`).toBe(true);
       expect(toml.compatibility_flags).toContain("nodejs_compat");
       // variables are read from the environment / secrets, never written into the config
-      for (const key of Object.keys(toml.vars ?? {})) expect(key, `${name} [vars]`).not.toMatch(/SECRET|PASSWORD|DATABASE_URL|_KEY$/);
+      for (const key of Object.keys(toml.vars ?? {}))
+        expect(key, `${name} [vars]`).not.toMatch(/SECRET|PASSWORD|DATABASE_URL|_KEY$/);
     }
     for (const { name, toml } of tomls) {
       for (const s of (toml.services ?? []) as { binding: string; service: string }[]) {
@@ -49,15 +52,23 @@ describe("wrangler deploy --dry-run of every worker", () => {
   });
 
   it("each worker with a Postgres pool binds, declares and exports its PgPool Durable Object", () => {
-    const pooled = tomls.filter(({ toml }) => (toml.durable_objects?.bindings ?? []).some((b: { name: string }) => b.name === "PG_POOL"));
+    const pooled = tomls.filter(({ toml }) =>
+      (toml.durable_objects?.bindings ?? []).some((b: { name: string }) => b.name === "PG_POOL"),
+    );
     // the workers on the MCP hot path keep their connections in a pool
     expect(pooled.map((p) => p.name).sort()).toEqual(["auth", "catalog", "mcp"]);
     for (const { name, toml } of pooled) {
-      const binding = (toml.durable_objects.bindings as { name: string; class_name: string }[]).find((b) => b.name === "PG_POOL")!;
+      const binding = (toml.durable_objects.bindings as { name: string; class_name: string }[]).find(
+        (b) => b.name === "PG_POOL",
+      )!;
       // a class Cloudflare can create: declared by a migration (SQLite-backed, what new classes get)
-      const declared = (toml.migrations ?? []).flatMap((m: { new_sqlite_classes?: string[] }) => m.new_sqlite_classes ?? []);
+      const declared = (toml.migrations ?? []).flatMap(
+        (m: { new_sqlite_classes?: string[] }) => m.new_sqlite_classes ?? [],
+      );
       expect(declared, `${name} migrations`).toContain(binding.class_name);
-      expect(readFileSync(resolve(DIST, name, "index.js"), "utf8"), `${name} exports ${binding.class_name}`).toMatch(new RegExp(`export\\s*\\{[^}]*\\b${binding.class_name}\\b`));
+      expect(readFileSync(resolve(DIST, name, "index.js"), "utf8"), `${name} exports ${binding.class_name}`).toMatch(
+        new RegExp(`export\\s*\\{[^}]*\\b${binding.class_name}\\b`),
+      );
     }
   });
 });

@@ -24,7 +24,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { randomToken } from "../../shared/crypto";
-import { ASSERTION_HEADER, FORWARD_AUTH_PORT, FORWARD_AUTH_SOCKET, IDENTITY_HEADERS, WORKER_PORTS } from "../../shared/edge";
+import {
+  ASSERTION_HEADER,
+  FORWARD_AUTH_PORT,
+  FORWARD_AUTH_SOCKET,
+  IDENTITY_HEADERS,
+  WORKER_PORTS,
+} from "../../shared/edge";
 import { signAssertion } from "../../shared/identity";
 import { keyRing } from "../../shared/secrets";
 import { SERVICE_ASSERTION_HEADER, signServiceAssertion } from "../../shared/service-auth";
@@ -55,7 +61,12 @@ interface Container {
 const running: Container[] = [];
 
 /** Starts `workerd serve dist/workerd/<name>.capnp` like the container's CMD, on loopback. */
-async function runContainerConfig(name: Name, env: Record<string, string>, peers: Partial<Record<Name, Container>>, fixedPort?: number): Promise<Container> {
+async function runContainerConfig(
+  name: Name,
+  env: Record<string, string>,
+  peers: Partial<Record<Name, Container>>,
+  fixedPort?: number,
+): Promise<Container> {
   const port = fixedPort ?? (await freePort());
   const args = ["serve", resolve(WORKERD_DIR, `${name}.capnp`), "--socket-addr", `http=127.0.0.1:${port}`];
   const sockets: Record<string, number> = {};
@@ -69,7 +80,9 @@ async function runContainerConfig(name: Name, env: Record<string, string>, peers
     const peer = peers[target];
     if (!peer) throw new Error(`${name} needs ${target}, which is not running`);
     const entrypoint = spec.entrypoints[binding];
-    const socket = entrypoint ? ENTRYPOINT_SOCKETS.find((e) => e.worker === target && e.entrypoint === entrypoint)!.socket : undefined;
+    const socket = entrypoint
+      ? ENTRYPOINT_SOCKETS.find((e) => e.worker === target && e.entrypoint === entrypoint)!.socket
+      : undefined;
     remotes.set(remoteService(target, entrypoint), socket ? peer.sockets[socket]! : peer.port);
   }
   for (const [remote, remotePort] of remotes) args.push("--external-addr", `${remote}=127.0.0.1:${remotePort}`);
@@ -80,8 +93,13 @@ async function runContainerConfig(name: Name, env: Record<string, string>, peers
   child.stderr!.on("data", (d) => output.push(String(d)));
   const c: Container = { name, port, url: `http://127.0.0.1:${port}`, sockets, child, output };
   running.push(c);
-  const exited = new Promise<never>((_, reject) => child.once("exit", (code) => reject(new Error(`${name} exited with ${code}: ${output.join("")}`))));
-  await Promise.race([Promise.all([port, ...Object.values(sockets)].map((p) => waitForPort(p, undefined, 20_000))), exited]);
+  const exited = new Promise<never>((_, reject) =>
+    child.once("exit", (code) => reject(new Error(`${name} exited with ${code}: ${output.join("")}`))),
+  );
+  await Promise.race([
+    Promise.all([port, ...Object.values(sockets)].map((p) => waitForPort(p, undefined, 20_000))),
+    exited,
+  ]);
   child.removeAllListeners("exit");
   return c;
 }
@@ -101,7 +119,11 @@ function stop(c: Container): Promise<void> {
 
 /** Each worker's variables: exactly the keys of its Env schema that have a value here. */
 function envFor(name: Name, values: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(workerSpec(name).vars.filter((v) => values[v] !== undefined).map((v) => [v, values[v]!]));
+  return Object.fromEntries(
+    workerSpec(name)
+      .vars.filter((v) => values[v] !== undefined)
+      .map((v) => [v, values[v]!]),
+  );
 }
 
 let db: TestDatabase;
@@ -124,7 +146,15 @@ beforeAll(async () => {
   await importTenants(
     db.sql,
     TenantsFile.parse({
-      tenants: { acme: { name: "Acme", servers: { everything: { url: upstream.url }, vault: { url: vault.url, headers: { "X-Upstream-Secret": VAULT_SECRET } } } } },
+      tenants: {
+        acme: {
+          name: "Acme",
+          servers: {
+            everything: { url: upstream.url },
+            vault: { url: vault.url, headers: { "X-Upstream-Secret": VAULT_SECRET } },
+          },
+        },
+      },
       groups: { "acme-users": { tenants: ["acme"] } },
       users: { "alice@acme.test": { groups: ["acme-users"] } },
     }),
@@ -168,7 +198,9 @@ afterAll(async () => {
 
 /** An MCP SDK client session at `url`: the everything server's echo is listed and answers `message`. */
 async function echoThrough(url: string, key: string, message: string): Promise<void> {
-  const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${key}` } } });
+  const transport = new StreamableHTTPClientTransport(new URL(url), {
+    requestInit: { headers: { authorization: `Bearer ${key}` } },
+  });
   const client = new Client({ name: "production-test", version: "1" });
   await client.connect(transport);
   try {
@@ -191,8 +223,12 @@ describe("the per-container workerd configs", () => {
       // exactly one worker service per file
       expect(text.match(/worker = \./g)).toHaveLength(1);
       for (const [binding, target] of Object.entries(workerSpec(name).services)) {
-        const ep = ENTRYPOINT_SOCKETS.find((e) => e.worker === target && e.entrypoint === workerSpec(name).entrypoints[binding]);
-        expect(text).toContain(`(name = "${remoteService(target, ep?.entrypoint)}", external = (address = "${target}.internal:${ep ? ep.port : WORKER_PORTS[target as keyof typeof WORKER_PORTS]}", http = ()))`);
+        const ep = ENTRYPOINT_SOCKETS.find(
+          (e) => e.worker === target && e.entrypoint === workerSpec(name).entrypoints[binding],
+        );
+        expect(text).toContain(
+          `(name = "${remoteService(target, ep?.entrypoint)}", external = (address = "${target}.internal:${ep ? ep.port : WORKER_PORTS[target as keyof typeof WORKER_PORTS]}", http = ()))`,
+        );
       }
       // every variable comes from the environment; no value is baked into the config
       for (const v of workerSpec(name).vars) expect(text).toContain(`(name = "${v}", fromEnvironment = "${v}")`);
@@ -212,7 +248,10 @@ describe("the per-container workerd configs", () => {
       expect(r.status, `${name}: ${r.stdout}${r.stderr}`).toBe(0);
     }
     // without a port argument it reads the port from the config of $WORKER, as in the image
-    const fromConfig = spawnSync("bash", [script], { encoding: "utf8", env: { WORKER: "catalog", WORKERD_CONFIG_DIR: WORKERD_DIR } });
+    const fromConfig = spawnSync("bash", [script], {
+      encoding: "utf8",
+      env: { WORKER: "catalog", WORKERD_CONFIG_DIR: WORKERD_DIR },
+    });
     expect(fromConfig.stderr).toContain(`port ${WORKER_PORTS.catalog}`); // nothing listens on 8082 here
     expect(fromConfig.status).not.toBe(0);
     const closed = spawnSync("bash", [script, String(await freePort())], { encoding: "utf8" });
@@ -220,9 +259,15 @@ describe("the per-container workerd configs", () => {
   });
 
   it("answer an MCP client without credentials with 401 and the resource metadata", async () => {
-    const res = await fetch(`${publicUrl}/mcp`, { method: "POST", headers: { "content-type": "application/json", accept: "application/json, text/event-stream" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }) });
+    const res = await fetch(`${publicUrl}/mcp`, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }),
+    });
     expect(res.status).toBe(401);
-    expect(res.headers.get("www-authenticate")).toBe(`Bearer resource_metadata="${publicUrl}/.well-known/oauth-protected-resource/mcp"`);
+    expect(res.headers.get("www-authenticate")).toBe(
+      `Bearer resource_metadata="${publicUrl}/.well-known/oauth-protected-resource/mcp"`,
+    );
     const meta = await (await fetch(`${publicUrl}/.well-known/oauth-protected-resource/mcp`)).json();
     expect(meta).toMatchObject({ resource: `${publicUrl}/mcp` });
   });
@@ -249,15 +294,32 @@ describe("the per-container workerd configs", () => {
     expect(identity["X-User-Email"]).toBe("alice@acme.test");
     expect(identity["X-User-Groups"]).toBe("acme-users");
 
-    const init = { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "traefik-by-hand", version: "1" } } };
+    const init = {
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: {
+        protocolVersion: "2025-06-18",
+        capabilities: {},
+        clientInfo: { name: "traefik-by-hand", version: "1" },
+      },
+    };
     const headers = { "content-type": "application/json", accept: "application/json, text/event-stream" };
     // what Traefik forwards after a 2xx: the request plus the auth answer's identity headers
-    const through = await fetch(`${w.mcp.url}/mcp`, { method: "POST", headers: { ...headers, authorization: `Bearer ${aliceKey}`, ...identity }, body: JSON.stringify(init) });
+    const through = await fetch(`${w.mcp.url}/mcp`, {
+      method: "POST",
+      headers: { ...headers, authorization: `Bearer ${aliceKey}`, ...identity },
+      body: JSON.stringify(init),
+    });
     expect(through.status).toBe(200);
     expect(through.headers.get("mcp-session-id")).toBeTruthy();
     expect(await through.text()).toContain('"protocolVersion":"2025-06-18"');
     // without the signed assertion the mcp worker refuses, whatever the plain headers claim
-    const forged = await fetch(`${w.mcp.url}/mcp`, { method: "POST", headers: { ...headers, "X-User-Email": "alice@acme.test", "X-User-Admin": "true" }, body: JSON.stringify(init) });
+    const forged = await fetch(`${w.mcp.url}/mcp`, {
+      method: "POST",
+      headers: { ...headers, "X-User-Email": "alice@acme.test", "X-User-Admin": "true" },
+      body: JSON.stringify(init),
+    });
     expect(forged.status).toBe(401);
   });
 
@@ -272,7 +334,10 @@ describe("the per-container workerd configs", () => {
       ["POST", "/internal/refresh/vault"],
       ["POST", "/internal/refresh"],
     ] as const;
-    const identity = await signAssertion({ email: "alice@acme.test", groups: ["acme-users"], admin: true, via: "apikey" }, values.IDENTITY_SECRET!);
+    const identity = await signAssertion(
+      { email: "alice@acme.test", groups: ["acme-users"], admin: true, via: "apikey" },
+      values.IDENTITY_SECRET!,
+    );
     const forged: Record<string, string>[] = [
       {},
       { [SERVICE_ASSERTION_HEADER]: await signServiceAssertion(randomToken(48), "mcp", "catalog") },
@@ -298,11 +363,17 @@ describe("the per-container workerd configs", () => {
     expect(catalog.status).toBe(200);
     const text = await catalog.text();
     expect(text).not.toContain(VAULT_SECRET);
-    expect(JSON.parse(text).servers.find((x: { id: string }) => x.id === "vault")).toMatchObject({ credentials: { version: expect.any(String) } });
+    expect(JSON.parse(text).servers.find((x: { id: string }) => x.id === "vault")).toMatchObject({
+      credentials: { version: expect.any(String) },
+    });
     // the headers only through the credentials route, to the mcp worker
-    const creds = await fetch(`${w.catalog.url}/internal/credentials/alice%40acme.test/servers/vault`, { headers: mcp });
+    const creds = await fetch(`${w.catalog.url}/internal/credentials/alice%40acme.test/servers/vault`, {
+      headers: mcp,
+    });
     expect(await creds.json()).toMatchObject({ headers: { "X-Upstream-Secret": VAULT_SECRET } });
-    const asAdmin = await fetch(`${w.catalog.url}/internal/credentials/alice%40acme.test/servers/vault`, { headers: { [SERVICE_ASSERTION_HEADER]: await signServiceAssertion(values.SERVICE_SECRET!, "admin", "catalog") } });
+    const asAdmin = await fetch(`${w.catalog.url}/internal/credentials/alice%40acme.test/servers/vault`, {
+      headers: { [SERVICE_ASSERTION_HEADER]: await signServiceAssertion(values.SERVICE_SECRET!, "admin", "catalog") },
+    });
     expect(asAdmin.status).toBe(403);
   });
 
@@ -311,12 +382,16 @@ describe("the per-container workerd configs", () => {
     expect(JSON.stringify(row)).not.toContain(VAULT_SECRET);
     expect(row!.headers["X-Upstream-Secret"]).toMatch(/^mcpgw:v1:[0-9a-f]{16}:/);
     vault.seen.length = 0;
-    const transport = new StreamableHTTPClientTransport(new URL(`${publicUrl}/mcp`), { requestInit: { headers: { authorization: `Bearer ${aliceKey}` } } });
+    const transport = new StreamableHTTPClientTransport(new URL(`${publicUrl}/mcp`), {
+      requestInit: { headers: { authorization: `Bearer ${aliceKey}` } },
+    });
     const client = new Client({ name: "production-test", version: "1" });
     await client.connect(transport);
     try {
       expect((await client.listTools()).tools.map((t) => t.name)).toContain("vault__alpha");
-      expect(JSON.stringify((await client.callTool({ name: "vault__alpha", arguments: {} })).content)).toContain("tiny called alpha");
+      expect(JSON.stringify((await client.callTool({ name: "vault__alpha", arguments: {} })).content)).toContain(
+        "tiny called alpha",
+      );
     } finally {
       await transport.terminateSession().catch(() => {});
       await client.close();
@@ -329,7 +404,11 @@ describe("the per-container workerd configs", () => {
     const adminKey = await userWithKey("root@acme.test");
     await db.sql`UPDATE users SET is_admin = true WHERE email = 'root@acme.test'`;
     vault.seen.length = 0;
-    const put = await fetch(`${publicUrl}/admin/api/servers/probe`, { method: "PUT", headers: { authorization: `Bearer ${adminKey}`, "content-type": "application/json" }, body: JSON.stringify({ tenant: "acme", url: vault.url, headers: { "X-Upstream-Secret": VAULT_SECRET } }) });
+    const put = await fetch(`${publicUrl}/admin/api/servers/probe`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${adminKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ tenant: "acme", url: vault.url, headers: { "X-Upstream-Secret": VAULT_SECRET } }),
+    });
     expect(put.status).toBe(201);
     // nobody uses `probe` over MCP: a listing can only come from the admin worker's refresh call
     let status: Record<string, unknown> | undefined;
@@ -342,7 +421,9 @@ describe("the per-container workerd configs", () => {
   });
 
   it("route an API-key request through edge -> auth -> admin", async () => {
-    const res = await fetch(`${publicUrl}/admin/api/whoami`, { headers: { authorization: `Bearer ${aliceKey}`, "X-User-Email": "mallory@evil.test" } });
+    const res = await fetch(`${publicUrl}/admin/api/whoami`, {
+      headers: { authorization: `Bearer ${aliceKey}`, "X-User-Email": "mallory@evil.test" },
+    });
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ email: "alice@acme.test", admin: false });
   });
@@ -355,20 +436,52 @@ describe("the per-container workerd configs", () => {
     // a second mcp replica (same config, same variables) behind a second edge
     const mcp2 = await runContainerConfig("mcp", envFor("mcp", values), { catalog: w.catalog });
     const edge2 = await runContainerConfig("edge", envFor("edge", values), { ...w, mcp: mcp2 });
-    const headers = { authorization: `Bearer ${aliceKey}`, "content-type": "application/json", accept: "application/json, text/event-stream" };
+    const headers = {
+      authorization: `Bearer ${aliceKey}`,
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+    };
     const rpc = async (base: string, body: unknown, extra: Record<string, string> = {}) => {
-      const res = await fetch(`${base}/mcp`, { method: "POST", headers: { ...headers, ...extra }, body: JSON.stringify(body) });
+      const res = await fetch(`${base}/mcp`, {
+        method: "POST",
+        headers: { ...headers, ...extra },
+        body: JSON.stringify(body),
+      });
       const text = await res.text();
-      const data = text.trimStart().startsWith("{") ? text : (text.split("\n").find((l) => l.startsWith("data: ")) ?? "data: null").slice(6);
+      const data = text.trimStart().startsWith("{")
+        ? text
+        : (text.split("\n").find((l) => l.startsWith("data: ")) ?? "data: null").slice(6);
       return { res, json: JSON.parse(data) };
     };
-    const init = await rpc(edge2.url, { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "replicas", version: "1" } } });
+    const init = await rpc(edge2.url, {
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "replicas", version: "1" } },
+    });
     expect(init.res.status).toBe(200);
     const session = init.res.headers.get("mcp-session-id")!;
     expect(session).toBeTruthy();
     const sessionHeaders = { "mcp-session-id": session, "mcp-protocol-version": "2025-06-18" };
-    expect((await fetch(`${publicUrl}/mcp`, { method: "POST", headers: { ...headers, ...sessionHeaders }, body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }) })).status).toBe(202);
-    const call = await rpc(publicUrl, { jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "everything__echo", arguments: { message: "other replica" } } }, sessionHeaders);
+    expect(
+      (
+        await fetch(`${publicUrl}/mcp`, {
+          method: "POST",
+          headers: { ...headers, ...sessionHeaders },
+          body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }),
+        })
+      ).status,
+    ).toBe(202);
+    const call = await rpc(
+      publicUrl,
+      {
+        jsonrpc: "2.0",
+        id: 2,
+        method: "tools/call",
+        params: { name: "everything__echo", arguments: { message: "other replica" } },
+      },
+      sessionHeaders,
+    );
     expect(call.res.status).toBe(200);
     expect(JSON.stringify(call.json.result)).toContain("other replica");
     // the replica that opened the session gone, the session still works on the other one
@@ -380,7 +493,11 @@ describe("the per-container workerd configs", () => {
     const k = await generateApiKey();
     await db.sql`INSERT INTO users (email) VALUES ('bob@acme.test') ON CONFLICT DO NOTHING`;
     await insertApiKey(db.sql, "bob@acme.test", "test", k);
-    const stolen = await fetch(`${publicUrl}/mcp`, { method: "POST", headers: { ...headers, authorization: `Bearer ${k.key}`, ...sessionHeaders }, body: JSON.stringify({ jsonrpc: "2.0", id: 4, method: "tools/list", params: {} }) });
+    const stolen = await fetch(`${publicUrl}/mcp`, {
+      method: "POST",
+      headers: { ...headers, authorization: `Bearer ${k.key}`, ...sessionHeaders },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 4, method: "tools/list", params: {} }),
+    });
     expect(stolen.status).toBe(404);
   });
 });
@@ -391,7 +508,12 @@ function standInFor(workers: Record<"auth" | "catalog" | "mcp" | "admin", Contai
     const u = new URL(url);
     const c = workers[u.hostname as keyof typeof workers];
     // the forwardAuth address is the auth container's forward-auth socket, not its public one
-    const port = u.hostname === "auth" && Number(u.port) === FORWARD_AUTH_PORT ? c?.sockets[FORWARD_AUTH_SOCKET] : Number(u.port) === WORKER_PORTS[u.hostname as keyof typeof WORKER_PORTS] ? c?.port : undefined;
+    const port =
+      u.hostname === "auth" && Number(u.port) === FORWARD_AUTH_PORT
+        ? c?.sockets[FORWARD_AUTH_SOCKET]
+        : Number(u.port) === WORKER_PORTS[u.hostname as keyof typeof WORKER_PORTS]
+          ? c?.port
+          : undefined;
     if (!port) throw new Error(`unexpected address ${url}`);
     return `http://127.0.0.1:${port}${u.pathname === "/" ? "" : u.pathname}`;
   });
@@ -414,7 +536,11 @@ describe("behind a Traefik stand-in built from traefik/dynamic/*.yml", () => {
   afterAll(() => traefik?.close());
 
   it("asks for credentials on /mcp, hides the forwardAuth endpoint, answers health and redirects /", async () => {
-    const res = await fetch(`${traefik.url}/mcp`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    const res = await fetch(`${traefik.url}/mcp`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    });
     expect(res.status).toBe(401);
     expect(res.headers.get("www-authenticate")).toContain("resource_metadata=");
     const verify = await fetch(`${traefik.url}/auth/verify`, { headers: { authorization: `Bearer ${aliceKey}` } });
@@ -430,7 +556,11 @@ describe("behind a Traefik stand-in built from traefik/dynamic/*.yml", () => {
 
   it.each(VERIFY_SPELLINGS)("never answers the forwardAuth step to a public request: %s", async (spelling) => {
     // sent verbatim: the stand-in routes /auth/* straight to the auth worker's public app, as Traefik does
-    const res = await rawRequest(traefik.url, spelling, { authorization: `Bearer ${aliceKey}`, "x-forwarded-uri": "/mcp", "x-forwarded-method": "POST" });
+    const res = await rawRequest(traefik.url, spelling, {
+      authorization: `Bearer ${aliceKey}`,
+      "x-forwarded-uri": "/mcp",
+      "x-forwarded-method": "POST",
+    });
     expect([400, 404], `${spelling}: ${res.status} ${res.body}`).toContain(res.status);
     for (const h of IDENTITY_HEADERS) expect(res.headers[h.toLowerCase()], `${spelling}: ${h}`).toBeUndefined();
   });
@@ -441,35 +571,62 @@ describe("behind a Traefik stand-in built from traefik/dynamic/*.yml", () => {
 
   it("replaces client-sent identity headers and drops their aliases", async () => {
     const res = await fetch(`${traefik.url}/admin/api/whoami`, {
-      headers: { authorization: `Bearer ${aliceKey}`, "X-User-Email": "mallory@evil.test", X_User_Admin: "true", "X.User.Email": "mallory@evil.test" },
+      headers: {
+        authorization: `Bearer ${aliceKey}`,
+        "X-User-Email": "mallory@evil.test",
+        X_User_Admin: "true",
+        "X.User.Email": "mallory@evil.test",
+      },
     });
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ email: "alice@acme.test", admin: false });
-    const forged = await fetch(`${traefik.url}/admin/api/whoami`, { headers: { "X-User-Email": "alice@acme.test", "X-User-Admin": "true", X_Identity_Assertion: "x" } });
+    const forged = await fetch(`${traefik.url}/admin/api/whoami`, {
+      headers: { "X-User-Email": "alice@acme.test", "X-User-Admin": "true", X_Identity_Assertion: "x" },
+    });
     expect(forged.status).toBe(401);
   });
 
   it("refuses an oversized body with the workers' own 413 JSON (JSON-RPC on /mcp), declared or streamed", async () => {
     const big = "x".repeat(Number(values.MAX_BODY_BYTES) + 1024);
     const auth = { authorization: `Bearer ${aliceKey}` };
-    const mcp = await fetch(`${traefik.url}/mcp`, { method: "POST", headers: { ...auth, ...MCP_HEADERS }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping", params: { big } }) });
+    const mcp = await fetch(`${traefik.url}/mcp`, {
+      method: "POST",
+      headers: { ...auth, ...MCP_HEADERS },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping", params: { big } }),
+    });
     expect(mcp.status).toBe(413);
     expect(mcp.headers.get("content-type")).toContain("application/json");
-    expect(await mcp.json()).toMatchObject({ jsonrpc: "2.0", id: null, error: { code: -32600, data: { error: "body_too_large" } } });
+    expect(await mcp.json()).toMatchObject({
+      jsonrpc: "2.0",
+      id: null,
+      error: { code: -32600, data: { error: "body_too_large" } },
+    });
     // Traefik does not buffer /mcp: a chunked body reaches the mcp worker, which stops reading at
     // the limit (asked directly, with the assertion forwardAuth would add)
-    const assertion = await signAssertion({ email: "alice@acme.test", groups: ["acme-users"], admin: false, via: "apikey" }, values.IDENTITY_SECRET!);
+    const assertion = await signAssertion(
+      { email: "alice@acme.test", groups: ["acme-users"], admin: false, via: "apikey" },
+      values.IDENTITY_SECRET!,
+    );
     const stream = new ReadableStream({
       start(ctl) {
         for (let i = 0; i < big.length; i += 8192) ctl.enqueue(new TextEncoder().encode(big.slice(i, i + 8192)));
         ctl.close();
       },
     });
-    const chunked = await fetch(`${w.mcp.url}/mcp`, { method: "POST", headers: { [ASSERTION_HEADER]: assertion, ...MCP_HEADERS }, body: stream, duplex: "half" } as RequestInit);
+    const chunked = await fetch(`${w.mcp.url}/mcp`, {
+      method: "POST",
+      headers: { [ASSERTION_HEADER]: assertion, ...MCP_HEADERS },
+      body: stream,
+      duplex: "half",
+    } as RequestInit);
     expect(chunked.status).toBe(413);
     expect(((await chunked.json()) as any).error.data.error).toBe("body_too_large");
     // the admin API, before any admin check (alice is no admin)
-    const admin = await fetch(`${traefik.url}/admin/api/tenants/big`, { method: "PUT", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ name: big }) });
+    const admin = await fetch(`${traefik.url}/admin/api/tenants/big`, {
+      method: "PUT",
+      headers: { ...auth, "content-type": "application/json" },
+      body: JSON.stringify({ name: big }),
+    });
     expect(admin.status).toBe(413);
     expect(await admin.json()).toMatchObject({ error: "body_too_large" });
     expect(admin.headers.get("strict-transport-security")).toMatch(/^max-age=/);
@@ -477,10 +634,22 @@ describe("behind a Traefik stand-in built from traefik/dynamic/*.yml", () => {
 
   it("refuses a wrong media type with 415 JSON (JSON-RPC on /mcp)", async () => {
     const auth = { authorization: `Bearer ${aliceKey}` };
-    const mcp = await fetch(`${traefik.url}/mcp`, { method: "POST", headers: { ...auth, "content-type": "text/plain" }, body: '{"jsonrpc":"2.0","id":1,"method":"ping"}' });
+    const mcp = await fetch(`${traefik.url}/mcp`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "text/plain" },
+      body: '{"jsonrpc":"2.0","id":1,"method":"ping"}',
+    });
     expect(mcp.status).toBe(415);
-    expect(await mcp.json()).toMatchObject({ jsonrpc: "2.0", id: null, error: { code: -32600, data: { error: "unsupported_media_type" } } });
-    const form = await fetch(`${traefik.url}/admin/api/tenants/x`, { method: "PUT", headers: { ...auth, "content-type": "application/x-www-form-urlencoded" }, body: "name=x" });
+    expect(await mcp.json()).toMatchObject({
+      jsonrpc: "2.0",
+      id: null,
+      error: { code: -32600, data: { error: "unsupported_media_type" } },
+    });
+    const form = await fetch(`${traefik.url}/admin/api/tenants/x`, {
+      method: "PUT",
+      headers: { ...auth, "content-type": "application/x-www-form-urlencoded" },
+      body: "name=x",
+    });
     expect(form.status).toBe(415);
     expect(await form.json()).toMatchObject({ error: "unsupported_media_type" });
   });
@@ -512,7 +681,12 @@ describe("the per-user rate limit without the edge in front", () => {
     const rita = { authorization: `Bearer ${await userWithKey("rita@acme.test")}` };
     const sam = await userWithKey("sam@acme.test");
     const whoami = () => fetch(`${traefik.url}/admin/api/whoami`, { headers: rita });
-    const ping = () => fetch(`${traefik.url}/mcp`, { method: "POST", headers: { ...rita, ...MCP_HEADERS }, body: '{"jsonrpc":"2.0","id":1,"method":"ping"}' });
+    const ping = () =>
+      fetch(`${traefik.url}/mcp`, {
+        method: "POST",
+        headers: { ...rita, ...MCP_HEADERS },
+        body: '{"jsonrpc":"2.0","id":1,"method":"ping"}',
+      });
     const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
     for (let i = 0; i < 3; i++) expect((await whoami()).status).toBe(200);
     await wait(400); // the admin worker has flushed its counts (RATE_LIMIT_SYNC_MS)
@@ -522,17 +696,28 @@ describe("the per-user rate limit without the edge in front", () => {
     const retry = Number(mcp.headers.get("retry-after"));
     expect(retry).toBeGreaterThanOrEqual(1);
     expect(retry).toBeLessThanOrEqual(60);
-    expect(await mcp.json()).toMatchObject({ jsonrpc: "2.0", id: null, error: { code: -32000, data: { error: "rate_limited" } } });
+    expect(await mcp.json()).toMatchObject({
+      jsonrpc: "2.0",
+      id: null,
+      error: { code: -32000, data: { error: "rate_limited" } },
+    });
     await wait(400); // and the mcp worker its last admitted one
     const admin = await whoami();
     expect(admin.status).toBe(429);
     expect(Number(admin.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
     expect(await admin.json()).toMatchObject({ error: "rate_limited" });
     // another user keeps their own budget
-    expect((await fetch(`${traefik.url}/admin/api/whoami`, { headers: { authorization: `Bearer ${sam}` } })).status).toBe(200);
+    expect(
+      (await fetch(`${traefik.url}/admin/api/whoami`, { headers: { authorization: `Bearer ${sam}` } })).status,
+    ).toBe(200);
     // the subject is the signed assertion, not the plain header: sam's assertion claiming to be rita passes
-    const assertion = await signAssertion({ email: "sam@acme.test", groups: [], admin: false, via: "apikey" }, values.IDENTITY_SECRET!);
-    const direct = await fetch(`${limited.admin.url}/admin/api/whoami`, { headers: { [ASSERTION_HEADER]: assertion, "X-User-Email": "rita@acme.test" } });
+    const assertion = await signAssertion(
+      { email: "sam@acme.test", groups: [], admin: false, via: "apikey" },
+      values.IDENTITY_SECRET!,
+    );
+    const direct = await fetch(`${limited.admin.url}/admin/api/whoami`, {
+      headers: { [ASSERTION_HEADER]: assertion, "X-User-Email": "rita@acme.test" },
+    });
     expect(direct.status).toBe(200);
     expect(await direct.json()).toMatchObject({ email: "sam@acme.test" });
     await wait(400);

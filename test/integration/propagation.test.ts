@@ -28,10 +28,18 @@ afterAll(async () => {
   await up?.proc.stop();
 });
 
-const api = (method: string, path: string, json?: unknown) => t.fetch(`/admin/api${path}`, { method, key: t.adminKey, json });
-const list = (key: string, path: string, session: string) => rawPost(t.url, path, key, { jsonrpc: "2.0", id: 2, method: "tools/list" }, { "mcp-session-id": session });
+const api = (method: string, path: string, json?: unknown) =>
+  t.fetch(`/admin/api${path}`, { method, key: t.adminKey, json });
+const list = (key: string, path: string, session: string) =>
+  rawPost(t.url, path, key, { jsonrpc: "2.0", id: 2, method: "tools/list" }, { "mcp-session-id": session });
 const echo = (key: string, path: string, session: string, name: string) =>
-  rawPost(t.url, path, key, { jsonrpc: "2.0", id: 3, method: "tools/call", params: { name, arguments: { message: "still here?" } } }, { "mcp-session-id": session, accept: "application/json" });
+  rawPost(
+    t.url,
+    path,
+    key,
+    { jsonrpc: "2.0", id: 3, method: "tools/call", params: { name, arguments: { message: "still here?" } } },
+    { "mcp-session-id": session, accept: "application/json" },
+  );
 
 /** A user in `group` (which grants acme) with a key, and open sessions on /mcp and /mcp/tools that can call echo. */
 async function grantedUser(email: string, group: string) {
@@ -45,13 +53,24 @@ async function grantedUser(email: string, group: string) {
   const one = (await rawInitialize(t.url, "/mcp/tools", key)).session!;
   expect((await echo(key, "/mcp", agg, "tools__echo")).body.result.content[0].text).toBe("Echo: still here?");
   expect((await echo(key, "/mcp/tools", one, "echo")).body.result.content[0].text).toBe("Echo: still here?");
-  const warm = () => Promise.all([list(key, "/mcp", agg), echo(key, "/mcp", agg, "tools__echo"), list(key, "/mcp/tools", one), t.fetch("/admin/api/whoami", { key })]);
+  const warm = () =>
+    Promise.all([
+      list(key, "/mcp", agg),
+      echo(key, "/mcp", agg, "tools__echo"),
+      list(key, "/mcp/tools", one),
+      t.fetch("/admin/api/whoami", { key }),
+    ]);
   return { key, id, agg, one, warm };
 }
 
 /** What a user who may no longer use acme gets from requests that all start now. */
 async function expectNoAccess(key: string, agg: string, one: string) {
-  const [aggList, aggCall, oneList, oneInit] = await Promise.all([list(key, "/mcp", agg), echo(key, "/mcp", agg, "tools__echo"), list(key, "/mcp/tools", one), rawInitialize(t.url, "/mcp/tools", key)]);
+  const [aggList, aggCall, oneList, oneInit] = await Promise.all([
+    list(key, "/mcp", agg),
+    echo(key, "/mcp", agg, "tools__echo"),
+    list(key, "/mcp/tools", one),
+    rawInitialize(t.url, "/mcp/tools", key),
+  ]);
   expect(aggList.body.result.tools).toEqual([]);
   expect(aggCall.body.error).toMatchObject({ code: -32602, message: "Unknown tool: tools__echo" });
   expect(oneList.status).toBe(403);
@@ -85,7 +104,12 @@ describe("a change through the admin API is in force for every MCP request start
     const answered = Date.now();
     expect(res.status).toBe(204);
     const inForce = await untilInForce(answered, u.warm);
-    const [aggList, oneList, fresh, whoami] = await Promise.all([list(u.key, "/mcp", u.agg), list(u.key, "/mcp/tools", u.one), rawInitialize(t.url, "/mcp", u.key), t.fetch("/admin/api/whoami", { key: u.key })]);
+    const [aggList, oneList, fresh, whoami] = await Promise.all([
+      list(u.key, "/mcp", u.agg),
+      list(u.key, "/mcp/tools", u.one),
+      rawInitialize(t.url, "/mcp", u.key),
+      t.fetch("/admin/api/whoami", { key: u.key }),
+    ]);
     expect([aggList.status, oneList.status, fresh.status, whoami.status]).toEqual([401, 401, 401, 401]);
     await inForce.settled;
   });
@@ -93,7 +117,9 @@ describe("a change through the admin API is in force for every MCP request start
   it("a grant added: the server's tools listed and callable", async () => {
     expect((await api("PUT", "/groups/grant-added", { tenants: [] })).status).toBeLessThan(300);
     expect((await api("PUT", "/users/newcomer@acme.test", { groups: ["grant-added"] })).status).toBeLessThan(300);
-    const { key } = (await (await api("POST", "/users/newcomer@acme.test/keys", { name: "propagation" })).json()) as { key: string };
+    const { key } = (await (await api("POST", "/users/newcomer@acme.test/keys", { name: "propagation" })).json()) as {
+      key: string;
+    };
     await untilInForce(Date.now());
     const agg = (await rawInitialize(t.url, "/mcp", key)).session!;
     const warm = () => Promise.all([list(key, "/mcp", agg), echo(key, "/mcp", agg, "tools__echo")]);
@@ -103,7 +129,11 @@ describe("a change through the admin API is in force for every MCP request start
     const answered = Date.now();
     expect(res.status).toBe(200);
     const inForce = await untilInForce(answered, warm);
-    const [listed, called, one] = await Promise.all([list(key, "/mcp", agg), echo(key, "/mcp", agg, "tools__echo"), rawInitialize(t.url, "/mcp/tools", key)]);
+    const [listed, called, one] = await Promise.all([
+      list(key, "/mcp", agg),
+      echo(key, "/mcp", agg, "tools__echo"),
+      rawInitialize(t.url, "/mcp/tools", key),
+    ]);
     expect(listed.body.result.tools.map((x: { name: string }) => x.name)).toContain("tools__echo");
     expect(called.body.result.content[0].text).toBe("Echo: still here?");
     expect(one.status).toBe(200);

@@ -26,7 +26,8 @@ let browser: Browser;
 
 const mcpTools = async (key: string) => (await mcpToolNames(t.url, key, "self-service-test")).sort();
 
-const login = (ctx: BrowserContext, email: string, password: string, path?: string) => signIn(ctx, t.url, email, password, path);
+const login = (ctx: BrowserContext, email: string, password: string, path?: string) =>
+  signIn(ctx, t.url, email, password, path);
 
 const submit = submitAndLoad;
 
@@ -69,13 +70,20 @@ describe("self-service API (/admin/api/me)", () => {
     expect(everything.mcpUrl).toBe(`${t.url}/mcp/everything`);
     // and the admin's explorer agrees on every chain
     const explained = (await (await t.fetch(`/admin/api/access/${JOE}`, { key: t.adminKey })).json()) as any;
-    expect(explained.servers.map((s: any) => [s.id, s.chains])).toEqual(me.access.servers.map((s: any) => [s.id, s.chains]));
+    expect(explained.servers.map((s: any) => [s.id, s.chains])).toEqual(
+      me.access.servers.map((s: any) => [s.id, s.chains]),
+    );
     // other tenants' servers are not named, hidden or not
     const text = JSON.stringify(me);
     expect(text).not.toContain("microsoft");
     expect(text).not.toContain('"files"');
     expect(me.access).not.toHaveProperty("hiddenServers");
-    expect(me.connect).toEqual({ mcpUrl: `${t.url}/mcp`, header: "Authorization", headerValue: "Bearer <your API key>", docs: "docs/open-webui.md" });
+    expect(me.connect).toEqual({
+      mcpUrl: `${t.url}/mcp`,
+      header: "Authorization",
+      headerValue: "Bearer <your API key>",
+      docs: "docs/open-webui.md",
+    });
     // its keys, never the key itself
     expect(me.keys.map((k: any) => k.name)).toEqual(["by-admin"]);
     expect(text).not.toContain(key);
@@ -83,7 +91,12 @@ describe("self-service API (/admin/api/me)", () => {
 
   it("keeps the rest of the admin API closed to a non-admin", async () => {
     const { key } = await keyFor(MIKE);
-    for (const path of ["/admin/api/tenants", `/admin/api/users/${MIKE}/keys`, `/admin/api/access/${JOE}`, "/admin/api/users"]) {
+    for (const path of [
+      "/admin/api/tenants",
+      `/admin/api/users/${MIKE}/keys`,
+      `/admin/api/access/${JOE}`,
+      "/admin/api/users",
+    ]) {
       const res = await t.fetch(path, { key });
       expect(res.status, path).toBe(403);
       expect(await res.json()).toMatchObject({ error: "forbidden" });
@@ -94,7 +107,11 @@ describe("self-service API (/admin/api/me)", () => {
   it("lets a signed-in user issue a key (shown once) that works on /mcp, list and revoke their own; an API key cannot mint keys", async () => {
     const { cookie } = await t.login(MIKE);
     const origin = { cookie, origin: t.url };
-    const issued = await t.fetch("/admin/api/me/keys", { method: "POST", headers: origin, json: { name: "laptop", expiresInDays: 30 } });
+    const issued = await t.fetch("/admin/api/me/keys", {
+      method: "POST",
+      headers: origin,
+      json: { name: "laptop", expiresInDays: 30 },
+    });
     expect(issued.status).toBe(201);
     expect(issued.headers.get("cache-control")).toBe("no-store");
     const k = (await issued.json()) as { id: string; key: string; name: string; expiresAt: string };
@@ -102,18 +119,25 @@ describe("self-service API (/admin/api/me)", () => {
     expect(k.name).toBe("laptop");
     expect(new Date(k.expiresAt).getTime()).toBeGreaterThan(Date.now() + 29 * 86_400_000);
     expect(await mcpTools(k.key)).toEqual(expect.arrayContaining([expect.stringMatching(/^files__/)]));
-    const listed = (await (await t.fetch("/admin/api/me/keys", { headers: origin })).json()) as { keys: { id: string; name: string }[] };
+    const listed = (await (await t.fetch("/admin/api/me/keys", { headers: origin })).json()) as {
+      keys: { id: string; name: string }[];
+    };
     expect(listed.keys.map((x) => x.id)).toContain(k.id);
     expect(JSON.stringify(listed)).not.toContain(k.key);
     // audited, with the user as the actor
-    const [audit] = await t.db.sql`SELECT actor, action FROM audit_log WHERE target = ${`user:${MIKE}`} AND action = 'key.issue' ORDER BY id DESC LIMIT 1`;
+    const [audit] = await t.db
+      .sql`SELECT actor, action FROM audit_log WHERE target = ${`user:${MIKE}`} AND action = 'key.issue' ORDER BY id DESC LIMIT 1`;
     expect(audit).toMatchObject({ actor: MIKE, action: "key.issue" });
     // the new key reads but cannot issue another (a leaked key must not outlive its revocation)
     const minted = await t.fetch("/admin/api/me/keys", { method: "POST", key: k.key, json: { name: "more" } });
     expect(minted.status).toBe(403);
     expect(((await minted.json()) as { message: string }).message).toContain("API key cannot issue");
     // bad input: a 400 naming the field
-    const bad = await t.fetch("/admin/api/me/keys", { method: "POST", headers: origin, json: { name: "", expiresInDays: 0 } });
+    const bad = await t.fetch("/admin/api/me/keys", {
+      method: "POST",
+      headers: origin,
+      json: { name: "", expiresInDays: 0 },
+    });
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ error: "invalid_request", field: "name" });
     // revoke with the key itself: 204, and the key stops working
@@ -137,11 +161,21 @@ describe("self-service API (/admin/api/me)", () => {
 
   it("refuses a cross-site post with the user's session, and more than 20 live keys", async () => {
     const { cookie } = await t.login(JOE);
-    const cross = await t.fetch("/admin/api/me/keys", { method: "POST", headers: { cookie, origin: "https://evil.example" }, json: { name: "x" } });
+    const cross = await t.fetch("/admin/api/me/keys", {
+      method: "POST",
+      headers: { cookie, origin: "https://evil.example" },
+      json: { name: "x" },
+    });
     expect(cross.status).toBe(403);
-    const live = (await t.db.sql`SELECT count(*)::int AS n FROM api_keys WHERE user_email = ${JOE} AND revoked_at IS NULL`)[0]!.n as number;
+    const live = (
+      await t.db.sql`SELECT count(*)::int AS n FROM api_keys WHERE user_email = ${JOE} AND revoked_at IS NULL`
+    )[0]!.n as number;
     for (let i = live; i < 20; i++) await keyFor(JOE);
-    const over = await t.fetch("/admin/api/me/keys", { method: "POST", headers: { cookie, origin: t.url }, json: { name: "one too many" } });
+    const over = await t.fetch("/admin/api/me/keys", {
+      method: "POST",
+      headers: { cookie, origin: t.url },
+      json: { name: "one too many" },
+    });
     expect(over.status).toBe(409);
     expect(((await over.json()) as { message: string }).message).toContain("revoke one first");
     await t.db.sql`UPDATE api_keys SET revoked_at = now() WHERE user_email = ${JOE} AND name = 'by-admin'`;
@@ -205,11 +239,19 @@ describe("self-service page (/admin/me) in Chromium", () => {
   it("refuses a form post without the CSRF token, and a revoke of another user's key changes nothing", async () => {
     const ctx = await browser.newContext();
     const p = await login(ctx, MIKE, "demo", "/admin/me");
-    const noToken = await ctx.request.post(`${t.url}/admin/me/keys`, { form: { name: "forged" }, headers: { Origin: t.url }, maxRedirects: 0 });
+    const noToken = await ctx.request.post(`${t.url}/admin/me/keys`, {
+      form: { name: "forged" },
+      headers: { Origin: t.url },
+      maxRedirects: 0,
+    });
     expect(noToken.status()).toBe(403);
     const token = await p.inputValue("form[action='/admin/me/keys'] input[name=_csrf]");
     const joe = await keyFor(JOE);
-    const other = await ctx.request.post(`${t.url}/admin/me/keys/${joe.id}/revoke`, { form: { _csrf: token, confirm: "yes" }, headers: { Origin: t.url }, maxRedirects: 0 });
+    const other = await ctx.request.post(`${t.url}/admin/me/keys/${joe.id}/revoke`, {
+      form: { _csrf: token, confirm: "yes" },
+      headers: { Origin: t.url },
+      maxRedirects: 0,
+    });
     expect(other.status()).toBe(400);
     expect(await other.text()).toContain(`no live key ${joe.id}`);
     expect((await t.db.sql`SELECT revoked_at FROM api_keys WHERE id = ${joe.id}`)[0]!.revoked_at).toBeNull();
@@ -225,21 +267,35 @@ describe("self-service page (/admin/me) in Chromium", () => {
     expect(await p.locator("header form.signout input[name=_logout]").count()).toBe(1);
     expect(await p.getAttribute("#to-me", "href")).toBe("/admin/me");
     await shot(p, "forbidden");
-    await Promise.all([p.waitForURL((u) => u.pathname === "/auth/logged-out", { timeout: 15_000 }), p.click("header form.signout button[type=submit]")]);
+    await Promise.all([
+      p.waitForURL((u) => u.pathname === "/auth/logged-out", { timeout: 15_000 }),
+      p.click("header form.signout button[type=submit]"),
+    ]);
     await expect(p.textContent("h1")).resolves.toContain("Signed out");
     // styled like the admin UI: its header bar and a card, not the browser's default page
-    const style = (selector: string, prop: string) => p.locator(selector).first().evaluate((el: any, name: string) => el.ownerDocument.defaultView.getComputedStyle(el)[name] as string, prop);
+    const style = (selector: string, prop: string) =>
+      p
+        .locator(selector)
+        .first()
+        .evaluate((el: any, name: string) => el.ownerDocument.defaultView.getComputedStyle(el)[name] as string, prop);
     expect(await style("header", "backgroundColor")).toBe("rgb(31, 42, 68)");
     expect(await style(".card", "backgroundColor")).toBe("rgb(255, 255, 255)");
     expect(await style("body", "margin")).toBe("0px");
     await shot(p, "signed-out");
-    expect((await ctx.request.get(`${t.url}/admin/api/me`, { maxRedirects: 0, headers: { accept: "application/json" } })).status()).toBe(401);
+    expect(
+      (
+        await ctx.request.get(`${t.url}/admin/api/me`, { maxRedirects: 0, headers: { accept: "application/json" } })
+      ).status(),
+    ).toBe(401);
     // "Sign in again" leads back through the login to the user's page
     await p.click("a.button");
     await p.waitForSelector("form#login");
     await p.fill("input[name=email]", MIKE);
     await p.fill("input[name=password]", "demo");
-    await Promise.all([p.waitForURL((u) => u.href.startsWith(`${t.url}/admin/me`)), p.click("form#login button[type=submit]")]);
+    await Promise.all([
+      p.waitForURL((u) => u.href.startsWith(`${t.url}/admin/me`)),
+      p.click("form#login button[type=submit]"),
+    ]);
     await expect(p.textContent("#my-access")).resolves.toContain("server files");
     await ctx.close();
   });

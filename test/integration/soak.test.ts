@@ -31,7 +31,12 @@ beforeAll(async () => {
   } finally {
     delete process.env.MCPGW_INSPECTOR;
   }
-  tenants = await seedSoak(t.db.sql, upstreams.map((u) => u.url), 10, Math.ceil(CLIENTS / 10));
+  tenants = await seedSoak(
+    t.db.sql,
+    upstreams.map((u) => u.url),
+    10,
+    Math.ceil(CLIENTS / 10),
+  );
   await warmUp(t.url, tenants, 80_000);
 }, 180_000);
 afterAll(async () => {
@@ -39,25 +44,45 @@ afterAll(async () => {
   await Promise.all((upstreams ?? []).map((u) => u.proc.stop()));
 });
 
-it(`serves ${CLIENTS} concurrent clients across 10 tenants for ${SECONDS} s: no errors, isolation on every answer, descriptors and live heap back at rest`, { timeout: (WARM_UP_SECONDS + SECONDS + 150) * 1000 }, async () => {
-  const report = await runSoak({ url: t.url, tenants, clients: CLIENTS, durationMs: SECONDS * 1000, warmUpMs: WARM_UP_SECONDS * 1000, pid: t.workerd.child.pid, inspector, sampleMs: 1000 });
-  console.log(formatReport(report));
-  if (report.unavailable.length || report.errors.length) {
-    console.log(t.workerd.output().split("\n").filter((l) => /"level":"(warn|error)"/.test(l)).slice(-15).join("\n"));
-  }
-  expect(report.isolationViolations).toEqual([]);
-  // no wrong answer, timeout, crash, or "unavailable, try again shortly" (as `npm run soak`)
-  expect(report.errors).toEqual([]);
-  expect(report.unavailable).toEqual([]);
-  expect(report.turns).toBeGreaterThan(CLIENTS);
-  expect(report.rest).toBeDefined();
-  // at rest the connections of the run are closed: what is still held was leaked
-  expect(report.restFdGrowth).toBeLessThanOrEqual(REST_FD_SLACK);
-  // live heap after GC: a fixed part plus what the bounded session caches keep per new session
-  // (scripts/soak.ts HEAP_FIXED_KB, HEAP_BYTES_PER_TURN); a turn that kept a request or a
-  // response would add kilobytes
-  expect(report.heapGrowthKb).not.toBeNull();
-  expect(report.heapGrowthKb!).toBeLessThanOrEqual(report.heapAllowanceKb);
-  expect(report.flat).toBe(true);
-  expect(t.workerd.child.exitCode).toBeNull();
-});
+it(
+  `serves ${CLIENTS} concurrent clients across 10 tenants for ${SECONDS} s: no errors, isolation on every answer, descriptors and live heap back at rest`,
+  { timeout: (WARM_UP_SECONDS + SECONDS + 150) * 1000 },
+  async () => {
+    const report = await runSoak({
+      url: t.url,
+      tenants,
+      clients: CLIENTS,
+      durationMs: SECONDS * 1000,
+      warmUpMs: WARM_UP_SECONDS * 1000,
+      pid: t.workerd.child.pid,
+      inspector,
+      sampleMs: 1000,
+    });
+    console.log(formatReport(report));
+    if (report.unavailable.length || report.errors.length) {
+      console.log(
+        t.workerd
+          .output()
+          .split("\n")
+          .filter((l) => /"level":"(warn|error)"/.test(l))
+          .slice(-15)
+          .join("\n"),
+      );
+    }
+    expect(report.isolationViolations).toEqual([]);
+    // no wrong answer, timeout, crash, or "unavailable, try again shortly" (as `npm run soak`)
+    expect(report.errors).toEqual([]);
+    expect(report.unavailable).toEqual([]);
+    expect(report.turns).toBeGreaterThan(CLIENTS);
+    expect(report.rest).toBeDefined();
+    // at rest the connections of the run are closed: what is still held was leaked
+    expect(report.restFdGrowth).toBeLessThanOrEqual(REST_FD_SLACK);
+    // live heap after GC: a fixed part plus what the bounded session caches keep per new session
+    // (scripts/soak.ts HEAP_FIXED_KB, HEAP_BYTES_PER_TURN); a turn that kept a request or a
+    // response would add kilobytes
+    expect(report.heapGrowthKb).not.toBeNull();
+    expect(report.heapGrowthKb!).toBeLessThanOrEqual(report.heapAllowanceKb);
+    expect(report.flat).toBe(true);
+    expect(t.workerd.child.exitCode).toBeNull();
+  },
+);

@@ -25,7 +25,9 @@ describe("npm start", () => {
     try {
       const s = start({ PORT: String(port), DEMO: "0", DATABASE_URL: "postgres://postgres@127.0.0.1:1/none" });
       expect(await s.exited).toBe(1);
-      expect(errorLines(s.output())).toEqual([`[start] error: port ${port} is already in use; stop what runs there or start with PORT=<another port>`]);
+      expect(errorLines(s.output())).toEqual([
+        `[start] error: port ${port} is already in use; stop what runs there or start with PORT=<another port>`,
+      ]);
     } finally {
       blocker.close();
     }
@@ -36,7 +38,9 @@ describe("npm start", () => {
     expect(await s.exited).toBe(1);
     const lines = errorLines(s.output());
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/cannot reach Postgres at postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:1\/none.*Check DATABASE_URL/);
+    expect(lines[0]).toMatch(
+      /cannot reach Postgres at postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:1\/none.*Check DATABASE_URL/,
+    );
     expect(s.output()).not.toContain("secretpw");
   });
 
@@ -46,7 +50,11 @@ describe("npm start", () => {
       await db.sql`CREATE TABLE tenants (nonsense int)`;
       const s = start({ PORT: "0", DEMO: "0", DATABASE_URL: db.url });
       expect(await s.exited).toBe(1);
-      expect(errorLines(s.output())).toEqual([expect.stringMatching(/^\[start\] error: migration 0001_initial\.sql failed: relation "tenants" already exists$/)]);
+      expect(errorLines(s.output())).toEqual([
+        expect.stringMatching(
+          /^\[start\] error: migration 0001_initial\.sql failed: relation "tenants" already exists$/,
+        ),
+      ]);
     } finally {
       await db.drop();
     }
@@ -59,18 +67,35 @@ describe("npm start", () => {
   ])("says in one line when ADMIN_API_KEY cannot be accepted (%s)", async (_label, key) => {
     const s = start({ PORT: "0", DEMO: "0", ADMIN_API_KEY: key, DATABASE_URL: "postgres://postgres@127.0.0.1:1/none" });
     expect(await s.exited).toBe(1);
-    expect(errorLines(s.output())).toEqual(["[start] error: ADMIN_API_KEY must be 16-200 printable ASCII characters (letters, digits, punctuation, inner spaces), without a space at either end; unset it to have a key generated"]);
+    expect(errorLines(s.output())).toEqual([
+      "[start] error: ADMIN_API_KEY must be 16-200 printable ASCII characters (letters, digits, punctuation, inner spaces), without a space at either end; unset it to have a key generated",
+    ]);
   });
 
   it("says in one line when ADMIN_EMAIL is not an address the catalog accepts", async () => {
-    const s = start({ PORT: "0", DEMO: "0", ADMIN_EMAIL: "admin at example", DATABASE_URL: "postgres://postgres@127.0.0.1:1/none" });
+    const s = start({
+      PORT: "0",
+      DEMO: "0",
+      ADMIN_EMAIL: "admin at example",
+      DATABASE_URL: "postgres://postgres@127.0.0.1:1/none",
+    });
     expect(await s.exited).toBe(1);
-    expect(errorLines(s.output())).toEqual(['[start] error: ADMIN_EMAIL must be an email address (got "admin at example"): set ADMIN_EMAIL=you@example.com or unset it for admin@localhost']);
+    expect(errorLines(s.output())).toEqual([
+      '[start] error: ADMIN_EMAIL must be an email address (got "admin at example"): set ADMIN_EMAIL=you@example.com or unset it for admin@localhost',
+    ]);
   });
 
   it.each([
-    ["OWUI_FORWARDED_HEADERS=1 without OWUI_SERVICE_KEY", { OWUI_FORWARDED_HEADERS: "1" }, "OWUI_FORWARDED_HEADERS: is 1 without OWUI_SERVICE_KEY"],
-    ["WEBUI_SECRET_KEY without OWUI_URL", { WEBUI_SECRET_KEY: "owui-secret-0123456789abcdef" }, "WEBUI_SECRET_KEY: is set without OWUI_URL"],
+    [
+      "OWUI_FORWARDED_HEADERS=1 without OWUI_SERVICE_KEY",
+      { OWUI_FORWARDED_HEADERS: "1" },
+      "OWUI_FORWARDED_HEADERS: is 1 without OWUI_SERVICE_KEY",
+    ],
+    [
+      "WEBUI_SECRET_KEY without OWUI_URL",
+      { WEBUI_SECRET_KEY: "owui-secret-0123456789abcdef" },
+      "WEBUI_SECRET_KEY: is set without OWUI_URL",
+    ],
     ["OIDC_ALGORITHMS in lower case", { OIDC_ALGORITHMS: "rs256" }, "OIDC_ALGORITHMS: names rs256"],
   ])("stops before workerd starts, with one line naming the setting, when %s", async (_label, env, message) => {
     const db = await createTestDatabase({ migrate: false });
@@ -101,8 +126,17 @@ describe("npm start", () => {
       expect(await who.json()).toMatchObject({ email: "admin@localhost", admin: true });
       const mcp = await fetch(`${url}/mcp`, {
         method: "POST",
-        headers: { authorization: `Bearer ${key}`, "content-type": "application/json", accept: "application/json, text/event-stream" },
-        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "start-cli", version: "1" } } }),
+        headers: {
+          authorization: `Bearer ${key}`,
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+        },
+        body: JSON.stringify({
+          jsonrpc: "2.0",
+          id: 1,
+          method: "initialize",
+          params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "start-cli", version: "1" } },
+        }),
       });
       expect(mcp.status).toBe(200);
       s.child.kill("SIGINT");
@@ -119,12 +153,16 @@ describe("npm start", () => {
       const port = String(await freePort());
       const first = start({ PORT: port, DEMO: "0", DATA_DIR: dataDir });
       await first.waitFor(/ready in [\d.]+ s at http:\/\/localhost:\d+/);
-      const [, key] = (await first.waitFor(/generated admin API key \(shown once, store it now\): (\S+)/)) as unknown as [string, string];
+      const [, key] = (await first.waitFor(
+        /generated admin API key \(shown once, store it now\): (\S+)/,
+      )) as unknown as [string, string];
       const url = `http://127.0.0.1:${port}`;
       const health = await fetch(`${url}/healthz`);
       expect(health.status).toBe(200);
       expect(await health.json()).toMatchObject({ status: "ok" });
-      expect((await fetch(`${url}/admin/api/whoami`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(200);
+      expect((await fetch(`${url}/admin/api/whoami`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(
+        200,
+      );
       // everything it runs (workerd, the embedded Postgres, the local IdP) listens on loopback only
       const bound = listeners([first.child.pid!, ...descendants(first.child.pid!)]);
       expect(bound.filter((l) => l.proto.startsWith("tcp")).length).toBeGreaterThanOrEqual(3);
@@ -132,7 +170,13 @@ describe("npm start", () => {
       // the generated secrets, the key that seals stored secrets among them, kept for the owner only
       const secretsFile = join(dataDir, "secrets.json");
       const secrets = JSON.parse(readFileSync(secretsFile, "utf8")) as Record<string, string>;
-      expect(Object.keys(secrets).sort()).toEqual(["COOKIE_SECRET", "IDENTITY_SECRET", "SECRETS_KEY", "SERVICE_SECRET", "SESSION_SECRET"]);
+      expect(Object.keys(secrets).sort()).toEqual([
+        "COOKIE_SECRET",
+        "IDENTITY_SECRET",
+        "SECRETS_KEY",
+        "SERVICE_SECRET",
+        "SESSION_SECRET",
+      ]);
       for (const v of Object.values(secrets)) expect(v.length).toBeGreaterThanOrEqual(32);
       expect(statSync(secretsFile).mode & 0o777).toBe(0o600);
       expect(first.output()).toContain("every stored secret is sealed under key");
@@ -144,12 +188,16 @@ describe("npm start", () => {
       await second.waitFor(/ready in/);
       expect(second.output()).not.toContain("generated admin API key");
       expect(JSON.parse(readFileSync(secretsFile, "utf8"))).toEqual(secrets);
-      expect((await fetch(`${url}/admin/api/whoami`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(200);
+      expect((await fetch(`${url}/admin/api/whoami`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(
+        200,
+      );
       second.child.kill("SIGINT");
       expect(await second.exited).toBe(0);
       // nothing it started is left running (the embedded Postgres names its data folder)
       const { execFileSync } = await import("node:child_process");
-      const left = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" }).split("\n").filter((l) => l.includes(dataDir));
+      const left = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" })
+        .split("\n")
+        .filter((l) => l.includes(dataDir));
       expect(left).toEqual([]);
     } finally {
       rmSync(dataDir, { recursive: true, force: true });

@@ -30,11 +30,16 @@ async function freePortPair(): Promise<number> {
 /** Waits (10 s at most) until `url` answers at all; else fails with what the start printed. */
 async function untilAnswers(url: string, cli: Cli) {
   for (let i = 0; i < 50; i++) {
-    const ok = await fetch(url).then((r) => (r.body?.cancel(), true), () => false);
+    const ok = await fetch(url).then(
+      (r) => (r.body?.cancel(), true),
+      () => false,
+    );
     if (ok) return;
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`${url} refused connections after "ready in"; npm start printed:\n${cli.output().split("\n").slice(-40).join("\n")}`);
+  throw new Error(
+    `${url} refused connections after "ready in"; npm start printed:\n${cli.output().split("\n").slice(-40).join("\n")}`,
+  );
 }
 
 async function stop(cli: Cli) {
@@ -52,18 +57,32 @@ describe("npm start with the demo", () => {
       const env = { PORT: String(port), DATA_DIR: dataDir, IDP_PORT: "" };
       const first = startCli(env);
       await first.waitFor(/ready in/, 150_000);
-      const [, key] = (await first.waitFor(/generated admin API key \(shown once, store it now\): (\S+)/)) as unknown as [string, string];
+      const [, key] = (await first.waitFor(
+        /generated admin API key \(shown once, store it now\): (\S+)/,
+      )) as unknown as [string, string];
       expect(first.output()).toContain("demo data seeded into the empty database");
       const api = (path: string, init: RequestInit = {}) =>
-        fetch(`${url}/admin/api${path}`, { ...init, headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...(init.headers ?? {}) } });
+        fetch(`${url}/admin/api${path}`, {
+          ...init,
+          headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...(init.headers ?? {}) },
+        });
       const issuer = `http://127.0.0.1:${port + 1}`;
       expect(first.output()).toContain(`identity provider: ${issuer} `);
-      const metadata = async () => ((await (await fetch(`${url}/.well-known/oauth-protected-resource/mcp`)).json()) as { authorization_servers: string[] }).authorization_servers;
+      const metadata = async () =>
+        (
+          (await (await fetch(`${url}/.well-known/oauth-protected-resource/mcp`)).json()) as {
+            authorization_servers: string[];
+          }
+        ).authorization_servers;
       expect(await metadata()).toEqual([issuer]);
       expect(await (await api("/groups/google-users")).json()).toMatchObject({ tenants: ["github", "google"] });
       // the admin's changes: a grant removed, a group added, a demo user removed
-      expect((await api("/groups/google-users", { method: "PUT", body: JSON.stringify({ tenants: ["google"] }) })).status).toBe(200);
-      expect((await api("/groups/ops", { method: "PUT", body: JSON.stringify({ tenants: ["microsoft"] }) })).status).toBe(201);
+      expect(
+        (await api("/groups/google-users", { method: "PUT", body: JSON.stringify({ tenants: ["google"] }) })).status,
+      ).toBe(200);
+      expect(
+        (await api("/groups/ops", { method: "PUT", body: JSON.stringify({ tenants: ["microsoft"] }) })).status,
+      ).toBe(201);
       expect((await api("/users/miketest@microsoft.com", { method: "DELETE" })).status).toBe(204);
       await stop(first);
 
@@ -116,7 +135,9 @@ describe("npm start with the demo", () => {
       s.child.kill("SIGINT");
       expect(await s.exited).toBe(130);
       const { execFileSync } = await import("node:child_process");
-      const left = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" }).split("\n").filter((l) => l.includes(dataDir));
+      const left = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" })
+        .split("\n")
+        .filter((l) => l.includes(dataDir));
       expect(left).toEqual([]);
       expect(s.output()).not.toContain("ready in");
     } finally {
@@ -130,10 +151,16 @@ describe("npm start with the demo", () => {
     const blocker = createServer().listen(taken, "127.0.0.1");
     const db = { DATABASE_URL: process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres" };
     try {
-      const errors = (c: Cli) => c.output().split("\n").filter((l) => l.includes("error"));
+      const errors = (c: Cli) =>
+        c
+          .output()
+          .split("\n")
+          .filter((l) => l.includes("error"));
       const busy = startCli({ PORT: String(await freePort()), DEMO: "0", IDP_PORT: String(taken), ...db });
       expect(await busy.exited).toBe(1);
-      expect(errors(busy)).toEqual([`[start] error: port ${taken} (the local identity provider, IDP_PORT) is already in use; stop what runs there or start with IDP_PORT=<another port>`]);
+      expect(errors(busy)).toEqual([
+        `[start] error: port ${taken} (the local identity provider, IDP_PORT) is already in use; stop what runs there or start with IDP_PORT=<another port>`,
+      ]);
       const bad = startCli({ PORT: String(await freePort()), DEMO: "0", IDP_PORT: "eighty", ...db });
       expect(await bad.exited).toBe(1);
       expect(errors(bad)).toEqual(['[start] error: IDP_PORT must be a port number 0-65535 (got "eighty")']);

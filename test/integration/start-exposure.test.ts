@@ -50,12 +50,18 @@ async function unsealedHeaders(secretsKey: string): Promise<Record<string, Recor
   const out: Record<string, Record<string, string>> = {};
   for (const s of await db.sql<{ id: string; headers: Record<string, string> }[]>`SELECT id, headers FROM servers`) {
     out[s.id] = {};
-    for (const [name, value] of Object.entries(s.headers)) out[s.id]![name] = await unseal(ring, value, `servers.headers:${s.id}:${name}`);
+    for (const [name, value] of Object.entries(s.headers))
+      out[s.id]![name] = await unseal(ring, value, `servers.headers:${s.id}:${name}`);
   }
   return out;
 }
 
-const INIT = { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "probe", version: "1" } } };
+const INIT = {
+  jsonrpc: "2.0",
+  id: 1,
+  method: "initialize",
+  params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "probe", version: "1" } },
+};
 const MCP_HEADERS = { "content-type": "application/json", accept: "application/json, text/event-stream" };
 
 beforeAll(async () => {
@@ -70,12 +76,21 @@ beforeAll(async () => {
   const port = await freePort();
   // the Open WebUI secrets only with the settings that make them valid (npm start refuses a secret that would do nothing)
   const owui = { OWUI_URL: "http://127.0.0.1:9", OWUI_FORWARDED_HEADERS: "1" };
-  cli = startCli({ ...PLANTED, ...owui, PORT: String(port), DEMO: "1", DATA_DIR: dataDir, DATABASE_URL: withPassword.toString() });
+  cli = startCli({
+    ...PLANTED,
+    ...owui,
+    PORT: String(port),
+    DEMO: "1",
+    DATA_DIR: dataDir,
+    DATABASE_URL: withPassword.toString(),
+  });
   await cli.waitFor(/ready in/, 150_000);
   url = `http://127.0.0.1:${port}`;
   const line = (await cli.waitFor(/demo upstreams: (.*)/))[1]!;
   demo = Object.fromEntries(line.split(", ").map((p) => p.split(" ") as [string, string]));
-  const workerd = descendants(cli.child.pid!).map(processInfo).find((p) => p?.args[0]?.endsWith("workerd"));
+  const workerd = descendants(cli.child.pid!)
+    .map(processInfo)
+    .find((p) => p?.args[0]?.endsWith("workerd"));
   storedHeaders = await unsealedHeaders(workerd!.env.SECRETS_KEY!);
   secrets = {
     ...PLANTED,
@@ -83,7 +98,12 @@ beforeAll(async () => {
     OIDC_CLIENT_SECRET: workerd!.env.OIDC_CLIENT_SECRET!,
     SECRETS_KEY: workerd!.env.SECRETS_KEY!,
     SERVICE_SECRET: workerd!.env.SERVICE_SECRET!,
-    ...Object.fromEntries(Object.entries(storedHeaders).map(([id, h]) => [`token of ${id}`, (h.Authorization ?? "").replace(/^Bearer /, "")])),
+    ...Object.fromEntries(
+      Object.entries(storedHeaders).map(([id, h]) => [
+        `token of ${id}`,
+        (h.Authorization ?? "").replace(/^Bearer /, ""),
+      ]),
+    ),
   };
 }, 180_000);
 
@@ -105,19 +125,33 @@ describe("npm start with the demo and secrets in its environment", () => {
   });
 
   it("gives a plain demo user's get-env call through the gateway none of them", async () => {
-    const issued = await fetch(`${url}/admin/api/users/joelalama@google.com/keys`, { method: "POST", headers: { authorization: `Bearer ${ADMIN_API_KEY}`, "content-type": "application/json" }, body: JSON.stringify({ name: "probe" }) });
+    const issued = await fetch(`${url}/admin/api/users/joelalama@google.com/keys`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ADMIN_API_KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: "probe" }),
+    });
     expect(issued.status).toBe(201);
     const { key } = (await issued.json()) as { key: string };
     const client = new Client({ name: "plain-user", version: "1" });
-    await client.connect(new StreamableHTTPClientTransport(new URL(`${url}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${key}` } } }));
-    const result = (await client.callTool({ name: "everything__get-env", arguments: {} })) as { content: { type: string; text: string }[]; isError?: boolean };
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${url}/mcp`), {
+        requestInit: { headers: { Authorization: `Bearer ${key}` } },
+      }),
+    );
+    const result = (await client.callTool({ name: "everything__get-env", arguments: {} })) as {
+      content: { type: string; text: string }[];
+      isError?: boolean;
+    };
     await client.close();
     expect(result.isError).toBeFalsy();
     const text = result.content.map((c) => c.text).join("\n");
     const env = JSON.parse(text) as Record<string, string>;
     expect(env.PORT).toBe(new URL(demo.everything!).port); // it is the real environment of the demo upstream
-    for (const [name, value] of Object.entries(secrets)) expect(text.includes(value), `${name} reached the upstream`).toBe(false);
-    expect(Object.keys(env).filter((k) => !(BASE_ENV_NAMES as readonly string[]).includes(k) && k !== "PORT")).toEqual([]);
+    for (const [name, value] of Object.entries(secrets))
+      expect(text.includes(value), `${name} reached the upstream`).toBe(false);
+    expect(Object.keys(env).filter((k) => !(BASE_ENV_NAMES as readonly string[]).includes(k) && k !== "PORT")).toEqual(
+      [],
+    );
   });
 
   it("gives every child only the variables on its allow-list, and workerd exactly the workers' variables", () => {
@@ -133,14 +167,19 @@ describe("npm start with the demo and secrets in its environment", () => {
     const allowed = new Set(workerVariables());
     expect(Object.keys(workerd[0]!.info!.env).filter((k) => !allowed.has(k))).toEqual([]);
     const upstreamVars = new Set<string>([...BASE_ENV_NAMES, "PORT", "MCPGW_BIND_HOST", "MCPGW_UPSTREAM_TOKEN"]);
-    for (const u of upstreams) expect(Object.keys(u.info!.env).filter((k) => !upstreamVars.has(k)), u.info!.args.join(" ")).toEqual([]);
+    for (const u of upstreams)
+      expect(
+        Object.keys(u.info!.env).filter((k) => !upstreamVars.has(k)),
+        u.info!.args.join(" "),
+      ).toEqual([]);
     // no secret in any environment but workerd's (which needs DATABASE_URL and the keys), upstream
     // stdio servers and their shells included; each upstream's own token only in its own
     for (const c of children) {
       if (c.info!.args[0]!.endsWith("workerd")) continue;
       const text = Object.values(c.info!.env).join("\n");
       const own = c.info!.env.MCPGW_UPSTREAM_TOKEN;
-      for (const [name, value] of Object.entries(secrets)) if (value !== own) expect(text.includes(value), `${name} in ${c.info!.args.join(" ")}`).toBe(false);
+      for (const [name, value] of Object.entries(secrets))
+        if (value !== own) expect(text.includes(value), `${name} in ${c.info!.args.join(" ")}`).toBe(false);
     }
   });
 
@@ -158,7 +197,8 @@ describe("npm start with the demo and secrets in its environment", () => {
   it("has each demo upstream refuse a request without its credential, with a wrong one, and from a web page", async () => {
     const stored = storedHeaders;
     for (const [id, upstream] of Object.entries(demo)) {
-      const post = (headers: Record<string, string>) => fetch(upstream, { method: "POST", headers: { ...MCP_HEADERS, ...headers }, body: JSON.stringify(INIT) });
+      const post = (headers: Record<string, string>) =>
+        fetch(upstream, { method: "POST", headers: { ...MCP_HEADERS, ...headers }, body: JSON.stringify(INIT) });
       const none = await post({});
       expect(none.status, id).toBe(401);
       expect(await none.json()).toMatchObject({ error: { message: expect.stringContaining("credential") } });
@@ -167,7 +207,14 @@ describe("npm start with the demo and secrets in its environment", () => {
       const other = Object.keys(demo).find((o) => o !== id)!;
       expect((await post(stored[other]!)).status, id).toBe(401);
       // a browser's preflight gets no CORS grant
-      const preflight = await fetch(upstream, { method: "OPTIONS", headers: { origin: "https://evil.example", "access-control-request-method": "POST", "access-control-request-headers": "content-type" } });
+      const preflight = await fetch(upstream, {
+        method: "OPTIONS",
+        headers: {
+          origin: "https://evil.example",
+          "access-control-request-method": "POST",
+          "access-control-request-headers": "content-type",
+        },
+      });
       expect(preflight.headers.get("access-control-allow-origin"), id).toBeNull();
       // with the stored credential (what the gateway injects) the server itself answers: initialize
       // succeeds, or (the 2026-07-28-only demo server) is refused with its own JSON-RPC error
@@ -178,7 +225,10 @@ describe("npm start with the demo and secrets in its environment", () => {
       // and never with a CORS grant for a web page (the modern server refuses a foreign Origin outright)
       const page = await post({ ...stored[id]!, origin: "https://evil.example" });
       expect(page.status, id).toBe(id === "modern" ? 403 : 200);
-      expect([...page.headers.keys()].filter((k) => k.startsWith("access-control-")), id).toEqual([]);
+      expect(
+        [...page.headers.keys()].filter((k) => k.startsWith("access-control-")),
+        id,
+      ).toEqual([]);
       await page.body?.cancel();
     }
   });

@@ -3,7 +3,13 @@ import { resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { createTestDatabase, type TestDatabase } from "../harness/db";
-import { exportTenants, formatTenantsFile, importTenants, parseTenantsFile, TenantsFileError } from "../../scripts/lib/tenants-file";
+import {
+  exportTenants,
+  formatTenantsFile,
+  importTenants,
+  parseTenantsFile,
+  TenantsFileError,
+} from "../../scripts/lib/tenants-file";
 import { loadAccess } from "../../shared/repos/access.repo";
 import { saveConnection } from "../../shared/repos/connections.repo";
 import { randomToken } from "../../shared/crypto";
@@ -26,12 +32,18 @@ describe("tenants file", () => {
     await importTenants(db.sql, parseTenantsFile(example, env), { ring });
     const out = formatTenantsFile(await exportTenants(db.sql));
     expect(parse(out)).toEqual(parse(example));
-    expect(out).toEqual(example.split("\n").filter((l) => !l.startsWith("#")).join("\n"));
+    expect(out).toEqual(
+      example
+        .split("\n")
+        .filter((l) => !l.startsWith("#"))
+        .join("\n"),
+    );
     expect(out).not.toContain("ghp_example_secret");
   });
 
   it("maps the old setup: Joe -> Google + GitHub, Mike -> Microsoft, admins -> all", async () => {
-    const ids = async (email: string) => (await loadAccess(db.sql, email)).servers.map((s) => s.server.tenant_id).sort();
+    const ids = async (email: string) =>
+      (await loadAccess(db.sql, email)).servers.map((s) => s.server.tenant_id).sort();
     expect(await ids("joelalama@google.com")).toEqual(["github", "google"]);
     expect(await ids("JoeLalama@Google.com")).toEqual(["github", "google"]);
     expect(await ids("miketest@microsoft.com")).toEqual(["microsoft"]);
@@ -56,11 +68,15 @@ describe("tenants file", () => {
     await expect(exportTenants(db.sql, { withSecrets: true })).rejects.toThrow(/--with-secrets needs SECRETS_KEY/);
     const other = await keyRing({ SECRETS_KEY: randomToken(32), SECRETS_KEY_PREVIOUS: [] });
     const before = await db.sql`SELECT id, headers, updated_at FROM servers ORDER BY id`;
-    await expect(importTenants(db.sql, parseTenantsFile(example, { GITHUB_AUTHORIZATION: "Bearer other" }), { ring: other })).rejects.toThrow(new RegExp(`sealed with key ${ring.currentId}`));
+    await expect(
+      importTenants(db.sql, parseTenantsFile(example, { GITHUB_AUTHORIZATION: "Bearer other" }), { ring: other }),
+    ).rejects.toThrow(new RegExp(`sealed with key ${ring.currentId}`));
     await expect(exportTenants(db.sql, { withSecrets: true, ring: other })).rejects.toThrow(TenantsFileError);
     expect(await db.sql`SELECT id, headers, updated_at FROM servers ORDER BY id`).toEqual(before);
     // without --with-secrets no key is needed: references only
-    expect((await exportTenants(db.sql)).tenants.github!.servers.github!.headers).toEqual({ Authorization: "${GITHUB_AUTHORIZATION}" });
+    expect((await exportTenants(db.sql)).tenants.github!.servers.github!.headers).toEqual({
+      Authorization: "${GITHUB_AUTHORIZATION}",
+    });
   });
 
   it("refuses bad files with the field named, and writes nothing", async () => {
@@ -126,7 +142,14 @@ tenants:
       mode: "per-user-oauth",
       header: "Authorization",
       prefix: "Bearer ",
-      oauth: { issuer: "https://login.acme.test", tokenEndpoint: "https://login.acme.test/token", revocationEndpoint: "https://login.acme.test/revoke", clientId: "gateway-at-acme", clientSecret: "${ACME_GH_OAUTH_CLIENT_SECRET}", scopes: "repo read:org" },
+      oauth: {
+        issuer: "https://login.acme.test",
+        tokenEndpoint: "https://login.acme.test/token",
+        revocationEndpoint: "https://login.acme.test/revoke",
+        clientId: "gateway-at-acme",
+        clientSecret: "${ACME_GH_OAUTH_CLIENT_SECRET}",
+        scopes: "repo read:org",
+      },
     });
     expect(servers["acme-tk"]!.credentials).toEqual({ mode: "per-user-token", header: "X-Api-Key", prefix: "" });
     expect(servers["acme-plain"]!.credentials).toBeUndefined();
@@ -141,26 +164,55 @@ tenants:
     const before = await db.sql`SELECT id, credentials, updated_at FROM servers WHERE tenant_id = 'acme' ORDER BY id`;
     await db.sql`INSERT INTO users (email) VALUES ('dana@acme.test') ON CONFLICT DO NOTHING`;
     await saveConnection(db.sql, ring, "dana@acme.test", "acme-tk", { kind: "token", access: "dana-pat" });
-    await saveConnection(db.sql, ring, "dana@acme.test", "acme-gh", { kind: "oauth", access: "dana-access", refresh: "dana-refresh" });
+    await saveConnection(db.sql, ring, "dana@acme.test", "acme-gh", {
+      kind: "oauth",
+      access: "dana-access",
+      refresh: "dana-refresh",
+    });
     const exported = formatTenantsFile(await exportTenants(db.sql));
     await importTenants(db.sql, parseTenantsFile(exported, credEnv), { ring });
-    expect(await db.sql`SELECT id, credentials, updated_at FROM servers WHERE tenant_id = 'acme' ORDER BY id`).toEqual(before);
+    expect(await db.sql`SELECT id, credentials, updated_at FROM servers WHERE tenant_id = 'acme' ORDER BY id`).toEqual(
+      before,
+    );
     expect(formatTenantsFile(await exportTenants(db.sql))).toBe(exported);
-    expect((await db.sql`SELECT server_id FROM user_connections WHERE user_email = 'dana@acme.test' ORDER BY server_id`).map((r) => r.server_id)).toEqual(["acme-gh", "acme-tk"]);
+    expect(
+      (await db.sql`SELECT server_id FROM user_connections WHERE user_email = 'dana@acme.test' ORDER BY server_id`).map(
+        (r) => r.server_id,
+      ),
+    ).toEqual(["acme-gh", "acme-tk"]);
 
-    await importTenants(db.sql, parseTenantsFile(exported.replace("header: X-Api-Key", "header: X-Other-Key"), credEnv), { ring });
-    expect((await db.sql`SELECT server_id FROM user_connections WHERE user_email = 'dana@acme.test'`).map((r) => r.server_id)).toEqual(["acme-gh"]);
-    expect((await exportTenants(db.sql)).tenants.acme!.servers["acme-tk"]!.credentials).toMatchObject({ header: "X-Other-Key" });
+    await importTenants(
+      db.sql,
+      parseTenantsFile(exported.replace("header: X-Api-Key", "header: X-Other-Key"), credEnv),
+      { ring },
+    );
+    expect(
+      (await db.sql`SELECT server_id FROM user_connections WHERE user_email = 'dana@acme.test'`).map(
+        (r) => r.server_id,
+      ),
+    ).toEqual(["acme-gh"]);
+    expect((await exportTenants(db.sql)).tenants.acme!.servers["acme-tk"]!.credentials).toMatchObject({
+      header: "X-Other-Key",
+    });
   });
 
   it("refuses settings that cannot work, naming the field; the client secret needs its variable and the key", async () => {
-    const bad = (text: string, pattern: RegExp, env: Record<string, string> = credEnv) => expect(() => parseTenantsFile(text, env)).toThrow(pattern);
-    bad("tenants: {t: {name: T, servers: {s: {url: 'http://x', credentials: {mode: per-user-oauth}}}}}", /tenants\.t\.servers\.s\.credentials\.oauth/);
+    const bad = (text: string, pattern: RegExp, env: Record<string, string> = credEnv) =>
+      expect(() => parseTenantsFile(text, env)).toThrow(pattern);
+    bad(
+      "tenants: {t: {name: T, servers: {s: {url: 'http://x', credentials: {mode: per-user-oauth}}}}}",
+      /tenants\.t\.servers\.s\.credentials\.oauth/,
+    );
     bad("tenants: {t: {name: T, servers: {s: {url: 'http://x', credentials: {mode: everyone}}}}}", /credentials\.mode/);
-    bad("tenants: {t: {name: T, servers: {s: {url: 'http://x', credentials: {mode: per-user-token, header: Mcp-Session-Id}}}}}", /credentials\.header/);
+    bad(
+      "tenants: {t: {name: T, servers: {s: {url: 'http://x', credentials: {mode: per-user-token, header: Mcp-Session-Id}}}}}",
+      /credentials\.header/,
+    );
     bad(file, /ACME_GH_OAUTH_CLIENT_SECRET/, {});
     const fresh = file.replace(/acme/gi, (m) => (m === "ACME" ? "BETA" : "beta"));
-    await expect(importTenants(db.sql, parseTenantsFile(fresh, { BETA_GH_OAUTH_CLIENT_SECRET: "s" }))).rejects.toThrow(/SECRETS_KEY is not set/);
+    await expect(importTenants(db.sql, parseTenantsFile(fresh, { BETA_GH_OAUTH_CLIENT_SECRET: "s" }))).rejects.toThrow(
+      /SECRETS_KEY is not set/,
+    );
     expect(await db.sql`SELECT id FROM servers WHERE tenant_id = 'beta'`).toHaveLength(0);
   });
 });

@@ -11,7 +11,13 @@
  * `average` per `period`, `burst` tokens; 429 with Retry-After when empty). The entry point's `aliasHeadersStrategy: delete` drops request headers whose names contain
  * an aliasing character. Service URLs are mapped to loopback by `resolve`.
  */
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server } from "node:http";
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+} from "node:http";
 import { readFileSync } from "node:fs";
 import { basename, resolve as resolvePath } from "node:path";
 import { parse as parseYaml } from "yaml";
@@ -151,7 +157,14 @@ export function startTraefikStandIn(
           b.at = now;
           buckets.set(key, b);
           if (rl.average > 0 && b.tokens < 1) {
-            reply(429, { "content-type": "text/plain; charset=utf-8", "retry-after": String(Math.ceil((1 - b.tokens) / perMs / 1000)) }, "Too Many Requests\n");
+            reply(
+              429,
+              {
+                "content-type": "text/plain; charset=utf-8",
+                "retry-after": String(Math.ceil((1 - b.tokens) / perMs / 1000)),
+              },
+              "Too Many Requests\n",
+            );
             return;
           }
           b.tokens -= 1;
@@ -171,7 +184,11 @@ export function startTraefikStandIn(
           headers.delete("transfer-encoding");
           headers.set("content-length", String(body.length));
         } else if (mw.forwardAuth) {
-          const fa = mw.forwardAuth as { address: string; authResponseHeaders?: string[]; trustForwardHeader?: boolean };
+          const fa = mw.forwardAuth as {
+            address: string;
+            authResponseHeaders?: string[];
+            trustForwardHeader?: boolean;
+          };
           const authHeaders = new Headers(headers);
           authHeaders.delete("content-length");
           authHeaders.set("X-Forwarded-Method", req.method ?? "GET");
@@ -207,12 +224,17 @@ export function startTraefikStandIn(
           const from = `https://${req.headers.host}${url.pathname}${url.search}`;
           const re = new RegExp(mw.redirectRegex.regex);
           if (re.test(from)) {
-            reply(mw.redirectRegex.permanent ? 301 : 302, { location: from.replace(re, mw.redirectRegex.replacement.replace(/\$\{(\d+)\}/g, "$$$1")) });
+            reply(mw.redirectRegex.permanent ? 301 : 302, {
+              location: from.replace(re, mw.redirectRegex.replacement.replace(/\$\{(\d+)\}/g, "$$$1")),
+            });
             return;
           }
         } else if (mw.headers) {
-          for (const [k, v] of Object.entries((mw.headers.customResponseHeaders ?? {}) as Record<string, string>)) if (v) extraResponseHeaders[k] = v;
-          if (mw.headers.stsSeconds) extraResponseHeaders["strict-transport-security"] = `max-age=${mw.headers.stsSeconds}${mw.headers.stsIncludeSubdomains ? "; includeSubDomains" : ""}`;
+          for (const [k, v] of Object.entries((mw.headers.customResponseHeaders ?? {}) as Record<string, string>))
+            if (v) extraResponseHeaders[k] = v;
+          if (mw.headers.stsSeconds)
+            extraResponseHeaders["strict-transport-security"] =
+              `max-age=${mw.headers.stsSeconds}${mw.headers.stsIncludeSubdomains ? "; includeSubDomains" : ""}`;
           if (mw.headers.contentTypeNosniff) extraResponseHeaders["x-content-type-options"] = "nosniff";
           if (mw.headers.frameDeny) extraResponseHeaders["x-frame-options"] = "DENY";
         }
@@ -224,10 +246,20 @@ export function startTraefikStandIn(
       headers.forEach((v, k) => (outgoing[k] = v)); // Headers has already joined repeated ones
       // A fresh connection per request (agent: false): Node's keep-alive pool would send on a
       // connection the worker had just closed as idle and answer 502, where Traefik retries.
-      const upstream = httpRequest({ host: target.hostname, port: target.port, method: req.method, path: path + url.search, headers: outgoing, agent: false }, (up) => {
-        res.writeHead(up.statusCode ?? 502, { ...up.headers, ...extraResponseHeaders });
-        up.pipe(res);
-      });
+      const upstream = httpRequest(
+        {
+          host: target.hostname,
+          port: target.port,
+          method: req.method,
+          path: path + url.search,
+          headers: outgoing,
+          agent: false,
+        },
+        (up) => {
+          res.writeHead(up.statusCode ?? 502, { ...up.headers, ...extraResponseHeaders });
+          up.pipe(res);
+        },
+      );
       upstream.on("error", (err) => {
         process.stderr.write(`traefik stand-in: ${router.service} ${target.host}: ${err.message}\n`);
         if (!res.headersSent) res.writeHead(502);
@@ -246,10 +278,11 @@ export function startTraefikStandIn(
       const { port } = server.address() as { port: number };
       ok({
         url: `http://127.0.0.1:${port}`,
-        close: () => new Promise<void>((done) => {
-          server.closeAllConnections();
-          server.close(() => done());
-        }),
+        close: () =>
+          new Promise<void>((done) => {
+            server.closeAllConnections();
+            server.close(() => done());
+          }),
       });
     }),
   );

@@ -20,7 +20,16 @@ import { launchChromium } from "../harness/browser";
 import { startTestStack, type TestStack } from "../harness/stack";
 import { startOAuthUpstream, type OAuthUpstream } from "../harness/upstream-oauth";
 
-const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"];
+const ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-component-update",
+  "--disable-sync",
+];
 const ALICE = "alice@acme.test";
 const BOB = "bob@acme.test";
 const CAROL = "carol@acme.test";
@@ -43,7 +52,9 @@ const text = (r: ToolResult) => (r.content ?? []).map((c) => c.text ?? "").join(
 /** Open WebUI's way: SDK 1.x, session era, no elicitation handler, one session per call. */
 async function legacyCall(key: string, path: string, name: string): Promise<{ tools: string[]; result: ToolResult }> {
   const client = new LegacyClient({ name: "owui-style", version: "1.0.0" });
-  await client.connect(new LegacyTransport(new URL(t.url + path), { requestInit: { headers: { Authorization: `Bearer ${key}` } } }));
+  await client.connect(
+    new LegacyTransport(new URL(t.url + path), { requestInit: { headers: { Authorization: `Bearer ${key}` } } }),
+  );
   try {
     const tools = (await client.listTools()).tools.map((x) => x.name);
     return { tools, result: (await client.callTool({ name, arguments: {} })) as ToolResult };
@@ -53,9 +64,18 @@ async function legacyCall(key: string, path: string, name: string): Promise<{ to
 }
 
 /** A 2026-07-28 client (SDK 2.x, auto negotiation). */
-async function modernCall(key: string, path: string, name: string): Promise<{ era: string | undefined; result: ToolResult }> {
-  const client = new ModernClient({ name: "sdk2", version: "1.0.0" }, { capabilities: {}, versionNegotiation: { mode: "auto" } });
-  await client.connect(new ModernTransport(new URL(t.url + path), { requestInit: { headers: { Authorization: `Bearer ${key}` } } }));
+async function modernCall(
+  key: string,
+  path: string,
+  name: string,
+): Promise<{ era: string | undefined; result: ToolResult }> {
+  const client = new ModernClient(
+    { name: "sdk2", version: "1.0.0" },
+    { capabilities: {}, versionNegotiation: { mode: "auto" } },
+  );
+  await client.connect(
+    new ModernTransport(new URL(t.url + path), { requestInit: { headers: { Authorization: `Bearer ${key}` } } }),
+  );
   try {
     return { era: client.getProtocolEra(), result: (await client.callTool({ name, arguments: {} })) as ToolResult };
   } finally {
@@ -70,19 +90,50 @@ const MODERN_META = (caps: Record<string, unknown>) => ({
 });
 
 /** A 2026-07-28 tools/call over raw HTTP (stateless: no session, per-request capabilities). */
-async function modernRaw(key: string, path: string, name: string, caps: Record<string, unknown>, extra: Record<string, unknown> = {}, args: Record<string, unknown> = {}) {
+async function modernRaw(
+  key: string,
+  path: string,
+  name: string,
+  caps: Record<string, unknown>,
+  extra: Record<string, unknown> = {},
+  args: Record<string, unknown> = {},
+) {
   const res = await fetch(t.url + path, {
     method: "POST",
-    headers: { authorization: `Bearer ${key}`, "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": name },
-    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name, arguments: args, _meta: MODERN_META(caps), ...extra } }),
+    headers: {
+      authorization: `Bearer ${key}`,
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      "mcp-protocol-version": "2026-07-28",
+      "mcp-method": "tools/call",
+      "mcp-name": name,
+    },
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "tools/call",
+      params: { name, arguments: args, _meta: MODERN_META(caps), ...extra },
+    }),
   });
   const raw = await res.text();
-  const last = (res.headers.get("content-type") ?? "").includes("text/event-stream") ? raw.split("\n").filter((l) => l.startsWith("data:")).at(-1)!.slice(5) : raw;
-  return { status: res.status, body: JSON.parse(last) as { result?: Record<string, any>; error?: { code: number; message: string } } };
+  const last = (res.headers.get("content-type") ?? "").includes("text/event-stream")
+    ? raw
+        .split("\n")
+        .filter((l) => l.startsWith("data:"))
+        .at(-1)!
+        .slice(5)
+    : raw;
+  return {
+    status: res.status,
+    body: JSON.parse(last) as { result?: Record<string, any>; error?: { code: number; message: string } },
+  };
 }
 
 /** A user connects a server in a fresh browser context: the gateway's sign-in, then the upstream's (default: Alice as alice-gh to gh). */
-async function browserConnect(server = "gh", who = { email: ALICE, password: "alice-pw", upstream: "alice-gh" }): Promise<void> {
+async function browserConnect(
+  server = "gh",
+  who = { email: ALICE, password: "alice-pw", upstream: "alice-gh" },
+): Promise<void> {
   browser ??= await launchChromium(ARGS);
   const ctx = await browser.newContext();
   try {
@@ -106,7 +157,10 @@ async function browserConnect(server = "gh", who = { email: ALICE, password: "al
 async function introspect(token: string): Promise<boolean> {
   const res = await fetch(`${up.issuer}/token/introspection`, {
     method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Basic ${Buffer.from(`${up.clientId}:${up.clientSecret}`).toString("base64")}` },
+    headers: {
+      "content-type": "application/x-www-form-urlencoded",
+      authorization: `Basic ${Buffer.from(`${up.clientId}:${up.clientSecret}`).toString("base64")}`,
+    },
     body: new URLSearchParams({ token }),
   });
   expect(res.status).toBe(200);
@@ -115,15 +169,25 @@ async function introspect(token: string): Promise<boolean> {
 
 /** A connection's tokens, opened with the workers' key ring (they are stored sealed). */
 async function storedTokens(email: string, server: string): Promise<{ access: string; refresh?: string } | null> {
-  const [row] = await t.db.sql`SELECT secrets FROM user_connections WHERE user_email = ${email} AND server_id = ${server}`;
+  const [row] = await t.db
+    .sql`SELECT secrets FROM user_connections WHERE user_email = ${email} AND server_id = ${server}`;
   if (!row) return null;
   const s = await openConnectionSecrets(await t.keyRing(), email, server, row.secrets as Record<string, string>);
   return { access: s.access!, ...(s.refresh ? { refresh: s.refresh } : {}) };
 }
 
 beforeAll(async () => {
-  t = await startTestStack({ idpUsers: [{ email: ALICE, name: "Alice", password: "alice-pw", groups: [] }, { email: FRANK, name: "Frank", password: "frank-pw", groups: [] }] });
-  up = await startOAuthUpstream({ redirectUri: `${t.url}/auth/connect-callback`, users: { "alice-gh": "gh-pw", "frank-gh": "gh-pw" }, pats: { "pat-of-carol-123": "carol-pat", "pat-of-dave-456": "dave-pat", "pat-of-erin-789": "erin-pat" } });
+  t = await startTestStack({
+    idpUsers: [
+      { email: ALICE, name: "Alice", password: "alice-pw", groups: [] },
+      { email: FRANK, name: "Frank", password: "frank-pw", groups: [] },
+    ],
+  });
+  up = await startOAuthUpstream({
+    redirectUri: `${t.url}/auth/connect-callback`,
+    users: { "alice-gh": "gh-pw", "frank-gh": "gh-pw" },
+    pats: { "pat-of-carol-123": "carol-pat", "pat-of-dave-456": "dave-pat", "pat-of-erin-789": "erin-pat" },
+  });
   const admin = (path: string, json: unknown) => t.fetch(path, { method: "PUT", key: t.adminKey, json });
   expect((await admin("/admin/api/tenants/acme", { name: "Acme" })).status).toBe(201);
   expect((await admin("/admin/api/groups/acme-users", { tenants: ["acme"] })).status).toBe(201);
@@ -134,9 +198,20 @@ beforeAll(async () => {
   erin = await t.userKey(ERIN, { groups: ["acme-users"] });
   await t.userKey(FRANK, { groups: ["acme-users"] });
   // issuer omitted: found through the upstream's RFC 9728 metadata
-  const gh = await admin("/admin/api/servers/gh", { tenant: "acme", url: up.mcpUrl, credentials: { mode: "per-user-oauth", oauth: { clientId: up.clientId, clientSecret: up.clientSecret, scopes: "repo" } } });
+  const gh = await admin("/admin/api/servers/gh", {
+    tenant: "acme",
+    url: up.mcpUrl,
+    credentials: {
+      mode: "per-user-oauth",
+      oauth: { clientId: up.clientId, clientSecret: up.clientSecret, scopes: "repo" },
+    },
+  });
   expect(gh.status).toBe(201);
-  const tk = await admin("/admin/api/servers/tk", { tenant: "acme", url: up.mcpUrl, credentials: { mode: "per-user-token" } });
+  const tk = await admin("/admin/api/servers/tk", {
+    tenant: "acme",
+    url: up.mcpUrl,
+    credentials: { mode: "per-user-token" },
+  });
   expect(tk.status).toBe(201);
 }, 120_000);
 
@@ -152,7 +227,12 @@ describe("admin: credential modes", () => {
     const raw = await res.text();
     expect(raw).not.toContain(up.clientSecret);
     const body = JSON.parse(raw);
-    expect(body.credentials).toMatchObject({ mode: "per-user-oauth", header: "Authorization", prefix: "Bearer ", oauth: { clientId: up.clientId, hasClientSecret: true, scopes: "repo" } });
+    expect(body.credentials).toMatchObject({
+      mode: "per-user-oauth",
+      header: "Authorization",
+      prefix: "Bearer ",
+      oauth: { clientId: up.clientId, hasClientSecret: true, scopes: "repo" },
+    });
     expect(body.connections).toBe(0);
     const [row] = await t.db.sql`SELECT credentials FROM servers WHERE id = 'gh'`;
     expect(String(row!.credentials.oauth.clientSecret)).toMatch(/^mcpgw:v1:[0-9a-f]{16}:/);
@@ -161,7 +241,12 @@ describe("admin: credential modes", () => {
   });
 
   it("refuses settings that cannot work, naming the field", async () => {
-    const put = (credentials: unknown) => t.fetch("/admin/api/servers/bad", { method: "PUT", key: t.adminKey, json: { tenant: "acme", url: up.mcpUrl, credentials } });
+    const put = (credentials: unknown) =>
+      t.fetch("/admin/api/servers/bad", {
+        method: "PUT",
+        key: t.adminKey,
+        json: { tenant: "acme", url: up.mcpUrl, credentials },
+      });
     const noOauth = await put({ mode: "per-user-oauth" });
     expect(noOauth.status).toBe(400);
     expect(JSON.stringify(await noOauth.json())).toContain("oauth");
@@ -192,10 +277,18 @@ describe("a user who has not connected", () => {
   });
 
   it("a client that takes URL-mode elicitation gets URLElicitationRequired with the connect URL", async () => {
-    const client = new LegacyClient({ name: "url-elicit", version: "1.0.0" }, { capabilities: { elicitation: { url: {} } } });
-    await client.connect(new LegacyTransport(new URL(`${t.url}/mcp/gh`), { requestInit: { headers: { Authorization: `Bearer ${bob}` } } }));
+    const client = new LegacyClient(
+      { name: "url-elicit", version: "1.0.0" },
+      { capabilities: { elicitation: { url: {} } } },
+    );
+    await client.connect(
+      new LegacyTransport(new URL(`${t.url}/mcp/gh`), { requestInit: { headers: { Authorization: `Bearer ${bob}` } } }),
+    );
     try {
-      const err = (await client.callTool({ name: "whoami", arguments: {} }).then(() => null, (e: unknown) => e)) as { code?: number; elicitations?: { mode: string; url: string }[] } | null;
+      const err = (await client.callTool({ name: "whoami", arguments: {} }).then(
+        () => null,
+        (e: unknown) => e,
+      )) as { code?: number; elicitations?: { mode: string; url: string }[] } | null;
       expect(err?.code).toBe(-32042);
       expect(err?.elicitations).toEqual([expect.objectContaining({ mode: "url", url: `${t.url}/auth/connect/gh` })]);
     } finally {
@@ -204,16 +297,26 @@ describe("a user who has not connected", () => {
   });
 
   it("a 2026-07-28 client that declared elicitation.url gets an MRTR URL elicitation; after connecting, its retry goes through as that user (SDK 2.x)", async () => {
-    const client = new ModernClient({ name: "sdk2-url", version: "1.0.0" }, { capabilities: { elicitation: { url: {} } }, versionNegotiation: { mode: "auto" } });
+    const client = new ModernClient(
+      { name: "sdk2-url", version: "1.0.0" },
+      { capabilities: { elicitation: { url: {} } }, versionNegotiation: { mode: "auto" } },
+    );
     const asked: { mode?: string; url?: string; message?: string }[] = [];
     client.setRequestHandler("elicitation/create", async (req) => {
       const p = req.params as { mode?: string; url?: string; message?: string };
       asked.push(p);
       // the user opens the link and connects (token mode: pastes their token), then accepts
-      expect((await t.fetch("/auth/connections/tk", { method: "PUT", key: dave, json: { token: "pat-of-dave-456" } })).status).toBe(204);
+      expect(
+        (await t.fetch("/auth/connections/tk", { method: "PUT", key: dave, json: { token: "pat-of-dave-456" } }))
+          .status,
+      ).toBe(204);
       return { action: "accept" };
     });
-    await client.connect(new ModernTransport(new URL(`${t.url}/mcp/tk`), { requestInit: { headers: { Authorization: `Bearer ${dave}` } } }));
+    await client.connect(
+      new ModernTransport(new URL(`${t.url}/mcp/tk`), {
+        requestInit: { headers: { Authorization: `Bearer ${dave}` } },
+      }),
+    );
     try {
       expect(client.getProtocolEra()).toBe("modern");
       const result = (await client.callTool({ name: "whoami", arguments: {} })) as ToolResult;
@@ -222,8 +325,14 @@ describe("a user who has not connected", () => {
     } finally {
       await client.close();
     }
-    expect(asked).toEqual([expect.objectContaining({ mode: "url", url: `${t.url}/auth/connect/tk`, message: "Connect your account for tk" })]);
-    expect(up.seen.filter((s) => s.method === "tools/call").at(-1)).toEqual({ method: "tools/call", authorization: "Bearer pat-of-dave-456", subject: "dave-pat" });
+    expect(asked).toEqual([
+      expect.objectContaining({ mode: "url", url: `${t.url}/auth/connect/tk`, message: "Connect your account for tk" }),
+    ]);
+    expect(up.seen.filter((s) => s.method === "tools/call").at(-1)).toEqual({
+      method: "tools/call",
+      authorization: "Bearer pat-of-dave-456",
+      subject: "dave-pat",
+    });
     expect((await t.fetch("/auth/connections/tk", { method: "DELETE", key: dave })).status).toBe(204);
   });
 
@@ -231,35 +340,72 @@ describe("a user who has not connected", () => {
     const URL_CAPS = { elicitation: { url: {} } };
     const first = await modernRaw(erin, "/mcp/tk", "whoami", URL_CAPS);
     expect(first.status).toBe(200);
-    expect(first.body.result).toMatchObject({ resultType: "input_required", inputRequests: { connect: { method: "elicitation/create", params: { mode: "url", url: `${t.url}/auth/connect/tk` } } } });
+    expect(first.body.result).toMatchObject({
+      resultType: "input_required",
+      inputRequests: {
+        connect: { method: "elicitation/create", params: { mode: "url", url: `${t.url}/auth/connect/tk` } },
+      },
+    });
     const state = first.body.result!.requestState as string;
     expect(state).toMatch(/^mcpgw-state\./);
     // declined: the tool error with the link (what the user can still act on)
-    const declined = await modernRaw(erin, "/mcp/tk", "whoami", URL_CAPS, { inputResponses: { connect: { action: "decline" } }, requestState: state });
+    const declined = await modernRaw(erin, "/mcp/tk", "whoami", URL_CAPS, {
+      inputResponses: { connect: { action: "decline" } },
+      requestState: state,
+    });
     expect(declined.body.result).toMatchObject({ isError: true });
     expect(JSON.stringify(declined.body.result!.content)).toContain(`${t.url}/auth/connect/tk`);
     // accepted without having connected: asked again
-    const again = await modernRaw(erin, "/mcp/tk", "whoami", URL_CAPS, { inputResponses: { connect: { action: "accept" } }, requestState: state });
+    const again = await modernRaw(erin, "/mcp/tk", "whoami", URL_CAPS, {
+      inputResponses: { connect: { action: "accept" } },
+      requestState: state,
+    });
     expect(again.body.result?.resultType).toBe("input_required");
-    expect((await t.fetch("/auth/connections/tk", { method: "PUT", key: erin, json: { token: "pat-of-erin-789" } })).status).toBe(204);
+    expect(
+      (await t.fetch("/auth/connections/tk", { method: "PUT", key: erin, json: { token: "pat-of-erin-789" } })).status,
+    ).toBe(204);
     // the state is bound to the request and the user
-    const altered = await modernRaw(erin, "/mcp/tk", "whoami", URL_CAPS, { inputResponses: { connect: { action: "accept" } }, requestState: state }, { other: 1 });
+    const altered = await modernRaw(
+      erin,
+      "/mcp/tk",
+      "whoami",
+      URL_CAPS,
+      { inputResponses: { connect: { action: "accept" } }, requestState: state },
+      { other: 1 },
+    );
     expect(altered.body.error).toMatchObject({ code: -32602 });
-    const forged = await modernRaw(erin, "/mcp/tk", "whoami", URL_CAPS, { inputResponses: { connect: { action: "accept" } }, requestState: state.slice(0, -4) + (state.endsWith("AAAA") ? "BBBB" : "AAAA") });
+    const forged = await modernRaw(erin, "/mcp/tk", "whoami", URL_CAPS, {
+      inputResponses: { connect: { action: "accept" } },
+      requestState: state.slice(0, -4) + (state.endsWith("AAAA") ? "BBBB" : "AAAA"),
+    });
     expect(forged.body.error).toMatchObject({ code: -32602 });
     // another (connected) user presenting Erin's state: refused, nothing sent upstream for it
-    expect((await t.fetch("/auth/connections/tk", { method: "PUT", key: dave, json: { token: "pat-of-dave-456" } })).status).toBe(204);
+    expect(
+      (await t.fetch("/auth/connections/tk", { method: "PUT", key: dave, json: { token: "pat-of-dave-456" } })).status,
+    ).toBe(204);
     const calls = up.seen.filter((x) => x.method === "tools/call").length;
-    const foreign = await modernRaw(dave, "/mcp/tk", "whoami", URL_CAPS, { inputResponses: { connect: { action: "accept" } }, requestState: state });
+    const foreign = await modernRaw(dave, "/mcp/tk", "whoami", URL_CAPS, {
+      inputResponses: { connect: { action: "accept" } },
+      requestState: state,
+    });
     expect(foreign.body.error).toMatchObject({ code: -32602 });
     expect(up.seen.filter((x) => x.method === "tools/call").length).toBe(calls);
     expect((await t.fetch("/auth/connections/tk", { method: "DELETE", key: dave })).status).toBe(204);
-    const done = await modernRaw(erin, "/mcp/tk", "whoami", URL_CAPS, { inputResponses: { connect: { action: "accept" } }, requestState: state });
-    expect(done.body.result).toMatchObject({ resultType: "complete", content: [{ type: "text", text: "you are erin-pat" }] });
+    const done = await modernRaw(erin, "/mcp/tk", "whoami", URL_CAPS, {
+      inputResponses: { connect: { action: "accept" } },
+      requestState: state,
+    });
+    expect(done.body.result).toMatchObject({
+      resultType: "complete",
+      content: [{ type: "text", text: "you are erin-pat" }],
+    });
     expect((await t.fetch("/auth/connections/tk", { method: "DELETE", key: erin })).status).toBe(204);
     // a modern client with form-mode elicitation only keeps the tool error with the link
     const formOnly = await modernRaw(erin, "/mcp/tk", "whoami", { elicitation: { form: {} } });
-    expect(formOnly.body.result).toMatchObject({ isError: true, _meta: { "io.github.mcp-gateway/connect": `${t.url}/auth/connect/tk` } });
+    expect(formOnly.body.result).toMatchObject({
+      isError: true,
+      _meta: { "io.github.mcp-gateway/connect": `${t.url}/auth/connect/tk` },
+    });
     expect(formOnly.body.result!.resultType).not.toBe("input_required");
   });
 
@@ -281,39 +427,45 @@ describe("a user who has not connected", () => {
 });
 
 describe("Alice connects in the browser and calls as herself", () => {
-  it("connects through the gateway's sign-in and the upstream's OAuth (code + PKCE + resource)", { timeout: 120_000 }, async () => {
-    browser = await launchChromium(ARGS);
-    const ctx = await browser.newContext();
-    const p = await ctx.newPage();
-    await p.goto(`${t.url}/auth/connect/gh`);
-    // the gateway's own sign-in (the stack's OIDC provider)
-    await p.waitForSelector("form#login");
-    await p.fill("input[name=email]", ALICE);
-    await p.fill("input[name=password]", "alice-pw");
-    await p.click("form#login button[type=submit]");
-    // then the upstream's authorization server, as the upstream account alice-gh
-    await p.waitForSelector("#upstream-login", { timeout: 30_000 });
-    expect(p.url().startsWith(up.issuer)).toBe(true);
-    const authorize = new URL(p.url());
-    expect(authorize.origin).toBe(up.issuer);
-    await p.fill("#up-email", "alice-gh");
-    await p.fill("#up-password", "gh-pw");
-    await p.click("#up-submit");
-    await p.waitForSelector("#connected", { timeout: 30_000 });
-    expect(p.url()).toContain(`${t.url}/auth/connect-callback`);
-    // My connections, in the same browser
-    await p.goto(`${t.url}/auth/connections`);
-    expect(await p.textContent("body")).toMatch(/gh\s*OAuth\s*connected/);
-    await ctx.close();
+  it(
+    "connects through the gateway's sign-in and the upstream's OAuth (code + PKCE + resource)",
+    { timeout: 120_000 },
+    async () => {
+      browser = await launchChromium(ARGS);
+      const ctx = await browser.newContext();
+      const p = await ctx.newPage();
+      await p.goto(`${t.url}/auth/connect/gh`);
+      // the gateway's own sign-in (the stack's OIDC provider)
+      await p.waitForSelector("form#login");
+      await p.fill("input[name=email]", ALICE);
+      await p.fill("input[name=password]", "alice-pw");
+      await p.click("form#login button[type=submit]");
+      // then the upstream's authorization server, as the upstream account alice-gh
+      await p.waitForSelector("#upstream-login", { timeout: 30_000 });
+      expect(p.url().startsWith(up.issuer)).toBe(true);
+      const authorize = new URL(p.url());
+      expect(authorize.origin).toBe(up.issuer);
+      await p.fill("#up-email", "alice-gh");
+      await p.fill("#up-password", "gh-pw");
+      await p.click("#up-submit");
+      await p.waitForSelector("#connected", { timeout: 30_000 });
+      expect(p.url()).toContain(`${t.url}/auth/connect-callback`);
+      // My connections, in the same browser
+      await p.goto(`${t.url}/auth/connections`);
+      expect(await p.textContent("body")).toMatch(/gh\s*OAuth\s*connected/);
+      await ctx.close();
 
-    const stored = await t.db.sql`SELECT secrets, token_endpoint, expires_at FROM user_connections WHERE user_email = ${ALICE} AND server_id = 'gh'`;
-    expect(stored).toHaveLength(1);
-    expect(String(stored[0]!.secrets.access)).toMatch(/^mcpgw:v1:/);
-    expect(String(stored[0]!.secrets.refresh)).toMatch(/^mcpgw:v1:/);
-    expect(stored[0]!.token_endpoint).toBe(`${up.issuer}/token`);
-    const audit = await t.db.sql`SELECT action, detail::text AS detail FROM audit_log WHERE actor = ${ALICE} AND action LIKE 'connection.%'`;
-    expect(audit.map((a) => a.action)).toEqual(["connection.connect"]);
-  });
+      const stored = await t.db
+        .sql`SELECT secrets, token_endpoint, expires_at FROM user_connections WHERE user_email = ${ALICE} AND server_id = 'gh'`;
+      expect(stored).toHaveLength(1);
+      expect(String(stored[0]!.secrets.access)).toMatch(/^mcpgw:v1:/);
+      expect(String(stored[0]!.secrets.refresh)).toMatch(/^mcpgw:v1:/);
+      expect(stored[0]!.token_endpoint).toBe(`${up.issuer}/token`);
+      const audit = await t.db
+        .sql`SELECT action, detail::text AS detail FROM audit_log WHERE actor = ${ALICE} AND action LIKE 'connection.%'`;
+      expect(audit.map((a) => a.action)).toEqual(["connection.connect"]);
+    },
+  );
 
   it("reaches the upstream as Alice (session-era and 2026-07-28 clients); her token is never shown", async () => {
     const { result } = await legacyCall(alice, "/mcp", "gh__whoami");
@@ -324,7 +476,11 @@ describe("Alice connects in the browser and calls as herself", () => {
 
     const tokens = (await storedTokens(ALICE, "gh"))!;
     const calls = up.seen.filter((s) => s.method === "tools/call");
-    expect(calls.at(-1)).toEqual({ method: "tools/call", authorization: `Bearer ${tokens.access}`, subject: "alice-gh" });
+    expect(calls.at(-1)).toEqual({
+      method: "tools/call",
+      authorization: `Bearer ${tokens.access}`,
+      subject: "alice-gh",
+    });
     // nowhere in what users and admins can read
     const answers = await Promise.all([
       t.fetch("/auth/connections", { key: alice }).then((r) => r.text()),
@@ -339,40 +495,63 @@ describe("Alice connects in the browser and calls as herself", () => {
     expect(JSON.parse(answers[1]!).connections).toBe(1);
   });
 
-  it("the admin UI configures a per-user OAuth server and shows how many users connected", { timeout: 90_000 }, async () => {
-    const ctx = await browser!.newContext();
-    const p = await ctx.newPage();
-    await p.goto(`${t.url}/admin/servers`);
-    await p.waitForSelector("form#login");
-    await p.fill("input[name=email]", "admin@localhost");
-    await p.fill("input[name=password]", "admin");
-    await Promise.all([p.waitForURL((u) => u.href.startsWith(`${t.url}/admin`)), p.click("form#login button[type=submit]")]);
-    await p.waitForSelector("#s-id");
-    expect(await p.textContent(`[data-credentials=gh]`)).toBe("per-user OAuth · 1 connected");
-    await p.fill("#s-id", "gh2");
-    await p.selectOption("#s-tenant", "acme");
-    await p.fill("#s-url", up.mcpUrl);
-    await p.selectOption("#s-cred-mode", "per-user-oauth");
-    await p.fill("#s-oauth-client", up.clientId);
-    await p.fill("#s-oauth-secret", "ui-secret-value-1234");
-    await p.fill("#s-oauth-scopes", "repo");
-    await Promise.all([p.waitForNavigation(), p.click("form[action='/admin/servers'] button[type=submit]")]);
-    expect(await p.textContent("body")).toContain("Server gh2 created");
-    expect(await p.content()).not.toContain("ui-secret-value-1234");
-    expect(await p.textContent(`[data-credentials=gh2]`)).toBe("per-user OAuth · 0 connected");
-    await ctx.close();
-    const body = (await (await t.fetch("/admin/api/servers/gh2", { key: t.adminKey })).json()) as { credentials: unknown };
-    expect(body.credentials).toEqual({ mode: "per-user-oauth", header: "Authorization", prefix: "Bearer ", oauth: { clientId: up.clientId, scopes: "repo", hasClientSecret: true } });
-    expect((await t.fetch("/admin/api/servers/gh2", { method: "DELETE", key: t.adminKey })).status).toBe(204);
-  });
+  it(
+    "the admin UI configures a per-user OAuth server and shows how many users connected",
+    { timeout: 90_000 },
+    async () => {
+      const ctx = await browser!.newContext();
+      const p = await ctx.newPage();
+      await p.goto(`${t.url}/admin/servers`);
+      await p.waitForSelector("form#login");
+      await p.fill("input[name=email]", "admin@localhost");
+      await p.fill("input[name=password]", "admin");
+      await Promise.all([
+        p.waitForURL((u) => u.href.startsWith(`${t.url}/admin`)),
+        p.click("form#login button[type=submit]"),
+      ]);
+      await p.waitForSelector("#s-id");
+      expect(await p.textContent(`[data-credentials=gh]`)).toBe("per-user OAuth · 1 connected");
+      await p.fill("#s-id", "gh2");
+      await p.selectOption("#s-tenant", "acme");
+      await p.fill("#s-url", up.mcpUrl);
+      await p.selectOption("#s-cred-mode", "per-user-oauth");
+      await p.fill("#s-oauth-client", up.clientId);
+      await p.fill("#s-oauth-secret", "ui-secret-value-1234");
+      await p.fill("#s-oauth-scopes", "repo");
+      await Promise.all([p.waitForNavigation(), p.click("form[action='/admin/servers'] button[type=submit]")]);
+      expect(await p.textContent("body")).toContain("Server gh2 created");
+      expect(await p.content()).not.toContain("ui-secret-value-1234");
+      expect(await p.textContent(`[data-credentials=gh2]`)).toBe("per-user OAuth · 0 connected");
+      await ctx.close();
+      const body = (await (await t.fetch("/admin/api/servers/gh2", { key: t.adminKey })).json()) as {
+        credentials: unknown;
+      };
+      expect(body.credentials).toEqual({
+        mode: "per-user-oauth",
+        header: "Authorization",
+        prefix: "Bearer ",
+        oauth: { clientId: up.clientId, scopes: "repo", hasClientSecret: true },
+      });
+      expect((await t.fetch("/admin/api/servers/gh2", { method: "DELETE", key: t.adminKey })).status).toBe(204);
+    },
+  );
 
   it("never gives Alice's token to Bob, under any spelling of the tool", async () => {
     const tokens = (await storedTokens(ALICE, "gh"))!;
     const before = up.seen.length;
-    for (const [path, name] of [["/mcp", "gh__whoami"], ["/mcp/gh", "whoami"], ["/mcp", "GH__whoami"], ["/mcp/gh", "gh__whoami"]] as const) {
+    for (const [path, name] of [
+      ["/mcp", "gh__whoami"],
+      ["/mcp/gh", "whoami"],
+      ["/mcp", "GH__whoami"],
+      ["/mcp/gh", "gh__whoami"],
+    ] as const) {
       const client = new LegacyClient({ name: "bob", version: "1" });
-      await client.connect(new LegacyTransport(new URL(t.url + path), { requestInit: { headers: { Authorization: `Bearer ${bob}` } } }));
-      const r = (await client.callTool({ name, arguments: {} }).catch((e: Error) => ({ content: [{ type: "text", text: e.message }], isError: true }))) as ToolResult;
+      await client.connect(
+        new LegacyTransport(new URL(t.url + path), { requestInit: { headers: { Authorization: `Bearer ${bob}` } } }),
+      );
+      const r = (await client
+        .callTool({ name, arguments: {} })
+        .catch((e: Error) => ({ content: [{ type: "text", text: e.message }], isError: true }))) as ToolResult;
       await client.close();
       expect(r.isError).toBe(true);
       expect(text(r)).not.toContain("alice-gh");
@@ -385,14 +564,16 @@ describe("Alice connects in the browser and calls as herself", () => {
 describe("refresh and revocation", () => {
   it("refreshes an expired token before use", async () => {
     const old = (await storedTokens(ALICE, "gh"))!;
-    await t.db.sql`UPDATE user_connections SET expires_at = now() - interval '1 minute' WHERE user_email = ${ALICE} AND server_id = 'gh'`;
+    await t.db
+      .sql`UPDATE user_connections SET expires_at = now() - interval '1 minute' WHERE user_email = ${ALICE} AND server_id = 'gh'`;
     const { result } = await legacyCall(alice, "/mcp/gh", "whoami");
     expect(text(result)).toBe("you are alice-gh");
     const now = (await storedTokens(ALICE, "gh"))!;
     expect(now.access).not.toBe(old.access);
     expect(now.refresh).not.toBe(old.refresh); // rotated by the provider
     expect(up.seen.filter((s) => s.method === "tools/call").at(-1)!.authorization).toBe(`Bearer ${now.access}`);
-    const [row] = await t.db.sql`SELECT refreshed_at, expires_at > now() AS live FROM user_connections WHERE user_email = ${ALICE} AND server_id = 'gh'`;
+    const [row] = await t.db
+      .sql`SELECT refreshed_at, expires_at > now() AS live FROM user_connections WHERE user_email = ${ALICE} AND server_id = 'gh'`;
     expect(row!.refreshed_at).not.toBeNull();
     expect(row!.live).toBe(true);
   });
@@ -404,7 +585,8 @@ describe("refresh and revocation", () => {
     expect(text(result)).toBe("you are alice-gh");
     const now = (await storedTokens(ALICE, "gh"))!;
     expect(now.access).not.toBe(old.access);
-    const actions = await t.db.sql`SELECT action FROM audit_log WHERE actor = ${ALICE} AND action = 'connection.refresh'`;
+    const actions = await t.db
+      .sql`SELECT action FROM audit_log WHERE actor = ${ALICE} AND action = 'connection.refresh'`;
     expect(actions.length).toBe(2);
   });
 
@@ -412,7 +594,10 @@ describe("refresh and revocation", () => {
     const tokens = (await storedTokens(ALICE, "gh"))!;
     const revoke = await fetch(`${up.issuer}/token/revocation`, {
       method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Basic ${Buffer.from(`${up.clientId}:${up.clientSecret}`).toString("base64")}` },
+      headers: {
+        "content-type": "application/x-www-form-urlencoded",
+        authorization: `Basic ${Buffer.from(`${up.clientId}:${up.clientSecret}`).toString("base64")}`,
+      },
       body: new URLSearchParams({ token: tokens.refresh ?? "", token_type_hint: "refresh_token" }),
     });
     expect(revoke.status).toBe(200);
@@ -421,85 +606,154 @@ describe("refresh and revocation", () => {
     expect(result.isError).toBe(true);
     expect(text(result)).toContain(`${t.url}/auth/connect/gh`);
     expect(await storedTokens(ALICE, "gh")).toBeNull();
-    const [last] = await t.db.sql`SELECT action, detail FROM audit_log WHERE actor = ${ALICE} AND action LIKE 'connection.%' ORDER BY id DESC LIMIT 1`;
+    const [last] = await t.db
+      .sql`SELECT action, detail FROM audit_log WHERE actor = ${ALICE} AND action LIKE 'connection.%' ORDER BY id DESC LIMIT 1`;
     expect(last!.action).toBe("connection.disconnect");
     expect(JSON.stringify(last!.detail)).toContain("refresh refused");
   });
 });
 
 describe("disconnecting revokes at the provider (RFC 7009)", () => {
-  it("DELETE /auth/connections/{server} revokes the refresh token at the authorization server and deletes the record", { timeout: 120_000 }, async () => {
-    await browserConnect();
-    const tokens = (await storedTokens(ALICE, "gh"))!;
-    expect(tokens.refresh).toBeTruthy();
-    expect(text((await legacyCall(alice, "/mcp/gh", "whoami")).result)).toBe("you are alice-gh");
-    expect(await introspect(tokens.refresh!)).toBe(true);
+  it(
+    "DELETE /auth/connections/{server} revokes the refresh token at the authorization server and deletes the record",
+    { timeout: 120_000 },
+    async () => {
+      await browserConnect();
+      const tokens = (await storedTokens(ALICE, "gh"))!;
+      expect(tokens.refresh).toBeTruthy();
+      expect(text((await legacyCall(alice, "/mcp/gh", "whoami")).result)).toBe("you are alice-gh");
+      expect(await introspect(tokens.refresh!)).toBe(true);
 
-    expect((await t.fetch("/auth/connections/gh", { method: "DELETE", key: alice })).status).toBe(204);
-    expect(await storedTokens(ALICE, "gh")).toBeNull();
-    // the provider no longer takes it: introspection says inactive, a refresh is refused
-    expect(await introspect(tokens.refresh!)).toBe(false);
-    const refresh = await fetch(`${up.issuer}/token`, {
-      method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Basic ${Buffer.from(`${up.clientId}:${up.clientSecret}`).toString("base64")}` },
-      body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: tokens.refresh!, resource: up.mcpUrl }),
-    });
-    expect(refresh.status).toBe(400);
-    expect(((await refresh.json()) as { error: string }).error).toBe("invalid_grant");
-    const [last] = await t.db.sql`SELECT action, detail::text AS detail FROM audit_log WHERE actor = ${ALICE} AND action LIKE 'connection.%' ORDER BY id DESC LIMIT 1`;
-    expect(last!.action).toBe("connection.disconnect");
-    expect(last!.detail).not.toContain(tokens.refresh!);
-    // and the user is asked to connect again
-    const after = await legacyCall(alice, "/mcp/gh", "whoami");
-    expect(after.result.isError).toBe(true);
-    expect(text(after.result)).toContain(`${t.url}/auth/connect/gh`);
-  });
+      expect((await t.fetch("/auth/connections/gh", { method: "DELETE", key: alice })).status).toBe(204);
+      expect(await storedTokens(ALICE, "gh")).toBeNull();
+      // the provider no longer takes it: introspection says inactive, a refresh is refused
+      expect(await introspect(tokens.refresh!)).toBe(false);
+      const refresh = await fetch(`${up.issuer}/token`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/x-www-form-urlencoded",
+          authorization: `Basic ${Buffer.from(`${up.clientId}:${up.clientSecret}`).toString("base64")}`,
+        },
+        body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: tokens.refresh!, resource: up.mcpUrl }),
+      });
+      expect(refresh.status).toBe(400);
+      expect(((await refresh.json()) as { error: string }).error).toBe("invalid_grant");
+      const [last] = await t.db
+        .sql`SELECT action, detail::text AS detail FROM audit_log WHERE actor = ${ALICE} AND action LIKE 'connection.%' ORDER BY id DESC LIMIT 1`;
+      expect(last!.action).toBe("connection.disconnect");
+      expect(last!.detail).not.toContain(tokens.refresh!);
+      // and the user is asked to connect again
+      const after = await legacyCall(alice, "/mcp/gh", "whoami");
+      expect(after.result.isError).toBe(true);
+      expect(text(after.result)).toContain(`${t.url}/auth/connect/gh`);
+    },
+  );
 
-  it("deleting a server or a user revokes their users' tokens at the provider before the rows go", { timeout: 120_000 }, async () => {
-    const put = await t.fetch("/admin/api/servers/gh3", { method: "PUT", key: t.adminKey, json: { tenant: "acme", url: up.mcpUrl, credentials: { mode: "per-user-oauth", oauth: { clientId: up.clientId, clientSecret: up.clientSecret, scopes: "repo" } } } });
-    expect(put.status).toBe(201);
-    await browserConnect("gh3");
-    await browserConnect("gh3", { email: FRANK, password: "frank-pw", upstream: "frank-gh" });
-    const alices = (await storedTokens(ALICE, "gh3"))!;
-    const franks = (await storedTokens(FRANK, "gh3"))!;
-    expect(await introspect(alices.refresh!)).toBe(true);
-    expect(await introspect(franks.refresh!)).toBe(true);
+  it(
+    "deleting a server or a user revokes their users' tokens at the provider before the rows go",
+    { timeout: 120_000 },
+    async () => {
+      const put = await t.fetch("/admin/api/servers/gh3", {
+        method: "PUT",
+        key: t.adminKey,
+        json: {
+          tenant: "acme",
+          url: up.mcpUrl,
+          credentials: {
+            mode: "per-user-oauth",
+            oauth: { clientId: up.clientId, clientSecret: up.clientSecret, scopes: "repo" },
+          },
+        },
+      });
+      expect(put.status).toBe(201);
+      await browserConnect("gh3");
+      await browserConnect("gh3", { email: FRANK, password: "frank-pw", upstream: "frank-gh" });
+      const alices = (await storedTokens(ALICE, "gh3"))!;
+      const franks = (await storedTokens(FRANK, "gh3"))!;
+      expect(await introspect(alices.refresh!)).toBe(true);
+      expect(await introspect(franks.refresh!)).toBe(true);
 
-    // the user: only their own connection goes
-    expect((await t.fetch(`/admin/api/users/${FRANK}`, { method: "DELETE", key: t.adminKey })).status).toBe(204);
-    expect(await introspect(franks.refresh!)).toBe(false);
-    expect(await introspect(alices.refresh!)).toBe(true);
-    expect(await t.db.sql`SELECT 1 FROM user_connections WHERE user_email = ${FRANK}`).toHaveLength(0);
+      // the user: only their own connection goes
+      expect((await t.fetch(`/admin/api/users/${FRANK}`, { method: "DELETE", key: t.adminKey })).status).toBe(204);
+      expect(await introspect(franks.refresh!)).toBe(false);
+      expect(await introspect(alices.refresh!)).toBe(true);
+      expect(await t.db.sql`SELECT 1 FROM user_connections WHERE user_email = ${FRANK}`).toHaveLength(0);
 
-    // the server: every user's connection to it
-    expect((await t.fetch("/admin/api/servers/gh3", { method: "DELETE", key: t.adminKey })).status).toBe(204);
-    expect(await introspect(alices.refresh!)).toBe(false);
-    expect(await t.db.sql`SELECT 1 FROM user_connections WHERE server_id = 'gh3'`).toHaveLength(0);
-    const audit = await t.db.sql`SELECT actor, detail->>'reason' AS reason FROM audit_log WHERE action = 'connection.disconnect' AND server_id = 'gh3' ORDER BY id`;
-    expect(audit.map((a) => [a.actor, a.reason])).toEqual([
-      [FRANK, "user deleted"],
-      [ALICE, "server deleted"],
-    ]);
-  });
+      // the server: every user's connection to it
+      expect((await t.fetch("/admin/api/servers/gh3", { method: "DELETE", key: t.adminKey })).status).toBe(204);
+      expect(await introspect(alices.refresh!)).toBe(false);
+      expect(await t.db.sql`SELECT 1 FROM user_connections WHERE server_id = 'gh3'`).toHaveLength(0);
+      const audit = await t.db
+        .sql`SELECT actor, detail->>'reason' AS reason FROM audit_log WHERE action = 'connection.disconnect' AND server_id = 'gh3' ORDER BY id`;
+      expect(audit.map((a) => [a.actor, a.reason])).toEqual([
+        [FRANK, "user deleted"],
+        [ALICE, "server deleted"],
+      ]);
+    },
+  );
 
   it("an authorization server that cannot be reached does not keep the record: still 204, deleted", async () => {
-    expect((await t.fetch("/admin/api/servers/gh", { method: "PUT", key: t.adminKey, json: { tenant: "acme", url: up.mcpUrl, credentials: { mode: "per-user-oauth", oauth: { clientId: up.clientId, scopes: "repo", revocationEndpoint: "http://127.0.0.1:9/revoke" } } } })).status).toBe(200);
-    await saveConnection(t.db.sql, await t.keyRing(), ALICE, "gh", { kind: "oauth", access: "stale-access", refresh: "stale-refresh", tokenEndpoint: `${up.issuer}/token` });
+    expect(
+      (
+        await t.fetch("/admin/api/servers/gh", {
+          method: "PUT",
+          key: t.adminKey,
+          json: {
+            tenant: "acme",
+            url: up.mcpUrl,
+            credentials: {
+              mode: "per-user-oauth",
+              oauth: { clientId: up.clientId, scopes: "repo", revocationEndpoint: "http://127.0.0.1:9/revoke" },
+            },
+          },
+        })
+      ).status,
+    ).toBe(200);
+    await saveConnection(t.db.sql, await t.keyRing(), ALICE, "gh", {
+      kind: "oauth",
+      access: "stale-access",
+      refresh: "stale-refresh",
+      tokenEndpoint: `${up.issuer}/token`,
+    });
     expect((await t.fetch("/auth/connections/gh", { method: "DELETE", key: alice })).status).toBe(204);
     expect(await storedTokens(ALICE, "gh")).toBeNull();
-    const body = (await (await t.fetch("/admin/api/servers/gh", { key: t.adminKey })).json()) as { credentials: { oauth: Record<string, unknown> } };
-    expect(body.credentials.oauth).toMatchObject({ revocationEndpoint: "http://127.0.0.1:9/revoke", hasClientSecret: true });
+    const body = (await (await t.fetch("/admin/api/servers/gh", { key: t.adminKey })).json()) as {
+      credentials: { oauth: Record<string, unknown> };
+    };
+    expect(body.credentials.oauth).toMatchObject({
+      revocationEndpoint: "http://127.0.0.1:9/revoke",
+      hasClientSecret: true,
+    });
     // back to discovery
-    expect((await t.fetch("/admin/api/servers/gh", { method: "PUT", key: t.adminKey, json: { tenant: "acme", url: up.mcpUrl, credentials: { mode: "per-user-oauth", oauth: { clientId: up.clientId, scopes: "repo" } } } })).status).toBe(200);
+    expect(
+      (
+        await t.fetch("/admin/api/servers/gh", {
+          method: "PUT",
+          key: t.adminKey,
+          json: {
+            tenant: "acme",
+            url: up.mcpUrl,
+            credentials: { mode: "per-user-oauth", oauth: { clientId: up.clientId, scopes: "repo" } },
+          },
+        })
+      ).status,
+    ).toBe(200);
   });
 });
 
 describe("a per-user token server", () => {
   it("takes a pasted token, sends it only for its owner, and forgets it on disconnect", async () => {
     expect((await t.fetch("/auth/connections/tk", { method: "PUT", key: carol, json: {} })).status).toBe(400);
-    expect((await t.fetch("/auth/connections/gh", { method: "PUT", key: carol, json: { token: "x" } })).status).toBe(409);
-    expect((await t.fetch("/auth/connections/nope", { method: "PUT", key: carol, json: { token: "x" } })).status).toBe(404);
-    expect((await t.fetch("/auth/connections/tk", { method: "PUT", key: carol, json: { token: "pat-of-carol-123" } })).status).toBe(204);
+    expect((await t.fetch("/auth/connections/gh", { method: "PUT", key: carol, json: { token: "x" } })).status).toBe(
+      409,
+    );
+    expect((await t.fetch("/auth/connections/nope", { method: "PUT", key: carol, json: { token: "x" } })).status).toBe(
+      404,
+    );
+    expect(
+      (await t.fetch("/auth/connections/tk", { method: "PUT", key: carol, json: { token: "pat-of-carol-123" } }))
+        .status,
+    ).toBe(204);
     const [row] = await t.db.sql`SELECT secrets FROM user_connections WHERE user_email = ${CAROL} AND server_id = 'tk'`;
     expect(JSON.stringify(row!.secrets)).not.toContain("pat-of-carol-123");
 
@@ -516,7 +770,9 @@ describe("a per-user token server", () => {
   });
 
   it("a token the upstream refuses gets the link to connect again", async () => {
-    expect((await t.fetch("/auth/connections/tk", { method: "PUT", key: carol, json: { token: "not-a-valid-pat" } })).status).toBe(204);
+    expect(
+      (await t.fetch("/auth/connections/tk", { method: "PUT", key: carol, json: { token: "not-a-valid-pat" } })).status,
+    ).toBe(204);
     const r = await legacyCall(carol, "/mcp/tk", "whoami");
     expect(r.result.isError).toBe(true);
     expect(text(r.result)).toContain(`${t.url}/auth/connect/tk`);

@@ -61,9 +61,14 @@ async function startProxy(target: string): Promise<Proxy> {
       return;
     }
     const headers = new Headers();
-    for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string" && k !== "host" && k !== "content-length") headers.set(k, v);
+    for (const [k, v] of Object.entries(req.headers))
+      if (typeof v === "string" && k !== "host" && k !== "content-length") headers.set(k, v);
     try {
-      const answer = await fetch(target, { method: req.method, headers, body: req.method === "POST" ? Buffer.concat(chunks) : undefined });
+      const answer = await fetch(target, {
+        method: req.method,
+        headers,
+        body: req.method === "POST" ? Buffer.concat(chunks) : undefined,
+      });
       res.writeHead(answer.status, Object.fromEntries(answer.headers));
       if (answer.body) Readable.fromWeb(answer.body as any).pipe(res);
       else res.end();
@@ -99,12 +104,24 @@ function dashboardQueries(): { panel: string; expr: string }[] {
   const out: { panel: string; expr: string }[] = [];
   for (const file of readdirSync(resolve(DIR, "grafana/dashboards")).filter((f) => f.endsWith(".json"))) {
     const d = JSON.parse(readFileSync(resolve(DIR, "grafana/dashboards", file), "utf8"));
-    for (const p of d.panels) for (const target of p.targets) out.push({ panel: `${file}: ${p.title}`, expr: target.expr.replaceAll("$__rate_interval", RATE_INTERVAL).replaceAll("$__interval", "1s").replaceAll("$__range", "5m") });
+    for (const p of d.panels)
+      for (const target of p.targets)
+        out.push({
+          panel: `${file}: ${p.title}`,
+          expr: target.expr
+            .replaceAll("$__rate_interval", RATE_INTERVAL)
+            .replaceAll("$__interval", "1s")
+            .replaceAll("$__range", "5m"),
+        });
   }
   return out;
 }
 
-const meta = { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}, "io.modelcontextprotocol/clientInfo": { name: "prometheus-test", version: "1" } };
+const meta = {
+  "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+  "io.modelcontextprotocol/clientCapabilities": {},
+  "io.modelcontextprotocol/clientInfo": { name: "prometheus-test", version: "1" },
+};
 
 /** One round of real clients: a session-era client, a 2026-07-28 client, a failing upstream, an over-limit user, the IdP down. */
 async function round(i: number): Promise<void> {
@@ -113,16 +130,44 @@ async function round(i: number): Promise<void> {
   const init = await rawInitialize(t.url, "/mcp", key);
   expect(init.status).toBe(200);
   const s = { "mcp-session-id": init.session! };
-  const call = await rawPost(t.url, "/mcp", key, { jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "tools__echo", arguments: { message: `round ${i}` } } }, s);
+  const call = await rawPost(
+    t.url,
+    "/mcp",
+    key,
+    {
+      jsonrpc: "2.0",
+      id: 2,
+      method: "tools/call",
+      params: { name: "tools__echo", arguments: { message: `round ${i}` } },
+    },
+    s,
+  );
   expect(call.body?.result?.content?.[0]?.text, JSON.stringify(call.body)).toBe(`Echo: round ${i}`);
   await rawPost(t.url, "/mcp", key, { jsonrpc: "2.0", id: 3, method: "tools/list", params: {} }, s);
   // the upstream behind `flaky` answers 502 now: a tool error and an upstream error
-  const bad = await rawPost(t.url, "/mcp", key, { jsonrpc: "2.0", id: 4, method: "tools/call", params: { name: "flaky__echo", arguments: { message: "x" } } }, s);
+  const bad = await rawPost(
+    t.url,
+    "/mcp",
+    key,
+    { jsonrpc: "2.0", id: 4, method: "tools/call", params: { name: "flaky__echo", arguments: { message: "x" } } },
+    s,
+  );
   expect(bad.body?.error ?? bad.body?.result?.isError, JSON.stringify(bad.body)).toBeTruthy();
   const end = await fetch(`${t.url}/mcp`, { method: "DELETE", headers: { authorization: `Bearer ${key}`, ...s } });
   await end.body?.cancel();
   // 2026-07-28: stateless
-  const modern = await rawPost(t.url, "/mcp/tools", keys.modern, { jsonrpc: "2.0", id: 5, method: "tools/call", params: { name: "echo", arguments: { message: "modern" }, _meta: meta } }, { "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "echo" });
+  const modern = await rawPost(
+    t.url,
+    "/mcp/tools",
+    keys.modern,
+    {
+      jsonrpc: "2.0",
+      id: 5,
+      method: "tools/call",
+      params: { name: "echo", arguments: { message: "modern" }, _meta: meta },
+    },
+    { "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "echo" },
+  );
   expect(JSON.stringify(modern.body), JSON.stringify(modern.body)).toContain("modern");
   // the identity provider is unreachable: the auth worker answers its OAuth metadata with 502
   const meta502 = await fetch(`${t.url}/.well-known/oauth-authorization-server`);
@@ -135,7 +180,15 @@ async function overLimit(): Promise<number> {
   let refused = 0;
   for (let batch = 0; batch < 6; batch++) {
     const statuses = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => rawPost(t.url, "/mcp/tools", keys.heavy, { jsonrpc: "2.0", id: i, method: "tools/list", params: { _meta: meta } }, { "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/list" }).then((r) => r.status)),
+      Array.from({ length: 20 }, (_, i) =>
+        rawPost(
+          t.url,
+          "/mcp/tools",
+          keys.heavy,
+          { jsonrpc: "2.0", id: i, method: "tools/list", params: { _meta: meta } },
+          { "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/list" },
+        ).then((r) => r.status),
+      ),
     );
     refused += statuses.filter((s) => s === 429).length;
   }
@@ -163,14 +216,21 @@ beforeAll(async () => {
   await sql`INSERT INTO servers (id, tenant_id, url) VALUES ('tools', 'acme', ${up.url}), ('flaky', 'acme', ${flaky.url})`;
   await sql`INSERT INTO groups (name) VALUES ('eng')`;
   await sql`INSERT INTO group_tenant_mapping (group_name, tenant_id) VALUES ('eng', 'acme')`;
-  for (const name of ["dana", "dirk", "doro", "dora"]) keys.session.push(await t.userKey(`${name}.private@example.test`, { groups: ["eng"] }));
+  for (const name of ["dana", "dirk", "doro", "dora"])
+    keys.session.push(await t.userKey(`${name}.private@example.test`, { groups: ["eng"] }));
   keys.modern = await t.userKey("erik.private@example.test", { groups: ["eng"] });
   keys.heavy = await t.userKey("fay.private@example.test", { groups: ["eng"] });
   // the catalog lists `flaky` while it still works, then the test switches it off
   const deadline = Date.now() + 30_000;
   for (;;) {
     const init = await rawInitialize(t.url, "/mcp", keys.modern);
-    const list = await rawPost(t.url, "/mcp", keys.modern, { jsonrpc: "2.0", id: 2, method: "tools/list", params: {} }, { "mcp-session-id": init.session! });
+    const list = await rawPost(
+      t.url,
+      "/mcp",
+      keys.modern,
+      { jsonrpc: "2.0", id: 2, method: "tools/list", params: {} },
+      { "mcp-session-id": init.session! },
+    );
     const names = (list.body?.result?.tools ?? []).map((x: { name: string }) => x.name);
     if (names.includes("flaky__echo") && names.includes("tools__echo")) break;
     if (Date.now() > deadline) throw new Error(`the catalog never listed both servers: ${JSON.stringify(names)}`);
@@ -204,7 +264,10 @@ describe("a real Prometheus with the observability profile's config", () => {
       // data: at least one series, and at least one a number (not a histogram_quantile or ratio of nothing)
       empty = answers.filter((a) => !a.r.result.some((x) => Number.isFinite(Number(x.value[1])))).map((a) => a.q);
     }
-    expect(empty, `panels without data after ${i} rounds:\n${empty.map((q) => `${q.panel}: ${q.expr}`).join("\n")}\n${prom.output().slice(-2000)}`).toEqual([]);
+    expect(
+      empty,
+      `panels without data after ${i} rounds:\n${empty.map((q) => `${q.panel}: ${q.expr}`).join("\n")}\n${prom.output().slice(-2000)}`,
+    ).toEqual([]);
 
     // every target is up: the token from the file works on each worker's /metrics
     const targets = await prom.targets();
@@ -212,7 +275,8 @@ describe("a real Prometheus with the observability profile's config", () => {
     for (const target of targets) expect(target.health, `${target.scrapeUrl}: ${target.lastError}`).toBe("up");
     // each worker's series carry its own `worker` label, and the figures move with the load
     // (the admin worker answers only the scrapes, each counted after its own answer: it shows from its second scrape on)
-    const workersSeen = async () => (await prom.query("sum by (worker) (mcpgw_http_requests_total)")).result.map((r) => r.metric.worker).sort();
+    const workersSeen = async () =>
+      (await prom.query("sum by (worker) (mcpgw_http_requests_total)")).result.map((r) => r.metric.worker).sort();
     let seen = await workersSeen();
     while (seen.length < WORKERS.length && Date.now() < deadline + 10_000) {
       await new Promise((r) => setTimeout(r, 500));

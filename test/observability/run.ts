@@ -13,9 +13,18 @@ import { spawnSync } from "node:child_process";
 import { prometheusBinary } from "../harness/prometheus";
 
 const have = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
-if (!prometheusBinary() && process.env.MCPGW_OBSERVABILITY_INSTALL !== "0" && process.getuid?.() === 0 && have("apt-get")) {
+if (
+  !prometheusBinary() &&
+  process.env.MCPGW_OBSERVABILITY_INSTALL !== "0" &&
+  process.getuid?.() === 0 &&
+  have("apt-get")
+) {
   console.log("test:observability: installing prometheus (apt-get)");
-  const install = () => spawnSync("apt-get", ["install", "-y", "--no-install-recommends", "prometheus"], { stdio: "inherit", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+  const install = () =>
+    spawnSync("apt-get", ["install", "-y", "--no-install-recommends", "prometheus"], {
+      stdio: "inherit",
+      env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+    });
   if (install().status !== 0) {
     spawnSync("apt-get", ["update"], { stdio: "inherit" });
     install();
@@ -24,9 +33,13 @@ if (!prometheusBinary() && process.env.MCPGW_OBSERVABILITY_INSTALL !== "0" && pr
 
 if (!prometheusBinary()) {
   const required = process.env.MCPGW_OBSERVABILITY_REQUIRED === "1";
-  console.log(`test:observability: NOT RUN - no prometheus binary on this machine (apt-get install -y prometheus, or PROMETHEUS_BIN=/path)${required ? "" : " (set MCPGW_OBSERVABILITY_REQUIRED=1 to fail instead)"}`);
+  console.log(
+    `test:observability: NOT RUN - no prometheus binary on this machine (apt-get install -y prometheus, or PROMETHEUS_BIN=/path)${required ? "" : " (set MCPGW_OBSERVABILITY_REQUIRED=1 to fail instead)"}`,
+  );
   process.exit(required ? 1 : 0);
 }
 
-const r = spawnSync("npx", ["vitest", "run", "--config", "vitest.observability.config.ts", ...process.argv.slice(2)], { stdio: "inherit" });
+const r = spawnSync("npx", ["vitest", "run", "--config", "vitest.observability.config.ts", ...process.argv.slice(2)], {
+  stdio: "inherit",
+});
 process.exit(r.status ?? 1);

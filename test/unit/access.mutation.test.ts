@@ -4,7 +4,12 @@ import { decideTool, toolAllowed } from "../../shared/policy";
 
 const user = { isAdmin: false };
 const grants = [{ group: "devs", tenant: "t" }];
-const rule = (tool: string, effect: "allow" | "deny", group_name = "devs") => ({ group_name, server_id: "s", tool, effect });
+const rule = (tool: string, effect: "allow" | "deny", group_name = "devs") => ({
+  group_name,
+  server_id: "s",
+  tool,
+  effect,
+});
 const allowed = (rules: ReturnType<typeof rule>[], tool: string) => toolAllowed(user, { grants, rules }, tool);
 
 describe("tool rule globs", () => {
@@ -39,9 +44,14 @@ describe("tool rule effects", () => {
   });
 
   it("a group's rules apply to that group only", () => {
-    const two = [{ group: "devs", tenant: "t" }, { group: "ops", tenant: "t" }];
+    const two = [
+      { group: "devs", tenant: "t" },
+      { group: "ops", tenant: "t" },
+    ];
     expect(toolAllowed(user, { grants: two, rules: [rule("*", "deny", "devs")] }, "x")).toBe(true);
-    expect(toolAllowed(user, { grants: two, rules: [rule("*", "deny", "devs"), rule("*", "deny", "ops")] }, "x")).toBe(false);
+    expect(toolAllowed(user, { grants: two, rules: [rule("*", "deny", "devs"), rule("*", "deny", "ops")] }, "x")).toBe(
+      false,
+    );
     // rules of a group that does not grant the server do not grant it
     expect(toolAllowed(user, { grants: [], rules: [rule("*", "allow")] }, "x")).toBe(false);
   });
@@ -49,16 +59,35 @@ describe("tool rule effects", () => {
 
 describe("tool decisions: the reasons the access explorer shows", () => {
   it("names every allow rule of a group that allows only others, once per group however many tenants it grants", () => {
-    const twoTenants = [{ group: "devs", tenant: "t1" }, { group: "devs", tenant: "t2" }];
-    const d = decideTool(user, { grants: twoTenants, rules: [rule("read_*", "allow"), rule("list_*", "allow")] }, "write_x");
-    expect(d).toEqual({ visible: false, via: [], reasons: ['group devs allows only "read_*", "list_*"'], admin: false });
+    const twoTenants = [
+      { group: "devs", tenant: "t1" },
+      { group: "devs", tenant: "t2" },
+    ];
+    const d = decideTool(
+      user,
+      { grants: twoTenants, rules: [rule("read_*", "allow"), rule("list_*", "allow")] },
+      "write_x",
+    );
+    expect(d).toEqual({
+      visible: false,
+      via: [],
+      reasons: ['group devs allows only "read_*", "list_*"'],
+      admin: false,
+    });
     const ok = decideTool(user, { grants: twoTenants, rules: [rule("read_*", "allow")] }, "read_x");
     expect(ok).toEqual({ visible: true, via: twoTenants, reasons: [], admin: false });
   });
 
   it("names the deny rule, says when no group grants the server, and lets admins see everything", () => {
-    expect(decideTool(user, { grants, rules: [rule("sec*", "deny")] }, "secret").reasons).toEqual(['group devs denies "sec*"']);
+    expect(decideTool(user, { grants, rules: [rule("sec*", "deny")] }, "secret").reasons).toEqual([
+      'group devs denies "sec*"',
+    ]);
     expect(decideTool(user, { grants: [], rules: [] }, "x").reasons).toEqual(["no group grants the server"]);
-    expect(decideTool({ isAdmin: true }, { grants: [], rules: [rule("*", "deny")] }, "x")).toEqual({ visible: true, via: [], reasons: [], admin: true });
+    expect(decideTool({ isAdmin: true }, { grants: [], rules: [rule("*", "deny")] }, "x")).toEqual({
+      visible: true,
+      via: [],
+      reasons: [],
+      admin: true,
+    });
   });
 });

@@ -1,8 +1,16 @@
 import { describe, expect, it } from "vitest";
 import { decideTool, toolAllowed } from "../../shared/policy";
 
-const grants = [{ group: "devs", tenant: "t" }, { group: "ops", tenant: "t" }];
-const rule = (group_name: string, tool: string, effect: "allow" | "deny") => ({ group_name, server_id: "s", tool, effect });
+const grants = [
+  { group: "devs", tenant: "t" },
+  { group: "ops", tenant: "t" },
+];
+const rule = (group_name: string, tool: string, effect: "allow" | "deny") => ({
+  group_name,
+  server_id: "s",
+  tool,
+  effect,
+});
 
 describe("per-group tool rules", () => {
   it("shows everything without rules, and everything to admins", () => {
@@ -15,7 +23,9 @@ describe("per-group tool rules", () => {
     expect(toolAllowed({ isAdmin: false }, { grants, rules }, "read_file")).toBe(true);
     expect(toolAllowed({ isAdmin: false }, { grants, rules }, "read_secret")).toBe(false);
     expect(toolAllowed({ isAdmin: false }, { grants, rules }, "write_file")).toBe(false);
-    expect(toolAllowed({ isAdmin: false }, { grants: [{ group: "ops", tenant: "t" }], rules }, "read_file")).toBe(false);
+    expect(toolAllowed({ isAdmin: false }, { grants: [{ group: "ops", tenant: "t" }], rules }, "read_file")).toBe(
+      false,
+    );
   });
 
   it("denies when no group grants the server", () => {
@@ -27,10 +37,16 @@ describe("the decision with its reasons (what the access explorer shows)", () =>
   const rules = [rule("devs", "read_*", "allow"), rule("devs", "read_secret", "deny"), rule("ops", "*", "deny")];
 
   it("names every granting group that exposes a visible tool", () => {
-    const both = [{ group: "devs", tenant: "t" }, { group: "qa", tenant: "t" }, { group: "devs", tenant: "u" }];
+    const both = [
+      { group: "devs", tenant: "t" },
+      { group: "qa", tenant: "t" },
+      { group: "devs", tenant: "u" },
+    ];
     const d = decideTool({ isAdmin: false }, { grants: both, rules }, "read_file");
     expect(d).toEqual({ visible: true, via: both, reasons: [], admin: false });
-    expect(decideTool({ isAdmin: false }, { grants: both, rules }, "write_file").via).toEqual([{ group: "qa", tenant: "t" }]);
+    expect(decideTool({ isAdmin: false }, { grants: both, rules }, "write_file").via).toEqual([
+      { group: "qa", tenant: "t" },
+    ]);
   });
 
   it("says per group why a tool is hidden, each group once", () => {
@@ -41,8 +57,13 @@ describe("the decision with its reasons (what the access explorer shows)", () =>
       reasons: ['group devs denies "read_secret"', 'group ops denies "*"'],
       admin: false,
     });
-    expect(decideTool({ isAdmin: false }, { grants, rules }, "write_file").reasons).toEqual(['group devs allows only "read_*"', 'group ops denies "*"']);
-    expect(decideTool({ isAdmin: false }, { grants: [], rules: [] }, "x").reasons).toEqual(["no group grants the server"]);
+    expect(decideTool({ isAdmin: false }, { grants, rules }, "write_file").reasons).toEqual([
+      'group devs allows only "read_*"',
+      'group ops denies "*"',
+    ]);
+    expect(decideTool({ isAdmin: false }, { grants: [], rules: [] }, "x").reasons).toEqual([
+      "no group grants the server",
+    ]);
   });
 
   it("treats only * as special in patterns", () => {
@@ -56,6 +77,11 @@ describe("the decision with its reasons (what the access explorer shows)", () =>
   });
 
   it("marks admin visibility as such, whatever the rules", () => {
-    expect(decideTool({ isAdmin: true }, { grants, rules }, "read_secret")).toEqual({ visible: true, via: [], reasons: [], admin: true });
+    expect(decideTool({ isAdmin: true }, { grants, rules }, "read_secret")).toEqual({
+      visible: true,
+      via: [],
+      reasons: [],
+      admin: true,
+    });
   });
 });

@@ -56,19 +56,34 @@ describe("admin routes: defineRoute + mountRoutes", () => {
 
   it("refuses at definition a path parameter without a schema", () => {
     expect(() =>
-      defineRoute({ method: "get", path: "/admin/api/things/{id}/{other}", summary: "", tag: "test", params: { id: S.Slug }, ok: { status: 200, description: "" }, handler: (c) => c.body(null) }),
+      defineRoute({
+        method: "get",
+        path: "/admin/api/things/{id}/{other}",
+        summary: "",
+        tag: "test",
+        params: { id: S.Slug },
+        ok: { status: 200, description: "" },
+        handler: (c) => c.body(null),
+      }),
     ).toThrow(/other/);
   });
 
   it("documents exactly the routes of the table, with their summaries and schemas", () => {
-    const doc = openApiDocument() as { paths: Record<string, Record<string, { summary: string; requestBody?: unknown; parameters: { name: string; in: string }[] }>> };
+    const doc = openApiDocument() as {
+      paths: Record<
+        string,
+        Record<string, { summary: string; requestBody?: unknown; parameters: { name: string; in: string }[] }>
+      >;
+    };
     const documented = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m} ${path}`));
     expect(documented.sort()).toEqual(OPERATIONS.map((r) => `${r.method} ${r.path}`).sort());
     for (const r of OPERATIONS) {
       const op = doc.paths[r.path]![r.method]!;
       expect(op.summary).toBe(r.summary);
       expect(Boolean(op.requestBody), `${r.method} ${r.path} body`).toBe(Boolean(r.body));
-      expect(op.parameters.filter((p) => p.in === "query").map((p) => p.name)).toEqual(Object.keys(r.query?.shape ?? {}));
+      expect(op.parameters.filter((p) => p.in === "query").map((p) => p.name)).toEqual(
+        Object.keys(r.query?.shape ?? {}),
+      );
       expect(op.parameters.filter((p) => p.in === "path").map((p) => p.name)).toEqual(Object.keys(r.params ?? {}));
     }
   });

@@ -42,7 +42,9 @@ describe("the audit queue", () => {
 
   it("keeps records while Postgres is unreachable and writes them when it answers again", async () => {
     let down = 2;
-    const { d, written } = db(() => (down-- > 0 ? Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }) : null));
+    const { d, written } = db(() =>
+      down-- > 0 ? Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }) : null,
+    );
     const drained = recordToolCall(d, rec("kept-1"));
     void recordToolCall(d, rec("kept-2"));
     await drained;

@@ -39,7 +39,9 @@ describe("encrypted cookies", () => {
     expect(await unseal(await seal({ a: 1 }, secret, "login-state/v1"), secret, "session/v1")).toBeNull();
   });
   it("are HttpOnly, SameSite=Lax, Secure except on plain-http localhost", () => {
-    expect(setCookie("n", "v", { maxAge: 10, secure: true })).toBe("n=v; Path=/; Max-Age=10; HttpOnly; SameSite=Lax; Secure");
+    expect(setCookie("n", "v", { maxAge: 10, secure: true })).toBe(
+      "n=v; Path=/; Max-Age=10; HttpOnly; SameSite=Lax; Secure",
+    );
     expect(secureCookies("http://localhost:8000")).toBe(false);
     expect(secureCookies("http://gw.example.com")).toBe(true);
     expect(readCookie("a=1; mcpgw_session=xyz; b=2", "mcpgw_session")).toBe("xyz");
@@ -91,17 +93,26 @@ describe("claims", () => {
   it("email with OIDC_REQUIRE_EMAIL_VERIFIED=0 (Entra ID): email, else an email-shaped preferred_username or upn", () => {
     const asGiven = { requireVerifiedEmail: false };
     expect(emailFromClaims({ email: "A@B.com" }, asGiven)).toBe("a@b.com");
-    expect(emailFromClaims({ preferred_username: "alice", upn: "alice@corp.example" }, asGiven)).toBe("alice@corp.example");
+    expect(emailFromClaims({ preferred_username: "alice", upn: "alice@corp.example" }, asGiven)).toBe(
+      "alice@corp.example",
+    );
     expect(emailFromClaims({ sub: "123" }, asGiven)).toBeNull();
     expect(AuthEnv.parse({ ...baseEnv, OIDC_REQUIRE_EMAIL_VERIFIED: "0" }).OIDC_REQUIRE_EMAIL_VERIFIED).toBe(false);
     expect(env.OIDC_REQUIRE_EMAIL_VERIFIED).toBe(true);
   });
   it("audiences: the MCP resource (RFC 8707) only by default, never the client id; /admin has its own", () => {
-    expect(acceptedAudiences(env, origin, "/mcp/everything")).toEqual(["https://gw.example.com/mcp", "https://gw.example.com/mcp/everything"]);
+    expect(acceptedAudiences(env, origin, "/mcp/everything")).toEqual([
+      "https://gw.example.com/mcp",
+      "https://gw.example.com/mcp/everything",
+    ]);
     expect(acceptedAudiences(env, origin, "/mcp")).toEqual(["https://gw.example.com/mcp"]);
     expect(acceptedAudiences(env, origin, "/admin/api/whoami")).toEqual(["https://gw.example.com/admin"]);
     expect(acceptedAudiences(env, origin, "/admin")).toEqual(["https://gw.example.com/admin"]);
-    const configured = AuthEnv.parse({ ...baseEnv, OIDC_AUDIENCE: "api://gateway", OIDC_ADMIN_AUDIENCE: "api://gateway-admin" });
+    const configured = AuthEnv.parse({
+      ...baseEnv,
+      OIDC_AUDIENCE: "api://gateway",
+      OIDC_ADMIN_AUDIENCE: "api://gateway-admin",
+    });
     expect(acceptedAudiences(configured, origin, "/mcp")).toEqual(["https://gw.example.com/mcp", "api://gateway"]);
     expect(acceptedAudiences(configured, origin, "/admin/api/tenants")).toEqual(["api://gateway-admin"]);
   });
@@ -112,7 +123,9 @@ describe("claims", () => {
     expect(toIdentity({ ...facts, isAdmin: true }, [], "session").admin).toBe(true);
   });
   it("PKCE S256 (RFC 7636 appendix B)", async () => {
-    expect(await pkceChallenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk")).toBe("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+    expect(await pkceChallenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk")).toBe(
+      "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+    );
   });
 });
 
@@ -121,19 +134,39 @@ describe("identity assertion attacks", () => {
   const key = new TextEncoder().encode(idSecret);
   const claims = { groups: ["mcp-admin"], admin: true, via: "apikey" };
   it("a forged assertion (another key) is refused", async () => {
-    const forged = await signAssertion({ email: "x@y.z", groups: [], admin: true, via: "apikey" }, "attacker-secret-0123456789abcdef-xyz");
+    const forged = await signAssertion(
+      { email: "x@y.z", groups: [], admin: true, via: "apikey" },
+      "attacker-secret-0123456789abcdef-xyz",
+    );
     expect(await verifyAssertion(forged, idSecret)).toBeNull();
   });
   it("an expired assertion is refused", async () => {
-    const t = await new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setIssuer(ASSERTION_ISSUER).setAudience(ASSERTION_AUDIENCE).setSubject("x@y.z").setExpirationTime(Math.floor(Date.now() / 1000) - 60).sign(key);
+    const t = await new SignJWT(claims)
+      .setProtectedHeader({ alg: "HS256" })
+      .setIssuer(ASSERTION_ISSUER)
+      .setAudience(ASSERTION_AUDIENCE)
+      .setSubject("x@y.z")
+      .setExpirationTime(Math.floor(Date.now() / 1000) - 60)
+      .sign(key);
     expect(await verifyAssertion(t, idSecret)).toBeNull();
   });
   it("a wrong-audience assertion is refused", async () => {
-    const t = await new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setIssuer(ASSERTION_ISSUER).setAudience("mcp-gateway").setSubject("x@y.z").setExpirationTime("1m").sign(key);
+    const t = await new SignJWT(claims)
+      .setProtectedHeader({ alg: "HS256" })
+      .setIssuer(ASSERTION_ISSUER)
+      .setAudience("mcp-gateway")
+      .setSubject("x@y.z")
+      .setExpirationTime("1m")
+      .sign(key);
     expect(await verifyAssertion(t, idSecret)).toBeNull();
   });
   it("an alg:none assertion is refused", async () => {
-    const t = new UnsecuredJWT(claims).setIssuer(ASSERTION_ISSUER).setAudience(ASSERTION_AUDIENCE).setSubject("x@y.z").setExpirationTime("1m").encode();
+    const t = new UnsecuredJWT(claims)
+      .setIssuer(ASSERTION_ISSUER)
+      .setAudience(ASSERTION_AUDIENCE)
+      .setSubject("x@y.z")
+      .setExpirationTime("1m")
+      .encode();
     expect(await verifyAssertion(t, idSecret)).toBeNull();
   });
 });

@@ -9,7 +9,13 @@ import type { Access, AccessServer } from "../../shared/repos/access.repo";
 import type { Snapshot, StatusRow } from "../../shared/repos/catalog.repo";
 import type { ServerRow } from "../../shared/schemas";
 import { answerTag } from "../../workers/catalog/src/catalog";
-import { CatalogUnavailable, catalogCacheStats, clearCatalogCache, fetchUserCatalog, fetchUserServer } from "../../workers/mcp/src/catalog.client";
+import {
+  CatalogUnavailable,
+  catalogCacheStats,
+  clearCatalogCache,
+  fetchUserCatalog,
+  fetchUserServer,
+} from "../../workers/mcp/src/catalog.client";
 
 describe("BoundedLru", () => {
   it("evicts the least recently used by count and by weight, and never keeps an entry heavier than the bound", () => {
@@ -49,7 +55,14 @@ function fakeCatalog(answer: (path: string, ifNoneMatch: string | null) => Respo
   return { fetcher, calls };
 }
 
-const catalogJson = (tag: string) => ({ email: "u@example.com", known: true, isAdmin: false, groups: ["g"], version: 1, servers: [{ id: "s1", url: "http://up/mcp", tools: [{ name: tag }] }] });
+const catalogJson = (tag: string) => ({
+  email: "u@example.com",
+  known: true,
+  isAdmin: false,
+  groups: ["g"],
+  version: 1,
+  servers: [{ id: "s1", url: "http://up/mcp", tools: [{ name: tag }] }],
+});
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("the mcp worker's catalog cache", () => {
@@ -57,7 +70,11 @@ describe("the mcp worker's catalog cache", () => {
 
   it("uses a catalog without a hop within the TTL, then revalidates it: a 304 keeps the parsed object, a new tag replaces it", async () => {
     let tag = '"c-1"';
-    const { fetcher, calls } = fakeCatalog((_p, inm) => (inm === tag ? new Response(null, { status: 304, headers: { etag: tag } }) : Response.json(catalogJson(tag), { headers: { etag: tag } })));
+    const { fetcher, calls } = fakeCatalog((_p, inm) =>
+      inm === tag
+        ? new Response(null, { status: 304, headers: { etag: tag } })
+        : Response.json(catalogJson(tag), { headers: { etag: tag } }),
+    );
     const first = await fetchUserCatalog(fetcher, "u@example.com", 200);
     expect(first.servers[0]!.tools[0]!.name).toBe('"c-1"');
     expect(await fetchUserCatalog(fetcher, "u@example.com", 200)).toBe(first);
@@ -87,7 +104,8 @@ describe("the mcp worker's catalog cache", () => {
     expect(await fetchUserCatalog(fetcher, "not an email", 0)).toMatchObject({ servers: [], known: false });
     status = 404;
     expect(await fetchUserServer(fetcher, "u@example.com", "s1", 0)).toMatchObject({ servers: [] });
-    for (status of [500, 503]) await expect(fetchUserCatalog(fetcher, "u@example.com", 0)).rejects.toBeInstanceOf(CatalogUnavailable);
+    for (status of [500, 503])
+      await expect(fetchUserCatalog(fetcher, "u@example.com", 0)).rejects.toBeInstanceOf(CatalogUnavailable);
     const down = { fetch: async () => Promise.reject(new Error("connection refused")) } as unknown as Fetcher;
     await expect(fetchUserCatalog(down, "u@example.com", 0)).rejects.toBeInstanceOf(CatalogUnavailable);
     const junk = fakeCatalog(() => new Response("not json", { status: 200 }));
@@ -96,7 +114,9 @@ describe("the mcp worker's catalog cache", () => {
 
   it("does not answer from the cache when the catalog fails after the TTL (the catalog decides when to fail closed)", async () => {
     let fail = false;
-    const { fetcher } = fakeCatalog(() => (fail ? new Response("down", { status: 503 }) : Response.json(catalogJson("t"), { headers: { etag: '"c-t"' } })));
+    const { fetcher } = fakeCatalog(() =>
+      fail ? new Response("down", { status: 503 }) : Response.json(catalogJson("t"), { headers: { etag: '"c-t"' } }),
+    );
     await fetchUserCatalog(fetcher, "u@example.com", 0);
     fail = true;
     await expect(fetchUserCatalog(fetcher, "u@example.com", 0)).rejects.toBeInstanceOf(CatalogUnavailable);
@@ -105,7 +125,17 @@ describe("the mcp worker's catalog cache", () => {
 
 describe("the catalog's entity tags", () => {
   const t0 = new Date("2026-01-01T00:00:00Z");
-  const server = { id: "gh", tenant_id: "acme", url: "http://up/mcp", transport: "streamable-http", headers: {}, enabled: true, description: "", created_at: t0, updated_at: t0 } as ServerRow;
+  const server = {
+    id: "gh",
+    tenant_id: "acme",
+    url: "http://up/mcp",
+    transport: "streamable-http",
+    headers: {},
+    enabled: true,
+    description: "",
+    created_at: t0,
+    updated_at: t0,
+  } as ServerRow;
   const status = (over: Partial<StatusRow> = {}): StatusRow => ({
     server_id: "gh",
     ok: true,
@@ -126,7 +156,14 @@ describe("the catalog's entity tags", () => {
     ...over,
   });
   const entry: AccessServer = { server, grants: [{ group: "devs", tenant: "acme" }], rules: [] };
-  const access = { email: "u@example.com", known: true, isAdmin: false, groups: ["devs"], servers: [entry], version: 5 } as Access;
+  const access = {
+    email: "u@example.com",
+    known: true,
+    isAdmin: false,
+    groups: ["devs"],
+    servers: [entry],
+    version: 5,
+  } as Access;
   const snap = (st: StatusRow, version = 5): Snapshot => ({ version, status: new Map([["gh", st]]), items: new Map() });
   const now = t0.getTime() + 1000;
 
@@ -137,7 +174,14 @@ describe("the catalog's entity tags", () => {
     const moved = [
       answerTag("c", { ...access, version: 6 }, snap(status()), [entry], 300, now),
       answerTag("c", access, snap(status(), 6), [entry], 300, now),
-      answerTag("c", access, snap(status({ refreshed_at: new Date(now), last_ok_at: new Date(now) })), [entry], 300, now),
+      answerTag(
+        "c",
+        access,
+        snap(status({ refreshed_at: new Date(now), last_ok_at: new Date(now) })),
+        [entry],
+        300,
+        now,
+      ),
       answerTag("c", access, snap(status({ latency_ms: 9 })), [entry], 300, now),
       answerTag("c", access, snap(status({ ok: false, error: "boom" })), [entry], 300, now),
       // 300 s later the status turns stale with no other change

@@ -4,7 +4,12 @@ import type { Snapshot, StatusRow } from "../../shared/repos/catalog.repo";
 import type { ServerRow } from "../../shared/schemas";
 import { serverEntry } from "../../workers/catalog/src/catalog";
 import { FAILED_RETRY_SECONDS, refreshNeed } from "../../workers/catalog/src/refresh";
-import { ERA_REPROBE_MS, noRedirectFetch, RedirectRefused, trustedHint } from "../../workers/catalog/src/upstream.client";
+import {
+  ERA_REPROBE_MS,
+  noRedirectFetch,
+  RedirectRefused,
+  trustedHint,
+} from "../../workers/catalog/src/upstream.client";
 
 const t0 = new Date("2026-01-01T00:00:00Z");
 const server = (over: Partial<ServerRow> = {}): ServerRow => ({
@@ -69,18 +74,37 @@ describe("a user's server entry", () => {
       ],
     ]),
   };
-  const entry: AccessServer = { server: server(), grants: [{ group: "devs", tenant: "acme" }], rules: [{ group_name: "devs", server_id: "gh", tool: "delete_*", effect: "deny" }] };
+  const entry: AccessServer = {
+    server: server(),
+    grants: [{ group: "devs", tenant: "acme" }],
+    rules: [{ group_name: "devs", server_id: "gh", tool: "delete_*", effect: "deny" }],
+  };
   const user = { isAdmin: false } as Access;
 
   it("filters tools by the rules and keeps prompts, resources and templates", () => {
     const e = serverEntry(user, entry, snap, 300, t0.getTime() + 2000);
     expect(e.tools.map((x) => x.name)).toEqual(["read_issue", "repo.list", "gh__x"]);
-    expect(e).toMatchObject({ id: "gh", tenant: "acme", credentials: { version: expect.any(String) }, protocolVersion: "2025-11-25" });
+    expect(e).toMatchObject({
+      id: "gh",
+      tenant: "acme",
+      credentials: { version: expect.any(String) },
+      protocolVersion: "2025-11-25",
+    });
     // the secret headers never travel in a catalog answer: only whether there are any, and a version
     expect(e).not.toHaveProperty("headers");
     expect(JSON.stringify(e)).not.toContain("Bearer upstream");
-    expect(serverEntry(user, { ...entry, server: server({ headers: {} }) }, snap, 300, t0.getTime()).credentials).toBeNull();
-    expect(serverEntry(user, { ...entry, server: server({ headers: { Authorization: "Bearer other" } }) }, snap, 300, t0.getTime()).credentials!.version).not.toBe(e.credentials!.version);
+    expect(
+      serverEntry(user, { ...entry, server: server({ headers: {} }) }, snap, 300, t0.getTime()).credentials,
+    ).toBeNull();
+    expect(
+      serverEntry(
+        user,
+        { ...entry, server: server({ headers: { Authorization: "Bearer other" } }) },
+        snap,
+        300,
+        t0.getTime(),
+      ).credentials!.version,
+    ).not.toBe(e.credentials!.version);
     expect(e.prompts).toHaveLength(1);
     expect(e.resources).toHaveLength(1);
     expect(e.resourceTemplates).toHaveLength(1);
@@ -89,11 +113,23 @@ describe("a user's server entry", () => {
   });
 
   it("flags failing and old snapshots as stale, and a server never listed as not refreshed yet", () => {
-    const failing: Snapshot = { ...snap, status: new Map([["gh", status({ ok: false, error: "timed out after 10000 ms" })]]) };
-    expect(serverEntry(user, entry, failing, 300, t0.getTime() + 2000).status).toMatchObject({ ok: false, stale: true, error: "timed out after 10000 ms" });
+    const failing: Snapshot = {
+      ...snap,
+      status: new Map([["gh", status({ ok: false, error: "timed out after 10000 ms" })]]),
+    };
+    expect(serverEntry(user, entry, failing, 300, t0.getTime() + 2000).status).toMatchObject({
+      ok: false,
+      stale: true,
+      error: "timed out after 10000 ms",
+    });
     expect(serverEntry(user, entry, snap, 1, t0.getTime() + 5000).status.stale).toBe(true);
     const none: Snapshot = { version: 1, status: new Map(), items: new Map() };
-    expect(serverEntry(user, entry, none, 300).status).toMatchObject({ ok: false, error: "not refreshed yet", refreshedAt: null, stale: true });
+    expect(serverEntry(user, entry, none, 300).status).toMatchObject({
+      ok: false,
+      error: "not refreshed yet",
+      refreshedAt: null,
+      stale: true,
+    });
     expect(serverEntry(user, entry, none, 300).tools).toEqual([]);
   });
 });
@@ -109,7 +145,13 @@ describe("the upstream's era in a server entry", () => {
       transport_detected: "streamable-http",
       cache_hints: { "tools/list": { ttlMs: 60000, cacheScope: "public" } },
     });
-    const e = serverEntry({ isAdmin: true } as Access, entry, { version: 2, status: new Map([["gh", modern]]), items: new Map([["gh", items]]) }, 300, t0.getTime() + 2000);
+    const e = serverEntry(
+      { isAdmin: true } as Access,
+      entry,
+      { version: 2, status: new Map([["gh", modern]]), items: new Map([["gh", items]]) },
+      300,
+      t0.getTime() + 2000,
+    );
     expect(e).toMatchObject({
       era: "modern",
       detectedTransport: "streamable-http",
@@ -118,8 +160,20 @@ describe("the upstream's era in a server entry", () => {
       eraCheckedAt: modern.era_checked_at!.toISOString(),
       cacheHints: { "tools/list": { ttlMs: 60000, cacheScope: "public" } },
     });
-    const none = serverEntry({ isAdmin: true } as Access, entry, { version: 1, status: new Map(), items: new Map() }, 300);
-    expect(none).toMatchObject({ era: null, detectedTransport: null, protocolVersion: null, supportedVersions: null, eraCheckedAt: null, cacheHints: null });
+    const none = serverEntry(
+      { isAdmin: true } as Access,
+      entry,
+      { version: 1, status: new Map(), items: new Map() },
+      300,
+    );
+    expect(none).toMatchObject({
+      era: null,
+      detectedTransport: null,
+      protocolVersion: null,
+      supportedVersions: null,
+      eraCheckedAt: null,
+      cacheHints: null,
+    });
   });
 });
 
@@ -134,7 +188,9 @@ describe("which remembered era the lister trusts", () => {
     expect(trustedHint(null, target, now)).toBeNull();
     // the row says sse but the remembered verdict is Streamable HTTP: the row changed, probe
     expect(trustedHint(legacy, { ...target, transport: "sse" }, now)).toBeNull();
-    expect(trustedHint({ ...legacy, transport: "sse" }, { ...target, transport: "sse" }, now)).toMatchObject({ transport: "sse" });
+    expect(trustedHint({ ...legacy, transport: "sse" }, { ...target, transport: "sse" }, now)).toMatchObject({
+      transport: "sse",
+    });
   });
 });
 
@@ -146,7 +202,9 @@ describe("redirects while listing", () => {
       return new Response(null, { status: 307, headers: { location: "https://elsewhere.example/steal?x=1" } });
     };
     const f = noRedirectFetch(base);
-    const err = await f("http://up/mcp", { method: "POST", headers: { authorization: "Bearer secret" } }).catch((e: unknown) => e);
+    const err = await f("http://up/mcp", { method: "POST", headers: { authorization: "Bearer secret" } }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(RedirectRefused);
     expect((err as Error).message).toContain("HTTP 307 to https://elsewhere.example");
     expect((err as Error).message).not.toContain("steal");

@@ -22,7 +22,12 @@ const httpEnv = bindings("http://localhost:8080");
 function app() {
   const a = new Hono<AdminApp>();
   a.use("*", async (c, next) => {
-    c.set("identity", { email: c.req.header("x-test-user") ?? "Admin@Example.com", groups: [], admin: true, via: "session" });
+    c.set("identity", {
+      email: c.req.header("x-test-user") ?? "Admin@Example.com",
+      groups: [],
+      admin: true,
+      via: "session",
+    });
     await next();
   });
   a.use("*", csrfProtection());
@@ -34,15 +39,27 @@ function app() {
 
 /** The token the documented construction gives: nonce "." base64url(HMAC(IDENTITY_SECRET, "admin-csrf|" + lower(email) + "|" + nonce)). */
 async function expectedToken(email: string, nonce: string, secret = IDENTITY_SECRET): Promise<string> {
-  const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-  const sig = new Uint8Array(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(`admin-csrf|${email.toLowerCase()}|${nonce}`)));
+  const key = await crypto.subtle.importKey(
+    "raw",
+    new TextEncoder().encode(secret),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
+  const sig = new Uint8Array(
+    await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(`admin-csrf|${email.toLowerCase()}|${nonce}`)),
+  );
   return `${nonce}.${Buffer.from(sig).toString("base64url")}`;
 }
 
 const NONCE = "n".repeat(22);
 const page = async (a: Hono<AdminApp>, cookie?: string, env = httpsEnv, method = "GET") =>
   a.request("/admin/ui", { method, headers: cookie ? { cookie: `${CSRF_COOKIE}=${cookie}` } : {} }, env);
-const post = (a: Hono<AdminApp>, body: string | FormData | null, opts: { cookie?: string; type?: string; user?: string } = {}) => {
+const post = (
+  a: Hono<AdminApp>,
+  body: string | FormData | null,
+  opts: { cookie?: string; type?: string; user?: string } = {},
+) => {
   const headers: Record<string, string> = {};
   if (opts.cookie) headers.cookie = `${CSRF_COOKIE}=${opts.cookie}`;
   if (opts.type) headers["content-type"] = opts.type;
@@ -101,8 +118,18 @@ describe("CSRF tokens: checking form posts", () => {
     expect(((await ok.json()) as { csrf: string }).csrf).toBe(token);
     const fd = new FormData();
     fd.set("_csrf", token);
-    expect((await a.request("/admin/ui", { method: "POST", headers: { cookie: `${CSRF_COOKIE}=${NONCE}` }, body: fd }, httpsEnv)).status).toBe(200);
-    expect((await post(a, form(token), { cookie: NONCE, type: "Application/X-WWW-Form-Urlencoded; charset=utf-8" })).status).toBe(200);
+    expect(
+      (
+        await a.request(
+          "/admin/ui",
+          { method: "POST", headers: { cookie: `${CSRF_COOKIE}=${NONCE}` }, body: fd },
+          httpsEnv,
+        )
+      ).status,
+    ).toBe(200);
+    expect(
+      (await post(a, form(token), { cookie: NONCE, type: "Application/X-WWW-Form-Urlencoded; charset=utf-8" })).status,
+    ).toBe(200);
     // the e-mail binding is case-insensitive
     expect((await post(a, form(token), { cookie: NONCE, type: FORM, user: "ADMIN@example.COM" })).status).toBe(200);
   });
@@ -115,12 +142,18 @@ describe("CSRF tokens: checking form posts", () => {
       await post(a, form(token), { type: FORM }),
       await post(a, form(token), { cookie: "m".repeat(22), type: FORM }),
       await post(a, form(token), { cookie: NONCE, type: FORM, user: "other@example.com" }),
-      await post(a, form(await expectedToken("admin@example.com", NONCE, IDENTITY_SECRET + "x")), { cookie: NONCE, type: FORM }),
+      await post(a, form(await expectedToken("admin@example.com", NONCE, IDENTITY_SECRET + "x")), {
+        cookie: NONCE,
+        type: FORM,
+      }),
       await post(a, form(NONCE), { cookie: NONCE, type: FORM }),
       await post(a, form(`${NONCE}.`), { cookie: NONCE, type: FORM }),
       await post(a, form(`.${token.split(".")[1]}`), { cookie: NONCE, type: FORM }),
       await post(a, form(token.slice(0, -1)), { cookie: NONCE, type: FORM }),
-      await post(a, `${CSRF_FIELD}=${encodeURIComponent(token)}&${CSRF_FIELD}=${encodeURIComponent(token)}`, { cookie: NONCE, type: FORM }),
+      await post(a, `${CSRF_FIELD}=${encodeURIComponent(token)}&${CSRF_FIELD}=${encodeURIComponent(token)}`, {
+        cookie: NONCE,
+        type: FORM,
+      }),
       await post(a, JSON.stringify({ [CSRF_FIELD]: token }), { cookie: NONCE, type: "application/json" }),
       await post(a, form(token), { cookie: NONCE, type: "text/plain" }),
       await post(a, null, { cookie: NONCE }),
@@ -136,7 +169,9 @@ describe("CSRF tokens: checking form posts", () => {
   it("refuses a malformed nonce even when cookie and MAC agree", async () => {
     const a = app();
     for (const n of ["short", "n".repeat(65), "bad!" + "n".repeat(20)]) {
-      expect((await post(a, form(await expectedToken("admin@example.com", n)), { cookie: n, type: FORM })).status).toBe(403);
+      expect((await post(a, form(await expectedToken("admin@example.com", n)), { cookie: n, type: FORM })).status).toBe(
+        403,
+      );
     }
   });
 });

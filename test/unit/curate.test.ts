@@ -9,17 +9,46 @@ import type { ServerRow } from "../../shared/schemas";
 import { curatedTools } from "../../workers/catalog/src/curate";
 
 const t0 = new Date("2026-01-01T00:00:00Z");
-const server = (review: ServerRow["review"]): ServerRow => ({ id: "gh", tenant_id: "acme", url: "http://up/mcp", transport: "streamable-http", headers: {}, enabled: true, description: "", review, created_at: t0, updated_at: t0 });
+const server = (review: ServerRow["review"]): ServerRow => ({
+  id: "gh",
+  tenant_id: "acme",
+  url: "http://up/mcp",
+  transport: "streamable-http",
+  headers: {},
+  enabled: true,
+  description: "",
+  review,
+  created_at: t0,
+  updated_at: t0,
+});
 const tool = (name: string, description = `${name} tool`) => ({ name, description, inputSchema: { type: "object" } });
 
-function snap(o: { live: { name: string; hash: string }[]; approved?: [string, string][]; overrides?: Partial<ToolOverride>[] }): Snapshot {
+function snap(o: {
+  live: { name: string; hash: string }[];
+  approved?: [string, string][];
+  overrides?: Partial<ToolOverride>[];
+}): Snapshot {
   return {
     version: 1,
     status: new Map(),
-    items: new Map([["gh", { tool: o.live.map((l) => tool(l.name)), prompt: [], resource: [], resource_template: [] }]]),
+    items: new Map([
+      ["gh", { tool: o.live.map((l) => tool(l.name)), prompt: [], resource: [], resource_template: [] }],
+    ]),
     toolHashes: new Map([["gh", new Map(o.live.map((l) => [l.name, l.hash]))]]),
-    approved: new Map([["gh", new Map((o.approved ?? []).map(([n, h]) => [n, { definition: tool(n, `${n} approved`), hash: h }]))]]),
-    overrides: new Map([["gh", new Map((o.overrides ?? []).map((x) => [x.tool!, { name: null, description: null, hidden: false, ...x } as ToolOverride]))]]),
+    approved: new Map([
+      ["gh", new Map((o.approved ?? []).map(([n, h]) => [n, { definition: tool(n, `${n} approved`), hash: h }]))],
+    ]),
+    overrides: new Map([
+      [
+        "gh",
+        new Map(
+          (o.overrides ?? []).map((x) => [
+            x.tool!,
+            { name: null, description: null, hidden: false, ...x } as ToolOverride,
+          ]),
+        ),
+      ],
+    ]),
   };
 }
 
@@ -27,14 +56,34 @@ const all = () => true;
 
 describe("curatedTools", () => {
   it("serves live definitions under auto, approved ones under review, and marks held tools", () => {
-    const s = snap({ live: [{ name: "a", hash: "h1" }, { name: "b", hash: "h2" }, { name: "c", hash: "h3" }], approved: [["a", "h1"], ["b", "old"]] });
-    expect(curatedTools(server("auto"), s, all).tools.map((t) => t.description)).toEqual(["a tool", "b tool", "c tool"]);
+    const s = snap({
+      live: [
+        { name: "a", hash: "h1" },
+        { name: "b", hash: "h2" },
+        { name: "c", hash: "h3" },
+      ],
+      approved: [
+        ["a", "h1"],
+        ["b", "old"],
+      ],
+    });
+    expect(curatedTools(server("auto"), s, all).tools.map((t) => t.description)).toEqual([
+      "a tool",
+      "b tool",
+      "c tool",
+    ]);
     expect(curatedTools(server(undefined), s, all).held).toEqual([]);
     const held = curatedTools(server("hold"), s, all);
-    expect(held.tools.map((t) => [t.name, t.description])).toEqual([["a", "a approved"], ["b", "b approved"]]);
+    expect(held.tools.map((t) => [t.name, t.description])).toEqual([
+      ["a", "a approved"],
+      ["b", "b approved"],
+    ]);
     expect(held.held).toEqual(["b"]);
     // each tool shown is pinned to its approved hash (the mcp worker checks the upstream against it); none under auto
-    expect(held.pins).toEqual([["a", "h1"], ["b", "old"]]);
+    expect(held.pins).toEqual([
+      ["a", "h1"],
+      ["b", "old"],
+    ]);
     expect(curatedTools(server("auto"), s, all).pins).toEqual([]);
     expect(curatedTools(server("findings"), s, (n) => n !== "b").pins).toEqual([["a", "h1"]]);
     expect(curatedTools(server("findings"), s, (n) => n !== "b").tools.map((t) => t.name)).toEqual(["a"]);
@@ -42,8 +91,17 @@ describe("curatedTools", () => {
 
   it("applies overrides after the rules, refuses a rename onto a taken name, and keeps odd names plain keys", () => {
     const s = snap({
-      live: [{ name: "a", hash: "1" }, { name: "b", hash: "2" }, { name: "c", hash: "3" }, { name: "d", hash: "4" }],
-      overrides: [{ tool: "a", name: "b" }, { tool: "c", name: "__proto__", description: "C." }, { tool: "d", hidden: true }],
+      live: [
+        { name: "a", hash: "1" },
+        { name: "b", hash: "2" },
+        { name: "c", hash: "3" },
+        { name: "d", hash: "4" },
+      ],
+      overrides: [
+        { tool: "a", name: "b" },
+        { tool: "c", name: "__proto__", description: "C." },
+        { tool: "d", hidden: true },
+      ],
     });
     const r = curatedTools(server("auto"), s, all);
     expect(r.tools.map((t) => t.name)).toEqual(["a", "b", "__proto__"]);

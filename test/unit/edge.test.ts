@@ -3,10 +3,15 @@ import { stripIdentityHeaders } from "../../workers/edge/src/forward-auth";
 import { isForwardAuthPath, matchRoute, normalisePath } from "../../shared/edge";
 import { VERIFY_SPELLINGS } from "../harness/verify-spellings";
 
-
 describe("edge", () => {
   it("drops client identity headers in any case or underscore spelling", () => {
-    const h = new Headers({ "X-User-Email": "evil@x", x_user_admin: "true", "x-USER-groups": "mcp-admin", "X-Identity-Assertion": "forged", accept: "application/json" });
+    const h = new Headers({
+      "X-User-Email": "evil@x",
+      x_user_admin: "true",
+      "x-USER-groups": "mcp-admin",
+      "X-Identity-Assertion": "forged",
+      accept: "application/json",
+    });
     const out = stripIdentityHeaders(h);
     expect([...out.keys()]).toEqual(["accept"]);
   });
@@ -17,7 +22,15 @@ describe("edge", () => {
     expect(isForwardAuthPath(p!)).toBe(true);
   });
 
-  it.each(["/auth/verify%2f", "/auth%2fverify", "/auth/verify%5c", "/auth%5Cverify", "/auth/ver%00ify", "/auth/%zzverify", "/mcp/a%2fb"])("refuses %s (encoded slash or backslash, control character, broken encoding)", (spelling) => {
+  it.each([
+    "/auth/verify%2f",
+    "/auth%2fverify",
+    "/auth/verify%5c",
+    "/auth%5Cverify",
+    "/auth/ver%00ify",
+    "/auth/%zzverify",
+    "/mcp/a%2fb",
+  ])("refuses %s (encoded slash or backslash, control character, broken encoding)", (spelling) => {
     expect(normalisePath(spelling)).toBeNull();
   });
 

@@ -10,9 +10,20 @@ const key = new TextEncoder().encode(secret);
 const who = { email: "m@example.com", groups: ["g1"], admin: false, via: "apikey" };
 
 /** A token made by hand: the claims the auth worker sets, minus/plus what a test changes. */
-function forge(opts: { iss?: string | null; aud?: string | null; sub?: string | null; exp?: number | null; claims?: Record<string, unknown>; alg?: string } = {}) {
+function forge(
+  opts: {
+    iss?: string | null;
+    aud?: string | null;
+    sub?: string | null;
+    exp?: number | null;
+    claims?: Record<string, unknown>;
+    alg?: string;
+  } = {},
+) {
   const now = Math.floor(Date.now() / 1000);
-  const jwt = new SignJWT({ groups: ["g"], admin: true, via: "apikey", ...opts.claims }).setProtectedHeader({ alg: opts.alg ?? "HS256" }).setIssuedAt(now);
+  const jwt = new SignJWT({ groups: ["g"], admin: true, via: "apikey", ...opts.claims })
+    .setProtectedHeader({ alg: opts.alg ?? "HS256" })
+    .setIssuedAt(now);
   if (opts.iss !== null) jwt.setIssuer(opts.iss ?? "mcp-gateway-auth");
   if (opts.aud !== null) jwt.setAudience(opts.aud ?? "mcp-gateway-internal");
   if (opts.sub !== null) jwt.setSubject(opts.sub ?? "forged@example.com");
@@ -29,12 +40,24 @@ describe("identity assertion: claims", () => {
     const token = await signAssertion({ ...who, email: "claims@example.com" }, secret);
     expect(decodeProtectedHeader(token)).toEqual({ alg: "HS256", typ: "JWT" });
     const c = decodeJwt(token);
-    expect(c).toMatchObject({ iss: "mcp-gateway-auth", aud: "mcp-gateway-internal", sub: "claims@example.com", groups: ["g1"], admin: false, via: "apikey" });
+    expect(c).toMatchObject({
+      iss: "mcp-gateway-auth",
+      aud: "mcp-gateway-internal",
+      sub: "claims@example.com",
+      groups: ["g1"],
+      admin: false,
+      via: "apikey",
+    });
     expect(c.exp! - c.iat!).toBe(60);
   });
 
   it("accepts a token with exactly the expected claims", async () => {
-    expect(await verifyAssertion(await forge(), secret)).toEqual({ email: "forged@example.com", groups: ["g"], admin: true, via: "apikey" });
+    expect(await verifyAssertion(await forge(), secret)).toEqual({
+      email: "forged@example.com",
+      groups: ["g"],
+      admin: true,
+      via: "apikey",
+    });
   });
 
   it("refuses another issuer, a missing issuer, another or no audience", async () => {
@@ -56,13 +79,17 @@ describe("identity assertion: claims", () => {
   });
 
   it("names the sign-in method unknown when the token does not", async () => {
-    expect(await verifyAssertion(await forge({ claims: { via: undefined } }), secret)).toMatchObject({ via: "unknown" });
+    expect(await verifyAssertion(await forge({ claims: { via: undefined } }), secret)).toMatchObject({
+      via: "unknown",
+    });
   });
 
   it("refuses a secret shorter than 32 characters, on both ends, with a message naming it", async () => {
     await expect(signAssertion(who, "x".repeat(31))).rejects.toThrow("IDENTITY_SECRET must be at least 32 characters");
     await expect(signAssertion(who, "")).rejects.toThrow("IDENTITY_SECRET must be at least 32 characters");
-    await expect(verifyAssertion(await forge(), "x".repeat(31))).rejects.toThrow("IDENTITY_SECRET must be at least 32 characters");
+    await expect(verifyAssertion(await forge(), "x".repeat(31))).rejects.toThrow(
+      "IDENTITY_SECRET must be at least 32 characters",
+    );
     // exactly 32 is enough
     const k32 = "k".repeat(32);
     expect(await verifyAssertion(await signAssertion(who, k32), k32)).toEqual(who);

@@ -12,12 +12,29 @@ describe("identity assertion", () => {
 
   it("refuses another key, alg none, wrong audience and expired tokens", async () => {
     expect(await verifyAssertion(await signAssertion(who, secret), secret + "x")).toBeNull();
-    const none = new UnsecuredJWT({ groups: [], admin: true }).setIssuer(ASSERTION_ISSUER).setAudience(ASSERTION_AUDIENCE).setSubject("x@y.z").setExpirationTime("1m").encode();
+    const none = new UnsecuredJWT({ groups: [], admin: true })
+      .setIssuer(ASSERTION_ISSUER)
+      .setAudience(ASSERTION_AUDIENCE)
+      .setSubject("x@y.z")
+      .setExpirationTime("1m")
+      .encode();
     expect(await verifyAssertion(none, secret)).toBeNull();
     const key = new TextEncoder().encode(secret);
-    const wrongAud = await new SignJWT({ groups: [], admin: true }).setProtectedHeader({ alg: "HS256" }).setIssuer(ASSERTION_ISSUER).setAudience("other").setSubject("x@y.z").setExpirationTime("1m").sign(key);
+    const wrongAud = await new SignJWT({ groups: [], admin: true })
+      .setProtectedHeader({ alg: "HS256" })
+      .setIssuer(ASSERTION_ISSUER)
+      .setAudience("other")
+      .setSubject("x@y.z")
+      .setExpirationTime("1m")
+      .sign(key);
     expect(await verifyAssertion(wrongAud, secret)).toBeNull();
-    const expired = await new SignJWT({ groups: [], admin: true }).setProtectedHeader({ alg: "HS256" }).setIssuer(ASSERTION_ISSUER).setAudience(ASSERTION_AUDIENCE).setSubject("x@y.z").setExpirationTime(Math.floor(Date.now() / 1000) - 60).sign(key);
+    const expired = await new SignJWT({ groups: [], admin: true })
+      .setProtectedHeader({ alg: "HS256" })
+      .setIssuer(ASSERTION_ISSUER)
+      .setAudience(ASSERTION_AUDIENCE)
+      .setSubject("x@y.z")
+      .setExpirationTime(Math.floor(Date.now() / 1000) - 60)
+      .sign(key);
     expect(await verifyAssertion(expired, secret)).toBeNull();
     expect(await verifyAssertion("garbage", secret)).toBeNull();
     expect(await verifyAssertion(undefined, secret)).toBeNull();

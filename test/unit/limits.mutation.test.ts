@@ -8,7 +8,13 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { bodyLimit } from "../../shared/middleware/body-limit";
 import { headerBytes, headerLimit } from "../../shared/middleware/header-limit";
 import { requestLimits, userRateLimit } from "../../shared/middleware/request-limits";
-import { rateLimit, WINDOW_MS, WindowCounters, type CounterStore, type RateCharge } from "../../shared/middleware/rate-limit";
+import {
+  rateLimit,
+  WINDOW_MS,
+  WindowCounters,
+  type CounterStore,
+  type RateCharge,
+} from "../../shared/middleware/rate-limit";
 import type { CounterDelta } from "../../shared/repos/ratelimit.repo";
 
 afterEach(() => {
@@ -17,14 +23,22 @@ afterEach(() => {
 });
 
 describe("bodyLimit boundaries", () => {
-  const app = (max?: number) => new Hono().use("*", bodyLimit(max === undefined ? {} : { maxBytes: max })).post("*", async (c) => c.json({ length: (await c.req.text()).length }));
+  const app = (max?: number) =>
+    new Hono()
+      .use("*", bodyLimit(max === undefined ? {} : { maxBytes: max }))
+      .post("*", async (c) => c.json({ length: (await c.req.text()).length }));
 
   it("accepts a declared length equal to the limit and names the limit when refusing", async () => {
     const a = app(100);
-    expect((await a.request("/x", { method: "POST", body: "a".repeat(100), headers: { "content-length": "100" } })).status).toBe(200);
+    expect(
+      (await a.request("/x", { method: "POST", body: "a".repeat(100), headers: { "content-length": "100" } })).status,
+    ).toBe(200);
     const res = await a.request("/x", { method: "POST", body: "a".repeat(101), headers: { "content-length": "101" } });
     expect(res.status).toBe(413);
-    expect(await res.json()).toMatchObject({ error: "body_too_large", message: "the request body exceeds the limit of 100 bytes" });
+    expect(await res.json()).toMatchObject({
+      error: "body_too_large",
+      message: "the request body exceeds the limit of 100 bytes",
+    });
   });
 
   it("refuses a declared length that is not a number", async () => {
@@ -35,13 +49,19 @@ describe("bodyLimit boundaries", () => {
   it("defaults to 4 MiB", async () => {
     const a = app();
     const max = 4 * 1024 * 1024;
-    expect((await a.request("/x", { method: "POST", body: "a".repeat(max), headers: { "content-length": String(max) } })).status).toBe(200);
-    expect((await a.request("/x", { method: "POST", body: "a", headers: { "content-length": String(max + 1) } })).status).toBe(413);
+    expect(
+      (await a.request("/x", { method: "POST", body: "a".repeat(max), headers: { "content-length": String(max) } }))
+        .status,
+    ).toBe(200);
+    expect(
+      (await a.request("/x", { method: "POST", body: "a", headers: { "content-length": String(max + 1) } })).status,
+    ).toBe(413);
   });
 });
 
 describe("headerLimit boundaries", () => {
-  const app = (opts: Parameters<typeof headerLimit>[0]) => new Hono().use("*", headerLimit(opts)).all("*", (c) => c.json({ ok: true }));
+  const app = (opts: Parameters<typeof headerLimit>[0]) =>
+    new Hono().use("*", headerLimit(opts)).all("*", (c) => c.json({ ok: true }));
   /** Headers of exactly `bytes` bytes on the wire (one header "x-pad"). */
   const sized = (bytes: number, char = "z") => ({ "x-pad": char.repeat(bytes - "x-pad".length - 4) });
 
@@ -51,7 +71,10 @@ describe("headerLimit boundaries", () => {
     expect((await a.request("/x", { headers: sized(300) })).status).toBe(200);
     const res = await a.request("/x", { headers: sized(301) });
     expect(res.status).toBe(431);
-    expect(await res.json()).toMatchObject({ error: "headers_too_large", message: "request headers take 301 bytes; the limit is 300" });
+    expect(await res.json()).toMatchObject({
+      error: "headers_too_large",
+      message: "request headers take 301 bytes; the limit is 300",
+    });
   });
 
   it("counts UTF-8 bytes, not characters, near the limit", async () => {
@@ -69,10 +92,14 @@ describe("headerLimit boundaries", () => {
   it("leaves excluded headers out of both counts, in any case", async () => {
     const a = app({ maxBytes: 300, exclude: ["X-Identity-Assertion"] });
     expect((await a.request("/x", { headers: { "x-identity-assertion": "j".repeat(2000) } })).status).toBe(200);
-    expect((await a.request("/x", { headers: { "x-identity-assertion": "j".repeat(10), ...sized(301) } })).status).toBe(431);
+    expect((await a.request("/x", { headers: { "x-identity-assertion": "j".repeat(10), ...sized(301) } })).status).toBe(
+      431,
+    );
     expect(headerBytes(new Headers({ a: "b", c: "d" }), new Set(["a"]))).toBe(6);
     // nothing is excluded by default
-    expect((await app({ maxBytes: 300 }).request("/x", { headers: { "x-identity-assertion": "j".repeat(400) } })).status).toBe(431);
+    expect(
+      (await app({ maxBytes: 300 }).request("/x", { headers: { "x-identity-assertion": "j".repeat(400) } })).status,
+    ).toBe(431);
   });
 
   it("defaults to 32 KiB", async () => {
@@ -85,7 +112,8 @@ describe("headerLimit boundaries", () => {
 describe("requestLimits media types", () => {
   const settings = () => ({ MAX_BODY_BYTES: 1024, MAX_HEADER_BYTES: 1024 });
   const a = new Hono().use("*", ...requestLimits(settings)).all("*", (c) => c.json({ ok: true }));
-  const send = (path: string, method: string, type?: string) => a.request(path, { method, headers: type ? { "content-type": type } : {}, body: "{}" });
+  const send = (path: string, method: string, type?: string) =>
+    a.request(path, { method, headers: type ? { "content-type": type } : {}, body: "{}" });
 
   it("takes application/json on /mcp and on the admin API's POST, PUT and PATCH", async () => {
     expect((await send("/mcp", "POST", "application/json")).status).toBe(200);
@@ -128,17 +156,32 @@ function executionCtx() {
   return { waits, ctx: { waitUntil: (p: Promise<unknown>) => waits.push(p), passThroughOnException() {}, props: {} } };
 }
 
-function limiter(limit: number, s: ReturnType<typeof memoryStore> | null, opts: { syncMs?: number; nearFraction?: number; counters?: WindowCounters; units?: number } = {}) {
+function limiter(
+  limit: number,
+  s: ReturnType<typeof memoryStore> | null,
+  opts: { syncMs?: number; nearFraction?: number; counters?: WindowCounters; units?: number } = {},
+) {
   const counters = opts.counters ?? new WindowCounters();
   const app = new Hono()
-    .use("*", rateLimit({ limit: () => limit, subject: (c) => c.req.header("x-user") ?? null, store: s ? () => s.store : undefined, syncMs: opts.syncMs, nearFraction: opts.nearFraction, counters }))
+    .use(
+      "*",
+      rateLimit({
+        limit: () => limit,
+        subject: (c) => c.req.header("x-user") ?? null,
+        store: s ? () => s.store : undefined,
+        syncMs: opts.syncMs,
+        nearFraction: opts.nearFraction,
+        counters,
+      }),
+    )
     .all("*", (c) => {
       const charge = (c.get("rateCharge" as never) as RateCharge | undefined) ?? null;
       const units = Number(c.req.header("x-units") ?? 0);
       return c.json({ charged: units && charge ? charge(units) : null });
     });
   const { waits, ctx } = executionCtx();
-  const req = (user: string, headers: Record<string, string> = {}) => app.request("/admin/api/x", { headers: { "x-user": user, ...headers } }, {}, ctx as never);
+  const req = (user: string, headers: Record<string, string> = {}) =>
+    app.request("/admin/api/x", { headers: { "x-user": user, ...headers } }, {}, ctx as never);
   return { app, req, counters, waits };
 }
 
@@ -151,7 +194,10 @@ describe("rateLimit with shared counters", () => {
     expect(res.status).toBe(429);
     expect(s.calls[0]).toEqual([{ subject: "a@x", windowStart: expect.any(Number), delta: 0 }]);
     expect(s.calls[0]![0]!.windowStart % WINDOW_MS).toBe(0);
-    expect(await res.json()).toMatchObject({ error: "rate_limited", message: expect.stringMatching(/^rate limit of 3 requests per minute reached; retry after \d+ s$/) });
+    expect(await res.json()).toMatchObject({
+      error: "rate_limited",
+      message: expect.stringMatching(/^rate limit of 3 requests per minute reached; retry after \d+ s$/),
+    });
   });
 
   it("admits what is left of the global budget", async () => {
@@ -171,7 +217,10 @@ describe("rateLimit with shared counters", () => {
     expect(counters.scheduled).toBe(true);
     await Promise.all(waits);
     expect(counters.scheduled).toBe(false);
-    const sent = s.calls.flat().filter((d) => d.subject === "b@x").reduce((n, d) => n + d.delta, 0);
+    const sent = s.calls
+      .flat()
+      .filter((d) => d.subject === "b@x")
+      .reduce((n, d) => n + d.delta, 0);
     expect(sent).toBe(4);
     expect([...s.rows.values()]).toEqual([4]);
     // the next request schedules the next flush
@@ -280,7 +329,9 @@ describe("rateLimit with shared counters", () => {
 
   it("takes syncMs from a function of the request", async () => {
     const s = memoryStore();
-    const app = new Hono().use("*", rateLimit({ limit: () => 100, subject: () => "fn@x", store: () => s.store, syncMs: () => 60_000 })).all("*", (c) => c.json({}));
+    const app = new Hono()
+      .use("*", rateLimit({ limit: () => 100, subject: () => "fn@x", store: () => s.store, syncMs: () => 60_000 }))
+      .all("*", (c) => c.json({}));
     const { waits, ctx } = executionCtx();
     await app.request("/x", {}, {}, ctx as never);
     expect(waits).toHaveLength(1);
@@ -359,27 +410,34 @@ describe("rateLimit with shared counters", () => {
 describe("rateCharge (a batch of n messages counts n)", () => {
   it("charges whole units and refuses what passes the limit, charging nothing then", async () => {
     const { req, counters } = limiter(10, null);
-    const charged = async (units: number) => ((await (await req("k@x", { "x-units": String(units) })).json()) as { charged: unknown }).charged;
+    const charged = async (units: number) =>
+      ((await (await req("k@x", { "x-units": String(units) })).json()) as { charged: unknown }).charged;
     expect(await charged(3.9)).toEqual({ ok: true }); // 1 + 3
     expect(counters.entries.get("k@x")!.pending).toBe(4);
     expect(await charged(5)).toEqual({ ok: true }); // 5 + 5 = 10
     expect(counters.entries.get("k@x")!.pending).toBe(10);
     expect((await req("k@x")).status).toBe(429);
     const other = limiter(10, null);
-    const refused = (await (await other.req("l@x", { "x-units": "10" })).json()) as { charged: { ok: boolean; retryAfter: number; limit: number } };
+    const refused = (await (await other.req("l@x", { "x-units": "10" })).json()) as {
+      charged: { ok: boolean; retryAfter: number; limit: number };
+    };
     expect(refused.charged.ok).toBe(false);
     expect(refused.charged.limit).toBe(10);
     expect(refused.charged.retryAfter).toBeGreaterThanOrEqual(1);
     expect(refused.charged.retryAfter).toBeLessThanOrEqual(60);
     expect(other.counters.entries.get("l@x")!.pending).toBe(1);
     // 9 more fit exactly
-    expect(((await (await other.req("l@x", { "x-units": "8" })).json()) as { charged: unknown }).charged).toEqual({ ok: true });
+    expect(((await (await other.req("l@x", { "x-units": "8" })).json()) as { charged: unknown }).charged).toEqual({
+      ok: true,
+    });
     expect(other.counters.entries.get("l@x")!.pending).toBe(10);
   });
 
   it("charges nothing for negative units", async () => {
     const { req, counters } = limiter(10, null);
-    expect(((await (await req("m@x", { "x-units": "-5" })).json()) as { charged: unknown }).charged).toEqual({ ok: true });
+    expect(((await (await req("m@x", { "x-units": "-5" })).json()) as { charged: unknown }).charged).toEqual({
+      ok: true,
+    });
     expect(counters.entries.get("m@x")!.pending).toBe(1);
   });
 });
@@ -392,7 +450,9 @@ describe("rateLimit windows and Retry-After", () => {
     await req("r@x");
     expect((await req("r@x")).headers.get("retry-after")).toBe("45");
     const { req: charging } = limiter(1, null);
-    const refused = (await (await charging("q@x", { "x-units": "5" })).json()) as { charged: { ok: boolean; retryAfter: number } };
+    const refused = (await (await charging("q@x", { "x-units": "5" })).json()) as {
+      charged: { ok: boolean; retryAfter: number };
+    };
     expect(refused.charged).toMatchObject({ ok: false, retryAfter: 45 });
     vi.setSystemTime(t + WINDOW_MS - 10);
     const { req: req2 } = limiter(1, null);
@@ -416,7 +476,10 @@ describe("userRateLimit", () => {
         c.set("identity", { email: "u@x" });
         await next();
       })
-      .use("*", userRateLimit(settings, new WindowCounters(), () => s.store))
+      .use(
+        "*",
+        userRateLimit(settings, new WindowCounters(), () => s.store),
+      )
       .all("*", (c) => c.json({ ok: true }));
     const { waits, ctx } = executionCtx();
     expect((await app.request("/x", {}, {}, ctx as never)).status).toBe(200);

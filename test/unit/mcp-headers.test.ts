@@ -3,7 +3,12 @@
 // outside the alphabet are refused, though `atob` would take the first), and a client's headers
 // checked against its arguments.
 import { describe, expect, it } from "vitest";
-import { decodeHeaderValue, encodeHeaderValue, paramHeaderMismatch, type ParamHeader } from "../../workers/mcp/src/upstream/mcp-headers";
+import {
+  decodeHeaderValue,
+  encodeHeaderValue,
+  paramHeaderMismatch,
+  type ParamHeader,
+} from "../../workers/mcp/src/upstream/mcp-headers";
 
 describe("Mcp-Param header values", () => {
   it("decodes a canonical sentinel and passes plain values through", () => {
@@ -32,7 +37,8 @@ describe("Mcp-Param header values", () => {
 
 describe("a modern client's Mcp-Param headers against its arguments", () => {
   const decls: ParamHeader[] = [{ name: "Region", path: ["region"], type: "string" }];
-  const check = (headers: Record<string, string>, args: unknown = { region: "Hello" }) => paramHeaderMismatch(decls, args, new Headers(headers));
+  const check = (headers: Record<string, string>, args: unknown = { region: "Hello" }) =>
+    paramHeaderMismatch(decls, args, new Headers(headers));
 
   it("agrees with a plain or sentinel value equal to the argument", () => {
     expect(check({ "mcp-param-region": "Hello" })).toBeNull();
@@ -41,7 +47,11 @@ describe("a modern client's Mcp-Param headers against its arguments", () => {
 
   it("names the header when it is absent, malformed, or says something else", () => {
     expect(check({})).toBe('the body carries region="Hello" but the Mcp-Param-Region header is absent');
-    expect(check({ "mcp-param-region": "=?base64?SGVsbG8?=" })).toContain("Mcp-Param-Region header is not a valid header value");
-    expect(check({ "mcp-param-region": "Bye" })).toBe('the Mcp-Param-Region header says "Bye" but the body carries region="Hello"');
+    expect(check({ "mcp-param-region": "=?base64?SGVsbG8?=" })).toContain(
+      "Mcp-Param-Region header is not a valid header value",
+    );
+    expect(check({ "mcp-param-region": "Bye" })).toBe(
+      'the Mcp-Param-Region header says "Bye" but the body carries region="Hello"',
+    );
   });
 });

@@ -9,7 +9,14 @@ import { templateMatches } from "../../workers/mcp/src/dispatch/resources";
 import { openRelayedId, openSession, sealRelayedId, sealSession } from "../../workers/mcp/src/tokens";
 
 const secret = "unit-test-session-secret-0123456789abcdef";
-const state = { sid: "s-1", email: "a@example.com", scope: "*", v: "2025-06-18", caps: { sampling: {} }, iat: 1_700_000_000 };
+const state = {
+  sid: "s-1",
+  email: "a@example.com",
+  scope: "*",
+  v: "2025-06-18",
+  caps: { sampling: {} },
+  iat: 1_700_000_000,
+};
 
 describe("JSON-RPC classification", () => {
   it("tells requests, notifications and responses apart and explains what is invalid", () => {
@@ -17,7 +24,16 @@ describe("JSON-RPC classification", () => {
     expect(classify({ jsonrpc: "2.0", method: "notifications/initialized" }).kind).toBe("notification");
     expect(classify({ jsonrpc: "2.0", id: "x", result: {} }).kind).toBe("response");
     expect(classify({ jsonrpc: "2.0", id: null, error: { code: 1, message: "m" } }).kind).toBe("response");
-    for (const bad of [null, [], "x", { id: 1, method: "ping" }, { jsonrpc: "2.0", id: {}, method: "ping" }, { jsonrpc: "2.0", id: 1, method: "" }, { jsonrpc: "2.0", id: 1, method: "x", params: [1] }, { jsonrpc: "2.0", id: 1 }]) {
+    for (const bad of [
+      null,
+      [],
+      "x",
+      { id: 1, method: "ping" },
+      { jsonrpc: "2.0", id: {}, method: "ping" },
+      { jsonrpc: "2.0", id: 1, method: "" },
+      { jsonrpc: "2.0", id: 1, method: "x", params: [1] },
+      { jsonrpc: "2.0", id: 1 },
+    ]) {
       expect(classify(bad).kind, JSON.stringify(bad)).toBe("invalid");
     }
   });
@@ -32,7 +48,7 @@ describe("JSON-RPC classification", () => {
 describe("SSE parsing", () => {
   it("yields events across chunk boundaries, with multi-line data, comments and CRLF", async () => {
     const enc = new TextEncoder();
-    const parts = [": hello\n\nevent: message\ndata: {\"a\"", ":1}\n\r\nid: 7\ndata: one\ndata: two\n\n", "data: last"];
+    const parts = [': hello\n\nevent: message\ndata: {"a"', ":1}\n\r\nid: 7\ndata: one\ndata: two\n\n", "data: last"];
     const body = new ReadableStream<Uint8Array>({
       start(c) {
         for (const p of parts) c.enqueue(enc.encode(p));
@@ -132,9 +148,19 @@ describe("session and relayed-id tokens", () => {
     expect(await openSession(secret + "x", token)).toBeNull();
     const flipped = token.slice(0, -3) + (token.at(-3) === "A" ? "B" : "A") + token.slice(-2);
     expect(await openSession(secret, flipped)).toBeNull();
-    const origin = { k: "up" as const, sid: "s-1", email: "a@example.com", reply: { server: "alpha", via: "session" as const, usid: "u-1", uv: "2025-06-18" }, id: 4 };
+    const origin = {
+      k: "up" as const,
+      sid: "s-1",
+      email: "a@example.com",
+      reply: { server: "alpha", via: "session" as const, usid: "u-1", uv: "2025-06-18" },
+      id: 4,
+    };
     const relayed = await sealRelayedId(secret, origin);
-    expect(await openRelayedId(secret, relayed)).toMatchObject({ k: "up", reply: { server: "alpha", usid: "u-1" }, id: 4 });
+    expect(await openRelayedId(secret, relayed)).toMatchObject({
+      k: "up",
+      reply: { server: "alpha", usid: "u-1" },
+      id: 4,
+    });
     // the same upstream request always gets the same id (a later cancellation names it again)
     expect(await sealRelayedId(secret, origin)).toBe(relayed);
     // a session token is not a relayed id and vice versa

@@ -47,7 +47,10 @@ describe("aggregated names: bounds", () => {
   it("hashes the UTF-8 bytes of the upstream name", async () => {
     const name = "lire un fichier é";
     const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(name)));
-    const hex = [...digest].map((b) => b.toString(16).padStart(2, "0")).join("").slice(0, 8);
+    const hex = [...digest]
+      .map((b) => b.toString(16).padStart(2, "0"))
+      .join("")
+      .slice(0, 8);
     expect(aggregatedName("s", name)).toBe(`s__lire_un_fichier___${hex}`);
   });
 
@@ -69,7 +72,11 @@ describe("aggregated names: collisions", () => {
     expect(r.upstream.has(e)).toBe(false);
     expect(r.upstream.size).toBe(0);
     expect(r.conflicts.map((c) => c.name)).toEqual([a, b].sort());
-    expect(listAggregated({ servers: [{ id: "s", tools: [{ name: a }, { name: b }, { name: "ok" }], prompts: [] }] }).map((x) => x.name)).toEqual(["s__ok"]);
+    expect(
+      listAggregated({ servers: [{ id: "s", tools: [{ name: a }, { name: b }, { name: "ok" }], prompts: [] }] }).map(
+        (x) => x.name,
+      ),
+    ).toEqual(["s__ok"]);
   });
 
   it("gives the name to the natural one, and lists the others' rivals sorted, conflicts sorted by name", () => {
@@ -98,7 +105,14 @@ describe("aggregated names: collisions", () => {
 
   it("sorts conflicts by name whatever order they were found in", () => {
     const [c, d] = collidingPair();
-    const names = ["z z", "z_z_" + aggregatedName("s", "z z").slice(-8), c, d, "a a", "a_a_" + aggregatedName("s", "a a").slice(-8)];
+    const names = [
+      "z z",
+      "z_z_" + aggregatedName("s", "z z").slice(-8),
+      c,
+      d,
+      "a a",
+      "a_a_" + aggregatedName("s", "a a").slice(-8),
+    ];
     const got = assignNames("s", names).conflicts.map((x) => x.name);
     expect(got).toEqual([...got].sort());
     expect(got).toEqual(["a a", c, d, "z z"].sort());
@@ -107,13 +121,26 @@ describe("aggregated names: collisions", () => {
 
 describe("aggregated listing", () => {
   it("skips non-string names, and a string name is not displaced by a number that prints alike", () => {
-    const listed = listAggregated({ servers: [{ id: "s", tools: [{ name: 42 }, { name: "42" }, {}], prompts: [] }] } as never);
+    const listed = listAggregated({
+      servers: [{ id: "s", tools: [{ name: 42 }, { name: "42" }, {}], prompts: [] }],
+    } as never);
     expect(listed.map((x) => [x.name, x.upstreamName])).toEqual([["s__42", "42"]]);
     expect(assignNames("s", ["42"]).conflicts).toEqual([]);
   });
 
   it("lists a duplicated name once, the first item", () => {
-    const listed = listAggregated({ servers: [{ id: "s", tools: [{ name: "a", v: 1 }, { name: "a", v: 2 }], prompts: [] }] } as never);
+    const listed = listAggregated({
+      servers: [
+        {
+          id: "s",
+          tools: [
+            { name: "a", v: 1 },
+            { name: "a", v: 2 },
+          ],
+          prompts: [],
+        },
+      ],
+    } as never);
     expect(listed).toHaveLength(1);
     expect(listed[0]!.item).toMatchObject({ v: 1 });
   });
@@ -125,7 +152,12 @@ describe("name lookups of an endpoint", () => {
 
   it("leaves out tools with invalid x-mcp-header annotations, on /mcp and /mcp/<server>, and logs why", () => {
     const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
-    const c = catalog([{ id: "s", tools: [{ name: "bad", inputSchema: badHeader }, { name: "good", inputSchema: goodHeader }, { name: "plain" }] }]);
+    const c = catalog([
+      {
+        id: "s",
+        tools: [{ name: "bad", inputSchema: badHeader }, { name: "good", inputSchema: goodHeader }, { name: "plain" }],
+      },
+    ]);
     expect([...namedItems(c, "*", "tools").keys()]).toEqual(["s__good", "s__plain"]);
     expect([...namedItems(c, "s", "tools").keys()]).toEqual(["good", "plain"]);
     const line = String(warn.mock.calls[0]![0]);
@@ -170,7 +202,11 @@ describe("name lookups: virtual servers and renamed tools", () => {
     const bad = { type: "object", properties: { q: { type: "object", "x-mcp-header": "Q" } } };
     const c = catalog(
       [
-        { id: "a", tools: [{ name: "search", v: "a" }, { name: "open" }, { name: 3 }, { name: "broken", inputSchema: bad }], renamed: [["search", "find_things"]] },
+        {
+          id: "a",
+          tools: [{ name: "search", v: "a" }, { name: "open" }, { name: 3 }, { name: "broken", inputSchema: bad }],
+          renamed: [["search", "find_things"]],
+        },
         { id: "b", tools: [{ name: "search", v: "b" }, { name: "close" }] },
       ],
       "v",
@@ -189,7 +225,14 @@ describe("name lookups: virtual servers and renamed tools", () => {
   });
 
   it("maps a renamed tool back to its upstream name on /mcp and /mcp/<server>, and nothing else", () => {
-    const c = catalog([{ id: "s", tools: [{ name: "shown" }, { name: "plain" }], prompts: [{ name: "shown" }], renamed: [["shown", "original"]] }]);
+    const c = catalog([
+      {
+        id: "s",
+        tools: [{ name: "shown" }, { name: "plain" }],
+        prompts: [{ name: "shown" }],
+        renamed: [["shown", "original"]],
+      },
+    ]);
     expect(namedItems(c, "s", "tools").get("shown")).toMatchObject({ name: "shown", upstreamName: "original" });
     expect(namedItems(c, "*", "tools").get("s__shown")).toMatchObject({ name: "s__shown", upstreamName: "original" });
     expect(namedItems(c, "*", "tools").get("s__plain")).toMatchObject({ upstreamName: "plain" });

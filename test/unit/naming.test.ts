@@ -4,9 +4,17 @@ import { UserCatalog } from "../../workers/mcp/src/catalog.client";
 import { namedItems } from "../../workers/mcp/src/dispatch/names";
 
 const VALID = /^[A-Za-z0-9_-]{1,64}$/;
-const server = (id: string, tools: string[], prompts: string[] = []) => ({ id, tools: tools.map((name) => ({ name })), prompts: prompts.map((name) => ({ name })) });
+const server = (id: string, tools: string[], prompts: string[] = []) => ({
+  id,
+  tools: tools.map((name) => ({ name })),
+  prompts: prompts.map((name) => ({ name })),
+});
 /** A user's catalog as the mcp worker holds it (what its name lookup is built from). */
-const userCatalog = (servers: ReturnType<typeof server>[]) => UserCatalog.parse({ email: "u@example.com", servers: servers.map((s) => ({ ...s, url: `http://127.0.0.1:1/${s.id}` })) });
+const userCatalog = (servers: ReturnType<typeof server>[]) =>
+  UserCatalog.parse({
+    email: "u@example.com",
+    servers: servers.map((s) => ({ ...s, url: `http://127.0.0.1:1/${s.id}` })),
+  });
 /** What the gateway resolves `name` to on an endpoint (scope "*" is /mcp, else /mcp/<scope>), as [server, upstream name]. */
 const resolve = (catalog: UserCatalog, name: string, scope = "*", kind: "tools" | "prompts" = "tools") => {
   const hit = namedItems(catalog, scope, kind).get(name);
@@ -75,7 +83,10 @@ describe("collisions", () => {
 
 // The lookup the mcp worker resolves every tools/call and prompts/get with (workers/mcp/src/names.ts).
 describe("name lookup of the gateway", () => {
-  const catalog = userCatalog([server("files", ["read_file", "weird name!"], ["summarize"]), server("memory", ["create_entities"])]);
+  const catalog = userCatalog([
+    server("files", ["read_file", "weird name!"], ["summarize"]),
+    server("memory", ["create_entities"]),
+  ]);
 
   it("resolves on /mcp exactly the names the aggregated list shows", () => {
     const listed = listAggregated(catalog);
@@ -86,7 +97,23 @@ describe("name lookup of the gateway", () => {
   });
 
   it("refuses on /mcp every other spelling: unprefixed, other prefix, hidden, case, raw unsafe name, prompts as tools", () => {
-    for (const name of ["read_file", "memory__read_file", "files__create_entities", "FILES__read_file", "files__READ_FILE", "files__weird name!", "files__weird_name_", "files__summarize", "nothing__read_file", "files__", "__read_file", "files___read_file", "constructor", "__proto__", "files__constructor"]) {
+    for (const name of [
+      "read_file",
+      "memory__read_file",
+      "files__create_entities",
+      "FILES__read_file",
+      "files__READ_FILE",
+      "files__weird name!",
+      "files__weird_name_",
+      "files__summarize",
+      "nothing__read_file",
+      "files__",
+      "__read_file",
+      "files___read_file",
+      "constructor",
+      "__proto__",
+      "files__constructor",
+    ]) {
       expect(resolve(catalog, name), name).toBeNull();
     }
     // a tool the user cannot see is not in their catalog, so it cannot resolve
@@ -97,7 +124,8 @@ describe("name lookup of the gateway", () => {
   it("resolves on /mcp/<server> that server's upstream names only", () => {
     expect(resolve(catalog, "read_file", "files")).toEqual(["files", "read_file"]);
     expect(resolve(catalog, "weird name!", "files")).toEqual(["files", "weird name!"]);
-    for (const name of ["files__read_file", "create_entities", "READ_FILE", "summarize"]) expect(resolve(catalog, name, "files"), name).toBeNull();
+    for (const name of ["files__read_file", "create_entities", "READ_FILE", "summarize"])
+      expect(resolve(catalog, name, "files"), name).toBeNull();
     expect(resolve(catalog, "summarize", "files", "prompts")).toEqual(["files", "summarize"]);
     expect(resolve(catalog, "read_file", "nothing")).toBeNull();
   });

@@ -4,7 +4,20 @@ import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
 import { metricsRoute, observe, otlpHeaders } from "../../shared/middleware/observe";
 import { counter, gauge, histogram, MAX_SERIES, render, snapshot } from "../../shared/observe/metrics";
-import { currentSpan, flushSpans, scheduleExport, formatTraceparent, otlpJson, otlpProtobuf, parseTraceparent, setExporting, startSpan, takeSpans, traceHeaders, withSpan } from "../../shared/observe/trace";
+import {
+  currentSpan,
+  flushSpans,
+  scheduleExport,
+  formatTraceparent,
+  otlpJson,
+  otlpProtobuf,
+  parseTraceparent,
+  setExporting,
+  startSpan,
+  takeSpans,
+  traceHeaders,
+  withSpan,
+} from "../../shared/observe/trace";
 import { signServiceAssertion } from "../../shared/service-auth";
 import { continueMessageTrace, MAX_PEEK_BYTES } from "../../workers/edge/src/message-trace";
 
@@ -20,7 +33,10 @@ describe("metrics", () => {
     h.observe({ op: "q" }, 0.5);
     h.observe({ op: "q" }, 5);
     const mine = snapshot().filter((f) => f.name.startsWith("unit_"));
-    const text = render([{ worker: "a", families: mine }, { worker: "b", families: mine }]);
+    const text = render([
+      { worker: "a", families: mine },
+      { worker: "b", families: mine },
+    ]);
     expect(text).toContain("# HELP unit_requests_total Requests\\nseen\n# TYPE unit_requests_total counter\n");
     expect(text).toContain('unit_requests_total{worker="a",kind="a\\"b"} 3\n');
     expect(text).toContain('unit_requests_total{worker="b",kind="a\\"b"} 3\n');
@@ -49,12 +65,25 @@ describe("metrics", () => {
 describe("trace context", () => {
   it("parses and formats traceparent as W3C Trace Context says", () => {
     const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-    expect(parseTraceparent(tp, "congo=t61rcWkgMzE")).toEqual({ traceId: "4bf92f3577b34da6a3ce929d0e0e4736", spanId: "00f067aa0ba902b7", sampled: true, tracestate: "congo=t61rcWkgMzE" });
+    expect(parseTraceparent(tp, "congo=t61rcWkgMzE")).toEqual({
+      traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
+      spanId: "00f067aa0ba902b7",
+      sampled: true,
+      tracestate: "congo=t61rcWkgMzE",
+    });
     expect(formatTraceparent(parseTraceparent(tp)!)).toBe(tp);
     expect(parseTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")!.sampled).toBe(false);
     // a later version with more fields is read as 00
     expect(parseTraceparent("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what")).toBeTruthy();
-    for (const bad of ["", "garbage", "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "00-00000000000000000000000000000000-00f067aa0ba902b7-01", "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra", "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01"]) {
+    for (const bad of [
+      "",
+      "garbage",
+      "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+      "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+      "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+      "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+    ]) {
       expect(parseTraceparent(bad), bad).toBeNull();
     }
   });
@@ -77,7 +106,12 @@ describe("trace context", () => {
     expect(spans.map((s) => s.name)).toEqual(["child", "root"]);
     expect(spans[0]!.parentSpanId).toBe(root.context.spanId);
     // an unsampled parent: spans made, not exported
-    const off = startSpan("svc", "off", "server", parseTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"));
+    const off = startSpan(
+      "svc",
+      "off",
+      "server",
+      parseTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"),
+    );
     off.end();
     expect(takeSpans()).toEqual([]);
     setExporting(false);
@@ -91,16 +125,26 @@ describe("trace context", () => {
     expect(pb.byteLength).toBeGreaterThan(40);
     startSpan("mcp-gateway-mcp", "y", "server", null).end();
     const sent: Request[] = [];
-    await flushSpans({ endpoint: "http://collector:4318", protocol: "http/json", headers: { "x-key": "k" } }, async (input, init) => (sent.push(new Request(input, init)), new Response("{}")));
+    await flushSpans(
+      { endpoint: "http://collector:4318", protocol: "http/json", headers: { "x-key": "k" } },
+      async (input, init) => (sent.push(new Request(input, init)), new Response("{}")),
+    );
     expect(sent).toHaveLength(1);
     expect(sent[0]!.url).toBe("http://collector:4318/v1/traces");
     expect(sent[0]!.headers.get("content-type")).toBe("application/json");
     expect(sent[0]!.headers.get("x-key")).toBe("k");
     const body = (await sent[0]!.json()) as ReturnType<typeof otlpJson>;
-    expect(body.resourceSpans[0]!.resource.attributes[0]).toEqual({ key: "service.name", value: { stringValue: "mcp-gateway-mcp" } });
+    expect(body.resourceSpans[0]!.resource.attributes[0]).toEqual({
+      key: "service.name",
+      value: { stringValue: "mcp-gateway-mcp" },
+    });
     expect(body.resourceSpans[0]!.scopeSpans[0]!.spans[0]!.name).toBe("y");
     startSpan("svc", "z", "server", null).end();
-    await expect(flushSpans({ endpoint: "http://collector:4318", protocol: "http/protobuf" }, async () => Promise.reject(new Error("down")))).resolves.toBeUndefined();
+    await expect(
+      flushSpans({ endpoint: "http://collector:4318", protocol: "http/protobuf" }, async () =>
+        Promise.reject(new Error("down")),
+      ),
+    ).resolves.toBeUndefined();
     expect(takeSpans()).toEqual([]);
     setExporting(false);
     expect(otlpHeaders("api-key=a%20b, x=1")).toEqual({ "api-key": "a b", x: "1" });
@@ -112,7 +156,10 @@ describe("export batching", () => {
     setExporting(true);
     takeSpans();
     const sent: number[] = [];
-    const fetcher = (async (_i: RequestInfo | URL, init?: RequestInit) => (sent.push(JSON.parse(String(init!.body)).resourceSpans[0].scopeSpans[0].spans.length), new Response("{}"))) as typeof fetch;
+    const fetcher = (async (_i: RequestInfo | URL, init?: RequestInit) => (
+      sent.push(JSON.parse(String(init!.body)).resourceSpans[0].scopeSpans[0].spans.length),
+      new Response("{}")
+    )) as typeof fetch;
     const cfg = { endpoint: "http://collector:4318", protocol: "http/json" as const };
     startSpan("svc", "a", "server", null).end();
     const first = scheduleExport(cfg, 30, fetcher);
@@ -139,11 +186,17 @@ describe("observe middleware and a worker's /metrics", () => {
   const env = { SERVICE_SECRET: SECRET, METRICS_TOKEN: TOKEN };
 
   it("continues the caller's trace and counts by route pattern, never the raw path", async () => {
-    const res = await app.request("/things/carol@example.test", { headers: { traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" } }, env);
+    const res = await app.request(
+      "/things/carol@example.test",
+      { headers: { traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" } },
+      env,
+    );
     const { trace } = (await res.json()) as { trace: string };
     expect(trace).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/);
     const text = await (await app.request("/metrics", { headers: { authorization: `Bearer ${TOKEN}` } }, env)).text();
-    expect(text).toContain('mcpgw_http_requests_total{worker="catalog",route="/things/:id",method="GET",status="2xx"} 1');
+    expect(text).toContain(
+      'mcpgw_http_requests_total{worker="catalog",route="/things/:id",method="GET",status="2xx"} 1',
+    );
     expect(text).not.toContain("carol");
   });
 
@@ -151,8 +204,20 @@ describe("observe middleware and a worker's /metrics", () => {
     expect((await app.request("/metrics", {}, env)).status).toBe(401);
     expect((await app.request("/metrics", { headers: { authorization: `Bearer ${TOKEN}x` } }, env)).status).toBe(401);
     expect((await app.request("/metrics", { headers: { authorization: `Bearer ${TOKEN}` } }, {})).status).toBe(401);
-    expect((await app.request("/metrics", { headers: { "x-service-assertion": await signServiceAssertion(SECRET, "mcp", "catalog") } }, env)).status).toBe(401);
-    const edge = await app.request("/metrics", { headers: { "x-service-assertion": await signServiceAssertion(SECRET, "edge", "catalog") } }, env);
+    expect(
+      (
+        await app.request(
+          "/metrics",
+          { headers: { "x-service-assertion": await signServiceAssertion(SECRET, "mcp", "catalog") } },
+          env,
+        )
+      ).status,
+    ).toBe(401);
+    const edge = await app.request(
+      "/metrics",
+      { headers: { "x-service-assertion": await signServiceAssertion(SECRET, "edge", "catalog") } },
+      env,
+    );
     expect(edge.status).toBe(200);
     expect(((await edge.json()) as { worker: string }).worker).toBe("catalog");
   });
@@ -160,9 +225,24 @@ describe("observe middleware and a worker's /metrics", () => {
 
 describe("the edge reading a 2026-07-28 message's `_meta` trace context (workers/edge/src/message-trace.ts)", () => {
   const TP = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-  const message = (meta: Record<string, unknown>) => JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "echo", arguments: { traceparent: "not this one" }, _meta: meta } });
+  const message = (meta: Record<string, unknown>) =>
+    JSON.stringify({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "tools/call",
+      params: { name: "echo", arguments: { traceparent: "not this one" }, _meta: meta },
+    });
   const post = (body: string, headers: Record<string, string> = {}) =>
-    new Request("http://gw/mcp/modern", { method: "POST", headers: { "content-type": "application/json", "mcp-protocol-version": "2026-07-28", "content-length": String(new TextEncoder().encode(body).length), ...headers }, body });
+    new Request("http://gw/mcp/modern", {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "mcp-protocol-version": "2026-07-28",
+        "content-length": String(new TextEncoder().encode(body).length),
+        ...headers,
+      },
+      body,
+    });
   /** Runs continueMessageTrace under a fresh edge span (parent: `parent`); returns the span and the body forwarded (what it read, or the untouched request's). */
   async function run(req: Request, path = "/mcp/modern", parent: string | null = null) {
     const span = startSpan("mcp-gateway", "POST edge", "server", parseTraceparent(parent));
@@ -189,9 +269,27 @@ describe("the edge reading a 2026-07-28 message's `_meta` trace context (workers
       [post(body), "/mcp/modern", "00-11111111111111111111111111111111-2222222222222222-01", false],
       [post(body, { "mcp-protocol-version": "2025-06-18" }), "/mcp/modern", null, false],
       [post(body), "/admin/api/tenants", null, false],
-      [new Request("http://gw/mcp/modern", { method: "PUT", headers: { "mcp-protocol-version": "2026-07-28", "content-length": "2" }, body: "{}" }), "/mcp/modern", null, false],
+      [
+        new Request("http://gw/mcp/modern", {
+          method: "PUT",
+          headers: { "mcp-protocol-version": "2026-07-28", "content-length": "2" },
+          body: "{}",
+        }),
+        "/mcp/modern",
+        null,
+        false,
+      ],
       [post(body, { "content-length": String(64 * 1024 + 1) }), "/mcp/modern", null, false],
-      [new Request("http://gw/mcp/modern", { method: "POST", headers: { "mcp-protocol-version": "2026-07-28" }, body: new Blob([body]).stream() }), "/mcp/modern", null, false],
+      [
+        new Request("http://gw/mcp/modern", {
+          method: "POST",
+          headers: { "mcp-protocol-version": "2026-07-28" },
+          body: new Blob([body]).stream(),
+        }),
+        "/mcp/modern",
+        null,
+        false,
+      ],
       [post(message({ traceparent: "00-not-a-trace-01" })), "/mcp/modern", null, true],
       [post(message({})), "/mcp/modern", null, true],
       [post(JSON.stringify([JSON.parse(body)])), "/mcp/modern", null, true],

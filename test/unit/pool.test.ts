@@ -24,7 +24,9 @@ const ops = {
 
 /** A stub that runs `ops` in place, through structured clone as an RPC would. */
 function namespaceOf(o: typeof ops) {
-  const stub: PoolStub = { run: async (op, args) => structuredClone(await runOp(o, fakeSql, op, structuredClone(args))) as Outcome };
+  const stub: PoolStub = {
+    run: async (op, args) => structuredClone(await runOp(o, fakeSql, op, structuredClone(args))) as Outcome,
+  };
   return { idFromName: (n: string) => ({ n }), get: () => stub };
 }
 
@@ -47,8 +49,14 @@ describe("the pool's operations", () => {
   });
 
   it("refuses an unknown operation by name (and never reaches inherited properties)", async () => {
-    expect(await runOp(ops, fakeSql, "drop", [])).toEqual({ ok: false, error: { name: "Error", message: "unknown pool operation drop" } });
-    expect(await runOp(ops, fakeSql, "constructor", [])).toMatchObject({ ok: false, error: { message: "unknown pool operation constructor" } });
+    expect(await runOp(ops, fakeSql, "drop", [])).toEqual({
+      ok: false,
+      error: { name: "Error", message: "unknown pool operation drop" },
+    });
+    expect(await runOp(ops, fakeSql, "constructor", [])).toMatchObject({
+      ok: false,
+      error: { message: "unknown pool operation constructor" },
+    });
   });
 
   it("says what to bind when the worker has no PG_POOL binding", () => {

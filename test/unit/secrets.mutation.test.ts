@@ -2,13 +2,25 @@
 // pinned by known answers (a value sealed by this release must open after an upgrade), the
 // canonical encoding only, key-length rules and their messages, and the key-ring memo.
 import { describe, expect, it } from "vitest";
-import { SECRETS_KEY_VARS, SecretsError, SecretsKey, SecretsKeyList, isSealed, keyId, keyRing, seal, sealedKeyId, unseal } from "../../shared/secrets";
+import {
+  SECRETS_KEY_VARS,
+  SecretsError,
+  SecretsKey,
+  SecretsKeyList,
+  isSealed,
+  keyId,
+  keyRing,
+  seal,
+  sealedKeyId,
+  unseal,
+} from "../../shared/secrets";
 
 const K = "kat-secrets-key-0123456789abcdefghijklmnop";
 const CONTEXT = "servers.headers:fs:Authorization";
 /** Sealed by this release under K for CONTEXT. */
 const KAT = "mcpgw:v1:4e7fede34fec9b31:CxYIqIYsfJsaiJdA-yKq-dgF0_H378hDA78huaKkRfbhO7OkCUzfzA";
-const ringOf = (current: string, previous: string[] = []) => keyRing({ SECRETS_KEY: current, SECRETS_KEY_PREVIOUS: previous });
+const ringOf = (current: string, previous: string[] = []) =>
+  keyRing({ SECRETS_KEY: current, SECRETS_KEY_PREVIOUS: previous });
 
 describe("secrets at rest: wire format", () => {
   it("derives the documented key id and opens a value sealed by this release", async () => {
@@ -45,7 +57,13 @@ describe("secrets at rest: wire format", () => {
     const body = KAT.slice("mcpgw:v1:4e7fede34fec9b31:".length);
     expect(body).toMatch(/[-_]/);
     const head = "mcpgw:v1:4e7fede34fec9b31:";
-    for (const bad of [head + body.replace(/-/g, "+").replace(/_/g, "/"), head + body + "=", head + " " + body, head + body + "\n", head + body.slice(0, 20) + " " + body.slice(20)]) {
+    for (const bad of [
+      head + body.replace(/-/g, "+").replace(/_/g, "/"),
+      head + body + "=",
+      head + " " + body,
+      head + body + "\n",
+      head + body.slice(0, 20) + " " + body.slice(20),
+    ]) {
       await expect(unseal(ring, bad, CONTEXT)).rejects.toThrow("sealed value (key 4e7fede34fec9b31) is malformed");
     }
     await expect(unseal(ring, head + "A", CONTEXT)).rejects.toThrow(/is malformed/);
@@ -56,7 +74,9 @@ describe("secrets at rest: keys", () => {
   it("takes keys of 32 characters or more, and refuses others with a message saying so", async () => {
     const k32 = "k".repeat(32);
     expect((await ringOf(k32)).ids).toHaveLength(1);
-    expect(() => ringOf("k".repeat(31))).toThrow(new SecretsError("SECRETS_KEY and SECRETS_KEY_PREVIOUS keys must be at least 32 characters"));
+    expect(() => ringOf("k".repeat(31))).toThrow(
+      new SecretsError("SECRETS_KEY and SECRETS_KEY_PREVIOUS keys must be at least 32 characters"),
+    );
     expect(() => ringOf(K, ["short"])).toThrow(SecretsError);
     expect(() => keyRing({ SECRETS_KEY: undefined as never, SECRETS_KEY_PREVIOUS: [] })).toThrow(SecretsError);
     expect(() => keyRing({ SECRETS_KEY: K, SECRETS_KEY_PREVIOUS: [42 as never] })).toThrow(SecretsError);

@@ -5,7 +5,19 @@
  * the catalog for a server's headers.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { isSealed, keyId, keyRing, needsReseal, seal, SEALED_PREFIX, sealedKeyId, SecretsError, SecretsKeyList, UnknownKeyError, unseal } from "../../shared/secrets";
+import {
+  isSealed,
+  keyId,
+  keyRing,
+  needsReseal,
+  seal,
+  SEALED_PREFIX,
+  sealedKeyId,
+  SecretsError,
+  SecretsKeyList,
+  UnknownKeyError,
+  unseal,
+} from "../../shared/secrets";
 import type { CatalogServer } from "../../workers/mcp/src/catalog.client";
 import { clearCredentialsCache, credentialsStats, upstreamTarget } from "../../workers/mcp/src/upstream/credentials";
 import { UpstreamFailure } from "../../workers/mcp/src/upstream/http";
@@ -30,7 +42,8 @@ describe("sealing", () => {
     expect(ring.currentId).toBe(await keyId(K1));
     expect(await keyId(K2)).not.toBe(ring.currentId);
     // unicode and the empty string survive
-    for (const text of ["", "é 😀 \u202e", "x".repeat(8192)]) expect(await unseal(ring, await seal(ring, text, "c"), "c")).toBe(text);
+    for (const text of ["", "é 😀 \u202e", "x".repeat(8192)])
+      expect(await unseal(ring, await seal(ring, text, "c"), "c")).toBe(text);
   });
 
   it("refuses a value for another context, altered, truncated, or sealed by a key the ring lacks", async () => {
@@ -45,7 +58,9 @@ describe("sealing", () => {
     await expect(unseal(ring, `${SEALED_PREFIX}${ring.currentId}:abc`, "c")).rejects.toThrow(/malformed/);
     await expect(unseal(ring, "plain text", "c")).rejects.toThrow(/not a sealed value/);
     const other = await keyRing({ SECRETS_KEY: K2, SECRETS_KEY_PREVIOUS: [] });
-    await expect(unseal(other, v, "servers.headers:a:X-Key")).rejects.toThrow(new RegExp(`sealed with key ${ring.currentId}, which is neither SECRETS_KEY \\(${other.currentId}\\)`));
+    await expect(unseal(other, v, "servers.headers:a:X-Key")).rejects.toThrow(
+      new RegExp(`sealed with key ${ring.currentId}, which is neither SECRETS_KEY \\(${other.currentId}\\)`),
+    );
     // a key the ring does not hold is its own kind (another deployment's key); tampering is not
     await expect(unseal(other, v, "servers.headers:a:X-Key")).rejects.toThrow(UnknownKeyError);
     await expect(unseal(ring, flipped, "servers.headers:a:X-Key")).rejects.not.toThrow(UnknownKeyError);
@@ -75,11 +90,23 @@ describe("sealing", () => {
 /** A stand-in for the catalog binding: answers credentials from `answer`, records each path. */
 function fakeCatalog(answer: () => Response) {
   const paths: string[] = [];
-  return { paths, fetcher: { fetch: async (input: string) => (paths.push(new URL(input).pathname), answer()) } as unknown as Fetcher };
+  return {
+    paths,
+    fetcher: { fetch: async (input: string) => (paths.push(new URL(input).pathname), answer()) } as unknown as Fetcher,
+  };
 }
 
 const server = (credentials: CatalogServer["credentials"]): CatalogServer =>
-  ({ id: "vault", url: "http://up.test/mcp", transport: "streamable-http", credentials, tools: [], prompts: [], resources: [], resourceTemplates: [] }) as CatalogServer;
+  ({
+    id: "vault",
+    url: "http://up.test/mcp",
+    transport: "streamable-http",
+    credentials,
+    tools: [],
+    prompts: [],
+    resources: [],
+    resourceTemplates: [],
+  }) as CatalogServer;
 
 describe("the mcp worker's credentials lookup", () => {
   afterEach(() => clearCredentialsCache());
@@ -87,8 +114,15 @@ describe("the mcp worker's credentials lookup", () => {
   it("asks nothing for a server without secrets; else fetches once per version and user", async () => {
     let version = "v1";
     let secret = "s1";
-    const { fetcher, paths } = fakeCatalog(() => Response.json({ server: "vault", version, headers: { "X-Key": secret } }));
-    expect(await upstreamTarget(fetcher, "a@x.test", server(null))).toEqual({ id: "vault", url: "http://up.test/mcp", transport: "streamable-http", headers: {} });
+    const { fetcher, paths } = fakeCatalog(() =>
+      Response.json({ server: "vault", version, headers: { "X-Key": secret } }),
+    );
+    expect(await upstreamTarget(fetcher, "a@x.test", server(null))).toEqual({
+      id: "vault",
+      url: "http://up.test/mcp",
+      transport: "streamable-http",
+      headers: {},
+    });
     expect(paths).toEqual([]);
     const first = await upstreamTarget(fetcher, "a@x.test", server({ version: "v1" }));
     expect(first.headers).toEqual({ "X-Key": "s1" });
@@ -109,7 +143,12 @@ describe("the mcp worker's credentials lookup", () => {
   });
 
   it("turns a refusal, an unreachable catalog or a malformed answer into an upstream failure naming no value", async () => {
-    for (const answer of [() => Response.json({ error: "not_found" }, { status: 404 }), () => new Response("oops", { status: 500 }), () => Response.json({ version: "v1", headers: { "X-Key": 1 } }), () => new Response("not json")]) {
+    for (const answer of [
+      () => Response.json({ error: "not_found" }, { status: 404 }),
+      () => new Response("oops", { status: 500 }),
+      () => Response.json({ version: "v1", headers: { "X-Key": 1 } }),
+      () => new Response("not json"),
+    ]) {
       const { fetcher } = fakeCatalog(answer);
       const err = await upstreamTarget(fetcher, "a@x.test", server({ version: "v1" })).catch((e) => e);
       expect(err).toBeInstanceOf(UpstreamFailure);

@@ -22,9 +22,31 @@ import {
 
 const secret = "kat-session-secret-0123456789abcdefghij";
 
-const session: SessionState = { sid: "s1", email: "kat@example.com", scope: "*", v: "2025-06-18", caps: { sampling: {} }, info: { name: "c", version: "1" }, iat: 1700000000 };
-const relayed: RelayedId = { k: "up", sid: "s1", email: "kat@example.com", reply: { server: "fs", via: "session", usid: "u1", uv: "2025-06-18" }, id: 7 };
-const state: RequestState = { email: "kat@example.com", scope: "fs", method: "tools/call", digest: "d", exp: 4102444800, server: "fs", src: { k: "upstream", state: "opaque" } };
+const session: SessionState = {
+  sid: "s1",
+  email: "kat@example.com",
+  scope: "*",
+  v: "2025-06-18",
+  caps: { sampling: {} },
+  info: { name: "c", version: "1" },
+  iat: 1700000000,
+};
+const relayed: RelayedId = {
+  k: "up",
+  sid: "s1",
+  email: "kat@example.com",
+  reply: { server: "fs", via: "session", usid: "u1", uv: "2025-06-18" },
+  id: 7,
+};
+const state: RequestState = {
+  email: "kat@example.com",
+  scope: "fs",
+  method: "tools/call",
+  digest: "d",
+  exp: 4102444800,
+  server: "fs",
+  src: { k: "upstream", state: "opaque" },
+};
 const event = { sid: "s1", server: "fs", usid: null, uv: "2025-06-18", eid: "e1" };
 const task = { email: "kat@example.com", server: "fs", id: "task-1" };
 
@@ -36,7 +58,8 @@ const KAT = {
     "mcpgw-req.x-lfjmmGP3ZTZ-5W0G0PjQP8G9aP7m4GXkphdLPT2UfCfaq4rz-BYamNjJ3NRERPzJ9ddbmIdujUJ9Tnj_ZAYT1z7n1QdPsVkb8OECCAGrkvZLREfK6zOveOB-lGPbgVFCHZBm3A2uLyuEN0p4nZl2bMTdCIwamCQWDT0gCQkYIqOY3NVpCELuv4Fx3QflKdKHjNVybDFt4",
   state:
     "mcpgw-state.13q4lIUIzXhYzUmC-b4zOJ9m6oeFpvSvhr6BYGuPx1R4PtBaeYn09SDq9Fd9ZC8DiEmraS3mdLMO9gVYiYP4VDL9QiM15blof-GJFEcOZCH9v08yuu8SHRLfsKxobRxKToxNfl7g3iqFOCB4gJCjNHOlm1pZVBTX1iTdRdqHQPOdqqpy-spxcqwc2bh2zbsJEgMG13582ewC7T3ciFVwufrThnlN7HYGoUa172hv",
-  event: "mcpgw-ev.yYQU1VnRRoZ1GDIF_eT0oHN58sE1aLkeOmk_iIRhoOGdNjreqAlN6uk7PnUbKR2CdDOFIRYdcdYo_fJm4l6BepZE6s7zwCjLzc9ephQigX21hyNszpucGr0xC7WaHqQ",
+  event:
+    "mcpgw-ev.yYQU1VnRRoZ1GDIF_eT0oHN58sE1aLkeOmk_iIRhoOGdNjreqAlN6uk7PnUbKR2CdDOFIRYdcdYo_fJm4l6BepZE6s7zwCjLzc9ephQigX21hyNszpucGr0xC7WaHqQ",
   task: "mcpgw-task.KU8DdWjD2AxBOdJ1TZIJQ3L7tXgUgVsUd6wyqhKYWSDEDiE9BcERFeIPrZX8f4Y4reuumKD2j8kTVOEEEzpLx6tJAgOiM2JWYlkXK8_PBX1KGDI",
 };
 
@@ -66,7 +89,8 @@ describe("sealed tokens: wire format", () => {
     const s = await sealSession(secret, session);
     expect(s.startsWith("mcpgw1.")).toBe(true);
     expect((await sealRequestState(secret, state)).startsWith("mcpgw-state.")).toBe(true);
-    for (const t of [s, KAT.relayed, KAT.state, KAT.event, KAT.task]) expect(t).toMatch(/^mcpgw[a-z-]*[1.]?[.]?[A-Za-z0-9_-]+$/);
+    for (const t of [s, KAT.relayed, KAT.state, KAT.event, KAT.task])
+      expect(t).toMatch(/^mcpgw[a-z-]*[1.]?[.]?[A-Za-z0-9_-]+$/);
     // 12-byte IV, then ciphertext and the 16-byte tag of the JSON
     expect(bytes(s, "mcpgw1.").length).toBe(12 + JSON.stringify(session).length + 16);
   });
@@ -84,7 +108,12 @@ describe("sealed tokens: wire format", () => {
     expect(new Set([iv(t1), iv(t2), iv(t3)]).size).toBe(3);
     expect(await sealTaskId(secret, { ...task, id: "task-1" })).toBe(t1);
     // the IV is the first 12 bytes of SHA-256(secret NUL purpose NUL payload)
-    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`${secret}\u0000mcp-task-id\u0000${JSON.stringify({ ...task, id: "task-1" })}`)));
+    const digest = new Uint8Array(
+      await crypto.subtle.digest(
+        "SHA-256",
+        new TextEncoder().encode(`${secret}\u0000mcp-task-id\u0000${JSON.stringify({ ...task, id: "task-1" })}`),
+      ),
+    );
     expect(iv(t1)).toBe(hex(digest.slice(0, 12)));
   });
 });
@@ -139,9 +168,18 @@ describe("sealed tokens: refusals", () => {
     const bigState = await sealRequestState(secret, { ...state, digest: "d".repeat(60000) });
     expect(await openRequestState(secret, bigState)).toBeNull();
     // and accepts them at the bound
-    expect(await openRelayedId(secret, await sized((n) => sealRelayedId(secret, { ...relayed, id: "i".repeat(n) }), 8192))).toMatchObject({ k: "up" });
-    expect(await openEventId(secret, await sized((n) => sealEventId(secret, { ...event, eid: "e".repeat(n) }), 8192))).toMatchObject({ sid: "s1" });
-    expect(await openRequestState(secret, await sized((n) => sealRequestState(secret, { ...state, digest: "d".repeat(n) }), 65536))).toMatchObject({ server: "fs" });
+    expect(
+      await openRelayedId(secret, await sized((n) => sealRelayedId(secret, { ...relayed, id: "i".repeat(n) }), 8192)),
+    ).toMatchObject({ k: "up" });
+    expect(
+      await openEventId(secret, await sized((n) => sealEventId(secret, { ...event, eid: "e".repeat(n) }), 8192)),
+    ).toMatchObject({ sid: "s1" });
+    expect(
+      await openRequestState(
+        secret,
+        await sized((n) => sealRequestState(secret, { ...state, digest: "d".repeat(n) }), 65536),
+      ),
+    ).toMatchObject({ server: "fs" });
   });
 
   it("refuses what is not a string, and states of the wrong shape", async () => {
@@ -151,12 +189,26 @@ describe("sealed tokens: refusals", () => {
     expect(await openTaskId(secret, { id: 1 })).toBeNull();
     expect(await openSession(secret, await sealSession(secret, { ...session, email: 1 } as never))).toBeNull();
     expect(await openSession(secret, await sealSession(secret, { ...session, caps: "all" } as never))).toBeNull();
-    expect(await openSession(secret, await sealSession(secret, { ...session, info: { name: "c" } } as never))).toBeNull();
+    expect(
+      await openSession(secret, await sealSession(secret, { ...session, info: { name: "c" } } as never)),
+    ).toBeNull();
     expect(await openRelayedId(secret, await sealRelayedId(secret, { ...relayed, k: "other" } as never))).toBeNull();
-    expect(await openRelayedId(secret, await sealRelayedId(secret, { ...relayed, reply: { ...relayed.reply, via: "stdio" } } as never))).toBeNull();
+    expect(
+      await openRelayedId(
+        secret,
+        await sealRelayedId(secret, { ...relayed, reply: { ...relayed.reply, via: "stdio" } } as never),
+      ),
+    ).toBeNull();
     expect(await openRelayedId(secret, await sealRelayedId(secret, { ...relayed, id: true } as never))).toBeNull();
-    expect(await openRequestState(secret, await sealRequestState(secret, { ...state, exp: "never" } as never))).toBeNull();
-    expect(await openRequestState(secret, await sealRequestState(secret, { ...state, src: { k: "parked", box: "b" } } as never))).toBeNull();
+    expect(
+      await openRequestState(secret, await sealRequestState(secret, { ...state, exp: "never" } as never)),
+    ).toBeNull();
+    expect(
+      await openRequestState(
+        secret,
+        await sealRequestState(secret, { ...state, src: { k: "parked", box: "b" } } as never),
+      ),
+    ).toBeNull();
     expect(await openEventId(secret, await sealEventId(secret, { ...event, usid: 3 } as never))).toBeNull();
     expect(await openTaskId(secret, await sealTaskId(secret, { ...task, server: undefined } as never))).toBeNull();
   });
@@ -186,13 +238,24 @@ describe("sealed tokens: every admitted shape round-trips", () => {
     const variants: RequestState[] = [
       state,
       { ...state, src: { k: "upstream" } },
-      { ...state, src: { k: "parked", box: "b", pending: [{ key: "k", reply: { server: "fs", via: "session", usid: "u1", uv: "2025-06-18" }, id: "x" }, { key: "k2", reply: { server: "l", via: "legacy-sse", usid: null, uv: "v" }, id: 2 }] } },
+      {
+        ...state,
+        src: {
+          k: "parked",
+          box: "b",
+          pending: [
+            { key: "k", reply: { server: "fs", via: "session", usid: "u1", uv: "2025-06-18" }, id: "x" },
+            { key: "k2", reply: { server: "l", via: "legacy-sse", usid: null, uv: "v" }, id: 2 },
+          ],
+        },
+      },
     ];
     for (const s of variants) expect(await openRequestState(secret, await sealRequestState(secret, s))).toEqual(s);
   });
 
   it("event ids with and without an upstream session", async () => {
-    for (const e of [event, { ...event, usid: "u9" }]) expect(await openEventId(secret, await sealEventId(secret, e))).toEqual(e);
+    for (const e of [event, { ...event, usid: "u9" }])
+      expect(await openEventId(secret, await sealEventId(secret, e))).toEqual(e);
   });
 
   it("isRelayedId recognises the gateway's prefix only", () => {

@@ -13,15 +13,27 @@ import { clearCredentialsCache, NotConnectedError, upstreamTarget } from "../../
 
 describe("credential settings", () => {
   it("defaults the header and prefix, requires oauth for per-user-oauth only, refuses protocol headers", () => {
-    expect(CredentialsInput.parse({ mode: "per-user-token" })).toEqual({ mode: "per-user-token", header: "Authorization", prefix: "Bearer " });
+    expect(CredentialsInput.parse({ mode: "per-user-token" })).toEqual({
+      mode: "per-user-token",
+      header: "Authorization",
+      prefix: "Bearer ",
+    });
     expect(CredentialsInput.safeParse({ mode: "per-user-oauth" }).error?.issues[0]?.path).toEqual(["oauth"]);
     expect(CredentialsInput.safeParse({ mode: "per-user-token", oauth: { clientId: "x" } }).success).toBe(false);
-    for (const header of ["Mcp-Session-Id", "host", "Cookie", "bad header"]) expect(CredentialsInput.safeParse({ mode: "per-user-token", header }).success, header).toBe(false);
+    for (const header of ["Mcp-Session-Id", "host", "Cookie", "bad header"])
+      expect(CredentialsInput.safeParse({ mode: "per-user-token", header }).success, header).toBe(false);
     expect(CredentialsInput.safeParse({ mode: "per-user-token", unknown: 1 }).success).toBe(false);
   });
 
   it("shows the client secret only as hasClientSecret; contexts bind tokens to user and server", () => {
-    expect(publicCredentials({ mode: "per-user-oauth", header: "Authorization", prefix: "Bearer ", oauth: { clientId: "c", clientSecret: "mcpgw:v1:sealed" } })).toEqual({
+    expect(
+      publicCredentials({
+        mode: "per-user-oauth",
+        header: "Authorization",
+        prefix: "Bearer ",
+        oauth: { clientId: "c", clientSecret: "mcpgw:v1:sealed" },
+      }),
+    ).toEqual({
       mode: "per-user-oauth",
       header: "Authorization",
       prefix: "Bearer ",
@@ -32,7 +44,22 @@ describe("credential settings", () => {
   });
 
   it("builds the authorization URL with PKCE S256 and the resource indicator", async () => {
-    const url = new URL(await authorizeUrl({ issuer: null, authorizationEndpoint: "https://as.test/authorize?x=1", tokenEndpoint: "https://as.test/token", basicAuth: true, revocationEndpoint: null, clientId: "gw", clientSecret: null, scopes: "repo", resource: "https://up.test/mcp" }, { redirectUri: "https://gw.test/auth/connect-callback", state: "s".repeat(40), verifier: "v".repeat(64) }));
+    const url = new URL(
+      await authorizeUrl(
+        {
+          issuer: null,
+          authorizationEndpoint: "https://as.test/authorize?x=1",
+          tokenEndpoint: "https://as.test/token",
+          basicAuth: true,
+          revocationEndpoint: null,
+          clientId: "gw",
+          clientSecret: null,
+          scopes: "repo",
+          resource: "https://up.test/mcp",
+        },
+        { redirectUri: "https://gw.test/auth/connect-callback", state: "s".repeat(40), verifier: "v".repeat(64) },
+      ),
+    );
     expect(Object.fromEntries(url.searchParams)).toEqual({
       x: "1",
       response_type: "code",
@@ -45,7 +72,9 @@ describe("credential settings", () => {
       resource: "https://up.test/mcp",
     });
     // RFC 7636 appendix B
-    expect(await pkceS256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk")).toBe("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+    expect(await pkceS256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk")).toBe(
+      "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+    );
   });
 });
 
@@ -53,14 +82,25 @@ function fakeCatalog(answer: () => Response) {
   const urls: string[] = [];
   return { urls, fetcher: { fetch: async (input: string) => (urls.push(input), answer()) } as unknown as Fetcher };
 }
-const perUser = { id: "gh", url: "http://up.test/mcp", transport: "streamable-http", credentials: { version: "v1", perUser: "per-user-oauth" }, tools: [], prompts: [], resources: [], resourceTemplates: [] } as unknown as CatalogServer;
+const perUser = {
+  id: "gh",
+  url: "http://up.test/mcp",
+  transport: "streamable-http",
+  credentials: { version: "v1", perUser: "per-user-oauth" },
+  tools: [],
+  prompts: [],
+  resources: [],
+  resourceTemplates: [],
+} as unknown as CatalogServer;
 
 describe("the mcp worker's lookup for a per-user server", () => {
   afterEach(() => clearCredentialsCache());
 
   it("asks the catalog on every forward (the answer is the user's own and changes), with refresh=1 on demand", async () => {
     let token = "t1";
-    const { fetcher, urls } = fakeCatalog(() => Response.json({ server: "gh", version: "v1", headers: { Authorization: `Bearer ${token}` } }));
+    const { fetcher, urls } = fakeCatalog(() =>
+      Response.json({ server: "gh", version: "v1", headers: { Authorization: `Bearer ${token}` } }),
+    );
     expect((await upstreamTarget(fetcher, "a@x.test", perUser)).headers).toEqual({ Authorization: "Bearer t1" });
     token = "t2";
     expect((await upstreamTarget(fetcher, "a@x.test", perUser)).headers).toEqual({ Authorization: "Bearer t2" });
@@ -73,7 +113,9 @@ describe("the mcp worker's lookup for a per-user server", () => {
   });
 
   it("turns 409 not_connected into NotConnectedError with its reason", async () => {
-    const { fetcher } = fakeCatalog(() => Response.json({ error: "not_connected", reason: "expired", server: "gh" }, { status: 409 }));
+    const { fetcher } = fakeCatalog(() =>
+      Response.json({ error: "not_connected", reason: "expired", server: "gh" }, { status: 409 }),
+    );
     const err = await upstreamTarget(fetcher, "a@x.test", perUser).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NotConnectedError);
     expect((err as NotConnectedError).reason).toBe("expired");

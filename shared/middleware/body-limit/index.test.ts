@@ -2,7 +2,9 @@ import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
 import { bodyLimit } from ".";
 
-const app = new Hono().use("*", bodyLimit({ maxBytes: 1024 })).post("*", async (c) => c.json({ length: (await c.req.text()).length }));
+const app = new Hono()
+  .use("*", bodyLimit({ maxBytes: 1024 }))
+  .post("*", async (c) => c.json({ length: (await c.req.text()).length }));
 
 const chunked = (bytes: number) =>
   new ReadableStream({
@@ -14,7 +16,11 @@ const chunked = (bytes: number) =>
 
 describe("bodyLimit", () => {
   it("refuses a declared length over the limit with 413", async () => {
-    const res = await app.request("/admin/api/x", { method: "POST", body: "b".repeat(2000), headers: { "content-length": "2000" } });
+    const res = await app.request("/admin/api/x", {
+      method: "POST",
+      body: "b".repeat(2000),
+      headers: { "content-length": "2000" },
+    });
     expect(res.status).toBe(413);
     expect(await res.json()).toMatchObject({ error: "body_too_large" });
   });
@@ -22,11 +28,18 @@ describe("bodyLimit", () => {
   it("refuses an unbounded stream once it passes the limit, JSON-RPC on /mcp", async () => {
     const res = await app.request("/mcp", { method: "POST", body: chunked(5000), duplex: "half" } as RequestInit);
     expect(res.status).toBe(413);
-    expect(await res.json()).toMatchObject({ jsonrpc: "2.0", error: { code: -32600, data: { error: "body_too_large" } } });
+    expect(await res.json()).toMatchObject({
+      jsonrpc: "2.0",
+      error: { code: -32600, data: { error: "body_too_large" } },
+    });
   });
 
   it("passes bodies within the limit intact", async () => {
-    expect(await (await app.request("/x", { method: "POST", body: chunked(1000), duplex: "half" } as RequestInit)).json()).toEqual({ length: 1000 });
-    expect(await (await app.request("/x", { method: "POST", body: "c".repeat(1024) })).json()).toEqual({ length: 1024 });
+    expect(
+      await (await app.request("/x", { method: "POST", body: chunked(1000), duplex: "half" } as RequestInit)).json(),
+    ).toEqual({ length: 1000 });
+    expect(await (await app.request("/x", { method: "POST", body: "c".repeat(1024) })).json()).toEqual({
+      length: 1024,
+    });
   });
 });

@@ -13,7 +13,8 @@ export interface BodyLimitOptions {
   maxBytes?: number | ((c: Context) => number);
 }
 
-const tooLarge = (c: Context, max: number) => errorResponse(c.req.path, 413, "body_too_large", `the request body exceeds the limit of ${max} bytes`);
+const tooLarge = (c: Context, max: number) =>
+  errorResponse(c.req.path, 413, "body_too_large", `the request body exceeds the limit of ${max} bytes`);
 
 /** Returns the `bodyLimit` middleware. */
 export function bodyLimit(opts: BodyLimitOptions = {}): MiddlewareHandler {

@@ -38,7 +38,12 @@ export function requireContentType(opts: ContentTypeOptions = {}): MiddlewareHan
     if (!opts.evenWhenEmpty && !hasBody(c.req.raw)) return next();
     const got = mediaType(c.req.header("content-type"));
     if (!types.includes(got)) {
-      return errorResponse(c.req.path, 415, "unsupported_media_type", `Content-Type must be ${types.join(" or ")}${got ? `, not ${got}` : ""}`);
+      return errorResponse(
+        c.req.path,
+        415,
+        "unsupported_media_type",
+        `Content-Type must be ${types.join(" or ")}${got ? `, not ${got}` : ""}`,
+      );
     }
     await next();
   };

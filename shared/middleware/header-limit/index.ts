@@ -48,7 +48,12 @@ export function headerLimit(opts: HeaderLimitOptions = {}): MiddlewareHandler {
     if (headerChars(c.req.raw.headers, exclude) * 3 <= max) return next();
     const size = headerBytes(c.req.raw.headers, exclude);
     if (size > max) {
-      return errorResponse(c.req.path, 431, "headers_too_large", `request headers take ${size} bytes; the limit is ${max}`);
+      return errorResponse(
+        c.req.path,
+        431,
+        "headers_too_large",
+        `request headers take ${size} bytes; the limit is ${max}`,
+      );
     }
     await next();
   };

@@ -13,11 +13,19 @@ export interface IdentityVariables {
   identity: Identity;
 }
 
-export function requireIdentity(opts: { secret: (env: any) => string }): MiddlewareHandler<{ Variables: IdentityVariables }> {
+export function requireIdentity(opts: {
+  secret: (env: any) => string;
+}): MiddlewareHandler<{ Variables: IdentityVariables }> {
   return async function requireIdentityMiddleware(c, next) {
     const identity = await verifyAssertion(c.req.header(ASSERTION_HEADER), opts.secret(c.env));
     if (!identity) {
-      return c.json({ error: "unauthenticated", message: "missing or invalid identity assertion; requests must pass the auth worker" }, 401);
+      return c.json(
+        {
+          error: "unauthenticated",
+          message: "missing or invalid identity assertion; requests must pass the auth worker",
+        },
+        401,
+      );
     }
     c.set("identity", identity);
     await next();

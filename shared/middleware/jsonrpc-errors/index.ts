@@ -46,12 +46,21 @@ export function jsonRpcErrors(): MiddlewareHandler {
     } else {
       await res.body?.cancel().catch(() => {});
     }
-    const message = typeof original.message === "string" ? original.message : typeof original.error === "string" ? original.error : `HTTP ${res.status}`;
+    const message =
+      typeof original.message === "string"
+        ? original.message
+        : typeof original.error === "string"
+          ? original.error
+          : `HTTP ${res.status}`;
     const data = typeof original.error === "string" ? { error: original.error } : undefined;
     const headers = new Headers(res.headers);
     headers.delete("content-length");
     headers.set("content-type", "application/json");
-    const body = JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: codeForStatus(res.status), message, ...(data ? { data } : {}) } });
+    const body = JSON.stringify({
+      jsonrpc: "2.0",
+      id: null,
+      error: { code: codeForStatus(res.status), message, ...(data ? { data } : {}) },
+    });
     c.res = undefined as unknown as Response;
     c.res = new Response(body, { status: res.status, statusText: res.statusText, headers });
   };

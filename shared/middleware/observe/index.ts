@@ -22,7 +22,14 @@ import type { Context, MiddlewareHandler } from "hono";
 import { timingSafeEqual } from "../../crypto";
 import { httpDuration, httpRequests } from "../../observe/families";
 import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, render, snapshot } from "../../observe/metrics";
-import { parseTraceparent, scheduleExport, setExporting, startSpan, withSpan, type ExportConfig } from "../../observe/trace";
+import {
+  parseTraceparent,
+  scheduleExport,
+  setExporting,
+  startSpan,
+  withSpan,
+  type ExportConfig,
+} from "../../observe/trace";
 import { SERVICE_ASSERTION_HEADER, serviceId, verifyServiceAssertion, type ServiceName } from "../../service-auth";
 import { OBSERVE_VARS } from "../../env";
 import { z } from "zod";
@@ -41,9 +48,13 @@ export function observeEnv(env: unknown): ObserveEnv {
   const key = (env ?? {}) as object;
   let hit = parsedEnvs.get(key);
   if (!hit) {
-    const present = Object.fromEntries(Object.entries(key as Record<string, unknown>).filter(([, v]) => v !== null && v !== ""));
+    const present = Object.fromEntries(
+      Object.entries(key as Record<string, unknown>).filter(([, v]) => v !== null && v !== ""),
+    );
     const parsed = ObserveEnv.safeParse(present);
-    hit = parsed.success ? parsed.data : { OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf", OTEL_BSP_SCHEDULE_DELAY: 1000 };
+    hit = parsed.success
+      ? parsed.data
+      : { OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf", OTEL_BSP_SCHEDULE_DELAY: 1000 };
     parsedEnvs.set(key, hit);
   }
   return hit;
@@ -70,7 +81,12 @@ export function otlpHeaders(raw: string | undefined): Record<string, string> {
 export function exportConfig(env: unknown): ExportConfig | null {
   const e = observeEnv(env);
   if (!e.OTEL_EXPORTER_OTLP_ENDPOINT) return null;
-  return { endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, protocol: e.OTEL_EXPORTER_OTLP_PROTOCOL, headers: otlpHeaders(e.OTEL_EXPORTER_OTLP_HEADERS), delayMs: e.OTEL_BSP_SCHEDULE_DELAY };
+  return {
+    endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT,
+    protocol: e.OTEL_EXPORTER_OTLP_PROTOCOL,
+    headers: otlpHeaders(e.OTEL_EXPORTER_OTLP_HEADERS),
+    delayMs: e.OTEL_BSP_SCHEDULE_DELAY,
+  };
 }
 
 const statusClass = (s: number) => `${Math.floor(s / 100)}xx`;
@@ -123,17 +139,30 @@ export function isMetricsToken(header: string | undefined, token: string | undef
 }
 
 /** `GET /metrics` of a worker (see the module header). */
-export function metricsRoute(worker: ServiceName, callers: readonly ServiceName[] = ["edge"]): (c: Context) => Promise<Response> {
+export function metricsRoute(
+  worker: ServiceName,
+  callers: readonly ServiceName[] = ["edge"],
+): (c: Context) => Promise<Response> {
   return async function metricsHandler(c) {
     const env = observeEnv(c.env);
     const assertion = c.req.header(SERVICE_ASSERTION_HEADER);
-    if (assertion && env.SERVICE_SECRET && (await verifyServiceAssertion(assertion, env.SERVICE_SECRET, worker, callers))) {
+    if (
+      assertion &&
+      env.SERVICE_SECRET &&
+      (await verifyServiceAssertion(assertion, env.SERVICE_SECRET, worker, callers))
+    ) {
       return c.json({ worker, families: snapshot() });
     }
     if (isMetricsToken(c.req.header("authorization"), env.METRICS_TOKEN)) {
       const om = wantsOpenMetrics(c.req.header("accept"));
-      return c.body(render([{ worker, families: snapshot() }], om), 200, { "content-type": om ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" });
+      return c.body(render([{ worker, families: snapshot() }], om), 200, {
+        "content-type": om ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE,
+        "cache-control": "no-store",
+      });
     }
-    return c.json({ error: "unauthenticated", message: "metrics: Authorization: Bearer <METRICS_TOKEN> required" }, 401);
+    return c.json(
+      { error: "unauthenticated", message: "metrics: Authorization: Bearer <METRICS_TOKEN> required" },
+      401,
+    );
   };
 }

@@ -13,7 +13,8 @@ function appWith(limit: number, counters = new WindowCounters()) {
 describe("rateLimit", () => {
   it("admits `limit` requests per subject per minute, then 429 with Retry-After", async () => {
     const app = appWith(3);
-    for (let i = 0; i < 3; i++) expect((await app.request("/admin/api/x", { headers: { "x-user": "a@x" } })).status).toBe(200);
+    for (let i = 0; i < 3; i++)
+      expect((await app.request("/admin/api/x", { headers: { "x-user": "a@x" } })).status).toBe(200);
     const refused = await app.request("/admin/api/x", { headers: { "x-user": "a@x" } });
     expect(refused.status).toBe(429);
     const retry = Number(refused.headers.get("retry-after"));
@@ -21,7 +22,10 @@ describe("rateLimit", () => {
     expect(retry).toBeLessThanOrEqual(60);
     expect(await refused.json()).toMatchObject({ error: "rate_limited" });
     const mcp = await app.request("/mcp", { method: "POST", headers: { "x-user": "a@x" } });
-    expect(await mcp.json()).toMatchObject({ jsonrpc: "2.0", error: { code: -32000, data: { error: "rate_limited" } } });
+    expect(await mcp.json()).toMatchObject({
+      jsonrpc: "2.0",
+      error: { code: -32000, data: { error: "rate_limited" } },
+    });
     // other subjects and unauthenticated requests are not limited by a's budget
     expect((await app.request("/x", { headers: { "x-user": "b@x" } })).status).toBe(200);
     expect((await app.request("/x")).status).toBe(200);

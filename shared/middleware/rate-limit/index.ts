@@ -98,7 +98,11 @@ export class WindowCounters {
       }
     }
     if (taken.length === 0) return;
-    const deltas: CounterDelta[] = taken.map((t) => ({ subject: t.subject, windowStart: t.entry.window, delta: t.delta }));
+    const deltas: CounterDelta[] = taken.map((t) => ({
+      subject: t.subject,
+      windowStart: t.entry.window,
+      delta: t.delta,
+    }));
     try {
       const counts = await store(deltas);
       for (const t of taken) {
@@ -157,13 +161,24 @@ export function rateLimit(opts: RateLimitOptions): MiddlewareHandler {
     if (e.global + e.pending + 1 > limit) {
       const retry = Math.max(1, Math.ceil((e.window + WINDOW_MS - now) / 1000));
       rateLimited.inc({ limit: "per_user_minute" });
-      return errorResponse(c.req.path, 429, "rate_limited", `rate limit of ${limit} requests per minute reached; retry after ${retry} s`, { "Retry-After": String(retry) });
+      return errorResponse(
+        c.req.path,
+        429,
+        "rate_limited",
+        `rate limit of ${limit} requests per minute reached; retry after ${retry} s`,
+        { "Retry-After": String(retry) },
+      );
     }
     e.pending++;
     const charged = e;
     const charge: RateCharge = (units) => {
       const n = Math.max(0, Math.floor(units));
-      if (charged.global + charged.pending + n > limit) return { ok: false, retryAfter: Math.max(1, Math.ceil((charged.window + WINDOW_MS - Date.now()) / 1000)), limit };
+      if (charged.global + charged.pending + n > limit)
+        return {
+          ok: false,
+          retryAfter: Math.max(1, Math.ceil((charged.window + WINDOW_MS - Date.now()) / 1000)),
+          limit,
+        };
       charged.pending += n;
       return { ok: true };
     };

@@ -48,8 +48,17 @@ export function requestLimits(settings: (c: Context) => RequestLimitSettings): M
   return [
     headerLimit({ maxBytes: (c) => settings(c).MAX_HEADER_BYTES, exclude: IDENTITY_HEADERS }),
     bodyLimit({ maxBytes: (c) => settings(c).MAX_BODY_BYTES }),
-    requireContentType({ types: ["application/json"], methods: ["POST"], evenWhenEmpty: true, when: (c) => isMcpPath(c.req.path) }),
-    requireContentType({ types: ["application/json"], methods: ["POST", "PUT", "PATCH"], when: (c) => c.req.path.startsWith("/admin/api/") }),
+    requireContentType({
+      types: ["application/json"],
+      methods: ["POST"],
+      evenWhenEmpty: true,
+      when: (c) => isMcpPath(c.req.path),
+    }),
+    requireContentType({
+      types: ["application/json"],
+      methods: ["POST", "PUT", "PATCH"],
+      when: (c) => c.req.path.startsWith("/admin/api/"),
+    }),
   ];
 }
 
@@ -58,7 +67,11 @@ export function requestLimits(settings: (c: Context) => RequestLimitSettings): M
  * (`c.get("identity")`, set by `requireIdentity`); requests without one are not counted. Mount it
  * after `requireIdentity`. `counters` is for tests; by default one set per call (per isolate).
  */
-export function userRateLimit(settings: (c: Context) => RateLimitSettings, counters?: WindowCounters, store?: (c: Context) => CounterStore): MiddlewareHandler {
+export function userRateLimit(
+  settings: (c: Context) => RateLimitSettings,
+  counters?: WindowCounters,
+  store?: (c: Context) => CounterStore,
+): MiddlewareHandler {
   return rateLimit({
     limit: (c) => settings(c).RATE_LIMIT_PER_MINUTE,
     subject: (c) => (c.get("identity" as never) as Identity | undefined)?.email ?? null,

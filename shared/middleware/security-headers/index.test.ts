@@ -7,7 +7,14 @@ const app = new Hono()
   .get("/page", (c) => c.html("<p>hi</p>"))
   .get("/own-csp", (c) => c.html("<p>hi</p>", 200, { "Content-Security-Policy": "default-src 'none'" }))
   .get("/json", (c) => c.json({ ok: true }))
-  .get("/crash", () => new Response("Error: boom\n    at handler (/src/index.ts:1:1)", { status: 500, headers: { "content-type": "text/plain" } }))
+  .get(
+    "/crash",
+    () =>
+      new Response("Error: boom\n    at handler (/src/index.ts:1:1)", {
+        status: 500,
+        headers: { "content-type": "text/plain" },
+      }),
+  )
   .get("/upstream", () => fetchLike());
 
 // a Response with immutable headers, as a service binding returns it
@@ -44,6 +51,10 @@ describe("securityHeaders", () => {
 
   it("adds HSTS only behind HTTPS", async () => {
     expect((await app.request("/json")).headers.get("strict-transport-security")).toBeNull();
-    expect((await app.request("/json", { headers: { "x-forwarded-proto": "https" } })).headers.get("strict-transport-security")).toContain("max-age");
+    expect(
+      (await app.request("/json", { headers: { "x-forwarded-proto": "https" } })).headers.get(
+        "strict-transport-security",
+      ),
+    ).toContain("max-age");
   });
 });

@@ -28,7 +28,12 @@ export function securityHeaders(opts: SecurityHeadersOptions = {}): MiddlewareHa
     const type = (res.headers.get("content-type") ?? "").toLowerCase();
     if (res.status >= 500 && !type.includes("json") && !type.includes("text/event-stream")) {
       await res.body?.cancel().catch(() => {});
-      res = errorResponse(c.req.path, res.status, res.status === 503 ? "unavailable" : "internal", res.status === 503 ? "the service is unavailable; try again shortly" : "internal error");
+      res = errorResponse(
+        c.req.path,
+        res.status,
+        res.status === 503 ? "unavailable" : "internal",
+        res.status === 503 ? "the service is unavailable; try again shortly" : "internal error",
+      );
     } else {
       // answers from service bindings have immutable headers: copy (the body still streams)
       res = new Response(res.body, res);
@@ -42,7 +47,8 @@ export function securityHeaders(opts: SecurityHeadersOptions = {}): MiddlewareHa
       if (!h.has("Cross-Origin-Opener-Policy")) h.set("Cross-Origin-Opener-Policy", "same-origin");
     }
     const proto = c.req.header("x-forwarded-proto") ?? new URL(c.req.url).protocol.replace(":", "");
-    if (proto === "https" && !h.has("Strict-Transport-Security")) h.set("Strict-Transport-Security", "max-age=31536000");
+    if (proto === "https" && !h.has("Strict-Transport-Security"))
+      h.set("Strict-Transport-Security", "max-age=31536000");
     c.res = undefined as unknown as Response; // let Hono accept a fresh Response
     c.res = res;
   };

@@ -4,7 +4,14 @@ import { describe, expect, it } from "vitest";
 import { requireService } from ".";
 import { ASSERTION_HEADER } from "../../edge";
 import { signAssertion } from "../../identity";
-import { SERVICE_ASSERTION_HEADER, SERVICE_ASSERTION_TYPE, serviceId, signServiceAssertion, verifyServiceAssertion, withServiceAssertion } from "../../service-auth";
+import {
+  SERVICE_ASSERTION_HEADER,
+  SERVICE_ASSERTION_TYPE,
+  serviceId,
+  signServiceAssertion,
+  verifyServiceAssertion,
+  withServiceAssertion,
+} from "../../service-auth";
 
 const SECRET = "service-secret-for-the-unit-test-0123456789";
 const OTHER = "another-service-secret-0123456789-abcdefgh";
@@ -17,8 +24,19 @@ const app = new Hono()
 const call = (headers: Record<string, string> = {}) => app.request("/internal/x", { headers });
 
 /** A token like a service assertion with one thing changed. */
-async function forged(o: { secret?: string; typ?: string; iss?: string; aud?: string; exp?: number | null; iat?: boolean; alg?: "HS256" | "HS512" }): Promise<string> {
-  let jwt = new SignJWT({}).setProtectedHeader({ alg: o.alg ?? "HS256", typ: o.typ ?? SERVICE_ASSERTION_TYPE }).setIssuer(o.iss ?? serviceId("mcp")).setAudience(o.aud ?? serviceId("catalog"));
+async function forged(o: {
+  secret?: string;
+  typ?: string;
+  iss?: string;
+  aud?: string;
+  exp?: number | null;
+  iat?: boolean;
+  alg?: "HS256" | "HS512";
+}): Promise<string> {
+  let jwt = new SignJWT({})
+    .setProtectedHeader({ alg: o.alg ?? "HS256", typ: o.typ ?? SERVICE_ASSERTION_TYPE })
+    .setIssuer(o.iss ?? serviceId("mcp"))
+    .setAudience(o.aud ?? serviceId("catalog"));
   if (o.iat !== false) jwt = jwt.setIssuedAt();
   if (o.exp !== null) jwt = jwt.setExpirationTime(o.exp ?? Math.floor(Date.now() / 1000) + 60);
   return jwt.sign(new TextEncoder().encode(o.secret ?? SECRET));
@@ -29,7 +47,9 @@ describe("requireService", () => {
     const res = await call({ [SERVICE_ASSERTION_HEADER]: await signServiceAssertion(SECRET, "mcp", "catalog") });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ caller: "mcp" });
-    expect(await (await call({ [SERVICE_ASSERTION_HEADER]: await signServiceAssertion(SECRET, "admin", "catalog") })).json()).toEqual({ caller: "admin" });
+    expect(
+      await (await call({ [SERVICE_ASSERTION_HEADER]: await signServiceAssertion(SECRET, "admin", "catalog") })).json(),
+    ).toEqual({ caller: "admin" });
     // routes outside the guarded prefix stay open
     expect((await app.request("/healthz")).status).toBe(200);
   });
@@ -43,8 +63,15 @@ describe("requireService", () => {
       { [SERVICE_ASSERTION_HEADER]: await signServiceAssertion(SECRET, "auth", "catalog") },
       { [SERVICE_ASSERTION_HEADER]: await signServiceAssertion(SECRET, "edge", "catalog") },
       // an identity assertion signed with the same secret is no service assertion, in either header
-      { [SERVICE_ASSERTION_HEADER]: await signAssertion({ email: "a@b.test", groups: [], admin: true, via: "apikey" }, SECRET) },
-      { [ASSERTION_HEADER]: await signAssertion({ email: "a@b.test", groups: [], admin: true, via: "apikey" }, SECRET) },
+      {
+        [SERVICE_ASSERTION_HEADER]: await signAssertion(
+          { email: "a@b.test", groups: [], admin: true, via: "apikey" },
+          SECRET,
+        ),
+      },
+      {
+        [ASSERTION_HEADER]: await signAssertion({ email: "a@b.test", groups: [], admin: true, via: "apikey" }, SECRET),
+      },
     ];
     for (const headers of refused) {
       const res = await call(headers);
@@ -89,12 +116,19 @@ describe("verifyServiceAssertion", () => {
 describe("withServiceAssertion", () => {
   it("adds the assertion to every request a binding sends, keeping method, path and headers", async () => {
     const seen: Request[] = [];
-    const binding = { fetch: async (input: RequestInfo | URL, init?: RequestInit) => (seen.push(new Request(input, init)), app.fetch(new Request(input, init))) };
+    const binding = {
+      fetch: async (input: RequestInfo | URL, init?: RequestInit) => (
+        seen.push(new Request(input, init)),
+        app.fetch(new Request(input, init))
+      ),
+    };
     const catalog = withServiceAssertion(binding, SECRET, "mcp", "catalog");
     const res = await catalog.fetch("https://catalog.internal/internal/x", { headers: { "if-none-match": '"x"' } });
     expect(res.status).toBe(200);
     expect(seen[0]!.headers.get("if-none-match")).toBe('"x"');
-    expect(await verifyServiceAssertion(seen[0]!.headers.get(SERVICE_ASSERTION_HEADER), SECRET, "catalog", ["mcp"])).toBe("mcp");
+    expect(
+      await verifyServiceAssertion(seen[0]!.headers.get(SERVICE_ASSERTION_HEADER), SECRET, "catalog", ["mcp"]),
+    ).toBe("mcp");
     await catalog.fetch(new Request("https://catalog.internal/internal/refresh/s", { method: "POST" }));
     expect(seen[1]!.method).toBe("POST");
     expect(seen[1]!.headers.get(SERVICE_ASSERTION_HEADER)).toBeTruthy();

@@ -27,7 +27,12 @@ export interface RequireServiceOptions {
 /** Requires a service assertion from one of `callers` for `self`. */
 export function requireService(opts: RequireServiceOptions): MiddlewareHandler<{ Variables: ServiceVariables }> {
   return async function requireServiceMiddleware(c, next) {
-    const caller = await verifyServiceAssertion(c.req.header(SERVICE_ASSERTION_HEADER), opts.secret(c.env), opts.self, opts.callers);
+    const caller = await verifyServiceAssertion(
+      c.req.header(SERVICE_ASSERTION_HEADER),
+      opts.secret(c.env),
+      opts.self,
+      opts.callers,
+    );
     if (!caller) {
       return c.json({ error: "unauthenticated", message: "internal API: missing or invalid service assertion" }, 401);
     }

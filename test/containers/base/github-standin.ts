@@ -12,6 +12,15 @@ if (process.argv[2] !== "stdio") {
 }
 const server = new McpServer({ name: "github-mcp-server-standin", version: "1.11.0" });
 server.registerTool("get_me", { description: "Who the token belongs to (stand-in: no GitHub API here)" }, async () => ({
-  content: [{ type: "text", text: JSON.stringify({ standIn: true, readOnly: process.argv.includes("--read-only"), tokenSet: !!process.env.GITHUB_PERSONAL_ACCESS_TOKEN }) }],
+  content: [
+    {
+      type: "text",
+      text: JSON.stringify({
+        standIn: true,
+        readOnly: process.argv.includes("--read-only"),
+        tokenSet: !!process.env.GITHUB_PERSONAL_ACCESS_TOKEN,
+      }),
+    },
+  ],
 }));
 void server.connect(new StdioServerTransport());

@@ -18,7 +18,8 @@ interface StaticConfig {
 }
 
 const args = process.argv.slice(2);
-const configFile = args.find((a) => a.startsWith("--configFile="))?.slice("--configFile=".length) ?? "/etc/traefik/traefik.yml";
+const configFile =
+  args.find((a) => a.startsWith("--configFile="))?.slice("--configFile=".length) ?? "/etc/traefik/traefik.yml";
 const cfg = parseYaml(readFileSync(configFile, "utf8")) as StaticConfig;
 const port = (name: string) => Number(/:(\d+)$/.exec(cfg.entryPoints[name]?.address ?? "")?.[1] ?? NaN);
 const pingPort = port(cfg.ping?.entryPoint ?? "traefik");
@@ -38,12 +39,18 @@ if (args[0] === "healthcheck") {
   const hosts: Record<string, string> = {};
   for (const k of ["GATEWAY_HOST", "CHAT_HOST"]) if (process.env[k]) hosts[k] = process.env[k]!;
   const web = port("web");
-  await startTraefikStandIn(hosts, (u) => u, { host: "0.0.0.0", port: web, dynamicDir: cfg.providers?.file?.directory ?? "/etc/traefik/dynamic" });
+  await startTraefikStandIn(hosts, (u) => u, {
+    host: "0.0.0.0",
+    port: web,
+    dynamicDir: cfg.providers?.file?.directory ?? "/etc/traefik/dynamic",
+  });
   createServer((req, res) => {
     if (req.url === "/ping") res.writeHead(200, { "content-type": "text/plain" }).end("OK");
     else res.writeHead(404).end();
   }).listen(pingPort, "0.0.0.0");
-  console.log(`traefik stand-in: entry point web :${web}, ping :${pingPort}, dynamic files from ${cfg.providers?.file?.directory}`);
+  console.log(
+    `traefik stand-in: entry point web :${web}, ping :${pingPort}, dynamic files from ${cfg.providers?.file?.directory}`,
+  );
   const stop = () => process.exit(0);
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);

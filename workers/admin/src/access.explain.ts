@@ -56,17 +56,27 @@ export async function explainAccess(sql: Sql, email: string, tool?: string): Pro
   const allServers = await sql`SELECT id, tenant_id, enabled FROM servers ORDER BY id`;
   const mappings = await sql`SELECT group_name, tenant_id FROM group_tenant_mapping ORDER BY group_name`;
   const tools = await toolNamesByServer(sql);
-  const [virtuals, { approved, overrides }, reviewRows] = await Promise.all([listVirtualServers(sql), loadCuration(sql), sql`SELECT id, review FROM servers`]);
+  const [virtuals, { approved, overrides }, reviewRows] = await Promise.all([
+    listVirtualServers(sql),
+    loadCuration(sql),
+    sql`SELECT id, review FROM servers`,
+  ]);
   const review = new Map(reviewRows.map((r) => [String(r.id), String(r.review)]));
   /** Why curation hides a tool from everyone (override, review), or null. */
   const curated = (server: string, name: string): string | null => {
     if (overrides.get(server)?.get(name)?.hidden) return "hidden for everyone (override)";
-    if (review.get(server) !== "auto" && !approved.get(server)?.has(name)) return `server ${server} is under review and this tool has no approved definition yet`;
+    if (review.get(server) !== "auto" && !approved.get(server)?.has(name))
+      return `server ${server} is under review and this tool has no approved definition yet`;
     return null;
   };
   const who = access.email;
   const chain = (g: Grant | null, server: string, t?: string) =>
-    [who, ...(g ? [`group ${g.group}`, `tenant ${g.tenant}`] : [adminVia ?? "admin"]), `server ${server}`, ...(t ? [`tool ${t}`] : [])].join(" -> ");
+    [
+      who,
+      ...(g ? [`group ${g.group}`, `tenant ${g.tenant}`] : [adminVia ?? "admin"]),
+      `server ${server}`,
+      ...(t ? [`tool ${t}`] : []),
+    ].join(" -> ");
 
   const visible = new Map(access.servers.map((s) => [s.server.id, s]));
   const servers = access.servers.map((entry) => {
@@ -82,7 +92,13 @@ export async function explainAccess(sql: Sql, email: string, tool?: string): Pro
       }
       const decision = decideTool(access, entry, name);
       if (decision.admin) shown.push({ name, qualified: `${id}__${name}`, via: [], chains: [chain(null, id, name)] });
-      else if (decision.visible) shown.push({ name, qualified: `${id}__${name}`, via: decision.via, chains: decision.via.map((g) => chain(g, id, name)) });
+      else if (decision.visible)
+        shown.push({
+          name,
+          qualified: `${id}__${name}`,
+          via: decision.via,
+          chains: decision.via.map((g) => chain(g, id, name)),
+        });
       else hidden.push({ name, reason: decision.reasons.join("; ") });
     }
     return {
@@ -105,7 +121,11 @@ export async function explainAccess(sql: Sql, email: string, tool?: string): Pro
       const reason = granting.length
         ? `tenant ${tenant} is granted to group${granting.length > 1 ? "s" : ""} ${granting.join(", ")}; ${who} is in none of them`
         : `tenant ${tenant} is not granted to any group`;
-      return { id, tenant, reason: access.groups.length || access.known ? reason : `${who} is not a known user; ${reason}` };
+      return {
+        id,
+        tenant,
+        reason: access.groups.length || access.known ? reason : `${who} is not a known user; ${reason}`,
+      };
     });
 
   const virtualServers = virtuals.map((v) => {
@@ -138,12 +158,26 @@ export async function explainAccess(sql: Sql, email: string, tool?: string): Pro
     };
   });
 
-  const out: AccessExplanation = { email: who, known: access.known, admin: access.isAdmin, adminVia, groups: access.groups, servers, hiddenServers, virtualServers };
+  const out: AccessExplanation = {
+    email: who,
+    known: access.known,
+    admin: access.isAdmin,
+    adminVia,
+    groups: access.groups,
+    servers,
+    hiddenServers,
+    virtualServers,
+  };
   if (tool) out.tool = { query: tool, matches: matchTool(tool, tools, servers, hiddenServers) };
   return out;
 }
 
-function matchTool(query: string, tools: Map<string, string[]>, servers: AccessExplanation["servers"], hiddenServers: AccessExplanation["hiddenServers"]): ToolMatch[] {
+function matchTool(
+  query: string,
+  tools: Map<string, string[]>,
+  servers: AccessExplanation["servers"],
+  hiddenServers: AccessExplanation["hiddenServers"],
+): ToolMatch[] {
   const q = query.trim();
   const candidates: { server: string; name: string }[] = [];
   for (const [server, names] of tools) {
@@ -156,10 +190,30 @@ function matchTool(query: string, tools: Map<string, string[]>, servers: AccessE
     const s = servers.find((x) => x.id === server);
     if (s) {
       const shown = s.tools.find((t) => t.name === name);
-      if (shown) return { server, name, visible: true, reason: `visible through ${shown.via.length ? shown.via.map((g) => `group ${g.group}`).join(", ") : "admin rights"}`, chains: shown.chains };
+      if (shown)
+        return {
+          server,
+          name,
+          visible: true,
+          reason: `visible through ${shown.via.length ? shown.via.map((g) => `group ${g.group}`).join(", ") : "admin rights"}`,
+          chains: shown.chains,
+        };
       const hidden = s.hiddenTools.find((t) => t.name === name);
-      if (hidden) return { server, name, visible: false, reason: `server ${server} is visible but the tool is hidden: ${hidden.reason}`, chains: [] };
-      return { server, name, visible: false, reason: `server ${server} is visible but the catalog has no tool ${name} for it`, chains: [] };
+      if (hidden)
+        return {
+          server,
+          name,
+          visible: false,
+          reason: `server ${server} is visible but the tool is hidden: ${hidden.reason}`,
+          chains: [],
+        };
+      return {
+        server,
+        name,
+        visible: false,
+        reason: `server ${server} is visible but the catalog has no tool ${name} for it`,
+        chains: [],
+      };
     }
     const h = hiddenServers.find((x) => x.id === server);
     return { server, name, visible: false, reason: h ? h.reason : `no server ${server}`, chains: [] };

@@ -30,7 +30,8 @@ export function requireAdmin(): MiddlewareHandler<AdminApp> {
   return async function requireAdminMiddleware(c, next) {
     const identity = c.get("identity");
     if (isAdmin(identity)) return next();
-    if (c.req.method === "GET" && (c.req.path === "/admin" || c.req.path === "/admin/")) return c.redirect(SELF_SERVICE_PATH, 302);
+    if (c.req.method === "GET" && (c.req.path === "/admin" || c.req.path === "/admin/"))
+      return c.redirect(SELF_SERVICE_PATH, 302);
     throw new Forbidden("administrators only");
   };
 }

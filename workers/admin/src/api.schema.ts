@@ -10,10 +10,16 @@ import { GroupName, HeaderMap, Slug, UpstreamUrl } from "../../../shared/schemas
 export const ReviewMode = z.enum(["auto", "hold", "findings"]);
 
 /** What the OpenAPI document says about every date in a query. */
-const DATE_HINT = "ISO 8601 date-time, e.g. 2026-01-31T00:00:00Z or with an offset 2026-01-31T09:30:00%2B02:00 (+ written %2B in a URL); without a zone: UTC; a bare date 2026-01-31 is its midnight UTC";
+const DATE_HINT =
+  "ISO 8601 date-time, e.g. 2026-01-31T00:00:00Z or with an offset 2026-01-31T09:30:00%2B02:00 (+ written %2B in a URL); without a zone: UTC; a bare date 2026-01-31 is its midnight UTC";
 const DATE_META = { type: "string", format: "date-time", examples: ["2026-01-31T00:00:00Z"] };
 const LIMIT_HINT = "how many rows, 1-1000 (default 100)";
-const ToolPattern = z.string().trim().min(1).max(128).regex(/^[^\s]+$/, "must be a tool name or a glob with *, without spaces");
+const ToolPattern = z
+  .string()
+  .trim()
+  .min(1)
+  .max(128)
+  .regex(/^[^\s]+$/, "must be a tool name or a glob with *, without spaces");
 
 export const TenantBody = z
   .object({ name: z.string().trim().min(1, "must not be empty").max(200) })
@@ -23,7 +29,9 @@ export const ServerBody = z
   .object({
     tenant: Slug.describe("id of the tenant the server belongs to"),
     url: UpstreamUrl.describe("the upstream MCP endpoint (Streamable HTTP or SSE)"),
-    headers: HeaderMap.optional().describe("secret headers injected upstream; write-only. Omitted: the stored headers are kept; {}: cleared"),
+    headers: HeaderMap.optional().describe(
+      "secret headers injected upstream; write-only. Omitted: the stored headers are kept; {}: cleared",
+    ),
     enabled: z.boolean().default(true),
     transport: z.enum(["streamable-http", "sse"]).default("streamable-http"),
     description: z.string().max(500).default(""),
@@ -41,9 +49,18 @@ const ToolName = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 charact
 
 export const OverrideBody = z
   .object({
-    name: ToolName.nullish().describe("the name users see instead of the upstream's (null/omitted: the upstream's); on /mcp it is prefixed `<server>__` and must still fit 64 characters"),
-    description: z.string().max(4000).nullish().describe("the description users see instead of the upstream's (null/omitted: the upstream's)"),
-    hidden: z.boolean().default(false).describe("hide the tool from every user (calls fail like calls to an unknown tool)"),
+    name: ToolName.nullish().describe(
+      "the name users see instead of the upstream's (null/omitted: the upstream's); on /mcp it is prefixed `<server>__` and must still fit 64 characters",
+    ),
+    description: z
+      .string()
+      .max(4000)
+      .nullish()
+      .describe("the description users see instead of the upstream's (null/omitted: the upstream's)"),
+    hidden: z
+      .boolean()
+      .default(false)
+      .describe("hide the tool from every user (calls fail like calls to an unknown tool)"),
   })
   .meta({ id: "ToolOverrideInput" });
 
@@ -56,7 +73,9 @@ export const UpstreamToolName = z
 
 /** `?tool=`: a tool named in the query string, so every valid name works (the edge refuses an encoded `/` in a path). */
 export const ToolQuery = z.object({
-  tool: UpstreamToolName.describe("the tool's upstream name, percent-encoded in the query string; any valid name, `/` included"),
+  tool: UpstreamToolName.describe(
+    "the tool's upstream name, percent-encoded in the query string; any valid name, `/` included",
+  ),
 });
 
 export const ChangeId = z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
@@ -64,14 +83,23 @@ export const ChangeId = z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEG
 export const VirtualServerBody = z
   .object({
     description: z.string().max(500).default(""),
-    groups: z.array(GroupName).max(500).describe("groups granted the virtual server (admins always are); a user also needs access to each real tool"),
+    groups: z
+      .array(GroupName)
+      .max(500)
+      .describe("groups granted the virtual server (admins always are); a user also needs access to each real tool"),
     tools: z
       .array(
         z.object({
           server: Slug.describe("the real server"),
           tool: z.string().min(1).max(128).describe("the real tool's upstream name"),
-          name: ToolName.nullish().describe("the name on the virtual endpoint (omitted: the tool's name as its server shows it)"),
-          description: z.string().max(4000).nullish().describe("the description on the virtual endpoint (omitted: the tool's)"),
+          name: ToolName.nullish().describe(
+            "the name on the virtual endpoint (omitted: the tool's name as its server shows it)",
+          ),
+          description: z
+            .string()
+            .max(4000)
+            .nullish()
+            .describe("the description on the virtual endpoint (omitted: the tool's)"),
         }),
       )
       .max(500),
@@ -79,13 +107,22 @@ export const VirtualServerBody = z
   .meta({ id: "VirtualServerInput" });
 
 export const ReviewsQuery = z.object({
-  state: z.enum(["pending", "approved", "rejected", "superseded"]).optional().describe("pending (awaiting a decision), approved, rejected, superseded (replaced by a newer listing before a decision); omitted: all"),
+  state: z
+    .enum(["pending", "approved", "rejected", "superseded"])
+    .optional()
+    .describe(
+      "pending (awaiting a decision), approved, rejected, superseded (replaced by a newer listing before a decision); omitted: all",
+    ),
   limit: z.coerce.number().int().min(1).max(1000).default(100).describe(LIMIT_HINT),
 });
 
 export const ToolRulesBody = z
   .object({
-    allow: z.array(ToolPattern).max(200).default([]).describe("when non-empty, only these tools (globs with *) of the server are visible through the group"),
+    allow: z
+      .array(ToolPattern)
+      .max(200)
+      .default([])
+      .describe("when non-empty, only these tools (globs with *) of the server are visible through the group"),
     deny: z.array(ToolPattern).max(200).default([]).describe("tools (globs with *) never visible through the group"),
   })
   .meta({ id: "ToolRules" });
@@ -100,7 +137,10 @@ export const GroupBody = z
 
 export const UserBody = z
   .object({
-    groups: z.array(GroupName).max(500).describe("the admin-managed groups; memberships from the identity provider (idpGroups) are left alone"),
+    groups: z
+      .array(GroupName)
+      .max(500)
+      .describe("the admin-managed groups; memberships from the identity provider (idpGroups) are left alone"),
     admin: z.boolean().default(false),
     name: z.string().trim().max(200).optional().describe("display name; omitted keeps the stored one"),
   })
@@ -122,17 +162,41 @@ const IsoDate = z.iso.datetime();
  */
 const QueryDate = z.coerce
   .date({ error: "must be a date-time such as 2026-01-31T00:00:00Z" })
-  .refine((d) => d.getUTCFullYear() >= 1 && d.getUTCFullYear() <= 9999, "must be a date-time between the years 1 and 9999, such as 2026-01-31T00:00:00Z");
+  .refine(
+    (d) => d.getUTCFullYear() >= 1 && d.getUTCFullYear() <= 9999,
+    "must be a date-time between the years 1 and 9999, such as 2026-01-31T00:00:00Z",
+  );
 
 export const AuditQuery = z.object({
-  kind: z.enum(["tool_call", "admin_change", "auth"]).optional().describe("tool_call (MCP tool calls, denied ones included), admin_change (changes through the API or UI), auth (sign-ins, sign-outs, refused credentials, per-user connections); omitted: all"),
-  actor: z.string().max(254).optional().describe("who acted: an email (case-insensitive, exact), or (unknown) for refused credentials"),
+  kind: z
+    .enum(["tool_call", "admin_change", "auth"])
+    .optional()
+    .describe(
+      "tool_call (MCP tool calls, denied ones included), admin_change (changes through the API or UI), auth (sign-ins, sign-outs, refused credentials, per-user connections); omitted: all",
+    ),
+  actor: z
+    .string()
+    .max(254)
+    .optional()
+    .describe("who acted: an email (case-insensitive, exact), or (unknown) for refused credentials"),
   server: Slug.optional().describe("a server id: its tool calls and the admin changes of it"),
-  action: z.string().max(100).optional().describe("exact action, e.g. tenant.create, server.update, key.revoke, tools/call, login, logout, credential.refused"),
+  action: z
+    .string()
+    .max(100)
+    .optional()
+    .describe(
+      "exact action, e.g. tenant.create, server.update, key.revoke, tools/call, login, logout, credential.refused",
+    ),
   since: QueryDate.optional().meta(DATE_META).describe(`from this instant, inclusive: ${DATE_HINT}`),
   until: QueryDate.optional().meta(DATE_META).describe(`before this instant, exclusive: ${DATE_HINT}`),
   limit: z.coerce.number().int().min(1).max(1000).default(100).describe(LIMIT_HINT),
-  before: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional().describe("paging: only rows with an id below this (give the last entry's id for the next page)"),
+  before: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(Number.MAX_SAFE_INTEGER)
+    .optional()
+    .describe("paging: only rows with an id below this (give the last entry's id for the next page)"),
 });
 
 export const ChangesQuery = z.object({
@@ -142,9 +206,16 @@ export const ChangesQuery = z.object({
 });
 
 export const UsageQuery = z.object({
-  since: QueryDate.optional().meta(DATE_META).describe(`window start, inclusive (default: 24 hours before until): ${DATE_HINT}`),
-  until: QueryDate.optional().meta(DATE_META).describe(`window end, exclusive (default: now); must be after since: ${DATE_HINT}`),
-  bucket: z.enum(["minute", "hour", "day"]).default("hour").describe("the series' time step, buckets start on whole UTC minutes, hours or days (default hour)"),
+  since: QueryDate.optional()
+    .meta(DATE_META)
+    .describe(`window start, inclusive (default: 24 hours before until): ${DATE_HINT}`),
+  until: QueryDate.optional()
+    .meta(DATE_META)
+    .describe(`window end, exclusive (default: now); must be after since: ${DATE_HINT}`),
+  bucket: z
+    .enum(["minute", "hour", "day"])
+    .default("hour")
+    .describe("the series' time step, buckets start on whole UTC minutes, hours or days (default hour)"),
   user: z.string().max(254).optional().describe("an email (case-insensitive)"),
   tenant: Slug.optional().describe("a tenant id (calls of servers it owns)"),
   server: Slug.optional().describe("a server id: its calls, denied names of the form <server>__<tool> included"),
@@ -152,11 +223,25 @@ export const UsageQuery = z.object({
 });
 
 /** The usage page's ranges (`/admin/reports?range=`): span and bucket of each. */
-export const REPORT_RANGES = { "1h": [3_600_000, "minute"], "24h": [86_400_000, "hour"], "7d": [7 * 86_400_000, "day"], "30d": [30 * 86_400_000, "day"] } as const satisfies Record<string, readonly [number, "minute" | "hour" | "day"]>;
+export const REPORT_RANGES = {
+  "1h": [3_600_000, "minute"],
+  "24h": [86_400_000, "hour"],
+  "7d": [7 * 86_400_000, "day"],
+  "30d": [30 * 86_400_000, "day"],
+} as const satisfies Record<string, readonly [number, "minute" | "hour" | "day"]>;
 /** `range` as an own key of {@link REPORT_RANGES} only (never an inherited name such as `constructor`). */
-export const ReportRange = z.enum(Object.keys(REPORT_RANGES) as [keyof typeof REPORT_RANGES, ...(keyof typeof REPORT_RANGES)[]], { error: `must be one of ${Object.keys(REPORT_RANGES).join(", ")}` });
+export const ReportRange = z.enum(
+  Object.keys(REPORT_RANGES) as [keyof typeof REPORT_RANGES, ...(keyof typeof REPORT_RANGES)[]],
+  { error: `must be one of ${Object.keys(REPORT_RANGES).join(", ")}` },
+);
 
-export const AccessQuery = z.object({ tool: z.string().max(200).optional().describe("a tool name (echo) or a qualified one (everything__echo): adds the verdict for that tool") });
+export const AccessQuery = z.object({
+  tool: z
+    .string()
+    .max(200)
+    .optional()
+    .describe("a tool name (echo) or a qualified one (everything__echo): adds the verdict for that tool"),
+});
 
 // ---- responses (documentation only: the handlers build these shapes from the repositories)
 
@@ -167,7 +252,9 @@ export const ErrorOut = z
 /** GET /admin/api/whoami: the verified identity of the caller (any signed-in user, not only admins). */
 export const WhoAmIOut = Identity.meta({ id: "Identity" });
 
-export const TenantOut = z.object({ id: z.string(), name: z.string(), servers: z.array(z.string()), createdAt: IsoDate, updatedAt: IsoDate }).meta({ id: "Tenant" });
+export const TenantOut = z
+  .object({ id: z.string(), name: z.string(), servers: z.array(z.string()), createdAt: IsoDate, updatedAt: IsoDate })
+  .meta({ id: "Tenant" });
 
 export const ServerOut = z
   .object({
@@ -178,7 +265,9 @@ export const ServerOut = z
     enabled: z.boolean(),
     description: z.string(),
     headerNames: z.array(z.string()).describe("names of the stored secret headers; values are never returned"),
-    credentials: z.record(z.string(), z.unknown()).describe("the credential mode and its settings; the OAuth client secret only as hasClientSecret"),
+    credentials: z
+      .record(z.string(), z.unknown())
+      .describe("the credential mode and its settings; the OAuth client secret only as hasClientSecret"),
     connections: z.number().int().optional().describe("per-user modes: how many users have connected their account"),
     review: ReviewMode,
     createdAt: IsoDate,
@@ -198,11 +287,24 @@ export const GroupOut = z
   .meta({ id: "Group" });
 
 export const KeyOut = z
-  .object({ id: z.string(), name: z.string(), prefix: z.string(), createdAt: IsoDate, lastUsedAt: IsoDate.nullable(), revokedAt: IsoDate.nullable(), expiresAt: IsoDate.nullable() })
+  .object({
+    id: z.string(),
+    name: z.string(),
+    prefix: z.string(),
+    createdAt: IsoDate,
+    lastUsedAt: IsoDate.nullable(),
+    revokedAt: IsoDate.nullable(),
+    expiresAt: IsoDate.nullable(),
+  })
   .meta({ id: "ApiKey" });
 
 export const KeyCreatedOut = z
-  .object({ id: z.string(), key: z.string().describe("the API key; shown this once, only its hash is stored"), name: z.string(), expiresAt: IsoDate.nullable() })
+  .object({
+    id: z.string(),
+    key: z.string().describe("the API key; shown this once, only its hash is stored"),
+    name: z.string(),
+    expiresAt: IsoDate.nullable(),
+  })
   .meta({ id: "ApiKeyCreated" });
 
 export const UserOut = z
@@ -234,7 +336,9 @@ export const AccessOut = z
         tenant: z.string(),
         grants: z.array(Grant),
         chains: z.array(z.string()).describe("user -> group -> tenant -> server"),
-        tools: z.array(z.object({ name: z.string(), qualified: z.string(), via: z.array(Grant), chains: z.array(z.string()) })),
+        tools: z.array(
+          z.object({ name: z.string(), qualified: z.string(), via: z.array(Grant), chains: z.array(z.string()) }),
+        ),
         hiddenTools: z.array(z.object({ name: z.string(), reason: z.string() })),
       }),
     ),
@@ -245,12 +349,31 @@ export const AccessOut = z
           id: z.string(),
           granted: z.boolean(),
           reason: z.string(),
-          tools: z.array(z.object({ name: z.string(), server: z.string(), tool: z.string(), visible: z.boolean(), reason: z.string() })),
+          tools: z.array(
+            z.object({
+              name: z.string(),
+              server: z.string(),
+              tool: z.string(),
+              visible: z.boolean(),
+              reason: z.string(),
+            }),
+          ),
         }),
       )
       .describe("virtual servers: granted or not, and each tool's verdict through its real server"),
     tool: z
-      .object({ query: z.string(), matches: z.array(z.object({ server: z.string(), name: z.string(), visible: z.boolean(), reason: z.string(), chains: z.array(z.string()) })) })
+      .object({
+        query: z.string(),
+        matches: z.array(
+          z.object({
+            server: z.string(),
+            name: z.string(),
+            visible: z.boolean(),
+            reason: z.string(),
+            chains: z.array(z.string()),
+          }),
+        ),
+      })
       .optional()
       .describe("with ?tool=: why that tool is or is not visible"),
   })
@@ -310,7 +433,16 @@ export const HealthOut = z
 export const ChangesOut = z
   .object({
     changes: z.array(
-      z.object({ id: z.number(), at: IsoDate, server: z.string(), kind: z.string(), name: z.string(), change: z.enum(["added", "removed", "changed"]), before: z.unknown(), after: z.unknown() }),
+      z.object({
+        id: z.number(),
+        at: IsoDate,
+        server: z.string(),
+        kind: z.string(),
+        name: z.string(),
+        change: z.enum(["added", "removed", "changed"]),
+        before: z.unknown(),
+        after: z.unknown(),
+      }),
     ),
   })
   .meta({ id: "ItemChanges" });
@@ -320,7 +452,14 @@ export const VirtualServerOut = z
     id: z.string(),
     description: z.string(),
     groups: z.array(z.string()),
-    tools: z.array(z.object({ server: z.string(), tool: z.string(), name: z.string().nullable(), description: z.string().nullable() })),
+    tools: z.array(
+      z.object({
+        server: z.string(),
+        tool: z.string(),
+        name: z.string().nullable(),
+        description: z.string().nullable(),
+      }),
+    ),
     createdAt: IsoDate,
     updatedAt: IsoDate,
   })
@@ -337,7 +476,9 @@ export const ReviewOut = z
     change: z.enum(["initial", "added", "changed"]),
     before: z.unknown().describe("the approved definition it would replace (null: none)"),
     after: z.unknown().describe("the definition as listed (a set: every definition)"),
-    hash: z.string().describe("content hash of the definition: a call is forwarded only while the upstream lists the approved hash"),
+    hash: z
+      .string()
+      .describe("content hash of the definition: a call is forwarded only while the upstream lists the approved hash"),
     findings: z.array(Finding).describe("tool-poisoning findings"),
     state: z.enum(["pending", "approved", "rejected", "superseded"]),
     decidedAt: IsoDate.nullable(),
@@ -348,7 +489,14 @@ export const OverrideOut = z
   .object({ tool: z.string(), name: z.string().nullable(), description: z.string().nullable(), hidden: z.boolean() })
   .meta({ id: "ToolOverride" });
 
-const Stats = { calls: z.number(), errors: z.number(), denied: z.number(), errorRate: z.number(), p50Ms: z.number().nullable(), p95Ms: z.number().nullable() };
+const Stats = {
+  calls: z.number(),
+  errors: z.number(),
+  denied: z.number(),
+  errorRate: z.number(),
+  p50Ms: z.number().nullable(),
+  p95Ms: z.number().nullable(),
+};
 const Keyed = z.array(z.object({ key: z.string(), ...Stats }));
 export const UsageOut = z
   .object({
@@ -369,7 +517,12 @@ export const Email = z
   .string()
   .trim()
   .toLowerCase()
-  .pipe(z.string().max(254).regex(/^[^@\s\/]+@[^@\s\/]+$/, "must be an email address"));
+  .pipe(
+    z
+      .string()
+      .max(254)
+      .regex(/^[^@\s\/]+@[^@\s\/]+$/, "must be an email address"),
+  );
 
 export { GroupName, Slug };
 
@@ -387,10 +540,24 @@ export const MyAccessOut = z
         tenant: z.string(),
         mcpUrl: z.string().describe("this server alone: names as the upstream gives them"),
         chains: z.array(z.string()).describe("user -> group -> tenant -> server"),
-        tools: z.array(z.object({ name: z.string(), qualified: z.string().describe("the name at /mcp"), via: z.array(z.string()).describe("the groups that grant it (empty for an admin)"), chains: z.array(z.string()) })),
+        tools: z.array(
+          z.object({
+            name: z.string(),
+            qualified: z.string().describe("the name at /mcp"),
+            via: z.array(z.string()).describe("the groups that grant it (empty for an admin)"),
+            chains: z.array(z.string()),
+          }),
+        ),
       }),
     ),
-    virtualServers: z.array(z.object({ id: z.string(), mcpUrl: z.string(), reason: z.string(), tools: z.array(z.object({ name: z.string(), server: z.string(), tool: z.string() })) })),
+    virtualServers: z.array(
+      z.object({
+        id: z.string(),
+        mcpUrl: z.string(),
+        reason: z.string(),
+        tools: z.array(z.object({ name: z.string(), server: z.string(), tool: z.string() })),
+      }),
+    ),
   })
   .describe("only what the caller may use: hidden servers and tools are not named")
   .meta({ id: "MyAccess" });
@@ -407,7 +574,9 @@ export const ConnectOut = z
 export const MeOut = z
   .object({
     identity: WhoAmIOut,
-    canIssueKeys: z.boolean().describe("false when the caller authenticated with an API key: an API key cannot issue further keys"),
+    canIssueKeys: z
+      .boolean()
+      .describe("false when the caller authenticated with an API key: an API key cannot issue further keys"),
     access: MyAccessOut,
     keys: z.array(KeyOut),
     connect: ConnectOut,

@@ -23,7 +23,9 @@ const HMAC_SHA256 = { name: "HMAC", hash: "SHA-256" };
 async function mac(secret: string, email: string, nonce: string): Promise<string> {
   // Stryker disable next-line BooleanLiteral: equivalent, the key never leaves this function (README, Mutation testing)
   const key = await crypto.subtle.importKey("raw", enc.encode(secret), HMAC_SHA256, false, ["sign"]);
-  const sig = new Uint8Array(await crypto.subtle.sign("HMAC", key, enc.encode(`admin-csrf|${email.toLowerCase()}|${nonce}`)));
+  const sig = new Uint8Array(
+    await crypto.subtle.sign("HMAC", key, enc.encode(`admin-csrf|${email.toLowerCase()}|${nonce}`)),
+  );
   let s = "";
   for (const b of sig) s += String.fromCharCode(b);
   const b64 = btoa(s).replace(/\+/g, "-").replace(/\//g, "_");
@@ -67,9 +69,14 @@ export function csrfProtection(): MiddlewareHandler<AdminApp> {
       return next();
     }
     const type = c.req.header("content-type") ?? "";
-    const form = /^(application\/x-www-form-urlencoded|multipart\/form-data)/i.test(type) ? await c.req.parseBody({ all: true }) : {};
+    const form = /^(application\/x-www-form-urlencoded|multipart\/form-data)/i.test(type)
+      ? await c.req.parseBody({ all: true })
+      : {};
     if (!(await verifyCsrfToken(c, form[CSRF_FIELD]))) {
-      throw new Forbidden("invalid or missing CSRF token", "The form had expired or did not come from this site. Reload the page and try again.");
+      throw new Forbidden(
+        "invalid or missing CSRF token",
+        "The form had expired or did not come from this site. Reload the page and try again.",
+      );
     }
     c.set("csrfToken", await issueCsrfToken(c));
     return next();

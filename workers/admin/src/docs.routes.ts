@@ -14,12 +14,20 @@ import { referencePage } from "./ui/pages.reference";
 /** Mounts the document, its page and the redirect (admins only, like the API). */
 export function registerDocsRoutes(app: AdminHono) {
   app.get("/admin/api", (c) =>
-    /\btext\/html\b/.test(c.req.header("accept") ?? "") ? c.redirect("/admin/api/docs", 302) : c.json({ docs: "/admin/api/docs", openapi: "/admin/api/openapi.json" }),
+    /\btext\/html\b/.test(c.req.header("accept") ?? "")
+      ? c.redirect("/admin/api/docs", 302)
+      : c.json({ docs: "/admin/api/docs", openapi: "/admin/api/openapi.json" }),
   );
   app.get("/admin/api/openapi.json", (c) => c.json(openApiDocument(readEnv(AdminEnv, c.env).PUBLIC_URL)));
   // an HTML page under the API path: the CSRF middleware (UI only) did not set the sign-out token
   app.get("/admin/api/docs", async (c) => {
     const email = c.get("identity").email;
-    return c.html(referencePage(c.get("secureHeadersNonce") ?? "", email, await logoutToken(readEnv(AdminEnv, c.env).IDENTITY_SECRET, email)));
+    return c.html(
+      referencePage(
+        c.get("secureHeadersNonce") ?? "",
+        email,
+        await logoutToken(readEnv(AdminEnv, c.env).IDENTITY_SECRET, email),
+      ),
+    );
   });
 }

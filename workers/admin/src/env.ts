@@ -1,5 +1,13 @@
 import { z } from "zod";
-import { DatabaseUrl, IdentitySecret, PublicUrl, RATE_LIMIT_VARS, REQUEST_LIMIT_VARS, ServiceSecret, OBSERVE_VARS } from "../../../shared/env";
+import {
+  DatabaseUrl,
+  IdentitySecret,
+  PublicUrl,
+  RATE_LIMIT_VARS,
+  REQUEST_LIMIT_VARS,
+  ServiceSecret,
+  OBSERVE_VARS,
+} from "../../../shared/env";
 import { SECRETS_KEY_VARS } from "../../../shared/secrets";
 
 export const AdminEnv = z.object({

@@ -16,12 +16,14 @@ import { AdminEnv } from "./env";
 async function forbidden(c: Context, err: Forbidden): Promise<Response> {
   const email = (c.get("identity") as { email?: string } | undefined)?.email ?? "";
   let logout = c.get("logoutToken") as string | undefined;
-  if (email && !logout) logout = await logoutToken(readEnv(AdminEnv, c.env).IDENTITY_SECRET, email).catch(() => undefined);
+  if (email && !logout)
+    logout = await logoutToken(readEnv(AdminEnv, c.env).IDENTITY_SECRET, email).catch(() => undefined);
   return c.html(forbiddenPage(email, err.page, logout), 403);
 }
 
 export function adminOnError(err: Error, c: Context): Response | Promise<Response> {
-  if (err instanceof ApiError) return c.json({ error: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) }, err.status);
+  if (err instanceof ApiError)
+    return c.json({ error: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) }, err.status);
   if (err instanceof Forbidden) {
     if (isApi(c)) return c.json({ error: "forbidden", message: err.message }, 403);
     return forbidden(c, err);

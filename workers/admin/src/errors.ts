@@ -46,7 +46,12 @@ export function parseOr400<S extends z.ZodType>(schema: S, value: unknown, prefi
 /** Postgres error codes mapped to API errors (a race the pre-checks could not see). */
 export function fromPostgres(err: unknown): ApiError | null {
   const code = (err as { code?: string } | null)?.code;
-  if (code === "23503") return new ApiError(409, "conflict", "the change conflicts with rows that depend on it (e.g. a tenant that still has servers)");
+  if (code === "23503")
+    return new ApiError(
+      409,
+      "conflict",
+      "the change conflicts with rows that depend on it (e.g. a tenant that still has servers)",
+    );
   if (code === "23505") return new ApiError(409, "conflict", "already exists");
   if (code === "23514") return new ApiError(400, "invalid_request", "a value is out of range", "(body)");
   return null;

@@ -27,7 +27,11 @@ app.use("*", observe("admin"));
 app.get("/metrics", metricsRoute("admin"));
 app.use("*", ...requestLimits((c) => readEnv(AdminEnv, c.env)));
 // "/admin/*" also matches "/admin" itself
-app.use("/admin/*", requireIdentity({ secret: (env) => env.IDENTITY_SECRET }), userRateLimit((c) => readEnv(AdminEnv, c.env)));
+app.use(
+  "/admin/*",
+  requireIdentity({ secret: (env) => env.IDENTITY_SECRET }),
+  userRateLimit((c) => readEnv(AdminEnv, c.env)),
+);
 mountRoutes(app, [WHOAMI_ROUTE]);
 app.use("/admin/*", adminSecurityHeaders(), originCheck());
 // UI paths: a CSRF token on pages, required on form posts (the API takes JSON and relies on the Origin check)

@@ -41,14 +41,19 @@ export interface RouteSpec<P extends Shape, Q extends z.ZodObject | undefined, B
 }
 
 /** A route of a table, its types erased (the table holds routes of different shapes). */
-export type Route = RouteSpec<Shape, z.ZodObject | undefined, z.ZodType | undefined> & { handler: (c: C, input: any) => Response | Promise<Response> };
+export type Route = RouteSpec<Shape, z.ZodObject | undefined, z.ZodType | undefined> & {
+  handler: (c: C, input: any) => Response | Promise<Response>;
+};
 
 /** Defines one route; throws at load time when a path parameter has no schema. */
-export function defineRoute<P extends Shape = Record<never, z.ZodType>, Q extends z.ZodObject | undefined = undefined, B extends z.ZodType | undefined = undefined>(
-  spec: RouteSpec<P, Q, B>,
-): Route {
+export function defineRoute<
+  P extends Shape = Record<never, z.ZodType>,
+  Q extends z.ZodObject | undefined = undefined,
+  B extends z.ZodType | undefined = undefined,
+>(spec: RouteSpec<P, Q, B>): Route {
   for (const [, name] of spec.path.matchAll(/\{(\w+)\}/g)) {
-    if (!spec.params?.[name as string]) throw new Error(`route ${spec.method} ${spec.path}: no schema for path parameter ${name}`);
+    if (!spec.params?.[name as string])
+      throw new Error(`route ${spec.method} ${spec.path}: no schema for path parameter ${name}`);
   }
   return spec as unknown as Route;
 }
@@ -72,8 +77,11 @@ export function mountRoutes(app: AdminHono, routes: readonly Route[]): void {
   for (const r of routes) {
     app.on(r.method.toUpperCase(), r.path.replace(/\{(\w+)\}/g, ":$1"), async (c) => {
       const params: Record<string, unknown> = {};
-      for (const [name, schema] of Object.entries(r.params ?? {})) params[name] = parseOr400(schema, c.req.param(name), name);
-      const query = r.query ? parseOr400(r.query, Object.fromEntries(Object.entries(c.req.query()).filter(([, v]) => v !== ""))) : undefined;
+      for (const [name, schema] of Object.entries(r.params ?? {}))
+        params[name] = parseOr400(schema, c.req.param(name), name);
+      const query = r.query
+        ? parseOr400(r.query, Object.fromEntries(Object.entries(c.req.query()).filter(([, v]) => v !== "")))
+        : undefined;
       const body = r.body ? parseOr400(r.body, await jsonBody(c)) : undefined;
       return r.handler(c, { params, query, body });
     });

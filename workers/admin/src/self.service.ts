@@ -34,8 +34,19 @@ export interface MyAccess {
   admin: boolean;
   adminVia: string | null;
   groups: string[];
-  servers: { id: string; tenant: string; mcpUrl: string; chains: string[]; tools: { name: string; qualified: string; via: string[]; chains: string[] }[] }[];
-  virtualServers: { id: string; mcpUrl: string; reason: string; tools: { name: string; server: string; tool: string }[] }[];
+  servers: {
+    id: string;
+    tenant: string;
+    mcpUrl: string;
+    chains: string[];
+    tools: { name: string; qualified: string; via: string[]; chains: string[] }[];
+  }[];
+  virtualServers: {
+    id: string;
+    mcpUrl: string;
+    reason: string;
+    tools: { name: string; server: string; tool: string }[];
+  }[];
 }
 
 export interface Connect {
@@ -58,7 +69,12 @@ export interface Me {
 /** How to connect a client to the gateway at `publicUrl`. */
 export function connectInfo(publicUrl: string): Connect {
   const origin = publicUrl.replace(/\/$/, "");
-  return { mcpUrl: `${origin}/mcp`, header: "Authorization", headerValue: "Bearer <your API key>", docs: "docs/open-webui.md" };
+  return {
+    mcpUrl: `${origin}/mcp`,
+    header: "Authorization",
+    headerValue: "Bearer <your API key>",
+    docs: "docs/open-webui.md",
+  };
 }
 
 /** What `identity` may use, with the chains that grant it (visible items only). */
@@ -70,10 +86,26 @@ export async function myAccess(sql: Sql, identity: Identity, publicUrl: string):
     admin: x.admin,
     adminVia: x.adminVia,
     groups: x.groups,
-    servers: x.servers.map((s) => ({ id: s.id, tenant: s.tenant, mcpUrl: `${origin}/mcp/${s.id}`, chains: s.chains, tools: s.tools.map((t) => ({ name: t.name, qualified: t.qualified, via: x.admin ? [] : [...new Set(t.via.map((g) => g.group))], chains: t.chains })) })),
+    servers: x.servers.map((s) => ({
+      id: s.id,
+      tenant: s.tenant,
+      mcpUrl: `${origin}/mcp/${s.id}`,
+      chains: s.chains,
+      tools: s.tools.map((t) => ({
+        name: t.name,
+        qualified: t.qualified,
+        via: x.admin ? [] : [...new Set(t.via.map((g) => g.group))],
+        chains: t.chains,
+      })),
+    })),
     virtualServers: x.virtualServers
       .filter((v) => v.granted)
-      .map((v) => ({ id: v.id, mcpUrl: `${origin}/mcp/${v.id}`, reason: v.reason, tools: v.tools.filter((t) => t.visible).map((t) => ({ name: t.name, server: t.server, tool: t.tool })) })),
+      .map((v) => ({
+        id: v.id,
+        mcpUrl: `${origin}/mcp/${v.id}`,
+        reason: v.reason,
+        tools: v.tools.filter((t) => t.visible).map((t) => ({ name: t.name, server: t.server, tool: t.tool })),
+      })),
   };
 }
 
@@ -91,12 +123,24 @@ export async function me(sql: Sql, identity: Identity, publicUrl: string): Promi
 /** Issues a key for the caller (403 when authenticated by an API key, 404 when not a stored user, 409 over {@link MAX_LIVE_KEYS}). */
 export async function issueMyKey(sql: Sql, identity: Identity, body: z.infer<typeof KeyBody>) {
   if (!MAY_ISSUE.has(identity.via)) {
-    throw new ApiError(403, "forbidden", "an API key cannot issue further keys: sign in with the browser (or use an IdP token) to issue one");
+    throw new ApiError(
+      403,
+      "forbidden",
+      "an API key cannot issue further keys: sign in with the browser (or use an IdP token) to issue one",
+    );
   }
   const email = identity.email.toLowerCase();
-  if (!(await getAdminUser(sql, email))) throw new ApiError(404, "not_found", `no user ${email}: an administrator has to add you first`);
-  const live = (await listApiKeys(sql, email)).filter((k) => !k.revoked_at && (!k.expires_at || new Date(k.expires_at) > new Date()));
-  if (live.length >= MAX_LIVE_KEYS) throw new ApiError(409, "conflict", `you have ${live.length} live keys, the most allowed (${MAX_LIVE_KEYS}): revoke one first`);
+  if (!(await getAdminUser(sql, email)))
+    throw new ApiError(404, "not_found", `no user ${email}: an administrator has to add you first`);
+  const live = (await listApiKeys(sql, email)).filter(
+    (k) => !k.revoked_at && (!k.expires_at || new Date(k.expires_at) > new Date()),
+  );
+  if (live.length >= MAX_LIVE_KEYS)
+    throw new ApiError(
+      409,
+      "conflict",
+      `you have ${live.length} live keys, the most allowed (${MAX_LIVE_KEYS}): revoke one first`,
+    );
   return svc.issueKey(sql, email, email, body);
 }
 

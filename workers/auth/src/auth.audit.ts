@@ -36,7 +36,13 @@ function clientAddress(headers: Headers): string | undefined {
  * Records a refused bearer credential (see the module header for the bound). Resolves when
  * written or skipped; never throws (hand it to waitUntil).
  */
-export async function recordRefusedCredential(db: AuthDb, token: string, path: string, headers: Headers, now = Date.now()): Promise<void> {
+export async function recordRefusedCredential(
+  db: AuthDb,
+  token: string,
+  path: string,
+  headers: Headers,
+  now = Date.now(),
+): Promise<void> {
   if (now - windowStart >= 60_000) {
     windowStart = now;
     tried = 0;
@@ -48,9 +54,18 @@ export async function recordRefusedCredential(db: AuthDb, token: string, path: s
   tried++;
   const left = suppressed;
   suppressed = 0;
-  const detail = { credential: credentialKind(token), path: path.split("?")[0]!.slice(0, 200), ...(clientAddress(headers) ? { client: clientAddress(headers) } : {}), ...(left ? { suppressed: left } : {}) };
+  const detail = {
+    credential: credentialKind(token),
+    path: path.split("?")[0]!.slice(0, 200),
+    ...(clientAddress(headers) ? { client: clientAddress(headers) } : {}),
+    ...(left ? { suppressed: left } : {}),
+  };
   try {
-    const written = await db.run("insertRefusedCredential", { actor: "(unknown)", action: "credential.refused", outcome: "refused", detail }, REFUSED_PER_MINUTE);
+    const written = await db.run(
+      "insertRefusedCredential",
+      { actor: "(unknown)", action: "credential.refused", outcome: "refused", detail },
+      REFUSED_PER_MINUTE,
+    );
     if (!written) suppressed += 1 + left;
   } catch (err) {
     log.warn("audit of a refused credential failed", { message: String((err as Error)?.message ?? err) });

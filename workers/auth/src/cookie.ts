@@ -46,7 +46,11 @@ function key(secret: string, purpose: string): Promise<CryptoKey> {
 /** Encrypts a JSON value for a cookie of the given purpose. */
 export async function seal(value: unknown, secret: string, purpose: string): Promise<string> {
   const iv = crypto.getRandomValues(new Uint8Array(12));
-  const data = await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: enc.encode(purpose) }, await key(secret, purpose), enc.encode(JSON.stringify(value)));
+  const data = await crypto.subtle.encrypt(
+    { name: "AES-GCM", iv, additionalData: enc.encode(purpose) },
+    await key(secret, purpose),
+    enc.encode(JSON.stringify(value)),
+  );
   const out = new Uint8Array(12 + data.byteLength);
   out.set(iv);
   out.set(new Uint8Array(data), 12);
@@ -59,7 +63,11 @@ export async function unseal(sealed: string | undefined | null, secret: string, 
   const bytes = unb64url(sealed);
   if (!bytes || bytes.length < 12 + 16) return null;
   try {
-    const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv: bytes.slice(0, 12), additionalData: enc.encode(purpose) }, await key(secret, purpose), bytes.slice(12));
+    const plain = await crypto.subtle.decrypt(
+      { name: "AES-GCM", iv: bytes.slice(0, 12), additionalData: enc.encode(purpose) },
+      await key(secret, purpose),
+      bytes.slice(12),
+    );
     return JSON.parse(dec.decode(plain));
   } catch {
     return null;

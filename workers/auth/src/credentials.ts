@@ -86,14 +86,20 @@ export function activeOpenWebUIUser(body: unknown, tokenId: string): { email: st
 }
 
 /** Asks Open WebUI who a token belongs to (`GET <OWUI_URL>/api/v1/auths/`; {@link activeOpenWebUIUser}); cached 60 s. */
-export async function introspectOpenWebUI(owuiUrl: string, token: string, tokenId: string): Promise<{ email: string; name: string } | null> {
+export async function introspectOpenWebUI(
+  owuiUrl: string,
+  token: string,
+  tokenId: string,
+): Promise<{ email: string; name: string } | null> {
   const key = await sha256Hex(`${owuiUrl}\0${token}`);
   const hit = owuiCache.get(key);
   if (hit && Date.now() - hit.at < OWUI_CACHE_MS) return hit.user;
   let user: { email: string; name: string } | null = null;
   let cacheable = true;
   try {
-    const res = await fetch(`${owuiUrl.replace(/\/$/, "")}/api/v1/auths/`, { headers: { authorization: `Bearer ${token}`, accept: "application/json" } });
+    const res = await fetch(`${owuiUrl.replace(/\/$/, "")}/api/v1/auths/`, {
+      headers: { authorization: `Bearer ${token}`, accept: "application/json" },
+    });
     if (res.ok) user = activeOpenWebUIUser(await res.json().catch(() => null), tokenId);
     else if (res.status >= 500) cacheable = false;
   } catch {
@@ -111,7 +117,9 @@ function looksLikeJwt(token: string): boolean {
 }
 
 /** A JWT's header and claims, unverified; null when it does not decode (then it may be an operator's key). */
-function decodeParts(token: string): { header: ReturnType<typeof decodeProtectedHeader>; claims: ReturnType<typeof decodeJwt> } | null {
+function decodeParts(
+  token: string,
+): { header: ReturnType<typeof decodeProtectedHeader>; claims: ReturnType<typeof decodeJwt> } | null {
   try {
     return { header: decodeProtectedHeader(token), claims: decodeJwt(token) };
   } catch {
@@ -139,7 +147,9 @@ async function identifyApiKey(env: AuthEnv, db: AuthDb, ctx: WaitUntil, token: s
     const owner = await db.run("findKeyOwner", token);
     if (!owner) return null;
     const facts = await db.run("userFacts", owner.email);
-    return facts ? { identity: toIdentity(facts, [], "apikey"), keyId: owner.keyId, until: owner.expiresAt?.getTime() } : null;
+    return facts
+      ? { identity: toIdentity(facts, [], "apikey"), keyId: owner.keyId, until: owner.expiresAt?.getTime() }
+      : null;
   });
   if (!found) return null;
   if (found.keyId) touchKeyLater(db, ctx, found.keyId);
@@ -151,7 +161,15 @@ async function identifyApiKey(env: AuthEnv, db: AuthDb, ctx: WaitUntil, token: s
  * worker's Postgres pool. Returns null when the token is not valid; throws
  * {@link CredentialRefused} for a valid one this request may not use.
  */
-export async function identifyBearer(env: AuthEnv, db: AuthDb, ctx: WaitUntil, token: string, headers: Headers, origin: string, path: string): Promise<Identity | null> {
+export async function identifyBearer(
+  env: AuthEnv,
+  db: AuthDb,
+  ctx: WaitUntil,
+  token: string,
+  headers: Headers,
+  origin: string,
+  path: string,
+): Promise<Identity | null> {
   // (a) the project's API keys
   if (token.startsWith(API_KEY_PREFIX)) return isApiKeyShaped(token) ? identifyApiKey(env, db, ctx, token) : null;
   const jwt = looksLikeJwt(token) ? decodeParts(token) : null;
@@ -169,8 +187,16 @@ export async function identifyBearer(env: AuthEnv, db: AuthDb, ctx: WaitUntil, t
         const email = emailFromClaims(verified, cfg);
         if (!email) return null;
         const idpGroups = groupsFromClaims(verified, cfg.groupsClaim);
-        const facts = await db.run("syncIdpGroups", await db.run("ensureUserFacts", email, typeof verified.name === "string" ? verified.name : ""), idpGroups, ADMIN_GROUP);
-        return { identity: toIdentity(facts, idpGroups, "oidc-bearer"), until: typeof verified.exp === "number" ? verified.exp * 1000 : Date.now() + 60_000 };
+        const facts = await db.run(
+          "syncIdpGroups",
+          await db.run("ensureUserFacts", email, typeof verified.name === "string" ? verified.name : ""),
+          idpGroups,
+          ADMIN_GROUP,
+        );
+        return {
+          identity: toIdentity(facts, idpGroups, "oidc-bearer"),
+          until: typeof verified.exp === "number" ? verified.exp * 1000 : Date.now() + 60_000,
+        };
       });
       return found?.identity ?? null;
     }
@@ -180,7 +206,10 @@ export async function identifyBearer(env: AuthEnv, db: AuthDb, ctx: WaitUntil, t
       const tokenId = claims.id;
       if (env.WEBUI_SECRET_KEY) {
         try {
-          await jwtVerify(token, new TextEncoder().encode(env.WEBUI_SECRET_KEY), { algorithms: ["HS256"], requiredClaims: ["id"] });
+          await jwtVerify(token, new TextEncoder().encode(env.WEBUI_SECRET_KEY), {
+            algorithms: ["HS256"],
+            requiredClaims: ["id"],
+          });
         } catch {
           return null;
         }
@@ -206,7 +235,11 @@ export async function identifyBearer(env: AuthEnv, db: AuthDb, ctx: WaitUntil, t
       identity: toIdentity(await db.run("ensureUserFacts", email, name), [], "owui-headers"),
     }));
     if (found?.identity.admin) {
-      throw new CredentialRefused(403, "forbidden", "Open WebUI's forwarded headers cannot act for an administrator; an admin connects with an API key or a token of their own");
+      throw new CredentialRefused(
+        403,
+        "forbidden",
+        "Open WebUI's forwarded headers cannot act for an administrator; an admin connects with an API key or a token of their own",
+      );
     }
     return found?.identity ?? null;
   }

@@ -10,7 +10,15 @@ import { findKeyOwner, touchApiKey } from "../../../shared/repos/apikeys.repo";
 import { ensureUserFacts, syncIdpGroups, userFacts } from "../../../shared/repos/sessions.repo";
 
 /** The operations the auth worker's PgPool runs. */
-export const authOps = { catalogVersion, findKeyOwner, touchApiKey, userFacts, ensureUserFacts, syncIdpGroups, insertRefusedCredential };
+export const authOps = {
+  catalogVersion,
+  findKeyOwner,
+  touchApiKey,
+  userFacts,
+  ensureUserFacts,
+  syncIdpGroups,
+  insertRefusedCredential,
+};
 
 export type AuthDb = Pool<typeof authOps>;
 

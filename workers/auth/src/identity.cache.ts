@@ -25,7 +25,9 @@ import { OidcError } from "./oidc.client";
 /** The identity store cannot be reached and nothing recent enough is cached: answer 503. */
 export class IdentityUnavailable extends Error {
   constructor() {
-    super("the identity store (Postgres) cannot be reached (no connection) and this credential was not verified recently; try again shortly");
+    super(
+      "the identity store (Postgres) cannot be reached (no connection) and this credential was not verified recently; try again shortly",
+    );
   }
 }
 
@@ -35,11 +37,10 @@ const identities = new VersionedCache<{ identity: Identity; keyId?: string }>(20
 /** The catalog version this request may trust; throws {@link IdentityUnavailable}. */
 async function version(env: AuthEnv, db: AuthDb, ctx: WaitUntil): Promise<number> {
   try {
-    const r = await gate.current(
-      () => db.run("catalogVersion"),
-      ctx,
-      { ttlMs: env.IDENTITY_VERSION_TTL_MS, staleMaxMs: env.STALE_IDENTITY_MAX_SECONDS * 1000 },
-    );
+    const r = await gate.current(() => db.run("catalogVersion"), ctx, {
+      ttlMs: env.IDENTITY_VERSION_TTL_MS,
+      staleMaxMs: env.STALE_IDENTITY_MAX_SECONDS * 1000,
+    });
     return r.version;
   } catch (err) {
     if (err instanceof VersionUnavailable) throw new IdentityUnavailable();

@@ -20,13 +20,41 @@ import { log } from "../../../shared/log";
 import { LOGOUT_FIELD, logoutToken, verifyLogoutToken } from "../../../shared/logout.token";
 import { insertAuthEvent, insertRefusedCredential } from "../../../shared/repos/audit.repo";
 import { REFUSED_PER_MINUTE } from "./auth.audit";
-import { consumeLoginState, recordLogin, revokeSession, syncIdpGroups, userFacts } from "../../../shared/repos/sessions.repo";
+import {
+  consumeLoginState,
+  recordLogin,
+  revokeSession,
+  syncIdpGroups,
+  userFacts,
+} from "../../../shared/repos/sessions.repo";
 import { ADMIN_GROUP } from "../../../shared/schemas";
 import { readCookie, clearCookie, seal, setCookie, unseal } from "./cookie";
 import { toIdentity } from "./credentials";
 import { AuthEnv } from "./env";
-import { authorizationUrl, discover, emailFromClaims, exchangeCode, groupsFromClaims, OidcError, oidcConfig, refreshTokens, userinfo, verifyProviderJwt, type OidcConfig, type TokenResponse } from "./oidc.client";
-import { clearSessionCookie, cookieSecret, publicOrigin, readSession, safeReturnTo, secureCookies, sessionCookie, type Session } from "./session";
+import {
+  authorizationUrl,
+  discover,
+  emailFromClaims,
+  exchangeCode,
+  groupsFromClaims,
+  OidcError,
+  oidcConfig,
+  refreshTokens,
+  userinfo,
+  verifyProviderJwt,
+  type OidcConfig,
+  type TokenResponse,
+} from "./oidc.client";
+import {
+  clearSessionCookie,
+  cookieSecret,
+  publicOrigin,
+  readSession,
+  safeReturnTo,
+  secureCookies,
+  sessionCookie,
+  type Session,
+} from "./session";
 import { identify } from "./verify.routes";
 import { esc, page } from "./page";
 
@@ -38,10 +66,15 @@ const STATE_TTL = 600;
 const CALLBACK_PATH = "/auth/callback";
 const stateCookieName = (state: string) => `mcpgw_login_${state.slice(0, 16)}`;
 
-const LoginState = z.object({ state: z.string(), verifier: z.string(), nonce: z.string(), rd: z.string(), exp: z.number() });
+const LoginState = z.object({
+  state: z.string(),
+  verifier: z.string(),
+  nonce: z.string(),
+  rd: z.string(),
+  exp: z.number(),
+});
 
 const now = () => Math.floor(Date.now() / 1000);
-
 
 /** The sign-out form for `email` (what the admin UI renders too). */
 async function logoutForm(env: AuthEnv, email: string): Promise<string> {
@@ -62,7 +95,13 @@ function settings(c: Ctx): { env: AuthEnv; origin: string; cfg: OidcConfig | nul
 }
 
 function notConfigured(c: Ctx) {
-  return c.json({ error: "oidc_not_configured", message: "browser login needs OIDC_ISSUER and OIDC_CLIENT_ID; use an API key instead" }, 503);
+  return c.json(
+    {
+      error: "oidc_not_configured",
+      message: "browser login needs OIDC_ISSUER and OIDC_CLIENT_ID; use an API key instead",
+    },
+    503,
+  );
 }
 
 function idpError(c: Ctx, err: unknown) {
@@ -74,7 +113,12 @@ function idpError(c: Ctx, err: unknown) {
 }
 
 /** Builds a session from a token answer: validated ID token (or, on refresh, the previous session's user). */
-async function sessionFromTokens(env: AuthEnv, cfg: OidcConfig, tokens: TokenResponse, opts: { nonce?: string; previous?: Session }): Promise<Session | null> {
+async function sessionFromTokens(
+  env: AuthEnv,
+  cfg: OidcConfig,
+  tokens: TokenResponse,
+  opts: { nonce?: string; previous?: Session },
+): Promise<Session | null> {
   let claims: Record<string, unknown> = {};
   if (tokens.id_token) {
     const verified = await verifyProviderJwt(cfg, tokens.id_token, [cfg.clientId], { nonce: opts.nonce });
@@ -103,7 +147,8 @@ async function sessionFromTokens(env: AuthEnv, cfg: OidcConfig, tokens: TokenRes
     sid: opts.previous?.sid ?? randomToken(16),
     email,
     name: typeof claims.name === "string" ? claims.name : (opts.previous?.name ?? ""),
-    groups: claims[cfg.groupsClaim] !== undefined ? groupsFromClaims(claims, cfg.groupsClaim) : (opts.previous?.groups ?? []),
+    groups:
+      claims[cfg.groupsClaim] !== undefined ? groupsFromClaims(claims, cfg.groupsClaim) : (opts.previous?.groups ?? []),
     iat,
     // without a refresh token the session ends with the provider's tokens: log in again
     exp: rt ? hardEnd : Math.min(hardEnd, Math.max(tokenExp, t + 60)),
@@ -128,7 +173,11 @@ export function registerLoginRoutes(app: App) {
   app.get("/auth/login", async (c) => {
     const { env, origin, cfg } = settings(c);
     const rd = safeReturnTo(env, origin, c.req.query("rd"));
-    if (!rd) return c.json({ error: "invalid_redirect", message: "rd must be a path on this site or a URL on an allowed host" }, 400);
+    if (!rd)
+      return c.json(
+        { error: "invalid_redirect", message: "rd must be a path on this site or a URL on an allowed host" },
+        400,
+      );
     if (!cfg) return notConfigured(c);
     const state = randomToken(32);
     const verifier = randomToken(48);
@@ -140,7 +189,15 @@ export function registerLoginRoutes(app: App) {
       return idpError(c, err);
     }
     const sealed = await seal({ state, verifier, nonce, rd, exp: now() + STATE_TTL }, cookieSecret(env), STATE_PURPOSE);
-    c.header("Set-Cookie", setCookie(stateCookieName(state), sealed, { maxAge: STATE_TTL, path: CALLBACK_PATH, secure: secureCookies(origin) }), { append: true });
+    c.header(
+      "Set-Cookie",
+      setCookie(stateCookieName(state), sealed, {
+        maxAge: STATE_TTL,
+        path: CALLBACK_PATH,
+        secure: secureCookies(origin),
+      }),
+      { append: true },
+    );
     c.header("Cache-Control", "no-store");
     return c.redirect(location, 302);
   });
@@ -153,7 +210,18 @@ export function registerLoginRoutes(app: App) {
   const refused = async (c: Ctx, reason: string) => {
     const { env } = settings(c);
     try {
-      await withSql(env.DATABASE_URL, c.executionCtx, (sql) => insertRefusedCredential(sql, { actor: "(unknown)", action: "login.refused", outcome: "refused", detail: { via: "oidc", reason: reason.slice(0, 200) } }, REFUSED_PER_MINUTE));
+      await withSql(env.DATABASE_URL, c.executionCtx, (sql) =>
+        insertRefusedCredential(
+          sql,
+          {
+            actor: "(unknown)",
+            action: "login.refused",
+            outcome: "refused",
+            detail: { via: "oidc", reason: reason.slice(0, 200) },
+          },
+          REFUSED_PER_MINUTE,
+        ),
+      );
     } catch (err) {
       log.warn("audit of a failed sign-in failed", { message: String((err as Error)?.message ?? err) });
     }
@@ -165,15 +233,28 @@ export function registerLoginRoutes(app: App) {
     const state = c.req.query("state") ?? "";
     const code = c.req.query("code");
     const idpErr = c.req.query("error");
-    if (!/^[A-Za-z0-9_-]{32,128}$/.test(state)) return c.json({ error: "invalid_state", message: "missing or malformed state" }, 400);
+    if (!/^[A-Za-z0-9_-]{32,128}$/.test(state))
+      return c.json({ error: "invalid_state", message: "missing or malformed state" }, 400);
     const cookieName = stateCookieName(state);
-    c.header("Set-Cookie", clearCookie(cookieName, { path: CALLBACK_PATH, secure: secureCookies(origin) }), { append: true });
-    const parsed = LoginState.safeParse(await unseal(readCookie(c.req.header("cookie"), cookieName), cookieSecret(env), STATE_PURPOSE));
+    c.header("Set-Cookie", clearCookie(cookieName, { path: CALLBACK_PATH, secure: secureCookies(origin) }), {
+      append: true,
+    });
+    const parsed = LoginState.safeParse(
+      await unseal(readCookie(c.req.header("cookie"), cookieName), cookieSecret(env), STATE_PURPOSE),
+    );
     if (!parsed.success || !timingSafeEqual(parsed.data.state, state) || parsed.data.exp < now()) {
-      return c.json({ error: "invalid_state", message: "the login state is unknown, expired or does not match; start again at /auth/login" }, 400);
+      return c.json(
+        {
+          error: "invalid_state",
+          message: "the login state is unknown, expired or does not match; start again at /auth/login",
+        },
+        400,
+      );
     }
     const ls = parsed.data;
-    const fresh = await withSql(env.DATABASE_URL, c.executionCtx, async (sql) => consumeLoginState(sql, await sha256Hex(ls.state), new Date((ls.exp + 60) * 1000)));
+    const fresh = await withSql(env.DATABASE_URL, c.executionCtx, async (sql) =>
+      consumeLoginState(sql, await sha256Hex(ls.state), new Date((ls.exp + 60) * 1000)),
+    );
     if (!fresh) return c.json({ error: "invalid_state", message: "this login state was already used" }, 400);
     if (idpErr) {
       await refused(c, `the identity provider answered: ${idpErr}`);
@@ -193,12 +274,20 @@ export function registerLoginRoutes(app: App) {
     }
     if (!session) {
       await refused(c, "the ID token is not valid or names no (verified) e-mail");
-      return c.json({ error: "login_failed", message: "the identity provider's ID token is not valid or names no email" }, 401);
+      return c.json(
+        { error: "login_failed", message: "the identity provider's ID token is not valid or names no email" },
+        401,
+      );
     }
     const s = session;
     const facts = await withSql(env.DATABASE_URL, c.executionCtx, async (sql) => {
       const synced = await syncIdpGroups(sql, await recordLogin(sql, s.email, s.name), s.groups, ADMIN_GROUP);
-      await insertAuthEvent(sql, { actor: s.email.toLowerCase(), action: "login", outcome: "ok", detail: { via: "oidc", admin: toIdentity(synced, s.groups, "session").admin } });
+      await insertAuthEvent(sql, {
+        actor: s.email.toLowerCase(),
+        action: "login",
+        outcome: "ok",
+        detail: { via: "oidc", admin: toIdentity(synced, s.groups, "session").admin },
+      });
       return synced;
     });
     log.info("login", { email: s.email, admin: toIdentity(facts, s.groups, "session").admin });
@@ -210,7 +299,11 @@ export function registerLoginRoutes(app: App) {
   app.get("/auth/refresh", async (c) => {
     const { env, origin, cfg } = settings(c);
     const rd = safeReturnTo(env, origin, c.req.query("rd"));
-    if (!rd) return c.json({ error: "invalid_redirect", message: "rd must be a path on this site or a URL on an allowed host" }, 400);
+    if (!rd)
+      return c.json(
+        { error: "invalid_redirect", message: "rd must be a path on this site or a URL on an allowed host" },
+        400,
+      );
     if (!cfg) return notConfigured(c);
     const current = await readSession(env, c.req.header("cookie"));
     const renewed = current ? await refreshSession(env, cfg, current) : null;
@@ -231,8 +324,14 @@ export function registerLoginRoutes(app: App) {
     const { env } = settings(c);
     const current = await readSession(env, c.req.header("cookie"));
     c.header("Cache-Control", "no-store");
-    if (!current) return c.html(page("Signed out", `<h1>You are not signed in</h1><p><a href="/auth/login">Sign in</a></p>`));
-    return c.html(page("Sign out", `<h1>Sign out</h1><p>Signed in as ${esc(current.email)}.</p>${await logoutForm(env, current.email)}`));
+    if (!current)
+      return c.html(page("Signed out", `<h1>You are not signed in</h1><p><a href="/auth/login">Sign in</a></p>`));
+    return c.html(
+      page(
+        "Sign out",
+        `<h1>Sign out</h1><p>Signed in as ${esc(current.email)}.</p>${await logoutForm(env, current.email)}`,
+      ),
+    );
   });
 
   app.post("/auth/logout", async (c) => {
@@ -246,15 +345,28 @@ export function registerLoginRoutes(app: App) {
     }
     const sameSite = sameOrigin(c, origin);
     const type = c.req.header("content-type") ?? "";
-    const form = /^(application\/x-www-form-urlencoded|multipart\/form-data)/i.test(type) ? await c.req.parseBody() : {};
+    const form = /^(application\/x-www-form-urlencoded|multipart\/form-data)/i.test(type)
+      ? await c.req.parseBody()
+      : {};
     if (!sameSite || !(await verifyLogoutToken(env.IDENTITY_SECRET, current.email, form[LOGOUT_FIELD]))) {
       log.warn("logout_refused", { reason: sameSite ? "token" : "origin" });
-      return c.html(page("Sign out", `<h1>Sign out</h1><p>The sign-out form had expired or came from another site. Sign out here:</p>${await logoutForm(env, current.email)}`), 403);
+      return c.html(
+        page(
+          "Sign out",
+          `<h1>Sign out</h1><p>The sign-out form had expired or came from another site. Sign out here:</p>${await logoutForm(env, current.email)}`,
+        ),
+        403,
+      );
     }
     const sql = createSql(env.DATABASE_URL);
     try {
       await revokeSession(sql, current.sid, new Date(current.exp * 1000));
-      await insertAuthEvent(sql, { actor: current.email.toLowerCase(), action: "logout", outcome: "ok", detail: { via: "session" } });
+      await insertAuthEvent(sql, {
+        actor: current.email.toLowerCase(),
+        action: "logout",
+        outcome: "ok",
+        detail: { via: "session" },
+      });
     } finally {
       c.executionCtx.waitUntil(sql.end({ timeout: 5 }).catch(() => {}));
     }
@@ -269,13 +381,25 @@ export function registerLoginRoutes(app: App) {
         // a page, not a redirect: the form that posted here may carry `form-action 'self'` (the
         // admin UI's CSP), which browsers apply to a redirect after the post as well
         const to = esc(url.toString());
-        return c.html(page("Signing out", `<meta http-equiv="refresh" content="0;url=${to}"><h1>Signed out here</h1><p><a id="idp-logout" href="${to}">Sign out at the identity provider too</a></p>`));
+        return c.html(
+          page(
+            "Signing out",
+            `<meta http-equiv="refresh" content="0;url=${to}"><h1>Signed out here</h1><p><a id="idp-logout" href="${to}">Sign out at the identity provider too</a></p>`,
+          ),
+        );
       }
     }
     return c.redirect(`${origin}/auth/logged-out`, 303);
   });
 
-  app.get("/auth/logged-out", (c) => c.html(page("Signed out", `<h1>Signed out</h1><p>You are signed out of the gateway. API keys you issued keep working until you revoke them.</p><p><a class="button" href="/auth/login?rd=%2Fadmin">Sign in again</a></p>`)));
+  app.get("/auth/logged-out", (c) =>
+    c.html(
+      page(
+        "Signed out",
+        `<h1>Signed out</h1><p>You are signed out of the gateway. API keys you issued keep working until you revoke them.</p><p><a class="button" href="/auth/login?rd=%2Fadmin">Sign in again</a></p>`,
+      ),
+    ),
+  );
 
   app.get("/auth/me", async (c) => {
     const { env, origin, cfg } = settings(c);
@@ -286,13 +410,16 @@ export function registerLoginRoutes(app: App) {
       if (renewed) c.header("Set-Cookie", await sessionCookie(env, origin, renewed), { append: true });
     }
     const { identity } = await identify(c, env, origin, "/auth/me");
-    if (!identity) return c.json({ error: "unauthenticated", message: "not logged in", login: `${origin}/auth/login` }, 401);
+    if (!identity)
+      return c.json({ error: "unauthenticated", message: "not logged in", login: `${origin}/auth/login` }, 401);
     return c.json({
       email: identity.email,
       groups: identity.groups,
       admin: identity.admin,
       via: identity.via,
-      ...(identity.via === "session" && current ? { name: current.name, expiresAt: new Date(current.exp * 1000).toISOString() } : {}),
+      ...(identity.via === "session" && current
+        ? { name: current.name, expiresAt: new Date(current.exp * 1000).toISOString() }
+        : {}),
       logout: `${origin}/auth/logout`,
     });
   });

@@ -25,7 +25,11 @@ export function registerMetadataRoutes(app: App) {
   // Browser-based clients (the MCP Inspector's web UI) read these from another origin and send
   // `MCP-Protocol-Version`, so the browser asks first with a preflight OPTIONS: answer it.
   // Public documents, no credentials: any origin, GET only, the requested headers allowed.
-  for (const path of ["/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/*", "/.well-known/oauth-authorization-server"]) {
+  for (const path of [
+    "/.well-known/oauth-protected-resource",
+    "/.well-known/oauth-protected-resource/*",
+    "/.well-known/oauth-authorization-server",
+  ]) {
     app.use(path, cors({ origin: "*", allowMethods: ["GET"], maxAge: 86400 }));
   }
   const metadata = (c: { req: { url: string; raw: Request }; env: Record<string, unknown> }) => {
@@ -67,7 +71,10 @@ export function registerMetadataRoutes(app: App) {
     const cfg = oidcConfig(readEnv(AuthEnv, c.env));
     if (!cfg) return c.json({ error: "not_found", message: "no authorization server is configured" }, 404);
     const res = await fetch(`${cfg.issuer}/.well-known/openid-configuration`).catch(() => null);
-    if (!res?.ok) return c.json({ error: "idp_unreachable", message: "the identity provider's metadata is unavailable" }, 502);
-    return new Response(res.body, { headers: { "content-type": "application/json", "access-control-allow-origin": "*" } });
+    if (!res?.ok)
+      return c.json({ error: "idp_unreachable", message: "the identity provider's metadata is unavailable" }, 502);
+    return new Response(res.body, {
+      headers: { "content-type": "application/json", "access-control-allow-origin": "*" },
+    });
   });
 }

@@ -65,12 +65,16 @@ export async function discover(issuer: string): Promise<Discovery> {
   try {
     res = await fetch(`${issuer}/.well-known/openid-configuration`, { headers: { accept: "application/json" } });
   } catch (err) {
-    throw new OidcError("idp_unreachable", `the identity provider at ${issuer} is unreachable: ${(err as Error).message}`);
+    throw new OidcError(
+      "idp_unreachable",
+      `the identity provider at ${issuer} is unreachable: ${(err as Error).message}`,
+    );
   }
   if (!res.ok) throw new OidcError("idp_unreachable", `the identity provider's discovery answered ${res.status}`);
   const parsed = Discovery.safeParse(await res.json().catch(() => null));
   if (!parsed.success) throw new OidcError("idp_invalid", "the identity provider's discovery document is invalid");
-  if (parsed.data.issuer.replace(/\/$/, "") !== issuer) throw new OidcError("idp_invalid", "the discovery document names another issuer");
+  if (parsed.data.issuer.replace(/\/$/, "") !== issuer)
+    throw new OidcError("idp_invalid", "the discovery document names another issuer");
   discoveries.set(issuer, { at: Date.now(), doc: parsed.data });
   return parsed.data;
 }
@@ -88,7 +92,12 @@ function keySet(uri: string) {
  * Validates a JWT from the provider: signature with its JWKS, algorithm in the allow-list,
  * issuer, one of `audiences`, expiry. Returns the claims or null.
  */
-export async function verifyProviderJwt(cfg: OidcConfig, token: string, audiences: string[], opts: { nonce?: string } = {}): Promise<JWTPayload | null> {
+export async function verifyProviderJwt(
+  cfg: OidcConfig,
+  token: string,
+  audiences: string[],
+  opts: { nonce?: string } = {},
+): Promise<JWTPayload | null> {
   const doc = await discover(cfg.issuer);
   try {
     const { payload } = await jwtVerify(token, keySet(doc.jwks_uri), {
@@ -109,7 +118,8 @@ export async function verifyProviderJwt(cfg: OidcConfig, token: string, audience
 /** The user's groups from a claim (dot path allowed, e.g. `realm_access.roles`), normalised: lower case, leading `/` removed, only valid group names. */
 export function groupsFromClaims(claims: Record<string, unknown>, claim: string): string[] {
   let v: unknown = claims;
-  for (const part of claim.split(".")) v = v && typeof v === "object" ? (v as Record<string, unknown>)[part] : undefined;
+  for (const part of claim.split("."))
+    v = v && typeof v === "object" ? (v as Record<string, unknown>)[part] : undefined;
   const list = Array.isArray(v) ? v : typeof v === "string" ? v.split(",") : [];
   const out = new Set<string>();
   for (const g of list) {
@@ -120,7 +130,8 @@ export function groupsFromClaims(claims: Record<string, unknown>, claim: string)
   return [...out].sort();
 }
 
-const emailShaped = (v: unknown): v is string => typeof v === "string" && /^[^\s@,]+@[^\s@,]+$/.test(v) && v.length <= 254;
+const emailShaped = (v: unknown): v is string =>
+  typeof v === "string" && /^[^\s@,]+@[^\s@,]+$/.test(v) && v.length <= 254;
 
 /**
  * The e-mail a token (or userinfo answer) names, which decides which gateway user it is. With
@@ -130,7 +141,10 @@ const emailShaped = (v: unknown): v is string => typeof v === "string" && /^[^\s
  * (an IdP such as Entra ID that sends no email_verified, explicitly opted into): `email`, else an
  * e-mail-shaped `preferred_username` or `upn`.
  */
-export function emailFromClaims(claims: Record<string, unknown>, opts: { requireVerifiedEmail: boolean }): string | null {
+export function emailFromClaims(
+  claims: Record<string, unknown>,
+  opts: { requireVerifiedEmail: boolean },
+): string | null {
   if (opts.requireVerifiedEmail) {
     const verified = claims.email_verified === true || claims.email_verified === "true";
     return verified && emailShaped(claims.email) ? claims.email.toLowerCase() : null;
@@ -154,7 +168,10 @@ export async function pkceChallenge(verifier: string): Promise<string> {
 }
 
 /** The provider's authorization URL for a login. */
-export async function authorizationUrl(cfg: OidcConfig, p: { redirectUri: string; state: string; nonce: string; verifier: string }): Promise<string> {
+export async function authorizationUrl(
+  cfg: OidcConfig,
+  p: { redirectUri: string; state: string; nonce: string; verifier: string },
+): Promise<string> {
   const doc = await discover(cfg.issuer);
   const url = new URL(doc.authorization_endpoint);
   url.searchParams.set("response_type", "code");
@@ -180,7 +197,10 @@ export type TokenResponse = z.infer<typeof TokenResponse>;
 async function tokenRequest(cfg: OidcConfig, params: Record<string, string>): Promise<TokenResponse> {
   const doc = await discover(cfg.issuer);
   const body = new URLSearchParams(params);
-  const headers: Record<string, string> = { "content-type": "application/x-www-form-urlencoded", accept: "application/json" };
+  const headers: Record<string, string> = {
+    "content-type": "application/x-www-form-urlencoded",
+    accept: "application/json",
+  };
   const methods = doc.token_endpoint_auth_methods_supported ?? ["client_secret_basic"];
   if (!cfg.clientSecret) body.set("client_id", cfg.clientId);
   else if (methods.includes("client_secret_basic")) {
@@ -191,15 +211,29 @@ async function tokenRequest(cfg: OidcConfig, params: Record<string, string>): Pr
   }
   const res = await fetch(doc.token_endpoint, { method: "POST", headers, body });
   const json = (await res.json().catch(() => null)) as Record<string, unknown> | null;
-  if (!res.ok) throw new OidcError("token_error", `the identity provider refused the token request: ${String(json?.error ?? res.status)}`);
+  if (!res.ok)
+    throw new OidcError(
+      "token_error",
+      `the identity provider refused the token request: ${String(json?.error ?? res.status)}`,
+    );
   const parsed = TokenResponse.safeParse(json);
   if (!parsed.success) throw new OidcError("token_error", "the identity provider's token answer is invalid");
   return parsed.data;
 }
 
 /** Exchanges an authorization code (with its PKCE verifier) for tokens. */
-export function exchangeCode(cfg: OidcConfig, code: string, verifier: string, redirectUri: string): Promise<TokenResponse> {
-  return tokenRequest(cfg, { grant_type: "authorization_code", code, code_verifier: verifier, redirect_uri: redirectUri });
+export function exchangeCode(
+  cfg: OidcConfig,
+  code: string,
+  verifier: string,
+  redirectUri: string,
+): Promise<TokenResponse> {
+  return tokenRequest(cfg, {
+    grant_type: "authorization_code",
+    code,
+    code_verifier: verifier,
+    redirect_uri: redirectUri,
+  });
 }
 
 /** Uses a refresh token at the provider. */
@@ -211,7 +245,9 @@ export function refreshTokens(cfg: OidcConfig, refreshToken: string): Promise<To
 export async function userinfo(cfg: OidcConfig, accessToken: string): Promise<Record<string, unknown> | null> {
   const doc = await discover(cfg.issuer);
   if (!doc.userinfo_endpoint) return null;
-  const res = await fetch(doc.userinfo_endpoint, { headers: { authorization: `Bearer ${accessToken}`, accept: "application/json" } });
+  const res = await fetch(doc.userinfo_endpoint, {
+    headers: { authorization: `Bearer ${accessToken}`, accept: "application/json" },
+  });
   if (!res.ok) return null;
   return (await res.json().catch(() => null)) as Record<string, unknown> | null;
 }

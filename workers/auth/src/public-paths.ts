@@ -11,7 +11,13 @@ export function refuseForwardAuthPath(): MiddlewareHandler {
   return async function refuseForwardAuthPathMiddleware(c, next) {
     const raw = new URL(c.req.url).pathname;
     const path = normalisePath(raw);
-    if (path === null) return errorResponse(raw, 400, "invalid_path", "the path has an encoded slash or backslash, a control character or broken percent-encoding");
+    if (path === null)
+      return errorResponse(
+        raw,
+        400,
+        "invalid_path",
+        "the path has an encoded slash or backslash, a control character or broken percent-encoding",
+      );
     if (isForwardAuthPath(path)) return errorResponse(path, 404, "not_found", "no route for this path");
     await next();
   };

@@ -54,7 +54,10 @@ export async function readSession(env: AuthEnv, cookieHeader: string | null | un
 /** The Set-Cookie value for a session. */
 export async function sessionCookie(env: AuthEnv, origin: string, s: Session): Promise<string> {
   const value = await seal(s, cookieSecret(env), SESSION_PURPOSE);
-  return setCookie(SESSION_COOKIE, value, { maxAge: s.exp - Math.floor(Date.now() / 1000), secure: secureCookies(origin) });
+  return setCookie(SESSION_COOKIE, value, {
+    maxAge: s.exp - Math.floor(Date.now() / 1000),
+    secure: secureCookies(origin),
+  });
 }
 
 export function clearSessionCookie(origin: string): string {

@@ -52,7 +52,8 @@ export async function identify(
   const db = authDb(c.env);
   if (session) {
     const identity = await identifySession(db, session);
-    if (identity) return { identity, hadToken: !!token, refreshDue: session.refreshAt <= Math.floor(Date.now() / 1000) };
+    if (identity)
+      return { identity, hadToken: !!token, refreshDue: session.refreshAt <= Math.floor(Date.now() / 1000) };
   }
   if (token) {
     const identity = await identifyBearer(env, db, c.executionCtx, token, headers, origin, path);
@@ -75,7 +76,13 @@ export function registerVerifyRoutes(app: App) {
     const uri = c.req.header("x-forwarded-uri") ?? "/";
     // every decision below is taken on the one normalised path the routers and workers use
     const path = normalisePath(uri);
-    if (path === null) return errorResponse(uri.split("?")[0]!, 400, "invalid_path", "the path has an encoded slash or backslash, a control character or broken percent-encoding");
+    if (path === null)
+      return errorResponse(
+        uri.split("?")[0]!,
+        400,
+        "invalid_path",
+        "the path has an encoded slash or backslash, a control character or broken percent-encoding",
+      );
     const method = (c.req.header("x-forwarded-method") ?? "GET").toUpperCase();
     let verdict: Awaited<ReturnType<typeof identify>>;
     try {
@@ -98,16 +105,25 @@ export function registerVerifyRoutes(app: App) {
       // the IdP tokens behind the session are due: refresh (or log in again) and come back
       return c.redirect(`${origin}/auth/refresh?rd=${encodeURIComponent(originalUrl(headers, origin, uri))}`, 302);
     }
-    authOutcomes.inc({ credential: identity ? identity.via : hadToken ? "bearer" : "none", outcome: identity ? "ok" : hadToken ? "invalid" : "missing" });
+    authOutcomes.inc({
+      credential: identity ? identity.via : hadToken ? "bearer" : "none",
+      outcome: identity ? "ok" : hadToken ? "invalid" : "missing",
+    });
     if (!identity) {
       if (!hadToken && isBrowserNavigation(headers, path)) {
         return c.redirect(`${origin}/auth/login?rd=${encodeURIComponent(originalUrl(headers, origin, uri))}`, 302);
       }
-      c.header("WWW-Authenticate", `Bearer resource_metadata="${origin}/.well-known/oauth-protected-resource${path === "/" ? "" : path}"${hadToken ? ', error="invalid_token"' : ""}`);
+      c.header(
+        "WWW-Authenticate",
+        `Bearer resource_metadata="${origin}/.well-known/oauth-protected-resource${path === "/" ? "" : path}"${hadToken ? ', error="invalid_token"' : ""}`,
+      );
       return c.json(
         hadToken
           ? { error: "invalid_token", message: "the credential is not valid" }
-          : { error: "unauthenticated", message: "credentials required: Authorization: Bearer <API key or token>, or log in at /auth/login" },
+          : {
+              error: "unauthenticated",
+              message: "credentials required: Authorization: Bearer <API key or token>, or log in at /auth/login",
+            },
         401,
       );
     }

@@ -12,7 +12,12 @@ const entries = new Map<string, Access>();
 const MAX_ENTRIES = 10_000;
 
 /** The user's access at the current catalog version. */
-export async function cachedAccess(db: CatalogDb, email: string, bounds: VersionBounds, ctx: WaitUntil): Promise<Access> {
+export async function cachedAccess(
+  db: CatalogDb,
+  email: string,
+  bounds: VersionBounds,
+  ctx: WaitUntil,
+): Promise<Access> {
   const version = await currentVersion(db, bounds, ctx);
   const key = email.trim().toLowerCase();
   const hit = entries.get(key);

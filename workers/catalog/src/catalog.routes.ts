@@ -46,7 +46,10 @@ function tagged<T>(answer: TaggedAnswer<T>, ifNoneMatch: string | undefined): Re
     return new Response(null, { status: 304, headers });
   }
   stats.answered++;
-  return new Response(JSON.stringify(answer.body()), { status: 200, headers: { ...headers, "content-type": "application/json" } });
+  return new Response(JSON.stringify(answer.body()), {
+    status: 200,
+    headers: { ...headers, "content-type": "application/json" },
+  });
 }
 
 export function registerCatalogRoutes(app: App): void {
@@ -54,7 +57,10 @@ export function registerCatalogRoutes(app: App): void {
     const env = readEnv(CatalogEnv, c.env);
     const email = Email.safeParse(c.req.param("email"));
     if (!email.success) return c.json(badEmail, 400);
-    const answer = await userCatalogAnswer({ env, ctx: c.executionCtx as ExecutionContext, db: pooledDb(c.env) }, email.data);
+    const answer = await userCatalogAnswer(
+      { env, ctx: c.executionCtx as ExecutionContext, db: pooledDb(c.env) },
+      email.data,
+    );
     return tagged(answer, c.req.header("if-none-match"));
   });
 
@@ -76,7 +82,10 @@ export function registerCatalogRoutes(app: App): void {
     const env = readEnv(CatalogEnv, c.env);
     const access = await cachedAccess(pooledDb(c.env), c.req.param("email"), versionBounds(env), c.executionCtx);
     // the rows' stored headers stay inside: names only, as the admin API shows them
-    const servers = access.servers.map(({ server: { headers, ...row }, ...entry }) => ({ ...entry, server: { ...row, headerNames: Object.keys(headers).sort() } }));
+    const servers = access.servers.map(({ server: { headers, ...row }, ...entry }) => ({
+      ...entry,
+      server: { ...row, headerNames: Object.keys(headers).sort() },
+    }));
     return c.json({ ...access, servers });
   });
 

@@ -73,15 +73,35 @@ export function credentialsOf(server: ServerRow): CatalogServer["credentials"] {
   if (c === undefined) {
     const names = Object.keys(server.headers).sort();
     const mode = server.credentials?.mode ?? "shared";
-    const version = () => createHash("sha256").update(JSON.stringify([mode, server.credentials?.header ?? "", ...names.map((n) => [n, server.headers[n]])])).digest("base64url").slice(0, 22);
-    c = mode !== "shared" ? { version: version(), perUser: mode } : names.length ? { version: createHash("sha256").update(JSON.stringify(names.map((n) => [n, server.headers[n]]))).digest("base64url").slice(0, 22) } : null;
+    const version = () =>
+      createHash("sha256")
+        .update(JSON.stringify([mode, server.credentials?.header ?? "", ...names.map((n) => [n, server.headers[n]])]))
+        .digest("base64url")
+        .slice(0, 22);
+    c =
+      mode !== "shared"
+        ? { version: version(), perUser: mode }
+        : names.length
+          ? {
+              version: createHash("sha256")
+                .update(JSON.stringify(names.map((n) => [n, server.headers[n]])))
+                .digest("base64url")
+                .slice(0, 22),
+            }
+          : null;
     credentialMemo.set(server, c);
   }
   return c;
 }
 
 /** One server entry as the user sees it. */
-export function serverEntry(access: Access, entry: AccessServer, snap: Snapshot, refreshSeconds: number, now = Date.now()): CatalogServer {
+export function serverEntry(
+  access: Access,
+  entry: AccessServer,
+  snap: Snapshot,
+  refreshSeconds: number,
+  now = Date.now(),
+): CatalogServer {
   const { server } = entry;
   const s = snap.status.get(server.id);
   const items = snap.items.get(server.id);
@@ -113,7 +133,11 @@ export function serverEntry(access: Access, entry: AccessServer, snap: Snapshot,
  * The access and snapshot for `email`, with inline refreshes done for the visible servers that
  * need them (only `only` when given) and background refreshes scheduled for old ones.
  */
-export async function loadForUser(c: CatalogContext, email: string, only?: string): Promise<{ access: Access; snap: Snapshot }> {
+export async function loadForUser(
+  c: CatalogContext,
+  email: string,
+  only?: string,
+): Promise<{ access: Access; snap: Snapshot }> {
   const bounds = versionBounds(c.env);
   let access = await cachedAccess(c.db, email, bounds, c.ctx);
   let snap = await cachedSnapshot(c.db, await currentVersion(c.db, bounds, c.ctx));
@@ -123,13 +147,21 @@ export async function loadForUser(c: CatalogContext, email: string, only?: strin
     const need = refreshNeed(e.server, snap.status.get(e.server.id), c.env.CATALOG_REFRESH_SECONDS, now);
     return need === "missing" || need === "changed";
   });
-  const old = visible.filter((e) => refreshNeed(e.server, snap.status.get(e.server.id), c.env.CATALOG_REFRESH_SECONDS, now) === "old");
+  const old = visible.filter(
+    (e) => refreshNeed(e.server, snap.status.get(e.server.id), c.env.CATALOG_REFRESH_SECONDS, now) === "old",
+  );
   if (old.length) {
-    const due = old.map((e) => ({ server: e.server, maxAgeSeconds: maxAgeSeconds(snap.status.get(e.server.id), c.env.CATALOG_REFRESH_SECONDS) }));
+    const due = old.map((e) => ({
+      server: e.server,
+      maxAgeSeconds: maxAgeSeconds(snap.status.get(e.server.id), c.env.CATALOG_REFRESH_SECONDS),
+    }));
     refreshInBackground(c.ctx, c.db, due, { listing: listingOf(c.env), refreshSeconds: c.env.CATALOG_REFRESH_SECONDS });
   }
   if (inline.length) {
-    const written = await c.db.refresh(inline.map((e) => e.server), listingOf(c.env));
+    const written = await c.db.refresh(
+      inline.map((e) => e.server),
+      listingOf(c.env),
+    );
     for (const status of written.values()) if (status) patchStatus(status);
     // the refresh moved the version: read it again, with what the refresh wrote
     forgetVersion();
@@ -153,7 +185,14 @@ export interface TaggedAnswer<T> {
  * are hashed in because an unchanged refresh updates them without a version bump (patchStatus),
  * and `stale` because it turns true with time alone. Cheap: no item is looked at.
  */
-export function answerTag(kind: string, access: Access, snap: Snapshot, entries: AccessServer[], refreshSeconds: number, now: number): string {
+export function answerTag(
+  kind: string,
+  access: Access,
+  snap: Snapshot,
+  entries: AccessServer[],
+  refreshSeconds: number,
+  now: number,
+): string {
   const h = createHash("sha256");
   h.update(`${kind}\n${access.email}\n${access.version}\n${snap.version}\n${refreshSeconds}\n`);
   for (const e of entries) {
@@ -187,13 +226,20 @@ export async function userCatalogAnswer(c: CatalogContext, email: string): Promi
 }
 
 /** One server of the user's catalog, tagged, or null when the user may not use it (or it does not exist). */
-export async function userServerAnswer(c: CatalogContext, email: string, serverId: string): Promise<TaggedAnswer<CatalogServer> | null> {
+export async function userServerAnswer(
+  c: CatalogContext,
+  email: string,
+  serverId: string,
+): Promise<TaggedAnswer<CatalogServer> | null> {
   const { access, snap } = await loadForUser(c, email, serverId);
   const entry = access.servers.find((e) => e.server.id === serverId);
   if (!entry) return null;
   const now = Date.now();
   const refresh = c.env.CATALOG_REFRESH_SECONDS;
-  return { etag: answerTag("s", access, snap, [entry], refresh, now), body: () => serverEntry(access, entry, snap, refresh, now) };
+  return {
+    etag: answerTag("s", access, snap, [entry], refresh, now),
+    body: () => serverEntry(access, entry, snap, refresh, now),
+  };
 }
 
 /** A virtual server's part of a user's catalog (issue 15): `/mcp/<virtual>`. */
@@ -211,7 +257,11 @@ export interface VirtualCatalog {
  * tool of the virtual is not shown twice. `renamed` maps each virtual name back to the upstream
  * name; prompts and resources are not part of a virtual server.
  */
-export async function userVirtualAnswer(c: CatalogContext, email: string, id: string): Promise<TaggedAnswer<VirtualCatalog> | null> {
+export async function userVirtualAnswer(
+  c: CatalogContext,
+  email: string,
+  id: string,
+): Promise<TaggedAnswer<VirtualCatalog> | null> {
   const { access, snap } = await loadForUser(c, email);
   const v = snap.virtuals?.get(id);
   if (!v) return null;
@@ -219,7 +269,9 @@ export async function userVirtualAnswer(c: CatalogContext, email: string, id: st
   const now = Date.now();
   const refresh = c.env.CATALOG_REFRESH_SECONDS;
   const order = [...new Set(v.tools.map((t) => t.server))];
-  const entries = order.map((sid) => access.servers.find((e) => e.server.id === sid)).filter((e): e is AccessServer => !!e);
+  const entries = order
+    .map((sid) => access.servers.find((e) => e.server.id === sid))
+    .filter((e): e is AccessServer => !!e);
   return {
     etag: answerTag(`v-${id}`, access, snap, entries, refresh, now),
     body: () => {
@@ -240,7 +292,15 @@ export async function userVirtualAnswer(c: CatalogContext, email: string, id: st
           if (name !== vt.tool) renamed.set(name, vt.tool);
           tools.push({ ...t, name, ...(vt.description !== null ? { description: vt.description } : {}) });
         }
-        servers.push({ ...base, instructions: null, tools, renamed: [...renamed], prompts: [], resources: [], resourceTemplates: [] });
+        servers.push({
+          ...base,
+          instructions: null,
+          tools,
+          renamed: [...renamed],
+          prompts: [],
+          resources: [],
+          resourceTemplates: [],
+        });
       }
       return { virtual: { id: v.id, description: v.description }, servers };
     },

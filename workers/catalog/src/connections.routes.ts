@@ -24,9 +24,11 @@ const RevokeBody = z.union([z.strictObject({ server: ServerId }), z.strictObject
 
 export function registerConnectionRoutes(app: App): void {
   app.post("/internal/connections/revoke", async (c) => {
-    if (c.get("caller") !== "admin") return c.json({ error: "forbidden", message: "only the admin worker may revoke connections" }, 403);
+    if (c.get("caller") !== "admin")
+      return c.json({ error: "forbidden", message: "only the admin worker may revoke connections" }, 403);
     const body = RevokeBody.safeParse(await c.req.json().catch(() => undefined));
-    if (!body.success) return c.json({ error: "invalid_request", message: 'send {"server": id} or {"email": address}' }, 400);
+    if (!body.success)
+      return c.json({ error: "invalid_request", message: 'send {"server": id} or {"email": address}' }, 400);
     const env = readEnv(CatalogEnv, c.env);
     const ring = await keyRing(env);
     const reason = "server" in body.data ? "server deleted" : "user deleted";

@@ -33,7 +33,8 @@ const notFound = { error: "not_found" };
 
 export function registerCredentialsRoutes(app: App): void {
   app.get("/internal/credentials/:email/servers/:server", async (c) => {
-    if (c.get("caller") !== "mcp") return c.json({ error: "forbidden", message: "only the mcp worker may read credentials" }, 403);
+    if (c.get("caller") !== "mcp")
+      return c.json({ error: "forbidden", message: "only the mcp worker may read credentials" }, 403);
     const env = readEnv(CatalogEnv, c.env);
     const email = Email.safeParse(c.req.param("email"));
     const id = ServerId.safeParse(c.req.param("server"));
@@ -47,25 +48,62 @@ export function registerCredentialsRoutes(app: App): void {
     } catch (err) {
       if (!(err instanceof SecretsError)) throw err;
       log.error("stored secret headers do not open", { server: entry.server.id, message: err.message });
-      return c.json({ error: "secrets_unavailable", message: "the server's secret headers cannot be opened; see the catalog's log" }, 500);
+      return c.json(
+        {
+          error: "secrets_unavailable",
+          message: "the server's secret headers cannot be opened; see the catalog's log",
+        },
+        500,
+      );
     }
     if (isPerUser(entry.server.credentials)) {
       try {
-        const own = await userCredential(env.DATABASE_URL, c.executionCtx, await keyRing(env), email.data, entry.server, c.req.query("refresh") === "1");
+        const own = await userCredential(
+          env.DATABASE_URL,
+          c.executionCtx,
+          await keyRing(env),
+          email.data,
+          entry.server,
+          c.req.query("refresh") === "1",
+        );
         // the user's header replaces a shared one of the same name, whatever its case
         const name = Object.keys(own.headers)[0]!.toLowerCase();
-        headers = { ...Object.fromEntries(Object.entries(headers).filter(([k]) => k.toLowerCase() !== name)), ...own.headers };
+        headers = {
+          ...Object.fromEntries(Object.entries(headers).filter(([k]) => k.toLowerCase() !== name)),
+          ...own.headers,
+        };
       } catch (err) {
-        if (err instanceof NotConnected) return c.json({ error: "not_connected", reason: err.reason, server: entry.server.id }, 409);
-        if (err instanceof RefreshUnavailable) return c.json({ error: "refresh_unavailable", message: `the authorization server of ${entry.server.id} cannot refresh the token now` }, 503);
+        if (err instanceof NotConnected)
+          return c.json({ error: "not_connected", reason: err.reason, server: entry.server.id }, 409);
+        if (err instanceof RefreshUnavailable)
+          return c.json(
+            {
+              error: "refresh_unavailable",
+              message: `the authorization server of ${entry.server.id} cannot refresh the token now`,
+            },
+            503,
+          );
         if (err instanceof SecretsError) {
           log.error("a stored connection does not open", { server: entry.server.id, message: err.message });
-          return c.json({ error: "secrets_unavailable", message: "the user's stored token cannot be opened; see the catalog's log" }, 500);
+          return c.json(
+            {
+              error: "secrets_unavailable",
+              message: "the user's stored token cannot be opened; see the catalog's log",
+            },
+            500,
+          );
         }
         throw err;
       }
     }
-    const body: ServerCredentials = { server: entry.server.id, version: credentialsOf(entry.server)?.version ?? "", headers };
-    return new Response(JSON.stringify(body), { status: 200, headers: { "content-type": "application/json", "cache-control": "no-store" } });
+    const body: ServerCredentials = {
+      server: entry.server.id,
+      version: credentialsOf(entry.server)?.version ?? "",
+      headers,
+    };
+    return new Response(JSON.stringify(body), {
+      status: 200,
+      headers: { "content-type": "application/json", "cache-control": "no-store" },
+    });
   });
 }

@@ -59,12 +59,19 @@ export function curatedTools(server: ServerRow, snap: Snapshot, allowed: (name: 
     if (!o) return def;
     let shown = upstream;
     if (o.name && o.name !== upstream) {
-      if (taken.has(o.name)) log.warn("tool rename not applied: the name is taken on this server", { server: server.id, tool: upstream, name: o.name });
+      if (taken.has(o.name))
+        log.warn("tool rename not applied: the name is taken on this server", {
+          server: server.id,
+          tool: upstream,
+          name: o.name,
+        });
       else shown = o.name;
     }
     taken.add(shown);
     if (shown !== upstream) renamed.set(shown, upstream);
-    return shown === upstream && o.description === null ? def : { ...def, name: shown, ...(o.description !== null ? { description: o.description } : {}) };
+    return shown === upstream && o.description === null
+      ? def
+      : { ...def, name: shown, ...(o.description !== null ? { description: o.description } : {}) };
   });
   return { tools, held, pins, renamed: [...renamed] };
 }

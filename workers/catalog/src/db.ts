@@ -32,7 +32,10 @@ export interface CatalogDb {
 }
 
 /** `fn` with concurrent calls for the same key sharing one run (in the pool object only). */
-function shared<A extends unknown[], R>(key: (...args: A) => string, fn: (sql: Sql, ...args: A) => Promise<R>): (sql: Sql, ...args: A) => Promise<R> {
+function shared<A extends unknown[], R>(
+  key: (...args: A) => string,
+  fn: (sql: Sql, ...args: A) => Promise<R>,
+): (sql: Sql, ...args: A) => Promise<R> {
   const running = new Map<string, Promise<R>>();
   return (sql, ...args) => {
     const k = key(...args);
@@ -48,14 +51,20 @@ function shared<A extends unknown[], R>(key: (...args: A) => string, fn: (sql: S
 /** One listing per server (and row version) at a time. */
 const refreshOne = shared(
   (s: ServerRow, _listing: Listing) => `${s.id}\u0000${s.updated_at.getTime()}`,
-  async (sql, s: ServerRow, listing: Listing): Promise<StatusRow | null> => (await refreshServers(sql, [s], listing)).get(s.id) ?? null,
+  async (sql, s: ServerRow, listing: Listing): Promise<StatusRow | null> =>
+    (await refreshServers(sql, [s], listing)).get(s.id) ?? null,
 );
 
 async function refreshShared(sql: Sql, servers: ServerRow[], listing: Listing): Promise<Map<string, StatusRow | null>> {
   return new Map(await Promise.all(servers.map(async (s) => [s.id, await refreshOne(sql, s, listing)] as const)));
 }
 
-async function refreshClaimed(sql: Sql, due: { server: ServerRow; maxAgeSeconds: number }[], listing: Listing, refresh = refreshShared): Promise<StatusRow[]> {
+async function refreshClaimed(
+  sql: Sql,
+  due: { server: ServerRow; maxAgeSeconds: number }[],
+  listing: Listing,
+  refresh = refreshShared,
+): Promise<StatusRow[]> {
   const shown: StatusRow[] = [];
   const claimed: ServerRow[] = [];
   for (const { server, maxAgeSeconds } of due) {
@@ -63,7 +72,8 @@ async function refreshClaimed(sql: Sql, due: { server: ServerRow; maxAgeSeconds:
     if (claim.claimed) claimed.push(server);
     else if (claim.status) shown.push(claim.status);
   }
-  if (claimed.length) for (const status of (await refresh(sql, claimed, listing)).values()) if (status) shown.push(status);
+  if (claimed.length)
+    for (const status of (await refresh(sql, claimed, listing)).values()) if (status) shown.push(status);
   return shown;
 }
 

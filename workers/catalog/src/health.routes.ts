@@ -16,7 +16,10 @@ export function registerHealthRoutes<E extends { Bindings: Record<string, unknow
     try {
       const version = await catalogVersion(sql);
       // Postgres answers: list the servers not listed yet (at start), in the background
-      sweepInBackground(c.executionCtx as ExecutionContext, env.DATABASE_URL, { listing: listingOf(env), refreshSeconds: env.CATALOG_REFRESH_SECONDS });
+      sweepInBackground(c.executionCtx as ExecutionContext, env.DATABASE_URL, {
+        listing: listingOf(env),
+        refreshSeconds: env.CATALOG_REFRESH_SECONDS,
+      });
       return c.json({ status: "ok", database: "ok", catalogVersion: version });
     } catch {
       return c.json({ status: "unavailable", database: "unreachable" }, 503);

@@ -27,7 +27,14 @@ app.use("*", observe("catalog"));
 app.get("/metrics", metricsRoute("catalog"));
 
 registerHealthRoutes(app);
-app.use("/internal/*", requireService({ self: "catalog", callers: ["mcp", "admin"], secret: (env) => readEnv(CatalogEnv, env).SERVICE_SECRET }));
+app.use(
+  "/internal/*",
+  requireService({
+    self: "catalog",
+    callers: ["mcp", "admin"],
+    secret: (env) => readEnv(CatalogEnv, env).SERVICE_SECRET,
+  }),
+);
 registerCatalogRoutes(app);
 registerCredentialsRoutes(app);
 registerConnectionRoutes(app);
@@ -36,9 +43,15 @@ registerRefreshRoutes(app);
 app.notFound(jsonNotFound);
 
 /** The timer: re-list due upstreams (Cron Trigger in wrangler.toml; Cloudflare runs it). */
-async function scheduled(_controller: ScheduledController, bindings: Record<string, unknown>, ctx: ExecutionContext): Promise<void> {
+async function scheduled(
+  _controller: ScheduledController,
+  bindings: Record<string, unknown>,
+  ctx: ExecutionContext,
+): Promise<void> {
   const env = readEnv(CatalogEnv, bindings);
-  await withSql(env.DATABASE_URL, ctx, (sql) => refreshDue(sql, { listing: listingOf(env), refreshSeconds: env.CATALOG_REFRESH_SECONDS }));
+  await withSql(env.DATABASE_URL, ctx, (sql) =>
+    refreshDue(sql, { listing: listingOf(env), refreshSeconds: env.CATALOG_REFRESH_SECONDS }),
+  );
 }
 
 /** The catalog's Postgres pool (shared/pool): bound as PG_POOL in wrangler.toml. */

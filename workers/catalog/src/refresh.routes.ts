@@ -71,7 +71,11 @@ export function registerRefreshRoutes(app: App): void {
         await refreshServer(sql, server, listingOf(env));
       }
       if (!server) return null;
-      return healthOf(server, await freshSnapshot(sql, versionBounds(env), c.executionCtx), env.CATALOG_REFRESH_SECONDS);
+      return healthOf(
+        server,
+        await freshSnapshot(sql, versionBounds(env), c.executionCtx),
+        env.CATALOG_REFRESH_SECONDS,
+      );
     });
     return health ? c.json(health) : c.json({ error: "not_found" }, 404);
   });
@@ -97,7 +101,10 @@ export function registerRefreshRoutes(app: App): void {
   app.get("/internal/status", async (c) => {
     const env = readEnv(CatalogEnv, c.env);
     const servers = await withSql(env.DATABASE_URL, c.executionCtx, async (sql) => {
-      const [rows, snap] = await Promise.all([listServerRows(sql), freshSnapshot(sql, versionBounds(env), c.executionCtx)]);
+      const [rows, snap] = await Promise.all([
+        listServerRows(sql),
+        freshSnapshot(sql, versionBounds(env), c.executionCtx),
+      ]);
       return rows.map((s) => healthOf(s, snap, env.CATALOG_REFRESH_SECONDS));
     });
     return c.json({ servers });

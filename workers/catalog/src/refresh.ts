@@ -16,7 +16,15 @@
  */
 import { withSql, type Sql } from "../../../shared/db";
 import { log } from "../../../shared/log";
-import { claimRefresh, listServerRows, loadEraHint, loadSnapshot, writeRefresh, type RefreshResult, type StatusRow } from "../../../shared/repos/catalog.repo";
+import {
+  claimRefresh,
+  listServerRows,
+  loadEraHint,
+  loadSnapshot,
+  writeRefresh,
+  type RefreshResult,
+  type StatusRow,
+} from "../../../shared/repos/catalog.repo";
 import { reconcileReviews, type ReviewMode } from "../../../shared/repos/review.repo";
 import { openServerHeaders } from "../../../shared/repos/servers.repo";
 import type { ServerRow } from "../../../shared/schemas";
@@ -35,7 +43,10 @@ export interface Listing {
 
 /** The listing settings of a validated CatalogEnv. */
 export function listingOf(env: { UPSTREAM_TIMEOUT_MS: number } & SecretKeys): Listing {
-  return { timeoutMs: env.UPSTREAM_TIMEOUT_MS, keys: { SECRETS_KEY: env.SECRETS_KEY, SECRETS_KEY_PREVIOUS: env.SECRETS_KEY_PREVIOUS } };
+  return {
+    timeoutMs: env.UPSTREAM_TIMEOUT_MS,
+    keys: { SECRETS_KEY: env.SECRETS_KEY, SECRETS_KEY_PREVIOUS: env.SECRETS_KEY_PREVIOUS },
+  };
 }
 
 export interface RefreshSettings {
@@ -52,7 +63,12 @@ export function maxAgeSeconds(status: StatusRow | undefined, refreshSeconds: num
 }
 
 /** Why a server needs a refresh now, or null. */
-export function refreshNeed(server: ServerRow, status: StatusRow | undefined, refreshSeconds: number, now = Date.now()): "missing" | "changed" | "old" | null {
+export function refreshNeed(
+  server: ServerRow,
+  status: StatusRow | undefined,
+  refreshSeconds: number,
+  now = Date.now(),
+): "missing" | "changed" | "old" | null {
   if (!status) return "missing";
   if (server.updated_at.getTime() > status.refreshed_at.getTime()) return "changed";
   if (now - status.refreshed_at.getTime() > maxAgeSeconds(status, refreshSeconds) * 1000) return "old";
@@ -63,14 +79,27 @@ export function refreshNeed(server: ServerRow, status: StatusRow | undefined, re
  * Lists one upstream with its stored headers opened (a header that does not open fails the
  * listing with the reason, which names the key but no value).
  */
-async function listServer(server: ServerRow, listing: Listing, hint: EraHint | null): Promise<RefreshResult & { unknownKey?: boolean }> {
+async function listServer(
+  server: ServerRow,
+  listing: Listing,
+  hint: EraHint | null,
+): Promise<RefreshResult & { unknownKey?: boolean }> {
   let headers: Record<string, string>;
   try {
     headers = await openServerHeaders(await keyRing(listing.keys), server.id, server.headers);
   } catch (err) {
-    return { ok: false, error: `secret headers cannot be opened: ${(err as Error).message}`, latencyMs: 0, unknownKey: err instanceof UnknownKeyError };
+    return {
+      ok: false,
+      error: `secret headers cannot be opened: ${(err as Error).message}`,
+      latencyMs: 0,
+      unknownKey: err instanceof UnknownKeyError,
+    };
   }
-  return listUpstream({ id: server.id, url: server.url, transport: server.transport, headers }, listing.timeoutMs, hint);
+  return listUpstream(
+    { id: server.id, url: server.url, transport: server.transport, headers },
+    listing.timeoutMs,
+    hint,
+  );
 }
 
 /**
@@ -85,7 +114,10 @@ export async function refreshServer(sql: Sql, server: ServerRow, listing: Listin
   // rotation while this one still runs). That is this instance's state, not the upstream's: it
   // writes nothing, leaving the listing to the deployment that holds the key.
   if (!result.ok && result.unknownKey) {
-    log.warn("stored headers sealed with a key this instance does not hold: listing left as stored (restart it with the current SECRETS_KEY)", { server: server.id, error: result.error });
+    log.warn(
+      "stored headers sealed with a key this instance does not hold: listing left as stored (restart it with the current SECRETS_KEY)",
+      { server: server.id, error: result.error },
+    );
     return null;
   }
   const out = await writeRefresh(sql, server.id, result, {
@@ -102,10 +134,21 @@ export async function refreshServer(sql: Sql, server: ServerRow, listing: Listin
   } else {
     if (out.changes.length) {
       const count = (c: string) => out.changes.filter((x) => x.change === c).length;
-      log.info("upstream items changed", { server: server.id, added: count("added"), removed: count("removed"), changed: count("changed") });
+      log.info("upstream items changed", {
+        server: server.id,
+        added: count("added"),
+        removed: count("removed"),
+        changed: count("changed"),
+      });
     }
     for (const c of nameConflicts(server.id, result.items)) {
-      log.warn("name left out of /mcp: collides with another after shortening", { server: server.id, kind: c.kind, name: c.name, exposedName: c.exposedName, conflictsWith: c.conflictsWith });
+      log.warn("name left out of /mcp: collides with another after shortening", {
+        server: server.id,
+        kind: c.kind,
+        name: c.name,
+        exposedName: c.exposedName,
+        conflictsWith: c.conflictsWith,
+      });
     }
   }
   patchStatus(out.status);
@@ -113,7 +156,11 @@ export async function refreshServer(sql: Sql, server: ServerRow, listing: Listin
 }
 
 /** Refreshes several servers concurrently; a failure of one never affects the others. */
-export async function refreshServers(sql: Sql, servers: ServerRow[], listing: Listing): Promise<Map<string, StatusRow | null>> {
+export async function refreshServers(
+  sql: Sql,
+  servers: ServerRow[],
+  listing: Listing,
+): Promise<Map<string, StatusRow | null>> {
   const results = await Promise.all(
     servers.map(async (s) => {
       try {
@@ -135,7 +182,12 @@ const attempted = new Map<string, number>();
  * server per isolate per CATALOG_REFRESH_SECONDS; across isolates the claim in Postgres decides
  * who refreshes.
  */
-export function refreshInBackground(ctx: ExecutionContext, db: { refreshClaimed(due: { server: ServerRow; maxAgeSeconds: number }[], listing: Listing): Promise<StatusRow[]> }, servers: { server: ServerRow; maxAgeSeconds: number }[], settings: RefreshSettings): void {
+export function refreshInBackground(
+  ctx: ExecutionContext,
+  db: { refreshClaimed(due: { server: ServerRow; maxAgeSeconds: number }[], listing: Listing): Promise<StatusRow[]> },
+  servers: { server: ServerRow; maxAgeSeconds: number }[],
+  settings: RefreshSettings,
+): void {
   const now = Date.now();
   const due = servers.filter((s) => now - (attempted.get(s.server.id) ?? 0) > s.maxAgeSeconds * 1000);
   if (!due.length) return;
@@ -162,7 +214,12 @@ export async function refreshDue(sql: Sql, settings: RefreshSettings): Promise<n
   for (const s of servers.filter((x) => x.enabled)) {
     const status = snap.status.get(s.id);
     const need = refreshNeed(s, status, settings.refreshSeconds);
-    if (need === "missing" || need === "changed" || (need === "old" && (await claimRefresh(sql, s.id, maxAgeSeconds(status, settings.refreshSeconds))).claimed)) due.push(s);
+    if (
+      need === "missing" ||
+      need === "changed" ||
+      (need === "old" && (await claimRefresh(sql, s.id, maxAgeSeconds(status, settings.refreshSeconds))).claimed)
+    )
+      due.push(s);
   }
   if (due.length) await refreshServers(sql, due, settings.listing);
   return due.length;
@@ -179,7 +236,12 @@ let lastSweep = 0;
  * without a Cron Trigger (plain workerd) keeps lists fresh without traffic. The request that
  * triggers it never waits for it. Returns whether a sweep was started.
  */
-export function sweepInBackground(ctx: ExecutionContext, databaseUrl: string, settings: RefreshSettings, now = Date.now()): boolean {
+export function sweepInBackground(
+  ctx: ExecutionContext,
+  databaseUrl: string,
+  settings: RefreshSettings,
+  now = Date.now(),
+): boolean {
   if (lastSweep && now - lastSweep < settings.refreshSeconds * 1000) return false;
   lastSweep = now;
   ctx.waitUntil(

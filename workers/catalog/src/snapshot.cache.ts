@@ -24,8 +24,12 @@ export function nameConflicts(serverId: string, items: ItemsByKind | undefined):
   if (!items) return [];
   const hit = conflictMemo.get(items);
   if (hit) return hit;
-  const names = (list: ItemsByKind["tool"]) => list.map((i) => i.name).filter((n): n is string => typeof n === "string");
-  const conflicts = [...assignNames(serverId, names(items.tool), "tool").conflicts, ...assignNames(serverId, names(items.prompt), "prompt").conflicts];
+  const names = (list: ItemsByKind["tool"]) =>
+    list.map((i) => i.name).filter((n): n is string => typeof n === "string");
+  const conflicts = [
+    ...assignNames(serverId, names(items.tool), "tool").conflicts,
+    ...assignNames(serverId, names(items.prompt), "prompt").conflicts,
+  ];
   conflictMemo.set(items, conflicts);
   return conflicts;
 }
@@ -34,5 +38,6 @@ export function nameConflicts(serverId: string, items: ItemsByKind | undefined):
 export function patchStatus(status: StatusRow): void {
   if (!cached) return;
   const prev = cached.status.get(status.server_id);
-  if (!prev || prev.refreshed_at.getTime() <= status.refreshed_at.getTime()) cached.status.set(status.server_id, status);
+  if (!prev || prev.refreshed_at.getTime() <= status.refreshed_at.getTime())
+    cached.status.set(status.server_id, status);
 }

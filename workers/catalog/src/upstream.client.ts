@@ -20,14 +20,35 @@
  * whole listing is bounded by one timeout.
  */
 import { connect } from "cloudflare:sockets";
-import { diagnosingFetch, NetworkFailure, NOT_MCP_HINT, statusHint, timeoutMessage } from "../../../shared/upstream-diagnosis";
-import { Client, SdkError, SdkErrorCode, SdkHttpError, ProtocolError, ProtocolErrorCode, SSEClientTransport, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
+import {
+  diagnosingFetch,
+  NetworkFailure,
+  NOT_MCP_HINT,
+  statusHint,
+  timeoutMessage,
+} from "../../../shared/upstream-diagnosis";
+import {
+  Client,
+  SdkError,
+  SdkErrorCode,
+  SdkHttpError,
+  ProtocolError,
+  ProtocolErrorCode,
+  SSEClientTransport,
+  StreamableHTTPClientTransport,
+} from "@modelcontextprotocol/client";
 import type { FetchLike, Transport } from "@modelcontextprotocol/client";
 import { CfWorkerJsonSchemaValidator } from "@modelcontextprotocol/client/validators/cf-worker";
 import { z } from "zod";
 import type { McpItem } from "../../../shared/catalog.schema";
 import { log } from "../../../shared/log";
-import type { CacheHints, DetectedTransport, ItemsByKind, RefreshResult, UpstreamEra } from "../../../shared/repos/catalog.repo";
+import type {
+  CacheHints,
+  DetectedTransport,
+  ItemsByKind,
+  RefreshResult,
+  UpstreamEra,
+} from "../../../shared/repos/catalog.repo";
 
 /** What the lister needs of a server: its row, with the secret headers opened. */
 export interface UpstreamTarget {
@@ -66,12 +87,19 @@ export class RedirectRefused extends Error {
     } catch {
       // a broken Location: no origin to name
     }
-    super(`upstream answered a redirect (HTTP ${status} to ${where}); redirects are not followed, since the request carries the server's stored headers - configure the final URL`);
+    super(
+      `upstream answered a redirect (HTTP ${status} to ${where}); redirects are not followed, since the request carries the server's stored headers - configure the final URL`,
+    );
   }
 }
 
 type ListMethod = "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list";
-const LIST_KEYS = { "tools/list": "tools", "prompts/list": "prompts", "resources/list": "resources", "resources/templates/list": "resourceTemplates" } as const;
+const LIST_KEYS = {
+  "tools/list": "tools",
+  "prompts/list": "prompts",
+  "resources/list": "resources",
+  "resources/templates/list": "resourceTemplates",
+} as const;
 const Items = z.array(z.record(z.string(), z.unknown())).optional();
 /** A page of any list: the items kept whole (unknown fields included), the cursor checked. */
 const ListPage = z.looseObject({
@@ -139,7 +167,10 @@ function transportFor(kind: DetectedTransport, target: UpstreamTarget, net: NetL
     : new StreamableHTTPClientTransport(url, { requestInit, fetch: fetchImpl });
 }
 
-async function listAll(fetchPage: (cursor?: string) => Promise<Page>, key: (typeof LIST_KEYS)[ListMethod]): Promise<{ items: McpItem[]; first: Page }> {
+async function listAll(
+  fetchPage: (cursor?: string) => Promise<Page>,
+  key: (typeof LIST_KEYS)[ListMethod],
+): Promise<{ items: McpItem[]; first: Page }> {
   const out: McpItem[] = [];
   let cursor: string | undefined;
   let first: Page | undefined;
@@ -186,7 +217,8 @@ async function optional(p: Promise<{ items: McpItem[]; first?: Page }>): Promise
  * with a hint for the HTTP status or for an answer that is not MCP.
  */
 export function explainFailure(err: unknown, timeoutMs: number, net: NetLog = {}): string {
-  if (err instanceof Deadline || (err instanceof SdkError && err.code === SdkErrorCode.RequestTimeout)) return timeoutMessage(timeoutMs);
+  if (err instanceof Deadline || (err instanceof SdkError && err.code === SdkErrorCode.RequestTimeout))
+    return timeoutMessage(timeoutMs);
   const found = net.last ?? causeOf(err, NetworkFailure);
   if (found) return found.message;
   const text = describeError(err, timeoutMs);
@@ -235,12 +267,20 @@ function hintOf(page: Page | undefined): { ttlMs?: number; cacheScope?: "public"
 type Listed = Omit<Extract<RefreshResult, { ok: true }>, "ok" | "latencyMs" | "probed">;
 
 /** One attempt on one transport. `prior: "legacy"` skips the modern probe. */
-async function listWith(kind: DetectedTransport, target: UpstreamTarget, timeoutMs: number, closers: (() => Promise<void>)[], net: NetLog, prior?: "legacy"): Promise<Listed> {
+async function listWith(
+  kind: DetectedTransport,
+  target: UpstreamTarget,
+  timeoutMs: number,
+  closers: (() => Promise<void>)[],
+  net: NetLog,
+  prior?: "legacy",
+): Promise<Listed> {
   // HTTP+SSE predates the modern era: no probe there
   const client = newClient(kind === "streamable-http" && prior === undefined);
   const transport = transportFor(kind, target, net);
   closers.push(async () => {
-    if (transport instanceof StreamableHTTPClientTransport && transport.sessionId) await transport.terminateSession().catch(() => {});
+    if (transport instanceof StreamableHTTPClientTransport && transport.sessionId)
+      await transport.terminateSession().catch(() => {});
     await client.close().catch(() => {});
   });
   const opts = { timeout: timeoutMs };
@@ -249,7 +289,11 @@ async function listWith(kind: DetectedTransport, target: UpstreamTarget, timeout
   const caps = (client.getServerCapabilities() ?? {}) as Record<string, unknown>;
   // Raw requests with loose result schemas: the SDK's own list helpers drop fields they do not
   // know (vendor extensions, newer spec fields), and items are stored exactly as listed.
-  const list = (method: ListMethod) => listAll((cursor) => client.request({ method, params: cursor ? { cursor } : {} }, ListPage, opts), LIST_KEYS[method]);
+  const list = (method: ListMethod) =>
+    listAll(
+      (cursor) => client.request({ method, params: cursor ? { cursor } : {} }, ListPage, opts),
+      LIST_KEYS[method],
+    );
   const [tools, prompts, resources, templates] = await Promise.all([
     caps.tools ? list("tools/list") : { items: [] as McpItem[], first: undefined },
     caps.prompts ? optional(list("prompts/list")) : { items: [] as McpItem[], first: undefined },
@@ -263,11 +307,18 @@ async function listWith(kind: DetectedTransport, target: UpstreamTarget, timeout
   if (era === "modern") {
     // A Streamable HTTP client MUST leave out tools whose x-mcp-header declarations are invalid
     // (2026-07-28): they could not be called. The SDK's own listing applies that rule.
-    const admitted = new Set((await client.listTools(undefined, { ...opts, cacheMode: "bypass" })).tools.map((t) => t.name));
+    const admitted = new Set(
+      (await client.listTools(undefined, { ...opts, cacheMode: "bypass" })).tools.map((t) => t.name),
+    );
     const dropped = toolItems.filter((t) => !admitted.has(String(t.name)));
-    if (dropped.length) log.warn("upstream tools left out: invalid x-mcp-header declarations", { server: target.id, tools: dropped.map((t) => String(t.name)) });
+    if (dropped.length)
+      log.warn("upstream tools left out: invalid x-mcp-header declarations", {
+        server: target.id,
+        tools: dropped.map((t) => String(t.name)),
+      });
     toolItems = toolItems.filter((t) => admitted.has(String(t.name)));
-    const discover = client.getDiscoverResult() as (Record<string, unknown> & { supportedVersions?: string[] }) | undefined;
+    const discover = client.getDiscoverResult() as
+      (Record<string, unknown> & { supportedVersions?: string[] }) | undefined;
     if (Array.isArray(discover?.supportedVersions)) supportedVersions = discover.supportedVersions.map(String);
     const hints: CacheHints = {};
     const discoverHint = hintOf(discover as Page | undefined);
@@ -284,7 +335,12 @@ async function listWith(kind: DetectedTransport, target: UpstreamTarget, timeout
     }
     cacheHints = Object.keys(hints).length ? hints : null;
   }
-  const items: ItemsByKind = { tool: toolItems, prompt: prompts.items, resource: resources.items, resource_template: templates.items };
+  const items: ItemsByKind = {
+    tool: toolItems,
+    prompt: prompts.items,
+    resource: resources.items,
+    resource_template: templates.items,
+  };
   return {
     items,
     protocolVersion: version,
@@ -304,7 +360,12 @@ function isHttp4xx(err: unknown): boolean {
 }
 
 /** The whole negotiation: Streamable HTTP in auto mode, then HTTP+SSE on a 4xx. */
-async function negotiate(target: UpstreamTarget, timeoutMs: number, closers: (() => Promise<void>)[], net: NetLog): Promise<Listed> {
+async function negotiate(
+  target: UpstreamTarget,
+  timeoutMs: number,
+  closers: (() => Promise<void>)[],
+  net: NetLog,
+): Promise<Listed> {
   if (target.transport === "sse") return listWith("sse", target, timeoutMs, closers, net);
   try {
     return await listWith("streamable-http", target, timeoutMs, closers, net);
@@ -315,13 +376,19 @@ async function negotiate(target: UpstreamTarget, timeoutMs: number, closers: (()
     } catch (sseErr) {
       // report both: the Streamable HTTP answer (often the real cause, e.g. 401) first; the
       // cause keeps its status for the hint
-      throw new Error(`${describeError(err, timeoutMs)}; HTTP+SSE fallback: ${describeError(sseErr, timeoutMs)}`, { cause: err });
+      throw new Error(`${describeError(err, timeoutMs)}; HTTP+SSE fallback: ${describeError(sseErr, timeoutMs)}`, {
+        cause: err,
+      });
     }
   }
 }
 
 /** Whether to trust the remembered era instead of probing: a recent legacy verdict. */
-export function trustedHint(hint: EraHint | null | undefined, target: UpstreamTarget, now = Date.now()): EraHint | null {
+export function trustedHint(
+  hint: EraHint | null | undefined,
+  target: UpstreamTarget,
+  now = Date.now(),
+): EraHint | null {
   if (!hint || hint.era !== "legacy") return null;
   if (now - hint.checkedAt.getTime() > ERA_REPROBE_MS) return null;
   if (target.transport === "sse" && hint.transport !== "sse") return null;
@@ -334,7 +401,11 @@ export function trustedHint(hint: EraHint | null | undefined, target: UpstreamTa
  * @param timeoutMs UPSTREAM_TIMEOUT_MS (default 10000)
  * @param hint the era found last time (server_status); see {@link trustedHint}
  */
-export async function listUpstream(target: UpstreamTarget, timeoutMs: number, hint?: EraHint | null): Promise<RefreshResult> {
+export async function listUpstream(
+  target: UpstreamTarget,
+  timeoutMs: number,
+  hint?: EraHint | null,
+): Promise<RefreshResult> {
   const started = Date.now();
   const closers: (() => Promise<void>)[] = [];
   const net: NetLog = {};
@@ -346,10 +417,25 @@ export async function listUpstream(target: UpstreamTarget, timeoutMs: number, hi
     const trusted = trustedHint(hint, target);
     if (trusted) {
       try {
-        return { ...(await listWith(trusted.transport, target, timeoutMs, closers, net, trusted.transport === "streamable-http" ? "legacy" : undefined)), probed: false };
+        return {
+          ...(await listWith(
+            trusted.transport,
+            target,
+            timeoutMs,
+            closers,
+            net,
+            trusted.transport === "streamable-http" ? "legacy" : undefined,
+          )),
+          probed: false,
+        };
       } catch (err) {
         if (err instanceof Deadline) throw err;
-        log.info("remembered upstream era failed; probing again", { server: target.id, era: trusted.era, transport: trusted.transport, error: describeError(err, timeoutMs) });
+        log.info("remembered upstream era failed; probing again", {
+          server: target.id,
+          era: trusted.era,
+          transport: trusted.transport,
+          error: describeError(err, timeoutMs),
+        });
       }
     }
     net.last = undefined; // the probe's own failures are what the admin needs to read

@@ -27,7 +27,10 @@ export interface VersionBounds {
 }
 
 /** The bounds of a validated CatalogEnv. */
-export function versionBounds(env: { CATALOG_VERSION_TTL_MS: number; STALE_CATALOG_MAX_SECONDS: number }): VersionBounds {
+export function versionBounds(env: {
+  CATALOG_VERSION_TTL_MS: number;
+  STALE_CATALOG_MAX_SECONDS: number;
+}): VersionBounds {
   return { ttlMs: env.CATALOG_VERSION_TTL_MS, staleMaxMs: env.STALE_CATALOG_MAX_SECONDS * 1000 };
 }
 
@@ -35,10 +38,15 @@ export function versionBounds(env: { CATALOG_VERSION_TTL_MS: number; STALE_CATAL
  * The current catalog version.
  * @throws VersionUnavailable when it cannot be read and the last good read is older than the stale bound
  */
-export async function currentVersion(db: { version(): Promise<number> }, bounds: VersionBounds, ctx: WaitUntil): Promise<number> {
+export async function currentVersion(
+  db: { version(): Promise<number> },
+  bounds: VersionBounds,
+  ctx: WaitUntil,
+): Promise<number> {
   const { ttlMs, staleMaxMs } = bounds;
   const r = await gate.current(() => db.version(), ctx, { ttlMs, maxInlineAgeMs: ttlMs, staleMaxMs });
-  if (r.stale && !warnedStale) log.warn("catalog: Postgres unreachable; serving the cached catalog", { staleSeconds: staleMaxMs / 1000 });
+  if (r.stale && !warnedStale)
+    log.warn("catalog: Postgres unreachable; serving the cached catalog", { staleSeconds: staleMaxMs / 1000 });
   warnedStale = r.stale;
   return r.version;
 }

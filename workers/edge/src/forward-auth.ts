@@ -30,8 +30,13 @@ export async function forwardAuth(auth: Fetcher, request: Request): Promise<Requ
   headers.set("X-Forwarded-Proto", url.protocol.replace(":", ""));
   headers.set("X-Forwarded-Host", request.headers.get("host") ?? url.host);
   headers.set("X-Forwarded-Uri", url.pathname + url.search);
-  headers.set("X-Forwarded-For", request.headers.get("cf-connecting-ip") ?? request.headers.get("x-forwarded-for") ?? "127.0.0.1");
-  const verdict = await auth.fetch(new Request(new URL(FORWARD_AUTH_PATH, url), { method: "GET", headers, redirect: "manual" }));
+  headers.set(
+    "X-Forwarded-For",
+    request.headers.get("cf-connecting-ip") ?? request.headers.get("x-forwarded-for") ?? "127.0.0.1",
+  );
+  const verdict = await auth.fetch(
+    new Request(new URL(FORWARD_AUTH_PATH, url), { method: "GET", headers, redirect: "manual" }),
+  );
   if (verdict.status < 200 || verdict.status > 299) return verdict;
   const forwarded = stripIdentityHeaders(request.headers);
   for (const name of IDENTITY_HEADERS) {

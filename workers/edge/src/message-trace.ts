@@ -32,7 +32,8 @@ export async function continueMessageTrace(request: Request, path: string): Prom
   const span = currentSpan();
   // a valid client header started the span under the client's: the header wins over `_meta`
   if (!span || span.parent !== null) return null;
-  if (request.method !== "POST" || !isMcpPath(path) || !isModernVersion(request.headers.get("mcp-protocol-version"))) return null;
+  if (request.method !== "POST" || !isMcpPath(path) || !isModernVersion(request.headers.get("mcp-protocol-version")))
+    return null;
   const length = Number(request.headers.get("content-length") ?? NaN);
   if (!(length > 0 && length <= MAX_PEEK_BYTES) || request.body === null) return null;
   // the bytes go on as they came (a body that is not UTF-8 is the mcp worker's to refuse)

@@ -14,7 +14,13 @@ import type { Context } from "hono";
 import { readEnv } from "../../../shared/env";
 import { errorResponse } from "../../../shared/http";
 import { isMetricsToken, wantsOpenMetrics } from "../../../shared/middleware/observe";
-import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, render, snapshot, type FamilySnapshot } from "../../../shared/observe/metrics";
+import {
+  OPENMETRICS_CONTENT_TYPE,
+  PROMETHEUS_CONTENT_TYPE,
+  render,
+  snapshot,
+  type FamilySnapshot,
+} from "../../../shared/observe/metrics";
 import { withServiceAssertion, type ServiceName } from "../../../shared/service-auth";
 import { EdgeEnv, type EdgeBindings } from "./env";
 import { forwardAuth } from "./forward-auth";
@@ -31,7 +37,8 @@ export async function metricsHandler(c: Context<{ Bindings: EdgeBindings }>): Pr
   if (!isMetricsToken(c.req.header("authorization"), env.METRICS_TOKEN)) {
     const outcome = await forwardAuth(c.env.AUTH_VERIFY, c.req.raw);
     if (outcome instanceof Response) return outcome;
-    if (outcome.headers.get("X-User-Admin") !== "true") return errorResponse("/metrics", 403, "forbidden", "metrics: an admin's credential or METRICS_TOKEN is required");
+    if (outcome.headers.get("X-User-Admin") !== "true")
+      return errorResponse("/metrics", 403, "forbidden", "metrics: an admin's credential or METRICS_TOKEN is required");
   }
   const sources: { worker: string; families: FamilySnapshot[] }[] = [{ worker: "edge", families: snapshot() }];
   const missing: string[] = [];
@@ -40,7 +47,9 @@ export async function metricsHandler(c: Context<{ Bindings: EdgeBindings }>): Pr
     const answers = await Promise.all(
       GATHERED.map(async ({ worker, binding }) => {
         try {
-          const res = await withServiceAssertion(c.env[binding], secret, "edge", worker).fetch(new Request(new URL("/metrics", c.req.url), { headers: { accept: "application/json" } }));
+          const res = await withServiceAssertion(c.env[binding], secret, "edge", worker).fetch(
+            new Request(new URL("/metrics", c.req.url), { headers: { accept: "application/json" } }),
+          );
           if (!res.ok) {
             await res.body?.cancel();
             return { worker, families: null };
@@ -63,9 +72,14 @@ export async function metricsHandler(c: Context<{ Bindings: EdgeBindings }>): Pr
   const up = [
     `# HELP mcpgw_worker_up Whether the edge could gather a worker's figures in this scrape`,
     `# TYPE mcpgw_worker_up gauge`,
-    ...["edge", ...GATHERED.map((g) => g.worker)].map((w) => `mcpgw_worker_up{worker="${w}"} ${missing.includes(w) ? 0 : 1}`),
+    ...["edge", ...GATHERED.map((g) => g.worker)].map(
+      (w) => `mcpgw_worker_up{worker="${w}"} ${missing.includes(w) ? 0 : 1}`,
+    ),
   ].join("\n");
   const text = render(sources, om);
   const body = om ? text.replace(/# EOF\n$/, `${up}\n# EOF\n`) : `${text}${up}\n`;
-  return c.body(body, 200, { "content-type": om ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" });
+  return c.body(body, 200, {
+    "content-type": om ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE,
+    "cache-control": "no-store",
+  });
 }

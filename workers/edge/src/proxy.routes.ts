@@ -41,7 +41,13 @@ export function registerProxyRoutes(app: Hono<EdgeApp>): void {
       // One normalised path for routing and for everything behind: the request goes on with it,
       // so the route, the forwardAuth decision (X-Forwarded-Uri) and the worker see the same path.
       const path = normalisePath(url.pathname);
-      if (path === null) return errorResponse(url.pathname, 400, "invalid_path", "the path has an encoded slash or backslash, a control character or broken percent-encoding");
+      if (path === null)
+        return errorResponse(
+          url.pathname,
+          400,
+          "invalid_path",
+          "the path has an encoded slash or backslash, a control character or broken percent-encoding",
+        );
       const route = matchRoute(path);
       // The forwardAuth endpoint is internal in every spelling: Traefik and this edge call it, clients do not.
       if (!route || isForwardAuthPath(path)) return errorResponse(path, 404, "not_found", "no route for this path");
@@ -58,7 +64,12 @@ export function registerProxyRoutes(app: Hono<EdgeApp>): void {
         body = await continueMessageTrace(request, path);
       } catch {
         // the client's stream ended (or failed) before its declared Content-Length
-        return errorResponse(path, 400, "invalid_body", "the request body could not be read to its declared Content-Length");
+        return errorResponse(
+          path,
+          400,
+          "invalid_body",
+          "the request body could not be read to its declared Content-Length",
+        );
       }
       // the edge's span is the parent of the next hops' (forwardAuth, the worker): the client's
       // trace context is continued, never passed on as it came

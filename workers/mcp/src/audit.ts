@@ -72,7 +72,11 @@ async function write(db: McpDb, rows: ToolCallRow[]): Promise<ToolCallRow[]> {
     if (transient(err)) return rows;
     if (rows.length === 1) {
       auditStats.quarantined++;
-      log.error("audit record refused by Postgres; quarantined", { code: String((err as { code?: unknown }).code), message: String((err as Error)?.message ?? err), record: { ...rows[0], tool: rows[0]!.tool.slice(0, 80) } });
+      log.error("audit record refused by Postgres; quarantined", {
+        code: String((err as { code?: unknown }).code),
+        message: String((err as Error)?.message ?? err),
+        record: { ...rows[0], tool: rows[0]!.tool.slice(0, 80) },
+      });
       return [];
     }
     const left: ToolCallRow[] = [];

@@ -28,7 +28,12 @@ export const CatalogServer = z.object({
   /** Secret headers to fetch before forwarding (null: none), and their version (upstream.credentials.ts). */
   credentials: z.object({ version: z.string() }).passthrough().nullish(),
   status: z
-    .object({ ok: z.boolean().optional(), error: z.string().nullish(), refreshedAt: z.string().nullish(), stale: z.boolean().optional() })
+    .object({
+      ok: z.boolean().optional(),
+      error: z.string().nullish(),
+      refreshedAt: z.string().nullish(),
+      stale: z.boolean().optional(),
+    })
     .passthrough()
     .nullish(),
   serverInfo: z.record(z.string(), z.unknown()).nullish(),
@@ -40,7 +45,12 @@ export const CatalogServer = z.object({
   detectedTransport: z.enum(["streamable-http", "sse"]).nullish(),
   supportedVersions: z.array(z.string()).nullish(),
   eraCheckedAt: z.string().nullish(),
-  cacheHints: z.record(z.string(), z.object({ ttlMs: z.number().optional(), cacheScope: z.enum(["public", "private"]).optional() })).nullish(),
+  cacheHints: z
+    .record(
+      z.string(),
+      z.object({ ttlMs: z.number().optional(), cacheScope: z.enum(["public", "private"]).optional() }),
+    )
+    .nullish(),
   tools: z.array(Item).default([]),
   /** Upstream names of tools held for review: the upstream lists another definition than the approved one (calls refused). */
   held: z.array(z.string()).optional(),
@@ -73,7 +83,10 @@ export const UserCatalog = z.object({
 export type UserCatalog = z.infer<typeof UserCatalog>;
 
 /** The catalog's answer for a virtual server (workers/catalog/src/catalog.ts VirtualCatalog). */
-const VirtualAnswer = z.object({ virtual: z.object({ id: z.string(), description: z.string().optional() }), servers: z.array(CatalogServer) });
+const VirtualAnswer = z.object({
+  virtual: z.object({ id: z.string(), description: z.string().optional() }),
+  servers: z.array(CatalogServer),
+});
 
 /** Whether an endpoint shows several servers: `/mcp`, or a virtual server's `/mcp/<virtual>`. */
 export function isAggregate(catalog: UserCatalog, scope: string): boolean {
@@ -94,7 +107,8 @@ export class CatalogUnavailable extends Error {}
  */
 export function catalogFetcher(bindings: Record<string, unknown>): Fetcher {
   const catalog = bindings.CATALOG as Fetcher | undefined;
-  if (!catalog || typeof catalog.fetch !== "function") throw new Error("CATALOG binding missing: the mcp worker's config must bind the catalog worker");
+  if (!catalog || typeof catalog.fetch !== "function")
+    throw new Error("CATALOG binding missing: the mcp worker's config must bind the catalog worker");
   return withServiceAssertion(catalog, readEnv(McpEnv, bindings).SERVICE_SECRET, "mcp", "catalog");
 }
 
@@ -213,7 +227,12 @@ export async function fetchUserCatalog(catalog: Fetcher, email: string, ttlMs: n
  * when the user may not use it): what a request naming one server needs, without transferring
  * every other server's items. Cached like {@link fetchUserCatalog}. Throws {@link CatalogUnavailable}.
  */
-export async function fetchUserServer(catalog: Fetcher, email: string, server: string, ttlMs: number): Promise<UserCatalog> {
+export async function fetchUserServer(
+  catalog: Fetcher,
+  email: string,
+  server: string,
+  ttlMs: number,
+): Promise<UserCatalog> {
   return cachedAnswer(
     catalog,
     `/internal/catalog/${encodeURIComponent(email)}/servers/${encodeURIComponent(server)}`,
@@ -221,10 +240,14 @@ export async function fetchUserServer(catalog: Fetcher, email: string, server: s
     (json) => {
       if (json && typeof json === "object" && "virtual" in json) {
         const v = VirtualAnswer.safeParse(json);
-        return v.success ? { email, known: true, isAdmin: false, groups: [], virtual: v.data.virtual, servers: v.data.servers } : (v.error.issues[0]?.message ?? "invalid");
+        return v.success
+          ? { email, known: true, isAdmin: false, groups: [], virtual: v.data.virtual, servers: v.data.servers }
+          : (v.error.issues[0]?.message ?? "invalid");
       }
       const p = CatalogServer.safeParse(json);
-      return p.success ? { email, known: true, isAdmin: false, groups: [], servers: [p.data] } : (p.error.issues[0]?.message ?? "invalid");
+      return p.success
+        ? { email, known: true, isAdmin: false, groups: [], servers: [p.data] }
+        : (p.error.issues[0]?.message ?? "invalid");
     },
     () => ({ email, known: true, isAdmin: false, groups: [], servers: [] }),
   );

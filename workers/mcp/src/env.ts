@@ -1,5 +1,14 @@
 import { z } from "zod";
-import { DatabaseUrl, IdentitySecret, PublicUrl, PoolMax, RATE_LIMIT_VARS, REQUEST_LIMIT_VARS, ServiceSecret, OBSERVE_VARS } from "../../../shared/env";
+import {
+  DatabaseUrl,
+  IdentitySecret,
+  PublicUrl,
+  PoolMax,
+  RATE_LIMIT_VARS,
+  REQUEST_LIMIT_VARS,
+  ServiceSecret,
+  OBSERVE_VARS,
+} from "../../../shared/env";
 
 export const McpEnv = z.object({
   /** Traces and /metrics (shared/env.ts OBSERVE_VARS). */
@@ -18,16 +27,31 @@ export const McpEnv = z.object({
   ALLOWED_ORIGINS: z
     .string()
     .optional()
-    .transform((s) => (s ?? "").split(",").map((o) => o.trim().replace(/\/+$/, "")).filter(Boolean)),
+    .transform((s) =>
+      (s ?? "")
+        .split(",")
+        .map((o) => o.trim().replace(/\/+$/, ""))
+        .filter(Boolean),
+    ),
   /** Further allowed `Host` values (host or host:port), comma-separated, besides PUBLIC_URL's host and loopback. Default none. */
   ALLOWED_HOSTS: z
     .string()
     .optional()
-    .transform((s) => (s ?? "").split(",").map((h) => h.trim().toLowerCase()).filter(Boolean)),
+    .transform((s) =>
+      (s ?? "")
+        .split(",")
+        .map((h) => h.trim().toLowerCase())
+        .filter(Boolean),
+    ),
   /** Per upstream request: time to the response headers, and the longest silence on a stream (ms). Default 30000. */
   UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
   /** Largest upstream message read (a JSON answer, or one SSE event); a larger one fails the request with a JSON-RPC error. Default 16 MiB. */
-  MAX_UPSTREAM_MESSAGE_BYTES: z.coerce.number().int().min(1024).max(256 * 1024 * 1024).default(16 * 1024 * 1024),
+  MAX_UPSTREAM_MESSAGE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(256 * 1024 * 1024)
+    .default(16 * 1024 * 1024),
   /** Items per page of tools/list, prompts/list, resources/list, resources/templates/list. Default 1000 (each page is a full request through the chain). */
   MCP_PAGE_SIZE: z.coerce.number().int().min(1).max(10_000).default(1000),
   /**
@@ -52,7 +76,12 @@ export const McpEnv = z.object({
   /** Most upstream calls one user has in flight per replica; more are refused at once. Default 16. */
   MAX_CONCURRENT_CALLS_PER_USER: z.coerce.number().int().min(1).max(1000).default(16),
   /** A session older than this is unknown (404; clients re-initialize), and its rows are purged (s). Default 7 days. */
-  MCP_SESSION_MAX_AGE_SECONDS: z.coerce.number().int().min(60).max(90 * 86_400).default(7 * 86_400),
+  MCP_SESSION_MAX_AGE_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .max(90 * 86_400)
+    .default(7 * 86_400),
   /**
    * Per-user pool of parked upstream sessions (session-era upstreams): when a session-era client's
    * session ends, its idle upstream sessions are kept this long for the same user's next session

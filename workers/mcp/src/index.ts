@@ -27,10 +27,19 @@ app.get("/metrics", metricsRoute("mcp"));
 app.use("*", jsonRpcErrors());
 app.use("*", ...requestLimits(env));
 // "/mcp/*" also matches "/mcp" itself (a second pattern for "/mcp" would count each request twice)
-app.use("/mcp/*", requireIdentity({ secret: (e) => e.IDENTITY_SECRET }), userRateLimit(env, undefined, (c) => (deltas) => mcpDb(c.env).run("addCounts", deltas)));
+app.use(
+  "/mcp/*",
+  requireIdentity({ secret: (e) => e.IDENTITY_SECRET }),
+  userRateLimit(env, undefined, (c) => (deltas) => mcpDb(c.env).run("addCounts", deltas)),
+);
 // (the counters go through the worker's Postgres pool)
 registerMcpRoutes(app);
-app.notFound((c) => c.json({ jsonrpc: "2.0", id: null, error: { code: -32600, message: `Not found: no MCP endpoint at ${c.req.path}` } }, 404));
+app.notFound((c) =>
+  c.json(
+    { jsonrpc: "2.0", id: null, error: { code: -32600, message: `Not found: no MCP endpoint at ${c.req.path}` } },
+    404,
+  ),
+);
 
 /** The mcp worker's Postgres pool (shared/pool): bound as PG_POOL in wrangler.toml. */
 export class PgPool extends pgPoolClass(mcpOps, "mcp") {}

@@ -56,9 +56,13 @@ function unb64url(text: string): Uint8Array | null {
 async function seal(secret: string, purpose: string, payload: unknown, deterministic = false): Promise<string> {
   const plain = enc.encode(JSON.stringify(payload));
   const iv = deterministic
-    ? new Uint8Array(await crypto.subtle.digest("SHA-256", enc.encode(`${secret}\u0000${purpose}\u0000${JSON.stringify(payload)}`))).slice(0, 12)
+    ? new Uint8Array(
+        await crypto.subtle.digest("SHA-256", enc.encode(`${secret}\u0000${purpose}\u0000${JSON.stringify(payload)}`)),
+      ).slice(0, 12)
     : crypto.getRandomValues(new Uint8Array(12));
-  const ct = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: enc.encode(purpose) }, await key(secret), plain));
+  const ct = new Uint8Array(
+    await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: enc.encode(purpose) }, await key(secret), plain),
+  );
   const out = new Uint8Array(iv.length + ct.length);
   out.set(iv);
   out.set(ct, iv.length);
@@ -69,7 +73,11 @@ async function open(secret: string, purpose: string, token: string): Promise<unk
   const raw = unb64url(token);
   if (!raw || raw.length < 12 + 16) return null;
   try {
-    const pt = await crypto.subtle.decrypt({ name: "AES-GCM", iv: raw.slice(0, 12), additionalData: enc.encode(purpose) }, await key(secret), raw.slice(12));
+    const pt = await crypto.subtle.decrypt(
+      { name: "AES-GCM", iv: raw.slice(0, 12), additionalData: enc.encode(purpose) },
+      await key(secret),
+      raw.slice(12),
+    );
     return JSON.parse(dec.decode(pt));
   } catch {
     return null;

@@ -53,43 +53,52 @@ const NAV: [string, string][] = [
   ["/admin/me", "My access"],
 ];
 
-export function Layout(props: { title: string; email: string; logout?: string; active?: string; nav?: boolean; children?: Child }) {
+export function Layout(props: {
+  title: string;
+  email: string;
+  logout?: string;
+  active?: string;
+  nav?: boolean;
+  children?: Child;
+}) {
   return (
     <>
-    {raw("<!doctype html>")}
-    <html lang="en">
-      <head>
-        <meta charset="utf-8" />
-        <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <title>{props.title} · MCP gateway admin</title>
-        {/* a constant, not data: raw so that quotes in the CSS stay quotes */}
-        <style>{raw(CSS)}</style>
-      </head>
-      <body>
-        <header>
-          <h1>MCP gateway admin</h1>
-          {props.nav !== false && (
-            <nav>
-              {NAV.map(([href, label]) => (
-                <a href={href} class={props.active === href ? "on" : ""}>
-                  {label}
-                </a>
-              ))}
-            </nav>
-          )}
-          {/* every signed-in user's own page (self.routes.tsx) */}
-          <a class="who" href="/admin/me">{props.email}</a>
-          {props.logout && (
-            // POST only, with a token bound to the user (shared/logout.token.ts): no cross-site sign-out
-            <form method="post" action="/auth/logout" class="signout">
-              <input type="hidden" name={LOGOUT_FIELD} value={props.logout} />
-              <button type="submit">Sign out</button>
-            </form>
-          )}
-        </header>
-        <main>{props.children}</main>
-      </body>
-    </html>
+      {raw("<!doctype html>")}
+      <html lang="en">
+        <head>
+          <meta charset="utf-8" />
+          <meta name="viewport" content="width=device-width, initial-scale=1" />
+          <title>{props.title} · MCP gateway admin</title>
+          {/* a constant, not data: raw so that quotes in the CSS stay quotes */}
+          <style>{raw(CSS)}</style>
+        </head>
+        <body>
+          <header>
+            <h1>MCP gateway admin</h1>
+            {props.nav !== false && (
+              <nav>
+                {NAV.map(([href, label]) => (
+                  <a href={href} class={props.active === href ? "on" : ""}>
+                    {label}
+                  </a>
+                ))}
+              </nav>
+            )}
+            {/* every signed-in user's own page (self.routes.tsx) */}
+            <a class="who" href="/admin/me">
+              {props.email}
+            </a>
+            {props.logout && (
+              // POST only, with a token bound to the user (shared/logout.token.ts): no cross-site sign-out
+              <form method="post" action="/auth/logout" class="signout">
+                <input type="hidden" name={LOGOUT_FIELD} value={props.logout} />
+                <button type="submit">Sign out</button>
+              </form>
+            )}
+          </header>
+          <main>{props.children}</main>
+        </body>
+      </html>
     </>
   );
 }
@@ -105,7 +114,9 @@ export function NewKeyCard(props: { name: string; keyText: string }) {
     <section class="card" id="new-key">
       <h2>New API key “{props.name}”</h2>
       <p>Copy it now: it is shown this once and cannot be retrieved later.</p>
-      <div class="key"><code data-testid="new-key">{props.keyText}</code></div>
+      <div class="key">
+        <code data-testid="new-key">{props.keyText}</code>
+      </div>
     </section>
   );
 }
@@ -114,8 +125,16 @@ export function NewKeyCard(props: { name: string; keyText: string }) {
 export function Flash(props: { ok?: string | null; error?: string | null }) {
   return (
     <>
-      {props.ok && <div class="flash" role="status">{props.ok}</div>}
-      {props.error && <div class="flash error" role="alert">{props.error}</div>}
+      {props.ok && (
+        <div class="flash" role="status">
+          {props.ok}
+        </div>
+      )}
+      {props.error && (
+        <div class="flash error" role="alert">
+          {props.error}
+        </div>
+      )}
     </>
   );
 }
@@ -127,7 +146,13 @@ export function when(d: Date | string | null | undefined): string {
 }
 
 /** A POST button with its own small form (delete, revoke, refresh). */
-export function PostButton(props: { action: string; token: string; label: string; kind?: "danger" | "secondary"; name?: string }) {
+export function PostButton(props: {
+  action: string;
+  token: string;
+  label: string;
+  kind?: "danger" | "secondary";
+  name?: string;
+}) {
   return (
     <form class="inline" method="post" action={props.action}>
       <Csrf token={props.token} />

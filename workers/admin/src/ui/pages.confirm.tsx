@@ -28,9 +28,13 @@ export function ConfirmPage(p: PageBase & { what: Confirmation; action: string }
         <form method="post" action={p.action} class="inline">
           <Csrf token={p.token} />
           <input type="hidden" name={CONFIRM_FIELD} value="yes" />
-          <button type="submit" class="danger">{p.what.label}</button>
+          <button type="submit" class="danger">
+            {p.what.label}
+          </button>
         </form>{" "}
-        <a class="button secondary" href={p.what.back} id="confirm-cancel" style="background:#fff;color:#2f5bd3">Cancel</a>
+        <a class="button secondary" href={p.what.back} id="confirm-cancel" style="background:#fff;color:#2f5bd3">
+          Cancel
+        </a>
       </section>
     </Layout>
   );

@@ -15,22 +15,40 @@ export function ReviewsPage(p: PageBase & { reviews: Review[] }) {
       <section class="card">
         <h2>Tool definitions awaiting review</h2>
         <p class="muted small">
-          Servers set to <code>hold</code> (or <code>findings</code>) serve each tool only in a definition approved here. Until a change is approved, users keep the approved definition (calls are
-          refused while the upstream lists another); a new tool stays hidden. Rejecting keeps it so.
+          Servers set to <code>hold</code> (or <code>findings</code>) serve each tool only in a definition approved
+          here. Until a change is approved, users keep the approved definition (calls are refused while the upstream
+          lists another); a new tool stays hidden. Rejecting keeps it so.
         </p>
         {p.reviews.length === 0 && <p class="muted">Nothing awaits review.</p>}
         {p.reviews.map((r) => (
           <div class="change" id={`review-${r.id}`}>
             <h3>
-              <span class={`pill ${r.findings.length ? "bad" : r.change === "changed" ? "warn" : "ok"}`}>{r.scope === "set" ? "whole set" : r.change}</span>{" "}
-              <code>{r.server}</code> {r.scope === "tool" && <code>{r.name}</code>} <span class="muted small">{when(r.at)}</span>
+              <span class={`pill ${r.findings.length ? "bad" : r.change === "changed" ? "warn" : "ok"}`}>
+                {r.scope === "set" ? "whole set" : r.change}
+              </span>{" "}
+              <code>{r.server}</code> {r.scope === "tool" && <code>{r.name}</code>}{" "}
+              <span class="muted small">{when(r.at)}</span>
             </h3>
             {r.findings.length > 0 ? (
               <table class="findings">
-                <thead><tr><th>Finding</th><th>Where</th><th>Excerpt</th></tr></thead>
+                <thead>
+                  <tr>
+                    <th>Finding</th>
+                    <th>Where</th>
+                    <th>Excerpt</th>
+                  </tr>
+                </thead>
                 <tbody>
                   {r.findings.map((f) => (
-                    <tr><td>{f.check}</td><td><code>{f.path}</code></td><td><code>{f.excerpt}</code></td></tr>
+                    <tr>
+                      <td>{f.check}</td>
+                      <td>
+                        <code>{f.path}</code>
+                      </td>
+                      <td>
+                        <code>{f.excerpt}</code>
+                      </td>
+                    </tr>
                   ))}
                 </tbody>
               </table>
@@ -41,13 +59,27 @@ export function ReviewsPage(p: PageBase & { reviews: Review[] }) {
               <Diff before={r.before} after={r.after} />
             ) : (
               <details open={r.scope === "tool"}>
-                <summary class="small">{r.scope === "set" ? `${Array.isArray(r.after) ? r.after.length : 0} definitions` : "definition"}</summary>
+                <summary class="small">
+                  {r.scope === "set" ? `${Array.isArray(r.after) ? r.after.length : 0} definitions` : "definition"}
+                </summary>
                 <pre>{canonicalJson(r.after)}</pre>
               </details>
             )}
             <p>
-              <PostButton action={`/admin/reviews/${encodeURIComponent(r.server)}/${r.id}/approve`} token={p.token} label="Approve" kind="secondary" name="approve" />{" "}
-              <PostButton action={`/admin/reviews/${encodeURIComponent(r.server)}/${r.id}/reject`} token={p.token} label="Reject" kind="danger" name="reject" />
+              <PostButton
+                action={`/admin/reviews/${encodeURIComponent(r.server)}/${r.id}/approve`}
+                token={p.token}
+                label="Approve"
+                kind="secondary"
+                name="approve"
+              />{" "}
+              <PostButton
+                action={`/admin/reviews/${encodeURIComponent(r.server)}/${r.id}/reject`}
+                token={p.token}
+                label="Reject"
+                kind="danger"
+                name="reject"
+              />
             </p>
           </div>
         ))}
@@ -61,11 +93,17 @@ const str = (v: Values, k: string) => (typeof v[k] === "string" ? (v[k] as strin
 
 /** `server tool [name] [| description]` lines of a virtual server's tools. */
 export function toolsText(v: VirtualServer): string {
-  return v.tools.map((t) => [t.server, t.tool, t.name ?? "", t.description !== null ? `| ${t.description}` : ""].filter(Boolean).join(" ")).join("\n");
+  return v.tools
+    .map((t) =>
+      [t.server, t.tool, t.name ?? "", t.description !== null ? `| ${t.description}` : ""].filter(Boolean).join(" "),
+    )
+    .join("\n");
 }
 
 /** Virtual servers: list, and the form that creates or replaces one. */
-export function VirtualServersPage(p: PageBase & { virtuals: VirtualServer[]; groups: Group[]; values: Values; editing: boolean }) {
+export function VirtualServersPage(
+  p: PageBase & { virtuals: VirtualServer[]; groups: Group[]; values: Values; editing: boolean },
+) {
   const v = p.values;
   const chosen = new Set(Array.isArray(v.groups) ? v.groups : typeof v.groups === "string" ? [v.groups] : []);
   return (
@@ -75,17 +113,34 @@ export function VirtualServersPage(p: PageBase & { virtuals: VirtualServer[]; gr
         <section class="card">
           <h2>Virtual servers</h2>
           <p class="muted small">
-            <code>/mcp/&lt;id&gt;</code> shows the chosen tools of several servers under the names given here. A user granted the virtual server sees each tool only when they could use the real one.
+            <code>/mcp/&lt;id&gt;</code> shows the chosen tools of several servers under the names given here. A user
+            granted the virtual server sees each tool only when they could use the real one.
           </p>
           <table>
-            <thead><tr><th>Id</th><th>Groups</th><th>Tools</th><th></th></tr></thead>
+            <thead>
+              <tr>
+                <th>Id</th>
+                <th>Groups</th>
+                <th>Tools</th>
+                <th></th>
+              </tr>
+            </thead>
             <tbody>
               {p.virtuals.map((x) => (
                 <tr>
-                  <td><a href={`/admin/virtual?edit=${encodeURIComponent(x.id)}`}>{x.id}</a></td>
+                  <td>
+                    <a href={`/admin/virtual?edit=${encodeURIComponent(x.id)}`}>{x.id}</a>
+                  </td>
                   <td>{x.groups.join(", ") || <span class="muted">none</span>}</td>
                   <td class="small">{x.tools.map((t) => `${t.name ?? t.tool} (${t.server}.${t.tool})`).join(", ")}</td>
-                  <td><PostButton action={`/admin/virtual/${encodeURIComponent(x.id)}/delete`} token={p.token} label="Delete" kind="danger" /></td>
+                  <td>
+                    <PostButton
+                      action={`/admin/virtual/${encodeURIComponent(x.id)}/delete`}
+                      token={p.token}
+                      label="Delete"
+                      kind="danger"
+                    />
+                  </td>
                 </tr>
               ))}
             </tbody>
@@ -97,18 +152,39 @@ export function VirtualServersPage(p: PageBase & { virtuals: VirtualServer[]; gr
           <form method="post" action="/admin/virtual">
             <Csrf token={p.token} />
             <label for="v-id">Id</label>
-            <input id="v-id" type="text" name="id" value={str(v, "id")} required pattern="[a-z0-9][a-z0-9\-]{0,31}" readonly={p.editing} placeholder="e.g. team-tools" />
+            <input
+              id="v-id"
+              type="text"
+              name="id"
+              value={str(v, "id")}
+              required
+              pattern="[a-z0-9][a-z0-9\-]{0,31}"
+              readonly={p.editing}
+              placeholder="e.g. team-tools"
+            />
             <label for="v-desc">Description</label>
             <input id="v-desc" type="text" name="description" value={str(v, "description")} />
             <fieldset>
               <legend>Groups</legend>
               {p.groups.map((g) => (
-                <label class="check"><input type="checkbox" name="groups" value={g.name} checked={chosen.has(g.name)} /> {g.name}</label>
+                <label class="check">
+                  <input type="checkbox" name="groups" value={g.name} checked={chosen.has(g.name)} /> {g.name}
+                </label>
               ))}
             </fieldset>
-            <label for="v-tools">Tools (one <code>server tool [new-name] [| new description]</code> per line)</label>
-            <textarea id="v-tools" name="tools" placeholder="github create_issue file_issue | Files an issue in our tracker">{str(v, "tools")}</textarea>
-            <p><button type="submit">Save virtual server</button> {p.editing && <a href="/admin/virtual">cancel</a>}</p>
+            <label for="v-tools">
+              Tools (one <code>server tool [new-name] [| new description]</code> per line)
+            </label>
+            <textarea
+              id="v-tools"
+              name="tools"
+              placeholder="github create_issue file_issue | Files an issue in our tracker"
+            >
+              {str(v, "tools")}
+            </textarea>
+            <p>
+              <button type="submit">Save virtual server</button> {p.editing && <a href="/admin/virtual">cancel</a>}
+            </p>
           </form>
         </section>
       </div>

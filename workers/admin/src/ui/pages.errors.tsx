@@ -2,7 +2,11 @@
 import { Layout } from "./layout";
 
 /** The page a non-admin (or a refused request) gets, with status 403: the sign-out form (`logout`: its token) and a way to the user's own page. */
-export function forbiddenPage(email: string, message = "This area is for gateway administrators only.", logout?: string) {
+export function forbiddenPage(
+  email: string,
+  message = "This area is for gateway administrators only.",
+  logout?: string,
+) {
   return (
     <Layout title="Forbidden" email={email} logout={logout} nav={false}>
       <section class="card">
@@ -15,7 +19,10 @@ export function forbiddenPage(email: string, message = "This area is for gateway
         )}
         {email && (
           <p>
-            <a href="/admin/me" id="to-me">My access and API keys</a>: what you can use, your keys, how to connect a client.
+            <a href="/admin/me" id="to-me">
+              My access and API keys
+            </a>
+            : what you can use, your keys, how to connect a client.
           </p>
         )}
       </section>

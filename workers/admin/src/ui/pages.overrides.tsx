@@ -35,19 +35,28 @@ export function toolRows(listed: string[], overrides: ToolOverride[]): ToolRow[]
  * The form actions of a tool's override. The tool rides in the query, not the path: an upstream
  * tool name may hold a `/`, and the edge refuses paths with an encoded slash.
  */
-export const overrideAction = (server: string, tool: string, remove = false) => `/admin/servers/${encodeURIComponent(server)}/overrides${remove ? "/delete" : ""}?tool=${encodeURIComponent(tool)}`;
+export const overrideAction = (server: string, tool: string, remove = false) =>
+  `/admin/servers/${encodeURIComponent(server)}/overrides${remove ? "/delete" : ""}?tool=${encodeURIComponent(tool)}`;
 
 export function OverridesCard(p: { token: string; server: string; rows: ToolRow[]; draft?: OverrideDraft | null }) {
   return (
     <section class="card" id="overrides">
       <h2>Tools of {p.server}: overrides</h2>
       <p class="muted small">
-        Rename a tool, replace its description or hide it from everyone. On <code>/mcp</code> the tool is called <code>{p.server}__&lt;name&gt;</code>, which must fit 64 characters of{" "}
-        <code>A-Z a-z 0-9 _ -</code>; a name another tool of this server has is refused. Empty fields keep the upstream's name or description. Users see a change within 2 s.
+        Rename a tool, replace its description or hide it from everyone. On <code>/mcp</code> the tool is called{" "}
+        <code>{p.server}__&lt;name&gt;</code>, which must fit 64 characters of <code>A-Z a-z 0-9 _ -</code>; a name
+        another tool of this server has is refused. Empty fields keep the upstream's name or description. Users see a
+        change within 2 s.
       </p>
       {p.rows.length === 0 && <p class="muted">The catalog lists no tools of this server yet.</p>}
       <table>
-        <thead><tr><th>Tool</th><th>Override</th><th></th></tr></thead>
+        <thead>
+          <tr>
+            <th>Tool</th>
+            <th>Override</th>
+            <th></th>
+          </tr>
+        </thead>
         <tbody>
           {p.rows.map((r) => {
             const o = r.override;
@@ -58,18 +67,50 @@ export function OverridesCard(p: { token: string; server: string; rows: ToolRow[
                   <code>{r.tool}</code>
                   {!r.listed && <span class="pill warn">not listed now</span>}
                   {o?.hidden && <span class="pill bad">hidden</span>}
-                  {o?.name && <div class="small">shown as <code>{o.name}</code></div>}
+                  {o?.name && (
+                    <div class="small">
+                      shown as <code>{o.name}</code>
+                    </div>
+                  )}
                 </td>
                 <td>
                   <form method="post" action={overrideAction(p.server, r.tool)} class="override">
                     <Csrf token={p.token} />
-                    <input type="text" name="name" aria-label={`New name of ${r.tool}`} value={d ? d.name : (o?.name ?? "")} placeholder={r.tool} pattern="[A-Za-z0-9_\-]{1,64}" />
-                    <textarea name="description" aria-label={`New description of ${r.tool}`} placeholder="the upstream's description">{d ? d.description : (o?.description ?? "")}</textarea>
-                    <label class="check"><input type="checkbox" name="hidden" value="on" checked={d ? d.hidden : !!o?.hidden} /> hidden for everyone</label>
-                    <button type="submit" name="save">Save override</button>
+                    <input
+                      type="text"
+                      name="name"
+                      aria-label={`New name of ${r.tool}`}
+                      value={d ? d.name : (o?.name ?? "")}
+                      placeholder={r.tool}
+                      pattern="[A-Za-z0-9_\-]{1,64}"
+                    />
+                    <textarea
+                      name="description"
+                      aria-label={`New description of ${r.tool}`}
+                      placeholder="the upstream's description"
+                    >
+                      {d ? d.description : (o?.description ?? "")}
+                    </textarea>
+                    <label class="check">
+                      <input type="checkbox" name="hidden" value="on" checked={d ? d.hidden : !!o?.hidden} /> hidden for
+                      everyone
+                    </label>
+                    <button type="submit" name="save">
+                      Save override
+                    </button>
                   </form>
                 </td>
-                <td class="actions">{o && <PostButton action={overrideAction(p.server, r.tool, true)} token={p.token} label="Remove override" kind="danger" name="remove" />}</td>
+                <td class="actions">
+                  {o && (
+                    <PostButton
+                      action={overrideAction(p.server, r.tool, true)}
+                      token={p.token}
+                      label="Remove override"
+                      kind="danger"
+                      name="remove"
+                    />
+                  )}
+                </td>
               </tr>
             );
           })}

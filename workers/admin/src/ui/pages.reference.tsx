@@ -55,27 +55,49 @@ function example(schemaRef: unknown, components: Record<string, any>): string {
   for (const [k, v] of Object.entries<any>(s.properties ?? {})) {
     const p = resolve(v);
     if (!(s.required ?? []).includes(k) && p.default === undefined) continue;
-    out[k] = p.default !== undefined ? p.default : p.type === "array" ? [] : p.type === "boolean" ? false : p.type === "object" ? {} : "";
+    out[k] =
+      p.default !== undefined
+        ? p.default
+        : p.type === "array"
+          ? []
+          : p.type === "boolean"
+            ? false
+            : p.type === "object"
+              ? {}
+              : "";
   }
   return JSON.stringify(out, null, 2);
 }
 
 /** The reference page; `nonce` is the response's CSP script nonce. */
 export function referencePage(nonce: string, email = "", logout?: string) {
-  const doc = openApiDocument() as { paths: Record<string, Record<string, OpDoc>>; components: { schemas: Record<string, unknown> } };
-  const ops = Object.entries(doc.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ path, method, op })));
+  const doc = openApiDocument() as {
+    paths: Record<string, Record<string, OpDoc>>;
+    components: { schemas: Record<string, unknown> };
+  };
+  const ops = Object.entries(doc.paths).flatMap(([path, methods]) =>
+    Object.entries(methods).map(([method, op]) => ({ path, method, op })),
+  );
   return (
     <Layout title="API reference" email={email} logout={logout} active="/admin/api/docs">
       <section class="card">
         <h2>Admin REST API</h2>
         <p>
-          JSON over HTTP at <code>/admin/api</code>. Authenticate with an admin's API key (<code>Authorization: Bearer mcpgw_…</code>) or an admin's
-          browser session. <code>PUT</code> creates (201) or replaces (200). The machine-readable document:{" "}
-          <a href="/admin/api/openapi.json">openapi.json</a>. The forms below send real requests as you.
+          JSON over HTTP at <code>/admin/api</code>. Authenticate with an admin's API key (
+          <code>Authorization: Bearer mcpgw_…</code>) or an admin's browser session. <code>PUT</code> creates (201) or
+          replaces (200). The machine-readable document: <a href="/admin/api/openapi.json">openapi.json</a>. The forms
+          below send real requests as you.
         </p>
         <ul class="small">
           {ops.map(({ path, method, op }) => (
-            <li><a href={`#${method}-${path}`}><code>{method.toUpperCase()} {path}</code></a> — {op.summary}</li>
+            <li>
+              <a href={`#${method}-${path}`}>
+                <code>
+                  {method.toUpperCase()} {path}
+                </code>
+              </a>{" "}
+              — {op.summary}
+            </li>
           ))}
         </ul>
       </section>
@@ -83,21 +105,44 @@ export function referencePage(nonce: string, email = "", logout?: string) {
         const body = op.requestBody?.content["application/json"].schema;
         return (
           <section class="card" id={`${method}-${path}`}>
-            <h3><span class="pill">{method.toUpperCase()}</span> <code>{path}</code></h3>
+            <h3>
+              <span class="pill">{method.toUpperCase()}</span> <code>{path}</code>
+            </h3>
             <p>{op.summary}</p>
-            <p class="small muted">Responses: {Object.entries(op.responses).map(([code, r]) => `${code} ${r.description}`).join(" · ")}</p>
+            <p class="small muted">
+              Responses:{" "}
+              {Object.entries(op.responses)
+                .map(([code, r]) => `${code} ${r.description}`)
+                .join(" · ")}
+            </p>
             {body && (
               <details>
                 <summary class="small">request schema</summary>
-                <pre>{JSON.stringify((body as { $ref?: string }).$ref ? doc.components.schemas[(body as { $ref: string }).$ref.split("/").pop()!] : body, null, 2)}</pre>
+                <pre>
+                  {JSON.stringify(
+                    (body as { $ref?: string }).$ref
+                      ? doc.components.schemas[(body as { $ref: string }).$ref.split("/").pop()!]
+                      : body,
+                    null,
+                    2,
+                  )}
+                </pre>
               </details>
             )}
             <form class="try" data-path={path} data-method={method}>
               <div class="row">
                 {op.parameters.map((p) => (
                   <div>
-                    <label>{p.name} <span class="muted small">({p.in})</span></label>
-                    <input type="text" name={p.name} data-in={p.in} required={p.in === "path"} placeholder={hintOf(p)} />
+                    <label>
+                      {p.name} <span class="muted small">({p.in})</span>
+                    </label>
+                    <input
+                      type="text"
+                      name={p.name}
+                      data-in={p.in}
+                      required={p.in === "path"}
+                      placeholder={hintOf(p)}
+                    />
                     {p.description && <div class="muted small param-hint">{p.description}</div>}
                   </div>
                 ))}
@@ -108,7 +153,11 @@ export function referencePage(nonce: string, email = "", logout?: string) {
                   <textarea name="body">{example(body, doc.components.schemas as Record<string, any>)}</textarea>
                 </>
               )}
-              <p><button type="submit" class="secondary">Send</button></p>
+              <p>
+                <button type="submit" class="secondary">
+                  Send
+                </button>
+              </p>
               <pre class="out" aria-live="polite"></pre>
             </form>
           </section>

@@ -86,10 +86,17 @@ const MAX_ROUNDS = 10;
 
 const LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
 
-const ADAPTERS: Record<ReturnType<typeof upstreamKind>, Upstream> = { modern: modernUpstream, session: sessionUpstream, "legacy-sse": legacySseUpstream };
+const ADAPTERS: Record<ReturnType<typeof upstreamKind>, Upstream> = {
+  modern: modernUpstream,
+  session: sessionUpstream,
+  "legacy-sse": legacySseUpstream,
+};
 
 /** The real upstreams: the adapter for a server's era and transport, answers posted into its session. */
-export const REAL_UPSTREAMS: UpstreamSet = { of: (server) => ADAPTERS[upstreamKind(server)], answer: (target, reply, message, limits) => answerUpstream(target, reply, message, limits) };
+export const REAL_UPSTREAMS: UpstreamSet = {
+  of: (server) => ADAPTERS[upstreamKind(server)],
+  answer: (target, reply, message, limits) => answerUpstream(target, reply, message, limits),
+};
 
 const upstreamsOf = (ctx: RequestContext): UpstreamSet => ctx.upstreams ?? REAL_UPSTREAMS;
 
@@ -109,7 +116,12 @@ export async function requestDigest(req: JsonRpcRequest): Promise<string> {
 }
 
 /** Answers a server-to-client request in the upstream session it came from. */
-export async function answerUpstream(server: UpstreamTarget, reply: ReplyTo, message: JsonRpcResponse, limits: ExchangeLimits): Promise<number> {
+export async function answerUpstream(
+  server: UpstreamTarget,
+  reply: ReplyTo,
+  message: JsonRpcResponse,
+  limits: ExchangeLimits,
+): Promise<number> {
   return reply.via === "legacy-sse" && reply.usid
     ? postLegacy(server, reply.usid, message, limits.timeoutMs)
     : postToUpstream(server, message, reply.usid, reply.uv, limits);
@@ -142,7 +154,11 @@ export function limitsOf(ctx: Pick<RequestContext, "env">): ExchangeLimits {
  * An UpstreamCall to `server` for this request: the target with the server's secret headers
  * (fetched from the catalog when the server has any; throws UpstreamFailure when they cannot be).
  */
-export async function upstreamCallFor(ctx: RequestContext, server: CatalogServer, opts: { signal?: AbortSignal; sid?: string; limits?: ExchangeLimits; client?: ClientView; refresh?: boolean } = {}): Promise<UpstreamCall> {
+export async function upstreamCallFor(
+  ctx: RequestContext,
+  server: CatalogServer,
+  opts: { signal?: AbortSignal; sid?: string; limits?: ExchangeLimits; client?: ClientView; refresh?: boolean } = {},
+): Promise<UpstreamCall> {
   const sid = opts.sid ?? ctx.session?.sid;
   return {
     server,
@@ -165,12 +181,17 @@ function upstreamRequest(ctx: RequestContext, server: CatalogServer, req: JsonRp
   const { inputResponses, requestState: _s, task, ...params } = req.params ?? {};
   const toModern = upstreamKind(server) === "modern";
   // a modern client may answer an input_required that carried no state with inputResponses alone
-  if (toModern && ctx.client.era === "modern" && inputResponses !== undefined && req.params?.requestState === undefined) params.inputResponses = inputResponses;
+  if (toModern && ctx.client.era === "modern" && inputResponses !== undefined && req.params?.requestState === undefined)
+    params.inputResponses = inputResponses;
   // 2025-11-25 task augmentation only between session-era ends; modern tasks negotiate by capability
   const legacyTask = task !== undefined && !toModern && ctx.client.era === "legacy" ? { task } : {};
   if (!toModern && params._meta && typeof params._meta === "object") {
     // the modern per-request fields mean nothing to a session-era upstream (its session carries them)
-    const meta = Object.fromEntries(Object.entries(params._meta as Record<string, unknown>).filter(([k]) => !/^io\.modelcontextprotocol\/(protocolVersion|clientCapabilities|clientInfo|logLevel)$/.test(k)));
+    const meta = Object.fromEntries(
+      Object.entries(params._meta as Record<string, unknown>).filter(
+        ([k]) => !/^io\.modelcontextprotocol\/(protocolVersion|clientCapabilities|clientInfo|logLevel)$/.test(k),
+      ),
+    );
     if (Object.keys(meta).length) params._meta = meta;
     else delete params._meta;
   }
@@ -190,11 +211,19 @@ function linkedSignal(signal: AbortSignal): { signal: AbortSignal; detach: () =>
  * Forwards `req` (names already mapped to the upstream's) to `server` and yields what the client
  * gets: relayed notifications and requests as they arrive, the response (id: the client's) last.
  */
-export async function* forward(ctx: RequestContext, server: CatalogServer, req: JsonRpcRequest): AsyncGenerator<Outgoing> {
+export async function* forward(
+  ctx: RequestContext,
+  server: CatalogServer,
+  req: JsonRpcRequest,
+): AsyncGenerator<Outgoing> {
   const release = acquireSlot(ctx.identity.email.toLowerCase(), ctx.env.MAX_CONCURRENT_CALLS_PER_USER);
   if (!release) {
     log.warn("upstream call refused: too many in flight for the user", { server: server.id, method: req.method });
-    return yield rpcError(req.id, UPSTREAM_ERROR, `Too many concurrent upstream calls: at most ${ctx.env.MAX_CONCURRENT_CALLS_PER_USER} per user at a time (MAX_CONCURRENT_CALLS_PER_USER); retry when one ends`);
+    return yield rpcError(
+      req.id,
+      UPSTREAM_ERROR,
+      `Too many concurrent upstream calls: at most ${ctx.env.MAX_CONCURRENT_CALLS_PER_USER} per user at a time (MAX_CONCURRENT_CALLS_PER_USER); retry when one ends`,
+    );
   }
   try {
     yield* forwardHeld(ctx, server, req);
@@ -226,7 +255,8 @@ export function cancelInFlight(sid: string, requestId: unknown): boolean {
 async function* forwardHeld(ctx: RequestContext, server: CatalogServer, req: JsonRpcRequest): AsyncGenerator<Outgoing> {
   const modern = ctx.client.era === "modern";
   const link = linkedSignal(ctx.signal);
-  const cancelKey = !modern && ctx.session && upstreamKind(server) === "modern" ? `${ctx.session.sid}\u0000${String(req.id)}` : null;
+  const cancelKey =
+    !modern && ctx.session && upstreamKind(server) === "modern" ? `${ctx.session.sid}\u0000${String(req.id)}` : null;
   let watch: ReturnType<typeof setInterval> | undefined;
   if (cancelKey) {
     const mark = { cancelled: false };
@@ -248,7 +278,12 @@ async function* forwardHeld(ctx: RequestContext, server: CatalogServer, req: Jso
  * upstream answers 401, the token is refreshed once (the catalog does it) and the request sent
  * again; when that fails too, or the user never connected, the answer is the connect prompt.
  */
-async function* forwardLinked(ctx: RequestContext, server: CatalogServer, req: JsonRpcRequest, link: ReturnType<typeof linkedSignal>): AsyncGenerator<Outgoing> {
+async function* forwardLinked(
+  ctx: RequestContext,
+  server: CatalogServer,
+  req: JsonRpcRequest,
+  link: ReturnType<typeof linkedSignal>,
+): AsyncGenerator<Outgoing> {
   if (!server.credentials?.perUser) return yield* forwardOnce(ctx, server, req, link, {});
   for (const refresh of [false, true]) {
     const seen = { unauthorized: false };
@@ -282,14 +317,20 @@ const CONNECT_INPUT = "connect";
  *   (what chat clients show the user); for anything else, a JSON-RPC error with the link in its
  *   message and `data.connect`.
  */
-export async function connectPrompt(ctx: RequestContext, server: CatalogServer, req: JsonRpcRequest, err: NotConnectedError): Promise<JsonRpcResponse> {
+export async function connectPrompt(
+  ctx: RequestContext,
+  server: CatalogServer,
+  req: JsonRpcRequest,
+  err: NotConnectedError,
+): Promise<JsonRpcResponse> {
   const url = connectUrl(ctx.env.PUBLIC_URL, server.id);
   const text = `${server.id} acts as you: ${err.message}. Open ${url} to connect, then try again.`;
   const elicitation = ctx.client.caps.elicitation as Record<string, unknown> | undefined;
   const takesUrl = !!elicitation && typeof elicitation === "object" && elicitation.url !== undefined;
   const message = `Connect your account for ${server.id}`;
   if (takesUrl && ctx.client.era === "modern") {
-    const answer = (req.params?.inputResponses as Record<string, unknown> | undefined)?.[CONNECT_INPUT] as { action?: unknown } | undefined;
+    const answer = (req.params?.inputResponses as Record<string, unknown> | undefined)?.[CONNECT_INPUT] as
+      { action?: unknown } | undefined;
     const declined = answer !== undefined && answer?.action !== "accept" && (await connectStateOk(ctx, server, req));
     if (!declined) {
       const state = await sealRequestState(ctx.env.SESSION_SECRET, {
@@ -301,18 +342,36 @@ export async function connectPrompt(ctx: RequestContext, server: CatalogServer, 
         server: server.id,
         src: { k: "connect" },
       });
-      const ask = { method: "elicitation/create", params: { mode: "url", elicitationId: crypto.randomUUID(), url, message } };
-      return resultResponse(req.id, { resultType: "input_required", inputRequests: { [CONNECT_INPUT]: ask }, requestState: state });
+      const ask = {
+        method: "elicitation/create",
+        params: { mode: "url", elicitationId: crypto.randomUUID(), url, message },
+      };
+      return resultResponse(req.id, {
+        resultType: "input_required",
+        inputRequests: { [CONNECT_INPUT]: ask },
+        requestState: state,
+      });
     }
   } else if (takesUrl) {
-    return rpcError(req.id, URL_ELICITATION_REQUIRED, text, { elicitations: [{ mode: "url", elicitationId: crypto.randomUUID(), url, message }] });
+    return rpcError(req.id, URL_ELICITATION_REQUIRED, text, {
+      elicitations: [{ mode: "url", elicitationId: crypto.randomUUID(), url, message }],
+    });
   }
-  if (req.method === "tools/call") return resultResponse(req.id, { content: [{ type: "text", text }], isError: true, _meta: { "io.github.mcp-gateway/connect": url } });
+  if (req.method === "tools/call")
+    return resultResponse(req.id, {
+      content: [{ type: "text", text }],
+      isError: true,
+      _meta: { "io.github.mcp-gateway/connect": url },
+    });
   return rpcError(req.id, UPSTREAM_ERROR, text, { connect: url });
 }
 
 /** Whether a modern request carries a valid `requestState` the gateway issued to this user, for this request. */
-async function openOwnState(ctx: RequestContext, server: CatalogServer, req: JsonRpcRequest): Promise<RequestState | null> {
+async function openOwnState(
+  ctx: RequestContext,
+  server: CatalogServer,
+  req: JsonRpcRequest,
+): Promise<RequestState | null> {
   const st = await openRequestState(ctx.env.SESSION_SECRET, req.params?.requestState);
   const ok =
     st &&
@@ -330,7 +389,13 @@ async function connectStateOk(ctx: RequestContext, server: CatalogServer, req: J
   return (await openOwnState(ctx, server, req))?.src.k === "connect";
 }
 
-async function* forwardOnce(ctx: RequestContext, server: CatalogServer, req: JsonRpcRequest, link: ReturnType<typeof linkedSignal>, o: { refresh?: boolean; seen?: { unauthorized: boolean } }): AsyncGenerator<Outgoing> {
+async function* forwardOnce(
+  ctx: RequestContext,
+  server: CatalogServer,
+  req: JsonRpcRequest,
+  link: ReturnType<typeof linkedSignal>,
+  o: { refresh?: boolean; seen?: { unauthorized: boolean } },
+): AsyncGenerator<Outgoing> {
   const modern = ctx.client.era === "modern";
   const kind = upstreamKind(server);
   const level = !modern && kind === "modern" ? await sessionLevel(ctx) : undefined;
@@ -360,20 +425,38 @@ async function* forwardOnce(ctx: RequestContext, server: CatalogServer, req: Jso
   // a modern client's retry of an input_required result: the state must be ours, for this request
   if (modern && req.params?.requestState !== undefined) {
     const st = await openOwnState(ctx, server, req);
-    if (!st) return yield rpcError(req.id, INVALID_PARAMS, "Invalid params: requestState is not valid for this request (expired, altered, or issued for another request or user)");
+    if (!st)
+      return yield rpcError(
+        req.id,
+        INVALID_PARAMS,
+        "Invalid params: requestState is not valid for this request (expired, altered, or issued for another request or user)",
+      );
     if (st.src.k === "parked") return yield* resumeParked(ctx, call, req, st);
     // the answer to the gateway's connect prompt: the user is connected now, the request goes as sent first
-    if (st.src.k === "upstream") upReq = { ...upReq, params: { ...upReq.params, ...(req.params.inputResponses !== undefined ? { inputResponses: req.params.inputResponses } : {}), ...(st.src.state !== undefined ? { requestState: st.src.state } : {}) } };
+    if (st.src.k === "upstream")
+      upReq = {
+        ...upReq,
+        params: {
+          ...upReq.params,
+          ...(req.params.inputResponses !== undefined ? { inputResponses: req.params.inputResponses } : {}),
+          ...(st.src.state !== undefined ? { requestState: st.src.state } : {}),
+        },
+      };
   }
 
   // a reviewed tool: forwarded only while the upstream still serves the approved definition
   if (req.method === "tools/call" && pinned(server)) {
     const name = String(upReq.params?.name);
     const hash = pinOf(server, name);
-    const check = hash === undefined ? ({ kind: "changed", found: false } as const) : await checkPin(adapter, call, name, hash);
+    const check =
+      hash === undefined ? ({ kind: "changed", found: false } as const) : await checkPin(adapter, call, name, hash);
     if (check.kind === "failed") return yield { ...check.response, id: req.id };
     if (check.kind === "changed") {
-      log.warn("tool call refused: the upstream no longer serves the approved definition", { server: server.id, tool: name, listed: check.found });
+      log.warn("tool call refused: the upstream no longer serves the approved definition", {
+        server: server.id,
+        tool: name,
+        listed: check.found,
+      });
       // the admins see the change once the catalog has re-listed the server
       ctx.later(requestRefresh(ctx.catalogBinding, server.id));
       return yield underReview(req.id, typeof req.params?.name === "string" ? req.params.name : name);
@@ -385,7 +468,13 @@ async function* forwardOnce(ctx: RequestContext, server: CatalogServer, req: Jso
     const { value: r, done } = await gen.next();
     if (done) return;
     if (r.kind === "marker") {
-      if (!modern) yield { marker: true, ...(r.eventId !== undefined ? { eventId: r.eventId } : {}), ...(r.retry !== undefined ? { retry: r.retry } : {}), ...(r.at ? { at: r.at } : {}) };
+      if (!modern)
+        yield {
+          marker: true,
+          ...(r.eventId !== undefined ? { eventId: r.eventId } : {}),
+          ...(r.retry !== undefined ? { retry: r.retry } : {}),
+          ...(r.at ? { at: r.at } : {}),
+        };
       continue;
     }
     if (r.kind === "notification") {
@@ -401,7 +490,14 @@ async function* forwardOnce(ctx: RequestContext, server: CatalogServer, req: Jso
       }
       const need = NEEDS_CAPABILITY[r.message.method];
       if (!need || !declared(ctx.client, need)) {
-        refuse(ctx, server, call.target, r, limits, need ? `client lacks the ${need} capability` : "not a request a client answers");
+        refuse(
+          ctx,
+          server,
+          call.target,
+          r,
+          limits,
+          need ? `client lacks the ${need} capability` : "not a request a client answers",
+        );
         continue;
       }
       link.detach();
@@ -425,23 +521,56 @@ function tagged<T extends JsonRpcMessage>(m: T, r: Relay): T {
 }
 
 /** Refuses a server-to-client request to the upstream (it was never sent to the client). */
-function refuse(ctx: RequestContext, server: CatalogServer, target: UpstreamTarget, r: Extract<Relay, { kind: "request" }>, limits: ExchangeLimits, reason: string) {
+function refuse(
+  ctx: RequestContext,
+  server: CatalogServer,
+  target: UpstreamTarget,
+  r: Extract<Relay, { kind: "request" }>,
+  limits: ExchangeLimits,
+  reason: string,
+) {
   log.info("server-to-client request refused", { server: server.id, method: r.message.method, reason });
-  ctx.later(upstreamsOf(ctx).answer(target, r.at, rpcError(r.message.id, METHOD_NOT_FOUND, `Client does not support ${r.message.method}`), limits));
+  ctx.later(
+    upstreamsOf(ctx).answer(
+      target,
+      r.at,
+      rpcError(r.message.id, METHOD_NOT_FOUND, `Client does not support ${r.message.method}`),
+      limits,
+    ),
+  );
 }
 
 /**
  * A session-era upstream's request, for a session-era client: sent on with an id that seals where
  * it came from, or - when the client cannot take it or did not declare its capability - refused.
  */
-async function relayRequest(ctx: RequestContext, server: CatalogServer, target: UpstreamTarget, r: Extract<Relay, { kind: "request" }>, limits: ExchangeLimits): Promise<JsonRpcMessage | null> {
+async function relayRequest(
+  ctx: RequestContext,
+  server: CatalogServer,
+  target: UpstreamTarget,
+  r: Extract<Relay, { kind: "request" }>,
+  limits: ExchangeLimits,
+): Promise<JsonRpcMessage | null> {
   const m = r.message;
   const need = NEEDS_CAPABILITY[m.method] ?? (m.method.startsWith("tasks/") ? "tasks" : undefined);
   if (!ctx.client.canReceiveRequests || !ctx.session || (need && !declared(ctx.client, need))) {
-    refuse(ctx, server, target, r, limits, !ctx.client.canReceiveRequests ? "the client takes JSON answers only" : `client lacks the ${need} capability`);
+    refuse(
+      ctx,
+      server,
+      target,
+      r,
+      limits,
+      !ctx.client.canReceiveRequests ? "the client takes JSON answers only" : `client lacks the ${need} capability`,
+    );
     return null;
   }
-  const id = await sealRelayedId(ctx.env.SESSION_SECRET, { k: "up", sid: ctx.session.sid, email: ctx.identity.email.toLowerCase(), reply: r.at, id: m.id });
+  const id = await sealRelayedId(ctx.env.SESSION_SECRET, {
+    k: "up",
+    sid: ctx.session.sid,
+    email: ctx.identity.email.toLowerCase(),
+    reply: r.at,
+    id: m.id,
+  });
   return { ...m, id };
 }
 
@@ -450,9 +579,14 @@ async function relayRequest(ctx: RequestContext, server: CatalogServer, target: 
  * clients get every notification (a cancellation of one of the upstream's own requests names it
  * by the id the client saw); modern clients only the request-scoped ones their request opted in to.
  */
-async function relayNotification(ctx: RequestContext, server: CatalogServer, r: Extract<Relay, { kind: "notification" }>): Promise<JsonRpcMessage | null> {
+async function relayNotification(
+  ctx: RequestContext,
+  server: CatalogServer,
+  r: Extract<Relay, { kind: "notification" }>,
+): Promise<JsonRpcMessage | null> {
   const m = r.message;
-  if (/^notifications\/(tools|prompts|resources)\/list_changed$/.test(m.method)) ctx.later(requestRefresh(ctx.catalogBinding, server.id));
+  if (/^notifications\/(tools|prompts|resources)\/list_changed$/.test(m.method))
+    ctx.later(requestRefresh(ctx.catalogBinding, server.id));
   if (ctx.client.era === "modern") {
     if (m.method === "notifications/progress") return m;
     if (m.method === "notifications/message") {
@@ -463,12 +597,33 @@ async function relayNotification(ctx: RequestContext, server: CatalogServer, r: 
     return null;
   }
   const requestId = m.params?.requestId;
-  if (m.method === "notifications/cancelled" && (typeof requestId === "string" || typeof requestId === "number") && r.at && ctx.session) {
-    const id = await sealRelayedId(ctx.env.SESSION_SECRET, { k: "up", sid: ctx.session.sid, email: ctx.identity.email.toLowerCase(), reply: r.at, id: requestId });
+  if (
+    m.method === "notifications/cancelled" &&
+    (typeof requestId === "string" || typeof requestId === "number") &&
+    r.at &&
+    ctx.session
+  ) {
+    const id = await sealRelayedId(ctx.env.SESSION_SECRET, {
+      k: "up",
+      sid: ctx.session.sid,
+      email: ctx.identity.email.toLowerCase(),
+      reply: r.at,
+      id: requestId,
+    });
     return { ...m, params: { ...m.params, requestId: id } };
   }
   if (m.method === "notifications/tasks/status" && typeof m.params?.taskId === "string") {
-    return { ...m, params: { ...m.params, taskId: await sealTaskId(ctx.env.SESSION_SECRET, { email: ctx.identity.email.toLowerCase(), server: server.id, id: m.params.taskId }) } };
+    return {
+      ...m,
+      params: {
+        ...m.params,
+        taskId: await sealTaskId(ctx.env.SESSION_SECRET, {
+          email: ctx.identity.email.toLowerCase(),
+          server: server.id,
+          id: m.params.taskId,
+        }),
+      },
+    };
   }
   return m as JsonRpcNotification;
 }
@@ -477,13 +632,24 @@ async function relayNotification(ctx: RequestContext, server: CatalogServer, r: 
 async function sealTasks(ctx: RequestContext, server: CatalogServer, res: JsonRpcResponse): Promise<JsonRpcResponse> {
   const r = res.result;
   if (!r) return res;
-  const seal = (id: string) => sealTaskId(ctx.env.SESSION_SECRET, { email: ctx.identity.email.toLowerCase(), server: server.id, id });
+  const seal = (id: string) =>
+    sealTaskId(ctx.env.SESSION_SECRET, { email: ctx.identity.email.toLowerCase(), server: server.id, id });
   let out = r;
   if (typeof r.taskId === "string") out = { ...out, taskId: await seal(r.taskId) };
   const task = r.task as Record<string, unknown> | undefined;
-  if (task && typeof task === "object" && typeof task.taskId === "string") out = { ...out, task: { ...task, taskId: await seal(task.taskId) } };
+  if (task && typeof task === "object" && typeof task.taskId === "string")
+    out = { ...out, task: { ...task, taskId: await seal(task.taskId) } };
   if (Array.isArray(r.tasks)) {
-    out = { ...out, tasks: await Promise.all(r.tasks.map(async (t) => (t && typeof t === "object" && typeof (t as Record<string, unknown>).taskId === "string" ? { ...(t as object), taskId: await seal((t as Record<string, string>).taskId!) } : t))) };
+    out = {
+      ...out,
+      tasks: await Promise.all(
+        r.tasks.map(async (t) =>
+          t && typeof t === "object" && typeof (t as Record<string, unknown>).taskId === "string"
+            ? { ...(t as object), taskId: await seal((t as Record<string, string>).taskId!) }
+            : t,
+        ),
+      ),
+    };
   }
   return out === r ? res : { ...res, result: out };
 }
@@ -510,11 +676,19 @@ function missingFor(client: ClientView, inputRequests: Record<string, unknown>):
  * sealed (bound to the user, the request and a TTL). Input requests the client cannot answer
  * (undeclared capabilities: the upstream should not have sent them) end it with -32021.
  */
-async function wrapInputRequired(ctx: RequestContext, call: UpstreamCall, req: JsonRpcRequest, upReq: JsonRpcRequest, res: JsonRpcResponse): Promise<JsonRpcResponse> {
+async function wrapInputRequired(
+  ctx: RequestContext,
+  call: UpstreamCall,
+  req: JsonRpcRequest,
+  upReq: JsonRpcRequest,
+  res: JsonRpcResponse,
+): Promise<JsonRpcResponse> {
   const irs = (res.result?.inputRequests ?? {}) as Record<string, unknown>;
   const missing = missingFor(ctx.client, irs);
   if (missing.length) {
-    return rpcError(req.id, MISSING_CAPABILITY, `Missing required client capability: ${missing.join(", ")}`, { requiredCapabilities: Object.fromEntries(missing.map((m) => [m, {}])) });
+    return rpcError(req.id, MISSING_CAPABILITY, `Missing required client capability: ${missing.join(", ")}`, {
+      requiredCapabilities: Object.fromEntries(missing.map((m) => [m, {}])),
+    });
   }
   const upstreamState = typeof res.result?.requestState === "string" ? res.result.requestState : undefined;
   const state = await sealRequestState(ctx.env.SESSION_SECRET, {
@@ -534,7 +708,14 @@ async function wrapInputRequired(ctx: RequestContext, call: UpstreamCall, req: J
  * with the upstream's request, the exchange keeps running (its later messages go to a mailbox)
  * and the sealed state names it.
  */
-async function* park(ctx: RequestContext, call: UpstreamCall, req: JsonRpcRequest, upReq: JsonRpcRequest, first: Extract<Relay, { kind: "request" }>, gen: AsyncGenerator<Relay>): AsyncGenerator<Outgoing> {
+async function* park(
+  ctx: RequestContext,
+  call: UpstreamCall,
+  req: JsonRpcRequest,
+  upReq: JsonRpcRequest,
+  first: Extract<Relay, { kind: "request" }>,
+  gen: AsyncGenerator<Relay>,
+): AsyncGenerator<Outgoing> {
   const box = newBox();
   holdBox(box);
   const ttl = ctx.env.MRTR_STATE_TTL_SECONDS;
@@ -551,7 +732,11 @@ async function* park(ctx: RequestContext, call: UpstreamCall, req: JsonRpcReques
     server: call.server.id,
     src: { k: "parked", box: `${box}/0/0`, pending: [{ key: "r0", reply: first.at, id: first.message.id }] },
   });
-  yield resultResponse(req.id, { resultType: "input_required", inputRequests: { r0: { method: first.message.method, params: first.message.params ?? {} } }, requestState: state });
+  yield resultResponse(req.id, {
+    resultType: "input_required",
+    inputRequests: { r0: { method: first.message.method, params: first.message.params ?? {} } },
+    requestState: state,
+  });
 }
 
 /** Keeps reading a parked exchange, posting what comes to its mailbox, until its response or the deadline. */
@@ -566,7 +751,10 @@ async function drain(ctx: RequestContext, box: string, gen: AsyncGenerator<Relay
     }
   } catch (err) {
     log.warn("parked upstream exchange failed", { message: String((err as Error)?.message ?? err) });
-    await post(ctx.db, box, { kind: "response", message: rpcError(null, UPSTREAM_ERROR, "Upstream failed while waiting for the client's input") } satisfies Relay).catch(() => {});
+    await post(ctx.db, box, {
+      kind: "response",
+      message: rpcError(null, UPSTREAM_ERROR, "Upstream failed while waiting for the client's input"),
+    } satisfies Relay).catch(() => {});
   } finally {
     void gen.return(undefined).catch(() => {});
     releaseBox(box);
@@ -578,16 +766,25 @@ async function drain(ctx: RequestContext, box: string, gen: AsyncGenerator<Relay
  * request(s), then the exchange's messages are relayed from the mailbox until its response - or
  * its next server-to-client request, which parks it again. A state is used once.
  */
-async function* resumeParked(ctx: RequestContext, call: UpstreamCall, req: JsonRpcRequest, st: RequestState): AsyncGenerator<Outgoing> {
+async function* resumeParked(
+  ctx: RequestContext,
+  call: UpstreamCall,
+  req: JsonRpcRequest,
+  st: RequestState,
+): AsyncGenerator<Outgoing> {
   if (st.src.k !== "parked") return;
   const [box, roundText, takenText] = st.src.box.split("/");
   const round = Number(roundText);
   let taken = Number(takenText);
-  if (!box || !(await claim(ctx.db, `${box}/${round}`))) return yield rpcError(req.id, INVALID_PARAMS, "Invalid params: this requestState was already used");
+  if (!box || !(await claim(ctx.db, `${box}/${round}`)))
+    return yield rpcError(req.id, INVALID_PARAMS, "Invalid params: this requestState was already used");
   const answers = (req.params?.inputResponses ?? {}) as Record<string, unknown>;
   for (const p of st.src.pending) {
     const a = answers[p.key];
-    const msg = a && typeof a === "object" ? { jsonrpc: "2.0" as const, id: p.id, result: a as Record<string, unknown> } : rpcError(p.id, INVALID_REQUEST, "The client gave no answer");
+    const msg =
+      a && typeof a === "object"
+        ? { jsonrpc: "2.0" as const, id: p.id, result: a as Record<string, unknown> }
+        : rpcError(p.id, INVALID_REQUEST, "The client gave no answer");
     await upstreamsOf(ctx).answer(call.target, p.reply, msg, call.limits);
   }
   let skip = taken;
@@ -604,11 +801,29 @@ async function* resumeParked(ctx: RequestContext, call: UpstreamCall, req: JsonR
     } else if (r.kind === "request") {
       const need = NEEDS_CAPABILITY[r.message.method];
       if (!need || !declared(ctx.client, need)) {
-        refuse(ctx, call.server, call.target, r, call.limits, need ? `client lacks the ${need} capability` : "not a request a client answers");
+        refuse(
+          ctx,
+          call.server,
+          call.target,
+          r,
+          call.limits,
+          need ? `client lacks the ${need} capability` : "not a request a client answers",
+        );
         continue;
       }
-      const state = await sealRequestState(ctx.env.SESSION_SECRET, { ...st, src: { k: "parked", box: `${box}/${round + 1}/${taken}`, pending: [{ key: `r${round + 1}`, reply: r.at, id: r.message.id }] } });
-      return yield resultResponse(req.id, { resultType: "input_required", inputRequests: { [`r${round + 1}`]: { method: r.message.method, params: r.message.params ?? {} } }, requestState: state });
+      const state = await sealRequestState(ctx.env.SESSION_SECRET, {
+        ...st,
+        src: {
+          k: "parked",
+          box: `${box}/${round + 1}/${taken}`,
+          pending: [{ key: `r${round + 1}`, reply: r.at, id: r.message.id }],
+        },
+      });
+      return yield resultResponse(req.id, {
+        resultType: "input_required",
+        inputRequests: { [`r${round + 1}`]: { method: r.message.method, params: r.message.params ?? {} } },
+        requestState: state,
+      });
     } else if (r.kind === "response") {
       return yield await sealTasks(ctx, call.server, { ...r.message, id: req.id });
     }
@@ -621,8 +836,10 @@ function describeInputs(inputRequests: Record<string, unknown>): string {
   const parts: string[] = [];
   for (const ir of Object.values(inputRequests)) {
     const { method, params } = (ir ?? {}) as { method?: string; params?: Record<string, unknown> };
-    if (method === "elicitation/create" && params?.mode === "url") parts.push(`open ${String(params.url)} to continue${params.message ? ` (${String(params.message)})` : ""}`);
-    else if (method === "elicitation/create") parts.push(`it asks for your input: ${String(params?.message ?? "(no message)")}`);
+    if (method === "elicitation/create" && params?.mode === "url")
+      parts.push(`open ${String(params.url)} to continue${params.message ? ` (${String(params.message)})` : ""}`);
+    else if (method === "elicitation/create")
+      parts.push(`it asks for your input: ${String(params?.message ?? "(no message)")}`);
     else if (method === "sampling/createMessage") parts.push("it asks the client for an LLM completion (sampling)");
     else if (method === "roots/list") parts.push("it asks for the client's roots (the folders it may use)");
     else parts.push(`it asks for ${String(method)}`);
@@ -635,10 +852,20 @@ function describeInputs(inputRequests: Record<string, unknown>): string {
  * real server-to-client request; the answers (separate POSTs, possibly on another replica) come
  * through a mailbox and the original request is retried with them, until it completes.
  */
-async function* satisfyForLegacy(ctx: RequestContext, call: UpstreamCall, adapter: Upstream, req: JsonRpcRequest, upReq: JsonRpcRequest, first: JsonRpcResponse): AsyncGenerator<Outgoing> {
+async function* satisfyForLegacy(
+  ctx: RequestContext,
+  call: UpstreamCall,
+  adapter: Upstream,
+  req: JsonRpcRequest,
+  upReq: JsonRpcRequest,
+  first: JsonRpcResponse,
+): AsyncGenerator<Outgoing> {
   let res = first;
   for (let round = 1; isInputRequired(res); round++) {
-    const irs = (res.result?.inputRequests ?? {}) as Record<string, { method: string; params?: Record<string, unknown> }>;
+    const irs = (res.result?.inputRequests ?? {}) as Record<
+      string,
+      { method: string; params?: Record<string, unknown> }
+    >;
     const keys = Object.keys(irs);
     const missing = missingFor(ctx.client, irs);
     if (round > MAX_ROUNDS || !ctx.session || (keys.length && (!ctx.client.canReceiveRequests || missing.length))) {
@@ -659,7 +886,13 @@ async function* satisfyForLegacy(ctx: RequestContext, call: UpstreamCall, adapte
       holdBox(box);
       try {
         for (const key of keys) {
-          const id = await sealRelayedId(ctx.env.SESSION_SECRET, { k: "mrtr", sid: ctx.session.sid, email: ctx.identity.email.toLowerCase(), box, key });
+          const id = await sealRelayedId(ctx.env.SESSION_SECRET, {
+            k: "mrtr",
+            sid: ctx.session.sid,
+            email: ctx.identity.email.toLowerCase(),
+            box,
+            key,
+          });
           yield { jsonrpc: "2.0", id, method: irs[key]!.method, params: irs[key]!.params ?? {} };
         }
         const deadline = Date.now() + ctx.env.MRTR_STATE_TTL_SECONDS * 1000;
@@ -672,13 +905,23 @@ async function* satisfyForLegacy(ctx: RequestContext, call: UpstreamCall, adapte
         releaseBox(box);
       }
       if (ctx.signal.aborted) return;
-      if (!keys.every((k) => answers[k] !== undefined)) return yield rpcError(req.id, UPSTREAM_ERROR, "The client did not answer the server's requests in time");
+      if (!keys.every((k) => answers[k] !== undefined))
+        return yield rpcError(req.id, UPSTREAM_ERROR, "The client did not answer the server's requests in time");
       const failed = keys.map((k) => answers[k] as JsonRpcResponse).find((a) => a.error);
-      if (failed?.error) return yield rpcError(req.id, failed.error.code, `The client refused the server's request: ${failed.error.message}`);
+      if (failed?.error)
+        return yield rpcError(
+          req.id,
+          failed.error.code,
+          `The client refused the server's request: ${failed.error.message}`,
+        );
     }
     const inputResponses = Object.fromEntries(keys.map((k) => [k, (answers[k] as JsonRpcResponse).result ?? {}]));
     const state = typeof res.result?.requestState === "string" ? { requestState: res.result.requestState } : {};
-    const retry: JsonRpcRequest = { ...upReq, id: `mcpgw-retry-${crypto.randomUUID()}`, params: { ...upReq.params, inputResponses, ...state } };
+    const retry: JsonRpcRequest = {
+      ...upReq,
+      id: `mcpgw-retry-${crypto.randomUUID()}`,
+      params: { ...upReq.params, inputResponses, ...state },
+    };
     let next: JsonRpcResponse | null = null;
     for await (const r of adapter.send(call, retry)) {
       if (r.kind === "notification") {
@@ -693,7 +936,12 @@ async function* satisfyForLegacy(ctx: RequestContext, call: UpstreamCall, adapte
 }
 
 /** A client's answer to an `mrtr` relayed request: to the mailbox of the request waiting for it. */
-export async function deliverInputAnswer(ctx: Pick<RequestContext, "db">, box: string, key: string, response: JsonRpcResponse): Promise<void> {
+export async function deliverInputAnswer(
+  ctx: Pick<RequestContext, "db">,
+  box: string,
+  key: string,
+  response: JsonRpcResponse,
+): Promise<void> {
   await post(ctx.db, box, { key, response });
 }
 
@@ -702,12 +950,21 @@ export async function deliverInputAnswer(ctx: Pick<RequestContext, "db">, box: s
  * resumed with `Last-Event-ID` - as a session-era client gets it: requests sealed (or refused),
  * notifications relayed, a resumed request's response passed on, each with its resumable event id.
  */
-export async function* relayStream(ctx: RequestContext, call: Pick<UpstreamCall, "server" | "target">, relays: AsyncGenerator<Relay>): AsyncGenerator<Outgoing> {
+export async function* relayStream(
+  ctx: RequestContext,
+  call: Pick<UpstreamCall, "server" | "target">,
+  relays: AsyncGenerator<Relay>,
+): AsyncGenerator<Outgoing> {
   const { server, target } = call;
   const limits = limitsOf(ctx);
   for await (const r of relays) {
     if (r.kind === "marker") {
-      yield { marker: true, ...(r.eventId !== undefined ? { eventId: r.eventId } : {}), ...(r.retry !== undefined ? { retry: r.retry } : {}), ...(r.at ? { at: r.at } : {}) };
+      yield {
+        marker: true,
+        ...(r.eventId !== undefined ? { eventId: r.eventId } : {}),
+        ...(r.retry !== undefined ? { retry: r.retry } : {}),
+        ...(r.at ? { at: r.at } : {}),
+      };
     } else if (r.kind === "notification") {
       const out = await relayNotification(ctx, server, r);
       if (out) yield tagged(out, r);

@@ -71,7 +71,11 @@ export async function claim(db: McpDb, box: string): Promise<boolean> {
  * passes: from memory when the box is held here, and from Postgres (polled) for what other
  * replicas post; each item once.
  */
-export async function* read(db: McpDb, box: string, opts: { signal: AbortSignal; deadline: number }): AsyncGenerator<unknown> {
+export async function* read(
+  db: McpDb,
+  box: string,
+  opts: { signal: AbortSignal; deadline: number },
+): AsyncGenerator<unknown> {
   const seen = new Set<string>();
   let taken = 0;
   let after = 0;

@@ -12,7 +12,13 @@
  * round trip (more when the tool is on a later page) per call; see the README's design notes.
  */
 import { itemHash } from "../../../../shared/repos/item-hash";
-import { resultResponse, rpcError, UPSTREAM_ERROR, type JsonRpcRequest, type JsonRpcResponse } from "../../../../shared/mcp/jsonrpc";
+import {
+  resultResponse,
+  rpcError,
+  UPSTREAM_ERROR,
+  type JsonRpcRequest,
+  type JsonRpcResponse,
+} from "../../../../shared/mcp/jsonrpc";
 import type { CatalogServer } from "../catalog.client";
 import type { Upstream, UpstreamCall } from "../upstream/upstream";
 
@@ -38,7 +44,12 @@ export const reviewRefusals = new WeakSet<object>();
  */
 export function underReview(id: JsonRpcRequest["id"], name: string): JsonRpcResponse {
   const res = resultResponse(id, {
-    content: [{ type: "text", text: `Tool ${name} is under review: its definition changed upstream and awaits an administrator's approval. It cannot be called until then.` }],
+    content: [
+      {
+        type: "text",
+        text: `Tool ${name} is under review: its definition changed upstream and awaits an administrator's approval. It cannot be called until then.`,
+      },
+    ],
     isError: true,
   });
   reviewRefusals.add(res);
@@ -66,10 +77,19 @@ export async function checkPin(adapter: Upstream, call: UpstreamCall, name: stri
   let cursor: string | undefined;
   const seen = new Set<string>();
   for (let page = 0; page < MAX_PIN_PAGES; page++) {
-    const req: JsonRpcRequest = { jsonrpc: "2.0", id: `mcpgw-pin-${crypto.randomUUID()}`, method: "tools/list", params: cursor !== undefined ? { cursor } : {} };
+    const req: JsonRpcRequest = {
+      jsonrpc: "2.0",
+      id: `mcpgw-pin-${crypto.randomUUID()}`,
+      method: "tools/list",
+      params: cursor !== undefined ? { cursor } : {},
+    };
     let res: JsonRpcResponse | undefined;
     for await (const r of adapter.send(own, req)) if (r.kind === "response") res = r.message;
-    if (!res) return { kind: "failed", response: rpcError(req.id, UPSTREAM_ERROR, `Upstream ${call.server.id} did not answer tools/list`) };
+    if (!res)
+      return {
+        kind: "failed",
+        response: rpcError(req.id, UPSTREAM_ERROR, `Upstream ${call.server.id} did not answer tools/list`),
+      };
     if (res.error) return { kind: "failed", response: res };
     const tools = res.result?.tools;
     if (!Array.isArray(tools)) return { kind: "changed", found: false };

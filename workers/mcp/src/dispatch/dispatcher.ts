@@ -35,13 +35,37 @@ import { findResourceServer, findTemplateServer } from "./resources";
 import { discoverResult } from "./server-info";
 
 /** Methods of the session era only (removed in 2026-07-28). */
-const LEGACY_ONLY = new Set(["ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe", "tasks/result", "tasks/list"]);
+const LEGACY_ONLY = new Set([
+  "ping",
+  "logging/setLevel",
+  "resources/subscribe",
+  "resources/unsubscribe",
+  "tasks/result",
+  "tasks/list",
+]);
 /** Methods of the modern era only. */
 /** MCP methods counted by name in mcpgw_mcp_requests_total (anything else is `other`). */
 const KNOWN_METHODS = new Set([
-  "initialize", "ping", "server/discover", "tools/list", "tools/call", "prompts/list", "prompts/get", "resources/list", "resources/templates/list",
-  "resources/read", "resources/subscribe", "resources/unsubscribe", "completion/complete", "logging/setLevel", "subscriptions/listen",
-  "tasks/get", "tasks/result", "tasks/list", "tasks/cancel", "tasks/update",
+  "initialize",
+  "ping",
+  "server/discover",
+  "tools/list",
+  "tools/call",
+  "prompts/list",
+  "prompts/get",
+  "resources/list",
+  "resources/templates/list",
+  "resources/read",
+  "resources/subscribe",
+  "resources/unsubscribe",
+  "completion/complete",
+  "logging/setLevel",
+  "subscriptions/listen",
+  "tasks/get",
+  "tasks/result",
+  "tasks/list",
+  "tasks/cancel",
+  "tasks/update",
 ]);
 const MODERN_ONLY = new Set(["server/discover", "tasks/update"]);
 /** Task methods, forwarded to the server that owns the task. */
@@ -75,7 +99,10 @@ export class Dispatcher {
   async *handle(req: JsonRpcRequest): AsyncGenerator<Outgoing> {
     const method = KNOWN_METHODS.has(req.method) ? req.method : "other";
     const span = currentSpan();
-    span?.set("mcp.method", method).set("mcp.endpoint", this.scope === "*" ? "all" : this.scope).set("mcp.era", this.ctx.client.era);
+    span
+      ?.set("mcp.method", method)
+      .set("mcp.endpoint", this.scope === "*" ? "all" : this.scope)
+      .set("mcp.era", this.ctx.client.era);
     let outcome = "no_response";
     try {
       for await (const m of this.answer(req)) {
@@ -90,13 +117,20 @@ export class Dispatcher {
   private async *answer(req: JsonRpcRequest): AsyncGenerator<Outgoing> {
     const p = req.params ?? {};
     if ((this.modern && LEGACY_ONLY.has(req.method)) || (!this.modern && MODERN_ONLY.has(req.method))) {
-      return yield rpcError(req.id, METHOD_NOT_FOUND, `Method not found: ${req.method} is not part of protocol ${this.ctx.client.version}`);
+      return yield rpcError(
+        req.id,
+        METHOD_NOT_FOUND,
+        `Method not found: ${req.method} is not part of protocol ${this.ctx.client.version}`,
+      );
     }
     switch (req.method) {
       case "ping":
         return yield resultResponse(req.id, {});
       case "server/discover":
-        return yield resultResponse(req.id, discoverResult(this.ctx.catalog, this.scope, SUPPORTED_VERSIONS, this.ctx.env.MCP_LIST_TTL_MS));
+        return yield resultResponse(
+          req.id,
+          discoverResult(this.ctx.catalog, this.scope, SUPPORTED_VERSIONS, this.ctx.env.MCP_LIST_TTL_MS),
+        );
       case "tools/list":
         return yield this.list(req, "tools");
       case "prompts/list":
@@ -109,7 +143,8 @@ export class Dispatcher {
         return yield* this.callTool(req);
       case "prompts/get": {
         const name = p.name;
-        if (typeof name !== "string" || hasControlCharacters(name)) return yield rpcError(req.id, INVALID_PARAMS, "params.name must be a string without control characters");
+        if (typeof name !== "string" || hasControlCharacters(name))
+          return yield rpcError(req.id, INVALID_PARAMS, "params.name must be a string without control characters");
         const hit = namedItems(this.ctx.catalog, this.scope, "prompts").get(name);
         if (!hit) return yield rpcError(req.id, INVALID_PARAMS, `Prompt ${name} not found`);
         return yield* forward(this.ctx, hit.server, { ...req, params: { ...p, name: hit.upstreamName } });
@@ -118,7 +153,8 @@ export class Dispatcher {
       case "resources/subscribe":
       case "resources/unsubscribe": {
         const uri = p.uri;
-        if (typeof uri !== "string" || hasControlCharacters(uri)) return yield rpcError(req.id, INVALID_PARAMS, "params.uri must be a string without control characters");
+        if (typeof uri !== "string" || hasControlCharacters(uri))
+          return yield rpcError(req.id, INVALID_PARAMS, "params.uri must be a string without control characters");
         const server = findResourceServer(this.visibleServers(), uri);
         if (!server) return yield this.resourceNotFound(req, uri);
         return yield* forward(this.ctx, server, req);
@@ -145,9 +181,16 @@ export class Dispatcher {
    * answers carry cache hints: the list is the user's own (`cacheScope: "private"`).
    */
   private list(req: JsonRpcRequest, kind: ListKind): JsonRpcResponse {
-    const failing = isAggregate(this.ctx.catalog, this.scope) ? this.ctx.catalog.servers.filter((s) => s.status?.ok === false).map((s) => s.id) : [];
-    if (failing.length && !req.params?.cursor) log.warn("servers left out of a list: their upstream is failing", { kind, servers: failing });
-    const page = listPage(listedItems(this.ctx.catalog, this.scope, kind, failing), req.params?.cursor, this.ctx.env.MCP_PAGE_SIZE);
+    const failing = isAggregate(this.ctx.catalog, this.scope)
+      ? this.ctx.catalog.servers.filter((s) => s.status?.ok === false).map((s) => s.id)
+      : [];
+    if (failing.length && !req.params?.cursor)
+      log.warn("servers left out of a list: their upstream is failing", { kind, servers: failing });
+    const page = listPage(
+      listedItems(this.ctx.catalog, this.scope, kind, failing),
+      req.params?.cursor,
+      this.ctx.env.MCP_PAGE_SIZE,
+    );
     if (!page) return rpcError(req.id, INVALID_PARAMS, "Invalid cursor");
     return resultResponse(req.id, {
       [kind]: page.items,
@@ -161,7 +204,12 @@ export class Dispatcher {
     const started = Date.now();
     const name = p.name;
     if (typeof name !== "string" || hasControlCharacters(name)) {
-      this.audit(isAggregate(this.ctx.catalog, this.scope) ? null : this.scope, typeof name === "string" ? name : String(name), "denied", started);
+      this.audit(
+        isAggregate(this.ctx.catalog, this.scope) ? null : this.scope,
+        typeof name === "string" ? name : String(name),
+        "denied",
+        started,
+      );
       return yield rpcError(req.id, INVALID_PARAMS, "params.name must be a string without control characters");
     }
     const hit = namedItems(this.ctx.catalog, this.scope, "tools").get(name);
@@ -210,7 +258,15 @@ export class Dispatcher {
       toolDuration.observe({ server, tool }, (Date.now() - started) / 1000);
       currentSpan()?.set("mcp.server", server).set("mcp.tool", tool);
     }
-    this.ctx.later(recordToolCall(this.ctx.db, { actor: this.ctx.identity.email, server, tool, outcome, durationMs: Date.now() - started }));
+    this.ctx.later(
+      recordToolCall(this.ctx.db, {
+        actor: this.ctx.identity.email,
+        server,
+        tool,
+        outcome,
+        durationMs: Date.now() - started,
+      }),
+    );
   }
 
   private async *complete(req: JsonRpcRequest): AsyncGenerator<Outgoing> {
@@ -219,14 +275,19 @@ export class Dispatcher {
     if (!ref || typeof ref !== "object") return yield rpcError(req.id, INVALID_PARAMS, "params.ref must be an object");
     if (ref.type === "ref/prompt") {
       const name = ref.name;
-      if (typeof name !== "string" || hasControlCharacters(name)) return yield rpcError(req.id, INVALID_PARAMS, "params.ref.name must be a string without control characters");
+      if (typeof name !== "string" || hasControlCharacters(name))
+        return yield rpcError(req.id, INVALID_PARAMS, "params.ref.name must be a string without control characters");
       const hit = namedItems(this.ctx.catalog, this.scope, "prompts").get(name);
       if (!hit) return yield rpcError(req.id, INVALID_PARAMS, `Prompt ${name} not found`);
-      return yield* forward(this.ctx, hit.server, { ...req, params: { ...p, ref: { ...ref, name: hit.upstreamName } } });
+      return yield* forward(this.ctx, hit.server, {
+        ...req,
+        params: { ...p, ref: { ...ref, name: hit.upstreamName } },
+      });
     }
     if (ref.type === "ref/resource") {
       const uri = ref.uri;
-      if (typeof uri !== "string" || hasControlCharacters(uri)) return yield rpcError(req.id, INVALID_PARAMS, "params.ref.uri must be a string without control characters");
+      if (typeof uri !== "string" || hasControlCharacters(uri))
+        return yield rpcError(req.id, INVALID_PARAMS, "params.ref.uri must be a string without control characters");
       const server = findTemplateServer(this.visibleServers(), uri);
       if (!server) return yield rpcError(req.id, INVALID_PARAMS, `Resource template ${uri} not found`);
       return yield* forward(this.ctx, server, req);
@@ -240,7 +301,8 @@ export class Dispatcher {
    */
   private async *setLevel(req: JsonRpcRequest): AsyncGenerator<Outgoing> {
     const level = req.params?.level;
-    if (typeof level !== "string" || !LOG_LEVELS.has(level)) return yield rpcError(req.id, INVALID_PARAMS, `params.level must be one of ${[...LOG_LEVELS].join(", ")}`);
+    if (typeof level !== "string" || !LOG_LEVELS.has(level))
+      return yield rpcError(req.id, INVALID_PARAMS, `params.level must be one of ${[...LOG_LEVELS].join(", ")}`);
     if (this.ctx.session) {
       await this.ctx.db.run("setSessionLevel", this.ctx.session.sid, level);
       forgetSessionLevel(this.ctx.session.sid);
@@ -249,7 +311,8 @@ export class Dispatcher {
     const failures: string[] = [];
     await Promise.all(
       targets.map(async (s) => {
-        for await (const m of forward(this.ctx, s, req)) if ("jsonrpc" in m && isResponse(m) && m.error) failures.push(`${s.id}: ${m.error.message}`);
+        for await (const m of forward(this.ctx, s, req))
+          if ("jsonrpc" in m && isResponse(m) && m.error) failures.push(`${s.id}: ${m.error.message}`);
       }),
     );
     if (failures.length) log.warn("logging/setLevel failed on some upstreams", { failures });

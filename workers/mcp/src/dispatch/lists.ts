@@ -13,7 +13,12 @@ export type ListKind = "tools" | "prompts" | "resources" | "resourceTemplates";
 const memo = new WeakMap<UserCatalog, Map<string, Record<string, unknown>[]>>();
 
 /** Every item a list shows (servers in `failing` left out). Never modify the array. */
-export function listedItems(catalog: UserCatalog, scope: string, kind: ListKind, failing: string[]): Record<string, unknown>[] {
+export function listedItems(
+  catalog: UserCatalog,
+  scope: string,
+  kind: ListKind,
+  failing: string[],
+): Record<string, unknown>[] {
   let perCatalog = memo.get(catalog);
   if (!perCatalog) memo.set(catalog, (perCatalog = new Map()));
   const memoKey = `${kind}\u0000${scope}\u0000${failing.join(",")}`;
@@ -23,7 +28,9 @@ export function listedItems(catalog: UserCatalog, scope: string, kind: ListKind,
   const servers = scopedServers(catalog, scope);
   const items: Record<string, unknown>[] =
     kind === "tools" || kind === "prompts"
-      ? [...namedItems(catalog, scope, kind).values()].filter((n) => !left.has(n.server.id)).map((n) => ({ ...n.item, name: n.name }))
+      ? [...namedItems(catalog, scope, kind).values()]
+          .filter((n) => !left.has(n.server.id))
+          .map((n) => ({ ...n.item, name: n.name }))
       : servers.filter((s) => !left.has(s.id)).flatMap((s) => s[kind]);
   perCatalog.set(memoKey, items);
   return items;

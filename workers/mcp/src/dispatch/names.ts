@@ -27,7 +27,11 @@ const memo = new WeakMap<UserCatalog, Map<string, Map<string, NamedItem>>>();
  * The visible tools or prompts of an endpoint (scope: a server id, or "*" for `/mcp`) by name.
  * Built once per catalog object, scope and kind (the catalog is immutable): never modify the map.
  */
-export function namedItems(catalog: UserCatalog, scope: string, kind: "tools" | "prompts"): ReadonlyMap<string, NamedItem> {
+export function namedItems(
+  catalog: UserCatalog,
+  scope: string,
+  kind: "tools" | "prompts",
+): ReadonlyMap<string, NamedItem> {
   let perCatalog = memo.get(catalog);
   if (!perCatalog) memo.set(catalog, (perCatalog = new Map()));
   const key = `${kind}\u0000${scope}`;
@@ -41,7 +45,11 @@ function offerable(server: CatalogServer, item: Record<string, unknown>, kind: "
   if (kind !== "tools" || item.inputSchema === undefined) return true;
   const decls = paramHeaders(item.inputSchema);
   if (Array.isArray(decls)) return true;
-  log.warn("tool left out: invalid x-mcp-header", { server: server.id, tool: String(item.name), reason: decls.invalid });
+  log.warn("tool left out: invalid x-mcp-header", {
+    server: server.id,
+    tool: String(item.name),
+    reason: decls.invalid,
+  });
   return false;
 }
 
@@ -62,7 +70,8 @@ function build(catalog: UserCatalog, scope: string, kind: "tools" | "prompts"): 
     // a virtual server: its names as the catalog gave them (unique across its servers)
     for (const server of catalog.servers) {
       for (const item of server[kind]) {
-        if (typeof item.name === "string" && !out.has(item.name) && offerable(server, item, kind)) out.set(item.name, { server, item, upstreamName: upstreamNameOf(server, item.name, kind), name: item.name });
+        if (typeof item.name === "string" && !out.has(item.name) && offerable(server, item, kind))
+          out.set(item.name, { server, item, upstreamName: upstreamNameOf(server, item.name, kind), name: item.name });
       }
     }
     return out;
@@ -71,13 +80,25 @@ function build(catalog: UserCatalog, scope: string, kind: "tools" | "prompts"): 
     const byId = new Map(catalog.servers.map((s) => [s.id, s]));
     for (const a of listAggregated(catalog as never, kind === "tools" ? "tool" : "prompt")) {
       const server = byId.get(a.server)!;
-      if (offerable(server, a.item, kind)) out.set(a.name, { server, item: a.item, upstreamName: upstreamNameOf(server, a.upstreamName, kind), name: a.name });
+      if (offerable(server, a.item, kind))
+        out.set(a.name, {
+          server,
+          item: a.item,
+          upstreamName: upstreamNameOf(server, a.upstreamName, kind),
+          name: a.name,
+        });
     }
     return out;
   }
   const server = catalog.servers.find((s) => s.id === scope);
   for (const item of server?.[kind] ?? []) {
-    if (typeof item.name === "string" && !out.has(item.name) && offerable(server!, item, kind)) out.set(item.name, { server: server!, item, upstreamName: upstreamNameOf(server!, item.name, kind), name: item.name });
+    if (typeof item.name === "string" && !out.has(item.name) && offerable(server!, item, kind))
+      out.set(item.name, {
+        server: server!,
+        item,
+        upstreamName: upstreamNameOf(server!, item.name, kind),
+        name: item.name,
+      });
   }
   return out;
 }

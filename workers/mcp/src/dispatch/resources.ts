@@ -32,11 +32,16 @@ export function templateMatches(template: string, uri: string): boolean {
 export function findResourceServer(servers: CatalogServer[], uri: string): CatalogServer | undefined {
   return (
     servers.find((s) => s.resources.some((r) => r.uri === uri)) ??
-    servers.find((s) => s.resourceTemplates.some((t) => typeof t.uriTemplate === "string" && templateMatches(t.uriTemplate, uri)))
+    servers.find((s) =>
+      s.resourceTemplates.some((t) => typeof t.uriTemplate === "string" && templateMatches(t.uriTemplate, uri)),
+    )
   );
 }
 
 /** The server owning a resource template (or resource) named by a completion reference. */
 export function findTemplateServer(servers: CatalogServer[], uri: string): CatalogServer | undefined {
-  return servers.find((s) => s.resourceTemplates.some((t) => t.uriTemplate === uri)) ?? servers.find((s) => s.resources.some((r) => r.uri === uri));
+  return (
+    servers.find((s) => s.resourceTemplates.some((t) => t.uriTemplate === uri)) ??
+    servers.find((s) => s.resources.some((r) => r.uri === uri))
+  );
 }

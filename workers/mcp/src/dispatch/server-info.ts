@@ -18,7 +18,10 @@ export const TASKS_EXTENSION = "io.modelcontextprotocol/tasks";
 /** Whether a server speaks the tasks of `era` (session era: the `tasks` capability; modern: the extension). */
 function speaksTasks(s: CatalogServer, era: Era): boolean {
   const modern = upstreamKind(s) === "modern";
-  if (era === "modern") return modern && (s.capabilities?.extensions as Record<string, unknown> | undefined)?.[TASKS_EXTENSION] !== undefined;
+  if (era === "modern")
+    return (
+      modern && (s.capabilities?.extensions as Record<string, unknown> | undefined)?.[TASKS_EXTENSION] !== undefined
+    );
   return !modern && s.capabilities?.tasks !== undefined;
 }
 
@@ -31,7 +34,8 @@ function singleCapabilities(s: CatalogServer, era: Era): Record<string, unknown>
   }
   // tasks pass through only where both ends speak the same tasks
   if (speaksTasks(s, era)) {
-    if (era === "modern") out.extensions = { [TASKS_EXTENSION]: (up.extensions as Record<string, unknown>)[TASKS_EXTENSION] };
+    if (era === "modern")
+      out.extensions = { [TASKS_EXTENSION]: (up.extensions as Record<string, unknown>)[TASKS_EXTENSION] };
     else out.tasks = up.tasks;
   }
   // the lists come from the catalog, so they exist (possibly empty) even if the upstream is down
@@ -41,7 +45,9 @@ function singleCapabilities(s: CatalogServer, era: Era): Record<string, unknown>
 
 function aggregateCapabilities(servers: CatalogServer[], era: Era): Record<string, unknown> {
   const has = (key: string) => servers.some((s) => s.capabilities?.[key] !== undefined);
-  const subscribe = servers.some((s) => (s.capabilities?.resources as Record<string, unknown> | undefined)?.subscribe === true);
+  const subscribe = servers.some(
+    (s) => (s.capabilities?.resources as Record<string, unknown> | undefined)?.subscribe === true,
+  );
   // list changes (grants, upstream changes) reach a client on subscriptions/listen (modern) or the GET stream (session era)
   return {
     tools: { listChanged: true },
@@ -49,7 +55,9 @@ function aggregateCapabilities(servers: CatalogServer[], era: Era): Record<strin
     resources: { listChanged: true, ...(subscribe ? { subscribe: true } : {}) },
     ...(has("logging") ? { logging: {} } : {}),
     ...(has("completions") ? { completions: {} } : {}),
-    ...(era === "modern" && servers.some((s) => speaksTasks(s, "modern")) ? { extensions: { [TASKS_EXTENSION]: {} } } : {}),
+    ...(era === "modern" && servers.some((s) => speaksTasks(s, "modern"))
+      ? { extensions: { [TASKS_EXTENSION]: {} } }
+      : {}),
   };
 }
 
@@ -72,20 +80,35 @@ export function endpointInfo(catalog: UserCatalog, scope: string): Record<string
 }
 
 /** Capabilities, server info and instructions of an endpoint for a client of `era`. */
-function presentation(catalog: UserCatalog, scope: string, era: Era): { capabilities: Record<string, unknown>; serverInfo: Record<string, unknown>; instructions?: string } {
+function presentation(
+  catalog: UserCatalog,
+  scope: string,
+  era: Era,
+): { capabilities: Record<string, unknown>; serverInfo: Record<string, unknown>; instructions?: string } {
   if (scope !== "*" && catalog.virtual?.id !== scope) {
     const s = catalog.servers.find((x) => x.id === scope)!;
-    return { capabilities: singleCapabilities(s, era), serverInfo: endpointInfo(catalog, scope), ...(s.instructions ? { instructions: s.instructions } : {}) };
+    return {
+      capabilities: singleCapabilities(s, era),
+      serverInfo: endpointInfo(catalog, scope),
+      ...(s.instructions ? { instructions: s.instructions } : {}),
+    };
   }
   const servers = catalog.servers;
   if (catalog.virtual?.id === scope) {
     // tools only; their list changes reach a client like the aggregate endpoint's
-    return { capabilities: { tools: { listChanged: true } }, serverInfo: endpointInfo(catalog, scope), ...(catalog.virtual.description ? { instructions: catalog.virtual.description } : {}) };
+    return {
+      capabilities: { tools: { listChanged: true } },
+      serverInfo: endpointInfo(catalog, scope),
+      ...(catalog.virtual.description ? { instructions: catalog.virtual.description } : {}),
+    };
   }
   let instructions: string;
   if (servers.length === 0) instructions = noAccessText(catalog);
   else {
-    const parts = servers.map((s) => `## ${s.id}\n${s.instructions?.trim() || (typeof s.serverInfo?.title === "string" ? s.serverInfo.title : "") || "(no instructions)"}`);
+    const parts = servers.map(
+      (s) =>
+        `## ${s.id}\n${s.instructions?.trim() || (typeof s.serverInfo?.title === "string" ? s.serverInfo.title : "") || "(no instructions)"}`,
+    );
     instructions = `Tools and prompts are named <server>__<name>. Servers available: ${servers.map((s) => s.id).join(", ")}.\n\n${parts.join("\n\n")}`;
   }
   return { capabilities: aggregateCapabilities(servers, era), serverInfo: GATEWAY_INFO, instructions };
@@ -101,7 +124,17 @@ export function initializeResult(catalog: UserCatalog, scope: string, version: s
  * upstream's own era does not limit the client), the endpoint's capabilities for a modern client,
  * and cache hints (private: what a user sees is theirs).
  */
-export function discoverResult(catalog: UserCatalog, scope: string, supported: readonly string[], ttlMs: number): Record<string, unknown> {
+export function discoverResult(
+  catalog: UserCatalog,
+  scope: string,
+  supported: readonly string[],
+  ttlMs: number,
+): Record<string, unknown> {
   const { serverInfo, ...rest } = presentation(catalog, scope, "modern");
-  return { supportedVersions: [...supported], ...rest, _meta: { "io.modelcontextprotocol/serverInfo": serverInfo }, ...cacheHints(ttlMs) };
+  return {
+    supportedVersions: [...supported],
+    ...rest,
+    _meta: { "io.modelcontextprotocol/serverInfo": serverInfo },
+    ...cacheHints(ttlMs),
+  };
 }

@@ -8,7 +8,13 @@
  * sentinel decoded) and the revision being one the gateway speaks.
  */
 import { classifyInboundRequest } from "@modelcontextprotocol/server";
-import { HEADER_MISMATCH, INVALID_PARAMS, UNSUPPORTED_VERSION, type JsonRpcNotification, type JsonRpcRequest } from "../../../../shared/mcp/jsonrpc";
+import {
+  HEADER_MISMATCH,
+  INVALID_PARAMS,
+  UNSUPPORTED_VERSION,
+  type JsonRpcNotification,
+  type JsonRpcRequest,
+} from "../../../../shared/mcp/jsonrpc";
 import { isModernVersion, isSupportedModernVersion, SUPPORTED_VERSIONS } from "../../../../shared/mcp/versions";
 import { LOG_LEVELS } from "../dispatch/dispatcher";
 import { decodeHeaderValue, nameSource } from "../upstream/mcp-headers";
@@ -60,32 +66,73 @@ export function chooseEra(body: unknown, headers: Headers): EraChoice {
     ...(methodHeader !== undefined ? { mcpMethodHeader: methodHeader } : {}),
     ...(nameHeader !== undefined ? { mcpNameHeader: nameHeader } : {}),
   });
-  if (route.kind === "reject") return { era: "refused", refusal: { status: route.httpStatus, code: route.code, message: route.message, ...(route.data !== undefined ? { data: route.data } : {}) }, id: idOf(body) };
+  if (route.kind === "reject")
+    return {
+      era: "refused",
+      refusal: {
+        status: route.httpStatus,
+        code: route.code,
+        message: route.message,
+        ...(route.data !== undefined ? { data: route.data } : {}),
+      },
+      id: idOf(body),
+    };
   if (route.kind === "legacy") return { era: "legacy" };
-  if (route.messageKind === "notification") return { era: "modern", kind: "notification", message: route.message as unknown as JsonRpcNotification };
+  if (route.messageKind === "notification")
+    return { era: "modern", kind: "notification", message: route.message as unknown as JsonRpcNotification };
 
   const message = route.message as unknown as JsonRpcRequest;
   const id = message.id;
   const meta = (message.params?._meta ?? {}) as Record<string, unknown>;
   const version = typeof meta[K.version] === "string" ? (meta[K.version] as string) : (versionHeader ?? "");
-  const refuse = (status: number, code: number, text: string, data?: unknown): EraChoice => ({ era: "refused", refusal: { status, code, message: text, ...(data !== undefined ? { data } : {}) }, id });
+  const refuse = (status: number, code: number, text: string, data?: unknown): EraChoice => ({
+    era: "refused",
+    refusal: { status, code, message: text, ...(data !== undefined ? { data } : {}) },
+    id,
+  });
   if (!isSupportedModernVersion(version)) {
-    return refuse(400, UNSUPPORTED_VERSION, `Unsupported protocol version ${version || "(none)"}`, { supported: [...SUPPORTED_VERSIONS], requested: version });
+    return refuse(400, UNSUPPORTED_VERSION, `Unsupported protocol version ${version || "(none)"}`, {
+      supported: [...SUPPORTED_VERSIONS],
+      requested: version,
+    });
   }
   // the standard headers, required on every modern request POST (SEP-2243)
-  if (versionHeader === undefined) return refuse(400, HEADER_MISMATCH, "Header mismatch: the MCP-Protocol-Version header is required");
-  if (methodHeader === undefined) return refuse(400, HEADER_MISMATCH, `Header mismatch: the Mcp-Method header is required (the body names ${message.method})`);
+  if (versionHeader === undefined)
+    return refuse(400, HEADER_MISMATCH, "Header mismatch: the MCP-Protocol-Version header is required");
+  if (methodHeader === undefined)
+    return refuse(
+      400,
+      HEADER_MISMATCH,
+      `Header mismatch: the Mcp-Method header is required (the body names ${message.method})`,
+    );
   const src = nameSource(message.method, message.params);
   if (src && src.value !== undefined) {
-    if (nameHeader === undefined) return refuse(400, HEADER_MISMATCH, `Header mismatch: the Mcp-Name header is required (the body names ${src.field} ${JSON.stringify(src.value)})`);
+    if (nameHeader === undefined)
+      return refuse(
+        400,
+        HEADER_MISMATCH,
+        `Header mismatch: the Mcp-Name header is required (the body names ${src.field} ${JSON.stringify(src.value)})`,
+      );
     const decoded = decodeHeaderValue(nameHeader);
-    if (decoded === undefined) return refuse(400, HEADER_MISMATCH, "Header mismatch: the Mcp-Name header is not a valid header value or Base64 sentinel");
-    if (decoded !== src.value) return refuse(400, HEADER_MISMATCH, `Header mismatch: Mcp-Name header value ${JSON.stringify(decoded)} does not match body value ${JSON.stringify(src.value)}`);
+    if (decoded === undefined)
+      return refuse(
+        400,
+        HEADER_MISMATCH,
+        "Header mismatch: the Mcp-Name header is not a valid header value or Base64 sentinel",
+      );
+    if (decoded !== src.value)
+      return refuse(
+        400,
+        HEADER_MISMATCH,
+        `Header mismatch: Mcp-Name header value ${JSON.stringify(decoded)} does not match body value ${JSON.stringify(src.value)}`,
+      );
   }
   const caps = meta[K.caps];
-  if (!caps || typeof caps !== "object" || Array.isArray(caps)) return refuse(400, INVALID_PARAMS, `Invalid params: _meta ${K.caps} must be an object`);
+  if (!caps || typeof caps !== "object" || Array.isArray(caps))
+    return refuse(400, INVALID_PARAMS, `Invalid params: _meta ${K.caps} must be an object`);
   const level = meta[K.level];
-  if (level !== undefined && (typeof level !== "string" || !LOG_LEVELS.has(level))) return refuse(400, INVALID_PARAMS, `Invalid params: _meta ${K.level} must be one of ${[...LOG_LEVELS].join(", ")}`);
+  if (level !== undefined && (typeof level !== "string" || !LOG_LEVELS.has(level)))
+    return refuse(400, INVALID_PARAMS, `Invalid params: _meta ${K.level} must be one of ${[...LOG_LEVELS].join(", ")}`);
   const info = meta[K.info] as { name?: unknown; version?: unknown } | undefined;
   return {
     era: "modern",
@@ -94,7 +141,14 @@ export function chooseEra(body: unknown, headers: Headers): EraChoice {
     version,
     meta: {
       caps: caps as Record<string, unknown>,
-      ...(info && typeof info === "object" ? { info: { name: String(info.name ?? "client").slice(0, 100), version: String(info.version ?? "0").slice(0, 50) } } : {}),
+      ...(info && typeof info === "object"
+        ? {
+            info: {
+              name: String(info.name ?? "client").slice(0, 100),
+              version: String(info.version ?? "0").slice(0, 50),
+            },
+          }
+        : {}),
       ...(typeof level === "string" ? { logLevel: level } : {}),
       ...(typeof meta.traceparent === "string" ? { traceparent: meta.traceparent } : {}),
       ...(typeof meta.tracestate === "string" ? { tracestate: meta.tracestate } : {}),

@@ -28,7 +28,11 @@ export function originAllowed(req: Request, env: Pick<McpEnv, "PUBLIC_URL" | "AL
     return false;
   }
   // reached on loopback, a loopback origin is local software: allowed whatever its port
-  return (parsed.protocol === "http:" || parsed.protocol === "https:") && isLoopbackHost(parsed.hostname) && isLoopbackHost(new URL(req.url).hostname);
+  return (
+    (parsed.protocol === "http:" || parsed.protocol === "https:") &&
+    isLoopbackHost(parsed.hostname) &&
+    isLoopbackHost(new URL(req.url).hostname)
+  );
 }
 
 /**

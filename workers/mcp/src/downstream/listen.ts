@@ -43,7 +43,11 @@ function parseFilter(v: unknown): Filter | string {
     out[k] = f[k] as boolean;
   }
   if (f.resourceSubscriptions !== undefined) {
-    if (!Array.isArray(f.resourceSubscriptions) || f.resourceSubscriptions.some((u) => typeof u !== "string" || /[\u0000-\u001f]/.test(u)) || f.resourceSubscriptions.length > 1000) {
+    if (
+      !Array.isArray(f.resourceSubscriptions) ||
+      f.resourceSubscriptions.some((u) => typeof u !== "string" || /[\u0000-\u001f]/.test(u)) ||
+      f.resourceSubscriptions.length > 1000
+    ) {
       return "params.notifications.resourceSubscriptions must be a list of at most 1000 URIs";
     }
     out.resourceSubscriptions = [...new Set(f.resourceSubscriptions as string[])];
@@ -74,7 +78,12 @@ export function listen(ctx: RequestContext, req: JsonRpcRequest, deps: StreamDep
   return sseResponse(stream(ctx, req, agreed, byServer), deps, { keepAlive: true });
 }
 
-async function* stream(ctx: RequestContext, req: JsonRpcRequest, agreed: Filter, byServer: Map<CatalogServer, string[]>): AsyncGenerator<Outgoing> {
+async function* stream(
+  ctx: RequestContext,
+  req: JsonRpcRequest,
+  agreed: Filter,
+  byServer: Map<CatalogServer, string[]>,
+): AsyncGenerator<Outgoing> {
   const tag = (m: JsonRpcMessage): JsonRpcMessage => {
     const params = ("params" in m && m.params) || {};
     const meta = (params._meta && typeof params._meta === "object" ? params._meta : {}) as Record<string, unknown>;
@@ -92,12 +101,17 @@ async function* stream(ctx: RequestContext, req: JsonRpcRequest, agreed: Filter,
     wake = null;
     w?.();
   };
-  const kinds = new Set<ListKindName>([...(agreed.toolsListChanged ? ["tools" as const] : []), ...(agreed.promptsListChanged ? ["prompts" as const] : []), ...(agreed.resourcesListChanged ? ["resources" as const] : [])]);
+  const kinds = new Set<ListKindName>([
+    ...(agreed.toolsListChanged ? ["tools" as const] : []),
+    ...(agreed.promptsListChanged ? ["prompts" as const] : []),
+    ...(agreed.resourcesListChanged ? ["resources" as const] : []),
+  ]);
   const nudged: Nudge = { nudge: () => {} };
   if (kinds.size) {
     void (async () => {
       try {
-        for await (const kind of watchCatalog(ctx, ctl.signal, nudged)) if (kinds.has(kind)) push({ jsonrpc: "2.0", method: LIST_NOTIFICATIONS[kind] });
+        for await (const kind of watchCatalog(ctx, ctl.signal, nudged))
+          if (kinds.has(kind)) push({ jsonrpc: "2.0", method: LIST_NOTIFICATIONS[kind] });
       } catch (err) {
         log.warn("catalog watch failed", { message: String((err as Error)?.message ?? err) });
       }
@@ -110,7 +124,8 @@ async function* stream(ctx: RequestContext, req: JsonRpcRequest, agreed: Filter,
   for (const server of servers) {
     const uris = byServer.get(server) ?? [];
     const lists = [...kinds].filter((k) => announcesChanges(server, k));
-    if (uris.length || lists.length) void watchUpstream(ctx, server, { uris, lists }, ctl.signal, push, () => changed(server), cleanups);
+    if (uris.length || lists.length)
+      void watchUpstream(ctx, server, { uris, lists }, ctl.signal, push, () => changed(server), cleanups);
   }
   try {
     while (!ctl.signal.aborted) {
@@ -163,7 +178,11 @@ async function watchUpstream(
   const forward = (m: JsonRpcMessage) => {
     if (!("method" in m)) return;
     if (listMethods.has(m.method)) return changed();
-    if (m.method === "notifications/resources/updated" && typeof m.params?.uri === "string" && [...wanted].some((u) => m.params!.uri === u || String(m.params!.uri).startsWith(u))) {
+    if (
+      m.method === "notifications/resources/updated" &&
+      typeof m.params?.uri === "string" &&
+      [...wanted].some((u) => m.params!.uri === u || String(m.params!.uri).startsWith(u))
+    ) {
       const { _meta: _m, ...params } = m.params;
       push({ jsonrpc: "2.0", method: m.method, params });
     }
@@ -172,9 +191,32 @@ async function watchUpstream(
   try {
     const target = await upstreamTarget(ctx.catalogBinding, ctx.identity.email, server);
     if (upstreamKind(server) === "modern") {
-      const notifications = { ...Object.fromEntries(want.lists.map((k) => [LIST_FILTER[k], true])), ...(uris.length ? { resourceSubscriptions: uris } : {}) };
-      const body = withModernMeta(ctx, { jsonrpc: "2.0", id: `mcpgw-listen-${crypto.randomUUID()}`, method: "subscriptions/listen", params: { notifications } }, modernVersionFor(server));
-      const ex = await upstreamFetch(target, { method: "POST", body, version: modernVersionFor(server), headers: modernHeaders(server, body), idleTimeout: false }, limits, signal);
+      const notifications = {
+        ...Object.fromEntries(want.lists.map((k) => [LIST_FILTER[k], true])),
+        ...(uris.length ? { resourceSubscriptions: uris } : {}),
+      };
+      const body = withModernMeta(
+        ctx,
+        {
+          jsonrpc: "2.0",
+          id: `mcpgw-listen-${crypto.randomUUID()}`,
+          method: "subscriptions/listen",
+          params: { notifications },
+        },
+        modernVersionFor(server),
+      );
+      const ex = await upstreamFetch(
+        target,
+        {
+          method: "POST",
+          body,
+          version: modernVersionFor(server),
+          headers: modernHeaders(server, body),
+          idleTimeout: false,
+        },
+        limits,
+        signal,
+      );
       if (!ex.res.ok) {
         await ex.res.body?.cancel().catch(() => {});
         log.warn("upstream refused subscriptions/listen", { server: server.id, status: ex.res.status });
@@ -185,20 +227,35 @@ async function watchUpstream(
     }
     // a session-era upstream: an upstream session of this stream alone, subscribed, its GET stream read
     const owner = `l.${crypto.randomUUID()}`;
-    const call: UpstreamCall = { ...(await upstreamCallFor(ctx, server, { signal, sid: owner, limits })), failed: () => {} };
+    const call: UpstreamCall = {
+      ...(await upstreamCallFor(ctx, server, { signal, sid: owner, limits })),
+      failed: () => {},
+    };
     cleanups.push(async () => {
       const gone = await endSession(ctx.db, owner, ctx.identity.email);
       for (const us of gone) if (us.usid) await deleteUpstream(target, us.usid, us.version, limits);
     });
     for (const uri of uris) {
-      for await (const r of sessionUpstream.send(call, { jsonrpc: "2.0", id: `mcpgw-sub-${crypto.randomUUID()}`, method: "resources/subscribe", params: { uri } })) {
-        if (r.kind === "response" && r.message.error) log.warn("upstream refused resources/subscribe", { server: server.id, message: r.message.error.message });
+      for await (const r of sessionUpstream.send(call, {
+        jsonrpc: "2.0",
+        id: `mcpgw-sub-${crypto.randomUUID()}`,
+        method: "resources/subscribe",
+        params: { uri },
+      })) {
+        if (r.kind === "response" && r.message.error)
+          log.warn("upstream refused resources/subscribe", { server: server.id, message: r.message.error.message });
       }
     }
     const opened = await standaloneStream(call, null);
     if (!opened.relays) return;
-    for await (const m of relayStream({ ...ctx, client: { ...ctx.client, era: "legacy", canReceiveRequests: false } }, call, opened.relays)) if (!("marker" in m)) forward(m);
+    for await (const m of relayStream(
+      { ...ctx, client: { ...ctx.client, era: "legacy", canReceiveRequests: false } },
+      call,
+      opened.relays,
+    ))
+      if (!("marker" in m)) forward(m);
   } catch (err) {
-    if (!signal.aborted) log.warn("resource subscription ended", { server: server.id, message: String((err as Error)?.message ?? err) });
+    if (!signal.aborted)
+      log.warn("resource subscription ended", { server: server.id, message: String((err as Error)?.message ?? err) });
   }
 }

@@ -12,7 +12,13 @@ import type { Identity } from "../../../../shared/identity";
 import { log } from "../../../../shared/log";
 import { currentSpan, GATEWAY_ROOT_HEADER, parseTraceparent } from "../../../../shared/observe/trace";
 import { INTERNAL_ERROR, INVALID_REQUEST, PARSE_ERROR } from "../../../../shared/mcp/jsonrpc";
-import { catalogFetcher, CatalogUnavailable, fetchUserCatalog, fetchUserServer, type UserCatalog } from "../catalog.client";
+import {
+  catalogFetcher,
+  CatalogUnavailable,
+  fetchUserCatalog,
+  fetchUserServer,
+  type UserCatalog,
+} from "../catalog.client";
 import { mcpDb } from "../db";
 import { McpEnv } from "../env";
 import { chooseEra, isModernBodyless } from "./classify";
@@ -44,14 +50,20 @@ async function handle(c: Ctx): Promise<Response> {
     return httpError(403, INVALID_REQUEST, "Forbidden: Host not allowed");
   }
   const scope = c.req.param("server") ?? "*";
-  if (scope !== "*" && !SERVER_ID.test(scope)) return httpError(403, INVALID_REQUEST, `Forbidden: you may not use server ${scope}`);
+  if (scope !== "*" && !SERVER_ID.test(scope))
+    return httpError(403, INVALID_REQUEST, `Forbidden: you may not use server ${scope}`);
   const method = c.req.method;
   if (method !== "POST" && method !== "GET" && method !== "DELETE") {
     return httpError(405, INVALID_REQUEST, "Method not allowed", { allow: "GET, POST, DELETE" });
   }
   // 2026-07-28 has no GET stream and no session to delete
   if (method !== "POST" && isModernBodyless(c.req.raw.headers)) {
-    return httpError(405, INVALID_REQUEST, `Method not allowed: protocol ${c.req.header("mcp-protocol-version")} uses POST only (subscriptions/listen replaces the GET stream)`, { allow: "POST" });
+    return httpError(
+      405,
+      INVALID_REQUEST,
+      `Method not allowed: protocol ${c.req.header("mcp-protocol-version")} uses POST only (subscriptions/listen replaces the GET stream)`,
+      { allow: "POST" },
+    );
   }
 
   const identity = c.get("identity");
@@ -79,7 +91,10 @@ async function handle(c: Ctx): Promise<Response> {
       streaming = true;
       c.executionCtx.waitUntil(done.then(finish));
     },
-    load: (server?: string) => (server ? fetchUserServer(catalogBinding, identity.email, server, ttl) : fetchUserCatalog(catalogBinding, identity.email, ttl)),
+    load: (server?: string) =>
+      server
+        ? fetchUserServer(catalogBinding, identity.email, server, ttl)
+        : fetchUserCatalog(catalogBinding, identity.email, ttl),
   };
   try {
     return await route(x);
@@ -139,7 +154,8 @@ async function route(x: Exchange): Promise<Response> {
 
   if (!parsed) return httpError(400, PARSE_ERROR, "Parse error: the body is not JSON");
   const era = chooseEra(body, c.req.raw.headers);
-  if (era.era === "refused") return httpError(era.refusal.status, era.refusal.code, era.refusal.message, {}, era.refusal.data, era.id);
+  if (era.era === "refused")
+    return httpError(era.refusal.status, era.refusal.code, era.refusal.message, {}, era.refusal.data, era.id);
   if (era.era === "modern") return statelessPost(x, era, catalog);
   return sessionPost(x, body, catalog);
 }

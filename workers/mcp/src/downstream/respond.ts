@@ -10,8 +10,18 @@ import { eventRefs, type Outgoing, type StreamMarker } from "../bridge/bridge";
 import { sealEventId } from "../tokens";
 
 /** A JSON-RPC error as an HTTP answer (id null unless given: it concerns the HTTP request, not one message). */
-export function httpError(status: number, code: number, message: string, headers: Record<string, string> = {}, data?: unknown, id: JsonRpcId | null = null): Response {
-  return new Response(JSON.stringify(rpcError(id, code, message, data)), { status, headers: { "content-type": "application/json", ...headers } });
+export function httpError(
+  status: number,
+  code: number,
+  message: string,
+  headers: Record<string, string> = {},
+  data?: unknown,
+  id: JsonRpcId | null = null,
+): Response {
+  return new Response(JSON.stringify(rpcError(id, code, message, data)), {
+    status,
+    headers: { "content-type": "application/json", ...headers },
+  });
 }
 
 export function jsonAnswer(payload: unknown, status = 200, headers: Record<string, string> = {}): Response {
@@ -44,7 +54,11 @@ export interface StreamDeps {
  * `limit` of them at once (the rest start as running ones end; the generators are lazy, so a
  * stream not started has done nothing yet).
  */
-export async function* merge(gens: AsyncGenerator<Outgoing>[], first: Outgoing[] = [], limit = Number.POSITIVE_INFINITY): AsyncGenerator<Outgoing> {
+export async function* merge(
+  gens: AsyncGenerator<Outgoing>[],
+  first: Outgoing[] = [],
+  limit = Number.POSITIVE_INFINITY,
+): AsyncGenerator<Outgoing> {
   for (const m of first) yield m;
   if (gens.length === 1) {
     yield* gens[0]!;
@@ -55,7 +69,10 @@ export async function* merge(gens: AsyncGenerator<Outgoing>[], first: Outgoing[]
   const start = () => {
     while (started < gens.length && pending.size < limit) {
       const i = started++;
-      pending.set(i, gens[i]!.next().then((r) => ({ i, r })));
+      pending.set(
+        i,
+        gens[i]!.next().then((r) => ({ i, r })),
+      );
     }
   };
   start();
@@ -67,7 +84,10 @@ export async function* merge(gens: AsyncGenerator<Outgoing>[], first: Outgoing[]
         start();
         continue;
       }
-      pending.set(i, gens[i]!.next().then((r) => ({ i, r })));
+      pending.set(
+        i,
+        gens[i]!.next().then((r) => ({ i, r })),
+      );
       yield r.value;
     }
   } finally {
@@ -83,7 +103,9 @@ export async function* merge(gens: AsyncGenerator<Outgoing>[], first: Outgoing[]
 export async function responsesOnly(
   first: Promise<IteratorResult<Outgoing>>,
   gen: AsyncGenerator<Outgoing>,
-): Promise<{ done: true; messages: Outgoing[] } | { done: false; messages: Outgoing[]; next: Promise<IteratorResult<Outgoing>> }> {
+): Promise<
+  { done: true; messages: Outgoing[] } | { done: false; messages: Outgoing[]; next: Promise<IteratorResult<Outgoing>> }
+> {
   const messages: Outgoing[] = [];
   let next = first;
   for (;;) {
@@ -93,7 +115,8 @@ export async function responsesOnly(
     } catch {
       return { done: false, messages, next };
     }
-    if (r.done) return messages.length === 1 ? { done: true, messages } : { done: false, messages, next: Promise.resolve(r) };
+    if (r.done)
+      return messages.length === 1 ? { done: true, messages } : { done: false, messages, next: Promise.resolve(r) };
     if (!isResponseMessage(r.value)) return { done: false, messages, next: Promise.resolve(r) };
     messages.push(r.value);
     next = gen.next();
@@ -101,7 +124,11 @@ export async function responsesOnly(
 }
 
 /** `before`, then the pending result `next`, then the rest of `gen`. */
-export async function* replay(before: Outgoing[], next: Promise<IteratorResult<Outgoing>>, gen: AsyncGenerator<Outgoing>): AsyncGenerator<Outgoing> {
+export async function* replay(
+  before: Outgoing[],
+  next: Promise<IteratorResult<Outgoing>>,
+  gen: AsyncGenerator<Outgoing>,
+): AsyncGenerator<Outgoing> {
   try {
     yield* before;
     const r = await next;
@@ -125,12 +152,29 @@ export async function collectResponses(gen: AsyncGenerator<Outgoing>): Promise<J
 async function encode(m: Outgoing, deps: StreamDeps): Promise<Uint8Array | null> {
   const r = deps.resumable;
   if (isMarker(m)) {
-    if (!r || !m.eventId || !m.at) return m.retry !== undefined ? new TextEncoder().encode(`retry: ${m.retry}\n\n`) : null;
-    const id = await sealEventId(r.secret, { sid: r.sid, server: m.at.server, usid: m.at.usid, uv: m.at.uv, eid: m.eventId });
+    if (!r || !m.eventId || !m.at)
+      return m.retry !== undefined ? new TextEncoder().encode(`retry: ${m.retry}\n\n`) : null;
+    const id = await sealEventId(r.secret, {
+      sid: r.sid,
+      server: m.at.server,
+      usid: m.at.usid,
+      uv: m.at.uv,
+      eid: m.eventId,
+    });
     return ssePriming(id, m.retry);
   }
   const ref = r ? eventRefs.get(m) : undefined;
-  if (r && ref) return sseMessage(m, await sealEventId(r.secret, { sid: r.sid, server: ref.at.server, usid: ref.at.usid, uv: ref.at.uv, eid: ref.eid }));
+  if (r && ref)
+    return sseMessage(
+      m,
+      await sealEventId(r.secret, {
+        sid: r.sid,
+        server: ref.at.server,
+        usid: ref.at.usid,
+        uv: ref.at.uv,
+        eid: ref.eid,
+      }),
+    );
   return sseMessage(m as JsonRpcMessage);
 }
 
@@ -138,7 +182,11 @@ async function encode(m: Outgoing, deps: StreamDeps): Promise<Uint8Array | null>
  * Streams items as SSE without buffering; cleanup (audit, Postgres) runs when it ends. `keepAlive`
  * sends a comment at once and every 15 s (long-lived streams); `headers` are added to the answer.
  */
-export function sseResponse(items: AsyncGenerator<Outgoing>, deps: StreamDeps, opts: { keepAlive: boolean; pingMs?: number; headers?: Record<string, string> }): Response {
+export function sseResponse(
+  items: AsyncGenerator<Outgoing>,
+  deps: StreamDeps,
+  opts: { keepAlive: boolean; pingMs?: number; headers?: Record<string, string> },
+): Response {
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
   deps.streams(done);
@@ -195,6 +243,12 @@ export function sseResponse(items: AsyncGenerator<Outgoing>, deps: StreamDeps, o
   }
   return new Response(stream, {
     status: 200,
-    headers: { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", "x-accel-buffering": "no", ...opts.headers },
+    headers: {
+      "content-type": "text/event-stream",
+      "cache-control": "no-cache",
+      connection: "keep-alive",
+      "x-accel-buffering": "no",
+      ...opts.headers,
+    },
   });
 }

@@ -24,7 +24,14 @@ import {
 } from "../../../../shared/mcp/jsonrpc";
 import { allowsBatches, isSupportedVersion, negotiateVersion } from "../../../../shared/mcp/versions";
 import { serverOfName } from "../../../../shared/naming";
-import { answerUpstream, cancelInFlight, deliverInputAnswer, limitsOf, relayStream, upstreamCallFor } from "../bridge/bridge";
+import {
+  answerUpstream,
+  cancelInFlight,
+  deliverInputAnswer,
+  limitsOf,
+  relayStream,
+  upstreamCallFor,
+} from "../bridge/bridge";
 import { isAggregate, type CatalogServer, type UserCatalog } from "../catalog.client";
 import type { McpDb } from "../db";
 import type { ClientView, RequestContext } from "../dispatch/context";
@@ -32,13 +39,35 @@ import { Dispatcher } from "../dispatch/dispatcher";
 import { initializeResult } from "../dispatch/server-info";
 import type { McpEnv } from "../env";
 import { openEventId, openRelayedId, openSession, sealSession, type SessionState } from "../tokens";
-import { adoptAhead, deleteUpstream, postToUpstream, resumeUpstream, standaloneStream } from "../upstream/session.upstream";
+import {
+  adoptAhead,
+  deleteUpstream,
+  postToUpstream,
+  resumeUpstream,
+  standaloneStream,
+} from "../upstream/session.upstream";
 import { busyServers, closeStreams, registerStream } from "../upstream/pool";
-import { endSession, isSessionEnded, listUpstreamSessions, purgeOldSessions, trimParked } from "../upstream/upstream-sessions.repo";
+import {
+  endSession,
+  isSessionEnded,
+  listUpstreamSessions,
+  purgeOldSessions,
+  trimParked,
+} from "../upstream/upstream-sessions.repo";
 import { upstreamTarget } from "../upstream/credentials";
 import { UpstreamFailure } from "../upstream/http";
 import { upstreamKind, type UpstreamCall } from "../upstream/upstream";
-import { collectResponses, httpError, isResponseMessage, jsonAnswer, merge, replay, responsesOnly, sseResponse, type StreamDeps } from "./respond";
+import {
+  collectResponses,
+  httpError,
+  isResponseMessage,
+  jsonAnswer,
+  merge,
+  replay,
+  responsesOnly,
+  sseResponse,
+  type StreamDeps,
+} from "./respond";
 import { aggregateStream, wakeStreams } from "./streams";
 
 export const SESSION_HEADER = "Mcp-Session-Id";
@@ -76,7 +105,13 @@ function clientOf(state: SessionState, canReceiveRequests: boolean, c: Context):
   };
 }
 
-function contextOf(x: Exchange, state: SessionState, catalog: UserCatalog, canReceiveRequests: boolean, onUpstreamAnswer?: (json: boolean) => void): RequestContext {
+function contextOf(
+  x: Exchange,
+  state: SessionState,
+  catalog: UserCatalog,
+  canReceiveRequests: boolean,
+  onUpstreamAnswer?: (json: boolean) => void,
+): RequestContext {
   return {
     env: x.env,
     identity: x.identity,
@@ -107,7 +142,11 @@ async function session(x: Exchange): Promise<SessionState | Response> {
   }
   const version = x.c.req.header("mcp-protocol-version");
   if (version !== undefined && !isSupportedVersion(version.trim())) {
-    return httpError(400, INVALID_REQUEST, `Bad Request: unsupported MCP-Protocol-Version ${version} (this session uses ${state.v})`);
+    return httpError(
+      400,
+      INVALID_REQUEST,
+      `Bad Request: unsupported MCP-Protocol-Version ${version} (this session uses ${state.v})`,
+    );
   }
   if (await isSessionEnded(x.db, state.sid, state.iat)) return httpError(404, INVALID_REQUEST, "Session not found");
   return state;
@@ -130,14 +169,19 @@ export function accepts(header: string | undefined): { json: boolean; sse: boole
   if (!ranges.length || ranges.some((r) => r.type === "*/*")) return { json: true, sse: true, prefersSse: false };
   const json = ranges.find((r) => r.type === "application/json" || r.type === "application/*");
   const sse = ranges.find((r) => r.type === "text/event-stream" || r.type === "text/*");
-  return { json: !!json, sse: !!sse, prefersSse: !!sse && (!json || sse.q > json.q || (sse.q === json.q && sse.i < json.i)) };
+  return {
+    json: !!json,
+    sse: !!sse,
+    prefersSse: !!sse && (!json || sse.q > json.q || (sse.q === json.q && sse.i < json.i)),
+  };
 }
 
 /** The one server a lone aggregate-endpoint message names (a call or get by `<server>__<name>`), if any. */
 function namedServer(items: Classified[]): string | null | undefined {
   if (items.length !== 1) return undefined;
   const m = items[0]!;
-  if (m.kind !== "request" || (m.message.method !== "tools/call" && m.message.method !== "prompts/get")) return undefined;
+  if (m.kind !== "request" || (m.message.method !== "tools/call" && m.message.method !== "prompts/get"))
+    return undefined;
   const name = m.message.params?.name;
   if (typeof name !== "string") return undefined;
   const server = serverOfName(name);
@@ -153,12 +197,17 @@ function needsStream(requests: JsonRpcRequest[]): boolean {
 /** A POST of the session era: `body` parsed, `preloaded` the catalog when the route loaded it already. */
 export async function sessionPost(x: Exchange, body: unknown, preloaded: UserCatalog | null): Promise<Response> {
   const accept = accepts(x.c.req.header("accept"));
-  if (!accept.json && !accept.sse) return httpError(406, INVALID_REQUEST, "Not Acceptable: accept application/json and/or text/event-stream");
+  if (!accept.json && !accept.sse)
+    return httpError(406, INVALID_REQUEST, "Not Acceptable: accept application/json and/or text/event-stream");
   const batch = Array.isArray(body);
   const items = batch ? (body as unknown[]) : [body];
   if (batch && items.length === 0) return httpError(400, INVALID_REQUEST, "Invalid Request: empty batch");
   if (batch && items.length > x.env.MAX_BATCH_MESSAGES) {
-    return httpError(400, INVALID_REQUEST, `Invalid Request: a batch may hold at most ${x.env.MAX_BATCH_MESSAGES} messages (MAX_BATCH_MESSAGES); this one holds ${items.length}`);
+    return httpError(
+      400,
+      INVALID_REQUEST,
+      `Invalid Request: a batch may hold at most ${x.env.MAX_BATCH_MESSAGES} messages (MAX_BATCH_MESSAGES); this one holds ${items.length}`,
+    );
   }
   const classified = items.map(classify);
 
@@ -171,14 +220,20 @@ export async function sessionPost(x: Exchange, body: unknown, preloaded: UserCat
 
   const state = await session(x);
   if (state instanceof Response) return state;
-  if (batch && !allowsBatches(state.v as never)) return httpError(400, INVALID_REQUEST, `Invalid Request: JSON-RPC batches are not part of protocol ${state.v}`);
+  if (batch && !allowsBatches(state.v as never))
+    return httpError(400, INVALID_REQUEST, `Invalid Request: JSON-RPC batches are not part of protocol ${state.v}`);
   // every message of a batch counts against the rate limit (the HTTP request counted one)
   if (batch && items.length > 1) {
     const charge = x.c.get("rateCharge" as never) as RateCharge | undefined;
     const charged = charge?.(items.length - 1);
     if (charged && !charged.ok) {
       rateLimited.inc({ limit: "per_user_minute" });
-      return httpError(429, INVALID_REQUEST, `Too Many Requests: this batch of ${items.length} messages exceeds the rate limit of ${charged.limit} per minute; retry after ${charged.retryAfter} s`, { "Retry-After": String(charged.retryAfter) });
+      return httpError(
+        429,
+        INVALID_REQUEST,
+        `Too Many Requests: this batch of ${items.length} messages exceeds the rate limit of ${charged.limit} per minute; retry after ${charged.retryAfter} s`,
+        { "Retry-After": String(charged.retryAfter) },
+      );
     }
   }
   // a call by prefixed name needs only that server's part of the catalog (a name with no
@@ -186,16 +241,24 @@ export async function sessionPost(x: Exchange, body: unknown, preloaded: UserCat
   let catalog = preloaded;
   if (!catalog) {
     const only = namedServer(classified);
-    catalog = only === null ? { email: x.identity.email, known: true, isAdmin: false, groups: [], servers: [] } : await x.load(only ?? undefined);
+    catalog =
+      only === null
+        ? { email: x.identity.email, known: true, isAdmin: false, groups: [], servers: [] }
+        : await x.load(only ?? undefined);
   }
 
-  const requestsIn = classified.filter((m) => m.kind === "request").map((m) => (m as { message: JsonRpcRequest }).message);
+  const requestsIn = classified
+    .filter((m) => m.kind === "request")
+    .map((m) => (m as { message: JsonRpcRequest }).message);
   const asSse = accept.sse && (!accept.json || accept.prefersSse || needsStream(requestsIn));
   // One forwarded request from a client that takes both: SSE unless the upstream itself answers
   // JSON (then only the response can come; progress, logging and server-to-client requests
   // travel on SSE alone), which spares re-streaming it. Decided once the upstream's headers are in.
   let upstreamAnswered: ((json: boolean) => void) | undefined;
-  const upstreamJson = asSse && accept.json && !accept.prefersSse && !batch && requestsIn.length === 1 ? new Promise<boolean>((r) => (upstreamAnswered = r)) : null;
+  const upstreamJson =
+    asSse && accept.json && !accept.prefersSse && !batch && requestsIn.length === 1
+      ? new Promise<boolean>((r) => (upstreamAnswered = r))
+      : null;
   const ctx = contextOf(x, state, catalog, asSse, upstreamAnswered);
   const dispatcher = new Dispatcher(ctx);
   const immediate: JsonRpcResponse[] = [];
@@ -208,12 +271,17 @@ export async function sessionPost(x: Exchange, body: unknown, preloaded: UserCat
     else if (!(await relayResponse(x, state, catalog, m.message))) refused++;
   }
   if (requests.length === 0 && immediate.length === 0) {
-    if (refused) return httpError(400, INVALID_REQUEST, "Invalid Request: a response names a request this session never received");
+    if (refused)
+      return httpError(400, INVALID_REQUEST, "Invalid Request: a response names a request this session never received");
     return new Response(null, { status: 202 });
   }
   if (requests.length === 0) return jsonAnswer(batch ? immediate : immediate[0]!);
 
-  const deps: StreamDeps = { streams: x.streams, abort: x.abort, resumable: { secret: x.env.SESSION_SECRET, sid: state.sid } };
+  const deps: StreamDeps = {
+    streams: x.streams,
+    abort: x.abort,
+    resumable: { secret: x.env.SESSION_SECRET, sid: state.sid },
+  };
   const merged = merge(
     requests.map((r) => dispatcher.handle(r)),
     immediate,
@@ -222,7 +290,13 @@ export async function sessionPost(x: Exchange, body: unknown, preloaded: UserCat
   if (upstreamJson && requests.length === 1 && immediate.length === 0) {
     const first = merged.next();
     // the first message before any upstream headers: an answer the gateway gave itself
-    const json = await Promise.race([upstreamJson, first.then(() => true, () => false)]);
+    const json = await Promise.race([
+      upstreamJson,
+      first.then(
+        () => true,
+        () => false,
+      ),
+    ]);
     if (!json) return sseResponse(replay([], first, merged), deps, { keepAlive: false });
     const got = await responsesOnly(first, merged);
     if (got.done) return jsonAnswer(got.messages[0]!);
@@ -238,15 +312,28 @@ export async function sessionPost(x: Exchange, body: unknown, preloaded: UserCat
 async function initialize(x: Exchange, catalog: UserCatalog, req: JsonRpcRequest): Promise<Response> {
   const p = req.params ?? {};
   const version = negotiateVersion(p.protocolVersion);
-  const caps = p.capabilities && typeof p.capabilities === "object" && !Array.isArray(p.capabilities) ? (p.capabilities as Record<string, unknown>) : {};
-  const info = p.clientInfo && typeof p.clientInfo === "object" && !Array.isArray(p.clientInfo) ? (p.clientInfo as Record<string, unknown>) : undefined;
+  const caps =
+    p.capabilities && typeof p.capabilities === "object" && !Array.isArray(p.capabilities)
+      ? (p.capabilities as Record<string, unknown>)
+      : {};
+  const info =
+    p.clientInfo && typeof p.clientInfo === "object" && !Array.isArray(p.clientInfo)
+      ? (p.clientInfo as Record<string, unknown>)
+      : undefined;
   const state: SessionState = {
     sid: crypto.randomUUID(),
     email: x.identity.email.toLowerCase(),
     scope: x.scope,
     v: version,
     caps,
-    ...(info ? { info: { name: String(info.name ?? "client").slice(0, 100), version: String(info.version ?? "0").slice(0, 50) } } : {}),
+    ...(info
+      ? {
+          info: {
+            name: String(info.name ?? "client").slice(0, 100),
+            version: String(info.version ?? "0").slice(0, 50),
+          },
+        }
+      : {}),
     iat: Math.floor(Date.now() / 1000),
   };
   const token = await sealSession(x.env.SESSION_SECRET, state);
@@ -262,10 +349,18 @@ async function initialize(x: Exchange, catalog: UserCatalog, req: JsonRpcRequest
   }
   // the upstream sessions the user's last session parked: adopted now, ready for the first GET or call
   if (x.env.MCP_SESSION_POOL_SECONDS > 0) {
-    const servers = catalog.servers.filter((s) => (x.scope === "*" || s.id === x.scope) && upstreamKind(s) === "session");
+    const servers = catalog.servers.filter(
+      (s) => (x.scope === "*" || s.id === x.scope) && upstreamKind(s) === "session",
+    );
     if (servers.length) {
       const ctx = contextOf(x, state, catalog, false);
-      x.later(adoptAhead(state.sid, servers.map((s) => s.id), () => Promise.all(servers.map((s) => upstreamCallFor(ctx, s)))));
+      x.later(
+        adoptAhead(
+          state.sid,
+          servers.map((s) => s.id),
+          () => Promise.all(servers.map((s) => upstreamCallFor(ctx, s))),
+        ),
+      );
     }
   }
   log.info("mcp session opened", { email: x.identity.email, scope: x.scope, version, servers: catalog.servers.length });
@@ -273,7 +368,12 @@ async function initialize(x: Exchange, catalog: UserCatalog, req: JsonRpcRequest
 }
 
 /** A client's answer to a relayed server-to-client request: back to the upstream session, or to the request waiting for it. */
-async function relayResponse(x: Exchange, state: SessionState, catalog: UserCatalog, m: JsonRpcResponse): Promise<boolean> {
+async function relayResponse(
+  x: Exchange,
+  state: SessionState,
+  catalog: UserCatalog,
+  m: JsonRpcResponse,
+): Promise<boolean> {
   const r = await openRelayedId(x.env.SESSION_SECRET, String(m.id));
   if (!r || r.sid !== state.sid || r.email !== x.identity.email.toLowerCase()) {
     log.warn("client response with an unknown or foreign id refused", { email: x.identity.email });
@@ -283,9 +383,15 @@ async function relayResponse(x: Exchange, state: SessionState, catalog: UserCata
     x.later(deliverInputAnswer(x, r.box, r.key, m));
     return true;
   }
-  const server = catalog.servers.find((s) => s.id === r.reply.server && (isAggregate(catalog, x.scope) || s.id === x.scope));
+  const server = catalog.servers.find(
+    (s) => s.id === r.reply.server && (isAggregate(catalog, x.scope) || s.id === x.scope),
+  );
   if (!server) return false;
-  x.later(upstreamTarget(x.catalogBinding, x.identity.email, server).then((target) => answerUpstream(target, r.reply, { ...m, id: r.id }, limitsOf(x))));
+  x.later(
+    upstreamTarget(x.catalogBinding, x.identity.email, server).then((target) =>
+      answerUpstream(target, r.reply, { ...m, id: r.id }, limitsOf(x)),
+    ),
+  );
   return true;
 }
 
@@ -300,7 +406,14 @@ async function notifyUpstreams(ctx: RequestContext, catalog: UserCatalog, m: Jso
   await Promise.all(
     sessions.map(async (us) => {
       const server = endpointServer(catalog, ctx.scope, us.server);
-      if (server) await postToUpstream(await upstreamTarget(ctx.catalogBinding, ctx.identity.email, server), m, us.usid, us.version, limitsOf(ctx));
+      if (server)
+        await postToUpstream(
+          await upstreamTarget(ctx.catalogBinding, ctx.identity.email, server),
+          m,
+          us.usid,
+          us.version,
+          limitsOf(ctx),
+        );
     }),
   );
 }
@@ -323,7 +436,8 @@ async function streamCall(ctx: RequestContext, server: CatalogServer): Promise<U
 export async function sessionGet(x: Exchange, catalog: UserCatalog): Promise<Response> {
   const state = await session(x);
   if (state instanceof Response) return state;
-  if (!(x.c.req.header("accept") ?? "").includes("text/event-stream")) return httpError(406, INVALID_REQUEST, "Not Acceptable: GET needs Accept: text/event-stream");
+  if (!(x.c.req.header("accept") ?? "").includes("text/event-stream"))
+    return httpError(406, INVALID_REQUEST, "Not Acceptable: GET needs Accept: text/event-stream");
   // the session's end (DELETE) closes the stream, so its upstream session can be parked idle (pool.ts)
   // (the wake-up resolves this request's own promise; the abort runs in this request)
   let ended!: () => void;
@@ -341,14 +455,20 @@ export async function sessionGet(x: Exchange, catalog: UserCatalog): Promise<Res
   }
 }
 
-async function streamOf(x: Exchange, catalog: UserCatalog, state: SessionState, streams: (done: Promise<void>) => void): Promise<Response> {
+async function streamOf(
+  x: Exchange,
+  catalog: UserCatalog,
+  state: SessionState,
+  streams: (done: Promise<void>) => void,
+): Promise<Response> {
   const ctx = contextOf(x, state, catalog, true);
   const deps: StreamDeps = { streams, abort: x.abort, resumable: { secret: x.env.SESSION_SECRET, sid: state.sid } };
   const lastEventId = x.c.req.header("last-event-id") ?? null;
   if (lastEventId?.startsWith("mcpgw-ev.")) {
     const ev = await openEventId(x.env.SESSION_SECRET, lastEventId);
     const server = ev && ev.sid === state.sid ? endpointServer(catalog, x.scope, ev.server) : undefined;
-    if (!ev || !server) return httpError(404, INVALID_REQUEST, "Not Found: that event belongs to no stream of this session");
+    if (!ev || !server)
+      return httpError(404, INVALID_REQUEST, "Not Found: that event belongs to no stream of this session");
     try {
       const call = await streamCall(ctx, server);
       const relays = resumeUpstream(call, { server: server.id, usid: ev.usid, version: ev.uv }, ev.eid);
@@ -362,7 +482,10 @@ async function streamOf(x: Exchange, catalog: UserCatalog, state: SessionState, 
   }
   if (isAggregate(catalog, x.scope)) return sseResponse(aggregateStream(ctx), deps, { keepAlive: true });
   const server = catalog.servers.find((s) => s.id === x.scope)!;
-  if (upstreamKind(server) === "legacy-sse") return httpError(405, INVALID_REQUEST, "Method not allowed: the upstream offers no standalone stream", { allow: "POST, DELETE" });
+  if (upstreamKind(server) === "legacy-sse")
+    return httpError(405, INVALID_REQUEST, "Method not allowed: the upstream offers no standalone stream", {
+      allow: "POST, DELETE",
+    });
   let call: UpstreamCall;
   try {
     call = await streamCall(ctx, server);
@@ -372,7 +495,14 @@ async function streamOf(x: Exchange, catalog: UserCatalog, state: SessionState, 
   }
   const opened = await standaloneStream(call, lastEventId);
   if (!opened.relays) {
-    return httpError(opened.status, INVALID_REQUEST, opened.status === 409 ? "Conflict: a stream is already open for this session" : "Method not allowed: the upstream offers no standalone stream", { allow: "POST, DELETE" });
+    return httpError(
+      opened.status,
+      INVALID_REQUEST,
+      opened.status === 409
+        ? "Conflict: a stream is already open for this session"
+        : "Method not allowed: the upstream offers no standalone stream",
+      { allow: "POST, DELETE" },
+    );
   }
   return sseResponse(relayStream(ctx, call, opened.relays), deps, { keepAlive: true });
 }
@@ -392,7 +522,10 @@ export async function sessionDelete(x: Exchange, catalog: UserCatalog): Promise<
   const poolSeconds = x.env.MCP_SESSION_POOL_SECONDS;
   // this isolate's streams of the session end before its upstream sessions may be parked
   closeStreams(state.sid);
-  const busy = busyServers(state.sid, catalog.servers.map((s) => s.id));
+  const busy = busyServers(
+    state.sid,
+    catalog.servers.map((s) => s.id),
+  );
   const upstreams = await endSession(x.db, state.sid, x.identity.email, poolSeconds, busy);
   sessions.inc({ event: "ended" });
   wakeStreams(state.sid);
@@ -400,7 +533,9 @@ export async function sessionDelete(x: Exchange, catalog: UserCatalog): Promise<
   const end = async (server: CatalogServer, sessions: Array<{ usid: string | null; version: string }>) => {
     if (!sessions.some((us) => us.usid)) return;
     const target = await upstreamTarget(x.catalogBinding, x.identity.email, server);
-    await Promise.all(sessions.map((us) => (us.usid ? deleteUpstream(target, us.usid, us.version, limits) : undefined)));
+    await Promise.all(
+      sessions.map((us) => (us.usid ? deleteUpstream(target, us.usid, us.version, limits) : undefined)),
+    );
   };
   for (const us of upstreams) {
     const server = catalog.servers.find((s) => s.id === us.server);

@@ -26,7 +26,15 @@ import { endpointInfo } from "../dispatch/server-info";
 import { paramHeaderMismatch, paramHeaders } from "../upstream/mcp-headers";
 import type { EraChoice, ModernMeta } from "./classify";
 import { listen } from "./listen";
-import { httpError, isResponseMessage, jsonAnswer, replay, responsesOnly, sseResponse, type StreamDeps } from "./respond";
+import {
+  httpError,
+  isResponseMessage,
+  jsonAnswer,
+  replay,
+  responsesOnly,
+  sseResponse,
+  type StreamDeps,
+} from "./respond";
 import type { Exchange } from "./session.transport";
 
 const SERVER_INFO = "io.modelcontextprotocol/serverInfo";
@@ -71,16 +79,26 @@ const CACHEABLE_FORWARDED = new Set(["resources/read"]);
  * always `cacheScope: "private"`: through the gateway a result belongs to the caller's grants,
  * whatever the upstream said about it.
  */
-export function modernResult(res: JsonRpcResponse, serverInfo: Record<string, unknown>, method: string): JsonRpcResponse {
+export function modernResult(
+  res: JsonRpcResponse,
+  serverInfo: Record<string, unknown>,
+  method: string,
+): JsonRpcResponse {
   if (!res.result) return res;
   const r = res.result;
   const meta = (r._meta && typeof r._meta === "object" ? r._meta : {}) as Record<string, unknown>;
   const resultType = typeof r.resultType === "string" ? r.resultType : "complete";
   const hints =
     CACHEABLE_FORWARDED.has(method) && resultType === "complete"
-      ? { ttlMs: typeof r.ttlMs === "number" && Number.isFinite(r.ttlMs) && r.ttlMs >= 0 ? Math.floor(r.ttlMs) : 0, cacheScope: "private" }
+      ? {
+          ttlMs: typeof r.ttlMs === "number" && Number.isFinite(r.ttlMs) && r.ttlMs >= 0 ? Math.floor(r.ttlMs) : 0,
+          cacheScope: "private",
+        }
       : {};
-  return { ...res, result: { ...r, resultType, ...hints, _meta: { ...meta, [SERVER_INFO]: meta[SERVER_INFO] ?? serverInfo } } };
+  return {
+    ...res,
+    result: { ...r, resultType, ...hints, _meta: { ...meta, [SERVER_INFO]: meta[SERVER_INFO] ?? serverInfo } },
+  };
 }
 
 /** Methods the gateway knows in the modern era (an unknown one is 404). */
@@ -109,7 +127,11 @@ function namedServer(req: JsonRpcRequest): string | null | undefined {
   return server && /^[a-z0-9][a-z0-9-]{0,31}$/.test(server) ? server : null;
 }
 
-export async function statelessPost(x: Exchange, choice: Extract<EraChoice, { era: "modern" }>, preloaded: UserCatalog | null): Promise<Response> {
+export async function statelessPost(
+  x: Exchange,
+  choice: Extract<EraChoice, { era: "modern" }>,
+  preloaded: UserCatalog | null,
+): Promise<Response> {
   if (choice.kind === "notification") return new Response(null, { status: 202 });
   const req = choice.message;
   const known = MODERN_METHODS.has(req.method);
@@ -117,7 +139,10 @@ export async function statelessPost(x: Exchange, choice: Extract<EraChoice, { er
   let catalog = preloaded;
   if (!catalog) {
     const only = namedServer(req);
-    catalog = only === null ? { email: x.identity.email, known: true, isAdmin: false, groups: [], servers: [] } : await x.load(only ?? undefined);
+    catalog =
+      only === null
+        ? { email: x.identity.email, known: true, isAdmin: false, groups: [], servers: [] }
+        : await x.load(only ?? undefined);
   }
   const client = clientOf(x, choice.version, choice.meta);
   const serverInfo = endpointInfo(catalog, x.scope);
@@ -125,7 +150,9 @@ export async function statelessPost(x: Exchange, choice: Extract<EraChoice, { er
   if (req.method === "tools/call" && typeof req.params?.name === "string") {
     const hit = namedItems(catalog, x.scope, "tools").get(req.params.name);
     const decls = hit ? paramHeaders(hit.item.inputSchema) : [];
-    const mismatch = Array.isArray(decls) ? paramHeaderMismatch(decls, req.params.arguments, x.c.req.raw.headers) : null;
+    const mismatch = Array.isArray(decls)
+      ? paramHeaderMismatch(decls, req.params.arguments, x.c.req.raw.headers)
+      : null;
     if (mismatch) return httpError(400, HEADER_MISMATCH, `Header mismatch: ${mismatch}`, {}, undefined, req.id);
   }
 
@@ -153,22 +180,37 @@ export async function statelessPost(x: Exchange, choice: Extract<EraChoice, { er
   // a modern client cancels, and only a write tells the gateway that the client has gone.
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<"late">((r) => (timer = setTimeout(() => r("late"), STREAM_AFTER_MS)));
-  const json = await Promise.race([upstreamJson, first.then(() => true, () => false), late]);
+  const json = await Promise.race([
+    upstreamJson,
+    first.then(
+      () => true,
+      () => false,
+    ),
+    late,
+  ]);
   clearTimeout(timer);
-  if (json === "late") return sseResponse(replay([], first, shaped), deps, { keepAlive: true, pingMs: x.env.MCP_SSE_PING_MS });
+  if (json === "late")
+    return sseResponse(replay([], first, shaped), deps, { keepAlive: true, pingMs: x.env.MCP_SSE_PING_MS });
   if (json) {
     const got = await responsesOnly(first, shaped);
     if (got.done) {
       const res = got.messages[0] as JsonRpcResponse;
       return jsonAnswer(res, statusOf(res, known));
     }
-    return sseResponse(replay(got.messages, got.next, shaped), deps, { keepAlive: true, pingMs: x.env.MCP_SSE_PING_MS });
+    return sseResponse(replay(got.messages, got.next, shaped), deps, {
+      keepAlive: true,
+      pingMs: x.env.MCP_SSE_PING_MS,
+    });
   }
   return sseResponse(replay([], first, shaped), deps, { keepAlive: true, pingMs: x.env.MCP_SSE_PING_MS });
 }
 
 /** The dispatcher's output as a modern client gets it: responses shaped, nothing else of the session era. */
-async function* shape(items: AsyncGenerator<Outgoing>, serverInfo: Record<string, unknown>, method: string): AsyncGenerator<Outgoing> {
+async function* shape(
+  items: AsyncGenerator<Outgoing>,
+  serverInfo: Record<string, unknown>,
+  method: string,
+): AsyncGenerator<Outgoing> {
   for await (const m of items) {
     if (isResponseMessage(m)) yield modernResult(m, serverInfo, method);
     else if (!("marker" in m)) yield m;

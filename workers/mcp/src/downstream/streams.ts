@@ -144,7 +144,10 @@ export async function* aggregateStream(ctx: RequestContext): AsyncGenerator<Outg
         poke();
       }
     } catch (err) {
-      log.warn("aggregate stream source failed", { server: us.server, message: String((err as Error)?.message ?? err) });
+      log.warn("aggregate stream source failed", {
+        server: us.server,
+        message: String((err as Error)?.message ?? err),
+      });
     }
   };
   const watch = async () => {
@@ -200,7 +203,9 @@ async function pollUpstreamSessions(ctx: RequestContext, sid: string): Promise<U
   try {
     return await listUpstreamSessions(ctx.db, sid);
   } catch (err) {
-    log.warn("aggregate stream could not look for upstream sessions", { message: String((err as Error)?.message ?? err) });
+    log.warn("aggregate stream could not look for upstream sessions", {
+      message: String((err as Error)?.message ?? err),
+    });
     return [];
   }
 }

@@ -59,8 +59,17 @@ export class NotConnectedError extends UpstreamFailure {
  * when the catalog cannot give them; the message names the server, never a value.
  * @param catalog the catalog binding with the service assertion (catalog.client.ts#catalogFetcher)
  */
-export async function upstreamTarget(catalog: Fetcher, email: string, server: CatalogServer, opts: { refresh?: boolean } = {}): Promise<UpstreamTarget> {
-  const target = { id: server.id, url: server.url, transport: (server.detectedTransport ?? server.transport) === "sse" ? "sse" : "streamable-http" } as const;
+export async function upstreamTarget(
+  catalog: Fetcher,
+  email: string,
+  server: CatalogServer,
+  opts: { refresh?: boolean } = {},
+): Promise<UpstreamTarget> {
+  const target = {
+    id: server.id,
+    url: server.url,
+    transport: (server.detectedTransport ?? server.transport) === "sse" ? "sse" : "streamable-http",
+  } as const;
   const wanted = server.credentials?.version;
   if (!wanted) {
     credentialsStats.none++;
@@ -76,22 +85,40 @@ export async function upstreamTarget(catalog: Fetcher, email: string, server: Ca
   }
   let res: Response;
   try {
-    res = await catalog.fetch(`https://catalog.internal/internal/credentials/${encodeURIComponent(email)}/servers/${encodeURIComponent(server.id)}${opts.refresh ? "?refresh=1" : ""}`);
+    res = await catalog.fetch(
+      `https://catalog.internal/internal/credentials/${encodeURIComponent(email)}/servers/${encodeURIComponent(server.id)}${opts.refresh ? "?refresh=1" : ""}`,
+    );
   } catch (err) {
-    throw new UpstreamFailure(server.id, `the credentials of upstream ${server.id} are unavailable: catalog unreachable (${String((err as Error)?.message ?? err)})`);
+    throw new UpstreamFailure(
+      server.id,
+      `the credentials of upstream ${server.id} are unavailable: catalog unreachable (${String((err as Error)?.message ?? err)})`,
+    );
   }
   if (res.status === 409 && perUser) {
     const why = (await res.json().catch(() => null)) as { error?: unknown; reason?: unknown } | null;
-    if (why?.error === "not_connected") throw new NotConnectedError(server.id, typeof why.reason === "string" ? why.reason : "none");
+    if (why?.error === "not_connected")
+      throw new NotConnectedError(server.id, typeof why.reason === "string" ? why.reason : "none");
   }
   if (!res.ok) {
     await res.body?.cancel().catch(() => {});
-    throw new UpstreamFailure(server.id, `the credentials of upstream ${server.id} are unavailable (catalog answered ${res.status})`);
+    throw new UpstreamFailure(
+      server.id,
+      `the credentials of upstream ${server.id} are unavailable (catalog answered ${res.status})`,
+    );
   }
   const body = (await res.json().catch(() => null)) as { version?: unknown; headers?: unknown } | null;
   const headers = body?.headers;
-  if (!body || typeof body.version !== "string" || !headers || typeof headers !== "object" || Object.values(headers).some((v) => typeof v !== "string")) {
-    throw new UpstreamFailure(server.id, `the credentials of upstream ${server.id} are unavailable (catalog answer malformed)`);
+  if (
+    !body ||
+    typeof body.version !== "string" ||
+    !headers ||
+    typeof headers !== "object" ||
+    Object.values(headers).some((v) => typeof v !== "string")
+  ) {
+    throw new UpstreamFailure(
+      server.id,
+      `the credentials of upstream ${server.id} are unavailable (catalog answer malformed)`,
+    );
   }
   const frozen = Object.freeze({ ...(headers as Record<string, string>) });
   credentialsStats.fetched++;

@@ -37,7 +37,8 @@ export class UpstreamFailure extends Error {
 }
 
 /** Headers the gateway controls; a stored secret header may not override them. */
-const PROTOCOL_HEADERS = /^(content-type|accept|content-length|host|mcp-session-id|mcp-protocol-version|mcp-method|mcp-name|mcp-param-.*|last-event-id|traceparent|tracestate)$/i;
+const PROTOCOL_HEADERS =
+  /^(content-type|accept|content-length|host|mcp-session-id|mcp-protocol-version|mcp-method|mcp-name|mcp-param-.*|last-event-id|traceparent|tracestate)$/i;
 
 /** The target's secret headers, without any that would override a protocol header. */
 export function storedHeaders(target: Pick<UpstreamTarget, "headers">): Headers {
@@ -93,7 +94,11 @@ export interface UpstreamExchange {
   events: () => AsyncGenerator<UpstreamEvent | UpstreamMarker>;
 }
 
-const tooLarge = (server: string, max: number) => new UpstreamFailure(server, `upstream ${server} sent a message larger than ${max} bytes (MAX_UPSTREAM_MESSAGE_BYTES)`);
+const tooLarge = (server: string, max: number) =>
+  new UpstreamFailure(
+    server,
+    `upstream ${server} sent a message larger than ${max} bytes (MAX_UPSTREAM_MESSAGE_BYTES)`,
+  );
 
 /** `body` with its `_meta.traceparent`/`tracestate` (when it has them) set to `trace`: a copy, the caller's message stays as it is. */
 function withMetaTrace(body: unknown, trace: Record<string, string>): unknown {
@@ -106,7 +111,12 @@ function withMetaTrace(body: unknown, trace: Record<string, string>): unknown {
 }
 
 /** Reads a body as text, refusing it past `max` bytes (declared or counted) without buffering more. */
-async function readBounded(body: ReadableStream<Uint8Array>, declared: string | null, max: number, server: string): Promise<string> {
+async function readBounded(
+  body: ReadableStream<Uint8Array>,
+  declared: string | null,
+  max: number,
+  server: string,
+): Promise<string> {
   if (declared && Number(declared) > max) {
     await body.cancel().catch(() => {});
     throw tooLarge(server, max);
@@ -120,7 +130,12 @@ async function readBounded(body: ReadableStream<Uint8Array>, declared: string | 
  * Sends one HTTP request to an upstream. Resolves once the response headers arrive (or rejects
  * with {@link UpstreamFailure} on timeout / network error). `signal` ends it early (client gone).
  */
-export async function upstreamFetch(server: UpstreamTarget, req: UpstreamRequest, limits: ExchangeLimits, signal?: AbortSignal): Promise<UpstreamExchange> {
+export async function upstreamFetch(
+  server: UpstreamTarget,
+  req: UpstreamRequest,
+  limits: ExchangeLimits,
+  signal?: AbortSignal,
+): Promise<UpstreamExchange> {
   const { maxMessageBytes } = limits;
   const headers = storedHeaders(server);
   headers.set("accept", req.method === "GET" ? "text/event-stream" : "application/json, text/event-stream");
@@ -153,7 +168,10 @@ export async function upstreamFetch(server: UpstreamTarget, req: UpstreamRequest
   };
   const onClientAbort = () => abort("client disconnected");
   signal?.addEventListener("abort", onClientAbort);
-  let timer: ReturnType<typeof setTimeout> | undefined = setTimeout(() => abort(`no answer within ${limits.timeoutMs} ms`), limits.timeoutMs);
+  let timer: ReturnType<typeof setTimeout> | undefined = setTimeout(
+    () => abort(`no answer within ${limits.timeoutMs} ms`),
+    limits.timeoutMs,
+  );
   const stopTimer = () => {
     if (timer) clearTimeout(timer);
     timer = undefined;
@@ -171,17 +189,28 @@ export async function upstreamFetch(server: UpstreamTarget, req: UpstreamRequest
     stopTimer();
     signal?.removeEventListener("abort", onClientAbort);
     done(reason.startsWith("no answer") ? "timeout" : "network_error");
-    if (reason) throw new UpstreamFailure(server.id, `upstream ${server.id}: ${reason}${reason.startsWith("no answer") ? " - the server accepted the connection but did not answer: check that it runs and is not overloaded" : ""}`);
+    if (reason)
+      throw new UpstreamFailure(
+        server.id,
+        `upstream ${server.id}: ${reason}${reason.startsWith("no answer") ? " - the server accepted the connection but did not answer: check that it runs and is not overloaded" : ""}`,
+      );
     // workerd says only "internal error; reference = ..." or "Network connection lost.": find out
     // which, without naming the upstream's address to the client (the admin's health view does)
-    throw new UpstreamFailure(server.id, `upstream ${server.id}: ${(await diagnoseFetchError(server.url, err, connect, { revealAddress: false })).message}`);
+    throw new UpstreamFailure(
+      server.id,
+      `upstream ${server.id}: ${(await diagnoseFetchError(server.url, err, connect, { revealAddress: false })).message}`,
+    );
   }
   stopTimer();
   done(res.ok ? "ok" : "http_error", res.status);
   if (res.status >= 300 && res.status < 400) {
     await res.body?.cancel().catch(() => {});
     signal?.removeEventListener("abort", onClientAbort);
-    throw new UpstreamFailure(server.id, `upstream ${server.id} answered with a redirect (HTTP ${res.status}); the gateway does not follow redirects with a server's credentials - configure the final URL`, res.status);
+    throw new UpstreamFailure(
+      server.id,
+      `upstream ${server.id} answered with a redirect (HTTP ${res.status}); the gateway does not follow redirects with a server's credentials - configure the final URL`,
+      res.status,
+    );
   }
 
   async function* events(): AsyncGenerator<UpstreamEvent | UpstreamMarker> {
@@ -206,7 +235,11 @@ export async function upstreamFetch(server: UpstreamTarget, req: UpstreamRequest
           for await (const ev of parseSse(res.body, controller.signal, maxMessageBytes)) {
             arm();
             if (ev.event !== "message" || !ev.data.trim()) {
-              if (ev.id !== undefined || ev.retry !== undefined) yield { ...(ev.id !== undefined ? { eventId: ev.id } : {}), ...(ev.retry !== undefined ? { retry: ev.retry } : {}) };
+              if (ev.id !== undefined || ev.retry !== undefined)
+                yield {
+                  ...(ev.id !== undefined ? { eventId: ev.id } : {}),
+                  ...(ev.retry !== undefined ? { retry: ev.retry } : {}),
+                };
               continue;
             }
             const parsed = decode(server.id, ev.data);
@@ -215,9 +248,13 @@ export async function upstreamFetch(server: UpstreamTarget, req: UpstreamRequest
         } catch (err) {
           if (err instanceof SseTooLarge) throw tooLarge(server.id, maxMessageBytes);
           if (reason) throw new UpstreamFailure(server.id, `upstream ${server.id}: ${reason}`);
-          throw new UpstreamFailure(server.id, `upstream ${server.id} stream broke: ${String((err as Error)?.message ?? err)}`);
+          throw new UpstreamFailure(
+            server.id,
+            `upstream ${server.id} stream broke: ${String((err as Error)?.message ?? err)}`,
+          );
         }
-        if (reason && reason !== "client disconnected") throw new UpstreamFailure(server.id, `upstream ${server.id}: ${reason}`);
+        if (reason && reason !== "client disconnected")
+          throw new UpstreamFailure(server.id, `upstream ${server.id}: ${reason}`);
         return;
       }
       if (type.includes("application/json")) {
@@ -233,7 +270,11 @@ export async function upstreamFetch(server: UpstreamTarget, req: UpstreamRequest
         return;
       }
       await res.body.cancel().catch(() => {});
-      throw new UpstreamFailure(server.id, `upstream ${server.id} answered with content-type "${type || "none"}": ${NOT_MCP_HINT}`, res.status);
+      throw new UpstreamFailure(
+        server.id,
+        `upstream ${server.id} answered with content-type "${type || "none"}": ${NOT_MCP_HINT}`,
+        res.status,
+      );
     } finally {
       stopTimer();
       signal?.removeEventListener("abort", onClientAbort);
@@ -260,7 +301,11 @@ function decode(server: string, text: string): JsonRpcMessage[] {
   const out: JsonRpcMessage[] = [];
   for (const v of list) {
     const c = classify(v);
-    if (c.kind === "invalid") throw new UpstreamFailure(server, `upstream ${server} sent an invalid JSON-RPC message (${c.reason}): ${NOT_MCP_HINT}`);
+    if (c.kind === "invalid")
+      throw new UpstreamFailure(
+        server,
+        `upstream ${server} sent an invalid JSON-RPC message (${c.reason}): ${NOT_MCP_HINT}`,
+      );
     out.push(c.message);
   }
   return out;

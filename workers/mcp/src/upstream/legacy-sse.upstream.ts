@@ -25,11 +25,22 @@ function headersFor(server: UpstreamTarget, extra: Record<string, string>): Head
 }
 
 /** Posts one message to a legacy session's endpoint; resolves with the HTTP status (0 on network failure or a redirect). */
-export async function postLegacy(server: UpstreamTarget, endpoint: string, message: unknown, timeoutMs: number): Promise<number> {
+export async function postLegacy(
+  server: UpstreamTarget,
+  endpoint: string,
+  message: unknown,
+  timeoutMs: number,
+): Promise<number> {
   // the endpoint must stay on the upstream's origin (it came from the upstream's own stream)
   if (new URL(endpoint).origin !== new URL(server.url).origin) return 0;
   try {
-    const res = await fetch(endpoint, { method: "POST", headers: headersFor(server, { "content-type": "application/json" }), body: JSON.stringify(message), signal: AbortSignal.timeout(timeoutMs), redirect: "manual" });
+    const res = await fetch(endpoint, {
+      method: "POST",
+      headers: headersFor(server, { "content-type": "application/json" }),
+      body: JSON.stringify(message),
+      signal: AbortSignal.timeout(timeoutMs),
+      redirect: "manual",
+    });
     await res.body?.cancel().catch(() => {});
     return res.status >= 300 && res.status < 400 ? 0 : res.status;
   } catch {
@@ -46,7 +57,10 @@ export const legacySseUpstream: Upstream = {
       if (err.status === 401) call.unauthorized?.();
       log.warn("upstream failure", { server: call.server.id, method: req.method, message: err.message });
       call.failed();
-      yield { kind: "response", message: rpcError(req.id, UPSTREAM_ERROR, `Upstream ${call.server.id} failed: ${err.message}`) };
+      yield {
+        kind: "response",
+        message: rpcError(req.id, UPSTREAM_ERROR, `Upstream ${call.server.id} failed: ${err.message}`),
+      };
     }
   },
 };
@@ -54,7 +68,12 @@ export const legacySseUpstream: Upstream = {
 /** Runs `req` in a fresh legacy session and yields what comes for it (the response last). */
 async function* forwardLegacy(call: UpstreamCall, req: JsonRpcRequest): AsyncGenerator<Relay> {
   const server = call.target;
-  const opts = { capabilities: legacyCaps(call.client.caps), clientInfo: call.client.info, timeoutMs: call.limits.timeoutMs, signal: call.signal };
+  const opts = {
+    capabilities: legacyCaps(call.client.caps),
+    clientInfo: call.client.info,
+    timeoutMs: call.limits.timeoutMs,
+    signal: call.signal,
+  };
   call.onAnswer?.(false);
   const ctl = new AbortController();
   let reason = "";
@@ -73,18 +92,35 @@ async function* forwardLegacy(call: UpstreamCall, req: JsonRpcRequest): AsyncGen
     arm();
     let res: Response;
     try {
-      res = await fetch(server.url, { headers: headersFor(server, { accept: "text/event-stream" }), signal: ctl.signal, redirect: "manual" });
+      res = await fetch(server.url, {
+        headers: headersFor(server, { accept: "text/event-stream" }),
+        signal: ctl.signal,
+        redirect: "manual",
+      });
     } catch (err) {
-      throw new UpstreamFailure(server.id, reason ? `upstream ${server.id}: ${reason}` : `upstream ${server.id} unreachable: ${String((err as Error)?.message ?? err)}`);
+      throw new UpstreamFailure(
+        server.id,
+        reason
+          ? `upstream ${server.id}: ${reason}`
+          : `upstream ${server.id} unreachable: ${String((err as Error)?.message ?? err)}`,
+      );
     }
     if (!res.ok || !res.body || !(res.headers.get("content-type") ?? "").includes("text/event-stream")) {
       await res.body?.cancel().catch(() => {});
-      throw new UpstreamFailure(server.id, `upstream ${server.id} refused its SSE stream (HTTP ${res.status})`, res.status);
+      throw new UpstreamFailure(
+        server.id,
+        `upstream ${server.id} refused its SSE stream (HTTP ${res.status})`,
+        res.status,
+      );
     }
     const events: AsyncGenerator<SseEvent> = parseSse(res.body, ctl.signal, call.limits.maxMessageBytes);
     const next = async (): Promise<SseEvent> => {
       const r = await events.next().catch((err) => {
-        if (err instanceof SseTooLarge) throw new UpstreamFailure(server.id, `upstream ${server.id} sent a message larger than ${err.limit} bytes (MAX_UPSTREAM_MESSAGE_BYTES)`);
+        if (err instanceof SseTooLarge)
+          throw new UpstreamFailure(
+            server.id,
+            `upstream ${server.id} sent a message larger than ${err.limit} bytes (MAX_UPSTREAM_MESSAGE_BYTES)`,
+          );
         return { done: true as const, value: undefined };
       });
       if (r.done) throw new UpstreamFailure(server.id, `upstream ${server.id}: ${reason || "stream ended early"}`);
@@ -96,16 +132,31 @@ async function* forwardLegacy(call: UpstreamCall, req: JsonRpcRequest): AsyncGen
     const endpoint = new URL(first.data.trim(), server.url).toString();
     const post = async (m: unknown) => {
       const status = await postLegacy(server, endpoint, m, opts.timeoutMs);
-      if (status < 200 || status > 299) throw new UpstreamFailure(server.id, `upstream ${server.id} refused a message (HTTP ${status || "unreachable"})`, status);
+      if (status < 200 || status > 299)
+        throw new UpstreamFailure(
+          server.id,
+          `upstream ${server.id} refused a message (HTTP ${status || "unreachable"})`,
+          status,
+        );
     };
     const initId = `mcpgw-init-${crypto.randomUUID()}`;
-    await post({ jsonrpc: "2.0", id: initId, method: "initialize", params: { protocolVersion: LEGACY_SSE_VERSION, capabilities: opts.capabilities, clientInfo: opts.clientInfo ?? { name: "mcp-gateway", version: "0.1.0" } } });
+    await post({
+      jsonrpc: "2.0",
+      id: initId,
+      method: "initialize",
+      params: {
+        protocolVersion: LEGACY_SSE_VERSION,
+        capabilities: opts.capabilities,
+        clientInfo: opts.clientInfo ?? { name: "mcp-gateway", version: "0.1.0" },
+      },
+    });
     for (;;) {
       const ev = await next();
       if (ev.event !== "message") continue;
       const c = classify(safeJson(ev.data));
       if (c.kind === "response" && c.message.id === initId) {
-        if (c.message.error) throw new UpstreamFailure(server.id, `upstream ${server.id} refused initialize: ${c.message.error.message}`);
+        if (c.message.error)
+          throw new UpstreamFailure(server.id, `upstream ${server.id} refused initialize: ${c.message.error.message}`);
         break;
       }
     }
@@ -115,7 +166,8 @@ async function* forwardLegacy(call: UpstreamCall, req: JsonRpcRequest): AsyncGen
       const ev = await next();
       if (ev.event !== "message") continue;
       const c = classify(safeJson(ev.data));
-      if (c.kind === "invalid") throw new UpstreamFailure(server.id, `upstream ${server.id} sent an invalid JSON-RPC message (${c.reason})`);
+      if (c.kind === "invalid")
+        throw new UpstreamFailure(server.id, `upstream ${server.id} sent an invalid JSON-RPC message (${c.reason})`);
       if (c.kind === "response") {
         if (c.message.id === req.id) {
           yield { kind: "response", message: c.message };

@@ -41,17 +41,23 @@ export function decodeHeaderValue(v: string): string | undefined {
   if (m[1]!.length % 4 !== 0) return undefined;
   try {
     const bin = atob(m[1]!);
-    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(Uint8Array.from(bin, (c) => c.charCodeAt(0)));
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(
+      Uint8Array.from(bin, (c) => c.charCodeAt(0)),
+    );
   } catch {
     return undefined;
   }
 }
 
 /** The body value `Mcp-Name` mirrors, for the methods that have one. */
-export function nameSource(method: string, params: Record<string, unknown> | undefined): { field: string; value: unknown } | undefined {
+export function nameSource(
+  method: string,
+  params: Record<string, unknown> | undefined,
+): { field: string; value: unknown } | undefined {
   if (method === "tools/call" || method === "prompts/get") return { field: "name", value: params?.name };
   if (method === "resources/read") return { field: "uri", value: params?.uri };
-  if (method === "tasks/get" || method === "tasks/update" || method === "tasks/cancel") return { field: "taskId", value: params?.taskId };
+  if (method === "tasks/get" || method === "tasks/update" || method === "tasks/cancel")
+    return { field: "taskId", value: params?.taskId };
   return undefined;
 }
 
@@ -83,10 +89,13 @@ export function paramHeaders(inputSchema: unknown): ParamHeader[] | { invalid: s
     if ("x-mcp-header" in o) {
       const name = o["x-mcp-header"];
       const type = o.type;
-      if (!reachable) problem = `x-mcp-header at ${path.join(".") || "(root)"} is not reachable through properties alone`;
-      else if (typeof name !== "string" || !TOKEN.test(name)) problem = `x-mcp-header ${JSON.stringify(name)} is not a header name token`;
+      if (!reachable)
+        problem = `x-mcp-header at ${path.join(".") || "(root)"} is not reachable through properties alone`;
+      else if (typeof name !== "string" || !TOKEN.test(name))
+        problem = `x-mcp-header ${JSON.stringify(name)} is not a header name token`;
       else if (seen.has(name.toLowerCase())) problem = `x-mcp-header ${name} is used twice`;
-      else if (type !== "string" && type !== "integer" && type !== "boolean") problem = `x-mcp-header ${name} annotates a ${JSON.stringify(type)} parameter (only string, integer, boolean)`;
+      else if (type !== "string" && type !== "integer" && type !== "boolean")
+        problem = `x-mcp-header ${name} annotates a ${JSON.stringify(type)} parameter (only string, integer, boolean)`;
       else {
         seen.add(name.toLowerCase());
         out.push({ name, path, type });
@@ -135,11 +144,15 @@ export function paramHeaderMismatch(decls: ParamHeader[], args: unknown, headers
     const text = primitiveText(body);
     if (text === undefined) continue;
     const header = headers.get(`mcp-param-${d.name}`);
-    if (header === null) return `the body carries ${d.path.join(".")}=${JSON.stringify(body)} but the Mcp-Param-${d.name} header is absent`;
+    if (header === null)
+      return `the body carries ${d.path.join(".")}=${JSON.stringify(body)} but the Mcp-Param-${d.name} header is absent`;
     const decoded = decodeHeaderValue(header);
-    if (decoded === undefined) return `the Mcp-Param-${d.name} header is not a valid header value (control characters, or an invalid Base64 sentinel)`;
-    const same = typeof body === "number" && /^-?\d+(\.0+)?$/.test(decoded) ? Number(decoded) === body : decoded === text;
-    if (!same) return `the Mcp-Param-${d.name} header says ${JSON.stringify(decoded)} but the body carries ${d.path.join(".")}=${JSON.stringify(body)}`;
+    if (decoded === undefined)
+      return `the Mcp-Param-${d.name} header is not a valid header value (control characters, or an invalid Base64 sentinel)`;
+    const same =
+      typeof body === "number" && /^-?\d+(\.0+)?$/.test(decoded) ? Number(decoded) === body : decoded === text;
+    if (!same)
+      return `the Mcp-Param-${d.name} header says ${JSON.stringify(decoded)} but the body carries ${d.path.join(".")}=${JSON.stringify(body)}`;
   }
   return null;
 }

@@ -7,7 +7,14 @@
  * (MRTR), handled by the bridge; a modern upstream never sends requests on its streams.
  */
 import { statusHint } from "../../../../shared/upstream-diagnosis";
-import { rpcError, isRequest, isResponse, UPSTREAM_ERROR, type JsonRpcRequest, type JsonRpcResponse } from "../../../../shared/mcp/jsonrpc";
+import {
+  rpcError,
+  isRequest,
+  isResponse,
+  UPSTREAM_ERROR,
+  type JsonRpcRequest,
+  type JsonRpcResponse,
+} from "../../../../shared/mcp/jsonrpc";
 import { LATEST_MODERN_VERSION, MODERN_VERSIONS } from "../../../../shared/mcp/versions";
 import { log } from "../../../../shared/log";
 import type { CatalogServer } from "../catalog.client";
@@ -36,9 +43,16 @@ export function modernCaps(caps: Record<string, unknown>): Record<string, unknow
 }
 
 /** The request with the gateway's `_meta` for the upstream: the client's own keys kept, the protocol keys set. */
-export function withModernMeta(call: Pick<UpstreamCall, "client">, req: JsonRpcRequest, version: string): JsonRpcRequest {
+export function withModernMeta(
+  call: Pick<UpstreamCall, "client">,
+  req: JsonRpcRequest,
+  version: string,
+): JsonRpcRequest {
   const params = req.params ?? {};
-  const given = params._meta && typeof params._meta === "object" && !Array.isArray(params._meta) ? (params._meta as Record<string, unknown>) : {};
+  const given =
+    params._meta && typeof params._meta === "object" && !Array.isArray(params._meta)
+      ? (params._meta as Record<string, unknown>)
+      : {};
   const c = call.client;
   const meta: Record<string, unknown> = {
     ...given,
@@ -71,7 +85,9 @@ function asErrorResponse(body: unknown): JsonRpcResponse | null {
   if (!body || typeof body !== "object") return null;
   const b = body as Record<string, unknown>;
   const e = b.error as Record<string, unknown> | undefined;
-  return b.jsonrpc === "2.0" && e && typeof e.code === "number" && typeof e.message === "string" ? (b as unknown as JsonRpcResponse) : null;
+  return b.jsonrpc === "2.0" && e && typeof e.code === "number" && typeof e.message === "string"
+    ? (b as unknown as JsonRpcResponse)
+    : null;
 }
 
 export const modernUpstream: Upstream = {
@@ -80,7 +96,12 @@ export const modernUpstream: Upstream = {
     const version = modernVersionFor(server);
     const body = withModernMeta(call, req, version);
     try {
-      const ex = await upstreamFetch(call.target, { method: "POST", body, version, headers: { ...modernHeaders(server, req), ...traceHeaders(call) } }, call.limits, call.signal);
+      const ex = await upstreamFetch(
+        call.target,
+        { method: "POST", body, version, headers: { ...modernHeaders(server, req), ...traceHeaders(call) } },
+        call.limits,
+        call.signal,
+      );
       if (!ex.res.ok) {
         if (ex.res.status === 401) call.unauthorized?.();
         // a modern server answers protocol errors as 4xx with a JSON-RPC error body: pass it on
@@ -91,7 +112,14 @@ export const modernUpstream: Upstream = {
         }
         log.warn("upstream refused a request", { server: server.id, method: req.method, status: ex.res.status });
         call.failed();
-        yield { kind: "response", message: rpcError(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: HTTP ${ex.res.status} - ${statusHint(ex.res.status)}`) };
+        yield {
+          kind: "response",
+          message: rpcError(
+            req.id,
+            UPSTREAM_ERROR,
+            `Upstream ${server.id} failed: HTTP ${ex.res.status} - ${statusHint(ex.res.status)}`,
+          ),
+        };
         return;
       }
       call.onAnswer?.((ex.res.headers.get("content-type") ?? "").toLowerCase().includes("application/json"));
@@ -106,20 +134,33 @@ export const modernUpstream: Upstream = {
         }
         // a modern server sends its needs as input_required results, never as requests
         if (isRequest(m)) {
-          log.warn("modern upstream sent a request on a response stream; dropped", { server: server.id, method: m.method });
+          log.warn("modern upstream sent a request on a response stream; dropped", {
+            server: server.id,
+            method: m.method,
+          });
           continue;
         }
         yield { kind: "notification", message: m };
       }
       if (call.signal.aborted) return;
       call.failed();
-      yield { kind: "response", message: rpcError(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: it closed the stream without answering`) };
+      yield {
+        kind: "response",
+        message: rpcError(
+          req.id,
+          UPSTREAM_ERROR,
+          `Upstream ${server.id} failed: it closed the stream without answering`,
+        ),
+      };
     } catch (err) {
       if (!(err instanceof UpstreamFailure)) throw err;
       if (err.status === 401) call.unauthorized?.();
       log.warn("upstream failure", { server: server.id, method: req.method, message: err.message });
       call.failed();
-      yield { kind: "response", message: rpcError(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: ${err.message}`) };
+      yield {
+        kind: "response",
+        message: rpcError(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: ${err.message}`),
+      };
     }
   },
 };

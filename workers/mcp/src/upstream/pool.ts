@@ -27,7 +27,15 @@ import type { JsonRpcRequest } from "../../../../shared/mcp/jsonrpc";
 import type { UpstreamCall } from "./upstream";
 
 /** Methods that leave state in the upstream session (its next user would inherit it). */
-const STATEFUL = new Set(["resources/subscribe", "resources/unsubscribe", "logging/setLevel", "tasks/get", "tasks/result", "tasks/list", "tasks/cancel"]);
+const STATEFUL = new Set([
+  "resources/subscribe",
+  "resources/unsubscribe",
+  "logging/setLevel",
+  "tasks/get",
+  "tasks/result",
+  "tasks/list",
+  "tasks/cancel",
+]);
 
 /** Whether a request leaves state in the upstream session: a stateful method, or a task-augmented request. */
 export function isStateful(req: JsonRpcRequest): boolean {
@@ -35,7 +43,9 @@ export function isStateful(req: JsonRpcRequest): boolean {
 }
 
 /** Whether a call's upstream session may be parked and adopted: a session-era client's downstream session, with the pool on. */
-export function pooled(call: Pick<UpstreamCall, "sid" | "client" | "env">): call is Pick<UpstreamCall, "client" | "env"> & { sid: string } {
+export function pooled(
+  call: Pick<UpstreamCall, "sid" | "client" | "env">,
+): call is Pick<UpstreamCall, "client" | "env"> & { sid: string } {
   return call.env.MCP_SESSION_POOL_SECONDS > 0 && typeof call.sid === "string" && call.client.era === "legacy";
 }
 
@@ -45,7 +55,10 @@ export function credentialsVersionOf(call: Pick<UpstreamCall, "server">): string
 }
 
 /** The pool key of a call's upstream session (null: not pooled). */
-export async function poolKeyOf(call: UpstreamCall, opened: { version: string; caps: Record<string, unknown>; info?: Record<string, unknown> }): Promise<string | null> {
+export async function poolKeyOf(
+  call: UpstreamCall,
+  opened: { version: string; caps: Record<string, unknown>; info?: Record<string, unknown> },
+): Promise<string | null> {
   if (!pooled(call)) return null;
   const key = canonicalJson({
     email: call.identity.email.toLowerCase(),

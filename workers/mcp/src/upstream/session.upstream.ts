@@ -16,9 +16,24 @@ import { sha256Hex } from "../../../../shared/crypto";
 import { rpcError, isRequest, isResponse, UPSTREAM_ERROR, type JsonRpcRequest } from "../../../../shared/mcp/jsonrpc";
 import { LATEST_VERSION } from "../../../../shared/mcp/versions";
 import { log } from "../../../../shared/log";
-import { upstreamFetch, UpstreamFailure, type ExchangeLimits, type UpstreamExchange, type UpstreamTarget } from "./http";
+import {
+  upstreamFetch,
+  UpstreamFailure,
+  type ExchangeLimits,
+  type UpstreamExchange,
+  type UpstreamTarget,
+} from "./http";
 import { adoptedLately, credentialsVersionOf, enter, isStateful, noteAdopted, poolKeyOf, pooled } from "./pool";
-import { adoptParked, adoptParkedAhead, findUpstreamSession, forgetCached, forgetMarked, markNotReusable, saveUpstreamSession, type UpstreamSession } from "./upstream-sessions.repo";
+import {
+  adoptParked,
+  adoptParkedAhead,
+  findUpstreamSession,
+  forgetCached,
+  forgetMarked,
+  markNotReusable,
+  saveUpstreamSession,
+  type UpstreamSession,
+} from "./upstream-sessions.repo";
 import type { Relay, Upstream, UpstreamCall } from "./upstream";
 
 /** Upstream sessions being opened in this isolate (`<owner>\0<server>`), with the requests waiting for them. */
@@ -53,8 +68,16 @@ async function ownerOf(call: UpstreamCall): Promise<Owner> {
   const c = call.client;
   if (call.sid) return { key: call.sid, version: c.version, caps: c.caps, ...(c.info ? { info: c.info } : {}) };
   const caps = legacyCaps(c.caps);
-  const fp = await sha256Hex(`${call.identity.email.toLowerCase()}\u0000${canonicalJson(caps)}\u0000${c.logLevel ?? ""}`);
-  return { key: `m.${fp.slice(0, 40)}`, version: LATEST_VERSION, caps, ...(c.info ? { info: c.info } : {}), ...(c.logLevel ? { logLevel: c.logLevel } : {}) };
+  const fp = await sha256Hex(
+    `${call.identity.email.toLowerCase()}\u0000${canonicalJson(caps)}\u0000${c.logLevel ?? ""}`,
+  );
+  return {
+    key: `m.${fp.slice(0, 40)}`,
+    version: LATEST_VERSION,
+    caps,
+    ...(c.info ? { info: c.info } : {}),
+    ...(c.logLevel ? { logLevel: c.logLevel } : {}),
+  };
 }
 
 /**
@@ -91,14 +114,22 @@ export async function initializeUpstream(
         jsonrpc: "2.0",
         id,
         method: "initialize",
-        params: { protocolVersion: owner.version, capabilities: owner.caps, clientInfo: owner.info ?? { name: "mcp-gateway", version: "0.1.0" } },
+        params: {
+          protocolVersion: owner.version,
+          capabilities: owner.caps,
+          clientInfo: owner.info ?? { name: "mcp-gateway", version: "0.1.0" },
+        },
       },
     },
     limits,
   );
   if (!ex.res.ok) {
     await ex.res.body?.cancel().catch(() => {});
-    throw new UpstreamFailure(server.id, `upstream ${server.id} refused initialize (HTTP ${ex.res.status}) - ${statusHint(ex.res.status)}`, ex.res.status);
+    throw new UpstreamFailure(
+      server.id,
+      `upstream ${server.id} refused initialize (HTTP ${ex.res.status}) - ${statusHint(ex.res.status)}`,
+      ex.res.status,
+    );
   }
   let result: Record<string, unknown> | undefined;
   for await (const m of ex.messages()) {
@@ -113,15 +144,38 @@ export async function initializeUpstream(
   const usid = ex.res.headers.get("mcp-session-id");
   const version = typeof result.protocolVersion === "string" ? result.protocolVersion : owner.version;
   const initialized = async () => {
-    const note = await upstreamFetch(server, { method: "POST", body: { jsonrpc: "2.0", method: "notifications/initialized" }, usid, version }, limits);
+    const note = await upstreamFetch(
+      server,
+      { method: "POST", body: { jsonrpc: "2.0", method: "notifications/initialized" }, usid, version },
+      limits,
+    );
     await note.res.body?.cancel().catch(() => {});
     return note;
   };
   const [note] = await Promise.all([initialized(), alongside?.({ usid, version })]);
-  if (!note.res.ok) throw new UpstreamFailure(server.id, `upstream ${server.id} refused notifications/initialized (HTTP ${note.res.status})`, note.res.status);
+  if (!note.res.ok)
+    throw new UpstreamFailure(
+      server.id,
+      `upstream ${server.id} refused notifications/initialized (HTTP ${note.res.status})`,
+      note.res.status,
+    );
   const logs = (result.capabilities as Record<string, unknown> | undefined)?.logging !== undefined;
   if (owner.logLevel && logs) {
-    const level = await upstreamFetch(server, { method: "POST", body: { jsonrpc: "2.0", id: `mcpgw-level-${crypto.randomUUID()}`, method: "logging/setLevel", params: { level: owner.logLevel } }, usid, version }, limits);
+    const level = await upstreamFetch(
+      server,
+      {
+        method: "POST",
+        body: {
+          jsonrpc: "2.0",
+          id: `mcpgw-level-${crypto.randomUUID()}`,
+          method: "logging/setLevel",
+          params: { level: owner.logLevel },
+        },
+        usid,
+        version,
+      },
+      limits,
+    );
     for await (const _ of level.messages()) break;
     level.abort("done");
   }
@@ -129,7 +183,13 @@ export async function initializeUpstream(
 }
 
 /** Posts a notification or a response into an upstream session (expects 202); never throws. */
-export async function postToUpstream(server: UpstreamTarget, message: unknown, usid: string | null, version: string, limits: ExchangeLimits): Promise<number> {
+export async function postToUpstream(
+  server: UpstreamTarget,
+  message: unknown,
+  usid: string | null,
+  version: string,
+  limits: ExchangeLimits,
+): Promise<number> {
   try {
     const ex = await upstreamFetch(server, { method: "POST", body: message, usid, version }, limits);
     await ex.res.body?.cancel().catch(() => {});
@@ -140,7 +200,12 @@ export async function postToUpstream(server: UpstreamTarget, message: unknown, u
 }
 
 /** Ends an upstream session (DELETE); never throws (an upstream forgets idle sessions on its own). */
-export async function deleteUpstream(server: UpstreamTarget, usid: string, version: string, limits: ExchangeLimits): Promise<void> {
+export async function deleteUpstream(
+  server: UpstreamTarget,
+  usid: string,
+  version: string,
+  limits: ExchangeLimits,
+): Promise<void> {
   try {
     const ex = await upstreamFetch(server, { method: "DELETE", usid, version }, limits);
     await ex.res.body?.cancel().catch(() => {});
@@ -199,7 +264,11 @@ async function sessionOf(call: UpstreamCall, owner: Owner, stale?: UpstreamSessi
 
 /** Whether a pooled upstream session was opened with other credentials than the server's current ones. */
 function credentialsChanged(call: UpstreamCall, us: UpstreamSession): boolean {
-  return us.poolKey !== undefined && us.credentialsVersion !== undefined && us.credentialsVersion !== credentialsVersionOf(call);
+  return (
+    us.poolKey !== undefined &&
+    us.credentialsVersion !== undefined &&
+    us.credentialsVersion !== credentialsVersionOf(call)
+  );
 }
 
 /**
@@ -217,9 +286,17 @@ export async function adoptAhead(sid: string, servers: string[], calls: () => Pr
   try {
     const built = (await calls()).filter((c) => pooled(c) && locks.includes(`${sid}\u0000${c.server.id}`));
     if (!built.length) return;
-    const keyed = await Promise.all(built.map(async (c) => ({ call: c, poolKey: await poolKeyOf(c, await ownerOf(c)) })));
+    const keyed = await Promise.all(
+      built.map(async (c) => ({ call: c, poolKey: await poolKeyOf(c, await ownerOf(c)) })),
+    );
     const first = built[0]!;
-    const got = await adoptParkedAhead(first.db, keyed.flatMap((k) => (k.poolKey ? [k.poolKey] : [])), first.env.MCP_SESSION_POOL_SECONDS, sid, first.identity.email);
+    const got = await adoptParkedAhead(
+      first.db,
+      keyed.flatMap((k) => (k.poolKey ? [k.poolKey] : [])),
+      first.env.MCP_SESSION_POOL_SECONDS,
+      sid,
+      first.identity.email,
+    );
     for (const us of got.adopted) if (us.usid) noteAdopted(us.usid);
     if (got.adopted.length) for (const wake of openedListeners.get(sid) ?? []) wake();
     for (const us of got.orphaned) {
@@ -247,7 +324,14 @@ async function open(call: UpstreamCall, owner: Owner, adopt = true): Promise<Ups
   const credentialsVersion = credentialsVersionOf(call);
   forgetMarked(owner.key, server.id);
   if (poolKey && adopt) {
-    const got = await adoptParked(call.db, { poolKey, poolSeconds: call.env.MCP_SESSION_POOL_SECONDS, sid: owner.key, email: call.identity.email, server: server.id, credentialsVersion });
+    const got = await adoptParked(call.db, {
+      poolKey,
+      poolSeconds: call.env.MCP_SESSION_POOL_SECONDS,
+      sid: owner.key,
+      email: call.identity.email,
+      server: server.id,
+      credentialsVersion,
+    });
     // expired parked sessions of this key, and the server's opened with other credentials: ended upstream, best effort
     for (const old of got.expired) if (old.usid) call.later(deleteUpstream(server, old.usid, old.version, call.limits));
     if (got.adopted) {
@@ -258,7 +342,8 @@ async function open(call: UpstreamCall, owner: Owner, adopt = true): Promise<Ups
   }
   const pool = poolKey ? { poolKey, credentialsVersion } : {};
   // the session is recorded while notifications/initialized goes out
-  const record = (o: { usid: string | null; version: string }) => saveUpstreamSession(call.db, owner.key, call.identity.email, { server: server.id, ...o, ...pool });
+  const record = (o: { usid: string | null; version: string }) =>
+    saveUpstreamSession(call.db, owner.key, call.identity.email, { server: server.id, ...o, ...pool });
   const opened = await initializeUpstream(server, owner, call.limits, record);
   for (const wake of openedListeners.get(owner.key) ?? []) wake();
   return { server: server.id, usid: opened.usid, version: opened.version, ...pool };
@@ -274,7 +359,12 @@ async function reopen(call: UpstreamCall, owner: Owner, stale: UpstreamSession):
  * Relays one exchange's events for `reqId`: notifications and server-to-client requests as they
  * come, markers (event ids, retry hints), the response last. Returns how it ended.
  */
-async function* relayExchange(call: UpstreamCall, ex: UpstreamExchange, us: UpstreamSession, reqId: JsonRpcRequest["id"] | null): AsyncGenerator<Relay, { answered: boolean; lastEventId?: string; retry?: number }> {
+async function* relayExchange(
+  call: UpstreamCall,
+  ex: UpstreamExchange,
+  us: UpstreamSession,
+  reqId: JsonRpcRequest["id"] | null,
+): AsyncGenerator<Relay, { answered: boolean; lastEventId?: string; retry?: number }> {
   const server = call.server;
   let lastEventId: string | undefined;
   let retry: number | undefined;
@@ -314,7 +404,10 @@ async function* relayExchange(call: UpstreamCall, ex: UpstreamExchange, us: Upst
  * request there (server-everything's roots/list), which a modern client can only answer through the
  * request it has in flight. `side` is closed when `primary` ends.
  */
-async function* withSideRequests(primary: AsyncGenerator<Relay>, side: Promise<AsyncGenerator<Relay> | null>): AsyncGenerator<Relay> {
+async function* withSideRequests(
+  primary: AsyncGenerator<Relay>,
+  side: Promise<AsyncGenerator<Relay> | null>,
+): AsyncGenerator<Relay> {
   let sideGen: AsyncGenerator<Relay> | null = null;
   let sideNext: Promise<{ from: "side"; r: IteratorResult<Relay> }> | null = side.then(async (g) => {
     sideGen = g;
@@ -347,7 +440,11 @@ async function* withSideRequests(primary: AsyncGenerator<Relay>, side: Promise<A
 /** Whether a modern client's call may be asked something on the upstream's GET stream (it declared a capability to answer). */
 function answersSideRequests(call: UpstreamCall): boolean {
   const caps = call.client.caps;
-  return !call.sid && call.client.era === "modern" && (caps.roots !== undefined || caps.sampling !== undefined || caps.elicitation !== undefined);
+  return (
+    !call.sid &&
+    call.client.era === "modern" &&
+    (caps.roots !== undefined || caps.sampling !== undefined || caps.elicitation !== undefined)
+  );
 }
 
 /** GETs of an adopted session that met 409 (its previous stream still closing upstream) retried at most, 50 ms more apart each time. */
@@ -405,12 +502,28 @@ async function* sendOne(call: UpstreamCall, req: JsonRpcRequest): AsyncGenerator
     // a modern client cancels by closing its stream; a session-era upstream learns of it only from notifications/cancelled
     const us = inFlight as UpstreamSession | null;
     if (!answered && us && call.signal.aborted && call.client.era === "modern") {
-      call.later(postToUpstream(call.target, { jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: req.id, reason: "the client closed its request" } }, us.usid, us.version, call.limits));
+      call.later(
+        postToUpstream(
+          call.target,
+          {
+            jsonrpc: "2.0",
+            method: "notifications/cancelled",
+            params: { requestId: req.id, reason: "the client closed its request" },
+          },
+          us.usid,
+          us.version,
+          call.limits,
+        ),
+      );
     }
   }
 }
 
-async function* sendOneInner(call: UpstreamCall, req: JsonRpcRequest, sent: (us: UpstreamSession) => void): AsyncGenerator<Relay> {
+async function* sendOneInner(
+  call: UpstreamCall,
+  req: JsonRpcRequest,
+  sent: (us: UpstreamSession) => void,
+): AsyncGenerator<Relay> {
   {
     const server = call.target;
     try {
@@ -419,7 +532,12 @@ async function* sendOneInner(call: UpstreamCall, req: JsonRpcRequest, sent: (us:
       // a request that leaves state in the upstream session: never parked for another session
       if (pooled(call) && isStateful(req)) await markNotReusable(call.db, call.sid, server.id);
       for (let attempt = 0; ; attempt++) {
-        const ex = await upstreamFetch(server, { method: "POST", body: req, usid: us.usid, version: us.version, headers: traceHeaders(call) }, call.limits, call.signal);
+        const ex = await upstreamFetch(
+          server,
+          { method: "POST", body: req, usid: us.usid, version: us.version, headers: traceHeaders(call) },
+          call.limits,
+          call.signal,
+        );
         sent(us);
         if (us.usid && attempt === 0 && (await sessionLost(ex.res))) {
           us = await reopen(call, owner, us);
@@ -430,18 +548,41 @@ async function* sendOneInner(call: UpstreamCall, req: JsonRpcRequest, sent: (us:
           if (ex.res.status === 401) call.unauthorized?.();
           log.warn("upstream refused a request", { server: server.id, method: req.method, status: ex.res.status });
           call.failed();
-          yield { kind: "response", message: rpcError(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: HTTP ${ex.res.status} - ${statusHint(ex.res.status)}`) };
+          yield {
+            kind: "response",
+            message: rpcError(
+              req.id,
+              UPSTREAM_ERROR,
+              `Upstream ${server.id} failed: HTTP ${ex.res.status} - ${statusHint(ex.res.status)}`,
+            ),
+          };
           return;
         }
         call.onAnswer?.((ex.res.headers.get("content-type") ?? "").toLowerCase().includes("application/json"));
         let end = yield* relayExchange(call, ex, us, req.id);
         // a session-era client reading SSE resumes a closed stream itself (GET with the Last-Event-ID
         // the gateway sealed), as it would directly: end its stream as the upstream ended its own
-        if (!end.answered && end.lastEventId && call.sid && call.client.era === "legacy" && call.client.canReceiveRequests) return;
+        if (
+          !end.answered &&
+          end.lastEventId &&
+          call.sid &&
+          call.client.era === "legacy" &&
+          call.client.canReceiveRequests
+        )
+          return;
         // closed before answering: continue the stream where it broke, when the upstream can
-        for (let resumes = 0; !end.answered && end.lastEventId && resumes < MAX_RESUMES && !call.signal.aborted; resumes++) {
+        for (
+          let resumes = 0;
+          !end.answered && end.lastEventId && resumes < MAX_RESUMES && !call.signal.aborted;
+          resumes++
+        ) {
           await new Promise((r) => setTimeout(r, Math.min(end.retry ?? 0, MAX_RETRY_WAIT_MS)));
-          const again = await upstreamFetch(server, { method: "GET", usid: us.usid, version: us.version, lastEventId: end.lastEventId }, call.limits, call.signal);
+          const again = await upstreamFetch(
+            server,
+            { method: "GET", usid: us.usid, version: us.version, lastEventId: end.lastEventId },
+            call.limits,
+            call.signal,
+          );
           if (!again.res.ok || !(again.res.headers.get("content-type") ?? "").includes("text/event-stream")) {
             await again.res.body?.cancel().catch(() => {});
             break;
@@ -451,7 +592,14 @@ async function* sendOneInner(call: UpstreamCall, req: JsonRpcRequest, sent: (us:
         }
         if (end.answered || call.signal.aborted) return;
         call.failed();
-        yield { kind: "response", message: rpcError(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: it closed the stream without answering`) };
+        yield {
+          kind: "response",
+          message: rpcError(
+            req.id,
+            UPSTREAM_ERROR,
+            `Upstream ${server.id} failed: it closed the stream without answering`,
+          ),
+        };
         return;
       }
     } catch (err) {
@@ -459,7 +607,10 @@ async function* sendOneInner(call: UpstreamCall, req: JsonRpcRequest, sent: (us:
       if (err.status === 401) call.unauthorized?.();
       log.warn("upstream failure", { server: server.id, method: req.method, message: err.message });
       call.failed();
-      yield { kind: "response", message: rpcError(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: ${err.message}`) };
+      yield {
+        kind: "response",
+        message: rpcError(req.id, UPSTREAM_ERROR, `Upstream ${server.id} failed: ${err.message}`),
+      };
     }
   }
 }
@@ -467,7 +618,10 @@ async function* sendOneInner(call: UpstreamCall, req: JsonRpcRequest, sent: (us:
 /** W3C trace context for the upstream request's headers. */
 export function traceHeaders(call: Pick<UpstreamCall, "client">): Record<string, string> {
   const t = call.client.trace;
-  return { ...(t?.traceparent ? { traceparent: t.traceparent } : {}), ...(t?.tracestate ? { tracestate: t.tracestate } : {}) };
+  return {
+    ...(t?.traceparent ? { traceparent: t.traceparent } : {}),
+    ...(t?.tracestate ? { tracestate: t.tracestate } : {}),
+  };
 }
 
 /**
@@ -475,11 +629,24 @@ export function traceHeaders(call: Pick<UpstreamCall, "client">): Record<string,
  * upstream session and the upstream's own event id): GET with that id, everything relayed until
  * the upstream ends the stream.
  */
-export async function* resumeUpstream(call: UpstreamCall, us: UpstreamSession, lastEventId: string): AsyncGenerator<Relay> {
-  const ex = await upstreamFetch(call.target, { method: "GET", usid: us.usid, version: us.version, lastEventId, idleTimeout: false }, call.limits, call.signal);
+export async function* resumeUpstream(
+  call: UpstreamCall,
+  us: UpstreamSession,
+  lastEventId: string,
+): AsyncGenerator<Relay> {
+  const ex = await upstreamFetch(
+    call.target,
+    { method: "GET", usid: us.usid, version: us.version, lastEventId, idleTimeout: false },
+    call.limits,
+    call.signal,
+  );
   if (!ex.res.ok || !(ex.res.headers.get("content-type") ?? "").includes("text/event-stream")) {
     await ex.res.body?.cancel().catch(() => {});
-    throw new UpstreamFailure(call.server.id, `upstream ${call.server.id} cannot resume that stream (HTTP ${ex.res.status})`, ex.res.status);
+    throw new UpstreamFailure(
+      call.server.id,
+      `upstream ${call.server.id} cannot resume that stream (HTTP ${ex.res.status})`,
+      ex.res.status,
+    );
   }
   yield* relayExchange(call, ex, us, null);
 }
@@ -499,7 +666,12 @@ export async function standaloneStream(
   let us = existing ?? (await sessionOf(call, owner));
   let reopened = false;
   for (let attempt = 0; ; attempt++) {
-    const ex = await upstreamFetch(server, { method: "GET", usid: us.usid, version: us.version, lastEventId, idleTimeout: false }, call.limits, call.signal);
+    const ex = await upstreamFetch(
+      server,
+      { method: "GET", usid: us.usid, version: us.version, lastEventId, idleTimeout: false },
+      call.limits,
+      call.signal,
+    );
     if (!existing && us.usid && !reopened && (await sessionLost(ex.res))) {
       reopened = true;
       us = await reopen(call, owner, us);

@@ -8,13 +8,17 @@ import type { McpDb } from "../db";
 
 export type { EndedUpstream, UpstreamSession };
 
-
 const cache = new Map<string, UpstreamSession>();
 const MAX_CACHE = 5_000;
 const k = (sid: string, server: string) => `${sid}\u0000${server}`;
 
 /** The upstream session of `sid` on `server`: from the isolate cache, else Postgres. */
-export async function findUpstreamSession(db: McpDb, sid: string, server: string, fresh = false): Promise<UpstreamSession | null> {
+export async function findUpstreamSession(
+  db: McpDb,
+  sid: string,
+  server: string,
+  fresh = false,
+): Promise<UpstreamSession | null> {
   if (!fresh) {
     const hit = cache.get(k(sid, server));
     if (hit) return hit;
@@ -98,7 +102,13 @@ export async function isSessionEnded(db: McpDb, sid: string, issuedAt: number): 
  * @param poolSeconds MCP_SESSION_POOL_SECONDS (0: nothing is parked)
  * @param busy servers whose upstream session has a request in flight in this isolate (never parked)
  */
-export async function endSession(db: McpDb, sid: string, email: string, poolSeconds = 0, busy: string[] = []): Promise<EndedUpstream[]> {
+export async function endSession(
+  db: McpDb,
+  sid: string,
+  email: string,
+  poolSeconds = 0,
+  busy: string[] = [],
+): Promise<EndedUpstream[]> {
   const ended = await db.run("endSession", sid, email, poolSeconds, busy.join(","));
   for (const us of ended) cache.delete(k(sid, us.server));
   remembered(endedIds, sid, 100_000);
@@ -121,7 +131,13 @@ export async function adoptParked(
 }
 
 /** Adopts ahead of use one parked session per pool key for `sid` (recorded as its upstream sessions). */
-export async function adoptParkedAhead(db: McpDb, keys: string[], poolSeconds: number, sid: string, email: string): Promise<{ adopted: UpstreamSession[]; orphaned: UpstreamSession[] }> {
+export async function adoptParkedAhead(
+  db: McpDb,
+  keys: string[],
+  poolSeconds: number,
+  sid: string,
+  email: string,
+): Promise<{ adopted: UpstreamSession[]; orphaned: UpstreamSession[] }> {
   if (!keys.length) return { adopted: [], orphaned: [] };
   const got = await db.run("adoptParkedAhead", keys.join(","), poolSeconds, sid, email);
   const adopted: UpstreamSession[] = [];

@@ -73,7 +73,9 @@ export interface Upstream {
  * Which adapter serves a server: the transport the catalog found it speaking (else the configured
  * one), then its era as the catalog detected it (else what its protocol version says).
  */
-export function upstreamKind(server: Pick<CatalogServer, "transport" | "detectedTransport" | "era" | "protocolVersion">): "modern" | "session" | "legacy-sse" {
+export function upstreamKind(
+  server: Pick<CatalogServer, "transport" | "detectedTransport" | "era" | "protocolVersion">,
+): "modern" | "session" | "legacy-sse" {
   if ((server.detectedTransport ?? server.transport) === "sse") return "legacy-sse";
   if (server.era === "modern" || (server.era == null && isModernVersion(server.protocolVersion))) return "modern";
   return "session";
