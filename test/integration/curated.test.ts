@@ -571,6 +571,11 @@ describe("overrides", () => {
       expect(((await r.json()) as any).field).toBe(field);
     }
     expect((await api("PUT", "/servers/nope/overrides/add", {})).status).toBe(404);
+    // the tool's name is percent-encoded in the path; one with a slash cannot be addressed there
+    // (the edge refuses an encoded slash: docs/admin.md, the {tool} parameter in openapi.json)
+    const slash = await api("PUT", `/servers/rev/overrides/${encodeURIComponent("a/b")}`, { hidden: true });
+    expect(slash.status).toBe(400);
+    expect(((await slash.json()) as any).error).toBe("invalid_path");
     // a name that is special to JavaScript objects is a name like any other
     expect((await api("PUT", "/servers/rev/overrides/shout", { name: "__proto__" })).status).toBe(200);
     await waitFor(

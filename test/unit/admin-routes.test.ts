@@ -87,4 +87,52 @@ describe("admin routes: defineRoute + mountRoutes", () => {
       expect(op.parameters.filter((p) => p.in === "path").map((p) => p.name)).toEqual(Object.keys(r.params ?? {}));
     }
   });
+
+  it("describes every path parameter of every route with the route's own schema and a description", () => {
+    type Param = { name: string; in: string; required: boolean; description?: string; example?: unknown; schema: any };
+    const doc = openApiDocument() as { paths: Record<string, Record<string, { parameters: Param[] }>> };
+    const pathParams = (path: string, method: string) =>
+      doc.paths[path]![method]!.parameters.filter((p) => p.in === "path");
+    let described = 0;
+    for (const r of OPERATIONS) {
+      const where = `${r.method} ${r.path}`;
+      const params = pathParams(r.path, r.method);
+      expect(
+        params.map((p) => p.name),
+        where,
+      ).toEqual([...r.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]));
+      for (const p of params) {
+        const route = r.params![p.name]!;
+        const { $schema: _, ...own } = z.toJSONSchema(route, {
+          io: "input",
+          target: "draft-2020-12",
+          unrepresentable: "any",
+          reused: "inline",
+        });
+        expect(p.schema, `${where} {${p.name}}`).toEqual(own);
+        expect(p.required, `${where} {${p.name}}`).toBe(true);
+        expect(["string", "integer"], `${where} {${p.name}} type`).toContain(p.schema.type);
+        expect(p.description, `${where} {${p.name}} description`).toMatch(/\w{3,} \w{3,}/);
+        if (p.example !== undefined)
+          expect(route.safeParse(p.example).success, `${where} {${p.name}} example`).toBe(true);
+        described++;
+      }
+    }
+    expect(described).toBeGreaterThanOrEqual(30);
+
+    // what the names alone used to hide: a change is a number, a tool an upstream name (not a slug)
+    const [, change] = pathParams("/admin/api/servers/{id}/changes/{change}/approve", "post");
+    expect(change!.schema).toMatchObject({ type: "integer", minimum: 1 });
+    const [server, tool] = pathParams("/admin/api/servers/{id}/overrides/{tool}", "put");
+    expect(server!.schema).toMatchObject({ type: "string", pattern: "^[a-z0-9][a-z0-9-]{0,31}$" });
+    expect(tool!.schema).toMatchObject({ type: "string", minLength: 1, maxLength: 128 });
+    expect(tool!.schema.pattern).not.toBe(server!.schema.pattern);
+    expect(tool!.description).toMatch(/percent-encoded/);
+    // a group name is case-insensitive, so the document does not refuse upper case
+    const [group] = pathParams("/admin/api/groups/{name}", "put");
+    expect(group!.schema.pattern).toBeUndefined();
+    expect(S.PathParam.group.parse("MCP-Admin")).toBe("mcp-admin");
+    const [email] = pathParams("/admin/api/users/{email}", "put");
+    expect(email!.example).toBe("alice@example.com");
+  });
 });

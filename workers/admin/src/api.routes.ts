@@ -119,7 +119,13 @@ export function secretsRing(c: C): Promise<KeyRing> {
 }
 
 const actor = (c: C) => c.get("identity").email.toLowerCase();
-const P = { id: { id: S.Slug }, name: { name: S.GroupName }, email: { email: S.Email } };
+const P = {
+  tenant: { id: S.PathParam.tenant },
+  server: { id: S.PathParam.server },
+  virtualServer: { id: S.PathParam.virtualServer },
+  name: { name: S.PathParam.group },
+  email: { email: S.PathParam.email },
+};
 const replaced = "replaced (201 when created)";
 
 /** Every admin-only route of the REST API, in the document's order (openapi.ts). */
@@ -138,7 +144,7 @@ export const API_ROUTES: Route[] = [
     path: "/admin/api/tenants/{id}",
     summary: "Get a tenant",
     tag: "tenants",
-    params: P.id,
+    params: P.tenant,
     ok: { status: 200, schema: S.TenantOut, description: "the tenant" },
     handler: async (c, { params: { id } }) =>
       c.json((await db(c, (sql) => getTenant(sql, id))) ?? notFound(`tenant ${id}`)),
@@ -148,7 +154,7 @@ export const API_ROUTES: Route[] = [
     path: "/admin/api/tenants/{id}",
     summary: "Create or replace a tenant",
     tag: "tenants",
-    params: P.id,
+    params: P.tenant,
     body: S.TenantBody,
     ok: { status: 200, schema: S.TenantOut, description: replaced },
     handler: async (c, { params: { id }, body }) => {
@@ -161,7 +167,7 @@ export const API_ROUTES: Route[] = [
     path: "/admin/api/tenants/{id}",
     summary: "Delete a tenant (409 while it has servers)",
     tag: "tenants",
-    params: P.id,
+    params: P.tenant,
     ok: { status: 204, description: "deleted" },
     handler: async (c, { params: { id } }) => {
       await db(c, (sql) => svc.removeTenant(sql, actor(c), id));
@@ -186,7 +192,7 @@ export const API_ROUTES: Route[] = [
     path: "/admin/api/servers/{id}",
     summary: "Get a server",
     tag: "servers",
-    params: P.id,
+    params: P.server,
     ok: { status: 200, schema: S.ServerOut, description: "the server" },
     handler: async (c, { params: { id } }) => {
       const [server, counts] = await db(c, (sql) => Promise.all([getServer(sql, id), connectionCounts(sql)]));
@@ -198,7 +204,7 @@ export const API_ROUTES: Route[] = [
     path: "/admin/api/servers/{id}",
     summary: "Create or replace a server; the catalog re-lists it",
     tag: "servers",
-    params: P.id,
+    params: P.server,
     body: S.ServerBody,
     ok: { status: 200, schema: S.ServerOut, description: replaced },
     handler: async (c, { params: { id }, body }) => {
@@ -213,7 +219,7 @@ export const API_ROUTES: Route[] = [
     path: "/admin/api/servers/{id}",
     summary: "Delete a server",
     tag: "servers",
-    params: P.id,
+    params: P.server,
     ok: { status: 204, description: "deleted" },
     handler: async (c, { params: { id } }) => {
       await revokeConnections(c, { server: id });
@@ -228,7 +234,7 @@ export const API_ROUTES: Route[] = [
     path: "/admin/api/servers/{id}/changes",
     summary: "Reviews of a server's tool definitions (review: hold/findings), with poisoning findings",
     tag: "review",
-    params: P.id,
+    params: P.server,
     query: S.ReviewsQuery,
     ok: { status: 200, schema: z.object({ changes: z.array(S.ReviewOut) }), description: "newest first" },
     handler: async (c, { params: { id }, query: q }) => {
@@ -252,7 +258,7 @@ export const API_ROUTES: Route[] = [
       path: `/admin/api/servers/{id}/changes/{change}/${decision}`,
       summary,
       tag: "review",
-      params: { ...P.id, change: S.ChangeId },
+      params: { ...P.server, change: S.PathParam.change },
       ok: { status: 200, schema: S.ReviewOut, description: "the decided review (409 when not pending)" },
       handler: async (c, { params: { id, change } }) =>
         c.json(await db(c, (sql) => svc.decideServerReview(sql, actor(c), id, change, decision))),
@@ -263,7 +269,7 @@ export const API_ROUTES: Route[] = [
     path: "/admin/api/servers/{id}/refresh",
     summary: "Re-list the server now",
     tag: "review",
-    params: P.id,
+    params: P.server,
     ok: { status: 202, description: "refresh requested" },
     handler: async (c, { params: { id } }) => {
       if (!(await db(c, (sql) => getServer(sql, id)))) notFound(`server ${id}`);
@@ -278,7 +284,7 @@ export const API_ROUTES: Route[] = [
     path: "/admin/api/servers/{id}/overrides",
     summary: "A server's tool overrides",
     tag: "overrides",
-    params: P.id,
+    params: P.server,
     ok: { status: 200, schema: z.object({ overrides: z.array(S.OverrideOut) }), description: "by tool" },
     handler: async (c, { params: { id } }) => {
       const overrides = await db(c, async (sql) => ((await getServer(sql, id)) ? listOverrides(sql, id) : null));
@@ -332,7 +338,7 @@ export const API_ROUTES: Route[] = [
     path: "/admin/api/servers/{id}/overrides/{tool}",
     summary: "One tool's override",
     tag: "overrides",
-    params: { ...P.id, tool: S.UpstreamToolName },
+    params: { ...P.server, tool: S.PathParam.tool },
     ok: { status: 200, schema: S.OverrideOut, description: "the override" },
     handler: async (c, { params: { id, tool } }) =>
       c.json(
@@ -344,7 +350,7 @@ export const API_ROUTES: Route[] = [
     path: "/admin/api/servers/{id}/overrides/{tool}",
     summary: "Rename a tool, replace its description or hide it for everyone",
     tag: "overrides",
-    params: { ...P.id, tool: S.UpstreamToolName },
+    params: { ...P.server, tool: S.PathParam.tool },
     body: S.OverrideBody,
     ok: { status: 200, schema: S.OverrideOut, description: replaced },
     handler: async (c, { params: { id, tool }, body }) => {
@@ -357,7 +363,7 @@ export const API_ROUTES: Route[] = [
     path: "/admin/api/servers/{id}/overrides/{tool}",
     summary: "Remove a tool's override",
     tag: "overrides",
-    params: { ...P.id, tool: S.UpstreamToolName },
+    params: { ...P.server, tool: S.PathParam.tool },
     ok: { status: 204, description: "deleted" },
     handler: async (c, { params: { id, tool } }) => {
       await db(c, (sql) => svc.removeOverride(sql, actor(c), id, tool));
@@ -383,7 +389,7 @@ export const API_ROUTES: Route[] = [
     path: "/admin/api/virtual-servers/{id}",
     summary: "Get a virtual server",
     tag: "virtual servers",
-    params: P.id,
+    params: P.virtualServer,
     ok: { status: 200, schema: S.VirtualServerOut, description: "the virtual server" },
     handler: async (c, { params: { id } }) =>
       c.json((await db(c, (sql) => getVirtualServer(sql, id))) ?? notFound(`virtual server ${id}`)),
@@ -393,7 +399,7 @@ export const API_ROUTES: Route[] = [
     path: "/admin/api/virtual-servers/{id}",
     summary: "Create or replace a virtual server: /mcp/<id> with chosen tools of several servers",
     tag: "virtual servers",
-    params: P.id,
+    params: P.virtualServer,
     body: S.VirtualServerBody,
     ok: { status: 200, schema: S.VirtualServerOut, description: replaced },
     handler: async (c, { params: { id }, body }) => {
@@ -406,7 +412,7 @@ export const API_ROUTES: Route[] = [
     path: "/admin/api/virtual-servers/{id}",
     summary: "Delete a virtual server",
     tag: "virtual servers",
-    params: P.id,
+    params: P.virtualServer,
     ok: { status: 204, description: "deleted" },
     handler: async (c, { params: { id } }) => {
       await db(c, (sql) => svc.removeVirtualServer(sql, actor(c), id));
@@ -543,7 +549,7 @@ export const API_ROUTES: Route[] = [
     path: "/admin/api/users/{email}/keys/{keyId}",
     summary: "Get one API key's metadata (never the key)",
     tag: "keys",
-    params: { ...P.email, keyId: S.Slug },
+    params: { ...P.email, keyId: S.PathParam.keyId },
     ok: { status: 200, schema: S.KeyOut, description: "the key's metadata" },
     handler: async (c, { params: { email, keyId: id } }) => {
       const key = await db(c, async (sql) => (await listApiKeys(sql, email)).find((k) => k.id === id));
@@ -555,7 +561,7 @@ export const API_ROUTES: Route[] = [
     path: "/admin/api/users/{email}/keys/{keyId}",
     summary: "Revoke an API key",
     tag: "keys",
-    params: { ...P.email, keyId: S.Slug },
+    params: { ...P.email, keyId: S.PathParam.keyId },
     ok: { status: 204, description: "revoked" },
     handler: async (c, { params: { email, keyId: id } }) => {
       await db(c, (sql) => svc.revokeKey(sql, actor(c), email, id));

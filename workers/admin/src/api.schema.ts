@@ -526,6 +526,28 @@ export const Email = z
 
 export { GroupName, Slug };
 
+/**
+ * The API's path parameters (`defineRoute`'s `params`), each with what the document says about it
+ * (openapi.ts shows the schema and the description beside the route).
+ */
+export const PathParam = {
+  tenant: Slug.describe("the tenant's id"),
+  server: Slug.describe("the server's id"),
+  virtualServer: Slug.describe("the virtual server's id (its MCP endpoint is /mcp/<id>)"),
+  group: GroupName.describe(
+    "the group's name: 1-32 characters of [a-z0-9-], the first a letter or digit; case-insensitive (stored lower-case)",
+  ),
+  email: Email.meta({
+    description: "the user's e-mail address, case-insensitive; percent-encoded in the path (@ as %40)",
+    examples: ["alice@example.com"],
+  }),
+  keyId: Slug.describe("the API key's id, as listed (not its secret)"),
+  change: ChangeId.describe("the change's id, as listed by GET /admin/api/servers/{id}/changes"),
+  tool: UpstreamToolName.describe(
+    "the tool's name at the upstream, percent-encoded. A name that contains / or \\ or is . or .. cannot be addressed in a path: the edge refuses or normalises it",
+  ),
+};
+
 // ---- self-service (GET /admin/api/me, /admin/api/me/keys): any signed-in user, their own data only
 
 export const MyAccessOut = z

@@ -29,6 +29,21 @@ function component(s: z.ZodType, components: Record<string, unknown>): Record<st
   return JSON.parse(JSON.stringify(rest).replaceAll('"#/$defs/', '"#/components/schemas/'));
 }
 
+/** One parameter: its schema, and the schema's description and first example beside it. */
+function parameter(name: string, where: "path" | "query", s: z.ZodType, components: Record<string, unknown>) {
+  const schema = component(s, components);
+  const example = Array.isArray(schema.examples) ? schema.examples[0] : undefined;
+  return {
+    name,
+    in: where,
+    // a path parameter always; a query parameter unless its schema takes its absence (optional, or a default)
+    required: where === "path" || !s.safeParse(undefined).success,
+    schema,
+    ...(schema.description ? { description: schema.description } : {}),
+    ...(example !== undefined ? { example } : {}),
+  };
+}
+
 let cached: Record<string, unknown> | undefined;
 
 /** The OpenAPI document; `server` is the public origin when known. */
@@ -38,30 +53,13 @@ export function openApiDocument(server?: string): Record<string, unknown> {
     const errorRef = component(S.ErrorOut, components);
     const paths: Record<string, Record<string, unknown>> = {};
     for (const op of OPERATIONS) {
-      const params = [...op.path.matchAll(/\{(\w+)\}/g)].map((m) => ({
-        name: m[1],
-        in: "path",
-        required: true,
-        schema:
-          m[1] === "email"
-            ? { type: "string", format: "email" }
-            : { type: "string", pattern: "^[a-z0-9][a-z0-9-]{0,31}$" },
-      }));
+      // path parameters in the path's order, each with its route's zod schema (defineRoute
+      // guarantees one per `{name}`)
+      const params = [...op.path.matchAll(/\{(\w+)\}/g)].map(([, name]) =>
+        parameter(name!, "path", op.params![name!]!, components),
+      );
       const queryParams = op.query
-        ? Object.entries(op.query.shape).map(([name, s]) => {
-            const schema = component(s as z.ZodType, components);
-            const example = Array.isArray(schema.examples) ? schema.examples[0] : undefined;
-            // required unless the schema takes its absence (optional, or with a default)
-            const required = !(s as z.ZodType).safeParse(undefined).success;
-            return {
-              name,
-              in: "query",
-              required,
-              schema,
-              ...(schema.description ? { description: schema.description } : {}),
-              ...(example !== undefined ? { example } : {}),
-            };
-          })
+        ? Object.entries(op.query.shape).map(([name, s]) => parameter(name, "query", s as z.ZodType, components))
         : [];
       const errors: Record<string, unknown> = {
         "401": { description: "no valid credentials", content: { "application/json": { schema: errorRef } } },

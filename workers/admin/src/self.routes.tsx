@@ -85,7 +85,7 @@ export const SELF_API_ROUTES: Route[] = [
     summary: "Revoke one of my API keys (another user's key id: 404, like an unknown one)",
     tag: "self-service",
     self: true,
-    params: { keyId: S.Slug },
+    params: { keyId: S.PathParam.keyId },
     ok: { status: 204, description: "revoked" },
     handler: async (c, { params: { keyId } }) => {
       await db(c, (sql) => revokeMyKey(sql, c.get("identity"), keyId));
