@@ -66,7 +66,7 @@ function notFound(what: string): never {
 }
 
 /** Asks the catalog to re-list a server after a change, after the response; failures are ignored. */
-export function refreshServer(c: C, id: string): void {
+export function askCatalogToRefresh(c: C, id: string): void {
   const catalog = c.env.CATALOG;
   if (!catalog || typeof (catalog as Fetcher).fetch !== "function") return;
   const p = withServiceAssertion(catalog as Fetcher, readEnv(AdminEnv, c.env).SERVICE_SECRET, "admin", "catalog")
@@ -210,7 +210,7 @@ export const API_ROUTES: Route[] = [
     handler: async (c, { params: { id }, body }) => {
       const ring = await secretsRing(c);
       const r = await db(c, (sql) => svc.putServer(sql, actor(c), id, body, ring));
-      refreshServer(c, id);
+      askCatalogToRefresh(c, id);
       return c.json(r.item, r.created ? 201 : 200);
     },
   }),
@@ -273,7 +273,7 @@ export const API_ROUTES: Route[] = [
     ok: { status: 202, description: "refresh requested" },
     handler: async (c, { params: { id } }) => {
       if (!(await db(c, (sql) => getServer(sql, id)))) notFound(`server ${id}`);
-      refreshServer(c, id);
+      askCatalogToRefresh(c, id);
       return c.json({ server: id, refresh: "requested" }, 202);
     },
   }),
@@ -298,7 +298,7 @@ export const API_ROUTES: Route[] = [
     path: "/admin/api/servers/{id}/override",
     summary: "One tool's override, the tool named in the query string (any name, `/` included)",
     tag: "overrides",
-    params: P.id,
+    params: P.server,
     query: S.ToolQuery,
     ok: { status: 200, schema: S.OverrideOut, description: "the override" },
     handler: async (c, { params: { id }, query: { tool } }) =>
@@ -311,7 +311,7 @@ export const API_ROUTES: Route[] = [
     path: "/admin/api/servers/{id}/override",
     summary: "Rename, describe or hide a tool named in the query string (any name, `/` included)",
     tag: "overrides",
-    params: P.id,
+    params: P.server,
     query: S.ToolQuery,
     body: S.OverrideBody,
     ok: { status: 200, schema: S.OverrideOut, description: replaced },
@@ -325,7 +325,7 @@ export const API_ROUTES: Route[] = [
     path: "/admin/api/servers/{id}/override",
     summary: "Remove the override of a tool named in the query string (any name, `/` included)",
     tag: "overrides",
-    params: P.id,
+    params: P.server,
     query: S.ToolQuery,
     ok: { status: 204, description: "deleted" },
     handler: async (c, { params: { id }, query: { tool } }) => {

@@ -24,7 +24,7 @@ import { usageReport } from "../../../shared/repos/reports.repo";
 import * as S from "./api.schema";
 import * as svc from "./admin.service";
 import { explainAccess } from "./access.explain";
-import { db, healthReport, refreshServer, revokeConnections, secretsRing, usageWindow } from "./api.routes";
+import { db, healthReport, askCatalogToRefresh, revokeConnections, secretsRing, usageWindow } from "./api.routes";
 import { ApiError, parseOr400 } from "./errors";
 import type { AdminApp, AdminHono } from "./app";
 import { GroupsPage, ServersPage, TenantsPage, UserPage, UsersPage, rulesText, type PageBase } from "./ui/pages.manage";
@@ -430,7 +430,7 @@ export function registerUiRoutes(app: AdminHono) {
         });
         const ring = await secretsRing(c);
         const r = await db(c, (sql) => svc.putServer(sql, actor(c), id, input, ring));
-        refreshServer(c, id);
+        askCatalogToRefresh(c, id);
         return done(c, "/admin/servers", `Server ${id} ${r.created ? "created" : "saved"}.`);
       },
       (msg) => serversPage(c, values, existing?.id ?? null, msg),
@@ -498,7 +498,7 @@ export function registerUiRoutes(app: AdminHono) {
   });
   app.post("/admin/servers/:id/refresh", async (c) => {
     const id = parseOr400(S.Slug, c.req.param("id"), "id");
-    refreshServer(c, id);
+    askCatalogToRefresh(c, id);
     return done(c, "/admin/health", `Asked the catalog to re-list the server ${id}.`);
   });
 

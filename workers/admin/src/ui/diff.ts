@@ -5,8 +5,8 @@ export interface DiffLine {
   text: string;
 }
 
-/** Pretty JSON of a value with object keys sorted, so diffs show only real changes. */
-export function canonicalJson(value: unknown): string {
+/** Pretty JSON of a value with object keys sorted, so diffs show only real changes ("" for none; shared/canonical.ts has the compact form for digests). */
+export function sortedPrettyJson(value: unknown): string {
   const sort = (v: unknown): unknown =>
     Array.isArray(v)
       ? v.map(sort)

@@ -2,7 +2,7 @@
 import type { Group } from "../../../../shared/repos/groups.repo";
 import type { Review } from "../../../../shared/repos/review.repo";
 import type { VirtualServer } from "../../../../shared/repos/virtual.repo";
-import { canonicalJson } from "./diff";
+import { sortedPrettyJson } from "./diff";
 import { Csrf, Flash, Layout, PostButton, when } from "./layout";
 import { Diff } from "./pages.insight";
 import type { PageBase } from "./pages.manage";
@@ -62,7 +62,7 @@ export function ReviewsPage(p: PageBase & { reviews: Review[] }) {
                 <summary class="small">
                   {r.scope === "set" ? `${Array.isArray(r.after) ? r.after.length : 0} definitions` : "definition"}
                 </summary>
-                <pre>{canonicalJson(r.after)}</pre>
+                <pre>{sortedPrettyJson(r.after)}</pre>
               </details>
             )}
             <p>

@@ -5,7 +5,7 @@ import type { AdminUser } from "../../../../shared/repos/admin-users.repo";
 import type { Dimension, LiveFigures, UsageReport } from "../../../../shared/repos/reports.repo";
 import type { AccessExplanation } from "../access.explain";
 import { BarsChart, CallsChart, LatencyChart } from "./charts";
-import { canonicalJson, diffLines } from "./diff";
+import { sortedPrettyJson, diffLines } from "./diff";
 import { Flash, Layout, PostButton, when } from "./layout";
 import type { PageBase } from "./pages.manage";
 
@@ -340,7 +340,7 @@ export function HealthPage(p: PageBase & { health: (ServerHealth & { live: LiveF
 }
 
 export function Diff(props: { before: unknown; after: unknown }) {
-  const lines = diffLines(canonicalJson(props.before), canonicalJson(props.after));
+  const lines = diffLines(sortedPrettyJson(props.before), sortedPrettyJson(props.after));
   const changed = lines.some((l) => l.op !== "same");
   // keep 2 lines of context around each change
   const keep = lines.map(
@@ -406,7 +406,7 @@ export function ChangesPage(p: PageBase & { changes: ItemChange[]; server: strin
             ) : (
               <details>
                 <summary class="small">definition</summary>
-                <pre>{canonicalJson(ch.change === "added" ? ch.after : ch.before)}</pre>
+                <pre>{sortedPrettyJson(ch.change === "added" ? ch.after : ch.before)}</pre>
               </details>
             )}
           </div>
