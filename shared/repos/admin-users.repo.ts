@@ -51,6 +51,12 @@ export async function listUsers(db: Db): Promise<AdminUser[]> {
 }
 
 /** One user (email already lower-case), or null. */
+/** Whether the user has the admin flag itself (not admin through a group). */
+export async function hasAdminFlag(db: Db, email: string): Promise<boolean> {
+  const [row] = await db`SELECT is_admin FROM users WHERE email = ${email.toLowerCase()}`;
+  return Boolean(row?.is_admin);
+}
+
 export async function getAdminUser(db: Db, email: string, lock = false): Promise<AdminUser | null> {
   const rows = lock
     ? await db`SELECT u.*, '[]'::jsonb AS groups, 0 AS active_keys FROM users u WHERE u.email = ${email} FOR UPDATE`

@@ -109,3 +109,9 @@ export async function deleteGroup(db: Db, name: string): Promise<boolean> {
   const rows = await db`DELETE FROM groups WHERE name = ${name} RETURNING name`;
   return rows.length > 0;
 }
+
+/** Every group -> tenant grant, by group name. */
+export async function listTenantGrants(db: Db): Promise<{ group: string; tenant: string }[]> {
+  const rows = await db`SELECT group_name, tenant_id FROM group_tenant_mapping ORDER BY group_name, tenant_id`;
+  return rows.map((r) => ({ group: String(r.group_name), tenant: String(r.tenant_id) }));
+}

@@ -169,3 +169,17 @@ export async function liveFigures(db: Db, windowSeconds = LIVE_WINDOW_SECONDS): 
   }
   return out;
 }
+
+/** How many tenants, servers, groups and users there are (the admin overview). */
+export async function overviewCounts(
+  db: Db,
+): Promise<{ tenants: number; servers: number; groups: number; users: number }> {
+  const [row] = await db`SELECT (SELECT count(*) FROM tenants) AS tenants, (SELECT count(*) FROM servers) AS servers,
+    (SELECT count(*) FROM groups) AS groups, (SELECT count(*) FROM users) AS users`;
+  return {
+    tenants: Number(row?.tenants),
+    servers: Number(row?.servers),
+    groups: Number(row?.groups),
+    users: Number(row?.users),
+  };
+}

@@ -290,6 +290,18 @@ export async function listOverrides(db: Db, serverId: string): Promise<ToolOverr
   return rows.map(toOverride);
 }
 
+/**
+ * Whether `name` is taken on the server by a tool other than `tool`: a tool the catalog lists
+ * under that name, or another tool's override to it.
+ */
+export async function overrideNameTaken(db: Db, serverId: string, name: string, tool: string): Promise<boolean> {
+  const [listed] =
+    await db`SELECT 1 FROM server_items WHERE server_id = ${serverId} AND kind = 'tool' AND name = ${name} LIMIT 1`;
+  const [other] =
+    await db`SELECT tool FROM tool_overrides WHERE server_id = ${serverId} AND name = ${name} AND tool <> ${tool}`;
+  return Boolean(listed || other);
+}
+
 /** One override, or null. */
 export async function getOverride(db: Db, serverId: string, tool: string): Promise<ToolOverride | null> {
   const [row] =

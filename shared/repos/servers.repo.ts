@@ -141,6 +141,19 @@ export async function listServers(db: Db, tenant?: string): Promise<Server[]> {
 }
 
 /** One server without header values, or null. */
+/** Every server's tenant, state and review mode, by id (no headers, no credentials). */
+export async function listServerStates(
+  db: Db,
+): Promise<{ id: string; tenant: string; enabled: boolean; review: string }[]> {
+  const rows = await db`SELECT id, tenant_id, enabled, review FROM servers ORDER BY id`;
+  return rows.map((r) => ({
+    id: String(r.id),
+    tenant: String(r.tenant_id),
+    enabled: Boolean(r.enabled),
+    review: String(r.review),
+  }));
+}
+
 export async function getServer(db: Db, id: string, lock = false): Promise<Server | null> {
   const rows = lock
     ? await db`SELECT id, tenant_id, url, transport, enabled, description, credentials, review, created_at, updated_at,

@@ -62,6 +62,21 @@ describe("admin UI", () => {
     expect(new URL(page.url()).pathname).toBe("/admin");
     await expect(page.textContent("header .who")).resolves.toContain("admin@localhost");
     await expect(page.textContent("main")).resolves.toContain("Recent admin changes");
+    // the overview's counts are the API's lists' lengths
+    const stats = Object.fromEntries(
+      await page
+        .locator(".stat")
+        .evaluateAll((els) =>
+          els.map((el) => [el.querySelector("span")!.textContent, Number(el.querySelector("b")!.textContent)]),
+        ),
+    );
+    const listed: Record<string, number> = {};
+    for (const what of ["tenants", "servers", "groups", "users"]) {
+      const r = await t.fetch(`/admin/api/${what}`, { key: t.adminKey });
+      listed[what] = ((await r.json()) as Record<string, unknown[]>)[what]!.length;
+    }
+    expect(stats).toEqual(listed);
+    expect(listed.servers).toBeGreaterThan(0);
     await shot(page, "overview");
   });
 

@@ -8,7 +8,9 @@ import type { Sql } from "../../../shared/db";
 import { decideTool, type Grant } from "../../../shared/policy";
 import { loadAccess } from "../../../shared/repos/access.repo";
 import { loadCuration } from "../../../shared/repos/review.repo";
-import { toolNamesByServer } from "../../../shared/repos/servers.repo";
+import { hasAdminFlag } from "../../../shared/repos/admin-users.repo";
+import { listTenantGrants } from "../../../shared/repos/groups.repo";
+import { listServerStates, toolNamesByServer } from "../../../shared/repos/servers.repo";
 import { listVirtualServers } from "../../../shared/repos/virtual.repo";
 import { ADMIN_GROUP } from "../../../shared/schemas";
 
@@ -51,17 +53,16 @@ export interface AccessExplanation {
  */
 export async function explainAccess(sql: Sql, email: string, tool?: string): Promise<AccessExplanation> {
   const access = await loadAccess(sql, email);
-  const [userRow] = await sql`SELECT is_admin FROM users WHERE email = ${access.email}`;
-  const adminVia = !access.isAdmin ? null : userRow?.is_admin ? "admin flag" : `group ${ADMIN_GROUP}`;
-  const allServers = await sql`SELECT id, tenant_id, enabled FROM servers ORDER BY id`;
-  const mappings = await sql`SELECT group_name, tenant_id FROM group_tenant_mapping ORDER BY group_name`;
+  const adminVia = !access.isAdmin
+    ? null
+    : (await hasAdminFlag(sql, access.email))
+      ? "admin flag"
+      : `group ${ADMIN_GROUP}`;
+  const allServers = await listServerStates(sql);
+  const grants = await listTenantGrants(sql);
   const tools = await toolNamesByServer(sql);
-  const [virtuals, { approved, overrides }, reviewRows] = await Promise.all([
-    listVirtualServers(sql),
-    loadCuration(sql),
-    sql`SELECT id, review FROM servers`,
-  ]);
-  const review = new Map(reviewRows.map((r) => [String(r.id), String(r.review)]));
+  const [virtuals, { approved, overrides }] = await Promise.all([listVirtualServers(sql), loadCuration(sql)]);
+  const review = new Map(allServers.map((s) => [s.id, s.review]));
   /** Why curation hides a tool from everyone (override, review), or null. */
   const curated = (server: string, name: string): string | null => {
     if (overrides.get(server)?.get(name)?.hidden) return "hidden for everyone (override)";
@@ -112,12 +113,10 @@ export async function explainAccess(sql: Sql, email: string, tool?: string): Pro
   });
 
   const hiddenServers = allServers
-    .filter((s) => !visible.has(String(s.id)))
-    .map((s) => {
-      const id = String(s.id);
-      const tenant = String(s.tenant_id);
-      if (!s.enabled) return { id, tenant, reason: `server ${id} is disabled` };
-      const granting = mappings.filter((m) => m.tenant_id === tenant).map((m) => String(m.group_name));
+    .filter((s) => !visible.has(s.id))
+    .map(({ id, tenant, enabled }) => {
+      if (!enabled) return { id, tenant, reason: `server ${id} is disabled` };
+      const granting = grants.filter((g) => g.tenant === tenant).map((g) => g.group);
       const reason = granting.length
         ? `tenant ${tenant} is granted to group${granting.length > 1 ? "s" : ""} ${granting.join(", ")}; ${who} is in none of them`
         : `tenant ${tenant} is not granted to any group`;

@@ -32,6 +32,7 @@ import {
   decideReview,
   deleteOverride,
   getOverride,
+  overrideNameTaken,
   upsertOverride,
   type Review,
   type ToolOverride,
@@ -415,11 +416,7 @@ export async function putOverride(
   return change(sql, actor, `server:${id}`, async (tx) => {
     if (!(await getServer(tx, id, true))) throw new ApiError(404, "not_found", `no server ${id}`);
     if (name) {
-      const [listed] =
-        await tx`SELECT 1 FROM server_items WHERE server_id = ${id} AND kind = 'tool' AND name = ${name} LIMIT 1`;
-      const [other] =
-        await tx`SELECT tool FROM tool_overrides WHERE server_id = ${id} AND name = ${name} AND tool <> ${tool}`;
-      if (listed || other)
+      if (await overrideNameTaken(tx, id, name, tool))
         throw new ApiError(
           400,
           "invalid_request",

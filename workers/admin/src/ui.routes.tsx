@@ -20,7 +20,7 @@ import {
 } from "../../../shared/repos/servers.repo";
 import { getGroup, listGroups } from "../../../shared/repos/groups.repo";
 import { getAdminUser, listUsers } from "../../../shared/repos/admin-users.repo";
-import { usageReport } from "../../../shared/repos/reports.repo";
+import { overviewCounts, usageReport } from "../../../shared/repos/reports.repo";
 import * as S from "./api.schema";
 import * as svc from "./admin.service";
 import { explainAccess } from "./access.explain";
@@ -233,11 +233,8 @@ export function registerUiRoutes(app: AdminHono) {
   // ---- overview
   app.get("/admin", async (c) => {
     const data = await db(c, async (sql) => {
-      const [counts] =
-        await sql`SELECT (SELECT count(*) FROM tenants) AS tenants, (SELECT count(*) FROM servers) AS servers,
-        (SELECT count(*) FROM groups) AS groups, (SELECT count(*) FROM users) AS users`;
       return {
-        counts: Object.fromEntries(Object.entries(counts ?? {}).map(([k, v]) => [k, Number(v)])),
+        counts: await overviewCounts(sql),
         health: await listServerHealth(sql),
         recent: await listAudit(sql, { kind: "admin_change", limit: 10 }),
       };
