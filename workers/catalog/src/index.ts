@@ -6,7 +6,6 @@
  * `/healthz` stays open: it says whether Postgres answers, nothing more.
  */
 import { Hono } from "hono";
-import { withSql } from "../../../shared/db";
 import { pgPoolClass } from "../../../shared/pool/durable-object";
 import { readEnv } from "../../../shared/env";
 import { jsonNotFound, onError } from "../../../shared/http";
@@ -18,8 +17,7 @@ import { registerCredentialsRoutes } from "./credentials.routes";
 import { catalogOps } from "./db";
 import { CatalogEnv } from "./env";
 import { registerHealthRoutes } from "./health.routes";
-import { listingOf, refreshDue } from "./refresh";
-import { registerRefreshRoutes } from "./refresh.routes";
+import { registerRefreshRoutes, scheduledRefresh } from "./refresh.routes";
 
 const app = new Hono<{ Bindings: Record<string, unknown>; Variables: ServiceVariables }>();
 app.onError(onError);
@@ -42,19 +40,7 @@ registerRefreshRoutes(app);
 
 app.notFound(jsonNotFound);
 
-/** The timer: re-list due upstreams (Cron Trigger in wrangler.toml; Cloudflare runs it). */
-async function scheduled(
-  _controller: ScheduledController,
-  bindings: Record<string, unknown>,
-  ctx: ExecutionContext,
-): Promise<void> {
-  const env = readEnv(CatalogEnv, bindings);
-  await withSql(env.DATABASE_URL, ctx, (sql) =>
-    refreshDue(sql, { listing: listingOf(env), refreshSeconds: env.CATALOG_REFRESH_SECONDS }),
-  );
-}
-
 /** The catalog's Postgres pool (shared/pool): bound as PG_POOL in wrangler.toml. */
 export class PgPool extends pgPoolClass(catalogOps, "catalog") {}
 
-export default { fetch: app.fetch, scheduled };
+export default { fetch: app.fetch, scheduled: scheduledRefresh };

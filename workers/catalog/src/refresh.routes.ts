@@ -4,6 +4,7 @@
  *   POST /internal/refresh          -> { refreshed, servers: ServerHealth[] } after refreshing every enabled
  *                                      server (`?due=1`: only those due, as the Cron Trigger does)
  *   GET  /internal/status           -> { servers: ServerHealth[] } every server, enabled or not
+ * and the Cron Trigger's handler (`scheduledRefresh`, the worker's `scheduled`).
  * The mcp worker calls the first on an upstream's `notifications/*\/list_changed`.
  */
 import type { Hono } from "hono";
@@ -109,4 +110,16 @@ export function registerRefreshRoutes(app: App): void {
     });
     return c.json({ servers });
   });
+}
+
+/** The timer: re-list due upstreams (Cron Trigger in wrangler.toml; Cloudflare runs it). */
+export async function scheduledRefresh(
+  _controller: ScheduledController,
+  bindings: Record<string, unknown>,
+  ctx: ExecutionContext,
+): Promise<void> {
+  const env = readEnv(CatalogEnv, bindings);
+  await withSql(env.DATABASE_URL, ctx, (sql) =>
+    refreshDue(sql, { listing: listingOf(env), refreshSeconds: env.CATALOG_REFRESH_SECONDS }),
+  );
 }
