@@ -544,7 +544,7 @@ export const PathParam = {
   keyId: Slug.describe("the API key's id, as listed (not its secret)"),
   change: ChangeId.describe("the change's id, as listed by GET /admin/api/servers/{id}/changes"),
   tool: UpstreamToolName.describe(
-    "the tool's name at the upstream, percent-encoded. A name that contains / or \\ or is . or .. cannot be addressed in a path: the edge refuses or normalises it",
+    "the tool's name at the upstream, percent-encoded. A name that contains / or \\ or is . or .. cannot be addressed in a path (the edge refuses or normalises it): use `/admin/api/servers/{id}/override?tool=<name>`",
   ),
 };
 
