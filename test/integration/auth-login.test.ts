@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestStack, type TestStack } from "../harness/stack";
 import { CookieJar, loginUntilCallback, step } from "../harness/login";
-import { seal, unseal } from "../../workers/auth/src/cookie";
+import { sealCookie, unsealCookie } from "../../workers/auth/src/cookie";
 
 let t: TestStack;
 
@@ -216,13 +216,13 @@ describe("browser login", () => {
   it("refreshes a due session at the provider with its refresh token", async () => {
     const login = await t.login("joelalama@google.com");
     const secret = t.workerEnv.COOKIE_SECRET!;
-    const session = (await unseal(login.cookie.slice("mcpgw_session=".length), secret, "session/v1")) as Record<
+    const session = (await unsealCookie(login.cookie.slice("mcpgw_session=".length), secret, "session/v1")) as Record<
       string,
       unknown
     >;
     expect(typeof session.rt).toBe("string");
     // the same session, its tokens due now
-    const due = `mcpgw_session=${await seal({ ...session, refreshAt: Math.floor(Date.now() / 1000) - 1 }, secret, "session/v1")}`;
+    const due = `mcpgw_session=${await sealCookie({ ...session, refreshAt: Math.floor(Date.now() / 1000) - 1 }, secret, "session/v1")}`;
     const nav = await t.fetch("/admin", { headers: { cookie: due, accept: "text/html" } });
     expect(nav.status).toBe(302);
     expect(nav.headers.get("location")).toBe(`${t.url}/auth/refresh?rd=${encodeURIComponent(`${t.url}/admin`)}`);
@@ -231,7 +231,7 @@ describe("browser login", () => {
     expect(refreshed.headers.get("location")).toBe(`${t.url}/admin`);
     const setCookie = refreshed.headers.get("set-cookie") ?? "";
     expect(setCookie).toMatch(/^mcpgw_session=[^;]+; Path=\/; Max-Age=\d+; HttpOnly; SameSite=Lax/);
-    const renewed = (await unseal(
+    const renewed = (await unsealCookie(
       setCookie.split(";")[0]!.slice("mcpgw_session=".length),
       secret,
       "session/v1",
@@ -247,12 +247,12 @@ describe("browser login", () => {
   it("a session without a refresh token ends with the provider's tokens", async () => {
     const login = await t.login("joelalama@google.com");
     const secret = t.workerEnv.COOKIE_SECRET!;
-    const session = (await unseal(login.cookie.slice("mcpgw_session=".length), secret, "session/v1")) as Record<
+    const session = (await unsealCookie(login.cookie.slice("mcpgw_session=".length), secret, "session/v1")) as Record<
       string,
       unknown
     >;
     const { rt: _rt, ...rest } = session;
-    const ended = `mcpgw_session=${await seal({ ...rest, exp: Math.floor(Date.now() / 1000) - 1 }, secret, "session/v1")}`;
+    const ended = `mcpgw_session=${await sealCookie({ ...rest, exp: Math.floor(Date.now() / 1000) - 1 }, secret, "session/v1")}`;
     const nav = await t.fetch("/admin", { headers: { cookie: ended, accept: "text/html" } });
     expect(nav.headers.get("location")).toMatch(/\/auth\/login\?rd=/);
   });
@@ -260,9 +260,9 @@ describe("browser login", () => {
   it("a session cookie sealed with another key or for another purpose is refused", async () => {
     const login = await t.login("joelalama@google.com");
     const secret = t.workerEnv.COOKIE_SECRET!;
-    const session = await unseal(login.cookie.slice("mcpgw_session=".length), secret, "session/v1");
-    const otherKey = `mcpgw_session=${await seal(session, "another-cookie-secret-0123456789abcdef", "session/v1")}`;
-    const otherPurpose = `mcpgw_session=${await seal(session, secret, "login-state/v1")}`;
+    const session = await unsealCookie(login.cookie.slice("mcpgw_session=".length), secret, "session/v1");
+    const otherKey = `mcpgw_session=${await sealCookie(session, "another-cookie-secret-0123456789abcdef", "session/v1")}`;
+    const otherPurpose = `mcpgw_session=${await sealCookie(session, secret, "login-state/v1")}`;
     for (const cookie of [otherKey, otherPurpose]) {
       expect((await t.fetch("/admin/api/whoami", { headers: { cookie, accept: "application/json" } })).status).toBe(
         401,

@@ -1,7 +1,7 @@
 /** The auth worker's pure parts, inside workerd: cookie sealing, return addresses, claims, assertions. */
 import { describe, expect, it } from "vitest";
 import { SignJWT, UnsecuredJWT } from "jose";
-import { seal, unseal, readCookie, setCookie } from "../../workers/auth/src/cookie";
+import { sealCookie, unsealCookie, readCookie, setCookie } from "../../workers/auth/src/cookie";
 import { safeReturnTo, secureCookies } from "../../workers/auth/src/session";
 import { emailFromClaims, groupsFromClaims, pkceChallenge } from "../../workers/auth/src/oidc.client";
 import { acceptedAudiences, toIdentity } from "../../workers/auth/src/credentials";
@@ -25,18 +25,22 @@ const origin = "https://gw.example.com";
 
 describe("encrypted cookies", () => {
   it("round-trip", async () => {
-    expect(await unseal(await seal({ a: 1 }, secret, "session/v1"), secret, "session/v1")).toEqual({ a: 1 });
+    expect(await unsealCookie(await sealCookie({ a: 1 }, secret, "session/v1"), secret, "session/v1")).toEqual({
+      a: 1,
+    });
   });
   it("refuse a flipped byte", async () => {
-    const s = await seal({ email: "a@b.c" }, secret, "session/v1");
+    const s = await sealCookie({ email: "a@b.c" }, secret, "session/v1");
     const i = 20;
-    expect(await unseal(s.slice(0, i) + (s[i] === "A" ? "B" : "A") + s.slice(i + 1), secret, "session/v1")).toBeNull();
+    expect(
+      await unsealCookie(s.slice(0, i) + (s[i] === "A" ? "B" : "A") + s.slice(i + 1), secret, "session/v1"),
+    ).toBeNull();
   });
   it("refuse another key", async () => {
-    expect(await unseal(await seal({ a: 1 }, secret, "session/v1"), secret + "x", "session/v1")).toBeNull();
+    expect(await unsealCookie(await sealCookie({ a: 1 }, secret, "session/v1"), secret + "x", "session/v1")).toBeNull();
   });
   it("refuse another purpose (a login-state cookie is not a session)", async () => {
-    expect(await unseal(await seal({ a: 1 }, secret, "login-state/v1"), secret, "session/v1")).toBeNull();
+    expect(await unsealCookie(await sealCookie({ a: 1 }, secret, "login-state/v1"), secret, "session/v1")).toBeNull();
   });
   it("are HttpOnly, SameSite=Lax, Secure except on plain-http localhost", () => {
     expect(setCookie("n", "v", { maxAge: 10, secure: true })).toBe(

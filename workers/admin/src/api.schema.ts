@@ -513,7 +513,7 @@ export const UsageOut = z
  * Emails in admin paths. Looser than shared `Email` (z.email wants a dotted domain) so that
  * addresses like the default bootstrap admin `admin@localhost` can be managed too.
  */
-export const Email = z
+export const AdminEmail = z
   .string()
   .trim()
   .toLowerCase()
@@ -537,7 +537,7 @@ export const PathParam = {
   group: GroupName.describe(
     "the group's name: 1-32 characters of [a-z0-9-], the first a letter or digit; case-insensitive (stored lower-case)",
   ),
-  email: Email.meta({
+  email: AdminEmail.meta({
     description: "the user's e-mail address, case-insensitive; percent-encoded in the path (@ as %40)",
     examples: ["alice@example.com"],
   }),

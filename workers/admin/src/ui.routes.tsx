@@ -592,7 +592,7 @@ export function registerUiRoutes(app: AdminHono) {
   };
   app.get("/admin/users", (c) => usersPage(c, {}));
   app.get("/admin/users/:email", async (c) => {
-    const r = S.Email.safeParse(c.req.param("email"));
+    const r = S.AdminEmail.safeParse(c.req.param("email"));
     if (!r.success) return c.html(notFoundPage(c.get("identity").email, "Not an email address."), 404);
     return userPage(c, r.data);
   });
@@ -607,7 +607,7 @@ export function registerUiRoutes(app: AdminHono) {
     return attempt(
       c,
       async () => {
-        const email = parseOr400(S.Email, values.email, "email");
+        const email = parseOr400(S.AdminEmail, values.email, "email");
         const input = parseOr400(S.UserBody, { groups: values.groups, admin: values.admin, name: values.name });
         const r = await db(c, (sql) => svc.putUser(sql, actor(c), email, input));
         return done(
@@ -620,7 +620,7 @@ export function registerUiRoutes(app: AdminHono) {
     );
   });
   app.post("/admin/users/:email/delete", async (c) => {
-    const email = parseOr400(S.Email, c.req.param("email"), "email");
+    const email = parseOr400(S.AdminEmail, c.req.param("email"), "email");
     return attempt(
       c,
       async () => {
@@ -632,7 +632,7 @@ export function registerUiRoutes(app: AdminHono) {
     );
   });
   app.post("/admin/users/:email/keys", async (c) => {
-    const email = parseOr400(S.Email, c.req.param("email"), "email");
+    const email = parseOr400(S.AdminEmail, c.req.param("email"), "email");
     const f = await form(c);
     return attempt(
       c,
@@ -645,7 +645,7 @@ export function registerUiRoutes(app: AdminHono) {
     );
   });
   app.post("/admin/users/:email/keys/:keyId/revoke", async (c) => {
-    const email = parseOr400(S.Email, c.req.param("email"), "email");
+    const email = parseOr400(S.AdminEmail, c.req.param("email"), "email");
     const id = c.req.param("keyId");
     return attempt(
       c,
@@ -733,7 +733,7 @@ export function registerUiRoutes(app: AdminHono) {
   // ---- access explorer, health, changes, audit, usage
   app.get("/admin/access", async (c) => {
     const q = { email: (c.req.query("email") ?? "").trim(), tool: (c.req.query("tool") ?? "").trim() };
-    const email = q.email ? S.Email.safeParse(q.email) : null;
+    const email = q.email ? S.AdminEmail.safeParse(q.email) : null;
     const error = email && !email.success ? "email: must be an email address" : null;
     const [users, result] = await db(c, (sql) =>
       Promise.all([

@@ -33,7 +33,7 @@ import { listConnections, saveConnection, takeConnection } from "../../../shared
 import { consumeLoginState } from "../../../shared/repos/sessions.repo";
 import type { ServerRow } from "../../../shared/schemas";
 import { keyRing } from "../../../shared/secrets";
-import { clearCookie, readCookie, seal, setCookie, unseal } from "./cookie";
+import { clearCookie, readCookie, sealCookie, setCookie, unsealCookie } from "./cookie";
 import { AuthEnv } from "./env";
 import { cookieSecret, publicOrigin, secureCookies } from "./session";
 import { identify } from "./verify.routes";
@@ -314,7 +314,7 @@ export function registerConnectionRoutes(app: App) {
     };
     c.header(
       "Set-Cookie",
-      setCookie(stateCookieName(st.state), await seal(st, cookieSecret(env), STATE_PURPOSE), {
+      setCookie(stateCookieName(st.state), await sealCookie(st, cookieSecret(env), STATE_PURPOSE), {
         maxAge: STATE_TTL,
         path: CALLBACK_PATH,
         secure: secureCookies(origin),
@@ -336,7 +336,7 @@ export function registerConnectionRoutes(app: App) {
     const name = stateCookieName(state);
     c.header("Set-Cookie", clearCookie(name, { path: CALLBACK_PATH, secure: secureCookies(origin) }), { append: true });
     const parsed = ConnectState.safeParse(
-      await unseal(readCookie(c.req.header("cookie"), name), cookieSecret(env), STATE_PURPOSE),
+      await unsealCookie(readCookie(c.req.header("cookie"), name), cookieSecret(env), STATE_PURPOSE),
     );
     if (!parsed.success || !timingSafeEqual(parsed.data.state, state) || parsed.data.exp < now())
       return c.json(

@@ -44,7 +44,7 @@ function key(secret: string, purpose: string): Promise<CryptoKey> {
 }
 
 /** Encrypts a JSON value for a cookie of the given purpose. */
-export async function seal(value: unknown, secret: string, purpose: string): Promise<string> {
+export async function sealCookie(value: unknown, secret: string, purpose: string): Promise<string> {
   const iv = crypto.getRandomValues(new Uint8Array(12));
   const data = await crypto.subtle.encrypt(
     { name: "AES-GCM", iv, additionalData: enc.encode(purpose) },
@@ -58,7 +58,11 @@ export async function seal(value: unknown, secret: string, purpose: string): Pro
 }
 
 /** Decrypts a sealed cookie; null when it was tampered with, made with another key or purpose. */
-export async function unseal(sealed: string | undefined | null, secret: string, purpose: string): Promise<unknown> {
+export async function unsealCookie(
+  sealed: string | undefined | null,
+  secret: string,
+  purpose: string,
+): Promise<unknown> {
   if (!sealed || sealed.length > 8192) return null;
   const bytes = unb64url(sealed);
   if (!bytes || bytes.length < 12 + 16) return null;

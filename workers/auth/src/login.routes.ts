@@ -28,14 +28,14 @@ import {
   userFacts,
 } from "../../../shared/repos/sessions.repo";
 import { ADMIN_GROUP } from "../../../shared/schemas";
-import { readCookie, clearCookie, seal, setCookie, unseal } from "./cookie";
+import { readCookie, clearCookie, sealCookie, setCookie, unsealCookie } from "./cookie";
 import { toIdentity } from "./credentials";
 import { AuthEnv } from "./env";
 import {
   authorizationUrl,
   discover,
   emailFromClaims,
-  exchangeCode,
+  exchangeLoginCode,
   groupsFromClaims,
   OidcError,
   oidcConfig,
@@ -188,7 +188,11 @@ export function registerLoginRoutes(app: App) {
     } catch (err) {
       return idpError(c, err);
     }
-    const sealed = await seal({ state, verifier, nonce, rd, exp: now() + STATE_TTL }, cookieSecret(env), STATE_PURPOSE);
+    const sealed = await sealCookie(
+      { state, verifier, nonce, rd, exp: now() + STATE_TTL },
+      cookieSecret(env),
+      STATE_PURPOSE,
+    );
     c.header(
       "Set-Cookie",
       setCookie(stateCookieName(state), sealed, {
@@ -240,7 +244,7 @@ export function registerLoginRoutes(app: App) {
       append: true,
     });
     const parsed = LoginState.safeParse(
-      await unseal(readCookie(c.req.header("cookie"), cookieName), cookieSecret(env), STATE_PURPOSE),
+      await unsealCookie(readCookie(c.req.header("cookie"), cookieName), cookieSecret(env), STATE_PURPOSE),
     );
     if (!parsed.success || !timingSafeEqual(parsed.data.state, state) || parsed.data.exp < now()) {
       return c.json(
@@ -266,7 +270,7 @@ export function registerLoginRoutes(app: App) {
     }
     let session: Session | null;
     try {
-      const tokens = await exchangeCode(cfg, code, ls.verifier, origin + CALLBACK_PATH);
+      const tokens = await exchangeLoginCode(cfg, code, ls.verifier, origin + CALLBACK_PATH);
       session = await sessionFromTokens(env, cfg, tokens, { nonce: ls.nonce });
     } catch (err) {
       await refused(c, `the code exchange or ID token check failed: ${(err as { code?: string }).code ?? "error"}`);

@@ -222,7 +222,7 @@ async function tokenRequest(cfg: OidcConfig, params: Record<string, string>): Pr
 }
 
 /** Exchanges an authorization code (with its PKCE verifier) for tokens. */
-export function exchangeCode(
+export function exchangeLoginCode(
   cfg: OidcConfig,
   code: string,
   verifier: string,

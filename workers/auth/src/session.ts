@@ -4,7 +4,7 @@
  * token when there is one. Also the public-origin and return-address rules of the login.
  */
 import { z } from "zod";
-import { clearCookie, readCookie, seal, setCookie, unseal } from "./cookie";
+import { clearCookie, readCookie, sealCookie, setCookie, unsealCookie } from "./cookie";
 import type { AuthEnv } from "./env";
 
 export const SESSION_COOKIE = "mcpgw_session";
@@ -44,7 +44,7 @@ export function secureCookies(origin: string): boolean {
 
 /** Reads and checks the session cookie; null when absent, tampered with or past its end. */
 export async function readSession(env: AuthEnv, cookieHeader: string | null | undefined): Promise<Session | null> {
-  const raw = await unseal(readCookie(cookieHeader, SESSION_COOKIE), cookieSecret(env), SESSION_PURPOSE);
+  const raw = await unsealCookie(readCookie(cookieHeader, SESSION_COOKIE), cookieSecret(env), SESSION_PURPOSE);
   const parsed = Session.safeParse(raw);
   if (!parsed.success) return null;
   if (parsed.data.exp <= Math.floor(Date.now() / 1000)) return null;
@@ -53,7 +53,7 @@ export async function readSession(env: AuthEnv, cookieHeader: string | null | un
 
 /** The Set-Cookie value for a session. */
 export async function sessionCookie(env: AuthEnv, origin: string, s: Session): Promise<string> {
-  const value = await seal(s, cookieSecret(env), SESSION_PURPOSE);
+  const value = await sealCookie(s, cookieSecret(env), SESSION_PURPOSE);
   return setCookie(SESSION_COOKIE, value, {
     maxAge: s.exp - Math.floor(Date.now() / 1000),
     secure: secureCookies(origin),

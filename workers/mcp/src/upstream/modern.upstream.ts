@@ -20,7 +20,7 @@ import { log } from "../../../../shared/log";
 import type { CatalogServer } from "../catalog.client";
 import { errorBody, upstreamFetch, UpstreamFailure } from "./http";
 import { encodeHeaderValue, nameSource, paramHeaders, paramHeaderValues } from "./mcp-headers";
-import { traceHeaders } from "./session.upstream";
+import { clientTraceHeaders } from "./session.upstream";
 import type { Upstream, UpstreamCall } from "./upstream";
 
 const META = {
@@ -98,7 +98,7 @@ export const modernUpstream: Upstream = {
     try {
       const ex = await upstreamFetch(
         call.target,
-        { method: "POST", body, version, headers: { ...modernHeaders(server, req), ...traceHeaders(call) } },
+        { method: "POST", body, version, headers: { ...modernHeaders(server, req), ...clientTraceHeaders(call) } },
         call.limits,
         call.signal,
       );

@@ -534,7 +534,7 @@ async function* sendOneInner(
       for (let attempt = 0; ; attempt++) {
         const ex = await upstreamFetch(
           server,
-          { method: "POST", body: req, usid: us.usid, version: us.version, headers: traceHeaders(call) },
+          { method: "POST", body: req, usid: us.usid, version: us.version, headers: clientTraceHeaders(call) },
           call.limits,
           call.signal,
         );
@@ -616,7 +616,7 @@ async function* sendOneInner(
 }
 
 /** W3C trace context for the upstream request's headers. */
-export function traceHeaders(call: Pick<UpstreamCall, "client">): Record<string, string> {
+export function clientTraceHeaders(call: Pick<UpstreamCall, "client">): Record<string, string> {
   const t = call.client.trace;
   return {
     ...(t?.traceparent ? { traceparent: t.traceparent } : {}),
