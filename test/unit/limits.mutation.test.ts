@@ -44,6 +44,11 @@ describe("bodyLimit boundaries", () => {
   it("refuses a declared length that is not a number", async () => {
     const res = await app(100).request("/x", { method: "POST", body: "a", headers: { "content-length": "abc" } });
     expect(res.status).toBe(413);
+    // a number with something before or after it is not a number either (Hono's parseInt would take it)
+    for (const declared of ["1abc", "abc1", "1 1"]) {
+      const r = await app(100).request("/x", { method: "POST", body: "a", headers: { "content-length": declared } });
+      expect(r.status, declared).toBe(413);
+    }
   });
 
   it("defaults to 4 MiB", async () => {
