@@ -219,14 +219,23 @@ function authenticated(
   return { body, headers };
 }
 
-async function tokenRequest(
-  client: Pick<OAuthClient, "tokenEndpoint"> & ClientAuth,
+/**
+ * POSTs an authenticated form to one of the authorization server's endpoints (`name`, for the
+ * errors) and returns its JSON answer (null when it is not JSON). Throws {@link OAuthClientError}
+ * when the server cannot be reached or refuses (`refused`: what it refused); the message names the
+ * server's error code, never a parameter.
+ */
+async function postForm(
+  endpoint: string,
+  client: ClientAuth,
   params: Record<string, string>,
-): Promise<TokenAnswer> {
+  name: string,
+  refused: string,
+): Promise<Record<string, unknown> | null> {
   const { body, headers } = authenticated(client, params);
   let res: Response;
   try {
-    res = await fetch(client.tokenEndpoint, {
+    res = await fetch(endpoint, {
       method: "POST",
       headers,
       body,
@@ -234,17 +243,25 @@ async function tokenRequest(
       redirect: "manual",
     });
   } catch (err) {
-    throw new OAuthClientError("network", `token endpoint unreachable: ${String((err as Error)?.message ?? err)}`);
+    throw new OAuthClientError("network", `${name} unreachable: ${String((err as Error)?.message ?? err)}`);
   }
   const json = (await res.json().catch(() => null)) as Record<string, unknown> | null;
   if (!res.ok) {
     const code = typeof json?.error === "string" ? json.error.slice(0, 64) : undefined;
     throw new OAuthClientError(
       "token",
-      `the authorization server refused the token request (${code ?? `HTTP ${res.status}`})`,
+      `the authorization server refused ${refused} (${code ?? `HTTP ${res.status}`})`,
       code,
     );
   }
+  return json;
+}
+
+async function tokenRequest(
+  client: Pick<OAuthClient, "tokenEndpoint"> & ClientAuth,
+  params: Record<string, string>,
+): Promise<TokenAnswer> {
+  const json = await postForm(client.tokenEndpoint, client, params, "token endpoint", "the token request");
   const parsed = TokenAnswer.safeParse(json);
   if (!parsed.success)
     throw new OAuthClientError("token", "the authorization server's token answer has no access_token");
@@ -285,26 +302,11 @@ export async function revokeToken(
   token: string,
   hint: "refresh_token" | "access_token",
 ): Promise<void> {
-  const { body, headers } = authenticated(client, { token, token_type_hint: hint });
-  let res: Response;
-  try {
-    res = await fetch(client.revocationEndpoint, {
-      method: "POST",
-      headers,
-      body,
-      signal: AbortSignal.timeout(TIMEOUT_MS),
-      redirect: "manual",
-    });
-  } catch (err) {
-    throw new OAuthClientError("network", `revocation endpoint unreachable: ${String((err as Error)?.message ?? err)}`);
-  }
-  const json = (await res.json().catch(() => null)) as Record<string, unknown> | null;
-  if (!res.ok) {
-    const code = typeof json?.error === "string" ? json.error.slice(0, 64) : undefined;
-    throw new OAuthClientError(
-      "token",
-      `the authorization server refused the revocation (${code ?? `HTTP ${res.status}`})`,
-      code,
-    );
-  }
+  await postForm(
+    client.revocationEndpoint,
+    client,
+    { token, token_type_hint: hint },
+    "revocation endpoint",
+    "the revocation",
+  );
 }

@@ -15,39 +15,22 @@ const have = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).statu
 const missing = ["podman", "runc", "debootstrap"].filter((c) => !have(c));
 if (missing.length && process.env.MCPGW_CONTAINERS_INSTALL !== "0" && process.getuid?.() === 0 && have("apt-get")) {
   console.log(`test:containers: installing ${missing.join(", ")} (apt-get)`);
-  const pkgs = missing.map((c) => c);
-  let r = spawnSync(
-    "apt-get",
-    [
-      "install",
-      "-y",
-      "--no-install-recommends",
-      ...pkgs,
-      "netavark",
-      "aardvark-dns",
-      "slirp4netns",
-      "fuse-overlayfs",
-      "iptables",
-    ],
-    { stdio: "inherit" },
-  );
-  if (r.status !== 0) {
+  // the podman packages, and what rootful networking under runc needs beside them
+  const install = [
+    "install",
+    "-y",
+    "--no-install-recommends",
+    ...missing,
+    "netavark",
+    "aardvark-dns",
+    "slirp4netns",
+    "fuse-overlayfs",
+    "iptables",
+  ];
+  if (spawnSync("apt-get", install, { stdio: "inherit" }).status !== 0) {
+    // stale package lists: update them once and try again
     spawnSync("apt-get", ["update"], { stdio: "inherit" });
-    r = spawnSync(
-      "apt-get",
-      [
-        "install",
-        "-y",
-        "--no-install-recommends",
-        ...pkgs,
-        "netavark",
-        "aardvark-dns",
-        "slirp4netns",
-        "fuse-overlayfs",
-        "iptables",
-      ],
-      { stdio: "inherit" },
-    );
+    spawnSync("apt-get", install, { stdio: "inherit" });
   }
 }
 
