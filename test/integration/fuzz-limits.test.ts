@@ -173,7 +173,15 @@ describe("per-user rate limit across replicas", () => {
     let admitted = 0;
     for (let i = 0; i < 6; i++) if ((await call(t.url, key)).status === 200) admitted++;
     expect(admitted).toBe(6);
-    await wait(800); // the first replica has flushed its counts
+    // the first replica has flushed its counts (every RATE_LIMIT_SYNC_MS; slower on a loaded machine)
+    await expect
+      .poll(
+        async () =>
+          (await t.db.sql`SELECT sum(count)::int AS n FROM rate_limit_counters WHERE subject = 'busy@example.com'`)[0]!
+            .n,
+        { timeout: 10_000, interval: 100 },
+      )
+      .toBe(6);
     let refused: Response | undefined;
     for (let i = 0; i < LIMIT; i++) {
       const res = await call(secondUrl, key);
