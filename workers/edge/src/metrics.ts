@@ -23,7 +23,7 @@ import {
 } from "../../../shared/observe/metrics";
 import { withServiceAssertion, type ServiceName } from "../../../shared/service-auth";
 import { EdgeEnv, type EdgeBindings } from "./env";
-import { forwardAuth } from "./forward-auth";
+import { forwardAuth, stripIdentityHeaders } from "./forward-auth";
 
 const GATHERED: { worker: ServiceName; binding: keyof EdgeBindings }[] = [
   { worker: "auth", binding: "AUTH" },
@@ -35,9 +35,10 @@ const GATHERED: { worker: ServiceName; binding: keyof EdgeBindings }[] = [
 export async function metricsHandler(c: Context<{ Bindings: EdgeBindings }>): Promise<Response> {
   const env = readEnv(EdgeEnv, c.env);
   if (!isMetricsToken(c.req.header("authorization"), env.METRICS_TOKEN)) {
-    const outcome = await forwardAuth(c.env.AUTH_VERIFY, c.req.raw);
-    if (outcome instanceof Response) return outcome;
-    if (outcome.headers.get("X-User-Admin") !== "true")
+    const identity = stripIdentityHeaders(c.req.raw.headers);
+    const refused = await forwardAuth(c.env.AUTH_VERIFY, c.req.raw, identity);
+    if (refused) return refused;
+    if (identity.get("X-User-Admin") !== "true")
       return errorResponse("/metrics", 403, "forbidden", "metrics: an admin's credential or METRICS_TOKEN is required");
   }
   const sources: { worker: string; families: FamilySnapshot[] }[] = [{ worker: "edge", families: snapshot() }];

@@ -8,7 +8,7 @@ import { isForwardAuthPath, matchRoute, normalisePath, type Route, type WorkerNa
 import { errorResponse } from "../../../shared/http";
 import type { EdgeBindings } from "./env";
 import { currentSpan, GATEWAY_ROOT_HEADER, traceHeaders } from "../../../shared/observe/trace";
-import { forwardAuth } from "./forward-auth";
+import { forwardAuth, stripIdentityHeaders } from "./forward-auth";
 import { continueMessageTrace } from "./message-trace";
 import { metricsHandler } from "./metrics";
 
@@ -19,6 +19,9 @@ interface Variables {
 }
 
 export type EdgeApp = { Bindings: EdgeBindings; Variables: Variables };
+
+/** Headers a traced request never passes on as the client sent them (lower case). */
+const TRACE_DROP: ReadonlySet<string> = new Set(["tracestate", GATEWAY_ROOT_HEADER]);
 
 function binding(env: EdgeBindings, worker: WorkerName): Fetcher {
   return { auth: env.AUTH, catalog: env.CATALOG, mcp: env.MCP, admin: env.ADMIN }[worker];
@@ -72,24 +75,18 @@ export function registerProxyRoutes(app: Hono<EdgeApp>): void {
         );
       }
       // the edge's span is the parent of the next hops' (forwardAuth, the worker): the client's
-      // trace context is continued, never passed on as it came
+      // trace context is continued, never passed on as it came. The headers going on are built in
+      // one copy: without identity headers, with the trace context.
       const trace = traceHeaders();
-      if (trace.traceparent) {
-        const headers = new Headers(request.headers);
-        headers.delete("tracestate");
-        // whether the trace is the gateway's own (no client traceparent): mcp then honours a trace in the message's _meta
-        headers.delete(GATEWAY_ROOT_HEADER);
-        if (currentSpan()?.parent === null) headers.set(GATEWAY_ROOT_HEADER, "1");
-        for (const [name, value] of Object.entries(trace)) headers.set(name, value);
-        request = new Request(request, body === null ? { headers } : { headers, body });
-      } else if (body !== null) {
-        request = new Request(request, { body });
-      }
+      const tracing = !!trace.traceparent;
+      if (tracing && currentSpan()?.parent === null) trace[GATEWAY_ROOT_HEADER] = "1";
+      // (identity headers are dropped on every route: no worker behind takes them from a client)
+      const headers = stripIdentityHeaders(request.headers, tracing ? TRACE_DROP : undefined, trace);
       if (route.forwardAuth) {
-        const outcome = await forwardAuth(c.env.AUTH_VERIFY, request);
-        if (outcome instanceof Response) return outcome;
-        request = outcome;
+        const refused = await forwardAuth(c.env.AUTH_VERIFY, request, headers);
+        if (refused) return refused;
       }
+      request = new Request(request, body === null ? { headers } : { headers, body });
       c.set("forwarded", request);
       await next();
     },

@@ -110,17 +110,19 @@ function withMetaTrace(body: unknown, trace: Record<string, string>): unknown {
   return { ...msg, params: { ...msg.params, _meta: { ...rest, ...trace } } };
 }
 
-/** Reads a body as text, refusing it past `max` bytes (declared or counted) without buffering more. */
-async function readBounded(
-  body: ReadableStream<Uint8Array>,
-  declared: string | null,
-  max: number,
-  server: string,
-): Promise<string> {
+/**
+ * Reads an answer's body as text, refusing it past `max` bytes (declared or counted) without
+ * buffering more. A declared length within the bound is read in one native call (the runtime
+ * holds the body to its Content-Length); a chunked body is counted as it comes.
+ */
+async function readBounded(res: Response, max: number, server: string): Promise<string> {
+  const body = res.body!;
+  const declared = res.headers.get("content-length");
   if (declared && Number(declared) > max) {
     await body.cancel().catch(() => {});
     throw tooLarge(server, max);
   }
+  if (declared && Number(declared) >= 0) return res.text();
   const bytes = await readAtMost(body, max);
   if (!bytes) throw tooLarge(server, max);
   return new TextDecoder().decode(bytes);
@@ -261,7 +263,7 @@ export async function upstreamFetch(
         arm();
         let text: string;
         try {
-          text = await readBounded(res.body, res.headers.get("content-length"), maxMessageBytes, server.id);
+          text = await readBounded(res, maxMessageBytes, server.id);
         } catch (err) {
           if (err instanceof UpstreamFailure) throw err;
           throw new UpstreamFailure(server.id, `upstream ${server.id}: ${reason || "body unreadable"}`);
