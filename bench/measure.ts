@@ -84,6 +84,55 @@ export async function measure<C>(l: Load<C>): Promise<Stats> {
   return stats(samples, wall, errors, firstError);
 }
 
+/**
+ * Runs two c=1 loads side by side, one operation of each in turn (`a`, `b`, `a`, `b`, ...), so a
+ * machine that speeds up or slows down during the run (other processes, the host) weighs on both
+ * alike and their difference is the figure to read. Stops when either reaches its count or the
+ * longer time budget has passed; each context is set up and warmed once.
+ */
+export async function measurePair<A, B>(a: Load<A>, b: Load<B>): Promise<[Stats, Stats]> {
+  const sides = ([a, b] as Load<unknown>[]).map((l) => ({
+    l,
+    ctx: undefined as unknown,
+    ready: false,
+    samples: [] as number[],
+    errors: 0,
+    error: undefined as string | undefined,
+  }));
+  type Side = (typeof sides)[number];
+  const fail = (s: Side, err: unknown) => {
+    s.errors++;
+    s.error ??= String((err as Error)?.message ?? err).slice(0, 300);
+  };
+  for (const s of sides) {
+    try {
+      s.ctx = await s.l.setup();
+      s.ready = true;
+      await s.l.op(s.ctx).catch((err) => fail(s, err)); // warm-up, not measured
+    } catch (err) {
+      fail(s, err);
+    }
+  }
+  const budget = Math.max(a.budgetMs, b.budgetMs);
+  const t0 = performance.now();
+  for (let n = 0; n < Math.min(a.total, b.total) && performance.now() - t0 < budget; n++) {
+    for (const s of sides.filter((x) => x.ready)) {
+      const t = performance.now();
+      try {
+        await s.l.op(s.ctx);
+        s.samples.push(performance.now() - t);
+      } catch (err) {
+        fail(s, err);
+      }
+    }
+  }
+  for (const s of sides) if (s.ready) await s.l.teardown?.(s.ctx).catch(() => {});
+  // each side's rate over its own share of the loop's time
+  const own = (s: Side) => s.samples.reduce((x, y) => x + y, 0) || performance.now() - t0;
+  const [sa, sb] = sides.map((s) => stats(s.samples, own(s), s.errors, s.error));
+  return [sa!, sb!];
+}
+
 /** The pid and every descendant pid of `pid`. */
 function tree(pid: number): number[] {
   const out = [pid];

@@ -2,7 +2,8 @@
  * `npm run bench:profile`: where the workers spend CPU on the hot path. Starts the stack (bundles
  * from `npm run build`/`npm run bench`; real Postgres: DATABASE_URL, else an embedded one) with
  * workerd's DevTools inspector open, drives one workload through the edge - tools/call in an open
- * session (PROFILE_WORKLOAD=call, default) or whole Open WebUI turns (=turn) - for PROFILE_SECONDS
+ * session (PROFILE_WORKLOAD=call, default), a 2026-07-28 client's tools/call to a modern upstream
+ * (=modern) or whole Open WebUI turns (=turn) - for PROFILE_SECONDS
  * (default 8) at PROFILE_CONCURRENCY (default 8), with the V8 CPU profiler running in every
  * worker's isolate, and prints each worker's busiest functions by self time.
  * Needs Node's WebSocket: the npm script passes --experimental-websocket.
@@ -13,13 +14,14 @@ import { createSql } from "../shared/db";
 import { createScratchDatabase, openDatabase, startEmbedded } from "../scripts/lib/database";
 import { freePort } from "../scripts/lib/ports";
 import { startStack } from "../scripts/lib/stack";
+import { startModern } from "../scripts/lib/upstreams";
 import { ROOT } from "../scripts/lib/workers";
 import { seedTenantUser } from "./seed";
 import { startBenchUpstream } from "./upstream";
 
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 8);
 const CONCURRENCY = Number(process.env.PROFILE_CONCURRENCY ?? 8);
-const WORKLOAD = process.env.PROFILE_WORKLOAD === "turn" ? "turn" : "call";
+const WORKLOAD = (["turn", "modern"] as const).find((w) => w === process.env.PROFILE_WORKLOAD) ?? "call";
 /** PROFILE_V8=0: no V8 profiler, so the workerd CPU per operation is the figure without its cost. */
 const V8 = process.env.PROFILE_V8 !== "0";
 
@@ -84,12 +86,13 @@ const stack = await startStack({
   env: { RATE_LIMIT_PER_MINUTE: "100000000" },
 });
 const upstream = await startBenchUpstream(1);
+const modern = WORKLOAD === "modern" ? await startModern("profile-modern", "modern") : null;
 try {
   const sql = createSql(scratch.url, { max: 2 });
   const key = await seedTenantUser(sql, {
     tenant: "bench",
     name: "Bench",
-    servers: [{ id: "bench", url: upstream.url }],
+    servers: [{ id: "bench", url: modern?.url ?? upstream.url }],
     email: "bench@example.com",
   });
   await sql.end();
@@ -110,7 +113,16 @@ try {
     }
     return r;
   };
+  // a 2026-07-28 client: no session, every request self-describing
+  const MODERN = "2026-07-28";
+  const modernHeaders = {
+    ...base,
+    "mcp-protocol-version": MODERN,
+    "mcp-method": "tools/call",
+    "mcp-name": "bench__test_simple_text",
+  };
   const open = async () => {
+    if (modern) return modernHeaders;
     const r = await post(base, {
       jsonrpc: "2.0",
       id: 0,
@@ -124,12 +136,25 @@ try {
     return h;
   };
   const call = (h: Record<string, string>) =>
-    post(h, {
-      jsonrpc: "2.0",
-      id: 1,
-      method: "tools/call",
-      params: { name: "bench__tool_0", arguments: { text: "x" } },
-    });
+    post(
+      h,
+      modern
+        ? {
+            jsonrpc: "2.0",
+            id: 1,
+            method: "tools/call",
+            params: {
+              name: "bench__test_simple_text",
+              arguments: {},
+              _meta: {
+                "io.modelcontextprotocol/protocolVersion": MODERN,
+                "io.modelcontextprotocol/clientCapabilities": {},
+                "io.modelcontextprotocol/clientInfo": { name: "profile", version: "1" },
+              },
+            },
+          }
+        : { jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "bench__tool_0", arguments: { text: "x" } } },
+    );
   const turn = async () => {
     const h = await open();
     await post(h, { jsonrpc: "2.0", id: 1, method: "tools/list" });
@@ -178,7 +203,7 @@ try {
   );
   const used = cpu() - cpuBefore;
   console.log(
-    `${WORKLOAD === "turn" ? "Open WebUI turns" : "tools/call"}: ${done} in ${SECONDS} s at c=${CONCURRENCY} (${(done / SECONDS).toFixed(1)}/s)`,
+    `${WORKLOAD === "turn" ? "Open WebUI turns" : WORKLOAD === "modern" ? "2026-07-28 tools/call" : "tools/call"}: ${done} in ${SECONDS} s at c=${CONCURRENCY} (${(done / SECONDS).toFixed(1)}/s)`,
   );
   console.log(
     `workerd CPU: ${used.toFixed(2)} s (${((used / done) * 1e6).toFixed(0)} µs per operation, all workers; profiler ${V8 ? "on" : "off"})\n`,
@@ -215,6 +240,7 @@ try {
   }
 } finally {
   await upstream.close();
+  await modern?.proc.stop();
   await stack.stop();
   await scratch.drop();
   await pg.stop();

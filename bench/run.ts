@@ -9,11 +9,13 @@
  * - an auto-mode SDK 2.x client's turn against the session-era upstream, counting its failed
  *   `server/discover` probes (a fallback to initialize) directly and through the gateway;
  * - tools/call in an open session, c=1 and c=50, and at c=1 to a server under review
- *   (`call_held_c1`: the pin checked upstream before every call);
+ *   (`call_held_c1`: the pin checked upstream before every call) and through the runtime's floor
+ *   (`floor_call_c1`: bench/floor.ts, the chain's three workers forwarding and nothing else);
  * - tools/list of 1,000 tools across 20 servers (the gateway's /mcp, paged), c=1 and c=50;
  * - the hops on their own (edge -> auth forwardAuth; the catalog's internal answer) at c=1;
  * - the cost for one user with 10 / 1,000 / 10,000 users and 1 / 100 tenants in the database.
- * Also: p50/p99/mean/rps and errors of each, Postgres sessions and transactions per gateway
+ * At c=1 the direct and the gateway side run side by side (one operation of each in turn), the
+ * direct side against its own copy of the upstream. Also: p50/p99/mean/rps and errors of each, Postgres sessions and transactions per gateway
  * request (pg_stat_database), the peak resident memory of the workerd process, the machine and
  * its load. Prints a table and writes JSON to bench/results/. Bounded in time: every workload
  * stops at its request count or time budget, whichever comes first (3-4 minutes on 2 cores,
@@ -39,7 +41,17 @@ import { createScratchDatabase, openDatabase, startEmbedded } from "../scripts/l
 import { startStack } from "../scripts/lib/stack";
 import { startModern, type Upstream } from "../scripts/lib/upstreams";
 import { ROOT } from "../scripts/lib/workers";
-import { connectionSampler, measure, memorySampler, pgCounters, round, type Load, type Stats } from "./measure";
+import {
+  connectionSampler,
+  measure,
+  measurePair,
+  memorySampler,
+  pgCounters,
+  round,
+  type Load,
+  type Stats,
+} from "./measure";
+import { startFloorChain } from "./floor";
 import { seedTenantUser } from "./seed";
 import { startBenchUpstream, type BenchUpstream } from "./upstream";
 
@@ -236,6 +248,9 @@ try {
   const sql = createSql(dbUrl, { max: 4 });
   const one = await startBenchUpstream(1);
   upstreams.push(one);
+  // the direct side's own copy of the same upstream: the gateway's counts (sessions, listings) stay its own
+  const alone = await startBenchUpstream(1);
+  upstreams.push(alone);
   const key = await seedTenantUser(sql, {
     tenant: "bench",
     name: "Bench",
@@ -244,25 +259,34 @@ try {
   });
   const gw = `${stack.url}/mcp/bench`;
 
-  /** Measures the direct and the gateway side of a workload, counting Postgres work on the gateway side. */
+  /**
+   * Measures the direct and the gateway side of a workload, counting Postgres work on the gateway
+   * side. At c=1 the two run side by side, one operation of each in turn (measurePair), so the
+   * machine's drift during the run weighs on both; at higher concurrency one after the other.
+   */
   const both = async <C, D>(name: string, label: string, direct: Load<C> | null, gateway: Load<D>) => {
     if (!want(name)) return;
     say(label);
-    const d = direct ? await measure(direct) : null;
+    const paired = direct !== null && direct.concurrency === 1 && gateway.concurrency === 1;
+    const d = direct && !paired ? await measure(direct) : null;
     await new Promise((r) => setTimeout(r, STATS_SETTLE_MS)); // let pg_stat_database catch up
     const before = await pgCounters(sql, dbName);
     const open = connectionSampler(sql, dbName);
     const opened0 = one.stats.opened;
-    const g = await measure(gateway);
+    let g: Stats;
+    let dd = d;
+    if (paired) [dd, g] = await measurePair(direct, gateway);
+    else g = await measure(gateway);
     // upstream sessions the bench upstream initialized during the gateway run (warm-up included)
     const openedUpstream = one.stats.opened - opened0;
     const conns = open.stop();
     await new Promise((r) => setTimeout(r, STATS_SETTLE_MS));
     const after = await pgCounters(sql, dbName);
-    record(name, label, d, g, { sessions: after.sessions - before.sessions, xacts: after.xacts - before.xacts - 1 });
+    record(name, label, dd, g, { sessions: after.sessions - before.sessions, xacts: after.xacts - before.xacts - 1 });
     const ops = g.count + g.errors + gateway.concurrency;
     Object.assign(results[name] as Record<string, unknown>, {
       concurrency: gateway.concurrency,
+      side_by_side: paired,
       postgres_open_connections: conns,
       upstream_sessions_opened_per_op: round(openedUpstream / ops, 2),
     });
@@ -294,7 +318,7 @@ try {
     await both(
       "owui_turn_nopool_c1",
       "Open WebUI turn without the session pool (MCP_SESSION_POOL_SECONDS=0), c=1",
-      turn(one.url),
+      turn(alone.url),
       turn(gw, key),
     );
     delete stack.workerEnv.MCP_SESSION_POOL_SECONDS;
@@ -305,7 +329,7 @@ try {
   await both(
     "owui_turn_c1",
     "Open WebUI turn (new session, initialize, tools/list, tools/call, close), c=1",
-    turn(one.url),
+    turn(alone.url),
     turn(gw, key),
   );
 
@@ -351,7 +375,7 @@ try {
     await both(
       "auto_turn_c1",
       "auto-mode SDK 2.x client's turn (probe, tools/list, tools/call, close) to the session-era upstream, c=1",
-      autoTurns(one.url, undefined, probes.direct),
+      autoTurns(alone.url, undefined, probes.direct),
       autoTurns(gw, key, probes.gateway),
     );
     const per = (p: { turns: number; failed: number }) => (p.turns ? round(p.failed / p.turns, 2) : null);
@@ -363,7 +387,21 @@ try {
       `    failed server/discover probes per turn: direct ${fmt(per(probes.direct))}, gateway ${fmt(per(probes.gateway))} (${probes.gateway.failed} of ${probes.gateway.turns} turns)`,
     );
   }
-  await both("call_c1", "tools/call in an open session, c=1", calls(one.url), calls(gw, key));
+  await both("call_c1", "tools/call in an open session, c=1", calls(alone.url), calls(gw, key));
+  // the same call through the runtime's floor: the chain's three workers doing nothing but forwarding
+  if (want("floor_call_c1")) {
+    const floor = await startFloorChain(one.url);
+    try {
+      await both(
+        "floor_call_c1",
+        "tools/call in an open session through the runtime's floor (bench/floor.ts: front -> auth, -> proxy -> upstream, nothing else), c=1",
+        calls(alone.url),
+        calls(floor.url),
+      );
+    } finally {
+      await floor.stop();
+    }
+  }
 
   // the same call to a server under review (issue 15): the gateway lists the tool upstream before
   // each call and forwards only while it still hashes to the approved pin (workers/mcp/src/bridge/pin.ts)
@@ -392,7 +430,7 @@ try {
     await both(
       "call_held_c1",
       "tools/call in an open session to a server under review (pin checked upstream per call), c=1",
-      calls(one.url),
+      calls(alone.url),
       calls(held, key),
     );
     const g = (results.call_held_c1 as { gateway: Stats }).gateway;
@@ -409,13 +447,13 @@ try {
   await both(
     "call_c50",
     `tools/call in open sessions, c=${C50}`,
-    calls(one.url, undefined, size(5000, 8), C50),
+    calls(alone.url, undefined, size(5000, 8), C50),
     calls(gw, key, size(5000, 8), C50),
   );
   await both(
     "owui_turn_c50",
     `Open WebUI turn, c=${C50}`,
-    turn(one.url, undefined, size(1000, 8), C50),
+    turn(alone.url, undefined, size(1000, 8), C50),
     turn(gw, key, size(1000, 8), C50),
   );
 
@@ -635,6 +673,18 @@ const TARGETS_12 = [
 }));
 results.targets_issue12 = TARGETS_12;
 
+// the figures above read against the runtime's floor: what three workers cost doing nothing else
+const floorAdded = entry("floor_call_c1")?.added_p50_ms;
+const overFloor = (w: string) => {
+  const a = entry(w)?.added_p50_ms;
+  return a === undefined || floorAdded === undefined ? undefined : round(a - floorAdded);
+};
+results.floor = {
+  added_p50_ms: floorAdded,
+  call_c1_added_over_floor_p50_ms: overFloor("call_c1"),
+  modern_call_c1_added_over_floor_p50_ms: overFloor("modern_call_c1"),
+};
+
 const header = [
   "workload",
   "direct p50",
@@ -672,6 +722,14 @@ for (const t of TARGETS_12)
   say(
     `  ${t.limit === null ? "    " : t.met === null ? "n/a " : t.met ? "met " : "MISS"} ${t.name}: ${fmt(t.value)}${t.unit}`,
   );
+if (floorAdded !== undefined) {
+  say("the runtime's floor (floor_call_c1: the chain's three workers forwarding, nothing else):");
+  say(`       tools/call added p50 through the floor: ${fmt(floorAdded)}ms`);
+  say(`       the gateway's own work over the floor, tools/call (call_c1): ${fmt(overFloor("call_c1"))}ms`);
+  say(
+    `       the gateway's own work over the floor, 2026-07-28 tools/call (modern_call_c1): ${fmt(overFloor("modern_call_c1"))}ms`,
+  );
+}
 const meta = {
   at: new Date().toISOString(),
   cpus: cpus().length,

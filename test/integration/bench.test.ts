@@ -46,6 +46,7 @@ describe("npm run bench", () => {
       "owui_turn_c50",
       "call_c1",
       "call_held_c1",
+      "floor_call_c1",
       "call_c50",
       "modern_call_c1",
       "auto_turn_c1",
@@ -69,6 +70,8 @@ describe("npm run bench", () => {
     expect(out).toContain("targets (issue 7):");
     // issue 12: the turn with and without the session pool, the modern call, the auto-mode client's failed probes
     expect(out).toContain("targets (issue 12):");
+    expect(out).toMatch(/tools\/call added p50 through the floor: -?[\d.]+ms/);
+    expect(out).toMatch(/the gateway's own work over the floor, tools\/call \(call_c1\): -?[\d.]+ms/);
     expect(out).toMatch(/failed server\/discover probes per turn: direct [\d.]+, gateway [\d.]+/);
     // a server under review: one upstream tools/list per call (the pin check), its cost printed
     expect(out).toMatch(/under review vs auto \(call_c1\): p50 \+-?[\d.]+ ms; upstream tools\/list per call 1\b/);
@@ -95,6 +98,15 @@ describe("npm run bench", () => {
       expect(json.results.targets_issue12).toHaveLength(5);
       expect(json.results.owui_turn_nopool_c1.gateway.count).toBeGreaterThan(0);
       expect(json.results.modern_call_c1.gateway.count).toBeGreaterThan(0);
+      // c=1 workloads ran side by side (one operation of each in turn), c=50 ones one after the other
+      expect(json.results.call_c1.side_by_side).toBe(true);
+      expect(json.results.call_c50.side_by_side).toBe(false);
+      expect(json.results.call_c1.direct.count).toBe(json.results.call_c1.gateway.count);
+      expect(json.results.floor_call_c1.gateway.count).toBeGreaterThan(0);
+      expect(json.results.floor.call_c1_added_over_floor_p50_ms).toBeCloseTo(
+        json.results.call_c1.added_p50_ms - json.results.floor_call_c1.added_p50_ms,
+        1,
+      );
       expect(json.results.auto_turn_c1.failed_probes_per_turn).toMatchObject({
         direct: expect.any(Number),
         gateway: expect.any(Number),
