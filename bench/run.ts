@@ -240,7 +240,8 @@ try {
     localIdp: false,
     // one user drives every workload: a per-user limit far above it keeps the limiter (and its
     // Postgres sync) in the path without refusing the benchmark's requests
-    env: { RATE_LIMIT_PER_MINUTE: "100000000" },
+    // (the same for the per-user cap on concurrent upstream calls: the c=50 workloads are one user's)
+    env: { RATE_LIMIT_PER_MINUTE: "100000000", MAX_CONCURRENT_CALLS_PER_USER: "1000" },
     build: process.env.BENCH_NO_BUILD !== "1",
     log: () => {},
   });
