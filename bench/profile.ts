@@ -3,7 +3,8 @@
  * from `npm run build`/`npm run bench`; real Postgres: DATABASE_URL, else an embedded one) with
  * workerd's DevTools inspector open, drives one workload through the edge - tools/call in an open
  * session (PROFILE_WORKLOAD=call, default), a 2026-07-28 client's tools/call to a modern upstream
- * (=modern) or whole Open WebUI turns (=turn) - for PROFILE_SECONDS
+ * (=modern), a ping in an open session (=ping: the chain with nothing forwarded) or whole Open
+ * WebUI turns (=turn) - for PROFILE_SECONDS
  * (default 8) at PROFILE_CONCURRENCY (default 8), with the V8 CPU profiler running in every
  * worker's isolate, and prints each worker's busiest functions by self time.
  * Needs Node's WebSocket: the npm script passes --experimental-websocket.
@@ -21,7 +22,7 @@ import { startBenchUpstream } from "./upstream";
 
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 8);
 const CONCURRENCY = Number(process.env.PROFILE_CONCURRENCY ?? 8);
-const WORKLOAD = (["turn", "modern"] as const).find((w) => w === process.env.PROFILE_WORKLOAD) ?? "call";
+const WORKLOAD = (["turn", "modern", "ping"] as const).find((w) => w === process.env.PROFILE_WORKLOAD) ?? "call";
 /** PROFILE_V8=0: no V8 profiler, so the workerd CPU per operation is the figure without its cost. */
 const V8 = process.env.PROFILE_V8 !== "0";
 
@@ -192,6 +193,7 @@ try {
       while (Date.now() < until) {
         try {
           if (WORKLOAD === "turn") await turn();
+          else if (WORKLOAD === "ping") await post(h, { jsonrpc: "2.0", id: 1, method: "ping" });
           else await call(h);
         } catch (err) {
           const k = String((err as Error).message).slice(0, 160);
@@ -203,7 +205,7 @@ try {
   );
   const used = cpu() - cpuBefore;
   console.log(
-    `${WORKLOAD === "turn" ? "Open WebUI turns" : WORKLOAD === "modern" ? "2026-07-28 tools/call" : "tools/call"}: ${done} in ${SECONDS} s at c=${CONCURRENCY} (${(done / SECONDS).toFixed(1)}/s)`,
+    `${WORKLOAD === "turn" ? "Open WebUI turns" : WORKLOAD === "modern" ? "2026-07-28 tools/call" : WORKLOAD === "ping" ? "ping" : "tools/call"}: ${done} in ${SECONDS} s at c=${CONCURRENCY} (${(done / SECONDS).toFixed(1)}/s)`,
   );
   console.log(
     `workerd CPU: ${used.toFixed(2)} s (${((used / done) * 1e6).toFixed(0)} µs per operation, all workers; profiler ${V8 ? "on" : "off"})\n`,
