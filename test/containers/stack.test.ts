@@ -249,7 +249,19 @@ describe("through the running topology", () => {
         });
       // one shell, as the operator's: step 6 uses what step 5's `. ./.env` set
       const both = run(`${check}\necho "<<<step 6>>>"\n${register}`);
-      expect(both.status, both.stderr + both.stdout).toBe(0);
+      // a failed step names what the workers behind it logged (a 503 here once, not reproduced)
+      const behind =
+        both.status === 0
+          ? ""
+          : (
+              await Promise.all(
+                ["traefik", "admin", "catalog", "postgres"].map(
+                  async (svc) =>
+                    `\n--- ${svc}, last lines:\n${(await logs(containerName(project, svc)).catch(String)).split("\n").slice(-30).join("\n")}`,
+                ),
+              )
+            ).join("");
+      expect(both.status, both.stderr + both.stdout + behind).toBe(0);
       const [five, six] = both.stdout.split("<<<step 6>>>\n") as [string, string];
       expect(five).toMatch(/"status":"ok"/);
       expect(five).toContain("admin@localhost");
