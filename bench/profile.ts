@@ -25,6 +25,7 @@ const CONCURRENCY = Number(process.env.PROFILE_CONCURRENCY ?? 8);
 const WORKLOAD = (["turn", "modern", "ping"] as const).find((w) => w === process.env.PROFILE_WORKLOAD) ?? "call";
 /** PROFILE_V8=0: no V8 profiler, so the workerd CPU per operation is the figure without its cost. */
 const V8 = process.env.PROFILE_V8 !== "0";
+const LABEL = { call: "tools/call", modern: "2026-07-28 tools/call", ping: "ping", turn: "Open WebUI turns" }[WORKLOAD];
 
 interface ProfileNode {
   id: number;
@@ -204,9 +205,7 @@ try {
     }),
   );
   const used = cpu() - cpuBefore;
-  console.log(
-    `${WORKLOAD === "turn" ? "Open WebUI turns" : WORKLOAD === "modern" ? "2026-07-28 tools/call" : WORKLOAD === "ping" ? "ping" : "tools/call"}: ${done} in ${SECONDS} s at c=${CONCURRENCY} (${(done / SECONDS).toFixed(1)}/s)`,
-  );
+  console.log(`${LABEL}: ${done} in ${SECONDS} s at c=${CONCURRENCY} (${(done / SECONDS).toFixed(1)}/s)`);
   console.log(
     `workerd CPU: ${used.toFixed(2)} s (${((used / done) * 1e6).toFixed(0)} µs per operation, all workers; profiler ${V8 ? "on" : "off"})\n`,
   );

@@ -15,8 +15,8 @@
  * - the hops on their own (edge -> auth forwardAuth; the catalog's internal answer) at c=1;
  * - the cost for one user with 10 / 1,000 / 10,000 users and 1 / 100 tenants in the database.
  * At c=1 the direct and the gateway side run side by side (one operation of each in turn), the
- * direct side against its own copy of the upstream. Also: p50/p99/mean/rps and errors of each, Postgres sessions and transactions per gateway
- * request (pg_stat_database), the peak resident memory of the workerd process, the machine and
+ * direct side against its own copy of the upstream. Also: p50/p99/mean/rps and errors of each,
+ * Postgres sessions and transactions per gateway request (pg_stat_database), the peak resident memory of the workerd process, the machine and
  * its load. Prints a table and writes JSON to bench/results/. Bounded in time: every workload
  * stops at its request count or time budget, whichever comes first (3-4 minutes on 2 cores,
  * bundling included).
@@ -269,21 +269,18 @@ try {
     if (!want(name)) return;
     say(label);
     const paired = direct !== null && direct.concurrency === 1 && gateway.concurrency === 1;
-    const d = direct && !paired ? await measure(direct) : null;
+    const directAlone = direct && !paired ? await measure(direct) : null;
     await new Promise((r) => setTimeout(r, STATS_SETTLE_MS)); // let pg_stat_database catch up
     const before = await pgCounters(sql, dbName);
     const open = connectionSampler(sql, dbName);
     const opened0 = one.stats.opened;
-    let g: Stats;
-    let dd = d;
-    if (paired) [dd, g] = await measurePair(direct, gateway);
-    else g = await measure(gateway);
+    const [d, g] = paired ? await measurePair(direct, gateway) : [directAlone, await measure(gateway)];
     // upstream sessions the bench upstream initialized during the gateway run (warm-up included)
     const openedUpstream = one.stats.opened - opened0;
     const conns = open.stop();
     await new Promise((r) => setTimeout(r, STATS_SETTLE_MS));
     const after = await pgCounters(sql, dbName);
-    record(name, label, dd, g, { sessions: after.sessions - before.sessions, xacts: after.xacts - before.xacts - 1 });
+    record(name, label, d, g, { sessions: after.sessions - before.sessions, xacts: after.xacts - before.xacts - 1 });
     const ops = g.count + g.errors + gateway.concurrency;
     Object.assign(results[name] as Record<string, unknown>, {
       concurrency: gateway.concurrency,
@@ -395,7 +392,7 @@ try {
     try {
       await both(
         "floor_call_c1",
-        "tools/call in an open session through the runtime's floor (bench/floor.ts: front -> auth, -> proxy -> upstream, nothing else), c=1",
+        "tools/call in an open session through the runtime's floor (bench/floor.ts: front -> auth, front -> proxy -> upstream, nothing else), c=1",
         calls(alone.url),
         calls(floor.url),
       );
