@@ -123,6 +123,33 @@ export function isPerUser(c: StoredCredentials | undefined): boolean {
   return !!c && c.mode !== "shared";
 }
 
+/** A server's address and stored credential settings: what users' connections were made for. */
+export interface ServerAccess {
+  url: string;
+  credentials?: StoredCredentials;
+}
+
+/**
+ * Whether the connections users made to a server set up as `before` still fit it set up as
+ * `after`. They do not when the mode, the header, the OAuth client, the server's URL or the
+ * resource the tokens were issued for (`oauth.resource`, else the URL) changes: a token is
+ * never sent to another address or in another scheme than the one it was obtained for. A
+ * shared server has no connections, so nothing is kept or dropped.
+ */
+export function connectionsFit(before: ServerAccess, after: ServerAccess): boolean {
+  const b = before.credentials;
+  const a = after.credentials;
+  if (!isPerUser(b)) return true;
+  return (
+    !!a &&
+    a.mode === b!.mode &&
+    (a.header ?? "Authorization") === (b!.header ?? "Authorization") &&
+    a.oauth?.clientId === b!.oauth?.clientId &&
+    after.url === before.url &&
+    (a.oauth?.resource ?? after.url) === (b!.oauth?.resource ?? before.url)
+  );
+}
+
 /** Sealing context of the OAuth client secret of server `id`. */
 export const clientSecretContext = (serverId: string) => `servers.credentials:${serverId}:clientSecret`;
 

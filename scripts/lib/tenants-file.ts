@@ -10,13 +10,16 @@
  * prefix, OAuth client and endpoints) go both ways too; the OAuth client secret is a secret like
  * the header values (`${SERVER_OAUTH_CLIENT_SECRET}` in an export, in clear only with
  * `withSecrets`). A server without `credentials` is `shared`; users' own tokens are never in the
- * file, and a changed mode, header or client id deletes them (as the admin API does).
+ * file, and a change of a server's URL, mode, header, client id or resource deletes them in the
+ * import's transaction and revokes them at their authorization server after it (best effort, as
+ * the admin API does; shared/credentials.ts connectionsFit).
  */
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { z } from "zod";
-import { CredentialsInput, StoredCredentials } from "../../shared/credentials";
+import { connectionsFit, CredentialsInput, StoredCredentials } from "../../shared/credentials";
 import type { Sql } from "../../shared/db";
-import { deleteServerConnections } from "../../shared/repos/connections.repo";
+import { revokeDropped, type DroppedConnections } from "../../shared/oauth.revoke";
+import { dropServerConnections } from "../../shared/repos/connections.repo";
 import { assertKeysKnown } from "../../shared/repos/secrets.repo";
 import {
   credentialsToStore,
@@ -149,6 +152,7 @@ export async function importTenants(
 
 async function importTenantsTx(sql: Sql, file: TenantsFile, opts: ImportOptions): Promise<Record<string, number>> {
   const actor = opts.actor ?? "import";
+  const dropped: DroppedConnections[] = [];
   await sql.begin(async (tx) => {
     // a wrong SECRETS_KEY is refused before anything is sealed with it
     if (opts.ring) await assertKeysKnown(tx, opts.ring);
@@ -177,8 +181,12 @@ async function importTenantsTx(sql: Sql, file: TenantsFile, opts: ImportOptions)
                    headers = COALESCE(${headers}::jsonb, servers.headers), credentials = EXCLUDED.credentials, enabled = EXCLUDED.enabled, description = EXCLUDED.description, updated_at = now()
                  WHERE (servers.tenant_id, servers.url, servers.transport, servers.headers, servers.credentials, servers.enabled, servers.description)
                    IS DISTINCT FROM (EXCLUDED.tenant_id, EXCLUDED.url, EXCLUDED.transport, COALESCE(${headers}::jsonb, servers.headers), EXCLUDED.credentials, EXCLUDED.enabled, EXCLUDED.description)`;
-        // tokens obtained for another mode or client do not fit the new one: users connect again
-        if (creds.modeChanged) await deleteServerConnections(tx, sid);
+        // tokens obtained for another address, mode or client do not fit: users connect again
+        const { previous } = creds;
+        if (previous && !connectionsFit(previous, { url: s.url, credentials: creds.store ?? previous.credentials })) {
+          const connections = await dropServerConnections(tx, sid, "server address or credentials changed");
+          if (connections.length) dropped.push({ server: { id: sid, ...previous }, connections });
+        }
       }
     }
     for (const [name, g] of Object.entries(file.groups)) {
@@ -210,6 +218,13 @@ async function importTenantsTx(sql: Sql, file: TenantsFile, opts: ImportOptions)
     }
     if (opts.prune) {
       const servers = Object.values(file.tenants).flatMap((t) => Object.keys(t.servers));
+      // the connections of the servers that go are revoked like those of a changed one
+      for (const gone of await tx`SELECT id, url, credentials FROM servers WHERE NOT (id IN (SELECT jsonb_array_elements_text(${tx.json(servers)})))`) {
+        const id = String(gone.id);
+        const connections = await dropServerConnections(tx, id, "server deleted");
+        const credentials = StoredCredentials.safeParse(gone.credentials).data;
+        if (connections.length) dropped.push({ server: { id, url: String(gone.url), credentials }, connections });
+      }
       await tx`DELETE FROM servers WHERE NOT (id IN (SELECT jsonb_array_elements_text(${tx.json(servers)})))`;
       await tx`DELETE FROM tenants WHERE NOT (id IN (SELECT jsonb_array_elements_text(${tx.json(Object.keys(file.tenants))})))`;
       await tx`DELETE FROM groups WHERE NOT (name IN (SELECT jsonb_array_elements_text(${tx.json(Object.keys(file.groups))})))`;
@@ -219,6 +234,9 @@ async function importTenantsTx(sql: Sql, file: TenantsFile, opts: ImportOptions)
     await tx`INSERT INTO audit_log (kind, actor, action, target, detail)
              VALUES ('admin_change', ${actor}, 'import', 'tenants-file', ${tx.json({ tenants: Object.keys(file.tenants), groups: Object.keys(file.groups), users: emails.size, prune: Boolean(opts.prune) })})`;
   });
+  // committed: the dropped connections' tokens are revoked where they were issued (their tokens
+  // open only with the key ring; without one they are deleted here all the same)
+  if (opts.ring) for (const d of dropped) await revokeDropped(opts.ring, d);
   return {
     tenants: Object.keys(file.tenants).length,
     servers: Object.values(file.tenants).reduce((n, t) => n + Object.keys(t.servers).length, 0),

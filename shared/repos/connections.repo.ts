@@ -185,8 +185,32 @@ export async function openConnection(
   };
 }
 
-/** Deletes every connection to a server (its credential mode or OAuth client changed); how many. */
-export async function deleteServerConnections(db: Db, server: string): Promise<number> {
-  const rows = await db`DELETE FROM user_connections WHERE server_id = ${server} RETURNING user_email`;
-  return rows.length;
+/** A connection taken out of the store with its tokens still sealed (bound to its user and server). */
+export interface SealedConnection {
+  email: string;
+  kind: "token" | "oauth";
+  secrets: Record<string, string>;
+  tokenEndpoint: string | null;
+}
+
+/**
+ * Deletes every user's connection to `server`, each audited with `reason`, and returns them
+ * sealed: the worker that reaches the authorization server revokes them (shared/oauth.revoke.ts).
+ */
+export async function dropServerConnections(db: Db, server: string, reason: string): Promise<SealedConnection[]> {
+  // one statement: the rows go and each user's audit row comes, however many users there are
+  const rows = await db`
+    WITH gone AS (
+      DELETE FROM user_connections WHERE server_id = ${server} RETURNING user_email, kind, secrets, token_endpoint
+    ), audited AS (
+      INSERT INTO audit_log (kind, actor, action, target, server_id, detail)
+      SELECT 'auth', user_email, 'connection.disconnect', ${`connection:${server}`}, ${server}, ${db.json({ reason })} FROM gone
+    )
+    SELECT * FROM gone ORDER BY user_email`;
+  return rows.map((r) => ({
+    email: String(r.user_email),
+    kind: r.kind as "token" | "oauth",
+    secrets: r.secrets as Record<string, string>,
+    tokenEndpoint: (r.token_endpoint as string | null) ?? null,
+  }));
 }

@@ -6,7 +6,13 @@
  * written before encryption, or by hand): it is used as is and sealed at the next start
  * (shared/repos/secrets.repo.ts).
  */
-import { clientSecretContext, publicCredentials, StoredCredentials, type CredentialsInput } from "../credentials";
+import {
+  clientSecretContext,
+  publicCredentials,
+  StoredCredentials,
+  type CredentialsInput,
+  type ServerAccess,
+} from "../credentials";
 import { isSealed, seal, SecretsError, UnknownKeyError, unseal, type KeyRing } from "../secrets";
 import type { Db } from "./audit.repo";
 
@@ -184,19 +190,23 @@ export async function upsertServer(db: Db, id: string, s: ServerInput): Promise<
 /**
  * What to store for new credential settings of server `id`: undefined keeps the stored ones. A
  * client secret is sealed; an omitted one keeps the stored secret while the client id stays.
- * `modeChanged`: the mode or the OAuth client changed, so users' connections no longer fit.
+ * `previous`: the server's address and settings as stored before (null: a new server), which
+ * decide with the new ones whether users' connections still fit (credentials.ts connectionsFit)
+ * and which revoke those that do not.
  */
 export async function credentialsToStore(
   db: Db,
   ring: KeyRing | null,
   id: string,
   input: CredentialsInput | undefined,
-): Promise<{ store?: StoredCredentials; modeChanged: boolean }> {
-  if (input === undefined) return { modeChanged: false };
-  const [row] = await db`SELECT credentials FROM servers WHERE id = ${id}`;
-  const before = row ? StoredCredentials.safeParse(row.credentials).data : undefined;
-  if (input.mode === "shared")
-    return { store: { mode: "shared" }, modeChanged: (before?.mode ?? "shared") !== "shared" };
+): Promise<{ store?: StoredCredentials; previous: ServerAccess | null }> {
+  const [row] = await db`SELECT url, credentials FROM servers WHERE id = ${id}`;
+  const previous: ServerAccess | null = row
+    ? { url: String(row.url), credentials: StoredCredentials.safeParse(row.credentials).data }
+    : null;
+  if (input === undefined) return { previous };
+  const before = previous?.credentials;
+  if (input.mode === "shared") return { store: { mode: "shared" }, previous };
   const store: StoredCredentials = { mode: input.mode, header: input.header, prefix: input.prefix };
   if (input.mode === "per-user-oauth" && input.oauth) {
     const { clientSecret, ...rest } = input.oauth;
@@ -207,10 +217,7 @@ export async function credentialsToStore(
     } else if (before?.oauth?.clientId === rest.clientId) sealed = before.oauth.clientSecret;
     store.oauth = { ...rest, ...(sealed ? { clientSecret: sealed } : {}) };
   }
-  const modeChanged =
-    !!before &&
-    (before.mode !== store.mode || before.oauth?.clientId !== store.oauth?.clientId || before.header !== store.header);
-  return { store, modeChanged };
+  return { store, previous };
 }
 
 /** Opens the OAuth client secret of stored settings (null: a public client). */

@@ -90,12 +90,22 @@ describe("tenants file", () => {
     expect(() => parseTenantsFile("x: 1", env)).toThrow(TenantsFileError);
   });
 
-  it("prunes what the file does not name only when asked", async () => {
+  it("prunes what the file does not name only when asked, the connections of a pruned server audited", async () => {
     await db.sql`INSERT INTO tenants (id, name) VALUES ('extra', 'Extra')`;
     await importTenants(db.sql, parseTenantsFile(example, env), { ring });
     expect((await db.sql`SELECT id FROM tenants WHERE id = 'extra'`).length).toBe(1);
+    // a server the file does not name, with a user's connection: it goes, audited, with the server
+    await db.sql`INSERT INTO servers (id, tenant_id, url, credentials) VALUES ('extra-srv', 'extra', 'https://extra.test/mcp', ${db.sql.json({ mode: "per-user-token" })})`;
+    await db.sql`INSERT INTO users (email) VALUES ('erik@extra.test') ON CONFLICT DO NOTHING`;
+    await saveConnection(db.sql, ring, "erik@extra.test", "extra-srv", { kind: "token", access: "erik-pat" });
     await importTenants(db.sql, parseTenantsFile(example, env), { prune: true, ring });
     expect((await db.sql`SELECT id FROM tenants WHERE id = 'extra'`).length).toBe(0);
+    expect(await db.sql`SELECT 1 FROM user_connections WHERE server_id = 'extra-srv'`).toEqual([]);
+    expect(
+      (
+        await db.sql`SELECT detail->>'reason' AS reason FROM audit_log WHERE action = 'connection.disconnect' AND actor = 'erik@extra.test'`
+      ).map((r) => r.reason),
+    ).toEqual(["server deleted"]);
   });
 });
 
@@ -160,7 +170,7 @@ tenants:
     expect(clear.tenants.acme!.servers["acme-gh"]!.credentials!.oauth!.clientSecret).toBe(SECRET);
   });
 
-  it("round-trips: the export imported again changes nothing and keeps users' connections; a changed header ends them", async () => {
+  it("round-trips: the export imported again changes nothing and keeps users' connections; a changed header or URL ends them", async () => {
     const before = await db.sql`SELECT id, credentials, updated_at FROM servers WHERE tenant_id = 'acme' ORDER BY id`;
     await db.sql`INSERT INTO users (email) VALUES ('dana@acme.test') ON CONFLICT DO NOTHING`;
     await saveConnection(db.sql, ring, "dana@acme.test", "acme-tk", { kind: "token", access: "dana-pat" });
@@ -194,6 +204,25 @@ tenants:
     expect((await exportTenants(db.sql)).tenants.acme!.servers["acme-tk"]!.credentials).toMatchObject({
       header: "X-Other-Key",
     });
+
+    // a new URL for the OAuth server ends its connections too (the tokens are not sent to another
+    // address); their revocation at login.acme.test, which does not resolve here, fails without
+    // failing the import
+    const url = (await exportTenants(db.sql)).tenants.acme!.servers["acme-gh"]!.url;
+    await importTenants(
+      db.sql,
+      parseTenantsFile(exported.replace("header: X-Api-Key", "header: X-Other-Key").replace(url, `${url}/v2`), credEnv),
+      { ring },
+    );
+    expect(await db.sql`SELECT server_id FROM user_connections WHERE user_email = 'dana@acme.test'`).toEqual([]);
+    expect(
+      (
+        await db.sql`SELECT server_id, detail->>'reason' AS reason FROM audit_log WHERE action = 'connection.disconnect' AND actor = 'dana@acme.test' ORDER BY id`
+      ).map((r) => [r.server_id, r.reason]),
+    ).toEqual([
+      ["acme-tk", "server address or credentials changed"],
+      ["acme-gh", "server address or credentials changed"],
+    ]);
   });
 
   it("refuses settings that cannot work, naming the field; the client secret needs its variable and the key", async () => {

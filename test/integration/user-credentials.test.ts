@@ -178,6 +178,7 @@ async function storedTokens(email: string, server: string): Promise<{ access: st
 
 beforeAll(async () => {
   t = await startTestStack({
+    internalPort: 0,
     idpUsers: [
       { email: ALICE, name: "Alice", password: "alice-pw", groups: [] },
       { email: FRANK, name: "Frank", password: "frank-pw", groups: [] },
@@ -691,6 +692,91 @@ describe("disconnecting revokes at the provider (RFC 7009)", () => {
       ]);
     },
   );
+
+  it(
+    "a server's new address or credential mode ends its users' connections in the same change and revokes them where they were issued; other and refused changes keep them",
+    { timeout: 180_000 },
+    async () => {
+      const oauth = {
+        mode: "per-user-oauth",
+        oauth: { clientId: up.clientId, clientSecret: up.clientSecret, scopes: "repo" },
+      };
+      const put = (json: Record<string, unknown>) =>
+        t.fetch("/admin/api/servers/gh4", {
+          method: "PUT",
+          key: t.adminKey,
+          json: { tenant: "acme", url: up.mcpUrl, ...json },
+        });
+      expect((await put({ credentials: oauth })).status).toBe(201);
+      await browserConnect("gh4");
+      const first = (await storedTokens(ALICE, "gh4"))!;
+      expect(await introspect(first.refresh!)).toBe(true);
+
+      // the same address and client (a new description, the secret omitted so the stored one stays): kept
+      expect(
+        (
+          await put({
+            description: "GitHub, described",
+            credentials: { mode: "per-user-oauth", oauth: { clientId: up.clientId, scopes: "repo" } },
+          })
+        ).status,
+      ).toBe(200);
+      expect(await storedTokens(ALICE, "gh4")).toEqual(first);
+      // a change refused as a whole (no such tenant) changes nothing, the connection included
+      expect((await put({ tenant: "nope", url: `${up.mcpUrl}/moved`, credentials: oauth })).status).toBe(400);
+      expect(await storedTokens(ALICE, "gh4")).toEqual(first);
+      expect(await introspect(first.refresh!)).toBe(true);
+
+      // another address: Alice's token is never sent there; it is revoked at the provider that issued it
+      expect((await put({ url: `${up.mcpUrl}/moved`, credentials: oauth })).status).toBe(200);
+      expect(await storedTokens(ALICE, "gh4")).toBeNull();
+      expect(await introspect(first.refresh!)).toBe(false);
+
+      // back, connected again, then another mode: revoked under the OAuth settings it was obtained with
+      expect((await put({ credentials: oauth })).status).toBe(200);
+      await browserConnect("gh4");
+      const second = (await storedTokens(ALICE, "gh4"))!;
+      expect(second.refresh).not.toBe(first.refresh);
+      expect(await introspect(second.refresh!)).toBe(true);
+      expect((await put({ credentials: { mode: "per-user-token" } })).status).toBe(200);
+      expect(await storedTokens(ALICE, "gh4")).toBeNull();
+      expect(await introspect(second.refresh!)).toBe(false);
+
+      const audit = await t.db
+        .sql`SELECT actor, detail->>'reason' AS reason FROM audit_log WHERE action = 'connection.disconnect' AND server_id = 'gh4' ORDER BY id`;
+      expect(audit.map((a) => [a.actor, a.reason])).toEqual([
+        [ALICE, "server address or credentials changed"],
+        [ALICE, "server address or credentials changed"],
+      ]);
+      expect((await t.fetch("/admin/api/servers/gh4", { method: "DELETE", key: t.adminKey })).status).toBe(204);
+    },
+  );
+
+  it("the catalog revokes dropped connections for the admin worker only; a malformed list is refused by name, a token that does not open is skipped", async () => {
+    const dropped = {
+      server: { id: "gh", url: up.mcpUrl, credentials: { mode: "per-user-oauth", oauth: { clientId: up.clientId } } },
+      connections: [
+        { email: ALICE, kind: "oauth", secrets: { access: "mcpgw:v1:not-sealed-here" }, tokenEndpoint: null },
+      ],
+    };
+    const post = async (from: "mcp" | "admin", body: unknown) => {
+      const res = await t.internal("/internal/connections/revoke-dropped", {
+        method: "POST",
+        headers: { "content-type": "application/json", ...(await t.serviceHeaders(from)) },
+        body: JSON.stringify(body),
+      });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    expect(await post("mcp", dropped)).toEqual({
+      status: 403,
+      body: { error: "forbidden", message: "only the admin worker may revoke connections" },
+    });
+    const bad = await post("admin", { ...dropped, connections: [{ ...dropped.connections[0], email: "nobody" }] });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toBe("invalid_request");
+    expect(String(bad.body.message)).toMatch(/^not a list of dropped connections: /);
+    expect(await post("admin", dropped)).toEqual({ status: 200, body: { revoked: 0 } });
+  });
 
   it("an authorization server that cannot be reached does not keep the record: still 204, deleted", async () => {
     expect(

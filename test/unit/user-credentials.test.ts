@@ -6,7 +6,7 @@
  * in test/integration/user-credentials.test.ts).
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { connectionContext, CredentialsInput, publicCredentials } from "../../shared/credentials";
+import { connectionContext, connectionsFit, CredentialsInput, publicCredentials } from "../../shared/credentials";
 import { authorizeUrl, pkceS256 } from "../../shared/oauth.client";
 import type { CatalogServer } from "../../workers/mcp/src/catalog.client";
 import { clearCredentialsCache, NotConnectedError, upstreamTarget } from "../../workers/mcp/src/upstream/credentials";
@@ -41,6 +41,49 @@ describe("credential settings", () => {
     });
     expect(publicCredentials(undefined)).toEqual({ mode: "shared" });
     expect(connectionContext("Alice@X.test", "gh", "access")).toBe("user_connections:alice@x.test:gh:access");
+  });
+
+  it("keeps users' connections only while the address, mode, header, OAuth client and resource stay", () => {
+    const url = "https://up.test/mcp";
+    const oauth = {
+      mode: "per-user-oauth" as const,
+      header: "Authorization",
+      prefix: "Bearer ",
+      oauth: { clientId: "gw" },
+    };
+    const before = { url, credentials: oauth };
+    // what does not touch the tokens: the prefix, the scopes, the endpoints, the client secret
+    expect(connectionsFit(before, before)).toBe(true);
+    expect(connectionsFit(before, { url, credentials: { ...oauth, prefix: "token " } })).toBe(true);
+    expect(
+      connectionsFit(before, {
+        url,
+        credentials: { ...oauth, oauth: { clientId: "gw", scopes: "repo", clientSecret: "mcpgw:v1:x" } },
+      }),
+    ).toBe(true);
+    // the header defaults to Authorization on both sides
+    expect(connectionsFit({ url, credentials: { mode: "per-user-token" } }, { url, credentials: oauth })).toBe(false);
+    expect(
+      connectionsFit(
+        { url, credentials: { mode: "per-user-token" } },
+        { url, credentials: { mode: "per-user-token", header: "Authorization" } },
+      ),
+    ).toBe(true);
+    // what does
+    expect(connectionsFit(before, { url: "https://elsewhere.test/mcp", credentials: oauth })).toBe(false);
+    expect(connectionsFit(before, { url: `${url}/`, credentials: oauth })).toBe(false);
+    expect(connectionsFit(before, { url, credentials: { ...oauth, header: "X-Token" } })).toBe(false);
+    expect(connectionsFit(before, { url, credentials: { ...oauth, oauth: { clientId: "other" } } })).toBe(false);
+    expect(
+      connectionsFit(before, { url, credentials: { ...oauth, oauth: { clientId: "gw", resource: "https://r.test" } } }),
+    ).toBe(false);
+    expect(connectionsFit(before, { url, credentials: { mode: "shared" } })).toBe(false);
+    expect(connectionsFit(before, { url })).toBe(false);
+    // a shared server has no connections: nothing to drop
+    expect(
+      connectionsFit({ url, credentials: { mode: "shared" } }, { url: "https://elsewhere.test", credentials: oauth }),
+    ).toBe(true);
+    expect(connectionsFit({ url }, { url, credentials: oauth })).toBe(true);
   });
 
   it("builds the authorization URL with PKCE S256 and the resource indicator", async () => {

@@ -9,7 +9,9 @@ import type { Sql, TxSql } from "../../../shared/db";
 import { generateApiKey, insertApiKey, listApiKeys, revokeApiKey } from "../../../shared/repos/apikeys.repo";
 import { insertAdminChange, type Db } from "../../../shared/repos/audit.repo";
 import { deleteTenant, getTenant, upsertTenant, type Tenant } from "../../../shared/repos/tenants.repo";
-import { deleteServerConnections } from "../../../shared/repos/connections.repo";
+import { dropServerConnections } from "../../../shared/repos/connections.repo";
+import { connectionsFit } from "../../../shared/credentials";
+import type { DroppedConnections } from "../../../shared/oauth.revoke";
 import {
   credentialsToStore,
   deleteServer,
@@ -160,7 +162,9 @@ export async function removeTenant(sql: Sql, actor: string, id: string): Promise
 /**
  * Creates or replaces server `id`; 400 naming `tenant` when that tenant does not exist. New
  * `headers` are sealed with `ring` (SECRETS_KEY) before they are stored; the same headers again
- * leave the stored ones (and the server's version) alone. Omitted headers are kept.
+ * leave the stored ones (and the server's version) alone. Omitted headers are kept. Users'
+ * connections that no longer fit the server's address or credential settings are deleted in
+ * the same transaction and returned as `dropped`, for the caller to have them revoked.
  */
 export async function putServer(
   sql: Sql,
@@ -168,7 +172,7 @@ export async function putServer(
   id: string,
   body: z.infer<typeof ServerBody>,
   ring: KeyRing,
-): Promise<Saved<Server>> {
+): Promise<Saved<Server> & { dropped: DroppedConnections | null }> {
   return change(sql, actor, `server:${id}`, async (tx) => {
     if ((await missingTenants(tx, [body.tenant])).length)
       throw new ApiError(400, "invalid_request", `tenant: no tenant ${body.tenant}`, "tenant");
@@ -179,15 +183,21 @@ export async function putServer(
     const headersChanged = headers.changed;
     const creds = await credentialsToStore(tx, ring, id, body.credentials);
     await upsertServer(tx, id, { ...body, headers: headers.store ?? undefined, credentials: creds.store });
-    // tokens obtained for another mode or client do not fit the new one: users connect again
-    if (creds.modeChanged) await deleteServerConnections(tx, id);
+    // tokens obtained for another address, mode or client do not fit the new settings: they go
+    // with this change (users connect again) and are revoked once it is committed
+    const { previous } = creds;
+    let dropped: DroppedConnections | null = null;
+    if (previous && !connectionsFit(previous, { url: body.url, credentials: creds.store ?? previous.credentials })) {
+      const connections = await dropServerConnections(tx, id, "server address or credentials changed");
+      if (connections.length) dropped = { server: { id, ...previous }, connections };
+    }
     const after = (await getServer(tx, id))!;
     return {
       action: before ? "server.update" : "server.create",
       before: serverSnap(before),
       after: serverSnap(after),
       extra: { headersChanged },
-      result: { created: !before, item: after },
+      result: { created: !before, item: after, dropped },
     };
   });
 }

@@ -26,6 +26,7 @@ import { LIVE_WINDOW_SECONDS, liveFigures, usageReport, type LiveFigures } from 
 import { getOverride, listOverrides, listReviews } from "../../../shared/repos/review.repo";
 import { getVirtualServer, listVirtualServers } from "../../../shared/repos/virtual.repo";
 import { log } from "../../../shared/log";
+import type { DroppedConnections } from "../../../shared/oauth.revoke";
 import { keyRing, type KeyRing } from "../../../shared/secrets";
 import { withServiceAssertion } from "../../../shared/service-auth";
 import * as S from "./api.schema";
@@ -84,12 +85,8 @@ export function askCatalogToRefresh(c: C, id: string): void {
 /** How long a delete waits for the catalog to revoke the connections that go with it (ms). */
 const REVOKE_WAIT_MS = 15_000;
 
-/**
- * Before a user or a server is deleted: asks the catalog to delete their users' connections and
- * revoke the tokens at the authorization servers (RFC 7009; the catalog reaches them, this
- * worker does not). Best effort: a failure is logged and the deletion goes on (the rows cascade).
- */
-export async function revokeConnections(c: C, by: { server: string } | { email: string }): Promise<void> {
+/** Asks the catalog to revoke at `path` (best effort: a failure is logged, never thrown). */
+async function askCatalogToRevoke(c: C, path: string, body: unknown, about: Record<string, string>): Promise<void> {
   const catalog = c.env.CATALOG;
   if (!catalog || typeof (catalog as Fetcher).fetch !== "function") return;
   try {
@@ -99,17 +96,48 @@ export async function revokeConnections(c: C, by: { server: string } | { email: 
       "admin",
       "catalog",
     ).fetch(
-      new Request("http://catalog/internal/connections/revoke", {
+      new Request(`http://catalog${path}`, {
         method: "POST",
         headers: { "content-type": "application/json" },
-        body: JSON.stringify(by),
+        body: JSON.stringify(body),
         signal: AbortSignal.timeout(REVOKE_WAIT_MS),
       }),
     );
-    if (!r.ok) log.warn("catalog did not revoke connections", { status: r.status, ...by });
+    if (!r.ok) log.warn("catalog did not revoke connections", { status: r.status, ...about });
     await r.body?.cancel();
   } catch (err) {
-    log.warn("revoking connections failed", { ...by, message: String((err as Error)?.message ?? err) });
+    log.warn("revoking connections failed", { ...about, message: String((err as Error)?.message ?? err) });
+  }
+}
+
+/**
+ * Before a user or a server is deleted: asks the catalog to delete their users' connections and
+ * revoke the tokens at the authorization servers (RFC 7009; the catalog reaches them, this
+ * worker does not). Best effort: a failure is logged and the deletion goes on (the rows cascade).
+ */
+export function revokeConnections(c: C, by: { server: string } | { email: string }): Promise<void> {
+  return askCatalogToRevoke(c, "/internal/connections/revoke", by, by);
+}
+
+/** Connections sent to the catalog per request (each about 1 KB, within its body limit). */
+const DROPPED_PER_REQUEST = 200;
+
+/**
+ * After a server change that dropped its users' connections (admin.service.ts putServer) is
+ * committed: has the catalog revoke their tokens under the settings they were obtained with.
+ */
+export async function revokeDropped(c: C, dropped: DroppedConnections | null): Promise<void> {
+  if (!dropped) return;
+  for (let i = 0; i < dropped.connections.length; i += DROPPED_PER_REQUEST) {
+    const connections = dropped.connections.slice(i, i + DROPPED_PER_REQUEST);
+    await askCatalogToRevoke(
+      c,
+      "/internal/connections/revoke-dropped",
+      { server: dropped.server, connections },
+      {
+        server: dropped.server.id,
+      },
+    );
   }
 }
 
@@ -211,6 +239,7 @@ export const API_ROUTES: Route[] = [
       const ring = await secretsRing(c);
       const r = await db(c, (sql) => svc.putServer(sql, actor(c), id, body, ring));
       askCatalogToRefresh(c, id);
+      await revokeDropped(c, r.dropped);
       return c.json(r.item, r.created ? 201 : 200);
     },
   }),

@@ -24,7 +24,15 @@ import { overviewCounts, usageReport } from "../../../shared/repos/reports.repo"
 import * as S from "./api.schema";
 import * as svc from "./admin.service";
 import { explainAccess } from "./access.explain";
-import { db, healthReport, askCatalogToRefresh, revokeConnections, secretsRing, usageWindow } from "./api.routes";
+import {
+  db,
+  healthReport,
+  askCatalogToRefresh,
+  revokeConnections,
+  revokeDropped,
+  secretsRing,
+  usageWindow,
+} from "./api.routes";
 import { ApiError, parseOr400 } from "./errors";
 import type { AdminApp, AdminHono } from "./app";
 import { GroupsPage, ServersPage, TenantsPage, UserPage, UsersPage, rulesText, type PageBase } from "./ui/pages.manage";
@@ -428,6 +436,7 @@ export function registerUiRoutes(app: AdminHono) {
         const ring = await secretsRing(c);
         const r = await db(c, (sql) => svc.putServer(sql, actor(c), id, input, ring));
         askCatalogToRefresh(c, id);
+        await revokeDropped(c, r.dropped);
         return done(c, "/admin/servers", `Server ${id} ${r.created ? "created" : "saved"}.`);
       },
       (msg) => serversPage(c, values, existing?.id ?? null, msg),
