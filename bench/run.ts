@@ -5,7 +5,8 @@
  * a time:
  * - an Open WebUI turn (new session: initialize, tools/list, tools/call, close), c=1 and c=50, and
  *   at c=1 without the per-user session pool (`owui_turn_nopool_c1`: MCP_SESSION_POOL_SECONDS=0);
- * - a 2026-07-28 client's tools/call (SDK 2.x) to a modern upstream (SDK 2.x server), c=1;
+ * - a 2026-07-28 client's tools/call (SDK 2.x) to a modern upstream (SDK 2.x server), c=1, also
+ *   through the runtime's floor in front of that upstream (`floor_modern_call_c1`);
  * - an auto-mode SDK 2.x client's turn against the session-era upstream, counting its failed
  *   `server/discover` probes (a fallback to initialize) directly and through the gateway;
  * - tools/call in an open session, c=1 and c=50, and at c=1 to a server under review
@@ -332,7 +333,7 @@ try {
   );
 
   // a 2026-07-28 client (SDK 2.x, auto negotiation ends modern) and a modern upstream (SDK 2.x server)
-  if (want("modern_call_c1")) {
+  if (want("modern_call_c1") || want("floor_modern_call_c1")) {
     modernUpstream = await startModern("bench-modern", "modern");
     const modernKey = await seedTenantUser(sql, {
       tenant: "modern",
@@ -358,6 +359,22 @@ try {
       modernCalls(modernUpstream.url),
       modernCalls(`${stack.url}/mcp/modern`, modernKey),
     );
+    // the same call through the runtime's floor: the modern upstream (an SDK 2.x server in Node)
+    // costs far more CPU per call than the session-era bench upstream, on the same 2 cores as
+    // workerd, so the floor to read modern_call_c1 against is the one in front of this upstream
+    if (want("floor_modern_call_c1")) {
+      const floor = await startFloorChain(modernUpstream.url);
+      try {
+        await both(
+          "floor_modern_call_c1",
+          "2026-07-28 client's tools/call through the runtime's floor to the modern upstream, c=1",
+          modernCalls(modernUpstream.url),
+          modernCalls(floor.url),
+        );
+      } finally {
+        await floor.stop();
+      }
+    }
   }
 
   // an auto-mode client's turn against the session-era upstream: directly its probe fails every
@@ -672,15 +689,18 @@ const TARGETS_12 = [
 results.targets_issue12 = TARGETS_12;
 
 // the figures above read against the runtime's floor: what three workers cost doing nothing else
+// in front of the same upstream
 const floorAdded = entry("floor_call_c1")?.added_p50_ms;
-const overFloor = (w: string) => {
+const modernFloorAdded = entry("floor_modern_call_c1")?.added_p50_ms;
+const overFloor = (w: string, floor: number | undefined) => {
   const a = entry(w)?.added_p50_ms;
-  return a === undefined || floorAdded === undefined ? undefined : round(a - floorAdded);
+  return a === undefined || floor === undefined ? undefined : round(a - floor);
 };
 results.floor = {
   added_p50_ms: floorAdded,
-  call_c1_added_over_floor_p50_ms: overFloor("call_c1"),
-  modern_call_c1_added_over_floor_p50_ms: overFloor("modern_call_c1"),
+  modern_added_p50_ms: modernFloorAdded,
+  call_c1_added_over_floor_p50_ms: overFloor("call_c1", floorAdded),
+  modern_call_c1_added_over_floor_p50_ms: overFloor("modern_call_c1", modernFloorAdded),
 };
 
 const header = [
@@ -720,13 +740,18 @@ for (const t of TARGETS_12)
   say(
     `  ${t.limit === null ? "    " : t.met === null ? "n/a " : t.met ? "met " : "MISS"} ${t.name}: ${fmt(t.value)}${t.unit}`,
   );
-if (floorAdded !== undefined) {
-  say("the runtime's floor (floor_call_c1: the chain's three workers forwarding, nothing else):");
-  say(`       tools/call added p50 through the floor: ${fmt(floorAdded)}ms`);
-  say(`       the gateway's own work over the floor, tools/call (call_c1): ${fmt(overFloor("call_c1"))}ms`);
-  say(
-    `       the gateway's own work over the floor, 2026-07-28 tools/call (modern_call_c1): ${fmt(overFloor("modern_call_c1"))}ms`,
-  );
+if (floorAdded !== undefined || modernFloorAdded !== undefined) {
+  say("the runtime's floor (the chain's three workers forwarding, nothing else, in front of the same upstream):");
+  if (floorAdded !== undefined) {
+    say(`       tools/call added p50 through the floor (floor_call_c1): ${fmt(floorAdded)}ms`);
+    say(`       the gateway's own work over it, tools/call (call_c1): ${fmt(overFloor("call_c1", floorAdded))}ms`);
+  }
+  if (modernFloorAdded !== undefined) {
+    say(`       2026-07-28 tools/call added p50 through the floor (floor_modern_call_c1): ${fmt(modernFloorAdded)}ms`);
+    say(
+      `       the gateway's own work over it, 2026-07-28 tools/call (modern_call_c1): ${fmt(overFloor("modern_call_c1", modernFloorAdded))}ms`,
+    );
+  }
 }
 const meta = {
   at: new Date().toISOString(),

@@ -49,6 +49,7 @@ describe("npm run bench", () => {
       "floor_call_c1",
       "call_c50",
       "modern_call_c1",
+      "floor_modern_call_c1",
       "auto_turn_c1",
       "list_1000_c1",
       "list_1000_c50",
@@ -70,8 +71,10 @@ describe("npm run bench", () => {
     expect(out).toContain("targets (issue 7):");
     // issue 12: the turn with and without the session pool, the modern call, the auto-mode client's failed probes
     expect(out).toContain("targets (issue 12):");
-    expect(out).toMatch(/tools\/call added p50 through the floor: -?[\d.]+ms/);
-    expect(out).toMatch(/the gateway's own work over the floor, tools\/call \(call_c1\): -?[\d.]+ms/);
+    expect(out).toMatch(/tools\/call added p50 through the floor \(floor_call_c1\): -?[\d.]+ms/);
+    expect(out).toMatch(/the gateway's own work over it, tools\/call \(call_c1\): -?[\d.]+ms/);
+    expect(out).toMatch(/2026-07-28 tools\/call added p50 through the floor \(floor_modern_call_c1\): -?[\d.]+ms/);
+    expect(out).toMatch(/the gateway's own work over it, 2026-07-28 tools\/call \(modern_call_c1\): -?[\d.]+ms/);
     expect(out).toMatch(/failed server\/discover probes per turn: direct [\d.]+, gateway [\d.]+/);
     // a server under review: one upstream tools/list per call (the pin check), its cost printed
     expect(out).toMatch(/under review vs auto \(call_c1\): p50 \+-?[\d.]+ ms; upstream tools\/list per call 1\b/);
@@ -110,6 +113,12 @@ describe("npm run bench", () => {
       expect(json.results.floor_call_c1.gateway.count).toBeGreaterThan(0);
       expect(json.results.floor.call_c1_added_over_floor_p50_ms).toBeCloseTo(
         json.results.call_c1.added_p50_ms - json.results.floor_call_c1.added_p50_ms,
+        1,
+      );
+      // the modern call is read against the floor in front of its own upstream
+      expect(json.results.floor_modern_call_c1.side_by_side).toBe(true);
+      expect(json.results.floor.modern_call_c1_added_over_floor_p50_ms).toBeCloseTo(
+        json.results.modern_call_c1.added_p50_ms - json.results.floor_modern_call_c1.added_p50_ms,
         1,
       );
       expect(json.results.auto_turn_c1.failed_probes_per_turn).toMatchObject({
