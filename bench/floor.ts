@@ -59,8 +59,12 @@ export interface FloorChain {
   stop(): Promise<void>;
 }
 
-/** Starts the floor chain in front of `upstream` (an MCP endpoint URL); its `url` takes the same paths. */
-export async function startFloorChain(upstream: string): Promise<FloorChain> {
+/**
+ * Starts the floor chain in front of `upstream` (an MCP endpoint URL); its `url` takes the same
+ * paths. `workers: 1` serves the forwarding worker alone (no front, no auth): the least any
+ * gateway in workerd can add, one isolate and one more loopback hop.
+ */
+export async function startFloorChain(upstream: string, opts: { workers?: 1 | 3 } = {}): Promise<FloorChain> {
   const dir = resolve(ROOT, ".data/bench/floor");
   mkdirSync(dir, { recursive: true });
   writeFileSync(resolve(dir, "front.js"), FRONT);
@@ -77,7 +81,7 @@ const config :Workerd.Config = (
     ${worker("proxy", `(name = "UPSTREAM", text = "${new URL(upstream).origin}")`, `, globalOutbound = "internet"`)},
     (name = "internet", network = (allow = ["public", "private"]))
   ],
-  sockets = [(name = "http", address = "127.0.0.1:0", http = (), service = "front")],
+  sockets = [(name = "http", address = "127.0.0.1:0", http = (), service = "${opts.workers === 1 ? "proxy" : "front"}")],
 );
 `,
   );

@@ -4,7 +4,9 @@
  * catalog -> upstream, one workerd process, real Postgres), so each result is a ratio as well as
  * a time:
  * - an Open WebUI turn (new session: initialize, tools/list, tools/call, close), c=1 and c=50, and
- *   at c=1 without the per-user session pool (`owui_turn_nopool_c1`: MCP_SESSION_POOL_SECONDS=0);
+ *   at c=1 without the per-user session pool (`owui_turn_nopool_c1`: MCP_SESSION_POOL_SECONDS=0)
+ *   and through the runtime's floor (`floor_owui_turn_c1`; `floor1_owui_turn_c1`: one forwarding
+ *   worker alone);
  * - a 2026-07-28 client's tools/call (SDK 2.x) to a modern upstream (SDK 2.x server), c=1, also
  *   through the runtime's floor in front of that upstream (`floor_modern_call_c1`);
  * - an auto-mode SDK 2.x client's turn against the session-era upstream, counting its failed
@@ -331,6 +333,27 @@ try {
     turn(alone.url),
     turn(gw, key),
   );
+  // the same turn through the runtime's floor: what three workers that only forward cost a turn
+  // of six requests, the least a gateway built of these workers could add here
+  for (const [name, workers] of [
+    ["floor_owui_turn_c1", 3],
+    ["floor1_owui_turn_c1", 1],
+  ] as const) {
+    if (!want(name)) continue;
+    const floor = await startFloorChain(one.url, { workers });
+    try {
+      await both(
+        name,
+        workers === 3
+          ? "Open WebUI turn through the runtime's floor (bench/floor.ts), c=1"
+          : "Open WebUI turn through one workerd worker that only forwards (bench/floor.ts, workers: 1), c=1",
+        turn(alone.url),
+        turn(floor.url),
+      );
+    } finally {
+      await floor.stop();
+    }
+  }
 
   // a 2026-07-28 client (SDK 2.x, auto negotiation ends modern) and a modern upstream (SDK 2.x server)
   if (want("modern_call_c1") || want("floor_modern_call_c1")) {
@@ -660,6 +683,18 @@ const TARGETS_12 = [
   {
     name: "(for comparison) Open WebUI turn without the pool, p50 ratio",
     value: entry("owui_turn_nopool_c1")?.ratio_p50,
+    limit: null,
+    unit: "x",
+  },
+  {
+    name: "(for comparison) Open WebUI turn through the runtime's floor, p50 ratio",
+    value: entry("floor_owui_turn_c1")?.ratio_p50,
+    limit: null,
+    unit: "x",
+  },
+  {
+    name: "(for comparison) Open WebUI turn through one forwarding worker, p50 ratio",
+    value: entry("floor1_owui_turn_c1")?.ratio_p50,
     limit: null,
     unit: "x",
   },

@@ -44,6 +44,8 @@ describe("npm run bench", () => {
       "owui_turn_c1",
       "owui_turn_nopool_c1",
       "owui_turn_c50",
+      "floor_owui_turn_c1",
+      "floor1_owui_turn_c1",
       "call_c1",
       "call_held_c1",
       "floor_call_c1",
@@ -103,8 +105,9 @@ describe("npm run bench", () => {
       ]);
       expect(json.results.workerd.peak_rss_mb).toBeGreaterThan(0);
       expect(json.results.targets).toHaveLength(5);
-      expect(json.results.targets_issue12).toHaveLength(5);
+      expect(json.results.targets_issue12).toHaveLength(7);
       expect(json.results.owui_turn_nopool_c1.gateway.count).toBeGreaterThan(0);
+      expect(json.results.floor_owui_turn_c1.gateway.count).toBeGreaterThan(0);
       expect(json.results.modern_call_c1.gateway.count).toBeGreaterThan(0);
       // c=1 workloads ran side by side (one operation of each in turn), c=50 ones one after the other
       expect(json.results.call_c1.side_by_side).toBe(true);
