@@ -15,6 +15,7 @@ import { createSql } from "../shared/db";
 import { createScratchDatabase, openDatabase, startEmbedded } from "../scripts/lib/database";
 import { freePort } from "../scripts/lib/ports";
 import { startStack } from "../scripts/lib/stack";
+import { countInstructions } from "./callgrind";
 import { startModern } from "../scripts/lib/upstreams";
 import { ROOT } from "../scripts/lib/workers";
 import { seedTenantUser } from "./seed";
@@ -23,8 +24,16 @@ import { startBenchUpstream } from "./upstream";
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 8);
 const CONCURRENCY = Number(process.env.PROFILE_CONCURRENCY ?? 8);
 const WORKLOAD = (["turn", "modern", "ping"] as const).find((w) => w === process.env.PROFILE_WORKLOAD) ?? "call";
+/**
+ * PROFILE_CALLGRIND=1: workerd runs under valgrind's callgrind (no V8 profiler) and the figure is
+ * the instructions it executes per operation over PROFILE_OPS operations (default 300) after a
+ * warm-up (bench/callgrind.ts). For comparing builds; bench/floor-profile.ts counts the floor's.
+ */
+const CALLGRIND = process.env.PROFILE_CALLGRIND === "1";
+const OPS = Number(process.env.PROFILE_OPS ?? 300);
+if (CALLGRIND) process.env.MCPGW_WORKERD_CALLGRIND = "1";
 /** PROFILE_V8=0: no V8 profiler, so the workerd CPU per operation is the figure without its cost. */
-const V8 = process.env.PROFILE_V8 !== "0";
+const V8 = process.env.PROFILE_V8 !== "0" && !CALLGRIND;
 const LABEL = { call: "tools/call", modern: "2026-07-28 tools/call", ping: "ping", turn: "Open WebUI turns" }[WORKLOAD];
 
 interface ProfileNode {
@@ -186,29 +195,44 @@ try {
     const f = readFileSync(`/proc/${stack.workerd.child.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
     return (Number(f[11]) + Number(f[12])) / 100;
   };
-  const cpuBefore = cpu();
-  let done = 0;
-  const until = Date.now() + SECONDS * 1000;
-  await Promise.all(
-    sessions.map(async (h) => {
-      while (Date.now() < until) {
-        try {
-          if (WORKLOAD === "turn") await turn();
-          else if (WORKLOAD === "ping") await post(h, { jsonrpc: "2.0", id: 1, method: "ping" });
-          else await call(h);
-        } catch (err) {
-          const k = String((err as Error).message).slice(0, 160);
-          failures.set(k, (failures.get(k) ?? 0) + 1);
+  const once = (h: Record<string, string>) =>
+    WORKLOAD === "turn" ? turn() : WORKLOAD === "ping" ? post(h, { jsonrpc: "2.0", id: 1, method: "ping" }) : call(h);
+  /** Runs operations on every session until `more()` says stop; returns how many ran. */
+  const drive = async (more: (n: number) => boolean) => {
+    let n = 0;
+    await Promise.all(
+      sessions.map(async (h) => {
+        while (more(n)) {
+          n++;
+          try {
+            await once(h);
+          } catch (err) {
+            const k = String((err as Error).message).slice(0, 160);
+            failures.set(k, (failures.get(k) ?? 0) + 1);
+          }
         }
-        done++;
-      }
-    }),
-  );
-  const used = cpu() - cpuBefore;
-  console.log(`${LABEL}: ${done} in ${SECONDS} s at c=${CONCURRENCY} (${(done / SECONDS).toFixed(1)}/s)`);
-  console.log(
-    `workerd CPU: ${used.toFixed(2)} s (${((used / done) * 1e6).toFixed(0)} µs per operation, all workers; profiler ${V8 ? "on" : "off"})\n`,
-  );
+      }),
+    );
+    return n;
+  };
+  let done = 0;
+  if (CALLGRIND) {
+    const r = await countInstructions(drive, OPS);
+    done = r.ops;
+    console.log(`${LABEL}: ${done} operations at c=${CONCURRENCY} under callgrind`);
+    console.log(
+      `workerd instructions: ${(r.perOp / 1000).toFixed(0)}k per operation (all threads; the busiest ${(r.busiestPerOp / 1000).toFixed(0)}k)\n`,
+    );
+  } else {
+    const cpuBefore = cpu();
+    const until = Date.now() + SECONDS * 1000;
+    done = await drive(() => Date.now() < until);
+    const used = cpu() - cpuBefore;
+    console.log(`${LABEL}: ${done} in ${SECONDS} s at c=${CONCURRENCY} (${(done / SECONDS).toFixed(1)}/s)`);
+    console.log(
+      `workerd CPU: ${used.toFixed(2)} s (${((used / done) * 1e6).toFixed(0)} µs per operation, all workers; profiler ${V8 ? "on" : "off"})\n`,
+    );
+  }
   for (const [k, n] of failures) console.log(`failed ${n}x: ${k}`);
   const problems = stack.workerd
     .output()

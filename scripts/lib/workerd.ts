@@ -35,13 +35,27 @@ export async function startWorkerd(opts: {
   ]);
   // MCPGW_INSPECTOR=host:port opens workerd's DevTools inspector (bench/profile.ts uses it)
   const inspector = process.env.MCPGW_INSPECTOR ? ["--inspector-addr", process.env.MCPGW_INSPECTOR] : [];
+  // MCPGW_WORKERD_CALLGRIND=1: workerd runs under valgrind's callgrind with instrumentation off
+  // until `callgrind_control -i on` (bench/profile.ts PROFILE_CALLGRIND: instructions per operation)
+  const callgrind = process.env.MCPGW_WORKERD_CALLGRIND === "1";
+  const args = ["serve", config, "--socket-addr", `http=${host}:${opts.port}`, ...extra, ...inspector, "--verbose"];
   const proc = startProcess(
     opts.name ?? "workerd",
-    WORKERD_BIN,
-    ["serve", config, "--socket-addr", `http=${host}:${opts.port}`, ...extra, ...inspector, "--verbose"],
+    callgrind ? "/usr/bin/valgrind" : WORKERD_BIN,
+    callgrind
+      ? [
+          "--tool=callgrind",
+          "--smc-check=all-non-file",
+          "--instr-atstart=no",
+          "--callgrind-out-file=/dev/null",
+          WORKERD_BIN,
+          ...args,
+        ]
+      : args,
     { env: workerdEnv(workerVariables(), opts.env), echo: opts.echo },
   );
-  await waitForPort(opts.port, proc, 20_000, host === "0.0.0.0" ? "127.0.0.1" : host);
-  for (const port of Object.values(opts.extraSockets ?? {})) await waitForPort(port, proc, 20_000, "127.0.0.1");
+  const wait = callgrind ? 300_000 : 20_000;
+  await waitForPort(opts.port, proc, wait, host === "0.0.0.0" ? "127.0.0.1" : host);
+  for (const port of Object.values(opts.extraSockets ?? {})) await waitForPort(port, proc, wait, "127.0.0.1");
   return proc;
 }
