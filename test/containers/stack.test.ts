@@ -129,7 +129,10 @@ let userKey = "";
 /**
  * `fn`, again while the gateway answers "try again shortly" (its 503 / JSON-RPC -32603 for a
  * dependency it cannot reach yet): a container just started on this 2-core machine, shared and
- * loaded, can take longer than the 5 s Postgres connect timeout at first. Each retry is logged.
+ * loaded, can take longer than the 5 s Postgres connect timeout at first. Also again on the
+ * stand-in's empty 502: right after a worker container restarts or a replica stops, the name
+ * can still resolve to the address that no longer answers (podman's DNS catches up within
+ * seconds; Traefik's provider likewise follows container events). Each retry is logged.
  */
 async function retrying<T>(what: string, fn: () => Promise<T>, ms = 30_000): Promise<T> {
   const until = Date.now() + ms;
@@ -137,7 +140,9 @@ async function retrying<T>(what: string, fn: () => Promise<T>, ms = 30_000): Pro
     try {
       return await fn();
     } catch (e) {
-      if (!/try again shortly/.test(String(e)) || Date.now() > until) throw e;
+      // the SDK's StreamableHTTPError carries the HTTP status as `code`
+      const unreachable = (e as { code?: unknown }).code === 502;
+      if (!(/try again shortly/.test(String(e)) || unreachable) || Date.now() > until) throw e;
       log(`${what}: ${String(e).slice(0, 160)}; again in 1 s`);
       await new Promise((ok) => setTimeout(ok, 1000));
     }
