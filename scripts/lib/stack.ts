@@ -8,6 +8,7 @@ import { resolve } from "node:path";
 import { createSql } from "../../shared/db";
 import { SecretsError, type KeyRing } from "../../shared/secrets";
 import { buildAll } from "./build";
+import { cleanups as newCleanups } from "./cleanups";
 import { openDatabase, StartupError, type Database } from "./database";
 import { migrate, MigrationError } from "./migrate";
 import { assertPortFree, freePort } from "./ports";
@@ -169,11 +170,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   } catch {
     throw new StartupError(`port ${port} is already in use; stop what runs there or start with PORT=<another port>`);
   }
-  const cleanups: (() => Promise<void>)[] = [];
-  const stopAll = async () => {
-    for (const c of cleanups.reverse()) await c().catch(() => {});
-    cleanups.length = 0;
-  };
+  const cleanups = newCleanups();
+  const stopAll = cleanups.stop;
   const onSignal = () => void stopAll().finally(() => process.exit(130));
   const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
   if (opts.exitOnSignal) for (const s of signals) process.once(s, onSignal);
@@ -191,9 +189,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       log("starting the embedded Postgres (data in " + resolve(dataDir, "pg") + ")");
       db = await startEmbedded(resolve(dataDir, "pg"));
     }
-    cleanups.push(() => db.stop());
+    cleanups.add(() => db.stop());
     const sql = createSql(db.url, { max: 2 });
-    cleanups.push(() => sql.end({ timeout: 2 }));
+    cleanups.add(() => sql.end({ timeout: 2 }));
     const applied = await migrate(sql);
     log(applied.length ? `applied migrations: ${applied.join(", ")}` : "database schema up to date");
     const secrets = {
@@ -213,7 +211,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     let upstreams: Upstream[] = [];
     if (opts.demo ?? true) {
       upstreams = await startDemoUpstreams(dataDir);
-      for (const u of upstreams) cleanups.push(() => u.proc.stop());
+      for (const u of upstreams) cleanups.add(() => u.proc.stop());
       const seeded = await seedDemo(sql, upstreams, ring, { reset: opts.resetDemo });
       log(
         {
@@ -248,7 +246,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         users: [...DEMO_USERS, ...(opts.idpUsers ?? [])],
       });
       const started = idp;
-      cleanups.push(() => started.stop());
+      cleanups.add(() => started.stop());
       log(
         `identity provider: ${idp.issuer} (local; demo users ${DEMO_USERS.map((u) => `${u.email}/${u.password}`).join(", ")})`,
       );
@@ -292,11 +290,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         `local-internal-${process.pid}-${Object.values(extraSockets).join("-")}.capnp`,
       );
       writeFileSync(config, localConfig(allWorkers(), Object.keys(extraSockets) as Parameters<typeof localConfig>[1]));
-      cleanups.push(async () => rmSync(config, { force: true }));
+      cleanups.add(async () => rmSync(config, { force: true }));
       workerdOpts = { ...workerdOpts, config, extraSockets };
     }
     let workerd = await startWorkerd(workerdOpts);
-    cleanups.push(() => workerd.stop());
+    cleanups.add(() => workerd.stop());
     await wakeCatalog(url);
     const stack: Stack = {
       url,
@@ -322,7 +320,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       stop: stopAll,
     };
     // the last cleanup registered for workerd refers to the first process; keep it current
-    cleanups.push(() => workerd.stop());
+    cleanups.add(() => workerd.stop());
     unhook();
     return stack;
   } catch (err) {
