@@ -90,3 +90,17 @@ const config :Workerd.Config = (
   const path = new URL(upstream).pathname;
   return { url: `http://127.0.0.1:${port}${path}`, stop: () => proc.stop() };
 }
+
+/** Runs `fn` with the URL of a floor chain in front of `upstream` (started for it, stopped after). */
+export async function throughFloor<T>(
+  upstream: string,
+  opts: { workers?: 1 | 3 },
+  fn: (url: string) => Promise<T>,
+): Promise<T> {
+  const floor = await startFloorChain(upstream, opts);
+  try {
+    return await fn(floor.url);
+  } finally {
+    await floor.stop();
+  }
+}

@@ -54,7 +54,7 @@ import {
   type Load,
   type Stats,
 } from "./measure";
-import { startFloorChain } from "./floor";
+import { throughFloor } from "./floor";
 import { seedTenantUser } from "./seed";
 import { startBenchUpstream, type BenchUpstream } from "./upstream";
 
@@ -340,19 +340,16 @@ try {
     ["floor1_owui_turn_c1", 1],
   ] as const) {
     if (!want(name)) continue;
-    const floor = await startFloorChain(one.url, { workers });
-    try {
-      await both(
+    await throughFloor(one.url, { workers }, (url) =>
+      both(
         name,
         workers === 3
           ? "Open WebUI turn through the runtime's floor (bench/floor.ts), c=1"
           : "Open WebUI turn through one workerd worker that only forwards (bench/floor.ts, workers: 1), c=1",
         turn(alone.url),
-        turn(floor.url),
-      );
-    } finally {
-      await floor.stop();
-    }
+        turn(url),
+      ),
+    );
   }
 
   // a 2026-07-28 client (SDK 2.x, auto negotiation ends modern) and a modern upstream (SDK 2.x server)
@@ -386,17 +383,15 @@ try {
     // costs far more CPU per call than the session-era bench upstream, on the same 2 cores as
     // workerd, so the floor to read modern_call_c1 against is the one in front of this upstream
     if (want("floor_modern_call_c1")) {
-      const floor = await startFloorChain(modernUpstream.url);
-      try {
-        await both(
+      const up = modernUpstream.url;
+      await throughFloor(up, {}, (url) =>
+        both(
           "floor_modern_call_c1",
           "2026-07-28 client's tools/call through the runtime's floor to the modern upstream, c=1",
-          modernCalls(modernUpstream.url),
-          modernCalls(floor.url),
-        );
-      } finally {
-        await floor.stop();
-      }
+          modernCalls(up),
+          modernCalls(url),
+        ),
+      );
     }
   }
 
@@ -428,17 +423,14 @@ try {
   await both("call_c1", "tools/call in an open session, c=1", calls(alone.url), calls(gw, key));
   // the same call through the runtime's floor: the chain's three workers doing nothing but forwarding
   if (want("floor_call_c1")) {
-    const floor = await startFloorChain(one.url);
-    try {
-      await both(
+    await throughFloor(one.url, {}, (url) =>
+      both(
         "floor_call_c1",
         "tools/call in an open session through the runtime's floor (bench/floor.ts: front -> auth, front -> proxy -> upstream, nothing else), c=1",
         calls(alone.url),
-        calls(floor.url),
-      );
-    } finally {
-      await floor.stop();
-    }
+        calls(url),
+      ),
+    );
   }
 
   // the same call to a server under review (issue 15): the gateway lists the tool upstream before
