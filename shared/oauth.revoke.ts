@@ -11,9 +11,9 @@ import { z } from "zod";
 import { StoredCredentials } from "./credentials";
 import { log } from "./log";
 import { discoverEndpoints, revokeToken, type OAuthClient } from "./oauth.client";
-import { openConnectionSecrets, type TakenConnection } from "./repos/connections.repo";
+import { openConnectionSecrets, SealedConnection, type TakenConnection } from "./repos/connections.repo";
 import { openClientSecret } from "./repos/servers.repo";
-import { Email, ServerId, type ServerRow } from "./schemas";
+import { ServerId, type ServerRow } from "./schemas";
 import type { KeyRing } from "./secrets";
 
 /** What revocation needs of a server: its id, address and credential settings (client secret sealed). */
@@ -26,16 +26,7 @@ type RevokingServer = Pick<ServerRow, "id" | "url" | "credentials">;
  */
 export const DroppedConnections = z.strictObject({
   server: z.strictObject({ id: ServerId, url: z.string().url(), credentials: StoredCredentials.optional() }),
-  connections: z
-    .array(
-      z.strictObject({
-        email: Email,
-        kind: z.enum(["token", "oauth"]),
-        secrets: z.record(z.string(), z.string()),
-        tokenEndpoint: z.string().nullable(),
-      }),
-    )
-    .max(100_000),
+  connections: z.array(SealedConnection).max(100_000),
 });
 export type DroppedConnections = z.infer<typeof DroppedConnections>;
 

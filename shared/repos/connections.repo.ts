@@ -4,7 +4,9 @@
  * (the catalog worker, when the mcp worker forwards for that user); {@link listConnections}
  * answers without them. Every write records an `auth` audit entry without the token.
  */
+import { z } from "zod";
 import { connectionContext } from "../credentials";
+import { Email } from "../schemas";
 import { isSealed, seal, unseal, type KeyRing } from "../secrets";
 import type { Db } from "./audit.repo";
 
@@ -185,13 +187,17 @@ export async function openConnection(
   };
 }
 
-/** A connection taken out of the store with its tokens still sealed (bound to its user and server). */
-export interface SealedConnection {
-  email: string;
-  kind: "token" | "oauth";
-  secrets: Record<string, string>;
-  tokenEndpoint: string | null;
-}
+/**
+ * A connection taken out of the store with its tokens still sealed (bound to its user and
+ * server); the schema checks one sent between workers (shared/oauth.revoke.ts DroppedConnections).
+ */
+export const SealedConnection = z.strictObject({
+  email: Email,
+  kind: z.enum(["token", "oauth"]),
+  secrets: z.record(z.string(), z.string()),
+  tokenEndpoint: z.string().nullable(),
+});
+export type SealedConnection = z.infer<typeof SealedConnection>;
 
 /**
  * Deletes every user's connection to `server`, each audited with `reason`, and returns them
