@@ -44,7 +44,13 @@ export function onError(err: Error, c: Context): Response {
     isConnectionError(err) ||
     (typeof pgCode === "string" && pgCode.startsWith("53"))
   ) {
-    log.warn("database unavailable", { path: c.req.path, message: String((err as Error).message) });
+    // the cause, when the error wraps one (the auth worker's IdentityUnavailable): what actually failed
+    const cause = (err as { cause?: { message?: unknown } }).cause;
+    log.warn("database unavailable", {
+      path: c.req.path,
+      message: String((err as Error).message),
+      ...(cause === undefined ? {} : { cause: String(cause?.message ?? cause) }),
+    });
     return c.json({ error: "unavailable", message: "the database is unreachable; try again shortly" }, 503);
   }
   log.error("unhandled", { path: c.req.path, message: String(err?.message ?? err) });

@@ -103,6 +103,7 @@ describe("identity cache (IDENTITY_VERSION_TTL_MS 500)", () => {
     await sleep(1700);
     expect((await me(cached)).status).toBe(200);
     await proxy.stop();
+    const mark = t.workerd.mark();
     try {
       // a credential verified moments ago keeps working
       const during = await me(cached);
@@ -121,6 +122,24 @@ describe("identity cache (IDENTITY_VERSION_TTL_MS 500)", () => {
       expect(viaMcp.status).toBe(503);
       // on /mcp the edge gives the refusal as a JSON-RPC error naming it
       expect(await viaMcp.json()).toMatchObject({ jsonrpc: "2.0", error: { data: { error: "identity_unavailable" } } });
+      // the operator's log says why, with the cause (here the proxy's closed port), never a secret:
+      // forwardAuth says it itself; /auth/me through onError's "database unavailable" with the cause
+      const warned = () =>
+        t.workerd
+          .since(mark)
+          .split("\n")
+          .filter((l) => l.includes('"level":"warn"') && l.includes('"msg":"identity store unreachable"'));
+      await expect.poll(() => warned().length, { timeout: 5000 }).toBeGreaterThan(0);
+      const line = JSON.parse(warned()[0]!) as { message: string; path: string };
+      expect(line.path).toBe("/mcp");
+      expect(line.message).toMatch(/connect|refused|closed|network/i);
+      expect(warned()[0]).not.toContain(unseen);
+      const viaOnError = t.workerd
+        .since(mark)
+        .split("\n")
+        .filter((l) => l.includes('"msg":"database unavailable"') && l.includes('"path":"/auth/me"'));
+      expect(viaOnError.length).toBeGreaterThan(0);
+      expect((JSON.parse(viaOnError[0]!) as { cause: string }).cause).toMatch(/connect|refused|closed|network/i);
       // past STALE_IDENTITY_MAX_SECONDS the cached one fails closed too
       let last = during;
       const deadline = Date.now() + (STALE_SECONDS + 10) * 1000;

@@ -24,9 +24,11 @@ import { OidcError } from "./oidc.client";
 
 /** The identity store cannot be reached and nothing recent enough is cached: answer 503. */
 export class IdentityUnavailable extends Error {
-  constructor() {
+  /** @param cause why the store could not be read (logged, never answered) */
+  constructor(cause?: unknown) {
     super(
       "the identity store (Postgres) cannot be reached (no connection) and this credential was not verified recently; try again shortly",
+      { cause },
     );
   }
 }
@@ -43,7 +45,7 @@ async function version(env: AuthEnv, db: AuthDb, ctx: WaitUntil): Promise<number
     });
     return r.version;
   } catch (err) {
-    if (err instanceof VersionUnavailable) throw new IdentityUnavailable();
+    if (err instanceof VersionUnavailable) throw new IdentityUnavailable(err.cause);
     throw err;
   }
 }
@@ -70,7 +72,7 @@ export async function cachedIdentity(
   try {
     found = await load();
   } catch (err) {
-    if (isConnectionError(err) && !(err instanceof OidcError)) throw new IdentityUnavailable();
+    if (isConnectionError(err) && !(err instanceof OidcError)) throw new IdentityUnavailable(err);
     throw err;
   }
   if (!found) return null;
