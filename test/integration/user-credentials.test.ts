@@ -651,6 +651,42 @@ describe("disconnecting revokes at the provider (RFC 7009)", () => {
   );
 
   it(
+    "the Disconnect button on My connections does the same in the browser: the form token's POST revokes at the provider",
+    { timeout: 120_000 },
+    async () => {
+      await browserConnect();
+      const tokens = (await storedTokens(ALICE, "gh"))!;
+      expect(await introspect(tokens.refresh!)).toBe(true);
+      browser ??= await launchChromium(ARGS);
+      const ctx = await browser.newContext();
+      try {
+        const p = await ctx.newPage();
+        // a browser without a session is sent to sign in, then back to the page
+        await p.goto(`${t.url}/auth/connections`);
+        await p.waitForSelector("form#login");
+        await p.fill("input[name=email]", ALICE);
+        await p.fill("input[name=password]", "alice-pw");
+        await p.click("form#login button[type=submit]");
+        await p.waitForSelector("#disconnect-gh", { timeout: 30_000 });
+        expect(new URL(p.url()).pathname).toBe("/auth/connections");
+        await Promise.all([p.waitForURL(`${t.url}/auth/connections`), p.click("#disconnect-gh")]);
+        // back on the page (303), which now offers to connect again
+        await p.waitForSelector("#connect-gh");
+        expect(await p.textContent("body")).toMatch(/gh\s*OAuth\s*not connected/);
+      } finally {
+        await ctx.close();
+      }
+      expect(await storedTokens(ALICE, "gh")).toBeNull();
+      expect(await introspect(tokens.refresh!)).toBe(false);
+      const [last] = await t.db
+        .sql`SELECT action FROM audit_log WHERE actor = ${ALICE} AND action LIKE 'connection.%' ORDER BY id DESC LIMIT 1`;
+      expect(last!.action).toBe("connection.disconnect");
+      const after = await legacyCall(alice, "/mcp/gh", "whoami");
+      expect(text(after.result)).toContain(`${t.url}/auth/connect/gh`);
+    },
+  );
+
+  it(
     "deleting a server or a user revokes their users' tokens at the provider before the rows go",
     { timeout: 120_000 },
     async () => {
