@@ -27,6 +27,17 @@ export type McpItem = Record<string, unknown> & { name?: string; uri?: string; u
 
 export type ItemKind = "tool" | "prompt" | "resource" | "resource_template";
 
+/** Held prompts, resources and templates, by kind (keys as in {@link itemKey}). */
+export type HeldItems = Partial<Record<Exclude<ItemKind, "tool">, string[]>>;
+
+export const ITEM_KINDS: readonly ItemKind[] = ["tool", "prompt", "resource", "resource_template"];
+
+/** The key of an item within its kind: name (tools, prompts), uri, or uriTemplate. */
+export function itemKey(kind: ItemKind, item: McpItem): string | undefined {
+  const v = kind === "resource" ? item.uri : kind === "resource_template" ? item.uriTemplate : item.name;
+  return typeof v === "string" ? v : undefined;
+}
+
 /** A name the aggregated `/mcp` endpoint cannot expose (see shared/naming.ts). */
 export interface NameConflict {
   kind: "tool" | "prompt";
@@ -115,7 +126,7 @@ export interface CatalogServer extends UpstreamProtocol {
   serverInfo: Record<string, unknown> | null;
   capabilities: Record<string, unknown> | null;
   instructions: string | null;
-  /** `auto`: tools as listed; `hold`/`findings`: tools in their approved definitions only. */
+  /** `auto`: items as listed; `hold`/`findings`: tools, prompts, resources and templates in their approved definitions only. */
   review: "auto" | "hold" | "findings";
   /**
    * Only the tools the user's groups allow (admins: all), as served: approved definitions under
@@ -132,6 +143,12 @@ export interface CatalogServer extends UpstreamProtocol {
   pins?: [string, string][];
   /** [shown name, upstream name] of renamed tools (overrides, virtual servers); pairs, so any name survives JSON. */
   renamed: [string, string][];
+  /**
+   * Under review, prompts, resources and templates whose upstream lists another definition than
+   * the approved one (by name, uri, uriTemplate): `prompts/get` and reads of them are refused.
+   * Absent when none is.
+   */
+  heldItems?: HeldItems;
   /** Visible whenever the server is visible (tool rules do not apply to prompts). */
   prompts: McpItem[];
   /** Visible whenever the server is visible. */

@@ -8,20 +8,12 @@
  * so caches stay warm.
  */
 import type postgres from "postgres";
-import type { ItemKind, McpItem } from "../catalog.schema";
+import { ITEM_KINDS, itemKey, type ItemKind, type McpItem } from "../catalog.schema";
 import type { Sql, TxSql } from "../db";
 import { ServerRow } from "../schemas";
 import { itemHash } from "./item-hash";
 import { listVirtualServers, type VirtualServer } from "./virtual.repo";
-import { loadCuration, type ApprovedTool, type ToolOverride } from "./review.repo";
-
-export const ITEM_KINDS: readonly ItemKind[] = ["tool", "prompt", "resource", "resource_template"];
-
-/** The key of an item within its kind: name (tools, prompts), uri, or uriTemplate. */
-export function itemKey(kind: ItemKind, item: McpItem): string | undefined {
-  const v = kind === "resource" ? item.uri : kind === "resource_template" ? item.uriTemplate : item.name;
-  return typeof v === "string" ? v : undefined;
-}
+import { kindKey, loadCuration, type ApprovedTool, type LiveItem, type ToolOverride } from "./review.repo";
 
 export { itemHash };
 
@@ -69,6 +61,10 @@ export interface Snapshot {
   toolHashes?: Map<string, Map<string, string>>;
   /** Per server: approved tool definitions, by upstream name (servers under review). */
   approved?: Map<string, Map<string, ApprovedTool>>;
+  /** Per server: the content hash of each listed prompt, resource and template, by `kindKey`. */
+  itemHashes?: Map<string, Map<string, string>>;
+  /** Per server: approved prompts, resources and templates, by `kindKey` (servers under review). */
+  approvedItems?: Map<string, Map<string, ApprovedTool>>;
   /** Per server: tool overrides, by upstream name. */
   overrides?: Map<string, Map<string, ToolOverride>>;
   /** Virtual servers, by id. */
@@ -105,9 +101,10 @@ export async function loadSnapshot(sql: Sql): Promise<Snapshot> {
     const statusRows = await tx`SELECT * FROM server_status`;
     const itemRows =
       await tx`SELECT server_id, kind, name, definition, hash FROM server_items ORDER BY server_id, kind, position, name`;
-    const { approved, overrides } = await loadCuration(tx);
+    const { approved, approvedItems, overrides } = await loadCuration(tx);
     const virtuals = new Map((await listVirtualServers(tx)).map((v) => [v.id, v]));
     const toolHashes = new Map<string, Map<string, string>>();
+    const itemHashes = new Map<string, Map<string, string>>();
     const status = new Map(statusRows.map((r) => [String(r.server_id), toStatus(r)]));
     const items = new Map<string, ItemsByKind>();
     for (const r of itemRows) {
@@ -115,13 +112,23 @@ export async function loadSnapshot(sql: Sql): Promise<Snapshot> {
       let byKind = items.get(id);
       if (!byKind) items.set(id, (byKind = emptyItems()));
       byKind[r.kind as ItemKind]?.push(r.definition as McpItem);
-      if (r.kind === "tool") {
-        let h = toolHashes.get(id);
-        if (!h) toolHashes.set(id, (h = new Map()));
-        h.set(String(r.name), String(r.hash));
-      }
+      const tool = r.kind === "tool";
+      const byServer = tool ? toolHashes : itemHashes;
+      let h = byServer.get(id);
+      if (!h) byServer.set(id, (h = new Map()));
+      h.set(tool ? String(r.name) : kindKey(r.kind as ItemKind, String(r.name)), String(r.hash));
     }
-    return { version: Number(state?.version ?? 0), status, items, toolHashes, approved, overrides, virtuals };
+    return {
+      version: Number(state?.version ?? 0),
+      status,
+      items,
+      toolHashes,
+      approved,
+      itemHashes,
+      approvedItems,
+      overrides,
+      virtuals,
+    };
   })) as Snapshot;
 }
 
@@ -152,13 +159,9 @@ export interface WriteOptions {
   expectUpdatedAt?: Date;
   /**
    * Runs in the refresh's transaction after a successful listing's items were written, with the
-   * server's review mode and its listed tools (reviewed definitions: review.repo.ts).
+   * server's review mode and every item it listed (reviewed definitions: review.repo.ts).
    */
-  afterItems?: (
-    tx: TxSql,
-    review: string,
-    tools: { name: string; definition: McpItem; hash: string }[],
-  ) => Promise<void>;
+  afterItems?: (tx: TxSql, review: string, items: LiveItem[]) => Promise<void>;
 }
 
 export type WriteOutcome =
@@ -275,10 +278,8 @@ export async function writeRefresh(
       }
       itemsTouched = removed.length > 0 || upserts.length > 0;
       if (opts.afterItems) {
-        const tools = [...fresh.values()]
-          .filter((i) => i.kind === "tool")
-          .map(({ name, definition, hash }) => ({ name, definition, hash }));
-        await opts.afterItems(tx, String(server.review ?? "auto"), tools);
+        const items = [...fresh.values()].map(({ kind, name, definition, hash }) => ({ kind, name, definition, hash }));
+        await opts.afterItems(tx, String(server.review ?? "auto"), items);
       }
       const toolCount = [...fresh.values()].filter((i) => i.kind === "tool").length;
       const [row] = await tx`

@@ -1,9 +1,10 @@
 /**
- * Reviewed tool definitions and per-tool overrides (migration 0012): approved_tools,
+ * Reviewed definitions and per-tool overrides (migrations 0012, 0016): approved_tools,
  * tool_reviews, tool_overrides.
  *
- * Under `review: "hold"` (or `"findings"`) a server's tools are served in their approved
- * definition only. {@link reconcileReviews} runs in the catalog's refresh transaction after every
+ * Under `review: "hold"` (or `"findings"`) a server's tools, prompts, resources and resource
+ * templates are served in their approved definition only (each kind on its own: `kind`, keyed by
+ * name, uri or uriTemplate as in server_items). {@link reconcileReviews} runs in the catalog's refresh transaction after every
  * successful listing and keeps one pending review per tool whose listed definition differs from
  * the approved one (or one for the whole set on the first listing of a server under hold);
  * {@link decideReview} approves or rejects one. Every decision writes an admin_change audit row
@@ -11,7 +12,7 @@
  */
 import type postgres from "postgres";
 import { sha256Hex } from "../crypto";
-import type { McpItem } from "../catalog.schema";
+import { ITEM_KINDS, itemKey, type ItemKind, type McpItem } from "../catalog.schema";
 import { checkDefinition, type Finding } from "../poisoning";
 import { insertAdminChange, type Db } from "./audit.repo";
 import { itemHash } from "./item-hash";
@@ -22,7 +23,9 @@ export type ReviewState = "pending" | "approved" | "rejected" | "superseded";
 /** The actor of approvals the gateway makes itself (`review: "findings"`, a definition without findings). */
 export const AUTO_REVIEWER = "review:auto";
 
-export interface LiveTool {
+/** One listed item: a tool, prompt, resource or resource template (`name`: its key within its kind). */
+export interface LiveItem {
+  kind: ItemKind;
   name: string;
   definition: McpItem;
   hash: string;
@@ -46,8 +49,11 @@ export interface Review {
   id: number;
   at: Date;
   server: string;
-  scope: "set" | "tool";
-  /** The tool's upstream name ("" for a set). */
+  /** What is reviewed: prompt, resource or resource template as well as tool. */
+  kind: ItemKind;
+  /** set: the first listing of a kind under hold; tool: one tool; item: one prompt, resource or template. */
+  scope: "set" | "tool" | "item";
+  /** The item's upstream key: a tool's or prompt's name, a resource's uri, a template's uriTemplate ("" for a set). */
   name: string;
   change: "initial" | "added" | "changed";
   /** The approved definition this would replace (null: none). */
@@ -65,7 +71,7 @@ export interface Review {
 const json = (db: Db, v: unknown) => db.json(v as postgres.JSONValue);
 
 /** The content hash of a whole set: of its names and definition hashes, sorted by name. */
-export function setHash(tools: LiveTool[]): Promise<string> {
+export function setHash(tools: Pick<LiveItem, "name" | "hash">[]): Promise<string> {
   return sha256Hex(
     JSON.stringify(tools.map((t) => [t.name, t.hash]).sort((a, b) => (a[0]! < b[0]! ? -1 : a[0]! > b[0]! ? 1 : 0))),
   );
@@ -76,6 +82,7 @@ function toReview(r: Record<string, unknown>): Review {
     id: Number(r.id),
     at: new Date(r.at as string),
     server: String(r.server_id),
+    kind: ((r.kind as string | undefined) ?? "tool") as ItemKind,
     scope: r.scope as Review["scope"],
     name: String(r.name),
     change: r.change as Review["change"],
@@ -89,99 +96,136 @@ function toReview(r: Record<string, unknown>): Review {
   };
 }
 
-async function upsertApproved(db: Db, serverId: string, tools: LiveTool[], actor: string): Promise<void> {
-  if (!tools.length) return;
-  await db`INSERT INTO approved_tools (server_id, name, definition, hash, approved_by)
-           SELECT ${serverId}, r.name, r.definition, r.hash, ${actor}
-           FROM jsonb_to_recordset(${json(db, tools)}) AS r(name text, definition jsonb, hash text)
-           ON CONFLICT (server_id, name) DO UPDATE SET definition = EXCLUDED.definition, hash = EXCLUDED.hash,
+async function upsertApproved(db: Db, serverId: string, items: LiveItem[], actor: string): Promise<void> {
+  if (!items.length) return;
+  await db`INSERT INTO approved_tools (server_id, kind, name, definition, hash, approved_by)
+           SELECT ${serverId}, r.kind, r.name, r.definition, r.hash, ${actor}
+           FROM jsonb_to_recordset(${json(db, items)}) AS r(kind text, name text, definition jsonb, hash text)
+           ON CONFLICT (server_id, kind, name) DO UPDATE SET definition = EXCLUDED.definition, hash = EXCLUDED.hash,
              approved_at = now(), approved_by = EXCLUDED.approved_by
            WHERE approved_tools.hash IS DISTINCT FROM EXCLUDED.hash`;
 }
 
 /**
  * Brings the reviews of one server in line with what it lists now (call inside the refresh's
- * transaction, after the items were written). `auto`: pending reviews are superseded. Otherwise, per listed tool whose
- * hash differs from the approved one: a pending review of exactly that hash (an older pending one
- * is superseded; one the admin rejected is not asked again). Under `hold`, a server without any
- * approved tool gets one pending review of the whole set instead. Under `findings`, a definition
- * without findings is approved at once (audited as {@link AUTO_REVIEWER}). Pending reviews of
- * tools no longer listed, or listed in their approved definition again, are superseded.
+ * transaction, after the items were written). `auto`: pending reviews are superseded. Otherwise,
+ * per kind, per listed item whose hash differs from the approved one: a pending review of exactly
+ * that hash (an older pending one is superseded; one the admin rejected is not asked again).
+ * Under `hold`, a kind without any approved item gets one pending review of its whole set
+ * instead. Under `findings`, a definition without findings is approved at once (audited as
+ * {@link AUTO_REVIEWER}). Pending reviews of items no longer listed, or listed in their approved
+ * definition again, are superseded.
  */
-export async function reconcileReviews(db: Db, serverId: string, mode: ReviewMode, live: LiveTool[]): Promise<void> {
+export async function reconcileReviews(db: Db, serverId: string, mode: ReviewMode, live: LiveItem[]): Promise<void> {
   if (mode === "auto") {
     // no longer under review: nothing waits for a decision
     await db`UPDATE tool_reviews SET state = 'superseded', decided_at = now() WHERE server_id = ${serverId} AND state = 'pending'`;
     return;
   }
-  const approvedRows = await db`SELECT name, hash FROM approved_tools WHERE server_id = ${serverId}`;
-  const approved = new Map(approvedRows.map((r) => [String(r.name), String(r.hash)]));
+  const approvedRows = await db`SELECT kind, name, hash FROM approved_tools WHERE server_id = ${serverId}`;
   const pendingRows = await db`SELECT * FROM tool_reviews WHERE server_id = ${serverId} AND state = 'pending'`;
-  const pending = pendingRows.map(toReview);
+  const pendingAll = pendingRows.map(toReview);
   const supersede = async (ids: number[]) => {
     if (ids.length) await db`UPDATE tool_reviews SET state = 'superseded', decided_at = now() WHERE id IN ${db(ids)}`;
   };
-
-  if (mode === "hold" && approved.size === 0) {
-    if (!live.length) return supersede(pending.map((p) => p.id));
-    const hash = await setHash(live);
-    const current = pending.find((p) => p.scope === "set" && p.hash === hash);
-    await supersede(pending.filter((p) => p !== current).map((p) => p.id));
-    if (current) return;
-    const [rejected] =
-      await db`SELECT 1 FROM tool_reviews WHERE server_id = ${serverId} AND scope = 'set' AND hash = ${hash} AND state = 'rejected' LIMIT 1`;
-    if (rejected) return;
-    const findings = live.flatMap((t) =>
-      checkDefinition(t.definition).map((f) => ({ ...f, path: `${t.name}: ${f.path}` })),
+  const autoApprove: LiveItem[] = [];
+  for (const kind of ITEM_KINDS) {
+    const approved = new Map(
+      approvedRows.filter((r) => String(r.kind) === kind).map((r) => [String(r.name), String(r.hash)]),
     );
-    await db`INSERT INTO tool_reviews (server_id, scope, name, change, before, after, hash, findings)
-             VALUES (${serverId}, 'set', '', 'initial', NULL, ${json(
-               db,
-               live.map((t) => t.definition),
-             )}, ${hash}, ${json(db, findings)})`;
-    return;
+    const pending = pendingAll.filter((p) => p.kind === kind);
+    const listed = live.filter((t) => t.kind === kind);
+    if (mode === "hold" && approved.size === 0) await reconcileSet(db, serverId, kind, listed, pending, supersede);
+    else autoApprove.push(...(await reconcileItems(db, serverId, mode, kind, listed, approved, pending, supersede)));
   }
+  if (autoApprove.length) {
+    await upsertApproved(db, serverId, autoApprove, AUTO_REVIEWER);
+    const tools = autoApprove.filter((t) => t.kind === "tool").map((t) => ({ name: t.name, hash: t.hash }));
+    const items = autoApprove
+      .filter((t) => t.kind !== "tool")
+      .map((t) => ({ kind: t.kind, name: t.name, hash: t.hash }));
+    await insertAdminChange(db, {
+      actor: AUTO_REVIEWER,
+      action: "review.auto-approve",
+      target: `server:${serverId}`,
+      detail: {
+        ...(tools.length ? { tools } : {}),
+        ...(items.length ? { items } : {}),
+        reason: "no poisoning findings (review: findings)",
+      },
+    });
+  }
+}
 
+/** Under hold, a kind with nothing approved: one pending review of everything listed of it. */
+async function reconcileSet(
+  db: Db,
+  serverId: string,
+  kind: ItemKind,
+  listed: LiveItem[],
+  pending: Review[],
+  supersede: (ids: number[]) => Promise<void>,
+): Promise<void> {
+  if (!listed.length) return supersede(pending.map((p) => p.id));
+  const hash = await setHash(listed);
+  const current = pending.find((p) => p.scope === "set" && p.hash === hash);
+  await supersede(pending.filter((p) => p !== current).map((p) => p.id));
+  if (current) return;
+  const [rejected] =
+    await db`SELECT 1 FROM tool_reviews WHERE server_id = ${serverId} AND kind = ${kind} AND scope = 'set' AND hash = ${hash} AND state = 'rejected' LIMIT 1`;
+  if (rejected) return;
+  const findings = listed.flatMap((t) =>
+    checkDefinition(t.definition).map((f) => ({ ...f, path: `${t.name}: ${f.path}` })),
+  );
+  await db`INSERT INTO tool_reviews (server_id, kind, scope, name, change, before, after, hash, findings)
+           VALUES (${serverId}, ${kind}, 'set', '', 'initial', NULL, ${json(
+             db,
+             listed.map((t) => t.definition),
+           )}, ${hash}, ${json(db, findings)})`;
+}
+
+/** One pending review per listed item of `kind` that differs from its approved definition; those `findings` mode approves at once. */
+async function reconcileItems(
+  db: Db,
+  serverId: string,
+  mode: ReviewMode,
+  kind: ItemKind,
+  listed: LiveItem[],
+  approved: Map<string, string>,
+  pending: Review[],
+  supersede: (ids: number[]) => Promise<void>,
+): Promise<LiveItem[]> {
+  const scope = kind === "tool" ? "tool" : "item";
   const keep = new Set<number>();
-  const autoApprove: LiveTool[] = [];
-  for (const t of live) {
+  const autoApprove: LiveItem[] = [];
+  for (const t of listed) {
     const approvedHash = approved.get(t.name);
     if (approvedHash === t.hash) continue;
-    const current = pending.find((p) => p.scope === "tool" && p.name === t.name && p.hash === t.hash);
+    const current = pending.find((p) => p.scope === scope && p.name === t.name && p.hash === t.hash);
     if (current) {
       keep.add(current.id);
       continue;
     }
     const [rejected] =
-      await db`SELECT 1 FROM tool_reviews WHERE server_id = ${serverId} AND scope = 'tool' AND name = ${t.name} AND hash = ${t.hash} AND state = 'rejected' LIMIT 1`;
+      await db`SELECT 1 FROM tool_reviews WHERE server_id = ${serverId} AND kind = ${kind} AND scope = ${scope} AND name = ${t.name} AND hash = ${t.hash} AND state = 'rejected' LIMIT 1`;
     if (rejected) continue;
     const findings = checkDefinition(t.definition);
     if (mode === "findings" && !findings.length) {
       autoApprove.push(t);
       continue;
     }
-    await supersede(pending.filter((p) => p.scope === "tool" && p.name === t.name).map((p) => p.id));
+    await supersede(pending.filter((p) => p.scope === scope && p.name === t.name).map((p) => p.id));
     const [before] = approvedHash
-      ? await db`SELECT definition FROM approved_tools WHERE server_id = ${serverId} AND name = ${t.name}`
+      ? await db`SELECT definition FROM approved_tools WHERE server_id = ${serverId} AND kind = ${kind} AND name = ${t.name}`
       : [];
-    const [row] = await db`INSERT INTO tool_reviews (server_id, scope, name, change, before, after, hash, findings)
-             VALUES (${serverId}, 'tool', ${t.name}, ${approvedHash ? "changed" : "added"}, ${before ? json(db, before.definition) : null},
+    const [row] =
+      await db`INSERT INTO tool_reviews (server_id, kind, scope, name, change, before, after, hash, findings)
+             VALUES (${serverId}, ${kind}, ${scope}, ${t.name}, ${approvedHash ? "changed" : "added"}, ${before ? json(db, before.definition) : null},
                      ${json(db, t.definition)}, ${t.hash}, ${json(db, findings)}) RETURNING id`;
     keep.add(Number(row!.id));
   }
   await supersede(pending.filter((p) => !keep.has(p.id)).map((p) => p.id));
-  if (autoApprove.length) {
-    await upsertApproved(db, serverId, autoApprove, AUTO_REVIEWER);
-    await insertAdminChange(db, {
-      actor: AUTO_REVIEWER,
-      action: "review.auto-approve",
-      target: `server:${serverId}`,
-      detail: {
-        tools: autoApprove.map((t) => ({ name: t.name, hash: t.hash })),
-        reason: "no poisoning findings (review: findings)",
-      },
-    });
-  }
+  return autoApprove;
 }
 
 /** Reviews of one server, newest first (optionally in one state). */
@@ -224,11 +268,12 @@ export async function decideReview(
     await db`UPDATE tool_reviews SET state = ${state}, decided_at = now(), decided_by = ${actor} WHERE id = ${id} RETURNING *`;
   let tools: { name: string; hash: string }[] = [];
   if (decision === "approve") {
-    const defs = (review.scope === "set" ? (review.after as McpItem[]) : [review.after as McpItem]).filter(
-      (d) => d && typeof d.name === "string",
-    );
-    const live: LiveTool[] = [];
-    for (const d of defs) live.push({ name: d.name as string, definition: d, hash: await itemHash(d) });
+    const defs = review.scope === "set" ? (review.after as McpItem[]) : [review.after as McpItem];
+    const live: LiveItem[] = [];
+    for (const d of defs) {
+      const name = d && typeof d === "object" ? itemKey(review.kind, d) : undefined;
+      if (name !== undefined) live.push({ kind: review.kind, name, definition: d, hash: await itemHash(d) });
+    }
     await upsertApproved(db, serverId, live, actor);
     tools = live.map((t) => ({ name: t.name, hash: t.hash }));
   }
@@ -238,31 +283,48 @@ export async function decideReview(
     target: `server:${serverId}`,
     detail: {
       review: id,
+      ...(review.kind === "tool" ? {} : { kind: review.kind }),
       scope: review.scope,
       name: review.name,
       change: review.change,
       hash: review.hash,
       findings: review.findings.length,
-      ...(tools.length ? { tools } : {}),
+      ...(tools.length ? { [review.kind === "tool" ? "tools" : "items"]: tools } : {}),
     },
   });
   return { ok: true, review: toReview(updated!) };
 }
 
-/** Every server's approved tools and overrides, for the catalog's snapshot. */
-export async function loadCuration(
-  db: Db,
-): Promise<{ approved: Map<string, Map<string, ApprovedTool>>; overrides: Map<string, Map<string, ToolOverride>> }> {
+/** The key of an item of another kind than tool in {@link Curation.approvedItems} and the snapshot's item hashes. */
+export const kindKey = (kind: ItemKind, name: string) => `${kind}\u0000${name}`;
+
+export interface Curation {
+  /** Per server: approved tool definitions, by upstream name. */
+  approved: Map<string, Map<string, ApprovedTool>>;
+  /** Per server: approved prompts, resources and templates, by {@link kindKey}. */
+  approvedItems: Map<string, Map<string, ApprovedTool>>;
+  /** Per server: tool overrides, by upstream name. */
+  overrides: Map<string, Map<string, ToolOverride>>;
+}
+
+/** Every server's approved definitions and overrides, for the catalog's snapshot. */
+export async function loadCuration(db: Db): Promise<Curation> {
   const [a, o] = await Promise.all([
-    db`SELECT server_id, name, definition, hash FROM approved_tools`,
+    db`SELECT server_id, kind, name, definition, hash FROM approved_tools`,
     db`SELECT server_id, tool, name, description, hidden FROM tool_overrides`,
   ]);
   const approved = new Map<string, Map<string, ApprovedTool>>();
+  const approvedItems = new Map<string, Map<string, ApprovedTool>>();
   for (const r of a) {
     const id = String(r.server_id);
-    let m = approved.get(id);
-    if (!m) approved.set(id, (m = new Map()));
-    m.set(String(r.name), { definition: r.definition as McpItem, hash: String(r.hash) });
+    const tool = String(r.kind) === "tool";
+    const byServer = tool ? approved : approvedItems;
+    let m = byServer.get(id);
+    if (!m) byServer.set(id, (m = new Map()));
+    m.set(tool ? String(r.name) : kindKey(r.kind as ItemKind, String(r.name)), {
+      definition: r.definition as McpItem,
+      hash: String(r.hash),
+    });
   }
   const overrides = new Map<string, Map<string, ToolOverride>>();
   for (const r of o) {
@@ -271,7 +333,7 @@ export async function loadCuration(
     if (!m) overrides.set(id, (m = new Map()));
     m.set(String(r.tool), toOverride(r));
   }
-  return { approved, overrides };
+  return { approved, approvedItems, overrides };
 }
 
 function toOverride(r: Record<string, unknown>): ToolOverride {

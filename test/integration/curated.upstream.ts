@@ -6,6 +6,8 @@
  * - `session`: the same with real `Mcp-Session-Id` sessions (one server and transport per session);
  * - `modern`: 2026-07-28 only, the SDK 2.x low-level `Server` behind `createMcpHandler` (session-era
  *   requests refused), stateless.
+ * With `others` (session-era kinds only) it also serves prompts, resources and resource templates,
+ * which `setOthers` replaces; `prompts/get` answers `<name>: <arguments>` and a read `read <uri>`.
  * `POST /control` `{"tools": [...]}` (or `setTools`) replaces the tool list; it never announces
  * the change, so the gateway's catalog learns of it only when it lists again. `pageSize` pages
  * tools/list. Every tool answers `tools/call` with `<name>: <arguments as JSON>` so a test sees
@@ -17,9 +19,17 @@ import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import {
   CallToolRequestSchema,
+  GetPromptRequestSchema,
   isInitializeRequest,
+  ListPromptsRequestSchema,
+  ListResourcesRequestSchema,
+  ListResourceTemplatesRequestSchema,
   ListToolsRequestSchema,
   McpError,
+  ReadResourceRequestSchema,
+  type Prompt,
+  type Resource,
+  type ResourceTemplate,
   type Tool,
 } from "@modelcontextprotocol/sdk/types.js";
 import { createMcpHandler, Server as Server2, type Tool as Tool2 } from "@modelcontextprotocol/server";
@@ -28,11 +38,22 @@ import { freePort } from "../../scripts/lib/ports";
 
 export type MutableKind = "stateless" | "session" | "modern";
 
+/** The prompts, resources and templates a mutable upstream lists besides its tools. */
+export interface Others {
+  prompts: Prompt[];
+  resources: Resource[];
+  resourceTemplates: ResourceTemplate[];
+}
+
 export interface MutableUpstream {
   url: string;
   kind: MutableKind;
   /** Replaces the tool list (what the next tools/list answers). */
   setTools(tools: Tool[]): void;
+  /** Replaces the prompts, resources and templates (`others` servers only). */
+  setOthers(others: Others): void;
+  /** prompts/get and resources/read requests received, in order (`prompt:<name>`, `read:<uri>`). */
+  uses: string[];
   /** Upstream tool calls received, in order. */
   calls: { name: string; arguments: unknown }[];
   /** tools/list requests received (each page counts). */
@@ -51,14 +72,17 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 
 export async function startMutableUpstream(
   initial: Tool[],
-  opts: { kind?: MutableKind; pageSize?: number } = {},
+  opts: { kind?: MutableKind; pageSize?: number; others?: Others } = {},
 ): Promise<MutableUpstream> {
   const kind = opts.kind ?? "stateless";
   let tools = initial;
+  let others = opts.others;
   const up = {
     url: "",
     kind,
     setTools: (t: Tool[]) => void (tools = t),
+    setOthers: (o: Others) => void (others = o),
+    uses: [] as string[],
     calls: [] as MutableUpstream["calls"],
     lists: 0,
     sessions: 0,
@@ -111,8 +135,30 @@ export async function startMutableUpstream(
   const newServer = () => {
     const server = new Server(
       { name: "mutable-upstream", version: "1.0.0" },
-      { capabilities: { tools: { listChanged: true } } },
+      { capabilities: { tools: { listChanged: true }, ...(others ? { prompts: {}, resources: {} } : {}) } },
     );
+    if (others) {
+      server.setRequestHandler(ListPromptsRequestSchema, async () => ({ prompts: others!.prompts }));
+      server.setRequestHandler(GetPromptRequestSchema, async (r) => {
+        up.uses.push(`prompt:${r.params.name}`);
+        return {
+          messages: [
+            {
+              role: "user",
+              content: { type: "text", text: `${r.params.name}: ${JSON.stringify(r.params.arguments ?? {})}` },
+            },
+          ],
+        };
+      });
+      server.setRequestHandler(ListResourcesRequestSchema, async () => ({ resources: others!.resources }));
+      server.setRequestHandler(ListResourceTemplatesRequestSchema, async () => ({
+        resourceTemplates: others!.resourceTemplates,
+      }));
+      server.setRequestHandler(ReadResourceRequestSchema, async (r) => {
+        up.uses.push(`read:${r.params.uri}`);
+        return { contents: [{ uri: r.params.uri, text: `read ${r.params.uri}` }] };
+      });
+    }
     server.setRequestHandler(
       ListToolsRequestSchema,
       async (r) => page(r.params?.cursor) as { tools: Tool[]; nextCursor?: string },

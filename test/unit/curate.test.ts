@@ -4,9 +4,9 @@
  */
 import { describe, expect, it } from "vitest";
 import type { Snapshot } from "../../shared/repos/catalog.repo";
-import type { ToolOverride } from "../../shared/repos/review.repo";
+import { kindKey, type ToolOverride } from "../../shared/repos/review.repo";
 import type { ServerRow } from "../../shared/schemas";
-import { curatedTools } from "../../workers/catalog/src/curate";
+import { curatedOthers, curatedTools } from "../../workers/catalog/src/curate";
 
 const t0 = new Date("2026-01-01T00:00:00Z");
 const server = (review: ServerRow["review"]): ServerRow => ({
@@ -110,5 +110,72 @@ describe("curatedTools", () => {
     // the rules apply to the upstream name, before the rename
     expect(curatedTools(server("auto"), s, (n) => n !== "c").tools.map((t) => t.name)).toEqual(["a", "b"]);
     expect(JSON.parse(JSON.stringify(r.renamed))).toEqual([["__proto__", "c"]]);
+  });
+});
+
+describe("curatedOthers", () => {
+  const prompt = (name: string, description = `${name} prompt`) => ({ name, description });
+  const others = (review: ServerRow["review"]) => {
+    const s: Snapshot = {
+      version: 1,
+      status: new Map(),
+      items: new Map([
+        [
+          "gh",
+          {
+            tool: [],
+            prompt: [prompt("same"), prompt("changed", "changed upstream"), prompt("new")],
+            resource: [{ uri: "docs://a", name: "a" }],
+            resource_template: [{ uriTemplate: "docs://f/{p}", name: "f" }],
+          },
+        ],
+      ]),
+      itemHashes: new Map([
+        [
+          "gh",
+          new Map([
+            [kindKey("prompt", "same"), "h-same"],
+            [kindKey("prompt", "changed"), "h-changed-live"],
+            [kindKey("prompt", "new"), "h-new"],
+            [kindKey("resource", "docs://a"), "h-a"],
+            [kindKey("resource_template", "docs://f/{p}"), "h-f-live"],
+          ]),
+        ],
+      ]),
+      approvedItems: new Map([
+        [
+          "gh",
+          new Map([
+            [kindKey("prompt", "same"), { definition: prompt("same"), hash: "h-same" }],
+            [kindKey("prompt", "changed"), { definition: prompt("changed", "as approved"), hash: "h-changed" }],
+            [kindKey("prompt", "gone"), { definition: prompt("gone"), hash: "h-gone" }],
+            [kindKey("resource", "docs://a"), { definition: { uri: "docs://a", name: "a" }, hash: "h-a" }],
+            [
+              kindKey("resource_template", "docs://f/{p}"),
+              { definition: { uriTemplate: "docs://f/{p}", name: "f (approved)" }, hash: "h-f" },
+            ],
+          ]),
+        ],
+      ]),
+    };
+    return curatedOthers(server(review), s);
+  };
+
+  it("serves what the upstream lists under auto, with nothing held", () => {
+    const o = others("auto");
+    expect(o.prompts.map((p) => p.description)).toEqual(["same prompt", "changed upstream", "new prompt"]);
+    expect(o.resourceTemplates).toEqual([{ uriTemplate: "docs://f/{p}", name: "f" }]);
+    expect(o.heldItems).toBeUndefined();
+  });
+
+  it("under review serves approved definitions of listed items only, and holds those listed in another", () => {
+    for (const mode of ["hold", "findings"] as const) {
+      const o = others(mode);
+      // "new" has no approval (hidden), "gone" is no longer listed (not served)
+      expect(o.prompts).toEqual([prompt("same"), prompt("changed", "as approved")]);
+      expect(o.resources).toEqual([{ uri: "docs://a", name: "a" }]);
+      expect(o.resourceTemplates).toEqual([{ uriTemplate: "docs://f/{p}", name: "f (approved)" }]);
+      expect(o.heldItems).toEqual({ prompt: ["changed"], resource_template: ["docs://f/{p}"] });
+    }
   });
 });

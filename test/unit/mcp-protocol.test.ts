@@ -5,7 +5,8 @@ import { classify } from "../../shared/mcp/jsonrpc";
 import { parseSse, SseTooLarge } from "../../shared/mcp/sse";
 import { negotiateVersion } from "../../shared/mcp/versions";
 import { listPage } from "../../workers/mcp/src/dispatch/pagination";
-import { templateMatches } from "../../workers/mcp/src/dispatch/resources";
+import { heldResource, templateMatches } from "../../workers/mcp/src/dispatch/resources";
+import type { CatalogServer } from "../../workers/mcp/src/catalog.client";
 import { openRelayedId, openSession, sealRelayedId, sealSession } from "../../workers/mcp/src/tokens";
 
 const secret = "unit-test-session-secret-0123456789abcdef";
@@ -137,6 +138,20 @@ describe("resource templates", () => {
     expect(templateMatches("a.b://{x}", "aXb://1")).toBe(false);
     // a template that does not parse matches nothing
     expect(templateMatches("broken://{unclosed", "broken://{unclosed")).toBe(false);
+  });
+
+  it("refuse reads under review: a held resource by its uri, a held template for the URIs no resource lists", () => {
+    const server = {
+      resources: [{ uri: "docs://readme" }, { uri: "docs://files/listed.txt" }],
+      resourceTemplates: [{ uriTemplate: "docs://files/{path}" }],
+      heldItems: { resource: ["docs://readme"], resource_template: ["docs://files/{path}"] },
+    } as unknown as CatalogServer;
+    expect(heldResource(server, "docs://readme")).toBe(true);
+    expect(heldResource(server, "docs://files/other.txt")).toBe(true);
+    // a listed resource that is not held is read, even where a held template also matches it
+    expect(heldResource(server, "docs://files/listed.txt")).toBe(false);
+    expect(heldResource({ ...server, heldItems: { resource: ["docs://readme"] } }, "docs://files/x")).toBe(false);
+    expect(heldResource({ ...server, heldItems: undefined }, "docs://readme")).toBe(false);
   });
 });
 

@@ -471,8 +471,19 @@ export const ReviewOut = z
     id: z.number(),
     at: IsoDate,
     server: z.string(),
-    scope: z.enum(["set", "tool"]).describe("set: the first listing under hold, approved as a whole"),
-    name: z.string().describe("the tool's upstream name (empty for a set)"),
+    kind: z
+      .enum(["tool", "prompt", "resource", "resource_template"])
+      .describe("what is reviewed: prompts, resources and resource templates are reviewed like tools"),
+    scope: z
+      .enum(["set", "tool", "item"])
+      .describe(
+        "set: the first listing of a kind under hold, approved as a whole; tool: one tool; item: one prompt, resource or template",
+      ),
+    name: z
+      .string()
+      .describe(
+        "the upstream key: a tool's or prompt's name, a resource's uri, a template's uriTemplate (empty for a set)",
+      ),
     change: z.enum(["initial", "added", "changed"]),
     before: z.unknown().describe("the approved definition it would replace (null: none)"),
     after: z.unknown().describe("the definition as listed (a set: every definition)"),

@@ -20,7 +20,7 @@ import type { Access, AccessServer } from "../../../shared/repos/access.repo";
 import type { Snapshot, StatusRow } from "../../../shared/repos/catalog.repo";
 import type { ServerRow } from "../../../shared/schemas";
 import { cachedAccess } from "./access.cache";
-import { curatedTools } from "./curate";
+import { curatedOthers, curatedTools } from "./curate";
 import type { CatalogDb } from "./db";
 import type { CatalogEnv } from "./env";
 import { listingOf, maxAgeSeconds, refreshInBackground, refreshNeed } from "./refresh";
@@ -104,7 +104,6 @@ export function serverEntry(
 ): CatalogServer {
   const { server } = entry;
   const s = snap.status.get(server.id);
-  const items = snap.items.get(server.id);
   const curated = curatedTools(server, snap, (name) => toolAllowed(access, entry, name));
   return {
     id: server.id,
@@ -123,9 +122,7 @@ export function serverEntry(
     held: curated.held,
     ...(curated.pins.length ? { pins: curated.pins } : {}),
     renamed: curated.renamed,
-    prompts: items?.prompt ?? [],
-    resources: items?.resource ?? [],
-    resourceTemplates: items?.resource_template ?? [],
+    ...curatedOthers(server, snap),
   };
 }
 

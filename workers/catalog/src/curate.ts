@@ -11,10 +11,17 @@
  *   name never resolves to two tools.
  * The mcp worker maps shown names back through `renamed` ([shown name, upstream name] pairs: a
  * list, not an object, so a name such as `__proto__` survives every JSON and schema step).
+ *
+ * Prompts, resources and resource templates are reviewed the same way (migration 0016): under
+ * review each is served in its approved definition only and marked held while the upstream lists
+ * another (`heldItems`: the mcp worker refuses `prompts/get` and reads of it). Tool rules and
+ * overrides do not apply to them, and they carry no pin: unlike a tool call, what `prompts/get`
+ * or a read returns is content, not the definition that was reviewed.
  */
-import type { McpItem } from "../../../shared/catalog.schema";
+import { itemKey, type HeldItems, type ItemKind, type McpItem } from "../../../shared/catalog.schema";
 import { log } from "../../../shared/log";
 import type { Snapshot } from "../../../shared/repos/catalog.repo";
+import { kindKey } from "../../../shared/repos/review.repo";
 import type { ServerRow } from "../../../shared/schemas";
 
 export interface CuratedTools {
@@ -27,13 +34,15 @@ export interface CuratedTools {
   renamed: [string, string][];
 }
 
+const reviewed = (server: ServerRow) => server.review === "hold" || server.review === "findings";
+
 /** The served tools of `server` for a user whose rules allow `allowed` (upstream names). */
 export function curatedTools(server: ServerRow, snap: Snapshot, allowed: (name: string) => boolean): CuratedTools {
   const live = snap.items.get(server.id)?.tool ?? [];
   const hashes = snap.toolHashes?.get(server.id);
   const approved = snap.approved?.get(server.id);
   const overrides = snap.overrides?.get(server.id);
-  const reviewed = server.review === "hold" || server.review === "findings";
+  const underReview = reviewed(server);
   const held: string[] = [];
   const pins: [string, string][] = [];
   const picked: { upstream: string; def: McpItem }[] = [];
@@ -42,7 +51,7 @@ export function curatedTools(server: ServerRow, snap: Snapshot, allowed: (name: 
     if (typeof name !== "string" || !allowed(name)) continue;
     if (overrides?.get(name)?.hidden) continue;
     let def = t;
-    if (reviewed) {
+    if (underReview) {
       const a = approved?.get(name);
       if (!a) continue;
       def = a.definition;
@@ -74,4 +83,51 @@ export function curatedTools(server: ServerRow, snap: Snapshot, allowed: (name: 
       : { ...def, name: shown, ...(o.description !== null ? { description: o.description } : {}) };
   });
   return { tools, held, pins, renamed: [...renamed] };
+}
+
+/**
+ * The prompts, resources or resource templates of one server as users are served them: as listed,
+ * or under review each in its approved definition only (one without is not shown), with the keys
+ * (name, uri, uriTemplate) of those the upstream now lists in another definition (`held`).
+ */
+export function curatedItems(
+  server: ServerRow,
+  snap: Snapshot,
+  kind: Exclude<ItemKind, "tool">,
+): { items: McpItem[]; held: string[] } {
+  const live = snap.items.get(server.id)?.[kind] ?? [];
+  if (!reviewed(server)) return { items: live, held: [] };
+  const approved = snap.approvedItems?.get(server.id);
+  const hashes = snap.itemHashes?.get(server.id);
+  const items: McpItem[] = [];
+  const held: string[] = [];
+  for (const item of live) {
+    const key = itemKey(kind, item);
+    const a = key === undefined ? undefined : approved?.get(kindKey(kind, key));
+    if (!a) continue;
+    items.push(a.definition);
+    if (a.hash !== hashes?.get(kindKey(kind, key!))) held.push(key!);
+  }
+  return { items, held };
+}
+
+/** The served prompts, resources and templates of `server`, and the held ones (absent when none is). */
+export function curatedOthers(
+  server: ServerRow,
+  snap: Snapshot,
+): { prompts: McpItem[]; resources: McpItem[]; resourceTemplates: McpItem[]; heldItems?: HeldItems } {
+  const prompt = curatedItems(server, snap, "prompt");
+  const resource = curatedItems(server, snap, "resource");
+  const template = curatedItems(server, snap, "resource_template");
+  const heldItems: HeldItems = {
+    ...(prompt.held.length ? { prompt: prompt.held } : {}),
+    ...(resource.held.length ? { resource: resource.held } : {}),
+    ...(template.held.length ? { resource_template: template.held } : {}),
+  };
+  return {
+    prompts: prompt.items,
+    resources: resource.items,
+    resourceTemplates: template.items,
+    ...(Object.keys(heldItems).length ? { heldItems } : {}),
+  };
 }

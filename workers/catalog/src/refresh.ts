@@ -122,7 +122,7 @@ export async function refreshServer(sql: Sql, server: ServerRow, listing: Listin
   }
   const out = await writeRefresh(sql, server.id, result, {
     expectUpdatedAt: server.updated_at,
-    afterItems: (tx, review, tools) => reconcileReviews(tx, server.id, review as ReviewMode, tools),
+    afterItems: (tx, review, items) => reconcileReviews(tx, server.id, review as ReviewMode, items),
   });
   forgetVersion();
   if (!out || out.superseded) {

@@ -67,6 +67,14 @@ export const CatalogServer = z.object({
   prompts: z.array(Item).default([]),
   resources: z.array(Item).default([]),
   resourceTemplates: z.array(Item).default([]),
+  /** Under review: prompts (names), resources (uris) and templates (uriTemplates) held like tools (prompts/get and reads refused). */
+  heldItems: z
+    .object({
+      prompt: z.array(z.string()).optional(),
+      resource: z.array(z.string()).optional(),
+      resource_template: z.array(z.string()).optional(),
+    })
+    .optional(),
 });
 export type CatalogServer = z.infer<typeof CatalogServer>;
 

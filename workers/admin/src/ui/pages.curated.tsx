@@ -7,17 +7,26 @@ import { Csrf, Flash, Layout, PostButton, when } from "./layout";
 import { Diff } from "./pages.insight";
 import type { PageBase } from "./pages.manage";
 
+/** How a review names what it reviews. */
+const KIND_LABEL: Record<Review["kind"], [one: string, set: string]> = {
+  tool: ["tool", "tools"],
+  prompt: ["prompt", "prompts"],
+  resource: ["resource", "resources"],
+  resource_template: ["resource template", "resource templates"],
+};
+
 /** Pending reviews of every server: the diff, the poisoning findings, approve / reject. */
 export function ReviewsPage(p: PageBase & { reviews: Review[] }) {
   return (
     <Layout title="Reviews" email={p.email} logout={p.logout} active="/admin/reviews">
       <Flash ok={p.ok} error={p.error} />
       <section class="card">
-        <h2>Tool definitions awaiting review</h2>
+        <h2>Definitions awaiting review</h2>
         <p class="muted small">
-          Servers set to <code>hold</code> (or <code>findings</code>) serve each tool only in a definition approved
-          here. Until a change is approved, users keep the approved definition (calls are refused while the upstream
-          lists another); a new tool stays hidden. Rejecting keeps it so.
+          Servers set to <code>hold</code> (or <code>findings</code>) serve each tool, prompt, resource and resource
+          template only in a definition approved here. Until a change is approved, users keep the approved definition
+          (calls, <code>prompts/get</code> and reads are refused while the upstream lists another); a new one stays
+          hidden. Rejecting keeps it so.
         </p>
         {p.reviews.length === 0 && <p class="muted">Nothing awaits review.</p>}
         {p.reviews.map((r) => (
@@ -26,8 +35,8 @@ export function ReviewsPage(p: PageBase & { reviews: Review[] }) {
               <span class={`pill ${r.findings.length ? "bad" : r.change === "changed" ? "warn" : "ok"}`}>
                 {r.scope === "set" ? "whole set" : r.change}
               </span>{" "}
-              <code>{r.server}</code> {r.scope === "tool" && <code>{r.name}</code>}{" "}
-              <span class="muted small">{when(r.at)}</span>
+              <span class="kind small">{KIND_LABEL[r.kind][r.scope === "set" ? 1 : 0]}</span> <code>{r.server}</code>{" "}
+              {r.scope !== "set" && <code>{r.name}</code>} <span class="muted small">{when(r.at)}</span>
             </h3>
             {r.findings.length > 0 ? (
               <table class="findings">
@@ -58,7 +67,7 @@ export function ReviewsPage(p: PageBase & { reviews: Review[] }) {
             {r.change === "changed" ? (
               <Diff before={r.before} after={r.after} />
             ) : (
-              <details open={r.scope === "tool"}>
+              <details open={r.scope !== "set"}>
                 <summary class="small">
                   {r.scope === "set" ? `${Array.isArray(r.after) ? r.after.length : 0} definitions` : "definition"}
                 </summary>

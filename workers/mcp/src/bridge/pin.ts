@@ -13,6 +13,7 @@
  */
 import { itemHash } from "../../../../shared/repos/item-hash";
 import {
+  INVALID_PARAMS,
   resultResponse,
   rpcError,
   UPSTREAM_ERROR,
@@ -54,6 +55,19 @@ export function underReview(id: JsonRpcRequest["id"], name: string): JsonRpcResp
   });
   reviewRefusals.add(res);
   return res;
+}
+
+/**
+ * The JSON-RPC error refusing `prompts/get` or a resource read because that prompt, resource or
+ * template is under review (the upstream lists another definition than the approved one).
+ */
+export function itemUnderReview(id: JsonRpcRequest["id"], what: string): JsonRpcResponse {
+  return rpcError(
+    id,
+    INVALID_PARAMS,
+    `${what} is under review: its definition changed upstream and awaits an administrator's approval. It cannot be used until then.`,
+    { reason: "under_review" },
+  );
 }
 
 /** What the upstream serves of a pinned tool now. */

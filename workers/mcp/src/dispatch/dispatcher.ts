@@ -24,14 +24,14 @@ import {
 import { SUPPORTED_VERSIONS } from "../../../../shared/mcp/versions";
 import { recordToolCall } from "../audit";
 import { forgetSessionLevel, forward, type Outgoing } from "../bridge/bridge";
-import { reviewRefusals, underReview } from "../bridge/pin";
+import { itemUnderReview, reviewRefusals, underReview } from "../bridge/pin";
 import { openTaskId } from "../tokens";
 import { isAggregate, scopedServers, type CatalogServer, type UserCatalog } from "../catalog.client";
 import type { RequestContext } from "./context";
 import { cacheHints, listedItems, type ListKind } from "./lists";
 import { namedItems } from "./names";
 import { listPage } from "./pagination";
-import { findResourceServer, findTemplateServer } from "./resources";
+import { findResourceServer, findTemplateServer, heldResource } from "./resources";
 import { discoverResult } from "./server-info";
 
 /** Methods of the session era only (removed in 2026-07-28). */
@@ -147,6 +147,8 @@ export class Dispatcher {
           return yield rpcError(req.id, INVALID_PARAMS, "params.name must be a string without control characters");
         const hit = namedItems(this.ctx.catalog, this.scope, "prompts").get(name);
         if (!hit) return yield rpcError(req.id, INVALID_PARAMS, `Prompt ${name} not found`);
+        if (hit.server.heldItems?.prompt?.includes(hit.upstreamName))
+          return yield itemUnderReview(req.id, `Prompt ${name}`);
         return yield* forward(this.ctx, hit.server, { ...req, params: { ...p, name: hit.upstreamName } });
       }
       case "resources/read":
@@ -157,6 +159,7 @@ export class Dispatcher {
           return yield rpcError(req.id, INVALID_PARAMS, "params.uri must be a string without control characters");
         const server = findResourceServer(this.visibleServers(), uri);
         if (!server) return yield this.resourceNotFound(req, uri);
+        if (heldResource(server, uri)) return yield itemUnderReview(req.id, `Resource ${uri}`);
         return yield* forward(this.ctx, server, req);
       }
       case "completion/complete":

@@ -45,3 +45,14 @@ export function findTemplateServer(servers: CatalogServer[], uri: string): Catal
     servers.find((s) => s.resources.some((r) => r.uri === uri))
   );
 }
+
+/**
+ * Whether reading `uri` on `server` is refused under review: the listed resource with that URI
+ * is held, or (a URI no resource lists) a held template matches it.
+ */
+export function heldResource(server: CatalogServer, uri: string): boolean {
+  const held = server.heldItems;
+  if (!held) return false;
+  if (server.resources.some((r) => r.uri === uri)) return held.resource?.includes(uri) ?? false;
+  return (held.resource_template ?? []).some((t) => templateMatches(t, uri));
+}
