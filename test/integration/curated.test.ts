@@ -603,6 +603,17 @@ describe("prompts, resources and resource templates under review", () => {
       code: -32602,
       error: expect.stringMatching(/Prompt greet is under review/),
     });
+    // completing a held prompt's argument or a held template's variable is refused too
+    expect(
+      await session(carol, (c) =>
+        c.complete({ ref: { type: "ref/prompt", name: "greet" }, argument: { name: "who", value: "A" } }),
+      ),
+    ).toMatchObject({ code: -32602, error: expect.stringMatching(/Prompt greet is under review/) });
+    expect(
+      await session(carol, (c) =>
+        c.complete({ ref: { type: "ref/resource", uri: FILE.uriTemplate }, argument: { name: "path", value: "a" } }),
+      ),
+    ).toMatchObject({ code: -32602, error: expect.stringMatching(/under review/) });
     expect(await session(carol, (c) => c.getPrompt({ name: "extra" }))).toMatchObject({
       code: -32602,
       error: expect.stringMatching(/not found/),

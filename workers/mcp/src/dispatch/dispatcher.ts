@@ -282,6 +282,8 @@ export class Dispatcher {
         return yield rpcError(req.id, INVALID_PARAMS, "params.ref.name must be a string without control characters");
       const hit = namedItems(this.ctx.catalog, this.scope, "prompts").get(name);
       if (!hit) return yield rpcError(req.id, INVALID_PARAMS, `Prompt ${name} not found`);
+      if (hit.server.heldItems?.prompt?.includes(hit.upstreamName))
+        return yield itemUnderReview(req.id, `Prompt ${name}`);
       return yield* forward(this.ctx, hit.server, {
         ...req,
         params: { ...p, ref: { ...ref, name: hit.upstreamName } },
@@ -293,6 +295,8 @@ export class Dispatcher {
         return yield rpcError(req.id, INVALID_PARAMS, "params.ref.uri must be a string without control characters");
       const server = findTemplateServer(this.visibleServers(), uri);
       if (!server) return yield rpcError(req.id, INVALID_PARAMS, `Resource template ${uri} not found`);
+      if (server.heldItems?.resource_template?.includes(uri) || server.heldItems?.resource?.includes(uri))
+        return yield itemUnderReview(req.id, `Resource template ${uri}`);
       return yield* forward(this.ctx, server, req);
     }
     yield rpcError(req.id, INVALID_PARAMS, "params.ref.type must be ref/prompt or ref/resource");
