@@ -1,5 +1,6 @@
 /**
- * Reviewed tool definitions and overrides (issue 15), end to end on real parts: a real SDK
+ * Reviewed definitions (tools, and prompts, resources and resource templates) and overrides
+ * (issue 15), end to end on real parts: a real SDK
  * upstream whose definitions the test changes while the gateway runs (curated.upstream.ts), the
  * whole stack under workerd with production cache settings (so "within 2 s" is the contract's
  * promise, not a test shortcut), session-era clients (SDK 1.x) and 2026-07-28 requests (raw
