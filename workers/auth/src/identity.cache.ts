@@ -22,14 +22,17 @@ import type { AuthDb } from "./db";
 import type { AuthEnv } from "./env";
 import { OidcError } from "./oidc.client";
 
-/** The identity store cannot be reached and nothing recent enough is cached: answer 503. */
-export class IdentityUnavailable extends Error {
+/**
+ * The identity store cannot be reached and nothing recent enough is cached: answer 503. A
+ * {@link VersionUnavailable}, so every route's `onError` answers it as 503 by its class (not by
+ * the wording of its message).
+ */
+export class IdentityUnavailable extends VersionUnavailable {
   /** @param cause why the store could not be read (logged, never answered) */
   constructor(cause?: unknown) {
-    super(
-      "the identity store (Postgres) cannot be reached (no connection) and this credential was not verified recently; try again shortly",
-      { cause },
-    );
+    super(cause);
+    this.message =
+      "the identity store (Postgres) cannot be reached (no connection) and this credential was not verified recently; try again shortly";
   }
 }
 
