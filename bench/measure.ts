@@ -46,18 +46,27 @@ export interface Load<C> {
   teardown?: (ctx: C) => Promise<void>;
 }
 
+/** Failures of a workload: counted, never thrown, the first one's message kept for the report. */
+function failures() {
+  const f = {
+    count: 0,
+    first: undefined as string | undefined,
+    add: (err: unknown) => {
+      f.count++;
+      f.first ??= String((err as Error)?.message ?? err).slice(0, 300);
+    },
+  };
+  return f;
+}
+
 /**
  * Runs `op` up to `total` times over `concurrency` contexts (closed loop: each context starts its
  * next operation when the last one ended). Failures are counted, not thrown; a context whose
  * setup fails counts as one error.
  */
 export async function measure<C>(l: Load<C>): Promise<Stats> {
-  let errors = 0;
-  let firstError: string | undefined;
-  const fail = (err: unknown) => {
-    errors++;
-    firstError ??= String((err as Error)?.message ?? err).slice(0, 300);
-  };
+  const failed = failures();
+  const fail = failed.add;
   const settled = await Promise.allSettled(Array.from({ length: l.concurrency }, l.setup));
   const contexts: C[] = [];
   for (const s of settled) s.status === "fulfilled" ? contexts.push(s.value) : fail(s.reason);
@@ -81,7 +90,7 @@ export async function measure<C>(l: Load<C>): Promise<Stats> {
   );
   const wall = performance.now() - t0;
   await Promise.all(contexts.map((ctx) => (l.teardown ? l.teardown(ctx).catch(() => {}) : Promise.resolve())));
-  return stats(samples, wall, errors, firstError);
+  return stats(samples, wall, failed.count, failed.first);
 }
 
 /**
@@ -96,14 +105,10 @@ export async function measurePair<A, B>(a: Load<A>, b: Load<B>): Promise<[Stats,
     ctx: undefined as unknown,
     ready: false,
     samples: [] as number[],
-    errors: 0,
-    error: undefined as string | undefined,
+    failed: failures(),
   }));
   type Side = (typeof sides)[number];
-  const fail = (s: Side, err: unknown) => {
-    s.errors++;
-    s.error ??= String((err as Error)?.message ?? err).slice(0, 300);
-  };
+  const fail = (s: Side, err: unknown) => s.failed.add(err);
   for (const s of sides) {
     try {
       s.ctx = await s.l.setup();
@@ -129,7 +134,7 @@ export async function measurePair<A, B>(a: Load<A>, b: Load<B>): Promise<[Stats,
   for (const s of sides) if (s.ready) await s.l.teardown?.(s.ctx).catch(() => {});
   // each side's rate over its own share of the loop's time
   const own = (s: Side) => s.samples.reduce((x, y) => x + y, 0) || performance.now() - t0;
-  const [sa, sb] = sides.map((s) => stats(s.samples, own(s), s.errors, s.error));
+  const [sa, sb] = sides.map((s) => stats(s.samples, own(s), s.failed.count, s.failed.first));
   return [sa!, sb!];
 }
 

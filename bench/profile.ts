@@ -96,14 +96,15 @@ const stack = await startStack({
   build: false,
   env: { RATE_LIMIT_PER_MINUTE: "100000000" },
 });
-const upstream = await startBenchUpstream(1);
+// one upstream: the SDK 2.x server for the 2026-07-28 workload, the session-era bench upstream otherwise
 const modern = WORKLOAD === "modern" ? await startModern("profile-modern", "modern") : null;
+const upstream = modern ? null : await startBenchUpstream(1);
 try {
   const sql = createSql(scratch.url, { max: 2 });
   const key = await seedTenantUser(sql, {
     tenant: "bench",
     name: "Bench",
-    servers: [{ id: "bench", url: modern?.url ?? upstream.url }],
+    servers: [{ id: "bench", url: modern?.url ?? upstream!.url }],
     email: "bench@example.com",
   });
   await sql.end();
@@ -264,7 +265,7 @@ try {
     console.log("");
   }
 } finally {
-  await upstream.close();
+  await upstream?.close();
   await modern?.proc.stop();
   await stack.stop();
   await scratch.drop();
