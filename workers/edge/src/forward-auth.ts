@@ -17,10 +17,10 @@ const identityNames = new Set(IDENTITY_HEADERS.map(normalise));
 const NONE: ReadonlySet<string> = new Set();
 
 /**
- * The client's headers without every header that could be mistaken for an identity header and
- * without the names in `drop` (lower case), with `set` added: one copy.
+ * The headers the edge forwards: the client's, without every header that could be mistaken for
+ * an identity header and without the names in `drop` (lower case), with `set` added; one copy.
  */
-export function stripIdentityHeaders(
+export function forwardedHeaders(
   headers: Headers,
   drop: ReadonlySet<string> = NONE,
   set: Readonly<Record<string, string>> = {},

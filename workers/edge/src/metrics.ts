@@ -23,7 +23,7 @@ import {
 } from "../../../shared/observe/metrics";
 import { withServiceAssertion, type ServiceName } from "../../../shared/service-auth";
 import { EdgeEnv, type EdgeBindings } from "./env";
-import { forwardAuth, stripIdentityHeaders } from "./forward-auth";
+import { forwardAuth, forwardedHeaders } from "./forward-auth";
 
 const GATHERED: { worker: ServiceName; binding: keyof EdgeBindings }[] = [
   { worker: "auth", binding: "AUTH" },
@@ -35,7 +35,7 @@ const GATHERED: { worker: ServiceName; binding: keyof EdgeBindings }[] = [
 export async function metricsHandler(c: Context<{ Bindings: EdgeBindings }>): Promise<Response> {
   const env = readEnv(EdgeEnv, c.env);
   if (!isMetricsToken(c.req.header("authorization"), env.METRICS_TOKEN)) {
-    const identity = stripIdentityHeaders(c.req.raw.headers);
+    const identity = forwardedHeaders(c.req.raw.headers);
     const refused = await forwardAuth(c.env.AUTH_VERIFY, c.req.raw, identity);
     if (refused) return refused;
     if (identity.get("X-User-Admin") !== "true")

@@ -8,7 +8,7 @@ import { isForwardAuthPath, matchRoute, normalisePath, type Route, type WorkerNa
 import { errorResponse } from "../../../shared/http";
 import type { EdgeBindings } from "./env";
 import { currentSpan, GATEWAY_ROOT_HEADER, traceHeaders } from "../../../shared/observe/trace";
-import { forwardAuth, stripIdentityHeaders } from "./forward-auth";
+import { forwardAuth, forwardedHeaders } from "./forward-auth";
 import { continueMessageTrace } from "./message-trace";
 import { metricsHandler } from "./metrics";
 
@@ -81,7 +81,7 @@ export function registerProxyRoutes(app: Hono<EdgeApp>): void {
       const tracing = !!trace.traceparent;
       if (tracing && currentSpan()?.parent === null) trace[GATEWAY_ROOT_HEADER] = "1";
       // (identity headers are dropped on every route: no worker behind takes them from a client)
-      const headers = stripIdentityHeaders(request.headers, tracing ? TRACE_DROP : undefined, trace);
+      const headers = forwardedHeaders(request.headers, tracing ? TRACE_DROP : undefined, trace);
       if (route.forwardAuth) {
         const refused = await forwardAuth(c.env.AUTH_VERIFY, request, headers);
         if (refused) return refused;
