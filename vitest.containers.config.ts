@@ -8,7 +8,9 @@ export default defineConfig({
     pool: "forks",
     maxWorkers: 1,
     fileParallelism: false,
-    testTimeout: 120_000,
+    // a test that stops or removes a container may wait up to 120 s, more than once, for
+    // Podman's DNS to answer again (stack.test.ts namesResolve)
+    testTimeout: 420_000,
     hookTimeout: 900_000,
   },
 });
