@@ -293,6 +293,13 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       cleanups.add(async () => rmSync(config, { force: true }));
       workerdOpts = { ...workerdOpts, config, extraSockets };
     }
+    // again now that the identity provider and the upstreams listen: a port taken in the meantime
+    // would have workerd fail to bind while the wait for the port met the other listener
+    try {
+      await assertPortFree(port, host);
+    } catch {
+      throw new StartupError(`port ${port} was taken while the stack started; start again (or with another PORT)`);
+    }
     let workerd = await startWorkerd(workerdOpts);
     cleanups.add(() => workerd.stop());
     await wakeCatalog(url);
