@@ -31,7 +31,7 @@ import type { RequestContext } from "./context";
 import { cacheHints, listedItems, type ListKind } from "./lists";
 import { namedItems } from "./names";
 import { listPage } from "./pagination";
-import { findResourceServer, findTemplateServer, heldResource } from "./resources";
+import { findResourceServer, findTemplateServer, heldResource, isHeld } from "./resources";
 import { discoverResult } from "./server-info";
 
 /** Methods of the session era only (removed in 2026-07-28). */
@@ -147,8 +147,7 @@ export class Dispatcher {
           return yield rpcError(req.id, INVALID_PARAMS, "params.name must be a string without control characters");
         const hit = namedItems(this.ctx.catalog, this.scope, "prompts").get(name);
         if (!hit) return yield rpcError(req.id, INVALID_PARAMS, `Prompt ${name} not found`);
-        if (hit.server.heldItems?.prompt?.includes(hit.upstreamName))
-          return yield itemUnderReview(req.id, `Prompt ${name}`);
+        if (isHeld(hit.server, "prompt", hit.upstreamName)) return yield itemUnderReview(req.id, `Prompt ${name}`);
         return yield* forward(this.ctx, hit.server, { ...req, params: { ...p, name: hit.upstreamName } });
       }
       case "resources/read":
@@ -282,8 +281,7 @@ export class Dispatcher {
         return yield rpcError(req.id, INVALID_PARAMS, "params.ref.name must be a string without control characters");
       const hit = namedItems(this.ctx.catalog, this.scope, "prompts").get(name);
       if (!hit) return yield rpcError(req.id, INVALID_PARAMS, `Prompt ${name} not found`);
-      if (hit.server.heldItems?.prompt?.includes(hit.upstreamName))
-        return yield itemUnderReview(req.id, `Prompt ${name}`);
+      if (isHeld(hit.server, "prompt", hit.upstreamName)) return yield itemUnderReview(req.id, `Prompt ${name}`);
       return yield* forward(this.ctx, hit.server, {
         ...req,
         params: { ...p, ref: { ...ref, name: hit.upstreamName } },
@@ -295,7 +293,7 @@ export class Dispatcher {
         return yield rpcError(req.id, INVALID_PARAMS, "params.ref.uri must be a string without control characters");
       const server = findTemplateServer(this.visibleServers(), uri);
       if (!server) return yield rpcError(req.id, INVALID_PARAMS, `Resource template ${uri} not found`);
-      if (server.heldItems?.resource_template?.includes(uri) || server.heldItems?.resource?.includes(uri))
+      if (isHeld(server, "resource_template", uri) || isHeld(server, "resource", uri))
         return yield itemUnderReview(req.id, `Resource template ${uri}`);
       return yield* forward(this.ctx, server, req);
     }

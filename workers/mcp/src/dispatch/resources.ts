@@ -46,13 +46,21 @@ export function findTemplateServer(servers: CatalogServer[], uri: string): Catal
   );
 }
 
+/** Whether `server` holds its prompt, resource or template `key` (name, uri, uriTemplate) for review. */
+export function isHeld(
+  server: Pick<CatalogServer, "heldItems">,
+  kind: keyof NonNullable<CatalogServer["heldItems"]>,
+  key: string,
+): boolean {
+  return server.heldItems?.[kind]?.includes(key) ?? false;
+}
+
 /**
  * Whether reading `uri` on `server` is refused under review: the listed resource with that URI
  * is held, or (a URI no resource lists) a held template matches it.
  */
 export function heldResource(server: CatalogServer, uri: string): boolean {
-  const held = server.heldItems;
-  if (!held) return false;
-  if (server.resources.some((r) => r.uri === uri)) return held.resource?.includes(uri) ?? false;
-  return (held.resource_template ?? []).some((t) => templateMatches(t, uri));
+  if (!server.heldItems) return false;
+  if (server.resources.some((r) => r.uri === uri)) return isHeld(server, "resource", uri);
+  return (server.heldItems.resource_template ?? []).some((t) => templateMatches(t, uri));
 }
