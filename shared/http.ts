@@ -17,6 +17,12 @@ const INPUT_ERRORS: Record<string, string> = {
   "22009": "a time zone offset is not valid",
 };
 
+/** The message of what `err` wraps (`cause`), for a log line; undefined when it wraps nothing. */
+export function causeOf(err: unknown): string | undefined {
+  const cause = (err as { cause?: { message?: unknown } } | null)?.cause;
+  return cause === undefined ? undefined : String(cause?.message ?? cause);
+}
+
 /**
  * Hono `onError`: 4xx from HTTPException as JSON, 400 when Postgres refuses a value from the
  * request (SQLSTATE 22021 NUL/invalid character, 22001 too long, 22003 out of range, 22007-22009
@@ -45,11 +51,11 @@ export function onError(err: Error, c: Context): Response {
     (typeof pgCode === "string" && pgCode.startsWith("53"))
   ) {
     // the cause, when the error wraps one (the auth worker's IdentityUnavailable): what actually failed
-    const cause = (err as { cause?: { message?: unknown } }).cause;
+    const cause = causeOf(err);
     log.warn("database unavailable", {
       path: c.req.path,
       message: String((err as Error).message),
-      ...(cause === undefined ? {} : { cause: String(cause?.message ?? cause) }),
+      ...(cause === undefined ? {} : { cause }),
     });
     return c.json({ error: "unavailable", message: "the database is unreachable; try again shortly" }, 503);
   }

@@ -266,7 +266,7 @@ export async function decideReview(
   const state: ReviewState = decision === "approve" ? "approved" : "rejected";
   const [updated] =
     await db`UPDATE tool_reviews SET state = ${state}, decided_at = now(), decided_by = ${actor} WHERE id = ${id} RETURNING *`;
-  let tools: { name: string; hash: string }[] = [];
+  let pinned: { name: string; hash: string }[] = [];
   if (decision === "approve") {
     const defs = review.scope === "set" ? (review.after as McpItem[]) : [review.after as McpItem];
     const live: LiveItem[] = [];
@@ -275,7 +275,7 @@ export async function decideReview(
       if (name !== undefined) live.push({ kind: review.kind, name, definition: d, hash: await itemHash(d) });
     }
     await upsertApproved(db, serverId, live, actor);
-    tools = live.map((t) => ({ name: t.name, hash: t.hash }));
+    pinned = live.map((t) => ({ name: t.name, hash: t.hash }));
   }
   await insertAdminChange(db, {
     actor,
@@ -289,7 +289,7 @@ export async function decideReview(
       change: review.change,
       hash: review.hash,
       findings: review.findings.length,
-      ...(tools.length ? { [review.kind === "tool" ? "tools" : "items"]: tools } : {}),
+      ...(pinned.length ? { [review.kind === "tool" ? "tools" : "items"]: pinned } : {}),
     },
   });
   return { ok: true, review: toReview(updated!) };

@@ -11,7 +11,7 @@ import { authOutcomes } from "../../../shared/observe/families";
 import type { Context, Hono } from "hono";
 import { normalisePath } from "../../../shared/edge";
 import { readEnv } from "../../../shared/env";
-import { errorResponse, isMcpPath } from "../../../shared/http";
+import { causeOf, errorResponse, isMcpPath } from "../../../shared/http";
 import { log } from "../../../shared/log";
 import { signAssertion, type Identity } from "../../../shared/identity";
 import { bearerToken, CredentialRefused, identifyBearer, identifySession } from "./credentials";
@@ -96,10 +96,9 @@ export function registerVerifyRoutes(app: App) {
       // Postgres unreachable and the credential not verified recently enough: fail closed
       if (err instanceof IdentityUnavailable) {
         // the operator's only trace of an outage: its cause (a name not resolving, a refused port)
-        const cause = err.cause as { message?: unknown } | undefined;
         log.warn("identity store unreachable", {
           path,
-          message: String(cause?.message ?? cause ?? "no successful read within STALE_IDENTITY_MAX_SECONDS"),
+          message: causeOf(err) ?? "no successful read within STALE_IDENTITY_MAX_SECONDS",
         });
         c.header("Retry-After", "5");
         return c.json({ error: "identity_unavailable", message: err.message }, 503);
