@@ -1,3 +1,4 @@
+import { Agent, request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestStack, type TestStack } from "../harness/stack";
 
@@ -96,6 +97,52 @@ describe("the local stack", () => {
     // auth (version checks) and the catalog (access, snapshot) worked through their pools; 4 = PG_POOL_MAX's default
     expect(rows.map((r) => r.app)).toEqual(expect.arrayContaining(["mcp-gateway-auth", "mcp-gateway-catalog"]));
     for (const r of rows) expect(r.n, String(r.app)).toBeLessThanOrEqual(4);
+  });
+
+  // workerd closes the client's connection when a worker behind a service binding answers
+  // without reading the body it was handed, and the next request on that connection met
+  // ECONNRESET (a refused admin form post, then anything). The edge reads every body first.
+  it("keeps a kept-alive connection usable after a worker answers a POST without reading its body", async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const send = (method: string, path: string, headers: Record<string, string>, body?: string) =>
+      new Promise<{ status: number; reused: boolean }>((done, fail) => {
+        const req = request(
+          {
+            host: "127.0.0.1",
+            port: t.port,
+            method,
+            path,
+            agent,
+            headers: { host: `localhost:${t.port}`, ...headers },
+          },
+          (res) => {
+            res.resume();
+            res.on("end", () => done({ status: res.statusCode!, reused: req.reusedSocket }));
+          },
+        );
+        req.on("error", fail);
+        req.end(body);
+      });
+    const key = { authorization: `Bearer ${t.adminKey}` };
+    const form = { ...key, "content-type": "application/x-www-form-urlencoded" };
+    const answers: { status: number; reused: boolean }[] = [];
+    try {
+      for (let i = 0; i < 10; i++) {
+        // the admin worker's Origin check refuses before the body is read
+        answers.push(
+          await send("POST", "/admin/tenants", { ...form, origin: "https://evil.example" }, "id=x&name=forged"),
+        );
+        // the admin worker has no such route: 404, body unread
+        answers.push(await send("POST", "/admin/api/nope", { ...key, "content-type": "application/json" }, "{}"));
+        answers.push(await send("GET", "/admin/api/tenants", key));
+      }
+    } finally {
+      agent.destroy();
+    }
+    expect(answers.map((a) => a.status)).toEqual(Array.from({ length: 10 }, () => [403, 404, 200]).flat());
+    // one connection carried them all
+    expect(answers.slice(1).every((a) => a.reused)).toBe(true);
+    expect(await t.db.sql`SELECT id FROM tenants WHERE id = 'x'`).toEqual([]);
   });
 
   it("keeps serving after workerd restarts", async () => {
