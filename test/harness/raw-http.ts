@@ -3,7 +3,7 @@
  * parsing) would resolve `..`, `%2e` and `\` before sending, which hides what a front does
  * with such a path.
  */
-import { request } from "node:http";
+import { Agent, request } from "node:http";
 
 export interface RawAnswer {
   status: number;
@@ -34,4 +34,32 @@ export function rawRequest(
     req.on("error", reject);
     req.end();
   });
+}
+
+/** An answer on a kept-alive connection: its status and whether it came on a reused socket. */
+export interface KeptAliveAnswer {
+  status: number;
+  reused: boolean;
+}
+
+/**
+ * One kept-alive connection to `base` (an agent with a single socket, as a browser or a proxy's
+ * pool reuses one): `send` queues requests on it, `close` ends it.
+ */
+export function keptAlive(base: string) {
+  const u = new URL(base);
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const send = (method: string, path: string, headers: Record<string, string> = {}, body?: string) =>
+    new Promise<KeptAliveAnswer>((resolve, reject) => {
+      const req = request(
+        { host: u.hostname, port: u.port, method, path, agent, headers: { host: u.host, ...headers } },
+        (res) => {
+          res.resume();
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket }));
+        },
+      );
+      req.on("error", reject);
+      req.end(body);
+    });
+  return { send, close: () => agent.destroy() };
 }

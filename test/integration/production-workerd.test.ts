@@ -45,7 +45,7 @@ import { ROOT, workerSpec, type Name } from "../../scripts/lib/workers";
 import { createTestDatabase, type TestDatabase } from "../harness/db";
 import { startTinyUpstream, tool, type TinyUpstream } from "./catalog.fixture";
 import { startTraefikStandIn, type StandIn } from "./traefik-standin";
-import { rawRequest } from "../harness/raw-http";
+import { keptAlive, rawRequest, type KeptAliveAnswer } from "../harness/raw-http";
 import { VERIFY_SPELLINGS } from "../harness/verify-spellings";
 
 interface Container {
@@ -418,6 +418,33 @@ describe("the per-container workerd configs", () => {
     }
     expect(status).toEqual({ ok: true });
     expect(vault.seen.length).toBeGreaterThan(0);
+  });
+
+  it("keep a proxy's kept-alive connection usable after refusing a body past 64 KiB unread", async () => {
+    // Traefik pools its connections to each worker: when workerd dropped one after a refusal
+    // that left the body unread, the next request on it, perhaps another user's, got a 502
+    const admin = await runContainerConfig("admin", envFor("admin", { ...values, MAX_BODY_BYTES: String(1 << 20) }), {
+      catalog: w.catalog,
+    });
+    const { send, close } = keptAlive(admin.url);
+    const answers: KeptAliveAnswer[] = [];
+    try {
+      // no identity assertion: 401 before anything reads the body
+      for (let i = 0; i < 6; i++)
+        answers.push(
+          await send(
+            "POST",
+            "/admin/api/tenants",
+            { "content-type": "application/json" },
+            JSON.stringify({ pad: "p".repeat(200_000) }),
+          ),
+        );
+    } finally {
+      close();
+      await stop(admin);
+    }
+    expect(answers.map((a) => a.status)).toEqual([401, 401, 401, 401, 401, 401]);
+    expect(answers.slice(1).every((a) => a.reused)).toBe(true);
   });
 
   it("route an API-key request through edge -> auth -> admin", async () => {

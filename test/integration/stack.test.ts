@@ -1,5 +1,5 @@
-import { Agent, request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { keptAlive, type KeptAliveAnswer } from "../harness/raw-http";
 import { startTestStack, type TestStack } from "../harness/stack";
 
 let t: TestStack;
@@ -99,33 +99,15 @@ describe("the local stack", () => {
     for (const r of rows) expect(r.n, String(r.app)).toBeLessThanOrEqual(4);
   });
 
-  // workerd closes the client's connection when a worker behind a service binding answers
-  // without reading the body it was handed, and the next request on that connection met
-  // ECONNRESET (a refused admin form post, then anything). The edge reads every body first.
+  // workerd closes the client's connection when a worker answers without reading the body (of
+  // any size behind a service binding, past 64 KiB on its own socket), and the next request on
+  // that connection met ECONNRESET: a refused admin form post, then anything. Every worker reads
+  // an unread body to its end first (shared/middleware/drain-body).
   it("keeps a kept-alive connection usable after a worker answers a POST without reading its body", async () => {
-    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-    const send = (method: string, path: string, headers: Record<string, string>, body?: string) =>
-      new Promise<{ status: number; reused: boolean }>((done, fail) => {
-        const req = request(
-          {
-            host: "127.0.0.1",
-            port: t.port,
-            method,
-            path,
-            agent,
-            headers: { host: `localhost:${t.port}`, ...headers },
-          },
-          (res) => {
-            res.resume();
-            res.on("end", () => done({ status: res.statusCode!, reused: req.reusedSocket }));
-          },
-        );
-        req.on("error", fail);
-        req.end(body);
-      });
-    const key = { authorization: `Bearer ${t.adminKey}` };
+    const { send, close } = keptAlive(`http://127.0.0.1:${t.port}`);
+    const key = { host: `localhost:${t.port}`, authorization: `Bearer ${t.adminKey}` };
     const form = { ...key, "content-type": "application/x-www-form-urlencoded" };
-    const answers: { status: number; reused: boolean }[] = [];
+    const answers: KeptAliveAnswer[] = [];
     try {
       for (let i = 0; i < 10; i++) {
         // the admin worker's Origin check refuses before the body is read
@@ -135,11 +117,16 @@ describe("the local stack", () => {
         // the admin worker has no such route: 404, body unread
         answers.push(await send("POST", "/admin/api/nope", { ...key, "content-type": "application/json" }, "{}"));
         answers.push(await send("GET", "/admin/api/tenants", key));
+        // past workerd's own 64 KiB: refused unread by the admin worker, and by the edge itself (no route)
+        answers.push(
+          await send("POST", "/admin/tenants", { ...form, origin: "https://evil.example" }, "y".repeat(200_000)),
+        );
+        answers.push(await send("POST", "/nowhere", form, "z".repeat(200_000)));
       }
     } finally {
-      agent.destroy();
+      close();
     }
-    expect(answers.map((a) => a.status)).toEqual(Array.from({ length: 10 }, () => [403, 404, 200]).flat());
+    expect(answers.map((a) => a.status)).toEqual(Array.from({ length: 10 }, () => [403, 404, 200, 403, 404]).flat());
     // one connection carried them all
     expect(answers.slice(1).every((a) => a.reused)).toBe(true);
     expect(await t.db.sql`SELECT id FROM tenants WHERE id = 'x'`).toEqual([]);

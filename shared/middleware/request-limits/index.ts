@@ -2,7 +2,8 @@
  * The request limits on hostile or runaway clients, defined once and applied by every worker that
  * a front (the edge worker, Traefik, `wrangler dev`) routes public requests to: the edge, auth,
  * mcp and admin. In the order they apply: header size (431), body size (413), media type (415)
- * and, once the identity assertion is verified, the per-user rate limit (429). Each refusal is
+ * and, once the identity assertion is verified, the per-user rate limit (429). Around them all, a
+ * body nothing read is read to its end before the answer goes out (shared/middleware/drain-body). Each refusal is
  * JSON, a JSON-RPC error on `/mcp` paths (shared/http.ts#errorResponse).
  *
  * Where each limit runs (design note, also in the README):
@@ -21,6 +22,7 @@ import { IDENTITY_HEADERS } from "../../edge";
 import { isMcpPath } from "../../http";
 import type { Identity } from "../../identity";
 import { bodyLimit } from "../body-limit";
+import { drainBody } from "../drain-body";
 import { requireContentType } from "../content-type";
 import { headerLimit } from "../header-limit";
 import { rateLimit, sqlCounterStore, type CounterStore, type WindowCounters } from "../rate-limit";
@@ -46,6 +48,8 @@ export interface RateLimitSettings {
  */
 export function requestLimits(settings: (c: Context) => RequestLimitSettings): MiddlewareHandler[] {
   return [
+    // outermost: whatever answers without reading the body, the connection stays usable
+    drainBody({ maxBytes: (c) => settings(c).MAX_BODY_BYTES }),
     headerLimit({ maxBytes: (c) => settings(c).MAX_HEADER_BYTES, exclude: IDENTITY_HEADERS }),
     bodyLimit({ maxBytes: (c) => settings(c).MAX_BODY_BYTES }),
     requireContentType({

@@ -10,8 +10,7 @@
  * in the Request it builds anyway (with the trace headers), and parsed only when it contains
  * `"traceparent"` at all, so a modern request without a trace in its body costs one read and one
  * substring search. A larger or
- * chunked body is not looked at (the edge reads every body before forwarding it, proxy.routes.ts,
- * but does not parse it): the mcp worker then moves its own span
+ * chunked body streams through untouched, as before: the mcp worker then moves its own span
  * into the message's trace and names the edge's trace in `mcpgw.edge_trace_id`
  * (workers/mcp/src/downstream/mcp.routes.ts).
  */

@@ -27,10 +27,6 @@ function binding(env: EdgeBindings, worker: WorkerName): Fetcher {
   return { auth: env.AUTH, catalog: env.CATALOG, mcp: env.MCP, admin: env.ADMIN }[worker];
 }
 
-/** 400 for a client's stream that ended (or failed) before its declared Content-Length. */
-const unreadableBody = (path: string) =>
-  errorResponse(path, 400, "invalid_body", "the request body could not be read to its declared Content-Length");
-
 export function registerProxyRoutes(app: Hono<EdgeApp>): void {
   app.get("/healthz", async (c) => {
     const res = await c.env.CATALOG.fetch(new Request(new URL("/healthz", c.req.url)));
@@ -70,7 +66,13 @@ export function registerProxyRoutes(app: Hono<EdgeApp>): void {
       try {
         body = await continueMessageTrace(request, path);
       } catch {
-        return unreadableBody(path);
+        // the client's stream ended (or failed) before its declared Content-Length
+        return errorResponse(
+          path,
+          400,
+          "invalid_body",
+          "the request body could not be read to its declared Content-Length",
+        );
       }
       // the edge's span is the parent of the next hops' (forwardAuth, the worker): the client's
       // trace context is continued, never passed on as it came. The headers going on are built in
@@ -83,17 +85,6 @@ export function registerProxyRoutes(app: Hono<EdgeApp>): void {
       if (route.forwardAuth) {
         const refused = await forwardAuth(c.env.AUTH_VERIFY, request, headers);
         if (refused) return refused;
-      }
-      // Every body is read here before it goes on, as bytes: a worker behind a service binding
-      // that answers without reading the body it was handed (a refused form post, a 404) would
-      // otherwise leave workerd to close the client's kept-alive connection under its next
-      // request (ECONNRESET). The body limit above bounds what is held.
-      if (body === null && request.body !== null) {
-        try {
-          body = await request.arrayBuffer();
-        } catch {
-          return unreadableBody(path);
-        }
       }
       request = new Request(request, body === null ? { headers } : { headers, body });
       c.set("forwarded", request);
