@@ -17,6 +17,7 @@ export default {
     "workers/admin/src/csrf.ts",
     "shared/policy.ts",
     "shared/middleware/body-limit/index.ts",
+    "shared/middleware/drain-body/index.ts",
     "shared/middleware/header-limit/index.ts",
     "shared/middleware/request-limits/index.ts",
     "shared/middleware/rate-limit/index.ts",

@@ -17,6 +17,7 @@ export const MUTATION_TESTS = [
   "test/unit/access.test.ts",
   "test/unit/access.mutation.test.ts",
   "shared/middleware/body-limit/index.test.ts",
+  "shared/middleware/drain-body/index.test.ts",
   "shared/middleware/header-limit/index.test.ts",
   "shared/middleware/request-limits/index.test.ts",
   "shared/middleware/rate-limit/index.test.ts",

@@ -18,6 +18,7 @@ const MODULES: Record<string, string[]> = {
   "tool rules": ["shared/policy.ts"],
   "request limits": [
     "shared/middleware/body-limit/index.ts",
+    "shared/middleware/drain-body/index.ts",
     "shared/middleware/header-limit/index.ts",
     "shared/middleware/request-limits/index.ts",
     "shared/middleware/rate-limit/index.ts",

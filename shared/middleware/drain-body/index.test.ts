@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { discard, drainBody } from ".";
 
 /** A body of `chunks` chunks of `size` bytes that counts what was pulled from it; `stall` stops before the end. */
@@ -54,10 +54,23 @@ describe("drainBody", () => {
     expect(seen.bytes).toBeLessThan(20_000);
   });
 
-  it("does not read a body declared larger than maxBytes", async () => {
-    const { body, seen } = counted(20, 1000);
-    expect((await post("/ignore", body, { "content-length": "20000" })).status).toBe(403);
-    expect(seen.bytes).toBeLessThanOrEqual(1000);
+  it("does not read a body declared larger than maxBytes, and reads one declared exactly that long", async () => {
+    const over = counted(20, 1000);
+    expect((await post("/ignore", over.body, { "content-length": "20000" })).status).toBe(403);
+    expect(over.seen.bytes).toBeLessThanOrEqual(1000);
+    const exact = counted(10, 1000);
+    expect((await post("/ignore", exact.body, { "content-length": "10000" })).status).toBe(403);
+    expect(exact.seen).toEqual({ bytes: 10_000, cancelled: false });
+  });
+
+  it("leaves no timer behind once the body is read", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    try {
+      await discard(counted(3, 100).body, 10_000);
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("gives up on a body that stops arriving", async () => {

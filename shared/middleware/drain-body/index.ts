@@ -37,6 +37,7 @@ export async function discard(
     for (;;) {
       const next = await Promise.race([reader.read(), late]);
       if (next === "late") break;
+      // Stryker disable next-line ConditionalExpression: equivalent, past the end `value` is undefined and the catch below ends the read all the same
       if (next.done) return;
       seen += next.value.byteLength;
       if (seen > maxBytes) break;
