@@ -2,6 +2,7 @@
 // against (stryker.config.mjs; `npm run test:mutation`). Stryker's vitest runner cannot drive the
 // Workers pool (vitest.workers.config.ts), and these modules are plain TypeScript on Web Crypto,
 // which Node 20 has. The same files also run inside workerd with `npm run test:unit`.
+import { resolve } from "node:path";
 import { defineConfig } from "vitest/config";
 
 export const MUTATION_TESTS = [
@@ -25,6 +26,8 @@ export const MUTATION_TESTS = [
 ];
 
 export default defineConfig({
+  // workerd's own module, which a worker module of the set imports (test/harness/no-sockets.ts)
+  resolve: { alias: { "cloudflare:sockets": resolve(__dirname, "test/harness/no-sockets.ts") } },
   test: {
     include: MUTATION_TESTS,
     environment: "node",
