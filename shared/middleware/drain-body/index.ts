@@ -13,14 +13,14 @@
  * that connection is lost as before) and at most {@link DRAIN_TIMEOUT_MS}, so a client that
  * trickles its body cannot hold the worker. A handler that read the body costs one check.
  */
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 
 /** Longest the middleware waits for the rest of an unread body. */
 export const DRAIN_TIMEOUT_MS = 5_000;
 
 export interface DrainBodyOptions {
   /** Most bytes read and discarded (the worker's body limit). */
-  maxBytes: number | ((c: Parameters<MiddlewareHandler>[0]) => number);
+  maxBytes: number | ((c: Context) => number);
 }
 
 /** Reads `body` to its end and drops the bytes; gives up past `maxBytes` or `ms`. */

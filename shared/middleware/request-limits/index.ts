@@ -2,9 +2,9 @@
  * The request limits on hostile or runaway clients, defined once and applied by every worker that
  * a front (the edge worker, Traefik, `wrangler dev`) routes public requests to: the edge, auth,
  * mcp and admin. In the order they apply: header size (431), body size (413), media type (415)
- * and, once the identity assertion is verified, the per-user rate limit (429). Around them all, a
- * body nothing read is read to its end before the answer goes out (shared/middleware/drain-body). Each refusal is
- * JSON, a JSON-RPC error on `/mcp` paths (shared/http.ts#errorResponse).
+ * and, once the identity assertion is verified, the per-user rate limit (429). Each refusal is
+ * JSON, a JSON-RPC error on `/mcp` paths (shared/http.ts#errorResponse). Around them all, a body
+ * nothing read is read to its end before the answer goes out (shared/middleware/drain-body).
  *
  * Where each limit runs (design note, also in the README):
  * - Header, body and media-type limits are stateless and idempotent: the edge applies them to the
